@@ -1,0 +1,7 @@
+"""Entry point for ``python -m rig``."""
+
+import sys
+
+from rig.cli import main
+
+sys.exit(main())
