@@ -1,0 +1,181 @@
+"""Pass/fail criteria: pure functions Trace -> Verdicts, registered by name for the plans.
+
+A check reads only the trace (instrument samples and step markers) and the context the plan and
+bench give (battery capacity, reserve, nominal voltage, DUT rating); never the DUT's own claims about
+itself, never I/O. Each check cites the clause it implements and has a test in which a defective
+emulated DUT fails it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rig import units
+from rig.trace import Trace
+from rig.yamlsrc import Path_, Source
+
+Outcome = Literal["pass", "fail", "error"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the checks know besides the trace: set up by the rig, not reported by the DUT."""
+
+    ev_capacity_wh: float
+    ev_initial_soc: float
+    ev_reserve_soc: float
+    ev_max_charge_w: float = 11_000.0
+    ev_max_discharge_w: float = 11_000.0  # magnitude
+    v_nominal: float = 230.0
+    f_nominal: float = 50.0
+    evse_rated_w: float = 11_000.0
+
+
+@dataclass(frozen=True)
+class Marker:
+    """Something the report draws: a threshold (value on a channel) or a time (a measured instant)."""
+
+    kind: Literal["threshold", "time", "band", "span"]
+    label: str
+    value: float | tuple[float, float]
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    verdict: Outcome
+    measured: float | None
+    limit: float | None
+    unit: str
+    detail: str
+    clause: str = ""
+    markers: tuple[Marker, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "pass"
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict,
+            "measured": self.measured,
+            "limit": self.limit,
+            "unit": self.unit,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Param:
+    """One check parameter as a plan writes it: a quantity of a dimension, a choice or a number."""
+
+    dimension: str  # a units dimension, "number" or "choice"
+    default: Any = None  # in the plan's notation ("2 s"); None = required
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+
+CheckFn = Callable[[Trace, Context, Mapping[str, Any]], list[Verdict]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    fn: CheckFn
+    summary: str
+    clause: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, p in self.params.items():
+            if p.default is not None:
+                out[key] = p.default if p.dimension in ("choice", "number") else units.parse(p.default, p.dimension)
+        return out
+
+    def parse_params(self, raw: Any, src: Source, path: Path_) -> dict[str, Any] | None:
+        """Validate a plan's parameters for this check; problems go to `src` with their lines."""
+        if not isinstance(raw, dict):
+            src.error(path, "parameters are a mapping, e.g. {} or {within: 2 s}")
+            return None
+        ok = True
+        out = self.defaults()
+        for key, value in raw.items():
+            p = self.params.get(key)
+            if p is None:
+                import difflib
+
+                hint = difflib.get_close_matches(key, list(self.params), n=1)
+                known = ", ".join(self.params) or "none"
+                src.error((*path, key), f"unknown parameter of {self.name}"
+                          + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {known})"))
+                ok = False
+                continue
+            if p.dimension == "choice":
+                if value not in p.choices:
+                    src.error((*path, key), f"{value!r} is not one of {', '.join(p.choices)}")
+                    ok = False
+                    continue
+                out[key] = value
+            elif p.dimension == "number":
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    src.error((*path, key), f"expected a number, got {value!r}")
+                    ok = False
+                    continue
+                out[key] = float(value)
+            else:
+                try:
+                    out[key] = units.parse(value, p.dimension)
+                except units.UnitError as exc:
+                    src.error((*path, key), str(exc))
+                    ok = False
+        for key, p in self.params.items():
+            if p.default is None and key not in out and self._required(key, out):
+                src.error((*path, key), f"missing: {p.help or 'required'}")
+                ok = False
+        return out if ok else None
+
+    def _required(self, key: str, values: Mapping[str, Any]) -> bool:
+        req = REQUIRED_IF.get((self.name, key))
+        return req(values) if req else True
+
+    def run(self, trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
+        full = {**self.defaults(), **params}
+        try:
+            return self.fn(trace, ctx, full)
+        except Exception as exc:  # a check that cannot judge says so; it never passes silently
+            return [Verdict(self.name, "error", None, None, "", f"check failed to run: {exc!r}", self.clause)]
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+#: (check, param) -> predicate over the other parameters: the param is required only if True.
+REQUIRED_IF: dict[tuple[str, str], Callable[[Mapping[str, Any]], bool]] = {}
+
+
+def register(
+    name: str, *, summary: str, clause: str, params: Mapping[str, Param] | None = None
+) -> Callable[[CheckFn], CheckFn]:
+    def deco(fn: CheckFn) -> CheckFn:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} registered twice")
+        REGISTRY[name] = CheckSpec(name, fn, summary, clause, dict(params or {}))
+        return fn
+
+    return deco
+
+
+def run_checks(
+    trace: Trace, ctx: Context, specs: list[tuple[str, Mapping[str, Any]]]
+) -> list[Verdict]:
+    out: list[Verdict] = []
+    for name, params in specs:
+        out.extend(REGISTRY[name].run(trace, ctx, params))
+    return out
+
+
+# Register the built-in criteria (import for side effect, after REGISTRY exists).
+from rig.checks import islanding, reserve, transition  # noqa: E402, F401

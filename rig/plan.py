@@ -1,0 +1,569 @@
+"""Test plans: the YAML format, its validation, and the typed Plan the runner executes.
+
+A plan says what to do to the bench and how to judge it:
+
+```yaml
+title: The EV carries a 3 kW home load down to its reserve
+requirement: V2H energy management (EVMinimumV2XEnergyRequest)
+dut: evse                                  # evse | ev | none
+session: {service: DC_BPT, control_mode: dynamic}
+ev: {capacity: 60 kWh, soc: 32 %, reserve: 30 %, max_charge: 11 kW, max_discharge: 11 kW}
+evse: {generator_mode: grid_following}     # optional: what the DUT is configured for
+steps:
+  - {at: 0 s, grid: {voltage: 230 V, frequency: 50 Hz}, home_load: 3 kW}
+  - wait_for: charge_loop
+  - follow_home_load: true
+  - {wait_for: {soc_below: 30.2 %}, timeout: 1 h}
+  - hold: 15 min
+checks:
+  - reserve_floor: {}
+```
+
+Step keys: `at` (absolute "60 s" from the start, or relative "+60 s" after the previous step), then
+one or more instant actions (`grid`, `home_load`, `setpoint`, `follow_home_load`, `session`,
+`mark`), or exactly one of `wait_for` (with optional `timeout`) and `hold`. If no step says
+`session: start`, the session starts right after the first step.
+
+`validate()` reports every problem at once as `file:line: field: message`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from rig import units
+from rig.yamlsrc import Path_, Source, SourceError, load, loads
+
+DutSide = Literal["evse", "ev", "none"]
+SESSION_STATES = ("setup", "cable_check", "precharge", "charge_loop", "stopping", "stopped")
+SERVICES = ("DC_BPT", "AC_BPT")
+CONTROL_MODES = ("dynamic", "scheduled")
+GENERATOR_MODES = ("grid_following", "grid_forming")
+ISLANDING_METHODS = ("active", "passive")
+
+
+# --------------------------------------------------------------------------------------- actions
+@dataclass(frozen=True)
+class GridSet:
+    voltage_v: float | None = None
+    frequency_hz: float | None = None
+
+
+@dataclass(frozen=True)
+class GridOutput:
+    on: bool
+
+
+@dataclass(frozen=True)
+class HomeLoad:
+    p_w: float
+    q_var: float = 0.0
+
+
+@dataclass(frozen=True)
+class HomeRLC:
+    """A parallel RLC load as in IEEE 1547.1 5.10 / IEC 62116: P at nominal V, quality factor Qf,
+    resonant at the nominal frequency."""
+
+    p_w: float
+    quality_factor: float
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    p_w: float  # rig sign: + charges the EV, - discharges it
+
+
+@dataclass(frozen=True)
+class FollowHomeLoad:
+    on: bool
+
+
+@dataclass(frozen=True)
+class SessionControl:
+    command: Literal["start", "stop"]
+
+
+@dataclass(frozen=True)
+class Mark:
+    name: str
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    condition: str  # a session state, "soc_below", "soc_above" or "event"
+    value: float | str | None
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Hold:
+    duration_s: float
+
+
+Action = (
+    GridSet | GridOutput | HomeLoad | HomeRLC | Setpoint | FollowHomeLoad | SessionControl | Mark
+    | WaitFor | Hold
+)
+
+#: The trace's name for each action type (step markers say which action was applied).
+ACTION_NAMES: dict[type, str] = {
+    GridSet: "grid",
+    GridOutput: "grid",
+    HomeLoad: "home_load",
+    HomeRLC: "home_load",
+    Setpoint: "setpoint",
+    FollowHomeLoad: "follow_home_load",
+    SessionControl: "session",
+    Mark: "mark",
+    WaitFor: "wait_for",
+    Hold: "hold",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int
+    line: int
+    at_s: float | None  # None: right after the previous step
+    relative: bool
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True)
+class EVSpec:
+    capacity_wh: float
+    soc: float
+    reserve_soc: float
+    max_charge_w: float
+    max_discharge_w: float  # magnitude
+
+    @property
+    def reserve_wh(self) -> float:
+        return self.reserve_soc * self.capacity_wh
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    service: str = "DC_BPT"
+    control_mode: str = "dynamic"
+
+
+@dataclass(frozen=True)
+class EVSESpec:
+    generator_mode: str = "grid_following"
+    islanding_method: str = "active"
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    voltage_v: float = 230.0
+    frequency_hz: float = 50.0
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    params: Mapping[str, Any]
+    line: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: str
+    title: str
+    requirement: str
+    dut: DutSide
+    session: SessionSpec
+    ev: EVSpec
+    evse: EVSESpec
+    grid: GridSpec
+    steps: tuple[Step, ...]
+    checks: tuple[CheckSpec, ...]
+    sample_period_s: float = 1.0
+    fast_period_s: float = 0.01
+    fast_window_s: float = 5.0
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).stem
+
+    def setpoints(self) -> list[float]:
+        return [a.p_w for s in self.steps for a in s.actions if isinstance(a, Setpoint)]
+
+
+# ---------------------------------------------------------------------------------------- parsing
+_TOP_KEYS = ("title", "requirement", "dut", "session", "ev", "evse", "grid", "steps", "checks", "sampling")
+_INSTANT_KEYS = ("grid", "home_load", "setpoint", "follow_home_load", "session", "mark")
+_STEP_KEYS = ("at", *_INSTANT_KEYS, "wait_for", "timeout", "hold")
+
+
+def _unknown(src: Source, path: Path_, key: str, allowed: tuple[str, ...], noun: str = "field") -> None:
+    hint = difflib.get_close_matches(key, allowed, n=1)
+    suffix = f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(allowed)}"
+    src.error((*path, key), f"unknown {noun}{suffix}")
+
+
+class _Reader:
+    """Typed field access that records a problem (with its line) instead of raising."""
+
+    def __init__(self, src: Source) -> None:
+        self.src = src
+
+    def quantity(self, path: Path_, value: Any, dim: str) -> float | None:
+        try:
+            return units.parse(value, dim)
+        except units.UnitError as exc:
+            self.src.error(path, str(exc))
+            return None
+
+    def choice(self, path: Path_, value: Any, options: tuple[str, ...]) -> str | None:
+        if value in options:
+            return str(value)
+        hint = difflib.get_close_matches(str(value), options, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        self.src.error(path, f"{value!r} is not one of {', '.join(options)}{extra}")
+        return None
+
+    def mapping(self, path: Path_, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.src.error(path, f"expected a mapping, got {_kind(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                _unknown(self.src, path, key, allowed)
+        return {k: v for k, v in value.items() if k in allowed}
+
+    def text(self, path: Path_, value: Any, *, required: bool = True) -> str:
+        if value is None:
+            if required:
+                self.src.error(path, "missing (a short text is required)")
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.src.error(path, f"expected text, got {_kind(value)}")
+            return ""
+        return value.strip()
+
+    def boolean(self, path: Path_, value: Any) -> bool | None:
+        if isinstance(value, bool):
+            return value
+        self.src.error(path, f"expected true or false, got {value!r}")
+        return None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _time_expr(r: _Reader, path: Path_, value: Any) -> tuple[float | None, bool]:
+    relative = isinstance(value, str) and value.strip().startswith("+")
+    text = value.strip()[1:] if relative else value
+    t = r.quantity(path, text, "time")
+    if t is not None and t < 0:
+        r.src.error(path, "a time must not be negative")
+        return None, relative
+    return t, relative
+
+
+def _parse_ev(r: _Reader, value: Any) -> EVSpec | None:
+    path: Path_ = ("ev",)
+    if value is None:
+        r.src.error(path, "missing: the EV battery (capacity, soc, reserve) must be given")
+        return None
+    m = r.mapping(path, value, ("capacity", "soc", "reserve", "max_charge", "max_discharge"))
+    for key in ("capacity", "soc", "reserve"):
+        if key not in m and isinstance(value, dict):
+            r.src.error((*path, key), "missing")
+    cap = r.quantity((*path, "capacity"), m["capacity"], "energy") if "capacity" in m else None
+    soc = r.quantity((*path, "soc"), m["soc"], "ratio") if "soc" in m else None
+    reserve = r.quantity((*path, "reserve"), m["reserve"], "ratio") if "reserve" in m else None
+    max_c = r.quantity((*path, "max_charge"), m.get("max_charge", "11 kW"), "power")
+    max_d = r.quantity((*path, "max_discharge"), m.get("max_discharge", "11 kW"), "power")
+    if cap is not None and cap <= 0:
+        r.src.error((*path, "capacity"), "must be positive")
+    for key, frac in (("soc", soc), ("reserve", reserve)):
+        if frac is not None and not 0 <= frac <= 1:
+            r.src.error((*path, key), "must be between 0 % and 100 %")
+    if max_d is not None and max_d < 0:
+        r.src.error((*path, "max_discharge"), "write the discharge limit as a magnitude (>= 0)")
+    if None in (cap, soc, reserve, max_c, max_d):
+        return None
+    assert cap is not None and soc is not None and reserve is not None
+    assert max_c is not None and max_d is not None
+    return EVSpec(cap, soc, reserve, max_c, max_d)
+
+
+def _parse_home_load(r: _Reader, path: Path_, value: Any) -> Action | None:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        p = r.quantity(path, value, "power")
+        return HomeLoad(p) if p is not None else None
+    m = r.mapping(path, value, ("p", "q", "rlc"))
+    if "rlc" in m:
+        if "p" in m or "q" in m:
+            r.src.error(path, "give either p/q (constant power) or rlc, not both")
+        rlc = r.mapping((*path, "rlc"), m["rlc"], ("p", "quality_factor"))
+        p = r.quantity((*path, "rlc", "p"), rlc.get("p"), "power") if "p" in rlc else None
+        if "p" not in rlc:
+            r.src.error((*path, "rlc", "p"), "missing: the load's active power at nominal voltage")
+        qf = rlc.get("quality_factor", 1.0)
+        if not isinstance(qf, int | float) or isinstance(qf, bool) or qf <= 0:
+            r.src.error((*path, "rlc", "quality_factor"), f"expected a positive number, got {qf!r}")
+            return None
+        return HomeRLC(p, float(qf)) if p is not None and p > 0 else None
+    if "p" not in m:
+        r.src.error((*path, "p"), "missing")
+        return None
+    p = r.quantity((*path, "p"), m["p"], "power")
+    q = r.quantity((*path, "q"), m.get("q", 0), "reactive_power")
+    if p is not None and p < 0:
+        r.src.error((*path, "p"), "a home load consumes power: must be >= 0")
+    return HomeLoad(p, q or 0.0) if p is not None and q is not None else None
+
+
+def _parse_grid(r: _Reader, path: Path_, value: Any) -> Action | None:
+    if value in ("off", "on") or isinstance(value, bool):
+        # YAML 1.1 reads bare on/off as booleans; accept both spellings.
+        return GridOutput(value in ("on", True))
+    m = r.mapping(path, value, ("voltage", "frequency"))
+    if not m and isinstance(value, dict):
+        r.src.error(path, "give voltage and/or frequency, or write grid: off / grid: on")
+        return None
+    v = r.quantity((*path, "voltage"), m["voltage"], "voltage") if "voltage" in m else None
+    f = r.quantity((*path, "frequency"), m["frequency"], "frequency") if "frequency" in m else None
+    if v is not None and v <= 0:
+        r.src.error((*path, "voltage"), "must be positive (use grid: off to drop the grid)")
+    if f is not None and f <= 0:
+        r.src.error((*path, "frequency"), "must be positive")
+    return GridSet(v, f)
+
+
+def _parse_wait(r: _Reader, path: Path_, value: Any, timeout: Any) -> WaitFor | None:
+    tpath = (*path[:-1], "timeout")
+    t_s = r.quantity(tpath, timeout, "time") if timeout is not None else None
+    if isinstance(value, str):
+        state = r.choice(path, value, SESSION_STATES)
+        return WaitFor(state, None, t_s if t_s is not None else 60.0) if state else None
+    m = r.mapping(path, value, ("soc_below", "soc_above", "event"))
+    if len(m) != 1:
+        if isinstance(value, dict):
+            r.src.error(path, "give exactly one condition: soc_below, soc_above or event")
+        return None
+    ((cond, raw),) = m.items()
+    if t_s is None:
+        r.src.error(tpath, f"missing: a wait for {cond} needs a timeout (e.g. timeout: 2 h)")
+        return None
+    if cond == "event":
+        name = r.text((*path, cond), raw)
+        return WaitFor("event", name, t_s) if name else None
+    frac = r.quantity((*path, cond), raw, "ratio")
+    return WaitFor(cond, frac, t_s) if frac is not None else None
+
+
+def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
+    path: Path_ = ("steps", index)
+    line = r.src.line(path)
+    if isinstance(value, str):
+        value = {value: None}  # e.g. "- hold" (caught below as missing value)
+    if not isinstance(value, dict):
+        r.src.error(path, f"a step is a mapping like {{at: 10 s, grid: off}}, got {_kind(value)}")
+        return None
+    for key in value:
+        if key not in _STEP_KEYS:
+            _unknown(r.src, path, key, _STEP_KEYS)
+    at_s, relative = (None, False)
+    if "at" in value:
+        at_s, relative = _time_expr(r, (*path, "at"), value["at"])
+    actions: list[Action] = []
+    blocking = [k for k in ("wait_for", "hold") if k in value]
+    instant = [k for k in value if k in _INSTANT_KEYS]
+    if len(blocking) > 1 or (blocking and instant):
+        r.src.error(path, "wait_for and hold stand alone in their step (split the step)")
+    if "timeout" in value and "wait_for" not in value:
+        r.src.error((*path, "timeout"), "timeout belongs to a wait_for step")
+    if not blocking and not instant:
+        r.src.error(path, "the step does nothing: give an action (grid, home_load, setpoint, "
+                    "follow_home_load, session, mark, wait_for or hold)")
+    for key in instant:
+        p = (*path, key)
+        raw = value[key]
+        act: Action | None = None
+        if key == "grid":
+            act = _parse_grid(r, p, raw)
+        elif key == "home_load":
+            act = _parse_home_load(r, p, raw)
+        elif key == "setpoint":
+            w = r.quantity(p, raw, "power")
+            act = Setpoint(w) if w is not None else None
+        elif key == "follow_home_load":
+            on = r.boolean(p, raw)
+            act = FollowHomeLoad(on) if on is not None else None
+        elif key == "session":
+            cmd = r.choice(p, raw, ("start", "stop"))
+            act = SessionControl(cmd) if cmd in ("start", "stop") else None  # type: ignore[arg-type]
+        elif key == "mark":
+            name = r.text(p, raw)
+            act = Mark(name) if name else None
+        if act is not None:
+            actions.append(act)
+    if "wait_for" in value:
+        wait = _parse_wait(r, (*path, "wait_for"), value["wait_for"], value.get("timeout"))
+        if wait is not None:
+            actions.append(wait)
+    if "hold" in value:
+        d = r.quantity((*path, "hold"), value["hold"], "time")
+        if d is not None:
+            actions.append(Hold(d))
+    return Step(index, line, at_s, relative, tuple(actions))
+
+
+def _parse_checks(r: _Reader, value: Any) -> list[CheckSpec]:
+    from rig.checks import REGISTRY  # checks never import plans; plans know the check names
+
+    out: list[CheckSpec] = []
+    if value is None:
+        r.src.error(("checks",), "missing: a plan without checks cannot fail")
+        return out
+    if not isinstance(value, list) or not value:
+        r.src.error(("checks",), "expected a non-empty list like [reserve_floor: {}]")
+        return out
+    for i, item in enumerate(value):
+        path: Path_ = ("checks", i)
+        if isinstance(item, str):
+            item = {item: {}}
+        if not isinstance(item, dict) or len(item) != 1:
+            r.src.error(path, "a check is one mapping entry: name: {parameters}")
+            continue
+        ((name, params),) = item.items()
+        if name not in REGISTRY:
+            _unknown(r.src, ("checks", i), name, tuple(sorted(REGISTRY)), noun="check")
+            continue
+        spec = REGISTRY[name]
+        parsed = spec.parse_params(params if params is not None else {}, r.src, (*path, name))
+        if parsed is not None:
+            out.append(CheckSpec(name, parsed, r.src.line(path)))
+    return out
+
+
+def _from_source(src: Source) -> Plan:
+    r = _Reader(src)
+    doc = src.data
+    if not isinstance(doc, dict):
+        src.error((), f"a plan is a mapping (title, dut, ev, steps, checks), got {_kind(doc)}")
+        src.raise_if_problems()
+    for key in doc:
+        if key not in _TOP_KEYS:
+            _unknown(src, (), key, _TOP_KEYS)
+    title = r.text(("title",), doc.get("title"))
+    requirement = r.text(("requirement",), doc.get("requirement"), required=False)
+    dut = r.choice(("dut",), doc.get("dut", "evse"), ("evse", "ev", "none"))
+    sm = r.mapping(("session",), doc.get("session"), ("service", "control_mode"))
+    service = r.choice(("session", "service"), sm.get("service", "DC_BPT"), SERVICES)
+    mode = r.choice(("session", "control_mode"), sm.get("control_mode", "dynamic"), CONTROL_MODES)
+    ev = _parse_ev(r, doc.get("ev"))
+    em = r.mapping(("evse",), doc.get("evse"), ("generator_mode", "islanding_method"))
+    gen = r.choice(("evse", "generator_mode"), em.get("generator_mode", "grid_following"), GENERATOR_MODES)
+    isl = r.choice(("evse", "islanding_method"), em.get("islanding_method", "active"), ISLANDING_METHODS)
+    gm = r.mapping(("grid",), doc.get("grid"), ("voltage", "frequency"))
+    gv = r.quantity(("grid", "voltage"), gm.get("voltage", "230 V"), "voltage")
+    gf = r.quantity(("grid", "frequency"), gm.get("frequency", "50 Hz"), "frequency")
+    sam = r.mapping(("sampling",), doc.get("sampling"), ("period", "fast_period", "fast_window"))
+    period = r.quantity(("sampling", "period"), sam.get("period", "1 s"), "time")
+    fast = r.quantity(("sampling", "fast_period"), sam.get("fast_period", "10 ms"), "time")
+    window = r.quantity(("sampling", "fast_window"), sam.get("fast_window", "5 s"), "time")
+    for key, val in (("period", period), ("fast_period", fast)):
+        if val is not None and val <= 0:
+            src.error(("sampling", key), "must be positive")
+
+    steps: list[Step] = []
+    raw_steps = doc.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        src.error(("steps",), "missing: expected a non-empty list of steps")
+    else:
+        for i, raw in enumerate(raw_steps):
+            step = _parse_step(r, i, raw)
+            if step is not None:
+                steps.append(step)
+    _check_sequence(src, steps)
+    checks = _parse_checks(r, doc.get("checks"))
+    if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
+        src.error(("ev", "reserve"), "the reserve is above the starting SoC")
+    src.raise_if_problems()
+    assert dut is not None and service and mode and ev and gen and isl and gv and gf
+    assert period is not None and fast is not None and window is not None
+    return Plan(
+        path=src.file,
+        title=title,
+        requirement=requirement,
+        dut=dut,  # type: ignore[arg-type]
+        session=SessionSpec(service, mode),
+        ev=ev,
+        evse=EVSESpec(gen, isl),
+        grid=GridSpec(gv, gf),
+        steps=tuple(steps),
+        checks=tuple(checks),
+        sample_period_s=period,
+        fast_period_s=fast,
+        fast_window_s=window,
+    )
+
+
+def _check_sequence(src: Source, steps: list[Step]) -> None:
+    """Absolute times must not go backwards (relative ones cannot)."""
+    last_abs = -math.inf
+    for step in steps:
+        if step.at_s is not None and not step.relative:
+            if step.at_s < last_abs:
+                src.error(("steps", step.index, "at"),
+                          f"absolute time {step.at_s:g} s is before an earlier step's {last_abs:g} s")
+            last_abs = step.at_s
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Parse and validate a plan file; raises SourceError listing every problem."""
+    return _from_source(load(path))
+
+
+def loads_plan(text: str, name: str = "<plan>") -> Plan:
+    return _from_source(loads(text, name))
+
+
+def discover(paths: list[str | Path]) -> list[Path]:
+    """Plan files under the given files/directories (*.yaml, *.yml), sorted, de-duplicated."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found.extend(sorted([*p.rglob("*.yaml"), *p.rglob("*.yml")]))
+        else:
+            found.append(p)
+    seen: set[Path] = set()
+    out = []
+    for p in found:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def validate(paths: list[str | Path]) -> list[str]:
+    """Every problem in every plan, one `file:line: field: message` string each."""
+    problems: list[str] = []
+    files = discover(paths)
+    if not files:
+        return [f"{', '.join(map(str, paths))}:0: (file): no plan files found"]
+    for f in files:
+        try:
+            load_plan(f)
+        except SourceError as exc:
+            problems.extend(str(p) for p in exc.problems)
+    return problems
+

@@ -1,0 +1,1 @@
+"""Run output: the verdict table, the per-plan figure and record.json."""

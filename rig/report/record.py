@@ -1,0 +1,83 @@
+"""record.json: what ran, on which instruments, with which verdicts (for auditors and CI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rig import __version__
+from rig.checks import Verdict
+
+
+@dataclass(frozen=True)
+class InstrumentRecord:
+    role: str
+    model: str
+    idn: str
+    emulated: bool
+    address: str = ""
+    calibration_due: str | None = None
+
+    def as_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "model": self.model, "idn": self.idn, "emulated": self.emulated}
+        if self.address:
+            out["address"] = self.address
+        if self.calibration_due:
+            out["calibration_due"] = self.calibration_due
+        return out
+
+
+@dataclass
+class PlanRun:
+    plan: str
+    title: str
+    verdict: str  # pass | fail | error
+    simulated_s: float
+    wall_s: float
+    checks: Sequence[Verdict] = ()
+    protocol: str = "none"
+    error: str | None = None
+    defects: Sequence[str] = ()
+    trace: str | None = None
+    figure: str | None = None
+    instruments: Sequence[InstrumentRecord] = field(default_factory=list)
+
+    def as_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "plan": self.plan,
+            "title": self.title,
+            "verdict": self.verdict,
+            "simulated_s": round(self.simulated_s, 6),
+            "wall_s": round(self.wall_s, 3),
+            "protocol": self.protocol,
+            "defects": list(self.defects),
+            "checks": [v.as_record() for v in self.checks],
+        }
+        if self.error:
+            out["error"] = self.error
+        if self.trace:
+            out["trace"] = self.trace
+        if self.figure:
+            out["figure"] = self.figure
+        return out
+
+
+def write_record(path: Path, *, seed: int, bench: str, runs: Sequence[PlanRun]) -> dict[str, Any]:
+    """Write record.json; instruments are listed once (de-duplicated over the runs)."""
+    seen: dict[tuple[str, str, str], InstrumentRecord] = {}
+    for run in runs:
+        for inst in run.instruments:
+            seen.setdefault((inst.role, inst.model, inst.idn), inst)
+    record = {
+        "seed": seed,
+        "bench": bench,
+        "rig_version": __version__,
+        "runs": [r.as_record() for r in runs],
+        "instruments": [i.as_record() for i in seen.values()],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return record

@@ -1,0 +1,94 @@
+"""The EV's traction battery: state of charge, open-circuit voltage, internal resistance, limits.
+
+Energy is counted at the terminals: the stored energy changes by the DC power at the battery
+terminals times time, as a battery emulator's Wh counter counts it (the I^2 R loss is not split
+off). Terminal voltage V = OCV(SoC) + I R, current positive when charging.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from rig.sim.config import BatteryConfig
+
+
+class Battery:
+    """Battery state; the world integrates DC power into it."""
+
+    def __init__(self, config: BatteryConfig) -> None:
+        self.config = config
+        self.capacity_wh = config.capacity_wh
+        self.reserve_soc = config.reserve_soc
+        self.r_internal_ohm = config.r_internal_ohm
+        self.energy_wh = config.soc * config.capacity_wh
+        #: DC current at the terminals (positive charging), set with the power each step.
+        self.current_a = 0.0
+        curve = tuple(config.ocv_curve)
+        self._socs = [s for s, _ in curve]
+        self._volts = [v for _, v in curve]
+
+    # --- state ----------------------------------------------------------------------------------
+    @property
+    def soc(self) -> float:
+        return self.energy_wh / self.capacity_wh
+
+    @property
+    def reserve_wh(self) -> float:
+        return self.reserve_soc * self.capacity_wh
+
+    @property
+    def ocv_v(self) -> float:
+        """Open-circuit voltage, interpolated linearly on the curve, held flat beyond its ends."""
+        soc, socs, volts = self.soc, self._socs, self._volts
+        if soc <= socs[0]:
+            return volts[0]
+        if soc >= socs[-1]:
+            return volts[-1]
+        k = bisect.bisect_right(socs, soc)
+        s0, s1, v0, v1 = socs[k - 1], socs[k], volts[k - 1], volts[k]
+        return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
+
+    @property
+    def terminal_v(self) -> float:
+        return self.ocv_v + self.current_a * self.r_internal_ohm
+
+    def current_for_power(self, p_w: float) -> float:
+        """Terminal current that moves p_w (positive charging): R I^2 + OCV I - P = 0."""
+        ocv, r = self.ocv_v, self.r_internal_ohm
+        if r <= 0.0:
+            return p_w / ocv
+        disc = ocv * ocv + 4.0 * r * p_w
+        # Beyond the maximum-power point there is no real root; take the vertex (I = -OCV / 2R).
+        return (-ocv + math.sqrt(max(disc, 0.0))) / (2.0 * r)
+
+    def power_at_current(self, i_a: float) -> float:
+        """Terminal power at current i_a (signed)."""
+        return (self.ocv_v + i_a * self.r_internal_ohm) * i_a
+
+    def set_power(self, p_w: float) -> None:
+        """Record the terminal power now flowing (sets current_a)."""
+        self.current_a = self.current_for_power(p_w) if p_w != 0.0 else 0.0
+
+    # --- what the BMS allows ------------------------------------------------------------------
+    def max_charge_power_w(self) -> float:
+        """Charge power the BMS accepts now (DC, magnitude); none when full."""
+        if self.energy_wh >= self.capacity_wh:
+            return 0.0
+        by_current = self.power_at_current(self.config.max_charge_a)
+        return max(0.0, min(self.config.max_charge_w, by_current))
+
+    def max_discharge_power_w(self, *, respect_reserve: bool = True) -> float:
+        """Discharge power the EV offers now (DC, magnitude). At or below the reserve the EV offers
+        none (the EVMinimumV2XEnergyRequest floor); respect_reserve=False gives the hardware limit,
+        which still ends at an empty pack."""
+        floor = self.reserve_wh if respect_reserve else 0.0
+        if self.energy_wh <= floor:
+            return 0.0
+        by_current = -self.power_at_current(-self.config.max_discharge_a)
+        return max(0.0, min(self.config.max_discharge_w, by_current))
+
+    def store(self, p_w: float, dt_s: float) -> None:
+        """Integrate terminal power p_w over dt_s, bounded by an empty and a full pack."""
+        energy = self.energy_wh + p_w * dt_s / 3600.0
+        self.energy_wh = min(max(energy, 0.0), self.capacity_wh)

@@ -1,0 +1,176 @@
+"""One timeline per run: instrument samples, protocol/DUT events and step markers, streamed to disk.
+
+The writer appends one JSON object per line and flushes as it goes, so a crash, a Ctrl-C or a
+SIGTERM leaves everything measured up to that moment on disk. The same records are kept in memory
+column-wise, so the checks read numpy arrays without parsing the file back.
+
+Record kinds (key "k"):
+- ``meta``   first line: plan, seed, bench, rig version, start time.
+- ``sample`` one reading of one instrument: ``{"t", "k", "src", "v": {"evse_ac.p_w": ...}}``.
+- ``event``  something a DUT, an emulator or the runner reported: ``{"t", "k", "src", "name", "data"}``.
+- ``step``   a plan step was applied: ``{"t", "k", "i", "line", "action", "args"}``.
+Channel names are ``<src>.<key>``, e.g. ``power_analyzer.evse_ac.p_w`` or ``dc_source.v``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+    src: str
+    name: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StepMarker:
+    t: float
+    index: int
+    line: int
+    action: str
+    args: Mapping[str, Any]
+
+
+def _clean(value: Any) -> Any:
+    """JSON cannot carry NaN/inf; write them as null so every line stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass
+class Trace:
+    """The in-memory view of a run's timeline, as the checks and the report read it."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    _t: dict[str, list[float]] = field(default_factory=dict)
+    _v: dict[str, list[float]] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    steps: list[StepMarker] = field(default_factory=list)
+    end_t: float = 0.0
+
+    # -- building ---------------------------------------------------------------------------------
+    def add_sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
+        for key, value in values.items():
+            name = f"{src}.{key}"
+            ts = self._t.get(name)
+            if ts is None:
+                ts = self._t[name] = []
+                self._v[name] = []
+            ts.append(t)
+            self._v[name].append(float("nan") if value is None else float(value))
+        self.end_t = max(self.end_t, t)
+
+    def add_event(self, event: Event) -> None:
+        self.events.append(event)
+        self.end_t = max(self.end_t, event.t)
+
+    def add_step(self, step: StepMarker) -> None:
+        self.steps.append(step)
+        self.end_t = max(self.end_t, step.t)
+
+    # -- reading ----------------------------------------------------------------------------------
+    @property
+    def channels(self) -> list[str]:
+        return sorted(self._t)
+
+    def has(self, channel: str) -> bool:
+        return channel in self._t
+
+    def series(self, channel: str) -> tuple[FloatArray, FloatArray]:
+        """Times and values of one channel (empty arrays if it was never sampled)."""
+        return (
+            np.asarray(self._t.get(channel, ()), dtype=np.float64),
+            np.asarray(self._v.get(channel, ()), dtype=np.float64),
+        )
+
+    def steps_of(self, action: str) -> list[StepMarker]:
+        return [s for s in self.steps if s.action == action]
+
+    def events_named(self, name: str) -> list[Event]:
+        return [e for e in self.events if e.name == name]
+
+    # -- files ------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """Read a trace file back (e.g. to judge or plot a run again offline)."""
+        trace = cls()
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                rec = json.loads(line)
+                kind = rec.get("k")
+                if kind == "meta":
+                    trace.meta = {k: v for k, v in rec.items() if k not in ("k", "t")}
+                elif kind == "sample":
+                    trace.add_sample(rec["t"], rec["src"], rec["v"])
+                elif kind == "event":
+                    trace.add_event(Event(rec["t"], rec["src"], rec["name"], rec.get("data", {})))
+                elif kind == "step":
+                    trace.add_step(
+                        StepMarker(rec["t"], rec["i"], rec["line"], rec["action"], rec["args"])
+                    )
+                elif kind == "end":
+                    trace.end_t = max(trace.end_t, rec["t"])
+        return trace
+
+
+class TraceWriter:
+    """Appends records to a JSON-lines file (flushed per record) and to an in-memory Trace."""
+
+    def __init__(self, path: str | Path | None, meta: Mapping[str, Any]) -> None:
+        self.path = Path(path) if path is not None else None
+        self.trace = Trace(meta=dict(meta))
+        self._fh: IO[str] | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self._write({"t": 0.0, "k": "meta", **meta})
+
+    def _write(self, rec: Mapping[str, Any]) -> None:
+        if self._fh is not None:
+            # Line buffering flushes every record to the OS: a crash of this process loses nothing.
+            self._fh.write(json.dumps(_clean(rec), separators=(",", ":")) + "\n")
+
+    def sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
+        self.trace.add_sample(t, src, values)
+        self._write({"t": t, "k": "sample", "src": src, "v": dict(values)})
+
+    def event(self, t: float, src: str, name: str, data: Mapping[str, Any] | None = None) -> None:
+        ev = Event(t, src, name, dict(data or {}))
+        self.trace.add_event(ev)
+        self._write({"t": t, "k": "event", "src": src, "name": name, "data": ev.data})
+
+    def events(self, items: Iterable[Event]) -> None:
+        for ev in items:
+            self.event(ev.t, ev.src, ev.name, ev.data)
+
+    def step(self, t: float, index: int, line: int, action: str, args: Mapping[str, Any]) -> None:
+        marker = StepMarker(t, index, line, action, dict(args))
+        self.trace.add_step(marker)
+        self._write({"t": t, "k": "step", "i": index, "line": line, "action": action, "args": marker.args})
+
+    def close(self, t: float) -> None:
+        if self._fh is not None:
+            self._write({"t": t, "k": "end"})
+            self._fh.close()
+            self._fh = None
+        self.trace.end_t = max(self.trace.end_t, t)
