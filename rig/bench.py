@@ -32,7 +32,7 @@ from rig import units
 from rig.clock import Clock
 from rig.plan import GridOutput, GridSet, HomeLoad, HomeRLC, Plan
 from rig.report.record import InstrumentRecord
-from rig.yamlsrc import Path_, Source, SourceError, load
+from rig.yamlsrc import Path_, Source, load
 
 ROLES = ("power_analyzer", "dc_source", "grid_simulator", "ac_load")
 _INSTRUMENT_KEYS = ("role", "model", "address", "limits", "calibration_due", "serial")
@@ -148,7 +148,10 @@ def _from_source(src: Source) -> BenchConfig:
         src.raise_if_problems()
     for key in doc:
         if key not in ("name", "dut", "instruments", "emulation", "teardown_timeout"):
-            src.error((key,), "unknown field; expected name, dut, instruments, emulation, teardown_timeout")
+            src.error(
+                (key,),
+                "unknown field; expected name, dut, instruments, emulation, teardown_timeout",
+            )
     dut_raw = doc.get("dut") or {}
     if not isinstance(dut_raw, dict):
         src.error(("dut",), "expected a mapping")
@@ -171,8 +174,14 @@ def _from_source(src: Source) -> BenchConfig:
     if not isinstance(emulated, bool):
         src.error(("dut", "emulated"), "expected true or false")
         emulated = False
-    dut = DutConfig(str(side), str(dut_raw.get("name", "DUT")), str(dut_raw.get("firmware", "")),
-                    emulated, rated_w, limit_w)
+    dut = DutConfig(
+        str(side),
+        str(dut_raw.get("name", "DUT")),
+        str(dut_raw.get("firmware", "")),
+        emulated,
+        rated_w,
+        limit_w,
+    )
 
     instruments: list[InstrumentConfig] = []
     raw_inst = doc.get("instruments")
@@ -195,7 +204,10 @@ def _from_source(src: Source) -> BenchConfig:
             src.error((*path, "role"), f"a second {role}: one instrument per role for now")
         seen_roles.add(role)
         if model not in MODELS:
-            src.error((*path, "model"), f"{model!r} is not a known model; known: {', '.join(sorted(MODELS))}")
+            src.error(
+                (*path, "model"),
+                f"{model!r} is not a known model; known: {', '.join(sorted(MODELS))}",
+            )
             continue
         if MODELS[model].role != role:
             src.error((*path, "model"), f"{model} is a {MODELS[model].role}, not a {role}")
@@ -205,10 +217,19 @@ def _from_source(src: Source) -> BenchConfig:
         limits = _parse_limits(src, (*path, "limits"), spec.get("limits"))
         cal = spec.get("calibration_due")
         options = {k: v for k, v in spec.items() if k not in _INSTRUMENT_KEYS}
-        instruments.append(InstrumentConfig(str(name), role, model, address, limits, options,
-                                            None if cal is None else str(cal),
-                                            None if spec.get("serial") is None else str(spec["serial"]),
-                                            src.line(path)))
+        instruments.append(
+            InstrumentConfig(
+                str(name),
+                role,
+                model,
+                address,
+                limits,
+                options,
+                None if cal is None else str(cal),
+                None if spec.get("serial") is None else str(spec["serial"]),
+                src.line(path),
+            )
+        )
     emu = doc.get("emulation") or {}
     physics: dict[str, float] = {}
     noise = True
@@ -221,7 +242,9 @@ def _from_source(src: Source) -> BenchConfig:
         if isinstance(evse, dict):
             for key, value in evse.items():
                 if key not in _EVSE_KEYS:
-                    src.error(("emulation", "evse", key), f"unknown field; known: {', '.join(_EVSE_KEYS)}")
+                    src.error(
+                        ("emulation", "evse", key), f"unknown field; known: {', '.join(_EVSE_KEYS)}"
+                    )
                     continue
                 field_name, dim = _EVSE_KEYS[key]
                 try:
@@ -234,8 +257,15 @@ def _from_source(src: Source) -> BenchConfig:
         src.error(("teardown_timeout",), str(exc))
         teardown = 5.0
     src.raise_if_problems()
-    return BenchConfig(src.file, str(doc.get("name", Path(src.file).stem)), dut, tuple(instruments),
-                       physics, noise, teardown)
+    return BenchConfig(
+        src.file,
+        str(doc.get("name", Path(src.file).stem)),
+        dut,
+        tuple(instruments),
+        physics,
+        noise,
+        teardown,
+    )
 
 
 def load_bench(path: str | Path) -> BenchConfig:
@@ -282,7 +312,9 @@ class OpenBench:
 
         limit = self.config.dut.setpoint_limit_w
         if abs(p_w) > limit:
-            raise LimitError(f"setpoint {p_w:.0f} W is beyond the bench's DUT limit ±{limit:.0f} W; refused")
+            raise LimitError(
+                f"setpoint {p_w:.0f} W is beyond the bench's DUT limit ±{limit:.0f} W; refused"
+            )
 
     def teardown(self) -> list[dict[str, Any]]:
         """Safe state for the DUT, then every instrument in reverse bench order, each time-bounded.
@@ -299,14 +331,16 @@ class OpenBench:
                 steps.append((inst.name, driver.safe_state))
         return [bounded(name, fn, self.config.teardown_timeout_s) for name, fn in steps]
 
-    def write_state(self, out_dir: Path | None) -> None:
+    def write_state(self, out_dir: Path | None, stem: str) -> None:
         """Emulated benches: the twins' own view of their outputs after teardown (for auditors and
         the safe-state tests), read from the twins directly, not through the drivers."""
         if out_dir is None or not self.twins:
             return
         state = {name: twin_state(twin) for name, twin in self.twins.items()}
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "bench_state.json").write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        (out_dir / f"{stem}.bench_state.json").write_text(
+            json.dumps(state, indent=2) + "\n", encoding="utf-8"
+        )
 
 
 def twin_state(twin: Any) -> dict[str, Any]:
@@ -344,27 +378,42 @@ def world_config(plan: Plan | None, bench: BenchConfig) -> Any:
         evse_fields["generator_mode"] = plan.evse.generator_mode
         evse_fields["islanding_method"] = plan.evse.islanding_method
         battery = sim.BatteryConfig(
-            capacity_wh=plan.ev.capacity_wh, soc=plan.ev.soc, reserve_soc=plan.ev.reserve_soc,
-            max_charge_w=plan.ev.max_charge_w, max_discharge_w=plan.ev.max_discharge_w,
+            capacity_wh=plan.ev.capacity_wh,
+            soc=plan.ev.soc,
+            reserve_soc=plan.ev.reserve_soc,
+            max_charge_w=plan.ev.max_charge_w,
+            max_discharge_w=plan.ev.max_discharge_w,
         )
-        grid = sim.GridConfig(voltage_nominal_v=plan.grid.voltage_v, frequency_nominal_hz=plan.grid.frequency_hz)
+        grid = sim.GridConfig(
+            voltage_nominal_v=plan.grid.voltage_v, frequency_nominal_hz=plan.grid.frequency_hz
+        )
     else:
         battery = sim.BatteryConfig()
         grid = sim.GridConfig()
     noise = sim.NoiseConfig() if bench.noise else sim.NoiseConfig.none()
-    return sim.WorldConfig(grid=grid, home=sim.HomeConfig(), evse=sim.EVSEConfig(**evse_fields),
-                           battery=battery, noise=noise)
+    return sim.WorldConfig(
+        grid=grid,
+        home=sim.HomeConfig(),
+        evse=sim.EVSEConfig(**evse_fields),
+        battery=battery,
+        noise=noise,
+    )
 
 
 class EmulatedDut:
     """The emulated EVSE as the runner's DUT: protocol "none" until the -20 engines exist."""
 
-    def __init__(self, world: Any, plan: Plan) -> None:
+    #: Longest wait for the emulated EVSE to ramp down and open (the session's own stop timeout).
+    STOP_WAIT_S = 70.0
+
+    def __init__(self, world: Any, plan: Plan, clock: Clock) -> None:
         from rig.emulators.direct import DirectSession
 
         self.world = world
-        self.session = DirectSession(world, service=plan.session.service,
-                                     control_mode=plan.session.control_mode)
+        self.clock = clock
+        self.session = DirectSession(
+            world, service=plan.session.service, control_mode=plan.session.control_mode
+        )
         self.protocol = self.session.protocol
 
     @property
@@ -388,17 +437,24 @@ class EmulatedDut:
         self.session.follow_home_load(on)
 
     def safe_state(self) -> None:
+        """Stop the session and let the EVSE ramp to zero and open its contactors: time has to pass
+        for that (virtual time passes at no cost; under a RealClock the teardown bound applies)."""
         self.session.stop()
+        deadline = self.clock.now() + self.STOP_WAIT_S
+        while self.session.state != "stopped" and self.clock.now() < deadline:
+            self.clock.sleep(0.05)
+            self.world.advance_to(self.clock.now())
 
 
-def open_bench(config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1,
-               defects: Iterable[str] = ()) -> OpenBench:
+def open_bench(
+    config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1, defects: Iterable[str] = ()
+) -> OpenBench:
     """Open every instrument (real ones through the system VISA, emulated ones through the
     in-process backend over one shared World) and prepare them for the plan."""
     import pyvisa
 
     from instruments.emulated.visa import EmulatedVisaLibrary
-    from instruments.registry import MODELS, open_instrument
+    from instruments.registry import emulated_resource_name, make_twin, open_instrument
     from instruments.roles import Limits
 
     defects = tuple(defects)
@@ -411,22 +467,25 @@ def open_bench(config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1,
     elif defects:
         raise BenchError("defects can only be seeded into an emulated DUT")
     if not config.dut.emulated:
-        raise BenchError("a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
-                         "use a bench with dut: {emulated: true}")
+        raise BenchError(
+            "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
+            "use a bench with dut: {emulated: true}"
+        )
     emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
     emu_rm = pyvisa.ResourceManager(emu_lib) if emu_lib is not None else None
     real_rm = None
     drivers: dict[str, Any] = {}
     records: list[InstrumentRecord] = []
-    bench = OpenBench(config, drivers, EmulatedDut(world, plan), records, world, twins)
+    bench = OpenBench(config, drivers, EmulatedDut(world, plan, clock), records, world, twins)
     try:
         for i, inst in enumerate(config.instruments):
-            info = MODELS[inst.model]
             if inst.emulated:
                 assert emu_lib is not None and emu_rm is not None
                 serial = inst.serial or f"EMU{i + 1:04d}"
-                twin = info.twin(world, clock.now, serial=serial, options=dict(inst.options))
-                resource_name = info.emulated_resource(serial)
+                twin = make_twin(
+                    inst.model, world, clock.now, serial=serial, options=dict(inst.options)
+                )
+                resource_name = emulated_resource_name(inst.model, serial)
                 emu_lib.add(resource_name, twin)
                 twins[inst.name] = twin
                 resource = emu_rm.open_resource(resource_name)
@@ -434,11 +493,21 @@ def open_bench(config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1,
                 real_rm = real_rm or pyvisa.ResourceManager()
                 resource = real_rm.open_resource(inst.address)
             limits = Limits.from_mapping(inst.limits) if inst.limits else None
-            driver = open_instrument(inst.model, resource, limits=limits, options=dict(inst.options))
+            driver = open_instrument(
+                inst.model, resource, limits=limits, options=dict(inst.options)
+            )
             drivers[inst.role] = driver
             idn = driver.identify()
-            records.append(InstrumentRecord(inst.role, inst.model, str(idn), inst.emulated,
-                                            "" if inst.emulated else inst.address, inst.calibration_due))
+            records.append(
+                InstrumentRecord(
+                    inst.role,
+                    inst.model,
+                    str(idn),
+                    inst.emulated,
+                    "" if inst.emulated else inst.address,
+                    inst.calibration_due,
+                )
+            )
         _prepare(bench, plan)
     except BaseException:
         bench.teardown()
@@ -454,9 +523,13 @@ def _prepare(bench: OpenBench, plan: Plan) -> None:
         dc = bench.dc_source
         v_max = bench.config.by_role("dc_source")
         limits = v_max.limits if v_max else {}
-        dc.set_voltage(float(limits.get("voltage_v", 450.0)) * 0.9 if "voltage_v" in limits else 400.0)
+        dc.set_voltage(
+            float(limits.get("voltage_v", 450.0)) * 0.9 if "voltage_v" in limits else 400.0
+        )
         v_nom = 400.0
-        dc.set_current_limits(source_a=ev.max_discharge_w / v_nom * 1.1, sink_a=ev.max_charge_w / v_nom * 1.1)
+        dc.set_current_limits(
+            source_a=ev.max_discharge_w / v_nom * 1.1, sink_a=ev.max_charge_w / v_nom * 1.1
+        )
         dc.set_power_limits(source_w=ev.max_discharge_w, sink_w=ev.max_charge_w)
         dc.set_output(True)
     if bench.grid is not None:
@@ -464,10 +537,12 @@ def _prepare(bench: OpenBench, plan: Plan) -> None:
         bench.grid.set_frequency(plan.grid.frequency_hz)
 
 
-def serve_emulated(bench: BenchConfig, *, host: str, base_port: int, seed: int, defects: tuple[str, ...]) -> int:
+def serve_emulated(
+    bench: BenchConfig, *, host: str, base_port: int, seed: int, defects: tuple[str, ...]
+) -> int:
     """`rig emulate --serve`: the bench's emulated instruments as SCPI sockets, in real time."""
     from instruments.emulated.server import serve
-    from instruments.registry import MODELS
+    from instruments.registry import make_twin
     from rig.clock import RealClock
     from rig.sim import World
 
@@ -476,15 +551,19 @@ def serve_emulated(bench: BenchConfig, *, host: str, base_port: int, seed: int, 
     twins = {}
     ports: dict[str, int] = {}
     for i, inst in enumerate(i for i in bench.instruments if i.emulated):
-        info = MODELS[inst.model]
-        twins[inst.name] = info.twin(world, clock.now, serial=inst.serial or f"EMU{i + 1:04d}",
-                                     options=dict(inst.options))
+        twins[inst.name] = make_twin(
+            inst.model,
+            world,
+            clock.now,
+            serial=inst.serial or f"EMU{i + 1:04d}",
+            options=dict(inst.options),
+        )
         ports[inst.name] = 0 if base_port == 0 else base_port + i
     handle = serve(twins, host=host, ports=ports)
     try:
+        models = {i.name: i.model for i in bench.instruments}
         for name, port in handle.ports.items():
-            print(f"{name}: TCPIP::{host}::{port}::SOCKET  ({bench.by_name(name) if hasattr(bench, 'by_name') else ''})",
-                  flush=True)
+            print(f"{name} ({models[name]}): TCPIP::{host}::{port}::SOCKET", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         while True:
             clock.sleep(1.0)

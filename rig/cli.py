@@ -48,8 +48,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     unknown = [d for d in args.defect if d not in DEFECTS]
     if unknown:
-        print(f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}",
-              file=sys.stderr)
+        print(
+            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}",
+            file=sys.stderr,
+        )
         return 2
     try:
         bench = load_bench(args.bench)
@@ -61,21 +63,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     plans = discover(args.plans or [DEFAULT_PLANS])
     if not plans:
-        print(f"rig run: no plan files in {' '.join(args.plans or [DEFAULT_PLANS])}", file=sys.stderr)
+        print(
+            f"rig run: no plan files in {' '.join(args.plans or [DEFAULT_PLANS])}", file=sys.stderr
+        )
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pytest_args = [
         *map(str, plans),
-        "--bench", args.bench,
-        "--seed", str(args.seed),
-        "--rig-out", str(out),
+        "--bench",
+        args.bench,
+        "--seed",
+        str(args.seed),
+        "--rig-out",
+        str(out),
         f"--html={out / 'report.html'}",
         "--self-contained-html",
         f"--junitxml={out / 'junit.xml'}",
-        "-p", "no:cacheprovider",
-        "-o", "addopts=",
-        "-q", "-rfEs",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-q",
+        "-rfEs",
+        # The rig is imported before pytest starts; its plugin needs no assertion rewriting.
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
     ]
     for d in args.defect:
         pytest_args += ["--defect", d]
@@ -107,8 +120,9 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     except SourceError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return serve_emulated(bench, host=args.host, base_port=args.port, seed=args.seed,
-                          defects=tuple(args.defect))
+    return serve_emulated(
+        bench, host=args.host, base_port=args.port, seed=args.seed, defects=tuple(args.defect)
+    )
 
 
 def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
@@ -118,16 +132,25 @@ def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rig", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="rig", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run plans on a bench (wraps pytest), write an HTML report")
     run.add_argument("plans", nargs="*", metavar="PLAN|DIR", help=f"default: {DEFAULT_PLANS}")
-    run.add_argument("--bench", default=DEFAULT_BENCH, help=f"bench file (default: {DEFAULT_BENCH})")
+    run.add_argument(
+        "--bench", default=DEFAULT_BENCH, help=f"bench file (default: {DEFAULT_BENCH})"
+    )
     run.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
     run.add_argument("--seed", type=int, default=1, help="seed of the emulated bench (default 1)")
-    run.add_argument("--defect", action="append", default=[], metavar="NAME",
-                     help="seed a defect into the emulated DUT (repeatable; see `rig defects`)")
+    run.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="seed a defect into the emulated DUT (repeatable; see `rig defects`)",
+    )
     run.add_argument("-k", default=None, help="only plans matching this pytest -k expression")
     run.set_defaults(func=_cmd_run)
 
@@ -138,16 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     dfx = sub.add_parser("defects", help="list the seeded defects of the emulated DUT")
     dfx.set_defaults(func=_cmd_defects)
 
-    emu = sub.add_parser("emulate", help="serve the emulated instruments as SCPI sockets on loopback")
+    emu = sub.add_parser(
+        "emulate", help="serve the emulated instruments as SCPI sockets on loopback"
+    )
     emu.add_argument("--serve", action="store_true", help="serve until Ctrl-C")
     emu.add_argument("--bench", default=DEFAULT_BENCH)
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=5025, help="first port; one per instrument (0: any)")
+    emu.add_argument(
+        "--port", type=int, default=5025, help="first port; one per instrument (0: any)"
+    )
     emu.add_argument("--seed", type=int, default=1)
     emu.add_argument("--defect", action="append", default=[], metavar="NAME")
     emu.set_defaults(func=_cmd_emulate)
 
-    exi = sub.add_parser("exi", help="ISO 15118-20 EXI: decode/encode (rig exi --help)", add_help=False)
+    exi = sub.add_parser(
+        "exi", help="ISO 15118-20 EXI: decode/encode (rig exi --help)", add_help=False
+    )
     exi.set_defaults(func=None)
     return parser
 

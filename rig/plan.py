@@ -107,8 +107,16 @@ class Hold:
 
 
 Action = (
-    GridSet | GridOutput | HomeLoad | HomeRLC | Setpoint | FollowHomeLoad | SessionControl | Mark
-    | WaitFor | Hold
+    GridSet
+    | GridOutput
+    | HomeLoad
+    | HomeRLC
+    | Setpoint
+    | FollowHomeLoad
+    | SessionControl
+    | Mark
+    | WaitFor
+    | Hold
 )
 
 #: The trace's name for each action type (step markers say which action was applied).
@@ -198,12 +206,25 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------------------- parsing
-_TOP_KEYS = ("title", "requirement", "dut", "session", "ev", "evse", "grid", "steps", "checks", "sampling")
+_TOP_KEYS = (
+    "title",
+    "requirement",
+    "dut",
+    "session",
+    "ev",
+    "evse",
+    "grid",
+    "steps",
+    "checks",
+    "sampling",
+)
 _INSTANT_KEYS = ("grid", "home_load", "setpoint", "follow_home_load", "session", "mark")
 _STEP_KEYS = ("at", *_INSTANT_KEYS, "wait_for", "timeout", "hold")
 
 
-def _unknown(src: Source, path: Path_, key: str, allowed: tuple[str, ...], noun: str = "field") -> None:
+def _unknown(
+    src: Source, path: Path_, key: str, allowed: tuple[str, ...], noun: str = "field"
+) -> None:
     hint = difflib.get_close_matches(key, allowed, n=1)
     suffix = f"; did you mean {hint[0]!r}?" if hint else f"; expected one of {', '.join(allowed)}"
     src.error((*path, key), f"unknown {noun}{suffix}")
@@ -259,9 +280,13 @@ class _Reader:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "text", bool: "a boolean", type(None): "nothing"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        bool: "a boolean",
+        type(None): "nothing",
+    }.get(type(value), type(value).__name__)
 
 
 def _time_expr(r: _Reader, path: Path_, value: Any) -> tuple[float | None, bool]:
@@ -390,8 +415,11 @@ def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
     if "timeout" in value and "wait_for" not in value:
         r.src.error((*path, "timeout"), "timeout belongs to a wait_for step")
     if not blocking and not instant:
-        r.src.error(path, "the step does nothing: give an action (grid, home_load, setpoint, "
-                    "follow_home_load, session, mark, wait_for or hold)")
+        r.src.error(
+            path,
+            "the step does nothing: give an action (grid, home_load, setpoint, "
+            "follow_home_load, session, mark, wait_for or hold)",
+        )
     for key in instant:
         p = (*path, key)
         raw = value[key]
@@ -470,8 +498,12 @@ def _from_source(src: Source) -> Plan:
     mode = r.choice(("session", "control_mode"), sm.get("control_mode", "dynamic"), CONTROL_MODES)
     ev = _parse_ev(r, doc.get("ev"))
     em = r.mapping(("evse",), doc.get("evse"), ("generator_mode", "islanding_method"))
-    gen = r.choice(("evse", "generator_mode"), em.get("generator_mode", "grid_following"), GENERATOR_MODES)
-    isl = r.choice(("evse", "islanding_method"), em.get("islanding_method", "active"), ISLANDING_METHODS)
+    gen = r.choice(
+        ("evse", "generator_mode"), em.get("generator_mode", "grid_following"), GENERATOR_MODES
+    )
+    isl = r.choice(
+        ("evse", "islanding_method"), em.get("islanding_method", "active"), ISLANDING_METHODS
+    )
     gm = r.mapping(("grid",), doc.get("grid"), ("voltage", "frequency"))
     gv = r.quantity(("grid", "voltage"), gm.get("voltage", "230 V"), "voltage")
     gf = r.quantity(("grid", "frequency"), gm.get("frequency", "50 Hz"), "frequency")
@@ -522,8 +554,10 @@ def _check_sequence(src: Source, steps: list[Step]) -> None:
     for step in steps:
         if step.at_s is not None and not step.relative:
             if step.at_s < last_abs:
-                src.error(("steps", step.index, "at"),
-                          f"absolute time {step.at_s:g} s is before an earlier step's {last_abs:g} s")
+                src.error(
+                    ("steps", step.index, "at"),
+                    f"absolute time {step.at_s:g} s is before an earlier step's {last_abs:g} s",
+                )
             last_abs = step.at_s
 
 
@@ -566,4 +600,3 @@ def validate(paths: list[str | Path]) -> list[str]:
         except SourceError as exc:
             problems.extend(str(p) for p in exc.problems)
     return problems
-

@@ -22,12 +22,22 @@ _RESULTS = pytest.StashKey[list[Any]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rig", "V2H test rig")
-    group.addoption("--bench", default=None, help="bench file (default: fixtures/benches/emulated.yaml)")
-    group.addoption("--seed", type=int, default=1, help="seed of the emulated bench (noise, jitter)")
-    group.addoption("--defect", action="append", default=[], metavar="NAME",
-                    help="seed a defect into the emulated DUT (repeatable; see `rig defects`)")
-    group.addoption("--rig-out", default=None, metavar="DIR",
-                    help="write traces, figures and record.json here")
+    group.addoption(
+        "--bench", default=None, help="bench file (default: fixtures/benches/emulated.yaml)"
+    )
+    group.addoption(
+        "--seed", type=int, default=1, help="seed of the emulated bench (noise, jitter)"
+    )
+    group.addoption(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="seed a defect into the emulated DUT (repeatable; see `rig defects`)",
+    )
+    group.addoption(
+        "--rig-out", default=None, metavar="DIR", help="write traces, figures and record.json here"
+    )
 
 
 def _sigterm_to_interrupt(signum: int, frame: object) -> None:
@@ -81,24 +91,37 @@ class PlanItem(pytest.Item):
 
         config = self.config
         plan = load_plan(self.path)
-        bench_path = config.getoption("--bench") or str(config.rootpath / "fixtures/benches/emulated.yaml")
+        bench_path = config.getoption("--bench") or str(
+            config.rootpath / "fixtures/benches/emulated.yaml"
+        )
         bench = load_bench(bench_path)
         missing = bench.missing_roles(plan)
         if missing:
             pytest.skip(f"needs {', '.join(missing)} on the bench")
         out = config.getoption("--rig-out")
         out_dir = Path(out) if out else None
-        result = execute(plan, bench, seed=config.getoption("--seed"),
-                         defects=tuple(config.getoption("--defect")), out_dir=out_dir)
+        result = execute(
+            plan,
+            bench,
+            seed=config.getoption("--seed"),
+            defects=tuple(config.getoption("--defect")),
+            out_dir=out_dir,
+        )
         config.stash[_RESULTS].append(result)
         for v in result.verdicts:
             self.user_properties.append((f"{v.name}.verdict", v.verdict))
-            self.user_properties.append((f"{v.name}.measured", "" if v.measured is None else f"{v.measured:.6g}"))
-            self.user_properties.append((f"{v.name}.limit", "" if v.limit is None else f"{v.limit:.6g}"))
+            self.user_properties.append(
+                (f"{v.name}.measured", "" if v.measured is None else f"{v.measured:.6g}")
+            )
+            self.user_properties.append(
+                (f"{v.name}.limit", "" if v.limit is None else f"{v.limit:.6g}")
+            )
             self.user_properties.append((f"{v.name}.unit", v.unit))
         self.user_properties.append(("simulated_s", f"{result.simulated_s:.3f}"))
         self.user_properties.append(("protocol", result.protocol))
-        png = render_png(result.trace, result.context, result.verdicts, f"{plan.name}: {plan.title}")
+        png = render_png(
+            result.trace, result.context, result.verdicts, f"{plan.name}: {plan.title}"
+        )
         if out_dir is not None:
             fig_path = out_dir / f"{plan.name}.png"
             fig_path.write_bytes(png)
@@ -111,7 +134,10 @@ class PlanItem(pytest.Item):
         if failed:
             from rig.report.table import as_text
 
-            raise PlanFailed(f"{len(failed)} of {len(result.verdicts)} criteria not met:\n" + as_text(result.verdicts))
+            raise PlanFailed(
+                f"{len(failed)} of {len(result.verdicts)} criteria not met:\n"
+                + as_text(result.verdicts)
+            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         from rig.yamlsrc import SourceError
@@ -125,7 +151,9 @@ class PlanItem(pytest.Item):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     if call.when != "call" or not isinstance(item, PlanItem):
@@ -156,5 +184,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from rig.report.record import write_record
 
     bench = session.config.getoption("--bench") or "fixtures/benches/emulated.yaml"
-    write_record(Path(out) / "record.json", seed=session.config.getoption("--seed"), bench=str(bench),
-                 runs=[r.as_plan_run() for r in results])
+    write_record(
+        Path(out) / "record.json",
+        seed=session.config.getoption("--seed"),
+        bench=str(bench),
+        runs=[r.as_plan_run() for r in results],
+    )

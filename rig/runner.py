@@ -42,6 +42,9 @@ from rig.trace import Trace, TraceWriter
 
 #: How often a wait_for re-evaluates its condition (simulated or real seconds).
 POLL_S = 0.05
+#: The grid simulator's and the load's own meters duplicate the analyzer's points: read them at a
+#: tenth of the sample rate (they document what the sources said they delivered).
+AUX_EVERY = 10
 
 
 class StepError(RuntimeError):
@@ -71,9 +74,15 @@ class RunResult:
 
     def as_plan_run(self) -> PlanRun:
         return PlanRun(
-            plan=self.plan.path, title=self.plan.title, verdict=self.verdict,
-            simulated_s=self.simulated_s, wall_s=self.wall_s, checks=self.verdicts,
-            protocol=self.protocol, error=self.error, defects=self.defects,
+            plan=self.plan.path,
+            title=self.plan.title,
+            verdict=self.verdict,
+            simulated_s=self.simulated_s,
+            wall_s=self.wall_s,
+            checks=self.verdicts,
+            protocol=self.protocol,
+            error=self.error,
+            defects=self.defects,
             trace=str(self.trace_path) if self.trace_path else None,
             figure=str(self.figure_path) if self.figure_path else None,
             instruments=self.instruments,
@@ -87,9 +96,14 @@ def _flatten(reading: Any, prefix: str = "") -> dict[str, float]:
         for key, value in reading.items():
             out.update(_flatten(value, f"{prefix}{key}."))
         return out
-    return {f"{prefix}{k}": float(v) for k, v in vars(reading).items()} if hasattr(reading, "__dict__") else {
-        f"{prefix}{name}": float(getattr(reading, name)) for name in reading.__dataclass_fields__
-    }
+    return (
+        {f"{prefix}{k}": float(v) for k, v in vars(reading).items()}
+        if hasattr(reading, "__dict__")
+        else {
+            f"{prefix}{name}": float(getattr(reading, name))
+            for name in reading.__dataclass_fields__
+        }
+    )
 
 
 class Runner:
@@ -102,12 +116,16 @@ class Runner:
         self._next_fast = math.inf
         self._fast_until = -math.inf
         self.soc = OnlineSoC(plan.ev.capacity_wh, plan.ev.soc)
+        self._slow_count = 0
 
     # -- time and sampling ------------------------------------------------------------------------
     def advance_to(self, t: float) -> None:
         """Let time pass until t, sampling and draining events on the way."""
         while True:
-            nxt = min(self._next_slow, self._next_fast if self._next_fast <= self._fast_until else math.inf)
+            nxt = min(
+                self._next_slow,
+                self._next_fast if self._next_fast <= self._fast_until else math.inf,
+            )
             if nxt > t:
                 break
             self.clock.sleep_until(nxt)
@@ -135,6 +153,8 @@ class Runner:
             self.writer.sample(t, "dc_source", {"v": dc.v, "i": dc.i, "p_w": dc.p_w})
             self.soc.update(t, dc.p_w)
         if not fast_only:
+            self._slow_count += 1
+        if not fast_only and self._slow_count % AUX_EVERY == 1:
             if b.grid is not None:
                 self.writer.sample(t, "grid_simulator", _flatten(b.grid.measure()))
             if b.load is not None:
@@ -152,8 +172,11 @@ class Runner:
 
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> None:
-        autostart = not any(isinstance(a, SessionControl) and a.command == "start"
-                            for s in self.plan.steps for a in s.actions)
+        autostart = not any(
+            isinstance(a, SessionControl) and a.command == "start"
+            for s in self.plan.steps
+            for a in s.actions
+        )
         self.sample()
         self._next_slow = self.clock.now() + self.plan.sample_period_s
         prev_end = self.clock.now()
@@ -162,8 +185,12 @@ class Runner:
             if step.at_s is not None:
                 target = prev_end + step.at_s if step.relative else step.at_s
             if target < self.clock.now() - 1e-9:
-                self.writer.event(self.clock.now(), "runner", "step_late",
-                                  {"step": step.index, "line": step.line, "planned_t": target})
+                self.writer.event(
+                    self.clock.now(),
+                    "runner",
+                    "step_late",
+                    {"step": step.index, "line": step.line, "planned_t": target},
+                )
             self.advance_to(max(target, self.clock.now()))
             self.apply(step)
             if autostart and step.index == 0:
@@ -176,19 +203,25 @@ class Runner:
         if physical:
             self.sample()  # the value just before the change: Y0 of a step response
         for action in step.actions:
-            self.writer.step(self.clock.now(), step.index, step.line, ACTION_NAMES[type(action)], _args(action))
+            self.writer.step(
+                self.clock.now(), step.index, step.line, ACTION_NAMES[type(action)], _args(action)
+            )
             try:
                 self._do(action, step)
             except StepError:
                 raise
             except Exception as exc:
-                raise StepError(f"{self.plan.path}:{step.line}: step {step.index} "
-                                f"({ACTION_NAMES[type(action)]}): {exc}") from exc
+                raise StepError(
+                    f"{self.plan.path}:{step.line}: step {step.index} "
+                    f"({ACTION_NAMES[type(action)]}): {exc}"
+                ) from exc
         if physical:
             self._fast_window()
 
     def _session_start(self, step: Step) -> None:
-        self.writer.step(self.clock.now(), step.index, step.line, "session", {"command": "start", "auto": True})
+        self.writer.step(
+            self.clock.now(), step.index, step.line, "session", {"command": "start", "auto": True}
+        )
         self.bench.dut.start()
         self._fast_window()
 
@@ -211,8 +244,12 @@ class Runner:
                 load.set_input(True)
         elif isinstance(action, HomeRLC):
             load = b.require("ac_load")
-            r, l_h, c_f = rlc_for(action.p_w, action.quality_factor, self.plan.grid.voltage_v,
-                                  self.plan.grid.frequency_hz)
+            r, l_h, c_f = rlc_for(
+                action.p_w,
+                action.quality_factor,
+                self.plan.grid.voltage_v,
+                self.plan.grid.frequency_hz,
+            )
             load.set_rlc(r_ohm=r, l_h=l_h, c_f=c_f)
             if not load.input_enabled():
                 load.set_input(True)
@@ -237,9 +274,11 @@ class Runner:
         deadline = self.clock.now() + wait.timeout_s
         while not self._holds(wait):
             if self.clock.now() >= deadline:
-                raise StepError(f"{self.plan.path}:{step.line}: wait_for {wait.condition}"
-                                f"{'' if wait.value is None else ' ' + str(wait.value)} timed out after "
-                                f"{wait.timeout_s:g} s (session state: {self.bench.dut.state})")
+                raise StepError(
+                    f"{self.plan.path}:{step.line}: wait_for {wait.condition}"
+                    f"{'' if wait.value is None else ' ' + str(wait.value)} timed out after "
+                    f"{wait.timeout_s:g} s (session state: {self.bench.dut.state})"
+                )
             self.advance_to(min(self.clock.now() + POLL_S, deadline))
 
     def _holds(self, wait: WaitFor) -> bool:
@@ -261,9 +300,11 @@ def rlc_for(p_w: float, qf: float, v: float, f: float) -> tuple[float, float, fl
 
 
 def _args(action: Action) -> dict[str, Any]:
-    args = {k: v for k, v in vars(action).items()} if hasattr(action, "__dict__") else {
-        k: getattr(action, k) for k in action.__dataclass_fields__
-    }
+    args = (
+        {k: v for k, v in vars(action).items()}
+        if hasattr(action, "__dict__")
+        else {k: getattr(action, k) for k in action.__dataclass_fields__}
+    )
     if isinstance(action, GridSet):
         args["on"] = True  # setting the grid energizes it
     return args
@@ -297,16 +338,27 @@ def execute(
     """
     clock = clock or (VirtualClock() if bench_config.all_emulated else RealClock())
     trace_path = out_dir / f"{plan.name}.trace.jsonl" if out_dir is not None else None
-    meta = {"plan": plan.path, "title": plan.title, "seed": seed, "bench": bench_config.path,
-            "defects": list(defects), "rig_version": __version__, "virtual_time": clock.virtual}
+    meta = {
+        "plan": plan.path,
+        "title": plan.title,
+        "seed": seed,
+        "bench": bench_config.path,
+        "defects": list(defects),
+        "rig_version": __version__,
+        "virtual_time": clock.virtual,
+    }
     writer = TraceWriter(trace_path, meta)
     wall0 = time.perf_counter()
     error: str | None = None
     bench: OpenBench | None = None
     try:
         bench = open_bench(bench_config, plan, clock, seed=seed, defects=defects)
-        writer.event(clock.now(), "runner", "bench_open", {"instruments": [i.as_record() for i in bench.records],
-                                                            "protocol": bench.dut.protocol})
+        writer.event(
+            clock.now(),
+            "runner",
+            "bench_open",
+            {"instruments": [i.as_record() for i in bench.records], "protocol": bench.dut.protocol},
+        )
         Runner(plan, bench, clock, writer).run()
     except StepError as exc:
         error = str(exc)
@@ -321,13 +373,22 @@ def execute(
         if bench is not None:
             for rec in bench.teardown():
                 writer.event(clock.now(), "runner", "safe_state", rec)
-            bench.write_state(out_dir)
+            bench.write_state(out_dir, plan.name)
         writer.close(clock.now())
     ctx = context_for(plan, bench_config)
-    verdicts = [] if error else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
+    verdicts = (
+        [] if error else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
+    )
     return RunResult(
-        plan=plan, verdicts=verdicts, trace=writer.trace, context=ctx, simulated_s=clock.now(),
-        wall_s=time.perf_counter() - wall0, error=error,
-        protocol=bench.dut.protocol if bench else "none", defects=defects,
-        instruments=list(bench.records) if bench else [], trace_path=trace_path,
+        plan=plan,
+        verdicts=verdicts,
+        trace=writer.trace,
+        context=ctx,
+        simulated_s=clock.now(),
+        wall_s=time.perf_counter() - wall0,
+        error=error,
+        protocol=bench.dut.protocol if bench else "none",
+        defects=defects,
+        instruments=list(bench.records) if bench else [],
+        trace_path=trace_path,
     )

@@ -166,7 +166,9 @@ class TraceWriter:
     def step(self, t: float, index: int, line: int, action: str, args: Mapping[str, Any]) -> None:
         marker = StepMarker(t, index, line, action, dict(args))
         self.trace.add_step(marker)
-        self._write({"t": t, "k": "step", "i": index, "line": line, "action": action, "args": marker.args})
+        self._write(
+            {"t": t, "k": "step", "i": index, "line": line, "action": action, "args": marker.args}
+        )
 
     def close(self, t: float) -> None:
         if self._fh is not None:

@@ -8,7 +8,6 @@ F) or, for percentages, as a fraction (30 % -> 0.30).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 _PREFIX = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "k": 1e3, "M": 1e6}
 
@@ -35,12 +34,6 @@ _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*([^\s\d].*?)?\s*$")
 
 class UnitError(ValueError):
     """A value that is not a quantity of the expected dimension."""
-
-
-@dataclass(frozen=True)
-class Quantity:
-    value: float
-    unit: str
 
 
 def _unit_factor(dimension: str, unit: str) -> float | None:
@@ -84,9 +77,7 @@ def parse(value: object, dimension: str, *, allow_bare_zero: bool = True) -> flo
     if isinstance(value, int | float):
         if value == 0 and allow_bare_zero:
             return 0.0
-        raise UnitError(
-            f"{value!r} has no unit; write it like {_examples(dimension)}"
-        )
+        raise UnitError(f"{value!r} has no unit; write it like {_examples(dimension)}")
     if not isinstance(value, str):
         raise UnitError(f"expected a {dimension.replace('_', ' ')} like {_examples(dimension)}")
     m = _QUANTITY.match(value)
@@ -104,15 +95,3 @@ def parse(value: object, dimension: str, *, allow_bare_zero: bool = True) -> flo
             f"write it like {_examples(dimension)}"
         )
     return number * factor
-
-
-def format_si(value: float, unit: str, digits: int = 4) -> str:
-    """Render an SI value with a prefix for reports: 7000, "W" -> "7 kW"."""
-    if unit == "%":
-        return f"{value * 100:.{max(digits - 2, 1)}g} %"
-    if value == 0 or unit in ("s",) and abs(value) >= 1e-3:
-        return f"{value:.{digits}g} {unit}"
-    for prefix, factor in (("M", 1e6), ("k", 1e3), ("", 1.0), ("m", 1e-3), ("µ", 1e-6)):
-        if abs(value) >= factor:
-            return f"{value / factor:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {unit}"

@@ -77,7 +77,14 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> 
             key = str(_scalar(key_node))
             if key in out:
                 raise SourceError(
-                    [Problem(file, key_node.start_mark.line + 1, render_path((*path, key)), "duplicate key")]
+                    [
+                        Problem(
+                            file,
+                            key_node.start_mark.line + 1,
+                            render_path((*path, key)),
+                            "duplicate key",
+                        )
+                    ]
                 )
             lines[(*path, key)] = key_node.start_mark.line + 1
             out[key] = _build(value_node, (*path, key), lines, file)

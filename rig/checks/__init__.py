@@ -35,9 +35,10 @@ class Context:
 
 @dataclass(frozen=True)
 class Marker:
-    """Something the report draws: a threshold (value on a channel) or a time (a measured instant)."""
+    """Something the report draws: a threshold (value on a channel), a time (a measured instant), a
+    band or span, or the zoom window (t0, t1) where the check's decisive transient is."""
 
-    kind: Literal["threshold", "time", "band", "span"]
+    kind: Literal["threshold", "time", "band", "span", "zoom"]
     label: str
     value: float | tuple[float, float]
     channel: str = ""
@@ -94,7 +95,11 @@ class CheckSpec:
         out: dict[str, Any] = {}
         for key, p in self.params.items():
             if p.default is not None:
-                out[key] = p.default if p.dimension in ("choice", "number") else units.parse(p.default, p.dimension)
+                out[key] = (
+                    p.default
+                    if p.dimension in ("choice", "number")
+                    else units.parse(p.default, p.dimension)
+                )
         return out
 
     def parse_params(self, raw: Any, src: Source, path: Path_) -> dict[str, Any] | None:
@@ -111,8 +116,11 @@ class CheckSpec:
 
                 hint = difflib.get_close_matches(key, list(self.params), n=1)
                 known = ", ".join(self.params) or "none"
-                src.error((*path, key), f"unknown parameter of {self.name}"
-                          + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {known})"))
+                src.error(
+                    (*path, key),
+                    f"unknown parameter of {self.name}"
+                    + (f"; did you mean {hint[0]!r}?" if hint else f" (known: {known})"),
+                )
                 ok = False
                 continue
             if p.dimension == "choice":
@@ -148,7 +156,11 @@ class CheckSpec:
         try:
             return self.fn(trace, ctx, full)
         except Exception as exc:  # a check that cannot judge says so; it never passes silently
-            return [Verdict(self.name, "error", None, None, "", f"check failed to run: {exc!r}", self.clause)]
+            return [
+                Verdict(
+                    self.name, "error", None, None, "", f"check failed to run: {exc!r}", self.clause
+                )
+            ]
 
 
 REGISTRY: dict[str, CheckSpec] = {}

@@ -66,9 +66,15 @@ def _aligned(trace: Trace, a: str, b: str) -> tuple[FloatArray, FloatArray, Floa
     params={
         "mode": Param("choice", "grid_following", choices=("grid_following", "grid_forming")),
         "within": Param("time", "2 s", help="grid-following clearing time limit"),
-        "threshold": Param("ratio", "0.05 p.u.", help="grid-following: V and I below this, per unit"),
-        "transfer_within": Param("time", None, help="grid-forming: the transfer time limit, e.g. 200 ms"),
-        "voltage_band": Param("ratio", "10 %", help="grid-forming: the home's voltage band around nominal"),
+        "threshold": Param(
+            "ratio", "0.05 p.u.", help="grid-following: V and I below this, per unit"
+        ),
+        "transfer_within": Param(
+            "time", None, help="grid-forming: the transfer time limit, e.g. 200 ms"
+        ),
+        "voltage_band": Param(
+            "ratio", "10 %", help="grid-forming: the home's voltage band around nominal"
+        ),
     },
 )
 def islanding(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
@@ -76,13 +82,19 @@ def islanding(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Ver
     mode = params["mode"]
     name = f"islanding:{mode}"
     if not losses:
-        return [Verdict(name, "error", None, None, "s", "the plan never disconnects the grid (grid: off)")]
+        return [
+            Verdict(
+                name, "error", None, None, "s", "the plan never disconnects the grid (grid: off)"
+            )
+        ]
     if mode == "grid_following":
         return [_cease_to_energize(trace, ctx, params, t0, t1) for t0, t1 in losses]
     return [_backup(trace, ctx, params, t0, t1) for t0, t1 in losses]
 
 
-def _cease_to_energize(trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float) -> Verdict:
+def _cease_to_energize(
+    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float
+) -> Verdict:
     clause = "IEEE 1547-2018 8.1 / IEEE 1547.1-2020 5.10 (cease to energize)"
     limit = float(params["within"])
     thr = float(params["threshold"])
@@ -94,18 +106,37 @@ def _cease_to_energize(trace: Trace, ctx: Context, params: Mapping[str, Any], t0
         Marker("time", "grid lost", t0, EVSE_V),
         Marker("threshold", f"{thr:g} p.u.", thr * ctx.v_nominal, EVSE_V),
         Marker("threshold", f"{thr:g} p.u.", thr * i_base, EVSE_I),
-        *((Marker("time", f"cleared {t_clear - t0:.3f} s", t_clear, EVSE_V),) if t_clear is not None else ()),
+        *(
+            (Marker("time", f"cleared {t_clear - t0:.3f} s", t_clear, EVSE_V),)
+            if t_clear is not None
+            else ()
+        ),
         Marker("span", "limit", (t0, t0 + limit), EVSE_V),
+        _zoom(t0, limit, t_clear, EVSE_V),
     )
     if t_clear is None:
-        detail = (f"grid lost at t={t0:.2f} s; the EVSE still energized its terminals "
-                  f"(V or I ≥ {thr:g} p.u.) at the end of the {t1 - t0:.1f} s observed")
-        return Verdict("islanding:grid_following", "fail", None, limit, "s", detail, clause, markers)
+        detail = (
+            f"grid lost at t={t0:.2f} s; the EVSE still energized its terminals "
+            f"(V or I ≥ {thr:g} p.u.) at the end of the {t1 - t0:.1f} s observed"
+        )
+        return Verdict(
+            "islanding:grid_following", "fail", None, limit, "s", detail, clause, markers
+        )
     clearing = t_clear - t0
-    detail = (f"grid lost at t={t0:.2f} s; EVSE V < {thr * ctx.v_nominal:.1f} V and I < "
-              f"{thr * i_base:.2f} A from {clearing:.3f} s on (observed {t1 - t0:.1f} s)")
-    return Verdict("islanding:grid_following", "pass" if clearing <= limit else "fail", clearing,
-                   limit, "s", detail, clause, markers)
+    detail = (
+        f"grid lost at t={t0:.2f} s; EVSE V < {thr * ctx.v_nominal:.1f} V and I < "
+        f"{thr * i_base:.2f} A from {clearing:.3f} s on (observed {t1 - t0:.1f} s)"
+    )
+    return Verdict(
+        "islanding:grid_following",
+        "pass" if clearing <= limit else "fail",
+        clearing,
+        limit,
+        "s",
+        detail,
+        clause,
+        markers,
+    )
 
 
 def _backup(trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float) -> Verdict:
@@ -121,20 +152,42 @@ def _backup(trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1
     markers = (
         Marker("time", "grid lost", t0, HOME_V),
         Marker("band", f"±{band * 100:g} %", (lo, hi), HOME_V),
-        *((Marker("time", f"back {t_back - t0:.3f} s", t_back, HOME_V),) if t_back is not None else ()),
+        *(
+            (Marker("time", f"back {t_back - t0:.3f} s", t_back, HOME_V),)
+            if t_back is not None
+            else ()
+        ),
         Marker("span", "limit", (t0, t0 + limit), HOME_V),
+        _zoom(t0, limit, t_back, HOME_V),
     )
     if t_back is None:
-        detail = (f"grid lost at t={t0:.2f} s; the home's voltage was not held within ±{band * 100:g} % "
-                  f"of {ctx.v_nominal:.0f} V by the end of the {t1 - t0:.1f} s observed")
+        detail = (
+            f"grid lost at t={t0:.2f} s; the home's voltage was not held within ±{band * 100:g} % "
+            f"of {ctx.v_nominal:.0f} V by the end of the {t1 - t0:.1f} s observed"
+        )
         return Verdict("islanding:grid_forming", "fail", None, limit, "s", detail, clause, markers)
     transfer = t_back - t0
     idx = np.nonzero((t >= t0) & (t <= t1))[0]
     dip = float(np.min(v[idx])) if idx.size else float("nan")
-    detail = (f"grid lost at t={t0:.2f} s; home voltage within ±{band * 100:g} % from {transfer * 1e3:.0f} ms "
-              f"on and stayed there for the {t1 - t_back:.1f} s until the grid returned; lowest {dip:.0f} V")
-    return Verdict("islanding:grid_forming", "pass" if transfer <= limit else "fail", transfer, limit,
-                   "s", detail, clause, markers)
+    detail = (
+        f"grid lost at t={t0:.2f} s; home voltage within ±{band * 100:g} % from {transfer * 1e3:.0f} ms "
+        f"on and stayed there for the {t1 - t_back:.1f} s until the grid returned; lowest {dip:.0f} V"
+    )
+    return Verdict(
+        "islanding:grid_forming",
+        "pass" if transfer <= limit else "fail",
+        transfer,
+        limit,
+        "s",
+        detail,
+        clause,
+        markers,
+    )
+
+
+def _zoom(t0: float, limit: float, t_measured: float | None, channel: str) -> Marker:
+    seen = max(limit, (t_measured - t0) if t_measured is not None else 2 * limit)
+    return Marker("zoom", "grid loss", (t0 - 0.5 * seen, t0 + 2.0 * seen), channel)
 
 
 REQUIRED_IF[("islanding", "transfer_within")] = lambda values: values.get("mode") == "grid_forming"

@@ -64,7 +64,9 @@ class OnlineSoC:
     "battery emulator's and the power analyzer's readings",
     clause="ISO 15118-20 EVMinimumV2XEnergyRequest (V2X reserve); V2H energy management",
     params={
-        "tolerance": Param("ratio", "0.1 %", help="measurement uncertainty allowed below the reserve, in SoC"),
+        "tolerance": Param(
+            "ratio", "0.1 %", help="measurement uncertainty allowed below the reserve, in SoC"
+        ),
     },
 )
 def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
@@ -99,6 +101,15 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
         Marker("time", "lowest SoC", float(t_worst[i_min]), "soc"),
     )
     return [
-        Verdict("reserve_floor:soc", outcome, min_soc * 100, ctx.ev_reserve_soc * 100, "%", detail, clause, markers),
+        Verdict(
+            "reserve_floor:soc",
+            outcome,
+            min_soc * 100,
+            ctx.ev_reserve_soc * 100,
+            "%",
+            detail,
+            clause,
+            markers,
+        ),
         Verdict("reserve_floor:energy", outcome, min_wh, reserve_wh, "Wh", detail, clause),
     ]

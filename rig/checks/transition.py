@@ -44,7 +44,14 @@ class StepResponse:
 
 
 def response(
-    t: FloatArray, y: FloatArray, t0: float, t_end: float, y_final: float, *, accuracy_w: float, band: float
+    t: FloatArray,
+    y: FloatArray,
+    t0: float,
+    t_end: float,
+    y_final: float,
+    *,
+    accuracy_w: float,
+    band: float,
 ) -> StepResponse | None:
     """Measure one step's response from samples; None if there is nothing before or after t0."""
     before = np.nonzero(t <= t0)[0]
@@ -90,7 +97,9 @@ def _window_end(steps: list[StepMarker], i: int, end: float) -> float:
     clause=CLAUSE,
     params={
         "within": Param("time", "2 s", help="90 % response time limit"),
-        "overshoot": Param("ratio", "10 %", help="largest overshoot beyond the final value, share of the step"),
+        "overshoot": Param(
+            "ratio", "10 %", help="largest overshoot beyond the final value, share of the step"
+        ),
         "settle_band": Param("ratio", "5 %", help="band around the final value, share of the step"),
         "settle_within": Param("time", "10 s", help="settling time limit"),
         "accuracy": Param("power", "100 W", help="the power analyzer's accuracy margin"),
@@ -107,9 +116,20 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
         if marker.action != "setpoint":
             continue
         target = float(marker.args["p_w"])
-        y_final = min(max(target, -ctx.ev_max_discharge_w, -ctx.evse_rated_w), ctx.ev_max_charge_w, ctx.evse_rated_w)
-        r = response(t, y, marker.t, _window_end(steps, i, trace.end_t), y_final,
-                     accuracy_w=params["accuracy"], band=params["settle_band"])
+        y_final = min(
+            max(target, -ctx.ev_max_discharge_w, -ctx.evse_rated_w),
+            ctx.ev_max_charge_w,
+            ctx.evse_rated_w,
+        )
+        r = response(
+            t,
+            y,
+            marker.t,
+            _window_end(steps, i, trace.end_t),
+            y_final,
+            accuracy_w=params["accuracy"],
+            band=params["settle_band"],
+        )
         if r is not None and abs(r.y_final - r.y0) >= params["min_step"]:
             results.append(r)
     if not results:
@@ -119,8 +139,10 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
     def describe(r: StepResponse) -> str:
         t90 = f"{r.t90:.3f} s" if r.t90 is not None else "never"
         settle = f"{r.settle:.2f} s" if r.settle is not None else "never"
-        return (f"{r.kind} at t={r.t0:.1f} s {r.y0 / 1e3:+.2f}→{r.y_final / 1e3:+.2f} kW: 90 % after "
-                f"{t90}, overshoot {r.overshoot * 100:.1f} %, settled {settle}")
+        return (
+            f"{r.kind} at t={r.t0:.1f} s {r.y0 / 1e3:+.2f}→{r.y_final / 1e3:+.2f} kW: 90 % after "
+            f"{t90}, overshoot {r.overshoot * 100:.1f} %, settled {settle}"
+        )
 
     lines = "; ".join(describe(r) for r in results)
     inf = float("inf")
@@ -134,13 +156,38 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
         if r.t90 is not None:
             markers.append(Marker("time", f"90 % {r.t90:.2f} s", r.t0 + r.t90, SIGNAL))
     v90 = worst90.t90
+    shown = max(3.0 * (v90 if v90 is not None else params["within"]), 2.0)
+    markers.append(
+        Marker("zoom", "worst step", (worst90.t0 - 0.25 * shown, worst90.t0 + shown), SIGNAL)
+    )
     v_settle = worst_settle.settle
     return [
-        Verdict("transition_time", "pass" if v90 is not None and v90 <= params["within"] else "fail",
-                v90, params["within"], "s", lines, CLAUSE, tuple(markers)),
-        Verdict("transition_time:overshoot", "pass" if worst_os.overshoot <= params["overshoot"] else "fail",
-                worst_os.overshoot * 100, params["overshoot"] * 100, "%", describe(worst_os), CLAUSE),
-        Verdict("transition_time:settling",
-                "pass" if v_settle is not None and v_settle <= params["settle_within"] else "fail",
-                v_settle, params["settle_within"], "s", describe(worst_settle), CLAUSE),
+        Verdict(
+            "transition_time",
+            "pass" if v90 is not None and v90 <= params["within"] else "fail",
+            v90,
+            params["within"],
+            "s",
+            lines,
+            CLAUSE,
+            tuple(markers),
+        ),
+        Verdict(
+            "transition_time:overshoot",
+            "pass" if worst_os.overshoot <= params["overshoot"] else "fail",
+            worst_os.overshoot * 100,
+            params["overshoot"] * 100,
+            "%",
+            describe(worst_os),
+            CLAUSE,
+        ),
+        Verdict(
+            "transition_time:settling",
+            "pass" if v_settle is not None and v_settle <= params["settle_within"] else "fail",
+            v_settle,
+            params["settle_within"],
+            "s",
+            describe(worst_settle),
+            CLAUSE,
+        ),
     ]

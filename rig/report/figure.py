@@ -48,17 +48,11 @@ def _grid_off_spans(trace: Trace) -> list[tuple[float, float]]:
 
 
 def _zoom_window(verdicts: Sequence[Verdict]) -> tuple[float, float, str] | None:
-    """Around the first marker of an islanding or transition check: where the milliseconds matter."""
+    """The first window a check asked to be zoomed on: where the milliseconds matter."""
     for v in verdicts:
-        if v.name.startswith(("islanding", "transition_time")) and v.markers:
-            times = [float(m.value) for m in v.markers if m.kind == "time" and isinstance(m.value, float)]
-            spans = [m.value for m in v.markers if m.kind == "span" and isinstance(m.value, tuple)]
-            if times:
-                t0 = min(times)
-                t1 = max([*times, *(s[1] for s in spans)])
-                pad = max((t1 - t0) * 0.5, 0.5)
-                channel = v.markers[0].channel
-                return t0 - pad * 0.5, t1 + pad, channel
+        for m in v.markers:
+            if m.kind == "zoom" and isinstance(m.value, tuple):
+                return m.value[0], m.value[1], m.channel
     return None
 
 
@@ -119,7 +113,9 @@ def render_png(trace: Trace, ctx: Context, verdicts: Sequence[Verdict], title: s
 
 
 def _draw_marker(m: Marker, ax_p: object, ax_soc: object, ax_v: object, scale: float) -> None:
-    ax = {"soc": ax_soc}.get(m.channel) or (ax_v if m.channel.endswith(("v_rms", "i_rms")) else ax_p)
+    ax = {"soc": ax_soc}.get(m.channel) or (
+        ax_v if m.channel.endswith(("v_rms", "i_rms")) else ax_p
+    )
     factor = 100.0 if m.channel == "soc" else (1e-3 if m.channel.endswith("p_w") else 1.0)
     if m.channel.endswith("i_rms"):
         return  # currents are not on the overview's axes; the zoom shows them
@@ -131,7 +127,9 @@ def _draw_marker(m: Marker, ax_p: object, ax_soc: object, ax_v: object, scale: f
         ax.axhspan(m.value[0] * factor, m.value[1] * factor, color="g", alpha=0.08)  # type: ignore[attr-defined]
 
 
-def _draw_zoom(ax: object, trace: Trace, verdicts: Sequence[Verdict], zoom: tuple[float, float, str]) -> None:
+def _draw_zoom(
+    ax: object, trace: Trace, verdicts: Sequence[Verdict], zoom: tuple[float, float, str]
+) -> None:
     t0, t1, channel = zoom
     channels = [channel]
     if channel.endswith("v_rms") and "evse_ac" in channel:
@@ -140,7 +138,14 @@ def _draw_zoom(ax: object, trace: Trace, verdicts: Sequence[Verdict], zoom: tupl
         t, y = trace.series(ch)
         sel = (t >= t0) & (t <= t1)
         if np.any(sel):
-            ax.plot(t[sel], y[sel] / (1e3 if ch.endswith("p_w") else 1.0), lw=1, marker=".", ms=2, label=ch)  # type: ignore[attr-defined]
+            ax.plot(
+                t[sel],
+                y[sel] / (1e3 if ch.endswith("p_w") else 1.0),
+                lw=1,
+                marker=".",
+                ms=2,
+                label=ch,
+            )  # type: ignore[attr-defined]
     for v in verdicts:
         for m in v.markers:
             if m.channel not in channels:
@@ -150,8 +155,15 @@ def _draw_zoom(ax: object, trace: Trace, verdicts: Sequence[Verdict], zoom: tupl
                 ax.axhline(m.value * f, color="r", ls=":", lw=0.8)  # type: ignore[attr-defined]
             elif m.kind == "time" and isinstance(m.value, float) and t0 <= m.value <= t1:
                 ax.axvline(m.value, color="tab:purple", ls=":", lw=0.8)  # type: ignore[attr-defined]
-                ax.annotate(m.label, (m.value, 1.0), xycoords=("data", "axes fraction"), fontsize=7,  # type: ignore[attr-defined]
-                            rotation=90, va="top", ha="right")
+                ax.annotate(
+                    m.label,
+                    (m.value, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    fontsize=7,  # type: ignore[attr-defined]
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                )
             elif m.kind == "band" and isinstance(m.value, tuple):
                 ax.axhspan(m.value[0] * f, m.value[1] * f, color="g", alpha=0.1)  # type: ignore[attr-defined]
             elif m.kind == "span" and isinstance(m.value, tuple):

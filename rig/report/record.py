@@ -22,7 +22,12 @@ class InstrumentRecord:
     calibration_due: str | None = None
 
     def as_record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"role": self.role, "model": self.model, "idn": self.idn, "emulated": self.emulated}
+        out: dict[str, Any] = {
+            "role": self.role,
+            "model": self.model,
+            "idn": self.idn,
+            "emulated": self.emulated,
+        }
         if self.address:
             out["address"] = self.address
         if self.calibration_due:
@@ -47,7 +52,7 @@ class PlanRun:
 
     def as_record(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "plan": self.plan,
+            "plan": _relative(self.plan),
             "title": self.title,
             "verdict": self.verdict,
             "simulated_s": round(self.simulated_s, 6),
@@ -59,10 +64,18 @@ class PlanRun:
         if self.error:
             out["error"] = self.error
         if self.trace:
-            out["trace"] = self.trace
+            out["trace"] = _relative(self.trace)
         if self.figure:
-            out["figure"] = self.figure
+            out["figure"] = _relative(self.figure)
         return out
+
+
+def _relative(path: str) -> str:
+    """Paths under the working directory are written relative to it (portable records)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
 
 
 def write_record(path: Path, *, seed: int, bench: str, runs: Sequence[PlanRun]) -> dict[str, Any]:

@@ -22,7 +22,9 @@ def _relation(v: Verdict) -> str:
     return "≤"
 
 
-def as_html(verdicts: Sequence[Verdict], *, protocol: str = "none", error: str | None = None) -> str:
+def as_html(
+    verdicts: Sequence[Verdict], *, protocol: str = "none", error: str | None = None
+) -> str:
     rows = []
     for v in verdicts:
         color = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}[v.verdict]

@@ -43,14 +43,25 @@ def test_first_order_step_response_time_is_interpolated_at_90_percent() -> None:
 def test_transition_fails_on_slow_response_and_on_overshoot() -> None:
     t = np.arange(0, 20, 0.01)
     slow = np.where(t < 1.0, 7000.0, 7000 - 14000 * np.clip((t - 1.0) / 5.0, 0, 1))  # 14 kW in 5 s
-    tr = _trace({"power_analyzer.evse_ac.p_w": (t, slow)}, [StepMarker(1.0, 2, 5, "setpoint", {"p_w": -7000.0})])
+    tr = _trace(
+        {"power_analyzer.evse_ac.p_w": (t, slow)},
+        [StepMarker(1.0, 2, 5, "setpoint", {"p_w": -7000.0})],
+    )
     v = {x.name: x for x in _run("transition_time", tr)}
-    assert v["transition_time"].verdict == "fail" and v["transition_time"].measured == pytest.approx(5 * (0.9 - 100 / 14000), abs=0.02)  # 100 W accuracy margin
+    assert v["transition_time"].verdict == "fail" and v[
+        "transition_time"
+    ].measured == pytest.approx(5 * (0.9 - 100 / 14000), abs=0.02)  # 100 W accuracy margin
     ring = np.where(t < 1.0, 0.0, 7000 * (1 - np.exp(-(t - 1) / 0.3) * np.cos(6 * (t - 1))))
-    tr2 = _trace({"power_analyzer.evse_ac.p_w": (t, ring)}, [StepMarker(1.0, 2, 5, "setpoint", {"p_w": 7000.0})])
+    tr2 = _trace(
+        {"power_analyzer.evse_ac.p_w": (t, ring)},
+        [StepMarker(1.0, 2, 5, "setpoint", {"p_w": 7000.0})],
+    )
     v2 = {x.name: x for x in _run("transition_time", tr2)}
     assert v2["transition_time"].verdict == "pass"
-    assert v2["transition_time:overshoot"].verdict == "fail" and v2["transition_time:overshoot"].measured > 10
+    assert (
+        v2["transition_time:overshoot"].verdict == "fail"
+        and v2["transition_time:overshoot"].measured > 10
+    )
 
 
 def test_transition_cannot_judge_without_a_setpoint_step() -> None:
@@ -66,8 +77,10 @@ def test_islanding_grid_following_clearing_time() -> None:
     for clear_at, verdict in ((10.4, "pass"), (13.0, "fail"), (99.0, "fail")):
         v = np.where(t < clear_at, 230.0, 0.0)
         i = np.where(t < clear_at, 13.0, 0.0)
-        tr = _trace({"power_analyzer.evse_ac.v_rms": (t, v), "power_analyzer.evse_ac.i_rms": (t, i)},
-                    [StepMarker(lost, 4, 9, "grid", {"on": False})])
+        tr = _trace(
+            {"power_analyzer.evse_ac.v_rms": (t, v), "power_analyzer.evse_ac.i_rms": (t, i)},
+            [StepMarker(lost, 4, 9, "grid", {"on": False})],
+        )
         (res,) = _run("islanding", tr, mode="grid_following")
         assert res.verdict == verdict
         if clear_at < 20:
@@ -79,13 +92,17 @@ def test_islanding_grid_following_clearing_time() -> None:
 def test_islanding_grid_forming_transfer_time_and_band() -> None:
     t = np.arange(0, 20, 0.01)
     v = np.where((t >= 10.0) & (t < 10.15), 0.0, 230.0)  # a 150 ms gap
-    tr = _trace({"power_analyzer.home.v_rms": (t, v)}, [StepMarker(10.0, 4, 9, "grid", {"on": False})])
+    tr = _trace(
+        {"power_analyzer.home.v_rms": (t, v)}, [StepMarker(10.0, 4, 9, "grid", {"on": False})]
+    )
     (ok,) = _run("islanding", tr, mode="grid_forming", transfer_within=0.2)
     (late,) = _run("islanding", tr, mode="grid_forming", transfer_within=0.1)
     assert ok.verdict == "pass" and ok.measured == pytest.approx(0.15, abs=0.011)
     assert late.verdict == "fail"
     sag = np.where(t >= 15.0, 200.0, v)  # sags out of the ±10 % band later: not carried
-    tr2 = _trace({"power_analyzer.home.v_rms": (t, sag)}, [StepMarker(10.0, 4, 9, "grid", {"on": False})])
+    tr2 = _trace(
+        {"power_analyzer.home.v_rms": (t, sag)}, [StepMarker(10.0, 4, 9, "grid", {"on": False})]
+    )
     (bad,) = _run("islanding", tr2, mode="grid_forming", transfer_within=0.2)
     assert bad.verdict == "fail"
 
@@ -109,4 +126,8 @@ def test_reserve_floor_takes_the_pessimistic_meter() -> None:
     b = np.where(t < 1600, -3000.0, 0.0)  # the analyzer saw more energy leave
     tr = _trace({"dc_source.p_w": (t, a), "power_analyzer.evse_dc.p_w": (t, b)}, [])
     soc, _ = _run("reserve_floor", tr)
-    assert soc.verdict == "fail" and "power_analyzer.evse_dc.p_w" in soc.detail and "disagree" in soc.detail
+    assert (
+        soc.verdict == "fail"
+        and "power_analyzer.evse_dc.p_w" in soc.detail
+        and "disagree" in soc.detail
+    )

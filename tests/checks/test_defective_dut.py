@@ -1,0 +1,58 @@
+"""Every check can fail: a good emulated DUT passes it, the matching seeded defect fails it.
+
+The DUT is the emulated EVSE on the embedded emulated bench, reached through the same drivers and
+pyvisa as real instruments; the checks judge only what the instruments measured.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from rig.bench import load_bench
+from rig.checks import REGISTRY
+from rig.plan import load_plan
+from rig.runner import RunResult, execute
+from rig.sim import DEFECTS
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = load_bench(REPO / "fixtures/benches/emulated.yaml")
+
+# (check, plan exercising it, defect that breaks it, verdict row that must fail)
+CASES = [
+    ("reserve_floor", "home_load_to_reserve", "ignores_reserve", "reserve_floor:soc"),
+    ("transition_time", "charge_discharge_reversal", "slow_ramp", "transition_time"),
+    ("transition_time", "charge_discharge_reversal", "overshoot", "transition_time:overshoot"),
+    ("transition_time", "charge_discharge_reversal", "wrong_discharge_sign", "transition_time"),
+    ("islanding", "grid_loss_grid_following", "slow_island_detection", "islanding:grid_following"),
+    ("islanding", "grid_loss_grid_following", "no_island_detection", "islanding:grid_following"),
+    ("islanding", "grid_loss_backup", "slow_backup_transfer", "islanding:grid_forming"),
+    ("islanding", "grid_loss_backup", "slow_island_detection", "islanding:grid_forming"),
+]
+
+
+def _run(plan: str, *defects: str) -> RunResult:
+    return execute(load_plan(REPO / f"test_plans/v2h/{plan}.yaml"), BENCH, seed=3, defects=defects)
+
+
+def _rows(result: RunResult) -> dict[str, str]:
+    assert result.error is None, result.error
+    return {v.name: v.verdict for v in result.verdicts}
+
+
+def test_every_registered_check_has_a_defect_case() -> None:
+    assert {c[0] for c in CASES} == set(REGISTRY)
+    assert {c[2] for c in CASES} == set(DEFECTS)
+    for check, _, defect, _ in CASES:
+        assert check in DEFECTS[defect].breaks
+
+
+@pytest.mark.parametrize(
+    ("check", "plan", "defect", "row"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
+)
+def test_good_dut_passes_and_defective_dut_fails(
+    check: str, plan: str, defect: str, row: str
+) -> None:
+    good = _rows(_run(plan))
+    assert good[row] == "pass", good
+    bad = _rows(_run(plan, defect))
+    assert bad[row] == "fail", bad
