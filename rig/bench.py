@@ -197,13 +197,13 @@ def _from_source(src: Source) -> BenchConfig:
             src.error(path, "expected a mapping {role, model, address, ...}")
             continue
         role, model, address = spec.get("role"), spec.get("model"), spec.get("address")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             src.error((*path, "role"), f"{role!r} is not one of {', '.join(ROLES)}")
             continue
         if role in seen_roles:
             src.error((*path, "role"), f"a second {role}: one instrument per role for now")
         seen_roles.add(role)
-        if model not in MODELS:
+        if not isinstance(model, str) or model not in MODELS:
             src.error(
                 (*path, "model"),
                 f"{model!r} is not a known model; known: {', '.join(sorted(MODELS))}",
@@ -373,7 +373,7 @@ def world_config(plan: Plan | None, bench: BenchConfig) -> Any:
     """The emulated bench's physics: the plan's EV and grid, the bench's EVSE."""
     from rig import sim
 
-    evse_fields = dict(bench.evse_physics)
+    evse_fields: dict[str, Any] = dict(bench.evse_physics)
     if plan is not None:
         evse_fields["generator_mode"] = plan.evse.generator_mode
         evse_fields["islanding_method"] = plan.evse.islanding_method
@@ -422,7 +422,8 @@ class EmulatedDut:
 
     def poll(self, t: float) -> Sequence[Any]:
         self.world.advance_to(t)
-        return self.world.drain_events()
+        events: Sequence[Any] = self.world.drain_events()
+        return events
 
     def start(self) -> None:
         self.session.start()
@@ -458,19 +459,16 @@ def open_bench(
     from instruments.roles import Limits
 
     defects = tuple(defects)
-    world = None
-    twins: dict[str, Any] = {}
-    if config.dut.emulated or any(i.emulated for i in config.instruments):
-        from rig.sim import World
-
-        world = World(world_config(plan, config), defects=defects, seed=seed)
-    elif defects:
-        raise BenchError("defects can only be seeded into an emulated DUT")
     if not config.dut.emulated:
         raise BenchError(
             "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
             "use a bench with dut: {emulated: true}"
         )
+    from rig.sim import World
+
+    # The emulated DUT and every emulated instrument share one world (one physics, one clock).
+    world = World(world_config(plan, config), defects=defects, seed=seed)
+    twins: dict[str, Any] = {}
     emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
     emu_rm = pyvisa.ResourceManager(emu_lib) if emu_lib is not None else None
     real_rm = None

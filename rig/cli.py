@@ -128,7 +128,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
     from rig.v2g.exi.cli import main as exi_main
 
-    return exi_main(rest)
+    return int(exi_main(rest))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rig.checks import REQUIRED_IF, Context, Marker, Param, Verdict, register
-from rig.trace import FloatArray, StepMarker, Trace
+from rig.trace import BoolArray, FloatArray, StepMarker, Trace
 
 EVSE_V = "power_analyzer.evse_ac.v_rms"
 EVSE_I = "power_analyzer.evse_ac.i_rms"
@@ -34,7 +34,7 @@ def _grid_losses(trace: Trace) -> list[tuple[float, float]]:
     return out
 
 
-def stays_below_from(t: FloatArray, ok: FloatArray, t0: float, t_end: float) -> float | None:
+def stays_below_from(t: FloatArray, ok: BoolArray, t0: float, t_end: float) -> float | None:
     """Earliest time >= t0 from which `ok` holds for every sample up to t_end (None: never)."""
     idx = np.nonzero((t >= t0) & (t <= t_end))[0]
     if idx.size == 0:

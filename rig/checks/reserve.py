@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks import Context, Marker, Outcome, Param, Verdict, register
 from rig.trace import FloatArray, Trace
 
 #: Battery-side power channels, in order of preference (rig sign: + into the EV).
@@ -95,7 +95,7 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
         f"{worst_ch}; reserve {ctx.ev_reserve_soc * 100:.2f} % ({reserve_wh:.0f} Wh), tolerance "
         f"{tol * 100:.2f} %" + (f"; {below:.0f} Wh below the reserve" if not ok else "") + spread
     )
-    outcome = "pass" if ok else "fail"
+    outcome: Outcome = "pass" if ok else "fail"
     markers = (
         Marker("threshold", "reserve", ctx.ev_reserve_soc, "soc"),
         Marker("time", "lowest SoC", float(t_worst[i_min]), "soc"),

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rig.checks import Context, Marker, Verdict
 from rig.checks.reserve import SOURCES, soc_series
 from rig.trace import Trace
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _POWER = (
     ("power_analyzer.evse_ac.p_w", "EVSE AC (+ charges EV)"),
@@ -112,7 +116,7 @@ def render_png(trace: Trace, ctx: Context, verdicts: Sequence[Verdict], title: s
     return buf.getvalue()
 
 
-def _draw_marker(m: Marker, ax_p: object, ax_soc: object, ax_v: object, scale: float) -> None:
+def _draw_marker(m: Marker, ax_p: Axes, ax_soc: Axes, ax_v: Axes, scale: float) -> None:
     ax = {"soc": ax_soc}.get(m.channel) or (
         ax_v if m.channel.endswith(("v_rms", "i_rms")) else ax_p
     )
@@ -120,15 +124,15 @@ def _draw_marker(m: Marker, ax_p: object, ax_soc: object, ax_v: object, scale: f
     if m.channel.endswith("i_rms"):
         return  # currents are not on the overview's axes; the zoom shows them
     if m.kind == "threshold" and isinstance(m.value, float):
-        ax.axhline(m.value * factor, color="r", ls=":", lw=0.8)  # type: ignore[attr-defined]
+        ax.axhline(m.value * factor, color="r", ls=":", lw=0.8)
     elif m.kind == "time" and isinstance(m.value, float):
-        ax.axvline(m.value / scale, color="tab:purple", ls=":", lw=0.8)  # type: ignore[attr-defined]
+        ax.axvline(m.value / scale, color="tab:purple", ls=":", lw=0.8)
     elif m.kind == "band" and isinstance(m.value, tuple):
-        ax.axhspan(m.value[0] * factor, m.value[1] * factor, color="g", alpha=0.08)  # type: ignore[attr-defined]
+        ax.axhspan(m.value[0] * factor, m.value[1] * factor, color="g", alpha=0.08)
 
 
 def _draw_zoom(
-    ax: object, trace: Trace, verdicts: Sequence[Verdict], zoom: tuple[float, float, str]
+    ax: Axes, trace: Trace, verdicts: Sequence[Verdict], zoom: tuple[float, float, str]
 ) -> None:
     t0, t1, channel = zoom
     channels = [channel]
@@ -145,29 +149,29 @@ def _draw_zoom(
                 marker=".",
                 ms=2,
                 label=ch,
-            )  # type: ignore[attr-defined]
+            )
     for v in verdicts:
         for m in v.markers:
             if m.channel not in channels:
                 continue
             f = 1e-3 if m.channel.endswith("p_w") else 1.0
             if m.kind == "threshold" and isinstance(m.value, float):
-                ax.axhline(m.value * f, color="r", ls=":", lw=0.8)  # type: ignore[attr-defined]
+                ax.axhline(m.value * f, color="r", ls=":", lw=0.8)
             elif m.kind == "time" and isinstance(m.value, float) and t0 <= m.value <= t1:
-                ax.axvline(m.value, color="tab:purple", ls=":", lw=0.8)  # type: ignore[attr-defined]
+                ax.axvline(m.value, color="tab:purple", ls=":", lw=0.8)
                 ax.annotate(
                     m.label,
                     (m.value, 1.0),
                     xycoords=("data", "axes fraction"),
-                    fontsize=7,  # type: ignore[attr-defined]
+                    fontsize=7,
                     rotation=90,
                     va="top",
                     ha="right",
                 )
             elif m.kind == "band" and isinstance(m.value, tuple):
-                ax.axhspan(m.value[0] * f, m.value[1] * f, color="g", alpha=0.1)  # type: ignore[attr-defined]
+                ax.axhspan(m.value[0] * f, m.value[1] * f, color="g", alpha=0.1)
             elif m.kind == "span" and isinstance(m.value, tuple):
-                ax.axvspan(m.value[0], m.value[1], color="orange", alpha=0.12)  # type: ignore[attr-defined]
-    ax.set_xlim(t0, t1)  # type: ignore[attr-defined]
-    ax.set_xlabel("time (s), zoom on the measured transient")  # type: ignore[attr-defined]
-    ax.legend(loc="upper right", fontsize=7)  # type: ignore[attr-defined]
+                ax.axvspan(m.value[0], m.value[1], color="orange", alpha=0.12)
+    ax.set_xlim(t0, t1)
+    ax.set_xlabel("time (s), zoom on the measured transient")
+    ax.legend(loc="upper right", fontsize=7)
