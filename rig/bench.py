@@ -565,7 +565,8 @@ def serve_emulated(
         print("serving; Ctrl-C stops", flush=True)
         while True:
             clock.sleep(1.0)
-            world.advance_to(clock.now())
+            with handle.lock:  # the server's threads share the world
+                world.advance_to(clock.now())
     except KeyboardInterrupt:
         return 0
     finally:
