@@ -22,8 +22,8 @@ class Battery:
         self.reserve_soc = config.reserve_soc
         self.r_internal_ohm = config.r_internal_ohm
         self.energy_wh = config.soc * config.capacity_wh
-        #: DC current at the terminals (positive charging), set with the power each step.
-        self.current_a = 0.0
+        #: DC power at the terminals now flowing (positive charging), set by the world.
+        self.power_w = 0.0
         curve = tuple(config.ocv_curve)
         self._socs = [s for s, _ in curve]
         self._volts = [v for _, v in curve]
@@ -50,6 +50,11 @@ class Battery:
         return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
 
     @property
+    def current_a(self) -> float:
+        """Terminal current (positive charging) for the power now flowing at the present OCV."""
+        return self.current_for_power(self.power_w) if self.power_w != 0.0 else 0.0
+
+    @property
     def terminal_v(self) -> float:
         return self.ocv_v + self.current_a * self.r_internal_ohm
 
@@ -67,8 +72,8 @@ class Battery:
         return (self.ocv_v + i_a * self.r_internal_ohm) * i_a
 
     def set_power(self, p_w: float) -> None:
-        """Record the terminal power now flowing (sets current_a)."""
-        self.current_a = self.current_for_power(p_w) if p_w != 0.0 else 0.0
+        """Record the terminal power now flowing."""
+        self.power_w = p_w
 
     # --- what the BMS allows ------------------------------------------------------------------
     def max_charge_power_w(self) -> float:

@@ -7,6 +7,7 @@ a 230 V / 50 Hz single-phase home, so a test can change only what it is about.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,7 +94,9 @@ class BatteryConfig:
 
     capacity_wh: float = 60_000.0
     soc: float = 0.8
-    reserve_soc: float = 0.3  # the EV gives no energy back at or below this (EVMinimumV2XEnergyRequest)
+    reserve_soc: float = (
+        0.3  # the EV gives no energy back at or below this (EVMinimumV2XEnergyRequest)
+    )
     ocv_curve: Sequence[tuple[float, float]] = DEFAULT_OCV_CURVE  # (soc, volts), soc ascending
     r_internal_ohm: float = 0.1
     max_charge_w: float = 11_000.0
@@ -116,7 +119,7 @@ class BatteryConfig:
         if len(curve) < 2:
             raise ValueError("BatteryConfig.ocv_curve needs at least two (soc, volts) points")
         socs = [s for s, _ in curve]
-        if any(b <= a for a, b in zip(socs, socs[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(socs)):
             raise ValueError("BatteryConfig.ocv_curve: soc values must be strictly ascending")
         if any(v <= 0 for _, v in curve):
             raise ValueError("BatteryConfig.ocv_curve: voltages must be positive")
@@ -166,7 +169,9 @@ class EVSEConfig:
         )
         _check_positive("EVSEConfig", ramp_w_per_s=self.ramp_w_per_s)
         if not 0.0 < self.efficiency <= 1.0:
-            raise ValueError(f"EVSEConfig.efficiency must be within (0, 1], got {self.efficiency!r}")
+            raise ValueError(
+                f"EVSEConfig.efficiency must be within (0, 1], got {self.efficiency!r}"
+            )
         if self.ac_current_limit_a is not None:
             _check_positive("EVSEConfig", ac_current_limit_a=self.ac_current_limit_a)
         try:

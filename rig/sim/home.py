@@ -49,12 +49,18 @@ class RlcLoad:
 
 
 def balanced_rlc(
-    p_w: float, voltage_v: float = 230.0, frequency_hz: float = 50.0, quality_factor: float = 1.0
+    p_w: float,
+    voltage_v: float = 230.0,
+    frequency_hz: float = 50.0,
+    quality_factor: float = 1.0,
+    *,
+    phases: int = 1,
 ) -> RlcLoad:
-    """The RLC load that draws p_w at voltage_v and resonates at frequency_hz with quality factor
-    Qf: R = V^2/P, Q_L = Q_C = Qf P (IEEE 1547.1 5.10 balanced load)."""
-    if p_w <= 0 or voltage_v <= 0 or frequency_hz <= 0 or quality_factor <= 0:
+    """The per-phase RLC load that draws p_w (total) at voltage_v (phase to neutral) and resonates
+    at frequency_hz with quality factor Qf: R = V^2/P, Q_L = Q_C = Qf P (IEEE 1547.1 5.10)."""
+    if p_w <= 0 or voltage_v <= 0 or frequency_hz <= 0 or quality_factor <= 0 or phases < 1:
         raise ValueError("balanced_rlc needs positive power, voltage, frequency and quality factor")
+    p_w = p_w / phases
     omega = 2.0 * math.pi * frequency_hz
     r = voltage_v**2 / p_w
     l_h = voltage_v**2 / (omega * quality_factor * p_w)
@@ -63,10 +69,14 @@ def balanced_rlc(
 
 
 class HomeLoad:
-    """The home's consumption; steps take effect at once."""
+    """The home's consumption (P, Q totals over the phases; RLC values per phase, wye-connected);
+    steps take effect at once."""
 
-    def __init__(self, *, p_w: float = 0.0, q_var: float = 0.0, voltage_nominal_v: float) -> None:
+    def __init__(
+        self, *, p_w: float = 0.0, q_var: float = 0.0, voltage_nominal_v: float, phases: int = 1
+    ) -> None:
         self.v_nominal = voltage_nominal_v
+        self.phases = phases
         self.on = True
         self.mode = HomeLoadMode.CONSTANT_POWER
         self.p_w = float(p_w)
@@ -94,7 +104,7 @@ class HomeLoad:
             return self.p_w * scale, self.q_var * scale
         rlc = self.rlc
         assert rlc is not None
-        v2 = v * v
+        v2 = v * v * self.phases
         q = 0.0
         omega = 2.0 * math.pi * f
         if rlc.l_h is not None and omega > 0:
@@ -104,13 +114,14 @@ class HomeLoad:
         return v2 / rlc.r_ohm, q
 
     def conductance_s(self) -> float:
-        """The load's conductance as an island sees it (P = V^2 G); never negative."""
+        """The load's total conductance as an island sees it (P = V^2 G, V phase to neutral);
+        never negative."""
         if not self.on:
             return 0.0
         if self.mode is HomeLoadMode.CONSTANT_POWER:
             return max(self.p_w, 0.0) / self.v_nominal**2
         assert self.rlc is not None
-        return 1.0 / self.rlc.r_ohm
+        return self.phases / self.rlc.r_ohm
 
     def resonance_hz(self) -> float | None:
         """Frequency at which the load draws no reactive power, if it has one."""

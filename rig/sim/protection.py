@@ -86,14 +86,27 @@ class PassiveProtection:
         self.settings = tuple(settings)
         self._clearing = {s.name: max(s.clearing_s, min_clearing_s) for s in self.settings}
         self._since: dict[str, float] = {}
+        # The same test as TripSetting.violated, unrolled: this runs after every substep.
+        self._rows = tuple(
+            (
+                s.name,
+                s.quantity is TripQuantity.VOLTAGE,
+                s.direction is TripDirection.OVER,
+                s.threshold,
+            )
+            for s in self.settings
+        )
 
     def update(self, now: float, v_pu: float, df_hz: float | None) -> None:
         """Feed the bus state at `now`: violations start or clear here."""
-        for setting in self.settings:
-            if setting.violated(v_pu, df_hz):
-                self._since.setdefault(setting.name, now)
-            else:
-                self._since.pop(setting.name, None)
+        since = self._since
+        for name, is_voltage, over, threshold in self._rows:
+            value = v_pu if is_voltage else df_hz
+            if value is not None and (value > threshold if over else value < threshold):
+                if name not in since:
+                    since[name] = now
+            elif since:
+                since.pop(name, None)
 
     def reset(self) -> None:
         """Forget every pending violation (the relay is not watching)."""

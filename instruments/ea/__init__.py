@@ -1,0 +1,1 @@
+"""EA Elektro-Automatik instruments."""

@@ -1,0 +1,167 @@
+"""Emulated EA PSB 10000: the bidirectional DC supply in front of the World's EV battery.
+
+Setpoints go to `World.set_dc_limits` (source = the PSB delivers = the EV discharges; sink =
+the PSB absorbs = the EV charges), `OUTP` to `World.set_dc_output`. Measurements come from
+`World.measure_dc("evse_dc")`, the battery terminals, converted to the PSB's own sign: current
+and power negative while it sinks.
+
+Like the real unit it refuses setpoints until an interface has taken remote control with
+`SYST:LOCK ON` (the exact error number is (?); -203 "Command protected" here), and setpoints
+beyond 102 % of the model's rating (?) with -222 "Data out of range". Ratings default to a
+PSB 10750-120 4U (750 V, 120 A, 30 kW) (?) and can be set by options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import ClassVar
+
+from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
+from instruments.emulated.twin import Twin, option_float
+from instruments.emulated.world import WorldLike
+
+
+class PSB10000Twin(Twin):
+    maker = "EA Elektro-Automatik GmbH & Co. KG"
+    default_model = "PSB 10750-120 4U"
+    firmware = "V3.02"  # (?) EA reports several firmware versions in this field
+    option_names = frozenset({"voltage_rating_v", "current_rating_a", "power_rating_w", "point"})
+    #: (?) EA set values may go up to 102 % of the nominal rating.
+    SETPOINT_HEADROOM: ClassVar[float] = 1.02
+
+    def __init__(
+        self,
+        world: WorldLike,
+        now: Callable[[], float],
+        *,
+        serial: str = "EMU0001",
+        options: Mapping[str, object] | None = None,
+    ) -> None:
+        super().__init__(world, now, serial=serial, options=options)
+        self.voltage_rating_v = option_float(self.options, "voltage_rating_v", 750.0)
+        self.current_rating_a = option_float(self.options, "current_rating_a", 120.0)
+        self.power_rating_w = option_float(self.options, "power_rating_w", 30000.0)
+        point = self.options.get("point", "evse_dc")
+        if not isinstance(point, str):
+            raise ValueError(f"point option must be a string, got {point!r}")
+        self.point = point
+        self.locked = False
+        self.output_on = world.dc_output
+        self.voltage_set = 0.0
+        self.current_set = 0.0
+        self.power_set = 0.0
+        self.sink_current_set = 0.0
+        self.sink_power_set = 0.0
+        self.sink_resistance_set = 0.0
+
+    def reset(self) -> None:
+        """*RST: output off, setpoints zero (the lock belongs to the interface, it stays)."""
+        self.output_on = False
+        self.world.set_dc_output(False)
+        self.voltage_set = self.current_set = self.power_set = 0.0
+        self.sink_current_set = self.sink_power_set = 0.0
+        self.world.set_dc_limits(
+            voltage_v=0.0,
+            source_current_a=0.0,
+            sink_current_a=0.0,
+            source_power_w=0.0,
+            sink_power_w=0.0,
+        )
+
+    def state(self) -> dict[str, bool | float | str]:
+        return {
+            "remote_locked": self.locked,
+            "output_on": self.output_on,
+            "voltage_set_v": self.voltage_set,
+            "source_current_a": self.current_set,
+            "sink_current_a": self.sink_current_set,
+            "source_power_w": self.power_set,
+            "sink_power_w": self.sink_power_set,
+        }
+
+    def commands(self) -> Sequence[Command]:
+        source = "[SOURce:]{}[:LEVel][:IMMediate][:AMPLitude]"
+        return [
+            Command("SYSTem:LOCK[:OWNer]", write=self._set_lock, read=self._get_lock),
+            Command(source.format("VOLTage"), write=self._set_voltage, read=self._reading("voltage_set", "V")),
+            Command(source.format("CURRent"), write=self._set_current, read=self._reading("current_set", "A")),
+            Command(source.format("POWer"), write=self._set_power, read=self._reading("power_set", "W")),
+            Command("SINK:CURRent[:LEVel][:IMMediate][:AMPLitude]", write=self._set_sink_current, read=self._reading("sink_current_set", "A")),
+            Command("SINK:POWer[:LEVel][:IMMediate][:AMPLitude]", write=self._set_sink_power, read=self._reading("sink_power_set", "W")),
+            Command("SINK:RESistance[:LEVel][:IMMediate][:AMPLitude]", write=self._set_sink_resistance, read=self._reading("sink_resistance_set", "Ohm")),
+            Command("OUTPut[:STATe]", write=self._set_output, read=lambda p: "ON" if self.output_on else "OFF"),
+            Command("MEASure[:SCALar]:VOLTage[:DC]", read=lambda p: self._measure()[0]),
+            Command("MEASure[:SCALar]:CURRent[:DC]", read=lambda p: self._measure()[1]),
+            Command("MEASure[:SCALar]:POWer[:DC]", read=lambda p: self._measure()[2]),
+            Command("MEASure[:SCALar]:ARRay", read=lambda p: ", ".join(self._measure())),
+        ]  # fmt: skip
+
+    # --- remote control ----------------------------------------------------------------------
+
+    def _set_lock(self, params: Params) -> None:
+        params.expect(1)
+        self.locked = params.boolean(0)
+
+    def _get_lock(self, params: Params) -> str:
+        params.expect(0)
+        return "REMOTE" if self.locked else "NONE"  # (?)
+
+    def _require_lock(self) -> None:
+        if not self.locked:
+            raise ScpiError(ErrorCode.COMMAND_PROTECTED, "remote control not locked (SYST:LOCK ON)")
+
+    def _setpoint(self, params: Params, unit: str, rating: float) -> float:
+        params.expect(1)
+        value = params.number(0, unit=unit, low=0.0, high=rating * self.SETPOINT_HEADROOM)
+        self._require_lock()
+        return value
+
+    # --- setpoints ---------------------------------------------------------------------------
+
+    def _set_voltage(self, params: Params) -> None:
+        self.voltage_set = self._setpoint(params, "V", self.voltage_rating_v)
+        self.world.set_dc_limits(voltage_v=self.voltage_set)
+
+    def _set_current(self, params: Params) -> None:
+        self.current_set = self._setpoint(params, "A", self.current_rating_a)
+        self.world.set_dc_limits(source_current_a=self.current_set)
+
+    def _set_power(self, params: Params) -> None:
+        self.power_set = self._setpoint(params, "W", self.power_rating_w)
+        self.world.set_dc_limits(source_power_w=self.power_set)
+
+    def _set_sink_current(self, params: Params) -> None:
+        self.sink_current_set = self._setpoint(params, "A", self.current_rating_a)
+        self.world.set_dc_limits(sink_current_a=self.sink_current_set)
+
+    def _set_sink_power(self, params: Params) -> None:
+        self.sink_power_set = self._setpoint(params, "W", self.power_rating_w)
+        self.world.set_dc_limits(sink_power_w=self.sink_power_set)
+
+    def _set_sink_resistance(self, params: Params) -> None:
+        # Stored only: the battery model behind the PSB does not emulate resistance mode.
+        params.expect(1)
+        self.sink_resistance_set = params.number(0, unit="OHM", low=0.0)
+        self._require_lock()
+
+    def _set_output(self, params: Params) -> None:
+        params.expect(1)
+        on = params.boolean(0)
+        self._require_lock()
+        self.output_on = on
+        self.world.set_dc_output(on)
+
+    # --- readings ----------------------------------------------------------------------------
+
+    def _reading(self, attribute: str, unit: str) -> Callable[[Params], str]:
+        def read(params: Params) -> str:
+            params.expect(0)
+            value: float = getattr(self, attribute)
+            return f"{value:.2f}{unit}"
+
+        return read
+
+    def _measure(self) -> tuple[str, str, str]:
+        dc = self.acquire_dc(self.point)
+        # World: positive into the EV = the PSB sinks; the PSB reports sinking as negative.
+        return f"{dc.v:.2f}V", f"{0.0 - dc.i:.2f}A", f"{0.0 - dc.p_w:.2f}W"

@@ -1,0 +1,62 @@
+"""Bench physics of the emulated rig: grid, home load, transfer switch, EVSE, DC source, EV battery.
+
+Imports numpy and the standard library only. The World is the one object the emulated instruments
+and the runner talk to; see world.py for the topology and the time model.
+"""
+
+from rig.sim.battery import Battery
+from rig.sim.config import (
+    DEFAULT_OCV_CURVE,
+    BatteryConfig,
+    EVSEConfig,
+    GeneratorMode,
+    GridConfig,
+    HomeConfig,
+    IslandingMethod,
+    NoiseConfig,
+    NoiseSpec,
+    WorldConfig,
+)
+from rig.sim.defects import DEFECTS, Defect, Firmware, firmware_for
+from rig.sim.energy_manager import EnergyMode
+from rig.sim.events import SessionEvent
+from rig.sim.evse import EVSE, SiteState
+from rig.sim.home import RlcLoad, balanced_rlc
+from rig.sim.measurements import AcMeasurement, DcMeasurement
+from rig.sim.protection import CATEGORY_II_TRIPS, TripDirection, TripQuantity, TripSetting
+from rig.sim.scheduler import Timer
+from rig.sim.world import AC_POINTS, DC_POINTS, World
+
+__all__ = [
+    "AC_POINTS",
+    "CATEGORY_II_TRIPS",
+    "DC_POINTS",
+    "DEFAULT_OCV_CURVE",
+    "DEFECTS",
+    "EVSE",
+    "AcMeasurement",
+    "Battery",
+    "BatteryConfig",
+    "DcMeasurement",
+    "Defect",
+    "EVSEConfig",
+    "EnergyMode",
+    "Firmware",
+    "GeneratorMode",
+    "GridConfig",
+    "HomeConfig",
+    "IslandingMethod",
+    "NoiseConfig",
+    "NoiseSpec",
+    "RlcLoad",
+    "SessionEvent",
+    "SiteState",
+    "Timer",
+    "TripDirection",
+    "TripQuantity",
+    "TripSetting",
+    "World",
+    "WorldConfig",
+    "balanced_rlc",
+    "firmware_for",
+]

@@ -1,0 +1,177 @@
+"""Twins served as raw SCPI sockets, driven through pyvisa-py by the unchanged drivers."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import pyvisa
+from world_double import Clock, FakeWorld
+
+from instruments.chroma.c63800 import C63800
+from instruments.ea.psb10000 import PSB10000
+from instruments.emulated.ac6900 import AC6900Twin
+from instruments.emulated.c63800 import C63800Twin
+from instruments.emulated.psb10000 import PSB10000Twin
+from instruments.emulated.server import ServerHandle, serve
+from instruments.emulated.wt5000 import WT5000Twin
+from instruments.keysight.ac6900 import AC6900
+from instruments.yokogawa.wt5000 import WT5000
+
+
+class LockedWorld(FakeWorld):
+    """Fails the test if two twins ever touch the World at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inside = threading.Lock()
+        self.overlaps = 0
+
+    def advance_to(self, t: float) -> None:
+        if not self._inside.acquire(blocking=False):
+            self.overlaps += 1
+            return
+        try:
+            super().advance_to(t)
+            # Widen the window a concurrent call would need to hit.
+            sum(range(2000))
+        finally:
+            self._inside.release()
+
+
+@pytest.fixture
+def served(clock: Clock) -> Iterator[tuple[ServerHandle, LockedWorld, dict[str, object]]]:
+    world = LockedWorld()
+    twins = {
+        "analyzer": WT5000Twin(world, clock.now),
+        "battery": PSB10000Twin(world, clock.now),
+        "grid": AC6900Twin(world, clock.now),
+        "home": C63800Twin(world, clock.now),
+    }
+    handle = serve(twins)
+    try:
+        yield handle, world, dict(twins)
+    finally:
+        handle.close()
+
+
+@pytest.fixture(scope="module")
+def rm() -> pyvisa.ResourceManager:
+    return pyvisa.ResourceManager("@py")
+
+
+def test_each_twin_gets_its_own_loopback_port(
+    served: tuple[ServerHandle, LockedWorld, dict[str, object]],
+) -> None:
+    handle, _, _ = served
+    ports = handle.ports
+    assert sorted(ports) == ["analyzer", "battery", "grid", "home"]
+    assert len(set(ports.values())) == 4 and all(port > 0 for port in ports.values())
+    assert handle.address("grid") == f"TCPIP::127.0.0.1::{ports['grid']}::SOCKET"
+
+
+def test_the_drivers_run_unchanged_over_pyvisa_py(
+    served: tuple[ServerHandle, LockedWorld, dict[str, object]], rm: pyvisa.ResourceManager
+) -> None:
+    handle, world, twins = served
+    analyzer = WT5000(rm.open_resource(handle.address("analyzer"), timeout=2000))
+    battery = PSB10000(rm.open_resource(handle.address("battery"), timeout=2000))
+    grid = AC6900(rm.open_resource(handle.address("grid"), timeout=2000))
+    home = C63800(rm.open_resource(handle.address("home"), timeout=2000))
+    try:
+        assert analyzer.identify().model == "WT5000"
+        analyzer.configure({1: "grid", 3: "home", 4: "evse_dc"}, dc_elements=[4])
+        battery.set_voltage(410)
+        battery.set_output(True)
+        home.set_power(2300)
+        home.set_input(True)
+        grid.set_voltage(230)
+        readings = analyzer.read()
+        assert readings["home"].p_w == pytest.approx(2300.0)
+        assert grid.measure().i_rms == pytest.approx(10.0)
+        assert battery.output_enabled()
+        for safe in (home, grid, battery):
+            safe.safe_state()
+        psb = twins["battery"]
+        assert isinstance(psb, PSB10000Twin) and not psb.output_on and not world.dc_output
+        assert not world.grid_output and not world.home_on
+    finally:
+        for driver in (analyzer, battery, grid, home):
+            driver.close()
+
+
+def test_concurrent_clients_never_touch_the_world_at_once(
+    served: tuple[ServerHandle, LockedWorld, dict[str, object]],
+) -> None:
+    handle, world, _ = served
+    errors: list[BaseException] = []
+
+    def hammer(name: str, query: bytes, count: int) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", handle.ports[name]), timeout=5) as conn:
+                stream = conn.makefile("rwb")
+                for _ in range(count):
+                    stream.write(query)
+                    stream.flush()
+                    assert stream.readline().endswith(b"\n")
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [
+        threading.Thread(target=hammer, args=("grid", b"MEAS:VOLT:AC?\n", 200)),
+        threading.Thread(target=hammer, args=("home", b"MEAS:POW?\r\n", 200)),
+        threading.Thread(target=hammer, args=("battery", b"MEAS:VOLT?\n", 200)),
+        threading.Thread(target=hammer, args=("grid", b"*IDN?\n", 200)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert world.overlaps == 0
+    assert len(world.advanced) == 800
+
+
+def test_close_stops_serving_and_frees_the_ports(clock: Clock) -> None:
+    world = FakeWorld()
+    handle = serve({"grid": AC6900Twin(world, clock.now)})
+    port = handle.ports["grid"]
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    handle.close()
+    handle.close()  # idempotent
+    # The open connection was ended, or reset if close() came before the server accepted it.
+    with contextlib.suppress(ConnectionResetError):
+        assert client.recv(16) == b""
+    client.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_fixed_ports_are_honoured(clock: Clock) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with serve({"grid": AC6900Twin(FakeWorld(), clock.now)}, ports={"grid": port}) as handle:
+        assert handle.ports == {"grid": port}
+
+
+def test_ipv6_loopback(clock: Clock) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    try:
+        handle = serve({"grid": AC6900Twin(FakeWorld(), clock.now)}, host="::1")
+    except OSError as error:
+        pytest.skip(f"::1 not bindable here: {error}")
+    with handle, socket.create_connection(("::1", handle.ports["grid"]), timeout=5) as conn:
+        conn.sendall(b"OUTP?\n")
+        assert conn.recv(16) == b"1\n"
+        assert handle.address("grid").startswith("TCPIP::[::1]::")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.org"])
+def test_only_loopback_addresses_are_served(host: str, clock: Clock) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        serve({"grid": AC6900Twin(FakeWorld(), clock.now)}, host=host)
