@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
-from instruments.emulated.twin import Twin, option_float
-from instruments.emulated.world import AcMeasurementLike, WorldLike
+from instruments.emulated.twin import Twin, option_float, option_str
+from instruments.emulated.world import AcMeasurementLike
 
 #: FETCh/MEASure items and how each is read from an acquisition.
 _ITEMS: Mapping[str, Callable[[AcMeasurementLike], float]] = {
@@ -40,26 +40,16 @@ class AC6900Twin(Twin):
     firmware = "A.01.00"  # (?)
     option_names = frozenset({"voltage_max_v", "frequency_min_hz", "frequency_max_hz", "point"})
 
-    def __init__(
-        self,
-        world: WorldLike,
-        now: Callable[[], float],
-        *,
-        serial: str = "EMU0001",
-        options: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(world, now, serial=serial, options=options)
+    def configure(self) -> None:
+        """Ratings and initial state from the options and the world."""
         self.voltage_max_v = option_float(self.options, "voltage_max_v", 322.0)
         self.frequency_min_hz = option_float(self.options, "frequency_min_hz", 40.0)
         self.frequency_max_hz = option_float(self.options, "frequency_max_hz", 5000.0)
-        point = self.options.get("point", "grid")
-        if not isinstance(point, str):
-            raise ValueError(f"point option must be a string, got {point!r}")
-        self.point = point
+        self.point = option_str(self.options, "point", "grid")
         # The source mirrors the World's initial grid state (it may start energized).
-        self.output_on = world.grid_output
-        self.voltage_set = world.grid_voltage_setpoint
-        self.frequency_set = world.grid_frequency_setpoint
+        self.output_on = self.world.grid_output
+        self.voltage_set = self.world.grid_voltage_setpoint
+        self.frequency_set = self.world.grid_frequency_setpoint
         self.acquisition: AcMeasurementLike | None = None
 
     def reset(self) -> None:

@@ -23,8 +23,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
-from instruments.emulated.twin import Twin, option_float
-from instruments.emulated.world import AcMeasurementLike, WorldLike
+from instruments.emulated.twin import Twin, option_float, option_str
+from instruments.emulated.world import AcMeasurementLike
 
 #: MODE parameters (name or number) -> the name MODE? answers.
 _MODES: Mapping[str, str] = {
@@ -59,23 +59,13 @@ class C63800Twin(Twin):
         }
     )
 
-    def __init__(
-        self,
-        world: WorldLike,
-        now: Callable[[], float],
-        *,
-        serial: str = "EMU0001",
-        options: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(world, now, serial=serial, options=options)
+    def configure(self) -> None:
+        """Ratings and initial state from the options and the world."""
         self.power_rating_w = option_float(self.options, "power_rating_w", 4500.0)
         self.rlc_inductance_max_uh = option_float(self.options, "rlc_inductance_max_uh", 9999.0)
         self.rlc_capacitance_min_uf = option_float(self.options, "rlc_capacitance_min_uf", 100.0)
         self.rlc_capacitance_max_uf = option_float(self.options, "rlc_capacitance_max_uf", 9999.0)
-        point = self.options.get("point", "home")
-        if not isinstance(point, str):
-            raise ValueError(f"point option must be a string, got {point!r}")
-        self.point = point
+        self.point = option_str(self.options, "point", "home")
         self.load_on = False
         self.mode = "POW"
         self.power_set = 0.0

@@ -13,12 +13,11 @@ PSB 10750-120 4U (750 V, 120 A, 30 kW) (?) and can be set by options.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
-from instruments.emulated.twin import Twin, option_float
-from instruments.emulated.world import WorldLike
+from instruments.emulated.twin import Twin, option_float, option_str
 
 
 class PSB10000Twin(Twin):
@@ -29,24 +28,14 @@ class PSB10000Twin(Twin):
     #: (?) EA set values may go up to 102 % of the nominal rating.
     SETPOINT_HEADROOM: ClassVar[float] = 1.02
 
-    def __init__(
-        self,
-        world: WorldLike,
-        now: Callable[[], float],
-        *,
-        serial: str = "EMU0001",
-        options: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(world, now, serial=serial, options=options)
+    def configure(self) -> None:
+        """Ratings and initial state from the options and the world."""
         self.voltage_rating_v = option_float(self.options, "voltage_rating_v", 750.0)
         self.current_rating_a = option_float(self.options, "current_rating_a", 120.0)
         self.power_rating_w = option_float(self.options, "power_rating_w", 30000.0)
-        point = self.options.get("point", "evse_dc")
-        if not isinstance(point, str):
-            raise ValueError(f"point option must be a string, got {point!r}")
-        self.point = point
+        self.point = option_str(self.options, "point", "evse_dc")
         self.locked = False
-        self.output_on = world.dc_output
+        self.output_on = self.world.dc_output
         self.voltage_set = 0.0
         self.current_set = 0.0
         self.power_set = 0.0

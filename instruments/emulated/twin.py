@@ -52,7 +52,11 @@ class Twin(ScpiEngine):
         # One World measurement per point and message: the items of a reply are coherent.
         self._acquired_ac: dict[str, AcMeasurementLike] = {}
         self._acquired_dc: dict[str, DcMeasurementLike] = {}
+        self.configure()
         super().__init__()
+
+    def configure(self) -> None:
+        """Model-specific setup from `self.options` and `self.world` (ratings, initial state)."""
 
     @abstractmethod
     def state(self) -> dict[str, bool | float | str]:
@@ -88,3 +92,10 @@ def option_float(options: Mapping[str, object], name: str, default: float) -> fl
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"option {name} must be a number, got {value!r}")
     return float(value)
+
+
+def option_str(options: Mapping[str, object], name: str, default: str) -> str:
+    value = options.get(name, default)
+    if not isinstance(value, str):
+        raise ValueError(f"option {name} must be a string, got {value!r}")
+    return value

@@ -14,12 +14,11 @@ with -224.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError, nr3
 from instruments.emulated.twin import Twin
-from instruments.emulated.world import WorldLike
 from instruments.yokogawa.wt5000 import element_list, element_map
 
 #: The emulated bench's default wiring: the three AC points and the EVSE's DC output.
@@ -55,15 +54,8 @@ class WT5000Twin(Twin):
     #: (?) item count range for NUMber; the WT1600 manual documents 1 to 255.
     MAX_ITEMS: ClassVar[int] = 255
 
-    def __init__(
-        self,
-        world: WorldLike,
-        now: Callable[[], float],
-        *,
-        serial: str = "EMU0001",
-        options: Mapping[str, object] | None = None,
-    ) -> None:
-        super().__init__(world, now, serial=serial, options=options)
+    def configure(self) -> None:
+        """Ratings and initial state from the options and the world."""
         elements = self.options.get("elements", DEFAULT_ELEMENTS)
         self.wiring: dict[int, str] = element_map(elements)
         self.dc_elements = frozenset(
