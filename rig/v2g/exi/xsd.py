@@ -18,8 +18,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 XS = "http://www.w3.org/2001/XMLSchema"
+_T = TypeVar("_T")
 UNBOUNDED = -1  # maxOccurs="unbounded"
 
 QName = tuple[str, str]
@@ -396,7 +398,7 @@ class _Reader:
                 raise SchemaError(f"{self.where(child)}: unexpected top-level xs:{tag}")
         return more
 
-    def _put(self, table: dict[QName, object], key: QName, value: object, e: ET.Element) -> None:
+    def _put(self, table: dict[QName, _T], key: QName, value: _T, e: ET.Element) -> None:
         if key in table:
             raise SchemaError(f"{self.where(e)}: {key} declared twice")
         table[key] = value
@@ -584,9 +586,7 @@ class _Reader:
                 elif ctag == "attribute":
                     ct.attributes.append(self.attribute(child, is_global=False))
                 elif ctag == "attributeGroup":
-                    ct.attributes.append(
-                        AttributeGroupRef(self.qname(child, child.get("ref", "")))
-                    )
+                    ct.attributes.append(AttributeGroupRef(self.qname(child, child.get("ref", ""))))
                 elif ctag == "anyAttribute":
                     ct.attribute_wildcard = self.wildcard(child)
                 elif ctag in _FACET_NAMES:

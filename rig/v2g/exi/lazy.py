@@ -1,0 +1,120 @@
+"""On-demand creation of what the generated modules define (classes, enums, codec functions).
+
+A generated module holds its definitions as source units (`_UNITS`: name -> (deps, source)) and
+runs none of them at import: creating ~300 frozen dataclasses and compiling ~1 MB of codec code
+would cost seconds. `install()` gives the module a PEP 562 `__getattr__`, so `dc.DC_ChargeLoopReq`
+builds that class (and its base) on first access, and binds each codec function name to a
+`_Stub` that compiles the real function into the module's globals on its first call. Compiled
+functions live in the module's own globals, so their calls to each other are plain global
+lookups once resolved.
+"""
+
+from __future__ import annotations
+import __future__
+
+import importlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+PACKAGE = "rig.v2g.exi._generated"
+_FLAGS = __future__.annotations.compiler_flag
+_LOCK = threading.RLock()
+
+
+def module_globals(name: str) -> dict[str, Any]:
+    """The globals of generated module `name` ("dc", "commontypes", ...), importing it."""
+    return importlib.import_module(f"{PACKAGE}.{name}").__dict__
+
+
+class _Stub:
+    """Stands for a codec function until its first call compiles it."""
+
+    __slots__ = ("g", "home", "name")
+
+    def __init__(self, g: dict[str, Any], name: str, home: str) -> None:
+        self.g = g
+        self.name = name
+        self.home = home
+
+    def __call__(self, *args: Any) -> Any:
+        real = codec(self.home, self.name)
+        self.g[self.name] = real
+        return real(*args)
+
+
+def install(g: dict[str, Any]) -> None:
+    """Make generated module globals `g` lazy (called at the end of the module)."""
+    short = g["__name__"].rsplit(".", 1)[-1]
+
+    def __getattr__(name: str) -> Any:
+        return get(g, name)
+
+    g["__getattr__"] = __getattr__
+    g["_DONE"] = set()
+    for fn in g["_CODEC"]:
+        g[fn] = _Stub(g, fn, short)
+
+
+def get(g: dict[str, Any], name: str) -> Any:
+    """The object `name` of module globals `g`, creating it (or fetching it) on first use."""
+    obj = g.get(name)
+    if obj is not None:
+        return obj
+    with _LOCK:
+        provides: dict[str, str] = g["_PROVIDES"]
+        if name in provides:
+            _unit(g, provides[name])
+            return g[name]
+        foreign: dict[str, str] = g["_FOREIGN"]
+        if name in foreign:
+            home = foreign[name]
+            if name.startswith(("_e_", "_d_")):
+                # a stub of our own, so that this module's binding is replaced when compiled
+                real = module_globals(home).get(name)
+                obj = real if real is not None and not isinstance(real, _Stub) else None
+                g[name] = obj if obj is not None else _Stub(g, name, home)
+                return g[name]
+            obj = get(module_globals(home), name)
+            g[name] = obj
+            return obj
+    raise AttributeError(f"module {g['__name__']!r} has no attribute {name!r}")
+
+
+def codec(home: str, name: str) -> Callable[..., Any]:
+    """The compiled codec function `name` of generated module `home`."""
+    g = module_globals(home)
+    obj = g.get(name)
+    if obj is None or isinstance(obj, _Stub):
+        with _LOCK:
+            _unit(g, g["_PROVIDES"][name])
+        obj = g[name]
+    assert callable(obj)
+    return obj  # type: ignore[no-any-return]
+
+
+def _unit(g: dict[str, Any], unit: str) -> None:
+    done: set[str] = g["_DONE"]
+    if unit in done:
+        return
+    deps, src = g["_UNITS"][unit]
+    for d in deps:
+        if d.startswith(("_e_", "_d_")):
+            cur = g.get(d)
+            if cur is None:
+                home = g["_FOREIGN"][d]
+                real = module_globals(home).get(d)
+                g[d] = (
+                    real if real is not None and not isinstance(real, _Stub) else _Stub(g, d, home)
+                )
+        elif d not in g:
+            get(g, d)
+    code = compile(src, f"<{g['__name__']}:{unit}>", "exec", flags=_FLAGS, dont_inherit=True)
+    exec(code, g)
+    done.add(unit)
+
+
+def is_compiled(home: str, name: str) -> bool:
+    """Whether codec function `name` of module `home` has been compiled (for tests)."""
+    obj = module_globals(home).get(name)
+    return obj is not None and not isinstance(obj, _Stub)

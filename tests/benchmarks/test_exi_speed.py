@@ -1,0 +1,187 @@
+"""Speed floors of the EXI codec (issue 3), measured in CPython here.
+
+- DC_ChargeLoopReq with BPT_Dynamic_DC_CLReqControlMode, every optional rational filled (70
+  bytes): encode and decode each < 50 us median.
+- SessionSetupReq: encode and decode each < 20 us median.
+- `import rig.v2g.exi` plus building and encoding a first SessionSetupReq in a fresh
+  interpreter < 300 ms, with bytecode caches and without (this machine sets
+  PYTHONDONTWRITEBYTECODE=1, so the cold case is the everyday one here).
+
+The machine is shared: per-call times are taken in batches, the median of each round is kept,
+and the quietest of several rounds is the figure (contention from other processes only ever adds
+time). `measure()` returns the figures so other benchmarks can print them side by side.
+`python tests/benchmarks/test_exi_speed.py` prints them without asserting.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FLOORS_US = {
+    "dc_charge_loop_encode": 50.0,
+    "dc_charge_loop_decode": 50.0,
+    "session_setup_encode": 20.0,
+    "session_setup_decode": 20.0,
+}
+IMPORT_FLOOR_MS = 300.0
+
+FIRST_ENCODE = """
+import time
+t0 = time.perf_counter()
+import rig.v2g.exi as exi
+from rig.v2g.exi import common
+m = common.SessionSetupReq(
+    Header=common.MessageHeaderType(SessionID=bytes(8), TimeStamp=1739635913),
+    EVCCID="WMIV1234567890ABCDEX",
+)
+exi.encode(m)
+print((time.perf_counter() - t0) * 1000)
+"""
+
+
+def messages() -> dict[str, tuple[str, Any]]:
+    """The benchmark messages: name -> (namespace set, message)."""
+    from rig.v2g.exi import common, dc
+
+    def r(value: int, exponent: int = 0) -> Any:
+        return dc.RationalNumberType(Exponent=exponent, Value=value)
+
+    header = dc.MessageHeaderType(SessionID=bytes.fromhex("5A2CDE53F701D4AC"), TimeStamp=1718607534)
+    loop = dc.DC_ChargeLoopReq(
+        Header=header,
+        MeterInfoRequested=False,
+        EVPresentVoltage=r(400),
+        CLReqControlMode=dc.BPT_Dynamic_DC_CLReqControlMode(
+            DepartureTime=7200,
+            EVTargetEnergyRequest=r(60, 3),
+            EVMaximumEnergyRequest=r(70, 3),
+            EVMinimumEnergyRequest=r(-20, 3),
+            EVMaximumChargePower=r(150, 3),
+            EVMinimumChargePower=r(100),
+            EVMaximumChargeCurrent=r(300),
+            EVMaximumVoltage=r(900),
+            EVMinimumVoltage=r(150),
+            EVMaximumDischargePower=r(11, 3),
+            EVMinimumDischargePower=r(100),
+            EVMaximumDischargeCurrent=r(25),
+            EVMaximumV2XEnergyRequest=r(50, 3),
+            EVMinimumV2XEnergyRequest=r(20, 3),
+        ),
+    )
+    setup = common.SessionSetupReq(
+        Header=common.MessageHeaderType(SessionID=bytes(8), TimeStamp=1739635913),
+        EVCCID="WMIV1234567890ABCDEX",
+    )
+    return {"dc_charge_loop": ("dc", loop), "session_setup": ("common", setup)}
+
+
+def _per_call_us(fn: Callable[[], object], batch: int, samples: int, rounds: int) -> float:
+    """Median per-call time of the quietest round, in microseconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        times = []
+        for _ in range(samples):
+            t = time.perf_counter_ns()
+            for _ in range(batch):
+                fn()
+            times.append((time.perf_counter_ns() - t) / batch / 1000)
+        best = min(best, statistics.median(times))
+    return best
+
+
+def measure(batch: int = 100, samples: int = 30, rounds: int = 5) -> dict[str, float]:
+    """Median microseconds per encode and per decode of each benchmark message."""
+    from rig.v2g import exi
+
+    out: dict[str, float] = {}
+    for name, (ns, message) in messages().items():
+        data = exi.encode(message)
+        assert exi.decode(ns, data) == message
+        out[f"{name}_bytes"] = float(len(data))
+        out[f"{name}_encode"] = _per_call_us(
+            lambda m=message: exi.encode(m), batch, samples, rounds
+        )
+        out[f"{name}_decode"] = _per_call_us(
+            lambda ns=ns, d=data: exi.decode(ns, d), batch, samples, rounds
+        )
+    return out
+
+
+def first_encode_ms(bytecode_cache: bool, runs: int = 5) -> float:
+    """Median ms for import + first SessionSetupReq encode in a fresh interpreter.
+
+    Runs on a private copy of the `rig` package, so the checkout's caches play no part: without
+    cache nothing writes bytecode and the project compiles from source (the standard library
+    keeps its installed caches, as in everyday use); with cache a warm-up run writes the copy's
+    __pycache__ first.
+    """
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(
+            REPO / "rig", Path(tmp) / "rig", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        env = dict(os.environ, PYTHONPATH=tmp)
+        env.pop("PYTHONPYCACHEPREFIX", None)
+        if bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        check = "import rig, sys; assert rig.__file__.startswith(sys.argv[1]), rig.__file__"
+
+        def once(code: str = FIRST_ENCODE) -> float:
+            out = subprocess.run(
+                [sys.executable, "-c", code, tmp],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=120,
+            ).stdout
+            return float(out.strip() or 0)
+
+        once(check)  # the copy is the one imported
+        if bytecode_cache:
+            once()  # writes the caches
+        return statistics.median(once() for _ in range(runs))
+
+
+@pytest.mark.benchmark
+def test_codec_speed_floors() -> None:
+    figures = measure()
+    for key, value in figures.items():
+        unit = "B" if key.endswith("_bytes") else "us"
+        print(f"exi {key}: {value:.2f} {unit}")
+    assert 60 <= figures["dc_charge_loop_bytes"] <= 80  # "about 68 bytes"
+    for key, floor in FLOORS_US.items():
+        assert figures[key] < floor, f"{key}: {figures[key]:.1f} us >= {floor} us"
+
+
+@pytest.mark.benchmark
+@pytest.mark.parametrize("bytecode_cache", [True, False], ids=["with-pyc", "without-pyc"])
+def test_import_and_first_encode_floor(bytecode_cache: bool) -> None:
+    ms = first_encode_ms(bytecode_cache)
+    print(
+        f"exi import + first SessionSetupReq encode ({'with' if bytecode_cache else 'without'} "
+        f"bytecode cache): {ms:.1f} ms"
+    )
+    assert ms < IMPORT_FLOOR_MS
+
+
+if __name__ == "__main__":
+    for key, value in measure().items():
+        print(f"{key:28s} {value:8.2f}")
+    for cache in (True, False):
+        print(f"first encode, bytecode cache {cache}: {first_encode_ms(cache):.1f} ms")
