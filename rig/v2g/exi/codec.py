@@ -60,6 +60,8 @@ def _root_entry(cls: type, ns: str | None) -> tuple[int, int, runtime.Encoder, s
             f"{cls.__name__} is the class of a type, not of a global element; encode an "
             "element class (e.g. the message class named like the element)"
         )
+    if meta.unsupported is not None and meta.unsupported.startswith("its type"):
+        raise EXIEncodeError(f"{meta.element}: {meta.unsupported}")
     use = ns or meta.ns_set
     g = _set(use, (*DOCUMENT_SETS, "xmldsig"))
     key = (meta.element, meta.namespace)
@@ -99,6 +101,10 @@ class _Roots:
         entry = self.entries[code]
         if entry is None:
             cls = lazy.get(self.g, self.names[code][0])
+            why = cls._exi_meta.unsupported
+            if why is not None and why.startswith("its type"):
+                # The root event code sits right after the one-byte header.
+                raise EXIDecodeError(f"root {self.names[code][0]}: {why}", 8)
             entry = (lazy.codec(_home(cls), f"_d_{cls.__name__}"), cls)
             self.entries[code] = entry
         return entry

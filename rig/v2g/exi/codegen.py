@@ -348,7 +348,13 @@ class ModuleWriter:
             self.write_fields_meta(src, cm)
         element = repr(cm.element.qname[1]) if cm.element is not None else "None"
         home = {"commontypes": "common"}.get(cm.module, cm.module)
-        unsupported = "'wildcard or mixed content is not representable'" if cm.wildcard else "None"
+        unsupported = "None"
+        if cm.wildcard:
+            unsupported = "'wildcard or mixed content is not representable'"
+        elif cm.abstract_type:
+            # XML Schema 1.0 3.3.4: an element whose type is abstract is valid only with an
+            # xsi:type naming a concrete type, which the -20 profile never sends.
+            unsupported = f"'its type {cm.type_name} is abstract (an instance needs xsi:type)'"
         src(
             f"{cm.name}._exi_meta = _CM({cm.type_name!r}, {cm.namespace!r}, {element}, "
             f"{home!r}, {unsupported})"

@@ -121,6 +121,7 @@ class ClassModel:
     base_key: QName | None = None  # element classes: the type class they extend
     wildcard: bool = False  # has SE(*)/AT(*)/mixed productions the data model cannot hold
     grammar_sig: str = ""
+    abstract_type: bool = False  # a global element of an abstract type: valid only with xsi:type
 
 
 def element_key(decl: ElementDecl) -> QName:
@@ -298,6 +299,7 @@ class ModelBuilder:
                 base_key=base_key,
                 wildcard=base.wildcard,
                 grammar_sig=base.grammar_sig,
+                abstract_type=et.abstract,
             )
         else:
             sm = self.simple(et, f"{module}:{decl.qname[1]}")

@@ -177,3 +177,15 @@ def test_empty_value_written_without_ch_is_accepted() -> None:
 def test_empty_binary_written_without_ch_is_accepted() -> None:
     peer = bytes.fromhex("8038040000000000000000001200201b680138920000410000200048")
     assert exi.decode("dc", peer).MeterInfo.MeterSignature == b""
+
+
+def test_a_root_of_abstract_type_is_refused_both_ways() -> None:
+    """CLReqControlMode is a global element whose type is abstract: valid only with xsi:type."""
+    from rig.v2g import exi
+
+    cls = exi.message_types("common")["CLReqControlMode"]
+    with pytest.raises(exi.EXIEncodeError, match="CLReqControlModeType is abstract"):
+        exi.encode(cls())
+    with pytest.raises(exi.EXIDecodeError, match="abstract") as err:
+        exi.decode("common", bytes.fromhex("8010"))
+    assert err.value.bit_offset == 8

@@ -368,7 +368,7 @@ ReceiptType._exi_meta = _CM('ReceiptType', 'urn:iso:std:iso:15118:-20:CommonType
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CLReqControlMode(CLReqControlModeType):
     '''Global element CLReqControlMode (urn:iso:std:iso:15118:-20:CommonTypes) of type CLReqControlModeType.'''
-CLReqControlMode._exi_meta = _CM('CLReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CLReqControlMode', 'common', None)
+CLReqControlMode._exi_meta = _CM('CLReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CLReqControlMode', 'common', 'its type CLReqControlModeType is abstract (an instance needs xsi:type)')
 """,
     ),
     'CLResControlMode': (
@@ -377,7 +377,7 @@ CLReqControlMode._exi_meta = _CM('CLReqControlModeType', 'urn:iso:std:iso:15118:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CLResControlMode(CLResControlModeType):
     '''Global element CLResControlMode (urn:iso:std:iso:15118:-20:CommonTypes) of type CLResControlModeType.'''
-CLResControlMode._exi_meta = _CM('CLResControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CLResControlMode', 'common', None)
+CLResControlMode._exi_meta = _CM('CLResControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CLResControlMode', 'common', 'its type CLResControlModeType is abstract (an instance needs xsi:type)')
 """,
     ),
     '_e_CLReqControlModeType': (
