@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rig import units
-from rig.clock import Clock
+from rig.clock import Clock, Stopwatch
 from rig.plan import GridOutput, GridSet, HomeLoad, HomeRLC, Plan
 from rig.report.record import InstrumentRecord
 from rig.yamlsrc import Path_, Source, load
@@ -351,7 +350,7 @@ def twin_state(twin: Any) -> dict[str, Any]:
 def bounded(name: str, fn: Any, timeout_s: float) -> dict[str, Any]:
     """Run fn in a worker thread and wait at most timeout_s: a hung instrument cannot stall teardown."""
     result: dict[str, Any] = {"instrument": name, "ok": False}
-    t0 = time.perf_counter()
+    watch = Stopwatch()
 
     def work() -> None:
         try:
@@ -365,7 +364,7 @@ def bounded(name: str, fn: Any, timeout_s: float) -> dict[str, Any]:
     worker.join(timeout_s)
     if worker.is_alive():
         result["error"] = f"safe_state did not finish within {timeout_s:g} s"
-    result["seconds"] = round(time.perf_counter() - t0, 4)
+    result["seconds"] = round(watch.elapsed(), 4)
     return result
 
 

@@ -65,3 +65,14 @@ class RealClock(Clock):
             if remaining <= 0:
                 return
             time.sleep(min(remaining, self._SLICE))
+
+
+class Stopwatch:
+    """Wall time spent on something (a run's wall_s, a teardown step), for reports only: it never
+    decides anything on the run's timeline, which belongs to the Clock."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._t0

@@ -10,7 +10,6 @@ the bench goes to its safe state, time-bounded, and the trace is closed on disk.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from rig import __version__
 from rig.bench import BenchConfig, OpenBench, open_bench
 from rig.checks import Context, Verdict, run_checks
 from rig.checks.reserve import OnlineSoC
-from rig.clock import Clock, RealClock, VirtualClock
+from rig.clock import Clock, RealClock, Stopwatch, VirtualClock
 from rig.plan import (
     ACTION_NAMES,
     Action,
@@ -348,7 +347,7 @@ def execute(
         "virtual_time": clock.virtual,
     }
     writer = TraceWriter(trace_path, meta)
-    wall0 = time.perf_counter()
+    watch = Stopwatch()
     error: str | None = None
     bench: OpenBench | None = None
     try:
@@ -385,7 +384,7 @@ def execute(
         trace=writer.trace,
         context=ctx,
         simulated_s=clock.now(),
-        wall_s=time.perf_counter() - wall0,
+        wall_s=watch.elapsed(),
         error=error,
         protocol=bench.dut.protocol if bench else "none",
         defects=defects,
