@@ -512,20 +512,22 @@ def open_bench(
     return bench
 
 
+#: The battery emulator's charge-voltage ceiling and the lowest pack voltage the current limits are
+#: sized for: a 400 V-class pack (the emulated EV's OCV runs from 300 V empty to 403 V full).
+PACK_CEILING_V = 450.0
+PACK_MIN_V = 300.0
+
+
 def _prepare(bench: OpenBench, plan: Plan) -> None:
     """Bring the instruments to the plan's starting point: the battery emulator energized with the
-    EV's limits, the grid and the load configured but off until a step switches them on."""
+    EV's limits; the grid simulator set to nominal (a plan step energizes it)."""
     if bench.dc_source is not None:
         ev = plan.ev
         dc = bench.dc_source
-        v_max = bench.config.by_role("dc_source")
-        limits = v_max.limits if v_max else {}
-        dc.set_voltage(
-            float(limits.get("voltage_v", 450.0)) * 0.9 if "voltage_v" in limits else 400.0
-        )
-        v_nom = 400.0
+        dc.set_voltage(PACK_CEILING_V)
+        # Enough current for the EV's power limits down to an empty pack; the power limits bind.
         dc.set_current_limits(
-            source_a=ev.max_discharge_w / v_nom * 1.1, sink_a=ev.max_charge_w / v_nom * 1.1
+            source_a=ev.max_discharge_w / PACK_MIN_V, sink_a=ev.max_charge_w / PACK_MIN_V
         )
         dc.set_power_limits(source_w=ev.max_discharge_w, sink_w=ev.max_charge_w)
         dc.set_output(True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +89,13 @@ class RunResult:
 
 
 def _flatten(reading: Any, prefix: str = "") -> dict[str, float]:
-    """AcReading/DcReading (or a mapping of them) -> {"evse_ac.p_w": ...}."""
+    """AcReading/DcReading (or a mapping of them by point) -> {"evse_ac.p_w": ...}."""
     if isinstance(reading, Mapping):
         out: dict[str, float] = {}
         for key, value in reading.items():
             out.update(_flatten(value, f"{prefix}{key}."))
         return out
-    return (
-        {f"{prefix}{k}": float(v) for k, v in vars(reading).items()}
-        if hasattr(reading, "__dict__")
-        else {
-            f"{prefix}{name}": float(getattr(reading, name))
-            for name in reading.__dataclass_fields__
-        }
-    )
+    return {f"{prefix}{f.name}": float(getattr(reading, f.name)) for f in fields(reading)}
 
 
 class Runner:
@@ -299,11 +292,7 @@ def rlc_for(p_w: float, qf: float, v: float, f: float) -> tuple[float, float, fl
 
 
 def _args(action: Action) -> dict[str, Any]:
-    args = (
-        {k: v for k, v in vars(action).items()}
-        if hasattr(action, "__dict__")
-        else {k: getattr(action, k) for k in action.__dataclass_fields__}
-    )
+    args = {f.name: getattr(action, f.name) for f in fields(action)}
     if isinstance(action, GridSet):
         args["on"] = True  # setting the grid energizes it
     return args
