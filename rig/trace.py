@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -159,10 +159,6 @@ class TraceWriter:
         ev = Event(t, src, name, dict(data or {}))
         self.trace.add_event(ev)
         self._write({"t": t, "k": "event", "src": src, "name": name, "data": ev.data})
-
-    def events(self, items: Iterable[Event]) -> None:
-        for ev in items:
-            self.event(ev.t, ev.src, ev.name, ev.data)
 
     def step(self, t: float, index: int, line: int, action: str, args: Mapping[str, Any]) -> None:
         marker = StepMarker(t, index, line, action, dict(args))

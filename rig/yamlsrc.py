@@ -6,7 +6,6 @@ Plans and bench files are read through here so that every complaint can say
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,10 +123,3 @@ def loads(text: str, name: str = "<string>") -> Source:
     lines: dict[Path_, int] = {}
     data = _build(node, (), lines, name)
     return Source(name, data, lines)
-
-
-def iter_mapping(src: Source, path: Path_, value: Any) -> Iterator[tuple[str, Any]]:
-    if not isinstance(value, dict):
-        src.error(path, f"expected a mapping, got {type(value).__name__}")
-        return
-    yield from value.items()
