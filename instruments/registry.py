@@ -111,6 +111,10 @@ def _split_options(
     return driver, twin
 
 
+#: Public name of the option split, for the bench file's validation (rig.bench).
+split_options = _split_options
+
+
 def open_instrument(
     model: str,
     resource: AnyResource,

@@ -9,21 +9,39 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rig.bench import BenchConfig
 
 DEFAULT_PLANS = "test_plans/v2h"
 DEFAULT_BENCH = "fixtures/benches/emulated.yaml"
 DEFAULT_OUT = "reports/latest"
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from rig.plan import discover, validate
+class BadInput(Exception):
+    """Input the rig cannot use (a plan, a bench file, an option): printed as is, exit 2."""
 
-    problems = validate(args.plans)
-    for line in problems:
+
+def _load_bench(path: str) -> BenchConfig:
+    from rig.bench import load_bench
+    from rig.yamlsrc import SourceError
+
+    try:
+        return load_bench(path)
+    except SourceError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from rig.validation import validate_files
+
+    result = validate_files(args.plans)
+    for line in result.problems:
         print(line)
-    if problems:
+    if result.problems:
         return 2
-    print(f"{len(discover(args.plans))} plan(s) OK")
+    print(f"{result.plans} plan(s), {result.benches} bench file(s) OK")
     return 0
 
 
@@ -41,10 +59,8 @@ def _cmd_defects(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from rig.bench import load_bench
     from rig.plan import discover
     from rig.sim import DEFECTS
-    from rig.yamlsrc import SourceError
 
     unknown = [d for d in args.defect if d not in DEFECTS]
     if unknown:
@@ -53,11 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        bench = load_bench(args.bench)
-    except SourceError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    bench = _load_bench(args.bench)
     if args.defect and not bench.dut.emulated:
         print("rig run: --defect needs an emulated DUT (the bench's dut is real)", file=sys.stderr)
         return 2
@@ -106,8 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    from rig.bench import load_bench, serve_emulated
-    from rig.yamlsrc import SourceError
+    from rig.station import serve_emulated
 
     if not args.serve:
         print("rig emulate: nothing to do (use --serve)", file=sys.stderr)
@@ -115,11 +126,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print("rig emulate: emulators serve on loopback only (127.0.0.1 or ::1)", file=sys.stderr)
         return 2
-    try:
-        bench = load_bench(args.bench)
-    except SourceError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    bench = _load_bench(args.bench)
     return serve_emulated(
         bench, host=args.host, base_port=args.port, seed=args.seed, defects=tuple(args.defect)
     )
@@ -154,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-k", default=None, help="only plans matching this pytest -k expression")
     run.set_defaults(func=_cmd_run)
 
-    val = sub.add_parser("validate", help="check plan files; print file:line: field: message")
-    val.add_argument("plans", nargs="+", metavar="PLAN|DIR")
+    val = sub.add_parser(
+        "validate", help="check plan and bench files; print file:line: field: message"
+    )
+    val.add_argument("plans", nargs="+", metavar="PLAN|BENCH|DIR")
     val.set_defaults(func=_cmd_validate)
 
     dfx = sub.add_parser("defects", help="list the seeded defects of the emulated DUT")
@@ -189,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except BadInput as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -31,18 +31,22 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from rig import units
-from rig.yamlsrc import Path_, Source, SourceError, load, loads
+from rig.ev import EVSpec
+from rig.v2g.vocabulary import ControlMode, Service, SessionPhase
+from rig.yamlsrc import Path_, Source, load, loads
 
 DutSide = Literal["evse", "ev", "none"]
-SESSION_STATES = ("setup", "cable_check", "precharge", "charge_loop", "stopping", "stopped")
-SERVICES = ("DC_BPT", "AC_BPT")
-CONTROL_MODES = ("dynamic", "scheduled")
+#: Session phases a plan may wait for (every phase but "idle").
+WAITABLE_PHASES = tuple(p.value for p in SessionPhase if p is not SessionPhase.IDLE)
+#: The services plans run today: the bidirectional ones (V2H needs discharge).
+PLAN_SERVICES = (Service.DC_BPT.value, Service.AC_BPT.value)
+CONTROL_MODES = tuple(m.value for m in ControlMode)
 GENERATOR_MODES = ("grid_following", "grid_forming")
 ISLANDING_METHODS = ("active", "passive")
 
@@ -96,7 +100,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class WaitFor:
-    condition: str  # a session state, "soc_below", "soc_above" or "event"
+    condition: str  # a SessionPhase value, "soc_below", "soc_above" or "event"
     value: float | str | None
     timeout_s: float
 
@@ -119,20 +123,6 @@ Action = (
     | Hold
 )
 
-#: The trace's name for each action type (step markers say which action was applied).
-ACTION_NAMES: dict[type, str] = {
-    GridSet: "grid",
-    GridOutput: "grid",
-    HomeLoad: "home_load",
-    HomeRLC: "home_load",
-    Setpoint: "setpoint",
-    FollowHomeLoad: "follow_home_load",
-    SessionControl: "session",
-    Mark: "mark",
-    WaitFor: "wait_for",
-    Hold: "hold",
-}
-
 
 @dataclass(frozen=True)
 class Step:
@@ -144,22 +134,9 @@ class Step:
 
 
 @dataclass(frozen=True)
-class EVSpec:
-    capacity_wh: float
-    soc: float
-    reserve_soc: float
-    max_charge_w: float
-    max_discharge_w: float  # magnitude
-
-    @property
-    def reserve_wh(self) -> float:
-        return self.reserve_soc * self.capacity_wh
-
-
-@dataclass(frozen=True)
 class SessionSpec:
-    service: str = "DC_BPT"
-    control_mode: str = "dynamic"
+    service: Service = Service.DC_BPT
+    control_mode: ControlMode = ControlMode.DYNAMIC
 
 
 @dataclass(frozen=True)
@@ -201,8 +178,14 @@ class Plan:
     def name(self) -> str:
         return Path(self.path).stem
 
-    def setpoints(self) -> list[float]:
-        return [a.p_w for s in self.steps for a in s.actions if isinstance(a, Setpoint)]
+    def needed_roles(self) -> set[str]:
+        """Instrument roles this plan's steps use, besides the ones every plan needs."""
+        return {
+            role
+            for s in self.steps
+            for a in s.actions
+            for role in KIND_OF_ACTION[type(a)].needs_roles
+        }
 
 
 # ---------------------------------------------------------------------------------------- parsing
@@ -218,8 +201,6 @@ _TOP_KEYS = (
     "checks",
     "sampling",
 )
-_INSTANT_KEYS = ("grid", "home_load", "setpoint", "follow_home_load", "session", "mark")
-_STEP_KEYS = ("at", *_INSTANT_KEYS, "wait_for", "timeout", "hold")
 
 
 def _unknown(
@@ -371,12 +352,15 @@ def _parse_grid(r: _Reader, path: Path_, value: Any) -> Action | None:
     return GridSet(v, f)
 
 
-def _parse_wait(r: _Reader, path: Path_, value: Any, timeout: Any) -> WaitFor | None:
+def _parse_wait(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> WaitFor | None:
     tpath = (*path[:-1], "timeout")
+    timeout = step.get("timeout")
     t_s = r.quantity(tpath, timeout, "time") if timeout is not None else None
     if isinstance(value, str):
-        state = r.choice(path, value, SESSION_STATES)
-        return WaitFor(state, None, t_s if t_s is not None else 60.0) if state else None
+        phase = r.choice(path, value, WAITABLE_PHASES)
+        if phase is None:
+            return None
+        return WaitFor(SessionPhase(phase), None, t_s if t_s is not None else 60.0)
     m = r.mapping(path, value, ("soc_below", "soc_above", "event"))
     if len(m) != 1:
         if isinstance(value, dict):
@@ -393,6 +377,99 @@ def _parse_wait(r: _Reader, path: Path_, value: Any, timeout: Any) -> WaitFor | 
     return WaitFor(cond, frac, t_s) if frac is not None else None
 
 
+def _parse_setpoint(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    w = r.quantity(path, value, "power")
+    return Setpoint(w) if w is not None else None
+
+
+def _parse_follow(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    on = r.boolean(path, value)
+    return FollowHomeLoad(on) if on is not None else None
+
+
+def _parse_session(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    if value == "start":
+        return SessionControl("start")
+    if value == "stop":
+        return SessionControl("stop")
+    r.choice(path, value, ("start", "stop"))  # records the problem
+    return None
+
+
+def _parse_mark(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    name = r.text(path, value)
+    return Mark(name) if name else None
+
+
+def _parse_hold(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    d = r.quantity(path, value, "time")
+    return Hold(d) if d is not None else None
+
+
+# ------------------------------------------------------------------------------------ step kinds
+StepParser = Callable[["_Reader", Path_, Any, Mapping[str, Any]], "Action | None"]
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """One kind of plan step, declared once: its YAML key, how it is read, what it becomes.
+
+    The runner executes each action class in one exhaustive `match` (rig.runner.Runner.do), so an
+    action class added here and not handled there is a type error.
+    """
+
+    key: str
+    parse: StepParser
+    actions: tuple[type, ...]
+    #: A blocking step (wait_for, hold) stands alone in its step; instant ones may share a step.
+    blocking: bool = False
+    #: The step changes the bench: sample just before and open a fast sampling window after.
+    physical: bool = True
+    #: Instrument roles the bench must have for this step (a plan needing one it lacks is skipped).
+    needs_roles: tuple[str, ...] = ()
+    summary: str = ""
+
+
+STEP_KINDS: tuple[StepKind, ...] = (
+    StepKind(
+        "grid",
+        lambda r, p, v, s: _parse_grid(r, p, v),
+        (GridSet, GridOutput),
+        needs_roles=("grid_simulator",),
+        summary="grid simulator: {voltage, frequency} energizes it; off / on",
+    ),
+    StepKind(
+        "home_load",
+        lambda r, p, v, s: _parse_home_load(r, p, v),
+        (HomeLoad, HomeRLC),
+        needs_roles=("ac_load",),
+        summary="home load: constant power (p, q) or a parallel RLC {rlc: {p, quality_factor}}",
+    ),
+    StepKind("setpoint", _parse_setpoint, (Setpoint,), summary="+ charges the EV, - discharges"),
+    StepKind(
+        "follow_home_load",
+        _parse_follow,
+        (FollowHomeLoad,),
+        summary="the EVSE discharges what the home draws (V2H)",
+    ),
+    StepKind("session", _parse_session, (SessionControl,), summary="start | stop"),
+    StepKind("mark", _parse_mark, (Mark,), physical=False, summary="a named marker"),
+    StepKind(
+        "wait_for",
+        _parse_wait,
+        (WaitFor,),
+        blocking=True,
+        physical=False,
+        summary="a session phase, {soc_below|soc_above: %}, {event: name}; with timeout",
+    ),
+    StepKind("hold", _parse_hold, (Hold,), blocking=True, physical=False, summary="let time pass"),
+)
+STEP_KIND_BY_KEY: Mapping[str, StepKind] = {k.key: k for k in STEP_KINDS}
+#: The step kind of each action class (the trace names an applied action by its kind's key).
+KIND_OF_ACTION: Mapping[type, StepKind] = {a: k for k in STEP_KINDS for a in k.actions}
+_STEP_KEYS = ("at", *STEP_KIND_BY_KEY, "timeout")
+
+
 def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
     path: Path_ = ("steps", index)
     line = r.src.line(path)
@@ -407,49 +484,20 @@ def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
     at_s, relative = (None, False)
     if "at" in value:
         at_s, relative = _time_expr(r, (*path, "at"), value["at"])
-    actions: list[Action] = []
-    blocking = [k for k in ("wait_for", "hold") if k in value]
-    instant = [k for k in value if k in _INSTANT_KEYS]
-    if len(blocking) > 1 or (blocking and instant):
+    kinds = [STEP_KIND_BY_KEY[k] for k in value if k in STEP_KIND_BY_KEY]
+    blocking = [k for k in kinds if k.blocking]
+    if blocking and len(kinds) > 1:
         r.src.error(path, "wait_for and hold stand alone in their step (split the step)")
     if "timeout" in value and "wait_for" not in value:
         r.src.error((*path, "timeout"), "timeout belongs to a wait_for step")
-    if not blocking and not instant:
-        r.src.error(
-            path,
-            "the step does nothing: give an action (grid, home_load, setpoint, "
-            "follow_home_load, session, mark, wait_for or hold)",
-        )
-    for key in instant:
-        p = (*path, key)
-        raw = value[key]
-        act: Action | None = None
-        if key == "grid":
-            act = _parse_grid(r, p, raw)
-        elif key == "home_load":
-            act = _parse_home_load(r, p, raw)
-        elif key == "setpoint":
-            w = r.quantity(p, raw, "power")
-            act = Setpoint(w) if w is not None else None
-        elif key == "follow_home_load":
-            on = r.boolean(p, raw)
-            act = FollowHomeLoad(on) if on is not None else None
-        elif key == "session":
-            cmd = r.choice(p, raw, ("start", "stop"))
-            act = SessionControl(cmd) if cmd in ("start", "stop") else None  # type: ignore[arg-type]
-        elif key == "mark":
-            name = r.text(p, raw)
-            act = Mark(name) if name else None
+    if not kinds:
+        r.src.error(path, f"the step does nothing: give an action ({', '.join(STEP_KIND_BY_KEY)})")
+    # Instant actions first, in table order; then the blocking one.
+    actions: list[Action] = []
+    for kind in sorted(kinds, key=lambda k: k.blocking):
+        act = kind.parse(r, (*path, kind.key), value[kind.key], value)
         if act is not None:
             actions.append(act)
-    if "wait_for" in value:
-        wait = _parse_wait(r, (*path, "wait_for"), value["wait_for"], value.get("timeout"))
-        if wait is not None:
-            actions.append(wait)
-    if "hold" in value:
-        d = r.quantity((*path, "hold"), value["hold"], "time")
-        if d is not None:
-            actions.append(Hold(d))
     return Step(index, line, at_s, relative, tuple(actions))
 
 
@@ -494,7 +542,7 @@ def _from_source(src: Source) -> Plan:
     requirement = r.text(("requirement",), doc.get("requirement"), required=False)
     dut = r.choice(("dut",), doc.get("dut", "evse"), ("evse", "ev", "none"))
     sm = r.mapping(("session",), doc.get("session"), ("service", "control_mode"))
-    service = r.choice(("session", "service"), sm.get("service", "DC_BPT"), SERVICES)
+    service = r.choice(("session", "service"), sm.get("service", "DC_BPT"), PLAN_SERVICES)
     mode = r.choice(("session", "control_mode"), sm.get("control_mode", "dynamic"), CONTROL_MODES)
     ev = _parse_ev(r, doc.get("ev"))
     em = r.mapping(("evse",), doc.get("evse"), ("generator_mode", "islanding_method"))
@@ -536,7 +584,7 @@ def _from_source(src: Source) -> Plan:
         title=title,
         requirement=requirement,
         dut=dut,  # type: ignore[arg-type]
-        session=SessionSpec(service, mode),
+        session=SessionSpec(Service(service), ControlMode(mode)),
         ev=ev,
         evse=EVSESpec(gen, isl),
         grid=GridSpec(gv, gf),
@@ -588,15 +636,5 @@ def discover(paths: list[str | Path]) -> list[Path]:
     return out
 
 
-def validate(paths: list[str | Path]) -> list[str]:
-    """Every problem in every plan, one `file:line: field: message` string each."""
-    problems: list[str] = []
-    files = discover(paths)
-    if not files:
-        return [f"{', '.join(map(str, paths))}:0: (file): no plan files found"]
-    for f in files:
-        try:
-            load_plan(f)
-        except SourceError as exc:
-            problems.extend(str(p) for p in exc.problems)
-    return problems
+def plan_from_source(src: Source) -> Plan:
+    return _from_source(src)

@@ -95,7 +95,7 @@ class PlanItem(pytest.Item):
             config.rootpath / "fixtures/benches/emulated.yaml"
         )
         bench = load_bench(bench_path)
-        missing = bench.missing_roles(plan)
+        missing = bench.missing_roles(plan.needed_roles())
         if missing:
             pytest.skip(f"needs {', '.join(missing)} on the bench")
         out = config.getoption("--rig-out")

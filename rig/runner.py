@@ -1,10 +1,10 @@
-"""The runner: executes a plan on an open bench under one clock, writing one trace.
+"""The runner: executes a plan on an open station under one clock, writing one trace.
 
-Time advances only through the clock. Between steps the runner samples the instruments: every
-`sample_period` normally, every `fast_period` for `fast_window` after a step that changes the
-bench (where the milliseconds of a transition or an island matter). Events the DUT reports are
-drained onto the same timeline. Whatever happens (a check fails, a step raises, Ctrl-C, SIGTERM),
-the bench goes to its safe state, time-bounded, and the trace is closed on disk.
+Time advances only through the clock's scheduler. The sampler is a scheduled call: every
+`sample_period` normally, every `fast_period` for `fast_window` after a step that changes the bench
+(where the milliseconds of a transition or an island matter). The DUT's events are drained onto the
+same timeline. Whatever happens (a check fails, a step raises, Ctrl-C, SIGTERM), the bench goes to
+its safe state, time-bounded, and the trace is closed on disk.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
+from instruments.roles import ACLoad, GridSimulator
 from rig import __version__
-from rig.bench import BenchConfig, OpenBench, open_bench
+from rig.bench import BenchConfig
 from rig.checks import Context, Verdict, run_checks
 from rig.checks.reserve import OnlineSoC
-from rig.clock import Clock, RealClock, Stopwatch, VirtualClock
+from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
 from rig.plan import (
-    ACTION_NAMES,
+    KIND_OF_ACTION,
     Action,
     FollowHomeLoad,
     GridOutput,
@@ -37,13 +38,18 @@ from rig.plan import (
     WaitFor,
 )
 from rig.report.record import InstrumentRecord, PlanRun
+from rig.station import Station, open_station
 from rig.trace import Trace, TraceWriter
+from rig.v2g.vocabulary import SessionPhase
 
 #: How often a wait_for re-evaluates its condition (simulated or real seconds).
 POLL_S = 0.05
 #: The grid simulator's and the load's own meters duplicate the analyzer's points: read them at a
 #: tenth of the sample rate (they document what the sources said they delivered).
 AUX_EVERY = 10
+#: Under a real clock, a sampler that fell this far behind (a slow instrument) skips the missed
+#: ticks instead of bursting through them (s).
+LAG_SKIP_S = 1.0
 
 
 class StepError(RuntimeError):
@@ -98,69 +104,100 @@ def _flatten(reading: Any, prefix: str = "") -> dict[str, float]:
     return {f"{prefix}{f.name}": float(getattr(reading, f.name)) for f in fields(reading)}
 
 
-class Runner:
-    def __init__(self, plan: Plan, bench: OpenBench, clock: Clock, writer: TraceWriter) -> None:
-        self.plan = plan
-        self.bench = bench
+class Sampler:
+    """The sampling ticks, as one pending call on the clock's scheduler: slow ticks every
+    `period`, fast ticks every `fast_period` while a fast window is open."""
+
+    def __init__(self, clock: Clock, period: float, fast_period: float, tick: Any) -> None:
         self.clock = clock
-        self.writer = writer
-        self._next_slow = 0.0
+        self.period = period
+        self.fast_period = fast_period
+        self._tick = tick  # tick(fast_only: bool)
+        self._next_slow = math.inf
         self._next_fast = math.inf
         self._fast_until = -math.inf
-        self.soc = OnlineSoC(plan.ev.capacity_wh, plan.ev.soc)
+        self._pending: TimerHandle | None = None
+
+    def start(self) -> None:
+        self._next_slow = self.clock.now() + self.period
+        self._schedule()
+
+    def stop(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def open_fast_window(self, length: float) -> None:
+        now = self.clock.now()
+        self._fast_until = now + length
+        self._next_fast = now + self.fast_period
+        self._schedule()
+
+    def _next(self) -> float:
+        fast = self._next_fast if self._next_fast <= self._fast_until else math.inf
+        return min(self._next_slow, fast)
+
+    def _schedule(self) -> None:
+        self.stop()
+        nxt = self._next()
+        if nxt < math.inf:
+            self._pending = self.clock.call_at(nxt, self._fire)
+
+    def _fire(self) -> None:
+        self._pending = None
+        due = self._next()
+        fast_only = due < self._next_slow
+        self._tick(fast_only)
+        if due >= self._next_slow:
+            self._next_slow = due + self.period
+        if self._next_fast <= due:
+            self._next_fast = due + self.fast_period
+        now = self.clock.now()
+        if not self.clock.virtual and now > due + LAG_SKIP_S:
+            self._next_slow = max(self._next_slow, now)
+            self._next_fast = max(self._next_fast, now)
+        self._schedule()
+
+
+class Runner:
+    def __init__(self, plan: Plan, station: Station, clock: Clock, writer: TraceWriter) -> None:
+        self.plan = plan
+        self.station = station
+        self.clock = clock
+        self.writer = writer
+        self.soc = OnlineSoC(plan.ev)
         self._slow_count = 0
+        self.sampler = Sampler(clock, plan.sample_period_s, plan.fast_period_s, self.sample)
 
     # -- time and sampling ------------------------------------------------------------------------
     def advance_to(self, t: float) -> None:
-        """Let time pass until t, sampling and draining events on the way."""
-        while True:
-            nxt = min(
-                self._next_slow,
-                self._next_fast if self._next_fast <= self._fast_until else math.inf,
-            )
-            if nxt > t:
-                break
-            self.clock.sleep_until(nxt)
-            fast_only = nxt < self._next_slow
-            self.sample(fast_only=fast_only)
-            now = self.clock.now()
-            if nxt >= self._next_slow:
-                self._next_slow = nxt + self.plan.sample_period_s
-            if self._next_fast <= nxt:
-                self._next_fast = nxt + self.plan.fast_period_s
-            if now > nxt + 1.0 and not self.clock.virtual:
-                # Real time fell behind (slow instrument): skip missed ticks instead of bursting.
-                self._next_slow = max(self._next_slow, now)
-                self._next_fast = max(self._next_fast, now)
-        self.clock.sleep_until(t)
+        """Let time pass until t: the scheduler runs the sampler and everything else due."""
+        self.clock.run_until(t)
         self.drain()
 
-    def sample(self, *, fast_only: bool = False) -> None:
+    def sample(self, fast_only: bool = False) -> None:
         t = self.clock.now()
-        b = self.bench
-        if b.analyzer is not None:
-            self.writer.sample(t, "power_analyzer", _flatten(b.analyzer.read()))
-        if b.dc_source is not None:
-            dc = b.dc_source.measure()
+        st = self.station
+        analyzer, dc_source = st.analyzer, st.dc_source
+        if analyzer is not None:
+            self.writer.sample(t, "power_analyzer", _flatten(analyzer.read()))
+        if dc_source is not None:
+            dc = dc_source.measure()
             self.writer.sample(t, "dc_source", {"v": dc.v, "i": dc.i, "p_w": dc.p_w})
             self.soc.update(t, dc.p_w)
         if not fast_only:
             self._slow_count += 1
         if not fast_only and self._slow_count % AUX_EVERY == 1:
-            if b.grid is not None:
-                self.writer.sample(t, "grid_simulator", _flatten(b.grid.measure()))
-            if b.load is not None:
-                self.writer.sample(t, "ac_load", _flatten(b.load.measure()))
+            grid, load = st.grid, st.load
+            if grid is not None:
+                self.writer.sample(t, "grid_simulator", _flatten(grid.measure()))
+            if load is not None:
+                self.writer.sample(t, "ac_load", _flatten(load.measure()))
         self.drain()
 
     def drain(self) -> None:
-        for ev in self.bench.dut.poll(self.clock.now()):
+        for ev in self.station.dut.poll():
             self.writer.event(ev.t, "dut", ev.name, ev.data)
-
-    def _fast_window(self) -> None:
-        now = self.clock.now()
-        self._fast_until = now + self.plan.fast_window_s
-        self._next_fast = now + self.plan.fast_period_s
 
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -170,97 +207,102 @@ class Runner:
             for a in s.actions
         )
         self.sample()
-        self._next_slow = self.clock.now() + self.plan.sample_period_s
-        prev_end = self.clock.now()
-        for step in self.plan.steps:
-            target = prev_end
-            if step.at_s is not None:
-                target = prev_end + step.at_s if step.relative else step.at_s
-            if target < self.clock.now() - 1e-9:
-                self.writer.event(
-                    self.clock.now(),
-                    "runner",
-                    "step_late",
-                    {"step": step.index, "line": step.line, "planned_t": target},
-                )
-            self.advance_to(max(target, self.clock.now()))
-            self.apply(step)
-            if autostart and step.index == 0:
-                self._session_start(step)
-                autostart = False
+        self.sampler.start()
+        try:
             prev_end = self.clock.now()
+            for step in self.plan.steps:
+                target = prev_end
+                if step.at_s is not None:
+                    target = prev_end + step.at_s if step.relative else step.at_s
+                if target < self.clock.now() - 1e-9:
+                    self.writer.event(
+                        self.clock.now(),
+                        "runner",
+                        "step_late",
+                        {"step": step.index, "line": step.line, "planned_t": target},
+                    )
+                self.advance_to(max(target, self.clock.now()))
+                self.apply(step)
+                if autostart and step.index == 0:
+                    self._session_start(step)
+                    autostart = False
+                prev_end = self.clock.now()
+        finally:
+            self.sampler.stop()
 
     def apply(self, step: Step) -> None:
-        physical = any(not isinstance(a, Mark | WaitFor | Hold) for a in step.actions)
+        physical = any(KIND_OF_ACTION[type(a)].physical for a in step.actions)
         if physical:
             self.sample()  # the value just before the change: Y0 of a step response
         for action in step.actions:
-            self.writer.step(
-                self.clock.now(), step.index, step.line, ACTION_NAMES[type(action)], _args(action)
-            )
+            kind = KIND_OF_ACTION[type(action)].key
+            self.writer.step(self.clock.now(), step.index, step.line, kind, _args(action))
             try:
-                self._do(action, step)
+                self.do(action, step)
             except StepError:
                 raise
             except Exception as exc:
                 raise StepError(
-                    f"{self.plan.path}:{step.line}: step {step.index} "
-                    f"({ACTION_NAMES[type(action)]}): {exc}"
+                    f"{self.plan.path}:{step.line}: step {step.index} ({kind}): {exc}"
                 ) from exc
         if physical:
-            self._fast_window()
+            self.sampler.open_fast_window(self.plan.fast_window_s)
 
     def _session_start(self, step: Step) -> None:
         self.writer.step(
             self.clock.now(), step.index, step.line, "session", {"command": "start", "auto": True}
         )
-        self.bench.dut.start()
-        self._fast_window()
+        self.station.dut.start()
+        self.sampler.open_fast_window(self.plan.fast_window_s)
 
-    def _do(self, action: Action, step: Step) -> None:
-        b = self.bench
-        if isinstance(action, GridSet):
-            grid = b.require("grid_simulator")
-            if action.voltage_v is not None:
-                grid.set_voltage(action.voltage_v)
-            if action.frequency_hz is not None:
-                grid.set_frequency(action.frequency_hz)
-            if not grid.output_enabled():
-                grid.set_output(True)
-        elif isinstance(action, GridOutput):
-            b.require("grid_simulator").set_output(action.on)
-        elif isinstance(action, HomeLoad):
-            load = b.require("ac_load")
-            load.set_power(action.p_w, action.q_var)
-            if not load.input_enabled():
-                load.set_input(True)
-        elif isinstance(action, HomeRLC):
-            load = b.require("ac_load")
-            r, l_h, c_f = rlc_for(
-                action.p_w,
-                action.quality_factor,
-                self.plan.grid.voltage_v,
-                self.plan.grid.frequency_hz,
-            )
-            load.set_rlc(r_ohm=r, l_h=l_h, c_f=c_f)
-            if not load.input_enabled():
-                load.set_input(True)
-        elif isinstance(action, Setpoint):
-            b.check_setpoint(action.p_w)
-            b.dut.set_setpoint(action.p_w)
-        elif isinstance(action, FollowHomeLoad):
-            b.dut.follow_home_load(action.on)
-        elif isinstance(action, SessionControl):
-            if action.command == "start":
-                b.dut.start()
-            else:
-                b.dut.stop()
-        elif isinstance(action, Hold):
-            self.advance_to(self.clock.now() + action.duration_s)
-        elif isinstance(action, WaitFor):
-            self._wait(action, step)
-        elif isinstance(action, Mark):
-            pass
+    def do(self, action: Action, step: Step) -> None:
+        """Carry out one action; every action class of the plan's step table is handled here."""
+        st = self.station
+        match action:
+            case GridSet():
+                grid = st.require(GridSimulator)
+                if action.voltage_v is not None:
+                    grid.set_voltage(action.voltage_v)
+                if action.frequency_hz is not None:
+                    grid.set_frequency(action.frequency_hz)
+                if not grid.output_enabled():
+                    grid.set_output(True)
+            case GridOutput():
+                (st.require(GridSimulator)).set_output(action.on)
+            case HomeLoad():
+                load = st.require(ACLoad)
+                load.set_power(action.p_w, action.q_var)
+                if not load.input_enabled():
+                    load.set_input(True)
+            case HomeRLC():
+                load = st.require(ACLoad)
+                r, l_h, c_f = rlc_for(
+                    action.p_w,
+                    action.quality_factor,
+                    self.plan.grid.voltage_v,
+                    self.plan.grid.frequency_hz,
+                )
+                load.set_rlc(r_ohm=r, l_h=l_h, c_f=c_f)
+                if not load.input_enabled():
+                    load.set_input(True)
+            case Setpoint():
+                st.check_setpoint(action.p_w)
+                st.dut.set_setpoint(action.p_w)
+            case FollowHomeLoad():
+                st.dut.follow_home_load(action.on)
+            case SessionControl():
+                if action.command == "start":
+                    st.dut.start()
+                else:
+                    st.dut.stop()
+            case Hold():
+                self.advance_to(self.clock.now() + action.duration_s)
+            case WaitFor():
+                self._wait(action, step)
+            case Mark():
+                pass
+            case _:
+                assert_never(action)
 
     def _wait(self, wait: WaitFor, step: Step) -> None:
         deadline = self.clock.now() + wait.timeout_s
@@ -269,7 +311,7 @@ class Runner:
                 raise StepError(
                     f"{self.plan.path}:{step.line}: wait_for {wait.condition}"
                     f"{'' if wait.value is None else ' ' + str(wait.value)} timed out after "
-                    f"{wait.timeout_s:g} s (session state: {self.bench.dut.state})"
+                    f"{wait.timeout_s:g} s (session phase: {self.station.dut.phase})"
                 )
             self.advance_to(min(self.clock.now() + POLL_S, deadline))
 
@@ -280,7 +322,7 @@ class Runner:
             return self.soc.soc > float(wait.value)  # type: ignore[arg-type]
         if wait.condition == "event":
             return any(e.name == wait.value for e in self.writer.trace.events)
-        return bool(self.bench.dut.state == wait.condition)
+        return self.station.dut.phase is SessionPhase(wait.condition)
 
 
 def rlc_for(p_w: float, qf: float, v: float, f: float) -> tuple[float, float, float]:
@@ -300,11 +342,7 @@ def _args(action: Action) -> dict[str, Any]:
 
 def context_for(plan: Plan, bench: BenchConfig) -> Context:
     return Context(
-        ev_capacity_wh=plan.ev.capacity_wh,
-        ev_initial_soc=plan.ev.soc,
-        ev_reserve_soc=plan.ev.reserve_soc,
-        ev_max_charge_w=plan.ev.max_charge_w,
-        ev_max_discharge_w=plan.ev.max_discharge_w,
+        ev=plan.ev,
         v_nominal=plan.grid.voltage_v,
         f_nominal=plan.grid.frequency_hz,
         evse_rated_w=bench.dut.rated_power_w,
@@ -320,10 +358,11 @@ def execute(
     out_dir: Path | None = None,
     clock: Clock | None = None,
 ) -> RunResult:
-    """Open the bench, run the plan, bring the bench to its safe state, judge the trace.
+    """Open the station, run the plan, bring the bench to its safe state, judge the trace.
 
     KeyboardInterrupt (Ctrl-C, or SIGTERM through the pytest plugin) propagates after teardown.
     """
+    own_clock = clock is None
     clock = clock or (VirtualClock() if bench_config.all_emulated else RealClock())
     trace_path = out_dir / f"{plan.name}.trace.jsonl" if out_dir is not None else None
     meta = {
@@ -338,16 +377,20 @@ def execute(
     writer = TraceWriter(trace_path, meta)
     watch = Stopwatch()
     error: str | None = None
-    bench: OpenBench | None = None
+    station: Station | None = None
     try:
-        bench = open_bench(bench_config, plan, clock, seed=seed, defects=defects)
+        station = open_station(bench_config, plan, clock, seed=seed, defects=defects)
         writer.event(
             clock.now(),
             "runner",
             "bench_open",
-            {"instruments": [i.as_record() for i in bench.records], "protocol": bench.dut.protocol},
+            {
+                "instruments": [i.as_record() for i in station.records],
+                "protocol": station.dut.protocol,
+                "dut": station.dut.identity.as_record(),
+            },
         )
-        Runner(plan, bench, clock, writer).run()
+        Runner(plan, station, clock, writer).run()
     except StepError as exc:
         error = str(exc)
     except Exception as exc:  # bench could not open, an instrument failed: judged as an error
@@ -358,11 +401,14 @@ def execute(
     finally:
         if error:
             writer.event(clock.now(), "runner", "run_error", {"error": error})
-        if bench is not None:
-            for rec in bench.teardown():
-                writer.event(clock.now(), "runner", "safe_state", rec)
-            bench.write_state(out_dir, plan.name)
+        if station is not None:
+            for rec in station.teardown():
+                name = "instrument_closed" if rec.pop("action", None) == "close" else "safe_state"
+                writer.event(clock.now(), "runner", name, rec)
+            station.write_state(out_dir, plan.name)
         writer.close(clock.now())
+        if own_clock:
+            clock.close()
     ctx = context_for(plan, bench_config)
     verdicts = (
         [] if error else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
@@ -375,8 +421,8 @@ def execute(
         simulated_s=clock.now(),
         wall_s=watch.elapsed(),
         error=error,
-        protocol=bench.dut.protocol if bench else "none",
+        protocol=station.dut.protocol if station else "none",
         defects=defects,
-        instruments=list(bench.records) if bench else [],
+        instruments=list(station.records) if station else [],
         trace_path=trace_path,
     )

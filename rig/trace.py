@@ -45,6 +45,12 @@ class StepMarker:
     args: Mapping[str, Any]
 
 
+def analyzer_channel(point: str, quantity: str) -> str:
+    """The trace channel of a power analyzer reading at a measurement point (rig.sim.points), e.g.
+    analyzer_channel(MeasurementPoint.EVSE_AC, "p_w") == "power_analyzer.evse_ac.p_w"."""
+    return f"power_analyzer.{point}.{quantity}"
+
+
 def _clean(value: Any) -> Any:
     """JSON cannot carry NaN/inf; write them as null so every line stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from rig import plan as planmod
 from rig.cli import main
 from rig.plan import GridOutput, GridSet, Hold, HomeRLC, Setpoint, WaitFor, loads_plan
+from rig.validation import validate_files
 from rig.yamlsrc import SourceError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def test_parses_steps_into_typed_actions() -> None:
 
 
 def test_every_default_plan_is_valid() -> None:
-    assert planmod.validate([REPO / "test_plans"]) == []
+    assert validate_files([REPO / "test_plans"]).problems == []
 
 
 def _problems(text: str) -> list[str]:

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-import rig.bench
+import rig.station
 from instruments.ea.psb10000 import PSB10000
-from rig.bench import OpenBench, load_bench
+from rig.bench import load_bench
 from rig.plan import load_plan
 from rig.runner import execute
+from rig.station import Station
 from rig.trace import Trace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -33,16 +34,16 @@ def _assert_safe(state: dict[str, dict[str, Any]]) -> None:
     assert state["home"]["input_on"] is False
 
 
-def _capture_bench(monkeypatch: pytest.MonkeyPatch) -> list[OpenBench]:
-    opened: list[OpenBench] = []
-    real_open = rig.bench.open_bench
+def _capture_bench(monkeypatch: pytest.MonkeyPatch) -> list[Station]:
+    opened: list[Station] = []
+    real_open = rig.station.open_station
 
-    def spy(*args: Any, **kwargs: Any) -> OpenBench:
+    def spy(*args: Any, **kwargs: Any) -> Station:
         bench = real_open(*args, **kwargs)
         opened.append(bench)
         return bench
 
-    monkeypatch.setattr("rig.runner.open_bench", spy)
+    monkeypatch.setattr("rig.runner.open_station", spy)
     return opened
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rig import units
+from rig.ev import EVSpec
 from rig.trace import Trace
 from rig.yamlsrc import Path_, Source
 
@@ -23,11 +24,7 @@ Outcome = Literal["pass", "fail", "error"]
 class Context:
     """What the checks know besides the trace: set up by the rig, not reported by the DUT."""
 
-    ev_capacity_wh: float
-    ev_initial_soc: float
-    ev_reserve_soc: float
-    ev_max_charge_w: float = 11_000.0
-    ev_max_discharge_w: float = 11_000.0  # magnitude
+    ev: EVSpec
     v_nominal: float = 230.0
     f_nominal: float = 50.0
     evse_rated_w: float = 11_000.0

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from rig.checks import REQUIRED_IF, Context, Marker, Param, Verdict, register
-from rig.trace import BoolArray, FloatArray, StepMarker, Trace
+from rig.sim.points import MeasurementPoint
+from rig.trace import BoolArray, FloatArray, StepMarker, Trace, analyzer_channel
 
-EVSE_V = "power_analyzer.evse_ac.v_rms"
-EVSE_I = "power_analyzer.evse_ac.i_rms"
-HOME_V = "power_analyzer.home.v_rms"
+EVSE_V = analyzer_channel(MeasurementPoint.EVSE_AC, "v_rms")
+EVSE_I = analyzer_channel(MeasurementPoint.EVSE_AC, "i_rms")
+HOME_V = analyzer_channel(MeasurementPoint.HOME, "v_rms")
 
 
 def _grid_losses(trace: Trace) -> list[tuple[float, float]]:

@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from rig.checks import Context, Marker, Outcome, Param, Verdict, register
-from rig.trace import FloatArray, Trace
+from rig.ev import EVSpec
+from rig.sim.points import MeasurementPoint
+from rig.trace import FloatArray, Trace, analyzer_channel
 
 #: Battery-side power channels, in order of preference (rig sign: + into the EV).
-SOURCES = ("dc_source.p_w", "power_analyzer.evse_dc.p_w")
+SOURCES = ("dc_source.p_w", analyzer_channel(MeasurementPoint.EVSE_DC, "p_w"))
 
 
 def energy_wh(t: FloatArray, p_w: FloatArray) -> FloatArray:
@@ -38,15 +40,15 @@ def soc_series(trace: Trace, ctx: Context, channel: str) -> tuple[FloatArray, Fl
     t, p = trace.series(channel)
     ok = np.isfinite(p)
     t = t[ok]
-    return t, ctx.ev_initial_soc + energy_wh(t, p[ok]) / ctx.ev_capacity_wh
+    return t, ctx.ev.soc + energy_wh(t, p[ok]) / ctx.ev.capacity_wh
 
 
 class OnlineSoC:
     """The same reconstruction, sample by sample, for the runner's `wait_for: soc_below`."""
 
-    def __init__(self, capacity_wh: float, soc0: float) -> None:
-        self.capacity_wh = capacity_wh
-        self.soc = soc0
+    def __init__(self, ev: EVSpec) -> None:
+        self.capacity_wh = ev.capacity_wh
+        self.soc = ev.soc
         self._last: tuple[float, float] | None = None
 
     def update(self, t: float, p_w: float) -> float:
@@ -76,28 +78,28 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
     series = {ch: s for ch, s in series.items() if s[0].size >= 2}
     if not series:
         msg = f"no battery-side power was measured (need one of {', '.join(SOURCES)})"
-        return [Verdict("reserve_floor:soc", "error", None, ctx.ev_reserve_soc, "%", msg, clause)]
+        return [Verdict("reserve_floor:soc", "error", None, ctx.ev.reserve_soc, "%", msg, clause)]
     mins = {ch: float(np.min(soc)) for ch, (_, soc) in series.items()}
     worst_ch = min(mins, key=lambda ch: mins[ch])
     t_worst, soc_worst = series[worst_ch]
     i_min = int(np.argmin(soc_worst))
     min_soc = mins[worst_ch]
-    min_wh = min_soc * ctx.ev_capacity_wh
-    reserve_wh = ctx.ev_reserve_soc * ctx.ev_capacity_wh
+    min_wh = min_soc * ctx.ev.capacity_wh
+    reserve_wh = ctx.ev.reserve_soc * ctx.ev.capacity_wh
     spread = ""
     if len(mins) > 1:
         diff = max(mins.values()) - min(mins.values())
-        spread = f"; meters disagree by {diff * 100:.3f} % SoC ({diff * ctx.ev_capacity_wh:.1f} Wh)"
-    ok = min_soc >= ctx.ev_reserve_soc - tol
-    below = (ctx.ev_reserve_soc - min_soc) * ctx.ev_capacity_wh
+        spread = f"; meters disagree by {diff * 100:.3f} % SoC ({diff * ctx.ev.capacity_wh:.1f} Wh)"
+    ok = min_soc >= ctx.ev.reserve_soc - tol
+    below = (ctx.ev.reserve_soc - min_soc) * ctx.ev.capacity_wh
     detail = (
         f"lowest SoC {min_soc * 100:.3f} % ({min_wh:.0f} Wh) at t={t_worst[i_min]:.1f} s from "
-        f"{worst_ch}; reserve {ctx.ev_reserve_soc * 100:.2f} % ({reserve_wh:.0f} Wh), tolerance "
+        f"{worst_ch}; reserve {ctx.ev.reserve_soc * 100:.2f} % ({reserve_wh:.0f} Wh), tolerance "
         f"{tol * 100:.2f} %" + (f"; {below:.0f} Wh below the reserve" if not ok else "") + spread
     )
     outcome: Outcome = "pass" if ok else "fail"
     markers = (
-        Marker("threshold", "reserve", ctx.ev_reserve_soc, "soc"),
+        Marker("threshold", "reserve", ctx.ev.reserve_soc, "soc"),
         Marker("time", "lowest SoC", float(t_worst[i_min]), "soc"),
     )
     return [
@@ -105,7 +107,7 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
             "reserve_floor:soc",
             outcome,
             min_soc * 100,
-            ctx.ev_reserve_soc * 100,
+            ctx.ev.reserve_soc * 100,
             "%",
             detail,
             clause,

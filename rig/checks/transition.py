@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from rig.checks import Context, Marker, Param, Verdict, register
-from rig.trace import FloatArray, StepMarker, Trace
+from rig.sim.points import MeasurementPoint
+from rig.trace import FloatArray, StepMarker, Trace, analyzer_channel
 
-SIGNAL = "power_analyzer.evse_ac.p_w"
+SIGNAL = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
 #: Step actions that end the observation window of the previous setpoint step.
 _PHYSICAL = ("setpoint", "grid", "home_load", "follow_home_load", "session")
 CLAUSE = "IEEE 1547.1-2020 open-loop response time (90 % of step)"
@@ -117,8 +118,8 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             continue
         target = float(marker.args["p_w"])
         y_final = min(
-            max(target, -ctx.ev_max_discharge_w, -ctx.evse_rated_w),
-            ctx.ev_max_charge_w,
+            max(target, -ctx.ev.max_discharge_w, -ctx.evse_rated_w),
+            ctx.ev.max_charge_w,
             ctx.evse_rated_w,
         )
         r = response(

@@ -10,27 +10,15 @@ World.advance_to through timers, so the runner only advances time and drains eve
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from functools import partial
 from types import MappingProxyType
 from typing import ClassVar
 
 from rig.sim import SessionEvent, Timer, World
+from rig.v2g.vocabulary import ControlMode, Service, SessionPhase
 
-
-class SessionState(StrEnum):
-    IDLE = "idle"
-    SETUP = "setup"
-    CABLE_CHECK = "cable_check"
-    PRECHARGE = "precharge"
-    CHARGE_LOOP = "charge_loop"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-#: Bidirectional services (ISO 15118-20 service IDs 5 and 6); only these may discharge.
-SERVICES = ("DC_BPT", "AC_BPT")
-CONTROL_MODES = ("dynamic", "scheduled")
+#: Only bidirectional services may discharge (ISO 15118-20 service IDs 5 and 6).
+SERVICES = (Service.DC_BPT, Service.AC_BPT)
 
 
 class DirectSession:
@@ -40,11 +28,11 @@ class DirectSession:
 
     #: Simulated time spent in each phase before the charge loop (s). DC walks all three; AC has
     #: no cable check or pre-charge in -20.
-    PHASE_S: ClassVar[Mapping[SessionState, float]] = MappingProxyType(
+    PHASE_S: ClassVar[Mapping[SessionPhase, float]] = MappingProxyType(
         {
-            SessionState.SETUP: 1.0,
-            SessionState.CABLE_CHECK: 2.0,
-            SessionState.PRECHARGE: 1.0,
+            SessionPhase.SETUP: 1.0,
+            SessionPhase.CABLE_CHECK: 2.0,
+            SessionPhase.PRECHARGE: 1.0,
         }
     )
     #: While stopping, how often the session looks whether the power has come down (s), the power
@@ -54,56 +42,61 @@ class DirectSession:
     STOP_TIMEOUT_S = 60.0
 
     def __init__(
-        self, world: World, *, service: str = "DC_BPT", control_mode: str = "dynamic"
+        self,
+        world: World,
+        *,
+        service: Service | str = Service.DC_BPT,
+        control_mode: ControlMode | str = ControlMode.DYNAMIC,
     ) -> None:
         if service not in SERVICES:
-            raise ValueError(f"service {service!r} is not bidirectional; use one of {SERVICES}")
-        if control_mode not in CONTROL_MODES:
-            raise ValueError(f"control_mode {control_mode!r}; use one of {CONTROL_MODES}")
+            names = ", ".join(SERVICES)
+            raise ValueError(f"service {service!r} is not bidirectional; use one of {names}")
+        if control_mode not in tuple(ControlMode):
+            raise ValueError(f"control_mode {control_mode!r}; use one of {', '.join(ControlMode)}")
         self.world = world
-        self.service = service
-        self.control_mode = control_mode
-        self._state = SessionState.IDLE
+        self.service = Service(service)
+        self.control_mode = ControlMode(control_mode)
+        self._phase = SessionPhase.IDLE
         self._timers: list[Timer] = []
         self._stop_deadline = 0.0
         world.subscribe(self._on_world_event)
 
     @property
-    def state(self) -> str:
-        return self._state.value
+    def phase(self) -> SessionPhase:
+        return self._phase
 
     # --- plug-in and out --------------------------------------------------------------------------
     def start(self) -> None:
         """Plug in: walk the phases before the charge loop, then enable the power stage."""
-        if self._state not in (SessionState.IDLE, SessionState.STOPPED):
-            raise RuntimeError(f"session already running (state {self._state.value})")
-        phases = [SessionState.SETUP]
-        if self.service == "DC_BPT":
-            phases += [SessionState.CABLE_CHECK, SessionState.PRECHARGE]
+        if self._phase not in (SessionPhase.IDLE, SessionPhase.STOPPED):
+            raise RuntimeError(f"session already running (state {self._phase.value})")
+        phases = [SessionPhase.SETUP]
+        if self.service.is_dc:
+            phases += [SessionPhase.CABLE_CHECK, SessionPhase.PRECHARGE]
         self._enter(phases[0])
         t = self.world.now
-        for current, following in zip(phases, [*phases[1:], SessionState.CHARGE_LOOP], strict=True):
+        for current, following in zip(phases, [*phases[1:], SessionPhase.CHARGE_LOOP], strict=True):
             t += self.PHASE_S[current]
             self._timers.append(self.world.call_at(t, partial(self._begin_phase, following)))
 
-    def _begin_phase(self, state: SessionState) -> None:
+    def _begin_phase(self, state: SessionPhase) -> None:
         self._enter(state)
-        if state is SessionState.CHARGE_LOOP:
+        if state is SessionPhase.CHARGE_LOOP:
             self._timers.clear()
             self.world.enable_power_stage(True)
             self.world.emit("ev_limits", self.ev_limits())
 
     def stop(self) -> None:
         """Ramp to zero, open, and end in "stopped"."""
-        if self._state in (SessionState.IDLE, SessionState.STOPPED, SessionState.STOPPING):
+        if self._phase in (SessionPhase.IDLE, SessionPhase.STOPPED, SessionPhase.STOPPING):
             return
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
-        was_running = self._state is SessionState.CHARGE_LOOP
-        self._enter(SessionState.STOPPING)
+        was_running = self._phase is SessionPhase.CHARGE_LOOP
+        self._enter(SessionPhase.STOPPING)
         if not was_running:
-            self._enter(SessionState.STOPPED)
+            self._enter(SessionPhase.STOPPED)
             return
         self.world.command_setpoint(0.0)
         self._stop_deadline = self.world.now + self.STOP_TIMEOUT_S
@@ -114,7 +107,7 @@ class DirectSession:
         if abs(world.evse.p_w) < self.STOPPED_BELOW_W or world.now >= self._stop_deadline:
             self._timers.clear()
             world.enable_power_stage(False)
-            self._enter(SessionState.STOPPED)
+            self._enter(SessionPhase.STOPPED)
             return
         self._timers = [world.call_at(world.now + self.STOP_POLL_S, self._poll_stopped)]
 
@@ -146,15 +139,17 @@ class DirectSession:
         }
 
     # --- internals ------------------------------------------------------------------------------
-    def _enter(self, state: SessionState) -> None:
-        self._state = state
+    def _enter(self, state: SessionPhase) -> None:
+        self._phase = state
         data: dict[str, object] = {"state": state.value}
-        if state is SessionState.SETUP:
+        if state is SessionPhase.SETUP:
             data.update(
-                protocol=self.protocol, service=self.service, control_mode=self.control_mode
+                protocol=self.protocol,
+                service=self.service.value,
+                control_mode=self.control_mode.value,
             )
         self.world.emit("session_state", data)
 
     def _on_world_event(self, event: SessionEvent) -> None:
-        if event.name == "reserve_reached" and self._state is SessionState.CHARGE_LOOP:
+        if event.name == "reserve_reached" and self._phase is SessionPhase.CHARGE_LOOP:
             self.world.emit("ev_limits", self.ev_limits())

@@ -11,20 +11,21 @@ import numpy as np
 
 from rig.checks import Context, Marker, Verdict
 from rig.checks.reserve import SOURCES, soc_series
-from rig.trace import Trace
+from rig.sim.points import MeasurementPoint
+from rig.trace import Trace, analyzer_channel
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 _POWER = (
-    ("power_analyzer.evse_ac.p_w", "EVSE AC (+ charges EV)"),
-    ("power_analyzer.grid.p_w", "grid import"),
-    ("power_analyzer.home.p_w", "home load"),
+    (analyzer_channel(MeasurementPoint.EVSE_AC, "p_w"), "EVSE AC (+ charges EV)"),
+    (analyzer_channel(MeasurementPoint.GRID, "p_w"), "grid import"),
+    (analyzer_channel(MeasurementPoint.HOME, "p_w"), "home load"),
 )
 _VOLTS = (
-    ("power_analyzer.grid.v_rms", "grid point V"),
-    ("power_analyzer.home.v_rms", "home V"),
-    ("power_analyzer.evse_ac.v_rms", "EVSE terminals V"),
+    (analyzer_channel(MeasurementPoint.GRID, "v_rms"), "grid point V"),
+    (analyzer_channel(MeasurementPoint.HOME, "v_rms"), "home V"),
+    (analyzer_channel(MeasurementPoint.EVSE_AC, "v_rms"), "EVSE terminals V"),
 )
 
 
@@ -92,7 +93,7 @@ def render_png(trace: Trace, ctx: Context, verdicts: Sequence[Verdict], title: s
             t, soc = soc_series(trace, ctx, ch)
             if t.size:
                 ax_soc.plot(t / scale, soc * 100, lw=1, label=f"SoC from {ch.split('.')[0]}")
-    ax_soc.axhline(ctx.ev_reserve_soc * 100, color="r", ls="--", lw=1, label="reserve")
+    ax_soc.axhline(ctx.ev.reserve_soc * 100, color="r", ls="--", lw=1, label="reserve")
     ax_soc.set_ylabel("SoC (%)")
     ax_soc.legend(loc="upper right", fontsize=7)
 
@@ -137,7 +138,7 @@ def _draw_zoom(
     t0, t1, channel = zoom
     channels = [channel]
     if channel.endswith("v_rms") and "evse_ac" in channel:
-        channels.append("power_analyzer.evse_ac.i_rms")
+        channels.append(analyzer_channel(MeasurementPoint.EVSE_AC, "i_rms"))
     for ch in channels:
         t, y = trace.series(ch)
         sel = (t >= t0) & (t <= t1)

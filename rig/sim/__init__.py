@@ -23,9 +23,10 @@ from rig.sim.events import SessionEvent
 from rig.sim.evse import EVSE, SiteState
 from rig.sim.home import RlcLoad, balanced_rlc
 from rig.sim.measurements import AcMeasurement, DcMeasurement
+from rig.sim.points import AC_POINTS, DC_POINTS, MeasurementPoint
 from rig.sim.protection import CATEGORY_II_TRIPS, TripDirection, TripQuantity, TripSetting
 from rig.sim.scheduler import Timer
-from rig.sim.world import AC_POINTS, DC_POINTS, World
+from rig.sim.world import World
 
 __all__ = [
     "AC_POINTS",
@@ -46,6 +47,7 @@ __all__ = [
     "GridConfig",
     "HomeConfig",
     "IslandingMethod",
+    "MeasurementPoint",
     "NoiseConfig",
     "NoiseSpec",
     "RlcLoad",

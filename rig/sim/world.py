@@ -30,12 +30,10 @@ from rig.sim.home import HomeLoad, RlcLoad
 from rig.sim.island import FREQUENCY_LIMITS_PU, VOLTAGE_CEILING_PU, frequency_rate, island_voltage
 from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.noise import MeasurementNoise
+from rig.sim.points import AC_POINTS, DC_POINTS
 from rig.sim.power_stage import dc_power
 from rig.sim.scheduler import Scheduler, Timer
 from rig.sim.transfer_switch import TransferSwitch
-
-AC_POINTS = ("grid", "evse_ac", "home")
-DC_POINTS = ("evse_dc",)
 
 _ISLAND_STATES = (SiteState.ISLANDED, SiteState.CEASING)
 

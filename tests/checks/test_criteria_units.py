@@ -5,9 +5,10 @@ import pytest
 
 from rig.checks import REGISTRY, Context
 from rig.checks.transition import response
+from rig.ev import EVSpec
 from rig.trace import StepMarker, Trace
 
-CTX = Context(ev_capacity_wh=60_000, ev_initial_soc=0.32, ev_reserve_soc=0.30)
+CTX = Context(ev=EVSpec(60_000, 0.32, 0.30, 11_000.0, 11_000.0))
 
 
 def _trace(channels: dict[str, tuple[np.ndarray, np.ndarray]], steps: list[StepMarker]) -> Trace:

@@ -19,14 +19,14 @@ def states(world: World) -> list[tuple[float, str]]:
 def test_plug_in_walks_the_dc_phases_and_then_enables_the_stage() -> None:
     world = quiet_world()
     session = DirectSession(world)
-    assert session.protocol == "none" and session.state == "idle"
+    assert session.protocol == "none" and session.phase == "idle"
     session.set_setpoint(5000.0)  # told early: takes effect in the charge loop
     session.start()
     world.advance_to(3.9)
-    assert session.state == "precharge"
+    assert session.phase == "precharge"
     assert world.evse.p_w == 0.0 and not world.evse.enabled
     world.advance_to(10.0)
-    assert session.state == "charge_loop"
+    assert session.phase == "charge_loop"
     assert world.evse.p_w == pytest.approx(5000.0)
     assert states(world) == [
         (0.0, "setup"),
@@ -92,11 +92,11 @@ def test_stop_ramps_to_zero_then_reports_stopped() -> None:
     session.set_setpoint(-7000.0)
     world.advance_to(10.0)
     session.stop()
-    assert session.state == "stopping"
+    assert session.phase == "stopping"
     world.advance_to(10.2)
-    assert session.state == "stopping" and world.evse.p_w < -1.0  # still ramping down
+    assert session.phase == "stopping" and world.evse.p_w < -1.0  # still ramping down
     world.advance_to(15.0)
-    assert session.state == "stopped"
+    assert session.phase == "stopped"
     assert world.evse.p_w == 0.0 and not world.evse.enabled
     stopped_at = [t for t, s in states(world) if s == "stopped"]
     assert stopped_at and 10.7 < stopped_at[0] < 12.0  # 0.7 s of ramp plus the lag's tail
@@ -108,9 +108,9 @@ def test_stop_before_the_charge_loop_ends_at_once_and_cancels_the_walk() -> None
     session.start()
     world.advance_to(1.5)
     session.stop()
-    assert session.state == "stopped"
+    assert session.phase == "stopped"
     world.advance_to(10.0)
-    assert session.state == "stopped" and not world.evse.enabled
+    assert session.phase == "stopped" and not world.evse.enabled
 
 
 def test_follow_home_load_holds_grid_import_at_zero() -> None:
@@ -130,7 +130,7 @@ def test_a_session_can_restart_after_stopping_but_not_while_running() -> None:
         session.start()
     session.stop()
     session.start()
-    assert session.state == "setup"
+    assert session.phase == "setup"
 
 
 @pytest.mark.parametrize(("service", "mode"), [("DC", "dynamic"), ("DC_BPT", "fast")])

@@ -1,0 +1,33 @@
+"""The emulated bench's physics for a plan: the plan's EV and grid, the bench's EVSE (rig.sim)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rig import sim
+from rig.bench import BenchConfig
+from rig.plan import Plan
+
+
+def world_config(plan: Plan | None, bench: BenchConfig) -> sim.WorldConfig:
+    """What the World of an emulated bench is built from. Without a plan (a served bench), the
+    sim's defaults stand in for the EV and the grid."""
+    evse_fields: dict[str, Any] = dict(bench.evse_physics)
+    if plan is not None:
+        evse_fields["generator_mode"] = plan.evse.generator_mode
+        evse_fields["islanding_method"] = plan.evse.islanding_method
+        battery = plan.ev.battery_config()
+        grid = sim.GridConfig(
+            voltage_nominal_v=plan.grid.voltage_v, frequency_nominal_hz=plan.grid.frequency_hz
+        )
+    else:
+        battery = sim.BatteryConfig()
+        grid = sim.GridConfig()
+    noise = sim.NoiseConfig() if bench.noise else sim.NoiseConfig.none()
+    return sim.WorldConfig(
+        grid=grid,
+        home=sim.HomeConfig(),
+        evse=sim.EVSEConfig(**evse_fields),
+        battery=battery,
+        noise=noise,
+    )

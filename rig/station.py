@@ -1,0 +1,313 @@
+"""The open station: the bench's instruments opened through pyvisa, typed by role, and its DUT;
+bounded teardown; and the emulated bench served as SCPI sockets.
+
+Real instruments are opened through the system's VISA; emulated ones through the in-process VISA
+library over one shared World (rig.sim), the same World the emulated DUT lives in. Teardown brings
+the DUT and then every instrument to its safe state in reverse bench order, each within the bench's
+teardown timeout, and then closes every driver and VISA session (a PSB 10000 releases its remote
+lock, real VISA sessions do not leak from plan to plan).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rig.bench import BenchConfig
+from rig.clock import Clock, Stopwatch
+from rig.dut import Dut, DutIdentity, EmulatedEvse
+from rig.plan import Plan
+from rig.report.record import InstrumentRecord
+
+if TYPE_CHECKING:
+    from instruments.emulated.twin import Twin
+    from instruments.roles import ACLoad, DCSource, GridSimulator, Instrument, PowerAnalyzer
+    from rig.sim import World
+
+InstrumentT = TypeVar("InstrumentT", bound="Instrument")
+
+#: The battery emulator's charge-voltage ceiling and the lowest pack voltage the current limits are
+#: sized for: a 400 V-class pack (the emulated EV's OCV runs from 300 V empty to 403 V full).
+PACK_CEILING_V = 450.0
+PACK_MIN_V = 300.0
+
+
+class BenchError(RuntimeError):
+    """The bench cannot do what the plan asks (missing role, real DUT without a protocol engine)."""
+
+
+@dataclass
+class Station:
+    """A bench in use: drivers by instrument name (typed access by role), the DUT, and for
+    emulated parts the World and the twins."""
+
+    config: BenchConfig
+    clock: Clock
+    drivers: dict[str, Instrument]
+    dut: Dut
+    records: list[InstrumentRecord]
+    world: World | None = None
+    twins: dict[str, Twin] = field(default_factory=dict)
+    resource_managers: list[Any] = field(default_factory=list)
+    _torn_down: bool = False
+
+    # -- typed access by role --------------------------------------------------------------------
+    def get(self, kind: type[InstrumentT]) -> InstrumentT | None:
+        """The bench's instrument of the role `kind` plays (PowerAnalyzer, DCSource, ...)."""
+        for inst in self.config.instruments:
+            if inst.role == kind.role:
+                driver = self.drivers.get(inst.name)
+                if driver is not None and not isinstance(driver, kind):
+                    raise TypeError(
+                        f"{inst.name}: {type(driver).__name__} is not a {kind.__name__}"
+                    )
+                return driver
+        return None
+
+    def require(self, kind: type[InstrumentT]) -> InstrumentT:
+        driver = self.get(kind)
+        if driver is None:
+            raise BenchError(f"the bench has no {kind.role}")
+        return driver
+
+    @property
+    def analyzer(self) -> PowerAnalyzer | None:
+        from instruments.roles import PowerAnalyzer
+
+        return self.get(PowerAnalyzer)
+
+    @property
+    def dc_source(self) -> DCSource | None:
+        from instruments.roles import DCSource
+
+        return self.get(DCSource)
+
+    @property
+    def grid(self) -> GridSimulator | None:
+        from instruments.roles import GridSimulator
+
+        return self.get(GridSimulator)
+
+    @property
+    def load(self) -> ACLoad | None:
+        from instruments.roles import ACLoad
+
+        return self.get(ACLoad)
+
+    def check_setpoint(self, p_w: float) -> None:
+        from instruments.roles import LimitError
+
+        limit = self.config.dut.setpoint_limit_w
+        if abs(p_w) > limit:
+            raise LimitError(
+                f"setpoint {p_w:.0f} W is beyond the bench's DUT limit ±{limit:.0f} W; refused"
+            )
+
+    # -- teardown ----------------------------------------------------------------------------------
+    def teardown(self) -> list[dict[str, Any]]:
+        """Safe state for the DUT, then every instrument in reverse bench order, each bounded by
+        the bench's teardown timeout; then close every driver and VISA session. Every step runs
+        even if one fails or hangs; returns what happened, one record per step, for the trace."""
+        if self._torn_down:
+            return []
+        self._torn_down = True
+        timeout = self.config.teardown_timeout_s
+        out = [_dut_safe_state(self.dut, timeout)]
+        opened = [i for i in reversed(self.config.instruments) if i.name in self.drivers]
+        for inst in opened:
+            out.append(bounded(inst.name, self.drivers[inst.name].safe_state, timeout))
+        for inst in opened:
+            rec = bounded(inst.name, self.drivers[inst.name].close, timeout)
+            rec["action"] = "close"
+            out.append(rec)
+        for rm in self.resource_managers:
+            bounded("visa", rm.close, timeout)
+        try:
+            self.dut.close()
+        except Exception as exc:  # recorded; closing must not mask the run's outcome
+            out.append({"instrument": "dut", "action": "close", "ok": False, "error": repr(exc)})
+        return out
+
+    def write_state(self, out_dir: Path | None, stem: str) -> None:
+        """Emulated benches: the twins' own view of their outputs after teardown (for auditors and
+        the safe-state tests), read from the twins directly, not through the drivers."""
+        if out_dir is None or not self.twins:
+            return
+        state = {name: twin_state(twin) for name, twin in self.twins.items()}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{stem}.bench_state.json").write_text(
+            json.dumps(state, indent=2) + "\n", encoding="utf-8"
+        )
+
+
+def twin_state(twin: Any) -> dict[str, Any]:
+    state = twin.state() if hasattr(twin, "state") else {}
+    return {k: v for k, v in dict(state).items() if isinstance(v, bool | int | float | str | None)}
+
+
+def _dut_safe_state(dut: Dut, timeout_s: float) -> dict[str, Any]:
+    """The DUT's safe state runs on the run's own thread: it needs the clock's scheduler (the
+    session's messages, the emulated physics) and bounds itself by clock time."""
+    result: dict[str, Any] = {"instrument": "dut", "ok": False}
+    watch = Stopwatch()
+    try:
+        dut.safe_state(timeout_s)
+        result["ok"] = True
+    except BaseException as exc:  # recorded, never raised: the instruments must still run
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["seconds"] = round(watch.elapsed(), 4)
+    return result
+
+
+def bounded(name: str, fn: Callable[[], Any], timeout_s: float) -> dict[str, Any]:
+    """Run fn in a worker thread and wait at most timeout_s: a hung instrument cannot stall teardown."""
+    result: dict[str, Any] = {"instrument": name, "ok": False}
+    watch = Stopwatch()
+
+    def work() -> None:
+        try:
+            fn()
+            result["ok"] = True
+        except BaseException as exc:  # recorded, never raised: the next instrument must still run
+            result["error"] = f"{type(exc).__name__}: {exc}"
+
+    worker = threading.Thread(target=work, name=f"teardown-{name}", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        result["error"] = f"did not finish within {timeout_s:g} s"
+    result["seconds"] = round(watch.elapsed(), 4)
+    return result
+
+
+def open_station(
+    config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1, defects: Iterable[str] = ()
+) -> Station:
+    """Open every instrument (real ones through the system VISA, emulated ones through the
+    in-process backend over one shared World), build the DUT, and prepare the bench for the plan."""
+    import pyvisa
+
+    from instruments.emulated.visa import EmulatedVisaLibrary
+    from instruments.registry import emulated_resource_name, make_twin, open_instrument
+    from instruments.roles import Limits
+    from rig.physics import world_config
+    from rig.sim import World
+
+    defects = tuple(defects)
+    if not config.dut.emulated:
+        raise BenchError(
+            "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
+            "use a bench with dut: {emulated: true}"
+        )
+    # The emulated DUT and every emulated instrument share one world (one physics, one clock).
+    world = World(world_config(plan, config), defects=defects, seed=seed)
+    identity = DutIdentity(config.dut.side, config.dut.name, config.dut.firmware, emulated=True)
+    dut = EmulatedEvse(world, plan.session, clock, identity)
+    station = Station(config, clock, {}, dut, [], world)
+    emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
+    emu_rm = None
+    real_rm = None
+    try:
+        if emu_lib is not None:
+            emu_rm = pyvisa.ResourceManager(emu_lib)
+            station.resource_managers.append(emu_rm)
+        for i, inst in enumerate(config.instruments):
+            if inst.emulated:
+                assert emu_lib is not None and emu_rm is not None
+                serial = inst.serial or f"EMU{i + 1:04d}"
+                twin = make_twin(
+                    inst.model, world, clock.now, serial=serial, options=dict(inst.options)
+                )
+                resource_name = emulated_resource_name(inst.model, serial)
+                emu_lib.add(resource_name, twin)
+                station.twins[inst.name] = twin
+                resource = emu_rm.open_resource(resource_name)
+            else:
+                if real_rm is None:
+                    real_rm = pyvisa.ResourceManager()
+                    station.resource_managers.append(real_rm)
+                resource = real_rm.open_resource(inst.address)
+            limits = Limits.from_mapping(inst.limits) if inst.limits else None
+            driver = open_instrument(
+                inst.model, resource, limits=limits, options=dict(inst.options)
+            )
+            station.drivers[inst.name] = driver
+            idn = driver.identify()
+            station.records.append(
+                InstrumentRecord(
+                    inst.role,
+                    inst.model,
+                    str(idn),
+                    inst.emulated,
+                    "" if inst.emulated else inst.address,
+                    inst.calibration_due,
+                )
+            )
+        _prepare(station, plan)
+    except BaseException:
+        station.teardown()
+        raise
+    return station
+
+
+def _prepare(station: Station, plan: Plan) -> None:
+    """Bring the instruments to the plan's starting point: the battery emulator energized with the
+    EV's limits; the grid simulator set to nominal (a plan step energizes it)."""
+    dc = station.dc_source
+    if dc is not None:
+        ev = plan.ev
+        dc.set_voltage(PACK_CEILING_V)
+        # Enough current for the EV's power limits down to an empty pack; the power limits bind.
+        dc.set_current_limits(
+            source_a=ev.max_discharge_w / PACK_MIN_V, sink_a=ev.max_charge_w / PACK_MIN_V
+        )
+        dc.set_power_limits(source_w=ev.max_discharge_w, sink_w=ev.max_charge_w)
+        dc.set_output(True)
+    grid = station.grid
+    if grid is not None:
+        grid.set_voltage(plan.grid.voltage_v)
+        grid.set_frequency(plan.grid.frequency_hz)
+
+
+def serve_emulated(
+    bench: BenchConfig, *, host: str, base_port: int, seed: int, defects: tuple[str, ...]
+) -> int:
+    """`rig emulate --serve`: the bench's emulated instruments as SCPI sockets, in real time."""
+    from instruments.emulated.server import serve
+    from instruments.registry import make_twin
+    from rig.clock import RealClock
+    from rig.physics import world_config
+    from rig.sim import World
+
+    clock = RealClock()
+    world = World(world_config(None, bench), defects=defects, seed=seed)
+    twins = {}
+    ports: dict[str, int] = {}
+    for i, inst in enumerate(i for i in bench.instruments if i.emulated):
+        twins[inst.name] = make_twin(
+            inst.model,
+            world,
+            clock.now,
+            serial=inst.serial or f"EMU{i + 1:04d}",
+            options=dict(inst.options),
+        )
+        ports[inst.name] = 0 if base_port == 0 else base_port + i
+    handle = serve(twins, host=host, ports=ports)
+    try:
+        models = {i.name: i.model for i in bench.instruments}
+        for name, port in handle.ports.items():
+            print(f"{name} ({models[name]}): TCPIP::{host}::{port}::SOCKET", flush=True)
+        print("serving; Ctrl-C stops", flush=True)
+        while True:
+            clock.sleep(1.0)
+            with handle.lock:  # the server's threads share the world
+                world.advance_to(clock.now())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        handle.close()
+        clock.close()
