@@ -31,6 +31,8 @@ from rig.sim.points import MeasurementPoint
 from rig.yamlsrc import Path_, Source, load
 
 DutSide = Literal["evse", "ev", "none"]
+#: Longest bound on one instrument's safe-state step (a teardown must end in bounded time).
+MAX_TEARDOWN_S = 600.0
 
 _TOP_KEYS = ("name", "dut", "instruments", "emulation", "teardown_timeout")
 _INSTRUMENT_KEYS = ("role", "model", "address", "limits", "calibration_due", "serial")
@@ -279,7 +281,10 @@ def _parse_emulation(src: Source, emu: Any) -> tuple[dict[str, float], bool]:
     for key in emu:
         if key not in ("evse", "noise"):
             src.error(("emulation", key), "unknown field; expected evse, noise")
-    noise = bool(emu.get("noise", True))
+    noise_raw = emu.get("noise", True)
+    if not isinstance(noise_raw, bool):
+        src.error(("emulation", "noise"), f"expected true or false, got {noise_raw!r}")
+    noise = noise_raw is not False
     evse = emu.get("evse") or {}
     if isinstance(evse, dict):
         for key, value in evse.items():
@@ -293,6 +298,15 @@ def _parse_emulation(src: Source, emu: Any) -> tuple[dict[str, float], bool]:
                 physics[field_name] = units.parse(value, dim) if dim else value
             except units.UnitError as exc:
                 src.error(("emulation", "evse", key), str(exc))
+        if physics and not src.problems:
+            # The emulated EVSE's own validation (efficiency within (0, 100 %], a positive ramp,
+            # ...) runs now, so a bad value is a file:line error and not a failure mid-run.
+            from rig.sim import EVSEConfig
+
+            try:
+                EVSEConfig(**dict[str, Any](physics))
+            except (TypeError, ValueError) as exc:
+                src.error(("emulation", "evse"), str(exc))
     return physics, noise
 
 
@@ -309,6 +323,11 @@ def _from_source(src: Source) -> BenchConfig:
     physics, noise = _parse_emulation(src, doc.get("emulation") or {})
     try:
         teardown = units.parse(doc.get("teardown_timeout", "5 s"), "time")
+        if not 0 < teardown <= MAX_TEARDOWN_S:
+            src.error(
+                ("teardown_timeout",),
+                f"must be more than 0 s and at most {MAX_TEARDOWN_S:g} s (each instrument's bound)",
+            )
     except units.UnitError as exc:
         src.error(("teardown_timeout",), str(exc))
         teardown = 5.0

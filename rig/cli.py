@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rig.bench import BenchConfig
 
+#: The rig's own tree (a source checkout or an editable install): defaults are found from here,
+#: not from the current directory.
+REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLANS = "test_plans/v2h"
 DEFAULT_BENCH = "fixtures/benches/emulated.yaml"
-DEFAULT_OUT = "reports/latest"
 
 
 class BadInput(Exception):
@@ -59,32 +61,54 @@ def _cmd_defects(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    from rig.plan import discover
+    from rig.outdir import OutputError, OutputFolder, new_run_folder, point_latest
+    from rig.plan import DEFAULT_LIMITS, PlanLimits, discover, plan_from_source
     from rig.sim import DEFECTS
+    from rig.yamlsrc import SourceError, load
 
     unknown = [d for d in args.defect if d not in DEFECTS]
     if unknown:
-        print(
-            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}",
-            file=sys.stderr,
+        raise BadInput(
+            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}"
         )
-        return 2
-    bench = _load_bench(args.bench)
+    bench_path = args.bench or str(REPO / DEFAULT_BENCH)
+    bench = _load_bench(bench_path)
     if args.defect and not bench.dut.emulated:
-        print("rig run: --defect needs an emulated DUT (the bench's dut is real)", file=sys.stderr)
-        return 2
-    plans = discover(args.plans or [DEFAULT_PLANS])
+        raise BadInput("rig run: --defect needs an emulated DUT (the bench's dut is real)")
+    plan_args = args.plans or [str(REPO / DEFAULT_PLANS)]
+    plans = discover(plan_args)
     if not plans:
-        print(
-            f"rig run: no plan files in {' '.join(args.plans or [DEFAULT_PLANS])}", file=sys.stderr
-        )
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise BadInput(f"rig run: no plan files in {' '.join(plan_args)}")
+    limits = PlanLimits(
+        max_duration_s=_quantity("--max-duration", args.max_duration, "time")
+        if args.max_duration
+        else DEFAULT_LIMITS.max_duration_s,
+        max_samples=int(args.max_samples) if args.max_samples else DEFAULT_LIMITS.max_samples,
+    )
+    # Every plan is validated before the bench is touched: a malformed plan is bad input (exit 2).
+    problems: list[str] = []
+    for plan_path in plans:
+        try:
+            plan_from_source(load(plan_path), limits)
+        except SourceError as exc:
+            problems.extend(str(p) for p in exc.problems)
+    if problems:
+        raise BadInput("\n".join(problems))
+    try:
+        if args.out:
+            out = Path(args.out)
+        else:
+            base = Path(args.reports)
+            out = new_run_folder(base, Path(plan_args[0]).stem if len(plan_args) == 1 else "run")
+            point_latest(base, out)
+        folder = OutputFolder(out)
+        folder.open()
+    except OutputError as exc:
+        raise BadInput(f"rig run: {exc}") from None
     pytest_args = [
         *map(str, plans),
         "--bench",
-        args.bench,
+        bench_path,
         "--seed",
         str(args.seed),
         "--rig-out",
@@ -92,6 +116,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"--html={out / 'report.html'}",
         "--self-contained-html",
         f"--junitxml={out / 'junit.xml'}",
+        "--rootdir",
+        str(_common_root(plans)),
         "-p",
         "no:cacheprovider",
         "-o",
@@ -106,8 +132,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--defect", d]
     if args.k:
         pytest_args += ["-k", args.k]
-    code = pytest.main(pytest_args)
-    print(f"report: {out / 'report.html'}\nrecord: {out / 'record.json'}")
+    if args.allow_skips:
+        pytest_args.append("--allow-skips")
+    if args.max_duration:
+        pytest_args += ["--max-duration", args.max_duration]
+    if args.max_samples:
+        pytest_args += ["--max-samples", str(args.max_samples)]
+    try:
+        code = pytest.main(pytest_args)
+    finally:
+        folder.close()
+    for name in ("report.html", "record.json"):
+        if (out / name).is_file():  # say only what was written
+            print(f"{name.split('.')[0]}: {out / name}")
     if code == pytest.ExitCode.OK:
         return 0
     if code == pytest.ExitCode.INTERRUPTED:
@@ -117,8 +154,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
+def _common_root(paths: list[Path]) -> Path:
+    """The deepest folder holding every plan: output names are the plans' paths below it."""
+    import os
+
+    folders = [str(p.resolve().parent) for p in paths]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def _quantity(option: str, value: str, dimension: str) -> float:
+    from rig import units
+
+    try:
+        return units.parse(value, dimension)
+    except units.UnitError as exc:
+        raise BadInput(f"rig: {option}: {exc}") from None
+
+
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    from rig.station import serve_emulated
+    from rig.station import BenchError, serve_emulated
 
     if not args.serve:
         print("rig emulate: nothing to do (use --serve)", file=sys.stderr)
@@ -126,10 +180,15 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         print("rig emulate: emulators serve on loopback only (127.0.0.1 or ::1)", file=sys.stderr)
         return 2
+    if not 0 <= args.port <= 65535:
+        raise BadInput(f"rig emulate: --port {args.port} is not a TCP port (0..65535)")
     bench = _load_bench(args.bench)
-    return serve_emulated(
-        bench, host=args.host, base_port=args.port, seed=args.seed, defects=tuple(args.defect)
-    )
+    try:
+        return serve_emulated(
+            bench, host=args.host, base_port=args.port, seed=args.seed, defects=tuple(args.defect)
+        )
+    except BenchError as exc:
+        raise BadInput(f"rig emulate: {exc}") from None
 
 
 def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
@@ -146,10 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run plans on a bench (wraps pytest), write an HTML report")
     run.add_argument("plans", nargs="*", metavar="PLAN|DIR", help=f"default: {DEFAULT_PLANS}")
+    run.add_argument("--bench", default=None, help=f"bench file (default: {DEFAULT_BENCH})")
     run.add_argument(
-        "--bench", default=DEFAULT_BENCH, help=f"bench file (default: {DEFAULT_BENCH})"
+        "--out",
+        default=None,
+        help="output folder (default: a new folder reports/<UTC time>-<name>/, "
+        "with reports/latest pointing at it)",
     )
-    run.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    run.add_argument(
+        "--reports",
+        default=str(REPO / "reports"),
+        help="where new run folders go when --out is not given (default: the rig's reports/)",
+    )
+    run.add_argument(
+        "--allow-skips", action="store_true", help="skipped plans do not make the run fail"
+    )
+    run.add_argument("--max-duration", default=None, metavar="TIME", help="raise the 7 d bound")
+    run.add_argument("--max-samples", type=float, default=None, help="raise the 5e6 bound")
     run.add_argument("--seed", type=int, default=1, help="seed of the emulated bench (default 1)")
     run.add_argument(
         "--defect",
@@ -174,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulate", help="serve the emulated instruments as SCPI sockets on loopback"
     )
     emu.add_argument("--serve", action="store_true", help="serve until Ctrl-C")
-    emu.add_argument("--bench", default=DEFAULT_BENCH)
+    emu.add_argument("--bench", default=str(REPO / DEFAULT_BENCH))
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument(
         "--port", type=int, default=5025, help="first port; one per instrument (0: any)"

@@ -188,6 +188,21 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class PlanLimits:
+    """Bounds on what a plan may ask (refused at validation, with the figure): a plan that would
+    run for weeks, sample a million times a second or carry a novel as its title is a mistake.
+    `rig run --max-duration/--max-samples` raise the first two for a deliberate long test."""
+
+    max_duration_s: float = 7 * 24 * 3600.0
+    max_samples: int = 5_000_000
+    max_title: int = 200
+    max_text: int = 2_000
+
+
+DEFAULT_LIMITS = PlanLimits()
+
+
 # ---------------------------------------------------------------------------------------- parsing
 _TOP_KEYS = (
     "title",
@@ -243,13 +258,16 @@ class _Reader:
                 _unknown(self.src, path, key, allowed)
         return {k: v for k, v in value.items() if k in allowed}
 
-    def text(self, path: Path_, value: Any, *, required: bool = True) -> str:
+    def text(self, path: Path_, value: Any, *, required: bool = True, max_len: int = 200) -> str:
         if value is None:
             if required:
                 self.src.error(path, "missing (a short text is required)")
             return ""
         if not isinstance(value, str) or not value.strip():
             self.src.error(path, f"expected text, got {_kind(value)}")
+            return ""
+        if len(value.strip()) > max_len:
+            self.src.error(path, f"{len(value.strip())} characters; at most {max_len}")
             return ""
         return value.strip()
 
@@ -301,6 +319,8 @@ def _parse_ev(r: _Reader, value: Any) -> EVSpec | None:
             r.src.error((*path, key), "must be between 0 % and 100 %")
     if max_d is not None and max_d < 0:
         r.src.error((*path, "max_discharge"), "write the discharge limit as a magnitude (>= 0)")
+    if max_c is not None and max_c < 0:
+        r.src.error((*path, "max_charge"), "the charge limit is a magnitude (>= 0)")
     if None in (cap, soc, reserve, max_c, max_d):
         return None
     assert cap is not None and soc is not None and reserve is not None
@@ -311,6 +331,9 @@ def _parse_ev(r: _Reader, value: Any) -> EVSpec | None:
 def _parse_home_load(r: _Reader, path: Path_, value: Any) -> Action | None:
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         p = r.quantity(path, value, "power")
+        if p is not None and p < 0:
+            r.src.error(path, "a home load consumes power: must be >= 0")
+            return None
         return HomeLoad(p) if p is not None else None
     m = r.mapping(path, value, ("p", "q", "rlc"))
     if "rlc" in m:
@@ -332,6 +355,7 @@ def _parse_home_load(r: _Reader, path: Path_, value: Any) -> Action | None:
     q = r.quantity((*path, "q"), m.get("q", 0), "reactive_power")
     if p is not None and p < 0:
         r.src.error((*path, "p"), "a home load consumes power: must be >= 0")
+        return None
     return HomeLoad(p, q or 0.0) if p is not None and q is not None else None
 
 
@@ -356,6 +380,9 @@ def _parse_wait(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) ->
     tpath = (*path[:-1], "timeout")
     timeout = step.get("timeout")
     t_s = r.quantity(tpath, timeout, "time") if timeout is not None else None
+    if t_s is not None and t_s <= 0:
+        r.src.error(tpath, "a timeout must be positive")
+        return None
     if isinstance(value, str):
         phase = r.choice(path, value, WAITABLE_PHASES)
         if phase is None:
@@ -370,8 +397,11 @@ def _parse_wait(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) ->
     if t_s is None:
         r.src.error(tpath, f"missing: a wait for {cond} needs a timeout (e.g. timeout: 2 h)")
         return None
+    if t_s <= 0:
+        r.src.error(tpath, "a timeout must be positive")
+        return None
     if cond == "event":
-        name = r.text((*path, cond), raw)
+        name = r.text((*path, cond), raw, max_len=100)
         return WaitFor("event", name, t_s) if name else None
     frac = r.quantity((*path, cond), raw, "ratio")
     return WaitFor(cond, frac, t_s) if frac is not None else None
@@ -397,12 +427,15 @@ def _parse_session(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any])
 
 
 def _parse_mark(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
-    name = r.text(path, value)
+    name = r.text(path, value, max_len=100)
     return Mark(name) if name else None
 
 
 def _parse_hold(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
     d = r.quantity(path, value, "time")
+    if d is not None and d < 0:
+        r.src.error(path, "a hold must not be negative")
+        return None
     return Hold(d) if d is not None else None
 
 
@@ -529,7 +562,7 @@ def _parse_checks(r: _Reader, value: Any) -> list[CheckSpec]:
     return out
 
 
-def _from_source(src: Source) -> Plan:
+def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
     r = _Reader(src)
     doc = src.data
     if not isinstance(doc, dict):
@@ -538,8 +571,10 @@ def _from_source(src: Source) -> Plan:
     for key in doc:
         if key not in _TOP_KEYS:
             _unknown(src, (), key, _TOP_KEYS)
-    title = r.text(("title",), doc.get("title"))
-    requirement = r.text(("requirement",), doc.get("requirement"), required=False)
+    title = r.text(("title",), doc.get("title"), max_len=limits.max_title)
+    requirement = r.text(
+        ("requirement",), doc.get("requirement"), required=False, max_len=limits.max_text
+    )
     dut = r.choice(("dut",), doc.get("dut", "evse"), ("evse", "ev", "none"))
     sm = r.mapping(("session",), doc.get("session"), ("service", "control_mode"))
     service = r.choice(("session", "service"), sm.get("service", "DC_BPT"), PLAN_SERVICES)
@@ -562,6 +597,11 @@ def _from_source(src: Source) -> Plan:
     for key, val in (("period", period), ("fast_period", fast)):
         if val is not None and val <= 0:
             src.error(("sampling", key), "must be positive")
+    if window is not None and window < 0:
+        src.error(("sampling", "fast_window"), "must not be negative")
+    for key, val in (("voltage", gv), ("frequency", gf)):
+        if val is not None and val <= 0:
+            src.error(("grid", key), "must be positive")
 
     steps: list[Step] = []
     raw_steps = doc.get("steps")
@@ -573,11 +613,14 @@ def _from_source(src: Source) -> Plan:
             if step is not None:
                 steps.append(step)
     _check_sequence(src, steps)
+    if not src.problems and period and fast and window is not None:
+        _check_bounds(src, steps, limits, period, fast, window)
     checks = _parse_checks(r, doc.get("checks"))
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")
     src.raise_if_problems()
-    assert dut is not None and service and mode and ev and gen and isl and gv and gf
+    assert dut is not None and service is not None and mode is not None and ev is not None
+    assert gen is not None and isl is not None and gv is not None and gf is not None
     assert period is not None and fast is not None and window is not None
     return Plan(
         path=src.file,
@@ -596,6 +639,56 @@ def _from_source(src: Source) -> Plan:
     )
 
 
+def longest_duration(steps: list[Step] | tuple[Step, ...]) -> float:
+    """The longest the steps can take: every wait running to its timeout (simulated seconds)."""
+    t = 0.0
+    for step in steps:
+        if step.at_s is not None:
+            t = t + step.at_s if step.relative else max(t, step.at_s)
+        for action in step.actions:
+            if isinstance(action, Hold):
+                t += action.duration_s
+            elif isinstance(action, WaitFor):
+                t += action.timeout_s
+    return t
+
+
+def _check_bounds(
+    src: Source,
+    steps: list[Step],
+    limits: PlanLimits,
+    period: float,
+    fast_period: float,
+    fast_window: float,
+) -> None:
+    """Refuse a plan longer than the limit or one that would take more samples than the limit,
+    naming the figure (a 1e9 s hold or a 1 µs sampling period must not run until killed)."""
+    duration = longest_duration(steps)
+    if duration > limits.max_duration_s:
+        src.error(
+            ("steps",),
+            f"the plan can run for {_human(duration)}, longer than the limit "
+            f"{_human(limits.max_duration_s)} (rig run --max-duration raises it)",
+        )
+        return
+    physical = 1 + sum(1 for s in steps if any(KIND_OF_ACTION[type(a)].physical for a in s.actions))
+    samples = duration / period + physical * min(fast_window, duration) / fast_period
+    if samples > limits.max_samples:
+        src.error(
+            ("sampling",),
+            f"the plan would take up to {samples:.3g} samples, more than the limit "
+            f"{limits.max_samples:.3g} (rig run --max-samples raises it)",
+        )
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.3g} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds:.3g} s"
+
+
 def _check_sequence(src: Source, steps: list[Step]) -> None:
     """Absolute times must not go backwards (relative ones cannot)."""
     last_abs = -math.inf
@@ -609,13 +702,13 @@ def _check_sequence(src: Source, steps: list[Step]) -> None:
             last_abs = step.at_s
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
     """Parse and validate a plan file; raises SourceError listing every problem."""
-    return _from_source(load(path))
+    return _from_source(load(path), limits)
 
 
-def loads_plan(text: str, name: str = "<plan>") -> Plan:
-    return _from_source(loads(text, name))
+def loads_plan(text: str, name: str = "<plan>", limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
+    return _from_source(loads(text, name), limits)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
@@ -636,5 +729,5 @@ def discover(paths: list[str | Path]) -> list[Path]:
     return out
 
 
-def plan_from_source(src: Source) -> Plan:
-    return _from_source(src)
+def plan_from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
+    return _from_source(src, limits)

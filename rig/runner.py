@@ -9,6 +9,7 @@ its safe state, time-bounded, and the trace is closed on disk.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,6 +39,7 @@ from rig.plan import (
     WaitFor,
 )
 from rig.report.record import InstrumentRecord, PlanRun
+from rig.signals import RunInterrupted, SignalGuard, guarded
 from rig.station import Station, open_station
 from rig.trace import Trace, TraceWriter
 from rig.v2g.vocabulary import SessionPhase
@@ -70,9 +72,15 @@ class RunResult:
     instruments: list[InstrumentRecord] = field(default_factory=list)
     trace_path: Path | None = None
     figure_path: Path | None = None
+    #: The signal that stopped the run (SIGINT, SIGTERM, SIGHUP), if one did.
+    interrupted: str | None = None
+    #: Where the trace file stopped short, if it did (a full disk): the run is then an error.
+    trace_error: str | None = None
 
     @property
     def verdict(self) -> str:
+        if self.interrupted:
+            return "interrupted"
         if self.error or any(v.verdict == "error" for v in self.verdicts):
             return "error"
         return "pass" if all(v.passed for v in self.verdicts) else "fail"
@@ -357,14 +365,33 @@ def execute(
     defects: tuple[str, ...] = (),
     out_dir: Path | None = None,
     clock: Clock | None = None,
+    out_stem: str | None = None,
 ) -> RunResult:
     """Open the station, run the plan, bring the bench to its safe state, judge the trace.
 
-    KeyboardInterrupt (Ctrl-C, or SIGTERM through the pytest plugin) propagates after teardown.
+    Nothing skips the teardown: not a failing step, an instrument that stops answering, a full
+    disk, nor any number of signals (rig.signals). A run stopped by a signal returns with
+    `interrupted` set after the bench is safe; the caller decides whether to go on.
     """
+    with guarded() as guard:
+        guard.reset()
+        return _execute(plan, bench_config, guard, seed, defects, out_dir, clock, out_stem)
+
+
+def _execute(
+    plan: Plan,
+    bench_config: BenchConfig,
+    guard: SignalGuard,
+    seed: int,
+    defects: tuple[str, ...],
+    out_dir: Path | None,
+    clock: Clock | None,
+    out_stem: str | None,
+) -> RunResult:
     own_clock = clock is None
     clock = clock or (VirtualClock() if bench_config.all_emulated else RealClock())
-    trace_path = out_dir / f"{plan.name}.trace.jsonl" if out_dir is not None else None
+    stem = out_stem or plan.name
+    trace_path = out_dir / f"{stem}.trace.jsonl" if out_dir is not None else None
     meta = {
         "plan": plan.path,
         "title": plan.title,
@@ -374,10 +401,11 @@ def execute(
         "rig_version": __version__,
         "virtual_time": clock.virtual,
     }
-    writer = TraceWriter(trace_path, meta)
     watch = Stopwatch()
     error: str | None = None
+    interrupted: str | None = None
     station: Station | None = None
+    writer = TraceWriter(trace_path, meta)
     try:
         station = open_station(bench_config, plan, clock, seed=seed, defects=defects)
         writer.event(
@@ -393,25 +421,43 @@ def execute(
         Runner(plan, station, clock, writer).run()
     except StepError as exc:
         error = str(exc)
-    except Exception as exc:  # bench could not open, an instrument failed: judged as an error
+    except Exception as exc:  # bench could not open, an instrument failed, the disk is full
         error = f"{type(exc).__name__}: {exc}"
-    except BaseException as exc:  # Ctrl-C / SIGTERM: teardown, then let it propagate
-        writer.event(clock.now(), "runner", "interrupted", {"reason": repr(exc)})
-        raise
+    except KeyboardInterrupt as exc:  # a signal (rig.signals): teardown, then say so
+        interrupted = exc.signame if isinstance(exc, RunInterrupted) else "SIGINT"
+        error = f"interrupted by {interrupted}"
     finally:
-        if error:
-            writer.event(clock.now(), "runner", "run_error", {"error": error})
+        guard.ending()  # from here on no signal raises until every instrument is safe
+        if interrupted:
+            writer.event(clock.now(), "runner", "interrupted", {"signal": interrupted}, quiet=True)
+        elif error:
+            writer.event(clock.now(), "runner", "run_error", {"error": error}, quiet=True)
         if station is not None:
-            for rec in station.teardown():
+            for rec in station.teardown(guard):
                 name = "instrument_closed" if rec.pop("action", None) == "close" else "safe_state"
-                writer.event(clock.now(), "runner", name, rec)
-            station.write_state(out_dir, plan.name)
+                writer.event(clock.now(), "runner", name, rec, quiet=True)
+            if guard.received[1:]:
+                writer.event(
+                    clock.now(),
+                    "runner",
+                    "signals_during_teardown",
+                    {"signals": guard.received[1:], "aborted": guard.abort_requested},
+                    quiet=True,
+                )
+            with contextlib.suppress(OSError):
+                station.write_state(out_dir, stem)
+        else:
+            guard.safe()
         writer.close(clock.now())
         if own_clock:
             clock.close()
     ctx = context_for(plan, bench_config)
+    if writer.disk_error and not error:
+        error = f"the trace file stopped short: {writer.disk_error}"
     verdicts = (
-        [] if error else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
+        []
+        if error or guard.abort_requested
+        else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
     )
     return RunResult(
         plan=plan,
@@ -425,4 +471,6 @@ def execute(
         defects=defects,
         instruments=list(station.records) if station else [],
         trace_path=trace_path,
+        interrupted=interrupted,
+        trace_error=writer.disk_error,
     )

@@ -22,6 +22,7 @@ from rig.clock import Clock, Stopwatch
 from rig.dut import Dut, DutIdentity, EmulatedEvse
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
+from rig.signals import GUARD, SignalGuard, TeardownAborted
 
 if TYPE_CHECKING:
     from instruments.emulated.twin import Twin
@@ -108,28 +109,49 @@ class Station:
             )
 
     # -- teardown ----------------------------------------------------------------------------------
-    def teardown(self) -> list[dict[str, Any]]:
+    def teardown(self, guard: SignalGuard | None = None) -> list[dict[str, Any]]:
         """Safe state for the DUT, then every instrument in reverse bench order, each bounded by
-        the bench's teardown timeout; then close every driver and VISA session. Every step runs
-        even if one fails or hangs; returns what happened, one record per step, for the trace."""
+        the bench's teardown timeout, with signals held off (rig.signals); then close every driver
+        and VISA session, unless a third signal abandons that. Every step runs even if one fails
+        or hangs; returns what happened, one record per step, for the trace."""
         if self._torn_down:
             return []
         self._torn_down = True
+        guard = guard or GUARD
         timeout = self.config.teardown_timeout_s
-        out = [_dut_safe_state(self.dut, timeout)]
         opened = [i for i in reversed(self.config.instruments) if i.name in self.drivers]
-        for inst in opened:
-            out.append(bounded(inst.name, self.drivers[inst.name].safe_state, timeout))
-        for inst in opened:
-            rec = bounded(inst.name, self.drivers[inst.name].close, timeout)
-            rec["action"] = "close"
-            out.append(rec)
-        for rm in self.resource_managers:
-            bounded("visa", rm.close, timeout)
+        out: list[dict[str, Any]] = []
+        with guard.critical():
+            out.append(_dut_safe_state(self.dut, timeout))
+            for inst in opened:
+                out.append(bounded(inst.name, self.drivers[inst.name].safe_state, timeout))
+        closing: list[tuple[str, Callable[[], Any]]] = [
+            (inst.name, self.drivers[inst.name].close) for inst in opened
+        ]
+        closing += [("visa", rm.close) for rm in self.resource_managers]
+        closing.append(("dut", self.dut.close))
+        done = 0
         try:
-            self.dut.close()
-        except Exception as exc:  # recorded; closing must not mask the run's outcome
-            out.append({"instrument": "dut", "action": "close", "ok": False, "error": repr(exc)})
+            for name, fn in closing:
+                if guard.abort_requested:
+                    break
+                rec = bounded(name, fn, timeout)
+                rec["action"] = "close"
+                out.append(rec)
+                done += 1
+        except TeardownAborted:
+            pass
+        if done < len(closing):
+            undone = ", ".join(name for name, _ in closing[done:])
+            out.append(
+                {
+                    "instrument": "teardown",
+                    "action": "close",
+                    "ok": False,
+                    "error": f"a third signal abandoned the rest after the safe state; "
+                    f"not closed: {undone}",
+                }
+            )
         return out
 
     def write_state(self, out_dir: Path | None, stem: str) -> None:
@@ -296,7 +318,11 @@ def serve_emulated(
             options=dict(inst.options),
         )
         ports[inst.name] = 0 if base_port == 0 else base_port + i
-    handle = serve(twins, host=host, ports=ports)
+    try:
+        handle = serve(twins, host=host, ports=ports)
+    except OSError as exc:
+        wanted = "any free ports" if base_port == 0 else f"ports from {base_port}"
+        raise BenchError(f"cannot listen on {host} ({wanted}): {exc.strerror or exc}") from None
     try:
         models = {i.name: i.model for i in bench.instruments}
         for name, port in handle.ports.items():

@@ -14,12 +14,15 @@ Channel names are ``<src>.<key>``, e.g. ``power_analyzer.evse_ac.p_w`` or ``dc_s
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +75,8 @@ class Trace:
     events: list[Event] = field(default_factory=list)
     steps: list[StepMarker] = field(default_factory=list)
     end_t: float = 0.0
+    #: A trace read back from disk: True when it ends with the writer's "end" record.
+    complete: bool = False
 
     # -- building ---------------------------------------------------------------------------------
     def add_sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
@@ -119,11 +124,16 @@ class Trace:
     def load(cls, path: str | Path) -> Trace:
         """Read a trace file back (e.g. to judge or plot a run again offline)."""
         trace = cls()
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                rec = json.loads(line)
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    # A line cut by a crash: everything before it is whole; say where it stopped.
+                    trace.meta["cut_at_line"] = number
+                    break
                 kind = rec.get("k")
                 if kind == "meta":
                     trace.meta = {k: v for k, v in rec.items() if k not in ("k", "t")}
@@ -137,34 +147,90 @@ class Trace:
                     )
                 elif kind == "end":
                     trace.end_t = max(trace.end_t, rec["t"])
+                    trace.complete = True
         return trace
 
 
+class TraceWriteError(OSError):
+    """The trace could not be written (a full disk, a removed folder): the run must stop."""
+
+
 class TraceWriter:
-    """Appends records to a JSON-lines file (flushed per record) and to an in-memory Trace."""
+    """Appends records to a JSON-lines file and to an in-memory Trace.
+
+    Every record goes to the file in one write() of a whole line, straight to the OS (a crash of
+    this process loses nothing). If a write fails or is cut short (a full disk), the file is cut
+    back to its last whole record, so that every line of it parses, the failure is raised once as
+    TraceWriteError (the run stops and the bench goes safe), and later records are kept in memory
+    only; `disk_error` and `disk_records` say how far the file got.
+    """
 
     def __init__(self, path: str | Path | None, meta: Mapping[str, Any]) -> None:
         self.path = Path(path) if path is not None else None
         self.trace = Trace(meta=dict(meta))
-        self._fh: IO[str] | None = None
+        self._fd: int | None = None
+        self._size = 0
+        self.disk_records = 0
+        self.disk_error: str | None = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+            self._fd = os.open(self.path, flags, 0o644)
         self._write({"t": 0.0, "k": "meta", **meta})
 
     def _write(self, rec: Mapping[str, Any]) -> None:
-        if self._fh is not None:
-            # Line buffering flushes every record to the OS: a crash of this process loses nothing.
-            self._fh.write(json.dumps(_clean(rec), separators=(",", ":")) + "\n")
+        if self._fd is None:
+            return
+        data = (json.dumps(_clean(rec), separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+        except OSError as exc:
+            self._fail(exc)
+            raise TraceWriteError(
+                exc.errno or errno.EIO,
+                f"cannot write the trace {self.path}: {exc.strerror or exc}; "
+                f"{self.disk_records} whole records are on disk",
+            ) from exc
+        self._size += len(data)
+        self.disk_records += 1
+
+    def _fail(self, exc: OSError) -> None:
+        fd, self._fd = self._fd, None
+        self.disk_error = f"{exc.strerror or exc} after {self.disk_records} records"
+        assert fd is not None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self._size)  # drop a partial line: every line on disk parses
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    def _write_quiet(self, rec: Mapping[str, Any]) -> None:
+        """Records written while the run is already ending (teardown): a disk failure here is
+        remembered in disk_error, not raised, so that nothing stops the bench going safe."""
+        with contextlib.suppress(TraceWriteError):
+            self._write(rec)
 
     def sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
         self.trace.add_sample(t, src, values)
         self._write({"t": t, "k": "sample", "src": src, "v": dict(values)})
 
-    def event(self, t: float, src: str, name: str, data: Mapping[str, Any] | None = None) -> None:
+    def event(
+        self,
+        t: float,
+        src: str,
+        name: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> None:
         ev = Event(t, src, name, dict(data or {}))
         self.trace.add_event(ev)
-        self._write({"t": t, "k": "event", "src": src, "name": name, "data": ev.data})
+        rec = {"t": t, "k": "event", "src": src, "name": name, "data": ev.data}
+        if quiet:
+            self._write_quiet(rec)
+        else:
+            self._write(rec)
 
     def step(self, t: float, index: int, line: int, action: str, args: Mapping[str, Any]) -> None:
         marker = StepMarker(t, index, line, action, dict(args))
@@ -174,8 +240,10 @@ class TraceWriter:
         )
 
     def close(self, t: float) -> None:
-        if self._fh is not None:
-            self._write({"t": t, "k": "end"})
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            self._write_quiet({"t": t, "k": "end"})
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
         self.trace.end_t = max(self.trace.end_t, t)

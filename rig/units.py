@@ -7,6 +7,7 @@ F) or, for percentages, as a fraction (30 % -> 0.30).
 
 from __future__ import annotations
 
+import math
 import re
 
 _PREFIX = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "k": 1e3, "M": 1e6}
@@ -94,4 +95,7 @@ def parse(value: object, dimension: str, *, allow_bare_zero: bool = True) -> flo
             f"{value!r}: unit {unit!r} is not a {dimension.replace('_', ' ')}; "
             f"write it like {_examples(dimension)}"
         )
-    return number * factor
+    result = number * factor
+    if not math.isfinite(result):
+        raise UnitError(f"{value!r} is not a finite quantity")
+    return result

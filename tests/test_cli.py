@@ -33,7 +33,7 @@ def test_run_writes_report_and_record_and_exits_0_when_every_plan_passes(tmp_pat
     proc = _rig("run", PLAN, "--out", str(tmp_path), "--seed", "7")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = json.loads((tmp_path / "record.json").read_text())
-    assert set(record) == {"seed", "bench", "rig_version", "runs", "instruments"}
+    assert set(record) == {"seed", "bench", "rig_version", "complete", "runs", "instruments"}
     assert record["seed"] == 7
     (run,) = record["runs"]
     assert run["plan"] == PLAN and run["verdict"] == "pass" and run["protocol"] == "none"

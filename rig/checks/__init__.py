@@ -8,6 +8,7 @@ emulated DUT fails it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -75,6 +76,20 @@ class Param:
     default: Any = None  # in the plan's notation ("2 s"); None = required
     choices: tuple[str, ...] = ()
     help: str = ""
+    #: Accepted range of a quantity or number, in SI (ratios as fractions). A limit of a check is
+    #: never negative; `positive` excludes zero (a 0 s time limit judges nothing).
+    high: float = math.inf
+    positive: bool = False
+
+    def out_of_range(self, value: float) -> str | None:
+        if not math.isfinite(value):
+            return "must be finite"
+        if value < 0 or (self.positive and value == 0):
+            return "must be positive" if self.positive else "must not be negative"
+        if value > self.high:
+            shown = f"{self.high * 100:g} %" if self.dimension == "ratio" else f"{self.high:g}"
+            return f"must be at most {shown}"
+        return None
 
 
 CheckFn = Callable[[Trace, Context, Mapping[str, Any]], list[Verdict]]
@@ -137,6 +152,12 @@ class CheckSpec:
                     out[key] = units.parse(value, p.dimension)
                 except units.UnitError as exc:
                     src.error((*path, key), str(exc))
+                    ok = False
+                    continue
+            if p.dimension != "choice":
+                problem = p.out_of_range(out[key])
+                if problem:
+                    src.error((*path, key), problem)
                     ok = False
         for key, p in self.params.items():
             if p.default is None and key not in out and self._required(key, out):

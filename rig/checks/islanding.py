@@ -66,15 +66,23 @@ def _aligned(trace: Trace, a: str, b: str) -> tuple[FloatArray, FloatArray, Floa
     clause="IEEE 1547-2018 8.1; IEEE 1547.1-2020 5.10; V2H backup (GeneratorMode GridForming)",
     params={
         "mode": Param("choice", "grid_following", choices=("grid_following", "grid_forming")),
-        "within": Param("time", "2 s", help="grid-following clearing time limit"),
+        "within": Param("time", "2 s", help="grid-following clearing time limit", positive=True),
         "threshold": Param(
-            "ratio", "0.05 p.u.", help="grid-following: V and I below this, per unit"
+            "ratio",
+            "0.05 p.u.",
+            help="grid-following: V and I below this, per unit",
+            high=1.0,
+            positive=True,
         ),
         "transfer_within": Param(
-            "time", None, help="grid-forming: the transfer time limit, e.g. 200 ms"
+            "time", None, help="grid-forming: the transfer time limit, e.g. 200 ms", positive=True
         ),
         "voltage_band": Param(
-            "ratio", "10 %", help="grid-forming: the home's voltage band around nominal"
+            "ratio",
+            "10 %",
+            help="grid-forming: the home's voltage band around nominal",
+            high=1.0,
+            positive=True,
         ),
     },
 )

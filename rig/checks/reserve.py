@@ -67,7 +67,10 @@ class OnlineSoC:
     clause="ISO 15118-20 EVMinimumV2XEnergyRequest (V2X reserve); V2H energy management",
     params={
         "tolerance": Param(
-            "ratio", "0.1 %", help="measurement uncertainty allowed below the reserve, in SoC"
+            "ratio",
+            "0.1 %",
+            help="measurement uncertainty allowed below the reserve, in SoC",
+            high=1.0,
         ),
     },
 )

@@ -97,12 +97,21 @@ def _window_end(steps: list[StepMarker], i: int, end: float) -> float:
     "the limit, with bounded overshoot and settling",
     clause=CLAUSE,
     params={
-        "within": Param("time", "2 s", help="90 % response time limit"),
+        "within": Param("time", "2 s", help="90 % response time limit", positive=True),
         "overshoot": Param(
-            "ratio", "10 %", help="largest overshoot beyond the final value, share of the step"
+            "ratio",
+            "10 %",
+            help="largest overshoot beyond the final value, share of the step",
+            high=1.0,
         ),
-        "settle_band": Param("ratio", "5 %", help="band around the final value, share of the step"),
-        "settle_within": Param("time", "10 s", help="settling time limit"),
+        "settle_band": Param(
+            "ratio",
+            "5 %",
+            help="band around the final value, share of the step",
+            high=1.0,
+            positive=True,
+        ),
+        "settle_within": Param("time", "10 s", help="settling time limit", positive=True),
         "accuracy": Param("power", "100 W", help="the power analyzer's accuracy margin"),
         "min_step": Param("power", "500 W", help="smaller steps are not judged"),
     },

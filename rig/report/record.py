@@ -10,6 +10,7 @@ from typing import Any
 
 from rig import __version__
 from rig.checks import Verdict
+from rig.outdir import atomic_write
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class InstrumentRecord:
 class PlanRun:
     plan: str
     title: str
-    verdict: str  # pass | fail | error
+    verdict: str  # pass | fail | error | interrupted
     simulated_s: float
     wall_s: float
     checks: Sequence[Verdict] = ()
@@ -78,19 +79,34 @@ def _relative(path: str) -> str:
         return path
 
 
-def write_record(path: Path, *, seed: int, bench: str, runs: Sequence[PlanRun]) -> dict[str, Any]:
-    """Write record.json; instruments are listed once (de-duplicated over the runs)."""
+def write_record(
+    path: Path,
+    *,
+    seed: int,
+    bench: str,
+    runs: Sequence[PlanRun],
+    stopped_by: str | None = None,
+    skipped: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Write record.json whole or not at all; instruments are listed once (de-duplicated over the
+    runs). `complete` is false when a signal stopped the run (`stopped_by` names it): the plans
+    listed are the ones that started, each with its real outcome."""
     seen: dict[tuple[str, str, str], InstrumentRecord] = {}
     for run in runs:
         for inst in run.instruments:
             seen.setdefault((inst.role, inst.model, inst.idn), inst)
-    record = {
+    record: dict[str, Any] = {
         "seed": seed,
         "bench": bench,
         "rig_version": __version__,
+        "complete": stopped_by is None,
         "runs": [r.as_record() for r in runs],
         "instruments": [i.as_record() for i in seen.values()],
     }
+    if stopped_by:
+        record["stopped_by"] = stopped_by
+    if skipped:
+        record["skipped"] = list(skipped)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    atomic_write(path, json.dumps(record, indent=2) + "\n")
     return record
