@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -712,17 +713,25 @@ def loads_plan(text: str, name: str = "<plan>", limits: PlanLimits = DEFAULT_LIM
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
-    """Plan files under the given files/directories (*.yaml, *.yml), sorted, de-duplicated."""
+    """Plan files under the given files/directories (*.yaml, *.yml), sorted, de-duplicated.
+    Symbolic links to folders are not followed (a link loop cannot make this run forever)."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted([*p.rglob("*.yaml"), *p.rglob("*.yml")]))
+            inside: list[Path] = []
+            for folder, dirs, files in os.walk(p, followlinks=False):
+                dirs.sort()
+                inside.extend(Path(folder) / f for f in files if f.endswith((".yaml", ".yml")))
+            found.extend(sorted(inside))
         else:
             found.append(p)
-    seen: set[Path] = set()
+    seen: set[str] = set()
     out = []
     for p in found:
-        key = p.resolve()
+        try:
+            key = str(p.resolve(strict=False))
+        except (OSError, RuntimeError):  # a symlink loop: keep it, loading names the problem
+            key = str(p.absolute())
         if key not in seen:
             seen.add(key)
             out.append(p)

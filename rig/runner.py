@@ -451,6 +451,7 @@ def _execute(
         writer.close(clock.now())
         if own_clock:
             clock.close()
+        guard.ended()
     ctx = context_for(plan, bench_config)
     if writer.disk_error and not error:
         error = f"the trace file stopped short: {writer.disk_error}"

@@ -44,9 +44,10 @@ class TeardownAborted(BaseException):
 
 
 class Phase(Enum):
-    RUNNING = "running"
-    ENDING = "ending"
-    SAFE = "safe"
+    RUNNING = "running"  # a signal interrupts the run
+    ENDING = "ending"  # the safe state is being given: signals are recorded only
+    SAFE = "safe"  # the rest of a teardown: a third signal abandons it
+    ENDED = "ended"  # an interrupted run is over: signals are recorded only
 
 
 class SignalGuard:
@@ -95,6 +96,14 @@ class SignalGuard:
     def safe(self) -> None:
         """Every instrument has been given its safe-state command."""
         self.phase = Phase.SAFE
+
+    def ended(self) -> None:
+        """The run is over: after an interruption signals are only recorded from now on; after a
+        normal end the next signal interrupts whatever runs next."""
+        if self.interrupted:
+            self.phase = Phase.ENDED
+        else:
+            self.reset()
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:

@@ -183,9 +183,12 @@ class TraceWriter:
             return
         data = (json.dumps(_clean(rec), separators=(",", ":")) + "\n").encode("utf-8")
         try:
-            written = os.write(self._fd, data)
-            if written != len(data):
-                raise OSError(errno.ENOSPC, f"short write ({written} of {len(data)} bytes)")
+            view = memoryview(data)
+            while view:  # a short write is retried; a full disk then says so (ENOSPC)
+                written = os.write(self._fd, view)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                view = view[written:]
         except OSError as exc:
             self._fail(exc)
             raise TraceWriteError(
