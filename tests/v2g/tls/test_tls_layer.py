@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tls_harness import MemoryPipe, attach, evcc_config, secc_config, session_over_pipe
 
 from rig.v2g.link import LinkClosed
@@ -239,3 +241,26 @@ def test_events_before_set_receiver_are_held_and_delivered(pki: PkiFolder) -> No
     got: list[object] = []
     server_link.set_receiver(got.append, got.append)
     assert got == [b"early", "peer closed the TLS session (close_notify)"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.binary(min_size=1, max_size=600), min_size=1, max_size=6))
+def test_arbitrary_bytes_from_a_peer_never_raise(pki: PkiFolder, chunks: list[bytes]) -> None:
+    """Whatever arrives, the SECC either waits for more (at most one partial record) or ends
+    the link with a tls reason; nothing escapes as an exception."""
+    context = _SECC_CONTEXT.get(pki) or _SECC_CONTEXT.setdefault(pki, TlsContext(secc_config(pki)))
+    pipe = MemoryPipe()
+    server = attach(context, pipe.secc)
+    pipe.evcc.set_receiver(lambda data: None, lambda reason: None)
+    for chunk in chunks:
+        if pipe.evcc.closed:
+            break
+        pipe.evcc.send(chunk)
+        pipe.run()
+    assert server.link is not None
+    if server.closed:
+        assert server.closed[0].startswith("tls ")
+        assert server.link.failure is not None
+
+
+_SECC_CONTEXT: dict[PkiFolder, TlsContext] = {}
