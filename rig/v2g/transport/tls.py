@@ -472,7 +472,7 @@ class TlsLink:
     """One TLS 1.3 connection over a lower ByteLink; itself a ByteLink.
 
     Before the handshake completes, send() queues plaintext (at most max_pending_bytes) and
-    delivers it once the session is up. on_closed(reason) comes once, after the lower link has
+    delivers it once the session is up; close() before then drops it. on_closed(reason) comes once, after the lower link has
     ended: with our own reason (close() or a refusal), or the lower link's."""
 
     def __init__(
@@ -624,7 +624,8 @@ class TlsLink:
         return TlsSessionInfo(
             version=conn.get_protocol_version_name(),
             cipher_suite=suite,
-            group=conn.get_group_name(),
+            # Connection.get_group_name exists from pyOpenSSL 26.0 on; older ones report None
+            group=group() if (group := getattr(conn, "get_group_name", None)) else None,
             peer_certificate=conn.get_peer_certificate(as_cryptography=True),
         )
 
