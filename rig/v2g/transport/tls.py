@@ -30,7 +30,9 @@ Policy, per ISO 15118-20 as FACTS.md "TLS" states it:
   with no DNS name to check, and the open implementations verify the chain only (Josev sets
   check_hostname = False; EVerest's libiso15118 checks no name). A bench that knows the SECC's
   EVSEID can pin the leaf's common name with `peer_common_name`.
-- No session resumption: no tickets, no session cache (nothing in a -20 session needs it).
+- No session resumption (nothing in a -20 session needs it): no session cache and no ticket
+  keys (OP_NO_TICKET), and the EVCC never offers a session. OpenSSL still sends two stateful
+  NewSessionTicket messages after the handshake; with no cache behind them they resume nothing.
 - Bounds: record sizes are TLS's own (2^14 bytes of plaintext; OpenSSL refuses larger records
   and certificate lists over 100 KiB); plaintext queued before the handshake completes is
   capped (`max_pending_bytes`). The handshake timeout belongs to the connection layer, which
