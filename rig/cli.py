@@ -259,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         "exi", help="ISO 15118-20 EXI: decode/encode (rig exi --help)", add_help=False
     )
     exi.set_defaults(func=None)
+    pki = sub.add_parser(
+        "pki",
+        help="test PKI for ISO 15118-20 TLS: rig pki init DIR (rig pki --help)",
+        add_help=False,
+    )
+    pki.set_defaults(func=None)
     return parser
 
 
@@ -266,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "exi":
         return _cmd_exi(argparse.Namespace(), argv[1:])
+    if argv and argv[0] == "pki":
+        from rig.v2g.pki_cli import main as pki_main
+
+        return int(pki_main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -85,9 +85,7 @@ def plan_limits(config: pytest.Config) -> Any:
     duration = config.getoption("--max-duration")
     samples = config.getoption("--max-samples")
     return PlanLimits(
-        max_duration_s=units.parse(duration, "time")
-        if duration
-        else DEFAULT_LIMITS.max_duration_s,
+        max_duration_s=units.parse(duration, "time") if duration else DEFAULT_LIMITS.max_duration_s,
         max_samples=int(samples) if samples else DEFAULT_LIMITS.max_samples,
     )
 
