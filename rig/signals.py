@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from enum import Enum
@@ -121,10 +122,22 @@ class SignalGuard:
         if self.phase is Phase.RUNNING:
             self.phase = Phase.ENDING  # before raising: a second signal must not raise again
             raise RunInterrupted(name)
+        if self.phase is Phase.ENDING:
+            _say(
+                f"rig: {name} while the bench goes to its safe state: ignored until every "
+                "instrument has been told to go safe"
+                + ("" if len(self.received) >= ABORT_AT else "; a third signal stops the rest")
+            )
         if len(self.received) >= ABORT_AT:
             self.abort_requested = True
             if self.phase is Phase.SAFE:
                 raise TeardownAborted(f"{name} (signal {len(self.received)})")
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 #: The process's guard.

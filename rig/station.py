@@ -11,6 +11,7 @@ lock, real VISA sessions do not leak from plan to plan).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class Station:
             pass
         if done < len(closing):
             undone = ", ".join(name for name, _ in closing[done:])
+            sys.stderr.write(f"rig: teardown stopped after the safe state; not closed: {undone}\n")
             out.append(
                 {
                     "instrument": "teardown",
