@@ -13,11 +13,19 @@ first use, so importing this package loads nothing of them.
 `ns` is one of "app", "common", "dc", "ac", "acdp", "wpt" ("xmldsig" too for fragments). Every
 failure is an EXIError: EXIEncodeError names the field path, EXIDecodeError the bit offset.
 The generated modules are also reachable as attributes: `from rig.v2g.exi import dc`.
+
+Typing: each generated module has a stub beside it (rig.v2g.exi.stubgen), so under strict mypy
+`dc.DC_ChargeLoopReq(...)` checks field names and types. `decode("dc", data)` and
+`from_json("dc", obj)` with a literal namespace set return `dc.Document`, the union of the
+set's global element classes: narrow it with `isinstance` or `match` (the usual engine step,
+"which message is this"), with no cast. With a namespace set held in a plain str they return
+EXIMessage, the protocol every generated class meets; encode() and to_json() take any
+EXIMessage.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 # the codec core is small; the generated modules it uses load on demand
 from rig.v2g.exi.codec import (
@@ -30,12 +38,26 @@ from rig.v2g.exi.codec import (
     types,
 )
 from rig.v2g.exi.errors import EXIDecodeError, EXIEncodeError, EXIError
+from rig.v2g.exi.meta import EXIMessage
+
+if TYPE_CHECKING:
+    # What `from rig.v2g.exi import dc` gives, for mypy: the module __getattr__ below hides the
+    # generated modules from it, these imports name them (at run time they load on first use).
+    from rig.v2g.exi._generated import ac as ac
+    from rig.v2g.exi._generated import acdp as acdp
+    from rig.v2g.exi._generated import app as app
+    from rig.v2g.exi._generated import common as common
+    from rig.v2g.exi._generated import commontypes as commontypes
+    from rig.v2g.exi._generated import dc as dc
+    from rig.v2g.exi._generated import wpt as wpt
+    from rig.v2g.exi._generated import xmldsig as xmldsig
 
 __all__ = [
     "DOCUMENT_SETS",
     "EXIDecodeError",
     "EXIEncodeError",
     "EXIError",
+    "EXIMessage",
     "Fragment",
     "decode",
     "decode_fragment",
@@ -51,13 +73,29 @@ DOCUMENT_SETS = ("app", "common", "dc", "ac", "acdp", "wpt")
 _MODULES = {"app", "common", "commontypes", "dc", "ac", "acdp", "wpt", "xmldsig"}
 
 
-def to_json(message: object) -> dict[str, Any]:
+def to_json(message: EXIMessage) -> dict[str, Any]:
     """JSON form {element name: body} of a message."""
     from rig.v2g.exi.jsonform import to_json as _to_json
 
     return _to_json(message)
 
 
+@overload
+def from_json(ns: Literal["app"], obj: Any) -> app.Document: ...
+@overload
+def from_json(ns: Literal["common"], obj: Any) -> common.Document: ...
+@overload
+def from_json(ns: Literal["dc"], obj: Any) -> dc.Document: ...
+@overload
+def from_json(ns: Literal["ac"], obj: Any) -> ac.Document: ...
+@overload
+def from_json(ns: Literal["acdp"], obj: Any) -> acdp.Document: ...
+@overload
+def from_json(ns: Literal["wpt"], obj: Any) -> wpt.Document: ...
+@overload
+def from_json(ns: Literal["xmldsig"], obj: Any) -> xmldsig.Document: ...
+@overload
+def from_json(ns: str, obj: Any) -> EXIMessage: ...
 def from_json(ns: str, obj: Any) -> Any:
     """Message of a JSON form; raises EXIEncodeError naming the path of a bad field."""
     from rig.v2g.exi.jsonform import from_json as _from_json

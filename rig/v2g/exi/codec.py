@@ -9,10 +9,15 @@ alone, the grammar -20 signs SignedInfo with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from rig.v2g.exi import lazy, runtime
 from rig.v2g.exi.errors import EXIDecodeError, EXIEncodeError
+from rig.v2g.exi.meta import EXIMessage
+
+if TYPE_CHECKING:
+    # typed through the stubs beside the generated modules; nothing is imported at run time
+    from rig.v2g.exi._generated import ac, acdp, app, common, dc, wpt, xmldsig
 
 DOCUMENT_SETS = ("app", "common", "dc", "ac", "acdp", "wpt")
 FRAGMENT_SETS = (*DOCUMENT_SETS, "xmldsig")
@@ -72,7 +77,7 @@ def _root_entry(cls: type, ns: str | None) -> tuple[int, int, runtime.Encoder, s
     return g["DOCUMENT_WIDTH"], roots.index(key), enc, meta.element
 
 
-def encode(message: object, ns: str | None = None) -> bytes:
+def encode(message: EXIMessage, ns: str | None = None) -> bytes:
     """The EXI document of a global element instance (header 0x80, bit-packed, padded)."""
     cls = type(message)
     entry = _ENC.get((cls, ns))
@@ -113,6 +118,24 @@ class _Roots:
 _ROOTS: dict[str, _Roots] = {}
 
 
+# decode and message_types: a literal namespace set gives that set's `Document`, the union of
+# its global element classes (narrow it with isinstance or match); any other str the protocol.
+@overload
+def decode(ns: Literal["app"], data: bytes) -> app.Document: ...
+@overload
+def decode(ns: Literal["common"], data: bytes) -> common.Document: ...
+@overload
+def decode(ns: Literal["dc"], data: bytes) -> dc.Document: ...
+@overload
+def decode(ns: Literal["ac"], data: bytes) -> ac.Document: ...
+@overload
+def decode(ns: Literal["acdp"], data: bytes) -> acdp.Document: ...
+@overload
+def decode(ns: Literal["wpt"], data: bytes) -> wpt.Document: ...
+@overload
+def decode(ns: Literal["xmldsig"], data: bytes) -> xmldsig.Document: ...
+@overload
+def decode(ns: str, data: bytes) -> EXIMessage: ...
 def decode(ns: str, data: bytes) -> Any:
     """The message of an EXI document of namespace set `ns`; EXIDecodeError if it is not one."""
     roots = _ROOTS.get(ns)
@@ -138,7 +161,23 @@ def _as_bytes(data: object) -> bytes:
     raise TypeError(f"expected bytes, got {type(data).__name__}")
 
 
-def message_types(ns: str) -> dict[str, type]:
+@overload
+def message_types(ns: Literal["app"]) -> dict[str, type[app.Document]]: ...
+@overload
+def message_types(ns: Literal["common"]) -> dict[str, type[common.Document]]: ...
+@overload
+def message_types(ns: Literal["dc"]) -> dict[str, type[dc.Document]]: ...
+@overload
+def message_types(ns: Literal["ac"]) -> dict[str, type[ac.Document]]: ...
+@overload
+def message_types(ns: Literal["acdp"]) -> dict[str, type[acdp.Document]]: ...
+@overload
+def message_types(ns: Literal["wpt"]) -> dict[str, type[wpt.Document]]: ...
+@overload
+def message_types(ns: Literal["xmldsig"]) -> dict[str, type[xmldsig.Document]]: ...
+@overload
+def message_types(ns: str) -> dict[str, type[EXIMessage]]: ...
+def message_types(ns: str) -> dict[str, Any]:
     """Every global element of namespace set `ns` -> its class, in event-code order."""
     g = _set(ns, (*DOCUMENT_SETS, "xmldsig"))
     return {name: lazy.get(g, name) for name, _uri in g["ROOTS"]}

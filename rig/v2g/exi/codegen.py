@@ -23,7 +23,14 @@ from rig.v2g.exi.grammar import (
     TypeGrammar,
 )
 from rig.v2g.exi.meta import FieldKind, Rep
-from rig.v2g.exi.model import ClassModel, FieldModel, ModelBuilder, SetModel, SimpleModel
+from rig.v2g.exi.model import (
+    ClassModel,
+    FieldModel,
+    ModelBuilder,
+    SetModel,
+    SimpleModel,
+    element_key,
+)
 from rig.v2g.exi.xsd import UNBOUNDED, QName, SchemaError
 
 END = -1  # pseudo state after EE
@@ -205,6 +212,19 @@ class ModuleWriter:
             src = Src()
             self.write_class(src, cm)
             unit(cm.name, src, [cm.name])
+        for sm in sets:
+            # the union of the set's root classes (the stub's `Document` type), built on use
+            if "Document" in names:
+                raise SchemaError(f"module {self.module}: a schema name clashes with Document")
+            src = Src()
+            src("Document = (")
+            for i, d in enumerate(sm.roots):
+                root = self.mb.classes[element_key(d)]
+                self._use(root.name, root.module)
+                src(f"    {'| ' if i else ''}{root.name}")
+            src(")")
+            unit("Document", src, ["Document"])
+            names.append("Document")
         aliases: dict[str, list[ClassModel]] = {}
         for cm in element_classes:
             base = self.mb.classes[cm.base_key]  # type: ignore[index]
@@ -305,8 +325,6 @@ class ModuleWriter:
             t = sm.enum_name if sm.datatype.rep == Rep.ENUM else PY_TYPE[sm.datatype.rep]
             assert t is not None
         elif f.kind == FieldKind.SUBSTITUTION:
-            from rig.v2g.exi.model import element_key
-
             t = " | ".join(self.mb.classes[element_key(m)].name for m in f.members)
         else:
             assert f.complex_key is not None
@@ -361,8 +379,6 @@ class ModuleWriter:
         )
 
     def write_fields_meta(self, src: Src, cm: ClassModel) -> None:
-        from rig.v2g.exi.model import element_key
-
         fields = []
         for f in cm.fields:
             args = [repr(f.name), f"_FK.{f.kind.name}", str(f.min_occurs), str(f.max_occurs)]
@@ -382,8 +398,6 @@ class ModuleWriter:
         src(")")
 
     def write_set(self, src: Src, sm: SetModel) -> None:
-        from rig.v2g.exi.model import element_key
-
         src("")
         src(f"NS_SET = {sm.name!r}")
         src(f"DOCUMENT_WIDTH = {sm.root_width}")
@@ -422,8 +436,6 @@ class ModuleWriter:
             self.foreign.setdefault(f"_d_{cm.name}", cm.module)
 
     def set_classes(self, sm: SetModel) -> list[QName]:
-        from rig.v2g.exi.model import element_key
-
         todo = [element_key(d) for d in sm.roots]
         seen: set[QName] = set()
         while todo:
@@ -677,8 +689,6 @@ class EncoderWriter:
         return new
 
     def substitution(self, f: FieldModel, var: str) -> frozenset[int]:
-        from rig.v2g.exi.model import element_key
-
         members = [self.mw.ref_class(element_key(m)) for m in f.members]
         index = "{" + ", ".join(f"{c.name}: {i}" for i, c in enumerate(members)) + "}"
         mtab = self.mw.table("M", index)
@@ -1232,8 +1242,6 @@ class DecoderWriter:
                 self.value(f.simple, target, what, f.qname)
                 self.pend(1, "z")  # EE of the simple type grammar
         else:
-            from rig.v2g.exi.model import element_key
-
             if f.kind == FieldKind.SUBSTITUTION:
                 cm = self.mw.ref_class(element_key(f.members[j]))
             else:

@@ -4,8 +4,9 @@
 
 Reads the XSDs from DIR (default: $RIG_SCHEMAS, else <repo>/../shared/schemas), builds the EXI
 grammars and the data model of every namespace set, and writes one Python module per schema
-namespace. `--check` regenerates in memory and exits 1 naming the files that differ from the
-committed ones. Output is deterministic. The schema files themselves are never copied.
+namespace with its type stub (.pyi, see rig.v2g.exi.stubgen). `--check` regenerates in memory
+and exits 1 naming the files (modules and stubs) that differ from the committed ones. Output is
+deterministic. The schema files themselves are never copied.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from rig.v2g.exi import xsd
 from rig.v2g.exi.codegen import ModuleWriter
 from rig.v2g.exi.model import ModelBuilder, SetModel
+from rig.v2g.exi.stubgen import StubWriter
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 OUT_DIR = PACKAGE_DIR / "_generated"
@@ -66,7 +68,9 @@ def build(schemas: Path) -> dict[str, str]:
     files: dict[str, str] = {"__init__.py": INIT}
     for module, doc in MODULE_DOCS.items():
         own_sets = [sets[module]] if module in sets else []
-        files[f"{module}.py"] = ModuleWriter(mb, module, doc).write(own_sets)
+        writer = ModuleWriter(mb, module, doc)
+        files[f"{module}.py"] = writer.write(own_sets)
+        files[f"{module}.pyi"] = StubWriter(writer, own_sets).write()
     return files
 
 
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path))
         extra = (
-            sorted(str(p) for p in out.glob("*.py") if p.name not in files) if out.is_dir() else []
+            sorted(str(p) for p in out.glob("*.py*") if p.name not in files) if out.is_dir() else []
         )
         if stale or extra:
             for s in stale:

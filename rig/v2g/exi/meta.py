@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 
 class Rep(enum.Enum):
@@ -103,3 +103,10 @@ class ClassMeta:
     element: str | None  # set on global element classes: the element's local name
     ns_set: str  # home namespace set ("common", "dc", ...; "xmldsig" for signature types)
     unsupported: str | None = None  # why the codec cannot encode it, if it cannot (wildcards)
+
+
+class EXIMessage(Protocol):
+    """An instance of any generated class (a message, a type or a global element): what
+    encode() and to_json() take. Every generated class carries its ClassMeta."""
+
+    _exi_meta: ClassVar[ClassMeta]

@@ -71,6 +71,7 @@ __all__ = [
     'DigestMethodType',
     'DigestValue',
     'DisplayParametersType',
+    'Document',
     'Dynamic_AC_CLReqControlMode',
     'Dynamic_AC_CLReqControlModeType',
     'Dynamic_AC_CLResControlMode',
@@ -852,6 +853,55 @@ Scheduled_AC_CLReqControlMode._exi_meta = _CM('Scheduled_AC_CLReqControlModeType
 class Scheduled_AC_CLResControlMode(Scheduled_AC_CLResControlModeType):
     '''Global element Scheduled_AC_CLResControlMode (urn:iso:std:iso:15118:-20:AC) of type Scheduled_AC_CLResControlModeType.'''
 Scheduled_AC_CLResControlMode._exi_meta = _CM('Scheduled_AC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:AC', 'Scheduled_AC_CLResControlMode', 'ac', None)
+""",
+    ),
+    'Document': (
+        ('AC_CPDReqEnergyTransferMode', 'AC_CPDResEnergyTransferMode', 'AC_ChargeLoopReq', 'AC_ChargeLoopRes', 'AC_ChargeParameterDiscoveryReq', 'AC_ChargeParameterDiscoveryRes', 'BPT_AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'BPT_Dynamic_AC_CLReqControlMode', 'BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLReqControlMode', 'CLResControlMode', 'CanonicalizationMethod', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'Dynamic_AC_CLReqControlMode', 'Dynamic_AC_CLResControlMode', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MgmtData', 'Object', 'PGPData', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'Scheduled_AC_CLReqControlMode', 'Scheduled_AC_CLResControlMode', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'Transform', 'Transforms', 'X509Data'),
+"""\
+Document = (
+    AC_CPDReqEnergyTransferMode
+    | AC_CPDResEnergyTransferMode
+    | AC_ChargeLoopReq
+    | AC_ChargeLoopRes
+    | AC_ChargeParameterDiscoveryReq
+    | AC_ChargeParameterDiscoveryRes
+    | BPT_AC_CPDReqEnergyTransferMode
+    | BPT_AC_CPDResEnergyTransferMode
+    | BPT_Dynamic_AC_CLReqControlMode
+    | BPT_Dynamic_AC_CLResControlMode
+    | BPT_Scheduled_AC_CLReqControlMode
+    | BPT_Scheduled_AC_CLResControlMode
+    | CLReqControlMode
+    | CLResControlMode
+    | CanonicalizationMethod
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | Dynamic_AC_CLReqControlMode
+    | Dynamic_AC_CLResControlMode
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MgmtData
+    | Object
+    | PGPData
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | Scheduled_AC_CLReqControlMode
+    | Scheduled_AC_CLResControlMode
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | Transform
+    | Transforms
+    | X509Data
+)
 """,
     ),
     '_e_AC_CPDReqEnergyTransferModeType': (
@@ -10430,6 +10480,7 @@ _PROVIDES = {
     'BPT_Scheduled_AC_CLReqControlModeType': 'BPT_Scheduled_AC_CLReqControlModeType',
     'BPT_Scheduled_AC_CLResControlMode': 'BPT_Scheduled_AC_CLResControlMode',
     'BPT_Scheduled_AC_CLResControlModeType': 'BPT_Scheduled_AC_CLResControlModeType',
+    'Document': 'Document',
     'Dynamic_AC_CLReqControlMode': 'Dynamic_AC_CLReqControlMode',
     'Dynamic_AC_CLReqControlModeType': 'Dynamic_AC_CLReqControlModeType',
     'Dynamic_AC_CLResControlMode': 'Dynamic_AC_CLResControlMode',

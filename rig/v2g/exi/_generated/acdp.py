@@ -61,6 +61,7 @@ __all__ = [
     'DigestMethodType',
     'DigestValue',
     'DisplayParametersType',
+    'Document',
     'EVSEStatusType',
     'EVTechnicalStatusType',
     'KeyInfo',
@@ -449,6 +450,47 @@ ACDP_VehiclePositioningReq._exi_meta = _CM('ACDP_VehiclePositioningReqType', 'ur
 class ACDP_VehiclePositioningRes(ACDP_VehiclePositioningResType):
     '''Global element ACDP_VehiclePositioningRes (urn:iso:std:iso:15118:-20:ACDP) of type ACDP_VehiclePositioningResType.'''
 ACDP_VehiclePositioningRes._exi_meta = _CM('ACDP_VehiclePositioningResType', 'urn:iso:std:iso:15118:-20:ACDP', 'ACDP_VehiclePositioningRes', 'acdp', None)
+""",
+    ),
+    'Document': (
+        ('ACDP_ConnectReq', 'ACDP_ConnectRes', 'ACDP_DisconnectReq', 'ACDP_DisconnectRes', 'ACDP_SystemStatusReq', 'ACDP_SystemStatusRes', 'ACDP_VehiclePositioningReq', 'ACDP_VehiclePositioningRes', 'CLReqControlMode', 'CLResControlMode', 'CanonicalizationMethod', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MgmtData', 'Object', 'PGPData', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'Transform', 'Transforms', 'X509Data'),
+"""\
+Document = (
+    ACDP_ConnectReq
+    | ACDP_ConnectRes
+    | ACDP_DisconnectReq
+    | ACDP_DisconnectRes
+    | ACDP_SystemStatusReq
+    | ACDP_SystemStatusRes
+    | ACDP_VehiclePositioningReq
+    | ACDP_VehiclePositioningRes
+    | CLReqControlMode
+    | CLResControlMode
+    | CanonicalizationMethod
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MgmtData
+    | Object
+    | PGPData
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | Transform
+    | Transforms
+    | X509Data
+)
 """,
     ),
     '_e_ACDP_ConnectReqType': (
@@ -1536,6 +1578,7 @@ _PROVIDES = {
     'ACDP_VehiclePositioningReqType': 'ACDP_VehiclePositioningReqType',
     'ACDP_VehiclePositioningRes': 'ACDP_VehiclePositioningRes',
     'ACDP_VehiclePositioningResType': 'ACDP_VehiclePositioningResType',
+    'Document': 'Document',
     'EVTechnicalStatusType': 'EVTechnicalStatusType',
     '_EV_cpStatusType': 'cpStatusType',
     '_EV_electricalChargingDeviceStatusType': 'electricalChargingDeviceStatusType',

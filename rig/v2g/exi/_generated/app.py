@@ -34,6 +34,7 @@ _new = object.__new__
 
 __all__ = [
     'AppProtocolType',
+    'Document',
     'responseCodeType',
     'supportedAppProtocolReq',
     'supportedAppProtocolRes',
@@ -113,6 +114,15 @@ supportedAppProtocolRes._exi_fields = (
     _FM('SchemaID', _FK.ELEMENT, 0, 1, simple=_S_idType),
 )
 supportedAppProtocolRes._exi_meta = _CM('supportedAppProtocolRes', 'urn:iso:15118:2:2010:AppProtocol', 'supportedAppProtocolRes', 'app', None)
+""",
+    ),
+    'Document': (
+        ('supportedAppProtocolReq', 'supportedAppProtocolRes'),
+"""\
+Document = (
+    supportedAppProtocolReq
+    | supportedAppProtocolRes
+)
 """,
     ),
     '_e_AppProtocolType': (
@@ -508,6 +518,7 @@ def _d_supportedAppProtocolRes(D, E, p, data, st, cls):
 }
 _PROVIDES = {
     'AppProtocolType': 'AppProtocolType',
+    'Document': 'Document',
     '_EV_responseCodeType': 'responseCodeType',
     '_IX_responseCodeType': 'responseCodeType',
     '_d_AppProtocolType': '_d_AppProtocolType',

@@ -65,6 +65,7 @@ __all__ = [
     'DigestMethodType',
     'DigestValue',
     'DisplayParametersType',
+    'Document',
     'Dynamic_EVPPTControlModeType',
     'Dynamic_SEReqControlModeType',
     'Dynamic_SEResControlModeType',
@@ -2214,6 +2215,67 @@ VehicleCheckOutReq._exi_meta = _CM('VehicleCheckOutReqType', 'urn:iso:std:iso:15
 class VehicleCheckOutRes(VehicleCheckOutResType):
     '''Global element VehicleCheckOutRes (urn:iso:std:iso:15118:-20:CommonMessages) of type VehicleCheckOutResType.'''
 VehicleCheckOutRes._exi_meta = _CM('VehicleCheckOutResType', 'urn:iso:std:iso:15118:-20:CommonMessages', 'VehicleCheckOutRes', 'common', None)
+""",
+    ),
+    'Document': (
+        ('AuthorizationReq', 'AuthorizationRes', 'AuthorizationSetupReq', 'AuthorizationSetupRes', 'CLReqControlMode', 'CLResControlMode', 'CanonicalizationMethod', 'CertificateInstallationReq', 'CertificateInstallationRes', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MeteringConfirmationReq', 'MeteringConfirmationRes', 'MgmtData', 'Object', 'PGPData', 'PowerDeliveryReq', 'PowerDeliveryRes', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'ScheduleExchangeReq', 'ScheduleExchangeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServiceSelectionReq', 'ServiceSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'SignedInstallationData', 'SignedMeteringData', 'Transform', 'Transforms', 'VehicleCheckInReq', 'VehicleCheckInRes', 'VehicleCheckOutReq', 'VehicleCheckOutRes', 'X509Data'),
+"""\
+Document = (
+    AuthorizationReq
+    | AuthorizationRes
+    | AuthorizationSetupReq
+    | AuthorizationSetupRes
+    | CLReqControlMode
+    | CLResControlMode
+    | CanonicalizationMethod
+    | CertificateInstallationReq
+    | CertificateInstallationRes
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MeteringConfirmationReq
+    | MeteringConfirmationRes
+    | MgmtData
+    | Object
+    | PGPData
+    | PowerDeliveryReq
+    | PowerDeliveryRes
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | ScheduleExchangeReq
+    | ScheduleExchangeRes
+    | ServiceDetailReq
+    | ServiceDetailRes
+    | ServiceDiscoveryReq
+    | ServiceDiscoveryRes
+    | ServiceSelectionReq
+    | ServiceSelectionRes
+    | SessionSetupReq
+    | SessionSetupRes
+    | SessionStopReq
+    | SessionStopRes
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | SignedInstallationData
+    | SignedMeteringData
+    | Transform
+    | Transforms
+    | VehicleCheckInReq
+    | VehicleCheckInRes
+    | VehicleCheckOutReq
+    | VehicleCheckOutRes
+    | X509Data
+)
 """,
     ),
     '_e_AbsolutePriceScheduleType': (
@@ -13332,6 +13394,7 @@ _PROVIDES = {
     'CertificateInstallationResType': 'CertificateInstallationResType',
     'ChargingScheduleType': 'ChargingScheduleType',
     'ContractCertificateChainType': 'ContractCertificateChainType',
+    'Document': 'Document',
     'Dynamic_EVPPTControlModeType': 'Dynamic_EVPPTControlModeType',
     'Dynamic_SEReqControlModeType': 'Dynamic_SEReqControlModeType',
     'Dynamic_SEResControlModeType': 'Dynamic_SEResControlModeType',

@@ -83,6 +83,7 @@ __all__ = [
     'DigestMethodType',
     'DigestValue',
     'DisplayParametersType',
+    'Document',
     'Dynamic_DC_CLReqControlMode',
     'Dynamic_DC_CLReqControlModeType',
     'Dynamic_DC_CLResControlMode',
@@ -932,6 +933,61 @@ Scheduled_DC_CLReqControlMode._exi_meta = _CM('Scheduled_DC_CLReqControlModeType
 class Scheduled_DC_CLResControlMode(Scheduled_DC_CLResControlModeType):
     '''Global element Scheduled_DC_CLResControlMode (urn:iso:std:iso:15118:-20:DC) of type Scheduled_DC_CLResControlModeType.'''
 Scheduled_DC_CLResControlMode._exi_meta = _CM('Scheduled_DC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:DC', 'Scheduled_DC_CLResControlMode', 'dc', None)
+""",
+    ),
+    'Document': (
+        ('BPT_DC_CPDReqEnergyTransferMode', 'BPT_DC_CPDResEnergyTransferMode', 'BPT_Dynamic_DC_CLReqControlMode', 'BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLReqControlMode', 'CLResControlMode', 'CanonicalizationMethod', 'DC_CPDReqEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'DC_CableCheckReq', 'DC_CableCheckRes', 'DC_ChargeLoopReq', 'DC_ChargeLoopRes', 'DC_ChargeParameterDiscoveryReq', 'DC_ChargeParameterDiscoveryRes', 'DC_PreChargeReq', 'DC_PreChargeRes', 'DC_WeldingDetectionReq', 'DC_WeldingDetectionRes', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'Dynamic_DC_CLReqControlMode', 'Dynamic_DC_CLResControlMode', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MgmtData', 'Object', 'PGPData', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'Scheduled_DC_CLReqControlMode', 'Scheduled_DC_CLResControlMode', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'Transform', 'Transforms', 'X509Data'),
+"""\
+Document = (
+    BPT_DC_CPDReqEnergyTransferMode
+    | BPT_DC_CPDResEnergyTransferMode
+    | BPT_Dynamic_DC_CLReqControlMode
+    | BPT_Dynamic_DC_CLResControlMode
+    | BPT_Scheduled_DC_CLReqControlMode
+    | BPT_Scheduled_DC_CLResControlMode
+    | CLReqControlMode
+    | CLResControlMode
+    | CanonicalizationMethod
+    | DC_CPDReqEnergyTransferMode
+    | DC_CPDResEnergyTransferMode
+    | DC_CableCheckReq
+    | DC_CableCheckRes
+    | DC_ChargeLoopReq
+    | DC_ChargeLoopRes
+    | DC_ChargeParameterDiscoveryReq
+    | DC_ChargeParameterDiscoveryRes
+    | DC_PreChargeReq
+    | DC_PreChargeRes
+    | DC_WeldingDetectionReq
+    | DC_WeldingDetectionRes
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | Dynamic_DC_CLReqControlMode
+    | Dynamic_DC_CLResControlMode
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MgmtData
+    | Object
+    | PGPData
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | Scheduled_DC_CLReqControlMode
+    | Scheduled_DC_CLResControlMode
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | Transform
+    | Transforms
+    | X509Data
+)
 """,
     ),
     '_e_BPT_DC_CPDReqEnergyTransferModeType': (
@@ -8241,6 +8297,7 @@ _PROVIDES = {
     'DC_WeldingDetectionReqType': 'DC_WeldingDetectionReqType',
     'DC_WeldingDetectionRes': 'DC_WeldingDetectionRes',
     'DC_WeldingDetectionResType': 'DC_WeldingDetectionResType',
+    'Document': 'Document',
     'Dynamic_DC_CLReqControlMode': 'Dynamic_DC_CLReqControlMode',
     'Dynamic_DC_CLReqControlModeType': 'Dynamic_DC_CLReqControlModeType',
     'Dynamic_DC_CLResControlMode': 'Dynamic_DC_CLResControlMode',

@@ -49,6 +49,7 @@ __all__ = [
     'DigestMethodType',
     'DigestValue',
     'DisplayParametersType',
+    'Document',
     'EVSEStatusType',
     'KeyInfo',
     'KeyInfoType',
@@ -1093,6 +1094,51 @@ WPT_PairingReq._exi_meta = _CM('WPT_PairingReqType', 'urn:iso:std:iso:15118:-20:
 class WPT_PairingRes(WPT_PairingResType):
     '''Global element WPT_PairingRes (urn:iso:std:iso:15118:-20:WPT) of type WPT_PairingResType.'''
 WPT_PairingRes._exi_meta = _CM('WPT_PairingResType', 'urn:iso:std:iso:15118:-20:WPT', 'WPT_PairingRes', 'wpt', None)
+""",
+    ),
+    'Document': (
+        ('CLReqControlMode', 'CLResControlMode', 'CanonicalizationMethod', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MgmtData', 'Object', 'PGPData', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'Transform', 'Transforms', 'WPT_AlignmentCheckReq', 'WPT_AlignmentCheckRes', 'WPT_ChargeLoopReq', 'WPT_ChargeLoopRes', 'WPT_ChargeParameterDiscoveryReq', 'WPT_ChargeParameterDiscoveryRes', 'WPT_FinePositioningReq', 'WPT_FinePositioningRes', 'WPT_FinePositioningSetupReq', 'WPT_FinePositioningSetupRes', 'WPT_PairingReq', 'WPT_PairingRes', 'X509Data'),
+"""\
+Document = (
+    CLReqControlMode
+    | CLResControlMode
+    | CanonicalizationMethod
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MgmtData
+    | Object
+    | PGPData
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | Transform
+    | Transforms
+    | WPT_AlignmentCheckReq
+    | WPT_AlignmentCheckRes
+    | WPT_ChargeLoopReq
+    | WPT_ChargeLoopRes
+    | WPT_ChargeParameterDiscoveryReq
+    | WPT_ChargeParameterDiscoveryRes
+    | WPT_FinePositioningReq
+    | WPT_FinePositioningRes
+    | WPT_FinePositioningSetupReq
+    | WPT_FinePositioningSetupRes
+    | WPT_PairingReq
+    | WPT_PairingRes
+    | X509Data
+)
 """,
     ),
     '_e_AlternativeSECCListType': (
@@ -8432,6 +8478,7 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
 _PROVIDES = {
     'AlternativeSECCListType': 'AlternativeSECCListType',
     'AlternativeSECCType': 'AlternativeSECCType',
+    'Document': 'Document',
     'WPT_AlignmentCheckMethodListType': 'WPT_AlignmentCheckMethodListType',
     'WPT_AlignmentCheckMethodType': 'WPT_AlignmentCheckMethodType',
     'WPT_AlignmentCheckReq': 'WPT_AlignmentCheckReq',

@@ -40,6 +40,7 @@ __all__ = [
     'DigestMethod',
     'DigestMethodType',
     'DigestValue',
+    'Document',
     'KeyInfo',
     'KeyInfoType',
     'KeyName',
@@ -739,6 +740,37 @@ Transforms._exi_meta = _CM('TransformsType', 'http://www.w3.org/2000/09/xmldsig#
 class X509Data(X509DataType):
     '''Global element X509Data (http://www.w3.org/2000/09/xmldsig#) of type X509DataType.'''
 X509Data._exi_meta = _CM('X509DataType', 'http://www.w3.org/2000/09/xmldsig#', 'X509Data', 'xmldsig', 'wildcard or mixed content is not representable')
+""",
+    ),
+    'Document': (
+        ('CanonicalizationMethod', 'DSAKeyValue', 'DigestMethod', 'DigestValue', 'KeyInfo', 'KeyName', 'KeyValue', 'Manifest', 'MgmtData', 'Object', 'PGPData', 'RSAKeyValue', 'Reference', 'RetrievalMethod', 'SPKIData', 'Signature', 'SignatureMethod', 'SignatureProperties', 'SignatureProperty', 'SignatureValue', 'SignedInfo', 'Transform', 'Transforms', 'X509Data'),
+"""\
+Document = (
+    CanonicalizationMethod
+    | DSAKeyValue
+    | DigestMethod
+    | DigestValue
+    | KeyInfo
+    | KeyName
+    | KeyValue
+    | Manifest
+    | MgmtData
+    | Object
+    | PGPData
+    | RSAKeyValue
+    | Reference
+    | RetrievalMethod
+    | SPKIData
+    | Signature
+    | SignatureMethod
+    | SignatureProperties
+    | SignatureProperty
+    | SignatureValue
+    | SignedInfo
+    | Transform
+    | Transforms
+    | X509Data
+)
 """,
     ),
     '_e_CanonicalizationMethodType': (
@@ -3829,6 +3861,7 @@ _PROVIDES = {
     'DigestMethod': 'DigestMethod',
     'DigestMethodType': 'DigestMethodType',
     'DigestValue': 'DigestValue',
+    'Document': 'Document',
     'KeyInfo': 'KeyInfo',
     'KeyInfoType': 'KeyInfoType',
     'KeyName': 'KeyName',
