@@ -446,3 +446,26 @@ def test_emulate_serve_with_a_bad_or_busy_port_is_a_one_line_error(
         port = busy.getsockname()[1]
         assert main(["emulate", "--serve", "--port", str(port)]) == 2
         assert "Address already in use" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"SessionSetupReq": ' + '{"Header": ' * 3000 + "1" + "}" * 3001, "nested too deeply"),
+        ('{"SessionSetupReq": {"Header": {"TimeStamp": ' + "9" * 5000 + "}}}", "4300 digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+    ids=["deep object", "huge integer", "deep list"],
+)
+def test_hostile_json_to_exi_encode_is_a_one_line_error(
+    text: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from rig.v2g.exi.cli import main as exi_main
+
+    t0 = time.perf_counter()
+    assert exi_main(["encode", "--ns", "common", "-"], stdin=io.StringIO(text)) == 2
+    assert time.perf_counter() - t0 < 5.0
+    err = capsys.readouterr().err
+    assert err.startswith("rig exi: ") and expected in err and err.count("\n") == 1

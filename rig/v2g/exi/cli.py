@@ -30,6 +30,10 @@ class _UsageError(Exception):
     pass
 
 
+#: Longest JSON form accepted (the largest -20 message is a few kB as JSON).
+MAX_JSON = 1 << 20
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="rig exi", description="ISO 15118-20 / AppProtocol EXI codec")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -59,16 +63,25 @@ def main(argv: list[str], stdin: TextIO | None = None) -> int:
                 return 2
             print(json.dumps(to_json(decode(args.ns, data)), indent=2))
             return 0
-        source = (stdin or sys.stdin).read() if args.json == "-" else args.json
+        source = (stdin or sys.stdin).read(MAX_JSON + 1) if args.json == "-" else args.json
+        if len(source) > MAX_JSON:
+            print(f"rig exi: the JSON form is longer than {MAX_JSON} characters", file=sys.stderr)
+            return 2
         try:
             obj = json.loads(source)
-        except json.JSONDecodeError as e:
+        except RecursionError:
+            print("rig exi: invalid JSON: nested too deeply", file=sys.stderr)
+            return 2
+        except ValueError as e:  # JSONDecodeError, and integers of more than 4300 digits
             print(f"rig exi: invalid JSON: {e}", file=sys.stderr)
             return 2
         print(encode(from_json(args.ns, obj), args.ns).hex())
         return 0
     except EXIError as e:
         print(f"rig exi: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print("rig exi: the JSON form is nested too deeply for any message", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader went away (`rig exi decode ... | head`): not an error of ours
