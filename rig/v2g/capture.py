@@ -42,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import socket
 import struct
 import threading
 from collections.abc import Callable, Sequence
@@ -952,20 +953,18 @@ class LiveCapture:
 
     def start(self, timeout: float = 5.0) -> None:
         """Open the packet socket and start sniffing; returns once the socket is listening, so
-        traffic sent afterwards is captured. Raises RuntimeError if it is not within `timeout`."""
+        traffic sent afterwards is captured. Raises ValueError for an unknown interface, the
+        sniffer's own error if it fails to start, RuntimeError if it has not within `timeout`."""
         # The layers register Ethernet as link type 1, so that frames dissect (the Python filter
         # needs it) instead of arriving as raw bytes with a warning.
         import scapy.layers.inet6
         import scapy.layers.l2  # noqa: F401
         from scapy.sendrecv import AsyncSniffer
 
-        started = threading.Event()
-        options: dict[str, Any] = {
-            "iface": self.interface,
-            "prn": self._on_frame,
-            "store": False,
-            "started_callback": started.set,
-        }
+        try:
+            socket.if_nametoindex(self.interface)
+        except OSError as exc:
+            raise ValueError(f"no network interface {self.interface!r} here") from exc
         self.filter_mode = "python"
         if self._bpf:
             try:
@@ -973,8 +972,15 @@ class LiveCapture:
 
                 compile_filter(self.bpf_filter, iface=self.interface)
                 self.filter_mode = "bpf"
-            except Exception:  # ImportError without libpcap, Scapy_Exception from the compiler
+            except (ImportError, OSError):  # no libpcap to compile with: select in Python
                 pass
+        started = threading.Event()
+        options: dict[str, Any] = {
+            "iface": self.interface,
+            "prn": self._on_frame,
+            "store": False,
+            "started_callback": started.set,
+        }
         if self.filter_mode == "bpf":
             options["filter"] = self.bpf_filter
         else:
@@ -982,9 +988,19 @@ class LiveCapture:
         sniffer = AsyncSniffer(**options)
         sniffer.start()
         self._sniffer = sniffer
-        if not started.wait(timeout):
-            self.stop()
-            raise RuntimeError(f"live capture on {self.interface} did not start within {timeout} s")
+        # Waiting in slices notices a sniffer thread that died at once (its error is kept).
+        for _ in range(max(1, round(timeout / 0.05))):
+            if started.wait(0.05):
+                return
+            if sniffer.thread is not None and not sniffer.thread.is_alive():
+                break
+        self._sniffer = None
+        error = getattr(sniffer, "exception", None)
+        if isinstance(error, Exception):
+            raise error
+        if sniffer.running:
+            sniffer.stop(join=True)
+        raise RuntimeError(f"live capture on {self.interface} did not start within {timeout} s")
 
     def stop(self) -> None:
         """Stop sniffing and flush the writer (frames still queued in the kernel are not read:

@@ -18,6 +18,7 @@ from scapy.layers.inet import TCP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.utils import rdpcap
 
+from rig.v2g.capture import CaptureWriter, LiveCapture, live_filter
 from rig.v2g.pcapread import Endpoint, read_capture, split_v2gtp
 
 HELPER = Path(__file__).with_name("live_exchange.py")
@@ -148,3 +149,55 @@ def test_tshark_reads_the_live_capture_without_errors(live: tuple[Path, dict[str
             "udp.check_checksum:FALSE",
         )
         assert "Warns" not in detail and "Errors" not in detail, detail
+
+
+# -- without a namespace --------------------------------------------------------------------------
+
+
+def test_live_filters_are_what_libpcap_compiles() -> None:
+    try:
+        from scapy.arch.common import compile_filter
+
+        for selection in (
+            live_filter([64109]),
+            live_filter([64109, 64110], slac=True),
+            live_filter(),
+            live_filter([1], sdp=False),
+        ):
+            compile_filter(selection, linktype=1)
+    except ImportError:
+        missing("libpcap not installed (Debian: libpcap0.8)")
+    assert live_filter([64109], slac=True) == (
+        "(ip6 and (tcp port 64109 or udp port 15118)) or (ether proto 0x88e1)"
+    )
+    assert live_filter() == "(ip6 and (tcp or udp port 15118))"
+
+
+def test_the_python_selection_matches_the_filter(tmp_path: Path) -> None:
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import ICMPv6ND_NS
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    macs = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+    six = Ether(**macs) / IPv6(src="fe80::1", dst="fe80::2")
+    cases = [
+        (six / TCP(sport=50000, dport=64109), True),
+        (six / TCP(sport=64109, dport=50000), True),
+        (six / TCP(sport=50000, dport=80), False),
+        (six / UDP(sport=49200, dport=15118), True),
+        (six / UDP(sport=49200, dport=53), False),
+        (six / ICMPv6ND_NS(tgt="fe80::2"), False),
+        (Ether(**macs) / IP(src="192.0.2.1", dst="192.0.2.2") / TCP(dport=64109), False),
+        (Ether(type=0x88E1, **macs) / Raw(b"\x01\x64\x60"), True),
+    ]
+    with CaptureWriter(tmp_path / "x.pcapng", epoch_ns=0) as writer:
+        live = LiveCapture(writer, "lo", tcp_ports=[64109], slac=True, bpf=False)
+        assert [live._selected(Ether(bytes(p))) for p, _ in cases] == [want for _, want in cases]
+
+
+def test_a_live_capture_refuses_an_unknown_interface(tmp_path: Path) -> None:
+    with CaptureWriter(tmp_path / "x.pcapng", epoch_ns=0) as writer:
+        live = LiveCapture(writer, "no-such-if0", tcp_ports=[64109])
+        with pytest.raises(ValueError, match="no-such-if0"):
+            live.start(timeout=1.0)
