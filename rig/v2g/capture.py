@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum, IntEnum, IntFlag
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rig.v2g.link import ByteLink, ClosedCallback, DataCallback
 
@@ -325,8 +325,9 @@ class CaptureWriter:
 
     `epoch_ns` is the wall-clock time (ns since the Unix epoch) of the run's t = 0; every `t` given
     to this writer and its sessions is seconds on the run's timeline (virtual or real) and is
-    written as epoch + t. Packets are written in call order; callers keep t non-decreasing so
-    that the file is in time order (pcapng allows otherwise, but tools warn).
+    written as epoch + t: in a plan run, the wall time at which the run started. Packets are
+    written in call order; callers keep t non-decreasing so that the file is in time order
+    (pcapng allows otherwise; Wireshark then shows negative time deltas).
 
     Thread-safe: a live capture's sniffer thread and the run's thread may write to one writer.
     """
@@ -904,6 +905,12 @@ class TappedLink:
     @property
     def peer_name(self) -> str:
         return self._inner.peer_name
+
+
+if TYPE_CHECKING:
+
+    def _tapped_link_is_a_byte_link(link: TappedLink) -> ByteLink:
+        return link  # mypy checks that TappedLink satisfies the ByteLink protocol
 
 
 def live_filter(tcp_ports: Sequence[int] = (), *, sdp: bool = True, slac: bool = False) -> str:

@@ -415,6 +415,25 @@ def test_injected_tls_keys_sit_before_the_first_packet(tmp_path: Path, script: S
     assert after.frames == before.frames and after.connections == before.connections
 
 
+def test_tls_keys_go_into_a_file_cut_by_a_crash(tmp_path: Path, script: Script) -> None:
+    path = tmp_path / "cut.pcapng"
+    write_script(path, script)
+    whole = read_capture(path).frames
+    path.write_bytes(path.read_bytes()[:-100])  # the last packet block is cut short
+    inject_tls_keys(path, "CLIENT_RANDOM 00 11")
+    capture = read_capture(path)
+    assert capture.frames == whole - 1
+    assert capture.tls_key_log == b"CLIENT_RANDOM 00 11\n"
+    assert [(u.frame, u.kind.name) for u in capture.undecodable] == [(whole, "TRUNCATED_FILE")]
+
+
+def test_keys_are_injected_only_into_pcapng(tmp_path: Path) -> None:
+    path = tmp_path / "not.pcapng"
+    path.write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
+    with pytest.raises(ValueError, match="not a pcapng"):
+        inject_tls_keys(path, "CLIENT_RANDOM 00 11")
+
+
 def test_a_streamed_secrets_block_is_read_back(tmp_path: Path) -> None:
     path = tmp_path / "dsb.pcapng"
     with CaptureWriter(path, epoch_ns=EPOCH_NS) as writer:
