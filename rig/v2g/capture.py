@@ -907,6 +907,20 @@ class TappedLink:
         return self._inner.peer_name
 
 
+#: Linux hardware types (include/uapi/linux/if_arp.h) whose packet sockets give Ethernet frames.
+_ARPHRD_ETHER = 1
+_ARPHRD_LOOPBACK = 772
+
+
+def _hardware_type(interface: str) -> int | None:
+    """The interface's ARPHRD type from sysfs, or None where that cannot be read (not Linux)."""
+    try:
+        with open(f"/sys/class/net/{interface}/type", encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 if TYPE_CHECKING:
 
     def _tapped_link_is_a_byte_link(link: TappedLink) -> ByteLink:
@@ -972,6 +986,15 @@ class LiveCapture:
             socket.if_nametoindex(self.interface)
         except OSError as exc:
             raise ValueError(f"no network interface {self.interface!r} here") from exc
+        if self._writer.interface.name != self.interface:
+            raise ValueError(
+                f"the writer describes interface {self._writer.interface.name!r}, not "
+                f"{self.interface!r}: give it live_interface({self.interface!r}, bpf_filter)"
+            )
+        hardware = _hardware_type(self.interface)
+        if hardware not in (None, _ARPHRD_ETHER, _ARPHRD_LOOPBACK):
+            # The file declares Ethernet framing; a tunnel or PPP link would be misread.
+            raise ValueError(f"{self.interface} is not an Ethernet interface (ARPHRD {hardware})")
         self.filter_mode = "python"
         if self._bpf:
             try:

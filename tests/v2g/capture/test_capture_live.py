@@ -196,8 +196,13 @@ def test_the_python_selection_matches_the_filter(tmp_path: Path) -> None:
         assert [live._selected(Ether(bytes(p))) for p, _ in cases] == [want for _, want in cases]
 
 
-def test_a_live_capture_refuses_an_unknown_interface(tmp_path: Path) -> None:
+def test_a_live_capture_refuses_an_unknown_interface_or_a_writer_for_another(
+    tmp_path: Path,
+) -> None:
     with CaptureWriter(tmp_path / "x.pcapng", epoch_ns=0) as writer:
         live = LiveCapture(writer, "no-such-if0", tcp_ports=[64109])
         with pytest.raises(ValueError, match="no-such-if0"):
+            live.start(timeout=1.0)
+        live = LiveCapture(writer, "lo", tcp_ports=[64109])  # the writer says v2g-synthesized
+        with pytest.raises(ValueError, match="live_interface"):
             live.start(timeout=1.0)
