@@ -165,6 +165,8 @@ class NsProcess:
                     if match:
                         return match
                 if self._eof:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.popen.wait(2.0)  # output ends just before the exit status
                     why = f"{self.name} ended (code {self.popen.poll()})"
                     break
                 remaining = deadline - time.monotonic()
