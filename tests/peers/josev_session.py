@@ -90,7 +90,10 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # the launcher runs in .venv-peer, without pytest or the rig
+    from netns import NsProcess, VethPair
 
 HERE = Path(__file__).resolve()
 LAUNCH_MARK = "RIG-LAUNCHER"
@@ -259,17 +262,17 @@ _SESSION_STOPPED = {
 class JosevSession:
     """One Josev side running in a namespace (see the module docstring)."""
 
-    def __init__(self, settings: JosevSettings, process: Any, workdir: Path) -> None:
+    def __init__(self, settings: JosevSettings, process: NsProcess, workdir: Path) -> None:
         self.settings = settings
-        self.process = process  # tests/netns.py NsProcess
+        self.process = process
         self.workdir = workdir
         self.started_at = time.monotonic()
 
     @classmethod
     def start(
         cls,
-        pair: Any,  # tests/netns.py VethPair
-        side: str,  # "evse" | "ev"
+        pair: VethPair,
+        side: Literal["evse", "ev"],
         settings: JosevSettings,
         workdir: Path,
         peer_python: Path,
