@@ -327,6 +327,10 @@ def test_close_is_reported_to_both_ends_once(loop: asyncio.AbstractEventLoop) ->
         link.set_receiver(lambda _: None, ours.append)
         loop.run_until_complete(asyncio.sleep(0.02))
         server_side[0].set_receiver(lambda _: None, theirs.append)
+        for end in (link, server_side[0]):  # Nagle off on both ends
+            assert end._transport is not None
+            sock = end._transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         link.send(b"bye")
         link.close("SessionStop done")
         link.close("twice")
