@@ -20,7 +20,8 @@ from types import MappingProxyType
 
 from rig.v2g.messages import Request, response_code_of
 
-_RESPONSE_NAMES = frozenset(r.response for r in Request)
+# -20 responses only: the handshake's response codes are another enumeration
+_RESPONSE_NAMES = frozenset(r.response for r in Request if r is not Request.SUPPORTED_APP_PROTOCOL)
 
 
 @dataclass(frozen=True, slots=True)
