@@ -157,7 +157,10 @@ def code_name(code: Any) -> str:
 
 
 _FAILED = frozenset(
-    c for enum in (ResponseCode, AppResponseCode) for c in enum if c.name.upper().startswith("FAILED")
+    c
+    for enum in (ResponseCode, AppResponseCode)
+    for c in enum
+    if c.name.upper().startswith("FAILED")
 )
 _OK = frozenset(
     c for enum in (ResponseCode, AppResponseCode) for c in enum if c.name.upper().startswith("OK")

@@ -473,14 +473,24 @@ class Secc:
         try:
             response, next_state = handler(item.message, now)
         except _Refusal as refusal:
-            self._refuse(request, refusal.code, refusal.reason, now, refusal.next_state)
+            self._refuse(
+                request, refusal.code, refusal.reason, now, refusal.next_state, item.message
+            )
             return
         except Exception as e:  # a controller (or our) bug: go safe, say so, do not raise
             self._outs.append(Event("controller_error", {"request": item.name, "error": repr(e)}))
             self._refuse(request, ResponseCode.FAILED, f"internal error: {e!r}", now)
             return
         if allowed is not None and next_state not in allowed:
-            raise AssertionError(f"{self.state} --{request}--> {next_state} not in TRANSITIONS")
+            # our own bug, not the peer's: say so and end safely rather than raise
+            self._outs.append(
+                Event(
+                    "controller_error",
+                    {"error": f"{self.state} --{request}--> {next_state} not in TRANSITIONS"},
+                )
+            )
+            self._refuse(request, ResponseCode.FAILED, "internal transition error", now)
+            return
         self._respond(response, next_state, now)
 
     def _respond(self, response: Any, next_state: SeccState, now: float) -> None:
@@ -538,6 +548,7 @@ class Secc:
         reason: str,
         now: float,
         next_state: SeccState | None = None,
+        message: Any = None,
     ) -> None:
         """Answer `request` with a non-OK code. FAILED (or no next state) ends the session."""
         response = failed_response(
@@ -547,6 +558,7 @@ class Secc:
             evse_id=self.config.evse_id,
             service=self.service,
             control_mode=self.control_mode,
+            service_id=getattr(message, "ServiceID", None),  # ServiceDetailRes echoes it
         )
         if response is None:
             self._outs.append(
@@ -719,17 +731,7 @@ class Secc:
                 for p in req.AppProtocol
             ]
             self._outs.append(Event("no_negotiation", {"offered": offered}))
-            res = app.supportedAppProtocolRes(
-                ResponseCode=app.responseCodeType.Failed_NoNegotiation
-            )
-            self._outs.append(
-                Event(
-                    "response_code",
-                    {"message": "supportedAppProtocolRes", "code": "Failed_NoNegotiation"},
-                )
-            )
-            self._end(Closure.ABORTED, "no common protocol (Failed_NoNegotiation)", now)
-            return res, S.CLOSING
+            raise _Refusal(app.responseCodeType.Failed_NoNegotiation, "no common protocol")
         chosen = candidates[0]
         self.namespace = chosen.ProtocolNamespace
         code = (

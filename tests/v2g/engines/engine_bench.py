@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rig.v2g.controllers import EvIntent
 from rig.v2g.engine import CancelTimer, Close, Event, Output, Received, Send, StartTimer
 from rig.v2g.evcc import Evcc, EvccConfig
-from rig.v2g.messages import DischargeSign, decode_payload
+from rig.v2g.messages import DischargeSign, decode_payload, encode_frame
 from rig.v2g.quirks import NO_QUIRKS, Quirks
 from rig.v2g.reference import BatteryEv, BenchCharger
-from rig.v2g.secc import Secc, SeccConfig
+from rig.v2g.secc import Secc, SeccConfig, SeccState
 from rig.v2g.sessions import PausedSession, SessionStore
 from rig.v2g.v2gtp import HEADER_SIZE, PayloadType
 from rig.v2g.vocabulary import ControlMode, Service
@@ -65,6 +66,7 @@ class Bench:
         self.outputs: dict[str, list[Output]] = {EV: [], EVSE: []}
         self.closed: dict[str, str | None] = {EV: None, EVSE: None}
         self.silenced: set[str] = set()  # sides whose Sends are dropped (a peer that stops)
+        self.hung: set[str] = set()  # sides that do nothing at all any more (TCP stays open)
         self._timers: dict[tuple[str, str], float] = {}
         self._heap: list[tuple[float, int, str, str]] = []
         self._serial = itertools.count()
@@ -88,14 +90,14 @@ class Bench:
         if self._inbox:
             to, kind, data = self._inbox.popleft()
             engine = self.engines[to]
-            if not engine.finished:
+            if not engine.finished and to not in self.hung:
                 if kind == "data":
                     assert data is not None
                     self._take(to, engine.receive_data(data, self.now))
                 else:
                     self._take(to, engine.connection_lost("peer closed", self.now))
             return True
-        if self.evcc.finished and self.secc.finished:
+        if all(e.finished or side in self.hung for side, e in self.engines.items()):
             return False
         due = self._next_timer()
         if due is None:
@@ -108,7 +110,7 @@ class Bench:
             return False
         self.now = max(self.now, deadline)
         engine = self.engines[side]
-        if not engine.finished:
+        if not engine.finished and side not in self.hung:
             self._take(side, engine.timer_expired(name, self.now))
         return True
 
@@ -250,3 +252,30 @@ def session(
     evcc = Evcc(ev, ev_config, resume=resume)
     secc = Secc(evse, secc_config, store=store, rng=random.Random(seed))
     return Bench(evcc, secc, **bench)
+
+
+def at(state: SeccState, **kw: Any) -> Bench:
+    """A session run until the SECC has just entered `state` (its answer not yet delivered)."""
+    kw.setdefault("ev", BatteryEv(intents=deque([EvIntent.CHARGE] * 50)))
+    bench = session(**kw)
+    bench.run_until(lambda: bench.secc.state is state)
+    return bench
+
+
+def to_secc(bench: Bench, data: bytes | Any) -> list[Output]:
+    """Bytes (or a message, framed) straight into the SECC, as if from the EV."""
+    raw = data if isinstance(data, bytes) else encode_frame(data)[1]
+    return list(bench.secc.receive_data(raw, bench.now))
+
+
+def sends(outs: list[Output]) -> list[Send]:
+    return [o for o in outs if isinstance(o, Send)]
+
+
+def events(outs: list[Output], name: str) -> list[Event]:
+    return [o for o in outs if isinstance(o, Event) and o.name == name]
+
+
+def answered(outs: list[Output]) -> tuple[str, str]:
+    (send,) = sends(outs)
+    return send.name, send.message.ResponseCode.name
