@@ -197,13 +197,9 @@ class RationalRangeError(ValueError):
     """A value too large (or not finite) for a RationalNumber."""
 
 
+@lru_cache(maxsize=4096)
 def to_rational(value: float) -> Any:
     """The RationalNumber of `value` (exact when it has a representation, else the nearest)."""
-    return _to_rational(float(value))
-
-
-@lru_cache(maxsize=4096)
-def _to_rational(value: float) -> Any:
     # Cached: a session sends the same limits and voltages over and over, and the objects are
     # frozen, so they can be shared.
     if not math.isfinite(value):

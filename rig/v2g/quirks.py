@@ -54,6 +54,7 @@ class Quirks:
 
     @property
     def any(self) -> bool:
+        """Whether any knob is on (the engines skip the quirk checks when none is)."""
         return bool(
             self.response_delay
             or self.accept_out_of_sequence

@@ -118,7 +118,7 @@ from rig.v2g.messages import (
 from rig.v2g.quirks import NO_QUIRKS, Quirks
 from rig.v2g.sessions import PausedSession, SessionStore
 from rig.v2g.timing import SeccTiming
-from rig.v2g.v2gtp import DEFAULT_MAX_PAYLOAD, V2GTPError
+from rig.v2g.v2gtp import DEFAULT_MAX_PAYLOAD, PayloadType, V2GTPError
 from rig.v2g.vocabulary import SESSION_SERVICES, ControlMode, Service, SessionPhase
 
 
@@ -445,7 +445,7 @@ class Secc:
         if request is None:  # a response, or a message of no -20 request
             self._sequence_error(_PRIMARY.get(self.state), item.name, now)
             return
-        if item.payload_type != _payload_type_of_request(request):
+        if item.payload_type is not _PAYLOAD_TYPE[request]:
             self._sequence_error(request, item.name, now)
             return
         accepts = TRANSITIONS[self.state]
@@ -496,7 +496,8 @@ class Secc:
     def _respond(self, response: Any, next_state: SeccState, now: float) -> None:
         """Send a response (or arm its delay), move to `next_state`, arm the sequence timer."""
         name = type(response).__name__
-        wrong = self.config.quirks.wrong_response_codes.get(name)
+        quirks = self.config.quirks
+        wrong = quirks.wrong_response_codes.get(name) if quirks.any else None
         if wrong is not None:
             response = dataclasses.replace(response, ResponseCode=ResponseCode[wrong])
             self._outs.append(
@@ -506,7 +507,7 @@ class Secc:
         if code is not None and not is_ok(code):
             self._outs.append(Event("response_code", {"message": name, "code": code_name(code)}))
         self._move(next_state)
-        delay = self.config.quirks.delays(name)
+        delay = quirks.delays(name) if quirks.any else 0.0
         if delay:
             self._delay_serial += 1
             timer = f"{T_DELAY}:{self._delay_serial}"
@@ -1641,9 +1642,7 @@ class Secc:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _payload_type_of_request(request: Request) -> int:
-    from rig.v2g.v2gtp import PayloadType
-
+def _payload_type_of(request: Request) -> PayloadType:
     if request is R.SUPPORTED_APP_PROTOCOL:
         return PayloadType.SAP
     if request.value.startswith("DC_"):
@@ -1651,6 +1650,10 @@ def _payload_type_of_request(request: Request) -> int:
     if request.value.startswith("AC_"):
         return PayloadType.AC
     return PayloadType.COMMON
+
+
+#: The payload type each request must arrive under (a DC message as "common" is out of place).
+_PAYLOAD_TYPE: Mapping[Request, PayloadType] = {r: _payload_type_of(r) for r in Request}
 
 
 def _namespace_fits(service: Service, namespace: str | None) -> bool:
