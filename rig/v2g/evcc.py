@@ -262,6 +262,7 @@ class Evcc:
         self._precharged = False  # DC output matched once in this session (no second check)
         self._finished_sent = False  # the last DC_PreCharge/WeldingDetection said Finished
         self._standby = False
+        self._profile: Any = None  # the EVPowerProfile sent with the last PowerDelivery(Start)
         self._ongoing_for: EvccState | None = None
         self._sign_mismatches: set[str] = set()
         self._handlers: dict[EvccState, _Handler] = {
@@ -715,9 +716,13 @@ class Evcc:
             chosen = self.controller.choose_power_profile(
                 self.offer or ScheduleOffer(), self.control_mode or ControlMode.DYNAMIC, now
             )
-            profile = self._wire_profile(chosen, now)
+            profile = self._profile = self._wire_profile(chosen, now)
             if self.service.bidirectional:
                 channel = common.channelSelectionType((chosen.channel or Channel.CHARGE).value)
+        elif self._progress is not ChargeProgress.STOP:
+            # Standby and ScheduleRenegotiation repeat the plan sent with Start: the schema makes
+            # the profile optional, Josev's models want one whenever EVProcessing is Finished (?)
+            profile = self._profile
         return common.PowerDeliveryReq(
             Header=self._header(now),
             EVProcessing=common.processingType.Finished,
@@ -742,14 +747,19 @@ class Evcc:
             return common.EVPowerProfileType(
                 TimeAnchor=anchor,
                 Scheduled_EVPPTControlMode=common.Scheduled_EVPPTControlModeType(
-                    SelectedScheduleTupleID=chosen.schedule_tuple_id
+                    SelectedScheduleTupleID=chosen.schedule_tuple_id,
+                    # optional in the schema, required by Josev's models; the rig's EV takes
+                    # whatever tolerance the tuple has (?)
+                    PowerToleranceAcceptance=common.powerToleranceAcceptanceType.PowerToleranceConfirmed,
                 ),
                 EVPowerProfileEntries=common.EVPowerProfileEntryListType(
                     EVPowerProfileEntry=entries
                 ),
             )
         if not entries:
-            return None  # Dynamic mode: the profile is optional (?), Josev's SECC ignores it
+            # Dynamic mode: the schema makes the profile optional, but Josev's SECC refuses a
+            # Finished PowerDeliveryReq without one, so EvControllers should give an entry
+            return None
         return common.EVPowerProfileType(
             TimeAnchor=anchor,
             Dynamic_EVPPTControlMode=common.Dynamic_EVPPTControlModeType(),
@@ -1418,6 +1428,7 @@ def _display_out(d: Display | None) -> Any:
         RemainingTimeToTargetSOC=None
         if d.remaining_time_to_target_soc is None
         else int(d.remaining_time_to_target_soc),
-        ChargingComplete=d.charging_complete,
+        # optional in the schema, required by Josev's models: False unless the EV says so
+        ChargingComplete=bool(d.charging_complete),
         BatteryEnergyCapacity=optional_rational(d.battery_capacity),
     )

@@ -408,6 +408,23 @@ def _ac_loop_control_mode(service: Service | None, mode: ControlMode | None) -> 
     return ac.BPT_Scheduled_AC_CLResControlMode() if bpt else ac.Scheduled_AC_CLResControlMode()
 
 
+def flat_price_levels(time_anchor: int, schedule_id: int, duration: float) -> Any:
+    """A PriceLevelSchedule of one level for `duration` s: "no price information" in the shape
+    a ChargingSchedule is expected to carry. -20 asks for a price schedule in each one (EVerest
+    quotes [V2G20-2176] and leaves it out; Josev's message models refuse a schedule without) (?)."""
+    entry = common.PriceLevelScheduleEntryType(
+        Duration=min(int(duration), 0xFFFFFFFF), PriceLevel=0
+    )
+    return common.PriceLevelScheduleType(
+        TimeAnchor=time_anchor,
+        PriceScheduleID=max(1, schedule_id),
+        NumberOfPriceLevels=1,
+        PriceLevelScheduleEntries=common.PriceLevelScheduleEntryListType(
+            PriceLevelScheduleEntry=[entry]
+        ),
+    )
+
+
 def placeholder_schedule_tuple(timestamp: int) -> Any:
     """A one-entry zero-power tuple: the schema wants a Scheduled_SEResControlMode with a tuple
     even when EVSEProcessing is Ongoing (Josev notes the same), and the EV must ignore it then."""
@@ -417,7 +434,10 @@ def placeholder_schedule_tuple(timestamp: int) -> Any:
         PowerScheduleEntries=common.PowerScheduleEntryListType(PowerScheduleEntry=[entry]),
     )
     return common.ScheduleTupleType(
-        ScheduleTupleID=1, ChargingSchedule=common.ChargingScheduleType(PowerSchedule=schedule)
+        ScheduleTupleID=1,
+        ChargingSchedule=common.ChargingScheduleType(
+            PowerSchedule=schedule, PriceLevelSchedule=flat_price_levels(timestamp, 1, 0)
+        ),
     )
 
 

@@ -428,8 +428,11 @@ class BatteryEv:
         self, offer: ScheduleOffer, control_mode: ControlMode, now: float
     ) -> PowerProfile:
         if control_mode is ControlMode.DYNAMIC or not offer.tuples:
+            # the plan until departure, as Josev's EV sends one: the SECC steers in Dynamic mode
+            power = self._discharge_allowed() if self.start_discharging else self.max_charge_power
             return PowerProfile(
-                channel=Channel.DISCHARGE if self.start_discharging else Channel.CHARGE
+                entries=(ScheduleEntry(self.departure_time, power),),
+                channel=Channel.DISCHARGE if self.start_discharging else Channel.CHARGE,
             )
         chosen = offer.tuples[min(self.tuple_index, len(offer.tuples) - 1)]
         if self.start_discharging and chosen.discharging:

@@ -104,6 +104,7 @@ from rig.v2g.messages import (
     discharge_from_wire,
     discharge_to_wire,
     failed_response,
+    flat_price_levels,
     from_rational,
     header,
     is_failed,
@@ -268,6 +269,9 @@ class SeccConfig:
     offer_pnc: bool = False
     #: Accept PowerDelivery(Standby); EVerest's default answers WARNING_StandbyNotAllowed.
     standby_allowed: bool = True
+    #: Give each offered schedule a one-level PriceLevelSchedule (see messages.flat_price_levels):
+    #: Josev's EVCC refuses a ChargingSchedule without a price schedule.
+    flat_price_levels: bool = True
     timing: SeccTiming = field(default_factory=SeccTiming)
     quirks: Quirks = NO_QUIRKS
     #: Header TimeStamp = int(timestamp_origin + now): 0 when `now` already is Unix time.
@@ -1197,11 +1201,15 @@ class Secc:
                 for e in entries
             ]
             anchor = timestamp if t.time_anchor is None else int(t.time_anchor)
+            prices = None
+            if self.config.flat_price_levels:
+                prices = flat_price_levels(anchor, t.id, sum(e.duration for e in entries))
             return common.ChargingScheduleType(
                 PowerSchedule=common.PowerScheduleType(
                     TimeAnchor=anchor,
                     PowerScheduleEntries=common.PowerScheduleEntryListType(PowerScheduleEntry=wire),
-                )
+                ),
+                PriceLevelSchedule=prices,
             )
 
         return common.ScheduleTupleType(
@@ -1585,8 +1593,9 @@ class Secc:
         return common.MeterInfoType(
             MeterID=m.meter_id,
             ChargedEnergyReadingWh=max(0, round(m.charged_energy)),
+            # the BPT reading belongs to BPT services only
             BPT_DischargedEnergyReadingWh=None
-            if m.discharged_energy is None
+            if m.discharged_energy is None or self.service is None or not self.service.bidirectional
             else max(0, round(m.discharged_energy)),
         )
 
