@@ -18,9 +18,14 @@ ExitStandby: PowerDelivery(Start)); MeteringConfirmation is reported as not supp
 
 Events: "session_phase", "response_code" (every WARNING or FAILED code received),
 "unexpected_message", "malformed_message", "v2gtp_error", "truncated_frame", "timeout",
-"session_established", "service_selected", "notification", "resume_refused",
-"discharge_sign_mismatch", "controller_error", "response_error", "session_end",
-"connection_lost", "quirk".
+"session_established", "service_selected", "authorization_unavailable", "no_matching_service",
+"notification", "resume_refused", "discharge_sign_mismatch", "controller_error",
+"response_error", "session_end", "connection_lost", "quirk".
+
+Where the schema leaves a field optional but Josev's message models require it, the EVCC sends
+it (ChargingComplete, PowerToleranceAcceptance, an EVPowerProfile with every Finished
+PowerDeliveryReq but Stop), so that a Josev SECC accepts every message (tests/v2g/engines/
+test_peer_frames.py).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from rig.v2g.controllers import (
 )
 from rig.v2g.engine import CancelTimer, Close, Event, Output, Received, StartTimer
 from rig.v2g.exchange import EngineUsageError, Inbound, Undecodable, Wire, phase_event
-from rig.v2g.exi import EXIEncodeError, ac, app, common, dc
+from rig.v2g.exi import ac, app, common, dc
 from rig.v2g.messages import (
     V20_MAJOR_VERSION,
     V20_MINOR_VERSION,
@@ -125,8 +130,9 @@ TRANSITIONS: Mapping[EvccState, frozenset[EvccState]] = {
     ),
     E.CABLE_CHECK: frozenset({E.CABLE_CHECK, E.PRE_CHARGE}),
     E.PRE_CHARGE: frozenset({E.PRE_CHARGE, E.POWER_DELIVERY}),
+    # (another PowerDelivery: a notification in the PowerDeliveryRes is obeyed at once)
     E.POWER_DELIVERY: frozenset(
-        {E.CHARGE_LOOP, E.WELDING_DETECTION, E.SESSION_STOP, E.SCHEDULE_EXCHANGE}
+        {E.POWER_DELIVERY, E.CHARGE_LOOP, E.WELDING_DETECTION, E.SESSION_STOP, E.SCHEDULE_EXCHANGE}
     ),
     E.CHARGE_LOOP: frozenset({E.CHARGE_LOOP, E.POWER_DELIVERY}),
     E.WELDING_DETECTION: frozenset({E.WELDING_DETECTION, E.SESSION_STOP}),
@@ -388,7 +394,7 @@ class Evcc:
         try:
             message = self._builders[self.state](now)
             send = self._wire.send(message)
-        except (EXIEncodeError, ValueError, TypeError, AttributeError) as e:
+        except Exception as e:  # a controller error, or a value the schema refuses
             self._outs.append(
                 Event("controller_error", {"state": self.state.value, "error": repr(e)})
             )
@@ -1185,14 +1191,14 @@ class Evcc:
         else:
             self.controller.power_delivery_done(progress, now)
         interval = self.config.timing.charge_loop_interval
-        if progress is ChargeProgress.START:
-            self._standby = False
-            self._set_phase(SessionPhase.CHARGE_LOOP)
-            self._go(E.CHARGE_LOOP, now, interval if self.loops else 0.0)
-        elif progress is ChargeProgress.STANDBY:
-            self._standby = True
-            self._set_phase(SessionPhase.STANDBY)
-            self._go(E.CHARGE_LOOP, now, interval)
+        notice = _notice(res.EVSEStatus)
+        if progress in (ChargeProgress.START, ChargeProgress.STANDBY):
+            self._standby = progress is ChargeProgress.STANDBY
+            self._set_phase(SessionPhase.STANDBY if self._standby else SessionPhase.CHARGE_LOOP)
+            if notice is not None:  # a notification with the answer: act on it at once
+                self._act(self._obey(notice, now), now)
+            else:
+                self._go(E.CHARGE_LOOP, now, interval if self.loops or self._standby else 0.0)
         elif progress is ChargeProgress.SCHEDULE_RENEGOTIATION:
             self._go(E.SCHEDULE_EXCHANGE, now)
         else:  # Stop
@@ -1207,12 +1213,7 @@ class Evcc:
     def _on_charge_loop(self, res: Any, now: float) -> None:
         assert self.service is not None
         self.loops += 1
-        notice = None
-        if res.EVSEStatus is not None:
-            notice = EvseNotice(
-                Notification(res.EVSEStatus.EVSENotification.value),
-                float(res.EVSEStatus.NotificationMaxDelay),
-            )
+        notice = _notice(res.EVSEStatus)
         meter = None
         if res.MeterInfo is not None:
             mi = res.MeterInfo
@@ -1401,6 +1402,14 @@ class Evcc:
             self._end(Closure.TERMINATED, "SessionStop(Terminate)", now)
         self._outs.append(Close(f"SessionStop({kind.value}) answered"))
         self._finish()
+
+
+def _notice(status: Any) -> EvseNotice | None:
+    if status is None:
+        return None
+    return EvseNotice(
+        Notification(status.EVSENotification.value), float(status.NotificationMaxDelay)
+    )
 
 
 def _targets(cl: Any) -> DynamicTargets | None:

@@ -44,10 +44,14 @@ Response codes this SECC produces, and when:
 - FAILED on CertificateInstallationReq is not possible (its response cannot be formed): the SECC
   closes with a reason; MeteringConfirmationReq and VehicleCheckIn/Out get FAILED_SequenceError.
 
+WARNING codes keep the session going (the state stays where the EV can try again); the OK_*
+codes of the handshake and SessionSetup are reported through "session_established".
+
 Events: "session_phase" on every SessionPhase change, "response_code" for every WARNING or
-FAILED code sent, "malformed_message", "v2gtp_error", "truncated_frame", "sequence_error",
-"unknown_session", "timeout", "session_established", "service_selected", "notification_sent",
-"notification_not_obeyed", "discharge_sign_mismatch", "controller_error", "quirk", "session_end",
+FAILED code sent, "no_negotiation", "malformed_message", "v2gtp_error", "truncated_frame",
+"sequence_error", "unknown_session", "timeout", "session_established", "service_selected",
+"schedule_trimmed", "isolation_warning", "notification_sent", "notification_not_obeyed",
+"session_stop", "discharge_sign_mismatch", "controller_error", "quirk", "session_end",
 "connection_lost", "late_request".
 """
 

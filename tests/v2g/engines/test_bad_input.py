@@ -390,3 +390,18 @@ def test_random_bytes_never_raise() -> None:
                 engine.receive_data(data, 1.0)
             engine.connection_lost("done", 2.0)
             assert engine.finished
+
+
+class BrokenEv(BatteryEv):
+    def dc_loop_request(self, control_mode: object, bidirectional: bool, now: float) -> object:  # type: ignore[override]
+        raise RuntimeError("BMS not answering")
+
+
+def test_an_ev_controller_error_ends_the_session_safely() -> None:
+    ev = BrokenEv()
+    bench = session(ev=ev).run()
+    (error,) = bench.events("controller_error", EV)
+    assert "BMS not answering" in error.data["error"] and error.data["state"] == "charge_loop"
+    assert bench.evcc.closure is Closure.ABORTED and ev.ended[0][0] is Closure.ABORTED
+    assert not ev.contactors_closed
+    went_safe(bench)  # the charger sees the connection go and makes itself safe

@@ -629,3 +629,28 @@ def test_a_session_survives_any_fragmentation_of_the_byte_stream() -> None:
     bench = session(ev=ev_stopping_after(3), fragment=pieces).run()
     no_errors(bench)
     assert bench.squeezed(EV) == [*SETUP, *DC_START, "DC_ChargeLoopReq*3", *DC_STOP]
+
+
+def test_a_notification_in_power_delivery_res_is_obeyed_too() -> None:
+    """Our SECC sends notifications in ChargeLoopRes; an EVSE may put one in PowerDeliveryRes."""
+    from rig.v2g.exi import common
+    from rig.v2g.messages import encode_frame, header
+
+    bench = session(ev=BatteryEv(intents=deque([EvIntent.CHARGE] * 5)))
+    bench.run_until(lambda: bench.evcc.state.value == "power_delivery" and bench.evcc._awaiting)
+    bench.silenced.add(EVSE)  # the SECC's own answer is replaced by one with a notification
+    bench.run_until(lambda: bench.secc.state.value == "charge_loop")
+    res = common.PowerDeliveryRes(
+        Header=header(bench.evcc.session_id, 1),
+        ResponseCode=common.responseCodeType.OK,
+        EVSEStatus=common.EVSEStatusType(
+            NotificationMaxDelay=30, EVSENotification=common.evseNotificationType.Terminate
+        ),
+    )
+    bench.inject(EV, encode_frame(res)[1])
+    bench.silenced.discard(EVSE)
+    bench.run()
+    assert [e.data["notification"] for e in bench.events("notification", EV)] == ["Terminate"]
+    progress = [m.ChargeProgress.value for m in sent(bench, "PowerDeliveryReq")]  # type: ignore[attr-defined]
+    assert progress == ["Start", "Stop"] and "DC_ChargeLoopReq" not in bench.names(EV)
+    assert bench.evcc.closure is Closure.TERMINATED
