@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from rig.v2g.controllers import (
@@ -1422,7 +1423,9 @@ def _targets(cl: Any) -> DynamicTargets | None:
     )
 
 
+@lru_cache(maxsize=256)
 def _display_out(d: Display | None) -> Any:
+    # cached: the display values change a few times an hour, the loop runs four times a second
     if d is None:
         return None
 

@@ -139,6 +139,7 @@ class BenchCharger:
     ac_requests: list[AcLoopRequest] = field(default_factory=list)
     _last_time: float | None = None
     _rounds: dict[str, int] = field(default_factory=dict)
+    _limits_cache: tuple[tuple[float, DcLimits], DcLoopLimits] | None = None
 
     @property
     def safe(self) -> bool:
@@ -253,6 +254,13 @@ class BenchCharger:
         )
 
     def _dc_loop_limits(self, request: DcLoopRequest) -> DcLoopLimits:
+        # the same limits loop after loop while the setpoint holds: build them once per setpoint
+        key = (self.setpoint, self.dc_limits)
+        if self._limits_cache is None or self._limits_cache[0] != key:
+            self._limits_cache = (key, self._steering_limits())
+        return self._limits_cache[1]
+
+    def _steering_limits(self) -> DcLoopLimits:
         rated = self.dc_limits
         steer_charge = max(0.0, min(self.setpoint, rated.max_charge_power))
         steer_discharge = min(0.0, max(self.setpoint, rated.max_discharge_power or 0.0))
@@ -354,6 +362,7 @@ class BatteryEv:
     power: float = 0.0  # W flowing now (positive into the battery)
     _last_time: float | None = None
     _welding: int = 0
+    _limits_cache: tuple[tuple[bool, float, bool], DcLoopLimits] | None = None
 
     @property
     def energy_wh(self) -> float:
@@ -468,11 +477,21 @@ class BatteryEv:
                 display=self.display(),
                 meter_info_requested=self.meter_info,
             )
-        discharge = self._discharge_allowed()
         return DcLoopRequest(
             present_voltage=self.voltage,
             energy=self.energy_request(),
-            limits=DcLoopLimits(
+            limits=self._loop_limits(bidirectional),
+            departure_time=self.departure_time,
+            display=self.display(),
+            meter_info_requested=self.meter_info,
+        )
+
+    def _loop_limits(self, bidirectional: bool) -> DcLoopLimits:
+        # they change only when the battery crosses its reserve or fills up: build them then
+        discharge = self._discharge_allowed()
+        key = (bidirectional, discharge, self.soc < 100.0)
+        if self._limits_cache is None or self._limits_cache[0] != key:
+            limits = DcLoopLimits(
                 max_charge_power=self.max_charge_power if self.soc < 100.0 else 0.0,
                 min_charge_power=0.0,
                 max_charge_current=self.max_current,
@@ -483,11 +502,9 @@ class BatteryEv:
                 max_discharge_current=(discharge / self.voltage if discharge else 0.0)
                 if bidirectional
                 else None,
-            ),
-            departure_time=self.departure_time,
-            display=self.display(),
-            meter_info_requested=self.meter_info,
-        )
+            )
+            self._limits_cache = (key, limits)
+        return self._limits_cache[1]
 
     def ac_loop_request(
         self, control_mode: ControlMode, bidirectional: bool, now: float
