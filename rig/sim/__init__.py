@@ -19,6 +19,7 @@ from rig.sim.config import (
 )
 from rig.sim.defects import DEFECTS, Defect, Firmware, firmware_for
 from rig.sim.energy_manager import EnergyMode
+from rig.sim.ev_limits import EvAnnouncement
 from rig.sim.events import SessionEvent
 from rig.sim.evse import EVSE, SiteState
 from rig.sim.home import RlcLoad, balanced_rlc
@@ -42,6 +43,7 @@ __all__ = [
     "Defect",
     "EVSEConfig",
     "EnergyMode",
+    "EvAnnouncement",
     "Firmware",
     "GeneratorMode",
     "GridConfig",

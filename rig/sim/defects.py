@@ -20,7 +20,8 @@ class Defect:
     response; island_detection_s forces the active detection time and is a floor on every passive
     clearing time; detects_islands False removes all anti-islanding protection; transfer_factor
     scales the grid-forming transfer time; respects_reserve False makes the EVSE discharge below
-    the EV's reserve; flips_discharge makes a discharge command charge instead.
+    the EV's reserve; flips_discharge makes a discharge command charge instead; respects_ev_limits
+    False makes it ignore the power limits the EV announces over ISO 15118-20.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Defect:
     transfer_factor: float = 1.0
     respects_reserve: bool = True
     flips_discharge: bool = False
+    respects_ev_limits: bool = True
 
 
 #: A damping ratio of 0.38 gives exp(-pi z / sqrt(1 - z^2)) = 27.5 % overshoot on a step.
@@ -88,6 +90,13 @@ _ALL = (
         ("transition_time",),
         flips_discharge=True,
     ),
+    Defect(
+        "exceeds_discharge_limit",
+        "ignores the discharge power the EV announces over ISO 15118-20 (EVMaximumDischargePower) "
+        "and discharges up to its own rating",
+        ("discharge_limits",),
+        respects_ev_limits=False,
+    ),
 )
 
 DEFECTS: Mapping[str, Defect] = MappingProxyType({d.name: d for d in _ALL})
@@ -105,6 +114,7 @@ class Firmware:
     transfer_factor: float = 1.0
     respects_reserve: bool = True
     flips_discharge: bool = False
+    respects_ev_limits: bool = True
 
 
 def firmware_for(names: Iterable[str]) -> Firmware:
@@ -133,5 +143,6 @@ def firmware_for(names: Iterable[str]) -> Firmware:
             transfer_factor=firmware.transfer_factor * d.transfer_factor,
             respects_reserve=firmware.respects_reserve and d.respects_reserve,
             flips_discharge=firmware.flips_discharge or d.flips_discharge,
+            respects_ev_limits=firmware.respects_ev_limits and d.respects_ev_limits,
         )
     return firmware

@@ -23,6 +23,7 @@ from rig.sim.battery import Battery
 from rig.sim.config import WorldConfig
 from rig.sim.dc_source import DcSource
 from rig.sim.defects import firmware_for
+from rig.sim.ev_limits import EvAnnouncement
 from rig.sim.events import EventLog, Listener, SessionEvent
 from rig.sim.evse import EVSE, SiteState
 from rig.sim.grid import GridSource
@@ -94,6 +95,8 @@ class World:
         self._p_home = self._q_home = 0.0
         self._grid_v = self._grid_f = self._grid_p = self._grid_q = 0.0
         self._connected = False
+        #: What the EV last announced over ISO 15118-20 (None under protocol "none").
+        self._announced: EvAnnouncement | None = None
         if not self.grid.output_on:
             self.evse.grid_changed(False, False)
         self._solve()
@@ -211,7 +214,7 @@ class World:
         battery = self.battery
         reserve = battery.reserve_wh
         if before_wh > reserve >= battery.energy_wh:
-            if self.firmware.respects_reserve:
+            if self.firmware.respects_reserve and self._announced is None:
                 # The EV offers nothing below its reserve and the EVSE honours its limits at once.
                 battery.energy_wh = reserve
             self._events.emit(
@@ -253,11 +256,27 @@ class World:
 
     # --- the electrical solve ------------------------------------------------------------------
     def _dc_window(self) -> tuple[float, float]:
-        """AC-side power window (low <= 0 <= high) that the battery, the EV and the DC source allow."""
-        battery, eff = self.battery, self._eff
+        """AC-side power window (low <= 0 <= high) that the battery, the EV and the DC source allow.
+
+        Under protocol "none" the EVSE reads the EV's BMS limits directly (the reserve among them).
+        Once the EV announces its limits over ISO 15118-20, the EVSE knows only those: it honours
+        the announced powers and stops discharging when the EV says its V2X window is used up, as
+        far as its firmware does; the battery's hardware limits (empty, full) bind regardless."""
+        battery, eff, fw = self.battery, self._eff, self.firmware
         sink, source = self.dc_source.window(battery)
-        high = min(battery.max_charge_power_w(), sink) / eff
-        offer = battery.max_discharge_power_w(respect_reserve=self.firmware.respects_reserve)
+        announced = self._announced
+        if announced is None:
+            charge = battery.max_charge_power_w()
+            offer = battery.max_discharge_power_w(respect_reserve=fw.respects_reserve)
+        else:
+            charge = battery.max_charge_power_w()
+            offer = battery.max_discharge_power_w(respect_reserve=False)
+            if fw.respects_ev_limits:
+                charge = min(charge, announced.max_charge_w)
+                offer = min(offer, announced.max_discharge_w)
+            if fw.respects_reserve and announced.v2x_window_used_up:
+                offer = 0.0
+        high = min(charge, sink) / eff
         return -min(offer, source) * eff, high
 
     def _stage_window(self) -> tuple[float, float]:
@@ -481,6 +500,16 @@ class World:
     def command_follow_home(self, on: bool = True, *, allow_charge: bool = False) -> None:
         """V2H: hold the grid import at zero by discharging what the home draws."""
         self.evse.manager.command_follow_home(on, allow_charge=allow_charge)
+
+    def announce_ev_limits(self, announcement: EvAnnouncement | None) -> None:
+        """The EV's latest limits as its ISO 15118-20 session carries them to the EVSE (see
+        _dc_window); None goes back to protocol "none" (the BMS read directly)."""
+        self._announced = announcement
+        self._solve()
+
+    @property
+    def ev_announcement(self) -> EvAnnouncement | None:
+        return self._announced
 
     def call_at(self, t: float, callback: Callable[[], None]) -> Timer:
         """Run callback when simulated time reaches t (at once on the next advance if t <= now)."""
