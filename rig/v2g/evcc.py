@@ -634,7 +634,7 @@ class Evcc:
                 "TargetSOC": None if limits.target_soc is None else round(limits.target_soc),
             }
             if bpt:
-                mode = dc.BPT_DC_CPDReqEnergyTransferMode(
+                mode: Any = dc.BPT_DC_CPDReqEnergyTransferMode(
                     **fields,
                     EVMaximumDischargePower=self._discharge_out(limits.max_discharge_power),
                     EVMinimumDischargePower=self._discharge_out(limits.min_discharge_power),
@@ -653,7 +653,7 @@ class Evcc:
             "EVMinimumChargePower": r(limits.min_charge_power),
         }
         if bpt:
-            ac_mode = ac.BPT_AC_CPDReqEnergyTransferMode(
+            ac_mode: Any = ac.BPT_AC_CPDReqEnergyTransferMode(
                 **fields,
                 EVMaximumDischargePower=self._discharge_out(limits.max_discharge_power),
                 EVMinimumDischargePower=self._discharge_out(limits.min_discharge_power),
@@ -801,7 +801,7 @@ class Evcc:
                     "EVMinimumVoltage": r(lim.min_voltage),
                 }
                 if bpt:
-                    cl = dc.BPT_Dynamic_DC_CLReqControlMode(
+                    cl: Any = dc.BPT_Dynamic_DC_CLReqControlMode(
                         **fields,
                         EVMaximumDischargePower=self._discharge_out(lim.max_discharge_power),
                         EVMinimumDischargePower=self._discharge_out(lim.min_discharge_power),

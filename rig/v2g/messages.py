@@ -504,6 +504,7 @@ def failed_response(
                 "EVSEMaximumVoltage": z,
                 "EVSEMinimumVoltage": z,
             }
+            mode: Any
             if service is Service.DC_BPT:
                 mode = dc.BPT_DC_CPDResEnergyTransferMode(
                     **fields,
@@ -523,14 +524,15 @@ def failed_response(
                 "EVSEMinimumChargePower": z,
                 "EVSENominalFrequency": z,
             }
+            ac_mode: Any
             if service is Service.AC_BPT:
-                mode = ac.BPT_AC_CPDResEnergyTransferMode(
+                ac_mode = ac.BPT_AC_CPDResEnergyTransferMode(
                     **fields, EVSEMaximumDischargePower=z, EVSEMinimumDischargePower=z
                 )
             else:
-                mode = ac.AC_CPDResEnergyTransferMode(**fields)
+                ac_mode = ac.AC_CPDResEnergyTransferMode(**fields)
             return ac.AC_ChargeParameterDiscoveryRes(
-                Header=hdr, ResponseCode=code, AC_CPDResEnergyTransferMode=mode
+                Header=hdr, ResponseCode=code, AC_CPDResEnergyTransferMode=ac_mode
             )
         case Request.SCHEDULE_EXCHANGE:
             if control_mode is ControlMode.SCHEDULED:

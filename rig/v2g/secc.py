@@ -1009,7 +1009,7 @@ class Secc:
         if bpt:
             assert evse.max_discharge_power is not None and evse.min_discharge_power is not None
             assert evse.max_discharge_current is not None and evse.min_discharge_current is not None
-            res_mode = dc.BPT_DC_CPDResEnergyTransferMode(
+            res_mode: Any = dc.BPT_DC_CPDResEnergyTransferMode(
                 **fields,
                 EVSEMaximumDischargePower=self._discharge_out(evse.max_discharge_power),
                 EVSEMinimumDischargePower=self._discharge_out(evse.min_discharge_power),
@@ -1082,7 +1082,7 @@ class Secc:
         }
         if bpt:
             assert evse.max_discharge_power is not None and evse.min_discharge_power is not None
-            res_mode = ac.BPT_AC_CPDResEnergyTransferMode(
+            res_mode: Any = ac.BPT_AC_CPDResEnergyTransferMode(
                 **fields,
                 EVSEMaximumDischargePower=self._discharge_out(evse.max_discharge_power),
                 EVSEMinimumDischargePower=self._discharge_out(evse.min_discharge_power),
@@ -1418,14 +1418,14 @@ class Secc:
             ):
                 raise TypeError(f"a Dynamic DC loop needs the EVSE's limits, got {lim!r}")
             t = status.targets
-            extra = {
+            extra: dict[str, Any] = {
                 "DepartureTime": None
                 if t is None or t.departure_time is None
                 else int(t.departure_time),
                 "MinimumSOC": None if t is None or t.minimum_soc is None else int(t.minimum_soc),
                 "TargetSOC": None if t is None or t.target_soc is None else int(t.target_soc),
             }
-            charge = {
+            charge: dict[str, Any] = {
                 "EVSEMaximumChargePower": r(lim.max_charge_power),
                 "EVSEMinimumChargePower": r(lim.min_charge_power),
                 "EVSEMaximumChargeCurrent": r(lim.max_charge_current),
@@ -1434,7 +1434,7 @@ class Secc:
             if bpt:
                 assert lim.min_voltage is not None and lim.max_discharge_power is not None
                 assert lim.min_discharge_power is not None and lim.max_discharge_current is not None
-                res_mode = dc.BPT_Dynamic_DC_CLResControlMode(
+                res_mode: Any = dc.BPT_Dynamic_DC_CLResControlMode(
                     **extra,
                     **charge,
                     EVSEMaximumDischargePower=self._discharge_out(lim.max_discharge_power),
@@ -1546,7 +1546,7 @@ class Secc:
                 MinimumSOC=None if t is None or t.minimum_soc is None else int(t.minimum_soc),
                 TargetSOC=None if t is None or t.target_soc is None else int(t.target_soc),
             )
-            cls = ac.BPT_Dynamic_AC_CLResControlMode if bpt else ac.Dynamic_AC_CLResControlMode
+            cls: Any = ac.BPT_Dynamic_AC_CLResControlMode if bpt else ac.Dynamic_AC_CLResControlMode
         else:
             cls = ac.BPT_Scheduled_AC_CLResControlMode if bpt else ac.Scheduled_AC_CLResControlMode
         res = ac.AC_ChargeLoopRes(
