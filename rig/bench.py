@@ -93,6 +93,10 @@ class BenchConfig:
     evse_physics: Mapping[str, float]
     noise: bool
     teardown_timeout_s: float
+    #: Emulated benches: "iso15118-20" (a real -20 session in every plan) or "none".
+    protocol: str = "iso15118-20"
+    #: One-way latency of the emulated link between the rig's engine and the emulated DUT's (s).
+    link_latency_s: float = 0.0005
 
     def by_role(self, role: str) -> InstrumentConfig | None:
         return next((i for i in self.instruments if i.role == role), None)
@@ -273,14 +277,43 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
     )
 
 
-def _parse_emulation(src: Source, emu: Any) -> tuple[dict[str, float], bool]:
-    physics: dict[str, float] = {}
-    noise = True
+_EMULATION_KEYS = ("evse", "noise", "protocol", "link_latency")
+PROTOCOLS = ("iso15118-20", "none")
+
+
+@dataclass(frozen=True)
+class _Emulation:
+    physics: dict[str, float]
+    noise: bool
+    protocol: str
+    link_latency_s: float
+
+
+def _parse_emulation(src: Source, emu: Any) -> _Emulation:
+    out = _Emulation({}, True, PROTOCOLS[0], 0.0005)
     if not isinstance(emu, dict):
-        return physics, noise
+        return out
     for key in emu:
-        if key not in ("evse", "noise"):
-            src.error(("emulation", key), "unknown field; expected evse, noise")
+        if key not in _EMULATION_KEYS:
+            src.error(("emulation", key), f"unknown field; expected {', '.join(_EMULATION_KEYS)}")
+    protocol = emu.get("protocol", PROTOCOLS[0])
+    if protocol not in PROTOCOLS:
+        src.error(("emulation", "protocol"), f"{protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        protocol = PROTOCOLS[0]
+    latency = 0.0005
+    if "link_latency" in emu:
+        try:
+            latency = units.parse(emu["link_latency"], "time")
+            if not 0 <= latency <= 1.0:
+                src.error(("emulation", "link_latency"), "must be between 0 s and 1 s")
+        except units.UnitError as exc:
+            src.error(("emulation", "link_latency"), str(exc))
+    physics, noise = _parse_physics(src, emu)
+    return _Emulation(physics, noise, protocol, latency)
+
+
+def _parse_physics(src: Source, emu: dict[str, Any]) -> tuple[dict[str, float], bool]:
+    physics: dict[str, float] = {}
     noise_raw = emu.get("noise", True)
     if not isinstance(noise_raw, bool):
         src.error(("emulation", "noise"), f"expected true or false, got {noise_raw!r}")
@@ -320,7 +353,7 @@ def _from_source(src: Source) -> BenchConfig:
             src.error((key,), f"unknown field; expected {', '.join(_TOP_KEYS)}")
     dut = _parse_dut(src, doc.get("dut") or {})
     instruments = _parse_instruments(src, doc.get("instruments"))
-    physics, noise = _parse_emulation(src, doc.get("emulation") or {})
+    emulation = _parse_emulation(src, doc.get("emulation") or {})
     try:
         teardown = units.parse(doc.get("teardown_timeout", "5 s"), "time")
         if not 0 < teardown <= MAX_TEARDOWN_S:
@@ -337,9 +370,11 @@ def _from_source(src: Source) -> BenchConfig:
         str(doc.get("name", Path(src.file).stem)),
         dut,
         tuple(instruments),
-        physics,
-        noise,
+        emulation.physics,
+        emulation.noise,
         teardown,
+        emulation.protocol,
+        emulation.link_latency_s,
     )
 
 

@@ -47,14 +47,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_defects(args: argparse.Namespace) -> int:
+def _all_defects() -> dict[str, tuple[str, tuple[str, ...], str]]:
+    """name -> (summary, checks it breaks, kind) for the physics and the protocol defects."""
+    from rig.emulators.defects import PROTOCOL_DEFECTS
     from rig.sim import DEFECTS
 
-    width = max(len(name) for name in DEFECTS)
-    for name, defect in sorted(DEFECTS.items()):
-        breaks = ", ".join(defect.breaks) or "-"
-        print(f"{name:<{width}}  breaks: {breaks}")
-        print(f"{'':<{width}}  {defect.summary}")
+    out = {n: (d.summary, d.breaks, "physics") for n, d in DEFECTS.items()}
+    out.update({n: (d.summary, d.breaks, "protocol") for n, d in PROTOCOL_DEFECTS.items()})
+    return out
+
+
+def _cmd_defects(args: argparse.Namespace) -> int:
+    defects = _all_defects()
+    width = max(len(name) for name in defects)
+    for name, (summary, breaks, kind) in sorted(defects.items()):
+        print(f"{name:<{width}}  breaks: {', '.join(breaks) or '-'}")
+        print(f"{'':<{width}}  ({kind}) {summary}")
     return 0
 
 
@@ -63,13 +71,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from rig.outdir import OutputError, OutputFolder, new_run_folder, point_latest
     from rig.plan import DEFAULT_LIMITS, PlanLimits, discover, plan_from_source
-    from rig.sim import DEFECTS
     from rig.yamlsrc import SourceError, load
 
-    unknown = [d for d in args.defect if d not in DEFECTS]
+    defects = _all_defects()
+    unknown = [d for d in args.defect if d not in defects]
     if unknown:
         raise BadInput(
-            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}"
+            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(defects))}"
         )
     bench_path = args.bench or str(REPO / DEFAULT_BENCH)
     bench = _load_bench(bench_path)

@@ -8,23 +8,37 @@ and go to its safe state within a bound. The session's phase has one spelling, S
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rig.bench import DutSide
 from rig.clock import Clock
 from rig.plan import SessionSpec
-from rig.v2g.vocabulary import SessionPhase
+from rig.v2g.vocabulary import ControlMode, SessionPhase
+
+if TYPE_CHECKING:
+    from rig.v2g.connection import Connection, Record
+    from rig.v2g.engine import Engine
+    from rig.v2g.quirks import Quirks
+
+#: The protocol name runs carry in the trace and the record.
+ISO15118_20 = "ISO 15118-20"
+#: Header TimeStamp origin of emulated sessions in virtual time (a fixed epoch, 2026-01-01 UTC,
+#: so that the same seed gives the same bytes on the wire).
+VIRTUAL_EPOCH = 1_767_225_600.0
 
 
 @dataclass(frozen=True)
 class DutEvent:
-    """Something the DUT (or the rig's protocol engine facing it) reported, at time t."""
+    """Something the DUT (or the rig's protocol engine facing it) reported, at time t. `src` is
+    the trace source: "dut" for the device's own claims, "v2g" for what the rig's engine saw."""
 
     t: float
     name: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    src: str = "dut"
 
 
 @dataclass(frozen=True)
@@ -144,3 +158,208 @@ class EmulatedEvse:
 
     def close(self) -> None:
         """Nothing to release: the emulated EVSE lives in this process."""
+
+
+class V2gTap:
+    """Turns one engine connection's records into trace events: every message the rig's engine
+    sent or received (name, direction, payload type, the frame in hex, the decoded JSON, the
+    response code) and the engine's own events, on the run's timeline."""
+
+    def __init__(self, side: str, src: str = "v2g", *, messages: bool = True) -> None:
+        self.side = side
+        self.src = src
+        self.messages = messages
+        self.events: list[DutEvent] = []
+        self.count = 0
+
+    def __call__(self, record: Record) -> None:
+        from rig.v2g.connection import RecordKind
+
+        kind = record.kind
+        if kind in (RecordKind.SENT, RecordKind.RECEIVED):
+            self.count += 1
+            if not self.messages:
+                return
+            body = record.data if isinstance(record.data, Mapping) else {}
+            inner = body.get(record.name) if isinstance(body, Mapping) else None
+            data: dict[str, Any] = {
+                "dir": "tx" if kind is RecordKind.SENT else "rx",
+                "side": self.side,
+                "message": record.name,
+                "payload_type": record.payload_type,
+                "exi": record.hex,
+                "body": body,
+            }
+            code = inner.get("ResponseCode") if isinstance(inner, Mapping) else None
+            if code is not None:
+                data["code"] = code
+            self.events.append(DutEvent(record.time, "message", data, self.src))
+        elif kind is RecordKind.EVENT:
+            data = dict(record.data) if isinstance(record.data, Mapping) else {}
+            data["side"] = self.side
+            self.events.append(DutEvent(record.time, record.name, data, self.src))
+        else:
+            self.events.append(
+                DutEvent(
+                    record.time,
+                    kind.value,
+                    {"side": self.side, "reason": record.name, "exi": record.hex},
+                    self.src,
+                )
+            )
+
+    def drain(self) -> list[DutEvent]:
+        out, self.events = self.events, []
+        return out
+
+
+def _json_of(message: Any) -> Any:
+    from rig.v2g.exi import to_json
+
+    return to_json(message)
+
+
+class EmulatedEvse20:
+    """The emulated EVSE as the DUT over a real ISO 15118-20 session: the rig's EVCC (over the
+    EV's battery in the sim) against the emulated EVSE's SECC (over its power stage), with real
+    EXI both ways over an in-memory link on the clock's scheduler (virtual time, or real time
+    when the bench is served). The plan's setpoints reach the EVSE through its control
+    interface (its energy manager) in Dynamic mode, and through the EV's request in Scheduled
+    mode, as on a real bench."""
+
+    protocol = ISO15118_20
+    #: How long safe_state waits for a normal session end before opening everything (clock s).
+    STOP_WAIT_S = 70.0
+    STOP_POLL_S = 0.05
+
+    def __init__(
+        self,
+        world: Any,
+        session: SessionSpec,
+        clock: Clock,
+        identity: DutIdentity,
+        *,
+        seed: int = 1,
+        latency_s: float = 0.0005,
+        dut_quirks: Quirks | None = None,
+    ) -> None:
+        from rig.emulators.ev import SimEv
+        from rig.emulators.evse import SimEvse
+        from rig.v2g.sessions import SessionStore
+
+        self.world = world
+        self.clock = clock
+        self.identity = identity
+        self.session = session
+        self.latency_s = latency_s
+        self.ev = SimEv(world)
+        self.evse = SimEvse(world, (session.service,))
+        self.store = SessionStore()
+        self.dut_quirks = dut_quirks
+        self._rng = random.Random(seed)
+        self._taps: list[V2gTap] = []
+        self._evcc: Any = None
+        self._connections: list[Connection] = []
+
+    @property
+    def messages(self) -> int:
+        return sum(tap.count for tap in self._taps if tap.messages)
+
+    @property
+    def phase(self) -> SessionPhase:
+        if self._evcc is None:
+            return SessionPhase.IDLE
+        phase: SessionPhase = self._evcc.phase
+        return phase
+
+    def _timestamp_origin(self) -> float:
+        return VIRTUAL_EPOCH if self.clock.virtual else 0.0
+
+    def start(self) -> None:
+        from rig.v2g.connection import Connection
+        from rig.v2g.evcc import Evcc, EvccConfig
+        from rig.v2g.quirks import NO_QUIRKS
+        from rig.v2g.secc import Secc, SeccConfig
+        from rig.v2g.transport.memory import memory_pair
+
+        if self._evcc is not None and not self._evcc.finished:
+            raise RuntimeError(f"session already running (phase {self.phase})")
+        self.world.advance_to(self.clock.now())
+        origin = self._timestamp_origin()
+        ev_link, evse_link = memory_pair(self.clock, self.latency_s)
+        secc = Secc(
+            self.evse,
+            SeccConfig(quirks=self.dut_quirks or NO_QUIRKS, timestamp_origin=origin),
+            store=self.store,
+            rng=self._rng,
+        )
+        evcc: Engine = Evcc(
+            self.ev,
+            EvccConfig(
+                services=(self.session.service,),
+                control_mode=self.session.control_mode,
+                timestamp_origin=origin,
+            ),
+        )
+        self._evcc = evcc
+        ours = V2gTap("evcc")
+        theirs = V2gTap("secc", src="dut", messages=False)
+        self._taps = [ours, theirs]
+        self.ev.request(_intent("charge"))
+        self._connections = [
+            Connection(secc, evse_link, self.clock, recorder=theirs),
+            Connection(evcc, ev_link, self.clock, recorder=ours, to_json=_json_of),
+        ]
+        for connection in self._connections:
+            connection.start()
+
+    def stop(self) -> None:
+        if self._evcc is not None and not self._evcc.finished:
+            self.ev.request(_intent("stop"))
+
+    def set_setpoint(self, p_w: float) -> None:
+        self.world.advance_to(self.clock.now())
+        if self.session.control_mode is ControlMode.SCHEDULED:
+            self.ev.target_power_w = p_w  # the EV asks for it (EVTargetCurrent)
+        else:
+            self.world.command_setpoint(p_w)  # the EVSE's control interface
+
+    def follow_home_load(self, on: bool) -> None:
+        self.world.advance_to(self.clock.now())
+        self.world.command_follow_home(on)
+
+    def poll(self) -> Sequence[DutEvent]:
+        self.world.advance_to(self.clock.now())
+        out = [DutEvent(e.t, e.name, e.data) for e in self.world.drain_events()]
+        for tap in self._taps:
+            out.extend(tap.drain())
+        out.sort(key=lambda e: e.t)
+        return out
+
+    def safe_state(self, timeout_s: float) -> None:
+        """End the session normally if it can (PowerDelivery Stop, welding detection,
+        SessionStop); then, whatever happened, the power stage off and the contactors open."""
+        self.stop()
+        wait = self.STOP_WAIT_S if self.clock.virtual else timeout_s
+        deadline = self.clock.now() + wait
+        try:
+            while (
+                self._evcc is not None and not self._evcc.finished and self.clock.now() < deadline
+            ):
+                self.clock.run_until(min(self.clock.now() + self.STOP_POLL_S, deadline))
+        finally:
+            for connection in self._connections:
+                connection.close("the rig's safe state")
+            self.world.advance_to(self.clock.now())
+            self.world.enable_power_stage(False)
+            self.world.command_setpoint(0.0)
+
+    def close(self) -> None:
+        for connection in self._connections:
+            connection.close("closed")
+
+
+def _intent(name: str) -> Any:
+    from rig.v2g.controllers import EvIntent
+
+    return EvIntent(name)

@@ -205,7 +205,7 @@ class Runner:
 
     def drain(self) -> None:
         for ev in self.station.dut.poll():
-            self.writer.event(ev.t, "dut", ev.name, ev.data)
+            self.writer.event(ev.t, ev.src, ev.name, ev.data)
 
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> None:

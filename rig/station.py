@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.bench import BenchConfig
 from rig.clock import Clock, Stopwatch
-from rig.dut import Dut, DutIdentity, EmulatedEvse
+from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
 from rig.signals import GUARD, SignalGuard, TeardownAborted
@@ -227,10 +227,32 @@ def open_station(
             "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
             "use a bench with dut: {emulated: true}"
         )
+    from rig.emulators.defects import PROTOCOL_DEFECTS, quirks_for
+    from rig.sim import DEFECTS
+
+    unknown = [d for d in defects if d not in DEFECTS and d not in PROTOCOL_DEFECTS]
+    if unknown:
+        raise BenchError(f"unknown defect(s) {', '.join(unknown)}; see `rig defects`")
     # The emulated DUT and every emulated instrument share one world (one physics, one clock).
-    world = World(world_config(plan, config), defects=defects, seed=seed)
+    world = World(
+        world_config(plan, config), defects=[d for d in defects if d in DEFECTS], seed=seed
+    )
     identity = DutIdentity(config.dut.side, config.dut.name, config.dut.firmware, emulated=True)
-    dut = EmulatedEvse(world, plan.session, clock, identity)
+    dut: Dut
+    if config.protocol == "none":
+        if any(d in PROTOCOL_DEFECTS for d in defects):
+            raise BenchError("protocol defects need the bench's ISO 15118-20 session")
+        dut = EmulatedEvse(world, plan.session, clock, identity)
+    else:
+        dut = EmulatedEvse20(
+            world,
+            plan.session,
+            clock,
+            identity,
+            seed=seed,
+            latency_s=config.link_latency_s,
+            dut_quirks=quirks_for(defects),
+        )
     station = Station(config, clock, {}, dut, [], world)
     emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
     emu_rm = None

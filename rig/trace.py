@@ -54,6 +54,14 @@ def analyzer_channel(point: str, quantity: str) -> str:
     return f"power_analyzer.{point}.{quantity}"
 
 
+def _dumps(rec: Mapping[str, Any]) -> str:
+    """One record as compact JSON; NaN and infinities (a missing reading) become null."""
+    try:
+        return json.dumps(rec, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # rare: walk the record only when a non-finite number is in it
+        return json.dumps(_clean(rec), separators=(",", ":"))
+
+
 def _clean(value: Any) -> Any:
     """JSON cannot carry NaN/inf; write them as null so every line stays valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -181,7 +189,7 @@ class TraceWriter:
     def _write(self, rec: Mapping[str, Any]) -> None:
         if self._fd is None:
             return
-        data = (json.dumps(_clean(rec), separators=(",", ":")) + "\n").encode("utf-8")
+        data = (_dumps(rec) + "\n").encode("utf-8")
         try:
             view = memoryview(data)
             while view:  # a short write is retried; a full disk then says so (ENOSPC)
