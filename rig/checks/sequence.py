@@ -1,0 +1,198 @@
+"""sequence: the peer keeps the ISO 15118-20 message order and answers with the right codes, and
+energy stops when the session says so.
+
+Judged from the messages the rig's engine exchanged (the peer's frames as received):
+- order: every response answers the request before it, and none comes unasked;
+- response codes: OK (or the specific OK of SessionSetup: OK_NewSessionEstablished for a new
+  session, OK_OldSessionJoined for a resumed one); a request the rig sent out of sequence on
+  purpose (a fault from the plan) must be answered FAILED_SequenceError; any other FAILED or
+  WARNING code the peer sent is reported;
+- energy after stop: after an acknowledged PowerDelivery(Stop or Standby), the EVSE's measured AC
+  power falls below `idle_power` within `stop_within` and stays there until the next Start
+  (judged only where the plan measured long enough after the stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks.v2gtrace import Message, find, messages, response_name
+from rig.sim.points import MeasurementPoint
+from rig.trace import Trace, analyzer_channel
+
+CLAUSE = "ISO 15118-20 message sequence and ResponseCode; PowerDelivery ChargeProgress"
+EVSE_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
+
+
+@register(
+    "sequence",
+    summary="Responses in order and with the right ResponseCode (FAILED_SequenceError to an "
+    "out-of-sequence request); no energy after PowerDelivery Stop/Standby",
+    clause=CLAUSE,
+    params={
+        "stop_within": Param(
+            "time",
+            "2 s",
+            help="energy below idle_power this long after Stop/Standby (?)",
+            positive=True,
+        ),
+        "idle_power": Param(
+            "power", "200 W", help="what counts as no energy transfer at the EVSE's AC side"
+        ),
+    },
+)
+def sequence(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
+    msgs = [m for m in messages(trace) if m.side == "evcc"]
+    if not msgs:
+        return [
+            Verdict(
+                "sequence",
+                "error",
+                None,
+                None,
+                "",
+                "no ISO 15118-20 message of the rig's EVCC in the trace (protocol none, or the "
+                "rig is the EVSE: judge the EV with protocol_timing)",
+                CLAUSE,
+            )
+        ]
+    probes = {e.data.get("message") for e in trace.events if e.name == "fault_injected"}
+    out = [_order(msgs), _codes(msgs, trace)]
+    out.extend(_energy_after_stop(trace, msgs, params))
+    del probes
+    return out
+
+
+def _order(msgs: list[Message]) -> Verdict:
+    pending: Message | None = None
+    for m in msgs:
+        if m.is_request:
+            pending = m
+            continue
+        if pending is None or m.name != response_name(pending.name):
+            expected = "nothing" if pending is None else response_name(pending.name)
+            return Verdict(
+                "sequence:order",
+                "fail",
+                None,
+                None,
+                "",
+                f"{m.name} at t={m.t:.3f} s answers no request (expected {expected})",
+                CLAUSE,
+                (Marker("time", f"unexpected {m.name}", m.t),),
+            )
+        pending = None
+    return Verdict(
+        "sequence:order", "pass", None, None, "", f"{len(msgs)} messages in -20 order", CLAUSE
+    )
+
+
+def _expected_code(request: Message, injected: set[float]) -> set[str]:
+    if request.t in injected:
+        return {"FAILED_SequenceError"}
+    if request.name == "supportedAppProtocolReq":
+        return {"OK_SuccessfulNegotiation", "OK_SuccessfulNegotiationWithMinorDeviation"}
+    if request.name == "SessionSetupReq":
+        sid = find(request.content, "SessionID")
+        new = not sid or set(str(sid)) <= {"0"}
+        return (
+            {"OK_NewSessionEstablished"}
+            if new
+            else {"OK_OldSessionJoined", "OK_NewSessionEstablished"}
+        )
+    return {"OK"}
+
+
+def _codes(msgs: list[Message], trace: Trace) -> Verdict:
+    injected = {
+        float(e.data["t_sent"])
+        for e in trace.events
+        if e.name == "fault_injected"
+        and e.data.get("kind") == "out_of_sequence"
+        and "t_sent" in e.data
+    }
+    pending: Message | None = None
+    checked = 0
+    for m in msgs:
+        if m.is_request:
+            pending = m
+            continue
+        if pending is None or m.code is None:
+            continue
+        checked += 1
+        allowed = _expected_code(pending, injected)
+        if m.code not in allowed:
+            return Verdict(
+                "sequence:response_codes",
+                "fail",
+                None,
+                None,
+                "",
+                f"{m.name} at t={m.t:.3f} s said {m.code}; -20 expects "
+                f"{' or '.join(sorted(allowed))} to that {pending.name}",
+                CLAUSE,
+                (Marker("time", f"{m.name} {m.code}", m.t),),
+            )
+        pending = None
+    if not checked:
+        return Verdict("sequence:response_codes", "error", None, None, "", "no response", CLAUSE)
+    probes = f"; {len(injected)} out-of-sequence probe(s) refused" if injected else ""
+    return Verdict(
+        "sequence:response_codes",
+        "pass",
+        None,
+        None,
+        "",
+        f"{checked} responses with the expected codes{probes}",
+        CLAUSE,
+    )
+
+
+def _energy_after_stop(
+    trace: Trace, msgs: list[Message], params: Mapping[str, Any]
+) -> list[Verdict]:
+    within = float(params["stop_within"])
+    idle = float(params["idle_power"])
+    t, p = trace.series(EVSE_P)
+    if t.size == 0:
+        return []
+    last_sample = float(t[-1])
+    stops: list[tuple[float, str]] = []
+    starts: list[float] = []
+    request: Message | None = None
+    for m in msgs:
+        if m.is_request:
+            request = m
+        elif request is not None and m.name == "PowerDeliveryRes" and m.code == "OK":
+            progress = find(request.content, "ChargeProgress")
+            if progress in ("Stop", "Standby"):
+                stops.append((m.t, str(progress)))
+            elif progress == "Start":
+                starts.append(m.t)
+    verdicts = []
+    for t_stop, progress in stops:
+        if t_stop + within > last_sample:
+            continue  # the run (or its measurements) ended before the limit: not judged here
+        t_next = min((s for s in starts if s > t_stop), default=last_sample)
+        window = (t >= t_stop + within) & (t <= t_next)
+        if not np.any(window):
+            continue
+        worst = float(np.nanmax(np.abs(p[window])))
+        verdicts.append(
+            Verdict(
+                "sequence:energy_after_stop",
+                "pass" if worst <= idle else "fail",
+                worst,
+                idle,
+                "W",
+                f"PowerDelivery({progress}) acknowledged at t={t_stop:.2f} s: largest EVSE AC power "
+                f"from {within:g} s after it to the next Start: {worst:.0f} W",
+                CLAUSE,
+                (Marker("time", f"{progress}", t_stop, EVSE_P),),
+            )
+        )
+    return verdicts

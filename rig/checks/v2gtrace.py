@@ -1,0 +1,147 @@
+"""The ISO 15118-20 messages of a trace as the checks read them (no check of its own).
+
+The runner writes every message the rig's engine sent or received as an event (src "v2g", name
+"message") with its direction, element name, response code and decoded body. Checks read them here:
+request/response pairs with their times, and the EV's announced values (RationalNumbers made
+floats, discharge values in the rig's sign whatever the peer's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rig.trace import Trace
+
+
+@dataclass(frozen=True)
+class Message:
+    t: float
+    sent: bool  # sent by the rig's engine (True) or received from the peer
+    side: str  # the rig's engine: "evcc" or "secc"
+    name: str
+    code: str | None
+    body: Mapping[str, Any]
+
+    @property
+    def is_request(self) -> bool:
+        return self.name.endswith("Req")
+
+    @property
+    def content(self) -> Mapping[str, Any]:
+        """The message's own fields (the JSON form is {element name: fields})."""
+        inner = self.body.get(self.name)
+        return inner if isinstance(inner, Mapping) else {}
+
+
+def messages(trace: Trace) -> list[Message]:
+    out = []
+    for e in trace.events:
+        if e.src != "v2g" or e.name != "message":
+            continue
+        d = e.data
+        body = d.get("body")
+        out.append(
+            Message(
+                e.t,
+                d.get("dir") == "tx",
+                str(d.get("side", "")),
+                str(d.get("message", "")),
+                d.get("code"),
+                body if isinstance(body, Mapping) else {},
+            )
+        )
+    return out
+
+
+def response_name(request: str) -> str:
+    return request[:-3] + "Res"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    request: Message
+    response: Message | None  # None: never answered
+
+    @property
+    def response_time(self) -> float | None:
+        return None if self.response is None else self.response.t - self.request.t
+
+
+def exchanges(msgs: list[Message]) -> Iterator[Exchange]:
+    """Each request with the response that answered it (the next message of the other direction
+    with the matching name), in order."""
+    pending: Message | None = None
+    for m in msgs:
+        if m.is_request:
+            if pending is not None:
+                yield Exchange(pending, None)
+            pending = m
+        elif pending is not None and m.name == response_name(pending.name):
+            yield Exchange(pending, m)
+            pending = None
+    if pending is not None:
+        yield Exchange(pending, None)
+
+
+def rational(value: Any) -> float | None:
+    """A RationalNumber's JSON form ({"Exponent", "Value"}) as a float."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return float(value["Value"]) * 10.0 ** int(value["Exponent"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def find(obj: Any, key: str) -> Any:
+    """The first value of `key` anywhere in a nested JSON body (depth-first), or None."""
+    if isinstance(obj, Mapping):
+        if key in obj:
+            return obj[key]
+        for value in obj.values():
+            found = find(value, key)
+            if found is not None:
+                return found
+    elif isinstance(obj, list):
+        for value in obj:
+            found = find(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
+class EvAnnouncement:
+    """What the EV announced at time t (rig signs: discharge values <= 0; W, A, Wh)."""
+
+    t: float
+    max_charge_power: float | None
+    max_discharge_power: float | None
+    max_discharge_current: float | None
+    minimum_v2x_energy: float | None  # EVMinimumV2XEnergyRequest (energy to the reserve)
+
+
+def ev_announcements(msgs: list[Message]) -> list[EvAnnouncement]:
+    """The EV's limits from its ChargeParameterDiscoveryReq and every ChargeLoopReq. Discharge
+    limits are read as magnitudes whatever sign the EV wrote (both conventions exist)."""
+    out = []
+    for m in msgs:
+        if not m.is_request or (
+            "ChargeParameterDiscovery" not in m.name and "ChargeLoop" not in m.name
+        ):
+            continue
+        c = m.content
+        dis_p = rational(find(c, "EVMaximumDischargePower"))
+        dis_i = rational(find(c, "EVMaximumDischargeCurrent"))
+        out.append(
+            EvAnnouncement(
+                m.t,
+                rational(find(c, "EVMaximumChargePower")),
+                None if dis_p is None else -abs(dis_p),
+                None if dis_i is None else -abs(dis_i),
+                rational(find(c, "EVMinimumV2XEnergyRequest")),
+            )
+        )
+    return out
