@@ -78,7 +78,7 @@ class StubWriter:
             f"{self.aliases[shadowed]}: _TypeAlias = {self.name(shadowed)}"
             for shadowed in sorted(self.aliases)
         ]
-        out = HEADER.format(doc=self.mw.doc).splitlines()
+        out = HEADER.format(doc=self.mw.doc.splitlines()[0]).splitlines()
         reexports = sorted(self.mw.reexports)
         by_home: dict[str, list[str]] = {}
         for name in reexports:
