@@ -147,7 +147,7 @@ class Segment:
 SYN, FIN, RST = 0x02, 0x01, 0x04
 
 
-def tcp_segments(frame: Frame) -> Segment | None:
+def tcp_segment(frame: Frame) -> Segment | None:
     """The TCP segment of an Ethernet/IPv6 frame, or None for anything else."""
     data = frame.data
     if len(data) < 14:
@@ -231,7 +231,7 @@ def _connections(path: Path) -> list[tuple[_Direction, _Direction]]:
     conns: dict[tuple[tuple[bytes, int], tuple[bytes, int]], tuple[_Direction, _Direction]] = {}
     order: list[tuple[_Direction, _Direction]] = []
     for frame in frames(path):
-        seg = tcp_segments(frame)
+        seg = tcp_segment(frame)
         if seg is None:
             continue
         if seg.flags & SYN and not seg.flags & 0x10:  # SYN without ACK: the client opens
@@ -243,12 +243,13 @@ def _connections(path: Path) -> list[tuple[_Direction, _Direction]]:
             conns[key][0].add(seg)
         elif (seg.dst, seg.src) in conns:
             conns[(seg.dst, seg.src)][1].add(seg)
-        elif seg.payload:  # a connection opened before the capture: the lower port is the client
+        elif seg.payload:
+            # a connection opened before the capture: take the first sender for the client (the
+            # EVCC, which speaks first in V2G: supportedAppProtocolReq)
             pair = (_Direction(), _Direction())
-            client_first = seg.src[1] > seg.dst[1]
-            conns[(seg.src, seg.dst) if client_first else (seg.dst, seg.src)] = pair
+            conns[(seg.src, seg.dst)] = pair
             order.append(pair)
-            (pair[0] if client_first else pair[1]).add(seg)
+            pair[0].add(seg)
     return order
 
 
