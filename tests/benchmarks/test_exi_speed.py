@@ -3,6 +3,9 @@
 - DC_ChargeLoopReq with BPT_Dynamic_DC_CLReqControlMode, every optional rational filled (70
   bytes): encode and decode each < 50 us median.
 - SessionSetupReq: encode and decode each < 20 us median.
+- ISO 15118-2 CurrentDemandReq in its V2G_Message, every optional element filled (the message
+  a -2 DC car sends every ~100 ms; 48 bytes): encode and decode each < 50 us median (the
+  rig's own floor, the same as -20's charge loop).
 - `import rig.v2g.exi` plus building and encoding a first SessionSetupReq in a fresh
   interpreter < 300 ms, with bytecode caches and without (this machine sets
   PYTHONDONTWRITEBYTECODE=1, so the cold case is the everyday one here).
@@ -33,6 +36,8 @@ FLOORS_US = {
     "dc_charge_loop_decode": 50.0,
     "session_setup_encode": 20.0,
     "session_setup_decode": 20.0,
+    "iso2_current_demand_encode": 50.0,
+    "iso2_current_demand_decode": 50.0,
 }
 IMPORT_FLOOR_MS = 300.0
 
@@ -52,7 +57,7 @@ print((time.perf_counter() - t0) * 1000)
 
 def messages() -> dict[str, tuple[str, Any]]:
     """The benchmark messages: name -> (namespace set, message)."""
-    from rig.v2g.exi import common, dc
+    from rig.v2g.exi import common, dc, iso2
 
     def r(value: int, exponent: int = 0) -> Any:
         return dc.RationalNumberType(Exponent=exponent, Value=value)
@@ -83,7 +88,40 @@ def messages() -> dict[str, tuple[str, Any]]:
         Header=common.MessageHeaderType(SessionID=bytes(8), TimeStamp=1739635913),
         EVCCID="WMIV1234567890ABCDEX",
     )
-    return {"dc_charge_loop": ("dc", loop), "session_setup": ("common", setup)}
+
+    def pv(value: int, multiplier: int, unit: iso2.unitSymbolType) -> iso2.PhysicalValueType:
+        return iso2.PhysicalValueType(Multiplier=multiplier, Unit=unit, Value=value)
+
+    a, v, w, s = (
+        iso2.unitSymbolType.A,
+        iso2.unitSymbolType.V,
+        iso2.unitSymbolType.W,
+        iso2.unitSymbolType.s,
+    )
+    demand = iso2.V2G_Message(
+        Header=iso2.MessageHeaderType(SessionID=bytes.fromhex("984FB66FBF7FFFF5")),
+        Body=iso2.BodyType(
+            BodyElement=iso2.CurrentDemandReq(
+                DC_EVStatus=iso2.DC_EVStatusType(
+                    EVReady=True, EVErrorCode=iso2.DC_EVErrorCodeType.NO_ERROR, EVRESSSOC=55
+                ),
+                EVTargetCurrent=pv(1250, -1, a),
+                EVMaximumVoltageLimit=pv(4080, -1, v),
+                EVMaximumCurrentLimit=pv(5000, -1, a),
+                EVMaximumPowerLimit=pv(150, 3, w),
+                BulkChargingComplete=False,
+                ChargingComplete=False,
+                RemainingTimeToFullSoC=pv(3600, 0, s),
+                RemainingTimeToBulkSoC=pv(1800, 0, s),
+                EVTargetVoltage=pv(3950, -1, v),
+            )
+        ),
+    )
+    return {
+        "dc_charge_loop": ("dc", loop),
+        "session_setup": ("common", setup),
+        "iso2_current_demand": ("iso2", demand),
+    }
 
 
 def _per_call_us(fn: Callable[[], object], batch: int, samples: int, rounds: int) -> float:
@@ -165,6 +203,7 @@ def test_codec_speed_floors() -> None:
         unit = "B" if key.endswith("_bytes") else "us"
         print(f"exi {key}: {value:.2f} {unit}")
     assert 60 <= figures["dc_charge_loop_bytes"] <= 80  # "about 68 bytes"
+    assert 30 <= figures["iso2_current_demand_bytes"] <= 50
     for key, floor in FLOORS_US.items():
         assert figures[key] < floor, f"{key}: {figures[key]:.1f} us >= {floor} us"
 

@@ -12,8 +12,8 @@ process and answers one JSON object per line on stdout for each request line on 
     {"op": "ping"}                                           -> {"ok": true}
     {"op": "quit"}                                           -> {"ok": true}, then exit
 
-`ns` is one of app, common, dc, ac, acdp, wpt (as in rig.v2g.exi) or xmldsig (the peer's fragment
-mode for ds:SignedInfo). An optional "id" in a request is echoed in its answer.
+`ns` is one of app, common, dc, ac, acdp, wpt, din, iso2 (as in rig.v2g.exi) or xmldsig (the
+peer's fragment mode for ds:SignedInfo). An optional "id" in a request is echoed in its answer.
 
 The codec is driven exactly as the package drives it (iso15118/shared/exificient_exi_codec.py):
 py4j's JavaGateway.launch_gateway() starts a JVM on the package's EXICodec.jar, and
@@ -57,6 +57,8 @@ NAMESPACES: dict[str, str] = {
     "acdp": "urn:iso:std:iso:15118:-20:ACDP",
     "wpt": "urn:iso:std:iso:15118:-20:WPT",
     "xmldsig": "http://www.w3.org/2000/09/xmldsig#",
+    "din": "urn:din:70121:2012:MsgDef",
+    "iso2": "urn:iso:15118:2:2013:MsgDef",
 }
 
 # Key renames, ours -> peer. MOXy names the character content of a simpleContent type "value";

@@ -26,6 +26,15 @@ from typing import Any
 # so a valid document never carries them (an instance would need xsi:type).
 ABSTRACT_TYPED_HEADS = frozenset({"CLReqControlMode", "CLResControlMode"})
 
+
+def abstract_typed(cls: type) -> bool:
+    """A global element whose type is abstract (the -20 control-mode heads above; in DIN 70121
+    and -2 the heads of EVChargeParameter, EVSEStatus, SASchedules, BodyElement and the like):
+    no valid instance exists without xsi:type, so it is never drawn."""
+    meta = cls._exi_meta  # type: ignore[attr-defined]
+    return cls.__name__ in ABSTRACT_TYPED_HEADS or (meta.unsupported or "").startswith("its type")
+
+
 # Characters a string value may hold. XML 1.0 Char (section 2.2) excludes most C0 controls,
 # surrogates and U+FFFE/U+FFFF; xs:string values are sequences of Char, so nothing else is drawn.
 _ASCII = string.ascii_letters + string.digits + " -_.:*/#@+=,;!?()[]{}<>&'\""
@@ -138,7 +147,7 @@ class Draw:
             if depth >= self.depth_cap and not f.required:
                 count = 0
             if kind == "substitution":
-                members = [(n, m) for n, m in f.members if n not in ABSTRACT_TYPED_HEADS]
+                members = [(n, m) for n, m in f.members if not abstract_typed(m)]
                 if count == 0 or not members:
                     continue
                 name, member = self.rng.choice(members)
@@ -195,3 +204,47 @@ def generate(
             continue
         return Generated(ns, name, index, message, exi.to_json(message), data, attempt)
     return None
+
+
+def generate_document(
+    exi: Any,
+    ns: str,
+    member: str,
+    index: int,
+    seed: int,
+    attempts: int = 200,
+) -> Generated | None:
+    """Draw #index of a valid DIN 70121 / -2 document: a V2G_Message whose Body holds `member`
+    (a message element such as "CurrentDemandReq"), the only kind of document these sets send.
+    None when no draw was valid in `attempts`."""
+    types = exi.message_types(ns)
+    root = types["V2G_Message"]
+    fields = {f.name: f for f in root._exi_fields}
+    header_cls = fields["Header"].cls
+    body_field = next(f for f in fields["Body"].cls._exi_fields if f.name == "BodyElement")
+    member_cls = dict(body_field.members)[member]
+    rng = random.Random(_seed(seed, ns, "V2G_Message", member, str(index)))
+    for _ in range(attempts):
+        draw = Draw(rng, optional_p=rng.choice((0.2, 0.5, 0.8)))
+        candidate = {
+            "V2G_Message": {
+                "Header": draw.body(header_cls, 1),
+                "Body": {member: draw.body(member_cls, 2)},
+            }
+        }
+        try:
+            message = exi.from_json(ns, candidate)
+            data = exi.encode(message, ns)
+        except exi.EXIError:
+            continue
+        return Generated(ns, "V2G_Message", index, message, exi.to_json(message), data, 1)
+    return None
+
+
+def body_members(exi: Any, ns: str) -> list[str]:
+    """The message elements of a DIN 70121 / -2 Body (the BodyElement substitution group), in
+    event-code order, without the heads whose type is abstract (no valid instance)."""
+    root = exi.message_types(ns)["V2G_Message"]
+    body = next(f for f in root._exi_fields if f.name == "Body").cls
+    field = next(f for f in body._exi_fields if f.name == "BodyElement")
+    return [name for name, cls in field.members if not abstract_typed(cls)]

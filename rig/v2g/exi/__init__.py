@@ -1,17 +1,21 @@
-"""Schema-informed EXI codec for ISO 15118-20 and the supportedAppProtocol handshake.
+"""Schema-informed EXI codec for ISO 15118-20, ISO 15118-2, DIN 70121 and supportedAppProtocol.
 
-EXI 1.0 as -20 uses it: header byte 0x80, schema-informed, bit-packed, non-strict, whole
+EXI 1.0 as V2G uses it: header byte 0x80, schema-informed, bit-packed, non-strict, whole
 documents (fragments only for signatures), strings always written as table misses. The message
-classes and the codec are generated from the schemas (see rig.v2g.exi.generate) and created on
-first use, so importing this package loads nothing of them.
+classes and the codec are generated from the schemas (see rig.v2g.exi.generate, which also notes
+the DIN / -2 profile facts) and created on first use, so importing this package loads nothing of
+them. DIN 70121 ("din") and -2 ("iso2") documents are one V2G_Message each: Header, then Body
+with the message as a member of the BodyElement substitution group; which of the two a
+connection speaks is what its supportedAppProtocol exchange chose ("app").
 
     encode(message) -> bytes           decode(ns, data) -> message
     to_json(message) -> dict            from_json(ns, obj) -> message
     encode_fragment(element, ...)       decode_fragment(ns, data) -> Fragment
     message_types(ns) -> {element name: class}    types(ns) -> module of classes and enums
 
-`ns` is one of "app", "common", "dc", "ac", "acdp", "wpt" ("xmldsig" too for fragments). Every
-failure is an EXIError: EXIEncodeError names the field path, EXIDecodeError the bit offset.
+`ns` is one of "app", "common", "dc", "ac", "acdp", "wpt", "din", "iso2" ("xmldsig" too for
+fragments). Every failure is an EXIError: EXIEncodeError names the field path, EXIDecodeError
+the bit offset.
 The generated modules are also reachable as attributes: `from rig.v2g.exi import dc`.
 
 Typing: each generated module has a stub beside it (rig.v2g.exi.stubgen), so under strict mypy
@@ -49,6 +53,8 @@ if TYPE_CHECKING:
     from rig.v2g.exi._generated import common as common
     from rig.v2g.exi._generated import commontypes as commontypes
     from rig.v2g.exi._generated import dc as dc
+    from rig.v2g.exi._generated import din as din
+    from rig.v2g.exi._generated import iso2 as iso2
     from rig.v2g.exi._generated import wpt as wpt
     from rig.v2g.exi._generated import xmldsig as xmldsig
 
@@ -69,8 +75,8 @@ __all__ = [
     "types",
 ]
 
-DOCUMENT_SETS = ("app", "common", "dc", "ac", "acdp", "wpt")
-_MODULES = {"app", "common", "commontypes", "dc", "ac", "acdp", "wpt", "xmldsig"}
+DOCUMENT_SETS = ("app", "common", "dc", "ac", "acdp", "wpt", "din", "iso2")
+_MODULES = {"app", "common", "commontypes", "dc", "ac", "acdp", "wpt", "xmldsig", "din", "iso2"}
 
 
 def to_json(message: EXIMessage) -> dict[str, Any]:
@@ -92,6 +98,10 @@ def from_json(ns: Literal["ac"], obj: Any) -> ac.Document: ...
 def from_json(ns: Literal["acdp"], obj: Any) -> acdp.Document: ...
 @overload
 def from_json(ns: Literal["wpt"], obj: Any) -> wpt.Document: ...
+@overload
+def from_json(ns: Literal["din"], obj: Any) -> din.Document: ...
+@overload
+def from_json(ns: Literal["iso2"], obj: Any) -> iso2.Document: ...
 @overload
 def from_json(ns: Literal["xmldsig"], obj: Any) -> xmldsig.Document: ...
 @overload

@@ -35,7 +35,9 @@ MAX_JSON = 1 << 20
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="rig exi", description="ISO 15118-20 / AppProtocol EXI codec")
+    ap = _Parser(
+        prog="rig exi", description="EXI codec: ISO 15118-20, ISO 15118-2, DIN 70121, AppProtocol"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("decode", help="EXI hex -> JSON form")
     d.add_argument("--ns", required=True, choices=DOCUMENT_SETS)

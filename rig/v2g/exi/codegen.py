@@ -106,7 +106,8 @@ class Src:
         return "\n".join(self.lines) + "\n"
 
 
-def _enum_member_name(value: str) -> str:
+def enum_member_name(value: str) -> str:
+    """The Python name of an enumeration value (module and stub spell members alike)."""
     name = "".join(ch if (ch.isalnum() or ch == "_") else "_" for ch in value)
     if not name or name[0].isdigit() or keyword.iskeyword(name):
         name = "_" + name
@@ -314,7 +315,7 @@ class ModuleWriter:
             src(f"'''Enumeration {name}: values in schema order (index = EXI code).'''")
             src("")
             for v in values:
-                src(f"{_enum_member_name(v)} = {v!r}")
+                src(f"{enum_member_name(v)} = {v!r}")
         src("")
         src(f"_EV_{name} = tuple({name})")
         src(f"_IX_{name} = {{m: i for i, m in enumerate(_EV_{name})}}")

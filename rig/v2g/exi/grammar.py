@@ -8,8 +8,9 @@ first-level productions carry their event codes. The steps follow the recommenda
   EE alone for empty content; mixed content adds CH [untyped] to every content state; attribute
   wildcards add AT(*) / AT(uri:*); base content comes before extension content.
 - 8.5.4.1.4-8 particles: minOccurs copies then (maxOccurs - minOccurs) optional copies or a loop;
-  element terms expand substitution groups (head unless abstract, then every member, sorted by
-  local name then URI); wildcards give SE(*) (##any, ##other) or SE(uri:*).
+  element terms expand substitution groups (the head and every member, sorted by local name
+  then URI; abstract declarations keep their production, see GrammarBuilder.members);
+  wildcards give SE(*) (##any, ##other) or SE(uri:*).
 - 8.5.4.2 normalization: epsilon productions are eliminated and productions with the same
   terminal merged (a subset construction), so an optional element followed by another of the
   same name leads to one merged state.
@@ -276,11 +277,21 @@ class GrammarBuilder:
 
     # -- substitution groups
     def members(self, decl: ElementDecl) -> list[ElementDecl]:
-        """SE options of an element particle: head unless abstract, then all members, sorted."""
+        """SE options of an element particle: the head and all members, sorted.
+
+        An abstract declaration keeps its SE production (and so shifts the event codes of the
+        members sorted after it). That is what EXIficient does, and with it every DIN 70121 and
+        ISO 15118-2 codec in the field: the -2 Body lists the abstract BodyElement between
+        AuthorizationRes and CableCheckReq, so SessionSetupReq is code 29 of 36 (6 bits) in
+        the real captures in ../shared/pcaps and in libcbv2g's generated decoder, not 28; the
+        iso15118 package's EXIficient reads and writes those streams byte for byte. Whether EXI
+        1.0 8.5.4.1.6 means abstract declarations to be left out is read differently by
+        implementations (?); the deployed codecs decide here. The -20 schemas declare no
+        abstract element, so their grammars are the same under both readings.
+        """
         if not decl.is_global:
             return [decl]
-        out = [] if decl.abstract else [decl]
-        out += [m for m in self.sset.substitution_members(decl.qname) if not m.abstract]
+        out = [decl, *self.sset.substitution_members(decl.qname)]
         out.sort(key=lambda d: (d.qname[1], d.qname[0]))
         return out
 

@@ -51,6 +51,13 @@ MODULE_OF_NAMESPACE = {
     ISO20 + "WPT": "wpt",
     XMLDSIG: "xmldsig",
 }
+# DIN 70121 and ISO 15118-2 split one message set over four namespaces (MsgDef, MsgHeader,
+# MsgBody, MsgDataTypes) whose local names never collide: one module per standard
+DIN = "urn:din:70121:2012:"
+ISO2 = "urn:iso:15118:2:2013:"
+for _part in ("MsgDef", "MsgHeader", "MsgBody", "MsgDataTypes"):
+    MODULE_OF_NAMESPACE[DIN + _part] = "din"
+    MODULE_OF_NAMESPACE[ISO2 + _part] = "iso2"
 
 
 def module_of(uri: str) -> str:

@@ -20,7 +20,7 @@ module alias, so that the name cannot resolve to the field.
 
 from __future__ import annotations
 
-from rig.v2g.exi.codegen import PY_TYPE, ModuleWriter, _enum_member_name
+from rig.v2g.exi.codegen import PY_TYPE, ModuleWriter, enum_member_name
 from rig.v2g.exi.meta import FieldKind, Rep
 from rig.v2g.exi.model import ClassModel, FieldModel, SetModel, element_key
 from rig.v2g.exi.xsd import SchemaError
@@ -78,7 +78,7 @@ class StubWriter:
             f"{self.aliases[shadowed]}: _TypeAlias = {self.name(shadowed)}"
             for shadowed in sorted(self.aliases)
         ]
-        out = HEADER.format(doc=self.mw.doc).splitlines()
+        out = HEADER.format(doc=self.mw.doc.splitlines()[0]).splitlines()
         reexports = sorted(self.mw.reexports)
         by_home: dict[str, list[str]] = {}
         for name in reexports:
@@ -152,7 +152,7 @@ class StubWriter:
     def enum(self, name: str, values: tuple[str, ...]) -> list[str]:
         out = ["", f"class {name}(_enum.Enum):"]
         out.append(f'    """Enumeration {name}: values in schema order (index = EXI code)."""')
-        out += [f"    {_enum_member_name(v)} = {v!r}" for v in values]
+        out += [f"    {enum_member_name(v)} = {v!r}" for v in values]
         return out
 
     def cls(self, cm: ClassModel) -> list[str]:

@@ -336,9 +336,12 @@ def _tag(e: ET.Element) -> str:
 class _Reader:
     """Reads one schema document into a SchemaSet."""
 
-    def __init__(self, sset: SchemaSet, path: Path) -> None:
+    def __init__(
+        self, sset: SchemaSet, path: Path, locations: dict[str, Path] | None = None
+    ) -> None:
         self.sset = sset
         self.path = path
+        self.locations = locations or {}
         self.root, self.scopes = _parse_with_ns(path)
         if _tag(self.root) != "schema":
             raise SchemaError(f"{path}: root is not xs:schema")
@@ -368,8 +371,13 @@ class _Reader:
             tag = _tag(child)
             if tag in ("import", "include"):
                 loc = child.get("schemaLocation")
-                if loc:
-                    more.append((self.path.parent / loc).resolve())
+                found = (self.path.parent / loc).resolve() if loc else None
+                if tag == "import" and (found is None or not found.is_file()):
+                    # The DIN 70121 and ISO 15118-2 schemas import xmldsig from a location their
+                    # published folders do not hold: the caller names a file per namespace.
+                    found = self.locations.get(child.get("namespace", ""), found)
+                if found is not None:
+                    more.append(found.resolve())
             elif tag == "element":
                 decl = self.element(child, is_global=True)
                 self._put(self.sset.elements, decl.qname, decl, child)
@@ -839,8 +847,12 @@ class _Resolver:
             self.complex(ct)
 
 
-def load(entry_files: list[Path]) -> SchemaSet:
-    """Read `entry_files` and every schema they import or include; resolve all references."""
+def load(entry_files: list[Path], locations: dict[str, Path] | None = None) -> SchemaSet:
+    """Read `entry_files` and every schema they import or include; resolve all references.
+
+    `locations` maps a namespace URI to the schema file to read for an xs:import of that
+    namespace whose schemaLocation is absent or names no existing file.
+    """
     sset = SchemaSet()
     seen: set[Path] = set()
     todo = [p.resolve() for p in entry_files]
@@ -852,6 +864,6 @@ def load(entry_files: list[Path]) -> SchemaSet:
         if not path.is_file():
             raise SchemaError(f"schema file not found: {path}")
         sset.files.append(path)
-        todo += _Reader(sset, path).read()
+        todo += _Reader(sset, path, locations).read()
     _Resolver(sset).run()
     return sset

@@ -28,11 +28,11 @@ EXAMPLES = int(os.environ.get("RIG_HYPOTHESIS_EXAMPLES", "25"))
 @functools.cache
 def model(schemas: str) -> ModelBuilder:
     from rig.v2g.exi import xsd
-    from rig.v2g.exi.generate import NS_SETS
+    from rig.v2g.exi.generate import NS_SETS, import_locations
 
     mb = ModelBuilder()
     for name, entry in NS_SETS.items():
-        mb.add_set(name, xsd.load([Path(schemas) / entry]))
+        mb.add_set(name, xsd.load([Path(schemas) / entry], import_locations(Path(schemas))))
     return mb
 
 
@@ -66,9 +66,9 @@ def simple_values(spec: SimpleSpec) -> st.SearchStrategy[Any]:
             st.text(
                 alphabet=st.characters(min_codepoint=32, max_codepoint=126),
                 min_size=lo,
-                max_size=min(hi, 40),
+                max_size=max(lo, min(hi, 40)),
             ),
-            st.text(alphabet=chars, min_size=lo, max_size=min(hi, 12)),
+            st.text(alphabet=chars, min_size=lo, max_size=max(lo, min(hi, 12))),
         )
     lo = spec.min_length or 0
     hi = spec.max_length if spec.max_length is not None else 64

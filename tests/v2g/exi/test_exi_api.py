@@ -51,7 +51,16 @@ def test_substitution_member_and_enum_types() -> None:
 
 def test_message_types_cover_the_namespace_sets() -> None:
     counts = {ns: len(exi.message_types(ns)) for ns in exi.DOCUMENT_SETS}
-    assert counts == {"app": 2, "common": 54, "dc": 48, "ac": 42, "acdp": 34, "wpt": 38}
+    assert counts == {
+        "app": 2,
+        "common": 54,
+        "dc": 48,
+        "ac": 42,
+        "acdp": 34,
+        "wpt": 38,
+        "din": 81,
+        "iso2": 80,
+    }
     assert "BPT_Dynamic_DC_CLReqControlMode" in exi.message_types("dc")
 
 
@@ -94,7 +103,7 @@ def test_decode_errors_carry_the_bit_offset() -> None:
     with pytest.raises(exi.EXIDecodeError, match="SE\\(\\*\\)"):
         exi.decode("app", b"\x80\x80")  # root code 2 of 2 global elements: SE(*)
     with pytest.raises(ValueError, match="unknown namespace set"):
-        exi.decode("din", DC_REQ)
+        exi.decode("iso3", DC_REQ)
 
 
 def test_any_truncation_is_a_decode_error() -> None:

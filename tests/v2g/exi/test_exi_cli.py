@@ -80,3 +80,43 @@ def test_out_of_range_value_names_the_field(capsys: pytest.CaptureFixture[str]) 
     message["DC_ChargeLoopReq"]["EVPresentVoltage"]["Exponent"] = 300
     assert main(["encode", "--ns", "dc", json.dumps(message)]) == 2
     assert "DC_ChargeLoopReq.EVPresentVoltage.Exponent" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("ns", "stream", "message"),
+    [
+        (  # the VW's SessionSetupReq (tux-evse__vw-ac-iso2.pcap, frame 53)
+            "iso2",
+            "8098004011d01801f7e81aae4400",
+            {
+                "V2G_Message": {
+                    "Header": {"SessionID": "00"},
+                    "Body": {"SessionSetupReq": {"EVCCID": "007DFA06AB91"}},
+                }
+            },
+        ),
+        (  # EVerest libcbv2g's DIN ServiceDiscoveryReq vector
+            "din",
+            "809a0211d63f74d2297ac9119400",
+            {
+                "V2G_Message": {
+                    "Header": {"SessionID": "4758FDD348A5EB24"},
+                    "Body": {"ServiceDiscoveryReq": {"ServiceCategory": "EVCharging"}},
+                }
+            },
+        ),
+    ],
+)
+def test_din_and_iso2_both_ways(
+    capsys: pytest.CaptureFixture[str], ns: str, stream: str, message: dict[str, object]
+) -> None:
+    assert main(["decode", "--ns", ns, stream]) == 0
+    assert json.loads(capsys.readouterr().out) == message
+    assert main(["encode", "--ns", ns, json.dumps(message)]) == 0
+    assert capsys.readouterr().out.strip() == stream
+
+
+def test_a_din_document_is_no_iso2_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """Decoded with the wrong set, a DIN document's root code (77) names another -2 element."""
+    assert main(["decode", "--ns", "iso2", "809a0211d63f74d2297ac9119400"]) == 2
+    assert "EXIDecodeError" in capsys.readouterr().err

@@ -59,7 +59,7 @@ def test_output_is_deterministic(shared: Path) -> None:
     first = generate.build(shared / "schemas")
     second = generate.build(shared / "schemas")
     assert first == second
-    modules = ["ac", "acdp", "app", "common", "commontypes", "dc", "wpt", "xmldsig"]
+    modules = ["ac", "acdp", "app", "common", "commontypes", "dc", "din", "iso2", "wpt", "xmldsig"]
     assert sorted(first) == sorted(
         ["__init__.py"] + [f"{m}.py" for m in modules] + [f"{m}.pyi" for m in modules]
     )
@@ -97,7 +97,18 @@ def test_every_source_unit_compiles() -> None:
     from rig.v2g.exi import lazy
 
     count = 0
-    for module in ("xmldsig", "commontypes", "common", "dc", "ac", "acdp", "wpt", "app"):
+    for module in (
+        "xmldsig",
+        "commontypes",
+        "common",
+        "dc",
+        "ac",
+        "acdp",
+        "wpt",
+        "app",
+        "din",
+        "iso2",
+    ):
         g = lazy.module_globals(module)
         for name, (deps, source) in g["_UNITS"].items():
             compile(source, f"<{module}:{name}>", "exec")

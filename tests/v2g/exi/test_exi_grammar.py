@@ -125,15 +125,17 @@ def test_counted_repetition_codes(builder) -> None:  # type: ignore[no-untyped-d
     assert len(g.states) < 8  # counted, not four copies
 
 
-def test_substitution_group_members_sorted_without_abstract_ones(builder) -> None:  # type: ignore[no-untyped-def]
+def test_substitution_group_members_sorted_with_abstract_ones(builder) -> None:  # type: ignore[no-untyped-def]
     g = grammar(builder, "Holder")
     s = g.states[0].find(Terminal(Kind.AT, TNS, "a")).target  # type: ignore[union-attr]
     s = g.states[s].find(se("First")).target  # type: ignore[union-attr,index]
     state = g.states[s]  # type: ignore[index]
     names = [p.terminal.local for p in state.productions]
-    # transitive members (Deep via Zulu), abstract head and abstract member left out
-    assert names == ["Alpha", "Deep", "Zulu"]
-    assert state.width == 2
+    # transitive members (Deep via Zulu); the abstract head and the abstract member keep their
+    # productions, as EXIficient and the DIN / -2 codecs in the field count them
+    assert names == ["Alpha", "Deep", "Head", "Hidden", "Zulu"]
+    assert [p.code for p in state.productions] == [0, 1, 2, 3, 4]
+    assert state.width == 3
 
 
 def test_attributes_sorted_and_qualified_before_content(builder) -> None:  # type: ignore[no-untyped-def]

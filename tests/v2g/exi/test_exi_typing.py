@@ -20,7 +20,7 @@ PROBE = '''\
 """Probe for test_exi_typing: uses of the generated classes, right and wrong."""
 
 from rig.v2g import exi
-from rig.v2g.exi import ac, app, common, commontypes, dc, xmldsig
+from rig.v2g.exi import ac, app, common, commontypes, dc, din, iso2, xmldsig
 
 header = dc.MessageHeaderType(SessionID=bytes(8), TimeStamp=1718607534)
 
@@ -89,6 +89,15 @@ received = exi.from_json("app", as_json)
 if isinstance(received, app.supportedAppProtocolReq):
     first: str = received.AppProtocol[0].ProtocolNamespace
 kinds: dict[str, type[dc.Document]] = exi.message_types("dc")
+
+# DIN 70121 and -2: a V2G_Message whose Body holds one message
+frame = exi.decode("iso2", data)
+if isinstance(frame, iso2.V2G_Message):
+    member = frame.Body.BodyElement
+    if isinstance(member, iso2.CurrentDemandReq):
+        soc: int = member.DC_EVStatus.EVRESSSOC
+frame.Body  # expect: has no attribute "Body"
+din.V2G_Message(Header=din.MessageHeaderType(SessionID=bytes(8)), Body=din.BodyType(BodyElement=din.SessionSetupReq(EVCCID="WMI")))  # expect: Argument "EVCCID" to "SessionSetupReq" has incompatible type "str"; expected "bytes"
 
 # encode takes generated classes only
 exi.encode("DC_ChargeLoopReq")  # expect: Argument 1 to "encode" has incompatible type "str"; expected "EXIMessage"
