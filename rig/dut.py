@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rig.bench import DutSide
 from rig.clock import Clock
+from rig.ev import EVSpec
 from rig.plan import SessionSpec
 from rig.v2g.vocabulary import ControlMode, SessionPhase
 
@@ -79,6 +80,10 @@ class Dut(Protocol):
         """End the session normally (ramp down, stop, unplug)."""
         ...
 
+    def standby(self, on: bool) -> None:
+        """Hold the session without energy (PowerDelivery Standby), or go on; ISO 15118-20 only."""
+        ...
+
     def set_setpoint(self, p_w: float) -> None:
         """Commanded AC power, rig sign (+ charges the EV, - discharges)."""
         ...
@@ -135,6 +140,9 @@ class EmulatedEvse:
     def stop(self) -> None:
         self.world.advance_to(self.clock.now())
         self.session.stop()
+
+    def standby(self, on: bool) -> None:
+        raise NotImplementedError("standby and resume need an ISO 15118-20 session (protocol none)")
 
     def set_setpoint(self, p_w: float) -> None:
         self.world.advance_to(self.clock.now())
@@ -239,6 +247,7 @@ class EmulatedEvse20:
         clock: Clock,
         identity: DutIdentity,
         *,
+        ev: EVSpec | None = None,
         seed: int = 1,
         latency_s: float = 0.0005,
         dut_quirks: Quirks | None = None,
@@ -252,7 +261,11 @@ class EmulatedEvse20:
         self.identity = identity
         self.session = session
         self.latency_s = latency_s
-        self.ev = SimEv(world)
+        self.ev = SimEv(
+            world,
+            max_charge_w=None if ev is None else ev.max_charge_w,
+            max_discharge_w=None if ev is None else ev.max_discharge_w,
+        )
         self.evse = SimEvse(world, (session.service,))
         self.store = SessionStore()
         self.dut_quirks = dut_quirks
@@ -316,6 +329,11 @@ class EmulatedEvse20:
     def stop(self) -> None:
         if self._evcc is not None and not self._evcc.finished:
             self.ev.request(_intent("stop"))
+
+    def standby(self, on: bool) -> None:
+        if self._evcc is None or self._evcc.finished:
+            raise RuntimeError("no session to put in standby or resume")
+        self.ev.request(_intent("standby" if on else "charge"))
 
     def set_setpoint(self, p_w: float) -> None:
         self.world.advance_to(self.clock.now())

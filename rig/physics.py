@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rig import sim
@@ -17,6 +18,20 @@ def world_config(plan: Plan | None, bench: BenchConfig) -> sim.WorldConfig:
         evse_fields["generator_mode"] = plan.evse.generator_mode
         evse_fields["islanding_method"] = plan.evse.islanding_method
         battery = plan.ev.battery_config()
+        if bench.protocol != "none":
+            # Over ISO 15118-20 the plan's charge and discharge limits are what the EV announces;
+            # the pack itself can do what the EVSE can, so an EVSE that ignores the announcement
+            # is not held back by the battery model (the BMS limits of protocol "none" bind).
+            rated = max(
+                bench.evse_physics.get("max_charge_w", 11_000.0),
+                bench.evse_physics.get("max_discharge_w", 11_000.0),
+                bench.dut.rated_power_w,
+            )
+            battery = dataclasses.replace(
+                battery,
+                max_charge_w=max(battery.max_charge_w, rated),
+                max_discharge_w=max(battery.max_discharge_w, rated),
+            )
         grid = sim.GridConfig(
             voltage_nominal_v=plan.grid.voltage_v, frequency_nominal_hz=plan.grid.frequency_hz
         )

@@ -91,7 +91,9 @@ class FollowHomeLoad:
 
 @dataclass(frozen=True)
 class SessionControl:
-    command: Literal["start", "stop"]
+    #: start / stop a session; standby / resume: the EV asks to hold the session without energy
+    #: (PowerDelivery Standby) and to go on (ISO 15118-20 only).
+    command: Literal["start", "stop", "standby", "resume"]
 
 
 @dataclass(frozen=True)
@@ -419,11 +421,10 @@ def _parse_follow(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) 
 
 
 def _parse_session(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
-    if value == "start":
-        return SessionControl("start")
-    if value == "stop":
-        return SessionControl("stop")
-    r.choice(path, value, ("start", "stop"))  # records the problem
+    for command in ("start", "stop", "standby", "resume"):
+        if value == command:
+            return SessionControl(command)
+    r.choice(path, value, ("start", "stop", "standby", "resume"))  # records the problem
     return None
 
 
@@ -486,7 +487,9 @@ STEP_KINDS: tuple[StepKind, ...] = (
         (FollowHomeLoad,),
         summary="the EVSE discharges what the home draws (V2H)",
     ),
-    StepKind("session", _parse_session, (SessionControl,), summary="start | stop"),
+    StepKind(
+        "session", _parse_session, (SessionControl,), summary="start | stop | standby | resume"
+    ),
     StepKind("mark", _parse_mark, (Mark,), physical=False, summary="a named marker"),
     StepKind(
         "wait_for",

@@ -39,7 +39,7 @@ from rig.plan import (
     WaitFor,
 )
 from rig.report.record import InstrumentRecord, PlanRun
-from rig.signals import RunInterrupted, SignalGuard, guarded
+from rig.signals import GUARD, RunInterrupted, SignalGuard, guarded
 from rig.station import Station, open_station
 from rig.trace import Trace, TraceWriter
 from rig.v2g.vocabulary import SessionPhase
@@ -76,6 +76,8 @@ class RunResult:
     interrupted: str | None = None
     #: Where the trace file stopped short, if it did (a full disk): the run is then an error.
     trace_error: str | None = None
+    #: ISO 15118-20 messages the rig's engine exchanged with the DUT (0 under protocol none).
+    messages: int = 0
 
     @property
     def verdict(self) -> str:
@@ -99,6 +101,7 @@ class RunResult:
             trace=str(self.trace_path) if self.trace_path else None,
             figure=str(self.figure_path) if self.figure_path else None,
             instruments=self.instruments,
+            messages=self.messages,
         )
 
 
@@ -168,7 +171,15 @@ class Sampler:
 
 
 class Runner:
-    def __init__(self, plan: Plan, station: Station, clock: Clock, writer: TraceWriter) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        station: Station,
+        clock: Clock,
+        writer: TraceWriter,
+        guard: SignalGuard | None = None,
+    ) -> None:
+        self.guard = guard or GUARD
         self.plan = plan
         self.station = station
         self.clock = clock
@@ -181,9 +192,11 @@ class Runner:
     def advance_to(self, t: float) -> None:
         """Let time pass until t: the scheduler runs the sampler and everything else due."""
         self.clock.run_until(t)
+        self.guard.check()
         self.drain()
 
     def sample(self, fast_only: bool = False) -> None:
+        self.guard.check()  # a stop request the interpreter may have dropped (rig.signals)
         t = self.clock.now()
         st = self.station
         analyzer, dc_source = st.analyzer, st.dc_source
@@ -299,10 +312,15 @@ class Runner:
             case FollowHomeLoad():
                 st.dut.follow_home_load(action.on)
             case SessionControl():
-                if action.command == "start":
-                    st.dut.start()
-                else:
-                    st.dut.stop()
+                match action.command:
+                    case "start":
+                        st.dut.start()
+                    case "stop":
+                        st.dut.stop()
+                    case "standby":
+                        st.dut.standby(True)
+                    case "resume":
+                        st.dut.standby(False)
             case Hold():
                 self.advance_to(self.clock.now() + action.duration_s)
             case WaitFor():
@@ -418,12 +436,13 @@ def _execute(
                 "dut": station.dut.identity.as_record(),
             },
         )
-        Runner(plan, station, clock, writer).run()
+        Runner(plan, station, clock, writer, guard).run()
     except StepError as exc:
         error = str(exc)
     except Exception as exc:  # bench could not open, an instrument failed, the disk is full
         error = f"{type(exc).__name__}: {exc}"
     except KeyboardInterrupt as exc:  # a signal (rig.signals): teardown, then say so
+        guard.acknowledge()
         interrupted = exc.signame if isinstance(exc, RunInterrupted) else "SIGINT"
         error = f"interrupted by {interrupted}"
     finally:
@@ -474,4 +493,5 @@ def _execute(
         trace_path=trace_path,
         interrupted=interrupted,
         trace_error=writer.disk_error,
+        messages=int(getattr(station.dut, "messages", 0)) if station else 0,
     )

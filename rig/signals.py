@@ -56,6 +56,8 @@ class SignalGuard:
         self.phase = Phase.RUNNING
         self.received: list[str] = []
         self.abort_requested = False
+        #: The first signal's name until the run has caught its RunInterrupted (see check()).
+        self._pending: str | None = None
         self._previous: dict[int, Any] = {}
         self.installed = False
 
@@ -82,6 +84,21 @@ class SignalGuard:
         self.phase = Phase.RUNNING
         self.received.clear()
         self.abort_requested = False
+        self._pending = None
+
+    def check(self) -> None:
+        """Raise RunInterrupted if a signal asked to stop and the run has not yet stopped.
+
+        Python runs a signal handler wherever the interpreter happens to be, including inside a
+        weakref callback or a __del__, where an exception it raises is printed and dropped. The
+        runner calls this at its own safe points (every sample, every wait), so a stop request
+        can never be lost that way."""
+        if self._pending is not None:
+            raise RunInterrupted(self._pending)
+
+    def acknowledge(self) -> None:
+        """The run caught its RunInterrupted and is ending."""
+        self._pending = None
 
     # -- the run's phases --------------------------------------------------------------------------
     @property
@@ -121,6 +138,7 @@ class SignalGuard:
         self.received.append(name)
         if self.phase is Phase.RUNNING:
             self.phase = Phase.ENDING  # before raising: a second signal must not raise again
+            self._pending = name
             raise RunInterrupted(name)
         if self.phase is Phase.ENDING:
             _say(

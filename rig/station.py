@@ -249,6 +249,7 @@ def open_station(
             plan.session,
             clock,
             identity,
+            ev=plan.ev,
             seed=seed,
             latency_s=config.link_latency_s,
             dut_quirks=quirks_for(defects),
@@ -306,12 +307,15 @@ def _prepare(station: Station, plan: Plan) -> None:
     dc = station.dc_source
     if dc is not None:
         ev = plan.ev
+        # The battery emulator stands for the pack: under protocol "none" the EV's limits are
+        # the pack's; over ISO 15118-20 the EV announces them and the pack can do what the
+        # EVSE can (rig.physics), so the emulator must not be what holds the EVSE back.
+        rated = 0.0 if station.config.protocol == "none" else station.config.dut.rated_power_w
+        source_w, sink_w = max(ev.max_discharge_w, rated), max(ev.max_charge_w, rated)
         dc.set_voltage(PACK_CEILING_V)
-        # Enough current for the EV's power limits down to an empty pack; the power limits bind.
-        dc.set_current_limits(
-            source_a=ev.max_discharge_w / PACK_MIN_V, sink_a=ev.max_charge_w / PACK_MIN_V
-        )
-        dc.set_power_limits(source_w=ev.max_discharge_w, sink_w=ev.max_charge_w)
+        # Enough current for the power limits down to an empty pack; the power limits bind.
+        dc.set_current_limits(source_a=source_w / PACK_MIN_V, sink_a=sink_w / PACK_MIN_V)
+        dc.set_power_limits(source_w=source_w, sink_w=sink_w)
         dc.set_output(True)
     grid = station.grid
     if grid is not None:

@@ -36,7 +36,12 @@ def test_run_writes_report_and_record_and_exits_0_when_every_plan_passes(tmp_pat
     assert set(record) == {"seed", "bench", "rig_version", "complete", "runs", "instruments"}
     assert record["seed"] == 7
     (run,) = record["runs"]
-    assert run["plan"] == PLAN and run["verdict"] == "pass" and run["protocol"] == "none"
+    assert (
+        run["plan"] == PLAN
+        and run["verdict"] == "pass"
+        and run["protocol"] == "ISO 15118-20"
+        and run["messages"] > 100
+    )
     assert run["simulated_s"] > 40 and run["wall_s"] > 0
     (check,) = run["checks"]
     assert check["name"] == "islanding:grid_following" and check["unit"] == "s"

@@ -137,7 +137,11 @@ def test_two_or_three_sigints_1_ms_apart_leave_the_bench_safe_every_time(
         storm.join(5)
         (station,) = opened
         _assert_bench_safe(station)
-        assert result.verdict == "interrupted" and result.interrupted == "SIGINT", result.error
+        assert result.verdict == "interrupted" and result.interrupted == "SIGINT", (
+            attempt,
+            result.error,
+            result.simulated_s,
+        )
         safe = result.trace.events_named("safe_state")
         assert len(safe) == 5 and all(e.data["ok"] for e in safe), safe
         # Signals after the first that arrived during the teardown are reported (the last may

@@ -39,7 +39,7 @@ def test_plans_are_collected_run_and_judged(pytester: pytest.Pytester) -> None:
     )
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="islanding:grid_following.verdict" value="pass"' in junit
-    assert 'name="protocol" value="none"' in junit
+    assert 'name="protocol" value="ISO 15118-20"' in junit
 
 
 def test_a_bench_without_a_needed_role_skips_the_plan(pytester: pytest.Pytester) -> None:

@@ -208,4 +208,11 @@ def run_checks(
 
 
 # Register the built-in criteria (import for side effect, after REGISTRY exists).
-from rig.checks import islanding, reserve, transition  # noqa: E402, F401
+from rig.checks import (  # noqa: E402, F401
+    discharge_limits,
+    islanding,
+    protocol_timing,
+    reserve,
+    sequence,
+    transition,
+)

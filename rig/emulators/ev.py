@@ -29,8 +29,19 @@ class SimEv:
     DEPARTURE_S = 12 * 3600.0
     TARGET_SOC = 0.8
 
-    def __init__(self, world: World, *, departure_s: float | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        departure_s: float | None = None,
+        max_charge_w: float | None = None,
+        max_discharge_w: float | None = None,
+    ) -> None:
         self.world = world
+        #: What the EV announces at most (DC side, magnitudes): the plan's EV limits, which may be
+        #: below what the pack could do (None: the battery model's own limits).
+        self.announce_charge_w = max_charge_w
+        self.announce_discharge_w = max_discharge_w
         self.departure_s = self.DEPARTURE_S if departure_s is None else departure_s
         #: Scheduled mode: the AC power the EV asks for (rig sign); Dynamic mode ignores it.
         self.target_power_w = 0.0
@@ -57,12 +68,13 @@ class SimEv:
         hardware's and the BMS's: the reserve is not among them, it travels as the V2X window."""
         battery = self.world.battery
         cfg = battery.config
-        return (
-            battery.max_charge_power_w(),
-            battery.max_discharge_power_w(respect_reserve=False),
-            cfg.max_charge_a,
-            cfg.max_discharge_a,
-        )
+        charge = battery.max_charge_power_w()
+        discharge = battery.max_discharge_power_w(respect_reserve=False)
+        if self.announce_charge_w is not None:
+            charge = min(charge, self.announce_charge_w)
+        if self.announce_discharge_w is not None:
+            discharge = min(discharge, self.announce_discharge_w)
+        return charge, discharge, cfg.max_charge_a, cfg.max_discharge_a
 
     def _voltage_range(self) -> tuple[float, float]:
         curve = self.world.battery.config.ocv_curve

@@ -50,6 +50,7 @@ class PlanRun:
     trace: str | None = None
     figure: str | None = None
     instruments: Sequence[InstrumentRecord] = field(default_factory=list)
+    messages: int = 0
 
     def as_record(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -62,6 +63,8 @@ class PlanRun:
             "defects": list(self.defects),
             "checks": [v.as_record() for v in self.checks],
         }
+        if self.protocol != "none":
+            out["messages"] = self.messages
         if self.error:
             out["error"] = self.error
         if self.trace:

