@@ -2,13 +2,20 @@
 
 Twins receive a `rig.sim.World` at run time; typing them against this Protocol keeps the
 emulated instruments decoupled from the simulator's internals and lets tests hand in a double.
+Meters read the World's state history (rig.sim.history) rather than instant measurements, so
+that a reading is an average over an update window as on the real instrument.
 Signs: power and current positive into the EV; "grid" positive on import, "home" positive
 when consumed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
+
+import numpy as np
+
+from rig.sim.history import StateHistory
 
 
 class AcMeasurementLike(Protocol):
@@ -45,10 +52,31 @@ class DcMeasurementLike(Protocol):
     def p_w(self) -> float: ...
 
 
+class TimerLike(Protocol):
+    def cancel(self) -> None: ...
+
+
 class WorldLike(Protocol):
     """The World methods and properties the twins call."""
 
     def advance_to(self, t: float) -> None: ...
+
+    @property
+    def now(self) -> float: ...
+
+    def call_at(self, t: float, callback: Callable[[], None]) -> TimerLike: ...
+
+    def record_history(self, span_s: float) -> StateHistory: ...
+
+    def spawn_rng(self, key: str) -> np.random.Generator: ...
+
+    def set_transfer_switch(self, closed: bool) -> None: ...
+
+    @property
+    def transfer_switch_closed(self) -> bool: ...
+
+    @property
+    def home_load_on(self) -> bool: ...
 
     def set_grid(
         self, *, voltage_v: float | None = None, frequency_hz: float | None = None

@@ -45,13 +45,15 @@ class LockedWorld(FakeWorld):
 @pytest.fixture
 def served(clock: Clock) -> Iterator[tuple[ServerHandle, LockedWorld, dict[str, object]]]:
     world = LockedWorld()
+    ideal = {"noise": False}
     twins = {
-        "analyzer": WT5000Twin(world, clock.now),
-        "battery": PSB10000Twin(world, clock.now),
-        "grid": AC6900Twin(world, clock.now),
-        "home": C63800Twin(world, clock.now),
+        "analyzer": WT5000Twin(world, clock.now, options=ideal),
+        "battery": PSB10000Twin(world, clock.now, options=ideal),
+        "grid": AC6900Twin(world, clock.now, options=ideal),
+        "home": C63800Twin(world, clock.now, options=ideal),
     }
-    handle = serve(twins)
+    # The hand clock stands in for the bench's RealClock: a twin's wait moves it.
+    handle = serve(twins, sleep_until=clock.sleep_until)
     try:
         yield handle, world, dict(twins)
     finally:
@@ -89,7 +91,7 @@ def test_the_drivers_run_unchanged_over_pyvisa_py(
         home.set_power(2300)
         home.set_input(True)
         grid.set_voltage(230)
-        readings = analyzer.read()
+        readings = analyzer.read()  # waits (outside the server's lock) for the next update
         assert readings["home"].p_w == pytest.approx(2300.0)
         assert grid.measure().i_rms == pytest.approx(10.0)
         assert battery.output_enabled()

@@ -1,24 +1,27 @@
-"""Instrument roles: the small interfaces the rig programs against, and the values they return.
+"""The base every driver shares: identity, bench limits, the error queue, faults, safe state.
 
-In the labgrid spirit a role says what a bench needs (measure power, be the EV battery, be the
-grid, be the home load); vendor detail lives in the drivers. Every role shares the base
-`Instrument`: identity (*IDN?), the bench's hard limits, the error queue, and `safe_state()`.
-
-Sign convention inside the rig: power and current are positive when energy flows into the EV.
+A driver talks to a pyvisa message-based resource (or a test double of one). Everything that can
+go wrong on the wire ends as one precise exception naming the instrument and the command:
+the instrument refused something (InstrumentError, from its error queue), it did not answer in
+time (InstrumentTimeout), or the connection is gone (InstrumentConnectionLost).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
+import pyvisa.errors
 import pyvisa.resources
+from pyvisa.constants import StatusCode
 
 from instruments.numbers import format_nrf, parse_boolean
+
+T = TypeVar("T")
 
 
 class Role(StrEnum):
@@ -28,6 +31,9 @@ class Role(StrEnum):
     DC_SOURCE = "dc_source"
     GRID_SIMULATOR = "grid_simulator"
     AC_LOAD = "ac_load"
+    SCOPE = "scope"
+    SWITCH_UNIT = "switch_unit"
+    RLC_LOAD = "rlc_load"
 
 
 @dataclass(frozen=True)
@@ -51,40 +57,50 @@ class Identity:
         return f"{self.maker},{self.model},{self.serial},{self.firmware}"
 
 
-@dataclass(frozen=True)
-class AcReading:
-    """One coherent AC measurement at a point (rig sign at that point)."""
-
-    v_rms: float
-    i_rms: float
-    p_w: float
-    q_var: float
-    s_va: float
-    pf: float
-    f_hz: float
-
-
-@dataclass(frozen=True)
-class DcReading:
-    """One coherent DC measurement; current and power positive into the EV battery."""
-
-    v: float
-    i: float
-    p_w: float
-
-
 class LimitError(ValueError):
     """A setpoint beyond the bench's hard limits: refused before anything is sent, never clamped."""
 
 
-class InstrumentError(RuntimeError):
+class RangeError(ValueError):
+    """A setpoint beyond what the instrument model can do (its datasheet range): refused before
+    anything is sent, so the instrument never has to reject it."""
+
+
+class InstrumentFault(RuntimeError):
+    """Something went wrong talking to one instrument; names the instrument and the command."""
+
+    def __init__(self, instrument: str, command: str | None, what: str) -> None:
+        self.instrument = instrument
+        self.command = command
+        where = f" after {command!r}" if command else ""
+        super().__init__(f"{instrument}: {what}{where}")
+
+
+class InstrumentError(InstrumentFault):
     """The instrument reported errors in its queue (IEEE 488.2 / SCPI `<code>,"<message>"`)."""
 
-    def __init__(self, instrument: str, errors: Sequence[tuple[int, str]]) -> None:
-        self.instrument = instrument
+    def __init__(
+        self, instrument: str, errors: Sequence[tuple[int, str]], command: str | None = None
+    ) -> None:
         self.errors = tuple(errors)
         listed = "; ".join(f'{code},"{message}"' for code, message in self.errors)
-        super().__init__(f"{instrument} reported: {listed}")
+        super().__init__(instrument, command, f"reported {listed}")
+
+
+class InstrumentTimeout(InstrumentFault):
+    """No answer within the resource's timeout (VISA VI_ERROR_TMO)."""
+
+    def __init__(self, instrument: str, command: str | None, timeout_ms: object = None) -> None:
+        self.timeout_ms = timeout_ms
+        within = f" within {timeout_ms} ms" if timeout_ms is not None else ""
+        super().__init__(instrument, command, f"no answer{within}")
+
+
+class InstrumentConnectionLost(InstrumentFault):
+    """The session to the instrument is gone (connection reset or closed by the far end)."""
+
+    def __init__(self, instrument: str, command: str | None, reason: str = "") -> None:
+        super().__init__(instrument, command, f"connection lost{f' ({reason})' if reason else ''}")
 
 
 #: A closed interval (low, high) in the quantity's SI unit.
@@ -104,6 +120,9 @@ class Limits:
     power_w: Range | None = None
     reactive_power_var: Range | None = None
     frequency_hz: Range | None = None
+    #: Grid simulator ramps: the fastest voltage and frequency slew the bench allows.
+    voltage_slew_v_per_s: Range | None = None
+    frequency_slew_hz_per_s: Range | None = None
 
     _UNITS: ClassVar[Mapping[str, str]] = {
         "voltage_v": "V",
@@ -111,6 +130,8 @@ class Limits:
         "power_w": "W",
         "reactive_power_var": "var",
         "frequency_hz": "Hz",
+        "voltage_slew_v_per_s": "V/s",
+        "frequency_slew_hz_per_s": "Hz/s",
     }
 
     @classmethod
@@ -153,6 +174,25 @@ def _as_range(name: str, value: object) -> Range:
     raise ValueError(f"limit {name}: expected a number or a (low, high) pair, got {value!r}")
 
 
+@dataclass(frozen=True)
+class ModelRange:
+    """What one model can be set to for one quantity (its datasheet range), in SI units."""
+
+    low: float
+    high: float
+    unit: str
+
+    def check(self, instrument: str, quantity: str, value: float) -> None:
+        if not math.isfinite(value):
+            raise RangeError(f"{instrument}: {quantity} {value!r} is not a finite setpoint")
+        if not self.low <= value <= self.high:
+            raise RangeError(
+                f"{instrument}: {quantity} {format_nrf(value)} {self.unit} is beyond the model's "
+                f"range [{format_nrf(self.low)}, {format_nrf(self.high)}] {self.unit}; "
+                "refused, nothing sent"
+            )
+
+
 @runtime_checkable
 class Resource(Protocol):
     """What a driver needs of a pyvisa message-based resource (or a test double of one)."""
@@ -176,6 +216,18 @@ def as_resource(resource: AnyResource) -> Resource:
     return resource
 
 
+#: VISA status codes that mean the session itself is gone, not just slow.
+_CONNECTION_LOST = frozenset(
+    {
+        StatusCode.error_connection_lost,
+        StatusCode.error_io,
+        StatusCode.error_invalid_object,
+        StatusCode.error_resource_not_found,
+        StatusCode.error_closing_failed,
+    }
+)
+
+
 class Instrument(ABC):
     """Base of every driver: holds the resource, the role, the model and the bench limits."""
 
@@ -188,56 +240,111 @@ class Instrument(ABC):
     termination: ClassVar[str] = "\n"
     #: Longest error queue drained by check_errors() (IEEE 488.2 queues are short).
     _MAX_ERRORS: ClassVar[int] = 32
+    #: How many of the commands sent since the last error check an InstrumentError names.
+    _REMEMBERED: ClassVar[int] = 4
 
-    def __init__(self, resource: AnyResource, *, limits: Limits | None = None) -> None:
+    def __init__(
+        self, resource: AnyResource, *, limits: Limits | None = None, name: str | None = None
+    ) -> None:
         self.resource = as_resource(resource)
         self.limits = limits if limits is not None else Limits()
+        #: The bench's name for this instrument ("analyzer"), used in every error message.
+        self.name = name
+        self._since_check: list[str] = []
         for attribute in ("read_termination", "write_termination"):
             if hasattr(resource, attribute):
                 setattr(resource, attribute, self.termination)
 
     @classmethod
     def from_options(
-        cls, resource: AnyResource, *, limits: Limits | None, options: Mapping[str, object]
+        cls,
+        resource: AnyResource,
+        *,
+        limits: Limits | None,
+        options: Mapping[str, object],
+        name: str | None = None,
     ) -> Instrument:
         """Build the driver from a bench file entry; drivers with options override this."""
         if options:
             raise ValueError(f"{cls.model} driver takes no options, got {sorted(options)}")
-        return cls(resource, limits=limits)
+        return cls(resource, limits=limits, name=name)
+
+    @property
+    def label(self) -> str:
+        """How errors name this instrument: `analyzer (YOKOGAWA WT5000)` or `YOKOGAWA WT5000`."""
+        model = f"{self.maker} {self.model}"
+        return f"{self.name} ({model})" if self.name else model
+
+    # --- the wire -------------------------------------------------------------------------------
+
+    def _io(self, command: str, action: Callable[[], T]) -> T:
+        """Run one resource call; map whatever the transport raises to an InstrumentFault."""
+        try:
+            return action()
+        except pyvisa.errors.VisaIOError as error:
+            if error.error_code == StatusCode.error_timeout:
+                timeout = getattr(self.resource, "timeout", None)
+                raise InstrumentTimeout(self.label, command, timeout) from error
+            if error.error_code in _CONNECTION_LOST:
+                raise InstrumentConnectionLost(self.label, command, str(error)) from error
+            raise InstrumentFault(self.label, command, str(error)) from error
+        except pyvisa.errors.InvalidSession as error:
+            raise InstrumentConnectionLost(self.label, command, "session closed") from error
+        except OSError as error:  # sockets: reset, broken pipe, refused
+            raise InstrumentConnectionLost(self.label, command, str(error)) from error
 
     def write(self, command: str) -> None:
-        self.resource.write(command)
+        self._remember(command)
+        self._io(command, lambda: self.resource.write(command))
 
     def query(self, command: str) -> str:
-        return self.resource.query(command).strip()
+        self._remember(command)
+        return self._io(command, lambda: self.resource.query(command)).strip()
+
+    def _remember(self, command: str) -> None:
+        self._since_check.append(command)
+        if len(self._since_check) > self._REMEMBERED:
+            del self._since_check[0]
+
+    # --- what every instrument does --------------------------------------------------------------
 
     def identify(self) -> Identity:
         return Identity.parse(self.query("*IDN?"))
 
     def check_errors(self) -> None:
-        """Drain the error queue; raise InstrumentError if the instrument refused anything."""
+        """Drain the error queue; raise InstrumentError naming what was sent since the last
+        check if the instrument refused anything."""
+        sent = "; ".join(self._since_check) or None
+        self._since_check = []
         found: list[tuple[int, str]] = []
         for _ in range(self._MAX_ERRORS):
             code, message = parse_error(self.query(self.error_query))
             if code == 0:
                 break
             found.append((code, message))
+        self._since_check = []
         if found:
-            raise InstrumentError(f"{self.maker} {self.model}", found)
+            raise InstrumentError(self.label, found, sent)
+
+    @abstractmethod
+    def settings(self) -> Mapping[str, object]:
+        """What a lab records about this instrument's configuration (ranges, update rate,
+        wiring, filters), read back from the instrument itself."""
 
     @abstractmethod
     def safe_state(self) -> None:
         """Outputs off, setpoints zero, contactors open. Must not raise for an instrument already
-        safe; every step is attempted even if an earlier one fails."""
+        safe; every step is attempted even if an earlier one fails. Ends by reading back that
+        the outputs are off."""
 
     def close(self) -> None:
-        self.resource.close()
+        self._io("close", self.resource.close)
 
     def _confirm_off(self, query: str) -> None:
         """After a safe-state sequence: read the output back, which also proves that every
         command before it was executed (IEEE 488.2 executes a session's messages in order)."""
         if parse_boolean(self.query(query)):
-            raise InstrumentError(f"{self.maker} {self.model}", [(0, f"{query} still reads on")])
+            raise InstrumentError(self.label, [(0, f"{query} still reads on")], query)
 
     def _send_all(self, commands: Sequence[str]) -> None:
         """Send every command even if one fails (safe state), then re-raise the first failure."""
@@ -259,89 +366,3 @@ def parse_error(reply: str) -> tuple[int, str]:
     except ValueError as error:
         raise ValueError(f"not an error-queue reply: {reply!r}") from error
     return code, message.strip().strip('"')
-
-
-class PowerAnalyzer(Instrument):
-    """Reads several measurement points at once (one element per point)."""
-
-    role = Role.POWER_ANALYZER
-
-    @abstractmethod
-    def configure(self, points: Mapping[int, str]) -> None:
-        """Wire element numbers to point names ('grid', 'evse_ac', 'home', 'evse_dc')."""
-
-    @abstractmethod
-    def read(self) -> Mapping[str, AcReading | DcReading]:
-        """One coherent reading of every configured point."""
-
-
-class DCSource(Instrument):
-    """A bidirectional DC source acting as the EV battery emulator."""
-
-    role = Role.DC_SOURCE
-
-    @abstractmethod
-    def set_voltage(self, v: float) -> None: ...
-
-    @abstractmethod
-    def set_current_limits(self, *, source_a: float, sink_a: float) -> None:
-        """Magnitudes: source = the emulator delivers (EV discharging), sink = it absorbs."""
-
-    @abstractmethod
-    def set_power_limits(self, *, source_w: float, sink_w: float) -> None: ...
-
-    @abstractmethod
-    def set_output(self, on: bool) -> None: ...
-
-    @abstractmethod
-    def output_enabled(self) -> bool: ...
-
-    @abstractmethod
-    def measure(self) -> DcReading:
-        """Rig sign: positive when the emulator sinks, i.e. energy flows into the EV."""
-
-
-class GridSimulator(Instrument):
-    """An AC source standing in for the grid; output off means the grid is gone."""
-
-    role = Role.GRID_SIMULATOR
-
-    @abstractmethod
-    def set_voltage(self, v_rms: float) -> None: ...
-
-    @abstractmethod
-    def set_frequency(self, hz: float) -> None: ...
-
-    @abstractmethod
-    def set_output(self, on: bool) -> None: ...
-
-    @abstractmethod
-    def output_enabled(self) -> bool: ...
-
-    @abstractmethod
-    def measure(self) -> AcReading:
-        """At the source terminals: positive power when the grid delivers (import)."""
-
-
-class ACLoad(Instrument):
-    """The home load: constant power, or an RLC load for islanding tests."""
-
-    role = Role.AC_LOAD
-
-    @abstractmethod
-    def set_power(self, p_w: float, q_var: float = 0.0) -> None: ...
-
-    @abstractmethod
-    def set_rlc(
-        self, *, r_ohm: float, l_h: float | None = None, c_f: float | None = None
-    ) -> None: ...
-
-    @abstractmethod
-    def set_input(self, on: bool) -> None: ...
-
-    @abstractmethod
-    def input_enabled(self) -> bool: ...
-
-    @abstractmethod
-    def measure(self) -> AcReading:
-        """Positive power when the load consumes."""
