@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from string import Formatter
 
 UNCONFIRMED = "(?)"
@@ -30,13 +31,16 @@ class Cmd:
     def confirmed(self) -> bool:
         return UNCONFIRMED not in self.source
 
-    @property
+    @cached_property
     def fields(self) -> frozenset[str]:
         return frozenset(name for _, name, _, _ in Formatter().parse(self.template) if name)
 
     def __call__(self, **values: object) -> str:
-        missing = self.fields - set(values)
-        extra = set(values) - self.fields
+        names = self.fields
+        if not names and not values:
+            return self.template
+        missing = names - set(values)
+        extra = set(values) - names
         if missing or extra:
             raise ValueError(
                 f"{self.template!r}: missing {sorted(missing)}, unexpected {sorted(extra)}"

@@ -34,9 +34,10 @@ def test_element_six_with_a_fixed_50_a_range_and_one_fresh_reading() -> None:
     ]
     pairs = [
         *configure_element6("200MS", current),
-        (":COMMunicate:WAIT 1", None),
-        (":NUMeric:NORMal:VALue?", "230.0E+00,10.0E+00,2.3E+03,0.0E+00,2.3E+03,1.0E+00,50.0E+00"),
-        (":STATus:EESR?", "1"),
+        (
+            ":COMMunicate:WAIT 1;:NUMeric:NORMal:VALue?;:STATus:EESR?",
+            "230.0E+00,10.0E+00,2.3E+03,0.0E+00,2.3E+03,1.0E+00,50.0E+00;1",
+        ),
     ]
     with expected_protocol(WT1800, pairs) as wt:
         wt.configure({6: "home"}, update_interval_s=0.2, current_ranges={6: 50.0})

@@ -51,12 +51,9 @@ VALUES = (
     "229.87E+00,30.456E+00,6.9981E+03,-12.345E+00,7.0012E+03,999.56E-03,50.001E+00,"
     "401.23E+00,-17.442E+00,-6.9981E+03"
 )
-#: One fresh reading: wait for the end of an update, read, clear the event.
-READ = [
-    (":COMMunicate:WAIT 1", None),
-    (":NUMeric:NORMal:VALue?", VALUES),
-    (":STATus:EESR?", "1"),
-]
+#: One fresh reading in one message: wait for the end of an update, read it, clear the event.
+READ_MESSAGE = ":COMMunicate:WAIT 1;:NUMeric:NORMal:VALue?;:STATus:EESR?"
+READ = [(READ_MESSAGE, f"{VALUES};1")]
 
 
 def test_identify_parses_the_four_idn_fields() -> None:
@@ -113,9 +110,7 @@ def test_missing_data_reads_nan_and_overrange_reads_inf() -> None:
     nan_values = "0.0E+00,0.0E+00,0.0E+00,0.0E+00,0.0E+00,NAN,NAN,INF,0.0E+00,0.0E+00"
     pairs = [
         *CONFIGURE_GRID_AND_DC,
-        (":COMMunicate:WAIT 1", None),
-        (":NUMeric:NORMal:VALue?", nan_values),
-        (":STATus:EESR?", "1"),
+        (READ_MESSAGE, f"{nan_values};1"),
     ]
     with expected_protocol(WT5000, pairs) as wt:
         wt.configure({1: "grid", 4: "evse_dc"}, dc_elements=[4])
@@ -129,15 +124,14 @@ def test_missing_data_reads_nan_and_overrange_reads_inf() -> None:
 def test_a_read_that_gets_no_answer_names_the_analyzer_and_the_query() -> None:
     pairs = [
         *CONFIGURE_GRID_AND_DC,
-        (":COMMunicate:WAIT 1", None),
-        (":NUMeric:NORMal:VALue?", TIMEOUT),
+        (READ_MESSAGE, TIMEOUT),
     ]
     with expected_protocol(WT5000, pairs, name="analyzer") as wt:
         wt.configure({1: "grid", 4: "evse_dc"}, dc_elements=[4])
         with pytest.raises(InstrumentTimeout) as caught:
             wt.read()
     assert caught.value.instrument == "analyzer (YOKOGAWA WT5000)"
-    assert caught.value.command == ":NUMeric:NORMal:VALue?"
+    assert caught.value.command == READ_MESSAGE
 
 
 def test_configure_raises_the_errors_the_analyzer_queued_naming_what_was_sent() -> None:
@@ -178,9 +172,7 @@ def test_read_before_configure_sends_nothing() -> None:
 def test_value_count_mismatch_is_an_error_not_a_shifted_reading() -> None:
     pairs = [
         *CONFIGURE_GRID_AND_DC,
-        (":COMMunicate:WAIT 1", None),
-        (":NUMeric:NORMal:VALue?", "1,2,3"),
-        (":STATus:EESR?", "1"),
+        (READ_MESSAGE, "1,2,3;1"),
     ]
     with expected_protocol(WT5000, pairs) as wt:
         wt.configure({1: "grid", 4: "evse_dc"}, dc_elements=[4])
