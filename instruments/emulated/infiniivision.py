@@ -43,7 +43,7 @@ from instruments.emulated.twin import Twin
 from instruments.emulated.world import TimerLike
 from instruments.options import index, indexed, quantity
 from rig.sim.history import HistorySlice, StateHistory
-from rig.sim.waveform import Probe, evaluate
+from rig.sim.waveform import LEAD_S, Probe, evaluate
 
 #: EXT input sources: the history column whose 0/1 changes are edges.
 EXT_SOURCES: Mapping[str, str] = {"grid_relay": "source_on"}
@@ -453,7 +453,7 @@ class InfiniiVisionTwin(Twin):
         x_origin = -armed.pre_s + fraction
         start = armed.t_trigger + x_origin
         points = self.points
-        rows = self.history_store.slice(start, start + points / rate)
+        rows = self.history_store.slice(start, start + points / rate, lead_s=LEAD_S)
         self.last = Acquisition(armed.t_trigger, x_origin, rate, points, rows, dict(self.channels))
         self.acquisitions += 1
         self.armed = None
@@ -480,7 +480,7 @@ class InfiniiVisionTwin(Twin):
             times = times[times <= t1]
             if times.size == 0:
                 break
-            rows = self.history_store.slice(float(times[0]), float(times[-1]))
+            rows = self.history_store.slice(float(times[0]), float(times[-1]), lead_s=LEAD_S)
             values = evaluate(rows, probe, times, self.history_store.phases)
             if previous is not None:
                 times = np.concatenate(([previous[0]], times))

@@ -9,6 +9,7 @@ time (InstrumentTimeout), or the connection is gone (InstrumentConnectionLost).
 from __future__ import annotations
 
 import math
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -283,6 +284,10 @@ class Instrument(ABC):
             return action()
         except pyvisa.errors.VisaIOError as error:
             if error.error_code == StatusCode.error_timeout:
+                if _peer_closed(self.resource):
+                    raise InstrumentConnectionLost(
+                        self.label, command, "closed by the instrument"
+                    ) from error
                 timeout = getattr(self.resource, "timeout", None)
                 raise InstrumentTimeout(self.label, command, timeout) from error
             if error.error_code in _CONNECTION_LOST:
@@ -356,6 +361,27 @@ class Instrument(ABC):
                 first = first or error
         if first is not None:
             raise first
+
+
+def _peer_closed(resource: object) -> bool:
+    """True if the resource is a raw socket whose far end has closed the connection.
+
+    pyvisa-py's socket sessions read a closed connection as a timeout; a zero-byte peek that
+    does not block tells the two apart. Anything that is not such a session answers False.
+    """
+    try:
+        session = resource.visalib.sessions[resource.session]  # type: ignore[attr-defined]
+        sock = session.interface
+    except (AttributeError, KeyError, TypeError, pyvisa.errors.Error):
+        return False
+    if not isinstance(sock, socket.socket):
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # open, just nothing to read
+    except OSError:
+        return True
 
 
 def parse_error(reply: str) -> tuple[int, str]:

@@ -171,12 +171,14 @@ def step_response(
     quantity: ResponseQuantity = ResponseQuantity.RMS,
     before_s: float | None = None,
     final_s: float | None = None,
+    t_end: float | None = None,
 ) -> StepResponse:
     """The 90 % open-loop response time of a step at `t_step`: Y is the per-cycle RMS of `x`
     (quantity RMS) or the per-cycle mean of x·y (quantity POWER: x voltage, y current), over a
     sliding window of one nominal cycle centred on each sample. Y0 averages `before_s` (default
     five cycles) of whole cycles ending half a cycle before the step; Yfinal the last `final_s`
-    (default five cycles) of the capture. Samples must be evenly spaced."""
+    (default five cycles) before `t_end` (default: the end of the capture), which also ends the
+    search. Samples must be evenly spaced."""
     times = np.asarray(t, dtype=np.float64)
     xs = np.asarray(x, dtype=np.float64)
     ys = None if y is None else np.asarray(y, dtype=np.float64)
@@ -192,22 +194,23 @@ def step_response(
     before = cycle * 5 if before_s is None else max(cycle, round(before_s / dt))
     final = cycle * 5 if final_s is None else max(cycle, round(final_s / dt))
     k_step = int(np.searchsorted(times, t_step, side="left"))
+    k_end = times.size if t_end is None else int(np.searchsorted(times, t_end, side="right"))
     pre_stop = k_step - half
     if pre_stop - before < 0:
         raise ValueError("not enough samples before the step for Y0")
-    if k_step >= times.size - final:
+    if k_step >= k_end - final:
         raise ValueError("not enough samples after the step for Yfinal")
 
     def level(mean: float) -> float:
         return math.sqrt(max(mean, 0.0)) if quantity is ResponseQuantity.RMS else mean
 
     y0 = level(_window_mean(xs, ys, pre_stop - before, pre_stop))
-    y_final = level(_window_mean(xs, ys, times.size - final, times.size))
+    y_final = level(_window_mean(xs, ys, k_end - final, k_end))
     target = y0 + RESPONSE_SHARE * (y_final - y0)
     rising = y_final > y0
     if abs(y_final - y0) <= 1e-12 * max(abs(y0), abs(y_final), 1e-30):
         return StepResponse(t_step, quantity, y0, y_final, target, None)
-    crossing = _first_crossing(times, xs, ys, quantity, k_step, cycle, target, rising)
+    crossing = _first_crossing(times, xs, ys, quantity, k_step, k_end, cycle, target, rising)
     t90 = None if crossing is None else crossing - t_step
     return StepResponse(t_step, quantity, y0, y_final, target, t90)
 
@@ -218,13 +221,15 @@ def _first_crossing(
     ys: FloatArray | None,
     quantity: ResponseQuantity,
     k_from: int,
+    k_end: int,
     cycle: int,
     target: float,
     rising: bool,
 ) -> float | None:
-    """The first time from sample k_from on where the centred per-cycle value reaches target."""
+    """The first time in samples [k_from, k_end) where the centred per-cycle value reaches
+    target."""
     half = cycle // 2
-    n = xs.size
+    n = k_end
     first = max(k_from, half)
     last = n - (cycle - half)  # the last sample whose window fits the capture
     previous: tuple[float, float] | None = None

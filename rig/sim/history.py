@@ -191,9 +191,9 @@ class StateHistory:
         row = self._rows[self._index_at(t)]
         return dict(zip(COLUMNS, row, strict=True))
 
-    def slice(self, t0: float, t1: float) -> HistorySlice:
-        """The rows in force anywhere in [t0, t1] (the first one may start before t0)."""
-        first = self._index_at(t0)
+    def slice(self, t0: float, t1: float, *, lead_s: float = 0.0) -> HistorySlice:
+        """The rows in force anywhere in [t0 - lead_s, t1] (the first may start before)."""
+        first = self._index_at(t0 - lead_s)
         last = max(bisect.bisect_right(self._times, t1), first + 1)
         times = np.asarray(self._times[first:last], dtype=np.float64)
         table = np.asarray(self._rows[first:last], dtype=np.float64)

@@ -29,6 +29,9 @@ FloatArray = npt.NDArray[np.float64]
 _SQRT2 = math.sqrt(2.0)
 #: A ring-down is followed for this many time constants, then the bus reads exactly zero.
 RING_DOWN_TAUS = 12.0
+#: How far before a capture the rows are read, so that a ring-down that began before it is
+#: followed (12 time constants of a Qf 3 tank at 50 Hz: about 0.23 s).
+LEAD_S = 0.5
 
 
 class Quantity(StrEnum):
@@ -74,7 +77,7 @@ def synthesize(history: StateHistory, probe: Probe, t: FloatArray) -> FloatArray
         return np.zeros(0)
     if probe.phase > history.phases:
         raise ValueError(f"probe {probe}: the bench has {history.phases} phase(s)")
-    rows = history.slice(float(t[0]), float(t[-1]))
+    rows = history.slice(float(t[0]), float(t[-1]), lead_s=LEAD_S)
     return evaluate(rows, probe, t, history.phases)
 
 
@@ -93,18 +96,25 @@ def evaluate(rows: HistorySlice, probe: Probe, t: FloatArray, phases: int) -> Fl
     current_peak = np.zeros_like(v)
     current_peak[live] = _SQRT2 * s[live] / (phases * v[live])
     phi = np.arctan2(q, p)
-    # Rows where the bus has just died with an RLC tank on it: the tank rings down from the
-    # last live row at that row's frequency; the home's current falls with the voltage, the
-    # EVSE's (and the open grid point's) is gone.
-    for k in np.flatnonzero((~live[1:]) & live[:-1] & (tau[1:] > 0.0)) + 1:
+    # A bus that dies with an RLC tank on it rings down: from the first dead row after a live
+    # one, through every dead row that follows, at the last live row's amplitude and
+    # frequency, fading with exp(-t / tau) from the moment of death. The home's current falls
+    # with the voltage; the EVSE's (and the open grid point's) is gone.
+    dead_after_live = np.flatnonzero((~live[1:]) & live[:-1] & (tau[1:] > 0.0)) + 1
+    ring_from = starts.copy()
+    for k in dead_after_live:
         j = k - 1
-        amplitude[k] = _SQRT2 * v[j]
-        frequency[k] = f[j]
-        decay[k] = tau[k]
-        phase0[k] = theta[j] + 2.0 * math.pi * f[j] * (starts[k] - starts[j])
-        if probe.point == "home":
-            current_peak[k] = current_peak[j]
-            phi[k] = phi[j]
+        m = k
+        while m < v.size and not live[m] and tau[m] > 0.0:
+            amplitude[m] = _SQRT2 * v[j]
+            frequency[m] = f[j]
+            decay[m] = tau[k]
+            ring_from[m] = starts[k]
+            phase0[m] = theta[j] + 2.0 * math.pi * f[j] * (starts[m] - starts[j])
+            if probe.point == "home":
+                current_peak[m] = current_peak[j]
+                phi[m] = phi[j]
+            m += 1
     index = np.searchsorted(starts, t, side="right") - 1
     np.clip(index, 0, None, out=index)
     dt = t - starts[index]
@@ -118,8 +128,9 @@ def evaluate(rows: HistorySlice, probe: Probe, t: FloatArray, phases: int) -> Fl
     tau_k = decay[index]
     ringing = np.isfinite(tau_k)
     if ringing.any():
-        fade = np.exp(-dt[ringing] / tau_k[ringing])
-        fade[dt[ringing] > RING_DOWN_TAUS * tau_k[ringing]] = 0.0
+        since = t[ringing] - ring_from[index][ringing]
+        fade = np.exp(-since / tau_k[ringing])
+        fade[since > RING_DOWN_TAUS * tau_k[ringing]] = 0.0
         envelope = envelope * 1.0
         envelope[ringing] *= fade
     return envelope * np.sin(angle)
