@@ -116,6 +116,7 @@ class UpdateClock:
     seed: int
     origin: float = 0.0
     epoch: int = 0
+    _ends: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._check()
@@ -131,10 +132,16 @@ class UpdateClock:
         self.origin = at
         self.epoch += 1
         self._check()
+        self._ends.clear()
 
     def end(self, k: int) -> float:
-        late = self.jitter_s * _unit_hash(self.seed, self.epoch, k) if self.jitter_s else 0.0
-        return self.origin + k * self.interval_s + late
+        found = self._ends.get(k)
+        if found is None:
+            late = self.jitter_s * _unit_hash(self.seed, self.epoch, k) if self.jitter_s else 0.0
+            if len(self._ends) > 64:
+                self._ends.clear()
+            found = self._ends[k] = self.origin + k * self.interval_s + late
+        return found
 
     def latest(self, t: float) -> int:
         """Index of the last update ended at or before t."""
@@ -166,6 +173,14 @@ class Meter:
     spec: MeterSpec
     rng: np.random.Generator
     _errors: dict[tuple[str, str], _ChannelError] = field(default_factory=dict)
+    #: Standard normal draws, taken from the generator in blocks (one numpy call per block).
+    _normals: list[float] = field(default_factory=list)
+
+    def _normal(self) -> float:
+        if not self._normals:
+            self._normals = self.rng.standard_normal(4096).tolist()
+            self._normals.reverse()
+        return self._normals.pop()
 
     def _error(self, channel: str, quantity: str) -> _ChannelError:
         key = (channel, quantity)
@@ -193,7 +208,7 @@ class Meter:
         sigma = self.spec.noise_share * acc.band(value, scale)
         noisy = value * (1.0 + error.gain + error.drift_per_s * t) + error.offset * scale
         if sigma > 0:
-            noisy += float(self.rng.standard_normal()) * sigma
+            noisy += self._normal() * sigma
         return self.quantize(noisy, scale)
 
     def quantize(self, value: float, full_scale: float) -> float:

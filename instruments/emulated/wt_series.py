@@ -98,6 +98,7 @@ class WTSeriesTwin(Twin):
         self.event_enable = 0
         self._events_cleared_at = -math.inf
         self._cache: dict[tuple[int, int, int], Mapping[str, float]] = {}
+        self._texts: dict[tuple[int, int, int], dict[str, str]] = {}
         self._reset_settings()
 
     def reset(self) -> None:
@@ -106,6 +107,7 @@ class WTSeriesTwin(Twin):
         assert self.updates is not None and self.meter is not None
         self.updates.restart(self.meter.spec.update_interval_s, self.now())
         self._cache.clear()
+        self._texts.clear()
 
     def clear_status(self) -> None:
         self._events_cleared_at = self.now()
@@ -249,6 +251,7 @@ class WTSeriesTwin(Twin):
         # Changing the interval restarts the measurement cycle now.
         self.updates.restart(interval, self.now())
         self._cache.clear()
+        self._texts.clear()
 
     def _get_rate(self, params: Params) -> str:
         params.expect(0)
@@ -412,7 +415,17 @@ class WTSeriesTwin(Twin):
         if item is None:
             return "NAN"
         function, element = item
-        return nr3(self._element_values(element, k)[function])
+        assert self.updates is not None
+        key = (self.updates.epoch, k, element)
+        texts = self._texts.get(key)
+        if texts is None:
+            if len(self._texts) > 512:
+                self._texts.clear()
+            texts = self._texts[key] = {}
+        text = texts.get(function)
+        if text is None:
+            text = texts[function] = nr3(self._element_values(element, k)[function])
+        return text
 
     def _element_values(self, element: int, k: int) -> Mapping[str, float]:
         """Every function's value at one element for update k (the same numbers however often
