@@ -41,7 +41,7 @@ from instruments.emulated.scpi import (
 )
 from instruments.emulated.twin import Twin
 from instruments.emulated.world import TimerLike
-from instruments.options import index, indexed, quantity
+from instruments.options import index, indexed, number, quantity
 from rig.sim.history import HistorySlice, StateHistory
 from rig.sim.waveform import LEAD_S, Probe, evaluate
 
@@ -49,8 +49,11 @@ from rig.sim.waveform import LEAD_S, Probe, evaluate
 EXT_SOURCES: Mapping[str, str] = {"grid_relay": "source_on"}
 #: (?) Auto sweep triggers by itself this long after the pre-trigger part is full.
 AUTO_TIMEOUT_S = 0.04
-#: Trigger search runs at most at this rate (s^-1): enough to place a 50 Hz edge to 1 us.
-SEARCH_RATE = 1e6
+#: An edge is searched for at COARSE_RATE, then placed at up to FINE_RATE (s^-1): line
+#: frequency signals cross a level at most twice a cycle, so 20 kSa/s never misses one, and
+#: 1 MSa/s places it to 1 us. A pulse shorter than 50 us can be missed (the rig's own choice).
+COARSE_RATE = 2e4
+FINE_RATE = 1e6
 #: Largest chunk synthesized at once when searching for an edge.
 SEARCH_CHUNK = 1 << 18
 #: NORMal points mode returns at most this many points (?).
@@ -87,6 +90,8 @@ class _Armed:
     post_s: float
     searched_until: float
     t_trigger: float | None = None
+    #: The last coarse sample of the previous search (an edge between two searches counts).
+    last_sample: tuple[float, float] | None = None
 
 
 class InfiniiVisionTwin(Twin):
@@ -118,7 +123,7 @@ class InfiniiVisionTwin(Twin):
         self.max_sample_rate = quantity(
             "max_sample_rate", self.options.get("max_sample_rate", 5e9), "rate"
         )
-        self.noise_div = float(self.options.get("vertical_noise", 0.02))  # type: ignore[arg-type]
+        self.noise_div = number(self.options, "vertical_noise", 0.02)
         span = quantity("history_span", self.options.get("history_span", 60.0), "time")
         self.history_store: StateHistory = self.world.record_history(span)
         self.rng = self.world.spawn_rng(f"{type(self).__name__}:{self.serial}")
@@ -471,9 +476,32 @@ class InfiniiVisionTwin(Twin):
         probe = self.probes.get(int(self.trigger_source[4:]))
         if probe is None:
             return None  # nothing wired: a flat line never crosses a level
-        rate = min(self.sample_rate, SEARCH_RATE)
+        coarse = min(self.sample_rate, COARSE_RATE)
+        armed = self.armed
+        carried = armed.last_sample if armed is not None else None
+        found, last = self._scan(probe, t0, t1, coarse, carried)
+        if armed is not None:
+            armed.last_sample = last
+        if found is None:
+            return None
+        fine = min(self.sample_rate, FINE_RATE)
+        if fine <= coarse:
+            return found
+        # Place the edge between the coarse sample before it and the one that crossed.
+        refined, _ = self._scan(probe, found - 1.0 / coarse, found, fine, None)
+        return refined if refined is not None else found
+
+    def _scan(
+        self,
+        probe: Probe,
+        t0: float,
+        t1: float,
+        rate: float,
+        previous: tuple[float, float] | None,
+    ) -> tuple[float | None, tuple[float, float] | None]:
+        """First sample time in [t0, t1] at `rate` where the probe crosses the trigger level
+        (counting from `previous`, the sample before t0), and the last sample looked at."""
         start = t0
-        previous: tuple[float, float] | None = None
         while start < t1:
             count = min(SEARCH_CHUNK, math.ceil((t1 - start) * rate) + 1)
             times = start + np.arange(count) / rate
@@ -487,10 +515,10 @@ class InfiniiVisionTwin(Twin):
                 values = np.concatenate(([previous[1]], values))
             hit = self._first_crossing(values)
             if hit is not None:
-                return float(times[hit])
+                return float(times[hit]), None
             previous = (float(times[-1]), float(values[-1]))
             start = float(times[-1]) + 1.0 / rate
-        return None
+        return None, previous
 
     def _first_crossing(self, values: np.ndarray) -> int | None:
         above = values >= self.trigger_level

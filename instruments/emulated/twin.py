@@ -22,7 +22,7 @@ from typing import ClassVar
 from instruments.emulated.meter import METER_OPTIONS, Meter, MeterSpec, UpdateClock
 from instruments.emulated.scpi import ScpiEngine
 from instruments.emulated.site import SiteWiring, site_of
-from instruments.emulated.world import AcMeasurementLike, DcMeasurementLike, WorldLike
+from instruments.emulated.world import WorldLike
 from rig.sim.history import StateHistory
 
 
@@ -106,9 +106,6 @@ class Twin(ScpiEngine):
         self.options = options
         self.faults = TwinFaults()
         self.site: SiteWiring = site_of(world)
-        # One World measurement per point and message: the items of a reply are coherent.
-        self._acquired_ac: dict[str, AcMeasurementLike] = {}
-        self._acquired_dc: dict[str, DcMeasurementLike] = {}
         self.meter: Meter | None = None
         self.updates: UpdateClock | None = None
         self.history: StateHistory | None = None
@@ -153,26 +150,10 @@ class Twin(ScpiEngine):
 
     def _sync(self) -> None:
         self.world.advance_to(self.now())
-        self._acquired_ac.clear()
-        self._acquired_dc.clear()
 
     def inject_error(self, code: int, message: str) -> None:
         """Push an instrument error into the queue now (a fault hook for tests)."""
         self.push_entry(code, message)
-
-    def acquire_ac(self, point: str) -> AcMeasurementLike:
-        """The World's instant AC measurement at `point` for the message being handled."""
-        found = self._acquired_ac.get(point)
-        if found is None:
-            found = self._acquired_ac[point] = self.world.measure_ac(point)
-        return found
-
-    def acquire_dc(self, point: str) -> DcMeasurementLike:
-        """The World's instant DC measurement at `point` for the message being handled."""
-        found = self._acquired_dc.get(point)
-        if found is None:
-            found = self._acquired_dc[point] = self.world.measure_dc(point)
-        return found
 
     # --- measuring through the meter -------------------------------------------------------------
 

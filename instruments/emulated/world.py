@@ -18,40 +18,6 @@ import numpy as np
 from rig.sim.history import StateHistory
 
 
-class AcMeasurementLike(Protocol):
-    @property
-    def v_rms(self) -> float: ...
-
-    @property
-    def i_rms(self) -> float: ...
-
-    @property
-    def p_w(self) -> float: ...
-
-    @property
-    def q_var(self) -> float: ...
-
-    @property
-    def s_va(self) -> float: ...
-
-    @property
-    def pf(self) -> float: ...
-
-    @property
-    def f_hz(self) -> float: ...
-
-
-class DcMeasurementLike(Protocol):
-    @property
-    def v(self) -> float: ...
-
-    @property
-    def i(self) -> float: ...
-
-    @property
-    def p_w(self) -> float: ...
-
-
 class TimerLike(Protocol):
     def cancel(self) -> None: ...
 
@@ -115,7 +81,3 @@ class WorldLike(Protocol):
 
     @property
     def dc_output(self) -> bool: ...
-
-    def measure_ac(self, point: str) -> AcMeasurementLike: ...
-
-    def measure_dc(self, point: str = "evse_dc") -> DcMeasurementLike: ...

@@ -247,9 +247,10 @@ class WTSeriesTwin(Twin):
         interval = params.number(0, unit="S")
         if not any(abs(interval - choice) < 1e-9 for choice in self.UPDATE_INTERVALS_S):
             raise ScpiError(ErrorCode.ILLEGAL_PARAMETER_VALUE, params.args[0])
-        assert self.updates is not None
+        assert self.updates is not None and self.history is not None
         # Changing the interval restarts the measurement cycle now.
         self.updates.restart(interval, self.now())
+        self.history.extend_span(4.0 * interval)
         self._cache.clear()
         self._texts.clear()
 

@@ -21,10 +21,12 @@ from rig.sim.defects import DEFECTS, Defect, Firmware, firmware_for
 from rig.sim.energy_manager import EnergyMode
 from rig.sim.events import SessionEvent
 from rig.sim.evse import EVSE, SiteState
+from rig.sim.history import AcAverage, DcAverage, StateHistory
 from rig.sim.home import RlcLoad, balanced_rlc
 from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.protection import CATEGORY_II_TRIPS, TripDirection, TripQuantity, TripSetting
 from rig.sim.scheduler import Timer
+from rig.sim.waveform import Probe, Quantity, sample_times, synthesize
 from rig.sim.world import AC_POINTS, DC_POINTS, World
 
 __all__ = [
@@ -34,9 +36,11 @@ __all__ = [
     "DEFAULT_OCV_CURVE",
     "DEFECTS",
     "EVSE",
+    "AcAverage",
     "AcMeasurement",
     "Battery",
     "BatteryConfig",
+    "DcAverage",
     "DcMeasurement",
     "Defect",
     "EVSEConfig",
@@ -48,9 +52,12 @@ __all__ = [
     "IslandingMethod",
     "NoiseConfig",
     "NoiseSpec",
+    "Probe",
+    "Quantity",
     "RlcLoad",
     "SessionEvent",
     "SiteState",
+    "StateHistory",
     "Timer",
     "TripDirection",
     "TripQuantity",
@@ -59,4 +66,6 @@ __all__ = [
     "WorldConfig",
     "balanced_rlc",
     "firmware_for",
+    "sample_times",
+    "synthesize",
 ]
