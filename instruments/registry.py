@@ -15,17 +15,30 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from instruments.chroma.a635000 import A635000
+from instruments.chroma.c61800 import C61800
 from instruments.chroma.c63800 import C63800
-from instruments.ea.psb10000 import PSB10000
+from instruments.ea.psb10000 import PSB10000, RATING_OPTIONS
+from instruments.emulated.a635000 import A635000Twin
 from instruments.emulated.ac6900 import AC6900Twin
+from instruments.emulated.c61800 import C61800Twin
 from instruments.emulated.c63800 import C63800Twin
+from instruments.emulated.daq970a import DAQ970ATwin
+from instruments.emulated.infiniivision import InfiniiVisionTwin
 from instruments.emulated.psb10000 import PSB10000Twin
+from instruments.emulated.rp7900 import RP7900Twin
 from instruments.emulated.twin import Twin
 from instruments.emulated.world import WorldLike
+from instruments.emulated.wt1800 import WT1800Twin
 from instruments.emulated.wt5000 import WT5000Twin
 from instruments.keysight.ac6900 import AC6900
+from instruments.keysight.daq970a import DAQ970A
+from instruments.keysight.infiniivision import InfiniiVision
+from instruments.keysight.rp7900 import RP7900
 from instruments.roles import AnyResource, Instrument, Limits, Role
+from instruments.yokogawa.wt1800 import WT1800
 from instruments.yokogawa.wt5000 import WT5000
+from instruments.yokogawa.wt_series import DRIVER_OPTIONS as WT_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,8 @@ class ModelEntry:
     twin: type[Twin]
     #: Options the driver reads (the rest of a bench entry's options belong to the twin).
     driver_options: frozenset[str]
-    #: USB vendor and product id used in emulated resource names. (?) except Yokogawa's.
+    #: USB vendor and product id used in emulated resource names (?: every product id; the
+    #: vendor ids are the makers' registered ones, Chroma's two as seen in open drivers).
     usb_id: tuple[int, int]
 
     def emulated_resource(self, serial: str = "EMU0001") -> str:
@@ -57,8 +71,17 @@ MODELS: Mapping[str, ModelEntry] = {
             "Yokogawa",
             WT5000,
             WT5000Twin,
-            frozenset({"elements", "dc_elements"}),
+            WT_OPTIONS,
             (0x0B21, 0x0025),
+        ),
+        ModelEntry(
+            "yokogawa_wt1800",
+            Role.POWER_ANALYZER,
+            "Yokogawa",
+            WT1800,
+            WT1800Twin,
+            WT_OPTIONS,
+            (0x0B21, 0x0026),
         ),
         ModelEntry(
             "ea_psb10000",
@@ -66,8 +89,17 @@ MODELS: Mapping[str, ModelEntry] = {
             "EA Elektro-Automatik",
             PSB10000,
             PSB10000Twin,
-            frozenset(),
+            RATING_OPTIONS,
             (0x232E, 0x0010),
+        ),
+        ModelEntry(
+            "keysight_rp7900",
+            Role.DC_SOURCE,
+            "Keysight",
+            RP7900,
+            RP7900Twin,
+            RATING_OPTIONS,
+            (0x2A8D, 0x2802),
         ),
         ModelEntry(
             "keysight_ac6900",
@@ -79,6 +111,15 @@ MODELS: Mapping[str, ModelEntry] = {
             (0x2A8D, 0x3F02),
         ),
         ModelEntry(
+            "chroma_61800",
+            Role.GRID_SIMULATOR,
+            "Chroma",
+            C61800,
+            C61800Twin,
+            frozenset({"phases"}),
+            (0x0A69, 0x086C),
+        ),
+        ModelEntry(
             "chroma_63800",
             Role.AC_LOAD,
             "Chroma",
@@ -86,6 +127,33 @@ MODELS: Mapping[str, ModelEntry] = {
             C63800Twin,
             frozenset(),
             (0x1698, 0x0837),
+        ),
+        ModelEntry(
+            "keysight_infiniivision",
+            Role.SCOPE,
+            "Keysight",
+            InfiniiVision,
+            InfiniiVisionTwin,
+            frozenset(),
+            (0x2A8D, 0x1766),
+        ),
+        ModelEntry(
+            "keysight_daq970a",
+            Role.SWITCH_UNIT,
+            "Keysight",
+            DAQ970A,
+            DAQ970ATwin,
+            frozenset({"channels"}),
+            (0x2A8D, 0x5101),
+        ),
+        ModelEntry(
+            "chroma_a635000",
+            Role.RLC_LOAD,
+            "Chroma",
+            A635000,
+            A635000Twin,
+            frozenset({"phases"}),
+            (0x0A69, 0x0880),
         ),
     )
 }
@@ -101,7 +169,7 @@ def model_entry(model: str) -> ModelEntry:
 def _split_options(
     entry: ModelEntry, options: Mapping[str, object]
 ) -> tuple[dict[str, object], dict[str, object]]:
-    twin_known = entry.twin.option_names | {"model"}
+    twin_known = entry.twin.known_options()
     unknown = sorted(set(options) - entry.driver_options - twin_known)
     if unknown:
         known = sorted(entry.driver_options | twin_known)
@@ -121,11 +189,13 @@ def open_instrument(
     *,
     limits: Limits | None = None,
     options: Mapping[str, object] | None = None,
+    name: str | None = None,
 ) -> Instrument:
-    """The driver for `model` on an opened pyvisa resource (real or emulated)."""
+    """The driver for `model` on an opened pyvisa resource (real or emulated); `name` is the
+    bench's name for it, used in every error message."""
     entry = model_entry(model)
     driver_options, _ = _split_options(entry, options or {})
-    return entry.driver.from_options(resource, limits=limits, options=driver_options)
+    return entry.driver.from_options(resource, limits=limits, options=driver_options, name=name)
 
 
 def make_twin(

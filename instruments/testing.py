@@ -8,18 +8,39 @@ instrument answers, in order, and the fake resource fails the test at the first 
         psb.set_voltage(400)
 
 A pair `(command, None)` is a write; `(command, reply)` is a query; `(None, reply)` is a bare
-read. On a clean exit every pair must have been used; an empty table asserts nothing was sent.
+read. A bytes reply is a binary block (`query_binary_values`). The reply `TIMEOUT` makes the read
+time out (VI_ERROR_TMO) and `DROPPED` makes the write fail with a lost connection, so that the
+drivers' fault handling is checked the same way. On a clean exit every pair must have been used;
+an empty table asserts nothing was sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from enum import Enum
 from typing import TypeVar
 
+import numpy as np
+from pyvisa import errors
+from pyvisa.constants import StatusCode
+
+from instruments.blocks import decode_block
 from instruments.roles import Instrument, Limits
 
-Pair = tuple[str | None, str | None]
+
+class Fault(Enum):
+    """A table reply that is not a reply: the instrument misbehaves at this point."""
+
+    TIMEOUT = "timeout"
+    DROPPED = "dropped"
+
+
+TIMEOUT = Fault.TIMEOUT
+DROPPED = Fault.DROPPED
+
+Reply = str | bytes | Fault
+Pair = tuple[str | None, Reply | None]
 DriverT = TypeVar("DriverT", bound=Instrument)
 
 
@@ -33,7 +54,7 @@ class FakeResource:
     def __init__(self, pairs: Sequence[Pair]) -> None:
         self._pairs = list(pairs)
         self._position = 0
-        self._pending: str | None = None
+        self._pending: Reply | None = None
         self.sent: list[str] = []
         self.closed = False
         self.read_termination = "\n"
@@ -61,18 +82,30 @@ class FakeResource:
         index, (command, reply) = self._next()
         if command != message:
             raise ProtocolMismatch(f"pair {index}: expected {command!r}, driver sent {message!r}")
+        if reply is DROPPED:
+            raise errors.VisaIOError(StatusCode.error_connection_lost)
         self._pending = reply
         return len(message)
 
-    def read(self) -> str:
+    def _take(self) -> str | bytes:
         if self._pending is None:
             index, (command, reply) = self._next()
             if command is not None or reply is None:
                 raise ProtocolMismatch(
                     f"pair {index}: driver read, but the table expects it to send {command!r}"
                 )
-            return reply
-        reply, self._pending = self._pending, None
+        else:
+            reply, self._pending = self._pending, None
+        if reply is TIMEOUT:
+            raise errors.VisaIOError(StatusCode.error_timeout)
+        if isinstance(reply, Fault):
+            raise errors.VisaIOError(StatusCode.error_connection_lost)
+        return reply
+
+    def read(self) -> str:
+        reply = self._take()
+        if isinstance(reply, bytes):
+            raise ProtocolMismatch(f"text read, but the table holds a binary block {reply[:12]!r}")
         return reply
 
     def query(self, message: str) -> str:
@@ -80,6 +113,23 @@ class FakeResource:
         if self._pending is None:
             raise ProtocolMismatch(f"{message!r} was queried but the table gives no reply")
         return self.read()
+
+    def query_binary_values(
+        self,
+        message: str,
+        datatype: str = "f",
+        is_big_endian: bool = False,
+        container: type = list,
+    ) -> object:
+        """pyvisa's binary-block query: the table's reply is the whole block, header included."""
+        self.write(message)
+        reply = self._take()
+        if not isinstance(reply, bytes):
+            raise ProtocolMismatch(f"{message!r} expects a binary block, the table has {reply!r}")
+        payload = decode_block(reply.rstrip(b"\n"))
+        dtype = np.dtype(datatype).newbyteorder(">" if is_big_endian else "<")
+        values = np.frombuffer(payload, dtype=dtype)
+        return container(values) if container is not np.array else np.array(values)
 
     def close(self) -> None:
         self.closed = True
@@ -101,6 +151,7 @@ def expected_protocol(
     *,
     limits: Limits | None = None,
     options: Mapping[str, object] | None = None,
+    name: str | None = None,
 ) -> Iterator[DriverT]:
     """Yield `driver` wired to a FakeResource replaying `pairs`; verify all were used on exit.
 
@@ -109,9 +160,9 @@ def expected_protocol(
     """
     resource = FakeResource(pairs)
     if options is None:
-        instrument = driver(resource, limits=limits)
+        instrument = driver(resource, limits=limits, name=name)
     else:
-        built = driver.from_options(resource, limits=limits, options=options)
+        built = driver.from_options(resource, limits=limits, options=options, name=name)
         assert isinstance(built, driver)
         instrument = built
     yield instrument

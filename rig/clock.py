@@ -184,6 +184,13 @@ class RealClock(Clock):
         if remaining > 0:
             time.sleep(remaining)
 
+    def block_until(self, t: float) -> None:
+        """Block the calling thread until t, serving nothing: for worker threads (an emulated
+        instrument's server thread waiting for its next update), never for the run's own."""
+        remaining = t - self.now()
+        if remaining > 0:
+            time.sleep(remaining)
+
     def close(self) -> None:
         if not self.loop.is_closed() and not self.loop.is_running():
             self.loop.close()

@@ -280,7 +280,7 @@ def open_station(
                 resource = real_rm.open_resource(inst.address)
             limits = Limits.from_mapping(inst.limits) if inst.limits else None
             driver = open_instrument(
-                inst.model, resource, limits=limits, options=dict(inst.options)
+                inst.model, resource, limits=limits, options=dict(inst.options), name=inst.name
             )
             station.drivers[inst.name] = driver
             idn = driver.identify()
@@ -347,7 +347,10 @@ def serve_emulated(
         )
         ports[inst.name] = 0 if base_port == 0 else base_port + i
     try:
-        handle = serve(twins, host=host, ports=ports)
+        # A twin's wait (the next analyzer update) blocks its server thread in wall time; the
+        # run's own thread serves the clock (in-process twins answer at once instead, with the
+        # last completed update: the sampler never waits inside the clock's scheduler).
+        handle = serve(twins, host=host, ports=ports, sleep_until=clock.block_until)
     except OSError as exc:
         wanted = "any free ports" if base_port == 0 else f"ports from {base_port}"
         raise BenchError(f"cannot listen on {host} ({wanted}): {exc.strerror or exc}") from None

@@ -1,9 +1,12 @@
 """Emulated Chroma 63800 AC/DC load: the home load of the World.
 
-Constant-power mode (`MODE POW`, `POW`, `PFAC`) becomes `World.set_home_load(P, Q)` with
+Constant-power mode (`MODE POW`, `POW`, `PFAC`) becomes a home load of (P, Q) with
 Q = P·tan(acos|PF|), positive for a lagging (positive) PF; constant-resistance mode (`RES`) and
-RLC mode (`RLC:RL`, `RLC:LS` in uH, `RLC:CAP` in uF) become `World.set_home_rlc`; `LOAD ON|OFF`
-becomes `World.set_home_load_on`. Measurements read the World's "home" point.
+RLC mode (`RLC:RL`, `RLC:LS` in uH, `RLC:CAP` in uF) an impedance; `LOAD ON|OFF` switches it;
+all through the SiteWiring (the World's home load, joined with an RLC bank if one is on).
+Measurements average the "home" point over the load's measurement window (?: 100 ms) with its
+accuracy (?: voltage ±(0.1 % + 0.1 % of range), current ±(0.2 % + 0.2 %), power ±(0.3 % +
+0.3 %), frequency ±0.1 %).
 
 Ratings of a 63804: 4500 W, 45 A, 350 V; RLC:CAP 100..9999 uF, RLC:LS 0..9999 uH, RLC:RL
 1.11..9999.99 ohm, RES 1.11..2500 ohm (?). Modes the World cannot represent (CC, CV, inrush,
@@ -22,9 +25,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from instruments.emulated.meter import Accuracy, AcValues, MeterSpec, measure_ac
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
-from instruments.emulated.twin import Twin, option_float, option_str
-from instruments.emulated.world import AcMeasurementLike
+from instruments.emulated.site import Impedance, PowerSetting
+from instruments.emulated.twin import Twin
+from instruments.options import number as option_float
+from instruments.options import text as option_str
 
 #: MODE parameters (name or number) -> the name MODE? answers.
 _MODES: Mapping[str, str] = {
@@ -34,7 +40,7 @@ _MODES: Mapping[str, str] = {
 }  # fmt: skip
 _EMULATED_MODES = frozenset({"POW", "RES", "RLC"})
 
-_MEASUREMENTS: Mapping[str, Callable[[AcMeasurementLike], float]] = {
+_MEASUREMENTS: Mapping[str, Callable[[AcValues], float]] = {
     "MEASure:VOLTage": lambda m: m.v_rms,
     "MEASure:CURRent": lambda m: m.i_rms,
     "MEASure:POWer": lambda m: m.p_w,
@@ -58,6 +64,20 @@ class C63800Twin(Twin):
             "rlc_capacitance_max_uf",
         }
     )
+    meter_spec = MeterSpec(
+        update_interval_s=0.1,
+        jitter_s=0.001,
+        accuracy={
+            "voltage": Accuracy(0.001, 0.001),
+            "current": Accuracy(0.002, 0.002),
+            "power": Accuracy(0.003, 0.003),
+            "frequency": Accuracy(0.001),
+        },
+        counts=100_000,
+    )
+    #: Measurement ranges of a 63804 (V, A).
+    VOLTAGE_RANGE_V = 350.0
+    CURRENT_RANGE_A = 45.0
 
     def configure(self) -> None:
         """Ratings and initial state from the options and the world."""
@@ -74,10 +94,11 @@ class C63800Twin(Twin):
         self.rlc_r_ohm = 100.0
         self.rlc_l_uh = 0.0
         self.rlc_c_uf = 100.0
+        self._acquired: AcValues | None = None
 
     def reset(self) -> None:
         self.load_on = False
-        self.world.set_home_load_on(False)
+        self.site.set_ac_load_on(False)
         self.mode = "POW"
         self.power_set = 0.0
         self.power_factor_set = 1.0
@@ -119,7 +140,7 @@ class C63800Twin(Twin):
     def _set_load(self, params: Params) -> None:
         params.expect(1)
         self.load_on = params.boolean(0)
-        self.world.set_home_load_on(self.load_on)
+        self.site.set_ac_load_on(self.load_on)
 
     def _number(
         self, attribute: str, unit: str, low: float, high: float
@@ -140,26 +161,47 @@ class C63800Twin(Twin):
         return read
 
     def _apply(self) -> None:
-        """Forward the active mode's setpoints to the World's home load."""
+        """Forward the active mode's setpoints to the home load (through the SiteWiring)."""
         if self.mode == "POW":
             pf = self.power_factor_set
             if pf == 0:
                 q = 0.0  # PF 0 with finite P is not a real load; treated as unity (?)
             else:
                 q = math.copysign(self.power_set * math.tan(math.acos(min(1.0, abs(pf)))), pf)
-            self.world.set_home_load(self.power_set, q)
+            self.site.set_ac_load(PowerSetting(self.power_set, q))
         elif self.mode == "RES":
-            self.world.set_home_rlc(r_ohm=self.resistance_set)
+            self.site.set_ac_load(Impedance(self.resistance_set))
         elif self.mode == "RLC":
-            self.world.set_home_rlc(
-                r_ohm=self.rlc_r_ohm,
-                l_h=self.rlc_l_uh * 1e-6 if self.rlc_l_uh > 0 else None,
-                c_f=self.rlc_c_uf * 1e-6,
+            self.site.set_ac_load(
+                Impedance(
+                    self.rlc_r_ohm,
+                    l_h=self.rlc_l_uh * 1e-6 if self.rlc_l_uh > 0 else None,
+                    c_f=self.rlc_c_uf * 1e-6,
+                )
             )
 
-    def _measure(self, value: Callable[[AcMeasurementLike], float]) -> Callable[[Params], str]:
+    def handle(self, line: str) -> str | None:
+        self._acquired = None  # the MEASure queries of one message share one window
+        return super().handle(line)
+
+    def _measure(self, value: Callable[[AcValues], float]) -> Callable[[Params], str]:
         def read(params: Params) -> str:
             params.expect(0)
-            return f"{value(self.acquire_ac(self.point)):.4f}"
+            if self._acquired is None:
+                assert self.meter is not None and self.history is not None
+                _, window = self.latest_window()
+                self._acquired = measure_ac(
+                    self.meter,
+                    self.history,
+                    "input",
+                    self.point,
+                    window,
+                    phases=self.history.phases,
+                    voltage_range=self.VOLTAGE_RANGE_V,
+                    current_range=self.CURRENT_RANGE_A,
+                    power_range=self.power_rating_w,
+                )
+            reading = value(self._acquired)
+            return "NAN" if math.isnan(reading) else f"{reading:.4f}"
 
         return read

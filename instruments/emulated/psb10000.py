@@ -1,9 +1,11 @@
 """Emulated EA PSB 10000: the bidirectional DC supply in front of the World's EV battery.
 
 Setpoints go to `World.set_dc_limits` (source = the PSB delivers = the EV discharges; sink =
-the PSB absorbs = the EV charges), `OUTP` to `World.set_dc_output`. Measurements come from
-`World.measure_dc("evse_dc")`, the battery terminals, converted to the PSB's own sign: current
-and power negative while it sinks.
+the PSB absorbs = the EV charges), `OUTP` to `World.set_dc_output`. Actual values are the
+battery terminals ("evse_dc") averaged over the unit's measurement interval with its accuracy
+(voltage 0.1 %, current 0.2 %, power 0.3 % of the nominal rating (?)), converted to the PSB's
+own sign: current and power negative while it sinks. `MEAS:ARR?` gives voltage, current and
+power of one measurement interval; the three single MEAS queries of one message do too.
 
 Like the real unit it refuses setpoints until an interface has taken remote control with
 `SYST:LOCK ON` (the exact error number is (?); -203 "Command protected" here), and setpoints
@@ -16,23 +18,42 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from instruments.emulated.meter import Accuracy, DcValues, MeterSpec, measure_dc
 from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
-from instruments.emulated.twin import Twin, option_float, option_str
+from instruments.emulated.twin import Twin
+from instruments.options import quantity
+from instruments.options import text as option_str
 
 
 class PSB10000Twin(Twin):
     maker = "EA Elektro-Automatik GmbH & Co. KG"
     default_model = "PSB 10750-120 4U"
     firmware = "V3.02"  # (?) EA reports several firmware versions in this field
-    option_names = frozenset({"voltage_rating_v", "current_rating_a", "power_rating_w", "point"})
+    option_names = frozenset({"voltage_rating", "current_rating", "power_rating", "point"})
     #: (?) EA set values may go up to 102 % of the nominal rating.
     SETPOINT_HEADROOM: ClassVar[float] = 1.02
+    #: (?) actual values refresh every 10 ms; accuracy in % of the nominal rating.
+    meter_spec = MeterSpec(
+        update_interval_s=0.01,
+        jitter_s=0.0002,
+        accuracy={
+            "voltage": Accuracy(0.0, 0.001),
+            "current": Accuracy(0.0, 0.002),
+            "power": Accuracy(0.0, 0.003),
+        },
+        counts=100_000,
+    )
 
     def configure(self) -> None:
         """Ratings and initial state from the options and the world."""
-        self.voltage_rating_v = option_float(self.options, "voltage_rating_v", 750.0)
-        self.current_rating_a = option_float(self.options, "current_rating_a", 120.0)
-        self.power_rating_w = option_float(self.options, "power_rating_w", 30000.0)
+
+        def rating(name: str, dimension: str, default: float) -> float:
+            value = self.options.get(name)
+            return default if value is None else quantity(name, value, dimension)
+
+        self.voltage_rating_v = rating("voltage_rating", "voltage", 750.0)
+        self.current_rating_a = rating("current_rating", "current", 120.0)
+        self.power_rating_w = rating("power_rating", "power", 30000.0)
         self.point = option_str(self.options, "point", "evse_dc")
         self.locked = False
         self.output_on = self.world.dc_output
@@ -83,6 +104,9 @@ class PSB10000Twin(Twin):
             Command("MEASure[:SCALar]:CURRent[:DC]", read=lambda p: self._measure()[1]),
             Command("MEASure[:SCALar]:POWer[:DC]", read=lambda p: self._measure()[2]),
             Command("MEASure[:SCALar]:ARRay", read=lambda p: ", ".join(self._measure())),
+            Command("SYSTem:NOMinal:VOLTage", read=lambda p: f"{self.voltage_rating_v:.2f}V"),
+            Command("SYSTem:NOMinal:CURRent", read=lambda p: f"{self.current_rating_a:.2f}A"),
+            Command("SYSTem:NOMinal:POWer", read=lambda p: f"{self.power_rating_w:.2f}W"),
         ]  # fmt: skip
 
     # --- remote control ----------------------------------------------------------------------
@@ -151,6 +175,20 @@ class PSB10000Twin(Twin):
         return read
 
     def _measure(self) -> tuple[str, str, str]:
-        dc = self.acquire_dc(self.point)
+        dc = self._actual_values()
         # World: positive into the EV = the PSB sinks; the PSB reports sinking as negative.
         return f"{dc.v:.2f}V", f"{0.0 - dc.i:.2f}A", f"{0.0 - dc.p_w:.2f}W"
+
+    def _actual_values(self) -> DcValues:
+        assert self.meter is not None and self.history is not None
+        _, window = self.latest_window()
+        return measure_dc(
+            self.meter,
+            self.history,
+            "output",
+            self.point,
+            window,
+            voltage_range=self.voltage_rating_v,
+            current_range=self.current_rating_a,
+            power_range=self.power_rating_w,
+        )

@@ -7,8 +7,15 @@ What it follows (IEEE 488.2 chapter 7 and SCPI-99 chapter 6):
   resolved relative to the previous unit's header (`FREQ 50;MODE FIX` = FREQ:MODE), then to
   its parent (`VOLT:LEV 1;RANG 2` = VOLT:RANG), then from the root;
 - common commands *IDN?, *RST, *CLS, *OPC, *OPC?, *WAI, *ESR?, *STB?, *TST?;
-- an error queue read by `SYSTem:ERRor[:NEXT]?` (or the twin's own error query), overflowing
-  into -350 in its last slot; standard codes -1xx (command), -2xx (execution).
+- an error queue read by `SYSTem:ERRor[:NEXT]?` (or the twin's own error query), bounded, its
+  last slot turning into -350 "Queue overflow" when it is full; standard codes -1xx (command),
+  -2xx (execution), -363 when a message exceeds the input buffer;
+- commands that take time (a wait for the next update, a scope acquisition) suspend the message:
+  the handler raises `Blocked(until)`, the engine keeps the rest of the message, and the
+  transport lets time pass to `blocked_until` (virtual or real) and calls `resume()`, which runs
+  the blocked command again and then the rest. A transport that cannot let time pass calls
+  `resume(forced=True)`: waits end at once (the reading may then be stale, as documented where
+  that applies) and acquisitions that cannot complete fail with -200.
 A command error discards the rest of the message, as a parser cannot trust what follows.
 
 Twins declare their command tables as `Command(pattern, write=..., read=...)` lists.
@@ -47,6 +54,7 @@ class ErrorCode(IntEnum):
     ILLEGAL_PARAMETER_VALUE = -224
     DATA_CORRUPT_OR_STALE = -230
     QUEUE_OVERFLOW = -350
+    INPUT_BUFFER_OVERRUN = -363
     QUERY_ERROR = -400
     QUERY_INTERRUPTED = -410
 
@@ -68,6 +76,7 @@ ERROR_MESSAGES: Mapping[ErrorCode, str] = {
     ErrorCode.ILLEGAL_PARAMETER_VALUE: "Illegal parameter value",
     ErrorCode.DATA_CORRUPT_OR_STALE: "Data corrupt or stale",
     ErrorCode.QUEUE_OVERFLOW: "Queue overflow",
+    ErrorCode.INPUT_BUFFER_OVERRUN: "Input buffer overrun",
     ErrorCode.QUERY_ERROR: "Query error",
     ErrorCode.QUERY_INTERRUPTED: "Query INTERRUPTED",
 }
@@ -92,6 +101,22 @@ class ScpiError(Exception):
     def entry(self) -> tuple[int, str]:
         text = ERROR_MESSAGES[self.code]
         return int(self.code), f"{text};{self.detail}" if self.detail else text
+
+
+class Blocked(Exception):
+    """Raised by a handler whose command cannot finish before simulation time `until`."""
+
+    def __init__(self, until: float) -> None:
+        self.until = until
+        super().__init__(f"blocked until t={until}")
+
+
+@dataclass(frozen=True)
+class _Suspended:
+    units: tuple[str, ...]
+    replies: tuple[str, ...]
+    path: tuple[str, ...]
+    until: float
 
 
 @dataclass(frozen=True)
@@ -332,10 +357,15 @@ class ScpiEngine(ABC):
     error_query_pattern: ClassVar[str] = "SYSTem:ERRor[:NEXT]"
     #: Accept any truncation between the short and long form (not standard SCPI).
     accept_truncations: ClassVar[bool] = False
+    #: Longest program message accepted (characters); longer ones are refused with -363.
+    input_buffer: ClassVar[int] = 4096
 
     def __init__(self) -> None:
         self._errors: deque[tuple[int, str]] = deque()
         self._esr = 0
+        self._suspended: _Suspended | None = None
+        #: True while a forced resume runs: blocking handlers must finish or fail at once.
+        self.forced = False
         # Built on first use, so that subclasses may set up what their tables refer to first.
         self._table: list[tuple[tuple[Keyword, ...], Command]] | None = None
         self._resolved: dict[tuple[str, ...], tuple[Command, tuple[int, ...]] | None] = {}
@@ -352,6 +382,9 @@ class ScpiEngine(ABC):
     def reset(self) -> None:
         """*RST: back to the instrument's reset state."""
 
+    def clear_status(self) -> None:  # noqa: B027 - a hook; most models have nothing more
+        """*CLS beyond the error queue and the ESR (a model's own event registers)."""
+
     # --- error queue -------------------------------------------------------------------------
 
     @property
@@ -360,12 +393,16 @@ class ScpiEngine(ABC):
         return list(self._errors)
 
     def push_error(self, error: ScpiError) -> None:
-        code = int(error.code)
+        code, message = error.entry
+        self.push_entry(code, message)
+
+    def push_entry(self, code: int, message: str) -> None:
+        """Queue `code,"message"` and set the IEEE 488.2 event bit of its class."""
         if -199 <= code <= -100:
             self._esr |= _ESR_COMMAND_ERROR
         elif -299 <= code <= -200:
             self._esr |= _ESR_EXECUTION_ERROR
-        elif -399 <= code <= -300:
+        elif -399 <= code <= -300 or code > 0:
             self._esr |= _ESR_DEVICE_ERROR
         elif -499 <= code <= -400:
             self._esr |= _ESR_QUERY_ERROR
@@ -373,7 +410,7 @@ class ScpiEngine(ABC):
             # SCPI-99 21.8.1: a full queue keeps its entries; the newest slot says overflow.
             self._errors[-1] = ScpiError(ErrorCode.QUEUE_OVERFLOW).entry
         else:
-            self._errors.append(error.entry)
+            self._errors.append((code, message))
 
     def _pop_error(self, params: Params) -> str:
         params.expect(0)
@@ -383,19 +420,52 @@ class ScpiEngine(ABC):
     # --- message execution -------------------------------------------------------------------
 
     def execute(self, message: str) -> str | None:
-        """Run one program message; the joined query replies, or None if nothing was asked."""
-        replies: list[str] = []
-        path: tuple[str, ...] = ()
-        for unit in split_units(message):
-            if not unit.strip():
-                continue
+        """Run one program message; the joined query replies, or None if nothing was asked
+        (also when the message is suspended: see `blocked_until`)."""
+        if self._suspended is not None:
+            # A transport must resume or abort first; a message arriving now interrupts.
+            self.abort()
+        if len(message) > self.input_buffer:
+            self.push_error(ScpiError(ErrorCode.INPUT_BUFFER_OVERRUN, f"{len(message)} chars"))
+            return None
+        units = tuple(unit for unit in split_units(message) if unit.strip())
+        return self._run(units, [], ())
+
+    def _run(self, units: tuple[str, ...], replies: list[str], path: tuple[str, ...]) -> str | None:
+        for index, unit in enumerate(units):
             try:
                 path = self._run_unit(unit, path, replies)
+            except Blocked as block:
+                self._suspended = _Suspended(units[index:], tuple(replies), path, block.until)
+                return None
             except ScpiError as error:
                 self.push_error(error)
                 if -199 <= int(error.code) <= -100:
                     break
         return ";".join(replies) if replies else None
+
+    @property
+    def blocked_until(self) -> float | None:
+        """When a suspended message can go on (None: nothing is suspended)."""
+        return None if self._suspended is None else self._suspended.until
+
+    def resume(self, *, forced: bool = False) -> str | None:
+        """Go on with the suspended message (time has reached `blocked_until`, or `forced`)."""
+        suspended, self._suspended = self._suspended, None
+        if suspended is None:
+            return None
+        self.forced = forced
+        try:
+            return self._run(suspended.units, list(suspended.replies), suspended.path)
+        finally:
+            self.forced = False
+
+    def abort(self) -> None:
+        """Drop a suspended message (the client gave up, a device clear): IEEE 488.2's
+        -410 Query INTERRUPTED."""
+        if self._suspended is not None:
+            self._suspended = None
+            self.push_error(ScpiError(ErrorCode.QUERY_INTERRUPTED, "waiting command abandoned"))
 
     def _run_unit(self, unit: str, path: tuple[str, ...], replies: list[str]) -> tuple[str, ...]:
         parts = unit.split(None, 1)
@@ -480,6 +550,7 @@ class ScpiEngine(ABC):
             params.expect(0)
             self._errors.clear()
             self._esr = 0
+            self.clear_status()
         elif name == "*OPC":
             self._esr |= _ESR_OPC
         elif name == "*WAI":

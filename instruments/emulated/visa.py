@@ -12,14 +12,26 @@ an emulation, so a read with nothing queued fails at once with VI_ERROR_TMO inst
 out the timeout (the timeout attribute is kept and reported like any other). Each reply is one
 message ended by END, so a read never runs into the next reply, with or without termchar. A write while a
 reply is unread discards that reply and queues -410 "Query INTERRUPTED" in the twin, as
-IEEE 488.2 6.3.2.3 prescribes. No wall time is read or slept.
+IEEE 488.2 6.3.2.3 prescribes. Replies travel as latin-1 (one byte per character), so binary
+blocks pass unchanged.
+
+Commands that take time (a WT's wait for its next update, a scope's :DIGitize) suspend the twin;
+the library then lets the bench's clock run to the twin's `blocked_until` with the sleep hook
+given to `use_clock(clock.sleep_until)` (in virtual time: the VirtualClock jumps; nothing else
+happens meanwhile, as the caller is blocked in its VISA call) and resumes it. A wait longer than
+the session's timeout ends as the real one would: the clock has run to the timeout, the twin's
+message is abandoned (-410 in its queue) and the read fails with VI_ERROR_TMO. Without a clock
+hook the library cannot let time pass: it resumes the twin `forced` (waits end at once, see
+scpi.py) and counts it in `forced_waits`. A twin told to drop the connection ends its session:
+every later call on it fails with VI_ERROR_CONN_LOST. Otherwise no wall time is read or slept.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -29,6 +41,7 @@ from pyvisa.typing import VISARMSession, VISASession
 from pyvisa.util import LibraryPath
 
 from instruments.emulated.scpi import ErrorCode, ScpiError
+from instruments.emulated.twin import ConnectionDropped
 
 StatusCode = constants.StatusCode
 Attr = constants.ResourceAttribute
@@ -40,6 +53,15 @@ class TwinLike(Protocol):
     def handle(self, line: str) -> str | None: ...
 
     def push_error(self, error: ScpiError) -> None: ...
+
+    @property
+    def blocked_until(self) -> float | None: ...
+
+    def resume(self, *, forced: bool = False) -> str | None: ...
+
+    def abort(self) -> None: ...
+
+    def now(self) -> float: ...
 
 
 _LIBRARY_IDS = itertools.count(1)
@@ -67,6 +89,10 @@ class _Session:
     pending_input: bytearray = field(default_factory=bytearray)
     #: Replies not yet read, each one message (ended by the terminator and END).
     output: deque[bytearray] = field(default_factory=deque)
+    #: The twin dropped this session: every call fails with VI_ERROR_CONN_LOST.
+    lost: bool = False
+    #: A reply lost to a wait past the timeout: the next read times out.
+    timed_out: bool = False
 
 
 class EmulatedVisaLibrary(VisaLibraryBase):
@@ -76,6 +102,9 @@ class EmulatedVisaLibrary(VisaLibraryBase):
     _sessions: dict[int, _Session]
     _session_ids: itertools.count[int]
     encoding: str
+    #: Longest input kept for one message not yet terminated (bytes); beyond it the input is
+    #: handed to the twin as it is, which refuses it (-363) like an overrun input buffer.
+    max_input: int = 1 << 20
 
     @staticmethod
     def get_library_paths() -> Iterable[LibraryPath]:
@@ -86,7 +115,14 @@ class EmulatedVisaLibrary(VisaLibraryBase):
         self._twins = {}
         self._sessions = {}
         self._session_ids = itertools.count(1)
-        self.encoding = "ascii"
+        self.encoding = "latin-1"
+        self._sleep_until: Callable[[float], None] | None = None
+        #: Waits that ended at once because no clock hook was given (see the module docstring).
+        self.forced_waits = 0
+
+    def use_clock(self, sleep_until: Callable[[float], None]) -> None:
+        """Let twins' waits run the bench's clock (`clock.sleep_until`)."""
+        self._sleep_until = sleep_until
 
     # --- the emulated bench ------------------------------------------------------------------
 
@@ -132,26 +168,55 @@ class EmulatedVisaLibrary(VisaLibraryBase):
         return StatusCode.success
 
     def write(self, session: VISASession, data: bytes) -> tuple[int, StatusCode]:
-        state = self._session(session)
+        state = self._live(session)
         if state.output:
             # IEEE 488.2 6.3.2.3: a new message before the reply was read interrupts the query.
             state.output.clear()
             state.twin.push_error(ScpiError(ErrorCode.QUERY_INTERRUPTED))
+        state.timed_out = False
         state.pending_input.extend(data)
         terminator = state.attributes[Attr.termchar]
         *messages, rest = bytes(state.pending_input).split(bytes([terminator]))
-        if rest and state.attributes[Attr.send_end_enabled]:
+        if rest and (state.attributes[Attr.send_end_enabled] or len(rest) > self.max_input):
             messages.append(rest)  # END asserted with the last byte ends the message too
             rest = b""
         state.pending_input = bytearray(rest)
         for message in messages:
-            reply = state.twin.handle(message.decode(self.encoding).rstrip("\r"))
+            try:
+                reply = self._run(state, message.decode(self.encoding).rstrip("\r"))
+            except ConnectionDropped:
+                state.lost = True
+                raise errors.VisaIOError(StatusCode.error_connection_lost) from None
             if reply is not None:
                 state.output.append(bytearray(reply.encode(self.encoding) + b"\n"))
         return len(data), StatusCode.success
 
+    def _run(self, state: _Session, line: str) -> str | None:
+        """Hand one message to the twin and let time pass while it is suspended."""
+        twin = state.twin
+        reply = twin.handle(line)
+        started = twin.now()
+        timeout_ms = state.attributes.get(Attr.timeout_value, 2000)
+        timeout_s = (
+            math.inf if timeout_ms in (None, constants.VI_TMO_INFINITE) else timeout_ms / 1000
+        )
+        while (until := twin.blocked_until) is not None:
+            if self._sleep_until is None:
+                self.forced_waits += 1
+                reply = twin.resume(forced=True)
+                continue
+            if until - started > timeout_s:
+                # The client gives up at its timeout; the instrument drops the message.
+                self._sleep_until(started + timeout_s)
+                twin.abort()
+                state.timed_out = True
+                return None
+            self._sleep_until(until)
+            reply = twin.resume()
+        return reply
+
     def read(self, session: VISASession, count: int) -> tuple[bytes, StatusCode]:
-        state = self._session(session)
+        state = self._live(session)
         if not state.output:
             raise errors.VisaIOError(StatusCode.error_timeout)
         message = state.output[0]
@@ -236,3 +301,9 @@ class EmulatedVisaLibrary(VisaLibraryBase):
             return self._sessions[cast(int, session)]
         except KeyError:
             raise errors.InvalidSession() from None
+
+    def _live(self, session: Any) -> _Session:
+        state = self._session(session)
+        if state.lost:
+            raise errors.VisaIOError(StatusCode.error_connection_lost)
+        return state

@@ -2,53 +2,47 @@
 
 Twins receive a `rig.sim.World` at run time; typing them against this Protocol keeps the
 emulated instruments decoupled from the simulator's internals and lets tests hand in a double.
+Meters read the World's state history (rig.sim.history) rather than instant measurements, so
+that a reading is an average over an update window as on the real instrument.
 Signs: power and current positive into the EV; "grid" positive on import, "home" positive
 when consumed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+import numpy as np
 
-class AcMeasurementLike(Protocol):
-    @property
-    def v_rms(self) -> float: ...
-
-    @property
-    def i_rms(self) -> float: ...
-
-    @property
-    def p_w(self) -> float: ...
-
-    @property
-    def q_var(self) -> float: ...
-
-    @property
-    def s_va(self) -> float: ...
-
-    @property
-    def pf(self) -> float: ...
-
-    @property
-    def f_hz(self) -> float: ...
+from rig.sim.history import StateHistory
 
 
-class DcMeasurementLike(Protocol):
-    @property
-    def v(self) -> float: ...
-
-    @property
-    def i(self) -> float: ...
-
-    @property
-    def p_w(self) -> float: ...
+class TimerLike(Protocol):
+    def cancel(self) -> None: ...
 
 
 class WorldLike(Protocol):
     """The World methods and properties the twins call."""
 
     def advance_to(self, t: float) -> None: ...
+
+    @property
+    def now(self) -> float: ...
+
+    def call_at(self, t: float, callback: Callable[[], None]) -> TimerLike: ...
+
+    def record_history(self, span_s: float) -> StateHistory: ...
+
+    def spawn_rng(self, key: str) -> np.random.Generator: ...
+
+    def set_transfer_switch(self, closed: bool) -> None: ...
+
+    @property
+    def transfer_switch_closed(self) -> bool: ...
+
+    @property
+    def home_load_on(self) -> bool: ...
 
     def set_grid(
         self, *, voltage_v: float | None = None, frequency_hz: float | None = None
@@ -87,7 +81,3 @@ class WorldLike(Protocol):
 
     @property
     def dc_output(self) -> bool: ...
-
-    def measure_ac(self, point: str) -> AcMeasurementLike: ...
-
-    def measure_dc(self, point: str = "evse_dc") -> DcMeasurementLike: ...

@@ -22,11 +22,13 @@ from rig.sim.energy_manager import EnergyMode
 from rig.sim.ev_limits import EvAnnouncement
 from rig.sim.events import SessionEvent
 from rig.sim.evse import EVSE, SiteState
+from rig.sim.history import AcAverage, DcAverage, StateHistory
 from rig.sim.home import RlcLoad, balanced_rlc
 from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.points import AC_POINTS, DC_POINTS, MeasurementPoint
 from rig.sim.protection import CATEGORY_II_TRIPS, TripDirection, TripQuantity, TripSetting
 from rig.sim.scheduler import Timer
+from rig.sim.waveform import Probe, Quantity, sample_times, synthesize
 from rig.sim.world import World
 
 __all__ = [
@@ -36,9 +38,11 @@ __all__ = [
     "DEFAULT_OCV_CURVE",
     "DEFECTS",
     "EVSE",
+    "AcAverage",
     "AcMeasurement",
     "Battery",
     "BatteryConfig",
+    "DcAverage",
     "DcMeasurement",
     "Defect",
     "EVSEConfig",
@@ -52,9 +56,12 @@ __all__ = [
     "MeasurementPoint",
     "NoiseConfig",
     "NoiseSpec",
+    "Probe",
+    "Quantity",
     "RlcLoad",
     "SessionEvent",
     "SiteState",
+    "StateHistory",
     "Timer",
     "TripDirection",
     "TripQuantity",
@@ -63,4 +70,6 @@ __all__ = [
     "WorldConfig",
     "balanced_rlc",
     "firmware_for",
+    "sample_times",
+    "synthesize",
 ]

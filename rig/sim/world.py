@@ -14,6 +14,7 @@ empty and full crossings.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
 
@@ -27,7 +28,8 @@ from rig.sim.ev_limits import EvAnnouncement
 from rig.sim.events import EventLog, Listener, SessionEvent
 from rig.sim.evse import EVSE, SiteState
 from rig.sim.grid import GridSource
-from rig.sim.home import HomeLoad, RlcLoad
+from rig.sim.history import StateHistory
+from rig.sim.home import HomeLoad, HomeLoadMode, RlcLoad
 from rig.sim.island import FREQUENCY_LIMITS_PU, VOLTAGE_CEILING_PU, frequency_rate, island_voltage
 from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.noise import MeasurementNoise
@@ -56,6 +58,7 @@ class World:
         config = config if config is not None else WorldConfig()
         self.config = config
         self.firmware = firmware_for(defects)
+        self._seed = seed
         noise_seq, physics_seq = np.random.SeedSequence(seed).spawn(2)
         self._noise = MeasurementNoise(config.noise, np.random.default_rng(noise_seq))
         self._now = 0.0
@@ -97,6 +100,7 @@ class World:
         self._connected = False
         #: What the EV last announced over ISO 15118-20 (None under protocol "none").
         self._announced: EvAnnouncement | None = None
+        self._history: StateHistory | None = None
         if not self.grid.output_on:
             self.evse.grid_changed(False, False)
         self._solve()
@@ -348,6 +352,8 @@ class World:
         self._grid_p, self._grid_q = grid_p, grid_q
         dc_on = self.dc_source.output_on
         self.battery.set_power(dc_power(p_evse, self._eff) if dc_on else 0.0)
+        if self._history is not None:
+            self._history.record(self._now, self._history_row())
 
     def _watch(self) -> None:
         """Feed the passive protection the bus as the EVSE sees it."""
@@ -487,6 +493,64 @@ class World:
     @property
     def transfer_switch_closed(self) -> bool:
         return self.transfer_switch.closed
+
+    # --- instruments' hooks (used by instruments.emulated) -----------------------------------------
+    def record_history(self, span_s: float) -> StateHistory:
+        """Keep the solved state of (at least) the last span_s seconds from now on, for meters that
+        average over an update window and scopes that capture waveforms; returns the recorder."""
+        if self._history is None:
+            self._history = StateHistory(span_s, phases=self._phases)
+            self._history.record(self._now, self._history_row())
+        else:
+            self._history.extend_span(span_s)
+        return self._history
+
+    @property
+    def history(self) -> StateHistory | None:
+        return self._history
+
+    def _history_row(self) -> tuple[float, ...]:
+        """The solved state in rig.sim.history.INPUTS order."""
+        dc_v = dc_i = 0.0
+        if self.dc_source.output_on:
+            battery = self.battery
+            dc_i = battery.current_a
+            dc_v = battery.ocv_v + dc_i * battery.r_internal_ohm
+        home = self.home
+        tau = 0.0
+        if home.on and home.mode is HomeLoadMode.RLC and home.rlc is not None and home.rlc.c_f:
+            tau = 2.0 * home.rlc.r_ohm * home.rlc.c_f  # a parallel RLC rings down with 2RC
+        return (
+            self._bus_v,
+            self._bus_f,
+            self._grid_v,
+            self._grid_f,
+            self._grid_p,
+            self._grid_q,
+            self._p_home,
+            self._q_home,
+            self.evse.p_w,
+            self.evse.q_var,
+            dc_v,
+            dc_i,
+            1.0 if self.grid.output_on else 0.0,
+            1.0 if self._connected else 0.0,
+            tau,
+        )
+
+    def set_transfer_switch(self, closed: bool) -> None:
+        """A lab's switch unit operates the site's transfer switch, over the EVSE's own control."""
+        if closed:
+            self.transfer_switch.close()
+        else:
+            self.transfer_switch.open()
+        self._solve()
+
+    def spawn_rng(self, key: str) -> np.random.Generator:
+        """A generator for one instrument's own noise, from the world's seed and `key`: the same
+        seed and key give the same numbers, another seed others."""
+        digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+        return np.random.default_rng(np.random.SeedSequence([self._seed, digest]))
 
     # --- the EVSE's session hooks (used by rig.emulators) -----------------------------------------
     def enable_power_stage(self, on: bool) -> None:

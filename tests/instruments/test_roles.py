@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from instruments.roles import Identity, InstrumentError, LimitError, Limits, Role, parse_error
+from instruments.roles import (
+    Identity,
+    InstrumentConnectionLost,
+    InstrumentError,
+    InstrumentFault,
+    InstrumentTimeout,
+    LimitError,
+    Limits,
+    Role,
+    Waveform,
+    parse_error,
+)
 
 
 def test_identity_parses_and_prints_ieee_4882_fields() -> None:
@@ -61,13 +73,25 @@ def test_error_queue_replies_parse() -> None:
         parse_error("oops")
 
 
-def test_instrument_error_lists_every_entry() -> None:
+def test_instrument_error_lists_every_entry_and_names_the_command() -> None:
     error = InstrumentError(
-        "EA PSB 10000", [(-222, "Data out of range"), (-203, "Command protected")]
+        "EA PSB 10000", [(-222, "Data out of range"), (-203, "Command protected")], "VOLT 900"
     )
     assert str(error) == (
-        'EA PSB 10000 reported: -222,"Data out of range"; -203,"Command protected"'
+        'EA PSB 10000: reported -222,"Data out of range"; -203,"Command protected" '
+        "after 'VOLT 900'"
     )
+
+
+def test_every_fault_is_an_instrument_fault_naming_instrument_and_command() -> None:
+    for fault in (
+        InstrumentError("grid (AC6900)", [(-350, "Queue overflow")], "VOLT 230"),
+        InstrumentTimeout("grid (AC6900)", "VOLT 230", 2000),
+        InstrumentConnectionLost("grid (AC6900)", "VOLT 230", "reset by peer"),
+    ):
+        assert isinstance(fault, InstrumentFault)
+        assert fault.instrument == "grid (AC6900)" and fault.command == "VOLT 230"
+        assert str(fault).startswith("grid (AC6900): ") and str(fault).endswith("'VOLT 230'")
 
 
 def test_role_names_are_the_bench_file_names() -> None:
@@ -76,4 +100,26 @@ def test_role_names_are_the_bench_file_names() -> None:
         "dc_source",
         "grid_simulator",
         "ac_load",
+        "scope",
+        "switch_unit",
+        "rlc_load",
     ]
+
+
+def test_the_old_single_module_import_path_still_works() -> None:
+    import instruments.roles as roles
+
+    for name in (
+        "PowerAnalyzer", "DCSource", "GridSimulator", "ACLoad", "Role", "LimitError",
+        "AcReading", "DcReading", "Identity", "InstrumentError", "Limits", "parse_error",
+        "Oscilloscope", "SwitchUnit", "RlcLoadBank", "Waveform",
+    ):  # fmt: skip
+        assert hasattr(roles, name), name
+
+
+def test_a_waveform_keeps_times_and_values_together() -> None:
+    t = np.linspace(0.0, 0.1, 1001)
+    waveform = Waveform("CHAN1", t, np.sin(t), "V")
+    assert len(waveform) == 1001 and waveform.sample_rate_hz == pytest.approx(10_000.0)
+    with pytest.raises(ValueError, match="equal"):
+        Waveform("CHAN1", t, np.zeros(3), "V")

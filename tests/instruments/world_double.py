@@ -1,14 +1,23 @@
 """A small deterministic stand-in for rig.sim's World, for the instrument tests.
 
-`FakeWorld` follows the World API contract (signs, points, setters) with the simplest physics
-that makes the twins' forwarding and measuring checkable: an ideal grid source, a home load, an
-EVSE drawing `evse_p_w` (rig sign) while the DC bus is live, a battery at a fixed voltage.
+`FakeWorld` follows the World API contract (signs, points, setters, state history, timers) with
+the simplest physics that makes the twins' forwarding and measuring checkable: an ideal grid
+source, a home load, an EVSE drawing `evse_p_w` (rig sign) while the DC bus is live, a battery
+at a fixed voltage. Tests may change its attributes directly; the change is recorded in the
+history at the next `advance_to` (every twin message starts with one), so a meter sees it from
+that time on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from rig.sim.history import StateHistory
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,17 @@ def ac_point(v: float, p: float, q: float, f: float) -> AcPoint:
     )
 
 
-@dataclass
+class FakeTimer:
+    def __init__(self, t: float, callback: Callable[[], None]) -> None:
+        self.t = t
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+@dataclass(eq=False)
 class FakeWorld:
     """Deterministic physics double of rig.sim.World for instrument tests."""
 
@@ -58,12 +77,63 @@ class FakeWorld:
     dc_limits: dict[str, float] = field(default_factory=dict)
     battery_v: float = 400.0
     evse_p_w: float = 0.0
+    transfer_switch_closed: bool = True
+    seed: int = 0
     advanced: list[float] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    timers: list[FakeTimer] = field(default_factory=list)
+    history: StateHistory | None = None
 
     def advance_to(self, t: float) -> None:
         self.advanced.append(t)
+        while True:
+            due = [timer for timer in self.timers if not timer.cancelled and timer.t <= t]
+            if not due:
+                break
+            timer = min(due, key=lambda x: x.t)
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.t)
+            timer.callback()
+            self._record()
         self.now = max(self.now, t)
+        self._record()
+
+    def call_at(self, t: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer(t, callback)
+        self.timers.append(timer)
+        return timer
+
+    def record_history(self, span_s: float) -> StateHistory:
+        if self.history is None:
+            self.history = StateHistory(span_s)
+            self._record()
+        else:
+            self.history.extend_span(span_s)
+        return self.history
+
+    def spawn_rng(self, key: str) -> np.random.Generator:
+        digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+        return np.random.default_rng([self.seed, digest])
+
+    @property
+    def home_load_on(self) -> bool:
+        return self.home_on
+
+    def _record(self) -> None:
+        if self.history is None:
+            return
+        v, f = self._v, (self.grid_frequency_setpoint if self._v > 0 else 0.0)
+        home_p, home_q = self._home()
+        evse = self._evse()
+        dc_v = self.battery_v if self.dc_output else 0.0
+        dc_i = evse / self.battery_v if self.dc_output else 0.0
+        on = 1.0 if self.grid_output else 0.0
+        self.history.record(
+            self.now,
+            (v, f, v, f, home_p + evse, home_q, home_p, home_q, evse, 0.0, dc_v, dc_i, on, on, 0.0),
+        )
+
+    # --- setters --------------------------------------------------------------------------------
 
     def set_grid(
         self, *, voltage_v: float | None = None, frequency_hz: float | None = None
@@ -73,28 +143,39 @@ class FakeWorld:
             self.grid_voltage_setpoint = voltage_v
         if frequency_hz is not None:
             self.grid_frequency_setpoint = frequency_hz
+        self._record()
 
     def set_grid_output(self, on: bool) -> None:
         self.calls.append(f"set_grid_output({on})")
         self.grid_output = on
+        self._record()
+
+    def set_transfer_switch(self, closed: bool) -> None:
+        self.calls.append(f"set_transfer_switch({closed})")
+        self.transfer_switch_closed = closed
+        self._record()
 
     def set_home_load(self, p_w: float, q_var: float = 0.0) -> None:
         self.calls.append(f"set_home_load({p_w:.6g}, {q_var:.6g})")
         self.home_p_w, self.home_q_var, self.home_rlc = p_w, q_var, None
+        self._record()
 
     def set_home_rlc(
         self, *, r_ohm: float, l_h: float | None = None, c_f: float | None = None
     ) -> None:
         self.calls.append(f"set_home_rlc({r_ohm:.6g}, {l_h}, {c_f})")
         self.home_rlc = (r_ohm, l_h, c_f)
+        self._record()
 
     def set_home_load_on(self, on: bool) -> None:
         self.calls.append(f"set_home_load_on({on})")
         self.home_on = on
+        self._record()
 
     def set_dc_output(self, on: bool) -> None:
         self.calls.append(f"set_dc_output({on})")
         self.dc_output = on
+        self._record()
 
     def set_dc_limits(self, **limits: float | None) -> None:
         self.calls.append(
@@ -152,3 +233,6 @@ class Clock:
 
     def now(self) -> float:
         return self.t
+
+    def sleep_until(self, t: float) -> None:
+        self.t = max(self.t, t)

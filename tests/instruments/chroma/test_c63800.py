@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from instruments.chroma.c63800 import C63800, COMMANDS
-from instruments.roles import AcReading, Identity, LimitError, Limits
+from instruments.roles import AcReading, Identity, LimitError, Limits, RangeError
 from instruments.testing import expected_protocol
 
 NO_ERROR = ("SYST:ERR?", '0,"No error"')
@@ -64,9 +64,25 @@ def test_input_on_off_and_query() -> None:
         load.set_input(False)
 
 
+def test_settings_read_mode_power_and_input_back() -> None:
+    pairs = [("MODE?", "POW"), ("POW?", "3000.0000"), ("PFAC?", "0.9490"), ("LOAD?", "1")]
+    with expected_protocol(C63800, pairs) as load:
+        assert load.settings() == {
+            "mode": "POW",
+            "power_w": 3000.0,
+            "power_factor": 0.949,
+            "input_on": True,
+        }
+
+
+def test_power_beyond_the_63804_rating_is_refused_before_sending() -> None:
+    with expected_protocol(C63800, []) as load, pytest.raises(RangeError, match="4500"):
+        load.set_power(4600)
+
+
 def test_measure_reads_every_field_in_one_message() -> None:
     reply = "229.9100;13.0500;2999.8000;12.5000;3000.1000;0.9999;50.0000"
-    with expected_protocol(C63800, [(COMMANDS["measure"], reply)]) as load:
+    with expected_protocol(C63800, [(COMMANDS["measure"](), reply)]) as load:
         assert load.measure() == AcReading(229.91, 13.05, 2999.8, 12.5, 3000.1, 0.9999, 50.0)
 
 

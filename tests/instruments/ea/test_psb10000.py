@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from instruments.ea.psb10000 import PSB10000
-from instruments.roles import DcReading, Identity, InstrumentError, LimitError, Limits
-from instruments.testing import expected_protocol
+from instruments.roles import (
+    DcReading,
+    Identity,
+    InstrumentConnectionLost,
+    InstrumentError,
+    LimitError,
+    Limits,
+    RangeError,
+)
+from instruments.testing import DROPPED, expected_protocol
 
 NO_ERROR = ("SYST:ERR?", '0,"No error"')
 LIMITS = Limits(voltage_v=(0.0, 500.0), current_a=(0.0, 60.0), power_w=(0.0, 30000.0))
@@ -47,18 +55,64 @@ def test_output_query_accepts_on_and_off() -> None:
         assert psb.output_enabled() is False
 
 
-def test_measure_converts_the_psb_sink_sign_to_the_rig_sign() -> None:
+def test_measure_reads_one_coherent_set_and_converts_the_sink_sign_to_the_rig_sign() -> None:
     # The PSB sinks 17.5 A (EV charging): it reads negative, the rig wants positive.
-    pairs = [("MEAS:VOLT?;:MEAS:CURR?;:MEAS:POW?", "400.00V;-17.50A;-7000.00W")]
+    pairs = [("MEAS:ARR?", "400.00 V, -17.50 A, -7000.00 W")]
     with expected_protocol(PSB10000, pairs) as psb:
         assert psb.measure() == DcReading(v=400.0, i=17.5, p_w=7000.0)
 
 
 def test_measure_discharging_reads_negative_in_the_rig_sign() -> None:
-    pairs = [("MEAS:VOLT?;:MEAS:CURR?;:MEAS:POW?", "398.10 V;12.00 A;4777.20 W")]
+    pairs = [("MEAS:ARR?", "398.10V,12.00A,4777.20W")]
     with expected_protocol(PSB10000, pairs) as psb:
         reading = psb.measure()
     assert reading.i == -12.0 and reading.p_w == pytest.approx(-4777.2)
+
+
+def test_an_array_with_a_missing_value_is_an_error_not_a_reading() -> None:
+    with (
+        expected_protocol(PSB10000, [("MEAS:ARR?", "400.00 V, -17.50 A")]) as psb,
+        pytest.raises(ValueError, match="voltage, current, power"),
+    ):
+        psb.measure()
+
+
+def test_settings_read_the_ratings_and_setpoints_back() -> None:
+    pairs = [
+        ("SYST:NOM:VOLT?", "750.00 V"),
+        ("SYST:NOM:CURR?", "120.00 A"),
+        ("SYST:NOM:POW?", "30000.00 W"),
+        ("VOLT?", "420.00 V"),
+        ("CURR?", "30.00 A"),
+        ("POW?", "11000.00 W"),
+        ("SINK:CURR?", "25.00 A"),
+        ("SINK:POW?", "9000.00 W"),
+        ("OUTP?", "ON"),
+    ]
+    with expected_protocol(PSB10000, pairs) as psb:
+        settings = psb.settings()
+    assert settings["rating_voltage_v"] == 750.0 and settings["sink_power_w"] == 9000.0
+    assert settings["output_on"] is True
+
+
+def test_setpoints_beyond_the_model_rating_are_refused_before_sending() -> None:
+    options = {"voltage_rating": "60 V", "current_rating": 340, "power_rating": "5 kW"}
+    with (
+        expected_protocol(PSB10000, [], options=options) as psb,
+        pytest.raises(RangeError, match=r"voltage 62 V is beyond the model's range \[0, 61.2\]"),
+    ):
+        psb.set_voltage(62)
+
+
+def test_a_dropped_connection_names_the_instrument_and_the_command() -> None:
+    pairs = [("SYST:LOCK ON", None), ("VOLT 400", DROPPED)]
+    with (
+        expected_protocol(PSB10000, pairs, name="battery") as psb,
+        pytest.raises(InstrumentConnectionLost) as caught,
+    ):
+        psb.set_voltage(400)
+    assert str(caught.value).startswith("battery (EA Elektro-Automatik PSB 10000): connection lost")
+    assert caught.value.command == "VOLT 400"
 
 
 @pytest.mark.parametrize(
@@ -84,12 +138,14 @@ def test_setpoints_beyond_the_bench_limits_are_refused_and_nothing_is_sent(
 def test_a_setpoint_the_unit_refuses_raises_with_its_error() -> None:
     pairs = [
         ("SYST:LOCK ON", None),
-        ("VOLT 900", None),
+        ("VOLT 700", None),
         ("SYST:ERR?", '-222,"Data out of range"'),
         NO_ERROR,
     ]
-    with expected_protocol(PSB10000, pairs) as psb, pytest.raises(InstrumentError, match="-222"):
-        psb.set_voltage(900)
+    with expected_protocol(PSB10000, pairs) as psb, pytest.raises(InstrumentError) as caught:
+        psb.set_voltage(700)
+    assert caught.value.errors == ((-222, "Data out of range"),)
+    assert caught.value.command == "SYST:LOCK ON; VOLT 700"
 
 
 SAFE_STATE = [

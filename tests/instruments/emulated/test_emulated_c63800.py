@@ -12,13 +12,16 @@ from instruments.emulated.c63800 import C63800Twin
 
 @pytest.fixture
 def load(world: FakeWorld, clock: Clock) -> C63800Twin:
-    return C63800Twin(world, clock.now)
+    return C63800Twin(world, clock.now, options={"noise": False})
 
 
-def test_constant_power_with_a_lagging_power_factor(load: C63800Twin, world: FakeWorld) -> None:
+def test_constant_power_with_a_lagging_power_factor(
+    load: C63800Twin, world: FakeWorld, clock: Clock
+) -> None:
     load.handle("MODE POW;:POW 3000;:PFAC 0.8;:LOAD ON")
     assert world.home_on and world.home_p_w == 3000.0
     assert world.home_q_var == pytest.approx(2250.0)  # 3000 * tan(acos 0.8)
+    clock.t = 0.5  # the load's 100 ms measurement window has passed
     assert load.handle("MEAS:POW?;:MEAS:POW:PFAC?") == "3000.0000;0.8000"
 
 
@@ -46,8 +49,9 @@ def test_ratings_and_unemulated_modes_are_refused(load: C63800Twin, world: FakeW
     assert load.mode == "POW" and world.home_p_w == 0.0
 
 
-def test_measurements_read_the_home_point(load: C63800Twin, world: FakeWorld) -> None:
+def test_measurements_read_the_home_point(load: C63800Twin, world: FakeWorld, clock: Clock) -> None:
     load.handle("POW 2300;:LOAD ON")
+    clock.t = 0.5
     v, i, p, q, s, pf, f = (
         float(x)
         for x in load.handle(  # type: ignore[union-attr]
@@ -57,7 +61,9 @@ def test_measurements_read_the_home_point(load: C63800Twin, world: FakeWorld) ->
     )
     assert (v, i, p, q, s, pf, f) == (230.0, 10.0, 2300.0, 0.0, 2300.0, 1.0, 50.0)
     world.grid_output = False
-    assert load.handle("MEAS:VOLT?;:MEAS:POW?") == "0.0000;0.0000"
+    load.handle("*OPC?")  # the World records the dead bus from now on
+    clock.t = 1.0
+    assert load.handle("MEAS:VOLT?;:MEAS:POW?;:MEAS:FREQ?") == "0.0000;0.0000;NAN"
 
 
 def test_rst_switches_the_input_off(load: C63800Twin, world: FakeWorld) -> None:

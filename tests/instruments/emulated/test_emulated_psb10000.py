@@ -10,7 +10,7 @@ from instruments.emulated.psb10000 import PSB10000Twin
 
 @pytest.fixture
 def psb(world: FakeWorld, clock: Clock) -> PSB10000Twin:
-    return PSB10000Twin(world, clock.now)
+    return PSB10000Twin(world, clock.now, options={"noise": False})
 
 
 def test_setpoints_are_refused_until_remote_control_is_locked(
@@ -44,11 +44,16 @@ def test_ratings_are_enforced_like_the_real_unit(psb: PSB10000Twin, world: FakeW
 
 
 def test_measurements_read_negative_current_and_power_while_sinking(
-    psb: PSB10000Twin, world: FakeWorld
+    psb: PSB10000Twin, world: FakeWorld, clock: Clock
 ) -> None:
     world.dc_output, world.evse_p_w = True, 7000.0  # EV charging = PSB sinking
+    psb.handle("*OPC?")  # the World records the change now (t = 0)
+    clock.t = 0.1  # past the unit's 10 ms measurement interval
     assert psb.handle("MEAS:VOLT?;:MEAS:CURR?;:MEAS:POW?") == "400.00V;-17.50A;-7000.00W"
+    assert psb.handle("MEAS:ARR?") == "400.00V, -17.50A, -7000.00W"
     world.evse_p_w = -4000.0
+    psb.handle("*OPC?")
+    clock.t = 0.2
     assert psb.handle("MEAS:CURR?") == "10.00A"
 
 
@@ -63,7 +68,7 @@ def test_rst_switches_the_output_off_and_zeroes_the_setpoints(
 
 def test_ratings_are_options(world: FakeWorld, clock: Clock) -> None:
     small = PSB10000Twin(
-        world, clock.now, options={"model": "PSB 10060-60", "voltage_rating_v": 60.0}
+        world, clock.now, options={"model": "PSB 10060-60", "voltage_rating": "60 V"}
     )
     assert small.handle("*IDN?") == (
         "EA Elektro-Automatik GmbH & Co. KG,PSB 10060-60,EMU0001,V3.02"

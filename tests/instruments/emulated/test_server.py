@@ -20,6 +20,7 @@ from instruments.emulated.server import ServerHandle, serve
 from instruments.emulated.wt5000 import WT5000Twin
 from instruments.keysight.ac6900 import AC6900
 from instruments.yokogawa.wt5000 import WT5000
+from rig.clock import RealClock
 
 
 class LockedWorld(FakeWorld):
@@ -45,13 +46,15 @@ class LockedWorld(FakeWorld):
 @pytest.fixture
 def served(clock: Clock) -> Iterator[tuple[ServerHandle, LockedWorld, dict[str, object]]]:
     world = LockedWorld()
+    ideal = {"noise": False}
     twins = {
-        "analyzer": WT5000Twin(world, clock.now),
-        "battery": PSB10000Twin(world, clock.now),
-        "grid": AC6900Twin(world, clock.now),
-        "home": C63800Twin(world, clock.now),
+        "analyzer": WT5000Twin(world, clock.now, options=ideal),
+        "battery": PSB10000Twin(world, clock.now, options=ideal),
+        "grid": AC6900Twin(world, clock.now, options=ideal),
+        "home": C63800Twin(world, clock.now, options=ideal),
     }
-    handle = serve(twins)
+    # The hand clock stands in for the bench's RealClock: a twin's wait moves it.
+    handle = serve(twins, sleep_until=clock.sleep_until)
     try:
         yield handle, world, dict(twins)
     finally:
@@ -89,7 +92,7 @@ def test_the_drivers_run_unchanged_over_pyvisa_py(
         home.set_power(2300)
         home.set_input(True)
         grid.set_voltage(230)
-        readings = analyzer.read()
+        readings = analyzer.read()  # waits (outside the server's lock) for the next update
         assert readings["home"].p_w == pytest.approx(2300.0)
         assert grid.measure().i_rms == pytest.approx(10.0)
         assert battery.output_enabled()
@@ -175,3 +178,77 @@ def test_ipv6_loopback(clock: Clock) -> None:
 def test_only_loopback_addresses_are_served(host: str, clock: Clock) -> None:
     with pytest.raises(ValueError, match="loopback"):
         serve({"grid": AC6900Twin(FakeWorld(), clock.now)}, host=host)
+
+
+def test_an_overlong_line_is_refused_without_being_held(clock: Clock) -> None:
+    twin = AC6900Twin(FakeWorld(), clock.now)
+    with (
+        serve({"grid": twin}, max_line=1024) as handle,
+        socket.create_connection(("127.0.0.1", handle.ports["grid"]), timeout=5) as conn,
+    ):
+        conn.sendall(b"VOLT " + b"1" * 100_000 + b"\n")
+        conn.sendall(b"SYST:ERR?\n")
+        assert (
+            conn.makefile("rb").readline() == b'-363,"Input buffer overrun;line over 1024 bytes"\n'
+        )
+
+
+def test_a_silent_or_slow_client_never_delays_the_others(clock: Clock) -> None:
+    world = FakeWorld()
+    twins = {"grid": AC6900Twin(world, clock.now), "home": C63800Twin(world, clock.now)}
+    with serve(twins) as handle:
+        silent = socket.create_connection(("127.0.0.1", handle.ports["grid"]), timeout=5)
+        silent.sendall(b"OUTP")  # half a message, never finished
+        slow = socket.create_connection(("127.0.0.1", handle.ports["grid"]), timeout=5)
+        for _ in range(2000):  # replies it never reads
+            slow.sendall(b"*IDN?\n")
+        with socket.create_connection(("127.0.0.1", handle.ports["home"]), timeout=5) as other:
+            stream = other.makefile("rwb")
+            for _ in range(50):
+                stream.write(b"LOAD?\n")
+                stream.flush()
+                assert stream.readline() == b"0\n"
+        with socket.create_connection(("127.0.0.1", handle.ports["grid"]), timeout=5) as same:
+            same.sendall(b"OUTP?\n")
+            assert same.makefile("rb").readline() == b"1\n"
+        silent.close()
+        slow.close()
+
+
+def test_a_twin_waiting_for_its_next_update_does_not_hold_the_lock() -> None:
+    real = RealClock()
+    world = FakeWorld()
+    analyzer = WT5000Twin(world, real.now)
+    grid = AC6900Twin(world, real.now)
+    with serve({"analyzer": analyzer, "grid": grid}, sleep_until=real.sleep_until) as handle:
+        waiting = socket.create_connection(("127.0.0.1", handle.ports["analyzer"]), timeout=5)
+        waiting.sendall(b":RATE 1S;:STAT:FILT1 FALL;:STAT:EESR?\n")
+        assert waiting.makefile("rb").readline() in (b"0\n", b"1\n")
+        waiting.sendall(b":COMM:WAIT 1;:NUM:VAL? 1\n")  # blocks about 1 s in its own thread
+        start = real.now()
+        with socket.create_connection(("127.0.0.1", handle.ports["grid"]), timeout=5) as other:
+            stream = other.makefile("rwb")
+            stream.write(b"OUTP?\n")
+            stream.flush()
+            assert stream.readline() == b"1\n"
+        assert real.now() - start < 0.5
+        waiting.settimeout(5)
+        assert waiting.makefile("rb").readline().endswith(b"\n")
+        # The answer came when the update ended, a second after :RATE restarted the cycle.
+        assert 0.5 < real.now() - start < 2.5
+        assert analyzer.errors == []
+        waiting.close()
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(clock: Clock) -> None:
+    with serve({"grid": AC6900Twin(FakeWorld(), clock.now)}, max_connections=2) as handle:
+        port = handle.ports["grid"]
+        kept = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        for conn in kept:
+            conn.sendall(b"OUTP?\n")
+            assert conn.recv(16) == b"1\n"
+        extra = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with contextlib.suppress(ConnectionResetError):
+            assert extra.recv(16) == b""
+        for conn in [*kept, extra]:
+            conn.close()

@@ -32,10 +32,14 @@ class Bench:
         self.world = world
         self.clock = clock
         self.library = EmulatedVisaLibrary()
-        self.wt = WT5000Twin(world, clock.now, serial="91N000001")
-        self.psb = PSB10000Twin(world, clock.now, serial="EMU0002")
-        self.ac = AC6900Twin(world, clock.now, serial="EMU0003")
-        self.load = C63800Twin(world, clock.now, serial="EMU0004")
+        self.library.use_clock(clock.sleep_until)
+        ideal = {"noise": False}
+        self.wt = WT5000Twin(world, clock.now, serial="91N000001", options=ideal)
+        self.psb = PSB10000Twin(
+            world, clock.now, serial="EMU0002", options={**ideal, "voltage_rating": "600 V"}
+        )
+        self.ac = AC6900Twin(world, clock.now, serial="EMU0003", options=ideal)
+        self.load = C63800Twin(world, clock.now, serial="EMU0004", options=ideal)
         for name, twin in ((WT, self.wt), (PSB, self.psb), (AC, self.ac), (LOAD, self.load)):
             self.library.add(name, twin)
         self.rm = pyvisa.ResourceManager(self.library)
@@ -92,7 +96,8 @@ def test_the_drivers_run_unchanged_through_pyvisa(bench: Bench, world: FakeWorld
     home.set_input(True)
     world.evse_p_w = -2000.0  # the EVSE discharges 2 kW into the home
 
-    readings = analyzer.read()
+    readings = analyzer.read()  # waits for the end of the next update: the clock moves
+    assert bench.clock.t > 0.0
     # The WT5000 sends 5-digit mantissas (NR3), so compare at that resolution.
     assert astuple(readings["home"]) == pytest.approx(
         astuple(AcReading(230.0, 3000 / 230, 3000.0, 0.0, 3000.0, 1.0, 50.0)), rel=1e-5
@@ -116,15 +121,19 @@ def test_safe_state_leaves_every_emulated_output_off(bench: Bench, world: FakeWo
     for driver in (home, grid, battery):
         driver.safe_state()
     assert not bench.psb.output_on and bench.psb.voltage_set == 0.0
-    assert not bench.ac.output_on and bench.ac.voltage_set == 0.0
+    assert not bench.ac.output_on and bench.ac.voltage_setpoint == 0.0
     assert not bench.load.load_on and bench.load.power_set == 0.0
     assert not world.dc_output and not world.grid_output and not world.home_on
 
 
 def test_a_refused_setpoint_surfaces_as_the_twins_scpi_error(bench: Bench) -> None:
-    grid = AC6900(bench.rm.open_resource(AC))
-    with pytest.raises(InstrumentError, match="-222"):
-        grid.set_voltage(400)  # beyond the AC6918H's 322 V: the twin refuses, the driver tells
+    # The driver knows a 750 V PSB; the unit behind it is a 600 V one: it refuses, the driver
+    # tells which instrument refused what.
+    battery = PSB10000(bench.rm.open_resource(PSB), name="battery")
+    with pytest.raises(InstrumentError, match="-222") as caught:
+        battery.set_voltage(700)
+    assert caught.value.command == "SYST:LOCK ON; VOLT 700"
+    assert caught.value.instrument == "battery (EA Elektro-Automatik PSB 10000)"
 
 
 def test_reading_with_no_reply_queued_is_a_visa_timeout(bench: Bench) -> None:

@@ -26,6 +26,8 @@ from rig.sim import NoiseConfig, NoiseSpec, World, WorldConfig
 
 WIRING = {"elements": {1: "grid", 2: "evse_ac", 3: "home", 4: "evse_dc"}, "dc_elements": [4]}
 QUIET = NoiseConfig(*(NoiseSpec(rel=0.0, offset=0.0) for _ in range(6)))
+#: The four instruments of the embedded bench, as ideal instruments (no accuracy errors).
+KEYS = ("yokogawa_wt5000", "ea_psb10000", "keysight_ac6900", "chroma_63800")
 
 
 @dataclass
@@ -45,11 +47,12 @@ def bench() -> Iterator[EmulatedBench]:
     world = World(WorldConfig(noise=QUIET), seed=7)
     clock = VirtualClock()
     library = EmulatedVisaLibrary()
+    library.use_clock(clock.sleep_until)
     rm = pyvisa.ResourceManager(library)
     drivers = {}
     twins: dict[str, object] = {}
-    for index, key in enumerate(MODELS, start=1):
-        options = WIRING if key == "yokogawa_wt5000" else {}
+    for index, key in enumerate(KEYS, start=1):
+        options = {**(WIRING if key == "yokogawa_wt5000" else {}), "noise": False}
         serial = f"EMU{index:04d}"
         twin = make_twin(key, world, clock.now, serial=serial, options=options)
         twins[key] = twin
@@ -141,16 +144,17 @@ def test_the_tcp_server_serves_the_real_world_in_real_time() -> None:
     world = World(WorldConfig(noise=QUIET), seed=3)
     clock = RealClock()
     twins = {
-        "grid": make_twin("keysight_ac6900", world, clock.now),
+        "grid": make_twin("keysight_ac6900", world, clock.now, options={"noise": False}),
         "battery": make_twin("ea_psb10000", world, clock.now),
     }
-    with serve(twins) as handle:
+    with serve(twins, sleep_until=clock.sleep_until) as handle:
         rm = pyvisa.ResourceManager("@py")
         grid = open_instrument("keysight_ac6900", rm.open_resource(handle.address("grid")))
         battery = open_instrument("ea_psb10000", rm.open_resource(handle.address("battery")))
         assert isinstance(grid, GridSimulator) and isinstance(battery, DCSource)
         try:
             grid.set_frequency(50.2)
+            clock.sleep(0.25)  # a measurement window (100 ms) at the new frequency
             assert grid.measure().f_hz == pytest.approx(50.2)
             battery.safe_state()
             assert not world.dc_output

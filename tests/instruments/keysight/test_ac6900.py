@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from instruments.keysight.ac6900 import AC6900, MEASURE_ALL
-from instruments.roles import AcReading, Identity, LimitError, Limits
+from instruments.keysight.ac6900 import AC6900, COMMANDS
+from instruments.roles import (
+    STEP,
+    AcReading,
+    Identity,
+    InstrumentConnectionLost,
+    LimitError,
+    Limits,
+    RangeError,
+)
 from instruments.testing import expected_protocol
 
+MEASURE_ALL = COMMANDS["measure_all"]()
+
 NO_ERROR = ("SYST:ERR?", '+0,"No error"')
-LIMITS = Limits(voltage_v=(0.0, 264.0), frequency_hz=(45.0, 65.0))
+LIMITS = Limits(
+    voltage_v=(0.0, 264.0), frequency_hz=(45.0, 65.0), voltage_slew_v_per_s=(0.0, 1000.0)
+)
 
 
 def test_identify() -> None:
@@ -37,6 +49,44 @@ def test_voltage_frequency_and_output() -> None:
         assert ac.output_enabled()
 
 
+def test_a_ramp_sets_the_slew_rate_then_the_target_and_a_step_is_the_maximum_rate() -> None:
+    pairs = [
+        ("VOLT:SLEW 100", None),
+        NO_ERROR,
+        ("VOLT 207", None),
+        NO_ERROR,
+        ("VOLT:SLEW MAX", None),
+        ("FREQ:SLEW MAX", None),
+        NO_ERROR,
+    ]
+    with expected_protocol(AC6900, pairs, limits=LIMITS) as ac:
+        ac.ramp_voltage(207, v_per_s=100)
+        ac.set_slew_rates(voltage_v_per_s=STEP, frequency_hz_per_s=STEP)
+
+
+def test_a_single_phase_source_refuses_phases_and_angles() -> None:
+    with expected_protocol(AC6900, []) as ac:
+        assert ac.phases == 1
+        with pytest.raises(RangeError, match="one phase"):
+            ac.set_voltage(230, phase=2)
+        with pytest.raises(RangeError, match="angle"):
+            ac.set_phase_angle(2, 120)
+
+
+def test_settings_read_back_the_setpoints_and_slews() -> None:
+    pairs = [
+        ("VOLT?", "+2.30000E+02"),
+        ("FREQ?", "+5.00000E+01"),
+        ("VOLT:SLEW?", "+9.90000E+37"),
+        ("FREQ:SLEW?", "+1.00000E+00"),
+        ("OUTP?", "1"),
+    ]
+    with expected_protocol(AC6900, pairs) as ac:
+        settings = ac.settings()
+    assert settings["voltage_slew_v_per_s"] == float("inf")
+    assert settings["frequency_slew_hz_per_s"] == 1.0
+
+
 def test_measure_is_one_acquisition_read_in_one_message() -> None:
     assert MEASURE_ALL == (
         "MEAS:VOLT:AC?;:FETC:CURR:AC?;:FETC:POW:AC?;:FETC:POW:AC:REAC?;"
@@ -55,6 +105,7 @@ def test_measure_is_one_acquisition_read_in_one_message() -> None:
         (lambda ac: ac.set_voltage(265), "voltage_v"),
         (lambda ac: ac.set_frequency(44.9), "frequency_hz"),
         (lambda ac: ac.set_frequency(float("inf")), "not a finite setpoint"),
+        (lambda ac: ac.set_slew_rates(voltage_v_per_s=2000), "voltage_slew_v_per_s"),
     ],
 )
 def test_setpoints_beyond_the_bench_limits_are_refused_and_nothing_is_sent(
@@ -91,6 +142,7 @@ def test_safe_state_attempts_every_step_even_if_one_fails() -> None:
         def close(self) -> None: ...
 
     resource = Flaky()
-    with pytest.raises(OSError, match="hiccup"):
+    with pytest.raises(InstrumentConnectionLost, match="hiccup") as caught:
         AC6900(resource).safe_state()
+    assert caught.value.command == "OUTP OFF"
     assert resource.sent == ["OUTP OFF", "VOLT 0"]
