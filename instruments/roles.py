@@ -9,6 +9,7 @@ Sign convention inside the rig: power and current are positive when energy flows
 
 from __future__ import annotations
 
+import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,9 @@ from typing import ClassVar, Protocol, runtime_checkable
 import pyvisa.resources
 
 from instruments.numbers import format_nrf, parse_boolean
+
+#: Every command sent to an instrument and every reply, at DEBUG (`rig run -v` logs them per plan).
+IO_LOG = logging.getLogger("instruments.io")
 
 
 class Role(StrEnum):
@@ -206,10 +210,15 @@ class Instrument(ABC):
         return cls(resource, limits=limits)
 
     def write(self, command: str) -> None:
+        if IO_LOG.isEnabledFor(logging.DEBUG):
+            IO_LOG.debug("%s %s > %s", self.maker, self.model, command)
         self.resource.write(command)
 
     def query(self, command: str) -> str:
-        return self.resource.query(command).strip()
+        reply = self.resource.query(command).strip()
+        if IO_LOG.isEnabledFor(logging.DEBUG):
+            IO_LOG.debug("%s %s > %s < %s", self.maker, self.model, command, reply)
+        return reply
 
     def identify(self) -> Identity:
         return Identity.parse(self.query("*IDN?"))
