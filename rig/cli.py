@@ -149,18 +149,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args += ["--max-duration", args.max_duration]
     if args.max_samples:
         pytest_args += ["--max-samples", str(args.max_samples)]
-    # Only the plugins named above are loaded (here and in xdist's workers, which inherit this):
-    # installed extras such as hypothesis's plugin cost a second and do nothing for a plan.
-    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    # Only the plugins named above are loaded (here and in xdist's workers, which inherit the
+    # environment): installed extras such as hypothesis's plugin cost a second and do nothing for
+    # a plan. Workers compute on small arrays: one BLAS thread each, or N workers' idle BLAS
+    # threads spin against each other on the same cores.
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if workers:
+        env |= {k: os.environ.get(k, "1") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         code = pytest.main(pytest_args)
     finally:
         folder.close()
-        if autoload is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     if not args.quiet:
         for name in ("report.html", "record.json", "junit.xml"):
             if (out / name).is_file():  # say only what was written
@@ -181,7 +187,7 @@ def _workers(value: str) -> int:
     try:
         n = int(value)
     except ValueError:
-        raise BadInput(f"rig run: -n {value!r}: a number of workers or 'auto'") from None
+        raise BadInput(f"rig run: -n {value}: a number of workers or 'auto'") from None
     if not 0 <= n <= 256:
         raise BadInput(f"rig run: -n {n}: between 0 and 256 workers")
     return n
@@ -405,3 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rig run ... | head`: the reader left; nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

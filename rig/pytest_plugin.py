@@ -273,6 +273,7 @@ def _plan_scheduling(config: pytest.Config, log: Any) -> Any:
         with many, they are handed out in chunks as workers free up, longest first."""
 
         collection: list[str] | None
+        maxschedchunk: int | None
         pending: list[int]
         node2collection: dict[Any, list[str]]
         node2pending: dict[Any, list[int]]
@@ -286,6 +287,8 @@ def _plan_scheduling(config: pytest.Config, log: Any) -> Any:
                 return
             collection = list(next(iter(self.node2collection.values())))
             self.collection = collection
+            if self.maxschedchunk is None:  # as xdist's own first schedule() sets it
+                self.maxschedchunk = len(collection)
             root = config.rootpath
             costs = [plan_cost(root / nodeid.split("::")[0]) for nodeid in collection]
             order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))

@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rig.clock import Stopwatch
 from rig.report.outcome import Outcome
-from rig.report.table import as_text, fmt_value
+from rig.report.table import as_text, fmt_duration
 
 if TYPE_CHECKING:
     from rig.report.summary import PlanSummary
@@ -86,7 +86,7 @@ def _step_text(action: str, args: Any) -> str:
         return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
     if action == "hold" and num("duration_s") is not None:
-        return f"hold {_duration(num('duration_s'))}"
+        return f"hold {fmt_duration(num('duration_s'))}"
     p_w = num("p_w")
     if action == "setpoint" and p_w is not None:
         return f"setpoint {p_w / 1e3:+g} kW"
@@ -105,16 +105,6 @@ def _step_text(action: str, args: Any) -> str:
     if action == "session":
         return f"session {a.get('command', '?')}"
     return action
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.2f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
 
 
 @dataclass
@@ -141,17 +131,17 @@ class Running:
         ratio = f"{self.t / wall:,.0f}×" if wall > 0.05 and self.t > 0 else "—"
         step = self.step
         if self.step_hold_s and self.t >= self.step_t:
-            step += f" ({_duration(self.t - self.step_t)} of {_duration(self.step_hold_s)})"
+            step += f" ({fmt_duration(self.t - self.step_t)} of {fmt_duration(self.step_hold_s)})"
         where = (
             f"step {self.step_index + 1}/{self.steps_total} "
             if self.step_index is not None and self.steps_total
             else ""
         )
-        planned = f" of ≤{_duration(self.planned_s)}" if self.planned_s else ""
+        planned = f" of ≤{fmt_duration(self.planned_s)}" if self.planned_s else ""
         phase = f" · {self.phase}" if self.phase else ""
         return (
-            f"{self.name}  {where}{step}{phase} · {_duration(self.t)}{planned} simulated "
-            f"in {_duration(wall)} wall ({ratio})"
+            f"{self.name}  {where}{step}{phase} · {fmt_duration(self.t)}{planned} simulated "
+            f"in {fmt_duration(wall)} wall ({ratio})"
         )
 
 
@@ -254,7 +244,7 @@ class Display:
         o = summary.outcome
         timing = ""
         if summary.simulated_s is not None and summary.wall_s:
-            timing = f"  · {_duration(summary.simulated_s)} in {_duration(summary.wall_s)}"
+            timing = f"  · {fmt_duration(summary.simulated_s)} in {fmt_duration(summary.wall_s)}"
         style = {Outcome.PASS: "bold green", Outcome.FAIL: "bold red"}.get(o, "bold yellow")
         self._print(_clip(f"{o.label:<12} {summary.name}  {summary.headline}{timing}"), style)
         if o is not Outcome.PASS and summary.checks:
@@ -312,7 +302,7 @@ class Display:
 
     def _note(self, r: Running, rec: dict[str, Any], log: list[str] | None) -> None:
         t = rec.get("t")
-        t_text = fmt_value(t, "s") if isinstance(t, int | float) else "?"
+        t_text = f"{t:.3f} s" if isinstance(t, int | float) else "?"
         if rec.get("k") == "step":
             text = _step_text(str(rec.get("action", "?")), rec.get("args"))
             index = rec.get("i")

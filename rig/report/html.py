@@ -18,7 +18,7 @@ from rig.identity import calibration_expired, iso_utc
 from rig.report.outcome import Outcome, count
 from rig.report.record import dut_record, instruments_record, run_outcome
 from rig.report.table import as_html as verdict_table
-from rig.report.table import badge, fmt_value
+from rig.report.table import badge, fmt_duration, fmt_value
 
 if TYPE_CHECKING:
     from rig.identity import RunIdentity
@@ -87,16 +87,6 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.2f} h"
-    if seconds >= 120:
-        return f"{seconds / 60:.1f} min"
-    return fmt_value(seconds, "s")
-
-
 def _speed(s: PlanSummary) -> str:
     if s.simulated_s is None or not s.wall_s:
         return ""
@@ -155,8 +145,8 @@ def summary_table(summaries: Sequence[PlanSummary], *, not_run: Sequence[str] = 
             f"<td><a href='#plan-{i + 1}'>{_e(s.name)}</a><div class=sub>{_e(s.title)}</div></td>"
             f"<td class=headline style='color:{s.outcome.color if s.outcome is not Outcome.PASS else 'inherit'}'>"
             f"{_e(s.headline)}</td>"
-            f"<td class=num>{_e(_duration(s.simulated_s))}</td>"
-            f"<td class=num>{_e(_duration(s.wall_s))}</td>"
+            f"<td class=num>{_e(fmt_duration(s.simulated_s))}</td>"
+            f"<td class=num>{_e(fmt_duration(s.wall_s))}</td>"
             "</tr>"
         )
     for plan in not_run:
@@ -285,7 +275,7 @@ def plan_section(s: PlanSummary, index: int) -> str:
     )
     if s.simulated_s is not None:
         meta.append(
-            f"{_e(_duration(s.simulated_s))} simulated in {_e(_duration(s.wall_s))}{_speed(s)}"
+            f"{_e(fmt_duration(s.simulated_s))} simulated in {_e(fmt_duration(s.wall_s))}{_speed(s)}"
         )
     if s.defects:
         meta.append("seeded defects: " + _e(", ".join(s.defects)))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rig.report.outcome import Outcome, decisive, plan_outcome
-from rig.report.table import figure_words, fmt_value, limit_text, records
+from rig.report.table import figure_words, fmt_duration, fmt_value, limit_text, records
 
 if TYPE_CHECKING:
     from rig.runner import RunResult
@@ -213,7 +213,7 @@ def headline(
     """The plan's result in one line of words: the failed check and its figure against its limit,
     or the run error, or the decisive figure of a pass."""
     if outcome is Outcome.INTERRUPTED:
-        after = "" if simulated_s is None else f" after {fmt_value(simulated_s, 's')} simulated"
+        after = "" if simulated_s is None else f" after {fmt_duration(simulated_s)} simulated"
         return f"interrupted by {interrupted or 'a signal'}{after}; the bench was brought to its safe state"
     if outcome is Outcome.ERROR and error:
         return "run error: " + error.strip().splitlines()[0][:300]

@@ -30,6 +30,19 @@ def fmt_value(value: object, unit: str) -> str:
     return f"{value:.4g} {unit}".strip()
 
 
+def fmt_duration(seconds: float | None) -> str:
+    """A span of time as an engineer says it: 750 ms, 41.0 s, 23.1 min, 12.00 h."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f} ms"
+    return f"{seconds:.1f} s"
+
+
 def limit_text(check: Mapping[str, Any]) -> str:
     relation = check.get("relation")
     limit = fmt_value(check.get("limit"), str(check.get("unit", "")))
