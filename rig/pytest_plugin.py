@@ -747,11 +747,13 @@ class RunReporter:
         )
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        state = self.state
+        wire = getattr(report, "rig_summary", None)
+        if wire is None and report.nodeid not in state.plan_paths:
+            return  # not a plan (the rig's own tests): nothing to import or note
         from rig.report.outcome import Outcome
         from rig.report.summary import PlanSummary, error_summary
 
-        state = self.state
-        wire = getattr(report, "rig_summary", None)
         summary: PlanSummary | None = None
         if wire is not None:
             summary = PlanSummary.from_wire(wire)
@@ -847,15 +849,49 @@ class RunReporter:
         state = self.state
         if state.identity is None:
             return
-        from rig.report.html import CSS, identity_block, run_header, summary_table
+        from rig.report.html import identity_block, run_header, scoped_css, summary_table
 
         summaries = _ordered(state)
         prefix.append(
-            f"<style>{CSS}</style>"
+            f"<style>{scoped_css('.rig-run')}</style><div class=rig-run>"
             + run_header(state.identity, summaries, stopped_by=state.stopped_by)
             + summary_table(summaries)
             + identity_block(state.identity, summaries)
+            + "</div>"
         )
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """With pytest-html on a run of plans: its Environment table names the rig, the bench, the
+        seed and the defects instead of Python's plugins (pytest-html reads it after this)."""
+        if not _runs_plans(self.config):
+            return
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:
+            return
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is None:
+            return
+        from rig.identity import rig_identity
+
+        bench = self.config.getoption("--bench") or str(default_bench())
+        metadata.clear()
+        metadata.update(
+            {
+                "rig": rig_identity().describe(),
+                "bench file": bench,
+                "seed": str(self.config.getoption("--seed")),
+                "defects": ", ".join(self.config.getoption("--defect")) or "none",
+            }
+        )
+
+
+def _runs_plans(config: pytest.Config) -> bool:
+    """A session given plans (not the rig's own test suite)."""
+    return bool(config.getoption("--rig-out")) or any(
+        "test_plans" in str(a) or str(a).split("::")[0].endswith((".yaml", ".yml"))
+        for a in config.args
+    )
 
 
 def _plan_outline(path: Path) -> tuple[int | None, float | None]:

@@ -570,3 +570,25 @@ def test_calibration_dates_are_judged_against_the_run_day() -> None:
     assert (
         calibration_expired("next spring", day) is None and calibration_expired(None, day) is None
     )
+
+
+def test_the_report_shows_the_message_sequence_beside_the_figure() -> None:
+    events = [_msg(0.0, "SessionSetupReq"), _msg(0.003, "SessionSetupRes", code="OK")]
+    for k in range(14_400):
+        events += [
+            _msg(10 + 0.25 * k, "DC_ChargeLoopReq"),
+            _msg(10 + 0.25 * k + 0.0031, "DC_ChargeLoopRes"),
+        ]
+    seq = sequence.compact(events, rig_side="evcc").as_record()
+    page = render_report(
+        _identity(), [_summary(sequence=seq, protocol="ISO 15118-20", messages=28_802)]
+    )
+    section = page.split("<section class=plan", 1)[1]
+    assert "28,802 messages as the evcc saw them" in section
+    assert "DC_ChargeLoopReq/Res × 14,400, 250 ms period, max response 3.1 ms" in section
+    assert (
+        section.index("img class=figure")
+        < section.index("Message sequence")
+        < section.index("Verdicts")
+    )
+    assert "protocol ISO 15118-20, 28,802 messages" in section

@@ -83,6 +83,25 @@ code { font-size: 12px; }
 """
 
 
+def scoped_css(scope: str) -> str:
+    """The page's style confined to elements inside `scope` (a selector), for a fragment shown in
+    another page (pytest-html's), where the page's own rules must stay untouched."""
+    rules = []
+    for chunk in CSS.split("}"):
+        if "{" not in chunk:
+            continue
+        selectors, body = chunk.split("{", 1)
+        scoped = []
+        for sel in selectors.split(","):
+            sel = sel.strip()
+            if sel in (":root", "body", "*"):
+                scoped.append(scope)
+            else:
+                scoped.append(f"{scope} {sel}")
+        rules.append(", ".join(scoped) + " {" + body + "}")
+    return "\n".join(rules)
+
+
 def _e(value: object) -> str:
     return html.escape(str(value))
 
@@ -241,9 +260,13 @@ def _sequence_table(s: PlanSummary) -> str:
     tail = f"<p class=sub>… {more} more row(s) in record.json</p>" if more > 0 else ""
     side = seq.get("side")
     return (
-        f"<p class=sub>{_e(seq.get('messages', 0))} messages as the {_e(side)} saw them</p>"
+        f"<p class=sub>{_e(_count(seq.get('messages')))} messages as the {_e(side)} saw them</p>"
         "<table><tr><th>time</th><th>exchange</th></tr>" + "".join(rows) + "</table>" + tail
     )
+
+
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else "?"
 
 
 def _events_table(s: PlanSummary) -> str:
