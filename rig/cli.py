@@ -175,6 +175,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 0
     if code == pytest.ExitCode.INTERRUPTED:
         return 130
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print(
+            f"rig run: no plan matched -k {args.k}" if args.k else "rig run: no plan was collected",
+            file=sys.stderr,
+        )
+        return 2
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     return 1

@@ -39,6 +39,7 @@ import pytest
 if TYPE_CHECKING:
     import datetime as dt
 
+    from rig.identity import RunIdentity
     from rig.report.summary import PlanSummary
     from rig.terminal import Display
 
@@ -120,8 +121,9 @@ class RunState:
     signals: int = 0
     worker_pids: set[int] = field(default_factory=set)
     display: Display | None = None
-    identity: Any = None
+    identity: RunIdentity | None = None
     restore: list[tuple[int, Any]] = field(default_factory=list)
+    guard_installed: bool = False
 
 
 def _state(config: pytest.Config) -> RunState:
@@ -145,7 +147,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.xdist_controller and plan_run:
         _install_forwarding(state)
     elif not state.xdist_controller:
-        GUARD.install()
+        state.guard_installed = GUARD.install()
         if worker and plan_run:
             _install_worker_signals(state)
     mode = config.getoption("--rig-display")
@@ -168,7 +170,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             with contextlib.suppress(ValueError, OSError):
                 signal.signal(sig, previous)
         state.restore.clear()
-    GUARD.uninstall()
+        # Only the session that installed the guard removes it: a `rig run` inside another pytest
+        # session (the rig's own tests) must leave that session's guard in place.
+        if state.guard_installed:
+            GUARD.uninstall()
 
 
 # ---------------------------------------------------------------------------------- signals/xdist
@@ -585,7 +590,7 @@ def _ordered(state: RunState) -> list[PlanSummary]:
     return seen + extra
 
 
-def _identity(config: pytest.Config, state: RunState) -> Any:
+def _identity(config: pytest.Config, state: RunState) -> RunIdentity:
     from rig.identity import run_identity
 
     bench_path = config.getoption("--bench") or str(default_bench())
@@ -615,6 +620,7 @@ def _write_outputs(
     from rig.report.record import build_record, write_record
 
     identity = state.identity
+    assert identity is not None  # set by the reporter's sessionfinish before writing
     not_run = (
         [shown_plan(state.plan_paths[n]) for n in state.order if n not in state.summaries]
         if state.stopped_by

@@ -272,3 +272,11 @@ def test_run_with_an_unreachable_instrument_names_it_and_its_address(
         "Connection refused\n"
     )
     assert not (tmp_path / "out").exists()  # refused before any output folder was made
+
+
+def test_a_selection_that_matches_no_plan_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", PLAN, "-k", "no_such_plan", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "rig run: no plan matched -k no_such_plan\n"
+    assert not (tmp_path / "record.json").exists()
