@@ -1,15 +1,17 @@
 """Command line of the rig: ``rig run``, ``rig validate``, ``rig defects``, ``rig emulate``, ``rig exi``.
 
 Exit codes: 0 success (every plan passed), 1 a plan failed or errored, 2 bad input (plan, bench,
-option, EXI stream), 130 interrupted.
+option, an unknown defect, an instrument that cannot be reached, EXI stream), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rig.bench import BenchConfig
@@ -19,6 +21,12 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLANS = "test_plans/v2h"
 DEFAULT_BENCH = "fixtures/benches/emulated.yaml"
+
+
+#: How long `rig run` waits for a real instrument to open and answer *IDN? before the run (ms).
+PROBE_TIMEOUT_MS = 5000
+#: The pytest plugins `rig run` needs; nothing else installed is loaded (a fast start).
+RUN_PLUGINS = ("rig.pytest_plugin",)
 
 
 class BadInput(Exception):
@@ -67,18 +75,16 @@ def _cmd_defects(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     import pytest
 
     from rig.outdir import OutputError, OutputFolder, new_run_folder, point_latest
     from rig.plan import DEFAULT_LIMITS, PlanLimits, discover, plan_from_source
     from rig.yamlsrc import SourceError, load
 
-    defects = _all_defects()
-    unknown = [d for d in args.defect if d not in defects]
-    if unknown:
-        raise BadInput(
-            f"rig run: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(defects))}"
-        )
+    _check_defects("rig run", args.defect)
+    workers = _workers(args.workers)
     bench_path = args.bench or str(REPO / DEFAULT_BENCH)
     bench = _load_bench(bench_path)
     if args.defect and not bench.dut.emulated:
@@ -102,6 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             problems.extend(str(p) for p in exc.problems)
     if problems:
         raise BadInput("\n".join(problems))
+    _probe_instruments(bench)
     try:
         if args.out:
             out = Path(args.out)
@@ -113,6 +120,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         folder.open()
     except OutputError as exc:
         raise BadInput(f"rig run: {exc}") from None
+    display = "quiet" if args.quiet else "verbose" if args.verbose else "normal"
     pytest_args = [
         *map(str, plans),
         "--bench",
@@ -121,51 +129,138 @@ def _cmd_run(args: argparse.Namespace) -> int:
         str(args.seed),
         "--rig-out",
         str(out),
-        f"--html={out / 'report.html'}",
-        "--self-contained-html",
-        f"--junitxml={out / 'junit.xml'}",
+        "--rig-display",
+        display,
         "--rootdir",
         str(_common_root(plans)),
-        "-p",
-        "no:cacheprovider",
+        *(f"-p{name}" for name in RUN_PLUGINS),
+        # The rig's display replaces pytest's terminal; plans print nothing worth capturing.
+        "-pno:terminal",
+        "-pno:cacheprovider",
+        "--capture=no",
+        # Plans are YAML items: no Python test module needs assertion rewriting.
+        "--assert=plain",
         "-o",
         "addopts=",
-        "-q",
-        "-rfEs",
-        # The rig is imported before pytest starts; its plugin needs no assertion rewriting.
-        "-W",
-        "ignore::pytest.PytestAssertRewriteWarning",
     ]
+    if workers:
+        pytest_args += ["-pxdist.plugin", "-n", str(workers)]
     for d in args.defect:
         pytest_args += ["--defect", d]
     if args.k:
         pytest_args += ["-k", args.k]
     if args.allow_skips:
         pytest_args.append("--allow-skips")
+    if args.verbose:
+        pytest_args.append("--rig-commands")
     if args.max_duration:
         pytest_args += ["--max-duration", args.max_duration]
     if args.max_samples:
         pytest_args += ["--max-samples", str(args.max_samples)]
+    # Only the plugins named above are loaded (here and in xdist's workers, which inherit the
+    # environment): installed extras such as hypothesis's plugin cost a second and do nothing for
+    # a plan. Workers compute on small arrays: one BLAS thread each, or N workers' idle BLAS
+    # threads spin against each other on the same cores.
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if workers:
+        env |= {k: os.environ.get(k, "1") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         code = pytest.main(pytest_args)
     finally:
         folder.close()
-    for name in ("report.html", "record.json"):
-        if (out / name).is_file():  # say only what was written
-            print(f"{name.split('.')[0]}: {out / name}")
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    if not args.quiet:
+        for name in ("report.html", "record.json", "junit.xml"):
+            if (out / name).is_file():  # say only what was written
+                print(f"{name.split('.')[0]}: {out / name}")
     if code == pytest.ExitCode.OK:
         return 0
     if code == pytest.ExitCode.INTERRUPTED:
         return 130
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print(
+            f"rig run: no plan matched -k {args.k}" if args.k else "rig run: no plan was collected",
+            file=sys.stderr,
+        )
+        return 2
     if code == pytest.ExitCode.USAGE_ERROR:
         return 2
     return 1
 
 
+def _workers(value: str) -> int:
+    """`-n N` or `-n auto` (one worker per CPU); 0 runs the plans in this process."""
+    if value == "auto":
+        return max(os.cpu_count() or 1, 1)
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadInput(f"rig run: -n {value}: a number of workers or 'auto'") from None
+    if not 0 <= n <= 256:
+        raise BadInput(f"rig run: -n {n}: between 0 and 256 workers")
+    return n
+
+
+def _check_defects(command: str, names: list[str]) -> None:
+    defects = _all_defects()
+    unknown = [d for d in names if d not in defects]
+    if unknown:
+        raise BadInput(
+            f"{command}: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(defects))}"
+        )
+
+
+def _probe_instruments(bench: BenchConfig) -> None:
+    """Every real instrument of the bench is opened and asked *IDN? before anything runs: one that
+    cannot be reached is bad input naming it and its address, not an error inside a plan."""
+    real = [i for i in bench.instruments if not i.emulated]
+    if not real:
+        return
+    import pyvisa
+
+    try:
+        rm = pyvisa.ResourceManager()
+    except Exception as exc:
+        raise BadInput(
+            f"rig run: no VISA library for the bench's instruments ({', '.join(i.name for i in real)}): {exc}"
+        ) from None
+    try:
+        for inst in real:
+            where = f"instrument {inst.name} ({inst.model}) at {inst.address}"
+            try:
+                resource: Any = rm.open_resource(inst.address, open_timeout=PROBE_TIMEOUT_MS)
+            except Exception as exc:
+                raise BadInput(f"rig run: {where} cannot be opened: {_why(exc)}") from None
+            try:
+                resource.timeout = PROBE_TIMEOUT_MS
+                resource.read_termination = "\n"
+                resource.write_termination = "\n"
+                resource.query("*IDN?")
+            except Exception as exc:
+                raise BadInput(f"rig run: {where} does not answer *IDN?: {_why(exc)}") from None
+            finally:
+                with contextlib.suppress(Exception):
+                    resource.close()
+    finally:
+        with contextlib.suppress(Exception):
+            rm.close()
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def _common_root(paths: list[Path]) -> Path:
     """The deepest folder holding every plan: output names are the plans' paths below it."""
-    import os
-
     folders = [str(p.resolve().parent) for p in paths]
     return Path(os.path.commonpath(folders)) if folders else Path.cwd()
 
@@ -190,6 +285,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         return 2
     if not 0 <= args.port <= 65535:
         raise BadInput(f"rig emulate: --port {args.port} is not a TCP port (0..65535)")
+    _check_defects("rig emulate", args.defect)
     bench = _load_bench(args.bench)
     try:
         return serve_emulated(
@@ -208,6 +304,9 @@ def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rig", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the rig's version and git commit, and exit"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -239,6 +338,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed a defect into the emulated DUT (repeatable; see `rig defects`)",
     )
     run.add_argument("-k", default=None, help="only plans matching this pytest -k expression")
+    run.add_argument(
+        "-n",
+        "--workers",
+        default="0",
+        metavar="N|auto",
+        help="run plans in N worker processes (pytest-xdist; auto: one per CPU); results are "
+        "the same as with 0, the default (every plan in this process)",
+    )
+    talk = run.add_mutually_exclusive_group()
+    talk.add_argument(
+        "-q", "--quiet", action="store_true", help="only what did not pass, and one closing line"
+    )
+    talk.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log every step, DUT event and instrument command (also to <plan>.commands.log)",
+    )
     run.set_defaults(func=_cmd_run)
 
     val = sub.add_parser(
@@ -276,6 +393,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """`rig --version`: the commit is read only when asked (a git call)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from rig.identity import rig_identity
+
+        print(rig_identity().describe())
+        parser.exit()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "exi":
@@ -294,3 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rig run ... | head`: the reader left; nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,5 +1,6 @@
 """The command line: rig run (exit codes, report, record.json), rig defects, rig emulate --serve."""
 
+import hashlib
 import json
 import re
 import signal
@@ -12,6 +13,7 @@ import pyvisa
 
 from instruments.ea.psb10000 import PSB10000
 from instruments.yokogawa.wt5000 import WT5000
+from rig import __version__
 from rig.cli import main
 from rig.sim import DEFECTS
 
@@ -33,8 +35,39 @@ def test_run_writes_report_and_record_and_exits_0_when_every_plan_passes(tmp_pat
     proc = _rig("run", PLAN, "--out", str(tmp_path), "--seed", "7")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     record = json.loads((tmp_path / "record.json").read_text())
-    assert set(record) == {"seed", "bench", "rig_version", "complete", "runs", "instruments"}
-    assert record["seed"] == 7
+    assert set(record) == {
+        "schema_version",
+        "rig",
+        "host",
+        "started_utc",
+        "ended_utc",
+        "seed",
+        "defects",
+        "bench",
+        "plans",
+        "dut",
+        "instruments",
+        "complete",
+        "summary",
+        "runs",
+    }
+    assert record["schema_version"] == 2 and record["seed"] == 7 and record["complete"] is True
+    assert record["rig"]["version"] == __version__
+    assert record["bench"]["path"] == "fixtures/benches/emulated.yaml"
+    assert (
+        record["bench"]["sha256"]
+        == hashlib.sha256((REPO / "fixtures/benches/emulated.yaml").read_bytes()).hexdigest()
+    )
+    (plan,) = record["plans"]
+    assert plan == {
+        "path": PLAN,
+        "sha256": hashlib.sha256((REPO / PLAN).read_bytes()).hexdigest(),
+    }
+    assert (
+        record["dut"]["name"] == "Emulated bidirectional EVSE" and record["dut"]["side"] == "evse"
+    )
+    assert record["started_utc"] <= record["ended_utc"]
+    assert record["summary"] == {"verdict": "pass", "counts": {"pass": 1}}
     (run,) = record["runs"]
     assert (
         run["plan"] == PLAN
@@ -46,6 +79,11 @@ def test_run_writes_report_and_record_and_exits_0_when_every_plan_passes(tmp_pat
     (check,) = run["checks"]
     assert check["name"] == "islanding:grid_following" and check["unit"] == "s"
     assert 0 < check["measured"] < check["limit"] == 2.0
+    assert check["relation"] == "≤" and check["params"]["within"] == 2.0
+    assert run["decisive"] == "islanding:grid_following"
+    assert run["headline"].startswith("islanding:grid_following ") and "≤ 2 s" in run["headline"]
+    assert run["trace"] == "grid_loss_grid_following.trace.jsonl"
+    assert run["figure"] == "grid_loss_grid_following.png"
     assert {i["role"] for i in record["instruments"]} == {
         "power_analyzer",
         "dc_source",
@@ -53,15 +91,21 @@ def test_run_writes_report_and_record_and_exits_0_when_every_plan_passes(tmp_pat
         "ac_load",
     }
     assert all(i["emulated"] and i["idn"].count(",") == 3 for i in record["instruments"])
+    analyzer = next(i for i in record["instruments"] if i["role"] == "power_analyzer")
+    assert analyzer["calibration_due"] == "2027-06-30"
+    assert analyzer["calibration_expired"] is (record["started_utc"][:10] > "2027-06-30")
     html = (tmp_path / "report.html").read_text()
-    assert (
-        "grid_loss_grid_following" in html
-        and "data:image/png;base64" in html
-        and "rig-verdicts" in html
-    )
+    assert "grid_loss_grid_following" in html and "data:image/png;base64" in html
+    assert "rig-verdicts" in html and "Run identity" in html
     junit = (tmp_path / "junit.xml").read_text()
     assert 'name="islanding:grid_following.measured"' in junit
+    assert 'classname="test_plans.v2h"' in junit and 'name="seed" value="7"' in junit
     assert (tmp_path / "grid_loss_grid_following.trace.jsonl").stat().st_size > 0
+    # The terminal: one verdict line with the decisive figure, then the files written.
+    assert re.search(
+        r"^PASS +grid_loss_grid_following +islanding:grid_following \d+ ms", proc.stdout, re.M
+    )
+    assert f"report: {tmp_path / 'report.html'}" in proc.stdout
 
 
 def test_run_with_a_defect_fails_on_the_check_it_breaks(tmp_path: Path) -> None:
@@ -135,3 +179,109 @@ def test_emulate_serve_speaks_scpi_to_pyvisa_py_on_loopback() -> None:
 def test_emulate_refuses_non_loopback_hosts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["emulate", "--serve", "--host", "0.0.0.0"]) == 2
     assert "loopback only" in capsys.readouterr().err
+
+
+def test_version_names_the_rig_and_its_commit() -> None:
+    proc = _rig("--version")
+    assert proc.returncode == 0
+    assert re.fullmatch(
+        rf"rig {re.escape(__version__)}(, commit [0-9a-f]{{12}}( with local changes)?| \(no git checkout\))\n",
+        proc.stdout,
+    ), proc.stdout
+
+
+def test_run_works_from_any_folder_with_the_packaged_plans_and_bench(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rig",
+            "run",
+            "-k",
+            "grid_loss_grid_following",
+            "--reports",
+            str(reports),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    latest = reports / "latest"
+    assert latest.is_symlink() and (latest / "report.html").is_file()
+    record = json.loads((latest / "record.json").read_text())
+    assert [r["plan"] for r in record["runs"]] == [PLAN]
+    assert record["bench"]["path"] == "fixtures/benches/emulated.yaml"
+
+
+def test_quiet_run_prints_one_closing_line(tmp_path: Path) -> None:
+    proc = _rig("run", PLAN, "--out", str(tmp_path), "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith("PASS: 1 plan(s): 1 pass") and str(tmp_path / "report.html") in line
+
+
+def test_verbose_run_logs_steps_dut_events_and_instrument_commands(tmp_path: Path) -> None:
+    proc = _rig("run", PLAN, "--out", str(tmp_path), "-v")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert re.search(
+        r"^\[31\.\d{3} s\] grid_loss_grid_following step 4 \(line 16\): grid off$", out, re.M
+    )
+    assert re.search(r"grid_loss_grid_following dut island_detected method=active", out)
+    # Every instrument command, with its reply for a query, from the plan's command log.
+    assert re.search(
+        r"^  grid_loss_grid_following Keysight Technologies AC6900 > OUTP OFF$", out, re.M
+    ), out[-2000:]
+    assert re.search(r"grid_loss_grid_following YOKOGAWA \S+ > \*IDN\? < YOKOGAWA,WT5000,", out)
+    log = (tmp_path / "grid_loss_grid_following.commands.log").read_text()
+    assert log.count("\n") > 1000 and "> *IDN? <" in log
+    html = (tmp_path / "report.html").read_text()
+    assert "href='grid_loss_grid_following.commands.log'" in html
+
+
+def test_emulate_with_an_unknown_defect_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["emulate", "--serve", "--port", "0", "--defect", "no_such_defect"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rig emulate: unknown defect(s) no_such_defect; known: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_run_with_an_unreachable_instrument_names_it_and_its_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nobody listens on once this socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"TCPIP::127.0.0.1::{port}::SOCKET"
+    text = (REPO / "fixtures/benches/emulated.yaml").read_text()
+    bench = tmp_path / "bench.yaml"
+    bench.write_text(
+        text.replace(
+            "    model: yokogawa_wt5000\n    address: emulated",
+            f'    model: yokogawa_wt5000\n    address: "{address}"',
+            1,
+        )
+    )
+    assert address in bench.read_text()
+    assert main(["run", PLAN, "--bench", str(bench), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"rig run: instrument analyzer (yokogawa_wt5000) at {address} does not answer *IDN?: "
+        "Connection refused\n"
+    )
+    assert not (tmp_path / "out").exists()  # refused before any output folder was made
+
+
+def test_a_selection_that_matches_no_plan_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", PLAN, "-k", "no_such_plan", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "rig run: no plan matched -k no_such_plan\n"
+    assert not (tmp_path / "record.json").exists()

@@ -11,6 +11,7 @@ Sign convention inside the rig: power and current are positive when energy flows
 
 from instruments.roles.ac_load import ACLoad
 from instruments.roles.base import (
+    IO_LOG,
     AnyResource,
     Identity,
     Instrument,
@@ -37,6 +38,7 @@ from instruments.roles.rlc_load import RlcLoadBank, RlcTank
 from instruments.roles.switch_unit import SwitchUnit
 
 __all__ = [
+    "IO_LOG",
     "STEP",
     "ACLoad",
     "AcReading",

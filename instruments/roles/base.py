@@ -8,6 +8,7 @@ time (InstrumentTimeout), or the connection is gone (InstrumentConnectionLost).
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 from abc import ABC, abstractmethod
@@ -23,6 +24,8 @@ from pyvisa.constants import StatusCode
 from instruments.numbers import format_nrf, parse_boolean
 
 T = TypeVar("T")
+#: Every command sent to an instrument and every reply, at DEBUG (`rig run -v` logs them per plan).
+IO_LOG = logging.getLogger("instruments.io")
 
 
 class Role(StrEnum):
@@ -300,11 +303,16 @@ class Instrument(ABC):
 
     def write(self, command: str) -> None:
         self._remember(command)
+        if IO_LOG.isEnabledFor(logging.DEBUG):
+            IO_LOG.debug("%s > %s", self.label, command)
         self._io(command, lambda: self.resource.write(command))
 
     def query(self, command: str) -> str:
         self._remember(command)
-        return self._io(command, lambda: self.resource.query(command)).strip()
+        reply = self._io(command, lambda: self.resource.query(command)).strip()
+        if IO_LOG.isEnabledFor(logging.DEBUG):
+            IO_LOG.debug("%s > %s < %s", self.label, command, reply)
+        return reply
 
     def _remember(self, command: str) -> None:
         self._since_check.append(command)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Literal
 
 from rig import units
@@ -19,6 +20,14 @@ from rig.trace import Trace
 from rig.yamlsrc import Path_, Source
 
 Outcome = Literal["pass", "fail", "error"]
+
+
+class Relation(StrEnum):
+    """How a measured value must stand to its limit for the check to pass: stored in the verdict
+    by the check that judged it, so that no report guesses it from the check's name."""
+
+    AT_MOST = "≤"  # measured ≤ limit passes (a time limit, an overshoot)
+    AT_LEAST = "≥"  # measured ≥ limit passes (a floor: the reserve)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,10 @@ class Verdict:
     detail: str
     clause: str = ""
     markers: tuple[Marker, ...] = ()
+    #: measured ≤ or ≥ limit to pass; None where the check did not say (shown without a relation).
+    relation: Relation | None = None
+    #: The check's parameters as it ran (the plan's values over the defaults, in SI).
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -64,7 +77,10 @@ class Verdict:
             "measured": self.measured,
             "limit": self.limit,
             "unit": self.unit,
+            "relation": None if self.relation is None else self.relation.value,
             "detail": self.detail,
+            "clause": self.clause,
+            "params": dict(self.params),
         }
 
 
@@ -172,13 +188,15 @@ class CheckSpec:
     def run(self, trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
         full = {**self.defaults(), **params}
         try:
-            return self.fn(trace, ctx, full)
+            verdicts = self.fn(trace, ctx, full)
         except Exception as exc:  # a check that cannot judge says so; it never passes silently
-            return [
+            verdicts = [
                 Verdict(
                     self.name, "error", None, None, "", f"check failed to run: {exc!r}", self.clause
                 )
             ]
+        # Every verdict carries the parameters it was judged with (record.json, the report).
+        return [v if v.params else replace(v, params=dict(full)) for v in verdicts]
 
 
 REGISTRY: dict[str, CheckSpec] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import REQUIRED_IF, Context, Marker, Param, Verdict, register
+from rig.checks import REQUIRED_IF, Context, Marker, Param, Relation, Verdict, register
 from rig.sim.points import MeasurementPoint
 from rig.trace import BoolArray, FloatArray, StepMarker, Trace, analyzer_channel
 
@@ -129,7 +129,15 @@ def _cease_to_energize(
             f"(V or I ≥ {thr:g} p.u.) at the end of the {t1 - t0:.1f} s observed"
         )
         return Verdict(
-            "islanding:grid_following", "fail", None, limit, "s", detail, clause, markers
+            "islanding:grid_following",
+            "fail",
+            None,
+            limit,
+            "s",
+            detail,
+            clause,
+            markers,
+            relation=Relation.AT_MOST,
         )
     clearing = t_clear - t0
     detail = (
@@ -145,6 +153,7 @@ def _cease_to_energize(
         detail,
         clause,
         markers,
+        relation=Relation.AT_MOST,
     )
 
 
@@ -174,7 +183,17 @@ def _backup(trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1
             f"grid lost at t={t0:.2f} s; the home's voltage was not held within ±{band * 100:g} % "
             f"of {ctx.v_nominal:.0f} V by the end of the {t1 - t0:.1f} s observed"
         )
-        return Verdict("islanding:grid_forming", "fail", None, limit, "s", detail, clause, markers)
+        return Verdict(
+            "islanding:grid_forming",
+            "fail",
+            None,
+            limit,
+            "s",
+            detail,
+            clause,
+            markers,
+            relation=Relation.AT_MOST,
+        )
     transfer = t_back - t0
     idx = np.nonzero((t >= t0) & (t <= t1))[0]
     dip = float(np.min(v[idx])) if idx.size else float("nan")
@@ -191,6 +210,7 @@ def _backup(trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1
         detail,
         clause,
         markers,
+        relation=Relation.AT_MOST,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Outcome, Param, Verdict, register
+from rig.checks import Context, Marker, Outcome, Param, Relation, Verdict, register
 from rig.ev import EVSpec
 from rig.sim.points import MeasurementPoint
 from rig.trace import FloatArray, Trace, analyzer_channel
@@ -81,7 +81,18 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
     series = {ch: s for ch, s in series.items() if s[0].size >= 2}
     if not series:
         msg = f"no battery-side power was measured (need one of {', '.join(SOURCES)})"
-        return [Verdict("reserve_floor:soc", "error", None, ctx.ev.reserve_soc, "%", msg, clause)]
+        return [
+            Verdict(
+                "reserve_floor:soc",
+                "error",
+                None,
+                ctx.ev.reserve_soc * 100,
+                "%",
+                msg,
+                clause,
+                relation=Relation.AT_LEAST,
+            )
+        ]
     mins = {ch: float(np.min(soc)) for ch, (_, soc) in series.items()}
     worst_ch = min(mins, key=lambda ch: mins[ch])
     t_worst, soc_worst = series[worst_ch]
@@ -115,6 +126,16 @@ def reserve_floor(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list
             detail,
             clause,
             markers,
+            relation=Relation.AT_LEAST,
         ),
-        Verdict("reserve_floor:energy", outcome, min_wh, reserve_wh, "Wh", detail, clause),
+        Verdict(
+            "reserve_floor:energy",
+            outcome,
+            min_wh,
+            reserve_wh,
+            "Wh",
+            detail,
+            clause,
+            relation=Relation.AT_LEAST,
+        ),
     ]

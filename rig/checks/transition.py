@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks import Context, Marker, Param, Relation, Verdict, register
 from rig.sim.points import MeasurementPoint
 from rig.trace import FloatArray, StepMarker, Trace, analyzer_channel
 
@@ -144,7 +144,18 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             results.append(r)
     if not results:
         msg = f"no setpoint step of at least {params['min_step']:.0f} W with samples of {SIGNAL} around it"
-        return [Verdict("transition_time", "error", None, params["within"], "s", msg, CLAUSE)]
+        return [
+            Verdict(
+                "transition_time",
+                "error",
+                None,
+                params["within"],
+                "s",
+                msg,
+                CLAUSE,
+                relation=Relation.AT_MOST,
+            )
+        ]
 
     def describe(r: StepResponse) -> str:
         t90 = f"{r.t90:.3f} s" if r.t90 is not None else "never"
@@ -181,6 +192,7 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             lines,
             CLAUSE,
             tuple(markers),
+            relation=Relation.AT_MOST,
         ),
         Verdict(
             "transition_time:overshoot",
@@ -190,6 +202,7 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             "%",
             describe(worst_os),
             CLAUSE,
+            relation=Relation.AT_MOST,
         ),
         Verdict(
             "transition_time:settling",
@@ -199,5 +212,6 @@ def transition_time(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             "s",
             describe(worst_settle),
             CLAUSE,
+            relation=Relation.AT_MOST,
         ),
     ]
