@@ -228,7 +228,7 @@ def test_verbose_run_logs_steps_dut_events_and_instrument_commands(tmp_path: Pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert re.search(
-        r"^\[31\.\d{3} s\] grid_loss_grid_following step 4 \(line 16\): grid off$", out, re.M
+        r"^\[\d+\.\d{3} s\] grid_loss_grid_following step 4 \(line 16\): grid off$", out, re.M
     )
     assert re.search(r"grid_loss_grid_following dut island_detected method=active", out)
     # Every instrument command, with its reply for a query, from the plan's command log.
