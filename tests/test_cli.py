@@ -233,9 +233,11 @@ def test_verbose_run_logs_steps_dut_events_and_instrument_commands(tmp_path: Pat
     assert re.search(r"grid_loss_grid_following dut island_detected method=active", out)
     # Every instrument command, with its reply for a query, from the plan's command log.
     assert re.search(
-        r"^  grid_loss_grid_following Keysight Technologies AC6900 > OUTP OFF$", out, re.M
+        r"^  grid_loss_grid_following grid \(Keysight[^)]*AC6900\) > OUTP OFF$", out, re.M
     ), out[-2000:]
-    assert re.search(r"grid_loss_grid_following YOKOGAWA \S+ > \*IDN\? < YOKOGAWA,WT5000,", out)
+    assert re.search(
+        r"grid_loss_grid_following analyzer \([^)]*WT5000\) > \*IDN\? < YOKOGAWA,WT5000,", out
+    )
     log = (tmp_path / "grid_loss_grid_following.commands.log").read_text()
     assert log.count("\n") > 1000 and "> *IDN? <" in log
     html = (tmp_path / "report.html").read_text()
