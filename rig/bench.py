@@ -35,6 +35,16 @@ DutSide = Literal["evse", "ev", "none"]
 MAX_TEARDOWN_S = 600.0
 
 _TOP_KEYS = ("name", "dut", "instruments", "emulation", "teardown_timeout")
+_DUT_KEYS = (
+    "side",
+    "name",
+    "firmware",
+    "emulated",
+    "rated_power",
+    "setpoint_limit",
+    "tls",
+    "pki",
+)
 _INSTRUMENT_KEYS = ("role", "model", "address", "limits", "calibration_due", "serial")
 #: bench `limits:` key -> (Limits field, unit dimension)
 _LIMIT_KEYS = {
@@ -82,6 +92,10 @@ class DutConfig:
     emulated: bool
     rated_power_w: float
     setpoint_limit_w: float
+    #: ISO 15118-20 over TLS 1.3 with mutual authentication (the emulated bench's own test PKI
+    #: when `pki` is not given).
+    tls: bool = False
+    pki: str | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +281,21 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
     if not isinstance(emulated, bool):
         src.error(("dut", "emulated"), "expected true or false")
         emulated = False
+    tls = dut_raw.get("tls", False)
+    if not isinstance(tls, bool):
+        src.error(("dut", "tls"), "expected true or false")
+        tls = False
+    pki = dut_raw.get("pki")
+    if pki is not None:
+        pki_path = Path(str(pki))
+        if not pki_path.is_absolute():
+            pki_path = Path(src.file).parent / pki_path
+        if not (pki_path / "manifest.json").is_file():
+            src.error(("dut", "pki"), f"{pki_path} is not a PKI made by `rig pki init`")
+        pki = str(pki_path)
+    for key in dut_raw:
+        if key not in _DUT_KEYS:
+            src.error(("dut", key), f"unknown field; known: {', '.join(_DUT_KEYS)}")
     return DutConfig(
         side,
         str(dut_raw.get("name", "DUT")),
@@ -274,6 +303,8 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
         emulated,
         rated_w,
         limit_w,
+        tls,
+        pki,
     )
 
 

@@ -57,11 +57,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _all_defects() -> dict[str, tuple[str, tuple[str, ...], str]]:
     """name -> (summary, checks it breaks, kind) for the physics and the protocol defects."""
-    from rig.emulators.defects import PROTOCOL_DEFECTS
+    from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS
     from rig.sim import DEFECTS
 
     out = {n: (d.summary, d.breaks, "physics") for n, d in DEFECTS.items()}
     out.update({n: (d.summary, d.breaks, "protocol") for n, d in PROTOCOL_DEFECTS.items()})
+    out.update({n: (d.summary, d.breaks, "tls") for n, d in TLS_DEFECTS.items()})
     return out
 
 

@@ -50,11 +50,18 @@ class TimerHandle(Protocol):
     def cancel(self) -> None: ...
 
 
+#: The wall-clock instant a virtual timeline starts at (2026-01-01 UTC): what time stamps written
+#: for other tools (captures, -20 header TimeStamps) count from, the same for every run of a seed.
+VIRTUAL_EPOCH_NS = 1_767_225_600 * 10**9
+
+
 class Clock(ABC):
     """Seconds since the start of the run (monotonic), and calls at given times on that timeline."""
 
     #: True when waits cost no wall time (emulated benches only).
     virtual: bool
+    #: Unix time (ns) of t = 0: the run's real start, or VIRTUAL_EPOCH_NS in virtual time.
+    epoch_ns: int = VIRTUAL_EPOCH_NS
 
     @abstractmethod
     def now(self) -> float:
@@ -148,6 +155,7 @@ class RealClock(Clock):
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._t0 = self.loop.time()
+        self.epoch_ns = time.time_ns()
         self._error: BaseException | None = None
 
     def now(self) -> float:

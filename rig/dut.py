@@ -9,8 +9,9 @@ and go to its safe state within a bound. The session's phase has one spelling, S
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rig.bench import DutSide
@@ -18,17 +19,16 @@ from rig.clock import Clock
 from rig.ev import EVSpec
 from rig.plan import SessionSpec
 from rig.v2g.vocabulary import ControlMode, SessionPhase
+from rig.v2gfiles import SessionFiles
 
 if TYPE_CHECKING:
     from rig.v2g.connection import Connection, Record
     from rig.v2g.engine import Engine
+    from rig.v2g.link import ByteLink
     from rig.v2g.quirks import Quirks
 
 #: The protocol name runs carry in the trace and the record.
 ISO15118_20 = "ISO 15118-20"
-#: Header TimeStamp origin of emulated sessions in virtual time (a fixed epoch, 2026-01-01 UTC,
-#: so that the same seed gives the same bytes on the wire).
-VIRTUAL_EPOCH = 1_767_225_600.0
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,15 @@ class V2gTap:
     sent or received (name, direction, payload type, the frame in hex, the decoded JSON, the
     response code) and the engine's own events, on the run's timeline."""
 
-    def __init__(self, side: str, src: str = "v2g", *, messages: bool = True) -> None:
+    def __init__(
+        self,
+        side: str,
+        src: str = "v2g",
+        *,
+        messages: bool = True,
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self._now = now
         self.side = side
         self.src = src
         self.messages = messages
@@ -220,6 +228,24 @@ class V2gTap:
         out, self.events = self.events, []
         return out
 
+    def tls_established(self, info: Any) -> None:
+        """The TLS handshake of this side's link completed (rig.v2g.transport.tls)."""
+        suite = getattr(info.cipher_suite, "value", info.cipher_suite)
+        self.events.append(
+            DutEvent(
+                self._now() if self._now else 0.0,
+                "tls_established",
+                {
+                    "side": self.side,
+                    "version": info.version,
+                    "cipher_suite": str(suite),
+                    "group": info.group,
+                    "peer": info.peer_common_name,
+                },
+                self.src,
+            )
+        )
+
 
 def _json_of(message: Any) -> Any:
     from rig.v2g.exi import to_json
@@ -251,6 +277,9 @@ class EmulatedEvse20:
         seed: int = 1,
         latency_s: float = 0.0005,
         dut_quirks: Quirks | None = None,
+        files: SessionFiles | None = None,
+        tls_pki: Path | None = None,
+        secc_presents: str = "SECC_LEAF",
     ) -> None:
         from rig.emulators.ev import SimEv
         from rig.emulators.evse import SimEvse
@@ -269,6 +298,17 @@ class EmulatedEvse20:
         self.evse = SimEvse(world, (session.service,))
         self.store = SessionStore()
         self.dut_quirks = dut_quirks
+        self.files = files or SessionFiles()
+        self.tls = tls_pki is not None
+        self._tls_contexts: tuple[Any, Any] | None = None
+        if tls_pki is not None:
+            from rig.v2g.transport.tls import TlsContext
+            from rig.v2gfiles import tls_configs
+
+            evcc_tls, secc_tls = tls_configs(
+                tls_pki, self.files.key_line, secc_presents=secc_presents
+            )
+            self._tls_contexts = (TlsContext(evcc_tls), TlsContext(secc_tls))
         self._rng = random.Random(seed)
         self._taps: list[V2gTap] = []
         self._evcc: Any = None
@@ -286,7 +326,9 @@ class EmulatedEvse20:
         return phase
 
     def _timestamp_origin(self) -> float:
-        return VIRTUAL_EPOCH if self.clock.virtual else 0.0
+        """Header TimeStamp = origin + now: Unix time of the run's t = 0 (a fixed epoch in
+        virtual time, so that the same seed gives the same bytes on the wire)."""
+        return self.clock.epoch_ns / 1e9
 
     def start(self) -> None:
         from rig.v2g.connection import Connection
@@ -299,7 +341,17 @@ class EmulatedEvse20:
             raise RuntimeError(f"session already running (phase {self.phase})")
         self.world.advance_to(self.clock.now())
         origin = self._timestamp_origin()
+        self.files.sdp_exchange(self.clock.now(), self.tls)
         ev_link, evse_link = memory_pair(self.clock, self.latency_s)
+        rig_link: ByteLink = ev_link
+        dut_link: ByteLink = evse_link
+        writer = self.files.writer
+        if writer is not None:  # the frames as a capture at the EV's interface shows them
+            from rig.v2g.capture import TappedLink
+            from rig.v2gfiles import EV_ADDRESS, EVSE_ADDRESS
+
+            tcp = writer.tcp_session(EV_ADDRESS, EVSE_ADDRESS)
+            rig_link = TappedLink(rig_link, tcp, self.clock.now, local_is_client=True)
         secc = Secc(
             self.evse,
             SeccConfig(quirks=self.dut_quirks or NO_QUIRKS, timestamp_origin=origin),
@@ -315,13 +367,17 @@ class EmulatedEvse20:
             ),
         )
         self._evcc = evcc
-        ours = V2gTap("evcc")
-        theirs = V2gTap("secc", src="dut", messages=False)
+        ours = V2gTap("evcc", now=self.clock.now)
+        theirs = V2gTap("secc", src="dut", messages=False, now=self.clock.now)
         self._taps = [ours, theirs]
+        if self._tls_contexts is not None:
+            evcc_ctx, secc_ctx = self._tls_contexts
+            rig_link = evcc_ctx.wrap(rig_link, on_handshake=ours.tls_established)
+            dut_link = secc_ctx.wrap(dut_link)
         self.ev.request(_intent("charge"))
         self._connections = [
-            Connection(secc, evse_link, self.clock, recorder=theirs),
-            Connection(evcc, ev_link, self.clock, recorder=ours, to_json=_json_of),
+            Connection(secc, dut_link, self.clock, recorder=theirs),
+            Connection(evcc, rig_link, self.clock, recorder=ours, to_json=_json_of),
         ]
         for connection in self._connections:
             connection.start()
@@ -375,6 +431,7 @@ class EmulatedEvse20:
     def close(self) -> None:
         for connection in self._connections:
             connection.close("closed")
+        self.files.close()
 
 
 def _intent(name: str) -> Any:

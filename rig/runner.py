@@ -43,6 +43,7 @@ from rig.signals import GUARD, RunInterrupted, SignalGuard, guarded
 from rig.station import Station, open_station
 from rig.trace import Trace, TraceWriter
 from rig.v2g.vocabulary import SessionPhase
+from rig.v2gfiles import SessionFiles
 
 #: How often a wait_for re-evaluates its condition (simulated or real seconds).
 POLL_S = 0.05
@@ -334,10 +335,19 @@ class Runner:
         deadline = self.clock.now() + wait.timeout_s
         while not self._holds(wait):
             if self.clock.now() >= deadline:
+                ended = next(
+                    (
+                        e
+                        for e in reversed(self.writer.trace.events)
+                        if e.src == "v2g" and e.name == "session_end"
+                    ),
+                    None,
+                )
+                why = f"; the session ended: {ended.data.get('reason')}" if ended else ""
                 raise StepError(
                     f"{self.plan.path}:{step.line}: wait_for {wait.condition}"
                     f"{'' if wait.value is None else ' ' + str(wait.value)} timed out after "
-                    f"{wait.timeout_s:g} s (session phase: {self.station.dut.phase})"
+                    f"{wait.timeout_s:g} s (session phase: {self.station.dut.phase}{why})"
                 )
             self.advance_to(min(self.clock.now() + POLL_S, deadline))
 
@@ -425,7 +435,8 @@ def _execute(
     station: Station | None = None
     writer = TraceWriter(trace_path, meta)
     try:
-        station = open_station(bench_config, plan, clock, seed=seed, defects=defects)
+        files = SessionFiles.for_run(out_dir, stem, clock.epoch_ns)
+        station = open_station(bench_config, plan, clock, seed=seed, defects=defects, files=files)
         writer.event(
             clock.now(),
             "runner",
@@ -452,7 +463,12 @@ def _execute(
         elif error:
             writer.event(clock.now(), "runner", "run_error", {"error": error}, quiet=True)
         if station is not None:
-            for rec in station.teardown(guard):
+            teardown = station.teardown(guard)
+            # What the session said while it ended (PowerDelivery Stop, SessionStop, ...).
+            with contextlib.suppress(Exception):
+                for ev in station.dut.poll():
+                    writer.event(ev.t, ev.src, ev.name, ev.data, quiet=True)
+            for rec in teardown:
                 name = "instrument_closed" if rec.pop("action", None) == "close" else "safe_state"
                 writer.event(clock.now(), "runner", name, rec, quiet=True)
             if guard.received[1:]:

@@ -24,6 +24,7 @@ from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
 from rig.signals import GUARD, SignalGuard, TeardownAborted
+from rig.v2gfiles import SessionFiles
 
 if TYPE_CHECKING:
     from instruments.emulated.twin import Twin
@@ -209,7 +210,13 @@ def bounded(name: str, fn: Callable[[], Any], timeout_s: float) -> dict[str, Any
 
 
 def open_station(
-    config: BenchConfig, plan: Plan, clock: Clock, *, seed: int = 1, defects: Iterable[str] = ()
+    config: BenchConfig,
+    plan: Plan,
+    clock: Clock,
+    *,
+    seed: int = 1,
+    defects: Iterable[str] = (),
+    files: SessionFiles | None = None,
 ) -> Station:
     """Open every instrument (real ones through the system VISA, emulated ones through the
     in-process backend over one shared World), build the DUT, and prepare the bench for the plan."""
@@ -227,10 +234,11 @@ def open_station(
             "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
             "use a bench with dut: {emulated: true}"
         )
-    from rig.emulators.defects import PROTOCOL_DEFECTS, quirks_for
+    from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS, quirks_for
     from rig.sim import DEFECTS
 
-    unknown = [d for d in defects if d not in DEFECTS and d not in PROTOCOL_DEFECTS]
+    known = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
+    unknown = [d for d in defects if d not in known]
     if unknown:
         raise BenchError(f"unknown defect(s) {', '.join(unknown)}; see `rig defects`")
     # The emulated DUT and every emulated instrument share one world (one physics, one clock).
@@ -239,8 +247,11 @@ def open_station(
     )
     identity = DutIdentity(config.dut.side, config.dut.name, config.dut.firmware, emulated=True)
     dut: Dut
+    tls_defects = [TLS_DEFECTS[d] for d in defects if d in TLS_DEFECTS]
+    if tls_defects and not config.dut.tls:
+        raise BenchError("TLS defects need a bench with dut: {tls: true}")
     if config.protocol == "none":
-        if any(d in PROTOCOL_DEFECTS for d in defects):
+        if any(d in PROTOCOL_DEFECTS or d in TLS_DEFECTS for d in defects):
             raise BenchError("protocol defects need the bench's ISO 15118-20 session")
         dut = EmulatedEvse(world, plan.session, clock, identity)
     else:
@@ -253,6 +264,9 @@ def open_station(
             seed=seed,
             latency_s=config.link_latency_s,
             dut_quirks=quirks_for(defects),
+            files=files,
+            tls_pki=_tls_pki(config),
+            secc_presents=tls_defects[-1].presents if tls_defects else "SECC_LEAF",
         )
     station = Station(config, clock, {}, dut, [], world)
     emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
@@ -299,6 +313,17 @@ def open_station(
         station.teardown()
         raise
     return station
+
+
+def _tls_pki(config: BenchConfig) -> Path | None:
+    """The PKI of the DUT's TLS: the bench's, or the emulated bench's own test PKI."""
+    if not config.dut.tls:
+        return None
+    if config.dut.pki is not None:
+        return Path(config.dut.pki)
+    from rig.v2gfiles import emulated_pki
+
+    return emulated_pki()
 
 
 def _prepare(station: Station, plan: Plan) -> None:

@@ -232,5 +232,6 @@ from rig.checks import (  # noqa: E402, F401
     protocol_timing,
     reserve,
     sequence,
+    tls_session,
     transition,
 )

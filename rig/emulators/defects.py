@@ -55,6 +55,50 @@ _ALL = (
 PROTOCOL_DEFECTS: Mapping[str, ProtocolDefect] = MappingProxyType({d.name: d for d in _ALL})
 
 
+@dataclass(frozen=True)
+class TlsDefect:
+    """The emulated EVSE presents a certificate the rig's EV must refuse (the handshake fails)."""
+
+    name: str
+    summary: str
+    breaks: tuple[str, ...]
+    #: The rig.v2g.pki Entity (by name) whose chain the emulated SECC presents instead of its own.
+    presents: str
+
+
+TLS_DEFECTS: Mapping[str, TlsDefect] = MappingProxyType(
+    {
+        d.name: d
+        for d in (
+            TlsDefect(
+                "tls_expired_certificate",
+                "the SECC presents a leaf certificate that expired",
+                ("tls_session",),
+                "SECC_LEAF_EXPIRED",
+            ),
+            TlsDefect(
+                "tls_not_yet_valid_certificate",
+                "the SECC presents a leaf certificate that is not valid yet",
+                ("tls_session",),
+                "SECC_LEAF_NOT_YET_VALID",
+            ),
+            TlsDefect(
+                "tls_wrong_root",
+                "the SECC presents a chain under a root the EV does not trust",
+                ("tls_session",),
+                "SECC_LEAF_WRONG_ROOT",
+            ),
+            TlsDefect(
+                "tls_wrong_curve",
+                "the SECC presents a leaf on secp256r1 instead of -20's secp521r1",
+                ("tls_session",),
+                "SECC_LEAF_WRONG_CURVE",
+            ),
+        )
+    }
+)
+
+
 def quirks_for(names: Iterable[str]) -> Quirks:
     """The SECC quirks of the named protocol defects (names that are not protocol defects are
     ignored here: they are physical ones)."""

@@ -10,7 +10,7 @@ import pytest
 
 from rig.bench import load_bench
 from rig.checks import REGISTRY
-from rig.emulators.defects import PROTOCOL_DEFECTS
+from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS
 from rig.plan import load_plan
 from rig.runner import RunResult, execute
 from rig.sim import DEFECTS
@@ -42,6 +42,10 @@ CASES = [
         "sequence:response_codes",
     ),
     ("sequence", "conformance/standby_stops_energy", "ignores_pause", "sequence:energy_after_stop"),
+    *(
+        ("tls_session", "conformance/tls_handshake", defect, "tls_session")
+        for defect in sorted(TLS_DEFECTS)
+    ),
 ]
 
 
@@ -57,7 +61,7 @@ def _rows(result: RunResult) -> dict[str, str]:
     return {v.name: v.verdict for v in result.verdicts}
 
 
-ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS}
+ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
 
 
 def test_every_registered_check_has_a_defect_case() -> None:
