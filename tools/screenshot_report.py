@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 FIRST_SCREEN = (1500, 1000)
-FULL_HEIGHT = 9000
+FULL_HEIGHT = 20000
 #: name -> extra `rig run` arguments
 RUNS = {
     "pass": [],
