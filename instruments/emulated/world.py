@@ -81,3 +81,9 @@ class WorldLike(Protocol):
 
     @property
     def dc_output(self) -> bool: ...
+
+    # --- the emulated EVSE's energy manager (its control interface, not an instrument) ----------
+
+    def command_setpoint(self, p_w: float) -> None: ...
+
+    def command_follow_home(self, on: bool = True, *, allow_charge: bool = False) -> None: ...

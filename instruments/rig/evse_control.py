@@ -1,0 +1,60 @@
+"""The control interface of an EVSE's energy manager, as the rig drives it: setpoint and follow-home.
+
+In Dynamic control mode the EVSE decides the power it transfers (ISO 15118-20: FACTS.md "Who
+decides discharge"); a plan's `setpoint` and `follow_home_load` steps therefore reach it through
+its own control interface, not through the -20 session. Real products expose that interface in
+their own ways (OCPP, Modbus, a vendor API); the rig's emulated EVSE serves this small SCPI one
+(instruments.emulated.evse_control), and a bench file names it as the DUT's `control:`.
+
+    CONTrol:SETPoint <W>     commanded AC power, + charges the EV, - discharges (also ?)
+    CONTrol:FOLLow ON|OFF    discharge what the home draws (also ?)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from instruments.numbers import format_nrf, parse_boolean, parse_number
+from instruments.roles import Identity
+
+
+class EvseControl:
+    """The EVSE's control interface over a pyvisa message-based resource."""
+
+    def __init__(self, resource: Any, *, name: str = "dut control") -> None:
+        self.resource = resource
+        self.name = name
+        for attribute in ("read_termination", "write_termination"):
+            if hasattr(resource, attribute):
+                setattr(resource, attribute, "\n")
+
+    def identify(self) -> Identity:
+        return Identity.parse(self.resource.query("*IDN?"))
+
+    def set_setpoint(self, p_w: float) -> None:
+        self.resource.write(f"CONT:SETP {format_nrf(p_w)}")
+        self._check()
+
+    def follow_home_load(self, on: bool) -> None:
+        self.resource.write(f"CONT:FOLL {'ON' if on else 'OFF'}")
+        self._check()
+
+    def setpoint(self) -> float:
+        return parse_number(self.resource.query("CONT:SETP?"))
+
+    def following(self) -> bool:
+        return parse_boolean(self.resource.query("CONT:FOLL?"))
+
+    def safe_state(self) -> None:
+        """No power commanded and no home following (the session's own stop does the rest)."""
+        self.resource.write("CONT:FOLL OFF;:CONT:SETP 0")
+        if self.setpoint() != 0.0 or self.following():
+            raise RuntimeError(f"{self.name}: the EVSE's control interface did not go to 0 W")
+
+    def _check(self) -> None:
+        reply = self.resource.query("SYST:ERR?").strip()
+        if not reply.startswith(("0,", "+0,")):
+            raise RuntimeError(f"{self.name}: the EVSE's control interface refused: {reply}")
+
+    def close(self) -> None:
+        self.resource.close()
