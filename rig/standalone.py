@@ -42,13 +42,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import os
+import queue
 import signal
 import socket
 import statistics
+import subprocess
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -112,6 +116,10 @@ SLICE = 0.05
 STOP_GRACE = 10.0
 #: NotificationMaxDelay of the Terminate the charger sends when stopped (rig's choice).
 TERMINATE_MAX_DELAY = 5.0
+#: --realtime: the SCHED_FIFO priority of the tool's loop (rig's choice: above every normal
+#: task, so that a request wakes the SECC at once on a busy machine; below the kernel's own
+#: real-time threads, which run at 50). Measured in tests/benchmarks/test_realtime_floors.py.
+REALTIME_PRIORITY = 10
 #: Seconds the loop runs after the hosts finished, so that closing links flush and a live
 #: capture sees the last segments.
 SETTLE = 0.3
@@ -289,6 +297,106 @@ def _ipv6_text(address: str) -> str:
     return address if ":" in address else f"::ffff:{address}"
 
 
+#: The hidden subcommand of `python -m rig.standalone` that runs a live capture for a tool.
+CAPTURE_COMMAND = "_capture"
+#: Seconds the capture process has to open its packet socket (scapy's import is most of it).
+CAPTURE_START_TIMEOUT = 30.0
+
+
+class LiveCaptureProcess:
+    """rig.v2g.capture.LiveCapture of one interface in a child process, writing the pcapng.
+
+    A child of its own because the sniffer runs a Python callback per frame (scapy) on a thread:
+    in the tool's process it holds the GIL while the session waits to be served (measured here:
+    the SECC's ChargeLoop processing p99 rose from 0.3 ms to 2-5 ms). The child ignores Ctrl-C
+    (the parent ends the session first, and the capture should see that end) and stops when its
+    stdin closes or on SIGTERM; it dies with the parent's pipe if the parent is killed.
+    """
+
+    def __init__(self, interface: str, path: Path, epoch_ns: int) -> None:
+        self.interface = interface
+        self.frames = 0
+        self.filter_mode = ""
+        self.stopped_line = ""
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        argv = [sys.executable, "-m", "rig.standalone", CAPTURE_COMMAND, interface]
+        self._popen = subprocess.Popen(
+            [*argv, str(path), str(epoch_ns)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._pump, name="capture-output", daemon=True).start()
+        line = self._line(CAPTURE_START_TIMEOUT)
+        if line is None or not line.startswith("started "):
+            self.stop()
+            raise RuntimeError(
+                line.removeprefix("failed ") if line else "the capture process did not start"
+            )
+        self.filter_mode = line.split(" ", 1)[1]
+
+    def _pump(self) -> None:
+        assert self._popen.stdout is not None
+        for raw in self._popen.stdout:
+            self._lines.put(raw.rstrip("\n"))
+        self._lines.put(None)
+
+    def _line(self, timeout: float) -> str | None:
+        try:
+            return self._lines.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def stop(self) -> None:
+        """End the capture; the file is whole once this returns."""
+        popen = self._popen
+        if popen.stdin is not None and not popen.stdin.closed:
+            with contextlib.suppress(OSError):
+                popen.stdin.close()
+        try:
+            popen.wait(10.0)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5.0)
+        while (line := self._line(1.0)) is not None:
+            if line.startswith("stopped "):
+                self.stopped_line = line
+                with contextlib.suppress(ValueError, IndexError):
+                    self.frames = int(line.split()[1])
+
+
+def _capture_main(argv: Sequence[str]) -> int:
+    """The capture process (see LiveCaptureProcess): INTERFACE PATH EPOCH_NS."""
+    interface, path, epoch = argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    bpf = live_filter((), sdp=True)
+    writer = CaptureWriter(path, epoch_ns=int(epoch), interface=live_interface(interface, bpf))
+    live = LiveCapture(writer, interface, sdp=True)
+    try:
+        live.start()
+    except Exception as exc:  # no packet socket, an interface scapy cannot open, ...
+        writer.close()
+        print(f"failed {type(exc).__name__}: {exc}", flush=True)
+        return 1
+    print(f"started {live.filter_mode}", flush=True)
+
+    def until_eof() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=until_eof, daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    live.stop()
+    writer.close()
+    print(f"stopped {live.frames} frames, {len(live.errors)} errors", flush=True)
+    return 0
+
+
 class CaptureSink:
     """OUT/v2g.pcapng: a live capture of the interface, or frames synthesized from the host."""
 
@@ -299,42 +407,32 @@ class CaptureSink:
         self._now = now
         self.mode = "synthesized"
         self.note = ""
-        self.live: LiveCapture | None = None
+        self.live: LiveCaptureProcess | None = None
+        self.writer: CaptureWriter | None = None
         self._taps: list[TappedLink] = []
         self._sdp_local: tuple[str, int] | None = None
         if live is not None:
-            started = self._go_live(path, epoch_ns, live)
-            if started is not None:
-                self.writer = started
-                return
+            if os.geteuid() != 0:
+                self.note = "live capture needs root: frames synthesized from the connection"
+            else:
+                try:
+                    self.live = LiveCaptureProcess(live, path, epoch_ns)
+                except (OSError, RuntimeError) as exc:
+                    self.note = f"live capture of {live} not possible ({exc}); frames synthesized"
+                else:
+                    self.mode = "live"
+                    self.note = f"live capture of {live} ({self.live.filter_mode} filter)"
+                    return
         self.writer = CaptureWriter(path, epoch_ns=epoch_ns)
-
-    def _go_live(self, path: Path, epoch_ns: int, interface: str) -> CaptureWriter | None:
-        """A writer fed by a live capture of `interface`, if we may sniff it; else None and
-        `note` says why (the frames are then synthesized from the connection)."""
-        if os.geteuid() != 0:
-            self.note = "live capture needs root: frames synthesized from the connection"
-            return None
-        bpf = live_filter((), sdp=True)
-        writer = CaptureWriter(path, epoch_ns=epoch_ns, interface=live_interface(interface, bpf))
-        live = LiveCapture(writer, interface, sdp=True)
-        try:
-            live.start()
-        except Exception as exc:  # no packet socket, an interface scapy cannot open, ...
-            writer.close()
-            self.note = f"live capture of {interface} not possible ({exc}); frames synthesized"
-            return None
-        self.live = live
-        self.mode = "live"
-        self.note = f"live capture of {interface} ({live.filter_mode} filter)"
-        return writer
 
     @property
     def frames(self) -> int:
-        return self.live.frames if self.live is not None else self.writer.packets_written
+        if self.live is not None:
+            return self.live.frames
+        return self.writer.packets_written if self.writer is not None else 0
 
     def tap(self, link: ByteLink, ends: TcpEndpoints) -> ByteLink:
-        if self.live is not None:
+        if self.writer is None:
             return link  # the interface is sniffed: nothing to synthesize
         local = (_ipv6_text(ends.local[0]), ends.local[1])
         peer = (_ipv6_text(ends.peer[0]), ends.peer[1])
@@ -350,7 +448,7 @@ class CaptureSink:
 
     def on_record(self, record: HostRecord, secc_address: str | None = None) -> None:
         """SDP datagrams from the host's records (synthesized mode only)."""
-        if self.live is not None or record.record.kind is not RecordKind.EVENT:
+        if self.writer is None or record.record.kind is not RecordKind.EVENT:
             return
         name, data, t = record.record.name, record.record.data or {}, record.record.time
         try:
@@ -373,8 +471,8 @@ class CaptureSink:
     def close(self, key_log: str) -> None:
         if self.live is not None:
             self.live.stop()
-            self.live = None
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
         errors = [t.capture_error for t in self._taps if t.capture_error is not None]
         if errors:
             self.note = (self.note + "; " if self.note else "") + f"capture error: {errors[0]}"
@@ -547,6 +645,11 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     security.add_argument("--no-tls", action="store_true", help="plain TCP (the default)")
     parser.add_argument("--pki", metavar="DIR", type=Path, help="test PKI (rig pki init DIR)")
     parser.add_argument("--out", metavar="DIR", type=Path, help="output folder")
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="run the session at real-time priority (SCHED_FIFO; root or CAP_SYS_NICE)",
+    )
 
 
 def _ev_parser() -> _Parser:
@@ -613,6 +716,19 @@ class _Common:
     out: Path
 
 
+def _go_realtime() -> str:
+    """This thread (the one serving the loop) at SCHED_FIFO REALTIME_PRIORITY; processes it
+    starts do not inherit it (SCHED_RESET_ON_FORK). BadInput where not permitted."""
+    try:
+        os.sched_setscheduler(
+            0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(REALTIME_PRIORITY)
+        )
+    except (OSError, AttributeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(f"--realtime: {why} (needs root or CAP_SYS_NICE)") from None
+    return f"SCHED_FIFO {REALTIME_PRIORITY}"
+
+
 def _check_common(args: argparse.Namespace) -> None:
     if args.tls and args.pki is None:
         raise BadInput("--tls needs --pki DIR (a test PKI: rig pki init DIR)")
@@ -656,7 +772,7 @@ def _services(text: str) -> tuple[Service, ...]:
 # --- running ------------------------------------------------------------------------------------
 
 
-def _warm_up(pairs: Sequence[tuple[Service, ControlMode]]) -> None:
+def warm_up(pairs: Sequence[tuple[Service, ControlMode]]) -> None:
     """One whole session per (service, mode) between our own engines in virtual time, so that
     the EXI grammars (loaded lazily on first use) are ready before the first real message."""
     for service, mode in pairs:
@@ -675,6 +791,14 @@ def _warm_up(pairs: Sequence[tuple[Service, ControlMode]]) -> None:
             to_json=to_json,
         ).start()
         clock.run_until(120.0)
+
+
+def _settle_heap() -> None:
+    """Everything made so far (modules, grammars, the warm-up's caches) lives for the whole run:
+    move it out of the collector's way, so that a full collection during a session walks only
+    what the session made (a pause there is a late response)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _discard(record: object) -> None:
@@ -825,6 +949,7 @@ def main_ev(argv: Sequence[str] | None = None) -> int:
             except InterfaceError as exc:
                 raise BadInput(str(exc)) from None
         pki = _pki(args)
+        args.priority = _go_realtime() if args.realtime else "normal priority"
     except BadInput as exc:
         print(f"rig ev: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -883,7 +1008,8 @@ def _run_ev(
     verdict = "result: not run"
     code = EXIT_FAILED
     try:
-        _warm_up([(service, mode)])
+        warm_up([(service, mode)])
+        _settle_heap()
         host = EvccHost(
             clock.loop,
             clock,
@@ -898,7 +1024,8 @@ def _run_ev(
         host.start()
         where = f"SDP on {args.iface}" if args.iface else f"{args.host} port {args.port}"
         print(
-            f"rig ev: {service} {mode}, {'TLS' if tls else 'no TLS'}, {where}; out {outputs.folder}",
+            f"rig ev: {service} {mode}, {'TLS' if tls else 'no TLS'}, {where}, "
+            f"{args.priority}; out {outputs.folder}",
             flush=True,
         )
 
@@ -964,6 +1091,7 @@ def main_evse(argv: Sequence[str] | None = None) -> int:
             except InterfaceError as exc:
                 raise BadInput(str(exc)) from None
         pki = _pki(args)
+        args.priority = _go_realtime() if args.realtime else "normal priority"
     except BadInput as exc:
         print(f"rig evse: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -1032,11 +1160,13 @@ def _run_evse(
     verdict = "result: not run"
     code = EXIT_FAILED
     try:
-        _warm_up([(s, m) for s in services for m in ControlMode])
+        warm_up([(s, m) for s in services for m in ControlMode])
+        _settle_heap()
         where = f"[{host.address}{'%' + host.interface if host.interface else ''}]:{host.port}"
         print(
             f"rig evse: listening on {where}, {'TLS' if tls else 'no TLS'}"
-            f"{', SDP' if host.sdp else ''}; offering {','.join(s.value for s in services)};"
+            f"{', SDP' if host.sdp else ''}, {args.priority};"
+            f" offering {','.join(s.value for s in services)};"
             f" out {outputs.folder}",
             flush=True,
         )
@@ -1076,6 +1206,8 @@ def _run_evse(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m rig.standalone ev|evse ...``."""
     words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == [CAPTURE_COMMAND] and len(words) == 4:
+        return _capture_main(words[1:])
     if not words or words[0] not in ("ev", "evse"):
         print("usage: python -m rig.standalone ev|evse [options]", file=sys.stderr)
         return EXIT_BAD_INPUT
