@@ -126,6 +126,16 @@ class JosevSettings:
     #: SECC: offer only `service` with `control_mode` (default: everything Josev offers).
     restrict_offer: bool = False
     extra_env: tuple[tuple[str, str], ...] = ()
+    #: TLS 1.3 (ENABLE_TLS_1_3) with the certificates under PKI_PATH/iso15118_2/ (the layout
+    #: `rig pki init DIR` writes to DIR/josev). EVCC: useTls and enforceTls; SECC: serves TLS to
+    #: an EV whose SDP request asks for it, plain TCP to one that does not.
+    tls: bool = False
+    pki_path: Path | None = None
+    #: SECC: the PROTOCOLS it offers (default: the one of `service`), e.g. both -20 namespaces
+    #: so that one SECC process serves AC and DC sessions in turn.
+    protocols: tuple[str, ...] | None = None
+    #: SECC: an ideal power stage under Josev's simulated EVSE (see the module docstring).
+    power_stage: bool = False
 
     def __post_init__(self) -> None:
         if self.service not in SERVICES:
@@ -142,8 +152,8 @@ class JosevSettings:
             "supportedProtocols": [self.protocol],
             "supportedEnergyServices": [self.service],
             "isCertInstallNeeded": False,
-            "useTls": False,
-            "enforceTls": False,
+            "useTls": self.tls,
+            "enforceTls": self.tls,
             "sdpRetryCycles": 1,
             "chargeLoopCycle": self.charge_loops,
         }
@@ -159,8 +169,13 @@ class JosevSettings:
         }
         if "JAVA_HOME" in os.environ:
             env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+        if self.tls or self.pki_path is not None:
+            if self.pki_path is None:
+                raise ValueError("JosevSettings: tls needs pki_path (rig pki init DIR: DIR/josev)")
+            env["ENABLE_TLS_1_3"] = "true"
+            env["PKI_PATH"] = str(self.pki_path)
         if self.role is JosevRole.SECC:
-            env["PROTOCOLS"] = self.protocol
+            env["PROTOCOLS"] = ",".join(self.protocols or (self.protocol,))
             env["AUTH_MODES"] = "EIM"
             env["SECC_ENFORCE_TLS"] = "false"
         else:
@@ -173,6 +188,10 @@ class JosevSettings:
         argv += ["--service", self.service, "--control-mode", self.control_mode]
         if self.restrict_offer:
             argv.append("--restrict-offer")
+        if self.tls:
+            argv.append("--tls")
+        if self.power_stage:
+            argv.append("--power-stage")
         return argv
 
 
@@ -325,7 +344,9 @@ class JosevSession:
 # --- the launcher (runs under .venv-peer/bin/python) -----------------------------------------
 
 
-def _launch_secc(service: str, control_mode: int, restrict: bool) -> None:
+def _launch_secc(
+    service: str, control_mode: int, restrict: bool, power_stage: bool = False
+) -> None:
     import asyncio
 
     from iso15118.secc import SECCHandler
@@ -356,13 +377,36 @@ def _launch_secc(service: str, control_mode: int, restrict: bool) -> None:
             ]
             return parameters
 
+    class WithPowerStage(OfferOnly if restrict else SimEVSEController):  # type: ignore[misc]
+        """An ideal power stage under Josev's simulated EVSE, whose own has none: its present
+        voltage follows the EV's target in pre-charge, its present current the EV's target
+        current in the ChargeLoop (what a real charger reports back)."""
+
+        async def send_charging_command(
+            self,
+            ev_target_voltage: float | None,
+            ev_target_current: float | None,
+            is_precharge: bool = False,
+            is_session_bpt: bool = False,
+        ) -> None:
+            data = self.evse_data_context
+            if ev_target_voltage is not None:
+                data.present_voltage = ev_target_voltage
+            if not is_precharge and ev_target_current is not None:
+                data.present_current = ev_target_current
+
     async def main() -> None:
         config = Config()
         config.load_envs()
         config.print_settings()
-        controller = OfferOnly() if restrict else SimEVSEController()
+        kind = WithPowerStage if power_stage else OfferOnly if restrict else SimEVSEController
+        controller = kind()
         await controller.set_status(ServiceStatus.STARTING)
-        print(f"{LAUNCH_MARK} secc offer={'only ' + service if restrict else 'all'}", flush=True)
+        print(
+            f"{LAUNCH_MARK} secc offer={'only ' + service if restrict else 'all'}"
+            f" power_stage={power_stage}",
+            flush=True,
+        )
         await SECCHandler(
             exi_codec=ExificientEXICodec(), evse_controller=controller, config=config
         ).start(config.iface)
@@ -370,7 +414,7 @@ def _launch_secc(service: str, control_mode: int, restrict: bool) -> None:
     asyncio.run(main())
 
 
-def _launch_evcc(service: str, control_mode: int) -> None:
+def _launch_evcc(service: str, control_mode: int, tls: bool = False) -> None:
     import asyncio
 
     import aiofile  # noqa: F401  (without it the EV's JSON is silently ignored; fail here)
@@ -415,7 +459,7 @@ def _launch_evcc(service: str, control_mode: int) -> None:
         config.load_envs()
         evcc_config = await load_from_file(config.ev_config_file_path)
         names = [s.name for s in evcc_config.supported_energy_services or []]
-        if names != [service] or evcc_config.use_tls:
+        if names != [service] or bool(evcc_config.use_tls) != tls:
             raise SystemExit(
                 f"{LAUNCH_MARK} evcc config not loaded as asked ({names}, useTls="
                 f"{evcc_config.use_tls}): is aiofile installed in the peer venv?"
@@ -437,13 +481,15 @@ def launch(argv: list[str]) -> int:
     parser.add_argument("--service", choices=SERVICES, default="DC_BPT")
     parser.add_argument("--control-mode", choices=sorted(CONTROL_MODES), default="dynamic")
     parser.add_argument("--restrict-offer", action="store_true")
+    parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--power-stage", action="store_true")
     args = parser.parse_args(argv)
     mode = CONTROL_MODES[args.control_mode]
     try:
         if args.role == JosevRole.SECC.value:
-            _launch_secc(args.service, mode, args.restrict_offer)
+            _launch_secc(args.service, mode, args.restrict_offer, args.power_stage)
         else:
-            _launch_evcc(args.service, mode)
+            _launch_evcc(args.service, mode, args.tls)
     except KeyboardInterrupt:
         print(f"{LAUNCH_MARK} stopped by SIGINT", flush=True)
     return 0
