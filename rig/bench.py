@@ -44,6 +44,11 @@ _DUT_KEYS = (
     "setpoint_limit",
     "tls",
     "pki",
+    "address",
+    "port",
+    "interface",
+    "sign",
+    "control",
 )
 _INSTRUMENT_KEYS = ("role", "model", "address", "limits", "calibration_due", "serial")
 #: bench `limits:` key -> (Limits field, unit dimension)
@@ -96,6 +101,14 @@ class DutConfig:
     #: when `pki` is not given).
     tls: bool = False
     pki: str | None = None
+    #: A real DUT: where its SECC listens (address and port: direct mode, no SDP), or the
+    #: interface the rig finds it on by SDP; the sign its discharge limits carry on the wire;
+    #: the VISA address of its energy manager's control interface (a real EVSE in Dynamic mode).
+    address: str | None = None
+    port: int | None = None
+    interface: str | None = None
+    sign: str = "magnitude"
+    control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +309,25 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
     for key in dut_raw:
         if key not in _DUT_KEYS:
             src.error(("dut", key), f"unknown field; known: {', '.join(_DUT_KEYS)}")
+    address, port, interface = dut_raw.get("address"), dut_raw.get("port"), dut_raw.get("interface")
+    if port is not None and (
+        not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536
+    ):
+        src.error(("dut", "port"), f"{port!r} is not a TCP port (1..65535)")
+        port = None
+    if not emulated and side != "none":
+        if side == "evse" and not (address and port) and not interface:
+            src.error(("dut",), "a real EVSE needs address and port (direct) or interface (SDP)")
+        if side == "ev" and not address and not interface:
+            src.error(("dut",), "a real EV needs the address or interface the rig's SECC serves on")
+    sign = dut_raw.get("sign", "magnitude")
+    if sign not in ("magnitude", "negative"):
+        src.error(("dut", "sign"), f"{sign!r} is not one of magnitude, negative")
+        sign = "magnitude"
+    control = dut_raw.get("control")
+    if control is not None and not isinstance(control, str):
+        src.error(("dut", "control"), "expected the VISA address of the EVSE's control interface")
+        control = None
     return DutConfig(
         side,
         str(dut_raw.get("name", "DUT")),
@@ -305,6 +337,11 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
         limit_w,
         tls,
         pki,
+        None if address is None else str(address),
+        port,
+        None if interface is None else str(interface),
+        sign,
+        control,
     )
 
 

@@ -276,7 +276,8 @@ def _quantity(option: str, value: str, dimension: str) -> float:
 
 
 def _cmd_emulate(args: argparse.Namespace) -> int:
-    from rig.station import BenchError, serve_emulated
+    from rig.serve import serve_emulated
+    from rig.station import BenchError
 
     if not args.serve:
         print("rig emulate: nothing to do (use --serve)", file=sys.stderr)
@@ -287,10 +288,29 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise BadInput(f"rig emulate: --port {args.port} is not a TCP port (0..65535)")
     _check_defects("rig emulate", args.defect)
+    from rig.sim import DEFECTS
+
+    if any(d not in DEFECTS for d in args.defect):
+        raise BadInput("rig emulate: only the physics defects apply to a served bench")
     bench = _load_bench(args.bench)
+    plan = None
+    if args.plan:
+        from rig.plan import load_plan
+        from rig.yamlsrc import SourceError
+
+        try:
+            plan = load_plan(args.plan)
+        except SourceError as exc:
+            raise BadInput(str(exc)) from None
     try:
         return serve_emulated(
-            bench, host=args.host, base_port=args.port, seed=args.seed, defects=tuple(args.defect)
+            bench,
+            host=args.host,
+            base_port=args.port,
+            seed=args.seed,
+            defects=tuple(args.defect),
+            bench_out=Path(args.bench_out) if args.bench_out else None,
+            plan=plan,
         )
     except BenchError as exc:
         raise BadInput(f"rig emulate: {exc}") from None
@@ -379,6 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emu.add_argument("--seed", type=int, default=1)
     emu.add_argument("--defect", action="append", default=[], metavar="NAME")
+    emu.add_argument(
+        "--bench-out",
+        default=None,
+        metavar="FILE",
+        help="write a bench file pointing at the served instruments and DUT",
+    )
+    emu.add_argument(
+        "--plan", default=None, metavar="PLAN", help="take the EV and grid of the physics from it"
+    )
     emu.set_defaults(func=_cmd_emulate)
 
     exi = sub.add_parser(

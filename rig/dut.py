@@ -438,3 +438,182 @@ def _intent(name: str) -> Any:
     from rig.v2g.controllers import EvIntent
 
     return EvIntent(name)
+
+
+class RealEvse20:
+    """A real EVSE as the DUT: the rig plays the car. Its EVCC finds the charger (SDP on an
+    interface, or the address and port of the bench file), connects over TCP (TLS 1.3 with the
+    bench's PKI when `tls`), and runs -20 sessions on the run's real clock; the car's battery is
+    the bench's battery emulator, the EV's state a battery model fed by what the emulator
+    measures (rig.benchev). In Dynamic mode the charger decides the power: setpoints go through
+    its control interface (`control:` in the bench file); in Scheduled mode the EV asks for them."""
+
+    protocol = ISO15118_20
+    STOP_POLL_S = 0.05
+
+    def __init__(
+        self,
+        config: Any,  # rig.bench.DutConfig
+        session: SessionSpec,
+        ev: EVSpec,
+        clock: Clock,
+        identity: DutIdentity,
+        *,
+        dc_source: Any = None,
+        control: Any = None,
+        files: SessionFiles | None = None,
+        tls_pki: Path | None = None,
+    ) -> None:
+        from rig.benchev import MeasuredBattery
+        from rig.emulators.ev import SimEv
+
+        if not hasattr(clock, "loop"):
+            raise ValueError("a real DUT runs on the real clock")
+        self.config = config
+        self.session = session
+        self.clock = clock
+        self.identity = identity
+        self.control = control
+        self.files = files or SessionFiles()
+        self.physics = MeasuredBattery(ev, dc_source)
+        self.ev = SimEv(
+            self.physics, max_charge_w=ev.max_charge_w, max_discharge_w=ev.max_discharge_w
+        )
+        self.tap = V2gTap("evcc", now=clock.now)
+        self._tls = None
+        if tls_pki is not None:
+            from rig.v2g.host import evcc_tls_config
+            from rig.v2g.pki import PkiFolder
+
+            self._tls = evcc_tls_config(PkiFolder(tls_pki), key_log=self.files.key_line)
+        self._host: Any = None
+        self._evcc: Any = None
+
+    @property
+    def messages(self) -> int:
+        return self.tap.count
+
+    @property
+    def phase(self) -> SessionPhase:
+        if self._evcc is None:
+            return SessionPhase.IDLE
+        phase: SessionPhase = self._evcc.phase
+        if phase is not SessionPhase.STOPPED and self._host is not None and self._host.finished:
+            return SessionPhase.STOPPED  # no SECC found, the connection or TLS failed
+        return phase
+
+    def _target(self) -> Any:
+        from ipaddress import ip_address
+
+        from rig.v2g.host import SdpTarget
+        from rig.v2g.sdp import SeccEndpoint, Security
+
+        cfg = self.config
+        if cfg.address and cfg.port:
+            security = Security.TLS if self._tls is not None else Security.NO_TLS
+            return SeccEndpoint(ip_address(cfg.address), cfg.port, security, cfg.interface)
+        return SdpTarget(cfg.interface)
+
+    def _make_engine(self, resume: Any) -> Any:
+        from rig.v2g.evcc import Evcc, EvccConfig
+        from rig.v2g.messages import DischargeSign
+
+        self._evcc = Evcc(
+            self.ev,
+            EvccConfig(
+                services=(self.session.service,),
+                control_mode=self.session.control_mode,
+                sign=DischargeSign(self.config.sign),
+                timestamp_origin=self.clock.epoch_ns / 1e9,
+            ),
+            resume=resume,
+        )
+        return self._evcc
+
+    def _capture(self, link: ByteLink, ends: Any) -> ByteLink:
+        writer = self.files.writer
+        if writer is None:
+            return link
+        from rig.v2g.capture import TappedLink
+
+        session = writer.tcp_session(
+            ends.local if ends.local_is_client else ends.peer,
+            ends.peer if ends.local_is_client else ends.local,
+        )
+        return TappedLink(link, session, self.clock.now, local_is_client=ends.local_is_client)
+
+    def start(self) -> None:
+        from rig.v2g.host import EvccHost
+
+        if self._host is not None and not self._host.finished:
+            raise RuntimeError(f"session already running (phase {self.phase})")
+        self.ev.request(_intent("charge"))
+        self._evcc = None
+        self._host = EvccHost(
+            self.clock.loop,  # type: ignore[attr-defined]
+            self.clock,
+            self._make_engine,
+            target=self._target(),
+            tls=self._tls,
+            recorder=lambda hr: self.tap(hr.record),
+            to_json=_json_of,
+            tap=self._capture,
+        )
+        self._host.start()
+
+    def stop(self) -> None:
+        if self._evcc is not None and not self._evcc.finished:
+            self.ev.request(_intent("stop"))
+
+    def standby(self, on: bool) -> None:
+        if self._evcc is None or self._evcc.finished:
+            raise RuntimeError("no session to put in standby or resume")
+        self.ev.request(_intent("standby" if on else "charge"))
+
+    def set_setpoint(self, p_w: float) -> None:
+        if self.session.control_mode is ControlMode.SCHEDULED:
+            self.ev.target_power_w = p_w
+        elif self.control is not None:
+            self.control.set_setpoint(p_w)
+        else:
+            raise RuntimeError(
+                "in Dynamic mode the EVSE decides the power: the bench file must name its "
+                "control interface (dut: {control: VISA address}) for a setpoint"
+            )
+
+    def follow_home_load(self, on: bool) -> None:
+        if self.control is None:
+            raise RuntimeError("following the home load needs the EVSE's control interface")
+        self.control.follow_home_load(on)
+
+    def poll(self) -> Sequence[DutEvent]:
+        self.physics.advance_to(self.clock.now())
+        return self.tap.drain()
+
+    def safe_state(self, timeout_s: float) -> None:
+        """End the session normally within the bound (PowerDelivery Stop, welding detection,
+        SessionStop), then close the connection and command 0 W through the control interface."""
+        self.stop()
+        deadline = self.clock.now() + timeout_s
+        try:
+            while (
+                self._host is not None
+                and not self._host.finished
+                and self._evcc is not None
+                and not self._evcc.finished
+                and self.clock.now() < deadline
+            ):
+                self.clock.run_until(min(self.clock.now() + self.STOP_POLL_S, deadline))
+        finally:
+            if self._host is not None:
+                self._host.close("the rig's safe state")
+                self.clock.run_until(self.clock.now() + 0.01)  # let the close go out
+            if self.control is not None:
+                self.control.safe_state()
+
+    def close(self) -> None:
+        if self._host is not None:
+            self._host.close("closed")
+        if self.control is not None:
+            self.control.close()
+        self.files.close()

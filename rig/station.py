@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.bench import BenchConfig
 from rig.clock import Clock, Stopwatch
-from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20
+from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20, RealEvse20
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
 from rig.signals import GUARD, SignalGuard, TeardownAborted
+from rig.v2g.vocabulary import SessionPhase
 from rig.v2gfiles import SessionFiles
 
 if TYPE_CHECKING:
@@ -229,11 +230,6 @@ def open_station(
     from rig.sim import World
 
     defects = tuple(defects)
-    if not config.dut.emulated:
-        raise BenchError(
-            "a real DUT needs the ISO 15118-20 engines (rig.v2g), which are not built yet; "
-            "use a bench with dut: {emulated: true}"
-        )
     from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS, quirks_for
     from rig.sim import DEFECTS
 
@@ -241,16 +237,24 @@ def open_station(
     unknown = [d for d in defects if d not in known]
     if unknown:
         raise BenchError(f"unknown defect(s) {', '.join(unknown)}; see `rig defects`")
+    if defects and not config.dut.emulated:
+        raise BenchError("defects are seeded into an emulated DUT; this bench's DUT is real")
     # The emulated DUT and every emulated instrument share one world (one physics, one clock).
-    world = World(
-        world_config(plan, config), defects=[d for d in defects if d in DEFECTS], seed=seed
+    world = None
+    if config.dut.emulated or any(i.emulated for i in config.instruments):
+        world = World(
+            world_config(plan, config), defects=[d for d in defects if d in DEFECTS], seed=seed
+        )
+    identity = DutIdentity(
+        config.dut.side, config.dut.name, config.dut.firmware, emulated=config.dut.emulated
     )
-    identity = DutIdentity(config.dut.side, config.dut.name, config.dut.firmware, emulated=True)
     dut: Dut
     tls_defects = [TLS_DEFECTS[d] for d in defects if d in TLS_DEFECTS]
     if tls_defects and not config.dut.tls:
         raise BenchError("TLS defects need a bench with dut: {tls: true}")
-    if config.protocol == "none":
+    if not config.dut.emulated:
+        dut = _NoDut(identity)  # the real DUT's adapter needs the opened instruments (below)
+    elif config.protocol == "none":
         if any(d in PROTOCOL_DEFECTS or d in TLS_DEFECTS for d in defects):
             raise BenchError("protocol defects need the bench's ISO 15118-20 session")
         dut = EmulatedEvse(world, plan.session, clock, identity)
@@ -278,7 +282,7 @@ def open_station(
             station.resource_managers.append(emu_rm)
         for i, inst in enumerate(config.instruments):
             if inst.emulated:
-                assert emu_lib is not None and emu_rm is not None
+                assert emu_lib is not None and emu_rm is not None and world is not None
                 serial = inst.serial or f"EMU{i + 1:04d}"
                 twin = make_twin(
                     inst.model, world, clock.now, serial=serial, options=dict(inst.options)
@@ -308,11 +312,91 @@ def open_station(
                     inst.calibration_due,
                 )
             )
+        if not config.dut.emulated:
+            if real_rm is None:
+                real_rm = pyvisa.ResourceManager()
+                station.resource_managers.append(real_rm)
+            station.dut = _real_dut(config, plan, clock, identity, station, real_rm, files)
         _prepare(station, plan)
     except BaseException:
         station.teardown()
         raise
     return station
+
+
+class _NoDut:
+    """Stands for a real DUT while the instruments open (nothing to make safe yet)."""
+
+    protocol = "none"
+
+    def __init__(self, identity: DutIdentity) -> None:
+        self.identity = identity
+        self.phase = SessionPhase.IDLE
+
+    def start(self) -> None:
+        raise BenchError("the DUT is not open")
+
+    stop = start
+
+    def standby(self, on: bool) -> None:
+        raise BenchError("the DUT is not open")
+
+    def set_setpoint(self, p_w: float) -> None:
+        raise BenchError("the DUT is not open")
+
+    def follow_home_load(self, on: bool) -> None:
+        raise BenchError("the DUT is not open")
+
+    def poll(self) -> list[Any]:
+        return []
+
+    def safe_state(self, timeout_s: float) -> None:
+        """Nothing was started."""
+
+    def close(self) -> None:
+        """Nothing was opened."""
+
+
+def _real_dut(
+    config: BenchConfig,
+    plan: Plan,
+    clock: Clock,
+    identity: DutIdentity,
+    station: Station,
+    rm: Any,
+    files: SessionFiles | None,
+) -> Dut:
+    """The adapter of a real DUT: the rig's EVCC facing a real EVSE (the rig's SECC facing a
+    real EV is not built yet)."""
+    if clock.virtual:
+        raise BenchError("a real DUT runs in real time (the bench is not all emulated)")
+    if config.dut.side != "evse":
+        raise BenchError(
+            "a real EV as the DUT (the rig's SECC with the bench's DC source as the charger's "
+            "power stage) is not supported yet; use dut: {side: evse}"
+        )
+    control = None
+    if config.dut.control:
+        from instruments.rig.evse_control import EvseControl
+
+        try:
+            control = EvseControl(rm.open_resource(config.dut.control), name="dut control")
+            control.identify()
+        except Exception as exc:
+            raise BenchError(
+                f"the DUT's control interface at {config.dut.control} does not answer: {exc}"
+            ) from exc
+    return RealEvse20(
+        config.dut,
+        plan.session,
+        plan.ev,
+        clock,
+        identity,
+        dc_source=station.dc_source,
+        control=control,
+        files=files,
+        tls_pki=_tls_pki(config),
+    )
 
 
 def _tls_pki(config: BenchConfig) -> Path | None:
@@ -321,6 +405,8 @@ def _tls_pki(config: BenchConfig) -> Path | None:
         return None
     if config.dut.pki is not None:
         return Path(config.dut.pki)
+    if not config.dut.emulated:
+        raise BenchError("TLS with a real DUT needs the bench's PKI (dut: {pki: DIR})")
     from rig.v2gfiles import emulated_pki
 
     return emulated_pki()
@@ -346,50 +432,3 @@ def _prepare(station: Station, plan: Plan) -> None:
     if grid is not None:
         grid.set_voltage(plan.grid.voltage_v)
         grid.set_frequency(plan.grid.frequency_hz)
-
-
-def serve_emulated(
-    bench: BenchConfig, *, host: str, base_port: int, seed: int, defects: tuple[str, ...]
-) -> int:
-    """`rig emulate --serve`: the bench's emulated instruments as SCPI sockets, in real time."""
-    from instruments.emulated.server import serve
-    from instruments.registry import make_twin
-    from rig.clock import RealClock
-    from rig.physics import world_config
-    from rig.sim import World
-
-    clock = RealClock()
-    world = World(world_config(None, bench), defects=defects, seed=seed)
-    twins = {}
-    ports: dict[str, int] = {}
-    for i, inst in enumerate(i for i in bench.instruments if i.emulated):
-        twins[inst.name] = make_twin(
-            inst.model,
-            world,
-            clock.now,
-            serial=inst.serial or f"EMU{i + 1:04d}",
-            options=dict(inst.options),
-        )
-        ports[inst.name] = 0 if base_port == 0 else base_port + i
-    try:
-        # A twin's wait (the next analyzer update) blocks its server thread in wall time; the
-        # run's own thread serves the clock (in-process twins answer at once instead, with the
-        # last completed update: the sampler never waits inside the clock's scheduler).
-        handle = serve(twins, host=host, ports=ports, sleep_until=clock.block_until)
-    except OSError as exc:
-        wanted = "any free ports" if base_port == 0 else f"ports from {base_port}"
-        raise BenchError(f"cannot listen on {host} ({wanted}): {exc.strerror or exc}") from None
-    try:
-        models = {i.name: i.model for i in bench.instruments}
-        for name, port in handle.ports.items():
-            print(f"{name} ({models[name]}): TCPIP::{host}::{port}::SOCKET", flush=True)
-        print("serving; Ctrl-C stops", flush=True)
-        while True:
-            clock.sleep(1.0)
-            with handle.lock:  # the server's threads share the world
-                world.advance_to(clock.now())
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        handle.close()
-        clock.close()

@@ -152,21 +152,31 @@ def test_emulate_serve_speaks_scpi_to_pyvisa_py_on_loopback() -> None:
         for line in proc.stdout:
             if line.startswith("serving"):
                 break
-            name, _, address = line.partition(": ")
-            lines[name.split()[0]] = address.strip()
-        assert set(lines) == {"analyzer", "battery", "grid", "home"}
+            role, _model, address = line.split()  # `<role> <model> <address>` per served part
+            lines[role] = address
+        assert set(lines) == {
+            "power_analyzer",
+            "dc_source",
+            "grid_simulator",
+            "ac_load",
+            "dut_control",
+            "dut",
+        }
         assert all(
-            a.startswith("TCPIP::127.0.0.1::") and a.endswith("::SOCKET") for a in lines.values()
+            a.startswith("TCPIP::127.0.0.1::") and a.endswith("::SOCKET")
+            for role, a in lines.items()
+            if role != "dut"
         )
+        assert lines["dut"].startswith("tcp:[::1]:")
         rm = pyvisa.ResourceManager("@py")
-        psb = PSB10000(rm.open_resource(lines["battery"]))
+        psb = PSB10000(rm.open_resource(lines["dc_source"]))
         assert psb.identify().maker.startswith("EA Elektro-Automatik")
         psb.set_voltage(400.0)
         psb.set_output(True)
         assert psb.output_enabled()
         psb.safe_state()
         assert not psb.output_enabled()
-        wt = WT5000(rm.open_resource(lines["analyzer"]))
+        wt = WT5000(rm.open_resource(lines["power_analyzer"]))
         wt.configure({1: "grid", 2: "evse_ac"})
         assert 200 < wt.read()["grid"].v_rms < 260  # type: ignore[union-attr]
         rm.close()

@@ -12,10 +12,29 @@ the EV) both use it: the battery they talk about is the one the physics integrat
 
 from __future__ import annotations
 
-from rig.sim import World
+from typing import Protocol
+
+from rig.sim import Battery
 from rig.sim.power_stage import dc_power
 from rig.v2g import controllers as c
 from rig.v2g.vocabulary import ControlMode, Service
+
+
+class EvPhysics(Protocol):
+    """What SimEv needs of the EV's physical side: the battery (a rig.sim Battery, the physics'
+    own on the emulated bench, a model fed by measurements on a real one), time, and the EVSE's
+    AC power and efficiency where a request is stated on the AC side."""
+
+    @property
+    def battery(self) -> Battery: ...
+
+    def advance_to(self, t: float) -> None: ...
+
+    @property
+    def evse_ac_power_w(self) -> float: ...
+
+    @property
+    def evse_efficiency(self) -> float: ...
 
 
 class SimEv:
@@ -31,7 +50,7 @@ class SimEv:
 
     def __init__(
         self,
-        world: World,
+        world: EvPhysics,
         *,
         departure_s: float | None = None,
         max_charge_w: float | None = None,
@@ -178,7 +197,7 @@ class SimEv:
         battery = self.world.battery
         voltage = battery.terminal_v
         if control_mode is ControlMode.SCHEDULED:
-            p_dc = dc_power(self.target_power_w, self.world.config.evse.efficiency)
+            p_dc = dc_power(self.target_power_w, self.world.evse_efficiency)
             charge, discharge, _, _ = self._battery_limits()
             p_dc = max(-discharge if bidirectional else 0.0, min(charge, p_dc))
             return c.DcLoopRequest(
@@ -224,7 +243,7 @@ class SimEv:
         charge, discharge, _, _ = self._battery_limits()
         dynamic = control_mode is ControlMode.DYNAMIC
         return c.AcLoopRequest(
-            present_active_power=self.world.evse.p_w,
+            present_active_power=self.world.evse_ac_power_w,
             present_reactive_power=0.0 if dynamic else None,
             energy=self.energy_request() if dynamic else None,
             max_charge_power=charge if dynamic else None,

@@ -572,6 +572,15 @@ class World:
         self._solve()
 
     @property
+    def evse_ac_power_w(self) -> float:
+        """The EVSE's AC power now (rig sign), as the EV side reads it."""
+        return self.evse.p_w
+
+    @property
+    def evse_efficiency(self) -> float:
+        return self.config.evse.efficiency
+
+    @property
     def ev_announcement(self) -> EvAnnouncement | None:
         return self._announced
 

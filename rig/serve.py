@@ -1,0 +1,197 @@
+"""`rig emulate --serve`: the whole emulated bench on loopback, in real time.
+
+Every emulated instrument is served as a SCPI socket (TCPIP::127.0.0.1::<port>::SOCKET); with an
+emulated EVSE as the DUT, its ISO 15118-20 SECC listens on loopback too (TLS 1.3 when the bench
+says so) and its energy manager's control interface is served as one more SCPI socket — all over
+one World, so the instruments measure what the served EVSE does. With `--bench-out FILE` a bench
+file is written whose DUT and instruments point at the served addresses: `rig run PLAN --bench
+FILE` then drives the emulated bench through exactly the real-bench path (pyvisa-py over TCP, the
+rig's EVCC over TCP), on one machine, in real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rig.bench import BenchConfig
+from rig.plan import Plan
+from rig.station import BenchError
+
+#: The served EVSE's SECC listens here (loopback only: tests and one-machine benches).
+SECC_HOST = "::1"
+
+
+class _Locked:
+    """An EvseController whose every call holds the bench's lock: the SCPI server's threads
+    act on the same World."""
+
+    def __init__(self, target: Any, lock: threading.Lock) -> None:
+        self._target = target
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return locked
+
+
+def serve_emulated(
+    bench: BenchConfig,
+    *,
+    host: str,
+    base_port: int,
+    seed: int,
+    defects: tuple[str, ...],
+    bench_out: Path | None = None,
+    plan: Plan | None = None,
+    ready: Callable[[], None] | None = None,
+) -> int:
+    """Serve until interrupted; returns the exit code (0)."""
+    from instruments.emulated.evse_control import EvseControlTwin
+    from instruments.emulated.server import serve
+    from instruments.registry import make_twin
+    from rig.clock import RealClock
+    from rig.physics import world_config
+    from rig.sim import World
+
+    clock = RealClock()
+    world = World(world_config(plan, bench), defects=defects, seed=seed)
+    twins: dict[str, Any] = {}
+    ports: dict[str, int] = {}
+    served = [i for i in bench.instruments if i.emulated]
+    for k, inst in enumerate(served):
+        twins[inst.name] = make_twin(
+            inst.model,
+            world,
+            clock.now,
+            serial=inst.serial or f"EMU{k + 1:04d}",
+            options=dict(inst.options),
+        )
+        ports[inst.name] = 0 if base_port == 0 else base_port + k
+    serve_dut = bench.dut.emulated and bench.protocol != "none"
+    if serve_dut:
+        twins["dut_control"] = EvseControlTwin(world, clock.now, serial="EMU-CTRL")
+        ports["dut_control"] = 0 if base_port == 0 else base_port + len(served)
+    try:
+        # A twin's wait (the next analyzer update) blocks its server thread in wall time; the
+        # main thread serves the clock (and the SECC on its loop).
+        handle = serve(twins, host=host, ports=ports, sleep_until=clock.block_until)
+    except OSError as exc:
+        wanted = "any free ports" if base_port == 0 else f"ports from {base_port}"
+        clock.close()
+        raise BenchError(f"cannot listen on {host} ({wanted}): {exc.strerror or exc}") from None
+    secc = None
+    try:
+        if serve_dut:
+            secc = _serve_secc(bench, world, clock, handle.lock, plan, seed)
+        roles = {i.name: (i.role, i.model) for i in bench.instruments}
+        for name, port in handle.ports.items():
+            role, model = roles.get(name, ("dut_control", "rig_evse_control"))
+            print(f"{role} {model} TCPIP::{host}::{port}::SOCKET", flush=True)
+        if secc is not None:
+            print(f"dut evse_secc tcp:[{SECC_HOST}]:{secc.port}", flush=True)
+        if bench_out is not None:
+            _write_bench(bench, bench_out, host, handle.ports, secc)
+            print(f"bench file: {bench_out}", flush=True)
+        print("serving; Ctrl-C stops", flush=True)
+        if ready is not None:
+            ready()
+        while True:
+            clock.sleep(0.5)
+            with handle.lock:  # the server's threads share the world
+                world.advance_to(clock.now())
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if secc is not None:
+            secc.close("the served bench stops")
+            # a second signal here only cuts this short: the sockets close with the process
+            with contextlib.suppress(BaseException):
+                clock.run_until(clock.now() + 0.05)
+        handle.close()
+        clock.close()
+
+
+def _serve_secc(
+    bench: BenchConfig,
+    world: Any,
+    clock: Any,
+    lock: threading.Lock,
+    plan: Plan | None,
+    seed: int,
+) -> Any:
+    """The served EVSE's SECC on loopback: a fresh engine per connection, sessions in turn."""
+    import random
+
+    from rig.emulators.evse import SimEvse
+    from rig.v2g.host import SeccHost, secc_tls_config
+    from rig.v2g.pki import PkiFolder
+    from rig.v2g.secc import Secc, SeccConfig
+    from rig.v2g.sessions import SessionStore
+    from rig.v2g.vocabulary import SESSION_SERVICES
+    from rig.v2gfiles import emulated_pki
+
+    services = (plan.session.service,) if plan is not None else SESSION_SERVICES
+    charger = _Locked(SimEvse(world, services), lock)
+    store = SessionStore()
+    rng = random.Random(seed)
+    tls = None
+    if bench.dut.tls:
+        pki = Path(bench.dut.pki) if bench.dut.pki else emulated_pki()
+        tls = secc_tls_config(PkiFolder(pki))
+
+    def make_engine() -> Any:
+        return Secc(
+            charger,  # type: ignore[arg-type]
+            SeccConfig(timestamp_origin=clock.epoch_ns / 1e9),
+            store=store,
+            rng=rng,
+        )
+
+    host = SeccHost(
+        clock.loop, clock, make_engine, host=SECC_HOST, sdp=False, tls=tls, max_sessions=None
+    )
+    host.start()
+    return host
+
+
+def _write_bench(
+    bench: BenchConfig, out: Path, host: str, ports: dict[str, int], secc: Any
+) -> None:
+    """The bench file of the served bench: the original, with every served part's address."""
+    doc = yaml.safe_load(Path(bench.path).read_text(encoding="utf-8"))
+    doc["name"] = f"{bench.name} (served by rig emulate on {host})"
+    for name, spec in doc.get("instruments", {}).items():
+        if name in ports:
+            spec["address"] = f"TCPIP::{host}::{ports[name]}::SOCKET"
+            spec.setdefault("serial", f"EMU{list(doc['instruments']).index(name) + 1:04d}")
+    dut = doc.setdefault("dut", {})
+    if secc is not None:
+        dut["emulated"] = False
+        dut["address"] = SECC_HOST
+        dut["port"] = secc.port
+        dut["control"] = f"TCPIP::{host}::{ports['dut_control']}::SOCKET"
+        if bench.dut.tls:
+            from rig.v2gfiles import emulated_pki
+
+            dut["pki"] = str(Path(bench.dut.pki) if bench.dut.pki else emulated_pki())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "# Written by `rig emulate --serve --bench-out`: the emulated bench as served on loopback.\n"
+        + yaml.safe_dump(doc, sort_keys=False),
+        encoding="utf-8",
+    )

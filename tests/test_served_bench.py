@@ -1,0 +1,76 @@
+"""The real-bench path end to end on one machine: `rig emulate --serve --bench-out FILE` serves the
+emulated bench on loopback (instruments as SCPI sockets, the EVSE's -20 SECC over TCP with TLS 1.3,
+its control interface), and `rig run PLAN --bench FILE` drives it as it would drive real hardware:
+pyvisa-py over TCP, the rig's EVCC over TCP, in real time."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rig.bench import load_bench
+from rig.trace import Trace
+
+REPO = Path(__file__).resolve().parent.parent
+PLAN = REPO / "fixtures/plans/served_short.yaml"
+
+
+def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(tmp_path: Path) -> None:
+    bench_file = tmp_path / "served.yaml"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0",
+         "--bench-out", str(bench_file), "--plan", str(PLAN)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        lines = []
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in server.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("serving") or time.monotonic() > deadline:
+                break
+        assert lines and lines[-1].startswith("serving"), lines
+        # One line per served part: role, model, address (issue 12's format), and the SECC.
+        assert any(
+            line.startswith("power_analyzer yokogawa_wt5000 TCPIP::127.0.0.1::") for line in lines
+        )
+        assert any(line.startswith("dut evse_secc tcp:[::1]:") for line in lines)
+        bench = load_bench(bench_file)
+        assert not bench.dut.emulated and bench.dut.tls and bench.dut.port and bench.dut.control
+        assert all(i.address.startswith("TCPIP::127.0.0.1::") for i in bench.instruments)
+        out = tmp_path / "out"
+        run = subprocess.run(
+            [sys.executable, "-m", "rig", "run", str(PLAN), "--bench", str(bench_file), "--out", str(out)],
+            cwd=REPO, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
+    assert plan_run["verdict"] == "pass" and plan_run["protocol"] == "ISO 15118-20"
+    trace = Trace.load(out / "served_short.trace.jsonl")
+    assert trace.meta["virtual_time"] is False
+    (tls,) = trace.events_named("tls_established")
+    assert tls.data["version"] == "TLSv1.3"
+    # The served EVSE followed the setpoints it got through its control interface.
+    t, p = trace.series("power_analyzer.evse_ac.p_w")
+    steps = {s.args["p_w"]: s.t for s in trace.steps_of("setpoint")}
+    for setpoint, t0 in steps.items():
+        settled = p[(t > t0 + 2.0) & (t < t0 + 3.5)]
+        assert settled.size and np.all(np.abs(settled - setpoint) < 300), (setpoint, settled)
+    assert (out / "served_short.v2g.pcapng").stat().st_size > 1000
+    assert (out / "served_short.keylog.txt").read_text().count("TRAFFIC_SECRET_0") == 2
