@@ -617,3 +617,161 @@ class RealEvse20:
         if self.control is not None:
             self.control.close()
         self.files.close()
+
+
+class RealEv20:
+    """A real EV as the DUT: the rig plays the charger. Its SECC listens (SDP on the bench's
+    interface, or the address and port of the bench file) and serves the car's sessions on the
+    run's real clock, TLS 1.3 with the bench's PKI when `tls`; the charger's output is the
+    bench's DC source (rig.benchevse). The plan's setpoints are the rig's own charger commands:
+    in Dynamic mode the charger steers within the car's limits; in Scheduled mode the car does."""
+
+    protocol = ISO15118_20
+    STOP_POLL_S = 0.05
+
+    def __init__(
+        self,
+        config: Any,  # rig.bench.DutConfig
+        session: SessionSpec,
+        ev: EVSpec,
+        clock: Clock,
+        identity: DutIdentity,
+        *,
+        dc_source: Any,
+        rated_w: float,
+        files: SessionFiles | None = None,
+        tls_pki: Path | None = None,
+    ) -> None:
+        from rig.benchevse import BenchCharger
+
+        if not hasattr(clock, "loop"):
+            raise ValueError("a real DUT runs on the real clock")
+        if dc_source is None:
+            raise ValueError("a real EV needs the bench's DC source as the charger's output")
+        self.config = config
+        self.session = session
+        self.clock = clock
+        self.identity = identity
+        self.files = files or SessionFiles()
+        self.charger = BenchCharger(
+            dc_source, (session.service,), max_charge_w=rated_w, max_discharge_w=rated_w
+        )
+        self.tap = V2gTap("secc", now=clock.now)
+        self._tls = None
+        if tls_pki is not None:
+            from rig.v2g.host import secc_tls_config
+            from rig.v2g.pki import PkiFolder
+
+            self._tls = secc_tls_config(PkiFolder(tls_pki), key_log=self.files.key_line)
+        self._host: Any = None
+        self._secc: Any = None
+        from rig.v2g.sessions import SessionStore
+
+        self._store = SessionStore()
+
+    @property
+    def messages(self) -> int:
+        return self.tap.count
+
+    @property
+    def phase(self) -> SessionPhase:
+        if self._secc is None:
+            return SessionPhase.IDLE
+        phase: SessionPhase = self._secc.phase
+        return phase
+
+    def _make_engine(self) -> Any:
+        from rig.v2g.messages import DischargeSign
+        from rig.v2g.secc import Secc, SeccConfig
+
+        self._secc = Secc(
+            self.charger,
+            SeccConfig(
+                sign=DischargeSign(self.config.sign), timestamp_origin=self.clock.epoch_ns / 1e9
+            ),
+            store=self._store,
+        )
+        return self._secc
+
+    def _capture(self, link: ByteLink, ends: Any) -> ByteLink:
+        writer = self.files.writer
+        if writer is None:
+            return link
+        from rig.v2g.capture import TappedLink
+
+        client, server = (
+            (ends.local, ends.peer) if ends.local_is_client else (ends.peer, ends.local)
+        )
+        return TappedLink(
+            link, writer.tcp_session(client, server), self.clock.now,
+            local_is_client=ends.local_is_client,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Listen for the car (it starts the session: plug-in is its side of the cable)."""
+        from rig.v2g.host import SeccHost
+
+        if self._host is not None and not self._host.finished:
+            return
+        cfg = self.config
+        self._host = SeccHost(
+            self.clock.loop,  # type: ignore[attr-defined]
+            self.clock,
+            self._make_engine,
+            interface=cfg.interface,
+            host=None if cfg.interface else cfg.address,
+            port=cfg.port or 0,
+            sdp=cfg.interface is not None,
+            tls=self._tls,
+            recorder=lambda hr: self.tap(hr.record),
+            to_json=_json_of,
+            tap=self._capture,
+            max_sessions=None,
+        )
+        self._host.start()
+
+    def stop(self) -> None:
+        """Ask the car to end the session (EVSENotification Terminate)."""
+        from rig.v2g.controllers import EvseNotice, Notification
+
+        if self._secc is not None and not self._secc.finished:
+            self.charger.notices.append(EvseNotice(Notification.TERMINATE))
+
+    def standby(self, on: bool) -> None:
+        raise RuntimeError("standby is the EV's request; with a real EV the rig cannot make it")
+
+    def set_setpoint(self, p_w: float) -> None:
+        self.charger.setpoint_w = p_w  # the rig's charger steers (Dynamic mode)
+
+    def follow_home_load(self, on: bool) -> None:
+        raise RuntimeError("following the home load is an EVSE's V2H mode: the DUT is an EV")
+
+    def poll(self) -> Sequence[DutEvent]:
+        return self.tap.drain()
+
+    def safe_state(self, timeout_s: float) -> None:
+        """Ask the car to stop, wait within the bound for its SessionStop, then stop listening;
+        the charger's output goes to zero and off whatever happened."""
+        self.stop()
+        deadline = self.clock.now() + timeout_s
+        try:
+            while (
+                self._secc is not None and not self._secc.finished and self.clock.now() < deadline
+            ):
+                self.clock.run_until(min(self.clock.now() + self.STOP_POLL_S, deadline))
+        finally:
+            if self._host is not None:
+                self._host.close("the rig's safe state")
+                self.clock.run_until(self.clock.now() + 0.01)
+            self.charger.session_ended(_closure_aborted(), "the rig's safe state", self.clock.now())
+
+    def close(self) -> None:
+        if self._host is not None:
+            self._host.close("closed")
+        self.files.close()
+
+
+def _closure_aborted() -> Any:
+    from rig.v2g.controllers import Closure
+
+    return Closure.ABORTED

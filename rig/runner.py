@@ -205,8 +205,13 @@ class Runner:
             self.writer.sample(t, "power_analyzer", _flatten(analyzer.read()))
         if dc_source is not None:
             dc = dc_source.measure()
-            self.writer.sample(t, "dc_source", {"v": dc.v, "i": dc.i, "p_w": dc.p_w})
-            self.soc.update(t, dc.p_w)
+            # Rig sign, positive into the EV: the reading's own sign holds where the source is
+            # the battery; where it is the rig's charger output (a real EV as the DUT), what it
+            # delivers goes into the EV.
+            k = -1.0 if st.dc_source_is_charger else 1.0
+            i, p = k * dc.i, k * dc.p_w
+            self.writer.sample(t, "dc_source", {"v": dc.v, "i": i, "p_w": p})
+            self.soc.update(t, p)
         if not fast_only:
             self._slow_count += 1
         if not fast_only and self._slow_count % AUX_EVERY == 1:

@@ -73,16 +73,20 @@ def serve_emulated(
     twins: dict[str, Any] = {}
     ports: dict[str, int] = {}
     served = [i for i in bench.instruments if i.emulated]
+    ev_dut = bench.dut.emulated and bench.protocol != "none" and bench.dut.side == "ev"
     for k, inst in enumerate(served):
+        options = dict(inst.options)
+        if ev_dut and inst.role == "dc_source":
+            options["drives_charger_stage"] = True  # the DC source is the rig's charger output
         twins[inst.name] = make_twin(
             inst.model,
             world,
             clock.now,
             serial=inst.serial or f"EMU{k + 1:04d}",
-            options=dict(inst.options),
+            options=options,
         )
         ports[inst.name] = 0 if base_port == 0 else base_port + k
-    serve_dut = bench.dut.emulated and bench.protocol != "none"
+    serve_dut = bench.dut.emulated and bench.protocol != "none" and not ev_dut
     if serve_dut:
         twins["dut_control"] = EvseControlTwin(world, clock.now, serial="EMU-CTRL")
         ports["dut_control"] = 0 if base_port == 0 else base_port + len(served)
@@ -95,17 +99,22 @@ def serve_emulated(
         clock.close()
         raise BenchError(f"cannot listen on {host} ({wanted}): {exc.strerror or exc}") from None
     secc = None
+    ev: _ServedEv | None = None
     try:
         if serve_dut:
             secc = _serve_secc(bench, world, clock, handle.lock, plan, seed)
+        if ev_dut:
+            ev = _ServedEv(bench, world, clock, handle.lock, plan)
         roles = {i.name: (i.role, i.model) for i in bench.instruments}
         for name, port in handle.ports.items():
             role, model = roles.get(name, ("dut_control", "rig_evse_control"))
             print(f"{role} {model} TCPIP::{host}::{port}::SOCKET", flush=True)
         if secc is not None:
             print(f"dut evse_secc tcp:[{SECC_HOST}]:{secc.port}", flush=True)
+        if ev is not None:
+            print(f"dut ev_evcc connects to tcp:[{SECC_HOST}]:{ev.port}", flush=True)
         if bench_out is not None:
-            _write_bench(bench, bench_out, host, handle.ports, secc)
+            _write_bench(bench, bench_out, host, handle.ports, secc, ev)
             print(f"bench file: {bench_out}", flush=True)
         print("serving; Ctrl-C stops", flush=True)
         if ready is not None:
@@ -114,9 +123,13 @@ def serve_emulated(
             clock.sleep(0.5)
             with handle.lock:  # the server's threads share the world
                 world.advance_to(clock.now())
+            if ev is not None:
+                ev.plug_in_if_unplugged()
     except KeyboardInterrupt:
         return 0
     finally:
+        if ev is not None:
+            ev.close()
         if secc is not None:
             secc.close("the served bench stops")
             # a second signal here only cuts this short: the sockets close with the process
@@ -170,7 +183,12 @@ def _serve_secc(
 
 
 def _write_bench(
-    bench: BenchConfig, out: Path, host: str, ports: dict[str, int], secc: Any
+    bench: BenchConfig,
+    out: Path,
+    host: str,
+    ports: dict[str, int],
+    secc: Any,
+    ev: _ServedEv | None = None,
 ) -> None:
     """The bench file of the served bench: the original, with every served part's address."""
     doc = yaml.safe_load(Path(bench.path).read_text(encoding="utf-8"))
@@ -189,9 +207,98 @@ def _write_bench(
             from rig.v2gfiles import emulated_pki
 
             dut["pki"] = str(Path(bench.dut.pki) if bench.dut.pki else emulated_pki())
+    if ev is not None:  # where the rig's SECC must listen for the served EV
+        dut["emulated"] = False
+        dut["address"] = SECC_HOST
+        dut["port"] = ev.port
+        if bench.dut.tls:
+            from rig.v2gfiles import emulated_pki
+
+            dut["pki"] = str(Path(bench.dut.pki) if bench.dut.pki else emulated_pki())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         "# Written by `rig emulate --serve --bench-out`: the emulated bench as served on loopback.\n"
         + yaml.safe_dump(doc, sort_keys=False),
         encoding="utf-8",
     )
+
+
+class _ServedEv:
+    """The served emulated EV: its EVCC plugs in to the rig's SECC at [::1]:port (chosen free
+    now), and plugs in again a second after each session ends (so a plan can stop and start)."""
+
+    REPLUG_S = 1.0
+
+    def __init__(
+        self, bench: BenchConfig, world: Any, clock: Any, lock: threading.Lock, plan: Plan | None
+    ) -> None:
+        import socket
+
+        from rig.emulators.ev import SimEv
+
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind((SECC_HOST, 0))
+            self.port = int(probe.getsockname()[1])
+        self.bench = bench
+        self.clock = clock
+        self.plan = plan
+        ev = plan.ev if plan is not None else None
+        self.controller = _Locked(
+            SimEv(
+                world,
+                max_charge_w=None if ev is None else ev.max_charge_w,
+                max_discharge_w=None if ev is None else ev.max_discharge_w,
+            ),
+            lock,
+        )
+        self.tls = None
+        if bench.dut.tls:
+            from rig.v2g.host import evcc_tls_config
+            from rig.v2g.pki import PkiFolder
+            from rig.v2gfiles import emulated_pki
+
+            pki = Path(bench.dut.pki) if bench.dut.pki else emulated_pki()
+            self.tls = evcc_tls_config(PkiFolder(pki))
+        self.host: Any = None
+        self._unplugged_at = -self.REPLUG_S
+
+    def plug_in_if_unplugged(self) -> None:
+        from ipaddress import ip_address
+
+        from rig.v2g.evcc import Evcc, EvccConfig
+        from rig.v2g.host import EvccHost
+        from rig.v2g.sdp import SeccEndpoint, Security
+        from rig.v2g.vocabulary import ControlMode, Service
+
+        now = self.clock.now()
+        if self.host is not None:
+            if not self.host.finished:
+                return
+            self.host = None
+            self._unplugged_at = now
+        if now - self._unplugged_at < self.REPLUG_S:
+            return
+        service = self.plan.session.service if self.plan else Service.DC_BPT
+        mode = self.plan.session.control_mode if self.plan else ControlMode.DYNAMIC
+        security = Security.TLS if self.tls is not None else Security.NO_TLS
+        self.host = EvccHost(
+            self.clock.loop,
+            self.clock,
+            lambda resume: Evcc(
+                self.controller,  # type: ignore[arg-type]
+                EvccConfig(
+                    services=(service,),
+                    control_mode=mode,
+                    timestamp_origin=self.clock.epoch_ns / 1e9,
+                ),
+                resume=resume,
+            ),
+            target=SeccEndpoint(ip_address(SECC_HOST), self.port, security),
+            tls=self.tls,
+            connect_timeout=0.5,
+        )
+        self.host.start()
+
+    def close(self) -> None:
+        if self.host is not None:
+            self.host.close("the served bench stops")

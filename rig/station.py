@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.bench import BenchConfig
 from rig.clock import Clock, Stopwatch
-from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20, RealEvse20
+from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20, RealEv20, RealEvse20
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
 from rig.signals import GUARD, SignalGuard, TeardownAborted
@@ -95,6 +95,11 @@ class Station:
         from instruments.roles import GridSimulator
 
         return self.get(GridSimulator)
+
+    @property
+    def dc_source_is_charger(self) -> bool:
+        """The DC source is the rig's charger output (a real EV as the DUT), not the battery."""
+        return self.config.dut.side == "ev" and not self.config.dut.emulated
 
     @property
     def load(self) -> ACLoad | None:
@@ -370,10 +375,24 @@ def _real_dut(
     real EV is not built yet)."""
     if clock.virtual:
         raise BenchError("a real DUT runs in real time (the bench is not all emulated)")
-    if config.dut.side != "evse":
-        raise BenchError(
-            "a real EV as the DUT (the rig's SECC with the bench's DC source as the charger's "
-            "power stage) is not supported yet; use dut: {side: evse}"
+    if config.dut.side == "ev":
+        if not plan.session.service.is_dc:
+            raise BenchError(
+                "a real EV is tested with DC services here: the bench's DC source is the "
+                "charger's output (an AC charger's output is the grid simulator)"
+            )
+        if station.dc_source is None:
+            raise BenchError("a real EV needs the bench's DC source as the charger's output")
+        return RealEv20(
+            config.dut,
+            plan.session,
+            plan.ev,
+            clock,
+            identity,
+            dc_source=station.dc_source,
+            rated_w=config.dut.rated_power_w,
+            files=files,
+            tls_pki=_tls_pki(config),
         )
     control = None
     if config.dut.control:
@@ -416,6 +435,9 @@ def _prepare(station: Station, plan: Plan) -> None:
     """Bring the instruments to the plan's starting point: the battery emulator energized with the
     EV's limits; the grid simulator set to nominal (a plan step energizes it)."""
     dc = station.dc_source
+    if dc is not None and station.config.dut.side == "ev":
+        dc.set_output(False)  # the DC source is the rig's charger output: off until Start
+        dc = None
     if dc is not None:
         ev = plan.ev
         # The battery emulator stands for the pack: under protocol "none" the EV's limits are

@@ -12,18 +12,28 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rig.bench import load_bench
 from rig.trace import Trace
 
 REPO = Path(__file__).resolve().parent.parent
-PLAN = REPO / "fixtures/plans/served_short.yaml"
+CASES = {
+    # the DUT: (bench file served, plan, the rig's own engine)
+    "evse": ("fixtures/benches/emulated.yaml", "fixtures/plans/served_short.yaml"),
+    "ev": ("fixtures/benches/emulated-ev.yaml", "fixtures/plans/served_short_ev.yaml"),
+}
 
 
-def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(tmp_path: Path) -> None:
+@pytest.mark.parametrize("side", sorted(CASES))
+def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(
+    tmp_path: Path, side: str
+) -> None:
+    served, plan_file = CASES[side]
+    PLAN = REPO / plan_file
     bench_file = tmp_path / "served.yaml"
     server = subprocess.Popen(
-        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0",
+        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0", "--bench", served,
          "--bench-out", str(bench_file), "--plan", str(PLAN)],
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -44,9 +54,11 @@ def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(tmp_pa
         assert any(
             line.startswith("power_analyzer yokogawa_wt5000 TCPIP::127.0.0.1::") for line in lines
         )
-        assert any(line.startswith("dut evse_secc tcp:[::1]:") for line in lines)
+        dut_line = "dut evse_secc tcp:[::1]:" if side == "evse" else "dut ev_evcc connects to"
+        assert any(line.startswith(dut_line) for line in lines)
         bench = load_bench(bench_file)
-        assert not bench.dut.emulated and bench.dut.tls and bench.dut.port and bench.dut.control
+        assert bench.dut.side == side and not bench.dut.emulated and bench.dut.tls
+        assert bench.dut.port and (bench.dut.control if side == "evse" else True)
         assert all(i.address.startswith("TCPIP::127.0.0.1::") for i in bench.instruments)
         out = tmp_path / "out"
         run = subprocess.run(
@@ -62,15 +74,21 @@ def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(tmp_pa
             server.kill()
     (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
     assert plan_run["verdict"] == "pass" and plan_run["protocol"] == "ISO 15118-20"
-    trace = Trace.load(out / "served_short.trace.jsonl")
+    trace = Trace.load(out / f"{PLAN.stem}.trace.jsonl")
     assert trace.meta["virtual_time"] is False
     (tls,) = trace.events_named("tls_established")
     assert tls.data["version"] == "TLSv1.3"
-    # The served EVSE followed the setpoints it got through its control interface.
-    t, p = trace.series("power_analyzer.evse_ac.p_w")
+    # The served EVSE followed the setpoints it got through its control interface; the served EV
+    # charged and discharged as the rig's charger (the DC source as its output) commanded.
+    t, p = trace.series(
+        "power_analyzer.evse_ac.p_w" if side == "evse" else "power_analyzer.evse_dc.p_w"
+    )
     steps = {s.args["p_w"]: s.t for s in trace.steps_of("setpoint")}
     for setpoint, t0 in steps.items():
         settled = p[(t > t0 + 2.0) & (t < t0 + 3.5)]
         assert settled.size and np.all(np.abs(settled - setpoint) < 300), (setpoint, settled)
-    assert (out / "served_short.v2g.pcapng").stat().st_size > 1000
-    assert (out / "served_short.keylog.txt").read_text().count("TRAFFIC_SECRET_0") == 2
+    assert (out / f"{PLAN.stem}.v2g.pcapng").stat().st_size > 1000
+    assert (out / f"{PLAN.stem}.keylog.txt").read_text().count("TRAFFIC_SECRET_0") == 2
+    if side == "ev":  # the battery emulator's channel is in the rig's sign either way
+        t_dc, p_dc = trace.series("dc_source.p_w")
+        assert np.corrcoef(np.interp(t, t_dc, p_dc), p)[0, 1] > 0.95

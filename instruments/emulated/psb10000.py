@@ -23,13 +23,16 @@ from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
 from instruments.emulated.twin import Twin
 from instruments.options import quantity
 from instruments.options import text as option_str
+from rig.sim.power_stage import ac_power
 
 
 class PSB10000Twin(Twin):
     maker = "EA Elektro-Automatik GmbH & Co. KG"
     default_model = "PSB 10750-120 4U"
     firmware = "V3.02"  # (?) EA reports several firmware versions in this field
-    option_names = frozenset({"voltage_rating", "current_rating", "power_rating", "point"})
+    option_names = frozenset(
+        {"voltage_rating", "current_rating", "power_rating", "point", "drives_charger_stage"}
+    )
     #: (?) EA set values may go up to 102 % of the nominal rating.
     SETPOINT_HEADROOM: ClassVar[float] = 1.02
     #: (?) actual values refresh every 10 ms; accuracy in % of the nominal rating.
@@ -55,6 +58,9 @@ class PSB10000Twin(Twin):
         self.current_rating_a = rating("current_rating", "current", 120.0)
         self.power_rating_w = rating("power_rating", "power", 30000.0)
         self.point = option_str(self.options, "point", "evse_dc")
+        # The emulated bench with a (served) emulated EV as the DUT: this unit is the charger's
+        # output stage, so what it is told to source or sink moves the World's power stage.
+        self.drives_stage = bool(self.options.get("drives_charger_stage", False))
         self.locked = False
         self.output_on = self.world.dc_output
         self.voltage_set = 0.0
@@ -133,23 +139,34 @@ class PSB10000Twin(Twin):
 
     def _set_voltage(self, params: Params) -> None:
         self.voltage_set = self._setpoint(params, "V", self.voltage_rating_v)
-        self.world.set_dc_limits(voltage_v=self.voltage_set)
+        if self.drives_stage:
+            self._drive_stage()
+        else:
+            self.world.set_dc_limits(voltage_v=self.voltage_set)
 
     def _set_current(self, params: Params) -> None:
         self.current_set = self._setpoint(params, "A", self.current_rating_a)
-        self.world.set_dc_limits(source_current_a=self.current_set)
+        if self.drives_stage:
+            self._drive_stage()
+        else:
+            self.world.set_dc_limits(source_current_a=self.current_set)
 
     def _set_power(self, params: Params) -> None:
         self.power_set = self._setpoint(params, "W", self.power_rating_w)
-        self.world.set_dc_limits(source_power_w=self.power_set)
+        if not self.drives_stage:
+            self.world.set_dc_limits(source_power_w=self.power_set)
 
     def _set_sink_current(self, params: Params) -> None:
         self.sink_current_set = self._setpoint(params, "A", self.current_rating_a)
-        self.world.set_dc_limits(sink_current_a=self.sink_current_set)
+        if self.drives_stage:
+            self._drive_stage()
+        else:
+            self.world.set_dc_limits(sink_current_a=self.sink_current_set)
 
     def _set_sink_power(self, params: Params) -> None:
         self.sink_power_set = self._setpoint(params, "W", self.power_rating_w)
-        self.world.set_dc_limits(sink_power_w=self.sink_power_set)
+        if not self.drives_stage:
+            self.world.set_dc_limits(sink_power_w=self.sink_power_set)
 
     def _set_sink_resistance(self, params: Params) -> None:
         # Stored only: the battery model behind the PSB does not emulate resistance mode.
@@ -162,7 +179,28 @@ class PSB10000Twin(Twin):
         on = params.boolean(0)
         self._require_lock()
         self.output_on = on
-        self.world.set_dc_output(on)
+        if self.drives_stage:
+            self._drive_stage()
+        else:
+            self.world.set_dc_output(on)
+
+    def _drive_stage(self) -> None:
+        """As the charger's output: sourcing I at the set voltage charges the EV with V·I, sinking
+        discharges it; the World's power stage carries that (its AC side at the grid). The World's
+        own battery-emulator limits stay wide open: this unit is not the battery here."""
+        if not self.drives_stage:
+            return
+        self.world.set_dc_output(True)
+        self.world.set_dc_limits(
+            voltage_v=self.voltage_rating_v,
+            source_current_a=self.current_rating_a,
+            sink_current_a=self.current_rating_a,
+            source_power_w=self.power_rating_w,
+            sink_power_w=self.power_rating_w,
+        )
+        p_dc = self.voltage_set * (self.current_set - self.sink_current_set)
+        self.world.command_setpoint(ac_power(p_dc, self.world.evse_efficiency))
+        self.world.enable_power_stage(self.output_on)
 
     # --- readings ----------------------------------------------------------------------------
 
@@ -176,6 +214,8 @@ class PSB10000Twin(Twin):
 
     def _measure(self) -> tuple[str, str, str]:
         dc = self._actual_values()
+        if self.drives_stage:  # the charger's output: what it sources into the EV is positive
+            return f"{dc.v:.2f}V", f"{dc.i:.2f}A", f"{dc.p_w:.2f}W"
         # World: positive into the EV = the PSB sinks; the PSB reports sinking as negative.
         return f"{dc.v:.2f}V", f"{0.0 - dc.i:.2f}A", f"{0.0 - dc.p_w:.2f}W"
 
