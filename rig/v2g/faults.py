@@ -973,7 +973,7 @@ class FaultInjector:
         self.inner = engine
         self.rules: tuple[FaultRule, ...] = tuple(rules)
         self._rng = rng
-        self.view = SessionView()
+        self._learned: dict[str, Any] = {}  # SessionView fields seen in the traffic
         #: Every fault that took effect, in the order of their Events.
         self.applied: list[AppliedFault] = []
         #: The peer's answers to injected requests, kept from the engine.
@@ -1389,10 +1389,14 @@ class FaultInjector:
 
     # --- what the traffic says about the session ----------------------------------------------
 
+    @property
+    def view(self) -> SessionView:
+        """What the traffic has shown of the session so far (for the templates)."""
+        return SessionView(**self._learned)
+
     def _observe(self, message: Any) -> None:
         """Learn SessionID, service and control mode from a message, for the templates."""
-        v = self.view
-        changes: dict[str, Any] = {}
+        changes = self._learned
         hdr = getattr(message, "Header", None)
         if hdr is not None:
             if any(hdr.SessionID):
@@ -1433,15 +1437,12 @@ class FaultInjector:
                 changes["control_mode"] = (
                     ControlMode.DYNAMIC if "Dynamic" in variant else ControlMode.SCHEDULED
                 )
-        if changes:
-            self.view = dataclasses.replace(v, **changes)
 
     def _view_for(self, matched: Any) -> SessionView:
         """The view a template is built from: the matched message's header time if it has one."""
         hdr = getattr(matched, "Header", None)
-        if hdr is None:
-            return self.view
-        return dataclasses.replace(self.view, timestamp=hdr.TimeStamp)
+        view = self.view
+        return view if hdr is None else dataclasses.replace(view, timestamp=hdr.TimeStamp)
 
 
 _SERVICE_IDS = frozenset(s.id for s in Service)

@@ -4,11 +4,14 @@ are framed, passed on or held back (whole frames, garbage, oversize, a stream cu
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rig.v2g.engine import CancelTimer, Close, Event, Output, Received, Send, StartTimer
 from rig.v2g.exchange import Wire
@@ -21,7 +24,7 @@ from rig.v2g.faults import (
     build_message,
 )
 from rig.v2g.messages import decode_payload, encode_frame
-from rig.v2g.v2gtp import HEADER_SIZE, PayloadType, frame
+from rig.v2g.v2gtp import DEFAULT_MAX_PAYLOAD, HEADER_SIZE, PayloadType, frame
 from rig.v2g.vocabulary import ControlMode, Service
 
 K = FaultKind
@@ -373,3 +376,34 @@ def test_out_of_sequence_carries_the_sessions_id_and_the_matched_messages_time(n
     first = sends(outs)[0]
     assert first.name == name
     assert first.message.Header.SessionID == SID and first.message.Header.TimeStamp == 4242
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.sampled_from(["DC_ChargeLoopRes", "SessionSetupRes", "PowerDeliveryRes"]),
+            st.binary(max_size=40),
+        ),
+        max_size=8,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=2_000), max_size=10),
+)
+def test_incoming_bytes_are_never_lost_duplicated_or_grown(
+    pieces: list[str | bytes], cuts: list[int]
+) -> None:
+    # an injected copy outstanding, so every incoming frame is decoded and judged
+    inj, talker = injector(FaultRule(K.DUPLICATE, LOOP, count=3))
+    for t in (1.0, 2.0, 3.0):
+        say(inj, LOOP, t)
+    stream = b"".join(answer(p) if isinstance(p, str) else p for p in pieces)
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    for a, b in itertools.pairwise(bounds):
+        inj.receive_data(stream[a:b], 4.0)
+        assert len(inj._rx) <= HEADER_SIZE + DEFAULT_MAX_PAYLOAD
+    inj.connection_lost("peer closed", 5.0)
+    handed = b"".join(d for kind, d in talker.inputs if kind == "data")
+    held = [h.frame for h in inj.held_responses]
+    assert len(handed) + sum(map(len, held)) == len(stream)
+    assert all(frame in stream for frame in held)
+    assert talker.inputs[-1] == ("lost", "peer closed")
