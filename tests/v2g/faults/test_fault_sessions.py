@@ -19,6 +19,7 @@ from rig.v2g.messages import decode_payload, from_rational
 from rig.v2g.quirks import Quirks
 from rig.v2g.timing import EvccTiming
 from rig.v2g.v2gtp import HEADER_SIZE, PayloadType
+from rig.v2g.vocabulary import ControlMode, Service
 
 LOOP = "DC_ChargeLoopReq"
 K = FaultKind
@@ -397,4 +398,40 @@ def test_over_tcp_on_loopback_in_real_time(loop: asyncio.AbstractEventLoop) -> N
         ("SessionSetupReq", "FAILED_SequenceError"),
     ]
     assert r.events(EV, "unexpected_message") == []
+    ended_safely(r)
+
+
+def test_on_the_seccs_side_an_out_of_sequence_response_is_refused_by_a_good_ev() -> None:
+    rule = FaultRule(K.OUT_OF_SEQUENCE, "DC_ChargeLoopRes", nth=2, send="PowerDeliveryRes")
+    r = run([rule], side=EVSE)
+    (fault,) = r.faults(EVSE)
+    assert (
+        fault["sent"] == "PowerDeliveryRes"
+        and fault["session_id"] == r.secc.session_id.hex().upper()
+    )
+    (unexpected,) = r.events(EV, "unexpected_message")
+    assert unexpected == {
+        "received": "PowerDeliveryRes",
+        "expected": "DC_ChargeLoopRes",
+        "state": "charge_loop",
+    }
+    assert r.injector.held_responses == []  # a response asks for no answer
+    ended_safely(r)
+
+
+@pytest.mark.parametrize("mode", list(ControlMode))
+def test_templates_follow_the_sessions_service_and_control_mode(mode: ControlMode) -> None:
+    # an AC_ChargeLoopReq before the AC session's PowerDelivery(Start): out of sequence, and in
+    # the variant the session negotiated (learned from the traffic)
+    rule = FaultRule(K.OUT_OF_SEQUENCE, "PowerDeliveryReq", nth=1, send="AC_ChargeLoopReq")
+    r = run([rule], service=Service.AC_BPT, mode=mode)
+    assert (r.injector.view.service, r.injector.view.control_mode) == (Service.AC_BPT, mode)
+    injected = r.sent(EV, "AC_ChargeLoopReq")[0].data["AC_ChargeLoopReq"]
+    variant = (
+        "BPT_Dynamic_AC_CLReqControlMode"
+        if mode is ControlMode.DYNAMIC
+        else ("BPT_Scheduled_AC_CLReqControlMode")
+    )
+    assert variant in injected
+    assert r.codes(EVSE)[-1] == ("AC_ChargeLoopRes", "FAILED_SequenceError")
     ended_safely(r)
