@@ -253,13 +253,18 @@ def _json_of(message: Any) -> Any:
     return to_json(message)
 
 
-class EmulatedEvse20:
-    """The emulated EVSE as the DUT over a real ISO 15118-20 session: the rig's EVCC (over the
-    EV's battery in the sim) against the emulated EVSE's SECC (over its power stage), with real
-    EXI both ways over an in-memory link on the clock's scheduler (virtual time, or real time
-    when the bench is served). The plan's setpoints reach the EVSE through its control
+class EmulatedSession20:
+    """An emulated DUT over a real ISO 15118-20 session, either side: the rig's engine against
+    the emulated DUT's engine, with real EXI both ways (TLS 1.3 when the bench says so) over an
+    in-memory link on the clock's scheduler (virtual time, or real time when served).
+
+    DUT = EVSE: the rig's EVCC (over the EV's battery in the sim) against the emulated EVSE's
+    SECC (over its power stage). The plan's setpoints reach the EVSE through its control
     interface (its energy manager) in Dynamic mode, and through the EV's request in Scheduled
-    mode, as on a real bench."""
+    mode, as on a real bench. DUT = EV: the rig's SECC (its charger: the sim's power stage)
+    against the emulated EV's EVCC (over its battery); the setpoints are the rig's charger's.
+    Faults from the plan wrap the rig's engine (rig.v2g.faults); the DUT's seeded protocol
+    defects are its engine's quirks."""
 
     protocol = ISO15118_20
     #: How long safe_state waits for a normal session end before opening everything (clock s).
@@ -273,18 +278,26 @@ class EmulatedEvse20:
         clock: Clock,
         identity: DutIdentity,
         *,
+        dut_side: str = "evse",
         ev: EVSpec | None = None,
         seed: int = 1,
         latency_s: float = 0.0005,
         dut_quirks: Quirks | None = None,
+        faults: Sequence[Any] = (),
         files: SessionFiles | None = None,
         tls_pki: Path | None = None,
         secc_presents: str = "SECC_LEAF",
+        defects: Sequence[str] = (),
     ) -> None:
+        from rig.emulators.defects import secc_behaviour
         from rig.emulators.ev import SimEv
         from rig.emulators.evse import SimEvse
         from rig.v2g.sessions import SessionStore
 
+        if dut_side not in ("evse", "ev"):
+            raise ValueError(f"dut_side {dut_side!r}: evse or ev")
+        self.dut_side = dut_side
+        self.rig_side = "evcc" if dut_side == "evse" else "secc"
         self.world = world
         self.clock = clock
         self.identity = identity
@@ -295,9 +308,13 @@ class EmulatedEvse20:
             max_charge_w=None if ev is None else ev.max_charge_w,
             max_discharge_w=None if ev is None else ev.max_discharge_w,
         )
-        self.evse = SimEvse(world, (session.service,))
+        timing, keeps_power, aborts = secc_behaviour(defects if dut_side == "evse" else ())
+        self.evse = SimEvse(world, (session.service,), keeps_power_after_loss=keeps_power)
+        self._secc_timing = timing
+        self._aborts_on_repeat = aborts
         self.store = SessionStore()
         self.dut_quirks = dut_quirks
+        self.faults = tuple(faults)
         self.files = files or SessionFiles()
         self.tls = tls_pki is not None
         self._tls_contexts: tuple[Any, Any] | None = None
@@ -309,9 +326,10 @@ class EmulatedEvse20:
                 tls_pki, self.files.key_line, secc_presents=secc_presents
             )
             self._tls_contexts = (TlsContext(evcc_tls), TlsContext(secc_tls))
+        self._seed = seed
         self._rng = random.Random(seed)
         self._taps: list[V2gTap] = []
-        self._evcc: Any = None
+        self._rig_engine: Any = None
         self._connections: list[Connection] = []
 
     @property
@@ -320,83 +338,121 @@ class EmulatedEvse20:
 
     @property
     def phase(self) -> SessionPhase:
-        if self._evcc is None:
+        if self._rig_engine is None:
             return SessionPhase.IDLE
-        phase: SessionPhase = self._evcc.phase
+        phase: SessionPhase = self._rig_engine.phase
         return phase
 
-    def _timestamp_origin(self) -> float:
-        """Header TimeStamp = origin + now: Unix time of the run's t = 0 (a fixed epoch in
-        virtual time, so that the same seed gives the same bytes on the wire)."""
-        return self.clock.epoch_ns / 1e9
+    def _finished(self) -> bool:
+        return self._rig_engine is None or bool(self._rig_engine.finished)
 
     def start(self) -> None:
         from rig.v2g.connection import Connection
         from rig.v2g.evcc import Evcc, EvccConfig
         from rig.v2g.quirks import NO_QUIRKS
         from rig.v2g.secc import Secc, SeccConfig
+        from rig.v2g.timing import SeccTiming
         from rig.v2g.transport.memory import memory_pair
 
-        if self._evcc is not None and not self._evcc.finished:
+        if not self._finished():
             raise RuntimeError(f"session already running (phase {self.phase})")
         self.world.advance_to(self.clock.now())
-        origin = self._timestamp_origin()
+        # Header TimeStamp = origin + now: Unix time of the run's t = 0 (a fixed epoch in
+        # virtual time, so that the same seed gives the same bytes on the wire).
+        origin = self.clock.epoch_ns / 1e9
         self.files.sdp_exchange(self.clock.now(), self.tls)
         ev_link, evse_link = memory_pair(self.clock, self.latency_s)
-        rig_link: ByteLink = ev_link
-        dut_link: ByteLink = evse_link
+        links: dict[str, ByteLink] = {"evcc": ev_link, "secc": evse_link}
         writer = self.files.writer
-        if writer is not None:  # the frames as a capture at the EV's interface shows them
+        if writer is not None:  # the frames as a capture at the rig's interface shows them
             from rig.v2g.capture import TappedLink
             from rig.v2gfiles import EV_ADDRESS, EVSE_ADDRESS
 
             tcp = writer.tcp_session(EV_ADDRESS, EVSE_ADDRESS)
-            rig_link = TappedLink(rig_link, tcp, self.clock.now, local_is_client=True)
-        secc = Secc(
-            self.evse,
-            SeccConfig(quirks=self.dut_quirks or NO_QUIRKS, timestamp_origin=origin),
-            store=self.store,
-            rng=self._rng,
-        )
-        evcc: Engine = Evcc(
-            self.ev,
-            EvccConfig(
-                services=(self.session.service,),
-                control_mode=self.session.control_mode,
-                timestamp_origin=origin,
+            links[self.rig_side] = TappedLink(
+                links[self.rig_side], tcp, self.clock.now, local_is_client=self.rig_side == "evcc"
+            )
+        quirks = {self.dut_side: self.dut_quirks or NO_QUIRKS}
+        engines: dict[str, Engine] = {
+            "secc": Secc(
+                self.evse,
+                SeccConfig(
+                    quirks=quirks.get("evse", NO_QUIRKS),
+                    timestamp_origin=origin,
+                    timing=SeccTiming().overridden(self._secc_timing),
+                ),
+                store=self.store,
+                rng=self._rng,
             ),
-        )
-        self._evcc = evcc
-        ours = V2gTap("evcc", now=self.clock.now)
-        theirs = V2gTap("secc", src="dut", messages=False, now=self.clock.now)
+            "evcc": Evcc(
+                self.ev,
+                EvccConfig(
+                    services=(self.session.service,),
+                    control_mode=self.session.control_mode,
+                    quirks=quirks.get("ev", NO_QUIRKS),
+                    timestamp_origin=origin,
+                ),
+            ),
+        }
+        self._rig_engine = engines[self.rig_side]
+        dut_engine_side = "secc" if self.rig_side == "evcc" else "evcc"
+        if self._aborts_on_repeat and dut_engine_side == "secc":
+            from rig.emulators.defects import AbortOnRepeat
+
+            engines["secc"] = AbortOnRepeat(engines["secc"])
+        ours = V2gTap(self.rig_side, now=self.clock.now)
+        theirs = V2gTap(dut_engine_side, src="dut", messages=False, now=self.clock.now)
         self._taps = [ours, theirs]
         if self._tls_contexts is not None:
             evcc_ctx, secc_ctx = self._tls_contexts
-            rig_link = evcc_ctx.wrap(rig_link, on_handshake=ours.tls_established)
-            dut_link = secc_ctx.wrap(dut_link)
+            contexts = {"evcc": evcc_ctx, "secc": secc_ctx}
+            for side in ("evcc", "secc"):
+                hook = ours.tls_established if side == self.rig_side else None
+                links[side] = contexts[side].wrap(links[side], on_handshake=hook)
+        rig_engine: Engine = self._rig_engine
+        if self.faults:
+            from rig.v2g.faults import FaultInjector
+
+            rig_engine = FaultInjector(
+                rig_engine, self.faults, rng=random.Random(self._seed * 7919 + 1)
+            )
         self.ev.request(_intent("charge"))
         self._connections = [
-            Connection(secc, dut_link, self.clock, recorder=theirs),
-            Connection(evcc, rig_link, self.clock, recorder=ours, to_json=_json_of),
+            Connection(
+                engines[dut_engine_side], links[dut_engine_side], self.clock, recorder=theirs
+            ),
+            Connection(
+                rig_engine, links[self.rig_side], self.clock, recorder=ours, to_json=_json_of
+            ),
         ]
-        for connection in self._connections:
+        if self.rig_side == "evcc":
+            self._connections.reverse()  # the SECC listens before the EV speaks
+        for connection in reversed(self._connections):
             connection.start()
 
     def stop(self) -> None:
-        if self._evcc is not None and not self._evcc.finished:
+        if self._finished():
+            return
+        if self.dut_side == "evse":
             self.ev.request(_intent("stop"))
+        else:  # the rig's charger asks the EV to end the session
+            from rig.v2g.controllers import EvseNotice, Notification
+
+            self.evse.notices.append(EvseNotice(Notification.TERMINATE))
 
     def standby(self, on: bool) -> None:
-        if self._evcc is None or self._evcc.finished:
+        if self._finished():
             raise RuntimeError("no session to put in standby or resume")
+        if self.dut_side == "ev":
+            raise RuntimeError("standby is the EV's own request: the DUT is the EV")
         self.ev.request(_intent("standby" if on else "charge"))
 
     def set_setpoint(self, p_w: float) -> None:
         self.world.advance_to(self.clock.now())
-        if self.session.control_mode is ControlMode.SCHEDULED:
+        if self.dut_side == "evse" and self.session.control_mode is ControlMode.SCHEDULED:
             self.ev.target_power_w = p_w  # the EV asks for it (EVTargetCurrent)
         else:
-            self.world.command_setpoint(p_w)  # the EVSE's control interface
+            self.world.command_setpoint(p_w)  # the EVSE's energy manager (or the rig's charger)
 
     def follow_home_load(self, on: bool) -> None:
         self.world.advance_to(self.clock.now())
@@ -417,9 +473,7 @@ class EmulatedEvse20:
         wait = self.STOP_WAIT_S if self.clock.virtual else timeout_s
         deadline = self.clock.now() + wait
         try:
-            while (
-                self._evcc is not None and not self._evcc.finished and self.clock.now() < deadline
-            ):
+            while not self._finished() and self.clock.now() < deadline:
                 self.clock.run_until(min(self.clock.now() + self.STOP_POLL_S, deadline))
         finally:
             for connection in self._connections:

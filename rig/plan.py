@@ -173,6 +173,8 @@ class Plan:
     grid: GridSpec
     steps: tuple[Step, ...]
     checks: tuple[CheckSpec, ...]
+    #: Faults the rig injects into its own side of the -20 session (rig.v2g.faults.FaultRule).
+    faults: tuple[Any, ...] = ()
     sample_period_s: float = 1.0
     fast_period_s: float = 0.01
     fast_window_s: float = 5.0
@@ -208,6 +210,7 @@ DEFAULT_LIMITS = PlanLimits()
 
 # ---------------------------------------------------------------------------------------- parsing
 _TOP_KEYS = (
+    "faults",
     "title",
     "requirement",
     "dut",
@@ -538,6 +541,89 @@ def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
     return Step(index, line, at_s, relative, tuple(actions))
 
 
+_FAULT_KEYS = (
+    "kind",
+    "message",
+    "nth",
+    "window",
+    "count",
+    "delay",
+    "bits",
+    "header",
+    "keep",
+    "field",
+    "value",
+    "send",
+    "replace",
+    "hold",
+)
+
+
+#: A wrong value written with its unit is read by what the -20 field measures.
+_FIELD_DIMENSIONS = (
+    ("Power", "power"),
+    ("Current", "current"),
+    ("Voltage", "voltage"),
+    ("EnergyRequest", "energy"),
+)
+
+
+def _parse_faults(r: _Reader, value: Any) -> list[Any]:
+    """`faults:` — what the rig's own side of the session does wrong on purpose, each rule
+    validated by rig.v2g.faults (an unknown message or field is a file:line error)."""
+    from rig.v2g.faults import FaultRule, FaultRuleError
+
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        r.src.error(("faults",), "expected a list of faults like [{kind: drop, message: ...}]")
+        return []
+    out = []
+    for i, raw in enumerate(value):
+        path: Path_ = ("faults", i)
+        m = r.mapping(path, raw, _FAULT_KEYS)
+        if "kind" not in m:
+            r.src.error((*path, "kind"), "missing: delay, drop, corrupt, truncate, reorder, ...")
+            continue
+        args = dict(m)
+        for key in ("delay", "hold"):
+            if key in args:
+                t = r.quantity((*path, key), args[key], "time")
+                if t is None:
+                    args.pop(key)
+                else:
+                    args[key] = t
+        if isinstance(args.get("value"), str) and isinstance(args.get("field"), str):
+            # A quantity with its unit ("20 kW") in SI, by what the field is.
+            leaf = args["field"].rsplit(".", 1)[-1]
+            dim = next(
+                (d for suffix, d in _FIELD_DIMENSIONS if leaf.endswith(suffix)),
+                None,
+            )
+            if dim is not None:
+                q = r.quantity((*path, "value"), args["value"], dim)
+                if q is None:
+                    continue
+                args["value"] = q
+        if "window" in args:
+            w = args["window"]
+            if not isinstance(w, list) or len(w) != 2:
+                r.src.error((*path, "window"), "a window is [from, to], e.g. [10 s, 60 s]")
+                continue
+            lo = r.quantity((*path, "window"), w[0], "time")
+            hi = r.quantity((*path, "window"), w[1], "time")
+            if lo is None or hi is None:
+                continue
+            args["window"] = (lo, hi)
+        try:
+            out.append(FaultRule(**args))
+        except FaultRuleError as exc:
+            r.src.error((*path, exc.attribute), exc.reason)
+        except (TypeError, ValueError) as exc:
+            r.src.error(path, str(exc))
+    return out
+
+
 def _parse_checks(r: _Reader, value: Any) -> list[CheckSpec]:
     from rig.checks import REGISTRY  # checks never import plans; plans know the check names
 
@@ -620,6 +706,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
     if not src.problems and period and fast and window is not None:
         _check_bounds(src, steps, limits, period, fast, window)
     checks = _parse_checks(r, doc.get("checks"))
+    faults = _parse_faults(r, doc.get("faults"))
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")
     src.raise_if_problems()
@@ -637,6 +724,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         grid=GridSpec(gv, gf),
         steps=tuple(steps),
         checks=tuple(checks),
+        faults=tuple(faults),
         sample_period_s=period,
         fast_period_s=fast,
         fast_window_s=window,

@@ -412,6 +412,10 @@ class PlanItem(pytest.Item):
         missing = bench.missing_roles(plan.needed_roles())
         if missing:
             pytest.skip(f"needs {', '.join(missing)} on the bench")
+        if plan.dut in ("evse", "ev") and plan.dut != bench.dut.side:
+            pytest.skip(
+                f"written for the {plan.dut} as the DUT; this bench's DUT is the {bench.dut.side}"
+            )
         out = config.getoption("--rig-out")
         out_dir = Path(out) if out else None
         stem = output_stem(self.path, config.rootpath)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rig.bench import BenchConfig
 from rig.clock import Clock, Stopwatch
-from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedEvse20, RealEv20, RealEvse20
+from rig.dut import Dut, DutIdentity, EmulatedEvse, EmulatedSession20, RealEv20, RealEvse20
 from rig.plan import Plan
 from rig.report.record import InstrumentRecord
 from rig.signals import GUARD, SignalGuard, TeardownAborted
@@ -260,22 +260,27 @@ def open_station(
     if not config.dut.emulated:
         dut = _NoDut(identity)  # the real DUT's adapter needs the opened instruments (below)
     elif config.protocol == "none":
+        if config.dut.side == "ev":
+            raise BenchError("an emulated EV as the DUT needs the ISO 15118-20 session")
         if any(d in PROTOCOL_DEFECTS or d in TLS_DEFECTS for d in defects):
             raise BenchError("protocol defects need the bench's ISO 15118-20 session")
         dut = EmulatedEvse(world, plan.session, clock, identity)
     else:
-        dut = EmulatedEvse20(
+        dut = EmulatedSession20(
             world,
             plan.session,
             clock,
             identity,
+            dut_side=config.dut.side,
             ev=plan.ev,
+            faults=plan.faults,
             seed=seed,
             latency_s=config.link_latency_s,
             dut_quirks=quirks_for(defects),
             files=files,
             tls_pki=_tls_pki(config),
             secc_presents=tls_defects[-1].presents if tls_defects else "SECC_LEAF",
+            defects=defects,
         )
     station = Station(config, clock, {}, dut, [], world)
     emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None

@@ -228,6 +228,7 @@ def run_checks(
 # Register the built-in criteria (import for side effect, after REGISTRY exists).
 from rig.checks import (  # noqa: E402, F401
     discharge_limits,
+    fault_reaction,
     islanding,
     protocol_timing,
     reserve,

@@ -60,32 +60,42 @@ def sequence(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verd
                 CLAUSE,
             )
         ]
-    probes = {e.data.get("message") for e in trace.events if e.name == "fault_injected"}
     out = [_order(msgs), _codes(msgs, trace)]
     out.extend(_energy_after_stop(trace, msgs, params))
-    del probes
     return out
 
 
-def _order(msgs: list[Message]) -> Verdict:
-    pending: Message | None = None
+def _pairs(msgs: list[Message]) -> tuple[list[tuple[Message, Message]], Message | None]:
+    """Each response with the outstanding request it answers (the oldest of that name: the rig
+    may have sent an extra request on purpose, a fault from the plan), and the first response
+    that answers none (None: every response had its request)."""
+    outstanding: list[Message] = []
+    pairs: list[tuple[Message, Message]] = []
     for m in msgs:
         if m.is_request:
-            pending = m
+            outstanding.append(m)
             continue
-        if pending is None or m.name != response_name(pending.name):
-            expected = "nothing" if pending is None else response_name(pending.name)
-            return Verdict(
-                "sequence:order",
-                "fail",
-                None,
-                None,
-                "",
-                f"{m.name} at t={m.t:.3f} s answers no request (expected {expected})",
-                CLAUSE,
-                (Marker("time", f"unexpected {m.name}", m.t),),
-            )
-        pending = None
+        request = next((r for r in outstanding if response_name(r.name) == m.name), None)
+        if request is None:
+            return pairs, m
+        outstanding.remove(request)
+        pairs.append((request, m))
+    return pairs, None
+
+
+def _order(msgs: list[Message]) -> Verdict:
+    _, stray = _pairs(msgs)
+    if stray is not None:
+        return Verdict(
+            "sequence:order",
+            "fail",
+            None,
+            None,
+            "",
+            f"{stray.name} at t={stray.t:.3f} s answers no request the rig sent",
+            CLAUSE,
+            (Marker("time", f"unexpected {stray.name}", stray.t),),
+        )
     return Verdict(
         "sequence:order", "pass", None, None, "", f"{len(msgs)} messages in -20 order", CLAUSE
     )
@@ -113,33 +123,43 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
         for e in trace.events
         if e.name == "fault_injected"
         and e.data.get("kind") == "out_of_sequence"
-        and "t_sent" in e.data
+        and e.data.get("t_sent") is not None
     }
-    pending: Message | None = None
+    pairs, _ = _pairs(msgs)
     checked = 0
-    for m in msgs:
-        if m.is_request:
-            pending = m
-            continue
-        if pending is None or m.code is None:
+    for request, response in pairs:
+        if response.code is None:
             continue
         checked += 1
-        allowed = _expected_code(pending, injected)
-        if m.code not in allowed:
+        allowed = _expected_code(request, injected)
+        if response.code not in allowed:
             return Verdict(
                 "sequence:response_codes",
                 "fail",
                 None,
                 None,
                 "",
-                f"{m.name} at t={m.t:.3f} s said {m.code}; -20 expects "
-                f"{' or '.join(sorted(allowed))} to that {pending.name}",
+                f"{response.name} at t={response.t:.3f} s said {response.code}; -20 expects "
+                f"{' or '.join(sorted(allowed))} to that {request.name}"
+                + (" (sent out of sequence by the plan)" if request.t in injected else ""),
                 CLAUSE,
-                (Marker("time", f"{m.name} {m.code}", m.t),),
+                (Marker("time", f"{response.name} {response.code}", response.t),),
             )
-        pending = None
     if not checked:
         return Verdict("sequence:response_codes", "error", None, None, "", "no response", CLAUSE)
+    answered = {r.t for r, _ in pairs}
+    unanswered = injected - answered
+    if unanswered:
+        return Verdict(
+            "sequence:response_codes",
+            "fail",
+            None,
+            None,
+            "",
+            f"the request the plan sent out of sequence at t={min(unanswered):.3f} s was never "
+            "answered (-20: FAILED_SequenceError)",
+            CLAUSE,
+        )
     probes = f"; {len(injected)} out-of-sequence probe(s) refused" if injected else ""
     return Verdict(
         "sequence:response_codes",

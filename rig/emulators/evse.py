@@ -37,8 +37,17 @@ class SimEvse:
     STOP_POLL_S = 0.1
     STOP_TIMEOUT_S = 60.0
 
-    def __init__(self, world: World, services: Sequence[Service], meter_id: str = "EMU-METER-1"):
+    def __init__(
+        self,
+        world: World,
+        services: Sequence[Service],
+        meter_id: str = "EMU-METER-1",
+        *,
+        keeps_power_after_loss: bool = False,
+    ):
         self.world = world
+        #: A seeded defect: a lost session leaves the power stage running (no safe state).
+        self.keeps_power_after_loss = keeps_power_after_loss
         self.offered = tuple(services)
         self.meter_id = meter_id
         self.notices: deque[c.EvseNotice] = deque()
@@ -297,6 +306,8 @@ class SimEvse:
     def session_ended(self, closure: c.Closure, reason: str, now: float) -> None:
         """Safe state: the stage off and the contactors open at once (the session is over)."""
         self._at(now)
+        if self.keeps_power_after_loss and closure is c.Closure.ABORTED:
+            return  # the defect: the power stage goes on as if nothing happened
         self.world.enable_power_stage(False)
         self.world.command_setpoint(0.0)
         self._check_started = self._precharge_t = None

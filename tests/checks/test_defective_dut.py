@@ -42,6 +42,20 @@ CASES = [
         "sequence:response_codes",
     ),
     ("sequence", "conformance/standby_stops_energy", "ignores_pause", "sequence:energy_after_stop"),
+    (
+        "sequence",
+        "conformance/out_of_sequence",
+        "accepts_out_of_sequence",
+        "sequence:response_codes",
+    ),
+    ("fault_reaction", "faults/close", "keeps_power_after_session_loss", "fault_reaction:close"),
+    ("fault_reaction", "faults/silence", "no_sequence_timeout", "fault_reaction:silence"),
+    (
+        "fault_reaction",
+        "faults/duplicate",
+        "aborts_on_repeated_request",
+        "fault_reaction:duplicate",
+    ),
     *(
         ("tls_session", "conformance/tls_handshake", defect, "tls_session")
         for defect in sorted(TLS_DEFECTS)
@@ -66,7 +80,7 @@ ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
 
 def test_every_registered_check_has_a_defect_case() -> None:
     assert {c[0] for c in CASES} == set(REGISTRY)
-    assert {c[2] for c in CASES} == set(ALL_DEFECTS) - {"accepts_out_of_sequence"}
+    assert {c[2] for c in CASES} == set(ALL_DEFECTS)
     for check, _, defect, _ in CASES:
         assert check in ALL_DEFECTS[defect].breaks
 
