@@ -96,6 +96,4 @@ def open_veth_slac(
             evse_port,
             clock,
         )
-    return VethSlac(
-        clock, ev_port, evse_port, stand_in, ev_modem, evse_modem, ev, evse, records
-    )
+    return VethSlac(clock, ev_port, evse_port, stand_in, ev_modem, evse_modem, ev, evse, records)
