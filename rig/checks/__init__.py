@@ -211,6 +211,7 @@ def run_checks(
 from rig.checks import (  # noqa: E402, F401
     discharge_limits,
     islanding,
+    pilot,
     protocol_timing,
     reserve,
     sequence,
