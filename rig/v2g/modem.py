@@ -230,5 +230,6 @@ class LocalModem:
             self._timer.cancel()
             self._timer = None
         if current is not None:
-            current.done(reply)
-        self._next()
+            current.done(reply)  # may queue (and send) the next request itself
+        if self._current is None:
+            self._next()
