@@ -25,6 +25,7 @@ from instruments.emulated.c61800 import C61800Twin
 from instruments.emulated.c63800 import C63800Twin
 from instruments.emulated.daq970a import DAQ970ATwin
 from instruments.emulated.infiniivision import InfiniiVisionTwin
+from instruments.emulated.pilot_box import PilotBoxTwin
 from instruments.emulated.psb10000 import PSB10000Twin
 from instruments.emulated.rp7900 import RP7900Twin
 from instruments.emulated.twin import Twin
@@ -35,6 +36,7 @@ from instruments.keysight.ac6900 import AC6900
 from instruments.keysight.daq970a import DAQ970A
 from instruments.keysight.infiniivision import InfiniiVision
 from instruments.keysight.rp7900 import RP7900
+from instruments.pilot.pilot_box import PilotBox
 from instruments.roles import AnyResource, Instrument, Limits, Role
 from instruments.yokogawa.wt1800 import WT1800
 from instruments.yokogawa.wt5000 import WT5000
@@ -154,6 +156,16 @@ MODELS: Mapping[str, ModelEntry] = {
             A635000Twin,
             frozenset({"phases"}),
             (0x0A69, 0x0880),
+        ),
+        ModelEntry(
+            "rig_pilot_box",
+            Role.CONTROL_PILOT,
+            "rig",
+            PilotBox,
+            PilotBoxTwin,
+            frozenset({"side"}),
+            # pid.codes' test id (?): the box is the rig's own vocabulary, not a product
+            (0x1209, 0x0001),
         ),
     )
 }

@@ -29,6 +29,13 @@ from instruments.roles.base import (
     as_resource,
     parse_error,
 )
+from instruments.roles.control_pilot import (
+    ControlPilot,
+    PilotMeasurement,
+    PilotSide,
+    PilotSideError,
+    PilotState,
+)
 from instruments.roles.dc_source import DCSource
 from instruments.roles.grid_simulator import STEP, GridSimulator
 from instruments.roles.oscilloscope import Coupling, Oscilloscope, TriggerSlope
@@ -43,6 +50,7 @@ __all__ = [
     "ACLoad",
     "AcReading",
     "AnyResource",
+    "ControlPilot",
     "Coupling",
     "DCSource",
     "DcReading",
@@ -57,6 +65,10 @@ __all__ = [
     "Limits",
     "ModelRange",
     "Oscilloscope",
+    "PilotMeasurement",
+    "PilotSide",
+    "PilotSideError",
+    "PilotState",
     "PowerAnalyzer",
     "Range",
     "RangeError",

@@ -38,6 +38,7 @@ class Role(StrEnum):
     SCOPE = "scope"
     SWITCH_UNIT = "switch_unit"
     RLC_LOAD = "rlc_load"
+    CONTROL_PILOT = "control_pilot"
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,7 @@ from rig.checks import (  # noqa: E402, F401
     discharge_limits,
     fault_reaction,
     islanding,
+    pilot,
     protocol_timing,
     reserve,
     sequence,

@@ -78,8 +78,13 @@ def _rows(result: RunResult) -> dict[str, str]:
 ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
 
 
+# The pilot checks (rig.checks.pilot) judge the cable sequence, which the runner does not drive
+# yet: their good and defective cases run in tests/v2g/slac/test_emulated_link.py.
+PILOT_CHECKS = {name for name, spec in REGISTRY.items() if spec.fn.__module__ == "rig.checks.pilot"}
+
+
 def test_every_registered_check_has_a_defect_case() -> None:
-    assert {c[0] for c in CASES} == set(REGISTRY)
+    assert {c[0] for c in CASES} == set(REGISTRY) - PILOT_CHECKS
     assert {c[2] for c in CASES} == set(ALL_DEFECTS)
     for check, _, defect, _ in CASES:
         assert check in ALL_DEFECTS[defect].breaks

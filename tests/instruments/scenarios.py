@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from test_pilot_box import pilot_box_scenario
+
 from instruments.roles import (
     STEP,
     ACLoad,
@@ -173,4 +175,5 @@ SCENARIOS: Mapping[str, Scenario] = {
     ),
     "keysight_daq970a": Scenario({"channels": SWITCH_CHANNELS}, {}, _switch),
     "chroma_a635000": Scenario({}, {}, _rlc),
+    "rig_pilot_box": Scenario({}, {}, pilot_box_scenario),
 }

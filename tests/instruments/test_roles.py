@@ -103,6 +103,7 @@ def test_role_names_are_the_bench_file_names() -> None:
         "scope",
         "switch_unit",
         "rlc_load",
+        "control_pilot",
     ]
 
 
