@@ -638,7 +638,12 @@ class EvccHost(_Base):
                 await self._sleep(self.resume_after)
                 resume = paused
         except asyncio.CancelledError:
-            self._report(self._failed(self.connections, self._closing or "cancelled"))
+            # closed while finding or connecting to the SECC (not while waiting to resume:
+            # that connection has its result already)
+            if self.connections and (
+                not self.results or self.results[-1].connection != self.connections
+            ):
+                self._report(self._failed(self.connections, self._closing or "cancelled"))
         except Exception as exc:  # a bug (ours or a callback's): say so, end, never hang
             self.event(0, HostEvent.HOST_ERROR, error=repr(exc))
             self._report(self._failed(self.connections, f"host error: {exc!r}"))

@@ -71,6 +71,27 @@ Network behaviour
   SECC simulator logs ERROR lines ("Both Max Charge and Discharge power are set") in AC_BPT on
   every ChargeLoop; they do not affect the session.
 
+Against the rig's own EVCC and SECC (tests/peers/test_interop_josev.py)
+- Its EVCC refuses an SDP response whose TCP port is outside 49152..65535 (shared/messages/
+  sdp.py, MIN_TCP_PORT: "The port ... does not match the mandatory UDP server port 15118",
+  then an AttributeError in its own __repr__) and sends SDP requests until it gives up.
+- Its simulated EVSE has no power stage: the present voltage is a constant 1 V (secc/
+  controller/simulator.py, `evse_data_context.present_voltage = 1`) and send_charging_command
+  does nothing, so its DC_PreChargeRes never reaches the EV's battery voltage. Josev's EV
+  declares pre-charge done after 5 rounds whatever the voltage (evcc/controller/simulator.py,
+  is_precharged); an EV that waits for the voltage never gets there. `power_stage` gives the
+  SECC an ideal one (present voltage = the EV's target in pre-charge, present current = the
+  EV's target current in the ChargeLoop).
+- One SECC process serves sessions in turn (the EVCC's process exits after its session); its
+  EVSE data is shared by them: a DC ChargeParameterDiscovery replaces the session limits
+  (secc/controller/evse_data.py, update_dc_charge_parameters_v20), the AC ones are None
+  afterwards and the next AC_ChargeLoopReq raises TypeError in get_ac_charge_loop_params_v20.
+- TLS 1.3 (`tls`): ENABLE_TLS_1_3=true and PKI_PATH on both sides; with it the SECC still
+  serves plain TCP to an EV whose SDP request says 0x10, TLS to one that says 0x00. Its client
+  context is ssl.PROTOCOL_TLS with check_hostname off and the OEM chain (oemCertChain.pem,
+  oemLeaf.key) as client certificate; the server requires the EV's certificate against
+  oemRootCACert.pem; both restrict key exchange to prime256v1 (set_ecdh_curve).
+
 Log lines the harness relies on (logger format "LEVEL    time - module (line): text"):
   "Message to encode (ns=<ns>): <json>" (outgoing) and "Decoded message (ns=<ns>): <json>"
   (incoming), from iso15118.shared.exi_codec; "<Name> received" and "Sent <Name>" from

@@ -270,8 +270,13 @@ def test_our_evcc_against_josev_secc_over_tls(
     assert key_log.count("CLIENT_TRAFFIC_SECRET_0") == 1
 
 
+class JosevDefect(AssertionError):
+    """A session failed the way a known defect of the peer makes it fail (its log shows it)."""
+
+
 @pytest.mark.xfail(
     strict=True,
+    raises=JosevDefect,
     reason=(
         "Josev 0.31.2 SECC: after a DC session its AC session limits are gone "
         "(evse_data.py update_dc_charge_parameters_v20 replaces session_limits), so "
@@ -284,8 +289,11 @@ def test_an_ac_session_after_a_dc_one_on_the_same_josev_secc(
 ) -> None:
     # Runs after the DC tests above (definition order), on the same Josev process.
     run = _our_ev_against_josev(secc_pair, josev_secc, tmp_path, "AC_BPT", "dynamic")
-    evidence = [line for line in run.josev_lines if "TypeError" in line]
-    assert run.code == 0, f"Josev SECC: {evidence[:1]}"
+    evidence = [line for line in run.josev_lines if "TypeError" in line and "ACChargeLoop" in line]
+    if run.code != 0 and evidence:
+        raise JosevDefect(evidence[0])
+    # any other failure is a real one (xfail only accepts JosevDefect)
+    assert run.code == 0, run.text
 
 
 # --- Josev's EVCC against our SECC ----------------------------------------------------------------

@@ -24,8 +24,9 @@ from rig.v2g.controllers import Closure
 from rig.v2g.engine import Send
 from rig.v2g.evcc import Evcc, EvccConfig
 from rig.v2g.exi import common, to_json
-from rig.v2g.host import EvccHost, HostEvent, SeccHost
+from rig.v2g.host import EvccHost, HostEvent, SeccHost, parse_endpoint_text, secc_tls_config
 from rig.v2g.messages import code_name, encode_frame, header
+from rig.v2g.pki import PkiFolder
 from rig.v2g.reference import BatteryEv, BenchCharger
 from rig.v2g.sdp import SeccEndpoint
 from rig.v2g.secc import Secc
@@ -401,3 +402,103 @@ def test_the_ev_host_ends_safely_on_a_foreign_session_id(clock: RealClock) -> No
     (unexpected,) = ev.trace.events("unexpected_message")
     assert unexpected["session_id"] == "ee" * 8
     ev.ended_safely()
+
+
+# --- TLS and the host's own callbacks ---------------------------------------------------------------
+
+
+def _tls_evse(clock: RealClock, pki: PkiFolder, handshake_timeout: float = 5.0) -> Evse:
+    charger, trace = BenchCharger(), Trace()
+    host = SeccHost(
+        clock.loop,
+        clock,
+        secc_factory(charger, timing=QUICK),
+        host="::1",
+        sdp=False,
+        tls=secc_tls_config(pki),
+        recorder=trace,
+        handshake_timeout=handshake_timeout,
+    )
+    host.start()
+    return Evse(host, trace, charger)
+
+
+def test_a_peer_that_never_starts_tls_is_closed_after_the_handshake_timeout(
+    clock: RealClock, pki: PkiFolder
+) -> None:
+    evse = _tls_evse(clock, pki, handshake_timeout=0.3)
+
+    async def ev() -> bytes:
+        peer = await RawPeer.connect("::1", evse.host.port)
+        return await peer.end(5.0)
+
+    started = clock.now()
+    assert _run(clock, ev()) == b""
+    assert clock.now() - started < 2.0
+    drive(clock, lambda: evse.host.finished)
+    (refused,) = evse.trace.events(HostEvent.TLS_REFUSED)
+    assert "tls handshake not done within 0.3 s" in refused["reason"]
+    (result,) = evse.host.results
+    assert result.closure is None and evse.charger.ended == [] and evse.charger.safe
+
+
+def test_plain_v2gtp_to_a_tls_secc_is_refused_as_not_tls(clock: RealClock, pki: PkiFolder) -> None:
+    evse = _tls_evse(clock, pki)
+
+    async def ev() -> bytes:
+        peer = await RawPeer.connect("::1", evse.host.port)
+        peer.send(frame(0x8001, bytes(30)))
+        return await peer.end(5.0)
+
+    _run(clock, ev())
+    drive(clock, lambda: evse.host.finished)
+    (refused,) = evse.trace.events(HostEvent.TLS_REFUSED)
+    assert refused["failure"] in ("protocol_error", "protocol_version")
+    assert evse.host.results[0].closure is None
+
+
+def test_a_failing_recorder_or_callback_does_not_stop_the_session(clock: RealClock) -> None:
+    charger = BenchCharger()
+    calls = 0
+
+    def broken_recorder(record: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise OSError("disk full")
+
+    def broken_callback(result: object) -> None:
+        raise RuntimeError("bug in the caller")
+
+    evse = SeccHost(
+        clock.loop,
+        clock,
+        secc_factory(charger),
+        host="::1",
+        sdp=False,
+        recorder=broken_recorder,
+        on_session_end=broken_callback,
+    )
+    evse.start()
+    evcc = EvccHost(
+        clock.loop, clock, evcc_factory(battery(2)), target=SeccEndpoint.parse("::1", evse.port)
+    )
+    evcc.start()
+    drive(clock, lambda: evcc.finished and evse.finished)
+    assert [r.normal for r in evcc.results + evse.results] == [True, True]
+    assert isinstance(evse.recorder_error, OSError) and calls == 5  # recording stopped there
+    assert charger.ended[0][0] is Closure.TERMINATED
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("[fe80::2%veth-evcc]:5000", ("fe80::2", 5000)),
+        ("tcp:[::1]:49152", ("::1", 49152)),
+        ("127.0.0.1:80", ("127.0.0.1", 80)),
+        ("memory:ev", None),
+        ("[::1]", None),
+    ],
+)
+def test_endpoint_text_is_parsed_back(text: str, parsed: tuple[str, int] | None) -> None:
+    assert parse_endpoint_text(text) == parsed
