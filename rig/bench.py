@@ -58,6 +58,8 @@ _LIMIT_KEYS = {
     "power": ("power_w", "power"),
     "reactive_power": ("reactive_power_var", "reactive_power"),
     "frequency": ("frequency_hz", "frequency"),
+    "voltage_slew": ("voltage_slew_v_per_s", "voltage_rate"),
+    "frequency_slew": ("frequency_slew_hz_per_s", "frequency_rate"),
 }
 #: bench `emulation: evse:` key -> (rig.sim EVSEConfig field, unit dimension or None for a name)
 _EVSE_KEYS: dict[str, tuple[str, str | None]] = {

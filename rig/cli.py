@@ -1,4 +1,4 @@
-"""Command line of the rig: ``rig run``, ``rig validate``, ``rig defects``, ``rig emulate``, ``rig exi``.
+"""Command line of the rig: run, validate, defects, instruments, emulate, ev, evse, decode, exi, pki.
 
 Exit codes: 0 success (every plan passed), 1 a plan failed or errored, 2 bad input (plan, bench,
 option, an unknown defect, an instrument that cannot be reached, EXI stream), 130 interrupted.
@@ -73,6 +73,58 @@ def _cmd_defects(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  breaks: {', '.join(breaks) or '-'}")
         print(f"{'':<{width}}  ({kind}) {summary}")
     return 0
+
+
+def _cmd_instruments(args: argparse.Namespace) -> int:
+    """Identify every instrument of a bench and print one row each: exit 0 when all answer as
+    the bench file says, 1 when one does not answer or reports another serial."""
+    import datetime as dt
+
+    from instruments.inventory import InventoryEntry, inventory, parse_due
+    from rig.clock import RealClock, VirtualClock
+    from rig.station import open_instruments
+
+    bench = _load_bench(args.bench)
+    all_emulated = all(i.emulated for i in bench.instruments)
+    clock = VirtualClock() if all_emulated else RealClock()
+    station, errors = open_instruments(bench, clock, seed=args.seed)
+    try:
+        entries = [
+            InventoryEntry(
+                inst.name,
+                station.drivers[inst.name],
+                inst.model,
+                inst.address,
+                parse_due(inst.calibration_due),
+                inst.serial,
+            )
+            for inst in bench.instruments
+            if inst.name in station.drivers
+        ]
+        rows = {row.name: row for row in inventory(entries, today=dt.date.today())}
+    finally:
+        station.teardown()
+    table = [("NAME", "ROLE", "MODEL", "IDN", "ADDRESS", "CALIBRATION DUE")]
+    bad = 0
+    for inst in bench.instruments:
+        row = rows.get(inst.name)
+        error = errors.get(inst.name) or (row.error if row is not None else None)
+        due = inst.calibration_due or "-"
+        if row is not None and row.calibration_overdue:
+            due += " OVERDUE"
+        idn = str(row.idn) if row is not None and row.idn is not None else f"NO ANSWER: {error}"
+        if row is not None and row.serial_mismatch:
+            idn += f" (bench file says serial {inst.serial})"
+        bad += error is not None or (row is not None and row.serial_mismatch)
+        table.append((inst.name, inst.role, inst.model, idn, inst.address, due))
+    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]) - 1)]
+    for r in table:
+        print("  ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    print(
+        f"{len(bench.instruments) - bad} of {len(bench.instruments)} instrument(s) answered as "
+        "the bench file says"
+    )
+    return 1 if bad else 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -316,12 +368,6 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         raise BadInput(f"rig emulate: {exc}") from None
 
 
-def _cmd_exi(args: argparse.Namespace, rest: list[str]) -> int:
-    from rig.v2g.exi.cli import main as exi_main
-
-    return int(exi_main(rest))
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rig", description=__doc__.splitlines()[0] if __doc__ else None
@@ -388,6 +434,14 @@ def build_parser() -> argparse.ArgumentParser:
     dfx = sub.add_parser("defects", help="list the seeded defects of the emulated DUT")
     dfx.set_defaults(func=_cmd_defects)
 
+    ins = sub.add_parser(
+        "instruments",
+        help="identify every instrument of a bench: role, model, IDN, address, calibration",
+    )
+    ins.add_argument("--bench", default=str(REPO / DEFAULT_BENCH))
+    ins.add_argument("--seed", type=int, default=1, help="seed of emulated instruments")
+    ins.set_defaults(func=_cmd_instruments)
+
     emu = sub.add_parser(
         "emulate", help="serve the emulated instruments as SCPI sockets on loopback"
     )
@@ -420,7 +474,35 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     pki.set_defaults(func=None)
+    for name, text in _PASS_THROUGH_HELP.items():
+        sub.add_parser(name, help=text, add_help=False).set_defaults(func=None)
     return parser
+
+
+#: Commands with their own option parsers: `rig <name> ...` hands the rest of the line over.
+_PASS_THROUGH_HELP = {
+    "ev": "the rig as an ISO 15118-20 EV in front of a real EVSE (rig ev --help)",
+    "evse": "the rig as an ISO 15118-20 EVSE in front of a real EV (rig evse --help)",
+    "decode": "decode a V2G capture or a live interface: SLAC, SDP, V2GTP, EXI (rig decode --help)",
+}
+
+
+def _pass_through(name: str, rest: list[str]) -> int:
+    if name == "exi":
+        from rig.v2g.exi.cli import main as exi_main
+
+        return int(exi_main(rest))
+    if name == "pki":
+        from rig.v2g.pki_cli import main as pki_main
+
+        return int(pki_main(rest))
+    if name == "decode":
+        from rig.decode import main as decode_main
+
+        return int(decode_main(rest))
+    from rig.standalone import main_ev, main_evse
+
+    return int(main_ev(rest) if name == "ev" else main_evse(rest))
 
 
 class _VersionAction(argparse.Action):
@@ -438,12 +520,8 @@ class _VersionAction(argparse.Action):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "exi":
-        return _cmd_exi(argparse.Namespace(), argv[1:])
-    if argv and argv[0] == "pki":
-        from rig.v2g.pki_cli import main as pki_main
-
-        return int(pki_main(argv[1:]))
+    if argv and argv[0] in ("exi", "pki", *_PASS_THROUGH_HELP):
+        return _pass_through(argv[0], argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

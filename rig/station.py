@@ -29,6 +29,7 @@ from rig.v2gfiles import SessionFiles
 
 if TYPE_CHECKING:
     from instruments.emulated.twin import Twin
+    from instruments.emulated.visa import EmulatedVisaLibrary
     from instruments.roles import ACLoad, DCSource, GridSimulator, Instrument, PowerAnalyzer
     from rig.sim import World
 
@@ -226,11 +227,6 @@ def open_station(
 ) -> Station:
     """Open every instrument (real ones through the system VISA, emulated ones through the
     in-process backend over one shared World), build the DUT, and prepare the bench for the plan."""
-    import pyvisa
-
-    from instruments.emulated.visa import EmulatedVisaLibrary
-    from instruments.registry import emulated_resource_name, make_twin, open_instrument
-    from instruments.roles import Limits
     from rig.physics import world_config
     from rig.sim import World
 
@@ -283,16 +279,58 @@ def open_station(
             defects=defects,
         )
     station = Station(config, clock, {}, dut, [], world)
-    emu_lib = EmulatedVisaLibrary() if any(i.emulated for i in config.instruments) else None
-    emu_rm = None
-    real_rm = None
     try:
-        if emu_lib is not None:
-            emu_rm = pyvisa.ResourceManager(emu_lib)
-            station.resource_managers.append(emu_rm)
-        for i, inst in enumerate(config.instruments):
+        _open_drivers(station)
+        if not config.dut.emulated:
+            station.dut = _real_dut(
+                config, plan, clock, identity, station, _real_rm(station), files
+            )
+        _prepare(station, plan)
+    except BaseException:
+        station.teardown()
+        raise
+    return station
+
+
+def _real_rm(station: Station) -> Any:
+    """The system VISA's resource manager, opened once per station (closed at teardown)."""
+    import pyvisa
+
+    for rm in station.resource_managers:
+        if not isinstance(rm.visalib, _emulated_visa_library()):
+            return rm
+    rm = pyvisa.ResourceManager()
+    station.resource_managers.append(rm)
+    return rm
+
+
+def _emulated_visa_library() -> type[EmulatedVisaLibrary]:
+    from instruments.emulated.visa import EmulatedVisaLibrary
+
+    return EmulatedVisaLibrary
+
+
+def _open_drivers(station: Station, *, errors: dict[str, str] | None = None) -> None:
+    """Open every instrument of the bench and identify it: emulated ones through the in-process
+    VISA library over the station's World, real ones through the system VISA. With `errors`, an
+    instrument that cannot be opened or does not answer is recorded there (name -> reason) and
+    the rest still open (the inventory); without, the first failure raises."""
+    import pyvisa
+
+    from instruments.registry import emulated_resource_name, make_twin, open_instrument
+    from instruments.roles import Limits
+
+    config, clock, world = station.config, station.clock, station.world
+    emu_rm = None
+    emu_lib = None
+    for i, inst in enumerate(config.instruments):
+        try:
             if inst.emulated:
-                assert emu_lib is not None and emu_rm is not None and world is not None
+                assert world is not None, "emulated instruments need the station's World"
+                if emu_rm is None or emu_lib is None:
+                    emu_lib = _emulated_visa_library()()
+                    emu_rm = pyvisa.ResourceManager(emu_lib)
+                    station.resource_managers.append(emu_rm)
                 serial = inst.serial or f"EMU{i + 1:04d}"
                 twin = make_twin(
                     inst.model, world, clock.now, serial=serial, options=dict(inst.options)
@@ -302,36 +340,53 @@ def open_station(
                 station.twins[inst.name] = twin
                 resource = emu_rm.open_resource(resource_name)
             else:
-                if real_rm is None:
-                    real_rm = pyvisa.ResourceManager()
-                    station.resource_managers.append(real_rm)
-                resource = real_rm.open_resource(inst.address)
+                resource = _real_rm(station).open_resource(inst.address)
             limits = Limits.from_mapping(inst.limits) if inst.limits else None
             driver = open_instrument(
                 inst.model, resource, limits=limits, options=dict(inst.options), name=inst.name
             )
             station.drivers[inst.name] = driver
             idn = driver.identify()
-            station.records.append(
-                InstrumentRecord(
-                    inst.role,
-                    inst.model,
-                    str(idn),
-                    inst.emulated,
-                    "" if inst.emulated else inst.address,
-                    inst.calibration_due,
-                )
+        except Exception as exc:
+            if errors is None:
+                raise
+            errors[inst.name] = f"{type(exc).__name__}: {exc}"
+            continue
+        station.records.append(
+            InstrumentRecord(
+                inst.role,
+                inst.model,
+                str(idn),
+                inst.emulated,
+                "" if inst.emulated else inst.address,
+                inst.calibration_due,
             )
-        if not config.dut.emulated:
-            if real_rm is None:
-                real_rm = pyvisa.ResourceManager()
-                station.resource_managers.append(real_rm)
-            station.dut = _real_dut(config, plan, clock, identity, station, real_rm, files)
-        _prepare(station, plan)
+        )
+
+
+def open_instruments(
+    config: BenchConfig, clock: Clock, *, seed: int = 1
+) -> tuple[Station, dict[str, str]]:
+    """Only the bench's instruments (no DUT, nothing set up): what `rig instruments` lists.
+    Returns the station (tear it down after use) and the instruments that did not open or
+    answer (name -> reason)."""
+    from rig.physics import world_config
+    from rig.sim import World
+
+    world = None
+    if any(i.emulated for i in config.instruments):
+        world = World(world_config(None, config), seed=seed)
+    identity = DutIdentity(
+        config.dut.side, config.dut.name, config.dut.firmware, emulated=config.dut.emulated
+    )
+    station = Station(config, clock, {}, _NoDut(identity), [], world)
+    errors: dict[str, str] = {}
+    try:
+        _open_drivers(station, errors=errors)
     except BaseException:
         station.teardown()
         raise
-    return station
+    return station, errors
 
 
 class _NoDut:

@@ -26,6 +26,8 @@ _DIMENSIONS: dict[str, dict[str, float]] = {
     "capacitance": {"F": 1.0},
     "ratio": {"%": 0.01, "p.u.": 1.0, "pu": 1.0},
     "power_rate": {"W/s": 1.0},
+    "voltage_rate": {"V/s": 1.0},
+    "frequency_rate": {"Hz/s": 1.0},
 }
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "min": 60.0, "h": 3600.0}
 
@@ -65,6 +67,8 @@ def _examples(dimension: str) -> str:
         "capacitance": "'180 uF'",
         "ratio": "'30 %'",
         "power_rate": "'10 kW/s'",
+        "voltage_rate": "'1000 V/s'",
+        "frequency_rate": "'5 Hz/s'",
     }[dimension]
 
 

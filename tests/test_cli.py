@@ -297,3 +297,22 @@ def test_a_selection_that_matches_no_plan_is_a_one_line_error(
     assert main(["run", PLAN, "-k", "no_such_plan", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "rig run: no plan matched -k no_such_plan\n"
     assert not (tmp_path / "record.json").exists()
+
+
+@pytest.mark.parametrize("command", ["ev", "evse", "decode", "exi", "pki"])
+def test_commands_with_their_own_options_are_reached_through_rig(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert f"rig {command}" in capsys.readouterr().out
+
+
+def test_rig_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "defects", "instruments", "emulate", "ev", "evse",
+                    "decode", "exi", "pki"):  # fmt: skip
+        assert command in out

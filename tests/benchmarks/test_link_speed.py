@@ -34,7 +34,9 @@ TEN_MINUTES_S = 600.0
 
 
 def ten_minute_capture(shared: Path, target: Path) -> Path:
-    replay(shared / "pcaps" / "tux-evse__audi-dc-iso2.pcap", target, loop_until_s=TEN_MINUTES_S + 25.0)
+    replay(
+        shared / "pcaps" / "tux-evse__audi-dc-iso2.pcap", target, loop_until_s=TEN_MINUTES_S + 25.0
+    )
     return target
 
 
