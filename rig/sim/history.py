@@ -50,6 +50,10 @@ COLUMNS: tuple[str, ...] = (
 _INDEX: Mapping[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 #: What record() is given: every column but the two angles, which are integrated here.
 INPUTS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in ("bus_theta", "grid_theta"))
+_BUS_THETA, _GRID_THETA = COLUMNS.index("bus_theta"), COLUMNS.index("grid_theta")
+_IN_BUS_F, _IN_GRID_F = INPUTS.index("bus_f"), INPUTS.index("grid_f")
+_IN_CONNECTED, _IN_SOURCE_ON = INPUTS.index("connected"), INPUTS.index("source_on")
+assert _BUS_THETA < _GRID_THETA
 
 #: Per AC point: (voltage, frequency, angle, P, Q) columns.
 AC_POINT_COLUMNS: Mapping[str, tuple[str, str, str, str, str]] = {
@@ -134,39 +138,39 @@ class StateHistory:
         replaces the first (several solves at one instant: the last one holds)."""
         if len(values) != len(INPUTS):
             raise ValueError(f"a history row has {len(INPUTS)} values, got {len(values)}")
-        v = dict(zip(INPUTS, values, strict=True))
-        replace = bool(self._times) and t == self._times[-1]
-        if self._times and t < self._times[-1]:
-            raise ValueError(f"history rows go forward in time: {t} after {self._times[-1]}")
-        base = len(self._times) - (2 if replace else 1)
+        times = self._times
+        replace = bool(times) and t == times[-1]
+        if times and t < times[-1]:
+            raise ValueError(f"history rows go forward in time: {t} after {times[-1]}")
+        base = len(times) - (2 if replace else 1)
         if base >= 0:
-            bus, grid = self._angles(t - self._times[base], self._rows[base], v)
+            bus, grid = self._angles(t - times[base], self._rows[base], values)
         else:  # the first row: angles as if the frequency had always been what it is now
-            bus, grid = _wrap(_TWO_PI * v["bus_f"] * t), _wrap(_TWO_PI * v["grid_f"] * t)
-            if v["connected"] > 0.5:
+            bus = _wrap(_TWO_PI * values[_IN_BUS_F] * t)
+            grid = _wrap(_TWO_PI * values[_IN_GRID_F] * t)
+            if values[_IN_CONNECTED] > 0.5:
                 bus = grid
-        row = tuple(
-            bus if name == "bus_theta" else grid if name == "grid_theta" else v[name]
-            for name in COLUMNS
-        )
+        # COLUMNS is INPUTS with the two angles inserted at their places (checked at import).
+        row = (*values[:_BUS_THETA], bus, *values[_BUS_THETA : _GRID_THETA - 1], grid,
+               *values[_GRID_THETA - 1 :])  # fmt: skip
         if replace:
             self._rows[-1] = row
             return
-        self._times.append(t)
+        times.append(t)
         self._rows.append(row)
-        if len(self._times) >= self._next_trim or len(self._times) > self.max_rows:
+        if len(times) >= self._next_trim or len(times) > self.max_rows:
             self._trim()
 
     @staticmethod
     def _angles(
-        dt: float, previous: tuple[float, ...], v: Mapping[str, float]
+        dt: float, previous: tuple[float, ...], values: Sequence[float]
     ) -> tuple[float, float]:
-        bus = _wrap(previous[_INDEX["bus_theta"]] + _TWO_PI * previous[_INDEX["bus_f"]] * dt)
-        grid = _wrap(previous[_INDEX["grid_theta"]] + _TWO_PI * previous[_INDEX["grid_f"]] * dt)
-        if v["connected"] > 0.5:
+        bus = _wrap(previous[_BUS_THETA] + _TWO_PI * previous[_INDEX["bus_f"]] * dt)
+        grid = _wrap(previous[_GRID_THETA] + _TWO_PI * previous[_INDEX["grid_f"]] * dt)
+        if values[_IN_CONNECTED] > 0.5:
             # A bus held by the grid runs in the grid's phase (a reconnection resynchronizes).
             bus = grid
-        elif v["source_on"] <= 0.5:
+        elif values[_IN_SOURCE_ON] <= 0.5:
             # The grid point shows the island through the open source: the bus's angle.
             grid = bus
         return bus, grid
