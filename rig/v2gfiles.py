@@ -133,13 +133,10 @@ def tls_configs(
     vehicle chain and trusts the V2G root; the SECC presents its chain and trusts the OEM root
     (mutual authentication, [V2G20-1856]). `secc_presents` names another leaf for the SECC
     (an expired one, one under the wrong root ...: a defective DUT's TLS)."""
+    from rig.v2g.host import evcc_tls_config, secc_tls_config
     from rig.v2g.pki import Entity, PkiFolder
-    from rig.v2g.transport.tls import TlsConfig
 
     pki = PkiFolder(pki_dir)
-    ev = pki.credentials(Entity.VEHICLE_LEAF)
-    evse = pki.credentials(Entity[secc_presents])
     sink = key_log if callable(key_log) else None
-    evcc = TlsConfig.evcc(ev.chain, ev.key, (pki.certificate(Entity.V2G_ROOT),), key_log=sink)
-    secc = TlsConfig.secc(evse.chain, evse.key, (pki.certificate(Entity.OEM_ROOT),))
-    return evcc, secc
+    evcc = evcc_tls_config(pki, key_log=sink)
+    return evcc, secc_tls_config(pki, leaf=Entity[secc_presents])
