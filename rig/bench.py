@@ -17,6 +17,9 @@ instruments:
   battery:  {role: dc_source, model: ea_psb10000, address: emulated,
              limits: {voltage: 500 V, current: 60 A, power: 30 kW}}
 ```
+
+A real bench whose plans run the cable sequence (plans with `link:`, rig.linkrun) names its
+modem: `link: {interface: eth1, modem: "00:b0:52:00:00:01"}` (optional `ev_mac`, `pilot_poll`).
 """
 
 from __future__ import annotations

@@ -459,6 +459,23 @@ class BenchCable:
                 f"CAP_NET_RAW, and the interface must exist): {exc.strerror or exc}"
             ) from None
         self.port = RawPort(sock, loop)
+        self.closed = False
+        self._timer: Any = None
+        try:
+            self._open(link, bench_link, pilot, dut, clock, seed)
+        except BaseException:
+            self.close()  # the socket and its reader do not outlive a cable that failed to open
+            raise
+
+    def _open(
+        self,
+        link: LinkSpec,
+        bench_link: BenchLink,
+        pilot: ControlPilot,
+        dut: Any,
+        clock: Clock,
+        seed: int,
+    ) -> None:
         host = bench_link.ev_mac or self.port.mac
         timing = SlacTiming().overridden(link.slac)
         self.slac = SlacEndpoint(
@@ -482,8 +499,6 @@ class BenchCable:
         if hasattr(dut, "on_sent"):
             dut.on_sent = _ev_listener(self.ev)
         self._last: dict[str, Any] | None = None
-        self._timer: Any = None
-        self.closed = False
         self._read()  # the pilot before anything happens, and the polling from here on
 
     @property
@@ -552,5 +567,6 @@ class BenchCable:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.slac.close()
+        if hasattr(self, "slac"):
+            self.slac.close()
         self.port.close()
