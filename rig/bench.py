@@ -17,10 +17,14 @@ instruments:
   battery:  {role: dc_source, model: ea_psb10000, address: emulated,
              limits: {voltage: 500 V, current: 60 A, power: 30 kW}}
 ```
+
+A real bench whose plans run the cable sequence (plans with `link:`, rig.linkrun) names its
+modem: `link: {interface: eth1, modem: "00:b0:52:00:00:01"}` (optional `ev_mac`, `pilot_poll`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +38,7 @@ DutSide = Literal["evse", "ev", "none"]
 #: Longest bound on one instrument's safe-state step (a teardown must end in bounded time).
 MAX_TEARDOWN_S = 600.0
 
-_TOP_KEYS = ("name", "dut", "instruments", "emulation", "teardown_timeout")
+_TOP_KEYS = ("name", "dut", "instruments", "emulation", "teardown_timeout", "link")
 _DUT_KEYS = (
     "side",
     "name",
@@ -114,6 +118,22 @@ class DutConfig:
 
 
 @dataclass(frozen=True)
+class BenchLink:
+    """A real bench's cable (`link:`): the Ethernet interface of the HomePlug Green PHY modem the
+    rig's side of SLAC runs on (a packet socket: root or CAP_NET_RAW), that modem's address for
+    its local management messages (CM_SET_KEY), the host address SLAC uses if not the
+    interface's own, and how often the control pilot instrument is read."""
+
+    interface: str
+    modem_mac: bytes
+    ev_mac: bytes | None = None
+    #: How often the rig reads the pilot (rig's own choice: well inside the 250 ms of
+    #: [V2G20-847]; each reading is one query to the control pilot instrument).
+    pilot_poll_s: float = 0.02
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     path: str
     name: str
@@ -126,6 +146,8 @@ class BenchConfig:
     protocol: str = "iso15118-20"
     #: One-way latency of the emulated link between the rig's engine and the emulated DUT's (s).
     link_latency_s: float = 0.0005
+    #: A real bench's cable for plans with `link:` (None: the emulated link, or no cable).
+    link: BenchLink | None = None
 
     def by_role(self, role: str) -> InstrumentConfig | None:
         return next((i for i in self.instruments if i.role == role), None)
@@ -273,7 +295,7 @@ def _parse_instruments(src: Source, raw_inst: Any) -> list[InstrumentConfig]:
     return instruments
 
 
-def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
+def _parse_dut(src: Source, dut_raw: Any, cable: bool = False) -> DutConfig:
     if not isinstance(dut_raw, dict):
         src.error(("dut",), "expected a mapping")
         dut_raw = {}
@@ -317,7 +339,8 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
     ):
         src.error(("dut", "port"), f"{port!r} is not a TCP port (1..65535)")
         port = None
-    if not emulated and side != "none":
+    # Behind a cable (`link:`), a real EVSE is found by SDP on the link's interface.
+    if not emulated and side != "none" and not cable:
         if side == "evse" and not (address and port) and not interface:
             src.error(("dut",), "a real EVSE needs address and port (direct) or interface (SDP)")
         if side == "ev" and not address and not interface:
@@ -345,6 +368,58 @@ def _parse_dut(src: Source, dut_raw: Any) -> DutConfig:
         sign,
         control,
     )
+
+
+_LINK_KEYS = ("interface", "modem", "ev_mac", "pilot_poll")
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}$")
+#: Linux interface names: at most 15 characters (IFNAMSIZ), no blank, slash or colon.
+_INTERFACE = re.compile(r"^[^\s/:]{1,15}$")
+
+
+def _mac(src: Source, path: Path_, raw: Any) -> bytes | None:
+    if not isinstance(raw, str) or not _MAC.match(raw.strip()):
+        src.error(path, f"{raw!r} is not a MAC address like 00:b0:52:00:00:01")
+        return None
+    return bytes.fromhex(raw.strip().replace(":", "").replace("-", ""))
+
+
+def _parse_link(src: Source, raw: Any, dut: DutConfig) -> BenchLink | None:
+    path: Path_ = ("link",)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        src.error(path, "expected a mapping {interface, modem, ev_mac}")
+        return None
+    for key in raw:
+        if key not in _LINK_KEYS:
+            src.error((*path, key), f"unknown field; known: {', '.join(_LINK_KEYS)}")
+    if dut.emulated:
+        src.error(path, "an emulated DUT's cable is emulated: link: names a real modem interface")
+    interface = raw.get("interface")
+    if interface is None:
+        src.error((*path, "interface"), "missing: the modem's Ethernet interface (e.g. eth1)")
+    elif not isinstance(interface, str) or not _INTERFACE.match(interface):
+        src.error((*path, "interface"), f"{interface!r} is not a network interface name")
+        interface = None
+    modem = None
+    if "modem" not in raw:
+        src.error(
+            (*path, "modem"), "missing: the modem's MAC (a QCA7000 answers 00:b0:52:00:00:01)"
+        )
+    else:
+        modem = _mac(src, (*path, "modem"), raw["modem"])
+    ev_mac = _mac(src, (*path, "ev_mac"), raw["ev_mac"]) if raw.get("ev_mac") is not None else None
+    poll = 0.02
+    if "pilot_poll" in raw:
+        try:
+            poll = units.parse(raw["pilot_poll"], "time")
+            if not 0.001 <= poll <= 1.0:
+                src.error((*path, "pilot_poll"), "must be between 1 ms and 1 s")
+        except units.UnitError as exc:
+            src.error((*path, "pilot_poll"), str(exc))
+    if interface is None or modem is None:
+        return None
+    return BenchLink(str(interface), modem, ev_mac, poll, src.line(path))
 
 
 _EMULATION_KEYS = ("evse", "noise", "protocol", "link_latency")
@@ -421,7 +496,8 @@ def _from_source(src: Source) -> BenchConfig:
     for key in doc:
         if key not in _TOP_KEYS:
             src.error((key,), f"unknown field; expected {', '.join(_TOP_KEYS)}")
-    dut = _parse_dut(src, doc.get("dut") or {})
+    dut = _parse_dut(src, doc.get("dut") or {}, cable=doc.get("link") is not None)
+    link = _parse_link(src, doc.get("link"), dut)
     instruments = _parse_instruments(src, doc.get("instruments"))
     emulation = _parse_emulation(src, doc.get("emulation") or {})
     try:
@@ -445,6 +521,7 @@ def _from_source(src: Source) -> BenchConfig:
         teardown,
         emulation.protocol,
         emulation.link_latency_s,
+        link,
     )
 
 

@@ -56,13 +56,18 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _all_defects() -> dict[str, tuple[str, tuple[str, ...], str]]:
-    """name -> (summary, checks it breaks, kind) for the physics and the protocol defects."""
+    """name -> (summary, checks it breaks, kind) for the physics, protocol, TLS and pilot defects."""
     from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS
     from rig.sim import DEFECTS
+    from rig.sim.pilot import PILOT_DEFECTS
 
     out = {n: (d.summary, d.breaks, "physics") for n, d in DEFECTS.items()}
     out.update({n: (d.summary, d.breaks, "protocol") for n, d in PROTOCOL_DEFECTS.items()})
     out.update({n: (d.summary, d.breaks, "tls") for n, d in TLS_DEFECTS.items()})
+    # The pilot's belong to one side of the cable: the DUT's side in plans with link:.
+    out.update(
+        {n: (f"{d.summary} ({d.side} side)", d.breaks, "pilot") for n, d in PILOT_DEFECTS.items()}
+    )
     return out
 
 

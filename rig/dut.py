@@ -30,6 +30,29 @@ if TYPE_CHECKING:
 #: The protocol name runs carry in the trace and the record.
 ISO15118_20 = "ISO 15118-20"
 
+#: Told of every message an engine sends, as it goes out: (time, the sending engine "evcc" or
+#: "secc", message name, decoded body). The cable's EV side follows its own PowerDeliveryReq
+#: with the pilot at that moment (rig.linkrun), not when the runner next polls.
+MessageListener = Callable[[float, str, str, Mapping[str, Any]], None]
+
+
+def _listening(
+    tap: Callable[[Record], None], side: str, listener: MessageListener | None
+) -> Callable[[Record], None]:
+    """`tap`, and `listener` for each message this side sends."""
+    if listener is None:
+        return tap
+
+    def record(rec: Record) -> None:
+        from rig.v2g.connection import RecordKind
+
+        tap(rec)
+        if rec.kind is RecordKind.SENT:
+            body = rec.data if isinstance(rec.data, Mapping) else {}
+            listener(rec.time, side, rec.name, body)
+
+    return record
+
 
 @dataclass(frozen=True)
 class DutEvent:
@@ -328,6 +351,8 @@ class EmulatedSession20:
             self._tls_contexts = (TlsContext(evcc_tls), TlsContext(secc_tls))
         self._seed = seed
         self._rng = random.Random(seed)
+        #: Set before start() to hear each message as either engine sends it (rig.linkrun).
+        self.on_sent: MessageListener | None = None
         self._taps: list[V2gTap] = []
         self._rig_engine: Any = None
         self._connections: list[Connection] = []
@@ -417,12 +442,22 @@ class EmulatedSession20:
                 rig_engine, self.faults, rng=random.Random(self._seed * 7919 + 1)
             )
         self.ev.request(_intent("charge"))
+        listener = self.on_sent
         self._connections = [
             Connection(
-                engines[dut_engine_side], links[dut_engine_side], self.clock, recorder=theirs
+                engines[dut_engine_side],
+                links[dut_engine_side],
+                self.clock,
+                recorder=_listening(theirs, dut_engine_side, listener),
+                # The DUT's messages are decoded only for a listener (the trace keeps the rig's).
+                to_json=_json_of if listener is not None else None,
             ),
             Connection(
-                rig_engine, links[self.rig_side], self.clock, recorder=ours, to_json=_json_of
+                rig_engine,
+                links[self.rig_side],
+                self.clock,
+                recorder=_listening(ours, self.rig_side, listener),
+                to_json=_json_of,
             ),
         ]
         if self.rig_side == "evcc":
@@ -534,6 +569,8 @@ class RealEvse20:
             self.physics, max_charge_w=ev.max_charge_w, max_discharge_w=ev.max_discharge_w
         )
         self.tap = V2gTap("evcc", now=clock.now)
+        #: Set before start() to hear each message the rig's EVCC sends (rig.linkrun).
+        self.on_sent: MessageListener | None = None
         self._tls = None
         if tls_pki is not None:
             from rig.v2g.host import evcc_tls_config
@@ -603,13 +640,14 @@ class RealEvse20:
             raise RuntimeError(f"session already running (phase {self.phase})")
         self.ev.request(_intent("charge"))
         self._evcc = None
+        recorder = _listening(self.tap, "evcc", self.on_sent)
         self._host = EvccHost(
             self.clock.loop,  # type: ignore[attr-defined]
             self.clock,
             self._make_engine,
             target=self._target(),
             tls=self._tls,
-            recorder=lambda hr: self.tap(hr.record),
+            recorder=lambda hr: recorder(hr.record),
             to_json=_json_of,
             tap=self._capture,
         )

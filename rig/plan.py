@@ -21,8 +21,15 @@ checks:
 
 Step keys: `at` (absolute "60 s" from the start, or relative "+60 s" after the previous step), then
 one or more instant actions (`grid`, `home_load`, `setpoint`, `follow_home_load`, `session`,
-`mark`), or exactly one of `wait_for` (with optional `timeout`) and `hold`. If no step says
-`session: start`, the session starts right after the first step.
+`mark`, `plug_in`, `unplug`), or exactly one of `wait_for` (with optional `timeout`) and `hold`.
+If no step says `session: start`, the session starts right after the first step.
+
+A plan with a top-level `link:` runs the cable sequence below the session (issue 14): the pilot,
+SLAC (`slac:` timings, names of rig.v2g.slac.timing.SlacTiming), SDP (`sdp: true|false`) and TLS
+(`tls: true|false`, omitted: the bench's setting). Its `plug_in: {}` step plugs the EV in, the
+session starts once the link is up (`wait_for: link_up`: 5 % PWM seen and SLAC matched), and
+`unplug: {}` ends the cable sequence. plug_in, unplug and link_up need `link:`, and `link:` needs
+one plug_in.
 
 `validate()` reports every problem at once as `file:line: field: message`.
 """
@@ -45,6 +52,9 @@ from rig.yamlsrc import Path_, Source, load, loads
 DutSide = Literal["evse", "ev", "none"]
 #: Session phases a plan may wait for (every phase but "idle").
 WAITABLE_PHASES = tuple(p.value for p in SessionPhase if p is not SessionPhase.IDLE)
+#: What a plan with `link:` may wait for besides the phases: the rig's side of the cable saw
+#: 5 % PWM and SLAC matched (the data link is up; the session starts from here).
+LINK_UP = "link_up"
 #: The services plans run today: the bidirectional ones (V2H needs discharge).
 PLAN_SERVICES = (Service.DC_BPT.value, Service.AC_BPT.value)
 CONTROL_MODES = tuple(m.value for m in ControlMode)
@@ -102,8 +112,18 @@ class Mark:
 
 
 @dataclass(frozen=True)
+class PlugIn:
+    """The EV is plugged in (pilot state B): the cable sequence starts (needs the plan's link)."""
+
+
+@dataclass(frozen=True)
+class Unplug:
+    """The EV is unplugged (pilot state A): the EVSE stops its PWM and forgets the match."""
+
+
+@dataclass(frozen=True)
 class WaitFor:
-    condition: str  # a SessionPhase value, "soc_below", "soc_above" or "event"
+    condition: str  # a SessionPhase value, "link_up", "soc_below", "soc_above" or "event"
     value: float | str | None
     timeout_s: float
 
@@ -122,6 +142,8 @@ Action = (
     | FollowHomeLoad
     | SessionControl
     | Mark
+    | PlugIn
+    | Unplug
     | WaitFor
     | Hold
 )
@@ -155,6 +177,19 @@ class GridSpec:
 
 
 @dataclass(frozen=True)
+class LinkSpec:
+    """The plan's `link:`: the cable sequence below the session (pilot, SLAC, SDP, TLS)."""
+
+    #: SlacTiming overrides by field name, in SI (seconds) or counts.
+    slac: Mapping[str, float]
+    #: SDP before the session (False: direct mode, the endpoint known beforehand).
+    sdp: bool
+    #: TLS for the session; None: the bench's setting.
+    tls: bool | None
+    line: int
+
+
+@dataclass(frozen=True)
 class CheckSpec:
     name: str
     params: Mapping[str, Any]
@@ -178,6 +213,9 @@ class Plan:
     sample_period_s: float = 1.0
     fast_period_s: float = 0.01
     fast_window_s: float = 5.0
+    #: The cable sequence (pilot, SLAC, SDP) below the session; None: the session starts as
+    #: soon as the plan begins, over a link that is already up.
+    link: LinkSpec | None = None
 
     @property
     def name(self) -> str:
@@ -211,6 +249,7 @@ DEFAULT_LIMITS = PlanLimits()
 # ---------------------------------------------------------------------------------------- parsing
 _TOP_KEYS = (
     "faults",
+    "link",
     "title",
     "requirement",
     "dut",
@@ -390,10 +429,11 @@ def _parse_wait(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) ->
         r.src.error(tpath, "a timeout must be positive")
         return None
     if isinstance(value, str):
-        phase = r.choice(path, value, WAITABLE_PHASES)
+        phase = r.choice(path, value, (*WAITABLE_PHASES, LINK_UP))
         if phase is None:
             return None
-        return WaitFor(SessionPhase(phase), None, t_s if t_s is not None else 60.0)
+        condition = LINK_UP if phase == LINK_UP else SessionPhase(phase)
+        return WaitFor(condition, None, t_s if t_s is not None else 60.0)
     m = r.mapping(path, value, ("soc_below", "soc_above", "event"))
     if len(m) != 1:
         if isinstance(value, dict):
@@ -429,6 +469,13 @@ def _parse_session(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any])
             return SessionControl(command)
     r.choice(path, value, ("start", "stop", "standby", "resume"))  # records the problem
     return None
+
+
+def _parse_plug(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    if value not in (None, {}):
+        r.src.error(path, f"takes no parameters: write {path[-1]}: {{}}")
+        return None
+    return PlugIn() if path[-1] == "plug_in" else Unplug()
 
 
 def _parse_mark(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
@@ -495,12 +542,24 @@ STEP_KINDS: tuple[StepKind, ...] = (
     ),
     StepKind("mark", _parse_mark, (Mark,), physical=False, summary="a named marker"),
     StepKind(
+        "plug_in",
+        _parse_plug,
+        (PlugIn,),
+        summary="{}: the EV plugs in (pilot state B); the cable sequence starts (needs link:)",
+    ),
+    StepKind(
+        "unplug",
+        _parse_plug,
+        (Unplug,),
+        summary="{}: the EV unplugs (pilot state A) (needs link:)",
+    ),
+    StepKind(
         "wait_for",
         _parse_wait,
         (WaitFor,),
         blocking=True,
         physical=False,
-        summary="a session phase, {soc_below|soc_above: %}, {event: name}; with timeout",
+        summary="a session phase, link_up, {soc_below|soc_above: %}, {event: name}; with timeout",
     ),
     StepKind("hold", _parse_hold, (Hold,), blocking=True, physical=False, summary="let time pass"),
 )
@@ -624,6 +683,109 @@ def _parse_faults(r: _Reader, value: Any) -> list[Any]:
     return out
 
 
+_LINK_KEYS = ("slac", "sdp", "tls")
+#: Bounds on a plan's SLAC timings: a timer longer than this, or a count above this, is a typo
+#: (rig's own choice; -3's longest timer is TT_EVSE_SLAC_init, 50 s at most (?)).
+MAX_SLAC_TIMER_S = 600.0
+MAX_SLAC_COUNT = 100
+
+
+def _parse_link(r: _Reader, value: Any) -> LinkSpec | None:
+    """`link:` — the cable sequence: SLAC timings by SlacTiming field name (times with their
+    unit, counts as plain numbers), SDP on or off, TLS on, off or the bench's."""
+    import dataclasses
+
+    from rig.v2g.slac.timing import SlacTiming
+
+    if value is None:
+        return None
+    path: Path_ = ("link",)
+    if not isinstance(value, dict):
+        r.src.error(path, f"expected a mapping like {{slac: {{}}, sdp: true}}, got {_kind(value)}")
+        return None
+    m = r.mapping(path, value, _LINK_KEYS)
+    defaults = {f.name: f.default for f in dataclasses.fields(SlacTiming)}
+    names = tuple(defaults)
+    slac: dict[str, float] = {}
+    raw_slac = m.get("slac")
+    if raw_slac is not None and not isinstance(raw_slac, dict):
+        r.src.error((*path, "slac"), f"expected a mapping of SLAC timings, got {_kind(raw_slac)}")
+        raw_slac = None
+    for key, raw in (raw_slac or {}).items():
+        where = (*path, "slac", key)
+        if key not in defaults:
+            _unknown(r.src, (*path, "slac"), key, names, noun="SLAC timing")
+            continue
+        if isinstance(defaults[key], int):  # a count (C_...): a plain whole number
+            least = 0 if key.endswith("_retry") else 1
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                r.src.error(where, f"a count is a whole number, got {raw!r}")
+            elif not least <= raw <= MAX_SLAC_COUNT:
+                r.src.error(where, f"{raw} is outside {least}..{MAX_SLAC_COUNT}")
+            else:
+                slac[key] = raw
+            continue
+        seconds = r.quantity(where, raw, "time")
+        if seconds is None:
+            continue
+        if not 0 < seconds <= MAX_SLAC_TIMER_S:
+            r.src.error(where, f"a SLAC timer is more than 0 s and at most {MAX_SLAC_TIMER_S:g} s")
+            continue
+        slac[key] = seconds
+    sdp = r.boolean((*path, "sdp"), m["sdp"]) if "sdp" in m else False
+    tls = r.boolean((*path, "tls"), m["tls"]) if m.get("tls") is not None else None
+    return LinkSpec(slac, bool(sdp), tls, r.src.line(path))
+
+
+def _check_link(src: Source, link: LinkSpec | None, steps: list[Step], given: bool) -> None:
+    """The cable steps and `link:` go together: plug_in, unplug and wait_for link_up need the
+    link; a link needs one plug_in, before any unplug or wait for the link. One plug-in per
+    plan: plugging in again after an unplug is not supported (the SLAC sides end with it)."""
+    if given and link is None:
+        return  # `link:` itself is wrong (reported): the steps are not judged against it
+    plugged: Step | None = None
+    unplugged: Step | None = None
+    for step in steps:
+        for action in step.actions:
+            key = KIND_OF_ACTION[type(action)].key
+            where: Path_ = ("steps", step.index, key)
+            cable = isinstance(action, PlugIn | Unplug) or (
+                isinstance(action, WaitFor) and action.condition == LINK_UP
+            )
+            if cable and link is None:
+                what = "wait_for: link_up" if isinstance(action, WaitFor) else key
+                src.error(where, f"{what} needs the plan's link: section (the cable sequence)")
+                continue
+            if link is None:
+                continue
+            if isinstance(action, PlugIn):
+                if plugged is not None:
+                    src.error(
+                        where,
+                        f"the EV is plugged in once per plan (already at line {plugged.line}); "
+                        "plugging in again is not supported",
+                    )
+                plugged = plugged or step
+            elif isinstance(action, Unplug):
+                if plugged is None:
+                    src.error(where, "unplug before the EV was plugged in (plug_in: {})")
+                elif unplugged is not None:
+                    src.error(where, f"already unplugged at line {unplugged.line}")
+                else:
+                    unplugged = step
+            elif isinstance(action, WaitFor) and action.condition == LINK_UP:
+                if plugged is None or unplugged is not None:
+                    src.error(where, "waits for the link while the EV is not plugged in")
+            elif isinstance(action, SessionControl) and action.command == "start":
+                src.error(
+                    where,
+                    "with link:, the session starts when the link is up (wait_for: link_up); "
+                    "remove session: start",
+                )
+    if link is not None and plugged is None:
+        src.error(("link",), "a plan with link: plugs the EV in: add a step {plug_in: {}}")
+
+
 def _parse_checks(r: _Reader, value: Any) -> list[CheckSpec]:
     from rig.checks import REGISTRY  # checks never import plans; plans know the check names
 
@@ -703,6 +865,8 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
             if step is not None:
                 steps.append(step)
     _check_sequence(src, steps)
+    link = _parse_link(r, doc.get("link"))
+    _check_link(src, link, steps, given=doc.get("link") is not None)
     if not src.problems and period and fast and window is not None:
         _check_bounds(src, steps, limits, period, fast, window)
     checks = _parse_checks(r, doc.get("checks"))
@@ -728,6 +892,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         sample_period_s=period,
         fast_period_s=fast,
         fast_window_s=window,
+        link=link,
     )
 
 

@@ -22,8 +22,10 @@ from rig.bench import BenchConfig
 from rig.checks import Context, Verdict, run_checks
 from rig.checks.reserve import OnlineSoC
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
+from rig.linkrun import Cable, bench_for_plan, open_cable
 from rig.plan import (
     KIND_OF_ACTION,
+    LINK_UP,
     Action,
     FollowHomeLoad,
     GridOutput,
@@ -33,9 +35,11 @@ from rig.plan import (
     HomeRLC,
     Mark,
     Plan,
+    PlugIn,
     SessionControl,
     Setpoint,
     Step,
+    Unplug,
     WaitFor,
 )
 from rig.report.record import InstrumentRecord, PlanRun
@@ -179,10 +183,13 @@ class Runner:
         clock: Clock,
         writer: TraceWriter,
         guard: SignalGuard | None = None,
+        cable: Cable | None = None,
     ) -> None:
         self.guard = guard or GUARD
         self.plan = plan
         self.station = station
+        #: The cable below the session (plans with `link:`), rig.linkrun.
+        self.cable = cable
         self.clock = clock
         self.writer = writer
         self.soc = OnlineSoC(plan.ev)
@@ -223,12 +230,16 @@ class Runner:
         self.drain()
 
     def drain(self) -> None:
-        for ev in self.station.dut.poll():
+        events = list(self.station.dut.poll())
+        if self.cable is not None:  # the pilot, SLAC and link events, on the same timeline
+            events = sorted([*events, *self.cable.poll()], key=lambda e: e.t)
+        for ev in events:
             self.writer.event(ev.t, ev.src, ev.name, ev.data)
 
     # -- steps ------------------------------------------------------------------------------------
     def run(self) -> None:
-        autostart = not any(
+        # With a cable (`link:`), the session starts once the link is up (rig.linkrun).
+        autostart = self.plan.link is None and not any(
             isinstance(a, SessionControl) and a.command == "start"
             for s in self.plan.steps
             for a in s.actions
@@ -331,10 +342,19 @@ class Runner:
                 self.advance_to(self.clock.now() + action.duration_s)
             case WaitFor():
                 self._wait(action, step)
+            case PlugIn():
+                self._cable().plug_in()
+            case Unplug():
+                self._cable().unplug()
             case Mark():
                 pass
             case _:
                 assert_never(action)
+
+    def _cable(self) -> Cable:
+        if self.cable is None:  # the plan's validation makes this unreachable from a plan file
+            raise StepError(f"{self.plan.path}: the plan has no link: (no cable to plug in)")
+        return self.cable
 
     def _wait(self, wait: WaitFor, step: Step) -> None:
         deadline = self.clock.now() + wait.timeout_s
@@ -349,6 +369,8 @@ class Runner:
                     None,
                 )
                 why = f"; the session ended: {ended.data.get('reason')}" if ended else ""
+                if wait.condition == LINK_UP and self.cable is not None:
+                    why += f"; {self.cable.describe()}"
                 raise StepError(
                     f"{self.plan.path}:{step.line}: wait_for {wait.condition}"
                     f"{'' if wait.value is None else ' ' + str(wait.value)} timed out after "
@@ -357,6 +379,8 @@ class Runner:
             self.advance_to(min(self.clock.now() + POLL_S, deadline))
 
     def _holds(self, wait: WaitFor) -> bool:
+        if wait.condition == LINK_UP:
+            return self.cable is not None and self.cable.up
         if wait.condition == "soc_below":
             return self.soc.soc < float(wait.value)  # type: ignore[arg-type]
         if wait.condition == "soc_above":
@@ -438,10 +462,13 @@ def _execute(
     error: str | None = None
     interrupted: str | None = None
     station: Station | None = None
+    cable: Cable | None = None
     writer = TraceWriter(trace_path, meta)
     try:
         files = SessionFiles.for_run(out_dir, stem, clock.epoch_ns)
-        station = open_station(bench_config, plan, clock, seed=seed, defects=defects, files=files)
+        run_bench = bench_for_plan(plan, bench_config)  # the plan's link: tls and sdp
+        station = open_station(run_bench, plan, clock, seed=seed, defects=defects, files=files)
+        cable = open_cable(plan, run_bench, station, clock, defects=defects, seed=seed)
         writer.event(
             clock.now(),
             "runner",
@@ -452,7 +479,7 @@ def _execute(
                 "dut": station.dut.identity.as_record(),
             },
         )
-        Runner(plan, station, clock, writer, guard).run()
+        Runner(plan, station, clock, writer, guard, cable).run()
     except StepError as exc:
         error = str(exc)
     except Exception as exc:  # bench could not open, an instrument failed, the disk is full
@@ -473,6 +500,12 @@ def _execute(
             with contextlib.suppress(Exception):
                 for ev in station.dut.poll():
                     writer.event(ev.t, ev.src, ev.name, ev.data, quiet=True)
+            if cable is not None:  # the pilot's last changes; then its sockets and timers go
+                with contextlib.suppress(Exception):
+                    for ev in cable.poll():
+                        writer.event(ev.t, ev.src, ev.name, ev.data, quiet=True)
+                with contextlib.suppress(Exception):
+                    cable.close()
             for rec in teardown:
                 name = "instrument_closed" if rec.pop("action", None) == "close" else "safe_state"
                 writer.event(clock.now(), "runner", name, rec, quiet=True)

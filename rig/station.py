@@ -233,8 +233,9 @@ def open_station(
     defects = tuple(defects)
     from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS, quirks_for
     from rig.sim import DEFECTS
+    from rig.sim.pilot import PILOT_DEFECTS  # seeded into the cable (rig.linkrun)
 
-    known = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
+    known = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS, **PILOT_DEFECTS}
     unknown = [d for d in defects if d not in known]
     if unknown:
         raise BenchError(f"unknown defect(s) {', '.join(unknown)}; see `rig defects`")

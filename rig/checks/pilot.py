@@ -204,7 +204,12 @@ def state_held(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Ve
     start = next((m for m in deliveries if _progress(m) == "Start"), None)
     if not points or start is None:
         return _error(name, "no pilot reading or no PowerDeliveryReq(Start) in the trace", clause)
-    entered = _first_after(points, start.t, {"C", "D"})
+    # An EV already in C/D at Start (judged by pilot_state_b_before_start) holds from there.
+    before = [p for p in points if p.t <= start.t]
+    if before and before[-1].state in ("C", "D"):
+        entered: PilotPoint | None = before[-1]
+    else:
+        entered = _first_after(points, start.t, {"C", "D"})
     if entered is None:
         return _error(
             name, "the EV never reached state C/D (see pilot_state_c_after_start)", clause

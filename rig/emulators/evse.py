@@ -274,7 +274,6 @@ class SimEvse:
             present_current=current,
             power_limit_achieved=abs(stage) >= max(charge, discharge) - 1.0,
             limits=limits,
-            notice=self.notices.popleft() if self.notices else None,
         )
 
     def ac_charge_loop(self, request: c.AcLoopRequest, now: float) -> c.AcLoopStatus:
@@ -288,7 +287,6 @@ class SimEvse:
         return c.AcLoopStatus(
             target_active_power=target,
             present_active_power=world.evse.p_w,
-            notice=self.notices.popleft() if self.notices else None,
         )
 
     def welding_detection(self, now: float) -> float:

@@ -78,8 +78,9 @@ def _rows(result: RunResult) -> dict[str, str]:
 ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
 
 
-# The pilot checks (rig.checks.pilot) judge the cable sequence, which the runner does not drive
-# yet: their good and defective cases run in tests/v2g/slac/test_emulated_link.py.
+# The pilot checks (rig.checks.pilot) judge the cable sequence (plans with link:), whose defects
+# belong to one side of the pilot: their good and defective cases run in
+# tests/link/test_cable_plans.py, on the bench whose DUT has that side.
 PILOT_CHECKS = {name for name, spec in REGISTRY.items() if spec.fn.__module__ == "rig.checks.pilot"}
 
 
