@@ -1,5 +1,6 @@
 """Python source of the generated EXI modules: dataclasses, enums, and one encoder and one
-decoder function per type, specialized from the normalized grammars.
+decoder function per type, specialized from the normalized grammars (and one JSON converter per
+type, written by rig.v2g.exi.jsongen).
 
 The generated codec inlines what is known at generation time: event codes and widths of the
 states a field can be reached from, fixed-width values (booleans, n-bit integers, enumeration
@@ -22,6 +23,8 @@ from rig.v2g.exi.grammar import (
     Terminal,
     TypeGrammar,
 )
+from rig.v2g.exi.jsongen import JsonWriter
+from rig.v2g.exi.lazy import CODEC_PREFIXES
 from rig.v2g.exi.meta import FieldKind, Rep
 from rig.v2g.exi.model import (
     ClassModel,
@@ -59,8 +62,10 @@ PY_TYPE = {
 PRELUDE = """from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -132,6 +137,7 @@ class ModuleWriter:
         self.deps: set[str] = set()  # of the unit being written
         self.tables: list[str] = []  # tables of the unit being written
         self.table_counter = 0
+        self.json_tables = 0  # tables of the JSON converters (rig.v2g.exi.jsongen)
         self.specs: dict[str, SimpleModel] = {}
 
     # -- names used by the unit being written
@@ -233,12 +239,14 @@ class ModuleWriter:
                 raise SchemaError(f"element {cm.name} and its type {base.name} in two modules")
             aliases.setdefault(base.name, []).append(cm)
         for cm in type_classes:
-            for prefix in ("_e_", "_d_"):
+            for prefix in CODEC_PREFIXES:
                 src = Src()
                 if prefix == "_e_":
                     EncoderWriter(self, cm, src).write()
-                else:
+                elif prefix == "_d_":
                     DecoderWriter(self, cm, src).write()
+                else:
+                    JsonWriter(self, cm, src).write()
                 provided = [f"{prefix}{cm.name}"]
                 for el in aliases.get(cm.name, []):
                     src(f"{prefix}{el.name} = {prefix}{cm.name}")
@@ -433,8 +441,8 @@ class ModuleWriter:
     def _export(self, cm: ClassModel) -> None:
         if cm.module != self.module:
             self.foreign.setdefault(cm.name, cm.module)
-            self.foreign.setdefault(f"_e_{cm.name}", cm.module)
-            self.foreign.setdefault(f"_d_{cm.name}", cm.module)
+            for prefix in CODEC_PREFIXES:
+                self.foreign.setdefault(f"{prefix}{cm.name}", cm.module)
 
     def set_classes(self, sm: SetModel) -> list[QName]:
         todo = [element_key(d) for d in sm.roots]

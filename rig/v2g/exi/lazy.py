@@ -20,6 +20,8 @@ from typing import Any
 PACKAGE = "rig.v2g.exi._generated"
 _FLAGS = __future__.annotations.compiler_flag
 _LOCK = threading.RLock()
+#: Name prefixes of the generated functions: encoder, decoder, JSON converter (one per type)
+CODEC_PREFIXES = ("_e_", "_d_", "_j_")
 
 
 def module_globals(name: str) -> dict[str, Any]:
@@ -74,7 +76,7 @@ def get(g: dict[str, Any], name: str) -> Any:
         foreign: dict[str, str] = g["_FOREIGN"]
         if name in foreign:
             home = foreign[name]
-            if name.startswith(("_e_", "_d_")):
+            if name.startswith(CODEC_PREFIXES):
                 # a stub of our own, so that this module's binding is replaced when compiled
                 real = module_globals(home).get(name)
                 obj = real if real is not None and not isinstance(real, _Stub) else None
@@ -104,7 +106,7 @@ def _unit(g: dict[str, Any], unit: str) -> None:
         return
     deps, src = g["_UNITS"][unit]
     for d in deps:
-        if d.startswith(("_e_", "_d_")):
+        if d.startswith(CODEC_PREFIXES):
             cur = g.get(d)
             if cur is None:
                 home = g["_FOREIGN"][d]

@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -1212,6 +1214,56 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
 _d_AC_CPDReqEnergyTransferMode = _d_AC_CPDReqEnergyTransferModeType
 """,
     ),
+    '_j_AC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    return d
+_j_AC_CPDReqEnergyTransferMode = _j_AC_CPDReqEnergyTransferModeType
+""",
+    ),
     '_e_AC_CPDResEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
@@ -1809,6 +1861,98 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
 _d_AC_CPDResEnergyTransferMode = _d_AC_CPDResEnergyTransferModeType
 """,
     ),
+    '_j_AC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVSEMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSENominalFrequency
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.MaximumPowerAsymmetry
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPowerRampLimitation
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVSEPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    return d
+_j_AC_CPDResEnergyTransferMode = _j_AC_CPDResEnergyTransferModeType
+""",
+    ),
     '_e_AC_ChargeLoopReqType': (
         ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_e_BPT_Dynamic_AC_CLReqControlMode', '_e_BPT_Scheduled_AC_CLReqControlMode', '_e_CLReqControlMode', '_e_DisplayParametersType', '_e_Dynamic_AC_CLReqControlMode', '_e_MessageHeaderType', '_e_Scheduled_AC_CLReqControlMode'),
 """\
@@ -1941,6 +2085,30 @@ def _d_AC_ChargeLoopReqType(D, E, p, data, st, cls):
     _s71(o, v3)
     return o, D, E, p
 _d_AC_ChargeLoopReq = _d_AC_ChargeLoopReqType
+""",
+    ),
+    '_j_AC_ChargeLoopReqType': (
+        ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_j_BPT_Dynamic_AC_CLReqControlMode', '_j_BPT_Scheduled_AC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_AC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_AC_CLReqControlMode'),
+"""\
+_J1 = {BPT_Dynamic_AC_CLReqControlMode: ('BPT_Dynamic_AC_CLReqControlMode', _j_BPT_Dynamic_AC_CLReqControlMode), BPT_Scheduled_AC_CLReqControlMode: ('BPT_Scheduled_AC_CLReqControlMode', _j_BPT_Scheduled_AC_CLReqControlMode), CLReqControlMode: ('CLReqControlMode', _j_CLReqControlMode), Dynamic_AC_CLReqControlMode: ('Dynamic_AC_CLReqControlMode', _j_Dynamic_AC_CLReqControlMode), Scheduled_AC_CLReqControlMode: ('Scheduled_AC_CLReqControlMode', _j_Scheduled_AC_CLReqControlMode)}
+
+def _j_AC_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.CLReqControlMode
+    if x3 is not None:
+        j = _J1.get(x3.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x3)
+    return d
+_j_AC_ChargeLoopReq = _j_AC_ChargeLoopReqType
 """,
     ),
     '_e_AC_ChargeLoopResType': (
@@ -2246,6 +2414,45 @@ def _d_AC_ChargeLoopResType(D, E, p, data, st, cls):
 _d_AC_ChargeLoopRes = _d_AC_ChargeLoopResType
 """,
     ),
+    '_j_AC_ChargeLoopResType': (
+        ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_j_BPT_Dynamic_AC_CLResControlMode', '_j_BPT_Scheduled_AC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_AC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_AC_CLResControlMode'),
+"""\
+_J2 = {BPT_Dynamic_AC_CLResControlMode: ('BPT_Dynamic_AC_CLResControlMode', _j_BPT_Dynamic_AC_CLResControlMode), BPT_Scheduled_AC_CLResControlMode: ('BPT_Scheduled_AC_CLResControlMode', _j_BPT_Scheduled_AC_CLResControlMode), CLResControlMode: ('CLResControlMode', _j_CLResControlMode), Dynamic_AC_CLResControlMode: ('Dynamic_AC_CLResControlMode', _j_Dynamic_AC_CLResControlMode), Scheduled_AC_CLResControlMode: ('Scheduled_AC_CLResControlMode', _j_Scheduled_AC_CLResControlMode)}
+
+def _j_AC_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _jf.body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVSETargetFrequency
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSETargetFrequency'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.CLResControlMode
+    if x6 is not None:
+        j = _J2.get(x6.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x6)
+    return d
+_j_AC_ChargeLoopRes = _j_AC_ChargeLoopResType
+""",
+    ),
     '_e_AC_ChargeParameterDiscoveryReqType': (
         ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_AC_CPDReqEnergyTransferMode', '_e_BPT_AC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
@@ -2316,6 +2523,24 @@ def _d_AC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     _s90(o, v1)
     return o, D, E, p
 _d_AC_ChargeParameterDiscoveryReq = _d_AC_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_AC_ChargeParameterDiscoveryReqType': (
+        ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDReqEnergyTransferMode', '_j_BPT_AC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J3 = {AC_CPDReqEnergyTransferMode: ('AC_CPDReqEnergyTransferMode', _j_AC_CPDReqEnergyTransferMode), BPT_AC_CPDReqEnergyTransferMode: ('BPT_AC_CPDReqEnergyTransferMode', _j_BPT_AC_CPDReqEnergyTransferMode)}
+
+def _j_AC_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.AC_CPDReqEnergyTransferMode
+    if x1 is not None:
+        j = _J3.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_AC_ChargeParameterDiscoveryReq = _j_AC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_AC_ChargeParameterDiscoveryResType': (
@@ -2402,6 +2627,25 @@ def _d_AC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     _s95(o, v2)
     return o, D, E, p
 _d_AC_ChargeParameterDiscoveryRes = _d_AC_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_AC_ChargeParameterDiscoveryResType': (
+        ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDResEnergyTransferMode', '_j_BPT_AC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J4 = {AC_CPDResEnergyTransferMode: ('AC_CPDResEnergyTransferMode', _j_AC_CPDResEnergyTransferMode), BPT_AC_CPDResEnergyTransferMode: ('BPT_AC_CPDResEnergyTransferMode', _j_BPT_AC_CPDResEnergyTransferMode)}
+
+def _j_AC_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.AC_CPDResEnergyTransferMode
+    if x2 is not None:
+        j = _J4.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    return d
+_j_AC_ChargeParameterDiscoveryRes = _j_AC_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_BPT_AC_CPDReqEnergyTransferModeType': (
@@ -2994,6 +3238,98 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     _s139(o, v11)
     return o, D, E, p
 _d_BPT_AC_CPDReqEnergyTransferMode = _d_BPT_AC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_AC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_AC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMaximumDischargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumDischargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumDischargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumDischargePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVMinimumDischargePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVMinimumDischargePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y23, 'Value': y24}
+    return d
+_j_BPT_AC_CPDReqEnergyTransferMode = _j_BPT_AC_CPDReqEnergyTransferModeType
 """,
     ),
     '_e_BPT_AC_CPDResEnergyTransferModeType': (
@@ -3878,6 +4214,140 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     _s203(o, v17)
     return o, D, E, p
 _d_BPT_AC_CPDResEnergyTransferMode = _d_BPT_AC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_AC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_AC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVSEMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSENominalFrequency
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.MaximumPowerAsymmetry
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPowerRampLimitation
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVSEPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVSEMaximumDischargePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVSEMaximumDischargePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVSEMaximumDischargePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x15 = v.EVSEMinimumDischargePower
+    if x15 is not None:
+        y31 = x15.Exponent
+        y32 = x15.Value
+        if y31 is None or y32 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x16 = v.EVSEMinimumDischargePower_L2
+    if x16 is not None:
+        y33 = x16.Exponent
+        y34 = x16.Value
+        if y33 is None or y34 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x17 = v.EVSEMinimumDischargePower_L3
+    if x17 is not None:
+        y35 = x17.Exponent
+        y36 = x17.Value
+        if y35 is None or y36 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    return d
+_j_BPT_AC_CPDResEnergyTransferMode = _j_BPT_AC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_BPT_Dynamic_AC_CLReqControlModeType': (
@@ -5057,6 +5527,180 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
 _d_BPT_Dynamic_AC_CLReqControlMode = _d_BPT_Dynamic_AC_CLReqControlModeType
 """,
     ),
+    '_j_BPT_Dynamic_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMaximumChargePower_L2
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargePower_L3
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMinimumChargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumChargePower_L2
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMinimumChargePower_L3
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVPresentActivePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVPresentActivePower_L2
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVPresentActivePower_L3
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVPresentReactivePower
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x14 = v.EVPresentReactivePower_L2
+    if x14 is not None:
+        y27 = x14.Exponent
+        y28 = x14.Value
+        if y27 is None or y28 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x15 = v.EVPresentReactivePower_L3
+    if x15 is not None:
+        y29 = x15.Exponent
+        y30 = x15.Value
+        if y29 is None or y30 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x16 = v.EVMaximumDischargePower
+    if x16 is not None:
+        y31 = x16.Exponent
+        y32 = x16.Value
+        if y31 is None or y32 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x17 = v.EVMaximumDischargePower_L2
+    if x17 is not None:
+        y33 = x17.Exponent
+        y34 = x17.Value
+        if y33 is None or y34 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x18 = v.EVMaximumDischargePower_L3
+    if x18 is not None:
+        y35 = x18.Exponent
+        y36 = x18.Value
+        if y35 is None or y36 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    x19 = v.EVMinimumDischargePower
+    if x19 is not None:
+        y37 = x19.Exponent
+        y38 = x19.Value
+        if y37 is None or y38 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
+    x20 = v.EVMinimumDischargePower_L2
+    if x20 is not None:
+        y39 = x20.Exponent
+        y40 = x20.Value
+        if y39 is None or y40 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
+    x21 = v.EVMinimumDischargePower_L3
+    if x21 is not None:
+        y41 = x21.Exponent
+        y42 = x21.Value
+        if y41 is None or y42 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
+    x22 = v.EVMaximumV2XEnergyRequest
+    if x22 is not None:
+        y43 = x22.Exponent
+        y44 = x22.Value
+        if y43 is None or y44 is None:
+            return _jf.body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y43, 'Value': y44}
+    x23 = v.EVMinimumV2XEnergyRequest
+    if x23 is not None:
+        y45 = x23.Exponent
+        y46 = x23.Value
+        if y45 is None or y46 is None:
+            return _jf.body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y45, 'Value': y46}
+    return d
+_j_BPT_Dynamic_AC_CLReqControlMode = _j_BPT_Dynamic_AC_CLReqControlModeType
+""",
+    ),
     '_e_BPT_Dynamic_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
@@ -5867,6 +6511,91 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     _s329(o, v12)
     return o, D, E, p
 _d_BPT_Dynamic_AC_CLResControlMode = _d_BPT_Dynamic_AC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSETargetActivePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSETargetActivePower_L2
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSETargetActivePower_L3
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSETargetReactivePower
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSETargetReactivePower_L2
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSETargetReactivePower_L3
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEPresentActivePower
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEPresentActivePower_L2
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x12 = v.EVSEPresentActivePower_L3
+    if x12 is not None:
+        y17 = x12.Exponent
+        y18 = x12.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_BPT_Dynamic_AC_CLResControlMode = _j_BPT_Dynamic_AC_CLResControlModeType
 """,
     ),
     '_e_BPT_Scheduled_AC_CLReqControlModeType': (
@@ -7042,6 +7771,163 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
 _d_BPT_Scheduled_AC_CLReqControlMode = _d_BPT_Scheduled_AC_CLReqControlModeType
 """,
     ),
+    '_j_BPT_Scheduled_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMaximumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMaximumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMinimumChargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMinimumChargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVPresentReactivePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVPresentReactivePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVPresentReactivePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x15 = v.EVMaximumDischargePower
+    if x15 is not None:
+        y31 = x15.Exponent
+        y32 = x15.Value
+        if y31 is None or y32 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x16 = v.EVMaximumDischargePower_L2
+    if x16 is not None:
+        y33 = x16.Exponent
+        y34 = x16.Value
+        if y33 is None or y34 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x17 = v.EVMaximumDischargePower_L3
+    if x17 is not None:
+        y35 = x17.Exponent
+        y36 = x17.Value
+        if y35 is None or y36 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    x18 = v.EVMinimumDischargePower
+    if x18 is not None:
+        y37 = x18.Exponent
+        y38 = x18.Value
+        if y37 is None or y38 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
+    x19 = v.EVMinimumDischargePower_L2
+    if x19 is not None:
+        y39 = x19.Exponent
+        y40 = x19.Value
+        if y39 is None or y40 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
+    x20 = v.EVMinimumDischargePower_L3
+    if x20 is not None:
+        y41 = x20.Exponent
+        y42 = x20.Value
+        if y41 is None or y42 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
+    return d
+_j_BPT_Scheduled_AC_CLReqControlMode = _j_BPT_Scheduled_AC_CLReqControlModeType
+""",
+    ),
     '_e_BPT_Scheduled_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
@@ -7542,6 +8428,79 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
     _s421(o, v8)
     return o, D, E, p
 _d_BPT_Scheduled_AC_CLResControlMode = _d_BPT_Scheduled_AC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Scheduled_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSETargetActivePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSETargetActivePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSETargetActivePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSETargetReactivePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSETargetReactivePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSETargetReactivePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEPresentActivePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEPresentActivePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPresentActivePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_BPT_Scheduled_AC_CLResControlMode = _j_BPT_Scheduled_AC_CLResControlModeType
 """,
     ),
     '_e_Dynamic_AC_CLReqControlModeType': (
@@ -8340,6 +9299,124 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     _s482(o, v15)
     return o, D, E, p
 _d_Dynamic_AC_CLReqControlMode = _d_Dynamic_AC_CLReqControlModeType
+""",
+    ),
+    '_j_Dynamic_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMaximumChargePower_L2
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargePower_L3
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMinimumChargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumChargePower_L2
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMinimumChargePower_L3
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVPresentActivePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVPresentActivePower_L2
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVPresentActivePower_L3
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVPresentReactivePower
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x14 = v.EVPresentReactivePower_L2
+    if x14 is not None:
+        y27 = x14.Exponent
+        y28 = x14.Value
+        if y27 is None or y28 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x15 = v.EVPresentReactivePower_L3
+    if x15 is not None:
+        y29 = x15.Exponent
+        y30 = x15.Value
+        if y29 is None or y30 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    return d
+_j_Dynamic_AC_CLReqControlMode = _j_Dynamic_AC_CLReqControlModeType
 """,
     ),
     '_e_Dynamic_AC_CLResControlModeType': (
@@ -9154,6 +10231,91 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
 _d_Dynamic_AC_CLResControlMode = _d_Dynamic_AC_CLResControlModeType
 """,
     ),
+    '_j_Dynamic_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSETargetActivePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSETargetActivePower_L2
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSETargetActivePower_L3
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSETargetReactivePower
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSETargetReactivePower_L2
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSETargetReactivePower_L3
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEPresentActivePower
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEPresentActivePower_L2
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x12 = v.EVSEPresentActivePower_L3
+    if x12 is not None:
+        y17 = x12.Exponent
+        y18 = x12.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_Dynamic_AC_CLResControlMode = _j_Dynamic_AC_CLResControlModeType
+""",
+    ),
     '_e_Scheduled_AC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
@@ -9952,6 +11114,121 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
 _d_Scheduled_AC_CLReqControlMode = _d_Scheduled_AC_CLReqControlModeType
 """,
     ),
+    '_j_Scheduled_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMaximumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMaximumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMinimumChargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMinimumChargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVPresentReactivePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVPresentReactivePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVPresentReactivePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _jf.body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    return d
+_j_Scheduled_AC_CLReqControlMode = _j_Scheduled_AC_CLReqControlModeType
+""",
+    ),
     '_e_Scheduled_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
@@ -10454,6 +11731,79 @@ def _d_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
 _d_Scheduled_AC_CLResControlMode = _d_Scheduled_AC_CLResControlModeType
 """,
     ),
+    '_j_Scheduled_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSETargetActivePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSETargetActivePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSETargetActivePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSETargetReactivePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSETargetReactivePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSETargetReactivePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEPresentActivePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEPresentActivePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPresentActivePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_Scheduled_AC_CLResControlMode = _j_Scheduled_AC_CLResControlModeType
+""",
+    ),
 }
 _PROVIDES = {
     'AC_CPDReqEnergyTransferMode': 'AC_CPDReqEnergyTransferMode',
@@ -10553,6 +11903,38 @@ _PROVIDES = {
     '_e_Scheduled_AC_CLReqControlModeType': '_e_Scheduled_AC_CLReqControlModeType',
     '_e_Scheduled_AC_CLResControlMode': '_e_Scheduled_AC_CLResControlModeType',
     '_e_Scheduled_AC_CLResControlModeType': '_e_Scheduled_AC_CLResControlModeType',
+    '_j_AC_CPDReqEnergyTransferMode': '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDReqEnergyTransferModeType': '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferMode': '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferModeType': '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_ChargeLoopReq': '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopReqType': '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopRes': '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeLoopResType': '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeParameterDiscoveryReq': '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryReqType': '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryRes': '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_AC_ChargeParameterDiscoveryResType': '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_BPT_AC_CPDReqEnergyTransferMode': '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDReqEnergyTransferModeType': '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferMode': '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferModeType': '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlMode': '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlModeType': '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlMode': '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlModeType': '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlMode': '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlModeType': '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlMode': '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlModeType': '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLReqControlMode': '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLReqControlModeType': '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLResControlMode': '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLResControlModeType': '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLReqControlMode': '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLReqControlModeType': '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLResControlMode': '_j_Scheduled_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLResControlModeType': '_j_Scheduled_AC_CLResControlModeType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -10732,6 +12114,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'responseCodeType': 'commontypes',
 }
@@ -10800,6 +12240,38 @@ _CODEC = (
     '_e_Scheduled_AC_CLReqControlModeType',
     '_e_Scheduled_AC_CLResControlMode',
     '_e_Scheduled_AC_CLResControlModeType',
+    '_j_AC_CPDReqEnergyTransferMode',
+    '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferMode',
+    '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_ChargeLoopReq',
+    '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopRes',
+    '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeParameterDiscoveryReq',
+    '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryRes',
+    '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_BPT_AC_CPDReqEnergyTransferMode',
+    '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferMode',
+    '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlMode',
+    '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlMode',
+    '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlMode',
+    '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlMode',
+    '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLReqControlMode',
+    '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLResControlMode',
+    '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLReqControlMode',
+    '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLResControlMode',
+    '_j_Scheduled_AC_CLResControlModeType',
 )
 
 NS_SET = 'ac'

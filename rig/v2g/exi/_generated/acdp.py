@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -553,6 +555,19 @@ _d_ACDP_ConnectReq = _d_ACDP_ConnectReqType
 _d_ACDP_DisconnectReq = _d_ACDP_ConnectReqType
 """,
     ),
+    '_j_ACDP_ConnectReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_ConnectReqType(v):
+    x0 = v.Header
+    x1 = v.EVElectricalChargingDeviceStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'EVElectricalChargingDeviceStatus': x1._value_}
+    return d
+_j_ACDP_ConnectReq = _j_ACDP_ConnectReqType
+_j_ACDP_DisconnectReq = _j_ACDP_ConnectReqType
+""",
+    ),
     '_e_ACDP_ConnectResType': (
         ('MessageHeaderType', '_IX_electricalChargingDeviceStatusType', '_IX_mechanicalChargingDeviceStatusType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -646,6 +661,22 @@ _d_ACDP_ConnectRes = _d_ACDP_ConnectResType
 _d_ACDP_DisconnectRes = _d_ACDP_ConnectResType
 """,
     ),
+    '_j_ACDP_ConnectResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_ConnectResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.EVSEElectricalChargingDeviceStatus
+    x4 = v.EVSEMechanicalChargingDeviceStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'EVSEElectricalChargingDeviceStatus': x3._value_, 'EVSEMechanicalChargingDeviceStatus': x4._value_}
+    return d
+_j_ACDP_ConnectRes = _j_ACDP_ConnectResType
+_j_ACDP_DisconnectRes = _j_ACDP_ConnectResType
+""",
+    ),
     '_e_ACDP_SystemStatusReqType': (
         ('EVTechnicalStatusType', 'MessageHeaderType', '_e_EVTechnicalStatusType', '_e_MessageHeaderType'),
 """\
@@ -709,6 +740,18 @@ def _d_ACDP_SystemStatusReqType(D, E, p, data, st, cls):
     _s9(o, v1)
     return o, D, E, p
 _d_ACDP_SystemStatusReq = _d_ACDP_SystemStatusReqType
+""",
+    ),
+    '_j_ACDP_SystemStatusReqType': (
+        ('EVTechnicalStatusType', 'MessageHeaderType', '_j_EVTechnicalStatusType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_SystemStatusReqType(v):
+    x0 = v.Header
+    x1 = v.EVTechnicalStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'EVTechnicalStatus': _j_EVTechnicalStatusType(x1)}
+    return d
+_j_ACDP_SystemStatusReq = _j_ACDP_SystemStatusReqType
 """,
     ),
     '_e_ACDP_SystemStatusResType': (
@@ -840,6 +883,29 @@ def _d_ACDP_SystemStatusResType(D, E, p, data, st, cls):
 _d_ACDP_SystemStatusRes = _d_ACDP_SystemStatusResType
 """,
     ),
+    '_j_ACDP_SystemStatusResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_SystemStatusResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEMechanicalChargingDeviceStatus
+    x3 = v.EVSEReadyToCharge
+    x4 = v.EVSEIsolationStatus
+    x5 = v.EVSEDisabled
+    x6 = v.EVSEUtilityInterruptEvent
+    x7 = v.EVSEEmergencyShutdown
+    x8 = v.EVSEMalfunction
+    x9 = v.EVInChargePosition
+    x10 = v.EVAssociationStatus
+    if x3 is None or x5 is None or x6 is None or x7 is None or x8 is None or x9 is None or x10 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEMechanicalChargingDeviceStatus': x2._value_, 'EVSEReadyToCharge': x3, 'EVSEIsolationStatus': x4._value_, 'EVSEDisabled': x5, 'EVSEUtilityInterruptEvent': x6, 'EVSEEmergencyShutdown': x7, 'EVSEMalfunction': x8, 'EVInChargePosition': x9, 'EVAssociationStatus': x10}
+    return d
+_j_ACDP_SystemStatusRes = _j_ACDP_SystemStatusResType
+""",
+    ),
     '_e_ACDP_VehiclePositioningReqType': (
         ('MessageHeaderType', '_e_MessageHeaderType'),
 """\
@@ -901,6 +967,21 @@ def _d_ACDP_VehiclePositioningReqType(D, E, p, data, st, cls):
     _s23(o, v2)
     return o, D, E, p
 _d_ACDP_VehiclePositioningReq = _d_ACDP_VehiclePositioningReqType
+""",
+    ),
+    '_j_ACDP_VehiclePositioningReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_VehiclePositioningReqType(v):
+    x0 = v.Header
+    x1 = v.EVMobilityStatus
+    x2 = v.EVPositioningSupport
+    if x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVMobilityStatus': x1, 'EVPositioningSupport': x2}
+    return d
+_j_ACDP_VehiclePositioningReq = _j_ACDP_VehiclePositioningReqType
 """,
     ),
     '_e_ACDP_VehiclePositioningResType': (
@@ -1114,6 +1195,27 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     _s32(o, v8)
     return o, D, E, p
 _d_ACDP_VehiclePositioningRes = _d_ACDP_VehiclePositioningResType
+""",
+    ),
+    '_j_ACDP_VehiclePositioningResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_VehiclePositioningResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.EVSEPositioningSupport
+    x4 = v.EVRelativeXDeviation
+    x5 = v.EVRelativeYDeviation
+    x6 = v.ContactWindowXc
+    x7 = v.ContactWindowYc
+    x8 = v.EVInChargePosition
+    if x3 is None or x4 is None or x5 is None or x6 is None or x7 is None or x8 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'EVSEPositioningSupport': x3, 'EVRelativeXDeviation': x4, 'EVRelativeYDeviation': x5, 'ContactWindowXc': x6, 'ContactWindowYc': x7, 'EVInChargePosition': x8}
+    return d
+_j_ACDP_VehiclePositioningRes = _j_ACDP_VehiclePositioningResType
 """,
     ),
     '_e_EVTechnicalStatusType': (
@@ -1562,6 +1664,41 @@ def _d_EVTechnicalStatusType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVTechnicalStatusType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVTechnicalStatusType(v):
+    x0 = v.EVReadyToCharge
+    x1 = v.EVImmobilizationRequest
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'EVReadyToCharge': x0, 'EVImmobilizationRequest': x1}
+    x2 = v.EVImmobilized
+    if x2 is not None:
+        d['EVImmobilized'] = x2
+    x3 = v.EVWLANStrength
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVWLANStrength'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVCPStatus
+    if x4 is not None:
+        d['EVCPStatus'] = x4._value_
+    x5 = v.EVSOC
+    if x5 is not None:
+        d['EVSOC'] = x5
+    x6 = v.EVErrorCode
+    if x6 is not None:
+        d['EVErrorCode'] = x6._value_
+    x7 = v.EVTimeout
+    if x7 is not None:
+        d['EVTimeout'] = x7
+    return d
+""",
+    ),
 }
 _PROVIDES = {
     'ACDP_ConnectReq': 'ACDP_ConnectReq',
@@ -1620,6 +1757,21 @@ _PROVIDES = {
     '_e_ACDP_VehiclePositioningRes': '_e_ACDP_VehiclePositioningResType',
     '_e_ACDP_VehiclePositioningResType': '_e_ACDP_VehiclePositioningResType',
     '_e_EVTechnicalStatusType': '_e_EVTechnicalStatusType',
+    '_j_ACDP_ConnectReq': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectReqType': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectRes': '_j_ACDP_ConnectResType',
+    '_j_ACDP_ConnectResType': '_j_ACDP_ConnectResType',
+    '_j_ACDP_DisconnectReq': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_DisconnectRes': '_j_ACDP_ConnectResType',
+    '_j_ACDP_SystemStatusReq': '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusReqType': '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusRes': '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_SystemStatusResType': '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_VehiclePositioningReq': '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningReqType': '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningRes': '_j_ACDP_VehiclePositioningResType',
+    '_j_ACDP_VehiclePositioningResType': '_j_ACDP_VehiclePositioningResType',
+    '_j_EVTechnicalStatusType': '_j_EVTechnicalStatusType',
     'cpStatusType': 'cpStatusType',
     'electricalChargingDeviceStatusType': 'electricalChargingDeviceStatusType',
     'errorCodeType': 'errorCodeType',
@@ -1805,6 +1957,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
 }
@@ -1839,6 +2049,21 @@ _CODEC = (
     '_e_ACDP_VehiclePositioningRes',
     '_e_ACDP_VehiclePositioningResType',
     '_e_EVTechnicalStatusType',
+    '_j_ACDP_ConnectReq',
+    '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectRes',
+    '_j_ACDP_ConnectResType',
+    '_j_ACDP_DisconnectReq',
+    '_j_ACDP_DisconnectRes',
+    '_j_ACDP_SystemStatusReq',
+    '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusRes',
+    '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_VehiclePositioningReq',
+    '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningRes',
+    '_j_ACDP_VehiclePositioningResType',
+    '_j_EVTechnicalStatusType',
 )
 
 NS_SET = 'acdp'

@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -244,6 +246,22 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_AppProtocolType': (
+        (),
+"""\
+
+def _j_AppProtocolType(v):
+    x0 = v.ProtocolNamespace
+    x1 = v.VersionNumberMajor
+    x2 = v.VersionNumberMinor
+    x3 = v.SchemaID
+    x4 = v.Priority
+    if x0 is None or x1 is None or x2 is None or x3 is None or x4 is None:
+        return _jf.body(v)
+    d = {'ProtocolNamespace': x0, 'VersionNumberMajor': x1, 'VersionNumberMinor': x2, 'SchemaID': x3, 'Priority': x4}
+    return d
+""",
+    ),
     '_e_supportedAppProtocolReq': (
         ('AppProtocolType',),
 """\
@@ -433,6 +451,18 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_supportedAppProtocolReq': (
+        ('AppProtocolType', '_j_AppProtocolType'),
+"""\
+
+def _j_supportedAppProtocolReq(v):
+    d = {}
+    x0 = v.AppProtocol
+    if x0:
+        d['AppProtocol'] = [_j_AppProtocolType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_supportedAppProtocolRes': (
         ('_IX_responseCodeType',),
 """\
@@ -515,6 +545,19 @@ def _d_supportedAppProtocolRes(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_supportedAppProtocolRes': (
+        (),
+"""\
+
+def _j_supportedAppProtocolRes(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.SchemaID
+    if x1 is not None:
+        d['SchemaID'] = x1
+    return d
+""",
+    ),
 }
 _PROVIDES = {
     'AppProtocolType': 'AppProtocolType',
@@ -527,6 +570,9 @@ _PROVIDES = {
     '_e_AppProtocolType': '_e_AppProtocolType',
     '_e_supportedAppProtocolReq': '_e_supportedAppProtocolReq',
     '_e_supportedAppProtocolRes': '_e_supportedAppProtocolRes',
+    '_j_AppProtocolType': '_j_AppProtocolType',
+    '_j_supportedAppProtocolReq': '_j_supportedAppProtocolReq',
+    '_j_supportedAppProtocolRes': '_j_supportedAppProtocolRes',
     'responseCodeType': 'responseCodeType',
     'supportedAppProtocolReq': 'supportedAppProtocolReq',
     'supportedAppProtocolRes': 'supportedAppProtocolRes',
@@ -540,6 +586,9 @@ _CODEC = (
     '_e_AppProtocolType',
     '_e_supportedAppProtocolReq',
     '_e_supportedAppProtocolRes',
+    '_j_AppProtocolType',
+    '_j_supportedAppProtocolReq',
+    '_j_supportedAppProtocolRes',
 )
 
 NS_SET = 'app'

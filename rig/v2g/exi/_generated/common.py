@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -2721,6 +2723,62 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_AbsolutePriceScheduleType': (
+        ('AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_j_AdditionalServiceListType', '_j_OverstayRuleListType', '_j_PriceRuleStackListType', '_j_TaxRuleListType'),
+"""\
+
+def _j_AbsolutePriceScheduleType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.TimeAnchor
+    if x1 is not None:
+        d['TimeAnchor'] = x1
+    x2 = v.PriceScheduleID
+    if x2 is not None:
+        d['PriceScheduleID'] = x2
+    x3 = v.PriceScheduleDescription
+    if x3 is not None:
+        d['PriceScheduleDescription'] = x3
+    x4 = v.Currency
+    if x4 is not None:
+        d['Currency'] = x4
+    x5 = v.Language
+    if x5 is not None:
+        d['Language'] = x5
+    x6 = v.PriceAlgorithm
+    if x6 is not None:
+        d['PriceAlgorithm'] = x6
+    x7 = v.MinimumCost
+    if x7 is not None:
+        y1 = x7.Exponent
+        y2 = x7.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['MinimumCost'] = {'Exponent': y1, 'Value': y2}
+    x8 = v.MaximumCost
+    if x8 is not None:
+        y3 = x8.Exponent
+        y4 = x8.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['MaximumCost'] = {'Exponent': y3, 'Value': y4}
+    x9 = v.TaxRules
+    if x9 is not None:
+        d['TaxRules'] = _j_TaxRuleListType(x9)
+    x10 = v.PriceRuleStacks
+    if x10 is not None:
+        d['PriceRuleStacks'] = _j_PriceRuleStackListType(x10)
+    x11 = v.OverstayRules
+    if x11 is not None:
+        d['OverstayRules'] = _j_OverstayRuleListType(x11)
+    x12 = v.AdditionalSelectedServices
+    if x12 is not None:
+        d['AdditionalSelectedServices'] = _j_AdditionalServiceListType(x12)
+    return d
+""",
+    ),
     '_e_AdditionalServiceListType': (
         ('AdditionalServiceType', 'RationalNumberType'),
 """\
@@ -2877,6 +2935,18 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_AdditionalServiceListType': (
+        ('AdditionalServiceType', '_j_AdditionalServiceType'),
+"""\
+
+def _j_AdditionalServiceListType(v):
+    d = {}
+    x0 = v.AdditionalService
+    if x0:
+        d['AdditionalService'] = [_j_AdditionalServiceType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_AdditionalServiceType': (
         ('RationalNumberType',),
 """\
@@ -2968,6 +3038,21 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
     _s37(o, v0)
     _s38(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_AdditionalServiceType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AdditionalServiceType(v):
+    x0 = v.ServiceName
+    x1 = v.ServiceFee
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'ServiceName': x0, 'ServiceFee': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_AuthorizationReqType': (
@@ -3102,6 +3187,24 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
 _d_AuthorizationReq = _d_AuthorizationReqType
 """,
     ),
+    '_j_AuthorizationReqType': (
+        ('EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_j_EIM_AReqAuthorizationModeType', '_j_MessageHeaderType', '_j_PnC_AReqAuthorizationModeType'),
+"""\
+
+def _j_AuthorizationReqType(v):
+    x0 = v.Header
+    x1 = v.SelectedAuthorizationService
+    d = {'Header': _j_MessageHeaderType(x0), 'SelectedAuthorizationService': x1._value_}
+    x2 = v.EIM_AReqAuthorizationMode
+    if x2 is not None:
+        d['EIM_AReqAuthorizationMode'] = _j_EIM_AReqAuthorizationModeType(x2)
+    x3 = v.PnC_AReqAuthorizationMode
+    if x3 is not None:
+        d['PnC_AReqAuthorizationMode'] = _j_PnC_AReqAuthorizationModeType(x3)
+    return d
+_j_AuthorizationReq = _j_AuthorizationReqType
+""",
+    ),
     '_e_AuthorizationResType': (
         ('MessageHeaderType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -3173,6 +3276,19 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
 _d_AuthorizationRes = _d_AuthorizationResType
 """,
     ),
+    '_j_AuthorizationResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_AuthorizationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    return d
+_j_AuthorizationRes = _j_AuthorizationResType
+""",
+    ),
     '_e_AuthorizationSetupReqType': (
         ('MessageHeaderType', '_e_MessageHeaderType'),
 """\
@@ -3220,6 +3336,17 @@ def _d_AuthorizationSetupReqType(D, E, p, data, st, cls):
     _s51(o, v0)
     return o, D, E, p
 _d_AuthorizationSetupReq = _d_AuthorizationSetupReqType
+""",
+    ),
+    '_j_AuthorizationSetupReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_AuthorizationSetupReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    return d
+_j_AuthorizationSetupReq = _j_AuthorizationSetupReqType
 """,
     ),
     '_e_AuthorizationSetupResType': (
@@ -3428,6 +3555,30 @@ def _d_AuthorizationSetupResType(D, E, p, data, st, cls):
 _d_AuthorizationSetupRes = _d_AuthorizationSetupResType
 """,
     ),
+    '_j_AuthorizationSetupResType': (
+        ('EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_j_EIM_ASResAuthorizationModeType', '_j_MessageHeaderType', '_j_PnC_ASResAuthorizationModeType'),
+"""\
+
+def _j_AuthorizationSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.AuthorizationServices
+    if x2:
+        d['AuthorizationServices'] = [i._value_ for i in x2]
+    x3 = v.CertificateInstallationService
+    if x3 is not None:
+        d['CertificateInstallationService'] = x3
+    x4 = v.EIM_ASResAuthorizationMode
+    if x4 is not None:
+        d['EIM_ASResAuthorizationMode'] = _j_EIM_ASResAuthorizationModeType(x4)
+    x5 = v.PnC_ASResAuthorizationMode
+    if x5 is not None:
+        d['PnC_ASResAuthorizationMode'] = _j_PnC_ASResAuthorizationModeType(x5)
+    return d
+_j_AuthorizationSetupRes = _j_AuthorizationSetupResType
+""",
+    ),
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
@@ -3505,6 +3656,19 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
     _s63(o, v0)
     _s64(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    x0 = v.Certificate
+    d = {'Certificate': _b2a(x0, newline=False).decode()}
+    x1 = v.SubCertificates
+    if x1 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x1)
+    return d
 """,
     ),
     '_e_CertificateInstallationReqType': (
@@ -3629,6 +3793,25 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
 """,
     ),
+    '_j_CertificateInstallationReqType': (
+        ('EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_j_EMAIDListType', '_j_ListOfRootCertificateIDsType', '_j_MessageHeaderType', '_j_SignedCertificateChainType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    x0 = v.Header
+    x1 = v.OEMProvisioningCertificateChain
+    x2 = v.ListOfRootCertificateIDs
+    x3 = v.MaximumContractCertificateChains
+    if x3 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'OEMProvisioningCertificateChain': _j_SignedCertificateChainType(x1), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2), 'MaximumContractCertificateChains': x3}
+    x4 = v.PrioritizedEMAIDs
+    if x4 is not None:
+        d['PrioritizedEMAIDs'] = _j_EMAIDListType(x4)
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
+""",
+    ),
     '_e_CertificateInstallationResType': (
         ('CertificateChainType', 'MessageHeaderType', 'SignedInstallationDataType', '_IX_processingType', '_IX_responseCodeType', '_e_CertificateChainType', '_e_MessageHeaderType', '_e_SignedInstallationDataType'),
 """\
@@ -3739,6 +3922,24 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
 """,
     ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', 'MessageHeaderType', 'SignedInstallationDataType', '_j_CertificateChainType', '_j_MessageHeaderType', '_j_SignedInstallationDataType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.CPSCertificateChain
+    x4 = v.SignedInstallationData
+    x5 = v.RemainingContractCertificateChains
+    if x5 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'CPSCertificateChain': _j_CertificateChainType(x3), 'SignedInstallationData': _j_SignedInstallationDataType(x4), 'RemainingContractCertificateChains': x5}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
+""",
+    ),
     '_e_ChargingScheduleType': (
         ('AbsolutePriceScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PowerScheduleType', '_e_PriceLevelScheduleType'),
 """\
@@ -3835,6 +4036,22 @@ def _d_ChargingScheduleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ChargingScheduleType': (
+        ('AbsolutePriceScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_j_AbsolutePriceScheduleType', '_j_PowerScheduleType', '_j_PriceLevelScheduleType'),
+"""\
+
+def _j_ChargingScheduleType(v):
+    x0 = v.PowerSchedule
+    d = {'PowerSchedule': _j_PowerScheduleType(x0)}
+    x1 = v.AbsolutePriceSchedule
+    if x1 is not None:
+        d['AbsolutePriceSchedule'] = _j_AbsolutePriceScheduleType(x1)
+    x2 = v.PriceLevelSchedule
+    if x2 is not None:
+        d['PriceLevelSchedule'] = _j_PriceLevelScheduleType(x2)
+    return d
+""",
+    ),
     '_e_ContractCertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
@@ -3898,6 +4115,17 @@ def _d_ContractCertificateChainType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ContractCertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_ContractCertificateChainType(v):
+    x0 = v.Certificate
+    x1 = v.SubCertificates
+    d = {'Certificate': _b2a(x0, newline=False).decode(), 'SubCertificates': _j_SubCertificatesType(x1)}
+    return d
+""",
+    ),
     '_e_Dynamic_EVPPTControlModeType': (
         (),
 """\
@@ -3927,6 +4155,15 @@ def _d_Dynamic_EVPPTControlModeType(D, E, p, data, st, cls):
     p = q
     o = _new(cls)
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_EVPPTControlModeType': (
+        (),
+"""\
+
+def _j_Dynamic_EVPPTControlModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_Dynamic_SEReqControlModeType': (
@@ -4316,6 +4553,59 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_Dynamic_SEReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_SEReqControlModeType(v):
+    x0 = v.DepartureTime
+    if x0 is None:
+        return _jf.body(v)
+    d = {'DepartureTime': x0}
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.EVTargetEnergyRequest
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVMaximumEnergyRequest
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.EVMinimumEnergyRequest
+    if x5 is not None:
+        y5 = x5.Exponent
+        y6 = x5.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x6 = v.EVMaximumV2XEnergyRequest
+    if x6 is not None:
+        y7 = x6.Exponent
+        y8 = x6.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y7, 'Value': y8}
+    x7 = v.EVMinimumV2XEnergyRequest
+    if x7 is not None:
+        y9 = x7.Exponent
+        y10 = x7.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y9, 'Value': y10}
+    return d
+""",
+    ),
     '_e_Dynamic_SEResControlModeType': (
         ('AbsolutePriceScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PriceLevelScheduleType'),
 """\
@@ -4582,6 +4872,30 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_Dynamic_SEResControlModeType': (
+        ('AbsolutePriceScheduleType', 'PriceLevelScheduleType', '_j_AbsolutePriceScheduleType', '_j_PriceLevelScheduleType'),
+"""\
+
+def _j_Dynamic_SEResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AbsolutePriceSchedule
+    if x3 is not None:
+        d['AbsolutePriceSchedule'] = _j_AbsolutePriceScheduleType(x3)
+    x4 = v.PriceLevelSchedule
+    if x4 is not None:
+        d['PriceLevelSchedule'] = _j_PriceLevelScheduleType(x4)
+    return d
+""",
+    ),
     '_e_Dynamic_SMDTControlModeType': (
         (),
 """\
@@ -4611,6 +4925,15 @@ def _d_Dynamic_SMDTControlModeType(D, E, p, data, st, cls):
     p = q
     o = _new(cls)
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_SMDTControlModeType': (
+        (),
+"""\
+
+def _j_Dynamic_SMDTControlModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_EIM_AReqAuthorizationModeType': (
@@ -4644,6 +4967,15 @@ def _d_EIM_AReqAuthorizationModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EIM_AReqAuthorizationModeType': (
+        (),
+"""\
+
+def _j_EIM_AReqAuthorizationModeType(v):
+    d = {}
+    return d
+""",
+    ),
     '_e_EIM_ASResAuthorizationModeType': (
         (),
 """\
@@ -4673,6 +5005,15 @@ def _d_EIM_ASResAuthorizationModeType(D, E, p, data, st, cls):
     p = q
     o = _new(cls)
     return o, D, E, p
+""",
+    ),
+    '_j_EIM_ASResAuthorizationModeType': (
+        (),
+"""\
+
+def _j_EIM_ASResAuthorizationModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_EMAIDListType': (
@@ -4766,6 +5107,18 @@ def _d_EMAIDListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s121(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_EMAIDListType': (
+        (),
+"""\
+
+def _j_EMAIDListType(v):
+    d = {}
+    x0 = v.EMAID
+    if x0:
+        d['EMAID'] = list(x0)
+    return d
 """,
     ),
     '_e_EVAbsolutePriceScheduleType': (
@@ -4873,6 +5226,21 @@ def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
     _s124(o, v2)
     _s125(o, v3)
     return o, D, E, p
+""",
+    ),
+    '_j_EVAbsolutePriceScheduleType': (
+        ('EVPriceRuleStackListType', '_j_EVPriceRuleStackListType'),
+"""\
+
+def _j_EVAbsolutePriceScheduleType(v):
+    x0 = v.TimeAnchor
+    x1 = v.Currency
+    x2 = v.PriceAlgorithm
+    x3 = v.EVPriceRuleStacks
+    if x0 is None or x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'TimeAnchor': x0, 'Currency': x1, 'PriceAlgorithm': x2, 'EVPriceRuleStacks': _j_EVPriceRuleStackListType(x3)}
+    return d
 """,
     ),
     '_e_EVEnergyOfferType': (
@@ -5040,6 +5408,17 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVEnergyOfferType': (
+        ('EVAbsolutePriceScheduleType', 'EVPowerScheduleType', '_j_EVAbsolutePriceScheduleType', '_j_EVPowerScheduleType'),
+"""\
+
+def _j_EVEnergyOfferType(v):
+    x0 = v.EVPowerSchedule
+    x1 = v.EVAbsolutePriceSchedule
+    d = {'EVPowerSchedule': _j_EVPowerScheduleType(x0), 'EVAbsolutePriceSchedule': _j_EVAbsolutePriceScheduleType(x1)}
+    return d
+""",
+    ),
     '_e_EVPowerProfileEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
@@ -5132,6 +5511,18 @@ def _d_EVPowerProfileEntryListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s139(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerProfileEntryListType': (
+        ('PowerScheduleEntryType', '_j_PowerScheduleEntryType'),
+"""\
+
+def _j_EVPowerProfileEntryListType(v):
+    d = {}
+    x0 = v.EVPowerProfileEntry
+    if x0:
+        d['EVPowerProfileEntry'] = [_j_PowerScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_EVPowerProfileType': (
@@ -5254,6 +5645,27 @@ def _d_EVPowerProfileType(D, E, p, data, st, cls):
     _s145(o, v2)
     _s146(o, v3)
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerProfileType': (
+        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'Scheduled_EVPPTControlModeType', '_j_Dynamic_EVPPTControlModeType', '_j_EVPowerProfileEntryListType', '_j_Scheduled_EVPPTControlModeType'),
+"""\
+
+def _j_EVPowerProfileType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _jf.body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.Dynamic_EVPPTControlMode
+    if x1 is not None:
+        d['Dynamic_EVPPTControlMode'] = _j_Dynamic_EVPPTControlModeType(x1)
+    x2 = v.Scheduled_EVPPTControlMode
+    if x2 is not None:
+        d['Scheduled_EVPPTControlMode'] = _j_Scheduled_EVPPTControlModeType(x2)
+    x3 = v.EVPowerProfileEntries
+    if x3 is not None:
+        d['EVPowerProfileEntries'] = _j_EVPowerProfileEntryListType(x3)
+    return d
 """,
     ),
     '_e_EVPowerScheduleEntryListType': (
@@ -5424,6 +5836,18 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVPowerScheduleEntryListType': (
+        ('EVPowerScheduleEntryType', '_j_EVPowerScheduleEntryType'),
+"""\
+
+def _j_EVPowerScheduleEntryListType(v):
+    d = {}
+    x0 = v.EVPowerScheduleEntry
+    if x0:
+        d['EVPowerScheduleEntry'] = [_j_EVPowerScheduleEntryType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_EVPowerScheduleEntryType': (
         ('RationalNumberType',),
 """\
@@ -5529,6 +5953,21 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVPowerScheduleEntryType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVPowerScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.Power
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
+    return d
+""",
+    ),
     '_e_EVPowerScheduleType': (
         ('EVPowerScheduleEntryListType', '_e_EVPowerScheduleEntryListType'),
 """\
@@ -5602,6 +6041,19 @@ def _d_EVPowerScheduleType(D, E, p, data, st, cls):
     _s163(o, v0)
     _s164(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerScheduleType': (
+        ('EVPowerScheduleEntryListType', '_j_EVPowerScheduleEntryListType'),
+"""\
+
+def _j_EVPowerScheduleType(v):
+    x0 = v.TimeAnchor
+    x1 = v.EVPowerScheduleEntries
+    if x0 is None:
+        return _jf.body(v)
+    d = {'TimeAnchor': x0, 'EVPowerScheduleEntries': _j_EVPowerScheduleEntryListType(x1)}
+    return d
 """,
     ),
     '_e_EVPriceRuleStackListType': (
@@ -5696,6 +6148,18 @@ def _d_EVPriceRuleStackListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s166(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_EVPriceRuleStackListType': (
+        ('EVPriceRuleStackType', '_j_EVPriceRuleStackType'),
+"""\
+
+def _j_EVPriceRuleStackListType(v):
+    d = {}
+    x0 = v.EVPriceRuleStack
+    if x0:
+        d['EVPriceRuleStack'] = [_j_EVPriceRuleStackType(i) for i in x0]
+    return d
 """,
     ),
     '_e_EVPriceRuleStackType': (
@@ -5913,6 +6377,21 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVPriceRuleStackType': (
+        ('EVPriceRuleType', '_j_EVPriceRuleType'),
+"""\
+
+def _j_EVPriceRuleStackType(v):
+    x0 = v.Duration
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Duration': x0}
+    x1 = v.EVPriceRule
+    if x1:
+        d['EVPriceRule'] = [_j_EVPriceRuleType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_EVPriceRuleType': (
         ('RationalNumberType',),
 """\
@@ -6036,6 +6515,23 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_EVPriceRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVPriceRuleType(v):
+    x0 = v.EnergyFee
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.PowerRangeStart
+    y3 = x1.Exponent
+    y4 = x1.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _jf.body(v)
+    d = {'EnergyFee': {'Exponent': y1, 'Value': y2}, 'PowerRangeStart': {'Exponent': y3, 'Value': y4}}
+    return d
+""",
+    ),
     '_e_MeteringConfirmationReqType': (
         ('MessageHeaderType', 'SignedMeteringDataType', '_e_MessageHeaderType', '_e_SignedMeteringDataType'),
 """\
@@ -6101,6 +6597,18 @@ def _d_MeteringConfirmationReqType(D, E, p, data, st, cls):
 _d_MeteringConfirmationReq = _d_MeteringConfirmationReqType
 """,
     ),
+    '_j_MeteringConfirmationReqType': (
+        ('MessageHeaderType', 'SignedMeteringDataType', '_j_MessageHeaderType', '_j_SignedMeteringDataType'),
+"""\
+
+def _j_MeteringConfirmationReqType(v):
+    x0 = v.Header
+    x1 = v.SignedMeteringData
+    d = {'Header': _j_MessageHeaderType(x0), 'SignedMeteringData': _j_SignedMeteringDataType(x1)}
+    return d
+_j_MeteringConfirmationReq = _j_MeteringConfirmationReqType
+""",
+    ),
     '_e_MeteringConfirmationResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -6159,6 +6667,18 @@ def _d_MeteringConfirmationResType(D, E, p, data, st, cls):
     _s195(o, v1)
     return o, D, E, p
 _d_MeteringConfirmationRes = _d_MeteringConfirmationResType
+""",
+    ),
+    '_j_MeteringConfirmationResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_MeteringConfirmationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_MeteringConfirmationRes = _j_MeteringConfirmationResType
 """,
     ),
     '_e_OverstayRuleListType': (
@@ -6363,6 +6883,28 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_OverstayRuleListType': (
+        ('OverstayRuleType', 'RationalNumberType', '_j_OverstayRuleType'),
+"""\
+
+def _j_OverstayRuleListType(v):
+    d = {}
+    x0 = v.OverstayTimeThreshold
+    if x0 is not None:
+        d['OverstayTimeThreshold'] = x0
+    x1 = v.OverstayPowerThreshold
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['OverstayPowerThreshold'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.OverstayRule
+    if x2:
+        d['OverstayRule'] = [_j_OverstayRuleType(i) for i in x2]
+    return d
+""",
+    ),
     '_e_OverstayRuleType': (
         ('RationalNumberType',),
 """\
@@ -6564,6 +7106,31 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_OverstayRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_OverstayRuleType(v):
+    d = {}
+    x0 = v.OverstayRuleDescription
+    if x0 is not None:
+        d['OverstayRuleDescription'] = x0
+    x1 = v.StartTime
+    if x1 is not None:
+        d['StartTime'] = x1
+    x2 = v.OverstayFee
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['OverstayFee'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.OverstayFeePeriod
+    if x3 is not None:
+        d['OverstayFeePeriod'] = x3
+    return d
+""",
+    ),
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
@@ -6685,6 +7252,21 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
     _s213(o, v0)
     _s214(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
@@ -6936,6 +7518,40 @@ def _d_ParameterType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Name': x0}
+    x1 = v.boolValue
+    if x1 is not None:
+        d['boolValue'] = x1
+    x2 = v.byteValue
+    if x2 is not None:
+        d['byteValue'] = x2
+    x3 = v.shortValue
+    if x3 is not None:
+        d['shortValue'] = x3
+    x4 = v.intValue
+    if x4 is not None:
+        d['intValue'] = x4
+    x5 = v.rationalNumber
+    if x5 is not None:
+        y1 = x5.Exponent
+        y2 = x5.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['rationalNumber'] = {'Exponent': y1, 'Value': y2}
+    x6 = v.finiteString
+    if x6 is not None:
+        d['finiteString'] = x6
+    return d
+""",
+    ),
     '_e_PnC_AReqAuthorizationModeType': (
         ('ContractCertificateChainType', 'SubCertificatesType', '_e_SubCertificatesType'),
 """\
@@ -7038,6 +7654,20 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PnC_AReqAuthorizationModeType': (
+        ('ContractCertificateChainType', '_j_ContractCertificateChainType'),
+"""\
+
+def _j_PnC_AReqAuthorizationModeType(v):
+    x0 = v.Id
+    x1 = v.GenChallenge
+    x2 = v.ContractCertificateChain
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'GenChallenge': _b2a(x1, newline=False).decode(), 'ContractCertificateChain': _j_ContractCertificateChainType(x2)}
+    return d
+""",
+    ),
     '_e_PnC_ASResAuthorizationModeType': (
         ('SupportedProvidersListType', '_e_SupportedProvidersListType'),
 """\
@@ -7117,6 +7747,19 @@ def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
     _s237(o, v0)
     _s238(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_PnC_ASResAuthorizationModeType': (
+        ('SupportedProvidersListType', '_j_SupportedProvidersListType'),
+"""\
+
+def _j_PnC_ASResAuthorizationModeType(v):
+    x0 = v.GenChallenge
+    d = {'GenChallenge': _b2a(x0, newline=False).decode()}
+    x1 = v.SupportedProviders
+    if x1 is not None:
+        d['SupportedProviders'] = _j_SupportedProvidersListType(x1)
+    return d
 """,
     ),
     '_e_PowerDeliveryReqType': (
@@ -7271,6 +7914,25 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
 """,
     ),
+    '_j_PowerDeliveryReqType': (
+        ('EVPowerProfileType', 'MessageHeaderType', '_j_EVPowerProfileType', '_j_MessageHeaderType'),
+"""\
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.ChargeProgress
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'ChargeProgress': x2._value_}
+    x3 = v.EVPowerProfile
+    if x3 is not None:
+        d['EVPowerProfile'] = _j_EVPowerProfileType(x3)
+    x4 = v.BPT_ChannelSelection
+    if x4 is not None:
+        d['BPT_ChannelSelection'] = x4._value_
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
+""",
+    ),
     '_e_PowerDeliveryResType': (
         ('EVSEStatusType', 'MessageHeaderType', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -7375,6 +8037,25 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
 """,
     ),
+    '_j_PowerDeliveryResType': (
+        ('EVSEStatusType', 'MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _jf.body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
+""",
+    ),
     '_e_PowerScheduleEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
@@ -7467,6 +8148,18 @@ def _d_PowerScheduleEntryListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s252(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_PowerScheduleEntryListType': (
+        ('PowerScheduleEntryType', '_j_PowerScheduleEntryType'),
+"""\
+
+def _j_PowerScheduleEntryListType(v):
+    d = {}
+    x0 = v.PowerScheduleEntry
+    if x0:
+        d['PowerScheduleEntry'] = [_j_PowerScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_PowerScheduleEntryType': (
@@ -7661,6 +8354,35 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PowerScheduleEntryType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_PowerScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.Power
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
+    x2 = v.Power_L2
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['Power_L2'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.Power_L3
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['Power_L3'] = {'Exponent': y5, 'Value': y6}
+    return d
+""",
+    ),
     '_e_PowerScheduleType': (
         ('PowerScheduleEntryListType', 'RationalNumberType', '_e_PowerScheduleEntryListType'),
 """\
@@ -7826,6 +8548,35 @@ def _d_PowerScheduleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PowerScheduleType': (
+        ('PowerScheduleEntryListType', 'RationalNumberType', '_j_PowerScheduleEntryListType'),
+"""\
+
+def _j_PowerScheduleType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _jf.body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.AvailableEnergy
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['AvailableEnergy'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.PowerTolerance
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['PowerTolerance'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.PowerScheduleEntries
+    if x3 is not None:
+        d['PowerScheduleEntries'] = _j_PowerScheduleEntryListType(x3)
+    return d
+""",
+    ),
     '_e_PriceLevelScheduleEntryListType': (
         ('PriceLevelScheduleEntryType',),
 """\
@@ -7962,6 +8713,18 @@ def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PriceLevelScheduleEntryListType': (
+        ('PriceLevelScheduleEntryType', '_j_PriceLevelScheduleEntryType'),
+"""\
+
+def _j_PriceLevelScheduleEntryListType(v):
+    d = {}
+    x0 = v.PriceLevelScheduleEntry
+    if x0:
+        d['PriceLevelScheduleEntry'] = [_j_PriceLevelScheduleEntryType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_PriceLevelScheduleEntryType': (
         (),
 """\
@@ -8026,6 +8789,19 @@ def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
     _s279(o, v0)
     _s280(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_PriceLevelScheduleEntryType': (
+        (),
+"""\
+
+def _j_PriceLevelScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.PriceLevel
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'Duration': x0, 'PriceLevel': x1}
+    return d
 """,
     ),
     '_e_PriceLevelScheduleType': (
@@ -8257,6 +9033,33 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PriceLevelScheduleType': (
+        ('PriceLevelScheduleEntryListType', '_j_PriceLevelScheduleEntryListType'),
+"""\
+
+def _j_PriceLevelScheduleType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.TimeAnchor
+    if x1 is not None:
+        d['TimeAnchor'] = x1
+    x2 = v.PriceScheduleID
+    if x2 is not None:
+        d['PriceScheduleID'] = x2
+    x3 = v.PriceScheduleDescription
+    if x3 is not None:
+        d['PriceScheduleDescription'] = x3
+    x4 = v.NumberOfPriceLevels
+    if x4 is not None:
+        d['NumberOfPriceLevels'] = x4
+    x5 = v.PriceLevelScheduleEntries
+    if x5 is not None:
+        d['PriceLevelScheduleEntries'] = _j_PriceLevelScheduleEntryListType(x5)
+    return d
+""",
+    ),
     '_e_PriceRuleStackListType': (
         ('PriceRuleStackType', '_e_PriceRuleStackType'),
 """\
@@ -8349,6 +9152,18 @@ def _d_PriceRuleStackListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s290(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_PriceRuleStackListType': (
+        ('PriceRuleStackType', '_j_PriceRuleStackType'),
+"""\
+
+def _j_PriceRuleStackListType(v):
+    d = {}
+    x0 = v.PriceRuleStack
+    if x0:
+        d['PriceRuleStack'] = [_j_PriceRuleStackType(i) for i in x0]
+    return d
 """,
     ),
     '_e_PriceRuleStackType': (
@@ -8472,6 +9287,21 @@ def _d_PriceRuleStackType(D, E, p, data, st, cls):
     _s292(o, v0)
     _s293(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_PriceRuleStackType': (
+        ('PriceRuleType', '_j_PriceRuleType'),
+"""\
+
+def _j_PriceRuleStackType(v):
+    x0 = v.Duration
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Duration': x0}
+    x1 = v.PriceRule
+    if x1:
+        d['PriceRule'] = [_j_PriceRuleType(i) for i in x1]
+    return d
 """,
     ),
     '_e_PriceRuleType': (
@@ -8921,6 +9751,43 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PriceRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_PriceRuleType(v):
+    x0 = v.EnergyFee
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'EnergyFee': {'Exponent': y1, 'Value': y2}}
+    x1 = v.ParkingFee
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['ParkingFee'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.ParkingFeePeriod
+    if x2 is not None:
+        d['ParkingFeePeriod'] = x2
+    x3 = v.CarbonDioxideEmission
+    if x3 is not None:
+        d['CarbonDioxideEmission'] = x3
+    x4 = v.RenewableGenerationPercentage
+    if x4 is not None:
+        d['RenewableGenerationPercentage'] = x4
+    x5 = v.PowerRangeStart
+    if x5 is not None:
+        y5 = x5.Exponent
+        y6 = x5.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['PowerRangeStart'] = {'Exponent': y5, 'Value': y6}
+    return d
+""",
+    ),
     '_e_ScheduleExchangeReqType': (
         ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'Scheduled_SEReqControlModeType', '_e_Dynamic_SEReqControlModeType', '_e_MessageHeaderType', '_e_Scheduled_SEReqControlModeType'),
 """\
@@ -9024,6 +9891,26 @@ def _d_ScheduleExchangeReqType(D, E, p, data, st, cls):
     _s318(o, v3)
     return o, D, E, p
 _d_ScheduleExchangeReq = _d_ScheduleExchangeReqType
+""",
+    ),
+    '_j_ScheduleExchangeReqType': (
+        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'Scheduled_SEReqControlModeType', '_j_Dynamic_SEReqControlModeType', '_j_MessageHeaderType', '_j_Scheduled_SEReqControlModeType'),
+"""\
+
+def _j_ScheduleExchangeReqType(v):
+    x0 = v.Header
+    x1 = v.MaximumSupportingPoints
+    if x1 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'MaximumSupportingPoints': x1}
+    x2 = v.Dynamic_SEReqControlMode
+    if x2 is not None:
+        d['Dynamic_SEReqControlMode'] = _j_Dynamic_SEReqControlModeType(x2)
+    x3 = v.Scheduled_SEReqControlMode
+    if x3 is not None:
+        d['Scheduled_SEReqControlMode'] = _j_Scheduled_SEReqControlModeType(x3)
+    return d
+_j_ScheduleExchangeReq = _j_ScheduleExchangeReqType
 """,
     ),
     '_e_ScheduleExchangeResType': (
@@ -9183,6 +10070,28 @@ def _d_ScheduleExchangeResType(D, E, p, data, st, cls):
 _d_ScheduleExchangeRes = _d_ScheduleExchangeResType
 """,
     ),
+    '_j_ScheduleExchangeResType': (
+        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'Scheduled_SEResControlModeType', '_j_Dynamic_SEResControlModeType', '_j_MessageHeaderType', '_j_Scheduled_SEResControlModeType'),
+"""\
+
+def _j_ScheduleExchangeResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.GoToPause
+    if x3 is not None:
+        d['GoToPause'] = x3
+    x4 = v.Dynamic_SEResControlMode
+    if x4 is not None:
+        d['Dynamic_SEResControlMode'] = _j_Dynamic_SEResControlModeType(x4)
+    x5 = v.Scheduled_SEResControlMode
+    if x5 is not None:
+        d['Scheduled_SEResControlMode'] = _j_Scheduled_SEResControlModeType(x5)
+    return d
+_j_ScheduleExchangeRes = _j_ScheduleExchangeResType
+""",
+    ),
     '_e_ScheduleTupleType': (
         ('ChargingScheduleType', '_e_ChargingScheduleType'),
 """\
@@ -9289,6 +10198,22 @@ def _d_ScheduleTupleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ScheduleTupleType': (
+        ('ChargingScheduleType', '_j_ChargingScheduleType'),
+"""\
+
+def _j_ScheduleTupleType(v):
+    x0 = v.ScheduleTupleID
+    x1 = v.ChargingSchedule
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ScheduleTupleID': x0, 'ChargingSchedule': _j_ChargingScheduleType(x1)}
+    x2 = v.DischargingSchedule
+    if x2 is not None:
+        d['DischargingSchedule'] = _j_ChargingScheduleType(x2)
+    return d
+""",
+    ),
     '_e_Scheduled_EVPPTControlModeType': (
         ('_IX_powerToleranceAcceptanceType',),
 """\
@@ -9388,6 +10313,21 @@ def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     _s333(o, v0)
     _s334(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_EVPPTControlModeType': (
+        (),
+"""\
+
+def _j_Scheduled_EVPPTControlModeType(v):
+    x0 = v.SelectedScheduleTupleID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'SelectedScheduleTupleID': x0}
+    x1 = v.PowerToleranceAcceptance
+    if x1 is not None:
+        d['PowerToleranceAcceptance'] = x1._value_
+    return d
 """,
     ),
     '_e_Scheduled_SEReqControlModeType': (
@@ -9702,6 +10642,42 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_Scheduled_SEReqControlModeType': (
+        ('EVEnergyOfferType', 'RationalNumberType', '_j_EVEnergyOfferType'),
+"""\
+
+def _j_Scheduled_SEReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVEnergyOffer
+    if x4 is not None:
+        d['EVEnergyOffer'] = _j_EVEnergyOfferType(x4)
+    return d
+""",
+    ),
     '_e_Scheduled_SEResControlModeType': (
         ('ScheduleTupleType', '_e_ScheduleTupleType'),
 """\
@@ -9796,6 +10772,18 @@ def _d_Scheduled_SEResControlModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_Scheduled_SEResControlModeType': (
+        ('ScheduleTupleType', '_j_ScheduleTupleType'),
+"""\
+
+def _j_Scheduled_SEResControlModeType(v):
+    d = {}
+    x0 = v.ScheduleTuple
+    if x0:
+        d['ScheduleTuple'] = [_j_ScheduleTupleType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_Scheduled_SMDTControlModeType': (
         (),
 """\
@@ -9853,6 +10841,18 @@ def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
     o = _new(cls)
     _s353(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_SMDTControlModeType': (
+        (),
+"""\
+
+def _j_Scheduled_SMDTControlModeType(v):
+    x0 = v.SelectedScheduleTupleID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'SelectedScheduleTupleID': x0}
+    return d
 """,
     ),
     '_e_SelectedServiceListType': (
@@ -10005,6 +11005,18 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_SelectedServiceType': (
         (),
 """\
@@ -10092,6 +11104,19 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    x1 = v.ParameterSetID
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0, 'ParameterSetID': x1}
+    return d
+""",
+    ),
     '_e_ServiceDetailReqType': (
         ('MessageHeaderType', '_e_MessageHeaderType'),
 """\
@@ -10167,6 +11192,20 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     _s363(o, v1)
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.Header
+    x1 = v.ServiceID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ServiceID': x1}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
@@ -10273,6 +11312,22 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
 _d_ServiceDetailRes = _d_ServiceDetailResType
 """,
     ),
+    '_j_ServiceDetailResType': (
+        ('MessageHeaderType', 'ServiceParameterListType', '_j_MessageHeaderType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.ServiceID
+    x3 = v.ServiceParameterList
+    if x2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceID': x2, 'ServiceParameterList': _j_ServiceParameterListType(x3)}
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
+""",
+    ),
     '_e_ServiceDiscoveryReqType': (
         ('MessageHeaderType', 'ServiceIDListType', '_e_MessageHeaderType', '_e_ServiceIDListType'),
 """\
@@ -10351,6 +11406,20 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     _s370(o, v1)
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
+""",
+    ),
+    '_j_ServiceDiscoveryReqType': (
+        ('MessageHeaderType', 'ServiceIDListType', '_j_MessageHeaderType', '_j_ServiceIDListType'),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.SupportedServiceIDs
+    if x1 is not None:
+        d['SupportedServiceIDs'] = _j_ServiceIDListType(x1)
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
 """,
     ),
     '_e_ServiceDiscoveryResType': (
@@ -10465,6 +11534,25 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     _s376(o, v4)
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
+""",
+    ),
+    '_j_ServiceDiscoveryResType': (
+        ('MessageHeaderType', 'ServiceListType', '_j_MessageHeaderType', '_j_ServiceListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.ServiceRenegotiationSupported
+    x3 = v.EnergyTransferServiceList
+    if x2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceRenegotiationSupported': x2, 'EnergyTransferServiceList': _j_ServiceListType(x3)}
+    x4 = v.VASList
+    if x4 is not None:
+        d['VASList'] = _j_ServiceListType(x4)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
 """,
     ),
     '_e_ServiceIDListType': (
@@ -10605,6 +11693,18 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceIDListType': (
+        (),
+"""\
+
+def _j_ServiceIDListType(v):
+    d = {}
+    x0 = v.ServiceID
+    if x0:
+        d['ServiceID'] = list(x0)
+    return d
+""",
+    ),
     '_e_ServiceListType': (
         ('ServiceType',),
 """\
@@ -10741,6 +11841,18 @@ def _d_ServiceListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
@@ -10833,6 +11945,18 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s386(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceSelectionReqType': (
@@ -10981,6 +12105,25 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
 _d_ServiceSelectionReq = _d_ServiceSelectionReqType
 """,
     ),
+    '_j_ServiceSelectionReqType': (
+        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', '_j_MessageHeaderType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_ServiceSelectionReqType(v):
+    x0 = v.Header
+    x1 = v.SelectedEnergyTransferService
+    y1 = x1.ServiceID
+    y2 = x1.ParameterSetID
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'SelectedEnergyTransferService': {'ServiceID': y1, 'ParameterSetID': y2}}
+    x2 = v.SelectedVASList
+    if x2 is not None:
+        d['SelectedVASList'] = _j_SelectedServiceListType(x2)
+    return d
+_j_ServiceSelectionReq = _j_ServiceSelectionReqType
+""",
+    ),
     '_e_ServiceSelectionResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -11039,6 +12182,18 @@ def _d_ServiceSelectionResType(D, E, p, data, st, cls):
     _s396(o, v1)
     return o, D, E, p
 _d_ServiceSelectionRes = _d_ServiceSelectionResType
+""",
+    ),
+    '_j_ServiceSelectionResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ServiceSelectionResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_ServiceSelectionRes = _j_ServiceSelectionResType
 """,
     ),
     '_e_ServiceType': (
@@ -11107,6 +12262,19 @@ def _d_ServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceType': (
+        (),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceID
+    x1 = v.FreeService
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0, 'FreeService': x1}
+    return d
+""",
+    ),
     '_e_SessionSetupReqType': (
         ('MessageHeaderType', '_e_MessageHeaderType'),
 """\
@@ -11170,6 +12338,20 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     _s400(o, v1)
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.Header
+    x1 = v.EVCCID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCCID': x1}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
@@ -11246,6 +12428,21 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     _s403(o, v2)
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
+""",
+    ),
+    '_j_SessionSetupResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEID
+    if x2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEID': x2}
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
 """,
     ),
     '_e_SessionStopReqType': (
@@ -11377,6 +12574,24 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
 _d_SessionStopReq = _d_SessionStopReqType
 """,
     ),
+    '_j_SessionStopReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionStopReqType(v):
+    x0 = v.Header
+    x1 = v.ChargingSession
+    d = {'Header': _j_MessageHeaderType(x0), 'ChargingSession': x1._value_}
+    x2 = v.EVTerminationCode
+    if x2 is not None:
+        d['EVTerminationCode'] = x2
+    x3 = v.EVTerminationExplanation
+    if x3 is not None:
+        d['EVTerminationExplanation'] = x3
+    return d
+_j_SessionStopReq = _j_SessionStopReqType
+""",
+    ),
     '_e_SessionStopResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -11435,6 +12650,18 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
     _s411(o, v1)
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
+""",
+    ),
+    '_j_SessionStopResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
 """,
     ),
     '_e_SignedCertificateChainType': (
@@ -11530,6 +12757,22 @@ def _d_SignedCertificateChainType(D, E, p, data, st, cls):
     _s414(o, v1)
     _s415(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_SignedCertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_SignedCertificateChainType(v):
+    x0 = v.Id
+    x1 = v.Certificate
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'Certificate': _b2a(x1, newline=False).decode()}
+    x2 = v.SubCertificates
+    if x2 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x2)
+    return d
 """,
     ),
     '_e_SignedInstallationDataType': (
@@ -11756,6 +12999,31 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
 _d_SignedInstallationData = _d_SignedInstallationDataType
 """,
     ),
+    '_j_SignedInstallationDataType': (
+        ('ContractCertificateChainType', '_j_ContractCertificateChainType'),
+"""\
+
+def _j_SignedInstallationDataType(v):
+    x0 = v.Id
+    x1 = v.ContractCertificateChain
+    x2 = v.ECDHCurve
+    x3 = v.DHPublicKey
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'ContractCertificateChain': _j_ContractCertificateChainType(x1), 'ECDHCurve': x2._value_, 'DHPublicKey': _b2a(x3, newline=False).decode()}
+    x4 = v.SECP521_EncryptedPrivateKey
+    if x4 is not None:
+        d['SECP521_EncryptedPrivateKey'] = _b2a(x4, newline=False).decode()
+    x5 = v.X448_EncryptedPrivateKey
+    if x5 is not None:
+        d['X448_EncryptedPrivateKey'] = _b2a(x5, newline=False).decode()
+    x6 = v.TPM_EncryptedPrivateKey
+    if x6 is not None:
+        d['TPM_EncryptedPrivateKey'] = _b2a(x6, newline=False).decode()
+    return d
+_j_SignedInstallationData = _j_SignedInstallationDataType
+""",
+    ),
     '_e_SignedMeteringDataType': (
         ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', '_e_MeterInfoType', '_e_ReceiptType'),
 """\
@@ -11920,6 +13188,33 @@ def _d_SignedMeteringDataType(D, E, p, data, st, cls):
 _d_SignedMeteringData = _d_SignedMeteringDataType
 """,
     ),
+    '_j_SignedMeteringDataType': (
+        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', '_j_Dynamic_SMDTControlModeType', '_j_MeterInfoType', '_j_ReceiptType'),
+"""\
+
+def _j_SignedMeteringDataType(v):
+    x0 = v.Id
+    x1 = v.SessionID
+    x2 = v.MeterInfo
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'SessionID': x1.hex().upper(), 'MeterInfo': _j_MeterInfoType(x2)}
+    x3 = v.Receipt
+    if x3 is not None:
+        d['Receipt'] = _j_ReceiptType(x3)
+    x4 = v.Dynamic_SMDTControlMode
+    if x4 is not None:
+        d['Dynamic_SMDTControlMode'] = _j_Dynamic_SMDTControlModeType(x4)
+    x5 = v.Scheduled_SMDTControlMode
+    if x5 is not None:
+        y1 = x5.SelectedScheduleTupleID
+        if y1 is None:
+            return _jf.body(v)
+        d['Scheduled_SMDTControlMode'] = {'SelectedScheduleTupleID': y1}
+    return d
+_j_SignedMeteringData = _j_SignedMeteringDataType
+""",
+    ),
     '_e_SubCertificatesType': (
         (),
 """\
@@ -12011,6 +13306,18 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
     o = _new(cls)
     _s442(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
 """,
     ),
     '_e_SupportedProvidersListType': (
@@ -12106,6 +13413,18 @@ def _d_SupportedProvidersListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SupportedProvidersListType': (
+        (),
+"""\
+
+def _j_SupportedProvidersListType(v):
+    d = {}
+    x0 = v.ProviderID
+    if x0:
+        d['ProviderID'] = list(x0)
+    return d
+""",
+    ),
     '_e_TargetPositionType': (
         (),
 """\
@@ -12191,6 +13510,19 @@ def _d_TargetPositionType(D, E, p, data, st, cls):
     _s445(o, v0)
     _s446(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_TargetPositionType': (
+        (),
+"""\
+
+def _j_TargetPositionType(v):
+    x0 = v.TargetOffsetX
+    x1 = v.TargetOffsetY
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'TargetOffsetX': x0, 'TargetOffsetY': x1}
+    return d
 """,
     ),
     '_e_TaxRuleListType': (
@@ -12285,6 +13617,18 @@ def _d_TaxRuleListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s448(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_TaxRuleListType': (
+        ('TaxRuleType', '_j_TaxRuleType'),
+"""\
+
+def _j_TaxRuleListType(v):
+    d = {}
+    x0 = v.TaxRule
+    if x0:
+        d['TaxRule'] = [_j_TaxRuleType(i) for i in x0]
+    return d
 """,
     ),
     '_e_TaxRuleType': (
@@ -12518,6 +13862,43 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     _s461(o, v6)
     _s462(o, v7)
     return o, D, E, p
+""",
+    ),
+    '_j_TaxRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_TaxRuleType(v):
+    x0 = v.TaxRuleID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'TaxRuleID': x0}
+    x1 = v.TaxRuleName
+    if x1 is not None:
+        d['TaxRuleName'] = x1
+    x2 = v.TaxRate
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['TaxRate'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.TaxIncludedInPrice
+    if x3 is not None:
+        d['TaxIncludedInPrice'] = x3
+    x4 = v.AppliesToEnergyFee
+    if x4 is not None:
+        d['AppliesToEnergyFee'] = x4
+    x5 = v.AppliesToParkingFee
+    if x5 is not None:
+        d['AppliesToParkingFee'] = x5
+    x6 = v.AppliesToOverstayFee
+    if x6 is not None:
+        d['AppliesToOverstayFee'] = x6
+    x7 = v.AppliesMinimumMaximumCost
+    if x7 is not None:
+        d['AppliesMinimumMaximumCost'] = x7
+    return d
 """,
     ),
     '_e_VehicleCheckInReqType': (
@@ -12874,6 +14255,28 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
 _d_VehicleCheckInReq = _d_VehicleCheckInReqType
 """,
     ),
+    '_j_VehicleCheckInReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckInReqType(v):
+    x0 = v.Header
+    x1 = v.EVCheckInStatus
+    x2 = v.ParkingMethod
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCheckInStatus': x1._value_, 'ParkingMethod': x2._value_}
+    x3 = v.VehicleFrame
+    if x3 is not None:
+        d['VehicleFrame'] = x3
+    x4 = v.DeviceOffset
+    if x4 is not None:
+        d['DeviceOffset'] = x4
+    x5 = v.VehicleTravel
+    if x5 is not None:
+        d['VehicleTravel'] = x5
+    return d
+_j_VehicleCheckInReq = _j_VehicleCheckInReqType
+""",
+    ),
     '_e_VehicleCheckInResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -13217,6 +14620,27 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
 _d_VehicleCheckInRes = _d_VehicleCheckInResType
 """,
     ),
+    '_j_VehicleCheckInResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckInResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.ParkingSpace
+    if x2 is not None:
+        d['ParkingSpace'] = x2
+    x3 = v.DeviceLocation
+    if x3 is not None:
+        d['DeviceLocation'] = x3
+    x4 = v.TargetDistance
+    if x4 is not None:
+        d['TargetDistance'] = x4
+    return d
+_j_VehicleCheckInRes = _j_VehicleCheckInResType
+""",
+    ),
     '_e_VehicleCheckOutReqType': (
         ('MessageHeaderType', '_IX_evCheckOutStatusType', '_e_MessageHeaderType'),
 """\
@@ -13305,6 +14729,21 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
 _d_VehicleCheckOutReq = _d_VehicleCheckOutReqType
 """,
     ),
+    '_j_VehicleCheckOutReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckOutReqType(v):
+    x0 = v.Header
+    x1 = v.EVCheckOutStatus
+    x2 = v.CheckOutTime
+    if x2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCheckOutStatus': x1._value_, 'CheckOutTime': x2}
+    return d
+_j_VehicleCheckOutReq = _j_VehicleCheckOutReqType
+""",
+    ),
     '_e_VehicleCheckOutResType': (
         ('MessageHeaderType', '_IX_evseCheckOutStatusType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -13372,6 +14811,19 @@ def _d_VehicleCheckOutResType(D, E, p, data, st, cls):
     _s485(o, v2)
     return o, D, E, p
 _d_VehicleCheckOutRes = _d_VehicleCheckOutResType
+""",
+    ),
+    '_j_VehicleCheckOutResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckOutResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSECheckOutStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSECheckOutStatus': x2._value_}
+    return d
+_j_VehicleCheckOutRes = _j_VehicleCheckOutResType
 """,
     ),
 }
@@ -13730,6 +15182,117 @@ _PROVIDES = {
     '_e_VehicleCheckOutReqType': '_e_VehicleCheckOutReqType',
     '_e_VehicleCheckOutRes': '_e_VehicleCheckOutResType',
     '_e_VehicleCheckOutResType': '_e_VehicleCheckOutResType',
+    '_j_AbsolutePriceScheduleType': '_j_AbsolutePriceScheduleType',
+    '_j_AdditionalServiceListType': '_j_AdditionalServiceListType',
+    '_j_AdditionalServiceType': '_j_AdditionalServiceType',
+    '_j_AuthorizationReq': '_j_AuthorizationReqType',
+    '_j_AuthorizationReqType': '_j_AuthorizationReqType',
+    '_j_AuthorizationRes': '_j_AuthorizationResType',
+    '_j_AuthorizationResType': '_j_AuthorizationResType',
+    '_j_AuthorizationSetupReq': '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupReqType': '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupRes': '_j_AuthorizationSetupResType',
+    '_j_AuthorizationSetupResType': '_j_AuthorizationSetupResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_ChargingScheduleType': '_j_ChargingScheduleType',
+    '_j_ContractCertificateChainType': '_j_ContractCertificateChainType',
+    '_j_Dynamic_EVPPTControlModeType': '_j_Dynamic_EVPPTControlModeType',
+    '_j_Dynamic_SEReqControlModeType': '_j_Dynamic_SEReqControlModeType',
+    '_j_Dynamic_SEResControlModeType': '_j_Dynamic_SEResControlModeType',
+    '_j_Dynamic_SMDTControlModeType': '_j_Dynamic_SMDTControlModeType',
+    '_j_EIM_AReqAuthorizationModeType': '_j_EIM_AReqAuthorizationModeType',
+    '_j_EIM_ASResAuthorizationModeType': '_j_EIM_ASResAuthorizationModeType',
+    '_j_EMAIDListType': '_j_EMAIDListType',
+    '_j_EVAbsolutePriceScheduleType': '_j_EVAbsolutePriceScheduleType',
+    '_j_EVEnergyOfferType': '_j_EVEnergyOfferType',
+    '_j_EVPowerProfileEntryListType': '_j_EVPowerProfileEntryListType',
+    '_j_EVPowerProfileType': '_j_EVPowerProfileType',
+    '_j_EVPowerScheduleEntryListType': '_j_EVPowerScheduleEntryListType',
+    '_j_EVPowerScheduleEntryType': '_j_EVPowerScheduleEntryType',
+    '_j_EVPowerScheduleType': '_j_EVPowerScheduleType',
+    '_j_EVPriceRuleStackListType': '_j_EVPriceRuleStackListType',
+    '_j_EVPriceRuleStackType': '_j_EVPriceRuleStackType',
+    '_j_EVPriceRuleType': '_j_EVPriceRuleType',
+    '_j_MeteringConfirmationReq': '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationReqType': '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationRes': '_j_MeteringConfirmationResType',
+    '_j_MeteringConfirmationResType': '_j_MeteringConfirmationResType',
+    '_j_OverstayRuleListType': '_j_OverstayRuleListType',
+    '_j_OverstayRuleType': '_j_OverstayRuleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PnC_AReqAuthorizationModeType': '_j_PnC_AReqAuthorizationModeType',
+    '_j_PnC_ASResAuthorizationModeType': '_j_PnC_ASResAuthorizationModeType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PowerScheduleEntryListType': '_j_PowerScheduleEntryListType',
+    '_j_PowerScheduleEntryType': '_j_PowerScheduleEntryType',
+    '_j_PowerScheduleType': '_j_PowerScheduleType',
+    '_j_PriceLevelScheduleEntryListType': '_j_PriceLevelScheduleEntryListType',
+    '_j_PriceLevelScheduleEntryType': '_j_PriceLevelScheduleEntryType',
+    '_j_PriceLevelScheduleType': '_j_PriceLevelScheduleType',
+    '_j_PriceRuleStackListType': '_j_PriceRuleStackListType',
+    '_j_PriceRuleStackType': '_j_PriceRuleStackType',
+    '_j_PriceRuleType': '_j_PriceRuleType',
+    '_j_ScheduleExchangeReq': '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeReqType': '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeRes': '_j_ScheduleExchangeResType',
+    '_j_ScheduleExchangeResType': '_j_ScheduleExchangeResType',
+    '_j_ScheduleTupleType': '_j_ScheduleTupleType',
+    '_j_Scheduled_EVPPTControlModeType': '_j_Scheduled_EVPPTControlModeType',
+    '_j_Scheduled_SEReqControlModeType': '_j_Scheduled_SEReqControlModeType',
+    '_j_Scheduled_SEResControlModeType': '_j_Scheduled_SEResControlModeType',
+    '_j_Scheduled_SMDTControlModeType': '_j_Scheduled_SMDTControlModeType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceIDListType': '_j_ServiceIDListType',
+    '_j_ServiceListType': '_j_ServiceListType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServiceSelectionReq': '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionReqType': '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionRes': '_j_ServiceSelectionResType',
+    '_j_ServiceSelectionResType': '_j_ServiceSelectionResType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopReqType',
+    '_j_SessionStopReqType': '_j_SessionStopReqType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SignedCertificateChainType': '_j_SignedCertificateChainType',
+    '_j_SignedInstallationData': '_j_SignedInstallationDataType',
+    '_j_SignedInstallationDataType': '_j_SignedInstallationDataType',
+    '_j_SignedMeteringData': '_j_SignedMeteringDataType',
+    '_j_SignedMeteringDataType': '_j_SignedMeteringDataType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_SupportedProvidersListType': '_j_SupportedProvidersListType',
+    '_j_TargetPositionType': '_j_TargetPositionType',
+    '_j_TaxRuleListType': '_j_TaxRuleListType',
+    '_j_TaxRuleType': '_j_TaxRuleType',
+    '_j_VehicleCheckInReq': '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInReqType': '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInRes': '_j_VehicleCheckInResType',
+    '_j_VehicleCheckInResType': '_j_VehicleCheckInResType',
+    '_j_VehicleCheckOutReq': '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutReqType': '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutRes': '_j_VehicleCheckOutResType',
+    '_j_VehicleCheckOutResType': '_j_VehicleCheckOutResType',
     'authorizationType': 'authorizationType',
     'channelSelectionType': 'channelSelectionType',
     'chargeProgressType': 'chargeProgressType',
@@ -13924,6 +15487,65 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_ListOfRootCertificateIDsType': 'commontypes',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -14151,6 +15773,117 @@ _CODEC = (
     '_e_VehicleCheckOutReqType',
     '_e_VehicleCheckOutRes',
     '_e_VehicleCheckOutResType',
+    '_j_AbsolutePriceScheduleType',
+    '_j_AdditionalServiceListType',
+    '_j_AdditionalServiceType',
+    '_j_AuthorizationReq',
+    '_j_AuthorizationReqType',
+    '_j_AuthorizationRes',
+    '_j_AuthorizationResType',
+    '_j_AuthorizationSetupReq',
+    '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupRes',
+    '_j_AuthorizationSetupResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_ChargingScheduleType',
+    '_j_ContractCertificateChainType',
+    '_j_Dynamic_EVPPTControlModeType',
+    '_j_Dynamic_SEReqControlModeType',
+    '_j_Dynamic_SEResControlModeType',
+    '_j_Dynamic_SMDTControlModeType',
+    '_j_EIM_AReqAuthorizationModeType',
+    '_j_EIM_ASResAuthorizationModeType',
+    '_j_EMAIDListType',
+    '_j_EVAbsolutePriceScheduleType',
+    '_j_EVEnergyOfferType',
+    '_j_EVPowerProfileEntryListType',
+    '_j_EVPowerProfileType',
+    '_j_EVPowerScheduleEntryListType',
+    '_j_EVPowerScheduleEntryType',
+    '_j_EVPowerScheduleType',
+    '_j_EVPriceRuleStackListType',
+    '_j_EVPriceRuleStackType',
+    '_j_EVPriceRuleType',
+    '_j_MeteringConfirmationReq',
+    '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationRes',
+    '_j_MeteringConfirmationResType',
+    '_j_OverstayRuleListType',
+    '_j_OverstayRuleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PnC_AReqAuthorizationModeType',
+    '_j_PnC_ASResAuthorizationModeType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PowerScheduleEntryListType',
+    '_j_PowerScheduleEntryType',
+    '_j_PowerScheduleType',
+    '_j_PriceLevelScheduleEntryListType',
+    '_j_PriceLevelScheduleEntryType',
+    '_j_PriceLevelScheduleType',
+    '_j_PriceRuleStackListType',
+    '_j_PriceRuleStackType',
+    '_j_PriceRuleType',
+    '_j_ScheduleExchangeReq',
+    '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeRes',
+    '_j_ScheduleExchangeResType',
+    '_j_ScheduleTupleType',
+    '_j_Scheduled_EVPPTControlModeType',
+    '_j_Scheduled_SEReqControlModeType',
+    '_j_Scheduled_SEResControlModeType',
+    '_j_Scheduled_SMDTControlModeType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceIDListType',
+    '_j_ServiceListType',
+    '_j_ServiceParameterListType',
+    '_j_ServiceSelectionReq',
+    '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionRes',
+    '_j_ServiceSelectionResType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopReqType',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SignedCertificateChainType',
+    '_j_SignedInstallationData',
+    '_j_SignedInstallationDataType',
+    '_j_SignedMeteringData',
+    '_j_SignedMeteringDataType',
+    '_j_SubCertificatesType',
+    '_j_SupportedProvidersListType',
+    '_j_TargetPositionType',
+    '_j_TaxRuleListType',
+    '_j_TaxRuleType',
+    '_j_VehicleCheckInReq',
+    '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInRes',
+    '_j_VehicleCheckInResType',
+    '_j_VehicleCheckOutReq',
+    '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutRes',
+    '_j_VehicleCheckOutResType',
 )
 
 NS_SET = 'common'

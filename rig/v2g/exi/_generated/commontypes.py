@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -413,6 +415,16 @@ def _d_CLReqControlModeType(D, E, p, data, st, cls):
 _d_CLReqControlMode = _d_CLReqControlModeType
 """,
     ),
+    '_j_CLReqControlModeType': (
+        (),
+"""\
+
+def _j_CLReqControlModeType(v):
+    d = {}
+    return d
+_j_CLReqControlMode = _j_CLReqControlModeType
+""",
+    ),
     '_e_CLResControlModeType': (
         (),
 """\
@@ -444,6 +456,16 @@ def _d_CLResControlModeType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_CLResControlMode = _d_CLResControlModeType
+""",
+    ),
+    '_j_CLResControlModeType': (
+        (),
+"""\
+
+def _j_CLResControlModeType(v):
+    d = {}
+    return d
+_j_CLResControlMode = _j_CLResControlModeType
 """,
     ),
     '_e_DetailedCostType': (
@@ -569,6 +591,23 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_DetailedCostType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DetailedCostType(v):
+    x0 = v.Amount
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.CostPerUnit
+    y3 = x1.Exponent
+    y4 = x1.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _jf.body(v)
+    d = {'Amount': {'Exponent': y1, 'Value': y2}, 'CostPerUnit': {'Exponent': y3, 'Value': y4}}
+    return d
+""",
+    ),
     '_e_DetailedTaxType': (
         ('RationalNumberType',),
 """\
@@ -672,6 +711,21 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     _s15(o, v0)
     _s16(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_DetailedTaxType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DetailedTaxType(v):
+    x0 = v.TaxRuleID
+    x1 = v.Amount
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'TaxRuleID': x0, 'Amount': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_DisplayParametersType': (
@@ -1832,6 +1886,49 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_DisplayParametersType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DisplayParametersType(v):
+    d = {}
+    x0 = v.PresentSOC
+    if x0 is not None:
+        d['PresentSOC'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.MaximumSOC
+    if x3 is not None:
+        d['MaximumSOC'] = x3
+    x4 = v.RemainingTimeToMinimumSOC
+    if x4 is not None:
+        d['RemainingTimeToMinimumSOC'] = x4
+    x5 = v.RemainingTimeToTargetSOC
+    if x5 is not None:
+        d['RemainingTimeToTargetSOC'] = x5
+    x6 = v.RemainingTimeToMaximumSOC
+    if x6 is not None:
+        d['RemainingTimeToMaximumSOC'] = x6
+    x7 = v.ChargingComplete
+    if x7 is not None:
+        d['ChargingComplete'] = x7
+    x8 = v.BatteryEnergyCapacity
+    if x8 is not None:
+        y1 = x8.Exponent
+        y2 = x8.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['BatteryEnergyCapacity'] = {'Exponent': y1, 'Value': y2}
+    x9 = v.InletHot
+    if x9 is not None:
+        d['InletHot'] = x9
+    return d
+""",
+    ),
     '_e_EVSEStatusType': (
         ('_IX_evseNotificationType',),
 """\
@@ -1900,6 +1997,19 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
     _s38(o, v0)
     _s39(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _jf.body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    return d
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
@@ -2042,6 +2152,18 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ListOfRootCertificateIDsType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = [_j_X509IssuerSerialType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_MessageHeaderType': (
         ('SignatureType', '_e_SignatureType'),
 """\
@@ -2149,6 +2271,22 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
     _s48(o, v1)
     _s49(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('SignatureType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    x1 = v.TimeStamp
+    if x1 is None:
+        return _jf.body(v)
+    d = {'SessionID': x0.hex().upper(), 'TimeStamp': x1}
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
@@ -2919,6 +3057,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_MeterInfoType': (
+        (),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    x1 = v.ChargedEnergyReadingWh
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'MeterID': x0, 'ChargedEnergyReadingWh': x1}
+    x2 = v.BPT_DischargedEnergyReadingWh
+    if x2 is not None:
+        d['BPT_DischargedEnergyReadingWh'] = x2
+    x3 = v.CapacitiveEnergyReadingVARh
+    if x3 is not None:
+        d['CapacitiveEnergyReadingVARh'] = x3
+    x4 = v.BPT_InductiveEnergyReadingVARh
+    if x4 is not None:
+        d['BPT_InductiveEnergyReadingVARh'] = x4
+    x5 = v.MeterSignature
+    if x5 is not None:
+        d['MeterSignature'] = _b2a(x5, newline=False).decode()
+    x6 = v.MeterStatus
+    if x6 is not None:
+        d['MeterStatus'] = x6
+    x7 = v.MeterTimestamp
+    if x7 is not None:
+        d['MeterTimestamp'] = x7
+    return d
+""",
+    ),
     '_e_RationalNumberType': (
         (),
 """\
@@ -2987,6 +3156,19 @@ def _d_RationalNumberType(D, E, p, data, st, cls):
     _s64(o, v0)
     _s65(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_RationalNumberType': (
+        (),
+"""\
+
+def _j_RationalNumberType(v):
+    x0 = v.Exponent
+    x1 = v.Value
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'Exponent': x0, 'Value': x1}
+    return d
 """,
     ),
     '_e_ReceiptType': (
@@ -3417,6 +3599,65 @@ def _d_ReceiptType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ReceiptType': (
+        ('DetailedCostType', 'DetailedTaxType', 'RationalNumberType', '_j_DetailedTaxType'),
+"""\
+
+def _j_ReceiptType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _jf.body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.EnergyCosts
+    if x1 is not None:
+        y1 = x1.Amount
+        y2 = y1.Exponent
+        y3 = y1.Value
+        y4 = x1.CostPerUnit
+        y5 = y4.Exponent
+        y6 = y4.Value
+        if y2 is None or y3 is None or y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EnergyCosts'] = {'Amount': {'Exponent': y2, 'Value': y3}, 'CostPerUnit': {'Exponent': y5, 'Value': y6}}
+    x2 = v.OccupancyCosts
+    if x2 is not None:
+        y7 = x2.Amount
+        y8 = y7.Exponent
+        y9 = y7.Value
+        y10 = x2.CostPerUnit
+        y11 = y10.Exponent
+        y12 = y10.Value
+        if y8 is None or y9 is None or y11 is None or y12 is None:
+            return _jf.body(v)
+        d['OccupancyCosts'] = {'Amount': {'Exponent': y8, 'Value': y9}, 'CostPerUnit': {'Exponent': y11, 'Value': y12}}
+    x3 = v.AdditionalServicesCosts
+    if x3 is not None:
+        y13 = x3.Amount
+        y14 = y13.Exponent
+        y15 = y13.Value
+        y16 = x3.CostPerUnit
+        y17 = y16.Exponent
+        y18 = y16.Value
+        if y14 is None or y15 is None or y17 is None or y18 is None:
+            return _jf.body(v)
+        d['AdditionalServicesCosts'] = {'Amount': {'Exponent': y14, 'Value': y15}, 'CostPerUnit': {'Exponent': y17, 'Value': y18}}
+    x4 = v.OverstayCosts
+    if x4 is not None:
+        y19 = x4.Amount
+        y20 = y19.Exponent
+        y21 = y19.Value
+        y22 = x4.CostPerUnit
+        y23 = y22.Exponent
+        y24 = y22.Value
+        if y20 is None or y21 is None or y23 is None or y24 is None:
+            return _jf.body(v)
+        d['OverstayCosts'] = {'Amount': {'Exponent': y20, 'Value': y21}, 'CostPerUnit': {'Exponent': y23, 'Value': y24}}
+    x5 = v.TaxCosts
+    if x5:
+        d['TaxCosts'] = [_j_DetailedTaxType(i) for i in x5]
+    return d
+""",
+    ),
 }
 _PROVIDES = {
     'CLReqControlMode': 'CLReqControlMode',
@@ -3464,6 +3705,19 @@ _PROVIDES = {
     '_e_MeterInfoType': '_e_MeterInfoType',
     '_e_RationalNumberType': '_e_RationalNumberType',
     '_e_ReceiptType': '_e_ReceiptType',
+    '_j_CLReqControlMode': '_j_CLReqControlModeType',
+    '_j_CLReqControlModeType': '_j_CLReqControlModeType',
+    '_j_CLResControlMode': '_j_CLResControlModeType',
+    '_j_CLResControlModeType': '_j_CLResControlModeType',
+    '_j_DetailedCostType': '_j_DetailedCostType',
+    '_j_DetailedTaxType': '_j_DetailedTaxType',
+    '_j_DisplayParametersType': '_j_DisplayParametersType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_RationalNumberType': '_j_RationalNumberType',
+    '_j_ReceiptType': '_j_ReceiptType',
     'evseNotificationType': 'evseNotificationType',
     'processingType': 'processingType',
     'responseCodeType': 'responseCodeType',
@@ -3474,6 +3728,8 @@ _FOREIGN = {
     '_d_SignatureType': 'xmldsig',
     '_d_X509IssuerSerialType': 'xmldsig',
     '_e_SignatureType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_CLReqControlMode',
@@ -3502,6 +3758,19 @@ _CODEC = (
     '_e_MeterInfoType',
     '_e_RationalNumberType',
     '_e_ReceiptType',
+    '_j_CLReqControlMode',
+    '_j_CLReqControlModeType',
+    '_j_CLResControlMode',
+    '_j_CLResControlModeType',
+    '_j_DetailedCostType',
+    '_j_DetailedTaxType',
+    '_j_DisplayParametersType',
+    '_j_EVSEStatusType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_RationalNumberType',
+    '_j_ReceiptType',
 )
 
 _lz.install(globals())

@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -1535,6 +1537,67 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
 _d_BPT_DC_CPDReqEnergyTransferMode = _d_BPT_DC_CPDReqEnergyTransferModeType
 """,
     ),
+    '_j_BPT_DC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_DC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _jf.body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.TargetSOC
+    if x6 is not None:
+        d['TargetSOC'] = x6
+    x7 = v.EVMaximumDischargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumDischargePower
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMaximumDischargeCurrent
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVMinimumDischargeCurrent
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
+    return d
+_j_BPT_DC_CPDReqEnergyTransferMode = _j_BPT_DC_CPDReqEnergyTransferModeType
+""",
+    ),
     '_e_BPT_DC_CPDResEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
@@ -2080,6 +2143,71 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     _s105(o, v10)
     return o, D, E, p
 _d_BPT_DC_CPDResEnergyTransferMode = _d_BPT_DC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_DC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_DC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVSEMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVSEMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVSEMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVSEMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVSEMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _jf.body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.EVSEPowerRampLimitation
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEMaximumDischargePower
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEMinimumDischargePower
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEMaximumDischargeCurrent
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEMinimumDischargeCurrent
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
+    return d
+_j_BPT_DC_CPDResEnergyTransferMode = _j_BPT_DC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_BPT_Dynamic_DC_CLReqControlModeType': (
@@ -2774,6 +2902,110 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     _s168(o, v13)
     return o, D, E, p
 _d_BPT_Dynamic_DC_CLReqControlMode = _d_BPT_Dynamic_DC_CLReqControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMinimumChargePower
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargeCurrent
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMaximumVoltage
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumVoltage
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMaximumDischargePower
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVMinimumDischargePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVMaximumDischargeCurrent
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVMaximumV2XEnergyRequest
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVMinimumV2XEnergyRequest
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y25, 'Value': y26}
+    return d
+_j_BPT_Dynamic_DC_CLReqControlMode = _j_BPT_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_e_BPT_Dynamic_DC_CLResControlModeType': (
@@ -3504,6 +3736,84 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
 _d_BPT_Dynamic_DC_CLResControlMode = _d_BPT_Dynamic_DC_CLResControlModeType
 """,
     ),
+    '_j_BPT_Dynamic_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSEMaximumChargePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSEMinimumChargePower
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEMaximumChargeCurrent
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEMaximumVoltage
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSEMaximumDischargePower
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSEMinimumDischargePower
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEMaximumDischargeCurrent
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEMinimumVoltage
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_BPT_Dynamic_DC_CLResControlMode = _j_BPT_Dynamic_DC_CLResControlModeType
+""",
+    ),
     '_e_BPT_Scheduled_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
@@ -4179,6 +4489,107 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
 _d_BPT_Scheduled_DC_CLReqControlMode = _d_BPT_Scheduled_DC_CLReqControlModeType
 """,
     ),
+    '_j_BPT_Scheduled_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVTargetCurrent
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVTargetVoltage
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumChargeCurrent
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumVoltage
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumVoltage
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVMaximumDischargePower
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVMinimumDischargePower
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _jf.body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVMaximumDischargeCurrent
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _jf.body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y25, 'Value': y26}
+    return d
+_j_BPT_Scheduled_DC_CLReqControlMode = _j_BPT_Scheduled_DC_CLReqControlModeType
+""",
+    ),
     '_e_BPT_Scheduled_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
@@ -4617,6 +5028,72 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
 _d_BPT_Scheduled_DC_CLResControlMode = _d_BPT_Scheduled_DC_CLResControlModeType
 """,
     ),
+    '_j_BPT_Scheduled_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSEMaximumChargePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSEMinimumChargePower
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargeCurrent
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMaximumVoltage
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMaximumDischargePower
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumDischargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEMaximumDischargeCurrent
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEMinimumVoltage
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_BPT_Scheduled_DC_CLResControlMode = _j_BPT_Scheduled_DC_CLResControlModeType
+""",
+    ),
     '_e_DC_CPDReqEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
@@ -4966,6 +5443,39 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     _s315(o, v6)
     return o, D, E, p
 _d_DC_CPDReqEnergyTransferMode = _d_DC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_DC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _jf.body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.TargetSOC
+    if x6 is not None:
+        d['TargetSOC'] = x6
+    return d
+_j_DC_CPDReqEnergyTransferMode = _j_DC_CPDReqEnergyTransferModeType
 """,
     ),
     '_e_DC_CPDResEnergyTransferModeType': (
@@ -5321,6 +5831,43 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
 _d_DC_CPDResEnergyTransferMode = _d_DC_CPDResEnergyTransferModeType
 """,
     ),
+    '_j_DC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVSEMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVSEMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVSEMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVSEMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVSEMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _jf.body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.EVSEPowerRampLimitation
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
+    return d
+_j_DC_CPDResEnergyTransferMode = _j_DC_CPDResEnergyTransferModeType
+""",
+    ),
     '_e_DC_CableCheckReqType': (
         ('MessageHeaderType', '_e_MessageHeaderType'),
 """\
@@ -5368,6 +5915,17 @@ def _d_DC_CableCheckReqType(D, E, p, data, st, cls):
     _s349(o, v0)
     return o, D, E, p
 _d_DC_CableCheckReq = _d_DC_CableCheckReqType
+""",
+    ),
+    '_j_DC_CableCheckReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_CableCheckReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    return d
+_j_DC_CableCheckReq = _j_DC_CableCheckReqType
 """,
     ),
     '_e_DC_CableCheckResType': (
@@ -5439,6 +5997,19 @@ def _d_DC_CableCheckResType(D, E, p, data, st, cls):
     _s352(o, v2)
     return o, D, E, p
 _d_DC_CableCheckRes = _d_DC_CableCheckResType
+""",
+    ),
+    '_j_DC_CableCheckResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_CableCheckResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    return d
+_j_DC_CableCheckRes = _j_DC_CableCheckResType
 """,
     ),
     '_e_DC_ChargeLoopReqType': (
@@ -5621,6 +6192,37 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
     _s364(o, v4)
     return o, D, E, p
 _d_DC_ChargeLoopReq = _d_DC_ChargeLoopReqType
+""",
+    ),
+    '_j_DC_ChargeLoopReqType': (
+        ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_j_BPT_Dynamic_DC_CLReqControlMode', '_j_BPT_Scheduled_DC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_DC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_DC_CLReqControlMode'),
+"""\
+_J1 = {BPT_Dynamic_DC_CLReqControlMode: ('BPT_Dynamic_DC_CLReqControlMode', _j_BPT_Dynamic_DC_CLReqControlMode), BPT_Scheduled_DC_CLReqControlMode: ('BPT_Scheduled_DC_CLReqControlMode', _j_BPT_Scheduled_DC_CLReqControlMode), CLReqControlMode: ('CLReqControlMode', _j_CLReqControlMode), Dynamic_DC_CLReqControlMode: ('Dynamic_DC_CLReqControlMode', _j_Dynamic_DC_CLReqControlMode), Scheduled_DC_CLReqControlMode: ('Scheduled_DC_CLReqControlMode', _j_Scheduled_DC_CLReqControlMode)}
+
+def _j_DC_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.EVPresentVoltage
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVPresentVoltage'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.CLReqControlMode
+    if x4 is not None:
+        j = _J1.get(x4.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x4)
+    return d
+_j_DC_ChargeLoopReq = _j_DC_ChargeLoopReqType
 """,
     ),
     '_e_DC_ChargeLoopResType': (
@@ -5951,6 +6553,61 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
 _d_DC_ChargeLoopRes = _d_DC_ChargeLoopResType
 """,
     ),
+    '_j_DC_ChargeLoopResType': (
+        ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_j_BPT_Dynamic_DC_CLResControlMode', '_j_BPT_Scheduled_DC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_DC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_DC_CLResControlMode'),
+"""\
+_J2 = {BPT_Dynamic_DC_CLResControlMode: ('BPT_Dynamic_DC_CLResControlMode', _j_BPT_Dynamic_DC_CLResControlMode), BPT_Scheduled_DC_CLResControlMode: ('BPT_Scheduled_DC_CLResControlMode', _j_BPT_Scheduled_DC_CLResControlMode), CLResControlMode: ('CLResControlMode', _j_CLResControlMode), Dynamic_DC_CLResControlMode: ('Dynamic_DC_CLResControlMode', _j_Dynamic_DC_CLResControlMode), Scheduled_DC_CLResControlMode: ('Scheduled_DC_CLResControlMode', _j_Scheduled_DC_CLResControlMode)}
+
+def _j_DC_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _jf.body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVSEPresentCurrent
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEPresentCurrent'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEPresentVoltage
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEPresentVoltage'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEPowerLimitAchieved
+    if x7 is not None:
+        d['EVSEPowerLimitAchieved'] = x7
+    x8 = v.EVSECurrentLimitAchieved
+    if x8 is not None:
+        d['EVSECurrentLimitAchieved'] = x8
+    x9 = v.EVSEVoltageLimitAchieved
+    if x9 is not None:
+        d['EVSEVoltageLimitAchieved'] = x9
+    x10 = v.CLResControlMode
+    if x10 is not None:
+        j = _J2.get(x10.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x10)
+    return d
+_j_DC_ChargeLoopRes = _j_DC_ChargeLoopResType
+""",
+    ),
     '_e_DC_ChargeParameterDiscoveryReqType': (
         ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_BPT_DC_CPDReqEnergyTransferMode', '_e_DC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
@@ -6021,6 +6678,24 @@ def _d_DC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     _s393(o, v1)
     return o, D, E, p
 _d_DC_ChargeParameterDiscoveryReq = _d_DC_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_DC_ChargeParameterDiscoveryReqType': (
+        ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDReqEnergyTransferMode', '_j_DC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J3 = {BPT_DC_CPDReqEnergyTransferMode: ('BPT_DC_CPDReqEnergyTransferMode', _j_BPT_DC_CPDReqEnergyTransferMode), DC_CPDReqEnergyTransferMode: ('DC_CPDReqEnergyTransferMode', _j_DC_CPDReqEnergyTransferMode)}
+
+def _j_DC_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DC_CPDReqEnergyTransferMode
+    if x1 is not None:
+        j = _J3.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_DC_ChargeParameterDiscoveryReq = _j_DC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_DC_ChargeParameterDiscoveryResType': (
@@ -6107,6 +6782,25 @@ def _d_DC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     _s398(o, v2)
     return o, D, E, p
 _d_DC_ChargeParameterDiscoveryRes = _d_DC_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_DC_ChargeParameterDiscoveryResType': (
+        ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDResEnergyTransferMode', '_j_DC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J4 = {BPT_DC_CPDResEnergyTransferMode: ('BPT_DC_CPDResEnergyTransferMode', _j_BPT_DC_CPDResEnergyTransferMode), DC_CPDResEnergyTransferMode: ('DC_CPDResEnergyTransferMode', _j_DC_CPDResEnergyTransferMode)}
+
+def _j_DC_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.DC_CPDResEnergyTransferMode
+    if x2 is not None:
+        j = _J4.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    return d
+_j_DC_ChargeParameterDiscoveryRes = _j_DC_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_DC_PreChargeReqType': (
@@ -6261,6 +6955,26 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
 _d_DC_PreChargeReq = _d_DC_PreChargeReqType
 """,
     ),
+    '_j_DC_PreChargeReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_PreChargeReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    x3 = v.EVTargetVoltage
+    y3 = x3.Exponent
+    y4 = x3.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVPresentVoltage': {'Exponent': y1, 'Value': y2}, 'EVTargetVoltage': {'Exponent': y3, 'Value': y4}}
+    return d
+_j_DC_PreChargeReq = _j_DC_PreChargeReqType
+""",
+    ),
     '_e_DC_PreChargeResType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
@@ -6367,6 +7081,23 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
 _d_DC_PreChargeRes = _d_DC_PreChargeResType
 """,
     ),
+    '_j_DC_PreChargeResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_PreChargeResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
+    return d
+_j_DC_PreChargeRes = _j_DC_PreChargeResType
+""",
+    ),
     '_e_DC_WeldingDetectionReqType': (
         ('MessageHeaderType', '_IX_processingType', '_e_MessageHeaderType'),
 """\
@@ -6425,6 +7156,18 @@ def _d_DC_WeldingDetectionReqType(D, E, p, data, st, cls):
     _s419(o, v1)
     return o, D, E, p
 _d_DC_WeldingDetectionReq = _d_DC_WeldingDetectionReqType
+""",
+    ),
+    '_j_DC_WeldingDetectionReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_WeldingDetectionReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    return d
+_j_DC_WeldingDetectionReq = _j_DC_WeldingDetectionReqType
 """,
     ),
     '_e_DC_WeldingDetectionResType': (
@@ -6531,6 +7274,23 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     _s426(o, v2)
     return o, D, E, p
 _d_DC_WeldingDetectionRes = _d_DC_WeldingDetectionResType
+""",
+    ),
+    '_j_DC_WeldingDetectionResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_WeldingDetectionResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
+    return d
+_j_DC_WeldingDetectionRes = _j_DC_WeldingDetectionResType
 """,
     ),
     '_e_Dynamic_DC_CLReqControlModeType': (
@@ -7000,6 +7760,75 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     _s468(o, v8)
     return o, D, E, p
 _d_Dynamic_DC_CLReqControlMode = _d_Dynamic_DC_CLReqControlModeType
+""",
+    ),
+    '_j_Dynamic_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMinimumChargePower
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargeCurrent
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMaximumVoltage
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumVoltage
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_Dynamic_DC_CLReqControlMode = _j_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_e_Dynamic_DC_CLResControlModeType': (
@@ -7546,6 +8375,56 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
 _d_Dynamic_DC_CLResControlMode = _d_Dynamic_DC_CLResControlModeType
 """,
     ),
+    '_j_Dynamic_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSEMaximumChargePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSEMinimumChargePower
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEMaximumChargeCurrent
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEMaximumVoltage
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    return d
+_j_Dynamic_DC_CLResControlMode = _j_Dynamic_DC_CLResControlModeType
+""",
+    ),
     '_e_Scheduled_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
@@ -8047,6 +8926,86 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
 _d_Scheduled_DC_CLReqControlMode = _d_Scheduled_DC_CLReqControlModeType
 """,
     ),
+    '_j_Scheduled_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVTargetCurrent
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVTargetVoltage
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _jf.body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumChargeCurrent
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _jf.body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumVoltage
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumVoltage
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _jf.body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
+    return d
+_j_Scheduled_DC_CLReqControlMode = _j_Scheduled_DC_CLReqControlModeType
+""",
+    ),
     '_e_Scheduled_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
@@ -8259,6 +9218,44 @@ def _d_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
 _d_Scheduled_DC_CLResControlMode = _d_Scheduled_DC_CLResControlModeType
 """,
     ),
+    '_j_Scheduled_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSEMaximumChargePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSEMinimumChargePower
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargeCurrent
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMaximumVoltage
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    return d
+_j_Scheduled_DC_CLResControlMode = _j_Scheduled_DC_CLResControlModeType
+""",
+    ),
 }
 _PROVIDES = {
     'BPT_DC_CPDReqEnergyTransferMode': 'BPT_DC_CPDReqEnergyTransferMode',
@@ -8394,6 +9391,50 @@ _PROVIDES = {
     '_e_Scheduled_DC_CLReqControlModeType': '_e_Scheduled_DC_CLReqControlModeType',
     '_e_Scheduled_DC_CLResControlMode': '_e_Scheduled_DC_CLResControlModeType',
     '_e_Scheduled_DC_CLResControlModeType': '_e_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferMode': '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferModeType': '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferMode': '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferModeType': '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlMode': '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlModeType': '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlMode': '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlModeType': '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlMode': '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlModeType': '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlMode': '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlModeType': '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_DC_CPDReqEnergyTransferMode': '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDReqEnergyTransferModeType': '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferMode': '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferModeType': '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CableCheckReq': '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckReqType': '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckRes': '_j_DC_CableCheckResType',
+    '_j_DC_CableCheckResType': '_j_DC_CableCheckResType',
+    '_j_DC_ChargeLoopReq': '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopReqType': '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopRes': '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeLoopResType': '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeParameterDiscoveryReq': '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryReqType': '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryRes': '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_ChargeParameterDiscoveryResType': '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_PreChargeReq': '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeReqType': '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeRes': '_j_DC_PreChargeResType',
+    '_j_DC_PreChargeResType': '_j_DC_PreChargeResType',
+    '_j_DC_WeldingDetectionReq': '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionReqType': '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionRes': '_j_DC_WeldingDetectionResType',
+    '_j_DC_WeldingDetectionResType': '_j_DC_WeldingDetectionResType',
+    '_j_Dynamic_DC_CLReqControlMode': '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLReqControlModeType': '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLResControlMode': '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Dynamic_DC_CLResControlModeType': '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLReqControlMode': '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLReqControlModeType': '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLResControlMode': '_j_Scheduled_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLResControlModeType': '_j_Scheduled_DC_CLResControlModeType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -8575,6 +9616,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -8668,6 +9767,50 @@ _CODEC = (
     '_e_Scheduled_DC_CLReqControlModeType',
     '_e_Scheduled_DC_CLResControlMode',
     '_e_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferMode',
+    '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferMode',
+    '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlMode',
+    '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlMode',
+    '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlMode',
+    '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlMode',
+    '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_DC_CPDReqEnergyTransferMode',
+    '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferMode',
+    '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CableCheckReq',
+    '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckRes',
+    '_j_DC_CableCheckResType',
+    '_j_DC_ChargeLoopReq',
+    '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopRes',
+    '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeParameterDiscoveryReq',
+    '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryRes',
+    '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_PreChargeReq',
+    '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeRes',
+    '_j_DC_PreChargeResType',
+    '_j_DC_WeldingDetectionReq',
+    '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionRes',
+    '_j_DC_WeldingDetectionResType',
+    '_j_Dynamic_DC_CLReqControlMode',
+    '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLResControlMode',
+    '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLReqControlMode',
+    '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLResControlMode',
+    '_j_Scheduled_DC_CLResControlModeType',
 )
 
 NS_SET = 'dc'

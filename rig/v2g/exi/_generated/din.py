@@ -13,8 +13,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -2741,6 +2743,23 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
 _d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
 """,
     ),
+    '_j_AC_EVChargeParameterType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_AC_EVChargeParameterType(v):
+    x0 = v.DepartureTime
+    x1 = v.EAmount
+    x2 = v.EVMaxVoltage
+    x3 = v.EVMaxCurrent
+    x4 = v.EVMinCurrent
+    if x0 is None:
+        return _jf.body(v)
+    d = {'DepartureTime': x0, 'EAmount': _j_PhysicalValueType(x1), 'EVMaxVoltage': _j_PhysicalValueType(x2), 'EVMaxCurrent': _j_PhysicalValueType(x3), 'EVMinCurrent': _j_PhysicalValueType(x4)}
+    return d
+_j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
+""",
+    ),
     '_e_AC_EVSEChargeParameterType': (
         ('AC_EVSEStatusType', 'PhysicalValueType', '_IX_EVSENotificationType', '_e_PhysicalValueType'),
 """\
@@ -2889,6 +2908,26 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
 _d_AC_EVSEChargeParameter = _d_AC_EVSEChargeParameterType
 """,
     ),
+    '_j_AC_EVSEChargeParameterType': (
+        ('AC_EVSEStatusType', 'PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_AC_EVSEChargeParameterType(v):
+    x0 = v.AC_EVSEStatus
+    y1 = x0.PowerSwitchClosed
+    y2 = x0.RCD
+    y3 = x0.NotificationMaxDelay
+    y4 = x0.EVSENotification
+    x1 = v.EVSEMaxVoltage
+    x2 = v.EVSEMaxCurrent
+    x3 = v.EVSEMinCurrent
+    if y1 is None or y2 is None or y3 is None:
+        return _jf.body(v)
+    d = {'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}, 'EVSEMaxVoltage': _j_PhysicalValueType(x1), 'EVSEMaxCurrent': _j_PhysicalValueType(x2), 'EVSEMinCurrent': _j_PhysicalValueType(x3)}
+    return d
+_j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
+""",
+    ),
     '_e_AC_EVSEStatusType': (
         ('_IX_EVSENotificationType',),
 """\
@@ -2975,6 +3014,22 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
 _d_AC_EVSEStatus = _d_AC_EVSEStatusType
 """,
     ),
+    '_j_AC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_AC_EVSEStatusType(v):
+    x0 = v.PowerSwitchClosed
+    x1 = v.RCD
+    x2 = v.NotificationMaxDelay
+    x3 = v.EVSENotification
+    if x0 is None or x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'PowerSwitchClosed': x0, 'RCD': x1, 'NotificationMaxDelay': x2, 'EVSENotification': x3._value_}
+    return d
+_j_AC_EVSEStatus = _j_AC_EVSEStatusType
+""",
+    ),
     '_e_BodyBaseType': (
         (),
 """\
@@ -3006,6 +3061,16 @@ def _d_BodyBaseType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_BodyElement = _d_BodyBaseType
+""",
+    ),
+    '_j_BodyBaseType': (
+        (),
+"""\
+
+def _j_BodyBaseType(v):
+    d = {}
+    return d
+_j_BodyElement = _j_BodyBaseType
 """,
     ),
     '_e_BodyType': (
@@ -3175,6 +3240,22 @@ def _d_BodyType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_BodyType': (
+        ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_ContractAuthenticationReq', '_j_ContractAuthenticationRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_ServicePaymentSelectionReq', '_j_ServicePaymentSelectionRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
+"""\
+_J1 = {BodyElement: ('BodyElement', _j_BodyElement), CableCheckReq: ('CableCheckReq', _j_CableCheckReq), CableCheckRes: ('CableCheckRes', _j_CableCheckRes), CertificateInstallationReq: ('CertificateInstallationReq', _j_CertificateInstallationReq), CertificateInstallationRes: ('CertificateInstallationRes', _j_CertificateInstallationRes), CertificateUpdateReq: ('CertificateUpdateReq', _j_CertificateUpdateReq), CertificateUpdateRes: ('CertificateUpdateRes', _j_CertificateUpdateRes), ChargeParameterDiscoveryReq: ('ChargeParameterDiscoveryReq', _j_ChargeParameterDiscoveryReq), ChargeParameterDiscoveryRes: ('ChargeParameterDiscoveryRes', _j_ChargeParameterDiscoveryRes), ChargingStatusReq: ('ChargingStatusReq', _j_ChargingStatusReq), ChargingStatusRes: ('ChargingStatusRes', _j_ChargingStatusRes), ContractAuthenticationReq: ('ContractAuthenticationReq', _j_ContractAuthenticationReq), ContractAuthenticationRes: ('ContractAuthenticationRes', _j_ContractAuthenticationRes), CurrentDemandReq: ('CurrentDemandReq', _j_CurrentDemandReq), CurrentDemandRes: ('CurrentDemandRes', _j_CurrentDemandRes), MeteringReceiptReq: ('MeteringReceiptReq', _j_MeteringReceiptReq), MeteringReceiptRes: ('MeteringReceiptRes', _j_MeteringReceiptRes), PaymentDetailsReq: ('PaymentDetailsReq', _j_PaymentDetailsReq), PaymentDetailsRes: ('PaymentDetailsRes', _j_PaymentDetailsRes), PowerDeliveryReq: ('PowerDeliveryReq', _j_PowerDeliveryReq), PowerDeliveryRes: ('PowerDeliveryRes', _j_PowerDeliveryRes), PreChargeReq: ('PreChargeReq', _j_PreChargeReq), PreChargeRes: ('PreChargeRes', _j_PreChargeRes), ServiceDetailReq: ('ServiceDetailReq', _j_ServiceDetailReq), ServiceDetailRes: ('ServiceDetailRes', _j_ServiceDetailRes), ServiceDiscoveryReq: ('ServiceDiscoveryReq', _j_ServiceDiscoveryReq), ServiceDiscoveryRes: ('ServiceDiscoveryRes', _j_ServiceDiscoveryRes), ServicePaymentSelectionReq: ('ServicePaymentSelectionReq', _j_ServicePaymentSelectionReq), ServicePaymentSelectionRes: ('ServicePaymentSelectionRes', _j_ServicePaymentSelectionRes), SessionSetupReq: ('SessionSetupReq', _j_SessionSetupReq), SessionSetupRes: ('SessionSetupRes', _j_SessionSetupRes), SessionStopReq: ('SessionStopReq', _j_SessionStopReq), SessionStopRes: ('SessionStopRes', _j_SessionStopRes), WeldingDetectionReq: ('WeldingDetectionReq', _j_WeldingDetectionReq), WeldingDetectionRes: ('WeldingDetectionRes', _j_WeldingDetectionRes)}
+
+def _j_BodyType(v):
+    d = {}
+    x0 = v.BodyElement
+    if x0 is not None:
+        j = _J1.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    return d
+""",
+    ),
     '_e_CableCheckReqType': (
         ('DC_EVStatusType', '_e_DC_EVStatusType'),
 """\
@@ -3222,6 +3303,17 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     _s24(o, v0)
     return o, D, E, p
 _d_CableCheckReq = _d_CableCheckReqType
+""",
+    ),
+    '_j_CableCheckReqType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_CableCheckReqType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    return d
+_j_CableCheckReq = _j_CableCheckReqType
 """,
     ),
     '_e_CableCheckResType': (
@@ -3291,6 +3383,19 @@ def _d_CableCheckResType(D, E, p, data, st, cls):
     _s27(o, v2)
     return o, D, E, p
 _d_CableCheckRes = _d_CableCheckResType
+""",
+    ),
+    '_j_CableCheckResType': (
+        ('DC_EVSEStatusType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_CableCheckResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEProcessing': x2._value_}
+    return d
+_j_CableCheckRes = _j_CableCheckResType
 """,
     ),
     '_e_CertificateChainType': (
@@ -3370,6 +3475,19 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
     _s29(o, v0)
     _s30(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    x0 = v.Certificate
+    d = {'Certificate': _b2a(x0, newline=False).decode()}
+    x1 = v.SubCertificates
+    if x1 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x1)
+    return d
 """,
     ),
     '_e_CertificateInstallationReqType': (
@@ -3485,6 +3603,28 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     _s35(o, v3)
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
+""",
+    ),
+    '_j_CertificateInstallationReqType': (
+        ('ListOfRootCertificateIDsType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.OEMProvisioningCert
+    if x1 is not None:
+        d['OEMProvisioningCert'] = _b2a(x1, newline=False).decode()
+    x2 = v.ListOfRootCertificateIDs
+    if x2 is not None:
+        d['ListOfRootCertificateIDs'] = _j_ListOfRootCertificateIDsType(x2)
+    x3 = v.DHParams
+    if x3 is not None:
+        d['DHParams'] = _b2a(x3, newline=False).decode()
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
 """,
     ),
     '_e_CertificateInstallationResType': (
@@ -3609,6 +3749,24 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     _s41(o, v5)
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
+""",
+    ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.Id
+    x1 = v.ResponseCode
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    x4 = v.DHParams
+    x5 = v.ContractID
+    if x0 is None or x5 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
 """,
     ),
     '_e_CertificateUpdateReqType': (
@@ -3739,6 +3897,31 @@ def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     _s47(o, v4)
     return o, D, E, p
 _d_CertificateUpdateReq = _d_CertificateUpdateReqType
+""",
+    ),
+    '_j_CertificateUpdateReqType': (
+        ('CertificateChainType', 'ListOfRootCertificateIDsType', '_j_CertificateChainType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateUpdateReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.ContractSignatureCertChain
+    if x1 is not None:
+        d['ContractSignatureCertChain'] = _j_CertificateChainType(x1)
+    x2 = v.ContractID
+    if x2 is not None:
+        d['ContractID'] = x2
+    x3 = v.ListOfRootCertificateIDs
+    if x3 is not None:
+        d['ListOfRootCertificateIDs'] = _j_ListOfRootCertificateIDsType(x3)
+    x4 = v.DHParams
+    if x4 is not None:
+        d['DHParams'] = _b2a(x4, newline=False).decode()
+    return d
+_j_CertificateUpdateReq = _j_CertificateUpdateReqType
 """,
     ),
     '_e_CertificateUpdateResType': (
@@ -3897,6 +4080,25 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
 _d_CertificateUpdateRes = _d_CertificateUpdateResType
 """,
     ),
+    '_j_CertificateUpdateResType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateUpdateResType(v):
+    x0 = v.Id
+    x1 = v.ResponseCode
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    x4 = v.DHParams
+    x5 = v.ContractID
+    x6 = v.RetryCounter
+    if x0 is None or x5 is None or x6 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5, 'RetryCounter': x6}
+    return d
+_j_CertificateUpdateRes = _j_CertificateUpdateResType
+""",
+    ),
     '_e_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EVRequestedEnergyTransferType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
@@ -3967,6 +4169,24 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     _s58(o, v1)
     return o, D, E, p
 _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryReqType': (
+        ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
+"""\
+_J2 = {AC_EVChargeParameter: ('AC_EVChargeParameter', _j_AC_EVChargeParameter), DC_EVChargeParameter: ('DC_EVChargeParameter', _j_DC_EVChargeParameter), EVChargeParameter: ('EVChargeParameter', _j_EVChargeParameter)}
+
+def _j_ChargeParameterDiscoveryReqType(v):
+    x0 = v.EVRequestedEnergyTransferType
+    d = {'EVRequestedEnergyTransferType': x0._value_}
+    x1 = v.EVChargeParameter
+    if x1 is not None:
+        j = _J2.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_ChargeParameterDiscoveryResType': (
@@ -4071,6 +4291,32 @@ def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     _s66(o, v3)
     return o, D, E, p
 _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryResType': (
+        ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
+"""\
+_J3 = {SAScheduleList: ('SAScheduleList', _j_SAScheduleList), SASchedules: ('SASchedules', _j_SASchedules)}
+_J4 = {AC_EVSEChargeParameter: ('AC_EVSEChargeParameter', _j_AC_EVSEChargeParameter), DC_EVSEChargeParameter: ('DC_EVSEChargeParameter', _j_DC_EVSEChargeParameter), EVSEChargeParameter: ('EVSEChargeParameter', _j_EVSEChargeParameter)}
+
+def _j_ChargeParameterDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    x2 = v.SASchedules
+    if x2 is not None:
+        j = _J3.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    x3 = v.EVSEChargeParameter
+    if x3 is not None:
+        j = _J4.get(x3.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x3)
+    return d
+_j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_ChargingProfileType': (
@@ -4243,6 +4489,21 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ChargingProfileType': (
+        ('ProfileEntryType', '_j_ProfileEntryType'),
+"""\
+
+def _j_ChargingProfileType(v):
+    x0 = v.SAScheduleTupleID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'SAScheduleTupleID': x0}
+    x1 = v.ProfileEntry
+    if x1:
+        d['ProfileEntry'] = [_j_ProfileEntryType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_ChargingStatusReqType': (
         (),
 """\
@@ -4274,6 +4535,16 @@ def _d_ChargingStatusReqType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_ChargingStatusReq = _d_ChargingStatusReqType
+""",
+    ),
+    '_j_ChargingStatusReqType': (
+        (),
+"""\
+
+def _j_ChargingStatusReqType(v):
+    d = {}
+    return d
+_j_ChargingStatusReq = _j_ChargingStatusReqType
 """,
     ),
     '_e_ChargingStatusResType': (
@@ -4533,6 +4804,39 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
 _d_ChargingStatusRes = _d_ChargingStatusResType
 """,
     ),
+    '_j_ChargingStatusResType': (
+        ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_MeterInfoType', '_j_PhysicalValueType'),
+"""\
+
+def _j_ChargingStatusResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    x2 = v.SAScheduleTupleID
+    if x2 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1.hex().upper(), 'SAScheduleTupleID': x2}
+    x3 = v.EVSEMaxCurrent
+    if x3 is not None:
+        d['EVSEMaxCurrent'] = _j_PhysicalValueType(x3)
+    x4 = v.MeterInfo
+    if x4 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x4)
+    x5 = v.ReceiptRequired
+    if x5 is not None:
+        d['ReceiptRequired'] = x5
+    x6 = v.AC_EVSEStatus
+    if x6 is not None:
+        y1 = x6.PowerSwitchClosed
+        y2 = x6.RCD
+        y3 = x6.NotificationMaxDelay
+        y4 = x6.EVSENotification
+        if y1 is None or y2 is None or y3 is None:
+            return _jf.body(v)
+        d['AC_EVSEStatus'] = {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}
+    return d
+_j_ChargingStatusRes = _j_ChargingStatusResType
+""",
+    ),
     '_e_ConsumptionCostType': (
         ('CostType', '_e_CostType'),
 """\
@@ -4652,6 +4956,21 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ConsumptionCostType': (
+        ('CostType', '_j_CostType'),
+"""\
+
+def _j_ConsumptionCostType(v):
+    x0 = v.startValue
+    if x0 is None:
+        return _jf.body(v)
+    d = {'startValue': x0}
+    x1 = v.Cost
+    if x1:
+        d['Cost'] = [_j_CostType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_ContractAuthenticationReqType': (
         (),
 """\
@@ -4750,6 +5069,22 @@ def _d_ContractAuthenticationReqType(D, E, p, data, st, cls):
 _d_ContractAuthenticationReq = _d_ContractAuthenticationReqType
 """,
     ),
+    '_j_ContractAuthenticationReqType': (
+        (),
+"""\
+
+def _j_ContractAuthenticationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.GenChallenge
+    if x1 is not None:
+        d['GenChallenge'] = x1
+    return d
+_j_ContractAuthenticationReq = _j_ContractAuthenticationReqType
+""",
+    ),
     '_e_ContractAuthenticationResType': (
         ('_IX_EVSEProcessingType', '_IX_responseCodeType'),
 """\
@@ -4801,6 +5136,18 @@ def _d_ContractAuthenticationResType(D, E, p, data, st, cls):
     _s96(o, v1)
     return o, D, E, p
 _d_ContractAuthenticationRes = _d_ContractAuthenticationResType
+""",
+    ),
+    '_j_ContractAuthenticationResType': (
+        (),
+"""\
+
+def _j_ContractAuthenticationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    return d
+_j_ContractAuthenticationRes = _j_ContractAuthenticationResType
 """,
     ),
     '_e_CostType': (
@@ -4913,6 +5260,22 @@ def _d_CostType(D, E, p, data, st, cls):
     _s99(o, v1)
     _s100(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_CostType': (
+        (),
+"""\
+
+def _j_CostType(v):
+    x0 = v.costKind
+    x1 = v.amount
+    if x1 is None:
+        return _jf.body(v)
+    d = {'costKind': x0._value_, 'amount': x1}
+    x2 = v.amountMultiplier
+    if x2 is not None:
+        d['amountMultiplier'] = x2
+    return d
 """,
     ),
     '_e_CurrentDemandReqType': (
@@ -5275,6 +5638,42 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
 _d_CurrentDemandReq = _d_CurrentDemandReqType
 """,
     ),
+    '_j_CurrentDemandReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandReqType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVTargetCurrent
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVTargetCurrent': _j_PhysicalValueType(x1)}
+    x2 = v.EVMaximumVoltageLimit
+    if x2 is not None:
+        d['EVMaximumVoltageLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVMaximumCurrentLimit
+    if x3 is not None:
+        d['EVMaximumCurrentLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVMaximumPowerLimit
+    if x4 is not None:
+        d['EVMaximumPowerLimit'] = _j_PhysicalValueType(x4)
+    x5 = v.BulkChargingComplete
+    if x5 is not None:
+        d['BulkChargingComplete'] = x5
+    x6 = v.ChargingComplete
+    if x6 is not None:
+        d['ChargingComplete'] = x6
+    x7 = v.RemainingTimeToFullSoC
+    if x7 is not None:
+        d['RemainingTimeToFullSoC'] = _j_PhysicalValueType(x7)
+    x8 = v.RemainingTimeToBulkSoC
+    if x8 is not None:
+        d['RemainingTimeToBulkSoC'] = _j_PhysicalValueType(x8)
+    x9 = v.EVTargetVoltage
+    if x9 is not None:
+        d['EVTargetVoltage'] = _j_PhysicalValueType(x9)
+    return d
+_j_CurrentDemandReq = _j_CurrentDemandReqType
+""",
+    ),
     '_e_CurrentDemandResType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_responseCodeType', '_e_DC_EVSEStatusType', '_e_PhysicalValueType'),
 """\
@@ -5487,6 +5886,34 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     _s129(o, v9)
     return o, D, E, p
 _d_CurrentDemandRes = _d_CurrentDemandResType
+""",
+    ),
+    '_j_CurrentDemandResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    x3 = v.EVSEPresentCurrent
+    x4 = v.EVSECurrentLimitAchieved
+    x5 = v.EVSEVoltageLimitAchieved
+    x6 = v.EVSEPowerLimitAchieved
+    if x4 is None or x5 is None or x6 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2), 'EVSEPresentCurrent': _j_PhysicalValueType(x3), 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
+    x7 = v.EVSEMaximumVoltageLimit
+    if x7 is not None:
+        d['EVSEMaximumVoltageLimit'] = _j_PhysicalValueType(x7)
+    x8 = v.EVSEMaximumCurrentLimit
+    if x8 is not None:
+        d['EVSEMaximumCurrentLimit'] = _j_PhysicalValueType(x8)
+    x9 = v.EVSEMaximumPowerLimit
+    if x9 is not None:
+        d['EVSEMaximumPowerLimit'] = _j_PhysicalValueType(x9)
+    return d
+_j_CurrentDemandRes = _j_CurrentDemandResType
 """,
     ),
     '_e_DC_EVChargeParameterType': (
@@ -5802,6 +6229,36 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
 _d_DC_EVChargeParameter = _d_DC_EVChargeParameterType
 """,
     ),
+    '_j_DC_EVChargeParameterType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_DC_EVChargeParameterType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVMaximumCurrentLimit
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVMaximumCurrentLimit': _j_PhysicalValueType(x1)}
+    x2 = v.EVMaximumPowerLimit
+    if x2 is not None:
+        d['EVMaximumPowerLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVMaximumVoltageLimit
+    if x3 is not None:
+        d['EVMaximumVoltageLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVEnergyCapacity
+    if x4 is not None:
+        d['EVEnergyCapacity'] = _j_PhysicalValueType(x4)
+    x5 = v.EVEnergyRequest
+    if x5 is not None:
+        d['EVEnergyRequest'] = _j_PhysicalValueType(x5)
+    x6 = v.FullSOC
+    if x6 is not None:
+        d['FullSOC'] = x6
+    x7 = v.BulkSOC
+    if x7 is not None:
+        d['BulkSOC'] = x7
+    return d
+_j_DC_EVChargeParameter = _j_DC_EVChargeParameterType
+""",
+    ),
     '_e_DC_EVPowerDeliveryParameterType': (
         ('DC_EVStatusType', '_e_DC_EVStatusType'),
 """\
@@ -5910,6 +6367,23 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     _s146(o, v2)
     return o, D, E, p
 _d_DC_EVPowerDeliveryParameter = _d_DC_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_DC_EVPowerDeliveryParameterType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_DC_EVPowerDeliveryParameterType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    x1 = v.BulkChargingComplete
+    if x1 is not None:
+        d['BulkChargingComplete'] = x1
+    x2 = v.ChargingComplete
+    if x2 is not None:
+        d['ChargingComplete'] = x2
+    return d
+_j_DC_EVPowerDeliveryParameter = _j_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_e_DC_EVSEChargeParameterType': (
@@ -6138,6 +6612,39 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
 _d_DC_EVSEChargeParameter = _d_DC_EVSEChargeParameterType
 """,
     ),
+    '_j_DC_EVSEChargeParameterType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_DC_EVSEChargeParameterType(v):
+    x0 = v.DC_EVSEStatus
+    x1 = v.EVSEMaximumCurrentLimit
+    d = {'DC_EVSEStatus': _j_DC_EVSEStatusType(x0), 'EVSEMaximumCurrentLimit': _j_PhysicalValueType(x1)}
+    x2 = v.EVSEMaximumPowerLimit
+    if x2 is not None:
+        d['EVSEMaximumPowerLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVSEMaximumVoltageLimit
+    if x3 is not None:
+        d['EVSEMaximumVoltageLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVSEMinimumCurrentLimit
+    if x4 is not None:
+        d['EVSEMinimumCurrentLimit'] = _j_PhysicalValueType(x4)
+    x5 = v.EVSEMinimumVoltageLimit
+    if x5 is not None:
+        d['EVSEMinimumVoltageLimit'] = _j_PhysicalValueType(x5)
+    x6 = v.EVSECurrentRegulationTolerance
+    if x6 is not None:
+        d['EVSECurrentRegulationTolerance'] = _j_PhysicalValueType(x6)
+    x7 = v.EVSEPeakCurrentRipple
+    if x7 is not None:
+        d['EVSEPeakCurrentRipple'] = _j_PhysicalValueType(x7)
+    x8 = v.EVSEEnergyToBeDelivered
+    if x8 is not None:
+        d['EVSEEnergyToBeDelivered'] = _j_PhysicalValueType(x8)
+    return d
+_j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
+""",
+    ),
     '_e_DC_EVSEStatusType': (
         ('_IX_DC_EVSEStatusCodeType', '_IX_EVSENotificationType', '_IX_isolationLevelType'),
 """\
@@ -6278,6 +6785,28 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     _s163(o, v3)
     return o, D, E, p
 _d_DC_EVSEStatus = _d_DC_EVSEStatusType
+""",
+    ),
+    '_j_DC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_DC_EVSEStatusType(v):
+    d = {}
+    x0 = v.EVSEIsolationStatus
+    if x0 is not None:
+        d['EVSEIsolationStatus'] = x0._value_
+    x1 = v.EVSEStatusCode
+    if x1 is not None:
+        d['EVSEStatusCode'] = x1._value_
+    x2 = v.NotificationMaxDelay
+    if x2 is not None:
+        d['NotificationMaxDelay'] = x2
+    x3 = v.EVSENotification
+    if x3 is not None:
+        d['EVSENotification'] = x3._value_
+    return d
+_j_DC_EVSEStatus = _j_DC_EVSEStatusType
 """,
     ),
     '_e_DC_EVStatusType': (
@@ -6457,6 +6986,31 @@ def _d_DC_EVStatusType(D, E, p, data, st, cls):
 _d_DC_EVStatus = _d_DC_EVStatusType
 """,
     ),
+    '_j_DC_EVStatusType': (
+        (),
+"""\
+
+def _j_DC_EVStatusType(v):
+    x0 = v.EVReady
+    if x0 is None:
+        return _jf.body(v)
+    d = {'EVReady': x0}
+    x1 = v.EVCabinConditioning
+    if x1 is not None:
+        d['EVCabinConditioning'] = x1
+    x2 = v.EVRESSConditioning
+    if x2 is not None:
+        d['EVRESSConditioning'] = x2
+    x3 = v.EVErrorCode
+    if x3 is not None:
+        d['EVErrorCode'] = x3._value_
+    x4 = v.EVRESSSOC
+    if x4 is not None:
+        d['EVRESSSOC'] = x4
+    return d
+_j_DC_EVStatus = _j_DC_EVStatusType
+""",
+    ),
     '_e_EVChargeParameterType': (
         (),
 """\
@@ -6488,6 +7042,16 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_EVChargeParameter = _d_EVChargeParameterType
+""",
+    ),
+    '_j_EVChargeParameterType': (
+        (),
+"""\
+
+def _j_EVChargeParameterType(v):
+    d = {}
+    return d
+_j_EVChargeParameter = _j_EVChargeParameterType
 """,
     ),
     '_e_EVPowerDeliveryParameterType': (
@@ -6523,6 +7087,16 @@ def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
 _d_EVPowerDeliveryParameter = _d_EVPowerDeliveryParameterType
 """,
     ),
+    '_j_EVPowerDeliveryParameterType': (
+        (),
+"""\
+
+def _j_EVPowerDeliveryParameterType(v):
+    d = {}
+    return d
+_j_EVPowerDeliveryParameter = _j_EVPowerDeliveryParameterType
+""",
+    ),
     '_e_EVSEChargeParameterType': (
         (),
 """\
@@ -6554,6 +7128,16 @@ def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_EVSEChargeParameter = _d_EVSEChargeParameterType
+""",
+    ),
+    '_j_EVSEChargeParameterType': (
+        (),
+"""\
+
+def _j_EVSEChargeParameterType(v):
+    d = {}
+    return d
+_j_EVSEChargeParameter = _j_EVSEChargeParameterType
 """,
     ),
     '_e_EVSEStatusType': (
@@ -6589,6 +7173,16 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
 _d_EVSEStatus = _d_EVSEStatusType
 """,
     ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    d = {}
+    return d
+_j_EVSEStatus = _j_EVSEStatusType
+""",
+    ),
     '_e_EVStatusType': (
         (),
 """\
@@ -6620,6 +7214,16 @@ def _d_EVStatusType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_EVStatus = _d_EVStatusType
+""",
+    ),
+    '_j_EVStatusType': (
+        (),
+"""\
+
+def _j_EVStatusType(v):
+    d = {}
+    return d
+_j_EVStatus = _j_EVStatusType
 """,
     ),
     '_e_EntryType': (
@@ -6678,6 +7282,23 @@ def _d_EntryType(D, E, p, data, st, cls):
 _d_Entry = _d_EntryType
 """,
     ),
+    '_j_EntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J5 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_EntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J5.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    return d
+_j_Entry = _j_EntryType
+""",
+    ),
     '_e_IntervalType': (
         (),
 """\
@@ -6709,6 +7330,16 @@ def _d_IntervalType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_TimeInterval = _d_IntervalType
+""",
+    ),
+    '_j_IntervalType': (
+        (),
+"""\
+
+def _j_IntervalType(v):
+    d = {}
+    return d
+_j_TimeInterval = _j_IntervalType
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
@@ -6785,6 +7416,18 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     o = _new(cls)
     _s174(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_ListOfRootCertificateIDsType': (
+        (),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = list(x0)
+    return d
 """,
     ),
     '_e_MessageHeaderType': (
@@ -6896,6 +7539,22 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
     _s178(o, v1)
     _s179(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('NotificationType', 'SignatureType', '_j_NotificationType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    d = {'SessionID': x0.hex().upper()}
+    x1 = v.Notification
+    if x1 is not None:
+        d['Notification'] = _j_NotificationType(x1)
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
@@ -7293,6 +7952,30 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_MeterInfoType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'MeterID': x0}
+    x1 = v.MeterReading
+    if x1 is not None:
+        d['MeterReading'] = _j_PhysicalValueType(x1)
+    x2 = v.SigMeterReading
+    if x2 is not None:
+        d['SigMeterReading'] = _b2a(x2, newline=False).decode()
+    x3 = v.MeterStatus
+    if x3 is not None:
+        d['MeterStatus'] = x3
+    x4 = v.TMeter
+    if x4 is not None:
+        d['TMeter'] = x4
+    return d
+""",
+    ),
     '_e_MeteringReceiptReqType': (
         ('MeterInfoType', '_e_MeterInfoType'),
 """\
@@ -7457,6 +8140,28 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
 _d_MeteringReceiptReq = _d_MeteringReceiptReqType
 """,
     ),
+    '_j_MeteringReceiptReqType': (
+        ('MeterInfoType', '_j_MeterInfoType'),
+"""\
+
+def _j_MeteringReceiptReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SessionID
+    if x1 is not None:
+        d['SessionID'] = x1.hex().upper()
+    x2 = v.SAScheduleTupleID
+    if x2 is not None:
+        d['SAScheduleTupleID'] = x2
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    return d
+_j_MeteringReceiptReq = _j_MeteringReceiptReqType
+""",
+    ),
     '_e_MeteringReceiptResType': (
         ('AC_EVSEStatusType', '_IX_EVSENotificationType', '_IX_responseCodeType'),
 """\
@@ -7568,6 +8273,24 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
 _d_MeteringReceiptRes = _d_MeteringReceiptResType
 """,
     ),
+    '_j_MeteringReceiptResType': (
+        ('AC_EVSEStatusType',),
+"""\
+
+def _j_MeteringReceiptResType(v):
+    x0 = v.ResponseCode
+    x1 = v.AC_EVSEStatus
+    y1 = x1.PowerSwitchClosed
+    y2 = x1.RCD
+    y3 = x1.NotificationMaxDelay
+    y4 = x1.EVSENotification
+    if y1 is None or y2 is None or y3 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}}
+    return d
+_j_MeteringReceiptRes = _j_MeteringReceiptResType
+""",
+    ),
     '_e_NotificationType': (
         ('_IX_faultCodeType',),
 """\
@@ -7643,6 +8366,19 @@ def _d_NotificationType(D, E, p, data, st, cls):
     _s204(o, v0)
     _s205(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_NotificationType': (
+        (),
+"""\
+
+def _j_NotificationType(v):
+    x0 = v.FaultCode
+    d = {'FaultCode': x0._value_}
+    x1 = v.FaultMsg
+    if x1 is not None:
+        d['FaultMsg'] = x1
+    return d
 """,
     ),
     '_e_PMaxScheduleEntryType': (
@@ -7731,6 +8467,26 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     _s209(o, v1)
     return o, D, E, p
 _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
+""",
+    ),
+    '_j_PMaxScheduleEntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J6 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_PMaxScheduleEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J6.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    x1 = v.PMax
+    if x1 is not None:
+        d['PMax'] = x1
+    return d
+_j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
 """,
     ),
     '_e_PMaxScheduleType': (
@@ -7843,6 +8599,21 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PMaxScheduleType': (
+        ('PMaxScheduleEntryType', '_j_PMaxScheduleEntryType'),
+"""\
+
+def _j_PMaxScheduleType(v):
+    x0 = v.PMaxScheduleID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'PMaxScheduleID': x0}
+    x1 = v.PMaxScheduleEntry
+    if x1:
+        d['PMaxScheduleEntry'] = [_j_PMaxScheduleEntryType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
@@ -7951,6 +8722,21 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
     _s212(o, v0)
     _s213(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
@@ -8205,6 +8991,37 @@ def _d_ParameterType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ParameterType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    x1 = v.ValueType
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Name': x0, 'ValueType': x1._value_}
+    x2 = v.boolValue
+    if x2 is not None:
+        d['boolValue'] = x2
+    x3 = v.byteValue
+    if x3 is not None:
+        d['byteValue'] = x3
+    x4 = v.shortValue
+    if x4 is not None:
+        d['shortValue'] = x4
+    x5 = v.intValue
+    if x5 is not None:
+        d['intValue'] = x5
+    x6 = v.physicalValue
+    if x6 is not None:
+        d['physicalValue'] = _j_PhysicalValueType(x6)
+    x7 = v.stringValue
+    if x7 is not None:
+        d['stringValue'] = x7
+    return d
+""",
+    ),
     '_e_PaymentDetailsReqType': (
         ('CertificateChainType', '_e_CertificateChainType'),
 """\
@@ -8268,6 +9085,20 @@ def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     _s229(o, v1)
     return o, D, E, p
 _d_PaymentDetailsReq = _d_PaymentDetailsReqType
+""",
+    ),
+    '_j_PaymentDetailsReqType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_PaymentDetailsReqType(v):
+    x0 = v.ContractID
+    x1 = v.ContractSignatureCertChain
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ContractID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
+    return d
+_j_PaymentDetailsReq = _j_PaymentDetailsReqType
 """,
     ),
     '_e_PaymentDetailsResType': (
@@ -8362,6 +9193,21 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
 _d_PaymentDetailsRes = _d_PaymentDetailsResType
 """,
     ),
+    '_j_PaymentDetailsResType': (
+        (),
+"""\
+
+def _j_PaymentDetailsResType(v):
+    x0 = v.ResponseCode
+    x1 = v.GenChallenge
+    x2 = v.DateTimeNow
+    if x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'GenChallenge': x1, 'DateTimeNow': x2}
+    return d
+_j_PaymentDetailsRes = _j_PaymentDetailsResType
+""",
+    ),
     '_e_PaymentOptionsType': (
         ('_IX_paymentOptionType',),
 """\
@@ -8444,6 +9290,18 @@ def _d_PaymentOptionsType(D, E, p, data, st, cls):
     o = _new(cls)
     _s233(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_PaymentOptionsType': (
+        (),
+"""\
+
+def _j_PaymentOptionsType(v):
+    d = {}
+    x0 = v.PaymentOption
+    if x0:
+        d['PaymentOption'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_PhysicalValueType': (
@@ -8601,6 +9459,24 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PhysicalValueType': (
+        (),
+"""\
+
+def _j_PhysicalValueType(v):
+    x0 = v.Multiplier
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Multiplier': x0}
+    x1 = v.Unit
+    if x1 is not None:
+        d['Unit'] = x1._value_
+    x2 = v.Value
+    if x2 is not None:
+        d['Value'] = x2
+    return d
+""",
+    ),
     '_e_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
@@ -8717,6 +9593,29 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
 """,
     ),
+    '_j_PowerDeliveryReqType': (
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
+"""\
+_J7 = {DC_EVPowerDeliveryParameter: ('DC_EVPowerDeliveryParameter', _j_DC_EVPowerDeliveryParameter), EVPowerDeliveryParameter: ('EVPowerDeliveryParameter', _j_EVPowerDeliveryParameter)}
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.ReadyToChargeState
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ReadyToChargeState': x0}
+    x1 = v.ChargingProfile
+    if x1 is not None:
+        d['ChargingProfile'] = _j_ChargingProfileType(x1)
+    x2 = v.EVPowerDeliveryParameter
+    if x2 is not None:
+        j = _J7.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
+""",
+    ),
     '_e_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
@@ -8787,6 +9686,24 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     _s248(o, v1)
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
+""",
+    ),
+    '_j_PowerDeliveryResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J8 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J8.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
     ),
     '_e_PreChargeReqType': (
@@ -8870,6 +9787,19 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
 _d_PreChargeReq = _d_PreChargeReqType
 """,
     ),
+    '_j_PreChargeReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_PreChargeReqType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVTargetVoltage
+    x2 = v.EVTargetCurrent
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVTargetVoltage': _j_PhysicalValueType(x1), 'EVTargetCurrent': _j_PhysicalValueType(x2)}
+    return d
+_j_PreChargeReq = _j_PreChargeReqType
+""",
+    ),
     '_e_PreChargeResType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_responseCodeType', '_e_DC_EVSEStatusType', '_e_PhysicalValueType'),
 """\
@@ -8944,6 +9874,19 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     _s254(o, v2)
     return o, D, E, p
 _d_PreChargeRes = _d_PreChargeResType
+""",
+    ),
+    '_j_PreChargeResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_PreChargeResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2)}
+    return d
+_j_PreChargeRes = _j_PreChargeResType
 """,
     ),
     '_e_ProfileEntryType': (
@@ -9035,6 +9978,19 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     _s255(o, v0)
     _s256(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_ProfileEntryType': (
+        (),
+"""\
+
+def _j_ProfileEntryType(v):
+    x0 = v.ChargingProfileEntryStart
+    x1 = v.ChargingProfileEntryMaxPower
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': x1}
+    return d
 """,
     ),
     '_e_RelativeTimeIntervalType': (
@@ -9159,6 +10115,22 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
 _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
 """,
     ),
+    '_j_RelativeTimeIntervalType': (
+        (),
+"""\
+
+def _j_RelativeTimeIntervalType(v):
+    x0 = v.start
+    if x0 is None:
+        return _jf.body(v)
+    d = {'start': x0}
+    x1 = v.duration
+    if x1 is not None:
+        d['duration'] = x1
+    return d
+_j_RelativeTimeInterval = _j_RelativeTimeIntervalType
+""",
+    ),
     '_e_SAScheduleListType': (
         ('SAScheduleTupleType', '_e_SAScheduleTupleType'),
 """\
@@ -9236,6 +10208,19 @@ def _d_SAScheduleListType(D, E, p, data, st, cls):
     _s260(o, v0)
     return o, D, E, p
 _d_SAScheduleList = _d_SAScheduleListType
+""",
+    ),
+    '_j_SAScheduleListType': (
+        ('SAScheduleTupleType', '_j_SAScheduleTupleType'),
+"""\
+
+def _j_SAScheduleListType(v):
+    d = {}
+    x0 = v.SAScheduleTuple
+    if x0:
+        d['SAScheduleTuple'] = [_j_SAScheduleTupleType(i) for i in x0]
+    return d
+_j_SAScheduleList = _j_SAScheduleListType
 """,
     ),
     '_e_SAScheduleTupleType': (
@@ -9348,6 +10333,22 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SAScheduleTupleType': (
+        ('PMaxScheduleType', 'SalesTariffType', '_j_PMaxScheduleType', '_j_SalesTariffType'),
+"""\
+
+def _j_SAScheduleTupleType(v):
+    x0 = v.SAScheduleTupleID
+    x1 = v.PMaxSchedule
+    if x0 is None:
+        return _jf.body(v)
+    d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
+    x2 = v.SalesTariff
+    if x2 is not None:
+        d['SalesTariff'] = _j_SalesTariffType(x2)
+    return d
+""",
+    ),
     '_e_SASchedulesType': (
         (),
 """\
@@ -9379,6 +10380,16 @@ def _d_SASchedulesType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_SASchedules = _d_SASchedulesType
+""",
+    ),
+    '_j_SASchedulesType': (
+        (),
+"""\
+
+def _j_SASchedulesType(v):
+    d = {}
+    return d
+_j_SASchedules = _j_SASchedulesType
 """,
     ),
     '_e_SalesTariffEntryType': (
@@ -9502,6 +10513,29 @@ def _d_SalesTariffEntryType(D, E, p, data, st, cls):
     _s270(o, v2)
     return o, D, E, p
 _d_SalesTariffEntry = _d_SalesTariffEntryType
+""",
+    ),
+    '_j_SalesTariffEntryType': (
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J9 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_SalesTariffEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J9.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    x1 = v.EPriceLevel
+    if x1 is not None:
+        d['EPriceLevel'] = x1
+    x2 = v.ConsumptionCost
+    if x2:
+        d['ConsumptionCost'] = [_j_ConsumptionCostType(i) for i in x2]
+    return d
+_j_SalesTariffEntry = _j_SalesTariffEntryType
 """,
     ),
     '_e_SalesTariffType': (
@@ -9689,6 +10723,28 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SalesTariffType': (
+        ('SalesTariffEntryType', '_j_SalesTariffEntryType'),
+"""\
+
+def _j_SalesTariffType(v):
+    x0 = v.Id
+    x1 = v.SalesTariffID
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'SalesTariffID': x1}
+    x2 = v.SalesTariffDescription
+    if x2 is not None:
+        d['SalesTariffDescription'] = x2
+    x3 = v.NumEPriceLevels
+    if x3 is not None:
+        d['NumEPriceLevels'] = x3
+    x4 = v.SalesTariffEntry
+    if x4:
+        d['SalesTariffEntry'] = [_j_SalesTariffEntryType(i) for i in x4]
+    return d
+""",
+    ),
     '_e_SelectedServiceListType': (
         ('SelectedServiceType', '_e_SelectedServiceType'),
 """\
@@ -9764,6 +10820,18 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s277(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_SelectedServiceType': (
@@ -9890,6 +10958,21 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ParameterSetID
+    if x1 is not None:
+        d['ParameterSetID'] = x1
+    return d
+""",
+    ),
     '_e_ServiceChargeType': (
         ('ServiceTagType', '_IX_EVSESupportedEnergyTransferType', '_e_ServiceTagType'),
 """\
@@ -9957,6 +11040,21 @@ def _d_ServiceChargeType(D, E, p, data, st, cls):
 _d_ServiceCharge = _d_ServiceChargeType
 """,
     ),
+    '_j_ServiceChargeType': (
+        ('ServiceTagType', '_j_ServiceTagType'),
+"""\
+
+def _j_ServiceChargeType(v):
+    x0 = v.ServiceTag
+    x1 = v.FreeService
+    x2 = v.EnergyTransferType
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1, 'EnergyTransferType': x2._value_}
+    return d
+_j_ServiceCharge = _j_ServiceChargeType
+""",
+    ),
     '_e_ServiceDetailReqType': (
         (),
 """\
@@ -10016,6 +11114,19 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     _s284(o, v0)
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        (),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
@@ -10122,6 +11233,23 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
     _s288(o, v2)
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
+""",
+    ),
+    '_j_ServiceDetailResType': (
+        ('ServiceParameterListType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.ResponseCode
+    x1 = v.ServiceID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'ServiceID': x1}
+    x2 = v.ServiceParameterList
+    if x2 is not None:
+        d['ServiceParameterList'] = _j_ServiceParameterListType(x2)
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
 """,
     ),
     '_e_ServiceDiscoveryReqType': (
@@ -10236,6 +11364,22 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     _s292(o, v1)
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
+""",
+    ),
+    '_j_ServiceDiscoveryReqType': (
+        (),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    d = {}
+    x0 = v.ServiceScope
+    if x0 is not None:
+        d['ServiceScope'] = x0
+    x1 = v.ServiceCategory
+    if x1 is not None:
+        d['ServiceCategory'] = x1._value_
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
 """,
     ),
     '_e_ServiceDiscoveryResType': (
@@ -10380,6 +11524,22 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
 """,
     ),
+    '_j_ServiceDiscoveryResType': (
+        ('PaymentOptionsType', 'ServiceChargeType', 'ServiceTagListType', '_j_PaymentOptionsType', '_j_ServiceChargeType', '_j_ServiceTagListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.PaymentOptions
+    x2 = v.ChargeService
+    d = {'ResponseCode': x0._value_, 'PaymentOptions': _j_PaymentOptionsType(x1), 'ChargeService': _j_ServiceChargeType(x2)}
+    x3 = v.ServiceList
+    if x3 is not None:
+        d['ServiceList'] = _j_ServiceTagListType(x3)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
+""",
+    ),
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
@@ -10457,6 +11617,18 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_ServicePaymentSelectionReqType': (
         ('SelectedServiceListType', '_IX_paymentOptionType', '_e_SelectedServiceListType'),
 """\
@@ -10515,6 +11687,18 @@ def _d_ServicePaymentSelectionReqType(D, E, p, data, st, cls):
 _d_ServicePaymentSelectionReq = _d_ServicePaymentSelectionReqType
 """,
     ),
+    '_j_ServicePaymentSelectionReqType': (
+        ('SelectedServiceListType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_ServicePaymentSelectionReqType(v):
+    x0 = v.SelectedPaymentOption
+    x1 = v.SelectedServiceList
+    d = {'SelectedPaymentOption': x0._value_, 'SelectedServiceList': _j_SelectedServiceListType(x1)}
+    return d
+_j_ServicePaymentSelectionReq = _j_ServicePaymentSelectionReqType
+""",
+    ),
     '_e_ServicePaymentSelectionResType': (
         ('_IX_responseCodeType',),
 """\
@@ -10557,6 +11741,17 @@ def _d_ServicePaymentSelectionResType(D, E, p, data, st, cls):
     _s306(o, v0)
     return o, D, E, p
 _d_ServicePaymentSelectionRes = _d_ServicePaymentSelectionResType
+""",
+    ),
+    '_j_ServicePaymentSelectionResType': (
+        (),
+"""\
+
+def _j_ServicePaymentSelectionResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_ServicePaymentSelectionRes = _j_ServicePaymentSelectionResType
 """,
     ),
     '_e_ServiceTagListType': (
@@ -10664,6 +11859,18 @@ def _d_ServiceTagListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s311(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceTagListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceTagListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceTagType': (
@@ -10820,6 +12027,27 @@ def _d_ServiceTagType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceTagType': (
+        (),
+"""\
+
+def _j_ServiceTagType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    return d
+""",
+    ),
     '_e_ServiceType': (
         ('ServiceTagType', '_e_ServiceTagType'),
 """\
@@ -10874,6 +12102,19 @@ def _d_ServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceType': (
+        ('ServiceTagType', '_j_ServiceTagType'),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceTag
+    x1 = v.FreeService
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1}
+    return d
+""",
+    ),
     '_e_SessionSetupReqType': (
         (),
 """\
@@ -10921,6 +12162,17 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     _s320(o, v0)
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        (),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.EVCCID
+    d = {'EVCCID': x0.hex().upper()}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
@@ -11046,6 +12298,21 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
 _d_SessionSetupRes = _d_SessionSetupResType
 """,
     ),
+    '_j_SessionSetupResType': (
+        (),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1.hex().upper()}
+    x2 = v.DateTimeNow
+    if x2 is not None:
+        d['DateTimeNow'] = x2
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
+""",
+    ),
     '_e_SessionStopResType': (
         ('_IX_responseCodeType',),
 """\
@@ -11090,6 +12357,17 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
 _d_SessionStopRes = _d_SessionStopResType
 """,
     ),
+    '_j_SessionStopResType': (
+        (),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
+""",
+    ),
     '_e_SessionStopType': (
         (),
 """\
@@ -11121,6 +12399,16 @@ def _d_SessionStopType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopType
+""",
+    ),
+    '_j_SessionStopType': (
+        (),
+"""\
+
+def _j_SessionStopType(v):
+    d = {}
+    return d
+_j_SessionStopReq = _j_SessionStopType
 """,
     ),
     '_e_SubCertificatesType': (
@@ -11199,6 +12487,18 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
+""",
+    ),
     '_e_V2G_Message': (
         ('BodyType', 'MessageHeaderType', '_e_BodyType', '_e_MessageHeaderType'),
 """\
@@ -11262,6 +12562,17 @@ def _d_V2G_Message(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_V2G_Message': (
+        ('BodyType', 'MessageHeaderType', '_j_BodyType', '_j_MessageHeaderType'),
+"""\
+
+def _j_V2G_Message(v):
+    x0 = v.Header
+    x1 = v.Body
+    d = {'Header': _j_MessageHeaderType(x0), 'Body': _j_BodyType(x1)}
+    return d
+""",
+    ),
     '_e_WeldingDetectionReqType': (
         ('DC_EVStatusType', '_e_DC_EVStatusType'),
 """\
@@ -11309,6 +12620,17 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     _s329(o, v0)
     return o, D, E, p
 _d_WeldingDetectionReq = _d_WeldingDetectionReqType
+""",
+    ),
+    '_j_WeldingDetectionReqType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_WeldingDetectionReqType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    return d
+_j_WeldingDetectionReq = _j_WeldingDetectionReqType
 """,
     ),
     '_e_WeldingDetectionResType': (
@@ -11385,6 +12707,19 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     _s332(o, v2)
     return o, D, E, p
 _d_WeldingDetectionRes = _d_WeldingDetectionResType
+""",
+    ),
+    '_j_WeldingDetectionResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_WeldingDetectionResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2)}
+    return d
+_j_WeldingDetectionRes = _j_WeldingDetectionResType
 """,
     ),
 }
@@ -11835,6 +13170,143 @@ _PROVIDES = {
     '_e_WeldingDetectionReqType': '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes': '_e_WeldingDetectionResType',
     '_e_WeldingDetectionResType': '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVChargeParameterType': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEChargeParameterType': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus': '_j_AC_EVSEStatusType',
+    '_j_AC_EVSEStatusType': '_j_AC_EVSEStatusType',
+    '_j_BodyBaseType': '_j_BodyBaseType',
+    '_j_BodyElement': '_j_BodyBaseType',
+    '_j_BodyType': '_j_BodyType',
+    '_j_CableCheckReq': '_j_CableCheckReqType',
+    '_j_CableCheckReqType': '_j_CableCheckReqType',
+    '_j_CableCheckRes': '_j_CableCheckResType',
+    '_j_CableCheckResType': '_j_CableCheckResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateReqType': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes': '_j_CertificateUpdateResType',
+    '_j_CertificateUpdateResType': '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryReqType': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeParameterDiscoveryResType': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargingProfileType': '_j_ChargingProfileType',
+    '_j_ChargingStatusReq': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusReqType': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes': '_j_ChargingStatusResType',
+    '_j_ChargingStatusResType': '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType': '_j_ConsumptionCostType',
+    '_j_ContractAuthenticationReq': '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationReqType': '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationRes': '_j_ContractAuthenticationResType',
+    '_j_ContractAuthenticationResType': '_j_ContractAuthenticationResType',
+    '_j_CostType': '_j_CostType',
+    '_j_CurrentDemandReq': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandReqType': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes': '_j_CurrentDemandResType',
+    '_j_CurrentDemandResType': '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVChargeParameterType': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVPowerDeliveryParameterType': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEChargeParameterType': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus': '_j_DC_EVSEStatusType',
+    '_j_DC_EVSEStatusType': '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus': '_j_DC_EVStatusType',
+    '_j_DC_EVStatusType': '_j_DC_EVStatusType',
+    '_j_EVChargeParameter': '_j_EVChargeParameterType',
+    '_j_EVChargeParameterType': '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter': '_j_EVPowerDeliveryParameterType',
+    '_j_EVPowerDeliveryParameterType': '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter': '_j_EVSEChargeParameterType',
+    '_j_EVSEChargeParameterType': '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus': '_j_EVSEStatusType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_EVStatus': '_j_EVStatusType',
+    '_j_EVStatusType': '_j_EVStatusType',
+    '_j_Entry': '_j_EntryType',
+    '_j_EntryType': '_j_EntryType',
+    '_j_IntervalType': '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_MeteringReceiptReq': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptReqType': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes': '_j_MeteringReceiptResType',
+    '_j_MeteringReceiptResType': '_j_MeteringReceiptResType',
+    '_j_NotificationType': '_j_NotificationType',
+    '_j_PMaxScheduleEntry': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleEntryType': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType': '_j_PMaxScheduleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PaymentDetailsReq': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsReqType': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes': '_j_PaymentDetailsResType',
+    '_j_PaymentDetailsResType': '_j_PaymentDetailsResType',
+    '_j_PaymentOptionsType': '_j_PaymentOptionsType',
+    '_j_PhysicalValueType': '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PreChargeReq': '_j_PreChargeReqType',
+    '_j_PreChargeReqType': '_j_PreChargeReqType',
+    '_j_PreChargeRes': '_j_PreChargeResType',
+    '_j_PreChargeResType': '_j_PreChargeResType',
+    '_j_ProfileEntryType': '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval': '_j_RelativeTimeIntervalType',
+    '_j_RelativeTimeIntervalType': '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList': '_j_SAScheduleListType',
+    '_j_SAScheduleListType': '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType': '_j_SAScheduleTupleType',
+    '_j_SASchedules': '_j_SASchedulesType',
+    '_j_SASchedulesType': '_j_SASchedulesType',
+    '_j_SalesTariffEntry': '_j_SalesTariffEntryType',
+    '_j_SalesTariffEntryType': '_j_SalesTariffEntryType',
+    '_j_SalesTariffType': '_j_SalesTariffType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceCharge': '_j_ServiceChargeType',
+    '_j_ServiceChargeType': '_j_ServiceChargeType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServicePaymentSelectionReq': '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionReqType': '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionRes': '_j_ServicePaymentSelectionResType',
+    '_j_ServicePaymentSelectionResType': '_j_ServicePaymentSelectionResType',
+    '_j_ServiceTagListType': '_j_ServiceTagListType',
+    '_j_ServiceTagType': '_j_ServiceTagType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SessionStopType': '_j_SessionStopType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_TimeInterval': '_j_IntervalType',
+    '_j_V2G_Message': '_j_V2G_Message',
+    '_j_WeldingDetectionReq': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionReqType': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes': '_j_WeldingDetectionResType',
+    '_j_WeldingDetectionResType': '_j_WeldingDetectionResType',
     'costKindType': 'costKindType',
     'faultCodeType': 'faultCodeType',
     'isolationLevelType': 'isolationLevelType',
@@ -11983,6 +13455,52 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_AC_EVChargeParameter',
@@ -12259,6 +13777,143 @@ _CODEC = (
     '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes',
     '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter',
+    '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter',
+    '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus',
+    '_j_AC_EVSEStatusType',
+    '_j_BodyBaseType',
+    '_j_BodyElement',
+    '_j_BodyType',
+    '_j_CableCheckReq',
+    '_j_CableCheckReqType',
+    '_j_CableCheckRes',
+    '_j_CableCheckResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq',
+    '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes',
+    '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq',
+    '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes',
+    '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargingProfileType',
+    '_j_ChargingStatusReq',
+    '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes',
+    '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType',
+    '_j_ContractAuthenticationReq',
+    '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationRes',
+    '_j_ContractAuthenticationResType',
+    '_j_CostType',
+    '_j_CurrentDemandReq',
+    '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes',
+    '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter',
+    '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter',
+    '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter',
+    '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus',
+    '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus',
+    '_j_DC_EVStatusType',
+    '_j_EVChargeParameter',
+    '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter',
+    '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter',
+    '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus',
+    '_j_EVSEStatusType',
+    '_j_EVStatus',
+    '_j_EVStatusType',
+    '_j_Entry',
+    '_j_EntryType',
+    '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_MeteringReceiptReq',
+    '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes',
+    '_j_MeteringReceiptResType',
+    '_j_NotificationType',
+    '_j_PMaxScheduleEntry',
+    '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PaymentDetailsReq',
+    '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes',
+    '_j_PaymentDetailsResType',
+    '_j_PaymentOptionsType',
+    '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PreChargeReq',
+    '_j_PreChargeReqType',
+    '_j_PreChargeRes',
+    '_j_PreChargeResType',
+    '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval',
+    '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList',
+    '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType',
+    '_j_SASchedules',
+    '_j_SASchedulesType',
+    '_j_SalesTariffEntry',
+    '_j_SalesTariffEntryType',
+    '_j_SalesTariffType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceCharge',
+    '_j_ServiceChargeType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceParameterListType',
+    '_j_ServicePaymentSelectionReq',
+    '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionRes',
+    '_j_ServicePaymentSelectionResType',
+    '_j_ServiceTagListType',
+    '_j_ServiceTagType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SessionStopType',
+    '_j_SubCertificatesType',
+    '_j_TimeInterval',
+    '_j_V2G_Message',
+    '_j_WeldingDetectionReq',
+    '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes',
+    '_j_WeldingDetectionResType',
 )
 
 NS_SET = 'din'

@@ -13,8 +13,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -3007,6 +3009,51 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
 _d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
 """,
     ),
+    '_j_AC_EVChargeParameterType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_AC_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EAmount
+    if x1 is not None:
+        y1 = x1.Multiplier
+        y2 = x1.Unit
+        y3 = x1.Value
+        if y1 is None or y3 is None:
+            return _jf.body(v)
+        d['EAmount'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x2 = v.EVMaxVoltage
+    if x2 is not None:
+        y4 = x2.Multiplier
+        y5 = x2.Unit
+        y6 = x2.Value
+        if y4 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMaxVoltage'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
+    x3 = v.EVMaxCurrent
+    if x3 is not None:
+        y7 = x3.Multiplier
+        y8 = x3.Unit
+        y9 = x3.Value
+        if y7 is None or y9 is None:
+            return _jf.body(v)
+        d['EVMaxCurrent'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x4 = v.EVMinCurrent
+    if x4 is not None:
+        y10 = x4.Multiplier
+        y11 = x4.Unit
+        y12 = x4.Value
+        if y10 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMinCurrent'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    return d
+_j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
+""",
+    ),
     '_e_AC_EVSEChargeParameterType': (
         ('AC_EVSEStatusType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_unitSymbolType'),
 """\
@@ -3218,6 +3265,30 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
 _d_AC_EVSEChargeParameter = _d_AC_EVSEChargeParameterType
 """,
     ),
+    '_j_AC_EVSEChargeParameterType': (
+        ('AC_EVSEStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_AC_EVSEChargeParameterType(v):
+    x0 = v.AC_EVSEStatus
+    y1 = x0.NotificationMaxDelay
+    y2 = x0.EVSENotification
+    y3 = x0.RCD
+    x1 = v.EVSENominalVoltage
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    x2 = v.EVSEMaxCurrent
+    y7 = x2.Multiplier
+    y8 = x2.Unit
+    y9 = x2.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
+        return _jf.body(v)
+    d = {'AC_EVSEStatus': {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_, 'RCD': y3}, 'EVSENominalVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaxCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
+    return d
+_j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
+""",
+    ),
     '_e_AC_EVSEStatusType': (
         ('_IX_EVSENotificationType',),
 """\
@@ -3295,6 +3366,21 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
     _s47(o, v2)
     return o, D, E, p
 _d_AC_EVSEStatus = _d_AC_EVSEStatusType
+""",
+    ),
+    '_j_AC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_AC_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    x2 = v.RCD
+    if x0 is None or x2 is None:
+        return _jf.body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_, 'RCD': x2}
+    return d
+_j_AC_EVSEStatus = _j_AC_EVSEStatusType
 """,
     ),
     '_e_AuthorizationReqType': (
@@ -3423,6 +3509,22 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
 _d_AuthorizationReq = _d_AuthorizationReqType
 """,
     ),
+    '_j_AuthorizationReqType': (
+        (),
+"""\
+
+def _j_AuthorizationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.GenChallenge
+    if x1 is not None:
+        d['GenChallenge'] = _b2a(x1, newline=False).decode()
+    return d
+_j_AuthorizationReq = _j_AuthorizationReqType
+""",
+    ),
     '_e_AuthorizationResType': (
         ('_IX_EVSEProcessingType', '_IX_responseCodeType'),
 """\
@@ -3478,6 +3580,18 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
 _d_AuthorizationRes = _d_AuthorizationResType
 """,
     ),
+    '_j_AuthorizationResType': (
+        (),
+"""\
+
+def _j_AuthorizationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    return d
+_j_AuthorizationRes = _j_AuthorizationResType
+""",
+    ),
     '_e_BodyBaseType': (
         (),
 """\
@@ -3509,6 +3623,16 @@ def _d_BodyBaseType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_BodyElement = _d_BodyBaseType
+""",
+    ),
+    '_j_BodyBaseType': (
+        (),
+"""\
+
+def _j_BodyBaseType(v):
+    d = {}
+    return d
+_j_BodyElement = _j_BodyBaseType
 """,
     ),
     '_e_BodyType': (
@@ -3678,6 +3802,22 @@ def _d_BodyType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_BodyType': (
+        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_AuthorizationReq', '_j_AuthorizationRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PaymentServiceSelectionReq', '_j_PaymentServiceSelectionRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
+"""\
+_J1 = {AuthorizationReq: ('AuthorizationReq', _j_AuthorizationReq), AuthorizationRes: ('AuthorizationRes', _j_AuthorizationRes), BodyElement: ('BodyElement', _j_BodyElement), CableCheckReq: ('CableCheckReq', _j_CableCheckReq), CableCheckRes: ('CableCheckRes', _j_CableCheckRes), CertificateInstallationReq: ('CertificateInstallationReq', _j_CertificateInstallationReq), CertificateInstallationRes: ('CertificateInstallationRes', _j_CertificateInstallationRes), CertificateUpdateReq: ('CertificateUpdateReq', _j_CertificateUpdateReq), CertificateUpdateRes: ('CertificateUpdateRes', _j_CertificateUpdateRes), ChargeParameterDiscoveryReq: ('ChargeParameterDiscoveryReq', _j_ChargeParameterDiscoveryReq), ChargeParameterDiscoveryRes: ('ChargeParameterDiscoveryRes', _j_ChargeParameterDiscoveryRes), ChargingStatusReq: ('ChargingStatusReq', _j_ChargingStatusReq), ChargingStatusRes: ('ChargingStatusRes', _j_ChargingStatusRes), CurrentDemandReq: ('CurrentDemandReq', _j_CurrentDemandReq), CurrentDemandRes: ('CurrentDemandRes', _j_CurrentDemandRes), MeteringReceiptReq: ('MeteringReceiptReq', _j_MeteringReceiptReq), MeteringReceiptRes: ('MeteringReceiptRes', _j_MeteringReceiptRes), PaymentDetailsReq: ('PaymentDetailsReq', _j_PaymentDetailsReq), PaymentDetailsRes: ('PaymentDetailsRes', _j_PaymentDetailsRes), PaymentServiceSelectionReq: ('PaymentServiceSelectionReq', _j_PaymentServiceSelectionReq), PaymentServiceSelectionRes: ('PaymentServiceSelectionRes', _j_PaymentServiceSelectionRes), PowerDeliveryReq: ('PowerDeliveryReq', _j_PowerDeliveryReq), PowerDeliveryRes: ('PowerDeliveryRes', _j_PowerDeliveryRes), PreChargeReq: ('PreChargeReq', _j_PreChargeReq), PreChargeRes: ('PreChargeRes', _j_PreChargeRes), ServiceDetailReq: ('ServiceDetailReq', _j_ServiceDetailReq), ServiceDetailRes: ('ServiceDetailRes', _j_ServiceDetailRes), ServiceDiscoveryReq: ('ServiceDiscoveryReq', _j_ServiceDiscoveryReq), ServiceDiscoveryRes: ('ServiceDiscoveryRes', _j_ServiceDiscoveryRes), SessionSetupReq: ('SessionSetupReq', _j_SessionSetupReq), SessionSetupRes: ('SessionSetupRes', _j_SessionSetupRes), SessionStopReq: ('SessionStopReq', _j_SessionStopReq), SessionStopRes: ('SessionStopRes', _j_SessionStopRes), WeldingDetectionReq: ('WeldingDetectionReq', _j_WeldingDetectionReq), WeldingDetectionRes: ('WeldingDetectionRes', _j_WeldingDetectionRes)}
+
+def _j_BodyType(v):
+    d = {}
+    x0 = v.BodyElement
+    if x0 is not None:
+        j = _J1.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    return d
+""",
+    ),
     '_e_CableCheckReqType': (
         ('DC_EVStatusType', '_IX_DC_EVErrorCodeType'),
 """\
@@ -3752,6 +3892,22 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
 _d_CableCheckReq = _d_CableCheckReqType
 """,
     ),
+    '_j_CableCheckReqType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_CableCheckReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    return d
+_j_CableCheckReq = _j_CableCheckReqType
+""",
+    ),
     '_e_CableCheckResType': (
         ('DC_EVSEStatusType', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_DC_EVSEStatusType'),
 """\
@@ -3821,6 +3977,19 @@ def _d_CableCheckResType(D, E, p, data, st, cls):
     _s66(o, v2)
     return o, D, E, p
 _d_CableCheckRes = _d_CableCheckResType
+""",
+    ),
+    '_j_CableCheckResType': (
+        ('DC_EVSEStatusType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_CableCheckResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEProcessing': x2._value_}
+    return d
+_j_CableCheckRes = _j_CableCheckResType
 """,
     ),
     '_e_CertificateChainType': (
@@ -3936,6 +4105,24 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Certificate
+    if x1 is not None:
+        d['Certificate'] = _b2a(x1, newline=False).decode()
+    x2 = v.SubCertificates
+    if x2 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x2)
+    return d
+""",
+    ),
     '_e_CertificateInstallationReqType': (
         ('ListOfRootCertificateIDsType', '_e_ListOfRootCertificateIDsType'),
 """\
@@ -4015,6 +4202,21 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     _s74(o, v2)
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
+""",
+    ),
+    '_j_CertificateInstallationReqType': (
+        ('ListOfRootCertificateIDsType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    x0 = v.Id
+    x1 = v.OEMProvisioningCert
+    x2 = v.ListOfRootCertificateIDs
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'OEMProvisioningCert': _b2a(x1, newline=False).decode(), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2)}
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
 """,
     ),
     '_e_CertificateInstallationResType': (
@@ -4210,6 +4412,30 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
 """,
     ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.SAProvisioningCertificateChain
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    y1 = x3.Id
+    y2 = x3.CONTENT
+    x4 = v.DHpublickey
+    y3 = x4.Id
+    y4 = x4.CONTENT
+    x5 = v.eMAID
+    y5 = x5.Id
+    y6 = x5.CONTENT
+    if y1 is None or y3 is None or y5 is None or y6 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
+""",
+    ),
     '_e_CertificateUpdateReqType': (
         ('CertificateChainType', 'ListOfRootCertificateIDsType', '_e_CertificateChainType', '_e_ListOfRootCertificateIDsType'),
 """\
@@ -4305,6 +4531,22 @@ def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     _s96(o, v3)
     return o, D, E, p
 _d_CertificateUpdateReq = _d_CertificateUpdateReqType
+""",
+    ),
+    '_j_CertificateUpdateReqType': (
+        ('CertificateChainType', 'ListOfRootCertificateIDsType', '_j_CertificateChainType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateUpdateReqType(v):
+    x0 = v.Id
+    x1 = v.ContractSignatureCertChain
+    x2 = v.eMAID
+    x3 = v.ListOfRootCertificateIDs
+    if x0 is None or x2 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1), 'eMAID': x2, 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x3)}
+    return d
+_j_CertificateUpdateReq = _j_CertificateUpdateReqType
 """,
     ),
     '_e_CertificateUpdateResType': (
@@ -4565,6 +4807,33 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
 _d_CertificateUpdateRes = _d_CertificateUpdateResType
 """,
     ),
+    '_j_CertificateUpdateResType': (
+        ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateUpdateResType(v):
+    x0 = v.ResponseCode
+    x1 = v.SAProvisioningCertificateChain
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    y1 = x3.Id
+    y2 = x3.CONTENT
+    x4 = v.DHpublickey
+    y3 = x4.Id
+    y4 = x4.CONTENT
+    x5 = v.eMAID
+    y5 = x5.Id
+    y6 = x5.CONTENT
+    if y1 is None or y3 is None or y5 is None or y6 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
+    x6 = v.RetryCounter
+    if x6 is not None:
+        d['RetryCounter'] = x6
+    return d
+_j_CertificateUpdateRes = _j_CertificateUpdateResType
+""",
+    ),
     '_e_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EnergyTransferModeType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
@@ -4713,6 +4982,29 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
 _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
 """,
     ),
+    '_j_ChargeParameterDiscoveryReqType': (
+        ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
+"""\
+_J2 = {AC_EVChargeParameter: ('AC_EVChargeParameter', _j_AC_EVChargeParameter), DC_EVChargeParameter: ('DC_EVChargeParameter', _j_DC_EVChargeParameter), EVChargeParameter: ('EVChargeParameter', _j_EVChargeParameter)}
+
+def _j_ChargeParameterDiscoveryReqType(v):
+    d = {}
+    x0 = v.MaxEntriesSAScheduleTuple
+    if x0 is not None:
+        d['MaxEntriesSAScheduleTuple'] = x0
+    x1 = v.RequestedEnergyTransferMode
+    if x1 is not None:
+        d['RequestedEnergyTransferMode'] = x1._value_
+    x2 = v.EVChargeParameter
+    if x2 is not None:
+        j = _J2.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    return d
+_j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
+""",
+    ),
     '_e_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
@@ -4840,6 +5132,32 @@ def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     _s131(o, v3)
     return o, D, E, p
 _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryResType': (
+        ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
+"""\
+_J3 = {SAScheduleList: ('SAScheduleList', _j_SAScheduleList), SASchedules: ('SASchedules', _j_SASchedules)}
+_J4 = {AC_EVSEChargeParameter: ('AC_EVSEChargeParameter', _j_AC_EVSEChargeParameter), DC_EVSEChargeParameter: ('DC_EVSEChargeParameter', _j_DC_EVSEChargeParameter), EVSEChargeParameter: ('EVSEChargeParameter', _j_EVSEChargeParameter)}
+
+def _j_ChargeParameterDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    x2 = v.SASchedules
+    if x2 is not None:
+        j = _J3.get(x2.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x2)
+    x3 = v.EVSEChargeParameter
+    if x3 is not None:
+        j = _J4.get(x3.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x3)
+    return d
+_j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_ChargeServiceType': (
@@ -5036,6 +5354,33 @@ def _d_ChargeServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ChargeServiceType': (
+        ('SupportedEnergyTransferModeType', '_j_SupportedEnergyTransferModeType'),
+"""\
+
+def _j_ChargeServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    x4 = v.FreeService
+    if x4 is not None:
+        d['FreeService'] = x4
+    x5 = v.SupportedEnergyTransferMode
+    if x5 is not None:
+        d['SupportedEnergyTransferMode'] = _j_SupportedEnergyTransferModeType(x5)
+    return d
+""",
+    ),
     '_e_ChargingProfileType': (
         ('ProfileEntryType', '_e_ProfileEntryType'),
 """\
@@ -5130,6 +5475,18 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ChargingProfileType': (
+        ('ProfileEntryType', '_j_ProfileEntryType'),
+"""\
+
+def _j_ChargingProfileType(v):
+    d = {}
+    x0 = v.ProfileEntry
+    if x0:
+        d['ProfileEntry'] = [_j_ProfileEntryType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_ChargingStatusReqType': (
         (),
 """\
@@ -5161,6 +5518,16 @@ def _d_ChargingStatusReqType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_ChargingStatusReq = _d_ChargingStatusReqType
+""",
+    ),
+    '_j_ChargingStatusReqType': (
+        (),
+"""\
+
+def _j_ChargingStatusReqType(v):
+    d = {}
+    return d
+_j_ChargingStatusReq = _j_ChargingStatusReqType
 """,
     ),
     '_e_ChargingStatusResType': (
@@ -5441,6 +5808,43 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
 _d_ChargingStatusRes = _d_ChargingStatusResType
 """,
     ),
+    '_j_ChargingStatusResType': (
+        ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_MeterInfoType'),
+"""\
+
+def _j_ChargingStatusResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    x2 = v.SAScheduleTupleID
+    if x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1, 'SAScheduleTupleID': x2}
+    x3 = v.EVSEMaxCurrent
+    if x3 is not None:
+        y1 = x3.Multiplier
+        y2 = x3.Unit
+        y3 = x3.Value
+        if y1 is None or y3 is None:
+            return _jf.body(v)
+        d['EVSEMaxCurrent'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x4 = v.MeterInfo
+    if x4 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x4)
+    x5 = v.ReceiptRequired
+    if x5 is not None:
+        d['ReceiptRequired'] = x5
+    x6 = v.AC_EVSEStatus
+    if x6 is not None:
+        y4 = x6.NotificationMaxDelay
+        y5 = x6.EVSENotification
+        y6 = x6.RCD
+        if y4 is None or y6 is None:
+            return _jf.body(v)
+        d['AC_EVSEStatus'] = {'NotificationMaxDelay': y4, 'EVSENotification': y5._value_, 'RCD': y6}
+    return d
+_j_ChargingStatusRes = _j_ChargingStatusResType
+""",
+    ),
     '_e_ConsumptionCostType': (
         ('CostType', 'PhysicalValueType', '_IX_unitSymbolType', '_e_CostType'),
 """\
@@ -5595,6 +5999,24 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ConsumptionCostType': (
+        ('CostType', 'PhysicalValueType', '_j_CostType'),
+"""\
+
+def _j_ConsumptionCostType(v):
+    x0 = v.startValue
+    y1 = x0.Multiplier
+    y2 = x0.Unit
+    y3 = x0.Value
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'startValue': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    x1 = v.Cost
+    if x1:
+        d['Cost'] = [_j_CostType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_ContractSignatureEncryptedPrivateKeyType': (
         (),
 """\
@@ -5656,6 +6078,19 @@ def _d_ContractSignatureEncryptedPrivateKeyType(D, E, p, data, st, cls):
     _s166(o, v0)
     _s167(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_ContractSignatureEncryptedPrivateKeyType': (
+        (),
+"""\
+
+def _j_ContractSignatureEncryptedPrivateKeyType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
+    return d
 """,
     ),
     '_e_CostType': (
@@ -5768,6 +6203,22 @@ def _d_CostType(D, E, p, data, st, cls):
     _s170(o, v1)
     _s171(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_CostType': (
+        (),
+"""\
+
+def _j_CostType(v):
+    x0 = v.costKind
+    x1 = v.amount
+    if x1 is None:
+        return _jf.body(v)
+    d = {'costKind': x0._value_, 'amount': x1}
+    x2 = v.amountMultiplier
+    if x2 is not None:
+        d['amountMultiplier'] = x2
+    return d
 """,
     ),
     '_e_CurrentDemandReqType': (
@@ -6330,6 +6781,80 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
 _d_CurrentDemandReq = _d_CurrentDemandReqType
 """,
     ),
+    '_j_CurrentDemandReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    x1 = v.EVTargetCurrent
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None:
+        return _jf.body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}}
+    x2 = v.EVMaximumVoltageLimit
+    if x2 is not None:
+        y7 = x2.Multiplier
+        y8 = x2.Unit
+        y9 = x2.Value
+        if y7 is None or y9 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x3 = v.EVMaximumCurrentLimit
+    if x3 is not None:
+        y10 = x3.Multiplier
+        y11 = x3.Unit
+        y12 = x3.Value
+        if y10 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x4 = v.EVMaximumPowerLimit
+    if x4 is not None:
+        y13 = x4.Multiplier
+        y14 = x4.Unit
+        y15 = x4.Value
+        if y13 is None or y15 is None:
+            return _jf.body(v)
+        d['EVMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x5 = v.BulkChargingComplete
+    if x5 is not None:
+        d['BulkChargingComplete'] = x5
+    x6 = v.ChargingComplete
+    if x6 is not None:
+        d['ChargingComplete'] = x6
+    x7 = v.RemainingTimeToFullSoC
+    if x7 is not None:
+        y16 = x7.Multiplier
+        y17 = x7.Unit
+        y18 = x7.Value
+        if y16 is None or y18 is None:
+            return _jf.body(v)
+        d['RemainingTimeToFullSoC'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x8 = v.RemainingTimeToBulkSoC
+    if x8 is not None:
+        y19 = x8.Multiplier
+        y20 = x8.Unit
+        y21 = x8.Value
+        if y19 is None or y21 is None:
+            return _jf.body(v)
+        d['RemainingTimeToBulkSoC'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
+    x9 = v.EVTargetVoltage
+    if x9 is not None:
+        y22 = x9.Multiplier
+        y23 = x9.Unit
+        y24 = x9.Value
+        if y22 is None or y24 is None:
+            return _jf.body(v)
+        d['EVTargetVoltage'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
+    return d
+_j_CurrentDemandReq = _j_CurrentDemandReqType
+""",
+    ),
     '_e_CurrentDemandResType': (
         ('DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType', '_e_MeterInfoType'),
 """\
@@ -6834,6 +7359,67 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     _s239(o, v13)
     return o, D, E, p
 _d_CurrentDemandRes = _d_CurrentDemandResType
+""",
+    ),
+    '_j_CurrentDemandResType': (
+        ('DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_MeterInfoType'),
+"""\
+
+def _j_CurrentDemandResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    x3 = v.EVSEPresentCurrent
+    y4 = x3.Multiplier
+    y5 = x3.Unit
+    y6 = x3.Value
+    x4 = v.EVSECurrentLimitAchieved
+    x5 = v.EVSEVoltageLimitAchieved
+    x6 = v.EVSEPowerLimitAchieved
+    if y1 is None or y3 is None or y4 is None or y6 is None or x4 is None or x5 is None or x6 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEPresentCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
+    x7 = v.EVSEMaximumVoltageLimit
+    if x7 is not None:
+        y7 = x7.Multiplier
+        y8 = x7.Unit
+        y9 = x7.Value
+        if y7 is None or y9 is None:
+            return _jf.body(v)
+        d['EVSEMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x8 = v.EVSEMaximumCurrentLimit
+    if x8 is not None:
+        y10 = x8.Multiplier
+        y11 = x8.Unit
+        y12 = x8.Value
+        if y10 is None or y12 is None:
+            return _jf.body(v)
+        d['EVSEMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x9 = v.EVSEMaximumPowerLimit
+    if x9 is not None:
+        y13 = x9.Multiplier
+        y14 = x9.Unit
+        y15 = x9.Value
+        if y13 is None or y15 is None:
+            return _jf.body(v)
+        d['EVSEMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x10 = v.EVSEID
+    if x10 is not None:
+        d['EVSEID'] = x10
+    x11 = v.SAScheduleTupleID
+    if x11 is not None:
+        d['SAScheduleTupleID'] = x11
+    x12 = v.MeterInfo
+    if x12 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x12)
+    x13 = v.ReceiptRequired
+    if x13 is not None:
+        d['ReceiptRequired'] = x13
+    return d
+_j_CurrentDemandRes = _j_CurrentDemandResType
 """,
     ),
     '_e_DC_EVChargeParameterType': (
@@ -7386,6 +7972,73 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
 _d_DC_EVChargeParameter = _d_DC_EVChargeParameterType
 """,
     ),
+    '_j_DC_EVChargeParameterType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_DC_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.DC_EVStatus
+    if x1 is not None:
+        y1 = x1.EVReady
+        y2 = x1.EVErrorCode
+        y3 = x1.EVRESSSOC
+        if y1 is None or y3 is None:
+            return _jf.body(v)
+        d['DC_EVStatus'] = {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}
+    x2 = v.EVMaximumCurrentLimit
+    if x2 is not None:
+        y4 = x2.Multiplier
+        y5 = x2.Unit
+        y6 = x2.Value
+        if y4 is None or y6 is None:
+            return _jf.body(v)
+        d['EVMaximumCurrentLimit'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
+    x3 = v.EVMaximumPowerLimit
+    if x3 is not None:
+        y7 = x3.Multiplier
+        y8 = x3.Unit
+        y9 = x3.Value
+        if y7 is None or y9 is None:
+            return _jf.body(v)
+        d['EVMaximumPowerLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x4 = v.EVMaximumVoltageLimit
+    if x4 is not None:
+        y10 = x4.Multiplier
+        y11 = x4.Unit
+        y12 = x4.Value
+        if y10 is None or y12 is None:
+            return _jf.body(v)
+        d['EVMaximumVoltageLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x5 = v.EVEnergyCapacity
+    if x5 is not None:
+        y13 = x5.Multiplier
+        y14 = x5.Unit
+        y15 = x5.Value
+        if y13 is None or y15 is None:
+            return _jf.body(v)
+        d['EVEnergyCapacity'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x6 = v.EVEnergyRequest
+    if x6 is not None:
+        y16 = x6.Multiplier
+        y17 = x6.Unit
+        y18 = x6.Value
+        if y16 is None or y18 is None:
+            return _jf.body(v)
+        d['EVEnergyRequest'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x7 = v.FullSOC
+    if x7 is not None:
+        d['FullSOC'] = x7
+    x8 = v.BulkSOC
+    if x8 is not None:
+        d['BulkSOC'] = x8
+    return d
+_j_DC_EVChargeParameter = _j_DC_EVChargeParameterType
+""",
+    ),
     '_e_DC_EVPowerDeliveryParameterType': (
         ('DC_EVStatusType', '_IX_DC_EVErrorCodeType'),
 """\
@@ -7522,6 +8175,28 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     _s281(o, v2)
     return o, D, E, p
 _d_DC_EVPowerDeliveryParameter = _d_DC_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_DC_EVPowerDeliveryParameterType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_DC_EVPowerDeliveryParameterType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    x1 = v.BulkChargingComplete
+    if x1 is not None:
+        d['BulkChargingComplete'] = x1
+    x2 = v.ChargingComplete
+    if x2 is not None:
+        d['ChargingComplete'] = x2
+    return d
+_j_DC_EVPowerDeliveryParameter = _j_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_e_DC_EVSEChargeParameterType': (
@@ -8033,6 +8708,63 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
 _d_DC_EVSEChargeParameter = _d_DC_EVSEChargeParameterType
 """,
     ),
+    '_j_DC_EVSEChargeParameterType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_DC_EVSEChargeParameterType(v):
+    x0 = v.DC_EVSEStatus
+    x1 = v.EVSEMaximumCurrentLimit
+    y1 = x1.Multiplier
+    y2 = x1.Unit
+    y3 = x1.Value
+    x2 = v.EVSEMaximumPowerLimit
+    y4 = x2.Multiplier
+    y5 = x2.Unit
+    y6 = x2.Value
+    x3 = v.EVSEMaximumVoltageLimit
+    y7 = x3.Multiplier
+    y8 = x3.Unit
+    y9 = x3.Value
+    x4 = v.EVSEMinimumCurrentLimit
+    y10 = x4.Multiplier
+    y11 = x4.Unit
+    y12 = x4.Value
+    x5 = v.EVSEMinimumVoltageLimit
+    y13 = x5.Multiplier
+    y14 = x5.Unit
+    y15 = x5.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None or y10 is None or y12 is None or y13 is None or y15 is None:
+        return _jf.body(v)
+    d = {'DC_EVSEStatus': _j_DC_EVSEStatusType(x0), 'EVSEMaximumCurrentLimit': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEMaximumPowerLimit': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaximumVoltageLimit': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}, 'EVSEMinimumCurrentLimit': {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}, 'EVSEMinimumVoltageLimit': {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}}
+    x6 = v.EVSECurrentRegulationTolerance
+    if x6 is not None:
+        y16 = x6.Multiplier
+        y17 = x6.Unit
+        y18 = x6.Value
+        if y16 is None or y18 is None:
+            return _jf.body(v)
+        d['EVSECurrentRegulationTolerance'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x7 = v.EVSEPeakCurrentRipple
+    if x7 is not None:
+        y19 = x7.Multiplier
+        y20 = x7.Unit
+        y21 = x7.Value
+        if y19 is None or y21 is None:
+            return _jf.body(v)
+        d['EVSEPeakCurrentRipple'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
+    x8 = v.EVSEEnergyToBeDelivered
+    if x8 is not None:
+        y22 = x8.Multiplier
+        y23 = x8.Unit
+        y24 = x8.Value
+        if y22 is None or y24 is None:
+            return _jf.body(v)
+        d['EVSEEnergyToBeDelivered'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
+    return d
+_j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
+""",
+    ),
     '_e_DC_EVSEStatusType': (
         ('_IX_DC_EVSEStatusCodeType', '_IX_EVSENotificationType', '_IX_isolationLevelType'),
 """\
@@ -8180,6 +8912,26 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
 _d_DC_EVSEStatus = _d_DC_EVSEStatusType
 """,
     ),
+    '_j_DC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_DC_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _jf.body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    x2 = v.EVSEIsolationStatus
+    if x2 is not None:
+        d['EVSEIsolationStatus'] = x2._value_
+    x3 = v.EVSEStatusCode
+    if x3 is not None:
+        d['EVSEStatusCode'] = x3._value_
+    return d
+_j_DC_EVSEStatus = _j_DC_EVSEStatusType
+""",
+    ),
     '_e_DC_EVStatusType': (
         ('_IX_DC_EVErrorCodeType',),
 """\
@@ -8238,6 +8990,21 @@ def _d_DC_EVStatusType(D, E, p, data, st, cls):
     _s332(o, v2)
     return o, D, E, p
 _d_DC_EVStatus = _d_DC_EVStatusType
+""",
+    ),
+    '_j_DC_EVStatusType': (
+        (),
+"""\
+
+def _j_DC_EVStatusType(v):
+    x0 = v.EVReady
+    x1 = v.EVErrorCode
+    x2 = v.EVRESSSOC
+    if x0 is None or x2 is None:
+        return _jf.body(v)
+    d = {'EVReady': x0, 'EVErrorCode': x1._value_, 'EVRESSSOC': x2}
+    return d
+_j_DC_EVStatus = _j_DC_EVStatusType
 """,
     ),
     '_e_DiffieHellmanPublickeyType': (
@@ -8303,6 +9070,19 @@ def _d_DiffieHellmanPublickeyType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_DiffieHellmanPublickeyType': (
+        (),
+"""\
+
+def _j_DiffieHellmanPublickeyType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
+    return d
+""",
+    ),
     '_e_EMAIDType': (
         (),
 """\
@@ -8364,6 +9144,19 @@ def _d_EMAIDType(D, E, p, data, st, cls):
     _s335(o, v0)
     _s336(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_EMAIDType': (
+        (),
+"""\
+
+def _j_EMAIDType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'Id': x0, 'CONTENT': x1}
+    return d
 """,
     ),
     '_e_EVChargeParameterType': (
@@ -8457,6 +9250,19 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
 _d_EVChargeParameter = _d_EVChargeParameterType
 """,
     ),
+    '_j_EVChargeParameterType': (
+        (),
+"""\
+
+def _j_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    return d
+_j_EVChargeParameter = _j_EVChargeParameterType
+""",
+    ),
     '_e_EVPowerDeliveryParameterType': (
         (),
 """\
@@ -8490,6 +9296,16 @@ def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
 _d_EVPowerDeliveryParameter = _d_EVPowerDeliveryParameterType
 """,
     ),
+    '_j_EVPowerDeliveryParameterType': (
+        (),
+"""\
+
+def _j_EVPowerDeliveryParameterType(v):
+    d = {}
+    return d
+_j_EVPowerDeliveryParameter = _j_EVPowerDeliveryParameterType
+""",
+    ),
     '_e_EVSEChargeParameterType': (
         (),
 """\
@@ -8521,6 +9337,16 @@ def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_EVSEChargeParameter = _d_EVSEChargeParameterType
+""",
+    ),
+    '_j_EVSEChargeParameterType': (
+        (),
+"""\
+
+def _j_EVSEChargeParameterType(v):
+    d = {}
+    return d
+_j_EVSEChargeParameter = _j_EVSEChargeParameterType
 """,
     ),
     '_e_EVSEStatusType': (
@@ -8595,6 +9421,20 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
 _d_EVSEStatus = _d_EVSEStatusType
 """,
     ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _jf.body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    return d
+_j_EVSEStatus = _j_EVSEStatusType
+""",
+    ),
     '_e_EVStatusType': (
         (),
 """\
@@ -8626,6 +9466,16 @@ def _d_EVStatusType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_EVStatus = _d_EVStatusType
+""",
+    ),
+    '_j_EVStatusType': (
+        (),
+"""\
+
+def _j_EVStatusType(v):
+    d = {}
+    return d
+_j_EVStatus = _j_EVStatusType
 """,
     ),
     '_e_EntryType': (
@@ -8684,6 +9534,23 @@ def _d_EntryType(D, E, p, data, st, cls):
 _d_Entry = _d_EntryType
 """,
     ),
+    '_j_EntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J5 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_EntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J5.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    return d
+_j_Entry = _j_EntryType
+""",
+    ),
     '_e_IntervalType': (
         (),
 """\
@@ -8715,6 +9582,16 @@ def _d_IntervalType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_TimeInterval = _d_IntervalType
+""",
+    ),
+    '_j_IntervalType': (
+        (),
+"""\
+
+def _j_IntervalType(v):
+    d = {}
+    return d
+_j_TimeInterval = _j_IntervalType
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
@@ -8857,6 +9734,18 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ListOfRootCertificateIDsType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = [_j_X509IssuerSerialType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_MessageHeaderType': (
         ('NotificationType', 'SignatureType', '_e_NotificationType', '_e_SignatureType'),
 """\
@@ -8966,6 +9855,22 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
     _s353(o, v1)
     _s354(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('NotificationType', 'SignatureType', '_j_NotificationType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    d = {'SessionID': x0.hex().upper()}
+    x1 = v.Notification
+    if x1 is not None:
+        d['Notification'] = _j_NotificationType(x1)
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
@@ -9390,6 +10295,30 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_MeterInfoType': (
+        (),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'MeterID': x0}
+    x1 = v.MeterReading
+    if x1 is not None:
+        d['MeterReading'] = x1
+    x2 = v.SigMeterReading
+    if x2 is not None:
+        d['SigMeterReading'] = _b2a(x2, newline=False).decode()
+    x3 = v.MeterStatus
+    if x3 is not None:
+        d['MeterStatus'] = x3
+    x4 = v.TMeter
+    if x4 is not None:
+        d['TMeter'] = x4
+    return d
+""",
+    ),
     '_e_MeteringReceiptReqType': (
         ('MeterInfoType', '_e_MeterInfoType'),
 """\
@@ -9531,6 +10460,28 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
 _d_MeteringReceiptReq = _d_MeteringReceiptReqType
 """,
     ),
+    '_j_MeteringReceiptReqType': (
+        ('MeterInfoType', '_j_MeterInfoType'),
+"""\
+
+def _j_MeteringReceiptReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SessionID
+    if x1 is not None:
+        d['SessionID'] = x1.hex().upper()
+    x2 = v.SAScheduleTupleID
+    if x2 is not None:
+        d['SAScheduleTupleID'] = x2
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    return d
+_j_MeteringReceiptReq = _j_MeteringReceiptReqType
+""",
+    ),
     '_e_MeteringReceiptResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
@@ -9601,6 +10552,24 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     _s373(o, v1)
     return o, D, E, p
 _d_MeteringReceiptRes = _d_MeteringReceiptResType
+""",
+    ),
+    '_j_MeteringReceiptResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J6 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+
+def _j_MeteringReceiptResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J6.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_MeteringReceiptRes = _j_MeteringReceiptResType
 """,
     ),
     '_e_NotificationType': (
@@ -9678,6 +10647,19 @@ def _d_NotificationType(D, E, p, data, st, cls):
     _s375(o, v0)
     _s376(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_NotificationType': (
+        (),
+"""\
+
+def _j_NotificationType(v):
+    x0 = v.FaultCode
+    d = {'FaultCode': x0._value_}
+    x1 = v.FaultMsg
+    if x1 is not None:
+        d['FaultMsg'] = x1
+    return d
 """,
     ),
     '_e_PMaxScheduleEntryType': (
@@ -9795,6 +10777,31 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
 _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
 """,
     ),
+    '_j_PMaxScheduleEntryType': (
+        ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J7 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_PMaxScheduleEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J7.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    x1 = v.PMax
+    if x1 is not None:
+        y1 = x1.Multiplier
+        y2 = x1.Unit
+        y3 = x1.Value
+        if y1 is None or y3 is None:
+            return _jf.body(v)
+        d['PMax'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    return d
+_j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
+""",
+    ),
     '_e_PMaxScheduleType': (
         ('PMaxScheduleEntryType', '_e_PMaxScheduleEntryType'),
 """\
@@ -9887,6 +10894,18 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
     o = _new(cls)
     _s387(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_PMaxScheduleType': (
+        ('PMaxScheduleEntryType', '_j_PMaxScheduleEntryType'),
+"""\
+
+def _j_PMaxScheduleType(v):
+    d = {}
+    x0 = v.PMaxScheduleEntry
+    if x0:
+        d['PMaxScheduleEntry'] = [_j_PMaxScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ParameterSetType': (
@@ -10014,6 +11033,21 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
     _s389(o, v0)
     _s390(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
@@ -10270,6 +11304,41 @@ def _d_ParameterType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ParameterType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Name': x0}
+    x1 = v.boolValue
+    if x1 is not None:
+        d['boolValue'] = x1
+    x2 = v.byteValue
+    if x2 is not None:
+        d['byteValue'] = x2
+    x3 = v.shortValue
+    if x3 is not None:
+        d['shortValue'] = x3
+    x4 = v.intValue
+    if x4 is not None:
+        d['intValue'] = x4
+    x5 = v.physicalValue
+    if x5 is not None:
+        y1 = x5.Multiplier
+        y2 = x5.Unit
+        y3 = x5.Value
+        if y1 is None or y3 is None:
+            return _jf.body(v)
+        d['physicalValue'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x6 = v.stringValue
+    if x6 is not None:
+        d['stringValue'] = x6
+    return d
+""",
+    ),
     '_e_PaymentDetailsReqType': (
         ('CertificateChainType', '_e_CertificateChainType'),
 """\
@@ -10333,6 +11402,20 @@ def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     _s406(o, v1)
     return o, D, E, p
 _d_PaymentDetailsReq = _d_PaymentDetailsReqType
+""",
+    ),
+    '_j_PaymentDetailsReqType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_PaymentDetailsReqType(v):
+    x0 = v.eMAID
+    x1 = v.ContractSignatureCertChain
+    if x0 is None:
+        return _jf.body(v)
+    d = {'eMAID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
+    return d
+_j_PaymentDetailsReq = _j_PaymentDetailsReqType
 """,
     ),
     '_e_PaymentDetailsResType': (
@@ -10425,6 +11508,21 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     _s409(o, v2)
     return o, D, E, p
 _d_PaymentDetailsRes = _d_PaymentDetailsResType
+""",
+    ),
+    '_j_PaymentDetailsResType': (
+        (),
+"""\
+
+def _j_PaymentDetailsResType(v):
+    x0 = v.ResponseCode
+    x1 = v.GenChallenge
+    x2 = v.EVSETimeStamp
+    if x2 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'GenChallenge': _b2a(x1, newline=False).decode(), 'EVSETimeStamp': x2}
+    return d
+_j_PaymentDetailsRes = _j_PaymentDetailsResType
 """,
     ),
     '_e_PaymentOptionListType': (
@@ -10528,6 +11626,18 @@ def _d_PaymentOptionListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_PaymentOptionListType': (
+        (),
+"""\
+
+def _j_PaymentOptionListType(v):
+    d = {}
+    x0 = v.PaymentOption
+    if x0:
+        d['PaymentOption'] = [i._value_ for i in x0]
+    return d
+""",
+    ),
     '_e_PaymentServiceSelectionReqType': (
         ('SelectedServiceListType', '_IX_paymentOptionType', '_e_SelectedServiceListType'),
 """\
@@ -10586,6 +11696,18 @@ def _d_PaymentServiceSelectionReqType(D, E, p, data, st, cls):
 _d_PaymentServiceSelectionReq = _d_PaymentServiceSelectionReqType
 """,
     ),
+    '_j_PaymentServiceSelectionReqType': (
+        ('SelectedServiceListType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_PaymentServiceSelectionReqType(v):
+    x0 = v.SelectedPaymentOption
+    x1 = v.SelectedServiceList
+    d = {'SelectedPaymentOption': x0._value_, 'SelectedServiceList': _j_SelectedServiceListType(x1)}
+    return d
+_j_PaymentServiceSelectionReq = _j_PaymentServiceSelectionReqType
+""",
+    ),
     '_e_PaymentServiceSelectionResType': (
         ('_IX_responseCodeType',),
 """\
@@ -10628,6 +11750,17 @@ def _d_PaymentServiceSelectionResType(D, E, p, data, st, cls):
     _s414(o, v0)
     return o, D, E, p
 _d_PaymentServiceSelectionRes = _d_PaymentServiceSelectionResType
+""",
+    ),
+    '_j_PaymentServiceSelectionResType': (
+        (),
+"""\
+
+def _j_PaymentServiceSelectionResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_PaymentServiceSelectionRes = _j_PaymentServiceSelectionResType
 """,
     ),
     '_e_PhysicalValueType': (
@@ -10711,6 +11844,20 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     _s416(o, v1)
     _s417(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_PhysicalValueType': (
+        (),
+"""\
+
+def _j_PhysicalValueType(v):
+    x0 = v.Multiplier
+    x1 = v.Unit
+    x2 = v.Value
+    if x0 is None or x2 is None:
+        return _jf.body(v)
+    d = {'Multiplier': x0, 'Unit': x1._value_, 'Value': x2}
+    return d
 """,
     ),
     '_e_PowerDeliveryReqType': (
@@ -10842,6 +11989,30 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
 """,
     ),
+    '_j_PowerDeliveryReqType': (
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
+"""\
+_J8 = {DC_EVPowerDeliveryParameter: ('DC_EVPowerDeliveryParameter', _j_DC_EVPowerDeliveryParameter), EVPowerDeliveryParameter: ('EVPowerDeliveryParameter', _j_EVPowerDeliveryParameter)}
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.ChargeProgress
+    x1 = v.SAScheduleTupleID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ChargeProgress': x0._value_, 'SAScheduleTupleID': x1}
+    x2 = v.ChargingProfile
+    if x2 is not None:
+        d['ChargingProfile'] = _j_ChargingProfileType(x2)
+    x3 = v.EVPowerDeliveryParameter
+    if x3 is not None:
+        j = _J8.get(x3.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x3)
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
+""",
+    ),
     '_e_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
@@ -10912,6 +12083,24 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     _s429(o, v1)
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
+""",
+    ),
+    '_j_PowerDeliveryResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J9 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J9.get(x1.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x1)
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
     ),
     '_e_PreChargeReqType': (
@@ -11106,6 +12295,30 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
 _d_PreChargeReq = _d_PreChargeReqType
 """,
     ),
+    '_j_PreChargeReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_PreChargeReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    x1 = v.EVTargetVoltage
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    x2 = v.EVTargetCurrent
+    y7 = x2.Multiplier
+    y8 = x2.Unit
+    y9 = x2.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
+        return _jf.body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVTargetCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
+    return d
+_j_PreChargeReq = _j_PreChargeReqType
+""",
+    ),
     '_e_PreChargeResType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType'),
 """\
@@ -11223,6 +12436,24 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     _s455(o, v2)
     return o, D, E, p
 _d_PreChargeRes = _d_PreChargeResType
+""",
+    ),
+    '_j_PreChargeResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_PreChargeResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    return d
+_j_PreChargeRes = _j_PreChargeResType
 """,
     ),
     '_e_ProfileEntryType': (
@@ -11385,6 +12616,25 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ProfileEntryType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_ProfileEntryType(v):
+    x0 = v.ChargingProfileEntryStart
+    x1 = v.ChargingProfileEntryMaxPower
+    y1 = x1.Multiplier
+    y2 = x1.Unit
+    y3 = x1.Value
+    if x0 is None or y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
+    if x2 is not None:
+        d['ChargingProfileEntryMaxNumberOfPhasesInUse'] = x2
+    return d
+""",
+    ),
     '_e_RelativeTimeIntervalType': (
         (),
 """\
@@ -11507,6 +12757,22 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
 _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
 """,
     ),
+    '_j_RelativeTimeIntervalType': (
+        (),
+"""\
+
+def _j_RelativeTimeIntervalType(v):
+    x0 = v.start
+    if x0 is None:
+        return _jf.body(v)
+    d = {'start': x0}
+    x1 = v.duration
+    if x1 is not None:
+        d['duration'] = x1
+    return d
+_j_RelativeTimeInterval = _j_RelativeTimeIntervalType
+""",
+    ),
     '_e_SAScheduleListType': (
         ('SAScheduleTupleType', '_e_SAScheduleTupleType'),
 """\
@@ -11603,6 +12869,19 @@ def _d_SAScheduleListType(D, E, p, data, st, cls):
 _d_SAScheduleList = _d_SAScheduleListType
 """,
     ),
+    '_j_SAScheduleListType': (
+        ('SAScheduleTupleType', '_j_SAScheduleTupleType'),
+"""\
+
+def _j_SAScheduleListType(v):
+    d = {}
+    x0 = v.SAScheduleTuple
+    if x0:
+        d['SAScheduleTuple'] = [_j_SAScheduleTupleType(i) for i in x0]
+    return d
+_j_SAScheduleList = _j_SAScheduleListType
+""",
+    ),
     '_e_SAScheduleTupleType': (
         ('PMaxScheduleType', 'SalesTariffType', '_e_PMaxScheduleType', '_e_SalesTariffType'),
 """\
@@ -11690,6 +12969,22 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SAScheduleTupleType': (
+        ('PMaxScheduleType', 'SalesTariffType', '_j_PMaxScheduleType', '_j_SalesTariffType'),
+"""\
+
+def _j_SAScheduleTupleType(v):
+    x0 = v.SAScheduleTupleID
+    x1 = v.PMaxSchedule
+    if x0 is None:
+        return _jf.body(v)
+    d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
+    x2 = v.SalesTariff
+    if x2 is not None:
+        d['SalesTariff'] = _j_SalesTariffType(x2)
+    return d
+""",
+    ),
     '_e_SASchedulesType': (
         (),
 """\
@@ -11721,6 +13016,16 @@ def _d_SASchedulesType(D, E, p, data, st, cls):
     o = _new(cls)
     return o, D, E, p
 _d_SASchedules = _d_SASchedulesType
+""",
+    ),
+    '_j_SASchedulesType': (
+        (),
+"""\
+
+def _j_SASchedulesType(v):
+    d = {}
+    return d
+_j_SASchedules = _j_SASchedulesType
 """,
     ),
     '_e_SalesTariffEntryType': (
@@ -11889,6 +13194,29 @@ def _d_SalesTariffEntryType(D, E, p, data, st, cls):
     _s480(o, v2)
     return o, D, E, p
 _d_SalesTariffEntry = _d_SalesTariffEntryType
+""",
+    ),
+    '_j_SalesTariffEntryType': (
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J10 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+
+def _j_SalesTariffEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J10.get(x0.__class__)
+        if j is None:
+            return _jf.body(v)
+        d[j[0]] = j[1](x0)
+    x1 = v.EPriceLevel
+    if x1 is not None:
+        d['EPriceLevel'] = x1
+    x2 = v.ConsumptionCost
+    if x2:
+        d['ConsumptionCost'] = [_j_ConsumptionCostType(i) for i in x2]
+    return d
+_j_SalesTariffEntry = _j_SalesTariffEntryType
 """,
     ),
     '_e_SalesTariffType': (
@@ -12130,6 +13458,30 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SalesTariffType': (
+        ('SalesTariffEntryType', '_j_SalesTariffEntryType'),
+"""\
+
+def _j_SalesTariffType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SalesTariffID
+    if x1 is not None:
+        d['SalesTariffID'] = x1
+    x2 = v.SalesTariffDescription
+    if x2 is not None:
+        d['SalesTariffDescription'] = x2
+    x3 = v.NumEPriceLevels
+    if x3 is not None:
+        d['NumEPriceLevels'] = x3
+    x4 = v.SalesTariffEntry
+    if x4:
+        d['SalesTariffEntry'] = [_j_SalesTariffEntryType(i) for i in x4]
+    return d
+""",
+    ),
     '_e_SelectedServiceListType': (
         ('SelectedServiceType', '_e_SelectedServiceType'),
 """\
@@ -12222,6 +13574,18 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s491(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_SelectedServiceType': (
@@ -12348,6 +13712,21 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ParameterSetID
+    if x1 is not None:
+        d['ParameterSetID'] = x1
+    return d
+""",
+    ),
     '_e_ServiceDetailReqType': (
         (),
 """\
@@ -12407,6 +13786,19 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     _s495(o, v0)
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        (),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
@@ -12513,6 +13905,23 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
     _s499(o, v2)
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
+""",
+    ),
+    '_j_ServiceDetailResType': (
+        ('ServiceParameterListType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.ResponseCode
+    x1 = v.ServiceID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'ServiceID': x1}
+    x2 = v.ServiceParameterList
+    if x2 is not None:
+        d['ServiceParameterList'] = _j_ServiceParameterListType(x2)
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
 """,
     ),
     '_e_ServiceDiscoveryReqType': (
@@ -12629,6 +14038,22 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
 """,
     ),
+    '_j_ServiceDiscoveryReqType': (
+        (),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    d = {}
+    x0 = v.ServiceScope
+    if x0 is not None:
+        d['ServiceScope'] = x0
+    x1 = v.ServiceCategory
+    if x1 is not None:
+        d['ServiceCategory'] = x1._value_
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
+""",
+    ),
     '_e_ServiceDiscoveryResType': (
         ('ChargeServiceType', 'PaymentOptionListType', 'ServiceListType', '_IX_responseCodeType', '_e_ChargeServiceType', '_e_PaymentOptionListType', '_e_ServiceListType'),
 """\
@@ -12736,6 +14161,22 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
 """,
     ),
+    '_j_ServiceDiscoveryResType': (
+        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceListType', '_j_ChargeServiceType', '_j_PaymentOptionListType', '_j_ServiceListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.PaymentOptionList
+    x2 = v.ChargeService
+    d = {'ResponseCode': x0._value_, 'PaymentOptionList': _j_PaymentOptionListType(x1), 'ChargeService': _j_ChargeServiceType(x2)}
+    x3 = v.ServiceList
+    if x3 is not None:
+        d['ServiceList'] = _j_ServiceListType(x3)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
+""",
+    ),
     '_e_ServiceListType': (
         ('ServiceType', '_e_ServiceType'),
 """\
@@ -12830,6 +14271,18 @@ def _d_ServiceListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
@@ -12922,6 +14375,18 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s512(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceType': (
@@ -13102,6 +14567,30 @@ def _d_ServiceType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_ServiceType': (
+        (),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _jf.body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    x4 = v.FreeService
+    if x4 is not None:
+        d['FreeService'] = x4
+    return d
+""",
+    ),
     '_e_SessionSetupReqType': (
         (),
 """\
@@ -13149,6 +14638,17 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     _s520(o, v0)
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        (),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.EVCCID
+    d = {'EVCCID': x0.hex().upper()}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
@@ -13276,6 +14776,23 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
 _d_SessionSetupRes = _d_SessionSetupResType
 """,
     ),
+    '_j_SessionSetupResType': (
+        (),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    if x1 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1}
+    x2 = v.EVSETimeStamp
+    if x2 is not None:
+        d['EVSETimeStamp'] = x2
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
+""",
+    ),
     '_e_SessionStopReqType': (
         ('_IX_chargingSessionType',),
 """\
@@ -13316,6 +14833,17 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
     _s525(o, v0)
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopReqType
+""",
+    ),
+    '_j_SessionStopReqType': (
+        (),
+"""\
+
+def _j_SessionStopReqType(v):
+    x0 = v.ChargingSession
+    d = {'ChargingSession': x0._value_}
+    return d
+_j_SessionStopReq = _j_SessionStopReqType
 """,
     ),
     '_e_SessionStopResType': (
@@ -13360,6 +14888,17 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
     _s526(o, v0)
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
+""",
+    ),
+    '_j_SessionStopResType': (
+        (),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
 """,
     ),
     '_e_SubCertificatesType': (
@@ -13453,6 +14992,18 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
     o = _new(cls)
     _s528(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
 """,
     ),
     '_e_SupportedEnergyTransferModeType': (
@@ -13560,6 +15111,18 @@ def _d_SupportedEnergyTransferModeType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_SupportedEnergyTransferModeType': (
+        (),
+"""\
+
+def _j_SupportedEnergyTransferModeType(v):
+    d = {}
+    x0 = v.EnergyTransferMode
+    if x0:
+        d['EnergyTransferMode'] = [i._value_ for i in x0]
+    return d
+""",
+    ),
     '_e_V2G_Message': (
         ('BodyType', 'MessageHeaderType', '_e_BodyType', '_e_MessageHeaderType'),
 """\
@@ -13621,6 +15184,17 @@ def _d_V2G_Message(D, E, p, data, st, cls):
     _s531(o, v0)
     _s532(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_V2G_Message': (
+        ('BodyType', 'MessageHeaderType', '_j_BodyType', '_j_MessageHeaderType'),
+"""\
+
+def _j_V2G_Message(v):
+    x0 = v.Header
+    x1 = v.Body
+    d = {'Header': _j_MessageHeaderType(x0), 'Body': _j_BodyType(x1)}
+    return d
 """,
     ),
     '_e_WeldingDetectionReqType': (
@@ -13695,6 +15269,22 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     _s538(o, v0)
     return o, D, E, p
 _d_WeldingDetectionReq = _d_WeldingDetectionReqType
+""",
+    ),
+    '_j_WeldingDetectionReqType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_WeldingDetectionReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    return d
+_j_WeldingDetectionReq = _j_WeldingDetectionReqType
 """,
     ),
     '_e_WeldingDetectionResType': (
@@ -13814,6 +15404,24 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     _s546(o, v2)
     return o, D, E, p
 _d_WeldingDetectionRes = _d_WeldingDetectionResType
+""",
+    ),
+    '_j_WeldingDetectionResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_WeldingDetectionResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    if y1 is None or y3 is None:
+        return _jf.body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    return d
+_j_WeldingDetectionRes = _j_WeldingDetectionResType
 """,
     ),
 }
@@ -14269,6 +15877,145 @@ _PROVIDES = {
     '_e_WeldingDetectionReqType': '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes': '_e_WeldingDetectionResType',
     '_e_WeldingDetectionResType': '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVChargeParameterType': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEChargeParameterType': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus': '_j_AC_EVSEStatusType',
+    '_j_AC_EVSEStatusType': '_j_AC_EVSEStatusType',
+    '_j_AuthorizationReq': '_j_AuthorizationReqType',
+    '_j_AuthorizationReqType': '_j_AuthorizationReqType',
+    '_j_AuthorizationRes': '_j_AuthorizationResType',
+    '_j_AuthorizationResType': '_j_AuthorizationResType',
+    '_j_BodyBaseType': '_j_BodyBaseType',
+    '_j_BodyElement': '_j_BodyBaseType',
+    '_j_BodyType': '_j_BodyType',
+    '_j_CableCheckReq': '_j_CableCheckReqType',
+    '_j_CableCheckReqType': '_j_CableCheckReqType',
+    '_j_CableCheckRes': '_j_CableCheckResType',
+    '_j_CableCheckResType': '_j_CableCheckResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateReqType': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes': '_j_CertificateUpdateResType',
+    '_j_CertificateUpdateResType': '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryReqType': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeParameterDiscoveryResType': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeServiceType': '_j_ChargeServiceType',
+    '_j_ChargingProfileType': '_j_ChargingProfileType',
+    '_j_ChargingStatusReq': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusReqType': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes': '_j_ChargingStatusResType',
+    '_j_ChargingStatusResType': '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType': '_j_ConsumptionCostType',
+    '_j_ContractSignatureEncryptedPrivateKeyType': '_j_ContractSignatureEncryptedPrivateKeyType',
+    '_j_CostType': '_j_CostType',
+    '_j_CurrentDemandReq': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandReqType': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes': '_j_CurrentDemandResType',
+    '_j_CurrentDemandResType': '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVChargeParameterType': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVPowerDeliveryParameterType': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEChargeParameterType': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus': '_j_DC_EVSEStatusType',
+    '_j_DC_EVSEStatusType': '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus': '_j_DC_EVStatusType',
+    '_j_DC_EVStatusType': '_j_DC_EVStatusType',
+    '_j_DiffieHellmanPublickeyType': '_j_DiffieHellmanPublickeyType',
+    '_j_EMAIDType': '_j_EMAIDType',
+    '_j_EVChargeParameter': '_j_EVChargeParameterType',
+    '_j_EVChargeParameterType': '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter': '_j_EVPowerDeliveryParameterType',
+    '_j_EVPowerDeliveryParameterType': '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter': '_j_EVSEChargeParameterType',
+    '_j_EVSEChargeParameterType': '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus': '_j_EVSEStatusType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_EVStatus': '_j_EVStatusType',
+    '_j_EVStatusType': '_j_EVStatusType',
+    '_j_Entry': '_j_EntryType',
+    '_j_EntryType': '_j_EntryType',
+    '_j_IntervalType': '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_MeteringReceiptReq': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptReqType': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes': '_j_MeteringReceiptResType',
+    '_j_MeteringReceiptResType': '_j_MeteringReceiptResType',
+    '_j_NotificationType': '_j_NotificationType',
+    '_j_PMaxScheduleEntry': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleEntryType': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType': '_j_PMaxScheduleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PaymentDetailsReq': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsReqType': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes': '_j_PaymentDetailsResType',
+    '_j_PaymentDetailsResType': '_j_PaymentDetailsResType',
+    '_j_PaymentOptionListType': '_j_PaymentOptionListType',
+    '_j_PaymentServiceSelectionReq': '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionReqType': '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionRes': '_j_PaymentServiceSelectionResType',
+    '_j_PaymentServiceSelectionResType': '_j_PaymentServiceSelectionResType',
+    '_j_PhysicalValueType': '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PreChargeReq': '_j_PreChargeReqType',
+    '_j_PreChargeReqType': '_j_PreChargeReqType',
+    '_j_PreChargeRes': '_j_PreChargeResType',
+    '_j_PreChargeResType': '_j_PreChargeResType',
+    '_j_ProfileEntryType': '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval': '_j_RelativeTimeIntervalType',
+    '_j_RelativeTimeIntervalType': '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList': '_j_SAScheduleListType',
+    '_j_SAScheduleListType': '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType': '_j_SAScheduleTupleType',
+    '_j_SASchedules': '_j_SASchedulesType',
+    '_j_SASchedulesType': '_j_SASchedulesType',
+    '_j_SalesTariffEntry': '_j_SalesTariffEntryType',
+    '_j_SalesTariffEntryType': '_j_SalesTariffEntryType',
+    '_j_SalesTariffType': '_j_SalesTariffType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceListType': '_j_ServiceListType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopReqType',
+    '_j_SessionStopReqType': '_j_SessionStopReqType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_SupportedEnergyTransferModeType': '_j_SupportedEnergyTransferModeType',
+    '_j_TimeInterval': '_j_IntervalType',
+    '_j_V2G_Message': '_j_V2G_Message',
+    '_j_WeldingDetectionReq': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionReqType': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes': '_j_WeldingDetectionResType',
+    '_j_WeldingDetectionResType': '_j_WeldingDetectionResType',
     'chargeProgressType': 'chargeProgressType',
     'chargingSessionType': 'chargingSessionType',
     'costKindType': 'costKindType',
@@ -14418,6 +16165,52 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_AC_EVChargeParameter',
@@ -14698,6 +16491,145 @@ _CODEC = (
     '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes',
     '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter',
+    '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter',
+    '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus',
+    '_j_AC_EVSEStatusType',
+    '_j_AuthorizationReq',
+    '_j_AuthorizationReqType',
+    '_j_AuthorizationRes',
+    '_j_AuthorizationResType',
+    '_j_BodyBaseType',
+    '_j_BodyElement',
+    '_j_BodyType',
+    '_j_CableCheckReq',
+    '_j_CableCheckReqType',
+    '_j_CableCheckRes',
+    '_j_CableCheckResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq',
+    '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes',
+    '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq',
+    '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes',
+    '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeServiceType',
+    '_j_ChargingProfileType',
+    '_j_ChargingStatusReq',
+    '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes',
+    '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType',
+    '_j_ContractSignatureEncryptedPrivateKeyType',
+    '_j_CostType',
+    '_j_CurrentDemandReq',
+    '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes',
+    '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter',
+    '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter',
+    '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter',
+    '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus',
+    '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus',
+    '_j_DC_EVStatusType',
+    '_j_DiffieHellmanPublickeyType',
+    '_j_EMAIDType',
+    '_j_EVChargeParameter',
+    '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter',
+    '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter',
+    '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus',
+    '_j_EVSEStatusType',
+    '_j_EVStatus',
+    '_j_EVStatusType',
+    '_j_Entry',
+    '_j_EntryType',
+    '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_MeteringReceiptReq',
+    '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes',
+    '_j_MeteringReceiptResType',
+    '_j_NotificationType',
+    '_j_PMaxScheduleEntry',
+    '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PaymentDetailsReq',
+    '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes',
+    '_j_PaymentDetailsResType',
+    '_j_PaymentOptionListType',
+    '_j_PaymentServiceSelectionReq',
+    '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionRes',
+    '_j_PaymentServiceSelectionResType',
+    '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PreChargeReq',
+    '_j_PreChargeReqType',
+    '_j_PreChargeRes',
+    '_j_PreChargeResType',
+    '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval',
+    '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList',
+    '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType',
+    '_j_SASchedules',
+    '_j_SASchedulesType',
+    '_j_SalesTariffEntry',
+    '_j_SalesTariffEntryType',
+    '_j_SalesTariffType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceListType',
+    '_j_ServiceParameterListType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopReqType',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SubCertificatesType',
+    '_j_SupportedEnergyTransferModeType',
+    '_j_TimeInterval',
+    '_j_V2G_Message',
+    '_j_WeldingDetectionReq',
+    '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes',
+    '_j_WeldingDetectionResType',
 )
 
 NS_SET = 'iso2'

@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -1235,6 +1237,18 @@ def _d_AlternativeSECCListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_AlternativeSECCListType': (
+        ('AlternativeSECCType', '_j_AlternativeSECCType'),
+"""\
+
+def _j_AlternativeSECCListType(v):
+    d = {}
+    x0 = v.AlternativeSECC
+    if x0:
+        d['AlternativeSECC'] = [_j_AlternativeSECCType(i) for i in x0]
+    return d
+""",
+    ),
     '_e_AlternativeSECCType': (
         (),
 """\
@@ -1513,6 +1527,27 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_AlternativeSECCType': (
+        (),
+"""\
+
+def _j_AlternativeSECCType(v):
+    d = {}
+    x0 = v.SSID
+    if x0 is not None:
+        d['SSID'] = x0
+    x1 = v.BSSID
+    if x1 is not None:
+        d['BSSID'] = x1
+    x2 = v.IPAddress
+    if x2 is not None:
+        d['IPAddress'] = x2
+    x3 = v.Port
+    if x3 is not None:
+        d['Port'] = x3
+    return d
+""",
+    ),
     '_e_WPT_AlignmentCheckMethodListType': (
         ('_IX_WPT_AlignmentCheckMethodType',),
 """\
@@ -1616,6 +1651,18 @@ def _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s12(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_AlignmentCheckMethodListType': (
+        (),
+"""\
+
+def _j_WPT_AlignmentCheckMethodListType(v):
+    d = {}
+    x0 = v.WPT_AlignmentCheckMethod
+    if x0:
+        d['WPT_AlignmentCheckMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_AlignmentCheckReqType': (
@@ -1822,6 +1869,31 @@ def _d_WPT_AlignmentCheckReqType(D, E, p, data, st, cls):
     _s20(o, v4)
     return o, D, E, p
 _d_WPT_AlignmentCheckReq = _d_WPT_AlignmentCheckReqType
+""",
+    ),
+    '_j_WPT_AlignmentCheckReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_AlignmentCheckReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    x2 = v.TargetCoilCurrent
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['TargetCoilCurrent'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.EVResultCode
+    if x3 is not None:
+        d['EVResultCode'] = x3._value_
+    x4 = v.VendorSpecificDataContainer
+    if x4:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_WPT_AlignmentCheckReq = _j_WPT_AlignmentCheckReqType
 """,
     ),
     '_e_WPT_AlignmentCheckResType': (
@@ -2059,6 +2131,36 @@ def _d_WPT_AlignmentCheckResType(D, E, p, data, st, cls):
     _s31(o, v5)
     return o, D, E, p
 _d_WPT_AlignmentCheckRes = _d_WPT_AlignmentCheckResType
+""",
+    ),
+    '_j_WPT_AlignmentCheckResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_AlignmentCheckResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.PowerTransmitted
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['PowerTransmitted'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.SupplyDeviceCurrent
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['SupplyDeviceCurrent'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.VendorSpecificDataContainer
+    if x5:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x5]
+    return d
+_j_WPT_AlignmentCheckRes = _j_WPT_AlignmentCheckResType
 """,
     ),
     '_e_WPT_ChargeLoopReqType': (
@@ -2479,6 +2581,67 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     _s58(o, v8)
     return o, D, E, p
 _d_WPT_ChargeLoopReq = _d_WPT_ChargeLoopReqType
+""",
+    ),
+    '_j_WPT_ChargeLoopReqType': (
+        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_j_DisplayParametersType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.EVPCPowerRequest
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _jf.body(v)
+        d['EVPCPowerRequest'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVPCPowerOutput
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVPCPowerOutput'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.EVPCChargeDiagnostics
+    if x5 is not None:
+        d['EVPCChargeDiagnostics'] = x5._value_
+    x6 = v.EVPCOperatingFrequency
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['EVPCOperatingFrequency'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVPCPowerControlParameter
+    if x7 is not None:
+        y7 = x7.EVPCCoilCurrentRequest
+        y8 = y7.Exponent
+        y9 = y7.Value
+        y10 = x7.EVPCCoilCurrentInformation
+        y11 = y10.Exponent
+        y12 = y10.Value
+        y13 = x7.EVPCCurrentOutputInformation
+        y14 = y13.Exponent
+        y15 = y13.Value
+        y16 = x7.EVPCVoltageOutputInformation
+        y17 = y16.Exponent
+        y18 = y16.Value
+        if y8 is None or y9 is None or y11 is None or y12 is None or y14 is None or y15 is None or y17 is None or y18 is None:
+            return _jf.body(v)
+        d['EVPCPowerControlParameter'] = {'EVPCCoilCurrentRequest': {'Exponent': y8, 'Value': y9}, 'EVPCCoilCurrentInformation': {'Exponent': y11, 'Value': y12}, 'EVPCCurrentOutputInformation': {'Exponent': y14, 'Value': y15}, 'EVPCVoltageOutputInformation': {'Exponent': y17, 'Value': y18}}
+    x8 = v.ManufacturerSpecificDataContainer
+    if x8:
+        d['ManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x8]
+    return d
+_j_WPT_ChargeLoopReq = _j_WPT_ChargeLoopReqType
 """,
     ),
     '_e_WPT_ChargeLoopResType': (
@@ -3035,6 +3198,80 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
 _d_WPT_ChargeLoopRes = _d_WPT_ChargeLoopResType
 """,
     ),
+    '_j_WPT_ChargeLoopResType': (
+        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_SPCPowerControlParameterType', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType'),
+"""\
+
+def _j_WPT_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _jf.body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVPCPowerRequest
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _jf.body(v)
+        d['EVPCPowerRequest'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.SDPowerInput
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _jf.body(v)
+        d['SDPowerInput'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.SPCMaxOutputPowerLimit
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _jf.body(v)
+        d['SPCMaxOutputPowerLimit'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.SPCMinOutputPowerLimit
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _jf.body(v)
+        d['SPCMinOutputPowerLimit'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.SPCChargeDiagnostics
+    if x9 is not None:
+        d['SPCChargeDiagnostics'] = x9._value_
+    x10 = v.SPCOperatingFrequency
+    if x10 is not None:
+        y11 = x10.Exponent
+        y12 = x10.Value
+        if y11 is None or y12 is None:
+            return _jf.body(v)
+        d['SPCOperatingFrequency'] = {'Exponent': y11, 'Value': y12}
+    x11 = v.SPCPowerControlParameter
+    if x11 is not None:
+        y13 = x11.SPCPrimaryDeviceCoilCurrentInformation
+        y14 = y13.Exponent
+        y15 = y13.Value
+        if y14 is None or y15 is None:
+            return _jf.body(v)
+        d['SPCPowerControlParameter'] = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y14, 'Value': y15}}
+    x12 = v.ManufacturerSpecificDataContainer
+    if x12:
+        d['ManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x12]
+    return d
+_j_WPT_ChargeLoopRes = _j_WPT_ChargeLoopResType
+""",
+    ),
     '_e_WPT_ChargeParameterDiscoveryReqType': (
         ('MessageHeaderType', 'RationalNumberType', '_e_MessageHeaderType'),
 """\
@@ -3310,6 +3547,31 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     _s111(o, v6)
     return o, D, E, p
 _d_WPT_ChargeParameterDiscoveryReq = _d_WPT_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_WPT_ChargeParameterDiscoveryReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    x1 = v.EVPCMaxReceivablePower
+    y1 = x1.Exponent
+    y2 = x1.Value
+    x2 = v.SDMaxGroundClearence
+    x3 = v.SDMinGroundClearence
+    x4 = v.EVPCNaturalFrequency
+    y3 = x4.Exponent
+    y4 = x4.Value
+    x5 = v.EVPCDeviceLocalControl
+    if y1 is None or y2 is None or x2 is None or x3 is None or y3 is None or y4 is None or x5 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVPCMaxReceivablePower': {'Exponent': y1, 'Value': y2}, 'SDMaxGroundClearence': x2, 'SDMinGroundClearence': x3, 'EVPCNaturalFrequency': {'Exponent': y3, 'Value': y4}, 'EVPCDeviceLocalControl': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    return d
+_j_WPT_ChargeParameterDiscoveryReq = _j_WPT_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_WPT_ChargeParameterDiscoveryResType': (
@@ -3694,6 +3956,38 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
 _d_WPT_ChargeParameterDiscoveryRes = _d_WPT_ChargeParameterDiscoveryResType
 """,
     ),
+    '_j_WPT_ChargeParameterDiscoveryResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.PDInputPowerClass
+    x3 = v.SDMinOutputPower
+    y1 = x3.Exponent
+    y2 = x3.Value
+    x4 = v.SDMaxOutputPower
+    y3 = x4.Exponent
+    y4 = x4.Value
+    x5 = v.SDMaxGroundClearanceSupport
+    x6 = v.SDMinGroundClearanceSupport
+    x7 = v.PDMinCoilCurrent
+    y5 = x7.Exponent
+    y6 = x7.Value
+    x8 = v.PDMaxCoilCurrent
+    y7 = x8.Exponent
+    y8 = x8.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or x5 is None or x6 is None or y5 is None or y6 is None or y7 is None or y8 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PDInputPowerClass': x2._value_, 'SDMinOutputPower': {'Exponent': y1, 'Value': y2}, 'SDMaxOutputPower': {'Exponent': y3, 'Value': y4}, 'SDMaxGroundClearanceSupport': x5, 'SDMinGroundClearanceSupport': x6, 'PDMinCoilCurrent': {'Exponent': y5, 'Value': y6}, 'PDMaxCoilCurrent': {'Exponent': y7, 'Value': y8}}
+    x9 = v.SDManufacturerSpecificDataContainer
+    if x9:
+        d['SDManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x9]
+    return d
+_j_WPT_ChargeParameterDiscoveryRes = _j_WPT_ChargeParameterDiscoveryResType
+""",
+    ),
     '_e_WPT_CoordinateXYZType': (
         (),
 """\
@@ -3819,6 +4113,20 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     _s140(o, v1)
     _s141(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_CoordinateXYZType': (
+        (),
+"""\
+
+def _j_WPT_CoordinateXYZType(v):
+    x0 = v.Coord_X
+    x1 = v.Coord_Y
+    x2 = v.Coord_Z
+    if x0 is None or x1 is None or x2 is None:
+        return _jf.body(v)
+    d = {'Coord_X': x0, 'Coord_Y': x1, 'Coord_Z': x2}
+    return d
 """,
     ),
     '_e_WPT_EVPCPowerControlParameterType': (
@@ -4036,6 +4344,29 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_EVPCPowerControlParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_EVPCPowerControlParameterType(v):
+    x0 = v.EVPCCoilCurrentRequest
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVPCCoilCurrentInformation
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVPCCurrentOutputInformation
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVPCVoltageOutputInformation
+    y7 = x3.Exponent
+    y8 = x3.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None:
+        return _jf.body(v)
+    d = {'EVPCCoilCurrentRequest': {'Exponent': y1, 'Value': y2}, 'EVPCCoilCurrentInformation': {'Exponent': y3, 'Value': y4}, 'EVPCCurrentOutputInformation': {'Exponent': y5, 'Value': y6}, 'EVPCVoltageOutputInformation': {'Exponent': y7, 'Value': y8}}
+    return d
+""",
+    ),
     '_e_WPT_FinePositioningMethodListType': (
         ('_IX_WPT_FinePositioningMethodType',),
 """\
@@ -4139,6 +4470,18 @@ def _d_WPT_FinePositioningMethodListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s163(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_FinePositioningMethodListType': (
+        (),
+"""\
+
+def _j_WPT_FinePositioningMethodListType(v):
+    d = {}
+    x0 = v.WPT_FinePositioningMethod
+    if x0:
+        d['WPT_FinePositioningMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_FinePositioningReqType': (
@@ -4331,6 +4674,25 @@ def _d_WPT_FinePositioningReqType(D, E, p, data, st, cls):
 _d_WPT_FinePositioningReq = _d_WPT_FinePositioningReqType
 """,
     ),
+    '_j_WPT_FinePositioningReqType': (
+        ('MessageHeaderType', 'WPT_LF_DataPackageListType', '_j_MessageHeaderType', '_j_WPT_LF_DataPackageListType'),
+"""\
+
+def _j_WPT_FinePositioningReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVResultCode
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVResultCode': x2._value_}
+    x3 = v.VendorSpecificDataContainer
+    if x3:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.WPT_LF_DataPackageList
+    if x4 is not None:
+        d['WPT_LF_DataPackageList'] = _j_WPT_LF_DataPackageListType(x4)
+    return d
+_j_WPT_FinePositioningReq = _j_WPT_FinePositioningReqType
+""",
+    ),
     '_e_WPT_FinePositioningResType': (
         ('MessageHeaderType', 'WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_LF_DataPackageType'),
 """\
@@ -4519,6 +4881,25 @@ def _d_WPT_FinePositioningResType(D, E, p, data, st, cls):
     _s179(o, v4)
     return o, D, E, p
 _d_WPT_FinePositioningRes = _d_WPT_FinePositioningResType
+""",
+    ),
+    '_j_WPT_FinePositioningResType': (
+        ('MessageHeaderType', 'WPT_LF_DataPackageListType', '_j_MessageHeaderType', '_j_WPT_LF_DataPackageListType'),
+"""\
+
+def _j_WPT_FinePositioningResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.VendorSpecificDataContainer
+    if x3:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.WPT_LF_DataPackageList
+    if x4 is not None:
+        d['WPT_LF_DataPackageList'] = _j_WPT_LF_DataPackageListType(x4)
+    return d
+_j_WPT_FinePositioningRes = _j_WPT_FinePositioningResType
 """,
     ),
     '_e_WPT_FinePositioningSetupReqType': (
@@ -4766,6 +5147,30 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
 _d_WPT_FinePositioningSetupReq = _d_WPT_FinePositioningSetupReqType
 """,
     ),
+    '_j_WPT_FinePositioningSetupReqType': (
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_j_MessageHeaderType', '_j_WPT_AlignmentCheckMethodListType', '_j_WPT_FinePositioningMethodListType', '_j_WPT_LF_SystemSetupDataType', '_j_WPT_PairingMethodListType'),
+"""\
+
+def _j_WPT_FinePositioningSetupReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVDeviceFinePositioningMethodList
+    x3 = v.EVDevicePairingMethodList
+    x4 = v.EVDeviceAlignmentCheckMethodList
+    x5 = v.NaturalOffset
+    if x5 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'EVDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'EVDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    x7 = v.LF_SystemSetupData
+    if x7 is not None:
+        d['LF_SystemSetupData'] = _j_WPT_LF_SystemSetupDataType(x7)
+    return d
+_j_WPT_FinePositioningSetupReq = _j_WPT_FinePositioningSetupReqType
+""",
+    ),
     '_e_WPT_FinePositioningSetupResType': (
         ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_AlignmentCheckMethodListType', '_e_WPT_FinePositioningMethodListType', '_e_WPT_LF_SystemSetupDataType', '_e_WPT_PairingMethodListType'),
 """\
@@ -5011,6 +5416,30 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
 _d_WPT_FinePositioningSetupRes = _d_WPT_FinePositioningSetupResType
 """,
     ),
+    '_j_WPT_FinePositioningSetupResType': (
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_j_MessageHeaderType', '_j_WPT_AlignmentCheckMethodListType', '_j_WPT_FinePositioningMethodListType', '_j_WPT_LF_SystemSetupDataType', '_j_WPT_PairingMethodListType'),
+"""\
+
+def _j_WPT_FinePositioningSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.PrimaryDeviceFinePositioningMethodList
+    x3 = v.PrimaryDevicePairingMethodList
+    x4 = v.PrimaryDeviceAlignmentCheckMethodList
+    x5 = v.NaturalOffset
+    if x5 is None:
+        return _jf.body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PrimaryDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'PrimaryDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'PrimaryDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    x7 = v.LF_SystemSetupData
+    if x7 is not None:
+        d['LF_SystemSetupData'] = _j_WPT_LF_SystemSetupDataType(x7)
+    return d
+_j_WPT_FinePositioningSetupRes = _j_WPT_FinePositioningSetupResType
+""",
+    ),
     '_e_WPT_LF_DataPackageListType': (
         ('WPT_LF_DataPackageType', '_e_WPT_LF_DataPackageType'),
 """\
@@ -5063,6 +5492,19 @@ def _d_WPT_LF_DataPackageListType(D, E, p, data, st, cls):
     _s200(o, v0)
     _s201(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_DataPackageListType': (
+        ('WPT_LF_DataPackageType', '_j_WPT_LF_DataPackageType'),
+"""\
+
+def _j_WPT_LF_DataPackageListType(v):
+    x0 = v.NumPackages
+    x1 = v.WPT_LF_DataPackage
+    if x0 is None:
+        return _jf.body(v)
+    d = {'NumPackages': x0, 'WPT_LF_DataPackage': _j_WPT_LF_DataPackageType(x1)}
+    return d
 """,
     ),
     '_e_WPT_LF_DataPackageType': (
@@ -5192,6 +5634,31 @@ def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
     _s211(o, v1)
     _s212(o, v2)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_DataPackageType': (
+        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_j_WPT_LF_RxDataListType'),
+"""\
+
+def _j_WPT_LF_DataPackageType(v):
+    x0 = v.PackageIndex
+    if x0 is None:
+        return _jf.body(v)
+    d = {'PackageIndex': x0}
+    x1 = v.LF_TxData
+    if x1 is not None:
+        y1 = x1.WPT_LF_TxDataList
+        y2 = y1.TxIdentifier
+        y3 = y1.EIRP
+        y4 = y3.Exponent
+        y5 = y3.Value
+        if y2 is None or y4 is None or y5 is None:
+            return _jf.body(v)
+        d['LF_TxData'] = {'WPT_LF_TxDataList': {'TxIdentifier': y2, 'EIRP': {'Exponent': y4, 'Value': y5}}}
+    x2 = v.LF_RxData
+    if x2 is not None:
+        d['LF_RxData'] = _j_WPT_LF_RxDataListType(x2)
+    return d
 """,
     ),
     '_e_WPT_LF_ReceiverDataType': (
@@ -5732,6 +6199,21 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_ReceiverDataType': (
+        ('WPT_TxRxSpecDataType', '_j_WPT_TxRxSpecDataType'),
+"""\
+
+def _j_WPT_LF_ReceiverDataType(v):
+    x0 = v.NumberOfReceivers
+    if x0 is None:
+        return _jf.body(v)
+    d = {'NumberOfReceivers': x0}
+    x1 = v.RxSpecData
+    if x1:
+        d['RxSpecData'] = [_j_WPT_TxRxSpecDataType(i) for i in x1]
+    return d
+""",
+    ),
     '_e_WPT_LF_RxDataListType': (
         ('RationalNumberType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_e_RationalNumberType'),
 """\
@@ -5854,6 +6336,16 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s254(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_RxDataListType': (
+        ('WPT_LF_RxDataType', '_j_WPT_LF_RxDataType'),
+"""\
+
+def _j_WPT_LF_RxDataListType(v):
+    x0 = v.WPT_LF_RxDataList
+    d = {'WPT_LF_RxDataList': _j_WPT_LF_RxDataType(x0)}
+    return d
 """,
     ),
     '_e_WPT_LF_RxDataType': (
@@ -6003,6 +6495,24 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_RxDataType': (
+        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+"""\
+
+def _j_WPT_LF_RxDataType(v):
+    x0 = v.RxIdentifier
+    x1 = v.RSSIData
+    y1 = x1.RSSIDataList
+    y2 = y1.TxIdentifier
+    y3 = y1.RSSI
+    y4 = y3.Exponent
+    y5 = y3.Value
+    if x0 is None or y2 is None or y4 is None or y5 is None:
+        return _jf.body(v)
+    d = {'RxIdentifier': x0, 'RSSIData': {'RSSIDataList': {'TxIdentifier': y2, 'RSSI': {'Exponent': y4, 'Value': y5}}}}
+    return d
+""",
+    ),
     '_e_WPT_LF_RxRSSIListType': (
         ('RationalNumberType', 'WPT_LF_RxRSSIType'),
 """\
@@ -6115,6 +6625,22 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_RxRSSIListType': (
+        ('RationalNumberType', 'WPT_LF_RxRSSIType'),
+"""\
+
+def _j_WPT_LF_RxRSSIListType(v):
+    x0 = v.RSSIDataList
+    y1 = x0.TxIdentifier
+    y2 = x0.RSSI
+    y3 = y2.Exponent
+    y4 = y2.Value
+    if y1 is None or y3 is None or y4 is None:
+        return _jf.body(v)
+    d = {'RSSIDataList': {'TxIdentifier': y1, 'RSSI': {'Exponent': y3, 'Value': y4}}}
+    return d
+""",
+    ),
     '_e_WPT_LF_RxRSSIType': (
         ('RationalNumberType',),
 """\
@@ -6220,6 +6746,21 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_RxRSSIType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_LF_RxRSSIType(v):
+    x0 = v.TxIdentifier
+    x1 = v.RSSI
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'TxIdentifier': x0, 'RSSI': {'Exponent': y1, 'Value': y2}}
+    return d
+""",
+    ),
     '_e_WPT_LF_SystemSetupDataType': (
         ('WPT_LF_ReceiverDataType', 'WPT_LF_TransmitterDataType', '_e_WPT_LF_ReceiverDataType', '_e_WPT_LF_TransmitterDataType'),
 """\
@@ -6293,6 +6834,21 @@ def _d_WPT_LF_SystemSetupDataType(D, E, p, data, st, cls):
     _s285(o, v0)
     _s286(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_SystemSetupDataType': (
+        ('WPT_LF_ReceiverDataType', 'WPT_LF_TransmitterDataType', '_j_WPT_LF_ReceiverDataType', '_j_WPT_LF_TransmitterDataType'),
+"""\
+
+def _j_WPT_LF_SystemSetupDataType(v):
+    d = {}
+    x0 = v.LF_TransmitterSetupData
+    if x0 is not None:
+        d['LF_TransmitterSetupData'] = _j_WPT_LF_TransmitterDataType(x0)
+    x1 = v.LF_ReceiverSetupData
+    if x1 is not None:
+        d['LF_ReceiverSetupData'] = _j_WPT_LF_ReceiverDataType(x1)
+    return d
 """,
     ),
     '_e_WPT_LF_TransmitterDataType': (
@@ -6912,6 +7468,27 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_TransmitterDataType': (
+        ('RationalNumberType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_j_WPT_TxRxPackageSpecDataType', '_j_WPT_TxRxSpecDataType'),
+"""\
+
+def _j_WPT_LF_TransmitterDataType(v):
+    x0 = v.NumberOfTransmitters
+    x1 = v.SignalFrequency
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'NumberOfTransmitters': x0, 'SignalFrequency': {'Exponent': y1, 'Value': y2}}
+    x2 = v.TxSpecData
+    if x2:
+        d['TxSpecData'] = [_j_WPT_TxRxSpecDataType(i) for i in x2]
+    x3 = v.TxPackageSpecData
+    if x3 is not None:
+        d['TxPackageSpecData'] = _j_WPT_TxRxPackageSpecDataType(x3)
+    return d
+""",
+    ),
     '_e_WPT_LF_TxDataListType': (
         ('RationalNumberType', 'WPT_LF_TxDataType'),
 """\
@@ -7024,6 +7601,22 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_TxDataListType': (
+        ('RationalNumberType', 'WPT_LF_TxDataType'),
+"""\
+
+def _j_WPT_LF_TxDataListType(v):
+    x0 = v.WPT_LF_TxDataList
+    y1 = x0.TxIdentifier
+    y2 = x0.EIRP
+    y3 = y2.Exponent
+    y4 = y2.Value
+    if y1 is None or y3 is None or y4 is None:
+        return _jf.body(v)
+    d = {'WPT_LF_TxDataList': {'TxIdentifier': y1, 'EIRP': {'Exponent': y3, 'Value': y4}}}
+    return d
+""",
+    ),
     '_e_WPT_LF_TxDataType': (
         ('RationalNumberType',),
 """\
@@ -7129,6 +7722,21 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_LF_TxDataType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_LF_TxDataType(v):
+    x0 = v.TxIdentifier
+    x1 = v.EIRP
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'TxIdentifier': x0, 'EIRP': {'Exponent': y1, 'Value': y2}}
+    return d
+""",
+    ),
     '_e_WPT_PairingMethodListType': (
         ('_IX_WPT_PairingMethodType',),
 """\
@@ -7232,6 +7840,18 @@ def _d_WPT_PairingMethodListType(D, E, p, data, st, cls):
     o = _new(cls)
     _s340(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_PairingMethodListType': (
+        (),
+"""\
+
+def _j_WPT_PairingMethodListType(v):
+    d = {}
+    x0 = v.WPT_PairingMethod
+    if x0:
+        d['WPT_PairingMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_PairingReqType': (
@@ -7455,6 +8075,27 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     _s347(o, v4)
     return o, D, E, p
 _d_WPT_PairingReq = _d_WPT_PairingReqType
+""",
+    ),
+    '_j_WPT_PairingReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_PairingReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    x2 = v.ObservedIDCode
+    if x2 is not None:
+        d['ObservedIDCode'] = x2
+    x3 = v.EVResultCode
+    if x3 is not None:
+        d['EVResultCode'] = x3._value_
+    x4 = v.VendorSpecificDataContainer
+    if x4:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_WPT_PairingReq = _j_WPT_PairingReqType
 """,
     ),
     '_e_WPT_PairingResType': (
@@ -7700,6 +8341,28 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
 _d_WPT_PairingRes = _d_WPT_PairingResType
 """,
     ),
+    '_j_WPT_PairingResType': (
+        ('AlternativeSECCListType', 'MessageHeaderType', '_j_AlternativeSECCListType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_PairingResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.ObservedIDCode
+    if x3 is not None:
+        d['ObservedIDCode'] = x3
+    x4 = v.AlternativeSECCList
+    if x4 is not None:
+        d['AlternativeSECCList'] = _j_AlternativeSECCListType(x4)
+    x5 = v.VendorSpecificDataContainer
+    if x5:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x5]
+    return d
+_j_WPT_PairingRes = _j_WPT_PairingResType
+""",
+    ),
     '_e_WPT_SPCPowerControlParameterType': (
         ('RationalNumberType',),
 """\
@@ -7775,6 +8438,20 @@ def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     o = _new(cls)
     _s361(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_SPCPowerControlParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_SPCPowerControlParameterType(v):
+    x0 = v.SPCPrimaryDeviceCoilCurrentInformation
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _jf.body(v)
+    d = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_WPT_TxRxPackageSpecDataType': (
@@ -8122,6 +8799,27 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_TxRxPackageSpecDataType': (
+        ('WPT_TxRxPulseOrderType', '_j_WPT_TxRxPulseOrderType'),
+"""\
+
+def _j_WPT_TxRxPackageSpecDataType(v):
+    d = {}
+    x0 = v.PulseSequenceOrder
+    if x0:
+        d['PulseSequenceOrder'] = [_j_WPT_TxRxPulseOrderType(i) for i in x0]
+    x1 = v.PulseSeparationTime
+    if x1 is not None:
+        d['PulseSeparationTime'] = x1
+    x2 = v.PulseDuration
+    if x2 is not None:
+        d['PulseDuration'] = x2
+    x3 = v.PackageSeparationTime
+    if x3 is not None:
+        d['PackageSeparationTime'] = x3
+    return d
+""",
+    ),
     '_e_WPT_TxRxPulseOrderType': (
         (),
 """\
@@ -8207,6 +8905,19 @@ def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
     _s374(o, v0)
     _s375(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_TxRxPulseOrderType': (
+        (),
+"""\
+
+def _j_WPT_TxRxPulseOrderType(v):
+    x0 = v.IndexNumber
+    x1 = v.TxRxIdentifier
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'IndexNumber': x0, 'TxRxIdentifier': x1}
+    return d
 """,
     ),
     '_e_WPT_TxRxSpecDataType': (
@@ -8474,6 +9185,26 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     return o, D, E, p
 """,
     ),
+    '_j_WPT_TxRxSpecDataType': (
+        ('WPT_CoordinateXYZType',),
+"""\
+
+def _j_WPT_TxRxSpecDataType(v):
+    x0 = v.TxRxIdentifier
+    x1 = v.TxRxPosition
+    y1 = x1.Coord_X
+    y2 = x1.Coord_Y
+    y3 = x1.Coord_Z
+    x2 = v.TxRxOrientation
+    y4 = x2.Coord_X
+    y5 = x2.Coord_Y
+    y6 = x2.Coord_Z
+    if x0 is None or y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None:
+        return _jf.body(v)
+    d = {'TxRxIdentifier': x0, 'TxRxPosition': {'Coord_X': y1, 'Coord_Y': y2, 'Coord_Z': y3}, 'TxRxOrientation': {'Coord_X': y4, 'Coord_Y': y5, 'Coord_Z': y6}}
+    return d
+""",
+    ),
 }
 _PROVIDES = {
     'AlternativeSECCListType': 'AlternativeSECCListType',
@@ -8636,6 +9367,52 @@ _PROVIDES = {
     '_e_WPT_TxRxPackageSpecDataType': '_e_WPT_TxRxPackageSpecDataType',
     '_e_WPT_TxRxPulseOrderType': '_e_WPT_TxRxPulseOrderType',
     '_e_WPT_TxRxSpecDataType': '_e_WPT_TxRxSpecDataType',
+    '_j_AlternativeSECCListType': '_j_AlternativeSECCListType',
+    '_j_AlternativeSECCType': '_j_AlternativeSECCType',
+    '_j_WPT_AlignmentCheckMethodListType': '_j_WPT_AlignmentCheckMethodListType',
+    '_j_WPT_AlignmentCheckReq': '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckReqType': '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckRes': '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_AlignmentCheckResType': '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_ChargeLoopReq': '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopReqType': '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopRes': '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeLoopResType': '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeParameterDiscoveryReq': '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryReqType': '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryRes': '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_ChargeParameterDiscoveryResType': '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_CoordinateXYZType': '_j_WPT_CoordinateXYZType',
+    '_j_WPT_EVPCPowerControlParameterType': '_j_WPT_EVPCPowerControlParameterType',
+    '_j_WPT_FinePositioningMethodListType': '_j_WPT_FinePositioningMethodListType',
+    '_j_WPT_FinePositioningReq': '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningReqType': '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningRes': '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningResType': '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningSetupReq': '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupReqType': '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupRes': '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_FinePositioningSetupResType': '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_LF_DataPackageListType': '_j_WPT_LF_DataPackageListType',
+    '_j_WPT_LF_DataPackageType': '_j_WPT_LF_DataPackageType',
+    '_j_WPT_LF_ReceiverDataType': '_j_WPT_LF_ReceiverDataType',
+    '_j_WPT_LF_RxDataListType': '_j_WPT_LF_RxDataListType',
+    '_j_WPT_LF_RxDataType': '_j_WPT_LF_RxDataType',
+    '_j_WPT_LF_RxRSSIListType': '_j_WPT_LF_RxRSSIListType',
+    '_j_WPT_LF_RxRSSIType': '_j_WPT_LF_RxRSSIType',
+    '_j_WPT_LF_SystemSetupDataType': '_j_WPT_LF_SystemSetupDataType',
+    '_j_WPT_LF_TransmitterDataType': '_j_WPT_LF_TransmitterDataType',
+    '_j_WPT_LF_TxDataListType': '_j_WPT_LF_TxDataListType',
+    '_j_WPT_LF_TxDataType': '_j_WPT_LF_TxDataType',
+    '_j_WPT_PairingMethodListType': '_j_WPT_PairingMethodListType',
+    '_j_WPT_PairingReq': '_j_WPT_PairingReqType',
+    '_j_WPT_PairingReqType': '_j_WPT_PairingReqType',
+    '_j_WPT_PairingRes': '_j_WPT_PairingResType',
+    '_j_WPT_PairingResType': '_j_WPT_PairingResType',
+    '_j_WPT_SPCPowerControlParameterType': '_j_WPT_SPCPowerControlParameterType',
+    '_j_WPT_TxRxPackageSpecDataType': '_j_WPT_TxRxPackageSpecDataType',
+    '_j_WPT_TxRxPulseOrderType': '_j_WPT_TxRxPulseOrderType',
+    '_j_WPT_TxRxSpecDataType': '_j_WPT_TxRxSpecDataType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -8817,6 +9594,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -8914,6 +9749,52 @@ _CODEC = (
     '_e_WPT_TxRxPackageSpecDataType',
     '_e_WPT_TxRxPulseOrderType',
     '_e_WPT_TxRxSpecDataType',
+    '_j_AlternativeSECCListType',
+    '_j_AlternativeSECCType',
+    '_j_WPT_AlignmentCheckMethodListType',
+    '_j_WPT_AlignmentCheckReq',
+    '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckRes',
+    '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_ChargeLoopReq',
+    '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopRes',
+    '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeParameterDiscoveryReq',
+    '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryRes',
+    '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_CoordinateXYZType',
+    '_j_WPT_EVPCPowerControlParameterType',
+    '_j_WPT_FinePositioningMethodListType',
+    '_j_WPT_FinePositioningReq',
+    '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningRes',
+    '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningSetupReq',
+    '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupRes',
+    '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_LF_DataPackageListType',
+    '_j_WPT_LF_DataPackageType',
+    '_j_WPT_LF_ReceiverDataType',
+    '_j_WPT_LF_RxDataListType',
+    '_j_WPT_LF_RxDataType',
+    '_j_WPT_LF_RxRSSIListType',
+    '_j_WPT_LF_RxRSSIType',
+    '_j_WPT_LF_SystemSetupDataType',
+    '_j_WPT_LF_TransmitterDataType',
+    '_j_WPT_LF_TxDataListType',
+    '_j_WPT_LF_TxDataType',
+    '_j_WPT_PairingMethodListType',
+    '_j_WPT_PairingReq',
+    '_j_WPT_PairingReqType',
+    '_j_WPT_PairingRes',
+    '_j_WPT_PairingResType',
+    '_j_WPT_SPCPowerControlParameterType',
+    '_j_WPT_TxRxPackageSpecDataType',
+    '_j_WPT_TxRxPulseOrderType',
+    '_j_WPT_TxRxSpecDataType',
 )
 
 NS_SET = 'wpt'

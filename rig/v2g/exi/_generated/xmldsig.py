@@ -9,8 +9,10 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
+from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -832,6 +834,19 @@ def _d_CanonicalizationMethodType(D, E, p, data, st, cls):
 _d_CanonicalizationMethod = _d_CanonicalizationMethodType
 """,
     ),
+    '_j_CanonicalizationMethodType': (
+        (),
+"""\
+
+def _j_CanonicalizationMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Algorithm': x0}
+    return d
+_j_CanonicalizationMethod = _j_CanonicalizationMethodType
+""",
+    ),
     '_e_DSAKeyValueType': (
         (),
 """\
@@ -1072,6 +1087,37 @@ def _d_DSAKeyValueType(D, E, p, data, st, cls):
 _d_DSAKeyValue = _d_DSAKeyValueType
 """,
     ),
+    '_j_DSAKeyValueType': (
+        (),
+"""\
+
+def _j_DSAKeyValueType(v):
+    d = {}
+    x0 = v.P
+    if x0 is not None:
+        d['P'] = _b2a(x0, newline=False).decode()
+    x1 = v.Q
+    if x1 is not None:
+        d['Q'] = _b2a(x1, newline=False).decode()
+    x2 = v.G
+    if x2 is not None:
+        d['G'] = _b2a(x2, newline=False).decode()
+    x3 = v.Y
+    if x3 is not None:
+        d['Y'] = _b2a(x3, newline=False).decode()
+    x4 = v.J
+    if x4 is not None:
+        d['J'] = _b2a(x4, newline=False).decode()
+    x5 = v.Seed
+    if x5 is not None:
+        d['Seed'] = _b2a(x5, newline=False).decode()
+    x6 = v.PgenCounter
+    if x6 is not None:
+        d['PgenCounter'] = _b2a(x6, newline=False).decode()
+    return d
+_j_DSAKeyValue = _j_DSAKeyValueType
+""",
+    ),
     '_e_DigestMethodType': (
         (),
 """\
@@ -1131,6 +1177,19 @@ def _d_DigestMethodType(D, E, p, data, st, cls):
 _d_DigestMethod = _d_DigestMethodType
 """,
     ),
+    '_j_DigestMethodType': (
+        (),
+"""\
+
+def _j_DigestMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Algorithm': x0}
+    return d
+_j_DigestMethod = _j_DigestMethodType
+""",
+    ),
     '_e_DigestValue': (
         (),
 """\
@@ -1176,6 +1235,14 @@ def _d_DigestValue(D, E, p, data, st, cls):
     o = _new(cls)
     _s16(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_DigestValue': (
+        (),
+"""\
+
+def _j_DigestValue(v):
+    return _b2a(v.CONTENT, newline=False).decode()
 """,
     ),
     '_e_KeyInfoType': (
@@ -1519,6 +1586,40 @@ def _d_KeyInfoType(D, E, p, data, st, cls):
 _d_KeyInfo = _d_KeyInfoType
 """,
     ),
+    '_j_KeyInfoType': (
+        ('KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_j_KeyValueType', '_j_PGPDataType', '_j_RetrievalMethodType', '_j_SPKIDataType', '_j_X509DataType'),
+"""\
+
+def _j_KeyInfoType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.KeyName
+    if x1:
+        d['KeyName'] = list(x1)
+    x2 = v.KeyValue
+    if x2:
+        d['KeyValue'] = [_j_KeyValueType(i) for i in x2]
+    x3 = v.RetrievalMethod
+    if x3:
+        d['RetrievalMethod'] = [_j_RetrievalMethodType(i) for i in x3]
+    x4 = v.X509Data
+    if x4:
+        d['X509Data'] = [_j_X509DataType(i) for i in x4]
+    x5 = v.PGPData
+    if x5:
+        d['PGPData'] = [_j_PGPDataType(i) for i in x5]
+    x6 = v.SPKIData
+    if x6:
+        d['SPKIData'] = [_j_SPKIDataType(i) for i in x6]
+    x7 = v.MgmtData
+    if x7:
+        d['MgmtData'] = list(x7)
+    return d
+_j_KeyInfo = _j_KeyInfoType
+""",
+    ),
     '_e_KeyName': (
         (),
 """\
@@ -1564,6 +1665,14 @@ def _d_KeyName(D, E, p, data, st, cls):
     o = _new(cls)
     _s33(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_KeyName': (
+        (),
+"""\
+
+def _j_KeyName(v):
+    return v.CONTENT
 """,
     ),
     '_e_KeyValueType': (
@@ -1669,6 +1778,24 @@ def _d_KeyValueType(D, E, p, data, st, cls):
     _s38(o, v1)
     return o, D, E, p
 _d_KeyValue = _d_KeyValueType
+""",
+    ),
+    '_j_KeyValueType': (
+        ('DSAKeyValueType', 'RSAKeyValueType', '_j_DSAKeyValueType'),
+"""\
+
+def _j_KeyValueType(v):
+    d = {}
+    x0 = v.DSAKeyValue
+    if x0 is not None:
+        d['DSAKeyValue'] = _j_DSAKeyValueType(x0)
+    x1 = v.RSAKeyValue
+    if x1 is not None:
+        y1 = x1.Modulus
+        y2 = x1.Exponent
+        d['RSAKeyValue'] = {'Modulus': _b2a(y1, newline=False).decode(), 'Exponent': _b2a(y2, newline=False).decode()}
+    return d
+_j_KeyValue = _j_KeyValueType
 """,
     ),
     '_e_ManifestType': (
@@ -1785,6 +1912,22 @@ def _d_ManifestType(D, E, p, data, st, cls):
 _d_Manifest = _d_ManifestType
 """,
     ),
+    '_j_ManifestType': (
+        ('ReferenceType', '_j_ReferenceType'),
+"""\
+
+def _j_ManifestType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Reference
+    if x1:
+        d['Reference'] = [_j_ReferenceType(i) for i in x1]
+    return d
+_j_Manifest = _j_ManifestType
+""",
+    ),
     '_e_MgmtData': (
         (),
 """\
@@ -1830,6 +1973,14 @@ def _d_MgmtData(D, E, p, data, st, cls):
     o = _new(cls)
     _s42(o, v0)
     return o, D, E, p
+""",
+    ),
+    '_j_MgmtData': (
+        (),
+"""\
+
+def _j_MgmtData(v):
+    return v.CONTENT
 """,
     ),
     '_e_ObjectType': (
@@ -1991,6 +2142,25 @@ def _d_ObjectType(D, E, p, data, st, cls):
 _d_Object = _d_ObjectType
 """,
     ),
+    '_j_ObjectType': (
+        (),
+"""\
+
+def _j_ObjectType(v):
+    d = {}
+    x0 = v.Encoding
+    if x0 is not None:
+        d['Encoding'] = x0
+    x1 = v.Id
+    if x1 is not None:
+        d['Id'] = x1
+    x2 = v.MimeType
+    if x2 is not None:
+        d['MimeType'] = x2
+    return d
+_j_Object = _j_ObjectType
+""",
+    ),
     '_e_PGPDataType': (
         (),
 """\
@@ -2110,6 +2280,22 @@ def _d_PGPDataType(D, E, p, data, st, cls):
 _d_PGPData = _d_PGPDataType
 """,
     ),
+    '_j_PGPDataType': (
+        (),
+"""\
+
+def _j_PGPDataType(v):
+    d = {}
+    x0 = v.PGPKeyID
+    if x0 is not None:
+        d['PGPKeyID'] = _b2a(x0, newline=False).decode()
+    x1 = v.PGPKeyPacket
+    if x1:
+        d['PGPKeyPacket'] = [_b2a(i, newline=False).decode() for i in x1]
+    return d
+_j_PGPData = _j_PGPDataType
+""",
+    ),
     '_e_RSAKeyValueType': (
         (),
 """\
@@ -2173,6 +2359,18 @@ def _d_RSAKeyValueType(D, E, p, data, st, cls):
     _s54(o, v1)
     return o, D, E, p
 _d_RSAKeyValue = _d_RSAKeyValueType
+""",
+    ),
+    '_j_RSAKeyValueType': (
+        (),
+"""\
+
+def _j_RSAKeyValueType(v):
+    x0 = v.Modulus
+    x1 = v.Exponent
+    d = {'Modulus': _b2a(x0, newline=False).decode(), 'Exponent': _b2a(x1, newline=False).decode()}
+    return d
+_j_RSAKeyValue = _j_RSAKeyValueType
 """,
     ),
     '_e_ReferenceType': (
@@ -2381,6 +2579,37 @@ def _d_ReferenceType(D, E, p, data, st, cls):
 _d_Reference = _d_ReferenceType
 """,
     ),
+    '_j_ReferenceType': (
+        ('DigestMethodType', 'TransformsType', '_j_TransformsType'),
+"""\
+
+def _j_ReferenceType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Type
+    if x1 is not None:
+        d['Type'] = x1
+    x2 = v.URI
+    if x2 is not None:
+        d['URI'] = x2
+    x3 = v.Transforms
+    if x3 is not None:
+        d['Transforms'] = _j_TransformsType(x3)
+    x4 = v.DigestMethod
+    if x4 is not None:
+        y1 = x4.Algorithm
+        if y1 is None:
+            return _jf.body(v)
+        d['DigestMethod'] = {'Algorithm': y1}
+    x5 = v.DigestValue
+    if x5 is not None:
+        d['DigestValue'] = _b2a(x5, newline=False).decode()
+    return d
+_j_Reference = _j_ReferenceType
+""",
+    ),
     '_e_RetrievalMethodType': (
         ('TransformsType', '_e_TransformsType'),
 """\
@@ -2512,6 +2741,25 @@ def _d_RetrievalMethodType(D, E, p, data, st, cls):
 _d_RetrievalMethod = _d_RetrievalMethodType
 """,
     ),
+    '_j_RetrievalMethodType': (
+        ('TransformsType', '_j_TransformsType'),
+"""\
+
+def _j_RetrievalMethodType(v):
+    d = {}
+    x0 = v.Type
+    if x0 is not None:
+        d['Type'] = x0
+    x1 = v.URI
+    if x1 is not None:
+        d['URI'] = x1
+    x2 = v.Transforms
+    if x2 is not None:
+        d['Transforms'] = _j_TransformsType(x2)
+    return d
+_j_RetrievalMethod = _j_RetrievalMethodType
+""",
+    ),
     '_e_SPKIDataType': (
         (),
 """\
@@ -2616,6 +2864,19 @@ def _d_SPKIDataType(D, E, p, data, st, cls):
     _s73(o, v0)
     return o, D, E, p
 _d_SPKIData = _d_SPKIDataType
+""",
+    ),
+    '_j_SPKIDataType': (
+        (),
+"""\
+
+def _j_SPKIDataType(v):
+    d = {}
+    x0 = v.SPKISexp
+    if x0:
+        d['SPKISexp'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
+_j_SPKIData = _j_SPKIDataType
 """,
     ),
     '_e_SignatureMethodType': (
@@ -2747,6 +3008,22 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
 _d_SignatureMethod = _d_SignatureMethodType
 """,
     ),
+    '_j_SignatureMethodType': (
+        (),
+"""\
+
+def _j_SignatureMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Algorithm': x0}
+    x1 = v.HMACOutputLength
+    if x1 is not None:
+        d['HMACOutputLength'] = x1
+    return d
+_j_SignatureMethod = _j_SignatureMethodType
+""",
+    ),
     '_e_SignaturePropertiesType': (
         ('SignaturePropertyType', '_e_SignaturePropertyType'),
 """\
@@ -2861,6 +3138,22 @@ def _d_SignaturePropertiesType(D, E, p, data, st, cls):
 _d_SignatureProperties = _d_SignaturePropertiesType
 """,
     ),
+    '_j_SignaturePropertiesType': (
+        ('SignaturePropertyType', '_j_SignaturePropertyType'),
+"""\
+
+def _j_SignaturePropertiesType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SignatureProperty
+    if x1:
+        d['SignatureProperty'] = [_j_SignaturePropertyType(i) for i in x1]
+    return d
+_j_SignatureProperties = _j_SignaturePropertiesType
+""",
+    ),
     '_e_SignaturePropertyType': (
         (),
 """\
@@ -2966,6 +3259,22 @@ def _d_SignaturePropertyType(D, E, p, data, st, cls):
     _s82(o, v1)
     return o, D, E, p
 _d_SignatureProperty = _d_SignaturePropertyType
+""",
+    ),
+    '_j_SignaturePropertyType': (
+        (),
+"""\
+
+def _j_SignaturePropertyType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Target
+    if x1 is not None:
+        d['Target'] = x1
+    return d
+_j_SignatureProperty = _j_SignaturePropertyType
 """,
     ),
     '_e_SignatureType': (
@@ -3158,6 +3467,31 @@ def _d_SignatureType(D, E, p, data, st, cls):
 _d_Signature = _d_SignatureType
 """,
     ),
+    '_j_SignatureType': (
+        ('KeyInfoType', 'ObjectType', 'SignatureValueType', 'SignedInfoType', '_j_KeyInfoType', '_j_ObjectType', '_j_SignatureValueType', '_j_SignedInfoType'),
+"""\
+
+def _j_SignatureType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SignedInfo
+    if x1 is not None:
+        d['SignedInfo'] = _j_SignedInfoType(x1)
+    x2 = v.SignatureValue
+    if x2 is not None:
+        d['SignatureValue'] = _j_SignatureValueType(x2)
+    x3 = v.KeyInfo
+    if x3 is not None:
+        d['KeyInfo'] = _j_KeyInfoType(x3)
+    x4 = v.Object
+    if x4:
+        d['Object'] = [_j_ObjectType(i) for i in x4]
+    return d
+_j_Signature = _j_SignatureType
+""",
+    ),
     '_e_SignatureValueType': (
         (),
 """\
@@ -3238,6 +3572,22 @@ def _d_SignatureValueType(D, E, p, data, st, cls):
     _s93(o, v1)
     return o, D, E, p
 _d_SignatureValue = _d_SignatureValueType
+""",
+    ),
+    '_j_SignatureValueType': (
+        (),
+"""\
+
+def _j_SignatureValueType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.CONTENT
+    if x1 is not None:
+        d['CONTENT'] = _b2a(x1, newline=False).decode()
+    return d
+_j_SignatureValue = _j_SignatureValueType
 """,
     ),
     '_e_SignedInfoType': (
@@ -3384,6 +3734,31 @@ def _d_SignedInfoType(D, E, p, data, st, cls):
 _d_SignedInfo = _d_SignedInfoType
 """,
     ),
+    '_j_SignedInfoType': (
+        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', '_j_ReferenceType', '_j_SignatureMethodType'),
+"""\
+
+def _j_SignedInfoType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.CanonicalizationMethod
+    if x1 is not None:
+        y1 = x1.Algorithm
+        if y1 is None:
+            return _jf.body(v)
+        d['CanonicalizationMethod'] = {'Algorithm': y1}
+    x2 = v.SignatureMethod
+    if x2 is not None:
+        d['SignatureMethod'] = _j_SignatureMethodType(x2)
+    x3 = v.Reference
+    if x3:
+        d['Reference'] = [_j_ReferenceType(i) for i in x3]
+    return d
+_j_SignedInfo = _j_SignedInfoType
+""",
+    ),
     '_e_TransformType': (
         (),
 """\
@@ -3473,6 +3848,22 @@ def _d_TransformType(D, E, p, data, st, cls):
 _d_Transform = _d_TransformType
 """,
     ),
+    '_j_TransformType': (
+        (),
+"""\
+
+def _j_TransformType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _jf.body(v)
+    d = {'Algorithm': x0}
+    x1 = v.XPath
+    if x1:
+        d['XPath'] = list(x1)
+    return d
+_j_Transform = _j_TransformType
+""",
+    ),
     '_e_TransformsType': (
         ('TransformType', '_e_TransformType'),
 """\
@@ -3550,6 +3941,19 @@ def _d_TransformsType(D, E, p, data, st, cls):
     _s102(o, v0)
     return o, D, E, p
 _d_Transforms = _d_TransformsType
+""",
+    ),
+    '_j_TransformsType': (
+        ('TransformType', '_j_TransformType'),
+"""\
+
+def _j_TransformsType(v):
+    d = {}
+    x0 = v.Transform
+    if x0:
+        d['Transform'] = [_j_TransformType(i) for i in x0]
+    return d
+_j_Transforms = _j_TransformsType
 """,
     ),
     '_e_X509DataType': (
@@ -3775,6 +4179,31 @@ def _d_X509DataType(D, E, p, data, st, cls):
 _d_X509Data = _d_X509DataType
 """,
     ),
+    '_j_X509DataType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_X509DataType(v):
+    d = {}
+    x0 = v.X509IssuerSerial
+    if x0:
+        d['X509IssuerSerial'] = [_j_X509IssuerSerialType(i) for i in x0]
+    x1 = v.X509SKI
+    if x1:
+        d['X509SKI'] = [_b2a(i, newline=False).decode() for i in x1]
+    x2 = v.X509SubjectName
+    if x2:
+        d['X509SubjectName'] = list(x2)
+    x3 = v.X509Certificate
+    if x3:
+        d['X509Certificate'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.X509CRL
+    if x4:
+        d['X509CRL'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_X509Data = _j_X509DataType
+""",
+    ),
     '_e_X509IssuerSerialType': (
         (),
 """\
@@ -3850,6 +4279,19 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     _s115(o, v0)
     _s116(o, v1)
     return o, D, E, p
+""",
+    ),
+    '_j_X509IssuerSerialType': (
+        (),
+"""\
+
+def _j_X509IssuerSerialType(v):
+    x0 = v.X509IssuerName
+    x1 = v.X509SerialNumber
+    if x0 is None or x1 is None:
+        return _jf.body(v)
+    d = {'X509IssuerName': x0, 'X509SerialNumber': x1}
+    return d
 """,
     ),
 }
@@ -3993,6 +4435,52 @@ _PROVIDES = {
     '_e_X509Data': '_e_X509DataType',
     '_e_X509DataType': '_e_X509DataType',
     '_e_X509IssuerSerialType': '_e_X509IssuerSerialType',
+    '_j_CanonicalizationMethod': '_j_CanonicalizationMethodType',
+    '_j_CanonicalizationMethodType': '_j_CanonicalizationMethodType',
+    '_j_DSAKeyValue': '_j_DSAKeyValueType',
+    '_j_DSAKeyValueType': '_j_DSAKeyValueType',
+    '_j_DigestMethod': '_j_DigestMethodType',
+    '_j_DigestMethodType': '_j_DigestMethodType',
+    '_j_DigestValue': '_j_DigestValue',
+    '_j_KeyInfo': '_j_KeyInfoType',
+    '_j_KeyInfoType': '_j_KeyInfoType',
+    '_j_KeyName': '_j_KeyName',
+    '_j_KeyValue': '_j_KeyValueType',
+    '_j_KeyValueType': '_j_KeyValueType',
+    '_j_Manifest': '_j_ManifestType',
+    '_j_ManifestType': '_j_ManifestType',
+    '_j_MgmtData': '_j_MgmtData',
+    '_j_Object': '_j_ObjectType',
+    '_j_ObjectType': '_j_ObjectType',
+    '_j_PGPData': '_j_PGPDataType',
+    '_j_PGPDataType': '_j_PGPDataType',
+    '_j_RSAKeyValue': '_j_RSAKeyValueType',
+    '_j_RSAKeyValueType': '_j_RSAKeyValueType',
+    '_j_Reference': '_j_ReferenceType',
+    '_j_ReferenceType': '_j_ReferenceType',
+    '_j_RetrievalMethod': '_j_RetrievalMethodType',
+    '_j_RetrievalMethodType': '_j_RetrievalMethodType',
+    '_j_SPKIData': '_j_SPKIDataType',
+    '_j_SPKIDataType': '_j_SPKIDataType',
+    '_j_Signature': '_j_SignatureType',
+    '_j_SignatureMethod': '_j_SignatureMethodType',
+    '_j_SignatureMethodType': '_j_SignatureMethodType',
+    '_j_SignatureProperties': '_j_SignaturePropertiesType',
+    '_j_SignaturePropertiesType': '_j_SignaturePropertiesType',
+    '_j_SignatureProperty': '_j_SignaturePropertyType',
+    '_j_SignaturePropertyType': '_j_SignaturePropertyType',
+    '_j_SignatureType': '_j_SignatureType',
+    '_j_SignatureValue': '_j_SignatureValueType',
+    '_j_SignatureValueType': '_j_SignatureValueType',
+    '_j_SignedInfo': '_j_SignedInfoType',
+    '_j_SignedInfoType': '_j_SignedInfoType',
+    '_j_Transform': '_j_TransformType',
+    '_j_TransformType': '_j_TransformType',
+    '_j_Transforms': '_j_TransformsType',
+    '_j_TransformsType': '_j_TransformsType',
+    '_j_X509Data': '_j_X509DataType',
+    '_j_X509DataType': '_j_X509DataType',
+    '_j_X509IssuerSerialType': '_j_X509IssuerSerialType',
 }
 _FOREIGN = {
 }
@@ -4089,6 +4577,52 @@ _CODEC = (
     '_e_X509Data',
     '_e_X509DataType',
     '_e_X509IssuerSerialType',
+    '_j_CanonicalizationMethod',
+    '_j_CanonicalizationMethodType',
+    '_j_DSAKeyValue',
+    '_j_DSAKeyValueType',
+    '_j_DigestMethod',
+    '_j_DigestMethodType',
+    '_j_DigestValue',
+    '_j_KeyInfo',
+    '_j_KeyInfoType',
+    '_j_KeyName',
+    '_j_KeyValue',
+    '_j_KeyValueType',
+    '_j_Manifest',
+    '_j_ManifestType',
+    '_j_MgmtData',
+    '_j_Object',
+    '_j_ObjectType',
+    '_j_PGPData',
+    '_j_PGPDataType',
+    '_j_RSAKeyValue',
+    '_j_RSAKeyValueType',
+    '_j_Reference',
+    '_j_ReferenceType',
+    '_j_RetrievalMethod',
+    '_j_RetrievalMethodType',
+    '_j_SPKIData',
+    '_j_SPKIDataType',
+    '_j_Signature',
+    '_j_SignatureMethod',
+    '_j_SignatureMethodType',
+    '_j_SignatureProperties',
+    '_j_SignaturePropertiesType',
+    '_j_SignatureProperty',
+    '_j_SignaturePropertyType',
+    '_j_SignatureType',
+    '_j_SignatureValue',
+    '_j_SignatureValueType',
+    '_j_SignedInfo',
+    '_j_SignedInfoType',
+    '_j_Transform',
+    '_j_TransformType',
+    '_j_Transforms',
+    '_j_TransformsType',
+    '_j_X509Data',
+    '_j_X509DataType',
+    '_j_X509IssuerSerialType',
 )
 
 NS_SET = 'xmldsig'
