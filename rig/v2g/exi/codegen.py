@@ -218,7 +218,7 @@ class ModuleWriter:
         for cm in type_classes + element_classes:
             src = Src()
             self.write_class(src, cm)
-            unit(cm.name, src, [cm.name])
+            unit(cm.name, src, [cm.name] if cm.base_key is not None else [cm.name, twin_name(cm)])
         for sm in sets:
             # the union of the set's root classes (the stub's `Document` type), built on use
             if "Document" in names:
@@ -386,6 +386,17 @@ class ModuleWriter:
             f"{cm.name}._exi_meta = _CM({cm.type_name!r}, {cm.namespace!r}, {element}, "
             f"{home!r}, {unsupported})"
         )
+        if cm.base_key is None:
+            # A frozen dataclass sets each field through object.__setattr__ (~0.4 us a field);
+            # decoders fill a plain twin of the same slots with ordinary stores and then retype
+            # it (__class__ assignment, allowed between classes of identical slots): the
+            # instance is then exactly one the dataclass would have built.
+            src("")
+            src(f"class {twin_name(cm)}:")
+            with src.indent():
+                src(f"'''The slots of {cm.name}, not frozen (decoders fill it, then retype it).'''")
+                src("")
+                src(f"__slots__ = {cm.name}.__slots__")
 
     def write_fields_meta(self, src: Src, cm: ClassModel) -> None:
         fields = []
@@ -464,6 +475,11 @@ class ModuleWriter:
 
 
 INLINE_DEPTH = 3  # how deep small types are inlined into their parents
+
+
+def twin_name(cm: ClassModel) -> str:
+    """The plain (not frozen) class with the slots of type class `cm` that decoders fill."""
+    return f"_W_{cm.name}"
 
 
 def inlinable(cm: ClassModel) -> bool:
@@ -1294,11 +1310,17 @@ class DecoderWriter:
         self.construct(target)
 
     def construct(self, target: str) -> None:
+        """Build the instance in the class's plain twin and retype it (see write_class): every
+        field is set, so the instance equals one built through __init__."""
         own = self.mw.ref_class(self.cm.key)
-        self.src(f"{target} = _new({own.name})" if self.depth else f"{target} = _new(cls)")
+        twin = twin_name(own)
+        self.mw._use(twin, own.module)
+        self.src(f"{target} = _new({twin})")
         for f in self.cm.fields:
-            setter = self.mw.table("s", f"{own.name}.{f.name}.__set__")
-            self.src(f"{setter}({target}, {self.var_of[f.name]})")
+            self.src(f"{target}.{f.name} = {self.var_of[f.name]}")
+        # `cls` is the class asked for: the type's, or a global element's (a subclass that adds
+        # no slots)
+        self.src(f"{target}.__class__ = {own.name if self.depth else 'cls'}")
 
     # -- walking the grammar
     def nodes(self) -> tuple[list[tuple[str, int]], dict[int, tuple[str, int]]] | None:
@@ -1360,8 +1382,6 @@ class DecoderWriter:
                 self.loop_mode()
             else:
                 self.topo_mode(*topo)
-            # frozen dataclass __init__ costs ~0.4 us per field; set the slots directly (every
-            # field, so the instance equals one built through __init__)
             self.construct("o")
             src("return o, D, E, p")
 

@@ -226,6 +226,11 @@ ACDP_ConnectReqType._exi_fields = (
     _FM('EVElectricalChargingDeviceStatus', _FK.ELEMENT, 1, 1, simple=_S_electricalChargingDeviceStatusType),
 )
 ACDP_ConnectReqType._exi_meta = _CM('ACDP_ConnectReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_ConnectReqType:
+    '''The slots of ACDP_ConnectReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_ConnectReqType.__slots__
 """,
     ),
     'ACDP_ConnectResType': (
@@ -249,6 +254,11 @@ ACDP_ConnectResType._exi_fields = (
     _FM('EVSEMechanicalChargingDeviceStatus', _FK.ELEMENT, 1, 1, simple=_S_mechanicalChargingDeviceStatusType),
 )
 ACDP_ConnectResType._exi_meta = _CM('ACDP_ConnectResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_ConnectResType:
+    '''The slots of ACDP_ConnectResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_ConnectResType.__slots__
 """,
     ),
     'ACDP_SystemStatusReqType': (
@@ -266,6 +276,11 @@ ACDP_SystemStatusReqType._exi_fields = (
     _FM('EVTechnicalStatus', _FK.ELEMENT, 1, 1, ref='acdp:EVTechnicalStatusType'),
 )
 ACDP_SystemStatusReqType._exi_meta = _CM('ACDP_SystemStatusReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_SystemStatusReqType:
+    '''The slots of ACDP_SystemStatusReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_SystemStatusReqType.__slots__
 """,
     ),
     'ACDP_SystemStatusResType': (
@@ -301,6 +316,11 @@ ACDP_SystemStatusResType._exi_fields = (
     _FM('EVAssociationStatus', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_SystemStatusResType._exi_meta = _CM('ACDP_SystemStatusResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_SystemStatusResType:
+    '''The slots of ACDP_SystemStatusResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_SystemStatusResType.__slots__
 """,
     ),
     'ACDP_VehiclePositioningReqType': (
@@ -320,6 +340,11 @@ ACDP_VehiclePositioningReqType._exi_fields = (
     _FM('EVPositioningSupport', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_VehiclePositioningReqType._exi_meta = _CM('ACDP_VehiclePositioningReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_VehiclePositioningReqType:
+    '''The slots of ACDP_VehiclePositioningReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_VehiclePositioningReqType.__slots__
 """,
     ),
     'ACDP_VehiclePositioningResType': (
@@ -351,6 +376,11 @@ ACDP_VehiclePositioningResType._exi_fields = (
     _FM('EVInChargePosition', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_VehiclePositioningResType._exi_meta = _CM('ACDP_VehiclePositioningResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_VehiclePositioningResType:
+    '''The slots of ACDP_VehiclePositioningResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_VehiclePositioningResType.__slots__
 """,
     ),
     'EVTechnicalStatusType': (
@@ -380,6 +410,11 @@ EVTechnicalStatusType._exi_fields = (
     _FM('EVTimeout', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 EVTechnicalStatusType._exi_meta = _CM('EVTechnicalStatusType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_EVTechnicalStatusType:
+    '''The slots of EVTechnicalStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVTechnicalStatusType.__slots__
 """,
     ),
     'ACDP_ConnectReq': (
@@ -524,10 +559,8 @@ _e_ACDP_DisconnectReq = _e_ACDP_ConnectReqType
 """,
     ),
     '_d_ACDP_ConnectReqType': (
-        ('ACDP_ConnectReqType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_d_MessageHeaderType'),
+        ('ACDP_ConnectReqType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_W_ACDP_ConnectReqType', '_d_MessageHeaderType'),
 """\
-_s1 = ACDP_ConnectReqType.Header.__set__
-_s2 = ACDP_ConnectReqType.EVElectricalChargingDeviceStatus.__set__
 
 def _d_ACDP_ConnectReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -547,9 +580,10 @@ def _d_ACDP_ConnectReqType(D, E, p, data, st, cls):
     k = (c >> 2) & 3
     v1 = _EV_electricalChargingDeviceStatusType[k]
     p = q
-    o = _new(cls)
-    _s1(o, v0)
-    _s2(o, v1)
+    o = _new(_W_ACDP_ConnectReqType)
+    o.Header = v0
+    o.EVElectricalChargingDeviceStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_ConnectReq = _d_ACDP_ConnectReqType
 _d_ACDP_DisconnectReq = _d_ACDP_ConnectReqType
@@ -612,13 +646,8 @@ _e_ACDP_DisconnectRes = _e_ACDP_ConnectResType
 """,
     ),
     '_d_ACDP_ConnectResType': (
-        ('ACDP_ConnectResType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_ConnectResType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_processingType', '_EV_responseCodeType', '_W_ACDP_ConnectResType', '_d_MessageHeaderType'),
 """\
-_s3 = ACDP_ConnectResType.Header.__set__
-_s4 = ACDP_ConnectResType.ResponseCode.__set__
-_s5 = ACDP_ConnectResType.EVSEProcessing.__set__
-_s6 = ACDP_ConnectResType.EVSEElectricalChargingDeviceStatus.__set__
-_s7 = ACDP_ConnectResType.EVSEMechanicalChargingDeviceStatus.__set__
 
 def _d_ACDP_ConnectResType(D, E, p, data, st, cls):
     q = p + 1
@@ -650,12 +679,13 @@ def _d_ACDP_ConnectResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 21, 'ACDP_ConnectResType.EVSEMechanicalChargingDeviceStatus', k, 3)
     v4 = _EV_mechanicalChargingDeviceStatusType[k]
     p = q
-    o = _new(cls)
-    _s3(o, v0)
-    _s4(o, v1)
-    _s5(o, v2)
-    _s6(o, v3)
-    _s7(o, v4)
+    o = _new(_W_ACDP_ConnectResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.EVSEElectricalChargingDeviceStatus = v3
+    o.EVSEMechanicalChargingDeviceStatus = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_ConnectRes = _d_ACDP_ConnectResType
 _d_ACDP_DisconnectRes = _d_ACDP_ConnectResType
@@ -706,10 +736,8 @@ _e_ACDP_SystemStatusReq = _e_ACDP_SystemStatusReqType
 """,
     ),
     '_d_ACDP_SystemStatusReqType': (
-        ('ACDP_SystemStatusReqType', 'EVTechnicalStatusType', 'MessageHeaderType', '_d_EVTechnicalStatusType', '_d_MessageHeaderType'),
+        ('ACDP_SystemStatusReqType', 'EVTechnicalStatusType', 'MessageHeaderType', '_W_ACDP_SystemStatusReqType', '_d_EVTechnicalStatusType', '_d_MessageHeaderType'),
 """\
-_s8 = ACDP_SystemStatusReqType.Header.__set__
-_s9 = ACDP_SystemStatusReqType.EVTechnicalStatus.__set__
 
 def _d_ACDP_SystemStatusReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -735,9 +763,10 @@ def _d_ACDP_SystemStatusReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ACDP_SystemStatusReqType')
     p = q
-    o = _new(cls)
-    _s8(o, v0)
-    _s9(o, v1)
+    o = _new(_W_ACDP_SystemStatusReqType)
+    o.Header = v0
+    o.EVTechnicalStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_SystemStatusReq = _d_ACDP_SystemStatusReqType
 """,
@@ -820,19 +849,8 @@ _e_ACDP_SystemStatusRes = _e_ACDP_SystemStatusResType
 """,
     ),
     '_d_ACDP_SystemStatusResType': (
-        ('ACDP_SystemStatusResType', 'MessageHeaderType', '_EV_isolationStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_SystemStatusResType', 'MessageHeaderType', '_EV_isolationStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_responseCodeType', '_W_ACDP_SystemStatusResType', '_d_MessageHeaderType'),
 """\
-_s10 = ACDP_SystemStatusResType.Header.__set__
-_s11 = ACDP_SystemStatusResType.ResponseCode.__set__
-_s12 = ACDP_SystemStatusResType.EVSEMechanicalChargingDeviceStatus.__set__
-_s13 = ACDP_SystemStatusResType.EVSEReadyToCharge.__set__
-_s14 = ACDP_SystemStatusResType.EVSEIsolationStatus.__set__
-_s15 = ACDP_SystemStatusResType.EVSEDisabled.__set__
-_s16 = ACDP_SystemStatusResType.EVSEUtilityInterruptEvent.__set__
-_s17 = ACDP_SystemStatusResType.EVSEEmergencyShutdown.__set__
-_s18 = ACDP_SystemStatusResType.EVSEMalfunction.__set__
-_s19 = ACDP_SystemStatusResType.EVInChargePosition.__set__
-_s20 = ACDP_SystemStatusResType.EVAssociationStatus.__set__
 
 def _d_ACDP_SystemStatusResType(D, E, p, data, st, cls):
     q = p + 1
@@ -867,18 +885,19 @@ def _d_ACDP_SystemStatusResType(D, E, p, data, st, cls):
     v9 = ((c >> 6) & 1) == 1
     v10 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s10(o, v0)
-    _s11(o, v1)
-    _s12(o, v2)
-    _s13(o, v3)
-    _s14(o, v4)
-    _s15(o, v5)
-    _s16(o, v6)
-    _s17(o, v7)
-    _s18(o, v8)
-    _s19(o, v9)
-    _s20(o, v10)
+    o = _new(_W_ACDP_SystemStatusResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEMechanicalChargingDeviceStatus = v2
+    o.EVSEReadyToCharge = v3
+    o.EVSEIsolationStatus = v4
+    o.EVSEDisabled = v5
+    o.EVSEUtilityInterruptEvent = v6
+    o.EVSEEmergencyShutdown = v7
+    o.EVSEMalfunction = v8
+    o.EVInChargePosition = v9
+    o.EVAssociationStatus = v10
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_SystemStatusRes = _d_ACDP_SystemStatusResType
 """,
@@ -937,11 +956,8 @@ _e_ACDP_VehiclePositioningReq = _e_ACDP_VehiclePositioningReqType
 """,
     ),
     '_d_ACDP_VehiclePositioningReqType': (
-        ('ACDP_VehiclePositioningReqType', 'MessageHeaderType', '_d_MessageHeaderType'),
+        ('ACDP_VehiclePositioningReqType', 'MessageHeaderType', '_W_ACDP_VehiclePositioningReqType', '_d_MessageHeaderType'),
 """\
-_s21 = ACDP_VehiclePositioningReqType.Header.__set__
-_s22 = ACDP_VehiclePositioningReqType.EVMobilityStatus.__set__
-_s23 = ACDP_VehiclePositioningReqType.EVPositioningSupport.__set__
 
 def _d_ACDP_VehiclePositioningReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -961,10 +977,11 @@ def _d_ACDP_VehiclePositioningReqType(D, E, p, data, st, cls):
     v1 = ((c >> 6) & 1) == 1
     v2 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s21(o, v0)
-    _s22(o, v1)
-    _s23(o, v2)
+    o = _new(_W_ACDP_VehiclePositioningReqType)
+    o.Header = v0
+    o.EVMobilityStatus = v1
+    o.EVPositioningSupport = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_VehiclePositioningReq = _d_ACDP_VehiclePositioningReqType
 """,
@@ -1053,17 +1070,8 @@ _e_ACDP_VehiclePositioningRes = _e_ACDP_VehiclePositioningResType
 """,
     ),
     '_d_ACDP_VehiclePositioningResType': (
-        ('ACDP_VehiclePositioningResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_VehiclePositioningResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_W_ACDP_VehiclePositioningResType', '_d_MessageHeaderType'),
 """\
-_s24 = ACDP_VehiclePositioningResType.Header.__set__
-_s25 = ACDP_VehiclePositioningResType.ResponseCode.__set__
-_s26 = ACDP_VehiclePositioningResType.EVSEProcessing.__set__
-_s27 = ACDP_VehiclePositioningResType.EVSEPositioningSupport.__set__
-_s28 = ACDP_VehiclePositioningResType.EVRelativeXDeviation.__set__
-_s29 = ACDP_VehiclePositioningResType.EVRelativeYDeviation.__set__
-_s30 = ACDP_VehiclePositioningResType.ContactWindowXc.__set__
-_s31 = ACDP_VehiclePositioningResType.ContactWindowYc.__set__
-_s32 = ACDP_VehiclePositioningResType.EVInChargePosition.__set__
 
 def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     q = p + 1
@@ -1183,16 +1191,17 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 6, 59, 'ACDP_VehiclePositioningResType')
     v8 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s24(o, v0)
-    _s25(o, v1)
-    _s26(o, v2)
-    _s27(o, v3)
-    _s28(o, v4)
-    _s29(o, v5)
-    _s30(o, v6)
-    _s31(o, v7)
-    _s32(o, v8)
+    o = _new(_W_ACDP_VehiclePositioningResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.EVSEPositioningSupport = v3
+    o.EVRelativeXDeviation = v4
+    o.EVRelativeYDeviation = v5
+    o.ContactWindowXc = v6
+    o.ContactWindowYc = v7
+    o.EVInChargePosition = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_VehiclePositioningRes = _d_ACDP_VehiclePositioningResType
 """,
@@ -1221,12 +1230,12 @@ _j_ACDP_VehiclePositioningRes = _j_ACDP_VehiclePositioningResType
     '_e_EVTechnicalStatusType': (
         ('RationalNumberType', '_IX_cpStatusType', '_IX_errorCodeType'),
 """\
-_T33 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
-_T35 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
-_T36 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
-_T37 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T38 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T39 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T1 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
+_T3 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
+_T4 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
+_T5 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T6 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T7 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_EVTechnicalStatusType(a, v):
     f = ""
@@ -1254,27 +1263,27 @@ def _e_EVTechnicalStatusType(a, v):
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T33[s]
+            t = _T1[s]
             if t is None:
                 raise _rt.not_here('EVWLANStrength')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVWLANStrength.Exponent"
-            e34_x0 = x3.Exponent
-            if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
-                raise _rt.bad_int(e34_x0, -128, 127)
+            e2_x0 = x3.Exponent
+            if e2_x0.__class__ is not int or e2_x0 < -128 or e2_x0 > 127:
+                raise _rt.bad_int(e2_x0, -128, 127)
             f = "EVWLANStrength.Value"
-            e34_x1 = x3.Value
-            if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
-                raise _rt.bad_int(e34_x1, -32768, 32767)
-            a = (a << 14) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
-            m = ~e34_x1 if e34_x1 < 0 else e34_x1
+            e2_x1 = x3.Value
+            if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
+                raise _rt.bad_int(e2_x1, -32768, 32767)
+            a = (a << 14) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
+            m = ~e2_x1 if e2_x1 < 0 else e2_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVCPStatus"
         x4 = v.EVCPStatus
         if x4 is not None:
-            t = _T35[s]
+            t = _T3[s]
             if t is None:
                 raise _rt.not_here('EVCPStatus')
             a = (a << t[0]) | t[1]
@@ -1286,7 +1295,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVSOC"
         x5 = v.EVSOC
         if x5 is not None:
-            t = _T36[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('EVSOC')
             a = (a << t[0]) | t[1]
@@ -1297,7 +1306,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVErrorCode"
         x6 = v.EVErrorCode
         if x6 is not None:
-            t = _T37[s]
+            t = _T5[s]
             if t is None:
                 raise _rt.not_here('EVErrorCode')
             a = (a << t[0]) | t[1]
@@ -1309,7 +1318,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVTimeout"
         x7 = v.EVTimeout
         if x7 is not None:
-            t = _T38[s]
+            t = _T6[s]
             if t is None:
                 raise _rt.not_here('EVTimeout')
             a = (a << t[0]) | t[1]
@@ -1317,7 +1326,7 @@ def _e_EVTechnicalStatusType(a, v):
             if x7.__class__ is not bool:
                 raise _rt.bad_type(x7, 'bool')
             a = (a << 3) | (x7) << 1
-        t = _T39[s]
+        t = _T7[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVCPStatus), SE(EVErrorCode), SE(EVImmobilized), SE(EVSOC), SE(EVTimeout), SE(EVWLANStrength))')
         a = (a << t[0]) | t[1]
@@ -1329,16 +1338,8 @@ def _e_EVTechnicalStatusType(a, v):
 """,
     ),
     '_d_EVTechnicalStatusType': (
-        ('EVTechnicalStatusType', 'RationalNumberType', '_EV_cpStatusType', '_EV_errorCodeType', '_d_RationalNumberType'),
+        ('EVTechnicalStatusType', 'RationalNumberType', '_EV_cpStatusType', '_EV_errorCodeType', '_W_EVTechnicalStatusType', '_d_RationalNumberType'),
 """\
-_s40 = EVTechnicalStatusType.EVReadyToCharge.__set__
-_s41 = EVTechnicalStatusType.EVImmobilizationRequest.__set__
-_s42 = EVTechnicalStatusType.EVImmobilized.__set__
-_s43 = EVTechnicalStatusType.EVWLANStrength.__set__
-_s44 = EVTechnicalStatusType.EVCPStatus.__set__
-_s45 = EVTechnicalStatusType.EVSOC.__set__
-_s46 = EVTechnicalStatusType.EVErrorCode.__set__
-_s47 = EVTechnicalStatusType.EVTimeout.__set__
 
 def _d_EVTechnicalStatusType(D, E, p, data, st, cls):
     v2 = None
@@ -1652,15 +1653,16 @@ def _d_EVTechnicalStatusType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'EVTechnicalStatusType')
         p = q
-    o = _new(cls)
-    _s40(o, v0)
-    _s41(o, v1)
-    _s42(o, v2)
-    _s43(o, v3)
-    _s44(o, v4)
-    _s45(o, v5)
-    _s46(o, v6)
-    _s47(o, v7)
+    o = _new(_W_EVTechnicalStatusType)
+    o.EVReadyToCharge = v0
+    o.EVImmobilizationRequest = v1
+    o.EVImmobilized = v2
+    o.EVWLANStrength = v3
+    o.EVCPStatus = v4
+    o.EVSOC = v5
+    o.EVErrorCode = v6
+    o.EVTimeout = v7
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1727,6 +1729,13 @@ _PROVIDES = {
     '_IX_errorCodeType': 'errorCodeType',
     '_IX_isolationStatusType': 'isolationStatusType',
     '_IX_mechanicalChargingDeviceStatusType': 'mechanicalChargingDeviceStatusType',
+    '_W_ACDP_ConnectReqType': 'ACDP_ConnectReqType',
+    '_W_ACDP_ConnectResType': 'ACDP_ConnectResType',
+    '_W_ACDP_SystemStatusReqType': 'ACDP_SystemStatusReqType',
+    '_W_ACDP_SystemStatusResType': 'ACDP_SystemStatusResType',
+    '_W_ACDP_VehiclePositioningReqType': 'ACDP_VehiclePositioningReqType',
+    '_W_ACDP_VehiclePositioningResType': 'ACDP_VehiclePositioningResType',
+    '_W_EVTechnicalStatusType': 'EVTechnicalStatusType',
     '_d_ACDP_ConnectReq': '_d_ACDP_ConnectReqType',
     '_d_ACDP_ConnectReqType': '_d_ACDP_ConnectReqType',
     '_d_ACDP_ConnectRes': '_d_ACDP_ConnectResType',

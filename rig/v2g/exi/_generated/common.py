@@ -433,6 +433,11 @@ AbsolutePriceScheduleType._exi_fields = (
     _FM('AdditionalSelectedServices', _FK.ELEMENT, 0, 1, ref='common:AdditionalServiceListType'),
 )
 AbsolutePriceScheduleType._exi_meta = _CM('AbsolutePriceScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AbsolutePriceScheduleType:
+    '''The slots of AbsolutePriceScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AbsolutePriceScheduleType.__slots__
 """,
     ),
     'AdditionalServiceListType': (
@@ -448,6 +453,11 @@ AdditionalServiceListType._exi_fields = (
     _FM('AdditionalService', _FK.ELEMENT, 1, 5, ref='common:AdditionalServiceType'),
 )
 AdditionalServiceListType._exi_meta = _CM('AdditionalServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AdditionalServiceListType:
+    '''The slots of AdditionalServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AdditionalServiceListType.__slots__
 """,
     ),
     'AdditionalServiceType': (
@@ -465,6 +475,11 @@ AdditionalServiceType._exi_fields = (
     _FM('ServiceFee', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 AdditionalServiceType._exi_meta = _CM('AdditionalServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AdditionalServiceType:
+    '''The slots of AdditionalServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AdditionalServiceType.__slots__
 """,
     ),
     'AuthorizationReqType': (
@@ -486,6 +501,11 @@ AuthorizationReqType._exi_fields = (
     _FM('PnC_AReqAuthorizationMode', _FK.ELEMENT, 0, 1, ref='common:PnC_AReqAuthorizationModeType'),
 )
 AuthorizationReqType._exi_meta = _CM('AuthorizationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationReqType:
+    '''The slots of AuthorizationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationReqType.__slots__
 """,
     ),
     'AuthorizationResType': (
@@ -505,6 +525,11 @@ AuthorizationResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_processingType),
 )
 AuthorizationResType._exi_meta = _CM('AuthorizationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationResType:
+    '''The slots of AuthorizationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationResType.__slots__
 """,
     ),
     'AuthorizationSetupReqType': (
@@ -520,6 +545,11 @@ AuthorizationSetupReqType._exi_fields = (
     _FM('Header', _FK.ELEMENT, 1, 1, ref='commontypes:MessageHeaderType'),
 )
 AuthorizationSetupReqType._exi_meta = _CM('AuthorizationSetupReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationSetupReqType:
+    '''The slots of AuthorizationSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationSetupReqType.__slots__
 """,
     ),
     'AuthorizationSetupResType': (
@@ -545,6 +575,11 @@ AuthorizationSetupResType._exi_fields = (
     _FM('PnC_ASResAuthorizationMode', _FK.ELEMENT, 0, 1, ref='common:PnC_ASResAuthorizationModeType'),
 )
 AuthorizationSetupResType._exi_meta = _CM('AuthorizationSetupResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationSetupResType:
+    '''The slots of AuthorizationSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationSetupResType.__slots__
 """,
     ),
     'CertificateChainType': (
@@ -562,6 +597,11 @@ CertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='common:SubCertificatesType'),
 )
 CertificateChainType._exi_meta = _CM('CertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateChainType:
+    '''The slots of CertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateChainType.__slots__
 """,
     ),
     'CertificateInstallationReqType': (
@@ -585,6 +625,11 @@ CertificateInstallationReqType._exi_fields = (
     _FM('PrioritizedEMAIDs', _FK.ELEMENT, 0, 1, ref='common:EMAIDListType'),
 )
 CertificateInstallationReqType._exi_meta = _CM('CertificateInstallationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateInstallationReqType:
+    '''The slots of CertificateInstallationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationReqType.__slots__
 """,
     ),
     'CertificateInstallationResType': (
@@ -610,6 +655,11 @@ CertificateInstallationResType._exi_fields = (
     _FM('RemainingContractCertificateChains', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedByte),
 )
 CertificateInstallationResType._exi_meta = _CM('CertificateInstallationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateInstallationResType:
+    '''The slots of CertificateInstallationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationResType.__slots__
 """,
     ),
     'ChargingScheduleType': (
@@ -629,6 +679,11 @@ ChargingScheduleType._exi_fields = (
     _FM('PriceLevelSchedule', _FK.ELEMENT, 0, 1, ref='common:PriceLevelScheduleType'),
 )
 ChargingScheduleType._exi_meta = _CM('ChargingScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ChargingScheduleType:
+    '''The slots of ChargingScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingScheduleType.__slots__
 """,
     ),
     'ContractCertificateChainType': (
@@ -646,6 +701,11 @@ ContractCertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 1, 1, ref='common:SubCertificatesType'),
 )
 ContractCertificateChainType._exi_meta = _CM('ContractCertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ContractCertificateChainType:
+    '''The slots of ContractCertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractCertificateChainType.__slots__
 """,
     ),
     'Dynamic_EVPPTControlModeType': (
@@ -658,6 +718,11 @@ class Dynamic_EVPPTControlModeType:
 Dynamic_EVPPTControlModeType._exi_fields = (
 )
 Dynamic_EVPPTControlModeType._exi_meta = _CM('Dynamic_EVPPTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_EVPPTControlModeType:
+    '''The slots of Dynamic_EVPPTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_EVPPTControlModeType.__slots__
 """,
     ),
     'Dynamic_SEReqControlModeType': (
@@ -687,6 +752,11 @@ Dynamic_SEReqControlModeType._exi_fields = (
     _FM('EVMinimumV2XEnergyRequest', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_SEReqControlModeType._exi_meta = _CM('Dynamic_SEReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SEReqControlModeType:
+    '''The slots of Dynamic_SEReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SEReqControlModeType.__slots__
 """,
     ),
     'Dynamic_SEResControlModeType': (
@@ -710,6 +780,11 @@ Dynamic_SEResControlModeType._exi_fields = (
     _FM('PriceLevelSchedule', _FK.ELEMENT, 0, 1, ref='common:PriceLevelScheduleType'),
 )
 Dynamic_SEResControlModeType._exi_meta = _CM('Dynamic_SEResControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SEResControlModeType:
+    '''The slots of Dynamic_SEResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SEResControlModeType.__slots__
 """,
     ),
     'Dynamic_SMDTControlModeType': (
@@ -722,6 +797,11 @@ class Dynamic_SMDTControlModeType:
 Dynamic_SMDTControlModeType._exi_fields = (
 )
 Dynamic_SMDTControlModeType._exi_meta = _CM('Dynamic_SMDTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SMDTControlModeType:
+    '''The slots of Dynamic_SMDTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SMDTControlModeType.__slots__
 """,
     ),
     'EIM_AReqAuthorizationModeType': (
@@ -734,6 +814,11 @@ class EIM_AReqAuthorizationModeType:
 EIM_AReqAuthorizationModeType._exi_fields = (
 )
 EIM_AReqAuthorizationModeType._exi_meta = _CM('EIM_AReqAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EIM_AReqAuthorizationModeType:
+    '''The slots of EIM_AReqAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EIM_AReqAuthorizationModeType.__slots__
 """,
     ),
     'EIM_ASResAuthorizationModeType': (
@@ -746,6 +831,11 @@ class EIM_ASResAuthorizationModeType:
 EIM_ASResAuthorizationModeType._exi_fields = (
 )
 EIM_ASResAuthorizationModeType._exi_meta = _CM('EIM_ASResAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EIM_ASResAuthorizationModeType:
+    '''The slots of EIM_ASResAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EIM_ASResAuthorizationModeType.__slots__
 """,
     ),
     'EMAIDListType': (
@@ -761,6 +851,11 @@ EMAIDListType._exi_fields = (
     _FM('EMAID', _FK.ELEMENT, 1, 8, simple=_S_identifierType),
 )
 EMAIDListType._exi_meta = _CM('EMAIDListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EMAIDListType:
+    '''The slots of EMAIDListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EMAIDListType.__slots__
 """,
     ),
     'EVAbsolutePriceScheduleType': (
@@ -782,6 +877,11 @@ EVAbsolutePriceScheduleType._exi_fields = (
     _FM('EVPriceRuleStacks', _FK.ELEMENT, 1, 1, ref='common:EVPriceRuleStackListType'),
 )
 EVAbsolutePriceScheduleType._exi_meta = _CM('EVAbsolutePriceScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVAbsolutePriceScheduleType:
+    '''The slots of EVAbsolutePriceScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVAbsolutePriceScheduleType.__slots__
 """,
     ),
     'EVEnergyOfferType': (
@@ -799,6 +899,11 @@ EVEnergyOfferType._exi_fields = (
     _FM('EVAbsolutePriceSchedule', _FK.ELEMENT, 1, 1, ref='common:EVAbsolutePriceScheduleType'),
 )
 EVEnergyOfferType._exi_meta = _CM('EVEnergyOfferType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVEnergyOfferType:
+    '''The slots of EVEnergyOfferType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVEnergyOfferType.__slots__
 """,
     ),
     'EVPowerProfileEntryListType': (
@@ -814,6 +919,11 @@ EVPowerProfileEntryListType._exi_fields = (
     _FM('EVPowerProfileEntry', _FK.ELEMENT, 1, 2048, ref='common:PowerScheduleEntryType'),
 )
 EVPowerProfileEntryListType._exi_meta = _CM('EVPowerProfileEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerProfileEntryListType:
+    '''The slots of EVPowerProfileEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerProfileEntryListType.__slots__
 """,
     ),
     'EVPowerProfileType': (
@@ -835,6 +945,11 @@ EVPowerProfileType._exi_fields = (
     _FM('EVPowerProfileEntries', _FK.ELEMENT, 1, 1, ref='common:EVPowerProfileEntryListType'),
 )
 EVPowerProfileType._exi_meta = _CM('EVPowerProfileType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerProfileType:
+    '''The slots of EVPowerProfileType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerProfileType.__slots__
 """,
     ),
     'EVPowerScheduleEntryListType': (
@@ -850,6 +965,11 @@ EVPowerScheduleEntryListType._exi_fields = (
     _FM('EVPowerScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:EVPowerScheduleEntryType'),
 )
 EVPowerScheduleEntryListType._exi_meta = _CM('EVPowerScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleEntryListType:
+    '''The slots of EVPowerScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleEntryListType.__slots__
 """,
     ),
     'EVPowerScheduleEntryType': (
@@ -867,6 +987,11 @@ EVPowerScheduleEntryType._exi_fields = (
     _FM('Power', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 EVPowerScheduleEntryType._exi_meta = _CM('EVPowerScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleEntryType:
+    '''The slots of EVPowerScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleEntryType.__slots__
 """,
     ),
     'EVPowerScheduleType': (
@@ -884,6 +1009,11 @@ EVPowerScheduleType._exi_fields = (
     _FM('EVPowerScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:EVPowerScheduleEntryListType'),
 )
 EVPowerScheduleType._exi_meta = _CM('EVPowerScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleType:
+    '''The slots of EVPowerScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleType.__slots__
 """,
     ),
     'EVPriceRuleStackListType': (
@@ -899,6 +1029,11 @@ EVPriceRuleStackListType._exi_fields = (
     _FM('EVPriceRuleStack', _FK.ELEMENT, 1, 1024, ref='common:EVPriceRuleStackType'),
 )
 EVPriceRuleStackListType._exi_meta = _CM('EVPriceRuleStackListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleStackListType:
+    '''The slots of EVPriceRuleStackListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleStackListType.__slots__
 """,
     ),
     'EVPriceRuleStackType': (
@@ -916,6 +1051,11 @@ EVPriceRuleStackType._exi_fields = (
     _FM('EVPriceRule', _FK.ELEMENT, 1, 8, ref='common:EVPriceRuleType'),
 )
 EVPriceRuleStackType._exi_meta = _CM('EVPriceRuleStackType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleStackType:
+    '''The slots of EVPriceRuleStackType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleStackType.__slots__
 """,
     ),
     'EVPriceRuleType': (
@@ -933,6 +1073,11 @@ EVPriceRuleType._exi_fields = (
     _FM('PowerRangeStart', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 EVPriceRuleType._exi_meta = _CM('EVPriceRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleType:
+    '''The slots of EVPriceRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleType.__slots__
 """,
     ),
     'MeteringConfirmationReqType': (
@@ -950,6 +1095,11 @@ MeteringConfirmationReqType._exi_fields = (
     _FM('SignedMeteringData', _FK.ELEMENT, 1, 1, ref='common:SignedMeteringDataType'),
 )
 MeteringConfirmationReqType._exi_meta = _CM('MeteringConfirmationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_MeteringConfirmationReqType:
+    '''The slots of MeteringConfirmationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringConfirmationReqType.__slots__
 """,
     ),
     'MeteringConfirmationResType': (
@@ -967,6 +1117,11 @@ MeteringConfirmationResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 MeteringConfirmationResType._exi_meta = _CM('MeteringConfirmationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_MeteringConfirmationResType:
+    '''The slots of MeteringConfirmationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringConfirmationResType.__slots__
 """,
     ),
     'OverstayRuleListType': (
@@ -986,6 +1141,11 @@ OverstayRuleListType._exi_fields = (
     _FM('OverstayRule', _FK.ELEMENT, 1, 5, ref='common:OverstayRuleType'),
 )
 OverstayRuleListType._exi_meta = _CM('OverstayRuleListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_OverstayRuleListType:
+    '''The slots of OverstayRuleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = OverstayRuleListType.__slots__
 """,
     ),
     'OverstayRuleType': (
@@ -1007,6 +1167,11 @@ OverstayRuleType._exi_fields = (
     _FM('OverstayFeePeriod', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedInt),
 )
 OverstayRuleType._exi_meta = _CM('OverstayRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_OverstayRuleType:
+    '''The slots of OverstayRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = OverstayRuleType.__slots__
 """,
     ),
     'ParameterSetType': (
@@ -1024,6 +1189,11 @@ ParameterSetType._exi_fields = (
     _FM('Parameter', _FK.ELEMENT, 1, 32, ref='common:ParameterType'),
 )
 ParameterSetType._exi_meta = _CM('ParameterSetType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ParameterSetType:
+    '''The slots of ParameterSetType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterSetType.__slots__
 """,
     ),
     'ParameterType': (
@@ -1051,6 +1221,11 @@ ParameterType._exi_fields = (
     _FM('finiteString', _FK.ELEMENT, 0, 1, simple=_S_nameType),
 )
 ParameterType._exi_meta = _CM('ParameterType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ParameterType:
+    '''The slots of ParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterType.__slots__
 """,
     ),
     'PnC_AReqAuthorizationModeType': (
@@ -1070,6 +1245,11 @@ PnC_AReqAuthorizationModeType._exi_fields = (
     _FM('ContractCertificateChain', _FK.ELEMENT, 1, 1, ref='common:ContractCertificateChainType'),
 )
 PnC_AReqAuthorizationModeType._exi_meta = _CM('PnC_AReqAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PnC_AReqAuthorizationModeType:
+    '''The slots of PnC_AReqAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PnC_AReqAuthorizationModeType.__slots__
 """,
     ),
     'PnC_ASResAuthorizationModeType': (
@@ -1087,6 +1267,11 @@ PnC_ASResAuthorizationModeType._exi_fields = (
     _FM('SupportedProviders', _FK.ELEMENT, 0, 1, ref='common:SupportedProvidersListType'),
 )
 PnC_ASResAuthorizationModeType._exi_meta = _CM('PnC_ASResAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PnC_ASResAuthorizationModeType:
+    '''The slots of PnC_ASResAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PnC_ASResAuthorizationModeType.__slots__
 """,
     ),
     'PowerDeliveryReqType': (
@@ -1110,6 +1295,11 @@ PowerDeliveryReqType._exi_fields = (
     _FM('BPT_ChannelSelection', _FK.ELEMENT, 0, 1, simple=_S_channelSelectionType),
 )
 PowerDeliveryReqType._exi_meta = _CM('PowerDeliveryReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerDeliveryReqType:
+    '''The slots of PowerDeliveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryReqType.__slots__
 """,
     ),
     'PowerDeliveryResType': (
@@ -1129,6 +1319,11 @@ PowerDeliveryResType._exi_fields = (
     _FM('EVSEStatus', _FK.ELEMENT, 0, 1, ref='commontypes:EVSEStatusType'),
 )
 PowerDeliveryResType._exi_meta = _CM('PowerDeliveryResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerDeliveryResType:
+    '''The slots of PowerDeliveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryResType.__slots__
 """,
     ),
     'PowerScheduleEntryListType': (
@@ -1144,6 +1339,11 @@ PowerScheduleEntryListType._exi_fields = (
     _FM('PowerScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:PowerScheduleEntryType'),
 )
 PowerScheduleEntryListType._exi_meta = _CM('PowerScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleEntryListType:
+    '''The slots of PowerScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleEntryListType.__slots__
 """,
     ),
     'PowerScheduleEntryType': (
@@ -1165,6 +1365,11 @@ PowerScheduleEntryType._exi_fields = (
     _FM('Power_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 PowerScheduleEntryType._exi_meta = _CM('PowerScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleEntryType:
+    '''The slots of PowerScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleEntryType.__slots__
 """,
     ),
     'PowerScheduleType': (
@@ -1186,6 +1391,11 @@ PowerScheduleType._exi_fields = (
     _FM('PowerScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:PowerScheduleEntryListType'),
 )
 PowerScheduleType._exi_meta = _CM('PowerScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleType:
+    '''The slots of PowerScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleType.__slots__
 """,
     ),
     'PriceLevelScheduleEntryListType': (
@@ -1201,6 +1411,11 @@ PriceLevelScheduleEntryListType._exi_fields = (
     _FM('PriceLevelScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:PriceLevelScheduleEntryType'),
 )
 PriceLevelScheduleEntryListType._exi_meta = _CM('PriceLevelScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleEntryListType:
+    '''The slots of PriceLevelScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleEntryListType.__slots__
 """,
     ),
     'PriceLevelScheduleEntryType': (
@@ -1218,6 +1433,11 @@ PriceLevelScheduleEntryType._exi_fields = (
     _FM('PriceLevel', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedByte),
 )
 PriceLevelScheduleEntryType._exi_meta = _CM('PriceLevelScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleEntryType:
+    '''The slots of PriceLevelScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleEntryType.__slots__
 """,
     ),
     'PriceLevelScheduleType': (
@@ -1243,6 +1463,11 @@ PriceLevelScheduleType._exi_fields = (
     _FM('PriceLevelScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:PriceLevelScheduleEntryListType'),
 )
 PriceLevelScheduleType._exi_meta = _CM('PriceLevelScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleType:
+    '''The slots of PriceLevelScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleType.__slots__
 """,
     ),
     'PriceRuleStackListType': (
@@ -1258,6 +1483,11 @@ PriceRuleStackListType._exi_fields = (
     _FM('PriceRuleStack', _FK.ELEMENT, 1, 1024, ref='common:PriceRuleStackType'),
 )
 PriceRuleStackListType._exi_meta = _CM('PriceRuleStackListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleStackListType:
+    '''The slots of PriceRuleStackListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleStackListType.__slots__
 """,
     ),
     'PriceRuleStackType': (
@@ -1275,6 +1505,11 @@ PriceRuleStackType._exi_fields = (
     _FM('PriceRule', _FK.ELEMENT, 1, 8, ref='common:PriceRuleType'),
 )
 PriceRuleStackType._exi_meta = _CM('PriceRuleStackType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleStackType:
+    '''The slots of PriceRuleStackType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleStackType.__slots__
 """,
     ),
     'PriceRuleType': (
@@ -1300,6 +1535,11 @@ PriceRuleType._exi_fields = (
     _FM('PowerRangeStart', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 PriceRuleType._exi_meta = _CM('PriceRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleType:
+    '''The slots of PriceRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleType.__slots__
 """,
     ),
     'ScheduleExchangeReqType': (
@@ -1321,6 +1561,11 @@ ScheduleExchangeReqType._exi_fields = (
     _FM('Scheduled_SEReqControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SEReqControlModeType'),
 )
 ScheduleExchangeReqType._exi_meta = _CM('ScheduleExchangeReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleExchangeReqType:
+    '''The slots of ScheduleExchangeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleExchangeReqType.__slots__
 """,
     ),
     'ScheduleExchangeResType': (
@@ -1346,6 +1591,11 @@ ScheduleExchangeResType._exi_fields = (
     _FM('Scheduled_SEResControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SEResControlModeType'),
 )
 ScheduleExchangeResType._exi_meta = _CM('ScheduleExchangeResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleExchangeResType:
+    '''The slots of ScheduleExchangeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleExchangeResType.__slots__
 """,
     ),
     'ScheduleTupleType': (
@@ -1365,6 +1615,11 @@ ScheduleTupleType._exi_fields = (
     _FM('DischargingSchedule', _FK.ELEMENT, 0, 1, ref='common:ChargingScheduleType'),
 )
 ScheduleTupleType._exi_meta = _CM('ScheduleTupleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleTupleType:
+    '''The slots of ScheduleTupleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleTupleType.__slots__
 """,
     ),
     'Scheduled_EVPPTControlModeType': (
@@ -1382,6 +1637,11 @@ Scheduled_EVPPTControlModeType._exi_fields = (
     _FM('PowerToleranceAcceptance', _FK.ELEMENT, 0, 1, simple=_S_powerToleranceAcceptanceType),
 )
 Scheduled_EVPPTControlModeType._exi_meta = _CM('Scheduled_EVPPTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_EVPPTControlModeType:
+    '''The slots of Scheduled_EVPPTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_EVPPTControlModeType.__slots__
 """,
     ),
     'Scheduled_SEReqControlModeType': (
@@ -1405,6 +1665,11 @@ Scheduled_SEReqControlModeType._exi_fields = (
     _FM('EVEnergyOffer', _FK.ELEMENT, 0, 1, ref='common:EVEnergyOfferType'),
 )
 Scheduled_SEReqControlModeType._exi_meta = _CM('Scheduled_SEReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SEReqControlModeType:
+    '''The slots of Scheduled_SEReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SEReqControlModeType.__slots__
 """,
     ),
     'Scheduled_SEResControlModeType': (
@@ -1420,6 +1685,11 @@ Scheduled_SEResControlModeType._exi_fields = (
     _FM('ScheduleTuple', _FK.ELEMENT, 1, 3, ref='common:ScheduleTupleType'),
 )
 Scheduled_SEResControlModeType._exi_meta = _CM('Scheduled_SEResControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SEResControlModeType:
+    '''The slots of Scheduled_SEResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SEResControlModeType.__slots__
 """,
     ),
     'Scheduled_SMDTControlModeType': (
@@ -1435,6 +1705,11 @@ Scheduled_SMDTControlModeType._exi_fields = (
     _FM('SelectedScheduleTupleID', _FK.ELEMENT, 1, 1, simple=_S_numericIDType),
 )
 Scheduled_SMDTControlModeType._exi_meta = _CM('Scheduled_SMDTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SMDTControlModeType:
+    '''The slots of Scheduled_SMDTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SMDTControlModeType.__slots__
 """,
     ),
     'SelectedServiceListType': (
@@ -1450,6 +1725,11 @@ SelectedServiceListType._exi_fields = (
     _FM('SelectedService', _FK.ELEMENT, 1, 16, ref='common:SelectedServiceType'),
 )
 SelectedServiceListType._exi_meta = _CM('SelectedServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SelectedServiceListType:
+    '''The slots of SelectedServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceListType.__slots__
 """,
     ),
     'SelectedServiceType': (
@@ -1467,6 +1747,11 @@ SelectedServiceType._exi_fields = (
     _FM('ParameterSetID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 SelectedServiceType._exi_meta = _CM('SelectedServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SelectedServiceType:
+    '''The slots of SelectedServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceType.__slots__
 """,
     ),
     'ServiceDetailReqType': (
@@ -1484,6 +1769,11 @@ ServiceDetailReqType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 ServiceDetailReqType._exi_meta = _CM('ServiceDetailReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDetailReqType:
+    '''The slots of ServiceDetailReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailReqType.__slots__
 """,
     ),
     'ServiceDetailResType': (
@@ -1505,6 +1795,11 @@ ServiceDetailResType._exi_fields = (
     _FM('ServiceParameterList', _FK.ELEMENT, 1, 1, ref='common:ServiceParameterListType'),
 )
 ServiceDetailResType._exi_meta = _CM('ServiceDetailResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDetailResType:
+    '''The slots of ServiceDetailResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailResType.__slots__
 """,
     ),
     'ServiceDiscoveryReqType': (
@@ -1522,6 +1817,11 @@ ServiceDiscoveryReqType._exi_fields = (
     _FM('SupportedServiceIDs', _FK.ELEMENT, 0, 1, ref='common:ServiceIDListType'),
 )
 ServiceDiscoveryReqType._exi_meta = _CM('ServiceDiscoveryReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDiscoveryReqType:
+    '''The slots of ServiceDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryReqType.__slots__
 """,
     ),
     'ServiceDiscoveryResType': (
@@ -1545,6 +1845,11 @@ ServiceDiscoveryResType._exi_fields = (
     _FM('VASList', _FK.ELEMENT, 0, 1, ref='common:ServiceListType'),
 )
 ServiceDiscoveryResType._exi_meta = _CM('ServiceDiscoveryResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDiscoveryResType:
+    '''The slots of ServiceDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryResType.__slots__
 """,
     ),
     'ServiceIDListType': (
@@ -1560,6 +1865,11 @@ ServiceIDListType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 16, simple=_S_serviceIDType),
 )
 ServiceIDListType._exi_meta = _CM('ServiceIDListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceIDListType:
+    '''The slots of ServiceIDListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceIDListType.__slots__
 """,
     ),
     'ServiceListType': (
@@ -1575,6 +1885,11 @@ ServiceListType._exi_fields = (
     _FM('Service', _FK.ELEMENT, 1, 8, ref='common:ServiceType'),
 )
 ServiceListType._exi_meta = _CM('ServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceListType:
+    '''The slots of ServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceListType.__slots__
 """,
     ),
     'ServiceParameterListType': (
@@ -1590,6 +1905,11 @@ ServiceParameterListType._exi_fields = (
     _FM('ParameterSet', _FK.ELEMENT, 1, 32, ref='common:ParameterSetType'),
 )
 ServiceParameterListType._exi_meta = _CM('ServiceParameterListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceParameterListType:
+    '''The slots of ServiceParameterListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceParameterListType.__slots__
 """,
     ),
     'ServiceSelectionReqType': (
@@ -1609,6 +1929,11 @@ ServiceSelectionReqType._exi_fields = (
     _FM('SelectedVASList', _FK.ELEMENT, 0, 1, ref='common:SelectedServiceListType'),
 )
 ServiceSelectionReqType._exi_meta = _CM('ServiceSelectionReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceSelectionReqType:
+    '''The slots of ServiceSelectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceSelectionReqType.__slots__
 """,
     ),
     'ServiceSelectionResType': (
@@ -1626,6 +1951,11 @@ ServiceSelectionResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 ServiceSelectionResType._exi_meta = _CM('ServiceSelectionResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceSelectionResType:
+    '''The slots of ServiceSelectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceSelectionResType.__slots__
 """,
     ),
     'ServiceType': (
@@ -1643,6 +1973,11 @@ ServiceType._exi_fields = (
     _FM('FreeService', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ServiceType._exi_meta = _CM('ServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceType:
+    '''The slots of ServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceType.__slots__
 """,
     ),
     'SessionSetupReqType': (
@@ -1660,6 +1995,11 @@ SessionSetupReqType._exi_fields = (
     _FM('EVCCID', _FK.ELEMENT, 1, 1, simple=_S_identifierType),
 )
 SessionSetupReqType._exi_meta = _CM('SessionSetupReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionSetupReqType:
+    '''The slots of SessionSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupReqType.__slots__
 """,
     ),
     'SessionSetupResType': (
@@ -1679,6 +2019,11 @@ SessionSetupResType._exi_fields = (
     _FM('EVSEID', _FK.ELEMENT, 1, 1, simple=_S_identifierType),
 )
 SessionSetupResType._exi_meta = _CM('SessionSetupResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionSetupResType:
+    '''The slots of SessionSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupResType.__slots__
 """,
     ),
     'SessionStopReqType': (
@@ -1700,6 +2045,11 @@ SessionStopReqType._exi_fields = (
     _FM('EVTerminationExplanation', _FK.ELEMENT, 0, 1, simple=_S_descriptionType),
 )
 SessionStopReqType._exi_meta = _CM('SessionStopReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionStopReqType:
+    '''The slots of SessionStopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopReqType.__slots__
 """,
     ),
     'SessionStopResType': (
@@ -1717,6 +2067,11 @@ SessionStopResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 SessionStopResType._exi_meta = _CM('SessionStopResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionStopResType:
+    '''The slots of SessionStopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopResType.__slots__
 """,
     ),
     'SignedCertificateChainType': (
@@ -1736,6 +2091,11 @@ SignedCertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='common:SubCertificatesType'),
 )
 SignedCertificateChainType._exi_meta = _CM('SignedCertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedCertificateChainType:
+    '''The slots of SignedCertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedCertificateChainType.__slots__
 """,
     ),
     'SignedInstallationDataType': (
@@ -1763,6 +2123,11 @@ SignedInstallationDataType._exi_fields = (
     _FM('TPM_EncryptedPrivateKey', _FK.ELEMENT, 0, 1, simple=_S_tpm_EncryptedPrivateKeyType),
 )
 SignedInstallationDataType._exi_meta = _CM('SignedInstallationDataType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedInstallationDataType:
+    '''The slots of SignedInstallationDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedInstallationDataType.__slots__
 """,
     ),
     'SignedMeteringDataType': (
@@ -1788,6 +2153,11 @@ SignedMeteringDataType._exi_fields = (
     _FM('Scheduled_SMDTControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SMDTControlModeType'),
 )
 SignedMeteringDataType._exi_meta = _CM('SignedMeteringDataType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedMeteringDataType:
+    '''The slots of SignedMeteringDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedMeteringDataType.__slots__
 """,
     ),
     'SubCertificatesType': (
@@ -1803,6 +2173,11 @@ SubCertificatesType._exi_fields = (
     _FM('Certificate', _FK.ELEMENT, 1, 3, simple=_S_certificateType),
 )
 SubCertificatesType._exi_meta = _CM('SubCertificatesType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SubCertificatesType:
+    '''The slots of SubCertificatesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SubCertificatesType.__slots__
 """,
     ),
     'SupportedProvidersListType': (
@@ -1818,6 +2193,11 @@ SupportedProvidersListType._exi_fields = (
     _FM('ProviderID', _FK.ELEMENT, 1, 128, simple=_S_nameType),
 )
 SupportedProvidersListType._exi_meta = _CM('SupportedProvidersListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SupportedProvidersListType:
+    '''The slots of SupportedProvidersListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SupportedProvidersListType.__slots__
 """,
     ),
     'TargetPositionType': (
@@ -1835,6 +2215,11 @@ TargetPositionType._exi_fields = (
     _FM('TargetOffsetY', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedShort),
 )
 TargetPositionType._exi_meta = _CM('TargetPositionType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TargetPositionType:
+    '''The slots of TargetPositionType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TargetPositionType.__slots__
 """,
     ),
     'TaxRuleListType': (
@@ -1850,6 +2235,11 @@ TaxRuleListType._exi_fields = (
     _FM('TaxRule', _FK.ELEMENT, 1, 10, ref='common:TaxRuleType'),
 )
 TaxRuleListType._exi_meta = _CM('TaxRuleListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TaxRuleListType:
+    '''The slots of TaxRuleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TaxRuleListType.__slots__
 """,
     ),
     'TaxRuleType': (
@@ -1879,6 +2269,11 @@ TaxRuleType._exi_fields = (
     _FM('AppliesMinimumMaximumCost', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 TaxRuleType._exi_meta = _CM('TaxRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TaxRuleType:
+    '''The slots of TaxRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TaxRuleType.__slots__
 """,
     ),
     'VehicleCheckInReqType': (
@@ -1904,6 +2299,11 @@ VehicleCheckInReqType._exi_fields = (
     _FM('VehicleTravel', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 VehicleCheckInReqType._exi_meta = _CM('VehicleCheckInReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckInReqType:
+    '''The slots of VehicleCheckInReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckInReqType.__slots__
 """,
     ),
     'VehicleCheckInResType': (
@@ -1927,6 +2327,11 @@ VehicleCheckInResType._exi_fields = (
     _FM('TargetDistance', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 VehicleCheckInResType._exi_meta = _CM('VehicleCheckInResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckInResType:
+    '''The slots of VehicleCheckInResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckInResType.__slots__
 """,
     ),
     'VehicleCheckOutReqType': (
@@ -1946,6 +2351,11 @@ VehicleCheckOutReqType._exi_fields = (
     _FM('CheckOutTime', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedLong),
 )
 VehicleCheckOutReqType._exi_meta = _CM('VehicleCheckOutReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckOutReqType:
+    '''The slots of VehicleCheckOutReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckOutReqType.__slots__
 """,
     ),
     'VehicleCheckOutResType': (
@@ -1965,6 +2375,11 @@ VehicleCheckOutResType._exi_fields = (
     _FM('EVSECheckOutStatus', _FK.ELEMENT, 1, 1, simple=_S_evseCheckOutStatusType),
 )
 VehicleCheckOutResType._exi_meta = _CM('VehicleCheckOutResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckOutResType:
+    '''The slots of VehicleCheckOutResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckOutResType.__slots__
 """,
     ),
     'AuthorizationReq': (
@@ -2453,21 +2868,8 @@ def _e_AbsolutePriceScheduleType(a, v):
 """,
     ),
     '_d_AbsolutePriceScheduleType': (
-        ('AbsolutePriceScheduleType', 'AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_d_AdditionalServiceListType', '_d_OverstayRuleListType', '_d_PriceRuleStackListType', '_d_RationalNumberType', '_d_TaxRuleListType'),
+        ('AbsolutePriceScheduleType', 'AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_W_AbsolutePriceScheduleType', '_d_AdditionalServiceListType', '_d_OverstayRuleListType', '_d_PriceRuleStackListType', '_d_RationalNumberType', '_d_TaxRuleListType'),
 """\
-_s10 = AbsolutePriceScheduleType.Id.__set__
-_s11 = AbsolutePriceScheduleType.TimeAnchor.__set__
-_s12 = AbsolutePriceScheduleType.PriceScheduleID.__set__
-_s13 = AbsolutePriceScheduleType.PriceScheduleDescription.__set__
-_s14 = AbsolutePriceScheduleType.Currency.__set__
-_s15 = AbsolutePriceScheduleType.Language.__set__
-_s16 = AbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s17 = AbsolutePriceScheduleType.MinimumCost.__set__
-_s18 = AbsolutePriceScheduleType.MaximumCost.__set__
-_s19 = AbsolutePriceScheduleType.TaxRules.__set__
-_s20 = AbsolutePriceScheduleType.PriceRuleStacks.__set__
-_s21 = AbsolutePriceScheduleType.OverstayRules.__set__
-_s22 = AbsolutePriceScheduleType.AdditionalSelectedServices.__set__
 
 def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     v0 = None
@@ -2706,20 +3108,21 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AbsolutePriceScheduleType')
         p = q
-    o = _new(cls)
-    _s10(o, v0)
-    _s11(o, v1)
-    _s12(o, v2)
-    _s13(o, v3)
-    _s14(o, v4)
-    _s15(o, v5)
-    _s16(o, v6)
-    _s17(o, v7)
-    _s18(o, v8)
-    _s19(o, v9)
-    _s20(o, v10)
-    _s21(o, v11)
-    _s22(o, v12)
+    o = _new(_W_AbsolutePriceScheduleType)
+    o.Id = v0
+    o.TimeAnchor = v1
+    o.PriceScheduleID = v2
+    o.PriceScheduleDescription = v3
+    o.Currency = v4
+    o.Language = v5
+    o.PriceAlgorithm = v6
+    o.MinimumCost = v7
+    o.MaximumCost = v8
+    o.TaxRules = v9
+    o.PriceRuleStacks = v10
+    o.OverstayRules = v11
+    o.AdditionalSelectedServices = v12
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -2782,7 +3185,7 @@ def _j_AbsolutePriceScheduleType(v):
     '_e_AdditionalServiceListType': (
         ('AdditionalServiceType', 'RationalNumberType'),
 """\
-_T25 = (None, (2, 1), (1, 0), )
+_T12 = (None, (2, 1), (1, 0), )
 
 def _e_AdditionalServiceListType(a, v):
     f = ""
@@ -2808,30 +3211,30 @@ def _e_AdditionalServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "AdditionalService.ServiceName"
-            a23_x0 = y.ServiceName
-            if a23_x0.__class__ is not str or len(a23_x0) > 80:
-                raise _rt.bad_length(a23_x0, None, 80, str)
+            a10_x0 = y.ServiceName
+            if a10_x0.__class__ is not str or len(a10_x0) > 80:
+                raise _rt.bad_length(a10_x0, None, 80, str)
             a <<= 2
-            a = _str(a, a23_x0)
+            a = _str(a, a10_x0)
             f = "AdditionalService.ServiceFee"
-            a23_x1 = y.ServiceFee
-            if not isinstance(a23_x1, RationalNumberType):
-                raise _rt.bad_class(a23_x1, 'RationalNumberType')
+            a10_x1 = y.ServiceFee
+            if not isinstance(a10_x1, RationalNumberType):
+                raise _rt.bad_class(a10_x1, 'RationalNumberType')
             f = "AdditionalService.ServiceFee.Exponent"
-            a23_s24_x0 = a23_x1.Exponent
-            if a23_s24_x0.__class__ is not int or a23_s24_x0 < -128 or a23_s24_x0 > 127:
-                raise _rt.bad_int(a23_s24_x0, -128, 127)
+            a10_s11_x0 = a10_x1.Exponent
+            if a10_s11_x0.__class__ is not int or a10_s11_x0 < -128 or a10_s11_x0 > 127:
+                raise _rt.bad_int(a10_s11_x0, -128, 127)
             f = "AdditionalService.ServiceFee.Value"
-            a23_s24_x1 = a23_x1.Value
-            if a23_s24_x1.__class__ is not int or a23_s24_x1 < -32768 or a23_s24_x1 > 32767:
-                raise _rt.bad_int(a23_s24_x1, -32768, 32767)
-            a = (a << 16) | (a23_s24_x0 - -128) << 4 | (a23_s24_x1 < 0)
-            m = ~a23_s24_x1 if a23_s24_x1 < 0 else a23_s24_x1
+            a10_s11_x1 = a10_x1.Value
+            if a10_s11_x1.__class__ is not int or a10_s11_x1 < -32768 or a10_s11_x1 > 32767:
+                raise _rt.bad_int(a10_s11_x1, -32768, 32767)
+            a = (a << 16) | (a10_s11_x0 - -128) << 4 | (a10_s11_x1 < 0)
+            m = ~a10_s11_x1 if a10_s11_x1 < 0 else a10_s11_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             i += 1
         s = 2 if n == 5 else 1
-        t = _T25[s]
+        t = _T12[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AdditionalService))')
         a = (a << t[0]) | t[1]
@@ -2843,13 +3246,8 @@ def _e_AdditionalServiceListType(a, v):
 """,
     ),
     '_d_AdditionalServiceListType': (
-        ('AdditionalServiceListType', 'AdditionalServiceType', 'RationalNumberType', '_d_AdditionalServiceType'),
+        ('AdditionalServiceListType', 'AdditionalServiceType', 'RationalNumberType', '_W_AdditionalServiceListType', '_W_AdditionalServiceType', '_W_RationalNumberType', '_d_AdditionalServiceType'),
 """\
-_s28 = RationalNumberType.Exponent.__set__
-_s29 = RationalNumberType.Value.__set__
-_s30 = AdditionalServiceType.ServiceName.__set__
-_s31 = AdditionalServiceType.ServiceFee.__set__
-_s32 = AdditionalServiceListType.AdditionalService.__set__
 
 def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -2860,7 +3258,7 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'AdditionalServiceType')
     p = q
-    a26_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
+    a13_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
     p0 = p + 15
     q = p + 31
     if q <= E:
@@ -2870,27 +3268,29 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    a26_s27_v0 = ((g >> 4) & 255) + -128
+    a13_s14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a26_s27_v1 = c & 65535
-    if a26_s27_v1 < 32768:
-        a26_s27_v1 >>= 8
+    a13_s14_v1 = c & 65535
+    if a13_s14_v1 < 32768:
+        a13_s14_v1 >>= 8
         p = q - 8
-    elif not a26_s27_v1 & 128:
-        a26_s27_v1 = ((a26_s27_v1 >> 8) & 127) | ((a26_s27_v1 & 127) << 7)
+    elif not a13_s14_v1 & 128:
+        a13_s14_v1 = ((a13_s14_v1 >> 8) & 127) | ((a13_s14_v1 & 127) << 7)
         p = q
     else:
-        a26_s27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        a13_s14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        a26_s27_v1 = ~a26_s27_v1
-    if a26_s27_v1 < -32768 or a26_s27_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a26_s27_v1, -32768, 32767)
-    a26_v1 = _new(RationalNumberType)
-    _s28(a26_v1, a26_s27_v0)
-    _s29(a26_v1, a26_s27_v1)
-    y = _new(AdditionalServiceType)
-    _s30(y, a26_v0)
-    _s31(y, a26_v1)
+        a13_s14_v1 = ~a13_s14_v1
+    if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
+    a13_v1 = _new(_W_RationalNumberType)
+    a13_v1.Exponent = a13_s14_v0
+    a13_v1.Value = a13_s14_v1
+    a13_v1.__class__ = RationalNumberType
+    y = _new(_W_AdditionalServiceType)
+    y.ServiceName = a13_v0
+    y.ServiceFee = a13_v1
+    y.__class__ = AdditionalServiceType
     v0.append(y)
     q = p + 3
     if q > E:
@@ -2930,8 +3330,9 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'AdditionalServiceListType')
-    o = _new(cls)
-    _s32(o, v0)
+    o = _new(_W_AdditionalServiceListType)
+    o.AdditionalService = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -2965,15 +3366,15 @@ def _e_AdditionalServiceType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "ServiceFee.Exponent"
-        s33_x0 = x1.Exponent
-        if s33_x0.__class__ is not int or s33_x0 < -128 or s33_x0 > 127:
-            raise _rt.bad_int(s33_x0, -128, 127)
+        s15_x0 = x1.Exponent
+        if s15_x0.__class__ is not int or s15_x0 < -128 or s15_x0 > 127:
+            raise _rt.bad_int(s15_x0, -128, 127)
         f = "ServiceFee.Value"
-        s33_x1 = x1.Value
-        if s33_x1.__class__ is not int or s33_x1 < -32768 or s33_x1 > 32767:
-            raise _rt.bad_int(s33_x1, -32768, 32767)
-        a = (a << 16) | (s33_x0 - -128) << 4 | (s33_x1 < 0)
-        m = ~s33_x1 if s33_x1 < 0 else s33_x1
+        s15_x1 = x1.Value
+        if s15_x1.__class__ is not int or s15_x1 < -32768 or s15_x1 > 32767:
+            raise _rt.bad_int(s15_x1, -32768, 32767)
+        a = (a << 16) | (s15_x0 - -128) << 4 | (s15_x1 < 0)
+        m = ~s15_x1 if s15_x1 < 0 else s15_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -2984,12 +3385,8 @@ def _e_AdditionalServiceType(a, v):
 """,
     ),
     '_d_AdditionalServiceType': (
-        ('AdditionalServiceType', 'RationalNumberType'),
+        ('AdditionalServiceType', 'RationalNumberType', '_W_AdditionalServiceType', '_W_RationalNumberType'),
 """\
-_s35 = RationalNumberType.Exponent.__set__
-_s36 = RationalNumberType.Value.__set__
-_s37 = AdditionalServiceType.ServiceName.__set__
-_s38 = AdditionalServiceType.ServiceFee.__set__
 
 def _d_AdditionalServiceType(D, E, p, data, st, cls):
     q = p + 1
@@ -3009,24 +3406,25 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s34_v0 = ((g >> 4) & 255) + -128
+    s16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s34_v1 = c & 65535
-    if s34_v1 < 32768:
-        s34_v1 >>= 8
+    s16_v1 = c & 65535
+    if s16_v1 < 32768:
+        s16_v1 >>= 8
         p = q - 8
-    elif not s34_v1 & 128:
-        s34_v1 = ((s34_v1 >> 8) & 127) | ((s34_v1 & 127) << 7)
+    elif not s16_v1 & 128:
+        s16_v1 = ((s16_v1 >> 8) & 127) | ((s16_v1 & 127) << 7)
         p = q
     else:
-        s34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s34_v1 = ~s34_v1
-    if s34_v1 < -32768 or s34_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s34_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s35(v1, s34_v0)
-    _s36(v1, s34_v1)
+        s16_v1 = ~s16_v1
+    if s16_v1 < -32768 or s16_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s16_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = s16_v0
+    v1.Value = s16_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3034,9 +3432,10 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'AdditionalServiceType')
     p = q
-    o = _new(cls)
-    _s37(o, v0)
-    _s38(o, v1)
+    o = _new(_W_AdditionalServiceType)
+    o.ServiceName = v0
+    o.ServiceFee = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3058,8 +3457,8 @@ def _j_AdditionalServiceType(v):
     '_e_AuthorizationReqType': (
         ('ContractCertificateChainType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_IX_authorizationType', '_e_MessageHeaderType', '_e_SubCertificatesType'),
 """\
-_T40 = (None, None, (2, 1, 3), None, )
-_T43 = (None, None, None, (1, 0), )
+_T18 = (None, None, (2, 1, 3), None, )
+_T21 = (None, None, None, (1, 0), )
 
 def _e_AuthorizationReqType(a, v):
     f = ""
@@ -3090,41 +3489,41 @@ def _e_AuthorizationReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, PnC_AReqAuthorizationModeType):
                 raise _rt.bad_class(x3, 'PnC_AReqAuthorizationModeType')
-            t = _T40[s]
+            t = _T18[s]
             if t is None:
                 raise _rt.not_here('PnC_AReqAuthorizationMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "PnC_AReqAuthorizationMode.Id"
-            p41_x0 = x3.Id
-            if p41_x0.__class__ is not str:
-                raise _rt.bad_length(p41_x0, None, None, str)
+            p19_x0 = x3.Id
+            if p19_x0.__class__ is not str:
+                raise _rt.bad_length(p19_x0, None, None, str)
             a <<= 1
-            a = _str(a, p41_x0)
+            a = _str(a, p19_x0)
             f = "PnC_AReqAuthorizationMode.GenChallenge"
-            p41_x1 = x3.GenChallenge
-            if p41_x1.__class__ is not bytes or len(p41_x1) != 16:
-                raise _rt.bad_length(p41_x1, 16, 16, bytes)
+            p19_x1 = x3.GenChallenge
+            if p19_x1.__class__ is not bytes or len(p19_x1) != 16:
+                raise _rt.bad_length(p19_x1, 16, 16, bytes)
             a <<= 2
-            a = _bin(a, p41_x1)
+            a = _bin(a, p19_x1)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain"
-            p41_x2 = x3.ContractCertificateChain
-            if not isinstance(p41_x2, ContractCertificateChainType):
-                raise _rt.bad_class(p41_x2, 'ContractCertificateChainType')
+            p19_x2 = x3.ContractCertificateChain
+            if not isinstance(p19_x2, ContractCertificateChainType):
+                raise _rt.bad_class(p19_x2, 'ContractCertificateChainType')
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain.Certificate"
-            p41_c42_x0 = p41_x2.Certificate
-            if p41_c42_x0.__class__ is not bytes or len(p41_c42_x0) > 1600:
-                raise _rt.bad_length(p41_c42_x0, None, 1600, bytes)
+            p19_c20_x0 = p19_x2.Certificate
+            if p19_c20_x0.__class__ is not bytes or len(p19_c20_x0) > 1600:
+                raise _rt.bad_length(p19_c20_x0, None, 1600, bytes)
             a <<= 4
-            a = _bin(a, p41_c42_x0)
+            a = _bin(a, p19_c20_x0)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain.SubCertificates"
-            p41_c42_x1 = p41_x2.SubCertificates
-            if not isinstance(p41_c42_x1, SubCertificatesType):
-                raise _rt.bad_class(p41_c42_x1, 'SubCertificatesType')
+            p19_c20_x1 = p19_x2.SubCertificates
+            if not isinstance(p19_c20_x1, SubCertificatesType):
+                raise _rt.bad_class(p19_c20_x1, 'SubCertificatesType')
             a <<= 2
-            a = _e_SubCertificatesType(a, p41_c42_x1)
+            a = _e_SubCertificatesType(a, p19_c20_x1)
             a <<= 2
-        t = _T43[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EIM_AReqAuthorizationMode), SE(PnC_AReqAuthorizationMode))')
         a = (a << t[0]) | t[1]
@@ -3137,12 +3536,8 @@ _e_AuthorizationReq = _e_AuthorizationReqType
 """,
     ),
     '_d_AuthorizationReqType': (
-        ('AuthorizationReqType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_EV_authorizationType', '_d_EIM_AReqAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_AReqAuthorizationModeType'),
+        ('AuthorizationReqType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_EV_authorizationType', '_W_AuthorizationReqType', '_d_EIM_AReqAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_AReqAuthorizationModeType'),
 """\
-_s44 = AuthorizationReqType.Header.__set__
-_s45 = AuthorizationReqType.SelectedAuthorizationService.__set__
-_s46 = AuthorizationReqType.EIM_AReqAuthorizationMode.__set__
-_s47 = AuthorizationReqType.PnC_AReqAuthorizationMode.__set__
 
 def _d_AuthorizationReqType(D, E, p, data, st, cls):
     v2 = None
@@ -3178,11 +3573,12 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
     p = q
-    o = _new(cls)
-    _s44(o, v0)
-    _s45(o, v1)
-    _s46(o, v2)
-    _s47(o, v3)
+    o = _new(_W_AuthorizationReqType)
+    o.Header = v0
+    o.SelectedAuthorizationService = v1
+    o.EIM_AReqAuthorizationMode = v2
+    o.PnC_AReqAuthorizationMode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationReq = _d_AuthorizationReqType
 """,
@@ -3238,11 +3634,8 @@ _e_AuthorizationRes = _e_AuthorizationResType
 """,
     ),
     '_d_AuthorizationResType': (
-        ('AuthorizationResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('AuthorizationResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_W_AuthorizationResType', '_d_MessageHeaderType'),
 """\
-_s48 = AuthorizationResType.Header.__set__
-_s49 = AuthorizationResType.ResponseCode.__set__
-_s50 = AuthorizationResType.EVSEProcessing.__set__
 
 def _d_AuthorizationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3268,10 +3661,11 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'AuthorizationResType.EVSEProcessing', k, 3)
     v2 = _EV_processingType[k]
     p = q
-    o = _new(cls)
-    _s48(o, v0)
-    _s49(o, v1)
-    _s50(o, v2)
+    o = _new(_W_AuthorizationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationRes = _d_AuthorizationResType
 """,
@@ -3312,9 +3706,8 @@ _e_AuthorizationSetupReq = _e_AuthorizationSetupReqType
 """,
     ),
     '_d_AuthorizationSetupReqType': (
-        ('AuthorizationSetupReqType', 'MessageHeaderType', '_d_MessageHeaderType'),
+        ('AuthorizationSetupReqType', 'MessageHeaderType', '_W_AuthorizationSetupReqType', '_d_MessageHeaderType'),
 """\
-_s51 = AuthorizationSetupReqType.Header.__set__
 
 def _d_AuthorizationSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -3332,8 +3725,9 @@ def _d_AuthorizationSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationSetupReqType')
     p = q
-    o = _new(cls)
-    _s51(o, v0)
+    o = _new(_W_AuthorizationSetupReqType)
+    o.Header = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationSetupReq = _d_AuthorizationSetupReqType
 """,
@@ -3352,9 +3746,9 @@ _j_AuthorizationSetupReq = _j_AuthorizationSetupReqType
     '_e_AuthorizationSetupResType': (
         ('EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_IX_authorizationType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_PnC_ASResAuthorizationModeType'),
 """\
-_T52 = (None, None, None, (2, 1, 4), None, (1, 0, 4), None, )
-_T54 = (None, None, None, None, (2, 1, 6), None, None, )
-_T55 = (None, None, None, None, None, None, (1, 0), )
+_T22 = (None, None, None, (2, 1, 4), None, (1, 0, 4), None, )
+_T24 = (None, None, None, None, (2, 1, 6), None, None, )
+_T25 = (None, None, None, None, None, None, (1, 0), )
 
 def _e_AuthorizationSetupResType(a, v):
     f = ""
@@ -3394,7 +3788,7 @@ def _e_AuthorizationSetupResType(a, v):
         s = 5 if n == 2 else 3
         f = "CertificateInstallationService"
         x3 = v.CertificateInstallationService
-        t = _T52[s]
+        t = _T22[s]
         if t is None:
             raise _rt.not_here('CertificateInstallationService')
         a = (a << t[0]) | t[1]
@@ -3416,13 +3810,13 @@ def _e_AuthorizationSetupResType(a, v):
         if x5 is not None:
             if not isinstance(x5, PnC_ASResAuthorizationModeType):
                 raise _rt.bad_class(x5, 'PnC_ASResAuthorizationModeType')
-            t = _T54[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('PnC_ASResAuthorizationMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PnC_ASResAuthorizationModeType(a, x5)
-        t = _T55[s]
+        t = _T25[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EIM_ASResAuthorizationMode), SE(PnC_ASResAuthorizationMode))')
         a = (a << t[0]) | t[1]
@@ -3435,14 +3829,8 @@ _e_AuthorizationSetupRes = _e_AuthorizationSetupResType
 """,
     ),
     '_d_AuthorizationSetupResType': (
-        ('AuthorizationSetupResType', 'EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_EV_authorizationType', '_EV_responseCodeType', '_d_EIM_ASResAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_ASResAuthorizationModeType'),
+        ('AuthorizationSetupResType', 'EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_EV_authorizationType', '_EV_responseCodeType', '_W_AuthorizationSetupResType', '_d_EIM_ASResAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_ASResAuthorizationModeType'),
 """\
-_s56 = AuthorizationSetupResType.Header.__set__
-_s57 = AuthorizationSetupResType.ResponseCode.__set__
-_s58 = AuthorizationSetupResType.AuthorizationServices.__set__
-_s59 = AuthorizationSetupResType.CertificateInstallationService.__set__
-_s60 = AuthorizationSetupResType.EIM_ASResAuthorizationMode.__set__
-_s61 = AuthorizationSetupResType.PnC_ASResAuthorizationMode.__set__
 
 def _d_AuthorizationSetupResType(D, E, p, data, st, cls):
     v2 = []
@@ -3544,13 +3932,14 @@ def _d_AuthorizationSetupResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationSetupResType')
     p = q
-    o = _new(cls)
-    _s56(o, v0)
-    _s57(o, v1)
-    _s58(o, v2)
-    _s59(o, v3)
-    _s60(o, v4)
-    _s61(o, v5)
+    o = _new(_W_AuthorizationSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.AuthorizationServices = v2
+    o.CertificateInstallationService = v3
+    o.EIM_ASResAuthorizationMode = v4
+    o.PnC_ASResAuthorizationMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationSetupRes = _d_AuthorizationSetupResType
 """,
@@ -3582,7 +3971,7 @@ _j_AuthorizationSetupRes = _j_AuthorizationSetupResType
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T62 = (None, (2, 1), (1, 0), )
+_T26 = (None, (2, 1), (1, 0), )
 
 def _e_CertificateChainType(a, v):
     f = ""
@@ -3604,7 +3993,7 @@ def _e_CertificateChainType(a, v):
             s = 2
         else:
             s = 1
-        t = _T62[s]
+        t = _T26[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -3616,10 +4005,8 @@ def _e_CertificateChainType(a, v):
 """,
     ),
     '_d_CertificateChainType': (
-        ('CertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('CertificateChainType', 'SubCertificatesType', '_W_CertificateChainType', '_d_SubCertificatesType'),
 """\
-_s63 = CertificateChainType.Certificate.__set__
-_s64 = CertificateChainType.SubCertificates.__set__
 
 def _d_CertificateChainType(D, E, p, data, st, cls):
     v1 = None
@@ -3652,9 +4039,10 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateChainType')
         p = q
-    o = _new(cls)
-    _s63(o, v0)
-    _s64(o, v1)
+    o = _new(_W_CertificateChainType)
+    o.Certificate = v0
+    o.SubCertificates = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3674,7 +4062,7 @@ def _j_CertificateChainType(v):
     '_e_CertificateInstallationReqType': (
         ('EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_e_EMAIDListType', '_e_ListOfRootCertificateIDsType', '_e_MessageHeaderType', '_e_SignedCertificateChainType'),
 """\
-_T65 = (None, None, None, None, (2, 1), (1, 0), )
+_T27 = (None, None, None, None, (2, 1), (1, 0), )
 
 def _e_CertificateInstallationReqType(a, v):
     f = ""
@@ -3712,7 +4100,7 @@ def _e_CertificateInstallationReqType(a, v):
             s = 5
         else:
             s = 4
-        t = _T65[s]
+        t = _T27[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PrioritizedEMAIDs))')
         a = (a << t[0]) | t[1]
@@ -3725,13 +4113,8 @@ _e_CertificateInstallationReq = _e_CertificateInstallationReqType
 """,
     ),
     '_d_CertificateInstallationReqType': (
-        ('CertificateInstallationReqType', 'EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_d_EMAIDListType', '_d_ListOfRootCertificateIDsType', '_d_MessageHeaderType', '_d_SignedCertificateChainType'),
+        ('CertificateInstallationReqType', 'EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_W_CertificateInstallationReqType', '_d_EMAIDListType', '_d_ListOfRootCertificateIDsType', '_d_MessageHeaderType', '_d_SignedCertificateChainType'),
 """\
-_s66 = CertificateInstallationReqType.Header.__set__
-_s67 = CertificateInstallationReqType.OEMProvisioningCertificateChain.__set__
-_s68 = CertificateInstallationReqType.ListOfRootCertificateIDs.__set__
-_s69 = CertificateInstallationReqType.MaximumContractCertificateChains.__set__
-_s70 = CertificateInstallationReqType.PrioritizedEMAIDs.__set__
 
 def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     v4 = None
@@ -3783,12 +4166,13 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateInstallationReqType')
         p = q
-    o = _new(cls)
-    _s66(o, v0)
-    _s67(o, v1)
-    _s68(o, v2)
-    _s69(o, v3)
-    _s70(o, v4)
+    o = _new(_W_CertificateInstallationReqType)
+    o.Header = v0
+    o.OEMProvisioningCertificateChain = v1
+    o.ListOfRootCertificateIDs = v2
+    o.MaximumContractCertificateChains = v3
+    o.PrioritizedEMAIDs = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
 """,
@@ -3861,14 +4245,8 @@ _e_CertificateInstallationRes = _e_CertificateInstallationResType
 """,
     ),
     '_d_CertificateInstallationResType': (
-        ('CertificateChainType', 'CertificateInstallationResType', 'MessageHeaderType', 'SignedInstallationDataType', '_EV_processingType', '_EV_responseCodeType', '_d_CertificateChainType', '_d_MessageHeaderType', '_d_SignedInstallationDataType'),
+        ('CertificateChainType', 'CertificateInstallationResType', 'MessageHeaderType', 'SignedInstallationDataType', '_EV_processingType', '_EV_responseCodeType', '_W_CertificateInstallationResType', '_d_CertificateChainType', '_d_MessageHeaderType', '_d_SignedInstallationDataType'),
 """\
-_s71 = CertificateInstallationResType.Header.__set__
-_s72 = CertificateInstallationResType.ResponseCode.__set__
-_s73 = CertificateInstallationResType.EVSEProcessing.__set__
-_s74 = CertificateInstallationResType.CPSCertificateChain.__set__
-_s75 = CertificateInstallationResType.SignedInstallationData.__set__
-_s76 = CertificateInstallationResType.RemainingContractCertificateChains.__set__
 
 def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3911,13 +4289,14 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 12, 3075, 'CertificateInstallationResType')
     v5 = (c >> 2) & 255
     p = q
-    o = _new(cls)
-    _s71(o, v0)
-    _s72(o, v1)
-    _s73(o, v2)
-    _s74(o, v3)
-    _s75(o, v4)
-    _s76(o, v5)
+    o = _new(_W_CertificateInstallationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.CPSCertificateChain = v3
+    o.SignedInstallationData = v4
+    o.RemainingContractCertificateChains = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
 """,
@@ -3943,8 +4322,8 @@ _j_CertificateInstallationRes = _j_CertificateInstallationResType
     '_e_ChargingScheduleType': (
         ('AbsolutePriceScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PowerScheduleType', '_e_PriceLevelScheduleType'),
 """\
-_T77 = (None, (2, 1, 2), None, )
-_T78 = (None, (2, 2), (1, 0), )
+_T28 = (None, (2, 1, 2), None, )
+_T29 = (None, (2, 2), (1, 0), )
 
 def _e_ChargingScheduleType(a, v):
     f = ""
@@ -3970,13 +4349,13 @@ def _e_ChargingScheduleType(a, v):
         if x2 is not None:
             if not isinstance(x2, PriceLevelScheduleType):
                 raise _rt.bad_class(x2, 'PriceLevelScheduleType')
-            t = _T77[s]
+            t = _T28[s]
             if t is None:
                 raise _rt.not_here('PriceLevelSchedule')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PriceLevelScheduleType(a, x2)
-        t = _T78[s]
+        t = _T29[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AbsolutePriceSchedule), SE(PriceLevelSchedule))')
         a = (a << t[0]) | t[1]
@@ -3988,11 +4367,8 @@ def _e_ChargingScheduleType(a, v):
 """,
     ),
     '_d_ChargingScheduleType': (
-        ('AbsolutePriceScheduleType', 'ChargingScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_d_AbsolutePriceScheduleType', '_d_PowerScheduleType', '_d_PriceLevelScheduleType'),
+        ('AbsolutePriceScheduleType', 'ChargingScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_W_ChargingScheduleType', '_d_AbsolutePriceScheduleType', '_d_PowerScheduleType', '_d_PriceLevelScheduleType'),
 """\
-_s79 = ChargingScheduleType.PowerSchedule.__set__
-_s80 = ChargingScheduleType.AbsolutePriceSchedule.__set__
-_s81 = ChargingScheduleType.PriceLevelSchedule.__set__
 
 def _d_ChargingScheduleType(D, E, p, data, st, cls):
     v1 = None
@@ -4029,10 +4405,11 @@ def _d_ChargingScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ChargingScheduleType')
         p = q
-    o = _new(cls)
-    _s79(o, v0)
-    _s80(o, v1)
-    _s81(o, v2)
+    o = _new(_W_ChargingScheduleType)
+    o.PowerSchedule = v0
+    o.AbsolutePriceSchedule = v1
+    o.PriceLevelSchedule = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4080,10 +4457,8 @@ def _e_ContractCertificateChainType(a, v):
 """,
     ),
     '_d_ContractCertificateChainType': (
-        ('ContractCertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'SubCertificatesType', '_W_ContractCertificateChainType', '_d_SubCertificatesType'),
 """\
-_s82 = ContractCertificateChainType.Certificate.__set__
-_s83 = ContractCertificateChainType.SubCertificates.__set__
 
 def _d_ContractCertificateChainType(D, E, p, data, st, cls):
     q = p + 1
@@ -4109,9 +4484,10 @@ def _d_ContractCertificateChainType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    o = _new(cls)
-    _s82(o, v0)
-    _s83(o, v1)
+    o = _new(_W_ContractCertificateChainType)
+    o.Certificate = v0
+    o.SubCertificates = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4142,7 +4518,7 @@ def _e_Dynamic_EVPPTControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_EVPPTControlModeType': (
-        ('Dynamic_EVPPTControlModeType',),
+        ('Dynamic_EVPPTControlModeType', '_W_Dynamic_EVPPTControlModeType'),
 """\
 
 def _d_Dynamic_EVPPTControlModeType(D, E, p, data, st, cls):
@@ -4153,7 +4529,8 @@ def _d_Dynamic_EVPPTControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'Dynamic_EVPPTControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_Dynamic_EVPPTControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4169,10 +4546,10 @@ def _j_Dynamic_EVPPTControlModeType(v):
     '_e_Dynamic_SEReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T84 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
-_T85 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
-_T90 = (None, None, None, None, None, None, (2, 1, 8), (2, 0, 8), None, )
-_T92 = (None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T30 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
+_T31 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
+_T36 = (None, None, None, None, None, None, (2, 1, 8), (2, 0, 8), None, )
+_T38 = (None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_Dynamic_SEReqControlModeType(a, v):
     f = ""
@@ -4196,7 +4573,7 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T84[s]
+            t = _T30[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -4208,51 +4585,51 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         x3 = v.EVTargetEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T85[s]
+        t = _T31[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e86_x0 = x3.Exponent
-        if e86_x0.__class__ is not int or e86_x0 < -128 or e86_x0 > 127:
-            raise _rt.bad_int(e86_x0, -128, 127)
+        e32_x0 = x3.Exponent
+        if e32_x0.__class__ is not int or e32_x0 < -128 or e32_x0 > 127:
+            raise _rt.bad_int(e32_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e86_x1 = x3.Value
-        if e86_x1.__class__ is not int or e86_x1 < -32768 or e86_x1 > 32767:
-            raise _rt.bad_int(e86_x1, -32768, 32767)
-        a = (a << 14) | (e86_x0 - -128) << 4 | (e86_x1 < 0)
-        m = ~e86_x1 if e86_x1 < 0 else e86_x1
+        e32_x1 = x3.Value
+        if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
+            raise _rt.bad_int(e32_x1, -32768, 32767)
+        a = (a << 14) | (e32_x0 - -128) << 4 | (e32_x1 < 0)
+        m = ~e32_x1 if e32_x1 < 0 else e32_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVMaximumEnergyRequest"
         x4 = v.EVMaximumEnergyRequest
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e87_x0 = x4.Exponent
-        if e87_x0.__class__ is not int or e87_x0 < -128 or e87_x0 > 127:
-            raise _rt.bad_int(e87_x0, -128, 127)
+        e33_x0 = x4.Exponent
+        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
+            raise _rt.bad_int(e33_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e87_x1 = x4.Value
-        if e87_x1.__class__ is not int or e87_x1 < -32768 or e87_x1 > 32767:
-            raise _rt.bad_int(e87_x1, -32768, 32767)
-        a = (a << 17) | (e87_x0 - -128) << 4 | (e87_x1 < 0)
-        m = ~e87_x1 if e87_x1 < 0 else e87_x1
+        e33_x1 = x4.Value
+        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
+            raise _rt.bad_int(e33_x1, -32768, 32767)
+        a = (a << 17) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
+        m = ~e33_x1 if e33_x1 < 0 else e33_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVMinimumEnergyRequest"
         x5 = v.EVMinimumEnergyRequest
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e88_x0 = x5.Exponent
-        if e88_x0.__class__ is not int or e88_x0 < -128 or e88_x0 > 127:
-            raise _rt.bad_int(e88_x0, -128, 127)
+        e34_x0 = x5.Exponent
+        if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
+            raise _rt.bad_int(e34_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e88_x1 = x5.Value
-        if e88_x1.__class__ is not int or e88_x1 < -32768 or e88_x1 > 32767:
-            raise _rt.bad_int(e88_x1, -32768, 32767)
-        a = (a << 17) | (e88_x0 - -128) << 4 | (e88_x1 < 0)
-        m = ~e88_x1 if e88_x1 < 0 else e88_x1
+        e34_x1 = x5.Value
+        if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
+            raise _rt.bad_int(e34_x1, -32768, 32767)
+        a = (a << 17) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
+        m = ~e34_x1 if e34_x1 < 0 else e34_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVMaximumV2XEnergyRequest"
         x6 = v.EVMaximumV2XEnergyRequest
@@ -4261,15 +4638,15 @@ def _e_Dynamic_SEReqControlModeType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "EVMaximumV2XEnergyRequest.Exponent"
-            e89_x0 = x6.Exponent
-            if e89_x0.__class__ is not int or e89_x0 < -128 or e89_x0 > 127:
-                raise _rt.bad_int(e89_x0, -128, 127)
+            e35_x0 = x6.Exponent
+            if e35_x0.__class__ is not int or e35_x0 < -128 or e35_x0 > 127:
+                raise _rt.bad_int(e35_x0, -128, 127)
             f = "EVMaximumV2XEnergyRequest.Value"
-            e89_x1 = x6.Value
-            if e89_x1.__class__ is not int or e89_x1 < -32768 or e89_x1 > 32767:
-                raise _rt.bad_int(e89_x1, -32768, 32767)
-            a = (a << 16) | (e89_x0 - -128) << 4 | (e89_x1 < 0)
-            m = ~e89_x1 if e89_x1 < 0 else e89_x1
+            e35_x1 = x6.Value
+            if e35_x1.__class__ is not int or e35_x1 < -32768 or e35_x1 > 32767:
+                raise _rt.bad_int(e35_x1, -32768, 32767)
+            a = (a << 16) | (e35_x0 - -128) << 4 | (e35_x1 < 0)
+            m = ~e35_x1 if e35_x1 < 0 else e35_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 7
@@ -4280,24 +4657,24 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T90[s]
+            t = _T36[s]
             if t is None:
                 raise _rt.not_here('EVMinimumV2XEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumV2XEnergyRequest.Exponent"
-            e91_x0 = x7.Exponent
-            if e91_x0.__class__ is not int or e91_x0 < -128 or e91_x0 > 127:
-                raise _rt.bad_int(e91_x0, -128, 127)
+            e37_x0 = x7.Exponent
+            if e37_x0.__class__ is not int or e37_x0 < -128 or e37_x0 > 127:
+                raise _rt.bad_int(e37_x0, -128, 127)
             f = "EVMinimumV2XEnergyRequest.Value"
-            e91_x1 = x7.Value
-            if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
-                raise _rt.bad_int(e91_x1, -32768, 32767)
-            a = (a << 14) | (e91_x0 - -128) << 4 | (e91_x1 < 0)
-            m = ~e91_x1 if e91_x1 < 0 else e91_x1
+            e37_x1 = x7.Value
+            if e37_x1.__class__ is not int or e37_x1 < -32768 or e37_x1 > 32767:
+                raise _rt.bad_int(e37_x1, -32768, 32767)
+            a = (a << 14) | (e37_x0 - -128) << 4 | (e37_x1 < 0)
+            m = ~e37_x1 if e37_x1 < 0 else e37_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
-        t = _T92[s]
+        t = _T38[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumV2XEnergyRequest), SE(EVMinimumV2XEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -4309,22 +4686,8 @@ def _e_Dynamic_SEReqControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SEReqControlModeType': (
-        ('Dynamic_SEReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_SEReqControlModeType', 'RationalNumberType', '_W_Dynamic_SEReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s94 = RationalNumberType.Exponent.__set__
-_s95 = RationalNumberType.Value.__set__
-_s97 = RationalNumberType.Exponent.__set__
-_s98 = RationalNumberType.Value.__set__
-_s100 = RationalNumberType.Exponent.__set__
-_s101 = RationalNumberType.Value.__set__
-_s102 = Dynamic_SEReqControlModeType.DepartureTime.__set__
-_s103 = Dynamic_SEReqControlModeType.MinimumSOC.__set__
-_s104 = Dynamic_SEReqControlModeType.TargetSOC.__set__
-_s105 = Dynamic_SEReqControlModeType.EVTargetEnergyRequest.__set__
-_s106 = Dynamic_SEReqControlModeType.EVMaximumEnergyRequest.__set__
-_s107 = Dynamic_SEReqControlModeType.EVMinimumEnergyRequest.__set__
-_s108 = Dynamic_SEReqControlModeType.EVMaximumV2XEnergyRequest.__set__
-_s109 = Dynamic_SEReqControlModeType.EVMinimumV2XEnergyRequest.__set__
 
 def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     v1 = None
@@ -4422,24 +4785,25 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e93_v0 = ((g >> 4) & 255) + -128
+        e39_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e93_v1 = c & 65535
-        if e93_v1 < 32768:
-            e93_v1 >>= 8
+        e39_v1 = c & 65535
+        if e39_v1 < 32768:
+            e39_v1 >>= 8
             p = q - 8
-        elif not e93_v1 & 128:
-            e93_v1 = ((e93_v1 >> 8) & 127) | ((e93_v1 & 127) << 7)
+        elif not e39_v1 & 128:
+            e39_v1 = ((e39_v1 >> 8) & 127) | ((e39_v1 & 127) << 7)
             p = q
         else:
-            e93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            e93_v1 = ~e93_v1
-        if e93_v1 < -32768 or e93_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e93_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s94(v3, e93_v0)
-        _s95(v3, e93_v1)
+            e39_v1 = ~e39_v1
+        if e39_v1 < -32768 or e39_v1 > 32767:
+            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e39_v0
+        v3.Value = e39_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4456,24 +4820,25 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e96_v0 = ((g >> 4) & 255) + -128
+    e40_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e96_v1 = c & 65535
-    if e96_v1 < 32768:
-        e96_v1 >>= 8
+    e40_v1 = c & 65535
+    if e40_v1 < 32768:
+        e40_v1 >>= 8
         p = q - 8
-    elif not e96_v1 & 128:
-        e96_v1 = ((e96_v1 >> 8) & 127) | ((e96_v1 & 127) << 7)
+    elif not e40_v1 & 128:
+        e40_v1 = ((e40_v1 >> 8) & 127) | ((e40_v1 & 127) << 7)
         p = q
     else:
-        e96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e96_v1 = ~e96_v1
-    if e96_v1 < -32768 or e96_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e96_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s97(v4, e96_v0)
-    _s98(v4, e96_v1)
+        e40_v1 = ~e40_v1
+    if e40_v1 < -32768 or e40_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e40_v0
+    v4.Value = e40_v1
+    v4.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -4483,24 +4848,25 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e99_v0 = ((g >> 4) & 255) + -128
+    e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e99_v1 = c & 65535
-    if e99_v1 < 32768:
-        e99_v1 >>= 8
+    e41_v1 = c & 65535
+    if e41_v1 < 32768:
+        e41_v1 >>= 8
         p = q - 8
-    elif not e99_v1 & 128:
-        e99_v1 = ((e99_v1 >> 8) & 127) | ((e99_v1 & 127) << 7)
+    elif not e41_v1 & 128:
+        e41_v1 = ((e41_v1 >> 8) & 127) | ((e41_v1 & 127) << 7)
         p = q
     else:
-        e99_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e99_v1 = ~e99_v1
-    if e99_v1 < -32768 or e99_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e99_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s100(v5, e99_v0)
-    _s101(v5, e99_v1)
+        e41_v1 = ~e41_v1
+    if e41_v1 < -32768 or e41_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e41_v0
+    v5.Value = e41_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -4541,15 +4907,16 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_SEReqControlModeType')
         p = q
-    o = _new(cls)
-    _s102(o, v0)
-    _s103(o, v1)
-    _s104(o, v2)
-    _s105(o, v3)
-    _s106(o, v4)
-    _s107(o, v5)
-    _s108(o, v6)
-    _s109(o, v7)
+    o = _new(_W_Dynamic_SEReqControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.EVTargetEnergyRequest = v3
+    o.EVMaximumEnergyRequest = v4
+    o.EVMinimumEnergyRequest = v5
+    o.EVMaximumV2XEnergyRequest = v6
+    o.EVMinimumV2XEnergyRequest = v7
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4609,11 +4976,11 @@ def _j_Dynamic_SEReqControlModeType(v):
     '_e_Dynamic_SEResControlModeType': (
         ('AbsolutePriceScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PriceLevelScheduleType'),
 """\
-_T110 = ((3, 1, 2), (3, 0, 2), None, None, None, )
-_T111 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, )
-_T112 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, )
-_T113 = ((3, 4, 4), (3, 3, 4), (3, 2, 4), (2, 1, 4), None, )
-_T114 = ((3, 5), (3, 4), (3, 3), (2, 2), (1, 0), )
+_T42 = ((3, 1, 2), (3, 0, 2), None, None, None, )
+_T43 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, )
+_T44 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, )
+_T45 = ((3, 4, 4), (3, 3, 4), (3, 2, 4), (2, 1, 4), None, )
+_T46 = ((3, 5), (3, 4), (3, 3), (2, 2), (1, 0), )
 
 def _e_Dynamic_SEResControlModeType(a, v):
     f = ""
@@ -4632,7 +4999,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T110[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -4643,7 +5010,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T111[s]
+            t = _T43[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -4656,7 +5023,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x3 is not None:
             if not isinstance(x3, AbsolutePriceScheduleType):
                 raise _rt.bad_class(x3, 'AbsolutePriceScheduleType')
-            t = _T112[s]
+            t = _T44[s]
             if t is None:
                 raise _rt.not_here('AbsolutePriceSchedule')
             a = (a << t[0]) | t[1]
@@ -4667,13 +5034,13 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x4 is not None:
             if not isinstance(x4, PriceLevelScheduleType):
                 raise _rt.bad_class(x4, 'PriceLevelScheduleType')
-            t = _T113[s]
+            t = _T45[s]
             if t is None:
                 raise _rt.not_here('PriceLevelSchedule')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PriceLevelScheduleType(a, x4)
-        t = _T114[s]
+        t = _T46[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AbsolutePriceSchedule), SE(DepartureTime), SE(MinimumSOC), SE(PriceLevelSchedule), SE(TargetSOC))')
         a = (a << t[0]) | t[1]
@@ -4685,13 +5052,8 @@ def _e_Dynamic_SEResControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SEResControlModeType': (
-        ('AbsolutePriceScheduleType', 'Dynamic_SEResControlModeType', 'PriceLevelScheduleType', '_d_AbsolutePriceScheduleType', '_d_PriceLevelScheduleType'),
+        ('AbsolutePriceScheduleType', 'Dynamic_SEResControlModeType', 'PriceLevelScheduleType', '_W_Dynamic_SEResControlModeType', '_d_AbsolutePriceScheduleType', '_d_PriceLevelScheduleType'),
 """\
-_s115 = Dynamic_SEResControlModeType.DepartureTime.__set__
-_s116 = Dynamic_SEResControlModeType.MinimumSOC.__set__
-_s117 = Dynamic_SEResControlModeType.TargetSOC.__set__
-_s118 = Dynamic_SEResControlModeType.AbsolutePriceSchedule.__set__
-_s119 = Dynamic_SEResControlModeType.PriceLevelSchedule.__set__
 
 def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -4863,12 +5225,13 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_SEResControlModeType')
         p = q
-    o = _new(cls)
-    _s115(o, v0)
-    _s116(o, v1)
-    _s117(o, v2)
-    _s118(o, v3)
-    _s119(o, v4)
+    o = _new(_W_Dynamic_SEResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AbsolutePriceSchedule = v3
+    o.PriceLevelSchedule = v4
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4912,7 +5275,7 @@ def _e_Dynamic_SMDTControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SMDTControlModeType': (
-        ('Dynamic_SMDTControlModeType',),
+        ('Dynamic_SMDTControlModeType', '_W_Dynamic_SMDTControlModeType'),
 """\
 
 def _d_Dynamic_SMDTControlModeType(D, E, p, data, st, cls):
@@ -4923,7 +5286,8 @@ def _d_Dynamic_SMDTControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'Dynamic_SMDTControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_Dynamic_SMDTControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4952,7 +5316,7 @@ def _e_EIM_AReqAuthorizationModeType(a, v):
 """,
     ),
     '_d_EIM_AReqAuthorizationModeType': (
-        ('EIM_AReqAuthorizationModeType',),
+        ('EIM_AReqAuthorizationModeType', '_W_EIM_AReqAuthorizationModeType'),
 """\
 
 def _d_EIM_AReqAuthorizationModeType(D, E, p, data, st, cls):
@@ -4963,7 +5327,8 @@ def _d_EIM_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EIM_AReqAuthorizationModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EIM_AReqAuthorizationModeType)
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4992,7 +5357,7 @@ def _e_EIM_ASResAuthorizationModeType(a, v):
 """,
     ),
     '_d_EIM_ASResAuthorizationModeType': (
-        ('EIM_ASResAuthorizationModeType',),
+        ('EIM_ASResAuthorizationModeType', '_W_EIM_ASResAuthorizationModeType'),
 """\
 
 def _d_EIM_ASResAuthorizationModeType(D, E, p, data, st, cls):
@@ -5003,7 +5368,8 @@ def _d_EIM_ASResAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EIM_ASResAuthorizationModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EIM_ASResAuthorizationModeType)
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5019,7 +5385,7 @@ def _j_EIM_ASResAuthorizationModeType(v):
     '_e_EMAIDListType': (
         (),
 """\
-_T120 = (None, (2, 1), (1, 0), )
+_T47 = (None, (2, 1), (1, 0), )
 
 def _e_EMAIDListType(a, v):
     f = ""
@@ -5046,7 +5412,7 @@ def _e_EMAIDListType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T120[s]
+        t = _T47[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EMAID))')
         a = (a << t[0]) | t[1]
@@ -5058,9 +5424,8 @@ def _e_EMAIDListType(a, v):
 """,
     ),
     '_d_EMAIDListType': (
-        ('EMAIDListType',),
+        ('EMAIDListType', '_W_EMAIDListType'),
 """\
-_s121 = EMAIDListType.EMAID.__set__
 
 def _d_EMAIDListType(D, E, p, data, st, cls):
     v0 = []
@@ -5104,8 +5469,9 @@ def _d_EMAIDListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EMAIDListType')
-    o = _new(cls)
-    _s121(o, v0)
+    o = _new(_W_EMAIDListType)
+    o.EMAID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5161,12 +5527,8 @@ def _e_EVAbsolutePriceScheduleType(a, v):
 """,
     ),
     '_d_EVAbsolutePriceScheduleType': (
-        ('EVAbsolutePriceScheduleType', 'EVPriceRuleStackListType', '_d_EVPriceRuleStackListType'),
+        ('EVAbsolutePriceScheduleType', 'EVPriceRuleStackListType', '_W_EVAbsolutePriceScheduleType', '_d_EVPriceRuleStackListType'),
 """\
-_s122 = EVAbsolutePriceScheduleType.TimeAnchor.__set__
-_s123 = EVAbsolutePriceScheduleType.Currency.__set__
-_s124 = EVAbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s125 = EVAbsolutePriceScheduleType.EVPriceRuleStacks.__set__
 
 def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -5220,11 +5582,12 @@ def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    o = _new(cls)
-    _s122(o, v0)
-    _s123(o, v1)
-    _s124(o, v2)
-    _s125(o, v3)
+    o = _new(_W_EVAbsolutePriceScheduleType)
+    o.TimeAnchor = v0
+    o.Currency = v1
+    o.PriceAlgorithm = v2
+    o.EVPriceRuleStacks = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5255,45 +5618,45 @@ def _e_EVEnergyOfferType(a, v):
         if not isinstance(x0, EVPowerScheduleType):
             raise _rt.bad_class(x0, 'EVPowerScheduleType')
         f = "EVPowerSchedule.TimeAnchor"
-        e126_x0 = x0.TimeAnchor
-        if e126_x0.__class__ is not int or e126_x0 < 0 or e126_x0 > 18446744073709551615:
-            raise _rt.bad_int(e126_x0, 0, 18446744073709551615)
+        e48_x0 = x0.TimeAnchor
+        if e48_x0.__class__ is not int or e48_x0 < 0 or e48_x0 > 18446744073709551615:
+            raise _rt.bad_int(e48_x0, 0, 18446744073709551615)
         a <<= 3
-        a = (a << 8) | e126_x0 if e126_x0 < 128 else _uint(a, e126_x0)
+        a = (a << 8) | e48_x0 if e48_x0 < 128 else _uint(a, e48_x0)
         f = "EVPowerSchedule.EVPowerScheduleEntries"
-        e126_x1 = x0.EVPowerScheduleEntries
-        if not isinstance(e126_x1, EVPowerScheduleEntryListType):
-            raise _rt.bad_class(e126_x1, 'EVPowerScheduleEntryListType')
+        e48_x1 = x0.EVPowerScheduleEntries
+        if not isinstance(e48_x1, EVPowerScheduleEntryListType):
+            raise _rt.bad_class(e48_x1, 'EVPowerScheduleEntryListType')
         a <<= 2
-        a = _e_EVPowerScheduleEntryListType(a, e126_x1)
+        a = _e_EVPowerScheduleEntryListType(a, e48_x1)
         f = "EVAbsolutePriceSchedule"
         x1 = v.EVAbsolutePriceSchedule
         if not isinstance(x1, EVAbsolutePriceScheduleType):
             raise _rt.bad_class(x1, 'EVAbsolutePriceScheduleType')
         f = "EVAbsolutePriceSchedule.TimeAnchor"
-        e127_x0 = x1.TimeAnchor
-        if e127_x0.__class__ is not int or e127_x0 < 0 or e127_x0 > 18446744073709551615:
-            raise _rt.bad_int(e127_x0, 0, 18446744073709551615)
+        e49_x0 = x1.TimeAnchor
+        if e49_x0.__class__ is not int or e49_x0 < 0 or e49_x0 > 18446744073709551615:
+            raise _rt.bad_int(e49_x0, 0, 18446744073709551615)
         a <<= 4
-        a = (a << 8) | e127_x0 if e127_x0 < 128 else _uint(a, e127_x0)
+        a = (a << 8) | e49_x0 if e49_x0 < 128 else _uint(a, e49_x0)
         f = "EVAbsolutePriceSchedule.Currency"
-        e127_x1 = x1.Currency
-        if e127_x1.__class__ is not str or len(e127_x1) > 3:
-            raise _rt.bad_length(e127_x1, None, 3, str)
+        e49_x1 = x1.Currency
+        if e49_x1.__class__ is not str or len(e49_x1) > 3:
+            raise _rt.bad_length(e49_x1, None, 3, str)
         a <<= 3
-        a = _str(a, e127_x1)
+        a = _str(a, e49_x1)
         f = "EVAbsolutePriceSchedule.PriceAlgorithm"
-        e127_x2 = x1.PriceAlgorithm
-        if e127_x2.__class__ is not str or len(e127_x2) > 255:
-            raise _rt.bad_length(e127_x2, None, 255, str)
+        e49_x2 = x1.PriceAlgorithm
+        if e49_x2.__class__ is not str or len(e49_x2) > 255:
+            raise _rt.bad_length(e49_x2, None, 255, str)
         a <<= 3
-        a = _str(a, e127_x2)
+        a = _str(a, e49_x2)
         f = "EVAbsolutePriceSchedule.EVPriceRuleStacks"
-        e127_x3 = x1.EVPriceRuleStacks
-        if not isinstance(e127_x3, EVPriceRuleStackListType):
-            raise _rt.bad_class(e127_x3, 'EVPriceRuleStackListType')
+        e49_x3 = x1.EVPriceRuleStacks
+        if not isinstance(e49_x3, EVPriceRuleStackListType):
+            raise _rt.bad_class(e49_x3, 'EVPriceRuleStackListType')
         a <<= 2
-        a = _e_EVPriceRuleStackListType(a, e127_x3)
+        a = _e_EVPriceRuleStackListType(a, e49_x3)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5303,16 +5666,8 @@ def _e_EVEnergyOfferType(a, v):
 """,
     ),
     '_d_EVEnergyOfferType': (
-        ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', '_d_EVPowerScheduleEntryListType', '_d_EVPriceRuleStackListType'),
+        ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', '_W_EVAbsolutePriceScheduleType', '_W_EVEnergyOfferType', '_W_EVPowerScheduleType', '_d_EVPowerScheduleEntryListType', '_d_EVPriceRuleStackListType'),
 """\
-_s129 = EVPowerScheduleType.TimeAnchor.__set__
-_s130 = EVPowerScheduleType.EVPowerScheduleEntries.__set__
-_s132 = EVAbsolutePriceScheduleType.TimeAnchor.__set__
-_s133 = EVAbsolutePriceScheduleType.Currency.__set__
-_s134 = EVAbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s135 = EVAbsolutePriceScheduleType.EVPriceRuleStacks.__set__
-_s136 = EVEnergyOfferType.EVPowerSchedule.__set__
-_s137 = EVEnergyOfferType.EVAbsolutePriceSchedule.__set__
 
 def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -5324,17 +5679,17 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleType')
-    e128_v0 = c & 65535
-    if e128_v0 < 32768:
-        e128_v0 >>= 8
+    e50_v0 = c & 65535
+    if e50_v0 < 32768:
+        e50_v0 >>= 8
         p = q - 8
-    elif not e128_v0 & 128:
-        e128_v0 = ((e128_v0 >> 8) & 127) | ((e128_v0 & 127) << 7)
+    elif not e50_v0 & 128:
+        e50_v0 = ((e50_v0 >> 8) & 127) | ((e50_v0 & 127) << 7)
         p = q
     else:
-        e128_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e128_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', e128_v0, 0, 18446744073709551615)
+        e50_v0, D, E, p = _duint(D, E, q - 16, data, 10)
+    if e50_v0 > 18446744073709551615:
+        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5342,10 +5697,11 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVPowerScheduleType')
     p = q
-    e128_v1, D, E, p = _d_EVPowerScheduleEntryListType(D, E, p, data, st, EVPowerScheduleEntryListType)
-    v0 = _new(EVPowerScheduleType)
-    _s129(v0, e128_v0)
-    _s130(v0, e128_v1)
+    e50_v1, D, E, p = _d_EVPowerScheduleEntryListType(D, E, p, data, st, EVPowerScheduleEntryListType)
+    v0 = _new(_W_EVPowerScheduleType)
+    v0.TimeAnchor = e50_v0
+    v0.EVPowerScheduleEntries = e50_v1
+    v0.__class__ = EVPowerScheduleType
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -5355,17 +5711,17 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'EVAbsolutePriceScheduleType')
-    e131_v0 = c & 65535
-    if e131_v0 < 32768:
-        e131_v0 >>= 8
+    e51_v0 = c & 65535
+    if e51_v0 < 32768:
+        e51_v0 >>= 8
         p = q - 8
-    elif not e131_v0 & 128:
-        e131_v0 = ((e131_v0 >> 8) & 127) | ((e131_v0 & 127) << 7)
+    elif not e51_v0 & 128:
+        e51_v0 = ((e51_v0 >> 8) & 127) | ((e51_v0 & 127) << 7)
         p = q
     else:
-        e131_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e131_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', e131_v0, 0, 18446744073709551615)
+        e51_v0, D, E, p = _duint(D, E, q - 16, data, 10)
+    if e51_v0 > 18446744073709551615:
+        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5373,7 +5729,7 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Currency'), None, 3, 'EVAbsolutePriceScheduleType.Currency')
+    e51_v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Currency'), None, 3, 'EVAbsolutePriceScheduleType.Currency')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -5381,7 +5737,7 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'PriceAlgorithm'), None, 255, 'EVAbsolutePriceScheduleType.PriceAlgorithm')
+    e51_v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'PriceAlgorithm'), None, 255, 'EVAbsolutePriceScheduleType.PriceAlgorithm')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -5389,12 +5745,13 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v3, D, E, p = _d_EVPriceRuleStackListType(D, E, p, data, st, EVPriceRuleStackListType)
-    v1 = _new(EVAbsolutePriceScheduleType)
-    _s132(v1, e131_v0)
-    _s133(v1, e131_v1)
-    _s134(v1, e131_v2)
-    _s135(v1, e131_v3)
+    e51_v3, D, E, p = _d_EVPriceRuleStackListType(D, E, p, data, st, EVPriceRuleStackListType)
+    v1 = _new(_W_EVAbsolutePriceScheduleType)
+    v1.TimeAnchor = e51_v0
+    v1.Currency = e51_v1
+    v1.PriceAlgorithm = e51_v2
+    v1.EVPriceRuleStacks = e51_v3
+    v1.__class__ = EVAbsolutePriceScheduleType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5402,9 +5759,10 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVEnergyOfferType')
     p = q
-    o = _new(cls)
-    _s136(o, v0)
-    _s137(o, v1)
+    o = _new(_W_EVEnergyOfferType)
+    o.EVPowerSchedule = v0
+    o.EVAbsolutePriceSchedule = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5422,7 +5780,7 @@ def _j_EVEnergyOfferType(v):
     '_e_EVPowerProfileEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
-_T138 = (None, (2, 1), (1, 0), )
+_T52 = (None, (2, 1), (1, 0), )
 
 def _e_EVPowerProfileEntryListType(a, v):
     f = ""
@@ -5450,7 +5808,7 @@ def _e_EVPowerProfileEntryListType(a, v):
             a = _e_PowerScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 2048 else 1
-        t = _T138[s]
+        t = _T52[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPowerProfileEntry))')
         a = (a << t[0]) | t[1]
@@ -5462,9 +5820,8 @@ def _e_EVPowerProfileEntryListType(a, v):
 """,
     ),
     '_d_EVPowerProfileEntryListType': (
-        ('EVPowerProfileEntryListType', 'PowerScheduleEntryType', '_d_PowerScheduleEntryType'),
+        ('EVPowerProfileEntryListType', 'PowerScheduleEntryType', '_W_EVPowerProfileEntryListType', '_d_PowerScheduleEntryType'),
 """\
-_s139 = EVPowerProfileEntryListType.EVPowerProfileEntry.__set__
 
 def _d_EVPowerProfileEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -5508,8 +5865,9 @@ def _d_EVPowerProfileEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPowerProfileEntryListType')
-    o = _new(cls)
-    _s139(o, v0)
+    o = _new(_W_EVPowerProfileEntryListType)
+    o.EVPowerProfileEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5528,8 +5886,8 @@ def _j_EVPowerProfileEntryListType(v):
     '_e_EVPowerProfileType': (
         ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'Scheduled_EVPPTControlModeType', '_e_EVPowerProfileEntryListType', '_e_Scheduled_EVPPTControlModeType'),
 """\
-_T141 = (None, (2, 1, 2), None, None, )
-_T142 = (None, None, (1, 0, 3), None, )
+_T54 = (None, (2, 1, 2), None, None, )
+_T55 = (None, None, (1, 0, 3), None, )
 
 def _e_EVPowerProfileType(a, v):
     f = ""
@@ -5555,7 +5913,7 @@ def _e_EVPowerProfileType(a, v):
         if x2 is not None:
             if not isinstance(x2, Scheduled_EVPPTControlModeType):
                 raise _rt.bad_class(x2, 'Scheduled_EVPPTControlModeType')
-            t = _T141[s]
+            t = _T54[s]
             if t is None:
                 raise _rt.not_here('Scheduled_EVPPTControlMode')
             a = (a << t[0]) | t[1]
@@ -5565,7 +5923,7 @@ def _e_EVPowerProfileType(a, v):
         x3 = v.EVPowerProfileEntries
         if not isinstance(x3, EVPowerProfileEntryListType):
             raise _rt.bad_class(x3, 'EVPowerProfileEntryListType')
-        t = _T142[s]
+        t = _T55[s]
         if t is None:
             raise _rt.not_here('EVPowerProfileEntries')
         a = (a << t[0]) | t[1]
@@ -5580,12 +5938,8 @@ def _e_EVPowerProfileType(a, v):
 """,
     ),
     '_d_EVPowerProfileType': (
-        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'EVPowerProfileType', 'Scheduled_EVPPTControlModeType', '_d_Dynamic_EVPPTControlModeType', '_d_EVPowerProfileEntryListType', '_d_Scheduled_EVPPTControlModeType'),
+        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'EVPowerProfileType', 'Scheduled_EVPPTControlModeType', '_W_EVPowerProfileType', '_d_Dynamic_EVPPTControlModeType', '_d_EVPowerProfileEntryListType', '_d_Scheduled_EVPPTControlModeType'),
 """\
-_s143 = EVPowerProfileType.TimeAnchor.__set__
-_s144 = EVPowerProfileType.Dynamic_EVPPTControlMode.__set__
-_s145 = EVPowerProfileType.Scheduled_EVPPTControlMode.__set__
-_s146 = EVPowerProfileType.EVPowerProfileEntries.__set__
 
 def _d_EVPowerProfileType(D, E, p, data, st, cls):
     v1 = None
@@ -5639,11 +5993,12 @@ def _d_EVPowerProfileType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerProfileType')
     p = q
-    o = _new(cls)
-    _s143(o, v0)
-    _s144(o, v1)
-    _s145(o, v2)
-    _s146(o, v3)
+    o = _new(_W_EVPowerProfileType)
+    o.TimeAnchor = v0
+    o.Dynamic_EVPPTControlMode = v1
+    o.Scheduled_EVPPTControlMode = v2
+    o.EVPowerProfileEntries = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5671,7 +6026,7 @@ def _j_EVPowerProfileType(v):
     '_e_EVPowerScheduleEntryListType': (
         ('EVPowerScheduleEntryType', 'RationalNumberType'),
 """\
-_T149 = (None, (2, 1), (1, 0), )
+_T58 = (None, (2, 1), (1, 0), )
 
 def _e_EVPowerScheduleEntryListType(a, v):
     f = ""
@@ -5697,30 +6052,30 @@ def _e_EVPowerScheduleEntryListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "EVPowerScheduleEntry.Duration"
-            e147_x0 = y.Duration
-            if e147_x0.__class__ is not int or e147_x0 < 0 or e147_x0 > 4294967295:
-                raise _rt.bad_int(e147_x0, 0, 4294967295)
+            e56_x0 = y.Duration
+            if e56_x0.__class__ is not int or e56_x0 < 0 or e56_x0 > 4294967295:
+                raise _rt.bad_int(e56_x0, 0, 4294967295)
             a <<= 2
-            a = (a << 8) | e147_x0 if e147_x0 < 128 else _uint(a, e147_x0)
+            a = (a << 8) | e56_x0 if e56_x0 < 128 else _uint(a, e56_x0)
             f = "EVPowerScheduleEntry.Power"
-            e147_x1 = y.Power
-            if not isinstance(e147_x1, RationalNumberType):
-                raise _rt.bad_class(e147_x1, 'RationalNumberType')
+            e56_x1 = y.Power
+            if not isinstance(e56_x1, RationalNumberType):
+                raise _rt.bad_class(e56_x1, 'RationalNumberType')
             f = "EVPowerScheduleEntry.Power.Exponent"
-            e147_p148_x0 = e147_x1.Exponent
-            if e147_p148_x0.__class__ is not int or e147_p148_x0 < -128 or e147_p148_x0 > 127:
-                raise _rt.bad_int(e147_p148_x0, -128, 127)
+            e56_p57_x0 = e56_x1.Exponent
+            if e56_p57_x0.__class__ is not int or e56_p57_x0 < -128 or e56_p57_x0 > 127:
+                raise _rt.bad_int(e56_p57_x0, -128, 127)
             f = "EVPowerScheduleEntry.Power.Value"
-            e147_p148_x1 = e147_x1.Value
-            if e147_p148_x1.__class__ is not int or e147_p148_x1 < -32768 or e147_p148_x1 > 32767:
-                raise _rt.bad_int(e147_p148_x1, -32768, 32767)
-            a = (a << 16) | (e147_p148_x0 - -128) << 4 | (e147_p148_x1 < 0)
-            m = ~e147_p148_x1 if e147_p148_x1 < 0 else e147_p148_x1
+            e56_p57_x1 = e56_x1.Value
+            if e56_p57_x1.__class__ is not int or e56_p57_x1 < -32768 or e56_p57_x1 > 32767:
+                raise _rt.bad_int(e56_p57_x1, -32768, 32767)
+            a = (a << 16) | (e56_p57_x0 - -128) << 4 | (e56_p57_x1 < 0)
+            m = ~e56_p57_x1 if e56_p57_x1 < 0 else e56_p57_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T149[s]
+        t = _T58[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPowerScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -5732,13 +6087,8 @@ def _e_EVPowerScheduleEntryListType(a, v):
 """,
     ),
     '_d_EVPowerScheduleEntryListType': (
-        ('EVPowerScheduleEntryListType', 'EVPowerScheduleEntryType', 'RationalNumberType', '_d_EVPowerScheduleEntryType'),
+        ('EVPowerScheduleEntryListType', 'EVPowerScheduleEntryType', 'RationalNumberType', '_W_EVPowerScheduleEntryListType', '_W_EVPowerScheduleEntryType', '_W_RationalNumberType', '_d_EVPowerScheduleEntryType'),
 """\
-_s152 = RationalNumberType.Exponent.__set__
-_s153 = RationalNumberType.Value.__set__
-_s154 = EVPowerScheduleEntryType.Duration.__set__
-_s155 = EVPowerScheduleEntryType.Power.__set__
-_s156 = EVPowerScheduleEntryListType.EVPowerScheduleEntry.__set__
 
 def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -5751,17 +6101,17 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleEntryType')
-    e150_v0 = c & 65535
-    if e150_v0 < 32768:
-        e150_v0 >>= 8
+    e59_v0 = c & 65535
+    if e59_v0 < 32768:
+        e59_v0 >>= 8
         p = q - 8
-    elif not e150_v0 & 128:
-        e150_v0 = ((e150_v0 >> 8) & 127) | ((e150_v0 & 127) << 7)
+    elif not e59_v0 & 128:
+        e59_v0 = ((e59_v0 >> 8) & 127) | ((e59_v0 & 127) << 7)
         p = q
     else:
-        e150_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if e150_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', e150_v0, 0, 4294967295)
+        e59_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if e59_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
     p0 = p + 16
     q = p + 32
     if q <= E:
@@ -5771,27 +6121,29 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e150_p151_v0 = ((g >> 4) & 255) + -128
+    e59_p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e150_p151_v1 = c & 65535
-    if e150_p151_v1 < 32768:
-        e150_p151_v1 >>= 8
+    e59_p60_v1 = c & 65535
+    if e59_p60_v1 < 32768:
+        e59_p60_v1 >>= 8
         p = q - 8
-    elif not e150_p151_v1 & 128:
-        e150_p151_v1 = ((e150_p151_v1 >> 8) & 127) | ((e150_p151_v1 & 127) << 7)
+    elif not e59_p60_v1 & 128:
+        e59_p60_v1 = ((e59_p60_v1 >> 8) & 127) | ((e59_p60_v1 & 127) << 7)
         p = q
     else:
-        e150_p151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e59_p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e150_p151_v1 = ~e150_p151_v1
-    if e150_p151_v1 < -32768 or e150_p151_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e150_p151_v1, -32768, 32767)
-    e150_v1 = _new(RationalNumberType)
-    _s152(e150_v1, e150_p151_v0)
-    _s153(e150_v1, e150_p151_v1)
-    y = _new(EVPowerScheduleEntryType)
-    _s154(y, e150_v0)
-    _s155(y, e150_v1)
+        e59_p60_v1 = ~e59_p60_v1
+    if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
+    e59_v1 = _new(_W_RationalNumberType)
+    e59_v1.Exponent = e59_p60_v0
+    e59_v1.Value = e59_p60_v1
+    e59_v1.__class__ = RationalNumberType
+    y = _new(_W_EVPowerScheduleEntryType)
+    y.Duration = e59_v0
+    y.Power = e59_v1
+    y.__class__ = EVPowerScheduleEntryType
     v0.append(y)
     q = p + 3
     if q > E:
@@ -5831,8 +6183,9 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPowerScheduleEntryListType')
-    o = _new(cls)
-    _s156(o, v0)
+    o = _new(_W_EVPowerScheduleEntryListType)
+    o.EVPowerScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5866,15 +6219,15 @@ def _e_EVPowerScheduleEntryType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Power.Exponent"
-        p157_x0 = x1.Exponent
-        if p157_x0.__class__ is not int or p157_x0 < -128 or p157_x0 > 127:
-            raise _rt.bad_int(p157_x0, -128, 127)
+        p61_x0 = x1.Exponent
+        if p61_x0.__class__ is not int or p61_x0 < -128 or p61_x0 > 127:
+            raise _rt.bad_int(p61_x0, -128, 127)
         f = "Power.Value"
-        p157_x1 = x1.Value
-        if p157_x1.__class__ is not int or p157_x1 < -32768 or p157_x1 > 32767:
-            raise _rt.bad_int(p157_x1, -32768, 32767)
-        a = (a << 16) | (p157_x0 - -128) << 4 | (p157_x1 < 0)
-        m = ~p157_x1 if p157_x1 < 0 else p157_x1
+        p61_x1 = x1.Value
+        if p61_x1.__class__ is not int or p61_x1 < -32768 or p61_x1 > 32767:
+            raise _rt.bad_int(p61_x1, -32768, 32767)
+        a = (a << 16) | (p61_x0 - -128) << 4 | (p61_x1 < 0)
+        m = ~p61_x1 if p61_x1 < 0 else p61_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -5885,12 +6238,8 @@ def _e_EVPowerScheduleEntryType(a, v):
 """,
     ),
     '_d_EVPowerScheduleEntryType': (
-        ('EVPowerScheduleEntryType', 'RationalNumberType'),
+        ('EVPowerScheduleEntryType', 'RationalNumberType', '_W_EVPowerScheduleEntryType', '_W_RationalNumberType'),
 """\
-_s159 = RationalNumberType.Exponent.__set__
-_s160 = RationalNumberType.Value.__set__
-_s161 = EVPowerScheduleEntryType.Duration.__set__
-_s162 = EVPowerScheduleEntryType.Power.__set__
 
 def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -5922,24 +6271,25 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p158_v0 = ((g >> 4) & 255) + -128
+    p62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p158_v1 = c & 65535
-    if p158_v1 < 32768:
-        p158_v1 >>= 8
+    p62_v1 = c & 65535
+    if p62_v1 < 32768:
+        p62_v1 >>= 8
         p = q - 8
-    elif not p158_v1 & 128:
-        p158_v1 = ((p158_v1 >> 8) & 127) | ((p158_v1 & 127) << 7)
+    elif not p62_v1 & 128:
+        p62_v1 = ((p62_v1 >> 8) & 127) | ((p62_v1 & 127) << 7)
         p = q
     else:
-        p158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        p62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p158_v1 = ~p158_v1
-    if p158_v1 < -32768 or p158_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p158_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s159(v1, p158_v0)
-    _s160(v1, p158_v1)
+        p62_v1 = ~p62_v1
+    if p62_v1 < -32768 or p62_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p62_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p62_v0
+    v1.Value = p62_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5947,9 +6297,10 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EVPowerScheduleEntryType')
     p = q
-    o = _new(cls)
-    _s161(o, v0)
-    _s162(o, v1)
+    o = _new(_W_EVPowerScheduleEntryType)
+    o.Duration = v0
+    o.Power = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5996,10 +6347,8 @@ def _e_EVPowerScheduleType(a, v):
 """,
     ),
     '_d_EVPowerScheduleType': (
-        ('EVPowerScheduleEntryListType', 'EVPowerScheduleType', '_d_EVPowerScheduleEntryListType'),
+        ('EVPowerScheduleEntryListType', 'EVPowerScheduleType', '_W_EVPowerScheduleType', '_d_EVPowerScheduleEntryListType'),
 """\
-_s163 = EVPowerScheduleType.TimeAnchor.__set__
-_s164 = EVPowerScheduleType.EVPowerScheduleEntries.__set__
 
 def _d_EVPowerScheduleType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -6037,9 +6386,10 @@ def _d_EVPowerScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerScheduleType')
     p = q
-    o = _new(cls)
-    _s163(o, v0)
-    _s164(o, v1)
+    o = _new(_W_EVPowerScheduleType)
+    o.TimeAnchor = v0
+    o.EVPowerScheduleEntries = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6059,7 +6409,7 @@ def _j_EVPowerScheduleType(v):
     '_e_EVPriceRuleStackListType': (
         ('EVPriceRuleStackType', '_e_EVPriceRuleStackType'),
 """\
-_T165 = (None, (2, 1), (1, 0), )
+_T63 = (None, (2, 1), (1, 0), )
 
 def _e_EVPriceRuleStackListType(a, v):
     f = ""
@@ -6087,7 +6437,7 @@ def _e_EVPriceRuleStackListType(a, v):
             a = _e_EVPriceRuleStackType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T165[s]
+        t = _T63[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPriceRuleStack))')
         a = (a << t[0]) | t[1]
@@ -6099,9 +6449,8 @@ def _e_EVPriceRuleStackListType(a, v):
 """,
     ),
     '_d_EVPriceRuleStackListType': (
-        ('EVPriceRuleStackListType', 'EVPriceRuleStackType', '_d_EVPriceRuleStackType'),
+        ('EVPriceRuleStackListType', 'EVPriceRuleStackType', '_W_EVPriceRuleStackListType', '_d_EVPriceRuleStackType'),
 """\
-_s166 = EVPriceRuleStackListType.EVPriceRuleStack.__set__
 
 def _d_EVPriceRuleStackListType(D, E, p, data, st, cls):
     v0 = []
@@ -6145,8 +6494,9 @@ def _d_EVPriceRuleStackListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPriceRuleStackListType')
-    o = _new(cls)
-    _s166(o, v0)
+    o = _new(_W_EVPriceRuleStackListType)
+    o.EVPriceRuleStack = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6165,7 +6515,7 @@ def _j_EVPriceRuleStackListType(v):
     '_e_EVPriceRuleStackType': (
         ('EVPriceRuleType', 'RationalNumberType'),
 """\
-_T170 = (None, None, (2, 1), (1, 0), )
+_T67 = (None, None, (2, 1), (1, 0), )
 
 def _e_EVPriceRuleStackType(a, v):
     f = ""
@@ -6198,39 +6548,39 @@ def _e_EVPriceRuleStackType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "EVPriceRule.EnergyFee"
-            e167_x0 = y.EnergyFee
-            if not isinstance(e167_x0, RationalNumberType):
-                raise _rt.bad_class(e167_x0, 'RationalNumberType')
+            e64_x0 = y.EnergyFee
+            if not isinstance(e64_x0, RationalNumberType):
+                raise _rt.bad_class(e64_x0, 'RationalNumberType')
             f = "EVPriceRule.EnergyFee.Exponent"
-            e167_e168_x0 = e167_x0.Exponent
-            if e167_e168_x0.__class__ is not int or e167_e168_x0 < -128 or e167_e168_x0 > 127:
-                raise _rt.bad_int(e167_e168_x0, -128, 127)
+            e64_e65_x0 = e64_x0.Exponent
+            if e64_e65_x0.__class__ is not int or e64_e65_x0 < -128 or e64_e65_x0 > 127:
+                raise _rt.bad_int(e64_e65_x0, -128, 127)
             f = "EVPriceRule.EnergyFee.Value"
-            e167_e168_x1 = e167_x0.Value
-            if e167_e168_x1.__class__ is not int or e167_e168_x1 < -32768 or e167_e168_x1 > 32767:
-                raise _rt.bad_int(e167_e168_x1, -32768, 32767)
-            a = (a << 15) | (e167_e168_x0 - -128) << 4 | (e167_e168_x1 < 0)
-            m = ~e167_e168_x1 if e167_e168_x1 < 0 else e167_e168_x1
+            e64_e65_x1 = e64_x0.Value
+            if e64_e65_x1.__class__ is not int or e64_e65_x1 < -32768 or e64_e65_x1 > 32767:
+                raise _rt.bad_int(e64_e65_x1, -32768, 32767)
+            a = (a << 15) | (e64_e65_x0 - -128) << 4 | (e64_e65_x1 < 0)
+            m = ~e64_e65_x1 if e64_e65_x1 < 0 else e64_e65_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "EVPriceRule.PowerRangeStart"
-            e167_x1 = y.PowerRangeStart
-            if not isinstance(e167_x1, RationalNumberType):
-                raise _rt.bad_class(e167_x1, 'RationalNumberType')
+            e64_x1 = y.PowerRangeStart
+            if not isinstance(e64_x1, RationalNumberType):
+                raise _rt.bad_class(e64_x1, 'RationalNumberType')
             f = "EVPriceRule.PowerRangeStart.Exponent"
-            e167_p169_x0 = e167_x1.Exponent
-            if e167_p169_x0.__class__ is not int or e167_p169_x0 < -128 or e167_p169_x0 > 127:
-                raise _rt.bad_int(e167_p169_x0, -128, 127)
+            e64_p66_x0 = e64_x1.Exponent
+            if e64_p66_x0.__class__ is not int or e64_p66_x0 < -128 or e64_p66_x0 > 127:
+                raise _rt.bad_int(e64_p66_x0, -128, 127)
             f = "EVPriceRule.PowerRangeStart.Value"
-            e167_p169_x1 = e167_x1.Value
-            if e167_p169_x1.__class__ is not int or e167_p169_x1 < -32768 or e167_p169_x1 > 32767:
-                raise _rt.bad_int(e167_p169_x1, -32768, 32767)
-            a = (a << 17) | (e167_p169_x0 - -128) << 4 | (e167_p169_x1 < 0)
-            m = ~e167_p169_x1 if e167_p169_x1 < 0 else e167_p169_x1
+            e64_p66_x1 = e64_x1.Value
+            if e64_p66_x1.__class__ is not int or e64_p66_x1 < -32768 or e64_p66_x1 > 32767:
+                raise _rt.bad_int(e64_p66_x1, -32768, 32767)
+            a = (a << 17) | (e64_p66_x0 - -128) << 4 | (e64_p66_x1 < 0)
+            m = ~e64_p66_x1 if e64_p66_x1 < 0 else e64_p66_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             i += 1
         s = 3 if n == 8 else 2
-        t = _T170[s]
+        t = _T67[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPriceRule))')
         a = (a << t[0]) | t[1]
@@ -6242,16 +6592,8 @@ def _e_EVPriceRuleStackType(a, v):
 """,
     ),
     '_d_EVPriceRuleStackType': (
-        ('EVPriceRuleStackType', 'EVPriceRuleType', 'RationalNumberType', '_d_EVPriceRuleType'),
+        ('EVPriceRuleStackType', 'EVPriceRuleType', 'RationalNumberType', '_W_EVPriceRuleStackType', '_W_EVPriceRuleType', '_W_RationalNumberType', '_d_EVPriceRuleType'),
 """\
-_s173 = RationalNumberType.Exponent.__set__
-_s174 = RationalNumberType.Value.__set__
-_s176 = RationalNumberType.Exponent.__set__
-_s177 = RationalNumberType.Value.__set__
-_s178 = EVPriceRuleType.EnergyFee.__set__
-_s179 = EVPriceRuleType.PowerRangeStart.__set__
-_s180 = EVPriceRuleStackType.Duration.__set__
-_s181 = EVPriceRuleStackType.EVPriceRule.__set__
 
 def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
@@ -6284,24 +6626,25 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e171_e172_v0 = ((g >> 4) & 255) + -128
+    e68_e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e171_e172_v1 = c & 65535
-    if e171_e172_v1 < 32768:
-        e171_e172_v1 >>= 8
+    e68_e69_v1 = c & 65535
+    if e68_e69_v1 < 32768:
+        e68_e69_v1 >>= 8
         p = q - 8
-    elif not e171_e172_v1 & 128:
-        e171_e172_v1 = ((e171_e172_v1 >> 8) & 127) | ((e171_e172_v1 & 127) << 7)
+    elif not e68_e69_v1 & 128:
+        e68_e69_v1 = ((e68_e69_v1 >> 8) & 127) | ((e68_e69_v1 & 127) << 7)
         p = q
     else:
-        e171_e172_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e68_e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e171_e172_v1 = ~e171_e172_v1
-    if e171_e172_v1 < -32768 or e171_e172_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e171_e172_v1, -32768, 32767)
-    e171_v0 = _new(RationalNumberType)
-    _s173(e171_v0, e171_e172_v0)
-    _s174(e171_v0, e171_e172_v1)
+        e68_e69_v1 = ~e68_e69_v1
+    if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
+    e68_v0 = _new(_W_RationalNumberType)
+    e68_v0.Exponent = e68_e69_v0
+    e68_v0.Value = e68_e69_v1
+    e68_v0.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -6311,27 +6654,29 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e171_p175_v0 = ((g >> 4) & 255) + -128
+    e68_p70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e171_p175_v1 = c & 65535
-    if e171_p175_v1 < 32768:
-        e171_p175_v1 >>= 8
+    e68_p70_v1 = c & 65535
+    if e68_p70_v1 < 32768:
+        e68_p70_v1 >>= 8
         p = q - 8
-    elif not e171_p175_v1 & 128:
-        e171_p175_v1 = ((e171_p175_v1 >> 8) & 127) | ((e171_p175_v1 & 127) << 7)
+    elif not e68_p70_v1 & 128:
+        e68_p70_v1 = ((e68_p70_v1 >> 8) & 127) | ((e68_p70_v1 & 127) << 7)
         p = q
     else:
-        e171_p175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e68_p70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e171_p175_v1 = ~e171_p175_v1
-    if e171_p175_v1 < -32768 or e171_p175_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e171_p175_v1, -32768, 32767)
-    e171_v1 = _new(RationalNumberType)
-    _s176(e171_v1, e171_p175_v0)
-    _s177(e171_v1, e171_p175_v1)
-    y = _new(EVPriceRuleType)
-    _s178(y, e171_v0)
-    _s179(y, e171_v1)
+        e68_p70_v1 = ~e68_p70_v1
+    if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
+    e68_v1 = _new(_W_RationalNumberType)
+    e68_v1.Exponent = e68_p70_v0
+    e68_v1.Value = e68_p70_v1
+    e68_v1.__class__ = RationalNumberType
+    y = _new(_W_EVPriceRuleType)
+    y.EnergyFee = e68_v0
+    y.PowerRangeStart = e68_v1
+    y.__class__ = EVPriceRuleType
     v1.append(y)
     q = p + 3
     if q > E:
@@ -6371,9 +6716,10 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPriceRuleStackType')
-    o = _new(cls)
-    _s180(o, v0)
-    _s181(o, v1)
+    o = _new(_W_EVPriceRuleStackType)
+    o.Duration = v0
+    o.EVPriceRule = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6404,30 +6750,30 @@ def _e_EVPriceRuleType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EnergyFee.Exponent"
-        e182_x0 = x0.Exponent
-        if e182_x0.__class__ is not int or e182_x0 < -128 or e182_x0 > 127:
-            raise _rt.bad_int(e182_x0, -128, 127)
+        e71_x0 = x0.Exponent
+        if e71_x0.__class__ is not int or e71_x0 < -128 or e71_x0 > 127:
+            raise _rt.bad_int(e71_x0, -128, 127)
         f = "EnergyFee.Value"
-        e182_x1 = x0.Value
-        if e182_x1.__class__ is not int or e182_x1 < -32768 or e182_x1 > 32767:
-            raise _rt.bad_int(e182_x1, -32768, 32767)
-        a = (a << 15) | (e182_x0 - -128) << 4 | (e182_x1 < 0)
-        m = ~e182_x1 if e182_x1 < 0 else e182_x1
+        e71_x1 = x0.Value
+        if e71_x1.__class__ is not int or e71_x1 < -32768 or e71_x1 > 32767:
+            raise _rt.bad_int(e71_x1, -32768, 32767)
+        a = (a << 15) | (e71_x0 - -128) << 4 | (e71_x1 < 0)
+        m = ~e71_x1 if e71_x1 < 0 else e71_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "PowerRangeStart"
         x1 = v.PowerRangeStart
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "PowerRangeStart.Exponent"
-        p183_x0 = x1.Exponent
-        if p183_x0.__class__ is not int or p183_x0 < -128 or p183_x0 > 127:
-            raise _rt.bad_int(p183_x0, -128, 127)
+        p72_x0 = x1.Exponent
+        if p72_x0.__class__ is not int or p72_x0 < -128 or p72_x0 > 127:
+            raise _rt.bad_int(p72_x0, -128, 127)
         f = "PowerRangeStart.Value"
-        p183_x1 = x1.Value
-        if p183_x1.__class__ is not int or p183_x1 < -32768 or p183_x1 > 32767:
-            raise _rt.bad_int(p183_x1, -32768, 32767)
-        a = (a << 17) | (p183_x0 - -128) << 4 | (p183_x1 < 0)
-        m = ~p183_x1 if p183_x1 < 0 else p183_x1
+        p72_x1 = x1.Value
+        if p72_x1.__class__ is not int or p72_x1 < -32768 or p72_x1 > 32767:
+            raise _rt.bad_int(p72_x1, -32768, 32767)
+        a = (a << 17) | (p72_x0 - -128) << 4 | (p72_x1 < 0)
+        m = ~p72_x1 if p72_x1 < 0 else p72_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -6438,14 +6784,8 @@ def _e_EVPriceRuleType(a, v):
 """,
     ),
     '_d_EVPriceRuleType': (
-        ('EVPriceRuleType', 'RationalNumberType'),
+        ('EVPriceRuleType', 'RationalNumberType', '_W_EVPriceRuleType', '_W_RationalNumberType'),
 """\
-_s185 = RationalNumberType.Exponent.__set__
-_s186 = RationalNumberType.Value.__set__
-_s188 = RationalNumberType.Exponent.__set__
-_s189 = RationalNumberType.Value.__set__
-_s190 = EVPriceRuleType.EnergyFee.__set__
-_s191 = EVPriceRuleType.PowerRangeStart.__set__
 
 def _d_EVPriceRuleType(D, E, p, data, st, cls):
     p0 = p + 15
@@ -6457,24 +6797,25 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e184_v0 = ((g >> 4) & 255) + -128
+    e73_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e184_v1 = c & 65535
-    if e184_v1 < 32768:
-        e184_v1 >>= 8
+    e73_v1 = c & 65535
+    if e73_v1 < 32768:
+        e73_v1 >>= 8
         p = q - 8
-    elif not e184_v1 & 128:
-        e184_v1 = ((e184_v1 >> 8) & 127) | ((e184_v1 & 127) << 7)
+    elif not e73_v1 & 128:
+        e73_v1 = ((e73_v1 >> 8) & 127) | ((e73_v1 & 127) << 7)
         p = q
     else:
-        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e184_v1 = ~e184_v1
-    if e184_v1 < -32768 or e184_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e184_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s185(v0, e184_v0)
-    _s186(v0, e184_v1)
+        e73_v1 = ~e73_v1
+    if e73_v1 < -32768 or e73_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e73_v0
+    v0.Value = e73_v1
+    v0.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -6484,24 +6825,25 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    p187_v0 = ((g >> 4) & 255) + -128
+    p74_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p187_v1 = c & 65535
-    if p187_v1 < 32768:
-        p187_v1 >>= 8
+    p74_v1 = c & 65535
+    if p74_v1 < 32768:
+        p74_v1 >>= 8
         p = q - 8
-    elif not p187_v1 & 128:
-        p187_v1 = ((p187_v1 >> 8) & 127) | ((p187_v1 & 127) << 7)
+    elif not p74_v1 & 128:
+        p74_v1 = ((p74_v1 >> 8) & 127) | ((p74_v1 & 127) << 7)
         p = q
     else:
-        p187_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        p74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p187_v1 = ~p187_v1
-    if p187_v1 < -32768 or p187_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p187_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s188(v1, p187_v0)
-    _s189(v1, p187_v1)
+        p74_v1 = ~p74_v1
+    if p74_v1 < -32768 or p74_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p74_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p74_v0
+    v1.Value = p74_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6509,9 +6851,10 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EVPriceRuleType')
     p = q
-    o = _new(cls)
-    _s190(o, v0)
-    _s191(o, v1)
+    o = _new(_W_EVPriceRuleType)
+    o.EnergyFee = v0
+    o.PowerRangeStart = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6561,10 +6904,8 @@ _e_MeteringConfirmationReq = _e_MeteringConfirmationReqType
 """,
     ),
     '_d_MeteringConfirmationReqType': (
-        ('MessageHeaderType', 'MeteringConfirmationReqType', 'SignedMeteringDataType', '_d_MessageHeaderType', '_d_SignedMeteringDataType'),
+        ('MessageHeaderType', 'MeteringConfirmationReqType', 'SignedMeteringDataType', '_W_MeteringConfirmationReqType', '_d_MessageHeaderType', '_d_SignedMeteringDataType'),
 """\
-_s192 = MeteringConfirmationReqType.Header.__set__
-_s193 = MeteringConfirmationReqType.SignedMeteringData.__set__
 
 def _d_MeteringConfirmationReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -6590,9 +6931,10 @@ def _d_MeteringConfirmationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringConfirmationReqType')
     p = q
-    o = _new(cls)
-    _s192(o, v0)
-    _s193(o, v1)
+    o = _new(_W_MeteringConfirmationReqType)
+    o.Header = v0
+    o.SignedMeteringData = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringConfirmationReq = _d_MeteringConfirmationReqType
 """,
@@ -6637,10 +6979,8 @@ _e_MeteringConfirmationRes = _e_MeteringConfirmationResType
 """,
     ),
     '_d_MeteringConfirmationResType': (
-        ('MessageHeaderType', 'MeteringConfirmationResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'MeteringConfirmationResType', '_EV_responseCodeType', '_W_MeteringConfirmationResType', '_d_MessageHeaderType'),
 """\
-_s194 = MeteringConfirmationResType.Header.__set__
-_s195 = MeteringConfirmationResType.ResponseCode.__set__
 
 def _d_MeteringConfirmationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -6662,9 +7002,10 @@ def _d_MeteringConfirmationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'MeteringConfirmationResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s194(o, v0)
-    _s195(o, v1)
+    o = _new(_W_MeteringConfirmationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringConfirmationRes = _d_MeteringConfirmationResType
 """,
@@ -6684,9 +7025,9 @@ _j_MeteringConfirmationRes = _j_MeteringConfirmationResType
     '_e_OverstayRuleListType': (
         ('OverstayRuleType', 'RationalNumberType', '_e_OverstayRuleType'),
 """\
-_T196 = ((2, 1, 2), (2, 0, 2), None, None, None, )
-_T198 = ((2, 2, 3), (2, 1, 3), (1, 0, 3), None, None, )
-_T199 = (None, None, None, (2, 1), (1, 0), )
+_T75 = ((2, 1, 2), (2, 0, 2), None, None, None, )
+_T77 = ((2, 2, 3), (2, 1, 3), (1, 0, 3), None, None, )
+_T78 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_OverstayRuleListType(a, v):
     f = ""
@@ -6708,21 +7049,21 @@ def _e_OverstayRuleListType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T196[s]
+            t = _T75[s]
             if t is None:
                 raise _rt.not_here('OverstayPowerThreshold')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OverstayPowerThreshold.Exponent"
-            o197_x0 = x1.Exponent
-            if o197_x0.__class__ is not int or o197_x0 < -128 or o197_x0 > 127:
-                raise _rt.bad_int(o197_x0, -128, 127)
+            o76_x0 = x1.Exponent
+            if o76_x0.__class__ is not int or o76_x0 < -128 or o76_x0 > 127:
+                raise _rt.bad_int(o76_x0, -128, 127)
             f = "OverstayPowerThreshold.Value"
-            o197_x1 = x1.Value
-            if o197_x1.__class__ is not int or o197_x1 < -32768 or o197_x1 > 32767:
-                raise _rt.bad_int(o197_x1, -32768, 32767)
-            a = (a << 14) | (o197_x0 - -128) << 4 | (o197_x1 < 0)
-            m = ~o197_x1 if o197_x1 < 0 else o197_x1
+            o76_x1 = x1.Value
+            if o76_x1.__class__ is not int or o76_x1 < -32768 or o76_x1 > 32767:
+                raise _rt.bad_int(o76_x1, -32768, 32767)
+            a = (a << 14) | (o76_x0 - -128) << 4 | (o76_x1 < 0)
+            m = ~o76_x1 if o76_x1 < 0 else o76_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "OverstayRule"
@@ -6736,7 +7077,7 @@ def _e_OverstayRuleListType(a, v):
             raise _rt.bad_count(x, 1, 5)
         if not isinstance(x[0], OverstayRuleType):
             raise _rt.bad_class(x[0], 'OverstayRuleType')
-        t = _T198[s]
+        t = _T77[s]
         if t is None:
             raise _rt.not_here('OverstayRule')
         a = (a << t[0]) | t[1]
@@ -6751,7 +7092,7 @@ def _e_OverstayRuleListType(a, v):
             a = _e_OverstayRuleType(a, y)
             i += 1
         s = 4 if n == 5 else 3
-        t = _T199[s]
+        t = _T78[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(OverstayRule))')
         a = (a << t[0]) | t[1]
@@ -6763,11 +7104,8 @@ def _e_OverstayRuleListType(a, v):
 """,
     ),
     '_d_OverstayRuleListType': (
-        ('OverstayRuleListType', 'OverstayRuleType', 'RationalNumberType', '_d_OverstayRuleType', '_d_RationalNumberType'),
+        ('OverstayRuleListType', 'OverstayRuleType', 'RationalNumberType', '_W_OverstayRuleListType', '_d_OverstayRuleType', '_d_RationalNumberType'),
 """\
-_s200 = OverstayRuleListType.OverstayTimeThreshold.__set__
-_s201 = OverstayRuleListType.OverstayPowerThreshold.__set__
-_s202 = OverstayRuleListType.OverstayRule.__set__
 
 def _d_OverstayRuleListType(D, E, p, data, st, cls):
     v0 = None
@@ -6876,10 +7214,11 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'OverstayRuleListType')
-    o = _new(cls)
-    _s200(o, v0)
-    _s201(o, v1)
-    _s202(o, v2)
+    o = _new(_W_OverstayRuleListType)
+    o.OverstayTimeThreshold = v0
+    o.OverstayPowerThreshold = v1
+    o.OverstayRule = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6908,7 +7247,7 @@ def _j_OverstayRuleListType(v):
     '_e_OverstayRuleType': (
         ('RationalNumberType',),
 """\
-_T203 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T79 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_OverstayRuleType(a, v):
     f = ""
@@ -6926,7 +7265,7 @@ def _e_OverstayRuleType(a, v):
             s = 0
         f = "StartTime"
         x1 = v.StartTime
-        t = _T203[s]
+        t = _T79[s]
         if t is None:
             raise _rt.not_here('StartTime')
         a = (a << t[0]) | t[1]
@@ -6940,15 +7279,15 @@ def _e_OverstayRuleType(a, v):
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "OverstayFee.Exponent"
-        o204_x0 = x2.Exponent
-        if o204_x0.__class__ is not int or o204_x0 < -128 or o204_x0 > 127:
-            raise _rt.bad_int(o204_x0, -128, 127)
+        o80_x0 = x2.Exponent
+        if o80_x0.__class__ is not int or o80_x0 < -128 or o80_x0 > 127:
+            raise _rt.bad_int(o80_x0, -128, 127)
         f = "OverstayFee.Value"
-        o204_x1 = x2.Value
-        if o204_x1.__class__ is not int or o204_x1 < -32768 or o204_x1 > 32767:
-            raise _rt.bad_int(o204_x1, -32768, 32767)
-        a = (a << 16) | (o204_x0 - -128) << 4 | (o204_x1 < 0)
-        m = ~o204_x1 if o204_x1 < 0 else o204_x1
+        o80_x1 = x2.Value
+        if o80_x1.__class__ is not int or o80_x1 < -32768 or o80_x1 > 32767:
+            raise _rt.bad_int(o80_x1, -32768, 32767)
+        a = (a << 16) | (o80_x0 - -128) << 4 | (o80_x1 < 0)
+        m = ~o80_x1 if o80_x1 < 0 else o80_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "OverstayFeePeriod"
         x3 = v.OverstayFeePeriod
@@ -6965,14 +7304,8 @@ def _e_OverstayRuleType(a, v):
 """,
     ),
     '_d_OverstayRuleType': (
-        ('OverstayRuleType', 'RationalNumberType'),
+        ('OverstayRuleType', 'RationalNumberType', '_W_OverstayRuleType', '_W_RationalNumberType'),
 """\
-_s206 = RationalNumberType.Exponent.__set__
-_s207 = RationalNumberType.Value.__set__
-_s208 = OverstayRuleType.OverstayRuleDescription.__set__
-_s209 = OverstayRuleType.StartTime.__set__
-_s210 = OverstayRuleType.OverstayFee.__set__
-_s211 = OverstayRuleType.OverstayFeePeriod.__set__
 
 def _d_OverstayRuleType(D, E, p, data, st, cls):
     v0 = None
@@ -7053,24 +7386,25 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    o205_v0 = ((g >> 4) & 255) + -128
+    o81_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    o205_v1 = c & 65535
-    if o205_v1 < 32768:
-        o205_v1 >>= 8
+    o81_v1 = c & 65535
+    if o81_v1 < 32768:
+        o81_v1 >>= 8
         p = q - 8
-    elif not o205_v1 & 128:
-        o205_v1 = ((o205_v1 >> 8) & 127) | ((o205_v1 & 127) << 7)
+    elif not o81_v1 & 128:
+        o81_v1 = ((o81_v1 >> 8) & 127) | ((o81_v1 & 127) << 7)
         p = q
     else:
-        o205_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        o81_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        o205_v1 = ~o205_v1
-    if o205_v1 < -32768 or o205_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', o205_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s206(v2, o205_v0)
-    _s207(v2, o205_v1)
+        o81_v1 = ~o81_v1
+    if o81_v1 < -32768 or o81_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', o81_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = o81_v0
+    v2.Value = o81_v1
+    v2.__class__ = RationalNumberType
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -7098,11 +7432,12 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'OverstayRuleType')
     p = q
-    o = _new(cls)
-    _s208(o, v0)
-    _s209(o, v1)
-    _s210(o, v2)
-    _s211(o, v3)
+    o = _new(_W_OverstayRuleType)
+    o.OverstayRuleDescription = v0
+    o.StartTime = v1
+    o.OverstayFee = v2
+    o.OverstayFeePeriod = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7134,7 +7469,7 @@ def _j_OverstayRuleType(v):
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
-_T212 = (None, None, (2, 1), (1, 0), )
+_T82 = (None, None, (2, 1), (1, 0), )
 
 def _e_ParameterSetType(a, v):
     f = ""
@@ -7169,7 +7504,7 @@ def _e_ParameterSetType(a, v):
             a = _e_ParameterType(a, y)
             i += 1
         s = 3 if n == 32 else 2
-        t = _T212[s]
+        t = _T82[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Parameter))')
         a = (a << t[0]) | t[1]
@@ -7181,10 +7516,8 @@ def _e_ParameterSetType(a, v):
 """,
     ),
     '_d_ParameterSetType': (
-        ('ParameterSetType', 'ParameterType', '_d_ParameterType'),
+        ('ParameterSetType', 'ParameterType', '_W_ParameterSetType', '_d_ParameterType'),
 """\
-_s213 = ParameterSetType.ParameterSetID.__set__
-_s214 = ParameterSetType.Parameter.__set__
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
@@ -7248,9 +7581,10 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ParameterSetType')
-    o = _new(cls)
-    _s213(o, v0)
-    _s214(o, v1)
+    o = _new(_W_ParameterSetType)
+    o.ParameterSetID = v0
+    o.Parameter = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7272,12 +7606,12 @@ def _j_ParameterSetType(v):
     '_e_ParameterType': (
         ('RationalNumberType',),
 """\
-_T215 = (None, (3, 1, 2), None, )
-_T216 = (None, (3, 2, 2), None, )
-_T217 = (None, (3, 3, 2), None, )
-_T218 = (None, (3, 4, 2), None, )
-_T220 = (None, (3, 5, 2), None, )
-_T221 = (None, None, (1, 0), )
+_T83 = (None, (3, 1, 2), None, )
+_T84 = (None, (3, 2, 2), None, )
+_T85 = (None, (3, 3, 2), None, )
+_T86 = (None, (3, 4, 2), None, )
+_T88 = (None, (3, 5, 2), None, )
+_T89 = (None, None, (1, 0), )
 
 def _e_ParameterType(a, v):
     f = ""
@@ -7300,7 +7634,7 @@ def _e_ParameterType(a, v):
         f = "byteValue"
         x2 = v.byteValue
         if x2 is not None:
-            t = _T215[s]
+            t = _T83[s]
             if t is None:
                 raise _rt.not_here('byteValue')
             a = (a << t[0]) | t[1]
@@ -7311,7 +7645,7 @@ def _e_ParameterType(a, v):
         f = "shortValue"
         x3 = v.shortValue
         if x3 is not None:
-            t = _T216[s]
+            t = _T84[s]
             if t is None:
                 raise _rt.not_here('shortValue')
             a = (a << t[0]) | t[1]
@@ -7325,7 +7659,7 @@ def _e_ParameterType(a, v):
         f = "intValue"
         x4 = v.intValue
         if x4 is not None:
-            t = _T217[s]
+            t = _T85[s]
             if t is None:
                 raise _rt.not_here('intValue')
             a = (a << t[0]) | t[1]
@@ -7341,27 +7675,27 @@ def _e_ParameterType(a, v):
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T218[s]
+            t = _T86[s]
             if t is None:
                 raise _rt.not_here('rationalNumber')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "rationalNumber.Exponent"
-            r219_x0 = x5.Exponent
-            if r219_x0.__class__ is not int or r219_x0 < -128 or r219_x0 > 127:
-                raise _rt.bad_int(r219_x0, -128, 127)
+            r87_x0 = x5.Exponent
+            if r87_x0.__class__ is not int or r87_x0 < -128 or r87_x0 > 127:
+                raise _rt.bad_int(r87_x0, -128, 127)
             f = "rationalNumber.Value"
-            r219_x1 = x5.Value
-            if r219_x1.__class__ is not int or r219_x1 < -32768 or r219_x1 > 32767:
-                raise _rt.bad_int(r219_x1, -32768, 32767)
-            a = (a << 14) | (r219_x0 - -128) << 4 | (r219_x1 < 0)
-            m = ~r219_x1 if r219_x1 < 0 else r219_x1
+            r87_x1 = x5.Value
+            if r87_x1.__class__ is not int or r87_x1 < -32768 or r87_x1 > 32767:
+                raise _rt.bad_int(r87_x1, -32768, 32767)
+            a = (a << 14) | (r87_x0 - -128) << 4 | (r87_x1 < 0)
+            m = ~r87_x1 if r87_x1 < 0 else r87_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "finiteString"
         x6 = v.finiteString
         if x6 is not None:
-            t = _T220[s]
+            t = _T88[s]
             if t is None:
                 raise _rt.not_here('finiteString')
             a = (a << t[0]) | t[1]
@@ -7371,7 +7705,7 @@ def _e_ParameterType(a, v):
             a <<= 1
             a = _str(a, x6)
             a <<= 1
-        t = _T221[s]
+        t = _T89[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(boolValue), SE(byteValue), SE(finiteString), SE(intValue), SE(rationalNumber), SE(shortValue))')
         a = (a << t[0]) | t[1]
@@ -7383,15 +7717,8 @@ def _e_ParameterType(a, v):
 """,
     ),
     '_d_ParameterType': (
-        ('ParameterType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('ParameterType', 'RationalNumberType', '_W_ParameterType', '_d_RationalNumberType'),
 """\
-_s222 = ParameterType.Name.__set__
-_s223 = ParameterType.boolValue.__set__
-_s224 = ParameterType.byteValue.__set__
-_s225 = ParameterType.shortValue.__set__
-_s226 = ParameterType.intValue.__set__
-_s227 = ParameterType.rationalNumber.__set__
-_s228 = ParameterType.finiteString.__set__
 
 def _d_ParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -7507,14 +7834,15 @@ def _d_ParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ParameterType')
     p = q
-    o = _new(cls)
-    _s222(o, v0)
-    _s223(o, v1)
-    _s224(o, v2)
-    _s225(o, v3)
-    _s226(o, v4)
-    _s227(o, v5)
-    _s228(o, v6)
+    o = _new(_W_ParameterType)
+    o.Name = v0
+    o.boolValue = v1
+    o.byteValue = v2
+    o.shortValue = v3
+    o.intValue = v4
+    o.rationalNumber = v5
+    o.finiteString = v6
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7576,17 +7904,17 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
         if not isinstance(x2, ContractCertificateChainType):
             raise _rt.bad_class(x2, 'ContractCertificateChainType')
         f = "ContractCertificateChain.Certificate"
-        c229_x0 = x2.Certificate
-        if c229_x0.__class__ is not bytes or len(c229_x0) > 1600:
-            raise _rt.bad_length(c229_x0, None, 1600, bytes)
+        c90_x0 = x2.Certificate
+        if c90_x0.__class__ is not bytes or len(c90_x0) > 1600:
+            raise _rt.bad_length(c90_x0, None, 1600, bytes)
         a <<= 4
-        a = _bin(a, c229_x0)
+        a = _bin(a, c90_x0)
         f = "ContractCertificateChain.SubCertificates"
-        c229_x1 = x2.SubCertificates
-        if not isinstance(c229_x1, SubCertificatesType):
-            raise _rt.bad_class(c229_x1, 'SubCertificatesType')
+        c90_x1 = x2.SubCertificates
+        if not isinstance(c90_x1, SubCertificatesType):
+            raise _rt.bad_class(c90_x1, 'SubCertificatesType')
         a <<= 2
-        a = _e_SubCertificatesType(a, c229_x1)
+        a = _e_SubCertificatesType(a, c90_x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7596,13 +7924,8 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
 """,
     ),
     '_d_PnC_AReqAuthorizationModeType': (
-        ('ContractCertificateChainType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_W_ContractCertificateChainType', '_W_PnC_AReqAuthorizationModeType', '_d_SubCertificatesType'),
 """\
-_s231 = ContractCertificateChainType.Certificate.__set__
-_s232 = ContractCertificateChainType.SubCertificates.__set__
-_s233 = PnC_AReqAuthorizationModeType.Id.__set__
-_s234 = PnC_AReqAuthorizationModeType.GenChallenge.__set__
-_s235 = PnC_AReqAuthorizationModeType.ContractCertificateChain.__set__
 
 def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     q = p + 1
@@ -7628,7 +7951,7 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'ContractCertificateChainType')
     p = q
-    c230_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
+    c91_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -7636,10 +7959,11 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    c230_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
-    v2 = _new(ContractCertificateChainType)
-    _s231(v2, c230_v0)
-    _s232(v2, c230_v1)
+    c91_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
+    v2 = _new(_W_ContractCertificateChainType)
+    v2.Certificate = c91_v0
+    v2.SubCertificates = c91_v1
+    v2.__class__ = ContractCertificateChainType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7647,10 +7971,11 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_AReqAuthorizationModeType')
     p = q
-    o = _new(cls)
-    _s233(o, v0)
-    _s234(o, v1)
-    _s235(o, v2)
+    o = _new(_W_PnC_AReqAuthorizationModeType)
+    o.Id = v0
+    o.GenChallenge = v1
+    o.ContractCertificateChain = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7671,7 +7996,7 @@ def _j_PnC_AReqAuthorizationModeType(v):
     '_e_PnC_ASResAuthorizationModeType': (
         ('SupportedProvidersListType', '_e_SupportedProvidersListType'),
 """\
-_T236 = (None, (2, 1), (1, 0), )
+_T92 = (None, (2, 1), (1, 0), )
 
 def _e_PnC_ASResAuthorizationModeType(a, v):
     f = ""
@@ -7693,7 +8018,7 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
             s = 2
         else:
             s = 1
-        t = _T236[s]
+        t = _T92[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SupportedProviders))')
         a = (a << t[0]) | t[1]
@@ -7705,10 +8030,8 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
 """,
     ),
     '_d_PnC_ASResAuthorizationModeType': (
-        ('PnC_ASResAuthorizationModeType', 'SupportedProvidersListType', '_d_SupportedProvidersListType'),
+        ('PnC_ASResAuthorizationModeType', 'SupportedProvidersListType', '_W_PnC_ASResAuthorizationModeType', '_d_SupportedProvidersListType'),
 """\
-_s237 = PnC_ASResAuthorizationModeType.GenChallenge.__set__
-_s238 = PnC_ASResAuthorizationModeType.SupportedProviders.__set__
 
 def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
     v1 = None
@@ -7743,9 +8066,10 @@ def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PnC_ASResAuthorizationModeType')
         p = q
-    o = _new(cls)
-    _s237(o, v0)
-    _s238(o, v1)
+    o = _new(_W_PnC_ASResAuthorizationModeType)
+    o.GenChallenge = v0
+    o.SupportedProviders = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7765,8 +8089,8 @@ def _j_PnC_ASResAuthorizationModeType(v):
     '_e_PowerDeliveryReqType': (
         ('EVPowerProfileType', 'MessageHeaderType', '_IX_channelSelectionType', '_IX_chargeProgressType', '_IX_processingType', '_e_EVPowerProfileType', '_e_MessageHeaderType'),
 """\
-_T239 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T240 = (None, None, None, (2, 2), (2, 1), (1, 0), )
+_T93 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T94 = (None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_PowerDeliveryReqType(a, v):
     f = ""
@@ -7801,7 +8125,7 @@ def _e_PowerDeliveryReqType(a, v):
         f = "BPT_ChannelSelection"
         x4 = v.BPT_ChannelSelection
         if x4 is not None:
-            t = _T239[s]
+            t = _T93[s]
             if t is None:
                 raise _rt.not_here('BPT_ChannelSelection')
             a = (a << t[0]) | t[1]
@@ -7810,7 +8134,7 @@ def _e_PowerDeliveryReqType(a, v):
             if k4 is None:
                 raise _rt.bad_enum(x4, 'channelSelectionType')
             a = (a << 3) | (k4) << 1
-        t = _T240[s]
+        t = _T94[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BPT_ChannelSelection), SE(EVPowerProfile))')
         a = (a << t[0]) | t[1]
@@ -7823,13 +8147,8 @@ _e_PowerDeliveryReq = _e_PowerDeliveryReqType
 """,
     ),
     '_d_PowerDeliveryReqType': (
-        ('EVPowerProfileType', 'MessageHeaderType', 'PowerDeliveryReqType', '_EV_channelSelectionType', '_EV_chargeProgressType', '_EV_processingType', '_d_EVPowerProfileType', '_d_MessageHeaderType'),
+        ('EVPowerProfileType', 'MessageHeaderType', 'PowerDeliveryReqType', '_EV_channelSelectionType', '_EV_chargeProgressType', '_EV_processingType', '_W_PowerDeliveryReqType', '_d_EVPowerProfileType', '_d_MessageHeaderType'),
 """\
-_s241 = PowerDeliveryReqType.Header.__set__
-_s242 = PowerDeliveryReqType.EVProcessing.__set__
-_s243 = PowerDeliveryReqType.ChargeProgress.__set__
-_s244 = PowerDeliveryReqType.EVPowerProfile.__set__
-_s245 = PowerDeliveryReqType.BPT_ChannelSelection.__set__
 
 def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
     v3 = None
@@ -7904,12 +8223,13 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryReqType')
         p = q
-    o = _new(cls)
-    _s241(o, v0)
-    _s242(o, v1)
-    _s243(o, v2)
-    _s244(o, v3)
-    _s245(o, v4)
+    o = _new(_W_PowerDeliveryReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.ChargeProgress = v2
+    o.EVPowerProfile = v3
+    o.BPT_ChannelSelection = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
 """,
@@ -7936,7 +8256,7 @@ _j_PowerDeliveryReq = _j_PowerDeliveryReqType
     '_e_PowerDeliveryResType': (
         ('EVSEStatusType', 'MessageHeaderType', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T247 = (None, None, (2, 1), (1, 0), )
+_T96 = (None, None, (2, 1), (1, 0), )
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -7959,21 +8279,21 @@ def _e_PowerDeliveryResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e246_x0 = x2.NotificationMaxDelay
-            if e246_x0.__class__ is not int or e246_x0 < 0 or e246_x0 > 65535:
-                raise _rt.bad_int(e246_x0, 0, 65535)
+            e95_x0 = x2.NotificationMaxDelay
+            if e95_x0.__class__ is not int or e95_x0 < 0 or e95_x0 > 65535:
+                raise _rt.bad_int(e95_x0, 0, 65535)
             a <<= 4
-            a = (a << 8) | e246_x0 if e246_x0 < 128 else _uint(a, e246_x0)
+            a = (a << 8) | e95_x0 if e95_x0 < 128 else _uint(a, e95_x0)
             f = "EVSEStatus.EVSENotification"
-            e246_x1 = x2.EVSENotification
-            e246_k1 = _IX_evseNotificationType.get(e246_x1)
-            if e246_k1 is None:
-                raise _rt.bad_enum(e246_x1, 'evseNotificationType')
-            a = (a << 8) | (e246_k1) << 2
+            e95_x1 = x2.EVSENotification
+            e95_k1 = _IX_evseNotificationType.get(e95_x1)
+            if e95_k1 is None:
+                raise _rt.bad_enum(e95_x1, 'evseNotificationType')
+            a = (a << 8) | (e95_k1) << 2
             s = 3
         else:
             s = 2
-        t = _T247[s]
+        t = _T96[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEStatus))')
         a = (a << t[0]) | t[1]
@@ -7986,11 +8306,8 @@ _e_PowerDeliveryRes = _e_PowerDeliveryResType
 """,
     ),
     '_d_PowerDeliveryResType': (
-        ('EVSEStatusType', 'MessageHeaderType', 'PowerDeliveryResType', '_EV_responseCodeType', '_d_EVSEStatusType', '_d_MessageHeaderType'),
+        ('EVSEStatusType', 'MessageHeaderType', 'PowerDeliveryResType', '_EV_responseCodeType', '_W_PowerDeliveryResType', '_d_EVSEStatusType', '_d_MessageHeaderType'),
 """\
-_s248 = PowerDeliveryResType.Header.__set__
-_s249 = PowerDeliveryResType.ResponseCode.__set__
-_s250 = PowerDeliveryResType.EVSEStatus.__set__
 
 def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     v2 = None
@@ -8029,10 +8346,11 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryResType')
         p = q
-    o = _new(cls)
-    _s248(o, v0)
-    _s249(o, v1)
-    _s250(o, v2)
+    o = _new(_W_PowerDeliveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
 """,
@@ -8059,7 +8377,7 @@ _j_PowerDeliveryRes = _j_PowerDeliveryResType
     '_e_PowerScheduleEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
-_T251 = (None, (2, 1), (1, 0), )
+_T97 = (None, (2, 1), (1, 0), )
 
 def _e_PowerScheduleEntryListType(a, v):
     f = ""
@@ -8087,7 +8405,7 @@ def _e_PowerScheduleEntryListType(a, v):
             a = _e_PowerScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T251[s]
+        t = _T97[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -8099,9 +8417,8 @@ def _e_PowerScheduleEntryListType(a, v):
 """,
     ),
     '_d_PowerScheduleEntryListType': (
-        ('PowerScheduleEntryListType', 'PowerScheduleEntryType', '_d_PowerScheduleEntryType'),
+        ('PowerScheduleEntryListType', 'PowerScheduleEntryType', '_W_PowerScheduleEntryListType', '_d_PowerScheduleEntryType'),
 """\
-_s252 = PowerScheduleEntryListType.PowerScheduleEntry.__set__
 
 def _d_PowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -8145,8 +8462,9 @@ def _d_PowerScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PowerScheduleEntryListType')
-    o = _new(cls)
-    _s252(o, v0)
+    o = _new(_W_PowerScheduleEntryListType)
+    o.PowerScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8165,8 +8483,8 @@ def _j_PowerScheduleEntryListType(v):
     '_e_PowerScheduleEntryType': (
         ('RationalNumberType',),
 """\
-_T255 = (None, None, (2, 1, 4), (2, 0, 4), None, )
-_T257 = (None, None, (2, 2), (2, 1), (1, 0), )
+_T100 = (None, None, (2, 1, 4), (2, 0, 4), None, )
+_T102 = (None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_PowerScheduleEntryType(a, v):
     f = ""
@@ -8182,15 +8500,15 @@ def _e_PowerScheduleEntryType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Power.Exponent"
-        p253_x0 = x1.Exponent
-        if p253_x0.__class__ is not int or p253_x0 < -128 or p253_x0 > 127:
-            raise _rt.bad_int(p253_x0, -128, 127)
+        p98_x0 = x1.Exponent
+        if p98_x0.__class__ is not int or p98_x0 < -128 or p98_x0 > 127:
+            raise _rt.bad_int(p98_x0, -128, 127)
         f = "Power.Value"
-        p253_x1 = x1.Value
-        if p253_x1.__class__ is not int or p253_x1 < -32768 or p253_x1 > 32767:
-            raise _rt.bad_int(p253_x1, -32768, 32767)
-        a = (a << 16) | (p253_x0 - -128) << 4 | (p253_x1 < 0)
-        m = ~p253_x1 if p253_x1 < 0 else p253_x1
+        p98_x1 = x1.Value
+        if p98_x1.__class__ is not int or p98_x1 < -32768 or p98_x1 > 32767:
+            raise _rt.bad_int(p98_x1, -32768, 32767)
+        a = (a << 16) | (p98_x0 - -128) << 4 | (p98_x1 < 0)
+        m = ~p98_x1 if p98_x1 < 0 else p98_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "Power_L2"
         x2 = v.Power_L2
@@ -8199,15 +8517,15 @@ def _e_PowerScheduleEntryType(a, v):
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
             f = "Power_L2.Exponent"
-            p254_x0 = x2.Exponent
-            if p254_x0.__class__ is not int or p254_x0 < -128 or p254_x0 > 127:
-                raise _rt.bad_int(p254_x0, -128, 127)
+            p99_x0 = x2.Exponent
+            if p99_x0.__class__ is not int or p99_x0 < -128 or p99_x0 > 127:
+                raise _rt.bad_int(p99_x0, -128, 127)
             f = "Power_L2.Value"
-            p254_x1 = x2.Value
-            if p254_x1.__class__ is not int or p254_x1 < -32768 or p254_x1 > 32767:
-                raise _rt.bad_int(p254_x1, -32768, 32767)
-            a = (a << 16) | (p254_x0 - -128) << 4 | (p254_x1 < 0)
-            m = ~p254_x1 if p254_x1 < 0 else p254_x1
+            p99_x1 = x2.Value
+            if p99_x1.__class__ is not int or p99_x1 < -32768 or p99_x1 > 32767:
+                raise _rt.bad_int(p99_x1, -32768, 32767)
+            a = (a << 16) | (p99_x0 - -128) << 4 | (p99_x1 < 0)
+            m = ~p99_x1 if p99_x1 < 0 else p99_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 3
@@ -8218,24 +8536,24 @@ def _e_PowerScheduleEntryType(a, v):
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T255[s]
+            t = _T100[s]
             if t is None:
                 raise _rt.not_here('Power_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "Power_L3.Exponent"
-            p256_x0 = x3.Exponent
-            if p256_x0.__class__ is not int or p256_x0 < -128 or p256_x0 > 127:
-                raise _rt.bad_int(p256_x0, -128, 127)
+            p101_x0 = x3.Exponent
+            if p101_x0.__class__ is not int or p101_x0 < -128 or p101_x0 > 127:
+                raise _rt.bad_int(p101_x0, -128, 127)
             f = "Power_L3.Value"
-            p256_x1 = x3.Value
-            if p256_x1.__class__ is not int or p256_x1 < -32768 or p256_x1 > 32767:
-                raise _rt.bad_int(p256_x1, -32768, 32767)
-            a = (a << 14) | (p256_x0 - -128) << 4 | (p256_x1 < 0)
-            m = ~p256_x1 if p256_x1 < 0 else p256_x1
+            p101_x1 = x3.Value
+            if p101_x1.__class__ is not int or p101_x1 < -32768 or p101_x1 > 32767:
+                raise _rt.bad_int(p101_x1, -32768, 32767)
+            a = (a << 14) | (p101_x0 - -128) << 4 | (p101_x1 < 0)
+            m = ~p101_x1 if p101_x1 < 0 else p101_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
-        t = _T257[s]
+        t = _T102[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Power_L2), SE(Power_L3))')
         a = (a << t[0]) | t[1]
@@ -8247,14 +8565,8 @@ def _e_PowerScheduleEntryType(a, v):
 """,
     ),
     '_d_PowerScheduleEntryType': (
-        ('PowerScheduleEntryType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('PowerScheduleEntryType', 'RationalNumberType', '_W_PowerScheduleEntryType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s259 = RationalNumberType.Exponent.__set__
-_s260 = RationalNumberType.Value.__set__
-_s261 = PowerScheduleEntryType.Duration.__set__
-_s262 = PowerScheduleEntryType.Power.__set__
-_s263 = PowerScheduleEntryType.Power_L2.__set__
-_s264 = PowerScheduleEntryType.Power_L3.__set__
 
 def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     v2 = None
@@ -8288,24 +8600,25 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p258_v0 = ((g >> 4) & 255) + -128
+    p103_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p258_v1 = c & 65535
-    if p258_v1 < 32768:
-        p258_v1 >>= 8
+    p103_v1 = c & 65535
+    if p103_v1 < 32768:
+        p103_v1 >>= 8
         p = q - 8
-    elif not p258_v1 & 128:
-        p258_v1 = ((p258_v1 >> 8) & 127) | ((p258_v1 & 127) << 7)
+    elif not p103_v1 & 128:
+        p103_v1 = ((p103_v1 >> 8) & 127) | ((p103_v1 & 127) << 7)
         p = q
     else:
-        p258_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        p103_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p258_v1 = ~p258_v1
-    if p258_v1 < -32768 or p258_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p258_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s259(v1, p258_v0)
-    _s260(v1, p258_v1)
+        p103_v1 = ~p103_v1
+    if p103_v1 < -32768 or p103_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p103_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p103_v0
+    v1.Value = p103_v1
+    v1.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -8346,11 +8659,12 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerScheduleEntryType')
         p = q
-    o = _new(cls)
-    _s261(o, v0)
-    _s262(o, v1)
-    _s263(o, v2)
-    _s264(o, v3)
+    o = _new(_W_PowerScheduleEntryType)
+    o.Duration = v0
+    o.Power = v1
+    o.Power_L2 = v2
+    o.Power_L3 = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8386,8 +8700,8 @@ def _j_PowerScheduleEntryType(v):
     '_e_PowerScheduleType': (
         ('PowerScheduleEntryListType', 'RationalNumberType', '_e_PowerScheduleEntryListType'),
 """\
-_T266 = (None, (2, 1, 3), (2, 0, 3), None, None, )
-_T268 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, )
+_T105 = (None, (2, 1, 3), (2, 0, 3), None, None, )
+_T107 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, )
 
 def _e_PowerScheduleType(a, v):
     f = ""
@@ -8405,15 +8719,15 @@ def _e_PowerScheduleType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "AvailableEnergy.Exponent"
-            a265_x0 = x1.Exponent
-            if a265_x0.__class__ is not int or a265_x0 < -128 or a265_x0 > 127:
-                raise _rt.bad_int(a265_x0, -128, 127)
+            a104_x0 = x1.Exponent
+            if a104_x0.__class__ is not int or a104_x0 < -128 or a104_x0 > 127:
+                raise _rt.bad_int(a104_x0, -128, 127)
             f = "AvailableEnergy.Value"
-            a265_x1 = x1.Value
-            if a265_x1.__class__ is not int or a265_x1 < -32768 or a265_x1 > 32767:
-                raise _rt.bad_int(a265_x1, -32768, 32767)
-            a = (a << 16) | (a265_x0 - -128) << 4 | (a265_x1 < 0)
-            m = ~a265_x1 if a265_x1 < 0 else a265_x1
+            a104_x1 = x1.Value
+            if a104_x1.__class__ is not int or a104_x1 < -32768 or a104_x1 > 32767:
+                raise _rt.bad_int(a104_x1, -32768, 32767)
+            a = (a << 16) | (a104_x0 - -128) << 4 | (a104_x1 < 0)
+            m = ~a104_x1 if a104_x1 < 0 else a104_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 2
@@ -8424,28 +8738,28 @@ def _e_PowerScheduleType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T266[s]
+            t = _T105[s]
             if t is None:
                 raise _rt.not_here('PowerTolerance')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "PowerTolerance.Exponent"
-            p267_x0 = x2.Exponent
-            if p267_x0.__class__ is not int or p267_x0 < -128 or p267_x0 > 127:
-                raise _rt.bad_int(p267_x0, -128, 127)
+            p106_x0 = x2.Exponent
+            if p106_x0.__class__ is not int or p106_x0 < -128 or p106_x0 > 127:
+                raise _rt.bad_int(p106_x0, -128, 127)
             f = "PowerTolerance.Value"
-            p267_x1 = x2.Value
-            if p267_x1.__class__ is not int or p267_x1 < -32768 or p267_x1 > 32767:
-                raise _rt.bad_int(p267_x1, -32768, 32767)
-            a = (a << 14) | (p267_x0 - -128) << 4 | (p267_x1 < 0)
-            m = ~p267_x1 if p267_x1 < 0 else p267_x1
+            p106_x1 = x2.Value
+            if p106_x1.__class__ is not int or p106_x1 < -32768 or p106_x1 > 32767:
+                raise _rt.bad_int(p106_x1, -32768, 32767)
+            a = (a << 14) | (p106_x0 - -128) << 4 | (p106_x1 < 0)
+            m = ~p106_x1 if p106_x1 < 0 else p106_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "PowerScheduleEntries"
         x3 = v.PowerScheduleEntries
         if not isinstance(x3, PowerScheduleEntryListType):
             raise _rt.bad_class(x3, 'PowerScheduleEntryListType')
-        t = _T268[s]
+        t = _T107[s]
         if t is None:
             raise _rt.not_here('PowerScheduleEntries')
         a = (a << t[0]) | t[1]
@@ -8460,12 +8774,8 @@ def _e_PowerScheduleType(a, v):
 """,
     ),
     '_d_PowerScheduleType': (
-        ('PowerScheduleEntryListType', 'PowerScheduleType', 'RationalNumberType', '_d_PowerScheduleEntryListType', '_d_RationalNumberType'),
+        ('PowerScheduleEntryListType', 'PowerScheduleType', 'RationalNumberType', '_W_PowerScheduleType', '_d_PowerScheduleEntryListType', '_d_RationalNumberType'),
 """\
-_s269 = PowerScheduleType.TimeAnchor.__set__
-_s270 = PowerScheduleType.AvailableEnergy.__set__
-_s271 = PowerScheduleType.PowerTolerance.__set__
-_s272 = PowerScheduleType.PowerScheduleEntries.__set__
 
 def _d_PowerScheduleType(D, E, p, data, st, cls):
     v1 = None
@@ -8540,11 +8850,12 @@ def _d_PowerScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PowerScheduleType')
     p = q
-    o = _new(cls)
-    _s269(o, v0)
-    _s270(o, v1)
-    _s271(o, v2)
-    _s272(o, v3)
+    o = _new(_W_PowerScheduleType)
+    o.TimeAnchor = v0
+    o.AvailableEnergy = v1
+    o.PowerTolerance = v2
+    o.PowerScheduleEntries = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8580,7 +8891,7 @@ def _j_PowerScheduleType(v):
     '_e_PriceLevelScheduleEntryListType': (
         ('PriceLevelScheduleEntryType',),
 """\
-_T274 = (None, (2, 1), (1, 0), )
+_T109 = (None, (2, 1), (1, 0), )
 
 def _e_PriceLevelScheduleEntryListType(a, v):
     f = ""
@@ -8606,19 +8917,19 @@ def _e_PriceLevelScheduleEntryListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "PriceLevelScheduleEntry.Duration"
-            p273_x0 = y.Duration
-            if p273_x0.__class__ is not int or p273_x0 < 0 or p273_x0 > 4294967295:
-                raise _rt.bad_int(p273_x0, 0, 4294967295)
+            p108_x0 = y.Duration
+            if p108_x0.__class__ is not int or p108_x0 < 0 or p108_x0 > 4294967295:
+                raise _rt.bad_int(p108_x0, 0, 4294967295)
             a <<= 2
-            a = (a << 8) | p273_x0 if p273_x0 < 128 else _uint(a, p273_x0)
+            a = (a << 8) | p108_x0 if p108_x0 < 128 else _uint(a, p108_x0)
             f = "PriceLevelScheduleEntry.PriceLevel"
-            p273_x1 = y.PriceLevel
-            if p273_x1.__class__ is not int or p273_x1 < 0 or p273_x1 > 255:
-                raise _rt.bad_int(p273_x1, 0, 255)
-            a = (a << 13) | (p273_x1) << 2
+            p108_x1 = y.PriceLevel
+            if p108_x1.__class__ is not int or p108_x1 < 0 or p108_x1 > 255:
+                raise _rt.bad_int(p108_x1, 0, 255)
+            a = (a << 13) | (p108_x1) << 2
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T274[s]
+        t = _T109[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceLevelScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -8630,11 +8941,8 @@ def _e_PriceLevelScheduleEntryListType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleEntryListType': (
-        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleEntryType', '_d_PriceLevelScheduleEntryType'),
+        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleEntryType', '_W_PriceLevelScheduleEntryListType', '_W_PriceLevelScheduleEntryType', '_d_PriceLevelScheduleEntryType'),
 """\
-_s276 = PriceLevelScheduleEntryType.Duration.__set__
-_s277 = PriceLevelScheduleEntryType.PriceLevel.__set__
-_s278 = PriceLevelScheduleEntryListType.PriceLevelScheduleEntry.__set__
 
 def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -8647,28 +8955,29 @@ def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'PriceLevelScheduleEntryType')
-    p275_v0 = c & 65535
-    if p275_v0 < 32768:
-        p275_v0 >>= 8
+    p110_v0 = c & 65535
+    if p110_v0 < 32768:
+        p110_v0 >>= 8
         p = q - 8
-    elif not p275_v0 & 128:
-        p275_v0 = ((p275_v0 >> 8) & 127) | ((p275_v0 & 127) << 7)
+    elif not p110_v0 & 128:
+        p110_v0 = ((p110_v0 >> 8) & 127) | ((p110_v0 & 127) << 7)
         p = q
     else:
-        p275_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p275_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', p275_v0, 0, 4294967295)
+        p110_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if p110_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 2047
     if c & 1792:
         raise _rt.escape(p, c, 11, 1792, 'PriceLevelScheduleEntryType')
-    p275_v1 = c & 255
+    p110_v1 = c & 255
     p = q
-    y = _new(PriceLevelScheduleEntryType)
-    _s276(y, p275_v0)
-    _s277(y, p275_v1)
+    y = _new(_W_PriceLevelScheduleEntryType)
+    y.Duration = p110_v0
+    y.PriceLevel = p110_v1
+    y.__class__ = PriceLevelScheduleEntryType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -8708,8 +9017,9 @@ def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceLevelScheduleEntryListType')
-    o = _new(cls)
-    _s278(o, v0)
+    o = _new(_W_PriceLevelScheduleEntryListType)
+    o.PriceLevelScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8751,10 +9061,8 @@ def _e_PriceLevelScheduleEntryType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleEntryType': (
-        ('PriceLevelScheduleEntryType',),
+        ('PriceLevelScheduleEntryType', '_W_PriceLevelScheduleEntryType'),
 """\
-_s279 = PriceLevelScheduleEntryType.Duration.__set__
-_s280 = PriceLevelScheduleEntryType.PriceLevel.__set__
 
 def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -8785,9 +9093,10 @@ def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 13, 7171, 'PriceLevelScheduleEntryType')
     v1 = (c >> 2) & 255
     p = q
-    o = _new(cls)
-    _s279(o, v0)
-    _s280(o, v1)
+    o = _new(_W_PriceLevelScheduleEntryType)
+    o.Duration = v0
+    o.PriceLevel = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8807,8 +9116,8 @@ def _j_PriceLevelScheduleEntryType(v):
     '_e_PriceLevelScheduleType': (
         ('PriceLevelScheduleEntryListType', '_e_PriceLevelScheduleEntryListType'),
 """\
-_T281 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
-_T282 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
+_T111 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
+_T112 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_PriceLevelScheduleType(a, v):
     f = ""
@@ -8825,7 +9134,7 @@ def _e_PriceLevelScheduleType(a, v):
             s = 0
         f = "TimeAnchor"
         x1 = v.TimeAnchor
-        t = _T281[s]
+        t = _T111[s]
         if t is None:
             raise _rt.not_here('TimeAnchor')
         a = (a << t[0]) | t[1]
@@ -8854,7 +9163,7 @@ def _e_PriceLevelScheduleType(a, v):
             s = 3
         f = "NumberOfPriceLevels"
         x4 = v.NumberOfPriceLevels
-        t = _T282[s]
+        t = _T112[s]
         if t is None:
             raise _rt.not_here('NumberOfPriceLevels')
         a = (a << t[0]) | t[1]
@@ -8876,14 +9185,8 @@ def _e_PriceLevelScheduleType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleType': (
-        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleType', '_d_PriceLevelScheduleEntryListType'),
+        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleType', '_W_PriceLevelScheduleType', '_d_PriceLevelScheduleEntryListType'),
 """\
-_s283 = PriceLevelScheduleType.Id.__set__
-_s284 = PriceLevelScheduleType.TimeAnchor.__set__
-_s285 = PriceLevelScheduleType.PriceScheduleID.__set__
-_s286 = PriceLevelScheduleType.PriceScheduleDescription.__set__
-_s287 = PriceLevelScheduleType.NumberOfPriceLevels.__set__
-_s288 = PriceLevelScheduleType.PriceLevelScheduleEntries.__set__
 
 def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     v0 = None
@@ -9023,13 +9326,14 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PriceLevelScheduleType')
     p = q
-    o = _new(cls)
-    _s283(o, v0)
-    _s284(o, v1)
-    _s285(o, v2)
-    _s286(o, v3)
-    _s287(o, v4)
-    _s288(o, v5)
+    o = _new(_W_PriceLevelScheduleType)
+    o.Id = v0
+    o.TimeAnchor = v1
+    o.PriceScheduleID = v2
+    o.PriceScheduleDescription = v3
+    o.NumberOfPriceLevels = v4
+    o.PriceLevelScheduleEntries = v5
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9063,7 +9367,7 @@ def _j_PriceLevelScheduleType(v):
     '_e_PriceRuleStackListType': (
         ('PriceRuleStackType', '_e_PriceRuleStackType'),
 """\
-_T289 = (None, (2, 1), (1, 0), )
+_T113 = (None, (2, 1), (1, 0), )
 
 def _e_PriceRuleStackListType(a, v):
     f = ""
@@ -9091,7 +9395,7 @@ def _e_PriceRuleStackListType(a, v):
             a = _e_PriceRuleStackType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T289[s]
+        t = _T113[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceRuleStack))')
         a = (a << t[0]) | t[1]
@@ -9103,9 +9407,8 @@ def _e_PriceRuleStackListType(a, v):
 """,
     ),
     '_d_PriceRuleStackListType': (
-        ('PriceRuleStackListType', 'PriceRuleStackType', '_d_PriceRuleStackType'),
+        ('PriceRuleStackListType', 'PriceRuleStackType', '_W_PriceRuleStackListType', '_d_PriceRuleStackType'),
 """\
-_s290 = PriceRuleStackListType.PriceRuleStack.__set__
 
 def _d_PriceRuleStackListType(D, E, p, data, st, cls):
     v0 = []
@@ -9149,8 +9452,9 @@ def _d_PriceRuleStackListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceRuleStackListType')
-    o = _new(cls)
-    _s290(o, v0)
+    o = _new(_W_PriceRuleStackListType)
+    o.PriceRuleStack = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9169,7 +9473,7 @@ def _j_PriceRuleStackListType(v):
     '_e_PriceRuleStackType': (
         ('PriceRuleType', '_e_PriceRuleType'),
 """\
-_T291 = (None, None, (2, 1), (1, 0), )
+_T114 = (None, None, (2, 1), (1, 0), )
 
 def _e_PriceRuleStackType(a, v):
     f = ""
@@ -9204,7 +9508,7 @@ def _e_PriceRuleStackType(a, v):
             a = _e_PriceRuleType(a, y)
             i += 1
         s = 3 if n == 8 else 2
-        t = _T291[s]
+        t = _T114[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceRule))')
         a = (a << t[0]) | t[1]
@@ -9216,10 +9520,8 @@ def _e_PriceRuleStackType(a, v):
 """,
     ),
     '_d_PriceRuleStackType': (
-        ('PriceRuleStackType', 'PriceRuleType', '_d_PriceRuleType'),
+        ('PriceRuleStackType', 'PriceRuleType', '_W_PriceRuleStackType', '_d_PriceRuleType'),
 """\
-_s292 = PriceRuleStackType.Duration.__set__
-_s293 = PriceRuleStackType.PriceRule.__set__
 
 def _d_PriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
@@ -9283,9 +9585,10 @@ def _d_PriceRuleStackType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceRuleStackType')
-    o = _new(cls)
-    _s292(o, v0)
-    _s293(o, v1)
+    o = _new(_W_PriceRuleStackType)
+    o.Duration = v0
+    o.PriceRule = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9307,10 +9610,10 @@ def _j_PriceRuleStackType(v):
     '_e_PriceRuleType': (
         ('RationalNumberType',),
 """\
-_T296 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, )
-_T297 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, None, )
-_T298 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, )
-_T299 = (None, (3, 4, 6), (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, )
+_T117 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, )
+_T118 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, None, )
+_T119 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, )
+_T120 = (None, (3, 4, 6), (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, )
 
 def _e_PriceRuleType(a, v):
     f = ""
@@ -9320,15 +9623,15 @@ def _e_PriceRuleType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EnergyFee.Exponent"
-        e294_x0 = x0.Exponent
-        if e294_x0.__class__ is not int or e294_x0 < -128 or e294_x0 > 127:
-            raise _rt.bad_int(e294_x0, -128, 127)
+        e115_x0 = x0.Exponent
+        if e115_x0.__class__ is not int or e115_x0 < -128 or e115_x0 > 127:
+            raise _rt.bad_int(e115_x0, -128, 127)
         f = "EnergyFee.Value"
-        e294_x1 = x0.Value
-        if e294_x1.__class__ is not int or e294_x1 < -32768 or e294_x1 > 32767:
-            raise _rt.bad_int(e294_x1, -32768, 32767)
-        a = (a << 15) | (e294_x0 - -128) << 4 | (e294_x1 < 0)
-        m = ~e294_x1 if e294_x1 < 0 else e294_x1
+        e115_x1 = x0.Value
+        if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
+            raise _rt.bad_int(e115_x1, -32768, 32767)
+        a = (a << 15) | (e115_x0 - -128) << 4 | (e115_x1 < 0)
+        m = ~e115_x1 if e115_x1 < 0 else e115_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "ParkingFee"
         x1 = v.ParkingFee
@@ -9337,15 +9640,15 @@ def _e_PriceRuleType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "ParkingFee.Exponent"
-            p295_x0 = x1.Exponent
-            if p295_x0.__class__ is not int or p295_x0 < -128 or p295_x0 > 127:
-                raise _rt.bad_int(p295_x0, -128, 127)
+            p116_x0 = x1.Exponent
+            if p116_x0.__class__ is not int or p116_x0 < -128 or p116_x0 > 127:
+                raise _rt.bad_int(p116_x0, -128, 127)
             f = "ParkingFee.Value"
-            p295_x1 = x1.Value
-            if p295_x1.__class__ is not int or p295_x1 < -32768 or p295_x1 > 32767:
-                raise _rt.bad_int(p295_x1, -32768, 32767)
-            a = (a << 17) | (p295_x0 - -128) << 4 | (p295_x1 < 0)
-            m = ~p295_x1 if p295_x1 < 0 else p295_x1
+            p116_x1 = x1.Value
+            if p116_x1.__class__ is not int or p116_x1 < -32768 or p116_x1 > 32767:
+                raise _rt.bad_int(p116_x1, -32768, 32767)
+            a = (a << 17) | (p116_x0 - -128) << 4 | (p116_x1 < 0)
+            m = ~p116_x1 if p116_x1 < 0 else p116_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 2
@@ -9354,7 +9657,7 @@ def _e_PriceRuleType(a, v):
         f = "ParkingFeePeriod"
         x2 = v.ParkingFeePeriod
         if x2 is not None:
-            t = _T296[s]
+            t = _T117[s]
             if t is None:
                 raise _rt.not_here('ParkingFeePeriod')
             a = (a << t[0]) | t[1]
@@ -9367,7 +9670,7 @@ def _e_PriceRuleType(a, v):
         f = "CarbonDioxideEmission"
         x3 = v.CarbonDioxideEmission
         if x3 is not None:
-            t = _T297[s]
+            t = _T118[s]
             if t is None:
                 raise _rt.not_here('CarbonDioxideEmission')
             a = (a << t[0]) | t[1]
@@ -9380,7 +9683,7 @@ def _e_PriceRuleType(a, v):
         f = "RenewableGenerationPercentage"
         x4 = v.RenewableGenerationPercentage
         if x4 is not None:
-            t = _T298[s]
+            t = _T119[s]
             if t is None:
                 raise _rt.not_here('RenewableGenerationPercentage')
             a = (a << t[0]) | t[1]
@@ -9392,21 +9695,21 @@ def _e_PriceRuleType(a, v):
         x5 = v.PowerRangeStart
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
-        t = _T299[s]
+        t = _T120[s]
         if t is None:
             raise _rt.not_here('PowerRangeStart')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "PowerRangeStart.Exponent"
-        p300_x0 = x5.Exponent
-        if p300_x0.__class__ is not int or p300_x0 < -128 or p300_x0 > 127:
-            raise _rt.bad_int(p300_x0, -128, 127)
+        p121_x0 = x5.Exponent
+        if p121_x0.__class__ is not int or p121_x0 < -128 or p121_x0 > 127:
+            raise _rt.bad_int(p121_x0, -128, 127)
         f = "PowerRangeStart.Value"
-        p300_x1 = x5.Value
-        if p300_x1.__class__ is not int or p300_x1 < -32768 or p300_x1 > 32767:
-            raise _rt.bad_int(p300_x1, -32768, 32767)
-        a = (a << 14) | (p300_x0 - -128) << 4 | (p300_x1 < 0)
-        m = ~p300_x1 if p300_x1 < 0 else p300_x1
+        p121_x1 = x5.Value
+        if p121_x1.__class__ is not int or p121_x1 < -32768 or p121_x1 > 32767:
+            raise _rt.bad_int(p121_x1, -32768, 32767)
+        a = (a << 14) | (p121_x0 - -128) << 4 | (p121_x1 < 0)
+        m = ~p121_x1 if p121_x1 < 0 else p121_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -9417,18 +9720,8 @@ def _e_PriceRuleType(a, v):
 """,
     ),
     '_d_PriceRuleType': (
-        ('PriceRuleType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('PriceRuleType', 'RationalNumberType', '_W_PriceRuleType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s302 = RationalNumberType.Exponent.__set__
-_s303 = RationalNumberType.Value.__set__
-_s305 = RationalNumberType.Exponent.__set__
-_s306 = RationalNumberType.Value.__set__
-_s307 = PriceRuleType.EnergyFee.__set__
-_s308 = PriceRuleType.ParkingFee.__set__
-_s309 = PriceRuleType.ParkingFeePeriod.__set__
-_s310 = PriceRuleType.CarbonDioxideEmission.__set__
-_s311 = PriceRuleType.RenewableGenerationPercentage.__set__
-_s312 = PriceRuleType.PowerRangeStart.__set__
 
 def _d_PriceRuleType(D, E, p, data, st, cls):
     v1 = None
@@ -9444,24 +9737,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e301_v0 = ((g >> 4) & 255) + -128
+    e122_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e301_v1 = c & 65535
-    if e301_v1 < 32768:
-        e301_v1 >>= 8
+    e122_v1 = c & 65535
+    if e122_v1 < 32768:
+        e122_v1 >>= 8
         p = q - 8
-    elif not e301_v1 & 128:
-        e301_v1 = ((e301_v1 >> 8) & 127) | ((e301_v1 & 127) << 7)
+    elif not e122_v1 & 128:
+        e122_v1 = ((e122_v1 >> 8) & 127) | ((e122_v1 & 127) << 7)
         p = q
     else:
-        e301_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e301_v1 = ~e301_v1
-    if e301_v1 < -32768 or e301_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e301_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s302(v0, e301_v0)
-    _s303(v0, e301_v1)
+        e122_v1 = ~e122_v1
+    if e122_v1 < -32768 or e122_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e122_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e122_v0
+    v0.Value = e122_v1
+    v0.__class__ = RationalNumberType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -9709,24 +10003,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        p304_v0 = ((g >> 4) & 255) + -128
+        p123_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        p304_v1 = c & 65535
-        if p304_v1 < 32768:
-            p304_v1 >>= 8
+        p123_v1 = c & 65535
+        if p123_v1 < 32768:
+            p123_v1 >>= 8
             p = q - 8
-        elif not p304_v1 & 128:
-            p304_v1 = ((p304_v1 >> 8) & 127) | ((p304_v1 & 127) << 7)
+        elif not p123_v1 & 128:
+            p123_v1 = ((p123_v1 >> 8) & 127) | ((p123_v1 & 127) << 7)
             p = q
         else:
-            p304_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            p304_v1 = ~p304_v1
-        if p304_v1 < -32768 or p304_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', p304_v1, -32768, 32767)
-        v5 = _new(RationalNumberType)
-        _s305(v5, p304_v0)
-        _s306(v5, p304_v1)
+            p123_v1 = ~p123_v1
+        if p123_v1 < -32768 or p123_v1 > 32767:
+            raise _rt.out_of_range(p0, 'RationalNumberType.Value', p123_v1, -32768, 32767)
+        v5 = _new(_W_RationalNumberType)
+        v5.Exponent = p123_v0
+        v5.Value = p123_v1
+        v5.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -9741,13 +10036,14 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PriceRuleType')
     p = q
-    o = _new(cls)
-    _s307(o, v0)
-    _s308(o, v1)
-    _s309(o, v2)
-    _s310(o, v3)
-    _s311(o, v4)
-    _s312(o, v5)
+    o = _new(_W_PriceRuleType)
+    o.EnergyFee = v0
+    o.ParkingFee = v1
+    o.ParkingFeePeriod = v2
+    o.CarbonDioxideEmission = v3
+    o.RenewableGenerationPercentage = v4
+    o.PowerRangeStart = v5
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9791,8 +10087,8 @@ def _j_PriceRuleType(v):
     '_e_ScheduleExchangeReqType': (
         ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'Scheduled_SEReqControlModeType', '_e_Dynamic_SEReqControlModeType', '_e_MessageHeaderType', '_e_Scheduled_SEReqControlModeType'),
 """\
-_T313 = (None, None, (2, 1, 3), None, )
-_T314 = (None, None, None, (1, 0), )
+_T124 = (None, None, (2, 1, 3), None, )
+_T125 = (None, None, None, (1, 0), )
 
 def _e_ScheduleExchangeReqType(a, v):
     f = ""
@@ -9823,13 +10119,13 @@ def _e_ScheduleExchangeReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, Scheduled_SEReqControlModeType):
                 raise _rt.bad_class(x3, 'Scheduled_SEReqControlModeType')
-            t = _T313[s]
+            t = _T124[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SEReqControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_Scheduled_SEReqControlModeType(a, x3)
-        t = _T314[s]
+        t = _T125[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SEReqControlMode), SE(Scheduled_SEReqControlMode))')
         a = (a << t[0]) | t[1]
@@ -9842,12 +10138,8 @@ _e_ScheduleExchangeReq = _e_ScheduleExchangeReqType
 """,
     ),
     '_d_ScheduleExchangeReqType': (
-        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'ScheduleExchangeReqType', 'Scheduled_SEReqControlModeType', '_d_Dynamic_SEReqControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEReqControlModeType'),
+        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'ScheduleExchangeReqType', 'Scheduled_SEReqControlModeType', '_W_ScheduleExchangeReqType', '_d_Dynamic_SEReqControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEReqControlModeType'),
 """\
-_s315 = ScheduleExchangeReqType.Header.__set__
-_s316 = ScheduleExchangeReqType.MaximumSupportingPoints.__set__
-_s317 = ScheduleExchangeReqType.Dynamic_SEReqControlMode.__set__
-_s318 = ScheduleExchangeReqType.Scheduled_SEReqControlMode.__set__
 
 def _d_ScheduleExchangeReqType(D, E, p, data, st, cls):
     v2 = None
@@ -9884,11 +10176,12 @@ def _d_ScheduleExchangeReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ScheduleExchangeReqType')
     p = q
-    o = _new(cls)
-    _s315(o, v0)
-    _s316(o, v1)
-    _s317(o, v2)
-    _s318(o, v3)
+    o = _new(_W_ScheduleExchangeReqType)
+    o.Header = v0
+    o.MaximumSupportingPoints = v1
+    o.Dynamic_SEReqControlMode = v2
+    o.Scheduled_SEReqControlMode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ScheduleExchangeReq = _d_ScheduleExchangeReqType
 """,
@@ -9916,9 +10209,9 @@ _j_ScheduleExchangeReq = _j_ScheduleExchangeReqType
     '_e_ScheduleExchangeResType': (
         ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'Scheduled_SEResControlModeType', '_IX_processingType', '_IX_responseCodeType', '_e_Dynamic_SEResControlModeType', '_e_MessageHeaderType', '_e_Scheduled_SEResControlModeType'),
 """\
-_T319 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T320 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
-_T321 = (None, None, None, None, None, (1, 0), )
+_T126 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T127 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
+_T128 = (None, None, None, None, None, (1, 0), )
 
 def _e_ScheduleExchangeResType(a, v):
     f = ""
@@ -9954,7 +10247,7 @@ def _e_ScheduleExchangeResType(a, v):
         if x4 is not None:
             if not isinstance(x4, Dynamic_SEResControlModeType):
                 raise _rt.bad_class(x4, 'Dynamic_SEResControlModeType')
-            t = _T319[s]
+            t = _T126[s]
             if t is None:
                 raise _rt.not_here('Dynamic_SEResControlMode')
             a = (a << t[0]) | t[1]
@@ -9965,13 +10258,13 @@ def _e_ScheduleExchangeResType(a, v):
         if x5 is not None:
             if not isinstance(x5, Scheduled_SEResControlModeType):
                 raise _rt.bad_class(x5, 'Scheduled_SEResControlModeType')
-            t = _T320[s]
+            t = _T127[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SEResControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_Scheduled_SEResControlModeType(a, x5)
-        t = _T321[s]
+        t = _T128[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SEResControlMode), SE(GoToPause), SE(Scheduled_SEResControlMode))')
         a = (a << t[0]) | t[1]
@@ -9984,14 +10277,8 @@ _e_ScheduleExchangeRes = _e_ScheduleExchangeResType
 """,
     ),
     '_d_ScheduleExchangeResType': (
-        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'ScheduleExchangeResType', 'Scheduled_SEResControlModeType', '_EV_processingType', '_EV_responseCodeType', '_d_Dynamic_SEResControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEResControlModeType'),
+        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'ScheduleExchangeResType', 'Scheduled_SEResControlModeType', '_EV_processingType', '_EV_responseCodeType', '_W_ScheduleExchangeResType', '_d_Dynamic_SEResControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEResControlModeType'),
 """\
-_s322 = ScheduleExchangeResType.Header.__set__
-_s323 = ScheduleExchangeResType.ResponseCode.__set__
-_s324 = ScheduleExchangeResType.EVSEProcessing.__set__
-_s325 = ScheduleExchangeResType.GoToPause.__set__
-_s326 = ScheduleExchangeResType.Dynamic_SEResControlMode.__set__
-_s327 = ScheduleExchangeResType.Scheduled_SEResControlMode.__set__
 
 def _d_ScheduleExchangeResType(D, E, p, data, st, cls):
     v3 = None
@@ -10059,13 +10346,14 @@ def _d_ScheduleExchangeResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ScheduleExchangeResType')
     p = q
-    o = _new(cls)
-    _s322(o, v0)
-    _s323(o, v1)
-    _s324(o, v2)
-    _s325(o, v3)
-    _s326(o, v4)
-    _s327(o, v5)
+    o = _new(_W_ScheduleExchangeResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.GoToPause = v3
+    o.Dynamic_SEResControlMode = v4
+    o.Scheduled_SEResControlMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_ScheduleExchangeRes = _d_ScheduleExchangeResType
 """,
@@ -10095,7 +10383,7 @@ _j_ScheduleExchangeRes = _j_ScheduleExchangeResType
     '_e_ScheduleTupleType': (
         ('ChargingScheduleType', '_e_ChargingScheduleType'),
 """\
-_T328 = (None, None, (2, 1), (1, 0), )
+_T129 = (None, None, (2, 1), (1, 0), )
 
 def _e_ScheduleTupleType(a, v):
     f = ""
@@ -10122,7 +10410,7 @@ def _e_ScheduleTupleType(a, v):
             s = 3
         else:
             s = 2
-        t = _T328[s]
+        t = _T129[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DischargingSchedule))')
         a = (a << t[0]) | t[1]
@@ -10134,11 +10422,8 @@ def _e_ScheduleTupleType(a, v):
 """,
     ),
     '_d_ScheduleTupleType': (
-        ('ChargingScheduleType', 'ScheduleTupleType', '_d_ChargingScheduleType'),
+        ('ChargingScheduleType', 'ScheduleTupleType', '_W_ScheduleTupleType', '_d_ChargingScheduleType'),
 """\
-_s329 = ScheduleTupleType.ScheduleTupleID.__set__
-_s330 = ScheduleTupleType.ChargingSchedule.__set__
-_s331 = ScheduleTupleType.DischargingSchedule.__set__
 
 def _d_ScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
@@ -10191,10 +10476,11 @@ def _d_ScheduleTupleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ScheduleTupleType')
         p = q
-    o = _new(cls)
-    _s329(o, v0)
-    _s330(o, v1)
-    _s331(o, v2)
+    o = _new(_W_ScheduleTupleType)
+    o.ScheduleTupleID = v0
+    o.ChargingSchedule = v1
+    o.DischargingSchedule = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10217,7 +10503,7 @@ def _j_ScheduleTupleType(v):
     '_e_Scheduled_EVPPTControlModeType': (
         ('_IX_powerToleranceAcceptanceType',),
 """\
-_T332 = (None, (2, 1), (1, 0), )
+_T130 = (None, (2, 1), (1, 0), )
 
 def _e_Scheduled_EVPPTControlModeType(a, v):
     f = ""
@@ -10239,7 +10525,7 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
             s = 2
         else:
             s = 1
-        t = _T332[s]
+        t = _T130[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerToleranceAcceptance))')
         a = (a << t[0]) | t[1]
@@ -10251,10 +10537,8 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_EVPPTControlModeType': (
-        ('Scheduled_EVPPTControlModeType', '_EV_powerToleranceAcceptanceType'),
+        ('Scheduled_EVPPTControlModeType', '_EV_powerToleranceAcceptanceType', '_W_Scheduled_EVPPTControlModeType'),
 """\
-_s333 = Scheduled_EVPPTControlModeType.SelectedScheduleTupleID.__set__
-_s334 = Scheduled_EVPPTControlModeType.PowerToleranceAcceptance.__set__
 
 def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     v1 = None
@@ -10309,9 +10593,10 @@ def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_EVPPTControlModeType')
         p = q
-    o = _new(cls)
-    _s333(o, v0)
-    _s334(o, v1)
+    o = _new(_W_Scheduled_EVPPTControlModeType)
+    o.SelectedScheduleTupleID = v0
+    o.PowerToleranceAcceptance = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10333,11 +10618,11 @@ def _j_Scheduled_EVPPTControlModeType(v):
     '_e_Scheduled_SEReqControlModeType': (
         ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', 'RationalNumberType', '_e_EVPowerScheduleEntryListType', '_e_EVPriceRuleStackListType'),
 """\
-_T335 = ((3, 1, 2), (3, 0, 2), None, None, None, None, )
-_T337 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, None, )
-_T339 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
-_T341 = ((3, 4, 5), (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T345 = ((3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T131 = ((3, 1, 2), (3, 0, 2), None, None, None, None, )
+_T133 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, None, )
+_T135 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
+_T137 = ((3, 4, 5), (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T141 = ((3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_SEReqControlModeType(a, v):
     f = ""
@@ -10358,21 +10643,21 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T335[s]
+            t = _T131[s]
             if t is None:
                 raise _rt.not_here('EVTargetEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVTargetEnergyRequest.Exponent"
-            e336_x0 = x1.Exponent
-            if e336_x0.__class__ is not int or e336_x0 < -128 or e336_x0 > 127:
-                raise _rt.bad_int(e336_x0, -128, 127)
+            e132_x0 = x1.Exponent
+            if e132_x0.__class__ is not int or e132_x0 < -128 or e132_x0 > 127:
+                raise _rt.bad_int(e132_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e336_x1 = x1.Value
-            if e336_x1.__class__ is not int or e336_x1 < -32768 or e336_x1 > 32767:
-                raise _rt.bad_int(e336_x1, -32768, 32767)
-            a = (a << 14) | (e336_x0 - -128) << 4 | (e336_x1 < 0)
-            m = ~e336_x1 if e336_x1 < 0 else e336_x1
+            e132_x1 = x1.Value
+            if e132_x1.__class__ is not int or e132_x1 < -32768 or e132_x1 > 32767:
+                raise _rt.bad_int(e132_x1, -32768, 32767)
+            a = (a << 14) | (e132_x0 - -128) << 4 | (e132_x1 < 0)
+            m = ~e132_x1 if e132_x1 < 0 else e132_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVMaximumEnergyRequest"
@@ -10380,21 +10665,21 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T337[s]
+            t = _T133[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e338_x0 = x2.Exponent
-            if e338_x0.__class__ is not int or e338_x0 < -128 or e338_x0 > 127:
-                raise _rt.bad_int(e338_x0, -128, 127)
+            e134_x0 = x2.Exponent
+            if e134_x0.__class__ is not int or e134_x0 < -128 or e134_x0 > 127:
+                raise _rt.bad_int(e134_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e338_x1 = x2.Value
-            if e338_x1.__class__ is not int or e338_x1 < -32768 or e338_x1 > 32767:
-                raise _rt.bad_int(e338_x1, -32768, 32767)
-            a = (a << 14) | (e338_x0 - -128) << 4 | (e338_x1 < 0)
-            m = ~e338_x1 if e338_x1 < 0 else e338_x1
+            e134_x1 = x2.Value
+            if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
+                raise _rt.bad_int(e134_x1, -32768, 32767)
+            a = (a << 14) | (e134_x0 - -128) << 4 | (e134_x1 < 0)
+            m = ~e134_x1 if e134_x1 < 0 else e134_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVMinimumEnergyRequest"
@@ -10402,21 +10687,21 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T339[s]
+            t = _T135[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e340_x0 = x3.Exponent
-            if e340_x0.__class__ is not int or e340_x0 < -128 or e340_x0 > 127:
-                raise _rt.bad_int(e340_x0, -128, 127)
+            e136_x0 = x3.Exponent
+            if e136_x0.__class__ is not int or e136_x0 < -128 or e136_x0 > 127:
+                raise _rt.bad_int(e136_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e340_x1 = x3.Value
-            if e340_x1.__class__ is not int or e340_x1 < -32768 or e340_x1 > 32767:
-                raise _rt.bad_int(e340_x1, -32768, 32767)
-            a = (a << 14) | (e340_x0 - -128) << 4 | (e340_x1 < 0)
-            m = ~e340_x1 if e340_x1 < 0 else e340_x1
+            e136_x1 = x3.Value
+            if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
+                raise _rt.bad_int(e136_x1, -32768, 32767)
+            a = (a << 14) | (e136_x0 - -128) << 4 | (e136_x1 < 0)
+            m = ~e136_x1 if e136_x1 < 0 else e136_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVEnergyOffer"
@@ -10424,57 +10709,57 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x4 is not None:
             if not isinstance(x4, EVEnergyOfferType):
                 raise _rt.bad_class(x4, 'EVEnergyOfferType')
-            t = _T341[s]
+            t = _T137[s]
             if t is None:
                 raise _rt.not_here('EVEnergyOffer')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVEnergyOffer.EVPowerSchedule"
-            e342_x0 = x4.EVPowerSchedule
-            if not isinstance(e342_x0, EVPowerScheduleType):
-                raise _rt.bad_class(e342_x0, 'EVPowerScheduleType')
+            e138_x0 = x4.EVPowerSchedule
+            if not isinstance(e138_x0, EVPowerScheduleType):
+                raise _rt.bad_class(e138_x0, 'EVPowerScheduleType')
             f = "EVEnergyOffer.EVPowerSchedule.TimeAnchor"
-            e342_e343_x0 = e342_x0.TimeAnchor
-            if e342_e343_x0.__class__ is not int or e342_e343_x0 < 0 or e342_e343_x0 > 18446744073709551615:
-                raise _rt.bad_int(e342_e343_x0, 0, 18446744073709551615)
+            e138_e139_x0 = e138_x0.TimeAnchor
+            if e138_e139_x0.__class__ is not int or e138_e139_x0 < 0 or e138_e139_x0 > 18446744073709551615:
+                raise _rt.bad_int(e138_e139_x0, 0, 18446744073709551615)
             a <<= 3
-            a = (a << 8) | e342_e343_x0 if e342_e343_x0 < 128 else _uint(a, e342_e343_x0)
+            a = (a << 8) | e138_e139_x0 if e138_e139_x0 < 128 else _uint(a, e138_e139_x0)
             f = "EVEnergyOffer.EVPowerSchedule.EVPowerScheduleEntries"
-            e342_e343_x1 = e342_x0.EVPowerScheduleEntries
-            if not isinstance(e342_e343_x1, EVPowerScheduleEntryListType):
-                raise _rt.bad_class(e342_e343_x1, 'EVPowerScheduleEntryListType')
+            e138_e139_x1 = e138_x0.EVPowerScheduleEntries
+            if not isinstance(e138_e139_x1, EVPowerScheduleEntryListType):
+                raise _rt.bad_class(e138_e139_x1, 'EVPowerScheduleEntryListType')
             a <<= 2
-            a = _e_EVPowerScheduleEntryListType(a, e342_e343_x1)
+            a = _e_EVPowerScheduleEntryListType(a, e138_e139_x1)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule"
-            e342_x1 = x4.EVAbsolutePriceSchedule
-            if not isinstance(e342_x1, EVAbsolutePriceScheduleType):
-                raise _rt.bad_class(e342_x1, 'EVAbsolutePriceScheduleType')
+            e138_x1 = x4.EVAbsolutePriceSchedule
+            if not isinstance(e138_x1, EVAbsolutePriceScheduleType):
+                raise _rt.bad_class(e138_x1, 'EVAbsolutePriceScheduleType')
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.TimeAnchor"
-            e342_e344_x0 = e342_x1.TimeAnchor
-            if e342_e344_x0.__class__ is not int or e342_e344_x0 < 0 or e342_e344_x0 > 18446744073709551615:
-                raise _rt.bad_int(e342_e344_x0, 0, 18446744073709551615)
+            e138_e140_x0 = e138_x1.TimeAnchor
+            if e138_e140_x0.__class__ is not int or e138_e140_x0 < 0 or e138_e140_x0 > 18446744073709551615:
+                raise _rt.bad_int(e138_e140_x0, 0, 18446744073709551615)
             a <<= 4
-            a = (a << 8) | e342_e344_x0 if e342_e344_x0 < 128 else _uint(a, e342_e344_x0)
+            a = (a << 8) | e138_e140_x0 if e138_e140_x0 < 128 else _uint(a, e138_e140_x0)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.Currency"
-            e342_e344_x1 = e342_x1.Currency
-            if e342_e344_x1.__class__ is not str or len(e342_e344_x1) > 3:
-                raise _rt.bad_length(e342_e344_x1, None, 3, str)
+            e138_e140_x1 = e138_x1.Currency
+            if e138_e140_x1.__class__ is not str or len(e138_e140_x1) > 3:
+                raise _rt.bad_length(e138_e140_x1, None, 3, str)
             a <<= 3
-            a = _str(a, e342_e344_x1)
+            a = _str(a, e138_e140_x1)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.PriceAlgorithm"
-            e342_e344_x2 = e342_x1.PriceAlgorithm
-            if e342_e344_x2.__class__ is not str or len(e342_e344_x2) > 255:
-                raise _rt.bad_length(e342_e344_x2, None, 255, str)
+            e138_e140_x2 = e138_x1.PriceAlgorithm
+            if e138_e140_x2.__class__ is not str or len(e138_e140_x2) > 255:
+                raise _rt.bad_length(e138_e140_x2, None, 255, str)
             a <<= 3
-            a = _str(a, e342_e344_x2)
+            a = _str(a, e138_e140_x2)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.EVPriceRuleStacks"
-            e342_e344_x3 = e342_x1.EVPriceRuleStacks
-            if not isinstance(e342_e344_x3, EVPriceRuleStackListType):
-                raise _rt.bad_class(e342_e344_x3, 'EVPriceRuleStackListType')
+            e138_e140_x3 = e138_x1.EVPriceRuleStacks
+            if not isinstance(e138_e140_x3, EVPriceRuleStackListType):
+                raise _rt.bad_class(e138_e140_x3, 'EVPriceRuleStackListType')
             a <<= 2
-            a = _e_EVPriceRuleStackListType(a, e342_e344_x3)
+            a = _e_EVPriceRuleStackListType(a, e138_e140_x3)
             a <<= 2
-        t = _T345[s]
+        t = _T141[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DepartureTime), SE(EVEnergyOffer), SE(EVMaximumEnergyRequest), SE(EVMinimumEnergyRequest), SE(EVTargetEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -10486,13 +10771,8 @@ def _e_Scheduled_SEReqControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SEReqControlModeType': (
-        ('EVEnergyOfferType', 'RationalNumberType', 'Scheduled_SEReqControlModeType', '_d_EVEnergyOfferType', '_d_RationalNumberType'),
+        ('EVEnergyOfferType', 'RationalNumberType', 'Scheduled_SEReqControlModeType', '_W_Scheduled_SEReqControlModeType', '_d_EVEnergyOfferType', '_d_RationalNumberType'),
 """\
-_s346 = Scheduled_SEReqControlModeType.DepartureTime.__set__
-_s347 = Scheduled_SEReqControlModeType.EVTargetEnergyRequest.__set__
-_s348 = Scheduled_SEReqControlModeType.EVMaximumEnergyRequest.__set__
-_s349 = Scheduled_SEReqControlModeType.EVMinimumEnergyRequest.__set__
-_s350 = Scheduled_SEReqControlModeType.EVEnergyOffer.__set__
 
 def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -10633,12 +10913,13 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_SEReqControlModeType')
         p = q
-    o = _new(cls)
-    _s346(o, v0)
-    _s347(o, v1)
-    _s348(o, v2)
-    _s349(o, v3)
-    _s350(o, v4)
+    o = _new(_W_Scheduled_SEReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVEnergyOffer = v4
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10681,7 +10962,7 @@ def _j_Scheduled_SEReqControlModeType(v):
     '_e_Scheduled_SEResControlModeType': (
         ('ScheduleTupleType', '_e_ScheduleTupleType'),
 """\
-_T351 = (None, (2, 1), (1, 0), )
+_T142 = (None, (2, 1), (1, 0), )
 
 def _e_Scheduled_SEResControlModeType(a, v):
     f = ""
@@ -10709,7 +10990,7 @@ def _e_Scheduled_SEResControlModeType(a, v):
             a = _e_ScheduleTupleType(a, y)
             i += 1
         s = 2 if n == 3 else 1
-        t = _T351[s]
+        t = _T142[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ScheduleTuple))')
         a = (a << t[0]) | t[1]
@@ -10721,9 +11002,8 @@ def _e_Scheduled_SEResControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SEResControlModeType': (
-        ('ScheduleTupleType', 'Scheduled_SEResControlModeType', '_d_ScheduleTupleType'),
+        ('ScheduleTupleType', 'Scheduled_SEResControlModeType', '_W_Scheduled_SEResControlModeType', '_d_ScheduleTupleType'),
 """\
-_s352 = Scheduled_SEResControlModeType.ScheduleTuple.__set__
 
 def _d_Scheduled_SEResControlModeType(D, E, p, data, st, cls):
     v0 = []
@@ -10767,8 +11047,9 @@ def _d_Scheduled_SEResControlModeType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'Scheduled_SEResControlModeType')
-    o = _new(cls)
-    _s352(o, v0)
+    o = _new(_W_Scheduled_SEResControlModeType)
+    o.ScheduleTuple = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10806,9 +11087,8 @@ def _e_Scheduled_SMDTControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SMDTControlModeType': (
-        ('Scheduled_SMDTControlModeType',),
+        ('Scheduled_SMDTControlModeType', '_W_Scheduled_SMDTControlModeType'),
 """\
-_s353 = Scheduled_SMDTControlModeType.SelectedScheduleTupleID.__set__
 
 def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -10838,8 +11118,9 @@ def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'Scheduled_SMDTControlModeType')
     p = q
-    o = _new(cls)
-    _s353(o, v0)
+    o = _new(_W_Scheduled_SMDTControlModeType)
+    o.SelectedScheduleTupleID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10858,7 +11139,7 @@ def _j_Scheduled_SMDTControlModeType(v):
     '_e_SelectedServiceListType': (
         ('SelectedServiceType',),
 """\
-_T355 = (None, (2, 1), (1, 0), )
+_T144 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceListType(a, v):
     f = ""
@@ -10884,21 +11165,21 @@ def _e_SelectedServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "SelectedService.ServiceID"
-            s354_x0 = y.ServiceID
-            if s354_x0.__class__ is not int or s354_x0 < 0 or s354_x0 > 65535:
-                raise _rt.bad_int(s354_x0, 0, 65535)
+            s143_x0 = y.ServiceID
+            if s143_x0.__class__ is not int or s143_x0 < 0 or s143_x0 > 65535:
+                raise _rt.bad_int(s143_x0, 0, 65535)
             a <<= 2
-            a = (a << 8) | s354_x0 if s354_x0 < 128 else _uint(a, s354_x0)
+            a = (a << 8) | s143_x0 if s143_x0 < 128 else _uint(a, s143_x0)
             f = "SelectedService.ParameterSetID"
-            s354_x1 = y.ParameterSetID
-            if s354_x1.__class__ is not int or s354_x1 < 0 or s354_x1 > 65535:
-                raise _rt.bad_int(s354_x1, 0, 65535)
+            s143_x1 = y.ParameterSetID
+            if s143_x1.__class__ is not int or s143_x1 < 0 or s143_x1 > 65535:
+                raise _rt.bad_int(s143_x1, 0, 65535)
             a <<= 3
-            a = (a << 8) | s354_x1 if s354_x1 < 128 else _uint(a, s354_x1)
+            a = (a << 8) | s143_x1 if s143_x1 < 128 else _uint(a, s143_x1)
             a <<= 2
             i += 1
         s = 2 if n == 16 else 1
-        t = _T355[s]
+        t = _T144[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedService))')
         a = (a << t[0]) | t[1]
@@ -10910,11 +11191,8 @@ def _e_SelectedServiceListType(a, v):
 """,
     ),
     '_d_SelectedServiceListType': (
-        ('SelectedServiceListType', 'SelectedServiceType', '_d_SelectedServiceType'),
+        ('SelectedServiceListType', 'SelectedServiceType', '_W_SelectedServiceListType', '_W_SelectedServiceType', '_d_SelectedServiceType'),
 """\
-_s357 = SelectedServiceType.ServiceID.__set__
-_s358 = SelectedServiceType.ParameterSetID.__set__
-_s359 = SelectedServiceListType.SelectedService.__set__
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -10927,17 +11205,17 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s356_v0 = c & 65535
-    if s356_v0 < 32768:
-        s356_v0 >>= 8
+    s145_v0 = c & 65535
+    if s145_v0 < 32768:
+        s145_v0 >>= 8
         p = q - 8
-    elif not s356_v0 & 128:
-        s356_v0 = ((s356_v0 >> 8) & 127) | ((s356_v0 & 127) << 7)
+    elif not s145_v0 & 128:
+        s145_v0 = ((s145_v0 >> 8) & 127) | ((s145_v0 & 127) << 7)
         p = q
     else:
-        s356_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s356_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s356_v0, 0, 65535)
+        s145_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+    if s145_v0 > 65535:
+        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
     p0 = p + 3
     q = p + 19
     if q <= E:
@@ -10947,20 +11225,21 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s356_v1 = c & 65535
-    if s356_v1 < 32768:
-        s356_v1 >>= 8
+    s145_v1 = c & 65535
+    if s145_v1 < 32768:
+        s145_v1 >>= 8
         p = q - 8
-    elif not s356_v1 & 128:
-        s356_v1 = ((s356_v1 >> 8) & 127) | ((s356_v1 & 127) << 7)
+    elif not s145_v1 & 128:
+        s145_v1 = ((s145_v1 >> 8) & 127) | ((s145_v1 & 127) << 7)
         p = q
     else:
-        s356_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s356_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s356_v1, 0, 65535)
-    y = _new(SelectedServiceType)
-    _s357(y, s356_v0)
-    _s358(y, s356_v1)
+        s145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+    if s145_v1 > 65535:
+        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
+    y = _new(_W_SelectedServiceType)
+    y.ServiceID = s145_v0
+    y.ParameterSetID = s145_v1
+    y.__class__ = SelectedServiceType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -11000,8 +11279,9 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SelectedServiceListType')
-    o = _new(cls)
-    _s359(o, v0)
+    o = _new(_W_SelectedServiceListType)
+    o.SelectedService = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11045,10 +11325,8 @@ def _e_SelectedServiceType(a, v):
 """,
     ),
     '_d_SelectedServiceType': (
-        ('SelectedServiceType',),
+        ('SelectedServiceType', '_W_SelectedServiceType'),
 """\
-_s360 = SelectedServiceType.ServiceID.__set__
-_s361 = SelectedServiceType.ParameterSetID.__set__
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -11098,9 +11376,10 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'SelectedServiceType')
     p = q
-    o = _new(cls)
-    _s360(o, v0)
-    _s361(o, v1)
+    o = _new(_W_SelectedServiceType)
+    o.ServiceID = v0
+    o.ParameterSetID = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11146,10 +11425,8 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """,
     ),
     '_d_ServiceDetailReqType': (
-        ('MessageHeaderType', 'ServiceDetailReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'ServiceDetailReqType', '_W_ServiceDetailReqType', '_d_MessageHeaderType'),
 """\
-_s362 = ServiceDetailReqType.Header.__set__
-_s363 = ServiceDetailReqType.ServiceID.__set__
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -11187,9 +11464,10 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceDetailReqType')
     p = q
-    o = _new(cls)
-    _s362(o, v0)
-    _s363(o, v1)
+    o = _new(_W_ServiceDetailReqType)
+    o.Header = v0
+    o.ServiceID = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
 """,
@@ -11248,12 +11526,8 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 """,
     ),
     '_d_ServiceDetailResType': (
-        ('MessageHeaderType', 'ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_ServiceParameterListType'),
+        ('MessageHeaderType', 'ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_W_ServiceDetailResType', '_d_MessageHeaderType', '_d_ServiceParameterListType'),
 """\
-_s364 = ServiceDetailResType.Header.__set__
-_s365 = ServiceDetailResType.ResponseCode.__set__
-_s366 = ServiceDetailResType.ServiceID.__set__
-_s367 = ServiceDetailResType.ServiceParameterList.__set__
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     q = p + 1
@@ -11303,11 +11577,12 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
     p = q
-    o = _new(cls)
-    _s364(o, v0)
-    _s365(o, v1)
-    _s366(o, v2)
-    _s367(o, v3)
+    o = _new(_W_ServiceDetailResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ServiceID = v2
+    o.ServiceParameterList = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
 """,
@@ -11331,7 +11606,7 @@ _j_ServiceDetailRes = _j_ServiceDetailResType
     '_e_ServiceDiscoveryReqType': (
         ('MessageHeaderType', 'ServiceIDListType', '_e_MessageHeaderType', '_e_ServiceIDListType'),
 """\
-_T368 = (None, (2, 1), (1, 0), )
+_T146 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryReqType(a, v):
     f = ""
@@ -11352,7 +11627,7 @@ def _e_ServiceDiscoveryReqType(a, v):
             s = 2
         else:
             s = 1
-        t = _T368[s]
+        t = _T146[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SupportedServiceIDs))')
         a = (a << t[0]) | t[1]
@@ -11365,10 +11640,8 @@ _e_ServiceDiscoveryReq = _e_ServiceDiscoveryReqType
 """,
     ),
     '_d_ServiceDiscoveryReqType': (
-        ('MessageHeaderType', 'ServiceDiscoveryReqType', 'ServiceIDListType', '_d_MessageHeaderType', '_d_ServiceIDListType'),
+        ('MessageHeaderType', 'ServiceDiscoveryReqType', 'ServiceIDListType', '_W_ServiceDiscoveryReqType', '_d_MessageHeaderType', '_d_ServiceIDListType'),
 """\
-_s369 = ServiceDiscoveryReqType.Header.__set__
-_s370 = ServiceDiscoveryReqType.SupportedServiceIDs.__set__
 
 def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     v1 = None
@@ -11401,9 +11674,10 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryReqType')
         p = q
-    o = _new(cls)
-    _s369(o, v0)
-    _s370(o, v1)
+    o = _new(_W_ServiceDiscoveryReqType)
+    o.Header = v0
+    o.SupportedServiceIDs = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
 """,
@@ -11425,7 +11699,7 @@ _j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
     '_e_ServiceDiscoveryResType': (
         ('MessageHeaderType', 'ServiceListType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_ServiceListType'),
 """\
-_T371 = (None, None, None, None, (2, 1), (1, 0), )
+_T147 = (None, None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryResType(a, v):
     f = ""
@@ -11461,7 +11735,7 @@ def _e_ServiceDiscoveryResType(a, v):
             s = 5
         else:
             s = 4
-        t = _T371[s]
+        t = _T147[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VASList))')
         a = (a << t[0]) | t[1]
@@ -11474,13 +11748,8 @@ _e_ServiceDiscoveryRes = _e_ServiceDiscoveryResType
 """,
     ),
     '_d_ServiceDiscoveryResType': (
-        ('MessageHeaderType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_ServiceListType'),
+        ('MessageHeaderType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_W_ServiceDiscoveryResType', '_d_MessageHeaderType', '_d_ServiceListType'),
 """\
-_s372 = ServiceDiscoveryResType.Header.__set__
-_s373 = ServiceDiscoveryResType.ResponseCode.__set__
-_s374 = ServiceDiscoveryResType.ServiceRenegotiationSupported.__set__
-_s375 = ServiceDiscoveryResType.EnergyTransferServiceList.__set__
-_s376 = ServiceDiscoveryResType.VASList.__set__
 
 def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     v4 = None
@@ -11526,12 +11795,13 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryResType')
         p = q
-    o = _new(cls)
-    _s372(o, v0)
-    _s373(o, v1)
-    _s374(o, v2)
-    _s375(o, v3)
-    _s376(o, v4)
+    o = _new(_W_ServiceDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ServiceRenegotiationSupported = v2
+    o.EnergyTransferServiceList = v3
+    o.VASList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
 """,
@@ -11558,7 +11828,7 @@ _j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
     '_e_ServiceIDListType': (
         (),
 """\
-_T377 = (None, (2, 1), (1, 0), )
+_T148 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceIDListType(a, v):
     f = ""
@@ -11585,7 +11855,7 @@ def _e_ServiceIDListType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 16 else 1
-        t = _T377[s]
+        t = _T148[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceID))')
         a = (a << t[0]) | t[1]
@@ -11597,9 +11867,8 @@ def _e_ServiceIDListType(a, v):
 """,
     ),
     '_d_ServiceIDListType': (
-        ('ServiceIDListType',),
+        ('ServiceIDListType', '_W_ServiceIDListType'),
 """\
-_s378 = ServiceIDListType.ServiceID.__set__
 
 def _d_ServiceIDListType(D, E, p, data, st, cls):
     v0 = []
@@ -11688,8 +11957,9 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceIDListType')
-    o = _new(cls)
-    _s378(o, v0)
+    o = _new(_W_ServiceIDListType)
+    o.ServiceID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11708,7 +11978,7 @@ def _j_ServiceIDListType(v):
     '_e_ServiceListType': (
         ('ServiceType',),
 """\
-_T380 = (None, (2, 1), (1, 0), )
+_T150 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceListType(a, v):
     f = ""
@@ -11734,19 +12004,19 @@ def _e_ServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "Service.ServiceID"
-            s379_x0 = y.ServiceID
-            if s379_x0.__class__ is not int or s379_x0 < 0 or s379_x0 > 65535:
-                raise _rt.bad_int(s379_x0, 0, 65535)
+            s149_x0 = y.ServiceID
+            if s149_x0.__class__ is not int or s149_x0 < 0 or s149_x0 > 65535:
+                raise _rt.bad_int(s149_x0, 0, 65535)
             a <<= 2
-            a = (a << 8) | s379_x0 if s379_x0 < 128 else _uint(a, s379_x0)
+            a = (a << 8) | s149_x0 if s149_x0 < 128 else _uint(a, s149_x0)
             f = "Service.FreeService"
-            s379_x1 = y.FreeService
-            if s379_x1.__class__ is not bool:
-                raise _rt.bad_type(s379_x1, 'bool')
-            a = (a << 6) | (s379_x1) << 2
+            s149_x1 = y.FreeService
+            if s149_x1.__class__ is not bool:
+                raise _rt.bad_type(s149_x1, 'bool')
+            a = (a << 6) | (s149_x1) << 2
             i += 1
         s = 2 if n == 8 else 1
-        t = _T380[s]
+        t = _T150[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Service))')
         a = (a << t[0]) | t[1]
@@ -11758,11 +12028,8 @@ def _e_ServiceListType(a, v):
 """,
     ),
     '_d_ServiceListType': (
-        ('ServiceListType', 'ServiceType', '_d_ServiceType'),
+        ('ServiceListType', 'ServiceType', '_W_ServiceListType', '_W_ServiceType', '_d_ServiceType'),
 """\
-_s382 = ServiceType.ServiceID.__set__
-_s383 = ServiceType.FreeService.__set__
-_s384 = ServiceListType.Service.__set__
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -11775,28 +12042,29 @@ def _d_ServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'ServiceType')
-    s381_v0 = c & 65535
-    if s381_v0 < 32768:
-        s381_v0 >>= 8
+    s151_v0 = c & 65535
+    if s151_v0 < 32768:
+        s151_v0 >>= 8
         p = q - 8
-    elif not s381_v0 & 128:
-        s381_v0 = ((s381_v0 >> 8) & 127) | ((s381_v0 & 127) << 7)
+    elif not s151_v0 & 128:
+        s151_v0 = ((s151_v0 >> 8) & 127) | ((s151_v0 & 127) << 7)
         p = q
     else:
-        s381_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s381_v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', s381_v0, 0, 65535)
+        s151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+    if s151_v0 > 65535:
+        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 15
     if c & 14:
         raise _rt.escape(p, c, 4, 14, 'ServiceType')
-    s381_v1 = (c & 1) == 1
+    s151_v1 = (c & 1) == 1
     p = q
-    y = _new(ServiceType)
-    _s382(y, s381_v0)
-    _s383(y, s381_v1)
+    y = _new(_W_ServiceType)
+    y.ServiceID = s151_v0
+    y.FreeService = s151_v1
+    y.__class__ = ServiceType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -11836,8 +12104,9 @@ def _d_ServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceListType')
-    o = _new(cls)
-    _s384(o, v0)
+    o = _new(_W_ServiceListType)
+    o.Service = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11856,7 +12125,7 @@ def _j_ServiceListType(v):
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
-_T385 = (None, (2, 1), (1, 0), )
+_T152 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceParameterListType(a, v):
     f = ""
@@ -11884,7 +12153,7 @@ def _e_ServiceParameterListType(a, v):
             a = _e_ParameterSetType(a, y)
             i += 1
         s = 2 if n == 32 else 1
-        t = _T385[s]
+        t = _T152[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSet))')
         a = (a << t[0]) | t[1]
@@ -11896,9 +12165,8 @@ def _e_ServiceParameterListType(a, v):
 """,
     ),
     '_d_ServiceParameterListType': (
-        ('ParameterSetType', 'ServiceParameterListType', '_d_ParameterSetType'),
+        ('ParameterSetType', 'ServiceParameterListType', '_W_ServiceParameterListType', '_d_ParameterSetType'),
 """\
-_s386 = ServiceParameterListType.ParameterSet.__set__
 
 def _d_ServiceParameterListType(D, E, p, data, st, cls):
     v0 = []
@@ -11942,8 +12210,9 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceParameterListType')
-    o = _new(cls)
-    _s386(o, v0)
+    o = _new(_W_ServiceParameterListType)
+    o.ParameterSet = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11962,7 +12231,7 @@ def _j_ServiceParameterListType(v):
     '_e_ServiceSelectionReqType': (
         ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', '_e_MessageHeaderType', '_e_SelectedServiceListType'),
 """\
-_T388 = (None, None, (2, 1), (1, 0), )
+_T154 = (None, None, (2, 1), (1, 0), )
 
 def _e_ServiceSelectionReqType(a, v):
     f = ""
@@ -11978,17 +12247,17 @@ def _e_ServiceSelectionReqType(a, v):
         if not isinstance(x1, SelectedServiceType):
             raise _rt.bad_class(x1, 'SelectedServiceType')
         f = "SelectedEnergyTransferService.ServiceID"
-        s387_x0 = x1.ServiceID
-        if s387_x0.__class__ is not int or s387_x0 < 0 or s387_x0 > 65535:
-            raise _rt.bad_int(s387_x0, 0, 65535)
+        s153_x0 = x1.ServiceID
+        if s153_x0.__class__ is not int or s153_x0 < 0 or s153_x0 > 65535:
+            raise _rt.bad_int(s153_x0, 0, 65535)
         a <<= 3
-        a = (a << 8) | s387_x0 if s387_x0 < 128 else _uint(a, s387_x0)
+        a = (a << 8) | s153_x0 if s153_x0 < 128 else _uint(a, s153_x0)
         f = "SelectedEnergyTransferService.ParameterSetID"
-        s387_x1 = x1.ParameterSetID
-        if s387_x1.__class__ is not int or s387_x1 < 0 or s387_x1 > 65535:
-            raise _rt.bad_int(s387_x1, 0, 65535)
+        s153_x1 = x1.ParameterSetID
+        if s153_x1.__class__ is not int or s153_x1 < 0 or s153_x1 > 65535:
+            raise _rt.bad_int(s153_x1, 0, 65535)
         a <<= 3
-        a = (a << 8) | s387_x1 if s387_x1 < 128 else _uint(a, s387_x1)
+        a = (a << 8) | s153_x1 if s153_x1 < 128 else _uint(a, s153_x1)
         f = "SelectedVASList"
         x2 = v.SelectedVASList
         a <<= 2
@@ -12000,7 +12269,7 @@ def _e_ServiceSelectionReqType(a, v):
             s = 3
         else:
             s = 2
-        t = _T388[s]
+        t = _T154[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedVASList))')
         a = (a << t[0]) | t[1]
@@ -12013,13 +12282,8 @@ _e_ServiceSelectionReq = _e_ServiceSelectionReqType
 """,
     ),
     '_d_ServiceSelectionReqType': (
-        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', 'ServiceSelectionReqType', '_d_MessageHeaderType', '_d_SelectedServiceListType'),
+        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', 'ServiceSelectionReqType', '_W_SelectedServiceType', '_W_ServiceSelectionReqType', '_d_MessageHeaderType', '_d_SelectedServiceListType'),
 """\
-_s390 = SelectedServiceType.ServiceID.__set__
-_s391 = SelectedServiceType.ParameterSetID.__set__
-_s392 = ServiceSelectionReqType.Header.__set__
-_s393 = ServiceSelectionReqType.SelectedEnergyTransferService.__set__
-_s394 = ServiceSelectionReqType.SelectedVASList.__set__
 
 def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     v2 = None
@@ -12040,17 +12304,17 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s389_v0 = c & 65535
-    if s389_v0 < 32768:
-        s389_v0 >>= 8
+    s155_v0 = c & 65535
+    if s155_v0 < 32768:
+        s155_v0 >>= 8
         p = q - 8
-    elif not s389_v0 & 128:
-        s389_v0 = ((s389_v0 >> 8) & 127) | ((s389_v0 & 127) << 7)
+    elif not s155_v0 & 128:
+        s155_v0 = ((s155_v0 >> 8) & 127) | ((s155_v0 & 127) << 7)
         p = q
     else:
-        s389_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s389_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s389_v0, 0, 65535)
+        s155_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+    if s155_v0 > 65535:
+        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
     p0 = p + 3
     q = p + 19
     if q <= E:
@@ -12060,20 +12324,21 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s389_v1 = c & 65535
-    if s389_v1 < 32768:
-        s389_v1 >>= 8
+    s155_v1 = c & 65535
+    if s155_v1 < 32768:
+        s155_v1 >>= 8
         p = q - 8
-    elif not s389_v1 & 128:
-        s389_v1 = ((s389_v1 >> 8) & 127) | ((s389_v1 & 127) << 7)
+    elif not s155_v1 & 128:
+        s155_v1 = ((s155_v1 >> 8) & 127) | ((s155_v1 & 127) << 7)
         p = q
     else:
-        s389_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s389_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s389_v1, 0, 65535)
-    v1 = _new(SelectedServiceType)
-    _s390(v1, s389_v0)
-    _s391(v1, s389_v1)
+        s155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+    if s155_v1 > 65535:
+        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
+    v1 = _new(_W_SelectedServiceType)
+    v1.ServiceID = s155_v0
+    v1.ParameterSetID = s155_v1
+    v1.__class__ = SelectedServiceType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -12097,10 +12362,11 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceSelectionReqType')
         p = q
-    o = _new(cls)
-    _s392(o, v0)
-    _s393(o, v1)
-    _s394(o, v2)
+    o = _new(_W_ServiceSelectionReqType)
+    o.Header = v0
+    o.SelectedEnergyTransferService = v1
+    o.SelectedVASList = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceSelectionReq = _d_ServiceSelectionReqType
 """,
@@ -12152,10 +12418,8 @@ _e_ServiceSelectionRes = _e_ServiceSelectionResType
 """,
     ),
     '_d_ServiceSelectionResType': (
-        ('MessageHeaderType', 'ServiceSelectionResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'ServiceSelectionResType', '_EV_responseCodeType', '_W_ServiceSelectionResType', '_d_MessageHeaderType'),
 """\
-_s395 = ServiceSelectionResType.Header.__set__
-_s396 = ServiceSelectionResType.ResponseCode.__set__
 
 def _d_ServiceSelectionResType(D, E, p, data, st, cls):
     q = p + 1
@@ -12177,9 +12441,10 @@ def _d_ServiceSelectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'ServiceSelectionResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s395(o, v0)
-    _s396(o, v1)
+    o = _new(_W_ServiceSelectionResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceSelectionRes = _d_ServiceSelectionResType
 """,
@@ -12222,10 +12487,8 @@ def _e_ServiceType(a, v):
 """,
     ),
     '_d_ServiceType': (
-        ('ServiceType',),
+        ('ServiceType', '_W_ServiceType'),
 """\
-_s397 = ServiceType.ServiceID.__set__
-_s398 = ServiceType.FreeService.__set__
 
 def _d_ServiceType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -12256,9 +12519,10 @@ def _d_ServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 6, 59, 'ServiceType')
     v1 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s397(o, v0)
-    _s398(o, v1)
+    o = _new(_W_ServiceType)
+    o.ServiceID = v0
+    o.FreeService = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -12304,10 +12568,8 @@ _e_SessionSetupReq = _e_SessionSetupReqType
 """,
     ),
     '_d_SessionSetupReqType': (
-        ('MessageHeaderType', 'SessionSetupReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionSetupReqType', '_W_SessionSetupReqType', '_d_MessageHeaderType'),
 """\
-_s399 = SessionSetupReqType.Header.__set__
-_s400 = SessionSetupReqType.EVCCID.__set__
 
 def _d_SessionSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -12333,9 +12595,10 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupReqType')
     p = q
-    o = _new(cls)
-    _s399(o, v0)
-    _s400(o, v1)
+    o = _new(_W_SessionSetupReqType)
+    o.Header = v0
+    o.EVCCID = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
 """,
@@ -12388,11 +12651,8 @@ _e_SessionSetupRes = _e_SessionSetupResType
 """,
     ),
     '_d_SessionSetupResType': (
-        ('MessageHeaderType', 'SessionSetupResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionSetupResType', '_EV_responseCodeType', '_W_SessionSetupResType', '_d_MessageHeaderType'),
 """\
-_s401 = SessionSetupResType.Header.__set__
-_s402 = SessionSetupResType.ResponseCode.__set__
-_s403 = SessionSetupResType.EVSEID.__set__
 
 def _d_SessionSetupResType(D, E, p, data, st, cls):
     q = p + 1
@@ -12422,10 +12682,11 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupResType')
     p = q
-    o = _new(cls)
-    _s401(o, v0)
-    _s402(o, v1)
-    _s403(o, v2)
+    o = _new(_W_SessionSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEID = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
 """,
@@ -12448,8 +12709,8 @@ _j_SessionSetupRes = _j_SessionSetupResType
     '_e_SessionStopReqType': (
         ('MessageHeaderType', '_IX_chargingSessionType', '_e_MessageHeaderType'),
 """\
-_T404 = (None, None, (2, 1, 4), (2, 0, 4), None, )
-_T405 = (None, None, (2, 2), (2, 1), (1, 0), )
+_T156 = (None, None, (2, 1, 4), (2, 0, 4), None, )
+_T157 = (None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_SessionStopReqType(a, v):
     f = ""
@@ -12480,7 +12741,7 @@ def _e_SessionStopReqType(a, v):
         f = "EVTerminationExplanation"
         x3 = v.EVTerminationExplanation
         if x3 is not None:
-            t = _T404[s]
+            t = _T156[s]
             if t is None:
                 raise _rt.not_here('EVTerminationExplanation')
             a = (a << t[0]) | t[1]
@@ -12490,7 +12751,7 @@ def _e_SessionStopReqType(a, v):
             a <<= 1
             a = _str(a, x3)
             a <<= 1
-        t = _T405[s]
+        t = _T157[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVTerminationCode), SE(EVTerminationExplanation))')
         a = (a << t[0]) | t[1]
@@ -12503,12 +12764,8 @@ _e_SessionStopReq = _e_SessionStopReqType
 """,
     ),
     '_d_SessionStopReqType': (
-        ('MessageHeaderType', 'SessionStopReqType', '_EV_chargingSessionType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionStopReqType', '_EV_chargingSessionType', '_W_SessionStopReqType', '_d_MessageHeaderType'),
 """\
-_s406 = SessionStopReqType.Header.__set__
-_s407 = SessionStopReqType.ChargingSession.__set__
-_s408 = SessionStopReqType.EVTerminationCode.__set__
-_s409 = SessionStopReqType.EVTerminationExplanation.__set__
 
 def _d_SessionStopReqType(D, E, p, data, st, cls):
     v2 = None
@@ -12565,11 +12822,12 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SessionStopReqType')
         p = q
-    o = _new(cls)
-    _s406(o, v0)
-    _s407(o, v1)
-    _s408(o, v2)
-    _s409(o, v3)
+    o = _new(_W_SessionStopReqType)
+    o.Header = v0
+    o.ChargingSession = v1
+    o.EVTerminationCode = v2
+    o.EVTerminationExplanation = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopReqType
 """,
@@ -12620,10 +12878,8 @@ _e_SessionStopRes = _e_SessionStopResType
 """,
     ),
     '_d_SessionStopResType': (
-        ('MessageHeaderType', 'SessionStopResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionStopResType', '_EV_responseCodeType', '_W_SessionStopResType', '_d_MessageHeaderType'),
 """\
-_s410 = SessionStopResType.Header.__set__
-_s411 = SessionStopResType.ResponseCode.__set__
 
 def _d_SessionStopResType(D, E, p, data, st, cls):
     q = p + 1
@@ -12645,9 +12901,10 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'SessionStopResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s410(o, v0)
-    _s411(o, v1)
+    o = _new(_W_SessionStopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
 """,
@@ -12667,7 +12924,7 @@ _j_SessionStopRes = _j_SessionStopResType
     '_e_SignedCertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T412 = (None, None, (2, 1), (1, 0), )
+_T158 = (None, None, (2, 1), (1, 0), )
 
 def _e_SignedCertificateChainType(a, v):
     f = ""
@@ -12695,7 +12952,7 @@ def _e_SignedCertificateChainType(a, v):
             s = 3
         else:
             s = 2
-        t = _T412[s]
+        t = _T158[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -12707,11 +12964,8 @@ def _e_SignedCertificateChainType(a, v):
 """,
     ),
     '_d_SignedCertificateChainType': (
-        ('SignedCertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('SignedCertificateChainType', 'SubCertificatesType', '_W_SignedCertificateChainType', '_d_SubCertificatesType'),
 """\
-_s413 = SignedCertificateChainType.Id.__set__
-_s414 = SignedCertificateChainType.Certificate.__set__
-_s415 = SignedCertificateChainType.SubCertificates.__set__
 
 def _d_SignedCertificateChainType(D, E, p, data, st, cls):
     v2 = None
@@ -12752,10 +13006,11 @@ def _d_SignedCertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SignedCertificateChainType')
         p = q
-    o = _new(cls)
-    _s413(o, v0)
-    _s414(o, v1)
-    _s415(o, v2)
+    o = _new(_W_SignedCertificateChainType)
+    o.Id = v0
+    o.Certificate = v1
+    o.SubCertificates = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -12778,9 +13033,9 @@ def _j_SignedCertificateChainType(v):
     '_e_SignedInstallationDataType': (
         ('ContractCertificateChainType', 'SubCertificatesType', '_IX_ecdhCurveType', '_e_SubCertificatesType'),
 """\
-_T417 = (None, None, None, None, (2, 1, 5), None, )
-_T418 = (None, None, None, None, (2, 2, 5), None, )
-_T419 = (None, None, None, None, None, (1, 0), )
+_T160 = (None, None, None, None, (2, 1, 5), None, )
+_T161 = (None, None, None, None, (2, 2, 5), None, )
+_T162 = (None, None, None, None, None, (1, 0), )
 
 def _e_SignedInstallationDataType(a, v):
     f = ""
@@ -12796,17 +13051,17 @@ def _e_SignedInstallationDataType(a, v):
         if not isinstance(x1, ContractCertificateChainType):
             raise _rt.bad_class(x1, 'ContractCertificateChainType')
         f = "ContractCertificateChain.Certificate"
-        c416_x0 = x1.Certificate
-        if c416_x0.__class__ is not bytes or len(c416_x0) > 1600:
-            raise _rt.bad_length(c416_x0, None, 1600, bytes)
+        c159_x0 = x1.Certificate
+        if c159_x0.__class__ is not bytes or len(c159_x0) > 1600:
+            raise _rt.bad_length(c159_x0, None, 1600, bytes)
         a <<= 3
-        a = _bin(a, c416_x0)
+        a = _bin(a, c159_x0)
         f = "ContractCertificateChain.SubCertificates"
-        c416_x1 = x1.SubCertificates
-        if not isinstance(c416_x1, SubCertificatesType):
-            raise _rt.bad_class(c416_x1, 'SubCertificatesType')
+        c159_x1 = x1.SubCertificates
+        if not isinstance(c159_x1, SubCertificatesType):
+            raise _rt.bad_class(c159_x1, 'SubCertificatesType')
         a <<= 2
-        a = _e_SubCertificatesType(a, c416_x1)
+        a = _e_SubCertificatesType(a, c159_x1)
         f = "ECDHCurve"
         x2 = v.ECDHCurve
         k2 = _IX_ecdhCurveType.get(x2)
@@ -12833,7 +13088,7 @@ def _e_SignedInstallationDataType(a, v):
         f = "X448_EncryptedPrivateKey"
         x5 = v.X448_EncryptedPrivateKey
         if x5 is not None:
-            t = _T417[s]
+            t = _T160[s]
             if t is None:
                 raise _rt.not_here('X448_EncryptedPrivateKey')
             a = (a << t[0]) | t[1]
@@ -12846,7 +13101,7 @@ def _e_SignedInstallationDataType(a, v):
         f = "TPM_EncryptedPrivateKey"
         x6 = v.TPM_EncryptedPrivateKey
         if x6 is not None:
-            t = _T418[s]
+            t = _T161[s]
             if t is None:
                 raise _rt.not_here('TPM_EncryptedPrivateKey')
             a = (a << t[0]) | t[1]
@@ -12856,7 +13111,7 @@ def _e_SignedInstallationDataType(a, v):
             a <<= 1
             a = _bin(a, x6)
             a <<= 1
-        t = _T419[s]
+        t = _T162[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SECP521_EncryptedPrivateKey), SE(TPM_EncryptedPrivateKey), SE(X448_EncryptedPrivateKey))')
         a = (a << t[0]) | t[1]
@@ -12869,17 +13124,8 @@ _e_SignedInstallationData = _e_SignedInstallationDataType
 """,
     ),
     '_d_SignedInstallationDataType': (
-        ('ContractCertificateChainType', 'SignedInstallationDataType', 'SubCertificatesType', '_EV_ecdhCurveType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'SignedInstallationDataType', 'SubCertificatesType', '_EV_ecdhCurveType', '_W_ContractCertificateChainType', '_W_SignedInstallationDataType', '_d_SubCertificatesType'),
 """\
-_s421 = ContractCertificateChainType.Certificate.__set__
-_s422 = ContractCertificateChainType.SubCertificates.__set__
-_s423 = SignedInstallationDataType.Id.__set__
-_s424 = SignedInstallationDataType.ContractCertificateChain.__set__
-_s425 = SignedInstallationDataType.ECDHCurve.__set__
-_s426 = SignedInstallationDataType.DHPublicKey.__set__
-_s427 = SignedInstallationDataType.SECP521_EncryptedPrivateKey.__set__
-_s428 = SignedInstallationDataType.X448_EncryptedPrivateKey.__set__
-_s429 = SignedInstallationDataType.TPM_EncryptedPrivateKey.__set__
 
 def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     v4 = None
@@ -12900,7 +13146,7 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractCertificateChainType')
     p = q
-    c420_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
+    c163_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -12908,10 +13154,11 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    c420_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
-    v1 = _new(ContractCertificateChainType)
-    _s421(v1, c420_v0)
-    _s422(v1, c420_v1)
+    c163_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
+    v1 = _new(_W_ContractCertificateChainType)
+    v1.Certificate = c163_v0
+    v1.SubCertificates = c163_v1
+    v1.__class__ = ContractCertificateChainType
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -12987,14 +13234,15 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignedInstallationDataType')
     p = q
-    o = _new(cls)
-    _s423(o, v0)
-    _s424(o, v1)
-    _s425(o, v2)
-    _s426(o, v3)
-    _s427(o, v4)
-    _s428(o, v5)
-    _s429(o, v6)
+    o = _new(_W_SignedInstallationDataType)
+    o.Id = v0
+    o.ContractCertificateChain = v1
+    o.ECDHCurve = v2
+    o.DHPublicKey = v3
+    o.SECP521_EncryptedPrivateKey = v4
+    o.X448_EncryptedPrivateKey = v5
+    o.TPM_EncryptedPrivateKey = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedInstallationData = _d_SignedInstallationDataType
 """,
@@ -13027,9 +13275,9 @@ _j_SignedInstallationData = _j_SignedInstallationDataType
     '_e_SignedMeteringDataType': (
         ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', '_e_MeterInfoType', '_e_ReceiptType'),
 """\
-_T430 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T432 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
-_T434 = (None, None, None, None, None, (1, 0), )
+_T164 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T166 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
+_T168 = (None, None, None, None, None, (1, 0), )
 
 def _e_SignedMeteringDataType(a, v):
     f = ""
@@ -13067,7 +13315,7 @@ def _e_SignedMeteringDataType(a, v):
         if x4 is not None:
             if not isinstance(x4, Dynamic_SMDTControlModeType):
                 raise _rt.bad_class(x4, 'Dynamic_SMDTControlModeType')
-            t = _T430[s]
+            t = _T164[s]
             if t is None:
                 raise _rt.not_here('Dynamic_SMDTControlMode')
             a = (a << t[0]) | t[1]
@@ -13078,19 +13326,19 @@ def _e_SignedMeteringDataType(a, v):
         if x5 is not None:
             if not isinstance(x5, Scheduled_SMDTControlModeType):
                 raise _rt.bad_class(x5, 'Scheduled_SMDTControlModeType')
-            t = _T432[s]
+            t = _T166[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SMDTControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "Scheduled_SMDTControlMode.SelectedScheduleTupleID"
-            s433_x0 = x5.SelectedScheduleTupleID
-            if s433_x0.__class__ is not int or s433_x0 < 1 or s433_x0 > 4294967295:
-                raise _rt.bad_int(s433_x0, 1, 4294967295)
+            s167_x0 = x5.SelectedScheduleTupleID
+            if s167_x0.__class__ is not int or s167_x0 < 1 or s167_x0 > 4294967295:
+                raise _rt.bad_int(s167_x0, 1, 4294967295)
             a <<= 2
-            a = (a << 8) | s433_x0 if s433_x0 < 128 else _uint(a, s433_x0)
+            a = (a << 8) | s167_x0 if s167_x0 < 128 else _uint(a, s167_x0)
             a <<= 2
-        t = _T434[s]
+        t = _T168[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SMDTControlMode), SE(Receipt), SE(Scheduled_SMDTControlMode))')
         a = (a << t[0]) | t[1]
@@ -13103,14 +13351,8 @@ _e_SignedMeteringData = _e_SignedMeteringDataType
 """,
     ),
     '_d_SignedMeteringDataType': (
-        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', 'SignedMeteringDataType', '_d_Dynamic_SMDTControlModeType', '_d_MeterInfoType', '_d_ReceiptType', '_d_Scheduled_SMDTControlModeType'),
+        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', 'SignedMeteringDataType', '_W_SignedMeteringDataType', '_d_Dynamic_SMDTControlModeType', '_d_MeterInfoType', '_d_ReceiptType', '_d_Scheduled_SMDTControlModeType'),
 """\
-_s435 = SignedMeteringDataType.Id.__set__
-_s436 = SignedMeteringDataType.SessionID.__set__
-_s437 = SignedMeteringDataType.MeterInfo.__set__
-_s438 = SignedMeteringDataType.Receipt.__set__
-_s439 = SignedMeteringDataType.Dynamic_SMDTControlMode.__set__
-_s440 = SignedMeteringDataType.Scheduled_SMDTControlMode.__set__
 
 def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     v3 = None
@@ -13177,13 +13419,14 @@ def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignedMeteringDataType')
     p = q
-    o = _new(cls)
-    _s435(o, v0)
-    _s436(o, v1)
-    _s437(o, v2)
-    _s438(o, v3)
-    _s439(o, v4)
-    _s440(o, v5)
+    o = _new(_W_SignedMeteringDataType)
+    o.Id = v0
+    o.SessionID = v1
+    o.MeterInfo = v2
+    o.Receipt = v3
+    o.Dynamic_SMDTControlMode = v4
+    o.Scheduled_SMDTControlMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedMeteringData = _d_SignedMeteringDataType
 """,
@@ -13218,7 +13461,7 @@ _j_SignedMeteringData = _j_SignedMeteringDataType
     '_e_SubCertificatesType': (
         (),
 """\
-_T441 = (None, (2, 1), (1, 0), )
+_T169 = (None, (2, 1), (1, 0), )
 
 def _e_SubCertificatesType(a, v):
     f = ""
@@ -13245,7 +13488,7 @@ def _e_SubCertificatesType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 3 else 1
-        t = _T441[s]
+        t = _T169[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Certificate))')
         a = (a << t[0]) | t[1]
@@ -13257,9 +13500,8 @@ def _e_SubCertificatesType(a, v):
 """,
     ),
     '_d_SubCertificatesType': (
-        ('SubCertificatesType',),
+        ('SubCertificatesType', '_W_SubCertificatesType'),
 """\
-_s442 = SubCertificatesType.Certificate.__set__
 
 def _d_SubCertificatesType(D, E, p, data, st, cls):
     v0 = []
@@ -13303,8 +13545,9 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SubCertificatesType')
-    o = _new(cls)
-    _s442(o, v0)
+    o = _new(_W_SubCertificatesType)
+    o.Certificate = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13323,7 +13566,7 @@ def _j_SubCertificatesType(v):
     '_e_SupportedProvidersListType': (
         (),
 """\
-_T443 = (None, (2, 1), (1, 0), )
+_T170 = (None, (2, 1), (1, 0), )
 
 def _e_SupportedProvidersListType(a, v):
     f = ""
@@ -13350,7 +13593,7 @@ def _e_SupportedProvidersListType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 128 else 1
-        t = _T443[s]
+        t = _T170[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ProviderID))')
         a = (a << t[0]) | t[1]
@@ -13362,9 +13605,8 @@ def _e_SupportedProvidersListType(a, v):
 """,
     ),
     '_d_SupportedProvidersListType': (
-        ('SupportedProvidersListType',),
+        ('SupportedProvidersListType', '_W_SupportedProvidersListType'),
 """\
-_s444 = SupportedProvidersListType.ProviderID.__set__
 
 def _d_SupportedProvidersListType(D, E, p, data, st, cls):
     v0 = []
@@ -13408,8 +13650,9 @@ def _d_SupportedProvidersListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SupportedProvidersListType')
-    o = _new(cls)
-    _s444(o, v0)
+    o = _new(_W_SupportedProvidersListType)
+    o.ProviderID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13453,10 +13696,8 @@ def _e_TargetPositionType(a, v):
 """,
     ),
     '_d_TargetPositionType': (
-        ('TargetPositionType',),
+        ('TargetPositionType', '_W_TargetPositionType'),
 """\
-_s445 = TargetPositionType.TargetOffsetX.__set__
-_s446 = TargetPositionType.TargetOffsetY.__set__
 
 def _d_TargetPositionType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -13506,9 +13747,10 @@ def _d_TargetPositionType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'TargetPositionType')
     p = q
-    o = _new(cls)
-    _s445(o, v0)
-    _s446(o, v1)
+    o = _new(_W_TargetPositionType)
+    o.TargetOffsetX = v0
+    o.TargetOffsetY = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13528,7 +13770,7 @@ def _j_TargetPositionType(v):
     '_e_TaxRuleListType': (
         ('TaxRuleType', '_e_TaxRuleType'),
 """\
-_T447 = (None, (2, 1), (1, 0), )
+_T171 = (None, (2, 1), (1, 0), )
 
 def _e_TaxRuleListType(a, v):
     f = ""
@@ -13556,7 +13798,7 @@ def _e_TaxRuleListType(a, v):
             a = _e_TaxRuleType(a, y)
             i += 1
         s = 2 if n == 10 else 1
-        t = _T447[s]
+        t = _T171[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(TaxRule))')
         a = (a << t[0]) | t[1]
@@ -13568,9 +13810,8 @@ def _e_TaxRuleListType(a, v):
 """,
     ),
     '_d_TaxRuleListType': (
-        ('TaxRuleListType', 'TaxRuleType', '_d_TaxRuleType'),
+        ('TaxRuleListType', 'TaxRuleType', '_W_TaxRuleListType', '_d_TaxRuleType'),
 """\
-_s448 = TaxRuleListType.TaxRule.__set__
 
 def _d_TaxRuleListType(D, E, p, data, st, cls):
     v0 = []
@@ -13614,8 +13855,9 @@ def _d_TaxRuleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'TaxRuleListType')
-    o = _new(cls)
-    _s448(o, v0)
+    o = _new(_W_TaxRuleListType)
+    o.TaxRule = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13634,8 +13876,8 @@ def _j_TaxRuleListType(v):
     '_e_TaxRuleType': (
         ('RationalNumberType',),
 """\
-_T449 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, )
-_T451 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, )
+_T172 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, )
+_T174 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, )
 
 def _e_TaxRuleType(a, v):
     f = ""
@@ -13662,21 +13904,21 @@ def _e_TaxRuleType(a, v):
         x2 = v.TaxRate
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
-        t = _T449[s]
+        t = _T172[s]
         if t is None:
             raise _rt.not_here('TaxRate')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "TaxRate.Exponent"
-        t450_x0 = x2.Exponent
-        if t450_x0.__class__ is not int or t450_x0 < -128 or t450_x0 > 127:
-            raise _rt.bad_int(t450_x0, -128, 127)
+        t173_x0 = x2.Exponent
+        if t173_x0.__class__ is not int or t173_x0 < -128 or t173_x0 > 127:
+            raise _rt.bad_int(t173_x0, -128, 127)
         f = "TaxRate.Value"
-        t450_x1 = x2.Value
-        if t450_x1.__class__ is not int or t450_x1 < -32768 or t450_x1 > 32767:
-            raise _rt.bad_int(t450_x1, -32768, 32767)
-        a = (a << 14) | (t450_x0 - -128) << 4 | (t450_x1 < 0)
-        m = ~t450_x1 if t450_x1 < 0 else t450_x1
+        t173_x1 = x2.Value
+        if t173_x1.__class__ is not int or t173_x1 < -32768 or t173_x1 > 32767:
+            raise _rt.bad_int(t173_x1, -32768, 32767)
+        a = (a << 14) | (t173_x0 - -128) << 4 | (t173_x1 < 0)
+        m = ~t173_x1 if t173_x1 < 0 else t173_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TaxIncludedInPrice"
         x3 = v.TaxIncludedInPrice
@@ -13690,7 +13932,7 @@ def _e_TaxRuleType(a, v):
             s = 3
         f = "AppliesToEnergyFee"
         x4 = v.AppliesToEnergyFee
-        t = _T451[s]
+        t = _T174[s]
         if t is None:
             raise _rt.not_here('AppliesToEnergyFee')
         a = (a << t[0]) | t[1]
@@ -13718,18 +13960,8 @@ def _e_TaxRuleType(a, v):
 """,
     ),
     '_d_TaxRuleType': (
-        ('RationalNumberType', 'TaxRuleType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'TaxRuleType', '_W_RationalNumberType', '_W_TaxRuleType', '_d_RationalNumberType'),
 """\
-_s453 = RationalNumberType.Exponent.__set__
-_s454 = RationalNumberType.Value.__set__
-_s455 = TaxRuleType.TaxRuleID.__set__
-_s456 = TaxRuleType.TaxRuleName.__set__
-_s457 = TaxRuleType.TaxRate.__set__
-_s458 = TaxRuleType.TaxIncludedInPrice.__set__
-_s459 = TaxRuleType.AppliesToEnergyFee.__set__
-_s460 = TaxRuleType.AppliesToParkingFee.__set__
-_s461 = TaxRuleType.AppliesToOverstayFee.__set__
-_s462 = TaxRuleType.AppliesMinimumMaximumCost.__set__
 
 def _d_TaxRuleType(D, E, p, data, st, cls):
     v1 = None
@@ -13780,24 +14012,25 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        t452_v0 = ((g >> 4) & 255) + -128
+        t175_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        t452_v1 = c & 65535
-        if t452_v1 < 32768:
-            t452_v1 >>= 8
+        t175_v1 = c & 65535
+        if t175_v1 < 32768:
+            t175_v1 >>= 8
             p = q - 8
-        elif not t452_v1 & 128:
-            t452_v1 = ((t452_v1 >> 8) & 127) | ((t452_v1 & 127) << 7)
+        elif not t175_v1 & 128:
+            t175_v1 = ((t175_v1 >> 8) & 127) | ((t175_v1 & 127) << 7)
             p = q
         else:
-            t452_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            t175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            t452_v1 = ~t452_v1
-        if t452_v1 < -32768 or t452_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', t452_v1, -32768, 32767)
-        v2 = _new(RationalNumberType)
-        _s453(v2, t452_v0)
-        _s454(v2, t452_v1)
+            t175_v1 = ~t175_v1
+        if t175_v1 < -32768 or t175_v1 > 32767:
+            raise _rt.out_of_range(p0, 'RationalNumberType.Value', t175_v1, -32768, 32767)
+        v2 = _new(_W_RationalNumberType)
+        v2.Exponent = t175_v0
+        v2.Value = t175_v1
+        v2.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -13852,15 +14085,16 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     v6 = ((c >> 6) & 1) == 1
     v7 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s455(o, v0)
-    _s456(o, v1)
-    _s457(o, v2)
-    _s458(o, v3)
-    _s459(o, v4)
-    _s460(o, v5)
-    _s461(o, v6)
-    _s462(o, v7)
+    o = _new(_W_TaxRuleType)
+    o.TaxRuleID = v0
+    o.TaxRuleName = v1
+    o.TaxRate = v2
+    o.TaxIncludedInPrice = v3
+    o.AppliesToEnergyFee = v4
+    o.AppliesToParkingFee = v5
+    o.AppliesToOverstayFee = v6
+    o.AppliesMinimumMaximumCost = v7
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13904,9 +14138,9 @@ def _j_TaxRuleType(v):
     '_e_VehicleCheckInReqType': (
         ('MessageHeaderType', '_IX_evCheckInStatusType', '_IX_parkingMethodType', '_e_MessageHeaderType'),
 """\
-_T463 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, )
-_T464 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, )
-_T465 = (None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
+_T176 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, )
+_T177 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, )
+_T178 = (None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_VehicleCheckInReqType(a, v):
     f = ""
@@ -13943,7 +14177,7 @@ def _e_VehicleCheckInReqType(a, v):
         f = "DeviceOffset"
         x4 = v.DeviceOffset
         if x4 is not None:
-            t = _T463[s]
+            t = _T176[s]
             if t is None:
                 raise _rt.not_here('DeviceOffset')
             a = (a << t[0]) | t[1]
@@ -13957,7 +14191,7 @@ def _e_VehicleCheckInReqType(a, v):
         f = "VehicleTravel"
         x5 = v.VehicleTravel
         if x5 is not None:
-            t = _T464[s]
+            t = _T177[s]
             if t is None:
                 raise _rt.not_here('VehicleTravel')
             a = (a << t[0]) | t[1]
@@ -13968,7 +14202,7 @@ def _e_VehicleCheckInReqType(a, v):
             m = ~x5 if x5 < 0 else x5
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 1
-        t = _T465[s]
+        t = _T178[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DeviceOffset), SE(VehicleFrame), SE(VehicleTravel))')
         a = (a << t[0]) | t[1]
@@ -13981,14 +14215,8 @@ _e_VehicleCheckInReq = _e_VehicleCheckInReqType
 """,
     ),
     '_d_VehicleCheckInReqType': (
-        ('MessageHeaderType', 'VehicleCheckInReqType', '_EV_evCheckInStatusType', '_EV_parkingMethodType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckInReqType', '_EV_evCheckInStatusType', '_EV_parkingMethodType', '_W_VehicleCheckInReqType', '_d_MessageHeaderType'),
 """\
-_s466 = VehicleCheckInReqType.Header.__set__
-_s467 = VehicleCheckInReqType.EVCheckInStatus.__set__
-_s468 = VehicleCheckInReqType.ParkingMethod.__set__
-_s469 = VehicleCheckInReqType.VehicleFrame.__set__
-_s470 = VehicleCheckInReqType.DeviceOffset.__set__
-_s471 = VehicleCheckInReqType.VehicleTravel.__set__
 
 def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
     v3 = None
@@ -14244,13 +14472,14 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'VehicleCheckInReqType')
         p = q
-    o = _new(cls)
-    _s466(o, v0)
-    _s467(o, v1)
-    _s468(o, v2)
-    _s469(o, v3)
-    _s470(o, v4)
-    _s471(o, v5)
+    o = _new(_W_VehicleCheckInReqType)
+    o.Header = v0
+    o.EVCheckInStatus = v1
+    o.ParkingMethod = v2
+    o.VehicleFrame = v3
+    o.DeviceOffset = v4
+    o.VehicleTravel = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckInReq = _d_VehicleCheckInReqType
 """,
@@ -14280,9 +14509,9 @@ _j_VehicleCheckInReq = _j_VehicleCheckInReqType
     '_e_VehicleCheckInResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T472 = (None, None, (3, 1, 4), (2, 0, 4), None, None, )
-_T473 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T474 = (None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
+_T179 = (None, None, (3, 1, 4), (2, 0, 4), None, None, )
+_T180 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T181 = (None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_VehicleCheckInResType(a, v):
     f = ""
@@ -14314,7 +14543,7 @@ def _e_VehicleCheckInResType(a, v):
         f = "DeviceLocation"
         x3 = v.DeviceLocation
         if x3 is not None:
-            t = _T472[s]
+            t = _T179[s]
             if t is None:
                 raise _rt.not_here('DeviceLocation')
             a = (a << t[0]) | t[1]
@@ -14328,7 +14557,7 @@ def _e_VehicleCheckInResType(a, v):
         f = "TargetDistance"
         x4 = v.TargetDistance
         if x4 is not None:
-            t = _T473[s]
+            t = _T180[s]
             if t is None:
                 raise _rt.not_here('TargetDistance')
             a = (a << t[0]) | t[1]
@@ -14339,7 +14568,7 @@ def _e_VehicleCheckInResType(a, v):
             m = ~x4 if x4 < 0 else x4
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 1
-        t = _T474[s]
+        t = _T181[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DeviceLocation), SE(ParkingSpace), SE(TargetDistance))')
         a = (a << t[0]) | t[1]
@@ -14352,13 +14581,8 @@ _e_VehicleCheckInRes = _e_VehicleCheckInResType
 """,
     ),
     '_d_VehicleCheckInResType': (
-        ('MessageHeaderType', 'VehicleCheckInResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckInResType', '_EV_responseCodeType', '_W_VehicleCheckInResType', '_d_MessageHeaderType'),
 """\
-_s475 = VehicleCheckInResType.Header.__set__
-_s476 = VehicleCheckInResType.ResponseCode.__set__
-_s477 = VehicleCheckInResType.ParkingSpace.__set__
-_s478 = VehicleCheckInResType.DeviceLocation.__set__
-_s479 = VehicleCheckInResType.TargetDistance.__set__
 
 def _d_VehicleCheckInResType(D, E, p, data, st, cls):
     v2 = None
@@ -14610,12 +14834,13 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'VehicleCheckInResType')
         p = q
-    o = _new(cls)
-    _s475(o, v0)
-    _s476(o, v1)
-    _s477(o, v2)
-    _s478(o, v3)
-    _s479(o, v4)
+    o = _new(_W_VehicleCheckInResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ParkingSpace = v2
+    o.DeviceLocation = v3
+    o.TargetDistance = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckInRes = _d_VehicleCheckInResType
 """,
@@ -14675,11 +14900,8 @@ _e_VehicleCheckOutReq = _e_VehicleCheckOutReqType
 """,
     ),
     '_d_VehicleCheckOutReqType': (
-        ('MessageHeaderType', 'VehicleCheckOutReqType', '_EV_evCheckOutStatusType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckOutReqType', '_EV_evCheckOutStatusType', '_W_VehicleCheckOutReqType', '_d_MessageHeaderType'),
 """\
-_s480 = VehicleCheckOutReqType.Header.__set__
-_s481 = VehicleCheckOutReqType.EVCheckOutStatus.__set__
-_s482 = VehicleCheckOutReqType.CheckOutTime.__set__
 
 def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -14721,10 +14943,11 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'VehicleCheckOutReqType')
     p = q
-    o = _new(cls)
-    _s480(o, v0)
-    _s481(o, v1)
-    _s482(o, v2)
+    o = _new(_W_VehicleCheckOutReqType)
+    o.Header = v0
+    o.EVCheckOutStatus = v1
+    o.CheckOutTime = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckOutReq = _d_VehicleCheckOutReqType
 """,
@@ -14777,11 +15000,8 @@ _e_VehicleCheckOutRes = _e_VehicleCheckOutResType
 """,
     ),
     '_d_VehicleCheckOutResType': (
-        ('MessageHeaderType', 'VehicleCheckOutResType', '_EV_evseCheckOutStatusType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckOutResType', '_EV_evseCheckOutStatusType', '_EV_responseCodeType', '_W_VehicleCheckOutResType', '_d_MessageHeaderType'),
 """\
-_s483 = VehicleCheckOutResType.Header.__set__
-_s484 = VehicleCheckOutResType.ResponseCode.__set__
-_s485 = VehicleCheckOutResType.EVSECheckOutStatus.__set__
 
 def _d_VehicleCheckOutResType(D, E, p, data, st, cls):
     q = p + 1
@@ -14805,10 +15025,11 @@ def _d_VehicleCheckOutResType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v2 = _EV_evseCheckOutStatusType[k]
     p = q
-    o = _new(cls)
-    _s483(o, v0)
-    _s484(o, v1)
-    _s485(o, v2)
+    o = _new(_W_VehicleCheckOutResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSECheckOutStatus = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckOutRes = _d_VehicleCheckOutResType
 """,
@@ -14960,6 +15181,89 @@ _PROVIDES = {
     '_IX_evseCheckOutStatusType': 'evseCheckOutStatusType',
     '_IX_parkingMethodType': 'parkingMethodType',
     '_IX_powerToleranceAcceptanceType': 'powerToleranceAcceptanceType',
+    '_W_AbsolutePriceScheduleType': 'AbsolutePriceScheduleType',
+    '_W_AdditionalServiceListType': 'AdditionalServiceListType',
+    '_W_AdditionalServiceType': 'AdditionalServiceType',
+    '_W_AuthorizationReqType': 'AuthorizationReqType',
+    '_W_AuthorizationResType': 'AuthorizationResType',
+    '_W_AuthorizationSetupReqType': 'AuthorizationSetupReqType',
+    '_W_AuthorizationSetupResType': 'AuthorizationSetupResType',
+    '_W_CertificateChainType': 'CertificateChainType',
+    '_W_CertificateInstallationReqType': 'CertificateInstallationReqType',
+    '_W_CertificateInstallationResType': 'CertificateInstallationResType',
+    '_W_ChargingScheduleType': 'ChargingScheduleType',
+    '_W_ContractCertificateChainType': 'ContractCertificateChainType',
+    '_W_Dynamic_EVPPTControlModeType': 'Dynamic_EVPPTControlModeType',
+    '_W_Dynamic_SEReqControlModeType': 'Dynamic_SEReqControlModeType',
+    '_W_Dynamic_SEResControlModeType': 'Dynamic_SEResControlModeType',
+    '_W_Dynamic_SMDTControlModeType': 'Dynamic_SMDTControlModeType',
+    '_W_EIM_AReqAuthorizationModeType': 'EIM_AReqAuthorizationModeType',
+    '_W_EIM_ASResAuthorizationModeType': 'EIM_ASResAuthorizationModeType',
+    '_W_EMAIDListType': 'EMAIDListType',
+    '_W_EVAbsolutePriceScheduleType': 'EVAbsolutePriceScheduleType',
+    '_W_EVEnergyOfferType': 'EVEnergyOfferType',
+    '_W_EVPowerProfileEntryListType': 'EVPowerProfileEntryListType',
+    '_W_EVPowerProfileType': 'EVPowerProfileType',
+    '_W_EVPowerScheduleEntryListType': 'EVPowerScheduleEntryListType',
+    '_W_EVPowerScheduleEntryType': 'EVPowerScheduleEntryType',
+    '_W_EVPowerScheduleType': 'EVPowerScheduleType',
+    '_W_EVPriceRuleStackListType': 'EVPriceRuleStackListType',
+    '_W_EVPriceRuleStackType': 'EVPriceRuleStackType',
+    '_W_EVPriceRuleType': 'EVPriceRuleType',
+    '_W_MeteringConfirmationReqType': 'MeteringConfirmationReqType',
+    '_W_MeteringConfirmationResType': 'MeteringConfirmationResType',
+    '_W_OverstayRuleListType': 'OverstayRuleListType',
+    '_W_OverstayRuleType': 'OverstayRuleType',
+    '_W_ParameterSetType': 'ParameterSetType',
+    '_W_ParameterType': 'ParameterType',
+    '_W_PnC_AReqAuthorizationModeType': 'PnC_AReqAuthorizationModeType',
+    '_W_PnC_ASResAuthorizationModeType': 'PnC_ASResAuthorizationModeType',
+    '_W_PowerDeliveryReqType': 'PowerDeliveryReqType',
+    '_W_PowerDeliveryResType': 'PowerDeliveryResType',
+    '_W_PowerScheduleEntryListType': 'PowerScheduleEntryListType',
+    '_W_PowerScheduleEntryType': 'PowerScheduleEntryType',
+    '_W_PowerScheduleType': 'PowerScheduleType',
+    '_W_PriceLevelScheduleEntryListType': 'PriceLevelScheduleEntryListType',
+    '_W_PriceLevelScheduleEntryType': 'PriceLevelScheduleEntryType',
+    '_W_PriceLevelScheduleType': 'PriceLevelScheduleType',
+    '_W_PriceRuleStackListType': 'PriceRuleStackListType',
+    '_W_PriceRuleStackType': 'PriceRuleStackType',
+    '_W_PriceRuleType': 'PriceRuleType',
+    '_W_ScheduleExchangeReqType': 'ScheduleExchangeReqType',
+    '_W_ScheduleExchangeResType': 'ScheduleExchangeResType',
+    '_W_ScheduleTupleType': 'ScheduleTupleType',
+    '_W_Scheduled_EVPPTControlModeType': 'Scheduled_EVPPTControlModeType',
+    '_W_Scheduled_SEReqControlModeType': 'Scheduled_SEReqControlModeType',
+    '_W_Scheduled_SEResControlModeType': 'Scheduled_SEResControlModeType',
+    '_W_Scheduled_SMDTControlModeType': 'Scheduled_SMDTControlModeType',
+    '_W_SelectedServiceListType': 'SelectedServiceListType',
+    '_W_SelectedServiceType': 'SelectedServiceType',
+    '_W_ServiceDetailReqType': 'ServiceDetailReqType',
+    '_W_ServiceDetailResType': 'ServiceDetailResType',
+    '_W_ServiceDiscoveryReqType': 'ServiceDiscoveryReqType',
+    '_W_ServiceDiscoveryResType': 'ServiceDiscoveryResType',
+    '_W_ServiceIDListType': 'ServiceIDListType',
+    '_W_ServiceListType': 'ServiceListType',
+    '_W_ServiceParameterListType': 'ServiceParameterListType',
+    '_W_ServiceSelectionReqType': 'ServiceSelectionReqType',
+    '_W_ServiceSelectionResType': 'ServiceSelectionResType',
+    '_W_ServiceType': 'ServiceType',
+    '_W_SessionSetupReqType': 'SessionSetupReqType',
+    '_W_SessionSetupResType': 'SessionSetupResType',
+    '_W_SessionStopReqType': 'SessionStopReqType',
+    '_W_SessionStopResType': 'SessionStopResType',
+    '_W_SignedCertificateChainType': 'SignedCertificateChainType',
+    '_W_SignedInstallationDataType': 'SignedInstallationDataType',
+    '_W_SignedMeteringDataType': 'SignedMeteringDataType',
+    '_W_SubCertificatesType': 'SubCertificatesType',
+    '_W_SupportedProvidersListType': 'SupportedProvidersListType',
+    '_W_TargetPositionType': 'TargetPositionType',
+    '_W_TaxRuleListType': 'TaxRuleListType',
+    '_W_TaxRuleType': 'TaxRuleType',
+    '_W_VehicleCheckInReqType': 'VehicleCheckInReqType',
+    '_W_VehicleCheckInResType': 'VehicleCheckInResType',
+    '_W_VehicleCheckOutReqType': 'VehicleCheckOutReqType',
+    '_W_VehicleCheckOutResType': 'VehicleCheckOutResType',
     '_d_AbsolutePriceScheduleType': '_d_AbsolutePriceScheduleType',
     '_d_AdditionalServiceListType': '_d_AdditionalServiceListType',
     '_d_AdditionalServiceType': '_d_AdditionalServiceType',
@@ -15369,6 +15673,7 @@ _FOREIGN = {
     '_IX_evseNotificationType': 'commontypes',
     '_IX_processingType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',

@@ -161,6 +161,11 @@ class CLReqControlModeType:
 CLReqControlModeType._exi_fields = (
 )
 CLReqControlModeType._exi_meta = _CM('CLReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_CLReqControlModeType:
+    '''The slots of CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CLReqControlModeType.__slots__
 """,
     ),
     'CLResControlModeType': (
@@ -173,6 +178,11 @@ class CLResControlModeType:
 CLResControlModeType._exi_fields = (
 )
 CLResControlModeType._exi_meta = _CM('CLResControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_CLResControlModeType:
+    '''The slots of CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CLResControlModeType.__slots__
 """,
     ),
     'DetailedCostType': (
@@ -190,6 +200,11 @@ DetailedCostType._exi_fields = (
     _FM('CostPerUnit', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DetailedCostType._exi_meta = _CM('DetailedCostType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DetailedCostType:
+    '''The slots of DetailedCostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DetailedCostType.__slots__
 """,
     ),
     'DetailedTaxType': (
@@ -207,6 +222,11 @@ DetailedTaxType._exi_fields = (
     _FM('Amount', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DetailedTaxType._exi_meta = _CM('DetailedTaxType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DetailedTaxType:
+    '''The slots of DetailedTaxType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DetailedTaxType.__slots__
 """,
     ),
     'DisplayParametersType': (
@@ -240,6 +260,11 @@ DisplayParametersType._exi_fields = (
     _FM('InletHot', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 DisplayParametersType._exi_meta = _CM('DisplayParametersType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DisplayParametersType:
+    '''The slots of DisplayParametersType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DisplayParametersType.__slots__
 """,
     ),
     'EVSEStatusType': (
@@ -257,6 +282,11 @@ EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_evseNotificationType),
 )
 EVSEStatusType._exi_meta = _CM('EVSEStatusType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_EVSEStatusType:
+    '''The slots of EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEStatusType.__slots__
 """,
     ),
     'ListOfRootCertificateIDsType': (
@@ -272,6 +302,11 @@ ListOfRootCertificateIDsType._exi_fields = (
     _FM('RootCertificateID', _FK.ELEMENT, 1, 20, ref='xmldsig:X509IssuerSerialType'),
 )
 ListOfRootCertificateIDsType._exi_meta = _CM('ListOfRootCertificateIDsType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_ListOfRootCertificateIDsType:
+    '''The slots of ListOfRootCertificateIDsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ListOfRootCertificateIDsType.__slots__
 """,
     ),
     'MessageHeaderType': (
@@ -291,6 +326,11 @@ MessageHeaderType._exi_fields = (
     _FM('Signature', _FK.ELEMENT, 0, 1, ref='xmldsig:SignatureType'),
 )
 MessageHeaderType._exi_meta = _CM('MessageHeaderType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_MessageHeaderType:
+    '''The slots of MessageHeaderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MessageHeaderType.__slots__
 """,
     ),
     'MeterInfoType': (
@@ -320,6 +360,11 @@ MeterInfoType._exi_fields = (
     _FM('MeterTimestamp', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedLong),
 )
 MeterInfoType._exi_meta = _CM('MeterInfoType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_MeterInfoType:
+    '''The slots of MeterInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeterInfoType.__slots__
 """,
     ),
     'RationalNumberType': (
@@ -337,6 +382,11 @@ RationalNumberType._exi_fields = (
     _FM('Value', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 RationalNumberType._exi_meta = _CM('RationalNumberType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_RationalNumberType:
+    '''The slots of RationalNumberType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RationalNumberType.__slots__
 """,
     ),
     'ReceiptType': (
@@ -362,6 +412,11 @@ ReceiptType._exi_fields = (
     _FM('TaxCosts', _FK.ELEMENT, 0, 10, ref='commontypes:DetailedTaxType'),
 )
 ReceiptType._exi_meta = _CM('ReceiptType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_ReceiptType:
+    '''The slots of ReceiptType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ReceiptType.__slots__
 """,
     ),
     'CLReqControlMode': (
@@ -399,7 +454,7 @@ _e_CLReqControlMode = _e_CLReqControlModeType
 """,
     ),
     '_d_CLReqControlModeType': (
-        ('CLReqControlModeType',),
+        ('CLReqControlModeType', '_W_CLReqControlModeType'),
 """\
 
 def _d_CLReqControlModeType(D, E, p, data, st, cls):
@@ -410,7 +465,8 @@ def _d_CLReqControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CLReqControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_CLReqControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 _d_CLReqControlMode = _d_CLReqControlModeType
 """,
@@ -442,7 +498,7 @@ _e_CLResControlMode = _e_CLResControlModeType
 """,
     ),
     '_d_CLResControlModeType': (
-        ('CLResControlModeType',),
+        ('CLResControlModeType', '_W_CLResControlModeType'),
 """\
 
 def _d_CLResControlModeType(D, E, p, data, st, cls):
@@ -453,7 +509,8 @@ def _d_CLResControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CLResControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_CLResControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 _d_CLResControlMode = _d_CLResControlModeType
 """,
@@ -514,14 +571,8 @@ def _e_DetailedCostType(a, v):
 """,
     ),
     '_d_DetailedCostType': (
-        ('DetailedCostType', 'RationalNumberType'),
+        ('DetailedCostType', 'RationalNumberType', '_W_DetailedCostType', '_W_RationalNumberType'),
 """\
-_s4 = RationalNumberType.Exponent.__set__
-_s5 = RationalNumberType.Value.__set__
-_s7 = RationalNumberType.Exponent.__set__
-_s8 = RationalNumberType.Value.__set__
-_s9 = DetailedCostType.Amount.__set__
-_s10 = DetailedCostType.CostPerUnit.__set__
 
 def _d_DetailedCostType(D, E, p, data, st, cls):
     p0 = p + 15
@@ -548,9 +599,10 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
         a3_v1 = ~a3_v1
     if a3_v1 < -32768 or a3_v1 > 32767:
         raise _rt.out_of_range(p0, 'RationalNumberType.Value', a3_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s4(v0, a3_v0)
-    _s5(v0, a3_v1)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = a3_v0
+    v0.Value = a3_v1
+    v0.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -560,24 +612,25 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    c6_v0 = ((g >> 4) & 255) + -128
+    c4_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    c6_v1 = c & 65535
-    if c6_v1 < 32768:
-        c6_v1 >>= 8
+    c4_v1 = c & 65535
+    if c4_v1 < 32768:
+        c4_v1 >>= 8
         p = q - 8
-    elif not c6_v1 & 128:
-        c6_v1 = ((c6_v1 >> 8) & 127) | ((c6_v1 & 127) << 7)
+    elif not c4_v1 & 128:
+        c4_v1 = ((c4_v1 >> 8) & 127) | ((c4_v1 & 127) << 7)
         p = q
     else:
-        c6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        c4_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        c6_v1 = ~c6_v1
-    if c6_v1 < -32768 or c6_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', c6_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s7(v1, c6_v0)
-    _s8(v1, c6_v1)
+        c4_v1 = ~c4_v1
+    if c4_v1 < -32768 or c4_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', c4_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = c4_v0
+    v1.Value = c4_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -585,9 +638,10 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DetailedCostType')
     p = q
-    o = _new(cls)
-    _s9(o, v0)
-    _s10(o, v1)
+    o = _new(_W_DetailedCostType)
+    o.Amount = v0
+    o.CostPerUnit = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -626,15 +680,15 @@ def _e_DetailedTaxType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Amount.Exponent"
-        a11_x0 = x1.Exponent
-        if a11_x0.__class__ is not int or a11_x0 < -128 or a11_x0 > 127:
-            raise _rt.bad_int(a11_x0, -128, 127)
+        a5_x0 = x1.Exponent
+        if a5_x0.__class__ is not int or a5_x0 < -128 or a5_x0 > 127:
+            raise _rt.bad_int(a5_x0, -128, 127)
         f = "Amount.Value"
-        a11_x1 = x1.Value
-        if a11_x1.__class__ is not int or a11_x1 < -32768 or a11_x1 > 32767:
-            raise _rt.bad_int(a11_x1, -32768, 32767)
-        a = (a << 16) | (a11_x0 - -128) << 4 | (a11_x1 < 0)
-        m = ~a11_x1 if a11_x1 < 0 else a11_x1
+        a5_x1 = x1.Value
+        if a5_x1.__class__ is not int or a5_x1 < -32768 or a5_x1 > 32767:
+            raise _rt.bad_int(a5_x1, -32768, 32767)
+        a = (a << 16) | (a5_x0 - -128) << 4 | (a5_x1 < 0)
+        m = ~a5_x1 if a5_x1 < 0 else a5_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -645,12 +699,8 @@ def _e_DetailedTaxType(a, v):
 """,
     ),
     '_d_DetailedTaxType': (
-        ('DetailedTaxType', 'RationalNumberType'),
+        ('DetailedTaxType', 'RationalNumberType', '_W_DetailedTaxType', '_W_RationalNumberType'),
 """\
-_s13 = RationalNumberType.Exponent.__set__
-_s14 = RationalNumberType.Value.__set__
-_s15 = DetailedTaxType.TaxRuleID.__set__
-_s16 = DetailedTaxType.Amount.__set__
 
 def _d_DetailedTaxType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -682,24 +732,25 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    a12_v0 = ((g >> 4) & 255) + -128
+    a6_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a12_v1 = c & 65535
-    if a12_v1 < 32768:
-        a12_v1 >>= 8
+    a6_v1 = c & 65535
+    if a6_v1 < 32768:
+        a6_v1 >>= 8
         p = q - 8
-    elif not a12_v1 & 128:
-        a12_v1 = ((a12_v1 >> 8) & 127) | ((a12_v1 & 127) << 7)
+    elif not a6_v1 & 128:
+        a6_v1 = ((a6_v1 >> 8) & 127) | ((a6_v1 & 127) << 7)
         p = q
     else:
-        a12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        a6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        a12_v1 = ~a12_v1
-    if a12_v1 < -32768 or a12_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a12_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s13(v1, a12_v0)
-    _s14(v1, a12_v1)
+        a6_v1 = ~a6_v1
+    if a6_v1 < -32768 or a6_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a6_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = a6_v0
+    v1.Value = a6_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -707,9 +758,10 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DetailedTaxType')
     p = q
-    o = _new(cls)
-    _s15(o, v0)
-    _s16(o, v1)
+    o = _new(_W_DetailedTaxType)
+    o.TaxRuleID = v0
+    o.Amount = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -731,16 +783,16 @@ def _j_DetailedTaxType(v):
     '_e_DisplayParametersType': (
         ('RationalNumberType',),
 """\
-_T17 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, )
-_T18 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, )
-_T19 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (4, 0, 4), None, None, None, None, None, None, None, )
-_T20 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, None, None, None, )
-_T21 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, )
-_T22 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (4, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, )
-_T23 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (4, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
-_T24 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (4, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
-_T26 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (4, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
-_T27 = ((4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T7 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, )
+_T8 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, )
+_T9 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (4, 0, 4), None, None, None, None, None, None, None, )
+_T10 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, None, None, None, )
+_T11 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, )
+_T12 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (4, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, )
+_T13 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (4, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
+_T14 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (4, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
+_T16 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (4, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
+_T17 = ((4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_DisplayParametersType(a, v):
     f = ""
@@ -757,7 +809,7 @@ def _e_DisplayParametersType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T17[s]
+            t = _T7[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -768,7 +820,7 @@ def _e_DisplayParametersType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T18[s]
+            t = _T8[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -779,7 +831,7 @@ def _e_DisplayParametersType(a, v):
         f = "MaximumSOC"
         x3 = v.MaximumSOC
         if x3 is not None:
-            t = _T19[s]
+            t = _T9[s]
             if t is None:
                 raise _rt.not_here('MaximumSOC')
             a = (a << t[0]) | t[1]
@@ -790,7 +842,7 @@ def _e_DisplayParametersType(a, v):
         f = "RemainingTimeToMinimumSOC"
         x4 = v.RemainingTimeToMinimumSOC
         if x4 is not None:
-            t = _T20[s]
+            t = _T10[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToMinimumSOC')
             a = (a << t[0]) | t[1]
@@ -803,7 +855,7 @@ def _e_DisplayParametersType(a, v):
         f = "RemainingTimeToTargetSOC"
         x5 = v.RemainingTimeToTargetSOC
         if x5 is not None:
-            t = _T21[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToTargetSOC')
             a = (a << t[0]) | t[1]
@@ -816,7 +868,7 @@ def _e_DisplayParametersType(a, v):
         f = "RemainingTimeToMaximumSOC"
         x6 = v.RemainingTimeToMaximumSOC
         if x6 is not None:
-            t = _T22[s]
+            t = _T12[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToMaximumSOC')
             a = (a << t[0]) | t[1]
@@ -829,7 +881,7 @@ def _e_DisplayParametersType(a, v):
         f = "ChargingComplete"
         x7 = v.ChargingComplete
         if x7 is not None:
-            t = _T23[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('ChargingComplete')
             a = (a << t[0]) | t[1]
@@ -842,27 +894,27 @@ def _e_DisplayParametersType(a, v):
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T24[s]
+            t = _T14[s]
             if t is None:
                 raise _rt.not_here('BatteryEnergyCapacity')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "BatteryEnergyCapacity.Exponent"
-            b25_x0 = x8.Exponent
-            if b25_x0.__class__ is not int or b25_x0 < -128 or b25_x0 > 127:
-                raise _rt.bad_int(b25_x0, -128, 127)
+            b15_x0 = x8.Exponent
+            if b15_x0.__class__ is not int or b15_x0 < -128 or b15_x0 > 127:
+                raise _rt.bad_int(b15_x0, -128, 127)
             f = "BatteryEnergyCapacity.Value"
-            b25_x1 = x8.Value
-            if b25_x1.__class__ is not int or b25_x1 < -32768 or b25_x1 > 32767:
-                raise _rt.bad_int(b25_x1, -32768, 32767)
-            a = (a << 14) | (b25_x0 - -128) << 4 | (b25_x1 < 0)
-            m = ~b25_x1 if b25_x1 < 0 else b25_x1
+            b15_x1 = x8.Value
+            if b15_x1.__class__ is not int or b15_x1 < -32768 or b15_x1 > 32767:
+                raise _rt.bad_int(b15_x1, -32768, 32767)
+            a = (a << 14) | (b15_x0 - -128) << 4 | (b15_x1 < 0)
+            m = ~b15_x1 if b15_x1 < 0 else b15_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "InletHot"
         x9 = v.InletHot
         if x9 is not None:
-            t = _T26[s]
+            t = _T16[s]
             if t is None:
                 raise _rt.not_here('InletHot')
             a = (a << t[0]) | t[1]
@@ -870,7 +922,7 @@ def _e_DisplayParametersType(a, v):
             if x9.__class__ is not bool:
                 raise _rt.bad_type(x9, 'bool')
             a = (a << 3) | (x9) << 1
-        t = _T27[s]
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BatteryEnergyCapacity), SE(ChargingComplete), SE(InletHot), SE(MaximumSOC), SE(MinimumSOC), SE(PresentSOC), SE(RemainingTimeToMaximumSOC), SE(RemainingTimeToMinimumSOC), SE(RemainingTimeToTargetSOC), SE(TargetSOC))')
         a = (a << t[0]) | t[1]
@@ -882,18 +934,8 @@ def _e_DisplayParametersType(a, v):
 """,
     ),
     '_d_DisplayParametersType': (
-        ('DisplayParametersType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('DisplayParametersType', 'RationalNumberType', '_W_DisplayParametersType', '_d_RationalNumberType'),
 """\
-_s28 = DisplayParametersType.PresentSOC.__set__
-_s29 = DisplayParametersType.MinimumSOC.__set__
-_s30 = DisplayParametersType.TargetSOC.__set__
-_s31 = DisplayParametersType.MaximumSOC.__set__
-_s32 = DisplayParametersType.RemainingTimeToMinimumSOC.__set__
-_s33 = DisplayParametersType.RemainingTimeToTargetSOC.__set__
-_s34 = DisplayParametersType.RemainingTimeToMaximumSOC.__set__
-_s35 = DisplayParametersType.ChargingComplete.__set__
-_s36 = DisplayParametersType.BatteryEnergyCapacity.__set__
-_s37 = DisplayParametersType.InletHot.__set__
 
 def _d_DisplayParametersType(D, E, p, data, st, cls):
     v0 = None
@@ -1872,17 +1914,18 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DisplayParametersType')
         p = q
-    o = _new(cls)
-    _s28(o, v0)
-    _s29(o, v1)
-    _s30(o, v2)
-    _s31(o, v3)
-    _s32(o, v4)
-    _s33(o, v5)
-    _s34(o, v6)
-    _s35(o, v7)
-    _s36(o, v8)
-    _s37(o, v9)
+    o = _new(_W_DisplayParametersType)
+    o.PresentSOC = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.MaximumSOC = v3
+    o.RemainingTimeToMinimumSOC = v4
+    o.RemainingTimeToTargetSOC = v5
+    o.RemainingTimeToMaximumSOC = v6
+    o.ChargingComplete = v7
+    o.BatteryEnergyCapacity = v8
+    o.InletHot = v9
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1956,10 +1999,8 @@ def _e_EVSEStatusType(a, v):
 """,
     ),
     '_d_EVSEStatusType': (
-        ('EVSEStatusType', '_EV_evseNotificationType'),
+        ('EVSEStatusType', '_EV_evseNotificationType', '_W_EVSEStatusType'),
 """\
-_s38 = EVSEStatusType.NotificationMaxDelay.__set__
-_s39 = EVSEStatusType.EVSENotification.__set__
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -1993,9 +2034,10 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'EVSEStatusType.EVSENotification', k, 6)
     v1 = _EV_evseNotificationType[k]
     p = q
-    o = _new(cls)
-    _s38(o, v0)
-    _s39(o, v1)
+    o = _new(_W_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -2015,7 +2057,7 @@ def _j_EVSEStatusType(v):
     '_e_ListOfRootCertificateIDsType': (
         ('X509IssuerSerialType',),
 """\
-_T41 = (None, (2, 1), (1, 0), )
+_T19 = (None, (2, 1), (1, 0), )
 
 def _e_ListOfRootCertificateIDsType(a, v):
     f = ""
@@ -2041,22 +2083,22 @@ def _e_ListOfRootCertificateIDsType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "RootCertificateID.X509IssuerName"
-            r40_x0 = y.X509IssuerName
-            if r40_x0.__class__ is not str:
-                raise _rt.bad_length(r40_x0, None, None, str)
+            r18_x0 = y.X509IssuerName
+            if r18_x0.__class__ is not str:
+                raise _rt.bad_length(r18_x0, None, None, str)
             a <<= 2
-            a = _str(a, r40_x0)
+            a = _str(a, r18_x0)
             f = "RootCertificateID.X509SerialNumber"
-            r40_x1 = y.X509SerialNumber
-            if r40_x1.__class__ is not int:
-                raise _rt.bad_int(r40_x1, None, None)
-            a = (a << 4) | (r40_x1 < 0)
-            m = ~r40_x1 if r40_x1 < 0 else r40_x1
+            r18_x1 = y.X509SerialNumber
+            if r18_x1.__class__ is not int:
+                raise _rt.bad_int(r18_x1, None, None)
+            a = (a << 4) | (r18_x1 < 0)
+            m = ~r18_x1 if r18_x1 < 0 else r18_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
-        t = _T41[s]
+        t = _T19[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RootCertificateID))')
         a = (a << t[0]) | t[1]
@@ -2068,11 +2110,8 @@ def _e_ListOfRootCertificateIDsType(a, v):
 """,
     ),
     '_d_ListOfRootCertificateIDsType': (
-        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_W_ListOfRootCertificateIDsType', '_W_X509IssuerSerialType', '_d_X509IssuerSerialType'),
 """\
-_s43 = X509IssuerSerialType.X509IssuerName.__set__
-_s44 = X509IssuerSerialType.X509SerialNumber.__set__
-_s45 = ListOfRootCertificateIDsType.RootCertificateID.__set__
 
 def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     v0 = []
@@ -2083,7 +2122,7 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    r42_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
+    r20_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
     p0 = p + 3
     q = p + 19
     if q <= E:
@@ -2094,20 +2133,21 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r42_v1 = c & 65535
-    if r42_v1 < 32768:
-        r42_v1 >>= 8
+    r20_v1 = c & 65535
+    if r20_v1 < 32768:
+        r20_v1 >>= 8
         p = q - 8
-    elif not r42_v1 & 128:
-        r42_v1 = ((r42_v1 >> 8) & 127) | ((r42_v1 & 127) << 7)
+    elif not r20_v1 & 128:
+        r20_v1 = ((r20_v1 >> 8) & 127) | ((r20_v1 & 127) << 7)
         p = q
     else:
-        r42_v1, D, E, p = _duint(D, E, q - 16, data, 148)
+        r20_v1, D, E, p = _duint(D, E, q - 16, data, 148)
     if sg:
-        r42_v1 = ~r42_v1
-    y = _new(X509IssuerSerialType)
-    _s43(y, r42_v0)
-    _s44(y, r42_v1)
+        r20_v1 = ~r20_v1
+    y = _new(_W_X509IssuerSerialType)
+    y.X509IssuerName = r20_v0
+    y.X509SerialNumber = r20_v1
+    y.__class__ = X509IssuerSerialType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -2147,8 +2187,9 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ListOfRootCertificateIDsType')
-    o = _new(cls)
-    _s45(o, v0)
+    o = _new(_W_ListOfRootCertificateIDsType)
+    o.RootCertificateID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -2167,7 +2208,7 @@ def _j_ListOfRootCertificateIDsType(v):
     '_e_MessageHeaderType': (
         ('SignatureType', '_e_SignatureType'),
 """\
-_T46 = (None, None, (2, 1), (1, 0), )
+_T21 = (None, None, (2, 1), (1, 0), )
 
 def _e_MessageHeaderType(a, v):
     f = ""
@@ -2195,7 +2236,7 @@ def _e_MessageHeaderType(a, v):
             s = 3
         else:
             s = 2
-        t = _T46[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Signature))')
         a = (a << t[0]) | t[1]
@@ -2207,11 +2248,8 @@ def _e_MessageHeaderType(a, v):
 """,
     ),
     '_d_MessageHeaderType': (
-        ('MessageHeaderType', 'SignatureType', '_d_SignatureType'),
+        ('MessageHeaderType', 'SignatureType', '_W_MessageHeaderType', '_d_SignatureType'),
 """\
-_s47 = MessageHeaderType.SessionID.__set__
-_s48 = MessageHeaderType.TimeStamp.__set__
-_s49 = MessageHeaderType.Signature.__set__
 
 def _d_MessageHeaderType(D, E, p, data, st, cls):
     v2 = None
@@ -2266,10 +2304,11 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MessageHeaderType')
         p = q
-    o = _new(cls)
-    _s47(o, v0)
-    _s48(o, v1)
-    _s49(o, v2)
+    o = _new(_W_MessageHeaderType)
+    o.SessionID = v0
+    o.TimeStamp = v1
+    o.Signature = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -2292,12 +2331,12 @@ def _j_MessageHeaderType(v):
     '_e_MeterInfoType': (
         (),
 """\
-_T50 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
-_T51 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
-_T52 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
-_T53 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T54 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T55 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T22 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
+_T23 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
+_T24 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
+_T25 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T26 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T27 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_MeterInfoType(a, v):
     f = ""
@@ -2329,7 +2368,7 @@ def _e_MeterInfoType(a, v):
         f = "CapacitiveEnergyReadingVARh"
         x3 = v.CapacitiveEnergyReadingVARh
         if x3 is not None:
-            t = _T50[s]
+            t = _T22[s]
             if t is None:
                 raise _rt.not_here('CapacitiveEnergyReadingVARh')
             a = (a << t[0]) | t[1]
@@ -2342,7 +2381,7 @@ def _e_MeterInfoType(a, v):
         f = "BPT_InductiveEnergyReadingVARh"
         x4 = v.BPT_InductiveEnergyReadingVARh
         if x4 is not None:
-            t = _T51[s]
+            t = _T23[s]
             if t is None:
                 raise _rt.not_here('BPT_InductiveEnergyReadingVARh')
             a = (a << t[0]) | t[1]
@@ -2355,7 +2394,7 @@ def _e_MeterInfoType(a, v):
         f = "MeterSignature"
         x5 = v.MeterSignature
         if x5 is not None:
-            t = _T52[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('MeterSignature')
             a = (a << t[0]) | t[1]
@@ -2368,7 +2407,7 @@ def _e_MeterInfoType(a, v):
         f = "MeterStatus"
         x6 = v.MeterStatus
         if x6 is not None:
-            t = _T53[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('MeterStatus')
             a = (a << t[0]) | t[1]
@@ -2382,7 +2421,7 @@ def _e_MeterInfoType(a, v):
         f = "MeterTimestamp"
         x7 = v.MeterTimestamp
         if x7 is not None:
-            t = _T54[s]
+            t = _T26[s]
             if t is None:
                 raise _rt.not_here('MeterTimestamp')
             a = (a << t[0]) | t[1]
@@ -2392,7 +2431,7 @@ def _e_MeterInfoType(a, v):
             a <<= 1
             a = (a << 8) | x7 if x7 < 128 else _uint(a, x7)
             a <<= 1
-        t = _T55[s]
+        t = _T27[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BPT_DischargedEnergyReadingWh), SE(BPT_InductiveEnergyReadingVARh), SE(CapacitiveEnergyReadingVARh), SE(MeterSignature), SE(MeterStatus), SE(MeterTimestamp))')
         a = (a << t[0]) | t[1]
@@ -2404,16 +2443,8 @@ def _e_MeterInfoType(a, v):
 """,
     ),
     '_d_MeterInfoType': (
-        ('MeterInfoType',),
+        ('MeterInfoType', '_W_MeterInfoType'),
 """\
-_s56 = MeterInfoType.MeterID.__set__
-_s57 = MeterInfoType.ChargedEnergyReadingWh.__set__
-_s58 = MeterInfoType.BPT_DischargedEnergyReadingWh.__set__
-_s59 = MeterInfoType.CapacitiveEnergyReadingVARh.__set__
-_s60 = MeterInfoType.BPT_InductiveEnergyReadingVARh.__set__
-_s61 = MeterInfoType.MeterSignature.__set__
-_s62 = MeterInfoType.MeterStatus.__set__
-_s63 = MeterInfoType.MeterTimestamp.__set__
 
 def _d_MeterInfoType(D, E, p, data, st, cls):
     v2 = None
@@ -3045,15 +3076,16 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
         p = q
-    o = _new(cls)
-    _s56(o, v0)
-    _s57(o, v1)
-    _s58(o, v2)
-    _s59(o, v3)
-    _s60(o, v4)
-    _s61(o, v5)
-    _s62(o, v6)
-    _s63(o, v7)
+    o = _new(_W_MeterInfoType)
+    o.MeterID = v0
+    o.ChargedEnergyReadingWh = v1
+    o.BPT_DischargedEnergyReadingWh = v2
+    o.CapacitiveEnergyReadingVARh = v3
+    o.BPT_InductiveEnergyReadingVARh = v4
+    o.MeterSignature = v5
+    o.MeterStatus = v6
+    o.MeterTimestamp = v7
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3115,10 +3147,8 @@ def _e_RationalNumberType(a, v):
 """,
     ),
     '_d_RationalNumberType': (
-        ('RationalNumberType',),
+        ('RationalNumberType', '_W_RationalNumberType'),
 """\
-_s64 = RationalNumberType.Exponent.__set__
-_s65 = RationalNumberType.Value.__set__
 
 def _d_RationalNumberType(D, E, p, data, st, cls):
     p0 = p + 14
@@ -3152,9 +3182,10 @@ def _d_RationalNumberType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'RationalNumberType')
     p = q
-    o = _new(cls)
-    _s64(o, v0)
-    _s65(o, v1)
+    o = _new(_W_RationalNumberType)
+    o.Exponent = v0
+    o.Value = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3174,11 +3205,11 @@ def _j_RationalNumberType(v):
     '_e_ReceiptType': (
         ('DetailedCostType', 'DetailedTaxType', 'RationalNumberType'),
 """\
-_T69 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, None, )
-_T73 = (None, (3, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, )
-_T77 = (None, (3, 3, 5), (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, )
-_T81 = (None, (3, 4, 6), (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T84 = (None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T31 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, None, )
+_T35 = (None, (3, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, )
+_T39 = (None, (3, 3, 5), (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, )
+_T43 = (None, (3, 4, 6), (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T46 = (None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_ReceiptType(a, v):
     f = ""
@@ -3197,34 +3228,34 @@ def _e_ReceiptType(a, v):
             if not isinstance(x1, DetailedCostType):
                 raise _rt.bad_class(x1, 'DetailedCostType')
             f = "EnergyCosts.Amount"
-            e66_x0 = x1.Amount
-            if not isinstance(e66_x0, RationalNumberType):
-                raise _rt.bad_class(e66_x0, 'RationalNumberType')
+            e28_x0 = x1.Amount
+            if not isinstance(e28_x0, RationalNumberType):
+                raise _rt.bad_class(e28_x0, 'RationalNumberType')
             f = "EnergyCosts.Amount.Exponent"
-            e66_a67_x0 = e66_x0.Exponent
-            if e66_a67_x0.__class__ is not int or e66_a67_x0 < -128 or e66_a67_x0 > 127:
-                raise _rt.bad_int(e66_a67_x0, -128, 127)
+            e28_a29_x0 = e28_x0.Exponent
+            if e28_a29_x0.__class__ is not int or e28_a29_x0 < -128 or e28_a29_x0 > 127:
+                raise _rt.bad_int(e28_a29_x0, -128, 127)
             f = "EnergyCosts.Amount.Value"
-            e66_a67_x1 = e66_x0.Value
-            if e66_a67_x1.__class__ is not int or e66_a67_x1 < -32768 or e66_a67_x1 > 32767:
-                raise _rt.bad_int(e66_a67_x1, -32768, 32767)
-            a = (a << 18) | (e66_a67_x0 - -128) << 4 | (e66_a67_x1 < 0)
-            m = ~e66_a67_x1 if e66_a67_x1 < 0 else e66_a67_x1
+            e28_a29_x1 = e28_x0.Value
+            if e28_a29_x1.__class__ is not int or e28_a29_x1 < -32768 or e28_a29_x1 > 32767:
+                raise _rt.bad_int(e28_a29_x1, -32768, 32767)
+            a = (a << 18) | (e28_a29_x0 - -128) << 4 | (e28_a29_x1 < 0)
+            m = ~e28_a29_x1 if e28_a29_x1 < 0 else e28_a29_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "EnergyCosts.CostPerUnit"
-            e66_x1 = x1.CostPerUnit
-            if not isinstance(e66_x1, RationalNumberType):
-                raise _rt.bad_class(e66_x1, 'RationalNumberType')
+            e28_x1 = x1.CostPerUnit
+            if not isinstance(e28_x1, RationalNumberType):
+                raise _rt.bad_class(e28_x1, 'RationalNumberType')
             f = "EnergyCosts.CostPerUnit.Exponent"
-            e66_c68_x0 = e66_x1.Exponent
-            if e66_c68_x0.__class__ is not int or e66_c68_x0 < -128 or e66_c68_x0 > 127:
-                raise _rt.bad_int(e66_c68_x0, -128, 127)
+            e28_c30_x0 = e28_x1.Exponent
+            if e28_c30_x0.__class__ is not int or e28_c30_x0 < -128 or e28_c30_x0 > 127:
+                raise _rt.bad_int(e28_c30_x0, -128, 127)
             f = "EnergyCosts.CostPerUnit.Value"
-            e66_c68_x1 = e66_x1.Value
-            if e66_c68_x1.__class__ is not int or e66_c68_x1 < -32768 or e66_c68_x1 > 32767:
-                raise _rt.bad_int(e66_c68_x1, -32768, 32767)
-            a = (a << 17) | (e66_c68_x0 - -128) << 4 | (e66_c68_x1 < 0)
-            m = ~e66_c68_x1 if e66_c68_x1 < 0 else e66_c68_x1
+            e28_c30_x1 = e28_x1.Value
+            if e28_c30_x1.__class__ is not int or e28_c30_x1 < -32768 or e28_c30_x1 > 32767:
+                raise _rt.bad_int(e28_c30_x1, -32768, 32767)
+            a = (a << 17) | (e28_c30_x0 - -128) << 4 | (e28_c30_x1 < 0)
+            m = ~e28_c30_x1 if e28_c30_x1 < 0 else e28_c30_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             s = 2
@@ -3235,40 +3266,40 @@ def _e_ReceiptType(a, v):
         if x2 is not None:
             if not isinstance(x2, DetailedCostType):
                 raise _rt.bad_class(x2, 'DetailedCostType')
-            t = _T69[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('OccupancyCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OccupancyCosts.Amount"
-            o70_x0 = x2.Amount
-            if not isinstance(o70_x0, RationalNumberType):
-                raise _rt.bad_class(o70_x0, 'RationalNumberType')
+            o32_x0 = x2.Amount
+            if not isinstance(o32_x0, RationalNumberType):
+                raise _rt.bad_class(o32_x0, 'RationalNumberType')
             f = "OccupancyCosts.Amount.Exponent"
-            o70_a71_x0 = o70_x0.Exponent
-            if o70_a71_x0.__class__ is not int or o70_a71_x0 < -128 or o70_a71_x0 > 127:
-                raise _rt.bad_int(o70_a71_x0, -128, 127)
+            o32_a33_x0 = o32_x0.Exponent
+            if o32_a33_x0.__class__ is not int or o32_a33_x0 < -128 or o32_a33_x0 > 127:
+                raise _rt.bad_int(o32_a33_x0, -128, 127)
             f = "OccupancyCosts.Amount.Value"
-            o70_a71_x1 = o70_x0.Value
-            if o70_a71_x1.__class__ is not int or o70_a71_x1 < -32768 or o70_a71_x1 > 32767:
-                raise _rt.bad_int(o70_a71_x1, -32768, 32767)
-            a = (a << 15) | (o70_a71_x0 - -128) << 4 | (o70_a71_x1 < 0)
-            m = ~o70_a71_x1 if o70_a71_x1 < 0 else o70_a71_x1
+            o32_a33_x1 = o32_x0.Value
+            if o32_a33_x1.__class__ is not int or o32_a33_x1 < -32768 or o32_a33_x1 > 32767:
+                raise _rt.bad_int(o32_a33_x1, -32768, 32767)
+            a = (a << 15) | (o32_a33_x0 - -128) << 4 | (o32_a33_x1 < 0)
+            m = ~o32_a33_x1 if o32_a33_x1 < 0 else o32_a33_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "OccupancyCosts.CostPerUnit"
-            o70_x1 = x2.CostPerUnit
-            if not isinstance(o70_x1, RationalNumberType):
-                raise _rt.bad_class(o70_x1, 'RationalNumberType')
+            o32_x1 = x2.CostPerUnit
+            if not isinstance(o32_x1, RationalNumberType):
+                raise _rt.bad_class(o32_x1, 'RationalNumberType')
             f = "OccupancyCosts.CostPerUnit.Exponent"
-            o70_c72_x0 = o70_x1.Exponent
-            if o70_c72_x0.__class__ is not int or o70_c72_x0 < -128 or o70_c72_x0 > 127:
-                raise _rt.bad_int(o70_c72_x0, -128, 127)
+            o32_c34_x0 = o32_x1.Exponent
+            if o32_c34_x0.__class__ is not int or o32_c34_x0 < -128 or o32_c34_x0 > 127:
+                raise _rt.bad_int(o32_c34_x0, -128, 127)
             f = "OccupancyCosts.CostPerUnit.Value"
-            o70_c72_x1 = o70_x1.Value
-            if o70_c72_x1.__class__ is not int or o70_c72_x1 < -32768 or o70_c72_x1 > 32767:
-                raise _rt.bad_int(o70_c72_x1, -32768, 32767)
-            a = (a << 17) | (o70_c72_x0 - -128) << 4 | (o70_c72_x1 < 0)
-            m = ~o70_c72_x1 if o70_c72_x1 < 0 else o70_c72_x1
+            o32_c34_x1 = o32_x1.Value
+            if o32_c34_x1.__class__ is not int or o32_c34_x1 < -32768 or o32_c34_x1 > 32767:
+                raise _rt.bad_int(o32_c34_x1, -32768, 32767)
+            a = (a << 17) | (o32_c34_x0 - -128) << 4 | (o32_c34_x1 < 0)
+            m = ~o32_c34_x1 if o32_c34_x1 < 0 else o32_c34_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
         f = "AdditionalServicesCosts"
@@ -3276,40 +3307,40 @@ def _e_ReceiptType(a, v):
         if x3 is not None:
             if not isinstance(x3, DetailedCostType):
                 raise _rt.bad_class(x3, 'DetailedCostType')
-            t = _T73[s]
+            t = _T35[s]
             if t is None:
                 raise _rt.not_here('AdditionalServicesCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "AdditionalServicesCosts.Amount"
-            a74_x0 = x3.Amount
-            if not isinstance(a74_x0, RationalNumberType):
-                raise _rt.bad_class(a74_x0, 'RationalNumberType')
+            a36_x0 = x3.Amount
+            if not isinstance(a36_x0, RationalNumberType):
+                raise _rt.bad_class(a36_x0, 'RationalNumberType')
             f = "AdditionalServicesCosts.Amount.Exponent"
-            a74_a75_x0 = a74_x0.Exponent
-            if a74_a75_x0.__class__ is not int or a74_a75_x0 < -128 or a74_a75_x0 > 127:
-                raise _rt.bad_int(a74_a75_x0, -128, 127)
+            a36_a37_x0 = a36_x0.Exponent
+            if a36_a37_x0.__class__ is not int or a36_a37_x0 < -128 or a36_a37_x0 > 127:
+                raise _rt.bad_int(a36_a37_x0, -128, 127)
             f = "AdditionalServicesCosts.Amount.Value"
-            a74_a75_x1 = a74_x0.Value
-            if a74_a75_x1.__class__ is not int or a74_a75_x1 < -32768 or a74_a75_x1 > 32767:
-                raise _rt.bad_int(a74_a75_x1, -32768, 32767)
-            a = (a << 15) | (a74_a75_x0 - -128) << 4 | (a74_a75_x1 < 0)
-            m = ~a74_a75_x1 if a74_a75_x1 < 0 else a74_a75_x1
+            a36_a37_x1 = a36_x0.Value
+            if a36_a37_x1.__class__ is not int or a36_a37_x1 < -32768 or a36_a37_x1 > 32767:
+                raise _rt.bad_int(a36_a37_x1, -32768, 32767)
+            a = (a << 15) | (a36_a37_x0 - -128) << 4 | (a36_a37_x1 < 0)
+            m = ~a36_a37_x1 if a36_a37_x1 < 0 else a36_a37_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "AdditionalServicesCosts.CostPerUnit"
-            a74_x1 = x3.CostPerUnit
-            if not isinstance(a74_x1, RationalNumberType):
-                raise _rt.bad_class(a74_x1, 'RationalNumberType')
+            a36_x1 = x3.CostPerUnit
+            if not isinstance(a36_x1, RationalNumberType):
+                raise _rt.bad_class(a36_x1, 'RationalNumberType')
             f = "AdditionalServicesCosts.CostPerUnit.Exponent"
-            a74_c76_x0 = a74_x1.Exponent
-            if a74_c76_x0.__class__ is not int or a74_c76_x0 < -128 or a74_c76_x0 > 127:
-                raise _rt.bad_int(a74_c76_x0, -128, 127)
+            a36_c38_x0 = a36_x1.Exponent
+            if a36_c38_x0.__class__ is not int or a36_c38_x0 < -128 or a36_c38_x0 > 127:
+                raise _rt.bad_int(a36_c38_x0, -128, 127)
             f = "AdditionalServicesCosts.CostPerUnit.Value"
-            a74_c76_x1 = a74_x1.Value
-            if a74_c76_x1.__class__ is not int or a74_c76_x1 < -32768 or a74_c76_x1 > 32767:
-                raise _rt.bad_int(a74_c76_x1, -32768, 32767)
-            a = (a << 17) | (a74_c76_x0 - -128) << 4 | (a74_c76_x1 < 0)
-            m = ~a74_c76_x1 if a74_c76_x1 < 0 else a74_c76_x1
+            a36_c38_x1 = a36_x1.Value
+            if a36_c38_x1.__class__ is not int or a36_c38_x1 < -32768 or a36_c38_x1 > 32767:
+                raise _rt.bad_int(a36_c38_x1, -32768, 32767)
+            a = (a << 17) | (a36_c38_x0 - -128) << 4 | (a36_c38_x1 < 0)
+            m = ~a36_c38_x1 if a36_c38_x1 < 0 else a36_c38_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
         f = "OverstayCosts"
@@ -3317,40 +3348,40 @@ def _e_ReceiptType(a, v):
         if x4 is not None:
             if not isinstance(x4, DetailedCostType):
                 raise _rt.bad_class(x4, 'DetailedCostType')
-            t = _T77[s]
+            t = _T39[s]
             if t is None:
                 raise _rt.not_here('OverstayCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OverstayCosts.Amount"
-            o78_x0 = x4.Amount
-            if not isinstance(o78_x0, RationalNumberType):
-                raise _rt.bad_class(o78_x0, 'RationalNumberType')
+            o40_x0 = x4.Amount
+            if not isinstance(o40_x0, RationalNumberType):
+                raise _rt.bad_class(o40_x0, 'RationalNumberType')
             f = "OverstayCosts.Amount.Exponent"
-            o78_a79_x0 = o78_x0.Exponent
-            if o78_a79_x0.__class__ is not int or o78_a79_x0 < -128 or o78_a79_x0 > 127:
-                raise _rt.bad_int(o78_a79_x0, -128, 127)
+            o40_a41_x0 = o40_x0.Exponent
+            if o40_a41_x0.__class__ is not int or o40_a41_x0 < -128 or o40_a41_x0 > 127:
+                raise _rt.bad_int(o40_a41_x0, -128, 127)
             f = "OverstayCosts.Amount.Value"
-            o78_a79_x1 = o78_x0.Value
-            if o78_a79_x1.__class__ is not int or o78_a79_x1 < -32768 or o78_a79_x1 > 32767:
-                raise _rt.bad_int(o78_a79_x1, -32768, 32767)
-            a = (a << 15) | (o78_a79_x0 - -128) << 4 | (o78_a79_x1 < 0)
-            m = ~o78_a79_x1 if o78_a79_x1 < 0 else o78_a79_x1
+            o40_a41_x1 = o40_x0.Value
+            if o40_a41_x1.__class__ is not int or o40_a41_x1 < -32768 or o40_a41_x1 > 32767:
+                raise _rt.bad_int(o40_a41_x1, -32768, 32767)
+            a = (a << 15) | (o40_a41_x0 - -128) << 4 | (o40_a41_x1 < 0)
+            m = ~o40_a41_x1 if o40_a41_x1 < 0 else o40_a41_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "OverstayCosts.CostPerUnit"
-            o78_x1 = x4.CostPerUnit
-            if not isinstance(o78_x1, RationalNumberType):
-                raise _rt.bad_class(o78_x1, 'RationalNumberType')
+            o40_x1 = x4.CostPerUnit
+            if not isinstance(o40_x1, RationalNumberType):
+                raise _rt.bad_class(o40_x1, 'RationalNumberType')
             f = "OverstayCosts.CostPerUnit.Exponent"
-            o78_c80_x0 = o78_x1.Exponent
-            if o78_c80_x0.__class__ is not int or o78_c80_x0 < -128 or o78_c80_x0 > 127:
-                raise _rt.bad_int(o78_c80_x0, -128, 127)
+            o40_c42_x0 = o40_x1.Exponent
+            if o40_c42_x0.__class__ is not int or o40_c42_x0 < -128 or o40_c42_x0 > 127:
+                raise _rt.bad_int(o40_c42_x0, -128, 127)
             f = "OverstayCosts.CostPerUnit.Value"
-            o78_c80_x1 = o78_x1.Value
-            if o78_c80_x1.__class__ is not int or o78_c80_x1 < -32768 or o78_c80_x1 > 32767:
-                raise _rt.bad_int(o78_c80_x1, -32768, 32767)
-            a = (a << 17) | (o78_c80_x0 - -128) << 4 | (o78_c80_x1 < 0)
-            m = ~o78_c80_x1 if o78_c80_x1 < 0 else o78_c80_x1
+            o40_c42_x1 = o40_x1.Value
+            if o40_c42_x1.__class__ is not int or o40_c42_x1 < -32768 or o40_c42_x1 > 32767:
+                raise _rt.bad_int(o40_c42_x1, -32768, 32767)
+            a = (a << 17) | (o40_c42_x0 - -128) << 4 | (o40_c42_x1 < 0)
+            m = ~o40_c42_x1 if o40_c42_x1 < 0 else o40_c42_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
         f = "TaxCosts"
@@ -3365,7 +3396,7 @@ def _e_ReceiptType(a, v):
         if n:
             if not isinstance(x[0], DetailedTaxType):
                 raise _rt.bad_class(x[0], 'DetailedTaxType')
-            t = _T81[s]
+            t = _T43[s]
             if t is None:
                 raise _rt.not_here('TaxCosts')
             a = (a << t[0]) | t[1]
@@ -3378,30 +3409,30 @@ def _e_ReceiptType(a, v):
                 if i:
                     a = (a << 2) | 0
                 f = "TaxCosts.TaxRuleID"
-                t82_x0 = y.TaxRuleID
-                if t82_x0.__class__ is not int or t82_x0 < 1 or t82_x0 > 4294967295:
-                    raise _rt.bad_int(t82_x0, 1, 4294967295)
+                t44_x0 = y.TaxRuleID
+                if t44_x0.__class__ is not int or t44_x0 < 1 or t44_x0 > 4294967295:
+                    raise _rt.bad_int(t44_x0, 1, 4294967295)
                 a <<= 2
-                a = (a << 8) | t82_x0 if t82_x0 < 128 else _uint(a, t82_x0)
+                a = (a << 8) | t44_x0 if t44_x0 < 128 else _uint(a, t44_x0)
                 f = "TaxCosts.Amount"
-                t82_x1 = y.Amount
-                if not isinstance(t82_x1, RationalNumberType):
-                    raise _rt.bad_class(t82_x1, 'RationalNumberType')
+                t44_x1 = y.Amount
+                if not isinstance(t44_x1, RationalNumberType):
+                    raise _rt.bad_class(t44_x1, 'RationalNumberType')
                 f = "TaxCosts.Amount.Exponent"
-                t82_a83_x0 = t82_x1.Exponent
-                if t82_a83_x0.__class__ is not int or t82_a83_x0 < -128 or t82_a83_x0 > 127:
-                    raise _rt.bad_int(t82_a83_x0, -128, 127)
+                t44_a45_x0 = t44_x1.Exponent
+                if t44_a45_x0.__class__ is not int or t44_a45_x0 < -128 or t44_a45_x0 > 127:
+                    raise _rt.bad_int(t44_a45_x0, -128, 127)
                 f = "TaxCosts.Amount.Value"
-                t82_a83_x1 = t82_x1.Value
-                if t82_a83_x1.__class__ is not int or t82_a83_x1 < -32768 or t82_a83_x1 > 32767:
-                    raise _rt.bad_int(t82_a83_x1, -32768, 32767)
-                a = (a << 16) | (t82_a83_x0 - -128) << 4 | (t82_a83_x1 < 0)
-                m = ~t82_a83_x1 if t82_a83_x1 < 0 else t82_a83_x1
+                t44_a45_x1 = t44_x1.Value
+                if t44_a45_x1.__class__ is not int or t44_a45_x1 < -32768 or t44_a45_x1 > 32767:
+                    raise _rt.bad_int(t44_a45_x1, -32768, 32767)
+                a = (a << 16) | (t44_a45_x0 - -128) << 4 | (t44_a45_x1 < 0)
+                m = ~t44_a45_x1 if t44_a45_x1 < 0 else t44_a45_x1
                 a = (a << 8) | m if m < 128 else _uint(a, m)
                 a <<= 3
                 i += 1
             s = 7 if n == 10 else 6
-        t = _T84[s]
+        t = _T46[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AdditionalServicesCosts), SE(EnergyCosts), SE(OccupancyCosts), SE(OverstayCosts), SE(TaxCosts))')
         a = (a << t[0]) | t[1]
@@ -3413,14 +3444,8 @@ def _e_ReceiptType(a, v):
 """,
     ),
     '_d_ReceiptType': (
-        ('DetailedCostType', 'DetailedTaxType', 'ReceiptType', '_d_DetailedCostType', '_d_DetailedTaxType'),
+        ('DetailedCostType', 'DetailedTaxType', 'ReceiptType', '_W_ReceiptType', '_d_DetailedCostType', '_d_DetailedTaxType'),
 """\
-_s85 = ReceiptType.TimeAnchor.__set__
-_s86 = ReceiptType.EnergyCosts.__set__
-_s87 = ReceiptType.OccupancyCosts.__set__
-_s88 = ReceiptType.AdditionalServicesCosts.__set__
-_s89 = ReceiptType.OverstayCosts.__set__
-_s90 = ReceiptType.TaxCosts.__set__
 
 def _d_ReceiptType(D, E, p, data, st, cls):
     v1 = None
@@ -3589,13 +3614,14 @@ def _d_ReceiptType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'ReceiptType')
-    o = _new(cls)
-    _s85(o, v0)
-    _s86(o, v1)
-    _s87(o, v2)
-    _s88(o, v3)
-    _s89(o, v4)
-    _s90(o, v5)
+    o = _new(_W_ReceiptType)
+    o.TimeAnchor = v0
+    o.EnergyCosts = v1
+    o.OccupancyCosts = v2
+    o.AdditionalServicesCosts = v3
+    o.OverstayCosts = v4
+    o.TaxCosts = v5
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3679,6 +3705,17 @@ _PROVIDES = {
     '_IX_evseNotificationType': 'evseNotificationType',
     '_IX_processingType': 'processingType',
     '_IX_responseCodeType': 'responseCodeType',
+    '_W_CLReqControlModeType': 'CLReqControlModeType',
+    '_W_CLResControlModeType': 'CLResControlModeType',
+    '_W_DetailedCostType': 'DetailedCostType',
+    '_W_DetailedTaxType': 'DetailedTaxType',
+    '_W_DisplayParametersType': 'DisplayParametersType',
+    '_W_EVSEStatusType': 'EVSEStatusType',
+    '_W_ListOfRootCertificateIDsType': 'ListOfRootCertificateIDsType',
+    '_W_MessageHeaderType': 'MessageHeaderType',
+    '_W_MeterInfoType': 'MeterInfoType',
+    '_W_RationalNumberType': 'RationalNumberType',
+    '_W_ReceiptType': 'ReceiptType',
     '_d_CLReqControlMode': '_d_CLReqControlModeType',
     '_d_CLReqControlModeType': '_d_CLReqControlModeType',
     '_d_CLResControlMode': '_d_CLResControlModeType',
@@ -3725,6 +3762,7 @@ _PROVIDES = {
 _FOREIGN = {
     'SignatureType': 'xmldsig',
     'X509IssuerSerialType': 'xmldsig',
+    '_W_X509IssuerSerialType': 'xmldsig',
     '_d_SignatureType': 'xmldsig',
     '_d_X509IssuerSerialType': 'xmldsig',
     '_e_SignatureType': 'xmldsig',

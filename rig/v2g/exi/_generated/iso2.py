@@ -556,6 +556,11 @@ AC_EVChargeParameterType._exi_fields = (
     _FM('EVMinCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 AC_EVChargeParameterType._exi_meta = _CM('AC_EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVChargeParameterType:
+    '''The slots of AC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEChargeParameterType': (
@@ -575,6 +580,11 @@ AC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEMaxCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 AC_EVSEChargeParameterType._exi_meta = _CM('AC_EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVSEChargeParameterType:
+    '''The slots of AC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEStatusType': (
@@ -594,6 +604,11 @@ AC_EVSEStatusType._exi_fields = (
     _FM('RCD', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 AC_EVSEStatusType._exi_meta = _CM('AC_EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVSEStatusType:
+    '''The slots of AC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEStatusType.__slots__
 """,
     ),
     'AuthorizationReqType': (
@@ -611,6 +626,11 @@ AuthorizationReqType._exi_fields = (
     _FM('GenChallenge', _FK.ELEMENT, 0, 1, simple=_S_genChallengeType),
 )
 AuthorizationReqType._exi_meta = _CM('AuthorizationReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_AuthorizationReqType:
+    '''The slots of AuthorizationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationReqType.__slots__
 """,
     ),
     'AuthorizationResType': (
@@ -628,6 +648,11 @@ AuthorizationResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 AuthorizationResType._exi_meta = _CM('AuthorizationResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_AuthorizationResType:
+    '''The slots of AuthorizationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationResType.__slots__
 """,
     ),
     'BodyBaseType': (
@@ -640,6 +665,11 @@ class BodyBaseType:
 BodyBaseType._exi_fields = (
 )
 BodyBaseType._exi_meta = _CM('BodyBaseType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_BodyBaseType:
+    '''The slots of BodyBaseType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyBaseType.__slots__
 """,
     ),
     'BodyType': (
@@ -655,6 +685,11 @@ BodyType._exi_fields = (
     _FM('BodyElement', _FK.SUBSTITUTION, 0, 1, member_refs=(('AuthorizationReq', 'iso2:AuthorizationReq'), ('AuthorizationRes', 'iso2:AuthorizationRes'), ('BodyElement', 'iso2:BodyElement'), ('CableCheckReq', 'iso2:CableCheckReq'), ('CableCheckRes', 'iso2:CableCheckRes'), ('CertificateInstallationReq', 'iso2:CertificateInstallationReq'), ('CertificateInstallationRes', 'iso2:CertificateInstallationRes'), ('CertificateUpdateReq', 'iso2:CertificateUpdateReq'), ('CertificateUpdateRes', 'iso2:CertificateUpdateRes'), ('ChargeParameterDiscoveryReq', 'iso2:ChargeParameterDiscoveryReq'), ('ChargeParameterDiscoveryRes', 'iso2:ChargeParameterDiscoveryRes'), ('ChargingStatusReq', 'iso2:ChargingStatusReq'), ('ChargingStatusRes', 'iso2:ChargingStatusRes'), ('CurrentDemandReq', 'iso2:CurrentDemandReq'), ('CurrentDemandRes', 'iso2:CurrentDemandRes'), ('MeteringReceiptReq', 'iso2:MeteringReceiptReq'), ('MeteringReceiptRes', 'iso2:MeteringReceiptRes'), ('PaymentDetailsReq', 'iso2:PaymentDetailsReq'), ('PaymentDetailsRes', 'iso2:PaymentDetailsRes'), ('PaymentServiceSelectionReq', 'iso2:PaymentServiceSelectionReq'), ('PaymentServiceSelectionRes', 'iso2:PaymentServiceSelectionRes'), ('PowerDeliveryReq', 'iso2:PowerDeliveryReq'), ('PowerDeliveryRes', 'iso2:PowerDeliveryRes'), ('PreChargeReq', 'iso2:PreChargeReq'), ('PreChargeRes', 'iso2:PreChargeRes'), ('ServiceDetailReq', 'iso2:ServiceDetailReq'), ('ServiceDetailRes', 'iso2:ServiceDetailRes'), ('ServiceDiscoveryReq', 'iso2:ServiceDiscoveryReq'), ('ServiceDiscoveryRes', 'iso2:ServiceDiscoveryRes'), ('SessionSetupReq', 'iso2:SessionSetupReq'), ('SessionSetupRes', 'iso2:SessionSetupRes'), ('SessionStopReq', 'iso2:SessionStopReq'), ('SessionStopRes', 'iso2:SessionStopRes'), ('WeldingDetectionReq', 'iso2:WeldingDetectionReq'), ('WeldingDetectionRes', 'iso2:WeldingDetectionRes'),)),
 )
 BodyType._exi_meta = _CM('BodyType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_BodyType:
+    '''The slots of BodyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyType.__slots__
 """,
     ),
     'CableCheckReqType': (
@@ -670,6 +705,11 @@ CableCheckReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='iso2:DC_EVStatusType'),
 )
 CableCheckReqType._exi_meta = _CM('CableCheckReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CableCheckReqType:
+    '''The slots of CableCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckReqType.__slots__
 """,
     ),
     'CableCheckResType': (
@@ -689,6 +729,11 @@ CableCheckResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 CableCheckResType._exi_meta = _CM('CableCheckResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CableCheckResType:
+    '''The slots of CableCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckResType.__slots__
 """,
     ),
     'CertificateChainType': (
@@ -708,6 +753,11 @@ CertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='iso2:SubCertificatesType'),
 )
 CertificateChainType._exi_meta = _CM('CertificateChainType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_CertificateChainType:
+    '''The slots of CertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateChainType.__slots__
 """,
     ),
     'CertificateInstallationReqType': (
@@ -727,6 +777,11 @@ CertificateInstallationReqType._exi_fields = (
     _FM('ListOfRootCertificateIDs', _FK.ELEMENT, 1, 1, ref='iso2:ListOfRootCertificateIDsType'),
 )
 CertificateInstallationReqType._exi_meta = _CM('CertificateInstallationReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateInstallationReqType:
+    '''The slots of CertificateInstallationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationReqType.__slots__
 """,
     ),
     'CertificateInstallationResType': (
@@ -752,6 +807,11 @@ CertificateInstallationResType._exi_fields = (
     _FM('eMAID', _FK.ELEMENT, 1, 1, ref='iso2:EMAIDType'),
 )
 CertificateInstallationResType._exi_meta = _CM('CertificateInstallationResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateInstallationResType:
+    '''The slots of CertificateInstallationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationResType.__slots__
 """,
     ),
     'CertificateUpdateReqType': (
@@ -773,6 +833,11 @@ CertificateUpdateReqType._exi_fields = (
     _FM('ListOfRootCertificateIDs', _FK.ELEMENT, 1, 1, ref='iso2:ListOfRootCertificateIDsType'),
 )
 CertificateUpdateReqType._exi_meta = _CM('CertificateUpdateReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateUpdateReqType:
+    '''The slots of CertificateUpdateReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateReqType.__slots__
 """,
     ),
     'CertificateUpdateResType': (
@@ -800,6 +865,11 @@ CertificateUpdateResType._exi_fields = (
     _FM('RetryCounter', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 CertificateUpdateResType._exi_meta = _CM('CertificateUpdateResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateUpdateResType:
+    '''The slots of CertificateUpdateResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateResType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryReqType': (
@@ -819,6 +889,11 @@ ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('EVChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVChargeParameter', 'iso2:AC_EVChargeParameter'), ('DC_EVChargeParameter', 'iso2:DC_EVChargeParameter'), ('EVChargeParameter', 'iso2:EVChargeParameter'),)),
 )
 ChargeParameterDiscoveryReqType._exi_meta = _CM('ChargeParameterDiscoveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargeParameterDiscoveryReqType:
+    '''The slots of ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryResType': (
@@ -840,6 +915,11 @@ ChargeParameterDiscoveryResType._exi_fields = (
     _FM('EVSEChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEChargeParameter', 'iso2:AC_EVSEChargeParameter'), ('DC_EVSEChargeParameter', 'iso2:DC_EVSEChargeParameter'), ('EVSEChargeParameter', 'iso2:EVSEChargeParameter'),)),
 )
 ChargeParameterDiscoveryResType._exi_meta = _CM('ChargeParameterDiscoveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargeParameterDiscoveryResType:
+    '''The slots of ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'ChargeServiceType': (
@@ -865,6 +945,11 @@ ChargeServiceType._exi_fields = (
     _FM('SupportedEnergyTransferMode', _FK.ELEMENT, 1, 1, ref='iso2:SupportedEnergyTransferModeType'),
 )
 ChargeServiceType._exi_meta = _CM('ChargeServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ChargeServiceType:
+    '''The slots of ChargeServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeServiceType.__slots__
 """,
     ),
     'ChargingProfileType': (
@@ -880,6 +965,11 @@ ChargingProfileType._exi_fields = (
     _FM('ProfileEntry', _FK.ELEMENT, 1, 24, ref='iso2:ProfileEntryType'),
 )
 ChargingProfileType._exi_meta = _CM('ChargingProfileType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ChargingProfileType:
+    '''The slots of ChargingProfileType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingProfileType.__slots__
 """,
     ),
     'ChargingStatusReqType': (
@@ -892,6 +982,11 @@ class ChargingStatusReqType:
 ChargingStatusReqType._exi_fields = (
 )
 ChargingStatusReqType._exi_meta = _CM('ChargingStatusReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargingStatusReqType:
+    '''The slots of ChargingStatusReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusReqType.__slots__
 """,
     ),
     'ChargingStatusResType': (
@@ -919,6 +1014,11 @@ ChargingStatusResType._exi_fields = (
     _FM('AC_EVSEStatus', _FK.ELEMENT, 1, 1, ref='iso2:AC_EVSEStatusType'),
 )
 ChargingStatusResType._exi_meta = _CM('ChargingStatusResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargingStatusResType:
+    '''The slots of ChargingStatusResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusResType.__slots__
 """,
     ),
     'ConsumptionCostType': (
@@ -936,6 +1036,11 @@ ConsumptionCostType._exi_fields = (
     _FM('Cost', _FK.ELEMENT, 1, 3, ref='iso2:CostType'),
 )
 ConsumptionCostType._exi_meta = _CM('ConsumptionCostType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ConsumptionCostType:
+    '''The slots of ConsumptionCostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ConsumptionCostType.__slots__
 """,
     ),
     'ContractSignatureEncryptedPrivateKeyType': (
@@ -953,6 +1058,11 @@ ContractSignatureEncryptedPrivateKeyType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_privateKeyType),
 )
 ContractSignatureEncryptedPrivateKeyType._exi_meta = _CM('ContractSignatureEncryptedPrivateKeyType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ContractSignatureEncryptedPrivateKeyType:
+    '''The slots of ContractSignatureEncryptedPrivateKeyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractSignatureEncryptedPrivateKeyType.__slots__
 """,
     ),
     'CostType': (
@@ -972,6 +1082,11 @@ CostType._exi_fields = (
     _FM('amountMultiplier', _FK.ELEMENT, 0, 1, simple=_S_unitMultiplierType),
 )
 CostType._exi_meta = _CM('CostType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_CostType:
+    '''The slots of CostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CostType.__slots__
 """,
     ),
     'CurrentDemandReqType': (
@@ -1005,6 +1120,11 @@ CurrentDemandReqType._exi_fields = (
     _FM('EVTargetVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 CurrentDemandReqType._exi_meta = _CM('CurrentDemandReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CurrentDemandReqType:
+    '''The slots of CurrentDemandReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandReqType.__slots__
 """,
     ),
     'CurrentDemandResType': (
@@ -1046,6 +1166,11 @@ CurrentDemandResType._exi_fields = (
     _FM('ReceiptRequired', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 CurrentDemandResType._exi_meta = _CM('CurrentDemandResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CurrentDemandResType:
+    '''The slots of CurrentDemandResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandResType.__slots__
 """,
     ),
     'DC_EVChargeParameterType': (
@@ -1077,6 +1202,11 @@ DC_EVChargeParameterType._exi_fields = (
     _FM('BulkSOC', _FK.ELEMENT, 0, 1, simple=_S_percentValueType),
 )
 DC_EVChargeParameterType._exi_meta = _CM('DC_EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVChargeParameterType:
+    '''The slots of DC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVChargeParameterType.__slots__
 """,
     ),
     'DC_EVPowerDeliveryParameterType': (
@@ -1096,6 +1226,11 @@ DC_EVPowerDeliveryParameterType._exi_fields = (
     _FM('ChargingComplete', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 DC_EVPowerDeliveryParameterType._exi_meta = _CM('DC_EVPowerDeliveryParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVPowerDeliveryParameterType:
+    '''The slots of DC_EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'DC_EVSEChargeParameterType': (
@@ -1127,6 +1262,11 @@ DC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEEnergyToBeDelivered', _FK.ELEMENT, 0, 1, ref='iso2:PhysicalValueType'),
 )
 DC_EVSEChargeParameterType._exi_meta = _CM('DC_EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVSEChargeParameterType:
+    '''The slots of DC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEChargeParameterType.__slots__
 """,
     ),
     'DC_EVSEStatusType': (
@@ -1148,6 +1288,11 @@ DC_EVSEStatusType._exi_fields = (
     _FM('EVSEStatusCode', _FK.ELEMENT, 1, 1, simple=_S_DC_EVSEStatusCodeType),
 )
 DC_EVSEStatusType._exi_meta = _CM('DC_EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVSEStatusType:
+    '''The slots of DC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEStatusType.__slots__
 """,
     ),
     'DC_EVStatusType': (
@@ -1167,6 +1312,11 @@ DC_EVStatusType._exi_fields = (
     _FM('EVRESSSOC', _FK.ELEMENT, 1, 1, simple=_S_percentValueType),
 )
 DC_EVStatusType._exi_meta = _CM('DC_EVStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVStatusType:
+    '''The slots of DC_EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVStatusType.__slots__
 """,
     ),
     'DiffieHellmanPublickeyType': (
@@ -1184,6 +1334,11 @@ DiffieHellmanPublickeyType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_dHpublickeyType),
 )
 DiffieHellmanPublickeyType._exi_meta = _CM('DiffieHellmanPublickeyType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DiffieHellmanPublickeyType:
+    '''The slots of DiffieHellmanPublickeyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DiffieHellmanPublickeyType.__slots__
 """,
     ),
     'EMAIDType': (
@@ -1201,6 +1356,11 @@ EMAIDType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_eMAIDType),
 )
 EMAIDType._exi_meta = _CM('EMAIDType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EMAIDType:
+    '''The slots of EMAIDType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EMAIDType.__slots__
 """,
     ),
     'EVChargeParameterType': (
@@ -1216,6 +1376,11 @@ EVChargeParameterType._exi_fields = (
     _FM('DepartureTime', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedInt),
 )
 EVChargeParameterType._exi_meta = _CM('EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVChargeParameterType:
+    '''The slots of EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVChargeParameterType.__slots__
 """,
     ),
     'EVPowerDeliveryParameterType': (
@@ -1228,6 +1393,11 @@ class EVPowerDeliveryParameterType:
 EVPowerDeliveryParameterType._exi_fields = (
 )
 EVPowerDeliveryParameterType._exi_meta = _CM('EVPowerDeliveryParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVPowerDeliveryParameterType:
+    '''The slots of EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'EVSEChargeParameterType': (
@@ -1240,6 +1410,11 @@ class EVSEChargeParameterType:
 EVSEChargeParameterType._exi_fields = (
 )
 EVSEChargeParameterType._exi_meta = _CM('EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVSEChargeParameterType:
+    '''The slots of EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEChargeParameterType.__slots__
 """,
     ),
     'EVSEStatusType': (
@@ -1257,6 +1432,11 @@ EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_EVSENotificationType),
 )
 EVSEStatusType._exi_meta = _CM('EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVSEStatusType:
+    '''The slots of EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEStatusType.__slots__
 """,
     ),
     'EVStatusType': (
@@ -1269,6 +1449,11 @@ class EVStatusType:
 EVStatusType._exi_fields = (
 )
 EVStatusType._exi_meta = _CM('EVStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVStatusType:
+    '''The slots of EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVStatusType.__slots__
 """,
     ),
     'EntryType': (
@@ -1284,6 +1469,11 @@ EntryType._exi_fields = (
     _FM('TimeInterval', _FK.SUBSTITUTION, 1, 1, member_refs=(('RelativeTimeInterval', 'iso2:RelativeTimeInterval'), ('TimeInterval', 'iso2:TimeInterval'),)),
 )
 EntryType._exi_meta = _CM('EntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EntryType:
+    '''The slots of EntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EntryType.__slots__
 """,
     ),
     'IntervalType': (
@@ -1296,6 +1486,11 @@ class IntervalType:
 IntervalType._exi_fields = (
 )
 IntervalType._exi_meta = _CM('IntervalType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_IntervalType:
+    '''The slots of IntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = IntervalType.__slots__
 """,
     ),
     'ListOfRootCertificateIDsType': (
@@ -1311,6 +1506,11 @@ ListOfRootCertificateIDsType._exi_fields = (
     _FM('RootCertificateID', _FK.ELEMENT, 1, 20, ref='xmldsig:X509IssuerSerialType'),
 )
 ListOfRootCertificateIDsType._exi_meta = _CM('ListOfRootCertificateIDsType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ListOfRootCertificateIDsType:
+    '''The slots of ListOfRootCertificateIDsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ListOfRootCertificateIDsType.__slots__
 """,
     ),
     'MessageHeaderType': (
@@ -1330,6 +1530,11 @@ MessageHeaderType._exi_fields = (
     _FM('Signature', _FK.ELEMENT, 0, 1, ref='xmldsig:SignatureType'),
 )
 MessageHeaderType._exi_meta = _CM('MessageHeaderType', 'urn:iso:15118:2:2013:MsgHeader', None, 'iso2', None)
+
+class _W_MessageHeaderType:
+    '''The slots of MessageHeaderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MessageHeaderType.__slots__
 """,
     ),
     'MeterInfoType': (
@@ -1353,6 +1558,11 @@ MeterInfoType._exi_fields = (
     _FM('TMeter', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 MeterInfoType._exi_meta = _CM('MeterInfoType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_MeterInfoType:
+    '''The slots of MeterInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeterInfoType.__slots__
 """,
     ),
     'MeteringReceiptReqType': (
@@ -1374,6 +1584,11 @@ MeteringReceiptReqType._exi_fields = (
     _FM('MeterInfo', _FK.ELEMENT, 1, 1, ref='iso2:MeterInfoType'),
 )
 MeteringReceiptReqType._exi_meta = _CM('MeteringReceiptReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_MeteringReceiptReqType:
+    '''The slots of MeteringReceiptReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptReqType.__slots__
 """,
     ),
     'MeteringReceiptResType': (
@@ -1391,6 +1606,11 @@ MeteringReceiptResType._exi_fields = (
     _FM('EVSEStatus', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEStatus', 'iso2:AC_EVSEStatus'), ('DC_EVSEStatus', 'iso2:DC_EVSEStatus'), ('EVSEStatus', 'iso2:EVSEStatus'),)),
 )
 MeteringReceiptResType._exi_meta = _CM('MeteringReceiptResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_MeteringReceiptResType:
+    '''The slots of MeteringReceiptResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptResType.__slots__
 """,
     ),
     'NotificationType': (
@@ -1408,6 +1628,11 @@ NotificationType._exi_fields = (
     _FM('FaultMsg', _FK.ELEMENT, 0, 1, simple=_S_faultMsgType),
 )
 NotificationType._exi_meta = _CM('NotificationType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_NotificationType:
+    '''The slots of NotificationType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = NotificationType.__slots__
 """,
     ),
     'PMaxScheduleEntryType': (
@@ -1425,6 +1650,11 @@ PMaxScheduleEntryType._exi_fields = (
     _FM('PMax', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PMaxScheduleEntryType._exi_meta = _CM('PMaxScheduleEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PMaxScheduleEntryType:
+    '''The slots of PMaxScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleEntryType.__slots__
 """,
     ),
     'PMaxScheduleType': (
@@ -1440,6 +1670,11 @@ PMaxScheduleType._exi_fields = (
     _FM('PMaxScheduleEntry', _FK.ELEMENT, 1, 1024, ref='iso2:PMaxScheduleEntryType'),
 )
 PMaxScheduleType._exi_meta = _CM('PMaxScheduleType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PMaxScheduleType:
+    '''The slots of PMaxScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleType.__slots__
 """,
     ),
     'ParameterSetType': (
@@ -1457,6 +1692,11 @@ ParameterSetType._exi_fields = (
     _FM('Parameter', _FK.ELEMENT, 1, 16, ref='iso2:ParameterType'),
 )
 ParameterSetType._exi_meta = _CM('ParameterSetType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ParameterSetType:
+    '''The slots of ParameterSetType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterSetType.__slots__
 """,
     ),
     'ParameterType': (
@@ -1484,6 +1724,11 @@ ParameterType._exi_fields = (
     _FM('stringValue', _FK.ELEMENT, 0, 1, simple=_S_xs_string),
 )
 ParameterType._exi_meta = _CM('ParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ParameterType:
+    '''The slots of ParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterType.__slots__
 """,
     ),
     'PaymentDetailsReqType': (
@@ -1501,6 +1746,11 @@ PaymentDetailsReqType._exi_fields = (
     _FM('ContractSignatureCertChain', _FK.ELEMENT, 1, 1, ref='iso2:CertificateChainType'),
 )
 PaymentDetailsReqType._exi_meta = _CM('PaymentDetailsReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentDetailsReqType:
+    '''The slots of PaymentDetailsReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsReqType.__slots__
 """,
     ),
     'PaymentDetailsResType': (
@@ -1520,6 +1770,11 @@ PaymentDetailsResType._exi_fields = (
     _FM('EVSETimeStamp', _FK.ELEMENT, 1, 1, simple=_S_xs_long),
 )
 PaymentDetailsResType._exi_meta = _CM('PaymentDetailsResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentDetailsResType:
+    '''The slots of PaymentDetailsResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsResType.__slots__
 """,
     ),
     'PaymentOptionListType': (
@@ -1535,6 +1790,11 @@ PaymentOptionListType._exi_fields = (
     _FM('PaymentOption', _FK.ELEMENT, 1, 2, simple=_S_paymentOptionType),
 )
 PaymentOptionListType._exi_meta = _CM('PaymentOptionListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PaymentOptionListType:
+    '''The slots of PaymentOptionListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentOptionListType.__slots__
 """,
     ),
     'PaymentServiceSelectionReqType': (
@@ -1552,6 +1812,11 @@ PaymentServiceSelectionReqType._exi_fields = (
     _FM('SelectedServiceList', _FK.ELEMENT, 1, 1, ref='iso2:SelectedServiceListType'),
 )
 PaymentServiceSelectionReqType._exi_meta = _CM('PaymentServiceSelectionReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentServiceSelectionReqType:
+    '''The slots of PaymentServiceSelectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentServiceSelectionReqType.__slots__
 """,
     ),
     'PaymentServiceSelectionResType': (
@@ -1567,6 +1832,11 @@ PaymentServiceSelectionResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 PaymentServiceSelectionResType._exi_meta = _CM('PaymentServiceSelectionResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentServiceSelectionResType:
+    '''The slots of PaymentServiceSelectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentServiceSelectionResType.__slots__
 """,
     ),
     'PhysicalValueType': (
@@ -1586,6 +1856,11 @@ PhysicalValueType._exi_fields = (
     _FM('Value', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 PhysicalValueType._exi_meta = _CM('PhysicalValueType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PhysicalValueType:
+    '''The slots of PhysicalValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PhysicalValueType.__slots__
 """,
     ),
     'PowerDeliveryReqType': (
@@ -1607,6 +1882,11 @@ PowerDeliveryReqType._exi_fields = (
     _FM('EVPowerDeliveryParameter', _FK.SUBSTITUTION, 0, 1, member_refs=(('DC_EVPowerDeliveryParameter', 'iso2:DC_EVPowerDeliveryParameter'), ('EVPowerDeliveryParameter', 'iso2:EVPowerDeliveryParameter'),)),
 )
 PowerDeliveryReqType._exi_meta = _CM('PowerDeliveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PowerDeliveryReqType:
+    '''The slots of PowerDeliveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryReqType.__slots__
 """,
     ),
     'PowerDeliveryResType': (
@@ -1624,6 +1904,11 @@ PowerDeliveryResType._exi_fields = (
     _FM('EVSEStatus', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEStatus', 'iso2:AC_EVSEStatus'), ('DC_EVSEStatus', 'iso2:DC_EVSEStatus'), ('EVSEStatus', 'iso2:EVSEStatus'),)),
 )
 PowerDeliveryResType._exi_meta = _CM('PowerDeliveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PowerDeliveryResType:
+    '''The slots of PowerDeliveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryResType.__slots__
 """,
     ),
     'PreChargeReqType': (
@@ -1643,6 +1928,11 @@ PreChargeReqType._exi_fields = (
     _FM('EVTargetCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PreChargeReqType._exi_meta = _CM('PreChargeReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PreChargeReqType:
+    '''The slots of PreChargeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeReqType.__slots__
 """,
     ),
     'PreChargeResType': (
@@ -1662,6 +1952,11 @@ PreChargeResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PreChargeResType._exi_meta = _CM('PreChargeResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PreChargeResType:
+    '''The slots of PreChargeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeResType.__slots__
 """,
     ),
     'ProfileEntryType': (
@@ -1681,6 +1976,11 @@ ProfileEntryType._exi_fields = (
     _FM('ChargingProfileEntryMaxNumberOfPhasesInUse', _FK.ELEMENT, 0, 1, simple=_S_maxNumPhasesType),
 )
 ProfileEntryType._exi_meta = _CM('ProfileEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ProfileEntryType:
+    '''The slots of ProfileEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ProfileEntryType.__slots__
 """,
     ),
     'RelativeTimeIntervalType': (
@@ -1698,6 +1998,11 @@ RelativeTimeIntervalType._exi_fields = (
     _FM('duration', _FK.ELEMENT, 0, 1, simple=_S_RelativeTimeIntervalType_duration),
 )
 RelativeTimeIntervalType._exi_meta = _CM('RelativeTimeIntervalType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_RelativeTimeIntervalType:
+    '''The slots of RelativeTimeIntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RelativeTimeIntervalType.__slots__
 """,
     ),
     'SAScheduleListType': (
@@ -1713,6 +2018,11 @@ SAScheduleListType._exi_fields = (
     _FM('SAScheduleTuple', _FK.ELEMENT, 1, 3, ref='iso2:SAScheduleTupleType'),
 )
 SAScheduleListType._exi_meta = _CM('SAScheduleListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SAScheduleListType:
+    '''The slots of SAScheduleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleListType.__slots__
 """,
     ),
     'SAScheduleTupleType': (
@@ -1732,6 +2042,11 @@ SAScheduleTupleType._exi_fields = (
     _FM('SalesTariff', _FK.ELEMENT, 0, 1, ref='iso2:SalesTariffType'),
 )
 SAScheduleTupleType._exi_meta = _CM('SAScheduleTupleType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SAScheduleTupleType:
+    '''The slots of SAScheduleTupleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleTupleType.__slots__
 """,
     ),
     'SASchedulesType': (
@@ -1744,6 +2059,11 @@ class SASchedulesType:
 SASchedulesType._exi_fields = (
 )
 SASchedulesType._exi_meta = _CM('SASchedulesType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SASchedulesType:
+    '''The slots of SASchedulesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SASchedulesType.__slots__
 """,
     ),
     'SalesTariffEntryType': (
@@ -1763,6 +2083,11 @@ SalesTariffEntryType._exi_fields = (
     _FM('ConsumptionCost', _FK.ELEMENT, 0, 3, ref='iso2:ConsumptionCostType'),
 )
 SalesTariffEntryType._exi_meta = _CM('SalesTariffEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SalesTariffEntryType:
+    '''The slots of SalesTariffEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffEntryType.__slots__
 """,
     ),
     'SalesTariffType': (
@@ -1786,6 +2111,11 @@ SalesTariffType._exi_fields = (
     _FM('SalesTariffEntry', _FK.ELEMENT, 1, 1024, ref='iso2:SalesTariffEntryType'),
 )
 SalesTariffType._exi_meta = _CM('SalesTariffType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SalesTariffType:
+    '''The slots of SalesTariffType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffType.__slots__
 """,
     ),
     'SelectedServiceListType': (
@@ -1801,6 +2131,11 @@ SelectedServiceListType._exi_fields = (
     _FM('SelectedService', _FK.ELEMENT, 1, 16, ref='iso2:SelectedServiceType'),
 )
 SelectedServiceListType._exi_meta = _CM('SelectedServiceListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SelectedServiceListType:
+    '''The slots of SelectedServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceListType.__slots__
 """,
     ),
     'SelectedServiceType': (
@@ -1818,6 +2153,11 @@ SelectedServiceType._exi_fields = (
     _FM('ParameterSetID', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 SelectedServiceType._exi_meta = _CM('SelectedServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SelectedServiceType:
+    '''The slots of SelectedServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceType.__slots__
 """,
     ),
     'ServiceDetailReqType': (
@@ -1833,6 +2173,11 @@ ServiceDetailReqType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 ServiceDetailReqType._exi_meta = _CM('ServiceDetailReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDetailReqType:
+    '''The slots of ServiceDetailReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailReqType.__slots__
 """,
     ),
     'ServiceDetailResType': (
@@ -1852,6 +2197,11 @@ ServiceDetailResType._exi_fields = (
     _FM('ServiceParameterList', _FK.ELEMENT, 0, 1, ref='iso2:ServiceParameterListType'),
 )
 ServiceDetailResType._exi_meta = _CM('ServiceDetailResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDetailResType:
+    '''The slots of ServiceDetailResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailResType.__slots__
 """,
     ),
     'ServiceDiscoveryReqType': (
@@ -1869,6 +2219,11 @@ ServiceDiscoveryReqType._exi_fields = (
     _FM('ServiceCategory', _FK.ELEMENT, 0, 1, simple=_S_serviceCategoryType),
 )
 ServiceDiscoveryReqType._exi_meta = _CM('ServiceDiscoveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDiscoveryReqType:
+    '''The slots of ServiceDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryReqType.__slots__
 """,
     ),
     'ServiceDiscoveryResType': (
@@ -1890,6 +2245,11 @@ ServiceDiscoveryResType._exi_fields = (
     _FM('ServiceList', _FK.ELEMENT, 0, 1, ref='iso2:ServiceListType'),
 )
 ServiceDiscoveryResType._exi_meta = _CM('ServiceDiscoveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDiscoveryResType:
+    '''The slots of ServiceDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryResType.__slots__
 """,
     ),
     'ServiceListType': (
@@ -1905,6 +2265,11 @@ ServiceListType._exi_fields = (
     _FM('Service', _FK.ELEMENT, 1, 8, ref='iso2:ServiceType'),
 )
 ServiceListType._exi_meta = _CM('ServiceListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceListType:
+    '''The slots of ServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceListType.__slots__
 """,
     ),
     'ServiceParameterListType': (
@@ -1920,6 +2285,11 @@ ServiceParameterListType._exi_fields = (
     _FM('ParameterSet', _FK.ELEMENT, 1, 255, ref='iso2:ParameterSetType'),
 )
 ServiceParameterListType._exi_meta = _CM('ServiceParameterListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceParameterListType:
+    '''The slots of ServiceParameterListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceParameterListType.__slots__
 """,
     ),
     'ServiceType': (
@@ -1943,6 +2313,11 @@ ServiceType._exi_fields = (
     _FM('FreeService', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ServiceType._exi_meta = _CM('ServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceType:
+    '''The slots of ServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceType.__slots__
 """,
     ),
     'SessionSetupReqType': (
@@ -1958,6 +2333,11 @@ SessionSetupReqType._exi_fields = (
     _FM('EVCCID', _FK.ELEMENT, 1, 1, simple=_S_evccIDType),
 )
 SessionSetupReqType._exi_meta = _CM('SessionSetupReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionSetupReqType:
+    '''The slots of SessionSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupReqType.__slots__
 """,
     ),
     'SessionSetupResType': (
@@ -1977,6 +2357,11 @@ SessionSetupResType._exi_fields = (
     _FM('EVSETimeStamp', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 SessionSetupResType._exi_meta = _CM('SessionSetupResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionSetupResType:
+    '''The slots of SessionSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupResType.__slots__
 """,
     ),
     'SessionStopReqType': (
@@ -1992,6 +2377,11 @@ SessionStopReqType._exi_fields = (
     _FM('ChargingSession', _FK.ELEMENT, 1, 1, simple=_S_chargingSessionType),
 )
 SessionStopReqType._exi_meta = _CM('SessionStopReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionStopReqType:
+    '''The slots of SessionStopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopReqType.__slots__
 """,
     ),
     'SessionStopResType': (
@@ -2007,6 +2397,11 @@ SessionStopResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 SessionStopResType._exi_meta = _CM('SessionStopResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionStopResType:
+    '''The slots of SessionStopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopResType.__slots__
 """,
     ),
     'SubCertificatesType': (
@@ -2022,6 +2417,11 @@ SubCertificatesType._exi_fields = (
     _FM('Certificate', _FK.ELEMENT, 1, 4, simple=_S_certificateType),
 )
 SubCertificatesType._exi_meta = _CM('SubCertificatesType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SubCertificatesType:
+    '''The slots of SubCertificatesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SubCertificatesType.__slots__
 """,
     ),
     'SupportedEnergyTransferModeType': (
@@ -2037,6 +2437,11 @@ SupportedEnergyTransferModeType._exi_fields = (
     _FM('EnergyTransferMode', _FK.ELEMENT, 1, 6, simple=_S_EnergyTransferModeType),
 )
 SupportedEnergyTransferModeType._exi_meta = _CM('SupportedEnergyTransferModeType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SupportedEnergyTransferModeType:
+    '''The slots of SupportedEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SupportedEnergyTransferModeType.__slots__
 """,
     ),
     'V2G_Message': (
@@ -2054,6 +2459,11 @@ V2G_Message._exi_fields = (
     _FM('Body', _FK.ELEMENT, 1, 1, ref='iso2:BodyType'),
 )
 V2G_Message._exi_meta = _CM('V2G_Message', 'urn:iso:15118:2:2013:MsgDef', 'V2G_Message', 'iso2', None)
+
+class _W_V2G_Message:
+    '''The slots of V2G_Message, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = V2G_Message.__slots__
 """,
     ),
     'WeldingDetectionReqType': (
@@ -2069,6 +2479,11 @@ WeldingDetectionReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='iso2:DC_EVStatusType'),
 )
 WeldingDetectionReqType._exi_meta = _CM('WeldingDetectionReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_WeldingDetectionReqType:
+    '''The slots of WeldingDetectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionReqType.__slots__
 """,
     ),
     'WeldingDetectionResType': (
@@ -2088,6 +2503,11 @@ WeldingDetectionResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 WeldingDetectionResType._exi_meta = _CM('WeldingDetectionResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_WeldingDetectionResType:
+    '''The slots of WeldingDetectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionResType.__slots__
 """,
     ),
     'AC_EVChargeParameter': (
@@ -2786,25 +3206,8 @@ _e_AC_EVChargeParameter = _e_AC_EVChargeParameterType
 """,
     ),
     '_d_AC_EVChargeParameterType': (
-        ('AC_EVChargeParameterType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_PhysicalValueType'),
+        ('AC_EVChargeParameterType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_AC_EVChargeParameterType', '_W_PhysicalValueType', '_d_PhysicalValueType'),
 """\
-_s7 = PhysicalValueType.Multiplier.__set__
-_s8 = PhysicalValueType.Unit.__set__
-_s9 = PhysicalValueType.Value.__set__
-_s11 = PhysicalValueType.Multiplier.__set__
-_s12 = PhysicalValueType.Unit.__set__
-_s13 = PhysicalValueType.Value.__set__
-_s15 = PhysicalValueType.Multiplier.__set__
-_s16 = PhysicalValueType.Unit.__set__
-_s17 = PhysicalValueType.Value.__set__
-_s19 = PhysicalValueType.Multiplier.__set__
-_s20 = PhysicalValueType.Unit.__set__
-_s21 = PhysicalValueType.Value.__set__
-_s22 = AC_EVChargeParameterType.DepartureTime.__set__
-_s23 = AC_EVChargeParameterType.EAmount.__set__
-_s24 = AC_EVChargeParameterType.EVMaxVoltage.__set__
-_s25 = AC_EVChargeParameterType.EVMaxCurrent.__set__
-_s26 = AC_EVChargeParameterType.EVMinCurrent.__set__
 
 def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -2879,10 +3282,11 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
             e6_v2 = ~e6_v2
         if e6_v2 < -32768 or e6_v2 > 32767:
             raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
-        v1 = _new(PhysicalValueType)
-        _s7(v1, e6_v0)
-        _s8(v1, e6_v1)
-        _s9(v1, e6_v2)
+        v1 = _new(_W_PhysicalValueType)
+        v1.Multiplier = e6_v0
+        v1.Unit = e6_v1
+        v1.Value = e6_v2
+        v1.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2899,31 +3303,32 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e10_v0 = ((g >> 10) & 7) + -3
-    if e10_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e10_v0, -3, 3)
+    e7_v0 = ((g >> 10) & 7) + -3
+    if e7_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e7_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e10_v1 = _EV_unitSymbolType[k]
+    e7_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e10_v2 = c & 65535
-    if e10_v2 < 32768:
-        e10_v2 >>= 8
+    e7_v2 = c & 65535
+    if e7_v2 < 32768:
+        e7_v2 >>= 8
         p = q - 8
-    elif not e10_v2 & 128:
-        e10_v2 = ((e10_v2 >> 8) & 127) | ((e10_v2 & 127) << 7)
+    elif not e7_v2 & 128:
+        e7_v2 = ((e7_v2 >> 8) & 127) | ((e7_v2 & 127) << 7)
         p = q
     else:
-        e10_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e7_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e10_v2 = ~e10_v2
-    if e10_v2 < -32768 or e10_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e10_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s11(v2, e10_v0)
-    _s12(v2, e10_v1)
-    _s13(v2, e10_v2)
+        e7_v2 = ~e7_v2
+    if e7_v2 < -32768 or e7_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e7_v0
+    v2.Unit = e7_v1
+    v2.Value = e7_v2
+    v2.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -2933,31 +3338,32 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e14_v0 = ((g >> 10) & 7) + -3
-    if e14_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e14_v0, -3, 3)
+    e8_v0 = ((g >> 10) & 7) + -3
+    if e8_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e8_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e14_v1 = _EV_unitSymbolType[k]
+    e8_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e14_v2 = c & 65535
-    if e14_v2 < 32768:
-        e14_v2 >>= 8
+    e8_v2 = c & 65535
+    if e8_v2 < 32768:
+        e8_v2 >>= 8
         p = q - 8
-    elif not e14_v2 & 128:
-        e14_v2 = ((e14_v2 >> 8) & 127) | ((e14_v2 & 127) << 7)
+    elif not e8_v2 & 128:
+        e8_v2 = ((e8_v2 >> 8) & 127) | ((e8_v2 & 127) << 7)
         p = q
     else:
-        e14_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e8_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e14_v2 = ~e14_v2
-    if e14_v2 < -32768 or e14_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s15(v3, e14_v0)
-    _s16(v3, e14_v1)
-    _s17(v3, e14_v2)
+        e8_v2 = ~e8_v2
+    if e8_v2 < -32768 or e8_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e8_v0
+    v3.Unit = e8_v1
+    v3.Value = e8_v2
+    v3.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -2967,31 +3373,32 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e18_v0 = ((g >> 10) & 7) + -3
-    if e18_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e18_v0, -3, 3)
+    e9_v0 = ((g >> 10) & 7) + -3
+    if e9_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e9_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e18_v1 = _EV_unitSymbolType[k]
+    e9_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e18_v2 = c & 65535
-    if e18_v2 < 32768:
-        e18_v2 >>= 8
+    e9_v2 = c & 65535
+    if e9_v2 < 32768:
+        e9_v2 >>= 8
         p = q - 8
-    elif not e18_v2 & 128:
-        e18_v2 = ((e18_v2 >> 8) & 127) | ((e18_v2 & 127) << 7)
+    elif not e9_v2 & 128:
+        e9_v2 = ((e9_v2 >> 8) & 127) | ((e9_v2 & 127) << 7)
         p = q
     else:
-        e18_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e9_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e18_v2 = ~e18_v2
-    if e18_v2 < -32768 or e18_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e18_v2, -32768, 32767)
-    v4 = _new(PhysicalValueType)
-    _s19(v4, e18_v0)
-    _s20(v4, e18_v1)
-    _s21(v4, e18_v2)
+        e9_v2 = ~e9_v2
+    if e9_v2 < -32768 or e9_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
+    v4 = _new(_W_PhysicalValueType)
+    v4.Multiplier = e9_v0
+    v4.Unit = e9_v1
+    v4.Value = e9_v2
+    v4.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2999,12 +3406,13 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'AC_EVChargeParameterType')
     p = q
-    o = _new(cls)
-    _s22(o, v0)
-    _s23(o, v1)
-    _s24(o, v2)
-    _s25(o, v3)
-    _s26(o, v4)
+    o = _new(_W_AC_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.EAmount = v1
+    o.EVMaxVoltage = v2
+    o.EVMaxCurrent = v3
+    o.EVMinCurrent = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
 """,
@@ -3066,59 +3474,59 @@ def _e_AC_EVSEChargeParameterType(a, v):
         if not isinstance(x0, AC_EVSEStatusType):
             raise _rt.bad_class(x0, 'AC_EVSEStatusType')
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a27_x0 = x0.NotificationMaxDelay
-        if a27_x0.__class__ is not int or a27_x0 < 0 or a27_x0 > 65535:
-            raise _rt.bad_int(a27_x0, 0, 65535)
+        a10_x0 = x0.NotificationMaxDelay
+        if a10_x0.__class__ is not int or a10_x0 < 0 or a10_x0 > 65535:
+            raise _rt.bad_int(a10_x0, 0, 65535)
         a <<= 3
-        a = (a << 8) | a27_x0 if a27_x0 < 128 else _uint(a, a27_x0)
+        a = (a << 8) | a10_x0 if a10_x0 < 128 else _uint(a, a10_x0)
         f = "AC_EVSEStatus.EVSENotification"
-        a27_x1 = x0.EVSENotification
-        a27_k1 = _IX_EVSENotificationType.get(a27_x1)
-        if a27_k1 is None:
-            raise _rt.bad_enum(a27_x1, 'EVSENotificationType')
+        a10_x1 = x0.EVSENotification
+        a10_k1 = _IX_EVSENotificationType.get(a10_x1)
+        if a10_k1 is None:
+            raise _rt.bad_enum(a10_x1, 'EVSENotificationType')
         f = "AC_EVSEStatus.RCD"
-        a27_x2 = x0.RCD
-        if a27_x2.__class__ is not bool:
-            raise _rt.bad_type(a27_x2, 'bool')
+        a10_x2 = x0.RCD
+        if a10_x2.__class__ is not bool:
+            raise _rt.bad_type(a10_x2, 'bool')
         f = "EVSENominalVoltage"
         x1 = v.EVSENominalVoltage
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVSENominalVoltage.Multiplier"
-        e28_x0 = x1.Multiplier
-        if e28_x0.__class__ is not int or e28_x0 < -3 or e28_x0 > 3:
-            raise _rt.bad_int(e28_x0, -3, 3)
+        e11_x0 = x1.Multiplier
+        if e11_x0.__class__ is not int or e11_x0 < -3 or e11_x0 > 3:
+            raise _rt.bad_int(e11_x0, -3, 3)
         f = "EVSENominalVoltage.Unit"
-        e28_x1 = x1.Unit
-        e28_k1 = _IX_unitSymbolType.get(e28_x1)
-        if e28_k1 is None:
-            raise _rt.bad_enum(e28_x1, 'unitSymbolType')
+        e11_x1 = x1.Unit
+        e11_k1 = _IX_unitSymbolType.get(e11_x1)
+        if e11_k1 is None:
+            raise _rt.bad_enum(e11_x1, 'unitSymbolType')
         f = "EVSENominalVoltage.Value"
-        e28_x2 = x1.Value
-        if e28_x2.__class__ is not int or e28_x2 < -32768 or e28_x2 > 32767:
-            raise _rt.bad_int(e28_x2, -32768, 32767)
-        a = (a << 27) | (a27_k1) << 22 | (a27_x2) << 18 | (e28_x0 - -3) << 10 | (e28_k1) << 4 | (e28_x2 < 0)
-        m = ~e28_x2 if e28_x2 < 0 else e28_x2
+        e11_x2 = x1.Value
+        if e11_x2.__class__ is not int or e11_x2 < -32768 or e11_x2 > 32767:
+            raise _rt.bad_int(e11_x2, -32768, 32767)
+        a = (a << 27) | (a10_k1) << 22 | (a10_x2) << 18 | (e11_x0 - -3) << 10 | (e11_k1) << 4 | (e11_x2 < 0)
+        m = ~e11_x2 if e11_x2 < 0 else e11_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEMaxCurrent"
         x2 = v.EVSEMaxCurrent
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEMaxCurrent.Multiplier"
-        e29_x0 = x2.Multiplier
-        if e29_x0.__class__ is not int or e29_x0 < -3 or e29_x0 > 3:
-            raise _rt.bad_int(e29_x0, -3, 3)
+        e12_x0 = x2.Multiplier
+        if e12_x0.__class__ is not int or e12_x0 < -3 or e12_x0 > 3:
+            raise _rt.bad_int(e12_x0, -3, 3)
         f = "EVSEMaxCurrent.Unit"
-        e29_x1 = x2.Unit
-        e29_k1 = _IX_unitSymbolType.get(e29_x1)
-        if e29_k1 is None:
-            raise _rt.bad_enum(e29_x1, 'unitSymbolType')
+        e12_x1 = x2.Unit
+        e12_k1 = _IX_unitSymbolType.get(e12_x1)
+        if e12_k1 is None:
+            raise _rt.bad_enum(e12_x1, 'unitSymbolType')
         f = "EVSEMaxCurrent.Value"
-        e29_x2 = x2.Value
-        if e29_x2.__class__ is not int or e29_x2 < -32768 or e29_x2 > 32767:
-            raise _rt.bad_int(e29_x2, -32768, 32767)
-        a = (a << 18) | (e29_x0 - -3) << 10 | (e29_k1) << 4 | (e29_x2 < 0)
-        m = ~e29_x2 if e29_x2 < 0 else e29_x2
+        e12_x2 = x2.Value
+        if e12_x2.__class__ is not int or e12_x2 < -32768 or e12_x2 > 32767:
+            raise _rt.bad_int(e12_x2, -32768, 32767)
+        a = (a << 18) | (e12_x0 - -3) << 10 | (e12_k1) << 4 | (e12_x2 < 0)
+        m = ~e12_x2 if e12_x2 < 0 else e12_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -3130,20 +3538,8 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """,
     ),
     '_d_AC_EVSEChargeParameterType': (
-        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_unitSymbolType'),
+        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_unitSymbolType', '_W_AC_EVSEChargeParameterType', '_W_AC_EVSEStatusType', '_W_PhysicalValueType'),
 """\
-_s31 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s32 = AC_EVSEStatusType.EVSENotification.__set__
-_s33 = AC_EVSEStatusType.RCD.__set__
-_s35 = PhysicalValueType.Multiplier.__set__
-_s36 = PhysicalValueType.Unit.__set__
-_s37 = PhysicalValueType.Value.__set__
-_s39 = PhysicalValueType.Multiplier.__set__
-_s40 = PhysicalValueType.Unit.__set__
-_s41 = PhysicalValueType.Value.__set__
-_s42 = AC_EVSEChargeParameterType.AC_EVSEStatus.__set__
-_s43 = AC_EVSEChargeParameterType.EVSENominalVoltage.__set__
-_s44 = AC_EVSEChargeParameterType.EVSEMaxCurrent.__set__
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -3155,17 +3551,17 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-    a30_v0 = c & 65535
-    if a30_v0 < 32768:
-        a30_v0 >>= 8
+    a13_v0 = c & 65535
+    if a13_v0 < 32768:
+        a13_v0 >>= 8
         p = q - 8
-    elif not a30_v0 & 128:
-        a30_v0 = ((a30_v0 >> 8) & 127) | ((a30_v0 & 127) << 7)
+    elif not a13_v0 & 128:
+        a13_v0 = ((a13_v0 >> 8) & 127) | ((a13_v0 & 127) << 7)
         p = q
     else:
-        a30_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if a30_v0 > 65535:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a30_v0, 0, 65535)
+        a13_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+    if a13_v0 > 65535:
+        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
     q = p + 9
     if q > E:
         D, E = _win(data, p, q)
@@ -3175,13 +3571,14 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     k = (c >> 4) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-    a30_v1 = _EV_EVSENotificationType[k]
-    a30_v2 = (c & 1) == 1
+    a13_v1 = _EV_EVSENotificationType[k]
+    a13_v2 = (c & 1) == 1
     p = q
-    v0 = _new(AC_EVSEStatusType)
-    _s31(v0, a30_v0)
-    _s32(v0, a30_v1)
-    _s33(v0, a30_v2)
+    v0 = _new(_W_AC_EVSEStatusType)
+    v0.NotificationMaxDelay = a13_v0
+    v0.EVSENotification = a13_v1
+    v0.RCD = a13_v2
+    v0.__class__ = AC_EVSEStatusType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -3191,31 +3588,32 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e34_v0 = ((g >> 10) & 7) + -3
-    if e34_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e34_v0, -3, 3)
+    e14_v0 = ((g >> 10) & 7) + -3
+    if e14_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e14_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e34_v1 = _EV_unitSymbolType[k]
+    e14_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e34_v2 = c & 65535
-    if e34_v2 < 32768:
-        e34_v2 >>= 8
+    e14_v2 = c & 65535
+    if e14_v2 < 32768:
+        e14_v2 >>= 8
         p = q - 8
-    elif not e34_v2 & 128:
-        e34_v2 = ((e34_v2 >> 8) & 127) | ((e34_v2 & 127) << 7)
+    elif not e14_v2 & 128:
+        e14_v2 = ((e14_v2 >> 8) & 127) | ((e14_v2 & 127) << 7)
         p = q
     else:
-        e34_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e14_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e34_v2 = ~e34_v2
-    if e34_v2 < -32768 or e34_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e34_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s35(v1, e34_v0)
-    _s36(v1, e34_v1)
-    _s37(v1, e34_v2)
+        e14_v2 = ~e14_v2
+    if e14_v2 < -32768 or e14_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e14_v0
+    v1.Unit = e14_v1
+    v1.Value = e14_v2
+    v1.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -3225,31 +3623,32 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e38_v0 = ((g >> 10) & 7) + -3
-    if e38_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e38_v0, -3, 3)
+    e15_v0 = ((g >> 10) & 7) + -3
+    if e15_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e15_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e38_v1 = _EV_unitSymbolType[k]
+    e15_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e38_v2 = c & 65535
-    if e38_v2 < 32768:
-        e38_v2 >>= 8
+    e15_v2 = c & 65535
+    if e15_v2 < 32768:
+        e15_v2 >>= 8
         p = q - 8
-    elif not e38_v2 & 128:
-        e38_v2 = ((e38_v2 >> 8) & 127) | ((e38_v2 & 127) << 7)
+    elif not e15_v2 & 128:
+        e15_v2 = ((e15_v2 >> 8) & 127) | ((e15_v2 & 127) << 7)
         p = q
     else:
-        e38_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e15_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e38_v2 = ~e38_v2
-    if e38_v2 < -32768 or e38_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e38_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s39(v2, e38_v0)
-    _s40(v2, e38_v1)
-    _s41(v2, e38_v2)
+        e15_v2 = ~e15_v2
+    if e15_v2 < -32768 or e15_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e15_v0
+    v2.Unit = e15_v1
+    v2.Value = e15_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3257,10 +3656,11 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'AC_EVSEChargeParameterType')
     p = q
-    o = _new(cls)
-    _s42(o, v0)
-    _s43(o, v1)
-    _s44(o, v2)
+    o = _new(_W_AC_EVSEChargeParameterType)
+    o.AC_EVSEStatus = v0
+    o.EVSENominalVoltage = v1
+    o.EVSEMaxCurrent = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEChargeParameter = _d_AC_EVSEChargeParameterType
 """,
@@ -3321,11 +3721,8 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """,
     ),
     '_d_AC_EVSEStatusType': (
-        ('AC_EVSEStatusType', '_EV_EVSENotificationType'),
+        ('AC_EVSEStatusType', '_EV_EVSENotificationType', '_W_AC_EVSEStatusType'),
 """\
-_s45 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s46 = AC_EVSEStatusType.EVSENotification.__set__
-_s47 = AC_EVSEStatusType.RCD.__set__
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -3360,10 +3757,11 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
     v1 = _EV_EVSENotificationType[k]
     v2 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s45(o, v0)
-    _s46(o, v1)
-    _s47(o, v2)
+    o = _new(_W_AC_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.RCD = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEStatus = _d_AC_EVSEStatusType
 """,
@@ -3386,8 +3784,8 @@ _j_AC_EVSEStatus = _j_AC_EVSEStatusType
     '_e_AuthorizationReqType': (
         (),
 """\
-_T48 = ((2, 1, 2), (2, 0, 2), None, )
-_T49 = ((2, 2), (2, 1), (1, 0), )
+_T16 = ((2, 1, 2), (2, 0, 2), None, )
+_T17 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_AuthorizationReqType(a, v):
     f = ""
@@ -3405,7 +3803,7 @@ def _e_AuthorizationReqType(a, v):
         f = "GenChallenge"
         x1 = v.GenChallenge
         if x1 is not None:
-            t = _T48[s]
+            t = _T16[s]
             if t is None:
                 raise _rt.not_here('GenChallenge')
             a = (a << t[0]) | t[1]
@@ -3415,7 +3813,7 @@ def _e_AuthorizationReqType(a, v):
             a <<= 1
             a = _bin(a, x1)
             a <<= 1
-        t = _T49[s]
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), EE, SE(GenChallenge))')
         a = (a << t[0]) | t[1]
@@ -3428,10 +3826,8 @@ _e_AuthorizationReq = _e_AuthorizationReqType
 """,
     ),
     '_d_AuthorizationReqType': (
-        ('AuthorizationReqType',),
+        ('AuthorizationReqType', '_W_AuthorizationReqType'),
 """\
-_s50 = AuthorizationReqType.Id.__set__
-_s51 = AuthorizationReqType.GenChallenge.__set__
 
 def _d_AuthorizationReqType(D, E, p, data, st, cls):
     v0 = None
@@ -3502,9 +3898,10 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
         p = q
-    o = _new(cls)
-    _s50(o, v0)
-    _s51(o, v1)
+    o = _new(_W_AuthorizationReqType)
+    o.Id = v0
+    o.GenChallenge = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationReq = _d_AuthorizationReqType
 """,
@@ -3552,10 +3949,8 @@ _e_AuthorizationRes = _e_AuthorizationResType
 """,
     ),
     '_d_AuthorizationResType': (
-        ('AuthorizationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType'),
+        ('AuthorizationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_AuthorizationResType'),
 """\
-_s52 = AuthorizationResType.ResponseCode.__set__
-_s53 = AuthorizationResType.EVSEProcessing.__set__
 
 def _d_AuthorizationResType(D, E, p, data, st, cls):
     q = p + 14
@@ -3573,9 +3968,10 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 10, 'AuthorizationResType.EVSEProcessing', k, 3)
     v1 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s52(o, v0)
-    _s53(o, v1)
+    o = _new(_W_AuthorizationResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationRes = _d_AuthorizationResType
 """,
@@ -3609,7 +4005,7 @@ _e_BodyElement = _e_BodyBaseType
 """,
     ),
     '_d_BodyBaseType': (
-        ('BodyBaseType',),
+        ('BodyBaseType', '_W_BodyBaseType'),
 """\
 
 def _d_BodyBaseType(D, E, p, data, st, cls):
@@ -3620,7 +4016,8 @@ def _d_BodyBaseType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'BodyBaseType')
     p = q
-    o = _new(cls)
+    o = _new(_W_BodyBaseType)
+    o.__class__ = cls
     return o, D, E, p
 _d_BodyElement = _d_BodyBaseType
 """,
@@ -3638,9 +4035,9 @@ _j_BodyElement = _j_BodyBaseType
     '_e_BodyType': (
         ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_e_AuthorizationReq', '_e_AuthorizationRes', '_e_BodyElement', '_e_CableCheckReq', '_e_CableCheckRes', '_e_CertificateInstallationReq', '_e_CertificateInstallationRes', '_e_CertificateUpdateReq', '_e_CertificateUpdateRes', '_e_ChargeParameterDiscoveryReq', '_e_ChargeParameterDiscoveryRes', '_e_ChargingStatusReq', '_e_ChargingStatusRes', '_e_CurrentDemandReq', '_e_CurrentDemandRes', '_e_MeteringReceiptReq', '_e_MeteringReceiptRes', '_e_PaymentDetailsReq', '_e_PaymentDetailsRes', '_e_PaymentServiceSelectionReq', '_e_PaymentServiceSelectionRes', '_e_PowerDeliveryReq', '_e_PowerDeliveryRes', '_e_PreChargeReq', '_e_PreChargeRes', '_e_ServiceDetailReq', '_e_ServiceDetailRes', '_e_ServiceDiscoveryReq', '_e_ServiceDiscoveryRes', '_e_SessionSetupReq', '_e_SessionSetupRes', '_e_SessionStopReq', '_e_SessionStopRes', '_e_WeldingDetectionReq', '_e_WeldingDetectionRes'),
 """\
-_M54 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
-_F55 = (_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
-_T56 = ((6, 35), (1, 0), )
+_M18 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_F19 = (_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
+_T20 = ((6, 35), (1, 0), )
 
 def _e_BodyType(a, v):
     f = ""
@@ -3648,15 +4045,15 @@ def _e_BodyType(a, v):
         f = "BodyElement"
         x0 = v.BodyElement
         if x0 is not None:
-            j = _M54.get(x0.__class__)
+            j = _M18.get(x0.__class__)
             if j is None:
                 raise _rt.bad_class(x0, 'AuthorizationReq | AuthorizationRes | BodyElement | CableCheckReq | CableCheckRes | CertificateInstallationReq | CertificateInstallationRes | CertificateUpdateReq | CertificateUpdateRes | ChargeParameterDiscoveryReq | ChargeParameterDiscoveryRes | ChargingStatusReq | ChargingStatusRes | CurrentDemandReq | CurrentDemandRes | MeteringReceiptReq | MeteringReceiptRes | PaymentDetailsReq | PaymentDetailsRes | PaymentServiceSelectionReq | PaymentServiceSelectionRes | PowerDeliveryReq | PowerDeliveryRes | PreChargeReq | PreChargeRes | ServiceDetailReq | ServiceDetailRes | ServiceDiscoveryReq | ServiceDiscoveryRes | SessionSetupReq | SessionSetupRes | SessionStopReq | SessionStopRes | WeldingDetectionReq | WeldingDetectionRes')
             a = (a << 6) | (j)
-            a = _F55[j](a, x0)
+            a = _F19[j](a, x0)
             s = 1
         else:
             s = 0
-        t = _T56[s]
+        t = _T20[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AuthorizationReq), SE(AuthorizationRes), SE(BodyElement), SE(CableCheckReq), SE(CableCheckRes), SE(CertificateInstallationReq), SE(CertificateInstallationRes), SE(CertificateUpdateReq), SE(CertificateUpdateRes), SE(ChargeParameterDiscoveryReq), SE(ChargeParameterDiscoveryRes), SE(ChargingStatusReq), SE(ChargingStatusRes), SE(CurrentDemandReq), SE(CurrentDemandRes), SE(MeteringReceiptReq), SE(MeteringReceiptRes), SE(PaymentDetailsReq), SE(PaymentDetailsRes), SE(PaymentServiceSelectionReq), SE(PaymentServiceSelectionRes), SE(PowerDeliveryReq), SE(PowerDeliveryRes), SE(PreChargeReq), SE(PreChargeRes), SE(ServiceDetailReq), SE(ServiceDetailRes), SE(ServiceDiscoveryReq), SE(ServiceDiscoveryRes), SE(SessionSetupReq), SE(SessionSetupRes), SE(SessionStopReq), SE(SessionStopRes), SE(WeldingDetectionReq), SE(WeldingDetectionRes))')
         a = (a << t[0]) | t[1]
@@ -3668,9 +4065,8 @@ def _e_BodyType(a, v):
 """,
     ),
     '_d_BodyType': (
-        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_d_AuthorizationReq', '_d_AuthorizationRes', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PaymentServiceSelectionReq', '_d_PaymentServiceSelectionRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
+        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_W_BodyType', '_d_AuthorizationReq', '_d_AuthorizationRes', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PaymentServiceSelectionReq', '_d_PaymentServiceSelectionRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
 """\
-_s57 = BodyType.BodyElement.__set__
 
 def _d_BodyType(D, E, p, data, st, cls):
     v0 = None
@@ -3797,8 +4193,9 @@ def _d_BodyType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BodyType')
         p = q
-    o = _new(cls)
-    _s57(o, v0)
+    o = _new(_W_BodyType)
+    o.BodyElement = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -3830,19 +4227,19 @@ def _e_CableCheckReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d58_x0 = x0.EVReady
-        if d58_x0.__class__ is not bool:
-            raise _rt.bad_type(d58_x0, 'bool')
+        d21_x0 = x0.EVReady
+        if d21_x0.__class__ is not bool:
+            raise _rt.bad_type(d21_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d58_x1 = x0.EVErrorCode
-        d58_k1 = _IX_DC_EVErrorCodeType.get(d58_x1)
-        if d58_k1 is None:
-            raise _rt.bad_enum(d58_x1, 'DC_EVErrorCodeType')
+        d21_x1 = x0.EVErrorCode
+        d21_k1 = _IX_DC_EVErrorCodeType.get(d21_x1)
+        if d21_k1 is None:
+            raise _rt.bad_enum(d21_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d58_x2 = x0.EVRESSSOC
-        if d58_x2.__class__ is not int or d58_x2 < 0 or d58_x2 > 100:
-            raise _rt.bad_int(d58_x2, 0, 100)
-        a = (a << 24) | (d58_x0) << 20 | (d58_k1) << 13 | (d58_x2) << 3
+        d21_x2 = x0.EVRESSSOC
+        if d21_x2.__class__ is not int or d21_x2 < 0 or d21_x2 > 100:
+            raise _rt.bad_int(d21_x2, 0, 100)
+        a = (a << 24) | (d21_x0) << 20 | (d21_k1) << 13 | (d21_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -3852,12 +4249,8 @@ _e_CableCheckReq = _e_CableCheckReqType
 """,
     ),
     '_d_CableCheckReqType': (
-        ('CableCheckReqType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('CableCheckReqType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_CableCheckReqType', '_W_DC_EVStatusType'),
 """\
-_s60 = DC_EVStatusType.EVReady.__set__
-_s61 = DC_EVStatusType.EVErrorCode.__set__
-_s62 = DC_EVStatusType.EVRESSSOC.__set__
-_s63 = CableCheckReqType.DC_EVStatus.__set__
 
 def _d_CableCheckReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -3866,19 +4259,20 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d59_v0 = ((c >> 17) & 1) == 1
+    d22_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d59_v1 = _EV_DC_EVErrorCodeType[k]
-    d59_v2 = c & 127
-    if d59_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d59_v2, 0, 100)
+    d22_v1 = _EV_DC_EVErrorCodeType[k]
+    d22_v2 = c & 127
+    if d22_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d22_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s60(v0, d59_v0)
-    _s61(v0, d59_v1)
-    _s62(v0, d59_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d22_v0
+    v0.EVErrorCode = d22_v1
+    v0.EVRESSSOC = d22_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3886,8 +4280,9 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'CableCheckReqType')
     p = q
-    o = _new(cls)
-    _s63(o, v0)
+    o = _new(_W_CableCheckReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckReq = _d_CableCheckReqType
 """,
@@ -3941,11 +4336,8 @@ _e_CableCheckRes = _e_CableCheckResType
 """,
     ),
     '_d_CableCheckResType': (
-        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_DC_EVSEStatusType'),
+        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_CableCheckResType', '_d_DC_EVSEStatusType'),
 """\
-_s64 = CableCheckResType.ResponseCode.__set__
-_s65 = CableCheckResType.DC_EVSEStatus.__set__
-_s66 = CableCheckResType.EVSEProcessing.__set__
 
 def _d_CableCheckResType(D, E, p, data, st, cls):
     q = p + 9
@@ -3971,10 +4363,11 @@ def _d_CableCheckResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'CableCheckResType.EVSEProcessing', k, 3)
     v2 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s64(o, v0)
-    _s65(o, v1)
-    _s66(o, v2)
+    o = _new(_W_CableCheckResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckRes = _d_CableCheckResType
 """,
@@ -3995,8 +4388,8 @@ _j_CableCheckRes = _j_CableCheckResType
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T67 = ((2, 1, 2), (1, 0, 2), None, None, )
-_T68 = (None, None, (2, 1), (1, 0), )
+_T23 = ((2, 1, 2), (1, 0, 2), None, None, )
+_T24 = (None, None, (2, 1), (1, 0), )
 
 def _e_CertificateChainType(a, v):
     f = ""
@@ -4013,7 +4406,7 @@ def _e_CertificateChainType(a, v):
             s = 0
         f = "Certificate"
         x1 = v.Certificate
-        t = _T67[s]
+        t = _T23[s]
         if t is None:
             raise _rt.not_here('Certificate')
         a = (a << t[0]) | t[1]
@@ -4033,7 +4426,7 @@ def _e_CertificateChainType(a, v):
             s = 3
         else:
             s = 2
-        t = _T68[s]
+        t = _T24[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -4045,11 +4438,8 @@ def _e_CertificateChainType(a, v):
 """,
     ),
     '_d_CertificateChainType': (
-        ('CertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('CertificateChainType', 'SubCertificatesType', '_W_CertificateChainType', '_d_SubCertificatesType'),
 """\
-_s69 = CertificateChainType.Id.__set__
-_s70 = CertificateChainType.Certificate.__set__
-_s71 = CertificateChainType.SubCertificates.__set__
 
 def _d_CertificateChainType(D, E, p, data, st, cls):
     v0 = None
@@ -4098,10 +4488,11 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateChainType')
         p = q
-    o = _new(cls)
-    _s69(o, v0)
-    _s70(o, v1)
-    _s71(o, v2)
+    o = _new(_W_CertificateChainType)
+    o.Id = v0
+    o.Certificate = v1
+    o.SubCertificates = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4158,11 +4549,8 @@ _e_CertificateInstallationReq = _e_CertificateInstallationReqType
 """,
     ),
     '_d_CertificateInstallationReqType': (
-        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_W_CertificateInstallationReqType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s72 = CertificateInstallationReqType.Id.__set__
-_s73 = CertificateInstallationReqType.OEMProvisioningCert.__set__
-_s74 = CertificateInstallationReqType.ListOfRootCertificateIDs.__set__
 
 def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -4196,10 +4584,11 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateInstallationReqType')
     p = q
-    o = _new(cls)
-    _s72(o, v0)
-    _s73(o, v1)
-    _s74(o, v2)
+    o = _new(_W_CertificateInstallationReqType)
+    o.Id = v0
+    o.OEMProvisioningCert = v1
+    o.ListOfRootCertificateIDs = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
 """,
@@ -4248,49 +4637,49 @@ def _e_CertificateInstallationResType(a, v):
         if not isinstance(x3, ContractSignatureEncryptedPrivateKeyType):
             raise _rt.bad_class(x3, 'ContractSignatureEncryptedPrivateKeyType')
         f = "ContractSignatureEncryptedPrivateKey.Id"
-        c75_x0 = x3.Id
-        if c75_x0.__class__ is not str:
-            raise _rt.bad_length(c75_x0, None, None, str)
+        c25_x0 = x3.Id
+        if c25_x0.__class__ is not str:
+            raise _rt.bad_length(c25_x0, None, None, str)
         a <<= 2
-        a = _str(a, c75_x0)
+        a = _str(a, c25_x0)
         f = "ContractSignatureEncryptedPrivateKey.CONTENT"
-        c75_x1 = x3.CONTENT
-        if c75_x1.__class__ is not bytes or len(c75_x1) > 48:
-            raise _rt.bad_length(c75_x1, None, 48, bytes)
+        c25_x1 = x3.CONTENT
+        if c25_x1.__class__ is not bytes or len(c25_x1) > 48:
+            raise _rt.bad_length(c25_x1, None, 48, bytes)
         a <<= 1
-        a = _bin(a, c75_x1)
+        a = _bin(a, c25_x1)
         f = "DHpublickey"
         x4 = v.DHpublickey
         if not isinstance(x4, DiffieHellmanPublickeyType):
             raise _rt.bad_class(x4, 'DiffieHellmanPublickeyType')
         f = "DHpublickey.Id"
-        d76_x0 = x4.Id
-        if d76_x0.__class__ is not str:
-            raise _rt.bad_length(d76_x0, None, None, str)
+        d26_x0 = x4.Id
+        if d26_x0.__class__ is not str:
+            raise _rt.bad_length(d26_x0, None, None, str)
         a <<= 3
-        a = _str(a, d76_x0)
+        a = _str(a, d26_x0)
         f = "DHpublickey.CONTENT"
-        d76_x1 = x4.CONTENT
-        if d76_x1.__class__ is not bytes or len(d76_x1) > 65:
-            raise _rt.bad_length(d76_x1, None, 65, bytes)
+        d26_x1 = x4.CONTENT
+        if d26_x1.__class__ is not bytes or len(d26_x1) > 65:
+            raise _rt.bad_length(d26_x1, None, 65, bytes)
         a <<= 1
-        a = _bin(a, d76_x1)
+        a = _bin(a, d26_x1)
         f = "eMAID"
         x5 = v.eMAID
         if not isinstance(x5, EMAIDType):
             raise _rt.bad_class(x5, 'EMAIDType')
         f = "eMAID.Id"
-        e77_x0 = x5.Id
-        if e77_x0.__class__ is not str:
-            raise _rt.bad_length(e77_x0, None, None, str)
+        e27_x0 = x5.Id
+        if e27_x0.__class__ is not str:
+            raise _rt.bad_length(e27_x0, None, None, str)
         a <<= 3
-        a = _str(a, e77_x0)
+        a = _str(a, e27_x0)
         f = "eMAID.CONTENT"
-        e77_x1 = x5.CONTENT
-        if e77_x1.__class__ is not str or len(e77_x1) < 14 or len(e77_x1) > 15:
-            raise _rt.bad_length(e77_x1, 14, 15, str)
+        e27_x1 = x5.CONTENT
+        if e27_x1.__class__ is not str or len(e27_x1) < 14 or len(e27_x1) > 15:
+            raise _rt.bad_length(e27_x1, 14, 15, str)
         a <<= 1
-        a = _str(a, e77_x1)
+        a = _str(a, e27_x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4301,20 +4690,8 @@ _e_CertificateInstallationRes = _e_CertificateInstallationResType
 """,
     ),
     '_d_CertificateInstallationResType': (
-        ('CertificateChainType', 'CertificateInstallationResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateInstallationResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_W_CertificateInstallationResType', '_W_ContractSignatureEncryptedPrivateKeyType', '_W_DiffieHellmanPublickeyType', '_W_EMAIDType', '_d_CertificateChainType'),
 """\
-_s79 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s80 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
-_s82 = DiffieHellmanPublickeyType.Id.__set__
-_s83 = DiffieHellmanPublickeyType.CONTENT.__set__
-_s85 = EMAIDType.Id.__set__
-_s86 = EMAIDType.CONTENT.__set__
-_s87 = CertificateInstallationResType.ResponseCode.__set__
-_s88 = CertificateInstallationResType.SAProvisioningCertificateChain.__set__
-_s89 = CertificateInstallationResType.ContractSignatureCertChain.__set__
-_s90 = CertificateInstallationResType.ContractSignatureEncryptedPrivateKey.__set__
-_s91 = CertificateInstallationResType.DHpublickey.__set__
-_s92 = CertificateInstallationResType.eMAID.__set__
 
 def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     q = p + 9
@@ -4344,7 +4721,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c78_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
+    c28_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4352,10 +4729,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c78_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
-    v3 = _new(ContractSignatureEncryptedPrivateKeyType)
-    _s79(v3, c78_v0)
-    _s80(v3, c78_v1)
+    c28_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
+    v3 = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    v3.Id = c28_v0
+    v3.CONTENT = c28_v1
+    v3.__class__ = ContractSignatureEncryptedPrivateKeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4363,7 +4741,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DiffieHellmanPublickeyType')
     p = q
-    d81_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
+    d29_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4371,10 +4749,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    d81_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
-    v4 = _new(DiffieHellmanPublickeyType)
-    _s82(v4, d81_v0)
-    _s83(v4, d81_v1)
+    d29_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
+    v4 = _new(_W_DiffieHellmanPublickeyType)
+    v4.Id = d29_v0
+    v4.CONTENT = d29_v1
+    v4.__class__ = DiffieHellmanPublickeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4382,7 +4761,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EMAIDType')
     p = q
-    e84_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
+    e30_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4390,10 +4769,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    e84_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
-    v5 = _new(EMAIDType)
-    _s85(v5, e84_v0)
-    _s86(v5, e84_v1)
+    e30_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
+    v5 = _new(_W_EMAIDType)
+    v5.Id = e30_v0
+    v5.CONTENT = e30_v1
+    v5.__class__ = EMAIDType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4401,13 +4781,14 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'CertificateInstallationResType')
     p = q
-    o = _new(cls)
-    _s87(o, v0)
-    _s88(o, v1)
-    _s89(o, v2)
-    _s90(o, v3)
-    _s91(o, v4)
-    _s92(o, v5)
+    o = _new(_W_CertificateInstallationResType)
+    o.ResponseCode = v0
+    o.SAProvisioningCertificateChain = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHpublickey = v4
+    o.eMAID = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
 """,
@@ -4477,12 +4858,8 @@ _e_CertificateUpdateReq = _e_CertificateUpdateReqType
 """,
     ),
     '_d_CertificateUpdateReqType': (
-        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_W_CertificateUpdateReqType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s93 = CertificateUpdateReqType.Id.__set__
-_s94 = CertificateUpdateReqType.ContractSignatureCertChain.__set__
-_s95 = CertificateUpdateReqType.eMAID.__set__
-_s96 = CertificateUpdateReqType.ListOfRootCertificateIDs.__set__
 
 def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -4524,11 +4901,12 @@ def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateReqType')
     p = q
-    o = _new(cls)
-    _s93(o, v0)
-    _s94(o, v1)
-    _s95(o, v2)
-    _s96(o, v3)
+    o = _new(_W_CertificateUpdateReqType)
+    o.Id = v0
+    o.ContractSignatureCertChain = v1
+    o.eMAID = v2
+    o.ListOfRootCertificateIDs = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateReq = _d_CertificateUpdateReqType
 """,
@@ -4552,7 +4930,7 @@ _j_CertificateUpdateReq = _j_CertificateUpdateReqType
     '_e_CertificateUpdateResType': (
         ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_IX_responseCodeType', '_e_CertificateChainType'),
 """\
-_T100 = (None, None, None, None, None, None, (2, 1), (1, 0), )
+_T34 = (None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_CertificateUpdateResType(a, v):
     f = ""
@@ -4579,49 +4957,49 @@ def _e_CertificateUpdateResType(a, v):
         if not isinstance(x3, ContractSignatureEncryptedPrivateKeyType):
             raise _rt.bad_class(x3, 'ContractSignatureEncryptedPrivateKeyType')
         f = "ContractSignatureEncryptedPrivateKey.Id"
-        c97_x0 = x3.Id
-        if c97_x0.__class__ is not str:
-            raise _rt.bad_length(c97_x0, None, None, str)
+        c31_x0 = x3.Id
+        if c31_x0.__class__ is not str:
+            raise _rt.bad_length(c31_x0, None, None, str)
         a <<= 2
-        a = _str(a, c97_x0)
+        a = _str(a, c31_x0)
         f = "ContractSignatureEncryptedPrivateKey.CONTENT"
-        c97_x1 = x3.CONTENT
-        if c97_x1.__class__ is not bytes or len(c97_x1) > 48:
-            raise _rt.bad_length(c97_x1, None, 48, bytes)
+        c31_x1 = x3.CONTENT
+        if c31_x1.__class__ is not bytes or len(c31_x1) > 48:
+            raise _rt.bad_length(c31_x1, None, 48, bytes)
         a <<= 1
-        a = _bin(a, c97_x1)
+        a = _bin(a, c31_x1)
         f = "DHpublickey"
         x4 = v.DHpublickey
         if not isinstance(x4, DiffieHellmanPublickeyType):
             raise _rt.bad_class(x4, 'DiffieHellmanPublickeyType')
         f = "DHpublickey.Id"
-        d98_x0 = x4.Id
-        if d98_x0.__class__ is not str:
-            raise _rt.bad_length(d98_x0, None, None, str)
+        d32_x0 = x4.Id
+        if d32_x0.__class__ is not str:
+            raise _rt.bad_length(d32_x0, None, None, str)
         a <<= 3
-        a = _str(a, d98_x0)
+        a = _str(a, d32_x0)
         f = "DHpublickey.CONTENT"
-        d98_x1 = x4.CONTENT
-        if d98_x1.__class__ is not bytes or len(d98_x1) > 65:
-            raise _rt.bad_length(d98_x1, None, 65, bytes)
+        d32_x1 = x4.CONTENT
+        if d32_x1.__class__ is not bytes or len(d32_x1) > 65:
+            raise _rt.bad_length(d32_x1, None, 65, bytes)
         a <<= 1
-        a = _bin(a, d98_x1)
+        a = _bin(a, d32_x1)
         f = "eMAID"
         x5 = v.eMAID
         if not isinstance(x5, EMAIDType):
             raise _rt.bad_class(x5, 'EMAIDType')
         f = "eMAID.Id"
-        e99_x0 = x5.Id
-        if e99_x0.__class__ is not str:
-            raise _rt.bad_length(e99_x0, None, None, str)
+        e33_x0 = x5.Id
+        if e33_x0.__class__ is not str:
+            raise _rt.bad_length(e33_x0, None, None, str)
         a <<= 3
-        a = _str(a, e99_x0)
+        a = _str(a, e33_x0)
         f = "eMAID.CONTENT"
-        e99_x1 = x5.CONTENT
-        if e99_x1.__class__ is not str or len(e99_x1) < 14 or len(e99_x1) > 15:
-            raise _rt.bad_length(e99_x1, 14, 15, str)
+        e33_x1 = x5.CONTENT
+        if e33_x1.__class__ is not str or len(e33_x1) < 14 or len(e33_x1) > 15:
+            raise _rt.bad_length(e33_x1, 14, 15, str)
         a <<= 1
-        a = _str(a, e99_x1)
+        a = _str(a, e33_x1)
         f = "RetryCounter"
         x6 = v.RetryCounter
         a <<= 1
@@ -4635,7 +5013,7 @@ def _e_CertificateUpdateResType(a, v):
             s = 7
         else:
             s = 6
-        t = _T100[s]
+        t = _T34[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RetryCounter))')
         a = (a << t[0]) | t[1]
@@ -4648,21 +5026,8 @@ _e_CertificateUpdateRes = _e_CertificateUpdateResType
 """,
     ),
     '_d_CertificateUpdateResType': (
-        ('CertificateChainType', 'CertificateUpdateResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateUpdateResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_W_CertificateUpdateResType', '_W_ContractSignatureEncryptedPrivateKeyType', '_W_DiffieHellmanPublickeyType', '_W_EMAIDType', '_d_CertificateChainType'),
 """\
-_s102 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s103 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
-_s105 = DiffieHellmanPublickeyType.Id.__set__
-_s106 = DiffieHellmanPublickeyType.CONTENT.__set__
-_s108 = EMAIDType.Id.__set__
-_s109 = EMAIDType.CONTENT.__set__
-_s110 = CertificateUpdateResType.ResponseCode.__set__
-_s111 = CertificateUpdateResType.SAProvisioningCertificateChain.__set__
-_s112 = CertificateUpdateResType.ContractSignatureCertChain.__set__
-_s113 = CertificateUpdateResType.ContractSignatureEncryptedPrivateKey.__set__
-_s114 = CertificateUpdateResType.DHpublickey.__set__
-_s115 = CertificateUpdateResType.eMAID.__set__
-_s116 = CertificateUpdateResType.RetryCounter.__set__
 
 def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     v6 = None
@@ -4693,7 +5058,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c101_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
+    c35_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4701,10 +5066,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c101_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
-    v3 = _new(ContractSignatureEncryptedPrivateKeyType)
-    _s102(v3, c101_v0)
-    _s103(v3, c101_v1)
+    c35_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
+    v3 = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    v3.Id = c35_v0
+    v3.CONTENT = c35_v1
+    v3.__class__ = ContractSignatureEncryptedPrivateKeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4712,7 +5078,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DiffieHellmanPublickeyType')
     p = q
-    d104_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
+    d36_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4720,10 +5086,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    d104_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
-    v4 = _new(DiffieHellmanPublickeyType)
-    _s105(v4, d104_v0)
-    _s106(v4, d104_v1)
+    d36_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
+    v4 = _new(_W_DiffieHellmanPublickeyType)
+    v4.Id = d36_v0
+    v4.CONTENT = d36_v1
+    v4.__class__ = DiffieHellmanPublickeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4731,7 +5098,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EMAIDType')
     p = q
-    e107_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
+    e37_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4739,10 +5106,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    e107_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
-    v5 = _new(EMAIDType)
-    _s108(v5, e107_v0)
-    _s109(v5, e107_v1)
+    e37_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
+    v5 = _new(_W_EMAIDType)
+    v5.Id = e37_v0
+    v5.CONTENT = e37_v1
+    v5.__class__ = EMAIDType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4795,14 +5163,15 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateUpdateResType')
         p = q
-    o = _new(cls)
-    _s110(o, v0)
-    _s111(o, v1)
-    _s112(o, v2)
-    _s113(o, v3)
-    _s114(o, v4)
-    _s115(o, v5)
-    _s116(o, v6)
+    o = _new(_W_CertificateUpdateResType)
+    o.ResponseCode = v0
+    o.SAProvisioningCertificateChain = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHpublickey = v4
+    o.eMAID = v5
+    o.RetryCounter = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateRes = _d_CertificateUpdateResType
 """,
@@ -4837,9 +5206,9 @@ _j_CertificateUpdateRes = _j_CertificateUpdateResType
     '_e_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EnergyTransferModeType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
-_T117 = ((2, 1, 2), (1, 0, 2), None, None, )
-_M118 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
-_F119 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
+_T38 = ((2, 1, 2), (1, 0, 2), None, None, )
+_M39 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_F40 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
 
 def _e_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -4857,7 +5226,7 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
             s = 0
         f = "RequestedEnergyTransferMode"
         x1 = v.RequestedEnergyTransferMode
-        t = _T117[s]
+        t = _T38[s]
         if t is None:
             raise _rt.not_here('RequestedEnergyTransferMode')
         a = (a << t[0]) | t[1]
@@ -4867,12 +5236,12 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
             raise _rt.bad_enum(x1, 'EnergyTransferModeType')
         f = "EVChargeParameter"
         x2 = v.EVChargeParameter
-        j = _M118.get(x2.__class__)
+        j = _M39.get(x2.__class__)
         if j is None:
             raise _rt.bad_class(x2, 'AC_EVChargeParameter | DC_EVChargeParameter | EVChargeParameter')
         a = (a << 5) | (k1) << 1
         a = (a << 2) | (j)
-        a = _F119[j](a, x2)
+        a = _F40[j](a, x2)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4883,11 +5252,8 @@ _e_ChargeParameterDiscoveryReq = _e_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_ChargeParameterDiscoveryReqType': (
-        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EnergyTransferModeType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
+        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EnergyTransferModeType', '_W_ChargeParameterDiscoveryReqType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
 """\
-_s120 = ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple.__set__
-_s121 = ChargeParameterDiscoveryReqType.RequestedEnergyTransferMode.__set__
-_s122 = ChargeParameterDiscoveryReqType.EVChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     v0 = None
@@ -4974,10 +5340,11 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryReqType')
     p = q
-    o = _new(cls)
-    _s120(o, v0)
-    _s121(o, v1)
-    _s122(o, v2)
+    o = _new(_W_ChargeParameterDiscoveryReqType)
+    o.MaxEntriesSAScheduleTuple = v0
+    o.RequestedEnergyTransferMode = v1
+    o.EVChargeParameter = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
 """,
@@ -5008,11 +5375,11 @@ _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
     '_e_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
-_M123 = {SAScheduleList: 0, SASchedules: 1}
-_F124 = (_e_SAScheduleList, _e_SASchedules, )
-_M125 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
-_F126 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
-_T127 = (None, None, ((3, 2, 4), (3, 3, 4), (3, 4, 4), ), ((2, 0, 4), (2, 1, 4), (2, 2, 4), ), None, )
+_M41 = {SAScheduleList: 0, SASchedules: 1}
+_F42 = (_e_SAScheduleList, _e_SASchedules, )
+_M43 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_F44 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
+_T45 = (None, None, ((3, 2, 4), (3, 3, 4), (3, 4, 4), ), ((2, 0, 4), (2, 1, 4), (2, 2, 4), ), None, )
 
 def _e_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -5031,26 +5398,26 @@ def _e_ChargeParameterDiscoveryResType(a, v):
         x2 = v.SASchedules
         a = (a << 13) | (k0) << 6 | (k1) << 1
         if x2 is not None:
-            j = _M123.get(x2.__class__)
+            j = _M41.get(x2.__class__)
             if j is None:
                 raise _rt.bad_class(x2, 'SAScheduleList | SASchedules')
             a = (a << 3) | (j)
-            a = _F124[j](a, x2)
+            a = _F42[j](a, x2)
             s = 3
         else:
             s = 2
         f = "EVSEChargeParameter"
         x3 = v.EVSEChargeParameter
-        j = _M125.get(x3.__class__)
+        j = _M43.get(x3.__class__)
         if j is None:
             raise _rt.bad_class(x3, 'AC_EVSEChargeParameter | DC_EVSEChargeParameter | EVSEChargeParameter')
-        t = _T127[s]
+        t = _T45[s]
         t = None if t is None else t[j]
         if t is None:
             raise _rt.not_here('EVSEChargeParameter')
         a = (a << t[0]) | t[1]
         s = t[2]
-        a = _F126[j](a, x3)
+        a = _F44[j](a, x3)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5061,12 +5428,8 @@ _e_ChargeParameterDiscoveryRes = _e_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_ChargeParameterDiscoveryResType': (
-        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
+        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_ChargeParameterDiscoveryResType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
 """\
-_s128 = ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s129 = ChargeParameterDiscoveryResType.EVSEProcessing.__set__
-_s130 = ChargeParameterDiscoveryResType.SASchedules.__set__
-_s131 = ChargeParameterDiscoveryResType.EVSEChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v2 = None
@@ -5125,11 +5488,12 @@ def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryResType')
     p = q
-    o = _new(cls)
-    _s128(o, v0)
-    _s129(o, v1)
-    _s130(o, v2)
-    _s131(o, v3)
+    o = _new(_W_ChargeParameterDiscoveryResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.SASchedules = v2
+    o.EVSEChargeParameter = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
 """,
@@ -5163,8 +5527,8 @@ _j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
     '_e_ChargeServiceType': (
         ('SupportedEnergyTransferModeType', '_IX_serviceCategoryType', '_e_SupportedEnergyTransferModeType'),
 """\
-_T132 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, )
-_T133 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
+_T46 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, )
+_T47 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_ChargeServiceType(a, v):
     f = ""
@@ -5189,7 +5553,7 @@ def _e_ChargeServiceType(a, v):
             s = 1
         f = "ServiceCategory"
         x2 = v.ServiceCategory
-        t = _T132[s]
+        t = _T46[s]
         if t is None:
             raise _rt.not_here('ServiceCategory')
         a = (a << t[0]) | t[1]
@@ -5211,7 +5575,7 @@ def _e_ChargeServiceType(a, v):
             s = 3
         f = "FreeService"
         x4 = v.FreeService
-        t = _T133[s]
+        t = _T47[s]
         if t is None:
             raise _rt.not_here('FreeService')
         a = (a << t[0]) | t[1]
@@ -5233,14 +5597,8 @@ def _e_ChargeServiceType(a, v):
 """,
     ),
     '_d_ChargeServiceType': (
-        ('ChargeServiceType', 'SupportedEnergyTransferModeType', '_EV_serviceCategoryType', '_d_SupportedEnergyTransferModeType'),
+        ('ChargeServiceType', 'SupportedEnergyTransferModeType', '_EV_serviceCategoryType', '_W_ChargeServiceType', '_d_SupportedEnergyTransferModeType'),
 """\
-_s134 = ChargeServiceType.ServiceID.__set__
-_s135 = ChargeServiceType.ServiceName.__set__
-_s136 = ChargeServiceType.ServiceCategory.__set__
-_s137 = ChargeServiceType.ServiceScope.__set__
-_s138 = ChargeServiceType.FreeService.__set__
-_s139 = ChargeServiceType.SupportedEnergyTransferMode.__set__
 
 def _d_ChargeServiceType(D, E, p, data, st, cls):
     v1 = None
@@ -5344,13 +5702,14 @@ def _d_ChargeServiceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeServiceType')
     p = q
-    o = _new(cls)
-    _s134(o, v0)
-    _s135(o, v1)
-    _s136(o, v2)
-    _s137(o, v3)
-    _s138(o, v4)
-    _s139(o, v5)
+    o = _new(_W_ChargeServiceType)
+    o.ServiceID = v0
+    o.ServiceName = v1
+    o.ServiceCategory = v2
+    o.ServiceScope = v3
+    o.FreeService = v4
+    o.SupportedEnergyTransferMode = v5
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5384,7 +5743,7 @@ def _j_ChargeServiceType(v):
     '_e_ChargingProfileType': (
         ('ProfileEntryType', '_e_ProfileEntryType'),
 """\
-_T140 = (None, (2, 1), (1, 0), )
+_T48 = (None, (2, 1), (1, 0), )
 
 def _e_ChargingProfileType(a, v):
     f = ""
@@ -5412,7 +5771,7 @@ def _e_ChargingProfileType(a, v):
             a = _e_ProfileEntryType(a, y)
             i += 1
         s = 2 if n == 24 else 1
-        t = _T140[s]
+        t = _T48[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ProfileEntry))')
         a = (a << t[0]) | t[1]
@@ -5424,9 +5783,8 @@ def _e_ChargingProfileType(a, v):
 """,
     ),
     '_d_ChargingProfileType': (
-        ('ChargingProfileType', 'ProfileEntryType', '_d_ProfileEntryType'),
+        ('ChargingProfileType', 'ProfileEntryType', '_W_ChargingProfileType', '_d_ProfileEntryType'),
 """\
-_s141 = ChargingProfileType.ProfileEntry.__set__
 
 def _d_ChargingProfileType(D, E, p, data, st, cls):
     v0 = []
@@ -5470,8 +5828,9 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ChargingProfileType')
-    o = _new(cls)
-    _s141(o, v0)
+    o = _new(_W_ChargingProfileType)
+    o.ProfileEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5504,7 +5863,7 @@ _e_ChargingStatusReq = _e_ChargingStatusReqType
 """,
     ),
     '_d_ChargingStatusReqType': (
-        ('ChargingStatusReqType',),
+        ('ChargingStatusReqType', '_W_ChargingStatusReqType'),
 """\
 
 def _d_ChargingStatusReqType(D, E, p, data, st, cls):
@@ -5515,7 +5874,8 @@ def _d_ChargingStatusReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargingStatusReqType')
     p = q
-    o = _new(cls)
+    o = _new(_W_ChargingStatusReqType)
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusReq = _d_ChargingStatusReqType
 """,
@@ -5533,9 +5893,9 @@ _j_ChargingStatusReq = _j_ChargingStatusReqType
     '_e_ChargingStatusResType': (
         ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_MeterInfoType'),
 """\
-_T143 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T144 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T145 = (None, None, None, (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, )
+_T50 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T51 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T52 = (None, None, None, (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, )
 
 def _e_ChargingStatusResType(a, v):
     f = ""
@@ -5562,20 +5922,20 @@ def _e_ChargingStatusResType(a, v):
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
             f = "EVSEMaxCurrent.Multiplier"
-            e142_x0 = x3.Multiplier
-            if e142_x0.__class__ is not int or e142_x0 < -3 or e142_x0 > 3:
-                raise _rt.bad_int(e142_x0, -3, 3)
+            e49_x0 = x3.Multiplier
+            if e49_x0.__class__ is not int or e49_x0 < -3 or e49_x0 > 3:
+                raise _rt.bad_int(e49_x0, -3, 3)
             f = "EVSEMaxCurrent.Unit"
-            e142_x1 = x3.Unit
-            e142_k1 = _IX_unitSymbolType.get(e142_x1)
-            if e142_k1 is None:
-                raise _rt.bad_enum(e142_x1, 'unitSymbolType')
+            e49_x1 = x3.Unit
+            e49_k1 = _IX_unitSymbolType.get(e49_x1)
+            if e49_k1 is None:
+                raise _rt.bad_enum(e49_x1, 'unitSymbolType')
             f = "EVSEMaxCurrent.Value"
-            e142_x2 = x3.Value
-            if e142_x2.__class__ is not int or e142_x2 < -32768 or e142_x2 > 32767:
-                raise _rt.bad_int(e142_x2, -32768, 32767)
-            a = (a << 18) | (e142_x0 - -3) << 10 | (e142_k1) << 4 | (e142_x2 < 0)
-            m = ~e142_x2 if e142_x2 < 0 else e142_x2
+            e49_x2 = x3.Value
+            if e49_x2.__class__ is not int or e49_x2 < -32768 or e49_x2 > 32767:
+                raise _rt.bad_int(e49_x2, -32768, 32767)
+            a = (a << 18) | (e49_x0 - -3) << 10 | (e49_k1) << 4 | (e49_x2 < 0)
+            m = ~e49_x2 if e49_x2 < 0 else e49_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 4
@@ -5586,7 +5946,7 @@ def _e_ChargingStatusResType(a, v):
         if x4 is not None:
             if not isinstance(x4, MeterInfoType):
                 raise _rt.bad_class(x4, 'MeterInfoType')
-            t = _T143[s]
+            t = _T50[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -5595,7 +5955,7 @@ def _e_ChargingStatusResType(a, v):
         f = "ReceiptRequired"
         x5 = v.ReceiptRequired
         if x5 is not None:
-            t = _T144[s]
+            t = _T51[s]
             if t is None:
                 raise _rt.not_here('ReceiptRequired')
             a = (a << t[0]) | t[1]
@@ -5607,27 +5967,27 @@ def _e_ChargingStatusResType(a, v):
         x6 = v.AC_EVSEStatus
         if not isinstance(x6, AC_EVSEStatusType):
             raise _rt.bad_class(x6, 'AC_EVSEStatusType')
-        t = _T145[s]
+        t = _T52[s]
         if t is None:
             raise _rt.not_here('AC_EVSEStatus')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a146_x0 = x6.NotificationMaxDelay
-        if a146_x0.__class__ is not int or a146_x0 < 0 or a146_x0 > 65535:
-            raise _rt.bad_int(a146_x0, 0, 65535)
+        a53_x0 = x6.NotificationMaxDelay
+        if a53_x0.__class__ is not int or a53_x0 < 0 or a53_x0 > 65535:
+            raise _rt.bad_int(a53_x0, 0, 65535)
         a <<= 2
-        a = (a << 8) | a146_x0 if a146_x0 < 128 else _uint(a, a146_x0)
+        a = (a << 8) | a53_x0 if a53_x0 < 128 else _uint(a, a53_x0)
         f = "AC_EVSEStatus.EVSENotification"
-        a146_x1 = x6.EVSENotification
-        a146_k1 = _IX_EVSENotificationType.get(a146_x1)
-        if a146_k1 is None:
-            raise _rt.bad_enum(a146_x1, 'EVSENotificationType')
+        a53_x1 = x6.EVSENotification
+        a53_k1 = _IX_EVSENotificationType.get(a53_x1)
+        if a53_k1 is None:
+            raise _rt.bad_enum(a53_x1, 'EVSENotificationType')
         f = "AC_EVSEStatus.RCD"
-        a146_x2 = x6.RCD
-        if a146_x2.__class__ is not bool:
-            raise _rt.bad_type(a146_x2, 'bool')
-        a = (a << 12) | (a146_k1) << 7 | (a146_x2) << 3
+        a53_x2 = x6.RCD
+        if a53_x2.__class__ is not bool:
+            raise _rt.bad_type(a53_x2, 'bool')
+        a = (a << 12) | (a53_k1) << 7 | (a53_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -5637,18 +5997,8 @@ _e_ChargingStatusRes = _e_ChargingStatusResType
 """,
     ),
     '_d_ChargingStatusResType': (
-        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_d_AC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
+        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_W_AC_EVSEStatusType', '_W_ChargingStatusResType', '_d_AC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s148 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s149 = AC_EVSEStatusType.EVSENotification.__set__
-_s150 = AC_EVSEStatusType.RCD.__set__
-_s151 = ChargingStatusResType.ResponseCode.__set__
-_s152 = ChargingStatusResType.EVSEID.__set__
-_s153 = ChargingStatusResType.SAScheduleTupleID.__set__
-_s154 = ChargingStatusResType.EVSEMaxCurrent.__set__
-_s155 = ChargingStatusResType.MeterInfo.__set__
-_s156 = ChargingStatusResType.ReceiptRequired.__set__
-_s157 = ChargingStatusResType.AC_EVSEStatus.__set__
 
 def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v3 = None
@@ -5755,17 +6105,17 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 7:
             raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-        a147_v0 = c & 65535
-        if a147_v0 < 32768:
-            a147_v0 >>= 8
+        a54_v0 = c & 65535
+        if a54_v0 < 32768:
+            a54_v0 >>= 8
             p = q - 8
-        elif not a147_v0 & 128:
-            a147_v0 = ((a147_v0 >> 8) & 127) | ((a147_v0 & 127) << 7)
+        elif not a54_v0 & 128:
+            a54_v0 = ((a54_v0 >> 8) & 127) | ((a54_v0 & 127) << 7)
             p = q
         else:
-            a147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-        if a147_v0 > 65535:
-            raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a147_v0, 0, 65535)
+            a54_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if a54_v0 > 65535:
+            raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         q = p + 9
         if q > E:
             D, E = _win(data, p, q)
@@ -5775,13 +6125,14 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         k = (c >> 4) & 3
         if k >= 3:
             raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-        a147_v1 = _EV_EVSENotificationType[k]
-        a147_v2 = (c & 1) == 1
+        a54_v1 = _EV_EVSENotificationType[k]
+        a54_v2 = (c & 1) == 1
         p = q
-        v6 = _new(AC_EVSEStatusType)
-        _s148(v6, a147_v0)
-        _s149(v6, a147_v1)
-        _s150(v6, a147_v2)
+        v6 = _new(_W_AC_EVSEStatusType)
+        v6.NotificationMaxDelay = a54_v0
+        v6.EVSENotification = a54_v1
+        v6.RCD = a54_v2
+        v6.__class__ = AC_EVSEStatusType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -5796,14 +6147,15 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargingStatusResType')
     p = q
-    o = _new(cls)
-    _s151(o, v0)
-    _s152(o, v1)
-    _s153(o, v2)
-    _s154(o, v3)
-    _s155(o, v4)
-    _s156(o, v5)
-    _s157(o, v6)
+    o = _new(_W_ChargingStatusResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.SAScheduleTupleID = v2
+    o.EVSEMaxCurrent = v3
+    o.MeterInfo = v4
+    o.ReceiptRequired = v5
+    o.AC_EVSEStatus = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusRes = _d_ChargingStatusResType
 """,
@@ -5848,7 +6200,7 @@ _j_ChargingStatusRes = _j_ChargingStatusResType
     '_e_ConsumptionCostType': (
         ('CostType', 'PhysicalValueType', '_IX_unitSymbolType', '_e_CostType'),
 """\
-_T159 = (None, None, (2, 1), (1, 0), )
+_T56 = (None, None, (2, 1), (1, 0), )
 
 def _e_ConsumptionCostType(a, v):
     f = ""
@@ -5859,20 +6211,20 @@ def _e_ConsumptionCostType(a, v):
         if not isinstance(x0, PhysicalValueType):
             raise _rt.bad_class(x0, 'PhysicalValueType')
         f = "startValue.Multiplier"
-        s158_x0 = x0.Multiplier
-        if s158_x0.__class__ is not int or s158_x0 < -3 or s158_x0 > 3:
-            raise _rt.bad_int(s158_x0, -3, 3)
+        s55_x0 = x0.Multiplier
+        if s55_x0.__class__ is not int or s55_x0 < -3 or s55_x0 > 3:
+            raise _rt.bad_int(s55_x0, -3, 3)
         f = "startValue.Unit"
-        s158_x1 = x0.Unit
-        s158_k1 = _IX_unitSymbolType.get(s158_x1)
-        if s158_k1 is None:
-            raise _rt.bad_enum(s158_x1, 'unitSymbolType')
+        s55_x1 = x0.Unit
+        s55_k1 = _IX_unitSymbolType.get(s55_x1)
+        if s55_k1 is None:
+            raise _rt.bad_enum(s55_x1, 'unitSymbolType')
         f = "startValue.Value"
-        s158_x2 = x0.Value
-        if s158_x2.__class__ is not int or s158_x2 < -32768 or s158_x2 > 32767:
-            raise _rt.bad_int(s158_x2, -32768, 32767)
-        a = (a << 16) | (s158_x0 - -3) << 10 | (s158_k1) << 4 | (s158_x2 < 0)
-        m = ~s158_x2 if s158_x2 < 0 else s158_x2
+        s55_x2 = x0.Value
+        if s55_x2.__class__ is not int or s55_x2 < -32768 or s55_x2 > 32767:
+            raise _rt.bad_int(s55_x2, -32768, 32767)
+        a = (a << 16) | (s55_x0 - -3) << 10 | (s55_k1) << 4 | (s55_x2 < 0)
+        m = ~s55_x2 if s55_x2 < 0 else s55_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "Cost"
         x1 = v.Cost
@@ -5897,7 +6249,7 @@ def _e_ConsumptionCostType(a, v):
             a = _e_CostType(a, y)
             i += 1
         s = 3 if n == 3 else 2
-        t = _T159[s]
+        t = _T56[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Cost))')
         a = (a << t[0]) | t[1]
@@ -5909,13 +6261,8 @@ def _e_ConsumptionCostType(a, v):
 """,
     ),
     '_d_ConsumptionCostType': (
-        ('ConsumptionCostType', 'CostType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_CostType'),
+        ('ConsumptionCostType', 'CostType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_ConsumptionCostType', '_W_PhysicalValueType', '_d_CostType'),
 """\
-_s161 = PhysicalValueType.Multiplier.__set__
-_s162 = PhysicalValueType.Unit.__set__
-_s163 = PhysicalValueType.Value.__set__
-_s164 = ConsumptionCostType.startValue.__set__
-_s165 = ConsumptionCostType.Cost.__set__
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
@@ -5928,31 +6275,32 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    s160_v0 = ((g >> 10) & 7) + -3
-    if s160_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', s160_v0, -3, 3)
+    s57_v0 = ((g >> 10) & 7) + -3
+    if s57_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', s57_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    s160_v1 = _EV_unitSymbolType[k]
+    s57_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    s160_v2 = c & 65535
-    if s160_v2 < 32768:
-        s160_v2 >>= 8
+    s57_v2 = c & 65535
+    if s57_v2 < 32768:
+        s57_v2 >>= 8
         p = q - 8
-    elif not s160_v2 & 128:
-        s160_v2 = ((s160_v2 >> 8) & 127) | ((s160_v2 & 127) << 7)
+    elif not s57_v2 & 128:
+        s57_v2 = ((s57_v2 >> 8) & 127) | ((s57_v2 & 127) << 7)
         p = q
     else:
-        s160_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        s57_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s160_v2 = ~s160_v2
-    if s160_v2 < -32768 or s160_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', s160_v2, -32768, 32767)
-    v0 = _new(PhysicalValueType)
-    _s161(v0, s160_v0)
-    _s162(v0, s160_v1)
-    _s163(v0, s160_v2)
+        s57_v2 = ~s57_v2
+    if s57_v2 < -32768 or s57_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
+    v0 = _new(_W_PhysicalValueType)
+    v0.Multiplier = s57_v0
+    v0.Unit = s57_v1
+    v0.Value = s57_v2
+    v0.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5993,9 +6341,10 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ConsumptionCostType')
-    o = _new(cls)
-    _s164(o, v0)
-    _s165(o, v1)
+    o = _new(_W_ConsumptionCostType)
+    o.startValue = v0
+    o.Cost = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6045,10 +6394,8 @@ def _e_ContractSignatureEncryptedPrivateKeyType(a, v):
 """,
     ),
     '_d_ContractSignatureEncryptedPrivateKeyType': (
-        ('ContractSignatureEncryptedPrivateKeyType',),
+        ('ContractSignatureEncryptedPrivateKeyType', '_W_ContractSignatureEncryptedPrivateKeyType'),
 """\
-_s166 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s167 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
 
 def _d_ContractSignatureEncryptedPrivateKeyType(D, E, p, data, st, cls):
     q = p + 1
@@ -6074,9 +6421,10 @@ def _d_ContractSignatureEncryptedPrivateKeyType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    o = _new(cls)
-    _s166(o, v0)
-    _s167(o, v1)
+    o = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6096,7 +6444,7 @@ def _j_ContractSignatureEncryptedPrivateKeyType(v):
     '_e_CostType': (
         ('_IX_costKindType',),
 """\
-_T168 = (None, None, (2, 1), (1, 0), )
+_T58 = (None, None, (2, 1), (1, 0), )
 
 def _e_CostType(a, v):
     f = ""
@@ -6122,7 +6470,7 @@ def _e_CostType(a, v):
             s = 3
         else:
             s = 2
-        t = _T168[s]
+        t = _T58[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(amountMultiplier))')
         a = (a << t[0]) | t[1]
@@ -6134,11 +6482,8 @@ def _e_CostType(a, v):
 """,
     ),
     '_d_CostType': (
-        ('CostType', '_EV_costKindType'),
+        ('CostType', '_EV_costKindType', '_W_CostType'),
 """\
-_s169 = CostType.costKind.__set__
-_s170 = CostType.amount.__set__
-_s171 = CostType.amountMultiplier.__set__
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
@@ -6198,10 +6543,11 @@ def _d_CostType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CostType')
         p = q
-    o = _new(cls)
-    _s169(o, v0)
-    _s170(o, v1)
-    _s171(o, v2)
+    o = _new(_W_CostType)
+    o.costKind = v0
+    o.amount = v1
+    o.amountMultiplier = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6224,12 +6570,12 @@ def _j_CostType(v):
     '_e_CurrentDemandReqType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_IX_DC_EVErrorCodeType', '_IX_unitSymbolType'),
 """\
-_T175 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
-_T177 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
-_T179 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
-_T180 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
-_T182 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
-_T184 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
+_T62 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
+_T64 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
+_T66 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
+_T67 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
+_T69 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
+_T71 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
 
 def _e_CurrentDemandReqType(a, v):
     f = ""
@@ -6239,37 +6585,37 @@ def _e_CurrentDemandReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d172_x0 = x0.EVReady
-        if d172_x0.__class__ is not bool:
-            raise _rt.bad_type(d172_x0, 'bool')
+        d59_x0 = x0.EVReady
+        if d59_x0.__class__ is not bool:
+            raise _rt.bad_type(d59_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d172_x1 = x0.EVErrorCode
-        d172_k1 = _IX_DC_EVErrorCodeType.get(d172_x1)
-        if d172_k1 is None:
-            raise _rt.bad_enum(d172_x1, 'DC_EVErrorCodeType')
+        d59_x1 = x0.EVErrorCode
+        d59_k1 = _IX_DC_EVErrorCodeType.get(d59_x1)
+        if d59_k1 is None:
+            raise _rt.bad_enum(d59_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d172_x2 = x0.EVRESSSOC
-        if d172_x2.__class__ is not int or d172_x2 < 0 or d172_x2 > 100:
-            raise _rt.bad_int(d172_x2, 0, 100)
+        d59_x2 = x0.EVRESSSOC
+        if d59_x2.__class__ is not int or d59_x2 < 0 or d59_x2 > 100:
+            raise _rt.bad_int(d59_x2, 0, 100)
         f = "EVTargetCurrent"
         x1 = v.EVTargetCurrent
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVTargetCurrent.Multiplier"
-        e173_x0 = x1.Multiplier
-        if e173_x0.__class__ is not int or e173_x0 < -3 or e173_x0 > 3:
-            raise _rt.bad_int(e173_x0, -3, 3)
+        e60_x0 = x1.Multiplier
+        if e60_x0.__class__ is not int or e60_x0 < -3 or e60_x0 > 3:
+            raise _rt.bad_int(e60_x0, -3, 3)
         f = "EVTargetCurrent.Unit"
-        e173_x1 = x1.Unit
-        e173_k1 = _IX_unitSymbolType.get(e173_x1)
-        if e173_k1 is None:
-            raise _rt.bad_enum(e173_x1, 'unitSymbolType')
+        e60_x1 = x1.Unit
+        e60_k1 = _IX_unitSymbolType.get(e60_x1)
+        if e60_k1 is None:
+            raise _rt.bad_enum(e60_x1, 'unitSymbolType')
         f = "EVTargetCurrent.Value"
-        e173_x2 = x1.Value
-        if e173_x2.__class__ is not int or e173_x2 < -32768 or e173_x2 > 32767:
-            raise _rt.bad_int(e173_x2, -32768, 32767)
-        a = (a << 39) | (d172_x0) << 35 | (d172_k1) << 28 | (d172_x2) << 18 | (e173_x0 - -3) << 10 | (e173_k1) << 4 | (e173_x2 < 0)
-        m = ~e173_x2 if e173_x2 < 0 else e173_x2
+        e60_x2 = x1.Value
+        if e60_x2.__class__ is not int or e60_x2 < -32768 or e60_x2 > 32767:
+            raise _rt.bad_int(e60_x2, -32768, 32767)
+        a = (a << 39) | (d59_x0) << 35 | (d59_k1) << 28 | (d59_x2) << 18 | (e60_x0 - -3) << 10 | (e60_k1) << 4 | (e60_x2 < 0)
+        m = ~e60_x2 if e60_x2 < 0 else e60_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVMaximumVoltageLimit"
         x2 = v.EVMaximumVoltageLimit
@@ -6278,20 +6624,20 @@ def _e_CurrentDemandReqType(a, v):
             if not isinstance(x2, PhysicalValueType):
                 raise _rt.bad_class(x2, 'PhysicalValueType')
             f = "EVMaximumVoltageLimit.Multiplier"
-            e174_x0 = x2.Multiplier
-            if e174_x0.__class__ is not int or e174_x0 < -3 or e174_x0 > 3:
-                raise _rt.bad_int(e174_x0, -3, 3)
+            e61_x0 = x2.Multiplier
+            if e61_x0.__class__ is not int or e61_x0 < -3 or e61_x0 > 3:
+                raise _rt.bad_int(e61_x0, -3, 3)
             f = "EVMaximumVoltageLimit.Unit"
-            e174_x1 = x2.Unit
-            e174_k1 = _IX_unitSymbolType.get(e174_x1)
-            if e174_k1 is None:
-                raise _rt.bad_enum(e174_x1, 'unitSymbolType')
+            e61_x1 = x2.Unit
+            e61_k1 = _IX_unitSymbolType.get(e61_x1)
+            if e61_k1 is None:
+                raise _rt.bad_enum(e61_x1, 'unitSymbolType')
             f = "EVMaximumVoltageLimit.Value"
-            e174_x2 = x2.Value
-            if e174_x2.__class__ is not int or e174_x2 < -32768 or e174_x2 > 32767:
-                raise _rt.bad_int(e174_x2, -32768, 32767)
-            a = (a << 18) | (e174_x0 - -3) << 10 | (e174_k1) << 4 | (e174_x2 < 0)
-            m = ~e174_x2 if e174_x2 < 0 else e174_x2
+            e61_x2 = x2.Value
+            if e61_x2.__class__ is not int or e61_x2 < -32768 or e61_x2 > 32767:
+                raise _rt.bad_int(e61_x2, -32768, 32767)
+            a = (a << 18) | (e61_x0 - -3) << 10 | (e61_k1) << 4 | (e61_x2 < 0)
+            m = ~e61_x2 if e61_x2 < 0 else e61_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 3
@@ -6302,26 +6648,26 @@ def _e_CurrentDemandReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
-            t = _T175[s]
+            t = _T62[s]
             if t is None:
                 raise _rt.not_here('EVMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumCurrentLimit.Multiplier"
-            e176_x0 = x3.Multiplier
-            if e176_x0.__class__ is not int or e176_x0 < -3 or e176_x0 > 3:
-                raise _rt.bad_int(e176_x0, -3, 3)
+            e63_x0 = x3.Multiplier
+            if e63_x0.__class__ is not int or e63_x0 < -3 or e63_x0 > 3:
+                raise _rt.bad_int(e63_x0, -3, 3)
             f = "EVMaximumCurrentLimit.Unit"
-            e176_x1 = x3.Unit
-            e176_k1 = _IX_unitSymbolType.get(e176_x1)
-            if e176_k1 is None:
-                raise _rt.bad_enum(e176_x1, 'unitSymbolType')
+            e63_x1 = x3.Unit
+            e63_k1 = _IX_unitSymbolType.get(e63_x1)
+            if e63_k1 is None:
+                raise _rt.bad_enum(e63_x1, 'unitSymbolType')
             f = "EVMaximumCurrentLimit.Value"
-            e176_x2 = x3.Value
-            if e176_x2.__class__ is not int or e176_x2 < -32768 or e176_x2 > 32767:
-                raise _rt.bad_int(e176_x2, -32768, 32767)
-            a = (a << 15) | (e176_x0 - -3) << 10 | (e176_k1) << 4 | (e176_x2 < 0)
-            m = ~e176_x2 if e176_x2 < 0 else e176_x2
+            e63_x2 = x3.Value
+            if e63_x2.__class__ is not int or e63_x2 < -32768 or e63_x2 > 32767:
+                raise _rt.bad_int(e63_x2, -32768, 32767)
+            a = (a << 15) | (e63_x0 - -3) << 10 | (e63_k1) << 4 | (e63_x2 < 0)
+            m = ~e63_x2 if e63_x2 < 0 else e63_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVMaximumPowerLimit"
@@ -6329,32 +6675,32 @@ def _e_CurrentDemandReqType(a, v):
         if x4 is not None:
             if not isinstance(x4, PhysicalValueType):
                 raise _rt.bad_class(x4, 'PhysicalValueType')
-            t = _T177[s]
+            t = _T64[s]
             if t is None:
                 raise _rt.not_here('EVMaximumPowerLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumPowerLimit.Multiplier"
-            e178_x0 = x4.Multiplier
-            if e178_x0.__class__ is not int or e178_x0 < -3 or e178_x0 > 3:
-                raise _rt.bad_int(e178_x0, -3, 3)
+            e65_x0 = x4.Multiplier
+            if e65_x0.__class__ is not int or e65_x0 < -3 or e65_x0 > 3:
+                raise _rt.bad_int(e65_x0, -3, 3)
             f = "EVMaximumPowerLimit.Unit"
-            e178_x1 = x4.Unit
-            e178_k1 = _IX_unitSymbolType.get(e178_x1)
-            if e178_k1 is None:
-                raise _rt.bad_enum(e178_x1, 'unitSymbolType')
+            e65_x1 = x4.Unit
+            e65_k1 = _IX_unitSymbolType.get(e65_x1)
+            if e65_k1 is None:
+                raise _rt.bad_enum(e65_x1, 'unitSymbolType')
             f = "EVMaximumPowerLimit.Value"
-            e178_x2 = x4.Value
-            if e178_x2.__class__ is not int or e178_x2 < -32768 or e178_x2 > 32767:
-                raise _rt.bad_int(e178_x2, -32768, 32767)
-            a = (a << 15) | (e178_x0 - -3) << 10 | (e178_k1) << 4 | (e178_x2 < 0)
-            m = ~e178_x2 if e178_x2 < 0 else e178_x2
+            e65_x2 = x4.Value
+            if e65_x2.__class__ is not int or e65_x2 < -32768 or e65_x2 > 32767:
+                raise _rt.bad_int(e65_x2, -32768, 32767)
+            a = (a << 15) | (e65_x0 - -3) << 10 | (e65_k1) << 4 | (e65_x2 < 0)
+            m = ~e65_x2 if e65_x2 < 0 else e65_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "BulkChargingComplete"
         x5 = v.BulkChargingComplete
         if x5 is not None:
-            t = _T179[s]
+            t = _T66[s]
             if t is None:
                 raise _rt.not_here('BulkChargingComplete')
             a = (a << t[0]) | t[1]
@@ -6364,7 +6710,7 @@ def _e_CurrentDemandReqType(a, v):
             a = (a << 3) | (x5) << 1
         f = "ChargingComplete"
         x6 = v.ChargingComplete
-        t = _T180[s]
+        t = _T67[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -6378,20 +6724,20 @@ def _e_CurrentDemandReqType(a, v):
             if not isinstance(x7, PhysicalValueType):
                 raise _rt.bad_class(x7, 'PhysicalValueType')
             f = "RemainingTimeToFullSoC.Multiplier"
-            r181_x0 = x7.Multiplier
-            if r181_x0.__class__ is not int or r181_x0 < -3 or r181_x0 > 3:
-                raise _rt.bad_int(r181_x0, -3, 3)
+            r68_x0 = x7.Multiplier
+            if r68_x0.__class__ is not int or r68_x0 < -3 or r68_x0 > 3:
+                raise _rt.bad_int(r68_x0, -3, 3)
             f = "RemainingTimeToFullSoC.Unit"
-            r181_x1 = x7.Unit
-            r181_k1 = _IX_unitSymbolType.get(r181_x1)
-            if r181_k1 is None:
-                raise _rt.bad_enum(r181_x1, 'unitSymbolType')
+            r68_x1 = x7.Unit
+            r68_k1 = _IX_unitSymbolType.get(r68_x1)
+            if r68_k1 is None:
+                raise _rt.bad_enum(r68_x1, 'unitSymbolType')
             f = "RemainingTimeToFullSoC.Value"
-            r181_x2 = x7.Value
-            if r181_x2.__class__ is not int or r181_x2 < -32768 or r181_x2 > 32767:
-                raise _rt.bad_int(r181_x2, -32768, 32767)
-            a = (a << 17) | (r181_x0 - -3) << 10 | (r181_k1) << 4 | (r181_x2 < 0)
-            m = ~r181_x2 if r181_x2 < 0 else r181_x2
+            r68_x2 = x7.Value
+            if r68_x2.__class__ is not int or r68_x2 < -32768 or r68_x2 > 32767:
+                raise _rt.bad_int(r68_x2, -32768, 32767)
+            a = (a << 17) | (r68_x0 - -3) << 10 | (r68_k1) << 4 | (r68_x2 < 0)
+            m = ~r68_x2 if r68_x2 < 0 else r68_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 8
@@ -6402,52 +6748,52 @@ def _e_CurrentDemandReqType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T182[s]
+            t = _T69[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToBulkSoC')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "RemainingTimeToBulkSoC.Multiplier"
-            r183_x0 = x8.Multiplier
-            if r183_x0.__class__ is not int or r183_x0 < -3 or r183_x0 > 3:
-                raise _rt.bad_int(r183_x0, -3, 3)
+            r70_x0 = x8.Multiplier
+            if r70_x0.__class__ is not int or r70_x0 < -3 or r70_x0 > 3:
+                raise _rt.bad_int(r70_x0, -3, 3)
             f = "RemainingTimeToBulkSoC.Unit"
-            r183_x1 = x8.Unit
-            r183_k1 = _IX_unitSymbolType.get(r183_x1)
-            if r183_k1 is None:
-                raise _rt.bad_enum(r183_x1, 'unitSymbolType')
+            r70_x1 = x8.Unit
+            r70_k1 = _IX_unitSymbolType.get(r70_x1)
+            if r70_k1 is None:
+                raise _rt.bad_enum(r70_x1, 'unitSymbolType')
             f = "RemainingTimeToBulkSoC.Value"
-            r183_x2 = x8.Value
-            if r183_x2.__class__ is not int or r183_x2 < -32768 or r183_x2 > 32767:
-                raise _rt.bad_int(r183_x2, -32768, 32767)
-            a = (a << 15) | (r183_x0 - -3) << 10 | (r183_k1) << 4 | (r183_x2 < 0)
-            m = ~r183_x2 if r183_x2 < 0 else r183_x2
+            r70_x2 = x8.Value
+            if r70_x2.__class__ is not int or r70_x2 < -32768 or r70_x2 > 32767:
+                raise _rt.bad_int(r70_x2, -32768, 32767)
+            a = (a << 15) | (r70_x0 - -3) << 10 | (r70_k1) << 4 | (r70_x2 < 0)
+            m = ~r70_x2 if r70_x2 < 0 else r70_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVTargetVoltage"
         x9 = v.EVTargetVoltage
         if not isinstance(x9, PhysicalValueType):
             raise _rt.bad_class(x9, 'PhysicalValueType')
-        t = _T184[s]
+        t = _T71[s]
         if t is None:
             raise _rt.not_here('EVTargetVoltage')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetVoltage.Multiplier"
-        e185_x0 = x9.Multiplier
-        if e185_x0.__class__ is not int or e185_x0 < -3 or e185_x0 > 3:
-            raise _rt.bad_int(e185_x0, -3, 3)
+        e72_x0 = x9.Multiplier
+        if e72_x0.__class__ is not int or e72_x0 < -3 or e72_x0 > 3:
+            raise _rt.bad_int(e72_x0, -3, 3)
         f = "EVTargetVoltage.Unit"
-        e185_x1 = x9.Unit
-        e185_k1 = _IX_unitSymbolType.get(e185_x1)
-        if e185_k1 is None:
-            raise _rt.bad_enum(e185_x1, 'unitSymbolType')
+        e72_x1 = x9.Unit
+        e72_k1 = _IX_unitSymbolType.get(e72_x1)
+        if e72_k1 is None:
+            raise _rt.bad_enum(e72_x1, 'unitSymbolType')
         f = "EVTargetVoltage.Value"
-        e185_x2 = x9.Value
-        if e185_x2.__class__ is not int or e185_x2 < -32768 or e185_x2 > 32767:
-            raise _rt.bad_int(e185_x2, -32768, 32767)
-        a = (a << 15) | (e185_x0 - -3) << 10 | (e185_k1) << 4 | (e185_x2 < 0)
-        m = ~e185_x2 if e185_x2 < 0 else e185_x2
+        e72_x2 = x9.Value
+        if e72_x2.__class__ is not int or e72_x2 < -32768 or e72_x2 > 32767:
+            raise _rt.bad_int(e72_x2, -32768, 32767)
+        a = (a << 15) | (e72_x0 - -3) << 10 | (e72_k1) << 4 | (e72_x2 < 0)
+        m = ~e72_x2 if e72_x2 < 0 else e72_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -6459,27 +6805,8 @@ _e_CurrentDemandReq = _e_CurrentDemandReqType
 """,
     ),
     '_d_CurrentDemandReqType': (
-        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_d_PhysicalValueType'),
+        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_CurrentDemandReqType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_d_PhysicalValueType'),
 """\
-_s187 = DC_EVStatusType.EVReady.__set__
-_s188 = DC_EVStatusType.EVErrorCode.__set__
-_s189 = DC_EVStatusType.EVRESSSOC.__set__
-_s191 = PhysicalValueType.Multiplier.__set__
-_s192 = PhysicalValueType.Unit.__set__
-_s193 = PhysicalValueType.Value.__set__
-_s195 = PhysicalValueType.Multiplier.__set__
-_s196 = PhysicalValueType.Unit.__set__
-_s197 = PhysicalValueType.Value.__set__
-_s198 = CurrentDemandReqType.DC_EVStatus.__set__
-_s199 = CurrentDemandReqType.EVTargetCurrent.__set__
-_s200 = CurrentDemandReqType.EVMaximumVoltageLimit.__set__
-_s201 = CurrentDemandReqType.EVMaximumCurrentLimit.__set__
-_s202 = CurrentDemandReqType.EVMaximumPowerLimit.__set__
-_s203 = CurrentDemandReqType.BulkChargingComplete.__set__
-_s204 = CurrentDemandReqType.ChargingComplete.__set__
-_s205 = CurrentDemandReqType.RemainingTimeToFullSoC.__set__
-_s206 = CurrentDemandReqType.RemainingTimeToBulkSoC.__set__
-_s207 = CurrentDemandReqType.EVTargetVoltage.__set__
 
 def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     v2 = None
@@ -6494,19 +6821,20 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d186_v0 = ((c >> 17) & 1) == 1
+    d73_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d186_v1 = _EV_DC_EVErrorCodeType[k]
-    d186_v2 = c & 127
-    if d186_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d186_v2, 0, 100)
+    d73_v1 = _EV_DC_EVErrorCodeType[k]
+    d73_v2 = c & 127
+    if d73_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d73_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s187(v0, d186_v0)
-    _s188(v0, d186_v1)
-    _s189(v0, d186_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d73_v0
+    v0.EVErrorCode = d73_v1
+    v0.EVRESSSOC = d73_v2
+    v0.__class__ = DC_EVStatusType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -6516,31 +6844,32 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e190_v0 = ((g >> 10) & 7) + -3
-    if e190_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e190_v0, -3, 3)
+    e74_v0 = ((g >> 10) & 7) + -3
+    if e74_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e74_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e190_v1 = _EV_unitSymbolType[k]
+    e74_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e190_v2 = c & 65535
-    if e190_v2 < 32768:
-        e190_v2 >>= 8
+    e74_v2 = c & 65535
+    if e74_v2 < 32768:
+        e74_v2 >>= 8
         p = q - 8
-    elif not e190_v2 & 128:
-        e190_v2 = ((e190_v2 >> 8) & 127) | ((e190_v2 & 127) << 7)
+    elif not e74_v2 & 128:
+        e74_v2 = ((e74_v2 >> 8) & 127) | ((e74_v2 & 127) << 7)
         p = q
     else:
-        e190_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e74_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e190_v2 = ~e190_v2
-    if e190_v2 < -32768 or e190_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e190_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s191(v1, e190_v0)
-    _s192(v1, e190_v1)
-    _s193(v1, e190_v2)
+        e74_v2 = ~e74_v2
+    if e74_v2 < -32768 or e74_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e74_v0
+    v1.Unit = e74_v1
+    v1.Value = e74_v2
+    v1.__class__ = PhysicalValueType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -6727,31 +7056,32 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e194_v0 = ((g >> 10) & 7) + -3
-        if e194_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e194_v0, -3, 3)
+        e75_v0 = ((g >> 10) & 7) + -3
+        if e75_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e75_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e194_v1 = _EV_unitSymbolType[k]
+        e75_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e194_v2 = c & 65535
-        if e194_v2 < 32768:
-            e194_v2 >>= 8
+        e75_v2 = c & 65535
+        if e75_v2 < 32768:
+            e75_v2 >>= 8
             p = q - 8
-        elif not e194_v2 & 128:
-            e194_v2 = ((e194_v2 >> 8) & 127) | ((e194_v2 & 127) << 7)
+        elif not e75_v2 & 128:
+            e75_v2 = ((e75_v2 >> 8) & 127) | ((e75_v2 & 127) << 7)
             p = q
         else:
-            e194_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            e75_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            e194_v2 = ~e194_v2
-        if e194_v2 < -32768 or e194_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e194_v2, -32768, 32767)
-        v9 = _new(PhysicalValueType)
-        _s195(v9, e194_v0)
-        _s196(v9, e194_v1)
-        _s197(v9, e194_v2)
+            e75_v2 = ~e75_v2
+        if e75_v2 < -32768 or e75_v2 > 32767:
+            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
+        v9 = _new(_W_PhysicalValueType)
+        v9.Multiplier = e75_v0
+        v9.Unit = e75_v1
+        v9.Value = e75_v2
+        v9.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -6766,17 +7096,18 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CurrentDemandReqType')
     p = q
-    o = _new(cls)
-    _s198(o, v0)
-    _s199(o, v1)
-    _s200(o, v2)
-    _s201(o, v3)
-    _s202(o, v4)
-    _s203(o, v5)
-    _s204(o, v6)
-    _s205(o, v7)
-    _s206(o, v8)
-    _s207(o, v9)
+    o = _new(_W_CurrentDemandReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetCurrent = v1
+    o.EVMaximumVoltageLimit = v2
+    o.EVMaximumCurrentLimit = v3
+    o.EVMaximumPowerLimit = v4
+    o.BulkChargingComplete = v5
+    o.ChargingComplete = v6
+    o.RemainingTimeToFullSoC = v7
+    o.RemainingTimeToBulkSoC = v8
+    o.EVTargetVoltage = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandReq = _d_CurrentDemandReqType
 """,
@@ -6858,11 +7189,11 @@ _j_CurrentDemandReq = _j_CurrentDemandReqType
     '_e_CurrentDemandResType': (
         ('DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType', '_e_MeterInfoType'),
 """\
-_T211 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, None, None, None, None, )
-_T213 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, None, None, None, None, )
-_T215 = (None, None, None, None, None, None, None, (3, 3, 11), (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, )
-_T216 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
-_T217 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T79 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, None, None, None, None, )
+_T81 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, None, None, None, None, )
+_T83 = (None, None, None, None, None, None, None, (3, 3, 11), (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, )
+_T84 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
+_T85 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_CurrentDemandResType(a, v):
     f = ""
@@ -6883,40 +7214,40 @@ def _e_CurrentDemandResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e208_x0 = x2.Multiplier
-        if e208_x0.__class__ is not int or e208_x0 < -3 or e208_x0 > 3:
-            raise _rt.bad_int(e208_x0, -3, 3)
+        e76_x0 = x2.Multiplier
+        if e76_x0.__class__ is not int or e76_x0 < -3 or e76_x0 > 3:
+            raise _rt.bad_int(e76_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e208_x1 = x2.Unit
-        e208_k1 = _IX_unitSymbolType.get(e208_x1)
-        if e208_k1 is None:
-            raise _rt.bad_enum(e208_x1, 'unitSymbolType')
+        e76_x1 = x2.Unit
+        e76_k1 = _IX_unitSymbolType.get(e76_x1)
+        if e76_k1 is None:
+            raise _rt.bad_enum(e76_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e208_x2 = x2.Value
-        if e208_x2.__class__ is not int or e208_x2 < -32768 or e208_x2 > 32767:
-            raise _rt.bad_int(e208_x2, -32768, 32767)
-        a = (a << 16) | (e208_x0 - -3) << 10 | (e208_k1) << 4 | (e208_x2 < 0)
-        m = ~e208_x2 if e208_x2 < 0 else e208_x2
+        e76_x2 = x2.Value
+        if e76_x2.__class__ is not int or e76_x2 < -32768 or e76_x2 > 32767:
+            raise _rt.bad_int(e76_x2, -32768, 32767)
+        a = (a << 16) | (e76_x0 - -3) << 10 | (e76_k1) << 4 | (e76_x2 < 0)
+        m = ~e76_x2 if e76_x2 < 0 else e76_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEPresentCurrent"
         x3 = v.EVSEPresentCurrent
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
         f = "EVSEPresentCurrent.Multiplier"
-        e209_x0 = x3.Multiplier
-        if e209_x0.__class__ is not int or e209_x0 < -3 or e209_x0 > 3:
-            raise _rt.bad_int(e209_x0, -3, 3)
+        e77_x0 = x3.Multiplier
+        if e77_x0.__class__ is not int or e77_x0 < -3 or e77_x0 > 3:
+            raise _rt.bad_int(e77_x0, -3, 3)
         f = "EVSEPresentCurrent.Unit"
-        e209_x1 = x3.Unit
-        e209_k1 = _IX_unitSymbolType.get(e209_x1)
-        if e209_k1 is None:
-            raise _rt.bad_enum(e209_x1, 'unitSymbolType')
+        e77_x1 = x3.Unit
+        e77_k1 = _IX_unitSymbolType.get(e77_x1)
+        if e77_k1 is None:
+            raise _rt.bad_enum(e77_x1, 'unitSymbolType')
         f = "EVSEPresentCurrent.Value"
-        e209_x2 = x3.Value
-        if e209_x2.__class__ is not int or e209_x2 < -32768 or e209_x2 > 32767:
-            raise _rt.bad_int(e209_x2, -32768, 32767)
-        a = (a << 18) | (e209_x0 - -3) << 10 | (e209_k1) << 4 | (e209_x2 < 0)
-        m = ~e209_x2 if e209_x2 < 0 else e209_x2
+        e77_x2 = x3.Value
+        if e77_x2.__class__ is not int or e77_x2 < -32768 or e77_x2 > 32767:
+            raise _rt.bad_int(e77_x2, -32768, 32767)
+        a = (a << 18) | (e77_x0 - -3) << 10 | (e77_k1) << 4 | (e77_x2 < 0)
+        m = ~e77_x2 if e77_x2 < 0 else e77_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSECurrentLimitAchieved"
         x4 = v.EVSECurrentLimitAchieved
@@ -6937,20 +7268,20 @@ def _e_CurrentDemandResType(a, v):
             if not isinstance(x7, PhysicalValueType):
                 raise _rt.bad_class(x7, 'PhysicalValueType')
             f = "EVSEMaximumVoltageLimit.Multiplier"
-            e210_x0 = x7.Multiplier
-            if e210_x0.__class__ is not int or e210_x0 < -3 or e210_x0 > 3:
-                raise _rt.bad_int(e210_x0, -3, 3)
+            e78_x0 = x7.Multiplier
+            if e78_x0.__class__ is not int or e78_x0 < -3 or e78_x0 > 3:
+                raise _rt.bad_int(e78_x0, -3, 3)
             f = "EVSEMaximumVoltageLimit.Unit"
-            e210_x1 = x7.Unit
-            e210_k1 = _IX_unitSymbolType.get(e210_x1)
-            if e210_k1 is None:
-                raise _rt.bad_enum(e210_x1, 'unitSymbolType')
+            e78_x1 = x7.Unit
+            e78_k1 = _IX_unitSymbolType.get(e78_x1)
+            if e78_k1 is None:
+                raise _rt.bad_enum(e78_x1, 'unitSymbolType')
             f = "EVSEMaximumVoltageLimit.Value"
-            e210_x2 = x7.Value
-            if e210_x2.__class__ is not int or e210_x2 < -32768 or e210_x2 > 32767:
-                raise _rt.bad_int(e210_x2, -32768, 32767)
-            a = (a << 18) | (e210_x0 - -3) << 10 | (e210_k1) << 4 | (e210_x2 < 0)
-            m = ~e210_x2 if e210_x2 < 0 else e210_x2
+            e78_x2 = x7.Value
+            if e78_x2.__class__ is not int or e78_x2 < -32768 or e78_x2 > 32767:
+                raise _rt.bad_int(e78_x2, -32768, 32767)
+            a = (a << 18) | (e78_x0 - -3) << 10 | (e78_k1) << 4 | (e78_x2 < 0)
+            m = ~e78_x2 if e78_x2 < 0 else e78_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 8
@@ -6961,26 +7292,26 @@ def _e_CurrentDemandResType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T211[s]
+            t = _T79[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumCurrentLimit.Multiplier"
-            e212_x0 = x8.Multiplier
-            if e212_x0.__class__ is not int or e212_x0 < -3 or e212_x0 > 3:
-                raise _rt.bad_int(e212_x0, -3, 3)
+            e80_x0 = x8.Multiplier
+            if e80_x0.__class__ is not int or e80_x0 < -3 or e80_x0 > 3:
+                raise _rt.bad_int(e80_x0, -3, 3)
             f = "EVSEMaximumCurrentLimit.Unit"
-            e212_x1 = x8.Unit
-            e212_k1 = _IX_unitSymbolType.get(e212_x1)
-            if e212_k1 is None:
-                raise _rt.bad_enum(e212_x1, 'unitSymbolType')
+            e80_x1 = x8.Unit
+            e80_k1 = _IX_unitSymbolType.get(e80_x1)
+            if e80_k1 is None:
+                raise _rt.bad_enum(e80_x1, 'unitSymbolType')
             f = "EVSEMaximumCurrentLimit.Value"
-            e212_x2 = x8.Value
-            if e212_x2.__class__ is not int or e212_x2 < -32768 or e212_x2 > 32767:
-                raise _rt.bad_int(e212_x2, -32768, 32767)
-            a = (a << 15) | (e212_x0 - -3) << 10 | (e212_k1) << 4 | (e212_x2 < 0)
-            m = ~e212_x2 if e212_x2 < 0 else e212_x2
+            e80_x2 = x8.Value
+            if e80_x2.__class__ is not int or e80_x2 < -32768 or e80_x2 > 32767:
+                raise _rt.bad_int(e80_x2, -32768, 32767)
+            a = (a << 15) | (e80_x0 - -3) << 10 | (e80_k1) << 4 | (e80_x2 < 0)
+            m = ~e80_x2 if e80_x2 < 0 else e80_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVSEMaximumPowerLimit"
@@ -6988,31 +7319,31 @@ def _e_CurrentDemandResType(a, v):
         if x9 is not None:
             if not isinstance(x9, PhysicalValueType):
                 raise _rt.bad_class(x9, 'PhysicalValueType')
-            t = _T213[s]
+            t = _T81[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumPowerLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumPowerLimit.Multiplier"
-            e214_x0 = x9.Multiplier
-            if e214_x0.__class__ is not int or e214_x0 < -3 or e214_x0 > 3:
-                raise _rt.bad_int(e214_x0, -3, 3)
+            e82_x0 = x9.Multiplier
+            if e82_x0.__class__ is not int or e82_x0 < -3 or e82_x0 > 3:
+                raise _rt.bad_int(e82_x0, -3, 3)
             f = "EVSEMaximumPowerLimit.Unit"
-            e214_x1 = x9.Unit
-            e214_k1 = _IX_unitSymbolType.get(e214_x1)
-            if e214_k1 is None:
-                raise _rt.bad_enum(e214_x1, 'unitSymbolType')
+            e82_x1 = x9.Unit
+            e82_k1 = _IX_unitSymbolType.get(e82_x1)
+            if e82_k1 is None:
+                raise _rt.bad_enum(e82_x1, 'unitSymbolType')
             f = "EVSEMaximumPowerLimit.Value"
-            e214_x2 = x9.Value
-            if e214_x2.__class__ is not int or e214_x2 < -32768 or e214_x2 > 32767:
-                raise _rt.bad_int(e214_x2, -32768, 32767)
-            a = (a << 15) | (e214_x0 - -3) << 10 | (e214_k1) << 4 | (e214_x2 < 0)
-            m = ~e214_x2 if e214_x2 < 0 else e214_x2
+            e82_x2 = x9.Value
+            if e82_x2.__class__ is not int or e82_x2 < -32768 or e82_x2 > 32767:
+                raise _rt.bad_int(e82_x2, -32768, 32767)
+            a = (a << 15) | (e82_x0 - -3) << 10 | (e82_k1) << 4 | (e82_x2 < 0)
+            m = ~e82_x2 if e82_x2 < 0 else e82_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "EVSEID"
         x10 = v.EVSEID
-        t = _T215[s]
+        t = _T83[s]
         if t is None:
             raise _rt.not_here('EVSEID')
         a = (a << t[0]) | t[1]
@@ -7039,7 +7370,7 @@ def _e_CurrentDemandResType(a, v):
         f = "ReceiptRequired"
         x13 = v.ReceiptRequired
         if x13 is not None:
-            t = _T216[s]
+            t = _T84[s]
             if t is None:
                 raise _rt.not_here('ReceiptRequired')
             a = (a << t[0]) | t[1]
@@ -7047,7 +7378,7 @@ def _e_CurrentDemandResType(a, v):
             if x13.__class__ is not bool:
                 raise _rt.bad_type(x13, 'bool')
             a = (a << 3) | (x13) << 1
-        t = _T217[s]
+        t = _T85[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(MeterInfo), SE(ReceiptRequired))')
         a = (a << t[0]) | t[1]
@@ -7060,28 +7391,8 @@ _e_CurrentDemandRes = _e_CurrentDemandResType
 """,
     ),
     '_d_CurrentDemandResType': (
-        ('CurrentDemandResType', 'DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
+        ('CurrentDemandResType', 'DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_CurrentDemandResType', '_W_PhysicalValueType', '_d_DC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s219 = PhysicalValueType.Multiplier.__set__
-_s220 = PhysicalValueType.Unit.__set__
-_s221 = PhysicalValueType.Value.__set__
-_s223 = PhysicalValueType.Multiplier.__set__
-_s224 = PhysicalValueType.Unit.__set__
-_s225 = PhysicalValueType.Value.__set__
-_s226 = CurrentDemandResType.ResponseCode.__set__
-_s227 = CurrentDemandResType.DC_EVSEStatus.__set__
-_s228 = CurrentDemandResType.EVSEPresentVoltage.__set__
-_s229 = CurrentDemandResType.EVSEPresentCurrent.__set__
-_s230 = CurrentDemandResType.EVSECurrentLimitAchieved.__set__
-_s231 = CurrentDemandResType.EVSEVoltageLimitAchieved.__set__
-_s232 = CurrentDemandResType.EVSEPowerLimitAchieved.__set__
-_s233 = CurrentDemandResType.EVSEMaximumVoltageLimit.__set__
-_s234 = CurrentDemandResType.EVSEMaximumCurrentLimit.__set__
-_s235 = CurrentDemandResType.EVSEMaximumPowerLimit.__set__
-_s236 = CurrentDemandResType.EVSEID.__set__
-_s237 = CurrentDemandResType.SAScheduleTupleID.__set__
-_s238 = CurrentDemandResType.MeterInfo.__set__
-_s239 = CurrentDemandResType.ReceiptRequired.__set__
 
 def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v7 = None
@@ -7110,31 +7421,32 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e218_v0 = ((g >> 10) & 7) + -3
-    if e218_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e218_v0, -3, 3)
+    e86_v0 = ((g >> 10) & 7) + -3
+    if e86_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e86_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e218_v1 = _EV_unitSymbolType[k]
+    e86_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e218_v2 = c & 65535
-    if e218_v2 < 32768:
-        e218_v2 >>= 8
+    e86_v2 = c & 65535
+    if e86_v2 < 32768:
+        e86_v2 >>= 8
         p = q - 8
-    elif not e218_v2 & 128:
-        e218_v2 = ((e218_v2 >> 8) & 127) | ((e218_v2 & 127) << 7)
+    elif not e86_v2 & 128:
+        e86_v2 = ((e86_v2 >> 8) & 127) | ((e86_v2 & 127) << 7)
         p = q
     else:
-        e218_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e86_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e218_v2 = ~e218_v2
-    if e218_v2 < -32768 or e218_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e218_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s219(v2, e218_v0)
-    _s220(v2, e218_v1)
-    _s221(v2, e218_v2)
+        e86_v2 = ~e86_v2
+    if e86_v2 < -32768 or e86_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e86_v0
+    v2.Unit = e86_v1
+    v2.Value = e86_v2
+    v2.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -7144,31 +7456,32 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e222_v0 = ((g >> 10) & 7) + -3
-    if e222_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e222_v0, -3, 3)
+    e87_v0 = ((g >> 10) & 7) + -3
+    if e87_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e87_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e222_v1 = _EV_unitSymbolType[k]
+    e87_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e222_v2 = c & 65535
-    if e222_v2 < 32768:
-        e222_v2 >>= 8
+    e87_v2 = c & 65535
+    if e87_v2 < 32768:
+        e87_v2 >>= 8
         p = q - 8
-    elif not e222_v2 & 128:
-        e222_v2 = ((e222_v2 >> 8) & 127) | ((e222_v2 & 127) << 7)
+    elif not e87_v2 & 128:
+        e87_v2 = ((e87_v2 >> 8) & 127) | ((e87_v2 & 127) << 7)
         p = q
     else:
-        e222_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e87_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e222_v2 = ~e222_v2
-    if e222_v2 < -32768 or e222_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e222_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s223(v3, e222_v0)
-    _s224(v3, e222_v1)
-    _s225(v3, e222_v2)
+        e87_v2 = ~e87_v2
+    if e87_v2 < -32768 or e87_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e87_v0
+    v3.Unit = e87_v1
+    v3.Value = e87_v2
+    v3.__class__ = PhysicalValueType
     q = p + 17
     if q > E:
         D, E = _win(data, p, q)
@@ -7342,21 +7655,22 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CurrentDemandResType')
         p = q
-    o = _new(cls)
-    _s226(o, v0)
-    _s227(o, v1)
-    _s228(o, v2)
-    _s229(o, v3)
-    _s230(o, v4)
-    _s231(o, v5)
-    _s232(o, v6)
-    _s233(o, v7)
-    _s234(o, v8)
-    _s235(o, v9)
-    _s236(o, v10)
-    _s237(o, v11)
-    _s238(o, v12)
-    _s239(o, v13)
+    o = _new(_W_CurrentDemandResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.EVSEPresentCurrent = v3
+    o.EVSECurrentLimitAchieved = v4
+    o.EVSEVoltageLimitAchieved = v5
+    o.EVSEPowerLimitAchieved = v6
+    o.EVSEMaximumVoltageLimit = v7
+    o.EVSEMaximumCurrentLimit = v8
+    o.EVSEMaximumPowerLimit = v9
+    o.EVSEID = v10
+    o.SAScheduleTupleID = v11
+    o.MeterInfo = v12
+    o.ReceiptRequired = v13
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandRes = _d_CurrentDemandResType
 """,
@@ -7425,12 +7739,12 @@ _j_CurrentDemandRes = _j_CurrentDemandResType
     '_e_DC_EVChargeParameterType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_IX_DC_EVErrorCodeType', '_IX_unitSymbolType'),
 """\
-_T240 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
-_T244 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, None, )
-_T247 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, )
-_T249 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
-_T250 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
-_T251 = (None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T88 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
+_T92 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, None, )
+_T95 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, )
+_T97 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
+_T98 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
+_T99 = (None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_DC_EVChargeParameterType(a, v):
     f = ""
@@ -7450,43 +7764,43 @@ def _e_DC_EVChargeParameterType(a, v):
         x1 = v.DC_EVStatus
         if not isinstance(x1, DC_EVStatusType):
             raise _rt.bad_class(x1, 'DC_EVStatusType')
-        t = _T240[s]
+        t = _T88[s]
         if t is None:
             raise _rt.not_here('DC_EVStatus')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "DC_EVStatus.EVReady"
-        d241_x0 = x1.EVReady
-        if d241_x0.__class__ is not bool:
-            raise _rt.bad_type(d241_x0, 'bool')
+        d89_x0 = x1.EVReady
+        if d89_x0.__class__ is not bool:
+            raise _rt.bad_type(d89_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d241_x1 = x1.EVErrorCode
-        d241_k1 = _IX_DC_EVErrorCodeType.get(d241_x1)
-        if d241_k1 is None:
-            raise _rt.bad_enum(d241_x1, 'DC_EVErrorCodeType')
+        d89_x1 = x1.EVErrorCode
+        d89_k1 = _IX_DC_EVErrorCodeType.get(d89_x1)
+        if d89_k1 is None:
+            raise _rt.bad_enum(d89_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d241_x2 = x1.EVRESSSOC
-        if d241_x2.__class__ is not int or d241_x2 < 0 or d241_x2 > 100:
-            raise _rt.bad_int(d241_x2, 0, 100)
+        d89_x2 = x1.EVRESSSOC
+        if d89_x2.__class__ is not int or d89_x2 < 0 or d89_x2 > 100:
+            raise _rt.bad_int(d89_x2, 0, 100)
         f = "EVMaximumCurrentLimit"
         x2 = v.EVMaximumCurrentLimit
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVMaximumCurrentLimit.Multiplier"
-        e242_x0 = x2.Multiplier
-        if e242_x0.__class__ is not int or e242_x0 < -3 or e242_x0 > 3:
-            raise _rt.bad_int(e242_x0, -3, 3)
+        e90_x0 = x2.Multiplier
+        if e90_x0.__class__ is not int or e90_x0 < -3 or e90_x0 > 3:
+            raise _rt.bad_int(e90_x0, -3, 3)
         f = "EVMaximumCurrentLimit.Unit"
-        e242_x1 = x2.Unit
-        e242_k1 = _IX_unitSymbolType.get(e242_x1)
-        if e242_k1 is None:
-            raise _rt.bad_enum(e242_x1, 'unitSymbolType')
+        e90_x1 = x2.Unit
+        e90_k1 = _IX_unitSymbolType.get(e90_x1)
+        if e90_k1 is None:
+            raise _rt.bad_enum(e90_x1, 'unitSymbolType')
         f = "EVMaximumCurrentLimit.Value"
-        e242_x2 = x2.Value
-        if e242_x2.__class__ is not int or e242_x2 < -32768 or e242_x2 > 32767:
-            raise _rt.bad_int(e242_x2, -32768, 32767)
-        a = (a << 38) | (d241_x0) << 35 | (d241_k1) << 28 | (d241_x2) << 18 | (e242_x0 - -3) << 10 | (e242_k1) << 4 | (e242_x2 < 0)
-        m = ~e242_x2 if e242_x2 < 0 else e242_x2
+        e90_x2 = x2.Value
+        if e90_x2.__class__ is not int or e90_x2 < -32768 or e90_x2 > 32767:
+            raise _rt.bad_int(e90_x2, -32768, 32767)
+        a = (a << 38) | (d89_x0) << 35 | (d89_k1) << 28 | (d89_x2) << 18 | (e90_x0 - -3) << 10 | (e90_k1) << 4 | (e90_x2 < 0)
+        m = ~e90_x2 if e90_x2 < 0 else e90_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVMaximumPowerLimit"
         x3 = v.EVMaximumPowerLimit
@@ -7495,20 +7809,20 @@ def _e_DC_EVChargeParameterType(a, v):
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
             f = "EVMaximumPowerLimit.Multiplier"
-            e243_x0 = x3.Multiplier
-            if e243_x0.__class__ is not int or e243_x0 < -3 or e243_x0 > 3:
-                raise _rt.bad_int(e243_x0, -3, 3)
+            e91_x0 = x3.Multiplier
+            if e91_x0.__class__ is not int or e91_x0 < -3 or e91_x0 > 3:
+                raise _rt.bad_int(e91_x0, -3, 3)
             f = "EVMaximumPowerLimit.Unit"
-            e243_x1 = x3.Unit
-            e243_k1 = _IX_unitSymbolType.get(e243_x1)
-            if e243_k1 is None:
-                raise _rt.bad_enum(e243_x1, 'unitSymbolType')
+            e91_x1 = x3.Unit
+            e91_k1 = _IX_unitSymbolType.get(e91_x1)
+            if e91_k1 is None:
+                raise _rt.bad_enum(e91_x1, 'unitSymbolType')
             f = "EVMaximumPowerLimit.Value"
-            e243_x2 = x3.Value
-            if e243_x2.__class__ is not int or e243_x2 < -32768 or e243_x2 > 32767:
-                raise _rt.bad_int(e243_x2, -32768, 32767)
-            a = (a << 17) | (e243_x0 - -3) << 10 | (e243_k1) << 4 | (e243_x2 < 0)
-            m = ~e243_x2 if e243_x2 < 0 else e243_x2
+            e91_x2 = x3.Value
+            if e91_x2.__class__ is not int or e91_x2 < -32768 or e91_x2 > 32767:
+                raise _rt.bad_int(e91_x2, -32768, 32767)
+            a = (a << 17) | (e91_x0 - -3) << 10 | (e91_k1) << 4 | (e91_x2 < 0)
+            m = ~e91_x2 if e91_x2 < 0 else e91_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 4
@@ -7518,26 +7832,26 @@ def _e_DC_EVChargeParameterType(a, v):
         x4 = v.EVMaximumVoltageLimit
         if not isinstance(x4, PhysicalValueType):
             raise _rt.bad_class(x4, 'PhysicalValueType')
-        t = _T244[s]
+        t = _T92[s]
         if t is None:
             raise _rt.not_here('EVMaximumVoltageLimit')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMaximumVoltageLimit.Multiplier"
-        e245_x0 = x4.Multiplier
-        if e245_x0.__class__ is not int or e245_x0 < -3 or e245_x0 > 3:
-            raise _rt.bad_int(e245_x0, -3, 3)
+        e93_x0 = x4.Multiplier
+        if e93_x0.__class__ is not int or e93_x0 < -3 or e93_x0 > 3:
+            raise _rt.bad_int(e93_x0, -3, 3)
         f = "EVMaximumVoltageLimit.Unit"
-        e245_x1 = x4.Unit
-        e245_k1 = _IX_unitSymbolType.get(e245_x1)
-        if e245_k1 is None:
-            raise _rt.bad_enum(e245_x1, 'unitSymbolType')
+        e93_x1 = x4.Unit
+        e93_k1 = _IX_unitSymbolType.get(e93_x1)
+        if e93_k1 is None:
+            raise _rt.bad_enum(e93_x1, 'unitSymbolType')
         f = "EVMaximumVoltageLimit.Value"
-        e245_x2 = x4.Value
-        if e245_x2.__class__ is not int or e245_x2 < -32768 or e245_x2 > 32767:
-            raise _rt.bad_int(e245_x2, -32768, 32767)
-        a = (a << 15) | (e245_x0 - -3) << 10 | (e245_k1) << 4 | (e245_x2 < 0)
-        m = ~e245_x2 if e245_x2 < 0 else e245_x2
+        e93_x2 = x4.Value
+        if e93_x2.__class__ is not int or e93_x2 < -32768 or e93_x2 > 32767:
+            raise _rt.bad_int(e93_x2, -32768, 32767)
+        a = (a << 15) | (e93_x0 - -3) << 10 | (e93_k1) << 4 | (e93_x2 < 0)
+        m = ~e93_x2 if e93_x2 < 0 else e93_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVEnergyCapacity"
         x5 = v.EVEnergyCapacity
@@ -7546,20 +7860,20 @@ def _e_DC_EVChargeParameterType(a, v):
             if not isinstance(x5, PhysicalValueType):
                 raise _rt.bad_class(x5, 'PhysicalValueType')
             f = "EVEnergyCapacity.Multiplier"
-            e246_x0 = x5.Multiplier
-            if e246_x0.__class__ is not int or e246_x0 < -3 or e246_x0 > 3:
-                raise _rt.bad_int(e246_x0, -3, 3)
+            e94_x0 = x5.Multiplier
+            if e94_x0.__class__ is not int or e94_x0 < -3 or e94_x0 > 3:
+                raise _rt.bad_int(e94_x0, -3, 3)
             f = "EVEnergyCapacity.Unit"
-            e246_x1 = x5.Unit
-            e246_k1 = _IX_unitSymbolType.get(e246_x1)
-            if e246_k1 is None:
-                raise _rt.bad_enum(e246_x1, 'unitSymbolType')
+            e94_x1 = x5.Unit
+            e94_k1 = _IX_unitSymbolType.get(e94_x1)
+            if e94_k1 is None:
+                raise _rt.bad_enum(e94_x1, 'unitSymbolType')
             f = "EVEnergyCapacity.Value"
-            e246_x2 = x5.Value
-            if e246_x2.__class__ is not int or e246_x2 < -32768 or e246_x2 > 32767:
-                raise _rt.bad_int(e246_x2, -32768, 32767)
-            a = (a << 18) | (e246_x0 - -3) << 10 | (e246_k1) << 4 | (e246_x2 < 0)
-            m = ~e246_x2 if e246_x2 < 0 else e246_x2
+            e94_x2 = x5.Value
+            if e94_x2.__class__ is not int or e94_x2 < -32768 or e94_x2 > 32767:
+                raise _rt.bad_int(e94_x2, -32768, 32767)
+            a = (a << 18) | (e94_x0 - -3) << 10 | (e94_k1) << 4 | (e94_x2 < 0)
+            m = ~e94_x2 if e94_x2 < 0 else e94_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 6
@@ -7570,32 +7884,32 @@ def _e_DC_EVChargeParameterType(a, v):
         if x6 is not None:
             if not isinstance(x6, PhysicalValueType):
                 raise _rt.bad_class(x6, 'PhysicalValueType')
-            t = _T247[s]
+            t = _T95[s]
             if t is None:
                 raise _rt.not_here('EVEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVEnergyRequest.Multiplier"
-            e248_x0 = x6.Multiplier
-            if e248_x0.__class__ is not int or e248_x0 < -3 or e248_x0 > 3:
-                raise _rt.bad_int(e248_x0, -3, 3)
+            e96_x0 = x6.Multiplier
+            if e96_x0.__class__ is not int or e96_x0 < -3 or e96_x0 > 3:
+                raise _rt.bad_int(e96_x0, -3, 3)
             f = "EVEnergyRequest.Unit"
-            e248_x1 = x6.Unit
-            e248_k1 = _IX_unitSymbolType.get(e248_x1)
-            if e248_k1 is None:
-                raise _rt.bad_enum(e248_x1, 'unitSymbolType')
+            e96_x1 = x6.Unit
+            e96_k1 = _IX_unitSymbolType.get(e96_x1)
+            if e96_k1 is None:
+                raise _rt.bad_enum(e96_x1, 'unitSymbolType')
             f = "EVEnergyRequest.Value"
-            e248_x2 = x6.Value
-            if e248_x2.__class__ is not int or e248_x2 < -32768 or e248_x2 > 32767:
-                raise _rt.bad_int(e248_x2, -32768, 32767)
-            a = (a << 15) | (e248_x0 - -3) << 10 | (e248_k1) << 4 | (e248_x2 < 0)
-            m = ~e248_x2 if e248_x2 < 0 else e248_x2
+            e96_x2 = x6.Value
+            if e96_x2.__class__ is not int or e96_x2 < -32768 or e96_x2 > 32767:
+                raise _rt.bad_int(e96_x2, -32768, 32767)
+            a = (a << 15) | (e96_x0 - -3) << 10 | (e96_k1) << 4 | (e96_x2 < 0)
+            m = ~e96_x2 if e96_x2 < 0 else e96_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "FullSOC"
         x7 = v.FullSOC
         if x7 is not None:
-            t = _T249[s]
+            t = _T97[s]
             if t is None:
                 raise _rt.not_here('FullSOC')
             a = (a << t[0]) | t[1]
@@ -7606,7 +7920,7 @@ def _e_DC_EVChargeParameterType(a, v):
         f = "BulkSOC"
         x8 = v.BulkSOC
         if x8 is not None:
-            t = _T250[s]
+            t = _T98[s]
             if t is None:
                 raise _rt.not_here('BulkSOC')
             a = (a << t[0]) | t[1]
@@ -7614,7 +7928,7 @@ def _e_DC_EVChargeParameterType(a, v):
             if x8.__class__ is not int or x8 < 0 or x8 > 100:
                 raise _rt.bad_int(x8, 0, 100)
             a = (a << 9) | (x8) << 1
-        t = _T251[s]
+        t = _T99[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BulkSOC), SE(EVEnergyCapacity), SE(EVEnergyRequest), SE(FullSOC))')
         a = (a << t[0]) | t[1]
@@ -7627,26 +7941,8 @@ _e_DC_EVChargeParameter = _e_DC_EVChargeParameterType
 """,
     ),
     '_d_DC_EVChargeParameterType': (
-        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
+        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_DC_EVChargeParameterType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
 """\
-_s253 = DC_EVStatusType.EVReady.__set__
-_s254 = DC_EVStatusType.EVErrorCode.__set__
-_s255 = DC_EVStatusType.EVRESSSOC.__set__
-_s257 = PhysicalValueType.Multiplier.__set__
-_s258 = PhysicalValueType.Unit.__set__
-_s259 = PhysicalValueType.Value.__set__
-_s261 = PhysicalValueType.Multiplier.__set__
-_s262 = PhysicalValueType.Unit.__set__
-_s263 = PhysicalValueType.Value.__set__
-_s264 = DC_EVChargeParameterType.DepartureTime.__set__
-_s265 = DC_EVChargeParameterType.DC_EVStatus.__set__
-_s266 = DC_EVChargeParameterType.EVMaximumCurrentLimit.__set__
-_s267 = DC_EVChargeParameterType.EVMaximumPowerLimit.__set__
-_s268 = DC_EVChargeParameterType.EVMaximumVoltageLimit.__set__
-_s269 = DC_EVChargeParameterType.EVEnergyCapacity.__set__
-_s270 = DC_EVChargeParameterType.EVEnergyRequest.__set__
-_s271 = DC_EVChargeParameterType.FullSOC.__set__
-_s272 = DC_EVChargeParameterType.BulkSOC.__set__
 
 def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -7702,19 +7998,20 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         c = (D >> (E - q)) & 2097151
         if c & 1950592:
             raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-        d252_v0 = ((c >> 17) & 1) == 1
+        d100_v0 = ((c >> 17) & 1) == 1
         k = (c >> 10) & 15
         if k >= 12:
             raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-        d252_v1 = _EV_DC_EVErrorCodeType[k]
-        d252_v2 = c & 127
-        if d252_v2 > 100:
-            raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d252_v2, 0, 100)
+        d100_v1 = _EV_DC_EVErrorCodeType[k]
+        d100_v2 = c & 127
+        if d100_v2 > 100:
+            raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d100_v2, 0, 100)
         p = q
-        v1 = _new(DC_EVStatusType)
-        _s253(v1, d252_v0)
-        _s254(v1, d252_v1)
-        _s255(v1, d252_v2)
+        v1 = _new(_W_DC_EVStatusType)
+        v1.EVReady = d100_v0
+        v1.EVErrorCode = d100_v1
+        v1.EVRESSSOC = d100_v2
+        v1.__class__ = DC_EVStatusType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7731,31 +8028,32 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e256_v0 = ((g >> 10) & 7) + -3
-    if e256_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e256_v0, -3, 3)
+    e101_v0 = ((g >> 10) & 7) + -3
+    if e101_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e101_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e256_v1 = _EV_unitSymbolType[k]
+    e101_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e256_v2 = c & 65535
-    if e256_v2 < 32768:
-        e256_v2 >>= 8
+    e101_v2 = c & 65535
+    if e101_v2 < 32768:
+        e101_v2 >>= 8
         p = q - 8
-    elif not e256_v2 & 128:
-        e256_v2 = ((e256_v2 >> 8) & 127) | ((e256_v2 & 127) << 7)
+    elif not e101_v2 & 128:
+        e101_v2 = ((e101_v2 >> 8) & 127) | ((e101_v2 & 127) << 7)
         p = q
     else:
-        e256_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e101_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e256_v2 = ~e256_v2
-    if e256_v2 < -32768 or e256_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e256_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s257(v2, e256_v0)
-    _s258(v2, e256_v1)
-    _s259(v2, e256_v2)
+        e101_v2 = ~e101_v2
+    if e101_v2 < -32768 or e101_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e101_v0
+    v2.Unit = e101_v1
+    v2.Value = e101_v2
+    v2.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7782,31 +8080,32 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e260_v0 = ((g >> 10) & 7) + -3
-        if e260_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e260_v0, -3, 3)
+        e102_v0 = ((g >> 10) & 7) + -3
+        if e102_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e102_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e260_v1 = _EV_unitSymbolType[k]
+        e102_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e260_v2 = c & 65535
-        if e260_v2 < 32768:
-            e260_v2 >>= 8
+        e102_v2 = c & 65535
+        if e102_v2 < 32768:
+            e102_v2 >>= 8
             p = q - 8
-        elif not e260_v2 & 128:
-            e260_v2 = ((e260_v2 >> 8) & 127) | ((e260_v2 & 127) << 7)
+        elif not e102_v2 & 128:
+            e102_v2 = ((e102_v2 >> 8) & 127) | ((e102_v2 & 127) << 7)
             p = q
         else:
-            e260_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            e102_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            e260_v2 = ~e260_v2
-        if e260_v2 < -32768 or e260_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e260_v2, -32768, 32767)
-        v4 = _new(PhysicalValueType)
-        _s261(v4, e260_v0)
-        _s262(v4, e260_v1)
-        _s263(v4, e260_v2)
+            e102_v2 = ~e102_v2
+        if e102_v2 < -32768 or e102_v2 > 32767:
+            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
+        v4 = _new(_W_PhysicalValueType)
+        v4.Multiplier = e102_v0
+        v4.Unit = e102_v1
+        v4.Value = e102_v2
+        v4.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7958,16 +8257,17 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVChargeParameterType')
         p = q
-    o = _new(cls)
-    _s264(o, v0)
-    _s265(o, v1)
-    _s266(o, v2)
-    _s267(o, v3)
-    _s268(o, v4)
-    _s269(o, v5)
-    _s270(o, v6)
-    _s271(o, v7)
-    _s272(o, v8)
+    o = _new(_W_DC_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.DC_EVStatus = v1
+    o.EVMaximumCurrentLimit = v2
+    o.EVMaximumPowerLimit = v3
+    o.EVMaximumVoltageLimit = v4
+    o.EVEnergyCapacity = v5
+    o.EVEnergyRequest = v6
+    o.FullSOC = v7
+    o.BulkSOC = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVChargeParameter = _d_DC_EVChargeParameterType
 """,
@@ -8042,7 +8342,7 @@ _j_DC_EVChargeParameter = _j_DC_EVChargeParameterType
     '_e_DC_EVPowerDeliveryParameterType': (
         ('DC_EVStatusType', '_IX_DC_EVErrorCodeType'),
 """\
-_T274 = (None, (2, 1, 3), (1, 0, 3), None, )
+_T104 = (None, (2, 1, 3), (1, 0, 3), None, )
 
 def _e_DC_EVPowerDeliveryParameterType(a, v):
     f = ""
@@ -8052,21 +8352,21 @@ def _e_DC_EVPowerDeliveryParameterType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d273_x0 = x0.EVReady
-        if d273_x0.__class__ is not bool:
-            raise _rt.bad_type(d273_x0, 'bool')
+        d103_x0 = x0.EVReady
+        if d103_x0.__class__ is not bool:
+            raise _rt.bad_type(d103_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d273_x1 = x0.EVErrorCode
-        d273_k1 = _IX_DC_EVErrorCodeType.get(d273_x1)
-        if d273_k1 is None:
-            raise _rt.bad_enum(d273_x1, 'DC_EVErrorCodeType')
+        d103_x1 = x0.EVErrorCode
+        d103_k1 = _IX_DC_EVErrorCodeType.get(d103_x1)
+        if d103_k1 is None:
+            raise _rt.bad_enum(d103_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d273_x2 = x0.EVRESSSOC
-        if d273_x2.__class__ is not int or d273_x2 < 0 or d273_x2 > 100:
-            raise _rt.bad_int(d273_x2, 0, 100)
+        d103_x2 = x0.EVRESSSOC
+        if d103_x2.__class__ is not int or d103_x2 < 0 or d103_x2 > 100:
+            raise _rt.bad_int(d103_x2, 0, 100)
         f = "BulkChargingComplete"
         x1 = v.BulkChargingComplete
-        a = (a << 23) | (d273_x0) << 19 | (d273_k1) << 12 | (d273_x2) << 2
+        a = (a << 23) | (d103_x0) << 19 | (d103_k1) << 12 | (d103_x2) << 2
         if x1 is not None:
             if x1.__class__ is not bool:
                 raise _rt.bad_type(x1, 'bool')
@@ -8076,7 +8376,7 @@ def _e_DC_EVPowerDeliveryParameterType(a, v):
             s = 1
         f = "ChargingComplete"
         x2 = v.ChargingComplete
-        t = _T274[s]
+        t = _T104[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -8093,14 +8393,8 @@ _e_DC_EVPowerDeliveryParameter = _e_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_d_DC_EVPowerDeliveryParameterType': (
-        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_DC_EVPowerDeliveryParameterType', '_W_DC_EVStatusType'),
 """\
-_s276 = DC_EVStatusType.EVReady.__set__
-_s277 = DC_EVStatusType.EVErrorCode.__set__
-_s278 = DC_EVStatusType.EVRESSSOC.__set__
-_s279 = DC_EVPowerDeliveryParameterType.DC_EVStatus.__set__
-_s280 = DC_EVPowerDeliveryParameterType.BulkChargingComplete.__set__
-_s281 = DC_EVPowerDeliveryParameterType.ChargingComplete.__set__
 
 def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -8110,19 +8404,20 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d275_v0 = ((c >> 17) & 1) == 1
+    d105_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d275_v1 = _EV_DC_EVErrorCodeType[k]
-    d275_v2 = c & 127
-    if d275_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d275_v2, 0, 100)
+    d105_v1 = _EV_DC_EVErrorCodeType[k]
+    d105_v2 = c & 127
+    if d105_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d105_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s276(v0, d275_v0)
-    _s277(v0, d275_v1)
-    _s278(v0, d275_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d105_v0
+    v0.EVErrorCode = d105_v1
+    v0.EVRESSSOC = d105_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -8169,10 +8464,11 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
-    _s279(o, v0)
-    _s280(o, v1)
-    _s281(o, v2)
+    o = _new(_W_DC_EVPowerDeliveryParameterType)
+    o.DC_EVStatus = v0
+    o.BulkChargingComplete = v1
+    o.ChargingComplete = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVPowerDeliveryParameter = _d_DC_EVPowerDeliveryParameterType
 """,
@@ -8202,8 +8498,8 @@ _j_DC_EVPowerDeliveryParameter = _j_DC_EVPowerDeliveryParameterType
     '_e_DC_EVSEChargeParameterType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType'),
 """\
-_T288 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
-_T291 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
+_T112 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
+_T115 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_DC_EVSEChargeParameterType(a, v):
     f = ""
@@ -8219,100 +8515,100 @@ def _e_DC_EVSEChargeParameterType(a, v):
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVSEMaximumCurrentLimit.Multiplier"
-        e282_x0 = x1.Multiplier
-        if e282_x0.__class__ is not int or e282_x0 < -3 or e282_x0 > 3:
-            raise _rt.bad_int(e282_x0, -3, 3)
+        e106_x0 = x1.Multiplier
+        if e106_x0.__class__ is not int or e106_x0 < -3 or e106_x0 > 3:
+            raise _rt.bad_int(e106_x0, -3, 3)
         f = "EVSEMaximumCurrentLimit.Unit"
-        e282_x1 = x1.Unit
-        e282_k1 = _IX_unitSymbolType.get(e282_x1)
-        if e282_k1 is None:
-            raise _rt.bad_enum(e282_x1, 'unitSymbolType')
+        e106_x1 = x1.Unit
+        e106_k1 = _IX_unitSymbolType.get(e106_x1)
+        if e106_k1 is None:
+            raise _rt.bad_enum(e106_x1, 'unitSymbolType')
         f = "EVSEMaximumCurrentLimit.Value"
-        e282_x2 = x1.Value
-        if e282_x2.__class__ is not int or e282_x2 < -32768 or e282_x2 > 32767:
-            raise _rt.bad_int(e282_x2, -32768, 32767)
-        a = (a << 16) | (e282_x0 - -3) << 10 | (e282_k1) << 4 | (e282_x2 < 0)
-        m = ~e282_x2 if e282_x2 < 0 else e282_x2
+        e106_x2 = x1.Value
+        if e106_x2.__class__ is not int or e106_x2 < -32768 or e106_x2 > 32767:
+            raise _rt.bad_int(e106_x2, -32768, 32767)
+        a = (a << 16) | (e106_x0 - -3) << 10 | (e106_k1) << 4 | (e106_x2 < 0)
+        m = ~e106_x2 if e106_x2 < 0 else e106_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEMaximumPowerLimit"
         x2 = v.EVSEMaximumPowerLimit
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEMaximumPowerLimit.Multiplier"
-        e283_x0 = x2.Multiplier
-        if e283_x0.__class__ is not int or e283_x0 < -3 or e283_x0 > 3:
-            raise _rt.bad_int(e283_x0, -3, 3)
+        e107_x0 = x2.Multiplier
+        if e107_x0.__class__ is not int or e107_x0 < -3 or e107_x0 > 3:
+            raise _rt.bad_int(e107_x0, -3, 3)
         f = "EVSEMaximumPowerLimit.Unit"
-        e283_x1 = x2.Unit
-        e283_k1 = _IX_unitSymbolType.get(e283_x1)
-        if e283_k1 is None:
-            raise _rt.bad_enum(e283_x1, 'unitSymbolType')
+        e107_x1 = x2.Unit
+        e107_k1 = _IX_unitSymbolType.get(e107_x1)
+        if e107_k1 is None:
+            raise _rt.bad_enum(e107_x1, 'unitSymbolType')
         f = "EVSEMaximumPowerLimit.Value"
-        e283_x2 = x2.Value
-        if e283_x2.__class__ is not int or e283_x2 < -32768 or e283_x2 > 32767:
-            raise _rt.bad_int(e283_x2, -32768, 32767)
-        a = (a << 18) | (e283_x0 - -3) << 10 | (e283_k1) << 4 | (e283_x2 < 0)
-        m = ~e283_x2 if e283_x2 < 0 else e283_x2
+        e107_x2 = x2.Value
+        if e107_x2.__class__ is not int or e107_x2 < -32768 or e107_x2 > 32767:
+            raise _rt.bad_int(e107_x2, -32768, 32767)
+        a = (a << 18) | (e107_x0 - -3) << 10 | (e107_k1) << 4 | (e107_x2 < 0)
+        m = ~e107_x2 if e107_x2 < 0 else e107_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEMaximumVoltageLimit"
         x3 = v.EVSEMaximumVoltageLimit
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
         f = "EVSEMaximumVoltageLimit.Multiplier"
-        e284_x0 = x3.Multiplier
-        if e284_x0.__class__ is not int or e284_x0 < -3 or e284_x0 > 3:
-            raise _rt.bad_int(e284_x0, -3, 3)
+        e108_x0 = x3.Multiplier
+        if e108_x0.__class__ is not int or e108_x0 < -3 or e108_x0 > 3:
+            raise _rt.bad_int(e108_x0, -3, 3)
         f = "EVSEMaximumVoltageLimit.Unit"
-        e284_x1 = x3.Unit
-        e284_k1 = _IX_unitSymbolType.get(e284_x1)
-        if e284_k1 is None:
-            raise _rt.bad_enum(e284_x1, 'unitSymbolType')
+        e108_x1 = x3.Unit
+        e108_k1 = _IX_unitSymbolType.get(e108_x1)
+        if e108_k1 is None:
+            raise _rt.bad_enum(e108_x1, 'unitSymbolType')
         f = "EVSEMaximumVoltageLimit.Value"
-        e284_x2 = x3.Value
-        if e284_x2.__class__ is not int or e284_x2 < -32768 or e284_x2 > 32767:
-            raise _rt.bad_int(e284_x2, -32768, 32767)
-        a = (a << 18) | (e284_x0 - -3) << 10 | (e284_k1) << 4 | (e284_x2 < 0)
-        m = ~e284_x2 if e284_x2 < 0 else e284_x2
+        e108_x2 = x3.Value
+        if e108_x2.__class__ is not int or e108_x2 < -32768 or e108_x2 > 32767:
+            raise _rt.bad_int(e108_x2, -32768, 32767)
+        a = (a << 18) | (e108_x0 - -3) << 10 | (e108_k1) << 4 | (e108_x2 < 0)
+        m = ~e108_x2 if e108_x2 < 0 else e108_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEMinimumCurrentLimit"
         x4 = v.EVSEMinimumCurrentLimit
         if not isinstance(x4, PhysicalValueType):
             raise _rt.bad_class(x4, 'PhysicalValueType')
         f = "EVSEMinimumCurrentLimit.Multiplier"
-        e285_x0 = x4.Multiplier
-        if e285_x0.__class__ is not int or e285_x0 < -3 or e285_x0 > 3:
-            raise _rt.bad_int(e285_x0, -3, 3)
+        e109_x0 = x4.Multiplier
+        if e109_x0.__class__ is not int or e109_x0 < -3 or e109_x0 > 3:
+            raise _rt.bad_int(e109_x0, -3, 3)
         f = "EVSEMinimumCurrentLimit.Unit"
-        e285_x1 = x4.Unit
-        e285_k1 = _IX_unitSymbolType.get(e285_x1)
-        if e285_k1 is None:
-            raise _rt.bad_enum(e285_x1, 'unitSymbolType')
+        e109_x1 = x4.Unit
+        e109_k1 = _IX_unitSymbolType.get(e109_x1)
+        if e109_k1 is None:
+            raise _rt.bad_enum(e109_x1, 'unitSymbolType')
         f = "EVSEMinimumCurrentLimit.Value"
-        e285_x2 = x4.Value
-        if e285_x2.__class__ is not int or e285_x2 < -32768 or e285_x2 > 32767:
-            raise _rt.bad_int(e285_x2, -32768, 32767)
-        a = (a << 18) | (e285_x0 - -3) << 10 | (e285_k1) << 4 | (e285_x2 < 0)
-        m = ~e285_x2 if e285_x2 < 0 else e285_x2
+        e109_x2 = x4.Value
+        if e109_x2.__class__ is not int or e109_x2 < -32768 or e109_x2 > 32767:
+            raise _rt.bad_int(e109_x2, -32768, 32767)
+        a = (a << 18) | (e109_x0 - -3) << 10 | (e109_k1) << 4 | (e109_x2 < 0)
+        m = ~e109_x2 if e109_x2 < 0 else e109_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEMinimumVoltageLimit"
         x5 = v.EVSEMinimumVoltageLimit
         if not isinstance(x5, PhysicalValueType):
             raise _rt.bad_class(x5, 'PhysicalValueType')
         f = "EVSEMinimumVoltageLimit.Multiplier"
-        e286_x0 = x5.Multiplier
-        if e286_x0.__class__ is not int or e286_x0 < -3 or e286_x0 > 3:
-            raise _rt.bad_int(e286_x0, -3, 3)
+        e110_x0 = x5.Multiplier
+        if e110_x0.__class__ is not int or e110_x0 < -3 or e110_x0 > 3:
+            raise _rt.bad_int(e110_x0, -3, 3)
         f = "EVSEMinimumVoltageLimit.Unit"
-        e286_x1 = x5.Unit
-        e286_k1 = _IX_unitSymbolType.get(e286_x1)
-        if e286_k1 is None:
-            raise _rt.bad_enum(e286_x1, 'unitSymbolType')
+        e110_x1 = x5.Unit
+        e110_k1 = _IX_unitSymbolType.get(e110_x1)
+        if e110_k1 is None:
+            raise _rt.bad_enum(e110_x1, 'unitSymbolType')
         f = "EVSEMinimumVoltageLimit.Value"
-        e286_x2 = x5.Value
-        if e286_x2.__class__ is not int or e286_x2 < -32768 or e286_x2 > 32767:
-            raise _rt.bad_int(e286_x2, -32768, 32767)
-        a = (a << 18) | (e286_x0 - -3) << 10 | (e286_k1) << 4 | (e286_x2 < 0)
-        m = ~e286_x2 if e286_x2 < 0 else e286_x2
+        e110_x2 = x5.Value
+        if e110_x2.__class__ is not int or e110_x2 < -32768 or e110_x2 > 32767:
+            raise _rt.bad_int(e110_x2, -32768, 32767)
+        a = (a << 18) | (e110_x0 - -3) << 10 | (e110_k1) << 4 | (e110_x2 < 0)
+        m = ~e110_x2 if e110_x2 < 0 else e110_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSECurrentRegulationTolerance"
         x6 = v.EVSECurrentRegulationTolerance
@@ -8321,20 +8617,20 @@ def _e_DC_EVSEChargeParameterType(a, v):
             if not isinstance(x6, PhysicalValueType):
                 raise _rt.bad_class(x6, 'PhysicalValueType')
             f = "EVSECurrentRegulationTolerance.Multiplier"
-            e287_x0 = x6.Multiplier
-            if e287_x0.__class__ is not int or e287_x0 < -3 or e287_x0 > 3:
-                raise _rt.bad_int(e287_x0, -3, 3)
+            e111_x0 = x6.Multiplier
+            if e111_x0.__class__ is not int or e111_x0 < -3 or e111_x0 > 3:
+                raise _rt.bad_int(e111_x0, -3, 3)
             f = "EVSECurrentRegulationTolerance.Unit"
-            e287_x1 = x6.Unit
-            e287_k1 = _IX_unitSymbolType.get(e287_x1)
-            if e287_k1 is None:
-                raise _rt.bad_enum(e287_x1, 'unitSymbolType')
+            e111_x1 = x6.Unit
+            e111_k1 = _IX_unitSymbolType.get(e111_x1)
+            if e111_k1 is None:
+                raise _rt.bad_enum(e111_x1, 'unitSymbolType')
             f = "EVSECurrentRegulationTolerance.Value"
-            e287_x2 = x6.Value
-            if e287_x2.__class__ is not int or e287_x2 < -32768 or e287_x2 > 32767:
-                raise _rt.bad_int(e287_x2, -32768, 32767)
-            a = (a << 17) | (e287_x0 - -3) << 10 | (e287_k1) << 4 | (e287_x2 < 0)
-            m = ~e287_x2 if e287_x2 < 0 else e287_x2
+            e111_x2 = x6.Value
+            if e111_x2.__class__ is not int or e111_x2 < -32768 or e111_x2 > 32767:
+                raise _rt.bad_int(e111_x2, -32768, 32767)
+            a = (a << 17) | (e111_x0 - -3) << 10 | (e111_k1) << 4 | (e111_x2 < 0)
+            m = ~e111_x2 if e111_x2 < 0 else e111_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 7
@@ -8344,26 +8640,26 @@ def _e_DC_EVSEChargeParameterType(a, v):
         x7 = v.EVSEPeakCurrentRipple
         if not isinstance(x7, PhysicalValueType):
             raise _rt.bad_class(x7, 'PhysicalValueType')
-        t = _T288[s]
+        t = _T112[s]
         if t is None:
             raise _rt.not_here('EVSEPeakCurrentRipple')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEPeakCurrentRipple.Multiplier"
-        e289_x0 = x7.Multiplier
-        if e289_x0.__class__ is not int or e289_x0 < -3 or e289_x0 > 3:
-            raise _rt.bad_int(e289_x0, -3, 3)
+        e113_x0 = x7.Multiplier
+        if e113_x0.__class__ is not int or e113_x0 < -3 or e113_x0 > 3:
+            raise _rt.bad_int(e113_x0, -3, 3)
         f = "EVSEPeakCurrentRipple.Unit"
-        e289_x1 = x7.Unit
-        e289_k1 = _IX_unitSymbolType.get(e289_x1)
-        if e289_k1 is None:
-            raise _rt.bad_enum(e289_x1, 'unitSymbolType')
+        e113_x1 = x7.Unit
+        e113_k1 = _IX_unitSymbolType.get(e113_x1)
+        if e113_k1 is None:
+            raise _rt.bad_enum(e113_x1, 'unitSymbolType')
         f = "EVSEPeakCurrentRipple.Value"
-        e289_x2 = x7.Value
-        if e289_x2.__class__ is not int or e289_x2 < -32768 or e289_x2 > 32767:
-            raise _rt.bad_int(e289_x2, -32768, 32767)
-        a = (a << 15) | (e289_x0 - -3) << 10 | (e289_k1) << 4 | (e289_x2 < 0)
-        m = ~e289_x2 if e289_x2 < 0 else e289_x2
+        e113_x2 = x7.Value
+        if e113_x2.__class__ is not int or e113_x2 < -32768 or e113_x2 > 32767:
+            raise _rt.bad_int(e113_x2, -32768, 32767)
+        a = (a << 15) | (e113_x0 - -3) << 10 | (e113_k1) << 4 | (e113_x2 < 0)
+        m = ~e113_x2 if e113_x2 < 0 else e113_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVSEEnergyToBeDelivered"
         x8 = v.EVSEEnergyToBeDelivered
@@ -8372,26 +8668,26 @@ def _e_DC_EVSEChargeParameterType(a, v):
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
             f = "EVSEEnergyToBeDelivered.Multiplier"
-            e290_x0 = x8.Multiplier
-            if e290_x0.__class__ is not int or e290_x0 < -3 or e290_x0 > 3:
-                raise _rt.bad_int(e290_x0, -3, 3)
+            e114_x0 = x8.Multiplier
+            if e114_x0.__class__ is not int or e114_x0 < -3 or e114_x0 > 3:
+                raise _rt.bad_int(e114_x0, -3, 3)
             f = "EVSEEnergyToBeDelivered.Unit"
-            e290_x1 = x8.Unit
-            e290_k1 = _IX_unitSymbolType.get(e290_x1)
-            if e290_k1 is None:
-                raise _rt.bad_enum(e290_x1, 'unitSymbolType')
+            e114_x1 = x8.Unit
+            e114_k1 = _IX_unitSymbolType.get(e114_x1)
+            if e114_k1 is None:
+                raise _rt.bad_enum(e114_x1, 'unitSymbolType')
             f = "EVSEEnergyToBeDelivered.Value"
-            e290_x2 = x8.Value
-            if e290_x2.__class__ is not int or e290_x2 < -32768 or e290_x2 > 32767:
-                raise _rt.bad_int(e290_x2, -32768, 32767)
-            a = (a << 17) | (e290_x0 - -3) << 10 | (e290_k1) << 4 | (e290_x2 < 0)
-            m = ~e290_x2 if e290_x2 < 0 else e290_x2
+            e114_x2 = x8.Value
+            if e114_x2.__class__ is not int or e114_x2 < -32768 or e114_x2 > 32767:
+                raise _rt.bad_int(e114_x2, -32768, 32767)
+            a = (a << 17) | (e114_x0 - -3) << 10 | (e114_k1) << 4 | (e114_x2 < 0)
+            m = ~e114_x2 if e114_x2 < 0 else e114_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 9
         else:
             s = 8
-        t = _T291[s]
+        t = _T115[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEEnergyToBeDelivered))')
         a = (a << t[0]) | t[1]
@@ -8404,35 +8700,8 @@ _e_DC_EVSEChargeParameter = _e_DC_EVSEChargeParameterType
 """,
     ),
     '_d_DC_EVSEChargeParameterType': (
-        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_DC_EVSEChargeParameterType', '_W_PhysicalValueType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s293 = PhysicalValueType.Multiplier.__set__
-_s294 = PhysicalValueType.Unit.__set__
-_s295 = PhysicalValueType.Value.__set__
-_s297 = PhysicalValueType.Multiplier.__set__
-_s298 = PhysicalValueType.Unit.__set__
-_s299 = PhysicalValueType.Value.__set__
-_s301 = PhysicalValueType.Multiplier.__set__
-_s302 = PhysicalValueType.Unit.__set__
-_s303 = PhysicalValueType.Value.__set__
-_s305 = PhysicalValueType.Multiplier.__set__
-_s306 = PhysicalValueType.Unit.__set__
-_s307 = PhysicalValueType.Value.__set__
-_s309 = PhysicalValueType.Multiplier.__set__
-_s310 = PhysicalValueType.Unit.__set__
-_s311 = PhysicalValueType.Value.__set__
-_s313 = PhysicalValueType.Multiplier.__set__
-_s314 = PhysicalValueType.Unit.__set__
-_s315 = PhysicalValueType.Value.__set__
-_s316 = DC_EVSEChargeParameterType.DC_EVSEStatus.__set__
-_s317 = DC_EVSEChargeParameterType.EVSEMaximumCurrentLimit.__set__
-_s318 = DC_EVSEChargeParameterType.EVSEMaximumPowerLimit.__set__
-_s319 = DC_EVSEChargeParameterType.EVSEMaximumVoltageLimit.__set__
-_s320 = DC_EVSEChargeParameterType.EVSEMinimumCurrentLimit.__set__
-_s321 = DC_EVSEChargeParameterType.EVSEMinimumVoltageLimit.__set__
-_s322 = DC_EVSEChargeParameterType.EVSECurrentRegulationTolerance.__set__
-_s323 = DC_EVSEChargeParameterType.EVSEPeakCurrentRipple.__set__
-_s324 = DC_EVSEChargeParameterType.EVSEEnergyToBeDelivered.__set__
 
 def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     v6 = None
@@ -8454,31 +8723,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e292_v0 = ((g >> 10) & 7) + -3
-    if e292_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e292_v0, -3, 3)
+    e116_v0 = ((g >> 10) & 7) + -3
+    if e116_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e116_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e292_v1 = _EV_unitSymbolType[k]
+    e116_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e292_v2 = c & 65535
-    if e292_v2 < 32768:
-        e292_v2 >>= 8
+    e116_v2 = c & 65535
+    if e116_v2 < 32768:
+        e116_v2 >>= 8
         p = q - 8
-    elif not e292_v2 & 128:
-        e292_v2 = ((e292_v2 >> 8) & 127) | ((e292_v2 & 127) << 7)
+    elif not e116_v2 & 128:
+        e116_v2 = ((e116_v2 >> 8) & 127) | ((e116_v2 & 127) << 7)
         p = q
     else:
-        e292_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e116_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e292_v2 = ~e292_v2
-    if e292_v2 < -32768 or e292_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e292_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s293(v1, e292_v0)
-    _s294(v1, e292_v1)
-    _s295(v1, e292_v2)
+        e116_v2 = ~e116_v2
+    if e116_v2 < -32768 or e116_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e116_v0
+    v1.Unit = e116_v1
+    v1.Value = e116_v2
+    v1.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -8488,31 +8758,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e296_v0 = ((g >> 10) & 7) + -3
-    if e296_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e296_v0, -3, 3)
+    e117_v0 = ((g >> 10) & 7) + -3
+    if e117_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e117_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e296_v1 = _EV_unitSymbolType[k]
+    e117_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e296_v2 = c & 65535
-    if e296_v2 < 32768:
-        e296_v2 >>= 8
+    e117_v2 = c & 65535
+    if e117_v2 < 32768:
+        e117_v2 >>= 8
         p = q - 8
-    elif not e296_v2 & 128:
-        e296_v2 = ((e296_v2 >> 8) & 127) | ((e296_v2 & 127) << 7)
+    elif not e117_v2 & 128:
+        e117_v2 = ((e117_v2 >> 8) & 127) | ((e117_v2 & 127) << 7)
         p = q
     else:
-        e296_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e117_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e296_v2 = ~e296_v2
-    if e296_v2 < -32768 or e296_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e296_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s297(v2, e296_v0)
-    _s298(v2, e296_v1)
-    _s299(v2, e296_v2)
+        e117_v2 = ~e117_v2
+    if e117_v2 < -32768 or e117_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e117_v0
+    v2.Unit = e117_v1
+    v2.Value = e117_v2
+    v2.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -8522,31 +8793,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e300_v0 = ((g >> 10) & 7) + -3
-    if e300_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e300_v0, -3, 3)
+    e118_v0 = ((g >> 10) & 7) + -3
+    if e118_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e118_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e300_v1 = _EV_unitSymbolType[k]
+    e118_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e300_v2 = c & 65535
-    if e300_v2 < 32768:
-        e300_v2 >>= 8
+    e118_v2 = c & 65535
+    if e118_v2 < 32768:
+        e118_v2 >>= 8
         p = q - 8
-    elif not e300_v2 & 128:
-        e300_v2 = ((e300_v2 >> 8) & 127) | ((e300_v2 & 127) << 7)
+    elif not e118_v2 & 128:
+        e118_v2 = ((e118_v2 >> 8) & 127) | ((e118_v2 & 127) << 7)
         p = q
     else:
-        e300_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e118_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e300_v2 = ~e300_v2
-    if e300_v2 < -32768 or e300_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e300_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s301(v3, e300_v0)
-    _s302(v3, e300_v1)
-    _s303(v3, e300_v2)
+        e118_v2 = ~e118_v2
+    if e118_v2 < -32768 or e118_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e118_v0
+    v3.Unit = e118_v1
+    v3.Value = e118_v2
+    v3.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -8556,31 +8828,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e304_v0 = ((g >> 10) & 7) + -3
-    if e304_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e304_v0, -3, 3)
+    e119_v0 = ((g >> 10) & 7) + -3
+    if e119_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e119_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e304_v1 = _EV_unitSymbolType[k]
+    e119_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e304_v2 = c & 65535
-    if e304_v2 < 32768:
-        e304_v2 >>= 8
+    e119_v2 = c & 65535
+    if e119_v2 < 32768:
+        e119_v2 >>= 8
         p = q - 8
-    elif not e304_v2 & 128:
-        e304_v2 = ((e304_v2 >> 8) & 127) | ((e304_v2 & 127) << 7)
+    elif not e119_v2 & 128:
+        e119_v2 = ((e119_v2 >> 8) & 127) | ((e119_v2 & 127) << 7)
         p = q
     else:
-        e304_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e119_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e304_v2 = ~e304_v2
-    if e304_v2 < -32768 or e304_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e304_v2, -32768, 32767)
-    v4 = _new(PhysicalValueType)
-    _s305(v4, e304_v0)
-    _s306(v4, e304_v1)
-    _s307(v4, e304_v2)
+        e119_v2 = ~e119_v2
+    if e119_v2 < -32768 or e119_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
+    v4 = _new(_W_PhysicalValueType)
+    v4.Multiplier = e119_v0
+    v4.Unit = e119_v1
+    v4.Value = e119_v2
+    v4.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -8590,31 +8863,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e308_v0 = ((g >> 10) & 7) + -3
-    if e308_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e308_v0, -3, 3)
+    e120_v0 = ((g >> 10) & 7) + -3
+    if e120_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e120_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e308_v1 = _EV_unitSymbolType[k]
+    e120_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e308_v2 = c & 65535
-    if e308_v2 < 32768:
-        e308_v2 >>= 8
+    e120_v2 = c & 65535
+    if e120_v2 < 32768:
+        e120_v2 >>= 8
         p = q - 8
-    elif not e308_v2 & 128:
-        e308_v2 = ((e308_v2 >> 8) & 127) | ((e308_v2 & 127) << 7)
+    elif not e120_v2 & 128:
+        e120_v2 = ((e120_v2 >> 8) & 127) | ((e120_v2 & 127) << 7)
         p = q
     else:
-        e308_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e120_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e308_v2 = ~e308_v2
-    if e308_v2 < -32768 or e308_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e308_v2, -32768, 32767)
-    v5 = _new(PhysicalValueType)
-    _s309(v5, e308_v0)
-    _s310(v5, e308_v1)
-    _s311(v5, e308_v2)
+        e120_v2 = ~e120_v2
+    if e120_v2 < -32768 or e120_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
+    v5 = _new(_W_PhysicalValueType)
+    v5.Multiplier = e120_v0
+    v5.Unit = e120_v1
+    v5.Value = e120_v2
+    v5.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -8641,31 +8915,32 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e312_v0 = ((g >> 10) & 7) + -3
-        if e312_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e312_v0, -3, 3)
+        e121_v0 = ((g >> 10) & 7) + -3
+        if e121_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e121_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e312_v1 = _EV_unitSymbolType[k]
+        e121_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e312_v2 = c & 65535
-        if e312_v2 < 32768:
-            e312_v2 >>= 8
+        e121_v2 = c & 65535
+        if e121_v2 < 32768:
+            e121_v2 >>= 8
             p = q - 8
-        elif not e312_v2 & 128:
-            e312_v2 = ((e312_v2 >> 8) & 127) | ((e312_v2 & 127) << 7)
+        elif not e121_v2 & 128:
+            e121_v2 = ((e121_v2 >> 8) & 127) | ((e121_v2 & 127) << 7)
             p = q
         else:
-            e312_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            e121_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            e312_v2 = ~e312_v2
-        if e312_v2 < -32768 or e312_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e312_v2, -32768, 32767)
-        v7 = _new(PhysicalValueType)
-        _s313(v7, e312_v0)
-        _s314(v7, e312_v1)
-        _s315(v7, e312_v2)
+            e121_v2 = ~e121_v2
+        if e121_v2 < -32768 or e121_v2 > 32767:
+            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
+        v7 = _new(_W_PhysicalValueType)
+        v7.Multiplier = e121_v0
+        v7.Unit = e121_v1
+        v7.Value = e121_v2
+        v7.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8694,16 +8969,17 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
         p = q
-    o = _new(cls)
-    _s316(o, v0)
-    _s317(o, v1)
-    _s318(o, v2)
-    _s319(o, v3)
-    _s320(o, v4)
-    _s321(o, v5)
-    _s322(o, v6)
-    _s323(o, v7)
-    _s324(o, v8)
+    o = _new(_W_DC_EVSEChargeParameterType)
+    o.DC_EVSEStatus = v0
+    o.EVSEMaximumCurrentLimit = v1
+    o.EVSEMaximumPowerLimit = v2
+    o.EVSEMaximumVoltageLimit = v3
+    o.EVSEMinimumCurrentLimit = v4
+    o.EVSEMinimumVoltageLimit = v5
+    o.EVSECurrentRegulationTolerance = v6
+    o.EVSEPeakCurrentRipple = v7
+    o.EVSEEnergyToBeDelivered = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEChargeParameter = _d_DC_EVSEChargeParameterType
 """,
@@ -8768,7 +9044,7 @@ _j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
     '_e_DC_EVSEStatusType': (
         ('_IX_DC_EVSEStatusCodeType', '_IX_EVSENotificationType', '_IX_isolationLevelType'),
 """\
-_T325 = (None, None, (2, 1, 4), (1, 0, 4), None, )
+_T122 = (None, None, (2, 1, 4), (1, 0, 4), None, )
 
 def _e_DC_EVSEStatusType(a, v):
     f = ""
@@ -8797,7 +9073,7 @@ def _e_DC_EVSEStatusType(a, v):
             s = 2
         f = "EVSEStatusCode"
         x3 = v.EVSEStatusCode
-        t = _T325[s]
+        t = _T122[s]
         if t is None:
             raise _rt.not_here('EVSEStatusCode')
         a = (a << t[0]) | t[1]
@@ -8815,12 +9091,8 @@ _e_DC_EVSEStatus = _e_DC_EVSEStatusType
 """,
     ),
     '_d_DC_EVSEStatusType': (
-        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType'),
+        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType', '_W_DC_EVSEStatusType'),
 """\
-_s326 = DC_EVSEStatusType.NotificationMaxDelay.__set__
-_s327 = DC_EVSEStatusType.EVSENotification.__set__
-_s328 = DC_EVSEStatusType.EVSEIsolationStatus.__set__
-_s329 = DC_EVSEStatusType.EVSEStatusCode.__set__
 
 def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     v2 = None
@@ -8903,11 +9175,12 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_EVSEStatusType')
     p = q
-    o = _new(cls)
-    _s326(o, v0)
-    _s327(o, v1)
-    _s328(o, v2)
-    _s329(o, v3)
+    o = _new(_W_DC_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.EVSEIsolationStatus = v2
+    o.EVSEStatusCode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEStatus = _d_DC_EVSEStatusType
 """,
@@ -8962,11 +9235,8 @@ _e_DC_EVStatus = _e_DC_EVStatusType
 """,
     ),
     '_d_DC_EVStatusType': (
-        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_DC_EVStatusType'),
 """\
-_s330 = DC_EVStatusType.EVReady.__set__
-_s331 = DC_EVStatusType.EVErrorCode.__set__
-_s332 = DC_EVStatusType.EVRESSSOC.__set__
 
 def _d_DC_EVStatusType(D, E, p, data, st, cls):
     q = p + 22
@@ -8984,10 +9254,11 @@ def _d_DC_EVStatusType(D, E, p, data, st, cls):
     if v2 > 100:
         raise _rt.out_of_range(p + 13, 'DC_EVStatusType.EVRESSSOC', v2, 0, 100)
     p = q
-    o = _new(cls)
-    _s330(o, v0)
-    _s331(o, v1)
-    _s332(o, v2)
+    o = _new(_W_DC_EVStatusType)
+    o.EVReady = v0
+    o.EVErrorCode = v1
+    o.EVRESSSOC = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVStatus = _d_DC_EVStatusType
 """,
@@ -9035,10 +9306,8 @@ def _e_DiffieHellmanPublickeyType(a, v):
 """,
     ),
     '_d_DiffieHellmanPublickeyType': (
-        ('DiffieHellmanPublickeyType',),
+        ('DiffieHellmanPublickeyType', '_W_DiffieHellmanPublickeyType'),
 """\
-_s333 = DiffieHellmanPublickeyType.Id.__set__
-_s334 = DiffieHellmanPublickeyType.CONTENT.__set__
 
 def _d_DiffieHellmanPublickeyType(D, E, p, data, st, cls):
     q = p + 1
@@ -9064,9 +9333,10 @@ def _d_DiffieHellmanPublickeyType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    o = _new(cls)
-    _s333(o, v0)
-    _s334(o, v1)
+    o = _new(_W_DiffieHellmanPublickeyType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9111,10 +9381,8 @@ def _e_EMAIDType(a, v):
 """,
     ),
     '_d_EMAIDType': (
-        ('EMAIDType',),
+        ('EMAIDType', '_W_EMAIDType'),
 """\
-_s335 = EMAIDType.Id.__set__
-_s336 = EMAIDType.CONTENT.__set__
 
 def _d_EMAIDType(D, E, p, data, st, cls):
     q = p + 1
@@ -9140,9 +9408,10 @@ def _d_EMAIDType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    o = _new(cls)
-    _s335(o, v0)
-    _s336(o, v1)
+    o = _new(_W_EMAIDType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9162,7 +9431,7 @@ def _j_EMAIDType(v):
     '_e_EVChargeParameterType': (
         (),
 """\
-_T337 = ((2, 1), (1, 0), )
+_T123 = ((2, 1), (1, 0), )
 
 def _e_EVChargeParameterType(a, v):
     f = ""
@@ -9178,7 +9447,7 @@ def _e_EVChargeParameterType(a, v):
             s = 1
         else:
             s = 0
-        t = _T337[s]
+        t = _T123[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DepartureTime))')
         a = (a << t[0]) | t[1]
@@ -9191,9 +9460,8 @@ _e_EVChargeParameter = _e_EVChargeParameterType
 """,
     ),
     '_d_EVChargeParameterType': (
-        ('EVChargeParameterType',),
+        ('EVChargeParameterType', '_W_EVChargeParameterType'),
 """\
-_s338 = EVChargeParameterType.DepartureTime.__set__
 
 def _d_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -9244,8 +9512,9 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'EVChargeParameterType')
         p = q
-    o = _new(cls)
-    _s338(o, v0)
+    o = _new(_W_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_EVChargeParameter = _d_EVChargeParameterType
 """,
@@ -9280,7 +9549,7 @@ _e_EVPowerDeliveryParameter = _e_EVPowerDeliveryParameterType
 """,
     ),
     '_d_EVPowerDeliveryParameterType': (
-        ('EVPowerDeliveryParameterType',),
+        ('EVPowerDeliveryParameterType', '_W_EVPowerDeliveryParameterType'),
 """\
 
 def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
@@ -9291,7 +9560,8 @@ def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVPowerDeliveryParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVPowerDeliveryParameter = _d_EVPowerDeliveryParameterType
 """,
@@ -9323,7 +9593,7 @@ _e_EVSEChargeParameter = _e_EVSEChargeParameterType
 """,
     ),
     '_d_EVSEChargeParameterType': (
-        ('EVSEChargeParameterType',),
+        ('EVSEChargeParameterType', '_W_EVSEChargeParameterType'),
 """\
 
 def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
@@ -9334,7 +9604,8 @@ def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVSEChargeParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVSEChargeParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEChargeParameter = _d_EVSEChargeParameterType
 """,
@@ -9377,10 +9648,8 @@ _e_EVSEStatus = _e_EVSEStatusType
 """,
     ),
     '_d_EVSEStatusType': (
-        ('EVSEStatusType', '_EV_EVSENotificationType'),
+        ('EVSEStatusType', '_EV_EVSENotificationType', '_W_EVSEStatusType'),
 """\
-_s339 = EVSEStatusType.NotificationMaxDelay.__set__
-_s340 = EVSEStatusType.EVSENotification.__set__
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -9414,9 +9683,10 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'EVSEStatusType.EVSENotification', k, 3)
     v1 = _EV_EVSENotificationType[k]
     p = q
-    o = _new(cls)
-    _s339(o, v0)
-    _s340(o, v1)
+    o = _new(_W_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEStatus = _d_EVSEStatusType
 """,
@@ -9452,7 +9722,7 @@ _e_EVStatus = _e_EVStatusType
 """,
     ),
     '_d_EVStatusType': (
-        ('EVStatusType',),
+        ('EVStatusType', '_W_EVStatusType'),
 """\
 
 def _d_EVStatusType(D, E, p, data, st, cls):
@@ -9463,7 +9733,8 @@ def _d_EVStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVStatusType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVStatusType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVStatus = _d_EVStatusType
 """,
@@ -9481,19 +9752,19 @@ _j_EVStatus = _j_EVStatusType
     '_e_EntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M341 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F342 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M124 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F125 = (_e_RelativeTimeInterval, _e_TimeInterval, )
 
 def _e_EntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M341.get(x0.__class__)
+        j = _M124.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F342[j](a, x0)
+        a = _F125[j](a, x0)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9504,9 +9775,8 @@ _e_Entry = _e_EntryType
 """,
     ),
     '_d_EntryType': (
-        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_W_EntryType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s343 = EntryType.TimeInterval.__set__
 
 def _d_EntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -9528,8 +9798,9 @@ def _d_EntryType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EntryType')
     p = q
-    o = _new(cls)
-    _s343(o, v0)
+    o = _new(_W_EntryType)
+    o.TimeInterval = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_Entry = _d_EntryType
 """,
@@ -9568,7 +9839,7 @@ _e_TimeInterval = _e_IntervalType
 """,
     ),
     '_d_IntervalType': (
-        ('IntervalType',),
+        ('IntervalType', '_W_IntervalType'),
 """\
 
 def _d_IntervalType(D, E, p, data, st, cls):
@@ -9579,7 +9850,8 @@ def _d_IntervalType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'IntervalType')
     p = q
-    o = _new(cls)
+    o = _new(_W_IntervalType)
+    o.__class__ = cls
     return o, D, E, p
 _d_TimeInterval = _d_IntervalType
 """,
@@ -9597,7 +9869,7 @@ _j_TimeInterval = _j_IntervalType
     '_e_ListOfRootCertificateIDsType': (
         ('X509IssuerSerialType',),
 """\
-_T345 = (None, (2, 1), (1, 0), )
+_T127 = (None, (2, 1), (1, 0), )
 
 def _e_ListOfRootCertificateIDsType(a, v):
     f = ""
@@ -9623,22 +9895,22 @@ def _e_ListOfRootCertificateIDsType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "RootCertificateID.X509IssuerName"
-            r344_x0 = y.X509IssuerName
-            if r344_x0.__class__ is not str:
-                raise _rt.bad_length(r344_x0, None, None, str)
+            r126_x0 = y.X509IssuerName
+            if r126_x0.__class__ is not str:
+                raise _rt.bad_length(r126_x0, None, None, str)
             a <<= 2
-            a = _str(a, r344_x0)
+            a = _str(a, r126_x0)
             f = "RootCertificateID.X509SerialNumber"
-            r344_x1 = y.X509SerialNumber
-            if r344_x1.__class__ is not int:
-                raise _rt.bad_int(r344_x1, None, None)
-            a = (a << 4) | (r344_x1 < 0)
-            m = ~r344_x1 if r344_x1 < 0 else r344_x1
+            r126_x1 = y.X509SerialNumber
+            if r126_x1.__class__ is not int:
+                raise _rt.bad_int(r126_x1, None, None)
+            a = (a << 4) | (r126_x1 < 0)
+            m = ~r126_x1 if r126_x1 < 0 else r126_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
-        t = _T345[s]
+        t = _T127[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RootCertificateID))')
         a = (a << t[0]) | t[1]
@@ -9650,11 +9922,8 @@ def _e_ListOfRootCertificateIDsType(a, v):
 """,
     ),
     '_d_ListOfRootCertificateIDsType': (
-        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_W_ListOfRootCertificateIDsType', '_W_X509IssuerSerialType', '_d_X509IssuerSerialType'),
 """\
-_s347 = X509IssuerSerialType.X509IssuerName.__set__
-_s348 = X509IssuerSerialType.X509SerialNumber.__set__
-_s349 = ListOfRootCertificateIDsType.RootCertificateID.__set__
 
 def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     v0 = []
@@ -9665,7 +9934,7 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    r346_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
+    r128_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
     p0 = p + 3
     q = p + 19
     if q <= E:
@@ -9676,20 +9945,21 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r346_v1 = c & 65535
-    if r346_v1 < 32768:
-        r346_v1 >>= 8
+    r128_v1 = c & 65535
+    if r128_v1 < 32768:
+        r128_v1 >>= 8
         p = q - 8
-    elif not r346_v1 & 128:
-        r346_v1 = ((r346_v1 >> 8) & 127) | ((r346_v1 & 127) << 7)
+    elif not r128_v1 & 128:
+        r128_v1 = ((r128_v1 >> 8) & 127) | ((r128_v1 & 127) << 7)
         p = q
     else:
-        r346_v1, D, E, p = _duint(D, E, q - 16, data, 148)
+        r128_v1, D, E, p = _duint(D, E, q - 16, data, 148)
     if sg:
-        r346_v1 = ~r346_v1
-    y = _new(X509IssuerSerialType)
-    _s347(y, r346_v0)
-    _s348(y, r346_v1)
+        r128_v1 = ~r128_v1
+    y = _new(_W_X509IssuerSerialType)
+    y.X509IssuerName = r128_v0
+    y.X509SerialNumber = r128_v1
+    y.__class__ = X509IssuerSerialType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -9729,8 +9999,9 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ListOfRootCertificateIDsType')
-    o = _new(cls)
-    _s349(o, v0)
+    o = _new(_W_ListOfRootCertificateIDsType)
+    o.RootCertificateID = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9749,8 +10020,8 @@ def _j_ListOfRootCertificateIDsType(v):
     '_e_MessageHeaderType': (
         ('NotificationType', 'SignatureType', '_e_NotificationType', '_e_SignatureType'),
 """\
-_T350 = (None, (2, 1, 3), (2, 0, 3), None, )
-_T351 = (None, (2, 2), (2, 1), (1, 0), )
+_T129 = (None, (2, 1, 3), (2, 0, 3), None, )
+_T130 = (None, (2, 2), (2, 1), (1, 0), )
 
 def _e_MessageHeaderType(a, v):
     f = ""
@@ -9777,13 +10048,13 @@ def _e_MessageHeaderType(a, v):
         if x2 is not None:
             if not isinstance(x2, SignatureType):
                 raise _rt.bad_class(x2, 'SignatureType')
-            t = _T350[s]
+            t = _T129[s]
             if t is None:
                 raise _rt.not_here('Signature')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_SignatureType(a, x2)
-        t = _T351[s]
+        t = _T130[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Notification), SE(Signature))')
         a = (a << t[0]) | t[1]
@@ -9795,11 +10066,8 @@ def _e_MessageHeaderType(a, v):
 """,
     ),
     '_d_MessageHeaderType': (
-        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_d_NotificationType', '_d_SignatureType'),
+        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_W_MessageHeaderType', '_d_NotificationType', '_d_SignatureType'),
 """\
-_s352 = MessageHeaderType.SessionID.__set__
-_s353 = MessageHeaderType.Notification.__set__
-_s354 = MessageHeaderType.Signature.__set__
 
 def _d_MessageHeaderType(D, E, p, data, st, cls):
     v1 = None
@@ -9850,10 +10118,11 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MessageHeaderType')
         p = q
-    o = _new(cls)
-    _s352(o, v0)
-    _s353(o, v1)
-    _s354(o, v2)
+    o = _new(_W_MessageHeaderType)
+    o.SessionID = v0
+    o.Notification = v1
+    o.Signature = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9876,10 +10145,10 @@ def _j_MessageHeaderType(v):
     '_e_MeterInfoType': (
         (),
 """\
-_T355 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
-_T356 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
-_T357 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T358 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T131 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
+_T132 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
+_T133 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T134 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_MeterInfoType(a, v):
     f = ""
@@ -9905,7 +10174,7 @@ def _e_MeterInfoType(a, v):
         f = "SigMeterReading"
         x2 = v.SigMeterReading
         if x2 is not None:
-            t = _T355[s]
+            t = _T131[s]
             if t is None:
                 raise _rt.not_here('SigMeterReading')
             a = (a << t[0]) | t[1]
@@ -9918,7 +10187,7 @@ def _e_MeterInfoType(a, v):
         f = "MeterStatus"
         x3 = v.MeterStatus
         if x3 is not None:
-            t = _T356[s]
+            t = _T132[s]
             if t is None:
                 raise _rt.not_here('MeterStatus')
             a = (a << t[0]) | t[1]
@@ -9932,7 +10201,7 @@ def _e_MeterInfoType(a, v):
         f = "TMeter"
         x4 = v.TMeter
         if x4 is not None:
-            t = _T357[s]
+            t = _T133[s]
             if t is None:
                 raise _rt.not_here('TMeter')
             a = (a << t[0]) | t[1]
@@ -9943,7 +10212,7 @@ def _e_MeterInfoType(a, v):
             m = ~x4 if x4 < 0 else x4
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 1
-        t = _T358[s]
+        t = _T134[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(MeterReading), SE(MeterStatus), SE(SigMeterReading), SE(TMeter))')
         a = (a << t[0]) | t[1]
@@ -9955,13 +10224,8 @@ def _e_MeterInfoType(a, v):
 """,
     ),
     '_d_MeterInfoType': (
-        ('MeterInfoType',),
+        ('MeterInfoType', '_W_MeterInfoType'),
 """\
-_s359 = MeterInfoType.MeterID.__set__
-_s360 = MeterInfoType.MeterReading.__set__
-_s361 = MeterInfoType.SigMeterReading.__set__
-_s362 = MeterInfoType.MeterStatus.__set__
-_s363 = MeterInfoType.TMeter.__set__
 
 def _d_MeterInfoType(D, E, p, data, st, cls):
     v1 = None
@@ -10286,12 +10550,13 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
         p = q
-    o = _new(cls)
-    _s359(o, v0)
-    _s360(o, v1)
-    _s361(o, v2)
-    _s362(o, v3)
-    _s363(o, v4)
+    o = _new(_W_MeterInfoType)
+    o.MeterID = v0
+    o.MeterReading = v1
+    o.SigMeterReading = v2
+    o.MeterStatus = v3
+    o.TMeter = v4
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10322,8 +10587,8 @@ def _j_MeterInfoType(v):
     '_e_MeteringReceiptReqType': (
         ('MeterInfoType', '_e_MeterInfoType'),
 """\
-_T364 = ((2, 1, 2), (1, 0, 2), None, None, None, )
-_T365 = (None, None, (2, 1, 4), (1, 0, 4), None, )
+_T135 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T136 = (None, None, (2, 1, 4), (1, 0, 4), None, )
 
 def _e_MeteringReceiptReqType(a, v):
     f = ""
@@ -10340,7 +10605,7 @@ def _e_MeteringReceiptReqType(a, v):
             s = 0
         f = "SessionID"
         x1 = v.SessionID
-        t = _T364[s]
+        t = _T135[s]
         if t is None:
             raise _rt.not_here('SessionID')
         a = (a << t[0]) | t[1]
@@ -10363,7 +10628,7 @@ def _e_MeteringReceiptReqType(a, v):
         x3 = v.MeterInfo
         if not isinstance(x3, MeterInfoType):
             raise _rt.bad_class(x3, 'MeterInfoType')
-        t = _T365[s]
+        t = _T136[s]
         if t is None:
             raise _rt.not_here('MeterInfo')
         a = (a << t[0]) | t[1]
@@ -10379,12 +10644,8 @@ _e_MeteringReceiptReq = _e_MeteringReceiptReqType
 """,
     ),
     '_d_MeteringReceiptReqType': (
-        ('MeterInfoType', 'MeteringReceiptReqType', '_d_MeterInfoType'),
+        ('MeterInfoType', 'MeteringReceiptReqType', '_W_MeteringReceiptReqType', '_d_MeterInfoType'),
 """\
-_s366 = MeteringReceiptReqType.Id.__set__
-_s367 = MeteringReceiptReqType.SessionID.__set__
-_s368 = MeteringReceiptReqType.SAScheduleTupleID.__set__
-_s369 = MeteringReceiptReqType.MeterInfo.__set__
 
 def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     v0 = None
@@ -10451,11 +10712,12 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringReceiptReqType')
     p = q
-    o = _new(cls)
-    _s366(o, v0)
-    _s367(o, v1)
-    _s368(o, v2)
-    _s369(o, v3)
+    o = _new(_W_MeteringReceiptReqType)
+    o.Id = v0
+    o.SessionID = v1
+    o.SAScheduleTupleID = v2
+    o.MeterInfo = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptReq = _d_MeteringReceiptReqType
 """,
@@ -10485,8 +10747,8 @@ _j_MeteringReceiptReq = _j_MeteringReceiptReqType
     '_e_MeteringReceiptResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
-_M370 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F371 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_M137 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_F138 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
 
 def _e_MeteringReceiptResType(a, v):
     f = ""
@@ -10498,12 +10760,12 @@ def _e_MeteringReceiptResType(a, v):
             raise _rt.bad_enum(x0, 'responseCodeType')
         f = "EVSEStatus"
         x1 = v.EVSEStatus
-        j = _M370.get(x1.__class__)
+        j = _M137.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVSEStatus | DC_EVSEStatus | EVSEStatus')
         a = (a << 8) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F371[j](a, x1)
+        a = _F138[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10514,10 +10776,8 @@ _e_MeteringReceiptRes = _e_MeteringReceiptResType
 """,
     ),
     '_d_MeteringReceiptResType': (
-        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'MeteringReceiptResType', '_EV_responseCodeType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'MeteringReceiptResType', '_EV_responseCodeType', '_W_MeteringReceiptResType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
 """\
-_s372 = MeteringReceiptResType.ResponseCode.__set__
-_s373 = MeteringReceiptResType.EVSEStatus.__set__
 
 def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     q = p + 10
@@ -10547,9 +10807,10 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringReceiptResType')
     p = q
-    o = _new(cls)
-    _s372(o, v0)
-    _s373(o, v1)
+    o = _new(_W_MeteringReceiptResType)
+    o.ResponseCode = v0
+    o.EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptRes = _d_MeteringReceiptResType
 """,
@@ -10575,7 +10836,7 @@ _j_MeteringReceiptRes = _j_MeteringReceiptResType
     '_e_NotificationType': (
         ('_IX_faultCodeType',),
 """\
-_T374 = (None, (2, 1), (1, 0), )
+_T139 = (None, (2, 1), (1, 0), )
 
 def _e_NotificationType(a, v):
     f = ""
@@ -10597,7 +10858,7 @@ def _e_NotificationType(a, v):
             s = 2
         else:
             s = 1
-        t = _T374[s]
+        t = _T139[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(FaultMsg))')
         a = (a << t[0]) | t[1]
@@ -10609,10 +10870,8 @@ def _e_NotificationType(a, v):
 """,
     ),
     '_d_NotificationType': (
-        ('NotificationType', '_EV_faultCodeType'),
+        ('NotificationType', '_EV_faultCodeType', '_W_NotificationType'),
 """\
-_s375 = NotificationType.FaultCode.__set__
-_s376 = NotificationType.FaultMsg.__set__
 
 def _d_NotificationType(D, E, p, data, st, cls):
     v1 = None
@@ -10643,9 +10902,10 @@ def _d_NotificationType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'NotificationType')
         p = q
-    o = _new(cls)
-    _s375(o, v0)
-    _s376(o, v1)
+    o = _new(_W_NotificationType)
+    o.FaultCode = v0
+    o.FaultMsg = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10665,38 +10925,38 @@ def _j_NotificationType(v):
     '_e_PMaxScheduleEntryType': (
         ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_IX_unitSymbolType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M377 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F378 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M140 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F141 = (_e_RelativeTimeInterval, _e_TimeInterval, )
 
 def _e_PMaxScheduleEntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M377.get(x0.__class__)
+        j = _M140.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F378[j](a, x0)
+        a = _F141[j](a, x0)
         f = "PMax"
         x1 = v.PMax
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "PMax.Multiplier"
-        p379_x0 = x1.Multiplier
-        if p379_x0.__class__ is not int or p379_x0 < -3 or p379_x0 > 3:
-            raise _rt.bad_int(p379_x0, -3, 3)
+        p142_x0 = x1.Multiplier
+        if p142_x0.__class__ is not int or p142_x0 < -3 or p142_x0 > 3:
+            raise _rt.bad_int(p142_x0, -3, 3)
         f = "PMax.Unit"
-        p379_x1 = x1.Unit
-        p379_k1 = _IX_unitSymbolType.get(p379_x1)
-        if p379_k1 is None:
-            raise _rt.bad_enum(p379_x1, 'unitSymbolType')
+        p142_x1 = x1.Unit
+        p142_k1 = _IX_unitSymbolType.get(p142_x1)
+        if p142_k1 is None:
+            raise _rt.bad_enum(p142_x1, 'unitSymbolType')
         f = "PMax.Value"
-        p379_x2 = x1.Value
-        if p379_x2.__class__ is not int or p379_x2 < -32768 or p379_x2 > 32767:
-            raise _rt.bad_int(p379_x2, -32768, 32767)
-        a = (a << 16) | (p379_x0 - -3) << 10 | (p379_k1) << 4 | (p379_x2 < 0)
-        m = ~p379_x2 if p379_x2 < 0 else p379_x2
+        p142_x2 = x1.Value
+        if p142_x2.__class__ is not int or p142_x2 < -32768 or p142_x2 > 32767:
+            raise _rt.bad_int(p142_x2, -32768, 32767)
+        a = (a << 16) | (p142_x0 - -3) << 10 | (p142_k1) << 4 | (p142_x2 < 0)
+        m = ~p142_x2 if p142_x2 < 0 else p142_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -10708,13 +10968,8 @@ _e_PMaxScheduleEntry = _e_PMaxScheduleEntryType
 """,
     ),
     '_d_PMaxScheduleEntryType': (
-        ('PMaxScheduleEntryType', 'PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_EV_unitSymbolType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('PMaxScheduleEntryType', 'PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_EV_unitSymbolType', '_W_PMaxScheduleEntryType', '_W_PhysicalValueType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s381 = PhysicalValueType.Multiplier.__set__
-_s382 = PhysicalValueType.Unit.__set__
-_s383 = PhysicalValueType.Value.__set__
-_s384 = PMaxScheduleEntryType.TimeInterval.__set__
-_s385 = PMaxScheduleEntryType.PMax.__set__
 
 def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -10738,31 +10993,32 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    p380_v0 = ((g >> 10) & 7) + -3
-    if p380_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', p380_v0, -3, 3)
+    p143_v0 = ((g >> 10) & 7) + -3
+    if p143_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', p143_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    p380_v1 = _EV_unitSymbolType[k]
+    p143_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    p380_v2 = c & 65535
-    if p380_v2 < 32768:
-        p380_v2 >>= 8
+    p143_v2 = c & 65535
+    if p143_v2 < 32768:
+        p143_v2 >>= 8
         p = q - 8
-    elif not p380_v2 & 128:
-        p380_v2 = ((p380_v2 >> 8) & 127) | ((p380_v2 & 127) << 7)
+    elif not p143_v2 & 128:
+        p143_v2 = ((p143_v2 >> 8) & 127) | ((p143_v2 & 127) << 7)
         p = q
     else:
-        p380_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        p143_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p380_v2 = ~p380_v2
-    if p380_v2 < -32768 or p380_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', p380_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s381(v1, p380_v0)
-    _s382(v1, p380_v1)
-    _s383(v1, p380_v2)
+        p143_v2 = ~p143_v2
+    if p143_v2 < -32768 or p143_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = p143_v0
+    v1.Unit = p143_v1
+    v1.Value = p143_v2
+    v1.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10770,9 +11026,10 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PMaxScheduleEntryType')
     p = q
-    o = _new(cls)
-    _s384(o, v0)
-    _s385(o, v1)
+    o = _new(_W_PMaxScheduleEntryType)
+    o.TimeInterval = v0
+    o.PMax = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
 """,
@@ -10805,7 +11062,7 @@ _j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
     '_e_PMaxScheduleType': (
         ('PMaxScheduleEntryType', '_e_PMaxScheduleEntryType'),
 """\
-_T386 = (None, (2, 1), (1, 0), )
+_T144 = (None, (2, 1), (1, 0), )
 
 def _e_PMaxScheduleType(a, v):
     f = ""
@@ -10833,7 +11090,7 @@ def _e_PMaxScheduleType(a, v):
             a = _e_PMaxScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T386[s]
+        t = _T144[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PMaxScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -10845,9 +11102,8 @@ def _e_PMaxScheduleType(a, v):
 """,
     ),
     '_d_PMaxScheduleType': (
-        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_d_PMaxScheduleEntryType'),
+        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_W_PMaxScheduleType', '_d_PMaxScheduleEntryType'),
 """\
-_s387 = PMaxScheduleType.PMaxScheduleEntry.__set__
 
 def _d_PMaxScheduleType(D, E, p, data, st, cls):
     v0 = []
@@ -10891,8 +11147,9 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PMaxScheduleType')
-    o = _new(cls)
-    _s387(o, v0)
+    o = _new(_W_PMaxScheduleType)
+    o.PMaxScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -10911,7 +11168,7 @@ def _j_PMaxScheduleType(v):
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
-_T388 = (None, None, (2, 1), (1, 0), )
+_T145 = (None, None, (2, 1), (1, 0), )
 
 def _e_ParameterSetType(a, v):
     f = ""
@@ -10947,7 +11204,7 @@ def _e_ParameterSetType(a, v):
             a = _e_ParameterType(a, y)
             i += 1
         s = 3 if n == 16 else 2
-        t = _T388[s]
+        t = _T145[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Parameter))')
         a = (a << t[0]) | t[1]
@@ -10959,10 +11216,8 @@ def _e_ParameterSetType(a, v):
 """,
     ),
     '_d_ParameterSetType': (
-        ('ParameterSetType', 'ParameterType', '_d_ParameterType'),
+        ('ParameterSetType', 'ParameterType', '_W_ParameterSetType', '_d_ParameterType'),
 """\
-_s389 = ParameterSetType.ParameterSetID.__set__
-_s390 = ParameterSetType.Parameter.__set__
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
@@ -11029,9 +11284,10 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ParameterSetType')
-    o = _new(cls)
-    _s389(o, v0)
-    _s390(o, v1)
+    o = _new(_W_ParameterSetType)
+    o.ParameterSetID = v0
+    o.Parameter = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11053,12 +11309,12 @@ def _j_ParameterSetType(v):
     '_e_ParameterType': (
         ('PhysicalValueType', '_IX_unitSymbolType'),
 """\
-_T391 = (None, (3, 1, 2), None, )
-_T392 = (None, (3, 2, 2), None, )
-_T393 = (None, (3, 3, 2), None, )
-_T394 = (None, (3, 4, 2), None, )
-_T396 = (None, (3, 5, 2), None, )
-_T397 = (None, None, (1, 0), )
+_T146 = (None, (3, 1, 2), None, )
+_T147 = (None, (3, 2, 2), None, )
+_T148 = (None, (3, 3, 2), None, )
+_T149 = (None, (3, 4, 2), None, )
+_T151 = (None, (3, 5, 2), None, )
+_T152 = (None, None, (1, 0), )
 
 def _e_ParameterType(a, v):
     f = ""
@@ -11081,7 +11337,7 @@ def _e_ParameterType(a, v):
         f = "byteValue"
         x2 = v.byteValue
         if x2 is not None:
-            t = _T391[s]
+            t = _T146[s]
             if t is None:
                 raise _rt.not_here('byteValue')
             a = (a << t[0]) | t[1]
@@ -11092,7 +11348,7 @@ def _e_ParameterType(a, v):
         f = "shortValue"
         x3 = v.shortValue
         if x3 is not None:
-            t = _T392[s]
+            t = _T147[s]
             if t is None:
                 raise _rt.not_here('shortValue')
             a = (a << t[0]) | t[1]
@@ -11106,7 +11362,7 @@ def _e_ParameterType(a, v):
         f = "intValue"
         x4 = v.intValue
         if x4 is not None:
-            t = _T393[s]
+            t = _T148[s]
             if t is None:
                 raise _rt.not_here('intValue')
             a = (a << t[0]) | t[1]
@@ -11122,32 +11378,32 @@ def _e_ParameterType(a, v):
         if x5 is not None:
             if not isinstance(x5, PhysicalValueType):
                 raise _rt.bad_class(x5, 'PhysicalValueType')
-            t = _T394[s]
+            t = _T149[s]
             if t is None:
                 raise _rt.not_here('physicalValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "physicalValue.Multiplier"
-            p395_x0 = x5.Multiplier
-            if p395_x0.__class__ is not int or p395_x0 < -3 or p395_x0 > 3:
-                raise _rt.bad_int(p395_x0, -3, 3)
+            p150_x0 = x5.Multiplier
+            if p150_x0.__class__ is not int or p150_x0 < -3 or p150_x0 > 3:
+                raise _rt.bad_int(p150_x0, -3, 3)
             f = "physicalValue.Unit"
-            p395_x1 = x5.Unit
-            p395_k1 = _IX_unitSymbolType.get(p395_x1)
-            if p395_k1 is None:
-                raise _rt.bad_enum(p395_x1, 'unitSymbolType')
+            p150_x1 = x5.Unit
+            p150_k1 = _IX_unitSymbolType.get(p150_x1)
+            if p150_k1 is None:
+                raise _rt.bad_enum(p150_x1, 'unitSymbolType')
             f = "physicalValue.Value"
-            p395_x2 = x5.Value
-            if p395_x2.__class__ is not int or p395_x2 < -32768 or p395_x2 > 32767:
-                raise _rt.bad_int(p395_x2, -32768, 32767)
-            a = (a << 15) | (p395_x0 - -3) << 10 | (p395_k1) << 4 | (p395_x2 < 0)
-            m = ~p395_x2 if p395_x2 < 0 else p395_x2
+            p150_x2 = x5.Value
+            if p150_x2.__class__ is not int or p150_x2 < -32768 or p150_x2 > 32767:
+                raise _rt.bad_int(p150_x2, -32768, 32767)
+            a = (a << 15) | (p150_x0 - -3) << 10 | (p150_k1) << 4 | (p150_x2 < 0)
+            m = ~p150_x2 if p150_x2 < 0 else p150_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "stringValue"
         x6 = v.stringValue
         if x6 is not None:
-            t = _T396[s]
+            t = _T151[s]
             if t is None:
                 raise _rt.not_here('stringValue')
             a = (a << t[0]) | t[1]
@@ -11157,7 +11413,7 @@ def _e_ParameterType(a, v):
             a <<= 1
             a = _str(a, x6)
             a <<= 1
-        t = _T397[s]
+        t = _T152[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(boolValue), SE(byteValue), SE(intValue), SE(physicalValue), SE(shortValue), SE(stringValue))')
         a = (a << t[0]) | t[1]
@@ -11169,15 +11425,8 @@ def _e_ParameterType(a, v):
 """,
     ),
     '_d_ParameterType': (
-        ('ParameterType', 'PhysicalValueType', '_d_PhysicalValueType'),
+        ('ParameterType', 'PhysicalValueType', '_W_ParameterType', '_d_PhysicalValueType'),
 """\
-_s398 = ParameterType.Name.__set__
-_s399 = ParameterType.boolValue.__set__
-_s400 = ParameterType.byteValue.__set__
-_s401 = ParameterType.shortValue.__set__
-_s402 = ParameterType.intValue.__set__
-_s403 = ParameterType.physicalValue.__set__
-_s404 = ParameterType.stringValue.__set__
 
 def _d_ParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -11293,14 +11542,15 @@ def _d_ParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ParameterType')
     p = q
-    o = _new(cls)
-    _s398(o, v0)
-    _s399(o, v1)
-    _s400(o, v2)
-    _s401(o, v3)
-    _s402(o, v4)
-    _s403(o, v5)
-    _s404(o, v6)
+    o = _new(_W_ParameterType)
+    o.Name = v0
+    o.boolValue = v1
+    o.byteValue = v2
+    o.shortValue = v3
+    o.intValue = v4
+    o.physicalValue = v5
+    o.stringValue = v6
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11368,10 +11618,8 @@ _e_PaymentDetailsReq = _e_PaymentDetailsReqType
 """,
     ),
     '_d_PaymentDetailsReqType': (
-        ('CertificateChainType', 'PaymentDetailsReqType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'PaymentDetailsReqType', '_W_PaymentDetailsReqType', '_d_CertificateChainType'),
 """\
-_s405 = PaymentDetailsReqType.eMAID.__set__
-_s406 = PaymentDetailsReqType.ContractSignatureCertChain.__set__
 
 def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     q = p + 2
@@ -11397,9 +11645,10 @@ def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PaymentDetailsReqType')
     p = q
-    o = _new(cls)
-    _s405(o, v0)
-    _s406(o, v1)
+    o = _new(_W_PaymentDetailsReqType)
+    o.eMAID = v0
+    o.ContractSignatureCertChain = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsReq = _d_PaymentDetailsReqType
 """,
@@ -11453,11 +11702,8 @@ _e_PaymentDetailsRes = _e_PaymentDetailsResType
 """,
     ),
     '_d_PaymentDetailsResType': (
-        ('PaymentDetailsResType', '_EV_responseCodeType'),
+        ('PaymentDetailsResType', '_EV_responseCodeType', '_W_PaymentDetailsResType'),
 """\
-_s407 = PaymentDetailsResType.ResponseCode.__set__
-_s408 = PaymentDetailsResType.GenChallenge.__set__
-_s409 = PaymentDetailsResType.EVSETimeStamp.__set__
 
 def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     q = p + 10
@@ -11502,10 +11748,11 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PaymentDetailsResType')
     p = q
-    o = _new(cls)
-    _s407(o, v0)
-    _s408(o, v1)
-    _s409(o, v2)
+    o = _new(_W_PaymentDetailsResType)
+    o.ResponseCode = v0
+    o.GenChallenge = v1
+    o.EVSETimeStamp = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsRes = _d_PaymentDetailsResType
 """,
@@ -11528,7 +11775,7 @@ _j_PaymentDetailsRes = _j_PaymentDetailsResType
     '_e_PaymentOptionListType': (
         ('_IX_paymentOptionType',),
 """\
-_T410 = (None, (2, 1), (1, 0), )
+_T153 = (None, (2, 1), (1, 0), )
 
 def _e_PaymentOptionListType(a, v):
     f = ""
@@ -11554,7 +11801,7 @@ def _e_PaymentOptionListType(a, v):
             a = (a << 3) | (k0) << 1
             i += 1
         s = 2 if n == 2 else 1
-        t = _T410[s]
+        t = _T153[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PaymentOption))')
         a = (a << t[0]) | t[1]
@@ -11566,9 +11813,8 @@ def _e_PaymentOptionListType(a, v):
 """,
     ),
     '_d_PaymentOptionListType': (
-        ('PaymentOptionListType', '_EV_paymentOptionType'),
+        ('PaymentOptionListType', '_EV_paymentOptionType', '_W_PaymentOptionListType'),
 """\
-_s411 = PaymentOptionListType.PaymentOption.__set__
 
 def _d_PaymentOptionListType(D, E, p, data, st, cls):
     v0 = []
@@ -11621,8 +11867,9 @@ def _d_PaymentOptionListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PaymentOptionListType')
-    o = _new(cls)
-    _s411(o, v0)
+    o = _new(_W_PaymentOptionListType)
+    o.PaymentOption = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11666,10 +11913,8 @@ _e_PaymentServiceSelectionReq = _e_PaymentServiceSelectionReqType
 """,
     ),
     '_d_PaymentServiceSelectionReqType': (
-        ('PaymentServiceSelectionReqType', 'SelectedServiceListType', '_EV_paymentOptionType', '_d_SelectedServiceListType'),
+        ('PaymentServiceSelectionReqType', 'SelectedServiceListType', '_EV_paymentOptionType', '_W_PaymentServiceSelectionReqType', '_d_SelectedServiceListType'),
 """\
-_s412 = PaymentServiceSelectionReqType.SelectedPaymentOption.__set__
-_s413 = PaymentServiceSelectionReqType.SelectedServiceList.__set__
 
 def _d_PaymentServiceSelectionReqType(D, E, p, data, st, cls):
     q = p + 5
@@ -11689,9 +11934,10 @@ def _d_PaymentServiceSelectionReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PaymentServiceSelectionReqType')
     p = q
-    o = _new(cls)
-    _s412(o, v0)
-    _s413(o, v1)
+    o = _new(_W_PaymentServiceSelectionReqType)
+    o.SelectedPaymentOption = v0
+    o.SelectedServiceList = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentServiceSelectionReq = _d_PaymentServiceSelectionReqType
 """,
@@ -11730,9 +11976,8 @@ _e_PaymentServiceSelectionRes = _e_PaymentServiceSelectionResType
 """,
     ),
     '_d_PaymentServiceSelectionResType': (
-        ('PaymentServiceSelectionResType', '_EV_responseCodeType'),
+        ('PaymentServiceSelectionResType', '_EV_responseCodeType', '_W_PaymentServiceSelectionResType'),
 """\
-_s414 = PaymentServiceSelectionResType.ResponseCode.__set__
 
 def _d_PaymentServiceSelectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -11746,8 +11991,9 @@ def _d_PaymentServiceSelectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'PaymentServiceSelectionResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s414(o, v0)
+    o = _new(_W_PaymentServiceSelectionResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentServiceSelectionRes = _d_PaymentServiceSelectionResType
 """,
@@ -11795,11 +12041,8 @@ def _e_PhysicalValueType(a, v):
 """,
     ),
     '_d_PhysicalValueType': (
-        ('PhysicalValueType', '_EV_unitSymbolType'),
+        ('PhysicalValueType', '_EV_unitSymbolType', '_W_PhysicalValueType'),
 """\
-_s415 = PhysicalValueType.Multiplier.__set__
-_s416 = PhysicalValueType.Unit.__set__
-_s417 = PhysicalValueType.Value.__set__
 
 def _d_PhysicalValueType(D, E, p, data, st, cls):
     p0 = p + 15
@@ -11839,10 +12082,11 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PhysicalValueType')
     p = q
-    o = _new(cls)
-    _s415(o, v0)
-    _s416(o, v1)
-    _s417(o, v2)
+    o = _new(_W_PhysicalValueType)
+    o.Multiplier = v0
+    o.Unit = v1
+    o.Value = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -11863,10 +12107,10 @@ def _j_PhysicalValueType(v):
     '_e_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_IX_chargeProgressType', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
-_M418 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
-_F419 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
-_T420 = (None, None, ((3, 1, 4), (3, 2, 4), ), ((2, 0, 4), (2, 1, 4), ), None, )
-_T421 = (None, None, (3, 3), (2, 2), (1, 0), )
+_M154 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_F155 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
+_T156 = (None, None, ((3, 1, 4), (3, 2, 4), ), ((2, 0, 4), (2, 1, 4), ), None, )
+_T157 = (None, None, (3, 3), (2, 2), (1, 0), )
 
 def _e_PowerDeliveryReqType(a, v):
     f = ""
@@ -11894,17 +12138,17 @@ def _e_PowerDeliveryReqType(a, v):
         f = "EVPowerDeliveryParameter"
         x3 = v.EVPowerDeliveryParameter
         if x3 is not None:
-            j = _M418.get(x3.__class__)
+            j = _M154.get(x3.__class__)
             if j is None:
                 raise _rt.bad_class(x3, 'DC_EVPowerDeliveryParameter | EVPowerDeliveryParameter')
-            t = _T420[s]
+            t = _T156[s]
             t = None if t is None else t[j]
             if t is None:
                 raise _rt.not_here('EVPowerDeliveryParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
-            a = _F419[j](a, x3)
-        t = _T421[s]
+            a = _F155[j](a, x3)
+        t = _T157[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ChargingProfile), SE(DC_EVPowerDeliveryParameter), SE(EVPowerDeliveryParameter))')
         a = (a << t[0]) | t[1]
@@ -11917,12 +12161,8 @@ _e_PowerDeliveryReq = _e_PowerDeliveryReqType
 """,
     ),
     '_d_PowerDeliveryReqType': (
-        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_EV_chargeProgressType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_EV_chargeProgressType', '_W_PowerDeliveryReqType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
 """\
-_s422 = PowerDeliveryReqType.ChargeProgress.__set__
-_s423 = PowerDeliveryReqType.SAScheduleTupleID.__set__
-_s424 = PowerDeliveryReqType.ChargingProfile.__set__
-_s425 = PowerDeliveryReqType.EVPowerDeliveryParameter.__set__
 
 def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
     v2 = None
@@ -11980,11 +12220,12 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryReqType')
         p = q
-    o = _new(cls)
-    _s422(o, v0)
-    _s423(o, v1)
-    _s424(o, v2)
-    _s425(o, v3)
+    o = _new(_W_PowerDeliveryReqType)
+    o.ChargeProgress = v0
+    o.SAScheduleTupleID = v1
+    o.ChargingProfile = v2
+    o.EVPowerDeliveryParameter = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
 """,
@@ -12016,8 +12257,8 @@ _j_PowerDeliveryReq = _j_PowerDeliveryReqType
     '_e_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
-_M426 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F427 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_M158 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_F159 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -12029,12 +12270,12 @@ def _e_PowerDeliveryResType(a, v):
             raise _rt.bad_enum(x0, 'responseCodeType')
         f = "EVSEStatus"
         x1 = v.EVSEStatus
-        j = _M426.get(x1.__class__)
+        j = _M158.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVSEStatus | DC_EVSEStatus | EVSEStatus')
         a = (a << 8) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F427[j](a, x1)
+        a = _F159[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12045,10 +12286,8 @@ _e_PowerDeliveryRes = _e_PowerDeliveryResType
 """,
     ),
     '_d_PowerDeliveryResType': (
-        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_W_PowerDeliveryResType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
 """\
-_s428 = PowerDeliveryResType.ResponseCode.__set__
-_s429 = PowerDeliveryResType.EVSEStatus.__set__
 
 def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     q = p + 10
@@ -12078,9 +12317,10 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PowerDeliveryResType')
     p = q
-    o = _new(cls)
-    _s428(o, v0)
-    _s429(o, v1)
+    o = _new(_W_PowerDeliveryResType)
+    o.ResponseCode = v0
+    o.EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
 """,
@@ -12115,57 +12355,57 @@ def _e_PreChargeReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d430_x0 = x0.EVReady
-        if d430_x0.__class__ is not bool:
-            raise _rt.bad_type(d430_x0, 'bool')
+        d160_x0 = x0.EVReady
+        if d160_x0.__class__ is not bool:
+            raise _rt.bad_type(d160_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d430_x1 = x0.EVErrorCode
-        d430_k1 = _IX_DC_EVErrorCodeType.get(d430_x1)
-        if d430_k1 is None:
-            raise _rt.bad_enum(d430_x1, 'DC_EVErrorCodeType')
+        d160_x1 = x0.EVErrorCode
+        d160_k1 = _IX_DC_EVErrorCodeType.get(d160_x1)
+        if d160_k1 is None:
+            raise _rt.bad_enum(d160_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d430_x2 = x0.EVRESSSOC
-        if d430_x2.__class__ is not int or d430_x2 < 0 or d430_x2 > 100:
-            raise _rt.bad_int(d430_x2, 0, 100)
+        d160_x2 = x0.EVRESSSOC
+        if d160_x2.__class__ is not int or d160_x2 < 0 or d160_x2 > 100:
+            raise _rt.bad_int(d160_x2, 0, 100)
         f = "EVTargetVoltage"
         x1 = v.EVTargetVoltage
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVTargetVoltage.Multiplier"
-        e431_x0 = x1.Multiplier
-        if e431_x0.__class__ is not int or e431_x0 < -3 or e431_x0 > 3:
-            raise _rt.bad_int(e431_x0, -3, 3)
+        e161_x0 = x1.Multiplier
+        if e161_x0.__class__ is not int or e161_x0 < -3 or e161_x0 > 3:
+            raise _rt.bad_int(e161_x0, -3, 3)
         f = "EVTargetVoltage.Unit"
-        e431_x1 = x1.Unit
-        e431_k1 = _IX_unitSymbolType.get(e431_x1)
-        if e431_k1 is None:
-            raise _rt.bad_enum(e431_x1, 'unitSymbolType')
+        e161_x1 = x1.Unit
+        e161_k1 = _IX_unitSymbolType.get(e161_x1)
+        if e161_k1 is None:
+            raise _rt.bad_enum(e161_x1, 'unitSymbolType')
         f = "EVTargetVoltage.Value"
-        e431_x2 = x1.Value
-        if e431_x2.__class__ is not int or e431_x2 < -32768 or e431_x2 > 32767:
-            raise _rt.bad_int(e431_x2, -32768, 32767)
-        a = (a << 39) | (d430_x0) << 35 | (d430_k1) << 28 | (d430_x2) << 18 | (e431_x0 - -3) << 10 | (e431_k1) << 4 | (e431_x2 < 0)
-        m = ~e431_x2 if e431_x2 < 0 else e431_x2
+        e161_x2 = x1.Value
+        if e161_x2.__class__ is not int or e161_x2 < -32768 or e161_x2 > 32767:
+            raise _rt.bad_int(e161_x2, -32768, 32767)
+        a = (a << 39) | (d160_x0) << 35 | (d160_k1) << 28 | (d160_x2) << 18 | (e161_x0 - -3) << 10 | (e161_k1) << 4 | (e161_x2 < 0)
+        m = ~e161_x2 if e161_x2 < 0 else e161_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVTargetCurrent"
         x2 = v.EVTargetCurrent
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVTargetCurrent.Multiplier"
-        e432_x0 = x2.Multiplier
-        if e432_x0.__class__ is not int or e432_x0 < -3 or e432_x0 > 3:
-            raise _rt.bad_int(e432_x0, -3, 3)
+        e162_x0 = x2.Multiplier
+        if e162_x0.__class__ is not int or e162_x0 < -3 or e162_x0 > 3:
+            raise _rt.bad_int(e162_x0, -3, 3)
         f = "EVTargetCurrent.Unit"
-        e432_x1 = x2.Unit
-        e432_k1 = _IX_unitSymbolType.get(e432_x1)
-        if e432_k1 is None:
-            raise _rt.bad_enum(e432_x1, 'unitSymbolType')
+        e162_x1 = x2.Unit
+        e162_k1 = _IX_unitSymbolType.get(e162_x1)
+        if e162_k1 is None:
+            raise _rt.bad_enum(e162_x1, 'unitSymbolType')
         f = "EVTargetCurrent.Value"
-        e432_x2 = x2.Value
-        if e432_x2.__class__ is not int or e432_x2 < -32768 or e432_x2 > 32767:
-            raise _rt.bad_int(e432_x2, -32768, 32767)
-        a = (a << 18) | (e432_x0 - -3) << 10 | (e432_k1) << 4 | (e432_x2 < 0)
-        m = ~e432_x2 if e432_x2 < 0 else e432_x2
+        e162_x2 = x2.Value
+        if e162_x2.__class__ is not int or e162_x2 < -32768 or e162_x2 > 32767:
+            raise _rt.bad_int(e162_x2, -32768, 32767)
+        a = (a << 18) | (e162_x0 - -3) << 10 | (e162_k1) << 4 | (e162_x2 < 0)
+        m = ~e162_x2 if e162_x2 < 0 else e162_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -12177,20 +12417,8 @@ _e_PreChargeReq = _e_PreChargeReqType
 """,
     ),
     '_d_PreChargeReqType': (
-        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType'),
+        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_W_PreChargeReqType'),
 """\
-_s434 = DC_EVStatusType.EVReady.__set__
-_s435 = DC_EVStatusType.EVErrorCode.__set__
-_s436 = DC_EVStatusType.EVRESSSOC.__set__
-_s438 = PhysicalValueType.Multiplier.__set__
-_s439 = PhysicalValueType.Unit.__set__
-_s440 = PhysicalValueType.Value.__set__
-_s442 = PhysicalValueType.Multiplier.__set__
-_s443 = PhysicalValueType.Unit.__set__
-_s444 = PhysicalValueType.Value.__set__
-_s445 = PreChargeReqType.DC_EVStatus.__set__
-_s446 = PreChargeReqType.EVTargetVoltage.__set__
-_s447 = PreChargeReqType.EVTargetCurrent.__set__
 
 def _d_PreChargeReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -12199,19 +12427,20 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d433_v0 = ((c >> 17) & 1) == 1
+    d163_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d433_v1 = _EV_DC_EVErrorCodeType[k]
-    d433_v2 = c & 127
-    if d433_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d433_v2, 0, 100)
+    d163_v1 = _EV_DC_EVErrorCodeType[k]
+    d163_v2 = c & 127
+    if d163_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d163_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s434(v0, d433_v0)
-    _s435(v0, d433_v1)
-    _s436(v0, d433_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d163_v0
+    v0.EVErrorCode = d163_v1
+    v0.EVRESSSOC = d163_v2
+    v0.__class__ = DC_EVStatusType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -12221,31 +12450,32 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e437_v0 = ((g >> 10) & 7) + -3
-    if e437_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e437_v0, -3, 3)
+    e164_v0 = ((g >> 10) & 7) + -3
+    if e164_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e164_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e437_v1 = _EV_unitSymbolType[k]
+    e164_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e437_v2 = c & 65535
-    if e437_v2 < 32768:
-        e437_v2 >>= 8
+    e164_v2 = c & 65535
+    if e164_v2 < 32768:
+        e164_v2 >>= 8
         p = q - 8
-    elif not e437_v2 & 128:
-        e437_v2 = ((e437_v2 >> 8) & 127) | ((e437_v2 & 127) << 7)
+    elif not e164_v2 & 128:
+        e164_v2 = ((e164_v2 >> 8) & 127) | ((e164_v2 & 127) << 7)
         p = q
     else:
-        e437_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e164_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e437_v2 = ~e437_v2
-    if e437_v2 < -32768 or e437_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e437_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s438(v1, e437_v0)
-    _s439(v1, e437_v1)
-    _s440(v1, e437_v2)
+        e164_v2 = ~e164_v2
+    if e164_v2 < -32768 or e164_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e164_v0
+    v1.Unit = e164_v1
+    v1.Value = e164_v2
+    v1.__class__ = PhysicalValueType
     p0 = p + 18
     q = p + 34
     if q <= E:
@@ -12255,31 +12485,32 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e441_v0 = ((g >> 10) & 7) + -3
-    if e441_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e441_v0, -3, 3)
+    e165_v0 = ((g >> 10) & 7) + -3
+    if e165_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e165_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e441_v1 = _EV_unitSymbolType[k]
+    e165_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e441_v2 = c & 65535
-    if e441_v2 < 32768:
-        e441_v2 >>= 8
+    e165_v2 = c & 65535
+    if e165_v2 < 32768:
+        e165_v2 >>= 8
         p = q - 8
-    elif not e441_v2 & 128:
-        e441_v2 = ((e441_v2 >> 8) & 127) | ((e441_v2 & 127) << 7)
+    elif not e165_v2 & 128:
+        e165_v2 = ((e165_v2 >> 8) & 127) | ((e165_v2 & 127) << 7)
         p = q
     else:
-        e441_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e165_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e441_v2 = ~e441_v2
-    if e441_v2 < -32768 or e441_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e441_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s442(v2, e441_v0)
-    _s443(v2, e441_v1)
-    _s444(v2, e441_v2)
+        e165_v2 = ~e165_v2
+    if e165_v2 < -32768 or e165_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e165_v0
+    v2.Unit = e165_v1
+    v2.Value = e165_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12287,10 +12518,11 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PreChargeReqType')
     p = q
-    o = _new(cls)
-    _s445(o, v0)
-    _s446(o, v1)
-    _s447(o, v2)
+    o = _new(_W_PreChargeReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetVoltage = v1
+    o.EVTargetCurrent = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeReq = _d_PreChargeReqType
 """,
@@ -12342,20 +12574,20 @@ def _e_PreChargeResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e448_x0 = x2.Multiplier
-        if e448_x0.__class__ is not int or e448_x0 < -3 or e448_x0 > 3:
-            raise _rt.bad_int(e448_x0, -3, 3)
+        e166_x0 = x2.Multiplier
+        if e166_x0.__class__ is not int or e166_x0 < -3 or e166_x0 > 3:
+            raise _rt.bad_int(e166_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e448_x1 = x2.Unit
-        e448_k1 = _IX_unitSymbolType.get(e448_x1)
-        if e448_k1 is None:
-            raise _rt.bad_enum(e448_x1, 'unitSymbolType')
+        e166_x1 = x2.Unit
+        e166_k1 = _IX_unitSymbolType.get(e166_x1)
+        if e166_k1 is None:
+            raise _rt.bad_enum(e166_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e448_x2 = x2.Value
-        if e448_x2.__class__ is not int or e448_x2 < -32768 or e448_x2 > 32767:
-            raise _rt.bad_int(e448_x2, -32768, 32767)
-        a = (a << 16) | (e448_x0 - -3) << 10 | (e448_k1) << 4 | (e448_x2 < 0)
-        m = ~e448_x2 if e448_x2 < 0 else e448_x2
+        e166_x2 = x2.Value
+        if e166_x2.__class__ is not int or e166_x2 < -32768 or e166_x2 > 32767:
+            raise _rt.bad_int(e166_x2, -32768, 32767)
+        a = (a << 16) | (e166_x0 - -3) << 10 | (e166_k1) << 4 | (e166_x2 < 0)
+        m = ~e166_x2 if e166_x2 < 0 else e166_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -12367,14 +12599,8 @@ _e_PreChargeRes = _e_PreChargeResType
 """,
     ),
     '_d_PreChargeResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_PreChargeResType', '_d_DC_EVSEStatusType'),
 """\
-_s450 = PhysicalValueType.Multiplier.__set__
-_s451 = PhysicalValueType.Unit.__set__
-_s452 = PhysicalValueType.Value.__set__
-_s453 = PreChargeResType.ResponseCode.__set__
-_s454 = PreChargeResType.DC_EVSEStatus.__set__
-_s455 = PreChargeResType.EVSEPresentVoltage.__set__
 
 def _d_PreChargeResType(D, E, p, data, st, cls):
     q = p + 9
@@ -12398,31 +12624,32 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e449_v0 = ((g >> 10) & 7) + -3
-    if e449_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e449_v0, -3, 3)
+    e167_v0 = ((g >> 10) & 7) + -3
+    if e167_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e167_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e449_v1 = _EV_unitSymbolType[k]
+    e167_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e449_v2 = c & 65535
-    if e449_v2 < 32768:
-        e449_v2 >>= 8
+    e167_v2 = c & 65535
+    if e167_v2 < 32768:
+        e167_v2 >>= 8
         p = q - 8
-    elif not e449_v2 & 128:
-        e449_v2 = ((e449_v2 >> 8) & 127) | ((e449_v2 & 127) << 7)
+    elif not e167_v2 & 128:
+        e167_v2 = ((e167_v2 >> 8) & 127) | ((e167_v2 & 127) << 7)
         p = q
     else:
-        e449_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e167_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e449_v2 = ~e449_v2
-    if e449_v2 < -32768 or e449_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e449_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s450(v2, e449_v0)
-    _s451(v2, e449_v1)
-    _s452(v2, e449_v2)
+        e167_v2 = ~e167_v2
+    if e167_v2 < -32768 or e167_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e167_v0
+    v2.Unit = e167_v1
+    v2.Value = e167_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12430,10 +12657,11 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PreChargeResType')
     p = q
-    o = _new(cls)
-    _s453(o, v0)
-    _s454(o, v1)
-    _s455(o, v2)
+    o = _new(_W_PreChargeResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeRes = _d_PreChargeResType
 """,
@@ -12459,7 +12687,7 @@ _j_PreChargeRes = _j_PreChargeResType
     '_e_ProfileEntryType': (
         ('PhysicalValueType', '_IX_unitSymbolType'),
 """\
-_T457 = (None, None, (2, 1), (1, 0), )
+_T169 = (None, None, (2, 1), (1, 0), )
 
 def _e_ProfileEntryType(a, v):
     f = ""
@@ -12475,20 +12703,20 @@ def _e_ProfileEntryType(a, v):
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "ChargingProfileEntryMaxPower.Multiplier"
-        c456_x0 = x1.Multiplier
-        if c456_x0.__class__ is not int or c456_x0 < -3 or c456_x0 > 3:
-            raise _rt.bad_int(c456_x0, -3, 3)
+        c168_x0 = x1.Multiplier
+        if c168_x0.__class__ is not int or c168_x0 < -3 or c168_x0 > 3:
+            raise _rt.bad_int(c168_x0, -3, 3)
         f = "ChargingProfileEntryMaxPower.Unit"
-        c456_x1 = x1.Unit
-        c456_k1 = _IX_unitSymbolType.get(c456_x1)
-        if c456_k1 is None:
-            raise _rt.bad_enum(c456_x1, 'unitSymbolType')
+        c168_x1 = x1.Unit
+        c168_k1 = _IX_unitSymbolType.get(c168_x1)
+        if c168_k1 is None:
+            raise _rt.bad_enum(c168_x1, 'unitSymbolType')
         f = "ChargingProfileEntryMaxPower.Value"
-        c456_x2 = x1.Value
-        if c456_x2.__class__ is not int or c456_x2 < -32768 or c456_x2 > 32767:
-            raise _rt.bad_int(c456_x2, -32768, 32767)
-        a = (a << 17) | (c456_x0 - -3) << 10 | (c456_k1) << 4 | (c456_x2 < 0)
-        m = ~c456_x2 if c456_x2 < 0 else c456_x2
+        c168_x2 = x1.Value
+        if c168_x2.__class__ is not int or c168_x2 < -32768 or c168_x2 > 32767:
+            raise _rt.bad_int(c168_x2, -32768, 32767)
+        a = (a << 17) | (c168_x0 - -3) << 10 | (c168_k1) << 4 | (c168_x2 < 0)
+        m = ~c168_x2 if c168_x2 < 0 else c168_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "ChargingProfileEntryMaxNumberOfPhasesInUse"
         x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
@@ -12500,7 +12728,7 @@ def _e_ProfileEntryType(a, v):
             s = 3
         else:
             s = 2
-        t = _T457[s]
+        t = _T169[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ChargingProfileEntryMaxNumberOfPhasesInUse))')
         a = (a << t[0]) | t[1]
@@ -12512,14 +12740,8 @@ def _e_ProfileEntryType(a, v):
 """,
     ),
     '_d_ProfileEntryType': (
-        ('PhysicalValueType', 'ProfileEntryType', '_EV_unitSymbolType'),
+        ('PhysicalValueType', 'ProfileEntryType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_ProfileEntryType'),
 """\
-_s459 = PhysicalValueType.Multiplier.__set__
-_s460 = PhysicalValueType.Unit.__set__
-_s461 = PhysicalValueType.Value.__set__
-_s462 = ProfileEntryType.ChargingProfileEntryStart.__set__
-_s463 = ProfileEntryType.ChargingProfileEntryMaxPower.__set__
-_s464 = ProfileEntryType.ChargingProfileEntryMaxNumberOfPhasesInUse.__set__
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
     v2 = None
@@ -12552,31 +12774,32 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 123790:
         raise _rt.escape(p, g, 17, 123790, 'PhysicalValueType')
-    c458_v0 = ((g >> 10) & 7) + -3
-    if c458_v0 > 3:
-        raise _rt.out_of_range(p + 4, 'PhysicalValueType.Multiplier', c458_v0, -3, 3)
+    c170_v0 = ((g >> 10) & 7) + -3
+    if c170_v0 > 3:
+        raise _rt.out_of_range(p + 4, 'PhysicalValueType.Multiplier', c170_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 10, 'PhysicalValueType.Unit', k, 7)
-    c458_v1 = _EV_unitSymbolType[k]
+    c170_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    c458_v2 = c & 65535
-    if c458_v2 < 32768:
-        c458_v2 >>= 8
+    c170_v2 = c & 65535
+    if c170_v2 < 32768:
+        c170_v2 >>= 8
         p = q - 8
-    elif not c458_v2 & 128:
-        c458_v2 = ((c458_v2 >> 8) & 127) | ((c458_v2 & 127) << 7)
+    elif not c170_v2 & 128:
+        c170_v2 = ((c170_v2 >> 8) & 127) | ((c170_v2 & 127) << 7)
         p = q
     else:
-        c458_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        c170_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        c458_v2 = ~c458_v2
-    if c458_v2 < -32768 or c458_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', c458_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s459(v1, c458_v0)
-    _s460(v1, c458_v1)
-    _s461(v1, c458_v2)
+        c170_v2 = ~c170_v2
+    if c170_v2 < -32768 or c170_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = c170_v0
+    v1.Unit = c170_v1
+    v1.Value = c170_v2
+    v1.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -12609,10 +12832,11 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ProfileEntryType')
         p = q
-    o = _new(cls)
-    _s462(o, v0)
-    _s463(o, v1)
-    _s464(o, v2)
+    o = _new(_W_ProfileEntryType)
+    o.ChargingProfileEntryStart = v0
+    o.ChargingProfileEntryMaxPower = v1
+    o.ChargingProfileEntryMaxNumberOfPhasesInUse = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -12638,7 +12862,7 @@ def _j_ProfileEntryType(v):
     '_e_RelativeTimeIntervalType': (
         (),
 """\
-_T465 = (None, (2, 1), (1, 0), )
+_T171 = (None, (2, 1), (1, 0), )
 
 def _e_RelativeTimeIntervalType(a, v):
     f = ""
@@ -12661,7 +12885,7 @@ def _e_RelativeTimeIntervalType(a, v):
             s = 2
         else:
             s = 1
-        t = _T465[s]
+        t = _T171[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(duration))')
         a = (a << t[0]) | t[1]
@@ -12674,10 +12898,8 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 """,
     ),
     '_d_RelativeTimeIntervalType': (
-        ('RelativeTimeIntervalType',),
+        ('RelativeTimeIntervalType', '_W_RelativeTimeIntervalType'),
 """\
-_s466 = RelativeTimeIntervalType.start.__set__
-_s467 = RelativeTimeIntervalType.duration.__set__
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
@@ -12750,9 +12972,10 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'RelativeTimeIntervalType')
         p = q
-    o = _new(cls)
-    _s466(o, v0)
-    _s467(o, v1)
+    o = _new(_W_RelativeTimeIntervalType)
+    o.start = v0
+    o.duration = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
 """,
@@ -12776,7 +12999,7 @@ _j_RelativeTimeInterval = _j_RelativeTimeIntervalType
     '_e_SAScheduleListType': (
         ('SAScheduleTupleType', '_e_SAScheduleTupleType'),
 """\
-_T468 = (None, (2, 1), (1, 0), )
+_T172 = (None, (2, 1), (1, 0), )
 
 def _e_SAScheduleListType(a, v):
     f = ""
@@ -12804,7 +13027,7 @@ def _e_SAScheduleListType(a, v):
             a = _e_SAScheduleTupleType(a, y)
             i += 1
         s = 2 if n == 3 else 1
-        t = _T468[s]
+        t = _T172[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SAScheduleTuple))')
         a = (a << t[0]) | t[1]
@@ -12817,9 +13040,8 @@ _e_SAScheduleList = _e_SAScheduleListType
 """,
     ),
     '_d_SAScheduleListType': (
-        ('SAScheduleListType', 'SAScheduleTupleType', '_d_SAScheduleTupleType'),
+        ('SAScheduleListType', 'SAScheduleTupleType', '_W_SAScheduleListType', '_d_SAScheduleTupleType'),
 """\
-_s469 = SAScheduleListType.SAScheduleTuple.__set__
 
 def _d_SAScheduleListType(D, E, p, data, st, cls):
     v0 = []
@@ -12863,8 +13085,9 @@ def _d_SAScheduleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SAScheduleListType')
-    o = _new(cls)
-    _s469(o, v0)
+    o = _new(_W_SAScheduleListType)
+    o.SAScheduleTuple = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SAScheduleList = _d_SAScheduleListType
 """,
@@ -12885,7 +13108,7 @@ _j_SAScheduleList = _j_SAScheduleListType
     '_e_SAScheduleTupleType': (
         ('PMaxScheduleType', 'SalesTariffType', '_e_PMaxScheduleType', '_e_SalesTariffType'),
 """\
-_T470 = (None, None, (2, 1), (1, 0), )
+_T173 = (None, None, (2, 1), (1, 0), )
 
 def _e_SAScheduleTupleType(a, v):
     f = ""
@@ -12910,7 +13133,7 @@ def _e_SAScheduleTupleType(a, v):
             s = 3
         else:
             s = 2
-        t = _T470[s]
+        t = _T173[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SalesTariff))')
         a = (a << t[0]) | t[1]
@@ -12922,11 +13145,8 @@ def _e_SAScheduleTupleType(a, v):
 """,
     ),
     '_d_SAScheduleTupleType': (
-        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
+        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_W_SAScheduleTupleType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
 """\
-_s471 = SAScheduleTupleType.SAScheduleTupleID.__set__
-_s472 = SAScheduleTupleType.PMaxSchedule.__set__
-_s473 = SAScheduleTupleType.SalesTariff.__set__
 
 def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
@@ -12962,10 +13182,11 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SAScheduleTupleType')
         p = q
-    o = _new(cls)
-    _s471(o, v0)
-    _s472(o, v1)
-    _s473(o, v2)
+    o = _new(_W_SAScheduleTupleType)
+    o.SAScheduleTupleID = v0
+    o.PMaxSchedule = v1
+    o.SalesTariff = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13002,7 +13223,7 @@ _e_SASchedules = _e_SASchedulesType
 """,
     ),
     '_d_SASchedulesType': (
-        ('SASchedulesType',),
+        ('SASchedulesType', '_W_SASchedulesType'),
 """\
 
 def _d_SASchedulesType(D, E, p, data, st, cls):
@@ -13013,7 +13234,8 @@ def _d_SASchedulesType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SASchedulesType')
     p = q
-    o = _new(cls)
+    o = _new(_W_SASchedulesType)
+    o.__class__ = cls
     return o, D, E, p
 _d_SASchedules = _d_SASchedulesType
 """,
@@ -13031,10 +13253,10 @@ _j_SASchedules = _j_SASchedulesType
     '_e_SalesTariffEntryType': (
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_e_ConsumptionCostType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M474 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F475 = (_e_RelativeTimeInterval, _e_TimeInterval, )
-_T476 = (None, (2, 1, 3), (2, 0, 3), None, None, )
-_T477 = (None, (2, 2), (2, 1), (2, 1), (1, 0), )
+_M174 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F175 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_T176 = (None, (2, 1, 3), (2, 0, 3), None, None, )
+_T177 = (None, (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_SalesTariffEntryType(a, v):
     f = ""
@@ -13042,11 +13264,11 @@ def _e_SalesTariffEntryType(a, v):
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M474.get(x0.__class__)
+        j = _M174.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F475[j](a, x0)
+        a = _F175[j](a, x0)
         f = "EPriceLevel"
         x1 = v.EPriceLevel
         if x1 is not None:
@@ -13068,7 +13290,7 @@ def _e_SalesTariffEntryType(a, v):
         if n:
             if not isinstance(x[0], ConsumptionCostType):
                 raise _rt.bad_class(x[0], 'ConsumptionCostType')
-            t = _T476[s]
+            t = _T176[s]
             if t is None:
                 raise _rt.not_here('ConsumptionCost')
             a = (a << t[0]) | t[1]
@@ -13083,7 +13305,7 @@ def _e_SalesTariffEntryType(a, v):
                 a = _e_ConsumptionCostType(a, y)
                 i += 1
             s = 4 if n == 3 else 3
-        t = _T477[s]
+        t = _T177[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ConsumptionCost), SE(EPriceLevel))')
         a = (a << t[0]) | t[1]
@@ -13096,11 +13318,8 @@ _e_SalesTariffEntry = _e_SalesTariffEntryType
 """,
     ),
     '_d_SalesTariffEntryType': (
-        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_W_SalesTariffEntryType', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s478 = SalesTariffEntryType.TimeInterval.__set__
-_s479 = SalesTariffEntryType.EPriceLevel.__set__
-_s480 = SalesTariffEntryType.ConsumptionCost.__set__
 
 def _d_SalesTariffEntryType(D, E, p, data, st, cls):
     v1 = None
@@ -13188,10 +13407,11 @@ def _d_SalesTariffEntryType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'SalesTariffEntryType')
-    o = _new(cls)
-    _s478(o, v0)
-    _s479(o, v1)
-    _s480(o, v2)
+    o = _new(_W_SalesTariffEntryType)
+    o.TimeInterval = v0
+    o.EPriceLevel = v1
+    o.ConsumptionCost = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SalesTariffEntry = _d_SalesTariffEntryType
 """,
@@ -13222,10 +13442,10 @@ _j_SalesTariffEntry = _j_SalesTariffEntryType
     '_e_SalesTariffType': (
         ('SalesTariffEntryType', '_e_SalesTariffEntryType'),
 """\
-_T481 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
-_T482 = (None, None, (2, 1, 4), (2, 0, 4), None, None, None, )
-_T483 = (None, None, (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
-_T484 = (None, None, None, None, None, (2, 1), (1, 0), )
+_T178 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
+_T179 = (None, None, (2, 1, 4), (2, 0, 4), None, None, None, )
+_T180 = (None, None, (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
+_T181 = (None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_SalesTariffType(a, v):
     f = ""
@@ -13243,7 +13463,7 @@ def _e_SalesTariffType(a, v):
             s = 0
         f = "SalesTariffID"
         x1 = v.SalesTariffID
-        t = _T481[s]
+        t = _T178[s]
         if t is None:
             raise _rt.not_here('SalesTariffID')
         a = (a << t[0]) | t[1]
@@ -13265,7 +13485,7 @@ def _e_SalesTariffType(a, v):
         f = "NumEPriceLevels"
         x3 = v.NumEPriceLevels
         if x3 is not None:
-            t = _T482[s]
+            t = _T179[s]
             if t is None:
                 raise _rt.not_here('NumEPriceLevels')
             a = (a << t[0]) | t[1]
@@ -13284,7 +13504,7 @@ def _e_SalesTariffType(a, v):
             raise _rt.bad_count(x, 1, 1024)
         if not isinstance(x[0], SalesTariffEntryType):
             raise _rt.bad_class(x[0], 'SalesTariffEntryType')
-        t = _T483[s]
+        t = _T180[s]
         if t is None:
             raise _rt.not_here('SalesTariffEntry')
         a = (a << t[0]) | t[1]
@@ -13299,7 +13519,7 @@ def _e_SalesTariffType(a, v):
             a = _e_SalesTariffEntryType(a, y)
             i += 1
         s = 6 if n == 1024 else 5
-        t = _T484[s]
+        t = _T181[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SalesTariffEntry))')
         a = (a << t[0]) | t[1]
@@ -13311,13 +13531,8 @@ def _e_SalesTariffType(a, v):
 """,
     ),
     '_d_SalesTariffType': (
-        ('SalesTariffEntryType', 'SalesTariffType', '_d_SalesTariffEntryType'),
+        ('SalesTariffEntryType', 'SalesTariffType', '_W_SalesTariffType', '_d_SalesTariffEntryType'),
 """\
-_s485 = SalesTariffType.Id.__set__
-_s486 = SalesTariffType.SalesTariffID.__set__
-_s487 = SalesTariffType.SalesTariffDescription.__set__
-_s488 = SalesTariffType.NumEPriceLevels.__set__
-_s489 = SalesTariffType.SalesTariffEntry.__set__
 
 def _d_SalesTariffType(D, E, p, data, st, cls):
     v0 = None
@@ -13449,12 +13664,13 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SalesTariffType')
-    o = _new(cls)
-    _s485(o, v0)
-    _s486(o, v1)
-    _s487(o, v2)
-    _s488(o, v3)
-    _s489(o, v4)
+    o = _new(_W_SalesTariffType)
+    o.Id = v0
+    o.SalesTariffID = v1
+    o.SalesTariffDescription = v2
+    o.NumEPriceLevels = v3
+    o.SalesTariffEntry = v4
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13485,7 +13701,7 @@ def _j_SalesTariffType(v):
     '_e_SelectedServiceListType': (
         ('SelectedServiceType', '_e_SelectedServiceType'),
 """\
-_T490 = (None, (2, 1), (1, 0), )
+_T182 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceListType(a, v):
     f = ""
@@ -13513,7 +13729,7 @@ def _e_SelectedServiceListType(a, v):
             a = _e_SelectedServiceType(a, y)
             i += 1
         s = 2 if n == 16 else 1
-        t = _T490[s]
+        t = _T182[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedService))')
         a = (a << t[0]) | t[1]
@@ -13525,9 +13741,8 @@ def _e_SelectedServiceListType(a, v):
 """,
     ),
     '_d_SelectedServiceListType': (
-        ('SelectedServiceListType', 'SelectedServiceType', '_d_SelectedServiceType'),
+        ('SelectedServiceListType', 'SelectedServiceType', '_W_SelectedServiceListType', '_d_SelectedServiceType'),
 """\
-_s491 = SelectedServiceListType.SelectedService.__set__
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -13571,8 +13786,9 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SelectedServiceListType')
-    o = _new(cls)
-    _s491(o, v0)
+    o = _new(_W_SelectedServiceListType)
+    o.SelectedService = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13591,7 +13807,7 @@ def _j_SelectedServiceListType(v):
     '_e_SelectedServiceType': (
         (),
 """\
-_T492 = (None, (2, 1), (1, 0), )
+_T183 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceType(a, v):
     f = ""
@@ -13615,7 +13831,7 @@ def _e_SelectedServiceType(a, v):
             s = 2
         else:
             s = 1
-        t = _T492[s]
+        t = _T183[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSetID))')
         a = (a << t[0]) | t[1]
@@ -13627,10 +13843,8 @@ def _e_SelectedServiceType(a, v):
 """,
     ),
     '_d_SelectedServiceType': (
-        ('SelectedServiceType',),
+        ('SelectedServiceType', '_W_SelectedServiceType'),
 """\
-_s493 = SelectedServiceType.ServiceID.__set__
-_s494 = SelectedServiceType.ParameterSetID.__set__
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
@@ -13706,9 +13920,10 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SelectedServiceType')
         p = q
-    o = _new(cls)
-    _s493(o, v0)
-    _s494(o, v1)
+    o = _new(_W_SelectedServiceType)
+    o.ServiceID = v0
+    o.ParameterSetID = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -13750,9 +13965,8 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """,
     ),
     '_d_ServiceDetailReqType': (
-        ('ServiceDetailReqType',),
+        ('ServiceDetailReqType', '_W_ServiceDetailReqType'),
 """\
-_s495 = ServiceDetailReqType.ServiceID.__set__
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -13782,8 +13996,9 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceDetailReqType')
     p = q
-    o = _new(cls)
-    _s495(o, v0)
+    o = _new(_W_ServiceDetailReqType)
+    o.ServiceID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
 """,
@@ -13804,7 +14019,7 @@ _j_ServiceDetailReq = _j_ServiceDetailReqType
     '_e_ServiceDetailResType': (
         ('ServiceParameterListType', '_IX_responseCodeType', '_e_ServiceParameterListType'),
 """\
-_T496 = (None, None, (2, 1), (1, 0), )
+_T184 = (None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDetailResType(a, v):
     f = ""
@@ -13831,7 +14046,7 @@ def _e_ServiceDetailResType(a, v):
             s = 3
         else:
             s = 2
-        t = _T496[s]
+        t = _T184[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceParameterList))')
         a = (a << t[0]) | t[1]
@@ -13844,11 +14059,8 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 """,
     ),
     '_d_ServiceDetailResType': (
-        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_d_ServiceParameterListType'),
+        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_W_ServiceDetailResType', '_d_ServiceParameterListType'),
 """\
-_s497 = ServiceDetailResType.ResponseCode.__set__
-_s498 = ServiceDetailResType.ServiceID.__set__
-_s499 = ServiceDetailResType.ServiceParameterList.__set__
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
@@ -13899,10 +14111,11 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
         p = q
-    o = _new(cls)
-    _s497(o, v0)
-    _s498(o, v1)
-    _s499(o, v2)
+    o = _new(_W_ServiceDetailResType)
+    o.ResponseCode = v0
+    o.ServiceID = v1
+    o.ServiceParameterList = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
 """,
@@ -13927,8 +14140,8 @@ _j_ServiceDetailRes = _j_ServiceDetailResType
     '_e_ServiceDiscoveryReqType': (
         ('_IX_serviceCategoryType',),
 """\
-_T500 = ((2, 1, 2), (2, 0, 2), None, )
-_T501 = ((2, 2), (2, 1), (1, 0), )
+_T185 = ((2, 1, 2), (2, 0, 2), None, )
+_T186 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryReqType(a, v):
     f = ""
@@ -13947,7 +14160,7 @@ def _e_ServiceDiscoveryReqType(a, v):
         f = "ServiceCategory"
         x1 = v.ServiceCategory
         if x1 is not None:
-            t = _T500[s]
+            t = _T185[s]
             if t is None:
                 raise _rt.not_here('ServiceCategory')
             a = (a << t[0]) | t[1]
@@ -13956,7 +14169,7 @@ def _e_ServiceDiscoveryReqType(a, v):
             if k1 is None:
                 raise _rt.bad_enum(x1, 'serviceCategoryType')
             a = (a << 4) | (k1) << 1
-        t = _T501[s]
+        t = _T186[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceCategory), SE(ServiceScope))')
         a = (a << t[0]) | t[1]
@@ -13969,10 +14182,8 @@ _e_ServiceDiscoveryReq = _e_ServiceDiscoveryReqType
 """,
     ),
     '_d_ServiceDiscoveryReqType': (
-        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType'),
+        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType', '_W_ServiceDiscoveryReqType'),
 """\
-_s502 = ServiceDiscoveryReqType.ServiceScope.__set__
-_s503 = ServiceDiscoveryReqType.ServiceCategory.__set__
 
 def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     v0 = None
@@ -14031,9 +14242,10 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryReqType')
         p = q
-    o = _new(cls)
-    _s502(o, v0)
-    _s503(o, v1)
+    o = _new(_W_ServiceDiscoveryReqType)
+    o.ServiceScope = v0
+    o.ServiceCategory = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
 """,
@@ -14057,7 +14269,7 @@ _j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
     '_e_ServiceDiscoveryResType': (
         ('ChargeServiceType', 'PaymentOptionListType', 'ServiceListType', '_IX_responseCodeType', '_e_ChargeServiceType', '_e_PaymentOptionListType', '_e_ServiceListType'),
 """\
-_T504 = (None, None, None, (2, 1), (1, 0), )
+_T187 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryResType(a, v):
     f = ""
@@ -14089,7 +14301,7 @@ def _e_ServiceDiscoveryResType(a, v):
             s = 4
         else:
             s = 3
-        t = _T504[s]
+        t = _T187[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceList))')
         a = (a << t[0]) | t[1]
@@ -14102,12 +14314,8 @@ _e_ServiceDiscoveryRes = _e_ServiceDiscoveryResType
 """,
     ),
     '_d_ServiceDiscoveryResType': (
-        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_d_ChargeServiceType', '_d_PaymentOptionListType', '_d_ServiceListType'),
+        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_W_ServiceDiscoveryResType', '_d_ChargeServiceType', '_d_PaymentOptionListType', '_d_ServiceListType'),
 """\
-_s505 = ServiceDiscoveryResType.ResponseCode.__set__
-_s506 = ServiceDiscoveryResType.PaymentOptionList.__set__
-_s507 = ServiceDiscoveryResType.ChargeService.__set__
-_s508 = ServiceDiscoveryResType.ServiceList.__set__
 
 def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     v3 = None
@@ -14152,11 +14360,12 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryResType')
         p = q
-    o = _new(cls)
-    _s505(o, v0)
-    _s506(o, v1)
-    _s507(o, v2)
-    _s508(o, v3)
+    o = _new(_W_ServiceDiscoveryResType)
+    o.ResponseCode = v0
+    o.PaymentOptionList = v1
+    o.ChargeService = v2
+    o.ServiceList = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
 """,
@@ -14180,7 +14389,7 @@ _j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
     '_e_ServiceListType': (
         ('ServiceType', '_e_ServiceType'),
 """\
-_T509 = (None, (2, 1), (1, 0), )
+_T188 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceListType(a, v):
     f = ""
@@ -14208,7 +14417,7 @@ def _e_ServiceListType(a, v):
             a = _e_ServiceType(a, y)
             i += 1
         s = 2 if n == 8 else 1
-        t = _T509[s]
+        t = _T188[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Service))')
         a = (a << t[0]) | t[1]
@@ -14220,9 +14429,8 @@ def _e_ServiceListType(a, v):
 """,
     ),
     '_d_ServiceListType': (
-        ('ServiceListType', 'ServiceType', '_d_ServiceType'),
+        ('ServiceListType', 'ServiceType', '_W_ServiceListType', '_d_ServiceType'),
 """\
-_s510 = ServiceListType.Service.__set__
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -14266,8 +14474,9 @@ def _d_ServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceListType')
-    o = _new(cls)
-    _s510(o, v0)
+    o = _new(_W_ServiceListType)
+    o.Service = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -14286,7 +14495,7 @@ def _j_ServiceListType(v):
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
-_T511 = (None, (2, 1), (1, 0), )
+_T189 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceParameterListType(a, v):
     f = ""
@@ -14314,7 +14523,7 @@ def _e_ServiceParameterListType(a, v):
             a = _e_ParameterSetType(a, y)
             i += 1
         s = 2 if n == 255 else 1
-        t = _T511[s]
+        t = _T189[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSet))')
         a = (a << t[0]) | t[1]
@@ -14326,9 +14535,8 @@ def _e_ServiceParameterListType(a, v):
 """,
     ),
     '_d_ServiceParameterListType': (
-        ('ParameterSetType', 'ServiceParameterListType', '_d_ParameterSetType'),
+        ('ParameterSetType', 'ServiceParameterListType', '_W_ServiceParameterListType', '_d_ParameterSetType'),
 """\
-_s512 = ServiceParameterListType.ParameterSet.__set__
 
 def _d_ServiceParameterListType(D, E, p, data, st, cls):
     v0 = []
@@ -14372,8 +14580,9 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceParameterListType')
-    o = _new(cls)
-    _s512(o, v0)
+    o = _new(_W_ServiceParameterListType)
+    o.ParameterSet = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -14392,8 +14601,8 @@ def _j_ServiceParameterListType(v):
     '_e_ServiceType': (
         ('_IX_serviceCategoryType',),
 """\
-_T513 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
-_T514 = (None, None, None, (2, 1, 5), (1, 0, 5), None, )
+_T190 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
+_T191 = (None, None, None, (2, 1, 5), (1, 0, 5), None, )
 
 def _e_ServiceType(a, v):
     f = ""
@@ -14418,7 +14627,7 @@ def _e_ServiceType(a, v):
             s = 1
         f = "ServiceCategory"
         x2 = v.ServiceCategory
-        t = _T513[s]
+        t = _T190[s]
         if t is None:
             raise _rt.not_here('ServiceCategory')
         a = (a << t[0]) | t[1]
@@ -14440,7 +14649,7 @@ def _e_ServiceType(a, v):
             s = 3
         f = "FreeService"
         x4 = v.FreeService
-        t = _T514[s]
+        t = _T191[s]
         if t is None:
             raise _rt.not_here('FreeService')
         a = (a << t[0]) | t[1]
@@ -14456,13 +14665,8 @@ def _e_ServiceType(a, v):
 """,
     ),
     '_d_ServiceType': (
-        ('ServiceType', '_EV_serviceCategoryType'),
+        ('ServiceType', '_EV_serviceCategoryType', '_W_ServiceType'),
 """\
-_s515 = ServiceType.ServiceID.__set__
-_s516 = ServiceType.ServiceName.__set__
-_s517 = ServiceType.ServiceCategory.__set__
-_s518 = ServiceType.ServiceScope.__set__
-_s519 = ServiceType.FreeService.__set__
 
 def _d_ServiceType(D, E, p, data, st, cls):
     v1 = None
@@ -14558,12 +14762,13 @@ def _d_ServiceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ServiceType')
     p = q
-    o = _new(cls)
-    _s515(o, v0)
-    _s516(o, v1)
-    _s517(o, v2)
-    _s518(o, v3)
-    _s519(o, v4)
+    o = _new(_W_ServiceType)
+    o.ServiceID = v0
+    o.ServiceName = v1
+    o.ServiceCategory = v2
+    o.ServiceScope = v3
+    o.FreeService = v4
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -14614,9 +14819,8 @@ _e_SessionSetupReq = _e_SessionSetupReqType
 """,
     ),
     '_d_SessionSetupReqType': (
-        ('SessionSetupReqType',),
+        ('SessionSetupReqType', '_W_SessionSetupReqType'),
 """\
-_s520 = SessionSetupReqType.EVCCID.__set__
 
 def _d_SessionSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -14634,8 +14838,9 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupReqType')
     p = q
-    o = _new(cls)
-    _s520(o, v0)
+    o = _new(_W_SessionSetupReqType)
+    o.EVCCID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
 """,
@@ -14654,7 +14859,7 @@ _j_SessionSetupReq = _j_SessionSetupReqType
     '_e_SessionSetupResType': (
         ('_IX_responseCodeType',),
 """\
-_T521 = (None, None, (2, 1), (1, 0), )
+_T192 = (None, None, (2, 1), (1, 0), )
 
 def _e_SessionSetupResType(a, v):
     f = ""
@@ -14683,7 +14888,7 @@ def _e_SessionSetupResType(a, v):
             s = 3
         else:
             s = 2
-        t = _T521[s]
+        t = _T192[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSETimeStamp))')
         a = (a << t[0]) | t[1]
@@ -14696,11 +14901,8 @@ _e_SessionSetupRes = _e_SessionSetupResType
 """,
     ),
     '_d_SessionSetupResType': (
-        ('SessionSetupResType', '_EV_responseCodeType'),
+        ('SessionSetupResType', '_EV_responseCodeType', '_W_SessionSetupResType'),
 """\
-_s522 = SessionSetupResType.ResponseCode.__set__
-_s523 = SessionSetupResType.EVSEID.__set__
-_s524 = SessionSetupResType.EVSETimeStamp.__set__
 
 def _d_SessionSetupResType(D, E, p, data, st, cls):
     v2 = None
@@ -14768,10 +14970,11 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SessionSetupResType')
         p = q
-    o = _new(cls)
-    _s522(o, v0)
-    _s523(o, v1)
-    _s524(o, v2)
+    o = _new(_W_SessionSetupResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.EVSETimeStamp = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
 """,
@@ -14815,9 +15018,8 @@ _e_SessionStopReq = _e_SessionStopReqType
 """,
     ),
     '_d_SessionStopReqType': (
-        ('SessionStopReqType', '_EV_chargingSessionType'),
+        ('SessionStopReqType', '_EV_chargingSessionType', '_W_SessionStopReqType'),
 """\
-_s525 = SessionStopReqType.ChargingSession.__set__
 
 def _d_SessionStopReqType(D, E, p, data, st, cls):
     q = p + 5
@@ -14829,8 +15031,9 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v0 = _EV_chargingSessionType[k]
     p = q
-    o = _new(cls)
-    _s525(o, v0)
+    o = _new(_W_SessionStopReqType)
+    o.ChargingSession = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopReqType
 """,
@@ -14868,9 +15071,8 @@ _e_SessionStopRes = _e_SessionStopResType
 """,
     ),
     '_d_SessionStopResType': (
-        ('SessionStopResType', '_EV_responseCodeType'),
+        ('SessionStopResType', '_EV_responseCodeType', '_W_SessionStopResType'),
 """\
-_s526 = SessionStopResType.ResponseCode.__set__
 
 def _d_SessionStopResType(D, E, p, data, st, cls):
     q = p + 9
@@ -14884,8 +15086,9 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'SessionStopResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s526(o, v0)
+    o = _new(_W_SessionStopResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
 """,
@@ -14904,7 +15107,7 @@ _j_SessionStopRes = _j_SessionStopResType
     '_e_SubCertificatesType': (
         (),
 """\
-_T527 = (None, (2, 1), (1, 0), )
+_T193 = (None, (2, 1), (1, 0), )
 
 def _e_SubCertificatesType(a, v):
     f = ""
@@ -14931,7 +15134,7 @@ def _e_SubCertificatesType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 4 else 1
-        t = _T527[s]
+        t = _T193[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Certificate))')
         a = (a << t[0]) | t[1]
@@ -14943,9 +15146,8 @@ def _e_SubCertificatesType(a, v):
 """,
     ),
     '_d_SubCertificatesType': (
-        ('SubCertificatesType',),
+        ('SubCertificatesType', '_W_SubCertificatesType'),
 """\
-_s528 = SubCertificatesType.Certificate.__set__
 
 def _d_SubCertificatesType(D, E, p, data, st, cls):
     v0 = []
@@ -14989,8 +15191,9 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SubCertificatesType')
-    o = _new(cls)
-    _s528(o, v0)
+    o = _new(_W_SubCertificatesType)
+    o.Certificate = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -15009,7 +15212,7 @@ def _j_SubCertificatesType(v):
     '_e_SupportedEnergyTransferModeType': (
         ('_IX_EnergyTransferModeType',),
 """\
-_T529 = (None, (2, 1), (1, 0), )
+_T194 = (None, (2, 1), (1, 0), )
 
 def _e_SupportedEnergyTransferModeType(a, v):
     f = ""
@@ -15035,7 +15238,7 @@ def _e_SupportedEnergyTransferModeType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 6 else 1
-        t = _T529[s]
+        t = _T194[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EnergyTransferMode))')
         a = (a << t[0]) | t[1]
@@ -15047,9 +15250,8 @@ def _e_SupportedEnergyTransferModeType(a, v):
 """,
     ),
     '_d_SupportedEnergyTransferModeType': (
-        ('SupportedEnergyTransferModeType', '_EV_EnergyTransferModeType'),
+        ('SupportedEnergyTransferModeType', '_EV_EnergyTransferModeType', '_W_SupportedEnergyTransferModeType'),
 """\
-_s530 = SupportedEnergyTransferModeType.EnergyTransferMode.__set__
 
 def _d_SupportedEnergyTransferModeType(D, E, p, data, st, cls):
     v0 = []
@@ -15106,8 +15308,9 @@ def _d_SupportedEnergyTransferModeType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SupportedEnergyTransferModeType')
-    o = _new(cls)
-    _s530(o, v0)
+    o = _new(_W_SupportedEnergyTransferModeType)
+    o.EnergyTransferMode = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -15151,10 +15354,8 @@ def _e_V2G_Message(a, v):
 """,
     ),
     '_d_V2G_Message': (
-        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
+        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_W_V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
 """\
-_s531 = V2G_Message.Header.__set__
-_s532 = V2G_Message.Body.__set__
 
 def _d_V2G_Message(D, E, p, data, st, cls):
     q = p + 1
@@ -15180,9 +15381,10 @@ def _d_V2G_Message(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'V2G_Message')
     p = q
-    o = _new(cls)
-    _s531(o, v0)
-    _s532(o, v1)
+    o = _new(_W_V2G_Message)
+    o.Header = v0
+    o.Body = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -15209,19 +15411,19 @@ def _e_WeldingDetectionReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d533_x0 = x0.EVReady
-        if d533_x0.__class__ is not bool:
-            raise _rt.bad_type(d533_x0, 'bool')
+        d195_x0 = x0.EVReady
+        if d195_x0.__class__ is not bool:
+            raise _rt.bad_type(d195_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d533_x1 = x0.EVErrorCode
-        d533_k1 = _IX_DC_EVErrorCodeType.get(d533_x1)
-        if d533_k1 is None:
-            raise _rt.bad_enum(d533_x1, 'DC_EVErrorCodeType')
+        d195_x1 = x0.EVErrorCode
+        d195_k1 = _IX_DC_EVErrorCodeType.get(d195_x1)
+        if d195_k1 is None:
+            raise _rt.bad_enum(d195_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d533_x2 = x0.EVRESSSOC
-        if d533_x2.__class__ is not int or d533_x2 < 0 or d533_x2 > 100:
-            raise _rt.bad_int(d533_x2, 0, 100)
-        a = (a << 24) | (d533_x0) << 20 | (d533_k1) << 13 | (d533_x2) << 3
+        d195_x2 = x0.EVRESSSOC
+        if d195_x2.__class__ is not int or d195_x2 < 0 or d195_x2 > 100:
+            raise _rt.bad_int(d195_x2, 0, 100)
+        a = (a << 24) | (d195_x0) << 20 | (d195_k1) << 13 | (d195_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -15231,12 +15433,8 @@ _e_WeldingDetectionReq = _e_WeldingDetectionReqType
 """,
     ),
     '_d_WeldingDetectionReqType': (
-        ('DC_EVStatusType', 'WeldingDetectionReqType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVStatusType', 'WeldingDetectionReqType', '_EV_DC_EVErrorCodeType', '_W_DC_EVStatusType', '_W_WeldingDetectionReqType'),
 """\
-_s535 = DC_EVStatusType.EVReady.__set__
-_s536 = DC_EVStatusType.EVErrorCode.__set__
-_s537 = DC_EVStatusType.EVRESSSOC.__set__
-_s538 = WeldingDetectionReqType.DC_EVStatus.__set__
 
 def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -15245,19 +15443,20 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d534_v0 = ((c >> 17) & 1) == 1
+    d196_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d534_v1 = _EV_DC_EVErrorCodeType[k]
-    d534_v2 = c & 127
-    if d534_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d534_v2, 0, 100)
+    d196_v1 = _EV_DC_EVErrorCodeType[k]
+    d196_v2 = c & 127
+    if d196_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d196_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s535(v0, d534_v0)
-    _s536(v0, d534_v1)
-    _s537(v0, d534_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d196_v0
+    v0.EVErrorCode = d196_v1
+    v0.EVRESSSOC = d196_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -15265,8 +15464,9 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WeldingDetectionReqType')
     p = q
-    o = _new(cls)
-    _s538(o, v0)
+    o = _new(_W_WeldingDetectionReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionReq = _d_WeldingDetectionReqType
 """,
@@ -15310,20 +15510,20 @@ def _e_WeldingDetectionResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e539_x0 = x2.Multiplier
-        if e539_x0.__class__ is not int or e539_x0 < -3 or e539_x0 > 3:
-            raise _rt.bad_int(e539_x0, -3, 3)
+        e197_x0 = x2.Multiplier
+        if e197_x0.__class__ is not int or e197_x0 < -3 or e197_x0 > 3:
+            raise _rt.bad_int(e197_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e539_x1 = x2.Unit
-        e539_k1 = _IX_unitSymbolType.get(e539_x1)
-        if e539_k1 is None:
-            raise _rt.bad_enum(e539_x1, 'unitSymbolType')
+        e197_x1 = x2.Unit
+        e197_k1 = _IX_unitSymbolType.get(e197_x1)
+        if e197_k1 is None:
+            raise _rt.bad_enum(e197_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e539_x2 = x2.Value
-        if e539_x2.__class__ is not int or e539_x2 < -32768 or e539_x2 > 32767:
-            raise _rt.bad_int(e539_x2, -32768, 32767)
-        a = (a << 16) | (e539_x0 - -3) << 10 | (e539_k1) << 4 | (e539_x2 < 0)
-        m = ~e539_x2 if e539_x2 < 0 else e539_x2
+        e197_x2 = x2.Value
+        if e197_x2.__class__ is not int or e197_x2 < -32768 or e197_x2 > 32767:
+            raise _rt.bad_int(e197_x2, -32768, 32767)
+        a = (a << 16) | (e197_x0 - -3) << 10 | (e197_k1) << 4 | (e197_x2 < 0)
+        m = ~e197_x2 if e197_x2 < 0 else e197_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -15335,14 +15535,8 @@ _e_WeldingDetectionRes = _e_WeldingDetectionResType
 """,
     ),
     '_d_WeldingDetectionResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_WeldingDetectionResType', '_d_DC_EVSEStatusType'),
 """\
-_s541 = PhysicalValueType.Multiplier.__set__
-_s542 = PhysicalValueType.Unit.__set__
-_s543 = PhysicalValueType.Value.__set__
-_s544 = WeldingDetectionResType.ResponseCode.__set__
-_s545 = WeldingDetectionResType.DC_EVSEStatus.__set__
-_s546 = WeldingDetectionResType.EVSEPresentVoltage.__set__
 
 def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -15366,31 +15560,32 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e540_v0 = ((g >> 10) & 7) + -3
-    if e540_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e540_v0, -3, 3)
+    e198_v0 = ((g >> 10) & 7) + -3
+    if e198_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e198_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e540_v1 = _EV_unitSymbolType[k]
+    e198_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e540_v2 = c & 65535
-    if e540_v2 < 32768:
-        e540_v2 >>= 8
+    e198_v2 = c & 65535
+    if e198_v2 < 32768:
+        e198_v2 >>= 8
         p = q - 8
-    elif not e540_v2 & 128:
-        e540_v2 = ((e540_v2 >> 8) & 127) | ((e540_v2 & 127) << 7)
+    elif not e198_v2 & 128:
+        e198_v2 = ((e198_v2 >> 8) & 127) | ((e198_v2 & 127) << 7)
         p = q
     else:
-        e540_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        e198_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e540_v2 = ~e540_v2
-    if e540_v2 < -32768 or e540_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e540_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s541(v2, e540_v0)
-    _s542(v2, e540_v1)
-    _s543(v2, e540_v2)
+        e198_v2 = ~e198_v2
+    if e198_v2 < -32768 or e198_v2 > 32767:
+        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e198_v0
+    v2.Unit = e198_v1
+    v2.Value = e198_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -15398,10 +15593,11 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WeldingDetectionResType')
     p = q
-    o = _new(cls)
-    _s544(o, v0)
-    _s545(o, v1)
-    _s546(o, v2)
+    o = _new(_W_WeldingDetectionResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionRes = _d_WeldingDetectionResType
 """,
@@ -15599,6 +15795,90 @@ _PROVIDES = {
     '_IX_responseCodeType': 'responseCodeType',
     '_IX_serviceCategoryType': 'serviceCategoryType',
     '_IX_unitSymbolType': 'unitSymbolType',
+    '_W_AC_EVChargeParameterType': 'AC_EVChargeParameterType',
+    '_W_AC_EVSEChargeParameterType': 'AC_EVSEChargeParameterType',
+    '_W_AC_EVSEStatusType': 'AC_EVSEStatusType',
+    '_W_AuthorizationReqType': 'AuthorizationReqType',
+    '_W_AuthorizationResType': 'AuthorizationResType',
+    '_W_BodyBaseType': 'BodyBaseType',
+    '_W_BodyType': 'BodyType',
+    '_W_CableCheckReqType': 'CableCheckReqType',
+    '_W_CableCheckResType': 'CableCheckResType',
+    '_W_CertificateChainType': 'CertificateChainType',
+    '_W_CertificateInstallationReqType': 'CertificateInstallationReqType',
+    '_W_CertificateInstallationResType': 'CertificateInstallationResType',
+    '_W_CertificateUpdateReqType': 'CertificateUpdateReqType',
+    '_W_CertificateUpdateResType': 'CertificateUpdateResType',
+    '_W_ChargeParameterDiscoveryReqType': 'ChargeParameterDiscoveryReqType',
+    '_W_ChargeParameterDiscoveryResType': 'ChargeParameterDiscoveryResType',
+    '_W_ChargeServiceType': 'ChargeServiceType',
+    '_W_ChargingProfileType': 'ChargingProfileType',
+    '_W_ChargingStatusReqType': 'ChargingStatusReqType',
+    '_W_ChargingStatusResType': 'ChargingStatusResType',
+    '_W_ConsumptionCostType': 'ConsumptionCostType',
+    '_W_ContractSignatureEncryptedPrivateKeyType': 'ContractSignatureEncryptedPrivateKeyType',
+    '_W_CostType': 'CostType',
+    '_W_CurrentDemandReqType': 'CurrentDemandReqType',
+    '_W_CurrentDemandResType': 'CurrentDemandResType',
+    '_W_DC_EVChargeParameterType': 'DC_EVChargeParameterType',
+    '_W_DC_EVPowerDeliveryParameterType': 'DC_EVPowerDeliveryParameterType',
+    '_W_DC_EVSEChargeParameterType': 'DC_EVSEChargeParameterType',
+    '_W_DC_EVSEStatusType': 'DC_EVSEStatusType',
+    '_W_DC_EVStatusType': 'DC_EVStatusType',
+    '_W_DiffieHellmanPublickeyType': 'DiffieHellmanPublickeyType',
+    '_W_EMAIDType': 'EMAIDType',
+    '_W_EVChargeParameterType': 'EVChargeParameterType',
+    '_W_EVPowerDeliveryParameterType': 'EVPowerDeliveryParameterType',
+    '_W_EVSEChargeParameterType': 'EVSEChargeParameterType',
+    '_W_EVSEStatusType': 'EVSEStatusType',
+    '_W_EVStatusType': 'EVStatusType',
+    '_W_EntryType': 'EntryType',
+    '_W_IntervalType': 'IntervalType',
+    '_W_ListOfRootCertificateIDsType': 'ListOfRootCertificateIDsType',
+    '_W_MessageHeaderType': 'MessageHeaderType',
+    '_W_MeterInfoType': 'MeterInfoType',
+    '_W_MeteringReceiptReqType': 'MeteringReceiptReqType',
+    '_W_MeteringReceiptResType': 'MeteringReceiptResType',
+    '_W_NotificationType': 'NotificationType',
+    '_W_PMaxScheduleEntryType': 'PMaxScheduleEntryType',
+    '_W_PMaxScheduleType': 'PMaxScheduleType',
+    '_W_ParameterSetType': 'ParameterSetType',
+    '_W_ParameterType': 'ParameterType',
+    '_W_PaymentDetailsReqType': 'PaymentDetailsReqType',
+    '_W_PaymentDetailsResType': 'PaymentDetailsResType',
+    '_W_PaymentOptionListType': 'PaymentOptionListType',
+    '_W_PaymentServiceSelectionReqType': 'PaymentServiceSelectionReqType',
+    '_W_PaymentServiceSelectionResType': 'PaymentServiceSelectionResType',
+    '_W_PhysicalValueType': 'PhysicalValueType',
+    '_W_PowerDeliveryReqType': 'PowerDeliveryReqType',
+    '_W_PowerDeliveryResType': 'PowerDeliveryResType',
+    '_W_PreChargeReqType': 'PreChargeReqType',
+    '_W_PreChargeResType': 'PreChargeResType',
+    '_W_ProfileEntryType': 'ProfileEntryType',
+    '_W_RelativeTimeIntervalType': 'RelativeTimeIntervalType',
+    '_W_SAScheduleListType': 'SAScheduleListType',
+    '_W_SAScheduleTupleType': 'SAScheduleTupleType',
+    '_W_SASchedulesType': 'SASchedulesType',
+    '_W_SalesTariffEntryType': 'SalesTariffEntryType',
+    '_W_SalesTariffType': 'SalesTariffType',
+    '_W_SelectedServiceListType': 'SelectedServiceListType',
+    '_W_SelectedServiceType': 'SelectedServiceType',
+    '_W_ServiceDetailReqType': 'ServiceDetailReqType',
+    '_W_ServiceDetailResType': 'ServiceDetailResType',
+    '_W_ServiceDiscoveryReqType': 'ServiceDiscoveryReqType',
+    '_W_ServiceDiscoveryResType': 'ServiceDiscoveryResType',
+    '_W_ServiceListType': 'ServiceListType',
+    '_W_ServiceParameterListType': 'ServiceParameterListType',
+    '_W_ServiceType': 'ServiceType',
+    '_W_SessionSetupReqType': 'SessionSetupReqType',
+    '_W_SessionSetupResType': 'SessionSetupResType',
+    '_W_SessionStopReqType': 'SessionStopReqType',
+    '_W_SessionStopResType': 'SessionStopResType',
+    '_W_SubCertificatesType': 'SubCertificatesType',
+    '_W_SupportedEnergyTransferModeType': 'SupportedEnergyTransferModeType',
+    '_W_V2G_Message': 'V2G_Message',
+    '_W_WeldingDetectionReqType': 'WeldingDetectionReqType',
+    '_W_WeldingDetectionResType': 'WeldingDetectionResType',
     '_d_AC_EVChargeParameter': '_d_AC_EVChargeParameterType',
     '_d_AC_EVChargeParameterType': '_d_AC_EVChargeParameterType',
     '_d_AC_EVSEChargeParameter': '_d_AC_EVSEChargeParameterType',
@@ -16073,6 +16353,7 @@ _FOREIGN = {
     'X509Data': 'xmldsig',
     'X509DataType': 'xmldsig',
     'X509IssuerSerialType': 'xmldsig',
+    '_W_X509IssuerSerialType': 'xmldsig',
     '_d_CanonicalizationMethod': 'xmldsig',
     '_d_CanonicalizationMethodType': 'xmldsig',
     '_d_DSAKeyValue': 'xmldsig',

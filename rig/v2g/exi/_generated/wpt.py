@@ -293,6 +293,11 @@ AlternativeSECCListType._exi_fields = (
     _FM('AlternativeSECC', _FK.ELEMENT, 1, 8, ref='wpt:AlternativeSECCType'),
 )
 AlternativeSECCListType._exi_meta = _CM('AlternativeSECCListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_AlternativeSECCListType:
+    '''The slots of AlternativeSECCListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AlternativeSECCListType.__slots__
 """,
     ),
     'AlternativeSECCType': (
@@ -314,6 +319,11 @@ AlternativeSECCType._exi_fields = (
     _FM('Port', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedShort),
 )
 AlternativeSECCType._exi_meta = _CM('AlternativeSECCType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_AlternativeSECCType:
+    '''The slots of AlternativeSECCType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AlternativeSECCType.__slots__
 """,
     ),
     'WPT_AlignmentCheckMethodListType': (
@@ -329,6 +339,11 @@ WPT_AlignmentCheckMethodListType._exi_fields = (
     _FM('WPT_AlignmentCheckMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_AlignmentCheckMethodType),
 )
 WPT_AlignmentCheckMethodListType._exi_meta = _CM('WPT_AlignmentCheckMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckMethodListType:
+    '''The slots of WPT_AlignmentCheckMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckMethodListType.__slots__
 """,
     ),
     'WPT_AlignmentCheckReqType': (
@@ -352,6 +367,11 @@ WPT_AlignmentCheckReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_AlignmentCheckReqType._exi_meta = _CM('WPT_AlignmentCheckReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckReqType:
+    '''The slots of WPT_AlignmentCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckReqType.__slots__
 """,
     ),
     'WPT_AlignmentCheckResType': (
@@ -377,6 +397,11 @@ WPT_AlignmentCheckResType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_AlignmentCheckResType._exi_meta = _CM('WPT_AlignmentCheckResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckResType:
+    '''The slots of WPT_AlignmentCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckResType.__slots__
 """,
     ),
     'WPT_ChargeLoopReqType': (
@@ -408,6 +433,11 @@ WPT_ChargeLoopReqType._exi_fields = (
     _FM('ManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeLoopReqType._exi_meta = _CM('WPT_ChargeLoopReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeLoopReqType:
+    '''The slots of WPT_ChargeLoopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeLoopReqType.__slots__
 """,
     ),
     'WPT_ChargeLoopResType': (
@@ -447,6 +477,11 @@ WPT_ChargeLoopResType._exi_fields = (
     _FM('ManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeLoopResType._exi_meta = _CM('WPT_ChargeLoopResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeLoopResType:
+    '''The slots of WPT_ChargeLoopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeLoopResType.__slots__
 """,
     ),
     'WPT_ChargeParameterDiscoveryReqType': (
@@ -474,6 +509,11 @@ WPT_ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeParameterDiscoveryReqType._exi_meta = _CM('WPT_ChargeParameterDiscoveryReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeParameterDiscoveryReqType:
+    '''The slots of WPT_ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'WPT_ChargeParameterDiscoveryResType': (
@@ -507,6 +547,11 @@ WPT_ChargeParameterDiscoveryResType._exi_fields = (
     _FM('SDManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeParameterDiscoveryResType._exi_meta = _CM('WPT_ChargeParameterDiscoveryResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeParameterDiscoveryResType:
+    '''The slots of WPT_ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'WPT_CoordinateXYZType': (
@@ -526,6 +571,11 @@ WPT_CoordinateXYZType._exi_fields = (
     _FM('Coord_Z', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 WPT_CoordinateXYZType._exi_meta = _CM('WPT_CoordinateXYZType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_CoordinateXYZType:
+    '''The slots of WPT_CoordinateXYZType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_CoordinateXYZType.__slots__
 """,
     ),
     'WPT_EVPCPowerControlParameterType': (
@@ -547,6 +597,11 @@ WPT_EVPCPowerControlParameterType._exi_fields = (
     _FM('EVPCVoltageOutputInformation', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_EVPCPowerControlParameterType._exi_meta = _CM('WPT_EVPCPowerControlParameterType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_EVPCPowerControlParameterType:
+    '''The slots of WPT_EVPCPowerControlParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_EVPCPowerControlParameterType.__slots__
 """,
     ),
     'WPT_FinePositioningMethodListType': (
@@ -562,6 +617,11 @@ WPT_FinePositioningMethodListType._exi_fields = (
     _FM('WPT_FinePositioningMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_FinePositioningMethodType),
 )
 WPT_FinePositioningMethodListType._exi_meta = _CM('WPT_FinePositioningMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningMethodListType:
+    '''The slots of WPT_FinePositioningMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningMethodListType.__slots__
 """,
     ),
     'WPT_FinePositioningReqType': (
@@ -585,6 +645,11 @@ WPT_FinePositioningReqType._exi_fields = (
     _FM('WPT_LF_DataPackageList', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_DataPackageListType'),
 )
 WPT_FinePositioningReqType._exi_meta = _CM('WPT_FinePositioningReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningReqType:
+    '''The slots of WPT_FinePositioningReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningReqType.__slots__
 """,
     ),
     'WPT_FinePositioningResType': (
@@ -608,6 +673,11 @@ WPT_FinePositioningResType._exi_fields = (
     _FM('WPT_LF_DataPackageList', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_DataPackageListType'),
 )
 WPT_FinePositioningResType._exi_meta = _CM('WPT_FinePositioningResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningResType:
+    '''The slots of WPT_FinePositioningResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningResType.__slots__
 """,
     ),
     'WPT_FinePositioningSetupReqType': (
@@ -637,6 +707,11 @@ WPT_FinePositioningSetupReqType._exi_fields = (
     _FM('LF_SystemSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_SystemSetupDataType'),
 )
 WPT_FinePositioningSetupReqType._exi_meta = _CM('WPT_FinePositioningSetupReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningSetupReqType:
+    '''The slots of WPT_FinePositioningSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningSetupReqType.__slots__
 """,
     ),
     'WPT_FinePositioningSetupResType': (
@@ -666,6 +741,11 @@ WPT_FinePositioningSetupResType._exi_fields = (
     _FM('LF_SystemSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_SystemSetupDataType'),
 )
 WPT_FinePositioningSetupResType._exi_meta = _CM('WPT_FinePositioningSetupResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningSetupResType:
+    '''The slots of WPT_FinePositioningSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningSetupResType.__slots__
 """,
     ),
     'WPT_LF_DataPackageListType': (
@@ -683,6 +763,11 @@ WPT_LF_DataPackageListType._exi_fields = (
     _FM('WPT_LF_DataPackage', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_DataPackageType'),
 )
 WPT_LF_DataPackageListType._exi_meta = _CM('WPT_LF_DataPackageListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_DataPackageListType:
+    '''The slots of WPT_LF_DataPackageListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_DataPackageListType.__slots__
 """,
     ),
     'WPT_LF_DataPackageType': (
@@ -702,6 +787,11 @@ WPT_LF_DataPackageType._exi_fields = (
     _FM('LF_RxData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_RxDataListType'),
 )
 WPT_LF_DataPackageType._exi_meta = _CM('WPT_LF_DataPackageType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_DataPackageType:
+    '''The slots of WPT_LF_DataPackageType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_DataPackageType.__slots__
 """,
     ),
     'WPT_LF_ReceiverDataType': (
@@ -719,6 +809,11 @@ WPT_LF_ReceiverDataType._exi_fields = (
     _FM('RxSpecData', _FK.ELEMENT, 2, 255, ref='wpt:WPT_TxRxSpecDataType'),
 )
 WPT_LF_ReceiverDataType._exi_meta = _CM('WPT_LF_ReceiverDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_ReceiverDataType:
+    '''The slots of WPT_LF_ReceiverDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_ReceiverDataType.__slots__
 """,
     ),
     'WPT_LF_RxDataListType': (
@@ -734,6 +829,11 @@ WPT_LF_RxDataListType._exi_fields = (
     _FM('WPT_LF_RxDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxDataType'),
 )
 WPT_LF_RxDataListType._exi_meta = _CM('WPT_LF_RxDataListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxDataListType:
+    '''The slots of WPT_LF_RxDataListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxDataListType.__slots__
 """,
     ),
     'WPT_LF_RxDataType': (
@@ -751,6 +851,11 @@ WPT_LF_RxDataType._exi_fields = (
     _FM('RSSIData', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxRSSIListType'),
 )
 WPT_LF_RxDataType._exi_meta = _CM('WPT_LF_RxDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxDataType:
+    '''The slots of WPT_LF_RxDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxDataType.__slots__
 """,
     ),
     'WPT_LF_RxRSSIListType': (
@@ -766,6 +871,11 @@ WPT_LF_RxRSSIListType._exi_fields = (
     _FM('RSSIDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxRSSIType'),
 )
 WPT_LF_RxRSSIListType._exi_meta = _CM('WPT_LF_RxRSSIListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxRSSIListType:
+    '''The slots of WPT_LF_RxRSSIListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxRSSIListType.__slots__
 """,
     ),
     'WPT_LF_RxRSSIType': (
@@ -783,6 +893,11 @@ WPT_LF_RxRSSIType._exi_fields = (
     _FM('RSSI', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_LF_RxRSSIType._exi_meta = _CM('WPT_LF_RxRSSIType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxRSSIType:
+    '''The slots of WPT_LF_RxRSSIType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxRSSIType.__slots__
 """,
     ),
     'WPT_LF_SystemSetupDataType': (
@@ -800,6 +915,11 @@ WPT_LF_SystemSetupDataType._exi_fields = (
     _FM('LF_ReceiverSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_ReceiverDataType'),
 )
 WPT_LF_SystemSetupDataType._exi_meta = _CM('WPT_LF_SystemSetupDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_SystemSetupDataType:
+    '''The slots of WPT_LF_SystemSetupDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_SystemSetupDataType.__slots__
 """,
     ),
     'WPT_LF_TransmitterDataType': (
@@ -821,6 +941,11 @@ WPT_LF_TransmitterDataType._exi_fields = (
     _FM('TxPackageSpecData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_TxRxPackageSpecDataType'),
 )
 WPT_LF_TransmitterDataType._exi_meta = _CM('WPT_LF_TransmitterDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TransmitterDataType:
+    '''The slots of WPT_LF_TransmitterDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TransmitterDataType.__slots__
 """,
     ),
     'WPT_LF_TxDataListType': (
@@ -836,6 +961,11 @@ WPT_LF_TxDataListType._exi_fields = (
     _FM('WPT_LF_TxDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_TxDataType'),
 )
 WPT_LF_TxDataListType._exi_meta = _CM('WPT_LF_TxDataListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TxDataListType:
+    '''The slots of WPT_LF_TxDataListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TxDataListType.__slots__
 """,
     ),
     'WPT_LF_TxDataType': (
@@ -853,6 +983,11 @@ WPT_LF_TxDataType._exi_fields = (
     _FM('EIRP', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_LF_TxDataType._exi_meta = _CM('WPT_LF_TxDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TxDataType:
+    '''The slots of WPT_LF_TxDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TxDataType.__slots__
 """,
     ),
     'WPT_PairingMethodListType': (
@@ -868,6 +1003,11 @@ WPT_PairingMethodListType._exi_fields = (
     _FM('WPT_PairingMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_PairingMethodType),
 )
 WPT_PairingMethodListType._exi_meta = _CM('WPT_PairingMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingMethodListType:
+    '''The slots of WPT_PairingMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingMethodListType.__slots__
 """,
     ),
     'WPT_PairingReqType': (
@@ -891,6 +1031,11 @@ WPT_PairingReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_PairingReqType._exi_meta = _CM('WPT_PairingReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingReqType:
+    '''The slots of WPT_PairingReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingReqType.__slots__
 """,
     ),
     'WPT_PairingResType': (
@@ -916,6 +1061,11 @@ WPT_PairingResType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_PairingResType._exi_meta = _CM('WPT_PairingResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingResType:
+    '''The slots of WPT_PairingResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingResType.__slots__
 """,
     ),
     'WPT_SPCPowerControlParameterType': (
@@ -931,6 +1081,11 @@ WPT_SPCPowerControlParameterType._exi_fields = (
     _FM('SPCPrimaryDeviceCoilCurrentInformation', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_SPCPowerControlParameterType._exi_meta = _CM('WPT_SPCPowerControlParameterType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_SPCPowerControlParameterType:
+    '''The slots of WPT_SPCPowerControlParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_SPCPowerControlParameterType.__slots__
 """,
     ),
     'WPT_TxRxPackageSpecDataType': (
@@ -952,6 +1107,11 @@ WPT_TxRxPackageSpecDataType._exi_fields = (
     _FM('PackageSeparationTime', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedShort),
 )
 WPT_TxRxPackageSpecDataType._exi_meta = _CM('WPT_TxRxPackageSpecDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxPackageSpecDataType:
+    '''The slots of WPT_TxRxPackageSpecDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxPackageSpecDataType.__slots__
 """,
     ),
     'WPT_TxRxPulseOrderType': (
@@ -969,6 +1129,11 @@ WPT_TxRxPulseOrderType._exi_fields = (
     _FM('TxRxIdentifier', _FK.ELEMENT, 1, 1, simple=_S_numericIDType),
 )
 WPT_TxRxPulseOrderType._exi_meta = _CM('WPT_TxRxPulseOrderType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxPulseOrderType:
+    '''The slots of WPT_TxRxPulseOrderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxPulseOrderType.__slots__
 """,
     ),
     'WPT_TxRxSpecDataType': (
@@ -988,6 +1153,11 @@ WPT_TxRxSpecDataType._exi_fields = (
     _FM('TxRxOrientation', _FK.ELEMENT, 1, 1, ref='wpt:WPT_CoordinateXYZType'),
 )
 WPT_TxRxSpecDataType._exi_meta = _CM('WPT_TxRxSpecDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxSpecDataType:
+    '''The slots of WPT_TxRxSpecDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxSpecDataType.__slots__
 """,
     ),
     'WPT_AlignmentCheckReq': (
@@ -1186,9 +1356,8 @@ def _e_AlternativeSECCListType(a, v):
 """,
     ),
     '_d_AlternativeSECCListType': (
-        ('AlternativeSECCListType', 'AlternativeSECCType', '_d_AlternativeSECCType'),
+        ('AlternativeSECCListType', 'AlternativeSECCType', '_W_AlternativeSECCListType', '_d_AlternativeSECCType'),
 """\
-_s2 = AlternativeSECCListType.AlternativeSECC.__set__
 
 def _d_AlternativeSECCListType(D, E, p, data, st, cls):
     v0 = []
@@ -1232,8 +1401,9 @@ def _d_AlternativeSECCListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'AlternativeSECCListType')
-    o = _new(cls)
-    _s2(o, v0)
+    o = _new(_W_AlternativeSECCListType)
+    o.AlternativeSECC = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1252,10 +1422,10 @@ def _j_AlternativeSECCListType(v):
     '_e_AlternativeSECCType': (
         (),
 """\
-_T3 = ((3, 1, 2), (3, 0, 2), None, None, None, )
-_T4 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
-_T5 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
-_T6 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T2 = ((3, 1, 2), (3, 0, 2), None, None, None, )
+_T3 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
+_T4 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
+_T5 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_AlternativeSECCType(a, v):
     f = ""
@@ -1274,7 +1444,7 @@ def _e_AlternativeSECCType(a, v):
         f = "BSSID"
         x1 = v.BSSID
         if x1 is not None:
-            t = _T3[s]
+            t = _T2[s]
             if t is None:
                 raise _rt.not_here('BSSID')
             a = (a << t[0]) | t[1]
@@ -1287,7 +1457,7 @@ def _e_AlternativeSECCType(a, v):
         f = "IPAddress"
         x2 = v.IPAddress
         if x2 is not None:
-            t = _T4[s]
+            t = _T3[s]
             if t is None:
                 raise _rt.not_here('IPAddress')
             a = (a << t[0]) | t[1]
@@ -1300,7 +1470,7 @@ def _e_AlternativeSECCType(a, v):
         f = "Port"
         x3 = v.Port
         if x3 is not None:
-            t = _T5[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('Port')
             a = (a << t[0]) | t[1]
@@ -1310,7 +1480,7 @@ def _e_AlternativeSECCType(a, v):
             a <<= 1
             a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
             a <<= 1
-        t = _T6[s]
+        t = _T5[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BSSID), SE(IPAddress), SE(Port), SE(SSID))')
         a = (a << t[0]) | t[1]
@@ -1322,12 +1492,8 @@ def _e_AlternativeSECCType(a, v):
 """,
     ),
     '_d_AlternativeSECCType': (
-        ('AlternativeSECCType',),
+        ('AlternativeSECCType', '_W_AlternativeSECCType'),
 """\
-_s7 = AlternativeSECCType.SSID.__set__
-_s8 = AlternativeSECCType.BSSID.__set__
-_s9 = AlternativeSECCType.IPAddress.__set__
-_s10 = AlternativeSECCType.Port.__set__
 
 def _d_AlternativeSECCType(D, E, p, data, st, cls):
     v0 = None
@@ -1519,11 +1685,12 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AlternativeSECCType')
         p = q
-    o = _new(cls)
-    _s7(o, v0)
-    _s8(o, v1)
-    _s9(o, v2)
-    _s10(o, v3)
+    o = _new(_W_AlternativeSECCType)
+    o.SSID = v0
+    o.BSSID = v1
+    o.IPAddress = v2
+    o.Port = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1551,7 +1718,7 @@ def _j_AlternativeSECCType(v):
     '_e_WPT_AlignmentCheckMethodListType': (
         ('_IX_WPT_AlignmentCheckMethodType',),
 """\
-_T11 = (None, (2, 1), (1, 0), )
+_T6 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckMethodListType(a, v):
     f = ""
@@ -1577,7 +1744,7 @@ def _e_WPT_AlignmentCheckMethodListType(a, v):
             a = (a << 4) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T11[s]
+        t = _T6[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_AlignmentCheckMethod))')
         a = (a << t[0]) | t[1]
@@ -1589,9 +1756,8 @@ def _e_WPT_AlignmentCheckMethodListType(a, v):
 """,
     ),
     '_d_WPT_AlignmentCheckMethodListType': (
-        ('WPT_AlignmentCheckMethodListType', '_EV_WPT_AlignmentCheckMethodType'),
+        ('WPT_AlignmentCheckMethodListType', '_EV_WPT_AlignmentCheckMethodType', '_W_WPT_AlignmentCheckMethodListType'),
 """\
-_s12 = WPT_AlignmentCheckMethodListType.WPT_AlignmentCheckMethod.__set__
 
 def _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -1648,8 +1814,9 @@ def _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckMethodListType')
-    o = _new(cls)
-    _s12(o, v0)
+    o = _new(_W_WPT_AlignmentCheckMethodListType)
+    o.WPT_AlignmentCheckMethod = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1668,8 +1835,8 @@ def _j_WPT_AlignmentCheckMethodListType(v):
     '_e_WPT_AlignmentCheckReqType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType'),
 """\
-_T14 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
-_T15 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T8 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T9 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckReqType(a, v):
     f = ""
@@ -1693,15 +1860,15 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
             f = "TargetCoilCurrent.Exponent"
-            t13_x0 = x2.Exponent
-            if t13_x0.__class__ is not int or t13_x0 < -128 or t13_x0 > 127:
-                raise _rt.bad_int(t13_x0, -128, 127)
+            t7_x0 = x2.Exponent
+            if t7_x0.__class__ is not int or t7_x0 < -128 or t7_x0 > 127:
+                raise _rt.bad_int(t7_x0, -128, 127)
             f = "TargetCoilCurrent.Value"
-            t13_x1 = x2.Value
-            if t13_x1.__class__ is not int or t13_x1 < -32768 or t13_x1 > 32767:
-                raise _rt.bad_int(t13_x1, -32768, 32767)
-            a = (a << 16) | (t13_x0 - -128) << 4 | (t13_x1 < 0)
-            m = ~t13_x1 if t13_x1 < 0 else t13_x1
+            t7_x1 = x2.Value
+            if t7_x1.__class__ is not int or t7_x1 < -32768 or t7_x1 > 32767:
+                raise _rt.bad_int(t7_x1, -32768, 32767)
+            a = (a << 16) | (t7_x0 - -128) << 4 | (t7_x1 < 0)
+            m = ~t7_x1 if t7_x1 < 0 else t7_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 3
@@ -1709,7 +1876,7 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             s = 2
         f = "EVResultCode"
         x3 = v.EVResultCode
-        t = _T14[s]
+        t = _T8[s]
         if t is None:
             raise _rt.not_here('EVResultCode')
         a = (a << t[0]) | t[1]
@@ -1742,7 +1909,7 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             s = 6 if n == 16 else 5
         else:
             s = 4
-        t = _T15[s]
+        t = _T9[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -1755,13 +1922,8 @@ _e_WPT_AlignmentCheckReq = _e_WPT_AlignmentCheckReqType
 """,
     ),
     '_d_WPT_AlignmentCheckReqType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType', '_d_RationalNumberType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_AlignmentCheckReqType', '_d_MessageHeaderType', '_d_RationalNumberType'),
 """\
-_s16 = WPT_AlignmentCheckReqType.Header.__set__
-_s17 = WPT_AlignmentCheckReqType.EVProcessing.__set__
-_s18 = WPT_AlignmentCheckReqType.TargetCoilCurrent.__set__
-_s19 = WPT_AlignmentCheckReqType.EVResultCode.__set__
-_s20 = WPT_AlignmentCheckReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_AlignmentCheckReqType(D, E, p, data, st, cls):
     v2 = None
@@ -1861,12 +2023,13 @@ def _d_WPT_AlignmentCheckReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckReqType')
-    o = _new(cls)
-    _s16(o, v0)
-    _s17(o, v1)
-    _s18(o, v2)
-    _s19(o, v3)
-    _s20(o, v4)
+    o = _new(_W_WPT_AlignmentCheckReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.TargetCoilCurrent = v2
+    o.EVResultCode = v3
+    o.VendorSpecificDataContainer = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_AlignmentCheckReq = _d_WPT_AlignmentCheckReqType
 """,
@@ -1899,9 +2062,9 @@ _j_WPT_AlignmentCheckReq = _j_WPT_AlignmentCheckReqType
     '_e_WPT_AlignmentCheckResType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T22 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T24 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T25 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T11 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T13 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T14 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckResType(a, v):
     f = ""
@@ -1930,15 +2093,15 @@ def _e_WPT_AlignmentCheckResType(a, v):
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
             f = "PowerTransmitted.Exponent"
-            p21_x0 = x3.Exponent
-            if p21_x0.__class__ is not int or p21_x0 < -128 or p21_x0 > 127:
-                raise _rt.bad_int(p21_x0, -128, 127)
+            p10_x0 = x3.Exponent
+            if p10_x0.__class__ is not int or p10_x0 < -128 or p10_x0 > 127:
+                raise _rt.bad_int(p10_x0, -128, 127)
             f = "PowerTransmitted.Value"
-            p21_x1 = x3.Value
-            if p21_x1.__class__ is not int or p21_x1 < -32768 or p21_x1 > 32767:
-                raise _rt.bad_int(p21_x1, -32768, 32767)
-            a = (a << 17) | (p21_x0 - -128) << 4 | (p21_x1 < 0)
-            m = ~p21_x1 if p21_x1 < 0 else p21_x1
+            p10_x1 = x3.Value
+            if p10_x1.__class__ is not int or p10_x1 < -32768 or p10_x1 > 32767:
+                raise _rt.bad_int(p10_x1, -32768, 32767)
+            a = (a << 17) | (p10_x0 - -128) << 4 | (p10_x1 < 0)
+            m = ~p10_x1 if p10_x1 < 0 else p10_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 4
@@ -1949,21 +2112,21 @@ def _e_WPT_AlignmentCheckResType(a, v):
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T22[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('SupplyDeviceCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "SupplyDeviceCurrent.Exponent"
-            s23_x0 = x4.Exponent
-            if s23_x0.__class__ is not int or s23_x0 < -128 or s23_x0 > 127:
-                raise _rt.bad_int(s23_x0, -128, 127)
+            s12_x0 = x4.Exponent
+            if s12_x0.__class__ is not int or s12_x0 < -128 or s12_x0 > 127:
+                raise _rt.bad_int(s12_x0, -128, 127)
             f = "SupplyDeviceCurrent.Value"
-            s23_x1 = x4.Value
-            if s23_x1.__class__ is not int or s23_x1 < -32768 or s23_x1 > 32767:
-                raise _rt.bad_int(s23_x1, -32768, 32767)
-            a = (a << 14) | (s23_x0 - -128) << 4 | (s23_x1 < 0)
-            m = ~s23_x1 if s23_x1 < 0 else s23_x1
+            s12_x1 = x4.Value
+            if s12_x1.__class__ is not int or s12_x1 < -32768 or s12_x1 > 32767:
+                raise _rt.bad_int(s12_x1, -32768, 32767)
+            a = (a << 14) | (s12_x0 - -128) << 4 | (s12_x1 < 0)
+            m = ~s12_x1 if s12_x1 < 0 else s12_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
         f = "VendorSpecificDataContainer"
@@ -1976,7 +2139,7 @@ def _e_WPT_AlignmentCheckResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T24[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('VendorSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -1992,7 +2155,7 @@ def _e_WPT_AlignmentCheckResType(a, v):
                 a <<= 1
                 i += 1
             s = 7 if n == 16 else 6
-        t = _T25[s]
+        t = _T14[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerTransmitted), SE(SupplyDeviceCurrent), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -2005,14 +2168,8 @@ _e_WPT_AlignmentCheckRes = _e_WPT_AlignmentCheckResType
 """,
     ),
     '_d_WPT_AlignmentCheckResType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckResType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_RationalNumberType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckResType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_AlignmentCheckResType', '_d_MessageHeaderType', '_d_RationalNumberType'),
 """\
-_s26 = WPT_AlignmentCheckResType.Header.__set__
-_s27 = WPT_AlignmentCheckResType.ResponseCode.__set__
-_s28 = WPT_AlignmentCheckResType.EVSEProcessing.__set__
-_s29 = WPT_AlignmentCheckResType.PowerTransmitted.__set__
-_s30 = WPT_AlignmentCheckResType.SupplyDeviceCurrent.__set__
-_s31 = WPT_AlignmentCheckResType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_AlignmentCheckResType(D, E, p, data, st, cls):
     v3 = None
@@ -2122,13 +2279,14 @@ def _d_WPT_AlignmentCheckResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckResType')
-    o = _new(cls)
-    _s26(o, v0)
-    _s27(o, v1)
-    _s28(o, v2)
-    _s29(o, v3)
-    _s30(o, v4)
-    _s31(o, v5)
+    o = _new(_W_WPT_AlignmentCheckResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.PowerTransmitted = v3
+    o.SupplyDeviceCurrent = v4
+    o.VendorSpecificDataContainer = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_AlignmentCheckRes = _d_WPT_AlignmentCheckResType
 """,
@@ -2166,10 +2324,10 @@ _j_WPT_AlignmentCheckRes = _j_WPT_AlignmentCheckResType
     '_e_WPT_ChargeLoopReqType': (
         ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_IX_WPT_EVPCChargeDiagnosticsType', '_e_DisplayParametersType', '_e_MessageHeaderType'),
 """\
-_T32 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, None, None, )
-_T36 = (None, None, None, None, None, None, (3, 1, 8), (2, 0, 8), None, None, None, )
-_T42 = (None, None, None, None, None, None, (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, )
-_T43 = (None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T15 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, None, None, )
+_T19 = (None, None, None, None, None, None, (3, 1, 8), (2, 0, 8), None, None, None, )
+_T25 = (None, None, None, None, None, None, (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, )
+_T26 = (None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeLoopReqType(a, v):
     f = ""
@@ -2193,7 +2351,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
             s = 1
         f = "MeterInfoRequested"
         x2 = v.MeterInfoRequested
-        t = _T32[s]
+        t = _T15[s]
         if t is None:
             raise _rt.not_here('MeterInfoRequested')
         a = (a << t[0]) | t[1]
@@ -2205,30 +2363,30 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVPCPowerRequest.Exponent"
-        e33_x0 = x3.Exponent
-        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
-            raise _rt.bad_int(e33_x0, -128, 127)
+        e16_x0 = x3.Exponent
+        if e16_x0.__class__ is not int or e16_x0 < -128 or e16_x0 > 127:
+            raise _rt.bad_int(e16_x0, -128, 127)
         f = "EVPCPowerRequest.Value"
-        e33_x1 = x3.Value
-        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
-            raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 18) | (x2) << 16 | (e33_x0 - -128) << 4 | (e33_x1 < 0)
-        m = ~e33_x1 if e33_x1 < 0 else e33_x1
+        e16_x1 = x3.Value
+        if e16_x1.__class__ is not int or e16_x1 < -32768 or e16_x1 > 32767:
+            raise _rt.bad_int(e16_x1, -32768, 32767)
+        a = (a << 18) | (x2) << 16 | (e16_x0 - -128) << 4 | (e16_x1 < 0)
+        m = ~e16_x1 if e16_x1 < 0 else e16_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCPowerOutput"
         x4 = v.EVPCPowerOutput
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVPCPowerOutput.Exponent"
-        e34_x0 = x4.Exponent
-        if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
-            raise _rt.bad_int(e34_x0, -128, 127)
+        e17_x0 = x4.Exponent
+        if e17_x0.__class__ is not int or e17_x0 < -128 or e17_x0 > 127:
+            raise _rt.bad_int(e17_x0, -128, 127)
         f = "EVPCPowerOutput.Value"
-        e34_x1 = x4.Value
-        if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
-            raise _rt.bad_int(e34_x1, -32768, 32767)
-        a = (a << 17) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
-        m = ~e34_x1 if e34_x1 < 0 else e34_x1
+        e17_x1 = x4.Value
+        if e17_x1.__class__ is not int or e17_x1 < -32768 or e17_x1 > 32767:
+            raise _rt.bad_int(e17_x1, -32768, 32767)
+        a = (a << 17) | (e17_x0 - -128) << 4 | (e17_x1 < 0)
+        m = ~e17_x1 if e17_x1 < 0 else e17_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCChargeDiagnostics"
         x5 = v.EVPCChargeDiagnostics
@@ -2242,15 +2400,15 @@ def _e_WPT_ChargeLoopReqType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "EVPCOperatingFrequency.Exponent"
-            e35_x0 = x6.Exponent
-            if e35_x0.__class__ is not int or e35_x0 < -128 or e35_x0 > 127:
-                raise _rt.bad_int(e35_x0, -128, 127)
+            e18_x0 = x6.Exponent
+            if e18_x0.__class__ is not int or e18_x0 < -128 or e18_x0 > 127:
+                raise _rt.bad_int(e18_x0, -128, 127)
             f = "EVPCOperatingFrequency.Value"
-            e35_x1 = x6.Value
-            if e35_x1.__class__ is not int or e35_x1 < -32768 or e35_x1 > 32767:
-                raise _rt.bad_int(e35_x1, -32768, 32767)
-            a = (a << 17) | (e35_x0 - -128) << 4 | (e35_x1 < 0)
-            m = ~e35_x1 if e35_x1 < 0 else e35_x1
+            e18_x1 = x6.Value
+            if e18_x1.__class__ is not int or e18_x1 < -32768 or e18_x1 > 32767:
+                raise _rt.bad_int(e18_x1, -32768, 32767)
+            a = (a << 17) | (e18_x0 - -128) << 4 | (e18_x1 < 0)
+            m = ~e18_x1 if e18_x1 < 0 else e18_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 7
@@ -2261,70 +2419,70 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_EVPCPowerControlParameterType):
                 raise _rt.bad_class(x7, 'WPT_EVPCPowerControlParameterType')
-            t = _T36[s]
+            t = _T19[s]
             if t is None:
                 raise _rt.not_here('EVPCPowerControlParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest"
-            e37_x0 = x7.EVPCCoilCurrentRequest
-            if not isinstance(e37_x0, RationalNumberType):
-                raise _rt.bad_class(e37_x0, 'RationalNumberType')
+            e20_x0 = x7.EVPCCoilCurrentRequest
+            if not isinstance(e20_x0, RationalNumberType):
+                raise _rt.bad_class(e20_x0, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest.Exponent"
-            e37_e38_x0 = e37_x0.Exponent
-            if e37_e38_x0.__class__ is not int or e37_e38_x0 < -128 or e37_e38_x0 > 127:
-                raise _rt.bad_int(e37_e38_x0, -128, 127)
+            e20_e21_x0 = e20_x0.Exponent
+            if e20_e21_x0.__class__ is not int or e20_e21_x0 < -128 or e20_e21_x0 > 127:
+                raise _rt.bad_int(e20_e21_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest.Value"
-            e37_e38_x1 = e37_x0.Value
-            if e37_e38_x1.__class__ is not int or e37_e38_x1 < -32768 or e37_e38_x1 > 32767:
-                raise _rt.bad_int(e37_e38_x1, -32768, 32767)
-            a = (a << 15) | (e37_e38_x0 - -128) << 4 | (e37_e38_x1 < 0)
-            m = ~e37_e38_x1 if e37_e38_x1 < 0 else e37_e38_x1
+            e20_e21_x1 = e20_x0.Value
+            if e20_e21_x1.__class__ is not int or e20_e21_x1 < -32768 or e20_e21_x1 > 32767:
+                raise _rt.bad_int(e20_e21_x1, -32768, 32767)
+            a = (a << 15) | (e20_e21_x0 - -128) << 4 | (e20_e21_x1 < 0)
+            m = ~e20_e21_x1 if e20_e21_x1 < 0 else e20_e21_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation"
-            e37_x1 = x7.EVPCCoilCurrentInformation
-            if not isinstance(e37_x1, RationalNumberType):
-                raise _rt.bad_class(e37_x1, 'RationalNumberType')
+            e20_x1 = x7.EVPCCoilCurrentInformation
+            if not isinstance(e20_x1, RationalNumberType):
+                raise _rt.bad_class(e20_x1, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation.Exponent"
-            e37_e39_x0 = e37_x1.Exponent
-            if e37_e39_x0.__class__ is not int or e37_e39_x0 < -128 or e37_e39_x0 > 127:
-                raise _rt.bad_int(e37_e39_x0, -128, 127)
+            e20_e22_x0 = e20_x1.Exponent
+            if e20_e22_x0.__class__ is not int or e20_e22_x0 < -128 or e20_e22_x0 > 127:
+                raise _rt.bad_int(e20_e22_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation.Value"
-            e37_e39_x1 = e37_x1.Value
-            if e37_e39_x1.__class__ is not int or e37_e39_x1 < -32768 or e37_e39_x1 > 32767:
-                raise _rt.bad_int(e37_e39_x1, -32768, 32767)
-            a = (a << 17) | (e37_e39_x0 - -128) << 4 | (e37_e39_x1 < 0)
-            m = ~e37_e39_x1 if e37_e39_x1 < 0 else e37_e39_x1
+            e20_e22_x1 = e20_x1.Value
+            if e20_e22_x1.__class__ is not int or e20_e22_x1 < -32768 or e20_e22_x1 > 32767:
+                raise _rt.bad_int(e20_e22_x1, -32768, 32767)
+            a = (a << 17) | (e20_e22_x0 - -128) << 4 | (e20_e22_x1 < 0)
+            m = ~e20_e22_x1 if e20_e22_x1 < 0 else e20_e22_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation"
-            e37_x2 = x7.EVPCCurrentOutputInformation
-            if not isinstance(e37_x2, RationalNumberType):
-                raise _rt.bad_class(e37_x2, 'RationalNumberType')
+            e20_x2 = x7.EVPCCurrentOutputInformation
+            if not isinstance(e20_x2, RationalNumberType):
+                raise _rt.bad_class(e20_x2, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation.Exponent"
-            e37_e40_x0 = e37_x2.Exponent
-            if e37_e40_x0.__class__ is not int or e37_e40_x0 < -128 or e37_e40_x0 > 127:
-                raise _rt.bad_int(e37_e40_x0, -128, 127)
+            e20_e23_x0 = e20_x2.Exponent
+            if e20_e23_x0.__class__ is not int or e20_e23_x0 < -128 or e20_e23_x0 > 127:
+                raise _rt.bad_int(e20_e23_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation.Value"
-            e37_e40_x1 = e37_x2.Value
-            if e37_e40_x1.__class__ is not int or e37_e40_x1 < -32768 or e37_e40_x1 > 32767:
-                raise _rt.bad_int(e37_e40_x1, -32768, 32767)
-            a = (a << 17) | (e37_e40_x0 - -128) << 4 | (e37_e40_x1 < 0)
-            m = ~e37_e40_x1 if e37_e40_x1 < 0 else e37_e40_x1
+            e20_e23_x1 = e20_x2.Value
+            if e20_e23_x1.__class__ is not int or e20_e23_x1 < -32768 or e20_e23_x1 > 32767:
+                raise _rt.bad_int(e20_e23_x1, -32768, 32767)
+            a = (a << 17) | (e20_e23_x0 - -128) << 4 | (e20_e23_x1 < 0)
+            m = ~e20_e23_x1 if e20_e23_x1 < 0 else e20_e23_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation"
-            e37_x3 = x7.EVPCVoltageOutputInformation
-            if not isinstance(e37_x3, RationalNumberType):
-                raise _rt.bad_class(e37_x3, 'RationalNumberType')
+            e20_x3 = x7.EVPCVoltageOutputInformation
+            if not isinstance(e20_x3, RationalNumberType):
+                raise _rt.bad_class(e20_x3, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation.Exponent"
-            e37_e41_x0 = e37_x3.Exponent
-            if e37_e41_x0.__class__ is not int or e37_e41_x0 < -128 or e37_e41_x0 > 127:
-                raise _rt.bad_int(e37_e41_x0, -128, 127)
+            e20_e24_x0 = e20_x3.Exponent
+            if e20_e24_x0.__class__ is not int or e20_e24_x0 < -128 or e20_e24_x0 > 127:
+                raise _rt.bad_int(e20_e24_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation.Value"
-            e37_e41_x1 = e37_x3.Value
-            if e37_e41_x1.__class__ is not int or e37_e41_x1 < -32768 or e37_e41_x1 > 32767:
-                raise _rt.bad_int(e37_e41_x1, -32768, 32767)
-            a = (a << 17) | (e37_e41_x0 - -128) << 4 | (e37_e41_x1 < 0)
-            m = ~e37_e41_x1 if e37_e41_x1 < 0 else e37_e41_x1
+            e20_e24_x1 = e20_x3.Value
+            if e20_e24_x1.__class__ is not int or e20_e24_x1 < -32768 or e20_e24_x1 > 32767:
+                raise _rt.bad_int(e20_e24_x1, -32768, 32767)
+            a = (a << 17) | (e20_e24_x0 - -128) << 4 | (e20_e24_x1 < 0)
+            m = ~e20_e24_x1 if e20_e24_x1 < 0 else e20_e24_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
@@ -2337,7 +2495,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T42[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('ManufacturerSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -2353,7 +2511,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
                 a <<= 1
                 i += 1
             s = 10 if n == 16 else 9
-        t = _T43[s]
+        t = _T26[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPCOperatingFrequency), SE(EVPCPowerControlParameter), SE(ManufacturerSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -2366,21 +2524,8 @@ _e_WPT_ChargeLoopReq = _e_WPT_ChargeLoopReqType
 """,
     ),
     '_d_WPT_ChargeLoopReqType': (
-        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_ChargeLoopReqType', 'WPT_EVPCPowerControlParameterType', '_EV_WPT_EVPCChargeDiagnosticsType', '_d_DisplayParametersType', '_d_MessageHeaderType', '_d_RationalNumberType', '_d_WPT_EVPCPowerControlParameterType'),
+        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_ChargeLoopReqType', 'WPT_EVPCPowerControlParameterType', '_EV_WPT_EVPCChargeDiagnosticsType', '_W_RationalNumberType', '_W_WPT_ChargeLoopReqType', '_d_DisplayParametersType', '_d_MessageHeaderType', '_d_RationalNumberType', '_d_WPT_EVPCPowerControlParameterType'),
 """\
-_s45 = RationalNumberType.Exponent.__set__
-_s46 = RationalNumberType.Value.__set__
-_s48 = RationalNumberType.Exponent.__set__
-_s49 = RationalNumberType.Value.__set__
-_s50 = WPT_ChargeLoopReqType.Header.__set__
-_s51 = WPT_ChargeLoopReqType.DisplayParameters.__set__
-_s52 = WPT_ChargeLoopReqType.MeterInfoRequested.__set__
-_s53 = WPT_ChargeLoopReqType.EVPCPowerRequest.__set__
-_s54 = WPT_ChargeLoopReqType.EVPCPowerOutput.__set__
-_s55 = WPT_ChargeLoopReqType.EVPCChargeDiagnostics.__set__
-_s56 = WPT_ChargeLoopReqType.EVPCOperatingFrequency.__set__
-_s57 = WPT_ChargeLoopReqType.EVPCPowerControlParameter.__set__
-_s58 = WPT_ChargeLoopReqType.ManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     v1 = None
@@ -2434,24 +2579,25 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e44_v0 = ((g >> 4) & 255) + -128
+    e27_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e44_v1 = c & 65535
-    if e44_v1 < 32768:
-        e44_v1 >>= 8
+    e27_v1 = c & 65535
+    if e27_v1 < 32768:
+        e27_v1 >>= 8
         p = q - 8
-    elif not e44_v1 & 128:
-        e44_v1 = ((e44_v1 >> 8) & 127) | ((e44_v1 & 127) << 7)
+    elif not e27_v1 & 128:
+        e27_v1 = ((e27_v1 >> 8) & 127) | ((e27_v1 & 127) << 7)
         p = q
     else:
-        e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e44_v1 = ~e44_v1
-    if e44_v1 < -32768 or e44_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e44_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s45(v3, e44_v0)
-    _s46(v3, e44_v1)
+        e27_v1 = ~e27_v1
+    if e27_v1 < -32768 or e27_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e27_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e27_v0
+    v3.Value = e27_v1
+    v3.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -2461,24 +2607,25 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e47_v0 = ((g >> 4) & 255) + -128
+    e28_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e47_v1 = c & 65535
-    if e47_v1 < 32768:
-        e47_v1 >>= 8
+    e28_v1 = c & 65535
+    if e28_v1 < 32768:
+        e28_v1 >>= 8
         p = q - 8
-    elif not e47_v1 & 128:
-        e47_v1 = ((e47_v1 >> 8) & 127) | ((e47_v1 & 127) << 7)
+    elif not e28_v1 & 128:
+        e28_v1 = ((e28_v1 >> 8) & 127) | ((e28_v1 & 127) << 7)
         p = q
     else:
-        e47_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e28_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e47_v1 = ~e47_v1
-    if e47_v1 < -32768 or e47_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e47_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s48(v4, e47_v0)
-    _s49(v4, e47_v1)
+        e28_v1 = ~e28_v1
+    if e28_v1 < -32768 or e28_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e28_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e28_v0
+    v4.Value = e28_v1
+    v4.__class__ = RationalNumberType
     q = p + 10
     if q > E:
         D, E = _win(data, p, q)
@@ -2569,16 +2716,17 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeLoopReqType')
-    o = _new(cls)
-    _s50(o, v0)
-    _s51(o, v1)
-    _s52(o, v2)
-    _s53(o, v3)
-    _s54(o, v4)
-    _s55(o, v5)
-    _s56(o, v6)
-    _s57(o, v7)
-    _s58(o, v8)
+    o = _new(_W_WPT_ChargeLoopReqType)
+    o.Header = v0
+    o.DisplayParameters = v1
+    o.MeterInfoRequested = v2
+    o.EVPCPowerRequest = v3
+    o.EVPCPowerOutput = v4
+    o.EVPCChargeDiagnostics = v5
+    o.EVPCOperatingFrequency = v6
+    o.EVPCPowerControlParameter = v7
+    o.ManufacturerSpecificDataContainer = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeLoopReq = _d_WPT_ChargeLoopReqType
 """,
@@ -2647,13 +2795,13 @@ _j_WPT_ChargeLoopReq = _j_WPT_ChargeLoopReqType
     '_e_WPT_ChargeLoopResType': (
         ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_SPCPowerControlParameterType', '_IX_WPT_SPCChargeDiagnosticsType', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_MeterInfoType', '_e_ReceiptType'),
 """\
-_T60 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, None, )
-_T61 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, None, None, None, )
-_T62 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, None, None, None, )
-_T65 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, )
-_T69 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (2, 0, 12), None, None, None, )
-_T72 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (2, 1, 13), (2, 0, 13), None, None, )
-_T73 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T30 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, None, )
+_T31 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, None, None, None, )
+_T32 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, None, None, None, )
+_T35 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, )
+_T39 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (2, 0, 12), None, None, None, )
+_T42 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (2, 1, 13), (2, 0, 13), None, None, )
+_T43 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeLoopResType(a, v):
     f = ""
@@ -2677,17 +2825,17 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e59_x0 = x2.NotificationMaxDelay
-            if e59_x0.__class__ is not int or e59_x0 < 0 or e59_x0 > 65535:
-                raise _rt.bad_int(e59_x0, 0, 65535)
+            e29_x0 = x2.NotificationMaxDelay
+            if e29_x0.__class__ is not int or e29_x0 < 0 or e29_x0 > 65535:
+                raise _rt.bad_int(e29_x0, 0, 65535)
             a <<= 5
-            a = (a << 8) | e59_x0 if e59_x0 < 128 else _uint(a, e59_x0)
+            a = (a << 8) | e29_x0 if e29_x0 < 128 else _uint(a, e29_x0)
             f = "EVSEStatus.EVSENotification"
-            e59_x1 = x2.EVSENotification
-            e59_k1 = _IX_evseNotificationType.get(e59_x1)
-            if e59_k1 is None:
-                raise _rt.bad_enum(e59_x1, 'evseNotificationType')
-            a = (a << 8) | (e59_k1) << 2
+            e29_x1 = x2.EVSENotification
+            e29_k1 = _IX_evseNotificationType.get(e29_x1)
+            if e29_k1 is None:
+                raise _rt.bad_enum(e29_x1, 'evseNotificationType')
+            a = (a << 8) | (e29_k1) << 2
             s = 3
         else:
             s = 2
@@ -2696,7 +2844,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x3 is not None:
             if not isinstance(x3, MeterInfoType):
                 raise _rt.bad_class(x3, 'MeterInfoType')
-            t = _T60[s]
+            t = _T30[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -2707,7 +2855,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x4 is not None:
             if not isinstance(x4, ReceiptType):
                 raise _rt.bad_class(x4, 'ReceiptType')
-            t = _T61[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('Receipt')
             a = (a << t[0]) | t[1]
@@ -2717,21 +2865,21 @@ def _e_WPT_ChargeLoopResType(a, v):
         x5 = v.EVPCPowerRequest
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
-        t = _T62[s]
+        t = _T32[s]
         if t is None:
             raise _rt.not_here('EVPCPowerRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPCPowerRequest.Exponent"
-        e63_x0 = x5.Exponent
-        if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
-            raise _rt.bad_int(e63_x0, -128, 127)
+        e33_x0 = x5.Exponent
+        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
+            raise _rt.bad_int(e33_x0, -128, 127)
         f = "EVPCPowerRequest.Value"
-        e63_x1 = x5.Value
-        if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
-            raise _rt.bad_int(e63_x1, -32768, 32767)
-        a = (a << 14) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
-        m = ~e63_x1 if e63_x1 < 0 else e63_x1
+        e33_x1 = x5.Value
+        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
+            raise _rt.bad_int(e33_x1, -32768, 32767)
+        a = (a << 14) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
+        m = ~e33_x1 if e33_x1 < 0 else e33_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SDPowerInput"
         x6 = v.SDPowerInput
@@ -2740,15 +2888,15 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "SDPowerInput.Exponent"
-            s64_x0 = x6.Exponent
-            if s64_x0.__class__ is not int or s64_x0 < -128 or s64_x0 > 127:
-                raise _rt.bad_int(s64_x0, -128, 127)
+            s34_x0 = x6.Exponent
+            if s34_x0.__class__ is not int or s34_x0 < -128 or s34_x0 > 127:
+                raise _rt.bad_int(s34_x0, -128, 127)
             f = "SDPowerInput.Value"
-            s64_x1 = x6.Value
-            if s64_x1.__class__ is not int or s64_x1 < -32768 or s64_x1 > 32767:
-                raise _rt.bad_int(s64_x1, -32768, 32767)
-            a = (a << 16) | (s64_x0 - -128) << 4 | (s64_x1 < 0)
-            m = ~s64_x1 if s64_x1 < 0 else s64_x1
+            s34_x1 = x6.Value
+            if s34_x1.__class__ is not int or s34_x1 < -32768 or s34_x1 > 32767:
+                raise _rt.bad_int(s34_x1, -32768, 32767)
+            a = (a << 16) | (s34_x0 - -128) << 4 | (s34_x1 < 0)
+            m = ~s34_x1 if s34_x1 < 0 else s34_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 7
@@ -2758,36 +2906,36 @@ def _e_WPT_ChargeLoopResType(a, v):
         x7 = v.SPCMaxOutputPowerLimit
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
-        t = _T65[s]
+        t = _T35[s]
         if t is None:
             raise _rt.not_here('SPCMaxOutputPowerLimit')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "SPCMaxOutputPowerLimit.Exponent"
-        s66_x0 = x7.Exponent
-        if s66_x0.__class__ is not int or s66_x0 < -128 or s66_x0 > 127:
-            raise _rt.bad_int(s66_x0, -128, 127)
+        s36_x0 = x7.Exponent
+        if s36_x0.__class__ is not int or s36_x0 < -128 or s36_x0 > 127:
+            raise _rt.bad_int(s36_x0, -128, 127)
         f = "SPCMaxOutputPowerLimit.Value"
-        s66_x1 = x7.Value
-        if s66_x1.__class__ is not int or s66_x1 < -32768 or s66_x1 > 32767:
-            raise _rt.bad_int(s66_x1, -32768, 32767)
-        a = (a << 14) | (s66_x0 - -128) << 4 | (s66_x1 < 0)
-        m = ~s66_x1 if s66_x1 < 0 else s66_x1
+        s36_x1 = x7.Value
+        if s36_x1.__class__ is not int or s36_x1 < -32768 or s36_x1 > 32767:
+            raise _rt.bad_int(s36_x1, -32768, 32767)
+        a = (a << 14) | (s36_x0 - -128) << 4 | (s36_x1 < 0)
+        m = ~s36_x1 if s36_x1 < 0 else s36_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SPCMinOutputPowerLimit"
         x8 = v.SPCMinOutputPowerLimit
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "SPCMinOutputPowerLimit.Exponent"
-        s67_x0 = x8.Exponent
-        if s67_x0.__class__ is not int or s67_x0 < -128 or s67_x0 > 127:
-            raise _rt.bad_int(s67_x0, -128, 127)
+        s37_x0 = x8.Exponent
+        if s37_x0.__class__ is not int or s37_x0 < -128 or s37_x0 > 127:
+            raise _rt.bad_int(s37_x0, -128, 127)
         f = "SPCMinOutputPowerLimit.Value"
-        s67_x1 = x8.Value
-        if s67_x1.__class__ is not int or s67_x1 < -32768 or s67_x1 > 32767:
-            raise _rt.bad_int(s67_x1, -32768, 32767)
-        a = (a << 17) | (s67_x0 - -128) << 4 | (s67_x1 < 0)
-        m = ~s67_x1 if s67_x1 < 0 else s67_x1
+        s37_x1 = x8.Value
+        if s37_x1.__class__ is not int or s37_x1 < -32768 or s37_x1 > 32767:
+            raise _rt.bad_int(s37_x1, -32768, 32767)
+        a = (a << 17) | (s37_x0 - -128) << 4 | (s37_x1 < 0)
+        m = ~s37_x1 if s37_x1 < 0 else s37_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SPCChargeDiagnostics"
         x9 = v.SPCChargeDiagnostics
@@ -2801,15 +2949,15 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
             f = "SPCOperatingFrequency.Exponent"
-            s68_x0 = x10.Exponent
-            if s68_x0.__class__ is not int or s68_x0 < -128 or s68_x0 > 127:
-                raise _rt.bad_int(s68_x0, -128, 127)
+            s38_x0 = x10.Exponent
+            if s38_x0.__class__ is not int or s38_x0 < -128 or s38_x0 > 127:
+                raise _rt.bad_int(s38_x0, -128, 127)
             f = "SPCOperatingFrequency.Value"
-            s68_x1 = x10.Value
-            if s68_x1.__class__ is not int or s68_x1 < -32768 or s68_x1 > 32767:
-                raise _rt.bad_int(s68_x1, -32768, 32767)
-            a = (a << 17) | (s68_x0 - -128) << 4 | (s68_x1 < 0)
-            m = ~s68_x1 if s68_x1 < 0 else s68_x1
+            s38_x1 = x10.Value
+            if s38_x1.__class__ is not int or s38_x1 < -32768 or s38_x1 > 32767:
+                raise _rt.bad_int(s38_x1, -32768, 32767)
+            a = (a << 17) | (s38_x0 - -128) << 4 | (s38_x1 < 0)
+            m = ~s38_x1 if s38_x1 < 0 else s38_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             s = 11
@@ -2820,25 +2968,25 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x11 is not None:
             if not isinstance(x11, WPT_SPCPowerControlParameterType):
                 raise _rt.bad_class(x11, 'WPT_SPCPowerControlParameterType')
-            t = _T69[s]
+            t = _T39[s]
             if t is None:
                 raise _rt.not_here('SPCPowerControlParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation"
-            s70_x0 = x11.SPCPrimaryDeviceCoilCurrentInformation
-            if not isinstance(s70_x0, RationalNumberType):
-                raise _rt.bad_class(s70_x0, 'RationalNumberType')
+            s40_x0 = x11.SPCPrimaryDeviceCoilCurrentInformation
+            if not isinstance(s40_x0, RationalNumberType):
+                raise _rt.bad_class(s40_x0, 'RationalNumberType')
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation.Exponent"
-            s70_s71_x0 = s70_x0.Exponent
-            if s70_s71_x0.__class__ is not int or s70_s71_x0 < -128 or s70_s71_x0 > 127:
-                raise _rt.bad_int(s70_s71_x0, -128, 127)
+            s40_s41_x0 = s40_x0.Exponent
+            if s40_s41_x0.__class__ is not int or s40_s41_x0 < -128 or s40_s41_x0 > 127:
+                raise _rt.bad_int(s40_s41_x0, -128, 127)
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation.Value"
-            s70_s71_x1 = s70_x0.Value
-            if s70_s71_x1.__class__ is not int or s70_s71_x1 < -32768 or s70_s71_x1 > 32767:
-                raise _rt.bad_int(s70_s71_x1, -32768, 32767)
-            a = (a << 15) | (s70_s71_x0 - -128) << 4 | (s70_s71_x1 < 0)
-            m = ~s70_s71_x1 if s70_s71_x1 < 0 else s70_s71_x1
+            s40_s41_x1 = s40_x0.Value
+            if s40_s41_x1.__class__ is not int or s40_s41_x1 < -32768 or s40_s41_x1 > 32767:
+                raise _rt.bad_int(s40_s41_x1, -32768, 32767)
+            a = (a << 15) | (s40_s41_x0 - -128) << 4 | (s40_s41_x1 < 0)
+            m = ~s40_s41_x1 if s40_s41_x1 < 0 else s40_s41_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
@@ -2851,7 +2999,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T72[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('ManufacturerSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -2867,7 +3015,7 @@ def _e_WPT_ChargeLoopResType(a, v):
                 a <<= 1
                 i += 1
             s = 14 if n == 16 else 13
-        t = _T73[s]
+        t = _T43[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ManufacturerSpecificDataContainer), SE(SPCOperatingFrequency), SE(SPCPowerControlParameter))')
         a = (a << t[0]) | t[1]
@@ -2880,27 +3028,8 @@ _e_WPT_ChargeLoopRes = _e_WPT_ChargeLoopResType
 """,
     ),
     '_d_WPT_ChargeLoopResType': (
-        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_ChargeLoopResType', 'WPT_SPCPowerControlParameterType', '_EV_WPT_SPCChargeDiagnosticsType', '_EV_responseCodeType', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_WPT_SPCPowerControlParameterType'),
+        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_ChargeLoopResType', 'WPT_SPCPowerControlParameterType', '_EV_WPT_SPCChargeDiagnosticsType', '_EV_responseCodeType', '_W_RationalNumberType', '_W_WPT_ChargeLoopResType', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_WPT_SPCPowerControlParameterType'),
 """\
-_s75 = RationalNumberType.Exponent.__set__
-_s76 = RationalNumberType.Value.__set__
-_s78 = RationalNumberType.Exponent.__set__
-_s79 = RationalNumberType.Value.__set__
-_s81 = RationalNumberType.Exponent.__set__
-_s82 = RationalNumberType.Value.__set__
-_s83 = WPT_ChargeLoopResType.Header.__set__
-_s84 = WPT_ChargeLoopResType.ResponseCode.__set__
-_s85 = WPT_ChargeLoopResType.EVSEStatus.__set__
-_s86 = WPT_ChargeLoopResType.MeterInfo.__set__
-_s87 = WPT_ChargeLoopResType.Receipt.__set__
-_s88 = WPT_ChargeLoopResType.EVPCPowerRequest.__set__
-_s89 = WPT_ChargeLoopResType.SDPowerInput.__set__
-_s90 = WPT_ChargeLoopResType.SPCMaxOutputPowerLimit.__set__
-_s91 = WPT_ChargeLoopResType.SPCMinOutputPowerLimit.__set__
-_s92 = WPT_ChargeLoopResType.SPCChargeDiagnostics.__set__
-_s93 = WPT_ChargeLoopResType.SPCOperatingFrequency.__set__
-_s94 = WPT_ChargeLoopResType.SPCPowerControlParameter.__set__
-_s95 = WPT_ChargeLoopResType.ManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     v2 = None
@@ -2987,24 +3116,25 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e74_v0 = ((g >> 4) & 255) + -128
+        e44_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e74_v1 = c & 65535
-        if e74_v1 < 32768:
-            e74_v1 >>= 8
+        e44_v1 = c & 65535
+        if e44_v1 < 32768:
+            e44_v1 >>= 8
             p = q - 8
-        elif not e74_v1 & 128:
-            e74_v1 = ((e74_v1 >> 8) & 127) | ((e74_v1 & 127) << 7)
+        elif not e44_v1 & 128:
+            e44_v1 = ((e44_v1 >> 8) & 127) | ((e44_v1 & 127) << 7)
             p = q
         else:
-            e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            e74_v1 = ~e74_v1
-        if e74_v1 < -32768 or e74_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e74_v1, -32768, 32767)
-        v5 = _new(RationalNumberType)
-        _s75(v5, e74_v0)
-        _s76(v5, e74_v1)
+            e44_v1 = ~e44_v1
+        if e44_v1 < -32768 or e44_v1 > 32767:
+            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e44_v1, -32768, 32767)
+        v5 = _new(_W_RationalNumberType)
+        v5.Exponent = e44_v0
+        v5.Value = e44_v1
+        v5.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3036,24 +3166,25 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        s77_v0 = ((g >> 4) & 255) + -128
+        s45_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        s77_v1 = c & 65535
-        if s77_v1 < 32768:
-            s77_v1 >>= 8
+        s45_v1 = c & 65535
+        if s45_v1 < 32768:
+            s45_v1 >>= 8
             p = q - 8
-        elif not s77_v1 & 128:
-            s77_v1 = ((s77_v1 >> 8) & 127) | ((s77_v1 & 127) << 7)
+        elif not s45_v1 & 128:
+            s45_v1 = ((s45_v1 >> 8) & 127) | ((s45_v1 & 127) << 7)
             p = q
         else:
-            s77_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            s45_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
-            s77_v1 = ~s77_v1
-        if s77_v1 < -32768 or s77_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', s77_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s78(v7, s77_v0)
-        _s79(v7, s77_v1)
+            s45_v1 = ~s45_v1
+        if s45_v1 < -32768 or s45_v1 > 32767:
+            raise _rt.out_of_range(p0, 'RationalNumberType.Value', s45_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = s45_v0
+        v7.Value = s45_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3070,24 +3201,25 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s80_v0 = ((g >> 4) & 255) + -128
+    s46_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s80_v1 = c & 65535
-    if s80_v1 < 32768:
-        s80_v1 >>= 8
+    s46_v1 = c & 65535
+    if s46_v1 < 32768:
+        s46_v1 >>= 8
         p = q - 8
-    elif not s80_v1 & 128:
-        s80_v1 = ((s80_v1 >> 8) & 127) | ((s80_v1 & 127) << 7)
+    elif not s46_v1 & 128:
+        s46_v1 = ((s46_v1 >> 8) & 127) | ((s46_v1 & 127) << 7)
         p = q
     else:
-        s80_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s46_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s80_v1 = ~s80_v1
-    if s80_v1 < -32768 or s80_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s80_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s81(v8, s80_v0)
-    _s82(v8, s80_v1)
+        s46_v1 = ~s46_v1
+    if s46_v1 < -32768 or s46_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s46_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = s46_v0
+    v8.Value = s46_v1
+    v8.__class__ = RationalNumberType
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -3180,20 +3312,21 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeLoopResType')
-    o = _new(cls)
-    _s83(o, v0)
-    _s84(o, v1)
-    _s85(o, v2)
-    _s86(o, v3)
-    _s87(o, v4)
-    _s88(o, v5)
-    _s89(o, v6)
-    _s90(o, v7)
-    _s91(o, v8)
-    _s92(o, v9)
-    _s93(o, v10)
-    _s94(o, v11)
-    _s95(o, v12)
+    o = _new(_W_WPT_ChargeLoopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.MeterInfo = v3
+    o.Receipt = v4
+    o.EVPCPowerRequest = v5
+    o.SDPowerInput = v6
+    o.SPCMaxOutputPowerLimit = v7
+    o.SPCMinOutputPowerLimit = v8
+    o.SPCChargeDiagnostics = v9
+    o.SPCOperatingFrequency = v10
+    o.SPCPowerControlParameter = v11
+    o.ManufacturerSpecificDataContainer = v12
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeLoopRes = _d_WPT_ChargeLoopResType
 """,
@@ -3275,7 +3408,7 @@ _j_WPT_ChargeLoopRes = _j_WPT_ChargeLoopResType
     '_e_WPT_ChargeParameterDiscoveryReqType': (
         ('MessageHeaderType', 'RationalNumberType', '_e_MessageHeaderType'),
 """\
-_T98 = (None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T49 = (None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -3292,15 +3425,15 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVPCMaxReceivablePower.Exponent"
-        e96_x0 = x1.Exponent
-        if e96_x0.__class__ is not int or e96_x0 < -128 or e96_x0 > 127:
-            raise _rt.bad_int(e96_x0, -128, 127)
+        e47_x0 = x1.Exponent
+        if e47_x0.__class__ is not int or e47_x0 < -128 or e47_x0 > 127:
+            raise _rt.bad_int(e47_x0, -128, 127)
         f = "EVPCMaxReceivablePower.Value"
-        e96_x1 = x1.Value
-        if e96_x1.__class__ is not int or e96_x1 < -32768 or e96_x1 > 32767:
-            raise _rt.bad_int(e96_x1, -32768, 32767)
-        a = (a << 15) | (e96_x0 - -128) << 4 | (e96_x1 < 0)
-        m = ~e96_x1 if e96_x1 < 0 else e96_x1
+        e47_x1 = x1.Value
+        if e47_x1.__class__ is not int or e47_x1 < -32768 or e47_x1 > 32767:
+            raise _rt.bad_int(e47_x1, -32768, 32767)
+        a = (a << 15) | (e47_x0 - -128) << 4 | (e47_x1 < 0)
+        m = ~e47_x1 if e47_x1 < 0 else e47_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SDMaxGroundClearence"
         x2 = v.SDMaxGroundClearence
@@ -3319,15 +3452,15 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVPCNaturalFrequency.Exponent"
-        e97_x0 = x4.Exponent
-        if e97_x0.__class__ is not int or e97_x0 < -128 or e97_x0 > 127:
-            raise _rt.bad_int(e97_x0, -128, 127)
+        e48_x0 = x4.Exponent
+        if e48_x0.__class__ is not int or e48_x0 < -128 or e48_x0 > 127:
+            raise _rt.bad_int(e48_x0, -128, 127)
         f = "EVPCNaturalFrequency.Value"
-        e97_x1 = x4.Value
-        if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
-            raise _rt.bad_int(e97_x1, -32768, 32767)
-        a = (a << 16) | (e97_x0 - -128) << 4 | (e97_x1 < 0)
-        m = ~e97_x1 if e97_x1 < 0 else e97_x1
+        e48_x1 = x4.Value
+        if e48_x1.__class__ is not int or e48_x1 < -32768 or e48_x1 > 32767:
+            raise _rt.bad_int(e48_x1, -32768, 32767)
+        a = (a << 16) | (e48_x0 - -128) << 4 | (e48_x1 < 0)
+        m = ~e48_x1 if e48_x1 < 0 else e48_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCDeviceLocalControl"
         x5 = v.EVPCDeviceLocalControl
@@ -3358,7 +3491,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
             s = 8 if n == 16 else 7
         else:
             s = 6
-        t = _T98[s]
+        t = _T49[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -3371,19 +3504,8 @@ _e_WPT_ChargeParameterDiscoveryReq = _e_WPT_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_WPT_ChargeParameterDiscoveryReqType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryReqType', '_W_RationalNumberType', '_W_WPT_ChargeParameterDiscoveryReqType', '_d_MessageHeaderType'),
 """\
-_s100 = RationalNumberType.Exponent.__set__
-_s101 = RationalNumberType.Value.__set__
-_s103 = RationalNumberType.Exponent.__set__
-_s104 = RationalNumberType.Value.__set__
-_s105 = WPT_ChargeParameterDiscoveryReqType.Header.__set__
-_s106 = WPT_ChargeParameterDiscoveryReqType.EVPCMaxReceivablePower.__set__
-_s107 = WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence.__set__
-_s108 = WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence.__set__
-_s109 = WPT_ChargeParameterDiscoveryReqType.EVPCNaturalFrequency.__set__
-_s110 = WPT_ChargeParameterDiscoveryReqType.EVPCDeviceLocalControl.__set__
-_s111 = WPT_ChargeParameterDiscoveryReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     v6 = []
@@ -3404,24 +3526,25 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e99_v0 = ((g >> 4) & 255) + -128
+    e50_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e99_v1 = c & 65535
-    if e99_v1 < 32768:
-        e99_v1 >>= 8
+    e50_v1 = c & 65535
+    if e50_v1 < 32768:
+        e50_v1 >>= 8
         p = q - 8
-    elif not e99_v1 & 128:
-        e99_v1 = ((e99_v1 >> 8) & 127) | ((e99_v1 & 127) << 7)
+    elif not e50_v1 & 128:
+        e50_v1 = ((e50_v1 >> 8) & 127) | ((e50_v1 & 127) << 7)
         p = q
     else:
-        e99_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e50_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e99_v1 = ~e99_v1
-    if e99_v1 < -32768 or e99_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e99_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s100(v1, e99_v0)
-    _s101(v1, e99_v1)
+        e50_v1 = ~e50_v1
+    if e50_v1 < -32768 or e50_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e50_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e50_v0
+    v1.Value = e50_v1
+    v1.__class__ = RationalNumberType
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -3471,24 +3594,25 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e102_v0 = ((g >> 4) & 255) + -128
+    e51_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e102_v1 = c & 65535
-    if e102_v1 < 32768:
-        e102_v1 >>= 8
+    e51_v1 = c & 65535
+    if e51_v1 < 32768:
+        e51_v1 >>= 8
         p = q - 8
-    elif not e102_v1 & 128:
-        e102_v1 = ((e102_v1 >> 8) & 127) | ((e102_v1 & 127) << 7)
+    elif not e51_v1 & 128:
+        e51_v1 = ((e51_v1 >> 8) & 127) | ((e51_v1 & 127) << 7)
         p = q
     else:
-        e102_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e51_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e102_v1 = ~e102_v1
-    if e102_v1 < -32768 or e102_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e102_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s103(v4, e102_v0)
-    _s104(v4, e102_v1)
+        e51_v1 = ~e51_v1
+    if e51_v1 < -32768 or e51_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e51_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e51_v0
+    v4.Value = e51_v1
+    v4.__class__ = RationalNumberType
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -3537,14 +3661,15 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeParameterDiscoveryReqType')
-    o = _new(cls)
-    _s105(o, v0)
-    _s106(o, v1)
-    _s107(o, v2)
-    _s108(o, v3)
-    _s109(o, v4)
-    _s110(o, v5)
-    _s111(o, v6)
+    o = _new(_W_WPT_ChargeParameterDiscoveryReqType)
+    o.Header = v0
+    o.EVPCMaxReceivablePower = v1
+    o.SDMaxGroundClearence = v2
+    o.SDMinGroundClearence = v3
+    o.EVPCNaturalFrequency = v4
+    o.EVPCDeviceLocalControl = v5
+    o.VendorSpecificDataContainer = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeParameterDiscoveryReq = _d_WPT_ChargeParameterDiscoveryReqType
 """,
@@ -3577,7 +3702,7 @@ _j_WPT_ChargeParameterDiscoveryReq = _j_WPT_ChargeParameterDiscoveryReqType
     '_e_WPT_ChargeParameterDiscoveryResType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_WPT_PowerClassType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T116 = (None, None, None, None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T56 = (None, None, None, None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -3604,30 +3729,30 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "SDMinOutputPower.Exponent"
-        s112_x0 = x3.Exponent
-        if s112_x0.__class__ is not int or s112_x0 < -128 or s112_x0 > 127:
-            raise _rt.bad_int(s112_x0, -128, 127)
+        s52_x0 = x3.Exponent
+        if s52_x0.__class__ is not int or s52_x0 < -128 or s52_x0 > 127:
+            raise _rt.bad_int(s52_x0, -128, 127)
         f = "SDMinOutputPower.Value"
-        s112_x1 = x3.Value
-        if s112_x1.__class__ is not int or s112_x1 < -32768 or s112_x1 > 32767:
-            raise _rt.bad_int(s112_x1, -32768, 32767)
-        a = (a << 29) | (k1) << 21 | (k2) << 16 | (s112_x0 - -128) << 4 | (s112_x1 < 0)
-        m = ~s112_x1 if s112_x1 < 0 else s112_x1
+        s52_x1 = x3.Value
+        if s52_x1.__class__ is not int or s52_x1 < -32768 or s52_x1 > 32767:
+            raise _rt.bad_int(s52_x1, -32768, 32767)
+        a = (a << 29) | (k1) << 21 | (k2) << 16 | (s52_x0 - -128) << 4 | (s52_x1 < 0)
+        m = ~s52_x1 if s52_x1 < 0 else s52_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SDMaxOutputPower"
         x4 = v.SDMaxOutputPower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "SDMaxOutputPower.Exponent"
-        s113_x0 = x4.Exponent
-        if s113_x0.__class__ is not int or s113_x0 < -128 or s113_x0 > 127:
-            raise _rt.bad_int(s113_x0, -128, 127)
+        s53_x0 = x4.Exponent
+        if s53_x0.__class__ is not int or s53_x0 < -128 or s53_x0 > 127:
+            raise _rt.bad_int(s53_x0, -128, 127)
         f = "SDMaxOutputPower.Value"
-        s113_x1 = x4.Value
-        if s113_x1.__class__ is not int or s113_x1 < -32768 or s113_x1 > 32767:
-            raise _rt.bad_int(s113_x1, -32768, 32767)
-        a = (a << 17) | (s113_x0 - -128) << 4 | (s113_x1 < 0)
-        m = ~s113_x1 if s113_x1 < 0 else s113_x1
+        s53_x1 = x4.Value
+        if s53_x1.__class__ is not int or s53_x1 < -32768 or s53_x1 > 32767:
+            raise _rt.bad_int(s53_x1, -32768, 32767)
+        a = (a << 17) | (s53_x0 - -128) << 4 | (s53_x1 < 0)
+        m = ~s53_x1 if s53_x1 < 0 else s53_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SDMaxGroundClearanceSupport"
         x5 = v.SDMaxGroundClearanceSupport
@@ -3646,30 +3771,30 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "PDMinCoilCurrent.Exponent"
-        p114_x0 = x7.Exponent
-        if p114_x0.__class__ is not int or p114_x0 < -128 or p114_x0 > 127:
-            raise _rt.bad_int(p114_x0, -128, 127)
+        p54_x0 = x7.Exponent
+        if p54_x0.__class__ is not int or p54_x0 < -128 or p54_x0 > 127:
+            raise _rt.bad_int(p54_x0, -128, 127)
         f = "PDMinCoilCurrent.Value"
-        p114_x1 = x7.Value
-        if p114_x1.__class__ is not int or p114_x1 < -32768 or p114_x1 > 32767:
-            raise _rt.bad_int(p114_x1, -32768, 32767)
-        a = (a << 16) | (p114_x0 - -128) << 4 | (p114_x1 < 0)
-        m = ~p114_x1 if p114_x1 < 0 else p114_x1
+        p54_x1 = x7.Value
+        if p54_x1.__class__ is not int or p54_x1 < -32768 or p54_x1 > 32767:
+            raise _rt.bad_int(p54_x1, -32768, 32767)
+        a = (a << 16) | (p54_x0 - -128) << 4 | (p54_x1 < 0)
+        m = ~p54_x1 if p54_x1 < 0 else p54_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "PDMaxCoilCurrent"
         x8 = v.PDMaxCoilCurrent
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "PDMaxCoilCurrent.Exponent"
-        p115_x0 = x8.Exponent
-        if p115_x0.__class__ is not int or p115_x0 < -128 or p115_x0 > 127:
-            raise _rt.bad_int(p115_x0, -128, 127)
+        p55_x0 = x8.Exponent
+        if p55_x0.__class__ is not int or p55_x0 < -128 or p55_x0 > 127:
+            raise _rt.bad_int(p55_x0, -128, 127)
         f = "PDMaxCoilCurrent.Value"
-        p115_x1 = x8.Value
-        if p115_x1.__class__ is not int or p115_x1 < -32768 or p115_x1 > 32767:
-            raise _rt.bad_int(p115_x1, -32768, 32767)
-        a = (a << 17) | (p115_x0 - -128) << 4 | (p115_x1 < 0)
-        m = ~p115_x1 if p115_x1 < 0 else p115_x1
+        p55_x1 = x8.Value
+        if p55_x1.__class__ is not int or p55_x1 < -32768 or p55_x1 > 32767:
+            raise _rt.bad_int(p55_x1, -32768, 32767)
+        a = (a << 17) | (p55_x0 - -128) << 4 | (p55_x1 < 0)
+        m = ~p55_x1 if p55_x1 < 0 else p55_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "SDManufacturerSpecificDataContainer"
         x9 = v.SDManufacturerSpecificDataContainer
@@ -3696,7 +3821,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
             s = 11 if n == 16 else 10
         else:
             s = 9
-        t = _T116[s]
+        t = _T56[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SDManufacturerSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -3709,26 +3834,8 @@ _e_WPT_ChargeParameterDiscoveryRes = _e_WPT_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_WPT_ChargeParameterDiscoveryResType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryResType', '_EV_WPT_PowerClassType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryResType', '_EV_WPT_PowerClassType', '_EV_responseCodeType', '_W_RationalNumberType', '_W_WPT_ChargeParameterDiscoveryResType', '_d_MessageHeaderType'),
 """\
-_s118 = RationalNumberType.Exponent.__set__
-_s119 = RationalNumberType.Value.__set__
-_s121 = RationalNumberType.Exponent.__set__
-_s122 = RationalNumberType.Value.__set__
-_s124 = RationalNumberType.Exponent.__set__
-_s125 = RationalNumberType.Value.__set__
-_s127 = RationalNumberType.Exponent.__set__
-_s128 = RationalNumberType.Value.__set__
-_s129 = WPT_ChargeParameterDiscoveryResType.Header.__set__
-_s130 = WPT_ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s131 = WPT_ChargeParameterDiscoveryResType.PDInputPowerClass.__set__
-_s132 = WPT_ChargeParameterDiscoveryResType.SDMinOutputPower.__set__
-_s133 = WPT_ChargeParameterDiscoveryResType.SDMaxOutputPower.__set__
-_s134 = WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport.__set__
-_s135 = WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport.__set__
-_s136 = WPT_ChargeParameterDiscoveryResType.PDMinCoilCurrent.__set__
-_s137 = WPT_ChargeParameterDiscoveryResType.PDMaxCoilCurrent.__set__
-_s138 = WPT_ChargeParameterDiscoveryResType.SDManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v9 = []
@@ -3755,24 +3862,25 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     k = (g >> 16) & 3
     v2 = _EV_WPT_PowerClassType[k]
-    s117_v0 = ((g >> 4) & 255) + -128
+    s57_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s117_v1 = c & 65535
-    if s117_v1 < 32768:
-        s117_v1 >>= 8
+    s57_v1 = c & 65535
+    if s57_v1 < 32768:
+        s57_v1 >>= 8
         p = q - 8
-    elif not s117_v1 & 128:
-        s117_v1 = ((s117_v1 >> 8) & 127) | ((s117_v1 & 127) << 7)
+    elif not s57_v1 & 128:
+        s57_v1 = ((s57_v1 >> 8) & 127) | ((s57_v1 & 127) << 7)
         p = q
     else:
-        s117_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s57_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s117_v1 = ~s117_v1
-    if s117_v1 < -32768 or s117_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s117_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s118(v3, s117_v0)
-    _s119(v3, s117_v1)
+        s57_v1 = ~s57_v1
+    if s57_v1 < -32768 or s57_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s57_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = s57_v0
+    v3.Value = s57_v1
+    v3.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -3782,24 +3890,25 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    s120_v0 = ((g >> 4) & 255) + -128
+    s58_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s120_v1 = c & 65535
-    if s120_v1 < 32768:
-        s120_v1 >>= 8
+    s58_v1 = c & 65535
+    if s58_v1 < 32768:
+        s58_v1 >>= 8
         p = q - 8
-    elif not s120_v1 & 128:
-        s120_v1 = ((s120_v1 >> 8) & 127) | ((s120_v1 & 127) << 7)
+    elif not s58_v1 & 128:
+        s58_v1 = ((s58_v1 >> 8) & 127) | ((s58_v1 & 127) << 7)
         p = q
     else:
-        s120_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s58_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s120_v1 = ~s120_v1
-    if s120_v1 < -32768 or s120_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s120_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s121(v4, s120_v0)
-    _s122(v4, s120_v1)
+        s58_v1 = ~s58_v1
+    if s58_v1 < -32768 or s58_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s58_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = s58_v0
+    v4.Value = s58_v1
+    v4.__class__ = RationalNumberType
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -3849,24 +3958,25 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p123_v0 = ((g >> 4) & 255) + -128
+    p59_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p123_v1 = c & 65535
-    if p123_v1 < 32768:
-        p123_v1 >>= 8
+    p59_v1 = c & 65535
+    if p59_v1 < 32768:
+        p59_v1 >>= 8
         p = q - 8
-    elif not p123_v1 & 128:
-        p123_v1 = ((p123_v1 >> 8) & 127) | ((p123_v1 & 127) << 7)
+    elif not p59_v1 & 128:
+        p59_v1 = ((p59_v1 >> 8) & 127) | ((p59_v1 & 127) << 7)
         p = q
     else:
-        p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        p59_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p123_v1 = ~p123_v1
-    if p123_v1 < -32768 or p123_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p123_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s124(v7, p123_v0)
-    _s125(v7, p123_v1)
+        p59_v1 = ~p59_v1
+    if p59_v1 < -32768 or p59_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p59_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = p59_v0
+    v7.Value = p59_v1
+    v7.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -3876,24 +3986,25 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    p126_v0 = ((g >> 4) & 255) + -128
+    p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p126_v1 = c & 65535
-    if p126_v1 < 32768:
-        p126_v1 >>= 8
+    p60_v1 = c & 65535
+    if p60_v1 < 32768:
+        p60_v1 >>= 8
         p = q - 8
-    elif not p126_v1 & 128:
-        p126_v1 = ((p126_v1 >> 8) & 127) | ((p126_v1 & 127) << 7)
+    elif not p60_v1 & 128:
+        p60_v1 = ((p60_v1 >> 8) & 127) | ((p60_v1 & 127) << 7)
         p = q
     else:
-        p126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        p126_v1 = ~p126_v1
-    if p126_v1 < -32768 or p126_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p126_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s127(v8, p126_v0)
-    _s128(v8, p126_v1)
+        p60_v1 = ~p60_v1
+    if p60_v1 < -32768 or p60_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p60_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = p60_v0
+    v8.Value = p60_v1
+    v8.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -3941,17 +4052,18 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeParameterDiscoveryResType')
-    o = _new(cls)
-    _s129(o, v0)
-    _s130(o, v1)
-    _s131(o, v2)
-    _s132(o, v3)
-    _s133(o, v4)
-    _s134(o, v5)
-    _s135(o, v6)
-    _s136(o, v7)
-    _s137(o, v8)
-    _s138(o, v9)
+    o = _new(_W_WPT_ChargeParameterDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.PDInputPowerClass = v2
+    o.SDMinOutputPower = v3
+    o.SDMaxOutputPower = v4
+    o.SDMaxGroundClearanceSupport = v5
+    o.SDMinGroundClearanceSupport = v6
+    o.PDMinCoilCurrent = v7
+    o.PDMaxCoilCurrent = v8
+    o.SDManufacturerSpecificDataContainer = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeParameterDiscoveryRes = _d_WPT_ChargeParameterDiscoveryResType
 """,
@@ -4025,11 +4137,8 @@ def _e_WPT_CoordinateXYZType(a, v):
 """,
     ),
     '_d_WPT_CoordinateXYZType': (
-        ('WPT_CoordinateXYZType',),
+        ('WPT_CoordinateXYZType', '_W_WPT_CoordinateXYZType'),
 """\
-_s139 = WPT_CoordinateXYZType.Coord_X.__set__
-_s140 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s141 = WPT_CoordinateXYZType.Coord_Z.__set__
 
 def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -4108,10 +4217,11 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_CoordinateXYZType')
     p = q
-    o = _new(cls)
-    _s139(o, v0)
-    _s140(o, v1)
-    _s141(o, v2)
+    o = _new(_W_WPT_CoordinateXYZType)
+    o.Coord_X = v0
+    o.Coord_Y = v1
+    o.Coord_Z = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4141,60 +4251,60 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVPCCoilCurrentRequest.Exponent"
-        e142_x0 = x0.Exponent
-        if e142_x0.__class__ is not int or e142_x0 < -128 or e142_x0 > 127:
-            raise _rt.bad_int(e142_x0, -128, 127)
+        e61_x0 = x0.Exponent
+        if e61_x0.__class__ is not int or e61_x0 < -128 or e61_x0 > 127:
+            raise _rt.bad_int(e61_x0, -128, 127)
         f = "EVPCCoilCurrentRequest.Value"
-        e142_x1 = x0.Value
-        if e142_x1.__class__ is not int or e142_x1 < -32768 or e142_x1 > 32767:
-            raise _rt.bad_int(e142_x1, -32768, 32767)
-        a = (a << 15) | (e142_x0 - -128) << 4 | (e142_x1 < 0)
-        m = ~e142_x1 if e142_x1 < 0 else e142_x1
+        e61_x1 = x0.Value
+        if e61_x1.__class__ is not int or e61_x1 < -32768 or e61_x1 > 32767:
+            raise _rt.bad_int(e61_x1, -32768, 32767)
+        a = (a << 15) | (e61_x0 - -128) << 4 | (e61_x1 < 0)
+        m = ~e61_x1 if e61_x1 < 0 else e61_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCCoilCurrentInformation"
         x1 = v.EVPCCoilCurrentInformation
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVPCCoilCurrentInformation.Exponent"
-        e143_x0 = x1.Exponent
-        if e143_x0.__class__ is not int or e143_x0 < -128 or e143_x0 > 127:
-            raise _rt.bad_int(e143_x0, -128, 127)
+        e62_x0 = x1.Exponent
+        if e62_x0.__class__ is not int or e62_x0 < -128 or e62_x0 > 127:
+            raise _rt.bad_int(e62_x0, -128, 127)
         f = "EVPCCoilCurrentInformation.Value"
-        e143_x1 = x1.Value
-        if e143_x1.__class__ is not int or e143_x1 < -32768 or e143_x1 > 32767:
-            raise _rt.bad_int(e143_x1, -32768, 32767)
-        a = (a << 17) | (e143_x0 - -128) << 4 | (e143_x1 < 0)
-        m = ~e143_x1 if e143_x1 < 0 else e143_x1
+        e62_x1 = x1.Value
+        if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
+            raise _rt.bad_int(e62_x1, -32768, 32767)
+        a = (a << 17) | (e62_x0 - -128) << 4 | (e62_x1 < 0)
+        m = ~e62_x1 if e62_x1 < 0 else e62_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCCurrentOutputInformation"
         x2 = v.EVPCCurrentOutputInformation
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVPCCurrentOutputInformation.Exponent"
-        e144_x0 = x2.Exponent
-        if e144_x0.__class__ is not int or e144_x0 < -128 or e144_x0 > 127:
-            raise _rt.bad_int(e144_x0, -128, 127)
+        e63_x0 = x2.Exponent
+        if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
+            raise _rt.bad_int(e63_x0, -128, 127)
         f = "EVPCCurrentOutputInformation.Value"
-        e144_x1 = x2.Value
-        if e144_x1.__class__ is not int or e144_x1 < -32768 or e144_x1 > 32767:
-            raise _rt.bad_int(e144_x1, -32768, 32767)
-        a = (a << 17) | (e144_x0 - -128) << 4 | (e144_x1 < 0)
-        m = ~e144_x1 if e144_x1 < 0 else e144_x1
+        e63_x1 = x2.Value
+        if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
+            raise _rt.bad_int(e63_x1, -32768, 32767)
+        a = (a << 17) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
+        m = ~e63_x1 if e63_x1 < 0 else e63_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "EVPCVoltageOutputInformation"
         x3 = v.EVPCVoltageOutputInformation
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVPCVoltageOutputInformation.Exponent"
-        e145_x0 = x3.Exponent
-        if e145_x0.__class__ is not int or e145_x0 < -128 or e145_x0 > 127:
-            raise _rt.bad_int(e145_x0, -128, 127)
+        e64_x0 = x3.Exponent
+        if e64_x0.__class__ is not int or e64_x0 < -128 or e64_x0 > 127:
+            raise _rt.bad_int(e64_x0, -128, 127)
         f = "EVPCVoltageOutputInformation.Value"
-        e145_x1 = x3.Value
-        if e145_x1.__class__ is not int or e145_x1 < -32768 or e145_x1 > 32767:
-            raise _rt.bad_int(e145_x1, -32768, 32767)
-        a = (a << 17) | (e145_x0 - -128) << 4 | (e145_x1 < 0)
-        m = ~e145_x1 if e145_x1 < 0 else e145_x1
+        e64_x1 = x3.Value
+        if e64_x1.__class__ is not int or e64_x1 < -32768 or e64_x1 > 32767:
+            raise _rt.bad_int(e64_x1, -32768, 32767)
+        a = (a << 17) | (e64_x0 - -128) << 4 | (e64_x1 < 0)
+        m = ~e64_x1 if e64_x1 < 0 else e64_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -4205,20 +4315,8 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
 """,
     ),
     '_d_WPT_EVPCPowerControlParameterType': (
-        ('RationalNumberType', 'WPT_EVPCPowerControlParameterType'),
+        ('RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_W_RationalNumberType', '_W_WPT_EVPCPowerControlParameterType'),
 """\
-_s147 = RationalNumberType.Exponent.__set__
-_s148 = RationalNumberType.Value.__set__
-_s150 = RationalNumberType.Exponent.__set__
-_s151 = RationalNumberType.Value.__set__
-_s153 = RationalNumberType.Exponent.__set__
-_s154 = RationalNumberType.Value.__set__
-_s156 = RationalNumberType.Exponent.__set__
-_s157 = RationalNumberType.Value.__set__
-_s158 = WPT_EVPCPowerControlParameterType.EVPCCoilCurrentRequest.__set__
-_s159 = WPT_EVPCPowerControlParameterType.EVPCCoilCurrentInformation.__set__
-_s160 = WPT_EVPCPowerControlParameterType.EVPCCurrentOutputInformation.__set__
-_s161 = WPT_EVPCPowerControlParameterType.EVPCVoltageOutputInformation.__set__
 
 def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     p0 = p + 15
@@ -4230,24 +4328,25 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e146_v0 = ((g >> 4) & 255) + -128
+    e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e146_v1 = c & 65535
-    if e146_v1 < 32768:
-        e146_v1 >>= 8
+    e65_v1 = c & 65535
+    if e65_v1 < 32768:
+        e65_v1 >>= 8
         p = q - 8
-    elif not e146_v1 & 128:
-        e146_v1 = ((e146_v1 >> 8) & 127) | ((e146_v1 & 127) << 7)
+    elif not e65_v1 & 128:
+        e65_v1 = ((e65_v1 >> 8) & 127) | ((e65_v1 & 127) << 7)
         p = q
     else:
-        e146_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e146_v1 = ~e146_v1
-    if e146_v1 < -32768 or e146_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e146_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s147(v0, e146_v0)
-    _s148(v0, e146_v1)
+        e65_v1 = ~e65_v1
+    if e65_v1 < -32768 or e65_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e65_v0
+    v0.Value = e65_v1
+    v0.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -4257,24 +4356,25 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e149_v0 = ((g >> 4) & 255) + -128
+    e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e149_v1 = c & 65535
-    if e149_v1 < 32768:
-        e149_v1 >>= 8
+    e66_v1 = c & 65535
+    if e66_v1 < 32768:
+        e66_v1 >>= 8
         p = q - 8
-    elif not e149_v1 & 128:
-        e149_v1 = ((e149_v1 >> 8) & 127) | ((e149_v1 & 127) << 7)
+    elif not e66_v1 & 128:
+        e66_v1 = ((e66_v1 >> 8) & 127) | ((e66_v1 & 127) << 7)
         p = q
     else:
-        e149_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e149_v1 = ~e149_v1
-    if e149_v1 < -32768 or e149_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e149_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s150(v1, e149_v0)
-    _s151(v1, e149_v1)
+        e66_v1 = ~e66_v1
+    if e66_v1 < -32768 or e66_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e66_v0
+    v1.Value = e66_v1
+    v1.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -4284,24 +4384,25 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e152_v0 = ((g >> 4) & 255) + -128
+    e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e152_v1 = c & 65535
-    if e152_v1 < 32768:
-        e152_v1 >>= 8
+    e67_v1 = c & 65535
+    if e67_v1 < 32768:
+        e67_v1 >>= 8
         p = q - 8
-    elif not e152_v1 & 128:
-        e152_v1 = ((e152_v1 >> 8) & 127) | ((e152_v1 & 127) << 7)
+    elif not e67_v1 & 128:
+        e67_v1 = ((e67_v1 >> 8) & 127) | ((e67_v1 & 127) << 7)
         p = q
     else:
-        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e152_v1 = ~e152_v1
-    if e152_v1 < -32768 or e152_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e152_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s153(v2, e152_v0)
-    _s154(v2, e152_v1)
+        e67_v1 = ~e67_v1
+    if e67_v1 < -32768 or e67_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e67_v0
+    v2.Value = e67_v1
+    v2.__class__ = RationalNumberType
     p0 = p + 17
     q = p + 33
     if q <= E:
@@ -4311,24 +4412,25 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e155_v0 = ((g >> 4) & 255) + -128
+    e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e155_v1 = c & 65535
-    if e155_v1 < 32768:
-        e155_v1 >>= 8
+    e68_v1 = c & 65535
+    if e68_v1 < 32768:
+        e68_v1 >>= 8
         p = q - 8
-    elif not e155_v1 & 128:
-        e155_v1 = ((e155_v1 >> 8) & 127) | ((e155_v1 & 127) << 7)
+    elif not e68_v1 & 128:
+        e68_v1 = ((e68_v1 >> 8) & 127) | ((e68_v1 & 127) << 7)
         p = q
     else:
-        e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e155_v1 = ~e155_v1
-    if e155_v1 < -32768 or e155_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e155_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s156(v3, e155_v0)
-    _s157(v3, e155_v1)
+        e68_v1 = ~e68_v1
+    if e68_v1 < -32768 or e68_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e68_v0
+    v3.Value = e68_v1
+    v3.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4336,11 +4438,12 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_EVPCPowerControlParameterType')
     p = q
-    o = _new(cls)
-    _s158(o, v0)
-    _s159(o, v1)
-    _s160(o, v2)
-    _s161(o, v3)
+    o = _new(_W_WPT_EVPCPowerControlParameterType)
+    o.EVPCCoilCurrentRequest = v0
+    o.EVPCCoilCurrentInformation = v1
+    o.EVPCCurrentOutputInformation = v2
+    o.EVPCVoltageOutputInformation = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4370,7 +4473,7 @@ def _j_WPT_EVPCPowerControlParameterType(v):
     '_e_WPT_FinePositioningMethodListType': (
         ('_IX_WPT_FinePositioningMethodType',),
 """\
-_T162 = (None, (2, 1), (1, 0), )
+_T69 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_FinePositioningMethodListType(a, v):
     f = ""
@@ -4396,7 +4499,7 @@ def _e_WPT_FinePositioningMethodListType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T162[s]
+        t = _T69[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_FinePositioningMethod))')
         a = (a << t[0]) | t[1]
@@ -4408,9 +4511,8 @@ def _e_WPT_FinePositioningMethodListType(a, v):
 """,
     ),
     '_d_WPT_FinePositioningMethodListType': (
-        ('WPT_FinePositioningMethodListType', '_EV_WPT_FinePositioningMethodType'),
+        ('WPT_FinePositioningMethodListType', '_EV_WPT_FinePositioningMethodType', '_W_WPT_FinePositioningMethodListType'),
 """\
-_s163 = WPT_FinePositioningMethodListType.WPT_FinePositioningMethod.__set__
 
 def _d_WPT_FinePositioningMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -4467,8 +4569,9 @@ def _d_WPT_FinePositioningMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_FinePositioningMethodListType')
-    o = _new(cls)
-    _s163(o, v0)
+    o = _new(_W_WPT_FinePositioningMethodListType)
+    o.WPT_FinePositioningMethod = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4487,8 +4590,8 @@ def _j_WPT_FinePositioningMethodListType(v):
     '_e_WPT_FinePositioningReqType': (
         ('MessageHeaderType', 'WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType', '_e_WPT_LF_DataPackageType'),
 """\
-_T164 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
-_T166 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T70 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
+_T72 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningReqType(a, v):
     f = ""
@@ -4540,23 +4643,23 @@ def _e_WPT_FinePositioningReqType(a, v):
         if x4 is not None:
             if not isinstance(x4, WPT_LF_DataPackageListType):
                 raise _rt.bad_class(x4, 'WPT_LF_DataPackageListType')
-            t = _T164[s]
+            t = _T70[s]
             if t is None:
                 raise _rt.not_here('WPT_LF_DataPackageList')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "WPT_LF_DataPackageList.NumPackages"
-            w165_x0 = x4.NumPackages
-            if w165_x0.__class__ is not int or w165_x0 < 0 or w165_x0 > 255:
-                raise _rt.bad_int(w165_x0, 0, 255)
+            w71_x0 = x4.NumPackages
+            if w71_x0.__class__ is not int or w71_x0 < 0 or w71_x0 > 255:
+                raise _rt.bad_int(w71_x0, 0, 255)
             f = "WPT_LF_DataPackageList.WPT_LF_DataPackage"
-            w165_x1 = x4.WPT_LF_DataPackage
-            if not isinstance(w165_x1, WPT_LF_DataPackageType):
-                raise _rt.bad_class(w165_x1, 'WPT_LF_DataPackageType')
-            a = (a << 12) | (w165_x0) << 2
-            a = _e_WPT_LF_DataPackageType(a, w165_x1)
+            w71_x1 = x4.WPT_LF_DataPackage
+            if not isinstance(w71_x1, WPT_LF_DataPackageType):
+                raise _rt.bad_class(w71_x1, 'WPT_LF_DataPackageType')
+            a = (a << 12) | (w71_x0) << 2
+            a = _e_WPT_LF_DataPackageType(a, w71_x1)
             a <<= 1
-        t = _T166[s]
+        t = _T72[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer), SE(WPT_LF_DataPackageList))')
         a = (a << t[0]) | t[1]
@@ -4569,13 +4672,8 @@ _e_WPT_FinePositioningReq = _e_WPT_FinePositioningReqType
 """,
     ),
     '_d_WPT_FinePositioningReqType': (
-        ('MessageHeaderType', 'WPT_FinePositioningReqType', 'WPT_LF_DataPackageListType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
+        ('MessageHeaderType', 'WPT_FinePositioningReqType', 'WPT_LF_DataPackageListType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_FinePositioningReqType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
 """\
-_s167 = WPT_FinePositioningReqType.Header.__set__
-_s168 = WPT_FinePositioningReqType.EVProcessing.__set__
-_s169 = WPT_FinePositioningReqType.EVResultCode.__set__
-_s170 = WPT_FinePositioningReqType.VendorSpecificDataContainer.__set__
-_s171 = WPT_FinePositioningReqType.WPT_LF_DataPackageList.__set__
 
 def _d_WPT_FinePositioningReqType(D, E, p, data, st, cls):
     v3 = []
@@ -4664,12 +4762,13 @@ def _d_WPT_FinePositioningReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningReqType')
         p = q
-    o = _new(cls)
-    _s167(o, v0)
-    _s168(o, v1)
-    _s169(o, v2)
-    _s170(o, v3)
-    _s171(o, v4)
+    o = _new(_W_WPT_FinePositioningReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.EVResultCode = v2
+    o.VendorSpecificDataContainer = v3
+    o.WPT_LF_DataPackageList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningReq = _d_WPT_FinePositioningReqType
 """,
@@ -4696,8 +4795,8 @@ _j_WPT_FinePositioningReq = _j_WPT_FinePositioningReqType
     '_e_WPT_FinePositioningResType': (
         ('MessageHeaderType', 'WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_LF_DataPackageType'),
 """\
-_T172 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
-_T174 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T73 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
+_T75 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningResType(a, v):
     f = ""
@@ -4749,23 +4848,23 @@ def _e_WPT_FinePositioningResType(a, v):
         if x4 is not None:
             if not isinstance(x4, WPT_LF_DataPackageListType):
                 raise _rt.bad_class(x4, 'WPT_LF_DataPackageListType')
-            t = _T172[s]
+            t = _T73[s]
             if t is None:
                 raise _rt.not_here('WPT_LF_DataPackageList')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "WPT_LF_DataPackageList.NumPackages"
-            w173_x0 = x4.NumPackages
-            if w173_x0.__class__ is not int or w173_x0 < 0 or w173_x0 > 255:
-                raise _rt.bad_int(w173_x0, 0, 255)
+            w74_x0 = x4.NumPackages
+            if w74_x0.__class__ is not int or w74_x0 < 0 or w74_x0 > 255:
+                raise _rt.bad_int(w74_x0, 0, 255)
             f = "WPT_LF_DataPackageList.WPT_LF_DataPackage"
-            w173_x1 = x4.WPT_LF_DataPackage
-            if not isinstance(w173_x1, WPT_LF_DataPackageType):
-                raise _rt.bad_class(w173_x1, 'WPT_LF_DataPackageType')
-            a = (a << 12) | (w173_x0) << 2
-            a = _e_WPT_LF_DataPackageType(a, w173_x1)
+            w74_x1 = x4.WPT_LF_DataPackage
+            if not isinstance(w74_x1, WPT_LF_DataPackageType):
+                raise _rt.bad_class(w74_x1, 'WPT_LF_DataPackageType')
+            a = (a << 12) | (w74_x0) << 2
+            a = _e_WPT_LF_DataPackageType(a, w74_x1)
             a <<= 1
-        t = _T174[s]
+        t = _T75[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer), SE(WPT_LF_DataPackageList))')
         a = (a << t[0]) | t[1]
@@ -4778,13 +4877,8 @@ _e_WPT_FinePositioningRes = _e_WPT_FinePositioningResType
 """,
     ),
     '_d_WPT_FinePositioningResType': (
-        ('MessageHeaderType', 'WPT_FinePositioningResType', 'WPT_LF_DataPackageListType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
+        ('MessageHeaderType', 'WPT_FinePositioningResType', 'WPT_LF_DataPackageListType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_FinePositioningResType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
 """\
-_s175 = WPT_FinePositioningResType.Header.__set__
-_s176 = WPT_FinePositioningResType.ResponseCode.__set__
-_s177 = WPT_FinePositioningResType.EVSEProcessing.__set__
-_s178 = WPT_FinePositioningResType.VendorSpecificDataContainer.__set__
-_s179 = WPT_FinePositioningResType.WPT_LF_DataPackageList.__set__
 
 def _d_WPT_FinePositioningResType(D, E, p, data, st, cls):
     v3 = []
@@ -4873,12 +4967,13 @@ def _d_WPT_FinePositioningResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningResType')
         p = q
-    o = _new(cls)
-    _s175(o, v0)
-    _s176(o, v1)
-    _s177(o, v2)
-    _s178(o, v3)
-    _s179(o, v4)
+    o = _new(_W_WPT_FinePositioningResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.VendorSpecificDataContainer = v3
+    o.WPT_LF_DataPackageList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningRes = _d_WPT_FinePositioningResType
 """,
@@ -4905,8 +5000,8 @@ _j_WPT_FinePositioningRes = _j_WPT_FinePositioningResType
     '_e_WPT_FinePositioningSetupReqType': (
         ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_IX_processingType', '_e_MessageHeaderType', '_e_WPT_AlignmentCheckMethodListType', '_e_WPT_FinePositioningMethodListType', '_e_WPT_LF_SystemSetupDataType', '_e_WPT_PairingMethodListType'),
 """\
-_T180 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
-_T181 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T76 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
+_T77 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningSetupReqType(a, v):
     f = ""
@@ -4977,13 +5072,13 @@ def _e_WPT_FinePositioningSetupReqType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_LF_SystemSetupDataType):
                 raise _rt.bad_class(x7, 'WPT_LF_SystemSetupDataType')
-            t = _T180[s]
+            t = _T76[s]
             if t is None:
                 raise _rt.not_here('LF_SystemSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_SystemSetupDataType(a, x7)
-        t = _T181[s]
+        t = _T77[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_SystemSetupData), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -4996,16 +5091,8 @@ _e_WPT_FinePositioningSetupReq = _e_WPT_FinePositioningSetupReqType
 """,
     ),
     '_d_WPT_FinePositioningSetupReqType': (
-        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupReqType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_processingType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupReqType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_processingType', '_W_WPT_FinePositioningSetupReqType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
 """\
-_s182 = WPT_FinePositioningSetupReqType.Header.__set__
-_s183 = WPT_FinePositioningSetupReqType.EVProcessing.__set__
-_s184 = WPT_FinePositioningSetupReqType.EVDeviceFinePositioningMethodList.__set__
-_s185 = WPT_FinePositioningSetupReqType.EVDevicePairingMethodList.__set__
-_s186 = WPT_FinePositioningSetupReqType.EVDeviceAlignmentCheckMethodList.__set__
-_s187 = WPT_FinePositioningSetupReqType.NaturalOffset.__set__
-_s188 = WPT_FinePositioningSetupReqType.VendorSpecificDataContainer.__set__
-_s189 = WPT_FinePositioningSetupReqType.LF_SystemSetupData.__set__
 
 def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
     v6 = []
@@ -5134,15 +5221,16 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupReqType')
         p = q
-    o = _new(cls)
-    _s182(o, v0)
-    _s183(o, v1)
-    _s184(o, v2)
-    _s185(o, v3)
-    _s186(o, v4)
-    _s187(o, v5)
-    _s188(o, v6)
-    _s189(o, v7)
+    o = _new(_W_WPT_FinePositioningSetupReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.EVDeviceFinePositioningMethodList = v2
+    o.EVDevicePairingMethodList = v3
+    o.EVDeviceAlignmentCheckMethodList = v4
+    o.NaturalOffset = v5
+    o.VendorSpecificDataContainer = v6
+    o.LF_SystemSetupData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningSetupReq = _d_WPT_FinePositioningSetupReqType
 """,
@@ -5174,8 +5262,8 @@ _j_WPT_FinePositioningSetupReq = _j_WPT_FinePositioningSetupReqType
     '_e_WPT_FinePositioningSetupResType': (
         ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_AlignmentCheckMethodListType', '_e_WPT_FinePositioningMethodListType', '_e_WPT_LF_SystemSetupDataType', '_e_WPT_PairingMethodListType'),
 """\
-_T190 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
-_T191 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T78 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
+_T79 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningSetupResType(a, v):
     f = ""
@@ -5246,13 +5334,13 @@ def _e_WPT_FinePositioningSetupResType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_LF_SystemSetupDataType):
                 raise _rt.bad_class(x7, 'WPT_LF_SystemSetupDataType')
-            t = _T190[s]
+            t = _T78[s]
             if t is None:
                 raise _rt.not_here('LF_SystemSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_SystemSetupDataType(a, x7)
-        t = _T191[s]
+        t = _T79[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_SystemSetupData), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -5265,16 +5353,8 @@ _e_WPT_FinePositioningSetupRes = _e_WPT_FinePositioningSetupResType
 """,
     ),
     '_d_WPT_FinePositioningSetupResType': (
-        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupResType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupResType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_responseCodeType', '_W_WPT_FinePositioningSetupResType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
 """\
-_s192 = WPT_FinePositioningSetupResType.Header.__set__
-_s193 = WPT_FinePositioningSetupResType.ResponseCode.__set__
-_s194 = WPT_FinePositioningSetupResType.PrimaryDeviceFinePositioningMethodList.__set__
-_s195 = WPT_FinePositioningSetupResType.PrimaryDevicePairingMethodList.__set__
-_s196 = WPT_FinePositioningSetupResType.PrimaryDeviceAlignmentCheckMethodList.__set__
-_s197 = WPT_FinePositioningSetupResType.NaturalOffset.__set__
-_s198 = WPT_FinePositioningSetupResType.VendorSpecificDataContainer.__set__
-_s199 = WPT_FinePositioningSetupResType.LF_SystemSetupData.__set__
 
 def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
     v6 = []
@@ -5403,15 +5483,16 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupResType')
         p = q
-    o = _new(cls)
-    _s192(o, v0)
-    _s193(o, v1)
-    _s194(o, v2)
-    _s195(o, v3)
-    _s196(o, v4)
-    _s197(o, v5)
-    _s198(o, v6)
-    _s199(o, v7)
+    o = _new(_W_WPT_FinePositioningSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.PrimaryDeviceFinePositioningMethodList = v2
+    o.PrimaryDevicePairingMethodList = v3
+    o.PrimaryDeviceAlignmentCheckMethodList = v4
+    o.NaturalOffset = v5
+    o.VendorSpecificDataContainer = v6
+    o.LF_SystemSetupData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningSetupRes = _d_WPT_FinePositioningSetupResType
 """,
@@ -5466,10 +5547,8 @@ def _e_WPT_LF_DataPackageListType(a, v):
 """,
     ),
     '_d_WPT_LF_DataPackageListType': (
-        ('WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_d_WPT_LF_DataPackageType'),
+        ('WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_W_WPT_LF_DataPackageListType', '_d_WPT_LF_DataPackageType'),
 """\
-_s200 = WPT_LF_DataPackageListType.NumPackages.__set__
-_s201 = WPT_LF_DataPackageListType.WPT_LF_DataPackage.__set__
 
 def _d_WPT_LF_DataPackageListType(D, E, p, data, st, cls):
     q = p + 12
@@ -5488,9 +5567,10 @@ def _d_WPT_LF_DataPackageListType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_DataPackageListType')
     p = q
-    o = _new(cls)
-    _s200(o, v0)
-    _s201(o, v1)
+    o = _new(_W_WPT_LF_DataPackageListType)
+    o.NumPackages = v0
+    o.WPT_LF_DataPackage = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5510,8 +5590,8 @@ def _j_WPT_LF_DataPackageListType(v):
     '_e_WPT_LF_DataPackageType': (
         ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_e_WPT_LF_RxRSSIType'),
 """\
-_T205 = (None, (2, 1, 2), None, )
-_T209 = (None, None, (1, 0), )
+_T83 = (None, (2, 1, 2), None, )
+_T87 = (None, None, (1, 0), )
 
 def _e_WPT_LF_DataPackageType(a, v):
     f = ""
@@ -5527,29 +5607,29 @@ def _e_WPT_LF_DataPackageType(a, v):
             if not isinstance(x1, WPT_LF_TxDataListType):
                 raise _rt.bad_class(x1, 'WPT_LF_TxDataListType')
             f = "LF_TxData.WPT_LF_TxDataList"
-            l202_x0 = x1.WPT_LF_TxDataList
-            if not isinstance(l202_x0, WPT_LF_TxDataType):
-                raise _rt.bad_class(l202_x0, 'WPT_LF_TxDataType')
+            l80_x0 = x1.WPT_LF_TxDataList
+            if not isinstance(l80_x0, WPT_LF_TxDataType):
+                raise _rt.bad_class(l80_x0, 'WPT_LF_TxDataType')
             f = "LF_TxData.WPT_LF_TxDataList.TxIdentifier"
-            l202_w203_x0 = l202_x0.TxIdentifier
-            if l202_w203_x0.__class__ is not int or l202_w203_x0 < 1 or l202_w203_x0 > 4294967295:
-                raise _rt.bad_int(l202_w203_x0, 1, 4294967295)
+            l80_w81_x0 = l80_x0.TxIdentifier
+            if l80_w81_x0.__class__ is not int or l80_w81_x0 < 1 or l80_w81_x0 > 4294967295:
+                raise _rt.bad_int(l80_w81_x0, 1, 4294967295)
             a <<= 5
-            a = (a << 8) | l202_w203_x0 if l202_w203_x0 < 128 else _uint(a, l202_w203_x0)
+            a = (a << 8) | l80_w81_x0 if l80_w81_x0 < 128 else _uint(a, l80_w81_x0)
             f = "LF_TxData.WPT_LF_TxDataList.EIRP"
-            l202_w203_x1 = l202_x0.EIRP
-            if not isinstance(l202_w203_x1, RationalNumberType):
-                raise _rt.bad_class(l202_w203_x1, 'RationalNumberType')
+            l80_w81_x1 = l80_x0.EIRP
+            if not isinstance(l80_w81_x1, RationalNumberType):
+                raise _rt.bad_class(l80_w81_x1, 'RationalNumberType')
             f = "LF_TxData.WPT_LF_TxDataList.EIRP.Exponent"
-            l202_w203_e204_x0 = l202_w203_x1.Exponent
-            if l202_w203_e204_x0.__class__ is not int or l202_w203_e204_x0 < -128 or l202_w203_e204_x0 > 127:
-                raise _rt.bad_int(l202_w203_e204_x0, -128, 127)
+            l80_w81_e82_x0 = l80_w81_x1.Exponent
+            if l80_w81_e82_x0.__class__ is not int or l80_w81_e82_x0 < -128 or l80_w81_e82_x0 > 127:
+                raise _rt.bad_int(l80_w81_e82_x0, -128, 127)
             f = "LF_TxData.WPT_LF_TxDataList.EIRP.Value"
-            l202_w203_e204_x1 = l202_w203_x1.Value
-            if l202_w203_e204_x1.__class__ is not int or l202_w203_e204_x1 < -32768 or l202_w203_e204_x1 > 32767:
-                raise _rt.bad_int(l202_w203_e204_x1, -32768, 32767)
-            a = (a << 16) | (l202_w203_e204_x0 - -128) << 4 | (l202_w203_e204_x1 < 0)
-            m = ~l202_w203_e204_x1 if l202_w203_e204_x1 < 0 else l202_w203_e204_x1
+            l80_w81_e82_x1 = l80_w81_x1.Value
+            if l80_w81_e82_x1.__class__ is not int or l80_w81_e82_x1 < -32768 or l80_w81_e82_x1 > 32767:
+                raise _rt.bad_int(l80_w81_e82_x1, -32768, 32767)
+            a = (a << 16) | (l80_w81_e82_x0 - -128) << 4 | (l80_w81_e82_x1 < 0)
+            m = ~l80_w81_e82_x1 if l80_w81_e82_x1 < 0 else l80_w81_e82_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 4
             s = 2
@@ -5560,33 +5640,33 @@ def _e_WPT_LF_DataPackageType(a, v):
         if x2 is not None:
             if not isinstance(x2, WPT_LF_RxDataListType):
                 raise _rt.bad_class(x2, 'WPT_LF_RxDataListType')
-            t = _T205[s]
+            t = _T83[s]
             if t is None:
                 raise _rt.not_here('LF_RxData')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "LF_RxData.WPT_LF_RxDataList"
-            l206_x0 = x2.WPT_LF_RxDataList
-            if not isinstance(l206_x0, WPT_LF_RxDataType):
-                raise _rt.bad_class(l206_x0, 'WPT_LF_RxDataType')
+            l84_x0 = x2.WPT_LF_RxDataList
+            if not isinstance(l84_x0, WPT_LF_RxDataType):
+                raise _rt.bad_class(l84_x0, 'WPT_LF_RxDataType')
             f = "LF_RxData.WPT_LF_RxDataList.RxIdentifier"
-            l206_w207_x0 = l206_x0.RxIdentifier
-            if l206_w207_x0.__class__ is not int or l206_w207_x0 < 1 or l206_w207_x0 > 4294967295:
-                raise _rt.bad_int(l206_w207_x0, 1, 4294967295)
+            l84_w85_x0 = l84_x0.RxIdentifier
+            if l84_w85_x0.__class__ is not int or l84_w85_x0 < 1 or l84_w85_x0 > 4294967295:
+                raise _rt.bad_int(l84_w85_x0, 1, 4294967295)
             a <<= 3
-            a = (a << 8) | l206_w207_x0 if l206_w207_x0 < 128 else _uint(a, l206_w207_x0)
+            a = (a << 8) | l84_w85_x0 if l84_w85_x0 < 128 else _uint(a, l84_w85_x0)
             f = "LF_RxData.WPT_LF_RxDataList.RSSIData"
-            l206_w207_x1 = l206_x0.RSSIData
-            if not isinstance(l206_w207_x1, WPT_LF_RxRSSIListType):
-                raise _rt.bad_class(l206_w207_x1, 'WPT_LF_RxRSSIListType')
+            l84_w85_x1 = l84_x0.RSSIData
+            if not isinstance(l84_w85_x1, WPT_LF_RxRSSIListType):
+                raise _rt.bad_class(l84_w85_x1, 'WPT_LF_RxRSSIListType')
             f = "LF_RxData.WPT_LF_RxDataList.RSSIData.RSSIDataList"
-            l206_w207_r208_x0 = l206_w207_x1.RSSIDataList
-            if not isinstance(l206_w207_r208_x0, WPT_LF_RxRSSIType):
-                raise _rt.bad_class(l206_w207_r208_x0, 'WPT_LF_RxRSSIType')
+            l84_w85_r86_x0 = l84_w85_x1.RSSIDataList
+            if not isinstance(l84_w85_r86_x0, WPT_LF_RxRSSIType):
+                raise _rt.bad_class(l84_w85_r86_x0, 'WPT_LF_RxRSSIType')
             a <<= 3
-            a = _e_WPT_LF_RxRSSIType(a, l206_w207_r208_x0)
+            a = _e_WPT_LF_RxRSSIType(a, l84_w85_r86_x0)
             a <<= 3
-        t = _T209[s]
+        t = _T87[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_RxData), SE(LF_TxData))')
         a = (a << t[0]) | t[1]
@@ -5598,11 +5678,8 @@ def _e_WPT_LF_DataPackageType(a, v):
 """,
     ),
     '_d_WPT_LF_DataPackageType': (
-        ('WPT_LF_DataPackageType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', '_d_WPT_LF_RxDataListType', '_d_WPT_LF_TxDataListType'),
+        ('WPT_LF_DataPackageType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', '_W_WPT_LF_DataPackageType', '_d_WPT_LF_RxDataListType', '_d_WPT_LF_TxDataListType'),
 """\
-_s210 = WPT_LF_DataPackageType.PackageIndex.__set__
-_s211 = WPT_LF_DataPackageType.LF_TxData.__set__
-_s212 = WPT_LF_DataPackageType.LF_RxData.__set__
 
 def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
     v1 = None
@@ -5629,10 +5706,11 @@ def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_DataPackageType')
     p = q
-    o = _new(cls)
-    _s210(o, v0)
-    _s211(o, v1)
-    _s212(o, v2)
+    o = _new(_W_WPT_LF_DataPackageType)
+    o.PackageIndex = v0
+    o.LF_TxData = v1
+    o.LF_RxData = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -5664,7 +5742,7 @@ def _j_WPT_LF_DataPackageType(v):
     '_e_WPT_LF_ReceiverDataType': (
         ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType'),
 """\
-_T216 = (None, None, None, (2, 1), (1, 0), )
+_T91 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_WPT_LF_ReceiverDataType(a, v):
     f = ""
@@ -5697,65 +5775,65 @@ def _e_WPT_LF_ReceiverDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "RxSpecData.TxRxIdentifier"
-            r213_x0 = y.TxRxIdentifier
-            if r213_x0.__class__ is not int or r213_x0 < 1 or r213_x0 > 4294967295:
-                raise _rt.bad_int(r213_x0, 1, 4294967295)
+            r88_x0 = y.TxRxIdentifier
+            if r88_x0.__class__ is not int or r88_x0 < 1 or r88_x0 > 4294967295:
+                raise _rt.bad_int(r88_x0, 1, 4294967295)
             a <<= 2
-            a = (a << 8) | r213_x0 if r213_x0 < 128 else _uint(a, r213_x0)
+            a = (a << 8) | r88_x0 if r88_x0 < 128 else _uint(a, r88_x0)
             f = "RxSpecData.TxRxPosition"
-            r213_x1 = y.TxRxPosition
-            if not isinstance(r213_x1, WPT_CoordinateXYZType):
-                raise _rt.bad_class(r213_x1, 'WPT_CoordinateXYZType')
+            r88_x1 = y.TxRxPosition
+            if not isinstance(r88_x1, WPT_CoordinateXYZType):
+                raise _rt.bad_class(r88_x1, 'WPT_CoordinateXYZType')
             f = "RxSpecData.TxRxPosition.Coord_X"
-            r213_t214_x0 = r213_x1.Coord_X
-            if r213_t214_x0.__class__ is not int or r213_t214_x0 < -32768 or r213_t214_x0 > 32767:
-                raise _rt.bad_int(r213_t214_x0, -32768, 32767)
-            a = (a << 5) | (r213_t214_x0 < 0)
-            m = ~r213_t214_x0 if r213_t214_x0 < 0 else r213_t214_x0
+            r88_t89_x0 = r88_x1.Coord_X
+            if r88_t89_x0.__class__ is not int or r88_t89_x0 < -32768 or r88_t89_x0 > 32767:
+                raise _rt.bad_int(r88_t89_x0, -32768, 32767)
+            a = (a << 5) | (r88_t89_x0 < 0)
+            m = ~r88_t89_x0 if r88_t89_x0 < 0 else r88_t89_x0
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "RxSpecData.TxRxPosition.Coord_Y"
-            r213_t214_x1 = r213_x1.Coord_Y
-            if r213_t214_x1.__class__ is not int or r213_t214_x1 < -32768 or r213_t214_x1 > 32767:
-                raise _rt.bad_int(r213_t214_x1, -32768, 32767)
-            a = (a << 4) | (r213_t214_x1 < 0)
-            m = ~r213_t214_x1 if r213_t214_x1 < 0 else r213_t214_x1
+            r88_t89_x1 = r88_x1.Coord_Y
+            if r88_t89_x1.__class__ is not int or r88_t89_x1 < -32768 or r88_t89_x1 > 32767:
+                raise _rt.bad_int(r88_t89_x1, -32768, 32767)
+            a = (a << 4) | (r88_t89_x1 < 0)
+            m = ~r88_t89_x1 if r88_t89_x1 < 0 else r88_t89_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "RxSpecData.TxRxPosition.Coord_Z"
-            r213_t214_x2 = r213_x1.Coord_Z
-            if r213_t214_x2.__class__ is not int or r213_t214_x2 < -32768 or r213_t214_x2 > 32767:
-                raise _rt.bad_int(r213_t214_x2, -32768, 32767)
-            a = (a << 4) | (r213_t214_x2 < 0)
-            m = ~r213_t214_x2 if r213_t214_x2 < 0 else r213_t214_x2
+            r88_t89_x2 = r88_x1.Coord_Z
+            if r88_t89_x2.__class__ is not int or r88_t89_x2 < -32768 or r88_t89_x2 > 32767:
+                raise _rt.bad_int(r88_t89_x2, -32768, 32767)
+            a = (a << 4) | (r88_t89_x2 < 0)
+            m = ~r88_t89_x2 if r88_t89_x2 < 0 else r88_t89_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "RxSpecData.TxRxOrientation"
-            r213_x2 = y.TxRxOrientation
-            if not isinstance(r213_x2, WPT_CoordinateXYZType):
-                raise _rt.bad_class(r213_x2, 'WPT_CoordinateXYZType')
+            r88_x2 = y.TxRxOrientation
+            if not isinstance(r88_x2, WPT_CoordinateXYZType):
+                raise _rt.bad_class(r88_x2, 'WPT_CoordinateXYZType')
             f = "RxSpecData.TxRxOrientation.Coord_X"
-            r213_t215_x0 = r213_x2.Coord_X
-            if r213_t215_x0.__class__ is not int or r213_t215_x0 < -32768 or r213_t215_x0 > 32767:
-                raise _rt.bad_int(r213_t215_x0, -32768, 32767)
-            a = (a << 6) | (r213_t215_x0 < 0)
-            m = ~r213_t215_x0 if r213_t215_x0 < 0 else r213_t215_x0
+            r88_t90_x0 = r88_x2.Coord_X
+            if r88_t90_x0.__class__ is not int or r88_t90_x0 < -32768 or r88_t90_x0 > 32767:
+                raise _rt.bad_int(r88_t90_x0, -32768, 32767)
+            a = (a << 6) | (r88_t90_x0 < 0)
+            m = ~r88_t90_x0 if r88_t90_x0 < 0 else r88_t90_x0
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "RxSpecData.TxRxOrientation.Coord_Y"
-            r213_t215_x1 = r213_x2.Coord_Y
-            if r213_t215_x1.__class__ is not int or r213_t215_x1 < -32768 or r213_t215_x1 > 32767:
-                raise _rt.bad_int(r213_t215_x1, -32768, 32767)
-            a = (a << 4) | (r213_t215_x1 < 0)
-            m = ~r213_t215_x1 if r213_t215_x1 < 0 else r213_t215_x1
+            r88_t90_x1 = r88_x2.Coord_Y
+            if r88_t90_x1.__class__ is not int or r88_t90_x1 < -32768 or r88_t90_x1 > 32767:
+                raise _rt.bad_int(r88_t90_x1, -32768, 32767)
+            a = (a << 4) | (r88_t90_x1 < 0)
+            m = ~r88_t90_x1 if r88_t90_x1 < 0 else r88_t90_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "RxSpecData.TxRxOrientation.Coord_Z"
-            r213_t215_x2 = r213_x2.Coord_Z
-            if r213_t215_x2.__class__ is not int or r213_t215_x2 < -32768 or r213_t215_x2 > 32767:
-                raise _rt.bad_int(r213_t215_x2, -32768, 32767)
-            a = (a << 4) | (r213_t215_x2 < 0)
-            m = ~r213_t215_x2 if r213_t215_x2 < 0 else r213_t215_x2
+            r88_t90_x2 = r88_x2.Coord_Z
+            if r88_t90_x2.__class__ is not int or r88_t90_x2 < -32768 or r88_t90_x2 > 32767:
+                raise _rt.bad_int(r88_t90_x2, -32768, 32767)
+            a = (a << 4) | (r88_t90_x2 < 0)
+            m = ~r88_t90_x2 if r88_t90_x2 < 0 else r88_t90_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             i += 1
         s = 4 if n == 255 else 3
-        t = _T216[s]
+        t = _T91[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RxSpecData))')
         a = (a << t[0]) | t[1]
@@ -5767,28 +5845,8 @@ def _e_WPT_LF_ReceiverDataType(a, v):
 """,
     ),
     '_d_WPT_LF_ReceiverDataType': (
-        ('WPT_CoordinateXYZType', 'WPT_LF_ReceiverDataType', 'WPT_TxRxSpecDataType', '_d_WPT_TxRxSpecDataType'),
+        ('WPT_CoordinateXYZType', 'WPT_LF_ReceiverDataType', 'WPT_TxRxSpecDataType', '_W_WPT_CoordinateXYZType', '_W_WPT_LF_ReceiverDataType', '_W_WPT_TxRxSpecDataType', '_d_WPT_TxRxSpecDataType'),
 """\
-_s219 = WPT_CoordinateXYZType.Coord_X.__set__
-_s220 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s221 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s223 = WPT_CoordinateXYZType.Coord_X.__set__
-_s224 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s225 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s226 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s227 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s228 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s231 = WPT_CoordinateXYZType.Coord_X.__set__
-_s232 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s233 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s235 = WPT_CoordinateXYZType.Coord_X.__set__
-_s236 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s237 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s238 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s239 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s240 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s241 = WPT_LF_ReceiverDataType.NumberOfReceivers.__set__
-_s242 = WPT_LF_ReceiverDataType.RxSpecData.__set__
 
 def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     v1 = []
@@ -5802,17 +5860,17 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 12303:
         raise _rt.escape(p, g, 14, 12303, 'WPT_TxRxSpecDataType')
     v0 = (g >> 4) & 255
-    r217_v0 = c & 65535
-    if r217_v0 < 32768:
-        r217_v0 >>= 8
+    r92_v0 = c & 65535
+    if r92_v0 < 32768:
+        r92_v0 >>= 8
         p = q - 8
-    elif not r217_v0 & 128:
-        r217_v0 = ((r217_v0 >> 8) & 127) | ((r217_v0 & 127) << 7)
+    elif not r92_v0 & 128:
+        r92_v0 = ((r92_v0 >> 8) & 127) | ((r92_v0 & 127) << 7)
         p = q
     else:
-        r217_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r217_v0 < 1 or r217_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r217_v0, 1, 4294967295)
+        r92_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if r92_v0 < 1 or r92_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     p0 = p + 5
     q = p + 21
     if q <= E:
@@ -5823,19 +5881,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v0 = c & 65535
-    if r217_t218_v0 < 32768:
-        r217_t218_v0 >>= 8
+    r92_t93_v0 = c & 65535
+    if r92_t93_v0 < 32768:
+        r92_t93_v0 >>= 8
         p = q - 8
-    elif not r217_t218_v0 & 128:
-        r217_t218_v0 = ((r217_t218_v0 >> 8) & 127) | ((r217_t218_v0 & 127) << 7)
+    elif not r92_t93_v0 & 128:
+        r92_t93_v0 = ((r92_t93_v0 >> 8) & 127) | ((r92_t93_v0 & 127) << 7)
         p = q
     else:
-        r217_t218_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t93_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t218_v0 = ~r217_t218_v0
-    if r217_t218_v0 < -32768 or r217_t218_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r217_t218_v0, -32768, 32767)
+        r92_t93_v0 = ~r92_t93_v0
+    if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -5846,19 +5904,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v1 = c & 65535
-    if r217_t218_v1 < 32768:
-        r217_t218_v1 >>= 8
+    r92_t93_v1 = c & 65535
+    if r92_t93_v1 < 32768:
+        r92_t93_v1 >>= 8
         p = q - 8
-    elif not r217_t218_v1 & 128:
-        r217_t218_v1 = ((r217_t218_v1 >> 8) & 127) | ((r217_t218_v1 & 127) << 7)
+    elif not r92_t93_v1 & 128:
+        r92_t93_v1 = ((r92_t93_v1 >> 8) & 127) | ((r92_t93_v1 & 127) << 7)
         p = q
     else:
-        r217_t218_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t218_v1 = ~r217_t218_v1
-    if r217_t218_v1 < -32768 or r217_t218_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r217_t218_v1, -32768, 32767)
+        r92_t93_v1 = ~r92_t93_v1
+    if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -5869,23 +5927,24 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v2 = c & 65535
-    if r217_t218_v2 < 32768:
-        r217_t218_v2 >>= 8
+    r92_t93_v2 = c & 65535
+    if r92_t93_v2 < 32768:
+        r92_t93_v2 >>= 8
         p = q - 8
-    elif not r217_t218_v2 & 128:
-        r217_t218_v2 = ((r217_t218_v2 >> 8) & 127) | ((r217_t218_v2 & 127) << 7)
+    elif not r92_t93_v2 & 128:
+        r92_t93_v2 = ((r92_t93_v2 >> 8) & 127) | ((r92_t93_v2 & 127) << 7)
         p = q
     else:
-        r217_t218_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t93_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t218_v2 = ~r217_t218_v2
-    if r217_t218_v2 < -32768 or r217_t218_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r217_t218_v2, -32768, 32767)
-    r217_v1 = _new(WPT_CoordinateXYZType)
-    _s219(r217_v1, r217_t218_v0)
-    _s220(r217_v1, r217_t218_v1)
-    _s221(r217_v1, r217_t218_v2)
+        r92_t93_v2 = ~r92_t93_v2
+    if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
+    r92_v1 = _new(_W_WPT_CoordinateXYZType)
+    r92_v1.Coord_X = r92_t93_v0
+    r92_v1.Coord_Y = r92_t93_v1
+    r92_v1.Coord_Z = r92_t93_v2
+    r92_v1.__class__ = WPT_CoordinateXYZType
     p0 = p + 6
     q = p + 22
     if q <= E:
@@ -5896,19 +5955,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v0 = c & 65535
-    if r217_t222_v0 < 32768:
-        r217_t222_v0 >>= 8
+    r92_t94_v0 = c & 65535
+    if r92_t94_v0 < 32768:
+        r92_t94_v0 >>= 8
         p = q - 8
-    elif not r217_t222_v0 & 128:
-        r217_t222_v0 = ((r217_t222_v0 >> 8) & 127) | ((r217_t222_v0 & 127) << 7)
+    elif not r92_t94_v0 & 128:
+        r92_t94_v0 = ((r92_t94_v0 >> 8) & 127) | ((r92_t94_v0 & 127) << 7)
         p = q
     else:
-        r217_t222_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t94_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t222_v0 = ~r217_t222_v0
-    if r217_t222_v0 < -32768 or r217_t222_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r217_t222_v0, -32768, 32767)
+        r92_t94_v0 = ~r92_t94_v0
+    if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -5919,19 +5978,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v1 = c & 65535
-    if r217_t222_v1 < 32768:
-        r217_t222_v1 >>= 8
+    r92_t94_v1 = c & 65535
+    if r92_t94_v1 < 32768:
+        r92_t94_v1 >>= 8
         p = q - 8
-    elif not r217_t222_v1 & 128:
-        r217_t222_v1 = ((r217_t222_v1 >> 8) & 127) | ((r217_t222_v1 & 127) << 7)
+    elif not r92_t94_v1 & 128:
+        r92_t94_v1 = ((r92_t94_v1 >> 8) & 127) | ((r92_t94_v1 & 127) << 7)
         p = q
     else:
-        r217_t222_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t94_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t222_v1 = ~r217_t222_v1
-    if r217_t222_v1 < -32768 or r217_t222_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r217_t222_v1, -32768, 32767)
+        r92_t94_v1 = ~r92_t94_v1
+    if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -5942,27 +6001,29 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v2 = c & 65535
-    if r217_t222_v2 < 32768:
-        r217_t222_v2 >>= 8
+    r92_t94_v2 = c & 65535
+    if r92_t94_v2 < 32768:
+        r92_t94_v2 >>= 8
         p = q - 8
-    elif not r217_t222_v2 & 128:
-        r217_t222_v2 = ((r217_t222_v2 >> 8) & 127) | ((r217_t222_v2 & 127) << 7)
+    elif not r92_t94_v2 & 128:
+        r92_t94_v2 = ((r92_t94_v2 >> 8) & 127) | ((r92_t94_v2 & 127) << 7)
         p = q
     else:
-        r217_t222_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        r92_t94_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r217_t222_v2 = ~r217_t222_v2
-    if r217_t222_v2 < -32768 or r217_t222_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r217_t222_v2, -32768, 32767)
-    r217_v2 = _new(WPT_CoordinateXYZType)
-    _s223(r217_v2, r217_t222_v0)
-    _s224(r217_v2, r217_t222_v1)
-    _s225(r217_v2, r217_t222_v2)
-    y = _new(WPT_TxRxSpecDataType)
-    _s226(y, r217_v0)
-    _s227(y, r217_v1)
-    _s228(y, r217_v2)
+        r92_t94_v2 = ~r92_t94_v2
+    if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
+    r92_v2 = _new(_W_WPT_CoordinateXYZType)
+    r92_v2.Coord_X = r92_t94_v0
+    r92_v2.Coord_Y = r92_t94_v1
+    r92_v2.Coord_Z = r92_t94_v2
+    r92_v2.__class__ = WPT_CoordinateXYZType
+    y = _new(_W_WPT_TxRxSpecDataType)
+    y.TxRxIdentifier = r92_v0
+    y.TxRxPosition = r92_v1
+    y.TxRxOrientation = r92_v2
+    y.__class__ = WPT_TxRxSpecDataType
     v1.append(y)
     q = p + 3
     if q > E:
@@ -5991,17 +6052,17 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                r229_v0 = c & 65535
-                if r229_v0 < 32768:
-                    r229_v0 >>= 8
+                r95_v0 = c & 65535
+                if r95_v0 < 32768:
+                    r95_v0 >>= 8
                     p = q - 8
-                elif not r229_v0 & 128:
-                    r229_v0 = ((r229_v0 >> 8) & 127) | ((r229_v0 & 127) << 7)
+                elif not r95_v0 & 128:
+                    r95_v0 = ((r95_v0 >> 8) & 127) | ((r95_v0 & 127) << 7)
                     p = q
                 else:
-                    r229_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if r229_v0 < 1 or r229_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r229_v0, 1, 4294967295)
+                    r95_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+                if r95_v0 < 1 or r95_v0 > 4294967295:
+                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 p0 = p + 5
                 q = p + 21
                 if q <= E:
@@ -6012,19 +6073,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v0 = c & 65535
-                if r229_t230_v0 < 32768:
-                    r229_t230_v0 >>= 8
+                r95_t96_v0 = c & 65535
+                if r95_t96_v0 < 32768:
+                    r95_t96_v0 >>= 8
                     p = q - 8
-                elif not r229_t230_v0 & 128:
-                    r229_t230_v0 = ((r229_t230_v0 >> 8) & 127) | ((r229_t230_v0 & 127) << 7)
+                elif not r95_t96_v0 & 128:
+                    r95_t96_v0 = ((r95_t96_v0 >> 8) & 127) | ((r95_t96_v0 & 127) << 7)
                     p = q
                 else:
-                    r229_t230_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t96_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t230_v0 = ~r229_t230_v0
-                if r229_t230_v0 < -32768 or r229_t230_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r229_t230_v0, -32768, 32767)
+                    r95_t96_v0 = ~r95_t96_v0
+                if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -6035,19 +6096,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v1 = c & 65535
-                if r229_t230_v1 < 32768:
-                    r229_t230_v1 >>= 8
+                r95_t96_v1 = c & 65535
+                if r95_t96_v1 < 32768:
+                    r95_t96_v1 >>= 8
                     p = q - 8
-                elif not r229_t230_v1 & 128:
-                    r229_t230_v1 = ((r229_t230_v1 >> 8) & 127) | ((r229_t230_v1 & 127) << 7)
+                elif not r95_t96_v1 & 128:
+                    r95_t96_v1 = ((r95_t96_v1 >> 8) & 127) | ((r95_t96_v1 & 127) << 7)
                     p = q
                 else:
-                    r229_t230_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t230_v1 = ~r229_t230_v1
-                if r229_t230_v1 < -32768 or r229_t230_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r229_t230_v1, -32768, 32767)
+                    r95_t96_v1 = ~r95_t96_v1
+                if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -6058,23 +6119,24 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v2 = c & 65535
-                if r229_t230_v2 < 32768:
-                    r229_t230_v2 >>= 8
+                r95_t96_v2 = c & 65535
+                if r95_t96_v2 < 32768:
+                    r95_t96_v2 >>= 8
                     p = q - 8
-                elif not r229_t230_v2 & 128:
-                    r229_t230_v2 = ((r229_t230_v2 >> 8) & 127) | ((r229_t230_v2 & 127) << 7)
+                elif not r95_t96_v2 & 128:
+                    r95_t96_v2 = ((r95_t96_v2 >> 8) & 127) | ((r95_t96_v2 & 127) << 7)
                     p = q
                 else:
-                    r229_t230_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t96_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t230_v2 = ~r229_t230_v2
-                if r229_t230_v2 < -32768 or r229_t230_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r229_t230_v2, -32768, 32767)
-                r229_v1 = _new(WPT_CoordinateXYZType)
-                _s231(r229_v1, r229_t230_v0)
-                _s232(r229_v1, r229_t230_v1)
-                _s233(r229_v1, r229_t230_v2)
+                    r95_t96_v2 = ~r95_t96_v2
+                if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
+                r95_v1 = _new(_W_WPT_CoordinateXYZType)
+                r95_v1.Coord_X = r95_t96_v0
+                r95_v1.Coord_Y = r95_t96_v1
+                r95_v1.Coord_Z = r95_t96_v2
+                r95_v1.__class__ = WPT_CoordinateXYZType
                 p0 = p + 6
                 q = p + 22
                 if q <= E:
@@ -6085,19 +6147,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v0 = c & 65535
-                if r229_t234_v0 < 32768:
-                    r229_t234_v0 >>= 8
+                r95_t97_v0 = c & 65535
+                if r95_t97_v0 < 32768:
+                    r95_t97_v0 >>= 8
                     p = q - 8
-                elif not r229_t234_v0 & 128:
-                    r229_t234_v0 = ((r229_t234_v0 >> 8) & 127) | ((r229_t234_v0 & 127) << 7)
+                elif not r95_t97_v0 & 128:
+                    r95_t97_v0 = ((r95_t97_v0 >> 8) & 127) | ((r95_t97_v0 & 127) << 7)
                     p = q
                 else:
-                    r229_t234_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t97_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t234_v0 = ~r229_t234_v0
-                if r229_t234_v0 < -32768 or r229_t234_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r229_t234_v0, -32768, 32767)
+                    r95_t97_v0 = ~r95_t97_v0
+                if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -6108,19 +6170,19 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v1 = c & 65535
-                if r229_t234_v1 < 32768:
-                    r229_t234_v1 >>= 8
+                r95_t97_v1 = c & 65535
+                if r95_t97_v1 < 32768:
+                    r95_t97_v1 >>= 8
                     p = q - 8
-                elif not r229_t234_v1 & 128:
-                    r229_t234_v1 = ((r229_t234_v1 >> 8) & 127) | ((r229_t234_v1 & 127) << 7)
+                elif not r95_t97_v1 & 128:
+                    r95_t97_v1 = ((r95_t97_v1 >> 8) & 127) | ((r95_t97_v1 & 127) << 7)
                     p = q
                 else:
-                    r229_t234_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t97_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t234_v1 = ~r229_t234_v1
-                if r229_t234_v1 < -32768 or r229_t234_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r229_t234_v1, -32768, 32767)
+                    r95_t97_v1 = ~r95_t97_v1
+                if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -6131,27 +6193,29 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v2 = c & 65535
-                if r229_t234_v2 < 32768:
-                    r229_t234_v2 >>= 8
+                r95_t97_v2 = c & 65535
+                if r95_t97_v2 < 32768:
+                    r95_t97_v2 >>= 8
                     p = q - 8
-                elif not r229_t234_v2 & 128:
-                    r229_t234_v2 = ((r229_t234_v2 >> 8) & 127) | ((r229_t234_v2 & 127) << 7)
+                elif not r95_t97_v2 & 128:
+                    r95_t97_v2 = ((r95_t97_v2 >> 8) & 127) | ((r95_t97_v2 & 127) << 7)
                     p = q
                 else:
-                    r229_t234_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    r95_t97_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    r229_t234_v2 = ~r229_t234_v2
-                if r229_t234_v2 < -32768 or r229_t234_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r229_t234_v2, -32768, 32767)
-                r229_v2 = _new(WPT_CoordinateXYZType)
-                _s235(r229_v2, r229_t234_v0)
-                _s236(r229_v2, r229_t234_v1)
-                _s237(r229_v2, r229_t234_v2)
-                y = _new(WPT_TxRxSpecDataType)
-                _s238(y, r229_v0)
-                _s239(y, r229_v1)
-                _s240(y, r229_v2)
+                    r95_t97_v2 = ~r95_t97_v2
+                if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
+                r95_v2 = _new(_W_WPT_CoordinateXYZType)
+                r95_v2.Coord_X = r95_t97_v0
+                r95_v2.Coord_Y = r95_t97_v1
+                r95_v2.Coord_Z = r95_t97_v2
+                r95_v2.__class__ = WPT_CoordinateXYZType
+                y = _new(_W_WPT_TxRxSpecDataType)
+                y.TxRxIdentifier = r95_v0
+                y.TxRxPosition = r95_v1
+                y.TxRxOrientation = r95_v2
+                y.__class__ = WPT_TxRxSpecDataType
                 v1.append(y)
                 q = p + 3
                 if q > E:
@@ -6193,9 +6257,10 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_LF_ReceiverDataType')
-    o = _new(cls)
-    _s241(o, v0)
-    _s242(o, v1)
+    o = _new(_W_WPT_LF_ReceiverDataType)
+    o.NumberOfReceivers = v0
+    o.RxSpecData = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6226,31 +6291,31 @@ def _e_WPT_LF_RxDataListType(a, v):
         if not isinstance(x0, WPT_LF_RxDataType):
             raise _rt.bad_class(x0, 'WPT_LF_RxDataType')
         f = "WPT_LF_RxDataList.RxIdentifier"
-        w243_x0 = x0.RxIdentifier
-        if w243_x0.__class__ is not int or w243_x0 < 1 or w243_x0 > 4294967295:
-            raise _rt.bad_int(w243_x0, 1, 4294967295)
+        w98_x0 = x0.RxIdentifier
+        if w98_x0.__class__ is not int or w98_x0 < 1 or w98_x0 > 4294967295:
+            raise _rt.bad_int(w98_x0, 1, 4294967295)
         a <<= 3
-        a = (a << 8) | w243_x0 if w243_x0 < 128 else _uint(a, w243_x0)
+        a = (a << 8) | w98_x0 if w98_x0 < 128 else _uint(a, w98_x0)
         f = "WPT_LF_RxDataList.RSSIData"
-        w243_x1 = x0.RSSIData
-        if not isinstance(w243_x1, WPT_LF_RxRSSIListType):
-            raise _rt.bad_class(w243_x1, 'WPT_LF_RxRSSIListType')
+        w98_x1 = x0.RSSIData
+        if not isinstance(w98_x1, WPT_LF_RxRSSIListType):
+            raise _rt.bad_class(w98_x1, 'WPT_LF_RxRSSIListType')
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList"
-        w243_r244_x0 = w243_x1.RSSIDataList
-        if not isinstance(w243_r244_x0, WPT_LF_RxRSSIType):
-            raise _rt.bad_class(w243_r244_x0, 'WPT_LF_RxRSSIType')
+        w98_r99_x0 = w98_x1.RSSIDataList
+        if not isinstance(w98_r99_x0, WPT_LF_RxRSSIType):
+            raise _rt.bad_class(w98_r99_x0, 'WPT_LF_RxRSSIType')
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList.TxIdentifier"
-        w243_r244_r245_x0 = w243_r244_x0.TxIdentifier
-        if w243_r244_r245_x0.__class__ is not int or w243_r244_r245_x0 < 1 or w243_r244_r245_x0 > 4294967295:
-            raise _rt.bad_int(w243_r244_r245_x0, 1, 4294967295)
+        w98_r99_r100_x0 = w98_r99_x0.TxIdentifier
+        if w98_r99_r100_x0.__class__ is not int or w98_r99_r100_x0 < 1 or w98_r99_r100_x0 > 4294967295:
+            raise _rt.bad_int(w98_r99_r100_x0, 1, 4294967295)
         a <<= 5
-        a = (a << 8) | w243_r244_r245_x0 if w243_r244_r245_x0 < 128 else _uint(a, w243_r244_r245_x0)
+        a = (a << 8) | w98_r99_r100_x0 if w98_r99_r100_x0 < 128 else _uint(a, w98_r99_r100_x0)
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList.RSSI"
-        w243_r244_r245_x1 = w243_r244_x0.RSSI
-        if not isinstance(w243_r244_r245_x1, RationalNumberType):
-            raise _rt.bad_class(w243_r244_r245_x1, 'RationalNumberType')
+        w98_r99_r100_x1 = w98_r99_x0.RSSI
+        if not isinstance(w98_r99_r100_x1, RationalNumberType):
+            raise _rt.bad_class(w98_r99_r100_x1, 'RationalNumberType')
         a <<= 2
-        a = _e_RationalNumberType(a, w243_r244_r245_x1)
+        a = _e_RationalNumberType(a, w98_r99_r100_x1)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6260,14 +6325,8 @@ def _e_WPT_LF_RxDataListType(a, v):
 """,
     ),
     '_d_WPT_LF_RxDataListType': (
-        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_WPT_LF_RxDataListType', '_W_WPT_LF_RxDataType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType', '_d_RationalNumberType'),
 """\
-_s249 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s250 = WPT_LF_RxRSSIType.RSSI.__set__
-_s251 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
-_s252 = WPT_LF_RxDataType.RxIdentifier.__set__
-_s253 = WPT_LF_RxDataType.RSSIData.__set__
-_s254 = WPT_LF_RxDataListType.WPT_LF_RxDataList.__set__
 
 def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -6279,17 +6338,17 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxDataType')
-    w246_v0 = c & 65535
-    if w246_v0 < 32768:
-        w246_v0 >>= 8
+    w101_v0 = c & 65535
+    if w101_v0 < 32768:
+        w101_v0 >>= 8
         p = q - 8
-    elif not w246_v0 & 128:
-        w246_v0 = ((w246_v0 >> 8) & 127) | ((w246_v0 & 127) << 7)
+    elif not w101_v0 & 128:
+        w101_v0 = ((w101_v0 >> 8) & 127) | ((w101_v0 & 127) << 7)
         p = q
     else:
-        w246_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w246_v0 < 1 or w246_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', w246_v0, 1, 4294967295)
+        w101_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if w101_v0 < 1 or w101_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     p0 = p + 5
     q = p + 21
     if q <= E:
@@ -6299,17 +6358,17 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    w246_r247_r248_v0 = c & 65535
-    if w246_r247_r248_v0 < 32768:
-        w246_r247_r248_v0 >>= 8
+    w101_r102_r103_v0 = c & 65535
+    if w101_r102_r103_v0 < 32768:
+        w101_r102_r103_v0 >>= 8
         p = q - 8
-    elif not w246_r247_r248_v0 & 128:
-        w246_r247_r248_v0 = ((w246_r247_r248_v0 >> 8) & 127) | ((w246_r247_r248_v0 & 127) << 7)
+    elif not w101_r102_r103_v0 & 128:
+        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 8) & 127) | ((w101_r102_r103_v0 & 127) << 7)
         p = q
     else:
-        w246_r247_r248_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w246_r247_r248_v0 < 1 or w246_r247_r248_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', w246_r247_r248_v0, 1, 4294967295)
+        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if w101_r102_r103_v0 < 1 or w101_r102_r103_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6317,15 +6376,18 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_LF_RxRSSIType')
     p = q
-    w246_r247_r248_v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
-    w246_r247_v0 = _new(WPT_LF_RxRSSIType)
-    _s249(w246_r247_v0, w246_r247_r248_v0)
-    _s250(w246_r247_v0, w246_r247_r248_v1)
-    w246_v1 = _new(WPT_LF_RxRSSIListType)
-    _s251(w246_v1, w246_r247_v0)
-    v0 = _new(WPT_LF_RxDataType)
-    _s252(v0, w246_v0)
-    _s253(v0, w246_v1)
+    w101_r102_r103_v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
+    w101_r102_v0 = _new(_W_WPT_LF_RxRSSIType)
+    w101_r102_v0.TxIdentifier = w101_r102_r103_v0
+    w101_r102_v0.RSSI = w101_r102_r103_v1
+    w101_r102_v0.__class__ = WPT_LF_RxRSSIType
+    w101_v1 = _new(_W_WPT_LF_RxRSSIListType)
+    w101_v1.RSSIDataList = w101_r102_v0
+    w101_v1.__class__ = WPT_LF_RxRSSIListType
+    v0 = _new(_W_WPT_LF_RxDataType)
+    v0.RxIdentifier = w101_v0
+    v0.RSSIData = w101_v1
+    v0.__class__ = WPT_LF_RxDataType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -6333,8 +6395,9 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_RxDataListType')
     p = q
-    o = _new(cls)
-    _s254(o, v0)
+    o = _new(_W_WPT_LF_RxDataListType)
+    o.WPT_LF_RxDataList = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6366,29 +6429,29 @@ def _e_WPT_LF_RxDataType(a, v):
         if not isinstance(x1, WPT_LF_RxRSSIListType):
             raise _rt.bad_class(x1, 'WPT_LF_RxRSSIListType')
         f = "RSSIData.RSSIDataList"
-        r255_x0 = x1.RSSIDataList
-        if not isinstance(r255_x0, WPT_LF_RxRSSIType):
-            raise _rt.bad_class(r255_x0, 'WPT_LF_RxRSSIType')
+        r104_x0 = x1.RSSIDataList
+        if not isinstance(r104_x0, WPT_LF_RxRSSIType):
+            raise _rt.bad_class(r104_x0, 'WPT_LF_RxRSSIType')
         f = "RSSIData.RSSIDataList.TxIdentifier"
-        r255_r256_x0 = r255_x0.TxIdentifier
-        if r255_r256_x0.__class__ is not int or r255_r256_x0 < 1 or r255_r256_x0 > 4294967295:
-            raise _rt.bad_int(r255_r256_x0, 1, 4294967295)
+        r104_r105_x0 = r104_x0.TxIdentifier
+        if r104_r105_x0.__class__ is not int or r104_r105_x0 < 1 or r104_r105_x0 > 4294967295:
+            raise _rt.bad_int(r104_r105_x0, 1, 4294967295)
         a <<= 5
-        a = (a << 8) | r255_r256_x0 if r255_r256_x0 < 128 else _uint(a, r255_r256_x0)
+        a = (a << 8) | r104_r105_x0 if r104_r105_x0 < 128 else _uint(a, r104_r105_x0)
         f = "RSSIData.RSSIDataList.RSSI"
-        r255_r256_x1 = r255_x0.RSSI
-        if not isinstance(r255_r256_x1, RationalNumberType):
-            raise _rt.bad_class(r255_r256_x1, 'RationalNumberType')
+        r104_r105_x1 = r104_x0.RSSI
+        if not isinstance(r104_r105_x1, RationalNumberType):
+            raise _rt.bad_class(r104_r105_x1, 'RationalNumberType')
         f = "RSSIData.RSSIDataList.RSSI.Exponent"
-        r255_r256_r257_x0 = r255_r256_x1.Exponent
-        if r255_r256_r257_x0.__class__ is not int or r255_r256_r257_x0 < -128 or r255_r256_r257_x0 > 127:
-            raise _rt.bad_int(r255_r256_r257_x0, -128, 127)
+        r104_r105_r106_x0 = r104_r105_x1.Exponent
+        if r104_r105_r106_x0.__class__ is not int or r104_r105_r106_x0 < -128 or r104_r105_r106_x0 > 127:
+            raise _rt.bad_int(r104_r105_r106_x0, -128, 127)
         f = "RSSIData.RSSIDataList.RSSI.Value"
-        r255_r256_r257_x1 = r255_r256_x1.Value
-        if r255_r256_r257_x1.__class__ is not int or r255_r256_r257_x1 < -32768 or r255_r256_r257_x1 > 32767:
-            raise _rt.bad_int(r255_r256_r257_x1, -32768, 32767)
-        a = (a << 16) | (r255_r256_r257_x0 - -128) << 4 | (r255_r256_r257_x1 < 0)
-        m = ~r255_r256_r257_x1 if r255_r256_r257_x1 < 0 else r255_r256_r257_x1
+        r104_r105_r106_x1 = r104_r105_x1.Value
+        if r104_r105_r106_x1.__class__ is not int or r104_r105_r106_x1 < -32768 or r104_r105_r106_x1 > 32767:
+            raise _rt.bad_int(r104_r105_r106_x1, -32768, 32767)
+        a = (a << 16) | (r104_r105_r106_x0 - -128) << 4 | (r104_r105_r106_x1 < 0)
+        m = ~r104_r105_r106_x1 if r104_r105_r106_x1 < 0 else r104_r105_r106_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 5
     except _EncErr as e:
@@ -6399,15 +6462,8 @@ def _e_WPT_LF_RxDataType(a, v):
 """,
     ),
     '_d_WPT_LF_RxDataType': (
-        ('RationalNumberType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxDataType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s261 = RationalNumberType.Exponent.__set__
-_s262 = RationalNumberType.Value.__set__
-_s263 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s264 = WPT_LF_RxRSSIType.RSSI.__set__
-_s265 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
-_s266 = WPT_LF_RxDataType.RxIdentifier.__set__
-_s267 = WPT_LF_RxDataType.RSSIData.__set__
 
 def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -6439,17 +6495,17 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    r258_r259_v0 = c & 65535
-    if r258_r259_v0 < 32768:
-        r258_r259_v0 >>= 8
+    r107_r108_v0 = c & 65535
+    if r107_r108_v0 < 32768:
+        r107_r108_v0 >>= 8
         p = q - 8
-    elif not r258_r259_v0 & 128:
-        r258_r259_v0 = ((r258_r259_v0 >> 8) & 127) | ((r258_r259_v0 & 127) << 7)
+    elif not r107_r108_v0 & 128:
+        r107_r108_v0 = ((r107_r108_v0 >> 8) & 127) | ((r107_r108_v0 & 127) << 7)
         p = q
     else:
-        r258_r259_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r258_r259_v0 < 1 or r258_r259_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r258_r259_v0, 1, 4294967295)
+        r107_r108_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if r107_r108_v0 < 1 or r107_r108_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     p0 = p + 16
     q = p + 32
     if q <= E:
@@ -6459,29 +6515,32 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r258_r259_r260_v0 = ((g >> 4) & 255) + -128
+    r107_r108_r109_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r258_r259_r260_v1 = c & 65535
-    if r258_r259_r260_v1 < 32768:
-        r258_r259_r260_v1 >>= 8
+    r107_r108_r109_v1 = c & 65535
+    if r107_r108_r109_v1 < 32768:
+        r107_r108_r109_v1 >>= 8
         p = q - 8
-    elif not r258_r259_r260_v1 & 128:
-        r258_r259_r260_v1 = ((r258_r259_r260_v1 >> 8) & 127) | ((r258_r259_r260_v1 & 127) << 7)
+    elif not r107_r108_r109_v1 & 128:
+        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 8) & 127) | ((r107_r108_r109_v1 & 127) << 7)
         p = q
     else:
-        r258_r259_r260_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r258_r259_r260_v1 = ~r258_r259_r260_v1
-    if r258_r259_r260_v1 < -32768 or r258_r259_r260_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r258_r259_r260_v1, -32768, 32767)
-    r258_r259_v1 = _new(RationalNumberType)
-    _s261(r258_r259_v1, r258_r259_r260_v0)
-    _s262(r258_r259_v1, r258_r259_r260_v1)
-    r258_v0 = _new(WPT_LF_RxRSSIType)
-    _s263(r258_v0, r258_r259_v0)
-    _s264(r258_v0, r258_r259_v1)
-    v1 = _new(WPT_LF_RxRSSIListType)
-    _s265(v1, r258_v0)
+        r107_r108_r109_v1 = ~r107_r108_r109_v1
+    if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
+    r107_r108_v1 = _new(_W_RationalNumberType)
+    r107_r108_v1.Exponent = r107_r108_r109_v0
+    r107_r108_v1.Value = r107_r108_r109_v1
+    r107_r108_v1.__class__ = RationalNumberType
+    r107_v0 = _new(_W_WPT_LF_RxRSSIType)
+    r107_v0.TxIdentifier = r107_r108_v0
+    r107_v0.RSSI = r107_r108_v1
+    r107_v0.__class__ = WPT_LF_RxRSSIType
+    v1 = _new(_W_WPT_LF_RxRSSIListType)
+    v1.RSSIDataList = r107_v0
+    v1.__class__ = WPT_LF_RxRSSIListType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -6489,9 +6548,10 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     if c & 31:
         raise _rt.escape(p, c, 5, 31, 'WPT_LF_RxDataType')
     p = q
-    o = _new(cls)
-    _s266(o, v0)
-    _s267(o, v1)
+    o = _new(_W_WPT_LF_RxDataType)
+    o.RxIdentifier = v0
+    o.RSSIData = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6525,25 +6585,25 @@ def _e_WPT_LF_RxRSSIListType(a, v):
         if not isinstance(x0, WPT_LF_RxRSSIType):
             raise _rt.bad_class(x0, 'WPT_LF_RxRSSIType')
         f = "RSSIDataList.TxIdentifier"
-        r268_x0 = x0.TxIdentifier
-        if r268_x0.__class__ is not int or r268_x0 < 1 or r268_x0 > 4294967295:
-            raise _rt.bad_int(r268_x0, 1, 4294967295)
+        r110_x0 = x0.TxIdentifier
+        if r110_x0.__class__ is not int or r110_x0 < 1 or r110_x0 > 4294967295:
+            raise _rt.bad_int(r110_x0, 1, 4294967295)
         a <<= 3
-        a = (a << 8) | r268_x0 if r268_x0 < 128 else _uint(a, r268_x0)
+        a = (a << 8) | r110_x0 if r110_x0 < 128 else _uint(a, r110_x0)
         f = "RSSIDataList.RSSI"
-        r268_x1 = x0.RSSI
-        if not isinstance(r268_x1, RationalNumberType):
-            raise _rt.bad_class(r268_x1, 'RationalNumberType')
+        r110_x1 = x0.RSSI
+        if not isinstance(r110_x1, RationalNumberType):
+            raise _rt.bad_class(r110_x1, 'RationalNumberType')
         f = "RSSIDataList.RSSI.Exponent"
-        r268_r269_x0 = r268_x1.Exponent
-        if r268_r269_x0.__class__ is not int or r268_r269_x0 < -128 or r268_r269_x0 > 127:
-            raise _rt.bad_int(r268_r269_x0, -128, 127)
+        r110_r111_x0 = r110_x1.Exponent
+        if r110_r111_x0.__class__ is not int or r110_r111_x0 < -128 or r110_r111_x0 > 127:
+            raise _rt.bad_int(r110_r111_x0, -128, 127)
         f = "RSSIDataList.RSSI.Value"
-        r268_r269_x1 = r268_x1.Value
-        if r268_r269_x1.__class__ is not int or r268_r269_x1 < -32768 or r268_r269_x1 > 32767:
-            raise _rt.bad_int(r268_r269_x1, -32768, 32767)
-        a = (a << 16) | (r268_r269_x0 - -128) << 4 | (r268_r269_x1 < 0)
-        m = ~r268_r269_x1 if r268_r269_x1 < 0 else r268_r269_x1
+        r110_r111_x1 = r110_x1.Value
+        if r110_r111_x1.__class__ is not int or r110_r111_x1 < -32768 or r110_r111_x1 > 32767:
+            raise _rt.bad_int(r110_r111_x1, -32768, 32767)
+        a = (a << 16) | (r110_r111_x0 - -128) << 4 | (r110_r111_x1 < 0)
+        m = ~r110_r111_x1 if r110_r111_x1 < 0 else r110_r111_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 4
     except _EncErr as e:
@@ -6554,13 +6614,8 @@ def _e_WPT_LF_RxRSSIListType(a, v):
 """,
     ),
     '_d_WPT_LF_RxRSSIListType': (
-        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s272 = RationalNumberType.Exponent.__set__
-_s273 = RationalNumberType.Value.__set__
-_s274 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s275 = WPT_LF_RxRSSIType.RSSI.__set__
-_s276 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
 
 def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -6572,17 +6627,17 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxRSSIType')
-    r270_v0 = c & 65535
-    if r270_v0 < 32768:
-        r270_v0 >>= 8
+    r112_v0 = c & 65535
+    if r112_v0 < 32768:
+        r112_v0 >>= 8
         p = q - 8
-    elif not r270_v0 & 128:
-        r270_v0 = ((r270_v0 >> 8) & 127) | ((r270_v0 & 127) << 7)
+    elif not r112_v0 & 128:
+        r112_v0 = ((r112_v0 >> 8) & 127) | ((r112_v0 & 127) << 7)
         p = q
     else:
-        r270_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r270_v0 < 1 or r270_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r270_v0, 1, 4294967295)
+        r112_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if r112_v0 < 1 or r112_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     p0 = p + 16
     q = p + 32
     if q <= E:
@@ -6592,27 +6647,29 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r270_r271_v0 = ((g >> 4) & 255) + -128
+    r112_r113_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r270_r271_v1 = c & 65535
-    if r270_r271_v1 < 32768:
-        r270_r271_v1 >>= 8
+    r112_r113_v1 = c & 65535
+    if r112_r113_v1 < 32768:
+        r112_r113_v1 >>= 8
         p = q - 8
-    elif not r270_r271_v1 & 128:
-        r270_r271_v1 = ((r270_r271_v1 >> 8) & 127) | ((r270_r271_v1 & 127) << 7)
+    elif not r112_r113_v1 & 128:
+        r112_r113_v1 = ((r112_r113_v1 >> 8) & 127) | ((r112_r113_v1 & 127) << 7)
         p = q
     else:
-        r270_r271_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        r112_r113_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r270_r271_v1 = ~r270_r271_v1
-    if r270_r271_v1 < -32768 or r270_r271_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r270_r271_v1, -32768, 32767)
-    r270_v1 = _new(RationalNumberType)
-    _s272(r270_v1, r270_r271_v0)
-    _s273(r270_v1, r270_r271_v1)
-    v0 = _new(WPT_LF_RxRSSIType)
-    _s274(v0, r270_v0)
-    _s275(v0, r270_v1)
+        r112_r113_v1 = ~r112_r113_v1
+    if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
+    r112_v1 = _new(_W_RationalNumberType)
+    r112_v1.Exponent = r112_r113_v0
+    r112_v1.Value = r112_r113_v1
+    r112_v1.__class__ = RationalNumberType
+    v0 = _new(_W_WPT_LF_RxRSSIType)
+    v0.TxIdentifier = r112_v0
+    v0.RSSI = r112_v1
+    v0.__class__ = WPT_LF_RxRSSIType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -6620,8 +6677,9 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_RxRSSIListType')
     p = q
-    o = _new(cls)
-    _s276(o, v0)
+    o = _new(_W_WPT_LF_RxRSSIListType)
+    o.RSSIDataList = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6659,15 +6717,15 @@ def _e_WPT_LF_RxRSSIType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "RSSI.Exponent"
-        r277_x0 = x1.Exponent
-        if r277_x0.__class__ is not int or r277_x0 < -128 or r277_x0 > 127:
-            raise _rt.bad_int(r277_x0, -128, 127)
+        r114_x0 = x1.Exponent
+        if r114_x0.__class__ is not int or r114_x0 < -128 or r114_x0 > 127:
+            raise _rt.bad_int(r114_x0, -128, 127)
         f = "RSSI.Value"
-        r277_x1 = x1.Value
-        if r277_x1.__class__ is not int or r277_x1 < -32768 or r277_x1 > 32767:
-            raise _rt.bad_int(r277_x1, -32768, 32767)
-        a = (a << 16) | (r277_x0 - -128) << 4 | (r277_x1 < 0)
-        m = ~r277_x1 if r277_x1 < 0 else r277_x1
+        r114_x1 = x1.Value
+        if r114_x1.__class__ is not int or r114_x1 < -32768 or r114_x1 > 32767:
+            raise _rt.bad_int(r114_x1, -32768, 32767)
+        a = (a << 16) | (r114_x0 - -128) << 4 | (r114_x1 < 0)
+        m = ~r114_x1 if r114_x1 < 0 else r114_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -6678,12 +6736,8 @@ def _e_WPT_LF_RxRSSIType(a, v):
 """,
     ),
     '_d_WPT_LF_RxRSSIType': (
-        ('RationalNumberType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s279 = RationalNumberType.Exponent.__set__
-_s280 = RationalNumberType.Value.__set__
-_s281 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s282 = WPT_LF_RxRSSIType.RSSI.__set__
 
 def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -6715,24 +6769,25 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r278_v0 = ((g >> 4) & 255) + -128
+    r115_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r278_v1 = c & 65535
-    if r278_v1 < 32768:
-        r278_v1 >>= 8
+    r115_v1 = c & 65535
+    if r115_v1 < 32768:
+        r115_v1 >>= 8
         p = q - 8
-    elif not r278_v1 & 128:
-        r278_v1 = ((r278_v1 >> 8) & 127) | ((r278_v1 & 127) << 7)
+    elif not r115_v1 & 128:
+        r115_v1 = ((r115_v1 >> 8) & 127) | ((r115_v1 & 127) << 7)
         p = q
     else:
-        r278_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        r115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        r278_v1 = ~r278_v1
-    if r278_v1 < -32768 or r278_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r278_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s279(v1, r278_v0)
-    _s280(v1, r278_v1)
+        r115_v1 = ~r115_v1
+    if r115_v1 < -32768 or r115_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r115_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = r115_v0
+    v1.Value = r115_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6740,9 +6795,10 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_LF_RxRSSIType')
     p = q
-    o = _new(cls)
-    _s281(o, v0)
-    _s282(o, v1)
+    o = _new(_W_WPT_LF_RxRSSIType)
+    o.TxIdentifier = v0
+    o.RSSI = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6764,8 +6820,8 @@ def _j_WPT_LF_RxRSSIType(v):
     '_e_WPT_LF_SystemSetupDataType': (
         ('WPT_LF_ReceiverDataType', 'WPT_LF_TransmitterDataType', '_e_WPT_LF_ReceiverDataType', '_e_WPT_LF_TransmitterDataType'),
 """\
-_T283 = ((2, 1, 1), None, )
-_T284 = (None, (1, 0), )
+_T116 = ((2, 1, 1), None, )
+_T117 = (None, (1, 0), )
 
 def _e_WPT_LF_SystemSetupDataType(a, v):
     f = ""
@@ -6785,13 +6841,13 @@ def _e_WPT_LF_SystemSetupDataType(a, v):
         if x1 is not None:
             if not isinstance(x1, WPT_LF_ReceiverDataType):
                 raise _rt.bad_class(x1, 'WPT_LF_ReceiverDataType')
-            t = _T283[s]
+            t = _T116[s]
             if t is None:
                 raise _rt.not_here('LF_ReceiverSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_ReceiverDataType(a, x1)
-        t = _T284[s]
+        t = _T117[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_ReceiverSetupData), SE(LF_TransmitterSetupData))')
         a = (a << t[0]) | t[1]
@@ -6803,10 +6859,8 @@ def _e_WPT_LF_SystemSetupDataType(a, v):
 """,
     ),
     '_d_WPT_LF_SystemSetupDataType': (
-        ('WPT_LF_ReceiverDataType', 'WPT_LF_SystemSetupDataType', 'WPT_LF_TransmitterDataType', '_d_WPT_LF_ReceiverDataType', '_d_WPT_LF_TransmitterDataType'),
+        ('WPT_LF_ReceiverDataType', 'WPT_LF_SystemSetupDataType', 'WPT_LF_TransmitterDataType', '_W_WPT_LF_SystemSetupDataType', '_d_WPT_LF_ReceiverDataType', '_d_WPT_LF_TransmitterDataType'),
 """\
-_s285 = WPT_LF_SystemSetupDataType.LF_TransmitterSetupData.__set__
-_s286 = WPT_LF_SystemSetupDataType.LF_ReceiverSetupData.__set__
 
 def _d_WPT_LF_SystemSetupDataType(D, E, p, data, st, cls):
     v0 = None
@@ -6830,9 +6884,10 @@ def _d_WPT_LF_SystemSetupDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_SystemSetupDataType')
     p = q
-    o = _new(cls)
-    _s285(o, v0)
-    _s286(o, v1)
+    o = _new(_W_WPT_LF_SystemSetupDataType)
+    o.LF_TransmitterSetupData = v0
+    o.LF_ReceiverSetupData = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -6854,8 +6909,8 @@ def _j_WPT_LF_SystemSetupDataType(v):
     '_e_WPT_LF_TransmitterDataType': (
         ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_e_WPT_TxRxPackageSpecDataType'),
 """\
-_T291 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, )
-_T292 = (None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T122 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, )
+_T123 = (None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_WPT_LF_TransmitterDataType(a, v):
     f = ""
@@ -6870,15 +6925,15 @@ def _e_WPT_LF_TransmitterDataType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "SignalFrequency.Exponent"
-        s287_x0 = x1.Exponent
-        if s287_x0.__class__ is not int or s287_x0 < -128 or s287_x0 > 127:
-            raise _rt.bad_int(s287_x0, -128, 127)
+        s118_x0 = x1.Exponent
+        if s118_x0.__class__ is not int or s118_x0 < -128 or s118_x0 > 127:
+            raise _rt.bad_int(s118_x0, -128, 127)
         f = "SignalFrequency.Value"
-        s287_x1 = x1.Value
-        if s287_x1.__class__ is not int or s287_x1 < -32768 or s287_x1 > 32767:
-            raise _rt.bad_int(s287_x1, -32768, 32767)
-        a = (a << 26) | (x0) << 16 | (s287_x0 - -128) << 4 | (s287_x1 < 0)
-        m = ~s287_x1 if s287_x1 < 0 else s287_x1
+        s118_x1 = x1.Value
+        if s118_x1.__class__ is not int or s118_x1 < -32768 or s118_x1 > 32767:
+            raise _rt.bad_int(s118_x1, -32768, 32767)
+        a = (a << 26) | (x0) << 16 | (s118_x0 - -128) << 4 | (s118_x1 < 0)
+        m = ~s118_x1 if s118_x1 < 0 else s118_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxSpecData"
         x2 = v.TxSpecData
@@ -6903,60 +6958,60 @@ def _e_WPT_LF_TransmitterDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "TxSpecData.TxRxIdentifier"
-            t288_x0 = y.TxRxIdentifier
-            if t288_x0.__class__ is not int or t288_x0 < 1 or t288_x0 > 4294967295:
-                raise _rt.bad_int(t288_x0, 1, 4294967295)
+            t119_x0 = y.TxRxIdentifier
+            if t119_x0.__class__ is not int or t119_x0 < 1 or t119_x0 > 4294967295:
+                raise _rt.bad_int(t119_x0, 1, 4294967295)
             a <<= 2
-            a = (a << 8) | t288_x0 if t288_x0 < 128 else _uint(a, t288_x0)
+            a = (a << 8) | t119_x0 if t119_x0 < 128 else _uint(a, t119_x0)
             f = "TxSpecData.TxRxPosition"
-            t288_x1 = y.TxRxPosition
-            if not isinstance(t288_x1, WPT_CoordinateXYZType):
-                raise _rt.bad_class(t288_x1, 'WPT_CoordinateXYZType')
+            t119_x1 = y.TxRxPosition
+            if not isinstance(t119_x1, WPT_CoordinateXYZType):
+                raise _rt.bad_class(t119_x1, 'WPT_CoordinateXYZType')
             f = "TxSpecData.TxRxPosition.Coord_X"
-            t288_t289_x0 = t288_x1.Coord_X
-            if t288_t289_x0.__class__ is not int or t288_t289_x0 < -32768 or t288_t289_x0 > 32767:
-                raise _rt.bad_int(t288_t289_x0, -32768, 32767)
-            a = (a << 5) | (t288_t289_x0 < 0)
-            m = ~t288_t289_x0 if t288_t289_x0 < 0 else t288_t289_x0
+            t119_t120_x0 = t119_x1.Coord_X
+            if t119_t120_x0.__class__ is not int or t119_t120_x0 < -32768 or t119_t120_x0 > 32767:
+                raise _rt.bad_int(t119_t120_x0, -32768, 32767)
+            a = (a << 5) | (t119_t120_x0 < 0)
+            m = ~t119_t120_x0 if t119_t120_x0 < 0 else t119_t120_x0
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "TxSpecData.TxRxPosition.Coord_Y"
-            t288_t289_x1 = t288_x1.Coord_Y
-            if t288_t289_x1.__class__ is not int or t288_t289_x1 < -32768 or t288_t289_x1 > 32767:
-                raise _rt.bad_int(t288_t289_x1, -32768, 32767)
-            a = (a << 4) | (t288_t289_x1 < 0)
-            m = ~t288_t289_x1 if t288_t289_x1 < 0 else t288_t289_x1
+            t119_t120_x1 = t119_x1.Coord_Y
+            if t119_t120_x1.__class__ is not int or t119_t120_x1 < -32768 or t119_t120_x1 > 32767:
+                raise _rt.bad_int(t119_t120_x1, -32768, 32767)
+            a = (a << 4) | (t119_t120_x1 < 0)
+            m = ~t119_t120_x1 if t119_t120_x1 < 0 else t119_t120_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "TxSpecData.TxRxPosition.Coord_Z"
-            t288_t289_x2 = t288_x1.Coord_Z
-            if t288_t289_x2.__class__ is not int or t288_t289_x2 < -32768 or t288_t289_x2 > 32767:
-                raise _rt.bad_int(t288_t289_x2, -32768, 32767)
-            a = (a << 4) | (t288_t289_x2 < 0)
-            m = ~t288_t289_x2 if t288_t289_x2 < 0 else t288_t289_x2
+            t119_t120_x2 = t119_x1.Coord_Z
+            if t119_t120_x2.__class__ is not int or t119_t120_x2 < -32768 or t119_t120_x2 > 32767:
+                raise _rt.bad_int(t119_t120_x2, -32768, 32767)
+            a = (a << 4) | (t119_t120_x2 < 0)
+            m = ~t119_t120_x2 if t119_t120_x2 < 0 else t119_t120_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "TxSpecData.TxRxOrientation"
-            t288_x2 = y.TxRxOrientation
-            if not isinstance(t288_x2, WPT_CoordinateXYZType):
-                raise _rt.bad_class(t288_x2, 'WPT_CoordinateXYZType')
+            t119_x2 = y.TxRxOrientation
+            if not isinstance(t119_x2, WPT_CoordinateXYZType):
+                raise _rt.bad_class(t119_x2, 'WPT_CoordinateXYZType')
             f = "TxSpecData.TxRxOrientation.Coord_X"
-            t288_t290_x0 = t288_x2.Coord_X
-            if t288_t290_x0.__class__ is not int or t288_t290_x0 < -32768 or t288_t290_x0 > 32767:
-                raise _rt.bad_int(t288_t290_x0, -32768, 32767)
-            a = (a << 6) | (t288_t290_x0 < 0)
-            m = ~t288_t290_x0 if t288_t290_x0 < 0 else t288_t290_x0
+            t119_t121_x0 = t119_x2.Coord_X
+            if t119_t121_x0.__class__ is not int or t119_t121_x0 < -32768 or t119_t121_x0 > 32767:
+                raise _rt.bad_int(t119_t121_x0, -32768, 32767)
+            a = (a << 6) | (t119_t121_x0 < 0)
+            m = ~t119_t121_x0 if t119_t121_x0 < 0 else t119_t121_x0
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "TxSpecData.TxRxOrientation.Coord_Y"
-            t288_t290_x1 = t288_x2.Coord_Y
-            if t288_t290_x1.__class__ is not int or t288_t290_x1 < -32768 or t288_t290_x1 > 32767:
-                raise _rt.bad_int(t288_t290_x1, -32768, 32767)
-            a = (a << 4) | (t288_t290_x1 < 0)
-            m = ~t288_t290_x1 if t288_t290_x1 < 0 else t288_t290_x1
+            t119_t121_x1 = t119_x2.Coord_Y
+            if t119_t121_x1.__class__ is not int or t119_t121_x1 < -32768 or t119_t121_x1 > 32767:
+                raise _rt.bad_int(t119_t121_x1, -32768, 32767)
+            a = (a << 4) | (t119_t121_x1 < 0)
+            m = ~t119_t121_x1 if t119_t121_x1 < 0 else t119_t121_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             f = "TxSpecData.TxRxOrientation.Coord_Z"
-            t288_t290_x2 = t288_x2.Coord_Z
-            if t288_t290_x2.__class__ is not int or t288_t290_x2 < -32768 or t288_t290_x2 > 32767:
-                raise _rt.bad_int(t288_t290_x2, -32768, 32767)
-            a = (a << 4) | (t288_t290_x2 < 0)
-            m = ~t288_t290_x2 if t288_t290_x2 < 0 else t288_t290_x2
+            t119_t121_x2 = t119_x2.Coord_Z
+            if t119_t121_x2.__class__ is not int or t119_t121_x2 < -32768 or t119_t121_x2 > 32767:
+                raise _rt.bad_int(t119_t121_x2, -32768, 32767)
+            a = (a << 4) | (t119_t121_x2 < 0)
+            m = ~t119_t121_x2 if t119_t121_x2 < 0 else t119_t121_x2
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 3
             i += 1
@@ -6966,13 +7021,13 @@ def _e_WPT_LF_TransmitterDataType(a, v):
         if x3 is not None:
             if not isinstance(x3, WPT_TxRxPackageSpecDataType):
                 raise _rt.bad_class(x3, 'WPT_TxRxPackageSpecDataType')
-            t = _T291[s]
+            t = _T122[s]
             if t is None:
                 raise _rt.not_here('TxPackageSpecData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_TxRxPackageSpecDataType(a, x3)
-        t = _T292[s]
+        t = _T123[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(TxPackageSpecData), SE(TxSpecData))')
         a = (a << t[0]) | t[1]
@@ -6984,32 +7039,8 @@ def _e_WPT_LF_TransmitterDataType(a, v):
 """,
     ),
     '_d_WPT_LF_TransmitterDataType': (
-        ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_LF_TransmitterDataType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_d_WPT_TxRxPackageSpecDataType', '_d_WPT_TxRxSpecDataType'),
+        ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_LF_TransmitterDataType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_W_RationalNumberType', '_W_WPT_CoordinateXYZType', '_W_WPT_LF_TransmitterDataType', '_W_WPT_TxRxSpecDataType', '_d_WPT_TxRxPackageSpecDataType', '_d_WPT_TxRxSpecDataType'),
 """\
-_s294 = RationalNumberType.Exponent.__set__
-_s295 = RationalNumberType.Value.__set__
-_s298 = WPT_CoordinateXYZType.Coord_X.__set__
-_s299 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s300 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s302 = WPT_CoordinateXYZType.Coord_X.__set__
-_s303 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s304 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s305 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s306 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s307 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s310 = WPT_CoordinateXYZType.Coord_X.__set__
-_s311 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s312 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s314 = WPT_CoordinateXYZType.Coord_X.__set__
-_s315 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s316 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s317 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s318 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s319 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s320 = WPT_LF_TransmitterDataType.NumberOfTransmitters.__set__
-_s321 = WPT_LF_TransmitterDataType.SignalFrequency.__set__
-_s322 = WPT_LF_TransmitterDataType.TxSpecData.__set__
-_s323 = WPT_LF_TransmitterDataType.TxPackageSpecData.__set__
 
 def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     v2 = []
@@ -7024,24 +7055,25 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 50393102:
         raise _rt.escape(p, g, 26, 50393102, 'RationalNumberType')
     v0 = (g >> 16) & 255
-    s293_v0 = ((g >> 4) & 255) + -128
+    s124_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s293_v1 = c & 65535
-    if s293_v1 < 32768:
-        s293_v1 >>= 8
+    s124_v1 = c & 65535
+    if s124_v1 < 32768:
+        s124_v1 >>= 8
         p = q - 8
-    elif not s293_v1 & 128:
-        s293_v1 = ((s293_v1 >> 8) & 127) | ((s293_v1 & 127) << 7)
+    elif not s124_v1 & 128:
+        s124_v1 = ((s124_v1 >> 8) & 127) | ((s124_v1 & 127) << 7)
         p = q
     else:
-        s293_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s124_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s293_v1 = ~s293_v1
-    if s293_v1 < -32768 or s293_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s293_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s294(v1, s293_v0)
-    _s295(v1, s293_v1)
+        s124_v1 = ~s124_v1
+    if s124_v1 < -32768 or s124_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s124_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = s124_v0
+    v1.Value = s124_v1
+    v1.__class__ = RationalNumberType
     p0 = p + 5
     q = p + 21
     if q <= E:
@@ -7051,17 +7083,17 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_TxRxSpecDataType')
-    t296_v0 = c & 65535
-    if t296_v0 < 32768:
-        t296_v0 >>= 8
+    t125_v0 = c & 65535
+    if t125_v0 < 32768:
+        t125_v0 >>= 8
         p = q - 8
-    elif not t296_v0 & 128:
-        t296_v0 = ((t296_v0 >> 8) & 127) | ((t296_v0 & 127) << 7)
+    elif not t125_v0 & 128:
+        t125_v0 = ((t125_v0 >> 8) & 127) | ((t125_v0 & 127) << 7)
         p = q
     else:
-        t296_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if t296_v0 < 1 or t296_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t296_v0, 1, 4294967295)
+        t125_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if t125_v0 < 1 or t125_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     p0 = p + 5
     q = p + 21
     if q <= E:
@@ -7072,19 +7104,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v0 = c & 65535
-    if t296_t297_v0 < 32768:
-        t296_t297_v0 >>= 8
+    t125_t126_v0 = c & 65535
+    if t125_t126_v0 < 32768:
+        t125_t126_v0 >>= 8
         p = q - 8
-    elif not t296_t297_v0 & 128:
-        t296_t297_v0 = ((t296_t297_v0 >> 8) & 127) | ((t296_t297_v0 & 127) << 7)
+    elif not t125_t126_v0 & 128:
+        t125_t126_v0 = ((t125_t126_v0 >> 8) & 127) | ((t125_t126_v0 & 127) << 7)
         p = q
     else:
-        t296_t297_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t126_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t297_v0 = ~t296_t297_v0
-    if t296_t297_v0 < -32768 or t296_t297_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t296_t297_v0, -32768, 32767)
+        t125_t126_v0 = ~t125_t126_v0
+    if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -7095,19 +7127,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v1 = c & 65535
-    if t296_t297_v1 < 32768:
-        t296_t297_v1 >>= 8
+    t125_t126_v1 = c & 65535
+    if t125_t126_v1 < 32768:
+        t125_t126_v1 >>= 8
         p = q - 8
-    elif not t296_t297_v1 & 128:
-        t296_t297_v1 = ((t296_t297_v1 >> 8) & 127) | ((t296_t297_v1 & 127) << 7)
+    elif not t125_t126_v1 & 128:
+        t125_t126_v1 = ((t125_t126_v1 >> 8) & 127) | ((t125_t126_v1 & 127) << 7)
         p = q
     else:
-        t296_t297_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t297_v1 = ~t296_t297_v1
-    if t296_t297_v1 < -32768 or t296_t297_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t296_t297_v1, -32768, 32767)
+        t125_t126_v1 = ~t125_t126_v1
+    if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -7118,23 +7150,24 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v2 = c & 65535
-    if t296_t297_v2 < 32768:
-        t296_t297_v2 >>= 8
+    t125_t126_v2 = c & 65535
+    if t125_t126_v2 < 32768:
+        t125_t126_v2 >>= 8
         p = q - 8
-    elif not t296_t297_v2 & 128:
-        t296_t297_v2 = ((t296_t297_v2 >> 8) & 127) | ((t296_t297_v2 & 127) << 7)
+    elif not t125_t126_v2 & 128:
+        t125_t126_v2 = ((t125_t126_v2 >> 8) & 127) | ((t125_t126_v2 & 127) << 7)
         p = q
     else:
-        t296_t297_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t126_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t297_v2 = ~t296_t297_v2
-    if t296_t297_v2 < -32768 or t296_t297_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t296_t297_v2, -32768, 32767)
-    t296_v1 = _new(WPT_CoordinateXYZType)
-    _s298(t296_v1, t296_t297_v0)
-    _s299(t296_v1, t296_t297_v1)
-    _s300(t296_v1, t296_t297_v2)
+        t125_t126_v2 = ~t125_t126_v2
+    if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
+    t125_v1 = _new(_W_WPT_CoordinateXYZType)
+    t125_v1.Coord_X = t125_t126_v0
+    t125_v1.Coord_Y = t125_t126_v1
+    t125_v1.Coord_Z = t125_t126_v2
+    t125_v1.__class__ = WPT_CoordinateXYZType
     p0 = p + 6
     q = p + 22
     if q <= E:
@@ -7145,19 +7178,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v0 = c & 65535
-    if t296_t301_v0 < 32768:
-        t296_t301_v0 >>= 8
+    t125_t127_v0 = c & 65535
+    if t125_t127_v0 < 32768:
+        t125_t127_v0 >>= 8
         p = q - 8
-    elif not t296_t301_v0 & 128:
-        t296_t301_v0 = ((t296_t301_v0 >> 8) & 127) | ((t296_t301_v0 & 127) << 7)
+    elif not t125_t127_v0 & 128:
+        t125_t127_v0 = ((t125_t127_v0 >> 8) & 127) | ((t125_t127_v0 & 127) << 7)
         p = q
     else:
-        t296_t301_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t127_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t301_v0 = ~t296_t301_v0
-    if t296_t301_v0 < -32768 or t296_t301_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t296_t301_v0, -32768, 32767)
+        t125_t127_v0 = ~t125_t127_v0
+    if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -7168,19 +7201,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v1 = c & 65535
-    if t296_t301_v1 < 32768:
-        t296_t301_v1 >>= 8
+    t125_t127_v1 = c & 65535
+    if t125_t127_v1 < 32768:
+        t125_t127_v1 >>= 8
         p = q - 8
-    elif not t296_t301_v1 & 128:
-        t296_t301_v1 = ((t296_t301_v1 >> 8) & 127) | ((t296_t301_v1 & 127) << 7)
+    elif not t125_t127_v1 & 128:
+        t125_t127_v1 = ((t125_t127_v1 >> 8) & 127) | ((t125_t127_v1 & 127) << 7)
         p = q
     else:
-        t296_t301_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t127_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t301_v1 = ~t296_t301_v1
-    if t296_t301_v1 < -32768 or t296_t301_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t296_t301_v1, -32768, 32767)
+        t125_t127_v1 = ~t125_t127_v1
+    if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -7191,27 +7224,29 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v2 = c & 65535
-    if t296_t301_v2 < 32768:
-        t296_t301_v2 >>= 8
+    t125_t127_v2 = c & 65535
+    if t125_t127_v2 < 32768:
+        t125_t127_v2 >>= 8
         p = q - 8
-    elif not t296_t301_v2 & 128:
-        t296_t301_v2 = ((t296_t301_v2 >> 8) & 127) | ((t296_t301_v2 & 127) << 7)
+    elif not t125_t127_v2 & 128:
+        t125_t127_v2 = ((t125_t127_v2 >> 8) & 127) | ((t125_t127_v2 & 127) << 7)
         p = q
     else:
-        t296_t301_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        t125_t127_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t296_t301_v2 = ~t296_t301_v2
-    if t296_t301_v2 < -32768 or t296_t301_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t296_t301_v2, -32768, 32767)
-    t296_v2 = _new(WPT_CoordinateXYZType)
-    _s302(t296_v2, t296_t301_v0)
-    _s303(t296_v2, t296_t301_v1)
-    _s304(t296_v2, t296_t301_v2)
-    y = _new(WPT_TxRxSpecDataType)
-    _s305(y, t296_v0)
-    _s306(y, t296_v1)
-    _s307(y, t296_v2)
+        t125_t127_v2 = ~t125_t127_v2
+    if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
+    t125_v2 = _new(_W_WPT_CoordinateXYZType)
+    t125_v2.Coord_X = t125_t127_v0
+    t125_v2.Coord_Y = t125_t127_v1
+    t125_v2.Coord_Z = t125_t127_v2
+    t125_v2.__class__ = WPT_CoordinateXYZType
+    y = _new(_W_WPT_TxRxSpecDataType)
+    y.TxRxIdentifier = t125_v0
+    y.TxRxPosition = t125_v1
+    y.TxRxOrientation = t125_v2
+    y.__class__ = WPT_TxRxSpecDataType
     v2.append(y)
     q = p + 3
     if q > E:
@@ -7240,17 +7275,17 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                t308_v0 = c & 65535
-                if t308_v0 < 32768:
-                    t308_v0 >>= 8
+                t128_v0 = c & 65535
+                if t128_v0 < 32768:
+                    t128_v0 >>= 8
                     p = q - 8
-                elif not t308_v0 & 128:
-                    t308_v0 = ((t308_v0 >> 8) & 127) | ((t308_v0 & 127) << 7)
+                elif not t128_v0 & 128:
+                    t128_v0 = ((t128_v0 >> 8) & 127) | ((t128_v0 & 127) << 7)
                     p = q
                 else:
-                    t308_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if t308_v0 < 1 or t308_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t308_v0, 1, 4294967295)
+                    t128_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+                if t128_v0 < 1 or t128_v0 > 4294967295:
+                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 p0 = p + 5
                 q = p + 21
                 if q <= E:
@@ -7261,19 +7296,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v0 = c & 65535
-                if t308_t309_v0 < 32768:
-                    t308_t309_v0 >>= 8
+                t128_t129_v0 = c & 65535
+                if t128_t129_v0 < 32768:
+                    t128_t129_v0 >>= 8
                     p = q - 8
-                elif not t308_t309_v0 & 128:
-                    t308_t309_v0 = ((t308_t309_v0 >> 8) & 127) | ((t308_t309_v0 & 127) << 7)
+                elif not t128_t129_v0 & 128:
+                    t128_t129_v0 = ((t128_t129_v0 >> 8) & 127) | ((t128_t129_v0 & 127) << 7)
                     p = q
                 else:
-                    t308_t309_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t129_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t309_v0 = ~t308_t309_v0
-                if t308_t309_v0 < -32768 or t308_t309_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t308_t309_v0, -32768, 32767)
+                    t128_t129_v0 = ~t128_t129_v0
+                if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -7284,19 +7319,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v1 = c & 65535
-                if t308_t309_v1 < 32768:
-                    t308_t309_v1 >>= 8
+                t128_t129_v1 = c & 65535
+                if t128_t129_v1 < 32768:
+                    t128_t129_v1 >>= 8
                     p = q - 8
-                elif not t308_t309_v1 & 128:
-                    t308_t309_v1 = ((t308_t309_v1 >> 8) & 127) | ((t308_t309_v1 & 127) << 7)
+                elif not t128_t129_v1 & 128:
+                    t128_t129_v1 = ((t128_t129_v1 >> 8) & 127) | ((t128_t129_v1 & 127) << 7)
                     p = q
                 else:
-                    t308_t309_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t129_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t309_v1 = ~t308_t309_v1
-                if t308_t309_v1 < -32768 or t308_t309_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t308_t309_v1, -32768, 32767)
+                    t128_t129_v1 = ~t128_t129_v1
+                if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -7307,23 +7342,24 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v2 = c & 65535
-                if t308_t309_v2 < 32768:
-                    t308_t309_v2 >>= 8
+                t128_t129_v2 = c & 65535
+                if t128_t129_v2 < 32768:
+                    t128_t129_v2 >>= 8
                     p = q - 8
-                elif not t308_t309_v2 & 128:
-                    t308_t309_v2 = ((t308_t309_v2 >> 8) & 127) | ((t308_t309_v2 & 127) << 7)
+                elif not t128_t129_v2 & 128:
+                    t128_t129_v2 = ((t128_t129_v2 >> 8) & 127) | ((t128_t129_v2 & 127) << 7)
                     p = q
                 else:
-                    t308_t309_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t129_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t309_v2 = ~t308_t309_v2
-                if t308_t309_v2 < -32768 or t308_t309_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t308_t309_v2, -32768, 32767)
-                t308_v1 = _new(WPT_CoordinateXYZType)
-                _s310(t308_v1, t308_t309_v0)
-                _s311(t308_v1, t308_t309_v1)
-                _s312(t308_v1, t308_t309_v2)
+                    t128_t129_v2 = ~t128_t129_v2
+                if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
+                t128_v1 = _new(_W_WPT_CoordinateXYZType)
+                t128_v1.Coord_X = t128_t129_v0
+                t128_v1.Coord_Y = t128_t129_v1
+                t128_v1.Coord_Z = t128_t129_v2
+                t128_v1.__class__ = WPT_CoordinateXYZType
                 p0 = p + 6
                 q = p + 22
                 if q <= E:
@@ -7334,19 +7370,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v0 = c & 65535
-                if t308_t313_v0 < 32768:
-                    t308_t313_v0 >>= 8
+                t128_t130_v0 = c & 65535
+                if t128_t130_v0 < 32768:
+                    t128_t130_v0 >>= 8
                     p = q - 8
-                elif not t308_t313_v0 & 128:
-                    t308_t313_v0 = ((t308_t313_v0 >> 8) & 127) | ((t308_t313_v0 & 127) << 7)
+                elif not t128_t130_v0 & 128:
+                    t128_t130_v0 = ((t128_t130_v0 >> 8) & 127) | ((t128_t130_v0 & 127) << 7)
                     p = q
                 else:
-                    t308_t313_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t130_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t313_v0 = ~t308_t313_v0
-                if t308_t313_v0 < -32768 or t308_t313_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t308_t313_v0, -32768, 32767)
+                    t128_t130_v0 = ~t128_t130_v0
+                if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -7357,19 +7393,19 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v1 = c & 65535
-                if t308_t313_v1 < 32768:
-                    t308_t313_v1 >>= 8
+                t128_t130_v1 = c & 65535
+                if t128_t130_v1 < 32768:
+                    t128_t130_v1 >>= 8
                     p = q - 8
-                elif not t308_t313_v1 & 128:
-                    t308_t313_v1 = ((t308_t313_v1 >> 8) & 127) | ((t308_t313_v1 & 127) << 7)
+                elif not t128_t130_v1 & 128:
+                    t128_t130_v1 = ((t128_t130_v1 >> 8) & 127) | ((t128_t130_v1 & 127) << 7)
                     p = q
                 else:
-                    t308_t313_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t130_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t313_v1 = ~t308_t313_v1
-                if t308_t313_v1 < -32768 or t308_t313_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t308_t313_v1, -32768, 32767)
+                    t128_t130_v1 = ~t128_t130_v1
+                if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
                 p0 = p + 4
                 q = p + 20
                 if q <= E:
@@ -7380,27 +7416,29 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v2 = c & 65535
-                if t308_t313_v2 < 32768:
-                    t308_t313_v2 >>= 8
+                t128_t130_v2 = c & 65535
+                if t128_t130_v2 < 32768:
+                    t128_t130_v2 >>= 8
                     p = q - 8
-                elif not t308_t313_v2 & 128:
-                    t308_t313_v2 = ((t308_t313_v2 >> 8) & 127) | ((t308_t313_v2 & 127) << 7)
+                elif not t128_t130_v2 & 128:
+                    t128_t130_v2 = ((t128_t130_v2 >> 8) & 127) | ((t128_t130_v2 & 127) << 7)
                     p = q
                 else:
-                    t308_t313_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    t128_t130_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
-                    t308_t313_v2 = ~t308_t313_v2
-                if t308_t313_v2 < -32768 or t308_t313_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t308_t313_v2, -32768, 32767)
-                t308_v2 = _new(WPT_CoordinateXYZType)
-                _s314(t308_v2, t308_t313_v0)
-                _s315(t308_v2, t308_t313_v1)
-                _s316(t308_v2, t308_t313_v2)
-                y = _new(WPT_TxRxSpecDataType)
-                _s317(y, t308_v0)
-                _s318(y, t308_v1)
-                _s319(y, t308_v2)
+                    t128_t130_v2 = ~t128_t130_v2
+                if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
+                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
+                t128_v2 = _new(_W_WPT_CoordinateXYZType)
+                t128_v2.Coord_X = t128_t130_v0
+                t128_v2.Coord_Y = t128_t130_v1
+                t128_v2.Coord_Z = t128_t130_v2
+                t128_v2.__class__ = WPT_CoordinateXYZType
+                y = _new(_W_WPT_TxRxSpecDataType)
+                y.TxRxIdentifier = t128_v0
+                y.TxRxPosition = t128_v1
+                y.TxRxOrientation = t128_v2
+                y.__class__ = WPT_TxRxSpecDataType
                 v2.append(y)
                 q = p + 3
                 if q > E:
@@ -7460,11 +7498,12 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_LF_TransmitterDataType')
         p = q
-    o = _new(cls)
-    _s320(o, v0)
-    _s321(o, v1)
-    _s322(o, v2)
-    _s323(o, v3)
+    o = _new(_W_WPT_LF_TransmitterDataType)
+    o.NumberOfTransmitters = v0
+    o.SignalFrequency = v1
+    o.TxSpecData = v2
+    o.TxPackageSpecData = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7501,25 +7540,25 @@ def _e_WPT_LF_TxDataListType(a, v):
         if not isinstance(x0, WPT_LF_TxDataType):
             raise _rt.bad_class(x0, 'WPT_LF_TxDataType')
         f = "WPT_LF_TxDataList.TxIdentifier"
-        w324_x0 = x0.TxIdentifier
-        if w324_x0.__class__ is not int or w324_x0 < 1 or w324_x0 > 4294967295:
-            raise _rt.bad_int(w324_x0, 1, 4294967295)
+        w131_x0 = x0.TxIdentifier
+        if w131_x0.__class__ is not int or w131_x0 < 1 or w131_x0 > 4294967295:
+            raise _rt.bad_int(w131_x0, 1, 4294967295)
         a <<= 3
-        a = (a << 8) | w324_x0 if w324_x0 < 128 else _uint(a, w324_x0)
+        a = (a << 8) | w131_x0 if w131_x0 < 128 else _uint(a, w131_x0)
         f = "WPT_LF_TxDataList.EIRP"
-        w324_x1 = x0.EIRP
-        if not isinstance(w324_x1, RationalNumberType):
-            raise _rt.bad_class(w324_x1, 'RationalNumberType')
+        w131_x1 = x0.EIRP
+        if not isinstance(w131_x1, RationalNumberType):
+            raise _rt.bad_class(w131_x1, 'RationalNumberType')
         f = "WPT_LF_TxDataList.EIRP.Exponent"
-        w324_e325_x0 = w324_x1.Exponent
-        if w324_e325_x0.__class__ is not int or w324_e325_x0 < -128 or w324_e325_x0 > 127:
-            raise _rt.bad_int(w324_e325_x0, -128, 127)
+        w131_e132_x0 = w131_x1.Exponent
+        if w131_e132_x0.__class__ is not int or w131_e132_x0 < -128 or w131_e132_x0 > 127:
+            raise _rt.bad_int(w131_e132_x0, -128, 127)
         f = "WPT_LF_TxDataList.EIRP.Value"
-        w324_e325_x1 = w324_x1.Value
-        if w324_e325_x1.__class__ is not int or w324_e325_x1 < -32768 or w324_e325_x1 > 32767:
-            raise _rt.bad_int(w324_e325_x1, -32768, 32767)
-        a = (a << 16) | (w324_e325_x0 - -128) << 4 | (w324_e325_x1 < 0)
-        m = ~w324_e325_x1 if w324_e325_x1 < 0 else w324_e325_x1
+        w131_e132_x1 = w131_x1.Value
+        if w131_e132_x1.__class__ is not int or w131_e132_x1 < -32768 or w131_e132_x1 > 32767:
+            raise _rt.bad_int(w131_e132_x1, -32768, 32767)
+        a = (a << 16) | (w131_e132_x0 - -128) << 4 | (w131_e132_x1 < 0)
+        m = ~w131_e132_x1 if w131_e132_x1 < 0 else w131_e132_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 4
     except _EncErr as e:
@@ -7530,13 +7569,8 @@ def _e_WPT_LF_TxDataListType(a, v):
 """,
     ),
     '_d_WPT_LF_TxDataListType': (
-        ('RationalNumberType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType'),
+        ('RationalNumberType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_W_RationalNumberType', '_W_WPT_LF_TxDataListType', '_W_WPT_LF_TxDataType'),
 """\
-_s328 = RationalNumberType.Exponent.__set__
-_s329 = RationalNumberType.Value.__set__
-_s330 = WPT_LF_TxDataType.TxIdentifier.__set__
-_s331 = WPT_LF_TxDataType.EIRP.__set__
-_s332 = WPT_LF_TxDataListType.WPT_LF_TxDataList.__set__
 
 def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     p0 = p + 3
@@ -7548,17 +7582,17 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_TxDataType')
-    w326_v0 = c & 65535
-    if w326_v0 < 32768:
-        w326_v0 >>= 8
+    w133_v0 = c & 65535
+    if w133_v0 < 32768:
+        w133_v0 >>= 8
         p = q - 8
-    elif not w326_v0 & 128:
-        w326_v0 = ((w326_v0 >> 8) & 127) | ((w326_v0 & 127) << 7)
+    elif not w133_v0 & 128:
+        w133_v0 = ((w133_v0 >> 8) & 127) | ((w133_v0 & 127) << 7)
         p = q
     else:
-        w326_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w326_v0 < 1 or w326_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', w326_v0, 1, 4294967295)
+        w133_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+    if w133_v0 < 1 or w133_v0 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     p0 = p + 16
     q = p + 32
     if q <= E:
@@ -7568,27 +7602,29 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    w326_e327_v0 = ((g >> 4) & 255) + -128
+    w133_e134_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    w326_e327_v1 = c & 65535
-    if w326_e327_v1 < 32768:
-        w326_e327_v1 >>= 8
+    w133_e134_v1 = c & 65535
+    if w133_e134_v1 < 32768:
+        w133_e134_v1 >>= 8
         p = q - 8
-    elif not w326_e327_v1 & 128:
-        w326_e327_v1 = ((w326_e327_v1 >> 8) & 127) | ((w326_e327_v1 & 127) << 7)
+    elif not w133_e134_v1 & 128:
+        w133_e134_v1 = ((w133_e134_v1 >> 8) & 127) | ((w133_e134_v1 & 127) << 7)
         p = q
     else:
-        w326_e327_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        w133_e134_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        w326_e327_v1 = ~w326_e327_v1
-    if w326_e327_v1 < -32768 or w326_e327_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', w326_e327_v1, -32768, 32767)
-    w326_v1 = _new(RationalNumberType)
-    _s328(w326_v1, w326_e327_v0)
-    _s329(w326_v1, w326_e327_v1)
-    v0 = _new(WPT_LF_TxDataType)
-    _s330(v0, w326_v0)
-    _s331(v0, w326_v1)
+        w133_e134_v1 = ~w133_e134_v1
+    if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
+    w133_v1 = _new(_W_RationalNumberType)
+    w133_v1.Exponent = w133_e134_v0
+    w133_v1.Value = w133_e134_v1
+    w133_v1.__class__ = RationalNumberType
+    v0 = _new(_W_WPT_LF_TxDataType)
+    v0.TxIdentifier = w133_v0
+    v0.EIRP = w133_v1
+    v0.__class__ = WPT_LF_TxDataType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7596,8 +7632,9 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_TxDataListType')
     p = q
-    o = _new(cls)
-    _s332(o, v0)
+    o = _new(_W_WPT_LF_TxDataListType)
+    o.WPT_LF_TxDataList = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7635,15 +7672,15 @@ def _e_WPT_LF_TxDataType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EIRP.Exponent"
-        e333_x0 = x1.Exponent
-        if e333_x0.__class__ is not int or e333_x0 < -128 or e333_x0 > 127:
-            raise _rt.bad_int(e333_x0, -128, 127)
+        e135_x0 = x1.Exponent
+        if e135_x0.__class__ is not int or e135_x0 < -128 or e135_x0 > 127:
+            raise _rt.bad_int(e135_x0, -128, 127)
         f = "EIRP.Value"
-        e333_x1 = x1.Value
-        if e333_x1.__class__ is not int or e333_x1 < -32768 or e333_x1 > 32767:
-            raise _rt.bad_int(e333_x1, -32768, 32767)
-        a = (a << 16) | (e333_x0 - -128) << 4 | (e333_x1 < 0)
-        m = ~e333_x1 if e333_x1 < 0 else e333_x1
+        e135_x1 = x1.Value
+        if e135_x1.__class__ is not int or e135_x1 < -32768 or e135_x1 > 32767:
+            raise _rt.bad_int(e135_x1, -32768, 32767)
+        a = (a << 16) | (e135_x0 - -128) << 4 | (e135_x1 < 0)
+        m = ~e135_x1 if e135_x1 < 0 else e135_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -7654,12 +7691,8 @@ def _e_WPT_LF_TxDataType(a, v):
 """,
     ),
     '_d_WPT_LF_TxDataType': (
-        ('RationalNumberType', 'WPT_LF_TxDataType'),
+        ('RationalNumberType', 'WPT_LF_TxDataType', '_W_RationalNumberType', '_W_WPT_LF_TxDataType'),
 """\
-_s335 = RationalNumberType.Exponent.__set__
-_s336 = RationalNumberType.Value.__set__
-_s337 = WPT_LF_TxDataType.TxIdentifier.__set__
-_s338 = WPT_LF_TxDataType.EIRP.__set__
 
 def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -7691,24 +7724,25 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e334_v0 = ((g >> 4) & 255) + -128
+    e136_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e334_v1 = c & 65535
-    if e334_v1 < 32768:
-        e334_v1 >>= 8
+    e136_v1 = c & 65535
+    if e136_v1 < 32768:
+        e136_v1 >>= 8
         p = q - 8
-    elif not e334_v1 & 128:
-        e334_v1 = ((e334_v1 >> 8) & 127) | ((e334_v1 & 127) << 7)
+    elif not e136_v1 & 128:
+        e136_v1 = ((e136_v1 >> 8) & 127) | ((e136_v1 & 127) << 7)
         p = q
     else:
-        e334_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        e136_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        e334_v1 = ~e334_v1
-    if e334_v1 < -32768 or e334_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e334_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s335(v1, e334_v0)
-    _s336(v1, e334_v1)
+        e136_v1 = ~e136_v1
+    if e136_v1 < -32768 or e136_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e136_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e136_v0
+    v1.Value = e136_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7716,9 +7750,10 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_LF_TxDataType')
     p = q
-    o = _new(cls)
-    _s337(o, v0)
-    _s338(o, v1)
+    o = _new(_W_WPT_LF_TxDataType)
+    o.TxIdentifier = v0
+    o.EIRP = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7740,7 +7775,7 @@ def _j_WPT_LF_TxDataType(v):
     '_e_WPT_PairingMethodListType': (
         ('_IX_WPT_PairingMethodType',),
 """\
-_T339 = (None, (2, 1), (1, 0), )
+_T137 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_PairingMethodListType(a, v):
     f = ""
@@ -7766,7 +7801,7 @@ def _e_WPT_PairingMethodListType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T339[s]
+        t = _T137[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_PairingMethod))')
         a = (a << t[0]) | t[1]
@@ -7778,9 +7813,8 @@ def _e_WPT_PairingMethodListType(a, v):
 """,
     ),
     '_d_WPT_PairingMethodListType': (
-        ('WPT_PairingMethodListType', '_EV_WPT_PairingMethodType'),
+        ('WPT_PairingMethodListType', '_EV_WPT_PairingMethodType', '_W_WPT_PairingMethodListType'),
 """\
-_s340 = WPT_PairingMethodListType.WPT_PairingMethod.__set__
 
 def _d_WPT_PairingMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -7837,8 +7871,9 @@ def _d_WPT_PairingMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingMethodListType')
-    o = _new(cls)
-    _s340(o, v0)
+    o = _new(_W_WPT_PairingMethodListType)
+    o.WPT_PairingMethod = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -7857,8 +7892,8 @@ def _j_WPT_PairingMethodListType(v):
     '_e_WPT_PairingReqType': (
         ('MessageHeaderType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType'),
 """\
-_T341 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
-_T342 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T138 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T139 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_PairingReqType(a, v):
     f = ""
@@ -7889,7 +7924,7 @@ def _e_WPT_PairingReqType(a, v):
             s = 2
         f = "EVResultCode"
         x3 = v.EVResultCode
-        t = _T341[s]
+        t = _T138[s]
         if t is None:
             raise _rt.not_here('EVResultCode')
         a = (a << t[0]) | t[1]
@@ -7922,7 +7957,7 @@ def _e_WPT_PairingReqType(a, v):
             s = 6 if n == 16 else 5
         else:
             s = 4
-        t = _T342[s]
+        t = _T139[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -7935,13 +7970,8 @@ _e_WPT_PairingReq = _e_WPT_PairingReqType
 """,
     ),
     '_d_WPT_PairingReqType': (
-        ('MessageHeaderType', 'WPT_PairingReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'WPT_PairingReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_PairingReqType', '_d_MessageHeaderType'),
 """\
-_s343 = WPT_PairingReqType.Header.__set__
-_s344 = WPT_PairingReqType.EVProcessing.__set__
-_s345 = WPT_PairingReqType.ObservedIDCode.__set__
-_s346 = WPT_PairingReqType.EVResultCode.__set__
-_s347 = WPT_PairingReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     v2 = None
@@ -8067,12 +8097,13 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingReqType')
-    o = _new(cls)
-    _s343(o, v0)
-    _s344(o, v1)
-    _s345(o, v2)
-    _s346(o, v3)
-    _s347(o, v4)
+    o = _new(_W_WPT_PairingReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.ObservedIDCode = v2
+    o.EVResultCode = v3
+    o.VendorSpecificDataContainer = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_PairingReq = _d_WPT_PairingReqType
 """,
@@ -8101,9 +8132,9 @@ _j_WPT_PairingReq = _j_WPT_PairingReqType
     '_e_WPT_PairingResType': (
         ('AlternativeSECCListType', 'MessageHeaderType', '_IX_processingType', '_IX_responseCodeType', '_e_AlternativeSECCListType', '_e_MessageHeaderType'),
 """\
-_T348 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T349 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T350 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T140 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T141 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T142 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_PairingResType(a, v):
     f = ""
@@ -8142,7 +8173,7 @@ def _e_WPT_PairingResType(a, v):
         if x4 is not None:
             if not isinstance(x4, AlternativeSECCListType):
                 raise _rt.bad_class(x4, 'AlternativeSECCListType')
-            t = _T348[s]
+            t = _T140[s]
             if t is None:
                 raise _rt.not_here('AlternativeSECCList')
             a = (a << t[0]) | t[1]
@@ -8158,7 +8189,7 @@ def _e_WPT_PairingResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T349[s]
+            t = _T141[s]
             if t is None:
                 raise _rt.not_here('VendorSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -8174,7 +8205,7 @@ def _e_WPT_PairingResType(a, v):
                 a <<= 1
                 i += 1
             s = 7 if n == 16 else 6
-        t = _T350[s]
+        t = _T142[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AlternativeSECCList), SE(ObservedIDCode), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -8187,14 +8218,8 @@ _e_WPT_PairingRes = _e_WPT_PairingResType
 """,
     ),
     '_d_WPT_PairingResType': (
-        ('AlternativeSECCListType', 'MessageHeaderType', 'WPT_PairingResType', '_EV_processingType', '_EV_responseCodeType', '_d_AlternativeSECCListType', '_d_MessageHeaderType'),
+        ('AlternativeSECCListType', 'MessageHeaderType', 'WPT_PairingResType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_PairingResType', '_d_AlternativeSECCListType', '_d_MessageHeaderType'),
 """\
-_s351 = WPT_PairingResType.Header.__set__
-_s352 = WPT_PairingResType.ResponseCode.__set__
-_s353 = WPT_PairingResType.EVSEProcessing.__set__
-_s354 = WPT_PairingResType.ObservedIDCode.__set__
-_s355 = WPT_PairingResType.AlternativeSECCList.__set__
-_s356 = WPT_PairingResType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_PairingResType(D, E, p, data, st, cls):
     v3 = None
@@ -8330,13 +8355,14 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingResType')
-    o = _new(cls)
-    _s351(o, v0)
-    _s352(o, v1)
-    _s353(o, v2)
-    _s354(o, v3)
-    _s355(o, v4)
-    _s356(o, v5)
+    o = _new(_W_WPT_PairingResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.ObservedIDCode = v3
+    o.AlternativeSECCList = v4
+    o.VendorSpecificDataContainer = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_PairingRes = _d_WPT_PairingResType
 """,
@@ -8375,15 +8401,15 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "SPCPrimaryDeviceCoilCurrentInformation.Exponent"
-        s357_x0 = x0.Exponent
-        if s357_x0.__class__ is not int or s357_x0 < -128 or s357_x0 > 127:
-            raise _rt.bad_int(s357_x0, -128, 127)
+        s143_x0 = x0.Exponent
+        if s143_x0.__class__ is not int or s143_x0 < -128 or s143_x0 > 127:
+            raise _rt.bad_int(s143_x0, -128, 127)
         f = "SPCPrimaryDeviceCoilCurrentInformation.Value"
-        s357_x1 = x0.Value
-        if s357_x1.__class__ is not int or s357_x1 < -32768 or s357_x1 > 32767:
-            raise _rt.bad_int(s357_x1, -32768, 32767)
-        a = (a << 15) | (s357_x0 - -128) << 4 | (s357_x1 < 0)
-        m = ~s357_x1 if s357_x1 < 0 else s357_x1
+        s143_x1 = x0.Value
+        if s143_x1.__class__ is not int or s143_x1 < -32768 or s143_x1 > 32767:
+            raise _rt.bad_int(s143_x1, -32768, 32767)
+        a = (a << 15) | (s143_x0 - -128) << 4 | (s143_x1 < 0)
+        m = ~s143_x1 if s143_x1 < 0 else s143_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -8394,11 +8420,8 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
 """,
     ),
     '_d_WPT_SPCPowerControlParameterType': (
-        ('RationalNumberType', 'WPT_SPCPowerControlParameterType'),
+        ('RationalNumberType', 'WPT_SPCPowerControlParameterType', '_W_RationalNumberType', '_W_WPT_SPCPowerControlParameterType'),
 """\
-_s359 = RationalNumberType.Exponent.__set__
-_s360 = RationalNumberType.Value.__set__
-_s361 = WPT_SPCPowerControlParameterType.SPCPrimaryDeviceCoilCurrentInformation.__set__
 
 def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     p0 = p + 15
@@ -8410,24 +8433,25 @@ def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s358_v0 = ((g >> 4) & 255) + -128
+    s144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s358_v1 = c & 65535
-    if s358_v1 < 32768:
-        s358_v1 >>= 8
+    s144_v1 = c & 65535
+    if s144_v1 < 32768:
+        s144_v1 >>= 8
         p = q - 8
-    elif not s358_v1 & 128:
-        s358_v1 = ((s358_v1 >> 8) & 127) | ((s358_v1 & 127) << 7)
+    elif not s144_v1 & 128:
+        s144_v1 = ((s144_v1 >> 8) & 127) | ((s144_v1 & 127) << 7)
         p = q
     else:
-        s358_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        s144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        s358_v1 = ~s358_v1
-    if s358_v1 < -32768 or s358_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s358_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s359(v0, s358_v0)
-    _s360(v0, s358_v1)
+        s144_v1 = ~s144_v1
+    if s144_v1 < -32768 or s144_v1 > 32767:
+        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s144_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = s144_v0
+    v0.Value = s144_v1
+    v0.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8435,8 +8459,9 @@ def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_SPCPowerControlParameterType')
     p = q
-    o = _new(cls)
-    _s361(o, v0)
+    o = _new(_W_WPT_SPCPowerControlParameterType)
+    o.SPCPrimaryDeviceCoilCurrentInformation = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8457,7 +8482,7 @@ def _j_WPT_SPCPowerControlParameterType(v):
     '_e_WPT_TxRxPackageSpecDataType': (
         ('WPT_TxRxPulseOrderType',),
 """\
-_T363 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T146 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
 
 def _e_WPT_TxRxPackageSpecDataType(a, v):
     f = ""
@@ -8485,23 +8510,23 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "PulseSequenceOrder.IndexNumber"
-            p362_x0 = y.IndexNumber
-            if p362_x0.__class__ is not int or p362_x0 < 0 or p362_x0 > 65535:
-                raise _rt.bad_int(p362_x0, 0, 65535)
+            p145_x0 = y.IndexNumber
+            if p145_x0.__class__ is not int or p145_x0 < 0 or p145_x0 > 65535:
+                raise _rt.bad_int(p145_x0, 0, 65535)
             a <<= 2
-            a = (a << 8) | p362_x0 if p362_x0 < 128 else _uint(a, p362_x0)
+            a = (a << 8) | p145_x0 if p145_x0 < 128 else _uint(a, p145_x0)
             f = "PulseSequenceOrder.TxRxIdentifier"
-            p362_x1 = y.TxRxIdentifier
-            if p362_x1.__class__ is not int or p362_x1 < 1 or p362_x1 > 4294967295:
-                raise _rt.bad_int(p362_x1, 1, 4294967295)
+            p145_x1 = y.TxRxIdentifier
+            if p145_x1.__class__ is not int or p145_x1 < 1 or p145_x1 > 4294967295:
+                raise _rt.bad_int(p145_x1, 1, 4294967295)
             a <<= 3
-            a = (a << 8) | p362_x1 if p362_x1 < 128 else _uint(a, p362_x1)
+            a = (a << 8) | p145_x1 if p145_x1 < 128 else _uint(a, p145_x1)
             a <<= 2
             i += 1
         s = 3 if n == 255 else 2
         f = "PulseSeparationTime"
         x1 = v.PulseSeparationTime
-        t = _T363[s]
+        t = _T146[s]
         if t is None:
             raise _rt.not_here('PulseSeparationTime')
         a = (a << t[0]) | t[1]
@@ -8531,16 +8556,8 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
 """,
     ),
     '_d_WPT_TxRxPackageSpecDataType': (
-        ('WPT_TxRxPackageSpecDataType', 'WPT_TxRxPulseOrderType', '_d_WPT_TxRxPulseOrderType'),
+        ('WPT_TxRxPackageSpecDataType', 'WPT_TxRxPulseOrderType', '_W_WPT_TxRxPackageSpecDataType', '_W_WPT_TxRxPulseOrderType', '_d_WPT_TxRxPulseOrderType'),
 """\
-_s365 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s366 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
-_s368 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s369 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
-_s370 = WPT_TxRxPackageSpecDataType.PulseSequenceOrder.__set__
-_s371 = WPT_TxRxPackageSpecDataType.PulseSeparationTime.__set__
-_s372 = WPT_TxRxPackageSpecDataType.PulseDuration.__set__
-_s373 = WPT_TxRxPackageSpecDataType.PackageSeparationTime.__set__
 
 def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     v0 = []
@@ -8553,17 +8570,17 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p364_v0 = c & 65535
-    if p364_v0 < 32768:
-        p364_v0 >>= 8
+    p147_v0 = c & 65535
+    if p147_v0 < 32768:
+        p147_v0 >>= 8
         p = q - 8
-    elif not p364_v0 & 128:
-        p364_v0 = ((p364_v0 >> 8) & 127) | ((p364_v0 & 127) << 7)
+    elif not p147_v0 & 128:
+        p147_v0 = ((p147_v0 >> 8) & 127) | ((p147_v0 & 127) << 7)
         p = q
     else:
-        p364_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if p364_v0 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p364_v0, 0, 65535)
+        p147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+    if p147_v0 > 65535:
+        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
     p0 = p + 3
     q = p + 19
     if q <= E:
@@ -8573,20 +8590,21 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p364_v1 = c & 65535
-    if p364_v1 < 32768:
-        p364_v1 >>= 8
+    p147_v1 = c & 65535
+    if p147_v1 < 32768:
+        p147_v1 >>= 8
         p = q - 8
-    elif not p364_v1 & 128:
-        p364_v1 = ((p364_v1 >> 8) & 127) | ((p364_v1 & 127) << 7)
+    elif not p147_v1 & 128:
+        p147_v1 = ((p147_v1 >> 8) & 127) | ((p147_v1 & 127) << 7)
         p = q
     else:
-        p364_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p364_v1 < 1 or p364_v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p364_v1, 1, 4294967295)
-    y = _new(WPT_TxRxPulseOrderType)
-    _s365(y, p364_v0)
-    _s366(y, p364_v1)
+        p147_v1, D, E, p = _duint(D, E, q - 16, data, 5)
+    if p147_v1 < 1 or p147_v1 > 4294967295:
+        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+    y = _new(_W_WPT_TxRxPulseOrderType)
+    y.IndexNumber = p147_v0
+    y.TxRxIdentifier = p147_v1
+    y.__class__ = WPT_TxRxPulseOrderType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -8615,17 +8633,17 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-                p367_v0 = c & 65535
-                if p367_v0 < 32768:
-                    p367_v0 >>= 8
+                p148_v0 = c & 65535
+                if p148_v0 < 32768:
+                    p148_v0 >>= 8
                     p = q - 8
-                elif not p367_v0 & 128:
-                    p367_v0 = ((p367_v0 >> 8) & 127) | ((p367_v0 & 127) << 7)
+                elif not p148_v0 & 128:
+                    p148_v0 = ((p148_v0 >> 8) & 127) | ((p148_v0 & 127) << 7)
                     p = q
                 else:
-                    p367_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if p367_v0 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p367_v0, 0, 65535)
+                    p148_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                if p148_v0 > 65535:
+                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
                 p0 = p + 3
                 q = p + 19
                 if q <= E:
@@ -8635,20 +8653,21 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 7:
                     raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-                p367_v1 = c & 65535
-                if p367_v1 < 32768:
-                    p367_v1 >>= 8
+                p148_v1 = c & 65535
+                if p148_v1 < 32768:
+                    p148_v1 >>= 8
                     p = q - 8
-                elif not p367_v1 & 128:
-                    p367_v1 = ((p367_v1 >> 8) & 127) | ((p367_v1 & 127) << 7)
+                elif not p148_v1 & 128:
+                    p148_v1 = ((p148_v1 >> 8) & 127) | ((p148_v1 & 127) << 7)
                     p = q
                 else:
-                    p367_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-                if p367_v1 < 1 or p367_v1 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p367_v1, 1, 4294967295)
-                y = _new(WPT_TxRxPulseOrderType)
-                _s368(y, p367_v0)
-                _s369(y, p367_v1)
+                    p148_v1, D, E, p = _duint(D, E, q - 16, data, 5)
+                if p148_v1 < 1 or p148_v1 > 4294967295:
+                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                y = _new(_W_WPT_TxRxPulseOrderType)
+                y.IndexNumber = p148_v0
+                y.TxRxIdentifier = p148_v1
+                y.__class__ = WPT_TxRxPulseOrderType
                 v0.append(y)
                 q = p + 2
                 if q > E:
@@ -8791,11 +8810,12 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_TxRxPackageSpecDataType')
     p = q
-    o = _new(cls)
-    _s370(o, v0)
-    _s371(o, v1)
-    _s372(o, v2)
-    _s373(o, v3)
+    o = _new(_W_WPT_TxRxPackageSpecDataType)
+    o.PulseSequenceOrder = v0
+    o.PulseSeparationTime = v1
+    o.PulseDuration = v2
+    o.PackageSeparationTime = v3
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8848,10 +8868,8 @@ def _e_WPT_TxRxPulseOrderType(a, v):
 """,
     ),
     '_d_WPT_TxRxPulseOrderType': (
-        ('WPT_TxRxPulseOrderType',),
+        ('WPT_TxRxPulseOrderType', '_W_WPT_TxRxPulseOrderType'),
 """\
-_s374 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s375 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
 
 def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -8901,9 +8919,10 @@ def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_TxRxPulseOrderType')
     p = q
-    o = _new(cls)
-    _s374(o, v0)
-    _s375(o, v1)
+    o = _new(_W_WPT_TxRxPulseOrderType)
+    o.IndexNumber = v0
+    o.TxRxIdentifier = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -8938,50 +8957,50 @@ def _e_WPT_TxRxSpecDataType(a, v):
         if not isinstance(x1, WPT_CoordinateXYZType):
             raise _rt.bad_class(x1, 'WPT_CoordinateXYZType')
         f = "TxRxPosition.Coord_X"
-        t376_x0 = x1.Coord_X
-        if t376_x0.__class__ is not int or t376_x0 < -32768 or t376_x0 > 32767:
-            raise _rt.bad_int(t376_x0, -32768, 32767)
-        a = (a << 5) | (t376_x0 < 0)
-        m = ~t376_x0 if t376_x0 < 0 else t376_x0
+        t149_x0 = x1.Coord_X
+        if t149_x0.__class__ is not int or t149_x0 < -32768 or t149_x0 > 32767:
+            raise _rt.bad_int(t149_x0, -32768, 32767)
+        a = (a << 5) | (t149_x0 < 0)
+        m = ~t149_x0 if t149_x0 < 0 else t149_x0
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxRxPosition.Coord_Y"
-        t376_x1 = x1.Coord_Y
-        if t376_x1.__class__ is not int or t376_x1 < -32768 or t376_x1 > 32767:
-            raise _rt.bad_int(t376_x1, -32768, 32767)
-        a = (a << 4) | (t376_x1 < 0)
-        m = ~t376_x1 if t376_x1 < 0 else t376_x1
+        t149_x1 = x1.Coord_Y
+        if t149_x1.__class__ is not int or t149_x1 < -32768 or t149_x1 > 32767:
+            raise _rt.bad_int(t149_x1, -32768, 32767)
+        a = (a << 4) | (t149_x1 < 0)
+        m = ~t149_x1 if t149_x1 < 0 else t149_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxRxPosition.Coord_Z"
-        t376_x2 = x1.Coord_Z
-        if t376_x2.__class__ is not int or t376_x2 < -32768 or t376_x2 > 32767:
-            raise _rt.bad_int(t376_x2, -32768, 32767)
-        a = (a << 4) | (t376_x2 < 0)
-        m = ~t376_x2 if t376_x2 < 0 else t376_x2
+        t149_x2 = x1.Coord_Z
+        if t149_x2.__class__ is not int or t149_x2 < -32768 or t149_x2 > 32767:
+            raise _rt.bad_int(t149_x2, -32768, 32767)
+        a = (a << 4) | (t149_x2 < 0)
+        m = ~t149_x2 if t149_x2 < 0 else t149_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxRxOrientation"
         x2 = v.TxRxOrientation
         if not isinstance(x2, WPT_CoordinateXYZType):
             raise _rt.bad_class(x2, 'WPT_CoordinateXYZType')
         f = "TxRxOrientation.Coord_X"
-        t377_x0 = x2.Coord_X
-        if t377_x0.__class__ is not int or t377_x0 < -32768 or t377_x0 > 32767:
-            raise _rt.bad_int(t377_x0, -32768, 32767)
-        a = (a << 6) | (t377_x0 < 0)
-        m = ~t377_x0 if t377_x0 < 0 else t377_x0
+        t150_x0 = x2.Coord_X
+        if t150_x0.__class__ is not int or t150_x0 < -32768 or t150_x0 > 32767:
+            raise _rt.bad_int(t150_x0, -32768, 32767)
+        a = (a << 6) | (t150_x0 < 0)
+        m = ~t150_x0 if t150_x0 < 0 else t150_x0
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxRxOrientation.Coord_Y"
-        t377_x1 = x2.Coord_Y
-        if t377_x1.__class__ is not int or t377_x1 < -32768 or t377_x1 > 32767:
-            raise _rt.bad_int(t377_x1, -32768, 32767)
-        a = (a << 4) | (t377_x1 < 0)
-        m = ~t377_x1 if t377_x1 < 0 else t377_x1
+        t150_x1 = x2.Coord_Y
+        if t150_x1.__class__ is not int or t150_x1 < -32768 or t150_x1 > 32767:
+            raise _rt.bad_int(t150_x1, -32768, 32767)
+        a = (a << 4) | (t150_x1 < 0)
+        m = ~t150_x1 if t150_x1 < 0 else t150_x1
         a = (a << 8) | m if m < 128 else _uint(a, m)
         f = "TxRxOrientation.Coord_Z"
-        t377_x2 = x2.Coord_Z
-        if t377_x2.__class__ is not int or t377_x2 < -32768 or t377_x2 > 32767:
-            raise _rt.bad_int(t377_x2, -32768, 32767)
-        a = (a << 4) | (t377_x2 < 0)
-        m = ~t377_x2 if t377_x2 < 0 else t377_x2
+        t150_x2 = x2.Coord_Z
+        if t150_x2.__class__ is not int or t150_x2 < -32768 or t150_x2 > 32767:
+            raise _rt.bad_int(t150_x2, -32768, 32767)
+        a = (a << 4) | (t150_x2 < 0)
+        m = ~t150_x2 if t150_x2 < 0 else t150_x2
         a = (a << 8) | m if m < 128 else _uint(a, m)
         a <<= 3
     except _EncErr as e:
@@ -8992,17 +9011,8 @@ def _e_WPT_TxRxSpecDataType(a, v):
 """,
     ),
     '_d_WPT_TxRxSpecDataType': (
-        ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType'),
+        ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType', '_W_WPT_CoordinateXYZType', '_W_WPT_TxRxSpecDataType'),
 """\
-_s379 = WPT_CoordinateXYZType.Coord_X.__set__
-_s380 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s381 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s383 = WPT_CoordinateXYZType.Coord_X.__set__
-_s384 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s385 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s386 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s387 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s388 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
 
 def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     p0 = p + 2
@@ -9035,19 +9045,19 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v0 = c & 65535
-    if t378_v0 < 32768:
-        t378_v0 >>= 8
+    t151_v0 = c & 65535
+    if t151_v0 < 32768:
+        t151_v0 >>= 8
         p = q - 8
-    elif not t378_v0 & 128:
-        t378_v0 = ((t378_v0 >> 8) & 127) | ((t378_v0 & 127) << 7)
+    elif not t151_v0 & 128:
+        t151_v0 = ((t151_v0 >> 8) & 127) | ((t151_v0 & 127) << 7)
         p = q
     else:
-        t378_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        t151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t378_v0 = ~t378_v0
-    if t378_v0 < -32768 or t378_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t378_v0, -32768, 32767)
+        t151_v0 = ~t151_v0
+    if t151_v0 < -32768 or t151_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -9058,19 +9068,19 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v1 = c & 65535
-    if t378_v1 < 32768:
-        t378_v1 >>= 8
+    t151_v1 = c & 65535
+    if t151_v1 < 32768:
+        t151_v1 >>= 8
         p = q - 8
-    elif not t378_v1 & 128:
-        t378_v1 = ((t378_v1 >> 8) & 127) | ((t378_v1 & 127) << 7)
+    elif not t151_v1 & 128:
+        t151_v1 = ((t151_v1 >> 8) & 127) | ((t151_v1 & 127) << 7)
         p = q
     else:
-        t378_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        t151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t378_v1 = ~t378_v1
-    if t378_v1 < -32768 or t378_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t378_v1, -32768, 32767)
+        t151_v1 = ~t151_v1
+    if t151_v1 < -32768 or t151_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -9081,23 +9091,24 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v2 = c & 65535
-    if t378_v2 < 32768:
-        t378_v2 >>= 8
+    t151_v2 = c & 65535
+    if t151_v2 < 32768:
+        t151_v2 >>= 8
         p = q - 8
-    elif not t378_v2 & 128:
-        t378_v2 = ((t378_v2 >> 8) & 127) | ((t378_v2 & 127) << 7)
+    elif not t151_v2 & 128:
+        t151_v2 = ((t151_v2 >> 8) & 127) | ((t151_v2 & 127) << 7)
         p = q
     else:
-        t378_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        t151_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t378_v2 = ~t378_v2
-    if t378_v2 < -32768 or t378_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t378_v2, -32768, 32767)
-    v1 = _new(WPT_CoordinateXYZType)
-    _s379(v1, t378_v0)
-    _s380(v1, t378_v1)
-    _s381(v1, t378_v2)
+        t151_v2 = ~t151_v2
+    if t151_v2 < -32768 or t151_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
+    v1 = _new(_W_WPT_CoordinateXYZType)
+    v1.Coord_X = t151_v0
+    v1.Coord_Y = t151_v1
+    v1.Coord_Z = t151_v2
+    v1.__class__ = WPT_CoordinateXYZType
     p0 = p + 6
     q = p + 22
     if q <= E:
@@ -9108,19 +9119,19 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v0 = c & 65535
-    if t382_v0 < 32768:
-        t382_v0 >>= 8
+    t152_v0 = c & 65535
+    if t152_v0 < 32768:
+        t152_v0 >>= 8
         p = q - 8
-    elif not t382_v0 & 128:
-        t382_v0 = ((t382_v0 >> 8) & 127) | ((t382_v0 & 127) << 7)
+    elif not t152_v0 & 128:
+        t152_v0 = ((t152_v0 >> 8) & 127) | ((t152_v0 & 127) << 7)
         p = q
     else:
-        t382_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        t152_v0, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t382_v0 = ~t382_v0
-    if t382_v0 < -32768 or t382_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t382_v0, -32768, 32767)
+        t152_v0 = ~t152_v0
+    if t152_v0 < -32768 or t152_v0 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -9131,19 +9142,19 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v1 = c & 65535
-    if t382_v1 < 32768:
-        t382_v1 >>= 8
+    t152_v1 = c & 65535
+    if t152_v1 < 32768:
+        t152_v1 >>= 8
         p = q - 8
-    elif not t382_v1 & 128:
-        t382_v1 = ((t382_v1 >> 8) & 127) | ((t382_v1 & 127) << 7)
+    elif not t152_v1 & 128:
+        t152_v1 = ((t152_v1 >> 8) & 127) | ((t152_v1 & 127) << 7)
         p = q
     else:
-        t382_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        t152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t382_v1 = ~t382_v1
-    if t382_v1 < -32768 or t382_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t382_v1, -32768, 32767)
+        t152_v1 = ~t152_v1
+    if t152_v1 < -32768 or t152_v1 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
     p0 = p + 4
     q = p + 20
     if q <= E:
@@ -9154,23 +9165,24 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v2 = c & 65535
-    if t382_v2 < 32768:
-        t382_v2 >>= 8
+    t152_v2 = c & 65535
+    if t152_v2 < 32768:
+        t152_v2 >>= 8
         p = q - 8
-    elif not t382_v2 & 128:
-        t382_v2 = ((t382_v2 >> 8) & 127) | ((t382_v2 & 127) << 7)
+    elif not t152_v2 & 128:
+        t152_v2 = ((t152_v2 >> 8) & 127) | ((t152_v2 & 127) << 7)
         p = q
     else:
-        t382_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        t152_v2, D, E, p = _duint(D, E, q - 16, data, 3)
     if sg:
-        t382_v2 = ~t382_v2
-    if t382_v2 < -32768 or t382_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t382_v2, -32768, 32767)
-    v2 = _new(WPT_CoordinateXYZType)
-    _s383(v2, t382_v0)
-    _s384(v2, t382_v1)
-    _s385(v2, t382_v2)
+        t152_v2 = ~t152_v2
+    if t152_v2 < -32768 or t152_v2 > 32767:
+        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
+    v2 = _new(_W_WPT_CoordinateXYZType)
+    v2.Coord_X = t152_v0
+    v2.Coord_Y = t152_v1
+    v2.Coord_Z = t152_v2
+    v2.__class__ = WPT_CoordinateXYZType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9178,10 +9190,11 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_TxRxSpecDataType')
     p = q
-    o = _new(cls)
-    _s386(o, v0)
-    _s387(o, v1)
-    _s388(o, v2)
+    o = _new(_W_WPT_TxRxSpecDataType)
+    o.TxRxIdentifier = v0
+    o.TxRxPosition = v1
+    o.TxRxOrientation = v2
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -9275,6 +9288,40 @@ _PROVIDES = {
     '_IX_WPT_PairingMethodType': 'WPT_PairingMethodType',
     '_IX_WPT_PowerClassType': 'WPT_PowerClassType',
     '_IX_WPT_SPCChargeDiagnosticsType': 'WPT_SPCChargeDiagnosticsType',
+    '_W_AlternativeSECCListType': 'AlternativeSECCListType',
+    '_W_AlternativeSECCType': 'AlternativeSECCType',
+    '_W_WPT_AlignmentCheckMethodListType': 'WPT_AlignmentCheckMethodListType',
+    '_W_WPT_AlignmentCheckReqType': 'WPT_AlignmentCheckReqType',
+    '_W_WPT_AlignmentCheckResType': 'WPT_AlignmentCheckResType',
+    '_W_WPT_ChargeLoopReqType': 'WPT_ChargeLoopReqType',
+    '_W_WPT_ChargeLoopResType': 'WPT_ChargeLoopResType',
+    '_W_WPT_ChargeParameterDiscoveryReqType': 'WPT_ChargeParameterDiscoveryReqType',
+    '_W_WPT_ChargeParameterDiscoveryResType': 'WPT_ChargeParameterDiscoveryResType',
+    '_W_WPT_CoordinateXYZType': 'WPT_CoordinateXYZType',
+    '_W_WPT_EVPCPowerControlParameterType': 'WPT_EVPCPowerControlParameterType',
+    '_W_WPT_FinePositioningMethodListType': 'WPT_FinePositioningMethodListType',
+    '_W_WPT_FinePositioningReqType': 'WPT_FinePositioningReqType',
+    '_W_WPT_FinePositioningResType': 'WPT_FinePositioningResType',
+    '_W_WPT_FinePositioningSetupReqType': 'WPT_FinePositioningSetupReqType',
+    '_W_WPT_FinePositioningSetupResType': 'WPT_FinePositioningSetupResType',
+    '_W_WPT_LF_DataPackageListType': 'WPT_LF_DataPackageListType',
+    '_W_WPT_LF_DataPackageType': 'WPT_LF_DataPackageType',
+    '_W_WPT_LF_ReceiverDataType': 'WPT_LF_ReceiverDataType',
+    '_W_WPT_LF_RxDataListType': 'WPT_LF_RxDataListType',
+    '_W_WPT_LF_RxDataType': 'WPT_LF_RxDataType',
+    '_W_WPT_LF_RxRSSIListType': 'WPT_LF_RxRSSIListType',
+    '_W_WPT_LF_RxRSSIType': 'WPT_LF_RxRSSIType',
+    '_W_WPT_LF_SystemSetupDataType': 'WPT_LF_SystemSetupDataType',
+    '_W_WPT_LF_TransmitterDataType': 'WPT_LF_TransmitterDataType',
+    '_W_WPT_LF_TxDataListType': 'WPT_LF_TxDataListType',
+    '_W_WPT_LF_TxDataType': 'WPT_LF_TxDataType',
+    '_W_WPT_PairingMethodListType': 'WPT_PairingMethodListType',
+    '_W_WPT_PairingReqType': 'WPT_PairingReqType',
+    '_W_WPT_PairingResType': 'WPT_PairingResType',
+    '_W_WPT_SPCPowerControlParameterType': 'WPT_SPCPowerControlParameterType',
+    '_W_WPT_TxRxPackageSpecDataType': 'WPT_TxRxPackageSpecDataType',
+    '_W_WPT_TxRxPulseOrderType': 'WPT_TxRxPulseOrderType',
+    '_W_WPT_TxRxSpecDataType': 'WPT_TxRxSpecDataType',
     '_d_AlternativeSECCListType': '_d_AlternativeSECCListType',
     '_d_AlternativeSECCType': '_d_AlternativeSECCType',
     '_d_WPT_AlignmentCheckMethodListType': '_d_WPT_AlignmentCheckMethodListType',
@@ -9478,6 +9525,7 @@ _FOREIGN = {
     '_IX_evseNotificationType': 'commontypes',
     '_IX_processingType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',

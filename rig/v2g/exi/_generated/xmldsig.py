@@ -107,6 +107,11 @@ CanonicalizationMethodType._exi_fields = (
     _FM('Algorithm', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 CanonicalizationMethodType._exi_meta = _CM('CanonicalizationMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_CanonicalizationMethodType:
+    '''The slots of CanonicalizationMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CanonicalizationMethodType.__slots__
 """,
     ),
     'DSAKeyValueType': (
@@ -134,6 +139,11 @@ DSAKeyValueType._exi_fields = (
     _FM('PgenCounter', _FK.ELEMENT, 0, 1, simple=_S_CryptoBinary),
 )
 DSAKeyValueType._exi_meta = _CM('DSAKeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_DSAKeyValueType:
+    '''The slots of DSAKeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DSAKeyValueType.__slots__
 """,
     ),
     'DigestMethodType': (
@@ -149,6 +159,11 @@ DigestMethodType._exi_fields = (
     _FM('Algorithm', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 DigestMethodType._exi_meta = _CM('DigestMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_DigestMethodType:
+    '''The slots of DigestMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DigestMethodType.__slots__
 """,
     ),
     'DigestValue': (
@@ -164,6 +179,11 @@ DigestValue._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_DigestValueType),
 )
 DigestValue._exi_meta = _CM('DigestValueType', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'xmldsig', None)
+
+class _W_DigestValue:
+    '''The slots of DigestValue, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DigestValue.__slots__
 """,
     ),
     'KeyInfoType': (
@@ -193,6 +213,11 @@ KeyInfoType._exi_fields = (
     _FM('MgmtData', _FK.ELEMENT, 0, -1, simple=_S_xs_string),
 )
 KeyInfoType._exi_meta = _CM('KeyInfoType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_KeyInfoType:
+    '''The slots of KeyInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyInfoType.__slots__
 """,
     ),
     'KeyName': (
@@ -208,6 +233,11 @@ KeyName._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_string),
 )
 KeyName._exi_meta = _CM('xs:string', 'http://www.w3.org/2000/09/xmldsig#', 'KeyName', 'xmldsig', None)
+
+class _W_KeyName:
+    '''The slots of KeyName, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyName.__slots__
 """,
     ),
     'KeyValueType': (
@@ -225,6 +255,11 @@ KeyValueType._exi_fields = (
     _FM('RSAKeyValue', _FK.ELEMENT, 0, 1, ref='xmldsig:RSAKeyValueType'),
 )
 KeyValueType._exi_meta = _CM('KeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_KeyValueType:
+    '''The slots of KeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyValueType.__slots__
 """,
     ),
     'ManifestType': (
@@ -242,6 +277,11 @@ ManifestType._exi_fields = (
     _FM('Reference', _FK.ELEMENT, 1, -1, ref='xmldsig:ReferenceType'),
 )
 ManifestType._exi_meta = _CM('ManifestType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_ManifestType:
+    '''The slots of ManifestType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ManifestType.__slots__
 """,
     ),
     'MgmtData': (
@@ -257,6 +297,11 @@ MgmtData._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_string),
 )
 MgmtData._exi_meta = _CM('xs:string', 'http://www.w3.org/2000/09/xmldsig#', 'MgmtData', 'xmldsig', None)
+
+class _W_MgmtData:
+    '''The slots of MgmtData, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MgmtData.__slots__
 """,
     ),
     'ObjectType': (
@@ -276,6 +321,11 @@ ObjectType._exi_fields = (
     _FM('MimeType', _FK.ATTRIBUTE, 0, 1, simple=_S_xs_string),
 )
 ObjectType._exi_meta = _CM('ObjectType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_ObjectType:
+    '''The slots of ObjectType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ObjectType.__slots__
 """,
     ),
     'PGPDataType': (
@@ -293,6 +343,11 @@ PGPDataType._exi_fields = (
     _FM('PGPKeyPacket', _FK.ELEMENT, 0, 2, simple=_S_xs_base64Binary),
 )
 PGPDataType._exi_meta = _CM('PGPDataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_PGPDataType:
+    '''The slots of PGPDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PGPDataType.__slots__
 """,
     ),
     'RSAKeyValueType': (
@@ -310,6 +365,11 @@ RSAKeyValueType._exi_fields = (
     _FM('Exponent', _FK.ELEMENT, 1, 1, simple=_S_CryptoBinary),
 )
 RSAKeyValueType._exi_meta = _CM('RSAKeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_RSAKeyValueType:
+    '''The slots of RSAKeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RSAKeyValueType.__slots__
 """,
     ),
     'ReferenceType': (
@@ -335,6 +395,11 @@ ReferenceType._exi_fields = (
     _FM('DigestValue', _FK.ELEMENT, 1, 1, simple=_S_DigestValueType),
 )
 ReferenceType._exi_meta = _CM('ReferenceType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_ReferenceType:
+    '''The slots of ReferenceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ReferenceType.__slots__
 """,
     ),
     'RetrievalMethodType': (
@@ -354,6 +419,11 @@ RetrievalMethodType._exi_fields = (
     _FM('Transforms', _FK.ELEMENT, 0, 1, ref='xmldsig:TransformsType'),
 )
 RetrievalMethodType._exi_meta = _CM('RetrievalMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_RetrievalMethodType:
+    '''The slots of RetrievalMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RetrievalMethodType.__slots__
 """,
     ),
     'SPKIDataType': (
@@ -369,6 +439,11 @@ SPKIDataType._exi_fields = (
     _FM('SPKISexp', _FK.ELEMENT, 1, -1, simple=_S_xs_base64Binary),
 )
 SPKIDataType._exi_meta = _CM('SPKIDataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SPKIDataType:
+    '''The slots of SPKIDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SPKIDataType.__slots__
 """,
     ),
     'SignatureMethodType': (
@@ -386,6 +461,11 @@ SignatureMethodType._exi_fields = (
     _FM('HMACOutputLength', _FK.ELEMENT, 0, 1, simple=_S_HMACOutputLengthType),
 )
 SignatureMethodType._exi_meta = _CM('SignatureMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SignatureMethodType:
+    '''The slots of SignatureMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureMethodType.__slots__
 """,
     ),
     'SignaturePropertiesType': (
@@ -403,6 +483,11 @@ SignaturePropertiesType._exi_fields = (
     _FM('SignatureProperty', _FK.ELEMENT, 1, -1, ref='xmldsig:SignaturePropertyType'),
 )
 SignaturePropertiesType._exi_meta = _CM('SignaturePropertiesType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignaturePropertiesType:
+    '''The slots of SignaturePropertiesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignaturePropertiesType.__slots__
 """,
     ),
     'SignaturePropertyType': (
@@ -420,6 +505,11 @@ SignaturePropertyType._exi_fields = (
     _FM('Target', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 SignaturePropertyType._exi_meta = _CM('SignaturePropertyType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SignaturePropertyType:
+    '''The slots of SignaturePropertyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignaturePropertyType.__slots__
 """,
     ),
     'SignatureType': (
@@ -443,6 +533,11 @@ SignatureType._exi_fields = (
     _FM('Object', _FK.ELEMENT, 0, -1, ref='xmldsig:ObjectType'),
 )
 SignatureType._exi_meta = _CM('SignatureType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignatureType:
+    '''The slots of SignatureType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureType.__slots__
 """,
     ),
     'SignatureValueType': (
@@ -460,6 +555,11 @@ SignatureValueType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_base64Binary),
 )
 SignatureValueType._exi_meta = _CM('SignatureValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignatureValueType:
+    '''The slots of SignatureValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureValueType.__slots__
 """,
     ),
     'SignedInfoType': (
@@ -481,6 +581,11 @@ SignedInfoType._exi_fields = (
     _FM('Reference', _FK.ELEMENT, 1, -1, ref='xmldsig:ReferenceType'),
 )
 SignedInfoType._exi_meta = _CM('SignedInfoType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignedInfoType:
+    '''The slots of SignedInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedInfoType.__slots__
 """,
     ),
     'TransformType': (
@@ -498,6 +603,11 @@ TransformType._exi_fields = (
     _FM('XPath', _FK.ELEMENT, 0, -1, simple=_S_xs_string),
 )
 TransformType._exi_meta = _CM('TransformType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_TransformType:
+    '''The slots of TransformType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TransformType.__slots__
 """,
     ),
     'TransformsType': (
@@ -513,6 +623,11 @@ TransformsType._exi_fields = (
     _FM('Transform', _FK.ELEMENT, 1, -1, ref='xmldsig:TransformType'),
 )
 TransformsType._exi_meta = _CM('TransformsType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_TransformsType:
+    '''The slots of TransformsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TransformsType.__slots__
 """,
     ),
     'X509DataType': (
@@ -536,6 +651,11 @@ X509DataType._exi_fields = (
     _FM('X509CRL', _FK.ELEMENT, 0, -1, simple=_S_xs_base64Binary),
 )
 X509DataType._exi_meta = _CM('X509DataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_X509DataType:
+    '''The slots of X509DataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = X509DataType.__slots__
 """,
     ),
     'X509IssuerSerialType': (
@@ -553,6 +673,11 @@ X509IssuerSerialType._exi_fields = (
     _FM('X509SerialNumber', _FK.ELEMENT, 1, 1, simple=_S_xs_integer),
 )
 X509IssuerSerialType._exi_meta = _CM('X509IssuerSerialType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_X509IssuerSerialType:
+    '''The slots of X509IssuerSerialType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = X509IssuerSerialType.__slots__
 """,
     ),
     'CanonicalizationMethod': (
@@ -798,9 +923,8 @@ _e_CanonicalizationMethod = _e_CanonicalizationMethodType
 """,
     ),
     '_d_CanonicalizationMethodType': (
-        ('CanonicalizationMethodType',),
+        ('CanonicalizationMethodType', '_W_CanonicalizationMethodType'),
 """\
-_s1 = CanonicalizationMethodType.Algorithm.__set__
 
 def _d_CanonicalizationMethodType(D, E, p, data, st, cls):
     q = p + 1
@@ -828,8 +952,9 @@ def _d_CanonicalizationMethodType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'CanonicalizationMethodType')
-    o = _new(cls)
-    _s1(o, v0)
+    o = _new(_W_CanonicalizationMethodType)
+    o.Algorithm = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_CanonicalizationMethod = _d_CanonicalizationMethodType
 """,
@@ -850,12 +975,12 @@ _j_CanonicalizationMethod = _j_CanonicalizationMethodType
     '_e_DSAKeyValueType': (
         (),
 """\
-_T2 = (None, (1, 0, 4), None, None, None, None, None, None, )
-_T3 = ((2, 1, 2), None, None, None, (2, 0, 2), None, None, None, )
-_T4 = ((2, 2, 3), None, (1, 0, 3), None, (2, 1, 3), None, None, None, )
-_T5 = (None, None, None, (2, 1, 6), None, (2, 0, 6), None, None, )
-_T6 = (None, None, None, None, None, None, (1, 0, 7), None, )
-_T7 = (None, None, None, (2, 2), None, (2, 1), None, (1, 0), )
+_T1 = (None, (1, 0, 4), None, None, None, None, None, None, )
+_T2 = ((2, 1, 2), None, None, None, (2, 0, 2), None, None, None, )
+_T3 = ((2, 2, 3), None, (1, 0, 3), None, (2, 1, 3), None, None, None, )
+_T4 = (None, None, None, (2, 1, 6), None, (2, 0, 6), None, None, )
+_T5 = (None, None, None, None, None, None, (1, 0, 7), None, )
+_T6 = (None, None, None, (2, 2), None, (2, 1), None, (1, 0), )
 
 def _e_DSAKeyValueType(a, v):
     f = ""
@@ -874,7 +999,7 @@ def _e_DSAKeyValueType(a, v):
         f = "Q"
         x1 = v.Q
         if x1 is not None:
-            t = _T2[s]
+            t = _T1[s]
             if t is None:
                 raise _rt.not_here('Q')
             a = (a << t[0]) | t[1]
@@ -887,7 +1012,7 @@ def _e_DSAKeyValueType(a, v):
         f = "G"
         x2 = v.G
         if x2 is not None:
-            t = _T3[s]
+            t = _T2[s]
             if t is None:
                 raise _rt.not_here('G')
             a = (a << t[0]) | t[1]
@@ -899,7 +1024,7 @@ def _e_DSAKeyValueType(a, v):
             a <<= 1
         f = "Y"
         x3 = v.Y
-        t = _T4[s]
+        t = _T3[s]
         if t is None:
             raise _rt.not_here('Y')
         a = (a << t[0]) | t[1]
@@ -923,7 +1048,7 @@ def _e_DSAKeyValueType(a, v):
         f = "Seed"
         x5 = v.Seed
         if x5 is not None:
-            t = _T5[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('Seed')
             a = (a << t[0]) | t[1]
@@ -936,7 +1061,7 @@ def _e_DSAKeyValueType(a, v):
         f = "PgenCounter"
         x6 = v.PgenCounter
         if x6 is not None:
-            t = _T6[s]
+            t = _T5[s]
             if t is None:
                 raise _rt.not_here('PgenCounter')
             a = (a << t[0]) | t[1]
@@ -946,7 +1071,7 @@ def _e_DSAKeyValueType(a, v):
             a <<= 1
             a = _bin(a, x6)
             a <<= 1
-        t = _T7[s]
+        t = _T6[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(J), SE(PgenCounter), SE(Seed))')
         a = (a << t[0]) | t[1]
@@ -959,15 +1084,8 @@ _e_DSAKeyValue = _e_DSAKeyValueType
 """,
     ),
     '_d_DSAKeyValueType': (
-        ('DSAKeyValueType',),
+        ('DSAKeyValueType', '_W_DSAKeyValueType'),
 """\
-_s8 = DSAKeyValueType.P.__set__
-_s9 = DSAKeyValueType.Q.__set__
-_s10 = DSAKeyValueType.G.__set__
-_s11 = DSAKeyValueType.Y.__set__
-_s12 = DSAKeyValueType.J.__set__
-_s13 = DSAKeyValueType.Seed.__set__
-_s14 = DSAKeyValueType.PgenCounter.__set__
 
 def _d_DSAKeyValueType(D, E, p, data, st, cls):
     v0 = None
@@ -1075,14 +1193,15 @@ def _d_DSAKeyValueType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DSAKeyValueType')
         p = q
-    o = _new(cls)
-    _s8(o, v0)
-    _s9(o, v1)
-    _s10(o, v2)
-    _s11(o, v3)
-    _s12(o, v4)
-    _s13(o, v5)
-    _s14(o, v6)
+    o = _new(_W_DSAKeyValueType)
+    o.P = v0
+    o.Q = v1
+    o.G = v2
+    o.Y = v3
+    o.J = v4
+    o.Seed = v5
+    o.PgenCounter = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_DSAKeyValue = _d_DSAKeyValueType
 """,
@@ -1141,9 +1260,8 @@ _e_DigestMethod = _e_DigestMethodType
 """,
     ),
     '_d_DigestMethodType': (
-        ('DigestMethodType',),
+        ('DigestMethodType', '_W_DigestMethodType'),
 """\
-_s15 = DigestMethodType.Algorithm.__set__
 
 def _d_DigestMethodType(D, E, p, data, st, cls):
     q = p + 1
@@ -1171,8 +1289,9 @@ def _d_DigestMethodType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'DigestMethodType')
-    o = _new(cls)
-    _s15(o, v0)
+    o = _new(_W_DigestMethodType)
+    o.Algorithm = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_DigestMethod = _d_DigestMethodType
 """,
@@ -1212,9 +1331,8 @@ def _e_DigestValue(a, v):
 """,
     ),
     '_d_DigestValue': (
-        ('DigestValue',),
+        ('DigestValue', '_W_DigestValue'),
 """\
-_s16 = DigestValue.CONTENT.__set__
 
 def _d_DigestValue(D, E, p, data, st, cls):
     q = p + 1
@@ -1232,8 +1350,9 @@ def _d_DigestValue(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DigestValueType')
     p = q
-    o = _new(cls)
-    _s16(o, v0)
+    o = _new(_W_DigestValue)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1248,14 +1367,14 @@ def _j_DigestValue(v):
     '_e_KeyInfoType': (
         ('KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_e_KeyValueType', '_e_PGPDataType', '_e_RetrievalMethodType', '_e_SPKIDataType', '_e_X509DataType'),
 """\
-_T17 = ((4, 1, 2), (4, 0, 2), (4, 0, 2), )
-_T18 = ((4, 2, 2), (4, 1, 2), (4, 1, 2), )
-_T19 = ((4, 3, 2), (4, 2, 2), (4, 2, 2), )
-_T20 = ((4, 4, 2), (4, 3, 2), (4, 3, 2), )
-_T21 = ((4, 5, 2), (4, 4, 2), (4, 4, 2), )
-_T22 = ((4, 6, 2), (4, 5, 2), (4, 5, 2), )
-_T23 = ((4, 7, 2), (4, 6, 2), (4, 6, 2), )
-_T24 = (None, None, (4, 8), )
+_T7 = ((4, 1, 2), (4, 0, 2), (4, 0, 2), )
+_T8 = ((4, 2, 2), (4, 1, 2), (4, 1, 2), )
+_T9 = ((4, 3, 2), (4, 2, 2), (4, 2, 2), )
+_T10 = ((4, 4, 2), (4, 3, 2), (4, 3, 2), )
+_T11 = ((4, 5, 2), (4, 4, 2), (4, 4, 2), )
+_T12 = ((4, 6, 2), (4, 5, 2), (4, 5, 2), )
+_T13 = ((4, 7, 2), (4, 6, 2), (4, 6, 2), )
+_T14 = (None, None, (4, 8), )
 
 def _e_KeyInfoType(a, v):
     f = ""
@@ -1280,7 +1399,7 @@ def _e_KeyInfoType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T17[s]
+            t = _T7[s]
             if t is None:
                 raise _rt.not_here('KeyName')
             a = (a << t[0]) | t[1]
@@ -1303,7 +1422,7 @@ def _e_KeyInfoType(a, v):
             f = "KeyValue"
             if not isinstance(y, KeyValueType):
                 raise _rt.bad_class(y, 'KeyValueType')
-            t = _T18[s]
+            t = _T8[s]
             if t is None:
                 raise _rt.not_here('KeyValue')
             a = (a << t[0]) | t[1]
@@ -1322,7 +1441,7 @@ def _e_KeyInfoType(a, v):
             f = "RetrievalMethod"
             if not isinstance(y, RetrievalMethodType):
                 raise _rt.bad_class(y, 'RetrievalMethodType')
-            t = _T19[s]
+            t = _T9[s]
             if t is None:
                 raise _rt.not_here('RetrievalMethod')
             a = (a << t[0]) | t[1]
@@ -1341,7 +1460,7 @@ def _e_KeyInfoType(a, v):
             f = "X509Data"
             if not isinstance(y, X509DataType):
                 raise _rt.bad_class(y, 'X509DataType')
-            t = _T20[s]
+            t = _T10[s]
             if t is None:
                 raise _rt.not_here('X509Data')
             a = (a << t[0]) | t[1]
@@ -1360,7 +1479,7 @@ def _e_KeyInfoType(a, v):
             f = "PGPData"
             if not isinstance(y, PGPDataType):
                 raise _rt.bad_class(y, 'PGPDataType')
-            t = _T21[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('PGPData')
             a = (a << t[0]) | t[1]
@@ -1379,7 +1498,7 @@ def _e_KeyInfoType(a, v):
             f = "SPKIData"
             if not isinstance(y, SPKIDataType):
                 raise _rt.bad_class(y, 'SPKIDataType')
-            t = _T22[s]
+            t = _T12[s]
             if t is None:
                 raise _rt.not_here('SPKIData')
             a = (a << t[0]) | t[1]
@@ -1395,7 +1514,7 @@ def _e_KeyInfoType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T23[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('MgmtData')
             a = (a << t[0]) | t[1]
@@ -1406,7 +1525,7 @@ def _e_KeyInfoType(a, v):
             a = _str(a, y)
             a <<= 1
             i += 1
-        t = _T24[s]
+        t = _T14[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), CH[untyped], EE, SE(*), SE(KeyName), SE(KeyValue), SE(MgmtData), SE(PGPData), SE(RetrievalMethod), SE(SPKIData), SE(X509Data))')
         a = (a << t[0]) | t[1]
@@ -1419,16 +1538,8 @@ _e_KeyInfo = _e_KeyInfoType
 """,
     ),
     '_d_KeyInfoType': (
-        ('KeyInfoType', 'KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_d_KeyValueType', '_d_PGPDataType', '_d_RetrievalMethodType', '_d_SPKIDataType', '_d_X509DataType'),
+        ('KeyInfoType', 'KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_W_KeyInfoType', '_d_KeyValueType', '_d_PGPDataType', '_d_RetrievalMethodType', '_d_SPKIDataType', '_d_X509DataType'),
 """\
-_s25 = KeyInfoType.Id.__set__
-_s26 = KeyInfoType.KeyName.__set__
-_s27 = KeyInfoType.KeyValue.__set__
-_s28 = KeyInfoType.RetrievalMethod.__set__
-_s29 = KeyInfoType.X509Data.__set__
-_s30 = KeyInfoType.PGPData.__set__
-_s31 = KeyInfoType.SPKIData.__set__
-_s32 = KeyInfoType.MgmtData.__set__
 
 def _d_KeyInfoType(D, E, p, data, st, cls):
     v0 = None
@@ -1573,15 +1684,16 @@ def _d_KeyInfoType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 4, ec, 10, 'KeyInfoType')
-    o = _new(cls)
-    _s25(o, v0)
-    _s26(o, v1)
-    _s27(o, v2)
-    _s28(o, v3)
-    _s29(o, v4)
-    _s30(o, v5)
-    _s31(o, v6)
-    _s32(o, v7)
+    o = _new(_W_KeyInfoType)
+    o.Id = v0
+    o.KeyName = v1
+    o.KeyValue = v2
+    o.RetrievalMethod = v3
+    o.X509Data = v4
+    o.PGPData = v5
+    o.SPKIData = v6
+    o.MgmtData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_KeyInfo = _d_KeyInfoType
 """,
@@ -1642,9 +1754,8 @@ def _e_KeyName(a, v):
 """,
     ),
     '_d_KeyName': (
-        ('KeyName',),
+        ('KeyName', '_W_KeyName'),
 """\
-_s33 = KeyName.CONTENT.__set__
 
 def _d_KeyName(D, E, p, data, st, cls):
     q = p + 1
@@ -1662,8 +1773,9 @@ def _d_KeyName(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'xs:string')
     p = q
-    o = _new(cls)
-    _s33(o, v0)
+    o = _new(_W_KeyName)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1678,8 +1790,8 @@ def _j_KeyName(v):
     '_e_KeyValueType': (
         ('DSAKeyValueType', 'RSAKeyValueType', '_e_DSAKeyValueType'),
 """\
-_T34 = ((3, 1, 1), None, )
-_T36 = (None, (2, 0), )
+_T15 = ((3, 1, 1), None, )
+_T17 = (None, (2, 0), )
 
 def _e_KeyValueType(a, v):
     f = ""
@@ -1699,25 +1811,25 @@ def _e_KeyValueType(a, v):
         if x1 is not None:
             if not isinstance(x1, RSAKeyValueType):
                 raise _rt.bad_class(x1, 'RSAKeyValueType')
-            t = _T34[s]
+            t = _T15[s]
             if t is None:
                 raise _rt.not_here('RSAKeyValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "RSAKeyValue.Modulus"
-            r35_x0 = x1.Modulus
-            if r35_x0.__class__ is not bytes:
-                raise _rt.bad_length(r35_x0, None, None, bytes)
+            r16_x0 = x1.Modulus
+            if r16_x0.__class__ is not bytes:
+                raise _rt.bad_length(r16_x0, None, None, bytes)
             a <<= 2
-            a = _bin(a, r35_x0)
+            a = _bin(a, r16_x0)
             f = "RSAKeyValue.Exponent"
-            r35_x1 = x1.Exponent
-            if r35_x1.__class__ is not bytes:
-                raise _rt.bad_length(r35_x1, None, None, bytes)
+            r16_x1 = x1.Exponent
+            if r16_x1.__class__ is not bytes:
+                raise _rt.bad_length(r16_x1, None, None, bytes)
             a <<= 3
-            a = _bin(a, r35_x1)
+            a = _bin(a, r16_x1)
             a <<= 2
-        t = _T36[s]
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (CH[untyped], EE, SE(*), SE(DSAKeyValue), SE(RSAKeyValue))')
         a = (a << t[0]) | t[1]
@@ -1730,10 +1842,8 @@ _e_KeyValue = _e_KeyValueType
 """,
     ),
     '_d_KeyValueType': (
-        ('DSAKeyValueType', 'KeyValueType', 'RSAKeyValueType', '_d_DSAKeyValueType', '_d_RSAKeyValueType'),
+        ('DSAKeyValueType', 'KeyValueType', 'RSAKeyValueType', '_W_KeyValueType', '_d_DSAKeyValueType', '_d_RSAKeyValueType'),
 """\
-_s37 = KeyValueType.DSAKeyValue.__set__
-_s38 = KeyValueType.RSAKeyValue.__set__
 
 def _d_KeyValueType(D, E, p, data, st, cls):
     v0 = None
@@ -1773,9 +1883,10 @@ def _d_KeyValueType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'KeyValueType')
-    o = _new(cls)
-    _s37(o, v0)
-    _s38(o, v1)
+    o = _new(_W_KeyValueType)
+    o.DSAKeyValue = v0
+    o.RSAKeyValue = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_KeyValue = _d_KeyValueType
 """,
@@ -1801,7 +1912,7 @@ _j_KeyValue = _j_KeyValueType
     '_e_ManifestType': (
         ('ReferenceType', '_e_ReferenceType'),
 """\
-_T39 = ((2, 1, 2), (1, 0, 2), None, )
+_T18 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_ManifestType(a, v):
     f = ""
@@ -1828,7 +1939,7 @@ def _e_ManifestType(a, v):
             raise _rt.bad_count(x, 1, -1)
         if not isinstance(x[0], ReferenceType):
             raise _rt.bad_class(x[0], 'ReferenceType')
-        t = _T39[s]
+        t = _T18[s]
         if t is None:
             raise _rt.not_here('Reference')
         a = (a << t[0]) | t[1]
@@ -1852,10 +1963,8 @@ _e_Manifest = _e_ManifestType
 """,
     ),
     '_d_ManifestType': (
-        ('ManifestType', 'ReferenceType', '_d_ReferenceType'),
+        ('ManifestType', 'ReferenceType', '_W_ManifestType', '_d_ReferenceType'),
 """\
-_s40 = ManifestType.Id.__set__
-_s41 = ManifestType.Reference.__set__
 
 def _d_ManifestType(D, E, p, data, st, cls):
     v0 = None
@@ -1905,9 +2014,10 @@ def _d_ManifestType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ManifestType')
-    o = _new(cls)
-    _s40(o, v0)
-    _s41(o, v1)
+    o = _new(_W_ManifestType)
+    o.Id = v0
+    o.Reference = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_Manifest = _d_ManifestType
 """,
@@ -1950,9 +2060,8 @@ def _e_MgmtData(a, v):
 """,
     ),
     '_d_MgmtData': (
-        ('MgmtData',),
+        ('MgmtData', '_W_MgmtData'),
 """\
-_s42 = MgmtData.CONTENT.__set__
 
 def _d_MgmtData(D, E, p, data, st, cls):
     q = p + 1
@@ -1970,8 +2079,9 @@ def _d_MgmtData(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'xs:string')
     p = q
-    o = _new(cls)
-    _s42(o, v0)
+    o = _new(_W_MgmtData)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -1986,9 +2096,9 @@ def _j_MgmtData(v):
     '_e_ObjectType': (
         (),
 """\
-_T43 = ((3, 1, 2), (3, 0, 2), None, None, )
-_T44 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, )
-_T45 = ((3, 4), (3, 3), (3, 2), (2, 1), )
+_T19 = ((3, 1, 2), (3, 0, 2), None, None, )
+_T20 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, )
+_T21 = ((3, 4), (3, 3), (3, 2), (2, 1), )
 
 def _e_ObjectType(a, v):
     f = ""
@@ -2006,7 +2116,7 @@ def _e_ObjectType(a, v):
         f = "Id"
         x1 = v.Id
         if x1 is not None:
-            t = _T43[s]
+            t = _T19[s]
             if t is None:
                 raise _rt.not_here('Id')
             a = (a << t[0]) | t[1]
@@ -2017,7 +2127,7 @@ def _e_ObjectType(a, v):
         f = "MimeType"
         x2 = v.MimeType
         if x2 is not None:
-            t = _T44[s]
+            t = _T20[s]
             if t is None:
                 raise _rt.not_here('MimeType')
             a = (a << t[0]) | t[1]
@@ -2025,7 +2135,7 @@ def _e_ObjectType(a, v):
             if x2.__class__ is not str:
                 raise _rt.bad_length(x2, None, None, str)
             a = _str(a, x2)
-        t = _T45[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Encoding), AT(Id), AT(MimeType), CH[untyped], EE, SE(*))')
         a = (a << t[0]) | t[1]
@@ -2038,11 +2148,8 @@ _e_Object = _e_ObjectType
 """,
     ),
     '_d_ObjectType': (
-        ('ObjectType',),
+        ('ObjectType', '_W_ObjectType'),
 """\
-_s46 = ObjectType.Encoding.__set__
-_s47 = ObjectType.Id.__set__
-_s48 = ObjectType.MimeType.__set__
 
 def _d_ObjectType(D, E, p, data, st, cls):
     v0 = None
@@ -2134,10 +2241,11 @@ def _d_ObjectType(D, E, p, data, st, cls):
                 continue
             else:
                 raise _rt.bad_code(p - 2, ec, 3, 'ObjectType')
-    o = _new(cls)
-    _s46(o, v0)
-    _s47(o, v1)
-    _s48(o, v2)
+    o = _new(_W_ObjectType)
+    o.Encoding = v0
+    o.Id = v1
+    o.MimeType = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_Object = _d_ObjectType
 """,
@@ -2164,8 +2272,8 @@ _j_Object = _j_ObjectType
     '_e_PGPDataType': (
         (),
 """\
-_T49 = ((2, 1, 2), (2, 0, 2), None, )
-_T50 = (None, (2, 2), (2, 1), )
+_T22 = ((2, 1, 2), (2, 0, 2), None, )
+_T23 = (None, (2, 2), (2, 1), )
 
 def _e_PGPDataType(a, v):
     f = ""
@@ -2193,7 +2301,7 @@ def _e_PGPDataType(a, v):
             raise _rt.bad_count(x, 0, 2)
         i = 0
         for y in x:
-            t = _T49[s]
+            t = _T22[s]
             if t is None:
                 raise _rt.not_here('PGPKeyPacket')
             a = (a << t[0]) | t[1]
@@ -2204,7 +2312,7 @@ def _e_PGPDataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T50[s]
+        t = _T23[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(PGPKeyID), SE(PGPKeyPacket))')
         a = (a << t[0]) | t[1]
@@ -2217,10 +2325,8 @@ _e_PGPData = _e_PGPDataType
 """,
     ),
     '_d_PGPDataType': (
-        ('PGPDataType',),
+        ('PGPDataType', '_W_PGPDataType'),
 """\
-_s51 = PGPDataType.PGPKeyID.__set__
-_s52 = PGPDataType.PGPKeyPacket.__set__
 
 def _d_PGPDataType(D, E, p, data, st, cls):
     v0 = None
@@ -2273,9 +2379,10 @@ def _d_PGPDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'PGPDataType')
-    o = _new(cls)
-    _s51(o, v0)
-    _s52(o, v1)
+    o = _new(_W_PGPDataType)
+    o.PGPKeyID = v0
+    o.PGPKeyPacket = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PGPData = _d_PGPDataType
 """,
@@ -2325,10 +2432,8 @@ _e_RSAKeyValue = _e_RSAKeyValueType
 """,
     ),
     '_d_RSAKeyValueType': (
-        ('RSAKeyValueType',),
+        ('RSAKeyValueType', '_W_RSAKeyValueType'),
 """\
-_s53 = RSAKeyValueType.Modulus.__set__
-_s54 = RSAKeyValueType.Exponent.__set__
 
 def _d_RSAKeyValueType(D, E, p, data, st, cls):
     q = p + 1
@@ -2354,9 +2459,10 @@ def _d_RSAKeyValueType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'RSAKeyValueType')
     p = q
-    o = _new(cls)
-    _s53(o, v0)
-    _s54(o, v1)
+    o = _new(_W_RSAKeyValueType)
+    o.Modulus = v0
+    o.Exponent = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_RSAKeyValue = _d_RSAKeyValueType
 """,
@@ -2376,10 +2482,10 @@ _j_RSAKeyValue = _j_RSAKeyValueType
     '_e_ReferenceType': (
         ('DigestMethodType', 'TransformsType', '_e_DigestMethodType', '_e_TransformsType'),
 """\
-_T55 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, )
-_T56 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, )
-_T57 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, )
-_T58 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
+_T24 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, )
+_T25 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, )
+_T26 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, )
+_T27 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_ReferenceType(a, v):
     f = ""
@@ -2397,7 +2503,7 @@ def _e_ReferenceType(a, v):
         f = "Type"
         x1 = v.Type
         if x1 is not None:
-            t = _T55[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('Type')
             a = (a << t[0]) | t[1]
@@ -2408,7 +2514,7 @@ def _e_ReferenceType(a, v):
         f = "URI"
         x2 = v.URI
         if x2 is not None:
-            t = _T56[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('URI')
             a = (a << t[0]) | t[1]
@@ -2421,7 +2527,7 @@ def _e_ReferenceType(a, v):
         if x3 is not None:
             if not isinstance(x3, TransformsType):
                 raise _rt.bad_class(x3, 'TransformsType')
-            t = _T57[s]
+            t = _T26[s]
             if t is None:
                 raise _rt.not_here('Transforms')
             a = (a << t[0]) | t[1]
@@ -2431,7 +2537,7 @@ def _e_ReferenceType(a, v):
         x4 = v.DigestMethod
         if not isinstance(x4, DigestMethodType):
             raise _rt.bad_class(x4, 'DigestMethodType')
-        t = _T58[s]
+        t = _T27[s]
         if t is None:
             raise _rt.not_here('DigestMethod')
         a = (a << t[0]) | t[1]
@@ -2453,14 +2559,8 @@ _e_Reference = _e_ReferenceType
 """,
     ),
     '_d_ReferenceType': (
-        ('DigestMethodType', 'ReferenceType', 'TransformsType', '_d_DigestMethodType', '_d_TransformsType'),
+        ('DigestMethodType', 'ReferenceType', 'TransformsType', '_W_ReferenceType', '_d_DigestMethodType', '_d_TransformsType'),
 """\
-_s59 = ReferenceType.Id.__set__
-_s60 = ReferenceType.Type.__set__
-_s61 = ReferenceType.URI.__set__
-_s62 = ReferenceType.Transforms.__set__
-_s63 = ReferenceType.DigestMethod.__set__
-_s64 = ReferenceType.DigestValue.__set__
 
 def _d_ReferenceType(D, E, p, data, st, cls):
     v0 = None
@@ -2568,13 +2668,14 @@ def _d_ReferenceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ReferenceType')
     p = q
-    o = _new(cls)
-    _s59(o, v0)
-    _s60(o, v1)
-    _s61(o, v2)
-    _s62(o, v3)
-    _s63(o, v4)
-    _s64(o, v5)
+    o = _new(_W_ReferenceType)
+    o.Id = v0
+    o.Type = v1
+    o.URI = v2
+    o.Transforms = v3
+    o.DigestMethod = v4
+    o.DigestValue = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_Reference = _d_ReferenceType
 """,
@@ -2613,9 +2714,9 @@ _j_Reference = _j_ReferenceType
     '_e_RetrievalMethodType': (
         ('TransformsType', '_e_TransformsType'),
 """\
-_T65 = ((3, 1, 2), (2, 0, 2), None, None, )
-_T66 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, )
-_T67 = ((3, 3), (2, 2), (2, 1), (1, 0), )
+_T28 = ((3, 1, 2), (2, 0, 2), None, None, )
+_T29 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, )
+_T30 = ((3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_RetrievalMethodType(a, v):
     f = ""
@@ -2633,7 +2734,7 @@ def _e_RetrievalMethodType(a, v):
         f = "URI"
         x1 = v.URI
         if x1 is not None:
-            t = _T65[s]
+            t = _T28[s]
             if t is None:
                 raise _rt.not_here('URI')
             a = (a << t[0]) | t[1]
@@ -2646,13 +2747,13 @@ def _e_RetrievalMethodType(a, v):
         if x2 is not None:
             if not isinstance(x2, TransformsType):
                 raise _rt.bad_class(x2, 'TransformsType')
-            t = _T66[s]
+            t = _T29[s]
             if t is None:
                 raise _rt.not_here('Transforms')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_TransformsType(a, x2)
-        t = _T67[s]
+        t = _T30[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Type), AT(URI), EE, SE(Transforms))')
         a = (a << t[0]) | t[1]
@@ -2665,11 +2766,8 @@ _e_RetrievalMethod = _e_RetrievalMethodType
 """,
     ),
     '_d_RetrievalMethodType': (
-        ('RetrievalMethodType', 'TransformsType', '_d_TransformsType'),
+        ('RetrievalMethodType', 'TransformsType', '_W_RetrievalMethodType', '_d_TransformsType'),
 """\
-_s68 = RetrievalMethodType.Type.__set__
-_s69 = RetrievalMethodType.URI.__set__
-_s70 = RetrievalMethodType.Transforms.__set__
 
 def _d_RetrievalMethodType(D, E, p, data, st, cls):
     v0 = None
@@ -2733,10 +2831,11 @@ def _d_RetrievalMethodType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'RetrievalMethodType')
         p = q
-    o = _new(cls)
-    _s68(o, v0)
-    _s69(o, v1)
-    _s70(o, v2)
+    o = _new(_W_RetrievalMethodType)
+    o.Type = v0
+    o.URI = v1
+    o.Transforms = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_RetrievalMethod = _d_RetrievalMethodType
 """,
@@ -2763,8 +2862,8 @@ _j_RetrievalMethod = _j_RetrievalMethodType
     '_e_SPKIDataType': (
         (),
 """\
-_T71 = ((1, 0, 1), (2, 0, 1), None, )
-_T72 = (None, (2, 2), None, )
+_T31 = ((1, 0, 1), (2, 0, 1), None, )
+_T32 = (None, (2, 2), None, )
 
 def _e_SPKIDataType(a, v):
     f = ""
@@ -2782,7 +2881,7 @@ def _e_SPKIDataType(a, v):
         s = 0
         i = 0
         for y in x:
-            t = _T71[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('SPKISexp')
             a = (a << t[0]) | t[1]
@@ -2793,7 +2892,7 @@ def _e_SPKIDataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T72[s]
+        t = _T32[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(SPKISexp))')
         a = (a << t[0]) | t[1]
@@ -2806,9 +2905,8 @@ _e_SPKIData = _e_SPKIDataType
 """,
     ),
     '_d_SPKIDataType': (
-        ('SPKIDataType',),
+        ('SPKIDataType', '_W_SPKIDataType'),
 """\
-_s73 = SPKIDataType.SPKISexp.__set__
 
 def _d_SPKIDataType(D, E, p, data, st, cls):
     v0 = []
@@ -2860,8 +2958,9 @@ def _d_SPKIDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'SPKIDataType')
-    o = _new(cls)
-    _s73(o, v0)
+    o = _new(_W_SPKIDataType)
+    o.SPKISexp = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SPKIData = _d_SPKIDataType
 """,
@@ -2882,7 +2981,7 @@ _j_SPKIData = _j_SPKIDataType
     '_e_SignatureMethodType': (
         (),
 """\
-_T74 = (None, (3, 2), (2, 1), )
+_T33 = (None, (3, 2), (2, 1), )
 
 def _e_SignatureMethodType(a, v):
     f = ""
@@ -2905,7 +3004,7 @@ def _e_SignatureMethodType(a, v):
             s = 2
         else:
             s = 1
-        t = _T74[s]
+        t = _T33[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (CH[untyped], EE, SE(*), SE(HMACOutputLength))')
         a = (a << t[0]) | t[1]
@@ -2918,10 +3017,8 @@ _e_SignatureMethod = _e_SignatureMethodType
 """,
     ),
     '_d_SignatureMethodType': (
-        ('SignatureMethodType',),
+        ('SignatureMethodType', '_W_SignatureMethodType'),
 """\
-_s75 = SignatureMethodType.Algorithm.__set__
-_s76 = SignatureMethodType.HMACOutputLength.__set__
 
 def _d_SignatureMethodType(D, E, p, data, st, cls):
     v1 = None
@@ -3001,9 +3098,10 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
                 continue
             else:
                 raise _rt.bad_code(p - 2, ec, 3, 'SignatureMethodType')
-    o = _new(cls)
-    _s75(o, v0)
-    _s76(o, v1)
+    o = _new(_W_SignatureMethodType)
+    o.Algorithm = v0
+    o.HMACOutputLength = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureMethod = _d_SignatureMethodType
 """,
@@ -3027,7 +3125,7 @@ _j_SignatureMethod = _j_SignatureMethodType
     '_e_SignaturePropertiesType': (
         ('SignaturePropertyType', '_e_SignaturePropertyType'),
 """\
-_T77 = ((2, 1, 2), (1, 0, 2), None, )
+_T34 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_SignaturePropertiesType(a, v):
     f = ""
@@ -3054,7 +3152,7 @@ def _e_SignaturePropertiesType(a, v):
             raise _rt.bad_count(x, 1, -1)
         if not isinstance(x[0], SignaturePropertyType):
             raise _rt.bad_class(x[0], 'SignaturePropertyType')
-        t = _T77[s]
+        t = _T34[s]
         if t is None:
             raise _rt.not_here('SignatureProperty')
         a = (a << t[0]) | t[1]
@@ -3078,10 +3176,8 @@ _e_SignatureProperties = _e_SignaturePropertiesType
 """,
     ),
     '_d_SignaturePropertiesType': (
-        ('SignaturePropertiesType', 'SignaturePropertyType', '_d_SignaturePropertyType'),
+        ('SignaturePropertiesType', 'SignaturePropertyType', '_W_SignaturePropertiesType', '_d_SignaturePropertyType'),
 """\
-_s78 = SignaturePropertiesType.Id.__set__
-_s79 = SignaturePropertiesType.SignatureProperty.__set__
 
 def _d_SignaturePropertiesType(D, E, p, data, st, cls):
     v0 = None
@@ -3131,9 +3227,10 @@ def _d_SignaturePropertiesType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SignaturePropertiesType')
-    o = _new(cls)
-    _s78(o, v0)
-    _s79(o, v1)
+    o = _new(_W_SignaturePropertiesType)
+    o.Id = v0
+    o.SignatureProperty = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureProperties = _d_SignaturePropertiesType
 """,
@@ -3157,7 +3254,7 @@ _j_SignatureProperties = _j_SignaturePropertiesType
     '_e_SignaturePropertyType': (
         (),
 """\
-_T80 = ((2, 1, 2), (1, 0, 2), None, None, )
+_T35 = ((2, 1, 2), (1, 0, 2), None, None, )
 
 def _e_SignaturePropertyType(a, v):
     f = ""
@@ -3174,7 +3271,7 @@ def _e_SignaturePropertyType(a, v):
             s = 0
         f = "Target"
         x1 = v.Target
-        t = _T80[s]
+        t = _T35[s]
         if t is None:
             raise _rt.not_here('Target')
         a = (a << t[0]) | t[1]
@@ -3192,10 +3289,8 @@ _e_SignatureProperty = _e_SignaturePropertyType
 """,
     ),
     '_d_SignaturePropertyType': (
-        ('SignaturePropertyType',),
+        ('SignaturePropertyType', '_W_SignaturePropertyType'),
 """\
-_s81 = SignaturePropertyType.Id.__set__
-_s82 = SignaturePropertyType.Target.__set__
 
 def _d_SignaturePropertyType(D, E, p, data, st, cls):
     v0 = None
@@ -3254,9 +3349,10 @@ def _d_SignaturePropertyType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'SignaturePropertyType')
-    o = _new(cls)
-    _s81(o, v0)
-    _s82(o, v1)
+    o = _new(_W_SignaturePropertyType)
+    o.Id = v0
+    o.Target = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureProperty = _d_SignaturePropertyType
 """,
@@ -3280,9 +3376,9 @@ _j_SignatureProperty = _j_SignaturePropertyType
     '_e_SignatureType': (
         ('KeyInfoType', 'ObjectType', 'SignatureValueType', 'SignedInfoType', '_e_KeyInfoType', '_e_ObjectType', '_e_SignatureValueType', '_e_SignedInfoType'),
 """\
-_T83 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
-_T84 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T85 = (None, None, None, (2, 2), (2, 1), (2, 1), )
+_T36 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
+_T37 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T38 = (None, None, None, (2, 2), (2, 1), (2, 1), )
 
 def _e_SignatureType(a, v):
     f = ""
@@ -3302,7 +3398,7 @@ def _e_SignatureType(a, v):
         x1 = v.SignedInfo
         if not isinstance(x1, SignedInfoType):
             raise _rt.bad_class(x1, 'SignedInfoType')
-        t = _T83[s]
+        t = _T36[s]
         if t is None:
             raise _rt.not_here('SignedInfo')
         a = (a << t[0]) | t[1]
@@ -3334,7 +3430,7 @@ def _e_SignatureType(a, v):
         if n:
             if not isinstance(x[0], ObjectType):
                 raise _rt.bad_class(x[0], 'ObjectType')
-            t = _T84[s]
+            t = _T37[s]
             if t is None:
                 raise _rt.not_here('Object')
             a = (a << t[0]) | t[1]
@@ -3349,7 +3445,7 @@ def _e_SignatureType(a, v):
                 a = _e_ObjectType(a, y)
                 i += 1
             s = 5
-        t = _T85[s]
+        t = _T38[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(KeyInfo), SE(Object))')
         a = (a << t[0]) | t[1]
@@ -3362,13 +3458,8 @@ _e_Signature = _e_SignatureType
 """,
     ),
     '_d_SignatureType': (
-        ('KeyInfoType', 'ObjectType', 'SignatureType', 'SignatureValueType', 'SignedInfoType', '_d_KeyInfoType', '_d_ObjectType', '_d_SignatureValueType', '_d_SignedInfoType'),
+        ('KeyInfoType', 'ObjectType', 'SignatureType', 'SignatureValueType', 'SignedInfoType', '_W_SignatureType', '_d_KeyInfoType', '_d_ObjectType', '_d_SignatureValueType', '_d_SignedInfoType'),
 """\
-_s86 = SignatureType.Id.__set__
-_s87 = SignatureType.SignedInfo.__set__
-_s88 = SignatureType.SignatureValue.__set__
-_s89 = SignatureType.KeyInfo.__set__
-_s90 = SignatureType.Object.__set__
 
 def _d_SignatureType(D, E, p, data, st, cls):
     v0 = None
@@ -3457,12 +3548,13 @@ def _d_SignatureType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'SignatureType')
-    o = _new(cls)
-    _s86(o, v0)
-    _s87(o, v1)
-    _s88(o, v2)
-    _s89(o, v3)
-    _s90(o, v4)
+    o = _new(_W_SignatureType)
+    o.Id = v0
+    o.SignedInfo = v1
+    o.SignatureValue = v2
+    o.KeyInfo = v3
+    o.Object = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_Signature = _d_SignatureType
 """,
@@ -3495,7 +3587,7 @@ _j_Signature = _j_SignatureType
     '_e_SignatureValueType': (
         (),
 """\
-_T91 = ((2, 1, 2), (1, 0, 2), None, )
+_T39 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_SignatureValueType(a, v):
     f = ""
@@ -3512,7 +3604,7 @@ def _e_SignatureValueType(a, v):
             s = 0
         f = "CONTENT"
         x1 = v.CONTENT
-        t = _T91[s]
+        t = _T39[s]
         if t is None:
             raise _rt.not_here('CONTENT')
         a = (a << t[0]) | t[1]
@@ -3530,10 +3622,8 @@ _e_SignatureValue = _e_SignatureValueType
 """,
     ),
     '_d_SignatureValueType': (
-        ('SignatureValueType',),
+        ('SignatureValueType', '_W_SignatureValueType'),
 """\
-_s92 = SignatureValueType.Id.__set__
-_s93 = SignatureValueType.CONTENT.__set__
 
 def _d_SignatureValueType(D, E, p, data, st, cls):
     v0 = None
@@ -3567,9 +3657,10 @@ def _d_SignatureValueType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignatureValueType')
     p = q
-    o = _new(cls)
-    _s92(o, v0)
-    _s93(o, v1)
+    o = _new(_W_SignatureValueType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureValue = _d_SignatureValueType
 """,
@@ -3593,7 +3684,7 @@ _j_SignatureValue = _j_SignatureValueType
     '_e_SignedInfoType': (
         ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', '_e_CanonicalizationMethodType', '_e_ReferenceType', '_e_SignatureMethodType'),
 """\
-_T94 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T40 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_SignedInfoType(a, v):
     f = ""
@@ -3613,7 +3704,7 @@ def _e_SignedInfoType(a, v):
         x1 = v.CanonicalizationMethod
         if not isinstance(x1, CanonicalizationMethodType):
             raise _rt.bad_class(x1, 'CanonicalizationMethodType')
-        t = _T94[s]
+        t = _T40[s]
         if t is None:
             raise _rt.not_here('CanonicalizationMethod')
         a = (a << t[0]) | t[1]
@@ -3656,12 +3747,8 @@ _e_SignedInfo = _e_SignedInfoType
 """,
     ),
     '_d_SignedInfoType': (
-        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', 'SignedInfoType', '_d_CanonicalizationMethodType', '_d_ReferenceType', '_d_SignatureMethodType'),
+        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', 'SignedInfoType', '_W_SignedInfoType', '_d_CanonicalizationMethodType', '_d_ReferenceType', '_d_SignatureMethodType'),
 """\
-_s95 = SignedInfoType.Id.__set__
-_s96 = SignedInfoType.CanonicalizationMethod.__set__
-_s97 = SignedInfoType.SignatureMethod.__set__
-_s98 = SignedInfoType.Reference.__set__
 
 def _d_SignedInfoType(D, E, p, data, st, cls):
     v0 = None
@@ -3725,11 +3812,12 @@ def _d_SignedInfoType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SignedInfoType')
-    o = _new(cls)
-    _s95(o, v0)
-    _s96(o, v1)
-    _s97(o, v2)
-    _s98(o, v3)
+    o = _new(_W_SignedInfoType)
+    o.Id = v0
+    o.CanonicalizationMethod = v1
+    o.SignatureMethod = v2
+    o.Reference = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedInfo = _d_SignedInfoType
 """,
@@ -3762,7 +3850,7 @@ _j_SignedInfo = _j_SignedInfoType
     '_e_TransformType': (
         (),
 """\
-_T99 = (None, (3, 0, 1), )
+_T41 = (None, (3, 0, 1), )
 
 def _e_TransformType(a, v):
     f = ""
@@ -3784,7 +3872,7 @@ def _e_TransformType(a, v):
         s = 1
         i = 0
         for y in x:
-            t = _T99[s]
+            t = _T41[s]
             if t is None:
                 raise _rt.not_here('XPath')
             a = (a << t[0]) | t[1]
@@ -3805,10 +3893,8 @@ _e_Transform = _e_TransformType
 """,
     ),
     '_d_TransformType': (
-        ('TransformType',),
+        ('TransformType', '_W_TransformType'),
 """\
-_s100 = TransformType.Algorithm.__set__
-_s101 = TransformType.XPath.__set__
 
 def _d_TransformType(D, E, p, data, st, cls):
     v1 = []
@@ -3841,9 +3927,10 @@ def _d_TransformType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 3, ec, 4, 'TransformType')
-    o = _new(cls)
-    _s100(o, v0)
-    _s101(o, v1)
+    o = _new(_W_TransformType)
+    o.Algorithm = v0
+    o.XPath = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_Transform = _d_TransformType
 """,
@@ -3903,9 +3990,8 @@ _e_Transforms = _e_TransformsType
 """,
     ),
     '_d_TransformsType': (
-        ('TransformType', 'TransformsType', '_d_TransformType'),
+        ('TransformType', 'TransformsType', '_W_TransformsType', '_d_TransformType'),
 """\
-_s102 = TransformsType.Transform.__set__
 
 def _d_TransformsType(D, E, p, data, st, cls):
     v0 = []
@@ -3937,8 +4023,9 @@ def _d_TransformsType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'TransformsType')
-    o = _new(cls)
-    _s102(o, v0)
+    o = _new(_W_TransformsType)
+    o.Transform = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_Transforms = _d_TransformsType
 """,
@@ -3959,12 +4046,12 @@ _j_Transforms = _j_TransformsType
     '_e_X509DataType': (
         ('X509IssuerSerialType',),
 """\
-_T103 = ((3, 0, 1), (3, 0, 1), )
-_T105 = ((3, 1, 1), (3, 1, 1), )
-_T106 = ((3, 2, 1), (3, 2, 1), )
-_T107 = ((3, 3, 1), (3, 3, 1), )
-_T108 = ((3, 4, 1), (3, 4, 1), )
-_T109 = (None, (3, 6), )
+_T42 = ((3, 0, 1), (3, 0, 1), )
+_T44 = ((3, 1, 1), (3, 1, 1), )
+_T45 = ((3, 2, 1), (3, 2, 1), )
+_T46 = ((3, 3, 1), (3, 3, 1), )
+_T47 = ((3, 4, 1), (3, 4, 1), )
+_T48 = (None, (3, 6), )
 
 def _e_X509DataType(a, v):
     f = ""
@@ -3983,23 +4070,23 @@ def _e_X509DataType(a, v):
             f = "X509IssuerSerial"
             if not isinstance(y, X509IssuerSerialType):
                 raise _rt.bad_class(y, 'X509IssuerSerialType')
-            t = _T103[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('X509IssuerSerial')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "X509IssuerSerial.X509IssuerName"
-            x104_x0 = y.X509IssuerName
-            if x104_x0.__class__ is not str:
-                raise _rt.bad_length(x104_x0, None, None, str)
+            x43_x0 = y.X509IssuerName
+            if x43_x0.__class__ is not str:
+                raise _rt.bad_length(x43_x0, None, None, str)
             a <<= 2
-            a = _str(a, x104_x0)
+            a = _str(a, x43_x0)
             f = "X509IssuerSerial.X509SerialNumber"
-            x104_x1 = y.X509SerialNumber
-            if x104_x1.__class__ is not int:
-                raise _rt.bad_int(x104_x1, None, None)
-            a = (a << 4) | (x104_x1 < 0)
-            m = ~x104_x1 if x104_x1 < 0 else x104_x1
+            x43_x1 = y.X509SerialNumber
+            if x43_x1.__class__ is not int:
+                raise _rt.bad_int(x43_x1, None, None)
+            a = (a << 4) | (x43_x1 < 0)
+            m = ~x43_x1 if x43_x1 < 0 else x43_x1
             a = (a << 8) | m if m < 128 else _uint(a, m)
             a <<= 2
             i += 1
@@ -4012,7 +4099,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T105[s]
+            t = _T44[s]
             if t is None:
                 raise _rt.not_here('X509SKI')
             a = (a << t[0]) | t[1]
@@ -4032,7 +4119,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T106[s]
+            t = _T45[s]
             if t is None:
                 raise _rt.not_here('X509SubjectName')
             a = (a << t[0]) | t[1]
@@ -4052,7 +4139,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T107[s]
+            t = _T46[s]
             if t is None:
                 raise _rt.not_here('X509Certificate')
             a = (a << t[0]) | t[1]
@@ -4072,7 +4159,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T108[s]
+            t = _T47[s]
             if t is None:
                 raise _rt.not_here('X509CRL')
             a = (a << t[0]) | t[1]
@@ -4083,7 +4170,7 @@ def _e_X509DataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T109[s]
+        t = _T48[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(X509CRL), SE(X509Certificate), SE(X509IssuerSerial), SE(X509SKI), SE(X509SubjectName))')
         a = (a << t[0]) | t[1]
@@ -4096,13 +4183,8 @@ _e_X509Data = _e_X509DataType
 """,
     ),
     '_d_X509DataType': (
-        ('X509DataType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('X509DataType', 'X509IssuerSerialType', '_W_X509DataType', '_d_X509IssuerSerialType'),
 """\
-_s110 = X509DataType.X509IssuerSerial.__set__
-_s111 = X509DataType.X509SKI.__set__
-_s112 = X509DataType.X509SubjectName.__set__
-_s113 = X509DataType.X509Certificate.__set__
-_s114 = X509DataType.X509CRL.__set__
 
 def _d_X509DataType(D, E, p, data, st, cls):
     v0 = []
@@ -4169,12 +4251,13 @@ def _d_X509DataType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 3, ec, 7, 'X509DataType')
-    o = _new(cls)
-    _s110(o, v0)
-    _s111(o, v1)
-    _s112(o, v2)
-    _s113(o, v3)
-    _s114(o, v4)
+    o = _new(_W_X509DataType)
+    o.X509IssuerSerial = v0
+    o.X509SKI = v1
+    o.X509SubjectName = v2
+    o.X509Certificate = v3
+    o.X509CRL = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_X509Data = _d_X509DataType
 """,
@@ -4233,10 +4316,8 @@ def _e_X509IssuerSerialType(a, v):
 """,
     ),
     '_d_X509IssuerSerialType': (
-        ('X509IssuerSerialType',),
+        ('X509IssuerSerialType', '_W_X509IssuerSerialType'),
 """\
-_s115 = X509IssuerSerialType.X509IssuerName.__set__
-_s116 = X509IssuerSerialType.X509SerialNumber.__set__
 
 def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     q = p + 1
@@ -4275,9 +4356,10 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    o = _new(cls)
-    _s115(o, v0)
-    _s116(o, v1)
+    o = _new(_W_X509IssuerSerialType)
+    o.X509IssuerName = v0
+    o.X509SerialNumber = v1
+    o.__class__ = cls
     return o, D, E, p
 """,
     ),
@@ -4343,6 +4425,31 @@ _PROVIDES = {
     'X509Data': 'X509Data',
     'X509DataType': 'X509DataType',
     'X509IssuerSerialType': 'X509IssuerSerialType',
+    '_W_CanonicalizationMethodType': 'CanonicalizationMethodType',
+    '_W_DSAKeyValueType': 'DSAKeyValueType',
+    '_W_DigestMethodType': 'DigestMethodType',
+    '_W_DigestValue': 'DigestValue',
+    '_W_KeyInfoType': 'KeyInfoType',
+    '_W_KeyName': 'KeyName',
+    '_W_KeyValueType': 'KeyValueType',
+    '_W_ManifestType': 'ManifestType',
+    '_W_MgmtData': 'MgmtData',
+    '_W_ObjectType': 'ObjectType',
+    '_W_PGPDataType': 'PGPDataType',
+    '_W_RSAKeyValueType': 'RSAKeyValueType',
+    '_W_ReferenceType': 'ReferenceType',
+    '_W_RetrievalMethodType': 'RetrievalMethodType',
+    '_W_SPKIDataType': 'SPKIDataType',
+    '_W_SignatureMethodType': 'SignatureMethodType',
+    '_W_SignaturePropertiesType': 'SignaturePropertiesType',
+    '_W_SignaturePropertyType': 'SignaturePropertyType',
+    '_W_SignatureType': 'SignatureType',
+    '_W_SignatureValueType': 'SignatureValueType',
+    '_W_SignedInfoType': 'SignedInfoType',
+    '_W_TransformType': 'TransformType',
+    '_W_TransformsType': 'TransformsType',
+    '_W_X509DataType': 'X509DataType',
+    '_W_X509IssuerSerialType': 'X509IssuerSerialType',
     '_d_CanonicalizationMethod': '_d_CanonicalizationMethodType',
     '_d_CanonicalizationMethodType': '_d_CanonicalizationMethodType',
     '_d_DSAKeyValue': '_d_DSAKeyValueType',
