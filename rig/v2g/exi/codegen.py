@@ -15,6 +15,7 @@ import keyword
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rig.v2g.exi.datatypes import Datatype
 from rig.v2g.exi.grammar import (
     EE,
     CountClass,
@@ -477,6 +478,18 @@ class ModuleWriter:
 INLINE_DEPTH = 3  # how deep small types are inlined into their parents
 
 
+def varint_groups(dt: Datatype) -> int:
+    """Most 7-bit groups (EXI 7.1.6) an integer of this datatype takes: from its bounds, or
+    148 when unbounded (~1 kbit, a bound on the work a crafted stream can cause)."""
+    if dt.hi is not None and (dt.rep == Rep.UINT or dt.lo is not None):
+        top = dt.hi if dt.rep == Rep.UINT else max(dt.hi, -(dt.lo or 0) - 1)
+        return max(1, -(-top.bit_length() // 7))
+    return 148
+
+
+INLINE_GROUPS = 3  # integers of up to this many 7-bit groups are coded inline, octet by octet
+
+
 def twin_name(cm: ClassModel) -> str:
     """The plain (not frozen) class with the slots of type class `cm` that decoders fill."""
     return f"_W_{cm.name}"
@@ -624,13 +637,11 @@ class EncoderWriter:
             src(f"if {' or '.join(conds)}:")
             src(f"    raise _rt.bad_int({var}, {dt.lo}, {dt.hi})")
             if rep == Rep.UINT:
-                self.flush()
-                src(f"a = (a << 8) | {var} if {var} < 128 else _uint(a, {var})")
+                self.uint(var, varint_groups(dt))
             else:
                 self.pend(1, f"{var} < 0")
-                self.flush()
                 src(f"m = ~{var} if {var} < 0 else {var}")
-                src("a = (a << 8) | m if m < 128 else _uint(a, m)")
+                self.uint("m", varint_groups(dt))
         elif rep in (Rep.HEX, Rep.BASE64, Rep.STRING):
             pytype = "str" if rep == Rep.STRING else "bytes"
             conds = [f"{var}.__class__ is not {pytype}"]
@@ -649,6 +660,40 @@ class EncoderWriter:
             src(f"a = {fn}(a, {var})")
         else:  # pragma: no cover - datatype() rejects the others
             raise SchemaError(f"no encoder for {rep}")
+
+    def uint(self, m: str, groups: int) -> None:
+        """Write unsigned integer `m` (at most `groups` 7-bit groups, least significant first,
+        high bit of an octet = more follow): up to INLINE_GROUPS groups in the same shift as
+        the pending bits, longer ones by the helper."""
+        src = self.src
+        head = list(self.pending)
+        self.pending.clear()
+        # (condition, width, octets of m): one branch per length
+        forms = [
+            (f"{m} < 128", 8, m),
+            (f"{m} < 16384", 16, f"(({m} & 127) << 8) | ({m} >> 7) | 32768"),
+            (
+                f"{m} < 2097152",
+                24,
+                f"(({m} & 127) << 16) | (({m} & 16256) << 1) | ({m} >> 14) | 8421376",
+            ),
+        ][: min(groups, INLINE_GROUPS)]
+        for i, (cond, width, octets) in enumerate(forms):
+            last = i == len(forms) - 1 and groups <= INLINE_GROUPS
+            if len(forms) > 1 or not last:
+                src("else:" if last else f"{'elif' if i else 'if'} {cond}:")
+                src.level += 1
+            self.pending[:] = [*head, (width, octets, 0)]
+            self.flush()
+            if len(forms) > 1 or not last:
+                src.level -= 1
+        if groups > INLINE_GROUPS:
+            src("else:")
+            with src.indent():
+                self.pending[:] = head
+                self.flush()
+                src(f"a = _uint(a, {m})")
+        self.pending.clear()
 
     def simple_element_body(self, sm: SimpleModel, var: str) -> None:
         """After SE(qname) of a simple-typed element: CH [typed], value, EE (EXI 8.5.4.1.2)."""
@@ -1121,18 +1166,20 @@ class DecoderWriter:
                 bits = c
             self.extract(kind, payload, bits, off)
 
-    def varint(self, var: str, groups: int) -> None:
-        """Read an unsigned integer into `var`, folded with the pending fixed-width bits.
+    def varint(self, var: str, groups: int, dt: Datatype, what: str) -> None:
+        """Read an integer of datatype `dt` (UINT, or INT after its pending sign bit `sg`) into
+        `var`, folded with the pending fixed-width bits.
 
-        The pending group and the first two octets of the integer come from one read when the
-        window holds them; one or two 7-bit groups are decoded inline, longer ones (and the
-        last bits of a stream) by the helper.
+        The pending group and the first octets of the integer (up to INLINE_GROUPS) come from
+        one read when the window holds them; each length is a branch that decodes its groups
+        inline and checks the bounds only if a value of that length can break them. Longer
+        integers (and the last bits of a stream) go to the helper.
         """
         src = self.src
         items = list(self.pending)
         self.pending.clear()
         total = sum(w for w, _, _ in items)
-        look = 16 if groups > 1 else 8
+        look = 8 * min(groups, INLINE_GROUPS)
         src(f"q = p + {total + look}")
         src("if q <= E:")
         src(f"    c = (D >> (E - q)) & {(1 << (total + look)) - 1}")
@@ -1141,22 +1188,57 @@ class DecoderWriter:
         if items:
             src(f"g = c >> {look}")
             self.check_and_extract(items, total, "g")
-        if look == 16:
-            src(f"{var} = c & 65535")
-            src(f"if {var} < 32768:")
-            src(f"    {var} >>= 8")
-            src("    p = q - 8")
-            src(f"elif not {var} & 128:")
-            src(f"    {var} = (({var} >> 8) & 127) | (({var} & 127) << 7)")
-            src("    p = q")
-            src("else:")
-            src(f"    {var}, D, E, p = _duint(D, E, q - 16, data, {groups})")
+            src(f"{var} = c & {(1 << look) - 1}")
         else:
-            src(f"{var} = c & 255")
-            src(f"if {var} < 128:")
-            src("    p = q")
-            src("else:")
-            src(f"    {var}, D, E, p = _duint(D, E, q - 8, data, {groups})")
+            src(f"{var} = c")
+        v = var
+        # octet k (0 first) of the look-ahead sits at shift look - 8 (k + 1)
+        octet = [
+            f"(({v} >> {look - 8 * (k + 1)}) & 127)" if look > 8 * (k + 1) else f"({v} & 127)"
+            for k in range(look // 8)
+        ]
+        for k in range(1, look // 8 + 1):
+            # k octets: the continuation bits of the first k - 1 are set, the k-th is clear
+            stop = 1 << (look - 8 * (k - 1) - 1)
+            if k == 1:
+                src(f"if {v} < {stop}:")
+            else:
+                src(f"elif not {v} & {stop}:")
+            with src.indent():
+                if k == 1:
+                    if look > 8:
+                        src(f"{v} >>= {look - 8}")
+                else:
+                    parts = [octet[i] + (f" << {7 * i}" if i else "") for i in range(k)]
+                    src(f"{v} = {' | '.join(parts)}")
+                rest = look - 8 * k
+                src(f"p = q - {rest}" if rest else "p = q")
+                self.int_checks(v, dt, what, (1 << (7 * k)) - 1, look)
+        src("else:")
+        with src.indent():
+            # more octets than inline (or than the type allows: the helper says so)
+            src(f"{v}, D, E, p = _duint(D, E, q - {look}, data, {groups})")
+            self.int_checks(v, dt, what, None, look)
+
+    def int_checks(self, v: str, dt: Datatype, what: str, top: int | None, look: int) -> None:
+        """Sign and bounds of a decoded magnitude `v` at most `top` (None: any): only the
+        bound checks a value of that size could fail. The integer began at q - look."""
+        src = self.src
+        signed = dt.rep == Rep.INT
+        if signed:
+            src("if sg:")
+            src(f"    {v} = ~{v}")
+        # the values a magnitude up to `top` can give
+        low = (-top - 1 if signed else 0) if top is not None else None
+        high = top
+        conds = []
+        if dt.lo is not None and (signed or dt.lo > 0) and (low is None or low < dt.lo):
+            conds.append(f"{v} < {dt.lo}")
+        if dt.hi is not None and (high is None or high > dt.hi):
+            conds.append(f"{v} > {dt.hi}")
+        if conds:
+            src(f"if {' or '.join(conds)}:")
+            src(f"    raise _rt.out_of_range(q - {look}, {what!r}, {v}, {dt.lo}, {dt.hi})")
 
     def extract(self, kind: str, payload: tuple[object, ...], bits: str, off: int) -> None:
         src = self.src
@@ -1194,29 +1276,7 @@ class DecoderWriter:
         if dt.rep in (Rep.UINT, Rep.INT):
             if dt.rep == Rep.INT:
                 self.pend(1, "sign", "sg")
-            # most 7-bit groups a value of this type can take (unbounded: ~1 kbit, a bound on
-            # the work a crafted stream can cause)
-            groups = 148
-            if dt.hi is not None and (dt.rep == Rep.UINT or dt.lo is not None):
-                top = dt.hi if dt.rep == Rep.UINT else max(dt.hi, -(dt.lo or 0) - 1)
-                groups = max(1, -(-top.bit_length() // 7))
-            checks = (dt.lo is not None and dt.lo > 0) or dt.hi is not None or dt.rep == Rep.INT
-            if checks:
-                # offset of the integer for errors: after the pending bits
-                pend_bits = sum(w for w, _, _ in self.pending)
-                src(f"p0 = p + {pend_bits}" if pend_bits else "p0 = p")
-            self.varint(var, groups)
-            if dt.rep == Rep.INT:
-                src("if sg:")
-                src(f"    {var} = ~{var}")
-            conds = []
-            if dt.lo is not None and (dt.rep == Rep.INT or dt.lo > 0):
-                conds.append(f"{var} < {dt.lo}")
-            if dt.hi is not None:
-                conds.append(f"{var} > {dt.hi}")
-            if conds:
-                src(f"if {' or '.join(conds)}:")
-                src(f"    raise _rt.out_of_range(p0, {what!r}, {var}, {dt.lo}, {dt.hi})")
+            self.varint(var, varint_groups(dt), dt, what)
             return
         self.flush()
         lo, hi = dt.min_length, dt.max_length

@@ -50,11 +50,13 @@ def win(data: bytes, p: int, q: int) -> tuple[int, int]:
 
 
 def look(D: int, E: int, p: int, data: bytes, need: int, ahead: int) -> tuple[int, int, int]:
-    """`need` bits at p followed by `ahead` bits of look-ahead, near the end of the window.
+    """`need` bits at p followed by `ahead` bits of look-ahead, near the end of the window:
+    the bits before an unsigned integer and its first octet, then its next octets.
 
     The `need` bits must exist (else the stream is too short); look-ahead bits past the end of
-    the stream read as 1, so an integer that would run past the end is handed to dec_uint,
-    which then reports the end of the stream.
+    the stream read as 1, and so does the first bit of an octet the end cuts, so an integer
+    that would run past the end reads as one whose octets all say "more follow" and is handed
+    to dec_uint, which then reports the end of the stream.
     """
     total = len(data) << 3
     if p + need > total:
@@ -66,7 +68,11 @@ def look(D: int, E: int, p: int, data: bytes, need: int, ahead: int) -> tuple[in
     D, E = win(data, p, have)
     bits = (D >> (E - have)) & ((1 << (have - p)) - 1)
     missing = q - have
-    return (bits << missing) | ((1 << missing) - 1), D, E
+    out = (bits << missing) | ((1 << missing) - 1)
+    cut = (have - (p + need - 8)) & 7  # bits of the integer's octet the end cuts
+    if missing and cut:
+        out |= 1 << (q - 1 - (have - cut))
+    return out, D, E
 
 
 def first_window(data: bytes) -> tuple[int, int]:

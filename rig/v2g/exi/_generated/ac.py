@@ -1009,9 +1009,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
         e1_x1 = x0.Value
         if e1_x1.__class__ is not int or e1_x1 < -32768 or e1_x1 > 32767:
             raise _rt.bad_int(e1_x1, -32768, 32767)
-        a = (a << 15) | (e1_x0 - -128) << 4 | (e1_x1 < 0)
         m = ~e1_x1 if e1_x1 < 0 else e1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e1_x0 - -128) << 12 | (e1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e1_x0 - -128) << 20 | (e1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e1_x0 - -128) << 28 | (e1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x1 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -1026,9 +1030,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e2_x1 = x1.Value
             if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
                 raise _rt.bad_int(e2_x1, -32768, 32767)
-            a = (a << 16) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
             m = ~e2_x1 if e2_x1 < 0 else e2_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -1051,9 +1059,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e4_x1 = x2.Value
             if e4_x1.__class__ is not int or e4_x1 < -32768 or e4_x1 > 32767:
                 raise _rt.bad_int(e4_x1, -32768, 32767)
-            a = (a << 14) | (e4_x0 - -128) << 4 | (e4_x1 < 0)
             m = ~e4_x1 if e4_x1 < 0 else e4_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e4_x0 - -128) << 12 | (e4_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e4_x0 - -128) << 20 | (e4_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e4_x0 - -128) << 28 | (e4_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x3 = v.EVMinimumChargePower
@@ -1072,9 +1084,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
         e6_x1 = x3.Value
         if e6_x1.__class__ is not int or e6_x1 < -32768 or e6_x1 > 32767:
             raise _rt.bad_int(e6_x1, -32768, 32767)
-        a = (a << 14) | (e6_x0 - -128) << 4 | (e6_x1 < 0)
         m = ~e6_x1 if e6_x1 < 0 else e6_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e6_x0 - -128) << 12 | (e6_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e6_x0 - -128) << 20 | (e6_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e6_x0 - -128) << 28 | (e6_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x4 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -1089,9 +1105,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e7_x1 = x4.Value
             if e7_x1.__class__ is not int or e7_x1 < -32768 or e7_x1 > 32767:
                 raise _rt.bad_int(e7_x1, -32768, 32767)
-            a = (a << 16) | (e7_x0 - -128) << 4 | (e7_x1 < 0)
             m = ~e7_x1 if e7_x1 < 0 else e7_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e7_x0 - -128) << 12 | (e7_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e7_x0 - -128) << 20 | (e7_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e7_x0 - -128) << 28 | (e7_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -1114,9 +1134,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e9_x1 = x5.Value
             if e9_x1.__class__ is not int or e9_x1 < -32768 or e9_x1 > 32767:
                 raise _rt.bad_int(e9_x1, -32768, 32767)
-            a = (a << 14) | (e9_x0 - -128) << 4 | (e9_x1 < 0)
             m = ~e9_x1 if e9_x1 < 0 else e9_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e9_x0 - -128) << 12 | (e9_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e9_x0 - -128) << 20 | (e9_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e9_x0 - -128) << 28 | (e9_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T10[s]
         if t is None:
@@ -1139,30 +1163,40 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v2 = None
     v4 = None
     v5 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e11_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e11_v1 = c & 65535
-    if e11_v1 < 32768:
-        e11_v1 >>= 8
+    e11_v1 = c & 16777215
+    if e11_v1 < 8388608:
+        e11_v1 >>= 16
+        p = q - 16
+        if sg:
+            e11_v1 = ~e11_v1
+    elif not e11_v1 & 32768:
+        e11_v1 = ((e11_v1 >> 16) & 127) | ((e11_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e11_v1 = ~e11_v1
     elif not e11_v1 & 128:
-        e11_v1 = ((e11_v1 >> 8) & 127) | ((e11_v1 & 127) << 7)
+        e11_v1 = ((e11_v1 >> 16) & 127) | ((e11_v1 >> 8) & 127) << 7 | (e11_v1 & 127) << 14
         p = q
+        if sg:
+            e11_v1 = ~e11_v1
+        if e11_v1 < -32768 or e11_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e11_v1, -32768, 32767)
     else:
-        e11_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e11_v1 = ~e11_v1
-    if e11_v1 < -32768 or e11_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e11_v1, -32768, 32767)
+        e11_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e11_v1 = ~e11_v1
+        if e11_v1 < -32768 or e11_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e11_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e11_v0
     v0.Value = e11_v1
@@ -1202,30 +1236,40 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e12_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e12_v1 = c & 65535
-        if e12_v1 < 32768:
-            e12_v1 >>= 8
+        e12_v1 = c & 16777215
+        if e12_v1 < 8388608:
+            e12_v1 >>= 16
+            p = q - 16
+            if sg:
+                e12_v1 = ~e12_v1
+        elif not e12_v1 & 32768:
+            e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e12_v1 = ~e12_v1
         elif not e12_v1 & 128:
-            e12_v1 = ((e12_v1 >> 8) & 127) | ((e12_v1 & 127) << 7)
+            e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7 | (e12_v1 & 127) << 14
             p = q
+            if sg:
+                e12_v1 = ~e12_v1
+            if e12_v1 < -32768 or e12_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
         else:
-            e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e12_v1 = ~e12_v1
-        if e12_v1 < -32768 or e12_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+            e12_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e12_v1 = ~e12_v1
+            if e12_v1 < -32768 or e12_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e12_v0
         v3.Value = e12_v1
@@ -1365,9 +1409,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         e13_x1 = x0.Value
         if e13_x1.__class__ is not int or e13_x1 < -32768 or e13_x1 > 32767:
             raise _rt.bad_int(e13_x1, -32768, 32767)
-        a = (a << 15) | (e13_x0 - -128) << 4 | (e13_x1 < 0)
         m = ~e13_x1 if e13_x1 < 0 else e13_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e13_x0 - -128) << 12 | (e13_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e13_x0 - -128) << 20 | (e13_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e13_x0 - -128) << 28 | (e13_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargePower_L2"
         x1 = v.EVSEMaximumChargePower_L2
         a <<= 2
@@ -1382,9 +1430,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e14_x1 = x1.Value
             if e14_x1.__class__ is not int or e14_x1 < -32768 or e14_x1 > 32767:
                 raise _rt.bad_int(e14_x1, -32768, 32767)
-            a = (a << 16) | (e14_x0 - -128) << 4 | (e14_x1 < 0)
             m = ~e14_x1 if e14_x1 < 0 else e14_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e14_x0 - -128) << 12 | (e14_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e14_x0 - -128) << 20 | (e14_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e14_x0 - -128) << 28 | (e14_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -1407,9 +1459,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e16_x1 = x2.Value
             if e16_x1.__class__ is not int or e16_x1 < -32768 or e16_x1 > 32767:
                 raise _rt.bad_int(e16_x1, -32768, 32767)
-            a = (a << 14) | (e16_x0 - -128) << 4 | (e16_x1 < 0)
             m = ~e16_x1 if e16_x1 < 0 else e16_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e16_x0 - -128) << 12 | (e16_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e16_x0 - -128) << 20 | (e16_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e16_x0 - -128) << 28 | (e16_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumChargePower"
         x3 = v.EVSEMinimumChargePower
@@ -1428,9 +1484,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         e18_x1 = x3.Value
         if e18_x1.__class__ is not int or e18_x1 < -32768 or e18_x1 > 32767:
             raise _rt.bad_int(e18_x1, -32768, 32767)
-        a = (a << 14) | (e18_x0 - -128) << 4 | (e18_x1 < 0)
         m = ~e18_x1 if e18_x1 < 0 else e18_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e18_x0 - -128) << 12 | (e18_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e18_x0 - -128) << 20 | (e18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e18_x0 - -128) << 28 | (e18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower_L2"
         x4 = v.EVSEMinimumChargePower_L2
         a <<= 2
@@ -1445,9 +1505,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e19_x1 = x4.Value
             if e19_x1.__class__ is not int or e19_x1 < -32768 or e19_x1 > 32767:
                 raise _rt.bad_int(e19_x1, -32768, 32767)
-            a = (a << 16) | (e19_x0 - -128) << 4 | (e19_x1 < 0)
             m = ~e19_x1 if e19_x1 < 0 else e19_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e19_x0 - -128) << 12 | (e19_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e19_x0 - -128) << 20 | (e19_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e19_x0 - -128) << 28 | (e19_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -1470,9 +1534,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e21_x1 = x5.Value
             if e21_x1.__class__ is not int or e21_x1 < -32768 or e21_x1 > 32767:
                 raise _rt.bad_int(e21_x1, -32768, 32767)
-            a = (a << 14) | (e21_x0 - -128) << 4 | (e21_x1 < 0)
             m = ~e21_x1 if e21_x1 < 0 else e21_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e21_x0 - -128) << 12 | (e21_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e21_x0 - -128) << 20 | (e21_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e21_x0 - -128) << 28 | (e21_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSENominalFrequency"
         x6 = v.EVSENominalFrequency
@@ -1491,9 +1559,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         e23_x1 = x6.Value
         if e23_x1.__class__ is not int or e23_x1 < -32768 or e23_x1 > 32767:
             raise _rt.bad_int(e23_x1, -32768, 32767)
-        a = (a << 14) | (e23_x0 - -128) << 4 | (e23_x1 < 0)
         m = ~e23_x1 if e23_x1 < 0 else e23_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e23_x0 - -128) << 12 | (e23_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e23_x0 - -128) << 20 | (e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e23_x0 - -128) << 28 | (e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "MaximumPowerAsymmetry"
         x7 = v.MaximumPowerAsymmetry
         a <<= 2
@@ -1508,9 +1580,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             m24_x1 = x7.Value
             if m24_x1.__class__ is not int or m24_x1 < -32768 or m24_x1 > 32767:
                 raise _rt.bad_int(m24_x1, -32768, 32767)
-            a = (a << 17) | (m24_x0 - -128) << 4 | (m24_x1 < 0)
             m = ~m24_x1 if m24_x1 < 0 else m24_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (m24_x0 - -128) << 12 | (m24_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m24_x0 - -128) << 20 | (m24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m24_x0 - -128) << 28 | (m24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -1533,9 +1609,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e26_x1 = x8.Value
             if e26_x1.__class__ is not int or e26_x1 < -32768 or e26_x1 > 32767:
                 raise _rt.bad_int(e26_x1, -32768, 32767)
-            a = (a << 14) | (e26_x0 - -128) << 4 | (e26_x1 < 0)
             m = ~e26_x1 if e26_x1 < 0 else e26_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e26_x0 - -128) << 12 | (e26_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e26_x0 - -128) << 20 | (e26_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e26_x0 - -128) << 28 | (e26_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x9 = v.EVSEPresentActivePower
@@ -1555,9 +1635,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e28_x1 = x9.Value
             if e28_x1.__class__ is not int or e28_x1 < -32768 or e28_x1 > 32767:
                 raise _rt.bad_int(e28_x1, -32768, 32767)
-            a = (a << 14) | (e28_x0 - -128) << 4 | (e28_x1 < 0)
             m = ~e28_x1 if e28_x1 < 0 else e28_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e28_x0 - -128) << 12 | (e28_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e28_x0 - -128) << 20 | (e28_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e28_x0 - -128) << 28 | (e28_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x10 = v.EVSEPresentActivePower_L2
@@ -1577,9 +1661,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e30_x1 = x10.Value
             if e30_x1.__class__ is not int or e30_x1 < -32768 or e30_x1 > 32767:
                 raise _rt.bad_int(e30_x1, -32768, 32767)
-            a = (a << 14) | (e30_x0 - -128) << 4 | (e30_x1 < 0)
             m = ~e30_x1 if e30_x1 < 0 else e30_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e30_x0 - -128) << 12 | (e30_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e30_x0 - -128) << 20 | (e30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e30_x0 - -128) << 28 | (e30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x11 = v.EVSEPresentActivePower_L3
@@ -1599,9 +1687,13 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             e32_x1 = x11.Value
             if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
                 raise _rt.bad_int(e32_x1, -32768, 32767)
-            a = (a << 14) | (e32_x0 - -128) << 4 | (e32_x1 < 0)
             m = ~e32_x1 if e32_x1 < 0 else e32_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T33[s]
         if t is None:
@@ -1629,30 +1721,40 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v9 = None
     v10 = None
     v11 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e34_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e34_v1 = c & 65535
-    if e34_v1 < 32768:
-        e34_v1 >>= 8
+    e34_v1 = c & 16777215
+    if e34_v1 < 8388608:
+        e34_v1 >>= 16
+        p = q - 16
+        if sg:
+            e34_v1 = ~e34_v1
+    elif not e34_v1 & 32768:
+        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e34_v1 = ~e34_v1
     elif not e34_v1 & 128:
-        e34_v1 = ((e34_v1 >> 8) & 127) | ((e34_v1 & 127) << 7)
+        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7 | (e34_v1 & 127) << 14
         p = q
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     else:
-        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e34_v1 = ~e34_v1
-    if e34_v1 < -32768 or e34_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+        e34_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e34_v0
     v0.Value = e34_v1
@@ -1692,30 +1794,40 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e35_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e35_v1 = c & 65535
-        if e35_v1 < 32768:
-            e35_v1 >>= 8
+        e35_v1 = c & 16777215
+        if e35_v1 < 8388608:
+            e35_v1 >>= 16
+            p = q - 16
+            if sg:
+                e35_v1 = ~e35_v1
+        elif not e35_v1 & 32768:
+            e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e35_v1 = ~e35_v1
         elif not e35_v1 & 128:
-            e35_v1 = ((e35_v1 >> 8) & 127) | ((e35_v1 & 127) << 7)
+            e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7 | (e35_v1 & 127) << 14
             p = q
+            if sg:
+                e35_v1 = ~e35_v1
+            if e35_v1 < -32768 or e35_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
         else:
-            e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e35_v1 = ~e35_v1
-        if e35_v1 < -32768 or e35_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+            e35_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e35_v1 = ~e35_v1
+            if e35_v1 < -32768 or e35_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e35_v0
         v3.Value = e35_v1
@@ -1760,30 +1872,40 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e36_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e36_v1 = c & 65535
-        if e36_v1 < 32768:
-            e36_v1 >>= 8
+        e36_v1 = c & 16777215
+        if e36_v1 < 8388608:
+            e36_v1 >>= 16
+            p = q - 16
+            if sg:
+                e36_v1 = ~e36_v1
+        elif not e36_v1 & 32768:
+            e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e36_v1 = ~e36_v1
         elif not e36_v1 & 128:
-            e36_v1 = ((e36_v1 >> 8) & 127) | ((e36_v1 & 127) << 7)
+            e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7 | (e36_v1 & 127) << 14
             p = q
+            if sg:
+                e36_v1 = ~e36_v1
+            if e36_v1 < -32768 or e36_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
         else:
-            e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e36_v1 = ~e36_v1
-        if e36_v1 < -32768 or e36_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+            e36_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e36_v1 = ~e36_v1
+            if e36_v1 < -32768 or e36_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e36_v0
         v6.Value = e36_v1
@@ -2201,8 +2323,12 @@ def _e_AC_ChargeLoopResType(a, v):
             e40_x0 = x2.NotificationMaxDelay
             if e40_x0.__class__ is not int or e40_x0 < 0 or e40_x0 > 65535:
                 raise _rt.bad_int(e40_x0, 0, 65535)
-            a <<= 6
-            a = (a << 8) | e40_x0 if e40_x0 < 128 else _uint(a, e40_x0)
+            if e40_x0 < 128:
+                a = (a << 14) | (e40_x0)
+            elif e40_x0 < 16384:
+                a = (a << 22) | (((e40_x0 & 127) << 8) | (e40_x0 >> 7) | 32768)
+            else:
+                a = (a << 30) | (((e40_x0 & 127) << 16) | ((e40_x0 & 16256) << 1) | (e40_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
             e40_x1 = x2.EVSENotification
             e40_k1 = _IX_evseNotificationType.get(e40_x1)
@@ -2252,9 +2378,13 @@ def _e_AC_ChargeLoopResType(a, v):
             e44_x1 = x5.Value
             if e44_x1.__class__ is not int or e44_x1 < -32768 or e44_x1 > 32767:
                 raise _rt.bad_int(e44_x1, -32768, 32767)
-            a = (a << 14) | (e44_x0 - -128) << 4 | (e44_x1 < 0)
             m = ~e44_x1 if e44_x1 < 0 else e44_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e44_x0 - -128) << 12 | (e44_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e44_x0 - -128) << 20 | (e44_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e44_x0 - -128) << 28 | (e44_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "CLResControlMode"
         x6 = v.CLResControlMode
@@ -2722,9 +2852,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         e52_x1 = x0.Value
         if e52_x1.__class__ is not int or e52_x1 < -32768 or e52_x1 > 32767:
             raise _rt.bad_int(e52_x1, -32768, 32767)
-        a = (a << 15) | (e52_x0 - -128) << 4 | (e52_x1 < 0)
         m = ~e52_x1 if e52_x1 < 0 else e52_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e52_x0 - -128) << 12 | (e52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e52_x0 - -128) << 20 | (e52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e52_x0 - -128) << 28 | (e52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x1 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -2739,9 +2873,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e53_x1 = x1.Value
             if e53_x1.__class__ is not int or e53_x1 < -32768 or e53_x1 > 32767:
                 raise _rt.bad_int(e53_x1, -32768, 32767)
-            a = (a << 16) | (e53_x0 - -128) << 4 | (e53_x1 < 0)
             m = ~e53_x1 if e53_x1 < 0 else e53_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e53_x0 - -128) << 12 | (e53_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e53_x0 - -128) << 20 | (e53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e53_x0 - -128) << 28 | (e53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -2764,9 +2902,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e55_x1 = x2.Value
             if e55_x1.__class__ is not int or e55_x1 < -32768 or e55_x1 > 32767:
                 raise _rt.bad_int(e55_x1, -32768, 32767)
-            a = (a << 14) | (e55_x0 - -128) << 4 | (e55_x1 < 0)
             m = ~e55_x1 if e55_x1 < 0 else e55_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e55_x0 - -128) << 12 | (e55_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e55_x0 - -128) << 20 | (e55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e55_x0 - -128) << 28 | (e55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x3 = v.EVMinimumChargePower
@@ -2785,9 +2927,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         e57_x1 = x3.Value
         if e57_x1.__class__ is not int or e57_x1 < -32768 or e57_x1 > 32767:
             raise _rt.bad_int(e57_x1, -32768, 32767)
-        a = (a << 14) | (e57_x0 - -128) << 4 | (e57_x1 < 0)
         m = ~e57_x1 if e57_x1 < 0 else e57_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e57_x0 - -128) << 12 | (e57_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e57_x0 - -128) << 20 | (e57_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e57_x0 - -128) << 28 | (e57_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x4 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -2802,9 +2948,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e58_x1 = x4.Value
             if e58_x1.__class__ is not int or e58_x1 < -32768 or e58_x1 > 32767:
                 raise _rt.bad_int(e58_x1, -32768, 32767)
-            a = (a << 16) | (e58_x0 - -128) << 4 | (e58_x1 < 0)
             m = ~e58_x1 if e58_x1 < 0 else e58_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e58_x0 - -128) << 12 | (e58_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e58_x0 - -128) << 20 | (e58_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e58_x0 - -128) << 28 | (e58_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -2827,9 +2977,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e60_x1 = x5.Value
             if e60_x1.__class__ is not int or e60_x1 < -32768 or e60_x1 > 32767:
                 raise _rt.bad_int(e60_x1, -32768, 32767)
-            a = (a << 14) | (e60_x0 - -128) << 4 | (e60_x1 < 0)
             m = ~e60_x1 if e60_x1 < 0 else e60_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e60_x0 - -128) << 12 | (e60_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e60_x0 - -128) << 20 | (e60_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e60_x0 - -128) << 28 | (e60_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x6 = v.EVMaximumDischargePower
@@ -2848,9 +3002,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         e62_x1 = x6.Value
         if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
             raise _rt.bad_int(e62_x1, -32768, 32767)
-        a = (a << 14) | (e62_x0 - -128) << 4 | (e62_x1 < 0)
         m = ~e62_x1 if e62_x1 < 0 else e62_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e62_x0 - -128) << 12 | (e62_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e62_x0 - -128) << 20 | (e62_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e62_x0 - -128) << 28 | (e62_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower_L2"
         x7 = v.EVMaximumDischargePower_L2
         a <<= 2
@@ -2865,9 +3023,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e63_x1 = x7.Value
             if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
                 raise _rt.bad_int(e63_x1, -32768, 32767)
-            a = (a << 16) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
             m = ~e63_x1 if e63_x1 < 0 else e63_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e63_x0 - -128) << 12 | (e63_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e63_x0 - -128) << 20 | (e63_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e63_x0 - -128) << 28 | (e63_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -2890,9 +3052,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e65_x1 = x8.Value
             if e65_x1.__class__ is not int or e65_x1 < -32768 or e65_x1 > 32767:
                 raise _rt.bad_int(e65_x1, -32768, 32767)
-            a = (a << 14) | (e65_x0 - -128) << 4 | (e65_x1 < 0)
             m = ~e65_x1 if e65_x1 < 0 else e65_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e65_x0 - -128) << 12 | (e65_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e65_x0 - -128) << 20 | (e65_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e65_x0 - -128) << 28 | (e65_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x9 = v.EVMinimumDischargePower
@@ -2911,9 +3077,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         e67_x1 = x9.Value
         if e67_x1.__class__ is not int or e67_x1 < -32768 or e67_x1 > 32767:
             raise _rt.bad_int(e67_x1, -32768, 32767)
-        a = (a << 14) | (e67_x0 - -128) << 4 | (e67_x1 < 0)
         m = ~e67_x1 if e67_x1 < 0 else e67_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e67_x0 - -128) << 12 | (e67_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e67_x0 - -128) << 20 | (e67_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e67_x0 - -128) << 28 | (e67_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower_L2"
         x10 = v.EVMinimumDischargePower_L2
         a <<= 2
@@ -2928,9 +3098,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e68_x1 = x10.Value
             if e68_x1.__class__ is not int or e68_x1 < -32768 or e68_x1 > 32767:
                 raise _rt.bad_int(e68_x1, -32768, 32767)
-            a = (a << 16) | (e68_x0 - -128) << 4 | (e68_x1 < 0)
             m = ~e68_x1 if e68_x1 < 0 else e68_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e68_x0 - -128) << 12 | (e68_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e68_x0 - -128) << 20 | (e68_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e68_x0 - -128) << 28 | (e68_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -2953,9 +3127,13 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             e70_x1 = x11.Value
             if e70_x1.__class__ is not int or e70_x1 < -32768 or e70_x1 > 32767:
                 raise _rt.bad_int(e70_x1, -32768, 32767)
-            a = (a << 14) | (e70_x0 - -128) << 4 | (e70_x1 < 0)
             m = ~e70_x1 if e70_x1 < 0 else e70_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e70_x0 - -128) << 12 | (e70_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e70_x0 - -128) << 20 | (e70_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e70_x0 - -128) << 28 | (e70_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T71[s]
         if t is None:
@@ -2982,30 +3160,40 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v8 = None
     v10 = None
     v11 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e72_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e72_v1 = c & 65535
-    if e72_v1 < 32768:
-        e72_v1 >>= 8
+    e72_v1 = c & 16777215
+    if e72_v1 < 8388608:
+        e72_v1 >>= 16
+        p = q - 16
+        if sg:
+            e72_v1 = ~e72_v1
+    elif not e72_v1 & 32768:
+        e72_v1 = ((e72_v1 >> 16) & 127) | ((e72_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e72_v1 = ~e72_v1
     elif not e72_v1 & 128:
-        e72_v1 = ((e72_v1 >> 8) & 127) | ((e72_v1 & 127) << 7)
+        e72_v1 = ((e72_v1 >> 16) & 127) | ((e72_v1 >> 8) & 127) << 7 | (e72_v1 & 127) << 14
         p = q
+        if sg:
+            e72_v1 = ~e72_v1
+        if e72_v1 < -32768 or e72_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e72_v1, -32768, 32767)
     else:
-        e72_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e72_v1 = ~e72_v1
-    if e72_v1 < -32768 or e72_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e72_v1, -32768, 32767)
+        e72_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e72_v1 = ~e72_v1
+        if e72_v1 < -32768 or e72_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e72_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e72_v0
     v0.Value = e72_v1
@@ -3045,30 +3233,40 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e73_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e73_v1 = c & 65535
-        if e73_v1 < 32768:
-            e73_v1 >>= 8
+        e73_v1 = c & 16777215
+        if e73_v1 < 8388608:
+            e73_v1 >>= 16
+            p = q - 16
+            if sg:
+                e73_v1 = ~e73_v1
+        elif not e73_v1 & 32768:
+            e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e73_v1 = ~e73_v1
         elif not e73_v1 & 128:
-            e73_v1 = ((e73_v1 >> 8) & 127) | ((e73_v1 & 127) << 7)
+            e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7 | (e73_v1 & 127) << 14
             p = q
+            if sg:
+                e73_v1 = ~e73_v1
+            if e73_v1 < -32768 or e73_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
         else:
-            e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e73_v1 = ~e73_v1
-        if e73_v1 < -32768 or e73_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+            e73_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e73_v1 = ~e73_v1
+            if e73_v1 < -32768 or e73_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e73_v0
         v3.Value = e73_v1
@@ -3113,30 +3311,40 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e74_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e74_v1 = c & 65535
-        if e74_v1 < 32768:
-            e74_v1 >>= 8
+        e74_v1 = c & 16777215
+        if e74_v1 < 8388608:
+            e74_v1 >>= 16
+            p = q - 16
+            if sg:
+                e74_v1 = ~e74_v1
+        elif not e74_v1 & 32768:
+            e74_v1 = ((e74_v1 >> 16) & 127) | ((e74_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e74_v1 = ~e74_v1
         elif not e74_v1 & 128:
-            e74_v1 = ((e74_v1 >> 8) & 127) | ((e74_v1 & 127) << 7)
+            e74_v1 = ((e74_v1 >> 16) & 127) | ((e74_v1 >> 8) & 127) << 7 | (e74_v1 & 127) << 14
             p = q
+            if sg:
+                e74_v1 = ~e74_v1
+            if e74_v1 < -32768 or e74_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e74_v1, -32768, 32767)
         else:
-            e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e74_v1 = ~e74_v1
-        if e74_v1 < -32768 or e74_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e74_v1, -32768, 32767)
+            e74_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e74_v1 = ~e74_v1
+            if e74_v1 < -32768 or e74_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e74_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e74_v0
         v6.Value = e74_v1
@@ -3181,30 +3389,40 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 9:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e75_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e75_v1 = c & 65535
-        if e75_v1 < 32768:
-            e75_v1 >>= 8
+        e75_v1 = c & 16777215
+        if e75_v1 < 8388608:
+            e75_v1 >>= 16
+            p = q - 16
+            if sg:
+                e75_v1 = ~e75_v1
+        elif not e75_v1 & 32768:
+            e75_v1 = ((e75_v1 >> 16) & 127) | ((e75_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e75_v1 = ~e75_v1
         elif not e75_v1 & 128:
-            e75_v1 = ((e75_v1 >> 8) & 127) | ((e75_v1 & 127) << 7)
+            e75_v1 = ((e75_v1 >> 16) & 127) | ((e75_v1 >> 8) & 127) << 7 | (e75_v1 & 127) << 14
             p = q
+            if sg:
+                e75_v1 = ~e75_v1
+            if e75_v1 < -32768 or e75_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e75_v1, -32768, 32767)
         else:
-            e75_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e75_v1 = ~e75_v1
-        if e75_v1 < -32768 or e75_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e75_v1, -32768, 32767)
+            e75_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e75_v1 = ~e75_v1
+            if e75_v1 < -32768 or e75_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e75_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e75_v0
         v9.Value = e75_v1
@@ -3396,9 +3614,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         e76_x1 = x0.Value
         if e76_x1.__class__ is not int or e76_x1 < -32768 or e76_x1 > 32767:
             raise _rt.bad_int(e76_x1, -32768, 32767)
-        a = (a << 15) | (e76_x0 - -128) << 4 | (e76_x1 < 0)
         m = ~e76_x1 if e76_x1 < 0 else e76_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e76_x0 - -128) << 12 | (e76_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e76_x0 - -128) << 20 | (e76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e76_x0 - -128) << 28 | (e76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargePower_L2"
         x1 = v.EVSEMaximumChargePower_L2
         a <<= 2
@@ -3413,9 +3635,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e77_x1 = x1.Value
             if e77_x1.__class__ is not int or e77_x1 < -32768 or e77_x1 > 32767:
                 raise _rt.bad_int(e77_x1, -32768, 32767)
-            a = (a << 16) | (e77_x0 - -128) << 4 | (e77_x1 < 0)
             m = ~e77_x1 if e77_x1 < 0 else e77_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e77_x0 - -128) << 12 | (e77_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e77_x0 - -128) << 20 | (e77_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e77_x0 - -128) << 28 | (e77_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -3438,9 +3664,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e79_x1 = x2.Value
             if e79_x1.__class__ is not int or e79_x1 < -32768 or e79_x1 > 32767:
                 raise _rt.bad_int(e79_x1, -32768, 32767)
-            a = (a << 14) | (e79_x0 - -128) << 4 | (e79_x1 < 0)
             m = ~e79_x1 if e79_x1 < 0 else e79_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e79_x0 - -128) << 12 | (e79_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e79_x0 - -128) << 20 | (e79_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e79_x0 - -128) << 28 | (e79_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumChargePower"
         x3 = v.EVSEMinimumChargePower
@@ -3459,9 +3689,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         e81_x1 = x3.Value
         if e81_x1.__class__ is not int or e81_x1 < -32768 or e81_x1 > 32767:
             raise _rt.bad_int(e81_x1, -32768, 32767)
-        a = (a << 14) | (e81_x0 - -128) << 4 | (e81_x1 < 0)
         m = ~e81_x1 if e81_x1 < 0 else e81_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e81_x0 - -128) << 12 | (e81_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e81_x0 - -128) << 20 | (e81_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e81_x0 - -128) << 28 | (e81_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower_L2"
         x4 = v.EVSEMinimumChargePower_L2
         a <<= 2
@@ -3476,9 +3710,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e82_x1 = x4.Value
             if e82_x1.__class__ is not int or e82_x1 < -32768 or e82_x1 > 32767:
                 raise _rt.bad_int(e82_x1, -32768, 32767)
-            a = (a << 16) | (e82_x0 - -128) << 4 | (e82_x1 < 0)
             m = ~e82_x1 if e82_x1 < 0 else e82_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e82_x0 - -128) << 12 | (e82_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e82_x0 - -128) << 20 | (e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e82_x0 - -128) << 28 | (e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -3501,9 +3739,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e84_x1 = x5.Value
             if e84_x1.__class__ is not int or e84_x1 < -32768 or e84_x1 > 32767:
                 raise _rt.bad_int(e84_x1, -32768, 32767)
-            a = (a << 14) | (e84_x0 - -128) << 4 | (e84_x1 < 0)
             m = ~e84_x1 if e84_x1 < 0 else e84_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e84_x0 - -128) << 12 | (e84_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e84_x0 - -128) << 20 | (e84_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e84_x0 - -128) << 28 | (e84_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSENominalFrequency"
         x6 = v.EVSENominalFrequency
@@ -3522,9 +3764,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         e86_x1 = x6.Value
         if e86_x1.__class__ is not int or e86_x1 < -32768 or e86_x1 > 32767:
             raise _rt.bad_int(e86_x1, -32768, 32767)
-        a = (a << 14) | (e86_x0 - -128) << 4 | (e86_x1 < 0)
         m = ~e86_x1 if e86_x1 < 0 else e86_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e86_x0 - -128) << 12 | (e86_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e86_x0 - -128) << 20 | (e86_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e86_x0 - -128) << 28 | (e86_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "MaximumPowerAsymmetry"
         x7 = v.MaximumPowerAsymmetry
         a <<= 2
@@ -3539,9 +3785,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             m87_x1 = x7.Value
             if m87_x1.__class__ is not int or m87_x1 < -32768 or m87_x1 > 32767:
                 raise _rt.bad_int(m87_x1, -32768, 32767)
-            a = (a << 17) | (m87_x0 - -128) << 4 | (m87_x1 < 0)
             m = ~m87_x1 if m87_x1 < 0 else m87_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (m87_x0 - -128) << 12 | (m87_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m87_x0 - -128) << 20 | (m87_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m87_x0 - -128) << 28 | (m87_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -3564,9 +3814,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e89_x1 = x8.Value
             if e89_x1.__class__ is not int or e89_x1 < -32768 or e89_x1 > 32767:
                 raise _rt.bad_int(e89_x1, -32768, 32767)
-            a = (a << 14) | (e89_x0 - -128) << 4 | (e89_x1 < 0)
             m = ~e89_x1 if e89_x1 < 0 else e89_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e89_x0 - -128) << 12 | (e89_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e89_x0 - -128) << 20 | (e89_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e89_x0 - -128) << 28 | (e89_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x9 = v.EVSEPresentActivePower
@@ -3586,9 +3840,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e91_x1 = x9.Value
             if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
                 raise _rt.bad_int(e91_x1, -32768, 32767)
-            a = (a << 14) | (e91_x0 - -128) << 4 | (e91_x1 < 0)
             m = ~e91_x1 if e91_x1 < 0 else e91_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e91_x0 - -128) << 12 | (e91_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e91_x0 - -128) << 20 | (e91_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e91_x0 - -128) << 28 | (e91_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x10 = v.EVSEPresentActivePower_L2
@@ -3608,9 +3866,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e93_x1 = x10.Value
             if e93_x1.__class__ is not int or e93_x1 < -32768 or e93_x1 > 32767:
                 raise _rt.bad_int(e93_x1, -32768, 32767)
-            a = (a << 14) | (e93_x0 - -128) << 4 | (e93_x1 < 0)
             m = ~e93_x1 if e93_x1 < 0 else e93_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e93_x0 - -128) << 12 | (e93_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e93_x0 - -128) << 20 | (e93_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e93_x0 - -128) << 28 | (e93_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x11 = v.EVSEPresentActivePower_L3
@@ -3630,9 +3892,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e95_x1 = x11.Value
             if e95_x1.__class__ is not int or e95_x1 < -32768 or e95_x1 > 32767:
                 raise _rt.bad_int(e95_x1, -32768, 32767)
-            a = (a << 14) | (e95_x0 - -128) << 4 | (e95_x1 < 0)
             m = ~e95_x1 if e95_x1 < 0 else e95_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e95_x0 - -128) << 12 | (e95_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e95_x0 - -128) << 20 | (e95_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e95_x0 - -128) << 28 | (e95_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargePower"
         x12 = v.EVSEMaximumDischargePower
@@ -3651,9 +3917,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         e97_x1 = x12.Value
         if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
             raise _rt.bad_int(e97_x1, -32768, 32767)
-        a = (a << 14) | (e97_x0 - -128) << 4 | (e97_x1 < 0)
         m = ~e97_x1 if e97_x1 < 0 else e97_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e97_x0 - -128) << 12 | (e97_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e97_x0 - -128) << 20 | (e97_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e97_x0 - -128) << 28 | (e97_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargePower_L2"
         x13 = v.EVSEMaximumDischargePower_L2
         a <<= 2
@@ -3668,9 +3938,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e98_x1 = x13.Value
             if e98_x1.__class__ is not int or e98_x1 < -32768 or e98_x1 > 32767:
                 raise _rt.bad_int(e98_x1, -32768, 32767)
-            a = (a << 16) | (e98_x0 - -128) << 4 | (e98_x1 < 0)
             m = ~e98_x1 if e98_x1 < 0 else e98_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e98_x0 - -128) << 12 | (e98_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e98_x0 - -128) << 20 | (e98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e98_x0 - -128) << 28 | (e98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 14
         else:
@@ -3693,9 +3967,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e100_x1 = x14.Value
             if e100_x1.__class__ is not int or e100_x1 < -32768 or e100_x1 > 32767:
                 raise _rt.bad_int(e100_x1, -32768, 32767)
-            a = (a << 14) | (e100_x0 - -128) << 4 | (e100_x1 < 0)
             m = ~e100_x1 if e100_x1 < 0 else e100_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e100_x0 - -128) << 12 | (e100_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e100_x0 - -128) << 20 | (e100_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e100_x0 - -128) << 28 | (e100_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumDischargePower"
         x15 = v.EVSEMinimumDischargePower
@@ -3714,9 +3992,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         e102_x1 = x15.Value
         if e102_x1.__class__ is not int or e102_x1 < -32768 or e102_x1 > 32767:
             raise _rt.bad_int(e102_x1, -32768, 32767)
-        a = (a << 14) | (e102_x0 - -128) << 4 | (e102_x1 < 0)
         m = ~e102_x1 if e102_x1 < 0 else e102_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e102_x0 - -128) << 12 | (e102_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e102_x0 - -128) << 20 | (e102_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e102_x0 - -128) << 28 | (e102_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargePower_L2"
         x16 = v.EVSEMinimumDischargePower_L2
         a <<= 2
@@ -3731,9 +4013,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e103_x1 = x16.Value
             if e103_x1.__class__ is not int or e103_x1 < -32768 or e103_x1 > 32767:
                 raise _rt.bad_int(e103_x1, -32768, 32767)
-            a = (a << 16) | (e103_x0 - -128) << 4 | (e103_x1 < 0)
             m = ~e103_x1 if e103_x1 < 0 else e103_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e103_x0 - -128) << 12 | (e103_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e103_x0 - -128) << 20 | (e103_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e103_x0 - -128) << 28 | (e103_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 17
         else:
@@ -3756,9 +4042,13 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             e105_x1 = x17.Value
             if e105_x1.__class__ is not int or e105_x1 < -32768 or e105_x1 > 32767:
                 raise _rt.bad_int(e105_x1, -32768, 32767)
-            a = (a << 14) | (e105_x0 - -128) << 4 | (e105_x1 < 0)
             m = ~e105_x1 if e105_x1 < 0 else e105_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e105_x0 - -128) << 12 | (e105_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e105_x0 - -128) << 20 | (e105_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e105_x0 - -128) << 28 | (e105_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T106[s]
         if t is None:
@@ -3790,30 +4080,40 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v14 = None
     v16 = None
     v17 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e107_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e107_v1 = c & 65535
-    if e107_v1 < 32768:
-        e107_v1 >>= 8
+    e107_v1 = c & 16777215
+    if e107_v1 < 8388608:
+        e107_v1 >>= 16
+        p = q - 16
+        if sg:
+            e107_v1 = ~e107_v1
+    elif not e107_v1 & 32768:
+        e107_v1 = ((e107_v1 >> 16) & 127) | ((e107_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e107_v1 = ~e107_v1
     elif not e107_v1 & 128:
-        e107_v1 = ((e107_v1 >> 8) & 127) | ((e107_v1 & 127) << 7)
+        e107_v1 = ((e107_v1 >> 16) & 127) | ((e107_v1 >> 8) & 127) << 7 | (e107_v1 & 127) << 14
         p = q
+        if sg:
+            e107_v1 = ~e107_v1
+        if e107_v1 < -32768 or e107_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e107_v1, -32768, 32767)
     else:
-        e107_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e107_v1 = ~e107_v1
-    if e107_v1 < -32768 or e107_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e107_v1, -32768, 32767)
+        e107_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e107_v1 = ~e107_v1
+        if e107_v1 < -32768 or e107_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e107_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e107_v0
     v0.Value = e107_v1
@@ -3853,30 +4153,40 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e108_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e108_v1 = c & 65535
-        if e108_v1 < 32768:
-            e108_v1 >>= 8
+        e108_v1 = c & 16777215
+        if e108_v1 < 8388608:
+            e108_v1 >>= 16
+            p = q - 16
+            if sg:
+                e108_v1 = ~e108_v1
+        elif not e108_v1 & 32768:
+            e108_v1 = ((e108_v1 >> 16) & 127) | ((e108_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e108_v1 = ~e108_v1
         elif not e108_v1 & 128:
-            e108_v1 = ((e108_v1 >> 8) & 127) | ((e108_v1 & 127) << 7)
+            e108_v1 = ((e108_v1 >> 16) & 127) | ((e108_v1 >> 8) & 127) << 7 | (e108_v1 & 127) << 14
             p = q
+            if sg:
+                e108_v1 = ~e108_v1
+            if e108_v1 < -32768 or e108_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e108_v1, -32768, 32767)
         else:
-            e108_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e108_v1 = ~e108_v1
-        if e108_v1 < -32768 or e108_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e108_v1, -32768, 32767)
+            e108_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e108_v1 = ~e108_v1
+            if e108_v1 < -32768 or e108_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e108_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e108_v0
         v3.Value = e108_v1
@@ -3921,30 +4231,40 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e109_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e109_v1 = c & 65535
-        if e109_v1 < 32768:
-            e109_v1 >>= 8
+        e109_v1 = c & 16777215
+        if e109_v1 < 8388608:
+            e109_v1 >>= 16
+            p = q - 16
+            if sg:
+                e109_v1 = ~e109_v1
+        elif not e109_v1 & 32768:
+            e109_v1 = ((e109_v1 >> 16) & 127) | ((e109_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e109_v1 = ~e109_v1
         elif not e109_v1 & 128:
-            e109_v1 = ((e109_v1 >> 8) & 127) | ((e109_v1 & 127) << 7)
+            e109_v1 = ((e109_v1 >> 16) & 127) | ((e109_v1 >> 8) & 127) << 7 | (e109_v1 & 127) << 14
             p = q
+            if sg:
+                e109_v1 = ~e109_v1
+            if e109_v1 < -32768 or e109_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e109_v1, -32768, 32767)
         else:
-            e109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e109_v1 = ~e109_v1
-        if e109_v1 < -32768 or e109_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e109_v1, -32768, 32767)
+            e109_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e109_v1 = ~e109_v1
+            if e109_v1 < -32768 or e109_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e109_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e109_v0
         v6.Value = e109_v1
@@ -4061,30 +4381,40 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 12:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e110_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e110_v1 = c & 65535
-        if e110_v1 < 32768:
-            e110_v1 >>= 8
+        e110_v1 = c & 16777215
+        if e110_v1 < 8388608:
+            e110_v1 >>= 16
+            p = q - 16
+            if sg:
+                e110_v1 = ~e110_v1
+        elif not e110_v1 & 32768:
+            e110_v1 = ((e110_v1 >> 16) & 127) | ((e110_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e110_v1 = ~e110_v1
         elif not e110_v1 & 128:
-            e110_v1 = ((e110_v1 >> 8) & 127) | ((e110_v1 & 127) << 7)
+            e110_v1 = ((e110_v1 >> 16) & 127) | ((e110_v1 >> 8) & 127) << 7 | (e110_v1 & 127) << 14
             p = q
+            if sg:
+                e110_v1 = ~e110_v1
+            if e110_v1 < -32768 or e110_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e110_v1, -32768, 32767)
         else:
-            e110_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e110_v1 = ~e110_v1
-        if e110_v1 < -32768 or e110_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e110_v1, -32768, 32767)
+            e110_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e110_v1 = ~e110_v1
+            if e110_v1 < -32768 or e110_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e110_v1, -32768, 32767)
         v12 = _new(_W_RationalNumberType)
         v12.Exponent = e110_v0
         v12.Value = e110_v1
@@ -4129,30 +4459,40 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 15:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e111_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e111_v1 = c & 65535
-        if e111_v1 < 32768:
-            e111_v1 >>= 8
+        e111_v1 = c & 16777215
+        if e111_v1 < 8388608:
+            e111_v1 >>= 16
+            p = q - 16
+            if sg:
+                e111_v1 = ~e111_v1
+        elif not e111_v1 & 32768:
+            e111_v1 = ((e111_v1 >> 16) & 127) | ((e111_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e111_v1 = ~e111_v1
         elif not e111_v1 & 128:
-            e111_v1 = ((e111_v1 >> 8) & 127) | ((e111_v1 & 127) << 7)
+            e111_v1 = ((e111_v1 >> 16) & 127) | ((e111_v1 >> 8) & 127) << 7 | (e111_v1 & 127) << 14
             p = q
+            if sg:
+                e111_v1 = ~e111_v1
+            if e111_v1 < -32768 or e111_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e111_v1, -32768, 32767)
         else:
-            e111_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e111_v1 = ~e111_v1
-        if e111_v1 < -32768 or e111_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e111_v1, -32768, 32767)
+            e111_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e111_v1 = ~e111_v1
+            if e111_v1 < -32768 or e111_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e111_v1, -32768, 32767)
         v15 = _new(_W_RationalNumberType)
         v15.Exponent = e111_v0
         v15.Value = e111_v1
@@ -4387,8 +4727,15 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -4410,9 +4757,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e113_x1 = x1.Value
         if e113_x1.__class__ is not int or e113_x1 < -32768 or e113_x1 > 32767:
             raise _rt.bad_int(e113_x1, -32768, 32767)
-        a = (a << 14) | (e113_x0 - -128) << 4 | (e113_x1 < 0)
         m = ~e113_x1 if e113_x1 < 0 else e113_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e113_x0 - -128) << 12 | (e113_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e113_x0 - -128) << 20 | (e113_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e113_x0 - -128) << 28 | (e113_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
@@ -4425,9 +4776,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e114_x1 = x2.Value
         if e114_x1.__class__ is not int or e114_x1 < -32768 or e114_x1 > 32767:
             raise _rt.bad_int(e114_x1, -32768, 32767)
-        a = (a << 17) | (e114_x0 - -128) << 4 | (e114_x1 < 0)
         m = ~e114_x1 if e114_x1 < 0 else e114_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e114_x0 - -128) << 12 | (e114_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e114_x0 - -128) << 20 | (e114_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e114_x0 - -128) << 28 | (e114_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
@@ -4440,9 +4795,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e115_x1 = x3.Value
         if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
             raise _rt.bad_int(e115_x1, -32768, 32767)
-        a = (a << 17) | (e115_x0 - -128) << 4 | (e115_x1 < 0)
         m = ~e115_x1 if e115_x1 < 0 else e115_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e115_x0 - -128) << 12 | (e115_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e115_x0 - -128) << 20 | (e115_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e115_x0 - -128) << 28 | (e115_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
@@ -4455,9 +4814,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e116_x1 = x4.Value
         if e116_x1.__class__ is not int or e116_x1 < -32768 or e116_x1 > 32767:
             raise _rt.bad_int(e116_x1, -32768, 32767)
-        a = (a << 17) | (e116_x0 - -128) << 4 | (e116_x1 < 0)
         m = ~e116_x1 if e116_x1 < 0 else e116_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e116_x0 - -128) << 12 | (e116_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e116_x0 - -128) << 20 | (e116_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e116_x0 - -128) << 28 | (e116_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x5 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -4472,9 +4835,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e117_x1 = x5.Value
             if e117_x1.__class__ is not int or e117_x1 < -32768 or e117_x1 > 32767:
                 raise _rt.bad_int(e117_x1, -32768, 32767)
-            a = (a << 16) | (e117_x0 - -128) << 4 | (e117_x1 < 0)
             m = ~e117_x1 if e117_x1 < 0 else e117_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e117_x0 - -128) << 12 | (e117_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e117_x0 - -128) << 20 | (e117_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e117_x0 - -128) << 28 | (e117_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -4497,9 +4864,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e119_x1 = x6.Value
             if e119_x1.__class__ is not int or e119_x1 < -32768 or e119_x1 > 32767:
                 raise _rt.bad_int(e119_x1, -32768, 32767)
-            a = (a << 14) | (e119_x0 - -128) << 4 | (e119_x1 < 0)
             m = ~e119_x1 if e119_x1 < 0 else e119_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e119_x0 - -128) << 12 | (e119_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e119_x0 - -128) << 20 | (e119_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e119_x0 - -128) << 28 | (e119_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x7 = v.EVMinimumChargePower
@@ -4518,9 +4889,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e121_x1 = x7.Value
         if e121_x1.__class__ is not int or e121_x1 < -32768 or e121_x1 > 32767:
             raise _rt.bad_int(e121_x1, -32768, 32767)
-        a = (a << 14) | (e121_x0 - -128) << 4 | (e121_x1 < 0)
         m = ~e121_x1 if e121_x1 < 0 else e121_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e121_x0 - -128) << 12 | (e121_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e121_x0 - -128) << 20 | (e121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e121_x0 - -128) << 28 | (e121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x8 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -4535,9 +4910,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e122_x1 = x8.Value
             if e122_x1.__class__ is not int or e122_x1 < -32768 or e122_x1 > 32767:
                 raise _rt.bad_int(e122_x1, -32768, 32767)
-            a = (a << 16) | (e122_x0 - -128) << 4 | (e122_x1 < 0)
             m = ~e122_x1 if e122_x1 < 0 else e122_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e122_x0 - -128) << 12 | (e122_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e122_x0 - -128) << 20 | (e122_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e122_x0 - -128) << 28 | (e122_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
@@ -4560,9 +4939,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e124_x1 = x9.Value
             if e124_x1.__class__ is not int or e124_x1 < -32768 or e124_x1 > 32767:
                 raise _rt.bad_int(e124_x1, -32768, 32767)
-            a = (a << 14) | (e124_x0 - -128) << 4 | (e124_x1 < 0)
             m = ~e124_x1 if e124_x1 < 0 else e124_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e124_x0 - -128) << 12 | (e124_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e124_x0 - -128) << 20 | (e124_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e124_x0 - -128) << 28 | (e124_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x10 = v.EVPresentActivePower
@@ -4581,9 +4964,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e126_x1 = x10.Value
         if e126_x1.__class__ is not int or e126_x1 < -32768 or e126_x1 > 32767:
             raise _rt.bad_int(e126_x1, -32768, 32767)
-        a = (a << 14) | (e126_x0 - -128) << 4 | (e126_x1 < 0)
         m = ~e126_x1 if e126_x1 < 0 else e126_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e126_x0 - -128) << 12 | (e126_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e126_x0 - -128) << 20 | (e126_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e126_x0 - -128) << 28 | (e126_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x11 = v.EVPresentActivePower_L2
         a <<= 2
@@ -4598,9 +4985,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e127_x1 = x11.Value
             if e127_x1.__class__ is not int or e127_x1 < -32768 or e127_x1 > 32767:
                 raise _rt.bad_int(e127_x1, -32768, 32767)
-            a = (a << 16) | (e127_x0 - -128) << 4 | (e127_x1 < 0)
             m = ~e127_x1 if e127_x1 < 0 else e127_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e127_x0 - -128) << 12 | (e127_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e127_x0 - -128) << 20 | (e127_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e127_x0 - -128) << 28 | (e127_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 12
         else:
@@ -4623,9 +5014,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e129_x1 = x12.Value
             if e129_x1.__class__ is not int or e129_x1 < -32768 or e129_x1 > 32767:
                 raise _rt.bad_int(e129_x1, -32768, 32767)
-            a = (a << 14) | (e129_x0 - -128) << 4 | (e129_x1 < 0)
             m = ~e129_x1 if e129_x1 < 0 else e129_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e129_x0 - -128) << 12 | (e129_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e129_x0 - -128) << 20 | (e129_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e129_x0 - -128) << 28 | (e129_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x13 = v.EVPresentReactivePower
@@ -4644,9 +5039,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e131_x1 = x13.Value
         if e131_x1.__class__ is not int or e131_x1 < -32768 or e131_x1 > 32767:
             raise _rt.bad_int(e131_x1, -32768, 32767)
-        a = (a << 14) | (e131_x0 - -128) << 4 | (e131_x1 < 0)
         m = ~e131_x1 if e131_x1 < 0 else e131_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e131_x0 - -128) << 12 | (e131_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e131_x0 - -128) << 20 | (e131_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e131_x0 - -128) << 28 | (e131_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentReactivePower_L2"
         x14 = v.EVPresentReactivePower_L2
         a <<= 2
@@ -4661,9 +5060,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e132_x1 = x14.Value
             if e132_x1.__class__ is not int or e132_x1 < -32768 or e132_x1 > 32767:
                 raise _rt.bad_int(e132_x1, -32768, 32767)
-            a = (a << 16) | (e132_x0 - -128) << 4 | (e132_x1 < 0)
             m = ~e132_x1 if e132_x1 < 0 else e132_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e132_x0 - -128) << 12 | (e132_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e132_x0 - -128) << 20 | (e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e132_x0 - -128) << 28 | (e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 15
         else:
@@ -4686,9 +5089,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e134_x1 = x15.Value
             if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
                 raise _rt.bad_int(e134_x1, -32768, 32767)
-            a = (a << 14) | (e134_x0 - -128) << 4 | (e134_x1 < 0)
             m = ~e134_x1 if e134_x1 < 0 else e134_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x16 = v.EVMaximumDischargePower
@@ -4707,9 +5114,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e136_x1 = x16.Value
         if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
             raise _rt.bad_int(e136_x1, -32768, 32767)
-        a = (a << 14) | (e136_x0 - -128) << 4 | (e136_x1 < 0)
         m = ~e136_x1 if e136_x1 < 0 else e136_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower_L2"
         x17 = v.EVMaximumDischargePower_L2
         a <<= 2
@@ -4724,9 +5135,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e137_x1 = x17.Value
             if e137_x1.__class__ is not int or e137_x1 < -32768 or e137_x1 > 32767:
                 raise _rt.bad_int(e137_x1, -32768, 32767)
-            a = (a << 16) | (e137_x0 - -128) << 4 | (e137_x1 < 0)
             m = ~e137_x1 if e137_x1 < 0 else e137_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e137_x0 - -128) << 12 | (e137_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e137_x0 - -128) << 20 | (e137_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e137_x0 - -128) << 28 | (e137_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 18
         else:
@@ -4749,9 +5164,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e139_x1 = x18.Value
             if e139_x1.__class__ is not int or e139_x1 < -32768 or e139_x1 > 32767:
                 raise _rt.bad_int(e139_x1, -32768, 32767)
-            a = (a << 14) | (e139_x0 - -128) << 4 | (e139_x1 < 0)
             m = ~e139_x1 if e139_x1 < 0 else e139_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e139_x0 - -128) << 12 | (e139_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e139_x0 - -128) << 20 | (e139_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e139_x0 - -128) << 28 | (e139_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x19 = v.EVMinimumDischargePower
@@ -4770,9 +5189,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         e141_x1 = x19.Value
         if e141_x1.__class__ is not int or e141_x1 < -32768 or e141_x1 > 32767:
             raise _rt.bad_int(e141_x1, -32768, 32767)
-        a = (a << 14) | (e141_x0 - -128) << 4 | (e141_x1 < 0)
         m = ~e141_x1 if e141_x1 < 0 else e141_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e141_x0 - -128) << 12 | (e141_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e141_x0 - -128) << 20 | (e141_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e141_x0 - -128) << 28 | (e141_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower_L2"
         x20 = v.EVMinimumDischargePower_L2
         a <<= 2
@@ -4787,9 +5210,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e142_x1 = x20.Value
             if e142_x1.__class__ is not int or e142_x1 < -32768 or e142_x1 > 32767:
                 raise _rt.bad_int(e142_x1, -32768, 32767)
-            a = (a << 17) | (e142_x0 - -128) << 4 | (e142_x1 < 0)
             m = ~e142_x1 if e142_x1 < 0 else e142_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e142_x0 - -128) << 12 | (e142_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e142_x0 - -128) << 20 | (e142_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e142_x0 - -128) << 28 | (e142_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 21
         else:
@@ -4812,9 +5239,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e144_x1 = x21.Value
             if e144_x1.__class__ is not int or e144_x1 < -32768 or e144_x1 > 32767:
                 raise _rt.bad_int(e144_x1, -32768, 32767)
-            a = (a << 14) | (e144_x0 - -128) << 4 | (e144_x1 < 0)
             m = ~e144_x1 if e144_x1 < 0 else e144_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e144_x0 - -128) << 12 | (e144_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e144_x0 - -128) << 20 | (e144_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e144_x0 - -128) << 28 | (e144_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumV2XEnergyRequest"
         x22 = v.EVMaximumV2XEnergyRequest
@@ -4834,9 +5265,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e146_x1 = x22.Value
             if e146_x1.__class__ is not int or e146_x1 < -32768 or e146_x1 > 32767:
                 raise _rt.bad_int(e146_x1, -32768, 32767)
-            a = (a << 14) | (e146_x0 - -128) << 4 | (e146_x1 < 0)
             m = ~e146_x1 if e146_x1 < 0 else e146_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e146_x0 - -128) << 12 | (e146_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e146_x0 - -128) << 20 | (e146_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e146_x0 - -128) << 28 | (e146_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumV2XEnergyRequest"
         x23 = v.EVMinimumV2XEnergyRequest
@@ -4856,9 +5291,13 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             e148_x1 = x23.Value
             if e148_x1.__class__ is not int or e148_x1 < -32768 or e148_x1 > 32767:
                 raise _rt.bad_int(e148_x1, -32768, 32767)
-            a = (a << 14) | (e148_x0 - -128) << 4 | (e148_x1 < 0)
             m = ~e148_x1 if e148_x1 < 0 else e148_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e148_x0 - -128) << 12 | (e148_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e148_x0 - -128) << 20 | (e148_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e148_x0 - -128) << 28 | (e148_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T149[s]
         if t is None:
@@ -4899,26 +5338,28 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLReqControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -4933,30 +5374,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e150_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e150_v1 = c & 65535
-        if e150_v1 < 32768:
-            e150_v1 >>= 8
+        e150_v1 = c & 16777215
+        if e150_v1 < 8388608:
+            e150_v1 >>= 16
+            p = q - 16
+            if sg:
+                e150_v1 = ~e150_v1
+        elif not e150_v1 & 32768:
+            e150_v1 = ((e150_v1 >> 16) & 127) | ((e150_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e150_v1 = ~e150_v1
         elif not e150_v1 & 128:
-            e150_v1 = ((e150_v1 >> 8) & 127) | ((e150_v1 & 127) << 7)
+            e150_v1 = ((e150_v1 >> 16) & 127) | ((e150_v1 >> 8) & 127) << 7 | (e150_v1 & 127) << 14
             p = q
+            if sg:
+                e150_v1 = ~e150_v1
+            if e150_v1 < -32768 or e150_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e150_v1, -32768, 32767)
         else:
-            e150_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e150_v1 = ~e150_v1
-        if e150_v1 < -32768 or e150_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e150_v1, -32768, 32767)
+            e150_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e150_v1 = ~e150_v1
+            if e150_v1 < -32768 or e150_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e150_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e150_v0
         v1.Value = e150_v1
@@ -4968,86 +5419,116 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_AC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e151_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e151_v1 = c & 65535
-    if e151_v1 < 32768:
-        e151_v1 >>= 8
+    e151_v1 = c & 16777215
+    if e151_v1 < 8388608:
+        e151_v1 >>= 16
+        p = q - 16
+        if sg:
+            e151_v1 = ~e151_v1
+    elif not e151_v1 & 32768:
+        e151_v1 = ((e151_v1 >> 16) & 127) | ((e151_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e151_v1 = ~e151_v1
     elif not e151_v1 & 128:
-        e151_v1 = ((e151_v1 >> 8) & 127) | ((e151_v1 & 127) << 7)
+        e151_v1 = ((e151_v1 >> 16) & 127) | ((e151_v1 >> 8) & 127) << 7 | (e151_v1 & 127) << 14
         p = q
+        if sg:
+            e151_v1 = ~e151_v1
+        if e151_v1 < -32768 or e151_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e151_v1, -32768, 32767)
     else:
-        e151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e151_v1 = ~e151_v1
-    if e151_v1 < -32768 or e151_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e151_v1, -32768, 32767)
+        e151_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e151_v1 = ~e151_v1
+        if e151_v1 < -32768 or e151_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e151_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e151_v0
     v2.Value = e151_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e152_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e152_v1 = c & 65535
-    if e152_v1 < 32768:
-        e152_v1 >>= 8
+    e152_v1 = c & 16777215
+    if e152_v1 < 8388608:
+        e152_v1 >>= 16
+        p = q - 16
+        if sg:
+            e152_v1 = ~e152_v1
+    elif not e152_v1 & 32768:
+        e152_v1 = ((e152_v1 >> 16) & 127) | ((e152_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e152_v1 = ~e152_v1
     elif not e152_v1 & 128:
-        e152_v1 = ((e152_v1 >> 8) & 127) | ((e152_v1 & 127) << 7)
+        e152_v1 = ((e152_v1 >> 16) & 127) | ((e152_v1 >> 8) & 127) << 7 | (e152_v1 & 127) << 14
         p = q
+        if sg:
+            e152_v1 = ~e152_v1
+        if e152_v1 < -32768 or e152_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e152_v1, -32768, 32767)
     else:
-        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e152_v1 = ~e152_v1
-    if e152_v1 < -32768 or e152_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e152_v1, -32768, 32767)
+        e152_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e152_v1 = ~e152_v1
+        if e152_v1 < -32768 or e152_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e152_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e152_v0
     v3.Value = e152_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e153_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e153_v1 = c & 65535
-    if e153_v1 < 32768:
-        e153_v1 >>= 8
+    e153_v1 = c & 16777215
+    if e153_v1 < 8388608:
+        e153_v1 >>= 16
+        p = q - 16
+        if sg:
+            e153_v1 = ~e153_v1
+    elif not e153_v1 & 32768:
+        e153_v1 = ((e153_v1 >> 16) & 127) | ((e153_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e153_v1 = ~e153_v1
     elif not e153_v1 & 128:
-        e153_v1 = ((e153_v1 >> 8) & 127) | ((e153_v1 & 127) << 7)
+        e153_v1 = ((e153_v1 >> 16) & 127) | ((e153_v1 >> 8) & 127) << 7 | (e153_v1 & 127) << 14
         p = q
+        if sg:
+            e153_v1 = ~e153_v1
+        if e153_v1 < -32768 or e153_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e153_v1, -32768, 32767)
     else:
-        e153_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e153_v1 = ~e153_v1
-    if e153_v1 < -32768 or e153_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e153_v1, -32768, 32767)
+        e153_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e153_v1 = ~e153_v1
+        if e153_v1 < -32768 or e153_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e153_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e153_v0
     v4.Value = e153_v1
@@ -5087,30 +5568,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e154_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e154_v1 = c & 65535
-        if e154_v1 < 32768:
-            e154_v1 >>= 8
+        e154_v1 = c & 16777215
+        if e154_v1 < 8388608:
+            e154_v1 >>= 16
+            p = q - 16
+            if sg:
+                e154_v1 = ~e154_v1
+        elif not e154_v1 & 32768:
+            e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e154_v1 = ~e154_v1
         elif not e154_v1 & 128:
-            e154_v1 = ((e154_v1 >> 8) & 127) | ((e154_v1 & 127) << 7)
+            e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7 | (e154_v1 & 127) << 14
             p = q
+            if sg:
+                e154_v1 = ~e154_v1
+            if e154_v1 < -32768 or e154_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
         else:
-            e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e154_v1 = ~e154_v1
-        if e154_v1 < -32768 or e154_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+            e154_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e154_v1 = ~e154_v1
+            if e154_v1 < -32768 or e154_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e154_v0
         v7.Value = e154_v1
@@ -5155,30 +5646,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e155_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e155_v1 = c & 65535
-        if e155_v1 < 32768:
-            e155_v1 >>= 8
+        e155_v1 = c & 16777215
+        if e155_v1 < 8388608:
+            e155_v1 >>= 16
+            p = q - 16
+            if sg:
+                e155_v1 = ~e155_v1
+        elif not e155_v1 & 32768:
+            e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e155_v1 = ~e155_v1
         elif not e155_v1 & 128:
-            e155_v1 = ((e155_v1 >> 8) & 127) | ((e155_v1 & 127) << 7)
+            e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7 | (e155_v1 & 127) << 14
             p = q
+            if sg:
+                e155_v1 = ~e155_v1
+            if e155_v1 < -32768 or e155_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
         else:
-            e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e155_v1 = ~e155_v1
-        if e155_v1 < -32768 or e155_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+            e155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e155_v1 = ~e155_v1
+            if e155_v1 < -32768 or e155_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
         v10 = _new(_W_RationalNumberType)
         v10.Exponent = e155_v0
         v10.Value = e155_v1
@@ -5223,30 +5724,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e156_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e156_v1 = c & 65535
-        if e156_v1 < 32768:
-            e156_v1 >>= 8
+        e156_v1 = c & 16777215
+        if e156_v1 < 8388608:
+            e156_v1 >>= 16
+            p = q - 16
+            if sg:
+                e156_v1 = ~e156_v1
+        elif not e156_v1 & 32768:
+            e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e156_v1 = ~e156_v1
         elif not e156_v1 & 128:
-            e156_v1 = ((e156_v1 >> 8) & 127) | ((e156_v1 & 127) << 7)
+            e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7 | (e156_v1 & 127) << 14
             p = q
+            if sg:
+                e156_v1 = ~e156_v1
+            if e156_v1 < -32768 or e156_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
         else:
-            e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e156_v1 = ~e156_v1
-        if e156_v1 < -32768 or e156_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+            e156_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e156_v1 = ~e156_v1
+            if e156_v1 < -32768 or e156_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
         v13 = _new(_W_RationalNumberType)
         v13.Exponent = e156_v0
         v13.Value = e156_v1
@@ -5291,30 +5802,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 16:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e157_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e157_v1 = c & 65535
-        if e157_v1 < 32768:
-            e157_v1 >>= 8
+        e157_v1 = c & 16777215
+        if e157_v1 < 8388608:
+            e157_v1 >>= 16
+            p = q - 16
+            if sg:
+                e157_v1 = ~e157_v1
+        elif not e157_v1 & 32768:
+            e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e157_v1 = ~e157_v1
         elif not e157_v1 & 128:
-            e157_v1 = ((e157_v1 >> 8) & 127) | ((e157_v1 & 127) << 7)
+            e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7 | (e157_v1 & 127) << 14
             p = q
+            if sg:
+                e157_v1 = ~e157_v1
+            if e157_v1 < -32768 or e157_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
         else:
-            e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e157_v1 = ~e157_v1
-        if e157_v1 < -32768 or e157_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+            e157_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e157_v1 = ~e157_v1
+            if e157_v1 < -32768 or e157_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
         v16 = _new(_W_RationalNumberType)
         v16.Exponent = e157_v0
         v16.Value = e157_v1
@@ -5359,30 +5880,40 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 19:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e158_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e158_v1 = c & 65535
-        if e158_v1 < 32768:
-            e158_v1 >>= 8
+        e158_v1 = c & 16777215
+        if e158_v1 < 8388608:
+            e158_v1 >>= 16
+            p = q - 16
+            if sg:
+                e158_v1 = ~e158_v1
+        elif not e158_v1 & 32768:
+            e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e158_v1 = ~e158_v1
         elif not e158_v1 & 128:
-            e158_v1 = ((e158_v1 >> 8) & 127) | ((e158_v1 & 127) << 7)
+            e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7 | (e158_v1 & 127) << 14
             p = q
+            if sg:
+                e158_v1 = ~e158_v1
+            if e158_v1 < -32768 or e158_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
         else:
-            e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e158_v1 = ~e158_v1
-        if e158_v1 < -32768 or e158_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+            e158_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e158_v1 = ~e158_v1
+            if e158_v1 < -32768 or e158_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
         v19 = _new(_W_RationalNumberType)
         v19.Exponent = e158_v0
         v19.Value = e158_v1
@@ -5703,8 +6234,15 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -5741,8 +6279,12 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSETargetActivePower"
         x4 = v.EVSETargetActivePower
@@ -5761,9 +6303,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         e163_x1 = x4.Value
         if e163_x1.__class__ is not int or e163_x1 < -32768 or e163_x1 > 32767:
             raise _rt.bad_int(e163_x1, -32768, 32767)
-        a = (a << 14) | (e163_x0 - -128) << 4 | (e163_x1 < 0)
         m = ~e163_x1 if e163_x1 < 0 else e163_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e163_x0 - -128) << 12 | (e163_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e163_x0 - -128) << 20 | (e163_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e163_x0 - -128) << 28 | (e163_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSETargetActivePower_L2"
         x5 = v.EVSETargetActivePower_L2
         a <<= 2
@@ -5778,9 +6324,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e164_x1 = x5.Value
             if e164_x1.__class__ is not int or e164_x1 < -32768 or e164_x1 > 32767:
                 raise _rt.bad_int(e164_x1, -32768, 32767)
-            a = (a << 18) | (e164_x0 - -128) << 4 | (e164_x1 < 0)
             m = ~e164_x1 if e164_x1 < 0 else e164_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e164_x0 - -128) << 12 | (e164_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e164_x0 - -128) << 20 | (e164_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e164_x0 - -128) << 28 | (e164_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -5803,9 +6353,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e166_x1 = x6.Value
             if e166_x1.__class__ is not int or e166_x1 < -32768 or e166_x1 > 32767:
                 raise _rt.bad_int(e166_x1, -32768, 32767)
-            a = (a << 14) | (e166_x0 - -128) << 4 | (e166_x1 < 0)
             m = ~e166_x1 if e166_x1 < 0 else e166_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e166_x0 - -128) << 12 | (e166_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e166_x0 - -128) << 20 | (e166_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e166_x0 - -128) << 28 | (e166_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x7 = v.EVSETargetReactivePower
@@ -5825,9 +6379,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e168_x1 = x7.Value
             if e168_x1.__class__ is not int or e168_x1 < -32768 or e168_x1 > 32767:
                 raise _rt.bad_int(e168_x1, -32768, 32767)
-            a = (a << 14) | (e168_x0 - -128) << 4 | (e168_x1 < 0)
             m = ~e168_x1 if e168_x1 < 0 else e168_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e168_x0 - -128) << 12 | (e168_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e168_x0 - -128) << 20 | (e168_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e168_x0 - -128) << 28 | (e168_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x8 = v.EVSETargetReactivePower_L2
@@ -5847,9 +6405,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e170_x1 = x8.Value
             if e170_x1.__class__ is not int or e170_x1 < -32768 or e170_x1 > 32767:
                 raise _rt.bad_int(e170_x1, -32768, 32767)
-            a = (a << 14) | (e170_x0 - -128) << 4 | (e170_x1 < 0)
             m = ~e170_x1 if e170_x1 < 0 else e170_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e170_x0 - -128) << 12 | (e170_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e170_x0 - -128) << 20 | (e170_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e170_x0 - -128) << 28 | (e170_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x9 = v.EVSETargetReactivePower_L3
@@ -5869,9 +6431,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e172_x1 = x9.Value
             if e172_x1.__class__ is not int or e172_x1 < -32768 or e172_x1 > 32767:
                 raise _rt.bad_int(e172_x1, -32768, 32767)
-            a = (a << 14) | (e172_x0 - -128) << 4 | (e172_x1 < 0)
             m = ~e172_x1 if e172_x1 < 0 else e172_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e172_x0 - -128) << 12 | (e172_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e172_x0 - -128) << 20 | (e172_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e172_x0 - -128) << 28 | (e172_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x10 = v.EVSEPresentActivePower
@@ -5891,9 +6457,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e174_x1 = x10.Value
             if e174_x1.__class__ is not int or e174_x1 < -32768 or e174_x1 > 32767:
                 raise _rt.bad_int(e174_x1, -32768, 32767)
-            a = (a << 14) | (e174_x0 - -128) << 4 | (e174_x1 < 0)
             m = ~e174_x1 if e174_x1 < 0 else e174_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e174_x0 - -128) << 12 | (e174_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e174_x0 - -128) << 20 | (e174_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e174_x0 - -128) << 28 | (e174_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x11 = v.EVSEPresentActivePower_L2
@@ -5913,9 +6483,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e176_x1 = x11.Value
             if e176_x1.__class__ is not int or e176_x1 < -32768 or e176_x1 > 32767:
                 raise _rt.bad_int(e176_x1, -32768, 32767)
-            a = (a << 14) | (e176_x0 - -128) << 4 | (e176_x1 < 0)
             m = ~e176_x1 if e176_x1 < 0 else e176_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e176_x0 - -128) << 12 | (e176_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e176_x0 - -128) << 20 | (e176_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e176_x0 - -128) << 28 | (e176_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x12 = v.EVSEPresentActivePower_L3
@@ -5935,9 +6509,13 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             e178_x1 = x12.Value
             if e178_x1.__class__ is not int or e178_x1 < -32768 or e178_x1 > 32767:
                 raise _rt.bad_int(e178_x1, -32768, 32767)
-            a = (a << 14) | (e178_x0 - -128) << 4 | (e178_x1 < 0)
             m = ~e178_x1 if e178_x1 < 0 else e178_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e178_x0 - -128) << 12 | (e178_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e178_x0 - -128) << 20 | (e178_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e178_x0 - -128) << 28 | (e178_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T179[s]
         if t is None:
@@ -5975,26 +6553,28 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6028,26 +6608,30 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6093,26 +6677,30 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6146,26 +6734,30 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6187,26 +6779,30 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6221,30 +6817,40 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e180_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e180_v1 = c & 65535
-        if e180_v1 < 32768:
-            e180_v1 >>= 8
+        e180_v1 = c & 16777215
+        if e180_v1 < 8388608:
+            e180_v1 >>= 16
+            p = q - 16
+            if sg:
+                e180_v1 = ~e180_v1
+        elif not e180_v1 & 32768:
+            e180_v1 = ((e180_v1 >> 16) & 127) | ((e180_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e180_v1 = ~e180_v1
         elif not e180_v1 & 128:
-            e180_v1 = ((e180_v1 >> 8) & 127) | ((e180_v1 & 127) << 7)
+            e180_v1 = ((e180_v1 >> 16) & 127) | ((e180_v1 >> 8) & 127) << 7 | (e180_v1 & 127) << 14
             p = q
+            if sg:
+                e180_v1 = ~e180_v1
+            if e180_v1 < -32768 or e180_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e180_v1, -32768, 32767)
         else:
-            e180_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e180_v1 = ~e180_v1
-        if e180_v1 < -32768 or e180_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e180_v1, -32768, 32767)
+            e180_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e180_v1 = ~e180_v1
+            if e180_v1 < -32768 or e180_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e180_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e180_v0
         v4.Value = e180_v1
@@ -6603,9 +7209,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e181_x1 = x0.Value
             if e181_x1.__class__ is not int or e181_x1 < -32768 or e181_x1 > 32767:
                 raise _rt.bad_int(e181_x1, -32768, 32767)
-            a = (a << 18) | (e181_x0 - -128) << 4 | (e181_x1 < 0)
             m = ~e181_x1 if e181_x1 < 0 else e181_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e181_x0 - -128) << 12 | (e181_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e181_x0 - -128) << 20 | (e181_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e181_x0 - -128) << 28 | (e181_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -6628,9 +7238,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e183_x1 = x1.Value
             if e183_x1.__class__ is not int or e183_x1 < -32768 or e183_x1 > 32767:
                 raise _rt.bad_int(e183_x1, -32768, 32767)
-            a = (a << 14) | (e183_x0 - -128) << 4 | (e183_x1 < 0)
             m = ~e183_x1 if e183_x1 < 0 else e183_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e183_x0 - -128) << 12 | (e183_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e183_x0 - -128) << 20 | (e183_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e183_x0 - -128) << 28 | (e183_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
@@ -6650,9 +7264,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e185_x1 = x2.Value
             if e185_x1.__class__ is not int or e185_x1 < -32768 or e185_x1 > 32767:
                 raise _rt.bad_int(e185_x1, -32768, 32767)
-            a = (a << 14) | (e185_x0 - -128) << 4 | (e185_x1 < 0)
             m = ~e185_x1 if e185_x1 < 0 else e185_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e185_x0 - -128) << 12 | (e185_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e185_x0 - -128) << 20 | (e185_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e185_x0 - -128) << 28 | (e185_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower"
         x3 = v.EVMaximumChargePower
@@ -6672,9 +7290,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e187_x1 = x3.Value
             if e187_x1.__class__ is not int or e187_x1 < -32768 or e187_x1 > 32767:
                 raise _rt.bad_int(e187_x1, -32768, 32767)
-            a = (a << 14) | (e187_x0 - -128) << 4 | (e187_x1 < 0)
             m = ~e187_x1 if e187_x1 < 0 else e187_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e187_x0 - -128) << 12 | (e187_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e187_x0 - -128) << 20 | (e187_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e187_x0 - -128) << 28 | (e187_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L2"
         x4 = v.EVMaximumChargePower_L2
@@ -6694,9 +7316,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e189_x1 = x4.Value
             if e189_x1.__class__ is not int or e189_x1 < -32768 or e189_x1 > 32767:
                 raise _rt.bad_int(e189_x1, -32768, 32767)
-            a = (a << 14) | (e189_x0 - -128) << 4 | (e189_x1 < 0)
             m = ~e189_x1 if e189_x1 < 0 else e189_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e189_x0 - -128) << 12 | (e189_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e189_x0 - -128) << 20 | (e189_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e189_x0 - -128) << 28 | (e189_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L3"
         x5 = v.EVMaximumChargePower_L3
@@ -6716,9 +7342,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e191_x1 = x5.Value
             if e191_x1.__class__ is not int or e191_x1 < -32768 or e191_x1 > 32767:
                 raise _rt.bad_int(e191_x1, -32768, 32767)
-            a = (a << 14) | (e191_x0 - -128) << 4 | (e191_x1 < 0)
             m = ~e191_x1 if e191_x1 < 0 else e191_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e191_x0 - -128) << 12 | (e191_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e191_x0 - -128) << 20 | (e191_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e191_x0 - -128) << 28 | (e191_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x6 = v.EVMinimumChargePower
@@ -6738,9 +7368,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e193_x1 = x6.Value
             if e193_x1.__class__ is not int or e193_x1 < -32768 or e193_x1 > 32767:
                 raise _rt.bad_int(e193_x1, -32768, 32767)
-            a = (a << 14) | (e193_x0 - -128) << 4 | (e193_x1 < 0)
             m = ~e193_x1 if e193_x1 < 0 else e193_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e193_x0 - -128) << 12 | (e193_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e193_x0 - -128) << 20 | (e193_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e193_x0 - -128) << 28 | (e193_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L2"
         x7 = v.EVMinimumChargePower_L2
@@ -6760,9 +7394,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e195_x1 = x7.Value
             if e195_x1.__class__ is not int or e195_x1 < -32768 or e195_x1 > 32767:
                 raise _rt.bad_int(e195_x1, -32768, 32767)
-            a = (a << 14) | (e195_x0 - -128) << 4 | (e195_x1 < 0)
             m = ~e195_x1 if e195_x1 < 0 else e195_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e195_x0 - -128) << 12 | (e195_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e195_x0 - -128) << 20 | (e195_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e195_x0 - -128) << 28 | (e195_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L3"
         x8 = v.EVMinimumChargePower_L3
@@ -6782,9 +7420,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e197_x1 = x8.Value
             if e197_x1.__class__ is not int or e197_x1 < -32768 or e197_x1 > 32767:
                 raise _rt.bad_int(e197_x1, -32768, 32767)
-            a = (a << 14) | (e197_x0 - -128) << 4 | (e197_x1 < 0)
             m = ~e197_x1 if e197_x1 < 0 else e197_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e197_x0 - -128) << 12 | (e197_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e197_x0 - -128) << 20 | (e197_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e197_x0 - -128) << 28 | (e197_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x9 = v.EVPresentActivePower
@@ -6803,9 +7445,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
         e199_x1 = x9.Value
         if e199_x1.__class__ is not int or e199_x1 < -32768 or e199_x1 > 32767:
             raise _rt.bad_int(e199_x1, -32768, 32767)
-        a = (a << 14) | (e199_x0 - -128) << 4 | (e199_x1 < 0)
         m = ~e199_x1 if e199_x1 < 0 else e199_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e199_x0 - -128) << 12 | (e199_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e199_x0 - -128) << 20 | (e199_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e199_x0 - -128) << 28 | (e199_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x10 = v.EVPresentActivePower_L2
         a <<= 2
@@ -6820,9 +7466,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e200_x1 = x10.Value
             if e200_x1.__class__ is not int or e200_x1 < -32768 or e200_x1 > 32767:
                 raise _rt.bad_int(e200_x1, -32768, 32767)
-            a = (a << 18) | (e200_x0 - -128) << 4 | (e200_x1 < 0)
             m = ~e200_x1 if e200_x1 < 0 else e200_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e200_x0 - -128) << 12 | (e200_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e200_x0 - -128) << 20 | (e200_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e200_x0 - -128) << 28 | (e200_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -6845,9 +7495,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e202_x1 = x11.Value
             if e202_x1.__class__ is not int or e202_x1 < -32768 or e202_x1 > 32767:
                 raise _rt.bad_int(e202_x1, -32768, 32767)
-            a = (a << 14) | (e202_x0 - -128) << 4 | (e202_x1 < 0)
             m = ~e202_x1 if e202_x1 < 0 else e202_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e202_x0 - -128) << 12 | (e202_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e202_x0 - -128) << 20 | (e202_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e202_x0 - -128) << 28 | (e202_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x12 = v.EVPresentReactivePower
@@ -6867,9 +7521,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e204_x1 = x12.Value
             if e204_x1.__class__ is not int or e204_x1 < -32768 or e204_x1 > 32767:
                 raise _rt.bad_int(e204_x1, -32768, 32767)
-            a = (a << 14) | (e204_x0 - -128) << 4 | (e204_x1 < 0)
             m = ~e204_x1 if e204_x1 < 0 else e204_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e204_x0 - -128) << 12 | (e204_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e204_x0 - -128) << 20 | (e204_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e204_x0 - -128) << 28 | (e204_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L2"
         x13 = v.EVPresentReactivePower_L2
@@ -6889,9 +7547,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e206_x1 = x13.Value
             if e206_x1.__class__ is not int or e206_x1 < -32768 or e206_x1 > 32767:
                 raise _rt.bad_int(e206_x1, -32768, 32767)
-            a = (a << 14) | (e206_x0 - -128) << 4 | (e206_x1 < 0)
             m = ~e206_x1 if e206_x1 < 0 else e206_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e206_x0 - -128) << 12 | (e206_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e206_x0 - -128) << 20 | (e206_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e206_x0 - -128) << 28 | (e206_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L3"
         x14 = v.EVPresentReactivePower_L3
@@ -6911,9 +7573,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e208_x1 = x14.Value
             if e208_x1.__class__ is not int or e208_x1 < -32768 or e208_x1 > 32767:
                 raise _rt.bad_int(e208_x1, -32768, 32767)
-            a = (a << 14) | (e208_x0 - -128) << 4 | (e208_x1 < 0)
             m = ~e208_x1 if e208_x1 < 0 else e208_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e208_x0 - -128) << 12 | (e208_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e208_x0 - -128) << 20 | (e208_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e208_x0 - -128) << 28 | (e208_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x15 = v.EVMaximumDischargePower
@@ -6933,9 +7599,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e210_x1 = x15.Value
             if e210_x1.__class__ is not int or e210_x1 < -32768 or e210_x1 > 32767:
                 raise _rt.bad_int(e210_x1, -32768, 32767)
-            a = (a << 14) | (e210_x0 - -128) << 4 | (e210_x1 < 0)
             m = ~e210_x1 if e210_x1 < 0 else e210_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e210_x0 - -128) << 12 | (e210_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e210_x0 - -128) << 20 | (e210_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e210_x0 - -128) << 28 | (e210_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower_L2"
         x16 = v.EVMaximumDischargePower_L2
@@ -6955,9 +7625,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e212_x1 = x16.Value
             if e212_x1.__class__ is not int or e212_x1 < -32768 or e212_x1 > 32767:
                 raise _rt.bad_int(e212_x1, -32768, 32767)
-            a = (a << 14) | (e212_x0 - -128) << 4 | (e212_x1 < 0)
             m = ~e212_x1 if e212_x1 < 0 else e212_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e212_x0 - -128) << 12 | (e212_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e212_x0 - -128) << 20 | (e212_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e212_x0 - -128) << 28 | (e212_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower_L3"
         x17 = v.EVMaximumDischargePower_L3
@@ -6977,9 +7651,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e214_x1 = x17.Value
             if e214_x1.__class__ is not int or e214_x1 < -32768 or e214_x1 > 32767:
                 raise _rt.bad_int(e214_x1, -32768, 32767)
-            a = (a << 14) | (e214_x0 - -128) << 4 | (e214_x1 < 0)
             m = ~e214_x1 if e214_x1 < 0 else e214_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e214_x0 - -128) << 12 | (e214_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e214_x0 - -128) << 20 | (e214_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e214_x0 - -128) << 28 | (e214_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x18 = v.EVMinimumDischargePower
@@ -6999,9 +7677,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e216_x1 = x18.Value
             if e216_x1.__class__ is not int or e216_x1 < -32768 or e216_x1 > 32767:
                 raise _rt.bad_int(e216_x1, -32768, 32767)
-            a = (a << 14) | (e216_x0 - -128) << 4 | (e216_x1 < 0)
             m = ~e216_x1 if e216_x1 < 0 else e216_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e216_x0 - -128) << 12 | (e216_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e216_x0 - -128) << 20 | (e216_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e216_x0 - -128) << 28 | (e216_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower_L2"
         x19 = v.EVMinimumDischargePower_L2
@@ -7021,9 +7703,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e218_x1 = x19.Value
             if e218_x1.__class__ is not int or e218_x1 < -32768 or e218_x1 > 32767:
                 raise _rt.bad_int(e218_x1, -32768, 32767)
-            a = (a << 14) | (e218_x0 - -128) << 4 | (e218_x1 < 0)
             m = ~e218_x1 if e218_x1 < 0 else e218_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e218_x0 - -128) << 12 | (e218_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e218_x0 - -128) << 20 | (e218_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e218_x0 - -128) << 28 | (e218_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower_L3"
         x20 = v.EVMinimumDischargePower_L3
@@ -7043,9 +7729,13 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             e220_x1 = x20.Value
             if e220_x1.__class__ is not int or e220_x1 < -32768 or e220_x1 > 32767:
                 raise _rt.bad_int(e220_x1, -32768, 32767)
-            a = (a << 14) | (e220_x0 - -128) << 4 | (e220_x1 < 0)
             m = ~e220_x1 if e220_x1 < 0 else e220_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e220_x0 - -128) << 12 | (e220_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e220_x0 - -128) << 20 | (e220_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e220_x0 - -128) << 28 | (e220_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T221[s]
         if t is None:
@@ -7327,30 +8017,40 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e222_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e222_v1 = c & 65535
-        if e222_v1 < 32768:
-            e222_v1 >>= 8
+        e222_v1 = c & 16777215
+        if e222_v1 < 8388608:
+            e222_v1 >>= 16
+            p = q - 16
+            if sg:
+                e222_v1 = ~e222_v1
+        elif not e222_v1 & 32768:
+            e222_v1 = ((e222_v1 >> 16) & 127) | ((e222_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e222_v1 = ~e222_v1
         elif not e222_v1 & 128:
-            e222_v1 = ((e222_v1 >> 8) & 127) | ((e222_v1 & 127) << 7)
+            e222_v1 = ((e222_v1 >> 16) & 127) | ((e222_v1 >> 8) & 127) << 7 | (e222_v1 & 127) << 14
             p = q
+            if sg:
+                e222_v1 = ~e222_v1
+            if e222_v1 < -32768 or e222_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e222_v1, -32768, 32767)
         else:
-            e222_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e222_v1 = ~e222_v1
-        if e222_v1 < -32768 or e222_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e222_v1, -32768, 32767)
+            e222_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e222_v1 = ~e222_v1
+            if e222_v1 < -32768 or e222_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e222_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e222_v0
         v9.Value = e222_v1
@@ -7901,9 +8601,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e223_x1 = x0.Value
             if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
                 raise _rt.bad_int(e223_x1, -32768, 32767)
-            a = (a << 18) | (e223_x0 - -128) << 4 | (e223_x1 < 0)
             m = ~e223_x1 if e223_x1 < 0 else e223_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e223_x0 - -128) << 12 | (e223_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e223_x0 - -128) << 20 | (e223_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e223_x0 - -128) << 28 | (e223_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -7926,9 +8630,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e225_x1 = x1.Value
             if e225_x1.__class__ is not int or e225_x1 < -32768 or e225_x1 > 32767:
                 raise _rt.bad_int(e225_x1, -32768, 32767)
-            a = (a << 14) | (e225_x0 - -128) << 4 | (e225_x1 < 0)
             m = ~e225_x1 if e225_x1 < 0 else e225_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e225_x0 - -128) << 12 | (e225_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e225_x0 - -128) << 20 | (e225_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e225_x0 - -128) << 28 | (e225_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetActivePower_L3"
         x2 = v.EVSETargetActivePower_L3
@@ -7948,9 +8656,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e227_x1 = x2.Value
             if e227_x1.__class__ is not int or e227_x1 < -32768 or e227_x1 > 32767:
                 raise _rt.bad_int(e227_x1, -32768, 32767)
-            a = (a << 14) | (e227_x0 - -128) << 4 | (e227_x1 < 0)
             m = ~e227_x1 if e227_x1 < 0 else e227_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e227_x0 - -128) << 12 | (e227_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e227_x0 - -128) << 20 | (e227_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e227_x0 - -128) << 28 | (e227_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x3 = v.EVSETargetReactivePower
@@ -7970,9 +8682,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e229_x1 = x3.Value
             if e229_x1.__class__ is not int or e229_x1 < -32768 or e229_x1 > 32767:
                 raise _rt.bad_int(e229_x1, -32768, 32767)
-            a = (a << 14) | (e229_x0 - -128) << 4 | (e229_x1 < 0)
             m = ~e229_x1 if e229_x1 < 0 else e229_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e229_x0 - -128) << 12 | (e229_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e229_x0 - -128) << 20 | (e229_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e229_x0 - -128) << 28 | (e229_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x4 = v.EVSETargetReactivePower_L2
@@ -7992,9 +8708,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e231_x1 = x4.Value
             if e231_x1.__class__ is not int or e231_x1 < -32768 or e231_x1 > 32767:
                 raise _rt.bad_int(e231_x1, -32768, 32767)
-            a = (a << 14) | (e231_x0 - -128) << 4 | (e231_x1 < 0)
             m = ~e231_x1 if e231_x1 < 0 else e231_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e231_x0 - -128) << 12 | (e231_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e231_x0 - -128) << 20 | (e231_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e231_x0 - -128) << 28 | (e231_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x5 = v.EVSETargetReactivePower_L3
@@ -8014,9 +8734,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e233_x1 = x5.Value
             if e233_x1.__class__ is not int or e233_x1 < -32768 or e233_x1 > 32767:
                 raise _rt.bad_int(e233_x1, -32768, 32767)
-            a = (a << 14) | (e233_x0 - -128) << 4 | (e233_x1 < 0)
             m = ~e233_x1 if e233_x1 < 0 else e233_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e233_x0 - -128) << 12 | (e233_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e233_x0 - -128) << 20 | (e233_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e233_x0 - -128) << 28 | (e233_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x6 = v.EVSEPresentActivePower
@@ -8036,9 +8760,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e235_x1 = x6.Value
             if e235_x1.__class__ is not int or e235_x1 < -32768 or e235_x1 > 32767:
                 raise _rt.bad_int(e235_x1, -32768, 32767)
-            a = (a << 14) | (e235_x0 - -128) << 4 | (e235_x1 < 0)
             m = ~e235_x1 if e235_x1 < 0 else e235_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e235_x0 - -128) << 12 | (e235_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e235_x0 - -128) << 20 | (e235_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e235_x0 - -128) << 28 | (e235_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x7 = v.EVSEPresentActivePower_L2
@@ -8058,9 +8786,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e237_x1 = x7.Value
             if e237_x1.__class__ is not int or e237_x1 < -32768 or e237_x1 > 32767:
                 raise _rt.bad_int(e237_x1, -32768, 32767)
-            a = (a << 14) | (e237_x0 - -128) << 4 | (e237_x1 < 0)
             m = ~e237_x1 if e237_x1 < 0 else e237_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e237_x0 - -128) << 12 | (e237_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e237_x0 - -128) << 20 | (e237_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e237_x0 - -128) << 28 | (e237_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x8 = v.EVSEPresentActivePower_L3
@@ -8080,9 +8812,13 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             e239_x1 = x8.Value
             if e239_x1.__class__ is not int or e239_x1 < -32768 or e239_x1 > 32767:
                 raise _rt.bad_int(e239_x1, -32768, 32767)
-            a = (a << 14) | (e239_x0 - -128) << 4 | (e239_x1 < 0)
             m = ~e239_x1 if e239_x1 < 0 else e239_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e239_x0 - -128) << 12 | (e239_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e239_x0 - -128) << 20 | (e239_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e239_x0 - -128) << 28 | (e239_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T240[s]
         if t is None:
@@ -8460,8 +9196,15 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -8483,9 +9226,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e242_x1 = x1.Value
         if e242_x1.__class__ is not int or e242_x1 < -32768 or e242_x1 > 32767:
             raise _rt.bad_int(e242_x1, -32768, 32767)
-        a = (a << 14) | (e242_x0 - -128) << 4 | (e242_x1 < 0)
         m = ~e242_x1 if e242_x1 < 0 else e242_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e242_x0 - -128) << 12 | (e242_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e242_x0 - -128) << 20 | (e242_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e242_x0 - -128) << 28 | (e242_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
@@ -8498,9 +9245,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e243_x1 = x2.Value
         if e243_x1.__class__ is not int or e243_x1 < -32768 or e243_x1 > 32767:
             raise _rt.bad_int(e243_x1, -32768, 32767)
-        a = (a << 17) | (e243_x0 - -128) << 4 | (e243_x1 < 0)
         m = ~e243_x1 if e243_x1 < 0 else e243_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e243_x0 - -128) << 12 | (e243_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e243_x0 - -128) << 20 | (e243_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e243_x0 - -128) << 28 | (e243_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
@@ -8513,9 +9264,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e244_x1 = x3.Value
         if e244_x1.__class__ is not int or e244_x1 < -32768 or e244_x1 > 32767:
             raise _rt.bad_int(e244_x1, -32768, 32767)
-        a = (a << 17) | (e244_x0 - -128) << 4 | (e244_x1 < 0)
         m = ~e244_x1 if e244_x1 < 0 else e244_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e244_x0 - -128) << 12 | (e244_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e244_x0 - -128) << 20 | (e244_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e244_x0 - -128) << 28 | (e244_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
@@ -8528,9 +9283,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e245_x1 = x4.Value
         if e245_x1.__class__ is not int or e245_x1 < -32768 or e245_x1 > 32767:
             raise _rt.bad_int(e245_x1, -32768, 32767)
-        a = (a << 17) | (e245_x0 - -128) << 4 | (e245_x1 < 0)
         m = ~e245_x1 if e245_x1 < 0 else e245_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e245_x0 - -128) << 12 | (e245_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e245_x0 - -128) << 20 | (e245_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e245_x0 - -128) << 28 | (e245_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x5 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -8545,9 +9304,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e246_x1 = x5.Value
             if e246_x1.__class__ is not int or e246_x1 < -32768 or e246_x1 > 32767:
                 raise _rt.bad_int(e246_x1, -32768, 32767)
-            a = (a << 16) | (e246_x0 - -128) << 4 | (e246_x1 < 0)
             m = ~e246_x1 if e246_x1 < 0 else e246_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e246_x0 - -128) << 12 | (e246_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e246_x0 - -128) << 20 | (e246_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e246_x0 - -128) << 28 | (e246_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -8570,9 +9333,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e248_x1 = x6.Value
             if e248_x1.__class__ is not int or e248_x1 < -32768 or e248_x1 > 32767:
                 raise _rt.bad_int(e248_x1, -32768, 32767)
-            a = (a << 14) | (e248_x0 - -128) << 4 | (e248_x1 < 0)
             m = ~e248_x1 if e248_x1 < 0 else e248_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e248_x0 - -128) << 12 | (e248_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e248_x0 - -128) << 20 | (e248_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e248_x0 - -128) << 28 | (e248_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x7 = v.EVMinimumChargePower
@@ -8591,9 +9358,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e250_x1 = x7.Value
         if e250_x1.__class__ is not int or e250_x1 < -32768 or e250_x1 > 32767:
             raise _rt.bad_int(e250_x1, -32768, 32767)
-        a = (a << 14) | (e250_x0 - -128) << 4 | (e250_x1 < 0)
         m = ~e250_x1 if e250_x1 < 0 else e250_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e250_x0 - -128) << 12 | (e250_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e250_x0 - -128) << 20 | (e250_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e250_x0 - -128) << 28 | (e250_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x8 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -8608,9 +9379,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e251_x1 = x8.Value
             if e251_x1.__class__ is not int or e251_x1 < -32768 or e251_x1 > 32767:
                 raise _rt.bad_int(e251_x1, -32768, 32767)
-            a = (a << 16) | (e251_x0 - -128) << 4 | (e251_x1 < 0)
             m = ~e251_x1 if e251_x1 < 0 else e251_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e251_x0 - -128) << 12 | (e251_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e251_x0 - -128) << 20 | (e251_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e251_x0 - -128) << 28 | (e251_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
@@ -8633,9 +9408,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e253_x1 = x9.Value
             if e253_x1.__class__ is not int or e253_x1 < -32768 or e253_x1 > 32767:
                 raise _rt.bad_int(e253_x1, -32768, 32767)
-            a = (a << 14) | (e253_x0 - -128) << 4 | (e253_x1 < 0)
             m = ~e253_x1 if e253_x1 < 0 else e253_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e253_x0 - -128) << 12 | (e253_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e253_x0 - -128) << 20 | (e253_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e253_x0 - -128) << 28 | (e253_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x10 = v.EVPresentActivePower
@@ -8654,9 +9433,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e255_x1 = x10.Value
         if e255_x1.__class__ is not int or e255_x1 < -32768 or e255_x1 > 32767:
             raise _rt.bad_int(e255_x1, -32768, 32767)
-        a = (a << 14) | (e255_x0 - -128) << 4 | (e255_x1 < 0)
         m = ~e255_x1 if e255_x1 < 0 else e255_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e255_x0 - -128) << 12 | (e255_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e255_x0 - -128) << 20 | (e255_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e255_x0 - -128) << 28 | (e255_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x11 = v.EVPresentActivePower_L2
         a <<= 2
@@ -8671,9 +9454,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e256_x1 = x11.Value
             if e256_x1.__class__ is not int or e256_x1 < -32768 or e256_x1 > 32767:
                 raise _rt.bad_int(e256_x1, -32768, 32767)
-            a = (a << 16) | (e256_x0 - -128) << 4 | (e256_x1 < 0)
             m = ~e256_x1 if e256_x1 < 0 else e256_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e256_x0 - -128) << 12 | (e256_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e256_x0 - -128) << 20 | (e256_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e256_x0 - -128) << 28 | (e256_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 12
         else:
@@ -8696,9 +9483,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e258_x1 = x12.Value
             if e258_x1.__class__ is not int or e258_x1 < -32768 or e258_x1 > 32767:
                 raise _rt.bad_int(e258_x1, -32768, 32767)
-            a = (a << 14) | (e258_x0 - -128) << 4 | (e258_x1 < 0)
             m = ~e258_x1 if e258_x1 < 0 else e258_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e258_x0 - -128) << 12 | (e258_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e258_x0 - -128) << 20 | (e258_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e258_x0 - -128) << 28 | (e258_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x13 = v.EVPresentReactivePower
@@ -8717,9 +9508,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         e260_x1 = x13.Value
         if e260_x1.__class__ is not int or e260_x1 < -32768 or e260_x1 > 32767:
             raise _rt.bad_int(e260_x1, -32768, 32767)
-        a = (a << 14) | (e260_x0 - -128) << 4 | (e260_x1 < 0)
         m = ~e260_x1 if e260_x1 < 0 else e260_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e260_x0 - -128) << 12 | (e260_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e260_x0 - -128) << 20 | (e260_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e260_x0 - -128) << 28 | (e260_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentReactivePower_L2"
         x14 = v.EVPresentReactivePower_L2
         a <<= 2
@@ -8734,9 +9529,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e261_x1 = x14.Value
             if e261_x1.__class__ is not int or e261_x1 < -32768 or e261_x1 > 32767:
                 raise _rt.bad_int(e261_x1, -32768, 32767)
-            a = (a << 16) | (e261_x0 - -128) << 4 | (e261_x1 < 0)
             m = ~e261_x1 if e261_x1 < 0 else e261_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e261_x0 - -128) << 12 | (e261_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e261_x0 - -128) << 20 | (e261_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e261_x0 - -128) << 28 | (e261_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 15
         else:
@@ -8759,9 +9558,13 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             e263_x1 = x15.Value
             if e263_x1.__class__ is not int or e263_x1 < -32768 or e263_x1 > 32767:
                 raise _rt.bad_int(e263_x1, -32768, 32767)
-            a = (a << 14) | (e263_x0 - -128) << 4 | (e263_x1 < 0)
             m = ~e263_x1 if e263_x1 < 0 else e263_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e263_x0 - -128) << 12 | (e263_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e263_x0 - -128) << 20 | (e263_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e263_x0 - -128) << 28 | (e263_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T264[s]
         if t is None:
@@ -8796,26 +9599,28 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLReqControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8830,30 +9635,40 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e265_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e265_v1 = c & 65535
-        if e265_v1 < 32768:
-            e265_v1 >>= 8
+        e265_v1 = c & 16777215
+        if e265_v1 < 8388608:
+            e265_v1 >>= 16
+            p = q - 16
+            if sg:
+                e265_v1 = ~e265_v1
+        elif not e265_v1 & 32768:
+            e265_v1 = ((e265_v1 >> 16) & 127) | ((e265_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e265_v1 = ~e265_v1
         elif not e265_v1 & 128:
-            e265_v1 = ((e265_v1 >> 8) & 127) | ((e265_v1 & 127) << 7)
+            e265_v1 = ((e265_v1 >> 16) & 127) | ((e265_v1 >> 8) & 127) << 7 | (e265_v1 & 127) << 14
             p = q
+            if sg:
+                e265_v1 = ~e265_v1
+            if e265_v1 < -32768 or e265_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e265_v1, -32768, 32767)
         else:
-            e265_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e265_v1 = ~e265_v1
-        if e265_v1 < -32768 or e265_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e265_v1, -32768, 32767)
+            e265_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e265_v1 = ~e265_v1
+            if e265_v1 < -32768 or e265_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e265_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e265_v0
         v1.Value = e265_v1
@@ -8865,86 +9680,116 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_AC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e266_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e266_v1 = c & 65535
-    if e266_v1 < 32768:
-        e266_v1 >>= 8
+    e266_v1 = c & 16777215
+    if e266_v1 < 8388608:
+        e266_v1 >>= 16
+        p = q - 16
+        if sg:
+            e266_v1 = ~e266_v1
+    elif not e266_v1 & 32768:
+        e266_v1 = ((e266_v1 >> 16) & 127) | ((e266_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e266_v1 = ~e266_v1
     elif not e266_v1 & 128:
-        e266_v1 = ((e266_v1 >> 8) & 127) | ((e266_v1 & 127) << 7)
+        e266_v1 = ((e266_v1 >> 16) & 127) | ((e266_v1 >> 8) & 127) << 7 | (e266_v1 & 127) << 14
         p = q
+        if sg:
+            e266_v1 = ~e266_v1
+        if e266_v1 < -32768 or e266_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e266_v1, -32768, 32767)
     else:
-        e266_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e266_v1 = ~e266_v1
-    if e266_v1 < -32768 or e266_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e266_v1, -32768, 32767)
+        e266_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e266_v1 = ~e266_v1
+        if e266_v1 < -32768 or e266_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e266_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e266_v0
     v2.Value = e266_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e267_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e267_v1 = c & 65535
-    if e267_v1 < 32768:
-        e267_v1 >>= 8
+    e267_v1 = c & 16777215
+    if e267_v1 < 8388608:
+        e267_v1 >>= 16
+        p = q - 16
+        if sg:
+            e267_v1 = ~e267_v1
+    elif not e267_v1 & 32768:
+        e267_v1 = ((e267_v1 >> 16) & 127) | ((e267_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e267_v1 = ~e267_v1
     elif not e267_v1 & 128:
-        e267_v1 = ((e267_v1 >> 8) & 127) | ((e267_v1 & 127) << 7)
+        e267_v1 = ((e267_v1 >> 16) & 127) | ((e267_v1 >> 8) & 127) << 7 | (e267_v1 & 127) << 14
         p = q
+        if sg:
+            e267_v1 = ~e267_v1
+        if e267_v1 < -32768 or e267_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e267_v1, -32768, 32767)
     else:
-        e267_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e267_v1 = ~e267_v1
-    if e267_v1 < -32768 or e267_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e267_v1, -32768, 32767)
+        e267_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e267_v1 = ~e267_v1
+        if e267_v1 < -32768 or e267_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e267_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e267_v0
     v3.Value = e267_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e268_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e268_v1 = c & 65535
-    if e268_v1 < 32768:
-        e268_v1 >>= 8
+    e268_v1 = c & 16777215
+    if e268_v1 < 8388608:
+        e268_v1 >>= 16
+        p = q - 16
+        if sg:
+            e268_v1 = ~e268_v1
+    elif not e268_v1 & 32768:
+        e268_v1 = ((e268_v1 >> 16) & 127) | ((e268_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e268_v1 = ~e268_v1
     elif not e268_v1 & 128:
-        e268_v1 = ((e268_v1 >> 8) & 127) | ((e268_v1 & 127) << 7)
+        e268_v1 = ((e268_v1 >> 16) & 127) | ((e268_v1 >> 8) & 127) << 7 | (e268_v1 & 127) << 14
         p = q
+        if sg:
+            e268_v1 = ~e268_v1
+        if e268_v1 < -32768 or e268_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e268_v1, -32768, 32767)
     else:
-        e268_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e268_v1 = ~e268_v1
-    if e268_v1 < -32768 or e268_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e268_v1, -32768, 32767)
+        e268_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e268_v1 = ~e268_v1
+        if e268_v1 < -32768 or e268_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e268_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e268_v0
     v4.Value = e268_v1
@@ -8984,30 +9829,40 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e269_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e269_v1 = c & 65535
-        if e269_v1 < 32768:
-            e269_v1 >>= 8
+        e269_v1 = c & 16777215
+        if e269_v1 < 8388608:
+            e269_v1 >>= 16
+            p = q - 16
+            if sg:
+                e269_v1 = ~e269_v1
+        elif not e269_v1 & 32768:
+            e269_v1 = ((e269_v1 >> 16) & 127) | ((e269_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e269_v1 = ~e269_v1
         elif not e269_v1 & 128:
-            e269_v1 = ((e269_v1 >> 8) & 127) | ((e269_v1 & 127) << 7)
+            e269_v1 = ((e269_v1 >> 16) & 127) | ((e269_v1 >> 8) & 127) << 7 | (e269_v1 & 127) << 14
             p = q
+            if sg:
+                e269_v1 = ~e269_v1
+            if e269_v1 < -32768 or e269_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e269_v1, -32768, 32767)
         else:
-            e269_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e269_v1 = ~e269_v1
-        if e269_v1 < -32768 or e269_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e269_v1, -32768, 32767)
+            e269_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e269_v1 = ~e269_v1
+            if e269_v1 < -32768 or e269_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e269_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e269_v0
         v7.Value = e269_v1
@@ -9052,30 +9907,40 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e270_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e270_v1 = c & 65535
-        if e270_v1 < 32768:
-            e270_v1 >>= 8
+        e270_v1 = c & 16777215
+        if e270_v1 < 8388608:
+            e270_v1 >>= 16
+            p = q - 16
+            if sg:
+                e270_v1 = ~e270_v1
+        elif not e270_v1 & 32768:
+            e270_v1 = ((e270_v1 >> 16) & 127) | ((e270_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e270_v1 = ~e270_v1
         elif not e270_v1 & 128:
-            e270_v1 = ((e270_v1 >> 8) & 127) | ((e270_v1 & 127) << 7)
+            e270_v1 = ((e270_v1 >> 16) & 127) | ((e270_v1 >> 8) & 127) << 7 | (e270_v1 & 127) << 14
             p = q
+            if sg:
+                e270_v1 = ~e270_v1
+            if e270_v1 < -32768 or e270_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e270_v1, -32768, 32767)
         else:
-            e270_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e270_v1 = ~e270_v1
-        if e270_v1 < -32768 or e270_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e270_v1, -32768, 32767)
+            e270_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e270_v1 = ~e270_v1
+            if e270_v1 < -32768 or e270_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e270_v1, -32768, 32767)
         v10 = _new(_W_RationalNumberType)
         v10.Exponent = e270_v0
         v10.Value = e270_v1
@@ -9120,30 +9985,40 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e271_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e271_v1 = c & 65535
-        if e271_v1 < 32768:
-            e271_v1 >>= 8
+        e271_v1 = c & 16777215
+        if e271_v1 < 8388608:
+            e271_v1 >>= 16
+            p = q - 16
+            if sg:
+                e271_v1 = ~e271_v1
+        elif not e271_v1 & 32768:
+            e271_v1 = ((e271_v1 >> 16) & 127) | ((e271_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e271_v1 = ~e271_v1
         elif not e271_v1 & 128:
-            e271_v1 = ((e271_v1 >> 8) & 127) | ((e271_v1 & 127) << 7)
+            e271_v1 = ((e271_v1 >> 16) & 127) | ((e271_v1 >> 8) & 127) << 7 | (e271_v1 & 127) << 14
             p = q
+            if sg:
+                e271_v1 = ~e271_v1
+            if e271_v1 < -32768 or e271_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e271_v1, -32768, 32767)
         else:
-            e271_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e271_v1 = ~e271_v1
-        if e271_v1 < -32768 or e271_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e271_v1, -32768, 32767)
+            e271_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e271_v1 = ~e271_v1
+            if e271_v1 < -32768 or e271_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e271_v1, -32768, 32767)
         v13 = _new(_W_RationalNumberType)
         v13.Exponent = e271_v0
         v13.Value = e271_v1
@@ -9357,8 +10232,15 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -9395,8 +10277,12 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSETargetActivePower"
         x4 = v.EVSETargetActivePower
@@ -9415,9 +10301,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         e276_x1 = x4.Value
         if e276_x1.__class__ is not int or e276_x1 < -32768 or e276_x1 > 32767:
             raise _rt.bad_int(e276_x1, -32768, 32767)
-        a = (a << 14) | (e276_x0 - -128) << 4 | (e276_x1 < 0)
         m = ~e276_x1 if e276_x1 < 0 else e276_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e276_x0 - -128) << 12 | (e276_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e276_x0 - -128) << 20 | (e276_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e276_x0 - -128) << 28 | (e276_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSETargetActivePower_L2"
         x5 = v.EVSETargetActivePower_L2
         a <<= 2
@@ -9432,9 +10322,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e277_x1 = x5.Value
             if e277_x1.__class__ is not int or e277_x1 < -32768 or e277_x1 > 32767:
                 raise _rt.bad_int(e277_x1, -32768, 32767)
-            a = (a << 18) | (e277_x0 - -128) << 4 | (e277_x1 < 0)
             m = ~e277_x1 if e277_x1 < 0 else e277_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e277_x0 - -128) << 12 | (e277_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e277_x0 - -128) << 20 | (e277_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e277_x0 - -128) << 28 | (e277_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -9457,9 +10351,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e279_x1 = x6.Value
             if e279_x1.__class__ is not int or e279_x1 < -32768 or e279_x1 > 32767:
                 raise _rt.bad_int(e279_x1, -32768, 32767)
-            a = (a << 14) | (e279_x0 - -128) << 4 | (e279_x1 < 0)
             m = ~e279_x1 if e279_x1 < 0 else e279_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e279_x0 - -128) << 12 | (e279_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e279_x0 - -128) << 20 | (e279_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e279_x0 - -128) << 28 | (e279_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x7 = v.EVSETargetReactivePower
@@ -9479,9 +10377,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e281_x1 = x7.Value
             if e281_x1.__class__ is not int or e281_x1 < -32768 or e281_x1 > 32767:
                 raise _rt.bad_int(e281_x1, -32768, 32767)
-            a = (a << 14) | (e281_x0 - -128) << 4 | (e281_x1 < 0)
             m = ~e281_x1 if e281_x1 < 0 else e281_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e281_x0 - -128) << 12 | (e281_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e281_x0 - -128) << 20 | (e281_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e281_x0 - -128) << 28 | (e281_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x8 = v.EVSETargetReactivePower_L2
@@ -9501,9 +10403,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e283_x1 = x8.Value
             if e283_x1.__class__ is not int or e283_x1 < -32768 or e283_x1 > 32767:
                 raise _rt.bad_int(e283_x1, -32768, 32767)
-            a = (a << 14) | (e283_x0 - -128) << 4 | (e283_x1 < 0)
             m = ~e283_x1 if e283_x1 < 0 else e283_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e283_x0 - -128) << 12 | (e283_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e283_x0 - -128) << 20 | (e283_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e283_x0 - -128) << 28 | (e283_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x9 = v.EVSETargetReactivePower_L3
@@ -9523,9 +10429,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e285_x1 = x9.Value
             if e285_x1.__class__ is not int or e285_x1 < -32768 or e285_x1 > 32767:
                 raise _rt.bad_int(e285_x1, -32768, 32767)
-            a = (a << 14) | (e285_x0 - -128) << 4 | (e285_x1 < 0)
             m = ~e285_x1 if e285_x1 < 0 else e285_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e285_x0 - -128) << 12 | (e285_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e285_x0 - -128) << 20 | (e285_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e285_x0 - -128) << 28 | (e285_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x10 = v.EVSEPresentActivePower
@@ -9545,9 +10455,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e287_x1 = x10.Value
             if e287_x1.__class__ is not int or e287_x1 < -32768 or e287_x1 > 32767:
                 raise _rt.bad_int(e287_x1, -32768, 32767)
-            a = (a << 14) | (e287_x0 - -128) << 4 | (e287_x1 < 0)
             m = ~e287_x1 if e287_x1 < 0 else e287_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e287_x0 - -128) << 12 | (e287_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e287_x0 - -128) << 20 | (e287_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e287_x0 - -128) << 28 | (e287_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x11 = v.EVSEPresentActivePower_L2
@@ -9567,9 +10481,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e289_x1 = x11.Value
             if e289_x1.__class__ is not int or e289_x1 < -32768 or e289_x1 > 32767:
                 raise _rt.bad_int(e289_x1, -32768, 32767)
-            a = (a << 14) | (e289_x0 - -128) << 4 | (e289_x1 < 0)
             m = ~e289_x1 if e289_x1 < 0 else e289_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e289_x0 - -128) << 12 | (e289_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e289_x0 - -128) << 20 | (e289_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e289_x0 - -128) << 28 | (e289_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x12 = v.EVSEPresentActivePower_L3
@@ -9589,9 +10507,13 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             e291_x1 = x12.Value
             if e291_x1.__class__ is not int or e291_x1 < -32768 or e291_x1 > 32767:
                 raise _rt.bad_int(e291_x1, -32768, 32767)
-            a = (a << 14) | (e291_x0 - -128) << 4 | (e291_x1 < 0)
             m = ~e291_x1 if e291_x1 < 0 else e291_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e291_x0 - -128) << 12 | (e291_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e291_x0 - -128) << 20 | (e291_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e291_x0 - -128) << 28 | (e291_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T292[s]
         if t is None:
@@ -9629,26 +10551,28 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9682,26 +10606,30 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9747,26 +10675,30 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9800,26 +10732,30 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9841,26 +10777,30 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9875,30 +10815,40 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e293_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e293_v1 = c & 65535
-        if e293_v1 < 32768:
-            e293_v1 >>= 8
+        e293_v1 = c & 16777215
+        if e293_v1 < 8388608:
+            e293_v1 >>= 16
+            p = q - 16
+            if sg:
+                e293_v1 = ~e293_v1
+        elif not e293_v1 & 32768:
+            e293_v1 = ((e293_v1 >> 16) & 127) | ((e293_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e293_v1 = ~e293_v1
         elif not e293_v1 & 128:
-            e293_v1 = ((e293_v1 >> 8) & 127) | ((e293_v1 & 127) << 7)
+            e293_v1 = ((e293_v1 >> 16) & 127) | ((e293_v1 >> 8) & 127) << 7 | (e293_v1 & 127) << 14
             p = q
+            if sg:
+                e293_v1 = ~e293_v1
+            if e293_v1 < -32768 or e293_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e293_v1, -32768, 32767)
         else:
-            e293_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e293_v1 = ~e293_v1
-        if e293_v1 < -32768 or e293_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e293_v1, -32768, 32767)
+            e293_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e293_v1 = ~e293_v1
+            if e293_v1 < -32768 or e293_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e293_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e293_v0
         v4.Value = e293_v1
@@ -10251,9 +11201,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e294_x1 = x0.Value
             if e294_x1.__class__ is not int or e294_x1 < -32768 or e294_x1 > 32767:
                 raise _rt.bad_int(e294_x1, -32768, 32767)
-            a = (a << 18) | (e294_x0 - -128) << 4 | (e294_x1 < 0)
             m = ~e294_x1 if e294_x1 < 0 else e294_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e294_x0 - -128) << 12 | (e294_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e294_x0 - -128) << 20 | (e294_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e294_x0 - -128) << 28 | (e294_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -10276,9 +11230,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e296_x1 = x1.Value
             if e296_x1.__class__ is not int or e296_x1 < -32768 or e296_x1 > 32767:
                 raise _rt.bad_int(e296_x1, -32768, 32767)
-            a = (a << 14) | (e296_x0 - -128) << 4 | (e296_x1 < 0)
             m = ~e296_x1 if e296_x1 < 0 else e296_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e296_x0 - -128) << 12 | (e296_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e296_x0 - -128) << 20 | (e296_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e296_x0 - -128) << 28 | (e296_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
@@ -10298,9 +11256,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e298_x1 = x2.Value
             if e298_x1.__class__ is not int or e298_x1 < -32768 or e298_x1 > 32767:
                 raise _rt.bad_int(e298_x1, -32768, 32767)
-            a = (a << 14) | (e298_x0 - -128) << 4 | (e298_x1 < 0)
             m = ~e298_x1 if e298_x1 < 0 else e298_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e298_x0 - -128) << 12 | (e298_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e298_x0 - -128) << 20 | (e298_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e298_x0 - -128) << 28 | (e298_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower"
         x3 = v.EVMaximumChargePower
@@ -10320,9 +11282,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e300_x1 = x3.Value
             if e300_x1.__class__ is not int or e300_x1 < -32768 or e300_x1 > 32767:
                 raise _rt.bad_int(e300_x1, -32768, 32767)
-            a = (a << 14) | (e300_x0 - -128) << 4 | (e300_x1 < 0)
             m = ~e300_x1 if e300_x1 < 0 else e300_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e300_x0 - -128) << 12 | (e300_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e300_x0 - -128) << 20 | (e300_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e300_x0 - -128) << 28 | (e300_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L2"
         x4 = v.EVMaximumChargePower_L2
@@ -10342,9 +11308,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e302_x1 = x4.Value
             if e302_x1.__class__ is not int or e302_x1 < -32768 or e302_x1 > 32767:
                 raise _rt.bad_int(e302_x1, -32768, 32767)
-            a = (a << 14) | (e302_x0 - -128) << 4 | (e302_x1 < 0)
             m = ~e302_x1 if e302_x1 < 0 else e302_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e302_x0 - -128) << 12 | (e302_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e302_x0 - -128) << 20 | (e302_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e302_x0 - -128) << 28 | (e302_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L3"
         x5 = v.EVMaximumChargePower_L3
@@ -10364,9 +11334,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e304_x1 = x5.Value
             if e304_x1.__class__ is not int or e304_x1 < -32768 or e304_x1 > 32767:
                 raise _rt.bad_int(e304_x1, -32768, 32767)
-            a = (a << 14) | (e304_x0 - -128) << 4 | (e304_x1 < 0)
             m = ~e304_x1 if e304_x1 < 0 else e304_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e304_x0 - -128) << 12 | (e304_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e304_x0 - -128) << 20 | (e304_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e304_x0 - -128) << 28 | (e304_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x6 = v.EVMinimumChargePower
@@ -10386,9 +11360,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e306_x1 = x6.Value
             if e306_x1.__class__ is not int or e306_x1 < -32768 or e306_x1 > 32767:
                 raise _rt.bad_int(e306_x1, -32768, 32767)
-            a = (a << 14) | (e306_x0 - -128) << 4 | (e306_x1 < 0)
             m = ~e306_x1 if e306_x1 < 0 else e306_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e306_x0 - -128) << 12 | (e306_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e306_x0 - -128) << 20 | (e306_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e306_x0 - -128) << 28 | (e306_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L2"
         x7 = v.EVMinimumChargePower_L2
@@ -10408,9 +11386,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e308_x1 = x7.Value
             if e308_x1.__class__ is not int or e308_x1 < -32768 or e308_x1 > 32767:
                 raise _rt.bad_int(e308_x1, -32768, 32767)
-            a = (a << 14) | (e308_x0 - -128) << 4 | (e308_x1 < 0)
             m = ~e308_x1 if e308_x1 < 0 else e308_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e308_x0 - -128) << 12 | (e308_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e308_x0 - -128) << 20 | (e308_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e308_x0 - -128) << 28 | (e308_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L3"
         x8 = v.EVMinimumChargePower_L3
@@ -10430,9 +11412,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e310_x1 = x8.Value
             if e310_x1.__class__ is not int or e310_x1 < -32768 or e310_x1 > 32767:
                 raise _rt.bad_int(e310_x1, -32768, 32767)
-            a = (a << 14) | (e310_x0 - -128) << 4 | (e310_x1 < 0)
             m = ~e310_x1 if e310_x1 < 0 else e310_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e310_x0 - -128) << 12 | (e310_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e310_x0 - -128) << 20 | (e310_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e310_x0 - -128) << 28 | (e310_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x9 = v.EVPresentActivePower
@@ -10451,9 +11437,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
         e312_x1 = x9.Value
         if e312_x1.__class__ is not int or e312_x1 < -32768 or e312_x1 > 32767:
             raise _rt.bad_int(e312_x1, -32768, 32767)
-        a = (a << 14) | (e312_x0 - -128) << 4 | (e312_x1 < 0)
         m = ~e312_x1 if e312_x1 < 0 else e312_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e312_x0 - -128) << 12 | (e312_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e312_x0 - -128) << 20 | (e312_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e312_x0 - -128) << 28 | (e312_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x10 = v.EVPresentActivePower_L2
         a <<= 2
@@ -10468,9 +11458,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e313_x1 = x10.Value
             if e313_x1.__class__ is not int or e313_x1 < -32768 or e313_x1 > 32767:
                 raise _rt.bad_int(e313_x1, -32768, 32767)
-            a = (a << 17) | (e313_x0 - -128) << 4 | (e313_x1 < 0)
             m = ~e313_x1 if e313_x1 < 0 else e313_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e313_x0 - -128) << 12 | (e313_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e313_x0 - -128) << 20 | (e313_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e313_x0 - -128) << 28 | (e313_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -10493,9 +11487,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e315_x1 = x11.Value
             if e315_x1.__class__ is not int or e315_x1 < -32768 or e315_x1 > 32767:
                 raise _rt.bad_int(e315_x1, -32768, 32767)
-            a = (a << 14) | (e315_x0 - -128) << 4 | (e315_x1 < 0)
             m = ~e315_x1 if e315_x1 < 0 else e315_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e315_x0 - -128) << 12 | (e315_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e315_x0 - -128) << 20 | (e315_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e315_x0 - -128) << 28 | (e315_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x12 = v.EVPresentReactivePower
@@ -10515,9 +11513,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e317_x1 = x12.Value
             if e317_x1.__class__ is not int or e317_x1 < -32768 or e317_x1 > 32767:
                 raise _rt.bad_int(e317_x1, -32768, 32767)
-            a = (a << 14) | (e317_x0 - -128) << 4 | (e317_x1 < 0)
             m = ~e317_x1 if e317_x1 < 0 else e317_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e317_x0 - -128) << 12 | (e317_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e317_x0 - -128) << 20 | (e317_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e317_x0 - -128) << 28 | (e317_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L2"
         x13 = v.EVPresentReactivePower_L2
@@ -10537,9 +11539,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e319_x1 = x13.Value
             if e319_x1.__class__ is not int or e319_x1 < -32768 or e319_x1 > 32767:
                 raise _rt.bad_int(e319_x1, -32768, 32767)
-            a = (a << 14) | (e319_x0 - -128) << 4 | (e319_x1 < 0)
             m = ~e319_x1 if e319_x1 < 0 else e319_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e319_x0 - -128) << 12 | (e319_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e319_x0 - -128) << 20 | (e319_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e319_x0 - -128) << 28 | (e319_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L3"
         x14 = v.EVPresentReactivePower_L3
@@ -10559,9 +11565,13 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             e321_x1 = x14.Value
             if e321_x1.__class__ is not int or e321_x1 < -32768 or e321_x1 > 32767:
                 raise _rt.bad_int(e321_x1, -32768, 32767)
-            a = (a << 14) | (e321_x0 - -128) << 4 | (e321_x1 < 0)
             m = ~e321_x1 if e321_x1 < 0 else e321_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e321_x0 - -128) << 12 | (e321_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e321_x0 - -128) << 20 | (e321_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e321_x0 - -128) << 28 | (e321_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T322[s]
         if t is None:
@@ -10837,30 +11847,40 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e323_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e323_v1 = c & 65535
-        if e323_v1 < 32768:
-            e323_v1 >>= 8
+        e323_v1 = c & 16777215
+        if e323_v1 < 8388608:
+            e323_v1 >>= 16
+            p = q - 16
+            if sg:
+                e323_v1 = ~e323_v1
+        elif not e323_v1 & 32768:
+            e323_v1 = ((e323_v1 >> 16) & 127) | ((e323_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e323_v1 = ~e323_v1
         elif not e323_v1 & 128:
-            e323_v1 = ((e323_v1 >> 8) & 127) | ((e323_v1 & 127) << 7)
+            e323_v1 = ((e323_v1 >> 16) & 127) | ((e323_v1 >> 8) & 127) << 7 | (e323_v1 & 127) << 14
             p = q
+            if sg:
+                e323_v1 = ~e323_v1
+            if e323_v1 < -32768 or e323_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e323_v1, -32768, 32767)
         else:
-            e323_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e323_v1 = ~e323_v1
-        if e323_v1 < -32768 or e323_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e323_v1, -32768, 32767)
+            e323_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e323_v1 = ~e323_v1
+            if e323_v1 < -32768 or e323_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e323_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e323_v0
         v9.Value = e323_v1
@@ -11144,9 +12164,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e324_x1 = x0.Value
             if e324_x1.__class__ is not int or e324_x1 < -32768 or e324_x1 > 32767:
                 raise _rt.bad_int(e324_x1, -32768, 32767)
-            a = (a << 18) | (e324_x0 - -128) << 4 | (e324_x1 < 0)
             m = ~e324_x1 if e324_x1 < 0 else e324_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e324_x0 - -128) << 12 | (e324_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e324_x0 - -128) << 20 | (e324_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e324_x0 - -128) << 28 | (e324_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -11169,9 +12193,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e326_x1 = x1.Value
             if e326_x1.__class__ is not int or e326_x1 < -32768 or e326_x1 > 32767:
                 raise _rt.bad_int(e326_x1, -32768, 32767)
-            a = (a << 14) | (e326_x0 - -128) << 4 | (e326_x1 < 0)
             m = ~e326_x1 if e326_x1 < 0 else e326_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e326_x0 - -128) << 12 | (e326_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e326_x0 - -128) << 20 | (e326_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e326_x0 - -128) << 28 | (e326_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetActivePower_L3"
         x2 = v.EVSETargetActivePower_L3
@@ -11191,9 +12219,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e328_x1 = x2.Value
             if e328_x1.__class__ is not int or e328_x1 < -32768 or e328_x1 > 32767:
                 raise _rt.bad_int(e328_x1, -32768, 32767)
-            a = (a << 14) | (e328_x0 - -128) << 4 | (e328_x1 < 0)
             m = ~e328_x1 if e328_x1 < 0 else e328_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e328_x0 - -128) << 12 | (e328_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e328_x0 - -128) << 20 | (e328_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e328_x0 - -128) << 28 | (e328_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x3 = v.EVSETargetReactivePower
@@ -11213,9 +12245,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e330_x1 = x3.Value
             if e330_x1.__class__ is not int or e330_x1 < -32768 or e330_x1 > 32767:
                 raise _rt.bad_int(e330_x1, -32768, 32767)
-            a = (a << 14) | (e330_x0 - -128) << 4 | (e330_x1 < 0)
             m = ~e330_x1 if e330_x1 < 0 else e330_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e330_x0 - -128) << 12 | (e330_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e330_x0 - -128) << 20 | (e330_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e330_x0 - -128) << 28 | (e330_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x4 = v.EVSETargetReactivePower_L2
@@ -11235,9 +12271,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e332_x1 = x4.Value
             if e332_x1.__class__ is not int or e332_x1 < -32768 or e332_x1 > 32767:
                 raise _rt.bad_int(e332_x1, -32768, 32767)
-            a = (a << 14) | (e332_x0 - -128) << 4 | (e332_x1 < 0)
             m = ~e332_x1 if e332_x1 < 0 else e332_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e332_x0 - -128) << 12 | (e332_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e332_x0 - -128) << 20 | (e332_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e332_x0 - -128) << 28 | (e332_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x5 = v.EVSETargetReactivePower_L3
@@ -11257,9 +12297,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e334_x1 = x5.Value
             if e334_x1.__class__ is not int or e334_x1 < -32768 or e334_x1 > 32767:
                 raise _rt.bad_int(e334_x1, -32768, 32767)
-            a = (a << 14) | (e334_x0 - -128) << 4 | (e334_x1 < 0)
             m = ~e334_x1 if e334_x1 < 0 else e334_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e334_x0 - -128) << 12 | (e334_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e334_x0 - -128) << 20 | (e334_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e334_x0 - -128) << 28 | (e334_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x6 = v.EVSEPresentActivePower
@@ -11279,9 +12323,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e336_x1 = x6.Value
             if e336_x1.__class__ is not int or e336_x1 < -32768 or e336_x1 > 32767:
                 raise _rt.bad_int(e336_x1, -32768, 32767)
-            a = (a << 14) | (e336_x0 - -128) << 4 | (e336_x1 < 0)
             m = ~e336_x1 if e336_x1 < 0 else e336_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e336_x0 - -128) << 12 | (e336_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e336_x0 - -128) << 20 | (e336_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e336_x0 - -128) << 28 | (e336_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x7 = v.EVSEPresentActivePower_L2
@@ -11301,9 +12349,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e338_x1 = x7.Value
             if e338_x1.__class__ is not int or e338_x1 < -32768 or e338_x1 > 32767:
                 raise _rt.bad_int(e338_x1, -32768, 32767)
-            a = (a << 14) | (e338_x0 - -128) << 4 | (e338_x1 < 0)
             m = ~e338_x1 if e338_x1 < 0 else e338_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e338_x0 - -128) << 12 | (e338_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e338_x0 - -128) << 20 | (e338_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e338_x0 - -128) << 28 | (e338_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x8 = v.EVSEPresentActivePower_L3
@@ -11323,9 +12375,13 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             e340_x1 = x8.Value
             if e340_x1.__class__ is not int or e340_x1 < -32768 or e340_x1 > 32767:
                 raise _rt.bad_int(e340_x1, -32768, 32767)
-            a = (a << 14) | (e340_x0 - -128) << 4 | (e340_x1 < 0)
             m = ~e340_x1 if e340_x1 < 0 else e340_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e340_x0 - -128) << 12 | (e340_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e340_x0 - -128) << 20 | (e340_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e340_x0 - -128) << 28 | (e340_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T341[s]
         if t is None:

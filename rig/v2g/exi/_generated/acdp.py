@@ -1032,30 +1032,46 @@ def _e_ACDP_VehiclePositioningResType(a, v):
         x4 = v.EVRelativeXDeviation
         if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
             raise _rt.bad_int(x4, -32768, 32767)
-        a = (a << 21) | (k1) << 13 | (k2) << 8 | (x3) << 4 | (x4 < 0)
         m = ~x4 if x4 < 0 else x4
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 29) | (k1) << 21 | (k2) << 16 | (x3) << 12 | (x4 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 37) | (k1) << 29 | (k2) << 24 | (x3) << 20 | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 45) | (k1) << 37 | (k2) << 32 | (x3) << 28 | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVRelativeYDeviation"
         x5 = v.EVRelativeYDeviation
         if x5.__class__ is not int or x5 < -32768 or x5 > 32767:
             raise _rt.bad_int(x5, -32768, 32767)
-        a = (a << 4) | (x5 < 0)
         m = ~x5 if x5 < 0 else x5
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x5 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ContactWindowXc"
         x6 = v.ContactWindowXc
         if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
             raise _rt.bad_int(x6, -32768, 32767)
-        a = (a << 4) | (x6 < 0)
         m = ~x6 if x6 < 0 else x6
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x6 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ContactWindowYc"
         x7 = v.ContactWindowYc
         if x7.__class__ is not int or x7 < -32768 or x7 > 32767:
             raise _rt.bad_int(x7, -32768, 32767)
-        a = (a << 4) | (x7 < 0)
         m = ~x7 if x7 < 0 else x7
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x7 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x7 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x7 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVInChargePosition"
         x8 = v.EVInChargePosition
         if x8.__class__ is not bool:
@@ -1082,13 +1098,12 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ACDP_VehiclePositioningResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 21
-    q = p + 37
+    q = p + 45
     if q <= E:
-        c = (D >> (E - q)) & 137438953471
+        c = (D >> (E - q)) & 35184372088831
     else:
-        c, D, E = _look(D, E, p, data, 29, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 29, 16)
+    g = c >> 24
     if g & 1580270:
         raise _rt.escape(p, g, 21, 1580270, 'ACDP_VehiclePositioningResType')
     k = (g >> 13) & 63
@@ -1101,88 +1116,129 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     v2 = _EV_processingType[k]
     v3 = ((g >> 4) & 1) == 1
     sg = g & 1
-    v4 = c & 65535
-    if v4 < 32768:
-        v4 >>= 8
+    v4 = c & 16777215
+    if v4 < 8388608:
+        v4 >>= 16
+        p = q - 16
+        if sg:
+            v4 = ~v4
+    elif not v4 & 32768:
+        v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v4 = ~v4
     elif not v4 & 128:
-        v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+        v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
         p = q
+        if sg:
+            v4 = ~v4
+        if v4 < -32768 or v4 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
     else:
-        v4, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v4 = ~v4
-    if v4 < -32768 or v4 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v4, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v4 = ~v4
+        if v4 < -32768 or v4 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v5 = c & 65535
-    if v5 < 32768:
-        v5 >>= 8
+    v5 = c & 16777215
+    if v5 < 8388608:
+        v5 >>= 16
+        p = q - 16
+        if sg:
+            v5 = ~v5
+    elif not v5 & 32768:
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v5 = ~v5
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
         p = q
+        if sg:
+            v5 = ~v5
+        if v5 < -32768 or v5 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
     else:
-        v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v5 = ~v5
-    if v5 < -32768 or v5 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v5 = ~v5
+        if v5 < -32768 or v5 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v6 = c & 65535
-    if v6 < 32768:
-        v6 >>= 8
+    v6 = c & 16777215
+    if v6 < 8388608:
+        v6 >>= 16
+        p = q - 16
+        if sg:
+            v6 = ~v6
+    elif not v6 & 32768:
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
         p = q
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
     else:
-        v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v6 = ~v6
-    if v6 < -32768 or v6 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v7 = c & 65535
-    if v7 < 32768:
-        v7 >>= 8
+    v7 = c & 16777215
+    if v7 < 8388608:
+        v7 >>= 16
+        p = q - 16
+        if sg:
+            v7 = ~v7
+    elif not v7 & 32768:
+        v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v7 = ~v7
     elif not v7 & 128:
-        v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+        v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
         p = q
+        if sg:
+            v7 = ~v7
+        if v7 < -32768 or v7 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
     else:
-        v7, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v7 = ~v7
-    if v7 < -32768 or v7 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
+        v7, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v7 = ~v7
+        if v7 < -32768 or v7 > 32767:
+            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -1276,9 +1332,13 @@ def _e_EVTechnicalStatusType(a, v):
             e2_x1 = x3.Value
             if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
                 raise _rt.bad_int(e2_x1, -32768, 32767)
-            a = (a << 14) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
             m = ~e2_x1 if e2_x1 < 0 else e2_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVCPStatus"
         x4 = v.EVCPStatus

@@ -159,14 +159,28 @@ def _e_AppProtocolType(a, v):
         x1 = v.VersionNumberMajor
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         f = "VersionNumberMinor"
         x2 = v.VersionNumberMinor
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "SchemaID"
         x3 = v.SchemaID
         if x3.__class__ is not int or x3 < 0 or x3 > 255:
@@ -196,46 +210,50 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AppProtocolType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AppProtocolType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
-    p0 = p + 3
-    q = p + 19
+        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AppProtocolType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
+        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
     q = p + 21
     if q > E:
         D, E = _win(data, p, q)
@@ -311,14 +329,28 @@ def _e_supportedAppProtocolReq(a, v):
             a1_x1 = y.VersionNumberMajor
             if a1_x1.__class__ is not int or a1_x1 < 0 or a1_x1 > 4294967295:
                 raise _rt.bad_int(a1_x1, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | a1_x1 if a1_x1 < 128 else _uint(a, a1_x1)
+            if a1_x1 < 128:
+                a = (a << 11) | (a1_x1)
+            elif a1_x1 < 16384:
+                a = (a << 19) | (((a1_x1 & 127) << 8) | (a1_x1 >> 7) | 32768)
+            elif a1_x1 < 2097152:
+                a = (a << 27) | (((a1_x1 & 127) << 16) | ((a1_x1 & 16256) << 1) | (a1_x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, a1_x1)
             f = "AppProtocol.VersionNumberMinor"
             a1_x2 = y.VersionNumberMinor
             if a1_x2.__class__ is not int or a1_x2 < 0 or a1_x2 > 4294967295:
                 raise _rt.bad_int(a1_x2, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | a1_x2 if a1_x2 < 128 else _uint(a, a1_x2)
+            if a1_x2 < 128:
+                a = (a << 11) | (a1_x2)
+            elif a1_x2 < 16384:
+                a = (a << 19) | (((a1_x2 & 127) << 8) | (a1_x2 >> 7) | 32768)
+            elif a1_x2 < 2097152:
+                a = (a << 27) | (((a1_x2 & 127) << 16) | ((a1_x2 & 16256) << 1) | (a1_x2 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, a1_x2)
             f = "AppProtocol.SchemaID"
             a1_x3 = y.SchemaID
             if a1_x3.__class__ is not int or a1_x3 < 0 or a1_x3 > 255:
@@ -355,46 +387,50 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'AppProtocolType')
     p = q
     a3_v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AppProtocolType')
-    a3_v1 = c & 65535
-    if a3_v1 < 32768:
-        a3_v1 >>= 8
+    a3_v1 = c & 16777215
+    if a3_v1 < 8388608:
+        a3_v1 >>= 16
+        p = q - 16
+    elif not a3_v1 & 32768:
+        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7
         p = q - 8
     elif not a3_v1 & 128:
-        a3_v1 = ((a3_v1 >> 8) & 127) | ((a3_v1 & 127) << 7)
+        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7 | (a3_v1 & 127) << 14
         p = q
     else:
-        a3_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a3_v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMajor', a3_v1, 0, 4294967295)
-    p0 = p + 3
-    q = p + 19
+        a3_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if a3_v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMajor', a3_v1, 0, 4294967295)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AppProtocolType')
-    a3_v2 = c & 65535
-    if a3_v2 < 32768:
-        a3_v2 >>= 8
+    a3_v2 = c & 16777215
+    if a3_v2 < 8388608:
+        a3_v2 >>= 16
+        p = q - 16
+    elif not a3_v2 & 32768:
+        a3_v2 = ((a3_v2 >> 16) & 127) | ((a3_v2 >> 8) & 127) << 7
         p = q - 8
     elif not a3_v2 & 128:
-        a3_v2 = ((a3_v2 >> 8) & 127) | ((a3_v2 & 127) << 7)
+        a3_v2 = ((a3_v2 >> 16) & 127) | ((a3_v2 >> 8) & 127) << 7 | (a3_v2 & 127) << 14
         p = q
     else:
-        a3_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a3_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMinor', a3_v2, 0, 4294967295)
+        a3_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if a3_v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMinor', a3_v2, 0, 4294967295)
     q = p + 19
     if q > E:
         D, E = _win(data, p, q)

@@ -2728,14 +2728,28 @@ def _e_AbsolutePriceScheduleType(a, v):
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "PriceScheduleID"
         x2 = v.PriceScheduleID
         if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
             raise _rt.bad_int(x2, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "PriceScheduleDescription"
         x3 = v.PriceScheduleDescription
         a <<= 1
@@ -2785,9 +2799,13 @@ def _e_AbsolutePriceScheduleType(a, v):
             m3_x1 = x7.Value
             if m3_x1.__class__ is not int or m3_x1 < -32768 or m3_x1 > 32767:
                 raise _rt.bad_int(m3_x1, -32768, 32767)
-            a = (a << 17) | (m3_x0 - -128) << 4 | (m3_x1 < 0)
             m = ~m3_x1 if m3_x1 < 0 else m3_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (m3_x0 - -128) << 12 | (m3_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m3_x0 - -128) << 20 | (m3_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m3_x0 - -128) << 28 | (m3_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -2810,9 +2828,13 @@ def _e_AbsolutePriceScheduleType(a, v):
             m5_x1 = x8.Value
             if m5_x1.__class__ is not int or m5_x1 < -32768 or m5_x1 > 32767:
                 raise _rt.bad_int(m5_x1, -32768, 32767)
-            a = (a << 14) | (m5_x0 - -128) << 4 | (m5_x1 < 0)
             m = ~m5_x1 if m5_x1 < 0 else m5_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (m5_x0 - -128) << 12 | (m5_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (m5_x0 - -128) << 20 | (m5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (m5_x0 - -128) << 28 | (m5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "TaxRules"
         x9 = v.TaxRules
@@ -2889,26 +2911,28 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'AbsolutePriceScheduleType.Id')
         s = 1
     elif ec == 1:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AbsolutePriceScheduleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2920,26 +2944,28 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AbsolutePriceScheduleType')
     if s == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'AbsolutePriceScheduleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2947,26 +2973,34 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AbsolutePriceScheduleType')
         p = q
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AbsolutePriceScheduleType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 < 1 or v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v2 < 1 or v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3228,9 +3262,13 @@ def _e_AdditionalServiceListType(a, v):
             a10_s11_x1 = a10_x1.Value
             if a10_s11_x1.__class__ is not int or a10_s11_x1 < -32768 or a10_s11_x1 > 32767:
                 raise _rt.bad_int(a10_s11_x1, -32768, 32767)
-            a = (a << 16) | (a10_s11_x0 - -128) << 4 | (a10_s11_x1 < 0)
             m = ~a10_s11_x1 if a10_s11_x1 < 0 else a10_s11_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (a10_s11_x0 - -128) << 12 | (a10_s11_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (a10_s11_x0 - -128) << 20 | (a10_s11_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (a10_s11_x0 - -128) << 28 | (a10_s11_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 2 if n == 5 else 1
@@ -3259,30 +3297,40 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'AdditionalServiceType')
     p = q
     a13_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     a13_s14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a13_s14_v1 = c & 65535
-    if a13_s14_v1 < 32768:
-        a13_s14_v1 >>= 8
+    a13_s14_v1 = c & 16777215
+    if a13_s14_v1 < 8388608:
+        a13_s14_v1 >>= 16
+        p = q - 16
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
+    elif not a13_s14_v1 & 32768:
+        a13_s14_v1 = ((a13_s14_v1 >> 16) & 127) | ((a13_s14_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
     elif not a13_s14_v1 & 128:
-        a13_s14_v1 = ((a13_s14_v1 >> 8) & 127) | ((a13_s14_v1 & 127) << 7)
+        a13_s14_v1 = ((a13_s14_v1 >> 16) & 127) | ((a13_s14_v1 >> 8) & 127) << 7 | (a13_s14_v1 & 127) << 14
         p = q
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
+        if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
     else:
-        a13_s14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a13_s14_v1 = ~a13_s14_v1
-    if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
+        a13_s14_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
+        if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
     a13_v1 = _new(_W_RationalNumberType)
     a13_v1.Exponent = a13_s14_v0
     a13_v1.Value = a13_s14_v1
@@ -3373,9 +3421,13 @@ def _e_AdditionalServiceType(a, v):
         s15_x1 = x1.Value
         if s15_x1.__class__ is not int or s15_x1 < -32768 or s15_x1 > 32767:
             raise _rt.bad_int(s15_x1, -32768, 32767)
-        a = (a << 16) | (s15_x0 - -128) << 4 | (s15_x1 < 0)
         m = ~s15_x1 if s15_x1 < 0 else s15_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (s15_x0 - -128) << 12 | (s15_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (s15_x0 - -128) << 20 | (s15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (s15_x0 - -128) << 28 | (s15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3397,30 +3449,40 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AdditionalServiceType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s16_v1 = c & 65535
-    if s16_v1 < 32768:
-        s16_v1 >>= 8
+    s16_v1 = c & 16777215
+    if s16_v1 < 8388608:
+        s16_v1 >>= 16
+        p = q - 16
+        if sg:
+            s16_v1 = ~s16_v1
+    elif not s16_v1 & 32768:
+        s16_v1 = ((s16_v1 >> 16) & 127) | ((s16_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s16_v1 = ~s16_v1
     elif not s16_v1 & 128:
-        s16_v1 = ((s16_v1 >> 8) & 127) | ((s16_v1 & 127) << 7)
+        s16_v1 = ((s16_v1 >> 16) & 127) | ((s16_v1 >> 8) & 127) << 7 | (s16_v1 & 127) << 14
         p = q
+        if sg:
+            s16_v1 = ~s16_v1
+        if s16_v1 < -32768 or s16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s16_v1, -32768, 32767)
     else:
-        s16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s16_v1 = ~s16_v1
-    if s16_v1 < -32768 or s16_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s16_v1, -32768, 32767)
+        s16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s16_v1 = ~s16_v1
+        if s16_v1 < -32768 or s16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s16_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = s16_v0
     v1.Value = s16_v1
@@ -4558,8 +4620,15 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         x0 = v.DepartureTime
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         a <<= 1
@@ -4598,9 +4667,13 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         e32_x1 = x3.Value
         if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
             raise _rt.bad_int(e32_x1, -32768, 32767)
-        a = (a << 14) | (e32_x0 - -128) << 4 | (e32_x1 < 0)
         m = ~e32_x1 if e32_x1 < 0 else e32_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x4 = v.EVMaximumEnergyRequest
         if not isinstance(x4, RationalNumberType):
@@ -4613,9 +4686,13 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         e33_x1 = x4.Value
         if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
             raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 17) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
         m = ~e33_x1 if e33_x1 < 0 else e33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x5 = v.EVMinimumEnergyRequest
         if not isinstance(x5, RationalNumberType):
@@ -4628,9 +4705,13 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         e34_x1 = x5.Value
         if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
             raise _rt.bad_int(e34_x1, -32768, 32767)
-        a = (a << 17) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
         m = ~e34_x1 if e34_x1 < 0 else e34_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e34_x0 - -128) << 12 | (e34_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e34_x0 - -128) << 20 | (e34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e34_x0 - -128) << 28 | (e34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumV2XEnergyRequest"
         x6 = v.EVMaximumV2XEnergyRequest
         a <<= 2
@@ -4645,9 +4726,13 @@ def _e_Dynamic_SEReqControlModeType(a, v):
             e35_x1 = x6.Value
             if e35_x1.__class__ is not int or e35_x1 < -32768 or e35_x1 > 32767:
                 raise _rt.bad_int(e35_x1, -32768, 32767)
-            a = (a << 16) | (e35_x0 - -128) << 4 | (e35_x1 < 0)
             m = ~e35_x1 if e35_x1 < 0 else e35_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e35_x0 - -128) << 12 | (e35_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e35_x0 - -128) << 20 | (e35_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e35_x0 - -128) << 28 | (e35_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -4670,9 +4755,13 @@ def _e_Dynamic_SEReqControlModeType(a, v):
             e37_x1 = x7.Value
             if e37_x1.__class__ is not int or e37_x1 < -32768 or e37_x1 > 32767:
                 raise _rt.bad_int(e37_x1, -32768, 32767)
-            a = (a << 14) | (e37_x0 - -128) << 4 | (e37_x1 < 0)
             m = ~e37_x1 if e37_x1 < 0 else e37_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e37_x0 - -128) << 12 | (e37_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e37_x0 - -128) << 20 | (e37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e37_x0 - -128) << 28 | (e37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T38[s]
         if t is None:
@@ -4694,26 +4783,28 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     v2 = None
     v6 = None
     v7 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Dynamic_SEReqControlModeType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4776,30 +4867,40 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_SEReqControlModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e39_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e39_v1 = c & 65535
-        if e39_v1 < 32768:
-            e39_v1 >>= 8
+        e39_v1 = c & 16777215
+        if e39_v1 < 8388608:
+            e39_v1 >>= 16
+            p = q - 16
+            if sg:
+                e39_v1 = ~e39_v1
+        elif not e39_v1 & 32768:
+            e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e39_v1 = ~e39_v1
         elif not e39_v1 & 128:
-            e39_v1 = ((e39_v1 >> 8) & 127) | ((e39_v1 & 127) << 7)
+            e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7 | (e39_v1 & 127) << 14
             p = q
+            if sg:
+                e39_v1 = ~e39_v1
+            if e39_v1 < -32768 or e39_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
         else:
-            e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e39_v1 = ~e39_v1
-        if e39_v1 < -32768 or e39_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+            e39_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e39_v1 = ~e39_v1
+            if e39_v1 < -32768 or e39_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e39_v0
         v3.Value = e39_v1
@@ -4811,58 +4912,78 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_SEReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e40_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e40_v1 = c & 65535
-    if e40_v1 < 32768:
-        e40_v1 >>= 8
+    e40_v1 = c & 16777215
+    if e40_v1 < 8388608:
+        e40_v1 >>= 16
+        p = q - 16
+        if sg:
+            e40_v1 = ~e40_v1
+    elif not e40_v1 & 32768:
+        e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e40_v1 = ~e40_v1
     elif not e40_v1 & 128:
-        e40_v1 = ((e40_v1 >> 8) & 127) | ((e40_v1 & 127) << 7)
+        e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7 | (e40_v1 & 127) << 14
         p = q
+        if sg:
+            e40_v1 = ~e40_v1
+        if e40_v1 < -32768 or e40_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
     else:
-        e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e40_v1 = ~e40_v1
-    if e40_v1 < -32768 or e40_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+        e40_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e40_v1 = ~e40_v1
+        if e40_v1 < -32768 or e40_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e40_v0
     v4.Value = e40_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e41_v1 = c & 65535
-    if e41_v1 < 32768:
-        e41_v1 >>= 8
+    e41_v1 = c & 16777215
+    if e41_v1 < 8388608:
+        e41_v1 >>= 16
+        p = q - 16
+        if sg:
+            e41_v1 = ~e41_v1
+    elif not e41_v1 & 32768:
+        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e41_v1 = ~e41_v1
     elif not e41_v1 & 128:
-        e41_v1 = ((e41_v1 >> 8) & 127) | ((e41_v1 & 127) << 7)
+        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7 | (e41_v1 & 127) << 14
         p = q
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     else:
-        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e41_v1 = ~e41_v1
-    if e41_v1 < -32768 or e41_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+        e41_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e41_v0
     v5.Value = e41_v1
@@ -4990,8 +5111,15 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -5068,26 +5196,28 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_SEResControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5498,8 +5628,15 @@ def _e_EVAbsolutePriceScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Currency"
         x1 = v.Currency
         if x1.__class__ is not str or len(x1) > 3:
@@ -5531,26 +5668,28 @@ def _e_EVAbsolutePriceScheduleType(a, v):
 """\
 
 def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVAbsolutePriceScheduleType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5621,8 +5760,15 @@ def _e_EVEnergyOfferType(a, v):
         e48_x0 = x0.TimeAnchor
         if e48_x0.__class__ is not int or e48_x0 < 0 or e48_x0 > 18446744073709551615:
             raise _rt.bad_int(e48_x0, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | e48_x0 if e48_x0 < 128 else _uint(a, e48_x0)
+        if e48_x0 < 128:
+            a = (a << 11) | (e48_x0)
+        elif e48_x0 < 16384:
+            a = (a << 19) | (((e48_x0 & 127) << 8) | (e48_x0 >> 7) | 32768)
+        elif e48_x0 < 2097152:
+            a = (a << 27) | (((e48_x0 & 127) << 16) | ((e48_x0 & 16256) << 1) | (e48_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, e48_x0)
         f = "EVPowerSchedule.EVPowerScheduleEntries"
         e48_x1 = x0.EVPowerScheduleEntries
         if not isinstance(e48_x1, EVPowerScheduleEntryListType):
@@ -5637,8 +5783,15 @@ def _e_EVEnergyOfferType(a, v):
         e49_x0 = x1.TimeAnchor
         if e49_x0.__class__ is not int or e49_x0 < 0 or e49_x0 > 18446744073709551615:
             raise _rt.bad_int(e49_x0, 0, 18446744073709551615)
-        a <<= 4
-        a = (a << 8) | e49_x0 if e49_x0 < 128 else _uint(a, e49_x0)
+        if e49_x0 < 128:
+            a = (a << 12) | (e49_x0)
+        elif e49_x0 < 16384:
+            a = (a << 20) | (((e49_x0 & 127) << 8) | (e49_x0 >> 7) | 32768)
+        elif e49_x0 < 2097152:
+            a = (a << 28) | (((e49_x0 & 127) << 16) | ((e49_x0 & 16256) << 1) | (e49_x0 >> 14) | 8421376)
+        else:
+            a <<= 4
+            a = _uint(a, e49_x0)
         f = "EVAbsolutePriceSchedule.Currency"
         e49_x1 = x1.Currency
         if e49_x1.__class__ is not str or len(e49_x1) > 3:
@@ -5670,26 +5823,28 @@ def _e_EVEnergyOfferType(a, v):
 """\
 
 def _d_EVEnergyOfferType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleType')
-    e50_v0 = c & 65535
-    if e50_v0 < 32768:
-        e50_v0 >>= 8
+    e50_v0 = c & 16777215
+    if e50_v0 < 8388608:
+        e50_v0 >>= 16
+        p = q - 16
+    elif not e50_v0 & 32768:
+        e50_v0 = ((e50_v0 >> 16) & 127) | ((e50_v0 >> 8) & 127) << 7
         p = q - 8
     elif not e50_v0 & 128:
-        e50_v0 = ((e50_v0 >> 8) & 127) | ((e50_v0 & 127) << 7)
+        e50_v0 = ((e50_v0 >> 16) & 127) | ((e50_v0 >> 8) & 127) << 7 | (e50_v0 & 127) << 14
         p = q
     else:
-        e50_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e50_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
+        e50_v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if e50_v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5702,26 +5857,28 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     v0.TimeAnchor = e50_v0
     v0.EVPowerScheduleEntries = e50_v1
     v0.__class__ = EVPowerScheduleType
-    p0 = p + 4
-    q = p + 20
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'EVAbsolutePriceScheduleType')
-    e51_v0 = c & 65535
-    if e51_v0 < 32768:
-        e51_v0 >>= 8
+    e51_v0 = c & 16777215
+    if e51_v0 < 8388608:
+        e51_v0 >>= 16
+        p = q - 16
+    elif not e51_v0 & 32768:
+        e51_v0 = ((e51_v0 >> 16) & 127) | ((e51_v0 >> 8) & 127) << 7
         p = q - 8
     elif not e51_v0 & 128:
-        e51_v0 = ((e51_v0 >> 8) & 127) | ((e51_v0 & 127) << 7)
+        e51_v0 = ((e51_v0 >> 16) & 127) | ((e51_v0 >> 8) & 127) << 7 | (e51_v0 & 127) << 14
         p = q
     else:
-        e51_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e51_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
+        e51_v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if e51_v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5896,8 +6053,15 @@ def _e_EVPowerProfileType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Dynamic_EVPPTControlMode"
         x1 = v.Dynamic_EVPPTControlMode
         a <<= 1
@@ -5944,26 +6108,28 @@ def _e_EVPowerProfileType(a, v):
 def _d_EVPowerProfileType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerProfileType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
+        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6055,8 +6221,15 @@ def _e_EVPowerScheduleEntryListType(a, v):
             e56_x0 = y.Duration
             if e56_x0.__class__ is not int or e56_x0 < 0 or e56_x0 > 4294967295:
                 raise _rt.bad_int(e56_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | e56_x0 if e56_x0 < 128 else _uint(a, e56_x0)
+            if e56_x0 < 128:
+                a = (a << 10) | (e56_x0)
+            elif e56_x0 < 16384:
+                a = (a << 18) | (((e56_x0 & 127) << 8) | (e56_x0 >> 7) | 32768)
+            elif e56_x0 < 2097152:
+                a = (a << 26) | (((e56_x0 & 127) << 16) | ((e56_x0 & 16256) << 1) | (e56_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, e56_x0)
             f = "EVPowerScheduleEntry.Power"
             e56_x1 = y.Power
             if not isinstance(e56_x1, RationalNumberType):
@@ -6069,9 +6242,13 @@ def _e_EVPowerScheduleEntryListType(a, v):
             e56_p57_x1 = e56_x1.Value
             if e56_p57_x1.__class__ is not int or e56_p57_x1 < -32768 or e56_p57_x1 > 32767:
                 raise _rt.bad_int(e56_p57_x1, -32768, 32767)
-            a = (a << 16) | (e56_p57_x0 - -128) << 4 | (e56_p57_x1 < 0)
             m = ~e56_p57_x1 if e56_p57_x1 < 0 else e56_p57_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e56_p57_x0 - -128) << 12 | (e56_p57_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e56_p57_x0 - -128) << 20 | (e56_p57_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e56_p57_x0 - -128) << 28 | (e56_p57_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 2 if n == 1024 else 1
@@ -6092,50 +6269,62 @@ def _e_EVPowerScheduleEntryListType(a, v):
 
 def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleEntryType')
-    e59_v0 = c & 65535
-    if e59_v0 < 32768:
-        e59_v0 >>= 8
+    e59_v0 = c & 16777215
+    if e59_v0 < 8388608:
+        e59_v0 >>= 16
+        p = q - 16
+    elif not e59_v0 & 32768:
+        e59_v0 = ((e59_v0 >> 16) & 127) | ((e59_v0 >> 8) & 127) << 7
         p = q - 8
     elif not e59_v0 & 128:
-        e59_v0 = ((e59_v0 >> 8) & 127) | ((e59_v0 & 127) << 7)
+        e59_v0 = ((e59_v0 >> 16) & 127) | ((e59_v0 >> 8) & 127) << 7 | (e59_v0 & 127) << 14
         p = q
     else:
-        e59_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if e59_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        e59_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if e59_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e59_p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e59_p60_v1 = c & 65535
-    if e59_p60_v1 < 32768:
-        e59_p60_v1 >>= 8
+    e59_p60_v1 = c & 16777215
+    if e59_p60_v1 < 8388608:
+        e59_p60_v1 >>= 16
+        p = q - 16
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
+    elif not e59_p60_v1 & 32768:
+        e59_p60_v1 = ((e59_p60_v1 >> 16) & 127) | ((e59_p60_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
     elif not e59_p60_v1 & 128:
-        e59_p60_v1 = ((e59_p60_v1 >> 8) & 127) | ((e59_p60_v1 & 127) << 7)
+        e59_p60_v1 = ((e59_p60_v1 >> 16) & 127) | ((e59_p60_v1 >> 8) & 127) << 7 | (e59_p60_v1 & 127) << 14
         p = q
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
+        if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
     else:
-        e59_p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e59_p60_v1 = ~e59_p60_v1
-    if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
+        e59_p60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
+        if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
     e59_v1 = _new(_W_RationalNumberType)
     e59_v1.Exponent = e59_p60_v0
     e59_v1.Value = e59_p60_v1
@@ -6212,8 +6401,15 @@ def _e_EVPowerScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Power"
         x1 = v.Power
         if not isinstance(x1, RationalNumberType):
@@ -6226,9 +6422,13 @@ def _e_EVPowerScheduleEntryType(a, v):
         p61_x1 = x1.Value
         if p61_x1.__class__ is not int or p61_x1 < -32768 or p61_x1 > 32767:
             raise _rt.bad_int(p61_x1, -32768, 32767)
-        a = (a << 16) | (p61_x0 - -128) << 4 | (p61_x1 < 0)
         m = ~p61_x1 if p61_x1 < 0 else p61_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (p61_x0 - -128) << 12 | (p61_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p61_x0 - -128) << 20 | (p61_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p61_x0 - -128) << 28 | (p61_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6242,50 +6442,62 @@ def _e_EVPowerScheduleEntryType(a, v):
 """\
 
 def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerScheduleEntryType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p62_v1 = c & 65535
-    if p62_v1 < 32768:
-        p62_v1 >>= 8
+    p62_v1 = c & 16777215
+    if p62_v1 < 8388608:
+        p62_v1 >>= 16
+        p = q - 16
+        if sg:
+            p62_v1 = ~p62_v1
+    elif not p62_v1 & 32768:
+        p62_v1 = ((p62_v1 >> 16) & 127) | ((p62_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p62_v1 = ~p62_v1
     elif not p62_v1 & 128:
-        p62_v1 = ((p62_v1 >> 8) & 127) | ((p62_v1 & 127) << 7)
+        p62_v1 = ((p62_v1 >> 16) & 127) | ((p62_v1 >> 8) & 127) << 7 | (p62_v1 & 127) << 14
         p = q
+        if sg:
+            p62_v1 = ~p62_v1
+        if p62_v1 < -32768 or p62_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p62_v1, -32768, 32767)
     else:
-        p62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p62_v1 = ~p62_v1
-    if p62_v1 < -32768 or p62_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p62_v1, -32768, 32767)
+        p62_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p62_v1 = ~p62_v1
+        if p62_v1 < -32768 or p62_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p62_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p62_v0
     v1.Value = p62_v1
@@ -6330,8 +6542,15 @@ def _e_EVPowerScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EVPowerScheduleEntries"
         x1 = v.EVPowerScheduleEntries
         if not isinstance(x1, EVPowerScheduleEntryListType):
@@ -6351,26 +6570,28 @@ def _e_EVPowerScheduleType(a, v):
 """\
 
 def _d_EVPowerScheduleType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerScheduleType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6525,8 +6746,15 @@ def _e_EVPriceRuleStackType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EVPriceRule"
         x1 = v.EVPriceRule
         i = None
@@ -6559,9 +6787,13 @@ def _e_EVPriceRuleStackType(a, v):
             e64_e65_x1 = e64_x0.Value
             if e64_e65_x1.__class__ is not int or e64_e65_x1 < -32768 or e64_e65_x1 > 32767:
                 raise _rt.bad_int(e64_e65_x1, -32768, 32767)
-            a = (a << 15) | (e64_e65_x0 - -128) << 4 | (e64_e65_x1 < 0)
             m = ~e64_e65_x1 if e64_e65_x1 < 0 else e64_e65_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e64_e65_x0 - -128) << 12 | (e64_e65_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e64_e65_x0 - -128) << 20 | (e64_e65_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e64_e65_x0 - -128) << 28 | (e64_e65_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPriceRule.PowerRangeStart"
             e64_x1 = y.PowerRangeStart
             if not isinstance(e64_x1, RationalNumberType):
@@ -6574,9 +6806,13 @@ def _e_EVPriceRuleStackType(a, v):
             e64_p66_x1 = e64_x1.Value
             if e64_p66_x1.__class__ is not int or e64_p66_x1 < -32768 or e64_p66_x1 > 32767:
                 raise _rt.bad_int(e64_p66_x1, -32768, 32767)
-            a = (a << 17) | (e64_p66_x0 - -128) << 4 | (e64_p66_x1 < 0)
             m = ~e64_p66_x1 if e64_p66_x1 < 0 else e64_p66_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e64_p66_x0 - -128) << 12 | (e64_p66_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e64_p66_x0 - -128) << 20 | (e64_p66_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e64_p66_x0 - -128) << 28 | (e64_p66_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 3 if n == 8 else 2
@@ -6597,78 +6833,100 @@ def _e_EVPriceRuleStackType(a, v):
 
 def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPriceRuleStackType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
-    p0 = p + 17
-    q = p + 33
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_e69_v1 = c & 65535
-    if e68_e69_v1 < 32768:
-        e68_e69_v1 >>= 8
+    e68_e69_v1 = c & 16777215
+    if e68_e69_v1 < 8388608:
+        e68_e69_v1 >>= 16
+        p = q - 16
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
+    elif not e68_e69_v1 & 32768:
+        e68_e69_v1 = ((e68_e69_v1 >> 16) & 127) | ((e68_e69_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
     elif not e68_e69_v1 & 128:
-        e68_e69_v1 = ((e68_e69_v1 >> 8) & 127) | ((e68_e69_v1 & 127) << 7)
+        e68_e69_v1 = ((e68_e69_v1 >> 16) & 127) | ((e68_e69_v1 >> 8) & 127) << 7 | (e68_e69_v1 & 127) << 14
         p = q
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
+        if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
     else:
-        e68_e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e68_e69_v1 = ~e68_e69_v1
-    if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
+        e68_e69_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
+        if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
     e68_v0 = _new(_W_RationalNumberType)
     e68_v0.Exponent = e68_e69_v0
     e68_v0.Value = e68_e69_v1
     e68_v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_p70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_p70_v1 = c & 65535
-    if e68_p70_v1 < 32768:
-        e68_p70_v1 >>= 8
+    e68_p70_v1 = c & 16777215
+    if e68_p70_v1 < 8388608:
+        e68_p70_v1 >>= 16
+        p = q - 16
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
+    elif not e68_p70_v1 & 32768:
+        e68_p70_v1 = ((e68_p70_v1 >> 16) & 127) | ((e68_p70_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
     elif not e68_p70_v1 & 128:
-        e68_p70_v1 = ((e68_p70_v1 >> 8) & 127) | ((e68_p70_v1 & 127) << 7)
+        e68_p70_v1 = ((e68_p70_v1 >> 16) & 127) | ((e68_p70_v1 >> 8) & 127) << 7 | (e68_p70_v1 & 127) << 14
         p = q
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
+        if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
     else:
-        e68_p70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e68_p70_v1 = ~e68_p70_v1
-    if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
+        e68_p70_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
+        if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
     e68_v1 = _new(_W_RationalNumberType)
     e68_v1.Exponent = e68_p70_v0
     e68_v1.Value = e68_p70_v1
@@ -6757,9 +7015,13 @@ def _e_EVPriceRuleType(a, v):
         e71_x1 = x0.Value
         if e71_x1.__class__ is not int or e71_x1 < -32768 or e71_x1 > 32767:
             raise _rt.bad_int(e71_x1, -32768, 32767)
-        a = (a << 15) | (e71_x0 - -128) << 4 | (e71_x1 < 0)
         m = ~e71_x1 if e71_x1 < 0 else e71_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e71_x0 - -128) << 12 | (e71_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e71_x0 - -128) << 20 | (e71_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e71_x0 - -128) << 28 | (e71_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PowerRangeStart"
         x1 = v.PowerRangeStart
         if not isinstance(x1, RationalNumberType):
@@ -6772,9 +7034,13 @@ def _e_EVPriceRuleType(a, v):
         p72_x1 = x1.Value
         if p72_x1.__class__ is not int or p72_x1 < -32768 or p72_x1 > 32767:
             raise _rt.bad_int(p72_x1, -32768, 32767)
-        a = (a << 17) | (p72_x0 - -128) << 4 | (p72_x1 < 0)
         m = ~p72_x1 if p72_x1 < 0 else p72_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (p72_x0 - -128) << 12 | (p72_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (p72_x0 - -128) << 20 | (p72_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (p72_x0 - -128) << 28 | (p72_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6788,58 +7054,78 @@ def _e_EVPriceRuleType(a, v):
 """\
 
 def _d_EVPriceRuleType(D, E, p, data, st, cls):
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e73_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e73_v1 = c & 65535
-    if e73_v1 < 32768:
-        e73_v1 >>= 8
+    e73_v1 = c & 16777215
+    if e73_v1 < 8388608:
+        e73_v1 >>= 16
+        p = q - 16
+        if sg:
+            e73_v1 = ~e73_v1
+    elif not e73_v1 & 32768:
+        e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e73_v1 = ~e73_v1
     elif not e73_v1 & 128:
-        e73_v1 = ((e73_v1 >> 8) & 127) | ((e73_v1 & 127) << 7)
+        e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7 | (e73_v1 & 127) << 14
         p = q
+        if sg:
+            e73_v1 = ~e73_v1
+        if e73_v1 < -32768 or e73_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
     else:
-        e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e73_v1 = ~e73_v1
-    if e73_v1 < -32768 or e73_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+        e73_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e73_v1 = ~e73_v1
+        if e73_v1 < -32768 or e73_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e73_v0
     v0.Value = e73_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     p74_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p74_v1 = c & 65535
-    if p74_v1 < 32768:
-        p74_v1 >>= 8
+    p74_v1 = c & 16777215
+    if p74_v1 < 8388608:
+        p74_v1 >>= 16
+        p = q - 16
+        if sg:
+            p74_v1 = ~p74_v1
+    elif not p74_v1 & 32768:
+        p74_v1 = ((p74_v1 >> 16) & 127) | ((p74_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p74_v1 = ~p74_v1
     elif not p74_v1 & 128:
-        p74_v1 = ((p74_v1 >> 8) & 127) | ((p74_v1 & 127) << 7)
+        p74_v1 = ((p74_v1 >> 16) & 127) | ((p74_v1 >> 8) & 127) << 7 | (p74_v1 & 127) << 14
         p = q
+        if sg:
+            p74_v1 = ~p74_v1
+        if p74_v1 < -32768 or p74_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p74_v1, -32768, 32767)
     else:
-        p74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p74_v1 = ~p74_v1
-    if p74_v1 < -32768 or p74_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p74_v1, -32768, 32767)
+        p74_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p74_v1 = ~p74_v1
+        if p74_v1 < -32768 or p74_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p74_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p74_v0
     v1.Value = p74_v1
@@ -7038,8 +7324,15 @@ def _e_OverstayRuleListType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7062,9 +7355,13 @@ def _e_OverstayRuleListType(a, v):
             o76_x1 = x1.Value
             if o76_x1.__class__ is not int or o76_x1 < -32768 or o76_x1 > 32767:
                 raise _rt.bad_int(o76_x1, -32768, 32767)
-            a = (a << 14) | (o76_x0 - -128) << 4 | (o76_x1 < 0)
             m = ~o76_x1 if o76_x1 < 0 else o76_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (o76_x0 - -128) << 12 | (o76_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (o76_x0 - -128) << 20 | (o76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (o76_x0 - -128) << 28 | (o76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "OverstayRule"
         x2 = v.OverstayRule
@@ -7118,26 +7415,28 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'OverstayRuleListType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7272,8 +7571,15 @@ def _e_OverstayRuleType(a, v):
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "OverstayFee"
         x2 = v.OverstayFee
         if not isinstance(x2, RationalNumberType):
@@ -7286,15 +7592,26 @@ def _e_OverstayRuleType(a, v):
         o80_x1 = x2.Value
         if o80_x1.__class__ is not int or o80_x1 < -32768 or o80_x1 > 32767:
             raise _rt.bad_int(o80_x1, -32768, 32767)
-        a = (a << 16) | (o80_x0 - -128) << 4 | (o80_x1 < 0)
         m = ~o80_x1 if o80_x1 < 0 else o80_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (o80_x0 - -128) << 12 | (o80_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (o80_x0 - -128) << 20 | (o80_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (o80_x0 - -128) << 28 | (o80_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "OverstayFeePeriod"
         x3 = v.OverstayFeePeriod
         if x3.__class__ is not int or x3 < 0 or x3 > 4294967295:
             raise _rt.bad_int(x3, 0, 4294967295)
-        a <<= 4
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 12) | (x3)
+        elif x3 < 16384:
+            a = (a << 20) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        elif x3 < 2097152:
+            a = (a << 28) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+        else:
+            a <<= 4
+            a = _uint(a, x3)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7319,26 +7636,28 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'OverstayRuleDescription'), None, 160, 'OverstayRuleType.OverstayRuleDescription')
         s = 1
     elif ec == 1:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'OverstayRuleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7350,26 +7669,28 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'OverstayRuleType')
     if s == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'OverstayRuleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7377,54 +7698,66 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'OverstayRuleType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     o81_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    o81_v1 = c & 65535
-    if o81_v1 < 32768:
-        o81_v1 >>= 8
+    o81_v1 = c & 16777215
+    if o81_v1 < 8388608:
+        o81_v1 >>= 16
+        p = q - 16
+        if sg:
+            o81_v1 = ~o81_v1
+    elif not o81_v1 & 32768:
+        o81_v1 = ((o81_v1 >> 16) & 127) | ((o81_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            o81_v1 = ~o81_v1
     elif not o81_v1 & 128:
-        o81_v1 = ((o81_v1 >> 8) & 127) | ((o81_v1 & 127) << 7)
+        o81_v1 = ((o81_v1 >> 16) & 127) | ((o81_v1 >> 8) & 127) << 7 | (o81_v1 & 127) << 14
         p = q
+        if sg:
+            o81_v1 = ~o81_v1
+        if o81_v1 < -32768 or o81_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', o81_v1, -32768, 32767)
     else:
-        o81_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        o81_v1 = ~o81_v1
-    if o81_v1 < -32768 or o81_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', o81_v1, -32768, 32767)
+        o81_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            o81_v1 = ~o81_v1
+        if o81_v1 < -32768 or o81_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', o81_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = o81_v0
     v2.Value = o81_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 4
-    q = p + 20
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'OverstayRuleType')
-    v3 = c & 65535
-    if v3 < 32768:
-        v3 >>= 8
+    v3 = c & 16777215
+    if v3 < 8388608:
+        v3 >>= 16
+        p = q - 16
+    elif not v3 & 32768:
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
         p = q
     else:
-        v3, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v3 > 4294967295:
-        raise _rt.out_of_range(p0, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
+        v3, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v3 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7479,8 +7812,12 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -7521,26 +7858,30 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ParameterSetType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7652,9 +7993,13 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x4 = v.intValue
@@ -7666,9 +8011,16 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -2147483648 or x4 > 2147483647:
                 raise _rt.bad_int(x4, -2147483648, 2147483647)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "rationalNumber"
         x5 = v.rationalNumber
@@ -7688,9 +8040,13 @@ def _e_ParameterType(a, v):
             r87_x1 = x5.Value
             if r87_x1.__class__ is not int or r87_x1 < -32768 or r87_x1 > 32767:
                 raise _rt.bad_int(r87_x1, -32768, 32767)
-            a = (a << 14) | (r87_x0 - -128) << 4 | (r87_x1 < 0)
             m = ~r87_x1 if r87_x1 < 0 else r87_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (r87_x0 - -128) << 12 | (r87_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (r87_x0 - -128) << 20 | (r87_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (r87_x0 - -128) << 28 | (r87_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "finiteString"
         x6 = v.finiteString
@@ -7760,29 +8116,39 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7791,29 +8157,37 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v4 = ~v4
-        if v4 < -2147483648 or v4 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            if sg:
+                v4 = ~v4
+            if v4 < -2147483648 or v4 > 2147483647:
+                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8282,8 +8656,12 @@ def _e_PowerDeliveryResType(a, v):
             e95_x0 = x2.NotificationMaxDelay
             if e95_x0.__class__ is not int or e95_x0 < 0 or e95_x0 > 65535:
                 raise _rt.bad_int(e95_x0, 0, 65535)
-            a <<= 4
-            a = (a << 8) | e95_x0 if e95_x0 < 128 else _uint(a, e95_x0)
+            if e95_x0 < 128:
+                a = (a << 12) | (e95_x0)
+            elif e95_x0 < 16384:
+                a = (a << 20) | (((e95_x0 & 127) << 8) | (e95_x0 >> 7) | 32768)
+            else:
+                a = (a << 28) | (((e95_x0 & 127) << 16) | ((e95_x0 & 16256) << 1) | (e95_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
             e95_x1 = x2.EVSENotification
             e95_k1 = _IX_evseNotificationType.get(e95_x1)
@@ -8493,8 +8871,15 @@ def _e_PowerScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Power"
         x1 = v.Power
         if not isinstance(x1, RationalNumberType):
@@ -8507,9 +8892,13 @@ def _e_PowerScheduleEntryType(a, v):
         p98_x1 = x1.Value
         if p98_x1.__class__ is not int or p98_x1 < -32768 or p98_x1 > 32767:
             raise _rt.bad_int(p98_x1, -32768, 32767)
-        a = (a << 16) | (p98_x0 - -128) << 4 | (p98_x1 < 0)
         m = ~p98_x1 if p98_x1 < 0 else p98_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (p98_x0 - -128) << 12 | (p98_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p98_x0 - -128) << 20 | (p98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p98_x0 - -128) << 28 | (p98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Power_L2"
         x2 = v.Power_L2
         a <<= 2
@@ -8524,9 +8913,13 @@ def _e_PowerScheduleEntryType(a, v):
             p99_x1 = x2.Value
             if p99_x1.__class__ is not int or p99_x1 < -32768 or p99_x1 > 32767:
                 raise _rt.bad_int(p99_x1, -32768, 32767)
-            a = (a << 16) | (p99_x0 - -128) << 4 | (p99_x1 < 0)
             m = ~p99_x1 if p99_x1 < 0 else p99_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (p99_x0 - -128) << 12 | (p99_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (p99_x0 - -128) << 20 | (p99_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (p99_x0 - -128) << 28 | (p99_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
@@ -8549,9 +8942,13 @@ def _e_PowerScheduleEntryType(a, v):
             p101_x1 = x3.Value
             if p101_x1.__class__ is not int or p101_x1 < -32768 or p101_x1 > 32767:
                 raise _rt.bad_int(p101_x1, -32768, 32767)
-            a = (a << 14) | (p101_x0 - -128) << 4 | (p101_x1 < 0)
             m = ~p101_x1 if p101_x1 < 0 else p101_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (p101_x0 - -128) << 12 | (p101_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (p101_x0 - -128) << 20 | (p101_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (p101_x0 - -128) << 28 | (p101_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T102[s]
         if t is None:
@@ -8571,50 +8968,62 @@ def _e_PowerScheduleEntryType(a, v):
 def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     v2 = None
     v3 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PowerScheduleEntryType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p103_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p103_v1 = c & 65535
-    if p103_v1 < 32768:
-        p103_v1 >>= 8
+    p103_v1 = c & 16777215
+    if p103_v1 < 8388608:
+        p103_v1 >>= 16
+        p = q - 16
+        if sg:
+            p103_v1 = ~p103_v1
+    elif not p103_v1 & 32768:
+        p103_v1 = ((p103_v1 >> 16) & 127) | ((p103_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p103_v1 = ~p103_v1
     elif not p103_v1 & 128:
-        p103_v1 = ((p103_v1 >> 8) & 127) | ((p103_v1 & 127) << 7)
+        p103_v1 = ((p103_v1 >> 16) & 127) | ((p103_v1 >> 8) & 127) << 7 | (p103_v1 & 127) << 14
         p = q
+        if sg:
+            p103_v1 = ~p103_v1
+        if p103_v1 < -32768 or p103_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p103_v1, -32768, 32767)
     else:
-        p103_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p103_v1 = ~p103_v1
-    if p103_v1 < -32768 or p103_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p103_v1, -32768, 32767)
+        p103_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p103_v1 = ~p103_v1
+        if p103_v1 < -32768 or p103_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p103_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p103_v0
     v1.Value = p103_v1
@@ -8710,8 +9119,15 @@ def _e_PowerScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "AvailableEnergy"
         x1 = v.AvailableEnergy
         a <<= 1
@@ -8726,9 +9142,13 @@ def _e_PowerScheduleType(a, v):
             a104_x1 = x1.Value
             if a104_x1.__class__ is not int or a104_x1 < -32768 or a104_x1 > 32767:
                 raise _rt.bad_int(a104_x1, -32768, 32767)
-            a = (a << 16) | (a104_x0 - -128) << 4 | (a104_x1 < 0)
             m = ~a104_x1 if a104_x1 < 0 else a104_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (a104_x0 - -128) << 12 | (a104_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (a104_x0 - -128) << 20 | (a104_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (a104_x0 - -128) << 28 | (a104_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -8751,9 +9171,13 @@ def _e_PowerScheduleType(a, v):
             p106_x1 = x2.Value
             if p106_x1.__class__ is not int or p106_x1 < -32768 or p106_x1 > 32767:
                 raise _rt.bad_int(p106_x1, -32768, 32767)
-            a = (a << 14) | (p106_x0 - -128) << 4 | (p106_x1 < 0)
             m = ~p106_x1 if p106_x1 < 0 else p106_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (p106_x0 - -128) << 12 | (p106_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (p106_x0 - -128) << 20 | (p106_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (p106_x0 - -128) << 28 | (p106_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "PowerScheduleEntries"
         x3 = v.PowerScheduleEntries
@@ -8780,26 +9204,28 @@ def _e_PowerScheduleType(a, v):
 def _d_PowerScheduleType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PowerScheduleType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8920,8 +9346,15 @@ def _e_PriceLevelScheduleEntryListType(a, v):
             p108_x0 = y.Duration
             if p108_x0.__class__ is not int or p108_x0 < 0 or p108_x0 > 4294967295:
                 raise _rt.bad_int(p108_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | p108_x0 if p108_x0 < 128 else _uint(a, p108_x0)
+            if p108_x0 < 128:
+                a = (a << 10) | (p108_x0)
+            elif p108_x0 < 16384:
+                a = (a << 18) | (((p108_x0 & 127) << 8) | (p108_x0 >> 7) | 32768)
+            elif p108_x0 < 2097152:
+                a = (a << 26) | (((p108_x0 & 127) << 16) | ((p108_x0 & 16256) << 1) | (p108_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, p108_x0)
             f = "PriceLevelScheduleEntry.PriceLevel"
             p108_x1 = y.PriceLevel
             if p108_x1.__class__ is not int or p108_x1 < 0 or p108_x1 > 255:
@@ -8946,26 +9379,28 @@ def _e_PriceLevelScheduleEntryListType(a, v):
 
 def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'PriceLevelScheduleEntryType')
-    p110_v0 = c & 65535
-    if p110_v0 < 32768:
-        p110_v0 >>= 8
+    p110_v0 = c & 16777215
+    if p110_v0 < 8388608:
+        p110_v0 >>= 16
+        p = q - 16
+    elif not p110_v0 & 32768:
+        p110_v0 = ((p110_v0 >> 16) & 127) | ((p110_v0 >> 8) & 127) << 7
         p = q - 8
     elif not p110_v0 & 128:
-        p110_v0 = ((p110_v0 >> 8) & 127) | ((p110_v0 & 127) << 7)
+        p110_v0 = ((p110_v0 >> 16) & 127) | ((p110_v0 >> 8) & 127) << 7 | (p110_v0 & 127) << 14
         p = q
     else:
-        p110_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p110_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
+        p110_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if p110_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -9046,8 +9481,15 @@ def _e_PriceLevelScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PriceLevel"
         x1 = v.PriceLevel
         if x1.__class__ is not int or x1 < 0 or x1 > 255:
@@ -9065,26 +9507,28 @@ def _e_PriceLevelScheduleEntryType(a, v):
 """\
 
 def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleEntryType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
     q = p + 13
     if q > E:
         D, E = _win(data, p, q)
@@ -9141,14 +9585,28 @@ def _e_PriceLevelScheduleType(a, v):
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "PriceScheduleID"
         x2 = v.PriceScheduleID
         if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
             raise _rt.bad_int(x2, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "PriceScheduleDescription"
         x3 = v.PriceScheduleDescription
         a <<= 1
@@ -9201,26 +9659,28 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'PriceLevelScheduleType.Id')
         s = 1
     elif ec == 1:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceLevelScheduleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9232,26 +9692,28 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PriceLevelScheduleType')
     if s == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9259,26 +9721,34 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PriceLevelScheduleType')
         p = q
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if v2 < 1:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 < 1 or v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v2 < 1 or v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9483,8 +9953,15 @@ def _e_PriceRuleStackType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PriceRule"
         x1 = v.PriceRule
         i = None
@@ -9525,26 +10002,28 @@ def _e_PriceRuleStackType(a, v):
 
 def _d_PriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceRuleStackType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9630,9 +10109,13 @@ def _e_PriceRuleType(a, v):
         e115_x1 = x0.Value
         if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
             raise _rt.bad_int(e115_x1, -32768, 32767)
-        a = (a << 15) | (e115_x0 - -128) << 4 | (e115_x1 < 0)
         m = ~e115_x1 if e115_x1 < 0 else e115_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e115_x0 - -128) << 12 | (e115_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e115_x0 - -128) << 20 | (e115_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e115_x0 - -128) << 28 | (e115_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ParkingFee"
         x1 = v.ParkingFee
         a <<= 2
@@ -9647,9 +10130,13 @@ def _e_PriceRuleType(a, v):
             p116_x1 = x1.Value
             if p116_x1.__class__ is not int or p116_x1 < -32768 or p116_x1 > 32767:
                 raise _rt.bad_int(p116_x1, -32768, 32767)
-            a = (a << 17) | (p116_x0 - -128) << 4 | (p116_x1 < 0)
             m = ~p116_x1 if p116_x1 < 0 else p116_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (p116_x0 - -128) << 12 | (p116_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (p116_x0 - -128) << 20 | (p116_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (p116_x0 - -128) << 28 | (p116_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -9664,8 +10151,15 @@ def _e_PriceRuleType(a, v):
             s = t[2]
             if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
                 raise _rt.bad_int(x2, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 9) | (x2)
+            elif x2 < 16384:
+                a = (a << 17) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 25) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x2)
             a <<= 1
         f = "CarbonDioxideEmission"
         x3 = v.CarbonDioxideEmission
@@ -9677,8 +10171,12 @@ def _e_PriceRuleType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "RenewableGenerationPercentage"
         x4 = v.RenewableGenerationPercentage
@@ -9708,9 +10206,13 @@ def _e_PriceRuleType(a, v):
         p121_x1 = x5.Value
         if p121_x1.__class__ is not int or p121_x1 < -32768 or p121_x1 > 32767:
             raise _rt.bad_int(p121_x1, -32768, 32767)
-        a = (a << 14) | (p121_x0 - -128) << 4 | (p121_x1 < 0)
         m = ~p121_x1 if p121_x1 < 0 else p121_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (p121_x0 - -128) << 12 | (p121_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (p121_x0 - -128) << 20 | (p121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (p121_x0 - -128) << 28 | (p121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9728,30 +10230,40 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     v2 = None
     v3 = None
     v4 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e122_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e122_v1 = c & 65535
-    if e122_v1 < 32768:
-        e122_v1 >>= 8
+    e122_v1 = c & 16777215
+    if e122_v1 < 8388608:
+        e122_v1 >>= 16
+        p = q - 16
+        if sg:
+            e122_v1 = ~e122_v1
+    elif not e122_v1 & 32768:
+        e122_v1 = ((e122_v1 >> 16) & 127) | ((e122_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e122_v1 = ~e122_v1
     elif not e122_v1 & 128:
-        e122_v1 = ((e122_v1 >> 8) & 127) | ((e122_v1 & 127) << 7)
+        e122_v1 = ((e122_v1 >> 16) & 127) | ((e122_v1 >> 8) & 127) << 7 | (e122_v1 & 127) << 14
         p = q
+        if sg:
+            e122_v1 = ~e122_v1
+        if e122_v1 < -32768 or e122_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e122_v1, -32768, 32767)
     else:
-        e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e122_v1 = ~e122_v1
-    if e122_v1 < -32768 or e122_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e122_v1, -32768, 32767)
+        e122_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e122_v1 = ~e122_v1
+        if e122_v1 < -32768 or e122_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e122_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e122_v0
     v0.Value = e122_v1
@@ -9768,26 +10280,28 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
         s = 2
     elif ec == 1:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v2 > 4294967295:
-            raise _rt.out_of_range(p0, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+            v2, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v2 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9797,26 +10311,30 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 2:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9848,26 +10366,28 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v2 = c & 65535
-            if v2 < 32768:
-                v2 >>= 8
+            v2 = c & 16777215
+            if v2 < 8388608:
+                v2 >>= 16
+                p = q - 16
+            elif not v2 & 32768:
+                v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
                 p = q - 8
             elif not v2 & 128:
-                v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+                v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
                 p = q
             else:
-                v2, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v2 > 4294967295:
-                raise _rt.out_of_range(p0, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+                v2, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v2 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9877,26 +10397,30 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9928,26 +10452,30 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9994,30 +10522,40 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'PriceRuleType')
     if s == 5:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         p123_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        p123_v1 = c & 65535
-        if p123_v1 < 32768:
-            p123_v1 >>= 8
+        p123_v1 = c & 16777215
+        if p123_v1 < 8388608:
+            p123_v1 >>= 16
+            p = q - 16
+            if sg:
+                p123_v1 = ~p123_v1
+        elif not p123_v1 & 32768:
+            p123_v1 = ((p123_v1 >> 16) & 127) | ((p123_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                p123_v1 = ~p123_v1
         elif not p123_v1 & 128:
-            p123_v1 = ((p123_v1 >> 8) & 127) | ((p123_v1 & 127) << 7)
+            p123_v1 = ((p123_v1 >> 16) & 127) | ((p123_v1 >> 8) & 127) << 7 | (p123_v1 & 127) << 14
             p = q
+            if sg:
+                p123_v1 = ~p123_v1
+            if p123_v1 < -32768 or p123_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p123_v1, -32768, 32767)
         else:
-            p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            p123_v1 = ~p123_v1
-        if p123_v1 < -32768 or p123_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', p123_v1, -32768, 32767)
+            p123_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                p123_v1 = ~p123_v1
+            if p123_v1 < -32768 or p123_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p123_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = p123_v0
         v5.Value = p123_v1
@@ -10392,8 +10930,15 @@ def _e_ScheduleTupleType(a, v):
         x0 = v.ScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingSchedule"
         x1 = v.ChargingSchedule
         if not isinstance(x1, ChargingScheduleType):
@@ -10427,26 +10972,34 @@ def _e_ScheduleTupleType(a, v):
 
 def _d_ScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ScheduleTupleType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10512,8 +11065,15 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
         x0 = v.SelectedScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PowerToleranceAcceptance"
         x1 = v.PowerToleranceAcceptance
         a <<= 1
@@ -10542,26 +11102,34 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
 
 def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Scheduled_EVPPTControlModeType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10632,8 +11200,15 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -10656,9 +11231,13 @@ def _e_Scheduled_SEReqControlModeType(a, v):
             e132_x1 = x1.Value
             if e132_x1.__class__ is not int or e132_x1 < -32768 or e132_x1 > 32767:
                 raise _rt.bad_int(e132_x1, -32768, 32767)
-            a = (a << 14) | (e132_x0 - -128) << 4 | (e132_x1 < 0)
             m = ~e132_x1 if e132_x1 < 0 else e132_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e132_x0 - -128) << 12 | (e132_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e132_x0 - -128) << 20 | (e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e132_x0 - -128) << 28 | (e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
@@ -10678,9 +11257,13 @@ def _e_Scheduled_SEReqControlModeType(a, v):
             e134_x1 = x2.Value
             if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
                 raise _rt.bad_int(e134_x1, -32768, 32767)
-            a = (a << 14) | (e134_x0 - -128) << 4 | (e134_x1 < 0)
             m = ~e134_x1 if e134_x1 < 0 else e134_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
@@ -10700,9 +11283,13 @@ def _e_Scheduled_SEReqControlModeType(a, v):
             e136_x1 = x3.Value
             if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
                 raise _rt.bad_int(e136_x1, -32768, 32767)
-            a = (a << 14) | (e136_x0 - -128) << 4 | (e136_x1 < 0)
             m = ~e136_x1 if e136_x1 < 0 else e136_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVEnergyOffer"
         x4 = v.EVEnergyOffer
@@ -10722,8 +11309,15 @@ def _e_Scheduled_SEReqControlModeType(a, v):
             e138_e139_x0 = e138_x0.TimeAnchor
             if e138_e139_x0.__class__ is not int or e138_e139_x0 < 0 or e138_e139_x0 > 18446744073709551615:
                 raise _rt.bad_int(e138_e139_x0, 0, 18446744073709551615)
-            a <<= 3
-            a = (a << 8) | e138_e139_x0 if e138_e139_x0 < 128 else _uint(a, e138_e139_x0)
+            if e138_e139_x0 < 128:
+                a = (a << 11) | (e138_e139_x0)
+            elif e138_e139_x0 < 16384:
+                a = (a << 19) | (((e138_e139_x0 & 127) << 8) | (e138_e139_x0 >> 7) | 32768)
+            elif e138_e139_x0 < 2097152:
+                a = (a << 27) | (((e138_e139_x0 & 127) << 16) | ((e138_e139_x0 & 16256) << 1) | (e138_e139_x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, e138_e139_x0)
             f = "EVEnergyOffer.EVPowerSchedule.EVPowerScheduleEntries"
             e138_e139_x1 = e138_x0.EVPowerScheduleEntries
             if not isinstance(e138_e139_x1, EVPowerScheduleEntryListType):
@@ -10738,8 +11332,15 @@ def _e_Scheduled_SEReqControlModeType(a, v):
             e138_e140_x0 = e138_x1.TimeAnchor
             if e138_e140_x0.__class__ is not int or e138_e140_x0 < 0 or e138_e140_x0 > 18446744073709551615:
                 raise _rt.bad_int(e138_e140_x0, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | e138_e140_x0 if e138_e140_x0 < 128 else _uint(a, e138_e140_x0)
+            if e138_e140_x0 < 128:
+                a = (a << 12) | (e138_e140_x0)
+            elif e138_e140_x0 < 16384:
+                a = (a << 20) | (((e138_e140_x0 & 127) << 8) | (e138_e140_x0 >> 7) | 32768)
+            elif e138_e140_x0 < 2097152:
+                a = (a << 28) | (((e138_e140_x0 & 127) << 16) | ((e138_e140_x0 & 16256) << 1) | (e138_e140_x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, e138_e140_x0)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.Currency"
             e138_e140_x1 = e138_x1.Currency
             if e138_e140_x1.__class__ is not str or len(e138_e140_x1) > 3:
@@ -10787,26 +11388,28 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Scheduled_SEReqControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11076,8 +11679,15 @@ def _e_Scheduled_SMDTControlModeType(a, v):
         x0 = v.SelectedScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11091,26 +11701,34 @@ def _e_Scheduled_SMDTControlModeType(a, v):
 """\
 
 def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Scheduled_SMDTControlModeType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11168,14 +11786,22 @@ def _e_SelectedServiceListType(a, v):
             s143_x0 = y.ServiceID
             if s143_x0.__class__ is not int or s143_x0 < 0 or s143_x0 > 65535:
                 raise _rt.bad_int(s143_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | s143_x0 if s143_x0 < 128 else _uint(a, s143_x0)
+            if s143_x0 < 128:
+                a = (a << 10) | (s143_x0)
+            elif s143_x0 < 16384:
+                a = (a << 18) | (((s143_x0 & 127) << 8) | (s143_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((s143_x0 & 127) << 16) | ((s143_x0 & 16256) << 1) | (s143_x0 >> 14) | 8421376)
             f = "SelectedService.ParameterSetID"
             s143_x1 = y.ParameterSetID
             if s143_x1.__class__ is not int or s143_x1 < 0 or s143_x1 > 65535:
                 raise _rt.bad_int(s143_x1, 0, 65535)
-            a <<= 3
-            a = (a << 8) | s143_x1 if s143_x1 < 128 else _uint(a, s143_x1)
+            if s143_x1 < 128:
+                a = (a << 11) | (s143_x1)
+            elif s143_x1 < 16384:
+                a = (a << 19) | (((s143_x1 & 127) << 8) | (s143_x1 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((s143_x1 & 127) << 16) | ((s143_x1 & 16256) << 1) | (s143_x1 >> 14) | 8421376)
             a <<= 2
             i += 1
         s = 2 if n == 16 else 1
@@ -11196,46 +11822,54 @@ def _e_SelectedServiceListType(a, v):
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s145_v0 = c & 65535
-    if s145_v0 < 32768:
-        s145_v0 >>= 8
+    s145_v0 = c & 16777215
+    if s145_v0 < 8388608:
+        s145_v0 >>= 16
+        p = q - 16
+    elif not s145_v0 & 32768:
+        s145_v0 = ((s145_v0 >> 16) & 127) | ((s145_v0 >> 8) & 127) << 7
         p = q - 8
     elif not s145_v0 & 128:
-        s145_v0 = ((s145_v0 >> 8) & 127) | ((s145_v0 & 127) << 7)
+        s145_v0 = ((s145_v0 >> 16) & 127) | ((s145_v0 >> 8) & 127) << 7 | (s145_v0 & 127) << 14
         p = q
+        if s145_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
     else:
-        s145_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s145_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        s145_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if s145_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s145_v1 = c & 65535
-    if s145_v1 < 32768:
-        s145_v1 >>= 8
+    s145_v1 = c & 16777215
+    if s145_v1 < 8388608:
+        s145_v1 >>= 16
+        p = q - 16
+    elif not s145_v1 & 32768:
+        s145_v1 = ((s145_v1 >> 16) & 127) | ((s145_v1 >> 8) & 127) << 7
         p = q - 8
     elif not s145_v1 & 128:
-        s145_v1 = ((s145_v1 >> 8) & 127) | ((s145_v1 & 127) << 7)
+        s145_v1 = ((s145_v1 >> 16) & 127) | ((s145_v1 >> 8) & 127) << 7 | (s145_v1 & 127) << 14
         p = q
+        if s145_v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
     else:
-        s145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s145_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
+        s145_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if s145_v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
     y = _new(_W_SelectedServiceType)
     y.ServiceID = s145_v0
     y.ParameterSetID = s145_v1
@@ -11308,14 +11942,22 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11329,46 +11971,54 @@ def _e_SelectedServiceType(a, v):
 """\
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11413,8 +12063,12 @@ def _e_ServiceDetailReqType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 10) | (x1)
+        elif x1 < 16384:
+            a = (a << 18) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11437,26 +12091,30 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11508,8 +12166,12 @@ def _e_ServiceDetailResType(a, v):
         x2 = v.ServiceID
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a = (a << 11) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 19) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 27) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 35) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "ServiceParameterList"
         x3 = v.ServiceParameterList
         if not isinstance(x3, ServiceParameterListType):
@@ -11538,30 +12200,34 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 11
-    q = p + 27
+    q = p + 35
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 34359738367
     else:
-        c, D, E = _look(D, E, p, data, 19, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 19, 16)
+    g = c >> 24
     if g & 1543:
         raise _rt.escape(p, g, 11, 1543, 'ServiceDetailResType')
     k = (g >> 3) & 63
     if k >= 40:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11850,8 +12516,12 @@ def _e_ServiceIDListType(a, v):
                 a = (a << 2) | 0
             if y.__class__ is not int or y < 0 or y > 65535:
                 raise _rt.bad_int(y, 0, 65535)
-            a <<= 1
-            a = (a << 8) | y if y < 128 else _uint(a, y)
+            if y < 128:
+                a = (a << 9) | (y)
+            elif y < 16384:
+                a = (a << 17) | (((y & 127) << 8) | (y >> 7) | 32768)
+            else:
+                a = (a << 25) | (((y & 127) << 16) | ((y & 16256) << 1) | (y >> 14) | 8421376)
             a <<= 1
             i += 1
         s = 2 if n == 16 else 1
@@ -11872,26 +12542,30 @@ def _e_ServiceIDListType(a, v):
 
 def _d_ServiceIDListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceIDListType')
-    y = c & 65535
-    if y < 32768:
-        y >>= 8
+    y = c & 16777215
+    if y < 8388608:
+        y >>= 16
+        p = q - 16
+    elif not y & 32768:
+        y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7
         p = q - 8
     elif not y & 128:
-        y = ((y >> 8) & 127) | ((y & 127) << 7)
+        y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7 | (y & 127) << 14
         p = q
+        if y > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
     else:
-        y, D, E, p = _duint(D, E, q - 16, data, 3)
-    if y > 65535:
-        raise _rt.out_of_range(p0, 'ServiceIDListType.ServiceID', y, 0, 65535)
+        y, D, E, p = _duint(D, E, q - 24, data, 3)
+        if y > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -11911,26 +12585,30 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 1
-                q = p + 17
+                q = p + 25
                 if q <= E:
-                    c = (D >> (E - q)) & 131071
+                    c = (D >> (E - q)) & 33554431
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 9, 16)
+                g = c >> 24
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'ServiceIDListType')
-                y = c & 65535
-                if y < 32768:
-                    y >>= 8
+                y = c & 16777215
+                if y < 8388608:
+                    y >>= 16
+                    p = q - 16
+                elif not y & 32768:
+                    y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7
                     p = q - 8
                 elif not y & 128:
-                    y = ((y >> 8) & 127) | ((y & 127) << 7)
+                    y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7 | (y & 127) << 14
                     p = q
+                    if y > 65535:
+                        raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
                 else:
-                    y, D, E, p = _duint(D, E, q - 16, data, 3)
-                if y > 65535:
-                    raise _rt.out_of_range(p0, 'ServiceIDListType.ServiceID', y, 0, 65535)
+                    y, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if y > 65535:
+                        raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -12007,8 +12685,12 @@ def _e_ServiceListType(a, v):
             s149_x0 = y.ServiceID
             if s149_x0.__class__ is not int or s149_x0 < 0 or s149_x0 > 65535:
                 raise _rt.bad_int(s149_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | s149_x0 if s149_x0 < 128 else _uint(a, s149_x0)
+            if s149_x0 < 128:
+                a = (a << 10) | (s149_x0)
+            elif s149_x0 < 16384:
+                a = (a << 18) | (((s149_x0 & 127) << 8) | (s149_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((s149_x0 & 127) << 16) | ((s149_x0 & 16256) << 1) | (s149_x0 >> 14) | 8421376)
             f = "Service.FreeService"
             s149_x1 = y.FreeService
             if s149_x1.__class__ is not bool:
@@ -12033,26 +12715,30 @@ def _e_ServiceListType(a, v):
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'ServiceType')
-    s151_v0 = c & 65535
-    if s151_v0 < 32768:
-        s151_v0 >>= 8
+    s151_v0 = c & 16777215
+    if s151_v0 < 8388608:
+        s151_v0 >>= 16
+        p = q - 16
+    elif not s151_v0 & 32768:
+        s151_v0 = ((s151_v0 >> 16) & 127) | ((s151_v0 >> 8) & 127) << 7
         p = q - 8
     elif not s151_v0 & 128:
-        s151_v0 = ((s151_v0 >> 8) & 127) | ((s151_v0 & 127) << 7)
+        s151_v0 = ((s151_v0 >> 16) & 127) | ((s151_v0 >> 8) & 127) << 7 | (s151_v0 & 127) << 14
         p = q
+        if s151_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     else:
-        s151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s151_v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', s151_v0, 0, 65535)
+        s151_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if s151_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -12250,14 +12936,22 @@ def _e_ServiceSelectionReqType(a, v):
         s153_x0 = x1.ServiceID
         if s153_x0.__class__ is not int or s153_x0 < 0 or s153_x0 > 65535:
             raise _rt.bad_int(s153_x0, 0, 65535)
-        a <<= 3
-        a = (a << 8) | s153_x0 if s153_x0 < 128 else _uint(a, s153_x0)
+        if s153_x0 < 128:
+            a = (a << 11) | (s153_x0)
+        elif s153_x0 < 16384:
+            a = (a << 19) | (((s153_x0 & 127) << 8) | (s153_x0 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((s153_x0 & 127) << 16) | ((s153_x0 & 16256) << 1) | (s153_x0 >> 14) | 8421376)
         f = "SelectedEnergyTransferService.ParameterSetID"
         s153_x1 = x1.ParameterSetID
         if s153_x1.__class__ is not int or s153_x1 < 0 or s153_x1 > 65535:
             raise _rt.bad_int(s153_x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | s153_x1 if s153_x1 < 128 else _uint(a, s153_x1)
+        if s153_x1 < 128:
+            a = (a << 11) | (s153_x1)
+        elif s153_x1 < 16384:
+            a = (a << 19) | (((s153_x1 & 127) << 8) | (s153_x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((s153_x1 & 127) << 16) | ((s153_x1 & 16256) << 1) | (s153_x1 >> 14) | 8421376)
         f = "SelectedVASList"
         x2 = v.SelectedVASList
         a <<= 2
@@ -12295,46 +12989,54 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceSelectionReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s155_v0 = c & 65535
-    if s155_v0 < 32768:
-        s155_v0 >>= 8
+    s155_v0 = c & 16777215
+    if s155_v0 < 8388608:
+        s155_v0 >>= 16
+        p = q - 16
+    elif not s155_v0 & 32768:
+        s155_v0 = ((s155_v0 >> 16) & 127) | ((s155_v0 >> 8) & 127) << 7
         p = q - 8
     elif not s155_v0 & 128:
-        s155_v0 = ((s155_v0 >> 8) & 127) | ((s155_v0 & 127) << 7)
+        s155_v0 = ((s155_v0 >> 16) & 127) | ((s155_v0 >> 8) & 127) << 7 | (s155_v0 & 127) << 14
         p = q
+        if s155_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
     else:
-        s155_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s155_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        s155_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if s155_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s155_v1 = c & 65535
-    if s155_v1 < 32768:
-        s155_v1 >>= 8
+    s155_v1 = c & 16777215
+    if s155_v1 < 8388608:
+        s155_v1 >>= 16
+        p = q - 16
+    elif not s155_v1 & 32768:
+        s155_v1 = ((s155_v1 >> 16) & 127) | ((s155_v1 >> 8) & 127) << 7
         p = q - 8
     elif not s155_v1 & 128:
-        s155_v1 = ((s155_v1 >> 8) & 127) | ((s155_v1 & 127) << 7)
+        s155_v1 = ((s155_v1 >> 16) & 127) | ((s155_v1 >> 8) & 127) << 7 | (s155_v1 & 127) << 14
         p = q
+        if s155_v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
     else:
-        s155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s155_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
+        s155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if s155_v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
     v1 = _new(_W_SelectedServiceType)
     v1.ServiceID = s155_v0
     v1.ParameterSetID = s155_v1
@@ -12472,8 +13174,12 @@ def _e_ServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "FreeService"
         x1 = v.FreeService
         if x1.__class__ is not bool:
@@ -12491,26 +13197,30 @@ def _e_ServiceType(a, v):
 """\
 
 def _d_ServiceType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -13335,8 +14045,15 @@ def _e_SignedMeteringDataType(a, v):
             s167_x0 = x5.SelectedScheduleTupleID
             if s167_x0.__class__ is not int or s167_x0 < 1 or s167_x0 > 4294967295:
                 raise _rt.bad_int(s167_x0, 1, 4294967295)
-            a <<= 2
-            a = (a << 8) | s167_x0 if s167_x0 < 128 else _uint(a, s167_x0)
+            if s167_x0 < 128:
+                a = (a << 10) | (s167_x0)
+            elif s167_x0 < 16384:
+                a = (a << 18) | (((s167_x0 & 127) << 8) | (s167_x0 >> 7) | 32768)
+            elif s167_x0 < 2097152:
+                a = (a << 26) | (((s167_x0 & 127) << 16) | ((s167_x0 & 16256) << 1) | (s167_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, s167_x0)
             a <<= 2
         t = _T168[s]
         if t is None:
@@ -13679,14 +14396,22 @@ def _e_TargetPositionType(a, v):
         x0 = v.TargetOffsetX
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "TargetOffsetY"
         x1 = v.TargetOffsetY
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -13700,46 +14425,54 @@ def _e_TargetPositionType(a, v):
 """\
 
 def _d_TargetPositionType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'TargetPositionType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'TargetPositionType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -13886,8 +14619,15 @@ def _e_TaxRuleType(a, v):
         x0 = v.TaxRuleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "TaxRuleName"
         x1 = v.TaxRuleName
         a <<= 1
@@ -13917,9 +14657,13 @@ def _e_TaxRuleType(a, v):
         t173_x1 = x2.Value
         if t173_x1.__class__ is not int or t173_x1 < -32768 or t173_x1 > 32767:
             raise _rt.bad_int(t173_x1, -32768, 32767)
-        a = (a << 14) | (t173_x0 - -128) << 4 | (t173_x1 < 0)
         m = ~t173_x1 if t173_x1 < 0 else t173_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (t173_x0 - -128) << 12 | (t173_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (t173_x0 - -128) << 20 | (t173_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (t173_x0 - -128) << 28 | (t173_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TaxIncludedInPrice"
         x3 = v.TaxIncludedInPrice
         a <<= 2
@@ -13966,26 +14710,34 @@ def _e_TaxRuleType(a, v):
 def _d_TaxRuleType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'TaxRuleType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -14003,30 +14755,40 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'TaxRuleType')
     if s == 2:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         t175_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        t175_v1 = c & 65535
-        if t175_v1 < 32768:
-            t175_v1 >>= 8
+        t175_v1 = c & 16777215
+        if t175_v1 < 8388608:
+            t175_v1 >>= 16
+            p = q - 16
+            if sg:
+                t175_v1 = ~t175_v1
+        elif not t175_v1 & 32768:
+            t175_v1 = ((t175_v1 >> 16) & 127) | ((t175_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                t175_v1 = ~t175_v1
         elif not t175_v1 & 128:
-            t175_v1 = ((t175_v1 >> 8) & 127) | ((t175_v1 & 127) << 7)
+            t175_v1 = ((t175_v1 >> 16) & 127) | ((t175_v1 >> 8) & 127) << 7 | (t175_v1 & 127) << 14
             p = q
+            if sg:
+                t175_v1 = ~t175_v1
+            if t175_v1 < -32768 or t175_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', t175_v1, -32768, 32767)
         else:
-            t175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            t175_v1 = ~t175_v1
-        if t175_v1 < -32768 or t175_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', t175_v1, -32768, 32767)
+            t175_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                t175_v1 = ~t175_v1
+            if t175_v1 < -32768 or t175_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', t175_v1, -32768, 32767)
         v2 = _new(_W_RationalNumberType)
         v2.Exponent = t175_v0
         v2.Value = t175_v1
@@ -14167,9 +14929,13 @@ def _e_VehicleCheckInReqType(a, v):
         if x3 is not None:
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 5) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 4
         else:
@@ -14184,9 +14950,13 @@ def _e_VehicleCheckInReqType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "VehicleTravel"
         x5 = v.VehicleTravel
@@ -14198,9 +14968,13 @@ def _e_VehicleCheckInReqType(a, v):
             s = t[2]
             if x5.__class__ is not int or x5 < -32768 or x5 > 32767:
                 raise _rt.bad_int(x5, -32768, 32767)
-            a = (a << 2) | (x5 < 0)
             m = ~x5 if x5 < 0 else x5
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x5 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         t = _T178[s]
         if t is None:
@@ -14247,29 +15021,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14279,29 +15063,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14311,29 +15105,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v5 = c & 65535
-        if v5 < 32768:
-            v5 >>= 8
+        v5 = c & 16777215
+        if v5 < 8388608:
+            v5 >>= 16
+            p = q - 16
+            if sg:
+                v5 = ~v5
+        elif not v5 & 32768:
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
             p = q
+            if sg:
+                v5 = ~v5
+            if v5 < -32768 or v5 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
         else:
-            v5, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v5 = ~v5
-        if v5 < -32768 or v5 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+            v5, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v5 = ~v5
+            if v5 < -32768 or v5 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14354,29 +15158,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14386,29 +15200,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+                if sg:
+                    v5 = ~v5
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v5 = ~v5
-            if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                v5, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14429,29 +15253,39 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+                if sg:
+                    v5 = ~v5
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v5 = ~v5
-            if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                v5, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14533,9 +15367,13 @@ def _e_VehicleCheckInResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
                 raise _rt.bad_int(x2, -32768, 32767)
-            a = (a << 5) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 3
         else:
@@ -14550,9 +15388,13 @@ def _e_VehicleCheckInResType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TargetDistance"
         x4 = v.TargetDistance
@@ -14564,9 +15406,13 @@ def _e_VehicleCheckInResType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         t = _T181[s]
         if t is None:
@@ -14609,29 +15455,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
+            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14641,29 +15497,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14673,29 +15539,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14716,29 +15592,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+                if sg:
+                    v3 = ~v3
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14748,29 +15634,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14791,29 +15687,39 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -14888,8 +15794,15 @@ def _e_VehicleCheckOutReqType(a, v):
         x2 = v.CheckOutTime
         if x2.__class__ is not int or x2 < 0 or x2 > 18446744073709551615:
             raise _rt.bad_int(x2, 0, 18446744073709551615)
-        a = (a << 7) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 15) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 23) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 31) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k1) << 3
+            a = _uint(a, x2)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -14912,30 +15825,32 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'VehicleCheckOutReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 7
-    q = p + 23
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 8388607
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 15, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 15, 16)
+    g = c >> 24
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'VehicleCheckOutReqType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'VehicleCheckOutReqType.EVCheckOutStatus', k, 3)
     v1 = _EV_evCheckOutStatusType[k]
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v2 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
+        v2, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v2 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)

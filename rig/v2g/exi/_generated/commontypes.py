@@ -544,9 +544,13 @@ def _e_DetailedCostType(a, v):
         a1_x1 = x0.Value
         if a1_x1.__class__ is not int or a1_x1 < -32768 or a1_x1 > 32767:
             raise _rt.bad_int(a1_x1, -32768, 32767)
-        a = (a << 15) | (a1_x0 - -128) << 4 | (a1_x1 < 0)
         m = ~a1_x1 if a1_x1 < 0 else a1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (a1_x0 - -128) << 12 | (a1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (a1_x0 - -128) << 20 | (a1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (a1_x0 - -128) << 28 | (a1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "CostPerUnit"
         x1 = v.CostPerUnit
         if not isinstance(x1, RationalNumberType):
@@ -559,9 +563,13 @@ def _e_DetailedCostType(a, v):
         c2_x1 = x1.Value
         if c2_x1.__class__ is not int or c2_x1 < -32768 or c2_x1 > 32767:
             raise _rt.bad_int(c2_x1, -32768, 32767)
-        a = (a << 17) | (c2_x0 - -128) << 4 | (c2_x1 < 0)
         m = ~c2_x1 if c2_x1 < 0 else c2_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (c2_x0 - -128) << 12 | (c2_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (c2_x0 - -128) << 20 | (c2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (c2_x0 - -128) << 28 | (c2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -575,58 +583,78 @@ def _e_DetailedCostType(a, v):
 """\
 
 def _d_DetailedCostType(D, E, p, data, st, cls):
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     a3_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a3_v1 = c & 65535
-    if a3_v1 < 32768:
-        a3_v1 >>= 8
+    a3_v1 = c & 16777215
+    if a3_v1 < 8388608:
+        a3_v1 >>= 16
+        p = q - 16
+        if sg:
+            a3_v1 = ~a3_v1
+    elif not a3_v1 & 32768:
+        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            a3_v1 = ~a3_v1
     elif not a3_v1 & 128:
-        a3_v1 = ((a3_v1 >> 8) & 127) | ((a3_v1 & 127) << 7)
+        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7 | (a3_v1 & 127) << 14
         p = q
+        if sg:
+            a3_v1 = ~a3_v1
+        if a3_v1 < -32768 or a3_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a3_v1, -32768, 32767)
     else:
-        a3_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a3_v1 = ~a3_v1
-    if a3_v1 < -32768 or a3_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a3_v1, -32768, 32767)
+        a3_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            a3_v1 = ~a3_v1
+        if a3_v1 < -32768 or a3_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a3_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = a3_v0
     v0.Value = a3_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     c4_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    c4_v1 = c & 65535
-    if c4_v1 < 32768:
-        c4_v1 >>= 8
+    c4_v1 = c & 16777215
+    if c4_v1 < 8388608:
+        c4_v1 >>= 16
+        p = q - 16
+        if sg:
+            c4_v1 = ~c4_v1
+    elif not c4_v1 & 32768:
+        c4_v1 = ((c4_v1 >> 16) & 127) | ((c4_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            c4_v1 = ~c4_v1
     elif not c4_v1 & 128:
-        c4_v1 = ((c4_v1 >> 8) & 127) | ((c4_v1 & 127) << 7)
+        c4_v1 = ((c4_v1 >> 16) & 127) | ((c4_v1 >> 8) & 127) << 7 | (c4_v1 & 127) << 14
         p = q
+        if sg:
+            c4_v1 = ~c4_v1
+        if c4_v1 < -32768 or c4_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', c4_v1, -32768, 32767)
     else:
-        c4_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        c4_v1 = ~c4_v1
-    if c4_v1 < -32768 or c4_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', c4_v1, -32768, 32767)
+        c4_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            c4_v1 = ~c4_v1
+        if c4_v1 < -32768 or c4_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', c4_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = c4_v0
     v1.Value = c4_v1
@@ -673,8 +701,15 @@ def _e_DetailedTaxType(a, v):
         x0 = v.TaxRuleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Amount"
         x1 = v.Amount
         if not isinstance(x1, RationalNumberType):
@@ -687,9 +722,13 @@ def _e_DetailedTaxType(a, v):
         a5_x1 = x1.Value
         if a5_x1.__class__ is not int or a5_x1 < -32768 or a5_x1 > 32767:
             raise _rt.bad_int(a5_x1, -32768, 32767)
-        a = (a << 16) | (a5_x0 - -128) << 4 | (a5_x1 < 0)
         m = ~a5_x1 if a5_x1 < 0 else a5_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (a5_x0 - -128) << 12 | (a5_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (a5_x0 - -128) << 20 | (a5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (a5_x0 - -128) << 28 | (a5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -703,50 +742,68 @@ def _e_DetailedTaxType(a, v):
 """\
 
 def _d_DetailedTaxType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DetailedTaxType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     a6_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a6_v1 = c & 65535
-    if a6_v1 < 32768:
-        a6_v1 >>= 8
+    a6_v1 = c & 16777215
+    if a6_v1 < 8388608:
+        a6_v1 >>= 16
+        p = q - 16
+        if sg:
+            a6_v1 = ~a6_v1
+    elif not a6_v1 & 32768:
+        a6_v1 = ((a6_v1 >> 16) & 127) | ((a6_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            a6_v1 = ~a6_v1
     elif not a6_v1 & 128:
-        a6_v1 = ((a6_v1 >> 8) & 127) | ((a6_v1 & 127) << 7)
+        a6_v1 = ((a6_v1 >> 16) & 127) | ((a6_v1 >> 8) & 127) << 7 | (a6_v1 & 127) << 14
         p = q
+        if sg:
+            a6_v1 = ~a6_v1
+        if a6_v1 < -32768 or a6_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a6_v1, -32768, 32767)
     else:
-        a6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a6_v1 = ~a6_v1
-    if a6_v1 < -32768 or a6_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a6_v1, -32768, 32767)
+        a6_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            a6_v1 = ~a6_v1
+        if a6_v1 < -32768 or a6_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a6_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = a6_v0
     v1.Value = a6_v1
@@ -849,8 +906,15 @@ def _e_DisplayParametersType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < 0 or x4 > 4294967295:
                 raise _rt.bad_int(x4, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x4 if x4 < 128 else _uint(a, x4)
+            if x4 < 128:
+                a = (a << 9) | (x4)
+            elif x4 < 16384:
+                a = (a << 17) | (((x4 & 127) << 8) | (x4 >> 7) | 32768)
+            elif x4 < 2097152:
+                a = (a << 25) | (((x4 & 127) << 16) | ((x4 & 16256) << 1) | (x4 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x4)
             a <<= 1
         f = "RemainingTimeToTargetSOC"
         x5 = v.RemainingTimeToTargetSOC
@@ -862,8 +926,15 @@ def _e_DisplayParametersType(a, v):
             s = t[2]
             if x5.__class__ is not int or x5 < 0 or x5 > 4294967295:
                 raise _rt.bad_int(x5, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+            if x5 < 128:
+                a = (a << 9) | (x5)
+            elif x5 < 16384:
+                a = (a << 17) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+            elif x5 < 2097152:
+                a = (a << 25) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x5)
             a <<= 1
         f = "RemainingTimeToMaximumSOC"
         x6 = v.RemainingTimeToMaximumSOC
@@ -875,8 +946,15 @@ def _e_DisplayParametersType(a, v):
             s = t[2]
             if x6.__class__ is not int or x6 < 0 or x6 > 4294967295:
                 raise _rt.bad_int(x6, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x6 if x6 < 128 else _uint(a, x6)
+            if x6 < 128:
+                a = (a << 9) | (x6)
+            elif x6 < 16384:
+                a = (a << 17) | (((x6 & 127) << 8) | (x6 >> 7) | 32768)
+            elif x6 < 2097152:
+                a = (a << 25) | (((x6 & 127) << 16) | ((x6 & 16256) << 1) | (x6 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x6)
             a <<= 1
         f = "ChargingComplete"
         x7 = v.ChargingComplete
@@ -907,9 +985,13 @@ def _e_DisplayParametersType(a, v):
             b15_x1 = x8.Value
             if b15_x1.__class__ is not int or b15_x1 < -32768 or b15_x1 > 32767:
                 raise _rt.bad_int(b15_x1, -32768, 32767)
-            a = (a << 14) | (b15_x0 - -128) << 4 | (b15_x1 < 0)
             m = ~b15_x1 if b15_x1 < 0 else b15_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (b15_x0 - -128) << 12 | (b15_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (b15_x0 - -128) << 20 | (b15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (b15_x0 - -128) << 28 | (b15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "InletHot"
         x9 = v.InletHot
@@ -1003,26 +1085,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 4:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v4 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v4 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1032,26 +1116,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 5:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v5 = c & 65535
-        if v5 < 32768:
-            v5 >>= 8
+        v5 = c & 16777215
+        if v5 < 8388608:
+            v5 >>= 16
+            p = q - 16
+        elif not v5 & 32768:
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
             p = q - 8
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
             p = q
         else:
-            v5, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v5 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+            v5, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v5 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1061,26 +1147,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 6
     elif ec == 6:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v6 = c & 65535
-        if v6 < 32768:
-            v6 >>= 8
+        v6 = c & 16777215
+        if v6 < 8388608:
+            v6 >>= 16
+            p = q - 16
+        elif not v6 & 32768:
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
             p = q - 8
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
             p = q
         else:
-            v6, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v6 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+            v6, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v6 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1160,26 +1248,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 3:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1189,26 +1279,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 4:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1218,26 +1310,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 5:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1305,26 +1399,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1334,26 +1430,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 3:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1363,26 +1461,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 4:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1438,26 +1538,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1467,26 +1569,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1496,26 +1600,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 3:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1559,26 +1665,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1588,26 +1696,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1617,26 +1727,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1680,26 +1792,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 65535
-            if v5 < 32768:
-                v5 >>= 8
+            v5 = c & 16777215
+            if v5 < 8388608:
+                v5 >>= 16
+                p = q - 16
+            elif not v5 & 32768:
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1709,26 +1823,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1772,26 +1888,28 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1983,8 +2101,12 @@ def _e_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_evseNotificationType.get(x1)
@@ -2003,26 +2125,30 @@ def _e_EVSEStatusType(a, v):
 """\
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVSEStatusType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -2092,9 +2218,16 @@ def _e_ListOfRootCertificateIDsType(a, v):
             r18_x1 = y.X509SerialNumber
             if r18_x1.__class__ is not int:
                 raise _rt.bad_int(r18_x1, None, None)
-            a = (a << 4) | (r18_x1 < 0)
             m = ~r18_x1 if r18_x1 < 0 else r18_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r18_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (r18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (r18_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
@@ -2123,27 +2256,35 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
     r20_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r20_v1 = c & 65535
-    if r20_v1 < 32768:
-        r20_v1 >>= 8
+    r20_v1 = c & 16777215
+    if r20_v1 < 8388608:
+        r20_v1 >>= 16
+        p = q - 16
+        if sg:
+            r20_v1 = ~r20_v1
+    elif not r20_v1 & 32768:
+        r20_v1 = ((r20_v1 >> 16) & 127) | ((r20_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r20_v1 = ~r20_v1
     elif not r20_v1 & 128:
-        r20_v1 = ((r20_v1 >> 8) & 127) | ((r20_v1 & 127) << 7)
+        r20_v1 = ((r20_v1 >> 16) & 127) | ((r20_v1 >> 8) & 127) << 7 | (r20_v1 & 127) << 14
         p = q
+        if sg:
+            r20_v1 = ~r20_v1
     else:
-        r20_v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        r20_v1 = ~r20_v1
+        r20_v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        if sg:
+            r20_v1 = ~r20_v1
     y = _new(_W_X509IssuerSerialType)
     y.X509IssuerName = r20_v0
     y.X509SerialNumber = r20_v1
@@ -2223,8 +2364,15 @@ def _e_MessageHeaderType(a, v):
         x1 = v.TimeStamp
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         f = "Signature"
         x2 = v.Signature
         a <<= 1
@@ -2261,26 +2409,28 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'MessageHeaderType')
     p = q
     v0, D, E, p = _dbin(D, E, p, data, 8, 8, 'MessageHeaderType.SessionID')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'MessageHeaderType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v1 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
+        v1, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v1 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2351,16 +2501,30 @@ def _e_MeterInfoType(a, v):
         x1 = v.ChargedEnergyReadingWh
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         f = "BPT_DischargedEnergyReadingWh"
         x2 = v.BPT_DischargedEnergyReadingWh
         a <<= 1
         if x2 is not None:
             if x2.__class__ is not int or x2 < 0 or x2 > 18446744073709551615:
                 raise _rt.bad_int(x2, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 12) | (x2)
+            elif x2 < 16384:
+                a = (a << 20) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 28) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x2)
             a <<= 1
             s = 3
         else:
@@ -2375,8 +2539,15 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 18446744073709551615:
                 raise _rt.bad_int(x3, 0, 18446744073709551615)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            elif x3 < 2097152:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x3)
             a <<= 1
         f = "BPT_InductiveEnergyReadingVARh"
         x4 = v.BPT_InductiveEnergyReadingVARh
@@ -2388,8 +2559,15 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < 0 or x4 > 18446744073709551615:
                 raise _rt.bad_int(x4, 0, 18446744073709551615)
-            a <<= 1
-            a = (a << 8) | x4 if x4 < 128 else _uint(a, x4)
+            if x4 < 128:
+                a = (a << 9) | (x4)
+            elif x4 < 16384:
+                a = (a << 17) | (((x4 & 127) << 8) | (x4 >> 7) | 32768)
+            elif x4 < 2097152:
+                a = (a << 25) | (((x4 & 127) << 16) | ((x4 & 16256) << 1) | (x4 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x4)
             a <<= 1
         f = "MeterSignature"
         x5 = v.MeterSignature
@@ -2414,9 +2592,13 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
                 raise _rt.bad_int(x6, -32768, 32767)
-            a = (a << 2) | (x6 < 0)
             m = ~x6 if x6 < 0 else x6
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x6 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "MeterTimestamp"
         x7 = v.MeterTimestamp
@@ -2428,8 +2610,15 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x7.__class__ is not int or x7 < 0 or x7 > 18446744073709551615:
                 raise _rt.bad_int(x7, 0, 18446744073709551615)
-            a <<= 1
-            a = (a << 8) | x7 if x7 < 128 else _uint(a, x7)
+            if x7 < 128:
+                a = (a << 9) | (x7)
+            elif x7 < 16384:
+                a = (a << 17) | (((x7 & 127) << 8) | (x7 >> 7) | 32768)
+            elif x7 < 2097152:
+                a = (a << 25) | (((x7 & 127) << 16) | ((x7 & 16256) << 1) | (x7 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x7)
             a <<= 1
         t = _T27[s]
         if t is None:
@@ -2461,26 +2650,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonTypes', 'MeterID'), None, 32, 'MeterInfoType.MeterID')
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'MeterInfoType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v1 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
+        v1, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v1 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -2490,26 +2681,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v2 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
+            v2, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v2 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2519,26 +2712,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v3 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+            v3, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v3 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2548,26 +2743,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v4 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+            v4, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v4 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2580,29 +2777,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
         s = 6
     elif ec == 4:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v6 = c & 65535
-        if v6 < 32768:
-            v6 >>= 8
+        v6 = c & 16777215
+        if v6 < 8388608:
+            v6 >>= 16
+            p = q - 16
+            if sg:
+                v6 = ~v6
+        elif not v6 & 32768:
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
             p = q
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
         else:
-            v6, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+            v6, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2612,26 +2819,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 7
     elif ec == 5:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v7 = c & 65535
-        if v7 < 32768:
-            v7 >>= 8
+        v7 = c & 16777215
+        if v7 < 8388608:
+            v7 >>= 16
+            p = q - 16
+        elif not v7 & 32768:
+            v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
             p = q - 8
         elif not v7 & 128:
-            v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+            v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
             p = q
         else:
-            v7, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v7 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+            v7, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v7 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2652,26 +2861,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v3 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+                v3, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v3 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2681,26 +2892,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v4 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                v4, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v4 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2713,29 +2926,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 3:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+                if sg:
+                    v6 = ~v6
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2745,26 +2968,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 4:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 65535
-            if v7 < 32768:
-                v7 >>= 8
+            v7 = c & 16777215
+            if v7 < 8388608:
+                v7 >>= 16
+                p = q - 16
+            elif not v7 & 32768:
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2785,26 +3010,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v4 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                v4, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v4 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2817,29 +3044,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 2:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+                if sg:
+                    v6 = ~v6
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2849,26 +3086,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 3:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 65535
-            if v7 < 32768:
-                v7 >>= 8
+            v7 = c & 16777215
+            if v7 < 8388608:
+                v7 >>= 16
+                p = q - 16
+            elif not v7 & 32768:
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2892,29 +3131,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+                if sg:
+                    v6 = ~v6
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2924,26 +3173,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 65535
-            if v7 < 32768:
-                v7 >>= 8
+            v7 = c & 16777215
+            if v7 < 8388608:
+                v7 >>= 16
+                p = q - 16
+            elif not v7 & 32768:
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2964,29 +3215,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 65535
-            if v6 < 32768:
-                v6 >>= 8
+            v6 = c & 16777215
+            if v6 < 8388608:
+                v6 >>= 16
+                p = q - 16
+                if sg:
+                    v6 = ~v6
+            elif not v6 & 32768:
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
                 p = q
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2996,26 +3257,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 65535
-            if v7 < 32768:
-                v7 >>= 8
+            v7 = c & 16777215
+            if v7 < 8388608:
+                v7 >>= 16
+                p = q - 16
+            elif not v7 & 32768:
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3036,26 +3299,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 65535
-            if v7 < 32768:
-                v7 >>= 8
+            v7 = c & 16777215
+            if v7 < 8388608:
+                v7 >>= 16
+                p = q - 16
+            elif not v7 & 32768:
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3135,9 +3400,13 @@ def _e_RationalNumberType(a, v):
         x1 = v.Value
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 14) | (x0 - -128) << 4 | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (x0 - -128) << 12 | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (x0 - -128) << 20 | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (x0 - -128) << 28 | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3151,30 +3420,40 @@ def _e_RationalNumberType(a, v):
 """\
 
 def _d_RationalNumberType(D, E, p, data, st, cls):
-    p0 = p + 14
-    q = p + 30
+    q = p + 38
     if q <= E:
-        c = (D >> (E - q)) & 1073741823
+        c = (D >> (E - q)) & 274877906943
     else:
-        c, D, E = _look(D, E, p, data, 22, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 22, 16)
+    g = c >> 24
     if g & 12302:
         raise _rt.escape(p, g, 14, 12302, 'RationalNumberType')
     v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', v1, -32768, 32767)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3219,8 +3498,15 @@ def _e_ReceiptType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EnergyCosts"
         x1 = v.EnergyCosts
         a <<= 1
@@ -3239,9 +3525,13 @@ def _e_ReceiptType(a, v):
             e28_a29_x1 = e28_x0.Value
             if e28_a29_x1.__class__ is not int or e28_a29_x1 < -32768 or e28_a29_x1 > 32767:
                 raise _rt.bad_int(e28_a29_x1, -32768, 32767)
-            a = (a << 18) | (e28_a29_x0 - -128) << 4 | (e28_a29_x1 < 0)
             m = ~e28_a29_x1 if e28_a29_x1 < 0 else e28_a29_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e28_a29_x0 - -128) << 12 | (e28_a29_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e28_a29_x0 - -128) << 20 | (e28_a29_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e28_a29_x0 - -128) << 28 | (e28_a29_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EnergyCosts.CostPerUnit"
             e28_x1 = x1.CostPerUnit
             if not isinstance(e28_x1, RationalNumberType):
@@ -3254,9 +3544,13 @@ def _e_ReceiptType(a, v):
             e28_c30_x1 = e28_x1.Value
             if e28_c30_x1.__class__ is not int or e28_c30_x1 < -32768 or e28_c30_x1 > 32767:
                 raise _rt.bad_int(e28_c30_x1, -32768, 32767)
-            a = (a << 17) | (e28_c30_x0 - -128) << 4 | (e28_c30_x1 < 0)
             m = ~e28_c30_x1 if e28_c30_x1 < 0 else e28_c30_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e28_c30_x0 - -128) << 12 | (e28_c30_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e28_c30_x0 - -128) << 20 | (e28_c30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e28_c30_x0 - -128) << 28 | (e28_c30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             s = 2
         else:
@@ -3283,9 +3577,13 @@ def _e_ReceiptType(a, v):
             o32_a33_x1 = o32_x0.Value
             if o32_a33_x1.__class__ is not int or o32_a33_x1 < -32768 or o32_a33_x1 > 32767:
                 raise _rt.bad_int(o32_a33_x1, -32768, 32767)
-            a = (a << 15) | (o32_a33_x0 - -128) << 4 | (o32_a33_x1 < 0)
             m = ~o32_a33_x1 if o32_a33_x1 < 0 else o32_a33_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (o32_a33_x0 - -128) << 12 | (o32_a33_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (o32_a33_x0 - -128) << 20 | (o32_a33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (o32_a33_x0 - -128) << 28 | (o32_a33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "OccupancyCosts.CostPerUnit"
             o32_x1 = x2.CostPerUnit
             if not isinstance(o32_x1, RationalNumberType):
@@ -3298,9 +3596,13 @@ def _e_ReceiptType(a, v):
             o32_c34_x1 = o32_x1.Value
             if o32_c34_x1.__class__ is not int or o32_c34_x1 < -32768 or o32_c34_x1 > 32767:
                 raise _rt.bad_int(o32_c34_x1, -32768, 32767)
-            a = (a << 17) | (o32_c34_x0 - -128) << 4 | (o32_c34_x1 < 0)
             m = ~o32_c34_x1 if o32_c34_x1 < 0 else o32_c34_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (o32_c34_x0 - -128) << 12 | (o32_c34_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (o32_c34_x0 - -128) << 20 | (o32_c34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (o32_c34_x0 - -128) << 28 | (o32_c34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "AdditionalServicesCosts"
         x3 = v.AdditionalServicesCosts
@@ -3324,9 +3626,13 @@ def _e_ReceiptType(a, v):
             a36_a37_x1 = a36_x0.Value
             if a36_a37_x1.__class__ is not int or a36_a37_x1 < -32768 or a36_a37_x1 > 32767:
                 raise _rt.bad_int(a36_a37_x1, -32768, 32767)
-            a = (a << 15) | (a36_a37_x0 - -128) << 4 | (a36_a37_x1 < 0)
             m = ~a36_a37_x1 if a36_a37_x1 < 0 else a36_a37_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (a36_a37_x0 - -128) << 12 | (a36_a37_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (a36_a37_x0 - -128) << 20 | (a36_a37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (a36_a37_x0 - -128) << 28 | (a36_a37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "AdditionalServicesCosts.CostPerUnit"
             a36_x1 = x3.CostPerUnit
             if not isinstance(a36_x1, RationalNumberType):
@@ -3339,9 +3645,13 @@ def _e_ReceiptType(a, v):
             a36_c38_x1 = a36_x1.Value
             if a36_c38_x1.__class__ is not int or a36_c38_x1 < -32768 or a36_c38_x1 > 32767:
                 raise _rt.bad_int(a36_c38_x1, -32768, 32767)
-            a = (a << 17) | (a36_c38_x0 - -128) << 4 | (a36_c38_x1 < 0)
             m = ~a36_c38_x1 if a36_c38_x1 < 0 else a36_c38_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (a36_c38_x0 - -128) << 12 | (a36_c38_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (a36_c38_x0 - -128) << 20 | (a36_c38_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (a36_c38_x0 - -128) << 28 | (a36_c38_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "OverstayCosts"
         x4 = v.OverstayCosts
@@ -3365,9 +3675,13 @@ def _e_ReceiptType(a, v):
             o40_a41_x1 = o40_x0.Value
             if o40_a41_x1.__class__ is not int or o40_a41_x1 < -32768 or o40_a41_x1 > 32767:
                 raise _rt.bad_int(o40_a41_x1, -32768, 32767)
-            a = (a << 15) | (o40_a41_x0 - -128) << 4 | (o40_a41_x1 < 0)
             m = ~o40_a41_x1 if o40_a41_x1 < 0 else o40_a41_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (o40_a41_x0 - -128) << 12 | (o40_a41_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (o40_a41_x0 - -128) << 20 | (o40_a41_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (o40_a41_x0 - -128) << 28 | (o40_a41_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "OverstayCosts.CostPerUnit"
             o40_x1 = x4.CostPerUnit
             if not isinstance(o40_x1, RationalNumberType):
@@ -3380,9 +3694,13 @@ def _e_ReceiptType(a, v):
             o40_c42_x1 = o40_x1.Value
             if o40_c42_x1.__class__ is not int or o40_c42_x1 < -32768 or o40_c42_x1 > 32767:
                 raise _rt.bad_int(o40_c42_x1, -32768, 32767)
-            a = (a << 17) | (o40_c42_x0 - -128) << 4 | (o40_c42_x1 < 0)
             m = ~o40_c42_x1 if o40_c42_x1 < 0 else o40_c42_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (o40_c42_x0 - -128) << 12 | (o40_c42_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (o40_c42_x0 - -128) << 20 | (o40_c42_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (o40_c42_x0 - -128) << 28 | (o40_c42_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "TaxCosts"
         x5 = v.TaxCosts
@@ -3412,8 +3730,15 @@ def _e_ReceiptType(a, v):
                 t44_x0 = y.TaxRuleID
                 if t44_x0.__class__ is not int or t44_x0 < 1 or t44_x0 > 4294967295:
                     raise _rt.bad_int(t44_x0, 1, 4294967295)
-                a <<= 2
-                a = (a << 8) | t44_x0 if t44_x0 < 128 else _uint(a, t44_x0)
+                if t44_x0 < 128:
+                    a = (a << 10) | (t44_x0)
+                elif t44_x0 < 16384:
+                    a = (a << 18) | (((t44_x0 & 127) << 8) | (t44_x0 >> 7) | 32768)
+                elif t44_x0 < 2097152:
+                    a = (a << 26) | (((t44_x0 & 127) << 16) | ((t44_x0 & 16256) << 1) | (t44_x0 >> 14) | 8421376)
+                else:
+                    a <<= 2
+                    a = _uint(a, t44_x0)
                 f = "TaxCosts.Amount"
                 t44_x1 = y.Amount
                 if not isinstance(t44_x1, RationalNumberType):
@@ -3426,9 +3751,13 @@ def _e_ReceiptType(a, v):
                 t44_a45_x1 = t44_x1.Value
                 if t44_a45_x1.__class__ is not int or t44_a45_x1 < -32768 or t44_a45_x1 > 32767:
                     raise _rt.bad_int(t44_a45_x1, -32768, 32767)
-                a = (a << 16) | (t44_a45_x0 - -128) << 4 | (t44_a45_x1 < 0)
                 m = ~t44_a45_x1 if t44_a45_x1 < 0 else t44_a45_x1
-                a = (a << 8) | m if m < 128 else _uint(a, m)
+                if m < 128:
+                    a = (a << 24) | (t44_a45_x0 - -128) << 12 | (t44_a45_x1 < 0) << 8 | (m)
+                elif m < 16384:
+                    a = (a << 32) | (t44_a45_x0 - -128) << 20 | (t44_a45_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+                else:
+                    a = (a << 40) | (t44_a45_x0 - -128) << 28 | (t44_a45_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
                 a <<= 3
                 i += 1
             s = 7 if n == 10 else 6
@@ -3453,26 +3782,28 @@ def _d_ReceiptType(D, E, p, data, st, cls):
     v3 = None
     v4 = None
     v5 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ReceiptType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
+        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 24, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)

@@ -1122,9 +1122,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e1_x1 = x0.Value
         if e1_x1.__class__ is not int or e1_x1 < -32768 or e1_x1 > 32767:
             raise _rt.bad_int(e1_x1, -32768, 32767)
-        a = (a << 15) | (e1_x0 - -128) << 4 | (e1_x1 < 0)
         m = ~e1_x1 if e1_x1 < 0 else e1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e1_x0 - -128) << 12 | (e1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e1_x0 - -128) << 20 | (e1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e1_x0 - -128) << 28 | (e1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x1 = v.EVMinimumChargePower
         if not isinstance(x1, RationalNumberType):
@@ -1137,9 +1141,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e2_x1 = x1.Value
         if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
             raise _rt.bad_int(e2_x1, -32768, 32767)
-        a = (a << 17) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
         m = ~e2_x1 if e2_x1 < 0 else e2_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x2 = v.EVMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
@@ -1152,9 +1160,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e3_x1 = x2.Value
         if e3_x1.__class__ is not int or e3_x1 < -32768 or e3_x1 > 32767:
             raise _rt.bad_int(e3_x1, -32768, 32767)
-        a = (a << 17) | (e3_x0 - -128) << 4 | (e3_x1 < 0)
         m = ~e3_x1 if e3_x1 < 0 else e3_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e3_x0 - -128) << 12 | (e3_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e3_x0 - -128) << 20 | (e3_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e3_x0 - -128) << 28 | (e3_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargeCurrent"
         x3 = v.EVMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
@@ -1167,9 +1179,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e4_x1 = x3.Value
         if e4_x1.__class__ is not int or e4_x1 < -32768 or e4_x1 > 32767:
             raise _rt.bad_int(e4_x1, -32768, 32767)
-        a = (a << 17) | (e4_x0 - -128) << 4 | (e4_x1 < 0)
         m = ~e4_x1 if e4_x1 < 0 else e4_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e4_x0 - -128) << 12 | (e4_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e4_x0 - -128) << 20 | (e4_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e4_x0 - -128) << 28 | (e4_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x4 = v.EVMaximumVoltage
         if not isinstance(x4, RationalNumberType):
@@ -1182,9 +1198,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e5_x1 = x4.Value
         if e5_x1.__class__ is not int or e5_x1 < -32768 or e5_x1 > 32767:
             raise _rt.bad_int(e5_x1, -32768, 32767)
-        a = (a << 17) | (e5_x0 - -128) << 4 | (e5_x1 < 0)
         m = ~e5_x1 if e5_x1 < 0 else e5_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e5_x0 - -128) << 12 | (e5_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e5_x0 - -128) << 20 | (e5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e5_x0 - -128) << 28 | (e5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x5 = v.EVMinimumVoltage
         if not isinstance(x5, RationalNumberType):
@@ -1197,9 +1217,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e6_x1 = x5.Value
         if e6_x1.__class__ is not int or e6_x1 < -32768 or e6_x1 > 32767:
             raise _rt.bad_int(e6_x1, -32768, 32767)
-        a = (a << 17) | (e6_x0 - -128) << 4 | (e6_x1 < 0)
         m = ~e6_x1 if e6_x1 < 0 else e6_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e6_x0 - -128) << 12 | (e6_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e6_x0 - -128) << 20 | (e6_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e6_x0 - -128) << 28 | (e6_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TargetSOC"
         x6 = v.TargetSOC
         a <<= 2
@@ -1227,9 +1251,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e8_x1 = x7.Value
         if e8_x1.__class__ is not int or e8_x1 < -32768 or e8_x1 > 32767:
             raise _rt.bad_int(e8_x1, -32768, 32767)
-        a = (a << 14) | (e8_x0 - -128) << 4 | (e8_x1 < 0)
         m = ~e8_x1 if e8_x1 < 0 else e8_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e8_x0 - -128) << 12 | (e8_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e8_x0 - -128) << 20 | (e8_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e8_x0 - -128) << 28 | (e8_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower"
         x8 = v.EVMinimumDischargePower
         if not isinstance(x8, RationalNumberType):
@@ -1242,9 +1270,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e9_x1 = x8.Value
         if e9_x1.__class__ is not int or e9_x1 < -32768 or e9_x1 > 32767:
             raise _rt.bad_int(e9_x1, -32768, 32767)
-        a = (a << 17) | (e9_x0 - -128) << 4 | (e9_x1 < 0)
         m = ~e9_x1 if e9_x1 < 0 else e9_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e9_x0 - -128) << 12 | (e9_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e9_x0 - -128) << 20 | (e9_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e9_x0 - -128) << 28 | (e9_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargeCurrent"
         x9 = v.EVMaximumDischargeCurrent
         if not isinstance(x9, RationalNumberType):
@@ -1257,9 +1289,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e10_x1 = x9.Value
         if e10_x1.__class__ is not int or e10_x1 < -32768 or e10_x1 > 32767:
             raise _rt.bad_int(e10_x1, -32768, 32767)
-        a = (a << 17) | (e10_x0 - -128) << 4 | (e10_x1 < 0)
         m = ~e10_x1 if e10_x1 < 0 else e10_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e10_x0 - -128) << 12 | (e10_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e10_x0 - -128) << 20 | (e10_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e10_x0 - -128) << 28 | (e10_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargeCurrent"
         x10 = v.EVMinimumDischargeCurrent
         if not isinstance(x10, RationalNumberType):
@@ -1272,9 +1308,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e11_x1 = x10.Value
         if e11_x1.__class__ is not int or e11_x1 < -32768 or e11_x1 > 32767:
             raise _rt.bad_int(e11_x1, -32768, 32767)
-        a = (a << 17) | (e11_x0 - -128) << 4 | (e11_x1 < 0)
         m = ~e11_x1 if e11_x1 < 0 else e11_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e11_x0 - -128) << 12 | (e11_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e11_x0 - -128) << 20 | (e11_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e11_x0 - -128) << 28 | (e11_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -1290,170 +1330,230 @@ _e_BPT_DC_CPDReqEnergyTransferMode = _e_BPT_DC_CPDReqEnergyTransferModeType
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e12_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e12_v1 = c & 65535
-    if e12_v1 < 32768:
-        e12_v1 >>= 8
+    e12_v1 = c & 16777215
+    if e12_v1 < 8388608:
+        e12_v1 >>= 16
+        p = q - 16
+        if sg:
+            e12_v1 = ~e12_v1
+    elif not e12_v1 & 32768:
+        e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e12_v1 = ~e12_v1
     elif not e12_v1 & 128:
-        e12_v1 = ((e12_v1 >> 8) & 127) | ((e12_v1 & 127) << 7)
+        e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7 | (e12_v1 & 127) << 14
         p = q
+        if sg:
+            e12_v1 = ~e12_v1
+        if e12_v1 < -32768 or e12_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
     else:
-        e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e12_v1 = ~e12_v1
-    if e12_v1 < -32768 or e12_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+        e12_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e12_v1 = ~e12_v1
+        if e12_v1 < -32768 or e12_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e12_v0
     v0.Value = e12_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e13_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e13_v1 = c & 65535
-    if e13_v1 < 32768:
-        e13_v1 >>= 8
+    e13_v1 = c & 16777215
+    if e13_v1 < 8388608:
+        e13_v1 >>= 16
+        p = q - 16
+        if sg:
+            e13_v1 = ~e13_v1
+    elif not e13_v1 & 32768:
+        e13_v1 = ((e13_v1 >> 16) & 127) | ((e13_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e13_v1 = ~e13_v1
     elif not e13_v1 & 128:
-        e13_v1 = ((e13_v1 >> 8) & 127) | ((e13_v1 & 127) << 7)
+        e13_v1 = ((e13_v1 >> 16) & 127) | ((e13_v1 >> 8) & 127) << 7 | (e13_v1 & 127) << 14
         p = q
+        if sg:
+            e13_v1 = ~e13_v1
+        if e13_v1 < -32768 or e13_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e13_v1, -32768, 32767)
     else:
-        e13_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e13_v1 = ~e13_v1
-    if e13_v1 < -32768 or e13_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e13_v1, -32768, 32767)
+        e13_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e13_v1 = ~e13_v1
+        if e13_v1 < -32768 or e13_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e13_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e13_v0
     v1.Value = e13_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e14_v1 = c & 65535
-    if e14_v1 < 32768:
-        e14_v1 >>= 8
+    e14_v1 = c & 16777215
+    if e14_v1 < 8388608:
+        e14_v1 >>= 16
+        p = q - 16
+        if sg:
+            e14_v1 = ~e14_v1
+    elif not e14_v1 & 32768:
+        e14_v1 = ((e14_v1 >> 16) & 127) | ((e14_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e14_v1 = ~e14_v1
     elif not e14_v1 & 128:
-        e14_v1 = ((e14_v1 >> 8) & 127) | ((e14_v1 & 127) << 7)
+        e14_v1 = ((e14_v1 >> 16) & 127) | ((e14_v1 >> 8) & 127) << 7 | (e14_v1 & 127) << 14
         p = q
+        if sg:
+            e14_v1 = ~e14_v1
+        if e14_v1 < -32768 or e14_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e14_v1, -32768, 32767)
     else:
-        e14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e14_v1 = ~e14_v1
-    if e14_v1 < -32768 or e14_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e14_v1, -32768, 32767)
+        e14_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e14_v1 = ~e14_v1
+        if e14_v1 < -32768 or e14_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e14_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e14_v0
     v2.Value = e14_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e15_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e15_v1 = c & 65535
-    if e15_v1 < 32768:
-        e15_v1 >>= 8
+    e15_v1 = c & 16777215
+    if e15_v1 < 8388608:
+        e15_v1 >>= 16
+        p = q - 16
+        if sg:
+            e15_v1 = ~e15_v1
+    elif not e15_v1 & 32768:
+        e15_v1 = ((e15_v1 >> 16) & 127) | ((e15_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e15_v1 = ~e15_v1
     elif not e15_v1 & 128:
-        e15_v1 = ((e15_v1 >> 8) & 127) | ((e15_v1 & 127) << 7)
+        e15_v1 = ((e15_v1 >> 16) & 127) | ((e15_v1 >> 8) & 127) << 7 | (e15_v1 & 127) << 14
         p = q
+        if sg:
+            e15_v1 = ~e15_v1
+        if e15_v1 < -32768 or e15_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e15_v1, -32768, 32767)
     else:
-        e15_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e15_v1 = ~e15_v1
-    if e15_v1 < -32768 or e15_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e15_v1, -32768, 32767)
+        e15_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e15_v1 = ~e15_v1
+        if e15_v1 < -32768 or e15_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e15_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e15_v0
     v3.Value = e15_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e16_v1 = c & 65535
-    if e16_v1 < 32768:
-        e16_v1 >>= 8
+    e16_v1 = c & 16777215
+    if e16_v1 < 8388608:
+        e16_v1 >>= 16
+        p = q - 16
+        if sg:
+            e16_v1 = ~e16_v1
+    elif not e16_v1 & 32768:
+        e16_v1 = ((e16_v1 >> 16) & 127) | ((e16_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e16_v1 = ~e16_v1
     elif not e16_v1 & 128:
-        e16_v1 = ((e16_v1 >> 8) & 127) | ((e16_v1 & 127) << 7)
+        e16_v1 = ((e16_v1 >> 16) & 127) | ((e16_v1 >> 8) & 127) << 7 | (e16_v1 & 127) << 14
         p = q
+        if sg:
+            e16_v1 = ~e16_v1
+        if e16_v1 < -32768 or e16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e16_v1, -32768, 32767)
     else:
-        e16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e16_v1 = ~e16_v1
-    if e16_v1 < -32768 or e16_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e16_v1, -32768, 32767)
+        e16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e16_v1 = ~e16_v1
+        if e16_v1 < -32768 or e16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e16_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e16_v0
     v4.Value = e16_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e17_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e17_v1 = c & 65535
-    if e17_v1 < 32768:
-        e17_v1 >>= 8
+    e17_v1 = c & 16777215
+    if e17_v1 < 8388608:
+        e17_v1 >>= 16
+        p = q - 16
+        if sg:
+            e17_v1 = ~e17_v1
+    elif not e17_v1 & 32768:
+        e17_v1 = ((e17_v1 >> 16) & 127) | ((e17_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e17_v1 = ~e17_v1
     elif not e17_v1 & 128:
-        e17_v1 = ((e17_v1 >> 8) & 127) | ((e17_v1 & 127) << 7)
+        e17_v1 = ((e17_v1 >> 16) & 127) | ((e17_v1 >> 8) & 127) << 7 | (e17_v1 & 127) << 14
         p = q
+        if sg:
+            e17_v1 = ~e17_v1
+        if e17_v1 < -32768 or e17_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e17_v1, -32768, 32767)
     else:
-        e17_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e17_v1 = ~e17_v1
-    if e17_v1 < -32768 or e17_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e17_v1, -32768, 32767)
+        e17_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e17_v1 = ~e17_v1
+        if e17_v1 < -32768 or e17_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e17_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e17_v0
     v5.Value = e17_v1
@@ -1484,30 +1584,40 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDReqEnergyTransferModeType')
     if s == 7:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e18_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e18_v1 = c & 65535
-        if e18_v1 < 32768:
-            e18_v1 >>= 8
+        e18_v1 = c & 16777215
+        if e18_v1 < 8388608:
+            e18_v1 >>= 16
+            p = q - 16
+            if sg:
+                e18_v1 = ~e18_v1
+        elif not e18_v1 & 32768:
+            e18_v1 = ((e18_v1 >> 16) & 127) | ((e18_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e18_v1 = ~e18_v1
         elif not e18_v1 & 128:
-            e18_v1 = ((e18_v1 >> 8) & 127) | ((e18_v1 & 127) << 7)
+            e18_v1 = ((e18_v1 >> 16) & 127) | ((e18_v1 >> 8) & 127) << 7 | (e18_v1 & 127) << 14
             p = q
+            if sg:
+                e18_v1 = ~e18_v1
+            if e18_v1 < -32768 or e18_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e18_v1, -32768, 32767)
         else:
-            e18_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e18_v1 = ~e18_v1
-        if e18_v1 < -32768 or e18_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e18_v1, -32768, 32767)
+            e18_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e18_v1 = ~e18_v1
+            if e18_v1 < -32768 or e18_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e18_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e18_v0
         v7.Value = e18_v1
@@ -1519,86 +1629,116 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDReqEnergyTransferModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e19_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e19_v1 = c & 65535
-    if e19_v1 < 32768:
-        e19_v1 >>= 8
+    e19_v1 = c & 16777215
+    if e19_v1 < 8388608:
+        e19_v1 >>= 16
+        p = q - 16
+        if sg:
+            e19_v1 = ~e19_v1
+    elif not e19_v1 & 32768:
+        e19_v1 = ((e19_v1 >> 16) & 127) | ((e19_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e19_v1 = ~e19_v1
     elif not e19_v1 & 128:
-        e19_v1 = ((e19_v1 >> 8) & 127) | ((e19_v1 & 127) << 7)
+        e19_v1 = ((e19_v1 >> 16) & 127) | ((e19_v1 >> 8) & 127) << 7 | (e19_v1 & 127) << 14
         p = q
+        if sg:
+            e19_v1 = ~e19_v1
+        if e19_v1 < -32768 or e19_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e19_v1, -32768, 32767)
     else:
-        e19_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e19_v1 = ~e19_v1
-    if e19_v1 < -32768 or e19_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e19_v1, -32768, 32767)
+        e19_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e19_v1 = ~e19_v1
+        if e19_v1 < -32768 or e19_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e19_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e19_v0
     v8.Value = e19_v1
     v8.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e20_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e20_v1 = c & 65535
-    if e20_v1 < 32768:
-        e20_v1 >>= 8
+    e20_v1 = c & 16777215
+    if e20_v1 < 8388608:
+        e20_v1 >>= 16
+        p = q - 16
+        if sg:
+            e20_v1 = ~e20_v1
+    elif not e20_v1 & 32768:
+        e20_v1 = ((e20_v1 >> 16) & 127) | ((e20_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e20_v1 = ~e20_v1
     elif not e20_v1 & 128:
-        e20_v1 = ((e20_v1 >> 8) & 127) | ((e20_v1 & 127) << 7)
+        e20_v1 = ((e20_v1 >> 16) & 127) | ((e20_v1 >> 8) & 127) << 7 | (e20_v1 & 127) << 14
         p = q
+        if sg:
+            e20_v1 = ~e20_v1
+        if e20_v1 < -32768 or e20_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e20_v1, -32768, 32767)
     else:
-        e20_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e20_v1 = ~e20_v1
-    if e20_v1 < -32768 or e20_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e20_v1, -32768, 32767)
+        e20_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e20_v1 = ~e20_v1
+        if e20_v1 < -32768 or e20_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e20_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e20_v0
     v9.Value = e20_v1
     v9.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e21_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e21_v1 = c & 65535
-    if e21_v1 < 32768:
-        e21_v1 >>= 8
+    e21_v1 = c & 16777215
+    if e21_v1 < 8388608:
+        e21_v1 >>= 16
+        p = q - 16
+        if sg:
+            e21_v1 = ~e21_v1
+    elif not e21_v1 & 32768:
+        e21_v1 = ((e21_v1 >> 16) & 127) | ((e21_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e21_v1 = ~e21_v1
     elif not e21_v1 & 128:
-        e21_v1 = ((e21_v1 >> 8) & 127) | ((e21_v1 & 127) << 7)
+        e21_v1 = ((e21_v1 >> 16) & 127) | ((e21_v1 >> 8) & 127) << 7 | (e21_v1 & 127) << 14
         p = q
+        if sg:
+            e21_v1 = ~e21_v1
+        if e21_v1 < -32768 or e21_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e21_v1, -32768, 32767)
     else:
-        e21_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e21_v1 = ~e21_v1
-    if e21_v1 < -32768 or e21_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e21_v1, -32768, 32767)
+        e21_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e21_v1 = ~e21_v1
+        if e21_v1 < -32768 or e21_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e21_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e21_v0
     v10.Value = e21_v1
@@ -1708,9 +1848,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e22_x1 = x0.Value
         if e22_x1.__class__ is not int or e22_x1 < -32768 or e22_x1 > 32767:
             raise _rt.bad_int(e22_x1, -32768, 32767)
-        a = (a << 15) | (e22_x0 - -128) << 4 | (e22_x1 < 0)
         m = ~e22_x1 if e22_x1 < 0 else e22_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e22_x0 - -128) << 12 | (e22_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e22_x0 - -128) << 20 | (e22_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e22_x0 - -128) << 28 | (e22_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x1 = v.EVSEMinimumChargePower
         if not isinstance(x1, RationalNumberType):
@@ -1723,9 +1867,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e23_x1 = x1.Value
         if e23_x1.__class__ is not int or e23_x1 < -32768 or e23_x1 > 32767:
             raise _rt.bad_int(e23_x1, -32768, 32767)
-        a = (a << 17) | (e23_x0 - -128) << 4 | (e23_x1 < 0)
         m = ~e23_x1 if e23_x1 < 0 else e23_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e23_x0 - -128) << 12 | (e23_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e23_x0 - -128) << 20 | (e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e23_x0 - -128) << 28 | (e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
@@ -1738,9 +1886,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e24_x1 = x2.Value
         if e24_x1.__class__ is not int or e24_x1 < -32768 or e24_x1 > 32767:
             raise _rt.bad_int(e24_x1, -32768, 32767)
-        a = (a << 17) | (e24_x0 - -128) << 4 | (e24_x1 < 0)
         m = ~e24_x1 if e24_x1 < 0 else e24_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e24_x0 - -128) << 12 | (e24_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e24_x0 - -128) << 20 | (e24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e24_x0 - -128) << 28 | (e24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargeCurrent"
         x3 = v.EVSEMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
@@ -1753,9 +1905,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e25_x1 = x3.Value
         if e25_x1.__class__ is not int or e25_x1 < -32768 or e25_x1 > 32767:
             raise _rt.bad_int(e25_x1, -32768, 32767)
-        a = (a << 17) | (e25_x0 - -128) << 4 | (e25_x1 < 0)
         m = ~e25_x1 if e25_x1 < 0 else e25_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e25_x0 - -128) << 12 | (e25_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e25_x0 - -128) << 20 | (e25_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e25_x0 - -128) << 28 | (e25_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x4 = v.EVSEMaximumVoltage
         if not isinstance(x4, RationalNumberType):
@@ -1768,9 +1924,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e26_x1 = x4.Value
         if e26_x1.__class__ is not int or e26_x1 < -32768 or e26_x1 > 32767:
             raise _rt.bad_int(e26_x1, -32768, 32767)
-        a = (a << 17) | (e26_x0 - -128) << 4 | (e26_x1 < 0)
         m = ~e26_x1 if e26_x1 < 0 else e26_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e26_x0 - -128) << 12 | (e26_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e26_x0 - -128) << 20 | (e26_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e26_x0 - -128) << 28 | (e26_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltage"
         x5 = v.EVSEMinimumVoltage
         if not isinstance(x5, RationalNumberType):
@@ -1783,9 +1943,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e27_x1 = x5.Value
         if e27_x1.__class__ is not int or e27_x1 < -32768 or e27_x1 > 32767:
             raise _rt.bad_int(e27_x1, -32768, 32767)
-        a = (a << 17) | (e27_x0 - -128) << 4 | (e27_x1 < 0)
         m = ~e27_x1 if e27_x1 < 0 else e27_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e27_x0 - -128) << 12 | (e27_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e27_x0 - -128) << 20 | (e27_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e27_x0 - -128) << 28 | (e27_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPowerRampLimitation"
         x6 = v.EVSEPowerRampLimitation
         a <<= 2
@@ -1800,9 +1964,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
             e28_x1 = x6.Value
             if e28_x1.__class__ is not int or e28_x1 < -32768 or e28_x1 > 32767:
                 raise _rt.bad_int(e28_x1, -32768, 32767)
-            a = (a << 16) | (e28_x0 - -128) << 4 | (e28_x1 < 0)
             m = ~e28_x1 if e28_x1 < 0 else e28_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e28_x0 - -128) << 12 | (e28_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e28_x0 - -128) << 20 | (e28_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e28_x0 - -128) << 28 | (e28_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -1824,9 +1992,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e30_x1 = x7.Value
         if e30_x1.__class__ is not int or e30_x1 < -32768 or e30_x1 > 32767:
             raise _rt.bad_int(e30_x1, -32768, 32767)
-        a = (a << 14) | (e30_x0 - -128) << 4 | (e30_x1 < 0)
         m = ~e30_x1 if e30_x1 < 0 else e30_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e30_x0 - -128) << 12 | (e30_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e30_x0 - -128) << 20 | (e30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e30_x0 - -128) << 28 | (e30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargePower"
         x8 = v.EVSEMinimumDischargePower
         if not isinstance(x8, RationalNumberType):
@@ -1839,9 +2011,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e31_x1 = x8.Value
         if e31_x1.__class__ is not int or e31_x1 < -32768 or e31_x1 > 32767:
             raise _rt.bad_int(e31_x1, -32768, 32767)
-        a = (a << 17) | (e31_x0 - -128) << 4 | (e31_x1 < 0)
         m = ~e31_x1 if e31_x1 < 0 else e31_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e31_x0 - -128) << 12 | (e31_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e31_x0 - -128) << 20 | (e31_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e31_x0 - -128) << 28 | (e31_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargeCurrent"
         x9 = v.EVSEMaximumDischargeCurrent
         if not isinstance(x9, RationalNumberType):
@@ -1854,9 +2030,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e32_x1 = x9.Value
         if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
             raise _rt.bad_int(e32_x1, -32768, 32767)
-        a = (a << 17) | (e32_x0 - -128) << 4 | (e32_x1 < 0)
         m = ~e32_x1 if e32_x1 < 0 else e32_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargeCurrent"
         x10 = v.EVSEMinimumDischargeCurrent
         if not isinstance(x10, RationalNumberType):
@@ -1869,9 +2049,13 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
         e33_x1 = x10.Value
         if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
             raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 17) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
         m = ~e33_x1 if e33_x1 < 0 else e33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -1887,170 +2071,230 @@ _e_BPT_DC_CPDResEnergyTransferMode = _e_BPT_DC_CPDResEnergyTransferModeType
 
 def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e34_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e34_v1 = c & 65535
-    if e34_v1 < 32768:
-        e34_v1 >>= 8
+    e34_v1 = c & 16777215
+    if e34_v1 < 8388608:
+        e34_v1 >>= 16
+        p = q - 16
+        if sg:
+            e34_v1 = ~e34_v1
+    elif not e34_v1 & 32768:
+        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e34_v1 = ~e34_v1
     elif not e34_v1 & 128:
-        e34_v1 = ((e34_v1 >> 8) & 127) | ((e34_v1 & 127) << 7)
+        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7 | (e34_v1 & 127) << 14
         p = q
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     else:
-        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e34_v1 = ~e34_v1
-    if e34_v1 < -32768 or e34_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+        e34_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e34_v0
     v0.Value = e34_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e35_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e35_v1 = c & 65535
-    if e35_v1 < 32768:
-        e35_v1 >>= 8
+    e35_v1 = c & 16777215
+    if e35_v1 < 8388608:
+        e35_v1 >>= 16
+        p = q - 16
+        if sg:
+            e35_v1 = ~e35_v1
+    elif not e35_v1 & 32768:
+        e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e35_v1 = ~e35_v1
     elif not e35_v1 & 128:
-        e35_v1 = ((e35_v1 >> 8) & 127) | ((e35_v1 & 127) << 7)
+        e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7 | (e35_v1 & 127) << 14
         p = q
+        if sg:
+            e35_v1 = ~e35_v1
+        if e35_v1 < -32768 or e35_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
     else:
-        e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e35_v1 = ~e35_v1
-    if e35_v1 < -32768 or e35_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+        e35_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e35_v1 = ~e35_v1
+        if e35_v1 < -32768 or e35_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e35_v0
     v1.Value = e35_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e36_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e36_v1 = c & 65535
-    if e36_v1 < 32768:
-        e36_v1 >>= 8
+    e36_v1 = c & 16777215
+    if e36_v1 < 8388608:
+        e36_v1 >>= 16
+        p = q - 16
+        if sg:
+            e36_v1 = ~e36_v1
+    elif not e36_v1 & 32768:
+        e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e36_v1 = ~e36_v1
     elif not e36_v1 & 128:
-        e36_v1 = ((e36_v1 >> 8) & 127) | ((e36_v1 & 127) << 7)
+        e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7 | (e36_v1 & 127) << 14
         p = q
+        if sg:
+            e36_v1 = ~e36_v1
+        if e36_v1 < -32768 or e36_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
     else:
-        e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e36_v1 = ~e36_v1
-    if e36_v1 < -32768 or e36_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+        e36_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e36_v1 = ~e36_v1
+        if e36_v1 < -32768 or e36_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e36_v0
     v2.Value = e36_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e37_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e37_v1 = c & 65535
-    if e37_v1 < 32768:
-        e37_v1 >>= 8
+    e37_v1 = c & 16777215
+    if e37_v1 < 8388608:
+        e37_v1 >>= 16
+        p = q - 16
+        if sg:
+            e37_v1 = ~e37_v1
+    elif not e37_v1 & 32768:
+        e37_v1 = ((e37_v1 >> 16) & 127) | ((e37_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e37_v1 = ~e37_v1
     elif not e37_v1 & 128:
-        e37_v1 = ((e37_v1 >> 8) & 127) | ((e37_v1 & 127) << 7)
+        e37_v1 = ((e37_v1 >> 16) & 127) | ((e37_v1 >> 8) & 127) << 7 | (e37_v1 & 127) << 14
         p = q
+        if sg:
+            e37_v1 = ~e37_v1
+        if e37_v1 < -32768 or e37_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e37_v1, -32768, 32767)
     else:
-        e37_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e37_v1 = ~e37_v1
-    if e37_v1 < -32768 or e37_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e37_v1, -32768, 32767)
+        e37_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e37_v1 = ~e37_v1
+        if e37_v1 < -32768 or e37_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e37_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e37_v0
     v3.Value = e37_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e38_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e38_v1 = c & 65535
-    if e38_v1 < 32768:
-        e38_v1 >>= 8
+    e38_v1 = c & 16777215
+    if e38_v1 < 8388608:
+        e38_v1 >>= 16
+        p = q - 16
+        if sg:
+            e38_v1 = ~e38_v1
+    elif not e38_v1 & 32768:
+        e38_v1 = ((e38_v1 >> 16) & 127) | ((e38_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e38_v1 = ~e38_v1
     elif not e38_v1 & 128:
-        e38_v1 = ((e38_v1 >> 8) & 127) | ((e38_v1 & 127) << 7)
+        e38_v1 = ((e38_v1 >> 16) & 127) | ((e38_v1 >> 8) & 127) << 7 | (e38_v1 & 127) << 14
         p = q
+        if sg:
+            e38_v1 = ~e38_v1
+        if e38_v1 < -32768 or e38_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e38_v1, -32768, 32767)
     else:
-        e38_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e38_v1 = ~e38_v1
-    if e38_v1 < -32768 or e38_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e38_v1, -32768, 32767)
+        e38_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e38_v1 = ~e38_v1
+        if e38_v1 < -32768 or e38_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e38_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e38_v0
     v4.Value = e38_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e39_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e39_v1 = c & 65535
-    if e39_v1 < 32768:
-        e39_v1 >>= 8
+    e39_v1 = c & 16777215
+    if e39_v1 < 8388608:
+        e39_v1 >>= 16
+        p = q - 16
+        if sg:
+            e39_v1 = ~e39_v1
+    elif not e39_v1 & 32768:
+        e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e39_v1 = ~e39_v1
     elif not e39_v1 & 128:
-        e39_v1 = ((e39_v1 >> 8) & 127) | ((e39_v1 & 127) << 7)
+        e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7 | (e39_v1 & 127) << 14
         p = q
+        if sg:
+            e39_v1 = ~e39_v1
+        if e39_v1 < -32768 or e39_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
     else:
-        e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e39_v1 = ~e39_v1
-    if e39_v1 < -32768 or e39_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+        e39_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e39_v1 = ~e39_v1
+        if e39_v1 < -32768 or e39_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e39_v0
     v5.Value = e39_v1
@@ -2072,30 +2316,40 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDResEnergyTransferModeType')
     if s == 7:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e40_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e40_v1 = c & 65535
-        if e40_v1 < 32768:
-            e40_v1 >>= 8
+        e40_v1 = c & 16777215
+        if e40_v1 < 8388608:
+            e40_v1 >>= 16
+            p = q - 16
+            if sg:
+                e40_v1 = ~e40_v1
+        elif not e40_v1 & 32768:
+            e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e40_v1 = ~e40_v1
         elif not e40_v1 & 128:
-            e40_v1 = ((e40_v1 >> 8) & 127) | ((e40_v1 & 127) << 7)
+            e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7 | (e40_v1 & 127) << 14
             p = q
+            if sg:
+                e40_v1 = ~e40_v1
+            if e40_v1 < -32768 or e40_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
         else:
-            e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e40_v1 = ~e40_v1
-        if e40_v1 < -32768 or e40_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+            e40_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e40_v1 = ~e40_v1
+            if e40_v1 < -32768 or e40_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e40_v0
         v7.Value = e40_v1
@@ -2107,86 +2361,116 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDResEnergyTransferModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e41_v1 = c & 65535
-    if e41_v1 < 32768:
-        e41_v1 >>= 8
+    e41_v1 = c & 16777215
+    if e41_v1 < 8388608:
+        e41_v1 >>= 16
+        p = q - 16
+        if sg:
+            e41_v1 = ~e41_v1
+    elif not e41_v1 & 32768:
+        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e41_v1 = ~e41_v1
     elif not e41_v1 & 128:
-        e41_v1 = ((e41_v1 >> 8) & 127) | ((e41_v1 & 127) << 7)
+        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7 | (e41_v1 & 127) << 14
         p = q
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     else:
-        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e41_v1 = ~e41_v1
-    if e41_v1 < -32768 or e41_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+        e41_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e41_v0
     v8.Value = e41_v1
     v8.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e42_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e42_v1 = c & 65535
-    if e42_v1 < 32768:
-        e42_v1 >>= 8
+    e42_v1 = c & 16777215
+    if e42_v1 < 8388608:
+        e42_v1 >>= 16
+        p = q - 16
+        if sg:
+            e42_v1 = ~e42_v1
+    elif not e42_v1 & 32768:
+        e42_v1 = ((e42_v1 >> 16) & 127) | ((e42_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e42_v1 = ~e42_v1
     elif not e42_v1 & 128:
-        e42_v1 = ((e42_v1 >> 8) & 127) | ((e42_v1 & 127) << 7)
+        e42_v1 = ((e42_v1 >> 16) & 127) | ((e42_v1 >> 8) & 127) << 7 | (e42_v1 & 127) << 14
         p = q
+        if sg:
+            e42_v1 = ~e42_v1
+        if e42_v1 < -32768 or e42_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e42_v1, -32768, 32767)
     else:
-        e42_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e42_v1 = ~e42_v1
-    if e42_v1 < -32768 or e42_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e42_v1, -32768, 32767)
+        e42_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e42_v1 = ~e42_v1
+        if e42_v1 < -32768 or e42_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e42_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e42_v0
     v9.Value = e42_v1
     v9.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e43_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e43_v1 = c & 65535
-    if e43_v1 < 32768:
-        e43_v1 >>= 8
+    e43_v1 = c & 16777215
+    if e43_v1 < 8388608:
+        e43_v1 >>= 16
+        p = q - 16
+        if sg:
+            e43_v1 = ~e43_v1
+    elif not e43_v1 & 32768:
+        e43_v1 = ((e43_v1 >> 16) & 127) | ((e43_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e43_v1 = ~e43_v1
     elif not e43_v1 & 128:
-        e43_v1 = ((e43_v1 >> 8) & 127) | ((e43_v1 & 127) << 7)
+        e43_v1 = ((e43_v1 >> 16) & 127) | ((e43_v1 >> 8) & 127) << 7 | (e43_v1 & 127) << 14
         p = q
+        if sg:
+            e43_v1 = ~e43_v1
+        if e43_v1 < -32768 or e43_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e43_v1, -32768, 32767)
     else:
-        e43_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e43_v1 = ~e43_v1
-    if e43_v1 < -32768 or e43_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e43_v1, -32768, 32767)
+        e43_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e43_v1 = ~e43_v1
+        if e43_v1 < -32768 or e43_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e43_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e43_v0
     v10.Value = e43_v1
@@ -2295,8 +2579,15 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -2318,9 +2609,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e45_x1 = x1.Value
         if e45_x1.__class__ is not int or e45_x1 < -32768 or e45_x1 > 32767:
             raise _rt.bad_int(e45_x1, -32768, 32767)
-        a = (a << 14) | (e45_x0 - -128) << 4 | (e45_x1 < 0)
         m = ~e45_x1 if e45_x1 < 0 else e45_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e45_x0 - -128) << 12 | (e45_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e45_x0 - -128) << 20 | (e45_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e45_x0 - -128) << 28 | (e45_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
@@ -2333,9 +2628,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e46_x1 = x2.Value
         if e46_x1.__class__ is not int or e46_x1 < -32768 or e46_x1 > 32767:
             raise _rt.bad_int(e46_x1, -32768, 32767)
-        a = (a << 17) | (e46_x0 - -128) << 4 | (e46_x1 < 0)
         m = ~e46_x1 if e46_x1 < 0 else e46_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e46_x0 - -128) << 12 | (e46_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e46_x0 - -128) << 20 | (e46_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e46_x0 - -128) << 28 | (e46_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
@@ -2348,9 +2647,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e47_x1 = x3.Value
         if e47_x1.__class__ is not int or e47_x1 < -32768 or e47_x1 > 32767:
             raise _rt.bad_int(e47_x1, -32768, 32767)
-        a = (a << 17) | (e47_x0 - -128) << 4 | (e47_x1 < 0)
         m = ~e47_x1 if e47_x1 < 0 else e47_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e47_x0 - -128) << 12 | (e47_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e47_x0 - -128) << 20 | (e47_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e47_x0 - -128) << 28 | (e47_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
@@ -2363,9 +2666,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e48_x1 = x4.Value
         if e48_x1.__class__ is not int or e48_x1 < -32768 or e48_x1 > 32767:
             raise _rt.bad_int(e48_x1, -32768, 32767)
-        a = (a << 17) | (e48_x0 - -128) << 4 | (e48_x1 < 0)
         m = ~e48_x1 if e48_x1 < 0 else e48_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e48_x0 - -128) << 12 | (e48_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e48_x0 - -128) << 20 | (e48_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e48_x0 - -128) << 28 | (e48_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x5 = v.EVMinimumChargePower
         if not isinstance(x5, RationalNumberType):
@@ -2378,9 +2685,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e49_x1 = x5.Value
         if e49_x1.__class__ is not int or e49_x1 < -32768 or e49_x1 > 32767:
             raise _rt.bad_int(e49_x1, -32768, 32767)
-        a = (a << 17) | (e49_x0 - -128) << 4 | (e49_x1 < 0)
         m = ~e49_x1 if e49_x1 < 0 else e49_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e49_x0 - -128) << 12 | (e49_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e49_x0 - -128) << 20 | (e49_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e49_x0 - -128) << 28 | (e49_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x6 = v.EVMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
@@ -2393,9 +2704,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e50_x1 = x6.Value
         if e50_x1.__class__ is not int or e50_x1 < -32768 or e50_x1 > 32767:
             raise _rt.bad_int(e50_x1, -32768, 32767)
-        a = (a << 17) | (e50_x0 - -128) << 4 | (e50_x1 < 0)
         m = ~e50_x1 if e50_x1 < 0 else e50_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e50_x0 - -128) << 12 | (e50_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e50_x0 - -128) << 20 | (e50_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e50_x0 - -128) << 28 | (e50_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x7 = v.EVMaximumVoltage
         if not isinstance(x7, RationalNumberType):
@@ -2408,9 +2723,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e51_x1 = x7.Value
         if e51_x1.__class__ is not int or e51_x1 < -32768 or e51_x1 > 32767:
             raise _rt.bad_int(e51_x1, -32768, 32767)
-        a = (a << 17) | (e51_x0 - -128) << 4 | (e51_x1 < 0)
         m = ~e51_x1 if e51_x1 < 0 else e51_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e51_x0 - -128) << 12 | (e51_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e51_x0 - -128) << 20 | (e51_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e51_x0 - -128) << 28 | (e51_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x8 = v.EVMinimumVoltage
         if not isinstance(x8, RationalNumberType):
@@ -2423,9 +2742,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e52_x1 = x8.Value
         if e52_x1.__class__ is not int or e52_x1 < -32768 or e52_x1 > 32767:
             raise _rt.bad_int(e52_x1, -32768, 32767)
-        a = (a << 17) | (e52_x0 - -128) << 4 | (e52_x1 < 0)
         m = ~e52_x1 if e52_x1 < 0 else e52_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e52_x0 - -128) << 12 | (e52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e52_x0 - -128) << 20 | (e52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e52_x0 - -128) << 28 | (e52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower"
         x9 = v.EVMaximumDischargePower
         if not isinstance(x9, RationalNumberType):
@@ -2438,9 +2761,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e53_x1 = x9.Value
         if e53_x1.__class__ is not int or e53_x1 < -32768 or e53_x1 > 32767:
             raise _rt.bad_int(e53_x1, -32768, 32767)
-        a = (a << 17) | (e53_x0 - -128) << 4 | (e53_x1 < 0)
         m = ~e53_x1 if e53_x1 < 0 else e53_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e53_x0 - -128) << 12 | (e53_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e53_x0 - -128) << 20 | (e53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e53_x0 - -128) << 28 | (e53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower"
         x10 = v.EVMinimumDischargePower
         if not isinstance(x10, RationalNumberType):
@@ -2453,9 +2780,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e54_x1 = x10.Value
         if e54_x1.__class__ is not int or e54_x1 < -32768 or e54_x1 > 32767:
             raise _rt.bad_int(e54_x1, -32768, 32767)
-        a = (a << 17) | (e54_x0 - -128) << 4 | (e54_x1 < 0)
         m = ~e54_x1 if e54_x1 < 0 else e54_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e54_x0 - -128) << 12 | (e54_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e54_x0 - -128) << 20 | (e54_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e54_x0 - -128) << 28 | (e54_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargeCurrent"
         x11 = v.EVMaximumDischargeCurrent
         if not isinstance(x11, RationalNumberType):
@@ -2468,9 +2799,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         e55_x1 = x11.Value
         if e55_x1.__class__ is not int or e55_x1 < -32768 or e55_x1 > 32767:
             raise _rt.bad_int(e55_x1, -32768, 32767)
-        a = (a << 17) | (e55_x0 - -128) << 4 | (e55_x1 < 0)
         m = ~e55_x1 if e55_x1 < 0 else e55_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e55_x0 - -128) << 12 | (e55_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e55_x0 - -128) << 20 | (e55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e55_x0 - -128) << 28 | (e55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumV2XEnergyRequest"
         x12 = v.EVMaximumV2XEnergyRequest
         a <<= 2
@@ -2485,9 +2820,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
             e56_x1 = x12.Value
             if e56_x1.__class__ is not int or e56_x1 < -32768 or e56_x1 > 32767:
                 raise _rt.bad_int(e56_x1, -32768, 32767)
-            a = (a << 16) | (e56_x0 - -128) << 4 | (e56_x1 < 0)
             m = ~e56_x1 if e56_x1 < 0 else e56_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e56_x0 - -128) << 12 | (e56_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e56_x0 - -128) << 20 | (e56_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e56_x0 - -128) << 28 | (e56_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 13
         else:
@@ -2510,9 +2849,13 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
             e58_x1 = x13.Value
             if e58_x1.__class__ is not int or e58_x1 < -32768 or e58_x1 > 32767:
                 raise _rt.bad_int(e58_x1, -32768, 32767)
-            a = (a << 14) | (e58_x0 - -128) << 4 | (e58_x1 < 0)
             m = ~e58_x1 if e58_x1 < 0 else e58_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e58_x0 - -128) << 12 | (e58_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e58_x0 - -128) << 20 | (e58_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e58_x0 - -128) << 28 | (e58_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T59[s]
         if t is None:
@@ -2541,26 +2884,28 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLReqControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2575,30 +2920,40 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e60_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e60_v1 = c & 65535
-        if e60_v1 < 32768:
-            e60_v1 >>= 8
+        e60_v1 = c & 16777215
+        if e60_v1 < 8388608:
+            e60_v1 >>= 16
+            p = q - 16
+            if sg:
+                e60_v1 = ~e60_v1
+        elif not e60_v1 & 32768:
+            e60_v1 = ((e60_v1 >> 16) & 127) | ((e60_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e60_v1 = ~e60_v1
         elif not e60_v1 & 128:
-            e60_v1 = ((e60_v1 >> 8) & 127) | ((e60_v1 & 127) << 7)
+            e60_v1 = ((e60_v1 >> 16) & 127) | ((e60_v1 >> 8) & 127) << 7 | (e60_v1 & 127) << 14
             p = q
+            if sg:
+                e60_v1 = ~e60_v1
+            if e60_v1 < -32768 or e60_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e60_v1, -32768, 32767)
         else:
-            e60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e60_v1 = ~e60_v1
-        if e60_v1 < -32768 or e60_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e60_v1, -32768, 32767)
+            e60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e60_v1 = ~e60_v1
+            if e60_v1 < -32768 or e60_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e60_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e60_v0
         v1.Value = e60_v1
@@ -2610,282 +2965,382 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e61_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e61_v1 = c & 65535
-    if e61_v1 < 32768:
-        e61_v1 >>= 8
+    e61_v1 = c & 16777215
+    if e61_v1 < 8388608:
+        e61_v1 >>= 16
+        p = q - 16
+        if sg:
+            e61_v1 = ~e61_v1
+    elif not e61_v1 & 32768:
+        e61_v1 = ((e61_v1 >> 16) & 127) | ((e61_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e61_v1 = ~e61_v1
     elif not e61_v1 & 128:
-        e61_v1 = ((e61_v1 >> 8) & 127) | ((e61_v1 & 127) << 7)
+        e61_v1 = ((e61_v1 >> 16) & 127) | ((e61_v1 >> 8) & 127) << 7 | (e61_v1 & 127) << 14
         p = q
+        if sg:
+            e61_v1 = ~e61_v1
+        if e61_v1 < -32768 or e61_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e61_v1, -32768, 32767)
     else:
-        e61_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e61_v1 = ~e61_v1
-    if e61_v1 < -32768 or e61_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e61_v1, -32768, 32767)
+        e61_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e61_v1 = ~e61_v1
+        if e61_v1 < -32768 or e61_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e61_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e61_v0
     v2.Value = e61_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e62_v1 = c & 65535
-    if e62_v1 < 32768:
-        e62_v1 >>= 8
+    e62_v1 = c & 16777215
+    if e62_v1 < 8388608:
+        e62_v1 >>= 16
+        p = q - 16
+        if sg:
+            e62_v1 = ~e62_v1
+    elif not e62_v1 & 32768:
+        e62_v1 = ((e62_v1 >> 16) & 127) | ((e62_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e62_v1 = ~e62_v1
     elif not e62_v1 & 128:
-        e62_v1 = ((e62_v1 >> 8) & 127) | ((e62_v1 & 127) << 7)
+        e62_v1 = ((e62_v1 >> 16) & 127) | ((e62_v1 >> 8) & 127) << 7 | (e62_v1 & 127) << 14
         p = q
+        if sg:
+            e62_v1 = ~e62_v1
+        if e62_v1 < -32768 or e62_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e62_v1, -32768, 32767)
     else:
-        e62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e62_v1 = ~e62_v1
-    if e62_v1 < -32768 or e62_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e62_v1, -32768, 32767)
+        e62_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e62_v1 = ~e62_v1
+        if e62_v1 < -32768 or e62_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e62_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e62_v0
     v3.Value = e62_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e63_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e63_v1 = c & 65535
-    if e63_v1 < 32768:
-        e63_v1 >>= 8
+    e63_v1 = c & 16777215
+    if e63_v1 < 8388608:
+        e63_v1 >>= 16
+        p = q - 16
+        if sg:
+            e63_v1 = ~e63_v1
+    elif not e63_v1 & 32768:
+        e63_v1 = ((e63_v1 >> 16) & 127) | ((e63_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e63_v1 = ~e63_v1
     elif not e63_v1 & 128:
-        e63_v1 = ((e63_v1 >> 8) & 127) | ((e63_v1 & 127) << 7)
+        e63_v1 = ((e63_v1 >> 16) & 127) | ((e63_v1 >> 8) & 127) << 7 | (e63_v1 & 127) << 14
         p = q
+        if sg:
+            e63_v1 = ~e63_v1
+        if e63_v1 < -32768 or e63_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e63_v1, -32768, 32767)
     else:
-        e63_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e63_v1 = ~e63_v1
-    if e63_v1 < -32768 or e63_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e63_v1, -32768, 32767)
+        e63_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e63_v1 = ~e63_v1
+        if e63_v1 < -32768 or e63_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e63_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e63_v0
     v4.Value = e63_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e64_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e64_v1 = c & 65535
-    if e64_v1 < 32768:
-        e64_v1 >>= 8
+    e64_v1 = c & 16777215
+    if e64_v1 < 8388608:
+        e64_v1 >>= 16
+        p = q - 16
+        if sg:
+            e64_v1 = ~e64_v1
+    elif not e64_v1 & 32768:
+        e64_v1 = ((e64_v1 >> 16) & 127) | ((e64_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e64_v1 = ~e64_v1
     elif not e64_v1 & 128:
-        e64_v1 = ((e64_v1 >> 8) & 127) | ((e64_v1 & 127) << 7)
+        e64_v1 = ((e64_v1 >> 16) & 127) | ((e64_v1 >> 8) & 127) << 7 | (e64_v1 & 127) << 14
         p = q
+        if sg:
+            e64_v1 = ~e64_v1
+        if e64_v1 < -32768 or e64_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e64_v1, -32768, 32767)
     else:
-        e64_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e64_v1 = ~e64_v1
-    if e64_v1 < -32768 or e64_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e64_v1, -32768, 32767)
+        e64_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e64_v1 = ~e64_v1
+        if e64_v1 < -32768 or e64_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e64_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e64_v0
     v5.Value = e64_v1
     v5.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e65_v1 = c & 65535
-    if e65_v1 < 32768:
-        e65_v1 >>= 8
+    e65_v1 = c & 16777215
+    if e65_v1 < 8388608:
+        e65_v1 >>= 16
+        p = q - 16
+        if sg:
+            e65_v1 = ~e65_v1
+    elif not e65_v1 & 32768:
+        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e65_v1 = ~e65_v1
     elif not e65_v1 & 128:
-        e65_v1 = ((e65_v1 >> 8) & 127) | ((e65_v1 & 127) << 7)
+        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7 | (e65_v1 & 127) << 14
         p = q
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     else:
-        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e65_v1 = ~e65_v1
-    if e65_v1 < -32768 or e65_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+        e65_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e65_v0
     v6.Value = e65_v1
     v6.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e66_v1 = c & 65535
-    if e66_v1 < 32768:
-        e66_v1 >>= 8
+    e66_v1 = c & 16777215
+    if e66_v1 < 8388608:
+        e66_v1 >>= 16
+        p = q - 16
+        if sg:
+            e66_v1 = ~e66_v1
+    elif not e66_v1 & 32768:
+        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e66_v1 = ~e66_v1
     elif not e66_v1 & 128:
-        e66_v1 = ((e66_v1 >> 8) & 127) | ((e66_v1 & 127) << 7)
+        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7 | (e66_v1 & 127) << 14
         p = q
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     else:
-        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e66_v1 = ~e66_v1
-    if e66_v1 < -32768 or e66_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+        e66_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e66_v0
     v7.Value = e66_v1
     v7.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e67_v1 = c & 65535
-    if e67_v1 < 32768:
-        e67_v1 >>= 8
+    e67_v1 = c & 16777215
+    if e67_v1 < 8388608:
+        e67_v1 >>= 16
+        p = q - 16
+        if sg:
+            e67_v1 = ~e67_v1
+    elif not e67_v1 & 32768:
+        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e67_v1 = ~e67_v1
     elif not e67_v1 & 128:
-        e67_v1 = ((e67_v1 >> 8) & 127) | ((e67_v1 & 127) << 7)
+        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7 | (e67_v1 & 127) << 14
         p = q
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     else:
-        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e67_v1 = ~e67_v1
-    if e67_v1 < -32768 or e67_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+        e67_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e67_v0
     v8.Value = e67_v1
     v8.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_v1 = c & 65535
-    if e68_v1 < 32768:
-        e68_v1 >>= 8
+    e68_v1 = c & 16777215
+    if e68_v1 < 8388608:
+        e68_v1 >>= 16
+        p = q - 16
+        if sg:
+            e68_v1 = ~e68_v1
+    elif not e68_v1 & 32768:
+        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e68_v1 = ~e68_v1
     elif not e68_v1 & 128:
-        e68_v1 = ((e68_v1 >> 8) & 127) | ((e68_v1 & 127) << 7)
+        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7 | (e68_v1 & 127) << 14
         p = q
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     else:
-        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e68_v1 = ~e68_v1
-    if e68_v1 < -32768 or e68_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+        e68_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e68_v0
     v9.Value = e68_v1
     v9.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e69_v1 = c & 65535
-    if e69_v1 < 32768:
-        e69_v1 >>= 8
+    e69_v1 = c & 16777215
+    if e69_v1 < 8388608:
+        e69_v1 >>= 16
+        p = q - 16
+        if sg:
+            e69_v1 = ~e69_v1
+    elif not e69_v1 & 32768:
+        e69_v1 = ((e69_v1 >> 16) & 127) | ((e69_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e69_v1 = ~e69_v1
     elif not e69_v1 & 128:
-        e69_v1 = ((e69_v1 >> 8) & 127) | ((e69_v1 & 127) << 7)
+        e69_v1 = ((e69_v1 >> 16) & 127) | ((e69_v1 >> 8) & 127) << 7 | (e69_v1 & 127) << 14
         p = q
+        if sg:
+            e69_v1 = ~e69_v1
+        if e69_v1 < -32768 or e69_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e69_v1, -32768, 32767)
     else:
-        e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e69_v1 = ~e69_v1
-    if e69_v1 < -32768 or e69_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e69_v1, -32768, 32767)
+        e69_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e69_v1 = ~e69_v1
+        if e69_v1 < -32768 or e69_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e69_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e69_v0
     v10.Value = e69_v1
     v10.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e70_v1 = c & 65535
-    if e70_v1 < 32768:
-        e70_v1 >>= 8
+    e70_v1 = c & 16777215
+    if e70_v1 < 8388608:
+        e70_v1 >>= 16
+        p = q - 16
+        if sg:
+            e70_v1 = ~e70_v1
+    elif not e70_v1 & 32768:
+        e70_v1 = ((e70_v1 >> 16) & 127) | ((e70_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e70_v1 = ~e70_v1
     elif not e70_v1 & 128:
-        e70_v1 = ((e70_v1 >> 8) & 127) | ((e70_v1 & 127) << 7)
+        e70_v1 = ((e70_v1 >> 16) & 127) | ((e70_v1 >> 8) & 127) << 7 | (e70_v1 & 127) << 14
         p = q
+        if sg:
+            e70_v1 = ~e70_v1
+        if e70_v1 < -32768 or e70_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e70_v1, -32768, 32767)
     else:
-        e70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e70_v1 = ~e70_v1
-    if e70_v1 < -32768 or e70_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e70_v1, -32768, 32767)
+        e70_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e70_v1 = ~e70_v1
+        if e70_v1 < -32768 or e70_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e70_v1, -32768, 32767)
     v11 = _new(_W_RationalNumberType)
     v11.Exponent = e70_v0
     v11.Value = e70_v1
@@ -3070,8 +3525,15 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -3108,8 +3570,12 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSEMaximumChargePower"
         x4 = v.EVSEMaximumChargePower
@@ -3128,9 +3594,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e75_x1 = x4.Value
         if e75_x1.__class__ is not int or e75_x1 < -32768 or e75_x1 > 32767:
             raise _rt.bad_int(e75_x1, -32768, 32767)
-        a = (a << 14) | (e75_x0 - -128) << 4 | (e75_x1 < 0)
         m = ~e75_x1 if e75_x1 < 0 else e75_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e75_x0 - -128) << 12 | (e75_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e75_x0 - -128) << 20 | (e75_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e75_x0 - -128) << 28 | (e75_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x5 = v.EVSEMinimumChargePower
         if not isinstance(x5, RationalNumberType):
@@ -3143,9 +3613,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e76_x1 = x5.Value
         if e76_x1.__class__ is not int or e76_x1 < -32768 or e76_x1 > 32767:
             raise _rt.bad_int(e76_x1, -32768, 32767)
-        a = (a << 17) | (e76_x0 - -128) << 4 | (e76_x1 < 0)
         m = ~e76_x1 if e76_x1 < 0 else e76_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e76_x0 - -128) << 12 | (e76_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e76_x0 - -128) << 20 | (e76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e76_x0 - -128) << 28 | (e76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x6 = v.EVSEMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
@@ -3158,9 +3632,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e77_x1 = x6.Value
         if e77_x1.__class__ is not int or e77_x1 < -32768 or e77_x1 > 32767:
             raise _rt.bad_int(e77_x1, -32768, 32767)
-        a = (a << 17) | (e77_x0 - -128) << 4 | (e77_x1 < 0)
         m = ~e77_x1 if e77_x1 < 0 else e77_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e77_x0 - -128) << 12 | (e77_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e77_x0 - -128) << 20 | (e77_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e77_x0 - -128) << 28 | (e77_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x7 = v.EVSEMaximumVoltage
         if not isinstance(x7, RationalNumberType):
@@ -3173,9 +3651,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e78_x1 = x7.Value
         if e78_x1.__class__ is not int or e78_x1 < -32768 or e78_x1 > 32767:
             raise _rt.bad_int(e78_x1, -32768, 32767)
-        a = (a << 17) | (e78_x0 - -128) << 4 | (e78_x1 < 0)
         m = ~e78_x1 if e78_x1 < 0 else e78_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e78_x0 - -128) << 12 | (e78_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e78_x0 - -128) << 20 | (e78_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e78_x0 - -128) << 28 | (e78_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargePower"
         x8 = v.EVSEMaximumDischargePower
         if not isinstance(x8, RationalNumberType):
@@ -3188,9 +3670,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e79_x1 = x8.Value
         if e79_x1.__class__ is not int or e79_x1 < -32768 or e79_x1 > 32767:
             raise _rt.bad_int(e79_x1, -32768, 32767)
-        a = (a << 17) | (e79_x0 - -128) << 4 | (e79_x1 < 0)
         m = ~e79_x1 if e79_x1 < 0 else e79_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e79_x0 - -128) << 12 | (e79_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e79_x0 - -128) << 20 | (e79_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e79_x0 - -128) << 28 | (e79_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargePower"
         x9 = v.EVSEMinimumDischargePower
         if not isinstance(x9, RationalNumberType):
@@ -3203,9 +3689,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e80_x1 = x9.Value
         if e80_x1.__class__ is not int or e80_x1 < -32768 or e80_x1 > 32767:
             raise _rt.bad_int(e80_x1, -32768, 32767)
-        a = (a << 17) | (e80_x0 - -128) << 4 | (e80_x1 < 0)
         m = ~e80_x1 if e80_x1 < 0 else e80_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e80_x0 - -128) << 12 | (e80_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e80_x0 - -128) << 20 | (e80_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e80_x0 - -128) << 28 | (e80_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargeCurrent"
         x10 = v.EVSEMaximumDischargeCurrent
         if not isinstance(x10, RationalNumberType):
@@ -3218,9 +3708,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e81_x1 = x10.Value
         if e81_x1.__class__ is not int or e81_x1 < -32768 or e81_x1 > 32767:
             raise _rt.bad_int(e81_x1, -32768, 32767)
-        a = (a << 17) | (e81_x0 - -128) << 4 | (e81_x1 < 0)
         m = ~e81_x1 if e81_x1 < 0 else e81_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e81_x0 - -128) << 12 | (e81_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e81_x0 - -128) << 20 | (e81_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e81_x0 - -128) << 28 | (e81_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltage"
         x11 = v.EVSEMinimumVoltage
         if not isinstance(x11, RationalNumberType):
@@ -3233,9 +3727,13 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         e82_x1 = x11.Value
         if e82_x1.__class__ is not int or e82_x1 < -32768 or e82_x1 > 32767:
             raise _rt.bad_int(e82_x1, -32768, 32767)
-        a = (a << 17) | (e82_x0 - -128) << 4 | (e82_x1 < 0)
         m = ~e82_x1 if e82_x1 < 0 else e82_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e82_x0 - -128) << 12 | (e82_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e82_x0 - -128) << 20 | (e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e82_x0 - -128) << 28 | (e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3261,26 +3759,28 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3314,26 +3814,30 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3379,26 +3883,30 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3432,26 +3940,30 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3473,26 +3985,30 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3507,30 +4023,40 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e83_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e83_v1 = c & 65535
-        if e83_v1 < 32768:
-            e83_v1 >>= 8
+        e83_v1 = c & 16777215
+        if e83_v1 < 8388608:
+            e83_v1 >>= 16
+            p = q - 16
+            if sg:
+                e83_v1 = ~e83_v1
+        elif not e83_v1 & 32768:
+            e83_v1 = ((e83_v1 >> 16) & 127) | ((e83_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e83_v1 = ~e83_v1
         elif not e83_v1 & 128:
-            e83_v1 = ((e83_v1 >> 8) & 127) | ((e83_v1 & 127) << 7)
+            e83_v1 = ((e83_v1 >> 16) & 127) | ((e83_v1 >> 8) & 127) << 7 | (e83_v1 & 127) << 14
             p = q
+            if sg:
+                e83_v1 = ~e83_v1
+            if e83_v1 < -32768 or e83_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e83_v1, -32768, 32767)
         else:
-            e83_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e83_v1 = ~e83_v1
-        if e83_v1 < -32768 or e83_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e83_v1, -32768, 32767)
+            e83_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e83_v1 = ~e83_v1
+            if e83_v1 < -32768 or e83_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e83_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e83_v0
         v4.Value = e83_v1
@@ -3542,198 +4068,268 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLResControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e84_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e84_v1 = c & 65535
-    if e84_v1 < 32768:
-        e84_v1 >>= 8
+    e84_v1 = c & 16777215
+    if e84_v1 < 8388608:
+        e84_v1 >>= 16
+        p = q - 16
+        if sg:
+            e84_v1 = ~e84_v1
+    elif not e84_v1 & 32768:
+        e84_v1 = ((e84_v1 >> 16) & 127) | ((e84_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e84_v1 = ~e84_v1
     elif not e84_v1 & 128:
-        e84_v1 = ((e84_v1 >> 8) & 127) | ((e84_v1 & 127) << 7)
+        e84_v1 = ((e84_v1 >> 16) & 127) | ((e84_v1 >> 8) & 127) << 7 | (e84_v1 & 127) << 14
         p = q
+        if sg:
+            e84_v1 = ~e84_v1
+        if e84_v1 < -32768 or e84_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e84_v1, -32768, 32767)
     else:
-        e84_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e84_v1 = ~e84_v1
-    if e84_v1 < -32768 or e84_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e84_v1, -32768, 32767)
+        e84_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e84_v1 = ~e84_v1
+        if e84_v1 < -32768 or e84_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e84_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e84_v0
     v5.Value = e84_v1
     v5.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e85_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e85_v1 = c & 65535
-    if e85_v1 < 32768:
-        e85_v1 >>= 8
+    e85_v1 = c & 16777215
+    if e85_v1 < 8388608:
+        e85_v1 >>= 16
+        p = q - 16
+        if sg:
+            e85_v1 = ~e85_v1
+    elif not e85_v1 & 32768:
+        e85_v1 = ((e85_v1 >> 16) & 127) | ((e85_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e85_v1 = ~e85_v1
     elif not e85_v1 & 128:
-        e85_v1 = ((e85_v1 >> 8) & 127) | ((e85_v1 & 127) << 7)
+        e85_v1 = ((e85_v1 >> 16) & 127) | ((e85_v1 >> 8) & 127) << 7 | (e85_v1 & 127) << 14
         p = q
+        if sg:
+            e85_v1 = ~e85_v1
+        if e85_v1 < -32768 or e85_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e85_v1, -32768, 32767)
     else:
-        e85_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e85_v1 = ~e85_v1
-    if e85_v1 < -32768 or e85_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e85_v1, -32768, 32767)
+        e85_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e85_v1 = ~e85_v1
+        if e85_v1 < -32768 or e85_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e85_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e85_v0
     v6.Value = e85_v1
     v6.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e86_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e86_v1 = c & 65535
-    if e86_v1 < 32768:
-        e86_v1 >>= 8
+    e86_v1 = c & 16777215
+    if e86_v1 < 8388608:
+        e86_v1 >>= 16
+        p = q - 16
+        if sg:
+            e86_v1 = ~e86_v1
+    elif not e86_v1 & 32768:
+        e86_v1 = ((e86_v1 >> 16) & 127) | ((e86_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e86_v1 = ~e86_v1
     elif not e86_v1 & 128:
-        e86_v1 = ((e86_v1 >> 8) & 127) | ((e86_v1 & 127) << 7)
+        e86_v1 = ((e86_v1 >> 16) & 127) | ((e86_v1 >> 8) & 127) << 7 | (e86_v1 & 127) << 14
         p = q
+        if sg:
+            e86_v1 = ~e86_v1
+        if e86_v1 < -32768 or e86_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e86_v1, -32768, 32767)
     else:
-        e86_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e86_v1 = ~e86_v1
-    if e86_v1 < -32768 or e86_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e86_v1, -32768, 32767)
+        e86_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e86_v1 = ~e86_v1
+        if e86_v1 < -32768 or e86_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e86_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e86_v0
     v7.Value = e86_v1
     v7.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e87_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e87_v1 = c & 65535
-    if e87_v1 < 32768:
-        e87_v1 >>= 8
+    e87_v1 = c & 16777215
+    if e87_v1 < 8388608:
+        e87_v1 >>= 16
+        p = q - 16
+        if sg:
+            e87_v1 = ~e87_v1
+    elif not e87_v1 & 32768:
+        e87_v1 = ((e87_v1 >> 16) & 127) | ((e87_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e87_v1 = ~e87_v1
     elif not e87_v1 & 128:
-        e87_v1 = ((e87_v1 >> 8) & 127) | ((e87_v1 & 127) << 7)
+        e87_v1 = ((e87_v1 >> 16) & 127) | ((e87_v1 >> 8) & 127) << 7 | (e87_v1 & 127) << 14
         p = q
+        if sg:
+            e87_v1 = ~e87_v1
+        if e87_v1 < -32768 or e87_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e87_v1, -32768, 32767)
     else:
-        e87_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e87_v1 = ~e87_v1
-    if e87_v1 < -32768 or e87_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e87_v1, -32768, 32767)
+        e87_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e87_v1 = ~e87_v1
+        if e87_v1 < -32768 or e87_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e87_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e87_v0
     v8.Value = e87_v1
     v8.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e88_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e88_v1 = c & 65535
-    if e88_v1 < 32768:
-        e88_v1 >>= 8
+    e88_v1 = c & 16777215
+    if e88_v1 < 8388608:
+        e88_v1 >>= 16
+        p = q - 16
+        if sg:
+            e88_v1 = ~e88_v1
+    elif not e88_v1 & 32768:
+        e88_v1 = ((e88_v1 >> 16) & 127) | ((e88_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e88_v1 = ~e88_v1
     elif not e88_v1 & 128:
-        e88_v1 = ((e88_v1 >> 8) & 127) | ((e88_v1 & 127) << 7)
+        e88_v1 = ((e88_v1 >> 16) & 127) | ((e88_v1 >> 8) & 127) << 7 | (e88_v1 & 127) << 14
         p = q
+        if sg:
+            e88_v1 = ~e88_v1
+        if e88_v1 < -32768 or e88_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e88_v1, -32768, 32767)
     else:
-        e88_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e88_v1 = ~e88_v1
-    if e88_v1 < -32768 or e88_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e88_v1, -32768, 32767)
+        e88_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e88_v1 = ~e88_v1
+        if e88_v1 < -32768 or e88_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e88_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e88_v0
     v9.Value = e88_v1
     v9.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e89_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e89_v1 = c & 65535
-    if e89_v1 < 32768:
-        e89_v1 >>= 8
+    e89_v1 = c & 16777215
+    if e89_v1 < 8388608:
+        e89_v1 >>= 16
+        p = q - 16
+        if sg:
+            e89_v1 = ~e89_v1
+    elif not e89_v1 & 32768:
+        e89_v1 = ((e89_v1 >> 16) & 127) | ((e89_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e89_v1 = ~e89_v1
     elif not e89_v1 & 128:
-        e89_v1 = ((e89_v1 >> 8) & 127) | ((e89_v1 & 127) << 7)
+        e89_v1 = ((e89_v1 >> 16) & 127) | ((e89_v1 >> 8) & 127) << 7 | (e89_v1 & 127) << 14
         p = q
+        if sg:
+            e89_v1 = ~e89_v1
+        if e89_v1 < -32768 or e89_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e89_v1, -32768, 32767)
     else:
-        e89_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e89_v1 = ~e89_v1
-    if e89_v1 < -32768 or e89_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e89_v1, -32768, 32767)
+        e89_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e89_v1 = ~e89_v1
+        if e89_v1 < -32768 or e89_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e89_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e89_v0
     v10.Value = e89_v1
     v10.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e90_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e90_v1 = c & 65535
-    if e90_v1 < 32768:
-        e90_v1 >>= 8
+    e90_v1 = c & 16777215
+    if e90_v1 < 8388608:
+        e90_v1 >>= 16
+        p = q - 16
+        if sg:
+            e90_v1 = ~e90_v1
+    elif not e90_v1 & 32768:
+        e90_v1 = ((e90_v1 >> 16) & 127) | ((e90_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e90_v1 = ~e90_v1
     elif not e90_v1 & 128:
-        e90_v1 = ((e90_v1 >> 8) & 127) | ((e90_v1 & 127) << 7)
+        e90_v1 = ((e90_v1 >> 16) & 127) | ((e90_v1 >> 8) & 127) << 7 | (e90_v1 & 127) << 14
         p = q
+        if sg:
+            e90_v1 = ~e90_v1
+        if e90_v1 < -32768 or e90_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e90_v1, -32768, 32767)
     else:
-        e90_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e90_v1 = ~e90_v1
-    if e90_v1 < -32768 or e90_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e90_v1, -32768, 32767)
+        e90_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e90_v1 = ~e90_v1
+        if e90_v1 < -32768 or e90_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e90_v1, -32768, 32767)
     v11 = _new(_W_RationalNumberType)
     v11.Exponent = e90_v0
     v11.Value = e90_v1
@@ -3872,9 +4468,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e91_x1 = x0.Value
             if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
                 raise _rt.bad_int(e91_x1, -32768, 32767)
-            a = (a << 17) | (e91_x0 - -128) << 4 | (e91_x1 < 0)
             m = ~e91_x1 if e91_x1 < 0 else e91_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e91_x0 - -128) << 12 | (e91_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e91_x0 - -128) << 20 | (e91_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e91_x0 - -128) << 28 | (e91_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -3897,9 +4497,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e93_x1 = x1.Value
             if e93_x1.__class__ is not int or e93_x1 < -32768 or e93_x1 > 32767:
                 raise _rt.bad_int(e93_x1, -32768, 32767)
-            a = (a << 14) | (e93_x0 - -128) << 4 | (e93_x1 < 0)
             m = ~e93_x1 if e93_x1 < 0 else e93_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e93_x0 - -128) << 12 | (e93_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e93_x0 - -128) << 20 | (e93_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e93_x0 - -128) << 28 | (e93_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
@@ -3919,9 +4523,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e95_x1 = x2.Value
             if e95_x1.__class__ is not int or e95_x1 < -32768 or e95_x1 > 32767:
                 raise _rt.bad_int(e95_x1, -32768, 32767)
-            a = (a << 14) | (e95_x0 - -128) << 4 | (e95_x1 < 0)
             m = ~e95_x1 if e95_x1 < 0 else e95_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e95_x0 - -128) << 12 | (e95_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e95_x0 - -128) << 20 | (e95_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e95_x0 - -128) << 28 | (e95_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetCurrent"
         x3 = v.EVTargetCurrent
@@ -3940,9 +4548,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
         e97_x1 = x3.Value
         if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
             raise _rt.bad_int(e97_x1, -32768, 32767)
-        a = (a << 14) | (e97_x0 - -128) << 4 | (e97_x1 < 0)
         m = ~e97_x1 if e97_x1 < 0 else e97_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e97_x0 - -128) << 12 | (e97_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e97_x0 - -128) << 20 | (e97_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e97_x0 - -128) << 28 | (e97_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x4 = v.EVTargetVoltage
         if not isinstance(x4, RationalNumberType):
@@ -3955,9 +4567,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
         e98_x1 = x4.Value
         if e98_x1.__class__ is not int or e98_x1 < -32768 or e98_x1 > 32767:
             raise _rt.bad_int(e98_x1, -32768, 32767)
-        a = (a << 17) | (e98_x0 - -128) << 4 | (e98_x1 < 0)
         m = ~e98_x1 if e98_x1 < 0 else e98_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e98_x0 - -128) << 12 | (e98_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e98_x0 - -128) << 20 | (e98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e98_x0 - -128) << 28 | (e98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x5 = v.EVMaximumChargePower
         a <<= 2
@@ -3972,9 +4588,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e99_x1 = x5.Value
             if e99_x1.__class__ is not int or e99_x1 < -32768 or e99_x1 > 32767:
                 raise _rt.bad_int(e99_x1, -32768, 32767)
-            a = (a << 18) | (e99_x0 - -128) << 4 | (e99_x1 < 0)
             m = ~e99_x1 if e99_x1 < 0 else e99_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e99_x0 - -128) << 12 | (e99_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e99_x0 - -128) << 20 | (e99_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e99_x0 - -128) << 28 | (e99_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -3997,9 +4617,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e101_x1 = x6.Value
             if e101_x1.__class__ is not int or e101_x1 < -32768 or e101_x1 > 32767:
                 raise _rt.bad_int(e101_x1, -32768, 32767)
-            a = (a << 14) | (e101_x0 - -128) << 4 | (e101_x1 < 0)
             m = ~e101_x1 if e101_x1 < 0 else e101_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e101_x0 - -128) << 12 | (e101_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e101_x0 - -128) << 20 | (e101_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e101_x0 - -128) << 28 | (e101_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargeCurrent"
         x7 = v.EVMaximumChargeCurrent
@@ -4019,9 +4643,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e103_x1 = x7.Value
             if e103_x1.__class__ is not int or e103_x1 < -32768 or e103_x1 > 32767:
                 raise _rt.bad_int(e103_x1, -32768, 32767)
-            a = (a << 14) | (e103_x0 - -128) << 4 | (e103_x1 < 0)
             m = ~e103_x1 if e103_x1 < 0 else e103_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e103_x0 - -128) << 12 | (e103_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e103_x0 - -128) << 20 | (e103_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e103_x0 - -128) << 28 | (e103_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumVoltage"
         x8 = v.EVMaximumVoltage
@@ -4041,9 +4669,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e105_x1 = x8.Value
             if e105_x1.__class__ is not int or e105_x1 < -32768 or e105_x1 > 32767:
                 raise _rt.bad_int(e105_x1, -32768, 32767)
-            a = (a << 14) | (e105_x0 - -128) << 4 | (e105_x1 < 0)
             m = ~e105_x1 if e105_x1 < 0 else e105_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e105_x0 - -128) << 12 | (e105_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e105_x0 - -128) << 20 | (e105_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e105_x0 - -128) << 28 | (e105_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumVoltage"
         x9 = v.EVMinimumVoltage
@@ -4063,9 +4695,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e107_x1 = x9.Value
             if e107_x1.__class__ is not int or e107_x1 < -32768 or e107_x1 > 32767:
                 raise _rt.bad_int(e107_x1, -32768, 32767)
-            a = (a << 14) | (e107_x0 - -128) << 4 | (e107_x1 < 0)
             m = ~e107_x1 if e107_x1 < 0 else e107_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e107_x0 - -128) << 12 | (e107_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e107_x0 - -128) << 20 | (e107_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e107_x0 - -128) << 28 | (e107_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x10 = v.EVMaximumDischargePower
@@ -4085,9 +4721,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e109_x1 = x10.Value
             if e109_x1.__class__ is not int or e109_x1 < -32768 or e109_x1 > 32767:
                 raise _rt.bad_int(e109_x1, -32768, 32767)
-            a = (a << 14) | (e109_x0 - -128) << 4 | (e109_x1 < 0)
             m = ~e109_x1 if e109_x1 < 0 else e109_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e109_x0 - -128) << 12 | (e109_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e109_x0 - -128) << 20 | (e109_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e109_x0 - -128) << 28 | (e109_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x11 = v.EVMinimumDischargePower
@@ -4107,9 +4747,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e111_x1 = x11.Value
             if e111_x1.__class__ is not int or e111_x1 < -32768 or e111_x1 > 32767:
                 raise _rt.bad_int(e111_x1, -32768, 32767)
-            a = (a << 14) | (e111_x0 - -128) << 4 | (e111_x1 < 0)
             m = ~e111_x1 if e111_x1 < 0 else e111_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e111_x0 - -128) << 12 | (e111_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e111_x0 - -128) << 20 | (e111_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e111_x0 - -128) << 28 | (e111_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargeCurrent"
         x12 = v.EVMaximumDischargeCurrent
@@ -4129,9 +4773,13 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             e113_x1 = x12.Value
             if e113_x1.__class__ is not int or e113_x1 < -32768 or e113_x1 > 32767:
                 raise _rt.bad_int(e113_x1, -32768, 32767)
-            a = (a << 14) | (e113_x0 - -128) << 4 | (e113_x1 < 0)
             m = ~e113_x1 if e113_x1 < 0 else e113_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e113_x0 - -128) << 12 | (e113_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e113_x0 - -128) << 20 | (e113_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e113_x0 - -128) << 28 | (e113_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T114[s]
         if t is None:
@@ -4215,30 +4863,40 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e115_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e115_v1 = c & 65535
-        if e115_v1 < 32768:
-            e115_v1 >>= 8
+        e115_v1 = c & 16777215
+        if e115_v1 < 8388608:
+            e115_v1 >>= 16
+            p = q - 16
+            if sg:
+                e115_v1 = ~e115_v1
+        elif not e115_v1 & 32768:
+            e115_v1 = ((e115_v1 >> 16) & 127) | ((e115_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e115_v1 = ~e115_v1
         elif not e115_v1 & 128:
-            e115_v1 = ((e115_v1 >> 8) & 127) | ((e115_v1 & 127) << 7)
+            e115_v1 = ((e115_v1 >> 16) & 127) | ((e115_v1 >> 8) & 127) << 7 | (e115_v1 & 127) << 14
             p = q
+            if sg:
+                e115_v1 = ~e115_v1
+            if e115_v1 < -32768 or e115_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e115_v1, -32768, 32767)
         else:
-            e115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e115_v1 = ~e115_v1
-        if e115_v1 < -32768 or e115_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e115_v1, -32768, 32767)
+            e115_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e115_v1 = ~e115_v1
+            if e115_v1 < -32768 or e115_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e115_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e115_v0
         v3.Value = e115_v1
@@ -4250,30 +4908,40 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Scheduled_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e116_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e116_v1 = c & 65535
-    if e116_v1 < 32768:
-        e116_v1 >>= 8
+    e116_v1 = c & 16777215
+    if e116_v1 < 8388608:
+        e116_v1 >>= 16
+        p = q - 16
+        if sg:
+            e116_v1 = ~e116_v1
+    elif not e116_v1 & 32768:
+        e116_v1 = ((e116_v1 >> 16) & 127) | ((e116_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e116_v1 = ~e116_v1
     elif not e116_v1 & 128:
-        e116_v1 = ((e116_v1 >> 8) & 127) | ((e116_v1 & 127) << 7)
+        e116_v1 = ((e116_v1 >> 16) & 127) | ((e116_v1 >> 8) & 127) << 7 | (e116_v1 & 127) << 14
         p = q
+        if sg:
+            e116_v1 = ~e116_v1
+        if e116_v1 < -32768 or e116_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e116_v1, -32768, 32767)
     else:
-        e116_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e116_v1 = ~e116_v1
-    if e116_v1 < -32768 or e116_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e116_v1, -32768, 32767)
+        e116_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e116_v1 = ~e116_v1
+        if e116_v1 < -32768 or e116_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e116_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e116_v0
     v4.Value = e116_v1
@@ -4631,9 +5299,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e117_x1 = x0.Value
             if e117_x1.__class__ is not int or e117_x1 < -32768 or e117_x1 > 32767:
                 raise _rt.bad_int(e117_x1, -32768, 32767)
-            a = (a << 18) | (e117_x0 - -128) << 4 | (e117_x1 < 0)
             m = ~e117_x1 if e117_x1 < 0 else e117_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e117_x0 - -128) << 12 | (e117_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e117_x0 - -128) << 20 | (e117_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e117_x0 - -128) << 28 | (e117_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -4656,9 +5328,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e119_x1 = x1.Value
             if e119_x1.__class__ is not int or e119_x1 < -32768 or e119_x1 > 32767:
                 raise _rt.bad_int(e119_x1, -32768, 32767)
-            a = (a << 14) | (e119_x0 - -128) << 4 | (e119_x1 < 0)
             m = ~e119_x1 if e119_x1 < 0 else e119_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e119_x0 - -128) << 12 | (e119_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e119_x0 - -128) << 20 | (e119_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e119_x0 - -128) << 28 | (e119_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
@@ -4678,9 +5354,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e121_x1 = x2.Value
             if e121_x1.__class__ is not int or e121_x1 < -32768 or e121_x1 > 32767:
                 raise _rt.bad_int(e121_x1, -32768, 32767)
-            a = (a << 14) | (e121_x0 - -128) << 4 | (e121_x1 < 0)
             m = ~e121_x1 if e121_x1 < 0 else e121_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e121_x0 - -128) << 12 | (e121_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e121_x0 - -128) << 20 | (e121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e121_x0 - -128) << 28 | (e121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumVoltage"
         x3 = v.EVSEMaximumVoltage
@@ -4700,9 +5380,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e123_x1 = x3.Value
             if e123_x1.__class__ is not int or e123_x1 < -32768 or e123_x1 > 32767:
                 raise _rt.bad_int(e123_x1, -32768, 32767)
-            a = (a << 14) | (e123_x0 - -128) << 4 | (e123_x1 < 0)
             m = ~e123_x1 if e123_x1 < 0 else e123_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e123_x0 - -128) << 12 | (e123_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e123_x0 - -128) << 20 | (e123_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e123_x0 - -128) << 28 | (e123_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargePower"
         x4 = v.EVSEMaximumDischargePower
@@ -4722,9 +5406,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e125_x1 = x4.Value
             if e125_x1.__class__ is not int or e125_x1 < -32768 or e125_x1 > 32767:
                 raise _rt.bad_int(e125_x1, -32768, 32767)
-            a = (a << 14) | (e125_x0 - -128) << 4 | (e125_x1 < 0)
             m = ~e125_x1 if e125_x1 < 0 else e125_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e125_x0 - -128) << 12 | (e125_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e125_x0 - -128) << 20 | (e125_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e125_x0 - -128) << 28 | (e125_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumDischargePower"
         x5 = v.EVSEMinimumDischargePower
@@ -4744,9 +5432,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e127_x1 = x5.Value
             if e127_x1.__class__ is not int or e127_x1 < -32768 or e127_x1 > 32767:
                 raise _rt.bad_int(e127_x1, -32768, 32767)
-            a = (a << 14) | (e127_x0 - -128) << 4 | (e127_x1 < 0)
             m = ~e127_x1 if e127_x1 < 0 else e127_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e127_x0 - -128) << 12 | (e127_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e127_x0 - -128) << 20 | (e127_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e127_x0 - -128) << 28 | (e127_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargeCurrent"
         x6 = v.EVSEMaximumDischargeCurrent
@@ -4766,9 +5458,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e129_x1 = x6.Value
             if e129_x1.__class__ is not int or e129_x1 < -32768 or e129_x1 > 32767:
                 raise _rt.bad_int(e129_x1, -32768, 32767)
-            a = (a << 14) | (e129_x0 - -128) << 4 | (e129_x1 < 0)
             m = ~e129_x1 if e129_x1 < 0 else e129_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e129_x0 - -128) << 12 | (e129_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e129_x0 - -128) << 20 | (e129_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e129_x0 - -128) << 28 | (e129_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumVoltage"
         x7 = v.EVSEMinimumVoltage
@@ -4788,9 +5484,13 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             e131_x1 = x7.Value
             if e131_x1.__class__ is not int or e131_x1 < -32768 or e131_x1 > 32767:
                 raise _rt.bad_int(e131_x1, -32768, 32767)
-            a = (a << 14) | (e131_x0 - -128) << 4 | (e131_x1 < 0)
             m = ~e131_x1 if e131_x1 < 0 else e131_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e131_x0 - -128) << 12 | (e131_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e131_x0 - -128) << 20 | (e131_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e131_x0 - -128) << 28 | (e131_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T132[s]
         if t is None:
@@ -5120,9 +5820,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e133_x1 = x0.Value
         if e133_x1.__class__ is not int or e133_x1 < -32768 or e133_x1 > 32767:
             raise _rt.bad_int(e133_x1, -32768, 32767)
-        a = (a << 15) | (e133_x0 - -128) << 4 | (e133_x1 < 0)
         m = ~e133_x1 if e133_x1 < 0 else e133_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e133_x0 - -128) << 12 | (e133_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e133_x0 - -128) << 20 | (e133_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e133_x0 - -128) << 28 | (e133_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x1 = v.EVMinimumChargePower
         if not isinstance(x1, RationalNumberType):
@@ -5135,9 +5839,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e134_x1 = x1.Value
         if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
             raise _rt.bad_int(e134_x1, -32768, 32767)
-        a = (a << 17) | (e134_x0 - -128) << 4 | (e134_x1 < 0)
         m = ~e134_x1 if e134_x1 < 0 else e134_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x2 = v.EVMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
@@ -5150,9 +5858,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e135_x1 = x2.Value
         if e135_x1.__class__ is not int or e135_x1 < -32768 or e135_x1 > 32767:
             raise _rt.bad_int(e135_x1, -32768, 32767)
-        a = (a << 17) | (e135_x0 - -128) << 4 | (e135_x1 < 0)
         m = ~e135_x1 if e135_x1 < 0 else e135_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e135_x0 - -128) << 12 | (e135_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e135_x0 - -128) << 20 | (e135_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e135_x0 - -128) << 28 | (e135_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargeCurrent"
         x3 = v.EVMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
@@ -5165,9 +5877,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e136_x1 = x3.Value
         if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
             raise _rt.bad_int(e136_x1, -32768, 32767)
-        a = (a << 17) | (e136_x0 - -128) << 4 | (e136_x1 < 0)
         m = ~e136_x1 if e136_x1 < 0 else e136_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x4 = v.EVMaximumVoltage
         if not isinstance(x4, RationalNumberType):
@@ -5180,9 +5896,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e137_x1 = x4.Value
         if e137_x1.__class__ is not int or e137_x1 < -32768 or e137_x1 > 32767:
             raise _rt.bad_int(e137_x1, -32768, 32767)
-        a = (a << 17) | (e137_x0 - -128) << 4 | (e137_x1 < 0)
         m = ~e137_x1 if e137_x1 < 0 else e137_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e137_x0 - -128) << 12 | (e137_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e137_x0 - -128) << 20 | (e137_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e137_x0 - -128) << 28 | (e137_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x5 = v.EVMinimumVoltage
         if not isinstance(x5, RationalNumberType):
@@ -5195,9 +5915,13 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         e138_x1 = x5.Value
         if e138_x1.__class__ is not int or e138_x1 < -32768 or e138_x1 > 32767:
             raise _rt.bad_int(e138_x1, -32768, 32767)
-        a = (a << 17) | (e138_x0 - -128) << 4 | (e138_x1 < 0)
         m = ~e138_x1 if e138_x1 < 0 else e138_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e138_x0 - -128) << 12 | (e138_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e138_x0 - -128) << 20 | (e138_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e138_x0 - -128) << 28 | (e138_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TargetSOC"
         x6 = v.TargetSOC
         a <<= 2
@@ -5226,170 +5950,230 @@ _e_DC_CPDReqEnergyTransferMode = _e_DC_CPDReqEnergyTransferModeType
 
 def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e140_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e140_v1 = c & 65535
-    if e140_v1 < 32768:
-        e140_v1 >>= 8
+    e140_v1 = c & 16777215
+    if e140_v1 < 8388608:
+        e140_v1 >>= 16
+        p = q - 16
+        if sg:
+            e140_v1 = ~e140_v1
+    elif not e140_v1 & 32768:
+        e140_v1 = ((e140_v1 >> 16) & 127) | ((e140_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e140_v1 = ~e140_v1
     elif not e140_v1 & 128:
-        e140_v1 = ((e140_v1 >> 8) & 127) | ((e140_v1 & 127) << 7)
+        e140_v1 = ((e140_v1 >> 16) & 127) | ((e140_v1 >> 8) & 127) << 7 | (e140_v1 & 127) << 14
         p = q
+        if sg:
+            e140_v1 = ~e140_v1
+        if e140_v1 < -32768 or e140_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e140_v1, -32768, 32767)
     else:
-        e140_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e140_v1 = ~e140_v1
-    if e140_v1 < -32768 or e140_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e140_v1, -32768, 32767)
+        e140_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e140_v1 = ~e140_v1
+        if e140_v1 < -32768 or e140_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e140_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e140_v0
     v0.Value = e140_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e141_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e141_v1 = c & 65535
-    if e141_v1 < 32768:
-        e141_v1 >>= 8
+    e141_v1 = c & 16777215
+    if e141_v1 < 8388608:
+        e141_v1 >>= 16
+        p = q - 16
+        if sg:
+            e141_v1 = ~e141_v1
+    elif not e141_v1 & 32768:
+        e141_v1 = ((e141_v1 >> 16) & 127) | ((e141_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e141_v1 = ~e141_v1
     elif not e141_v1 & 128:
-        e141_v1 = ((e141_v1 >> 8) & 127) | ((e141_v1 & 127) << 7)
+        e141_v1 = ((e141_v1 >> 16) & 127) | ((e141_v1 >> 8) & 127) << 7 | (e141_v1 & 127) << 14
         p = q
+        if sg:
+            e141_v1 = ~e141_v1
+        if e141_v1 < -32768 or e141_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e141_v1, -32768, 32767)
     else:
-        e141_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e141_v1 = ~e141_v1
-    if e141_v1 < -32768 or e141_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e141_v1, -32768, 32767)
+        e141_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e141_v1 = ~e141_v1
+        if e141_v1 < -32768 or e141_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e141_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e141_v0
     v1.Value = e141_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e142_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e142_v1 = c & 65535
-    if e142_v1 < 32768:
-        e142_v1 >>= 8
+    e142_v1 = c & 16777215
+    if e142_v1 < 8388608:
+        e142_v1 >>= 16
+        p = q - 16
+        if sg:
+            e142_v1 = ~e142_v1
+    elif not e142_v1 & 32768:
+        e142_v1 = ((e142_v1 >> 16) & 127) | ((e142_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e142_v1 = ~e142_v1
     elif not e142_v1 & 128:
-        e142_v1 = ((e142_v1 >> 8) & 127) | ((e142_v1 & 127) << 7)
+        e142_v1 = ((e142_v1 >> 16) & 127) | ((e142_v1 >> 8) & 127) << 7 | (e142_v1 & 127) << 14
         p = q
+        if sg:
+            e142_v1 = ~e142_v1
+        if e142_v1 < -32768 or e142_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e142_v1, -32768, 32767)
     else:
-        e142_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e142_v1 = ~e142_v1
-    if e142_v1 < -32768 or e142_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e142_v1, -32768, 32767)
+        e142_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e142_v1 = ~e142_v1
+        if e142_v1 < -32768 or e142_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e142_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e142_v0
     v2.Value = e142_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e143_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e143_v1 = c & 65535
-    if e143_v1 < 32768:
-        e143_v1 >>= 8
+    e143_v1 = c & 16777215
+    if e143_v1 < 8388608:
+        e143_v1 >>= 16
+        p = q - 16
+        if sg:
+            e143_v1 = ~e143_v1
+    elif not e143_v1 & 32768:
+        e143_v1 = ((e143_v1 >> 16) & 127) | ((e143_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e143_v1 = ~e143_v1
     elif not e143_v1 & 128:
-        e143_v1 = ((e143_v1 >> 8) & 127) | ((e143_v1 & 127) << 7)
+        e143_v1 = ((e143_v1 >> 16) & 127) | ((e143_v1 >> 8) & 127) << 7 | (e143_v1 & 127) << 14
         p = q
+        if sg:
+            e143_v1 = ~e143_v1
+        if e143_v1 < -32768 or e143_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e143_v1, -32768, 32767)
     else:
-        e143_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e143_v1 = ~e143_v1
-    if e143_v1 < -32768 or e143_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e143_v1, -32768, 32767)
+        e143_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e143_v1 = ~e143_v1
+        if e143_v1 < -32768 or e143_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e143_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e143_v0
     v3.Value = e143_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e144_v1 = c & 65535
-    if e144_v1 < 32768:
-        e144_v1 >>= 8
+    e144_v1 = c & 16777215
+    if e144_v1 < 8388608:
+        e144_v1 >>= 16
+        p = q - 16
+        if sg:
+            e144_v1 = ~e144_v1
+    elif not e144_v1 & 32768:
+        e144_v1 = ((e144_v1 >> 16) & 127) | ((e144_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e144_v1 = ~e144_v1
     elif not e144_v1 & 128:
-        e144_v1 = ((e144_v1 >> 8) & 127) | ((e144_v1 & 127) << 7)
+        e144_v1 = ((e144_v1 >> 16) & 127) | ((e144_v1 >> 8) & 127) << 7 | (e144_v1 & 127) << 14
         p = q
+        if sg:
+            e144_v1 = ~e144_v1
+        if e144_v1 < -32768 or e144_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e144_v1, -32768, 32767)
     else:
-        e144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e144_v1 = ~e144_v1
-    if e144_v1 < -32768 or e144_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e144_v1, -32768, 32767)
+        e144_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e144_v1 = ~e144_v1
+        if e144_v1 < -32768 or e144_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e144_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e144_v0
     v4.Value = e144_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e145_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e145_v1 = c & 65535
-    if e145_v1 < 32768:
-        e145_v1 >>= 8
+    e145_v1 = c & 16777215
+    if e145_v1 < 8388608:
+        e145_v1 >>= 16
+        p = q - 16
+        if sg:
+            e145_v1 = ~e145_v1
+    elif not e145_v1 & 32768:
+        e145_v1 = ((e145_v1 >> 16) & 127) | ((e145_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e145_v1 = ~e145_v1
     elif not e145_v1 & 128:
-        e145_v1 = ((e145_v1 >> 8) & 127) | ((e145_v1 & 127) << 7)
+        e145_v1 = ((e145_v1 >> 16) & 127) | ((e145_v1 >> 8) & 127) << 7 | (e145_v1 & 127) << 14
         p = q
+        if sg:
+            e145_v1 = ~e145_v1
+        if e145_v1 < -32768 or e145_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e145_v1, -32768, 32767)
     else:
-        e145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e145_v1 = ~e145_v1
-    if e145_v1 < -32768 or e145_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e145_v1, -32768, 32767)
+        e145_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e145_v1 = ~e145_v1
+        if e145_v1 < -32768 or e145_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e145_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e145_v0
     v5.Value = e145_v1
@@ -5492,9 +6276,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e146_x1 = x0.Value
         if e146_x1.__class__ is not int or e146_x1 < -32768 or e146_x1 > 32767:
             raise _rt.bad_int(e146_x1, -32768, 32767)
-        a = (a << 15) | (e146_x0 - -128) << 4 | (e146_x1 < 0)
         m = ~e146_x1 if e146_x1 < 0 else e146_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e146_x0 - -128) << 12 | (e146_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e146_x0 - -128) << 20 | (e146_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e146_x0 - -128) << 28 | (e146_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x1 = v.EVSEMinimumChargePower
         if not isinstance(x1, RationalNumberType):
@@ -5507,9 +6295,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e147_x1 = x1.Value
         if e147_x1.__class__ is not int or e147_x1 < -32768 or e147_x1 > 32767:
             raise _rt.bad_int(e147_x1, -32768, 32767)
-        a = (a << 17) | (e147_x0 - -128) << 4 | (e147_x1 < 0)
         m = ~e147_x1 if e147_x1 < 0 else e147_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e147_x0 - -128) << 12 | (e147_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e147_x0 - -128) << 20 | (e147_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e147_x0 - -128) << 28 | (e147_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
@@ -5522,9 +6314,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e148_x1 = x2.Value
         if e148_x1.__class__ is not int or e148_x1 < -32768 or e148_x1 > 32767:
             raise _rt.bad_int(e148_x1, -32768, 32767)
-        a = (a << 17) | (e148_x0 - -128) << 4 | (e148_x1 < 0)
         m = ~e148_x1 if e148_x1 < 0 else e148_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e148_x0 - -128) << 12 | (e148_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e148_x0 - -128) << 20 | (e148_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e148_x0 - -128) << 28 | (e148_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargeCurrent"
         x3 = v.EVSEMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
@@ -5537,9 +6333,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e149_x1 = x3.Value
         if e149_x1.__class__ is not int or e149_x1 < -32768 or e149_x1 > 32767:
             raise _rt.bad_int(e149_x1, -32768, 32767)
-        a = (a << 17) | (e149_x0 - -128) << 4 | (e149_x1 < 0)
         m = ~e149_x1 if e149_x1 < 0 else e149_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e149_x0 - -128) << 12 | (e149_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e149_x0 - -128) << 20 | (e149_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e149_x0 - -128) << 28 | (e149_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x4 = v.EVSEMaximumVoltage
         if not isinstance(x4, RationalNumberType):
@@ -5552,9 +6352,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e150_x1 = x4.Value
         if e150_x1.__class__ is not int or e150_x1 < -32768 or e150_x1 > 32767:
             raise _rt.bad_int(e150_x1, -32768, 32767)
-        a = (a << 17) | (e150_x0 - -128) << 4 | (e150_x1 < 0)
         m = ~e150_x1 if e150_x1 < 0 else e150_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e150_x0 - -128) << 12 | (e150_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e150_x0 - -128) << 20 | (e150_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e150_x0 - -128) << 28 | (e150_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltage"
         x5 = v.EVSEMinimumVoltage
         if not isinstance(x5, RationalNumberType):
@@ -5567,9 +6371,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         e151_x1 = x5.Value
         if e151_x1.__class__ is not int or e151_x1 < -32768 or e151_x1 > 32767:
             raise _rt.bad_int(e151_x1, -32768, 32767)
-        a = (a << 17) | (e151_x0 - -128) << 4 | (e151_x1 < 0)
         m = ~e151_x1 if e151_x1 < 0 else e151_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e151_x0 - -128) << 12 | (e151_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e151_x0 - -128) << 20 | (e151_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e151_x0 - -128) << 28 | (e151_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPowerRampLimitation"
         x6 = v.EVSEPowerRampLimitation
         a <<= 2
@@ -5584,9 +6392,13 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
             e152_x1 = x6.Value
             if e152_x1.__class__ is not int or e152_x1 < -32768 or e152_x1 > 32767:
                 raise _rt.bad_int(e152_x1, -32768, 32767)
-            a = (a << 16) | (e152_x0 - -128) << 4 | (e152_x1 < 0)
             m = ~e152_x1 if e152_x1 < 0 else e152_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e152_x0 - -128) << 12 | (e152_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e152_x0 - -128) << 20 | (e152_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e152_x0 - -128) << 28 | (e152_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -5609,170 +6421,230 @@ _e_DC_CPDResEnergyTransferMode = _e_DC_CPDResEnergyTransferModeType
 
 def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e154_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e154_v1 = c & 65535
-    if e154_v1 < 32768:
-        e154_v1 >>= 8
+    e154_v1 = c & 16777215
+    if e154_v1 < 8388608:
+        e154_v1 >>= 16
+        p = q - 16
+        if sg:
+            e154_v1 = ~e154_v1
+    elif not e154_v1 & 32768:
+        e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e154_v1 = ~e154_v1
     elif not e154_v1 & 128:
-        e154_v1 = ((e154_v1 >> 8) & 127) | ((e154_v1 & 127) << 7)
+        e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7 | (e154_v1 & 127) << 14
         p = q
+        if sg:
+            e154_v1 = ~e154_v1
+        if e154_v1 < -32768 or e154_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
     else:
-        e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e154_v1 = ~e154_v1
-    if e154_v1 < -32768 or e154_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+        e154_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e154_v1 = ~e154_v1
+        if e154_v1 < -32768 or e154_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e154_v0
     v0.Value = e154_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e155_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e155_v1 = c & 65535
-    if e155_v1 < 32768:
-        e155_v1 >>= 8
+    e155_v1 = c & 16777215
+    if e155_v1 < 8388608:
+        e155_v1 >>= 16
+        p = q - 16
+        if sg:
+            e155_v1 = ~e155_v1
+    elif not e155_v1 & 32768:
+        e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e155_v1 = ~e155_v1
     elif not e155_v1 & 128:
-        e155_v1 = ((e155_v1 >> 8) & 127) | ((e155_v1 & 127) << 7)
+        e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7 | (e155_v1 & 127) << 14
         p = q
+        if sg:
+            e155_v1 = ~e155_v1
+        if e155_v1 < -32768 or e155_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
     else:
-        e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e155_v1 = ~e155_v1
-    if e155_v1 < -32768 or e155_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+        e155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e155_v1 = ~e155_v1
+        if e155_v1 < -32768 or e155_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e155_v0
     v1.Value = e155_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e156_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e156_v1 = c & 65535
-    if e156_v1 < 32768:
-        e156_v1 >>= 8
+    e156_v1 = c & 16777215
+    if e156_v1 < 8388608:
+        e156_v1 >>= 16
+        p = q - 16
+        if sg:
+            e156_v1 = ~e156_v1
+    elif not e156_v1 & 32768:
+        e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e156_v1 = ~e156_v1
     elif not e156_v1 & 128:
-        e156_v1 = ((e156_v1 >> 8) & 127) | ((e156_v1 & 127) << 7)
+        e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7 | (e156_v1 & 127) << 14
         p = q
+        if sg:
+            e156_v1 = ~e156_v1
+        if e156_v1 < -32768 or e156_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
     else:
-        e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e156_v1 = ~e156_v1
-    if e156_v1 < -32768 or e156_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+        e156_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e156_v1 = ~e156_v1
+        if e156_v1 < -32768 or e156_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e156_v0
     v2.Value = e156_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e157_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e157_v1 = c & 65535
-    if e157_v1 < 32768:
-        e157_v1 >>= 8
+    e157_v1 = c & 16777215
+    if e157_v1 < 8388608:
+        e157_v1 >>= 16
+        p = q - 16
+        if sg:
+            e157_v1 = ~e157_v1
+    elif not e157_v1 & 32768:
+        e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e157_v1 = ~e157_v1
     elif not e157_v1 & 128:
-        e157_v1 = ((e157_v1 >> 8) & 127) | ((e157_v1 & 127) << 7)
+        e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7 | (e157_v1 & 127) << 14
         p = q
+        if sg:
+            e157_v1 = ~e157_v1
+        if e157_v1 < -32768 or e157_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
     else:
-        e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e157_v1 = ~e157_v1
-    if e157_v1 < -32768 or e157_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+        e157_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e157_v1 = ~e157_v1
+        if e157_v1 < -32768 or e157_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e157_v0
     v3.Value = e157_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e158_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e158_v1 = c & 65535
-    if e158_v1 < 32768:
-        e158_v1 >>= 8
+    e158_v1 = c & 16777215
+    if e158_v1 < 8388608:
+        e158_v1 >>= 16
+        p = q - 16
+        if sg:
+            e158_v1 = ~e158_v1
+    elif not e158_v1 & 32768:
+        e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e158_v1 = ~e158_v1
     elif not e158_v1 & 128:
-        e158_v1 = ((e158_v1 >> 8) & 127) | ((e158_v1 & 127) << 7)
+        e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7 | (e158_v1 & 127) << 14
         p = q
+        if sg:
+            e158_v1 = ~e158_v1
+        if e158_v1 < -32768 or e158_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
     else:
-        e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e158_v1 = ~e158_v1
-    if e158_v1 < -32768 or e158_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+        e158_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e158_v1 = ~e158_v1
+        if e158_v1 < -32768 or e158_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e158_v0
     v4.Value = e158_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e159_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e159_v1 = c & 65535
-    if e159_v1 < 32768:
-        e159_v1 >>= 8
+    e159_v1 = c & 16777215
+    if e159_v1 < 8388608:
+        e159_v1 >>= 16
+        p = q - 16
+        if sg:
+            e159_v1 = ~e159_v1
+    elif not e159_v1 & 32768:
+        e159_v1 = ((e159_v1 >> 16) & 127) | ((e159_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e159_v1 = ~e159_v1
     elif not e159_v1 & 128:
-        e159_v1 = ((e159_v1 >> 8) & 127) | ((e159_v1 & 127) << 7)
+        e159_v1 = ((e159_v1 >> 16) & 127) | ((e159_v1 >> 8) & 127) << 7 | (e159_v1 & 127) << 14
         p = q
+        if sg:
+            e159_v1 = ~e159_v1
+        if e159_v1 < -32768 or e159_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e159_v1, -32768, 32767)
     else:
-        e159_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e159_v1 = ~e159_v1
-    if e159_v1 < -32768 or e159_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e159_v1, -32768, 32767)
+        e159_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e159_v1 = ~e159_v1
+        if e159_v1 < -32768 or e159_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e159_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e159_v0
     v5.Value = e159_v1
@@ -6039,9 +6911,13 @@ def _e_DC_ChargeLoopReqType(a, v):
         e161_x1 = x3.Value
         if e161_x1.__class__ is not int or e161_x1 < -32768 or e161_x1 > 32767:
             raise _rt.bad_int(e161_x1, -32768, 32767)
-        a = (a << 18) | (x2) << 16 | (e161_x0 - -128) << 4 | (e161_x1 < 0)
         m = ~e161_x1 if e161_x1 < 0 else e161_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (x2) << 24 | (e161_x0 - -128) << 12 | (e161_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (x2) << 32 | (e161_x0 - -128) << 20 | (e161_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (x2) << 40 | (e161_x0 - -128) << 28 | (e161_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "CLReqControlMode"
         x4 = v.CLReqControlMode
         j = _M162.get(x4.__class__)
@@ -6103,30 +6979,40 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'DC_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e164_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e164_v1 = c & 65535
-    if e164_v1 < 32768:
-        e164_v1 >>= 8
+    e164_v1 = c & 16777215
+    if e164_v1 < 8388608:
+        e164_v1 >>= 16
+        p = q - 16
+        if sg:
+            e164_v1 = ~e164_v1
+    elif not e164_v1 & 32768:
+        e164_v1 = ((e164_v1 >> 16) & 127) | ((e164_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e164_v1 = ~e164_v1
     elif not e164_v1 & 128:
-        e164_v1 = ((e164_v1 >> 8) & 127) | ((e164_v1 & 127) << 7)
+        e164_v1 = ((e164_v1 >> 16) & 127) | ((e164_v1 >> 8) & 127) << 7 | (e164_v1 & 127) << 14
         p = q
+        if sg:
+            e164_v1 = ~e164_v1
+        if e164_v1 < -32768 or e164_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e164_v1, -32768, 32767)
     else:
-        e164_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e164_v1 = ~e164_v1
-    if e164_v1 < -32768 or e164_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e164_v1, -32768, 32767)
+        e164_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e164_v1 = ~e164_v1
+        if e164_v1 < -32768 or e164_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e164_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e164_v0
     v3.Value = e164_v1
@@ -6233,8 +7119,12 @@ def _e_DC_ChargeLoopResType(a, v):
             e165_x0 = x2.NotificationMaxDelay
             if e165_x0.__class__ is not int or e165_x0 < 0 or e165_x0 > 65535:
                 raise _rt.bad_int(e165_x0, 0, 65535)
-            a <<= 5
-            a = (a << 8) | e165_x0 if e165_x0 < 128 else _uint(a, e165_x0)
+            if e165_x0 < 128:
+                a = (a << 13) | (e165_x0)
+            elif e165_x0 < 16384:
+                a = (a << 21) | (((e165_x0 & 127) << 8) | (e165_x0 >> 7) | 32768)
+            else:
+                a = (a << 29) | (((e165_x0 & 127) << 16) | ((e165_x0 & 16256) << 1) | (e165_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
             e165_x1 = x2.EVSENotification
             e165_k1 = _IX_evseNotificationType.get(e165_x1)
@@ -6283,9 +7173,13 @@ def _e_DC_ChargeLoopResType(a, v):
         e169_x1 = x5.Value
         if e169_x1.__class__ is not int or e169_x1 < -32768 or e169_x1 > 32767:
             raise _rt.bad_int(e169_x1, -32768, 32767)
-        a = (a << 14) | (e169_x0 - -128) << 4 | (e169_x1 < 0)
         m = ~e169_x1 if e169_x1 < 0 else e169_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e169_x0 - -128) << 12 | (e169_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e169_x0 - -128) << 20 | (e169_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e169_x0 - -128) << 28 | (e169_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPresentVoltage"
         x6 = v.EVSEPresentVoltage
         if not isinstance(x6, RationalNumberType):
@@ -6298,9 +7192,13 @@ def _e_DC_ChargeLoopResType(a, v):
         e170_x1 = x6.Value
         if e170_x1.__class__ is not int or e170_x1 < -32768 or e170_x1 > 32767:
             raise _rt.bad_int(e170_x1, -32768, 32767)
-        a = (a << 17) | (e170_x0 - -128) << 4 | (e170_x1 < 0)
         m = ~e170_x1 if e170_x1 < 0 else e170_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e170_x0 - -128) << 12 | (e170_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e170_x0 - -128) << 20 | (e170_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e170_x0 - -128) << 28 | (e170_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPowerLimitAchieved"
         x7 = v.EVSEPowerLimitAchieved
         if x7.__class__ is not bool:
@@ -6406,30 +7304,40 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'DC_ChargeLoopResType')
     if s == 5:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e173_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e173_v1 = c & 65535
-        if e173_v1 < 32768:
-            e173_v1 >>= 8
+        e173_v1 = c & 16777215
+        if e173_v1 < 8388608:
+            e173_v1 >>= 16
+            p = q - 16
+            if sg:
+                e173_v1 = ~e173_v1
+        elif not e173_v1 & 32768:
+            e173_v1 = ((e173_v1 >> 16) & 127) | ((e173_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e173_v1 = ~e173_v1
         elif not e173_v1 & 128:
-            e173_v1 = ((e173_v1 >> 8) & 127) | ((e173_v1 & 127) << 7)
+            e173_v1 = ((e173_v1 >> 16) & 127) | ((e173_v1 >> 8) & 127) << 7 | (e173_v1 & 127) << 14
             p = q
+            if sg:
+                e173_v1 = ~e173_v1
+            if e173_v1 < -32768 or e173_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e173_v1, -32768, 32767)
         else:
-            e173_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e173_v1 = ~e173_v1
-        if e173_v1 < -32768 or e173_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e173_v1, -32768, 32767)
+            e173_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e173_v1 = ~e173_v1
+            if e173_v1 < -32768 or e173_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e173_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = e173_v0
         v5.Value = e173_v1
@@ -6441,30 +7349,40 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_ChargeLoopResType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e174_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e174_v1 = c & 65535
-    if e174_v1 < 32768:
-        e174_v1 >>= 8
+    e174_v1 = c & 16777215
+    if e174_v1 < 8388608:
+        e174_v1 >>= 16
+        p = q - 16
+        if sg:
+            e174_v1 = ~e174_v1
+    elif not e174_v1 & 32768:
+        e174_v1 = ((e174_v1 >> 16) & 127) | ((e174_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e174_v1 = ~e174_v1
     elif not e174_v1 & 128:
-        e174_v1 = ((e174_v1 >> 8) & 127) | ((e174_v1 & 127) << 7)
+        e174_v1 = ((e174_v1 >> 16) & 127) | ((e174_v1 >> 8) & 127) << 7 | (e174_v1 & 127) << 14
         p = q
+        if sg:
+            e174_v1 = ~e174_v1
+        if e174_v1 < -32768 or e174_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e174_v1, -32768, 32767)
     else:
-        e174_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e174_v1 = ~e174_v1
-    if e174_v1 < -32768 or e174_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e174_v1, -32768, 32767)
+        e174_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e174_v1 = ~e174_v1
+        if e174_v1 < -32768 or e174_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e174_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e174_v0
     v6.Value = e174_v1
@@ -6793,9 +7711,13 @@ def _e_DC_PreChargeReqType(a, v):
         e179_x1 = x2.Value
         if e179_x1.__class__ is not int or e179_x1 < -32768 or e179_x1 > 32767:
             raise _rt.bad_int(e179_x1, -32768, 32767)
-        a = (a << 20) | (k1) << 16 | (e179_x0 - -128) << 4 | (e179_x1 < 0)
         m = ~e179_x1 if e179_x1 < 0 else e179_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 28) | (k1) << 24 | (e179_x0 - -128) << 12 | (e179_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 36) | (k1) << 32 | (e179_x0 - -128) << 20 | (e179_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 44) | (k1) << 40 | (e179_x0 - -128) << 28 | (e179_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x3 = v.EVTargetVoltage
         if not isinstance(x3, RationalNumberType):
@@ -6808,9 +7730,13 @@ def _e_DC_PreChargeReqType(a, v):
         e180_x1 = x3.Value
         if e180_x1.__class__ is not int or e180_x1 < -32768 or e180_x1 > 32767:
             raise _rt.bad_int(e180_x1, -32768, 32767)
-        a = (a << 17) | (e180_x0 - -128) << 4 | (e180_x1 < 0)
         m = ~e180_x1 if e180_x1 < 0 else e180_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e180_x0 - -128) << 12 | (e180_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e180_x0 - -128) << 20 | (e180_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e180_x0 - -128) << 28 | (e180_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6833,13 +7759,12 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 20
-    q = p + 36
+    q = p + 44
     if q <= E:
-        c = (D >> (E - q)) & 68719476735
+        c = (D >> (E - q)) & 17592186044415
     else:
-        c, D, E = _look(D, E, p, data, 28, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 28, 16)
+    g = c >> 24
     if g & 847886:
         raise _rt.escape(p, g, 20, 847886, 'RationalNumberType')
     k = (g >> 16) & 3
@@ -6848,47 +7773,68 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     v1 = _EV_processingType[k]
     e181_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e181_v1 = c & 65535
-    if e181_v1 < 32768:
-        e181_v1 >>= 8
+    e181_v1 = c & 16777215
+    if e181_v1 < 8388608:
+        e181_v1 >>= 16
+        p = q - 16
+        if sg:
+            e181_v1 = ~e181_v1
+    elif not e181_v1 & 32768:
+        e181_v1 = ((e181_v1 >> 16) & 127) | ((e181_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e181_v1 = ~e181_v1
     elif not e181_v1 & 128:
-        e181_v1 = ((e181_v1 >> 8) & 127) | ((e181_v1 & 127) << 7)
+        e181_v1 = ((e181_v1 >> 16) & 127) | ((e181_v1 >> 8) & 127) << 7 | (e181_v1 & 127) << 14
         p = q
+        if sg:
+            e181_v1 = ~e181_v1
+        if e181_v1 < -32768 or e181_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e181_v1, -32768, 32767)
     else:
-        e181_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e181_v1 = ~e181_v1
-    if e181_v1 < -32768 or e181_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e181_v1, -32768, 32767)
+        e181_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e181_v1 = ~e181_v1
+        if e181_v1 < -32768 or e181_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e181_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e181_v0
     v2.Value = e181_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e182_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e182_v1 = c & 65535
-    if e182_v1 < 32768:
-        e182_v1 >>= 8
+    e182_v1 = c & 16777215
+    if e182_v1 < 8388608:
+        e182_v1 >>= 16
+        p = q - 16
+        if sg:
+            e182_v1 = ~e182_v1
+    elif not e182_v1 & 32768:
+        e182_v1 = ((e182_v1 >> 16) & 127) | ((e182_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e182_v1 = ~e182_v1
     elif not e182_v1 & 128:
-        e182_v1 = ((e182_v1 >> 8) & 127) | ((e182_v1 & 127) << 7)
+        e182_v1 = ((e182_v1 >> 16) & 127) | ((e182_v1 >> 8) & 127) << 7 | (e182_v1 & 127) << 14
         p = q
+        if sg:
+            e182_v1 = ~e182_v1
+        if e182_v1 < -32768 or e182_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e182_v1, -32768, 32767)
     else:
-        e182_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e182_v1 = ~e182_v1
-    if e182_v1 < -32768 or e182_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e182_v1, -32768, 32767)
+        e182_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e182_v1 = ~e182_v1
+        if e182_v1 < -32768 or e182_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e182_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e182_v0
     v3.Value = e182_v1
@@ -6960,9 +7906,13 @@ def _e_DC_PreChargeResType(a, v):
         e183_x1 = x2.Value
         if e183_x1.__class__ is not int or e183_x1 < -32768 or e183_x1 > 32767:
             raise _rt.bad_int(e183_x1, -32768, 32767)
-        a = (a << 24) | (k1) << 16 | (e183_x0 - -128) << 4 | (e183_x1 < 0)
         m = ~e183_x1 if e183_x1 < 0 else e183_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 32) | (k1) << 24 | (e183_x0 - -128) << 12 | (e183_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 40) | (k1) << 32 | (e183_x0 - -128) << 20 | (e183_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 48) | (k1) << 40 | (e183_x0 - -128) << 28 | (e183_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6985,13 +7935,12 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 24
-    q = p + 40
+    q = p + 48
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 281474976710655
     else:
-        c, D, E = _look(D, E, p, data, 32, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 32, 16)
+    g = c >> 24
     if g & 12644366:
         raise _rt.escape(p, g, 24, 12644366, 'RationalNumberType')
     k = (g >> 16) & 63
@@ -7000,19 +7949,30 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     e184_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e184_v1 = c & 65535
-    if e184_v1 < 32768:
-        e184_v1 >>= 8
+    e184_v1 = c & 16777215
+    if e184_v1 < 8388608:
+        e184_v1 >>= 16
+        p = q - 16
+        if sg:
+            e184_v1 = ~e184_v1
+    elif not e184_v1 & 32768:
+        e184_v1 = ((e184_v1 >> 16) & 127) | ((e184_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e184_v1 = ~e184_v1
     elif not e184_v1 & 128:
-        e184_v1 = ((e184_v1 >> 8) & 127) | ((e184_v1 & 127) << 7)
+        e184_v1 = ((e184_v1 >> 16) & 127) | ((e184_v1 >> 8) & 127) << 7 | (e184_v1 & 127) << 14
         p = q
+        if sg:
+            e184_v1 = ~e184_v1
+        if e184_v1 < -32768 or e184_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e184_v1, -32768, 32767)
     else:
-        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e184_v1 = ~e184_v1
-    if e184_v1 < -32768 or e184_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e184_v1, -32768, 32767)
+        e184_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e184_v1 = ~e184_v1
+        if e184_v1 < -32768 or e184_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e184_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e184_v0
     v2.Value = e184_v1
@@ -7151,9 +8111,13 @@ def _e_DC_WeldingDetectionResType(a, v):
         e185_x1 = x2.Value
         if e185_x1.__class__ is not int or e185_x1 < -32768 or e185_x1 > 32767:
             raise _rt.bad_int(e185_x1, -32768, 32767)
-        a = (a << 24) | (k1) << 16 | (e185_x0 - -128) << 4 | (e185_x1 < 0)
         m = ~e185_x1 if e185_x1 < 0 else e185_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 32) | (k1) << 24 | (e185_x0 - -128) << 12 | (e185_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 40) | (k1) << 32 | (e185_x0 - -128) << 20 | (e185_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 48) | (k1) << 40 | (e185_x0 - -128) << 28 | (e185_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7176,13 +8140,12 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_WeldingDetectionResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 24
-    q = p + 40
+    q = p + 48
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 281474976710655
     else:
-        c, D, E = _look(D, E, p, data, 32, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 32, 16)
+    g = c >> 24
     if g & 12644366:
         raise _rt.escape(p, g, 24, 12644366, 'RationalNumberType')
     k = (g >> 16) & 63
@@ -7191,19 +8154,30 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     e186_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e186_v1 = c & 65535
-    if e186_v1 < 32768:
-        e186_v1 >>= 8
+    e186_v1 = c & 16777215
+    if e186_v1 < 8388608:
+        e186_v1 >>= 16
+        p = q - 16
+        if sg:
+            e186_v1 = ~e186_v1
+    elif not e186_v1 & 32768:
+        e186_v1 = ((e186_v1 >> 16) & 127) | ((e186_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e186_v1 = ~e186_v1
     elif not e186_v1 & 128:
-        e186_v1 = ((e186_v1 >> 8) & 127) | ((e186_v1 & 127) << 7)
+        e186_v1 = ((e186_v1 >> 16) & 127) | ((e186_v1 >> 8) & 127) << 7 | (e186_v1 & 127) << 14
         p = q
+        if sg:
+            e186_v1 = ~e186_v1
+        if e186_v1 < -32768 or e186_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e186_v1, -32768, 32767)
     else:
-        e186_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e186_v1 = ~e186_v1
-    if e186_v1 < -32768 or e186_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e186_v1, -32768, 32767)
+        e186_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e186_v1 = ~e186_v1
+        if e186_v1 < -32768 or e186_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e186_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e186_v0
     v2.Value = e186_v1
@@ -7254,8 +8228,15 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7277,9 +8258,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e188_x1 = x1.Value
         if e188_x1.__class__ is not int or e188_x1 < -32768 or e188_x1 > 32767:
             raise _rt.bad_int(e188_x1, -32768, 32767)
-        a = (a << 14) | (e188_x0 - -128) << 4 | (e188_x1 < 0)
         m = ~e188_x1 if e188_x1 < 0 else e188_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e188_x0 - -128) << 12 | (e188_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e188_x0 - -128) << 20 | (e188_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e188_x0 - -128) << 28 | (e188_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
@@ -7292,9 +8277,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e189_x1 = x2.Value
         if e189_x1.__class__ is not int or e189_x1 < -32768 or e189_x1 > 32767:
             raise _rt.bad_int(e189_x1, -32768, 32767)
-        a = (a << 17) | (e189_x0 - -128) << 4 | (e189_x1 < 0)
         m = ~e189_x1 if e189_x1 < 0 else e189_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e189_x0 - -128) << 12 | (e189_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e189_x0 - -128) << 20 | (e189_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e189_x0 - -128) << 28 | (e189_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
@@ -7307,9 +8296,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e190_x1 = x3.Value
         if e190_x1.__class__ is not int or e190_x1 < -32768 or e190_x1 > 32767:
             raise _rt.bad_int(e190_x1, -32768, 32767)
-        a = (a << 17) | (e190_x0 - -128) << 4 | (e190_x1 < 0)
         m = ~e190_x1 if e190_x1 < 0 else e190_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e190_x0 - -128) << 12 | (e190_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e190_x0 - -128) << 20 | (e190_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e190_x0 - -128) << 28 | (e190_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
@@ -7322,9 +8315,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e191_x1 = x4.Value
         if e191_x1.__class__ is not int or e191_x1 < -32768 or e191_x1 > 32767:
             raise _rt.bad_int(e191_x1, -32768, 32767)
-        a = (a << 17) | (e191_x0 - -128) << 4 | (e191_x1 < 0)
         m = ~e191_x1 if e191_x1 < 0 else e191_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e191_x0 - -128) << 12 | (e191_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e191_x0 - -128) << 20 | (e191_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e191_x0 - -128) << 28 | (e191_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x5 = v.EVMinimumChargePower
         if not isinstance(x5, RationalNumberType):
@@ -7337,9 +8334,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e192_x1 = x5.Value
         if e192_x1.__class__ is not int or e192_x1 < -32768 or e192_x1 > 32767:
             raise _rt.bad_int(e192_x1, -32768, 32767)
-        a = (a << 17) | (e192_x0 - -128) << 4 | (e192_x1 < 0)
         m = ~e192_x1 if e192_x1 < 0 else e192_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e192_x0 - -128) << 12 | (e192_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e192_x0 - -128) << 20 | (e192_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e192_x0 - -128) << 28 | (e192_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x6 = v.EVMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
@@ -7352,9 +8353,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e193_x1 = x6.Value
         if e193_x1.__class__ is not int or e193_x1 < -32768 or e193_x1 > 32767:
             raise _rt.bad_int(e193_x1, -32768, 32767)
-        a = (a << 17) | (e193_x0 - -128) << 4 | (e193_x1 < 0)
         m = ~e193_x1 if e193_x1 < 0 else e193_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e193_x0 - -128) << 12 | (e193_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e193_x0 - -128) << 20 | (e193_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e193_x0 - -128) << 28 | (e193_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x7 = v.EVMaximumVoltage
         if not isinstance(x7, RationalNumberType):
@@ -7367,9 +8372,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e194_x1 = x7.Value
         if e194_x1.__class__ is not int or e194_x1 < -32768 or e194_x1 > 32767:
             raise _rt.bad_int(e194_x1, -32768, 32767)
-        a = (a << 17) | (e194_x0 - -128) << 4 | (e194_x1 < 0)
         m = ~e194_x1 if e194_x1 < 0 else e194_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e194_x0 - -128) << 12 | (e194_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e194_x0 - -128) << 20 | (e194_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e194_x0 - -128) << 28 | (e194_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x8 = v.EVMinimumVoltage
         if not isinstance(x8, RationalNumberType):
@@ -7382,9 +8391,13 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         e195_x1 = x8.Value
         if e195_x1.__class__ is not int or e195_x1 < -32768 or e195_x1 > 32767:
             raise _rt.bad_int(e195_x1, -32768, 32767)
-        a = (a << 17) | (e195_x0 - -128) << 4 | (e195_x1 < 0)
         m = ~e195_x1 if e195_x1 < 0 else e195_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e195_x0 - -128) << 12 | (e195_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e195_x0 - -128) << 20 | (e195_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e195_x0 - -128) << 28 | (e195_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7407,26 +8420,28 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLReqControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7441,30 +8456,40 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e196_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e196_v1 = c & 65535
-        if e196_v1 < 32768:
-            e196_v1 >>= 8
+        e196_v1 = c & 16777215
+        if e196_v1 < 8388608:
+            e196_v1 >>= 16
+            p = q - 16
+            if sg:
+                e196_v1 = ~e196_v1
+        elif not e196_v1 & 32768:
+            e196_v1 = ((e196_v1 >> 16) & 127) | ((e196_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e196_v1 = ~e196_v1
         elif not e196_v1 & 128:
-            e196_v1 = ((e196_v1 >> 8) & 127) | ((e196_v1 & 127) << 7)
+            e196_v1 = ((e196_v1 >> 16) & 127) | ((e196_v1 >> 8) & 127) << 7 | (e196_v1 & 127) << 14
             p = q
+            if sg:
+                e196_v1 = ~e196_v1
+            if e196_v1 < -32768 or e196_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e196_v1, -32768, 32767)
         else:
-            e196_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e196_v1 = ~e196_v1
-        if e196_v1 < -32768 or e196_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e196_v1, -32768, 32767)
+            e196_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e196_v1 = ~e196_v1
+            if e196_v1 < -32768 or e196_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e196_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e196_v0
         v1.Value = e196_v1
@@ -7476,198 +8501,268 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e197_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e197_v1 = c & 65535
-    if e197_v1 < 32768:
-        e197_v1 >>= 8
+    e197_v1 = c & 16777215
+    if e197_v1 < 8388608:
+        e197_v1 >>= 16
+        p = q - 16
+        if sg:
+            e197_v1 = ~e197_v1
+    elif not e197_v1 & 32768:
+        e197_v1 = ((e197_v1 >> 16) & 127) | ((e197_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e197_v1 = ~e197_v1
     elif not e197_v1 & 128:
-        e197_v1 = ((e197_v1 >> 8) & 127) | ((e197_v1 & 127) << 7)
+        e197_v1 = ((e197_v1 >> 16) & 127) | ((e197_v1 >> 8) & 127) << 7 | (e197_v1 & 127) << 14
         p = q
+        if sg:
+            e197_v1 = ~e197_v1
+        if e197_v1 < -32768 or e197_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e197_v1, -32768, 32767)
     else:
-        e197_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e197_v1 = ~e197_v1
-    if e197_v1 < -32768 or e197_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e197_v1, -32768, 32767)
+        e197_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e197_v1 = ~e197_v1
+        if e197_v1 < -32768 or e197_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e197_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e197_v0
     v2.Value = e197_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e198_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e198_v1 = c & 65535
-    if e198_v1 < 32768:
-        e198_v1 >>= 8
+    e198_v1 = c & 16777215
+    if e198_v1 < 8388608:
+        e198_v1 >>= 16
+        p = q - 16
+        if sg:
+            e198_v1 = ~e198_v1
+    elif not e198_v1 & 32768:
+        e198_v1 = ((e198_v1 >> 16) & 127) | ((e198_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e198_v1 = ~e198_v1
     elif not e198_v1 & 128:
-        e198_v1 = ((e198_v1 >> 8) & 127) | ((e198_v1 & 127) << 7)
+        e198_v1 = ((e198_v1 >> 16) & 127) | ((e198_v1 >> 8) & 127) << 7 | (e198_v1 & 127) << 14
         p = q
+        if sg:
+            e198_v1 = ~e198_v1
+        if e198_v1 < -32768 or e198_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e198_v1, -32768, 32767)
     else:
-        e198_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e198_v1 = ~e198_v1
-    if e198_v1 < -32768 or e198_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e198_v1, -32768, 32767)
+        e198_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e198_v1 = ~e198_v1
+        if e198_v1 < -32768 or e198_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e198_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e198_v0
     v3.Value = e198_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e199_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e199_v1 = c & 65535
-    if e199_v1 < 32768:
-        e199_v1 >>= 8
+    e199_v1 = c & 16777215
+    if e199_v1 < 8388608:
+        e199_v1 >>= 16
+        p = q - 16
+        if sg:
+            e199_v1 = ~e199_v1
+    elif not e199_v1 & 32768:
+        e199_v1 = ((e199_v1 >> 16) & 127) | ((e199_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e199_v1 = ~e199_v1
     elif not e199_v1 & 128:
-        e199_v1 = ((e199_v1 >> 8) & 127) | ((e199_v1 & 127) << 7)
+        e199_v1 = ((e199_v1 >> 16) & 127) | ((e199_v1 >> 8) & 127) << 7 | (e199_v1 & 127) << 14
         p = q
+        if sg:
+            e199_v1 = ~e199_v1
+        if e199_v1 < -32768 or e199_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e199_v1, -32768, 32767)
     else:
-        e199_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e199_v1 = ~e199_v1
-    if e199_v1 < -32768 or e199_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e199_v1, -32768, 32767)
+        e199_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e199_v1 = ~e199_v1
+        if e199_v1 < -32768 or e199_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e199_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e199_v0
     v4.Value = e199_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e200_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e200_v1 = c & 65535
-    if e200_v1 < 32768:
-        e200_v1 >>= 8
+    e200_v1 = c & 16777215
+    if e200_v1 < 8388608:
+        e200_v1 >>= 16
+        p = q - 16
+        if sg:
+            e200_v1 = ~e200_v1
+    elif not e200_v1 & 32768:
+        e200_v1 = ((e200_v1 >> 16) & 127) | ((e200_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e200_v1 = ~e200_v1
     elif not e200_v1 & 128:
-        e200_v1 = ((e200_v1 >> 8) & 127) | ((e200_v1 & 127) << 7)
+        e200_v1 = ((e200_v1 >> 16) & 127) | ((e200_v1 >> 8) & 127) << 7 | (e200_v1 & 127) << 14
         p = q
+        if sg:
+            e200_v1 = ~e200_v1
+        if e200_v1 < -32768 or e200_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e200_v1, -32768, 32767)
     else:
-        e200_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e200_v1 = ~e200_v1
-    if e200_v1 < -32768 or e200_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e200_v1, -32768, 32767)
+        e200_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e200_v1 = ~e200_v1
+        if e200_v1 < -32768 or e200_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e200_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e200_v0
     v5.Value = e200_v1
     v5.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e201_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e201_v1 = c & 65535
-    if e201_v1 < 32768:
-        e201_v1 >>= 8
+    e201_v1 = c & 16777215
+    if e201_v1 < 8388608:
+        e201_v1 >>= 16
+        p = q - 16
+        if sg:
+            e201_v1 = ~e201_v1
+    elif not e201_v1 & 32768:
+        e201_v1 = ((e201_v1 >> 16) & 127) | ((e201_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e201_v1 = ~e201_v1
     elif not e201_v1 & 128:
-        e201_v1 = ((e201_v1 >> 8) & 127) | ((e201_v1 & 127) << 7)
+        e201_v1 = ((e201_v1 >> 16) & 127) | ((e201_v1 >> 8) & 127) << 7 | (e201_v1 & 127) << 14
         p = q
+        if sg:
+            e201_v1 = ~e201_v1
+        if e201_v1 < -32768 or e201_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e201_v1, -32768, 32767)
     else:
-        e201_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e201_v1 = ~e201_v1
-    if e201_v1 < -32768 or e201_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e201_v1, -32768, 32767)
+        e201_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e201_v1 = ~e201_v1
+        if e201_v1 < -32768 or e201_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e201_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e201_v0
     v6.Value = e201_v1
     v6.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e202_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e202_v1 = c & 65535
-    if e202_v1 < 32768:
-        e202_v1 >>= 8
+    e202_v1 = c & 16777215
+    if e202_v1 < 8388608:
+        e202_v1 >>= 16
+        p = q - 16
+        if sg:
+            e202_v1 = ~e202_v1
+    elif not e202_v1 & 32768:
+        e202_v1 = ((e202_v1 >> 16) & 127) | ((e202_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e202_v1 = ~e202_v1
     elif not e202_v1 & 128:
-        e202_v1 = ((e202_v1 >> 8) & 127) | ((e202_v1 & 127) << 7)
+        e202_v1 = ((e202_v1 >> 16) & 127) | ((e202_v1 >> 8) & 127) << 7 | (e202_v1 & 127) << 14
         p = q
+        if sg:
+            e202_v1 = ~e202_v1
+        if e202_v1 < -32768 or e202_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e202_v1, -32768, 32767)
     else:
-        e202_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e202_v1 = ~e202_v1
-    if e202_v1 < -32768 or e202_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e202_v1, -32768, 32767)
+        e202_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e202_v1 = ~e202_v1
+        if e202_v1 < -32768 or e202_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e202_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e202_v0
     v7.Value = e202_v1
     v7.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e203_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e203_v1 = c & 65535
-    if e203_v1 < 32768:
-        e203_v1 >>= 8
+    e203_v1 = c & 16777215
+    if e203_v1 < 8388608:
+        e203_v1 >>= 16
+        p = q - 16
+        if sg:
+            e203_v1 = ~e203_v1
+    elif not e203_v1 & 32768:
+        e203_v1 = ((e203_v1 >> 16) & 127) | ((e203_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e203_v1 = ~e203_v1
     elif not e203_v1 & 128:
-        e203_v1 = ((e203_v1 >> 8) & 127) | ((e203_v1 & 127) << 7)
+        e203_v1 = ((e203_v1 >> 16) & 127) | ((e203_v1 >> 8) & 127) << 7 | (e203_v1 & 127) << 14
         p = q
+        if sg:
+            e203_v1 = ~e203_v1
+        if e203_v1 < -32768 or e203_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e203_v1, -32768, 32767)
     else:
-        e203_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e203_v1 = ~e203_v1
-    if e203_v1 < -32768 or e203_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e203_v1, -32768, 32767)
+        e203_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e203_v1 = ~e203_v1
+        if e203_v1 < -32768 or e203_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e203_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e203_v0
     v8.Value = e203_v1
@@ -7779,8 +8874,15 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7817,8 +8919,12 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSEMaximumChargePower"
         x4 = v.EVSEMaximumChargePower
@@ -7837,9 +8943,13 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         e208_x1 = x4.Value
         if e208_x1.__class__ is not int or e208_x1 < -32768 or e208_x1 > 32767:
             raise _rt.bad_int(e208_x1, -32768, 32767)
-        a = (a << 14) | (e208_x0 - -128) << 4 | (e208_x1 < 0)
         m = ~e208_x1 if e208_x1 < 0 else e208_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e208_x0 - -128) << 12 | (e208_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e208_x0 - -128) << 20 | (e208_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e208_x0 - -128) << 28 | (e208_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x5 = v.EVSEMinimumChargePower
         if not isinstance(x5, RationalNumberType):
@@ -7852,9 +8962,13 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         e209_x1 = x5.Value
         if e209_x1.__class__ is not int or e209_x1 < -32768 or e209_x1 > 32767:
             raise _rt.bad_int(e209_x1, -32768, 32767)
-        a = (a << 17) | (e209_x0 - -128) << 4 | (e209_x1 < 0)
         m = ~e209_x1 if e209_x1 < 0 else e209_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e209_x0 - -128) << 12 | (e209_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e209_x0 - -128) << 20 | (e209_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e209_x0 - -128) << 28 | (e209_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x6 = v.EVSEMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
@@ -7867,9 +8981,13 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         e210_x1 = x6.Value
         if e210_x1.__class__ is not int or e210_x1 < -32768 or e210_x1 > 32767:
             raise _rt.bad_int(e210_x1, -32768, 32767)
-        a = (a << 17) | (e210_x0 - -128) << 4 | (e210_x1 < 0)
         m = ~e210_x1 if e210_x1 < 0 else e210_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e210_x0 - -128) << 12 | (e210_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e210_x0 - -128) << 20 | (e210_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e210_x0 - -128) << 28 | (e210_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x7 = v.EVSEMaximumVoltage
         if not isinstance(x7, RationalNumberType):
@@ -7882,9 +9000,13 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         e211_x1 = x7.Value
         if e211_x1.__class__ is not int or e211_x1 < -32768 or e211_x1 > 32767:
             raise _rt.bad_int(e211_x1, -32768, 32767)
-        a = (a << 17) | (e211_x0 - -128) << 4 | (e211_x1 < 0)
         m = ~e211_x1 if e211_x1 < 0 else e211_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e211_x0 - -128) << 12 | (e211_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e211_x0 - -128) << 20 | (e211_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e211_x0 - -128) << 28 | (e211_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7910,26 +9032,28 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7963,26 +9087,30 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8028,26 +9156,30 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8081,26 +9213,30 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8122,26 +9258,30 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8156,30 +9296,40 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e212_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e212_v1 = c & 65535
-        if e212_v1 < 32768:
-            e212_v1 >>= 8
+        e212_v1 = c & 16777215
+        if e212_v1 < 8388608:
+            e212_v1 >>= 16
+            p = q - 16
+            if sg:
+                e212_v1 = ~e212_v1
+        elif not e212_v1 & 32768:
+            e212_v1 = ((e212_v1 >> 16) & 127) | ((e212_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e212_v1 = ~e212_v1
         elif not e212_v1 & 128:
-            e212_v1 = ((e212_v1 >> 8) & 127) | ((e212_v1 & 127) << 7)
+            e212_v1 = ((e212_v1 >> 16) & 127) | ((e212_v1 >> 8) & 127) << 7 | (e212_v1 & 127) << 14
             p = q
+            if sg:
+                e212_v1 = ~e212_v1
+            if e212_v1 < -32768 or e212_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e212_v1, -32768, 32767)
         else:
-            e212_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e212_v1 = ~e212_v1
-        if e212_v1 < -32768 or e212_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e212_v1, -32768, 32767)
+            e212_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e212_v1 = ~e212_v1
+            if e212_v1 < -32768 or e212_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e212_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e212_v0
         v4.Value = e212_v1
@@ -8191,86 +9341,116 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLResControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e213_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e213_v1 = c & 65535
-    if e213_v1 < 32768:
-        e213_v1 >>= 8
+    e213_v1 = c & 16777215
+    if e213_v1 < 8388608:
+        e213_v1 >>= 16
+        p = q - 16
+        if sg:
+            e213_v1 = ~e213_v1
+    elif not e213_v1 & 32768:
+        e213_v1 = ((e213_v1 >> 16) & 127) | ((e213_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e213_v1 = ~e213_v1
     elif not e213_v1 & 128:
-        e213_v1 = ((e213_v1 >> 8) & 127) | ((e213_v1 & 127) << 7)
+        e213_v1 = ((e213_v1 >> 16) & 127) | ((e213_v1 >> 8) & 127) << 7 | (e213_v1 & 127) << 14
         p = q
+        if sg:
+            e213_v1 = ~e213_v1
+        if e213_v1 < -32768 or e213_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e213_v1, -32768, 32767)
     else:
-        e213_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e213_v1 = ~e213_v1
-    if e213_v1 < -32768 or e213_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e213_v1, -32768, 32767)
+        e213_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e213_v1 = ~e213_v1
+        if e213_v1 < -32768 or e213_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e213_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e213_v0
     v5.Value = e213_v1
     v5.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e214_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e214_v1 = c & 65535
-    if e214_v1 < 32768:
-        e214_v1 >>= 8
+    e214_v1 = c & 16777215
+    if e214_v1 < 8388608:
+        e214_v1 >>= 16
+        p = q - 16
+        if sg:
+            e214_v1 = ~e214_v1
+    elif not e214_v1 & 32768:
+        e214_v1 = ((e214_v1 >> 16) & 127) | ((e214_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e214_v1 = ~e214_v1
     elif not e214_v1 & 128:
-        e214_v1 = ((e214_v1 >> 8) & 127) | ((e214_v1 & 127) << 7)
+        e214_v1 = ((e214_v1 >> 16) & 127) | ((e214_v1 >> 8) & 127) << 7 | (e214_v1 & 127) << 14
         p = q
+        if sg:
+            e214_v1 = ~e214_v1
+        if e214_v1 < -32768 or e214_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e214_v1, -32768, 32767)
     else:
-        e214_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e214_v1 = ~e214_v1
-    if e214_v1 < -32768 or e214_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e214_v1, -32768, 32767)
+        e214_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e214_v1 = ~e214_v1
+        if e214_v1 < -32768 or e214_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e214_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e214_v0
     v6.Value = e214_v1
     v6.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e215_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e215_v1 = c & 65535
-    if e215_v1 < 32768:
-        e215_v1 >>= 8
+    e215_v1 = c & 16777215
+    if e215_v1 < 8388608:
+        e215_v1 >>= 16
+        p = q - 16
+        if sg:
+            e215_v1 = ~e215_v1
+    elif not e215_v1 & 32768:
+        e215_v1 = ((e215_v1 >> 16) & 127) | ((e215_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e215_v1 = ~e215_v1
     elif not e215_v1 & 128:
-        e215_v1 = ((e215_v1 >> 8) & 127) | ((e215_v1 & 127) << 7)
+        e215_v1 = ((e215_v1 >> 16) & 127) | ((e215_v1 >> 8) & 127) << 7 | (e215_v1 & 127) << 14
         p = q
+        if sg:
+            e215_v1 = ~e215_v1
+        if e215_v1 < -32768 or e215_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e215_v1, -32768, 32767)
     else:
-        e215_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e215_v1 = ~e215_v1
-    if e215_v1 < -32768 or e215_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e215_v1, -32768, 32767)
+        e215_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e215_v1 = ~e215_v1
+        if e215_v1 < -32768 or e215_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e215_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e215_v0
     v7.Value = e215_v1
@@ -8374,9 +9554,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e216_x1 = x0.Value
             if e216_x1.__class__ is not int or e216_x1 < -32768 or e216_x1 > 32767:
                 raise _rt.bad_int(e216_x1, -32768, 32767)
-            a = (a << 17) | (e216_x0 - -128) << 4 | (e216_x1 < 0)
             m = ~e216_x1 if e216_x1 < 0 else e216_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e216_x0 - -128) << 12 | (e216_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e216_x0 - -128) << 20 | (e216_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e216_x0 - -128) << 28 | (e216_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -8399,9 +9583,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e218_x1 = x1.Value
             if e218_x1.__class__ is not int or e218_x1 < -32768 or e218_x1 > 32767:
                 raise _rt.bad_int(e218_x1, -32768, 32767)
-            a = (a << 14) | (e218_x0 - -128) << 4 | (e218_x1 < 0)
             m = ~e218_x1 if e218_x1 < 0 else e218_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e218_x0 - -128) << 12 | (e218_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e218_x0 - -128) << 20 | (e218_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e218_x0 - -128) << 28 | (e218_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
@@ -8421,9 +9609,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e220_x1 = x2.Value
             if e220_x1.__class__ is not int or e220_x1 < -32768 or e220_x1 > 32767:
                 raise _rt.bad_int(e220_x1, -32768, 32767)
-            a = (a << 14) | (e220_x0 - -128) << 4 | (e220_x1 < 0)
             m = ~e220_x1 if e220_x1 < 0 else e220_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e220_x0 - -128) << 12 | (e220_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e220_x0 - -128) << 20 | (e220_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e220_x0 - -128) << 28 | (e220_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetCurrent"
         x3 = v.EVTargetCurrent
@@ -8442,9 +9634,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
         e222_x1 = x3.Value
         if e222_x1.__class__ is not int or e222_x1 < -32768 or e222_x1 > 32767:
             raise _rt.bad_int(e222_x1, -32768, 32767)
-        a = (a << 14) | (e222_x0 - -128) << 4 | (e222_x1 < 0)
         m = ~e222_x1 if e222_x1 < 0 else e222_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e222_x0 - -128) << 12 | (e222_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e222_x0 - -128) << 20 | (e222_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e222_x0 - -128) << 28 | (e222_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x4 = v.EVTargetVoltage
         if not isinstance(x4, RationalNumberType):
@@ -8457,9 +9653,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
         e223_x1 = x4.Value
         if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
             raise _rt.bad_int(e223_x1, -32768, 32767)
-        a = (a << 17) | (e223_x0 - -128) << 4 | (e223_x1 < 0)
         m = ~e223_x1 if e223_x1 < 0 else e223_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e223_x0 - -128) << 12 | (e223_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e223_x0 - -128) << 20 | (e223_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e223_x0 - -128) << 28 | (e223_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x5 = v.EVMaximumChargePower
         a <<= 2
@@ -8474,9 +9674,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e224_x1 = x5.Value
             if e224_x1.__class__ is not int or e224_x1 < -32768 or e224_x1 > 32767:
                 raise _rt.bad_int(e224_x1, -32768, 32767)
-            a = (a << 17) | (e224_x0 - -128) << 4 | (e224_x1 < 0)
             m = ~e224_x1 if e224_x1 < 0 else e224_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e224_x0 - -128) << 12 | (e224_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e224_x0 - -128) << 20 | (e224_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e224_x0 - -128) << 28 | (e224_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -8499,9 +9703,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e226_x1 = x6.Value
             if e226_x1.__class__ is not int or e226_x1 < -32768 or e226_x1 > 32767:
                 raise _rt.bad_int(e226_x1, -32768, 32767)
-            a = (a << 14) | (e226_x0 - -128) << 4 | (e226_x1 < 0)
             m = ~e226_x1 if e226_x1 < 0 else e226_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e226_x0 - -128) << 12 | (e226_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e226_x0 - -128) << 20 | (e226_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e226_x0 - -128) << 28 | (e226_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargeCurrent"
         x7 = v.EVMaximumChargeCurrent
@@ -8521,9 +9729,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e228_x1 = x7.Value
             if e228_x1.__class__ is not int or e228_x1 < -32768 or e228_x1 > 32767:
                 raise _rt.bad_int(e228_x1, -32768, 32767)
-            a = (a << 14) | (e228_x0 - -128) << 4 | (e228_x1 < 0)
             m = ~e228_x1 if e228_x1 < 0 else e228_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e228_x0 - -128) << 12 | (e228_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e228_x0 - -128) << 20 | (e228_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e228_x0 - -128) << 28 | (e228_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumVoltage"
         x8 = v.EVMaximumVoltage
@@ -8543,9 +9755,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e230_x1 = x8.Value
             if e230_x1.__class__ is not int or e230_x1 < -32768 or e230_x1 > 32767:
                 raise _rt.bad_int(e230_x1, -32768, 32767)
-            a = (a << 14) | (e230_x0 - -128) << 4 | (e230_x1 < 0)
             m = ~e230_x1 if e230_x1 < 0 else e230_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e230_x0 - -128) << 12 | (e230_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e230_x0 - -128) << 20 | (e230_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e230_x0 - -128) << 28 | (e230_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumVoltage"
         x9 = v.EVMinimumVoltage
@@ -8565,9 +9781,13 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             e232_x1 = x9.Value
             if e232_x1.__class__ is not int or e232_x1 < -32768 or e232_x1 > 32767:
                 raise _rt.bad_int(e232_x1, -32768, 32767)
-            a = (a << 14) | (e232_x0 - -128) << 4 | (e232_x1 < 0)
             m = ~e232_x1 if e232_x1 < 0 else e232_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e232_x0 - -128) << 12 | (e232_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e232_x0 - -128) << 20 | (e232_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e232_x0 - -128) << 28 | (e232_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T233[s]
         if t is None:
@@ -8648,30 +9868,40 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e234_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e234_v1 = c & 65535
-        if e234_v1 < 32768:
-            e234_v1 >>= 8
+        e234_v1 = c & 16777215
+        if e234_v1 < 8388608:
+            e234_v1 >>= 16
+            p = q - 16
+            if sg:
+                e234_v1 = ~e234_v1
+        elif not e234_v1 & 32768:
+            e234_v1 = ((e234_v1 >> 16) & 127) | ((e234_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e234_v1 = ~e234_v1
         elif not e234_v1 & 128:
-            e234_v1 = ((e234_v1 >> 8) & 127) | ((e234_v1 & 127) << 7)
+            e234_v1 = ((e234_v1 >> 16) & 127) | ((e234_v1 >> 8) & 127) << 7 | (e234_v1 & 127) << 14
             p = q
+            if sg:
+                e234_v1 = ~e234_v1
+            if e234_v1 < -32768 or e234_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e234_v1, -32768, 32767)
         else:
-            e234_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e234_v1 = ~e234_v1
-        if e234_v1 < -32768 or e234_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e234_v1, -32768, 32767)
+            e234_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e234_v1 = ~e234_v1
+            if e234_v1 < -32768 or e234_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e234_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e234_v0
         v3.Value = e234_v1
@@ -8683,30 +9913,40 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Scheduled_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e235_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e235_v1 = c & 65535
-    if e235_v1 < 32768:
-        e235_v1 >>= 8
+    e235_v1 = c & 16777215
+    if e235_v1 < 8388608:
+        e235_v1 >>= 16
+        p = q - 16
+        if sg:
+            e235_v1 = ~e235_v1
+    elif not e235_v1 & 32768:
+        e235_v1 = ((e235_v1 >> 16) & 127) | ((e235_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e235_v1 = ~e235_v1
     elif not e235_v1 & 128:
-        e235_v1 = ((e235_v1 >> 8) & 127) | ((e235_v1 & 127) << 7)
+        e235_v1 = ((e235_v1 >> 16) & 127) | ((e235_v1 >> 8) & 127) << 7 | (e235_v1 & 127) << 14
         p = q
+        if sg:
+            e235_v1 = ~e235_v1
+        if e235_v1 < -32768 or e235_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e235_v1, -32768, 32767)
     else:
-        e235_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e235_v1 = ~e235_v1
-    if e235_v1 < -32768 or e235_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e235_v1, -32768, 32767)
+        e235_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e235_v1 = ~e235_v1
+        if e235_v1 < -32768 or e235_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e235_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e235_v0
     v4.Value = e235_v1
@@ -8940,9 +10180,13 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
             e236_x1 = x0.Value
             if e236_x1.__class__ is not int or e236_x1 < -32768 or e236_x1 > 32767:
                 raise _rt.bad_int(e236_x1, -32768, 32767)
-            a = (a << 17) | (e236_x0 - -128) << 4 | (e236_x1 < 0)
             m = ~e236_x1 if e236_x1 < 0 else e236_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e236_x0 - -128) << 12 | (e236_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e236_x0 - -128) << 20 | (e236_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e236_x0 - -128) << 28 | (e236_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -8965,9 +10209,13 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
             e238_x1 = x1.Value
             if e238_x1.__class__ is not int or e238_x1 < -32768 or e238_x1 > 32767:
                 raise _rt.bad_int(e238_x1, -32768, 32767)
-            a = (a << 14) | (e238_x0 - -128) << 4 | (e238_x1 < 0)
             m = ~e238_x1 if e238_x1 < 0 else e238_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e238_x0 - -128) << 12 | (e238_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e238_x0 - -128) << 20 | (e238_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e238_x0 - -128) << 28 | (e238_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
@@ -8987,9 +10235,13 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
             e240_x1 = x2.Value
             if e240_x1.__class__ is not int or e240_x1 < -32768 or e240_x1 > 32767:
                 raise _rt.bad_int(e240_x1, -32768, 32767)
-            a = (a << 14) | (e240_x0 - -128) << 4 | (e240_x1 < 0)
             m = ~e240_x1 if e240_x1 < 0 else e240_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e240_x0 - -128) << 12 | (e240_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e240_x0 - -128) << 20 | (e240_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e240_x0 - -128) << 28 | (e240_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumVoltage"
         x3 = v.EVSEMaximumVoltage
@@ -9009,9 +10261,13 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
             e242_x1 = x3.Value
             if e242_x1.__class__ is not int or e242_x1 < -32768 or e242_x1 > 32767:
                 raise _rt.bad_int(e242_x1, -32768, 32767)
-            a = (a << 14) | (e242_x0 - -128) << 4 | (e242_x1 < 0)
             m = ~e242_x1 if e242_x1 < 0 else e242_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e242_x0 - -128) << 12 | (e242_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e242_x0 - -128) << 20 | (e242_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e242_x0 - -128) << 28 | (e242_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T243[s]
         if t is None:

@@ -3034,8 +3034,15 @@ def _e_AC_EVChargeParameterType(a, v):
         x0 = v.DepartureTime
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EAmount"
         x1 = v.EAmount
         if not isinstance(x1, PhysicalValueType):
@@ -3074,26 +3081,28 @@ _e_AC_EVChargeParameter = _e_AC_EVChargeParameterType
 """\
 
 def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AC_EVChargeParameterType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3184,8 +3193,15 @@ def _e_AC_EVSEChargeParameterType(a, v):
         a1_x2 = x0.NotificationMaxDelay
         if a1_x2.__class__ is not int or a1_x2 < 0 or a1_x2 > 4294967295:
             raise _rt.bad_int(a1_x2, 0, 4294967295)
-        a = (a << 11) | (a1_x0) << 7 | (a1_x1) << 3
-        a = (a << 8) | a1_x2 if a1_x2 < 128 else _uint(a, a1_x2)
+        if a1_x2 < 128:
+            a = (a << 19) | (a1_x0) << 15 | (a1_x1) << 11 | (a1_x2)
+        elif a1_x2 < 16384:
+            a = (a << 27) | (a1_x0) << 23 | (a1_x1) << 19 | (((a1_x2 & 127) << 8) | (a1_x2 >> 7) | 32768)
+        elif a1_x2 < 2097152:
+            a = (a << 35) | (a1_x0) << 31 | (a1_x1) << 27 | (((a1_x2 & 127) << 16) | ((a1_x2 & 16256) << 1) | (a1_x2 >> 14) | 8421376)
+        else:
+            a = (a << 11) | (a1_x0) << 7 | (a1_x1) << 3
+            a = _uint(a, a1_x2)
         f = "AC_EVSEStatus.EVSENotification"
         a1_x3 = x0.EVSENotification
         a1_k3 = _IX_EVSENotificationType.get(a1_x3)
@@ -3223,28 +3239,30 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """\
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 11
-    q = p + 27
+    q = p + 35
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 34359738367
     else:
-        c, D, E = _look(D, E, p, data, 19, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 19, 16)
+    g = c >> 24
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
     a2_v0 = ((g >> 7) & 1) == 1
     a2_v1 = ((g >> 3) & 1) == 1
-    a2_v2 = c & 65535
-    if a2_v2 < 32768:
-        a2_v2 >>= 8
+    a2_v2 = c & 16777215
+    if a2_v2 < 8388608:
+        a2_v2 >>= 16
+        p = q - 16
+    elif not a2_v2 & 32768:
+        a2_v2 = ((a2_v2 >> 16) & 127) | ((a2_v2 >> 8) & 127) << 7
         p = q - 8
     elif not a2_v2 & 128:
-        a2_v2 = ((a2_v2 >> 8) & 127) | ((a2_v2 & 127) << 7)
+        a2_v2 = ((a2_v2 >> 16) & 127) | ((a2_v2 >> 8) & 127) << 7 | (a2_v2 & 127) << 14
         p = q
     else:
-        a2_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a2_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a2_v2, 0, 4294967295)
+        a2_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if a2_v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a2_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -3342,8 +3360,15 @@ def _e_AC_EVSEStatusType(a, v):
         x2 = v.NotificationMaxDelay
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a = (a << 10) | (x0) << 7 | (x1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 18) | (x0) << 15 | (x1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 26) | (x0) << 23 | (x1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 34) | (x0) << 31 | (x1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 10) | (x0) << 7 | (x1) << 3
+            a = _uint(a, x2)
         f = "EVSENotification"
         x3 = v.EVSENotification
         k3 = _IX_EVSENotificationType.get(x3)
@@ -3363,28 +3388,30 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """\
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 10
-    q = p + 26
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 18, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 18, 16)
+    g = c >> 24
     if g & 887:
         raise _rt.escape(p, g, 10, 887, 'AC_EVSEStatusType')
     v0 = ((g >> 7) & 1) == 1
     v1 = ((g >> 3) & 1) == 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -4348,9 +4375,13 @@ def _e_CertificateUpdateResType(a, v):
         x6 = v.RetryCounter
         if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
             raise _rt.bad_int(x6, -32768, 32767)
-        a = (a << 4) | (x6 < 0)
         m = ~x6 if x6 < 0 else x6
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x6 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4409,29 +4440,39 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateResType')
     p = q
     v5, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'ContractID'), None, 24, 'CertificateUpdateResType.ContractID')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'CertificateUpdateResType')
     sg = g & 1
-    v6 = c & 65535
-    if v6 < 32768:
-        v6 >>= 8
+    v6 = c & 16777215
+    if v6 < 8388608:
+        v6 >>= 16
+        p = q - 16
+        if sg:
+            v6 = ~v6
+    elif not v6 & 32768:
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
         p = q
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
     else:
-        v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v6 = ~v6
-    if v6 < -32768 or v6 > 32767:
-        raise _rt.out_of_range(p0, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4699,9 +4740,13 @@ def _e_ChargingProfileType(a, v):
         x0 = v.SAScheduleTupleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ProfileEntry"
         x1 = v.ProfileEntry
         i = None
@@ -4726,15 +4771,26 @@ def _e_ChargingProfileType(a, v):
             p15_x0 = y.ChargingProfileEntryStart
             if p15_x0.__class__ is not int or p15_x0 < 0 or p15_x0 > 4294967295:
                 raise _rt.bad_int(p15_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | p15_x0 if p15_x0 < 128 else _uint(a, p15_x0)
+            if p15_x0 < 128:
+                a = (a << 10) | (p15_x0)
+            elif p15_x0 < 16384:
+                a = (a << 18) | (((p15_x0 & 127) << 8) | (p15_x0 >> 7) | 32768)
+            elif p15_x0 < 2097152:
+                a = (a << 26) | (((p15_x0 & 127) << 16) | ((p15_x0 & 16256) << 1) | (p15_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, p15_x0)
             f = "ProfileEntry.ChargingProfileEntryMaxPower"
             p15_x1 = y.ChargingProfileEntryMaxPower
             if p15_x1.__class__ is not int or p15_x1 < -32768 or p15_x1 > 32767:
                 raise _rt.bad_int(p15_x1, -32768, 32767)
-            a = (a << 4) | (p15_x1 < 0)
             m = ~p15_x1 if p15_x1 < 0 else p15_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (p15_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (p15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (p15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             i += 1
         a = (a << 2) | 1
@@ -4751,72 +4807,94 @@ def _e_ChargingProfileType(a, v):
 
 def _d_ChargingProfileType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ChargingProfileType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'ProfileEntryType')
-    p16_v0 = c & 65535
-    if p16_v0 < 32768:
-        p16_v0 >>= 8
+    p16_v0 = c & 16777215
+    if p16_v0 < 8388608:
+        p16_v0 >>= 16
+        p = q - 16
+    elif not p16_v0 & 32768:
+        p16_v0 = ((p16_v0 >> 16) & 127) | ((p16_v0 >> 8) & 127) << 7
         p = q - 8
     elif not p16_v0 & 128:
-        p16_v0 = ((p16_v0 >> 8) & 127) | ((p16_v0 & 127) << 7)
+        p16_v0 = ((p16_v0 >> 16) & 127) | ((p16_v0 >> 8) & 127) << 7 | (p16_v0 & 127) << 14
         p = q
     else:
-        p16_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p16_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', p16_v0, 0, 4294967295)
-    p0 = p + 4
-    q = p + 20
+        p16_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if p16_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', p16_v0, 0, 4294967295)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ProfileEntryType')
     sg = g & 1
-    p16_v1 = c & 65535
-    if p16_v1 < 32768:
-        p16_v1 >>= 8
+    p16_v1 = c & 16777215
+    if p16_v1 < 8388608:
+        p16_v1 >>= 16
+        p = q - 16
+        if sg:
+            p16_v1 = ~p16_v1
+    elif not p16_v1 & 32768:
+        p16_v1 = ((p16_v1 >> 16) & 127) | ((p16_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p16_v1 = ~p16_v1
     elif not p16_v1 & 128:
-        p16_v1 = ((p16_v1 >> 8) & 127) | ((p16_v1 & 127) << 7)
+        p16_v1 = ((p16_v1 >> 16) & 127) | ((p16_v1 >> 8) & 127) << 7 | (p16_v1 & 127) << 14
         p = q
+        if sg:
+            p16_v1 = ~p16_v1
+        if p16_v1 < -32768 or p16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
     else:
-        p16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p16_v1 = ~p16_v1
-    if p16_v1 < -32768 or p16_v1 > 32767:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
+        p16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p16_v1 = ~p16_v1
+        if p16_v1 < -32768 or p16_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
     y = _new(_W_ProfileEntryType)
     y.ChargingProfileEntryStart = p16_v0
     y.ChargingProfileEntryMaxPower = p16_v1
@@ -4938,9 +5016,13 @@ def _e_ChargingStatusResType(a, v):
         x2 = v.SAScheduleTupleID
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaxCurrent"
         x3 = v.EVSEMaxCurrent
         a <<= 1
@@ -4988,8 +5070,15 @@ def _e_ChargingStatusResType(a, v):
         a19_x2 = x6.NotificationMaxDelay
         if a19_x2.__class__ is not int or a19_x2 < 0 or a19_x2 > 4294967295:
             raise _rt.bad_int(a19_x2, 0, 4294967295)
-        a = (a << 14) | (x5) << 12 | (a19_x0) << 7 | (a19_x1) << 3
-        a = (a << 8) | a19_x2 if a19_x2 < 128 else _uint(a, a19_x2)
+        if a19_x2 < 128:
+            a = (a << 22) | (x5) << 20 | (a19_x0) << 15 | (a19_x1) << 11 | (a19_x2)
+        elif a19_x2 < 16384:
+            a = (a << 30) | (x5) << 28 | (a19_x0) << 23 | (a19_x1) << 19 | (((a19_x2 & 127) << 8) | (a19_x2 >> 7) | 32768)
+        elif a19_x2 < 2097152:
+            a = (a << 38) | (x5) << 36 | (a19_x0) << 31 | (a19_x1) << 27 | (((a19_x2 & 127) << 16) | ((a19_x2 & 16256) << 1) | (a19_x2 >> 14) | 8421376)
+        else:
+            a = (a << 14) | (x5) << 12 | (a19_x0) << 7 | (a19_x1) << 3
+            a = _uint(a, a19_x2)
         f = "AC_EVSEStatus.EVSENotification"
         a19_x3 = x6.EVSENotification
         a19_k3 = _IX_EVSENotificationType.get(a19_x3)
@@ -5023,29 +5112,39 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dbinel(D, E, p, data, None, 32, 'ChargingStatusResType.EVSEID')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ChargingStatusResType')
     sg = g & 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if sg:
+            v2 = ~v2
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5103,28 +5202,30 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'ChargingStatusResType')
         v5 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 11
-    q = p + 27
+    q = p + 35
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 34359738367
     else:
-        c, D, E = _look(D, E, p, data, 19, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 19, 16)
+    g = c >> 24
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
     a20_v0 = ((g >> 7) & 1) == 1
     a20_v1 = ((g >> 3) & 1) == 1
-    a20_v2 = c & 65535
-    if a20_v2 < 32768:
-        a20_v2 >>= 8
+    a20_v2 = c & 16777215
+    if a20_v2 < 8388608:
+        a20_v2 >>= 16
+        p = q - 16
+    elif not a20_v2 & 32768:
+        a20_v2 = ((a20_v2 >> 16) & 127) | ((a20_v2 >> 8) & 127) << 7
         p = q - 8
     elif not a20_v2 & 128:
-        a20_v2 = ((a20_v2 >> 8) & 127) | ((a20_v2 & 127) << 7)
+        a20_v2 = ((a20_v2 >> 16) & 127) | ((a20_v2 >> 8) & 127) << 7 | (a20_v2 & 127) << 14
         p = q
     else:
-        a20_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a20_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a20_v2, 0, 4294967295)
+        a20_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if a20_v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a20_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -5208,8 +5309,15 @@ def _e_ConsumptionCostType(a, v):
         x0 = v.startValue
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Cost"
         x1 = v.Cost
         i = None
@@ -5251,26 +5359,28 @@ def _e_ConsumptionCostType(a, v):
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ConsumptionCostType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5522,8 +5632,15 @@ def _e_CostType(a, v):
         x1 = v.amount
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a = (a << 7) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 15) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 23) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 31) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k0) << 3
+            a = _uint(a, x1)
         f = "amountMultiplier"
         x2 = v.amountMultiplier
         a <<= 1
@@ -5551,30 +5668,32 @@ def _e_CostType(a, v):
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 7
-    q = p + 23
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 8388607
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 15, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 15, 16)
+    g = c >> 24
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'CostType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'CostType.costKind', k, 3)
     v0 = _EV_costKindType[k]
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'CostType.amount', v1, 0, 4294967295)
+        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6995,8 +7114,15 @@ def _e_DC_EVSEStatusType(a, v):
         x2 = v.NotificationMaxDelay
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a = (a << 8) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 16) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 24) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 32) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 8) | (k1) << 3
+            a = _uint(a, x2)
         f = "EVSENotification"
         x3 = v.EVSENotification
         k3 = _IX_EVSENotificationType.get(x3)
@@ -7061,26 +7187,28 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 2, 'DC_EVSEStatusType.EVSEStatusCode', k, 12)
         v1 = _EV_DC_EVSEStatusCodeType[k]
         p = q
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DC_EVSEStatusType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -7923,9 +8051,13 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TMeter"
         x4 = v.TMeter
@@ -7937,9 +8069,16 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -9223372036854775808 or x4 > 9223372036854775807:
                 raise _rt.bad_int(x4, -9223372036854775808, 9223372036854775807)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         t = _T53[s]
         if t is None:
@@ -7982,29 +8121,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8014,29 +8163,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v4 = ~v4
-        if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+            v4, D, E, p = _duint(D, E, q - 24, data, 9)
+            if sg:
+                v4 = ~v4
+            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8060,29 +8217,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+                if sg:
+                    v3 = ~v3
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8092,29 +8259,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8135,29 +8310,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+                if sg:
+                    v3 = ~v3
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8167,29 +8352,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8210,29 +8403,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8323,9 +8524,13 @@ def _e_MeteringReceiptReqType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
                 raise _rt.bad_int(x2, -32768, 32767)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 3
         else:
@@ -8386,29 +8591,39 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeteringReceiptReqType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
+            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8498,8 +8713,15 @@ def _e_MeteringReceiptResType(a, v):
         a56_x2 = x1.NotificationMaxDelay
         if a56_x2.__class__ is not int or a56_x2 < 0 or a56_x2 > 4294967295:
             raise _rt.bad_int(a56_x2, 0, 4294967295)
-        a = (a << 19) | (k0) << 12 | (a56_x0) << 7 | (a56_x1) << 3
-        a = (a << 8) | a56_x2 if a56_x2 < 128 else _uint(a, a56_x2)
+        if a56_x2 < 128:
+            a = (a << 27) | (k0) << 20 | (a56_x0) << 15 | (a56_x1) << 11 | (a56_x2)
+        elif a56_x2 < 16384:
+            a = (a << 35) | (k0) << 28 | (a56_x0) << 23 | (a56_x1) << 19 | (((a56_x2 & 127) << 8) | (a56_x2 >> 7) | 32768)
+        elif a56_x2 < 2097152:
+            a = (a << 43) | (k0) << 36 | (a56_x0) << 31 | (a56_x1) << 27 | (((a56_x2 & 127) << 16) | ((a56_x2 & 16256) << 1) | (a56_x2 >> 14) | 8421376)
+        else:
+            a = (a << 19) | (k0) << 12 | (a56_x0) << 7 | (a56_x1) << 3
+            a = _uint(a, a56_x2)
         f = "AC_EVSEStatus.EVSENotification"
         a56_x3 = x1.EVSENotification
         a56_k3 = _IX_EVSENotificationType.get(a56_x3)
@@ -8519,13 +8741,12 @@ _e_MeteringReceiptRes = _e_MeteringReceiptResType
 """\
 
 def _d_MeteringReceiptResType(D, E, p, data, st, cls):
-    p0 = p + 19
-    q = p + 35
+    q = p + 43
     if q <= E:
-        c = (D >> (E - q)) & 34359738367
+        c = (D >> (E - q)) & 8796093022207
     else:
-        c, D, E = _look(D, E, p, data, 27, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 27, 16)
+    g = c >> 24
     if g & 397175:
         raise _rt.escape(p, g, 19, 397175, 'AC_EVSEStatusType')
     k = (g >> 12) & 31
@@ -8534,17 +8755,20 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     a57_v0 = ((g >> 7) & 1) == 1
     a57_v1 = ((g >> 3) & 1) == 1
-    a57_v2 = c & 65535
-    if a57_v2 < 32768:
-        a57_v2 >>= 8
+    a57_v2 = c & 16777215
+    if a57_v2 < 8388608:
+        a57_v2 >>= 16
+        p = q - 16
+    elif not a57_v2 & 32768:
+        a57_v2 = ((a57_v2 >> 16) & 127) | ((a57_v2 >> 8) & 127) << 7
         p = q - 8
     elif not a57_v2 & 128:
-        a57_v2 = ((a57_v2 >> 8) & 127) | ((a57_v2 & 127) << 7)
+        a57_v2 = ((a57_v2 >> 16) & 127) | ((a57_v2 >> 8) & 127) << 7 | (a57_v2 & 127) << 14
         p = q
     else:
-        a57_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a57_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a57_v2, 0, 4294967295)
+        a57_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        if a57_v2 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a57_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -8704,9 +8928,13 @@ def _e_PMaxScheduleEntryType(a, v):
         x1 = v.PMax
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 3) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8733,29 +8961,39 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PMaxScheduleEntryType')
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8803,9 +9041,13 @@ def _e_PMaxScheduleType(a, v):
         x0 = v.PMaxScheduleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PMaxScheduleEntry"
         x1 = v.PMaxScheduleEntry
         i = None
@@ -8842,29 +9084,39 @@ def _e_PMaxScheduleType(a, v):
 
 def _d_PMaxScheduleType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PMaxScheduleType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8927,9 +9179,13 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -8966,29 +9222,39 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ParameterSetType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9094,9 +9360,13 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x5 = v.intValue
@@ -9108,9 +9378,16 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x5.__class__ is not int or x5 < -2147483648 or x5 > 2147483647:
                 raise _rt.bad_int(x5, -2147483648, 2147483647)
-            a = (a << 2) | (x5 < 0)
             m = ~x5 if x5 < 0 else x5
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x5 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x5 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "physicalValue"
         x6 = v.physicalValue
@@ -9197,29 +9474,39 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v3 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v4, -32768, 32767)
+            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9228,29 +9515,37 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v5 = c & 65535
-        if v5 < 32768:
-            v5 >>= 8
+        v5 = c & 16777215
+        if v5 < 8388608:
+            v5 >>= 16
+            p = q - 16
+            if sg:
+                v5 = ~v5
+        elif not v5 & 32768:
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
             p = q
+            if sg:
+                v5 = ~v5
         else:
-            v5, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v5 = ~v5
-        if v5 < -2147483648 or v5 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v5, -2147483648, 2147483647)
+            v5, D, E, p = _duint(D, E, q - 24, data, 5)
+            if sg:
+                v5 = ~v5
+            if v5 < -2147483648 or v5 > 2147483647:
+                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v5, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9415,9 +9710,16 @@ def _e_PaymentDetailsResType(a, v):
         x2 = v.DateTimeNow
         if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
             raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 4) | (x2 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9444,29 +9746,37 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'GenChallenge'), None, None, 'PaymentDetailsResType.GenChallenge')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PaymentDetailsResType')
     sg = g & 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if sg:
+            v2 = ~v2
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if sg:
+            v2 = ~v2
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 9)
-    if sg:
-        v2 = ~v2
-    if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-        raise _rt.out_of_range(p0, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+        v2, D, E, p = _duint(D, E, q - 24, data, 9)
+        if sg:
+            v2 = ~v2
+        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+            raise _rt.out_of_range(q - 24, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9626,9 +9936,13 @@ def _e_PhysicalValueType(a, v):
         s = t[2]
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 2) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 10) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 18) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 26) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9668,29 +9982,39 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         p = q
         s = 2
     elif ec == 1:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'PhysicalValueType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9702,29 +10026,39 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PhysicalValueType')
     if s == 2:
-        p0 = p + 3
-        q = p + 19
+        q = p + 27
         if q <= E:
-            c = (D >> (E - q)) & 524287
+            c = (D >> (E - q)) & 134217727
         else:
-            c, D, E = _look(D, E, p, data, 11, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 11, 16)
+        g = c >> 24
         if g & 6:
             raise _rt.escape(p, g, 3, 6, 'PhysicalValueType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10181,15 +10515,26 @@ def _e_ProfileEntryType(a, v):
         x0 = v.ChargingProfileEntryStart
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingProfileEntryMaxPower"
         x1 = v.ChargingProfileEntryMaxPower
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10203,49 +10548,61 @@ def _e_ProfileEntryType(a, v):
 """\
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ProfileEntryType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    p0 = p + 4
-    q = p + 20
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ProfileEntryType')
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10285,16 +10642,30 @@ def _e_RelativeTimeIntervalType(a, v):
         x0 = v.start
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "duration"
         x1 = v.duration
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
                 raise _rt.bad_int(x1, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 11) | (x1)
+            elif x1 < 16384:
+                a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            elif x1 < 2097152:
+                a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x1)
             a <<= 1
             s = 2
         else:
@@ -10317,26 +10688,28 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'RelativeTimeIntervalType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10346,26 +10719,28 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'RelativeTimeIntervalType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
+            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10514,9 +10889,13 @@ def _e_SAScheduleTupleType(a, v):
         x0 = v.SAScheduleTupleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PMaxSchedule"
         x1 = v.PMaxSchedule
         if not isinstance(x1, PMaxScheduleType):
@@ -10550,29 +10929,39 @@ def _e_SAScheduleTupleType(a, v):
 
 def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'SAScheduleTupleType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10833,9 +11222,13 @@ def _e_SalesTariffType(a, v):
         x1 = v.SalesTariffID
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 3) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SalesTariffDescription"
         x2 = v.SalesTariffDescription
         a <<= 1
@@ -10902,29 +11295,39 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'SalesTariffType')
     p = q
     v0, D, E, p = _dstr(D, E, p, data, st, ('', 'Id'), None, None, 'SalesTariffType.Id')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'SalesTariffType')
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11118,17 +11521,25 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
                 raise _rt.bad_int(x1, -32768, 32767)
-            a = (a << 4) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
@@ -11150,26 +11561,30 @@ def _e_SelectedServiceType(a, v):
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11179,29 +11594,39 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SelectedServiceType')
         sg = g & 1
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+            if sg:
+                v1 = ~v1
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11335,8 +11760,12 @@ def _e_ServiceDetailReqType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11351,26 +11780,30 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """\
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11415,8 +11848,12 @@ def _e_ServiceDetailResType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a = (a << 10) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 18) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 26) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 34) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "ServiceParameterList"
         x2 = v.ServiceParameterList
         a <<= 1
@@ -11446,30 +11883,34 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 10
-    q = p + 26
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 18, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 18, 16)
+    g = c >> 24
     if g & 775:
         raise _rt.escape(p, g, 10, 775, 'ServiceDetailResType')
     k = (g >> 3) & 31
     if k >= 23:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 23)
     v0 = _EV_responseCodeType[k]
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12145,8 +12586,12 @@ def _e_ServiceTagType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -12199,26 +12644,30 @@ def _e_ServiceTagType(a, v):
 def _d_ServiceTagType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceTagType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceTagType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceTagType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceTagType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12455,9 +12904,16 @@ def _e_SessionSetupResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
                 raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x2 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 3
         else:
@@ -12499,29 +12955,37 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SessionSetupResType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v2 = ~v2
-        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+            v2, D, E, p = _duint(D, E, q - 24, data, 9)
+            if sg:
+                v2 = ~v2
+            if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+                raise _rt.out_of_range(q - 24, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)

@@ -3105,8 +3105,15 @@ def _e_AC_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -3133,9 +3140,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e2_x2 = x1.Value
         if e2_x2.__class__ is not int or e2_x2 < -32768 or e2_x2 > 32767:
             raise _rt.bad_int(e2_x2, -32768, 32767)
-        a = (a << 15) | (e2_x0 - -3) << 10 | (e2_k1) << 4 | (e2_x2 < 0)
         m = ~e2_x2 if e2_x2 < 0 else e2_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e2_x0 - -3) << 18 | (e2_k1) << 12 | (e2_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e2_x0 - -3) << 26 | (e2_k1) << 20 | (e2_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e2_x0 - -3) << 34 | (e2_k1) << 28 | (e2_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaxVoltage"
         x2 = v.EVMaxVoltage
         if not isinstance(x2, PhysicalValueType):
@@ -3153,9 +3164,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e3_x2 = x2.Value
         if e3_x2.__class__ is not int or e3_x2 < -32768 or e3_x2 > 32767:
             raise _rt.bad_int(e3_x2, -32768, 32767)
-        a = (a << 18) | (e3_x0 - -3) << 10 | (e3_k1) << 4 | (e3_x2 < 0)
         m = ~e3_x2 if e3_x2 < 0 else e3_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e3_x0 - -3) << 18 | (e3_k1) << 12 | (e3_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e3_x0 - -3) << 26 | (e3_k1) << 20 | (e3_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e3_x0 - -3) << 34 | (e3_k1) << 28 | (e3_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaxCurrent"
         x3 = v.EVMaxCurrent
         if not isinstance(x3, PhysicalValueType):
@@ -3173,9 +3188,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e4_x2 = x3.Value
         if e4_x2.__class__ is not int or e4_x2 < -32768 or e4_x2 > 32767:
             raise _rt.bad_int(e4_x2, -32768, 32767)
-        a = (a << 18) | (e4_x0 - -3) << 10 | (e4_k1) << 4 | (e4_x2 < 0)
         m = ~e4_x2 if e4_x2 < 0 else e4_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e4_x0 - -3) << 18 | (e4_k1) << 12 | (e4_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e4_x0 - -3) << 26 | (e4_k1) << 20 | (e4_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e4_x0 - -3) << 34 | (e4_k1) << 28 | (e4_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinCurrent"
         x4 = v.EVMinCurrent
         if not isinstance(x4, PhysicalValueType):
@@ -3193,9 +3212,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e5_x2 = x4.Value
         if e5_x2.__class__ is not int or e5_x2 < -32768 or e5_x2 > 32767:
             raise _rt.bad_int(e5_x2, -32768, 32767)
-        a = (a << 18) | (e5_x0 - -3) << 10 | (e5_k1) << 4 | (e5_x2 < 0)
         m = ~e5_x2 if e5_x2 < 0 else e5_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e5_x0 - -3) << 18 | (e5_k1) << 12 | (e5_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e5_x0 - -3) << 26 | (e5_k1) << 20 | (e5_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e5_x0 - -3) << 34 | (e5_k1) << 28 | (e5_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3218,26 +3241,28 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AC_EVChargeParameterType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3252,13 +3277,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AC_EVChargeParameterType')
     if s == 1:
-        p0 = p + 16
-        q = p + 32
+        q = p + 40
         if q <= E:
-            c = (D >> (E - q)) & 4294967295
+            c = (D >> (E - q)) & 1099511627775
         else:
-            c, D, E = _look(D, E, p, data, 24, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 24, 16)
+        g = c >> 24
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e6_v0 = ((g >> 10) & 7) + -3
@@ -3269,19 +3293,30 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e6_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e6_v2 = c & 65535
-        if e6_v2 < 32768:
-            e6_v2 >>= 8
+        e6_v2 = c & 16777215
+        if e6_v2 < 8388608:
+            e6_v2 >>= 16
+            p = q - 16
+            if sg:
+                e6_v2 = ~e6_v2
+        elif not e6_v2 & 32768:
+            e6_v2 = ((e6_v2 >> 16) & 127) | ((e6_v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e6_v2 = ~e6_v2
         elif not e6_v2 & 128:
-            e6_v2 = ((e6_v2 >> 8) & 127) | ((e6_v2 & 127) << 7)
+            e6_v2 = ((e6_v2 >> 16) & 127) | ((e6_v2 >> 8) & 127) << 7 | (e6_v2 & 127) << 14
             p = q
+            if sg:
+                e6_v2 = ~e6_v2
+            if e6_v2 < -32768 or e6_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
         else:
-            e6_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e6_v2 = ~e6_v2
-        if e6_v2 < -32768 or e6_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
+            e6_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e6_v2 = ~e6_v2
+            if e6_v2 < -32768 or e6_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
         v1 = _new(_W_PhysicalValueType)
         v1.Multiplier = e6_v0
         v1.Unit = e6_v1
@@ -3294,13 +3329,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'AC_EVChargeParameterType')
         p = q
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e7_v0 = ((g >> 10) & 7) + -3
@@ -3311,31 +3345,41 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e7_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e7_v2 = c & 65535
-    if e7_v2 < 32768:
-        e7_v2 >>= 8
+    e7_v2 = c & 16777215
+    if e7_v2 < 8388608:
+        e7_v2 >>= 16
+        p = q - 16
+        if sg:
+            e7_v2 = ~e7_v2
+    elif not e7_v2 & 32768:
+        e7_v2 = ((e7_v2 >> 16) & 127) | ((e7_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e7_v2 = ~e7_v2
     elif not e7_v2 & 128:
-        e7_v2 = ((e7_v2 >> 8) & 127) | ((e7_v2 & 127) << 7)
+        e7_v2 = ((e7_v2 >> 16) & 127) | ((e7_v2 >> 8) & 127) << 7 | (e7_v2 & 127) << 14
         p = q
+        if sg:
+            e7_v2 = ~e7_v2
+        if e7_v2 < -32768 or e7_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
     else:
-        e7_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e7_v2 = ~e7_v2
-    if e7_v2 < -32768 or e7_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
+        e7_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e7_v2 = ~e7_v2
+        if e7_v2 < -32768 or e7_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e7_v0
     v2.Unit = e7_v1
     v2.Value = e7_v2
     v2.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e8_v0 = ((g >> 10) & 7) + -3
@@ -3346,31 +3390,41 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e8_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e8_v2 = c & 65535
-    if e8_v2 < 32768:
-        e8_v2 >>= 8
+    e8_v2 = c & 16777215
+    if e8_v2 < 8388608:
+        e8_v2 >>= 16
+        p = q - 16
+        if sg:
+            e8_v2 = ~e8_v2
+    elif not e8_v2 & 32768:
+        e8_v2 = ((e8_v2 >> 16) & 127) | ((e8_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e8_v2 = ~e8_v2
     elif not e8_v2 & 128:
-        e8_v2 = ((e8_v2 >> 8) & 127) | ((e8_v2 & 127) << 7)
+        e8_v2 = ((e8_v2 >> 16) & 127) | ((e8_v2 >> 8) & 127) << 7 | (e8_v2 & 127) << 14
         p = q
+        if sg:
+            e8_v2 = ~e8_v2
+        if e8_v2 < -32768 or e8_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
     else:
-        e8_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e8_v2 = ~e8_v2
-    if e8_v2 < -32768 or e8_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
+        e8_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e8_v2 = ~e8_v2
+        if e8_v2 < -32768 or e8_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e8_v0
     v3.Unit = e8_v1
     v3.Value = e8_v2
     v3.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e9_v0 = ((g >> 10) & 7) + -3
@@ -3381,19 +3435,30 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e9_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e9_v2 = c & 65535
-    if e9_v2 < 32768:
-        e9_v2 >>= 8
+    e9_v2 = c & 16777215
+    if e9_v2 < 8388608:
+        e9_v2 >>= 16
+        p = q - 16
+        if sg:
+            e9_v2 = ~e9_v2
+    elif not e9_v2 & 32768:
+        e9_v2 = ((e9_v2 >> 16) & 127) | ((e9_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e9_v2 = ~e9_v2
     elif not e9_v2 & 128:
-        e9_v2 = ((e9_v2 >> 8) & 127) | ((e9_v2 & 127) << 7)
+        e9_v2 = ((e9_v2 >> 16) & 127) | ((e9_v2 >> 8) & 127) << 7 | (e9_v2 & 127) << 14
         p = q
+        if sg:
+            e9_v2 = ~e9_v2
+        if e9_v2 < -32768 or e9_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
     else:
-        e9_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e9_v2 = ~e9_v2
-    if e9_v2 < -32768 or e9_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
+        e9_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e9_v2 = ~e9_v2
+        if e9_v2 < -32768 or e9_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
     v4 = _new(_W_PhysicalValueType)
     v4.Multiplier = e9_v0
     v4.Unit = e9_v1
@@ -3477,8 +3542,12 @@ def _e_AC_EVSEChargeParameterType(a, v):
         a10_x0 = x0.NotificationMaxDelay
         if a10_x0.__class__ is not int or a10_x0 < 0 or a10_x0 > 65535:
             raise _rt.bad_int(a10_x0, 0, 65535)
-        a <<= 3
-        a = (a << 8) | a10_x0 if a10_x0 < 128 else _uint(a, a10_x0)
+        if a10_x0 < 128:
+            a = (a << 11) | (a10_x0)
+        elif a10_x0 < 16384:
+            a = (a << 19) | (((a10_x0 & 127) << 8) | (a10_x0 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((a10_x0 & 127) << 16) | ((a10_x0 & 16256) << 1) | (a10_x0 >> 14) | 8421376)
         f = "AC_EVSEStatus.EVSENotification"
         a10_x1 = x0.EVSENotification
         a10_k1 = _IX_EVSENotificationType.get(a10_x1)
@@ -3505,9 +3574,13 @@ def _e_AC_EVSEChargeParameterType(a, v):
         e11_x2 = x1.Value
         if e11_x2.__class__ is not int or e11_x2 < -32768 or e11_x2 > 32767:
             raise _rt.bad_int(e11_x2, -32768, 32767)
-        a = (a << 27) | (a10_k1) << 22 | (a10_x2) << 18 | (e11_x0 - -3) << 10 | (e11_k1) << 4 | (e11_x2 < 0)
         m = ~e11_x2 if e11_x2 < 0 else e11_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 35) | (a10_k1) << 30 | (a10_x2) << 26 | (e11_x0 - -3) << 18 | (e11_k1) << 12 | (e11_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 43) | (a10_k1) << 38 | (a10_x2) << 34 | (e11_x0 - -3) << 26 | (e11_k1) << 20 | (e11_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 51) | (a10_k1) << 46 | (a10_x2) << 42 | (e11_x0 - -3) << 34 | (e11_k1) << 28 | (e11_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaxCurrent"
         x2 = v.EVSEMaxCurrent
         if not isinstance(x2, PhysicalValueType):
@@ -3525,9 +3598,13 @@ def _e_AC_EVSEChargeParameterType(a, v):
         e12_x2 = x2.Value
         if e12_x2.__class__ is not int or e12_x2 < -32768 or e12_x2 > 32767:
             raise _rt.bad_int(e12_x2, -32768, 32767)
-        a = (a << 18) | (e12_x0 - -3) << 10 | (e12_k1) << 4 | (e12_x2 < 0)
         m = ~e12_x2 if e12_x2 < 0 else e12_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e12_x0 - -3) << 18 | (e12_k1) << 12 | (e12_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e12_x0 - -3) << 26 | (e12_k1) << 20 | (e12_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e12_x0 - -3) << 34 | (e12_k1) << 28 | (e12_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3542,26 +3619,30 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """\
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-    a13_v0 = c & 65535
-    if a13_v0 < 32768:
-        a13_v0 >>= 8
+    a13_v0 = c & 16777215
+    if a13_v0 < 8388608:
+        a13_v0 >>= 16
+        p = q - 16
+    elif not a13_v0 & 32768:
+        a13_v0 = ((a13_v0 >> 16) & 127) | ((a13_v0 >> 8) & 127) << 7
         p = q - 8
     elif not a13_v0 & 128:
-        a13_v0 = ((a13_v0 >> 8) & 127) | ((a13_v0 & 127) << 7)
+        a13_v0 = ((a13_v0 >> 16) & 127) | ((a13_v0 >> 8) & 127) << 7 | (a13_v0 & 127) << 14
         p = q
+        if a13_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
     else:
-        a13_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if a13_v0 > 65535:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
+        a13_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if a13_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
     q = p + 9
     if q > E:
         D, E = _win(data, p, q)
@@ -3579,13 +3660,12 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     v0.EVSENotification = a13_v1
     v0.RCD = a13_v2
     v0.__class__ = AC_EVSEStatusType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e14_v0 = ((g >> 10) & 7) + -3
@@ -3596,31 +3676,41 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e14_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e14_v2 = c & 65535
-    if e14_v2 < 32768:
-        e14_v2 >>= 8
+    e14_v2 = c & 16777215
+    if e14_v2 < 8388608:
+        e14_v2 >>= 16
+        p = q - 16
+        if sg:
+            e14_v2 = ~e14_v2
+    elif not e14_v2 & 32768:
+        e14_v2 = ((e14_v2 >> 16) & 127) | ((e14_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e14_v2 = ~e14_v2
     elif not e14_v2 & 128:
-        e14_v2 = ((e14_v2 >> 8) & 127) | ((e14_v2 & 127) << 7)
+        e14_v2 = ((e14_v2 >> 16) & 127) | ((e14_v2 >> 8) & 127) << 7 | (e14_v2 & 127) << 14
         p = q
+        if sg:
+            e14_v2 = ~e14_v2
+        if e14_v2 < -32768 or e14_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
     else:
-        e14_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e14_v2 = ~e14_v2
-    if e14_v2 < -32768 or e14_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
+        e14_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e14_v2 = ~e14_v2
+        if e14_v2 < -32768 or e14_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e14_v0
     v1.Unit = e14_v1
     v1.Value = e14_v2
     v1.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e15_v0 = ((g >> 10) & 7) + -3
@@ -3631,19 +3721,30 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e15_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e15_v2 = c & 65535
-    if e15_v2 < 32768:
-        e15_v2 >>= 8
+    e15_v2 = c & 16777215
+    if e15_v2 < 8388608:
+        e15_v2 >>= 16
+        p = q - 16
+        if sg:
+            e15_v2 = ~e15_v2
+    elif not e15_v2 & 32768:
+        e15_v2 = ((e15_v2 >> 16) & 127) | ((e15_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e15_v2 = ~e15_v2
     elif not e15_v2 & 128:
-        e15_v2 = ((e15_v2 >> 8) & 127) | ((e15_v2 & 127) << 7)
+        e15_v2 = ((e15_v2 >> 16) & 127) | ((e15_v2 >> 8) & 127) << 7 | (e15_v2 & 127) << 14
         p = q
+        if sg:
+            e15_v2 = ~e15_v2
+        if e15_v2 < -32768 or e15_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
     else:
-        e15_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e15_v2 = ~e15_v2
-    if e15_v2 < -32768 or e15_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
+        e15_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e15_v2 = ~e15_v2
+        if e15_v2 < -32768 or e15_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e15_v0
     v2.Unit = e15_v1
@@ -3700,8 +3801,12 @@ def _e_AC_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -3725,26 +3830,30 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """\
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AC_EVSEStatusType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -5006,9 +5115,13 @@ def _e_CertificateUpdateResType(a, v):
         if x6 is not None:
             if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
                 raise _rt.bad_int(x6, -32768, 32767)
-            a = (a << 4) | (x6 < 0)
             m = ~x6 if x6 < 0 else x6
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x6 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 7
         else:
@@ -5120,29 +5233,39 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'CertificateUpdateResType')
         sg = g & 1
-        v6 = c & 65535
-        if v6 < 32768:
-            v6 >>= 8
+        v6 = c & 16777215
+        if v6 < 8388608:
+            v6 >>= 16
+            p = q - 16
+            if sg:
+                v6 = ~v6
+        elif not v6 & 32768:
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
             p = q
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
         else:
-            v6, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(p0, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+            v6, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5218,8 +5341,12 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 65535:
                 raise _rt.bad_int(x0, 0, 65535)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
             a <<= 1
             s = 1
         else:
@@ -5264,26 +5391,30 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'ChargeParameterDiscoveryReqType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
+            if v0 > 65535:
+                raise _rt.out_of_range(q - 24, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v0 > 65535:
-            raise _rt.out_of_range(p0, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
+            v0, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v0 > 65535:
+                raise _rt.out_of_range(q - 24, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5537,8 +5668,12 @@ def _e_ChargeServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -5603,26 +5738,30 @@ def _e_ChargeServiceType(a, v):
 def _d_ChargeServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ChargeServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ChargeServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ChargeServiceType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ChargeServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5934,9 +6073,13 @@ def _e_ChargingStatusResType(a, v):
             e49_x2 = x3.Value
             if e49_x2.__class__ is not int or e49_x2 < -32768 or e49_x2 > 32767:
                 raise _rt.bad_int(e49_x2, -32768, 32767)
-            a = (a << 18) | (e49_x0 - -3) << 10 | (e49_k1) << 4 | (e49_x2 < 0)
             m = ~e49_x2 if e49_x2 < 0 else e49_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e49_x0 - -3) << 18 | (e49_k1) << 12 | (e49_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e49_x0 - -3) << 26 | (e49_k1) << 20 | (e49_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e49_x0 - -3) << 34 | (e49_k1) << 28 | (e49_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -5976,8 +6119,12 @@ def _e_ChargingStatusResType(a, v):
         a53_x0 = x6.NotificationMaxDelay
         if a53_x0.__class__ is not int or a53_x0 < 0 or a53_x0 > 65535:
             raise _rt.bad_int(a53_x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | a53_x0 if a53_x0 < 128 else _uint(a, a53_x0)
+        if a53_x0 < 128:
+            a = (a << 10) | (a53_x0)
+        elif a53_x0 < 16384:
+            a = (a << 18) | (((a53_x0 & 127) << 8) | (a53_x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((a53_x0 & 127) << 16) | ((a53_x0 & 16256) << 1) | (a53_x0 >> 14) | 8421376)
         f = "AC_EVSEStatus.EVSENotification"
         a53_x1 = x6.EVSENotification
         a53_k1 = _IX_EVSENotificationType.get(a53_x1)
@@ -6096,26 +6243,30 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ChargingStatusResType')
     if s == 6:
-        p0 = p + 3
-        q = p + 19
+        q = p + 27
         if q <= E:
-            c = (D >> (E - q)) & 524287
+            c = (D >> (E - q)) & 134217727
         else:
-            c, D, E = _look(D, E, p, data, 11, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 11, 16)
+        g = c >> 24
         if g & 7:
             raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-        a54_v0 = c & 65535
-        if a54_v0 < 32768:
-            a54_v0 >>= 8
+        a54_v0 = c & 16777215
+        if a54_v0 < 8388608:
+            a54_v0 >>= 16
+            p = q - 16
+        elif not a54_v0 & 32768:
+            a54_v0 = ((a54_v0 >> 16) & 127) | ((a54_v0 >> 8) & 127) << 7
             p = q - 8
         elif not a54_v0 & 128:
-            a54_v0 = ((a54_v0 >> 8) & 127) | ((a54_v0 & 127) << 7)
+            a54_v0 = ((a54_v0 >> 16) & 127) | ((a54_v0 >> 8) & 127) << 7 | (a54_v0 & 127) << 14
             p = q
+            if a54_v0 > 65535:
+                raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         else:
-            a54_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-        if a54_v0 > 65535:
-            raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
+            a54_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+            if a54_v0 > 65535:
+                raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         q = p + 9
         if q > E:
             D, E = _win(data, p, q)
@@ -6223,9 +6374,13 @@ def _e_ConsumptionCostType(a, v):
         s55_x2 = x0.Value
         if s55_x2.__class__ is not int or s55_x2 < -32768 or s55_x2 > 32767:
             raise _rt.bad_int(s55_x2, -32768, 32767)
-        a = (a << 16) | (s55_x0 - -3) << 10 | (s55_k1) << 4 | (s55_x2 < 0)
         m = ~s55_x2 if s55_x2 < 0 else s55_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (s55_x0 - -3) << 18 | (s55_k1) << 12 | (s55_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (s55_x0 - -3) << 26 | (s55_k1) << 20 | (s55_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (s55_x0 - -3) << 34 | (s55_k1) << 28 | (s55_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Cost"
         x1 = v.Cost
         i = None
@@ -6266,13 +6421,12 @@ def _e_ConsumptionCostType(a, v):
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     s57_v0 = ((g >> 10) & 7) + -3
@@ -6283,19 +6437,30 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     s57_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    s57_v2 = c & 65535
-    if s57_v2 < 32768:
-        s57_v2 >>= 8
+    s57_v2 = c & 16777215
+    if s57_v2 < 8388608:
+        s57_v2 >>= 16
+        p = q - 16
+        if sg:
+            s57_v2 = ~s57_v2
+    elif not s57_v2 & 32768:
+        s57_v2 = ((s57_v2 >> 16) & 127) | ((s57_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s57_v2 = ~s57_v2
     elif not s57_v2 & 128:
-        s57_v2 = ((s57_v2 >> 8) & 127) | ((s57_v2 & 127) << 7)
+        s57_v2 = ((s57_v2 >> 16) & 127) | ((s57_v2 >> 8) & 127) << 7 | (s57_v2 & 127) << 14
         p = q
+        if sg:
+            s57_v2 = ~s57_v2
+        if s57_v2 < -32768 or s57_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
     else:
-        s57_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s57_v2 = ~s57_v2
-    if s57_v2 < -32768 or s57_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
+        s57_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s57_v2 = ~s57_v2
+        if s57_v2 < -32768 or s57_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
     v0 = _new(_W_PhysicalValueType)
     v0.Multiplier = s57_v0
     v0.Unit = s57_v1
@@ -6458,8 +6623,15 @@ def _e_CostType(a, v):
         x1 = v.amount
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a = (a << 7) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 15) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 23) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 31) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k0) << 3
+            a = _uint(a, x1)
         f = "amountMultiplier"
         x2 = v.amountMultiplier
         a <<= 1
@@ -6487,30 +6659,32 @@ def _e_CostType(a, v):
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 7
-    q = p + 23
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 8388607
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 15, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 15, 16)
+    g = c >> 24
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'CostType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'CostType.costKind', k, 3)
     v0 = _EV_costKindType[k]
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'CostType.amount', v1, 0, 4294967295)
+        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6614,9 +6788,13 @@ def _e_CurrentDemandReqType(a, v):
         e60_x2 = x1.Value
         if e60_x2.__class__ is not int or e60_x2 < -32768 or e60_x2 > 32767:
             raise _rt.bad_int(e60_x2, -32768, 32767)
-        a = (a << 39) | (d59_x0) << 35 | (d59_k1) << 28 | (d59_x2) << 18 | (e60_x0 - -3) << 10 | (e60_k1) << 4 | (e60_x2 < 0)
         m = ~e60_x2 if e60_x2 < 0 else e60_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 47) | (d59_x0) << 43 | (d59_k1) << 36 | (d59_x2) << 26 | (e60_x0 - -3) << 18 | (e60_k1) << 12 | (e60_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 55) | (d59_x0) << 51 | (d59_k1) << 44 | (d59_x2) << 34 | (e60_x0 - -3) << 26 | (e60_k1) << 20 | (e60_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 63) | (d59_x0) << 59 | (d59_k1) << 52 | (d59_x2) << 42 | (e60_x0 - -3) << 34 | (e60_k1) << 28 | (e60_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltageLimit"
         x2 = v.EVMaximumVoltageLimit
         a <<= 2
@@ -6636,9 +6814,13 @@ def _e_CurrentDemandReqType(a, v):
             e61_x2 = x2.Value
             if e61_x2.__class__ is not int or e61_x2 < -32768 or e61_x2 > 32767:
                 raise _rt.bad_int(e61_x2, -32768, 32767)
-            a = (a << 18) | (e61_x0 - -3) << 10 | (e61_k1) << 4 | (e61_x2 < 0)
             m = ~e61_x2 if e61_x2 < 0 else e61_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e61_x0 - -3) << 18 | (e61_k1) << 12 | (e61_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e61_x0 - -3) << 26 | (e61_k1) << 20 | (e61_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e61_x0 - -3) << 34 | (e61_k1) << 28 | (e61_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
@@ -6666,9 +6848,13 @@ def _e_CurrentDemandReqType(a, v):
             e63_x2 = x3.Value
             if e63_x2.__class__ is not int or e63_x2 < -32768 or e63_x2 > 32767:
                 raise _rt.bad_int(e63_x2, -32768, 32767)
-            a = (a << 15) | (e63_x0 - -3) << 10 | (e63_k1) << 4 | (e63_x2 < 0)
             m = ~e63_x2 if e63_x2 < 0 else e63_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e63_x0 - -3) << 18 | (e63_k1) << 12 | (e63_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e63_x0 - -3) << 26 | (e63_k1) << 20 | (e63_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e63_x0 - -3) << 34 | (e63_k1) << 28 | (e63_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumPowerLimit"
         x4 = v.EVMaximumPowerLimit
@@ -6693,9 +6879,13 @@ def _e_CurrentDemandReqType(a, v):
             e65_x2 = x4.Value
             if e65_x2.__class__ is not int or e65_x2 < -32768 or e65_x2 > 32767:
                 raise _rt.bad_int(e65_x2, -32768, 32767)
-            a = (a << 15) | (e65_x0 - -3) << 10 | (e65_k1) << 4 | (e65_x2 < 0)
             m = ~e65_x2 if e65_x2 < 0 else e65_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e65_x0 - -3) << 18 | (e65_k1) << 12 | (e65_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e65_x0 - -3) << 26 | (e65_k1) << 20 | (e65_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e65_x0 - -3) << 34 | (e65_k1) << 28 | (e65_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "BulkChargingComplete"
         x5 = v.BulkChargingComplete
@@ -6736,9 +6926,13 @@ def _e_CurrentDemandReqType(a, v):
             r68_x2 = x7.Value
             if r68_x2.__class__ is not int or r68_x2 < -32768 or r68_x2 > 32767:
                 raise _rt.bad_int(r68_x2, -32768, 32767)
-            a = (a << 17) | (r68_x0 - -3) << 10 | (r68_k1) << 4 | (r68_x2 < 0)
             m = ~r68_x2 if r68_x2 < 0 else r68_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (r68_x0 - -3) << 18 | (r68_k1) << 12 | (r68_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (r68_x0 - -3) << 26 | (r68_k1) << 20 | (r68_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (r68_x0 - -3) << 34 | (r68_k1) << 28 | (r68_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -6766,9 +6960,13 @@ def _e_CurrentDemandReqType(a, v):
             r70_x2 = x8.Value
             if r70_x2.__class__ is not int or r70_x2 < -32768 or r70_x2 > 32767:
                 raise _rt.bad_int(r70_x2, -32768, 32767)
-            a = (a << 15) | (r70_x0 - -3) << 10 | (r70_k1) << 4 | (r70_x2 < 0)
             m = ~r70_x2 if r70_x2 < 0 else r70_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (r70_x0 - -3) << 18 | (r70_k1) << 12 | (r70_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (r70_x0 - -3) << 26 | (r70_k1) << 20 | (r70_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (r70_x0 - -3) << 34 | (r70_k1) << 28 | (r70_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetVoltage"
         x9 = v.EVTargetVoltage
@@ -6792,9 +6990,13 @@ def _e_CurrentDemandReqType(a, v):
         e72_x2 = x9.Value
         if e72_x2.__class__ is not int or e72_x2 < -32768 or e72_x2 > 32767:
             raise _rt.bad_int(e72_x2, -32768, 32767)
-        a = (a << 15) | (e72_x0 - -3) << 10 | (e72_k1) << 4 | (e72_x2 < 0)
         m = ~e72_x2 if e72_x2 < 0 else e72_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e72_x0 - -3) << 18 | (e72_k1) << 12 | (e72_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e72_x0 - -3) << 26 | (e72_k1) << 20 | (e72_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e72_x0 - -3) << 34 | (e72_k1) << 28 | (e72_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6835,13 +7037,12 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     v0.EVErrorCode = d73_v1
     v0.EVRESSSOC = d73_v2
     v0.__class__ = DC_EVStatusType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e74_v0 = ((g >> 10) & 7) + -3
@@ -6852,19 +7053,30 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e74_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e74_v2 = c & 65535
-    if e74_v2 < 32768:
-        e74_v2 >>= 8
+    e74_v2 = c & 16777215
+    if e74_v2 < 8388608:
+        e74_v2 >>= 16
+        p = q - 16
+        if sg:
+            e74_v2 = ~e74_v2
+    elif not e74_v2 & 32768:
+        e74_v2 = ((e74_v2 >> 16) & 127) | ((e74_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e74_v2 = ~e74_v2
     elif not e74_v2 & 128:
-        e74_v2 = ((e74_v2 >> 8) & 127) | ((e74_v2 & 127) << 7)
+        e74_v2 = ((e74_v2 >> 16) & 127) | ((e74_v2 >> 8) & 127) << 7 | (e74_v2 & 127) << 14
         p = q
+        if sg:
+            e74_v2 = ~e74_v2
+        if e74_v2 < -32768 or e74_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
     else:
-        e74_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e74_v2 = ~e74_v2
-    if e74_v2 < -32768 or e74_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
+        e74_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e74_v2 = ~e74_v2
+        if e74_v2 < -32768 or e74_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e74_v0
     v1.Unit = e74_v1
@@ -7047,13 +7259,12 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'CurrentDemandReqType')
     if s == 9:
-        p0 = p + 16
-        q = p + 32
+        q = p + 40
         if q <= E:
-            c = (D >> (E - q)) & 4294967295
+            c = (D >> (E - q)) & 1099511627775
         else:
-            c, D, E = _look(D, E, p, data, 24, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 24, 16)
+        g = c >> 24
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e75_v0 = ((g >> 10) & 7) + -3
@@ -7064,19 +7275,30 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e75_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e75_v2 = c & 65535
-        if e75_v2 < 32768:
-            e75_v2 >>= 8
+        e75_v2 = c & 16777215
+        if e75_v2 < 8388608:
+            e75_v2 >>= 16
+            p = q - 16
+            if sg:
+                e75_v2 = ~e75_v2
+        elif not e75_v2 & 32768:
+            e75_v2 = ((e75_v2 >> 16) & 127) | ((e75_v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e75_v2 = ~e75_v2
         elif not e75_v2 & 128:
-            e75_v2 = ((e75_v2 >> 8) & 127) | ((e75_v2 & 127) << 7)
+            e75_v2 = ((e75_v2 >> 16) & 127) | ((e75_v2 >> 8) & 127) << 7 | (e75_v2 & 127) << 14
             p = q
+            if sg:
+                e75_v2 = ~e75_v2
+            if e75_v2 < -32768 or e75_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
         else:
-            e75_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e75_v2 = ~e75_v2
-        if e75_v2 < -32768 or e75_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
+            e75_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e75_v2 = ~e75_v2
+            if e75_v2 < -32768 or e75_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
         v9 = _new(_W_PhysicalValueType)
         v9.Multiplier = e75_v0
         v9.Unit = e75_v1
@@ -7226,9 +7448,13 @@ def _e_CurrentDemandResType(a, v):
         e76_x2 = x2.Value
         if e76_x2.__class__ is not int or e76_x2 < -32768 or e76_x2 > 32767:
             raise _rt.bad_int(e76_x2, -32768, 32767)
-        a = (a << 16) | (e76_x0 - -3) << 10 | (e76_k1) << 4 | (e76_x2 < 0)
         m = ~e76_x2 if e76_x2 < 0 else e76_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e76_x0 - -3) << 18 | (e76_k1) << 12 | (e76_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e76_x0 - -3) << 26 | (e76_k1) << 20 | (e76_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e76_x0 - -3) << 34 | (e76_k1) << 28 | (e76_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPresentCurrent"
         x3 = v.EVSEPresentCurrent
         if not isinstance(x3, PhysicalValueType):
@@ -7246,9 +7472,13 @@ def _e_CurrentDemandResType(a, v):
         e77_x2 = x3.Value
         if e77_x2.__class__ is not int or e77_x2 < -32768 or e77_x2 > 32767:
             raise _rt.bad_int(e77_x2, -32768, 32767)
-        a = (a << 18) | (e77_x0 - -3) << 10 | (e77_k1) << 4 | (e77_x2 < 0)
         m = ~e77_x2 if e77_x2 < 0 else e77_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e77_x0 - -3) << 18 | (e77_k1) << 12 | (e77_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e77_x0 - -3) << 26 | (e77_k1) << 20 | (e77_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e77_x0 - -3) << 34 | (e77_k1) << 28 | (e77_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSECurrentLimitAchieved"
         x4 = v.EVSECurrentLimitAchieved
         if x4.__class__ is not bool:
@@ -7280,9 +7510,13 @@ def _e_CurrentDemandResType(a, v):
             e78_x2 = x7.Value
             if e78_x2.__class__ is not int or e78_x2 < -32768 or e78_x2 > 32767:
                 raise _rt.bad_int(e78_x2, -32768, 32767)
-            a = (a << 18) | (e78_x0 - -3) << 10 | (e78_k1) << 4 | (e78_x2 < 0)
             m = ~e78_x2 if e78_x2 < 0 else e78_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e78_x0 - -3) << 18 | (e78_k1) << 12 | (e78_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e78_x0 - -3) << 26 | (e78_k1) << 20 | (e78_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e78_x0 - -3) << 34 | (e78_k1) << 28 | (e78_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -7310,9 +7544,13 @@ def _e_CurrentDemandResType(a, v):
             e80_x2 = x8.Value
             if e80_x2.__class__ is not int or e80_x2 < -32768 or e80_x2 > 32767:
                 raise _rt.bad_int(e80_x2, -32768, 32767)
-            a = (a << 15) | (e80_x0 - -3) << 10 | (e80_k1) << 4 | (e80_x2 < 0)
             m = ~e80_x2 if e80_x2 < 0 else e80_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e80_x0 - -3) << 18 | (e80_k1) << 12 | (e80_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e80_x0 - -3) << 26 | (e80_k1) << 20 | (e80_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e80_x0 - -3) << 34 | (e80_k1) << 28 | (e80_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumPowerLimit"
         x9 = v.EVSEMaximumPowerLimit
@@ -7337,9 +7575,13 @@ def _e_CurrentDemandResType(a, v):
             e82_x2 = x9.Value
             if e82_x2.__class__ is not int or e82_x2 < -32768 or e82_x2 > 32767:
                 raise _rt.bad_int(e82_x2, -32768, 32767)
-            a = (a << 15) | (e82_x0 - -3) << 10 | (e82_k1) << 4 | (e82_x2 < 0)
             m = ~e82_x2 if e82_x2 < 0 else e82_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e82_x0 - -3) << 18 | (e82_k1) << 12 | (e82_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e82_x0 - -3) << 26 | (e82_k1) << 20 | (e82_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e82_x0 - -3) << 34 | (e82_k1) << 28 | (e82_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEID"
         x10 = v.EVSEID
@@ -7412,13 +7654,12 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e86_v0 = ((g >> 10) & 7) + -3
@@ -7429,31 +7670,41 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e86_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e86_v2 = c & 65535
-    if e86_v2 < 32768:
-        e86_v2 >>= 8
+    e86_v2 = c & 16777215
+    if e86_v2 < 8388608:
+        e86_v2 >>= 16
+        p = q - 16
+        if sg:
+            e86_v2 = ~e86_v2
+    elif not e86_v2 & 32768:
+        e86_v2 = ((e86_v2 >> 16) & 127) | ((e86_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e86_v2 = ~e86_v2
     elif not e86_v2 & 128:
-        e86_v2 = ((e86_v2 >> 8) & 127) | ((e86_v2 & 127) << 7)
+        e86_v2 = ((e86_v2 >> 16) & 127) | ((e86_v2 >> 8) & 127) << 7 | (e86_v2 & 127) << 14
         p = q
+        if sg:
+            e86_v2 = ~e86_v2
+        if e86_v2 < -32768 or e86_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
     else:
-        e86_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e86_v2 = ~e86_v2
-    if e86_v2 < -32768 or e86_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
+        e86_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e86_v2 = ~e86_v2
+        if e86_v2 < -32768 or e86_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e86_v0
     v2.Unit = e86_v1
     v2.Value = e86_v2
     v2.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e87_v0 = ((g >> 10) & 7) + -3
@@ -7464,19 +7715,30 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e87_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e87_v2 = c & 65535
-    if e87_v2 < 32768:
-        e87_v2 >>= 8
+    e87_v2 = c & 16777215
+    if e87_v2 < 8388608:
+        e87_v2 >>= 16
+        p = q - 16
+        if sg:
+            e87_v2 = ~e87_v2
+    elif not e87_v2 & 32768:
+        e87_v2 = ((e87_v2 >> 16) & 127) | ((e87_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e87_v2 = ~e87_v2
     elif not e87_v2 & 128:
-        e87_v2 = ((e87_v2 >> 8) & 127) | ((e87_v2 & 127) << 7)
+        e87_v2 = ((e87_v2 >> 16) & 127) | ((e87_v2 >> 8) & 127) << 7 | (e87_v2 & 127) << 14
         p = q
+        if sg:
+            e87_v2 = ~e87_v2
+        if e87_v2 < -32768 or e87_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
     else:
-        e87_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e87_v2 = ~e87_v2
-    if e87_v2 < -32768 or e87_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
+        e87_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e87_v2 = ~e87_v2
+        if e87_v2 < -32768 or e87_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e87_v0
     v3.Unit = e87_v1
@@ -7754,8 +8016,15 @@ def _e_DC_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7799,9 +8068,13 @@ def _e_DC_EVChargeParameterType(a, v):
         e90_x2 = x2.Value
         if e90_x2.__class__ is not int or e90_x2 < -32768 or e90_x2 > 32767:
             raise _rt.bad_int(e90_x2, -32768, 32767)
-        a = (a << 38) | (d89_x0) << 35 | (d89_k1) << 28 | (d89_x2) << 18 | (e90_x0 - -3) << 10 | (e90_k1) << 4 | (e90_x2 < 0)
         m = ~e90_x2 if e90_x2 < 0 else e90_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 46) | (d89_x0) << 43 | (d89_k1) << 36 | (d89_x2) << 26 | (e90_x0 - -3) << 18 | (e90_k1) << 12 | (e90_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 54) | (d89_x0) << 51 | (d89_k1) << 44 | (d89_x2) << 34 | (e90_x0 - -3) << 26 | (e90_k1) << 20 | (e90_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 62) | (d89_x0) << 59 | (d89_k1) << 52 | (d89_x2) << 42 | (e90_x0 - -3) << 34 | (e90_k1) << 28 | (e90_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumPowerLimit"
         x3 = v.EVMaximumPowerLimit
         a <<= 2
@@ -7821,9 +8094,13 @@ def _e_DC_EVChargeParameterType(a, v):
             e91_x2 = x3.Value
             if e91_x2.__class__ is not int or e91_x2 < -32768 or e91_x2 > 32767:
                 raise _rt.bad_int(e91_x2, -32768, 32767)
-            a = (a << 17) | (e91_x0 - -3) << 10 | (e91_k1) << 4 | (e91_x2 < 0)
             m = ~e91_x2 if e91_x2 < 0 else e91_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e91_x0 - -3) << 18 | (e91_k1) << 12 | (e91_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e91_x0 - -3) << 26 | (e91_k1) << 20 | (e91_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e91_x0 - -3) << 34 | (e91_k1) << 28 | (e91_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -7850,9 +8127,13 @@ def _e_DC_EVChargeParameterType(a, v):
         e93_x2 = x4.Value
         if e93_x2.__class__ is not int or e93_x2 < -32768 or e93_x2 > 32767:
             raise _rt.bad_int(e93_x2, -32768, 32767)
-        a = (a << 15) | (e93_x0 - -3) << 10 | (e93_k1) << 4 | (e93_x2 < 0)
         m = ~e93_x2 if e93_x2 < 0 else e93_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e93_x0 - -3) << 18 | (e93_k1) << 12 | (e93_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e93_x0 - -3) << 26 | (e93_k1) << 20 | (e93_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e93_x0 - -3) << 34 | (e93_k1) << 28 | (e93_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVEnergyCapacity"
         x5 = v.EVEnergyCapacity
         a <<= 2
@@ -7872,9 +8153,13 @@ def _e_DC_EVChargeParameterType(a, v):
             e94_x2 = x5.Value
             if e94_x2.__class__ is not int or e94_x2 < -32768 or e94_x2 > 32767:
                 raise _rt.bad_int(e94_x2, -32768, 32767)
-            a = (a << 18) | (e94_x0 - -3) << 10 | (e94_k1) << 4 | (e94_x2 < 0)
             m = ~e94_x2 if e94_x2 < 0 else e94_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 26) | (e94_x0 - -3) << 18 | (e94_k1) << 12 | (e94_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e94_x0 - -3) << 26 | (e94_k1) << 20 | (e94_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e94_x0 - -3) << 34 | (e94_k1) << 28 | (e94_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -7902,9 +8187,13 @@ def _e_DC_EVChargeParameterType(a, v):
             e96_x2 = x6.Value
             if e96_x2.__class__ is not int or e96_x2 < -32768 or e96_x2 > 32767:
                 raise _rt.bad_int(e96_x2, -32768, 32767)
-            a = (a << 15) | (e96_x0 - -3) << 10 | (e96_k1) << 4 | (e96_x2 < 0)
             m = ~e96_x2 if e96_x2 < 0 else e96_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e96_x0 - -3) << 18 | (e96_k1) << 12 | (e96_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e96_x0 - -3) << 26 | (e96_k1) << 20 | (e96_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e96_x0 - -3) << 34 | (e96_k1) << 28 | (e96_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "FullSOC"
         x7 = v.FullSOC
@@ -7958,26 +8247,28 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DC_EVChargeParameterType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8019,13 +8310,12 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_EVChargeParameterType')
         p = q
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e101_v0 = ((g >> 10) & 7) + -3
@@ -8036,19 +8326,30 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e101_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e101_v2 = c & 65535
-    if e101_v2 < 32768:
-        e101_v2 >>= 8
+    e101_v2 = c & 16777215
+    if e101_v2 < 8388608:
+        e101_v2 >>= 16
+        p = q - 16
+        if sg:
+            e101_v2 = ~e101_v2
+    elif not e101_v2 & 32768:
+        e101_v2 = ((e101_v2 >> 16) & 127) | ((e101_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e101_v2 = ~e101_v2
     elif not e101_v2 & 128:
-        e101_v2 = ((e101_v2 >> 8) & 127) | ((e101_v2 & 127) << 7)
+        e101_v2 = ((e101_v2 >> 16) & 127) | ((e101_v2 >> 8) & 127) << 7 | (e101_v2 & 127) << 14
         p = q
+        if sg:
+            e101_v2 = ~e101_v2
+        if e101_v2 < -32768 or e101_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
     else:
-        e101_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e101_v2 = ~e101_v2
-    if e101_v2 < -32768 or e101_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
+        e101_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e101_v2 = ~e101_v2
+        if e101_v2 < -32768 or e101_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e101_v0
     v2.Unit = e101_v1
@@ -8071,13 +8372,12 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVChargeParameterType')
     if s == 4:
-        p0 = p + 16
-        q = p + 32
+        q = p + 40
         if q <= E:
-            c = (D >> (E - q)) & 4294967295
+            c = (D >> (E - q)) & 1099511627775
         else:
-            c, D, E = _look(D, E, p, data, 24, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 24, 16)
+        g = c >> 24
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e102_v0 = ((g >> 10) & 7) + -3
@@ -8088,19 +8388,30 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e102_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e102_v2 = c & 65535
-        if e102_v2 < 32768:
-            e102_v2 >>= 8
+        e102_v2 = c & 16777215
+        if e102_v2 < 8388608:
+            e102_v2 >>= 16
+            p = q - 16
+            if sg:
+                e102_v2 = ~e102_v2
+        elif not e102_v2 & 32768:
+            e102_v2 = ((e102_v2 >> 16) & 127) | ((e102_v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e102_v2 = ~e102_v2
         elif not e102_v2 & 128:
-            e102_v2 = ((e102_v2 >> 8) & 127) | ((e102_v2 & 127) << 7)
+            e102_v2 = ((e102_v2 >> 16) & 127) | ((e102_v2 >> 8) & 127) << 7 | (e102_v2 & 127) << 14
             p = q
+            if sg:
+                e102_v2 = ~e102_v2
+            if e102_v2 < -32768 or e102_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
         else:
-            e102_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e102_v2 = ~e102_v2
-        if e102_v2 < -32768 or e102_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
+            e102_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e102_v2 = ~e102_v2
+            if e102_v2 < -32768 or e102_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
         v4 = _new(_W_PhysicalValueType)
         v4.Multiplier = e102_v0
         v4.Unit = e102_v1
@@ -8527,9 +8838,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e106_x2 = x1.Value
         if e106_x2.__class__ is not int or e106_x2 < -32768 or e106_x2 > 32767:
             raise _rt.bad_int(e106_x2, -32768, 32767)
-        a = (a << 16) | (e106_x0 - -3) << 10 | (e106_k1) << 4 | (e106_x2 < 0)
         m = ~e106_x2 if e106_x2 < 0 else e106_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e106_x0 - -3) << 18 | (e106_k1) << 12 | (e106_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e106_x0 - -3) << 26 | (e106_k1) << 20 | (e106_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e106_x0 - -3) << 34 | (e106_k1) << 28 | (e106_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumPowerLimit"
         x2 = v.EVSEMaximumPowerLimit
         if not isinstance(x2, PhysicalValueType):
@@ -8547,9 +8862,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e107_x2 = x2.Value
         if e107_x2.__class__ is not int or e107_x2 < -32768 or e107_x2 > 32767:
             raise _rt.bad_int(e107_x2, -32768, 32767)
-        a = (a << 18) | (e107_x0 - -3) << 10 | (e107_k1) << 4 | (e107_x2 < 0)
         m = ~e107_x2 if e107_x2 < 0 else e107_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e107_x0 - -3) << 18 | (e107_k1) << 12 | (e107_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e107_x0 - -3) << 26 | (e107_k1) << 20 | (e107_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e107_x0 - -3) << 34 | (e107_k1) << 28 | (e107_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltageLimit"
         x3 = v.EVSEMaximumVoltageLimit
         if not isinstance(x3, PhysicalValueType):
@@ -8567,9 +8886,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e108_x2 = x3.Value
         if e108_x2.__class__ is not int or e108_x2 < -32768 or e108_x2 > 32767:
             raise _rt.bad_int(e108_x2, -32768, 32767)
-        a = (a << 18) | (e108_x0 - -3) << 10 | (e108_k1) << 4 | (e108_x2 < 0)
         m = ~e108_x2 if e108_x2 < 0 else e108_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e108_x0 - -3) << 18 | (e108_k1) << 12 | (e108_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e108_x0 - -3) << 26 | (e108_k1) << 20 | (e108_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e108_x0 - -3) << 34 | (e108_k1) << 28 | (e108_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumCurrentLimit"
         x4 = v.EVSEMinimumCurrentLimit
         if not isinstance(x4, PhysicalValueType):
@@ -8587,9 +8910,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e109_x2 = x4.Value
         if e109_x2.__class__ is not int or e109_x2 < -32768 or e109_x2 > 32767:
             raise _rt.bad_int(e109_x2, -32768, 32767)
-        a = (a << 18) | (e109_x0 - -3) << 10 | (e109_k1) << 4 | (e109_x2 < 0)
         m = ~e109_x2 if e109_x2 < 0 else e109_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e109_x0 - -3) << 18 | (e109_k1) << 12 | (e109_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e109_x0 - -3) << 26 | (e109_k1) << 20 | (e109_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e109_x0 - -3) << 34 | (e109_k1) << 28 | (e109_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltageLimit"
         x5 = v.EVSEMinimumVoltageLimit
         if not isinstance(x5, PhysicalValueType):
@@ -8607,9 +8934,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e110_x2 = x5.Value
         if e110_x2.__class__ is not int or e110_x2 < -32768 or e110_x2 > 32767:
             raise _rt.bad_int(e110_x2, -32768, 32767)
-        a = (a << 18) | (e110_x0 - -3) << 10 | (e110_k1) << 4 | (e110_x2 < 0)
         m = ~e110_x2 if e110_x2 < 0 else e110_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e110_x0 - -3) << 18 | (e110_k1) << 12 | (e110_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e110_x0 - -3) << 26 | (e110_k1) << 20 | (e110_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e110_x0 - -3) << 34 | (e110_k1) << 28 | (e110_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSECurrentRegulationTolerance"
         x6 = v.EVSECurrentRegulationTolerance
         a <<= 2
@@ -8629,9 +8960,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
             e111_x2 = x6.Value
             if e111_x2.__class__ is not int or e111_x2 < -32768 or e111_x2 > 32767:
                 raise _rt.bad_int(e111_x2, -32768, 32767)
-            a = (a << 17) | (e111_x0 - -3) << 10 | (e111_k1) << 4 | (e111_x2 < 0)
             m = ~e111_x2 if e111_x2 < 0 else e111_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e111_x0 - -3) << 18 | (e111_k1) << 12 | (e111_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e111_x0 - -3) << 26 | (e111_k1) << 20 | (e111_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e111_x0 - -3) << 34 | (e111_k1) << 28 | (e111_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -8658,9 +8993,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
         e113_x2 = x7.Value
         if e113_x2.__class__ is not int or e113_x2 < -32768 or e113_x2 > 32767:
             raise _rt.bad_int(e113_x2, -32768, 32767)
-        a = (a << 15) | (e113_x0 - -3) << 10 | (e113_k1) << 4 | (e113_x2 < 0)
         m = ~e113_x2 if e113_x2 < 0 else e113_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e113_x0 - -3) << 18 | (e113_k1) << 12 | (e113_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e113_x0 - -3) << 26 | (e113_k1) << 20 | (e113_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e113_x0 - -3) << 34 | (e113_k1) << 28 | (e113_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEEnergyToBeDelivered"
         x8 = v.EVSEEnergyToBeDelivered
         a <<= 2
@@ -8680,9 +9019,13 @@ def _e_DC_EVSEChargeParameterType(a, v):
             e114_x2 = x8.Value
             if e114_x2.__class__ is not int or e114_x2 < -32768 or e114_x2 > 32767:
                 raise _rt.bad_int(e114_x2, -32768, 32767)
-            a = (a << 17) | (e114_x0 - -3) << 10 | (e114_k1) << 4 | (e114_x2 < 0)
             m = ~e114_x2 if e114_x2 < 0 else e114_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e114_x0 - -3) << 18 | (e114_k1) << 12 | (e114_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e114_x0 - -3) << 26 | (e114_k1) << 20 | (e114_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e114_x0 - -3) << 34 | (e114_k1) << 28 | (e114_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
@@ -8714,13 +9057,12 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
     p = q
     v0, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e116_v0 = ((g >> 10) & 7) + -3
@@ -8731,31 +9073,41 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e116_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e116_v2 = c & 65535
-    if e116_v2 < 32768:
-        e116_v2 >>= 8
+    e116_v2 = c & 16777215
+    if e116_v2 < 8388608:
+        e116_v2 >>= 16
+        p = q - 16
+        if sg:
+            e116_v2 = ~e116_v2
+    elif not e116_v2 & 32768:
+        e116_v2 = ((e116_v2 >> 16) & 127) | ((e116_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e116_v2 = ~e116_v2
     elif not e116_v2 & 128:
-        e116_v2 = ((e116_v2 >> 8) & 127) | ((e116_v2 & 127) << 7)
+        e116_v2 = ((e116_v2 >> 16) & 127) | ((e116_v2 >> 8) & 127) << 7 | (e116_v2 & 127) << 14
         p = q
+        if sg:
+            e116_v2 = ~e116_v2
+        if e116_v2 < -32768 or e116_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
     else:
-        e116_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e116_v2 = ~e116_v2
-    if e116_v2 < -32768 or e116_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
+        e116_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e116_v2 = ~e116_v2
+        if e116_v2 < -32768 or e116_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e116_v0
     v1.Unit = e116_v1
     v1.Value = e116_v2
     v1.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e117_v0 = ((g >> 10) & 7) + -3
@@ -8766,31 +9118,41 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e117_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e117_v2 = c & 65535
-    if e117_v2 < 32768:
-        e117_v2 >>= 8
+    e117_v2 = c & 16777215
+    if e117_v2 < 8388608:
+        e117_v2 >>= 16
+        p = q - 16
+        if sg:
+            e117_v2 = ~e117_v2
+    elif not e117_v2 & 32768:
+        e117_v2 = ((e117_v2 >> 16) & 127) | ((e117_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e117_v2 = ~e117_v2
     elif not e117_v2 & 128:
-        e117_v2 = ((e117_v2 >> 8) & 127) | ((e117_v2 & 127) << 7)
+        e117_v2 = ((e117_v2 >> 16) & 127) | ((e117_v2 >> 8) & 127) << 7 | (e117_v2 & 127) << 14
         p = q
+        if sg:
+            e117_v2 = ~e117_v2
+        if e117_v2 < -32768 or e117_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
     else:
-        e117_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e117_v2 = ~e117_v2
-    if e117_v2 < -32768 or e117_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
+        e117_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e117_v2 = ~e117_v2
+        if e117_v2 < -32768 or e117_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e117_v0
     v2.Unit = e117_v1
     v2.Value = e117_v2
     v2.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e118_v0 = ((g >> 10) & 7) + -3
@@ -8801,31 +9163,41 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e118_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e118_v2 = c & 65535
-    if e118_v2 < 32768:
-        e118_v2 >>= 8
+    e118_v2 = c & 16777215
+    if e118_v2 < 8388608:
+        e118_v2 >>= 16
+        p = q - 16
+        if sg:
+            e118_v2 = ~e118_v2
+    elif not e118_v2 & 32768:
+        e118_v2 = ((e118_v2 >> 16) & 127) | ((e118_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e118_v2 = ~e118_v2
     elif not e118_v2 & 128:
-        e118_v2 = ((e118_v2 >> 8) & 127) | ((e118_v2 & 127) << 7)
+        e118_v2 = ((e118_v2 >> 16) & 127) | ((e118_v2 >> 8) & 127) << 7 | (e118_v2 & 127) << 14
         p = q
+        if sg:
+            e118_v2 = ~e118_v2
+        if e118_v2 < -32768 or e118_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
     else:
-        e118_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e118_v2 = ~e118_v2
-    if e118_v2 < -32768 or e118_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
+        e118_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e118_v2 = ~e118_v2
+        if e118_v2 < -32768 or e118_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e118_v0
     v3.Unit = e118_v1
     v3.Value = e118_v2
     v3.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e119_v0 = ((g >> 10) & 7) + -3
@@ -8836,31 +9208,41 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e119_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e119_v2 = c & 65535
-    if e119_v2 < 32768:
-        e119_v2 >>= 8
+    e119_v2 = c & 16777215
+    if e119_v2 < 8388608:
+        e119_v2 >>= 16
+        p = q - 16
+        if sg:
+            e119_v2 = ~e119_v2
+    elif not e119_v2 & 32768:
+        e119_v2 = ((e119_v2 >> 16) & 127) | ((e119_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e119_v2 = ~e119_v2
     elif not e119_v2 & 128:
-        e119_v2 = ((e119_v2 >> 8) & 127) | ((e119_v2 & 127) << 7)
+        e119_v2 = ((e119_v2 >> 16) & 127) | ((e119_v2 >> 8) & 127) << 7 | (e119_v2 & 127) << 14
         p = q
+        if sg:
+            e119_v2 = ~e119_v2
+        if e119_v2 < -32768 or e119_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
     else:
-        e119_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e119_v2 = ~e119_v2
-    if e119_v2 < -32768 or e119_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
+        e119_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e119_v2 = ~e119_v2
+        if e119_v2 < -32768 or e119_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
     v4 = _new(_W_PhysicalValueType)
     v4.Multiplier = e119_v0
     v4.Unit = e119_v1
     v4.Value = e119_v2
     v4.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e120_v0 = ((g >> 10) & 7) + -3
@@ -8871,19 +9253,30 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e120_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e120_v2 = c & 65535
-    if e120_v2 < 32768:
-        e120_v2 >>= 8
+    e120_v2 = c & 16777215
+    if e120_v2 < 8388608:
+        e120_v2 >>= 16
+        p = q - 16
+        if sg:
+            e120_v2 = ~e120_v2
+    elif not e120_v2 & 32768:
+        e120_v2 = ((e120_v2 >> 16) & 127) | ((e120_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e120_v2 = ~e120_v2
     elif not e120_v2 & 128:
-        e120_v2 = ((e120_v2 >> 8) & 127) | ((e120_v2 & 127) << 7)
+        e120_v2 = ((e120_v2 >> 16) & 127) | ((e120_v2 >> 8) & 127) << 7 | (e120_v2 & 127) << 14
         p = q
+        if sg:
+            e120_v2 = ~e120_v2
+        if e120_v2 < -32768 or e120_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
     else:
-        e120_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e120_v2 = ~e120_v2
-    if e120_v2 < -32768 or e120_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
+        e120_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e120_v2 = ~e120_v2
+        if e120_v2 < -32768 or e120_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
     v5 = _new(_W_PhysicalValueType)
     v5.Multiplier = e120_v0
     v5.Unit = e120_v1
@@ -8906,13 +9299,12 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVSEChargeParameterType')
     if s == 7:
-        p0 = p + 16
-        q = p + 32
+        q = p + 40
         if q <= E:
-            c = (D >> (E - q)) & 4294967295
+            c = (D >> (E - q)) & 1099511627775
         else:
-            c, D, E = _look(D, E, p, data, 24, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 24, 16)
+        g = c >> 24
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e121_v0 = ((g >> 10) & 7) + -3
@@ -8923,19 +9315,30 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e121_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e121_v2 = c & 65535
-        if e121_v2 < 32768:
-            e121_v2 >>= 8
+        e121_v2 = c & 16777215
+        if e121_v2 < 8388608:
+            e121_v2 >>= 16
+            p = q - 16
+            if sg:
+                e121_v2 = ~e121_v2
+        elif not e121_v2 & 32768:
+            e121_v2 = ((e121_v2 >> 16) & 127) | ((e121_v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e121_v2 = ~e121_v2
         elif not e121_v2 & 128:
-            e121_v2 = ((e121_v2 >> 8) & 127) | ((e121_v2 & 127) << 7)
+            e121_v2 = ((e121_v2 >> 16) & 127) | ((e121_v2 >> 8) & 127) << 7 | (e121_v2 & 127) << 14
             p = q
+            if sg:
+                e121_v2 = ~e121_v2
+            if e121_v2 < -32768 or e121_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
         else:
-            e121_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e121_v2 = ~e121_v2
-        if e121_v2 < -32768 or e121_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
+            e121_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e121_v2 = ~e121_v2
+            if e121_v2 < -32768 or e121_v2 > 32767:
+                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
         v7 = _new(_W_PhysicalValueType)
         v7.Multiplier = e121_v0
         v7.Unit = e121_v1
@@ -9053,8 +9456,12 @@ def _e_DC_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -9096,26 +9503,30 @@ _e_DC_EVSEStatus = _e_DC_EVSEStatusType
 
 def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DC_EVSEStatusType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -9441,8 +9852,15 @@ def _e_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -9472,26 +9890,28 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'EVChargeParameterType')
-        v0 = c & 65535
-        if v0 < 32768:
-            v0 >>= 8
+        v0 = c & 16777215
+        if v0 < 8388608:
+            v0 >>= 16
+            p = q - 16
+        elif not v0 & 32768:
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9631,8 +10051,12 @@ def _e_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -9652,26 +10076,30 @@ _e_EVSEStatus = _e_EVSEStatusType
 """\
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVSEStatusType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -9904,9 +10332,16 @@ def _e_ListOfRootCertificateIDsType(a, v):
             r126_x1 = y.X509SerialNumber
             if r126_x1.__class__ is not int:
                 raise _rt.bad_int(r126_x1, None, None)
-            a = (a << 4) | (r126_x1 < 0)
             m = ~r126_x1 if r126_x1 < 0 else r126_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r126_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r126_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (r126_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (r126_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
@@ -9935,27 +10370,35 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
     r128_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r128_v1 = c & 65535
-    if r128_v1 < 32768:
-        r128_v1 >>= 8
+    r128_v1 = c & 16777215
+    if r128_v1 < 8388608:
+        r128_v1 >>= 16
+        p = q - 16
+        if sg:
+            r128_v1 = ~r128_v1
+    elif not r128_v1 & 32768:
+        r128_v1 = ((r128_v1 >> 16) & 127) | ((r128_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r128_v1 = ~r128_v1
     elif not r128_v1 & 128:
-        r128_v1 = ((r128_v1 >> 8) & 127) | ((r128_v1 & 127) << 7)
+        r128_v1 = ((r128_v1 >> 16) & 127) | ((r128_v1 >> 8) & 127) << 7 | (r128_v1 & 127) << 14
         p = q
+        if sg:
+            r128_v1 = ~r128_v1
     else:
-        r128_v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        r128_v1 = ~r128_v1
+        r128_v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        if sg:
+            r128_v1 = ~r128_v1
     y = _new(_W_X509IssuerSerialType)
     y.X509IssuerName = r128_v0
     y.X509SerialNumber = r128_v1
@@ -10165,8 +10608,15 @@ def _e_MeterInfoType(a, v):
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
                 raise _rt.bad_int(x1, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 12) | (x1)
+            elif x1 < 16384:
+                a = (a << 20) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            elif x1 < 2097152:
+                a = (a << 28) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x1)
             a <<= 1
             s = 2
         else:
@@ -10194,9 +10644,13 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TMeter"
         x4 = v.TMeter
@@ -10208,9 +10662,16 @@ def _e_MeterInfoType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -9223372036854775808 or x4 > 9223372036854775807:
                 raise _rt.bad_int(x4, -9223372036854775808, 9223372036854775807)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         t = _T134[s]
         if t is None:
@@ -10247,26 +10708,28 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
+            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10279,29 +10742,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10311,29 +10784,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v4 = ~v4
-        if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+            v4, D, E, p = _duint(D, E, q - 24, data, 9)
+            if sg:
+                v4 = ~v4
+            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10357,29 +10838,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+                if sg:
+                    v3 = ~v3
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10389,29 +10880,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10432,29 +10931,39 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+                if sg:
+                    v3 = ~v3
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10464,29 +10973,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10507,29 +11024,37 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 65535
-            if v4 < 32768:
-                v4 >>= 8
+            v4 = c & 16777215
+            if v4 < 8388608:
+                v4 >>= 16
+                p = q - 16
+                if sg:
+                    v4 = ~v4
+            elif not v4 & 32768:
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10955,9 +11480,13 @@ def _e_PMaxScheduleEntryType(a, v):
         p142_x2 = x1.Value
         if p142_x2.__class__ is not int or p142_x2 < -32768 or p142_x2 > 32767:
             raise _rt.bad_int(p142_x2, -32768, 32767)
-        a = (a << 16) | (p142_x0 - -3) << 10 | (p142_k1) << 4 | (p142_x2 < 0)
         m = ~p142_x2 if p142_x2 < 0 else p142_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (p142_x0 - -3) << 18 | (p142_k1) << 12 | (p142_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p142_x0 - -3) << 26 | (p142_k1) << 20 | (p142_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p142_x0 - -3) << 34 | (p142_k1) << 28 | (p142_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10984,13 +11513,12 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     p143_v0 = ((g >> 10) & 7) + -3
@@ -11001,19 +11529,30 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     p143_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    p143_v2 = c & 65535
-    if p143_v2 < 32768:
-        p143_v2 >>= 8
+    p143_v2 = c & 16777215
+    if p143_v2 < 8388608:
+        p143_v2 >>= 16
+        p = q - 16
+        if sg:
+            p143_v2 = ~p143_v2
+    elif not p143_v2 & 32768:
+        p143_v2 = ((p143_v2 >> 16) & 127) | ((p143_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p143_v2 = ~p143_v2
     elif not p143_v2 & 128:
-        p143_v2 = ((p143_v2 >> 8) & 127) | ((p143_v2 & 127) << 7)
+        p143_v2 = ((p143_v2 >> 16) & 127) | ((p143_v2 >> 8) & 127) << 7 | (p143_v2 & 127) << 14
         p = q
+        if sg:
+            p143_v2 = ~p143_v2
+        if p143_v2 < -32768 or p143_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
     else:
-        p143_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p143_v2 = ~p143_v2
-    if p143_v2 < -32768 or p143_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
+        p143_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p143_v2 = ~p143_v2
+        if p143_v2 < -32768 or p143_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = p143_v0
     v1.Unit = p143_v1
@@ -11178,9 +11717,13 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -11221,29 +11764,39 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ParameterSetType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11355,9 +11908,13 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x4 = v.intValue
@@ -11369,9 +11926,16 @@ def _e_ParameterType(a, v):
             s = t[2]
             if x4.__class__ is not int or x4 < -2147483648 or x4 > 2147483647:
                 raise _rt.bad_int(x4, -2147483648, 2147483647)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "physicalValue"
         x5 = v.physicalValue
@@ -11396,9 +11960,13 @@ def _e_ParameterType(a, v):
             p150_x2 = x5.Value
             if p150_x2.__class__ is not int or p150_x2 < -32768 or p150_x2 > 32767:
                 raise _rt.bad_int(p150_x2, -32768, 32767)
-            a = (a << 15) | (p150_x0 - -3) << 10 | (p150_k1) << 4 | (p150_x2 < 0)
             m = ~p150_x2 if p150_x2 < 0 else p150_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (p150_x0 - -3) << 18 | (p150_k1) << 12 | (p150_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (p150_x0 - -3) << 26 | (p150_k1) << 20 | (p150_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (p150_x0 - -3) << 34 | (p150_k1) << 28 | (p150_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "stringValue"
         x6 = v.stringValue
@@ -11468,29 +12036,39 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if sg:
+                v3 = ~v3
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v3, -32768, 32767)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11499,29 +12077,37 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 65535
-        if v4 < 32768:
-            v4 >>= 8
+        v4 = c & 16777215
+        if v4 < 8388608:
+            v4 >>= 16
+            p = q - 16
+            if sg:
+                v4 = ~v4
+        elif not v4 & 32768:
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
             p = q
+            if sg:
+                v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v4 = ~v4
-        if v4 < -2147483648 or v4 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            if sg:
+                v4 = ~v4
+            if v4 < -2147483648 or v4 > 2147483647:
+                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11689,9 +12275,16 @@ def _e_PaymentDetailsResType(a, v):
         x2 = v.EVSETimeStamp
         if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
             raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 4) | (x2 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11718,29 +12311,37 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PaymentDetailsResType.GenChallenge')
-    p0 = p + 4
-    q = p + 20
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'PaymentDetailsResType')
     sg = g & 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if sg:
+            v2 = ~v2
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if sg:
+            v2 = ~v2
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 9)
-    if sg:
-        v2 = ~v2
-    if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-        raise _rt.out_of_range(p0, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+        v2, D, E, p = _duint(D, E, q - 24, data, 9)
+        if sg:
+            v2 = ~v2
+        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+            raise _rt.out_of_range(q - 24, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12029,9 +12630,13 @@ def _e_PhysicalValueType(a, v):
         x2 = v.Value
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 15) | (x0 - -3) << 10 | (k1) << 4 | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (x0 - -3) << 18 | (k1) << 12 | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (x0 - -3) << 26 | (k1) << 20 | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (x0 - -3) << 34 | (k1) << 28 | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12045,13 +12650,12 @@ def _e_PhysicalValueType(a, v):
 """\
 
 def _d_PhysicalValueType(D, E, p, data, st, cls):
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 25486:
         raise _rt.escape(p, g, 15, 25486, 'PhysicalValueType')
     v0 = ((g >> 10) & 7) + -3
@@ -12062,19 +12666,30 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 8, 'PhysicalValueType.Unit', k, 7)
     v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if sg:
+            v2 = ~v2
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12384,9 +12999,13 @@ def _e_PreChargeReqType(a, v):
         e161_x2 = x1.Value
         if e161_x2.__class__ is not int or e161_x2 < -32768 or e161_x2 > 32767:
             raise _rt.bad_int(e161_x2, -32768, 32767)
-        a = (a << 39) | (d160_x0) << 35 | (d160_k1) << 28 | (d160_x2) << 18 | (e161_x0 - -3) << 10 | (e161_k1) << 4 | (e161_x2 < 0)
         m = ~e161_x2 if e161_x2 < 0 else e161_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 47) | (d160_x0) << 43 | (d160_k1) << 36 | (d160_x2) << 26 | (e161_x0 - -3) << 18 | (e161_k1) << 12 | (e161_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 55) | (d160_x0) << 51 | (d160_k1) << 44 | (d160_x2) << 34 | (e161_x0 - -3) << 26 | (e161_k1) << 20 | (e161_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 63) | (d160_x0) << 59 | (d160_k1) << 52 | (d160_x2) << 42 | (e161_x0 - -3) << 34 | (e161_k1) << 28 | (e161_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetCurrent"
         x2 = v.EVTargetCurrent
         if not isinstance(x2, PhysicalValueType):
@@ -12404,9 +13023,13 @@ def _e_PreChargeReqType(a, v):
         e162_x2 = x2.Value
         if e162_x2.__class__ is not int or e162_x2 < -32768 or e162_x2 > 32767:
             raise _rt.bad_int(e162_x2, -32768, 32767)
-        a = (a << 18) | (e162_x0 - -3) << 10 | (e162_k1) << 4 | (e162_x2 < 0)
         m = ~e162_x2 if e162_x2 < 0 else e162_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e162_x0 - -3) << 18 | (e162_k1) << 12 | (e162_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e162_x0 - -3) << 26 | (e162_k1) << 20 | (e162_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e162_x0 - -3) << 34 | (e162_k1) << 28 | (e162_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12441,13 +13064,12 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     v0.EVErrorCode = d163_v1
     v0.EVRESSSOC = d163_v2
     v0.__class__ = DC_EVStatusType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e164_v0 = ((g >> 10) & 7) + -3
@@ -12458,31 +13080,41 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e164_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e164_v2 = c & 65535
-    if e164_v2 < 32768:
-        e164_v2 >>= 8
+    e164_v2 = c & 16777215
+    if e164_v2 < 8388608:
+        e164_v2 >>= 16
+        p = q - 16
+        if sg:
+            e164_v2 = ~e164_v2
+    elif not e164_v2 & 32768:
+        e164_v2 = ((e164_v2 >> 16) & 127) | ((e164_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e164_v2 = ~e164_v2
     elif not e164_v2 & 128:
-        e164_v2 = ((e164_v2 >> 8) & 127) | ((e164_v2 & 127) << 7)
+        e164_v2 = ((e164_v2 >> 16) & 127) | ((e164_v2 >> 8) & 127) << 7 | (e164_v2 & 127) << 14
         p = q
+        if sg:
+            e164_v2 = ~e164_v2
+        if e164_v2 < -32768 or e164_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
     else:
-        e164_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e164_v2 = ~e164_v2
-    if e164_v2 < -32768 or e164_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
+        e164_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e164_v2 = ~e164_v2
+        if e164_v2 < -32768 or e164_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e164_v0
     v1.Unit = e164_v1
     v1.Value = e164_v2
     v1.__class__ = PhysicalValueType
-    p0 = p + 18
-    q = p + 34
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 26, 16)
+    g = c >> 24
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e165_v0 = ((g >> 10) & 7) + -3
@@ -12493,19 +13125,30 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e165_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e165_v2 = c & 65535
-    if e165_v2 < 32768:
-        e165_v2 >>= 8
+    e165_v2 = c & 16777215
+    if e165_v2 < 8388608:
+        e165_v2 >>= 16
+        p = q - 16
+        if sg:
+            e165_v2 = ~e165_v2
+    elif not e165_v2 & 32768:
+        e165_v2 = ((e165_v2 >> 16) & 127) | ((e165_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e165_v2 = ~e165_v2
     elif not e165_v2 & 128:
-        e165_v2 = ((e165_v2 >> 8) & 127) | ((e165_v2 & 127) << 7)
+        e165_v2 = ((e165_v2 >> 16) & 127) | ((e165_v2 >> 8) & 127) << 7 | (e165_v2 & 127) << 14
         p = q
+        if sg:
+            e165_v2 = ~e165_v2
+        if e165_v2 < -32768 or e165_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
     else:
-        e165_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e165_v2 = ~e165_v2
-    if e165_v2 < -32768 or e165_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
+        e165_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e165_v2 = ~e165_v2
+        if e165_v2 < -32768 or e165_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e165_v0
     v2.Unit = e165_v1
@@ -12586,9 +13229,13 @@ def _e_PreChargeResType(a, v):
         e166_x2 = x2.Value
         if e166_x2.__class__ is not int or e166_x2 < -32768 or e166_x2 > 32767:
             raise _rt.bad_int(e166_x2, -32768, 32767)
-        a = (a << 16) | (e166_x0 - -3) << 10 | (e166_k1) << 4 | (e166_x2 < 0)
         m = ~e166_x2 if e166_x2 < 0 else e166_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e166_x0 - -3) << 18 | (e166_k1) << 12 | (e166_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e166_x0 - -3) << 26 | (e166_k1) << 20 | (e166_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e166_x0 - -3) << 34 | (e166_k1) << 28 | (e166_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12615,13 +13262,12 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e167_v0 = ((g >> 10) & 7) + -3
@@ -12632,19 +13278,30 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e167_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e167_v2 = c & 65535
-    if e167_v2 < 32768:
-        e167_v2 >>= 8
+    e167_v2 = c & 16777215
+    if e167_v2 < 8388608:
+        e167_v2 >>= 16
+        p = q - 16
+        if sg:
+            e167_v2 = ~e167_v2
+    elif not e167_v2 & 32768:
+        e167_v2 = ((e167_v2 >> 16) & 127) | ((e167_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e167_v2 = ~e167_v2
     elif not e167_v2 & 128:
-        e167_v2 = ((e167_v2 >> 8) & 127) | ((e167_v2 & 127) << 7)
+        e167_v2 = ((e167_v2 >> 16) & 127) | ((e167_v2 >> 8) & 127) << 7 | (e167_v2 & 127) << 14
         p = q
+        if sg:
+            e167_v2 = ~e167_v2
+        if e167_v2 < -32768 or e167_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
     else:
-        e167_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e167_v2 = ~e167_v2
-    if e167_v2 < -32768 or e167_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
+        e167_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e167_v2 = ~e167_v2
+        if e167_v2 < -32768 or e167_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e167_v0
     v2.Unit = e167_v1
@@ -12696,8 +13353,15 @@ def _e_ProfileEntryType(a, v):
         x0 = v.ChargingProfileEntryStart
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingProfileEntryMaxPower"
         x1 = v.ChargingProfileEntryMaxPower
         if not isinstance(x1, PhysicalValueType):
@@ -12715,9 +13379,13 @@ def _e_ProfileEntryType(a, v):
         c168_x2 = x1.Value
         if c168_x2.__class__ is not int or c168_x2 < -32768 or c168_x2 > 32767:
             raise _rt.bad_int(c168_x2, -32768, 32767)
-        a = (a << 17) | (c168_x0 - -3) << 10 | (c168_k1) << 4 | (c168_x2 < 0)
         m = ~c168_x2 if c168_x2 < 0 else c168_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (c168_x0 - -3) << 18 | (c168_k1) << 12 | (c168_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (c168_x0 - -3) << 26 | (c168_k1) << 20 | (c168_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (c168_x0 - -3) << 34 | (c168_k1) << 28 | (c168_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ChargingProfileEntryMaxNumberOfPhasesInUse"
         x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
         a <<= 2
@@ -12745,33 +13413,34 @@ def _e_ProfileEntryType(a, v):
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ProfileEntryType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    p0 = p + 17
-    q = p + 33
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 123790:
         raise _rt.escape(p, g, 17, 123790, 'PhysicalValueType')
     c170_v0 = ((g >> 10) & 7) + -3
@@ -12782,19 +13451,30 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 10, 'PhysicalValueType.Unit', k, 7)
     c170_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    c170_v2 = c & 65535
-    if c170_v2 < 32768:
-        c170_v2 >>= 8
+    c170_v2 = c & 16777215
+    if c170_v2 < 8388608:
+        c170_v2 >>= 16
+        p = q - 16
+        if sg:
+            c170_v2 = ~c170_v2
+    elif not c170_v2 & 32768:
+        c170_v2 = ((c170_v2 >> 16) & 127) | ((c170_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            c170_v2 = ~c170_v2
     elif not c170_v2 & 128:
-        c170_v2 = ((c170_v2 >> 8) & 127) | ((c170_v2 & 127) << 7)
+        c170_v2 = ((c170_v2 >> 16) & 127) | ((c170_v2 >> 8) & 127) << 7 | (c170_v2 & 127) << 14
         p = q
+        if sg:
+            c170_v2 = ~c170_v2
+        if c170_v2 < -32768 or c170_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
     else:
-        c170_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        c170_v2 = ~c170_v2
-    if c170_v2 < -32768 or c170_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
+        c170_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            c170_v2 = ~c170_v2
+        if c170_v2 < -32768 or c170_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = c170_v0
     v1.Unit = c170_v1
@@ -12871,16 +13551,27 @@ def _e_RelativeTimeIntervalType(a, v):
         x0 = v.start
         if x0.__class__ is not int or x0 < 0 or x0 > 16777214:
             raise _rt.bad_int(x0, 0, 16777214)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "duration"
         x1 = v.duration
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 86400:
                 raise _rt.bad_int(x1, 0, 86400)
-            a <<= 3
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 11) | (x1)
+            elif x1 < 16384:
+                a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
@@ -12903,26 +13594,28 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'RelativeTimeIntervalType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 4)
-    if v0 > 16777214:
-        raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
+        v0, D, E, p = _duint(D, E, q - 24, data, 4)
+        if v0 > 16777214:
+            raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12932,26 +13625,30 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'RelativeTimeIntervalType')
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
+            if v1 > 86400:
+                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v1 > 86400:
-            raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
+            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v1 > 86400:
+                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13816,17 +14513,25 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
                 raise _rt.bad_int(x1, -32768, 32767)
-            a = (a << 4) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
@@ -13848,26 +14553,30 @@ def _e_SelectedServiceType(a, v):
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -13877,29 +14586,39 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SelectedServiceType')
         sg = g & 1
-        v1 = c & 65535
-        if v1 < 32768:
-            v1 >>= 8
+        v1 = c & 16777215
+        if v1 < 8388608:
+            v1 >>= 16
+            p = q - 16
+            if sg:
+                v1 = ~v1
+        elif not v1 & 32768:
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
             p = q
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         else:
-            v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13953,8 +14672,12 @@ def _e_ServiceDetailReqType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -13969,26 +14692,30 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """\
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -14033,8 +14760,12 @@ def _e_ServiceDetailResType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a = (a << 10) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 18) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 26) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 34) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "ServiceParameterList"
         x2 = v.ServiceParameterList
         a <<= 1
@@ -14064,30 +14795,34 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 10
-    q = p + 26
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 18, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 18, 16)
+    g = c >> 24
     if g & 775:
         raise _rt.escape(p, g, 10, 775, 'ServiceDetailResType')
     k = (g >> 3) & 31
     if k >= 26:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -14611,8 +15346,12 @@ def _e_ServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -14671,26 +15410,30 @@ def _e_ServiceType(a, v):
 def _d_ServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', v0, 0, 65535)
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -14881,9 +15624,16 @@ def _e_SessionSetupResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
                 raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x2 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 3
         else:
@@ -14927,29 +15677,37 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
-        q = p + 18
+        q = p + 26
         if q <= E:
-            c = (D >> (E - q)) & 262143
+            c = (D >> (E - q)) & 67108863
         else:
-            c, D, E = _look(D, E, p, data, 10, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 10, 16)
+        g = c >> 24
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SessionSetupResType')
         sg = g & 1
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if sg:
+                v2 = ~v2
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if sg:
+                v2 = ~v2
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v2 = ~v2
-        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+            v2, D, E, p = _duint(D, E, q - 24, data, 9)
+            if sg:
+                v2 = ~v2
+            if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+                raise _rt.out_of_range(q - 24, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15522,9 +16280,13 @@ def _e_WeldingDetectionResType(a, v):
         e197_x2 = x2.Value
         if e197_x2.__class__ is not int or e197_x2 < -32768 or e197_x2 > 32767:
             raise _rt.bad_int(e197_x2, -32768, 32767)
-        a = (a << 16) | (e197_x0 - -3) << 10 | (e197_k1) << 4 | (e197_x2 < 0)
         m = ~e197_x2 if e197_x2 < 0 else e197_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e197_x0 - -3) << 18 | (e197_k1) << 12 | (e197_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e197_x0 - -3) << 26 | (e197_k1) << 20 | (e197_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e197_x0 - -3) << 34 | (e197_k1) << 28 | (e197_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -15551,13 +16313,12 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
-    q = p + 32
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e198_v0 = ((g >> 10) & 7) + -3
@@ -15568,19 +16329,30 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e198_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e198_v2 = c & 65535
-    if e198_v2 < 32768:
-        e198_v2 >>= 8
+    e198_v2 = c & 16777215
+    if e198_v2 < 8388608:
+        e198_v2 >>= 16
+        p = q - 16
+        if sg:
+            e198_v2 = ~e198_v2
+    elif not e198_v2 & 32768:
+        e198_v2 = ((e198_v2 >> 16) & 127) | ((e198_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e198_v2 = ~e198_v2
     elif not e198_v2 & 128:
-        e198_v2 = ((e198_v2 >> 8) & 127) | ((e198_v2 & 127) << 7)
+        e198_v2 = ((e198_v2 >> 16) & 127) | ((e198_v2 >> 8) & 127) << 7 | (e198_v2 & 127) << 14
         p = q
+        if sg:
+            e198_v2 = ~e198_v2
+        if e198_v2 < -32768 or e198_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
     else:
-        e198_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e198_v2 = ~e198_v2
-    if e198_v2 < -32768 or e198_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
+        e198_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e198_v2 = ~e198_v2
+        if e198_v2 < -32768 or e198_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e198_v0
     v2.Unit = e198_v1

@@ -1477,8 +1477,12 @@ def _e_AlternativeSECCType(a, v):
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         t = _T5[s]
         if t is None:
@@ -1516,26 +1520,30 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
         s = 3
     elif ec == 3:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1562,26 +1570,30 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 2:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1605,26 +1617,30 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 1:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1645,26 +1661,30 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
-            q = p + 17
+            q = p + 25
             if q <= E:
-                c = (D >> (E - q)) & 131071
+                c = (D >> (E - q)) & 33554431
             else:
-                c, D, E = _look(D, E, p, data, 9, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 9, 16)
+            g = c >> 24
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 65535
-            if v3 < 32768:
-                v3 >>= 8
+            v3 = c & 16777215
+            if v3 < 8388608:
+                v3 >>= 16
+                p = q - 16
+            elif not v3 & 32768:
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
                 p = q
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1867,9 +1887,13 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             t7_x1 = x2.Value
             if t7_x1.__class__ is not int or t7_x1 < -32768 or t7_x1 > 32767:
                 raise _rt.bad_int(t7_x1, -32768, 32767)
-            a = (a << 16) | (t7_x0 - -128) << 4 | (t7_x1 < 0)
             m = ~t7_x1 if t7_x1 < 0 else t7_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (t7_x0 - -128) << 12 | (t7_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (t7_x0 - -128) << 20 | (t7_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (t7_x0 - -128) << 28 | (t7_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
@@ -2100,9 +2124,13 @@ def _e_WPT_AlignmentCheckResType(a, v):
             p10_x1 = x3.Value
             if p10_x1.__class__ is not int or p10_x1 < -32768 or p10_x1 > 32767:
                 raise _rt.bad_int(p10_x1, -32768, 32767)
-            a = (a << 17) | (p10_x0 - -128) << 4 | (p10_x1 < 0)
             m = ~p10_x1 if p10_x1 < 0 else p10_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (p10_x0 - -128) << 12 | (p10_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (p10_x0 - -128) << 20 | (p10_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (p10_x0 - -128) << 28 | (p10_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -2125,9 +2153,13 @@ def _e_WPT_AlignmentCheckResType(a, v):
             s12_x1 = x4.Value
             if s12_x1.__class__ is not int or s12_x1 < -32768 or s12_x1 > 32767:
                 raise _rt.bad_int(s12_x1, -32768, 32767)
-            a = (a << 14) | (s12_x0 - -128) << 4 | (s12_x1 < 0)
             m = ~s12_x1 if s12_x1 < 0 else s12_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (s12_x0 - -128) << 12 | (s12_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (s12_x0 - -128) << 20 | (s12_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (s12_x0 - -128) << 28 | (s12_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "VendorSpecificDataContainer"
         x5 = v.VendorSpecificDataContainer
@@ -2370,9 +2402,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
         e16_x1 = x3.Value
         if e16_x1.__class__ is not int or e16_x1 < -32768 or e16_x1 > 32767:
             raise _rt.bad_int(e16_x1, -32768, 32767)
-        a = (a << 18) | (x2) << 16 | (e16_x0 - -128) << 4 | (e16_x1 < 0)
         m = ~e16_x1 if e16_x1 < 0 else e16_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (x2) << 24 | (e16_x0 - -128) << 12 | (e16_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (x2) << 32 | (e16_x0 - -128) << 20 | (e16_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (x2) << 40 | (e16_x0 - -128) << 28 | (e16_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCPowerOutput"
         x4 = v.EVPCPowerOutput
         if not isinstance(x4, RationalNumberType):
@@ -2385,9 +2421,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
         e17_x1 = x4.Value
         if e17_x1.__class__ is not int or e17_x1 < -32768 or e17_x1 > 32767:
             raise _rt.bad_int(e17_x1, -32768, 32767)
-        a = (a << 17) | (e17_x0 - -128) << 4 | (e17_x1 < 0)
         m = ~e17_x1 if e17_x1 < 0 else e17_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e17_x0 - -128) << 12 | (e17_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e17_x0 - -128) << 20 | (e17_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e17_x0 - -128) << 28 | (e17_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCChargeDiagnostics"
         x5 = v.EVPCChargeDiagnostics
         k5 = _IX_WPT_EVPCChargeDiagnosticsType.get(x5)
@@ -2407,9 +2447,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
             e18_x1 = x6.Value
             if e18_x1.__class__ is not int or e18_x1 < -32768 or e18_x1 > 32767:
                 raise _rt.bad_int(e18_x1, -32768, 32767)
-            a = (a << 17) | (e18_x0 - -128) << 4 | (e18_x1 < 0)
             m = ~e18_x1 if e18_x1 < 0 else e18_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e18_x0 - -128) << 12 | (e18_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e18_x0 - -128) << 20 | (e18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e18_x0 - -128) << 28 | (e18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -2436,9 +2480,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
             e20_e21_x1 = e20_x0.Value
             if e20_e21_x1.__class__ is not int or e20_e21_x1 < -32768 or e20_e21_x1 > 32767:
                 raise _rt.bad_int(e20_e21_x1, -32768, 32767)
-            a = (a << 15) | (e20_e21_x0 - -128) << 4 | (e20_e21_x1 < 0)
             m = ~e20_e21_x1 if e20_e21_x1 < 0 else e20_e21_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (e20_e21_x0 - -128) << 12 | (e20_e21_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e20_e21_x0 - -128) << 20 | (e20_e21_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e20_e21_x0 - -128) << 28 | (e20_e21_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation"
             e20_x1 = x7.EVPCCoilCurrentInformation
             if not isinstance(e20_x1, RationalNumberType):
@@ -2451,9 +2499,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
             e20_e22_x1 = e20_x1.Value
             if e20_e22_x1.__class__ is not int or e20_e22_x1 < -32768 or e20_e22_x1 > 32767:
                 raise _rt.bad_int(e20_e22_x1, -32768, 32767)
-            a = (a << 17) | (e20_e22_x0 - -128) << 4 | (e20_e22_x1 < 0)
             m = ~e20_e22_x1 if e20_e22_x1 < 0 else e20_e22_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e20_e22_x0 - -128) << 12 | (e20_e22_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e22_x0 - -128) << 20 | (e20_e22_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e22_x0 - -128) << 28 | (e20_e22_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation"
             e20_x2 = x7.EVPCCurrentOutputInformation
             if not isinstance(e20_x2, RationalNumberType):
@@ -2466,9 +2518,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
             e20_e23_x1 = e20_x2.Value
             if e20_e23_x1.__class__ is not int or e20_e23_x1 < -32768 or e20_e23_x1 > 32767:
                 raise _rt.bad_int(e20_e23_x1, -32768, 32767)
-            a = (a << 17) | (e20_e23_x0 - -128) << 4 | (e20_e23_x1 < 0)
             m = ~e20_e23_x1 if e20_e23_x1 < 0 else e20_e23_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e20_e23_x0 - -128) << 12 | (e20_e23_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e23_x0 - -128) << 20 | (e20_e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e23_x0 - -128) << 28 | (e20_e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation"
             e20_x3 = x7.EVPCVoltageOutputInformation
             if not isinstance(e20_x3, RationalNumberType):
@@ -2481,9 +2537,13 @@ def _e_WPT_ChargeLoopReqType(a, v):
             e20_e24_x1 = e20_x3.Value
             if e20_e24_x1.__class__ is not int or e20_e24_x1 < -32768 or e20_e24_x1 > 32767:
                 raise _rt.bad_int(e20_e24_x1, -32768, 32767)
-            a = (a << 17) | (e20_e24_x0 - -128) << 4 | (e20_e24_x1 < 0)
             m = ~e20_e24_x1 if e20_e24_x1 < 0 else e20_e24_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (e20_e24_x0 - -128) << 12 | (e20_e24_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e24_x0 - -128) << 20 | (e20_e24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e24_x0 - -128) << 28 | (e20_e24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
         x8 = v.ManufacturerSpecificDataContainer
@@ -2570,58 +2630,78 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'WPT_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e27_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e27_v1 = c & 65535
-    if e27_v1 < 32768:
-        e27_v1 >>= 8
+    e27_v1 = c & 16777215
+    if e27_v1 < 8388608:
+        e27_v1 >>= 16
+        p = q - 16
+        if sg:
+            e27_v1 = ~e27_v1
+    elif not e27_v1 & 32768:
+        e27_v1 = ((e27_v1 >> 16) & 127) | ((e27_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e27_v1 = ~e27_v1
     elif not e27_v1 & 128:
-        e27_v1 = ((e27_v1 >> 8) & 127) | ((e27_v1 & 127) << 7)
+        e27_v1 = ((e27_v1 >> 16) & 127) | ((e27_v1 >> 8) & 127) << 7 | (e27_v1 & 127) << 14
         p = q
+        if sg:
+            e27_v1 = ~e27_v1
+        if e27_v1 < -32768 or e27_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e27_v1, -32768, 32767)
     else:
-        e27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e27_v1 = ~e27_v1
-    if e27_v1 < -32768 or e27_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e27_v1, -32768, 32767)
+        e27_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e27_v1 = ~e27_v1
+        if e27_v1 < -32768 or e27_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e27_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e27_v0
     v3.Value = e27_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e28_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e28_v1 = c & 65535
-    if e28_v1 < 32768:
-        e28_v1 >>= 8
+    e28_v1 = c & 16777215
+    if e28_v1 < 8388608:
+        e28_v1 >>= 16
+        p = q - 16
+        if sg:
+            e28_v1 = ~e28_v1
+    elif not e28_v1 & 32768:
+        e28_v1 = ((e28_v1 >> 16) & 127) | ((e28_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e28_v1 = ~e28_v1
     elif not e28_v1 & 128:
-        e28_v1 = ((e28_v1 >> 8) & 127) | ((e28_v1 & 127) << 7)
+        e28_v1 = ((e28_v1 >> 16) & 127) | ((e28_v1 >> 8) & 127) << 7 | (e28_v1 & 127) << 14
         p = q
+        if sg:
+            e28_v1 = ~e28_v1
+        if e28_v1 < -32768 or e28_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e28_v1, -32768, 32767)
     else:
-        e28_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e28_v1 = ~e28_v1
-    if e28_v1 < -32768 or e28_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e28_v1, -32768, 32767)
+        e28_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e28_v1 = ~e28_v1
+        if e28_v1 < -32768 or e28_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e28_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e28_v0
     v4.Value = e28_v1
@@ -2828,8 +2908,12 @@ def _e_WPT_ChargeLoopResType(a, v):
             e29_x0 = x2.NotificationMaxDelay
             if e29_x0.__class__ is not int or e29_x0 < 0 or e29_x0 > 65535:
                 raise _rt.bad_int(e29_x0, 0, 65535)
-            a <<= 5
-            a = (a << 8) | e29_x0 if e29_x0 < 128 else _uint(a, e29_x0)
+            if e29_x0 < 128:
+                a = (a << 13) | (e29_x0)
+            elif e29_x0 < 16384:
+                a = (a << 21) | (((e29_x0 & 127) << 8) | (e29_x0 >> 7) | 32768)
+            else:
+                a = (a << 29) | (((e29_x0 & 127) << 16) | ((e29_x0 & 16256) << 1) | (e29_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
             e29_x1 = x2.EVSENotification
             e29_k1 = _IX_evseNotificationType.get(e29_x1)
@@ -2878,9 +2962,13 @@ def _e_WPT_ChargeLoopResType(a, v):
         e33_x1 = x5.Value
         if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
             raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 14) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
         m = ~e33_x1 if e33_x1 < 0 else e33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDPowerInput"
         x6 = v.SDPowerInput
         a <<= 2
@@ -2895,9 +2983,13 @@ def _e_WPT_ChargeLoopResType(a, v):
             s34_x1 = x6.Value
             if s34_x1.__class__ is not int or s34_x1 < -32768 or s34_x1 > 32767:
                 raise _rt.bad_int(s34_x1, -32768, 32767)
-            a = (a << 16) | (s34_x0 - -128) << 4 | (s34_x1 < 0)
             m = ~s34_x1 if s34_x1 < 0 else s34_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (s34_x0 - -128) << 12 | (s34_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (s34_x0 - -128) << 20 | (s34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (s34_x0 - -128) << 28 | (s34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -2919,9 +3011,13 @@ def _e_WPT_ChargeLoopResType(a, v):
         s36_x1 = x7.Value
         if s36_x1.__class__ is not int or s36_x1 < -32768 or s36_x1 > 32767:
             raise _rt.bad_int(s36_x1, -32768, 32767)
-        a = (a << 14) | (s36_x0 - -128) << 4 | (s36_x1 < 0)
         m = ~s36_x1 if s36_x1 < 0 else s36_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (s36_x0 - -128) << 12 | (s36_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (s36_x0 - -128) << 20 | (s36_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (s36_x0 - -128) << 28 | (s36_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SPCMinOutputPowerLimit"
         x8 = v.SPCMinOutputPowerLimit
         if not isinstance(x8, RationalNumberType):
@@ -2934,9 +3030,13 @@ def _e_WPT_ChargeLoopResType(a, v):
         s37_x1 = x8.Value
         if s37_x1.__class__ is not int or s37_x1 < -32768 or s37_x1 > 32767:
             raise _rt.bad_int(s37_x1, -32768, 32767)
-        a = (a << 17) | (s37_x0 - -128) << 4 | (s37_x1 < 0)
         m = ~s37_x1 if s37_x1 < 0 else s37_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (s37_x0 - -128) << 12 | (s37_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (s37_x0 - -128) << 20 | (s37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (s37_x0 - -128) << 28 | (s37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SPCChargeDiagnostics"
         x9 = v.SPCChargeDiagnostics
         k9 = _IX_WPT_SPCChargeDiagnosticsType.get(x9)
@@ -2956,9 +3056,13 @@ def _e_WPT_ChargeLoopResType(a, v):
             s38_x1 = x10.Value
             if s38_x1.__class__ is not int or s38_x1 < -32768 or s38_x1 > 32767:
                 raise _rt.bad_int(s38_x1, -32768, 32767)
-            a = (a << 17) | (s38_x0 - -128) << 4 | (s38_x1 < 0)
             m = ~s38_x1 if s38_x1 < 0 else s38_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (s38_x0 - -128) << 12 | (s38_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (s38_x0 - -128) << 20 | (s38_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (s38_x0 - -128) << 28 | (s38_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -2985,9 +3089,13 @@ def _e_WPT_ChargeLoopResType(a, v):
             s40_s41_x1 = s40_x0.Value
             if s40_s41_x1.__class__ is not int or s40_s41_x1 < -32768 or s40_s41_x1 > 32767:
                 raise _rt.bad_int(s40_s41_x1, -32768, 32767)
-            a = (a << 15) | (s40_s41_x0 - -128) << 4 | (s40_s41_x1 < 0)
             m = ~s40_s41_x1 if s40_s41_x1 < 0 else s40_s41_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 23) | (s40_s41_x0 - -128) << 12 | (s40_s41_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (s40_s41_x0 - -128) << 20 | (s40_s41_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (s40_s41_x0 - -128) << 28 | (s40_s41_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
         x12 = v.ManufacturerSpecificDataContainer
@@ -3107,30 +3215,40 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 5:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e44_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e44_v1 = c & 65535
-        if e44_v1 < 32768:
-            e44_v1 >>= 8
+        e44_v1 = c & 16777215
+        if e44_v1 < 8388608:
+            e44_v1 >>= 16
+            p = q - 16
+            if sg:
+                e44_v1 = ~e44_v1
+        elif not e44_v1 & 32768:
+            e44_v1 = ((e44_v1 >> 16) & 127) | ((e44_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                e44_v1 = ~e44_v1
         elif not e44_v1 & 128:
-            e44_v1 = ((e44_v1 >> 8) & 127) | ((e44_v1 & 127) << 7)
+            e44_v1 = ((e44_v1 >> 16) & 127) | ((e44_v1 >> 8) & 127) << 7 | (e44_v1 & 127) << 14
             p = q
+            if sg:
+                e44_v1 = ~e44_v1
+            if e44_v1 < -32768 or e44_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e44_v1, -32768, 32767)
         else:
-            e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e44_v1 = ~e44_v1
-        if e44_v1 < -32768 or e44_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e44_v1, -32768, 32767)
+            e44_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                e44_v1 = ~e44_v1
+            if e44_v1 < -32768 or e44_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e44_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = e44_v0
         v5.Value = e44_v1
@@ -3157,30 +3275,40 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 7:
-        p0 = p + 15
-        q = p + 31
+        q = p + 39
         if q <= E:
-            c = (D >> (E - q)) & 2147483647
+            c = (D >> (E - q)) & 549755813887
         else:
-            c, D, E = _look(D, E, p, data, 23, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 23, 16)
+        g = c >> 24
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         s45_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        s45_v1 = c & 65535
-        if s45_v1 < 32768:
-            s45_v1 >>= 8
+        s45_v1 = c & 16777215
+        if s45_v1 < 8388608:
+            s45_v1 >>= 16
+            p = q - 16
+            if sg:
+                s45_v1 = ~s45_v1
+        elif not s45_v1 & 32768:
+            s45_v1 = ((s45_v1 >> 16) & 127) | ((s45_v1 >> 8) & 127) << 7
             p = q - 8
+            if sg:
+                s45_v1 = ~s45_v1
         elif not s45_v1 & 128:
-            s45_v1 = ((s45_v1 >> 8) & 127) | ((s45_v1 & 127) << 7)
+            s45_v1 = ((s45_v1 >> 16) & 127) | ((s45_v1 >> 8) & 127) << 7 | (s45_v1 & 127) << 14
             p = q
+            if sg:
+                s45_v1 = ~s45_v1
+            if s45_v1 < -32768 or s45_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s45_v1, -32768, 32767)
         else:
-            s45_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            s45_v1 = ~s45_v1
-        if s45_v1 < -32768 or s45_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', s45_v1, -32768, 32767)
+            s45_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            if sg:
+                s45_v1 = ~s45_v1
+            if s45_v1 < -32768 or s45_v1 > 32767:
+                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s45_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = s45_v0
         v7.Value = s45_v1
@@ -3192,30 +3320,40 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'WPT_ChargeLoopResType')
         p = q
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s46_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s46_v1 = c & 65535
-    if s46_v1 < 32768:
-        s46_v1 >>= 8
+    s46_v1 = c & 16777215
+    if s46_v1 < 8388608:
+        s46_v1 >>= 16
+        p = q - 16
+        if sg:
+            s46_v1 = ~s46_v1
+    elif not s46_v1 & 32768:
+        s46_v1 = ((s46_v1 >> 16) & 127) | ((s46_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s46_v1 = ~s46_v1
     elif not s46_v1 & 128:
-        s46_v1 = ((s46_v1 >> 8) & 127) | ((s46_v1 & 127) << 7)
+        s46_v1 = ((s46_v1 >> 16) & 127) | ((s46_v1 >> 8) & 127) << 7 | (s46_v1 & 127) << 14
         p = q
+        if sg:
+            s46_v1 = ~s46_v1
+        if s46_v1 < -32768 or s46_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s46_v1, -32768, 32767)
     else:
-        s46_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s46_v1 = ~s46_v1
-    if s46_v1 < -32768 or s46_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s46_v1, -32768, 32767)
+        s46_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s46_v1 = ~s46_v1
+        if s46_v1 < -32768 or s46_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s46_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = s46_v0
     v8.Value = s46_v1
@@ -3432,21 +3570,33 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
         e47_x1 = x1.Value
         if e47_x1.__class__ is not int or e47_x1 < -32768 or e47_x1 > 32767:
             raise _rt.bad_int(e47_x1, -32768, 32767)
-        a = (a << 15) | (e47_x0 - -128) << 4 | (e47_x1 < 0)
         m = ~e47_x1 if e47_x1 < 0 else e47_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e47_x0 - -128) << 12 | (e47_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e47_x0 - -128) << 20 | (e47_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e47_x0 - -128) << 28 | (e47_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxGroundClearence"
         x2 = v.SDMaxGroundClearence
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a <<= 4
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 12) | (x2)
+        elif x2 < 16384:
+            a = (a << 20) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 28) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "SDMinGroundClearence"
         x3 = v.SDMinGroundClearence
         if x3.__class__ is not int or x3 < 0 or x3 > 65535:
             raise _rt.bad_int(x3, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 11) | (x3)
+        elif x3 < 16384:
+            a = (a << 19) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
         f = "EVPCNaturalFrequency"
         x4 = v.EVPCNaturalFrequency
         if not isinstance(x4, RationalNumberType):
@@ -3459,9 +3609,13 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
         e48_x1 = x4.Value
         if e48_x1.__class__ is not int or e48_x1 < -32768 or e48_x1 > 32767:
             raise _rt.bad_int(e48_x1, -32768, 32767)
-        a = (a << 16) | (e48_x0 - -128) << 4 | (e48_x1 < 0)
         m = ~e48_x1 if e48_x1 < 0 else e48_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e48_x0 - -128) << 12 | (e48_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e48_x0 - -128) << 20 | (e48_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e48_x0 - -128) << 28 | (e48_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCDeviceLocalControl"
         x5 = v.EVPCDeviceLocalControl
         if x5.__class__ is not bool:
@@ -3517,98 +3671,126 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e50_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e50_v1 = c & 65535
-    if e50_v1 < 32768:
-        e50_v1 >>= 8
+    e50_v1 = c & 16777215
+    if e50_v1 < 8388608:
+        e50_v1 >>= 16
+        p = q - 16
+        if sg:
+            e50_v1 = ~e50_v1
+    elif not e50_v1 & 32768:
+        e50_v1 = ((e50_v1 >> 16) & 127) | ((e50_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e50_v1 = ~e50_v1
     elif not e50_v1 & 128:
-        e50_v1 = ((e50_v1 >> 8) & 127) | ((e50_v1 & 127) << 7)
+        e50_v1 = ((e50_v1 >> 16) & 127) | ((e50_v1 >> 8) & 127) << 7 | (e50_v1 & 127) << 14
         p = q
+        if sg:
+            e50_v1 = ~e50_v1
+        if e50_v1 < -32768 or e50_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e50_v1, -32768, 32767)
     else:
-        e50_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e50_v1 = ~e50_v1
-    if e50_v1 < -32768 or e50_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e50_v1, -32768, 32767)
+        e50_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e50_v1 = ~e50_v1
+        if e50_v1 < -32768 or e50_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e50_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e50_v0
     v1.Value = e50_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 4
-    q = p + 20
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'WPT_ChargeParameterDiscoveryReqType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_ChargeParameterDiscoveryReqType')
-    v3 = c & 65535
-    if v3 < 32768:
-        v3 >>= 8
+    v3 = c & 16777215
+    if v3 < 8388608:
+        v3 >>= 16
+        p = q - 16
+    elif not v3 & 32768:
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
         p = q
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
     else:
-        v3, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v3 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
-    p0 = p + 16
-    q = p + 32
+        v3, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e51_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e51_v1 = c & 65535
-    if e51_v1 < 32768:
-        e51_v1 >>= 8
+    e51_v1 = c & 16777215
+    if e51_v1 < 8388608:
+        e51_v1 >>= 16
+        p = q - 16
+        if sg:
+            e51_v1 = ~e51_v1
+    elif not e51_v1 & 32768:
+        e51_v1 = ((e51_v1 >> 16) & 127) | ((e51_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e51_v1 = ~e51_v1
     elif not e51_v1 & 128:
-        e51_v1 = ((e51_v1 >> 8) & 127) | ((e51_v1 & 127) << 7)
+        e51_v1 = ((e51_v1 >> 16) & 127) | ((e51_v1 >> 8) & 127) << 7 | (e51_v1 & 127) << 14
         p = q
+        if sg:
+            e51_v1 = ~e51_v1
+        if e51_v1 < -32768 or e51_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e51_v1, -32768, 32767)
     else:
-        e51_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e51_v1 = ~e51_v1
-    if e51_v1 < -32768 or e51_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e51_v1, -32768, 32767)
+        e51_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e51_v1 = ~e51_v1
+        if e51_v1 < -32768 or e51_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e51_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e51_v0
     v4.Value = e51_v1
@@ -3736,9 +3918,13 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         s52_x1 = x3.Value
         if s52_x1.__class__ is not int or s52_x1 < -32768 or s52_x1 > 32767:
             raise _rt.bad_int(s52_x1, -32768, 32767)
-        a = (a << 29) | (k1) << 21 | (k2) << 16 | (s52_x0 - -128) << 4 | (s52_x1 < 0)
         m = ~s52_x1 if s52_x1 < 0 else s52_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 37) | (k1) << 29 | (k2) << 24 | (s52_x0 - -128) << 12 | (s52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 45) | (k1) << 37 | (k2) << 32 | (s52_x0 - -128) << 20 | (s52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 53) | (k1) << 45 | (k2) << 40 | (s52_x0 - -128) << 28 | (s52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxOutputPower"
         x4 = v.SDMaxOutputPower
         if not isinstance(x4, RationalNumberType):
@@ -3751,21 +3937,33 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         s53_x1 = x4.Value
         if s53_x1.__class__ is not int or s53_x1 < -32768 or s53_x1 > 32767:
             raise _rt.bad_int(s53_x1, -32768, 32767)
-        a = (a << 17) | (s53_x0 - -128) << 4 | (s53_x1 < 0)
         m = ~s53_x1 if s53_x1 < 0 else s53_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (s53_x0 - -128) << 12 | (s53_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (s53_x0 - -128) << 20 | (s53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (s53_x0 - -128) << 28 | (s53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxGroundClearanceSupport"
         x5 = v.SDMaxGroundClearanceSupport
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 4
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 12) | (x5)
+        elif x5 < 16384:
+            a = (a << 20) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 28) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "SDMinGroundClearanceSupport"
         x6 = v.SDMinGroundClearanceSupport
         if x6.__class__ is not int or x6 < 0 or x6 > 65535:
             raise _rt.bad_int(x6, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x6 if x6 < 128 else _uint(a, x6)
+        if x6 < 128:
+            a = (a << 11) | (x6)
+        elif x6 < 16384:
+            a = (a << 19) | (((x6 & 127) << 8) | (x6 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x6 & 127) << 16) | ((x6 & 16256) << 1) | (x6 >> 14) | 8421376)
         f = "PDMinCoilCurrent"
         x7 = v.PDMinCoilCurrent
         if not isinstance(x7, RationalNumberType):
@@ -3778,9 +3976,13 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         p54_x1 = x7.Value
         if p54_x1.__class__ is not int or p54_x1 < -32768 or p54_x1 > 32767:
             raise _rt.bad_int(p54_x1, -32768, 32767)
-        a = (a << 16) | (p54_x0 - -128) << 4 | (p54_x1 < 0)
         m = ~p54_x1 if p54_x1 < 0 else p54_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (p54_x0 - -128) << 12 | (p54_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p54_x0 - -128) << 20 | (p54_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p54_x0 - -128) << 28 | (p54_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PDMaxCoilCurrent"
         x8 = v.PDMaxCoilCurrent
         if not isinstance(x8, RationalNumberType):
@@ -3793,9 +3995,13 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         p55_x1 = x8.Value
         if p55_x1.__class__ is not int or p55_x1 < -32768 or p55_x1 > 32767:
             raise _rt.bad_int(p55_x1, -32768, 32767)
-        a = (a << 17) | (p55_x0 - -128) << 4 | (p55_x1 < 0)
         m = ~p55_x1 if p55_x1 < 0 else p55_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (p55_x0 - -128) << 12 | (p55_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (p55_x0 - -128) << 20 | (p55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (p55_x0 - -128) << 28 | (p55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDManufacturerSpecificDataContainer"
         x9 = v.SDManufacturerSpecificDataContainer
         i = None
@@ -3847,13 +4053,12 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 29
-    q = p + 45
+    q = p + 53
     if q <= E:
-        c = (D >> (E - q)) & 35184372088831
+        c = (D >> (E - q)) & 9007199254740991
     else:
-        c, D, E = _look(D, E, p, data, 37, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 37, 16)
+    g = c >> 24
     if g & 404549646:
         raise _rt.escape(p, g, 29, 404549646, 'RationalNumberType')
     k = (g >> 21) & 63
@@ -3864,143 +4069,192 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v2 = _EV_WPT_PowerClassType[k]
     s57_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s57_v1 = c & 65535
-    if s57_v1 < 32768:
-        s57_v1 >>= 8
+    s57_v1 = c & 16777215
+    if s57_v1 < 8388608:
+        s57_v1 >>= 16
+        p = q - 16
+        if sg:
+            s57_v1 = ~s57_v1
+    elif not s57_v1 & 32768:
+        s57_v1 = ((s57_v1 >> 16) & 127) | ((s57_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s57_v1 = ~s57_v1
     elif not s57_v1 & 128:
-        s57_v1 = ((s57_v1 >> 8) & 127) | ((s57_v1 & 127) << 7)
+        s57_v1 = ((s57_v1 >> 16) & 127) | ((s57_v1 >> 8) & 127) << 7 | (s57_v1 & 127) << 14
         p = q
+        if sg:
+            s57_v1 = ~s57_v1
+        if s57_v1 < -32768 or s57_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s57_v1, -32768, 32767)
     else:
-        s57_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s57_v1 = ~s57_v1
-    if s57_v1 < -32768 or s57_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s57_v1, -32768, 32767)
+        s57_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s57_v1 = ~s57_v1
+        if s57_v1 < -32768 or s57_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s57_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = s57_v0
     v3.Value = s57_v1
     v3.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     s58_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s58_v1 = c & 65535
-    if s58_v1 < 32768:
-        s58_v1 >>= 8
+    s58_v1 = c & 16777215
+    if s58_v1 < 8388608:
+        s58_v1 >>= 16
+        p = q - 16
+        if sg:
+            s58_v1 = ~s58_v1
+    elif not s58_v1 & 32768:
+        s58_v1 = ((s58_v1 >> 16) & 127) | ((s58_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s58_v1 = ~s58_v1
     elif not s58_v1 & 128:
-        s58_v1 = ((s58_v1 >> 8) & 127) | ((s58_v1 & 127) << 7)
+        s58_v1 = ((s58_v1 >> 16) & 127) | ((s58_v1 >> 8) & 127) << 7 | (s58_v1 & 127) << 14
         p = q
+        if sg:
+            s58_v1 = ~s58_v1
+        if s58_v1 < -32768 or s58_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s58_v1, -32768, 32767)
     else:
-        s58_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s58_v1 = ~s58_v1
-    if s58_v1 < -32768 or s58_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s58_v1, -32768, 32767)
+        s58_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s58_v1 = ~s58_v1
+        if s58_v1 < -32768 or s58_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s58_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = s58_v0
     v4.Value = s58_v1
     v4.__class__ = RationalNumberType
-    p0 = p + 4
-    q = p + 20
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'WPT_ChargeParameterDiscoveryResType')
-    v5 = c & 65535
-    if v5 < 32768:
-        v5 >>= 8
+    v5 = c & 16777215
+    if v5 < 8388608:
+        v5 >>= 16
+        p = q - 16
+    elif not v5 & 32768:
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
         p = q
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_ChargeParameterDiscoveryResType')
-    v6 = c & 65535
-    if v6 < 32768:
-        v6 >>= 8
+    v6 = c & 16777215
+    if v6 < 8388608:
+        v6 >>= 16
+        p = q - 16
+    elif not v6 & 32768:
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
         p = q - 8
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
         p = q
+        if v6 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
     else:
-        v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v6 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
-    p0 = p + 16
-    q = p + 32
+        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v6 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p59_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p59_v1 = c & 65535
-    if p59_v1 < 32768:
-        p59_v1 >>= 8
+    p59_v1 = c & 16777215
+    if p59_v1 < 8388608:
+        p59_v1 >>= 16
+        p = q - 16
+        if sg:
+            p59_v1 = ~p59_v1
+    elif not p59_v1 & 32768:
+        p59_v1 = ((p59_v1 >> 16) & 127) | ((p59_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p59_v1 = ~p59_v1
     elif not p59_v1 & 128:
-        p59_v1 = ((p59_v1 >> 8) & 127) | ((p59_v1 & 127) << 7)
+        p59_v1 = ((p59_v1 >> 16) & 127) | ((p59_v1 >> 8) & 127) << 7 | (p59_v1 & 127) << 14
         p = q
+        if sg:
+            p59_v1 = ~p59_v1
+        if p59_v1 < -32768 or p59_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p59_v1, -32768, 32767)
     else:
-        p59_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p59_v1 = ~p59_v1
-    if p59_v1 < -32768 or p59_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p59_v1, -32768, 32767)
+        p59_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p59_v1 = ~p59_v1
+        if p59_v1 < -32768 or p59_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p59_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = p59_v0
     v7.Value = p59_v1
     v7.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p60_v1 = c & 65535
-    if p60_v1 < 32768:
-        p60_v1 >>= 8
+    p60_v1 = c & 16777215
+    if p60_v1 < 8388608:
+        p60_v1 >>= 16
+        p = q - 16
+        if sg:
+            p60_v1 = ~p60_v1
+    elif not p60_v1 & 32768:
+        p60_v1 = ((p60_v1 >> 16) & 127) | ((p60_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            p60_v1 = ~p60_v1
     elif not p60_v1 & 128:
-        p60_v1 = ((p60_v1 >> 8) & 127) | ((p60_v1 & 127) << 7)
+        p60_v1 = ((p60_v1 >> 16) & 127) | ((p60_v1 >> 8) & 127) << 7 | (p60_v1 & 127) << 14
         p = q
+        if sg:
+            p60_v1 = ~p60_v1
+        if p60_v1 < -32768 or p60_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p60_v1, -32768, 32767)
     else:
-        p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p60_v1 = ~p60_v1
-    if p60_v1 < -32768 or p60_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p60_v1, -32768, 32767)
+        p60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            p60_v1 = ~p60_v1
+        if p60_v1 < -32768 or p60_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p60_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = p60_v0
     v8.Value = p60_v1
@@ -4111,23 +4365,35 @@ def _e_WPT_CoordinateXYZType(a, v):
         x0 = v.Coord_X
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Coord_Y"
         x1 = v.Coord_Y
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Coord_Z"
         x2 = v.Coord_Z
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4141,75 +4407,105 @@ def _e_WPT_CoordinateXYZType(a, v):
 """\
 
 def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if sg:
+            v0 = ~v0
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+        if sg:
+            v2 = ~v2
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4258,9 +4554,13 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         e61_x1 = x0.Value
         if e61_x1.__class__ is not int or e61_x1 < -32768 or e61_x1 > 32767:
             raise _rt.bad_int(e61_x1, -32768, 32767)
-        a = (a << 15) | (e61_x0 - -128) << 4 | (e61_x1 < 0)
         m = ~e61_x1 if e61_x1 < 0 else e61_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e61_x0 - -128) << 12 | (e61_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e61_x0 - -128) << 20 | (e61_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e61_x0 - -128) << 28 | (e61_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCCoilCurrentInformation"
         x1 = v.EVPCCoilCurrentInformation
         if not isinstance(x1, RationalNumberType):
@@ -4273,9 +4573,13 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         e62_x1 = x1.Value
         if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
             raise _rt.bad_int(e62_x1, -32768, 32767)
-        a = (a << 17) | (e62_x0 - -128) << 4 | (e62_x1 < 0)
         m = ~e62_x1 if e62_x1 < 0 else e62_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e62_x0 - -128) << 12 | (e62_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e62_x0 - -128) << 20 | (e62_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e62_x0 - -128) << 28 | (e62_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCCurrentOutputInformation"
         x2 = v.EVPCCurrentOutputInformation
         if not isinstance(x2, RationalNumberType):
@@ -4288,9 +4592,13 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         e63_x1 = x2.Value
         if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
             raise _rt.bad_int(e63_x1, -32768, 32767)
-        a = (a << 17) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
         m = ~e63_x1 if e63_x1 < 0 else e63_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e63_x0 - -128) << 12 | (e63_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e63_x0 - -128) << 20 | (e63_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e63_x0 - -128) << 28 | (e63_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCVoltageOutputInformation"
         x3 = v.EVPCVoltageOutputInformation
         if not isinstance(x3, RationalNumberType):
@@ -4303,9 +4611,13 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         e64_x1 = x3.Value
         if e64_x1.__class__ is not int or e64_x1 < -32768 or e64_x1 > 32767:
             raise _rt.bad_int(e64_x1, -32768, 32767)
-        a = (a << 17) | (e64_x0 - -128) << 4 | (e64_x1 < 0)
         m = ~e64_x1 if e64_x1 < 0 else e64_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e64_x0 - -128) << 12 | (e64_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e64_x0 - -128) << 20 | (e64_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e64_x0 - -128) << 28 | (e64_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4319,114 +4631,154 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
 """\
 
 def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e65_v1 = c & 65535
-    if e65_v1 < 32768:
-        e65_v1 >>= 8
+    e65_v1 = c & 16777215
+    if e65_v1 < 8388608:
+        e65_v1 >>= 16
+        p = q - 16
+        if sg:
+            e65_v1 = ~e65_v1
+    elif not e65_v1 & 32768:
+        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e65_v1 = ~e65_v1
     elif not e65_v1 & 128:
-        e65_v1 = ((e65_v1 >> 8) & 127) | ((e65_v1 & 127) << 7)
+        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7 | (e65_v1 & 127) << 14
         p = q
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     else:
-        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e65_v1 = ~e65_v1
-    if e65_v1 < -32768 or e65_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+        e65_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e65_v0
     v0.Value = e65_v1
     v0.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e66_v1 = c & 65535
-    if e66_v1 < 32768:
-        e66_v1 >>= 8
+    e66_v1 = c & 16777215
+    if e66_v1 < 8388608:
+        e66_v1 >>= 16
+        p = q - 16
+        if sg:
+            e66_v1 = ~e66_v1
+    elif not e66_v1 & 32768:
+        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e66_v1 = ~e66_v1
     elif not e66_v1 & 128:
-        e66_v1 = ((e66_v1 >> 8) & 127) | ((e66_v1 & 127) << 7)
+        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7 | (e66_v1 & 127) << 14
         p = q
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     else:
-        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e66_v1 = ~e66_v1
-    if e66_v1 < -32768 or e66_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+        e66_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e66_v0
     v1.Value = e66_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e67_v1 = c & 65535
-    if e67_v1 < 32768:
-        e67_v1 >>= 8
+    e67_v1 = c & 16777215
+    if e67_v1 < 8388608:
+        e67_v1 >>= 16
+        p = q - 16
+        if sg:
+            e67_v1 = ~e67_v1
+    elif not e67_v1 & 32768:
+        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e67_v1 = ~e67_v1
     elif not e67_v1 & 128:
-        e67_v1 = ((e67_v1 >> 8) & 127) | ((e67_v1 & 127) << 7)
+        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7 | (e67_v1 & 127) << 14
         p = q
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     else:
-        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e67_v1 = ~e67_v1
-    if e67_v1 < -32768 or e67_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+        e67_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e67_v0
     v2.Value = e67_v1
     v2.__class__ = RationalNumberType
-    p0 = p + 17
-    q = p + 33
+    q = p + 41
     if q <= E:
-        c = (D >> (E - q)) & 8589934591
+        c = (D >> (E - q)) & 2199023255551
     else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 25, 16)
+    g = c >> 24
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_v1 = c & 65535
-    if e68_v1 < 32768:
-        e68_v1 >>= 8
+    e68_v1 = c & 16777215
+    if e68_v1 < 8388608:
+        e68_v1 >>= 16
+        p = q - 16
+        if sg:
+            e68_v1 = ~e68_v1
+    elif not e68_v1 & 32768:
+        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e68_v1 = ~e68_v1
     elif not e68_v1 & 128:
-        e68_v1 = ((e68_v1 >> 8) & 127) | ((e68_v1 & 127) << 7)
+        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7 | (e68_v1 & 127) << 14
         p = q
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     else:
-        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e68_v1 = ~e68_v1
-    if e68_v1 < -32768 or e68_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+        e68_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e68_v0
     v3.Value = e68_v1
@@ -5040,8 +5392,12 @@ def _e_WPT_FinePositioningSetupReqType(a, v):
         x5 = v.NaturalOffset
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 10) | (x5)
+        elif x5 < 16384:
+            a = (a << 18) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "VendorSpecificDataContainer"
         x6 = v.VendorSpecificDataContainer
         i = None
@@ -5133,26 +5489,30 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupReqType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_FinePositioningSetupReqType')
-    v5 = c & 65535
-    if v5 < 32768:
-        v5 >>= 8
+    v5 = c & 16777215
+    if v5 < 8388608:
+        v5 >>= 16
+        p = q - 16
+    elif not v5 & 32768:
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
         p = q
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
+        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5302,8 +5662,12 @@ def _e_WPT_FinePositioningSetupResType(a, v):
         x5 = v.NaturalOffset
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 10) | (x5)
+        elif x5 < 16384:
+            a = (a << 18) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "VendorSpecificDataContainer"
         x6 = v.VendorSpecificDataContainer
         i = None
@@ -5395,26 +5759,30 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupResType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_FinePositioningSetupResType')
-    v5 = c & 65535
-    if v5 < 32768:
-        v5 >>= 8
+    v5 = c & 16777215
+    if v5 < 8388608:
+        v5 >>= 16
+        p = q - 16
+    elif not v5 & 32768:
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
         p = q
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
+        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5614,8 +5982,15 @@ def _e_WPT_LF_DataPackageType(a, v):
             l80_w81_x0 = l80_x0.TxIdentifier
             if l80_w81_x0.__class__ is not int or l80_w81_x0 < 1 or l80_w81_x0 > 4294967295:
                 raise _rt.bad_int(l80_w81_x0, 1, 4294967295)
-            a <<= 5
-            a = (a << 8) | l80_w81_x0 if l80_w81_x0 < 128 else _uint(a, l80_w81_x0)
+            if l80_w81_x0 < 128:
+                a = (a << 13) | (l80_w81_x0)
+            elif l80_w81_x0 < 16384:
+                a = (a << 21) | (((l80_w81_x0 & 127) << 8) | (l80_w81_x0 >> 7) | 32768)
+            elif l80_w81_x0 < 2097152:
+                a = (a << 29) | (((l80_w81_x0 & 127) << 16) | ((l80_w81_x0 & 16256) << 1) | (l80_w81_x0 >> 14) | 8421376)
+            else:
+                a <<= 5
+                a = _uint(a, l80_w81_x0)
             f = "LF_TxData.WPT_LF_TxDataList.EIRP"
             l80_w81_x1 = l80_x0.EIRP
             if not isinstance(l80_w81_x1, RationalNumberType):
@@ -5628,9 +6003,13 @@ def _e_WPT_LF_DataPackageType(a, v):
             l80_w81_e82_x1 = l80_w81_x1.Value
             if l80_w81_e82_x1.__class__ is not int or l80_w81_e82_x1 < -32768 or l80_w81_e82_x1 > 32767:
                 raise _rt.bad_int(l80_w81_e82_x1, -32768, 32767)
-            a = (a << 16) | (l80_w81_e82_x0 - -128) << 4 | (l80_w81_e82_x1 < 0)
             m = ~l80_w81_e82_x1 if l80_w81_e82_x1 < 0 else l80_w81_e82_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (l80_w81_e82_x0 - -128) << 12 | (l80_w81_e82_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (l80_w81_e82_x0 - -128) << 20 | (l80_w81_e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (l80_w81_e82_x0 - -128) << 28 | (l80_w81_e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 4
             s = 2
         else:
@@ -5653,8 +6032,15 @@ def _e_WPT_LF_DataPackageType(a, v):
             l84_w85_x0 = l84_x0.RxIdentifier
             if l84_w85_x0.__class__ is not int or l84_w85_x0 < 1 or l84_w85_x0 > 4294967295:
                 raise _rt.bad_int(l84_w85_x0, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | l84_w85_x0 if l84_w85_x0 < 128 else _uint(a, l84_w85_x0)
+            if l84_w85_x0 < 128:
+                a = (a << 11) | (l84_w85_x0)
+            elif l84_w85_x0 < 16384:
+                a = (a << 19) | (((l84_w85_x0 & 127) << 8) | (l84_w85_x0 >> 7) | 32768)
+            elif l84_w85_x0 < 2097152:
+                a = (a << 27) | (((l84_w85_x0 & 127) << 16) | ((l84_w85_x0 & 16256) << 1) | (l84_w85_x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, l84_w85_x0)
             f = "LF_RxData.WPT_LF_RxDataList.RSSIData"
             l84_w85_x1 = l84_x0.RSSIData
             if not isinstance(l84_w85_x1, WPT_LF_RxRSSIListType):
@@ -5778,8 +6164,15 @@ def _e_WPT_LF_ReceiverDataType(a, v):
             r88_x0 = y.TxRxIdentifier
             if r88_x0.__class__ is not int or r88_x0 < 1 or r88_x0 > 4294967295:
                 raise _rt.bad_int(r88_x0, 1, 4294967295)
-            a <<= 2
-            a = (a << 8) | r88_x0 if r88_x0 < 128 else _uint(a, r88_x0)
+            if r88_x0 < 128:
+                a = (a << 10) | (r88_x0)
+            elif r88_x0 < 16384:
+                a = (a << 18) | (((r88_x0 & 127) << 8) | (r88_x0 >> 7) | 32768)
+            elif r88_x0 < 2097152:
+                a = (a << 26) | (((r88_x0 & 127) << 16) | ((r88_x0 & 16256) << 1) | (r88_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, r88_x0)
             f = "RxSpecData.TxRxPosition"
             r88_x1 = y.TxRxPosition
             if not isinstance(r88_x1, WPT_CoordinateXYZType):
@@ -5788,23 +6181,35 @@ def _e_WPT_LF_ReceiverDataType(a, v):
             r88_t89_x0 = r88_x1.Coord_X
             if r88_t89_x0.__class__ is not int or r88_t89_x0 < -32768 or r88_t89_x0 > 32767:
                 raise _rt.bad_int(r88_t89_x0, -32768, 32767)
-            a = (a << 5) | (r88_t89_x0 < 0)
             m = ~r88_t89_x0 if r88_t89_x0 < 0 else r88_t89_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (r88_t89_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (r88_t89_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (r88_t89_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxPosition.Coord_Y"
             r88_t89_x1 = r88_x1.Coord_Y
             if r88_t89_x1.__class__ is not int or r88_t89_x1 < -32768 or r88_t89_x1 > 32767:
                 raise _rt.bad_int(r88_t89_x1, -32768, 32767)
-            a = (a << 4) | (r88_t89_x1 < 0)
             m = ~r88_t89_x1 if r88_t89_x1 < 0 else r88_t89_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r88_t89_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t89_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t89_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxPosition.Coord_Z"
             r88_t89_x2 = r88_x1.Coord_Z
             if r88_t89_x2.__class__ is not int or r88_t89_x2 < -32768 or r88_t89_x2 > 32767:
                 raise _rt.bad_int(r88_t89_x2, -32768, 32767)
-            a = (a << 4) | (r88_t89_x2 < 0)
             m = ~r88_t89_x2 if r88_t89_x2 < 0 else r88_t89_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r88_t89_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t89_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t89_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation"
             r88_x2 = y.TxRxOrientation
             if not isinstance(r88_x2, WPT_CoordinateXYZType):
@@ -5813,23 +6218,35 @@ def _e_WPT_LF_ReceiverDataType(a, v):
             r88_t90_x0 = r88_x2.Coord_X
             if r88_t90_x0.__class__ is not int or r88_t90_x0 < -32768 or r88_t90_x0 > 32767:
                 raise _rt.bad_int(r88_t90_x0, -32768, 32767)
-            a = (a << 6) | (r88_t90_x0 < 0)
             m = ~r88_t90_x0 if r88_t90_x0 < 0 else r88_t90_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 14) | (r88_t90_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 22) | (r88_t90_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 30) | (r88_t90_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation.Coord_Y"
             r88_t90_x1 = r88_x2.Coord_Y
             if r88_t90_x1.__class__ is not int or r88_t90_x1 < -32768 or r88_t90_x1 > 32767:
                 raise _rt.bad_int(r88_t90_x1, -32768, 32767)
-            a = (a << 4) | (r88_t90_x1 < 0)
             m = ~r88_t90_x1 if r88_t90_x1 < 0 else r88_t90_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r88_t90_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t90_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t90_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation.Coord_Z"
             r88_t90_x2 = r88_x2.Coord_Z
             if r88_t90_x2.__class__ is not int or r88_t90_x2 < -32768 or r88_t90_x2 > 32767:
                 raise _rt.bad_int(r88_t90_x2, -32768, 32767)
-            a = (a << 4) | (r88_t90_x2 < 0)
             m = ~r88_t90_x2 if r88_t90_x2 < 0 else r88_t90_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (r88_t90_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t90_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t90_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 4 if n == 255 else 3
@@ -5850,170 +6267,238 @@ def _e_WPT_LF_ReceiverDataType(a, v):
 
 def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 14
-    q = p + 30
+    q = p + 38
     if q <= E:
-        c = (D >> (E - q)) & 1073741823
+        c = (D >> (E - q)) & 274877906943
     else:
-        c, D, E = _look(D, E, p, data, 22, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 22, 16)
+    g = c >> 24
     if g & 12303:
         raise _rt.escape(p, g, 14, 12303, 'WPT_TxRxSpecDataType')
     v0 = (g >> 4) & 255
-    r92_v0 = c & 65535
-    if r92_v0 < 32768:
-        r92_v0 >>= 8
+    r92_v0 = c & 16777215
+    if r92_v0 < 8388608:
+        r92_v0 >>= 16
+        p = q - 16
+        if r92_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+    elif not r92_v0 & 32768:
+        r92_v0 = ((r92_v0 >> 16) & 127) | ((r92_v0 >> 8) & 127) << 7
         p = q - 8
+        if r92_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     elif not r92_v0 & 128:
-        r92_v0 = ((r92_v0 >> 8) & 127) | ((r92_v0 & 127) << 7)
+        r92_v0 = ((r92_v0 >> 16) & 127) | ((r92_v0 >> 8) & 127) << 7 | (r92_v0 & 127) << 14
         p = q
+        if r92_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     else:
-        r92_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r92_v0 < 1 or r92_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
-    p0 = p + 5
-    q = p + 21
+        r92_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if r92_v0 < 1 or r92_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v0 = c & 65535
-    if r92_t93_v0 < 32768:
-        r92_t93_v0 >>= 8
+    r92_t93_v0 = c & 16777215
+    if r92_t93_v0 < 8388608:
+        r92_t93_v0 >>= 16
+        p = q - 16
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
+    elif not r92_t93_v0 & 32768:
+        r92_t93_v0 = ((r92_t93_v0 >> 16) & 127) | ((r92_t93_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
     elif not r92_t93_v0 & 128:
-        r92_t93_v0 = ((r92_t93_v0 >> 8) & 127) | ((r92_t93_v0 & 127) << 7)
+        r92_t93_v0 = ((r92_t93_v0 >> 16) & 127) | ((r92_t93_v0 >> 8) & 127) << 7 | (r92_t93_v0 & 127) << 14
         p = q
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
+        if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
     else:
-        r92_t93_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t93_v0 = ~r92_t93_v0
-    if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        r92_t93_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
+        if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v1 = c & 65535
-    if r92_t93_v1 < 32768:
-        r92_t93_v1 >>= 8
+    r92_t93_v1 = c & 16777215
+    if r92_t93_v1 < 8388608:
+        r92_t93_v1 >>= 16
+        p = q - 16
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
+    elif not r92_t93_v1 & 32768:
+        r92_t93_v1 = ((r92_t93_v1 >> 16) & 127) | ((r92_t93_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
     elif not r92_t93_v1 & 128:
-        r92_t93_v1 = ((r92_t93_v1 >> 8) & 127) | ((r92_t93_v1 & 127) << 7)
+        r92_t93_v1 = ((r92_t93_v1 >> 16) & 127) | ((r92_t93_v1 >> 8) & 127) << 7 | (r92_t93_v1 & 127) << 14
         p = q
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
+        if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
     else:
-        r92_t93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t93_v1 = ~r92_t93_v1
-    if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        r92_t93_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
+        if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v2 = c & 65535
-    if r92_t93_v2 < 32768:
-        r92_t93_v2 >>= 8
+    r92_t93_v2 = c & 16777215
+    if r92_t93_v2 < 8388608:
+        r92_t93_v2 >>= 16
+        p = q - 16
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
+    elif not r92_t93_v2 & 32768:
+        r92_t93_v2 = ((r92_t93_v2 >> 16) & 127) | ((r92_t93_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
     elif not r92_t93_v2 & 128:
-        r92_t93_v2 = ((r92_t93_v2 >> 8) & 127) | ((r92_t93_v2 & 127) << 7)
+        r92_t93_v2 = ((r92_t93_v2 >> 16) & 127) | ((r92_t93_v2 >> 8) & 127) << 7 | (r92_t93_v2 & 127) << 14
         p = q
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
+        if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
     else:
-        r92_t93_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t93_v2 = ~r92_t93_v2
-    if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
+        r92_t93_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
+        if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
     r92_v1 = _new(_W_WPT_CoordinateXYZType)
     r92_v1.Coord_X = r92_t93_v0
     r92_v1.Coord_Y = r92_t93_v1
     r92_v1.Coord_Z = r92_t93_v2
     r92_v1.__class__ = WPT_CoordinateXYZType
-    p0 = p + 6
-    q = p + 22
+    q = p + 30
     if q <= E:
-        c = (D >> (E - q)) & 4194303
+        c = (D >> (E - q)) & 1073741823
     else:
-        c, D, E = _look(D, E, p, data, 14, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 14, 16)
+    g = c >> 24
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v0 = c & 65535
-    if r92_t94_v0 < 32768:
-        r92_t94_v0 >>= 8
+    r92_t94_v0 = c & 16777215
+    if r92_t94_v0 < 8388608:
+        r92_t94_v0 >>= 16
+        p = q - 16
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
+    elif not r92_t94_v0 & 32768:
+        r92_t94_v0 = ((r92_t94_v0 >> 16) & 127) | ((r92_t94_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
     elif not r92_t94_v0 & 128:
-        r92_t94_v0 = ((r92_t94_v0 >> 8) & 127) | ((r92_t94_v0 & 127) << 7)
+        r92_t94_v0 = ((r92_t94_v0 >> 16) & 127) | ((r92_t94_v0 >> 8) & 127) << 7 | (r92_t94_v0 & 127) << 14
         p = q
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
+        if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
     else:
-        r92_t94_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t94_v0 = ~r92_t94_v0
-    if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        r92_t94_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
+        if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v1 = c & 65535
-    if r92_t94_v1 < 32768:
-        r92_t94_v1 >>= 8
+    r92_t94_v1 = c & 16777215
+    if r92_t94_v1 < 8388608:
+        r92_t94_v1 >>= 16
+        p = q - 16
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
+    elif not r92_t94_v1 & 32768:
+        r92_t94_v1 = ((r92_t94_v1 >> 16) & 127) | ((r92_t94_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
     elif not r92_t94_v1 & 128:
-        r92_t94_v1 = ((r92_t94_v1 >> 8) & 127) | ((r92_t94_v1 & 127) << 7)
+        r92_t94_v1 = ((r92_t94_v1 >> 16) & 127) | ((r92_t94_v1 >> 8) & 127) << 7 | (r92_t94_v1 & 127) << 14
         p = q
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
+        if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
     else:
-        r92_t94_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t94_v1 = ~r92_t94_v1
-    if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        r92_t94_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
+        if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v2 = c & 65535
-    if r92_t94_v2 < 32768:
-        r92_t94_v2 >>= 8
+    r92_t94_v2 = c & 16777215
+    if r92_t94_v2 < 8388608:
+        r92_t94_v2 >>= 16
+        p = q - 16
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
+    elif not r92_t94_v2 & 32768:
+        r92_t94_v2 = ((r92_t94_v2 >> 16) & 127) | ((r92_t94_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
     elif not r92_t94_v2 & 128:
-        r92_t94_v2 = ((r92_t94_v2 >> 8) & 127) | ((r92_t94_v2 & 127) << 7)
+        r92_t94_v2 = ((r92_t94_v2 >> 16) & 127) | ((r92_t94_v2 >> 8) & 127) << 7 | (r92_t94_v2 & 127) << 14
         p = q
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
+        if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
     else:
-        r92_t94_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r92_t94_v2 = ~r92_t94_v2
-    if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
+        r92_t94_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
+        if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
     r92_v2 = _new(_W_WPT_CoordinateXYZType)
     r92_v2.Coord_X = r92_t94_v0
     r92_v2.Coord_Y = r92_t94_v1
@@ -6043,169 +6528,237 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
-                q = p + 18
+                q = p + 26
                 if q <= E:
-                    c = (D >> (E - q)) & 262143
+                    c = (D >> (E - q)) & 67108863
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 10, 16)
+                g = c >> 24
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                r95_v0 = c & 65535
-                if r95_v0 < 32768:
-                    r95_v0 >>= 8
+                r95_v0 = c & 16777215
+                if r95_v0 < 8388608:
+                    r95_v0 >>= 16
+                    p = q - 16
+                    if r95_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                elif not r95_v0 & 32768:
+                    r95_v0 = ((r95_v0 >> 16) & 127) | ((r95_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if r95_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 elif not r95_v0 & 128:
-                    r95_v0 = ((r95_v0 >> 8) & 127) | ((r95_v0 & 127) << 7)
+                    r95_v0 = ((r95_v0 >> 16) & 127) | ((r95_v0 >> 8) & 127) << 7 | (r95_v0 & 127) << 14
                     p = q
+                    if r95_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 else:
-                    r95_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if r95_v0 < 1 or r95_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
-                p0 = p + 5
-                q = p + 21
+                    r95_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+                    if r95_v0 < 1 or r95_v0 > 4294967295:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                q = p + 29
                 if q <= E:
-                    c = (D >> (E - q)) & 2097151
+                    c = (D >> (E - q)) & 536870911
                 else:
-                    c, D, E = _look(D, E, p, data, 13, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 13, 16)
+                g = c >> 24
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v0 = c & 65535
-                if r95_t96_v0 < 32768:
-                    r95_t96_v0 >>= 8
+                r95_t96_v0 = c & 16777215
+                if r95_t96_v0 < 8388608:
+                    r95_t96_v0 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
+                elif not r95_t96_v0 & 32768:
+                    r95_t96_v0 = ((r95_t96_v0 >> 16) & 127) | ((r95_t96_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
                 elif not r95_t96_v0 & 128:
-                    r95_t96_v0 = ((r95_t96_v0 >> 8) & 127) | ((r95_t96_v0 & 127) << 7)
+                    r95_t96_v0 = ((r95_t96_v0 >> 16) & 127) | ((r95_t96_v0 >> 8) & 127) << 7 | (r95_t96_v0 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
+                    if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
                 else:
-                    r95_t96_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t96_v0 = ~r95_t96_v0
-                if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    r95_t96_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
+                    if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v1 = c & 65535
-                if r95_t96_v1 < 32768:
-                    r95_t96_v1 >>= 8
+                r95_t96_v1 = c & 16777215
+                if r95_t96_v1 < 8388608:
+                    r95_t96_v1 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
+                elif not r95_t96_v1 & 32768:
+                    r95_t96_v1 = ((r95_t96_v1 >> 16) & 127) | ((r95_t96_v1 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
                 elif not r95_t96_v1 & 128:
-                    r95_t96_v1 = ((r95_t96_v1 >> 8) & 127) | ((r95_t96_v1 & 127) << 7)
+                    r95_t96_v1 = ((r95_t96_v1 >> 16) & 127) | ((r95_t96_v1 >> 8) & 127) << 7 | (r95_t96_v1 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
+                    if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
                 else:
-                    r95_t96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t96_v1 = ~r95_t96_v1
-                if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    r95_t96_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
+                    if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v2 = c & 65535
-                if r95_t96_v2 < 32768:
-                    r95_t96_v2 >>= 8
+                r95_t96_v2 = c & 16777215
+                if r95_t96_v2 < 8388608:
+                    r95_t96_v2 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
+                elif not r95_t96_v2 & 32768:
+                    r95_t96_v2 = ((r95_t96_v2 >> 16) & 127) | ((r95_t96_v2 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
                 elif not r95_t96_v2 & 128:
-                    r95_t96_v2 = ((r95_t96_v2 >> 8) & 127) | ((r95_t96_v2 & 127) << 7)
+                    r95_t96_v2 = ((r95_t96_v2 >> 16) & 127) | ((r95_t96_v2 >> 8) & 127) << 7 | (r95_t96_v2 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
+                    if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
                 else:
-                    r95_t96_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t96_v2 = ~r95_t96_v2
-                if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
+                    r95_t96_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
+                    if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
                 r95_v1 = _new(_W_WPT_CoordinateXYZType)
                 r95_v1.Coord_X = r95_t96_v0
                 r95_v1.Coord_Y = r95_t96_v1
                 r95_v1.Coord_Z = r95_t96_v2
                 r95_v1.__class__ = WPT_CoordinateXYZType
-                p0 = p + 6
-                q = p + 22
+                q = p + 30
                 if q <= E:
-                    c = (D >> (E - q)) & 4194303
+                    c = (D >> (E - q)) & 1073741823
                 else:
-                    c, D, E = _look(D, E, p, data, 14, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 14, 16)
+                g = c >> 24
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v0 = c & 65535
-                if r95_t97_v0 < 32768:
-                    r95_t97_v0 >>= 8
+                r95_t97_v0 = c & 16777215
+                if r95_t97_v0 < 8388608:
+                    r95_t97_v0 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
+                elif not r95_t97_v0 & 32768:
+                    r95_t97_v0 = ((r95_t97_v0 >> 16) & 127) | ((r95_t97_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
                 elif not r95_t97_v0 & 128:
-                    r95_t97_v0 = ((r95_t97_v0 >> 8) & 127) | ((r95_t97_v0 & 127) << 7)
+                    r95_t97_v0 = ((r95_t97_v0 >> 16) & 127) | ((r95_t97_v0 >> 8) & 127) << 7 | (r95_t97_v0 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
+                    if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
                 else:
-                    r95_t97_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t97_v0 = ~r95_t97_v0
-                if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    r95_t97_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
+                    if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v1 = c & 65535
-                if r95_t97_v1 < 32768:
-                    r95_t97_v1 >>= 8
+                r95_t97_v1 = c & 16777215
+                if r95_t97_v1 < 8388608:
+                    r95_t97_v1 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
+                elif not r95_t97_v1 & 32768:
+                    r95_t97_v1 = ((r95_t97_v1 >> 16) & 127) | ((r95_t97_v1 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
                 elif not r95_t97_v1 & 128:
-                    r95_t97_v1 = ((r95_t97_v1 >> 8) & 127) | ((r95_t97_v1 & 127) << 7)
+                    r95_t97_v1 = ((r95_t97_v1 >> 16) & 127) | ((r95_t97_v1 >> 8) & 127) << 7 | (r95_t97_v1 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
+                    if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
                 else:
-                    r95_t97_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t97_v1 = ~r95_t97_v1
-                if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    r95_t97_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
+                    if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v2 = c & 65535
-                if r95_t97_v2 < 32768:
-                    r95_t97_v2 >>= 8
+                r95_t97_v2 = c & 16777215
+                if r95_t97_v2 < 8388608:
+                    r95_t97_v2 >>= 16
+                    p = q - 16
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
+                elif not r95_t97_v2 & 32768:
+                    r95_t97_v2 = ((r95_t97_v2 >> 16) & 127) | ((r95_t97_v2 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
                 elif not r95_t97_v2 & 128:
-                    r95_t97_v2 = ((r95_t97_v2 >> 8) & 127) | ((r95_t97_v2 & 127) << 7)
+                    r95_t97_v2 = ((r95_t97_v2 >> 16) & 127) | ((r95_t97_v2 >> 8) & 127) << 7 | (r95_t97_v2 & 127) << 14
                     p = q
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
+                    if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
                 else:
-                    r95_t97_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r95_t97_v2 = ~r95_t97_v2
-                if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
+                    r95_t97_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
+                    if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
                 r95_v2 = _new(_W_WPT_CoordinateXYZType)
                 r95_v2.Coord_X = r95_t97_v0
                 r95_v2.Coord_Y = r95_t97_v1
@@ -6294,8 +6847,15 @@ def _e_WPT_LF_RxDataListType(a, v):
         w98_x0 = x0.RxIdentifier
         if w98_x0.__class__ is not int or w98_x0 < 1 or w98_x0 > 4294967295:
             raise _rt.bad_int(w98_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | w98_x0 if w98_x0 < 128 else _uint(a, w98_x0)
+        if w98_x0 < 128:
+            a = (a << 11) | (w98_x0)
+        elif w98_x0 < 16384:
+            a = (a << 19) | (((w98_x0 & 127) << 8) | (w98_x0 >> 7) | 32768)
+        elif w98_x0 < 2097152:
+            a = (a << 27) | (((w98_x0 & 127) << 16) | ((w98_x0 & 16256) << 1) | (w98_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, w98_x0)
         f = "WPT_LF_RxDataList.RSSIData"
         w98_x1 = x0.RSSIData
         if not isinstance(w98_x1, WPT_LF_RxRSSIListType):
@@ -6308,8 +6868,15 @@ def _e_WPT_LF_RxDataListType(a, v):
         w98_r99_r100_x0 = w98_r99_x0.TxIdentifier
         if w98_r99_r100_x0.__class__ is not int or w98_r99_r100_x0 < 1 or w98_r99_r100_x0 > 4294967295:
             raise _rt.bad_int(w98_r99_r100_x0, 1, 4294967295)
-        a <<= 5
-        a = (a << 8) | w98_r99_r100_x0 if w98_r99_r100_x0 < 128 else _uint(a, w98_r99_r100_x0)
+        if w98_r99_r100_x0 < 128:
+            a = (a << 13) | (w98_r99_r100_x0)
+        elif w98_r99_r100_x0 < 16384:
+            a = (a << 21) | (((w98_r99_r100_x0 & 127) << 8) | (w98_r99_r100_x0 >> 7) | 32768)
+        elif w98_r99_r100_x0 < 2097152:
+            a = (a << 29) | (((w98_r99_r100_x0 & 127) << 16) | ((w98_r99_r100_x0 & 16256) << 1) | (w98_r99_r100_x0 >> 14) | 8421376)
+        else:
+            a <<= 5
+            a = _uint(a, w98_r99_r100_x0)
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList.RSSI"
         w98_r99_r100_x1 = w98_r99_x0.RSSI
         if not isinstance(w98_r99_r100_x1, RationalNumberType):
@@ -6329,46 +6896,62 @@ def _e_WPT_LF_RxDataListType(a, v):
 """\
 
 def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxDataType')
-    w101_v0 = c & 65535
-    if w101_v0 < 32768:
-        w101_v0 >>= 8
+    w101_v0 = c & 16777215
+    if w101_v0 < 8388608:
+        w101_v0 >>= 16
+        p = q - 16
+        if w101_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+    elif not w101_v0 & 32768:
+        w101_v0 = ((w101_v0 >> 16) & 127) | ((w101_v0 >> 8) & 127) << 7
         p = q - 8
+        if w101_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     elif not w101_v0 & 128:
-        w101_v0 = ((w101_v0 >> 8) & 127) | ((w101_v0 & 127) << 7)
+        w101_v0 = ((w101_v0 >> 16) & 127) | ((w101_v0 >> 8) & 127) << 7 | (w101_v0 & 127) << 14
         p = q
+        if w101_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     else:
-        w101_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w101_v0 < 1 or w101_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
-    p0 = p + 5
-    q = p + 21
+        w101_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if w101_v0 < 1 or w101_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    w101_r102_r103_v0 = c & 65535
-    if w101_r102_r103_v0 < 32768:
-        w101_r102_r103_v0 >>= 8
+    w101_r102_r103_v0 = c & 16777215
+    if w101_r102_r103_v0 < 8388608:
+        w101_r102_r103_v0 >>= 16
+        p = q - 16
+        if w101_r102_r103_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+    elif not w101_r102_r103_v0 & 32768:
+        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 16) & 127) | ((w101_r102_r103_v0 >> 8) & 127) << 7
         p = q - 8
+        if w101_r102_r103_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     elif not w101_r102_r103_v0 & 128:
-        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 8) & 127) | ((w101_r102_r103_v0 & 127) << 7)
+        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 16) & 127) | ((w101_r102_r103_v0 >> 8) & 127) << 7 | (w101_r102_r103_v0 & 127) << 14
         p = q
+        if w101_r102_r103_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     else:
-        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w101_r102_r103_v0 < 1 or w101_r102_r103_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if w101_r102_r103_v0 < 1 or w101_r102_r103_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6422,8 +7005,15 @@ def _e_WPT_LF_RxDataType(a, v):
         x0 = v.RxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "RSSIData"
         x1 = v.RSSIData
         if not isinstance(x1, WPT_LF_RxRSSIListType):
@@ -6436,8 +7026,15 @@ def _e_WPT_LF_RxDataType(a, v):
         r104_r105_x0 = r104_x0.TxIdentifier
         if r104_r105_x0.__class__ is not int or r104_r105_x0 < 1 or r104_r105_x0 > 4294967295:
             raise _rt.bad_int(r104_r105_x0, 1, 4294967295)
-        a <<= 5
-        a = (a << 8) | r104_r105_x0 if r104_r105_x0 < 128 else _uint(a, r104_r105_x0)
+        if r104_r105_x0 < 128:
+            a = (a << 13) | (r104_r105_x0)
+        elif r104_r105_x0 < 16384:
+            a = (a << 21) | (((r104_r105_x0 & 127) << 8) | (r104_r105_x0 >> 7) | 32768)
+        elif r104_r105_x0 < 2097152:
+            a = (a << 29) | (((r104_r105_x0 & 127) << 16) | ((r104_r105_x0 & 16256) << 1) | (r104_r105_x0 >> 14) | 8421376)
+        else:
+            a <<= 5
+            a = _uint(a, r104_r105_x0)
         f = "RSSIData.RSSIDataList.RSSI"
         r104_r105_x1 = r104_x0.RSSI
         if not isinstance(r104_r105_x1, RationalNumberType):
@@ -6450,9 +7047,13 @@ def _e_WPT_LF_RxDataType(a, v):
         r104_r105_r106_x1 = r104_r105_x1.Value
         if r104_r105_r106_x1.__class__ is not int or r104_r105_r106_x1 < -32768 or r104_r105_r106_x1 > 32767:
             raise _rt.bad_int(r104_r105_r106_x1, -32768, 32767)
-        a = (a << 16) | (r104_r105_r106_x0 - -128) << 4 | (r104_r105_r106_x1 < 0)
         m = ~r104_r105_r106_x1 if r104_r105_r106_x1 < 0 else r104_r105_r106_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (r104_r105_r106_x0 - -128) << 12 | (r104_r105_r106_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r104_r105_r106_x0 - -128) << 20 | (r104_r105_r106_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r104_r105_r106_x0 - -128) << 28 | (r104_r105_r106_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 5
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6466,70 +7067,96 @@ def _e_WPT_LF_RxDataType(a, v):
 """\
 
 def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_RxDataType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
-    p0 = p + 5
-    q = p + 21
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    r107_r108_v0 = c & 65535
-    if r107_r108_v0 < 32768:
-        r107_r108_v0 >>= 8
+    r107_r108_v0 = c & 16777215
+    if r107_r108_v0 < 8388608:
+        r107_r108_v0 >>= 16
+        p = q - 16
+        if r107_r108_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+    elif not r107_r108_v0 & 32768:
+        r107_r108_v0 = ((r107_r108_v0 >> 16) & 127) | ((r107_r108_v0 >> 8) & 127) << 7
         p = q - 8
+        if r107_r108_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     elif not r107_r108_v0 & 128:
-        r107_r108_v0 = ((r107_r108_v0 >> 8) & 127) | ((r107_r108_v0 & 127) << 7)
+        r107_r108_v0 = ((r107_r108_v0 >> 16) & 127) | ((r107_r108_v0 >> 8) & 127) << 7 | (r107_r108_v0 & 127) << 14
         p = q
+        if r107_r108_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     else:
-        r107_r108_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r107_r108_v0 < 1 or r107_r108_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        r107_r108_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if r107_r108_v0 < 1 or r107_r108_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r107_r108_r109_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r107_r108_r109_v1 = c & 65535
-    if r107_r108_r109_v1 < 32768:
-        r107_r108_r109_v1 >>= 8
+    r107_r108_r109_v1 = c & 16777215
+    if r107_r108_r109_v1 < 8388608:
+        r107_r108_r109_v1 >>= 16
+        p = q - 16
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
+    elif not r107_r108_r109_v1 & 32768:
+        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 16) & 127) | ((r107_r108_r109_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
     elif not r107_r108_r109_v1 & 128:
-        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 8) & 127) | ((r107_r108_r109_v1 & 127) << 7)
+        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 16) & 127) | ((r107_r108_r109_v1 >> 8) & 127) << 7 | (r107_r108_r109_v1 & 127) << 14
         p = q
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
+        if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
     else:
-        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r107_r108_r109_v1 = ~r107_r108_r109_v1
-    if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
+        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
+        if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
     r107_r108_v1 = _new(_W_RationalNumberType)
     r107_r108_v1.Exponent = r107_r108_r109_v0
     r107_r108_v1.Value = r107_r108_r109_v1
@@ -6588,8 +7215,15 @@ def _e_WPT_LF_RxRSSIListType(a, v):
         r110_x0 = x0.TxIdentifier
         if r110_x0.__class__ is not int or r110_x0 < 1 or r110_x0 > 4294967295:
             raise _rt.bad_int(r110_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | r110_x0 if r110_x0 < 128 else _uint(a, r110_x0)
+        if r110_x0 < 128:
+            a = (a << 11) | (r110_x0)
+        elif r110_x0 < 16384:
+            a = (a << 19) | (((r110_x0 & 127) << 8) | (r110_x0 >> 7) | 32768)
+        elif r110_x0 < 2097152:
+            a = (a << 27) | (((r110_x0 & 127) << 16) | ((r110_x0 & 16256) << 1) | (r110_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, r110_x0)
         f = "RSSIDataList.RSSI"
         r110_x1 = x0.RSSI
         if not isinstance(r110_x1, RationalNumberType):
@@ -6602,9 +7236,13 @@ def _e_WPT_LF_RxRSSIListType(a, v):
         r110_r111_x1 = r110_x1.Value
         if r110_r111_x1.__class__ is not int or r110_r111_x1 < -32768 or r110_r111_x1 > 32767:
             raise _rt.bad_int(r110_r111_x1, -32768, 32767)
-        a = (a << 16) | (r110_r111_x0 - -128) << 4 | (r110_r111_x1 < 0)
         m = ~r110_r111_x1 if r110_r111_x1 < 0 else r110_r111_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (r110_r111_x0 - -128) << 12 | (r110_r111_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r110_r111_x0 - -128) << 20 | (r110_r111_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r110_r111_x0 - -128) << 28 | (r110_r111_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6618,50 +7256,68 @@ def _e_WPT_LF_RxRSSIListType(a, v):
 """\
 
 def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxRSSIType')
-    r112_v0 = c & 65535
-    if r112_v0 < 32768:
-        r112_v0 >>= 8
+    r112_v0 = c & 16777215
+    if r112_v0 < 8388608:
+        r112_v0 >>= 16
+        p = q - 16
+        if r112_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+    elif not r112_v0 & 32768:
+        r112_v0 = ((r112_v0 >> 16) & 127) | ((r112_v0 >> 8) & 127) << 7
         p = q - 8
+        if r112_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     elif not r112_v0 & 128:
-        r112_v0 = ((r112_v0 >> 8) & 127) | ((r112_v0 & 127) << 7)
+        r112_v0 = ((r112_v0 >> 16) & 127) | ((r112_v0 >> 8) & 127) << 7 | (r112_v0 & 127) << 14
         p = q
+        if r112_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     else:
-        r112_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r112_v0 < 1 or r112_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        r112_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if r112_v0 < 1 or r112_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r112_r113_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r112_r113_v1 = c & 65535
-    if r112_r113_v1 < 32768:
-        r112_r113_v1 >>= 8
+    r112_r113_v1 = c & 16777215
+    if r112_r113_v1 < 8388608:
+        r112_r113_v1 >>= 16
+        p = q - 16
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
+    elif not r112_r113_v1 & 32768:
+        r112_r113_v1 = ((r112_r113_v1 >> 16) & 127) | ((r112_r113_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
     elif not r112_r113_v1 & 128:
-        r112_r113_v1 = ((r112_r113_v1 >> 8) & 127) | ((r112_r113_v1 & 127) << 7)
+        r112_r113_v1 = ((r112_r113_v1 >> 16) & 127) | ((r112_r113_v1 >> 8) & 127) << 7 | (r112_r113_v1 & 127) << 14
         p = q
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
+        if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
     else:
-        r112_r113_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r112_r113_v1 = ~r112_r113_v1
-    if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
+        r112_r113_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
+        if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
     r112_v1 = _new(_W_RationalNumberType)
     r112_v1.Exponent = r112_r113_v0
     r112_v1.Value = r112_r113_v1
@@ -6710,8 +7366,15 @@ def _e_WPT_LF_RxRSSIType(a, v):
         x0 = v.TxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "RSSI"
         x1 = v.RSSI
         if not isinstance(x1, RationalNumberType):
@@ -6724,9 +7387,13 @@ def _e_WPT_LF_RxRSSIType(a, v):
         r114_x1 = x1.Value
         if r114_x1.__class__ is not int or r114_x1 < -32768 or r114_x1 > 32767:
             raise _rt.bad_int(r114_x1, -32768, 32767)
-        a = (a << 16) | (r114_x0 - -128) << 4 | (r114_x1 < 0)
         m = ~r114_x1 if r114_x1 < 0 else r114_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (r114_x0 - -128) << 12 | (r114_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r114_x0 - -128) << 20 | (r114_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r114_x0 - -128) << 28 | (r114_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6740,50 +7407,68 @@ def _e_WPT_LF_RxRSSIType(a, v):
 """\
 
 def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_RxRSSIType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r115_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r115_v1 = c & 65535
-    if r115_v1 < 32768:
-        r115_v1 >>= 8
+    r115_v1 = c & 16777215
+    if r115_v1 < 8388608:
+        r115_v1 >>= 16
+        p = q - 16
+        if sg:
+            r115_v1 = ~r115_v1
+    elif not r115_v1 & 32768:
+        r115_v1 = ((r115_v1 >> 16) & 127) | ((r115_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            r115_v1 = ~r115_v1
     elif not r115_v1 & 128:
-        r115_v1 = ((r115_v1 >> 8) & 127) | ((r115_v1 & 127) << 7)
+        r115_v1 = ((r115_v1 >> 16) & 127) | ((r115_v1 >> 8) & 127) << 7 | (r115_v1 & 127) << 14
         p = q
+        if sg:
+            r115_v1 = ~r115_v1
+        if r115_v1 < -32768 or r115_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r115_v1, -32768, 32767)
     else:
-        r115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r115_v1 = ~r115_v1
-    if r115_v1 < -32768 or r115_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r115_v1, -32768, 32767)
+        r115_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            r115_v1 = ~r115_v1
+        if r115_v1 < -32768 or r115_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r115_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = r115_v0
     v1.Value = r115_v1
@@ -6932,9 +7617,13 @@ def _e_WPT_LF_TransmitterDataType(a, v):
         s118_x1 = x1.Value
         if s118_x1.__class__ is not int or s118_x1 < -32768 or s118_x1 > 32767:
             raise _rt.bad_int(s118_x1, -32768, 32767)
-        a = (a << 26) | (x0) << 16 | (s118_x0 - -128) << 4 | (s118_x1 < 0)
         m = ~s118_x1 if s118_x1 < 0 else s118_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 34) | (x0) << 24 | (s118_x0 - -128) << 12 | (s118_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 42) | (x0) << 32 | (s118_x0 - -128) << 20 | (s118_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 50) | (x0) << 40 | (s118_x0 - -128) << 28 | (s118_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxSpecData"
         x2 = v.TxSpecData
         i = None
@@ -6961,8 +7650,15 @@ def _e_WPT_LF_TransmitterDataType(a, v):
             t119_x0 = y.TxRxIdentifier
             if t119_x0.__class__ is not int or t119_x0 < 1 or t119_x0 > 4294967295:
                 raise _rt.bad_int(t119_x0, 1, 4294967295)
-            a <<= 2
-            a = (a << 8) | t119_x0 if t119_x0 < 128 else _uint(a, t119_x0)
+            if t119_x0 < 128:
+                a = (a << 10) | (t119_x0)
+            elif t119_x0 < 16384:
+                a = (a << 18) | (((t119_x0 & 127) << 8) | (t119_x0 >> 7) | 32768)
+            elif t119_x0 < 2097152:
+                a = (a << 26) | (((t119_x0 & 127) << 16) | ((t119_x0 & 16256) << 1) | (t119_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, t119_x0)
             f = "TxSpecData.TxRxPosition"
             t119_x1 = y.TxRxPosition
             if not isinstance(t119_x1, WPT_CoordinateXYZType):
@@ -6971,23 +7667,35 @@ def _e_WPT_LF_TransmitterDataType(a, v):
             t119_t120_x0 = t119_x1.Coord_X
             if t119_t120_x0.__class__ is not int or t119_t120_x0 < -32768 or t119_t120_x0 > 32767:
                 raise _rt.bad_int(t119_t120_x0, -32768, 32767)
-            a = (a << 5) | (t119_t120_x0 < 0)
             m = ~t119_t120_x0 if t119_t120_x0 < 0 else t119_t120_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (t119_t120_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (t119_t120_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (t119_t120_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxPosition.Coord_Y"
             t119_t120_x1 = t119_x1.Coord_Y
             if t119_t120_x1.__class__ is not int or t119_t120_x1 < -32768 or t119_t120_x1 > 32767:
                 raise _rt.bad_int(t119_t120_x1, -32768, 32767)
-            a = (a << 4) | (t119_t120_x1 < 0)
             m = ~t119_t120_x1 if t119_t120_x1 < 0 else t119_t120_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (t119_t120_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t120_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t120_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxPosition.Coord_Z"
             t119_t120_x2 = t119_x1.Coord_Z
             if t119_t120_x2.__class__ is not int or t119_t120_x2 < -32768 or t119_t120_x2 > 32767:
                 raise _rt.bad_int(t119_t120_x2, -32768, 32767)
-            a = (a << 4) | (t119_t120_x2 < 0)
             m = ~t119_t120_x2 if t119_t120_x2 < 0 else t119_t120_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (t119_t120_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t120_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t120_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation"
             t119_x2 = y.TxRxOrientation
             if not isinstance(t119_x2, WPT_CoordinateXYZType):
@@ -6996,23 +7704,35 @@ def _e_WPT_LF_TransmitterDataType(a, v):
             t119_t121_x0 = t119_x2.Coord_X
             if t119_t121_x0.__class__ is not int or t119_t121_x0 < -32768 or t119_t121_x0 > 32767:
                 raise _rt.bad_int(t119_t121_x0, -32768, 32767)
-            a = (a << 6) | (t119_t121_x0 < 0)
             m = ~t119_t121_x0 if t119_t121_x0 < 0 else t119_t121_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 14) | (t119_t121_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 22) | (t119_t121_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 30) | (t119_t121_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation.Coord_Y"
             t119_t121_x1 = t119_x2.Coord_Y
             if t119_t121_x1.__class__ is not int or t119_t121_x1 < -32768 or t119_t121_x1 > 32767:
                 raise _rt.bad_int(t119_t121_x1, -32768, 32767)
-            a = (a << 4) | (t119_t121_x1 < 0)
             m = ~t119_t121_x1 if t119_t121_x1 < 0 else t119_t121_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (t119_t121_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation.Coord_Z"
             t119_t121_x2 = t119_x2.Coord_Z
             if t119_t121_x2.__class__ is not int or t119_t121_x2 < -32768 or t119_t121_x2 > 32767:
                 raise _rt.bad_int(t119_t121_x2, -32768, 32767)
-            a = (a << 4) | (t119_t121_x2 < 0)
             m = ~t119_t121_x2 if t119_t121_x2 < 0 else t119_t121_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (t119_t121_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t121_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t121_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 5 if n == 255 else 4
@@ -7045,198 +7765,276 @@ def _e_WPT_LF_TransmitterDataType(a, v):
 def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     v2 = []
     v3 = None
-    p0 = p + 26
-    q = p + 42
+    q = p + 50
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 1125899906842623
     else:
-        c, D, E = _look(D, E, p, data, 34, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 34, 16)
+    g = c >> 24
     if g & 50393102:
         raise _rt.escape(p, g, 26, 50393102, 'RationalNumberType')
     v0 = (g >> 16) & 255
     s124_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s124_v1 = c & 65535
-    if s124_v1 < 32768:
-        s124_v1 >>= 8
+    s124_v1 = c & 16777215
+    if s124_v1 < 8388608:
+        s124_v1 >>= 16
+        p = q - 16
+        if sg:
+            s124_v1 = ~s124_v1
+    elif not s124_v1 & 32768:
+        s124_v1 = ((s124_v1 >> 16) & 127) | ((s124_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s124_v1 = ~s124_v1
     elif not s124_v1 & 128:
-        s124_v1 = ((s124_v1 >> 8) & 127) | ((s124_v1 & 127) << 7)
+        s124_v1 = ((s124_v1 >> 16) & 127) | ((s124_v1 >> 8) & 127) << 7 | (s124_v1 & 127) << 14
         p = q
+        if sg:
+            s124_v1 = ~s124_v1
+        if s124_v1 < -32768 or s124_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s124_v1, -32768, 32767)
     else:
-        s124_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s124_v1 = ~s124_v1
-    if s124_v1 < -32768 or s124_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s124_v1, -32768, 32767)
+        s124_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s124_v1 = ~s124_v1
+        if s124_v1 < -32768 or s124_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s124_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = s124_v0
     v1.Value = s124_v1
     v1.__class__ = RationalNumberType
-    p0 = p + 5
-    q = p + 21
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_TxRxSpecDataType')
-    t125_v0 = c & 65535
-    if t125_v0 < 32768:
-        t125_v0 >>= 8
+    t125_v0 = c & 16777215
+    if t125_v0 < 8388608:
+        t125_v0 >>= 16
+        p = q - 16
+        if t125_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+    elif not t125_v0 & 32768:
+        t125_v0 = ((t125_v0 >> 16) & 127) | ((t125_v0 >> 8) & 127) << 7
         p = q - 8
+        if t125_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     elif not t125_v0 & 128:
-        t125_v0 = ((t125_v0 >> 8) & 127) | ((t125_v0 & 127) << 7)
+        t125_v0 = ((t125_v0 >> 16) & 127) | ((t125_v0 >> 8) & 127) << 7 | (t125_v0 & 127) << 14
         p = q
+        if t125_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     else:
-        t125_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if t125_v0 < 1 or t125_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
-    p0 = p + 5
-    q = p + 21
+        t125_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if t125_v0 < 1 or t125_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v0 = c & 65535
-    if t125_t126_v0 < 32768:
-        t125_t126_v0 >>= 8
+    t125_t126_v0 = c & 16777215
+    if t125_t126_v0 < 8388608:
+        t125_t126_v0 >>= 16
+        p = q - 16
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
+    elif not t125_t126_v0 & 32768:
+        t125_t126_v0 = ((t125_t126_v0 >> 16) & 127) | ((t125_t126_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
     elif not t125_t126_v0 & 128:
-        t125_t126_v0 = ((t125_t126_v0 >> 8) & 127) | ((t125_t126_v0 & 127) << 7)
+        t125_t126_v0 = ((t125_t126_v0 >> 16) & 127) | ((t125_t126_v0 >> 8) & 127) << 7 | (t125_t126_v0 & 127) << 14
         p = q
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
+        if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
     else:
-        t125_t126_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t126_v0 = ~t125_t126_v0
-    if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t125_t126_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
+        if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v1 = c & 65535
-    if t125_t126_v1 < 32768:
-        t125_t126_v1 >>= 8
+    t125_t126_v1 = c & 16777215
+    if t125_t126_v1 < 8388608:
+        t125_t126_v1 >>= 16
+        p = q - 16
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
+    elif not t125_t126_v1 & 32768:
+        t125_t126_v1 = ((t125_t126_v1 >> 16) & 127) | ((t125_t126_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
     elif not t125_t126_v1 & 128:
-        t125_t126_v1 = ((t125_t126_v1 >> 8) & 127) | ((t125_t126_v1 & 127) << 7)
+        t125_t126_v1 = ((t125_t126_v1 >> 16) & 127) | ((t125_t126_v1 >> 8) & 127) << 7 | (t125_t126_v1 & 127) << 14
         p = q
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
+        if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
     else:
-        t125_t126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t126_v1 = ~t125_t126_v1
-    if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t125_t126_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
+        if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v2 = c & 65535
-    if t125_t126_v2 < 32768:
-        t125_t126_v2 >>= 8
+    t125_t126_v2 = c & 16777215
+    if t125_t126_v2 < 8388608:
+        t125_t126_v2 >>= 16
+        p = q - 16
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
+    elif not t125_t126_v2 & 32768:
+        t125_t126_v2 = ((t125_t126_v2 >> 16) & 127) | ((t125_t126_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
     elif not t125_t126_v2 & 128:
-        t125_t126_v2 = ((t125_t126_v2 >> 8) & 127) | ((t125_t126_v2 & 127) << 7)
+        t125_t126_v2 = ((t125_t126_v2 >> 16) & 127) | ((t125_t126_v2 >> 8) & 127) << 7 | (t125_t126_v2 & 127) << 14
         p = q
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
+        if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
     else:
-        t125_t126_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t126_v2 = ~t125_t126_v2
-    if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
+        t125_t126_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
+        if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
     t125_v1 = _new(_W_WPT_CoordinateXYZType)
     t125_v1.Coord_X = t125_t126_v0
     t125_v1.Coord_Y = t125_t126_v1
     t125_v1.Coord_Z = t125_t126_v2
     t125_v1.__class__ = WPT_CoordinateXYZType
-    p0 = p + 6
-    q = p + 22
+    q = p + 30
     if q <= E:
-        c = (D >> (E - q)) & 4194303
+        c = (D >> (E - q)) & 1073741823
     else:
-        c, D, E = _look(D, E, p, data, 14, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 14, 16)
+    g = c >> 24
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v0 = c & 65535
-    if t125_t127_v0 < 32768:
-        t125_t127_v0 >>= 8
+    t125_t127_v0 = c & 16777215
+    if t125_t127_v0 < 8388608:
+        t125_t127_v0 >>= 16
+        p = q - 16
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
+    elif not t125_t127_v0 & 32768:
+        t125_t127_v0 = ((t125_t127_v0 >> 16) & 127) | ((t125_t127_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
     elif not t125_t127_v0 & 128:
-        t125_t127_v0 = ((t125_t127_v0 >> 8) & 127) | ((t125_t127_v0 & 127) << 7)
+        t125_t127_v0 = ((t125_t127_v0 >> 16) & 127) | ((t125_t127_v0 >> 8) & 127) << 7 | (t125_t127_v0 & 127) << 14
         p = q
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
+        if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
     else:
-        t125_t127_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t127_v0 = ~t125_t127_v0
-    if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t125_t127_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
+        if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v1 = c & 65535
-    if t125_t127_v1 < 32768:
-        t125_t127_v1 >>= 8
+    t125_t127_v1 = c & 16777215
+    if t125_t127_v1 < 8388608:
+        t125_t127_v1 >>= 16
+        p = q - 16
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
+    elif not t125_t127_v1 & 32768:
+        t125_t127_v1 = ((t125_t127_v1 >> 16) & 127) | ((t125_t127_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
     elif not t125_t127_v1 & 128:
-        t125_t127_v1 = ((t125_t127_v1 >> 8) & 127) | ((t125_t127_v1 & 127) << 7)
+        t125_t127_v1 = ((t125_t127_v1 >> 16) & 127) | ((t125_t127_v1 >> 8) & 127) << 7 | (t125_t127_v1 & 127) << 14
         p = q
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
+        if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
     else:
-        t125_t127_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t127_v1 = ~t125_t127_v1
-    if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t125_t127_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
+        if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v2 = c & 65535
-    if t125_t127_v2 < 32768:
-        t125_t127_v2 >>= 8
+    t125_t127_v2 = c & 16777215
+    if t125_t127_v2 < 8388608:
+        t125_t127_v2 >>= 16
+        p = q - 16
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
+    elif not t125_t127_v2 & 32768:
+        t125_t127_v2 = ((t125_t127_v2 >> 16) & 127) | ((t125_t127_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
     elif not t125_t127_v2 & 128:
-        t125_t127_v2 = ((t125_t127_v2 >> 8) & 127) | ((t125_t127_v2 & 127) << 7)
+        t125_t127_v2 = ((t125_t127_v2 >> 16) & 127) | ((t125_t127_v2 >> 8) & 127) << 7 | (t125_t127_v2 & 127) << 14
         p = q
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
+        if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
     else:
-        t125_t127_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t125_t127_v2 = ~t125_t127_v2
-    if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
+        t125_t127_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
+        if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
     t125_v2 = _new(_W_WPT_CoordinateXYZType)
     t125_v2.Coord_X = t125_t127_v0
     t125_v2.Coord_Y = t125_t127_v1
@@ -7266,169 +8064,237 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
-                q = p + 18
+                q = p + 26
                 if q <= E:
-                    c = (D >> (E - q)) & 262143
+                    c = (D >> (E - q)) & 67108863
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 10, 16)
+                g = c >> 24
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                t128_v0 = c & 65535
-                if t128_v0 < 32768:
-                    t128_v0 >>= 8
+                t128_v0 = c & 16777215
+                if t128_v0 < 8388608:
+                    t128_v0 >>= 16
+                    p = q - 16
+                    if t128_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                elif not t128_v0 & 32768:
+                    t128_v0 = ((t128_v0 >> 16) & 127) | ((t128_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if t128_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 elif not t128_v0 & 128:
-                    t128_v0 = ((t128_v0 >> 8) & 127) | ((t128_v0 & 127) << 7)
+                    t128_v0 = ((t128_v0 >> 16) & 127) | ((t128_v0 >> 8) & 127) << 7 | (t128_v0 & 127) << 14
                     p = q
+                    if t128_v0 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 else:
-                    t128_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if t128_v0 < 1 or t128_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
-                p0 = p + 5
-                q = p + 21
+                    t128_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+                    if t128_v0 < 1 or t128_v0 > 4294967295:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                q = p + 29
                 if q <= E:
-                    c = (D >> (E - q)) & 2097151
+                    c = (D >> (E - q)) & 536870911
                 else:
-                    c, D, E = _look(D, E, p, data, 13, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 13, 16)
+                g = c >> 24
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v0 = c & 65535
-                if t128_t129_v0 < 32768:
-                    t128_t129_v0 >>= 8
+                t128_t129_v0 = c & 16777215
+                if t128_t129_v0 < 8388608:
+                    t128_t129_v0 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
+                elif not t128_t129_v0 & 32768:
+                    t128_t129_v0 = ((t128_t129_v0 >> 16) & 127) | ((t128_t129_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
                 elif not t128_t129_v0 & 128:
-                    t128_t129_v0 = ((t128_t129_v0 >> 8) & 127) | ((t128_t129_v0 & 127) << 7)
+                    t128_t129_v0 = ((t128_t129_v0 >> 16) & 127) | ((t128_t129_v0 >> 8) & 127) << 7 | (t128_t129_v0 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
+                    if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
                 else:
-                    t128_t129_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t129_v0 = ~t128_t129_v0
-                if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    t128_t129_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
+                    if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v1 = c & 65535
-                if t128_t129_v1 < 32768:
-                    t128_t129_v1 >>= 8
+                t128_t129_v1 = c & 16777215
+                if t128_t129_v1 < 8388608:
+                    t128_t129_v1 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
+                elif not t128_t129_v1 & 32768:
+                    t128_t129_v1 = ((t128_t129_v1 >> 16) & 127) | ((t128_t129_v1 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
                 elif not t128_t129_v1 & 128:
-                    t128_t129_v1 = ((t128_t129_v1 >> 8) & 127) | ((t128_t129_v1 & 127) << 7)
+                    t128_t129_v1 = ((t128_t129_v1 >> 16) & 127) | ((t128_t129_v1 >> 8) & 127) << 7 | (t128_t129_v1 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
+                    if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
                 else:
-                    t128_t129_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t129_v1 = ~t128_t129_v1
-                if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    t128_t129_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
+                    if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v2 = c & 65535
-                if t128_t129_v2 < 32768:
-                    t128_t129_v2 >>= 8
+                t128_t129_v2 = c & 16777215
+                if t128_t129_v2 < 8388608:
+                    t128_t129_v2 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
+                elif not t128_t129_v2 & 32768:
+                    t128_t129_v2 = ((t128_t129_v2 >> 16) & 127) | ((t128_t129_v2 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
                 elif not t128_t129_v2 & 128:
-                    t128_t129_v2 = ((t128_t129_v2 >> 8) & 127) | ((t128_t129_v2 & 127) << 7)
+                    t128_t129_v2 = ((t128_t129_v2 >> 16) & 127) | ((t128_t129_v2 >> 8) & 127) << 7 | (t128_t129_v2 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
+                    if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
                 else:
-                    t128_t129_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t129_v2 = ~t128_t129_v2
-                if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
+                    t128_t129_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
+                    if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
                 t128_v1 = _new(_W_WPT_CoordinateXYZType)
                 t128_v1.Coord_X = t128_t129_v0
                 t128_v1.Coord_Y = t128_t129_v1
                 t128_v1.Coord_Z = t128_t129_v2
                 t128_v1.__class__ = WPT_CoordinateXYZType
-                p0 = p + 6
-                q = p + 22
+                q = p + 30
                 if q <= E:
-                    c = (D >> (E - q)) & 4194303
+                    c = (D >> (E - q)) & 1073741823
                 else:
-                    c, D, E = _look(D, E, p, data, 14, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 14, 16)
+                g = c >> 24
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v0 = c & 65535
-                if t128_t130_v0 < 32768:
-                    t128_t130_v0 >>= 8
+                t128_t130_v0 = c & 16777215
+                if t128_t130_v0 < 8388608:
+                    t128_t130_v0 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
+                elif not t128_t130_v0 & 32768:
+                    t128_t130_v0 = ((t128_t130_v0 >> 16) & 127) | ((t128_t130_v0 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
                 elif not t128_t130_v0 & 128:
-                    t128_t130_v0 = ((t128_t130_v0 >> 8) & 127) | ((t128_t130_v0 & 127) << 7)
+                    t128_t130_v0 = ((t128_t130_v0 >> 16) & 127) | ((t128_t130_v0 >> 8) & 127) << 7 | (t128_t130_v0 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
+                    if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
                 else:
-                    t128_t130_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t130_v0 = ~t128_t130_v0
-                if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    t128_t130_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
+                    if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v1 = c & 65535
-                if t128_t130_v1 < 32768:
-                    t128_t130_v1 >>= 8
+                t128_t130_v1 = c & 16777215
+                if t128_t130_v1 < 8388608:
+                    t128_t130_v1 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
+                elif not t128_t130_v1 & 32768:
+                    t128_t130_v1 = ((t128_t130_v1 >> 16) & 127) | ((t128_t130_v1 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
                 elif not t128_t130_v1 & 128:
-                    t128_t130_v1 = ((t128_t130_v1 >> 8) & 127) | ((t128_t130_v1 & 127) << 7)
+                    t128_t130_v1 = ((t128_t130_v1 >> 16) & 127) | ((t128_t130_v1 >> 8) & 127) << 7 | (t128_t130_v1 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
+                    if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
                 else:
-                    t128_t130_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t130_v1 = ~t128_t130_v1
-                if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
-                p0 = p + 4
-                q = p + 20
+                    t128_t130_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
+                    if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
+                q = p + 28
                 if q <= E:
-                    c = (D >> (E - q)) & 1048575
+                    c = (D >> (E - q)) & 268435455
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 12, 16)
+                g = c >> 24
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v2 = c & 65535
-                if t128_t130_v2 < 32768:
-                    t128_t130_v2 >>= 8
+                t128_t130_v2 = c & 16777215
+                if t128_t130_v2 < 8388608:
+                    t128_t130_v2 >>= 16
+                    p = q - 16
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
+                elif not t128_t130_v2 & 32768:
+                    t128_t130_v2 = ((t128_t130_v2 >> 16) & 127) | ((t128_t130_v2 >> 8) & 127) << 7
                     p = q - 8
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
                 elif not t128_t130_v2 & 128:
-                    t128_t130_v2 = ((t128_t130_v2 >> 8) & 127) | ((t128_t130_v2 & 127) << 7)
+                    t128_t130_v2 = ((t128_t130_v2 >> 16) & 127) | ((t128_t130_v2 >> 8) & 127) << 7 | (t128_t130_v2 & 127) << 14
                     p = q
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
+                    if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
                 else:
-                    t128_t130_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t128_t130_v2 = ~t128_t130_v2
-                if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
+                    t128_t130_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
+                    if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
+                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
                 t128_v2 = _new(_W_WPT_CoordinateXYZType)
                 t128_v2.Coord_X = t128_t130_v0
                 t128_v2.Coord_Y = t128_t130_v1
@@ -7543,8 +8409,15 @@ def _e_WPT_LF_TxDataListType(a, v):
         w131_x0 = x0.TxIdentifier
         if w131_x0.__class__ is not int or w131_x0 < 1 or w131_x0 > 4294967295:
             raise _rt.bad_int(w131_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | w131_x0 if w131_x0 < 128 else _uint(a, w131_x0)
+        if w131_x0 < 128:
+            a = (a << 11) | (w131_x0)
+        elif w131_x0 < 16384:
+            a = (a << 19) | (((w131_x0 & 127) << 8) | (w131_x0 >> 7) | 32768)
+        elif w131_x0 < 2097152:
+            a = (a << 27) | (((w131_x0 & 127) << 16) | ((w131_x0 & 16256) << 1) | (w131_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, w131_x0)
         f = "WPT_LF_TxDataList.EIRP"
         w131_x1 = x0.EIRP
         if not isinstance(w131_x1, RationalNumberType):
@@ -7557,9 +8430,13 @@ def _e_WPT_LF_TxDataListType(a, v):
         w131_e132_x1 = w131_x1.Value
         if w131_e132_x1.__class__ is not int or w131_e132_x1 < -32768 or w131_e132_x1 > 32767:
             raise _rt.bad_int(w131_e132_x1, -32768, 32767)
-        a = (a << 16) | (w131_e132_x0 - -128) << 4 | (w131_e132_x1 < 0)
         m = ~w131_e132_x1 if w131_e132_x1 < 0 else w131_e132_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (w131_e132_x0 - -128) << 12 | (w131_e132_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (w131_e132_x0 - -128) << 20 | (w131_e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (w131_e132_x0 - -128) << 28 | (w131_e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7573,50 +8450,68 @@ def _e_WPT_LF_TxDataListType(a, v):
 """\
 
 def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_TxDataType')
-    w133_v0 = c & 65535
-    if w133_v0 < 32768:
-        w133_v0 >>= 8
+    w133_v0 = c & 16777215
+    if w133_v0 < 8388608:
+        w133_v0 >>= 16
+        p = q - 16
+        if w133_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+    elif not w133_v0 & 32768:
+        w133_v0 = ((w133_v0 >> 16) & 127) | ((w133_v0 >> 8) & 127) << 7
         p = q - 8
+        if w133_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     elif not w133_v0 & 128:
-        w133_v0 = ((w133_v0 >> 8) & 127) | ((w133_v0 & 127) << 7)
+        w133_v0 = ((w133_v0 >> 16) & 127) | ((w133_v0 >> 8) & 127) << 7 | (w133_v0 & 127) << 14
         p = q
+        if w133_v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     else:
-        w133_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w133_v0 < 1 or w133_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        w133_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if w133_v0 < 1 or w133_v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     w133_e134_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    w133_e134_v1 = c & 65535
-    if w133_e134_v1 < 32768:
-        w133_e134_v1 >>= 8
+    w133_e134_v1 = c & 16777215
+    if w133_e134_v1 < 8388608:
+        w133_e134_v1 >>= 16
+        p = q - 16
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
+    elif not w133_e134_v1 & 32768:
+        w133_e134_v1 = ((w133_e134_v1 >> 16) & 127) | ((w133_e134_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
     elif not w133_e134_v1 & 128:
-        w133_e134_v1 = ((w133_e134_v1 >> 8) & 127) | ((w133_e134_v1 & 127) << 7)
+        w133_e134_v1 = ((w133_e134_v1 >> 16) & 127) | ((w133_e134_v1 >> 8) & 127) << 7 | (w133_e134_v1 & 127) << 14
         p = q
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
+        if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
     else:
-        w133_e134_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        w133_e134_v1 = ~w133_e134_v1
-    if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
+        w133_e134_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
+        if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
     w133_v1 = _new(_W_RationalNumberType)
     w133_v1.Exponent = w133_e134_v0
     w133_v1.Value = w133_e134_v1
@@ -7665,8 +8560,15 @@ def _e_WPT_LF_TxDataType(a, v):
         x0 = v.TxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EIRP"
         x1 = v.EIRP
         if not isinstance(x1, RationalNumberType):
@@ -7679,9 +8581,13 @@ def _e_WPT_LF_TxDataType(a, v):
         e135_x1 = x1.Value
         if e135_x1.__class__ is not int or e135_x1 < -32768 or e135_x1 > 32767:
             raise _rt.bad_int(e135_x1, -32768, 32767)
-        a = (a << 16) | (e135_x0 - -128) << 4 | (e135_x1 < 0)
         m = ~e135_x1 if e135_x1 < 0 else e135_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 24) | (e135_x0 - -128) << 12 | (e135_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e135_x0 - -128) << 20 | (e135_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e135_x0 - -128) << 28 | (e135_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7695,50 +8601,68 @@ def _e_WPT_LF_TxDataType(a, v):
 """\
 
 def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_TxDataType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
-    p0 = p + 16
-    q = p + 32
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 4294967295
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 24, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 24, 16)
+    g = c >> 24
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e136_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e136_v1 = c & 65535
-    if e136_v1 < 32768:
-        e136_v1 >>= 8
+    e136_v1 = c & 16777215
+    if e136_v1 < 8388608:
+        e136_v1 >>= 16
+        p = q - 16
+        if sg:
+            e136_v1 = ~e136_v1
+    elif not e136_v1 & 32768:
+        e136_v1 = ((e136_v1 >> 16) & 127) | ((e136_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            e136_v1 = ~e136_v1
     elif not e136_v1 & 128:
-        e136_v1 = ((e136_v1 >> 8) & 127) | ((e136_v1 & 127) << 7)
+        e136_v1 = ((e136_v1 >> 16) & 127) | ((e136_v1 >> 8) & 127) << 7 | (e136_v1 & 127) << 14
         p = q
+        if sg:
+            e136_v1 = ~e136_v1
+        if e136_v1 < -32768 or e136_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e136_v1, -32768, 32767)
     else:
-        e136_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e136_v1 = ~e136_v1
-    if e136_v1 < -32768 or e136_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e136_v1, -32768, 32767)
+        e136_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            e136_v1 = ~e136_v1
+        if e136_v1 < -32768 or e136_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e136_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e136_v0
     v1.Value = e136_v1
@@ -7916,8 +8840,15 @@ def _e_WPT_PairingReqType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
                 raise _rt.bad_int(x2, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 11) | (x2)
+            elif x2 < 16384:
+                a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x2)
             a <<= 1
             s = 3
         else:
@@ -7997,26 +8928,34 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'WPT_PairingReqType')
-        v2 = c & 65535
-        if v2 < 32768:
-            v2 >>= 8
+        v2 = c & 16777215
+        if v2 < 8388608:
+            v2 >>= 16
+            p = q - 16
+            if v2 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+        elif not v2 & 32768:
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
             p = q - 8
+            if v2 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
             p = q
+            if v2 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         else:
-            v2, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v2 < 1 or v2 > 4294967295:
-            raise _rt.out_of_range(p0, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+            v2, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v2 < 1 or v2 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8162,8 +9101,15 @@ def _e_WPT_PairingResType(a, v):
         if x3 is not None:
             if x3.__class__ is not int or x3 < 1 or x3 > 4294967295:
                 raise _rt.bad_int(x3, 1, 4294967295)
-            a <<= 4
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 12) | (x3)
+            elif x3 < 16384:
+                a = (a << 20) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            elif x3 < 2097152:
+                a = (a << 28) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x3)
             a <<= 1
             s = 4
         else:
@@ -8250,26 +9196,34 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 1
-        q = p + 17
+        q = p + 25
         if q <= E:
-            c = (D >> (E - q)) & 131071
+            c = (D >> (E - q)) & 33554431
         else:
-            c, D, E = _look(D, E, p, data, 9, 8)
-        g = c >> 16
+            c, D, E = _look(D, E, p, data, 9, 16)
+        g = c >> 24
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'WPT_PairingResType')
-        v3 = c & 65535
-        if v3 < 32768:
-            v3 >>= 8
+        v3 = c & 16777215
+        if v3 < 8388608:
+            v3 >>= 16
+            p = q - 16
+            if v3 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+        elif not v3 & 32768:
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
             p = q - 8
+            if v3 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
             p = q
+            if v3 < 1:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         else:
-            v3, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v3 < 1 or v3 > 4294967295:
-            raise _rt.out_of_range(p0, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+            v3, D, E, p = _duint(D, E, q - 24, data, 5)
+            if v3 < 1 or v3 > 4294967295:
+                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8408,9 +9362,13 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
         s143_x1 = x0.Value
         if s143_x1.__class__ is not int or s143_x1 < -32768 or s143_x1 > 32767:
             raise _rt.bad_int(s143_x1, -32768, 32767)
-        a = (a << 15) | (s143_x0 - -128) << 4 | (s143_x1 < 0)
         m = ~s143_x1 if s143_x1 < 0 else s143_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (s143_x0 - -128) << 12 | (s143_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (s143_x0 - -128) << 20 | (s143_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (s143_x0 - -128) << 28 | (s143_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8424,30 +9382,40 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
 """\
 
 def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
-    p0 = p + 15
-    q = p + 31
+    q = p + 39
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 549755813887
     else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 23, 16)
+    g = c >> 24
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s144_v1 = c & 65535
-    if s144_v1 < 32768:
-        s144_v1 >>= 8
+    s144_v1 = c & 16777215
+    if s144_v1 < 8388608:
+        s144_v1 >>= 16
+        p = q - 16
+        if sg:
+            s144_v1 = ~s144_v1
+    elif not s144_v1 & 32768:
+        s144_v1 = ((s144_v1 >> 16) & 127) | ((s144_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            s144_v1 = ~s144_v1
     elif not s144_v1 & 128:
-        s144_v1 = ((s144_v1 >> 8) & 127) | ((s144_v1 & 127) << 7)
+        s144_v1 = ((s144_v1 >> 16) & 127) | ((s144_v1 >> 8) & 127) << 7 | (s144_v1 & 127) << 14
         p = q
+        if sg:
+            s144_v1 = ~s144_v1
+        if s144_v1 < -32768 or s144_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s144_v1, -32768, 32767)
     else:
-        s144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s144_v1 = ~s144_v1
-    if s144_v1 < -32768 or s144_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s144_v1, -32768, 32767)
+        s144_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            s144_v1 = ~s144_v1
+        if s144_v1 < -32768 or s144_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s144_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = s144_v0
     v0.Value = s144_v1
@@ -8513,14 +9481,25 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
             p145_x0 = y.IndexNumber
             if p145_x0.__class__ is not int or p145_x0 < 0 or p145_x0 > 65535:
                 raise _rt.bad_int(p145_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | p145_x0 if p145_x0 < 128 else _uint(a, p145_x0)
+            if p145_x0 < 128:
+                a = (a << 10) | (p145_x0)
+            elif p145_x0 < 16384:
+                a = (a << 18) | (((p145_x0 & 127) << 8) | (p145_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((p145_x0 & 127) << 16) | ((p145_x0 & 16256) << 1) | (p145_x0 >> 14) | 8421376)
             f = "PulseSequenceOrder.TxRxIdentifier"
             p145_x1 = y.TxRxIdentifier
             if p145_x1.__class__ is not int or p145_x1 < 1 or p145_x1 > 4294967295:
                 raise _rt.bad_int(p145_x1, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | p145_x1 if p145_x1 < 128 else _uint(a, p145_x1)
+            if p145_x1 < 128:
+                a = (a << 11) | (p145_x1)
+            elif p145_x1 < 16384:
+                a = (a << 19) | (((p145_x1 & 127) << 8) | (p145_x1 >> 7) | 32768)
+            elif p145_x1 < 2097152:
+                a = (a << 27) | (((p145_x1 & 127) << 16) | ((p145_x1 & 16256) << 1) | (p145_x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, p145_x1)
             a <<= 2
             i += 1
         s = 3 if n == 255 else 2
@@ -8533,20 +9512,32 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "PulseDuration"
         x2 = v.PulseDuration
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "PackageSeparationTime"
         x3 = v.PackageSeparationTime
         if x3.__class__ is not int or x3 < 0 or x3 > 65535:
             raise _rt.bad_int(x3, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 11) | (x3)
+        elif x3 < 16384:
+            a = (a << 19) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, i, ('PulseSequenceOrder',))
@@ -8561,46 +9552,58 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
 
 def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p147_v0 = c & 65535
-    if p147_v0 < 32768:
-        p147_v0 >>= 8
+    p147_v0 = c & 16777215
+    if p147_v0 < 8388608:
+        p147_v0 >>= 16
+        p = q - 16
+    elif not p147_v0 & 32768:
+        p147_v0 = ((p147_v0 >> 16) & 127) | ((p147_v0 >> 8) & 127) << 7
         p = q - 8
     elif not p147_v0 & 128:
-        p147_v0 = ((p147_v0 >> 8) & 127) | ((p147_v0 & 127) << 7)
+        p147_v0 = ((p147_v0 >> 16) & 127) | ((p147_v0 >> 8) & 127) << 7 | (p147_v0 & 127) << 14
         p = q
+        if p147_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
     else:
-        p147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if p147_v0 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        p147_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if p147_v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p147_v1 = c & 65535
-    if p147_v1 < 32768:
-        p147_v1 >>= 8
+    p147_v1 = c & 16777215
+    if p147_v1 < 8388608:
+        p147_v1 >>= 16
+        p = q - 16
+        if p147_v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+    elif not p147_v1 & 32768:
+        p147_v1 = ((p147_v1 >> 16) & 127) | ((p147_v1 >> 8) & 127) << 7
         p = q - 8
+        if p147_v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     elif not p147_v1 & 128:
-        p147_v1 = ((p147_v1 >> 8) & 127) | ((p147_v1 & 127) << 7)
+        p147_v1 = ((p147_v1 >> 16) & 127) | ((p147_v1 >> 8) & 127) << 7 | (p147_v1 & 127) << 14
         p = q
+        if p147_v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     else:
-        p147_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p147_v1 < 1 or p147_v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+        p147_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if p147_v1 < 1 or p147_v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     y = _new(_W_WPT_TxRxPulseOrderType)
     y.IndexNumber = p147_v0
     y.TxRxIdentifier = p147_v1
@@ -8624,46 +9627,58 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
-                q = p + 18
+                q = p + 26
                 if q <= E:
-                    c = (D >> (E - q)) & 262143
+                    c = (D >> (E - q)) & 67108863
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 10, 16)
+                g = c >> 24
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-                p148_v0 = c & 65535
-                if p148_v0 < 32768:
-                    p148_v0 >>= 8
+                p148_v0 = c & 16777215
+                if p148_v0 < 8388608:
+                    p148_v0 >>= 16
+                    p = q - 16
+                elif not p148_v0 & 32768:
+                    p148_v0 = ((p148_v0 >> 16) & 127) | ((p148_v0 >> 8) & 127) << 7
                     p = q - 8
                 elif not p148_v0 & 128:
-                    p148_v0 = ((p148_v0 >> 8) & 127) | ((p148_v0 & 127) << 7)
+                    p148_v0 = ((p148_v0 >> 16) & 127) | ((p148_v0 >> 8) & 127) << 7 | (p148_v0 & 127) << 14
                     p = q
+                    if p148_v0 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
                 else:
-                    p148_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if p148_v0 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
-                p0 = p + 3
-                q = p + 19
+                    p148_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if p148_v0 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
+                q = p + 27
                 if q <= E:
-                    c = (D >> (E - q)) & 524287
+                    c = (D >> (E - q)) & 134217727
                 else:
-                    c, D, E = _look(D, E, p, data, 11, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 11, 16)
+                g = c >> 24
                 if g & 7:
                     raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-                p148_v1 = c & 65535
-                if p148_v1 < 32768:
-                    p148_v1 >>= 8
+                p148_v1 = c & 16777215
+                if p148_v1 < 8388608:
+                    p148_v1 >>= 16
+                    p = q - 16
+                    if p148_v1 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                elif not p148_v1 & 32768:
+                    p148_v1 = ((p148_v1 >> 16) & 127) | ((p148_v1 >> 8) & 127) << 7
                     p = q - 8
+                    if p148_v1 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 elif not p148_v1 & 128:
-                    p148_v1 = ((p148_v1 >> 8) & 127) | ((p148_v1 & 127) << 7)
+                    p148_v1 = ((p148_v1 >> 16) & 127) | ((p148_v1 >> 8) & 127) << 7 | (p148_v1 & 127) << 14
                     p = q
+                    if p148_v1 < 1:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 else:
-                    p148_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-                if p148_v1 < 1 or p148_v1 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                    p148_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+                    if p148_v1 < 1 or p148_v1 > 4294967295:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 y = _new(_W_WPT_TxRxPulseOrderType)
                 y.IndexNumber = p148_v0
                 y.TxRxIdentifier = p148_v1
@@ -8695,26 +9710,30 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 s = 3 if n0 >= 255 else 2
                 continue
             elif ec == 1:
-                p0 = p + 1
-                q = p + 17
+                q = p + 25
                 if q <= E:
-                    c = (D >> (E - q)) & 131071
+                    c = (D >> (E - q)) & 33554431
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 9, 16)
+                g = c >> 24
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'WPT_TxRxPackageSpecDataType')
-                v1 = c & 65535
-                if v1 < 32768:
-                    v1 >>= 8
+                v1 = c & 16777215
+                if v1 < 8388608:
+                    v1 >>= 16
+                    p = q - 16
+                elif not v1 & 32768:
+                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
                     p = q
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 else:
-                    v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if v1 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                    v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -8733,26 +9752,30 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 1
-                q = p + 17
+                q = p + 25
                 if q <= E:
-                    c = (D >> (E - q)) & 131071
+                    c = (D >> (E - q)) & 33554431
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 8)
-                g = c >> 16
+                    c, D, E = _look(D, E, p, data, 9, 16)
+                g = c >> 24
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'WPT_TxRxPackageSpecDataType')
-                v1 = c & 65535
-                if v1 < 32768:
-                    v1 >>= 8
+                v1 = c & 16777215
+                if v1 < 8388608:
+                    v1 >>= 16
+                    p = q - 16
+                elif not v1 & 32768:
+                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
                     p = q
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 else:
-                    v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if v1 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                    v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -8763,46 +9786,54 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_TxRxPackageSpecDataType')
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPackageSpecDataType')
-    v2 = c & 65535
-    if v2 < 32768:
-        v2 >>= 8
+    v2 = c & 16777215
+    if v2 < 8388608:
+        v2 >>= 16
+        p = q - 16
+    elif not v2 & 32768:
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
         p = q
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPackageSpecDataType')
-    v3 = c & 65535
-    if v3 < 32768:
-        v3 >>= 8
+    v3 = c & 16777215
+    if v3 < 8388608:
+        v3 >>= 16
+        p = q - 16
+    elif not v3 & 32768:
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
         p = q
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
     else:
-        v3, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v3 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
+        v3, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8851,14 +9882,25 @@ def _e_WPT_TxRxPulseOrderType(a, v):
         x0 = v.IndexNumber
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "TxRxIdentifier"
         x1 = v.TxRxIdentifier
         if x1.__class__ is not int or x1 < 1 or x1 > 4294967295:
             raise _rt.bad_int(x1, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8872,46 +9914,58 @@ def _e_WPT_TxRxPulseOrderType(a, v):
 """\
 
 def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
-    p0 = p + 3
-    q = p + 19
+        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if v1 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 < 1 or v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v1 < 1 or v1 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8950,8 +10004,15 @@ def _e_WPT_TxRxSpecDataType(a, v):
         x0 = v.TxRxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "TxRxPosition"
         x1 = v.TxRxPosition
         if not isinstance(x1, WPT_CoordinateXYZType):
@@ -8960,23 +10021,35 @@ def _e_WPT_TxRxSpecDataType(a, v):
         t149_x0 = x1.Coord_X
         if t149_x0.__class__ is not int or t149_x0 < -32768 or t149_x0 > 32767:
             raise _rt.bad_int(t149_x0, -32768, 32767)
-        a = (a << 5) | (t149_x0 < 0)
         m = ~t149_x0 if t149_x0 < 0 else t149_x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 13) | (t149_x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 21) | (t149_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 29) | (t149_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxPosition.Coord_Y"
         t149_x1 = x1.Coord_Y
         if t149_x1.__class__ is not int or t149_x1 < -32768 or t149_x1 > 32767:
             raise _rt.bad_int(t149_x1, -32768, 32767)
-        a = (a << 4) | (t149_x1 < 0)
         m = ~t149_x1 if t149_x1 < 0 else t149_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (t149_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t149_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t149_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxPosition.Coord_Z"
         t149_x2 = x1.Coord_Z
         if t149_x2.__class__ is not int or t149_x2 < -32768 or t149_x2 > 32767:
             raise _rt.bad_int(t149_x2, -32768, 32767)
-        a = (a << 4) | (t149_x2 < 0)
         m = ~t149_x2 if t149_x2 < 0 else t149_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (t149_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t149_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t149_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation"
         x2 = v.TxRxOrientation
         if not isinstance(x2, WPT_CoordinateXYZType):
@@ -8985,23 +10058,35 @@ def _e_WPT_TxRxSpecDataType(a, v):
         t150_x0 = x2.Coord_X
         if t150_x0.__class__ is not int or t150_x0 < -32768 or t150_x0 > 32767:
             raise _rt.bad_int(t150_x0, -32768, 32767)
-        a = (a << 6) | (t150_x0 < 0)
         m = ~t150_x0 if t150_x0 < 0 else t150_x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 14) | (t150_x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 22) | (t150_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 30) | (t150_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation.Coord_Y"
         t150_x1 = x2.Coord_Y
         if t150_x1.__class__ is not int or t150_x1 < -32768 or t150_x1 > 32767:
             raise _rt.bad_int(t150_x1, -32768, 32767)
-        a = (a << 4) | (t150_x1 < 0)
         m = ~t150_x1 if t150_x1 < 0 else t150_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (t150_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t150_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t150_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation.Coord_Z"
         t150_x2 = x2.Coord_Z
         if t150_x2.__class__ is not int or t150_x2 < -32768 or t150_x2 > 32767:
             raise _rt.bad_int(t150_x2, -32768, 32767)
-        a = (a << 4) | (t150_x2 < 0)
         m = ~t150_x2 if t150_x2 < 0 else t150_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (t150_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t150_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t150_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9015,169 +10100,237 @@ def _e_WPT_TxRxSpecDataType(a, v):
 """\
 
 def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
-    p0 = p + 2
-    q = p + 18
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 262143
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 10, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 10, 16)
+    g = c >> 24
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-    v0 = c & 65535
-    if v0 < 32768:
-        v0 >>= 8
+    v0 = c & 16777215
+    if v0 < 8388608:
+        v0 >>= 16
+        p = q - 16
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
+    elif not v0 & 32768:
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
-    p0 = p + 5
-    q = p + 21
+        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
+    q = p + 29
     if q <= E:
-        c = (D >> (E - q)) & 2097151
+        c = (D >> (E - q)) & 536870911
     else:
-        c, D, E = _look(D, E, p, data, 13, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 13, 16)
+    g = c >> 24
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v0 = c & 65535
-    if t151_v0 < 32768:
-        t151_v0 >>= 8
+    t151_v0 = c & 16777215
+    if t151_v0 < 8388608:
+        t151_v0 >>= 16
+        p = q - 16
+        if sg:
+            t151_v0 = ~t151_v0
+    elif not t151_v0 & 32768:
+        t151_v0 = ((t151_v0 >> 16) & 127) | ((t151_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t151_v0 = ~t151_v0
     elif not t151_v0 & 128:
-        t151_v0 = ((t151_v0 >> 8) & 127) | ((t151_v0 & 127) << 7)
+        t151_v0 = ((t151_v0 >> 16) & 127) | ((t151_v0 >> 8) & 127) << 7 | (t151_v0 & 127) << 14
         p = q
+        if sg:
+            t151_v0 = ~t151_v0
+        if t151_v0 < -32768 or t151_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
     else:
-        t151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t151_v0 = ~t151_v0
-    if t151_v0 < -32768 or t151_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t151_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t151_v0 = ~t151_v0
+        if t151_v0 < -32768 or t151_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v1 = c & 65535
-    if t151_v1 < 32768:
-        t151_v1 >>= 8
+    t151_v1 = c & 16777215
+    if t151_v1 < 8388608:
+        t151_v1 >>= 16
+        p = q - 16
+        if sg:
+            t151_v1 = ~t151_v1
+    elif not t151_v1 & 32768:
+        t151_v1 = ((t151_v1 >> 16) & 127) | ((t151_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t151_v1 = ~t151_v1
     elif not t151_v1 & 128:
-        t151_v1 = ((t151_v1 >> 8) & 127) | ((t151_v1 & 127) << 7)
+        t151_v1 = ((t151_v1 >> 16) & 127) | ((t151_v1 >> 8) & 127) << 7 | (t151_v1 & 127) << 14
         p = q
+        if sg:
+            t151_v1 = ~t151_v1
+        if t151_v1 < -32768 or t151_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
     else:
-        t151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t151_v1 = ~t151_v1
-    if t151_v1 < -32768 or t151_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t151_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t151_v1 = ~t151_v1
+        if t151_v1 < -32768 or t151_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v2 = c & 65535
-    if t151_v2 < 32768:
-        t151_v2 >>= 8
+    t151_v2 = c & 16777215
+    if t151_v2 < 8388608:
+        t151_v2 >>= 16
+        p = q - 16
+        if sg:
+            t151_v2 = ~t151_v2
+    elif not t151_v2 & 32768:
+        t151_v2 = ((t151_v2 >> 16) & 127) | ((t151_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t151_v2 = ~t151_v2
     elif not t151_v2 & 128:
-        t151_v2 = ((t151_v2 >> 8) & 127) | ((t151_v2 & 127) << 7)
+        t151_v2 = ((t151_v2 >> 16) & 127) | ((t151_v2 >> 8) & 127) << 7 | (t151_v2 & 127) << 14
         p = q
+        if sg:
+            t151_v2 = ~t151_v2
+        if t151_v2 < -32768 or t151_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
     else:
-        t151_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t151_v2 = ~t151_v2
-    if t151_v2 < -32768 or t151_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
+        t151_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t151_v2 = ~t151_v2
+        if t151_v2 < -32768 or t151_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
     v1 = _new(_W_WPT_CoordinateXYZType)
     v1.Coord_X = t151_v0
     v1.Coord_Y = t151_v1
     v1.Coord_Z = t151_v2
     v1.__class__ = WPT_CoordinateXYZType
-    p0 = p + 6
-    q = p + 22
+    q = p + 30
     if q <= E:
-        c = (D >> (E - q)) & 4194303
+        c = (D >> (E - q)) & 1073741823
     else:
-        c, D, E = _look(D, E, p, data, 14, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 14, 16)
+    g = c >> 24
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v0 = c & 65535
-    if t152_v0 < 32768:
-        t152_v0 >>= 8
+    t152_v0 = c & 16777215
+    if t152_v0 < 8388608:
+        t152_v0 >>= 16
+        p = q - 16
+        if sg:
+            t152_v0 = ~t152_v0
+    elif not t152_v0 & 32768:
+        t152_v0 = ((t152_v0 >> 16) & 127) | ((t152_v0 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t152_v0 = ~t152_v0
     elif not t152_v0 & 128:
-        t152_v0 = ((t152_v0 >> 8) & 127) | ((t152_v0 & 127) << 7)
+        t152_v0 = ((t152_v0 >> 16) & 127) | ((t152_v0 >> 8) & 127) << 7 | (t152_v0 & 127) << 14
         p = q
+        if sg:
+            t152_v0 = ~t152_v0
+        if t152_v0 < -32768 or t152_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
     else:
-        t152_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t152_v0 = ~t152_v0
-    if t152_v0 < -32768 or t152_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t152_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t152_v0 = ~t152_v0
+        if t152_v0 < -32768 or t152_v0 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v1 = c & 65535
-    if t152_v1 < 32768:
-        t152_v1 >>= 8
+    t152_v1 = c & 16777215
+    if t152_v1 < 8388608:
+        t152_v1 >>= 16
+        p = q - 16
+        if sg:
+            t152_v1 = ~t152_v1
+    elif not t152_v1 & 32768:
+        t152_v1 = ((t152_v1 >> 16) & 127) | ((t152_v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t152_v1 = ~t152_v1
     elif not t152_v1 & 128:
-        t152_v1 = ((t152_v1 >> 8) & 127) | ((t152_v1 & 127) << 7)
+        t152_v1 = ((t152_v1 >> 16) & 127) | ((t152_v1 >> 8) & 127) << 7 | (t152_v1 & 127) << 14
         p = q
+        if sg:
+            t152_v1 = ~t152_v1
+        if t152_v1 < -32768 or t152_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
     else:
-        t152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t152_v1 = ~t152_v1
-    if t152_v1 < -32768 or t152_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
-    p0 = p + 4
-    q = p + 20
+        t152_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t152_v1 = ~t152_v1
+        if t152_v1 < -32768 or t152_v1 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
+    q = p + 28
     if q <= E:
-        c = (D >> (E - q)) & 1048575
+        c = (D >> (E - q)) & 268435455
     else:
-        c, D, E = _look(D, E, p, data, 12, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 12, 16)
+    g = c >> 24
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v2 = c & 65535
-    if t152_v2 < 32768:
-        t152_v2 >>= 8
+    t152_v2 = c & 16777215
+    if t152_v2 < 8388608:
+        t152_v2 >>= 16
+        p = q - 16
+        if sg:
+            t152_v2 = ~t152_v2
+    elif not t152_v2 & 32768:
+        t152_v2 = ((t152_v2 >> 16) & 127) | ((t152_v2 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            t152_v2 = ~t152_v2
     elif not t152_v2 & 128:
-        t152_v2 = ((t152_v2 >> 8) & 127) | ((t152_v2 & 127) << 7)
+        t152_v2 = ((t152_v2 >> 16) & 127) | ((t152_v2 >> 8) & 127) << 7 | (t152_v2 & 127) << 14
         p = q
+        if sg:
+            t152_v2 = ~t152_v2
+        if t152_v2 < -32768 or t152_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
     else:
-        t152_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t152_v2 = ~t152_v2
-    if t152_v2 < -32768 or t152_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
+        t152_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        if sg:
+            t152_v2 = ~t152_v2
+        if t152_v2 < -32768 or t152_v2 > 32767:
+            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
     v2 = _new(_W_WPT_CoordinateXYZType)
     v2.Coord_X = t152_v0
     v2.Coord_Y = t152_v1

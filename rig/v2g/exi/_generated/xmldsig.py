@@ -2997,9 +2997,16 @@ def _e_SignatureMethodType(a, v):
         if x1 is not None:
             if x1.__class__ is not int:
                 raise _rt.bad_int(x1, None, None)
-            a = (a << 5) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 29) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 5) | (x1 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 2
         else:
@@ -3038,27 +3045,35 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
-            q = p + 18
+            q = p + 26
             if q <= E:
-                c = (D >> (E - q)) & 262143
+                c = (D >> (E - q)) & 67108863
             else:
-                c, D, E = _look(D, E, p, data, 10, 8)
-            g = c >> 16
+                c, D, E = _look(D, E, p, data, 10, 16)
+            g = c >> 24
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'SignatureMethodType')
             sg = g & 1
-            v1 = c & 65535
-            if v1 < 32768:
-                v1 >>= 8
+            v1 = c & 16777215
+            if v1 < 8388608:
+                v1 >>= 16
+                p = q - 16
+                if sg:
+                    v1 = ~v1
+            elif not v1 & 32768:
+                v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
                 p = q - 8
+                if sg:
+                    v1 = ~v1
             elif not v1 & 128:
-                v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
                 p = q
+                if sg:
+                    v1 = ~v1
             else:
-                v1, D, E, p = _duint(D, E, q - 16, data, 148)
-            if sg:
-                v1 = ~v1
+                v1, D, E, p = _duint(D, E, q - 24, data, 148)
+                if sg:
+                    v1 = ~v1
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -4085,9 +4100,16 @@ def _e_X509DataType(a, v):
             x43_x1 = y.X509SerialNumber
             if x43_x1.__class__ is not int:
                 raise _rt.bad_int(x43_x1, None, None)
-            a = (a << 4) | (x43_x1 < 0)
             m = ~x43_x1 if x43_x1 < 0 else x43_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x43_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x43_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x43_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x43_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         f = "X509SKI"
@@ -4304,9 +4326,16 @@ def _e_X509IssuerSerialType(a, v):
         x1 = v.X509SerialNumber
         if x1.__class__ is not int:
             raise _rt.bad_int(x1, None, None)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 4) | (x1 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4328,27 +4357,35 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'X509IssuerSerialType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
-    q = p + 19
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 524287
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
+        c, D, E = _look(D, E, p, data, 11, 16)
+    g = c >> 24
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    v1 = c & 65535
-    if v1 < 32768:
-        v1 >>= 8
+    v1 = c & 16777215
+    if v1 < 8388608:
+        v1 >>= 16
+        p = q - 16
+        if sg:
+            v1 = ~v1
+    elif not v1 & 32768:
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
         p = q
+        if sg:
+            v1 = ~v1
     else:
-        v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        v1 = ~v1
+        v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        if sg:
+            v1 = ~v1
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
