@@ -487,7 +487,14 @@ def varint_groups(dt: Datatype) -> int:
     return 148
 
 
-INLINE_GROUPS = 3  # integers of up to this many 7-bit groups are coded inline, octet by octet
+# Integers of up to this many 7-bit groups are coded inline, octet by octet: encoders write up to
+# three (a short's whole range); decoders read the octets with the bits before them and look
+# ahead only two, since a read that runs past the end of the stream takes the slow path, and a
+# longer look-ahead does so for the last integer of many messages (a charge loop response's).
+ENCODE_GROUPS = 3
+DECODE_GROUPS = 2
+# Binary values of one fixed length below this (their length is one octet) are coded inline.
+FIXED_BINARY = 32
 
 
 def twin_name(cm: ClassModel) -> str:
@@ -655,6 +662,10 @@ class EncoderWriter:
                     conds.append(f"len({var}) > {hi}")
             src(f"if {' or '.join(conds)}:")
             src(f"    raise _rt.bad_length({var}, {lo}, {hi}, {pytype})")
+            if rep != Rep.STRING and lo is not None and lo == hi and lo < FIXED_BINARY:
+                # a fixed length (a SessionID): length octet and octets join the pending bits
+                self.pend(8 + 8 * lo, f"int.from_bytes({var}, 'big') | {lo << (8 * lo)}")
+                return
             self.flush()
             fn = "_str" if rep == Rep.STRING else "_bin"
             src(f"a = {fn}(a, {var})")
@@ -663,7 +674,7 @@ class EncoderWriter:
 
     def uint(self, m: str, groups: int) -> None:
         """Write unsigned integer `m` (at most `groups` 7-bit groups, least significant first,
-        high bit of an octet = more follow): up to INLINE_GROUPS groups in the same shift as
+        high bit of an octet = more follow): up to ENCODE_GROUPS groups in the same shift as
         the pending bits, longer ones by the helper."""
         src = self.src
         head = list(self.pending)
@@ -677,9 +688,9 @@ class EncoderWriter:
                 24,
                 f"(({m} & 127) << 16) | (({m} & 16256) << 1) | ({m} >> 14) | 8421376",
             ),
-        ][: min(groups, INLINE_GROUPS)]
+        ][: min(groups, ENCODE_GROUPS)]
         for i, (cond, width, octets) in enumerate(forms):
-            last = i == len(forms) - 1 and groups <= INLINE_GROUPS
+            last = i == len(forms) - 1 and groups <= ENCODE_GROUPS
             if len(forms) > 1 or not last:
                 src("else:" if last else f"{'elif' if i else 'if'} {cond}:")
                 src.level += 1
@@ -687,7 +698,7 @@ class EncoderWriter:
             self.flush()
             if len(forms) > 1 or not last:
                 src.level -= 1
-        if groups > INLINE_GROUPS:
+        if groups > ENCODE_GROUPS:
             src("else:")
             with src.indent():
                 self.pending[:] = head
@@ -762,8 +773,9 @@ class EncoderWriter:
         members = [self.mw.ref_class(element_key(m)) for m in f.members]
         index = "{" + ", ".join(f"{c.name}: {i}" for i, c in enumerate(members)) + "}"
         mtab = self.mw.table("M", index)
+        # a list: lazy puts each member's compiled encoder in place of its stub
         encs = self.mw.table(
-            "F", "(" + "".join(f"{self.mw.ref_codec(c, '_e_')}, " for c in members) + ")"
+            "F", "[" + ", ".join(self.mw.ref_codec(c, "_e_") for c in members) + "]"
         )
         expected = " | ".join(c.name for c in members)
         self.src(f"j = {mtab}.get({var}.__class__)")
@@ -1170,7 +1182,7 @@ class DecoderWriter:
         """Read an integer of datatype `dt` (UINT, or INT after its pending sign bit `sg`) into
         `var`, folded with the pending fixed-width bits.
 
-        The pending group and the first octets of the integer (up to INLINE_GROUPS) come from
+        The pending group and the first octets of the integer (up to DECODE_GROUPS) come from
         one read when the window holds them; each length is a branch that decodes its groups
         inline and checks the bounds only if a value of that length can break them. Longer
         integers (and the last bits of a stream) go to the helper.
@@ -1179,7 +1191,7 @@ class DecoderWriter:
         items = list(self.pending)
         self.pending.clear()
         total = sum(w for w, _, _ in items)
-        look = 8 * min(groups, INLINE_GROUPS)
+        look = 8 * min(groups, DECODE_GROUPS)
         src(f"q = p + {total + look}")
         src("if q <= E:")
         src(f"    c = (D >> (E - q)) & {(1 << (total + look)) - 1}")
@@ -1282,6 +1294,16 @@ class DecoderWriter:
         lo, hi = dt.min_length, dt.max_length
         if dt.rep == Rep.STRING:
             src(f"{var}, D, E, p = _dstr(D, E, p, data, st, {key!r}, {lo}, {hi}, {what!r})")
+        elif lo is not None and lo == hi and lo < FIXED_BINARY:
+            # a fixed length (a SessionID): the length octet and the octets in one read; the
+            # helper reports a wrong length (and reads across a window's end)
+            n = 8 * lo
+            src(f"q = p + {8 + n}")
+            src(f"if q <= E and (D >> (E - p - 8)) & 255 == {lo}:")
+            src(f"    {var} = ((D >> (E - q)) & {(1 << n) - 1}).to_bytes({lo}, 'big')")
+            src("    p = q")
+            src("else:")
+            src(f"    {var}, D, E, p = _dbin(D, E, p, data, {lo}, {hi}, {what!r})")
         else:
             src(f"{var}, D, E, p = _dbin(D, E, p, data, {lo}, {hi}, {what!r})")
 

@@ -188,18 +188,18 @@ class JsonWriter:
         with src.indent():
             if f.kind == FieldKind.SUBSTITUTION:
                 members = [self.mw.ref_class(element_key(m)) for m in f.members]
-                table = self.table(
-                    "{"
-                    + ", ".join(
-                        f"{c.name}: ({m.qname[1]!r}, {self.mw.ref_codec(c, '_j_')})"
-                        for c, m in zip(members, f.members, strict=True)
-                    )
-                    + "}",
+                index = self.table(
+                    "{" + ", ".join(f"{c.name}: {i}" for i, c in enumerate(members)) + "}"
                 )
-                src(f"j = {table}.get({x}.__class__)")
+                names = self.table("(" + "".join(f"{m.qname[1]!r}, " for m in f.members) + ")")
+                # a list: lazy puts each member's compiled converter in place of its stub
+                convert = self.table(
+                    "[" + ", ".join(self.mw.ref_codec(c, "_j_") for c in members) + "]"
+                )
+                src(f"j = {index}.get({x}.__class__)")
                 src("if j is None:")
                 src("    return _jf.body(v)")
-                src(f"d[j[0]] = j[1]({x})")
+                src(f"d[{names}[j]] = {convert}[j]({x})")
                 return
             checks: list[str] = []
             value = self.value_expr(f, x, checks)

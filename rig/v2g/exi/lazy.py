@@ -13,6 +13,7 @@ from __future__ import annotations
 import __future__
 
 import importlib
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,24 +31,34 @@ def module_globals(name: str) -> dict[str, Any]:
 
 
 class _Stub:
-    """Stands for a codec function until its first call compiles it. A stub captured in a
-    dispatch table stays there after the compile: it keeps the compiled function, so later calls
-    cost one indirection and no lookup."""
+    """Stands for a codec function until its first call compiles it. Its first call also puts
+    the compiled function in its place in the module's globals and in every dispatch table
+    (a list, see _unit) that captured the stub, so later calls go straight to the function."""
 
-    __slots__ = ("g", "home", "name", "real")
+    __slots__ = ("g", "home", "name", "real", "tables")
 
     def __init__(self, g: dict[str, Any], name: str, home: str) -> None:
         self.g = g
         self.name = name
         self.home = home
         self.real: Callable[..., Any] | None = None
+        self.tables: list[tuple[list[Any], int]] = []
 
     def __call__(self, *args: Any) -> Any:
         real = self.real
         if real is None:
-            real = self.real = codec(self.home, self.name)
-            self.g[self.name] = real
+            real = self.resolve()
         return real(*args)
+
+    def resolve(self) -> Callable[..., Any]:
+        with _LOCK:
+            real = self.real = codec(self.home, self.name)
+            if self.g.get(self.name) is self:
+                self.g[self.name] = real
+            for table, index in self.tables:
+                table[index] = real
+            self.tables.clear()
+        return real
 
 
 def install(g: dict[str, Any]) -> None:
@@ -108,16 +119,27 @@ def _unit(g: dict[str, Any], unit: str) -> None:
     for d in deps:
         if d.startswith(CODEC_PREFIXES):
             cur = g.get(d)
-            if cur is None:
+            if cur is None or (isinstance(cur, _Stub) and d in g["_FOREIGN"]):
+                # another module's function: bind it if compiled there, else a stub of ours
                 home = g["_FOREIGN"][d]
                 real = module_globals(home).get(d)
-                g[d] = (
-                    real if real is not None and not isinstance(real, _Stub) else _Stub(g, d, home)
-                )
+                if real is not None and not isinstance(real, _Stub):
+                    g[d] = real
+                elif cur is None:
+                    g[d] = _Stub(g, d, home)
         elif d not in g:
             get(g, d)
     code = compile(src, f"<{g['__name__']}:{unit}>", "exec", flags=_FLAGS, dont_inherit=True)
+    size = len(g)
     exec(code, g)
+    # Dispatch tables the unit defined (new names, so at the end of the dict) may hold stubs:
+    # tell each stub where it is, so that its first call puts the function there.
+    for name in itertools.islice(reversed(g.keys()), len(g) - size):
+        table = g[name]
+        if type(table) is list:
+            for index, fn in enumerate(table):
+                if isinstance(fn, _Stub):
+                    fn.tables.append((table, index))
     done.add(unit)
 
 

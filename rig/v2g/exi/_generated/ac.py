@@ -1163,40 +1163,33 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v2 = None
     v4 = None
     v5 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e11_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e11_v1 = c & 16777215
-    if e11_v1 < 8388608:
-        e11_v1 >>= 16
-        p = q - 16
-        if sg:
-            e11_v1 = ~e11_v1
-    elif not e11_v1 & 32768:
-        e11_v1 = ((e11_v1 >> 16) & 127) | ((e11_v1 >> 8) & 127) << 7
+    e11_v1 = c & 65535
+    if e11_v1 < 32768:
+        e11_v1 >>= 8
         p = q - 8
         if sg:
             e11_v1 = ~e11_v1
     elif not e11_v1 & 128:
-        e11_v1 = ((e11_v1 >> 16) & 127) | ((e11_v1 >> 8) & 127) << 7 | (e11_v1 & 127) << 14
+        e11_v1 = ((e11_v1 >> 8) & 127) | (e11_v1 & 127) << 7
         p = q
         if sg:
             e11_v1 = ~e11_v1
-        if e11_v1 < -32768 or e11_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e11_v1, -32768, 32767)
     else:
-        e11_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e11_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e11_v1 = ~e11_v1
         if e11_v1 < -32768 or e11_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e11_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e11_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e11_v0
     v0.Value = e11_v1
@@ -1236,40 +1229,33 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e12_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e12_v1 = c & 16777215
-        if e12_v1 < 8388608:
-            e12_v1 >>= 16
-            p = q - 16
-            if sg:
-                e12_v1 = ~e12_v1
-        elif not e12_v1 & 32768:
-            e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7
+        e12_v1 = c & 65535
+        if e12_v1 < 32768:
+            e12_v1 >>= 8
             p = q - 8
             if sg:
                 e12_v1 = ~e12_v1
         elif not e12_v1 & 128:
-            e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7 | (e12_v1 & 127) << 14
+            e12_v1 = ((e12_v1 >> 8) & 127) | (e12_v1 & 127) << 7
             p = q
             if sg:
                 e12_v1 = ~e12_v1
-            if e12_v1 < -32768 or e12_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
         else:
-            e12_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e12_v1 = ~e12_v1
             if e12_v1 < -32768 or e12_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e12_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e12_v0
         v3.Value = e12_v1
@@ -1721,40 +1707,33 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v9 = None
     v10 = None
     v11 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e34_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e34_v1 = c & 16777215
-    if e34_v1 < 8388608:
-        e34_v1 >>= 16
-        p = q - 16
-        if sg:
-            e34_v1 = ~e34_v1
-    elif not e34_v1 & 32768:
-        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7
+    e34_v1 = c & 65535
+    if e34_v1 < 32768:
+        e34_v1 >>= 8
         p = q - 8
         if sg:
             e34_v1 = ~e34_v1
     elif not e34_v1 & 128:
-        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7 | (e34_v1 & 127) << 14
+        e34_v1 = ((e34_v1 >> 8) & 127) | (e34_v1 & 127) << 7
         p = q
         if sg:
             e34_v1 = ~e34_v1
-        if e34_v1 < -32768 or e34_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     else:
-        e34_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e34_v1 = ~e34_v1
         if e34_v1 < -32768 or e34_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e34_v0
     v0.Value = e34_v1
@@ -1794,40 +1773,33 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e35_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e35_v1 = c & 16777215
-        if e35_v1 < 8388608:
-            e35_v1 >>= 16
-            p = q - 16
-            if sg:
-                e35_v1 = ~e35_v1
-        elif not e35_v1 & 32768:
-            e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7
+        e35_v1 = c & 65535
+        if e35_v1 < 32768:
+            e35_v1 >>= 8
             p = q - 8
             if sg:
                 e35_v1 = ~e35_v1
         elif not e35_v1 & 128:
-            e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7 | (e35_v1 & 127) << 14
+            e35_v1 = ((e35_v1 >> 8) & 127) | (e35_v1 & 127) << 7
             p = q
             if sg:
                 e35_v1 = ~e35_v1
-            if e35_v1 < -32768 or e35_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
         else:
-            e35_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e35_v1 = ~e35_v1
             if e35_v1 < -32768 or e35_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e35_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e35_v0
         v3.Value = e35_v1
@@ -1872,40 +1844,33 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 6:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e36_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e36_v1 = c & 16777215
-        if e36_v1 < 8388608:
-            e36_v1 >>= 16
-            p = q - 16
-            if sg:
-                e36_v1 = ~e36_v1
-        elif not e36_v1 & 32768:
-            e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7
+        e36_v1 = c & 65535
+        if e36_v1 < 32768:
+            e36_v1 >>= 8
             p = q - 8
             if sg:
                 e36_v1 = ~e36_v1
         elif not e36_v1 & 128:
-            e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7 | (e36_v1 & 127) << 14
+            e36_v1 = ((e36_v1 >> 8) & 127) | (e36_v1 & 127) << 7
             p = q
             if sg:
                 e36_v1 = ~e36_v1
-            if e36_v1 < -32768 or e36_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
         else:
-            e36_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e36_v1 = ~e36_v1
             if e36_v1 < -32768 or e36_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e36_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e36_v0
         v6.Value = e36_v1
@@ -2139,7 +2104,7 @@ _j_AC_CPDResEnergyTransferMode = _j_AC_CPDResEnergyTransferModeType
 """\
 _T37 = (None, (2, 1, 3), (1, 0, 3), None, None, )
 _M38 = {BPT_Dynamic_AC_CLReqControlMode: 0, BPT_Scheduled_AC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_AC_CLReqControlMode: 3, Scheduled_AC_CLReqControlMode: 4}
-_F39 = (_e_BPT_Dynamic_AC_CLReqControlMode, _e_BPT_Scheduled_AC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_AC_CLReqControlMode, _e_Scheduled_AC_CLReqControlMode, )
+_F39 = [_e_BPT_Dynamic_AC_CLReqControlMode, _e_BPT_Scheduled_AC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_AC_CLReqControlMode, _e_Scheduled_AC_CLReqControlMode]
 
 def _e_AC_ChargeLoopReqType(a, v):
     f = ""
@@ -2268,7 +2233,9 @@ _d_AC_ChargeLoopReq = _d_AC_ChargeLoopReqType
     '_j_AC_ChargeLoopReqType': (
         ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_j_BPT_Dynamic_AC_CLReqControlMode', '_j_BPT_Scheduled_AC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_AC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_AC_CLReqControlMode'),
 """\
-_J1 = {BPT_Dynamic_AC_CLReqControlMode: ('BPT_Dynamic_AC_CLReqControlMode', _j_BPT_Dynamic_AC_CLReqControlMode), BPT_Scheduled_AC_CLReqControlMode: ('BPT_Scheduled_AC_CLReqControlMode', _j_BPT_Scheduled_AC_CLReqControlMode), CLReqControlMode: ('CLReqControlMode', _j_CLReqControlMode), Dynamic_AC_CLReqControlMode: ('Dynamic_AC_CLReqControlMode', _j_Dynamic_AC_CLReqControlMode), Scheduled_AC_CLReqControlMode: ('Scheduled_AC_CLReqControlMode', _j_Scheduled_AC_CLReqControlMode)}
+_J1 = {BPT_Dynamic_AC_CLReqControlMode: 0, BPT_Scheduled_AC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_AC_CLReqControlMode: 3, Scheduled_AC_CLReqControlMode: 4}
+_J2 = ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_AC_CLReqControlMode', 'Scheduled_AC_CLReqControlMode', )
+_J3 = [_j_BPT_Dynamic_AC_CLReqControlMode, _j_BPT_Scheduled_AC_CLReqControlMode, _j_CLReqControlMode, _j_Dynamic_AC_CLReqControlMode, _j_Scheduled_AC_CLReqControlMode]
 
 def _j_AC_ChargeLoopReqType(v):
     x0 = v.Header
@@ -2284,7 +2251,7 @@ def _j_AC_ChargeLoopReqType(v):
         j = _J1.get(x3.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x3)
+        d[_J2[j]] = _J3[j](x3)
     return d
 _j_AC_ChargeLoopReq = _j_AC_ChargeLoopReqType
 """,
@@ -2296,7 +2263,7 @@ _T41 = (None, None, (4, 1, 4), (4, 0, 4), None, None, None, None, )
 _T42 = (None, None, (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, )
 _T43 = (None, None, (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, )
 _M45 = {BPT_Dynamic_AC_CLResControlMode: 0, BPT_Scheduled_AC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_AC_CLResControlMode: 3, Scheduled_AC_CLResControlMode: 4}
-_F46 = (_e_BPT_Dynamic_AC_CLResControlMode, _e_BPT_Scheduled_AC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_AC_CLResControlMode, _e_Scheduled_AC_CLResControlMode, )
+_F46 = [_e_BPT_Dynamic_AC_CLResControlMode, _e_BPT_Scheduled_AC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_AC_CLResControlMode, _e_Scheduled_AC_CLResControlMode]
 _T47 = (None, None, ((4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), (4, 8, 7), ), ((4, 3, 7), (4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), ), ((3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), (3, 6, 7), ), ((3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), ), ((3, 0, 7), (3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), ), None, )
 
 def _e_AC_ChargeLoopResType(a, v):
@@ -2597,7 +2564,9 @@ _d_AC_ChargeLoopRes = _d_AC_ChargeLoopResType
     '_j_AC_ChargeLoopResType': (
         ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_j_BPT_Dynamic_AC_CLResControlMode', '_j_BPT_Scheduled_AC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_AC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_AC_CLResControlMode'),
 """\
-_J2 = {BPT_Dynamic_AC_CLResControlMode: ('BPT_Dynamic_AC_CLResControlMode', _j_BPT_Dynamic_AC_CLResControlMode), BPT_Scheduled_AC_CLResControlMode: ('BPT_Scheduled_AC_CLResControlMode', _j_BPT_Scheduled_AC_CLResControlMode), CLResControlMode: ('CLResControlMode', _j_CLResControlMode), Dynamic_AC_CLResControlMode: ('Dynamic_AC_CLResControlMode', _j_Dynamic_AC_CLResControlMode), Scheduled_AC_CLResControlMode: ('Scheduled_AC_CLResControlMode', _j_Scheduled_AC_CLResControlMode)}
+_J4 = {BPT_Dynamic_AC_CLResControlMode: 0, BPT_Scheduled_AC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_AC_CLResControlMode: 3, Scheduled_AC_CLResControlMode: 4}
+_J5 = ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'Scheduled_AC_CLResControlMode', )
+_J6 = [_j_BPT_Dynamic_AC_CLResControlMode, _j_BPT_Scheduled_AC_CLResControlMode, _j_CLResControlMode, _j_Dynamic_AC_CLResControlMode, _j_Scheduled_AC_CLResControlMode]
 
 def _j_AC_ChargeLoopResType(v):
     x0 = v.Header
@@ -2625,10 +2594,10 @@ def _j_AC_ChargeLoopResType(v):
         d['EVSETargetFrequency'] = {'Exponent': y3, 'Value': y4}
     x6 = v.CLResControlMode
     if x6 is not None:
-        j = _J2.get(x6.__class__)
+        j = _J4.get(x6.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x6)
+        d[_J5[j]] = _J6[j](x6)
     return d
 _j_AC_ChargeLoopRes = _j_AC_ChargeLoopResType
 """,
@@ -2637,7 +2606,7 @@ _j_AC_ChargeLoopRes = _j_AC_ChargeLoopResType
         ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_AC_CPDReqEnergyTransferMode', '_e_BPT_AC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
 _M48 = {AC_CPDReqEnergyTransferMode: 0, BPT_AC_CPDReqEnergyTransferMode: 1}
-_F49 = (_e_AC_CPDReqEnergyTransferMode, _e_BPT_AC_CPDReqEnergyTransferMode, )
+_F49 = [_e_AC_CPDReqEnergyTransferMode, _e_BPT_AC_CPDReqEnergyTransferMode]
 
 def _e_AC_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -2707,17 +2676,19 @@ _d_AC_ChargeParameterDiscoveryReq = _d_AC_ChargeParameterDiscoveryReqType
     '_j_AC_ChargeParameterDiscoveryReqType': (
         ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDReqEnergyTransferMode', '_j_BPT_AC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
 """\
-_J3 = {AC_CPDReqEnergyTransferMode: ('AC_CPDReqEnergyTransferMode', _j_AC_CPDReqEnergyTransferMode), BPT_AC_CPDReqEnergyTransferMode: ('BPT_AC_CPDReqEnergyTransferMode', _j_BPT_AC_CPDReqEnergyTransferMode)}
+_J7 = {AC_CPDReqEnergyTransferMode: 0, BPT_AC_CPDReqEnergyTransferMode: 1}
+_J8 = ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', )
+_J9 = [_j_AC_CPDReqEnergyTransferMode, _j_BPT_AC_CPDReqEnergyTransferMode]
 
 def _j_AC_ChargeParameterDiscoveryReqType(v):
     x0 = v.Header
     d = {'Header': _j_MessageHeaderType(x0)}
     x1 = v.AC_CPDReqEnergyTransferMode
     if x1 is not None:
-        j = _J3.get(x1.__class__)
+        j = _J7.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J8[j]] = _J9[j](x1)
     return d
 _j_AC_ChargeParameterDiscoveryReq = _j_AC_ChargeParameterDiscoveryReqType
 """,
@@ -2726,7 +2697,7 @@ _j_AC_ChargeParameterDiscoveryReq = _j_AC_ChargeParameterDiscoveryReqType
         ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_IX_responseCodeType', '_e_AC_CPDResEnergyTransferMode', '_e_BPT_AC_CPDResEnergyTransferMode', '_e_MessageHeaderType'),
 """\
 _M50 = {AC_CPDResEnergyTransferMode: 0, BPT_AC_CPDResEnergyTransferMode: 1}
-_F51 = (_e_AC_CPDResEnergyTransferMode, _e_BPT_AC_CPDResEnergyTransferMode, )
+_F51 = [_e_AC_CPDResEnergyTransferMode, _e_BPT_AC_CPDResEnergyTransferMode]
 
 def _e_AC_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -2809,7 +2780,9 @@ _d_AC_ChargeParameterDiscoveryRes = _d_AC_ChargeParameterDiscoveryResType
     '_j_AC_ChargeParameterDiscoveryResType': (
         ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDResEnergyTransferMode', '_j_BPT_AC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
 """\
-_J4 = {AC_CPDResEnergyTransferMode: ('AC_CPDResEnergyTransferMode', _j_AC_CPDResEnergyTransferMode), BPT_AC_CPDResEnergyTransferMode: ('BPT_AC_CPDResEnergyTransferMode', _j_BPT_AC_CPDResEnergyTransferMode)}
+_J10 = {AC_CPDResEnergyTransferMode: 0, BPT_AC_CPDResEnergyTransferMode: 1}
+_J11 = ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', )
+_J12 = [_j_AC_CPDResEnergyTransferMode, _j_BPT_AC_CPDResEnergyTransferMode]
 
 def _j_AC_ChargeParameterDiscoveryResType(v):
     x0 = v.Header
@@ -2817,10 +2790,10 @@ def _j_AC_ChargeParameterDiscoveryResType(v):
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
     x2 = v.AC_CPDResEnergyTransferMode
     if x2 is not None:
-        j = _J4.get(x2.__class__)
+        j = _J10.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J11[j]] = _J12[j](x2)
     return d
 _j_AC_ChargeParameterDiscoveryRes = _j_AC_ChargeParameterDiscoveryResType
 """,
@@ -3160,40 +3133,33 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v8 = None
     v10 = None
     v11 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e72_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e72_v1 = c & 16777215
-    if e72_v1 < 8388608:
-        e72_v1 >>= 16
-        p = q - 16
-        if sg:
-            e72_v1 = ~e72_v1
-    elif not e72_v1 & 32768:
-        e72_v1 = ((e72_v1 >> 16) & 127) | ((e72_v1 >> 8) & 127) << 7
+    e72_v1 = c & 65535
+    if e72_v1 < 32768:
+        e72_v1 >>= 8
         p = q - 8
         if sg:
             e72_v1 = ~e72_v1
     elif not e72_v1 & 128:
-        e72_v1 = ((e72_v1 >> 16) & 127) | ((e72_v1 >> 8) & 127) << 7 | (e72_v1 & 127) << 14
+        e72_v1 = ((e72_v1 >> 8) & 127) | (e72_v1 & 127) << 7
         p = q
         if sg:
             e72_v1 = ~e72_v1
-        if e72_v1 < -32768 or e72_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e72_v1, -32768, 32767)
     else:
-        e72_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e72_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e72_v1 = ~e72_v1
         if e72_v1 < -32768 or e72_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e72_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e72_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e72_v0
     v0.Value = e72_v1
@@ -3233,40 +3199,33 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e73_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e73_v1 = c & 16777215
-        if e73_v1 < 8388608:
-            e73_v1 >>= 16
-            p = q - 16
-            if sg:
-                e73_v1 = ~e73_v1
-        elif not e73_v1 & 32768:
-            e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7
+        e73_v1 = c & 65535
+        if e73_v1 < 32768:
+            e73_v1 >>= 8
             p = q - 8
             if sg:
                 e73_v1 = ~e73_v1
         elif not e73_v1 & 128:
-            e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7 | (e73_v1 & 127) << 14
+            e73_v1 = ((e73_v1 >> 8) & 127) | (e73_v1 & 127) << 7
             p = q
             if sg:
                 e73_v1 = ~e73_v1
-            if e73_v1 < -32768 or e73_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
         else:
-            e73_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e73_v1 = ~e73_v1
             if e73_v1 < -32768 or e73_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e73_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e73_v0
         v3.Value = e73_v1
@@ -3311,40 +3270,33 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 6:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e74_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e74_v1 = c & 16777215
-        if e74_v1 < 8388608:
-            e74_v1 >>= 16
-            p = q - 16
-            if sg:
-                e74_v1 = ~e74_v1
-        elif not e74_v1 & 32768:
-            e74_v1 = ((e74_v1 >> 16) & 127) | ((e74_v1 >> 8) & 127) << 7
+        e74_v1 = c & 65535
+        if e74_v1 < 32768:
+            e74_v1 >>= 8
             p = q - 8
             if sg:
                 e74_v1 = ~e74_v1
         elif not e74_v1 & 128:
-            e74_v1 = ((e74_v1 >> 16) & 127) | ((e74_v1 >> 8) & 127) << 7 | (e74_v1 & 127) << 14
+            e74_v1 = ((e74_v1 >> 8) & 127) | (e74_v1 & 127) << 7
             p = q
             if sg:
                 e74_v1 = ~e74_v1
-            if e74_v1 < -32768 or e74_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e74_v1, -32768, 32767)
         else:
-            e74_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e74_v1 = ~e74_v1
             if e74_v1 < -32768 or e74_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e74_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e74_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e74_v0
         v6.Value = e74_v1
@@ -3389,40 +3341,33 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 9:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e75_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e75_v1 = c & 16777215
-        if e75_v1 < 8388608:
-            e75_v1 >>= 16
-            p = q - 16
-            if sg:
-                e75_v1 = ~e75_v1
-        elif not e75_v1 & 32768:
-            e75_v1 = ((e75_v1 >> 16) & 127) | ((e75_v1 >> 8) & 127) << 7
+        e75_v1 = c & 65535
+        if e75_v1 < 32768:
+            e75_v1 >>= 8
             p = q - 8
             if sg:
                 e75_v1 = ~e75_v1
         elif not e75_v1 & 128:
-            e75_v1 = ((e75_v1 >> 16) & 127) | ((e75_v1 >> 8) & 127) << 7 | (e75_v1 & 127) << 14
+            e75_v1 = ((e75_v1 >> 8) & 127) | (e75_v1 & 127) << 7
             p = q
             if sg:
                 e75_v1 = ~e75_v1
-            if e75_v1 < -32768 or e75_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e75_v1, -32768, 32767)
         else:
-            e75_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e75_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e75_v1 = ~e75_v1
             if e75_v1 < -32768 or e75_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e75_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e75_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e75_v0
         v9.Value = e75_v1
@@ -4080,40 +4025,33 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v14 = None
     v16 = None
     v17 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e107_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e107_v1 = c & 16777215
-    if e107_v1 < 8388608:
-        e107_v1 >>= 16
-        p = q - 16
-        if sg:
-            e107_v1 = ~e107_v1
-    elif not e107_v1 & 32768:
-        e107_v1 = ((e107_v1 >> 16) & 127) | ((e107_v1 >> 8) & 127) << 7
+    e107_v1 = c & 65535
+    if e107_v1 < 32768:
+        e107_v1 >>= 8
         p = q - 8
         if sg:
             e107_v1 = ~e107_v1
     elif not e107_v1 & 128:
-        e107_v1 = ((e107_v1 >> 16) & 127) | ((e107_v1 >> 8) & 127) << 7 | (e107_v1 & 127) << 14
+        e107_v1 = ((e107_v1 >> 8) & 127) | (e107_v1 & 127) << 7
         p = q
         if sg:
             e107_v1 = ~e107_v1
-        if e107_v1 < -32768 or e107_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e107_v1, -32768, 32767)
     else:
-        e107_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e107_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e107_v1 = ~e107_v1
         if e107_v1 < -32768 or e107_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e107_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e107_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e107_v0
     v0.Value = e107_v1
@@ -4153,40 +4091,33 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e108_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e108_v1 = c & 16777215
-        if e108_v1 < 8388608:
-            e108_v1 >>= 16
-            p = q - 16
-            if sg:
-                e108_v1 = ~e108_v1
-        elif not e108_v1 & 32768:
-            e108_v1 = ((e108_v1 >> 16) & 127) | ((e108_v1 >> 8) & 127) << 7
+        e108_v1 = c & 65535
+        if e108_v1 < 32768:
+            e108_v1 >>= 8
             p = q - 8
             if sg:
                 e108_v1 = ~e108_v1
         elif not e108_v1 & 128:
-            e108_v1 = ((e108_v1 >> 16) & 127) | ((e108_v1 >> 8) & 127) << 7 | (e108_v1 & 127) << 14
+            e108_v1 = ((e108_v1 >> 8) & 127) | (e108_v1 & 127) << 7
             p = q
             if sg:
                 e108_v1 = ~e108_v1
-            if e108_v1 < -32768 or e108_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e108_v1, -32768, 32767)
         else:
-            e108_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e108_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e108_v1 = ~e108_v1
             if e108_v1 < -32768 or e108_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e108_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e108_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e108_v0
         v3.Value = e108_v1
@@ -4231,40 +4162,33 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 6:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e109_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e109_v1 = c & 16777215
-        if e109_v1 < 8388608:
-            e109_v1 >>= 16
-            p = q - 16
-            if sg:
-                e109_v1 = ~e109_v1
-        elif not e109_v1 & 32768:
-            e109_v1 = ((e109_v1 >> 16) & 127) | ((e109_v1 >> 8) & 127) << 7
+        e109_v1 = c & 65535
+        if e109_v1 < 32768:
+            e109_v1 >>= 8
             p = q - 8
             if sg:
                 e109_v1 = ~e109_v1
         elif not e109_v1 & 128:
-            e109_v1 = ((e109_v1 >> 16) & 127) | ((e109_v1 >> 8) & 127) << 7 | (e109_v1 & 127) << 14
+            e109_v1 = ((e109_v1 >> 8) & 127) | (e109_v1 & 127) << 7
             p = q
             if sg:
                 e109_v1 = ~e109_v1
-            if e109_v1 < -32768 or e109_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e109_v1, -32768, 32767)
         else:
-            e109_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e109_v1 = ~e109_v1
             if e109_v1 < -32768 or e109_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e109_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e109_v1, -32768, 32767)
         v6 = _new(_W_RationalNumberType)
         v6.Exponent = e109_v0
         v6.Value = e109_v1
@@ -4381,40 +4305,33 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 12:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e110_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e110_v1 = c & 16777215
-        if e110_v1 < 8388608:
-            e110_v1 >>= 16
-            p = q - 16
-            if sg:
-                e110_v1 = ~e110_v1
-        elif not e110_v1 & 32768:
-            e110_v1 = ((e110_v1 >> 16) & 127) | ((e110_v1 >> 8) & 127) << 7
+        e110_v1 = c & 65535
+        if e110_v1 < 32768:
+            e110_v1 >>= 8
             p = q - 8
             if sg:
                 e110_v1 = ~e110_v1
         elif not e110_v1 & 128:
-            e110_v1 = ((e110_v1 >> 16) & 127) | ((e110_v1 >> 8) & 127) << 7 | (e110_v1 & 127) << 14
+            e110_v1 = ((e110_v1 >> 8) & 127) | (e110_v1 & 127) << 7
             p = q
             if sg:
                 e110_v1 = ~e110_v1
-            if e110_v1 < -32768 or e110_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e110_v1, -32768, 32767)
         else:
-            e110_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e110_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e110_v1 = ~e110_v1
             if e110_v1 < -32768 or e110_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e110_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e110_v1, -32768, 32767)
         v12 = _new(_W_RationalNumberType)
         v12.Exponent = e110_v0
         v12.Value = e110_v1
@@ -4459,40 +4376,33 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 15:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e111_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e111_v1 = c & 16777215
-        if e111_v1 < 8388608:
-            e111_v1 >>= 16
-            p = q - 16
-            if sg:
-                e111_v1 = ~e111_v1
-        elif not e111_v1 & 32768:
-            e111_v1 = ((e111_v1 >> 16) & 127) | ((e111_v1 >> 8) & 127) << 7
+        e111_v1 = c & 65535
+        if e111_v1 < 32768:
+            e111_v1 >>= 8
             p = q - 8
             if sg:
                 e111_v1 = ~e111_v1
         elif not e111_v1 & 128:
-            e111_v1 = ((e111_v1 >> 16) & 127) | ((e111_v1 >> 8) & 127) << 7 | (e111_v1 & 127) << 14
+            e111_v1 = ((e111_v1 >> 8) & 127) | (e111_v1 & 127) << 7
             p = q
             if sg:
                 e111_v1 = ~e111_v1
-            if e111_v1 < -32768 or e111_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e111_v1, -32768, 32767)
         else:
-            e111_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e111_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e111_v1 = ~e111_v1
             if e111_v1 < -32768 or e111_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e111_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e111_v1, -32768, 32767)
         v15 = _new(_W_RationalNumberType)
         v15.Exponent = e111_v0
         v15.Value = e111_v1
@@ -5338,28 +5248,25 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLReqControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5374,40 +5281,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e150_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e150_v1 = c & 16777215
-        if e150_v1 < 8388608:
-            e150_v1 >>= 16
-            p = q - 16
-            if sg:
-                e150_v1 = ~e150_v1
-        elif not e150_v1 & 32768:
-            e150_v1 = ((e150_v1 >> 16) & 127) | ((e150_v1 >> 8) & 127) << 7
+        e150_v1 = c & 65535
+        if e150_v1 < 32768:
+            e150_v1 >>= 8
             p = q - 8
             if sg:
                 e150_v1 = ~e150_v1
         elif not e150_v1 & 128:
-            e150_v1 = ((e150_v1 >> 16) & 127) | ((e150_v1 >> 8) & 127) << 7 | (e150_v1 & 127) << 14
+            e150_v1 = ((e150_v1 >> 8) & 127) | (e150_v1 & 127) << 7
             p = q
             if sg:
                 e150_v1 = ~e150_v1
-            if e150_v1 < -32768 or e150_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e150_v1, -32768, 32767)
         else:
-            e150_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e150_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e150_v1 = ~e150_v1
             if e150_v1 < -32768 or e150_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e150_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e150_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e150_v0
         v1.Value = e150_v1
@@ -5419,116 +5319,95 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_AC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e151_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e151_v1 = c & 16777215
-    if e151_v1 < 8388608:
-        e151_v1 >>= 16
-        p = q - 16
-        if sg:
-            e151_v1 = ~e151_v1
-    elif not e151_v1 & 32768:
-        e151_v1 = ((e151_v1 >> 16) & 127) | ((e151_v1 >> 8) & 127) << 7
+    e151_v1 = c & 65535
+    if e151_v1 < 32768:
+        e151_v1 >>= 8
         p = q - 8
         if sg:
             e151_v1 = ~e151_v1
     elif not e151_v1 & 128:
-        e151_v1 = ((e151_v1 >> 16) & 127) | ((e151_v1 >> 8) & 127) << 7 | (e151_v1 & 127) << 14
+        e151_v1 = ((e151_v1 >> 8) & 127) | (e151_v1 & 127) << 7
         p = q
         if sg:
             e151_v1 = ~e151_v1
-        if e151_v1 < -32768 or e151_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e151_v1, -32768, 32767)
     else:
-        e151_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e151_v1 = ~e151_v1
         if e151_v1 < -32768 or e151_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e151_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e151_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e151_v0
     v2.Value = e151_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e152_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e152_v1 = c & 16777215
-    if e152_v1 < 8388608:
-        e152_v1 >>= 16
-        p = q - 16
-        if sg:
-            e152_v1 = ~e152_v1
-    elif not e152_v1 & 32768:
-        e152_v1 = ((e152_v1 >> 16) & 127) | ((e152_v1 >> 8) & 127) << 7
+    e152_v1 = c & 65535
+    if e152_v1 < 32768:
+        e152_v1 >>= 8
         p = q - 8
         if sg:
             e152_v1 = ~e152_v1
     elif not e152_v1 & 128:
-        e152_v1 = ((e152_v1 >> 16) & 127) | ((e152_v1 >> 8) & 127) << 7 | (e152_v1 & 127) << 14
+        e152_v1 = ((e152_v1 >> 8) & 127) | (e152_v1 & 127) << 7
         p = q
         if sg:
             e152_v1 = ~e152_v1
-        if e152_v1 < -32768 or e152_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e152_v1, -32768, 32767)
     else:
-        e152_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e152_v1 = ~e152_v1
         if e152_v1 < -32768 or e152_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e152_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e152_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e152_v0
     v3.Value = e152_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e153_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e153_v1 = c & 16777215
-    if e153_v1 < 8388608:
-        e153_v1 >>= 16
-        p = q - 16
-        if sg:
-            e153_v1 = ~e153_v1
-    elif not e153_v1 & 32768:
-        e153_v1 = ((e153_v1 >> 16) & 127) | ((e153_v1 >> 8) & 127) << 7
+    e153_v1 = c & 65535
+    if e153_v1 < 32768:
+        e153_v1 >>= 8
         p = q - 8
         if sg:
             e153_v1 = ~e153_v1
     elif not e153_v1 & 128:
-        e153_v1 = ((e153_v1 >> 16) & 127) | ((e153_v1 >> 8) & 127) << 7 | (e153_v1 & 127) << 14
+        e153_v1 = ((e153_v1 >> 8) & 127) | (e153_v1 & 127) << 7
         p = q
         if sg:
             e153_v1 = ~e153_v1
-        if e153_v1 < -32768 or e153_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e153_v1, -32768, 32767)
     else:
-        e153_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e153_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e153_v1 = ~e153_v1
         if e153_v1 < -32768 or e153_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e153_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e153_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e153_v0
     v4.Value = e153_v1
@@ -5568,40 +5447,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e154_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e154_v1 = c & 16777215
-        if e154_v1 < 8388608:
-            e154_v1 >>= 16
-            p = q - 16
-            if sg:
-                e154_v1 = ~e154_v1
-        elif not e154_v1 & 32768:
-            e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7
+        e154_v1 = c & 65535
+        if e154_v1 < 32768:
+            e154_v1 >>= 8
             p = q - 8
             if sg:
                 e154_v1 = ~e154_v1
         elif not e154_v1 & 128:
-            e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7 | (e154_v1 & 127) << 14
+            e154_v1 = ((e154_v1 >> 8) & 127) | (e154_v1 & 127) << 7
             p = q
             if sg:
                 e154_v1 = ~e154_v1
-            if e154_v1 < -32768 or e154_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
         else:
-            e154_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e154_v1 = ~e154_v1
             if e154_v1 < -32768 or e154_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e154_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e154_v0
         v7.Value = e154_v1
@@ -5646,40 +5518,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e155_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e155_v1 = c & 16777215
-        if e155_v1 < 8388608:
-            e155_v1 >>= 16
-            p = q - 16
-            if sg:
-                e155_v1 = ~e155_v1
-        elif not e155_v1 & 32768:
-            e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7
+        e155_v1 = c & 65535
+        if e155_v1 < 32768:
+            e155_v1 >>= 8
             p = q - 8
             if sg:
                 e155_v1 = ~e155_v1
         elif not e155_v1 & 128:
-            e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7 | (e155_v1 & 127) << 14
+            e155_v1 = ((e155_v1 >> 8) & 127) | (e155_v1 & 127) << 7
             p = q
             if sg:
                 e155_v1 = ~e155_v1
-            if e155_v1 < -32768 or e155_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
         else:
-            e155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e155_v1 = ~e155_v1
             if e155_v1 < -32768 or e155_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e155_v1, -32768, 32767)
         v10 = _new(_W_RationalNumberType)
         v10.Exponent = e155_v0
         v10.Value = e155_v1
@@ -5724,40 +5589,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e156_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e156_v1 = c & 16777215
-        if e156_v1 < 8388608:
-            e156_v1 >>= 16
-            p = q - 16
-            if sg:
-                e156_v1 = ~e156_v1
-        elif not e156_v1 & 32768:
-            e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7
+        e156_v1 = c & 65535
+        if e156_v1 < 32768:
+            e156_v1 >>= 8
             p = q - 8
             if sg:
                 e156_v1 = ~e156_v1
         elif not e156_v1 & 128:
-            e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7 | (e156_v1 & 127) << 14
+            e156_v1 = ((e156_v1 >> 8) & 127) | (e156_v1 & 127) << 7
             p = q
             if sg:
                 e156_v1 = ~e156_v1
-            if e156_v1 < -32768 or e156_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
         else:
-            e156_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e156_v1 = ~e156_v1
             if e156_v1 < -32768 or e156_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e156_v1, -32768, 32767)
         v13 = _new(_W_RationalNumberType)
         v13.Exponent = e156_v0
         v13.Value = e156_v1
@@ -5802,40 +5660,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 16:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e157_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e157_v1 = c & 16777215
-        if e157_v1 < 8388608:
-            e157_v1 >>= 16
-            p = q - 16
-            if sg:
-                e157_v1 = ~e157_v1
-        elif not e157_v1 & 32768:
-            e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7
+        e157_v1 = c & 65535
+        if e157_v1 < 32768:
+            e157_v1 >>= 8
             p = q - 8
             if sg:
                 e157_v1 = ~e157_v1
         elif not e157_v1 & 128:
-            e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7 | (e157_v1 & 127) << 14
+            e157_v1 = ((e157_v1 >> 8) & 127) | (e157_v1 & 127) << 7
             p = q
             if sg:
                 e157_v1 = ~e157_v1
-            if e157_v1 < -32768 or e157_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
         else:
-            e157_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e157_v1 = ~e157_v1
             if e157_v1 < -32768 or e157_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e157_v1, -32768, 32767)
         v16 = _new(_W_RationalNumberType)
         v16.Exponent = e157_v0
         v16.Value = e157_v1
@@ -5880,40 +5731,33 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 19:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e158_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e158_v1 = c & 16777215
-        if e158_v1 < 8388608:
-            e158_v1 >>= 16
-            p = q - 16
-            if sg:
-                e158_v1 = ~e158_v1
-        elif not e158_v1 & 32768:
-            e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7
+        e158_v1 = c & 65535
+        if e158_v1 < 32768:
+            e158_v1 >>= 8
             p = q - 8
             if sg:
                 e158_v1 = ~e158_v1
         elif not e158_v1 & 128:
-            e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7 | (e158_v1 & 127) << 14
+            e158_v1 = ((e158_v1 >> 8) & 127) | (e158_v1 & 127) << 7
             p = q
             if sg:
                 e158_v1 = ~e158_v1
-            if e158_v1 < -32768 or e158_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
         else:
-            e158_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e158_v1 = ~e158_v1
             if e158_v1 < -32768 or e158_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e158_v1, -32768, 32767)
         v19 = _new(_W_RationalNumberType)
         v19.Exponent = e158_v0
         v19.Value = e158_v1
@@ -6553,28 +6397,25 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6608,30 +6449,25 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6677,30 +6513,25 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6734,30 +6565,25 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6779,30 +6605,25 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -6817,40 +6638,33 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLResControlModeType')
     if s == 4:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e180_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e180_v1 = c & 16777215
-        if e180_v1 < 8388608:
-            e180_v1 >>= 16
-            p = q - 16
-            if sg:
-                e180_v1 = ~e180_v1
-        elif not e180_v1 & 32768:
-            e180_v1 = ((e180_v1 >> 16) & 127) | ((e180_v1 >> 8) & 127) << 7
+        e180_v1 = c & 65535
+        if e180_v1 < 32768:
+            e180_v1 >>= 8
             p = q - 8
             if sg:
                 e180_v1 = ~e180_v1
         elif not e180_v1 & 128:
-            e180_v1 = ((e180_v1 >> 16) & 127) | ((e180_v1 >> 8) & 127) << 7 | (e180_v1 & 127) << 14
+            e180_v1 = ((e180_v1 >> 8) & 127) | (e180_v1 & 127) << 7
             p = q
             if sg:
                 e180_v1 = ~e180_v1
-            if e180_v1 < -32768 or e180_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e180_v1, -32768, 32767)
         else:
-            e180_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e180_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e180_v1 = ~e180_v1
             if e180_v1 < -32768 or e180_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e180_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e180_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e180_v0
         v4.Value = e180_v1
@@ -8017,40 +7831,33 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e222_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e222_v1 = c & 16777215
-        if e222_v1 < 8388608:
-            e222_v1 >>= 16
-            p = q - 16
-            if sg:
-                e222_v1 = ~e222_v1
-        elif not e222_v1 & 32768:
-            e222_v1 = ((e222_v1 >> 16) & 127) | ((e222_v1 >> 8) & 127) << 7
+        e222_v1 = c & 65535
+        if e222_v1 < 32768:
+            e222_v1 >>= 8
             p = q - 8
             if sg:
                 e222_v1 = ~e222_v1
         elif not e222_v1 & 128:
-            e222_v1 = ((e222_v1 >> 16) & 127) | ((e222_v1 >> 8) & 127) << 7 | (e222_v1 & 127) << 14
+            e222_v1 = ((e222_v1 >> 8) & 127) | (e222_v1 & 127) << 7
             p = q
             if sg:
                 e222_v1 = ~e222_v1
-            if e222_v1 < -32768 or e222_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e222_v1, -32768, 32767)
         else:
-            e222_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e222_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e222_v1 = ~e222_v1
             if e222_v1 < -32768 or e222_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e222_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e222_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e222_v0
         v9.Value = e222_v1
@@ -9599,28 +9406,25 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLReqControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9635,40 +9439,33 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e265_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e265_v1 = c & 16777215
-        if e265_v1 < 8388608:
-            e265_v1 >>= 16
-            p = q - 16
-            if sg:
-                e265_v1 = ~e265_v1
-        elif not e265_v1 & 32768:
-            e265_v1 = ((e265_v1 >> 16) & 127) | ((e265_v1 >> 8) & 127) << 7
+        e265_v1 = c & 65535
+        if e265_v1 < 32768:
+            e265_v1 >>= 8
             p = q - 8
             if sg:
                 e265_v1 = ~e265_v1
         elif not e265_v1 & 128:
-            e265_v1 = ((e265_v1 >> 16) & 127) | ((e265_v1 >> 8) & 127) << 7 | (e265_v1 & 127) << 14
+            e265_v1 = ((e265_v1 >> 8) & 127) | (e265_v1 & 127) << 7
             p = q
             if sg:
                 e265_v1 = ~e265_v1
-            if e265_v1 < -32768 or e265_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e265_v1, -32768, 32767)
         else:
-            e265_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e265_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e265_v1 = ~e265_v1
             if e265_v1 < -32768 or e265_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e265_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e265_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e265_v0
         v1.Value = e265_v1
@@ -9680,116 +9477,95 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_AC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e266_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e266_v1 = c & 16777215
-    if e266_v1 < 8388608:
-        e266_v1 >>= 16
-        p = q - 16
-        if sg:
-            e266_v1 = ~e266_v1
-    elif not e266_v1 & 32768:
-        e266_v1 = ((e266_v1 >> 16) & 127) | ((e266_v1 >> 8) & 127) << 7
+    e266_v1 = c & 65535
+    if e266_v1 < 32768:
+        e266_v1 >>= 8
         p = q - 8
         if sg:
             e266_v1 = ~e266_v1
     elif not e266_v1 & 128:
-        e266_v1 = ((e266_v1 >> 16) & 127) | ((e266_v1 >> 8) & 127) << 7 | (e266_v1 & 127) << 14
+        e266_v1 = ((e266_v1 >> 8) & 127) | (e266_v1 & 127) << 7
         p = q
         if sg:
             e266_v1 = ~e266_v1
-        if e266_v1 < -32768 or e266_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e266_v1, -32768, 32767)
     else:
-        e266_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e266_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e266_v1 = ~e266_v1
         if e266_v1 < -32768 or e266_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e266_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e266_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e266_v0
     v2.Value = e266_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e267_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e267_v1 = c & 16777215
-    if e267_v1 < 8388608:
-        e267_v1 >>= 16
-        p = q - 16
-        if sg:
-            e267_v1 = ~e267_v1
-    elif not e267_v1 & 32768:
-        e267_v1 = ((e267_v1 >> 16) & 127) | ((e267_v1 >> 8) & 127) << 7
+    e267_v1 = c & 65535
+    if e267_v1 < 32768:
+        e267_v1 >>= 8
         p = q - 8
         if sg:
             e267_v1 = ~e267_v1
     elif not e267_v1 & 128:
-        e267_v1 = ((e267_v1 >> 16) & 127) | ((e267_v1 >> 8) & 127) << 7 | (e267_v1 & 127) << 14
+        e267_v1 = ((e267_v1 >> 8) & 127) | (e267_v1 & 127) << 7
         p = q
         if sg:
             e267_v1 = ~e267_v1
-        if e267_v1 < -32768 or e267_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e267_v1, -32768, 32767)
     else:
-        e267_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e267_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e267_v1 = ~e267_v1
         if e267_v1 < -32768 or e267_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e267_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e267_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e267_v0
     v3.Value = e267_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e268_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e268_v1 = c & 16777215
-    if e268_v1 < 8388608:
-        e268_v1 >>= 16
-        p = q - 16
-        if sg:
-            e268_v1 = ~e268_v1
-    elif not e268_v1 & 32768:
-        e268_v1 = ((e268_v1 >> 16) & 127) | ((e268_v1 >> 8) & 127) << 7
+    e268_v1 = c & 65535
+    if e268_v1 < 32768:
+        e268_v1 >>= 8
         p = q - 8
         if sg:
             e268_v1 = ~e268_v1
     elif not e268_v1 & 128:
-        e268_v1 = ((e268_v1 >> 16) & 127) | ((e268_v1 >> 8) & 127) << 7 | (e268_v1 & 127) << 14
+        e268_v1 = ((e268_v1 >> 8) & 127) | (e268_v1 & 127) << 7
         p = q
         if sg:
             e268_v1 = ~e268_v1
-        if e268_v1 < -32768 or e268_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e268_v1, -32768, 32767)
     else:
-        e268_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e268_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e268_v1 = ~e268_v1
         if e268_v1 < -32768 or e268_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e268_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e268_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e268_v0
     v4.Value = e268_v1
@@ -9829,40 +9605,33 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e269_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e269_v1 = c & 16777215
-        if e269_v1 < 8388608:
-            e269_v1 >>= 16
-            p = q - 16
-            if sg:
-                e269_v1 = ~e269_v1
-        elif not e269_v1 & 32768:
-            e269_v1 = ((e269_v1 >> 16) & 127) | ((e269_v1 >> 8) & 127) << 7
+        e269_v1 = c & 65535
+        if e269_v1 < 32768:
+            e269_v1 >>= 8
             p = q - 8
             if sg:
                 e269_v1 = ~e269_v1
         elif not e269_v1 & 128:
-            e269_v1 = ((e269_v1 >> 16) & 127) | ((e269_v1 >> 8) & 127) << 7 | (e269_v1 & 127) << 14
+            e269_v1 = ((e269_v1 >> 8) & 127) | (e269_v1 & 127) << 7
             p = q
             if sg:
                 e269_v1 = ~e269_v1
-            if e269_v1 < -32768 or e269_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e269_v1, -32768, 32767)
         else:
-            e269_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e269_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e269_v1 = ~e269_v1
             if e269_v1 < -32768 or e269_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e269_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e269_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e269_v0
         v7.Value = e269_v1
@@ -9907,40 +9676,33 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e270_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e270_v1 = c & 16777215
-        if e270_v1 < 8388608:
-            e270_v1 >>= 16
-            p = q - 16
-            if sg:
-                e270_v1 = ~e270_v1
-        elif not e270_v1 & 32768:
-            e270_v1 = ((e270_v1 >> 16) & 127) | ((e270_v1 >> 8) & 127) << 7
+        e270_v1 = c & 65535
+        if e270_v1 < 32768:
+            e270_v1 >>= 8
             p = q - 8
             if sg:
                 e270_v1 = ~e270_v1
         elif not e270_v1 & 128:
-            e270_v1 = ((e270_v1 >> 16) & 127) | ((e270_v1 >> 8) & 127) << 7 | (e270_v1 & 127) << 14
+            e270_v1 = ((e270_v1 >> 8) & 127) | (e270_v1 & 127) << 7
             p = q
             if sg:
                 e270_v1 = ~e270_v1
-            if e270_v1 < -32768 or e270_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e270_v1, -32768, 32767)
         else:
-            e270_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e270_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e270_v1 = ~e270_v1
             if e270_v1 < -32768 or e270_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e270_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e270_v1, -32768, 32767)
         v10 = _new(_W_RationalNumberType)
         v10.Exponent = e270_v0
         v10.Value = e270_v1
@@ -9985,40 +9747,33 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e271_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e271_v1 = c & 16777215
-        if e271_v1 < 8388608:
-            e271_v1 >>= 16
-            p = q - 16
-            if sg:
-                e271_v1 = ~e271_v1
-        elif not e271_v1 & 32768:
-            e271_v1 = ((e271_v1 >> 16) & 127) | ((e271_v1 >> 8) & 127) << 7
+        e271_v1 = c & 65535
+        if e271_v1 < 32768:
+            e271_v1 >>= 8
             p = q - 8
             if sg:
                 e271_v1 = ~e271_v1
         elif not e271_v1 & 128:
-            e271_v1 = ((e271_v1 >> 16) & 127) | ((e271_v1 >> 8) & 127) << 7 | (e271_v1 & 127) << 14
+            e271_v1 = ((e271_v1 >> 8) & 127) | (e271_v1 & 127) << 7
             p = q
             if sg:
                 e271_v1 = ~e271_v1
-            if e271_v1 < -32768 or e271_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e271_v1, -32768, 32767)
         else:
-            e271_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e271_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e271_v1 = ~e271_v1
             if e271_v1 < -32768 or e271_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e271_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e271_v1, -32768, 32767)
         v13 = _new(_W_RationalNumberType)
         v13.Exponent = e271_v0
         v13.Value = e271_v1
@@ -10551,28 +10306,25 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10606,30 +10358,25 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10675,30 +10422,25 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10732,30 +10474,25 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10777,30 +10514,25 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_AC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10815,40 +10547,33 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLResControlModeType')
     if s == 4:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e293_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e293_v1 = c & 16777215
-        if e293_v1 < 8388608:
-            e293_v1 >>= 16
-            p = q - 16
-            if sg:
-                e293_v1 = ~e293_v1
-        elif not e293_v1 & 32768:
-            e293_v1 = ((e293_v1 >> 16) & 127) | ((e293_v1 >> 8) & 127) << 7
+        e293_v1 = c & 65535
+        if e293_v1 < 32768:
+            e293_v1 >>= 8
             p = q - 8
             if sg:
                 e293_v1 = ~e293_v1
         elif not e293_v1 & 128:
-            e293_v1 = ((e293_v1 >> 16) & 127) | ((e293_v1 >> 8) & 127) << 7 | (e293_v1 & 127) << 14
+            e293_v1 = ((e293_v1 >> 8) & 127) | (e293_v1 & 127) << 7
             p = q
             if sg:
                 e293_v1 = ~e293_v1
-            if e293_v1 < -32768 or e293_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e293_v1, -32768, 32767)
         else:
-            e293_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e293_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e293_v1 = ~e293_v1
             if e293_v1 < -32768 or e293_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e293_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e293_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e293_v0
         v4.Value = e293_v1
@@ -11847,40 +11572,33 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e323_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e323_v1 = c & 16777215
-        if e323_v1 < 8388608:
-            e323_v1 >>= 16
-            p = q - 16
-            if sg:
-                e323_v1 = ~e323_v1
-        elif not e323_v1 & 32768:
-            e323_v1 = ((e323_v1 >> 16) & 127) | ((e323_v1 >> 8) & 127) << 7
+        e323_v1 = c & 65535
+        if e323_v1 < 32768:
+            e323_v1 >>= 8
             p = q - 8
             if sg:
                 e323_v1 = ~e323_v1
         elif not e323_v1 & 128:
-            e323_v1 = ((e323_v1 >> 16) & 127) | ((e323_v1 >> 8) & 127) << 7 | (e323_v1 & 127) << 14
+            e323_v1 = ((e323_v1 >> 8) & 127) | (e323_v1 & 127) << 7
             p = q
             if sg:
                 e323_v1 = ~e323_v1
-            if e323_v1 < -32768 or e323_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e323_v1, -32768, 32767)
         else:
-            e323_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e323_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e323_v1 = ~e323_v1
             if e323_v1 < -32768 or e323_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e323_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e323_v1, -32768, 32767)
         v9 = _new(_W_RationalNumberType)
         v9.Exponent = e323_v0
         v9.Value = e323_v1

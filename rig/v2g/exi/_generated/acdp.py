@@ -1098,12 +1098,12 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ACDP_VehiclePositioningResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 45
+    q = p + 37
     if q <= E:
-        c = (D >> (E - q)) & 35184372088831
+        c = (D >> (E - q)) & 137438953471
     else:
-        c, D, E = _look(D, E, p, data, 29, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 29, 8)
+    g = c >> 16
     if g & 1580270:
         raise _rt.escape(p, g, 21, 1580270, 'ACDP_VehiclePositioningResType')
     k = (g >> 13) & 63
@@ -1116,129 +1116,101 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     v2 = _EV_processingType[k]
     v3 = ((g >> 4) & 1) == 1
     sg = g & 1
-    v4 = c & 16777215
-    if v4 < 8388608:
-        v4 >>= 16
-        p = q - 16
-        if sg:
-            v4 = ~v4
-    elif not v4 & 32768:
-        v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+    v4 = c & 65535
+    if v4 < 32768:
+        v4 >>= 8
         p = q - 8
         if sg:
             v4 = ~v4
     elif not v4 & 128:
-        v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+        v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
         p = q
         if sg:
             v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
     else:
-        v4, D, E, p = _duint(D, E, q - 24, data, 3)
+        v4, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v4 = ~v4
         if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v5 = c & 16777215
-    if v5 < 8388608:
-        v5 >>= 16
-        p = q - 16
-        if sg:
-            v5 = ~v5
-    elif not v5 & 32768:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+    v5 = c & 65535
+    if v5 < 32768:
+        v5 >>= 8
         p = q - 8
         if sg:
             v5 = ~v5
     elif not v5 & 128:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
         if sg:
             v5 = ~v5
-        if v5 < -32768 or v5 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
     else:
-        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        v5, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v5 = ~v5
         if v5 < -32768 or v5 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v6 = c & 16777215
-    if v6 < 8388608:
-        v6 >>= 16
-        p = q - 16
-        if sg:
-            v6 = ~v6
-    elif not v6 & 32768:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+    v6 = c & 65535
+    if v6 < 32768:
+        v6 >>= 8
         p = q - 8
         if sg:
             v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
         if sg:
             v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
     else:
-        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        v6, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v6 = ~v6
         if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ACDP_VehiclePositioningResType')
     sg = g & 1
-    v7 = c & 16777215
-    if v7 < 8388608:
-        v7 >>= 16
-        p = q - 16
-        if sg:
-            v7 = ~v7
-    elif not v7 & 32768:
-        v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+    v7 = c & 65535
+    if v7 < 32768:
+        v7 >>= 8
         p = q - 8
         if sg:
             v7 = ~v7
     elif not v7 & 128:
-        v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+        v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
         p = q
         if sg:
             v7 = ~v7
-        if v7 < -32768 or v7 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
     else:
-        v7, D, E, p = _duint(D, E, q - 24, data, 3)
+        v7, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v7 = ~v7
         if v7 < -32768 or v7 > 32767:
-            raise _rt.out_of_range(q - 24, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)

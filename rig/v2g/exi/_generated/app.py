@@ -210,50 +210,44 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AppProtocolType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AppProtocolType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AppProtocolType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
     q = p + 21
     if q > E:
         D, E = _win(data, p, q)
@@ -387,50 +381,44 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'AppProtocolType')
     p = q
     a3_v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AppProtocolType')
-    a3_v1 = c & 16777215
-    if a3_v1 < 8388608:
-        a3_v1 >>= 16
-        p = q - 16
-    elif not a3_v1 & 32768:
-        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7
+    a3_v1 = c & 65535
+    if a3_v1 < 32768:
+        a3_v1 >>= 8
         p = q - 8
     elif not a3_v1 & 128:
-        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7 | (a3_v1 & 127) << 14
+        a3_v1 = ((a3_v1 >> 8) & 127) | (a3_v1 & 127) << 7
         p = q
     else:
-        a3_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        a3_v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if a3_v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMajor', a3_v1, 0, 4294967295)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMajor', a3_v1, 0, 4294967295)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AppProtocolType')
-    a3_v2 = c & 16777215
-    if a3_v2 < 8388608:
-        a3_v2 >>= 16
-        p = q - 16
-    elif not a3_v2 & 32768:
-        a3_v2 = ((a3_v2 >> 16) & 127) | ((a3_v2 >> 8) & 127) << 7
+    a3_v2 = c & 65535
+    if a3_v2 < 32768:
+        a3_v2 >>= 8
         p = q - 8
     elif not a3_v2 & 128:
-        a3_v2 = ((a3_v2 >> 16) & 127) | ((a3_v2 >> 8) & 127) << 7 | (a3_v2 & 127) << 14
+        a3_v2 = ((a3_v2 >> 8) & 127) | (a3_v2 & 127) << 7
         p = q
     else:
-        a3_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        a3_v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if a3_v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AppProtocolType.VersionNumberMinor', a3_v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMinor', a3_v2, 0, 4294967295)
     q = p + 19
     if q > E:
         D, E = _win(data, p, q)

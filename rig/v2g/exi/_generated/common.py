@@ -2911,28 +2911,25 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'AbsolutePriceScheduleType.Id')
         s = 1
     elif ec == 1:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AbsolutePriceScheduleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            v1, D, E, p = _duint(D, E, q - 16, data, 10)
             if v1 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2944,28 +2941,25 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AbsolutePriceScheduleType')
     if s == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'AbsolutePriceScheduleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            v1, D, E, p = _duint(D, E, q - 16, data, 10)
             if v1 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2973,34 +2967,29 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AbsolutePriceScheduleType')
         p = q
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AbsolutePriceScheduleType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if v2 < 1 or v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3297,40 +3286,33 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'AdditionalServiceType')
     p = q
     a13_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     a13_s14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a13_s14_v1 = c & 16777215
-    if a13_s14_v1 < 8388608:
-        a13_s14_v1 >>= 16
-        p = q - 16
-        if sg:
-            a13_s14_v1 = ~a13_s14_v1
-    elif not a13_s14_v1 & 32768:
-        a13_s14_v1 = ((a13_s14_v1 >> 16) & 127) | ((a13_s14_v1 >> 8) & 127) << 7
+    a13_s14_v1 = c & 65535
+    if a13_s14_v1 < 32768:
+        a13_s14_v1 >>= 8
         p = q - 8
         if sg:
             a13_s14_v1 = ~a13_s14_v1
     elif not a13_s14_v1 & 128:
-        a13_s14_v1 = ((a13_s14_v1 >> 16) & 127) | ((a13_s14_v1 >> 8) & 127) << 7 | (a13_s14_v1 & 127) << 14
+        a13_s14_v1 = ((a13_s14_v1 >> 8) & 127) | (a13_s14_v1 & 127) << 7
         p = q
         if sg:
             a13_s14_v1 = ~a13_s14_v1
-        if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
     else:
-        a13_s14_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        a13_s14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             a13_s14_v1 = ~a13_s14_v1
         if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
     a13_v1 = _new(_W_RationalNumberType)
     a13_v1.Exponent = a13_s14_v0
     a13_v1.Value = a13_s14_v1
@@ -3449,40 +3431,33 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AdditionalServiceType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s16_v1 = c & 16777215
-    if s16_v1 < 8388608:
-        s16_v1 >>= 16
-        p = q - 16
-        if sg:
-            s16_v1 = ~s16_v1
-    elif not s16_v1 & 32768:
-        s16_v1 = ((s16_v1 >> 16) & 127) | ((s16_v1 >> 8) & 127) << 7
+    s16_v1 = c & 65535
+    if s16_v1 < 32768:
+        s16_v1 >>= 8
         p = q - 8
         if sg:
             s16_v1 = ~s16_v1
     elif not s16_v1 & 128:
-        s16_v1 = ((s16_v1 >> 16) & 127) | ((s16_v1 >> 8) & 127) << 7 | (s16_v1 & 127) << 14
+        s16_v1 = ((s16_v1 >> 8) & 127) | (s16_v1 & 127) << 7
         p = q
         if sg:
             s16_v1 = ~s16_v1
-        if s16_v1 < -32768 or s16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s16_v1, -32768, 32767)
     else:
-        s16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s16_v1 = ~s16_v1
         if s16_v1 < -32768 or s16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s16_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s16_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = s16_v0
     v1.Value = s16_v1
@@ -3566,8 +3541,6 @@ def _e_AuthorizationReqType(a, v):
             p19_x1 = x3.GenChallenge
             if p19_x1.__class__ is not bytes or len(p19_x1) != 16:
                 raise _rt.bad_length(p19_x1, 16, 16, bytes)
-            a <<= 2
-            a = _bin(a, p19_x1)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain"
             p19_x2 = x3.ContractCertificateChain
             if not isinstance(p19_x2, ContractCertificateChainType):
@@ -3576,7 +3549,7 @@ def _e_AuthorizationReqType(a, v):
             p19_c20_x0 = p19_x2.Certificate
             if p19_c20_x0.__class__ is not bytes or len(p19_c20_x0) > 1600:
                 raise _rt.bad_length(p19_c20_x0, None, 1600, bytes)
-            a <<= 4
+            a = (a << 142) | (int.from_bytes(p19_x1, 'big') | 5444517870735015415413993718908291383296) << 4
             a = _bin(a, p19_c20_x0)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain.SubCertificates"
             p19_c20_x1 = p19_x2.SubCertificates
@@ -4783,28 +4756,25 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     v2 = None
     v6 = None
     v7 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Dynamic_SEReqControlModeType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4867,40 +4837,33 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_SEReqControlModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e39_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e39_v1 = c & 16777215
-        if e39_v1 < 8388608:
-            e39_v1 >>= 16
-            p = q - 16
-            if sg:
-                e39_v1 = ~e39_v1
-        elif not e39_v1 & 32768:
-            e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7
+        e39_v1 = c & 65535
+        if e39_v1 < 32768:
+            e39_v1 >>= 8
             p = q - 8
             if sg:
                 e39_v1 = ~e39_v1
         elif not e39_v1 & 128:
-            e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7 | (e39_v1 & 127) << 14
+            e39_v1 = ((e39_v1 >> 8) & 127) | (e39_v1 & 127) << 7
             p = q
             if sg:
                 e39_v1 = ~e39_v1
-            if e39_v1 < -32768 or e39_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
         else:
-            e39_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e39_v1 = ~e39_v1
             if e39_v1 < -32768 or e39_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e39_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e39_v0
         v3.Value = e39_v1
@@ -4912,78 +4875,64 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_SEReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e40_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e40_v1 = c & 16777215
-    if e40_v1 < 8388608:
-        e40_v1 >>= 16
-        p = q - 16
-        if sg:
-            e40_v1 = ~e40_v1
-    elif not e40_v1 & 32768:
-        e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7
+    e40_v1 = c & 65535
+    if e40_v1 < 32768:
+        e40_v1 >>= 8
         p = q - 8
         if sg:
             e40_v1 = ~e40_v1
     elif not e40_v1 & 128:
-        e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7 | (e40_v1 & 127) << 14
+        e40_v1 = ((e40_v1 >> 8) & 127) | (e40_v1 & 127) << 7
         p = q
         if sg:
             e40_v1 = ~e40_v1
-        if e40_v1 < -32768 or e40_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
     else:
-        e40_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e40_v1 = ~e40_v1
         if e40_v1 < -32768 or e40_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e40_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e40_v0
     v4.Value = e40_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e41_v1 = c & 16777215
-    if e41_v1 < 8388608:
-        e41_v1 >>= 16
-        p = q - 16
-        if sg:
-            e41_v1 = ~e41_v1
-    elif not e41_v1 & 32768:
-        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7
+    e41_v1 = c & 65535
+    if e41_v1 < 32768:
+        e41_v1 >>= 8
         p = q - 8
         if sg:
             e41_v1 = ~e41_v1
     elif not e41_v1 & 128:
-        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7 | (e41_v1 & 127) << 14
+        e41_v1 = ((e41_v1 >> 8) & 127) | (e41_v1 & 127) << 7
         p = q
         if sg:
             e41_v1 = ~e41_v1
-        if e41_v1 < -32768 or e41_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     else:
-        e41_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e41_v1 = ~e41_v1
         if e41_v1 < -32768 or e41_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e41_v0
     v5.Value = e41_v1
@@ -5196,28 +5145,25 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_SEResControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5668,28 +5614,25 @@ def _e_EVAbsolutePriceScheduleType(a, v):
 """\
 
 def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVAbsolutePriceScheduleType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5823,28 +5766,25 @@ def _e_EVEnergyOfferType(a, v):
 """\
 
 def _d_EVEnergyOfferType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleType')
-    e50_v0 = c & 16777215
-    if e50_v0 < 8388608:
-        e50_v0 >>= 16
-        p = q - 16
-    elif not e50_v0 & 32768:
-        e50_v0 = ((e50_v0 >> 16) & 127) | ((e50_v0 >> 8) & 127) << 7
+    e50_v0 = c & 65535
+    if e50_v0 < 32768:
+        e50_v0 >>= 8
         p = q - 8
     elif not e50_v0 & 128:
-        e50_v0 = ((e50_v0 >> 16) & 127) | ((e50_v0 >> 8) & 127) << 7 | (e50_v0 & 127) << 14
+        e50_v0 = ((e50_v0 >> 8) & 127) | (e50_v0 & 127) << 7
         p = q
     else:
-        e50_v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        e50_v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if e50_v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5857,28 +5797,25 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     v0.TimeAnchor = e50_v0
     v0.EVPowerScheduleEntries = e50_v1
     v0.__class__ = EVPowerScheduleType
-    q = p + 28
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'EVAbsolutePriceScheduleType')
-    e51_v0 = c & 16777215
-    if e51_v0 < 8388608:
-        e51_v0 >>= 16
-        p = q - 16
-    elif not e51_v0 & 32768:
-        e51_v0 = ((e51_v0 >> 16) & 127) | ((e51_v0 >> 8) & 127) << 7
+    e51_v0 = c & 65535
+    if e51_v0 < 32768:
+        e51_v0 >>= 8
         p = q - 8
     elif not e51_v0 & 128:
-        e51_v0 = ((e51_v0 >> 16) & 127) | ((e51_v0 >> 8) & 127) << 7 | (e51_v0 & 127) << 14
+        e51_v0 = ((e51_v0 >> 8) & 127) | (e51_v0 & 127) << 7
         p = q
     else:
-        e51_v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        e51_v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if e51_v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6108,28 +6045,25 @@ def _e_EVPowerProfileType(a, v):
 def _d_EVPowerProfileType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerProfileType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6269,62 +6203,52 @@ def _e_EVPowerScheduleEntryListType(a, v):
 
 def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleEntryType')
-    e59_v0 = c & 16777215
-    if e59_v0 < 8388608:
-        e59_v0 >>= 16
-        p = q - 16
-    elif not e59_v0 & 32768:
-        e59_v0 = ((e59_v0 >> 16) & 127) | ((e59_v0 >> 8) & 127) << 7
+    e59_v0 = c & 65535
+    if e59_v0 < 32768:
+        e59_v0 >>= 8
         p = q - 8
     elif not e59_v0 & 128:
-        e59_v0 = ((e59_v0 >> 16) & 127) | ((e59_v0 >> 8) & 127) << 7 | (e59_v0 & 127) << 14
+        e59_v0 = ((e59_v0 >> 8) & 127) | (e59_v0 & 127) << 7
         p = q
     else:
-        e59_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        e59_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if e59_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e59_p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e59_p60_v1 = c & 16777215
-    if e59_p60_v1 < 8388608:
-        e59_p60_v1 >>= 16
-        p = q - 16
-        if sg:
-            e59_p60_v1 = ~e59_p60_v1
-    elif not e59_p60_v1 & 32768:
-        e59_p60_v1 = ((e59_p60_v1 >> 16) & 127) | ((e59_p60_v1 >> 8) & 127) << 7
+    e59_p60_v1 = c & 65535
+    if e59_p60_v1 < 32768:
+        e59_p60_v1 >>= 8
         p = q - 8
         if sg:
             e59_p60_v1 = ~e59_p60_v1
     elif not e59_p60_v1 & 128:
-        e59_p60_v1 = ((e59_p60_v1 >> 16) & 127) | ((e59_p60_v1 >> 8) & 127) << 7 | (e59_p60_v1 & 127) << 14
+        e59_p60_v1 = ((e59_p60_v1 >> 8) & 127) | (e59_p60_v1 & 127) << 7
         p = q
         if sg:
             e59_p60_v1 = ~e59_p60_v1
-        if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
     else:
-        e59_p60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e59_p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e59_p60_v1 = ~e59_p60_v1
         if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
     e59_v1 = _new(_W_RationalNumberType)
     e59_v1.Exponent = e59_p60_v0
     e59_v1.Value = e59_p60_v1
@@ -6442,62 +6366,52 @@ def _e_EVPowerScheduleEntryType(a, v):
 """\
 
 def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerScheduleEntryType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p62_v1 = c & 16777215
-    if p62_v1 < 8388608:
-        p62_v1 >>= 16
-        p = q - 16
-        if sg:
-            p62_v1 = ~p62_v1
-    elif not p62_v1 & 32768:
-        p62_v1 = ((p62_v1 >> 16) & 127) | ((p62_v1 >> 8) & 127) << 7
+    p62_v1 = c & 65535
+    if p62_v1 < 32768:
+        p62_v1 >>= 8
         p = q - 8
         if sg:
             p62_v1 = ~p62_v1
     elif not p62_v1 & 128:
-        p62_v1 = ((p62_v1 >> 16) & 127) | ((p62_v1 >> 8) & 127) << 7 | (p62_v1 & 127) << 14
+        p62_v1 = ((p62_v1 >> 8) & 127) | (p62_v1 & 127) << 7
         p = q
         if sg:
             p62_v1 = ~p62_v1
-        if p62_v1 < -32768 or p62_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p62_v1, -32768, 32767)
     else:
-        p62_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p62_v1 = ~p62_v1
         if p62_v1 < -32768 or p62_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p62_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p62_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p62_v0
     v1.Value = p62_v1
@@ -6570,28 +6484,25 @@ def _e_EVPowerScheduleType(a, v):
 """\
 
 def _d_EVPowerScheduleType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPowerScheduleType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6833,100 +6744,83 @@ def _e_EVPriceRuleStackType(a, v):
 
 def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVPriceRuleStackType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
-    q = p + 41
+            raise _rt.out_of_range(q - 16, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_e69_v1 = c & 16777215
-    if e68_e69_v1 < 8388608:
-        e68_e69_v1 >>= 16
-        p = q - 16
-        if sg:
-            e68_e69_v1 = ~e68_e69_v1
-    elif not e68_e69_v1 & 32768:
-        e68_e69_v1 = ((e68_e69_v1 >> 16) & 127) | ((e68_e69_v1 >> 8) & 127) << 7
+    e68_e69_v1 = c & 65535
+    if e68_e69_v1 < 32768:
+        e68_e69_v1 >>= 8
         p = q - 8
         if sg:
             e68_e69_v1 = ~e68_e69_v1
     elif not e68_e69_v1 & 128:
-        e68_e69_v1 = ((e68_e69_v1 >> 16) & 127) | ((e68_e69_v1 >> 8) & 127) << 7 | (e68_e69_v1 & 127) << 14
+        e68_e69_v1 = ((e68_e69_v1 >> 8) & 127) | (e68_e69_v1 & 127) << 7
         p = q
         if sg:
             e68_e69_v1 = ~e68_e69_v1
-        if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
     else:
-        e68_e69_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e68_e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e68_e69_v1 = ~e68_e69_v1
         if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
     e68_v0 = _new(_W_RationalNumberType)
     e68_v0.Exponent = e68_e69_v0
     e68_v0.Value = e68_e69_v1
     e68_v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_p70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_p70_v1 = c & 16777215
-    if e68_p70_v1 < 8388608:
-        e68_p70_v1 >>= 16
-        p = q - 16
-        if sg:
-            e68_p70_v1 = ~e68_p70_v1
-    elif not e68_p70_v1 & 32768:
-        e68_p70_v1 = ((e68_p70_v1 >> 16) & 127) | ((e68_p70_v1 >> 8) & 127) << 7
+    e68_p70_v1 = c & 65535
+    if e68_p70_v1 < 32768:
+        e68_p70_v1 >>= 8
         p = q - 8
         if sg:
             e68_p70_v1 = ~e68_p70_v1
     elif not e68_p70_v1 & 128:
-        e68_p70_v1 = ((e68_p70_v1 >> 16) & 127) | ((e68_p70_v1 >> 8) & 127) << 7 | (e68_p70_v1 & 127) << 14
+        e68_p70_v1 = ((e68_p70_v1 >> 8) & 127) | (e68_p70_v1 & 127) << 7
         p = q
         if sg:
             e68_p70_v1 = ~e68_p70_v1
-        if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
     else:
-        e68_p70_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e68_p70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e68_p70_v1 = ~e68_p70_v1
         if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
     e68_v1 = _new(_W_RationalNumberType)
     e68_v1.Exponent = e68_p70_v0
     e68_v1.Value = e68_p70_v1
@@ -7054,78 +6948,64 @@ def _e_EVPriceRuleType(a, v):
 """\
 
 def _d_EVPriceRuleType(D, E, p, data, st, cls):
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e73_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e73_v1 = c & 16777215
-    if e73_v1 < 8388608:
-        e73_v1 >>= 16
-        p = q - 16
-        if sg:
-            e73_v1 = ~e73_v1
-    elif not e73_v1 & 32768:
-        e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7
+    e73_v1 = c & 65535
+    if e73_v1 < 32768:
+        e73_v1 >>= 8
         p = q - 8
         if sg:
             e73_v1 = ~e73_v1
     elif not e73_v1 & 128:
-        e73_v1 = ((e73_v1 >> 16) & 127) | ((e73_v1 >> 8) & 127) << 7 | (e73_v1 & 127) << 14
+        e73_v1 = ((e73_v1 >> 8) & 127) | (e73_v1 & 127) << 7
         p = q
         if sg:
             e73_v1 = ~e73_v1
-        if e73_v1 < -32768 or e73_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
     else:
-        e73_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e73_v1 = ~e73_v1
         if e73_v1 < -32768 or e73_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e73_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e73_v0
     v0.Value = e73_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     p74_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p74_v1 = c & 16777215
-    if p74_v1 < 8388608:
-        p74_v1 >>= 16
-        p = q - 16
-        if sg:
-            p74_v1 = ~p74_v1
-    elif not p74_v1 & 32768:
-        p74_v1 = ((p74_v1 >> 16) & 127) | ((p74_v1 >> 8) & 127) << 7
+    p74_v1 = c & 65535
+    if p74_v1 < 32768:
+        p74_v1 >>= 8
         p = q - 8
         if sg:
             p74_v1 = ~p74_v1
     elif not p74_v1 & 128:
-        p74_v1 = ((p74_v1 >> 16) & 127) | ((p74_v1 >> 8) & 127) << 7 | (p74_v1 & 127) << 14
+        p74_v1 = ((p74_v1 >> 8) & 127) | (p74_v1 & 127) << 7
         p = q
         if sg:
             p74_v1 = ~p74_v1
-        if p74_v1 < -32768 or p74_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p74_v1, -32768, 32767)
     else:
-        p74_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p74_v1 = ~p74_v1
         if p74_v1 < -32768 or p74_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p74_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p74_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p74_v0
     v1.Value = p74_v1
@@ -7415,28 +7295,25 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'OverstayRuleListType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7636,28 +7513,25 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'OverstayRuleDescription'), None, 160, 'OverstayRuleType.OverstayRuleDescription')
         s = 1
     elif ec == 1:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'OverstayRuleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            v1, D, E, p = _duint(D, E, q - 16, data, 5)
             if v1 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7669,28 +7543,25 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'OverstayRuleType')
     if s == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'OverstayRuleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            v1, D, E, p = _duint(D, E, q - 16, data, 5)
             if v1 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7698,66 +7569,56 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'OverstayRuleType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     o81_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    o81_v1 = c & 16777215
-    if o81_v1 < 8388608:
-        o81_v1 >>= 16
-        p = q - 16
-        if sg:
-            o81_v1 = ~o81_v1
-    elif not o81_v1 & 32768:
-        o81_v1 = ((o81_v1 >> 16) & 127) | ((o81_v1 >> 8) & 127) << 7
+    o81_v1 = c & 65535
+    if o81_v1 < 32768:
+        o81_v1 >>= 8
         p = q - 8
         if sg:
             o81_v1 = ~o81_v1
     elif not o81_v1 & 128:
-        o81_v1 = ((o81_v1 >> 16) & 127) | ((o81_v1 >> 8) & 127) << 7 | (o81_v1 & 127) << 14
+        o81_v1 = ((o81_v1 >> 8) & 127) | (o81_v1 & 127) << 7
         p = q
         if sg:
             o81_v1 = ~o81_v1
-        if o81_v1 < -32768 or o81_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', o81_v1, -32768, 32767)
     else:
-        o81_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        o81_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             o81_v1 = ~o81_v1
         if o81_v1 < -32768 or o81_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', o81_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', o81_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = o81_v0
     v2.Value = o81_v1
     v2.__class__ = RationalNumberType
-    q = p + 28
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'OverstayRuleType')
-    v3 = c & 16777215
-    if v3 < 8388608:
-        v3 >>= 16
-        p = q - 16
-    elif not v3 & 32768:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+    v3 = c & 65535
+    if v3 < 32768:
+        v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
     else:
-        v3, D, E, p = _duint(D, E, q - 24, data, 5)
+        v3, D, E, p = _duint(D, E, q - 16, data, 5)
         if v3 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7858,30 +7719,25 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ParameterSetType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8116,39 +7972,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8157,37 +8006,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            v4, D, E, p = _duint(D, E, q - 16, data, 5)
             if sg:
                 v4 = ~v4
             if v4 < -2147483648 or v4 > 2147483647:
-                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8271,8 +8115,6 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
         x1 = v.GenChallenge
         if x1.__class__ is not bytes or len(x1) != 16:
             raise _rt.bad_length(x1, 16, 16, bytes)
-        a <<= 2
-        a = _bin(a, x1)
         f = "ContractCertificateChain"
         x2 = v.ContractCertificateChain
         if not isinstance(x2, ContractCertificateChainType):
@@ -8281,7 +8123,7 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
         c90_x0 = x2.Certificate
         if c90_x0.__class__ is not bytes or len(c90_x0) > 1600:
             raise _rt.bad_length(c90_x0, None, 1600, bytes)
-        a <<= 4
+        a = (a << 142) | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 4
         a = _bin(a, c90_x0)
         f = "ContractCertificateChain.SubCertificates"
         c90_x1 = x2.SubCertificates
@@ -8317,7 +8159,12 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_AReqAuthorizationModeType')
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_AReqAuthorizationModeType.GenChallenge')
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
+    else:
+        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_AReqAuthorizationModeType.GenChallenge')
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8379,11 +8226,9 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
         x0 = v.GenChallenge
         if x0.__class__ is not bytes or len(x0) != 16:
             raise _rt.bad_length(x0, 16, 16, bytes)
-        a <<= 2
-        a = _bin(a, x0)
         f = "SupportedProviders"
         x1 = v.SupportedProviders
-        a <<= 1
+        a = (a << 139) | (int.from_bytes(x0, 'big') | 5444517870735015415413993718908291383296) << 1
         if x1 is not None:
             if not isinstance(x1, SupportedProvidersListType):
                 raise _rt.bad_class(x1, 'SupportedProvidersListType')
@@ -8416,7 +8261,12 @@ def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_ASResAuthorizationModeType')
     p = q
-    v0, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_ASResAuthorizationModeType.GenChallenge')
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v0 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
+    else:
+        v0, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_ASResAuthorizationModeType.GenChallenge')
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8968,62 +8818,52 @@ def _e_PowerScheduleEntryType(a, v):
 def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     v2 = None
     v3 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PowerScheduleEntryType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p103_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p103_v1 = c & 16777215
-    if p103_v1 < 8388608:
-        p103_v1 >>= 16
-        p = q - 16
-        if sg:
-            p103_v1 = ~p103_v1
-    elif not p103_v1 & 32768:
-        p103_v1 = ((p103_v1 >> 16) & 127) | ((p103_v1 >> 8) & 127) << 7
+    p103_v1 = c & 65535
+    if p103_v1 < 32768:
+        p103_v1 >>= 8
         p = q - 8
         if sg:
             p103_v1 = ~p103_v1
     elif not p103_v1 & 128:
-        p103_v1 = ((p103_v1 >> 16) & 127) | ((p103_v1 >> 8) & 127) << 7 | (p103_v1 & 127) << 14
+        p103_v1 = ((p103_v1 >> 8) & 127) | (p103_v1 & 127) << 7
         p = q
         if sg:
             p103_v1 = ~p103_v1
-        if p103_v1 < -32768 or p103_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p103_v1, -32768, 32767)
     else:
-        p103_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p103_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p103_v1 = ~p103_v1
         if p103_v1 < -32768 or p103_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p103_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p103_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = p103_v0
     v1.Value = p103_v1
@@ -9204,28 +9044,25 @@ def _e_PowerScheduleType(a, v):
 def _d_PowerScheduleType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PowerScheduleType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9379,28 +9216,25 @@ def _e_PriceLevelScheduleEntryListType(a, v):
 
 def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'PriceLevelScheduleEntryType')
-    p110_v0 = c & 16777215
-    if p110_v0 < 8388608:
-        p110_v0 >>= 16
-        p = q - 16
-    elif not p110_v0 & 32768:
-        p110_v0 = ((p110_v0 >> 16) & 127) | ((p110_v0 >> 8) & 127) << 7
+    p110_v0 = c & 65535
+    if p110_v0 < 32768:
+        p110_v0 >>= 8
         p = q - 8
     elif not p110_v0 & 128:
-        p110_v0 = ((p110_v0 >> 16) & 127) | ((p110_v0 >> 8) & 127) << 7 | (p110_v0 & 127) << 14
+        p110_v0 = ((p110_v0 >> 8) & 127) | (p110_v0 & 127) << 7
         p = q
     else:
-        p110_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        p110_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if p110_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -9507,28 +9341,25 @@ def _e_PriceLevelScheduleEntryType(a, v):
 """\
 
 def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleEntryType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
     q = p + 13
     if q > E:
         D, E = _win(data, p, q)
@@ -9659,28 +9490,25 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'PriceLevelScheduleType.Id')
         s = 1
     elif ec == 1:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceLevelScheduleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            v1, D, E, p = _duint(D, E, q - 16, data, 10)
             if v1 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9692,28 +9520,25 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PriceLevelScheduleType')
     if s == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 3:
             raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            v1, D, E, p = _duint(D, E, q - 16, data, 10)
             if v1 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9721,34 +9546,29 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PriceLevelScheduleType')
         p = q
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceLevelScheduleType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if v2 < 1:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if v2 < 1 or v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10002,28 +9822,25 @@ def _e_PriceRuleStackType(a, v):
 
 def _d_PriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'PriceRuleStackType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10230,40 +10047,33 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     v2 = None
     v3 = None
     v4 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e122_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e122_v1 = c & 16777215
-    if e122_v1 < 8388608:
-        e122_v1 >>= 16
-        p = q - 16
-        if sg:
-            e122_v1 = ~e122_v1
-    elif not e122_v1 & 32768:
-        e122_v1 = ((e122_v1 >> 16) & 127) | ((e122_v1 >> 8) & 127) << 7
+    e122_v1 = c & 65535
+    if e122_v1 < 32768:
+        e122_v1 >>= 8
         p = q - 8
         if sg:
             e122_v1 = ~e122_v1
     elif not e122_v1 & 128:
-        e122_v1 = ((e122_v1 >> 16) & 127) | ((e122_v1 >> 8) & 127) << 7 | (e122_v1 & 127) << 14
+        e122_v1 = ((e122_v1 >> 8) & 127) | (e122_v1 & 127) << 7
         p = q
         if sg:
             e122_v1 = ~e122_v1
-        if e122_v1 < -32768 or e122_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e122_v1, -32768, 32767)
     else:
-        e122_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e122_v1 = ~e122_v1
         if e122_v1 < -32768 or e122_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e122_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e122_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e122_v0
     v0.Value = e122_v1
@@ -10280,28 +10090,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
         s = 2
     elif ec == 1:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 5)
+            v2, D, E, p = _duint(D, E, q - 16, data, 5)
             if v2 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10311,30 +10118,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 2:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10366,28 +10168,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v2 = c & 16777215
-            if v2 < 8388608:
-                v2 >>= 16
-                p = q - 16
-            elif not v2 & 32768:
-                v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+            v2 = c & 65535
+            if v2 < 32768:
+                v2 >>= 8
                 p = q - 8
             elif not v2 & 128:
-                v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+                v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
                 p = q
             else:
-                v2, D, E, p = _duint(D, E, q - 24, data, 5)
+                v2, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v2 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10397,30 +10196,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10452,30 +10246,25 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'PriceRuleType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10522,40 +10311,33 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'PriceRuleType')
     if s == 5:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         p123_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        p123_v1 = c & 16777215
-        if p123_v1 < 8388608:
-            p123_v1 >>= 16
-            p = q - 16
-            if sg:
-                p123_v1 = ~p123_v1
-        elif not p123_v1 & 32768:
-            p123_v1 = ((p123_v1 >> 16) & 127) | ((p123_v1 >> 8) & 127) << 7
+        p123_v1 = c & 65535
+        if p123_v1 < 32768:
+            p123_v1 >>= 8
             p = q - 8
             if sg:
                 p123_v1 = ~p123_v1
         elif not p123_v1 & 128:
-            p123_v1 = ((p123_v1 >> 16) & 127) | ((p123_v1 >> 8) & 127) << 7 | (p123_v1 & 127) << 14
+            p123_v1 = ((p123_v1 >> 8) & 127) | (p123_v1 & 127) << 7
             p = q
             if sg:
                 p123_v1 = ~p123_v1
-            if p123_v1 < -32768 or p123_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p123_v1, -32768, 32767)
         else:
-            p123_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 p123_v1 = ~p123_v1
             if p123_v1 < -32768 or p123_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p123_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p123_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = p123_v0
         v5.Value = p123_v1
@@ -10972,34 +10754,29 @@ def _e_ScheduleTupleType(a, v):
 
 def _d_ScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ScheduleTupleType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11102,34 +10879,29 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
 
 def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     v1 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Scheduled_EVPPTControlModeType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11388,28 +11160,25 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Scheduled_SEReqControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11701,34 +11470,29 @@ def _e_Scheduled_SMDTControlModeType(a, v):
 """\
 
 def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'Scheduled_SMDTControlModeType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11822,54 +11586,44 @@ def _e_SelectedServiceListType(a, v):
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s145_v0 = c & 16777215
-    if s145_v0 < 8388608:
-        s145_v0 >>= 16
-        p = q - 16
-    elif not s145_v0 & 32768:
-        s145_v0 = ((s145_v0 >> 16) & 127) | ((s145_v0 >> 8) & 127) << 7
+    s145_v0 = c & 65535
+    if s145_v0 < 32768:
+        s145_v0 >>= 8
         p = q - 8
     elif not s145_v0 & 128:
-        s145_v0 = ((s145_v0 >> 16) & 127) | ((s145_v0 >> 8) & 127) << 7 | (s145_v0 & 127) << 14
+        s145_v0 = ((s145_v0 >> 8) & 127) | (s145_v0 & 127) << 7
         p = q
-        if s145_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
     else:
-        s145_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        s145_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if s145_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s145_v1 = c & 16777215
-    if s145_v1 < 8388608:
-        s145_v1 >>= 16
-        p = q - 16
-    elif not s145_v1 & 32768:
-        s145_v1 = ((s145_v1 >> 16) & 127) | ((s145_v1 >> 8) & 127) << 7
+    s145_v1 = c & 65535
+    if s145_v1 < 32768:
+        s145_v1 >>= 8
         p = q - 8
     elif not s145_v1 & 128:
-        s145_v1 = ((s145_v1 >> 16) & 127) | ((s145_v1 >> 8) & 127) << 7 | (s145_v1 & 127) << 14
+        s145_v1 = ((s145_v1 >> 8) & 127) | (s145_v1 & 127) << 7
         p = q
-        if s145_v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
     else:
-        s145_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if s145_v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
     y = _new(_W_SelectedServiceType)
     y.ServiceID = s145_v0
     y.ParameterSetID = s145_v1
@@ -11971,54 +11725,44 @@ def _e_SelectedServiceType(a, v):
 """\
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
-        if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12091,30 +11835,25 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
-        if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12200,34 +11939,29 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 35
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 34359738367
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 19, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 19, 8)
+    g = c >> 16
     if g & 1543:
         raise _rt.escape(p, g, 11, 1543, 'ServiceDetailResType')
     k = (g >> 3) & 63
     if k >= 40:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
-        if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12542,30 +12276,25 @@ def _e_ServiceIDListType(a, v):
 
 def _d_ServiceIDListType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceIDListType')
-    y = c & 16777215
-    if y < 8388608:
-        y >>= 16
-        p = q - 16
-    elif not y & 32768:
-        y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7
+    y = c & 65535
+    if y < 32768:
+        y >>= 8
         p = q - 8
     elif not y & 128:
-        y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7 | (y & 127) << 14
+        y = ((y >> 8) & 127) | (y & 127) << 7
         p = q
-        if y > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
     else:
-        y, D, E, p = _duint(D, E, q - 24, data, 3)
+        y, D, E, p = _duint(D, E, q - 16, data, 3)
         if y > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceIDListType.ServiceID', y, 0, 65535)
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -12585,30 +12314,25 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                q = p + 25
+                q = p + 17
                 if q <= E:
-                    c = (D >> (E - q)) & 33554431
+                    c = (D >> (E - q)) & 131071
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 9, 8)
+                g = c >> 16
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'ServiceIDListType')
-                y = c & 16777215
-                if y < 8388608:
-                    y >>= 16
-                    p = q - 16
-                elif not y & 32768:
-                    y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7
+                y = c & 65535
+                if y < 32768:
+                    y >>= 8
                     p = q - 8
                 elif not y & 128:
-                    y = ((y >> 16) & 127) | ((y >> 8) & 127) << 7 | (y & 127) << 14
+                    y = ((y >> 8) & 127) | (y & 127) << 7
                     p = q
-                    if y > 65535:
-                        raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
                 else:
-                    y, D, E, p = _duint(D, E, q - 24, data, 3)
+                    y, D, E, p = _duint(D, E, q - 16, data, 3)
                     if y > 65535:
-                        raise _rt.out_of_range(q - 24, 'ServiceIDListType.ServiceID', y, 0, 65535)
+                        raise _rt.out_of_range(q - 16, 'ServiceIDListType.ServiceID', y, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -12715,30 +12439,25 @@ def _e_ServiceListType(a, v):
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'ServiceType')
-    s151_v0 = c & 16777215
-    if s151_v0 < 8388608:
-        s151_v0 >>= 16
-        p = q - 16
-    elif not s151_v0 & 32768:
-        s151_v0 = ((s151_v0 >> 16) & 127) | ((s151_v0 >> 8) & 127) << 7
+    s151_v0 = c & 65535
+    if s151_v0 < 32768:
+        s151_v0 >>= 8
         p = q - 8
     elif not s151_v0 & 128:
-        s151_v0 = ((s151_v0 >> 16) & 127) | ((s151_v0 >> 8) & 127) << 7 | (s151_v0 & 127) << 14
+        s151_v0 = ((s151_v0 >> 8) & 127) | (s151_v0 & 127) << 7
         p = q
-        if s151_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     else:
-        s151_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        s151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if s151_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', s151_v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -12989,54 +12708,44 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceSelectionReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s155_v0 = c & 16777215
-    if s155_v0 < 8388608:
-        s155_v0 >>= 16
-        p = q - 16
-    elif not s155_v0 & 32768:
-        s155_v0 = ((s155_v0 >> 16) & 127) | ((s155_v0 >> 8) & 127) << 7
+    s155_v0 = c & 65535
+    if s155_v0 < 32768:
+        s155_v0 >>= 8
         p = q - 8
     elif not s155_v0 & 128:
-        s155_v0 = ((s155_v0 >> 16) & 127) | ((s155_v0 >> 8) & 127) << 7 | (s155_v0 & 127) << 14
+        s155_v0 = ((s155_v0 >> 8) & 127) | (s155_v0 & 127) << 7
         p = q
-        if s155_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
     else:
-        s155_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        s155_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if s155_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s155_v1 = c & 16777215
-    if s155_v1 < 8388608:
-        s155_v1 >>= 16
-        p = q - 16
-    elif not s155_v1 & 32768:
-        s155_v1 = ((s155_v1 >> 16) & 127) | ((s155_v1 >> 8) & 127) << 7
+    s155_v1 = c & 65535
+    if s155_v1 < 32768:
+        s155_v1 >>= 8
         p = q - 8
     elif not s155_v1 & 128:
-        s155_v1 = ((s155_v1 >> 16) & 127) | ((s155_v1 >> 8) & 127) << 7 | (s155_v1 & 127) << 14
+        s155_v1 = ((s155_v1 >> 8) & 127) | (s155_v1 & 127) << 7
         p = q
-        if s155_v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
     else:
-        s155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if s155_v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
     v1 = _new(_W_SelectedServiceType)
     v1.ServiceID = s155_v0
     v1.ParameterSetID = s155_v1
@@ -13197,30 +12906,25 @@ def _e_ServiceType(a, v):
 """\
 
 def _d_ServiceType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -14002,13 +13706,11 @@ def _e_SignedMeteringDataType(a, v):
         x1 = v.SessionID
         if x1.__class__ is not bytes or len(x1) != 8:
             raise _rt.bad_length(x1, 8, 8, bytes)
-        a <<= 2
-        a = _bin(a, x1)
         f = "MeterInfo"
         x2 = v.MeterInfo
         if not isinstance(x2, MeterInfoType):
             raise _rt.bad_class(x2, 'MeterInfoType')
-        a <<= 2
+        a = (a << 76) | (int.from_bytes(x1, 'big') | 147573952589676412928) << 2
         a = _e_MeterInfoType(a, x2)
         f = "Receipt"
         x3 = v.Receipt
@@ -14090,7 +13792,12 @@ def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'SignedMeteringDataType')
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 8, 8, 'SignedMeteringDataType.SessionID')
+    q = p + 72
+    if q <= E and (D >> (E - p - 8)) & 255 == 8:
+        v1 = ((D >> (E - q)) & 18446744073709551615).to_bytes(8, 'big')
+        p = q
+    else:
+        v1, D, E, p = _dbin(D, E, p, data, 8, 8, 'SignedMeteringDataType.SessionID')
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -14425,54 +14132,44 @@ def _e_TargetPositionType(a, v):
 """\
 
 def _d_TargetPositionType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'TargetPositionType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'TargetPositionType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
-        if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -14710,34 +14407,29 @@ def _e_TaxRuleType(a, v):
 def _d_TaxRuleType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'TaxRuleType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -14755,40 +14447,33 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'TaxRuleType')
     if s == 2:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         t175_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        t175_v1 = c & 16777215
-        if t175_v1 < 8388608:
-            t175_v1 >>= 16
-            p = q - 16
-            if sg:
-                t175_v1 = ~t175_v1
-        elif not t175_v1 & 32768:
-            t175_v1 = ((t175_v1 >> 16) & 127) | ((t175_v1 >> 8) & 127) << 7
+        t175_v1 = c & 65535
+        if t175_v1 < 32768:
+            t175_v1 >>= 8
             p = q - 8
             if sg:
                 t175_v1 = ~t175_v1
         elif not t175_v1 & 128:
-            t175_v1 = ((t175_v1 >> 16) & 127) | ((t175_v1 >> 8) & 127) << 7 | (t175_v1 & 127) << 14
+            t175_v1 = ((t175_v1 >> 8) & 127) | (t175_v1 & 127) << 7
             p = q
             if sg:
                 t175_v1 = ~t175_v1
-            if t175_v1 < -32768 or t175_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', t175_v1, -32768, 32767)
         else:
-            t175_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            t175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 t175_v1 = ~t175_v1
             if t175_v1 < -32768 or t175_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', t175_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', t175_v1, -32768, 32767)
         v2 = _new(_W_RationalNumberType)
         v2.Exponent = t175_v0
         v2.Value = t175_v1
@@ -15021,39 +14706,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15063,39 +14741,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            v4, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v4 = ~v4
             if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15105,39 +14776,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
         sg = g & 1
-        v5 = c & 16777215
-        if v5 < 8388608:
-            v5 >>= 16
-            p = q - 16
-            if sg:
-                v5 = ~v5
-        elif not v5 & 32768:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+        v5 = c & 65535
+        if v5 < 32768:
+            v5 >>= 8
             p = q - 8
             if sg:
                 v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
             if sg:
                 v5 = ~v5
-            if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
         else:
-            v5, D, E, p = _duint(D, E, q - 24, data, 3)
+            v5, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v5 = ~v5
             if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15158,39 +14822,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
-                if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                v4, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v4 = ~v4
                 if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15200,39 +14857,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-                if sg:
-                    v5 = ~v5
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
                 if sg:
                     v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
                 if sg:
                     v5 = ~v5
-                if v5 < -32768 or v5 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 3)
+                v5, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v5 = ~v5
                 if v5 < -32768 or v5 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15253,39 +14903,32 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInReqType')
             sg = g & 1
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-                if sg:
-                    v5 = ~v5
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
                 if sg:
                     v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
                 if sg:
                     v5 = ~v5
-                if v5 < -32768 or v5 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 3)
+                v5, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v5 = ~v5
                 if v5 < -32768 or v5 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15455,39 +15098,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
-            if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v2 = ~v2
             if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15497,39 +15133,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15539,39 +15168,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            v4, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v4 = ~v4
             if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -15592,39 +15214,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-                if sg:
-                    v3 = ~v3
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
                 if sg:
                     v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
                 if sg:
                     v3 = ~v3
-                if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v3 = ~v3
                 if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15634,39 +15249,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
-                if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                v4, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v4 = ~v4
                 if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15687,39 +15295,32 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'VehicleCheckInResType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
-                if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 3)
+                v4, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v4 = ~v4
                 if v4 < -32768 or v4 > 32767:
-                    raise _rt.out_of_range(q - 24, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -15825,32 +15426,29 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'VehicleCheckOutReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 31
+    q = p + 23
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 8388607
     else:
-        c, D, E = _look(D, E, p, data, 15, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 15, 8)
+    g = c >> 16
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'VehicleCheckOutReqType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'VehicleCheckOutReqType.EVCheckOutStatus', k, 3)
     v1 = _EV_evCheckOutStatusType[k]
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 10)
+        v2, D, E, p = _duint(D, E, q - 16, data, 10)
         if v2 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)

@@ -583,78 +583,64 @@ def _e_DetailedCostType(a, v):
 """\
 
 def _d_DetailedCostType(D, E, p, data, st, cls):
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     a3_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a3_v1 = c & 16777215
-    if a3_v1 < 8388608:
-        a3_v1 >>= 16
-        p = q - 16
-        if sg:
-            a3_v1 = ~a3_v1
-    elif not a3_v1 & 32768:
-        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7
+    a3_v1 = c & 65535
+    if a3_v1 < 32768:
+        a3_v1 >>= 8
         p = q - 8
         if sg:
             a3_v1 = ~a3_v1
     elif not a3_v1 & 128:
-        a3_v1 = ((a3_v1 >> 16) & 127) | ((a3_v1 >> 8) & 127) << 7 | (a3_v1 & 127) << 14
+        a3_v1 = ((a3_v1 >> 8) & 127) | (a3_v1 & 127) << 7
         p = q
         if sg:
             a3_v1 = ~a3_v1
-        if a3_v1 < -32768 or a3_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a3_v1, -32768, 32767)
     else:
-        a3_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        a3_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             a3_v1 = ~a3_v1
         if a3_v1 < -32768 or a3_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a3_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a3_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = a3_v0
     v0.Value = a3_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     c4_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    c4_v1 = c & 16777215
-    if c4_v1 < 8388608:
-        c4_v1 >>= 16
-        p = q - 16
-        if sg:
-            c4_v1 = ~c4_v1
-    elif not c4_v1 & 32768:
-        c4_v1 = ((c4_v1 >> 16) & 127) | ((c4_v1 >> 8) & 127) << 7
+    c4_v1 = c & 65535
+    if c4_v1 < 32768:
+        c4_v1 >>= 8
         p = q - 8
         if sg:
             c4_v1 = ~c4_v1
     elif not c4_v1 & 128:
-        c4_v1 = ((c4_v1 >> 16) & 127) | ((c4_v1 >> 8) & 127) << 7 | (c4_v1 & 127) << 14
+        c4_v1 = ((c4_v1 >> 8) & 127) | (c4_v1 & 127) << 7
         p = q
         if sg:
             c4_v1 = ~c4_v1
-        if c4_v1 < -32768 or c4_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', c4_v1, -32768, 32767)
     else:
-        c4_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        c4_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             c4_v1 = ~c4_v1
         if c4_v1 < -32768 or c4_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', c4_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', c4_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = c4_v0
     v1.Value = c4_v1
@@ -742,68 +728,56 @@ def _e_DetailedTaxType(a, v):
 """\
 
 def _d_DetailedTaxType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DetailedTaxType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     a6_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a6_v1 = c & 16777215
-    if a6_v1 < 8388608:
-        a6_v1 >>= 16
-        p = q - 16
-        if sg:
-            a6_v1 = ~a6_v1
-    elif not a6_v1 & 32768:
-        a6_v1 = ((a6_v1 >> 16) & 127) | ((a6_v1 >> 8) & 127) << 7
+    a6_v1 = c & 65535
+    if a6_v1 < 32768:
+        a6_v1 >>= 8
         p = q - 8
         if sg:
             a6_v1 = ~a6_v1
     elif not a6_v1 & 128:
-        a6_v1 = ((a6_v1 >> 16) & 127) | ((a6_v1 >> 8) & 127) << 7 | (a6_v1 & 127) << 14
+        a6_v1 = ((a6_v1 >> 8) & 127) | (a6_v1 & 127) << 7
         p = q
         if sg:
             a6_v1 = ~a6_v1
-        if a6_v1 < -32768 or a6_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a6_v1, -32768, 32767)
     else:
-        a6_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        a6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             a6_v1 = ~a6_v1
         if a6_v1 < -32768 or a6_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', a6_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a6_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = a6_v0
     v1.Value = a6_v1
@@ -1085,28 +1059,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 4:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            v4, D, E, p = _duint(D, E, q - 16, data, 5)
             if v4 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1116,28 +1087,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 5:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v5 = c & 16777215
-        if v5 < 8388608:
-            v5 >>= 16
-            p = q - 16
-        elif not v5 & 32768:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+        v5 = c & 65535
+        if v5 < 32768:
+            v5 >>= 8
             p = q - 8
         elif not v5 & 128:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
         else:
-            v5, D, E, p = _duint(D, E, q - 24, data, 5)
+            v5, D, E, p = _duint(D, E, q - 16, data, 5)
             if v5 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1147,28 +1115,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 6
     elif ec == 6:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-        v6 = c & 16777215
-        if v6 < 8388608:
-            v6 >>= 16
-            p = q - 16
-        elif not v6 & 32768:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+        v6 = c & 65535
+        if v6 < 32768:
+            v6 >>= 8
             p = q - 8
         elif not v6 & 128:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
         else:
-            v6, D, E, p = _duint(D, E, q - 24, data, 5)
+            v6, D, E, p = _duint(D, E, q - 16, data, 5)
             if v6 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1248,28 +1213,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 3:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                v4, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v4 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1279,28 +1241,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 4:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                v5, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v5 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1310,28 +1269,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 5:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1399,28 +1355,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                v4, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v4 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1430,28 +1383,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 3:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                v5, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v5 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1461,28 +1411,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 4:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1538,28 +1485,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                v4, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v4 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1569,28 +1513,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                v5, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v5 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1600,28 +1541,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 3:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1665,28 +1603,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 5)
+                v4, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v4 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1696,28 +1631,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                v5, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v5 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1727,28 +1659,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1792,28 +1721,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v5 = c & 16777215
-            if v5 < 8388608:
-                v5 >>= 16
-                p = q - 16
-            elif not v5 & 32768:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+            v5 = c & 65535
+            if v5 < 32768:
+                v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
-                v5, D, E, p = _duint(D, E, q - 24, data, 5)
+                v5, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v5 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1823,28 +1749,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1888,28 +1811,25 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'DisplayParametersType')
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 5)
+                v6, D, E, p = _duint(D, E, q - 16, data, 5)
                 if v6 > 4294967295:
-                    raise _rt.out_of_range(q - 24, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2125,30 +2045,25 @@ def _e_EVSEStatusType(a, v):
 """\
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVSEStatusType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -2256,33 +2171,28 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
     r20_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r20_v1 = c & 16777215
-    if r20_v1 < 8388608:
-        r20_v1 >>= 16
-        p = q - 16
-        if sg:
-            r20_v1 = ~r20_v1
-    elif not r20_v1 & 32768:
-        r20_v1 = ((r20_v1 >> 16) & 127) | ((r20_v1 >> 8) & 127) << 7
+    r20_v1 = c & 65535
+    if r20_v1 < 32768:
+        r20_v1 >>= 8
         p = q - 8
         if sg:
             r20_v1 = ~r20_v1
     elif not r20_v1 & 128:
-        r20_v1 = ((r20_v1 >> 16) & 127) | ((r20_v1 >> 8) & 127) << 7 | (r20_v1 & 127) << 14
+        r20_v1 = ((r20_v1 >> 8) & 127) | (r20_v1 & 127) << 7
         p = q
         if sg:
             r20_v1 = ~r20_v1
     else:
-        r20_v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        r20_v1, D, E, p = _duint(D, E, q - 16, data, 148)
         if sg:
             r20_v1 = ~r20_v1
     y = _new(_W_X509IssuerSerialType)
@@ -2358,20 +2268,18 @@ def _e_MessageHeaderType(a, v):
         x0 = v.SessionID
         if x0.__class__ is not bytes or len(x0) != 8:
             raise _rt.bad_length(x0, 8, 8, bytes)
-        a <<= 2
-        a = _bin(a, x0)
         f = "TimeStamp"
         x1 = v.TimeStamp
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
         if x1 < 128:
-            a = (a << 11) | (x1)
+            a = (a << 85) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 11 | (x1)
         elif x1 < 16384:
-            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            a = (a << 93) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
         elif x1 < 2097152:
-            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+            a = (a << 101) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         else:
-            a <<= 3
+            a = (a << 77) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 3
             a = _uint(a, x1)
         f = "Signature"
         x2 = v.Signature
@@ -2408,29 +2316,31 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'MessageHeaderType')
     p = q
-    v0, D, E, p = _dbin(D, E, p, data, 8, 8, 'MessageHeaderType.SessionID')
-    q = p + 27
-    if q <= E:
-        c = (D >> (E - q)) & 134217727
-    else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
-    if g & 7:
-        raise _rt.escape(p, g, 3, 7, 'MessageHeaderType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
-        p = q - 8
-    elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+    q = p + 72
+    if q <= E and (D >> (E - p - 8)) & 255 == 8:
+        v0 = ((D >> (E - q)) & 18446744073709551615).to_bytes(8, 'big')
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _dbin(D, E, p, data, 8, 8, 'MessageHeaderType.SessionID')
+    q = p + 19
+    if q <= E:
+        c = (D >> (E - q)) & 524287
+    else:
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
+    if g & 7:
+        raise _rt.escape(p, g, 3, 7, 'MessageHeaderType')
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
+        p = q - 8
+    elif not v1 & 128:
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
+        p = q
+    else:
+        v1, D, E, p = _duint(D, E, q - 16, data, 10)
         if v1 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2650,28 +2560,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonTypes', 'MeterID'), None, 32, 'MeterInfoType.MeterID')
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'MeterInfoType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 10)
+        v1, D, E, p = _duint(D, E, q - 16, data, 10)
         if v1 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -2681,28 +2588,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 10)
+            v2, D, E, p = _duint(D, E, q - 16, data, 10)
             if v2 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2712,28 +2616,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 10)
+            v3, D, E, p = _duint(D, E, q - 16, data, 10)
             if v3 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2743,28 +2644,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 10)
+            v4, D, E, p = _duint(D, E, q - 16, data, 10)
             if v4 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2777,39 +2675,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
         s = 6
     elif ec == 4:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v6 = c & 16777215
-        if v6 < 8388608:
-            v6 >>= 16
-            p = q - 16
-            if sg:
-                v6 = ~v6
-        elif not v6 & 32768:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+        v6 = c & 65535
+        if v6 < 32768:
+            v6 >>= 8
             p = q - 8
             if sg:
                 v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
             if sg:
                 v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
         else:
-            v6, D, E, p = _duint(D, E, q - 24, data, 3)
+            v6, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v6 = ~v6
             if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2819,28 +2710,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 7
     elif ec == 5:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v7 = c & 16777215
-        if v7 < 8388608:
-            v7 >>= 16
-            p = q - 16
-        elif not v7 & 32768:
-            v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+        v7 = c & 65535
+        if v7 < 32768:
+            v7 >>= 8
             p = q - 8
         elif not v7 & 128:
-            v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+            v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
             p = q
         else:
-            v7, D, E, p = _duint(D, E, q - 24, data, 10)
+            v7, D, E, p = _duint(D, E, q - 16, data, 10)
             if v7 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2861,28 +2749,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 10)
+                v3, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v3 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2892,28 +2777,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 10)
+                v4, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v4 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2926,39 +2808,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 3:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-                if sg:
-                    v6 = ~v6
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
                 if sg:
                     v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
                 if sg:
                     v6 = ~v6
-                if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                v6, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v6 = ~v6
                 if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2968,28 +2843,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 4:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 16777215
-            if v7 < 8388608:
-                v7 >>= 16
-                p = q - 16
-            elif not v7 & 32768:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+            v7 = c & 65535
+            if v7 < 32768:
+                v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                v7, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v7 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3010,28 +2882,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 10)
+                v4, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v4 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3044,39 +2913,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 2:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-                if sg:
-                    v6 = ~v6
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
                 if sg:
                     v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
                 if sg:
                     v6 = ~v6
-                if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                v6, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v6 = ~v6
                 if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3086,28 +2948,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 3:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 16777215
-            if v7 < 8388608:
-                v7 >>= 16
-                p = q - 16
-            elif not v7 & 32768:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+            v7 = c & 65535
+            if v7 < 32768:
+                v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                v7, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v7 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3131,39 +2990,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-                if sg:
-                    v6 = ~v6
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
                 if sg:
                     v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
                 if sg:
                     v6 = ~v6
-                if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                v6, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v6 = ~v6
                 if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3173,28 +3025,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 16777215
-            if v7 < 8388608:
-                v7 >>= 16
-                p = q - 16
-            elif not v7 & 32768:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+            v7 = c & 65535
+            if v7 < 32768:
+                v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                v7, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v7 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3215,39 +3064,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v6 = c & 16777215
-            if v6 < 8388608:
-                v6 >>= 16
-                p = q - 16
-                if sg:
-                    v6 = ~v6
-            elif not v6 & 32768:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+            v6 = c & 65535
+            if v6 < 32768:
+                v6 >>= 8
                 p = q - 8
                 if sg:
                     v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
                 if sg:
                     v6 = ~v6
-                if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             else:
-                v6, D, E, p = _duint(D, E, q - 24, data, 3)
+                v6, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v6 = ~v6
                 if v6 < -32768 or v6 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3257,28 +3099,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 16777215
-            if v7 < 8388608:
-                v7 >>= 16
-                p = q - 16
-            elif not v7 & 32768:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+            v7 = c & 65535
+            if v7 < 32768:
+                v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                v7, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v7 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3299,28 +3138,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-            v7 = c & 16777215
-            if v7 < 8388608:
-                v7 >>= 16
-                p = q - 16
-            elif not v7 & 32768:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7
+            v7 = c & 65535
+            if v7 < 32768:
+                v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 16) & 127) | ((v7 >> 8) & 127) << 7 | (v7 & 127) << 14
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
-                v7, D, E, p = _duint(D, E, q - 24, data, 10)
+                v7, D, E, p = _duint(D, E, q - 16, data, 10)
                 if v7 > 18446744073709551615:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3420,40 +3256,33 @@ def _e_RationalNumberType(a, v):
 """\
 
 def _d_RationalNumberType(D, E, p, data, st, cls):
-    q = p + 38
+    q = p + 30
     if q <= E:
-        c = (D >> (E - q)) & 274877906943
+        c = (D >> (E - q)) & 1073741823
     else:
-        c, D, E = _look(D, E, p, data, 22, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 22, 8)
+    g = c >> 16
     if g & 12302:
         raise _rt.escape(p, g, 14, 12302, 'RationalNumberType')
     v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v1 = ~v1
         if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3782,28 +3611,25 @@ def _d_ReceiptType(D, E, p, data, st, cls):
     v3 = None
     v4 = None
     v5 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ReceiptType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 10)
+        v0, D, E, p = _duint(D, E, q - 16, data, 10)
         if v0 > 18446744073709551615:
-            raise _rt.out_of_range(q - 24, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
+            raise _rt.out_of_range(q - 16, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)

@@ -1330,230 +1330,188 @@ _e_BPT_DC_CPDReqEnergyTransferMode = _e_BPT_DC_CPDReqEnergyTransferModeType
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e12_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e12_v1 = c & 16777215
-    if e12_v1 < 8388608:
-        e12_v1 >>= 16
-        p = q - 16
-        if sg:
-            e12_v1 = ~e12_v1
-    elif not e12_v1 & 32768:
-        e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7
+    e12_v1 = c & 65535
+    if e12_v1 < 32768:
+        e12_v1 >>= 8
         p = q - 8
         if sg:
             e12_v1 = ~e12_v1
     elif not e12_v1 & 128:
-        e12_v1 = ((e12_v1 >> 16) & 127) | ((e12_v1 >> 8) & 127) << 7 | (e12_v1 & 127) << 14
+        e12_v1 = ((e12_v1 >> 8) & 127) | (e12_v1 & 127) << 7
         p = q
         if sg:
             e12_v1 = ~e12_v1
-        if e12_v1 < -32768 or e12_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
     else:
-        e12_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e12_v1 = ~e12_v1
         if e12_v1 < -32768 or e12_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e12_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e12_v0
     v0.Value = e12_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e13_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e13_v1 = c & 16777215
-    if e13_v1 < 8388608:
-        e13_v1 >>= 16
-        p = q - 16
-        if sg:
-            e13_v1 = ~e13_v1
-    elif not e13_v1 & 32768:
-        e13_v1 = ((e13_v1 >> 16) & 127) | ((e13_v1 >> 8) & 127) << 7
+    e13_v1 = c & 65535
+    if e13_v1 < 32768:
+        e13_v1 >>= 8
         p = q - 8
         if sg:
             e13_v1 = ~e13_v1
     elif not e13_v1 & 128:
-        e13_v1 = ((e13_v1 >> 16) & 127) | ((e13_v1 >> 8) & 127) << 7 | (e13_v1 & 127) << 14
+        e13_v1 = ((e13_v1 >> 8) & 127) | (e13_v1 & 127) << 7
         p = q
         if sg:
             e13_v1 = ~e13_v1
-        if e13_v1 < -32768 or e13_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e13_v1, -32768, 32767)
     else:
-        e13_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e13_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e13_v1 = ~e13_v1
         if e13_v1 < -32768 or e13_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e13_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e13_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e13_v0
     v1.Value = e13_v1
     v1.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e14_v1 = c & 16777215
-    if e14_v1 < 8388608:
-        e14_v1 >>= 16
-        p = q - 16
-        if sg:
-            e14_v1 = ~e14_v1
-    elif not e14_v1 & 32768:
-        e14_v1 = ((e14_v1 >> 16) & 127) | ((e14_v1 >> 8) & 127) << 7
+    e14_v1 = c & 65535
+    if e14_v1 < 32768:
+        e14_v1 >>= 8
         p = q - 8
         if sg:
             e14_v1 = ~e14_v1
     elif not e14_v1 & 128:
-        e14_v1 = ((e14_v1 >> 16) & 127) | ((e14_v1 >> 8) & 127) << 7 | (e14_v1 & 127) << 14
+        e14_v1 = ((e14_v1 >> 8) & 127) | (e14_v1 & 127) << 7
         p = q
         if sg:
             e14_v1 = ~e14_v1
-        if e14_v1 < -32768 or e14_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e14_v1, -32768, 32767)
     else:
-        e14_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e14_v1 = ~e14_v1
         if e14_v1 < -32768 or e14_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e14_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e14_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e14_v0
     v2.Value = e14_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e15_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e15_v1 = c & 16777215
-    if e15_v1 < 8388608:
-        e15_v1 >>= 16
-        p = q - 16
-        if sg:
-            e15_v1 = ~e15_v1
-    elif not e15_v1 & 32768:
-        e15_v1 = ((e15_v1 >> 16) & 127) | ((e15_v1 >> 8) & 127) << 7
+    e15_v1 = c & 65535
+    if e15_v1 < 32768:
+        e15_v1 >>= 8
         p = q - 8
         if sg:
             e15_v1 = ~e15_v1
     elif not e15_v1 & 128:
-        e15_v1 = ((e15_v1 >> 16) & 127) | ((e15_v1 >> 8) & 127) << 7 | (e15_v1 & 127) << 14
+        e15_v1 = ((e15_v1 >> 8) & 127) | (e15_v1 & 127) << 7
         p = q
         if sg:
             e15_v1 = ~e15_v1
-        if e15_v1 < -32768 or e15_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e15_v1, -32768, 32767)
     else:
-        e15_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e15_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e15_v1 = ~e15_v1
         if e15_v1 < -32768 or e15_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e15_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e15_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e15_v0
     v3.Value = e15_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e16_v1 = c & 16777215
-    if e16_v1 < 8388608:
-        e16_v1 >>= 16
-        p = q - 16
-        if sg:
-            e16_v1 = ~e16_v1
-    elif not e16_v1 & 32768:
-        e16_v1 = ((e16_v1 >> 16) & 127) | ((e16_v1 >> 8) & 127) << 7
+    e16_v1 = c & 65535
+    if e16_v1 < 32768:
+        e16_v1 >>= 8
         p = q - 8
         if sg:
             e16_v1 = ~e16_v1
     elif not e16_v1 & 128:
-        e16_v1 = ((e16_v1 >> 16) & 127) | ((e16_v1 >> 8) & 127) << 7 | (e16_v1 & 127) << 14
+        e16_v1 = ((e16_v1 >> 8) & 127) | (e16_v1 & 127) << 7
         p = q
         if sg:
             e16_v1 = ~e16_v1
-        if e16_v1 < -32768 or e16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e16_v1, -32768, 32767)
     else:
-        e16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e16_v1 = ~e16_v1
         if e16_v1 < -32768 or e16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e16_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e16_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e16_v0
     v4.Value = e16_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e17_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e17_v1 = c & 16777215
-    if e17_v1 < 8388608:
-        e17_v1 >>= 16
-        p = q - 16
-        if sg:
-            e17_v1 = ~e17_v1
-    elif not e17_v1 & 32768:
-        e17_v1 = ((e17_v1 >> 16) & 127) | ((e17_v1 >> 8) & 127) << 7
+    e17_v1 = c & 65535
+    if e17_v1 < 32768:
+        e17_v1 >>= 8
         p = q - 8
         if sg:
             e17_v1 = ~e17_v1
     elif not e17_v1 & 128:
-        e17_v1 = ((e17_v1 >> 16) & 127) | ((e17_v1 >> 8) & 127) << 7 | (e17_v1 & 127) << 14
+        e17_v1 = ((e17_v1 >> 8) & 127) | (e17_v1 & 127) << 7
         p = q
         if sg:
             e17_v1 = ~e17_v1
-        if e17_v1 < -32768 or e17_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e17_v1, -32768, 32767)
     else:
-        e17_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e17_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e17_v1 = ~e17_v1
         if e17_v1 < -32768 or e17_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e17_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e17_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e17_v0
     v5.Value = e17_v1
@@ -1584,40 +1542,33 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDReqEnergyTransferModeType')
     if s == 7:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e18_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e18_v1 = c & 16777215
-        if e18_v1 < 8388608:
-            e18_v1 >>= 16
-            p = q - 16
-            if sg:
-                e18_v1 = ~e18_v1
-        elif not e18_v1 & 32768:
-            e18_v1 = ((e18_v1 >> 16) & 127) | ((e18_v1 >> 8) & 127) << 7
+        e18_v1 = c & 65535
+        if e18_v1 < 32768:
+            e18_v1 >>= 8
             p = q - 8
             if sg:
                 e18_v1 = ~e18_v1
         elif not e18_v1 & 128:
-            e18_v1 = ((e18_v1 >> 16) & 127) | ((e18_v1 >> 8) & 127) << 7 | (e18_v1 & 127) << 14
+            e18_v1 = ((e18_v1 >> 8) & 127) | (e18_v1 & 127) << 7
             p = q
             if sg:
                 e18_v1 = ~e18_v1
-            if e18_v1 < -32768 or e18_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e18_v1, -32768, 32767)
         else:
-            e18_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e18_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e18_v1 = ~e18_v1
             if e18_v1 < -32768 or e18_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e18_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e18_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e18_v0
         v7.Value = e18_v1
@@ -1629,116 +1580,95 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDReqEnergyTransferModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e19_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e19_v1 = c & 16777215
-    if e19_v1 < 8388608:
-        e19_v1 >>= 16
-        p = q - 16
-        if sg:
-            e19_v1 = ~e19_v1
-    elif not e19_v1 & 32768:
-        e19_v1 = ((e19_v1 >> 16) & 127) | ((e19_v1 >> 8) & 127) << 7
+    e19_v1 = c & 65535
+    if e19_v1 < 32768:
+        e19_v1 >>= 8
         p = q - 8
         if sg:
             e19_v1 = ~e19_v1
     elif not e19_v1 & 128:
-        e19_v1 = ((e19_v1 >> 16) & 127) | ((e19_v1 >> 8) & 127) << 7 | (e19_v1 & 127) << 14
+        e19_v1 = ((e19_v1 >> 8) & 127) | (e19_v1 & 127) << 7
         p = q
         if sg:
             e19_v1 = ~e19_v1
-        if e19_v1 < -32768 or e19_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e19_v1, -32768, 32767)
     else:
-        e19_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e19_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e19_v1 = ~e19_v1
         if e19_v1 < -32768 or e19_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e19_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e19_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e19_v0
     v8.Value = e19_v1
     v8.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e20_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e20_v1 = c & 16777215
-    if e20_v1 < 8388608:
-        e20_v1 >>= 16
-        p = q - 16
-        if sg:
-            e20_v1 = ~e20_v1
-    elif not e20_v1 & 32768:
-        e20_v1 = ((e20_v1 >> 16) & 127) | ((e20_v1 >> 8) & 127) << 7
+    e20_v1 = c & 65535
+    if e20_v1 < 32768:
+        e20_v1 >>= 8
         p = q - 8
         if sg:
             e20_v1 = ~e20_v1
     elif not e20_v1 & 128:
-        e20_v1 = ((e20_v1 >> 16) & 127) | ((e20_v1 >> 8) & 127) << 7 | (e20_v1 & 127) << 14
+        e20_v1 = ((e20_v1 >> 8) & 127) | (e20_v1 & 127) << 7
         p = q
         if sg:
             e20_v1 = ~e20_v1
-        if e20_v1 < -32768 or e20_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e20_v1, -32768, 32767)
     else:
-        e20_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e20_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e20_v1 = ~e20_v1
         if e20_v1 < -32768 or e20_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e20_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e20_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e20_v0
     v9.Value = e20_v1
     v9.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e21_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e21_v1 = c & 16777215
-    if e21_v1 < 8388608:
-        e21_v1 >>= 16
-        p = q - 16
-        if sg:
-            e21_v1 = ~e21_v1
-    elif not e21_v1 & 32768:
-        e21_v1 = ((e21_v1 >> 16) & 127) | ((e21_v1 >> 8) & 127) << 7
+    e21_v1 = c & 65535
+    if e21_v1 < 32768:
+        e21_v1 >>= 8
         p = q - 8
         if sg:
             e21_v1 = ~e21_v1
     elif not e21_v1 & 128:
-        e21_v1 = ((e21_v1 >> 16) & 127) | ((e21_v1 >> 8) & 127) << 7 | (e21_v1 & 127) << 14
+        e21_v1 = ((e21_v1 >> 8) & 127) | (e21_v1 & 127) << 7
         p = q
         if sg:
             e21_v1 = ~e21_v1
-        if e21_v1 < -32768 or e21_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e21_v1, -32768, 32767)
     else:
-        e21_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e21_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e21_v1 = ~e21_v1
         if e21_v1 < -32768 or e21_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e21_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e21_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e21_v0
     v10.Value = e21_v1
@@ -2071,230 +2001,188 @@ _e_BPT_DC_CPDResEnergyTransferMode = _e_BPT_DC_CPDResEnergyTransferModeType
 
 def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e34_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e34_v1 = c & 16777215
-    if e34_v1 < 8388608:
-        e34_v1 >>= 16
-        p = q - 16
-        if sg:
-            e34_v1 = ~e34_v1
-    elif not e34_v1 & 32768:
-        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7
+    e34_v1 = c & 65535
+    if e34_v1 < 32768:
+        e34_v1 >>= 8
         p = q - 8
         if sg:
             e34_v1 = ~e34_v1
     elif not e34_v1 & 128:
-        e34_v1 = ((e34_v1 >> 16) & 127) | ((e34_v1 >> 8) & 127) << 7 | (e34_v1 & 127) << 14
+        e34_v1 = ((e34_v1 >> 8) & 127) | (e34_v1 & 127) << 7
         p = q
         if sg:
             e34_v1 = ~e34_v1
-        if e34_v1 < -32768 or e34_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     else:
-        e34_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e34_v1 = ~e34_v1
         if e34_v1 < -32768 or e34_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e34_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e34_v0
     v0.Value = e34_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e35_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e35_v1 = c & 16777215
-    if e35_v1 < 8388608:
-        e35_v1 >>= 16
-        p = q - 16
-        if sg:
-            e35_v1 = ~e35_v1
-    elif not e35_v1 & 32768:
-        e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7
+    e35_v1 = c & 65535
+    if e35_v1 < 32768:
+        e35_v1 >>= 8
         p = q - 8
         if sg:
             e35_v1 = ~e35_v1
     elif not e35_v1 & 128:
-        e35_v1 = ((e35_v1 >> 16) & 127) | ((e35_v1 >> 8) & 127) << 7 | (e35_v1 & 127) << 14
+        e35_v1 = ((e35_v1 >> 8) & 127) | (e35_v1 & 127) << 7
         p = q
         if sg:
             e35_v1 = ~e35_v1
-        if e35_v1 < -32768 or e35_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
     else:
-        e35_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e35_v1 = ~e35_v1
         if e35_v1 < -32768 or e35_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e35_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e35_v0
     v1.Value = e35_v1
     v1.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e36_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e36_v1 = c & 16777215
-    if e36_v1 < 8388608:
-        e36_v1 >>= 16
-        p = q - 16
-        if sg:
-            e36_v1 = ~e36_v1
-    elif not e36_v1 & 32768:
-        e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7
+    e36_v1 = c & 65535
+    if e36_v1 < 32768:
+        e36_v1 >>= 8
         p = q - 8
         if sg:
             e36_v1 = ~e36_v1
     elif not e36_v1 & 128:
-        e36_v1 = ((e36_v1 >> 16) & 127) | ((e36_v1 >> 8) & 127) << 7 | (e36_v1 & 127) << 14
+        e36_v1 = ((e36_v1 >> 8) & 127) | (e36_v1 & 127) << 7
         p = q
         if sg:
             e36_v1 = ~e36_v1
-        if e36_v1 < -32768 or e36_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
     else:
-        e36_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e36_v1 = ~e36_v1
         if e36_v1 < -32768 or e36_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e36_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e36_v0
     v2.Value = e36_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e37_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e37_v1 = c & 16777215
-    if e37_v1 < 8388608:
-        e37_v1 >>= 16
-        p = q - 16
-        if sg:
-            e37_v1 = ~e37_v1
-    elif not e37_v1 & 32768:
-        e37_v1 = ((e37_v1 >> 16) & 127) | ((e37_v1 >> 8) & 127) << 7
+    e37_v1 = c & 65535
+    if e37_v1 < 32768:
+        e37_v1 >>= 8
         p = q - 8
         if sg:
             e37_v1 = ~e37_v1
     elif not e37_v1 & 128:
-        e37_v1 = ((e37_v1 >> 16) & 127) | ((e37_v1 >> 8) & 127) << 7 | (e37_v1 & 127) << 14
+        e37_v1 = ((e37_v1 >> 8) & 127) | (e37_v1 & 127) << 7
         p = q
         if sg:
             e37_v1 = ~e37_v1
-        if e37_v1 < -32768 or e37_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e37_v1, -32768, 32767)
     else:
-        e37_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e37_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e37_v1 = ~e37_v1
         if e37_v1 < -32768 or e37_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e37_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e37_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e37_v0
     v3.Value = e37_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e38_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e38_v1 = c & 16777215
-    if e38_v1 < 8388608:
-        e38_v1 >>= 16
-        p = q - 16
-        if sg:
-            e38_v1 = ~e38_v1
-    elif not e38_v1 & 32768:
-        e38_v1 = ((e38_v1 >> 16) & 127) | ((e38_v1 >> 8) & 127) << 7
+    e38_v1 = c & 65535
+    if e38_v1 < 32768:
+        e38_v1 >>= 8
         p = q - 8
         if sg:
             e38_v1 = ~e38_v1
     elif not e38_v1 & 128:
-        e38_v1 = ((e38_v1 >> 16) & 127) | ((e38_v1 >> 8) & 127) << 7 | (e38_v1 & 127) << 14
+        e38_v1 = ((e38_v1 >> 8) & 127) | (e38_v1 & 127) << 7
         p = q
         if sg:
             e38_v1 = ~e38_v1
-        if e38_v1 < -32768 or e38_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e38_v1, -32768, 32767)
     else:
-        e38_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e38_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e38_v1 = ~e38_v1
         if e38_v1 < -32768 or e38_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e38_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e38_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e38_v0
     v4.Value = e38_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e39_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e39_v1 = c & 16777215
-    if e39_v1 < 8388608:
-        e39_v1 >>= 16
-        p = q - 16
-        if sg:
-            e39_v1 = ~e39_v1
-    elif not e39_v1 & 32768:
-        e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7
+    e39_v1 = c & 65535
+    if e39_v1 < 32768:
+        e39_v1 >>= 8
         p = q - 8
         if sg:
             e39_v1 = ~e39_v1
     elif not e39_v1 & 128:
-        e39_v1 = ((e39_v1 >> 16) & 127) | ((e39_v1 >> 8) & 127) << 7 | (e39_v1 & 127) << 14
+        e39_v1 = ((e39_v1 >> 8) & 127) | (e39_v1 & 127) << 7
         p = q
         if sg:
             e39_v1 = ~e39_v1
-        if e39_v1 < -32768 or e39_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
     else:
-        e39_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e39_v1 = ~e39_v1
         if e39_v1 < -32768 or e39_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e39_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e39_v0
     v5.Value = e39_v1
@@ -2316,40 +2204,33 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDResEnergyTransferModeType')
     if s == 7:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e40_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e40_v1 = c & 16777215
-        if e40_v1 < 8388608:
-            e40_v1 >>= 16
-            p = q - 16
-            if sg:
-                e40_v1 = ~e40_v1
-        elif not e40_v1 & 32768:
-            e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7
+        e40_v1 = c & 65535
+        if e40_v1 < 32768:
+            e40_v1 >>= 8
             p = q - 8
             if sg:
                 e40_v1 = ~e40_v1
         elif not e40_v1 & 128:
-            e40_v1 = ((e40_v1 >> 16) & 127) | ((e40_v1 >> 8) & 127) << 7 | (e40_v1 & 127) << 14
+            e40_v1 = ((e40_v1 >> 8) & 127) | (e40_v1 & 127) << 7
             p = q
             if sg:
                 e40_v1 = ~e40_v1
-            if e40_v1 < -32768 or e40_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
         else:
-            e40_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e40_v1 = ~e40_v1
             if e40_v1 < -32768 or e40_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e40_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = e40_v0
         v7.Value = e40_v1
@@ -2361,116 +2242,95 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDResEnergyTransferModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e41_v1 = c & 16777215
-    if e41_v1 < 8388608:
-        e41_v1 >>= 16
-        p = q - 16
-        if sg:
-            e41_v1 = ~e41_v1
-    elif not e41_v1 & 32768:
-        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7
+    e41_v1 = c & 65535
+    if e41_v1 < 32768:
+        e41_v1 >>= 8
         p = q - 8
         if sg:
             e41_v1 = ~e41_v1
     elif not e41_v1 & 128:
-        e41_v1 = ((e41_v1 >> 16) & 127) | ((e41_v1 >> 8) & 127) << 7 | (e41_v1 & 127) << 14
+        e41_v1 = ((e41_v1 >> 8) & 127) | (e41_v1 & 127) << 7
         p = q
         if sg:
             e41_v1 = ~e41_v1
-        if e41_v1 < -32768 or e41_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     else:
-        e41_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e41_v1 = ~e41_v1
         if e41_v1 < -32768 or e41_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e41_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e41_v0
     v8.Value = e41_v1
     v8.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e42_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e42_v1 = c & 16777215
-    if e42_v1 < 8388608:
-        e42_v1 >>= 16
-        p = q - 16
-        if sg:
-            e42_v1 = ~e42_v1
-    elif not e42_v1 & 32768:
-        e42_v1 = ((e42_v1 >> 16) & 127) | ((e42_v1 >> 8) & 127) << 7
+    e42_v1 = c & 65535
+    if e42_v1 < 32768:
+        e42_v1 >>= 8
         p = q - 8
         if sg:
             e42_v1 = ~e42_v1
     elif not e42_v1 & 128:
-        e42_v1 = ((e42_v1 >> 16) & 127) | ((e42_v1 >> 8) & 127) << 7 | (e42_v1 & 127) << 14
+        e42_v1 = ((e42_v1 >> 8) & 127) | (e42_v1 & 127) << 7
         p = q
         if sg:
             e42_v1 = ~e42_v1
-        if e42_v1 < -32768 or e42_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e42_v1, -32768, 32767)
     else:
-        e42_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e42_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e42_v1 = ~e42_v1
         if e42_v1 < -32768 or e42_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e42_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e42_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e42_v0
     v9.Value = e42_v1
     v9.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e43_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e43_v1 = c & 16777215
-    if e43_v1 < 8388608:
-        e43_v1 >>= 16
-        p = q - 16
-        if sg:
-            e43_v1 = ~e43_v1
-    elif not e43_v1 & 32768:
-        e43_v1 = ((e43_v1 >> 16) & 127) | ((e43_v1 >> 8) & 127) << 7
+    e43_v1 = c & 65535
+    if e43_v1 < 32768:
+        e43_v1 >>= 8
         p = q - 8
         if sg:
             e43_v1 = ~e43_v1
     elif not e43_v1 & 128:
-        e43_v1 = ((e43_v1 >> 16) & 127) | ((e43_v1 >> 8) & 127) << 7 | (e43_v1 & 127) << 14
+        e43_v1 = ((e43_v1 >> 8) & 127) | (e43_v1 & 127) << 7
         p = q
         if sg:
             e43_v1 = ~e43_v1
-        if e43_v1 < -32768 or e43_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e43_v1, -32768, 32767)
     else:
-        e43_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e43_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e43_v1 = ~e43_v1
         if e43_v1 < -32768 or e43_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e43_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e43_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e43_v0
     v10.Value = e43_v1
@@ -2884,28 +2744,25 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLReqControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2920,40 +2777,33 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e60_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e60_v1 = c & 16777215
-        if e60_v1 < 8388608:
-            e60_v1 >>= 16
-            p = q - 16
-            if sg:
-                e60_v1 = ~e60_v1
-        elif not e60_v1 & 32768:
-            e60_v1 = ((e60_v1 >> 16) & 127) | ((e60_v1 >> 8) & 127) << 7
+        e60_v1 = c & 65535
+        if e60_v1 < 32768:
+            e60_v1 >>= 8
             p = q - 8
             if sg:
                 e60_v1 = ~e60_v1
         elif not e60_v1 & 128:
-            e60_v1 = ((e60_v1 >> 16) & 127) | ((e60_v1 >> 8) & 127) << 7 | (e60_v1 & 127) << 14
+            e60_v1 = ((e60_v1 >> 8) & 127) | (e60_v1 & 127) << 7
             p = q
             if sg:
                 e60_v1 = ~e60_v1
-            if e60_v1 < -32768 or e60_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e60_v1, -32768, 32767)
         else:
-            e60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e60_v1 = ~e60_v1
             if e60_v1 < -32768 or e60_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e60_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e60_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e60_v0
         v1.Value = e60_v1
@@ -2965,382 +2815,312 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e61_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e61_v1 = c & 16777215
-    if e61_v1 < 8388608:
-        e61_v1 >>= 16
-        p = q - 16
-        if sg:
-            e61_v1 = ~e61_v1
-    elif not e61_v1 & 32768:
-        e61_v1 = ((e61_v1 >> 16) & 127) | ((e61_v1 >> 8) & 127) << 7
+    e61_v1 = c & 65535
+    if e61_v1 < 32768:
+        e61_v1 >>= 8
         p = q - 8
         if sg:
             e61_v1 = ~e61_v1
     elif not e61_v1 & 128:
-        e61_v1 = ((e61_v1 >> 16) & 127) | ((e61_v1 >> 8) & 127) << 7 | (e61_v1 & 127) << 14
+        e61_v1 = ((e61_v1 >> 8) & 127) | (e61_v1 & 127) << 7
         p = q
         if sg:
             e61_v1 = ~e61_v1
-        if e61_v1 < -32768 or e61_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e61_v1, -32768, 32767)
     else:
-        e61_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e61_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e61_v1 = ~e61_v1
         if e61_v1 < -32768 or e61_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e61_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e61_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e61_v0
     v2.Value = e61_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e62_v1 = c & 16777215
-    if e62_v1 < 8388608:
-        e62_v1 >>= 16
-        p = q - 16
-        if sg:
-            e62_v1 = ~e62_v1
-    elif not e62_v1 & 32768:
-        e62_v1 = ((e62_v1 >> 16) & 127) | ((e62_v1 >> 8) & 127) << 7
+    e62_v1 = c & 65535
+    if e62_v1 < 32768:
+        e62_v1 >>= 8
         p = q - 8
         if sg:
             e62_v1 = ~e62_v1
     elif not e62_v1 & 128:
-        e62_v1 = ((e62_v1 >> 16) & 127) | ((e62_v1 >> 8) & 127) << 7 | (e62_v1 & 127) << 14
+        e62_v1 = ((e62_v1 >> 8) & 127) | (e62_v1 & 127) << 7
         p = q
         if sg:
             e62_v1 = ~e62_v1
-        if e62_v1 < -32768 or e62_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e62_v1, -32768, 32767)
     else:
-        e62_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e62_v1 = ~e62_v1
         if e62_v1 < -32768 or e62_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e62_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e62_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e62_v0
     v3.Value = e62_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e63_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e63_v1 = c & 16777215
-    if e63_v1 < 8388608:
-        e63_v1 >>= 16
-        p = q - 16
-        if sg:
-            e63_v1 = ~e63_v1
-    elif not e63_v1 & 32768:
-        e63_v1 = ((e63_v1 >> 16) & 127) | ((e63_v1 >> 8) & 127) << 7
+    e63_v1 = c & 65535
+    if e63_v1 < 32768:
+        e63_v1 >>= 8
         p = q - 8
         if sg:
             e63_v1 = ~e63_v1
     elif not e63_v1 & 128:
-        e63_v1 = ((e63_v1 >> 16) & 127) | ((e63_v1 >> 8) & 127) << 7 | (e63_v1 & 127) << 14
+        e63_v1 = ((e63_v1 >> 8) & 127) | (e63_v1 & 127) << 7
         p = q
         if sg:
             e63_v1 = ~e63_v1
-        if e63_v1 < -32768 or e63_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e63_v1, -32768, 32767)
     else:
-        e63_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e63_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e63_v1 = ~e63_v1
         if e63_v1 < -32768 or e63_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e63_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e63_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e63_v0
     v4.Value = e63_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e64_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e64_v1 = c & 16777215
-    if e64_v1 < 8388608:
-        e64_v1 >>= 16
-        p = q - 16
-        if sg:
-            e64_v1 = ~e64_v1
-    elif not e64_v1 & 32768:
-        e64_v1 = ((e64_v1 >> 16) & 127) | ((e64_v1 >> 8) & 127) << 7
+    e64_v1 = c & 65535
+    if e64_v1 < 32768:
+        e64_v1 >>= 8
         p = q - 8
         if sg:
             e64_v1 = ~e64_v1
     elif not e64_v1 & 128:
-        e64_v1 = ((e64_v1 >> 16) & 127) | ((e64_v1 >> 8) & 127) << 7 | (e64_v1 & 127) << 14
+        e64_v1 = ((e64_v1 >> 8) & 127) | (e64_v1 & 127) << 7
         p = q
         if sg:
             e64_v1 = ~e64_v1
-        if e64_v1 < -32768 or e64_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e64_v1, -32768, 32767)
     else:
-        e64_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e64_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e64_v1 = ~e64_v1
         if e64_v1 < -32768 or e64_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e64_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e64_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e64_v0
     v5.Value = e64_v1
     v5.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e65_v1 = c & 16777215
-    if e65_v1 < 8388608:
-        e65_v1 >>= 16
-        p = q - 16
-        if sg:
-            e65_v1 = ~e65_v1
-    elif not e65_v1 & 32768:
-        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7
+    e65_v1 = c & 65535
+    if e65_v1 < 32768:
+        e65_v1 >>= 8
         p = q - 8
         if sg:
             e65_v1 = ~e65_v1
     elif not e65_v1 & 128:
-        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7 | (e65_v1 & 127) << 14
+        e65_v1 = ((e65_v1 >> 8) & 127) | (e65_v1 & 127) << 7
         p = q
         if sg:
             e65_v1 = ~e65_v1
-        if e65_v1 < -32768 or e65_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     else:
-        e65_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e65_v1 = ~e65_v1
         if e65_v1 < -32768 or e65_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e65_v0
     v6.Value = e65_v1
     v6.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e66_v1 = c & 16777215
-    if e66_v1 < 8388608:
-        e66_v1 >>= 16
-        p = q - 16
-        if sg:
-            e66_v1 = ~e66_v1
-    elif not e66_v1 & 32768:
-        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7
+    e66_v1 = c & 65535
+    if e66_v1 < 32768:
+        e66_v1 >>= 8
         p = q - 8
         if sg:
             e66_v1 = ~e66_v1
     elif not e66_v1 & 128:
-        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7 | (e66_v1 & 127) << 14
+        e66_v1 = ((e66_v1 >> 8) & 127) | (e66_v1 & 127) << 7
         p = q
         if sg:
             e66_v1 = ~e66_v1
-        if e66_v1 < -32768 or e66_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     else:
-        e66_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e66_v1 = ~e66_v1
         if e66_v1 < -32768 or e66_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e66_v0
     v7.Value = e66_v1
     v7.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e67_v1 = c & 16777215
-    if e67_v1 < 8388608:
-        e67_v1 >>= 16
-        p = q - 16
-        if sg:
-            e67_v1 = ~e67_v1
-    elif not e67_v1 & 32768:
-        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7
+    e67_v1 = c & 65535
+    if e67_v1 < 32768:
+        e67_v1 >>= 8
         p = q - 8
         if sg:
             e67_v1 = ~e67_v1
     elif not e67_v1 & 128:
-        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7 | (e67_v1 & 127) << 14
+        e67_v1 = ((e67_v1 >> 8) & 127) | (e67_v1 & 127) << 7
         p = q
         if sg:
             e67_v1 = ~e67_v1
-        if e67_v1 < -32768 or e67_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     else:
-        e67_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e67_v1 = ~e67_v1
         if e67_v1 < -32768 or e67_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e67_v0
     v8.Value = e67_v1
     v8.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_v1 = c & 16777215
-    if e68_v1 < 8388608:
-        e68_v1 >>= 16
-        p = q - 16
-        if sg:
-            e68_v1 = ~e68_v1
-    elif not e68_v1 & 32768:
-        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7
+    e68_v1 = c & 65535
+    if e68_v1 < 32768:
+        e68_v1 >>= 8
         p = q - 8
         if sg:
             e68_v1 = ~e68_v1
     elif not e68_v1 & 128:
-        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7 | (e68_v1 & 127) << 14
+        e68_v1 = ((e68_v1 >> 8) & 127) | (e68_v1 & 127) << 7
         p = q
         if sg:
             e68_v1 = ~e68_v1
-        if e68_v1 < -32768 or e68_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     else:
-        e68_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e68_v1 = ~e68_v1
         if e68_v1 < -32768 or e68_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e68_v0
     v9.Value = e68_v1
     v9.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e69_v1 = c & 16777215
-    if e69_v1 < 8388608:
-        e69_v1 >>= 16
-        p = q - 16
-        if sg:
-            e69_v1 = ~e69_v1
-    elif not e69_v1 & 32768:
-        e69_v1 = ((e69_v1 >> 16) & 127) | ((e69_v1 >> 8) & 127) << 7
+    e69_v1 = c & 65535
+    if e69_v1 < 32768:
+        e69_v1 >>= 8
         p = q - 8
         if sg:
             e69_v1 = ~e69_v1
     elif not e69_v1 & 128:
-        e69_v1 = ((e69_v1 >> 16) & 127) | ((e69_v1 >> 8) & 127) << 7 | (e69_v1 & 127) << 14
+        e69_v1 = ((e69_v1 >> 8) & 127) | (e69_v1 & 127) << 7
         p = q
         if sg:
             e69_v1 = ~e69_v1
-        if e69_v1 < -32768 or e69_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e69_v1, -32768, 32767)
     else:
-        e69_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e69_v1 = ~e69_v1
         if e69_v1 < -32768 or e69_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e69_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e69_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e69_v0
     v10.Value = e69_v1
     v10.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e70_v1 = c & 16777215
-    if e70_v1 < 8388608:
-        e70_v1 >>= 16
-        p = q - 16
-        if sg:
-            e70_v1 = ~e70_v1
-    elif not e70_v1 & 32768:
-        e70_v1 = ((e70_v1 >> 16) & 127) | ((e70_v1 >> 8) & 127) << 7
+    e70_v1 = c & 65535
+    if e70_v1 < 32768:
+        e70_v1 >>= 8
         p = q - 8
         if sg:
             e70_v1 = ~e70_v1
     elif not e70_v1 & 128:
-        e70_v1 = ((e70_v1 >> 16) & 127) | ((e70_v1 >> 8) & 127) << 7 | (e70_v1 & 127) << 14
+        e70_v1 = ((e70_v1 >> 8) & 127) | (e70_v1 & 127) << 7
         p = q
         if sg:
             e70_v1 = ~e70_v1
-        if e70_v1 < -32768 or e70_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e70_v1, -32768, 32767)
     else:
-        e70_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e70_v1 = ~e70_v1
         if e70_v1 < -32768 or e70_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e70_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e70_v1, -32768, 32767)
     v11 = _new(_W_RationalNumberType)
     v11.Exponent = e70_v0
     v11.Value = e70_v1
@@ -3759,28 +3539,25 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3814,30 +3591,25 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3883,30 +3655,25 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3940,30 +3707,25 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3985,30 +3747,25 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'BPT_Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -4023,40 +3780,33 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLResControlModeType')
     if s == 4:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e83_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e83_v1 = c & 16777215
-        if e83_v1 < 8388608:
-            e83_v1 >>= 16
-            p = q - 16
-            if sg:
-                e83_v1 = ~e83_v1
-        elif not e83_v1 & 32768:
-            e83_v1 = ((e83_v1 >> 16) & 127) | ((e83_v1 >> 8) & 127) << 7
+        e83_v1 = c & 65535
+        if e83_v1 < 32768:
+            e83_v1 >>= 8
             p = q - 8
             if sg:
                 e83_v1 = ~e83_v1
         elif not e83_v1 & 128:
-            e83_v1 = ((e83_v1 >> 16) & 127) | ((e83_v1 >> 8) & 127) << 7 | (e83_v1 & 127) << 14
+            e83_v1 = ((e83_v1 >> 8) & 127) | (e83_v1 & 127) << 7
             p = q
             if sg:
                 e83_v1 = ~e83_v1
-            if e83_v1 < -32768 or e83_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e83_v1, -32768, 32767)
         else:
-            e83_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e83_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e83_v1 = ~e83_v1
             if e83_v1 < -32768 or e83_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e83_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e83_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e83_v0
         v4.Value = e83_v1
@@ -4068,268 +3818,219 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLResControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e84_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e84_v1 = c & 16777215
-    if e84_v1 < 8388608:
-        e84_v1 >>= 16
-        p = q - 16
-        if sg:
-            e84_v1 = ~e84_v1
-    elif not e84_v1 & 32768:
-        e84_v1 = ((e84_v1 >> 16) & 127) | ((e84_v1 >> 8) & 127) << 7
+    e84_v1 = c & 65535
+    if e84_v1 < 32768:
+        e84_v1 >>= 8
         p = q - 8
         if sg:
             e84_v1 = ~e84_v1
     elif not e84_v1 & 128:
-        e84_v1 = ((e84_v1 >> 16) & 127) | ((e84_v1 >> 8) & 127) << 7 | (e84_v1 & 127) << 14
+        e84_v1 = ((e84_v1 >> 8) & 127) | (e84_v1 & 127) << 7
         p = q
         if sg:
             e84_v1 = ~e84_v1
-        if e84_v1 < -32768 or e84_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e84_v1, -32768, 32767)
     else:
-        e84_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e84_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e84_v1 = ~e84_v1
         if e84_v1 < -32768 or e84_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e84_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e84_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e84_v0
     v5.Value = e84_v1
     v5.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e85_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e85_v1 = c & 16777215
-    if e85_v1 < 8388608:
-        e85_v1 >>= 16
-        p = q - 16
-        if sg:
-            e85_v1 = ~e85_v1
-    elif not e85_v1 & 32768:
-        e85_v1 = ((e85_v1 >> 16) & 127) | ((e85_v1 >> 8) & 127) << 7
+    e85_v1 = c & 65535
+    if e85_v1 < 32768:
+        e85_v1 >>= 8
         p = q - 8
         if sg:
             e85_v1 = ~e85_v1
     elif not e85_v1 & 128:
-        e85_v1 = ((e85_v1 >> 16) & 127) | ((e85_v1 >> 8) & 127) << 7 | (e85_v1 & 127) << 14
+        e85_v1 = ((e85_v1 >> 8) & 127) | (e85_v1 & 127) << 7
         p = q
         if sg:
             e85_v1 = ~e85_v1
-        if e85_v1 < -32768 or e85_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e85_v1, -32768, 32767)
     else:
-        e85_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e85_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e85_v1 = ~e85_v1
         if e85_v1 < -32768 or e85_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e85_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e85_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e85_v0
     v6.Value = e85_v1
     v6.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e86_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e86_v1 = c & 16777215
-    if e86_v1 < 8388608:
-        e86_v1 >>= 16
-        p = q - 16
-        if sg:
-            e86_v1 = ~e86_v1
-    elif not e86_v1 & 32768:
-        e86_v1 = ((e86_v1 >> 16) & 127) | ((e86_v1 >> 8) & 127) << 7
+    e86_v1 = c & 65535
+    if e86_v1 < 32768:
+        e86_v1 >>= 8
         p = q - 8
         if sg:
             e86_v1 = ~e86_v1
     elif not e86_v1 & 128:
-        e86_v1 = ((e86_v1 >> 16) & 127) | ((e86_v1 >> 8) & 127) << 7 | (e86_v1 & 127) << 14
+        e86_v1 = ((e86_v1 >> 8) & 127) | (e86_v1 & 127) << 7
         p = q
         if sg:
             e86_v1 = ~e86_v1
-        if e86_v1 < -32768 or e86_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e86_v1, -32768, 32767)
     else:
-        e86_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e86_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e86_v1 = ~e86_v1
         if e86_v1 < -32768 or e86_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e86_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e86_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e86_v0
     v7.Value = e86_v1
     v7.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e87_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e87_v1 = c & 16777215
-    if e87_v1 < 8388608:
-        e87_v1 >>= 16
-        p = q - 16
-        if sg:
-            e87_v1 = ~e87_v1
-    elif not e87_v1 & 32768:
-        e87_v1 = ((e87_v1 >> 16) & 127) | ((e87_v1 >> 8) & 127) << 7
+    e87_v1 = c & 65535
+    if e87_v1 < 32768:
+        e87_v1 >>= 8
         p = q - 8
         if sg:
             e87_v1 = ~e87_v1
     elif not e87_v1 & 128:
-        e87_v1 = ((e87_v1 >> 16) & 127) | ((e87_v1 >> 8) & 127) << 7 | (e87_v1 & 127) << 14
+        e87_v1 = ((e87_v1 >> 8) & 127) | (e87_v1 & 127) << 7
         p = q
         if sg:
             e87_v1 = ~e87_v1
-        if e87_v1 < -32768 or e87_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e87_v1, -32768, 32767)
     else:
-        e87_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e87_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e87_v1 = ~e87_v1
         if e87_v1 < -32768 or e87_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e87_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e87_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e87_v0
     v8.Value = e87_v1
     v8.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e88_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e88_v1 = c & 16777215
-    if e88_v1 < 8388608:
-        e88_v1 >>= 16
-        p = q - 16
-        if sg:
-            e88_v1 = ~e88_v1
-    elif not e88_v1 & 32768:
-        e88_v1 = ((e88_v1 >> 16) & 127) | ((e88_v1 >> 8) & 127) << 7
+    e88_v1 = c & 65535
+    if e88_v1 < 32768:
+        e88_v1 >>= 8
         p = q - 8
         if sg:
             e88_v1 = ~e88_v1
     elif not e88_v1 & 128:
-        e88_v1 = ((e88_v1 >> 16) & 127) | ((e88_v1 >> 8) & 127) << 7 | (e88_v1 & 127) << 14
+        e88_v1 = ((e88_v1 >> 8) & 127) | (e88_v1 & 127) << 7
         p = q
         if sg:
             e88_v1 = ~e88_v1
-        if e88_v1 < -32768 or e88_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e88_v1, -32768, 32767)
     else:
-        e88_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e88_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e88_v1 = ~e88_v1
         if e88_v1 < -32768 or e88_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e88_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e88_v1, -32768, 32767)
     v9 = _new(_W_RationalNumberType)
     v9.Exponent = e88_v0
     v9.Value = e88_v1
     v9.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e89_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e89_v1 = c & 16777215
-    if e89_v1 < 8388608:
-        e89_v1 >>= 16
-        p = q - 16
-        if sg:
-            e89_v1 = ~e89_v1
-    elif not e89_v1 & 32768:
-        e89_v1 = ((e89_v1 >> 16) & 127) | ((e89_v1 >> 8) & 127) << 7
+    e89_v1 = c & 65535
+    if e89_v1 < 32768:
+        e89_v1 >>= 8
         p = q - 8
         if sg:
             e89_v1 = ~e89_v1
     elif not e89_v1 & 128:
-        e89_v1 = ((e89_v1 >> 16) & 127) | ((e89_v1 >> 8) & 127) << 7 | (e89_v1 & 127) << 14
+        e89_v1 = ((e89_v1 >> 8) & 127) | (e89_v1 & 127) << 7
         p = q
         if sg:
             e89_v1 = ~e89_v1
-        if e89_v1 < -32768 or e89_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e89_v1, -32768, 32767)
     else:
-        e89_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e89_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e89_v1 = ~e89_v1
         if e89_v1 < -32768 or e89_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e89_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e89_v1, -32768, 32767)
     v10 = _new(_W_RationalNumberType)
     v10.Exponent = e89_v0
     v10.Value = e89_v1
     v10.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e90_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e90_v1 = c & 16777215
-    if e90_v1 < 8388608:
-        e90_v1 >>= 16
-        p = q - 16
-        if sg:
-            e90_v1 = ~e90_v1
-    elif not e90_v1 & 32768:
-        e90_v1 = ((e90_v1 >> 16) & 127) | ((e90_v1 >> 8) & 127) << 7
+    e90_v1 = c & 65535
+    if e90_v1 < 32768:
+        e90_v1 >>= 8
         p = q - 8
         if sg:
             e90_v1 = ~e90_v1
     elif not e90_v1 & 128:
-        e90_v1 = ((e90_v1 >> 16) & 127) | ((e90_v1 >> 8) & 127) << 7 | (e90_v1 & 127) << 14
+        e90_v1 = ((e90_v1 >> 8) & 127) | (e90_v1 & 127) << 7
         p = q
         if sg:
             e90_v1 = ~e90_v1
-        if e90_v1 < -32768 or e90_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e90_v1, -32768, 32767)
     else:
-        e90_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e90_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e90_v1 = ~e90_v1
         if e90_v1 < -32768 or e90_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e90_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e90_v1, -32768, 32767)
     v11 = _new(_W_RationalNumberType)
     v11.Exponent = e90_v0
     v11.Value = e90_v1
@@ -4863,40 +4564,33 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e115_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e115_v1 = c & 16777215
-        if e115_v1 < 8388608:
-            e115_v1 >>= 16
-            p = q - 16
-            if sg:
-                e115_v1 = ~e115_v1
-        elif not e115_v1 & 32768:
-            e115_v1 = ((e115_v1 >> 16) & 127) | ((e115_v1 >> 8) & 127) << 7
+        e115_v1 = c & 65535
+        if e115_v1 < 32768:
+            e115_v1 >>= 8
             p = q - 8
             if sg:
                 e115_v1 = ~e115_v1
         elif not e115_v1 & 128:
-            e115_v1 = ((e115_v1 >> 16) & 127) | ((e115_v1 >> 8) & 127) << 7 | (e115_v1 & 127) << 14
+            e115_v1 = ((e115_v1 >> 8) & 127) | (e115_v1 & 127) << 7
             p = q
             if sg:
                 e115_v1 = ~e115_v1
-            if e115_v1 < -32768 or e115_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e115_v1, -32768, 32767)
         else:
-            e115_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e115_v1 = ~e115_v1
             if e115_v1 < -32768 or e115_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e115_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e115_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e115_v0
         v3.Value = e115_v1
@@ -4908,40 +4602,33 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Scheduled_DC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e116_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e116_v1 = c & 16777215
-    if e116_v1 < 8388608:
-        e116_v1 >>= 16
-        p = q - 16
-        if sg:
-            e116_v1 = ~e116_v1
-    elif not e116_v1 & 32768:
-        e116_v1 = ((e116_v1 >> 16) & 127) | ((e116_v1 >> 8) & 127) << 7
+    e116_v1 = c & 65535
+    if e116_v1 < 32768:
+        e116_v1 >>= 8
         p = q - 8
         if sg:
             e116_v1 = ~e116_v1
     elif not e116_v1 & 128:
-        e116_v1 = ((e116_v1 >> 16) & 127) | ((e116_v1 >> 8) & 127) << 7 | (e116_v1 & 127) << 14
+        e116_v1 = ((e116_v1 >> 8) & 127) | (e116_v1 & 127) << 7
         p = q
         if sg:
             e116_v1 = ~e116_v1
-        if e116_v1 < -32768 or e116_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e116_v1, -32768, 32767)
     else:
-        e116_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e116_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e116_v1 = ~e116_v1
         if e116_v1 < -32768 or e116_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e116_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e116_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e116_v0
     v4.Value = e116_v1
@@ -5950,230 +5637,188 @@ _e_DC_CPDReqEnergyTransferMode = _e_DC_CPDReqEnergyTransferModeType
 
 def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e140_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e140_v1 = c & 16777215
-    if e140_v1 < 8388608:
-        e140_v1 >>= 16
-        p = q - 16
-        if sg:
-            e140_v1 = ~e140_v1
-    elif not e140_v1 & 32768:
-        e140_v1 = ((e140_v1 >> 16) & 127) | ((e140_v1 >> 8) & 127) << 7
+    e140_v1 = c & 65535
+    if e140_v1 < 32768:
+        e140_v1 >>= 8
         p = q - 8
         if sg:
             e140_v1 = ~e140_v1
     elif not e140_v1 & 128:
-        e140_v1 = ((e140_v1 >> 16) & 127) | ((e140_v1 >> 8) & 127) << 7 | (e140_v1 & 127) << 14
+        e140_v1 = ((e140_v1 >> 8) & 127) | (e140_v1 & 127) << 7
         p = q
         if sg:
             e140_v1 = ~e140_v1
-        if e140_v1 < -32768 or e140_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e140_v1, -32768, 32767)
     else:
-        e140_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e140_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e140_v1 = ~e140_v1
         if e140_v1 < -32768 or e140_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e140_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e140_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e140_v0
     v0.Value = e140_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e141_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e141_v1 = c & 16777215
-    if e141_v1 < 8388608:
-        e141_v1 >>= 16
-        p = q - 16
-        if sg:
-            e141_v1 = ~e141_v1
-    elif not e141_v1 & 32768:
-        e141_v1 = ((e141_v1 >> 16) & 127) | ((e141_v1 >> 8) & 127) << 7
+    e141_v1 = c & 65535
+    if e141_v1 < 32768:
+        e141_v1 >>= 8
         p = q - 8
         if sg:
             e141_v1 = ~e141_v1
     elif not e141_v1 & 128:
-        e141_v1 = ((e141_v1 >> 16) & 127) | ((e141_v1 >> 8) & 127) << 7 | (e141_v1 & 127) << 14
+        e141_v1 = ((e141_v1 >> 8) & 127) | (e141_v1 & 127) << 7
         p = q
         if sg:
             e141_v1 = ~e141_v1
-        if e141_v1 < -32768 or e141_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e141_v1, -32768, 32767)
     else:
-        e141_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e141_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e141_v1 = ~e141_v1
         if e141_v1 < -32768 or e141_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e141_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e141_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e141_v0
     v1.Value = e141_v1
     v1.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e142_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e142_v1 = c & 16777215
-    if e142_v1 < 8388608:
-        e142_v1 >>= 16
-        p = q - 16
-        if sg:
-            e142_v1 = ~e142_v1
-    elif not e142_v1 & 32768:
-        e142_v1 = ((e142_v1 >> 16) & 127) | ((e142_v1 >> 8) & 127) << 7
+    e142_v1 = c & 65535
+    if e142_v1 < 32768:
+        e142_v1 >>= 8
         p = q - 8
         if sg:
             e142_v1 = ~e142_v1
     elif not e142_v1 & 128:
-        e142_v1 = ((e142_v1 >> 16) & 127) | ((e142_v1 >> 8) & 127) << 7 | (e142_v1 & 127) << 14
+        e142_v1 = ((e142_v1 >> 8) & 127) | (e142_v1 & 127) << 7
         p = q
         if sg:
             e142_v1 = ~e142_v1
-        if e142_v1 < -32768 or e142_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e142_v1, -32768, 32767)
     else:
-        e142_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e142_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e142_v1 = ~e142_v1
         if e142_v1 < -32768 or e142_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e142_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e142_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e142_v0
     v2.Value = e142_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e143_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e143_v1 = c & 16777215
-    if e143_v1 < 8388608:
-        e143_v1 >>= 16
-        p = q - 16
-        if sg:
-            e143_v1 = ~e143_v1
-    elif not e143_v1 & 32768:
-        e143_v1 = ((e143_v1 >> 16) & 127) | ((e143_v1 >> 8) & 127) << 7
+    e143_v1 = c & 65535
+    if e143_v1 < 32768:
+        e143_v1 >>= 8
         p = q - 8
         if sg:
             e143_v1 = ~e143_v1
     elif not e143_v1 & 128:
-        e143_v1 = ((e143_v1 >> 16) & 127) | ((e143_v1 >> 8) & 127) << 7 | (e143_v1 & 127) << 14
+        e143_v1 = ((e143_v1 >> 8) & 127) | (e143_v1 & 127) << 7
         p = q
         if sg:
             e143_v1 = ~e143_v1
-        if e143_v1 < -32768 or e143_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e143_v1, -32768, 32767)
     else:
-        e143_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e143_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e143_v1 = ~e143_v1
         if e143_v1 < -32768 or e143_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e143_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e143_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e143_v0
     v3.Value = e143_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e144_v1 = c & 16777215
-    if e144_v1 < 8388608:
-        e144_v1 >>= 16
-        p = q - 16
-        if sg:
-            e144_v1 = ~e144_v1
-    elif not e144_v1 & 32768:
-        e144_v1 = ((e144_v1 >> 16) & 127) | ((e144_v1 >> 8) & 127) << 7
+    e144_v1 = c & 65535
+    if e144_v1 < 32768:
+        e144_v1 >>= 8
         p = q - 8
         if sg:
             e144_v1 = ~e144_v1
     elif not e144_v1 & 128:
-        e144_v1 = ((e144_v1 >> 16) & 127) | ((e144_v1 >> 8) & 127) << 7 | (e144_v1 & 127) << 14
+        e144_v1 = ((e144_v1 >> 8) & 127) | (e144_v1 & 127) << 7
         p = q
         if sg:
             e144_v1 = ~e144_v1
-        if e144_v1 < -32768 or e144_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e144_v1, -32768, 32767)
     else:
-        e144_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e144_v1 = ~e144_v1
         if e144_v1 < -32768 or e144_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e144_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e144_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e144_v0
     v4.Value = e144_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e145_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e145_v1 = c & 16777215
-    if e145_v1 < 8388608:
-        e145_v1 >>= 16
-        p = q - 16
-        if sg:
-            e145_v1 = ~e145_v1
-    elif not e145_v1 & 32768:
-        e145_v1 = ((e145_v1 >> 16) & 127) | ((e145_v1 >> 8) & 127) << 7
+    e145_v1 = c & 65535
+    if e145_v1 < 32768:
+        e145_v1 >>= 8
         p = q - 8
         if sg:
             e145_v1 = ~e145_v1
     elif not e145_v1 & 128:
-        e145_v1 = ((e145_v1 >> 16) & 127) | ((e145_v1 >> 8) & 127) << 7 | (e145_v1 & 127) << 14
+        e145_v1 = ((e145_v1 >> 8) & 127) | (e145_v1 & 127) << 7
         p = q
         if sg:
             e145_v1 = ~e145_v1
-        if e145_v1 < -32768 or e145_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e145_v1, -32768, 32767)
     else:
-        e145_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e145_v1 = ~e145_v1
         if e145_v1 < -32768 or e145_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e145_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e145_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e145_v0
     v5.Value = e145_v1
@@ -6421,230 +6066,188 @@ _e_DC_CPDResEnergyTransferMode = _e_DC_CPDResEnergyTransferModeType
 
 def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e154_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e154_v1 = c & 16777215
-    if e154_v1 < 8388608:
-        e154_v1 >>= 16
-        p = q - 16
-        if sg:
-            e154_v1 = ~e154_v1
-    elif not e154_v1 & 32768:
-        e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7
+    e154_v1 = c & 65535
+    if e154_v1 < 32768:
+        e154_v1 >>= 8
         p = q - 8
         if sg:
             e154_v1 = ~e154_v1
     elif not e154_v1 & 128:
-        e154_v1 = ((e154_v1 >> 16) & 127) | ((e154_v1 >> 8) & 127) << 7 | (e154_v1 & 127) << 14
+        e154_v1 = ((e154_v1 >> 8) & 127) | (e154_v1 & 127) << 7
         p = q
         if sg:
             e154_v1 = ~e154_v1
-        if e154_v1 < -32768 or e154_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
     else:
-        e154_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e154_v1 = ~e154_v1
         if e154_v1 < -32768 or e154_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e154_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e154_v0
     v0.Value = e154_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e155_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e155_v1 = c & 16777215
-    if e155_v1 < 8388608:
-        e155_v1 >>= 16
-        p = q - 16
-        if sg:
-            e155_v1 = ~e155_v1
-    elif not e155_v1 & 32768:
-        e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7
+    e155_v1 = c & 65535
+    if e155_v1 < 32768:
+        e155_v1 >>= 8
         p = q - 8
         if sg:
             e155_v1 = ~e155_v1
     elif not e155_v1 & 128:
-        e155_v1 = ((e155_v1 >> 16) & 127) | ((e155_v1 >> 8) & 127) << 7 | (e155_v1 & 127) << 14
+        e155_v1 = ((e155_v1 >> 8) & 127) | (e155_v1 & 127) << 7
         p = q
         if sg:
             e155_v1 = ~e155_v1
-        if e155_v1 < -32768 or e155_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
     else:
-        e155_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e155_v1 = ~e155_v1
         if e155_v1 < -32768 or e155_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e155_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e155_v0
     v1.Value = e155_v1
     v1.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e156_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e156_v1 = c & 16777215
-    if e156_v1 < 8388608:
-        e156_v1 >>= 16
-        p = q - 16
-        if sg:
-            e156_v1 = ~e156_v1
-    elif not e156_v1 & 32768:
-        e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7
+    e156_v1 = c & 65535
+    if e156_v1 < 32768:
+        e156_v1 >>= 8
         p = q - 8
         if sg:
             e156_v1 = ~e156_v1
     elif not e156_v1 & 128:
-        e156_v1 = ((e156_v1 >> 16) & 127) | ((e156_v1 >> 8) & 127) << 7 | (e156_v1 & 127) << 14
+        e156_v1 = ((e156_v1 >> 8) & 127) | (e156_v1 & 127) << 7
         p = q
         if sg:
             e156_v1 = ~e156_v1
-        if e156_v1 < -32768 or e156_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
     else:
-        e156_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e156_v1 = ~e156_v1
         if e156_v1 < -32768 or e156_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e156_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e156_v0
     v2.Value = e156_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e157_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e157_v1 = c & 16777215
-    if e157_v1 < 8388608:
-        e157_v1 >>= 16
-        p = q - 16
-        if sg:
-            e157_v1 = ~e157_v1
-    elif not e157_v1 & 32768:
-        e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7
+    e157_v1 = c & 65535
+    if e157_v1 < 32768:
+        e157_v1 >>= 8
         p = q - 8
         if sg:
             e157_v1 = ~e157_v1
     elif not e157_v1 & 128:
-        e157_v1 = ((e157_v1 >> 16) & 127) | ((e157_v1 >> 8) & 127) << 7 | (e157_v1 & 127) << 14
+        e157_v1 = ((e157_v1 >> 8) & 127) | (e157_v1 & 127) << 7
         p = q
         if sg:
             e157_v1 = ~e157_v1
-        if e157_v1 < -32768 or e157_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
     else:
-        e157_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e157_v1 = ~e157_v1
         if e157_v1 < -32768 or e157_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e157_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e157_v0
     v3.Value = e157_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e158_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e158_v1 = c & 16777215
-    if e158_v1 < 8388608:
-        e158_v1 >>= 16
-        p = q - 16
-        if sg:
-            e158_v1 = ~e158_v1
-    elif not e158_v1 & 32768:
-        e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7
+    e158_v1 = c & 65535
+    if e158_v1 < 32768:
+        e158_v1 >>= 8
         p = q - 8
         if sg:
             e158_v1 = ~e158_v1
     elif not e158_v1 & 128:
-        e158_v1 = ((e158_v1 >> 16) & 127) | ((e158_v1 >> 8) & 127) << 7 | (e158_v1 & 127) << 14
+        e158_v1 = ((e158_v1 >> 8) & 127) | (e158_v1 & 127) << 7
         p = q
         if sg:
             e158_v1 = ~e158_v1
-        if e158_v1 < -32768 or e158_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
     else:
-        e158_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e158_v1 = ~e158_v1
         if e158_v1 < -32768 or e158_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e158_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e158_v0
     v4.Value = e158_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e159_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e159_v1 = c & 16777215
-    if e159_v1 < 8388608:
-        e159_v1 >>= 16
-        p = q - 16
-        if sg:
-            e159_v1 = ~e159_v1
-    elif not e159_v1 & 32768:
-        e159_v1 = ((e159_v1 >> 16) & 127) | ((e159_v1 >> 8) & 127) << 7
+    e159_v1 = c & 65535
+    if e159_v1 < 32768:
+        e159_v1 >>= 8
         p = q - 8
         if sg:
             e159_v1 = ~e159_v1
     elif not e159_v1 & 128:
-        e159_v1 = ((e159_v1 >> 16) & 127) | ((e159_v1 >> 8) & 127) << 7 | (e159_v1 & 127) << 14
+        e159_v1 = ((e159_v1 >> 8) & 127) | (e159_v1 & 127) << 7
         p = q
         if sg:
             e159_v1 = ~e159_v1
-        if e159_v1 < -32768 or e159_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e159_v1, -32768, 32767)
     else:
-        e159_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e159_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e159_v1 = ~e159_v1
         if e159_v1 < -32768 or e159_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e159_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e159_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e159_v0
     v5.Value = e159_v1
@@ -6869,7 +6472,7 @@ _j_DC_CableCheckRes = _j_DC_CableCheckResType
 """\
 _T160 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
 _M162 = {BPT_Dynamic_DC_CLReqControlMode: 0, BPT_Scheduled_DC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_DC_CLReqControlMode: 3, Scheduled_DC_CLReqControlMode: 4}
-_F163 = (_e_BPT_Dynamic_DC_CLReqControlMode, _e_BPT_Scheduled_DC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_DC_CLReqControlMode, _e_Scheduled_DC_CLReqControlMode, )
+_F163 = [_e_BPT_Dynamic_DC_CLReqControlMode, _e_BPT_Scheduled_DC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_DC_CLReqControlMode, _e_Scheduled_DC_CLReqControlMode]
 
 def _e_DC_ChargeLoopReqType(a, v):
     f = ""
@@ -6979,40 +6582,33 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'DC_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e164_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e164_v1 = c & 16777215
-    if e164_v1 < 8388608:
-        e164_v1 >>= 16
-        p = q - 16
-        if sg:
-            e164_v1 = ~e164_v1
-    elif not e164_v1 & 32768:
-        e164_v1 = ((e164_v1 >> 16) & 127) | ((e164_v1 >> 8) & 127) << 7
+    e164_v1 = c & 65535
+    if e164_v1 < 32768:
+        e164_v1 >>= 8
         p = q - 8
         if sg:
             e164_v1 = ~e164_v1
     elif not e164_v1 & 128:
-        e164_v1 = ((e164_v1 >> 16) & 127) | ((e164_v1 >> 8) & 127) << 7 | (e164_v1 & 127) << 14
+        e164_v1 = ((e164_v1 >> 8) & 127) | (e164_v1 & 127) << 7
         p = q
         if sg:
             e164_v1 = ~e164_v1
-        if e164_v1 < -32768 or e164_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e164_v1, -32768, 32767)
     else:
-        e164_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e164_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e164_v1 = ~e164_v1
         if e164_v1 < -32768 or e164_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e164_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e164_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e164_v0
     v3.Value = e164_v1
@@ -7058,7 +6654,9 @@ _d_DC_ChargeLoopReq = _d_DC_ChargeLoopReqType
     '_j_DC_ChargeLoopReqType': (
         ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_j_BPT_Dynamic_DC_CLReqControlMode', '_j_BPT_Scheduled_DC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_DC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_DC_CLReqControlMode'),
 """\
-_J1 = {BPT_Dynamic_DC_CLReqControlMode: ('BPT_Dynamic_DC_CLReqControlMode', _j_BPT_Dynamic_DC_CLReqControlMode), BPT_Scheduled_DC_CLReqControlMode: ('BPT_Scheduled_DC_CLReqControlMode', _j_BPT_Scheduled_DC_CLReqControlMode), CLReqControlMode: ('CLReqControlMode', _j_CLReqControlMode), Dynamic_DC_CLReqControlMode: ('Dynamic_DC_CLReqControlMode', _j_Dynamic_DC_CLReqControlMode), Scheduled_DC_CLReqControlMode: ('Scheduled_DC_CLReqControlMode', _j_Scheduled_DC_CLReqControlMode)}
+_J1 = {BPT_Dynamic_DC_CLReqControlMode: 0, BPT_Scheduled_DC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_DC_CLReqControlMode: 3, Scheduled_DC_CLReqControlMode: 4}
+_J2 = ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_DC_CLReqControlMode', 'Scheduled_DC_CLReqControlMode', )
+_J3 = [_j_BPT_Dynamic_DC_CLReqControlMode, _j_BPT_Scheduled_DC_CLReqControlMode, _j_CLReqControlMode, _j_Dynamic_DC_CLReqControlMode, _j_Scheduled_DC_CLReqControlMode]
 
 def _j_DC_ChargeLoopReqType(v):
     x0 = v.Header
@@ -7081,7 +6679,7 @@ def _j_DC_ChargeLoopReqType(v):
         j = _J1.get(x4.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x4)
+        d[_J2[j]] = _J3[j](x4)
     return d
 _j_DC_ChargeLoopReq = _j_DC_ChargeLoopReqType
 """,
@@ -7093,7 +6691,7 @@ _T166 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, N
 _T167 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, )
 _T168 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, )
 _M171 = {BPT_Dynamic_DC_CLResControlMode: 0, BPT_Scheduled_DC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_DC_CLResControlMode: 3, Scheduled_DC_CLResControlMode: 4}
-_F172 = (_e_BPT_Dynamic_DC_CLResControlMode, _e_BPT_Scheduled_DC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_DC_CLResControlMode, _e_Scheduled_DC_CLResControlMode, )
+_F172 = [_e_BPT_Dynamic_DC_CLResControlMode, _e_BPT_Scheduled_DC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_DC_CLResControlMode, _e_Scheduled_DC_CLResControlMode]
 
 def _e_DC_ChargeLoopResType(a, v):
     f = ""
@@ -7304,40 +6902,33 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'DC_ChargeLoopResType')
     if s == 5:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e173_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e173_v1 = c & 16777215
-        if e173_v1 < 8388608:
-            e173_v1 >>= 16
-            p = q - 16
-            if sg:
-                e173_v1 = ~e173_v1
-        elif not e173_v1 & 32768:
-            e173_v1 = ((e173_v1 >> 16) & 127) | ((e173_v1 >> 8) & 127) << 7
+        e173_v1 = c & 65535
+        if e173_v1 < 32768:
+            e173_v1 >>= 8
             p = q - 8
             if sg:
                 e173_v1 = ~e173_v1
         elif not e173_v1 & 128:
-            e173_v1 = ((e173_v1 >> 16) & 127) | ((e173_v1 >> 8) & 127) << 7 | (e173_v1 & 127) << 14
+            e173_v1 = ((e173_v1 >> 8) & 127) | (e173_v1 & 127) << 7
             p = q
             if sg:
                 e173_v1 = ~e173_v1
-            if e173_v1 < -32768 or e173_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e173_v1, -32768, 32767)
         else:
-            e173_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e173_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e173_v1 = ~e173_v1
             if e173_v1 < -32768 or e173_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e173_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e173_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = e173_v0
         v5.Value = e173_v1
@@ -7349,40 +6940,33 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_ChargeLoopResType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e174_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e174_v1 = c & 16777215
-    if e174_v1 < 8388608:
-        e174_v1 >>= 16
-        p = q - 16
-        if sg:
-            e174_v1 = ~e174_v1
-    elif not e174_v1 & 32768:
-        e174_v1 = ((e174_v1 >> 16) & 127) | ((e174_v1 >> 8) & 127) << 7
+    e174_v1 = c & 65535
+    if e174_v1 < 32768:
+        e174_v1 >>= 8
         p = q - 8
         if sg:
             e174_v1 = ~e174_v1
     elif not e174_v1 & 128:
-        e174_v1 = ((e174_v1 >> 16) & 127) | ((e174_v1 >> 8) & 127) << 7 | (e174_v1 & 127) << 14
+        e174_v1 = ((e174_v1 >> 8) & 127) | (e174_v1 & 127) << 7
         p = q
         if sg:
             e174_v1 = ~e174_v1
-        if e174_v1 < -32768 or e174_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e174_v1, -32768, 32767)
     else:
-        e174_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e174_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e174_v1 = ~e174_v1
         if e174_v1 < -32768 or e174_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e174_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e174_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e174_v0
     v6.Value = e174_v1
@@ -7437,7 +7021,9 @@ _d_DC_ChargeLoopRes = _d_DC_ChargeLoopResType
     '_j_DC_ChargeLoopResType': (
         ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_j_BPT_Dynamic_DC_CLResControlMode', '_j_BPT_Scheduled_DC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_DC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_DC_CLResControlMode'),
 """\
-_J2 = {BPT_Dynamic_DC_CLResControlMode: ('BPT_Dynamic_DC_CLResControlMode', _j_BPT_Dynamic_DC_CLResControlMode), BPT_Scheduled_DC_CLResControlMode: ('BPT_Scheduled_DC_CLResControlMode', _j_BPT_Scheduled_DC_CLResControlMode), CLResControlMode: ('CLResControlMode', _j_CLResControlMode), Dynamic_DC_CLResControlMode: ('Dynamic_DC_CLResControlMode', _j_Dynamic_DC_CLResControlMode), Scheduled_DC_CLResControlMode: ('Scheduled_DC_CLResControlMode', _j_Scheduled_DC_CLResControlMode)}
+_J4 = {BPT_Dynamic_DC_CLResControlMode: 0, BPT_Scheduled_DC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_DC_CLResControlMode: 3, Scheduled_DC_CLResControlMode: 4}
+_J5 = ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'Scheduled_DC_CLResControlMode', )
+_J6 = [_j_BPT_Dynamic_DC_CLResControlMode, _j_BPT_Scheduled_DC_CLResControlMode, _j_CLResControlMode, _j_Dynamic_DC_CLResControlMode, _j_Scheduled_DC_CLResControlMode]
 
 def _j_DC_ChargeLoopResType(v):
     x0 = v.Header
@@ -7481,10 +7067,10 @@ def _j_DC_ChargeLoopResType(v):
         d['EVSEVoltageLimitAchieved'] = x9
     x10 = v.CLResControlMode
     if x10 is not None:
-        j = _J2.get(x10.__class__)
+        j = _J4.get(x10.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x10)
+        d[_J5[j]] = _J6[j](x10)
     return d
 _j_DC_ChargeLoopRes = _j_DC_ChargeLoopResType
 """,
@@ -7493,7 +7079,7 @@ _j_DC_ChargeLoopRes = _j_DC_ChargeLoopResType
         ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_BPT_DC_CPDReqEnergyTransferMode', '_e_DC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
 _M175 = {BPT_DC_CPDReqEnergyTransferMode: 0, DC_CPDReqEnergyTransferMode: 1}
-_F176 = (_e_BPT_DC_CPDReqEnergyTransferMode, _e_DC_CPDReqEnergyTransferMode, )
+_F176 = [_e_BPT_DC_CPDReqEnergyTransferMode, _e_DC_CPDReqEnergyTransferMode]
 
 def _e_DC_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -7563,17 +7149,19 @@ _d_DC_ChargeParameterDiscoveryReq = _d_DC_ChargeParameterDiscoveryReqType
     '_j_DC_ChargeParameterDiscoveryReqType': (
         ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDReqEnergyTransferMode', '_j_DC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
 """\
-_J3 = {BPT_DC_CPDReqEnergyTransferMode: ('BPT_DC_CPDReqEnergyTransferMode', _j_BPT_DC_CPDReqEnergyTransferMode), DC_CPDReqEnergyTransferMode: ('DC_CPDReqEnergyTransferMode', _j_DC_CPDReqEnergyTransferMode)}
+_J7 = {BPT_DC_CPDReqEnergyTransferMode: 0, DC_CPDReqEnergyTransferMode: 1}
+_J8 = ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', )
+_J9 = [_j_BPT_DC_CPDReqEnergyTransferMode, _j_DC_CPDReqEnergyTransferMode]
 
 def _j_DC_ChargeParameterDiscoveryReqType(v):
     x0 = v.Header
     d = {'Header': _j_MessageHeaderType(x0)}
     x1 = v.DC_CPDReqEnergyTransferMode
     if x1 is not None:
-        j = _J3.get(x1.__class__)
+        j = _J7.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J8[j]] = _J9[j](x1)
     return d
 _j_DC_ChargeParameterDiscoveryReq = _j_DC_ChargeParameterDiscoveryReqType
 """,
@@ -7582,7 +7170,7 @@ _j_DC_ChargeParameterDiscoveryReq = _j_DC_ChargeParameterDiscoveryReqType
         ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'MessageHeaderType', '_IX_responseCodeType', '_e_BPT_DC_CPDResEnergyTransferMode', '_e_DC_CPDResEnergyTransferMode', '_e_MessageHeaderType'),
 """\
 _M177 = {BPT_DC_CPDResEnergyTransferMode: 0, DC_CPDResEnergyTransferMode: 1}
-_F178 = (_e_BPT_DC_CPDResEnergyTransferMode, _e_DC_CPDResEnergyTransferMode, )
+_F178 = [_e_BPT_DC_CPDResEnergyTransferMode, _e_DC_CPDResEnergyTransferMode]
 
 def _e_DC_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -7665,7 +7253,9 @@ _d_DC_ChargeParameterDiscoveryRes = _d_DC_ChargeParameterDiscoveryResType
     '_j_DC_ChargeParameterDiscoveryResType': (
         ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDResEnergyTransferMode', '_j_DC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
 """\
-_J4 = {BPT_DC_CPDResEnergyTransferMode: ('BPT_DC_CPDResEnergyTransferMode', _j_BPT_DC_CPDResEnergyTransferMode), DC_CPDResEnergyTransferMode: ('DC_CPDResEnergyTransferMode', _j_DC_CPDResEnergyTransferMode)}
+_J10 = {BPT_DC_CPDResEnergyTransferMode: 0, DC_CPDResEnergyTransferMode: 1}
+_J11 = ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', )
+_J12 = [_j_BPT_DC_CPDResEnergyTransferMode, _j_DC_CPDResEnergyTransferMode]
 
 def _j_DC_ChargeParameterDiscoveryResType(v):
     x0 = v.Header
@@ -7673,10 +7263,10 @@ def _j_DC_ChargeParameterDiscoveryResType(v):
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
     x2 = v.DC_CPDResEnergyTransferMode
     if x2 is not None:
-        j = _J4.get(x2.__class__)
+        j = _J10.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J11[j]] = _J12[j](x2)
     return d
 _j_DC_ChargeParameterDiscoveryRes = _j_DC_ChargeParameterDiscoveryResType
 """,
@@ -7759,12 +7349,12 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 44
+    q = p + 36
     if q <= E:
-        c = (D >> (E - q)) & 17592186044415
+        c = (D >> (E - q)) & 68719476735
     else:
-        c, D, E = _look(D, E, p, data, 28, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 28, 8)
+    g = c >> 16
     if g & 847886:
         raise _rt.escape(p, g, 20, 847886, 'RationalNumberType')
     k = (g >> 16) & 3
@@ -7773,68 +7363,54 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     v1 = _EV_processingType[k]
     e181_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e181_v1 = c & 16777215
-    if e181_v1 < 8388608:
-        e181_v1 >>= 16
-        p = q - 16
-        if sg:
-            e181_v1 = ~e181_v1
-    elif not e181_v1 & 32768:
-        e181_v1 = ((e181_v1 >> 16) & 127) | ((e181_v1 >> 8) & 127) << 7
+    e181_v1 = c & 65535
+    if e181_v1 < 32768:
+        e181_v1 >>= 8
         p = q - 8
         if sg:
             e181_v1 = ~e181_v1
     elif not e181_v1 & 128:
-        e181_v1 = ((e181_v1 >> 16) & 127) | ((e181_v1 >> 8) & 127) << 7 | (e181_v1 & 127) << 14
+        e181_v1 = ((e181_v1 >> 8) & 127) | (e181_v1 & 127) << 7
         p = q
         if sg:
             e181_v1 = ~e181_v1
-        if e181_v1 < -32768 or e181_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e181_v1, -32768, 32767)
     else:
-        e181_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e181_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e181_v1 = ~e181_v1
         if e181_v1 < -32768 or e181_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e181_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e181_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e181_v0
     v2.Value = e181_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e182_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e182_v1 = c & 16777215
-    if e182_v1 < 8388608:
-        e182_v1 >>= 16
-        p = q - 16
-        if sg:
-            e182_v1 = ~e182_v1
-    elif not e182_v1 & 32768:
-        e182_v1 = ((e182_v1 >> 16) & 127) | ((e182_v1 >> 8) & 127) << 7
+    e182_v1 = c & 65535
+    if e182_v1 < 32768:
+        e182_v1 >>= 8
         p = q - 8
         if sg:
             e182_v1 = ~e182_v1
     elif not e182_v1 & 128:
-        e182_v1 = ((e182_v1 >> 16) & 127) | ((e182_v1 >> 8) & 127) << 7 | (e182_v1 & 127) << 14
+        e182_v1 = ((e182_v1 >> 8) & 127) | (e182_v1 & 127) << 7
         p = q
         if sg:
             e182_v1 = ~e182_v1
-        if e182_v1 < -32768 or e182_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e182_v1, -32768, 32767)
     else:
-        e182_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e182_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e182_v1 = ~e182_v1
         if e182_v1 < -32768 or e182_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e182_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e182_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e182_v0
     v3.Value = e182_v1
@@ -7935,12 +7511,12 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 48
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 281474976710655
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 32, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 32, 8)
+    g = c >> 16
     if g & 12644366:
         raise _rt.escape(p, g, 24, 12644366, 'RationalNumberType')
     k = (g >> 16) & 63
@@ -7949,30 +7525,23 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     e184_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e184_v1 = c & 16777215
-    if e184_v1 < 8388608:
-        e184_v1 >>= 16
-        p = q - 16
-        if sg:
-            e184_v1 = ~e184_v1
-    elif not e184_v1 & 32768:
-        e184_v1 = ((e184_v1 >> 16) & 127) | ((e184_v1 >> 8) & 127) << 7
+    e184_v1 = c & 65535
+    if e184_v1 < 32768:
+        e184_v1 >>= 8
         p = q - 8
         if sg:
             e184_v1 = ~e184_v1
     elif not e184_v1 & 128:
-        e184_v1 = ((e184_v1 >> 16) & 127) | ((e184_v1 >> 8) & 127) << 7 | (e184_v1 & 127) << 14
+        e184_v1 = ((e184_v1 >> 8) & 127) | (e184_v1 & 127) << 7
         p = q
         if sg:
             e184_v1 = ~e184_v1
-        if e184_v1 < -32768 or e184_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e184_v1, -32768, 32767)
     else:
-        e184_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e184_v1 = ~e184_v1
         if e184_v1 < -32768 or e184_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e184_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e184_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e184_v0
     v2.Value = e184_v1
@@ -8140,12 +7709,12 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_WeldingDetectionResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 48
+    q = p + 40
     if q <= E:
-        c = (D >> (E - q)) & 281474976710655
+        c = (D >> (E - q)) & 1099511627775
     else:
-        c, D, E = _look(D, E, p, data, 32, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 32, 8)
+    g = c >> 16
     if g & 12644366:
         raise _rt.escape(p, g, 24, 12644366, 'RationalNumberType')
     k = (g >> 16) & 63
@@ -8154,30 +7723,23 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     e186_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e186_v1 = c & 16777215
-    if e186_v1 < 8388608:
-        e186_v1 >>= 16
-        p = q - 16
-        if sg:
-            e186_v1 = ~e186_v1
-    elif not e186_v1 & 32768:
-        e186_v1 = ((e186_v1 >> 16) & 127) | ((e186_v1 >> 8) & 127) << 7
+    e186_v1 = c & 65535
+    if e186_v1 < 32768:
+        e186_v1 >>= 8
         p = q - 8
         if sg:
             e186_v1 = ~e186_v1
     elif not e186_v1 & 128:
-        e186_v1 = ((e186_v1 >> 16) & 127) | ((e186_v1 >> 8) & 127) << 7 | (e186_v1 & 127) << 14
+        e186_v1 = ((e186_v1 >> 8) & 127) | (e186_v1 & 127) << 7
         p = q
         if sg:
             e186_v1 = ~e186_v1
-        if e186_v1 < -32768 or e186_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e186_v1, -32768, 32767)
     else:
-        e186_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e186_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e186_v1 = ~e186_v1
         if e186_v1 < -32768 or e186_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e186_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e186_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e186_v0
     v2.Value = e186_v1
@@ -8420,28 +7982,25 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLReqControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8456,40 +8015,33 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e196_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e196_v1 = c & 16777215
-        if e196_v1 < 8388608:
-            e196_v1 >>= 16
-            p = q - 16
-            if sg:
-                e196_v1 = ~e196_v1
-        elif not e196_v1 & 32768:
-            e196_v1 = ((e196_v1 >> 16) & 127) | ((e196_v1 >> 8) & 127) << 7
+        e196_v1 = c & 65535
+        if e196_v1 < 32768:
+            e196_v1 >>= 8
             p = q - 8
             if sg:
                 e196_v1 = ~e196_v1
         elif not e196_v1 & 128:
-            e196_v1 = ((e196_v1 >> 16) & 127) | ((e196_v1 >> 8) & 127) << 7 | (e196_v1 & 127) << 14
+            e196_v1 = ((e196_v1 >> 8) & 127) | (e196_v1 & 127) << 7
             p = q
             if sg:
                 e196_v1 = ~e196_v1
-            if e196_v1 < -32768 or e196_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e196_v1, -32768, 32767)
         else:
-            e196_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e196_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e196_v1 = ~e196_v1
             if e196_v1 < -32768 or e196_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e196_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e196_v1, -32768, 32767)
         v1 = _new(_W_RationalNumberType)
         v1.Exponent = e196_v0
         v1.Value = e196_v1
@@ -8501,268 +8053,219 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e197_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e197_v1 = c & 16777215
-    if e197_v1 < 8388608:
-        e197_v1 >>= 16
-        p = q - 16
-        if sg:
-            e197_v1 = ~e197_v1
-    elif not e197_v1 & 32768:
-        e197_v1 = ((e197_v1 >> 16) & 127) | ((e197_v1 >> 8) & 127) << 7
+    e197_v1 = c & 65535
+    if e197_v1 < 32768:
+        e197_v1 >>= 8
         p = q - 8
         if sg:
             e197_v1 = ~e197_v1
     elif not e197_v1 & 128:
-        e197_v1 = ((e197_v1 >> 16) & 127) | ((e197_v1 >> 8) & 127) << 7 | (e197_v1 & 127) << 14
+        e197_v1 = ((e197_v1 >> 8) & 127) | (e197_v1 & 127) << 7
         p = q
         if sg:
             e197_v1 = ~e197_v1
-        if e197_v1 < -32768 or e197_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e197_v1, -32768, 32767)
     else:
-        e197_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e197_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e197_v1 = ~e197_v1
         if e197_v1 < -32768 or e197_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e197_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e197_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e197_v0
     v2.Value = e197_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e198_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e198_v1 = c & 16777215
-    if e198_v1 < 8388608:
-        e198_v1 >>= 16
-        p = q - 16
-        if sg:
-            e198_v1 = ~e198_v1
-    elif not e198_v1 & 32768:
-        e198_v1 = ((e198_v1 >> 16) & 127) | ((e198_v1 >> 8) & 127) << 7
+    e198_v1 = c & 65535
+    if e198_v1 < 32768:
+        e198_v1 >>= 8
         p = q - 8
         if sg:
             e198_v1 = ~e198_v1
     elif not e198_v1 & 128:
-        e198_v1 = ((e198_v1 >> 16) & 127) | ((e198_v1 >> 8) & 127) << 7 | (e198_v1 & 127) << 14
+        e198_v1 = ((e198_v1 >> 8) & 127) | (e198_v1 & 127) << 7
         p = q
         if sg:
             e198_v1 = ~e198_v1
-        if e198_v1 < -32768 or e198_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e198_v1, -32768, 32767)
     else:
-        e198_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e198_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e198_v1 = ~e198_v1
         if e198_v1 < -32768 or e198_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e198_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e198_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e198_v0
     v3.Value = e198_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e199_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e199_v1 = c & 16777215
-    if e199_v1 < 8388608:
-        e199_v1 >>= 16
-        p = q - 16
-        if sg:
-            e199_v1 = ~e199_v1
-    elif not e199_v1 & 32768:
-        e199_v1 = ((e199_v1 >> 16) & 127) | ((e199_v1 >> 8) & 127) << 7
+    e199_v1 = c & 65535
+    if e199_v1 < 32768:
+        e199_v1 >>= 8
         p = q - 8
         if sg:
             e199_v1 = ~e199_v1
     elif not e199_v1 & 128:
-        e199_v1 = ((e199_v1 >> 16) & 127) | ((e199_v1 >> 8) & 127) << 7 | (e199_v1 & 127) << 14
+        e199_v1 = ((e199_v1 >> 8) & 127) | (e199_v1 & 127) << 7
         p = q
         if sg:
             e199_v1 = ~e199_v1
-        if e199_v1 < -32768 or e199_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e199_v1, -32768, 32767)
     else:
-        e199_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e199_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e199_v1 = ~e199_v1
         if e199_v1 < -32768 or e199_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e199_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e199_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e199_v0
     v4.Value = e199_v1
     v4.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e200_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e200_v1 = c & 16777215
-    if e200_v1 < 8388608:
-        e200_v1 >>= 16
-        p = q - 16
-        if sg:
-            e200_v1 = ~e200_v1
-    elif not e200_v1 & 32768:
-        e200_v1 = ((e200_v1 >> 16) & 127) | ((e200_v1 >> 8) & 127) << 7
+    e200_v1 = c & 65535
+    if e200_v1 < 32768:
+        e200_v1 >>= 8
         p = q - 8
         if sg:
             e200_v1 = ~e200_v1
     elif not e200_v1 & 128:
-        e200_v1 = ((e200_v1 >> 16) & 127) | ((e200_v1 >> 8) & 127) << 7 | (e200_v1 & 127) << 14
+        e200_v1 = ((e200_v1 >> 8) & 127) | (e200_v1 & 127) << 7
         p = q
         if sg:
             e200_v1 = ~e200_v1
-        if e200_v1 < -32768 or e200_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e200_v1, -32768, 32767)
     else:
-        e200_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e200_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e200_v1 = ~e200_v1
         if e200_v1 < -32768 or e200_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e200_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e200_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e200_v0
     v5.Value = e200_v1
     v5.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e201_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e201_v1 = c & 16777215
-    if e201_v1 < 8388608:
-        e201_v1 >>= 16
-        p = q - 16
-        if sg:
-            e201_v1 = ~e201_v1
-    elif not e201_v1 & 32768:
-        e201_v1 = ((e201_v1 >> 16) & 127) | ((e201_v1 >> 8) & 127) << 7
+    e201_v1 = c & 65535
+    if e201_v1 < 32768:
+        e201_v1 >>= 8
         p = q - 8
         if sg:
             e201_v1 = ~e201_v1
     elif not e201_v1 & 128:
-        e201_v1 = ((e201_v1 >> 16) & 127) | ((e201_v1 >> 8) & 127) << 7 | (e201_v1 & 127) << 14
+        e201_v1 = ((e201_v1 >> 8) & 127) | (e201_v1 & 127) << 7
         p = q
         if sg:
             e201_v1 = ~e201_v1
-        if e201_v1 < -32768 or e201_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e201_v1, -32768, 32767)
     else:
-        e201_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e201_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e201_v1 = ~e201_v1
         if e201_v1 < -32768 or e201_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e201_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e201_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e201_v0
     v6.Value = e201_v1
     v6.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e202_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e202_v1 = c & 16777215
-    if e202_v1 < 8388608:
-        e202_v1 >>= 16
-        p = q - 16
-        if sg:
-            e202_v1 = ~e202_v1
-    elif not e202_v1 & 32768:
-        e202_v1 = ((e202_v1 >> 16) & 127) | ((e202_v1 >> 8) & 127) << 7
+    e202_v1 = c & 65535
+    if e202_v1 < 32768:
+        e202_v1 >>= 8
         p = q - 8
         if sg:
             e202_v1 = ~e202_v1
     elif not e202_v1 & 128:
-        e202_v1 = ((e202_v1 >> 16) & 127) | ((e202_v1 >> 8) & 127) << 7 | (e202_v1 & 127) << 14
+        e202_v1 = ((e202_v1 >> 8) & 127) | (e202_v1 & 127) << 7
         p = q
         if sg:
             e202_v1 = ~e202_v1
-        if e202_v1 < -32768 or e202_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e202_v1, -32768, 32767)
     else:
-        e202_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e202_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e202_v1 = ~e202_v1
         if e202_v1 < -32768 or e202_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e202_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e202_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e202_v0
     v7.Value = e202_v1
     v7.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e203_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e203_v1 = c & 16777215
-    if e203_v1 < 8388608:
-        e203_v1 >>= 16
-        p = q - 16
-        if sg:
-            e203_v1 = ~e203_v1
-    elif not e203_v1 & 32768:
-        e203_v1 = ((e203_v1 >> 16) & 127) | ((e203_v1 >> 8) & 127) << 7
+    e203_v1 = c & 65535
+    if e203_v1 < 32768:
+        e203_v1 >>= 8
         p = q - 8
         if sg:
             e203_v1 = ~e203_v1
     elif not e203_v1 & 128:
-        e203_v1 = ((e203_v1 >> 16) & 127) | ((e203_v1 >> 8) & 127) << 7 | (e203_v1 & 127) << 14
+        e203_v1 = ((e203_v1 >> 8) & 127) | (e203_v1 & 127) << 7
         p = q
         if sg:
             e203_v1 = ~e203_v1
-        if e203_v1 < -32768 or e203_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e203_v1, -32768, 32767)
     else:
-        e203_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e203_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e203_v1 = ~e203_v1
         if e203_v1 < -32768 or e203_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e203_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e203_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = e203_v0
     v8.Value = e203_v1
@@ -9032,28 +8535,25 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9087,30 +8587,25 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9156,30 +8651,25 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9213,30 +8703,25 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9258,30 +8743,25 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'Dynamic_DC_CLResControlModeType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9296,40 +8776,33 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLResControlModeType')
     if s == 4:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e212_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e212_v1 = c & 16777215
-        if e212_v1 < 8388608:
-            e212_v1 >>= 16
-            p = q - 16
-            if sg:
-                e212_v1 = ~e212_v1
-        elif not e212_v1 & 32768:
-            e212_v1 = ((e212_v1 >> 16) & 127) | ((e212_v1 >> 8) & 127) << 7
+        e212_v1 = c & 65535
+        if e212_v1 < 32768:
+            e212_v1 >>= 8
             p = q - 8
             if sg:
                 e212_v1 = ~e212_v1
         elif not e212_v1 & 128:
-            e212_v1 = ((e212_v1 >> 16) & 127) | ((e212_v1 >> 8) & 127) << 7 | (e212_v1 & 127) << 14
+            e212_v1 = ((e212_v1 >> 8) & 127) | (e212_v1 & 127) << 7
             p = q
             if sg:
                 e212_v1 = ~e212_v1
-            if e212_v1 < -32768 or e212_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e212_v1, -32768, 32767)
         else:
-            e212_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e212_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e212_v1 = ~e212_v1
             if e212_v1 < -32768 or e212_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e212_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e212_v1, -32768, 32767)
         v4 = _new(_W_RationalNumberType)
         v4.Exponent = e212_v0
         v4.Value = e212_v1
@@ -9341,116 +8814,95 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLResControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e213_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e213_v1 = c & 16777215
-    if e213_v1 < 8388608:
-        e213_v1 >>= 16
-        p = q - 16
-        if sg:
-            e213_v1 = ~e213_v1
-    elif not e213_v1 & 32768:
-        e213_v1 = ((e213_v1 >> 16) & 127) | ((e213_v1 >> 8) & 127) << 7
+    e213_v1 = c & 65535
+    if e213_v1 < 32768:
+        e213_v1 >>= 8
         p = q - 8
         if sg:
             e213_v1 = ~e213_v1
     elif not e213_v1 & 128:
-        e213_v1 = ((e213_v1 >> 16) & 127) | ((e213_v1 >> 8) & 127) << 7 | (e213_v1 & 127) << 14
+        e213_v1 = ((e213_v1 >> 8) & 127) | (e213_v1 & 127) << 7
         p = q
         if sg:
             e213_v1 = ~e213_v1
-        if e213_v1 < -32768 or e213_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e213_v1, -32768, 32767)
     else:
-        e213_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e213_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e213_v1 = ~e213_v1
         if e213_v1 < -32768 or e213_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e213_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e213_v1, -32768, 32767)
     v5 = _new(_W_RationalNumberType)
     v5.Exponent = e213_v0
     v5.Value = e213_v1
     v5.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e214_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e214_v1 = c & 16777215
-    if e214_v1 < 8388608:
-        e214_v1 >>= 16
-        p = q - 16
-        if sg:
-            e214_v1 = ~e214_v1
-    elif not e214_v1 & 32768:
-        e214_v1 = ((e214_v1 >> 16) & 127) | ((e214_v1 >> 8) & 127) << 7
+    e214_v1 = c & 65535
+    if e214_v1 < 32768:
+        e214_v1 >>= 8
         p = q - 8
         if sg:
             e214_v1 = ~e214_v1
     elif not e214_v1 & 128:
-        e214_v1 = ((e214_v1 >> 16) & 127) | ((e214_v1 >> 8) & 127) << 7 | (e214_v1 & 127) << 14
+        e214_v1 = ((e214_v1 >> 8) & 127) | (e214_v1 & 127) << 7
         p = q
         if sg:
             e214_v1 = ~e214_v1
-        if e214_v1 < -32768 or e214_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e214_v1, -32768, 32767)
     else:
-        e214_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e214_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e214_v1 = ~e214_v1
         if e214_v1 < -32768 or e214_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e214_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e214_v1, -32768, 32767)
     v6 = _new(_W_RationalNumberType)
     v6.Exponent = e214_v0
     v6.Value = e214_v1
     v6.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e215_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e215_v1 = c & 16777215
-    if e215_v1 < 8388608:
-        e215_v1 >>= 16
-        p = q - 16
-        if sg:
-            e215_v1 = ~e215_v1
-    elif not e215_v1 & 32768:
-        e215_v1 = ((e215_v1 >> 16) & 127) | ((e215_v1 >> 8) & 127) << 7
+    e215_v1 = c & 65535
+    if e215_v1 < 32768:
+        e215_v1 >>= 8
         p = q - 8
         if sg:
             e215_v1 = ~e215_v1
     elif not e215_v1 & 128:
-        e215_v1 = ((e215_v1 >> 16) & 127) | ((e215_v1 >> 8) & 127) << 7 | (e215_v1 & 127) << 14
+        e215_v1 = ((e215_v1 >> 8) & 127) | (e215_v1 & 127) << 7
         p = q
         if sg:
             e215_v1 = ~e215_v1
-        if e215_v1 < -32768 or e215_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e215_v1, -32768, 32767)
     else:
-        e215_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e215_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e215_v1 = ~e215_v1
         if e215_v1 < -32768 or e215_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e215_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e215_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = e215_v0
     v7.Value = e215_v1
@@ -9868,40 +9320,33 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e234_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e234_v1 = c & 16777215
-        if e234_v1 < 8388608:
-            e234_v1 >>= 16
-            p = q - 16
-            if sg:
-                e234_v1 = ~e234_v1
-        elif not e234_v1 & 32768:
-            e234_v1 = ((e234_v1 >> 16) & 127) | ((e234_v1 >> 8) & 127) << 7
+        e234_v1 = c & 65535
+        if e234_v1 < 32768:
+            e234_v1 >>= 8
             p = q - 8
             if sg:
                 e234_v1 = ~e234_v1
         elif not e234_v1 & 128:
-            e234_v1 = ((e234_v1 >> 16) & 127) | ((e234_v1 >> 8) & 127) << 7 | (e234_v1 & 127) << 14
+            e234_v1 = ((e234_v1 >> 8) & 127) | (e234_v1 & 127) << 7
             p = q
             if sg:
                 e234_v1 = ~e234_v1
-            if e234_v1 < -32768 or e234_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e234_v1, -32768, 32767)
         else:
-            e234_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e234_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e234_v1 = ~e234_v1
             if e234_v1 < -32768 or e234_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e234_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e234_v1, -32768, 32767)
         v3 = _new(_W_RationalNumberType)
         v3.Exponent = e234_v0
         v3.Value = e234_v1
@@ -9913,40 +9358,33 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Scheduled_DC_CLReqControlModeType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e235_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e235_v1 = c & 16777215
-    if e235_v1 < 8388608:
-        e235_v1 >>= 16
-        p = q - 16
-        if sg:
-            e235_v1 = ~e235_v1
-    elif not e235_v1 & 32768:
-        e235_v1 = ((e235_v1 >> 16) & 127) | ((e235_v1 >> 8) & 127) << 7
+    e235_v1 = c & 65535
+    if e235_v1 < 32768:
+        e235_v1 >>= 8
         p = q - 8
         if sg:
             e235_v1 = ~e235_v1
     elif not e235_v1 & 128:
-        e235_v1 = ((e235_v1 >> 16) & 127) | ((e235_v1 >> 8) & 127) << 7 | (e235_v1 & 127) << 14
+        e235_v1 = ((e235_v1 >> 8) & 127) | (e235_v1 & 127) << 7
         p = q
         if sg:
             e235_v1 = ~e235_v1
-        if e235_v1 < -32768 or e235_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e235_v1, -32768, 32767)
     else:
-        e235_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e235_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e235_v1 = ~e235_v1
         if e235_v1 < -32768 or e235_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e235_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e235_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e235_v0
     v4.Value = e235_v1

@@ -3081,28 +3081,25 @@ _e_AC_EVChargeParameter = _e_AC_EVChargeParameterType
 """\
 
 def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AC_EVChargeParameterType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3239,30 +3236,27 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """\
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    q = p + 35
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 34359738367
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 19, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 19, 8)
+    g = c >> 16
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
     a2_v0 = ((g >> 7) & 1) == 1
     a2_v1 = ((g >> 3) & 1) == 1
-    a2_v2 = c & 16777215
-    if a2_v2 < 8388608:
-        a2_v2 >>= 16
-        p = q - 16
-    elif not a2_v2 & 32768:
-        a2_v2 = ((a2_v2 >> 16) & 127) | ((a2_v2 >> 8) & 127) << 7
+    a2_v2 = c & 65535
+    if a2_v2 < 32768:
+        a2_v2 >>= 8
         p = q - 8
     elif not a2_v2 & 128:
-        a2_v2 = ((a2_v2 >> 16) & 127) | ((a2_v2 >> 8) & 127) << 7 | (a2_v2 & 127) << 14
+        a2_v2 = ((a2_v2 >> 8) & 127) | (a2_v2 & 127) << 7
         p = q
     else:
-        a2_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        a2_v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if a2_v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a2_v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a2_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -3388,30 +3382,27 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """\
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    q = p + 34
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 18, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 18, 8)
+    g = c >> 16
     if g & 887:
         raise _rt.escape(p, g, 10, 887, 'AC_EVSEStatusType')
     v0 = ((g >> 7) & 1) == 1
     v1 = ((g >> 3) & 1) == 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -3497,7 +3488,7 @@ _j_BodyElement = _j_BodyBaseType
         ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_e_BodyElement', '_e_CableCheckReq', '_e_CableCheckRes', '_e_CertificateInstallationReq', '_e_CertificateInstallationRes', '_e_CertificateUpdateReq', '_e_CertificateUpdateRes', '_e_ChargeParameterDiscoveryReq', '_e_ChargeParameterDiscoveryRes', '_e_ChargingStatusReq', '_e_ChargingStatusRes', '_e_ContractAuthenticationReq', '_e_ContractAuthenticationRes', '_e_CurrentDemandReq', '_e_CurrentDemandRes', '_e_MeteringReceiptReq', '_e_MeteringReceiptRes', '_e_PaymentDetailsReq', '_e_PaymentDetailsRes', '_e_PowerDeliveryReq', '_e_PowerDeliveryRes', '_e_PreChargeReq', '_e_PreChargeRes', '_e_ServiceDetailReq', '_e_ServiceDetailRes', '_e_ServiceDiscoveryReq', '_e_ServiceDiscoveryRes', '_e_ServicePaymentSelectionReq', '_e_ServicePaymentSelectionRes', '_e_SessionSetupReq', '_e_SessionSetupRes', '_e_SessionStopReq', '_e_SessionStopRes', '_e_WeldingDetectionReq', '_e_WeldingDetectionRes'),
 """\
 _M3 = {BodyElement: 0, CableCheckReq: 1, CableCheckRes: 2, CertificateInstallationReq: 3, CertificateInstallationRes: 4, CertificateUpdateReq: 5, CertificateUpdateRes: 6, ChargeParameterDiscoveryReq: 7, ChargeParameterDiscoveryRes: 8, ChargingStatusReq: 9, ChargingStatusRes: 10, ContractAuthenticationReq: 11, ContractAuthenticationRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PowerDeliveryReq: 19, PowerDeliveryRes: 20, PreChargeReq: 21, PreChargeRes: 22, ServiceDetailReq: 23, ServiceDetailRes: 24, ServiceDiscoveryReq: 25, ServiceDiscoveryRes: 26, ServicePaymentSelectionReq: 27, ServicePaymentSelectionRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
-_F4 = (_e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_ContractAuthenticationReq, _e_ContractAuthenticationRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_ServicePaymentSelectionReq, _e_ServicePaymentSelectionRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
+_F4 = [_e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_ContractAuthenticationReq, _e_ContractAuthenticationRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_ServicePaymentSelectionReq, _e_ServicePaymentSelectionRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes]
 _T5 = ((6, 35), (1, 0), )
 
 def _e_BodyType(a, v):
@@ -3663,7 +3654,9 @@ def _d_BodyType(D, E, p, data, st, cls):
     '_j_BodyType': (
         ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_ContractAuthenticationReq', '_j_ContractAuthenticationRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_ServicePaymentSelectionReq', '_j_ServicePaymentSelectionRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
 """\
-_J1 = {BodyElement: ('BodyElement', _j_BodyElement), CableCheckReq: ('CableCheckReq', _j_CableCheckReq), CableCheckRes: ('CableCheckRes', _j_CableCheckRes), CertificateInstallationReq: ('CertificateInstallationReq', _j_CertificateInstallationReq), CertificateInstallationRes: ('CertificateInstallationRes', _j_CertificateInstallationRes), CertificateUpdateReq: ('CertificateUpdateReq', _j_CertificateUpdateReq), CertificateUpdateRes: ('CertificateUpdateRes', _j_CertificateUpdateRes), ChargeParameterDiscoveryReq: ('ChargeParameterDiscoveryReq', _j_ChargeParameterDiscoveryReq), ChargeParameterDiscoveryRes: ('ChargeParameterDiscoveryRes', _j_ChargeParameterDiscoveryRes), ChargingStatusReq: ('ChargingStatusReq', _j_ChargingStatusReq), ChargingStatusRes: ('ChargingStatusRes', _j_ChargingStatusRes), ContractAuthenticationReq: ('ContractAuthenticationReq', _j_ContractAuthenticationReq), ContractAuthenticationRes: ('ContractAuthenticationRes', _j_ContractAuthenticationRes), CurrentDemandReq: ('CurrentDemandReq', _j_CurrentDemandReq), CurrentDemandRes: ('CurrentDemandRes', _j_CurrentDemandRes), MeteringReceiptReq: ('MeteringReceiptReq', _j_MeteringReceiptReq), MeteringReceiptRes: ('MeteringReceiptRes', _j_MeteringReceiptRes), PaymentDetailsReq: ('PaymentDetailsReq', _j_PaymentDetailsReq), PaymentDetailsRes: ('PaymentDetailsRes', _j_PaymentDetailsRes), PowerDeliveryReq: ('PowerDeliveryReq', _j_PowerDeliveryReq), PowerDeliveryRes: ('PowerDeliveryRes', _j_PowerDeliveryRes), PreChargeReq: ('PreChargeReq', _j_PreChargeReq), PreChargeRes: ('PreChargeRes', _j_PreChargeRes), ServiceDetailReq: ('ServiceDetailReq', _j_ServiceDetailReq), ServiceDetailRes: ('ServiceDetailRes', _j_ServiceDetailRes), ServiceDiscoveryReq: ('ServiceDiscoveryReq', _j_ServiceDiscoveryReq), ServiceDiscoveryRes: ('ServiceDiscoveryRes', _j_ServiceDiscoveryRes), ServicePaymentSelectionReq: ('ServicePaymentSelectionReq', _j_ServicePaymentSelectionReq), ServicePaymentSelectionRes: ('ServicePaymentSelectionRes', _j_ServicePaymentSelectionRes), SessionSetupReq: ('SessionSetupReq', _j_SessionSetupReq), SessionSetupRes: ('SessionSetupRes', _j_SessionSetupRes), SessionStopReq: ('SessionStopReq', _j_SessionStopReq), SessionStopRes: ('SessionStopRes', _j_SessionStopRes), WeldingDetectionReq: ('WeldingDetectionReq', _j_WeldingDetectionReq), WeldingDetectionRes: ('WeldingDetectionRes', _j_WeldingDetectionRes)}
+_J1 = {BodyElement: 0, CableCheckReq: 1, CableCheckRes: 2, CertificateInstallationReq: 3, CertificateInstallationRes: 4, CertificateUpdateReq: 5, CertificateUpdateRes: 6, ChargeParameterDiscoveryReq: 7, ChargeParameterDiscoveryRes: 8, ChargingStatusReq: 9, ChargingStatusRes: 10, ContractAuthenticationReq: 11, ContractAuthenticationRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PowerDeliveryReq: 19, PowerDeliveryRes: 20, PreChargeReq: 21, PreChargeRes: 22, ServiceDetailReq: 23, ServiceDetailRes: 24, ServiceDiscoveryReq: 25, ServiceDiscoveryRes: 26, ServicePaymentSelectionReq: 27, ServicePaymentSelectionRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_J2 = ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
+_J3 = [_j_BodyElement, _j_CableCheckReq, _j_CableCheckRes, _j_CertificateInstallationReq, _j_CertificateInstallationRes, _j_CertificateUpdateReq, _j_CertificateUpdateRes, _j_ChargeParameterDiscoveryReq, _j_ChargeParameterDiscoveryRes, _j_ChargingStatusReq, _j_ChargingStatusRes, _j_ContractAuthenticationReq, _j_ContractAuthenticationRes, _j_CurrentDemandReq, _j_CurrentDemandRes, _j_MeteringReceiptReq, _j_MeteringReceiptRes, _j_PaymentDetailsReq, _j_PaymentDetailsRes, _j_PowerDeliveryReq, _j_PowerDeliveryRes, _j_PreChargeReq, _j_PreChargeRes, _j_ServiceDetailReq, _j_ServiceDetailRes, _j_ServiceDiscoveryReq, _j_ServiceDiscoveryRes, _j_ServicePaymentSelectionReq, _j_ServicePaymentSelectionRes, _j_SessionSetupReq, _j_SessionSetupRes, _j_SessionStopReq, _j_SessionStopRes, _j_WeldingDetectionReq, _j_WeldingDetectionRes]
 
 def _j_BodyType(v):
     d = {}
@@ -3672,7 +3665,7 @@ def _j_BodyType(v):
         j = _J1.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J2[j]] = _J3[j](x0)
     return d
 """,
     ),
@@ -4440,39 +4433,32 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateResType')
     p = q
     v5, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'ContractID'), None, 24, 'CertificateUpdateResType.ContractID')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'CertificateUpdateResType')
     sg = g & 1
-    v6 = c & 16777215
-    if v6 < 8388608:
-        v6 >>= 16
-        p = q - 16
-        if sg:
-            v6 = ~v6
-    elif not v6 & 32768:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+    v6 = c & 65535
+    if v6 < 32768:
+        v6 >>= 8
         p = q - 8
         if sg:
             v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
         if sg:
             v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
     else:
-        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        v6, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v6 = ~v6
         if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4516,7 +4502,7 @@ _j_CertificateUpdateRes = _j_CertificateUpdateResType
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EVRequestedEnergyTransferType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
 _M9 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
-_F10 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
+_F10 = [_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter]
 
 def _e_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -4586,17 +4572,19 @@ _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
     '_j_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
 """\
-_J2 = {AC_EVChargeParameter: ('AC_EVChargeParameter', _j_AC_EVChargeParameter), DC_EVChargeParameter: ('DC_EVChargeParameter', _j_DC_EVChargeParameter), EVChargeParameter: ('EVChargeParameter', _j_EVChargeParameter)}
+_J4 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_J5 = ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
+_J6 = [_j_AC_EVChargeParameter, _j_DC_EVChargeParameter, _j_EVChargeParameter]
 
 def _j_ChargeParameterDiscoveryReqType(v):
     x0 = v.EVRequestedEnergyTransferType
     d = {'EVRequestedEnergyTransferType': x0._value_}
     x1 = v.EVChargeParameter
     if x1 is not None:
-        j = _J2.get(x1.__class__)
+        j = _J4.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J5[j]] = _J6[j](x1)
     return d
 _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
 """,
@@ -4605,9 +4593,9 @@ _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
 _M11 = {SAScheduleList: 0, SASchedules: 1}
-_F12 = (_e_SAScheduleList, _e_SASchedules, )
+_F12 = [_e_SAScheduleList, _e_SASchedules]
 _M13 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
-_F14 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
+_F14 = [_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter]
 
 def _e_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -4705,8 +4693,12 @@ _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
     '_j_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
 """\
-_J3 = {SAScheduleList: ('SAScheduleList', _j_SAScheduleList), SASchedules: ('SASchedules', _j_SASchedules)}
-_J4 = {AC_EVSEChargeParameter: ('AC_EVSEChargeParameter', _j_AC_EVSEChargeParameter), DC_EVSEChargeParameter: ('DC_EVSEChargeParameter', _j_DC_EVSEChargeParameter), EVSEChargeParameter: ('EVSEChargeParameter', _j_EVSEChargeParameter)}
+_J7 = {SAScheduleList: 0, SASchedules: 1}
+_J8 = ('SAScheduleList', 'SASchedules', )
+_J9 = [_j_SAScheduleList, _j_SASchedules]
+_J10 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_J11 = ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
+_J12 = [_j_AC_EVSEChargeParameter, _j_DC_EVSEChargeParameter, _j_EVSEChargeParameter]
 
 def _j_ChargeParameterDiscoveryResType(v):
     x0 = v.ResponseCode
@@ -4714,16 +4706,16 @@ def _j_ChargeParameterDiscoveryResType(v):
     d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
     x2 = v.SASchedules
     if x2 is not None:
-        j = _J3.get(x2.__class__)
+        j = _J7.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J8[j]] = _J9[j](x2)
     x3 = v.EVSEChargeParameter
     if x3 is not None:
-        j = _J4.get(x3.__class__)
+        j = _J10.get(x3.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x3)
+        d[_J11[j]] = _J12[j](x3)
     return d
 _j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
@@ -4807,94 +4799,77 @@ def _e_ChargingProfileType(a, v):
 
 def _d_ChargingProfileType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ChargingProfileType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'ProfileEntryType')
-    p16_v0 = c & 16777215
-    if p16_v0 < 8388608:
-        p16_v0 >>= 16
-        p = q - 16
-    elif not p16_v0 & 32768:
-        p16_v0 = ((p16_v0 >> 16) & 127) | ((p16_v0 >> 8) & 127) << 7
+    p16_v0 = c & 65535
+    if p16_v0 < 32768:
+        p16_v0 >>= 8
         p = q - 8
     elif not p16_v0 & 128:
-        p16_v0 = ((p16_v0 >> 16) & 127) | ((p16_v0 >> 8) & 127) << 7 | (p16_v0 & 127) << 14
+        p16_v0 = ((p16_v0 >> 8) & 127) | (p16_v0 & 127) << 7
         p = q
     else:
-        p16_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        p16_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if p16_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', p16_v0, 0, 4294967295)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', p16_v0, 0, 4294967295)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ProfileEntryType')
     sg = g & 1
-    p16_v1 = c & 16777215
-    if p16_v1 < 8388608:
-        p16_v1 >>= 16
-        p = q - 16
-        if sg:
-            p16_v1 = ~p16_v1
-    elif not p16_v1 & 32768:
-        p16_v1 = ((p16_v1 >> 16) & 127) | ((p16_v1 >> 8) & 127) << 7
+    p16_v1 = c & 65535
+    if p16_v1 < 32768:
+        p16_v1 >>= 8
         p = q - 8
         if sg:
             p16_v1 = ~p16_v1
     elif not p16_v1 & 128:
-        p16_v1 = ((p16_v1 >> 16) & 127) | ((p16_v1 >> 8) & 127) << 7 | (p16_v1 & 127) << 14
+        p16_v1 = ((p16_v1 >> 8) & 127) | (p16_v1 & 127) << 7
         p = q
         if sg:
             p16_v1 = ~p16_v1
-        if p16_v1 < -32768 or p16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
     else:
-        p16_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p16_v1 = ~p16_v1
         if p16_v1 < -32768 or p16_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
     y = _new(_W_ProfileEntryType)
     y.ChargingProfileEntryStart = p16_v0
     y.ChargingProfileEntryMaxPower = p16_v1
@@ -5112,39 +5087,32 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dbinel(D, E, p, data, None, 32, 'ChargingStatusResType.EVSEID')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ChargingStatusResType')
     sg = g & 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if sg:
-            v2 = ~v2
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if sg:
             v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if sg:
             v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v2 = ~v2
         if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5202,30 +5170,27 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'ChargingStatusResType')
         v5 = ((c >> 1) & 1) == 1
         p = q
-    q = p + 35
+    q = p + 27
     if q <= E:
-        c = (D >> (E - q)) & 34359738367
+        c = (D >> (E - q)) & 134217727
     else:
-        c, D, E = _look(D, E, p, data, 19, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 19, 8)
+    g = c >> 16
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
     a20_v0 = ((g >> 7) & 1) == 1
     a20_v1 = ((g >> 3) & 1) == 1
-    a20_v2 = c & 16777215
-    if a20_v2 < 8388608:
-        a20_v2 >>= 16
-        p = q - 16
-    elif not a20_v2 & 32768:
-        a20_v2 = ((a20_v2 >> 16) & 127) | ((a20_v2 >> 8) & 127) << 7
+    a20_v2 = c & 65535
+    if a20_v2 < 32768:
+        a20_v2 >>= 8
         p = q - 8
     elif not a20_v2 & 128:
-        a20_v2 = ((a20_v2 >> 16) & 127) | ((a20_v2 >> 8) & 127) << 7 | (a20_v2 & 127) << 14
+        a20_v2 = ((a20_v2 >> 8) & 127) | (a20_v2 & 127) << 7
         p = q
     else:
-        a20_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        a20_v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if a20_v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a20_v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a20_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -5359,28 +5324,25 @@ def _e_ConsumptionCostType(a, v):
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ConsumptionCostType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5668,32 +5630,29 @@ def _e_CostType(a, v):
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 31
+    q = p + 23
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 8388607
     else:
-        c, D, E = _look(D, E, p, data, 15, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 15, 8)
+    g = c >> 16
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'CostType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'CostType.costKind', k, 3)
     v0 = _EV_costKindType[k]
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'CostType.amount', v1, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7187,28 +7146,25 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 2, 'DC_EVSEStatusType.EVSEStatusCode', k, 12)
         v1 = _EV_DC_EVSEStatusCodeType[k]
         p = q
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DC_EVSEStatusType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -7674,7 +7630,7 @@ _j_EVStatus = _j_EVStatusType
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M46 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F47 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F47 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_EntryType(a, v):
     f = ""
@@ -7729,16 +7685,18 @@ _d_Entry = _d_EntryType
     '_j_EntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J5 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J13 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J14 = ('RelativeTimeInterval', 'TimeInterval', )
+_J15 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_EntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J5.get(x0.__class__)
+        j = _J13.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J14[j]] = _J15[j](x0)
     return d
 _j_Entry = _j_EntryType
 """,
@@ -8121,39 +8079,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8163,37 +8114,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 9)
+            v4, D, E, p = _duint(D, E, q - 16, data, 9)
             if sg:
                 v4 = ~v4
             if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8217,39 +8163,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-                if sg:
-                    v3 = ~v3
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
                 if sg:
                     v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
                 if sg:
                     v3 = ~v3
-                if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v3 = ~v3
                 if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8259,37 +8198,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8310,39 +8244,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-                if sg:
-                    v3 = ~v3
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
                 if sg:
                     v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
                 if sg:
                     v3 = ~v3
-                if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v3 = ~v3
                 if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8352,37 +8279,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8403,37 +8325,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8591,39 +8508,32 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeteringReceiptReqType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
-            if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v2 = ~v2
             if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8741,12 +8651,12 @@ _e_MeteringReceiptRes = _e_MeteringReceiptResType
 """\
 
 def _d_MeteringReceiptResType(D, E, p, data, st, cls):
-    q = p + 43
+    q = p + 35
     if q <= E:
-        c = (D >> (E - q)) & 8796093022207
+        c = (D >> (E - q)) & 34359738367
     else:
-        c, D, E = _look(D, E, p, data, 27, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 27, 8)
+    g = c >> 16
     if g & 397175:
         raise _rt.escape(p, g, 19, 397175, 'AC_EVSEStatusType')
     k = (g >> 12) & 31
@@ -8755,20 +8665,17 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     a57_v0 = ((g >> 7) & 1) == 1
     a57_v1 = ((g >> 3) & 1) == 1
-    a57_v2 = c & 16777215
-    if a57_v2 < 8388608:
-        a57_v2 >>= 16
-        p = q - 16
-    elif not a57_v2 & 32768:
-        a57_v2 = ((a57_v2 >> 16) & 127) | ((a57_v2 >> 8) & 127) << 7
+    a57_v2 = c & 65535
+    if a57_v2 < 32768:
+        a57_v2 >>= 8
         p = q - 8
     elif not a57_v2 & 128:
-        a57_v2 = ((a57_v2 >> 16) & 127) | ((a57_v2 >> 8) & 127) << 7 | (a57_v2 & 127) << 14
+        a57_v2 = ((a57_v2 >> 8) & 127) | (a57_v2 & 127) << 7
         p = q
     else:
-        a57_v2, D, E, p = _duint(D, E, q - 24, data, 5)
+        a57_v2, D, E, p = _duint(D, E, q - 16, data, 5)
         if a57_v2 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a57_v2, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a57_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -8912,7 +8819,7 @@ def _j_NotificationType(v):
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M59 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F60 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F60 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_PMaxScheduleEntryType(a, v):
     f = ""
@@ -8961,39 +8868,32 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PMaxScheduleEntryType')
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v1 = ~v1
         if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9012,16 +8912,18 @@ _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
     '_j_PMaxScheduleEntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J6 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J16 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J17 = ('RelativeTimeInterval', 'TimeInterval', )
+_J18 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_PMaxScheduleEntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J6.get(x0.__class__)
+        j = _J16.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J17[j]] = _J18[j](x0)
     x1 = v.PMax
     if x1 is not None:
         d['PMax'] = x1
@@ -9084,39 +8986,32 @@ def _e_PMaxScheduleType(a, v):
 
 def _d_PMaxScheduleType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PMaxScheduleType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9222,39 +9117,32 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ParameterSetType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9474,39 +9362,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v3 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v4, -32768, 32767)
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 3)
+            v4, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v4 = ~v4
             if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v4, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9515,37 +9396,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v5 = c & 16777215
-        if v5 < 8388608:
-            v5 >>= 16
-            p = q - 16
-            if sg:
-                v5 = ~v5
-        elif not v5 & 32768:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+        v5 = c & 65535
+        if v5 < 32768:
+            v5 >>= 8
             p = q - 8
             if sg:
                 v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
             if sg:
                 v5 = ~v5
         else:
-            v5, D, E, p = _duint(D, E, q - 24, data, 5)
+            v5, D, E, p = _duint(D, E, q - 16, data, 5)
             if sg:
                 v5 = ~v5
             if v5 < -2147483648 or v5 > 2147483647:
-                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v5, -2147483648, 2147483647)
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v5, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9746,37 +9622,32 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'GenChallenge'), None, None, 'PaymentDetailsResType.GenChallenge')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'PaymentDetailsResType')
     sg = g & 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if sg:
-            v2 = ~v2
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if sg:
             v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if sg:
             v2 = ~v2
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 9)
+        v2, D, E, p = _duint(D, E, q - 16, data, 9)
         if sg:
             v2 = ~v2
         if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(q - 24, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+            raise _rt.out_of_range(q - 16, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9982,39 +9853,32 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         p = q
         s = 2
     elif ec == 1:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'PhysicalValueType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
-            if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v2 = ~v2
             if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10026,39 +9890,32 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PhysicalValueType')
     if s == 2:
-        q = p + 27
+        q = p + 19
         if q <= E:
-            c = (D >> (E - q)) & 134217727
+            c = (D >> (E - q)) & 524287
         else:
-            c, D, E = _look(D, E, p, data, 11, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 11, 8)
+        g = c >> 16
         if g & 6:
             raise _rt.escape(p, g, 3, 6, 'PhysicalValueType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
-            if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v2 = ~v2
             if v2 < -32768 or v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10103,7 +9960,7 @@ def _j_PhysicalValueType(v):
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
 _M68 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
-_F69 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
+_F69 = [_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter]
 _T70 = (None, ((3, 1, 3), (3, 2, 3), ), ((2, 0, 3), (2, 1, 3), ), None, )
 _T71 = (None, (3, 3), (2, 2), (1, 0), )
 
@@ -10216,7 +10073,9 @@ _d_PowerDeliveryReq = _d_PowerDeliveryReqType
     '_j_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
 """\
-_J7 = {DC_EVPowerDeliveryParameter: ('DC_EVPowerDeliveryParameter', _j_DC_EVPowerDeliveryParameter), EVPowerDeliveryParameter: ('EVPowerDeliveryParameter', _j_EVPowerDeliveryParameter)}
+_J19 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_J20 = ('DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
+_J21 = [_j_DC_EVPowerDeliveryParameter, _j_EVPowerDeliveryParameter]
 
 def _j_PowerDeliveryReqType(v):
     x0 = v.ReadyToChargeState
@@ -10228,10 +10087,10 @@ def _j_PowerDeliveryReqType(v):
         d['ChargingProfile'] = _j_ChargingProfileType(x1)
     x2 = v.EVPowerDeliveryParameter
     if x2 is not None:
-        j = _J7.get(x2.__class__)
+        j = _J19.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J20[j]] = _J21[j](x2)
     return d
 _j_PowerDeliveryReq = _j_PowerDeliveryReqType
 """,
@@ -10240,7 +10099,7 @@ _j_PowerDeliveryReq = _j_PowerDeliveryReqType
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
 _M72 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F73 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_F73 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -10310,17 +10169,19 @@ _d_PowerDeliveryRes = _d_PowerDeliveryResType
     '_j_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
 """\
-_J8 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+_J22 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J23 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J24 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
 
 def _j_PowerDeliveryResType(v):
     x0 = v.ResponseCode
     d = {'ResponseCode': x0._value_}
     x1 = v.EVSEStatus
     if x1 is not None:
-        j = _J8.get(x1.__class__)
+        j = _J22.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J23[j]] = _J24[j](x1)
     return d
 _j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
@@ -10548,61 +10409,51 @@ def _e_ProfileEntryType(a, v):
 """\
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ProfileEntryType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ProfileEntryType')
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v1 = ~v1
         if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10688,28 +10539,25 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'RelativeTimeIntervalType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10719,28 +10567,25 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'RelativeTimeIntervalType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 5)
+            v1, D, E, p = _duint(D, E, q - 16, data, 5)
             if v1 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10929,39 +10774,32 @@ def _e_SAScheduleTupleType(a, v):
 
 def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'SAScheduleTupleType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11063,7 +10901,7 @@ _j_SASchedules = _j_SASchedulesType
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_e_ConsumptionCostType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M76 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F77 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F77 = [_e_RelativeTimeInterval, _e_TimeInterval]
 _T78 = (None, None, (2, 1), (2, 1), )
 
 def _e_SalesTariffEntryType(a, v):
@@ -11183,16 +11021,18 @@ _d_SalesTariffEntry = _d_SalesTariffEntryType
     '_j_SalesTariffEntryType': (
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J9 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J25 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J26 = ('RelativeTimeInterval', 'TimeInterval', )
+_J27 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_SalesTariffEntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J9.get(x0.__class__)
+        j = _J25.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J26[j]] = _J27[j](x0)
     x1 = v.EPriceLevel
     if x1 is not None:
         d['EPriceLevel'] = x1
@@ -11295,39 +11135,32 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'SalesTariffType')
     p = q
     v0, D, E, p = _dstr(D, E, p, data, st, ('', 'Id'), None, None, 'SalesTariffType.Id')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'SalesTariffType')
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v1 = ~v1
         if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11561,30 +11394,25 @@ def _e_SelectedServiceType(a, v):
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11594,39 +11422,32 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SelectedServiceType')
         sg = g & 1
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-            if sg:
-                v1 = ~v1
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
             if sg:
                 v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
             if sg:
                 v1 = ~v1
-            if v1 < -32768 or v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v1 = ~v1
             if v1 < -32768 or v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11780,30 +11601,25 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """\
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11883,34 +11699,29 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 34
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 18, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 18, 8)
+    g = c >> 16
     if g & 775:
         raise _rt.escape(p, g, 10, 775, 'ServiceDetailResType')
     k = (g >> 3) & 31
     if k >= 23:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 23)
     v0 = _EV_responseCodeType[k]
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
-        if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12644,30 +12455,25 @@ def _e_ServiceTagType(a, v):
 def _d_ServiceTagType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceTagType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceTagType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceTagType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceTagType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12955,37 +12761,32 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SessionSetupResType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 9)
+            v2, D, E, p = _duint(D, E, q - 16, data, 9)
             if sg:
                 v2 = ~v2
             if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-                raise _rt.out_of_range(q - 24, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+                raise _rt.out_of_range(q - 16, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)

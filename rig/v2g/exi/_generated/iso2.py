@@ -3241,28 +3241,25 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AC_EVChargeParameterType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3277,12 +3274,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AC_EVChargeParameterType')
     if s == 1:
-        q = p + 40
+        q = p + 32
         if q <= E:
-            c = (D >> (E - q)) & 1099511627775
+            c = (D >> (E - q)) & 4294967295
         else:
-            c, D, E = _look(D, E, p, data, 24, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 24, 8)
+        g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e6_v0 = ((g >> 10) & 7) + -3
@@ -3293,30 +3290,23 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e6_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e6_v2 = c & 16777215
-        if e6_v2 < 8388608:
-            e6_v2 >>= 16
-            p = q - 16
-            if sg:
-                e6_v2 = ~e6_v2
-        elif not e6_v2 & 32768:
-            e6_v2 = ((e6_v2 >> 16) & 127) | ((e6_v2 >> 8) & 127) << 7
+        e6_v2 = c & 65535
+        if e6_v2 < 32768:
+            e6_v2 >>= 8
             p = q - 8
             if sg:
                 e6_v2 = ~e6_v2
         elif not e6_v2 & 128:
-            e6_v2 = ((e6_v2 >> 16) & 127) | ((e6_v2 >> 8) & 127) << 7 | (e6_v2 & 127) << 14
+            e6_v2 = ((e6_v2 >> 8) & 127) | (e6_v2 & 127) << 7
             p = q
             if sg:
                 e6_v2 = ~e6_v2
-            if e6_v2 < -32768 or e6_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
         else:
-            e6_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            e6_v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e6_v2 = ~e6_v2
             if e6_v2 < -32768 or e6_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
         v1 = _new(_W_PhysicalValueType)
         v1.Multiplier = e6_v0
         v1.Unit = e6_v1
@@ -3329,12 +3319,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'AC_EVChargeParameterType')
         p = q
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e7_v0 = ((g >> 10) & 7) + -3
@@ -3345,41 +3335,34 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e7_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e7_v2 = c & 16777215
-    if e7_v2 < 8388608:
-        e7_v2 >>= 16
-        p = q - 16
-        if sg:
-            e7_v2 = ~e7_v2
-    elif not e7_v2 & 32768:
-        e7_v2 = ((e7_v2 >> 16) & 127) | ((e7_v2 >> 8) & 127) << 7
+    e7_v2 = c & 65535
+    if e7_v2 < 32768:
+        e7_v2 >>= 8
         p = q - 8
         if sg:
             e7_v2 = ~e7_v2
     elif not e7_v2 & 128:
-        e7_v2 = ((e7_v2 >> 16) & 127) | ((e7_v2 >> 8) & 127) << 7 | (e7_v2 & 127) << 14
+        e7_v2 = ((e7_v2 >> 8) & 127) | (e7_v2 & 127) << 7
         p = q
         if sg:
             e7_v2 = ~e7_v2
-        if e7_v2 < -32768 or e7_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
     else:
-        e7_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e7_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e7_v2 = ~e7_v2
         if e7_v2 < -32768 or e7_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e7_v0
     v2.Unit = e7_v1
     v2.Value = e7_v2
     v2.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e8_v0 = ((g >> 10) & 7) + -3
@@ -3390,41 +3373,34 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e8_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e8_v2 = c & 16777215
-    if e8_v2 < 8388608:
-        e8_v2 >>= 16
-        p = q - 16
-        if sg:
-            e8_v2 = ~e8_v2
-    elif not e8_v2 & 32768:
-        e8_v2 = ((e8_v2 >> 16) & 127) | ((e8_v2 >> 8) & 127) << 7
+    e8_v2 = c & 65535
+    if e8_v2 < 32768:
+        e8_v2 >>= 8
         p = q - 8
         if sg:
             e8_v2 = ~e8_v2
     elif not e8_v2 & 128:
-        e8_v2 = ((e8_v2 >> 16) & 127) | ((e8_v2 >> 8) & 127) << 7 | (e8_v2 & 127) << 14
+        e8_v2 = ((e8_v2 >> 8) & 127) | (e8_v2 & 127) << 7
         p = q
         if sg:
             e8_v2 = ~e8_v2
-        if e8_v2 < -32768 or e8_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
     else:
-        e8_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e8_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e8_v2 = ~e8_v2
         if e8_v2 < -32768 or e8_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e8_v0
     v3.Unit = e8_v1
     v3.Value = e8_v2
     v3.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e9_v0 = ((g >> 10) & 7) + -3
@@ -3435,30 +3411,23 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e9_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e9_v2 = c & 16777215
-    if e9_v2 < 8388608:
-        e9_v2 >>= 16
-        p = q - 16
-        if sg:
-            e9_v2 = ~e9_v2
-    elif not e9_v2 & 32768:
-        e9_v2 = ((e9_v2 >> 16) & 127) | ((e9_v2 >> 8) & 127) << 7
+    e9_v2 = c & 65535
+    if e9_v2 < 32768:
+        e9_v2 >>= 8
         p = q - 8
         if sg:
             e9_v2 = ~e9_v2
     elif not e9_v2 & 128:
-        e9_v2 = ((e9_v2 >> 16) & 127) | ((e9_v2 >> 8) & 127) << 7 | (e9_v2 & 127) << 14
+        e9_v2 = ((e9_v2 >> 8) & 127) | (e9_v2 & 127) << 7
         p = q
         if sg:
             e9_v2 = ~e9_v2
-        if e9_v2 < -32768 or e9_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
     else:
-        e9_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e9_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e9_v2 = ~e9_v2
         if e9_v2 < -32768 or e9_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
     v4 = _new(_W_PhysicalValueType)
     v4.Multiplier = e9_v0
     v4.Unit = e9_v1
@@ -3619,30 +3588,25 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """\
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-    a13_v0 = c & 16777215
-    if a13_v0 < 8388608:
-        a13_v0 >>= 16
-        p = q - 16
-    elif not a13_v0 & 32768:
-        a13_v0 = ((a13_v0 >> 16) & 127) | ((a13_v0 >> 8) & 127) << 7
+    a13_v0 = c & 65535
+    if a13_v0 < 32768:
+        a13_v0 >>= 8
         p = q - 8
     elif not a13_v0 & 128:
-        a13_v0 = ((a13_v0 >> 16) & 127) | ((a13_v0 >> 8) & 127) << 7 | (a13_v0 & 127) << 14
+        a13_v0 = ((a13_v0 >> 8) & 127) | (a13_v0 & 127) << 7
         p = q
-        if a13_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
     else:
-        a13_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        a13_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if a13_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
     q = p + 9
     if q > E:
         D, E = _win(data, p, q)
@@ -3660,12 +3624,12 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     v0.EVSENotification = a13_v1
     v0.RCD = a13_v2
     v0.__class__ = AC_EVSEStatusType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e14_v0 = ((g >> 10) & 7) + -3
@@ -3676,41 +3640,34 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e14_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e14_v2 = c & 16777215
-    if e14_v2 < 8388608:
-        e14_v2 >>= 16
-        p = q - 16
-        if sg:
-            e14_v2 = ~e14_v2
-    elif not e14_v2 & 32768:
-        e14_v2 = ((e14_v2 >> 16) & 127) | ((e14_v2 >> 8) & 127) << 7
+    e14_v2 = c & 65535
+    if e14_v2 < 32768:
+        e14_v2 >>= 8
         p = q - 8
         if sg:
             e14_v2 = ~e14_v2
     elif not e14_v2 & 128:
-        e14_v2 = ((e14_v2 >> 16) & 127) | ((e14_v2 >> 8) & 127) << 7 | (e14_v2 & 127) << 14
+        e14_v2 = ((e14_v2 >> 8) & 127) | (e14_v2 & 127) << 7
         p = q
         if sg:
             e14_v2 = ~e14_v2
-        if e14_v2 < -32768 or e14_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
     else:
-        e14_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e14_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e14_v2 = ~e14_v2
         if e14_v2 < -32768 or e14_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e14_v0
     v1.Unit = e14_v1
     v1.Value = e14_v2
     v1.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e15_v0 = ((g >> 10) & 7) + -3
@@ -3721,30 +3678,23 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e15_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e15_v2 = c & 16777215
-    if e15_v2 < 8388608:
-        e15_v2 >>= 16
-        p = q - 16
-        if sg:
-            e15_v2 = ~e15_v2
-    elif not e15_v2 & 32768:
-        e15_v2 = ((e15_v2 >> 16) & 127) | ((e15_v2 >> 8) & 127) << 7
+    e15_v2 = c & 65535
+    if e15_v2 < 32768:
+        e15_v2 >>= 8
         p = q - 8
         if sg:
             e15_v2 = ~e15_v2
     elif not e15_v2 & 128:
-        e15_v2 = ((e15_v2 >> 16) & 127) | ((e15_v2 >> 8) & 127) << 7 | (e15_v2 & 127) << 14
+        e15_v2 = ((e15_v2 >> 8) & 127) | (e15_v2 & 127) << 7
         p = q
         if sg:
             e15_v2 = ~e15_v2
-        if e15_v2 < -32768 or e15_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
     else:
-        e15_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e15_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e15_v2 = ~e15_v2
         if e15_v2 < -32768 or e15_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e15_v0
     v2.Unit = e15_v1
@@ -3830,30 +3780,25 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """\
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AC_EVSEStatusType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -3919,9 +3864,7 @@ def _e_AuthorizationReqType(a, v):
             s = t[2]
             if x1.__class__ is not bytes or len(x1) != 16:
                 raise _rt.bad_length(x1, 16, 16, bytes)
-            a <<= 1
-            a = _bin(a, x1)
-            a <<= 1
+            a = (a << 138) | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 1
         t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), EE, SE(GenChallenge))')
@@ -3958,7 +3901,12 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
         p = q
-        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
+        q = p + 136
+        if q <= E and (D >> (E - p - 8)) & 255 == 16:
+            v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+            p = q
+        else:
+            v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3986,7 +3934,12 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
             if c & 1:
                 raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
             p = q
-            v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
+            q = p + 136
+            if q <= E and (D >> (E - p - 8)) & 255 == 16:
+                v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+                p = q
+            else:
+                v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -4145,7 +4098,7 @@ _j_BodyElement = _j_BodyBaseType
         ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_e_AuthorizationReq', '_e_AuthorizationRes', '_e_BodyElement', '_e_CableCheckReq', '_e_CableCheckRes', '_e_CertificateInstallationReq', '_e_CertificateInstallationRes', '_e_CertificateUpdateReq', '_e_CertificateUpdateRes', '_e_ChargeParameterDiscoveryReq', '_e_ChargeParameterDiscoveryRes', '_e_ChargingStatusReq', '_e_ChargingStatusRes', '_e_CurrentDemandReq', '_e_CurrentDemandRes', '_e_MeteringReceiptReq', '_e_MeteringReceiptRes', '_e_PaymentDetailsReq', '_e_PaymentDetailsRes', '_e_PaymentServiceSelectionReq', '_e_PaymentServiceSelectionRes', '_e_PowerDeliveryReq', '_e_PowerDeliveryRes', '_e_PreChargeReq', '_e_PreChargeRes', '_e_ServiceDetailReq', '_e_ServiceDetailRes', '_e_ServiceDiscoveryReq', '_e_ServiceDiscoveryRes', '_e_SessionSetupReq', '_e_SessionSetupRes', '_e_SessionStopReq', '_e_SessionStopRes', '_e_WeldingDetectionReq', '_e_WeldingDetectionRes'),
 """\
 _M18 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
-_F19 = (_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
+_F19 = [_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes]
 _T20 = ((6, 35), (1, 0), )
 
 def _e_BodyType(a, v):
@@ -4311,7 +4264,9 @@ def _d_BodyType(D, E, p, data, st, cls):
     '_j_BodyType': (
         ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_AuthorizationReq', '_j_AuthorizationRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PaymentServiceSelectionReq', '_j_PaymentServiceSelectionRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
 """\
-_J1 = {AuthorizationReq: ('AuthorizationReq', _j_AuthorizationReq), AuthorizationRes: ('AuthorizationRes', _j_AuthorizationRes), BodyElement: ('BodyElement', _j_BodyElement), CableCheckReq: ('CableCheckReq', _j_CableCheckReq), CableCheckRes: ('CableCheckRes', _j_CableCheckRes), CertificateInstallationReq: ('CertificateInstallationReq', _j_CertificateInstallationReq), CertificateInstallationRes: ('CertificateInstallationRes', _j_CertificateInstallationRes), CertificateUpdateReq: ('CertificateUpdateReq', _j_CertificateUpdateReq), CertificateUpdateRes: ('CertificateUpdateRes', _j_CertificateUpdateRes), ChargeParameterDiscoveryReq: ('ChargeParameterDiscoveryReq', _j_ChargeParameterDiscoveryReq), ChargeParameterDiscoveryRes: ('ChargeParameterDiscoveryRes', _j_ChargeParameterDiscoveryRes), ChargingStatusReq: ('ChargingStatusReq', _j_ChargingStatusReq), ChargingStatusRes: ('ChargingStatusRes', _j_ChargingStatusRes), CurrentDemandReq: ('CurrentDemandReq', _j_CurrentDemandReq), CurrentDemandRes: ('CurrentDemandRes', _j_CurrentDemandRes), MeteringReceiptReq: ('MeteringReceiptReq', _j_MeteringReceiptReq), MeteringReceiptRes: ('MeteringReceiptRes', _j_MeteringReceiptRes), PaymentDetailsReq: ('PaymentDetailsReq', _j_PaymentDetailsReq), PaymentDetailsRes: ('PaymentDetailsRes', _j_PaymentDetailsRes), PaymentServiceSelectionReq: ('PaymentServiceSelectionReq', _j_PaymentServiceSelectionReq), PaymentServiceSelectionRes: ('PaymentServiceSelectionRes', _j_PaymentServiceSelectionRes), PowerDeliveryReq: ('PowerDeliveryReq', _j_PowerDeliveryReq), PowerDeliveryRes: ('PowerDeliveryRes', _j_PowerDeliveryRes), PreChargeReq: ('PreChargeReq', _j_PreChargeReq), PreChargeRes: ('PreChargeRes', _j_PreChargeRes), ServiceDetailReq: ('ServiceDetailReq', _j_ServiceDetailReq), ServiceDetailRes: ('ServiceDetailRes', _j_ServiceDetailRes), ServiceDiscoveryReq: ('ServiceDiscoveryReq', _j_ServiceDiscoveryReq), ServiceDiscoveryRes: ('ServiceDiscoveryRes', _j_ServiceDiscoveryRes), SessionSetupReq: ('SessionSetupReq', _j_SessionSetupReq), SessionSetupRes: ('SessionSetupRes', _j_SessionSetupRes), SessionStopReq: ('SessionStopReq', _j_SessionStopReq), SessionStopRes: ('SessionStopRes', _j_SessionStopRes), WeldingDetectionReq: ('WeldingDetectionReq', _j_WeldingDetectionReq), WeldingDetectionRes: ('WeldingDetectionRes', _j_WeldingDetectionRes)}
+_J1 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_J2 = ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
+_J3 = [_j_AuthorizationReq, _j_AuthorizationRes, _j_BodyElement, _j_CableCheckReq, _j_CableCheckRes, _j_CertificateInstallationReq, _j_CertificateInstallationRes, _j_CertificateUpdateReq, _j_CertificateUpdateRes, _j_ChargeParameterDiscoveryReq, _j_ChargeParameterDiscoveryRes, _j_ChargingStatusReq, _j_ChargingStatusRes, _j_CurrentDemandReq, _j_CurrentDemandRes, _j_MeteringReceiptReq, _j_MeteringReceiptRes, _j_PaymentDetailsReq, _j_PaymentDetailsRes, _j_PaymentServiceSelectionReq, _j_PaymentServiceSelectionRes, _j_PowerDeliveryReq, _j_PowerDeliveryRes, _j_PreChargeReq, _j_PreChargeRes, _j_ServiceDetailReq, _j_ServiceDetailRes, _j_ServiceDiscoveryReq, _j_ServiceDiscoveryRes, _j_SessionSetupReq, _j_SessionSetupRes, _j_SessionStopReq, _j_SessionStopRes, _j_WeldingDetectionReq, _j_WeldingDetectionRes]
 
 def _j_BodyType(v):
     d = {}
@@ -4320,7 +4275,7 @@ def _j_BodyType(v):
         j = _J1.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J2[j]] = _J3[j](x0)
     return d
 """,
     ),
@@ -5233,39 +5188,32 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'CertificateUpdateResType')
         sg = g & 1
-        v6 = c & 16777215
-        if v6 < 8388608:
-            v6 >>= 16
-            p = q - 16
-            if sg:
-                v6 = ~v6
-        elif not v6 & 32768:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+        v6 = c & 65535
+        if v6 < 32768:
+            v6 >>= 8
             p = q - 8
             if sg:
                 v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
             if sg:
                 v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
         else:
-            v6, D, E, p = _duint(D, E, q - 24, data, 3)
+            v6, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v6 = ~v6
             if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(q - 24, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5331,7 +5279,7 @@ _j_CertificateUpdateRes = _j_CertificateUpdateResType
 """\
 _T38 = ((2, 1, 2), (1, 0, 2), None, None, )
 _M39 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
-_F40 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
+_F40 = [_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter]
 
 def _e_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -5391,30 +5339,25 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'ChargeParameterDiscoveryReqType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
-            if v0 > 65535:
-                raise _rt.out_of_range(q - 24, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 3)
+            v0, D, E, p = _duint(D, E, q - 16, data, 3)
             if v0 > 65535:
-                raise _rt.out_of_range(q - 24, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5483,7 +5426,9 @@ _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
     '_j_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
 """\
-_J2 = {AC_EVChargeParameter: ('AC_EVChargeParameter', _j_AC_EVChargeParameter), DC_EVChargeParameter: ('DC_EVChargeParameter', _j_DC_EVChargeParameter), EVChargeParameter: ('EVChargeParameter', _j_EVChargeParameter)}
+_J4 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_J5 = ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
+_J6 = [_j_AC_EVChargeParameter, _j_DC_EVChargeParameter, _j_EVChargeParameter]
 
 def _j_ChargeParameterDiscoveryReqType(v):
     d = {}
@@ -5495,10 +5440,10 @@ def _j_ChargeParameterDiscoveryReqType(v):
         d['RequestedEnergyTransferMode'] = x1._value_
     x2 = v.EVChargeParameter
     if x2 is not None:
-        j = _J2.get(x2.__class__)
+        j = _J4.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J5[j]] = _J6[j](x2)
     return d
 _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
 """,
@@ -5507,9 +5452,9 @@ _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
 _M41 = {SAScheduleList: 0, SASchedules: 1}
-_F42 = (_e_SAScheduleList, _e_SASchedules, )
+_F42 = [_e_SAScheduleList, _e_SASchedules]
 _M43 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
-_F44 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
+_F44 = [_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter]
 _T45 = (None, None, ((3, 2, 4), (3, 3, 4), (3, 4, 4), ), ((2, 0, 4), (2, 1, 4), (2, 2, 4), ), None, )
 
 def _e_ChargeParameterDiscoveryResType(a, v):
@@ -5632,8 +5577,12 @@ _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
     '_j_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
 """\
-_J3 = {SAScheduleList: ('SAScheduleList', _j_SAScheduleList), SASchedules: ('SASchedules', _j_SASchedules)}
-_J4 = {AC_EVSEChargeParameter: ('AC_EVSEChargeParameter', _j_AC_EVSEChargeParameter), DC_EVSEChargeParameter: ('DC_EVSEChargeParameter', _j_DC_EVSEChargeParameter), EVSEChargeParameter: ('EVSEChargeParameter', _j_EVSEChargeParameter)}
+_J7 = {SAScheduleList: 0, SASchedules: 1}
+_J8 = ('SAScheduleList', 'SASchedules', )
+_J9 = [_j_SAScheduleList, _j_SASchedules]
+_J10 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_J11 = ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
+_J12 = [_j_AC_EVSEChargeParameter, _j_DC_EVSEChargeParameter, _j_EVSEChargeParameter]
 
 def _j_ChargeParameterDiscoveryResType(v):
     x0 = v.ResponseCode
@@ -5641,16 +5590,16 @@ def _j_ChargeParameterDiscoveryResType(v):
     d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
     x2 = v.SASchedules
     if x2 is not None:
-        j = _J3.get(x2.__class__)
+        j = _J7.get(x2.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x2)
+        d[_J8[j]] = _J9[j](x2)
     x3 = v.EVSEChargeParameter
     if x3 is not None:
-        j = _J4.get(x3.__class__)
+        j = _J10.get(x3.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x3)
+        d[_J11[j]] = _J12[j](x3)
     return d
 _j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
@@ -5738,30 +5687,25 @@ def _e_ChargeServiceType(a, v):
 def _d_ChargeServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ChargeServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ChargeServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ChargeServiceType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ChargeServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6243,30 +6187,25 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ChargingStatusResType')
     if s == 6:
-        q = p + 27
+        q = p + 19
         if q <= E:
-            c = (D >> (E - q)) & 134217727
+            c = (D >> (E - q)) & 524287
         else:
-            c, D, E = _look(D, E, p, data, 11, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 11, 8)
+        g = c >> 16
         if g & 7:
             raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-        a54_v0 = c & 16777215
-        if a54_v0 < 8388608:
-            a54_v0 >>= 16
-            p = q - 16
-        elif not a54_v0 & 32768:
-            a54_v0 = ((a54_v0 >> 16) & 127) | ((a54_v0 >> 8) & 127) << 7
+        a54_v0 = c & 65535
+        if a54_v0 < 32768:
+            a54_v0 >>= 8
             p = q - 8
         elif not a54_v0 & 128:
-            a54_v0 = ((a54_v0 >> 16) & 127) | ((a54_v0 >> 8) & 127) << 7 | (a54_v0 & 127) << 14
+            a54_v0 = ((a54_v0 >> 8) & 127) | (a54_v0 & 127) << 7
             p = q
-            if a54_v0 > 65535:
-                raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         else:
-            a54_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+            a54_v0, D, E, p = _duint(D, E, q - 16, data, 3)
             if a54_v0 > 65535:
-                raise _rt.out_of_range(q - 24, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         q = p + 9
         if q > E:
             D, E = _win(data, p, q)
@@ -6421,12 +6360,12 @@ def _e_ConsumptionCostType(a, v):
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     s57_v0 = ((g >> 10) & 7) + -3
@@ -6437,30 +6376,23 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     s57_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    s57_v2 = c & 16777215
-    if s57_v2 < 8388608:
-        s57_v2 >>= 16
-        p = q - 16
-        if sg:
-            s57_v2 = ~s57_v2
-    elif not s57_v2 & 32768:
-        s57_v2 = ((s57_v2 >> 16) & 127) | ((s57_v2 >> 8) & 127) << 7
+    s57_v2 = c & 65535
+    if s57_v2 < 32768:
+        s57_v2 >>= 8
         p = q - 8
         if sg:
             s57_v2 = ~s57_v2
     elif not s57_v2 & 128:
-        s57_v2 = ((s57_v2 >> 16) & 127) | ((s57_v2 >> 8) & 127) << 7 | (s57_v2 & 127) << 14
+        s57_v2 = ((s57_v2 >> 8) & 127) | (s57_v2 & 127) << 7
         p = q
         if sg:
             s57_v2 = ~s57_v2
-        if s57_v2 < -32768 or s57_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
     else:
-        s57_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        s57_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s57_v2 = ~s57_v2
         if s57_v2 < -32768 or s57_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
     v0 = _new(_W_PhysicalValueType)
     v0.Multiplier = s57_v0
     v0.Unit = s57_v1
@@ -6659,32 +6591,29 @@ def _e_CostType(a, v):
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 31
+    q = p + 23
     if q <= E:
-        c = (D >> (E - q)) & 2147483647
+        c = (D >> (E - q)) & 8388607
     else:
-        c, D, E = _look(D, E, p, data, 15, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 15, 8)
+    g = c >> 16
     if g & 103:
         raise _rt.escape(p, g, 7, 103, 'CostType')
     k = (g >> 3) & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'CostType.costKind', k, 3)
     v0 = _EV_costKindType[k]
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'CostType.amount', v1, 0, 4294967295)
+            raise _rt.out_of_range(q - 16, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7037,12 +6966,12 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     v0.EVErrorCode = d73_v1
     v0.EVRESSSOC = d73_v2
     v0.__class__ = DC_EVStatusType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e74_v0 = ((g >> 10) & 7) + -3
@@ -7053,30 +6982,23 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e74_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e74_v2 = c & 16777215
-    if e74_v2 < 8388608:
-        e74_v2 >>= 16
-        p = q - 16
-        if sg:
-            e74_v2 = ~e74_v2
-    elif not e74_v2 & 32768:
-        e74_v2 = ((e74_v2 >> 16) & 127) | ((e74_v2 >> 8) & 127) << 7
+    e74_v2 = c & 65535
+    if e74_v2 < 32768:
+        e74_v2 >>= 8
         p = q - 8
         if sg:
             e74_v2 = ~e74_v2
     elif not e74_v2 & 128:
-        e74_v2 = ((e74_v2 >> 16) & 127) | ((e74_v2 >> 8) & 127) << 7 | (e74_v2 & 127) << 14
+        e74_v2 = ((e74_v2 >> 8) & 127) | (e74_v2 & 127) << 7
         p = q
         if sg:
             e74_v2 = ~e74_v2
-        if e74_v2 < -32768 or e74_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
     else:
-        e74_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e74_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e74_v2 = ~e74_v2
         if e74_v2 < -32768 or e74_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e74_v0
     v1.Unit = e74_v1
@@ -7259,12 +7181,12 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'CurrentDemandReqType')
     if s == 9:
-        q = p + 40
+        q = p + 32
         if q <= E:
-            c = (D >> (E - q)) & 1099511627775
+            c = (D >> (E - q)) & 4294967295
         else:
-            c, D, E = _look(D, E, p, data, 24, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 24, 8)
+        g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e75_v0 = ((g >> 10) & 7) + -3
@@ -7275,30 +7197,23 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e75_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e75_v2 = c & 16777215
-        if e75_v2 < 8388608:
-            e75_v2 >>= 16
-            p = q - 16
-            if sg:
-                e75_v2 = ~e75_v2
-        elif not e75_v2 & 32768:
-            e75_v2 = ((e75_v2 >> 16) & 127) | ((e75_v2 >> 8) & 127) << 7
+        e75_v2 = c & 65535
+        if e75_v2 < 32768:
+            e75_v2 >>= 8
             p = q - 8
             if sg:
                 e75_v2 = ~e75_v2
         elif not e75_v2 & 128:
-            e75_v2 = ((e75_v2 >> 16) & 127) | ((e75_v2 >> 8) & 127) << 7 | (e75_v2 & 127) << 14
+            e75_v2 = ((e75_v2 >> 8) & 127) | (e75_v2 & 127) << 7
             p = q
             if sg:
                 e75_v2 = ~e75_v2
-            if e75_v2 < -32768 or e75_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
         else:
-            e75_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            e75_v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e75_v2 = ~e75_v2
             if e75_v2 < -32768 or e75_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
         v9 = _new(_W_PhysicalValueType)
         v9.Multiplier = e75_v0
         v9.Unit = e75_v1
@@ -7654,12 +7569,12 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e86_v0 = ((g >> 10) & 7) + -3
@@ -7670,41 +7585,34 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e86_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e86_v2 = c & 16777215
-    if e86_v2 < 8388608:
-        e86_v2 >>= 16
-        p = q - 16
-        if sg:
-            e86_v2 = ~e86_v2
-    elif not e86_v2 & 32768:
-        e86_v2 = ((e86_v2 >> 16) & 127) | ((e86_v2 >> 8) & 127) << 7
+    e86_v2 = c & 65535
+    if e86_v2 < 32768:
+        e86_v2 >>= 8
         p = q - 8
         if sg:
             e86_v2 = ~e86_v2
     elif not e86_v2 & 128:
-        e86_v2 = ((e86_v2 >> 16) & 127) | ((e86_v2 >> 8) & 127) << 7 | (e86_v2 & 127) << 14
+        e86_v2 = ((e86_v2 >> 8) & 127) | (e86_v2 & 127) << 7
         p = q
         if sg:
             e86_v2 = ~e86_v2
-        if e86_v2 < -32768 or e86_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
     else:
-        e86_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e86_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e86_v2 = ~e86_v2
         if e86_v2 < -32768 or e86_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e86_v0
     v2.Unit = e86_v1
     v2.Value = e86_v2
     v2.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e87_v0 = ((g >> 10) & 7) + -3
@@ -7715,30 +7623,23 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e87_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e87_v2 = c & 16777215
-    if e87_v2 < 8388608:
-        e87_v2 >>= 16
-        p = q - 16
-        if sg:
-            e87_v2 = ~e87_v2
-    elif not e87_v2 & 32768:
-        e87_v2 = ((e87_v2 >> 16) & 127) | ((e87_v2 >> 8) & 127) << 7
+    e87_v2 = c & 65535
+    if e87_v2 < 32768:
+        e87_v2 >>= 8
         p = q - 8
         if sg:
             e87_v2 = ~e87_v2
     elif not e87_v2 & 128:
-        e87_v2 = ((e87_v2 >> 16) & 127) | ((e87_v2 >> 8) & 127) << 7 | (e87_v2 & 127) << 14
+        e87_v2 = ((e87_v2 >> 8) & 127) | (e87_v2 & 127) << 7
         p = q
         if sg:
             e87_v2 = ~e87_v2
-        if e87_v2 < -32768 or e87_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
     else:
-        e87_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e87_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e87_v2 = ~e87_v2
         if e87_v2 < -32768 or e87_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e87_v0
     v3.Unit = e87_v1
@@ -8247,28 +8148,25 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'DC_EVChargeParameterType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8310,12 +8208,12 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_EVChargeParameterType')
         p = q
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e101_v0 = ((g >> 10) & 7) + -3
@@ -8326,30 +8224,23 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e101_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e101_v2 = c & 16777215
-    if e101_v2 < 8388608:
-        e101_v2 >>= 16
-        p = q - 16
-        if sg:
-            e101_v2 = ~e101_v2
-    elif not e101_v2 & 32768:
-        e101_v2 = ((e101_v2 >> 16) & 127) | ((e101_v2 >> 8) & 127) << 7
+    e101_v2 = c & 65535
+    if e101_v2 < 32768:
+        e101_v2 >>= 8
         p = q - 8
         if sg:
             e101_v2 = ~e101_v2
     elif not e101_v2 & 128:
-        e101_v2 = ((e101_v2 >> 16) & 127) | ((e101_v2 >> 8) & 127) << 7 | (e101_v2 & 127) << 14
+        e101_v2 = ((e101_v2 >> 8) & 127) | (e101_v2 & 127) << 7
         p = q
         if sg:
             e101_v2 = ~e101_v2
-        if e101_v2 < -32768 or e101_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
     else:
-        e101_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e101_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e101_v2 = ~e101_v2
         if e101_v2 < -32768 or e101_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e101_v0
     v2.Unit = e101_v1
@@ -8372,12 +8263,12 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVChargeParameterType')
     if s == 4:
-        q = p + 40
+        q = p + 32
         if q <= E:
-            c = (D >> (E - q)) & 1099511627775
+            c = (D >> (E - q)) & 4294967295
         else:
-            c, D, E = _look(D, E, p, data, 24, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 24, 8)
+        g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e102_v0 = ((g >> 10) & 7) + -3
@@ -8388,30 +8279,23 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e102_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e102_v2 = c & 16777215
-        if e102_v2 < 8388608:
-            e102_v2 >>= 16
-            p = q - 16
-            if sg:
-                e102_v2 = ~e102_v2
-        elif not e102_v2 & 32768:
-            e102_v2 = ((e102_v2 >> 16) & 127) | ((e102_v2 >> 8) & 127) << 7
+        e102_v2 = c & 65535
+        if e102_v2 < 32768:
+            e102_v2 >>= 8
             p = q - 8
             if sg:
                 e102_v2 = ~e102_v2
         elif not e102_v2 & 128:
-            e102_v2 = ((e102_v2 >> 16) & 127) | ((e102_v2 >> 8) & 127) << 7 | (e102_v2 & 127) << 14
+            e102_v2 = ((e102_v2 >> 8) & 127) | (e102_v2 & 127) << 7
             p = q
             if sg:
                 e102_v2 = ~e102_v2
-            if e102_v2 < -32768 or e102_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
         else:
-            e102_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            e102_v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e102_v2 = ~e102_v2
             if e102_v2 < -32768 or e102_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
         v4 = _new(_W_PhysicalValueType)
         v4.Multiplier = e102_v0
         v4.Unit = e102_v1
@@ -9057,12 +8941,12 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
     p = q
     v0, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e116_v0 = ((g >> 10) & 7) + -3
@@ -9073,41 +8957,34 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e116_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e116_v2 = c & 16777215
-    if e116_v2 < 8388608:
-        e116_v2 >>= 16
-        p = q - 16
-        if sg:
-            e116_v2 = ~e116_v2
-    elif not e116_v2 & 32768:
-        e116_v2 = ((e116_v2 >> 16) & 127) | ((e116_v2 >> 8) & 127) << 7
+    e116_v2 = c & 65535
+    if e116_v2 < 32768:
+        e116_v2 >>= 8
         p = q - 8
         if sg:
             e116_v2 = ~e116_v2
     elif not e116_v2 & 128:
-        e116_v2 = ((e116_v2 >> 16) & 127) | ((e116_v2 >> 8) & 127) << 7 | (e116_v2 & 127) << 14
+        e116_v2 = ((e116_v2 >> 8) & 127) | (e116_v2 & 127) << 7
         p = q
         if sg:
             e116_v2 = ~e116_v2
-        if e116_v2 < -32768 or e116_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
     else:
-        e116_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e116_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e116_v2 = ~e116_v2
         if e116_v2 < -32768 or e116_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e116_v0
     v1.Unit = e116_v1
     v1.Value = e116_v2
     v1.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e117_v0 = ((g >> 10) & 7) + -3
@@ -9118,41 +8995,34 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e117_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e117_v2 = c & 16777215
-    if e117_v2 < 8388608:
-        e117_v2 >>= 16
-        p = q - 16
-        if sg:
-            e117_v2 = ~e117_v2
-    elif not e117_v2 & 32768:
-        e117_v2 = ((e117_v2 >> 16) & 127) | ((e117_v2 >> 8) & 127) << 7
+    e117_v2 = c & 65535
+    if e117_v2 < 32768:
+        e117_v2 >>= 8
         p = q - 8
         if sg:
             e117_v2 = ~e117_v2
     elif not e117_v2 & 128:
-        e117_v2 = ((e117_v2 >> 16) & 127) | ((e117_v2 >> 8) & 127) << 7 | (e117_v2 & 127) << 14
+        e117_v2 = ((e117_v2 >> 8) & 127) | (e117_v2 & 127) << 7
         p = q
         if sg:
             e117_v2 = ~e117_v2
-        if e117_v2 < -32768 or e117_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
     else:
-        e117_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e117_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e117_v2 = ~e117_v2
         if e117_v2 < -32768 or e117_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e117_v0
     v2.Unit = e117_v1
     v2.Value = e117_v2
     v2.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e118_v0 = ((g >> 10) & 7) + -3
@@ -9163,41 +9033,34 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e118_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e118_v2 = c & 16777215
-    if e118_v2 < 8388608:
-        e118_v2 >>= 16
-        p = q - 16
-        if sg:
-            e118_v2 = ~e118_v2
-    elif not e118_v2 & 32768:
-        e118_v2 = ((e118_v2 >> 16) & 127) | ((e118_v2 >> 8) & 127) << 7
+    e118_v2 = c & 65535
+    if e118_v2 < 32768:
+        e118_v2 >>= 8
         p = q - 8
         if sg:
             e118_v2 = ~e118_v2
     elif not e118_v2 & 128:
-        e118_v2 = ((e118_v2 >> 16) & 127) | ((e118_v2 >> 8) & 127) << 7 | (e118_v2 & 127) << 14
+        e118_v2 = ((e118_v2 >> 8) & 127) | (e118_v2 & 127) << 7
         p = q
         if sg:
             e118_v2 = ~e118_v2
-        if e118_v2 < -32768 or e118_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
     else:
-        e118_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e118_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e118_v2 = ~e118_v2
         if e118_v2 < -32768 or e118_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
     v3 = _new(_W_PhysicalValueType)
     v3.Multiplier = e118_v0
     v3.Unit = e118_v1
     v3.Value = e118_v2
     v3.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e119_v0 = ((g >> 10) & 7) + -3
@@ -9208,41 +9071,34 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e119_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e119_v2 = c & 16777215
-    if e119_v2 < 8388608:
-        e119_v2 >>= 16
-        p = q - 16
-        if sg:
-            e119_v2 = ~e119_v2
-    elif not e119_v2 & 32768:
-        e119_v2 = ((e119_v2 >> 16) & 127) | ((e119_v2 >> 8) & 127) << 7
+    e119_v2 = c & 65535
+    if e119_v2 < 32768:
+        e119_v2 >>= 8
         p = q - 8
         if sg:
             e119_v2 = ~e119_v2
     elif not e119_v2 & 128:
-        e119_v2 = ((e119_v2 >> 16) & 127) | ((e119_v2 >> 8) & 127) << 7 | (e119_v2 & 127) << 14
+        e119_v2 = ((e119_v2 >> 8) & 127) | (e119_v2 & 127) << 7
         p = q
         if sg:
             e119_v2 = ~e119_v2
-        if e119_v2 < -32768 or e119_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
     else:
-        e119_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e119_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e119_v2 = ~e119_v2
         if e119_v2 < -32768 or e119_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
     v4 = _new(_W_PhysicalValueType)
     v4.Multiplier = e119_v0
     v4.Unit = e119_v1
     v4.Value = e119_v2
     v4.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e120_v0 = ((g >> 10) & 7) + -3
@@ -9253,30 +9109,23 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e120_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e120_v2 = c & 16777215
-    if e120_v2 < 8388608:
-        e120_v2 >>= 16
-        p = q - 16
-        if sg:
-            e120_v2 = ~e120_v2
-    elif not e120_v2 & 32768:
-        e120_v2 = ((e120_v2 >> 16) & 127) | ((e120_v2 >> 8) & 127) << 7
+    e120_v2 = c & 65535
+    if e120_v2 < 32768:
+        e120_v2 >>= 8
         p = q - 8
         if sg:
             e120_v2 = ~e120_v2
     elif not e120_v2 & 128:
-        e120_v2 = ((e120_v2 >> 16) & 127) | ((e120_v2 >> 8) & 127) << 7 | (e120_v2 & 127) << 14
+        e120_v2 = ((e120_v2 >> 8) & 127) | (e120_v2 & 127) << 7
         p = q
         if sg:
             e120_v2 = ~e120_v2
-        if e120_v2 < -32768 or e120_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
     else:
-        e120_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e120_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e120_v2 = ~e120_v2
         if e120_v2 < -32768 or e120_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
     v5 = _new(_W_PhysicalValueType)
     v5.Multiplier = e120_v0
     v5.Unit = e120_v1
@@ -9299,12 +9148,12 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVSEChargeParameterType')
     if s == 7:
-        q = p + 40
+        q = p + 32
         if q <= E:
-            c = (D >> (E - q)) & 1099511627775
+            c = (D >> (E - q)) & 4294967295
         else:
-            c, D, E = _look(D, E, p, data, 24, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 24, 8)
+        g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
         e121_v0 = ((g >> 10) & 7) + -3
@@ -9315,30 +9164,23 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
         e121_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e121_v2 = c & 16777215
-        if e121_v2 < 8388608:
-            e121_v2 >>= 16
-            p = q - 16
-            if sg:
-                e121_v2 = ~e121_v2
-        elif not e121_v2 & 32768:
-            e121_v2 = ((e121_v2 >> 16) & 127) | ((e121_v2 >> 8) & 127) << 7
+        e121_v2 = c & 65535
+        if e121_v2 < 32768:
+            e121_v2 >>= 8
             p = q - 8
             if sg:
                 e121_v2 = ~e121_v2
         elif not e121_v2 & 128:
-            e121_v2 = ((e121_v2 >> 16) & 127) | ((e121_v2 >> 8) & 127) << 7 | (e121_v2 & 127) << 14
+            e121_v2 = ((e121_v2 >> 8) & 127) | (e121_v2 & 127) << 7
             p = q
             if sg:
                 e121_v2 = ~e121_v2
-            if e121_v2 < -32768 or e121_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
         else:
-            e121_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+            e121_v2, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e121_v2 = ~e121_v2
             if e121_v2 < -32768 or e121_v2 > 32767:
-                raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
         v7 = _new(_W_PhysicalValueType)
         v7.Multiplier = e121_v0
         v7.Unit = e121_v1
@@ -9503,30 +9345,25 @@ _e_DC_EVSEStatus = _e_DC_EVSEStatusType
 
 def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'DC_EVSEStatusType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -9890,28 +9727,25 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'EVChargeParameterType')
-        v0 = c & 16777215
-        if v0 < 8388608:
-            v0 >>= 16
-            p = q - 16
-        elif not v0 & 32768:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+        v0 = c & 65535
+        if v0 < 32768:
+            v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
-            v0, D, E, p = _duint(D, E, q - 24, data, 5)
+            v0, D, E, p = _duint(D, E, q - 16, data, 5)
             if v0 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+                raise _rt.out_of_range(q - 16, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10076,30 +9910,25 @@ _e_EVSEStatus = _e_EVSEStatusType
 """\
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'EVSEStatusType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -10181,7 +10010,7 @@ _j_EVStatus = _j_EVStatusType
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M124 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F125 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F125 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_EntryType(a, v):
     f = ""
@@ -10236,16 +10065,18 @@ _d_Entry = _d_EntryType
     '_j_EntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J5 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J13 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J14 = ('RelativeTimeInterval', 'TimeInterval', )
+_J15 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_EntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J5.get(x0.__class__)
+        j = _J13.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J14[j]] = _J15[j](x0)
     return d
 _j_Entry = _j_EntryType
 """,
@@ -10370,33 +10201,28 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
     r128_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r128_v1 = c & 16777215
-    if r128_v1 < 8388608:
-        r128_v1 >>= 16
-        p = q - 16
-        if sg:
-            r128_v1 = ~r128_v1
-    elif not r128_v1 & 32768:
-        r128_v1 = ((r128_v1 >> 16) & 127) | ((r128_v1 >> 8) & 127) << 7
+    r128_v1 = c & 65535
+    if r128_v1 < 32768:
+        r128_v1 >>= 8
         p = q - 8
         if sg:
             r128_v1 = ~r128_v1
     elif not r128_v1 & 128:
-        r128_v1 = ((r128_v1 >> 16) & 127) | ((r128_v1 >> 8) & 127) << 7 | (r128_v1 & 127) << 14
+        r128_v1 = ((r128_v1 >> 8) & 127) | (r128_v1 & 127) << 7
         p = q
         if sg:
             r128_v1 = ~r128_v1
     else:
-        r128_v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        r128_v1, D, E, p = _duint(D, E, q - 16, data, 148)
         if sg:
             r128_v1 = ~r128_v1
     y = _new(_W_X509IssuerSerialType)
@@ -10708,28 +10534,25 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'MeterInfoType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 10)
+            v1, D, E, p = _duint(D, E, q - 16, data, 10)
             if v1 > 18446744073709551615:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10742,39 +10565,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10784,37 +10600,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 9)
+            v4, D, E, p = _duint(D, E, q - 16, data, 9)
             if sg:
                 v4 = ~v4
             if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10838,39 +10649,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-                if sg:
-                    v3 = ~v3
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
                 if sg:
                     v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
                 if sg:
                     v3 = ~v3
-                if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v3 = ~v3
                 if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10880,37 +10684,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10931,39 +10730,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-                if sg:
-                    v3 = ~v3
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
                 if sg:
                     v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
                 if sg:
                     v3 = ~v3
-                if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if sg:
                     v3 = ~v3
                 if v3 < -32768 or v3 > 32767:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -10973,37 +10765,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -11024,37 +10811,32 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'MeterInfoType')
             sg = g & 1
-            v4 = c & 16777215
-            if v4 < 8388608:
-                v4 >>= 16
-                p = q - 16
-                if sg:
-                    v4 = ~v4
-            elif not v4 & 32768:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+            v4 = c & 65535
+            if v4 < 32768:
+                v4 >>= 8
                 p = q - 8
                 if sg:
                     v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
                 if sg:
                     v4 = ~v4
             else:
-                v4, D, E, p = _duint(D, E, q - 24, data, 9)
+                v4, D, E, p = _duint(D, E, q - 16, data, 9)
                 if sg:
                     v4 = ~v4
                 if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                    raise _rt.out_of_range(q - 24, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -11273,7 +11055,7 @@ _j_MeteringReceiptReq = _j_MeteringReceiptReqType
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
 _M137 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F138 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_F138 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_MeteringReceiptResType(a, v):
     f = ""
@@ -11343,17 +11125,19 @@ _d_MeteringReceiptRes = _d_MeteringReceiptResType
     '_j_MeteringReceiptResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
 """\
-_J6 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+_J16 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J17 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J18 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
 
 def _j_MeteringReceiptResType(v):
     x0 = v.ResponseCode
     d = {'ResponseCode': x0._value_}
     x1 = v.EVSEStatus
     if x1 is not None:
-        j = _J6.get(x1.__class__)
+        j = _J16.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J17[j]] = _J18[j](x1)
     return d
 _j_MeteringReceiptRes = _j_MeteringReceiptResType
 """,
@@ -11451,7 +11235,7 @@ def _j_NotificationType(v):
         ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_IX_unitSymbolType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M140 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F141 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F141 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_PMaxScheduleEntryType(a, v):
     f = ""
@@ -11513,12 +11297,12 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     p143_v0 = ((g >> 10) & 7) + -3
@@ -11529,30 +11313,23 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     p143_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    p143_v2 = c & 16777215
-    if p143_v2 < 8388608:
-        p143_v2 >>= 16
-        p = q - 16
-        if sg:
-            p143_v2 = ~p143_v2
-    elif not p143_v2 & 32768:
-        p143_v2 = ((p143_v2 >> 16) & 127) | ((p143_v2 >> 8) & 127) << 7
+    p143_v2 = c & 65535
+    if p143_v2 < 32768:
+        p143_v2 >>= 8
         p = q - 8
         if sg:
             p143_v2 = ~p143_v2
     elif not p143_v2 & 128:
-        p143_v2 = ((p143_v2 >> 16) & 127) | ((p143_v2 >> 8) & 127) << 7 | (p143_v2 & 127) << 14
+        p143_v2 = ((p143_v2 >> 8) & 127) | (p143_v2 & 127) << 7
         p = q
         if sg:
             p143_v2 = ~p143_v2
-        if p143_v2 < -32768 or p143_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
     else:
-        p143_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        p143_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p143_v2 = ~p143_v2
         if p143_v2 < -32768 or p143_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = p143_v0
     v1.Unit = p143_v1
@@ -11576,16 +11353,18 @@ _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
     '_j_PMaxScheduleEntryType': (
         ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J7 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J19 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J20 = ('RelativeTimeInterval', 'TimeInterval', )
+_J21 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_PMaxScheduleEntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J7.get(x0.__class__)
+        j = _J19.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J20[j]] = _J21[j](x0)
     x1 = v.PMax
     if x1 is not None:
         y1 = x1.Multiplier
@@ -11764,39 +11543,32 @@ def _e_ParameterSetType(a, v):
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'ParameterSetType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12036,39 +11808,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if sg:
-                v3 = ~v3
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if sg:
                 v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if sg:
                 v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v3 = ~v3
             if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(q - 24, 'ParameterType.shortValue', v3, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12077,37 +11842,32 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'ParameterType')
         sg = g & 1
-        v4 = c & 16777215
-        if v4 < 8388608:
-            v4 >>= 16
-            p = q - 16
-            if sg:
-                v4 = ~v4
-        elif not v4 & 32768:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7
+        v4 = c & 65535
+        if v4 < 32768:
+            v4 >>= 8
             p = q - 8
             if sg:
                 v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 16) & 127) | ((v4 >> 8) & 127) << 7 | (v4 & 127) << 14
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
             if sg:
                 v4 = ~v4
         else:
-            v4, D, E, p = _duint(D, E, q - 24, data, 5)
+            v4, D, E, p = _duint(D, E, q - 16, data, 5)
             if sg:
                 v4 = ~v4
             if v4 < -2147483648 or v4 > 2147483647:
-                raise _rt.out_of_range(q - 24, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12269,21 +12029,19 @@ def _e_PaymentDetailsResType(a, v):
         x1 = v.GenChallenge
         if x1.__class__ is not bytes or len(x1) != 16:
             raise _rt.bad_length(x1, 16, 16, bytes)
-        a = (a << 10) | (k0) << 3
-        a = _bin(a, x1)
         f = "EVSETimeStamp"
         x2 = v.EVSETimeStamp
         if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
             raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
         m = ~x2 if x2 < 0 else x2
         if m < 128:
-            a = (a << 12) | (x2 < 0) << 8 | (m)
+            a = (a << 158) | (k0) << 151 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 12 | (x2 < 0) << 8 | (m)
         elif m < 16384:
-            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            a = (a << 166) | (k0) << 159 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 20 | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
         elif m < 2097152:
-            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            a = (a << 174) | (k0) << 167 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 28 | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         else:
-            a = (a << 4) | (x2 < 0)
+            a = (a << 150) | (k0) << 143 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 4 | (x2 < 0)
             a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
@@ -12310,38 +12068,38 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'PaymentDetailsResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PaymentDetailsResType.GenChallenge')
-    q = p + 28
-    if q <= E:
-        c = (D >> (E - q)) & 268435455
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PaymentDetailsResType.GenChallenge')
+    q = p + 20
+    if q <= E:
+        c = (D >> (E - q)) & 1048575
+    else:
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'PaymentDetailsResType')
     sg = g & 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if sg:
-            v2 = ~v2
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if sg:
             v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if sg:
             v2 = ~v2
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 9)
+        v2, D, E, p = _duint(D, E, q - 16, data, 9)
         if sg:
             v2 = ~v2
         if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(q - 24, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+            raise _rt.out_of_range(q - 16, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12650,12 +12408,12 @@ def _e_PhysicalValueType(a, v):
 """\
 
 def _d_PhysicalValueType(D, E, p, data, st, cls):
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 25486:
         raise _rt.escape(p, g, 15, 25486, 'PhysicalValueType')
     v0 = ((g >> 10) & 7) + -3
@@ -12666,30 +12424,23 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 8, 'PhysicalValueType.Unit', k, 7)
     v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if sg:
-            v2 = ~v2
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if sg:
             v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if sg:
             v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v2 = ~v2
         if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12723,7 +12474,7 @@ def _j_PhysicalValueType(v):
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_IX_chargeProgressType', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
 _M154 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
-_F155 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
+_F155 = [_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter]
 _T156 = (None, None, ((3, 1, 4), (3, 2, 4), ), ((2, 0, 4), (2, 1, 4), ), None, )
 _T157 = (None, None, (3, 3), (2, 2), (1, 0), )
 
@@ -12848,7 +12599,9 @@ _d_PowerDeliveryReq = _d_PowerDeliveryReqType
     '_j_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
 """\
-_J8 = {DC_EVPowerDeliveryParameter: ('DC_EVPowerDeliveryParameter', _j_DC_EVPowerDeliveryParameter), EVPowerDeliveryParameter: ('EVPowerDeliveryParameter', _j_EVPowerDeliveryParameter)}
+_J22 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_J23 = ('DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
+_J24 = [_j_DC_EVPowerDeliveryParameter, _j_EVPowerDeliveryParameter]
 
 def _j_PowerDeliveryReqType(v):
     x0 = v.ChargeProgress
@@ -12861,10 +12614,10 @@ def _j_PowerDeliveryReqType(v):
         d['ChargingProfile'] = _j_ChargingProfileType(x2)
     x3 = v.EVPowerDeliveryParameter
     if x3 is not None:
-        j = _J8.get(x3.__class__)
+        j = _J22.get(x3.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x3)
+        d[_J23[j]] = _J24[j](x3)
     return d
 _j_PowerDeliveryReq = _j_PowerDeliveryReqType
 """,
@@ -12873,7 +12626,7 @@ _j_PowerDeliveryReq = _j_PowerDeliveryReqType
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
 _M158 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F159 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_F159 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -12943,17 +12696,19 @@ _d_PowerDeliveryRes = _d_PowerDeliveryResType
     '_j_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
 """\
-_J9 = {AC_EVSEStatus: ('AC_EVSEStatus', _j_AC_EVSEStatus), DC_EVSEStatus: ('DC_EVSEStatus', _j_DC_EVSEStatus), EVSEStatus: ('EVSEStatus', _j_EVSEStatus)}
+_J25 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J26 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J27 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
 
 def _j_PowerDeliveryResType(v):
     x0 = v.ResponseCode
     d = {'ResponseCode': x0._value_}
     x1 = v.EVSEStatus
     if x1 is not None:
-        j = _J9.get(x1.__class__)
+        j = _J25.get(x1.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x1)
+        d[_J26[j]] = _J27[j](x1)
     return d
 _j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
@@ -13064,12 +12819,12 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     v0.EVErrorCode = d163_v1
     v0.EVRESSSOC = d163_v2
     v0.__class__ = DC_EVStatusType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e164_v0 = ((g >> 10) & 7) + -3
@@ -13080,41 +12835,34 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e164_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e164_v2 = c & 16777215
-    if e164_v2 < 8388608:
-        e164_v2 >>= 16
-        p = q - 16
-        if sg:
-            e164_v2 = ~e164_v2
-    elif not e164_v2 & 32768:
-        e164_v2 = ((e164_v2 >> 16) & 127) | ((e164_v2 >> 8) & 127) << 7
+    e164_v2 = c & 65535
+    if e164_v2 < 32768:
+        e164_v2 >>= 8
         p = q - 8
         if sg:
             e164_v2 = ~e164_v2
     elif not e164_v2 & 128:
-        e164_v2 = ((e164_v2 >> 16) & 127) | ((e164_v2 >> 8) & 127) << 7 | (e164_v2 & 127) << 14
+        e164_v2 = ((e164_v2 >> 8) & 127) | (e164_v2 & 127) << 7
         p = q
         if sg:
             e164_v2 = ~e164_v2
-        if e164_v2 < -32768 or e164_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
     else:
-        e164_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e164_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e164_v2 = ~e164_v2
         if e164_v2 < -32768 or e164_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = e164_v0
     v1.Unit = e164_v1
     v1.Value = e164_v2
     v1.__class__ = PhysicalValueType
-    q = p + 42
+    q = p + 34
     if q <= E:
-        c = (D >> (E - q)) & 4398046511103
+        c = (D >> (E - q)) & 17179869183
     else:
-        c, D, E = _look(D, E, p, data, 26, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
     e165_v0 = ((g >> 10) & 7) + -3
@@ -13125,30 +12873,23 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
     e165_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e165_v2 = c & 16777215
-    if e165_v2 < 8388608:
-        e165_v2 >>= 16
-        p = q - 16
-        if sg:
-            e165_v2 = ~e165_v2
-    elif not e165_v2 & 32768:
-        e165_v2 = ((e165_v2 >> 16) & 127) | ((e165_v2 >> 8) & 127) << 7
+    e165_v2 = c & 65535
+    if e165_v2 < 32768:
+        e165_v2 >>= 8
         p = q - 8
         if sg:
             e165_v2 = ~e165_v2
     elif not e165_v2 & 128:
-        e165_v2 = ((e165_v2 >> 16) & 127) | ((e165_v2 >> 8) & 127) << 7 | (e165_v2 & 127) << 14
+        e165_v2 = ((e165_v2 >> 8) & 127) | (e165_v2 & 127) << 7
         p = q
         if sg:
             e165_v2 = ~e165_v2
-        if e165_v2 < -32768 or e165_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
     else:
-        e165_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e165_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e165_v2 = ~e165_v2
         if e165_v2 < -32768 or e165_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e165_v0
     v2.Unit = e165_v1
@@ -13262,12 +13003,12 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e167_v0 = ((g >> 10) & 7) + -3
@@ -13278,30 +13019,23 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e167_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e167_v2 = c & 16777215
-    if e167_v2 < 8388608:
-        e167_v2 >>= 16
-        p = q - 16
-        if sg:
-            e167_v2 = ~e167_v2
-    elif not e167_v2 & 32768:
-        e167_v2 = ((e167_v2 >> 16) & 127) | ((e167_v2 >> 8) & 127) << 7
+    e167_v2 = c & 65535
+    if e167_v2 < 32768:
+        e167_v2 >>= 8
         p = q - 8
         if sg:
             e167_v2 = ~e167_v2
     elif not e167_v2 & 128:
-        e167_v2 = ((e167_v2 >> 16) & 127) | ((e167_v2 >> 8) & 127) << 7 | (e167_v2 & 127) << 14
+        e167_v2 = ((e167_v2 >> 8) & 127) | (e167_v2 & 127) << 7
         p = q
         if sg:
             e167_v2 = ~e167_v2
-        if e167_v2 < -32768 or e167_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
     else:
-        e167_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e167_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e167_v2 = ~e167_v2
         if e167_v2 < -32768 or e167_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e167_v0
     v2.Unit = e167_v1
@@ -13413,34 +13147,31 @@ def _e_ProfileEntryType(a, v):
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ProfileEntryType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    q = p + 41
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 123790:
         raise _rt.escape(p, g, 17, 123790, 'PhysicalValueType')
     c170_v0 = ((g >> 10) & 7) + -3
@@ -13451,30 +13182,23 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 10, 'PhysicalValueType.Unit', k, 7)
     c170_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    c170_v2 = c & 16777215
-    if c170_v2 < 8388608:
-        c170_v2 >>= 16
-        p = q - 16
-        if sg:
-            c170_v2 = ~c170_v2
-    elif not c170_v2 & 32768:
-        c170_v2 = ((c170_v2 >> 16) & 127) | ((c170_v2 >> 8) & 127) << 7
+    c170_v2 = c & 65535
+    if c170_v2 < 32768:
+        c170_v2 >>= 8
         p = q - 8
         if sg:
             c170_v2 = ~c170_v2
     elif not c170_v2 & 128:
-        c170_v2 = ((c170_v2 >> 16) & 127) | ((c170_v2 >> 8) & 127) << 7 | (c170_v2 & 127) << 14
+        c170_v2 = ((c170_v2 >> 8) & 127) | (c170_v2 & 127) << 7
         p = q
         if sg:
             c170_v2 = ~c170_v2
-        if c170_v2 < -32768 or c170_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
     else:
-        c170_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        c170_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             c170_v2 = ~c170_v2
         if c170_v2 < -32768 or c170_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
     v1 = _new(_W_PhysicalValueType)
     v1.Multiplier = c170_v0
     v1.Unit = c170_v1
@@ -13594,28 +13318,25 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'RelativeTimeIntervalType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 4)
+        v0, D, E, p = _duint(D, E, q - 16, data, 4)
         if v0 > 16777214:
-            raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
+            raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -13625,30 +13346,25 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'RelativeTimeIntervalType')
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
-            if v1 > 86400:
-                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if v1 > 86400:
-                raise _rt.out_of_range(q - 24, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
+                raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13951,7 +13667,7 @@ _j_SASchedules = _j_SASchedulesType
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_e_ConsumptionCostType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
 _M174 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F175 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_F175 = [_e_RelativeTimeInterval, _e_TimeInterval]
 _T176 = (None, (2, 1, 3), (2, 0, 3), None, None, )
 _T177 = (None, (2, 2), (2, 1), (2, 1), (1, 0), )
 
@@ -14116,16 +13832,18 @@ _d_SalesTariffEntry = _d_SalesTariffEntryType
     '_j_SalesTariffEntryType': (
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
 """\
-_J10 = {RelativeTimeInterval: ('RelativeTimeInterval', _j_RelativeTimeInterval), TimeInterval: ('TimeInterval', _j_TimeInterval)}
+_J28 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J29 = ('RelativeTimeInterval', 'TimeInterval', )
+_J30 = [_j_RelativeTimeInterval, _j_TimeInterval]
 
 def _j_SalesTariffEntryType(v):
     d = {}
     x0 = v.TimeInterval
     if x0 is not None:
-        j = _J10.get(x0.__class__)
+        j = _J28.get(x0.__class__)
         if j is None:
             return _jf.body(v)
-        d[j[0]] = j[1](x0)
+        d[_J29[j]] = _J30[j](x0)
     x1 = v.EPriceLevel
     if x1 is not None:
         d['EPriceLevel'] = x1
@@ -14553,30 +14271,25 @@ def _e_SelectedServiceType(a, v):
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'SelectedServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -14586,39 +14299,32 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SelectedServiceType')
         sg = g & 1
-        v1 = c & 16777215
-        if v1 < 8388608:
-            v1 >>= 16
-            p = q - 16
-            if sg:
-                v1 = ~v1
-        elif not v1 & 32768:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+        v1 = c & 65535
+        if v1 < 32768:
+            v1 >>= 8
             p = q - 8
             if sg:
                 v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
             if sg:
                 v1 = ~v1
-            if v1 < -32768 or v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         else:
-            v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 v1 = ~v1
             if v1 < -32768 or v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -14692,30 +14398,25 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """\
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceDetailReqType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -14795,34 +14496,29 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    q = p + 34
+    q = p + 26
     if q <= E:
-        c = (D >> (E - q)) & 17179869183
+        c = (D >> (E - q)) & 67108863
     else:
-        c, D, E = _look(D, E, p, data, 18, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 18, 8)
+    g = c >> 16
     if g & 775:
         raise _rt.escape(p, g, 10, 775, 'ServiceDetailResType')
     k = (g >> 3) & 31
     if k >= 26:
         raise _rt.bad_enum_index(p + 2, 'ServiceDetailResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
-        if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if v1 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -15410,30 +15106,25 @@ def _e_ServiceType(a, v):
 def _d_ServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'ServiceType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'ServiceType.ServiceID', v0, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -15677,37 +15368,32 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 26
+        q = p + 18
         if q <= E:
-            c = (D >> (E - q)) & 67108863
+            c = (D >> (E - q)) & 262143
         else:
-            c, D, E = _look(D, E, p, data, 10, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 10, 8)
+        g = c >> 16
         if g & 2:
             raise _rt.escape(p, g, 2, 2, 'SessionSetupResType')
         sg = g & 1
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if sg:
-                v2 = ~v2
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if sg:
                 v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if sg:
                 v2 = ~v2
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 9)
+            v2, D, E, p = _duint(D, E, q - 16, data, 9)
             if sg:
                 v2 = ~v2
             if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-                raise _rt.out_of_range(q - 24, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+                raise _rt.out_of_range(q - 16, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -16313,12 +15999,12 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    q = p + 40
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
     e198_v0 = ((g >> 10) & 7) + -3
@@ -16329,30 +16015,23 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
     e198_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e198_v2 = c & 16777215
-    if e198_v2 < 8388608:
-        e198_v2 >>= 16
-        p = q - 16
-        if sg:
-            e198_v2 = ~e198_v2
-    elif not e198_v2 & 32768:
-        e198_v2 = ((e198_v2 >> 16) & 127) | ((e198_v2 >> 8) & 127) << 7
+    e198_v2 = c & 65535
+    if e198_v2 < 32768:
+        e198_v2 >>= 8
         p = q - 8
         if sg:
             e198_v2 = ~e198_v2
     elif not e198_v2 & 128:
-        e198_v2 = ((e198_v2 >> 16) & 127) | ((e198_v2 >> 8) & 127) << 7 | (e198_v2 & 127) << 14
+        e198_v2 = ((e198_v2 >> 8) & 127) | (e198_v2 & 127) << 7
         p = q
         if sg:
             e198_v2 = ~e198_v2
-        if e198_v2 < -32768 or e198_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
     else:
-        e198_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        e198_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e198_v2 = ~e198_v2
         if e198_v2 < -32768 or e198_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
     v2 = _new(_W_PhysicalValueType)
     v2.Multiplier = e198_v0
     v2.Unit = e198_v1

@@ -1520,30 +1520,25 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
         s = 3
     elif ec == 3:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
-            if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 3)
+            v3, D, E, p = _duint(D, E, q - 16, data, 3)
             if v3 > 65535:
-                raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
+                raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1570,30 +1565,25 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 2:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1617,30 +1607,25 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 1:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1661,30 +1646,25 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 25
+            q = p + 17
             if q <= E:
-                c = (D >> (E - q)) & 33554431
+                c = (D >> (E - q)) & 131071
             else:
-                c, D, E = _look(D, E, p, data, 9, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 9, 8)
+            g = c >> 16
             if g & 1:
                 raise _rt.escape(p, g, 1, 1, 'AlternativeSECCType')
-            v3 = c & 16777215
-            if v3 < 8388608:
-                v3 >>= 16
-                p = q - 16
-            elif not v3 & 32768:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+            v3 = c & 65535
+            if v3 < 32768:
+                v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
-                if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
             else:
-                v3, D, E, p = _duint(D, E, q - 24, data, 3)
+                v3, D, E, p = _duint(D, E, q - 16, data, 3)
                 if v3 > 65535:
-                    raise _rt.out_of_range(q - 24, 'AlternativeSECCType.Port', v3, 0, 65535)
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2630,78 +2610,64 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'WPT_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e27_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e27_v1 = c & 16777215
-    if e27_v1 < 8388608:
-        e27_v1 >>= 16
-        p = q - 16
-        if sg:
-            e27_v1 = ~e27_v1
-    elif not e27_v1 & 32768:
-        e27_v1 = ((e27_v1 >> 16) & 127) | ((e27_v1 >> 8) & 127) << 7
+    e27_v1 = c & 65535
+    if e27_v1 < 32768:
+        e27_v1 >>= 8
         p = q - 8
         if sg:
             e27_v1 = ~e27_v1
     elif not e27_v1 & 128:
-        e27_v1 = ((e27_v1 >> 16) & 127) | ((e27_v1 >> 8) & 127) << 7 | (e27_v1 & 127) << 14
+        e27_v1 = ((e27_v1 >> 8) & 127) | (e27_v1 & 127) << 7
         p = q
         if sg:
             e27_v1 = ~e27_v1
-        if e27_v1 < -32768 or e27_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e27_v1, -32768, 32767)
     else:
-        e27_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e27_v1 = ~e27_v1
         if e27_v1 < -32768 or e27_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e27_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e27_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e27_v0
     v3.Value = e27_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e28_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e28_v1 = c & 16777215
-    if e28_v1 < 8388608:
-        e28_v1 >>= 16
-        p = q - 16
-        if sg:
-            e28_v1 = ~e28_v1
-    elif not e28_v1 & 32768:
-        e28_v1 = ((e28_v1 >> 16) & 127) | ((e28_v1 >> 8) & 127) << 7
+    e28_v1 = c & 65535
+    if e28_v1 < 32768:
+        e28_v1 >>= 8
         p = q - 8
         if sg:
             e28_v1 = ~e28_v1
     elif not e28_v1 & 128:
-        e28_v1 = ((e28_v1 >> 16) & 127) | ((e28_v1 >> 8) & 127) << 7 | (e28_v1 & 127) << 14
+        e28_v1 = ((e28_v1 >> 8) & 127) | (e28_v1 & 127) << 7
         p = q
         if sg:
             e28_v1 = ~e28_v1
-        if e28_v1 < -32768 or e28_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e28_v1, -32768, 32767)
     else:
-        e28_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e28_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e28_v1 = ~e28_v1
         if e28_v1 < -32768 or e28_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e28_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e28_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e28_v0
     v4.Value = e28_v1
@@ -3215,40 +3181,33 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 5:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         e44_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e44_v1 = c & 16777215
-        if e44_v1 < 8388608:
-            e44_v1 >>= 16
-            p = q - 16
-            if sg:
-                e44_v1 = ~e44_v1
-        elif not e44_v1 & 32768:
-            e44_v1 = ((e44_v1 >> 16) & 127) | ((e44_v1 >> 8) & 127) << 7
+        e44_v1 = c & 65535
+        if e44_v1 < 32768:
+            e44_v1 >>= 8
             p = q - 8
             if sg:
                 e44_v1 = ~e44_v1
         elif not e44_v1 & 128:
-            e44_v1 = ((e44_v1 >> 16) & 127) | ((e44_v1 >> 8) & 127) << 7 | (e44_v1 & 127) << 14
+            e44_v1 = ((e44_v1 >> 8) & 127) | (e44_v1 & 127) << 7
             p = q
             if sg:
                 e44_v1 = ~e44_v1
-            if e44_v1 < -32768 or e44_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e44_v1, -32768, 32767)
         else:
-            e44_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 e44_v1 = ~e44_v1
             if e44_v1 < -32768 or e44_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e44_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e44_v1, -32768, 32767)
         v5 = _new(_W_RationalNumberType)
         v5.Exponent = e44_v0
         v5.Value = e44_v1
@@ -3275,40 +3234,33 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 7:
-        q = p + 39
+        q = p + 31
         if q <= E:
-            c = (D >> (E - q)) & 549755813887
+            c = (D >> (E - q)) & 2147483647
         else:
-            c, D, E = _look(D, E, p, data, 23, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 23, 8)
+        g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
         s45_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        s45_v1 = c & 16777215
-        if s45_v1 < 8388608:
-            s45_v1 >>= 16
-            p = q - 16
-            if sg:
-                s45_v1 = ~s45_v1
-        elif not s45_v1 & 32768:
-            s45_v1 = ((s45_v1 >> 16) & 127) | ((s45_v1 >> 8) & 127) << 7
+        s45_v1 = c & 65535
+        if s45_v1 < 32768:
+            s45_v1 >>= 8
             p = q - 8
             if sg:
                 s45_v1 = ~s45_v1
         elif not s45_v1 & 128:
-            s45_v1 = ((s45_v1 >> 16) & 127) | ((s45_v1 >> 8) & 127) << 7 | (s45_v1 & 127) << 14
+            s45_v1 = ((s45_v1 >> 8) & 127) | (s45_v1 & 127) << 7
             p = q
             if sg:
                 s45_v1 = ~s45_v1
-            if s45_v1 < -32768 or s45_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s45_v1, -32768, 32767)
         else:
-            s45_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+            s45_v1, D, E, p = _duint(D, E, q - 16, data, 3)
             if sg:
                 s45_v1 = ~s45_v1
             if s45_v1 < -32768 or s45_v1 > 32767:
-                raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s45_v1, -32768, 32767)
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s45_v1, -32768, 32767)
         v7 = _new(_W_RationalNumberType)
         v7.Exponent = s45_v0
         v7.Value = s45_v1
@@ -3320,40 +3272,33 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'WPT_ChargeLoopResType')
         p = q
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s46_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s46_v1 = c & 16777215
-    if s46_v1 < 8388608:
-        s46_v1 >>= 16
-        p = q - 16
-        if sg:
-            s46_v1 = ~s46_v1
-    elif not s46_v1 & 32768:
-        s46_v1 = ((s46_v1 >> 16) & 127) | ((s46_v1 >> 8) & 127) << 7
+    s46_v1 = c & 65535
+    if s46_v1 < 32768:
+        s46_v1 >>= 8
         p = q - 8
         if sg:
             s46_v1 = ~s46_v1
     elif not s46_v1 & 128:
-        s46_v1 = ((s46_v1 >> 16) & 127) | ((s46_v1 >> 8) & 127) << 7 | (s46_v1 & 127) << 14
+        s46_v1 = ((s46_v1 >> 8) & 127) | (s46_v1 & 127) << 7
         p = q
         if sg:
             s46_v1 = ~s46_v1
-        if s46_v1 < -32768 or s46_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s46_v1, -32768, 32767)
     else:
-        s46_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s46_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s46_v1 = ~s46_v1
         if s46_v1 < -32768 or s46_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s46_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s46_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = s46_v0
     v8.Value = s46_v1
@@ -3671,126 +3616,102 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e50_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e50_v1 = c & 16777215
-    if e50_v1 < 8388608:
-        e50_v1 >>= 16
-        p = q - 16
-        if sg:
-            e50_v1 = ~e50_v1
-    elif not e50_v1 & 32768:
-        e50_v1 = ((e50_v1 >> 16) & 127) | ((e50_v1 >> 8) & 127) << 7
+    e50_v1 = c & 65535
+    if e50_v1 < 32768:
+        e50_v1 >>= 8
         p = q - 8
         if sg:
             e50_v1 = ~e50_v1
     elif not e50_v1 & 128:
-        e50_v1 = ((e50_v1 >> 16) & 127) | ((e50_v1 >> 8) & 127) << 7 | (e50_v1 & 127) << 14
+        e50_v1 = ((e50_v1 >> 8) & 127) | (e50_v1 & 127) << 7
         p = q
         if sg:
             e50_v1 = ~e50_v1
-        if e50_v1 < -32768 or e50_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e50_v1, -32768, 32767)
     else:
-        e50_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e50_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e50_v1 = ~e50_v1
         if e50_v1 < -32768 or e50_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e50_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e50_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e50_v0
     v1.Value = e50_v1
     v1.__class__ = RationalNumberType
-    q = p + 28
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'WPT_ChargeParameterDiscoveryReqType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
-        if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_ChargeParameterDiscoveryReqType')
-    v3 = c & 16777215
-    if v3 < 8388608:
-        v3 >>= 16
-        p = q - 16
-    elif not v3 & 32768:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+    v3 = c & 65535
+    if v3 < 32768:
+        v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
-        if v3 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
     else:
-        v3, D, E, p = _duint(D, E, q - 24, data, 3)
+        v3, D, E, p = _duint(D, E, q - 16, data, 3)
         if v3 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e51_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e51_v1 = c & 16777215
-    if e51_v1 < 8388608:
-        e51_v1 >>= 16
-        p = q - 16
-        if sg:
-            e51_v1 = ~e51_v1
-    elif not e51_v1 & 32768:
-        e51_v1 = ((e51_v1 >> 16) & 127) | ((e51_v1 >> 8) & 127) << 7
+    e51_v1 = c & 65535
+    if e51_v1 < 32768:
+        e51_v1 >>= 8
         p = q - 8
         if sg:
             e51_v1 = ~e51_v1
     elif not e51_v1 & 128:
-        e51_v1 = ((e51_v1 >> 16) & 127) | ((e51_v1 >> 8) & 127) << 7 | (e51_v1 & 127) << 14
+        e51_v1 = ((e51_v1 >> 8) & 127) | (e51_v1 & 127) << 7
         p = q
         if sg:
             e51_v1 = ~e51_v1
-        if e51_v1 < -32768 or e51_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e51_v1, -32768, 32767)
     else:
-        e51_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e51_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e51_v1 = ~e51_v1
         if e51_v1 < -32768 or e51_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e51_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e51_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = e51_v0
     v4.Value = e51_v1
@@ -4053,12 +3974,12 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    q = p + 53
+    q = p + 45
     if q <= E:
-        c = (D >> (E - q)) & 9007199254740991
+        c = (D >> (E - q)) & 35184372088831
     else:
-        c, D, E = _look(D, E, p, data, 37, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 37, 8)
+    g = c >> 16
     if g & 404549646:
         raise _rt.escape(p, g, 29, 404549646, 'RationalNumberType')
     k = (g >> 21) & 63
@@ -4069,192 +3990,154 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v2 = _EV_WPT_PowerClassType[k]
     s57_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s57_v1 = c & 16777215
-    if s57_v1 < 8388608:
-        s57_v1 >>= 16
-        p = q - 16
-        if sg:
-            s57_v1 = ~s57_v1
-    elif not s57_v1 & 32768:
-        s57_v1 = ((s57_v1 >> 16) & 127) | ((s57_v1 >> 8) & 127) << 7
+    s57_v1 = c & 65535
+    if s57_v1 < 32768:
+        s57_v1 >>= 8
         p = q - 8
         if sg:
             s57_v1 = ~s57_v1
     elif not s57_v1 & 128:
-        s57_v1 = ((s57_v1 >> 16) & 127) | ((s57_v1 >> 8) & 127) << 7 | (s57_v1 & 127) << 14
+        s57_v1 = ((s57_v1 >> 8) & 127) | (s57_v1 & 127) << 7
         p = q
         if sg:
             s57_v1 = ~s57_v1
-        if s57_v1 < -32768 or s57_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s57_v1, -32768, 32767)
     else:
-        s57_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s57_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s57_v1 = ~s57_v1
         if s57_v1 < -32768 or s57_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s57_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s57_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = s57_v0
     v3.Value = s57_v1
     v3.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     s58_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s58_v1 = c & 16777215
-    if s58_v1 < 8388608:
-        s58_v1 >>= 16
-        p = q - 16
-        if sg:
-            s58_v1 = ~s58_v1
-    elif not s58_v1 & 32768:
-        s58_v1 = ((s58_v1 >> 16) & 127) | ((s58_v1 >> 8) & 127) << 7
+    s58_v1 = c & 65535
+    if s58_v1 < 32768:
+        s58_v1 >>= 8
         p = q - 8
         if sg:
             s58_v1 = ~s58_v1
     elif not s58_v1 & 128:
-        s58_v1 = ((s58_v1 >> 16) & 127) | ((s58_v1 >> 8) & 127) << 7 | (s58_v1 & 127) << 14
+        s58_v1 = ((s58_v1 >> 8) & 127) | (s58_v1 & 127) << 7
         p = q
         if sg:
             s58_v1 = ~s58_v1
-        if s58_v1 < -32768 or s58_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s58_v1, -32768, 32767)
     else:
-        s58_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s58_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s58_v1 = ~s58_v1
         if s58_v1 < -32768 or s58_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s58_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s58_v1, -32768, 32767)
     v4 = _new(_W_RationalNumberType)
     v4.Exponent = s58_v0
     v4.Value = s58_v1
     v4.__class__ = RationalNumberType
-    q = p + 28
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'WPT_ChargeParameterDiscoveryResType')
-    v5 = c & 16777215
-    if v5 < 8388608:
-        v5 >>= 16
-        p = q - 16
-    elif not v5 & 32768:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+    v5 = c & 65535
+    if v5 < 32768:
+        v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
-        if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        v5, D, E, p = _duint(D, E, q - 16, data, 3)
         if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_ChargeParameterDiscoveryResType')
-    v6 = c & 16777215
-    if v6 < 8388608:
-        v6 >>= 16
-        p = q - 16
-    elif not v6 & 32768:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7
+    v6 = c & 65535
+    if v6 < 32768:
+        v6 >>= 8
         p = q - 8
     elif not v6 & 128:
-        v6 = ((v6 >> 16) & 127) | ((v6 >> 8) & 127) << 7 | (v6 & 127) << 14
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
-        if v6 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
     else:
-        v6, D, E, p = _duint(D, E, q - 24, data, 3)
+        v6, D, E, p = _duint(D, E, q - 16, data, 3)
         if v6 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     p59_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p59_v1 = c & 16777215
-    if p59_v1 < 8388608:
-        p59_v1 >>= 16
-        p = q - 16
-        if sg:
-            p59_v1 = ~p59_v1
-    elif not p59_v1 & 32768:
-        p59_v1 = ((p59_v1 >> 16) & 127) | ((p59_v1 >> 8) & 127) << 7
+    p59_v1 = c & 65535
+    if p59_v1 < 32768:
+        p59_v1 >>= 8
         p = q - 8
         if sg:
             p59_v1 = ~p59_v1
     elif not p59_v1 & 128:
-        p59_v1 = ((p59_v1 >> 16) & 127) | ((p59_v1 >> 8) & 127) << 7 | (p59_v1 & 127) << 14
+        p59_v1 = ((p59_v1 >> 8) & 127) | (p59_v1 & 127) << 7
         p = q
         if sg:
             p59_v1 = ~p59_v1
-        if p59_v1 < -32768 or p59_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p59_v1, -32768, 32767)
     else:
-        p59_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p59_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p59_v1 = ~p59_v1
         if p59_v1 < -32768 or p59_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p59_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p59_v1, -32768, 32767)
     v7 = _new(_W_RationalNumberType)
     v7.Exponent = p59_v0
     v7.Value = p59_v1
     v7.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p60_v1 = c & 16777215
-    if p60_v1 < 8388608:
-        p60_v1 >>= 16
-        p = q - 16
-        if sg:
-            p60_v1 = ~p60_v1
-    elif not p60_v1 & 32768:
-        p60_v1 = ((p60_v1 >> 16) & 127) | ((p60_v1 >> 8) & 127) << 7
+    p60_v1 = c & 65535
+    if p60_v1 < 32768:
+        p60_v1 >>= 8
         p = q - 8
         if sg:
             p60_v1 = ~p60_v1
     elif not p60_v1 & 128:
-        p60_v1 = ((p60_v1 >> 16) & 127) | ((p60_v1 >> 8) & 127) << 7 | (p60_v1 & 127) << 14
+        p60_v1 = ((p60_v1 >> 8) & 127) | (p60_v1 & 127) << 7
         p = q
         if sg:
             p60_v1 = ~p60_v1
-        if p60_v1 < -32768 or p60_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p60_v1, -32768, 32767)
     else:
-        p60_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             p60_v1 = ~p60_v1
         if p60_v1 < -32768 or p60_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', p60_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p60_v1, -32768, 32767)
     v8 = _new(_W_RationalNumberType)
     v8.Exponent = p60_v0
     v8.Value = p60_v1
@@ -4407,105 +4290,84 @@ def _e_WPT_CoordinateXYZType(a, v):
 """\
 
 def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if sg:
-            v0 = ~v0
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if sg:
             v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if sg:
             v0 = ~v0
-        if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v0 = ~v0
         if v0 < -32768 or v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v1 = ~v1
         if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-        if sg:
-            v2 = ~v2
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
         if sg:
             v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
         if sg:
             v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             v2 = ~v2
         if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4631,154 +4493,126 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
 """\
 
 def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e65_v1 = c & 16777215
-    if e65_v1 < 8388608:
-        e65_v1 >>= 16
-        p = q - 16
-        if sg:
-            e65_v1 = ~e65_v1
-    elif not e65_v1 & 32768:
-        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7
+    e65_v1 = c & 65535
+    if e65_v1 < 32768:
+        e65_v1 >>= 8
         p = q - 8
         if sg:
             e65_v1 = ~e65_v1
     elif not e65_v1 & 128:
-        e65_v1 = ((e65_v1 >> 16) & 127) | ((e65_v1 >> 8) & 127) << 7 | (e65_v1 & 127) << 14
+        e65_v1 = ((e65_v1 >> 8) & 127) | (e65_v1 & 127) << 7
         p = q
         if sg:
             e65_v1 = ~e65_v1
-        if e65_v1 < -32768 or e65_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     else:
-        e65_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e65_v1 = ~e65_v1
         if e65_v1 < -32768 or e65_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e65_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = e65_v0
     v0.Value = e65_v1
     v0.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e66_v1 = c & 16777215
-    if e66_v1 < 8388608:
-        e66_v1 >>= 16
-        p = q - 16
-        if sg:
-            e66_v1 = ~e66_v1
-    elif not e66_v1 & 32768:
-        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7
+    e66_v1 = c & 65535
+    if e66_v1 < 32768:
+        e66_v1 >>= 8
         p = q - 8
         if sg:
             e66_v1 = ~e66_v1
     elif not e66_v1 & 128:
-        e66_v1 = ((e66_v1 >> 16) & 127) | ((e66_v1 >> 8) & 127) << 7 | (e66_v1 & 127) << 14
+        e66_v1 = ((e66_v1 >> 8) & 127) | (e66_v1 & 127) << 7
         p = q
         if sg:
             e66_v1 = ~e66_v1
-        if e66_v1 < -32768 or e66_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     else:
-        e66_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e66_v1 = ~e66_v1
         if e66_v1 < -32768 or e66_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e66_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e66_v0
     v1.Value = e66_v1
     v1.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e67_v1 = c & 16777215
-    if e67_v1 < 8388608:
-        e67_v1 >>= 16
-        p = q - 16
-        if sg:
-            e67_v1 = ~e67_v1
-    elif not e67_v1 & 32768:
-        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7
+    e67_v1 = c & 65535
+    if e67_v1 < 32768:
+        e67_v1 >>= 8
         p = q - 8
         if sg:
             e67_v1 = ~e67_v1
     elif not e67_v1 & 128:
-        e67_v1 = ((e67_v1 >> 16) & 127) | ((e67_v1 >> 8) & 127) << 7 | (e67_v1 & 127) << 14
+        e67_v1 = ((e67_v1 >> 8) & 127) | (e67_v1 & 127) << 7
         p = q
         if sg:
             e67_v1 = ~e67_v1
-        if e67_v1 < -32768 or e67_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     else:
-        e67_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e67_v1 = ~e67_v1
         if e67_v1 < -32768 or e67_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e67_v1, -32768, 32767)
     v2 = _new(_W_RationalNumberType)
     v2.Exponent = e67_v0
     v2.Value = e67_v1
     v2.__class__ = RationalNumberType
-    q = p + 41
+    q = p + 33
     if q <= E:
-        c = (D >> (E - q)) & 2199023255551
+        c = (D >> (E - q)) & 8589934591
     else:
-        c, D, E = _look(D, E, p, data, 25, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
     e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e68_v1 = c & 16777215
-    if e68_v1 < 8388608:
-        e68_v1 >>= 16
-        p = q - 16
-        if sg:
-            e68_v1 = ~e68_v1
-    elif not e68_v1 & 32768:
-        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7
+    e68_v1 = c & 65535
+    if e68_v1 < 32768:
+        e68_v1 >>= 8
         p = q - 8
         if sg:
             e68_v1 = ~e68_v1
     elif not e68_v1 & 128:
-        e68_v1 = ((e68_v1 >> 16) & 127) | ((e68_v1 >> 8) & 127) << 7 | (e68_v1 & 127) << 14
+        e68_v1 = ((e68_v1 >> 8) & 127) | (e68_v1 & 127) << 7
         p = q
         if sg:
             e68_v1 = ~e68_v1
-        if e68_v1 < -32768 or e68_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     else:
-        e68_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e68_v1 = ~e68_v1
         if e68_v1 < -32768 or e68_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_v1, -32768, 32767)
     v3 = _new(_W_RationalNumberType)
     v3.Exponent = e68_v0
     v3.Value = e68_v1
@@ -5489,30 +5323,25 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupReqType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_FinePositioningSetupReqType')
-    v5 = c & 16777215
-    if v5 < 8388608:
-        v5 >>= 16
-        p = q - 16
-    elif not v5 & 32768:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+    v5 = c & 65535
+    if v5 < 32768:
+        v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
-        if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        v5, D, E, p = _duint(D, E, q - 16, data, 3)
         if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5759,30 +5588,25 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupResType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_FinePositioningSetupResType')
-    v5 = c & 16777215
-    if v5 < 8388608:
-        v5 >>= 16
-        p = q - 16
-    elif not v5 & 32768:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7
+    v5 = c & 65535
+    if v5 < 32768:
+        v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 16) & 127) | ((v5 >> 8) & 127) << 7 | (v5 & 127) << 14
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
-        if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
     else:
-        v5, D, E, p = _duint(D, E, q - 24, data, 3)
+        v5, D, E, p = _duint(D, E, q - 16, data, 3)
         if v5 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6267,238 +6091,191 @@ def _e_WPT_LF_ReceiverDataType(a, v):
 
 def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     v1 = []
-    q = p + 38
+    q = p + 30
     if q <= E:
-        c = (D >> (E - q)) & 274877906943
+        c = (D >> (E - q)) & 1073741823
     else:
-        c, D, E = _look(D, E, p, data, 22, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 22, 8)
+    g = c >> 16
     if g & 12303:
         raise _rt.escape(p, g, 14, 12303, 'WPT_TxRxSpecDataType')
     v0 = (g >> 4) & 255
-    r92_v0 = c & 16777215
-    if r92_v0 < 8388608:
-        r92_v0 >>= 16
-        p = q - 16
-        if r92_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
-    elif not r92_v0 & 32768:
-        r92_v0 = ((r92_v0 >> 16) & 127) | ((r92_v0 >> 8) & 127) << 7
+    r92_v0 = c & 65535
+    if r92_v0 < 32768:
+        r92_v0 >>= 8
         p = q - 8
         if r92_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     elif not r92_v0 & 128:
-        r92_v0 = ((r92_v0 >> 16) & 127) | ((r92_v0 >> 8) & 127) << 7 | (r92_v0 & 127) << 14
+        r92_v0 = ((r92_v0 >> 8) & 127) | (r92_v0 & 127) << 7
         p = q
         if r92_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     else:
-        r92_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        r92_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if r92_v0 < 1 or r92_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
-    q = p + 29
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v0 = c & 16777215
-    if r92_t93_v0 < 8388608:
-        r92_t93_v0 >>= 16
-        p = q - 16
-        if sg:
-            r92_t93_v0 = ~r92_t93_v0
-    elif not r92_t93_v0 & 32768:
-        r92_t93_v0 = ((r92_t93_v0 >> 16) & 127) | ((r92_t93_v0 >> 8) & 127) << 7
+    r92_t93_v0 = c & 65535
+    if r92_t93_v0 < 32768:
+        r92_t93_v0 >>= 8
         p = q - 8
         if sg:
             r92_t93_v0 = ~r92_t93_v0
     elif not r92_t93_v0 & 128:
-        r92_t93_v0 = ((r92_t93_v0 >> 16) & 127) | ((r92_t93_v0 >> 8) & 127) << 7 | (r92_t93_v0 & 127) << 14
+        r92_t93_v0 = ((r92_t93_v0 >> 8) & 127) | (r92_t93_v0 & 127) << 7
         p = q
         if sg:
             r92_t93_v0 = ~r92_t93_v0
-        if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
     else:
-        r92_t93_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t93_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t93_v0 = ~r92_t93_v0
         if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v1 = c & 16777215
-    if r92_t93_v1 < 8388608:
-        r92_t93_v1 >>= 16
-        p = q - 16
-        if sg:
-            r92_t93_v1 = ~r92_t93_v1
-    elif not r92_t93_v1 & 32768:
-        r92_t93_v1 = ((r92_t93_v1 >> 16) & 127) | ((r92_t93_v1 >> 8) & 127) << 7
+    r92_t93_v1 = c & 65535
+    if r92_t93_v1 < 32768:
+        r92_t93_v1 >>= 8
         p = q - 8
         if sg:
             r92_t93_v1 = ~r92_t93_v1
     elif not r92_t93_v1 & 128:
-        r92_t93_v1 = ((r92_t93_v1 >> 16) & 127) | ((r92_t93_v1 >> 8) & 127) << 7 | (r92_t93_v1 & 127) << 14
+        r92_t93_v1 = ((r92_t93_v1 >> 8) & 127) | (r92_t93_v1 & 127) << 7
         p = q
         if sg:
             r92_t93_v1 = ~r92_t93_v1
-        if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
     else:
-        r92_t93_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t93_v1 = ~r92_t93_v1
         if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t93_v2 = c & 16777215
-    if r92_t93_v2 < 8388608:
-        r92_t93_v2 >>= 16
-        p = q - 16
-        if sg:
-            r92_t93_v2 = ~r92_t93_v2
-    elif not r92_t93_v2 & 32768:
-        r92_t93_v2 = ((r92_t93_v2 >> 16) & 127) | ((r92_t93_v2 >> 8) & 127) << 7
+    r92_t93_v2 = c & 65535
+    if r92_t93_v2 < 32768:
+        r92_t93_v2 >>= 8
         p = q - 8
         if sg:
             r92_t93_v2 = ~r92_t93_v2
     elif not r92_t93_v2 & 128:
-        r92_t93_v2 = ((r92_t93_v2 >> 16) & 127) | ((r92_t93_v2 >> 8) & 127) << 7 | (r92_t93_v2 & 127) << 14
+        r92_t93_v2 = ((r92_t93_v2 >> 8) & 127) | (r92_t93_v2 & 127) << 7
         p = q
         if sg:
             r92_t93_v2 = ~r92_t93_v2
-        if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
     else:
-        r92_t93_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t93_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t93_v2 = ~r92_t93_v2
         if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
     r92_v1 = _new(_W_WPT_CoordinateXYZType)
     r92_v1.Coord_X = r92_t93_v0
     r92_v1.Coord_Y = r92_t93_v1
     r92_v1.Coord_Z = r92_t93_v2
     r92_v1.__class__ = WPT_CoordinateXYZType
-    q = p + 30
+    q = p + 22
     if q <= E:
-        c = (D >> (E - q)) & 1073741823
+        c = (D >> (E - q)) & 4194303
     else:
-        c, D, E = _look(D, E, p, data, 14, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 14, 8)
+    g = c >> 16
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v0 = c & 16777215
-    if r92_t94_v0 < 8388608:
-        r92_t94_v0 >>= 16
-        p = q - 16
-        if sg:
-            r92_t94_v0 = ~r92_t94_v0
-    elif not r92_t94_v0 & 32768:
-        r92_t94_v0 = ((r92_t94_v0 >> 16) & 127) | ((r92_t94_v0 >> 8) & 127) << 7
+    r92_t94_v0 = c & 65535
+    if r92_t94_v0 < 32768:
+        r92_t94_v0 >>= 8
         p = q - 8
         if sg:
             r92_t94_v0 = ~r92_t94_v0
     elif not r92_t94_v0 & 128:
-        r92_t94_v0 = ((r92_t94_v0 >> 16) & 127) | ((r92_t94_v0 >> 8) & 127) << 7 | (r92_t94_v0 & 127) << 14
+        r92_t94_v0 = ((r92_t94_v0 >> 8) & 127) | (r92_t94_v0 & 127) << 7
         p = q
         if sg:
             r92_t94_v0 = ~r92_t94_v0
-        if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
     else:
-        r92_t94_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t94_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t94_v0 = ~r92_t94_v0
         if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v1 = c & 16777215
-    if r92_t94_v1 < 8388608:
-        r92_t94_v1 >>= 16
-        p = q - 16
-        if sg:
-            r92_t94_v1 = ~r92_t94_v1
-    elif not r92_t94_v1 & 32768:
-        r92_t94_v1 = ((r92_t94_v1 >> 16) & 127) | ((r92_t94_v1 >> 8) & 127) << 7
+    r92_t94_v1 = c & 65535
+    if r92_t94_v1 < 32768:
+        r92_t94_v1 >>= 8
         p = q - 8
         if sg:
             r92_t94_v1 = ~r92_t94_v1
     elif not r92_t94_v1 & 128:
-        r92_t94_v1 = ((r92_t94_v1 >> 16) & 127) | ((r92_t94_v1 >> 8) & 127) << 7 | (r92_t94_v1 & 127) << 14
+        r92_t94_v1 = ((r92_t94_v1 >> 8) & 127) | (r92_t94_v1 & 127) << 7
         p = q
         if sg:
             r92_t94_v1 = ~r92_t94_v1
-        if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
     else:
-        r92_t94_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t94_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t94_v1 = ~r92_t94_v1
         if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r92_t94_v2 = c & 16777215
-    if r92_t94_v2 < 8388608:
-        r92_t94_v2 >>= 16
-        p = q - 16
-        if sg:
-            r92_t94_v2 = ~r92_t94_v2
-    elif not r92_t94_v2 & 32768:
-        r92_t94_v2 = ((r92_t94_v2 >> 16) & 127) | ((r92_t94_v2 >> 8) & 127) << 7
+    r92_t94_v2 = c & 65535
+    if r92_t94_v2 < 32768:
+        r92_t94_v2 >>= 8
         p = q - 8
         if sg:
             r92_t94_v2 = ~r92_t94_v2
     elif not r92_t94_v2 & 128:
-        r92_t94_v2 = ((r92_t94_v2 >> 16) & 127) | ((r92_t94_v2 >> 8) & 127) << 7 | (r92_t94_v2 & 127) << 14
+        r92_t94_v2 = ((r92_t94_v2 >> 8) & 127) | (r92_t94_v2 & 127) << 7
         p = q
         if sg:
             r92_t94_v2 = ~r92_t94_v2
-        if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
     else:
-        r92_t94_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        r92_t94_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r92_t94_v2 = ~r92_t94_v2
         if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
     r92_v2 = _new(_W_WPT_CoordinateXYZType)
     r92_v2.Coord_X = r92_t94_v0
     r92_v2.Coord_Y = r92_t94_v1
@@ -6528,237 +6305,190 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                q = p + 26
+                q = p + 18
                 if q <= E:
-                    c = (D >> (E - q)) & 67108863
+                    c = (D >> (E - q)) & 262143
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 10, 8)
+                g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                r95_v0 = c & 16777215
-                if r95_v0 < 8388608:
-                    r95_v0 >>= 16
-                    p = q - 16
-                    if r95_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
-                elif not r95_v0 & 32768:
-                    r95_v0 = ((r95_v0 >> 16) & 127) | ((r95_v0 >> 8) & 127) << 7
+                r95_v0 = c & 65535
+                if r95_v0 < 32768:
+                    r95_v0 >>= 8
                     p = q - 8
                     if r95_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 elif not r95_v0 & 128:
-                    r95_v0 = ((r95_v0 >> 16) & 127) | ((r95_v0 >> 8) & 127) << 7 | (r95_v0 & 127) << 14
+                    r95_v0 = ((r95_v0 >> 8) & 127) | (r95_v0 & 127) << 7
                     p = q
                     if r95_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 else:
-                    r95_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+                    r95_v0, D, E, p = _duint(D, E, q - 16, data, 5)
                     if r95_v0 < 1 or r95_v0 > 4294967295:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
-                q = p + 29
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                q = p + 21
                 if q <= E:
-                    c = (D >> (E - q)) & 536870911
+                    c = (D >> (E - q)) & 2097151
                 else:
-                    c, D, E = _look(D, E, p, data, 13, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 13, 8)
+                g = c >> 16
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v0 = c & 16777215
-                if r95_t96_v0 < 8388608:
-                    r95_t96_v0 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t96_v0 = ~r95_t96_v0
-                elif not r95_t96_v0 & 32768:
-                    r95_t96_v0 = ((r95_t96_v0 >> 16) & 127) | ((r95_t96_v0 >> 8) & 127) << 7
+                r95_t96_v0 = c & 65535
+                if r95_t96_v0 < 32768:
+                    r95_t96_v0 >>= 8
                     p = q - 8
                     if sg:
                         r95_t96_v0 = ~r95_t96_v0
                 elif not r95_t96_v0 & 128:
-                    r95_t96_v0 = ((r95_t96_v0 >> 16) & 127) | ((r95_t96_v0 >> 8) & 127) << 7 | (r95_t96_v0 & 127) << 14
+                    r95_t96_v0 = ((r95_t96_v0 >> 8) & 127) | (r95_t96_v0 & 127) << 7
                     p = q
                     if sg:
                         r95_t96_v0 = ~r95_t96_v0
-                    if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
                 else:
-                    r95_t96_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t96_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t96_v0 = ~r95_t96_v0
                     if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v1 = c & 16777215
-                if r95_t96_v1 < 8388608:
-                    r95_t96_v1 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t96_v1 = ~r95_t96_v1
-                elif not r95_t96_v1 & 32768:
-                    r95_t96_v1 = ((r95_t96_v1 >> 16) & 127) | ((r95_t96_v1 >> 8) & 127) << 7
+                r95_t96_v1 = c & 65535
+                if r95_t96_v1 < 32768:
+                    r95_t96_v1 >>= 8
                     p = q - 8
                     if sg:
                         r95_t96_v1 = ~r95_t96_v1
                 elif not r95_t96_v1 & 128:
-                    r95_t96_v1 = ((r95_t96_v1 >> 16) & 127) | ((r95_t96_v1 >> 8) & 127) << 7 | (r95_t96_v1 & 127) << 14
+                    r95_t96_v1 = ((r95_t96_v1 >> 8) & 127) | (r95_t96_v1 & 127) << 7
                     p = q
                     if sg:
                         r95_t96_v1 = ~r95_t96_v1
-                    if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
                 else:
-                    r95_t96_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t96_v1 = ~r95_t96_v1
                     if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t96_v2 = c & 16777215
-                if r95_t96_v2 < 8388608:
-                    r95_t96_v2 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t96_v2 = ~r95_t96_v2
-                elif not r95_t96_v2 & 32768:
-                    r95_t96_v2 = ((r95_t96_v2 >> 16) & 127) | ((r95_t96_v2 >> 8) & 127) << 7
+                r95_t96_v2 = c & 65535
+                if r95_t96_v2 < 32768:
+                    r95_t96_v2 >>= 8
                     p = q - 8
                     if sg:
                         r95_t96_v2 = ~r95_t96_v2
                 elif not r95_t96_v2 & 128:
-                    r95_t96_v2 = ((r95_t96_v2 >> 16) & 127) | ((r95_t96_v2 >> 8) & 127) << 7 | (r95_t96_v2 & 127) << 14
+                    r95_t96_v2 = ((r95_t96_v2 >> 8) & 127) | (r95_t96_v2 & 127) << 7
                     p = q
                     if sg:
                         r95_t96_v2 = ~r95_t96_v2
-                    if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
                 else:
-                    r95_t96_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t96_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t96_v2 = ~r95_t96_v2
                     if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
                 r95_v1 = _new(_W_WPT_CoordinateXYZType)
                 r95_v1.Coord_X = r95_t96_v0
                 r95_v1.Coord_Y = r95_t96_v1
                 r95_v1.Coord_Z = r95_t96_v2
                 r95_v1.__class__ = WPT_CoordinateXYZType
-                q = p + 30
+                q = p + 22
                 if q <= E:
-                    c = (D >> (E - q)) & 1073741823
+                    c = (D >> (E - q)) & 4194303
                 else:
-                    c, D, E = _look(D, E, p, data, 14, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 14, 8)
+                g = c >> 16
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v0 = c & 16777215
-                if r95_t97_v0 < 8388608:
-                    r95_t97_v0 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t97_v0 = ~r95_t97_v0
-                elif not r95_t97_v0 & 32768:
-                    r95_t97_v0 = ((r95_t97_v0 >> 16) & 127) | ((r95_t97_v0 >> 8) & 127) << 7
+                r95_t97_v0 = c & 65535
+                if r95_t97_v0 < 32768:
+                    r95_t97_v0 >>= 8
                     p = q - 8
                     if sg:
                         r95_t97_v0 = ~r95_t97_v0
                 elif not r95_t97_v0 & 128:
-                    r95_t97_v0 = ((r95_t97_v0 >> 16) & 127) | ((r95_t97_v0 >> 8) & 127) << 7 | (r95_t97_v0 & 127) << 14
+                    r95_t97_v0 = ((r95_t97_v0 >> 8) & 127) | (r95_t97_v0 & 127) << 7
                     p = q
                     if sg:
                         r95_t97_v0 = ~r95_t97_v0
-                    if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
                 else:
-                    r95_t97_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t97_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t97_v0 = ~r95_t97_v0
                     if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v1 = c & 16777215
-                if r95_t97_v1 < 8388608:
-                    r95_t97_v1 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t97_v1 = ~r95_t97_v1
-                elif not r95_t97_v1 & 32768:
-                    r95_t97_v1 = ((r95_t97_v1 >> 16) & 127) | ((r95_t97_v1 >> 8) & 127) << 7
+                r95_t97_v1 = c & 65535
+                if r95_t97_v1 < 32768:
+                    r95_t97_v1 >>= 8
                     p = q - 8
                     if sg:
                         r95_t97_v1 = ~r95_t97_v1
                 elif not r95_t97_v1 & 128:
-                    r95_t97_v1 = ((r95_t97_v1 >> 16) & 127) | ((r95_t97_v1 >> 8) & 127) << 7 | (r95_t97_v1 & 127) << 14
+                    r95_t97_v1 = ((r95_t97_v1 >> 8) & 127) | (r95_t97_v1 & 127) << 7
                     p = q
                     if sg:
                         r95_t97_v1 = ~r95_t97_v1
-                    if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
                 else:
-                    r95_t97_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t97_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t97_v1 = ~r95_t97_v1
                     if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r95_t97_v2 = c & 16777215
-                if r95_t97_v2 < 8388608:
-                    r95_t97_v2 >>= 16
-                    p = q - 16
-                    if sg:
-                        r95_t97_v2 = ~r95_t97_v2
-                elif not r95_t97_v2 & 32768:
-                    r95_t97_v2 = ((r95_t97_v2 >> 16) & 127) | ((r95_t97_v2 >> 8) & 127) << 7
+                r95_t97_v2 = c & 65535
+                if r95_t97_v2 < 32768:
+                    r95_t97_v2 >>= 8
                     p = q - 8
                     if sg:
                         r95_t97_v2 = ~r95_t97_v2
                 elif not r95_t97_v2 & 128:
-                    r95_t97_v2 = ((r95_t97_v2 >> 16) & 127) | ((r95_t97_v2 >> 8) & 127) << 7 | (r95_t97_v2 & 127) << 14
+                    r95_t97_v2 = ((r95_t97_v2 >> 8) & 127) | (r95_t97_v2 & 127) << 7
                     p = q
                     if sg:
                         r95_t97_v2 = ~r95_t97_v2
-                    if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
                 else:
-                    r95_t97_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    r95_t97_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         r95_t97_v2 = ~r95_t97_v2
                     if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
                 r95_v2 = _new(_W_WPT_CoordinateXYZType)
                 r95_v2.Coord_X = r95_t97_v0
                 r95_v2.Coord_Y = r95_t97_v1
@@ -6896,62 +6626,52 @@ def _e_WPT_LF_RxDataListType(a, v):
 """\
 
 def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxDataType')
-    w101_v0 = c & 16777215
-    if w101_v0 < 8388608:
-        w101_v0 >>= 16
-        p = q - 16
-        if w101_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
-    elif not w101_v0 & 32768:
-        w101_v0 = ((w101_v0 >> 16) & 127) | ((w101_v0 >> 8) & 127) << 7
+    w101_v0 = c & 65535
+    if w101_v0 < 32768:
+        w101_v0 >>= 8
         p = q - 8
         if w101_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     elif not w101_v0 & 128:
-        w101_v0 = ((w101_v0 >> 16) & 127) | ((w101_v0 >> 8) & 127) << 7 | (w101_v0 & 127) << 14
+        w101_v0 = ((w101_v0 >> 8) & 127) | (w101_v0 & 127) << 7
         p = q
         if w101_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     else:
-        w101_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        w101_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if w101_v0 < 1 or w101_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
-    q = p + 29
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    w101_r102_r103_v0 = c & 16777215
-    if w101_r102_r103_v0 < 8388608:
-        w101_r102_r103_v0 >>= 16
-        p = q - 16
-        if w101_r102_r103_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
-    elif not w101_r102_r103_v0 & 32768:
-        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 16) & 127) | ((w101_r102_r103_v0 >> 8) & 127) << 7
+    w101_r102_r103_v0 = c & 65535
+    if w101_r102_r103_v0 < 32768:
+        w101_r102_r103_v0 >>= 8
         p = q - 8
         if w101_r102_r103_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     elif not w101_r102_r103_v0 & 128:
-        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 16) & 127) | ((w101_r102_r103_v0 >> 8) & 127) << 7 | (w101_r102_r103_v0 & 127) << 14
+        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 8) & 127) | (w101_r102_r103_v0 & 127) << 7
         p = q
         if w101_r102_r103_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     else:
-        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if w101_r102_r103_v0 < 1 or w101_r102_r103_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7067,96 +6787,79 @@ def _e_WPT_LF_RxDataType(a, v):
 """\
 
 def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_RxDataType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
-    q = p + 29
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    r107_r108_v0 = c & 16777215
-    if r107_r108_v0 < 8388608:
-        r107_r108_v0 >>= 16
-        p = q - 16
-        if r107_r108_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
-    elif not r107_r108_v0 & 32768:
-        r107_r108_v0 = ((r107_r108_v0 >> 16) & 127) | ((r107_r108_v0 >> 8) & 127) << 7
+    r107_r108_v0 = c & 65535
+    if r107_r108_v0 < 32768:
+        r107_r108_v0 >>= 8
         p = q - 8
         if r107_r108_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     elif not r107_r108_v0 & 128:
-        r107_r108_v0 = ((r107_r108_v0 >> 16) & 127) | ((r107_r108_v0 >> 8) & 127) << 7 | (r107_r108_v0 & 127) << 14
+        r107_r108_v0 = ((r107_r108_v0 >> 8) & 127) | (r107_r108_v0 & 127) << 7
         p = q
         if r107_r108_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     else:
-        r107_r108_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        r107_r108_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if r107_r108_v0 < 1 or r107_r108_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r107_r108_r109_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r107_r108_r109_v1 = c & 16777215
-    if r107_r108_r109_v1 < 8388608:
-        r107_r108_r109_v1 >>= 16
-        p = q - 16
-        if sg:
-            r107_r108_r109_v1 = ~r107_r108_r109_v1
-    elif not r107_r108_r109_v1 & 32768:
-        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 16) & 127) | ((r107_r108_r109_v1 >> 8) & 127) << 7
+    r107_r108_r109_v1 = c & 65535
+    if r107_r108_r109_v1 < 32768:
+        r107_r108_r109_v1 >>= 8
         p = q - 8
         if sg:
             r107_r108_r109_v1 = ~r107_r108_r109_v1
     elif not r107_r108_r109_v1 & 128:
-        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 16) & 127) | ((r107_r108_r109_v1 >> 8) & 127) << 7 | (r107_r108_r109_v1 & 127) << 14
+        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 8) & 127) | (r107_r108_r109_v1 & 127) << 7
         p = q
         if sg:
             r107_r108_r109_v1 = ~r107_r108_r109_v1
-        if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
     else:
-        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r107_r108_r109_v1 = ~r107_r108_r109_v1
         if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
     r107_r108_v1 = _new(_W_RationalNumberType)
     r107_r108_v1.Exponent = r107_r108_r109_v0
     r107_r108_v1.Value = r107_r108_r109_v1
@@ -7256,68 +6959,56 @@ def _e_WPT_LF_RxRSSIListType(a, v):
 """\
 
 def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxRSSIType')
-    r112_v0 = c & 16777215
-    if r112_v0 < 8388608:
-        r112_v0 >>= 16
-        p = q - 16
-        if r112_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
-    elif not r112_v0 & 32768:
-        r112_v0 = ((r112_v0 >> 16) & 127) | ((r112_v0 >> 8) & 127) << 7
+    r112_v0 = c & 65535
+    if r112_v0 < 32768:
+        r112_v0 >>= 8
         p = q - 8
         if r112_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     elif not r112_v0 & 128:
-        r112_v0 = ((r112_v0 >> 16) & 127) | ((r112_v0 >> 8) & 127) << 7 | (r112_v0 & 127) << 14
+        r112_v0 = ((r112_v0 >> 8) & 127) | (r112_v0 & 127) << 7
         p = q
         if r112_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     else:
-        r112_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        r112_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if r112_v0 < 1 or r112_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r112_r113_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r112_r113_v1 = c & 16777215
-    if r112_r113_v1 < 8388608:
-        r112_r113_v1 >>= 16
-        p = q - 16
-        if sg:
-            r112_r113_v1 = ~r112_r113_v1
-    elif not r112_r113_v1 & 32768:
-        r112_r113_v1 = ((r112_r113_v1 >> 16) & 127) | ((r112_r113_v1 >> 8) & 127) << 7
+    r112_r113_v1 = c & 65535
+    if r112_r113_v1 < 32768:
+        r112_r113_v1 >>= 8
         p = q - 8
         if sg:
             r112_r113_v1 = ~r112_r113_v1
     elif not r112_r113_v1 & 128:
-        r112_r113_v1 = ((r112_r113_v1 >> 16) & 127) | ((r112_r113_v1 >> 8) & 127) << 7 | (r112_r113_v1 & 127) << 14
+        r112_r113_v1 = ((r112_r113_v1 >> 8) & 127) | (r112_r113_v1 & 127) << 7
         p = q
         if sg:
             r112_r113_v1 = ~r112_r113_v1
-        if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
     else:
-        r112_r113_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        r112_r113_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r112_r113_v1 = ~r112_r113_v1
         if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
     r112_v1 = _new(_W_RationalNumberType)
     r112_v1.Exponent = r112_r113_v0
     r112_v1.Value = r112_r113_v1
@@ -7407,68 +7098,56 @@ def _e_WPT_LF_RxRSSIType(a, v):
 """\
 
 def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_RxRSSIType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     r115_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r115_v1 = c & 16777215
-    if r115_v1 < 8388608:
-        r115_v1 >>= 16
-        p = q - 16
-        if sg:
-            r115_v1 = ~r115_v1
-    elif not r115_v1 & 32768:
-        r115_v1 = ((r115_v1 >> 16) & 127) | ((r115_v1 >> 8) & 127) << 7
+    r115_v1 = c & 65535
+    if r115_v1 < 32768:
+        r115_v1 >>= 8
         p = q - 8
         if sg:
             r115_v1 = ~r115_v1
     elif not r115_v1 & 128:
-        r115_v1 = ((r115_v1 >> 16) & 127) | ((r115_v1 >> 8) & 127) << 7 | (r115_v1 & 127) << 14
+        r115_v1 = ((r115_v1 >> 8) & 127) | (r115_v1 & 127) << 7
         p = q
         if sg:
             r115_v1 = ~r115_v1
-        if r115_v1 < -32768 or r115_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r115_v1, -32768, 32767)
     else:
-        r115_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        r115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             r115_v1 = ~r115_v1
         if r115_v1 < -32768 or r115_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', r115_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r115_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = r115_v0
     v1.Value = r115_v1
@@ -7765,276 +7444,222 @@ def _e_WPT_LF_TransmitterDataType(a, v):
 def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     v2 = []
     v3 = None
-    q = p + 50
+    q = p + 42
     if q <= E:
-        c = (D >> (E - q)) & 1125899906842623
+        c = (D >> (E - q)) & 4398046511103
     else:
-        c, D, E = _look(D, E, p, data, 34, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 34, 8)
+    g = c >> 16
     if g & 50393102:
         raise _rt.escape(p, g, 26, 50393102, 'RationalNumberType')
     v0 = (g >> 16) & 255
     s124_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s124_v1 = c & 16777215
-    if s124_v1 < 8388608:
-        s124_v1 >>= 16
-        p = q - 16
-        if sg:
-            s124_v1 = ~s124_v1
-    elif not s124_v1 & 32768:
-        s124_v1 = ((s124_v1 >> 16) & 127) | ((s124_v1 >> 8) & 127) << 7
+    s124_v1 = c & 65535
+    if s124_v1 < 32768:
+        s124_v1 >>= 8
         p = q - 8
         if sg:
             s124_v1 = ~s124_v1
     elif not s124_v1 & 128:
-        s124_v1 = ((s124_v1 >> 16) & 127) | ((s124_v1 >> 8) & 127) << 7 | (s124_v1 & 127) << 14
+        s124_v1 = ((s124_v1 >> 8) & 127) | (s124_v1 & 127) << 7
         p = q
         if sg:
             s124_v1 = ~s124_v1
-        if s124_v1 < -32768 or s124_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s124_v1, -32768, 32767)
     else:
-        s124_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s124_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s124_v1 = ~s124_v1
         if s124_v1 < -32768 or s124_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s124_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s124_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = s124_v0
     v1.Value = s124_v1
     v1.__class__ = RationalNumberType
-    q = p + 29
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_TxRxSpecDataType')
-    t125_v0 = c & 16777215
-    if t125_v0 < 8388608:
-        t125_v0 >>= 16
-        p = q - 16
-        if t125_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
-    elif not t125_v0 & 32768:
-        t125_v0 = ((t125_v0 >> 16) & 127) | ((t125_v0 >> 8) & 127) << 7
+    t125_v0 = c & 65535
+    if t125_v0 < 32768:
+        t125_v0 >>= 8
         p = q - 8
         if t125_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     elif not t125_v0 & 128:
-        t125_v0 = ((t125_v0 >> 16) & 127) | ((t125_v0 >> 8) & 127) << 7 | (t125_v0 & 127) << 14
+        t125_v0 = ((t125_v0 >> 8) & 127) | (t125_v0 & 127) << 7
         p = q
         if t125_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     else:
-        t125_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        t125_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if t125_v0 < 1 or t125_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
-    q = p + 29
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v0 = c & 16777215
-    if t125_t126_v0 < 8388608:
-        t125_t126_v0 >>= 16
-        p = q - 16
-        if sg:
-            t125_t126_v0 = ~t125_t126_v0
-    elif not t125_t126_v0 & 32768:
-        t125_t126_v0 = ((t125_t126_v0 >> 16) & 127) | ((t125_t126_v0 >> 8) & 127) << 7
+    t125_t126_v0 = c & 65535
+    if t125_t126_v0 < 32768:
+        t125_t126_v0 >>= 8
         p = q - 8
         if sg:
             t125_t126_v0 = ~t125_t126_v0
     elif not t125_t126_v0 & 128:
-        t125_t126_v0 = ((t125_t126_v0 >> 16) & 127) | ((t125_t126_v0 >> 8) & 127) << 7 | (t125_t126_v0 & 127) << 14
+        t125_t126_v0 = ((t125_t126_v0 >> 8) & 127) | (t125_t126_v0 & 127) << 7
         p = q
         if sg:
             t125_t126_v0 = ~t125_t126_v0
-        if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
     else:
-        t125_t126_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t126_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t126_v0 = ~t125_t126_v0
         if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v1 = c & 16777215
-    if t125_t126_v1 < 8388608:
-        t125_t126_v1 >>= 16
-        p = q - 16
-        if sg:
-            t125_t126_v1 = ~t125_t126_v1
-    elif not t125_t126_v1 & 32768:
-        t125_t126_v1 = ((t125_t126_v1 >> 16) & 127) | ((t125_t126_v1 >> 8) & 127) << 7
+    t125_t126_v1 = c & 65535
+    if t125_t126_v1 < 32768:
+        t125_t126_v1 >>= 8
         p = q - 8
         if sg:
             t125_t126_v1 = ~t125_t126_v1
     elif not t125_t126_v1 & 128:
-        t125_t126_v1 = ((t125_t126_v1 >> 16) & 127) | ((t125_t126_v1 >> 8) & 127) << 7 | (t125_t126_v1 & 127) << 14
+        t125_t126_v1 = ((t125_t126_v1 >> 8) & 127) | (t125_t126_v1 & 127) << 7
         p = q
         if sg:
             t125_t126_v1 = ~t125_t126_v1
-        if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
     else:
-        t125_t126_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t126_v1 = ~t125_t126_v1
         if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t126_v2 = c & 16777215
-    if t125_t126_v2 < 8388608:
-        t125_t126_v2 >>= 16
-        p = q - 16
-        if sg:
-            t125_t126_v2 = ~t125_t126_v2
-    elif not t125_t126_v2 & 32768:
-        t125_t126_v2 = ((t125_t126_v2 >> 16) & 127) | ((t125_t126_v2 >> 8) & 127) << 7
+    t125_t126_v2 = c & 65535
+    if t125_t126_v2 < 32768:
+        t125_t126_v2 >>= 8
         p = q - 8
         if sg:
             t125_t126_v2 = ~t125_t126_v2
     elif not t125_t126_v2 & 128:
-        t125_t126_v2 = ((t125_t126_v2 >> 16) & 127) | ((t125_t126_v2 >> 8) & 127) << 7 | (t125_t126_v2 & 127) << 14
+        t125_t126_v2 = ((t125_t126_v2 >> 8) & 127) | (t125_t126_v2 & 127) << 7
         p = q
         if sg:
             t125_t126_v2 = ~t125_t126_v2
-        if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
     else:
-        t125_t126_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t126_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t126_v2 = ~t125_t126_v2
         if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
     t125_v1 = _new(_W_WPT_CoordinateXYZType)
     t125_v1.Coord_X = t125_t126_v0
     t125_v1.Coord_Y = t125_t126_v1
     t125_v1.Coord_Z = t125_t126_v2
     t125_v1.__class__ = WPT_CoordinateXYZType
-    q = p + 30
+    q = p + 22
     if q <= E:
-        c = (D >> (E - q)) & 1073741823
+        c = (D >> (E - q)) & 4194303
     else:
-        c, D, E = _look(D, E, p, data, 14, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 14, 8)
+    g = c >> 16
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v0 = c & 16777215
-    if t125_t127_v0 < 8388608:
-        t125_t127_v0 >>= 16
-        p = q - 16
-        if sg:
-            t125_t127_v0 = ~t125_t127_v0
-    elif not t125_t127_v0 & 32768:
-        t125_t127_v0 = ((t125_t127_v0 >> 16) & 127) | ((t125_t127_v0 >> 8) & 127) << 7
+    t125_t127_v0 = c & 65535
+    if t125_t127_v0 < 32768:
+        t125_t127_v0 >>= 8
         p = q - 8
         if sg:
             t125_t127_v0 = ~t125_t127_v0
     elif not t125_t127_v0 & 128:
-        t125_t127_v0 = ((t125_t127_v0 >> 16) & 127) | ((t125_t127_v0 >> 8) & 127) << 7 | (t125_t127_v0 & 127) << 14
+        t125_t127_v0 = ((t125_t127_v0 >> 8) & 127) | (t125_t127_v0 & 127) << 7
         p = q
         if sg:
             t125_t127_v0 = ~t125_t127_v0
-        if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
     else:
-        t125_t127_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t127_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t127_v0 = ~t125_t127_v0
         if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v1 = c & 16777215
-    if t125_t127_v1 < 8388608:
-        t125_t127_v1 >>= 16
-        p = q - 16
-        if sg:
-            t125_t127_v1 = ~t125_t127_v1
-    elif not t125_t127_v1 & 32768:
-        t125_t127_v1 = ((t125_t127_v1 >> 16) & 127) | ((t125_t127_v1 >> 8) & 127) << 7
+    t125_t127_v1 = c & 65535
+    if t125_t127_v1 < 32768:
+        t125_t127_v1 >>= 8
         p = q - 8
         if sg:
             t125_t127_v1 = ~t125_t127_v1
     elif not t125_t127_v1 & 128:
-        t125_t127_v1 = ((t125_t127_v1 >> 16) & 127) | ((t125_t127_v1 >> 8) & 127) << 7 | (t125_t127_v1 & 127) << 14
+        t125_t127_v1 = ((t125_t127_v1 >> 8) & 127) | (t125_t127_v1 & 127) << 7
         p = q
         if sg:
             t125_t127_v1 = ~t125_t127_v1
-        if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
     else:
-        t125_t127_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t127_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t127_v1 = ~t125_t127_v1
         if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t125_t127_v2 = c & 16777215
-    if t125_t127_v2 < 8388608:
-        t125_t127_v2 >>= 16
-        p = q - 16
-        if sg:
-            t125_t127_v2 = ~t125_t127_v2
-    elif not t125_t127_v2 & 32768:
-        t125_t127_v2 = ((t125_t127_v2 >> 16) & 127) | ((t125_t127_v2 >> 8) & 127) << 7
+    t125_t127_v2 = c & 65535
+    if t125_t127_v2 < 32768:
+        t125_t127_v2 >>= 8
         p = q - 8
         if sg:
             t125_t127_v2 = ~t125_t127_v2
     elif not t125_t127_v2 & 128:
-        t125_t127_v2 = ((t125_t127_v2 >> 16) & 127) | ((t125_t127_v2 >> 8) & 127) << 7 | (t125_t127_v2 & 127) << 14
+        t125_t127_v2 = ((t125_t127_v2 >> 8) & 127) | (t125_t127_v2 & 127) << 7
         p = q
         if sg:
             t125_t127_v2 = ~t125_t127_v2
-        if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
     else:
-        t125_t127_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        t125_t127_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t125_t127_v2 = ~t125_t127_v2
         if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
     t125_v2 = _new(_W_WPT_CoordinateXYZType)
     t125_v2.Coord_X = t125_t127_v0
     t125_v2.Coord_Y = t125_t127_v1
@@ -8064,237 +7689,190 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                q = p + 26
+                q = p + 18
                 if q <= E:
-                    c = (D >> (E - q)) & 67108863
+                    c = (D >> (E - q)) & 262143
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 10, 8)
+                g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                t128_v0 = c & 16777215
-                if t128_v0 < 8388608:
-                    t128_v0 >>= 16
-                    p = q - 16
-                    if t128_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
-                elif not t128_v0 & 32768:
-                    t128_v0 = ((t128_v0 >> 16) & 127) | ((t128_v0 >> 8) & 127) << 7
+                t128_v0 = c & 65535
+                if t128_v0 < 32768:
+                    t128_v0 >>= 8
                     p = q - 8
                     if t128_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 elif not t128_v0 & 128:
-                    t128_v0 = ((t128_v0 >> 16) & 127) | ((t128_v0 >> 8) & 127) << 7 | (t128_v0 & 127) << 14
+                    t128_v0 = ((t128_v0 >> 8) & 127) | (t128_v0 & 127) << 7
                     p = q
                     if t128_v0 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 else:
-                    t128_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+                    t128_v0, D, E, p = _duint(D, E, q - 16, data, 5)
                     if t128_v0 < 1 or t128_v0 > 4294967295:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
-                q = p + 29
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                q = p + 21
                 if q <= E:
-                    c = (D >> (E - q)) & 536870911
+                    c = (D >> (E - q)) & 2097151
                 else:
-                    c, D, E = _look(D, E, p, data, 13, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 13, 8)
+                g = c >> 16
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v0 = c & 16777215
-                if t128_t129_v0 < 8388608:
-                    t128_t129_v0 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t129_v0 = ~t128_t129_v0
-                elif not t128_t129_v0 & 32768:
-                    t128_t129_v0 = ((t128_t129_v0 >> 16) & 127) | ((t128_t129_v0 >> 8) & 127) << 7
+                t128_t129_v0 = c & 65535
+                if t128_t129_v0 < 32768:
+                    t128_t129_v0 >>= 8
                     p = q - 8
                     if sg:
                         t128_t129_v0 = ~t128_t129_v0
                 elif not t128_t129_v0 & 128:
-                    t128_t129_v0 = ((t128_t129_v0 >> 16) & 127) | ((t128_t129_v0 >> 8) & 127) << 7 | (t128_t129_v0 & 127) << 14
+                    t128_t129_v0 = ((t128_t129_v0 >> 8) & 127) | (t128_t129_v0 & 127) << 7
                     p = q
                     if sg:
                         t128_t129_v0 = ~t128_t129_v0
-                    if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
                 else:
-                    t128_t129_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t129_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t129_v0 = ~t128_t129_v0
                     if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v1 = c & 16777215
-                if t128_t129_v1 < 8388608:
-                    t128_t129_v1 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t129_v1 = ~t128_t129_v1
-                elif not t128_t129_v1 & 32768:
-                    t128_t129_v1 = ((t128_t129_v1 >> 16) & 127) | ((t128_t129_v1 >> 8) & 127) << 7
+                t128_t129_v1 = c & 65535
+                if t128_t129_v1 < 32768:
+                    t128_t129_v1 >>= 8
                     p = q - 8
                     if sg:
                         t128_t129_v1 = ~t128_t129_v1
                 elif not t128_t129_v1 & 128:
-                    t128_t129_v1 = ((t128_t129_v1 >> 16) & 127) | ((t128_t129_v1 >> 8) & 127) << 7 | (t128_t129_v1 & 127) << 14
+                    t128_t129_v1 = ((t128_t129_v1 >> 8) & 127) | (t128_t129_v1 & 127) << 7
                     p = q
                     if sg:
                         t128_t129_v1 = ~t128_t129_v1
-                    if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
                 else:
-                    t128_t129_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t129_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t129_v1 = ~t128_t129_v1
                     if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t129_v2 = c & 16777215
-                if t128_t129_v2 < 8388608:
-                    t128_t129_v2 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t129_v2 = ~t128_t129_v2
-                elif not t128_t129_v2 & 32768:
-                    t128_t129_v2 = ((t128_t129_v2 >> 16) & 127) | ((t128_t129_v2 >> 8) & 127) << 7
+                t128_t129_v2 = c & 65535
+                if t128_t129_v2 < 32768:
+                    t128_t129_v2 >>= 8
                     p = q - 8
                     if sg:
                         t128_t129_v2 = ~t128_t129_v2
                 elif not t128_t129_v2 & 128:
-                    t128_t129_v2 = ((t128_t129_v2 >> 16) & 127) | ((t128_t129_v2 >> 8) & 127) << 7 | (t128_t129_v2 & 127) << 14
+                    t128_t129_v2 = ((t128_t129_v2 >> 8) & 127) | (t128_t129_v2 & 127) << 7
                     p = q
                     if sg:
                         t128_t129_v2 = ~t128_t129_v2
-                    if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
                 else:
-                    t128_t129_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t129_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t129_v2 = ~t128_t129_v2
                     if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
                 t128_v1 = _new(_W_WPT_CoordinateXYZType)
                 t128_v1.Coord_X = t128_t129_v0
                 t128_v1.Coord_Y = t128_t129_v1
                 t128_v1.Coord_Z = t128_t129_v2
                 t128_v1.__class__ = WPT_CoordinateXYZType
-                q = p + 30
+                q = p + 22
                 if q <= E:
-                    c = (D >> (E - q)) & 1073741823
+                    c = (D >> (E - q)) & 4194303
                 else:
-                    c, D, E = _look(D, E, p, data, 14, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 14, 8)
+                g = c >> 16
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v0 = c & 16777215
-                if t128_t130_v0 < 8388608:
-                    t128_t130_v0 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t130_v0 = ~t128_t130_v0
-                elif not t128_t130_v0 & 32768:
-                    t128_t130_v0 = ((t128_t130_v0 >> 16) & 127) | ((t128_t130_v0 >> 8) & 127) << 7
+                t128_t130_v0 = c & 65535
+                if t128_t130_v0 < 32768:
+                    t128_t130_v0 >>= 8
                     p = q - 8
                     if sg:
                         t128_t130_v0 = ~t128_t130_v0
                 elif not t128_t130_v0 & 128:
-                    t128_t130_v0 = ((t128_t130_v0 >> 16) & 127) | ((t128_t130_v0 >> 8) & 127) << 7 | (t128_t130_v0 & 127) << 14
+                    t128_t130_v0 = ((t128_t130_v0 >> 8) & 127) | (t128_t130_v0 & 127) << 7
                     p = q
                     if sg:
                         t128_t130_v0 = ~t128_t130_v0
-                    if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
                 else:
-                    t128_t130_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t130_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t130_v0 = ~t128_t130_v0
                     if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v1 = c & 16777215
-                if t128_t130_v1 < 8388608:
-                    t128_t130_v1 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t130_v1 = ~t128_t130_v1
-                elif not t128_t130_v1 & 32768:
-                    t128_t130_v1 = ((t128_t130_v1 >> 16) & 127) | ((t128_t130_v1 >> 8) & 127) << 7
+                t128_t130_v1 = c & 65535
+                if t128_t130_v1 < 32768:
+                    t128_t130_v1 >>= 8
                     p = q - 8
                     if sg:
                         t128_t130_v1 = ~t128_t130_v1
                 elif not t128_t130_v1 & 128:
-                    t128_t130_v1 = ((t128_t130_v1 >> 16) & 127) | ((t128_t130_v1 >> 8) & 127) << 7 | (t128_t130_v1 & 127) << 14
+                    t128_t130_v1 = ((t128_t130_v1 >> 8) & 127) | (t128_t130_v1 & 127) << 7
                     p = q
                     if sg:
                         t128_t130_v1 = ~t128_t130_v1
-                    if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
                 else:
-                    t128_t130_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t130_v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t130_v1 = ~t128_t130_v1
                     if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
-                q = p + 28
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
+                q = p + 20
                 if q <= E:
-                    c = (D >> (E - q)) & 268435455
+                    c = (D >> (E - q)) & 1048575
                 else:
-                    c, D, E = _look(D, E, p, data, 12, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 12, 8)
+                g = c >> 16
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t128_t130_v2 = c & 16777215
-                if t128_t130_v2 < 8388608:
-                    t128_t130_v2 >>= 16
-                    p = q - 16
-                    if sg:
-                        t128_t130_v2 = ~t128_t130_v2
-                elif not t128_t130_v2 & 32768:
-                    t128_t130_v2 = ((t128_t130_v2 >> 16) & 127) | ((t128_t130_v2 >> 8) & 127) << 7
+                t128_t130_v2 = c & 65535
+                if t128_t130_v2 < 32768:
+                    t128_t130_v2 >>= 8
                     p = q - 8
                     if sg:
                         t128_t130_v2 = ~t128_t130_v2
                 elif not t128_t130_v2 & 128:
-                    t128_t130_v2 = ((t128_t130_v2 >> 16) & 127) | ((t128_t130_v2 >> 8) & 127) << 7 | (t128_t130_v2 & 127) << 14
+                    t128_t130_v2 = ((t128_t130_v2 >> 8) & 127) | (t128_t130_v2 & 127) << 7
                     p = q
                     if sg:
                         t128_t130_v2 = ~t128_t130_v2
-                    if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
                 else:
-                    t128_t130_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+                    t128_t130_v2, D, E, p = _duint(D, E, q - 16, data, 3)
                     if sg:
                         t128_t130_v2 = ~t128_t130_v2
                     if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
-                        raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
                 t128_v2 = _new(_W_WPT_CoordinateXYZType)
                 t128_v2.Coord_X = t128_t130_v0
                 t128_v2.Coord_Y = t128_t130_v1
@@ -8450,68 +8028,56 @@ def _e_WPT_LF_TxDataListType(a, v):
 """\
 
 def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_TxDataType')
-    w133_v0 = c & 16777215
-    if w133_v0 < 8388608:
-        w133_v0 >>= 16
-        p = q - 16
-        if w133_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
-    elif not w133_v0 & 32768:
-        w133_v0 = ((w133_v0 >> 16) & 127) | ((w133_v0 >> 8) & 127) << 7
+    w133_v0 = c & 65535
+    if w133_v0 < 32768:
+        w133_v0 >>= 8
         p = q - 8
         if w133_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     elif not w133_v0 & 128:
-        w133_v0 = ((w133_v0 >> 16) & 127) | ((w133_v0 >> 8) & 127) << 7 | (w133_v0 & 127) << 14
+        w133_v0 = ((w133_v0 >> 8) & 127) | (w133_v0 & 127) << 7
         p = q
         if w133_v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     else:
-        w133_v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        w133_v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if w133_v0 < 1 or w133_v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     w133_e134_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    w133_e134_v1 = c & 16777215
-    if w133_e134_v1 < 8388608:
-        w133_e134_v1 >>= 16
-        p = q - 16
-        if sg:
-            w133_e134_v1 = ~w133_e134_v1
-    elif not w133_e134_v1 & 32768:
-        w133_e134_v1 = ((w133_e134_v1 >> 16) & 127) | ((w133_e134_v1 >> 8) & 127) << 7
+    w133_e134_v1 = c & 65535
+    if w133_e134_v1 < 32768:
+        w133_e134_v1 >>= 8
         p = q - 8
         if sg:
             w133_e134_v1 = ~w133_e134_v1
     elif not w133_e134_v1 & 128:
-        w133_e134_v1 = ((w133_e134_v1 >> 16) & 127) | ((w133_e134_v1 >> 8) & 127) << 7 | (w133_e134_v1 & 127) << 14
+        w133_e134_v1 = ((w133_e134_v1 >> 8) & 127) | (w133_e134_v1 & 127) << 7
         p = q
         if sg:
             w133_e134_v1 = ~w133_e134_v1
-        if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
     else:
-        w133_e134_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        w133_e134_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             w133_e134_v1 = ~w133_e134_v1
         if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
     w133_v1 = _new(_W_RationalNumberType)
     w133_v1.Exponent = w133_e134_v0
     w133_v1.Value = w133_e134_v1
@@ -8601,68 +8167,56 @@ def _e_WPT_LF_TxDataType(a, v):
 """\
 
 def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_LF_TxDataType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
-    q = p + 40
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
+    q = p + 32
     if q <= E:
-        c = (D >> (E - q)) & 1099511627775
+        c = (D >> (E - q)) & 4294967295
     else:
-        c, D, E = _look(D, E, p, data, 24, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 24, 8)
+    g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
     e136_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e136_v1 = c & 16777215
-    if e136_v1 < 8388608:
-        e136_v1 >>= 16
-        p = q - 16
-        if sg:
-            e136_v1 = ~e136_v1
-    elif not e136_v1 & 32768:
-        e136_v1 = ((e136_v1 >> 16) & 127) | ((e136_v1 >> 8) & 127) << 7
+    e136_v1 = c & 65535
+    if e136_v1 < 32768:
+        e136_v1 >>= 8
         p = q - 8
         if sg:
             e136_v1 = ~e136_v1
     elif not e136_v1 & 128:
-        e136_v1 = ((e136_v1 >> 16) & 127) | ((e136_v1 >> 8) & 127) << 7 | (e136_v1 & 127) << 14
+        e136_v1 = ((e136_v1 >> 8) & 127) | (e136_v1 & 127) << 7
         p = q
         if sg:
             e136_v1 = ~e136_v1
-        if e136_v1 < -32768 or e136_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e136_v1, -32768, 32767)
     else:
-        e136_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        e136_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             e136_v1 = ~e136_v1
         if e136_v1 < -32768 or e136_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', e136_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e136_v1, -32768, 32767)
     v1 = _new(_W_RationalNumberType)
     v1.Exponent = e136_v0
     v1.Value = e136_v1
@@ -8928,34 +8482,29 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'WPT_PairingReqType')
-        v2 = c & 16777215
-        if v2 < 8388608:
-            v2 >>= 16
-            p = q - 16
-            if v2 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
-        elif not v2 & 32768:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+        v2 = c & 65535
+        if v2 < 32768:
+            v2 >>= 8
             p = q - 8
             if v2 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         elif not v2 & 128:
-            v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
             if v2 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         else:
-            v2, D, E, p = _duint(D, E, q - 24, data, 5)
+            v2, D, E, p = _duint(D, E, q - 16, data, 5)
             if v2 < 1 or v2 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9196,34 +8745,29 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        q = p + 25
+        q = p + 17
         if q <= E:
-            c = (D >> (E - q)) & 33554431
+            c = (D >> (E - q)) & 131071
         else:
-            c, D, E = _look(D, E, p, data, 9, 16)
-        g = c >> 24
+            c, D, E = _look(D, E, p, data, 9, 8)
+        g = c >> 16
         if g & 1:
             raise _rt.escape(p, g, 1, 1, 'WPT_PairingResType')
-        v3 = c & 16777215
-        if v3 < 8388608:
-            v3 >>= 16
-            p = q - 16
-            if v3 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
-        elif not v3 & 32768:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+        v3 = c & 65535
+        if v3 < 32768:
+            v3 >>= 8
             p = q - 8
             if v3 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         elif not v3 & 128:
-            v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
             if v3 < 1:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         else:
-            v3, D, E, p = _duint(D, E, q - 24, data, 5)
+            v3, D, E, p = _duint(D, E, q - 16, data, 5)
             if v3 < 1 or v3 > 4294967295:
-                raise _rt.out_of_range(q - 24, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9382,40 +8926,33 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
 """\
 
 def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
-    q = p + 39
+    q = p + 31
     if q <= E:
-        c = (D >> (E - q)) & 549755813887
+        c = (D >> (E - q)) & 2147483647
     else:
-        c, D, E = _look(D, E, p, data, 23, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
     s144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s144_v1 = c & 16777215
-    if s144_v1 < 8388608:
-        s144_v1 >>= 16
-        p = q - 16
-        if sg:
-            s144_v1 = ~s144_v1
-    elif not s144_v1 & 32768:
-        s144_v1 = ((s144_v1 >> 16) & 127) | ((s144_v1 >> 8) & 127) << 7
+    s144_v1 = c & 65535
+    if s144_v1 < 32768:
+        s144_v1 >>= 8
         p = q - 8
         if sg:
             s144_v1 = ~s144_v1
     elif not s144_v1 & 128:
-        s144_v1 = ((s144_v1 >> 16) & 127) | ((s144_v1 >> 8) & 127) << 7 | (s144_v1 & 127) << 14
+        s144_v1 = ((s144_v1 >> 8) & 127) | (s144_v1 & 127) << 7
         p = q
         if sg:
             s144_v1 = ~s144_v1
-        if s144_v1 < -32768 or s144_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s144_v1, -32768, 32767)
     else:
-        s144_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        s144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             s144_v1 = ~s144_v1
         if s144_v1 < -32768 or s144_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'RationalNumberType.Value', s144_v1, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s144_v1, -32768, 32767)
     v0 = _new(_W_RationalNumberType)
     v0.Exponent = s144_v0
     v0.Value = s144_v1
@@ -9552,58 +9089,48 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
 
 def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     v0 = []
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p147_v0 = c & 16777215
-    if p147_v0 < 8388608:
-        p147_v0 >>= 16
-        p = q - 16
-    elif not p147_v0 & 32768:
-        p147_v0 = ((p147_v0 >> 16) & 127) | ((p147_v0 >> 8) & 127) << 7
+    p147_v0 = c & 65535
+    if p147_v0 < 32768:
+        p147_v0 >>= 8
         p = q - 8
     elif not p147_v0 & 128:
-        p147_v0 = ((p147_v0 >> 16) & 127) | ((p147_v0 >> 8) & 127) << 7 | (p147_v0 & 127) << 14
+        p147_v0 = ((p147_v0 >> 8) & 127) | (p147_v0 & 127) << 7
         p = q
-        if p147_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
     else:
-        p147_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        p147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if p147_v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p147_v1 = c & 16777215
-    if p147_v1 < 8388608:
-        p147_v1 >>= 16
-        p = q - 16
-        if p147_v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
-    elif not p147_v1 & 32768:
-        p147_v1 = ((p147_v1 >> 16) & 127) | ((p147_v1 >> 8) & 127) << 7
+    p147_v1 = c & 65535
+    if p147_v1 < 32768:
+        p147_v1 >>= 8
         p = q - 8
         if p147_v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     elif not p147_v1 & 128:
-        p147_v1 = ((p147_v1 >> 16) & 127) | ((p147_v1 >> 8) & 127) << 7 | (p147_v1 & 127) << 14
+        p147_v1 = ((p147_v1 >> 8) & 127) | (p147_v1 & 127) << 7
         p = q
         if p147_v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     else:
-        p147_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        p147_v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if p147_v1 < 1 or p147_v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     y = _new(_W_WPT_TxRxPulseOrderType)
     y.IndexNumber = p147_v0
     y.TxRxIdentifier = p147_v1
@@ -9627,58 +9154,48 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                q = p + 26
+                q = p + 18
                 if q <= E:
-                    c = (D >> (E - q)) & 67108863
+                    c = (D >> (E - q)) & 262143
                 else:
-                    c, D, E = _look(D, E, p, data, 10, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 10, 8)
+                g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-                p148_v0 = c & 16777215
-                if p148_v0 < 8388608:
-                    p148_v0 >>= 16
-                    p = q - 16
-                elif not p148_v0 & 32768:
-                    p148_v0 = ((p148_v0 >> 16) & 127) | ((p148_v0 >> 8) & 127) << 7
+                p148_v0 = c & 65535
+                if p148_v0 < 32768:
+                    p148_v0 >>= 8
                     p = q - 8
                 elif not p148_v0 & 128:
-                    p148_v0 = ((p148_v0 >> 16) & 127) | ((p148_v0 >> 8) & 127) << 7 | (p148_v0 & 127) << 14
+                    p148_v0 = ((p148_v0 >> 8) & 127) | (p148_v0 & 127) << 7
                     p = q
-                    if p148_v0 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
                 else:
-                    p148_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+                    p148_v0, D, E, p = _duint(D, E, q - 16, data, 3)
                     if p148_v0 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
-                q = p + 27
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
+                q = p + 19
                 if q <= E:
-                    c = (D >> (E - q)) & 134217727
+                    c = (D >> (E - q)) & 524287
                 else:
-                    c, D, E = _look(D, E, p, data, 11, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 11, 8)
+                g = c >> 16
                 if g & 7:
                     raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-                p148_v1 = c & 16777215
-                if p148_v1 < 8388608:
-                    p148_v1 >>= 16
-                    p = q - 16
-                    if p148_v1 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
-                elif not p148_v1 & 32768:
-                    p148_v1 = ((p148_v1 >> 16) & 127) | ((p148_v1 >> 8) & 127) << 7
+                p148_v1 = c & 65535
+                if p148_v1 < 32768:
+                    p148_v1 >>= 8
                     p = q - 8
                     if p148_v1 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 elif not p148_v1 & 128:
-                    p148_v1 = ((p148_v1 >> 16) & 127) | ((p148_v1 >> 8) & 127) << 7 | (p148_v1 & 127) << 14
+                    p148_v1 = ((p148_v1 >> 8) & 127) | (p148_v1 & 127) << 7
                     p = q
                     if p148_v1 < 1:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 else:
-                    p148_v1, D, E, p = _duint(D, E, q - 24, data, 5)
+                    p148_v1, D, E, p = _duint(D, E, q - 16, data, 5)
                     if p148_v1 < 1 or p148_v1 > 4294967295:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 y = _new(_W_WPT_TxRxPulseOrderType)
                 y.IndexNumber = p148_v0
                 y.TxRxIdentifier = p148_v1
@@ -9710,30 +9227,25 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 s = 3 if n0 >= 255 else 2
                 continue
             elif ec == 1:
-                q = p + 25
+                q = p + 17
                 if q <= E:
-                    c = (D >> (E - q)) & 33554431
+                    c = (D >> (E - q)) & 131071
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 9, 8)
+                g = c >> 16
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'WPT_TxRxPackageSpecDataType')
-                v1 = c & 16777215
-                if v1 < 8388608:
-                    v1 >>= 16
-                    p = q - 16
-                elif not v1 & 32768:
-                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+                v1 = c & 65535
+                if v1 < 32768:
+                    v1 >>= 8
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+                    v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                     p = q
-                    if v1 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 else:
-                    v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if v1 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -9752,30 +9264,25 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                q = p + 25
+                q = p + 17
                 if q <= E:
-                    c = (D >> (E - q)) & 33554431
+                    c = (D >> (E - q)) & 131071
                 else:
-                    c, D, E = _look(D, E, p, data, 9, 16)
-                g = c >> 24
+                    c, D, E = _look(D, E, p, data, 9, 8)
+                g = c >> 16
                 if g & 1:
                     raise _rt.escape(p, g, 1, 1, 'WPT_TxRxPackageSpecDataType')
-                v1 = c & 16777215
-                if v1 < 8388608:
-                    v1 >>= 16
-                    p = q - 16
-                elif not v1 & 32768:
-                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+                v1 = c & 65535
+                if v1 < 32768:
+                    v1 >>= 8
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+                    v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                     p = q
-                    if v1 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 else:
-                    v1, D, E, p = _duint(D, E, q - 24, data, 3)
+                    v1, D, E, p = _duint(D, E, q - 16, data, 3)
                     if v1 > 65535:
-                        raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -9786,54 +9293,44 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_TxRxPackageSpecDataType')
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPackageSpecDataType')
-    v2 = c & 16777215
-    if v2 < 8388608:
-        v2 >>= 16
-        p = q - 16
-    elif not v2 & 32768:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7
+    v2 = c & 65535
+    if v2 < 32768:
+        v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 16) & 127) | ((v2 >> 8) & 127) << 7 | (v2 & 127) << 14
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
-        if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
     else:
-        v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if v2 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPackageSpecDataType')
-    v3 = c & 16777215
-    if v3 < 8388608:
-        v3 >>= 16
-        p = q - 16
-    elif not v3 & 32768:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7
+    v3 = c & 65535
+    if v3 < 32768:
+        v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 16) & 127) | ((v3 >> 8) & 127) << 7 | (v3 & 127) << 14
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
-        if v3 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
     else:
-        v3, D, E, p = _duint(D, E, q - 24, data, 3)
+        v3, D, E, p = _duint(D, E, q - 16, data, 3)
         if v3 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9914,58 +9411,48 @@ def _e_WPT_TxRxPulseOrderType(a, v):
 """\
 
 def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
-        if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if v0 > 65535:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
-    q = p + 27
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if v1 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 5)
+        v1, D, E, p = _duint(D, E, q - 16, data, 5)
         if v1 < 1 or v1 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10100,237 +9587,190 @@ def _e_WPT_TxRxSpecDataType(a, v):
 """\
 
 def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
-    q = p + 26
+    q = p + 18
     if q <= E:
-        c = (D >> (E - q)) & 67108863
+        c = (D >> (E - q)) & 262143
     else:
-        c, D, E = _look(D, E, p, data, 10, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 10, 8)
+    g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-    v0 = c & 16777215
-    if v0 < 8388608:
-        v0 >>= 16
-        p = q - 16
-        if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
-    elif not v0 & 32768:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7
+    v0 = c & 65535
+    if v0 < 32768:
+        v0 >>= 8
         p = q - 8
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 16) & 127) | ((v0 >> 8) & 127) << 7 | (v0 & 127) << 14
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
         if v0 < 1:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     else:
-        v0, D, E, p = _duint(D, E, q - 24, data, 5)
+        v0, D, E, p = _duint(D, E, q - 16, data, 5)
         if v0 < 1 or v0 > 4294967295:
-            raise _rt.out_of_range(q - 24, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
-    q = p + 29
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
+    q = p + 21
     if q <= E:
-        c = (D >> (E - q)) & 536870911
+        c = (D >> (E - q)) & 2097151
     else:
-        c, D, E = _look(D, E, p, data, 13, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 13, 8)
+    g = c >> 16
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v0 = c & 16777215
-    if t151_v0 < 8388608:
-        t151_v0 >>= 16
-        p = q - 16
-        if sg:
-            t151_v0 = ~t151_v0
-    elif not t151_v0 & 32768:
-        t151_v0 = ((t151_v0 >> 16) & 127) | ((t151_v0 >> 8) & 127) << 7
+    t151_v0 = c & 65535
+    if t151_v0 < 32768:
+        t151_v0 >>= 8
         p = q - 8
         if sg:
             t151_v0 = ~t151_v0
     elif not t151_v0 & 128:
-        t151_v0 = ((t151_v0 >> 16) & 127) | ((t151_v0 >> 8) & 127) << 7 | (t151_v0 & 127) << 14
+        t151_v0 = ((t151_v0 >> 8) & 127) | (t151_v0 & 127) << 7
         p = q
         if sg:
             t151_v0 = ~t151_v0
-        if t151_v0 < -32768 or t151_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
     else:
-        t151_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        t151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t151_v0 = ~t151_v0
         if t151_v0 < -32768 or t151_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v1 = c & 16777215
-    if t151_v1 < 8388608:
-        t151_v1 >>= 16
-        p = q - 16
-        if sg:
-            t151_v1 = ~t151_v1
-    elif not t151_v1 & 32768:
-        t151_v1 = ((t151_v1 >> 16) & 127) | ((t151_v1 >> 8) & 127) << 7
+    t151_v1 = c & 65535
+    if t151_v1 < 32768:
+        t151_v1 >>= 8
         p = q - 8
         if sg:
             t151_v1 = ~t151_v1
     elif not t151_v1 & 128:
-        t151_v1 = ((t151_v1 >> 16) & 127) | ((t151_v1 >> 8) & 127) << 7 | (t151_v1 & 127) << 14
+        t151_v1 = ((t151_v1 >> 8) & 127) | (t151_v1 & 127) << 7
         p = q
         if sg:
             t151_v1 = ~t151_v1
-        if t151_v1 < -32768 or t151_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
     else:
-        t151_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        t151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t151_v1 = ~t151_v1
         if t151_v1 < -32768 or t151_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t151_v2 = c & 16777215
-    if t151_v2 < 8388608:
-        t151_v2 >>= 16
-        p = q - 16
-        if sg:
-            t151_v2 = ~t151_v2
-    elif not t151_v2 & 32768:
-        t151_v2 = ((t151_v2 >> 16) & 127) | ((t151_v2 >> 8) & 127) << 7
+    t151_v2 = c & 65535
+    if t151_v2 < 32768:
+        t151_v2 >>= 8
         p = q - 8
         if sg:
             t151_v2 = ~t151_v2
     elif not t151_v2 & 128:
-        t151_v2 = ((t151_v2 >> 16) & 127) | ((t151_v2 >> 8) & 127) << 7 | (t151_v2 & 127) << 14
+        t151_v2 = ((t151_v2 >> 8) & 127) | (t151_v2 & 127) << 7
         p = q
         if sg:
             t151_v2 = ~t151_v2
-        if t151_v2 < -32768 or t151_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
     else:
-        t151_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        t151_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t151_v2 = ~t151_v2
         if t151_v2 < -32768 or t151_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
     v1 = _new(_W_WPT_CoordinateXYZType)
     v1.Coord_X = t151_v0
     v1.Coord_Y = t151_v1
     v1.Coord_Z = t151_v2
     v1.__class__ = WPT_CoordinateXYZType
-    q = p + 30
+    q = p + 22
     if q <= E:
-        c = (D >> (E - q)) & 1073741823
+        c = (D >> (E - q)) & 4194303
     else:
-        c, D, E = _look(D, E, p, data, 14, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 14, 8)
+    g = c >> 16
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v0 = c & 16777215
-    if t152_v0 < 8388608:
-        t152_v0 >>= 16
-        p = q - 16
-        if sg:
-            t152_v0 = ~t152_v0
-    elif not t152_v0 & 32768:
-        t152_v0 = ((t152_v0 >> 16) & 127) | ((t152_v0 >> 8) & 127) << 7
+    t152_v0 = c & 65535
+    if t152_v0 < 32768:
+        t152_v0 >>= 8
         p = q - 8
         if sg:
             t152_v0 = ~t152_v0
     elif not t152_v0 & 128:
-        t152_v0 = ((t152_v0 >> 16) & 127) | ((t152_v0 >> 8) & 127) << 7 | (t152_v0 & 127) << 14
+        t152_v0 = ((t152_v0 >> 8) & 127) | (t152_v0 & 127) << 7
         p = q
         if sg:
             t152_v0 = ~t152_v0
-        if t152_v0 < -32768 or t152_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
     else:
-        t152_v0, D, E, p = _duint(D, E, q - 24, data, 3)
+        t152_v0, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t152_v0 = ~t152_v0
         if t152_v0 < -32768 or t152_v0 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v1 = c & 16777215
-    if t152_v1 < 8388608:
-        t152_v1 >>= 16
-        p = q - 16
-        if sg:
-            t152_v1 = ~t152_v1
-    elif not t152_v1 & 32768:
-        t152_v1 = ((t152_v1 >> 16) & 127) | ((t152_v1 >> 8) & 127) << 7
+    t152_v1 = c & 65535
+    if t152_v1 < 32768:
+        t152_v1 >>= 8
         p = q - 8
         if sg:
             t152_v1 = ~t152_v1
     elif not t152_v1 & 128:
-        t152_v1 = ((t152_v1 >> 16) & 127) | ((t152_v1 >> 8) & 127) << 7 | (t152_v1 & 127) << 14
+        t152_v1 = ((t152_v1 >> 8) & 127) | (t152_v1 & 127) << 7
         p = q
         if sg:
             t152_v1 = ~t152_v1
-        if t152_v1 < -32768 or t152_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
     else:
-        t152_v1, D, E, p = _duint(D, E, q - 24, data, 3)
+        t152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t152_v1 = ~t152_v1
         if t152_v1 < -32768 or t152_v1 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
-    q = p + 28
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
+    q = p + 20
     if q <= E:
-        c = (D >> (E - q)) & 268435455
+        c = (D >> (E - q)) & 1048575
     else:
-        c, D, E = _look(D, E, p, data, 12, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 12, 8)
+    g = c >> 16
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t152_v2 = c & 16777215
-    if t152_v2 < 8388608:
-        t152_v2 >>= 16
-        p = q - 16
-        if sg:
-            t152_v2 = ~t152_v2
-    elif not t152_v2 & 32768:
-        t152_v2 = ((t152_v2 >> 16) & 127) | ((t152_v2 >> 8) & 127) << 7
+    t152_v2 = c & 65535
+    if t152_v2 < 32768:
+        t152_v2 >>= 8
         p = q - 8
         if sg:
             t152_v2 = ~t152_v2
     elif not t152_v2 & 128:
-        t152_v2 = ((t152_v2 >> 16) & 127) | ((t152_v2 >> 8) & 127) << 7 | (t152_v2 & 127) << 14
+        t152_v2 = ((t152_v2 >> 8) & 127) | (t152_v2 & 127) << 7
         p = q
         if sg:
             t152_v2 = ~t152_v2
-        if t152_v2 < -32768 or t152_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
     else:
-        t152_v2, D, E, p = _duint(D, E, q - 24, data, 3)
+        t152_v2, D, E, p = _duint(D, E, q - 16, data, 3)
         if sg:
             t152_v2 = ~t152_v2
         if t152_v2 < -32768 or t152_v2 > 32767:
-            raise _rt.out_of_range(q - 24, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
     v2 = _new(_W_WPT_CoordinateXYZType)
     v2.Coord_X = t152_v0
     v2.Coord_Y = t152_v1

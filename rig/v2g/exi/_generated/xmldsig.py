@@ -3045,33 +3045,28 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            q = p + 26
+            q = p + 18
             if q <= E:
-                c = (D >> (E - q)) & 67108863
+                c = (D >> (E - q)) & 262143
             else:
-                c, D, E = _look(D, E, p, data, 10, 16)
-            g = c >> 24
+                c, D, E = _look(D, E, p, data, 10, 8)
+            g = c >> 16
             if g & 2:
                 raise _rt.escape(p, g, 2, 2, 'SignatureMethodType')
             sg = g & 1
-            v1 = c & 16777215
-            if v1 < 8388608:
-                v1 >>= 16
-                p = q - 16
-                if sg:
-                    v1 = ~v1
-            elif not v1 & 32768:
-                v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+            v1 = c & 65535
+            if v1 < 32768:
+                v1 >>= 8
                 p = q - 8
                 if sg:
                     v1 = ~v1
             elif not v1 & 128:
-                v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+                v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                 p = q
                 if sg:
                     v1 = ~v1
             else:
-                v1, D, E, p = _duint(D, E, q - 24, data, 148)
+                v1, D, E, p = _duint(D, E, q - 16, data, 148)
                 if sg:
                     v1 = ~v1
             q = p + 1
@@ -4357,33 +4352,28 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'X509IssuerSerialType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    q = p + 27
+    q = p + 19
     if q <= E:
-        c = (D >> (E - q)) & 134217727
+        c = (D >> (E - q)) & 524287
     else:
-        c, D, E = _look(D, E, p, data, 11, 16)
-    g = c >> 24
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    v1 = c & 16777215
-    if v1 < 8388608:
-        v1 >>= 16
-        p = q - 16
-        if sg:
-            v1 = ~v1
-    elif not v1 & 32768:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7
+    v1 = c & 65535
+    if v1 < 32768:
+        v1 >>= 8
         p = q - 8
         if sg:
             v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 16) & 127) | ((v1 >> 8) & 127) << 7 | (v1 & 127) << 14
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
         if sg:
             v1 = ~v1
     else:
-        v1, D, E, p = _duint(D, E, q - 24, data, 148)
+        v1, D, E, p = _duint(D, E, q - 16, data, 148)
         if sg:
             v1 = ~v1
     q = p + 2
