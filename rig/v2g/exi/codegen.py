@@ -66,7 +66,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr

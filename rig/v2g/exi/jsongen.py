@@ -140,7 +140,7 @@ class JsonWriter:
     def fallback_if_none(self, checks: list[str]) -> None:
         if checks:
             self.src(f"if {' or '.join(c + ' is None' for c in checks)}:")
-            self.src("    return _jf.body(v)")
+            self.src("    return _rt.json_body(v)")
 
     # -- the function
     def write(self) -> None:
@@ -198,7 +198,7 @@ class JsonWriter:
                 )
                 src(f"j = {index}.get({x}.__class__)")
                 src("if j is None:")
-                src("    return _jf.body(v)")
+                src("    return _rt.json_body(v)")
                 src(f"d[{names}[j]] = {convert}[j]({x})")
                 return
             checks: list[str] = []

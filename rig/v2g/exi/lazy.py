@@ -4,9 +4,11 @@ A generated module holds its definitions as source units (`_UNITS`: name -> (dep
 runs none of them at import: creating ~300 frozen dataclasses and compiling ~1 MB of codec code
 would cost seconds. `install()` gives the module a PEP 562 `__getattr__`, so `dc.DC_ChargeLoopReq`
 builds that class (and its base) on first access, and binds each codec function name to a
-`_Stub` that compiles the real function into the module's globals on its first call. Compiled
-functions live in the module's own globals, so their calls to each other are plain global
-lookups once resolved.
+`_Stub` that compiles the real function into the module's globals on its first call. Codec
+functions are the encoders, decoders and JSON converters (`_e_`, `_d_`, `_j_` + type name).
+Compiled functions live in the module's own globals, so their calls to each other are plain
+global lookups once resolved; a stub that a dispatch table (a list) captured before the compile
+replaces itself there on its first call too.
 """
 
 from __future__ import annotations

@@ -457,6 +457,17 @@ def unsupported_encode(what: str) -> EXIEncodeError:
     return EXIEncodeError(f"unsupported: {what}")
 
 
+# --- the JSON form ---------------------------------------------------------------------------
+
+
+def json_body(value: object) -> Any:
+    """The generic JSON walk of a value (rig.v2g.exi.jsonform.body): what a generated converter
+    hands an instance it does not convert itself. Imported on first use, not with the codec."""
+    from rig.v2g.exi.jsonform import body
+
+    return body(value)
+
+
 # --- documents and fragments ------------------------------------------------------------------
 
 Encoder = Callable[[int, Any], int]

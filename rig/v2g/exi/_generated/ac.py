@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -1326,42 +1325,42 @@ def _j_AC_CPDReqEnergyTransferModeType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
     x1 = v.EVMaximumChargePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMaximumChargePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVMinimumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVMinimumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMinimumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     return d
 _j_AC_CPDReqEnergyTransferMode = _j_AC_CPDReqEnergyTransferModeType
@@ -2016,84 +2015,84 @@ def _j_AC_CPDResEnergyTransferModeType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
     x1 = v.EVSEMaximumChargePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSEMaximumChargePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSEMinimumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVSEMinimumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVSEMinimumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVSENominalFrequency
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
     x7 = v.MaximumPowerAsymmetry
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVSEPowerRampLimitation
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVSEPresentActivePower
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVSEPresentActivePower_L2
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVSEPresentActivePower_L3
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     return d
 _j_AC_CPDResEnergyTransferMode = _j_AC_CPDResEnergyTransferModeType
@@ -2250,7 +2249,7 @@ def _j_AC_ChargeLoopReqType(v):
     if x3 is not None:
         j = _J1.get(x3.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J2[j]] = _J3[j](x3)
     return d
 _j_AC_ChargeLoopReq = _j_AC_ChargeLoopReqType
@@ -2577,7 +2576,7 @@ def _j_AC_ChargeLoopResType(v):
         y1 = x2.NotificationMaxDelay
         y2 = x2.EVSENotification
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
     x3 = v.MeterInfo
     if x3 is not None:
@@ -2590,13 +2589,13 @@ def _j_AC_ChargeLoopResType(v):
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetFrequency'] = {'Exponent': y3, 'Value': y4}
     x6 = v.CLResControlMode
     if x6 is not None:
         j = _J4.get(x6.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J5[j]] = _J6[j](x6)
     return d
 _j_AC_ChargeLoopRes = _j_AC_ChargeLoopResType
@@ -2687,7 +2686,7 @@ def _j_AC_ChargeParameterDiscoveryReqType(v):
     if x1 is not None:
         j = _J7.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J8[j]] = _J9[j](x1)
     return d
 _j_AC_ChargeParameterDiscoveryReq = _j_AC_ChargeParameterDiscoveryReqType
@@ -2792,7 +2791,7 @@ def _j_AC_ChargeParameterDiscoveryResType(v):
     if x2 is not None:
         j = _J10.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J11[j]] = _J12[j](x2)
     return d
 _j_AC_ChargeParameterDiscoveryRes = _j_AC_ChargeParameterDiscoveryResType
@@ -3444,84 +3443,84 @@ def _j_BPT_AC_CPDReqEnergyTransferModeType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
     x1 = v.EVMaximumChargePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMaximumChargePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVMinimumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVMinimumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMinimumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVMaximumDischargePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVMaximumDischargePower_L2
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L2'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVMaximumDischargePower_L3
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L3'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVMinimumDischargePower
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVMinimumDischargePower_L2
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L2'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVMinimumDischargePower_L3
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L3'] = {'Exponent': y23, 'Value': y24}
     return d
 _j_BPT_AC_CPDReqEnergyTransferMode = _j_BPT_AC_CPDReqEnergyTransferModeType
@@ -4485,126 +4484,126 @@ def _j_BPT_AC_CPDResEnergyTransferModeType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
     x1 = v.EVSEMaximumChargePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSEMaximumChargePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSEMinimumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVSEMinimumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVSEMinimumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVSENominalFrequency
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
     x7 = v.MaximumPowerAsymmetry
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVSEPowerRampLimitation
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVSEPresentActivePower
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVSEPresentActivePower_L2
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVSEPresentActivePower_L3
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     x12 = v.EVSEMaximumDischargePower
     if x12 is not None:
         y25 = x12.Exponent
         y26 = x12.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower'] = {'Exponent': y25, 'Value': y26}
     x13 = v.EVSEMaximumDischargePower_L2
     if x13 is not None:
         y27 = x13.Exponent
         y28 = x13.Value
         if y27 is None or y28 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower_L2'] = {'Exponent': y27, 'Value': y28}
     x14 = v.EVSEMaximumDischargePower_L3
     if x14 is not None:
         y29 = x14.Exponent
         y30 = x14.Value
         if y29 is None or y30 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower_L3'] = {'Exponent': y29, 'Value': y30}
     x15 = v.EVSEMinimumDischargePower
     if x15 is not None:
         y31 = x15.Exponent
         y32 = x15.Value
         if y31 is None or y32 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower'] = {'Exponent': y31, 'Value': y32}
     x16 = v.EVSEMinimumDischargePower_L2
     if x16 is not None:
         y33 = x16.Exponent
         y34 = x16.Value
         if y33 is None or y34 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
     x17 = v.EVSEMinimumDischargePower_L3
     if x17 is not None:
         y35 = x17.Exponent
         y36 = x17.Value
         if y35 is None or y36 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
     return d
 _j_BPT_AC_CPDResEnergyTransferMode = _j_BPT_AC_CPDResEnergyTransferModeType
@@ -5894,161 +5893,161 @@ def _j_BPT_Dynamic_AC_CLReqControlModeType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x2 = v.EVMaximumEnergyRequest
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x3 = v.EVMinimumEnergyRequest
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x4 = v.EVMaximumChargePower
     if x4 is not None:
         y7 = x4.Exponent
         y8 = x4.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x5 = v.EVMaximumChargePower_L2
     if x5 is not None:
         y9 = x5.Exponent
         y10 = x5.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x6 = v.EVMaximumChargePower_L3
     if x6 is not None:
         y11 = x6.Exponent
         y12 = x6.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x7 = v.EVMinimumChargePower
     if x7 is not None:
         y13 = x7.Exponent
         y14 = x7.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x8 = v.EVMinimumChargePower_L2
     if x8 is not None:
         y15 = x8.Exponent
         y16 = x8.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
     x9 = v.EVMinimumChargePower_L3
     if x9 is not None:
         y17 = x9.Exponent
         y18 = x9.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
     x10 = v.EVPresentActivePower
     if x10 is not None:
         y19 = x10.Exponent
         y20 = x10.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x11 = v.EVPresentActivePower_L2
     if x11 is not None:
         y21 = x11.Exponent
         y22 = x11.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x12 = v.EVPresentActivePower_L3
     if x12 is not None:
         y23 = x12.Exponent
         y24 = x12.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     x13 = v.EVPresentReactivePower
     if x13 is not None:
         y25 = x13.Exponent
         y26 = x13.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
     x14 = v.EVPresentReactivePower_L2
     if x14 is not None:
         y27 = x14.Exponent
         y28 = x14.Value
         if y27 is None or y28 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
     x15 = v.EVPresentReactivePower_L3
     if x15 is not None:
         y29 = x15.Exponent
         y30 = x15.Value
         if y29 is None or y30 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
     x16 = v.EVMaximumDischargePower
     if x16 is not None:
         y31 = x16.Exponent
         y32 = x16.Value
         if y31 is None or y32 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
     x17 = v.EVMaximumDischargePower_L2
     if x17 is not None:
         y33 = x17.Exponent
         y34 = x17.Value
         if y33 is None or y34 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
     x18 = v.EVMaximumDischargePower_L3
     if x18 is not None:
         y35 = x18.Exponent
         y36 = x18.Value
         if y35 is None or y36 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
     x19 = v.EVMinimumDischargePower
     if x19 is not None:
         y37 = x19.Exponent
         y38 = x19.Value
         if y37 is None or y38 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
     x20 = v.EVMinimumDischargePower_L2
     if x20 is not None:
         y39 = x20.Exponent
         y40 = x20.Value
         if y39 is None or y40 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
     x21 = v.EVMinimumDischargePower_L3
     if x21 is not None:
         y41 = x21.Exponent
         y42 = x21.Value
         if y41 is None or y42 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
     x22 = v.EVMaximumV2XEnergyRequest
     if x22 is not None:
         y43 = x22.Exponent
         y44 = x22.Value
         if y43 is None or y44 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumV2XEnergyRequest'] = {'Exponent': y43, 'Value': y44}
     x23 = v.EVMinimumV2XEnergyRequest
     if x23 is not None:
         y45 = x23.Exponent
         y46 = x23.Value
         if y45 is None or y46 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumV2XEnergyRequest'] = {'Exponent': y45, 'Value': y46}
     return d
 _j_BPT_Dynamic_AC_CLReqControlMode = _j_BPT_Dynamic_AC_CLReqControlModeType
@@ -6921,63 +6920,63 @@ def _j_BPT_Dynamic_AC_CLResControlModeType(v):
         y1 = x4.Exponent
         y2 = x4.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
     x5 = v.EVSETargetActivePower_L2
     if x5 is not None:
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
     x6 = v.EVSETargetActivePower_L3
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVSETargetReactivePower
     if x7 is not None:
         y7 = x7.Exponent
         y8 = x7.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
     x8 = v.EVSETargetReactivePower_L2
     if x8 is not None:
         y9 = x8.Exponent
         y10 = x8.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
     x9 = v.EVSETargetReactivePower_L3
     if x9 is not None:
         y11 = x9.Exponent
         y12 = x9.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
     x10 = v.EVSEPresentActivePower
     if x10 is not None:
         y13 = x10.Exponent
         y14 = x10.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
     x11 = v.EVSEPresentActivePower_L2
     if x11 is not None:
         y15 = x11.Exponent
         y16 = x11.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
     x12 = v.EVSEPresentActivePower_L3
     if x12 is not None:
         y17 = x12.Exponent
         y18 = x12.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
     return d
 _j_BPT_Dynamic_AC_CLResControlMode = _j_BPT_Dynamic_AC_CLResControlModeType
@@ -8233,147 +8232,147 @@ def _j_BPT_Scheduled_AC_CLReqControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVMaximumEnergyRequest
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMinimumEnergyRequest
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVMaximumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVMaximumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMaximumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVMinimumChargePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVMinimumChargePower_L2
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVMinimumChargePower_L3
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVPresentActivePower
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVPresentActivePower_L2
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVPresentActivePower_L3
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     x12 = v.EVPresentReactivePower
     if x12 is not None:
         y25 = x12.Exponent
         y26 = x12.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
     x13 = v.EVPresentReactivePower_L2
     if x13 is not None:
         y27 = x13.Exponent
         y28 = x13.Value
         if y27 is None or y28 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
     x14 = v.EVPresentReactivePower_L3
     if x14 is not None:
         y29 = x14.Exponent
         y30 = x14.Value
         if y29 is None or y30 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
     x15 = v.EVMaximumDischargePower
     if x15 is not None:
         y31 = x15.Exponent
         y32 = x15.Value
         if y31 is None or y32 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
     x16 = v.EVMaximumDischargePower_L2
     if x16 is not None:
         y33 = x16.Exponent
         y34 = x16.Value
         if y33 is None or y34 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
     x17 = v.EVMaximumDischargePower_L3
     if x17 is not None:
         y35 = x17.Exponent
         y36 = x17.Value
         if y35 is None or y36 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
     x18 = v.EVMinimumDischargePower
     if x18 is not None:
         y37 = x18.Exponent
         y38 = x18.Value
         if y37 is None or y38 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
     x19 = v.EVMinimumDischargePower_L2
     if x19 is not None:
         y39 = x19.Exponent
         y40 = x19.Value
         if y39 is None or y40 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
     x20 = v.EVMinimumDischargePower_L3
     if x20 is not None:
         y41 = x20.Exponent
         y42 = x20.Value
         if y41 is None or y42 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
     return d
 _j_BPT_Scheduled_AC_CLReqControlMode = _j_BPT_Scheduled_AC_CLReqControlModeType
@@ -8920,63 +8919,63 @@ def _j_BPT_Scheduled_AC_CLResControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVSETargetActivePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSETargetActivePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSETargetReactivePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVSETargetReactivePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVSETargetReactivePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVSEPresentActivePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVSEPresentActivePower_L2
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVSEPresentActivePower_L3
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
     return d
 _j_BPT_Scheduled_AC_CLResControlMode = _j_BPT_Scheduled_AC_CLResControlModeType
@@ -9859,105 +9858,105 @@ def _j_Dynamic_AC_CLReqControlModeType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x2 = v.EVMaximumEnergyRequest
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x3 = v.EVMinimumEnergyRequest
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x4 = v.EVMaximumChargePower
     if x4 is not None:
         y7 = x4.Exponent
         y8 = x4.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x5 = v.EVMaximumChargePower_L2
     if x5 is not None:
         y9 = x5.Exponent
         y10 = x5.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x6 = v.EVMaximumChargePower_L3
     if x6 is not None:
         y11 = x6.Exponent
         y12 = x6.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x7 = v.EVMinimumChargePower
     if x7 is not None:
         y13 = x7.Exponent
         y14 = x7.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x8 = v.EVMinimumChargePower_L2
     if x8 is not None:
         y15 = x8.Exponent
         y16 = x8.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
     x9 = v.EVMinimumChargePower_L3
     if x9 is not None:
         y17 = x9.Exponent
         y18 = x9.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
     x10 = v.EVPresentActivePower
     if x10 is not None:
         y19 = x10.Exponent
         y20 = x10.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x11 = v.EVPresentActivePower_L2
     if x11 is not None:
         y21 = x11.Exponent
         y22 = x11.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x12 = v.EVPresentActivePower_L3
     if x12 is not None:
         y23 = x12.Exponent
         y24 = x12.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     x13 = v.EVPresentReactivePower
     if x13 is not None:
         y25 = x13.Exponent
         y26 = x13.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
     x14 = v.EVPresentReactivePower_L2
     if x14 is not None:
         y27 = x14.Exponent
         y28 = x14.Value
         if y27 is None or y28 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
     x15 = v.EVPresentReactivePower_L3
     if x15 is not None:
         y29 = x15.Exponent
         y30 = x15.Value
         if y29 is None or y30 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
     return d
 _j_Dynamic_AC_CLReqControlMode = _j_Dynamic_AC_CLReqControlModeType
@@ -10830,63 +10829,63 @@ def _j_Dynamic_AC_CLResControlModeType(v):
         y1 = x4.Exponent
         y2 = x4.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
     x5 = v.EVSETargetActivePower_L2
     if x5 is not None:
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
     x6 = v.EVSETargetActivePower_L3
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVSETargetReactivePower
     if x7 is not None:
         y7 = x7.Exponent
         y8 = x7.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
     x8 = v.EVSETargetReactivePower_L2
     if x8 is not None:
         y9 = x8.Exponent
         y10 = x8.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
     x9 = v.EVSETargetReactivePower_L3
     if x9 is not None:
         y11 = x9.Exponent
         y12 = x9.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
     x10 = v.EVSEPresentActivePower
     if x10 is not None:
         y13 = x10.Exponent
         y14 = x10.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
     x11 = v.EVSEPresentActivePower_L2
     if x11 is not None:
         y15 = x11.Exponent
         y16 = x11.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
     x12 = v.EVSEPresentActivePower_L3
     if x12 is not None:
         y17 = x12.Exponent
         y18 = x12.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
     return d
 _j_Dynamic_AC_CLResControlMode = _j_Dynamic_AC_CLResControlModeType
@@ -11749,105 +11748,105 @@ def _j_Scheduled_AC_CLReqControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVMaximumEnergyRequest
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMinimumEnergyRequest
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVMaximumChargePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVMaximumChargePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMaximumChargePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVMinimumChargePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVMinimumChargePower_L2
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVMinimumChargePower_L3
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVPresentActivePower
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVPresentActivePower_L2
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVPresentActivePower_L3
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
     x12 = v.EVPresentReactivePower
     if x12 is not None:
         y25 = x12.Exponent
         y26 = x12.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
     x13 = v.EVPresentReactivePower_L2
     if x13 is not None:
         y27 = x13.Exponent
         y28 = x13.Value
         if y27 is None or y28 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
     x14 = v.EVPresentReactivePower_L3
     if x14 is not None:
         y29 = x14.Exponent
         y30 = x14.Value
         if y29 is None or y30 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
     return d
 _j_Scheduled_AC_CLReqControlMode = _j_Scheduled_AC_CLReqControlModeType
@@ -12394,63 +12393,63 @@ def _j_Scheduled_AC_CLResControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVSETargetActivePower_L2
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSETargetActivePower_L3
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSETargetReactivePower
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVSETargetReactivePower_L2
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVSETargetReactivePower_L3
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVSEPresentActivePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVSEPresentActivePower_L2
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVSEPresentActivePower_L3
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
     return d
 _j_Scheduled_AC_CLResControlMode = _j_Scheduled_AC_CLResControlModeType

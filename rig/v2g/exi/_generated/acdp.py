@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -919,7 +918,7 @@ def _j_ACDP_SystemStatusResType(v):
     x9 = v.EVInChargePosition
     x10 = v.EVAssociationStatus
     if x3 is None or x5 is None or x6 is None or x7 is None or x8 is None or x9 is None or x10 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEMechanicalChargingDeviceStatus': x2._value_, 'EVSEReadyToCharge': x3, 'EVSEIsolationStatus': x4._value_, 'EVSEDisabled': x5, 'EVSEUtilityInterruptEvent': x6, 'EVSEEmergencyShutdown': x7, 'EVSEMalfunction': x8, 'EVInChargePosition': x9, 'EVAssociationStatus': x10}
     return d
 _j_ACDP_SystemStatusRes = _j_ACDP_SystemStatusResType
@@ -995,7 +994,7 @@ def _j_ACDP_VehiclePositioningReqType(v):
     x1 = v.EVMobilityStatus
     x2 = v.EVPositioningSupport
     if x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVMobilityStatus': x1, 'EVPositioningSupport': x2}
     return d
 _j_ACDP_VehiclePositioningReq = _j_ACDP_VehiclePositioningReqType
@@ -1249,7 +1248,7 @@ def _j_ACDP_VehiclePositioningResType(v):
     x7 = v.ContactWindowYc
     x8 = v.EVInChargePosition
     if x3 is None or x4 is None or x5 is None or x6 is None or x7 is None or x8 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'EVSEPositioningSupport': x3, 'EVRelativeXDeviation': x4, 'EVRelativeYDeviation': x5, 'ContactWindowXc': x6, 'ContactWindowYc': x7, 'EVInChargePosition': x8}
     return d
 _j_ACDP_VehiclePositioningRes = _j_ACDP_VehiclePositioningResType
@@ -1706,7 +1705,7 @@ def _j_EVTechnicalStatusType(v):
     x0 = v.EVReadyToCharge
     x1 = v.EVImmobilizationRequest
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVReadyToCharge': x0, 'EVImmobilizationRequest': x1}
     x2 = v.EVImmobilized
     if x2 is not None:
@@ -1716,7 +1715,7 @@ def _j_EVTechnicalStatusType(v):
         y1 = x3.Exponent
         y2 = x3.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVWLANStrength'] = {'Exponent': y1, 'Value': y2}
     x4 = v.EVCPStatus
     if x4 is not None:

@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -280,7 +279,7 @@ def _j_AppProtocolType(v):
     x3 = v.SchemaID
     x4 = v.Priority
     if x0 is None or x1 is None or x2 is None or x3 is None or x4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ProtocolNamespace': x0, 'VersionNumberMajor': x1, 'VersionNumberMinor': x2, 'SchemaID': x3, 'Priority': x4}
     return d
 """,

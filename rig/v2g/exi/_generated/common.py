@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -3181,14 +3180,14 @@ def _j_AbsolutePriceScheduleType(v):
         y1 = x7.Exponent
         y2 = x7.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['MinimumCost'] = {'Exponent': y1, 'Value': y2}
     x8 = v.MaximumCost
     if x8 is not None:
         y3 = x8.Exponent
         y4 = x8.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['MaximumCost'] = {'Exponent': y3, 'Value': y4}
     x9 = v.TaxRules
     if x9 is not None:
@@ -3486,7 +3485,7 @@ def _j_AdditionalServiceType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceName': x0, 'ServiceFee': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -4222,7 +4221,7 @@ def _j_CertificateInstallationReqType(v):
     x2 = v.ListOfRootCertificateIDs
     x3 = v.MaximumContractCertificateChains
     if x3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'OEMProvisioningCertificateChain': _j_SignedCertificateChainType(x1), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2), 'MaximumContractCertificateChains': x3}
     x4 = v.PrioritizedEMAIDs
     if x4 is not None:
@@ -4348,7 +4347,7 @@ def _j_CertificateInstallationResType(v):
     x4 = v.SignedInstallationData
     x5 = v.RemainingContractCertificateChains
     if x5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'CPSCertificateChain': _j_CertificateChainType(x3), 'SignedInstallationData': _j_SignedInstallationDataType(x4), 'RemainingContractCertificateChains': x5}
     return d
 _j_CertificateInstallationRes = _j_CertificateInstallationResType
@@ -4997,7 +4996,7 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
 def _j_Dynamic_SEReqControlModeType(v):
     x0 = v.DepartureTime
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DepartureTime': x0}
     x1 = v.MinimumSOC
     if x1 is not None:
@@ -5010,35 +5009,35 @@ def _j_Dynamic_SEReqControlModeType(v):
         y1 = x3.Exponent
         y2 = x3.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x4 = v.EVMaximumEnergyRequest
     if x4 is not None:
         y3 = x4.Exponent
         y4 = x4.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x5 = v.EVMinimumEnergyRequest
     if x5 is not None:
         y5 = x5.Exponent
         y6 = x5.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x6 = v.EVMaximumV2XEnergyRequest
     if x6 is not None:
         y7 = x6.Exponent
         y8 = x6.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumV2XEnergyRequest'] = {'Exponent': y7, 'Value': y8}
     x7 = v.EVMinimumV2XEnergyRequest
     if x7 is not None:
         y9 = x7.Exponent
         y10 = x7.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumV2XEnergyRequest'] = {'Exponent': y9, 'Value': y10}
     return d
 """,
@@ -5683,7 +5682,7 @@ def _j_EVAbsolutePriceScheduleType(v):
     x2 = v.PriceAlgorithm
     x3 = v.EVPriceRuleStacks
     if x0 is None or x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TimeAnchor': x0, 'Currency': x1, 'PriceAlgorithm': x2, 'EVPriceRuleStacks': _j_EVPriceRuleStackListType(x3)}
     return d
 """,
@@ -6109,7 +6108,7 @@ def _d_EVPowerProfileType(D, E, p, data, st, cls):
 def _j_EVPowerProfileType(v):
     x0 = v.TimeAnchor
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TimeAnchor': x0}
     x1 = v.Dynamic_EVPPTControlMode
     if x1 is not None:
@@ -6440,7 +6439,7 @@ def _j_EVPowerScheduleEntryType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -6533,7 +6532,7 @@ def _j_EVPowerScheduleType(v):
     x0 = v.TimeAnchor
     x1 = v.EVPowerScheduleEntries
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TimeAnchor': x0, 'EVPowerScheduleEntries': _j_EVPowerScheduleEntryListType(x1)}
     return d
 """,
@@ -6882,7 +6881,7 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
 def _j_EVPriceRuleStackType(v):
     x0 = v.Duration
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Duration': x0}
     x1 = v.EVPriceRule
     if x1:
@@ -7036,7 +7035,7 @@ def _j_EVPriceRuleType(v):
     y3 = x1.Exponent
     y4 = x1.Value
     if y1 is None or y2 is None or y3 is None or y4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EnergyFee': {'Exponent': y1, 'Value': y2}, 'PowerRangeStart': {'Exponent': y3, 'Value': y4}}
     return d
 """,
@@ -7412,7 +7411,7 @@ def _j_OverstayRuleListType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['OverstayPowerThreshold'] = {'Exponent': y1, 'Value': y2}
     x2 = v.OverstayRule
     if x2:
@@ -7652,7 +7651,7 @@ def _j_OverstayRuleType(v):
         y1 = x2.Exponent
         y2 = x2.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['OverstayFee'] = {'Exponent': y1, 'Value': y2}
     x3 = v.OverstayFeePeriod
     if x3 is not None:
@@ -7792,7 +7791,7 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
 def _j_ParameterSetType(v):
     x0 = v.ParameterSetID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ParameterSetID': x0}
     x1 = v.Parameter
     if x1:
@@ -8071,7 +8070,7 @@ def _d_ParameterType(D, E, p, data, st, cls):
 def _j_ParameterType(v):
     x0 = v.Name
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Name': x0}
     x1 = v.boolValue
     if x1 is not None:
@@ -8090,7 +8089,7 @@ def _j_ParameterType(v):
         y1 = x5.Exponent
         y2 = x5.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['rationalNumber'] = {'Exponent': y1, 'Value': y2}
     x6 = v.finiteString
     if x6 is not None:
@@ -8209,7 +8208,7 @@ def _j_PnC_AReqAuthorizationModeType(v):
     x1 = v.GenChallenge
     x2 = v.ContractCertificateChain
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'GenChallenge': _b2a(x1, newline=False).decode(), 'ContractCertificateChain': _j_ContractCertificateChainType(x2)}
     return d
 """,
@@ -8596,7 +8595,7 @@ def _j_PowerDeliveryResType(v):
         y1 = x2.NotificationMaxDelay
         y2 = x2.EVSENotification
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
     return d
 _j_PowerDeliveryRes = _j_PowerDeliveryResType
@@ -8927,21 +8926,21 @@ def _j_PowerScheduleEntryType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
     x2 = v.Power_L2
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['Power_L2'] = {'Exponent': y3, 'Value': y4}
     x3 = v.Power_L3
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['Power_L3'] = {'Exponent': y5, 'Value': y6}
     return d
 """,
@@ -9129,21 +9128,21 @@ def _d_PowerScheduleType(D, E, p, data, st, cls):
 def _j_PowerScheduleType(v):
     x0 = v.TimeAnchor
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TimeAnchor': x0}
     x1 = v.AvailableEnergy
     if x1 is not None:
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['AvailableEnergy'] = {'Exponent': y1, 'Value': y2}
     x2 = v.PowerTolerance
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['PowerTolerance'] = {'Exponent': y3, 'Value': y4}
     x3 = v.PowerScheduleEntries
     if x3 is not None:
@@ -9383,7 +9382,7 @@ def _j_PriceLevelScheduleEntryType(v):
     x0 = v.Duration
     x1 = v.PriceLevel
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Duration': x0, 'PriceLevel': x1}
     return d
 """,
@@ -9895,7 +9894,7 @@ def _d_PriceRuleStackType(D, E, p, data, st, cls):
 def _j_PriceRuleStackType(v):
     x0 = v.Duration
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Duration': x0}
     x1 = v.PriceRule
     if x1:
@@ -10376,14 +10375,14 @@ def _j_PriceRuleType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EnergyFee': {'Exponent': y1, 'Value': y2}}
     x1 = v.ParkingFee
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['ParkingFee'] = {'Exponent': y3, 'Value': y4}
     x2 = v.ParkingFeePeriod
     if x2 is not None:
@@ -10399,7 +10398,7 @@ def _j_PriceRuleType(v):
         y5 = x5.Exponent
         y6 = x5.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['PowerRangeStart'] = {'Exponent': y5, 'Value': y6}
     return d
 """,
@@ -10514,7 +10513,7 @@ def _j_ScheduleExchangeReqType(v):
     x0 = v.Header
     x1 = v.MaximumSupportingPoints
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'MaximumSupportingPoints': x1}
     x2 = v.Dynamic_SEReqControlMode
     if x2 is not None:
@@ -10822,7 +10821,7 @@ def _j_ScheduleTupleType(v):
     x0 = v.ScheduleTupleID
     x1 = v.ChargingSchedule
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ScheduleTupleID': x0, 'ChargingSchedule': _j_ChargingScheduleType(x1)}
     x2 = v.DischargingSchedule
     if x2 is not None:
@@ -10947,7 +10946,7 @@ def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
 def _j_Scheduled_EVPPTControlModeType(v):
     x0 = v.SelectedScheduleTupleID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SelectedScheduleTupleID': x0}
     x1 = v.PowerToleranceAcceptance
     if x1 is not None:
@@ -11309,21 +11308,21 @@ def _j_Scheduled_SEReqControlModeType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x2 = v.EVMaximumEnergyRequest
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x3 = v.EVMinimumEnergyRequest
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x4 = v.EVEnergyOffer
     if x4 is not None:
@@ -11513,7 +11512,7 @@ def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
 def _j_Scheduled_SMDTControlModeType(v):
     x0 = v.SelectedScheduleTupleID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SelectedScheduleTupleID': x0}
     return d
 """,
@@ -11785,7 +11784,7 @@ def _j_SelectedServiceType(v):
     x0 = v.ServiceID
     x1 = v.ParameterSetID
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0, 'ParameterSetID': x1}
     return d
 """,
@@ -11877,7 +11876,7 @@ def _j_ServiceDetailReqType(v):
     x0 = v.Header
     x1 = v.ServiceID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ServiceID': x1}
     return d
 _j_ServiceDetailReq = _j_ServiceDetailReqType
@@ -11997,7 +11996,7 @@ def _j_ServiceDetailResType(v):
     x2 = v.ServiceID
     x3 = v.ServiceParameterList
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceID': x2, 'ServiceParameterList': _j_ServiceParameterListType(x3)}
     return d
 _j_ServiceDetailRes = _j_ServiceDetailResType
@@ -12216,7 +12215,7 @@ def _j_ServiceDiscoveryResType(v):
     x2 = v.ServiceRenegotiationSupported
     x3 = v.EnergyTransferServiceList
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceRenegotiationSupported': x2, 'EnergyTransferServiceList': _j_ServiceListType(x3)}
     x4 = v.VASList
     if x4 is not None:
@@ -12792,7 +12791,7 @@ def _j_ServiceSelectionReqType(v):
     y1 = x1.ServiceID
     y2 = x1.ParameterSetID
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'SelectedEnergyTransferService': {'ServiceID': y1, 'ParameterSetID': y2}}
     x2 = v.SelectedVASList
     if x2 is not None:
@@ -12948,7 +12947,7 @@ def _j_ServiceType(v):
     x0 = v.ServiceID
     x1 = v.FreeService
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0, 'FreeService': x1}
     return d
 """,
@@ -13025,7 +13024,7 @@ def _j_SessionSetupReqType(v):
     x0 = v.Header
     x1 = v.EVCCID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVCCID': x1}
     return d
 _j_SessionSetupReq = _j_SessionSetupReqType
@@ -13114,7 +13113,7 @@ def _j_SessionSetupResType(v):
     x1 = v.ResponseCode
     x2 = v.EVSEID
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEID': x2}
     return d
 _j_SessionSetupRes = _j_SessionSetupResType
@@ -13436,7 +13435,7 @@ def _j_SignedCertificateChainType(v):
     x0 = v.Id
     x1 = v.Certificate
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'Certificate': _b2a(x1, newline=False).decode()}
     x2 = v.SubCertificates
     if x2 is not None:
@@ -13671,7 +13670,7 @@ def _j_SignedInstallationDataType(v):
     x2 = v.ECDHCurve
     x3 = v.DHPublicKey
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'ContractCertificateChain': _j_ContractCertificateChainType(x1), 'ECDHCurve': x2._value_, 'DHPublicKey': _b2a(x3, newline=False).decode()}
     x4 = v.SECP521_EncryptedPrivateKey
     if x4 is not None:
@@ -13864,7 +13863,7 @@ def _j_SignedMeteringDataType(v):
     x1 = v.SessionID
     x2 = v.MeterInfo
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'SessionID': x1.hex().upper(), 'MeterInfo': _j_MeterInfoType(x2)}
     x3 = v.Receipt
     if x3 is not None:
@@ -13876,7 +13875,7 @@ def _j_SignedMeteringDataType(v):
     if x5 is not None:
         y1 = x5.SelectedScheduleTupleID
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['Scheduled_SMDTControlMode'] = {'SelectedScheduleTupleID': y1}
     return d
 _j_SignedMeteringData = _j_SignedMeteringDataType
@@ -14192,7 +14191,7 @@ def _j_TargetPositionType(v):
     x0 = v.TargetOffsetX
     x1 = v.TargetOffsetY
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TargetOffsetX': x0, 'TargetOffsetY': x1}
     return d
 """,
@@ -14552,7 +14551,7 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
 def _j_TaxRuleType(v):
     x0 = v.TaxRuleID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TaxRuleID': x0}
     x1 = v.TaxRuleName
     if x1 is not None:
@@ -14562,7 +14561,7 @@ def _j_TaxRuleType(v):
         y1 = x2.Exponent
         y2 = x2.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['TaxRate'] = {'Exponent': y1, 'Value': y2}
     x3 = v.TaxIncludedInPrice
     if x3 is not None:
@@ -15474,7 +15473,7 @@ def _j_VehicleCheckOutReqType(v):
     x1 = v.EVCheckOutStatus
     x2 = v.CheckOutTime
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVCheckOutStatus': x1._value_, 'CheckOutTime': x2}
     return d
 _j_VehicleCheckOutReq = _j_VehicleCheckOutReqType

@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -671,7 +670,7 @@ def _j_DetailedCostType(v):
     y3 = x1.Exponent
     y4 = x1.Value
     if y1 is None or y2 is None or y3 is None or y4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Amount': {'Exponent': y1, 'Value': y2}, 'CostPerUnit': {'Exponent': y3, 'Value': y4}}
     return d
 """,
@@ -806,7 +805,7 @@ def _j_DetailedTaxType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TaxRuleID': x0, 'Amount': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -2002,7 +2001,7 @@ def _j_DisplayParametersType(v):
         y1 = x8.Exponent
         y2 = x8.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['BatteryEnergyCapacity'] = {'Exponent': y1, 'Value': y2}
     x9 = v.InletHot
     if x9 is not None:
@@ -2090,7 +2089,7 @@ def _j_EVSEStatusType(v):
     x0 = v.NotificationMaxDelay
     x1 = v.EVSENotification
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
     return d
 """,
@@ -2380,7 +2379,7 @@ def _j_MessageHeaderType(v):
     x0 = v.SessionID
     x1 = v.TimeStamp
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SessionID': x0.hex().upper(), 'TimeStamp': x1}
     x2 = v.Signature
     if x2 is not None:
@@ -3198,7 +3197,7 @@ def _j_MeterInfoType(v):
     x0 = v.MeterID
     x1 = v.ChargedEnergyReadingWh
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'MeterID': x0, 'ChargedEnergyReadingWh': x1}
     x2 = v.BPT_DischargedEnergyReadingWh
     if x2 is not None:
@@ -3305,7 +3304,7 @@ def _j_RationalNumberType(v):
     x0 = v.Exponent
     x1 = v.Value
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Exponent': x0, 'Value': x1}
     return d
 """,
@@ -3789,7 +3788,7 @@ def _d_ReceiptType(D, E, p, data, st, cls):
 def _j_ReceiptType(v):
     x0 = v.TimeAnchor
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TimeAnchor': x0}
     x1 = v.EnergyCosts
     if x1 is not None:
@@ -3800,7 +3799,7 @@ def _j_ReceiptType(v):
         y5 = y4.Exponent
         y6 = y4.Value
         if y2 is None or y3 is None or y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EnergyCosts'] = {'Amount': {'Exponent': y2, 'Value': y3}, 'CostPerUnit': {'Exponent': y5, 'Value': y6}}
     x2 = v.OccupancyCosts
     if x2 is not None:
@@ -3811,7 +3810,7 @@ def _j_ReceiptType(v):
         y11 = y10.Exponent
         y12 = y10.Value
         if y8 is None or y9 is None or y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['OccupancyCosts'] = {'Amount': {'Exponent': y8, 'Value': y9}, 'CostPerUnit': {'Exponent': y11, 'Value': y12}}
     x3 = v.AdditionalServicesCosts
     if x3 is not None:
@@ -3822,7 +3821,7 @@ def _j_ReceiptType(v):
         y17 = y16.Exponent
         y18 = y16.Value
         if y14 is None or y15 is None or y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['AdditionalServicesCosts'] = {'Amount': {'Exponent': y14, 'Value': y15}, 'CostPerUnit': {'Exponent': y17, 'Value': y18}}
     x4 = v.OverstayCosts
     if x4 is not None:
@@ -3833,7 +3832,7 @@ def _j_ReceiptType(v):
         y23 = y22.Exponent
         y24 = y22.Value
         if y20 is None or y21 is None or y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['OverstayCosts'] = {'Amount': {'Exponent': y20, 'Value': y21}, 'CostPerUnit': {'Exponent': y23, 'Value': y24}}
     x5 = v.TaxCosts
     if x5:

@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -1721,7 +1720,7 @@ def _j_BPT_DC_CPDReqEnergyTransferModeType(v):
     y11 = x5.Exponent
     y12 = x5.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
     x6 = v.TargetSOC
     if x6 is not None:
@@ -1731,28 +1730,28 @@ def _j_BPT_DC_CPDReqEnergyTransferModeType(v):
         y13 = x7.Exponent
         y14 = x7.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
     x8 = v.EVMinimumDischargePower
     if x8 is not None:
         y15 = x8.Exponent
         y16 = x8.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y15, 'Value': y16}
     x9 = v.EVMaximumDischargeCurrent
     if x9 is not None:
         y17 = x9.Exponent
         y18 = x9.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargeCurrent'] = {'Exponent': y17, 'Value': y18}
     x10 = v.EVMinimumDischargeCurrent
     if x10 is not None:
         y19 = x10.Exponent
         y20 = x10.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
     return d
 _j_BPT_DC_CPDReqEnergyTransferMode = _j_BPT_DC_CPDReqEnergyTransferModeType
@@ -2383,42 +2382,42 @@ def _j_BPT_DC_CPDResEnergyTransferModeType(v):
     y11 = x5.Exponent
     y12 = x5.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
     x6 = v.EVSEPowerRampLimitation
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVSEMaximumDischargePower
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVSEMinimumDischargePower
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVSEMaximumDischargeCurrent
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVSEMinimumDischargeCurrent
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
     return d
 _j_BPT_DC_CPDResEnergyTransferMode = _j_BPT_DC_CPDResEnergyTransferModeType
@@ -3199,91 +3198,91 @@ def _j_BPT_Dynamic_DC_CLReqControlModeType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x2 = v.EVMaximumEnergyRequest
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x3 = v.EVMinimumEnergyRequest
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x4 = v.EVMaximumChargePower
     if x4 is not None:
         y7 = x4.Exponent
         y8 = x4.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x5 = v.EVMinimumChargePower
     if x5 is not None:
         y9 = x5.Exponent
         y10 = x5.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
     x6 = v.EVMaximumChargeCurrent
     if x6 is not None:
         y11 = x6.Exponent
         y12 = x6.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
     x7 = v.EVMaximumVoltage
     if x7 is not None:
         y13 = x7.Exponent
         y14 = x7.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
     x8 = v.EVMinimumVoltage
     if x8 is not None:
         y15 = x8.Exponent
         y16 = x8.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
     x9 = v.EVMaximumDischargePower
     if x9 is not None:
         y17 = x9.Exponent
         y18 = x9.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y17, 'Value': y18}
     x10 = v.EVMinimumDischargePower
     if x10 is not None:
         y19 = x10.Exponent
         y20 = x10.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
     x11 = v.EVMaximumDischargeCurrent
     if x11 is not None:
         y21 = x11.Exponent
         y22 = x11.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
     x12 = v.EVMaximumV2XEnergyRequest
     if x12 is not None:
         y23 = x12.Exponent
         y24 = x12.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumV2XEnergyRequest'] = {'Exponent': y23, 'Value': y24}
     x13 = v.EVMinimumV2XEnergyRequest
     if x13 is not None:
         y25 = x13.Exponent
         y26 = x13.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumV2XEnergyRequest'] = {'Exponent': y25, 'Value': y26}
     return d
 _j_BPT_Dynamic_DC_CLReqControlMode = _j_BPT_Dynamic_DC_CLReqControlModeType
@@ -4083,56 +4082,56 @@ def _j_BPT_Dynamic_DC_CLResControlModeType(v):
         y1 = x4.Exponent
         y2 = x4.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
     x5 = v.EVSEMinimumChargePower
     if x5 is not None:
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
     x6 = v.EVSEMaximumChargeCurrent
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVSEMaximumVoltage
     if x7 is not None:
         y7 = x7.Exponent
         y8 = x7.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
     x8 = v.EVSEMaximumDischargePower
     if x8 is not None:
         y9 = x8.Exponent
         y10 = x8.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
     x9 = v.EVSEMinimumDischargePower
     if x9 is not None:
         y11 = x9.Exponent
         y12 = x9.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
     x10 = v.EVSEMaximumDischargeCurrent
     if x10 is not None:
         y13 = x10.Exponent
         y14 = x10.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
     x11 = v.EVSEMinimumVoltage
     if x11 is not None:
         y15 = x11.Exponent
         y16 = x11.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
     return d
 _j_BPT_Dynamic_DC_CLResControlMode = _j_BPT_Dynamic_DC_CLResControlModeType
@@ -4868,91 +4867,91 @@ def _j_BPT_Scheduled_DC_CLReqControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVMaximumEnergyRequest
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMinimumEnergyRequest
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVTargetCurrent
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVTargetVoltage
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMaximumChargePower
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVMinimumChargePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVMaximumChargeCurrent
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVMaximumVoltage
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVMinimumVoltage
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
     x10 = v.EVMaximumDischargePower
     if x10 is not None:
         y21 = x10.Exponent
         y22 = x10.Value
         if y21 is None or y22 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargePower'] = {'Exponent': y21, 'Value': y22}
     x11 = v.EVMinimumDischargePower
     if x11 is not None:
         y23 = x11.Exponent
         y24 = x11.Value
         if y23 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumDischargePower'] = {'Exponent': y23, 'Value': y24}
     x12 = v.EVMaximumDischargeCurrent
     if x12 is not None:
         y25 = x12.Exponent
         y26 = x12.Value
         if y25 is None or y26 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumDischargeCurrent'] = {'Exponent': y25, 'Value': y26}
     return d
 _j_BPT_Scheduled_DC_CLReqControlMode = _j_BPT_Scheduled_DC_CLReqControlModeType
@@ -5432,56 +5431,56 @@ def _j_BPT_Scheduled_DC_CLResControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVSEMinimumChargePower
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSEMaximumChargeCurrent
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSEMaximumVoltage
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVSEMaximumDischargePower
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVSEMinimumDischargePower
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVSEMaximumDischargeCurrent
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVSEMinimumVoltage
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
     return d
 _j_BPT_Scheduled_DC_CLResControlMode = _j_BPT_Scheduled_DC_CLResControlModeType
@@ -5892,7 +5891,7 @@ def _j_DC_CPDReqEnergyTransferModeType(v):
     y11 = x5.Exponent
     y12 = x5.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
     x6 = v.TargetSOC
     if x6 is not None:
@@ -6312,14 +6311,14 @@ def _j_DC_CPDResEnergyTransferModeType(v):
     y11 = x5.Exponent
     y12 = x5.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
     x6 = v.EVSEPowerRampLimitation
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
     return d
 _j_DC_CPDResEnergyTransferMode = _j_DC_CPDResEnergyTransferModeType
@@ -6672,13 +6671,13 @@ def _j_DC_ChargeLoopReqType(v):
         y1 = x3.Exponent
         y2 = x3.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPresentVoltage'] = {'Exponent': y1, 'Value': y2}
     x4 = v.CLReqControlMode
     if x4 is not None:
         j = _J1.get(x4.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J2[j]] = _J3[j](x4)
     return d
 _j_DC_ChargeLoopReq = _j_DC_ChargeLoopReqType
@@ -7034,7 +7033,7 @@ def _j_DC_ChargeLoopResType(v):
         y1 = x2.NotificationMaxDelay
         y2 = x2.EVSENotification
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
     x3 = v.MeterInfo
     if x3 is not None:
@@ -7047,14 +7046,14 @@ def _j_DC_ChargeLoopResType(v):
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentCurrent'] = {'Exponent': y3, 'Value': y4}
     x6 = v.EVSEPresentVoltage
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPresentVoltage'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVSEPowerLimitAchieved
     if x7 is not None:
@@ -7069,7 +7068,7 @@ def _j_DC_ChargeLoopResType(v):
     if x10 is not None:
         j = _J4.get(x10.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J5[j]] = _J6[j](x10)
     return d
 _j_DC_ChargeLoopRes = _j_DC_ChargeLoopResType
@@ -7160,7 +7159,7 @@ def _j_DC_ChargeParameterDiscoveryReqType(v):
     if x1 is not None:
         j = _J7.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J8[j]] = _J9[j](x1)
     return d
 _j_DC_ChargeParameterDiscoveryReq = _j_DC_ChargeParameterDiscoveryReqType
@@ -7265,7 +7264,7 @@ def _j_DC_ChargeParameterDiscoveryResType(v):
     if x2 is not None:
         j = _J10.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J11[j]] = _J12[j](x2)
     return d
 _j_DC_ChargeParameterDiscoveryRes = _j_DC_ChargeParameterDiscoveryResType
@@ -7446,7 +7445,7 @@ def _j_DC_PreChargeReqType(v):
     y3 = x3.Exponent
     y4 = x3.Value
     if y1 is None or y2 is None or y3 is None or y4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVPresentVoltage': {'Exponent': y1, 'Value': y2}, 'EVTargetVoltage': {'Exponent': y3, 'Value': y4}}
     return d
 _j_DC_PreChargeReq = _j_DC_PreChargeReqType
@@ -7573,7 +7572,7 @@ def _j_DC_PreChargeResType(v):
     y1 = x2.Exponent
     y2 = x2.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
     return d
 _j_DC_PreChargeRes = _j_DC_PreChargeResType
@@ -7771,7 +7770,7 @@ def _j_DC_WeldingDetectionResType(v):
     y1 = x2.Exponent
     y2 = x2.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
     return d
 _j_DC_WeldingDetectionRes = _j_DC_WeldingDetectionResType
@@ -8306,56 +8305,56 @@ def _j_Dynamic_DC_CLReqControlModeType(v):
         y1 = x1.Exponent
         y2 = x1.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x2 = v.EVMaximumEnergyRequest
     if x2 is not None:
         y3 = x2.Exponent
         y4 = x2.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x3 = v.EVMinimumEnergyRequest
     if x3 is not None:
         y5 = x3.Exponent
         y6 = x3.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x4 = v.EVMaximumChargePower
     if x4 is not None:
         y7 = x4.Exponent
         y8 = x4.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
     x5 = v.EVMinimumChargePower
     if x5 is not None:
         y9 = x5.Exponent
         y10 = x5.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
     x6 = v.EVMaximumChargeCurrent
     if x6 is not None:
         y11 = x6.Exponent
         y12 = x6.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
     x7 = v.EVMaximumVoltage
     if x7 is not None:
         y13 = x7.Exponent
         y14 = x7.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
     x8 = v.EVMinimumVoltage
     if x8 is not None:
         y15 = x8.Exponent
         y16 = x8.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
     return d
 _j_Dynamic_DC_CLReqControlMode = _j_Dynamic_DC_CLReqControlModeType
@@ -8951,28 +8950,28 @@ def _j_Dynamic_DC_CLResControlModeType(v):
         y1 = x4.Exponent
         y2 = x4.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
     x5 = v.EVSEMinimumChargePower
     if x5 is not None:
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
     x6 = v.EVSEMaximumChargeCurrent
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVSEMaximumVoltage
     if x7 is not None:
         y7 = x7.Exponent
         y8 = x7.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
     return d
 _j_Dynamic_DC_CLResControlMode = _j_Dynamic_DC_CLResControlModeType
@@ -9525,70 +9524,70 @@ def _j_Scheduled_DC_CLReqControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVMaximumEnergyRequest
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVMinimumEnergyRequest
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVTargetCurrent
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
     x4 = v.EVTargetVoltage
     if x4 is not None:
         y9 = x4.Exponent
         y10 = x4.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
     x5 = v.EVMaximumChargePower
     if x5 is not None:
         y11 = x5.Exponent
         y12 = x5.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
     x6 = v.EVMinimumChargePower
     if x6 is not None:
         y13 = x6.Exponent
         y14 = x6.Value
         if y13 is None or y14 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
     x7 = v.EVMaximumChargeCurrent
     if x7 is not None:
         y15 = x7.Exponent
         y16 = x7.Value
         if y15 is None or y16 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
     x8 = v.EVMaximumVoltage
     if x8 is not None:
         y17 = x8.Exponent
         y18 = x8.Value
         if y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
     x9 = v.EVMinimumVoltage
     if x9 is not None:
         y19 = x9.Exponent
         y20 = x9.Value
         if y19 is None or y20 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
     return d
 _j_Scheduled_DC_CLReqControlMode = _j_Scheduled_DC_CLReqControlModeType
@@ -9830,28 +9829,28 @@ def _j_Scheduled_DC_CLResControlModeType(v):
         y1 = x0.Exponent
         y2 = x0.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
     x1 = v.EVSEMinimumChargePower
     if x1 is not None:
         y3 = x1.Exponent
         y4 = x1.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
     x2 = v.EVSEMaximumChargeCurrent
     if x2 is not None:
         y5 = x2.Exponent
         y6 = x2.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
     x3 = v.EVSEMaximumVoltage
     if x3 is not None:
         y7 = x3.Exponent
         y8 = x3.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
     return d
 _j_Scheduled_DC_CLResControlMode = _j_Scheduled_DC_CLResControlModeType

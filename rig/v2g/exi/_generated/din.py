@@ -16,7 +16,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -3161,7 +3160,7 @@ def _j_AC_EVChargeParameterType(v):
     x3 = v.EVMaxCurrent
     x4 = v.EVMinCurrent
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DepartureTime': x0, 'EAmount': _j_PhysicalValueType(x1), 'EVMaxVoltage': _j_PhysicalValueType(x2), 'EVMaxCurrent': _j_PhysicalValueType(x3), 'EVMinCurrent': _j_PhysicalValueType(x4)}
     return d
 _j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
@@ -3329,7 +3328,7 @@ def _j_AC_EVSEChargeParameterType(v):
     x2 = v.EVSEMaxCurrent
     x3 = v.EVSEMinCurrent
     if y1 is None or y2 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}, 'EVSEMaxVoltage': _j_PhysicalValueType(x1), 'EVSEMaxCurrent': _j_PhysicalValueType(x2), 'EVSEMinCurrent': _j_PhysicalValueType(x3)}
     return d
 _j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
@@ -3434,7 +3433,7 @@ def _j_AC_EVSEStatusType(v):
     x2 = v.NotificationMaxDelay
     x3 = v.EVSENotification
     if x0 is None or x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'PowerSwitchClosed': x0, 'RCD': x1, 'NotificationMaxDelay': x2, 'EVSENotification': x3._value_}
     return d
 _j_AC_EVSEStatus = _j_AC_EVSEStatusType
@@ -3664,7 +3663,7 @@ def _j_BodyType(v):
     if x0 is not None:
         j = _J1.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J2[j]] = _J3[j](x0)
     return d
 """,
@@ -4165,7 +4164,7 @@ def _j_CertificateInstallationResType(v):
     x4 = v.DHParams
     x5 = v.ContractID
     if x0 is None or x5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5}
     return d
 _j_CertificateInstallationRes = _j_CertificateInstallationResType
@@ -4492,7 +4491,7 @@ def _j_CertificateUpdateResType(v):
     x5 = v.ContractID
     x6 = v.RetryCounter
     if x0 is None or x5 is None or x6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5, 'RetryCounter': x6}
     return d
 _j_CertificateUpdateRes = _j_CertificateUpdateResType
@@ -4583,7 +4582,7 @@ def _j_ChargeParameterDiscoveryReqType(v):
     if x1 is not None:
         j = _J4.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J5[j]] = _J6[j](x1)
     return d
 _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
@@ -4708,13 +4707,13 @@ def _j_ChargeParameterDiscoveryResType(v):
     if x2 is not None:
         j = _J7.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J8[j]] = _J9[j](x2)
     x3 = v.EVSEChargeParameter
     if x3 is not None:
         j = _J10.get(x3.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J11[j]] = _J12[j](x3)
     return d
 _j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
@@ -4915,7 +4914,7 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
 def _j_ChargingProfileType(v):
     x0 = v.SAScheduleTupleID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SAScheduleTupleID': x0}
     x1 = v.ProfileEntry
     if x1:
@@ -5237,7 +5236,7 @@ def _j_ChargingStatusResType(v):
     x1 = v.EVSEID
     x2 = v.SAScheduleTupleID
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'EVSEID': x1.hex().upper(), 'SAScheduleTupleID': x2}
     x3 = v.EVSEMaxCurrent
     if x3 is not None:
@@ -5255,7 +5254,7 @@ def _j_ChargingStatusResType(v):
         y3 = x6.NotificationMaxDelay
         y4 = x6.EVSENotification
         if y1 is None or y2 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['AC_EVSEStatus'] = {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}
     return d
 _j_ChargingStatusRes = _j_ChargingStatusResType
@@ -5392,7 +5391,7 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
 def _j_ConsumptionCostType(v):
     x0 = v.startValue
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'startValue': x0}
     x1 = v.Cost
     if x1:
@@ -5701,7 +5700,7 @@ def _j_CostType(v):
     x0 = v.costKind
     x1 = v.amount
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'costKind': x0._value_, 'amount': x1}
     x2 = v.amountMultiplier
     if x2 is not None:
@@ -6314,7 +6313,7 @@ def _j_CurrentDemandResType(v):
     x5 = v.EVSEVoltageLimitAchieved
     x6 = v.EVSEPowerLimitAchieved
     if x4 is None or x5 is None or x6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2), 'EVSEPresentCurrent': _j_PhysicalValueType(x3), 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
     x7 = v.EVSEMaximumVoltageLimit
     if x7 is not None:
@@ -7388,7 +7387,7 @@ _d_DC_EVStatus = _d_DC_EVStatusType
 def _j_DC_EVStatusType(v):
     x0 = v.EVReady
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVReady': x0}
     x1 = v.EVCabinConditioning
     if x1 is not None:
@@ -7695,7 +7694,7 @@ def _j_EntryType(v):
     if x0 is not None:
         j = _J13.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J14[j]] = _J15[j](x0)
     return d
 _j_Entry = _j_EntryType
@@ -8388,7 +8387,7 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
 def _j_MeterInfoType(v):
     x0 = v.MeterID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'MeterID': x0}
     x1 = v.MeterReading
     if x1 is not None:
@@ -8720,7 +8719,7 @@ def _j_MeteringReceiptResType(v):
     y3 = x1.NotificationMaxDelay
     y4 = x1.EVSENotification
     if y1 is None or y2 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}}
     return d
 _j_MeteringReceiptRes = _j_MeteringReceiptResType
@@ -8922,7 +8921,7 @@ def _j_PMaxScheduleEntryType(v):
     if x0 is not None:
         j = _J16.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J17[j]] = _J18[j](x0)
     x1 = v.PMax
     if x1 is not None:
@@ -9054,7 +9053,7 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
 def _j_PMaxScheduleType(v):
     x0 = v.PMaxScheduleID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'PMaxScheduleID': x0}
     x1 = v.PMaxScheduleEntry
     if x1:
@@ -9185,7 +9184,7 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
 def _j_ParameterSetType(v):
     x0 = v.ParameterSetID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ParameterSetID': x0}
     x1 = v.Parameter
     if x1:
@@ -9463,7 +9462,7 @@ def _j_ParameterType(v):
     x0 = v.Name
     x1 = v.ValueType
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Name': x0, 'ValueType': x1._value_}
     x2 = v.boolValue
     if x2 is not None:
@@ -9558,7 +9557,7 @@ def _j_PaymentDetailsReqType(v):
     x0 = v.ContractID
     x1 = v.ContractSignatureCertChain
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ContractID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
     return d
 _j_PaymentDetailsReq = _j_PaymentDetailsReqType
@@ -9673,7 +9672,7 @@ def _j_PaymentDetailsResType(v):
     x1 = v.GenChallenge
     x2 = v.DateTimeNow
     if x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'GenChallenge': x1, 'DateTimeNow': x2}
     return d
 _j_PaymentDetailsRes = _j_PaymentDetailsResType
@@ -9945,7 +9944,7 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
 def _j_PhysicalValueType(v):
     x0 = v.Multiplier
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Multiplier': x0}
     x1 = v.Unit
     if x1 is not None:
@@ -10080,7 +10079,7 @@ _J21 = [_j_DC_EVPowerDeliveryParameter, _j_EVPowerDeliveryParameter]
 def _j_PowerDeliveryReqType(v):
     x0 = v.ReadyToChargeState
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ReadyToChargeState': x0}
     x1 = v.ChargingProfile
     if x1 is not None:
@@ -10089,7 +10088,7 @@ def _j_PowerDeliveryReqType(v):
     if x2 is not None:
         j = _J19.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J20[j]] = _J21[j](x2)
     return d
 _j_PowerDeliveryReq = _j_PowerDeliveryReqType
@@ -10180,7 +10179,7 @@ def _j_PowerDeliveryResType(v):
     if x1 is not None:
         j = _J22.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J23[j]] = _J24[j](x1)
     return d
 _j_PowerDeliveryRes = _j_PowerDeliveryResType
@@ -10476,7 +10475,7 @@ def _j_ProfileEntryType(v):
     x0 = v.ChargingProfileEntryStart
     x1 = v.ChargingProfileEntryMaxPower
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': x1}
     return d
 """,
@@ -10621,7 +10620,7 @@ _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
 def _j_RelativeTimeIntervalType(v):
     x0 = v.start
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'start': x0}
     x1 = v.duration
     if x1 is not None:
@@ -10845,7 +10844,7 @@ def _j_SAScheduleTupleType(v):
     x0 = v.SAScheduleTupleID
     x1 = v.PMaxSchedule
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
     x2 = v.SalesTariff
     if x2 is not None:
@@ -11031,7 +11030,7 @@ def _j_SalesTariffEntryType(v):
     if x0 is not None:
         j = _J25.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J26[j]] = _J27[j](x0)
     x1 = v.EPriceLevel
     if x1 is not None:
@@ -11239,7 +11238,7 @@ def _j_SalesTariffType(v):
     x0 = v.Id
     x1 = v.SalesTariffID
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'SalesTariffID': x1}
     x2 = v.SalesTariffDescription
     if x2 is not None:
@@ -11482,7 +11481,7 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
 def _j_SelectedServiceType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     x1 = v.ParameterSetID
     if x1 is not None:
@@ -11564,7 +11563,7 @@ def _j_ServiceChargeType(v):
     x1 = v.FreeService
     x2 = v.EnergyTransferType
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1, 'EnergyTransferType': x2._value_}
     return d
 _j_ServiceCharge = _j_ServiceChargeType
@@ -11641,7 +11640,7 @@ _d_ServiceDetailReq = _d_ServiceDetailReqType
 def _j_ServiceDetailReqType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     return d
 _j_ServiceDetailReq = _j_ServiceDetailReqType
@@ -11762,7 +11761,7 @@ def _j_ServiceDetailResType(v):
     x0 = v.ResponseCode
     x1 = v.ServiceID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'ServiceID': x1}
     x2 = v.ServiceParameterList
     if x2 is not None:
@@ -12545,7 +12544,7 @@ def _d_ServiceTagType(D, E, p, data, st, cls):
 def _j_ServiceTagType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     x1 = v.ServiceName
     if x1 is not None:
@@ -12620,7 +12619,7 @@ def _j_ServiceType(v):
     x0 = v.ServiceTag
     x1 = v.FreeService
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1}
     return d
 """,

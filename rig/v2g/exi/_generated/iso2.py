@@ -16,7 +16,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -3466,7 +3465,7 @@ def _j_AC_EVChargeParameterType(v):
         y2 = x1.Unit
         y3 = x1.Value
         if y1 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EAmount'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
     x2 = v.EVMaxVoltage
     if x2 is not None:
@@ -3474,7 +3473,7 @@ def _j_AC_EVChargeParameterType(v):
         y5 = x2.Unit
         y6 = x2.Value
         if y4 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaxVoltage'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
     x3 = v.EVMaxCurrent
     if x3 is not None:
@@ -3482,7 +3481,7 @@ def _j_AC_EVChargeParameterType(v):
         y8 = x3.Unit
         y9 = x3.Value
         if y7 is None or y9 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaxCurrent'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
     x4 = v.EVMinCurrent
     if x4 is not None:
@@ -3490,7 +3489,7 @@ def _j_AC_EVChargeParameterType(v):
         y11 = x4.Unit
         y12 = x4.Value
         if y10 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMinCurrent'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
     return d
 _j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
@@ -3734,7 +3733,7 @@ def _j_AC_EVSEChargeParameterType(v):
     y8 = x2.Unit
     y9 = x2.Value
     if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'AC_EVSEStatus': {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_, 'RCD': y3}, 'EVSENominalVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaxCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
     return d
 _j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
@@ -3829,7 +3828,7 @@ def _j_AC_EVSEStatusType(v):
     x1 = v.EVSENotification
     x2 = v.RCD
     if x0 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_, 'RCD': x2}
     return d
 _j_AC_EVSEStatus = _j_AC_EVSEStatusType
@@ -4274,7 +4273,7 @@ def _j_BodyType(v):
     if x0 is not None:
         j = _J1.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J2[j]] = _J3[j](x0)
     return d
 """,
@@ -4361,7 +4360,7 @@ def _j_CableCheckReqType(v):
     y2 = x0.EVErrorCode
     y3 = x0.EVRESSSOC
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
     return d
 _j_CableCheckReq = _j_CableCheckReqType
@@ -4666,7 +4665,7 @@ def _j_CertificateInstallationReqType(v):
     x1 = v.OEMProvisioningCert
     x2 = v.ListOfRootCertificateIDs
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'OEMProvisioningCert': _b2a(x1, newline=False).decode(), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2)}
     return d
 _j_CertificateInstallationReq = _j_CertificateInstallationReqType
@@ -4875,7 +4874,7 @@ def _j_CertificateInstallationResType(v):
     y5 = x5.Id
     y6 = x5.CONTENT
     if y1 is None or y3 is None or y5 is None or y6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
     return d
 _j_CertificateInstallationRes = _j_CertificateInstallationResType
@@ -4985,7 +4984,7 @@ def _j_CertificateUpdateReqType(v):
     x2 = v.eMAID
     x3 = v.ListOfRootCertificateIDs
     if x0 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1), 'eMAID': x2, 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x3)}
     return d
 _j_CertificateUpdateReq = _j_CertificateUpdateReqType
@@ -5265,7 +5264,7 @@ def _j_CertificateUpdateResType(v):
     y5 = x5.Id
     y6 = x5.CONTENT
     if y1 is None or y3 is None or y5 is None or y6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
     x6 = v.RetryCounter
     if x6 is not None:
@@ -5442,7 +5441,7 @@ def _j_ChargeParameterDiscoveryReqType(v):
     if x2 is not None:
         j = _J4.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J5[j]] = _J6[j](x2)
     return d
 _j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
@@ -5592,13 +5591,13 @@ def _j_ChargeParameterDiscoveryResType(v):
     if x2 is not None:
         j = _J7.get(x2.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J8[j]] = _J9[j](x2)
     x3 = v.EVSEChargeParameter
     if x3 is not None:
         j = _J10.get(x3.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J11[j]] = _J12[j](x3)
     return d
 _j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
@@ -5803,7 +5802,7 @@ def _d_ChargeServiceType(D, E, p, data, st, cls):
 def _j_ChargeServiceType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     x1 = v.ServiceName
     if x1 is not None:
@@ -6259,7 +6258,7 @@ def _j_ChargingStatusResType(v):
     x1 = v.EVSEID
     x2 = v.SAScheduleTupleID
     if x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'EVSEID': x1, 'SAScheduleTupleID': x2}
     x3 = v.EVSEMaxCurrent
     if x3 is not None:
@@ -6267,7 +6266,7 @@ def _j_ChargingStatusResType(v):
         y2 = x3.Unit
         y3 = x3.Value
         if y1 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaxCurrent'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
     x4 = v.MeterInfo
     if x4 is not None:
@@ -6281,7 +6280,7 @@ def _j_ChargingStatusResType(v):
         y5 = x6.EVSENotification
         y6 = x6.RCD
         if y4 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['AC_EVSEStatus'] = {'NotificationMaxDelay': y4, 'EVSENotification': y5._value_, 'RCD': y6}
     return d
 _j_ChargingStatusRes = _j_ChargingStatusResType
@@ -6455,7 +6454,7 @@ def _j_ConsumptionCostType(v):
     y2 = x0.Unit
     y3 = x0.Value
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'startValue': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
     x1 = v.Cost
     if x1:
@@ -6533,7 +6532,7 @@ def _j_ContractSignatureEncryptedPrivateKeyType(v):
     x0 = v.Id
     x1 = v.CONTENT
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
     return d
 """,
@@ -6662,7 +6661,7 @@ def _j_CostType(v):
     x0 = v.costKind
     x1 = v.amount
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'costKind': x0._value_, 'amount': x1}
     x2 = v.amountMultiplier
     if x2 is not None:
@@ -7263,7 +7262,7 @@ def _j_CurrentDemandReqType(v):
     y5 = x1.Unit
     y6 = x1.Value
     if y1 is None or y3 is None or y4 is None or y6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}}
     x2 = v.EVMaximumVoltageLimit
     if x2 is not None:
@@ -7271,7 +7270,7 @@ def _j_CurrentDemandReqType(v):
         y8 = x2.Unit
         y9 = x2.Value
         if y7 is None or y9 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
     x3 = v.EVMaximumCurrentLimit
     if x3 is not None:
@@ -7279,7 +7278,7 @@ def _j_CurrentDemandReqType(v):
         y11 = x3.Unit
         y12 = x3.Value
         if y10 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
     x4 = v.EVMaximumPowerLimit
     if x4 is not None:
@@ -7287,7 +7286,7 @@ def _j_CurrentDemandReqType(v):
         y14 = x4.Unit
         y15 = x4.Value
         if y13 is None or y15 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
     x5 = v.BulkChargingComplete
     if x5 is not None:
@@ -7301,7 +7300,7 @@ def _j_CurrentDemandReqType(v):
         y17 = x7.Unit
         y18 = x7.Value
         if y16 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['RemainingTimeToFullSoC'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
     x8 = v.RemainingTimeToBulkSoC
     if x8 is not None:
@@ -7309,7 +7308,7 @@ def _j_CurrentDemandReqType(v):
         y20 = x8.Unit
         y21 = x8.Value
         if y19 is None or y21 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['RemainingTimeToBulkSoC'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
     x9 = v.EVTargetVoltage
     if x9 is not None:
@@ -7317,7 +7316,7 @@ def _j_CurrentDemandReqType(v):
         y23 = x9.Unit
         y24 = x9.Value
         if y22 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVTargetVoltage'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
     return d
 _j_CurrentDemandReq = _j_CurrentDemandReqType
@@ -7857,7 +7856,7 @@ def _j_CurrentDemandResType(v):
     x5 = v.EVSEVoltageLimitAchieved
     x6 = v.EVSEPowerLimitAchieved
     if y1 is None or y3 is None or y4 is None or y6 is None or x4 is None or x5 is None or x6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEPresentCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
     x7 = v.EVSEMaximumVoltageLimit
     if x7 is not None:
@@ -7865,7 +7864,7 @@ def _j_CurrentDemandResType(v):
         y8 = x7.Unit
         y9 = x7.Value
         if y7 is None or y9 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
     x8 = v.EVSEMaximumCurrentLimit
     if x8 is not None:
@@ -7873,7 +7872,7 @@ def _j_CurrentDemandResType(v):
         y11 = x8.Unit
         y12 = x8.Value
         if y10 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
     x9 = v.EVSEMaximumPowerLimit
     if x9 is not None:
@@ -7881,7 +7880,7 @@ def _j_CurrentDemandResType(v):
         y14 = x9.Unit
         y15 = x9.Value
         if y13 is None or y15 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
     x10 = v.EVSEID
     if x10 is not None:
@@ -8482,7 +8481,7 @@ def _j_DC_EVChargeParameterType(v):
         y2 = x1.EVErrorCode
         y3 = x1.EVRESSSOC
         if y1 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['DC_EVStatus'] = {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}
     x2 = v.EVMaximumCurrentLimit
     if x2 is not None:
@@ -8490,7 +8489,7 @@ def _j_DC_EVChargeParameterType(v):
         y5 = x2.Unit
         y6 = x2.Value
         if y4 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumCurrentLimit'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
     x3 = v.EVMaximumPowerLimit
     if x3 is not None:
@@ -8498,7 +8497,7 @@ def _j_DC_EVChargeParameterType(v):
         y8 = x3.Unit
         y9 = x3.Value
         if y7 is None or y9 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumPowerLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
     x4 = v.EVMaximumVoltageLimit
     if x4 is not None:
@@ -8506,7 +8505,7 @@ def _j_DC_EVChargeParameterType(v):
         y11 = x4.Unit
         y12 = x4.Value
         if y10 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVMaximumVoltageLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
     x5 = v.EVEnergyCapacity
     if x5 is not None:
@@ -8514,7 +8513,7 @@ def _j_DC_EVChargeParameterType(v):
         y14 = x5.Unit
         y15 = x5.Value
         if y13 is None or y15 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVEnergyCapacity'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
     x6 = v.EVEnergyRequest
     if x6 is not None:
@@ -8522,7 +8521,7 @@ def _j_DC_EVChargeParameterType(v):
         y17 = x6.Unit
         y18 = x6.Value
         if y16 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVEnergyRequest'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
     x7 = v.FullSOC
     if x7 is not None:
@@ -8678,7 +8677,7 @@ def _j_DC_EVPowerDeliveryParameterType(v):
     y2 = x0.EVErrorCode
     y3 = x0.EVRESSSOC
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
     x1 = v.BulkChargingComplete
     if x1 is not None:
@@ -9256,7 +9255,7 @@ def _j_DC_EVSEChargeParameterType(v):
     y14 = x5.Unit
     y15 = x5.Value
     if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None or y10 is None or y12 is None or y13 is None or y15 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVSEStatus': _j_DC_EVSEStatusType(x0), 'EVSEMaximumCurrentLimit': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEMaximumPowerLimit': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaximumVoltageLimit': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}, 'EVSEMinimumCurrentLimit': {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}, 'EVSEMinimumVoltageLimit': {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}}
     x6 = v.EVSECurrentRegulationTolerance
     if x6 is not None:
@@ -9264,7 +9263,7 @@ def _j_DC_EVSEChargeParameterType(v):
         y17 = x6.Unit
         y18 = x6.Value
         if y16 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSECurrentRegulationTolerance'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
     x7 = v.EVSEPeakCurrentRipple
     if x7 is not None:
@@ -9272,7 +9271,7 @@ def _j_DC_EVSEChargeParameterType(v):
         y20 = x7.Unit
         y21 = x7.Value
         if y19 is None or y21 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEPeakCurrentRipple'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
     x8 = v.EVSEEnergyToBeDelivered
     if x8 is not None:
@@ -9280,7 +9279,7 @@ def _j_DC_EVSEChargeParameterType(v):
         y23 = x8.Unit
         y24 = x8.Value
         if y22 is None or y24 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEEnergyToBeDelivered'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
     return d
 _j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
@@ -9441,7 +9440,7 @@ def _j_DC_EVSEStatusType(v):
     x0 = v.NotificationMaxDelay
     x1 = v.EVSENotification
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
     x2 = v.EVSEIsolationStatus
     if x2 is not None:
@@ -9520,7 +9519,7 @@ def _j_DC_EVStatusType(v):
     x1 = v.EVErrorCode
     x2 = v.EVRESSSOC
     if x0 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVReady': x0, 'EVErrorCode': x1._value_, 'EVRESSSOC': x2}
     return d
 _j_DC_EVStatus = _j_DC_EVStatusType
@@ -9596,7 +9595,7 @@ def _j_DiffieHellmanPublickeyType(v):
     x0 = v.Id
     x1 = v.CONTENT
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
     return d
 """,
@@ -9671,7 +9670,7 @@ def _j_EMAIDType(v):
     x0 = v.Id
     x1 = v.CONTENT
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Id': x0, 'CONTENT': x1}
     return d
 """,
@@ -9956,7 +9955,7 @@ def _j_EVSEStatusType(v):
     x0 = v.NotificationMaxDelay
     x1 = v.EVSENotification
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
     return d
 _j_EVSEStatus = _j_EVSEStatusType
@@ -10075,7 +10074,7 @@ def _j_EntryType(v):
     if x0 is not None:
         j = _J13.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J14[j]] = _J15[j](x0)
     return d
 _j_Entry = _j_EntryType
@@ -10874,7 +10873,7 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
 def _j_MeterInfoType(v):
     x0 = v.MeterID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'MeterID': x0}
     x1 = v.MeterReading
     if x1 is not None:
@@ -11136,7 +11135,7 @@ def _j_MeteringReceiptResType(v):
     if x1 is not None:
         j = _J16.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J17[j]] = _J18[j](x1)
     return d
 _j_MeteringReceiptRes = _j_MeteringReceiptResType
@@ -11363,7 +11362,7 @@ def _j_PMaxScheduleEntryType(v):
     if x0 is not None:
         j = _J19.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J20[j]] = _J21[j](x0)
     x1 = v.PMax
     if x1 is not None:
@@ -11371,7 +11370,7 @@ def _j_PMaxScheduleEntryType(v):
         y2 = x1.Unit
         y3 = x1.Value
         if y1 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['PMax'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
     return d
 _j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
@@ -11623,7 +11622,7 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
 def _j_ParameterSetType(v):
     x0 = v.ParameterSetID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ParameterSetID': x0}
     x1 = v.Parameter
     if x1:
@@ -11907,7 +11906,7 @@ def _d_ParameterType(D, E, p, data, st, cls):
 def _j_ParameterType(v):
     x0 = v.Name
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Name': x0}
     x1 = v.boolValue
     if x1 is not None:
@@ -11927,7 +11926,7 @@ def _j_ParameterType(v):
         y2 = x5.Unit
         y3 = x5.Value
         if y1 is None or y3 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['physicalValue'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
     x6 = v.stringValue
     if x6 is not None:
@@ -12007,7 +12006,7 @@ def _j_PaymentDetailsReqType(v):
     x0 = v.eMAID
     x1 = v.ContractSignatureCertChain
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'eMAID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
     return d
 _j_PaymentDetailsReq = _j_PaymentDetailsReqType
@@ -12125,7 +12124,7 @@ def _j_PaymentDetailsResType(v):
     x1 = v.GenChallenge
     x2 = v.EVSETimeStamp
     if x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'GenChallenge': _b2a(x1, newline=False).decode(), 'EVSETimeStamp': x2}
     return d
 _j_PaymentDetailsRes = _j_PaymentDetailsResType
@@ -12465,7 +12464,7 @@ def _j_PhysicalValueType(v):
     x1 = v.Unit
     x2 = v.Value
     if x0 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Multiplier': x0, 'Unit': x1._value_, 'Value': x2}
     return d
 """,
@@ -12607,7 +12606,7 @@ def _j_PowerDeliveryReqType(v):
     x0 = v.ChargeProgress
     x1 = v.SAScheduleTupleID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ChargeProgress': x0._value_, 'SAScheduleTupleID': x1}
     x2 = v.ChargingProfile
     if x2 is not None:
@@ -12616,7 +12615,7 @@ def _j_PowerDeliveryReqType(v):
     if x3 is not None:
         j = _J22.get(x3.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J23[j]] = _J24[j](x3)
     return d
 _j_PowerDeliveryReq = _j_PowerDeliveryReqType
@@ -12707,7 +12706,7 @@ def _j_PowerDeliveryResType(v):
     if x1 is not None:
         j = _J25.get(x1.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J26[j]] = _J27[j](x1)
     return d
 _j_PowerDeliveryRes = _j_PowerDeliveryResType
@@ -12929,7 +12928,7 @@ def _j_PreChargeReqType(v):
     y8 = x2.Unit
     y9 = x2.Value
     if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVTargetCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
     return d
 _j_PreChargeReq = _j_PreChargeReqType
@@ -13069,7 +13068,7 @@ def _j_PreChargeResType(v):
     y2 = x2.Unit
     y3 = x2.Value
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
     return d
 _j_PreChargeRes = _j_PreChargeResType
@@ -13255,7 +13254,7 @@ def _j_ProfileEntryType(v):
     y2 = x1.Unit
     y3 = x1.Value
     if x0 is None or y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
     x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
     if x2 is not None:
@@ -13400,7 +13399,7 @@ _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
 def _j_RelativeTimeIntervalType(v):
     x0 = v.start
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'start': x0}
     x1 = v.duration
     if x1 is not None:
@@ -13611,7 +13610,7 @@ def _j_SAScheduleTupleType(v):
     x0 = v.SAScheduleTupleID
     x1 = v.PMaxSchedule
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
     x2 = v.SalesTariff
     if x2 is not None:
@@ -13842,7 +13841,7 @@ def _j_SalesTariffEntryType(v):
     if x0 is not None:
         j = _J28.get(x0.__class__)
         if j is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d[_J29[j]] = _J30[j](x0)
     x1 = v.EPriceLevel
     if x1 is not None:
@@ -14359,7 +14358,7 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
 def _j_SelectedServiceType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     x1 = v.ParameterSetID
     if x1 is not None:
@@ -14438,7 +14437,7 @@ _d_ServiceDetailReq = _d_ServiceDetailReqType
 def _j_ServiceDetailReqType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     return d
 _j_ServiceDetailReq = _j_ServiceDetailReqType
@@ -14559,7 +14558,7 @@ def _j_ServiceDetailResType(v):
     x0 = v.ResponseCode
     x1 = v.ServiceID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'ServiceID': x1}
     x2 = v.ServiceParameterList
     if x2 is not None:
@@ -15213,7 +15212,7 @@ def _d_ServiceType(D, E, p, data, st, cls):
 def _j_ServiceType(v):
     x0 = v.ServiceID
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ServiceID': x0}
     x1 = v.ServiceName
     if x1 is not None:
@@ -15431,7 +15430,7 @@ def _j_SessionSetupResType(v):
     x0 = v.ResponseCode
     x1 = v.EVSEID
     if x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'EVSEID': x1}
     x2 = v.EVSETimeStamp
     if x2 is not None:
@@ -15925,7 +15924,7 @@ def _j_WeldingDetectionReqType(v):
     y2 = x0.EVErrorCode
     y3 = x0.EVRESSSOC
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
     return d
 _j_WeldingDetectionReq = _j_WeldingDetectionReqType
@@ -16065,7 +16064,7 @@ def _j_WeldingDetectionResType(v):
     y2 = x2.Unit
     y3 = x2.Value
     if y1 is None or y3 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
     return d
 _j_WeldingDetectionRes = _j_WeldingDetectionResType

@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -2051,7 +2050,7 @@ def _j_WPT_AlignmentCheckReqType(v):
         y1 = x2.Exponent
         y2 = x2.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['TargetCoilCurrent'] = {'Exponent': y1, 'Value': y2}
     x3 = v.EVResultCode
     if x3 is not None:
@@ -2317,14 +2316,14 @@ def _j_WPT_AlignmentCheckResType(v):
         y1 = x3.Exponent
         y2 = x3.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['PowerTransmitted'] = {'Exponent': y1, 'Value': y2}
     x4 = v.SupplyDeviceCurrent
     if x4 is not None:
         y3 = x4.Exponent
         y4 = x4.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SupplyDeviceCurrent'] = {'Exponent': y3, 'Value': y4}
     x5 = v.VendorSpecificDataContainer
     if x5:
@@ -2795,14 +2794,14 @@ def _j_WPT_ChargeLoopReqType(v):
         y1 = x3.Exponent
         y2 = x3.Value
         if y1 is None or y2 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPCPowerRequest'] = {'Exponent': y1, 'Value': y2}
     x4 = v.EVPCPowerOutput
     if x4 is not None:
         y3 = x4.Exponent
         y4 = x4.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPCPowerOutput'] = {'Exponent': y3, 'Value': y4}
     x5 = v.EVPCChargeDiagnostics
     if x5 is not None:
@@ -2812,7 +2811,7 @@ def _j_WPT_ChargeLoopReqType(v):
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPCOperatingFrequency'] = {'Exponent': y5, 'Value': y6}
     x7 = v.EVPCPowerControlParameter
     if x7 is not None:
@@ -2829,7 +2828,7 @@ def _j_WPT_ChargeLoopReqType(v):
         y17 = y16.Exponent
         y18 = y16.Value
         if y8 is None or y9 is None or y11 is None or y12 is None or y14 is None or y15 is None or y17 is None or y18 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPCPowerControlParameter'] = {'EVPCCoilCurrentRequest': {'Exponent': y8, 'Value': y9}, 'EVPCCoilCurrentInformation': {'Exponent': y11, 'Value': y12}, 'EVPCCurrentOutputInformation': {'Exponent': y14, 'Value': y15}, 'EVPCVoltageOutputInformation': {'Exponent': y17, 'Value': y18}}
     x8 = v.ManufacturerSpecificDataContainer
     if x8:
@@ -3427,7 +3426,7 @@ def _j_WPT_ChargeLoopResType(v):
         y1 = x2.NotificationMaxDelay
         y2 = x2.EVSENotification
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
     x3 = v.MeterInfo
     if x3 is not None:
@@ -3440,28 +3439,28 @@ def _j_WPT_ChargeLoopResType(v):
         y3 = x5.Exponent
         y4 = x5.Value
         if y3 is None or y4 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['EVPCPowerRequest'] = {'Exponent': y3, 'Value': y4}
     x6 = v.SDPowerInput
     if x6 is not None:
         y5 = x6.Exponent
         y6 = x6.Value
         if y5 is None or y6 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SDPowerInput'] = {'Exponent': y5, 'Value': y6}
     x7 = v.SPCMaxOutputPowerLimit
     if x7 is not None:
         y7 = x7.Exponent
         y8 = x7.Value
         if y7 is None or y8 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SPCMaxOutputPowerLimit'] = {'Exponent': y7, 'Value': y8}
     x8 = v.SPCMinOutputPowerLimit
     if x8 is not None:
         y9 = x8.Exponent
         y10 = x8.Value
         if y9 is None or y10 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SPCMinOutputPowerLimit'] = {'Exponent': y9, 'Value': y10}
     x9 = v.SPCChargeDiagnostics
     if x9 is not None:
@@ -3471,7 +3470,7 @@ def _j_WPT_ChargeLoopResType(v):
         y11 = x10.Exponent
         y12 = x10.Value
         if y11 is None or y12 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SPCOperatingFrequency'] = {'Exponent': y11, 'Value': y12}
     x11 = v.SPCPowerControlParameter
     if x11 is not None:
@@ -3479,7 +3478,7 @@ def _j_WPT_ChargeLoopResType(v):
         y14 = y13.Exponent
         y15 = y13.Value
         if y14 is None or y15 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['SPCPowerControlParameter'] = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y14, 'Value': y15}}
     x12 = v.ManufacturerSpecificDataContainer
     if x12:
@@ -3793,7 +3792,7 @@ def _j_WPT_ChargeParameterDiscoveryReqType(v):
     y4 = x4.Value
     x5 = v.EVPCDeviceLocalControl
     if y1 is None or y2 is None or x2 is None or x3 is None or y3 is None or y4 is None or x5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVPCMaxReceivablePower': {'Exponent': y1, 'Value': y2}, 'SDMaxGroundClearence': x2, 'SDMinGroundClearence': x3, 'EVPCNaturalFrequency': {'Exponent': y3, 'Value': y4}, 'EVPCDeviceLocalControl': x5}
     x6 = v.VendorSpecificDataContainer
     if x6:
@@ -4228,7 +4227,7 @@ def _j_WPT_ChargeParameterDiscoveryResType(v):
     y7 = x8.Exponent
     y8 = x8.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or x5 is None or x6 is None or y5 is None or y6 is None or y7 is None or y8 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PDInputPowerClass': x2._value_, 'SDMinOutputPower': {'Exponent': y1, 'Value': y2}, 'SDMaxOutputPower': {'Exponent': y3, 'Value': y4}, 'SDMaxGroundClearanceSupport': x5, 'SDMinGroundClearanceSupport': x6, 'PDMinCoilCurrent': {'Exponent': y5, 'Value': y6}, 'PDMaxCoilCurrent': {'Exponent': y7, 'Value': y8}}
     x9 = v.SDManufacturerSpecificDataContainer
     if x9:
@@ -4392,7 +4391,7 @@ def _j_WPT_CoordinateXYZType(v):
     x1 = v.Coord_Y
     x2 = v.Coord_Z
     if x0 is None or x1 is None or x2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Coord_X': x0, 'Coord_Y': x1, 'Coord_Z': x2}
     return d
 """,
@@ -4651,7 +4650,7 @@ def _j_WPT_EVPCPowerControlParameterType(v):
     y7 = x3.Exponent
     y8 = x3.Value
     if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'EVPCCoilCurrentRequest': {'Exponent': y1, 'Value': y2}, 'EVPCCoilCurrentInformation': {'Exponent': y3, 'Value': y4}, 'EVPCCurrentOutputInformation': {'Exponent': y5, 'Value': y6}, 'EVPCVoltageOutputInformation': {'Exponent': y7, 'Value': y8}}
     return d
 """,
@@ -5436,7 +5435,7 @@ def _j_WPT_FinePositioningSetupReqType(v):
     x4 = v.EVDeviceAlignmentCheckMethodList
     x5 = v.NaturalOffset
     if x5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'EVDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'EVDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
     x6 = v.VendorSpecificDataContainer
     if x6:
@@ -5701,7 +5700,7 @@ def _j_WPT_FinePositioningSetupResType(v):
     x4 = v.PrimaryDeviceAlignmentCheckMethodList
     x5 = v.NaturalOffset
     if x5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PrimaryDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'PrimaryDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'PrimaryDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
     x6 = v.VendorSpecificDataContainer
     if x6:
@@ -5774,7 +5773,7 @@ def _j_WPT_LF_DataPackageListType(v):
     x0 = v.NumPackages
     x1 = v.WPT_LF_DataPackage
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NumPackages': x0, 'WPT_LF_DataPackage': _j_WPT_LF_DataPackageType(x1)}
     return d
 """,
@@ -5931,7 +5930,7 @@ def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
 def _j_WPT_LF_DataPackageType(v):
     x0 = v.PackageIndex
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'PackageIndex': x0}
     x1 = v.LF_TxData
     if x1 is not None:
@@ -5941,7 +5940,7 @@ def _j_WPT_LF_DataPackageType(v):
         y4 = y3.Exponent
         y5 = y3.Value
         if y2 is None or y4 is None or y5 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['LF_TxData'] = {'WPT_LF_TxDataList': {'TxIdentifier': y2, 'EIRP': {'Exponent': y4, 'Value': y5}}}
     x2 = v.LF_RxData
     if x2 is not None:
@@ -6554,7 +6553,7 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
 def _j_WPT_LF_ReceiverDataType(v):
     x0 = v.NumberOfReceivers
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NumberOfReceivers': x0}
     x1 = v.RxSpecData
     if x1:
@@ -6898,7 +6897,7 @@ def _j_WPT_LF_RxDataType(v):
     y4 = y3.Exponent
     y5 = y3.Value
     if x0 is None or y2 is None or y4 is None or y5 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'RxIdentifier': x0, 'RSSIData': {'RSSIDataList': {'TxIdentifier': y2, 'RSSI': {'Exponent': y4, 'Value': y5}}}}
     return d
 """,
@@ -7041,7 +7040,7 @@ def _j_WPT_LF_RxRSSIListType(v):
     y3 = y2.Exponent
     y4 = y2.Value
     if y1 is None or y3 is None or y4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'RSSIDataList': {'TxIdentifier': y1, 'RSSI': {'Exponent': y3, 'Value': y4}}}
     return d
 """,
@@ -7176,7 +7175,7 @@ def _j_WPT_LF_RxRSSIType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TxIdentifier': x0, 'RSSI': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -7961,7 +7960,7 @@ def _j_WPT_LF_TransmitterDataType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'NumberOfTransmitters': x0, 'SignalFrequency': {'Exponent': y1, 'Value': y2}}
     x2 = v.TxSpecData
     if x2:
@@ -8110,7 +8109,7 @@ def _j_WPT_LF_TxDataListType(v):
     y3 = y2.Exponent
     y4 = y2.Value
     if y1 is None or y3 is None or y4 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'WPT_LF_TxDataList': {'TxIdentifier': y1, 'EIRP': {'Exponent': y3, 'Value': y4}}}
     return d
 """,
@@ -8245,7 +8244,7 @@ def _j_WPT_LF_TxDataType(v):
     y1 = x1.Exponent
     y2 = x1.Value
     if x0 is None or y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TxIdentifier': x0, 'EIRP': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -8979,7 +8978,7 @@ def _j_WPT_SPCPowerControlParameterType(v):
     y1 = x0.Exponent
     y2 = x0.Value
     if y1 is None or y2 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y1, 'Value': y2}}
     return d
 """,
@@ -9475,7 +9474,7 @@ def _j_WPT_TxRxPulseOrderType(v):
     x0 = v.IndexNumber
     x1 = v.TxRxIdentifier
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'IndexNumber': x0, 'TxRxIdentifier': x1}
     return d
 """,
@@ -9806,7 +9805,7 @@ def _j_WPT_TxRxSpecDataType(v):
     y5 = x2.Coord_Y
     y6 = x2.Coord_Z
     if x0 is None or y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'TxRxIdentifier': x0, 'TxRxPosition': {'Coord_X': y1, 'Coord_Y': y2, 'Coord_Z': y3}, 'TxRxOrientation': {'Coord_X': y4, 'Coord_Y': y5, 'Coord_Z': y6}}
     return d
 """,

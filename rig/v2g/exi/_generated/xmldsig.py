@@ -12,7 +12,6 @@ import enum
 from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
-from rig.v2g.exi import jsonform as _jf
 from rig.v2g.exi import lazy as _lz
 from rig.v2g.exi import runtime as _rt
 from rig.v2g.exi.errors import EXIEncodeError as _EncErr
@@ -966,7 +965,7 @@ _d_CanonicalizationMethod = _d_CanonicalizationMethodType
 def _j_CanonicalizationMethodType(v):
     x0 = v.Algorithm
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Algorithm': x0}
     return d
 _j_CanonicalizationMethod = _j_CanonicalizationMethodType
@@ -1303,7 +1302,7 @@ _d_DigestMethod = _d_DigestMethodType
 def _j_DigestMethodType(v):
     x0 = v.Algorithm
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Algorithm': x0}
     return d
 _j_DigestMethod = _j_DigestMethodType
@@ -2702,7 +2701,7 @@ def _j_ReferenceType(v):
     if x4 is not None:
         y1 = x4.Algorithm
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['DigestMethod'] = {'Algorithm': y1}
     x5 = v.DigestValue
     if x5 is not None:
@@ -3123,7 +3122,7 @@ _d_SignatureMethod = _d_SignatureMethodType
 def _j_SignatureMethodType(v):
     x0 = v.Algorithm
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Algorithm': x0}
     x1 = v.HMACOutputLength
     if x1 is not None:
@@ -3845,7 +3844,7 @@ def _j_SignedInfoType(v):
     if x1 is not None:
         y1 = x1.Algorithm
         if y1 is None:
-            return _jf.body(v)
+            return _rt.json_body(v)
         d['CanonicalizationMethod'] = {'Algorithm': y1}
     x2 = v.SignatureMethod
     if x2 is not None:
@@ -3952,7 +3951,7 @@ _d_Transform = _d_TransformType
 def _j_TransformType(v):
     x0 = v.Algorithm
     if x0 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'Algorithm': x0}
     x1 = v.XPath
     if x1:
@@ -4398,7 +4397,7 @@ def _j_X509IssuerSerialType(v):
     x0 = v.X509IssuerName
     x1 = v.X509SerialNumber
     if x0 is None or x1 is None:
-        return _jf.body(v)
+        return _rt.json_body(v)
     d = {'X509IssuerName': x0, 'X509SerialNumber': x1}
     return d
 """,
