@@ -2,7 +2,7 @@
 
 A converter returns what rig.v2g.exi.jsonform.body returns for the same instance (the JSON form
 is specified there), with the walk decided at generation time: the keys are constants, a field of
-a small all-required type (RationalNumberType, a header's SessionID...) is a nested dict literal
+a small all-required type (RationalNumberType, -2's PhysicalValueType) is a nested dict literal
 in its parent's code, and the only dispatch left at run time is the member class of a
 substitution group. The trace stores the JSON form of every message of a run (an hour of
 ChargeLoop is 28,800 messages), so this is a hot path.
