@@ -1,7 +1,14 @@
-"""Speed floors of the EXI codec (issue 3), measured in CPython here.
+"""Speed floors of the EXI codec and the JSON form (issue 3; the hour-long sessions issue),
+measured in CPython here.
 
 - DC_ChargeLoopReq with BPT_Dynamic_DC_CLReqControlMode, every optional rational filled (70
-  bytes): encode and decode each < 50 us median.
+  bytes), and the DC_ChargeLoopRes an emulated EVSE answers it with in Dynamic BPT (59 bytes):
+  encode and decode each < 50 us median.
+- to_json of either < 10 us median (the rig's own floor: an hour of ChargeLoop puts 28,800
+  messages into the trace, so 10 us keeps their JSON form under 0.3 s, 5 % of the hour's 6 s
+  budget), and at most half the time of the generic walk (jsonform.body, what to_json did
+  before the generated converters) measured in the same run: a converter that falls back to
+  the walk fails this.
 - SessionSetupReq: encode and decode each < 20 us median.
 - ISO 15118-2 CurrentDemandReq in its V2G_Message, every optional element filled (the message
   a -2 DC car sends every ~100 ms; 48 bytes): encode and decode each < 50 us median (the
@@ -13,7 +20,8 @@
 The machine is shared: per-call times are taken in batches, the median of each round is kept,
 and the quietest of several rounds is the figure (contention from other processes only ever adds
 time). `measure()` returns the figures so other benchmarks can print them side by side.
-`python tests/benchmarks/test_exi_speed.py` prints them without asserting.
+`python tests/benchmarks/test_exi_speed.py` prints them, with the figures BEFORE (see there)
+beside the charge loop's, without asserting.
 """
 
 from __future__ import annotations
@@ -34,12 +42,29 @@ REPO = Path(__file__).resolve().parents[2]
 FLOORS_US = {
     "dc_charge_loop_encode": 50.0,
     "dc_charge_loop_decode": 50.0,
+    "dc_charge_loop_to_json": 10.0,
+    "dc_charge_loop_res_encode": 50.0,
+    "dc_charge_loop_res_decode": 50.0,
+    "dc_charge_loop_res_to_json": 10.0,
     "session_setup_encode": 20.0,
     "session_setup_decode": 20.0,
     "iso2_current_demand_encode": 50.0,
     "iso2_current_demand_decode": 50.0,
 }
 IMPORT_FLOOR_MS = 300.0
+#: to_json at most this share of the generic walk's time, same message, same run
+TO_JSON_VS_GENERIC = 0.5
+#: The charge loop's figures before the generated JSON converters and the hot-path work
+#: (commit c32f775), by this module's measure() on this machine, in the same session and
+#: interleaved with the figures in the exiperf report (quietest of 3 runs): microseconds.
+BEFORE_US = {
+    "dc_charge_loop_encode": 5.78,
+    "dc_charge_loop_decode": 11.12,
+    "dc_charge_loop_to_json": 6.86,
+    "dc_charge_loop_res_encode": 5.02,
+    "dc_charge_loop_res_decode": 8.72,
+    "dc_charge_loop_res_to_json": 6.33,
+}
 
 FIRST_ENCODE = """
 import time
@@ -84,6 +109,25 @@ def messages() -> dict[str, tuple[str, Any]]:
             EVMinimumV2XEnergyRequest=r(20, 3),
         ),
     )
+    response = dc.DC_ChargeLoopRes(
+        Header=header,
+        ResponseCode=dc.responseCodeType.OK,
+        EVSEPresentCurrent=r(-4003, -3),
+        EVSEPresentVoltage=r(3904, -1),
+        EVSEPowerLimitAchieved=False,
+        EVSECurrentLimitAchieved=False,
+        EVSEVoltageLimitAchieved=False,
+        CLResControlMode=dc.BPT_Dynamic_DC_CLResControlMode(
+            EVSEMaximumChargePower=r(0),
+            EVSEMinimumChargePower=r(0),
+            EVSEMaximumChargeCurrent=r(7333, -2),
+            EVSEMaximumVoltage=r(500),
+            EVSEMaximumDischargePower=r(1500),
+            EVSEMinimumDischargePower=r(0),
+            EVSEMaximumDischargeCurrent=r(7333, -2),
+            EVSEMinimumVoltage=r(150),
+        ),
+    )
     setup = common.SessionSetupReq(
         Header=common.MessageHeaderType(SessionID=bytes(8), TimeStamp=1739635913),
         EVCCID="WMIV1234567890ABCDEX",
@@ -119,6 +163,7 @@ def messages() -> dict[str, tuple[str, Any]]:
     )
     return {
         "dc_charge_loop": ("dc", loop),
+        "dc_charge_loop_res": ("dc", response),
         "session_setup": ("common", setup),
         "iso2_current_demand": ("iso2", demand),
     }
@@ -139,13 +184,17 @@ def _per_call_us(fn: Callable[[], object], batch: int, samples: int, rounds: int
 
 
 def measure(batch: int = 100, samples: int = 30, rounds: int = 5) -> dict[str, float]:
-    """Median microseconds per encode and per decode of each benchmark message."""
+    """Median microseconds per encode, decode and to_json of each benchmark message, and per
+    JSON form by the generic walk (`<name>_generic_json`)."""
     from rig.v2g import exi
+    from rig.v2g.exi import jsonform
 
     out: dict[str, float] = {}
     for name, (ns, message) in messages().items():
         data = exi.encode(message)
         assert exi.decode(ns, data) == message
+        element = type(message)._exi_meta.element
+        assert exi.to_json(message) == {element: jsonform.body(message)}
         out[f"{name}_bytes"] = float(len(data))
         out[f"{name}_encode"] = _per_call_us(
             lambda m=message: exi.encode(m), batch, samples, rounds
@@ -153,7 +202,22 @@ def measure(batch: int = 100, samples: int = 30, rounds: int = 5) -> dict[str, f
         out[f"{name}_decode"] = _per_call_us(
             lambda ns=ns, d=data: exi.decode(ns, d), batch, samples, rounds
         )
+        out[f"{name}_to_json"] = _per_call_us(
+            lambda m=message: exi.to_json(m), batch, samples, rounds
+        )
+        out[f"{name}_generic_json"] = _per_call_us(
+            lambda m=message, e=element: {e: jsonform.body(m)}, batch, samples, rounds
+        )
     return out
+
+
+def before_after(figures: dict[str, float]) -> list[str]:
+    """Lines comparing the charge loop's figures with BEFORE_US."""
+    lines = []
+    for key, before in BEFORE_US.items():
+        now = figures[key]
+        lines.append(f"{key:28s} before {before:6.2f} us  now {now:6.2f} us  x{before / now:.1f}")
+    return lines
 
 
 def first_encode_ms(bytecode_cache: bool, runs: int = 5) -> float:
@@ -202,10 +266,16 @@ def test_codec_speed_floors() -> None:
     for key, value in figures.items():
         unit = "B" if key.endswith("_bytes") else "us"
         print(f"exi {key}: {value:.2f} {unit}")
+    for line in before_after(figures):
+        print(f"exi {line}")
     assert 60 <= figures["dc_charge_loop_bytes"] <= 80  # "about 68 bytes"
+    assert 50 <= figures["dc_charge_loop_res_bytes"] <= 70
     assert 30 <= figures["iso2_current_demand_bytes"] <= 50
     for key, floor in FLOORS_US.items():
         assert figures[key] < floor, f"{key}: {figures[key]:.1f} us >= {floor} us"
+    for name in ("dc_charge_loop", "dc_charge_loop_res"):
+        ratio = figures[f"{name}_to_json"] / figures[f"{name}_generic_json"]
+        assert ratio <= TO_JSON_VS_GENERIC, f"{name}: to_json takes {ratio:.0%} of the generic walk"
 
 
 @pytest.mark.benchmark
@@ -220,7 +290,9 @@ def test_import_and_first_encode_floor(bytecode_cache: bool) -> None:
 
 
 if __name__ == "__main__":
-    for key, value in measure().items():
+    results = measure()
+    for key, value in results.items():
         print(f"{key:28s} {value:8.2f}")
+    print("\n".join(before_after(results)))
     for cache in (True, False):
         print(f"first encode, bytecode cache {cache}: {first_encode_ms(cache):.1f} ms")

@@ -29,6 +29,7 @@ EXIMessage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 # the codec core is small; the generated modules it uses load on demand
@@ -81,9 +82,23 @@ _MODULES = {"app", "common", "commontypes", "dc", "ac", "acdp", "wpt", "xmldsig"
 
 def to_json(message: EXIMessage) -> dict[str, Any]:
     """JSON form {element name: body} of a message."""
-    from rig.v2g.exi.jsonform import to_json as _to_json
+    convert = _to_json
+    if convert is None:
+        convert = _load_to_json()
+    return convert(message)
 
-    return _to_json(message)
+
+# jsonform is imported on the first to_json (not at package import), then called directly: the
+# trace takes the JSON form of every message of a run.
+_to_json: Callable[[EXIMessage], dict[str, Any]] | None = None
+
+
+def _load_to_json() -> Callable[[EXIMessage], dict[str, Any]]:
+    global _to_json
+    from rig.v2g.exi.jsonform import to_json as convert
+
+    _to_json = convert
+    return convert
 
 
 @overload

@@ -1,5 +1,6 @@
 """Python source of the generated EXI modules: dataclasses, enums, and one encoder and one
-decoder function per type, specialized from the normalized grammars.
+decoder function per type, specialized from the normalized grammars (and one JSON converter per
+type, written by rig.v2g.exi.jsongen).
 
 The generated codec inlines what is known at generation time: event codes and widths of the
 states a field can be reached from, fixed-width values (booleans, n-bit integers, enumeration
@@ -14,6 +15,7 @@ import keyword
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rig.v2g.exi.datatypes import Datatype
 from rig.v2g.exi.grammar import (
     EE,
     CountClass,
@@ -22,6 +24,8 @@ from rig.v2g.exi.grammar import (
     Terminal,
     TypeGrammar,
 )
+from rig.v2g.exi.jsongen import JsonWriter
+from rig.v2g.exi.lazy import CODEC_PREFIXES
 from rig.v2g.exi.meta import FieldKind, Rep
 from rig.v2g.exi.model import (
     ClassModel,
@@ -59,6 +63,7 @@ PY_TYPE = {
 PRELUDE = """from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -132,6 +137,7 @@ class ModuleWriter:
         self.deps: set[str] = set()  # of the unit being written
         self.tables: list[str] = []  # tables of the unit being written
         self.table_counter = 0
+        self.json_tables = 0  # tables of the JSON converters (rig.v2g.exi.jsongen)
         self.specs: dict[str, SimpleModel] = {}
 
     # -- names used by the unit being written
@@ -212,7 +218,7 @@ class ModuleWriter:
         for cm in type_classes + element_classes:
             src = Src()
             self.write_class(src, cm)
-            unit(cm.name, src, [cm.name])
+            unit(cm.name, src, [cm.name] if cm.base_key is not None else [cm.name, twin_name(cm)])
         for sm in sets:
             # the union of the set's root classes (the stub's `Document` type), built on use
             if "Document" in names:
@@ -233,12 +239,14 @@ class ModuleWriter:
                 raise SchemaError(f"element {cm.name} and its type {base.name} in two modules")
             aliases.setdefault(base.name, []).append(cm)
         for cm in type_classes:
-            for prefix in ("_e_", "_d_"):
+            for prefix in CODEC_PREFIXES:
                 src = Src()
                 if prefix == "_e_":
                     EncoderWriter(self, cm, src).write()
-                else:
+                elif prefix == "_d_":
                     DecoderWriter(self, cm, src).write()
+                else:
+                    JsonWriter(self, cm, src).write()
                 provided = [f"{prefix}{cm.name}"]
                 for el in aliases.get(cm.name, []):
                     src(f"{prefix}{el.name} = {prefix}{cm.name}")
@@ -378,6 +386,17 @@ class ModuleWriter:
             f"{cm.name}._exi_meta = _CM({cm.type_name!r}, {cm.namespace!r}, {element}, "
             f"{home!r}, {unsupported})"
         )
+        if cm.base_key is None:
+            # A frozen dataclass sets each field through object.__setattr__ (~0.4 us a field);
+            # decoders fill a plain twin of the same slots with ordinary stores and then retype
+            # it (__class__ assignment, allowed between classes of identical slots): the
+            # instance is then exactly one the dataclass would have built.
+            src("")
+            src(f"class {twin_name(cm)}:")
+            with src.indent():
+                src(f"'''The slots of {cm.name}, not frozen (decoders fill it, then retype it).'''")
+                src("")
+                src(f"__slots__ = {cm.name}.__slots__")
 
     def write_fields_meta(self, src: Src, cm: ClassModel) -> None:
         fields = []
@@ -433,8 +452,8 @@ class ModuleWriter:
     def _export(self, cm: ClassModel) -> None:
         if cm.module != self.module:
             self.foreign.setdefault(cm.name, cm.module)
-            self.foreign.setdefault(f"_e_{cm.name}", cm.module)
-            self.foreign.setdefault(f"_d_{cm.name}", cm.module)
+            for prefix in CODEC_PREFIXES:
+                self.foreign.setdefault(f"{prefix}{cm.name}", cm.module)
 
     def set_classes(self, sm: SetModel) -> list[QName]:
         todo = [element_key(d) for d in sm.roots]
@@ -456,6 +475,30 @@ class ModuleWriter:
 
 
 INLINE_DEPTH = 3  # how deep small types are inlined into their parents
+
+
+def varint_groups(dt: Datatype) -> int:
+    """Most 7-bit groups (EXI 7.1.6) an integer of this datatype takes: from its bounds, or
+    148 when unbounded (~1 kbit, a bound on the work a crafted stream can cause)."""
+    if dt.hi is not None and (dt.rep == Rep.UINT or dt.lo is not None):
+        top = dt.hi if dt.rep == Rep.UINT else max(dt.hi, -(dt.lo or 0) - 1)
+        return max(1, -(-top.bit_length() // 7))
+    return 148
+
+
+# Integers of up to this many 7-bit groups are coded inline, octet by octet: encoders write up to
+# three (a short's whole range); decoders read the octets with the bits before them and look
+# ahead only two, since a read that runs past the end of the stream takes the slow path, and a
+# longer look-ahead does so for the last integer of many messages (a charge loop response's).
+ENCODE_GROUPS = 3
+DECODE_GROUPS = 2
+# Binary values of one fixed length below this (their length is one octet) are coded inline.
+FIXED_BINARY = 32
+
+
+def twin_name(cm: ClassModel) -> str:
+    """The plain (not frozen) class with the slots of type class `cm` that decoders fill."""
+    return f"_W_{cm.name}"
 
 
 def inlinable(cm: ClassModel) -> bool:
@@ -600,13 +643,11 @@ class EncoderWriter:
             src(f"if {' or '.join(conds)}:")
             src(f"    raise _rt.bad_int({var}, {dt.lo}, {dt.hi})")
             if rep == Rep.UINT:
-                self.flush()
-                src(f"a = (a << 8) | {var} if {var} < 128 else _uint(a, {var})")
+                self.uint(var, varint_groups(dt))
             else:
                 self.pend(1, f"{var} < 0")
-                self.flush()
                 src(f"m = ~{var} if {var} < 0 else {var}")
-                src("a = (a << 8) | m if m < 128 else _uint(a, m)")
+                self.uint("m", varint_groups(dt))
         elif rep in (Rep.HEX, Rep.BASE64, Rep.STRING):
             pytype = "str" if rep == Rep.STRING else "bytes"
             conds = [f"{var}.__class__ is not {pytype}"]
@@ -620,11 +661,49 @@ class EncoderWriter:
                     conds.append(f"len({var}) > {hi}")
             src(f"if {' or '.join(conds)}:")
             src(f"    raise _rt.bad_length({var}, {lo}, {hi}, {pytype})")
+            if rep != Rep.STRING and lo is not None and lo == hi and lo < FIXED_BINARY:
+                # a fixed length (a SessionID): length octet and octets join the pending bits
+                self.pend(8 + 8 * lo, f"int.from_bytes({var}, 'big') | {lo << (8 * lo)}")
+                return
             self.flush()
             fn = "_str" if rep == Rep.STRING else "_bin"
             src(f"a = {fn}(a, {var})")
         else:  # pragma: no cover - datatype() rejects the others
             raise SchemaError(f"no encoder for {rep}")
+
+    def uint(self, m: str, groups: int) -> None:
+        """Write unsigned integer `m` (at most `groups` 7-bit groups, least significant first,
+        high bit of an octet = more follow): up to ENCODE_GROUPS groups in the same shift as
+        the pending bits, longer ones by the helper."""
+        src = self.src
+        head = list(self.pending)
+        self.pending.clear()
+        # (condition, width, octets of m): one branch per length
+        forms = [
+            (f"{m} < 128", 8, m),
+            (f"{m} < 16384", 16, f"(({m} & 127) << 8) | ({m} >> 7) | 32768"),
+            (
+                f"{m} < 2097152",
+                24,
+                f"(({m} & 127) << 16) | (({m} & 16256) << 1) | ({m} >> 14) | 8421376",
+            ),
+        ][: min(groups, ENCODE_GROUPS)]
+        for i, (cond, width, octets) in enumerate(forms):
+            last = i == len(forms) - 1 and groups <= ENCODE_GROUPS
+            if len(forms) > 1 or not last:
+                src("else:" if last else f"{'elif' if i else 'if'} {cond}:")
+                src.level += 1
+            self.pending[:] = [*head, (width, octets, 0)]
+            self.flush()
+            if len(forms) > 1 or not last:
+                src.level -= 1
+        if groups > ENCODE_GROUPS:
+            src("else:")
+            with src.indent():
+                self.pending[:] = head
+                self.flush()
+                src(f"a = _uint(a, {m})")
+        self.pending.clear()
 
     def simple_element_body(self, sm: SimpleModel, var: str) -> None:
         """After SE(qname) of a simple-typed element: CH [typed], value, EE (EXI 8.5.4.1.2)."""
@@ -693,8 +772,9 @@ class EncoderWriter:
         members = [self.mw.ref_class(element_key(m)) for m in f.members]
         index = "{" + ", ".join(f"{c.name}: {i}" for i, c in enumerate(members)) + "}"
         mtab = self.mw.table("M", index)
+        # a list: lazy puts each member's compiled encoder in place of its stub
         encs = self.mw.table(
-            "F", "(" + "".join(f"{self.mw.ref_codec(c, '_e_')}, " for c in members) + ")"
+            "F", "[" + ", ".join(self.mw.ref_codec(c, "_e_") for c in members) + "]"
         )
         expected = " | ".join(c.name for c in members)
         self.src(f"j = {mtab}.get({var}.__class__)")
@@ -1097,18 +1177,20 @@ class DecoderWriter:
                 bits = c
             self.extract(kind, payload, bits, off)
 
-    def varint(self, var: str, groups: int) -> None:
-        """Read an unsigned integer into `var`, folded with the pending fixed-width bits.
+    def varint(self, var: str, groups: int, dt: Datatype, what: str) -> None:
+        """Read an integer of datatype `dt` (UINT, or INT after its pending sign bit `sg`) into
+        `var`, folded with the pending fixed-width bits.
 
-        The pending group and the first two octets of the integer come from one read when the
-        window holds them; one or two 7-bit groups are decoded inline, longer ones (and the
-        last bits of a stream) by the helper.
+        The pending group and the first octets of the integer (up to DECODE_GROUPS) come from
+        one read when the window holds them; each length is a branch that decodes its groups
+        inline and checks the bounds only if a value of that length can break them. Longer
+        integers (and the last bits of a stream) go to the helper.
         """
         src = self.src
         items = list(self.pending)
         self.pending.clear()
         total = sum(w for w, _, _ in items)
-        look = 16 if groups > 1 else 8
+        look = 8 * min(groups, DECODE_GROUPS)
         src(f"q = p + {total + look}")
         src("if q <= E:")
         src(f"    c = (D >> (E - q)) & {(1 << (total + look)) - 1}")
@@ -1117,22 +1199,57 @@ class DecoderWriter:
         if items:
             src(f"g = c >> {look}")
             self.check_and_extract(items, total, "g")
-        if look == 16:
-            src(f"{var} = c & 65535")
-            src(f"if {var} < 32768:")
-            src(f"    {var} >>= 8")
-            src("    p = q - 8")
-            src(f"elif not {var} & 128:")
-            src(f"    {var} = (({var} >> 8) & 127) | (({var} & 127) << 7)")
-            src("    p = q")
-            src("else:")
-            src(f"    {var}, D, E, p = _duint(D, E, q - 16, data, {groups})")
+            src(f"{var} = c & {(1 << look) - 1}")
         else:
-            src(f"{var} = c & 255")
-            src(f"if {var} < 128:")
-            src("    p = q")
-            src("else:")
-            src(f"    {var}, D, E, p = _duint(D, E, q - 8, data, {groups})")
+            src(f"{var} = c")
+        v = var
+        # octet k (0 first) of the look-ahead sits at shift look - 8 (k + 1)
+        octet = [
+            f"(({v} >> {look - 8 * (k + 1)}) & 127)" if look > 8 * (k + 1) else f"({v} & 127)"
+            for k in range(look // 8)
+        ]
+        for k in range(1, look // 8 + 1):
+            # k octets: the continuation bits of the first k - 1 are set, the k-th is clear
+            stop = 1 << (look - 8 * (k - 1) - 1)
+            if k == 1:
+                src(f"if {v} < {stop}:")
+            else:
+                src(f"elif not {v} & {stop}:")
+            with src.indent():
+                if k == 1:
+                    if look > 8:
+                        src(f"{v} >>= {look - 8}")
+                else:
+                    parts = [octet[i] + (f" << {7 * i}" if i else "") for i in range(k)]
+                    src(f"{v} = {' | '.join(parts)}")
+                rest = look - 8 * k
+                src(f"p = q - {rest}" if rest else "p = q")
+                self.int_checks(v, dt, what, (1 << (7 * k)) - 1, look)
+        src("else:")
+        with src.indent():
+            # more octets than inline (or than the type allows: the helper says so)
+            src(f"{v}, D, E, p = _duint(D, E, q - {look}, data, {groups})")
+            self.int_checks(v, dt, what, None, look)
+
+    def int_checks(self, v: str, dt: Datatype, what: str, top: int | None, look: int) -> None:
+        """Sign and bounds of a decoded magnitude `v` at most `top` (None: any): only the
+        bound checks a value of that size could fail. The integer began at q - look."""
+        src = self.src
+        signed = dt.rep == Rep.INT
+        if signed:
+            src("if sg:")
+            src(f"    {v} = ~{v}")
+        # the values a magnitude up to `top` can give
+        low = (-top - 1 if signed else 0) if top is not None else None
+        high = top
+        conds = []
+        if dt.lo is not None and (signed or dt.lo > 0) and (low is None or low < dt.lo):
+            conds.append(f"{v} < {dt.lo}")
+        if dt.hi is not None and (high is None or high > dt.hi):
+            conds.append(f"{v} > {dt.hi}")
+        if conds:
+            src(f"if {' or '.join(conds)}:")
+            src(f"    raise _rt.out_of_range(q - {look}, {what!r}, {v}, {dt.lo}, {dt.hi})")
 
     def extract(self, kind: str, payload: tuple[object, ...], bits: str, off: int) -> None:
         src = self.src
@@ -1170,34 +1287,22 @@ class DecoderWriter:
         if dt.rep in (Rep.UINT, Rep.INT):
             if dt.rep == Rep.INT:
                 self.pend(1, "sign", "sg")
-            # most 7-bit groups a value of this type can take (unbounded: ~1 kbit, a bound on
-            # the work a crafted stream can cause)
-            groups = 148
-            if dt.hi is not None and (dt.rep == Rep.UINT or dt.lo is not None):
-                top = dt.hi if dt.rep == Rep.UINT else max(dt.hi, -(dt.lo or 0) - 1)
-                groups = max(1, -(-top.bit_length() // 7))
-            checks = (dt.lo is not None and dt.lo > 0) or dt.hi is not None or dt.rep == Rep.INT
-            if checks:
-                # offset of the integer for errors: after the pending bits
-                pend_bits = sum(w for w, _, _ in self.pending)
-                src(f"p0 = p + {pend_bits}" if pend_bits else "p0 = p")
-            self.varint(var, groups)
-            if dt.rep == Rep.INT:
-                src("if sg:")
-                src(f"    {var} = ~{var}")
-            conds = []
-            if dt.lo is not None and (dt.rep == Rep.INT or dt.lo > 0):
-                conds.append(f"{var} < {dt.lo}")
-            if dt.hi is not None:
-                conds.append(f"{var} > {dt.hi}")
-            if conds:
-                src(f"if {' or '.join(conds)}:")
-                src(f"    raise _rt.out_of_range(p0, {what!r}, {var}, {dt.lo}, {dt.hi})")
+            self.varint(var, varint_groups(dt), dt, what)
             return
         self.flush()
         lo, hi = dt.min_length, dt.max_length
         if dt.rep == Rep.STRING:
             src(f"{var}, D, E, p = _dstr(D, E, p, data, st, {key!r}, {lo}, {hi}, {what!r})")
+        elif lo is not None and lo == hi and lo < FIXED_BINARY:
+            # a fixed length (a SessionID): the length octet and the octets in one read; the
+            # helper reports a wrong length (and reads across a window's end)
+            n = 8 * lo
+            src(f"q = p + {8 + n}")
+            src(f"if q <= E and (D >> (E - p - 8)) & 255 == {lo}:")
+            src(f"    {var} = ((D >> (E - q)) & {(1 << n) - 1}).to_bytes({lo}, 'big')")
+            src("    p = q")
+            src("else:")
+            src(f"    {var}, D, E, p = _dbin(D, E, p, data, {lo}, {hi}, {what!r})")
         else:
             src(f"{var}, D, E, p = _dbin(D, E, p, data, {lo}, {hi}, {what!r})")
 
@@ -1286,11 +1391,17 @@ class DecoderWriter:
         self.construct(target)
 
     def construct(self, target: str) -> None:
+        """Build the instance in the class's plain twin and retype it (see write_class): every
+        field is set, so the instance equals one built through __init__."""
         own = self.mw.ref_class(self.cm.key)
-        self.src(f"{target} = _new({own.name})" if self.depth else f"{target} = _new(cls)")
+        twin = twin_name(own)
+        self.mw._use(twin, own.module)
+        self.src(f"{target} = _new({twin})")
         for f in self.cm.fields:
-            setter = self.mw.table("s", f"{own.name}.{f.name}.__set__")
-            self.src(f"{setter}({target}, {self.var_of[f.name]})")
+            self.src(f"{target}.{f.name} = {self.var_of[f.name]}")
+        # `cls` is the class asked for: the type's, or a global element's (a subclass that adds
+        # no slots)
+        self.src(f"{target}.__class__ = {own.name if self.depth else 'cls'}")
 
     # -- walking the grammar
     def nodes(self) -> tuple[list[tuple[str, int]], dict[int, tuple[str, int]]] | None:
@@ -1352,8 +1463,6 @@ class DecoderWriter:
                 self.loop_mode()
             else:
                 self.topo_mode(*topo)
-            # frozen dataclass __init__ costs ~0.4 us per field; set the slots directly (every
-            # field, so the instance equals one built through __init__)
             self.construct("o")
             src("return o, D, E, p")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from rig.v2g.exi import lazy
@@ -35,14 +36,35 @@ def _is_value_wrapper(cls: type) -> bool:
 
 def to_json(message: object) -> dict[str, Any]:
     """{element name: body} of a global element instance."""
-    meta = getattr(type(message), "_exi_meta", None)
+    entry = _CONVERTERS.get(message.__class__)
+    if entry is None:
+        entry = _converter(type(message))
+    element, convert = entry
+    try:
+        return {element: convert(message)}
+    except Exception:
+        # a value of the wrong type somewhere: the generic walk is the reference (it gives the
+        # same form where it can, or raises what it raises)
+        return {element: body(message)}
+
+
+# The generated converter of each global element class (rig.v2g.exi.jsongen), found on first use.
+_CONVERTERS: dict[type, tuple[str, Callable[[Any], Any]]] = {}
+
+
+def _converter(cls: type) -> tuple[str, Callable[[Any], Any]]:
+    meta = getattr(cls, "_exi_meta", None)
     if meta is None or meta.element is None:
-        raise TypeError(f"{type(message).__name__} is not a global element class")
-    return {meta.element: body(message)}
+        raise TypeError(f"{cls.__name__} is not a global element class")
+    entry = (meta.element, lazy.codec(cls.__module__.rsplit(".", 1)[-1], f"_j_{cls.__name__}"))
+    _CONVERTERS[cls] = entry
+    return entry
 
 
 def body(value: object) -> Any:
-    """The JSON body of any generated class instance."""
+    """The JSON body of any generated class instance, by a generic walk of its field
+    descriptions: the reference the generated converters (`_j_<Class>`) are held to, and what
+    they fall back to for instances whose fields do not hold their declared types."""
     cls = type(value)
     plan = _PLANS.get(cls)
     if plan is None:
@@ -63,8 +85,7 @@ def body(value: object) -> Any:
     return out
 
 
-# How body() walks a class, built once per class (the JSON form of every message of a run goes
-# into its trace: an hour of ChargeLoop is 28,800 messages).
+# How body() walks a class, built once per class.
 _COMPLEX, _SUBSTITUTION, _SIMPLE = 0, 1, 2
 _PLAIN, _HEX, _BASE64, _ENUM = 0, 1, 2, 3
 _REPS = {Rep.HEX: _HEX, Rep.BASE64: _BASE64, Rep.ENUM: _ENUM}

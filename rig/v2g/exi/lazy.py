@@ -4,15 +4,18 @@ A generated module holds its definitions as source units (`_UNITS`: name -> (dep
 runs none of them at import: creating ~300 frozen dataclasses and compiling ~1 MB of codec code
 would cost seconds. `install()` gives the module a PEP 562 `__getattr__`, so `dc.DC_ChargeLoopReq`
 builds that class (and its base) on first access, and binds each codec function name to a
-`_Stub` that compiles the real function into the module's globals on its first call. Compiled
-functions live in the module's own globals, so their calls to each other are plain global
-lookups once resolved.
+`_Stub` that compiles the real function into the module's globals on its first call. Codec
+functions are the encoders, decoders and JSON converters (`_e_`, `_d_`, `_j_` + type name).
+Compiled functions live in the module's own globals, so their calls to each other are plain
+global lookups once resolved; a stub that a dispatch table (a list) captured before the compile
+replaces itself there on its first call too.
 """
 
 from __future__ import annotations
 import __future__
 
 import importlib
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +23,8 @@ from typing import Any
 PACKAGE = "rig.v2g.exi._generated"
 _FLAGS = __future__.annotations.compiler_flag
 _LOCK = threading.RLock()
+#: Name prefixes of the generated functions: encoder, decoder, JSON converter (one per type)
+CODEC_PREFIXES = ("_e_", "_d_", "_j_")
 
 
 def module_globals(name: str) -> dict[str, Any]:
@@ -28,24 +33,34 @@ def module_globals(name: str) -> dict[str, Any]:
 
 
 class _Stub:
-    """Stands for a codec function until its first call compiles it. A stub captured in a
-    dispatch table stays there after the compile: it keeps the compiled function, so later calls
-    cost one indirection and no lookup."""
+    """Stands for a codec function until its first call compiles it. Its first call also puts
+    the compiled function in its place in the module's globals and in every dispatch table
+    (a list, see _unit) that captured the stub, so later calls go straight to the function."""
 
-    __slots__ = ("g", "home", "name", "real")
+    __slots__ = ("g", "home", "name", "real", "tables")
 
     def __init__(self, g: dict[str, Any], name: str, home: str) -> None:
         self.g = g
         self.name = name
         self.home = home
         self.real: Callable[..., Any] | None = None
+        self.tables: list[tuple[list[Any], int]] = []
 
     def __call__(self, *args: Any) -> Any:
         real = self.real
         if real is None:
-            real = self.real = codec(self.home, self.name)
-            self.g[self.name] = real
+            real = self.resolve()
         return real(*args)
+
+    def resolve(self) -> Callable[..., Any]:
+        with _LOCK:
+            real = self.real = codec(self.home, self.name)
+            if self.g.get(self.name) is self:
+                self.g[self.name] = real
+            for table, index in self.tables:
+                table[index] = real
+            self.tables.clear()
+        return real
 
 
 def install(g: dict[str, Any]) -> None:
@@ -74,7 +89,7 @@ def get(g: dict[str, Any], name: str) -> Any:
         foreign: dict[str, str] = g["_FOREIGN"]
         if name in foreign:
             home = foreign[name]
-            if name.startswith(("_e_", "_d_")):
+            if name.startswith(CODEC_PREFIXES):
                 # a stub of our own, so that this module's binding is replaced when compiled
                 real = module_globals(home).get(name)
                 obj = real if real is not None and not isinstance(real, _Stub) else None
@@ -104,18 +119,29 @@ def _unit(g: dict[str, Any], unit: str) -> None:
         return
     deps, src = g["_UNITS"][unit]
     for d in deps:
-        if d.startswith(("_e_", "_d_")):
+        if d.startswith(CODEC_PREFIXES):
             cur = g.get(d)
-            if cur is None:
+            if cur is None or (isinstance(cur, _Stub) and d in g["_FOREIGN"]):
+                # another module's function: bind it if compiled there, else a stub of ours
                 home = g["_FOREIGN"][d]
                 real = module_globals(home).get(d)
-                g[d] = (
-                    real if real is not None and not isinstance(real, _Stub) else _Stub(g, d, home)
-                )
+                if real is not None and not isinstance(real, _Stub):
+                    g[d] = real
+                elif cur is None:
+                    g[d] = _Stub(g, d, home)
         elif d not in g:
             get(g, d)
     code = compile(src, f"<{g['__name__']}:{unit}>", "exec", flags=_FLAGS, dont_inherit=True)
+    size = len(g)
     exec(code, g)
+    # Dispatch tables the unit defined (new names, so at the end of the dict) may hold stubs:
+    # tell each stub where it is, so that its first call puts the function there.
+    for name in itertools.islice(reversed(g.keys()), len(g) - size):
+        table = g[name]
+        if type(table) is list:
+            for index, fn in enumerate(table):
+                if isinstance(fn, _Stub):
+                    fn.tables.append((table, index))
     done.add(unit)
 
 

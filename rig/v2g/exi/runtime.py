@@ -50,11 +50,13 @@ def win(data: bytes, p: int, q: int) -> tuple[int, int]:
 
 
 def look(D: int, E: int, p: int, data: bytes, need: int, ahead: int) -> tuple[int, int, int]:
-    """`need` bits at p followed by `ahead` bits of look-ahead, near the end of the window.
+    """`need` bits at p followed by `ahead` bits of look-ahead, near the end of the window:
+    the bits before an unsigned integer and its first octet, then its next octets.
 
     The `need` bits must exist (else the stream is too short); look-ahead bits past the end of
-    the stream read as 1, so an integer that would run past the end is handed to dec_uint,
-    which then reports the end of the stream.
+    the stream read as 1, and so does the first bit of an octet the end cuts, so an integer
+    that would run past the end reads as one whose octets all say "more follow" and is handed
+    to dec_uint, which then reports the end of the stream.
     """
     total = len(data) << 3
     if p + need > total:
@@ -63,10 +65,15 @@ def look(D: int, E: int, p: int, data: bytes, need: int, ahead: int) -> tuple[in
         )
     q = p + need + ahead
     have = min(q, total)
-    D, E = win(data, p, have)
+    if have > E:  # else the window reaches the end of the stream already
+        D, E = win(data, p, have)
     bits = (D >> (E - have)) & ((1 << (have - p)) - 1)
     missing = q - have
-    return (bits << missing) | ((1 << missing) - 1), D, E
+    out = (bits << missing) | ((1 << missing) - 1)
+    cut = (have - (p + need - 8)) & 7  # bits of the integer's octet the end cuts
+    if missing and cut:
+        out |= 1 << (q - 1 - (have - cut))
+    return out, D, E
 
 
 def first_window(data: bytes) -> tuple[int, int]:
@@ -86,20 +93,42 @@ def finish(a: int) -> bytes:
 
 
 def enc_uint(a: int, x: int) -> int:
-    """7-bit groups, least significant first; the high bit of each octet says 'more follow'."""
+    """7-bit groups, least significant first; the high bit of each octet says 'more follow'.
+    The octets are gathered in a small int first: the accumulator is shifted once."""
+    octets = 0
+    width = 8
     while x >= 128:
-        a = (a << 8) | 128 | (x & 127)
+        octets = (octets << 8) | 128 | (x & 127)
         x >>= 7
-    return (a << 8) | x
+        width += 8
+    return (a << width) | (octets << 8) | x
+
+
+BULK_GROUPS = 10  # octets of an unsigned integer read at once when the window holds them
 
 
 def dec_uint(D: int, E: int, p: int, data: bytes, max_groups: int) -> tuple[int, int, int, int]:
     start = p
-    q = p + (max_groups << 3)
-    if q > E and q <= len(data) << 3:
-        D, E = win(data, p, q)
+    limit = max_groups
     x = 0
     shift = 0
+    bulk = min(max_groups, BULK_GROUPS) << 3
+    q = p + bulk
+    if q > E and q <= len(data) << 3:
+        D, E = win(data, p, q)
+    if q <= E:
+        # the octets in one read (an unsignedLong's ten at most), then taken apart
+        c = (D >> (E - q)) & ((1 << bulk) - 1)
+        sh = bulk - 8
+        while sh >= 0:
+            b = (c >> sh) & 255
+            x |= (b & 127) << shift
+            if b < 128:
+                return x, D, E, q - sh
+            shift += 7
+            sh -= 8
+        p = q
+        max_groups -= bulk >> 3
     for _ in range(max_groups):
         q = p + 8
         if q > E:
@@ -110,7 +139,7 @@ def dec_uint(D: int, E: int, p: int, data: bytes, max_groups: int) -> tuple[int,
         if b < 128:
             return x, D, E, p
         shift += 7
-    raise EXIDecodeError(f"unsigned integer longer than {max_groups} octets", start)
+    raise EXIDecodeError(f"unsigned integer longer than {limit} octets", start)
 
 
 # --- binary (EXI 7.1.1) -----------------------------------------------------------------------
@@ -426,6 +455,17 @@ def wrap_encode(e: Exception) -> EXIEncodeError:
 
 def unsupported_encode(what: str) -> EXIEncodeError:
     return EXIEncodeError(f"unsupported: {what}")
+
+
+# --- the JSON form ---------------------------------------------------------------------------
+
+
+def json_body(value: object) -> Any:
+    """The generic JSON walk of a value (rig.v2g.exi.jsonform.body): what a generated converter
+    hands an instance it does not convert itself. Imported on first use, not with the codec."""
+    from rig.v2g.exi.jsonform import body
+
+    return body(value)
 
 
 # --- documents and fragments ------------------------------------------------------------------

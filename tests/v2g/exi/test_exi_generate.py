@@ -127,3 +127,24 @@ def test_codec_functions_compile_lazily() -> None:
         "assert not lazy.is_compiled('wpt', '_e_WPT_ChargeLoopReqType')\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_dispatch_tables_call_compiled_functions_once_warm() -> None:
+    """A substitution member's encoder and JSON converter sit in a dispatch table that may be
+    built before they are compiled; their first call replaces the stub there, so a warm charge
+    loop never goes through a stub."""
+    code = (
+        "from rig.v2g import exi\n"
+        "from rig.v2g.exi import lazy\n"
+        "from tests.benchmarks.test_exi_speed import messages\n"
+        "ns, m = messages()['dc_charge_loop']\n"
+        "exi.decode(ns, exi.encode(m)); exi.to_json(m)\n"
+        "calls = []\n"
+        "def counting(self, *args):\n"
+        "    calls.append(self.name)\n"
+        "    return self.resolve()(*args)\n"
+        "lazy._Stub.__call__ = counting\n"
+        "exi.decode(ns, exi.encode(m)); exi.to_json(m)\n"
+        "assert calls == [], calls\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)

@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -158,6 +159,11 @@ AC_CPDReqEnergyTransferModeType._exi_fields = (
     _FM('EVMinimumChargePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 AC_CPDReqEnergyTransferModeType._exi_meta = _CM('AC_CPDReqEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_CPDReqEnergyTransferModeType:
+    '''The slots of AC_CPDReqEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_CPDReqEnergyTransferModeType.__slots__
 """,
     ),
     'AC_CPDResEnergyTransferModeType': (
@@ -195,6 +201,11 @@ AC_CPDResEnergyTransferModeType._exi_fields = (
     _FM('EVSEPresentActivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 AC_CPDResEnergyTransferModeType._exi_meta = _CM('AC_CPDResEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_CPDResEnergyTransferModeType:
+    '''The slots of AC_CPDResEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_CPDResEnergyTransferModeType.__slots__
 """,
     ),
     'AC_ChargeLoopReqType': (
@@ -216,6 +227,11 @@ AC_ChargeLoopReqType._exi_fields = (
     _FM('CLReqControlMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_Dynamic_AC_CLReqControlMode', 'ac:BPT_Dynamic_AC_CLReqControlMode'), ('BPT_Scheduled_AC_CLReqControlMode', 'ac:BPT_Scheduled_AC_CLReqControlMode'), ('CLReqControlMode', 'commontypes:CLReqControlMode'), ('Dynamic_AC_CLReqControlMode', 'ac:Dynamic_AC_CLReqControlMode'), ('Scheduled_AC_CLReqControlMode', 'ac:Scheduled_AC_CLReqControlMode'),)),
 )
 AC_ChargeLoopReqType._exi_meta = _CM('AC_ChargeLoopReqType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_ChargeLoopReqType:
+    '''The slots of AC_ChargeLoopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_ChargeLoopReqType.__slots__
 """,
     ),
     'AC_ChargeLoopResType': (
@@ -243,6 +259,11 @@ AC_ChargeLoopResType._exi_fields = (
     _FM('CLResControlMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_Dynamic_AC_CLResControlMode', 'ac:BPT_Dynamic_AC_CLResControlMode'), ('BPT_Scheduled_AC_CLResControlMode', 'ac:BPT_Scheduled_AC_CLResControlMode'), ('CLResControlMode', 'commontypes:CLResControlMode'), ('Dynamic_AC_CLResControlMode', 'ac:Dynamic_AC_CLResControlMode'), ('Scheduled_AC_CLResControlMode', 'ac:Scheduled_AC_CLResControlMode'),)),
 )
 AC_ChargeLoopResType._exi_meta = _CM('AC_ChargeLoopResType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_ChargeLoopResType:
+    '''The slots of AC_ChargeLoopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_ChargeLoopResType.__slots__
 """,
     ),
     'AC_ChargeParameterDiscoveryReqType': (
@@ -260,6 +281,11 @@ AC_ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('AC_CPDReqEnergyTransferMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_CPDReqEnergyTransferMode', 'ac:AC_CPDReqEnergyTransferMode'), ('BPT_AC_CPDReqEnergyTransferMode', 'ac:BPT_AC_CPDReqEnergyTransferMode'),)),
 )
 AC_ChargeParameterDiscoveryReqType._exi_meta = _CM('AC_ChargeParameterDiscoveryReqType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_ChargeParameterDiscoveryReqType:
+    '''The slots of AC_ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'AC_ChargeParameterDiscoveryResType': (
@@ -279,6 +305,11 @@ AC_ChargeParameterDiscoveryResType._exi_fields = (
     _FM('AC_CPDResEnergyTransferMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_CPDResEnergyTransferMode', 'ac:AC_CPDResEnergyTransferMode'), ('BPT_AC_CPDResEnergyTransferMode', 'ac:BPT_AC_CPDResEnergyTransferMode'),)),
 )
 AC_ChargeParameterDiscoveryResType._exi_meta = _CM('AC_ChargeParameterDiscoveryResType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_AC_ChargeParameterDiscoveryResType:
+    '''The slots of AC_ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'BPT_AC_CPDReqEnergyTransferModeType': (
@@ -316,6 +347,11 @@ BPT_AC_CPDReqEnergyTransferModeType._exi_fields = (
     _FM('EVMinimumDischargePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_AC_CPDReqEnergyTransferModeType._exi_meta = _CM('BPT_AC_CPDReqEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_AC_CPDReqEnergyTransferModeType:
+    '''The slots of BPT_AC_CPDReqEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_AC_CPDReqEnergyTransferModeType.__slots__
 """,
     ),
     'BPT_AC_CPDResEnergyTransferModeType': (
@@ -365,6 +401,11 @@ BPT_AC_CPDResEnergyTransferModeType._exi_fields = (
     _FM('EVSEMinimumDischargePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_AC_CPDResEnergyTransferModeType._exi_meta = _CM('BPT_AC_CPDResEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_AC_CPDResEnergyTransferModeType:
+    '''The slots of BPT_AC_CPDResEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_AC_CPDResEnergyTransferModeType.__slots__
 """,
     ),
     'BPT_Dynamic_AC_CLReqControlModeType': (
@@ -426,6 +467,11 @@ BPT_Dynamic_AC_CLReqControlModeType._exi_fields = (
     _FM('EVMinimumV2XEnergyRequest', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Dynamic_AC_CLReqControlModeType._exi_meta = _CM('BPT_Dynamic_AC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_Dynamic_AC_CLReqControlModeType:
+    '''The slots of BPT_Dynamic_AC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Dynamic_AC_CLReqControlModeType.__slots__
 """,
     ),
     'BPT_Dynamic_AC_CLResControlModeType': (
@@ -465,6 +511,11 @@ BPT_Dynamic_AC_CLResControlModeType._exi_fields = (
     _FM('EVSEPresentActivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Dynamic_AC_CLResControlModeType._exi_meta = _CM('BPT_Dynamic_AC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_Dynamic_AC_CLResControlModeType:
+    '''The slots of BPT_Dynamic_AC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Dynamic_AC_CLResControlModeType.__slots__
 """,
     ),
     'BPT_Scheduled_AC_CLReqControlModeType': (
@@ -520,6 +571,11 @@ BPT_Scheduled_AC_CLReqControlModeType._exi_fields = (
     _FM('EVMinimumDischargePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Scheduled_AC_CLReqControlModeType._exi_meta = _CM('BPT_Scheduled_AC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_Scheduled_AC_CLReqControlModeType:
+    '''The slots of BPT_Scheduled_AC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Scheduled_AC_CLReqControlModeType.__slots__
 """,
     ),
     'BPT_Scheduled_AC_CLResControlModeType': (
@@ -551,6 +607,11 @@ BPT_Scheduled_AC_CLResControlModeType._exi_fields = (
     _FM('EVSEPresentActivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Scheduled_AC_CLResControlModeType._exi_meta = _CM('BPT_Scheduled_AC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_BPT_Scheduled_AC_CLResControlModeType:
+    '''The slots of BPT_Scheduled_AC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Scheduled_AC_CLResControlModeType.__slots__
 """,
     ),
     'Dynamic_AC_CLReqControlModeType': (
@@ -596,6 +657,11 @@ Dynamic_AC_CLReqControlModeType._exi_fields = (
     _FM('EVPresentReactivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_AC_CLReqControlModeType._exi_meta = _CM('Dynamic_AC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_Dynamic_AC_CLReqControlModeType:
+    '''The slots of Dynamic_AC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_AC_CLReqControlModeType.__slots__
 """,
     ),
     'Dynamic_AC_CLResControlModeType': (
@@ -635,6 +701,11 @@ Dynamic_AC_CLResControlModeType._exi_fields = (
     _FM('EVSEPresentActivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_AC_CLResControlModeType._exi_meta = _CM('Dynamic_AC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_Dynamic_AC_CLResControlModeType:
+    '''The slots of Dynamic_AC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_AC_CLResControlModeType.__slots__
 """,
     ),
     'Scheduled_AC_CLReqControlModeType': (
@@ -678,6 +749,11 @@ Scheduled_AC_CLReqControlModeType._exi_fields = (
     _FM('EVPresentReactivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Scheduled_AC_CLReqControlModeType._exi_meta = _CM('Scheduled_AC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_Scheduled_AC_CLReqControlModeType:
+    '''The slots of Scheduled_AC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_AC_CLReqControlModeType.__slots__
 """,
     ),
     'Scheduled_AC_CLResControlModeType': (
@@ -709,6 +785,11 @@ Scheduled_AC_CLResControlModeType._exi_fields = (
     _FM('EVSEPresentActivePower_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Scheduled_AC_CLResControlModeType._exi_meta = _CM('Scheduled_AC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:AC', None, 'ac', None)
+
+class _W_Scheduled_AC_CLResControlModeType:
+    '''The slots of Scheduled_AC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_AC_CLResControlModeType.__slots__
 """,
     ),
     'AC_CPDReqEnergyTransferMode': (
@@ -927,9 +1008,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
         e1_x1 = x0.Value
         if e1_x1.__class__ is not int or e1_x1 < -32768 or e1_x1 > 32767:
             raise _rt.bad_int(e1_x1, -32768, 32767)
-        a = (a << 15) | (e1_x0 - -128) << 4 | (e1_x1 < 0)
         m = ~e1_x1 if e1_x1 < 0 else e1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e1_x0 - -128) << 12 | (e1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e1_x0 - -128) << 20 | (e1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e1_x0 - -128) << 28 | (e1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x1 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -944,9 +1029,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e2_x1 = x1.Value
             if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
                 raise _rt.bad_int(e2_x1, -32768, 32767)
-            a = (a << 16) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
             m = ~e2_x1 if e2_x1 < 0 else e2_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -969,9 +1058,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e4_x1 = x2.Value
             if e4_x1.__class__ is not int or e4_x1 < -32768 or e4_x1 > 32767:
                 raise _rt.bad_int(e4_x1, -32768, 32767)
-            a = (a << 14) | (e4_x0 - -128) << 4 | (e4_x1 < 0)
             m = ~e4_x1 if e4_x1 < 0 else e4_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e4_x0 - -128) << 12 | (e4_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e4_x0 - -128) << 20 | (e4_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e4_x0 - -128) << 28 | (e4_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x3 = v.EVMinimumChargePower
@@ -990,9 +1083,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
         e6_x1 = x3.Value
         if e6_x1.__class__ is not int or e6_x1 < -32768 or e6_x1 > 32767:
             raise _rt.bad_int(e6_x1, -32768, 32767)
-        a = (a << 14) | (e6_x0 - -128) << 4 | (e6_x1 < 0)
         m = ~e6_x1 if e6_x1 < 0 else e6_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e6_x0 - -128) << 12 | (e6_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e6_x0 - -128) << 20 | (e6_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e6_x0 - -128) << 28 | (e6_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x4 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -1007,9 +1104,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e7_x1 = x4.Value
             if e7_x1.__class__ is not int or e7_x1 < -32768 or e7_x1 > 32767:
                 raise _rt.bad_int(e7_x1, -32768, 32767)
-            a = (a << 16) | (e7_x0 - -128) << 4 | (e7_x1 < 0)
             m = ~e7_x1 if e7_x1 < 0 else e7_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 24) | (e7_x0 - -128) << 12 | (e7_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e7_x0 - -128) << 20 | (e7_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e7_x0 - -128) << 28 | (e7_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -1032,9 +1133,13 @@ def _e_AC_CPDReqEnergyTransferModeType(a, v):
             e9_x1 = x5.Value
             if e9_x1.__class__ is not int or e9_x1 < -32768 or e9_x1 > 32767:
                 raise _rt.bad_int(e9_x1, -32768, 32767)
-            a = (a << 14) | (e9_x0 - -128) << 4 | (e9_x1 < 0)
             m = ~e9_x1 if e9_x1 < 0 else e9_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (e9_x0 - -128) << 12 | (e9_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e9_x0 - -128) << 20 | (e9_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e9_x0 - -128) << 28 | (e9_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         t = _T10[s]
         if t is None:
@@ -1049,25 +1154,14 @@ _e_AC_CPDReqEnergyTransferMode = _e_AC_CPDReqEnergyTransferModeType
 """,
     ),
     '_d_AC_CPDReqEnergyTransferModeType': (
-        ('AC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('AC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_W_AC_CPDReqEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s12 = RationalNumberType.Exponent.__set__
-_s13 = RationalNumberType.Value.__set__
-_s15 = RationalNumberType.Exponent.__set__
-_s16 = RationalNumberType.Value.__set__
-_s17 = AC_CPDReqEnergyTransferModeType.EVMaximumChargePower.__set__
-_s18 = AC_CPDReqEnergyTransferModeType.EVMaximumChargePower_L2.__set__
-_s19 = AC_CPDReqEnergyTransferModeType.EVMaximumChargePower_L3.__set__
-_s20 = AC_CPDReqEnergyTransferModeType.EVMinimumChargePower.__set__
-_s21 = AC_CPDReqEnergyTransferModeType.EVMinimumChargePower_L2.__set__
-_s22 = AC_CPDReqEnergyTransferModeType.EVMinimumChargePower_L3.__set__
 
 def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
     v4 = None
     v5 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -1082,18 +1176,23 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     if e11_v1 < 32768:
         e11_v1 >>= 8
         p = q - 8
+        if sg:
+            e11_v1 = ~e11_v1
     elif not e11_v1 & 128:
-        e11_v1 = ((e11_v1 >> 8) & 127) | ((e11_v1 & 127) << 7)
+        e11_v1 = ((e11_v1 >> 8) & 127) | (e11_v1 & 127) << 7
         p = q
+        if sg:
+            e11_v1 = ~e11_v1
     else:
         e11_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e11_v1 = ~e11_v1
-    if e11_v1 < -32768 or e11_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e11_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s12(v0, e11_v0)
-    _s13(v0, e11_v1)
+        if sg:
+            e11_v1 = ~e11_v1
+        if e11_v1 < -32768 or e11_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e11_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e11_v0
+    v0.Value = e11_v1
+    v0.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -1129,7 +1228,6 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -1138,24 +1236,29 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e14_v0 = ((g >> 4) & 255) + -128
+        e12_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e14_v1 = c & 65535
-        if e14_v1 < 32768:
-            e14_v1 >>= 8
+        e12_v1 = c & 65535
+        if e12_v1 < 32768:
+            e12_v1 >>= 8
             p = q - 8
-        elif not e14_v1 & 128:
-            e14_v1 = ((e14_v1 >> 8) & 127) | ((e14_v1 & 127) << 7)
+            if sg:
+                e12_v1 = ~e12_v1
+        elif not e12_v1 & 128:
+            e12_v1 = ((e12_v1 >> 8) & 127) | (e12_v1 & 127) << 7
             p = q
+            if sg:
+                e12_v1 = ~e12_v1
         else:
-            e14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e14_v1 = ~e14_v1
-        if e14_v1 < -32768 or e14_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e14_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s15(v3, e14_v0)
-        _s16(v3, e14_v1)
+            e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e12_v1 = ~e12_v1
+            if e12_v1 < -32768 or e12_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e12_v0
+        v3.Value = e12_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -1201,29 +1304,80 @@ def _d_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AC_CPDReqEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s17(o, v0)
-    _s18(o, v1)
-    _s19(o, v2)
-    _s20(o, v3)
-    _s21(o, v4)
-    _s22(o, v5)
+    o = _new(_W_AC_CPDReqEnergyTransferModeType)
+    o.EVMaximumChargePower = v0
+    o.EVMaximumChargePower_L2 = v1
+    o.EVMaximumChargePower_L3 = v2
+    o.EVMinimumChargePower = v3
+    o.EVMinimumChargePower_L2 = v4
+    o.EVMinimumChargePower_L3 = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_CPDReqEnergyTransferMode = _d_AC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_AC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    return d
+_j_AC_CPDReqEnergyTransferMode = _j_AC_CPDReqEnergyTransferModeType
 """,
     ),
     '_e_AC_CPDResEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
-_T25 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
-_T27 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, )
-_T30 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, )
-_T32 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, )
-_T35 = (None, None, None, None, None, None, None, (3, 1, 9), (3, 0, 9), None, None, None, None, )
-_T37 = (None, None, None, None, None, None, None, (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, )
-_T39 = (None, None, None, None, None, None, None, (3, 3, 11), (3, 2, 11), (3, 1, 11), (2, 0, 11), None, None, )
-_T41 = (None, None, None, None, None, None, None, (3, 4, 12), (3, 3, 12), (3, 2, 12), (2, 1, 12), (2, 0, 12), None, )
-_T43 = (None, None, None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T15 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
+_T17 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, )
+_T20 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, )
+_T22 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, )
+_T25 = (None, None, None, None, None, None, None, (3, 1, 9), (3, 0, 9), None, None, None, None, )
+_T27 = (None, None, None, None, None, None, None, (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, )
+_T29 = (None, None, None, None, None, None, None, (3, 3, 11), (3, 2, 11), (3, 1, 11), (2, 0, 11), None, None, )
+_T31 = (None, None, None, None, None, None, None, (3, 4, 12), (3, 3, 12), (3, 2, 12), (2, 1, 12), (2, 0, 12), None, )
+_T33 = (None, None, None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_AC_CPDResEnergyTransferModeType(a, v):
     f = ""
@@ -1233,16 +1387,20 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVSEMaximumChargePower.Exponent"
-        e23_x0 = x0.Exponent
-        if e23_x0.__class__ is not int or e23_x0 < -128 or e23_x0 > 127:
-            raise _rt.bad_int(e23_x0, -128, 127)
+        e13_x0 = x0.Exponent
+        if e13_x0.__class__ is not int or e13_x0 < -128 or e13_x0 > 127:
+            raise _rt.bad_int(e13_x0, -128, 127)
         f = "EVSEMaximumChargePower.Value"
-        e23_x1 = x0.Value
-        if e23_x1.__class__ is not int or e23_x1 < -32768 or e23_x1 > 32767:
-            raise _rt.bad_int(e23_x1, -32768, 32767)
-        a = (a << 15) | (e23_x0 - -128) << 4 | (e23_x1 < 0)
-        m = ~e23_x1 if e23_x1 < 0 else e23_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e13_x1 = x0.Value
+        if e13_x1.__class__ is not int or e13_x1 < -32768 or e13_x1 > 32767:
+            raise _rt.bad_int(e13_x1, -32768, 32767)
+        m = ~e13_x1 if e13_x1 < 0 else e13_x1
+        if m < 128:
+            a = (a << 23) | (e13_x0 - -128) << 12 | (e13_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e13_x0 - -128) << 20 | (e13_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e13_x0 - -128) << 28 | (e13_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargePower_L2"
         x1 = v.EVSEMaximumChargePower_L2
         a <<= 2
@@ -1250,16 +1408,20 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "EVSEMaximumChargePower_L2.Exponent"
-            e24_x0 = x1.Exponent
-            if e24_x0.__class__ is not int or e24_x0 < -128 or e24_x0 > 127:
-                raise _rt.bad_int(e24_x0, -128, 127)
+            e14_x0 = x1.Exponent
+            if e14_x0.__class__ is not int or e14_x0 < -128 or e14_x0 > 127:
+                raise _rt.bad_int(e14_x0, -128, 127)
             f = "EVSEMaximumChargePower_L2.Value"
-            e24_x1 = x1.Value
-            if e24_x1.__class__ is not int or e24_x1 < -32768 or e24_x1 > 32767:
-                raise _rt.bad_int(e24_x1, -32768, 32767)
-            a = (a << 16) | (e24_x0 - -128) << 4 | (e24_x1 < 0)
-            m = ~e24_x1 if e24_x1 < 0 else e24_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e14_x1 = x1.Value
+            if e14_x1.__class__ is not int or e14_x1 < -32768 or e14_x1 > 32767:
+                raise _rt.bad_int(e14_x1, -32768, 32767)
+            m = ~e14_x1 if e14_x1 < 0 else e14_x1
+            if m < 128:
+                a = (a << 24) | (e14_x0 - -128) << 12 | (e14_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e14_x0 - -128) << 20 | (e14_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e14_x0 - -128) << 28 | (e14_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -1269,43 +1431,51 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T25[s]
+            t = _T15[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumChargePower_L3.Exponent"
-            e26_x0 = x2.Exponent
-            if e26_x0.__class__ is not int or e26_x0 < -128 or e26_x0 > 127:
-                raise _rt.bad_int(e26_x0, -128, 127)
+            e16_x0 = x2.Exponent
+            if e16_x0.__class__ is not int or e16_x0 < -128 or e16_x0 > 127:
+                raise _rt.bad_int(e16_x0, -128, 127)
             f = "EVSEMaximumChargePower_L3.Value"
-            e26_x1 = x2.Value
-            if e26_x1.__class__ is not int or e26_x1 < -32768 or e26_x1 > 32767:
-                raise _rt.bad_int(e26_x1, -32768, 32767)
-            a = (a << 14) | (e26_x0 - -128) << 4 | (e26_x1 < 0)
-            m = ~e26_x1 if e26_x1 < 0 else e26_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e16_x1 = x2.Value
+            if e16_x1.__class__ is not int or e16_x1 < -32768 or e16_x1 > 32767:
+                raise _rt.bad_int(e16_x1, -32768, 32767)
+            m = ~e16_x1 if e16_x1 < 0 else e16_x1
+            if m < 128:
+                a = (a << 22) | (e16_x0 - -128) << 12 | (e16_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e16_x0 - -128) << 20 | (e16_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e16_x0 - -128) << 28 | (e16_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumChargePower"
         x3 = v.EVSEMinimumChargePower
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T27[s]
+        t = _T17[s]
         if t is None:
             raise _rt.not_here('EVSEMinimumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMinimumChargePower.Exponent"
-        e28_x0 = x3.Exponent
-        if e28_x0.__class__ is not int or e28_x0 < -128 or e28_x0 > 127:
-            raise _rt.bad_int(e28_x0, -128, 127)
+        e18_x0 = x3.Exponent
+        if e18_x0.__class__ is not int or e18_x0 < -128 or e18_x0 > 127:
+            raise _rt.bad_int(e18_x0, -128, 127)
         f = "EVSEMinimumChargePower.Value"
-        e28_x1 = x3.Value
-        if e28_x1.__class__ is not int or e28_x1 < -32768 or e28_x1 > 32767:
-            raise _rt.bad_int(e28_x1, -32768, 32767)
-        a = (a << 14) | (e28_x0 - -128) << 4 | (e28_x1 < 0)
-        m = ~e28_x1 if e28_x1 < 0 else e28_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e18_x1 = x3.Value
+        if e18_x1.__class__ is not int or e18_x1 < -32768 or e18_x1 > 32767:
+            raise _rt.bad_int(e18_x1, -32768, 32767)
+        m = ~e18_x1 if e18_x1 < 0 else e18_x1
+        if m < 128:
+            a = (a << 22) | (e18_x0 - -128) << 12 | (e18_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e18_x0 - -128) << 20 | (e18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e18_x0 - -128) << 28 | (e18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower_L2"
         x4 = v.EVSEMinimumChargePower_L2
         a <<= 2
@@ -1313,16 +1483,20 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
             f = "EVSEMinimumChargePower_L2.Exponent"
-            e29_x0 = x4.Exponent
-            if e29_x0.__class__ is not int or e29_x0 < -128 or e29_x0 > 127:
-                raise _rt.bad_int(e29_x0, -128, 127)
+            e19_x0 = x4.Exponent
+            if e19_x0.__class__ is not int or e19_x0 < -128 or e19_x0 > 127:
+                raise _rt.bad_int(e19_x0, -128, 127)
             f = "EVSEMinimumChargePower_L2.Value"
-            e29_x1 = x4.Value
-            if e29_x1.__class__ is not int or e29_x1 < -32768 or e29_x1 > 32767:
-                raise _rt.bad_int(e29_x1, -32768, 32767)
-            a = (a << 16) | (e29_x0 - -128) << 4 | (e29_x1 < 0)
-            m = ~e29_x1 if e29_x1 < 0 else e29_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e19_x1 = x4.Value
+            if e19_x1.__class__ is not int or e19_x1 < -32768 or e19_x1 > 32767:
+                raise _rt.bad_int(e19_x1, -32768, 32767)
+            m = ~e19_x1 if e19_x1 < 0 else e19_x1
+            if m < 128:
+                a = (a << 24) | (e19_x0 - -128) << 12 | (e19_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e19_x0 - -128) << 20 | (e19_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e19_x0 - -128) << 28 | (e19_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -1332,43 +1506,51 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T30[s]
+            t = _T20[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumChargePower_L3.Exponent"
-            e31_x0 = x5.Exponent
-            if e31_x0.__class__ is not int or e31_x0 < -128 or e31_x0 > 127:
-                raise _rt.bad_int(e31_x0, -128, 127)
+            e21_x0 = x5.Exponent
+            if e21_x0.__class__ is not int or e21_x0 < -128 or e21_x0 > 127:
+                raise _rt.bad_int(e21_x0, -128, 127)
             f = "EVSEMinimumChargePower_L3.Value"
-            e31_x1 = x5.Value
-            if e31_x1.__class__ is not int or e31_x1 < -32768 or e31_x1 > 32767:
-                raise _rt.bad_int(e31_x1, -32768, 32767)
-            a = (a << 14) | (e31_x0 - -128) << 4 | (e31_x1 < 0)
-            m = ~e31_x1 if e31_x1 < 0 else e31_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e21_x1 = x5.Value
+            if e21_x1.__class__ is not int or e21_x1 < -32768 or e21_x1 > 32767:
+                raise _rt.bad_int(e21_x1, -32768, 32767)
+            m = ~e21_x1 if e21_x1 < 0 else e21_x1
+            if m < 128:
+                a = (a << 22) | (e21_x0 - -128) << 12 | (e21_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e21_x0 - -128) << 20 | (e21_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e21_x0 - -128) << 28 | (e21_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSENominalFrequency"
         x6 = v.EVSENominalFrequency
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
-        t = _T32[s]
+        t = _T22[s]
         if t is None:
             raise _rt.not_here('EVSENominalFrequency')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSENominalFrequency.Exponent"
-        e33_x0 = x6.Exponent
-        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
-            raise _rt.bad_int(e33_x0, -128, 127)
+        e23_x0 = x6.Exponent
+        if e23_x0.__class__ is not int or e23_x0 < -128 or e23_x0 > 127:
+            raise _rt.bad_int(e23_x0, -128, 127)
         f = "EVSENominalFrequency.Value"
-        e33_x1 = x6.Value
-        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
-            raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 14) | (e33_x0 - -128) << 4 | (e33_x1 < 0)
-        m = ~e33_x1 if e33_x1 < 0 else e33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e23_x1 = x6.Value
+        if e23_x1.__class__ is not int or e23_x1 < -32768 or e23_x1 > 32767:
+            raise _rt.bad_int(e23_x1, -32768, 32767)
+        m = ~e23_x1 if e23_x1 < 0 else e23_x1
+        if m < 128:
+            a = (a << 22) | (e23_x0 - -128) << 12 | (e23_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e23_x0 - -128) << 20 | (e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e23_x0 - -128) << 28 | (e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "MaximumPowerAsymmetry"
         x7 = v.MaximumPowerAsymmetry
         a <<= 2
@@ -1376,16 +1558,20 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
             f = "MaximumPowerAsymmetry.Exponent"
-            m34_x0 = x7.Exponent
-            if m34_x0.__class__ is not int or m34_x0 < -128 or m34_x0 > 127:
-                raise _rt.bad_int(m34_x0, -128, 127)
+            m24_x0 = x7.Exponent
+            if m24_x0.__class__ is not int or m24_x0 < -128 or m24_x0 > 127:
+                raise _rt.bad_int(m24_x0, -128, 127)
             f = "MaximumPowerAsymmetry.Value"
-            m34_x1 = x7.Value
-            if m34_x1.__class__ is not int or m34_x1 < -32768 or m34_x1 > 32767:
-                raise _rt.bad_int(m34_x1, -32768, 32767)
-            a = (a << 17) | (m34_x0 - -128) << 4 | (m34_x1 < 0)
-            m = ~m34_x1 if m34_x1 < 0 else m34_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            m24_x1 = x7.Value
+            if m24_x1.__class__ is not int or m24_x1 < -32768 or m24_x1 > 32767:
+                raise _rt.bad_int(m24_x1, -32768, 32767)
+            m = ~m24_x1 if m24_x1 < 0 else m24_x1
+            if m < 128:
+                a = (a << 25) | (m24_x0 - -128) << 12 | (m24_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m24_x0 - -128) << 20 | (m24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m24_x0 - -128) << 28 | (m24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -1395,90 +1581,106 @@ def _e_AC_CPDResEnergyTransferModeType(a, v):
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T35[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('EVSEPowerRampLimitation')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPowerRampLimitation.Exponent"
-            e36_x0 = x8.Exponent
-            if e36_x0.__class__ is not int or e36_x0 < -128 or e36_x0 > 127:
-                raise _rt.bad_int(e36_x0, -128, 127)
+            e26_x0 = x8.Exponent
+            if e26_x0.__class__ is not int or e26_x0 < -128 or e26_x0 > 127:
+                raise _rt.bad_int(e26_x0, -128, 127)
             f = "EVSEPowerRampLimitation.Value"
-            e36_x1 = x8.Value
-            if e36_x1.__class__ is not int or e36_x1 < -32768 or e36_x1 > 32767:
-                raise _rt.bad_int(e36_x1, -32768, 32767)
-            a = (a << 14) | (e36_x0 - -128) << 4 | (e36_x1 < 0)
-            m = ~e36_x1 if e36_x1 < 0 else e36_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e26_x1 = x8.Value
+            if e26_x1.__class__ is not int or e26_x1 < -32768 or e26_x1 > 32767:
+                raise _rt.bad_int(e26_x1, -32768, 32767)
+            m = ~e26_x1 if e26_x1 < 0 else e26_x1
+            if m < 128:
+                a = (a << 22) | (e26_x0 - -128) << 12 | (e26_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e26_x0 - -128) << 20 | (e26_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e26_x0 - -128) << 28 | (e26_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x9 = v.EVSEPresentActivePower
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T37[s]
+            t = _T27[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e38_x0 = x9.Exponent
-            if e38_x0.__class__ is not int or e38_x0 < -128 or e38_x0 > 127:
-                raise _rt.bad_int(e38_x0, -128, 127)
+            e28_x0 = x9.Exponent
+            if e28_x0.__class__ is not int or e28_x0 < -128 or e28_x0 > 127:
+                raise _rt.bad_int(e28_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e38_x1 = x9.Value
-            if e38_x1.__class__ is not int or e38_x1 < -32768 or e38_x1 > 32767:
-                raise _rt.bad_int(e38_x1, -32768, 32767)
-            a = (a << 14) | (e38_x0 - -128) << 4 | (e38_x1 < 0)
-            m = ~e38_x1 if e38_x1 < 0 else e38_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e28_x1 = x9.Value
+            if e28_x1.__class__ is not int or e28_x1 < -32768 or e28_x1 > 32767:
+                raise _rt.bad_int(e28_x1, -32768, 32767)
+            m = ~e28_x1 if e28_x1 < 0 else e28_x1
+            if m < 128:
+                a = (a << 22) | (e28_x0 - -128) << 12 | (e28_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e28_x0 - -128) << 20 | (e28_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e28_x0 - -128) << 28 | (e28_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x10 = v.EVSEPresentActivePower_L2
         if x10 is not None:
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
-            t = _T39[s]
+            t = _T29[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e40_x0 = x10.Exponent
-            if e40_x0.__class__ is not int or e40_x0 < -128 or e40_x0 > 127:
-                raise _rt.bad_int(e40_x0, -128, 127)
+            e30_x0 = x10.Exponent
+            if e30_x0.__class__ is not int or e30_x0 < -128 or e30_x0 > 127:
+                raise _rt.bad_int(e30_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e40_x1 = x10.Value
-            if e40_x1.__class__ is not int or e40_x1 < -32768 or e40_x1 > 32767:
-                raise _rt.bad_int(e40_x1, -32768, 32767)
-            a = (a << 14) | (e40_x0 - -128) << 4 | (e40_x1 < 0)
-            m = ~e40_x1 if e40_x1 < 0 else e40_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e30_x1 = x10.Value
+            if e30_x1.__class__ is not int or e30_x1 < -32768 or e30_x1 > 32767:
+                raise _rt.bad_int(e30_x1, -32768, 32767)
+            m = ~e30_x1 if e30_x1 < 0 else e30_x1
+            if m < 128:
+                a = (a << 22) | (e30_x0 - -128) << 12 | (e30_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e30_x0 - -128) << 20 | (e30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e30_x0 - -128) << 28 | (e30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x11 = v.EVSEPresentActivePower_L3
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T41[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e42_x0 = x11.Exponent
-            if e42_x0.__class__ is not int or e42_x0 < -128 or e42_x0 > 127:
-                raise _rt.bad_int(e42_x0, -128, 127)
+            e32_x0 = x11.Exponent
+            if e32_x0.__class__ is not int or e32_x0 < -128 or e32_x0 > 127:
+                raise _rt.bad_int(e32_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e42_x1 = x11.Value
-            if e42_x1.__class__ is not int or e42_x1 < -32768 or e42_x1 > 32767:
-                raise _rt.bad_int(e42_x1, -32768, 32767)
-            a = (a << 14) | (e42_x0 - -128) << 4 | (e42_x1 < 0)
-            m = ~e42_x1 if e42_x1 < 0 else e42_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e32_x1 = x11.Value
+            if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
+                raise _rt.bad_int(e32_x1, -32768, 32767)
+            m = ~e32_x1 if e32_x1 < 0 else e32_x1
+            if m < 128:
+                a = (a << 22) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T43[s]
+        t = _T33[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPowerRampLimitation), SE(EVSEPresentActivePower), SE(EVSEPresentActivePower_L2), SE(EVSEPresentActivePower_L3), SE(MaximumPowerAsymmetry))')
         a = (a << t[0]) | t[1]
@@ -1491,26 +1693,8 @@ _e_AC_CPDResEnergyTransferMode = _e_AC_CPDResEnergyTransferModeType
 """,
     ),
     '_d_AC_CPDResEnergyTransferModeType': (
-        ('AC_CPDResEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('AC_CPDResEnergyTransferModeType', 'RationalNumberType', '_W_AC_CPDResEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s45 = RationalNumberType.Exponent.__set__
-_s46 = RationalNumberType.Value.__set__
-_s48 = RationalNumberType.Exponent.__set__
-_s49 = RationalNumberType.Value.__set__
-_s51 = RationalNumberType.Exponent.__set__
-_s52 = RationalNumberType.Value.__set__
-_s53 = AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower.__set__
-_s54 = AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower_L2.__set__
-_s55 = AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower_L3.__set__
-_s56 = AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower.__set__
-_s57 = AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower_L2.__set__
-_s58 = AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower_L3.__set__
-_s59 = AC_CPDResEnergyTransferModeType.EVSENominalFrequency.__set__
-_s60 = AC_CPDResEnergyTransferModeType.MaximumPowerAsymmetry.__set__
-_s61 = AC_CPDResEnergyTransferModeType.EVSEPowerRampLimitation.__set__
-_s62 = AC_CPDResEnergyTransferModeType.EVSEPresentActivePower.__set__
-_s63 = AC_CPDResEnergyTransferModeType.EVSEPresentActivePower_L2.__set__
-_s64 = AC_CPDResEnergyTransferModeType.EVSEPresentActivePower_L3.__set__
 
 def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v1 = None
@@ -1522,7 +1706,6 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v9 = None
     v10 = None
     v11 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -1531,24 +1714,29 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e44_v0 = ((g >> 4) & 255) + -128
+    e34_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e44_v1 = c & 65535
-    if e44_v1 < 32768:
-        e44_v1 >>= 8
+    e34_v1 = c & 65535
+    if e34_v1 < 32768:
+        e34_v1 >>= 8
         p = q - 8
-    elif not e44_v1 & 128:
-        e44_v1 = ((e44_v1 >> 8) & 127) | ((e44_v1 & 127) << 7)
+        if sg:
+            e34_v1 = ~e34_v1
+    elif not e34_v1 & 128:
+        e34_v1 = ((e34_v1 >> 8) & 127) | (e34_v1 & 127) << 7
         p = q
+        if sg:
+            e34_v1 = ~e34_v1
     else:
-        e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e44_v1 = ~e44_v1
-    if e44_v1 < -32768 or e44_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e44_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s45(v0, e44_v0)
-    _s46(v0, e44_v1)
+        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e34_v0
+    v0.Value = e34_v1
+    v0.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -1584,7 +1772,6 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -1593,24 +1780,29 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e47_v0 = ((g >> 4) & 255) + -128
+        e35_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e47_v1 = c & 65535
-        if e47_v1 < 32768:
-            e47_v1 >>= 8
+        e35_v1 = c & 65535
+        if e35_v1 < 32768:
+            e35_v1 >>= 8
             p = q - 8
-        elif not e47_v1 & 128:
-            e47_v1 = ((e47_v1 >> 8) & 127) | ((e47_v1 & 127) << 7)
+            if sg:
+                e35_v1 = ~e35_v1
+        elif not e35_v1 & 128:
+            e35_v1 = ((e35_v1 >> 8) & 127) | (e35_v1 & 127) << 7
             p = q
+            if sg:
+                e35_v1 = ~e35_v1
         else:
-            e47_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e47_v1 = ~e47_v1
-        if e47_v1 < -32768 or e47_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e47_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s48(v3, e47_v0)
-        _s49(v3, e47_v1)
+            e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e35_v1 = ~e35_v1
+            if e35_v1 < -32768 or e35_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e35_v0
+        v3.Value = e35_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -1651,7 +1843,6 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'AC_CPDResEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -1660,24 +1851,29 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e50_v0 = ((g >> 4) & 255) + -128
+        e36_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e50_v1 = c & 65535
-        if e50_v1 < 32768:
-            e50_v1 >>= 8
+        e36_v1 = c & 65535
+        if e36_v1 < 32768:
+            e36_v1 >>= 8
             p = q - 8
-        elif not e50_v1 & 128:
-            e50_v1 = ((e50_v1 >> 8) & 127) | ((e50_v1 & 127) << 7)
+            if sg:
+                e36_v1 = ~e36_v1
+        elif not e36_v1 & 128:
+            e36_v1 = ((e36_v1 >> 8) & 127) | (e36_v1 & 127) << 7
             p = q
+            if sg:
+                e36_v1 = ~e36_v1
         else:
-            e50_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e50_v1 = ~e50_v1
-        if e50_v1 < -32768 or e50_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e50_v1, -32768, 32767)
-        v6 = _new(RationalNumberType)
-        _s51(v6, e50_v0)
-        _s52(v6, e50_v1)
+            e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e36_v1 = ~e36_v1
+            if e36_v1 < -32768 or e36_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+        v6 = _new(_W_RationalNumberType)
+        v6.Exponent = e36_v0
+        v6.Value = e36_v1
+        v6.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -1792,29 +1988,122 @@ def _d_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AC_CPDResEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s53(o, v0)
-    _s54(o, v1)
-    _s55(o, v2)
-    _s56(o, v3)
-    _s57(o, v4)
-    _s58(o, v5)
-    _s59(o, v6)
-    _s60(o, v7)
-    _s61(o, v8)
-    _s62(o, v9)
-    _s63(o, v10)
-    _s64(o, v11)
+    o = _new(_W_AC_CPDResEnergyTransferModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMaximumChargePower_L2 = v1
+    o.EVSEMaximumChargePower_L3 = v2
+    o.EVSEMinimumChargePower = v3
+    o.EVSEMinimumChargePower_L2 = v4
+    o.EVSEMinimumChargePower_L3 = v5
+    o.EVSENominalFrequency = v6
+    o.MaximumPowerAsymmetry = v7
+    o.EVSEPowerRampLimitation = v8
+    o.EVSEPresentActivePower = v9
+    o.EVSEPresentActivePower_L2 = v10
+    o.EVSEPresentActivePower_L3 = v11
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_CPDResEnergyTransferMode = _d_AC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_AC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVSEMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSENominalFrequency
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.MaximumPowerAsymmetry
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPowerRampLimitation
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVSEPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    return d
+_j_AC_CPDResEnergyTransferMode = _j_AC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_AC_ChargeLoopReqType': (
         ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_e_BPT_Dynamic_AC_CLReqControlMode', '_e_BPT_Scheduled_AC_CLReqControlMode', '_e_CLReqControlMode', '_e_DisplayParametersType', '_e_Dynamic_AC_CLReqControlMode', '_e_MessageHeaderType', '_e_Scheduled_AC_CLReqControlMode'),
 """\
-_T65 = (None, (2, 1, 3), (1, 0, 3), None, None, )
-_M66 = {BPT_Dynamic_AC_CLReqControlMode: 0, BPT_Scheduled_AC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_AC_CLReqControlMode: 3, Scheduled_AC_CLReqControlMode: 4}
-_F67 = (_e_BPT_Dynamic_AC_CLReqControlMode, _e_BPT_Scheduled_AC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_AC_CLReqControlMode, _e_Scheduled_AC_CLReqControlMode, )
+_T37 = (None, (2, 1, 3), (1, 0, 3), None, None, )
+_M38 = {BPT_Dynamic_AC_CLReqControlMode: 0, BPT_Scheduled_AC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_AC_CLReqControlMode: 3, Scheduled_AC_CLReqControlMode: 4}
+_F39 = [_e_BPT_Dynamic_AC_CLReqControlMode, _e_BPT_Scheduled_AC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_AC_CLReqControlMode, _e_Scheduled_AC_CLReqControlMode]
 
 def _e_AC_ChargeLoopReqType(a, v):
     f = ""
@@ -1837,7 +2126,7 @@ def _e_AC_ChargeLoopReqType(a, v):
             s = 1
         f = "MeterInfoRequested"
         x2 = v.MeterInfoRequested
-        t = _T65[s]
+        t = _T37[s]
         if t is None:
             raise _rt.not_here('MeterInfoRequested')
         a = (a << t[0]) | t[1]
@@ -1846,12 +2135,12 @@ def _e_AC_ChargeLoopReqType(a, v):
             raise _rt.bad_type(x2, 'bool')
         f = "CLReqControlMode"
         x3 = v.CLReqControlMode
-        j = _M66.get(x3.__class__)
+        j = _M38.get(x3.__class__)
         if j is None:
             raise _rt.bad_class(x3, 'BPT_Dynamic_AC_CLReqControlMode | BPT_Scheduled_AC_CLReqControlMode | CLReqControlMode | Dynamic_AC_CLReqControlMode | Scheduled_AC_CLReqControlMode')
         a = (a << 3) | (x2) << 1
         a = (a << 3) | (j)
-        a = _F67[j](a, x3)
+        a = _F39[j](a, x3)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -1862,12 +2151,8 @@ _e_AC_ChargeLoopReq = _e_AC_ChargeLoopReqType
 """,
     ),
     '_d_AC_ChargeLoopReqType': (
-        ('AC_ChargeLoopReqType', 'BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_d_BPT_Dynamic_AC_CLReqControlMode', '_d_BPT_Scheduled_AC_CLReqControlMode', '_d_CLReqControlMode', '_d_DisplayParametersType', '_d_Dynamic_AC_CLReqControlMode', '_d_MessageHeaderType', '_d_Scheduled_AC_CLReqControlMode'),
+        ('AC_ChargeLoopReqType', 'BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_W_AC_ChargeLoopReqType', '_d_BPT_Dynamic_AC_CLReqControlMode', '_d_BPT_Scheduled_AC_CLReqControlMode', '_d_CLReqControlMode', '_d_DisplayParametersType', '_d_Dynamic_AC_CLReqControlMode', '_d_MessageHeaderType', '_d_Scheduled_AC_CLReqControlMode'),
 """\
-_s68 = AC_ChargeLoopReqType.Header.__set__
-_s69 = AC_ChargeLoopReqType.DisplayParameters.__set__
-_s70 = AC_ChargeLoopReqType.MeterInfoRequested.__set__
-_s71 = AC_ChargeLoopReqType.CLReqControlMode.__set__
 
 def _d_AC_ChargeLoopReqType(D, E, p, data, st, cls):
     v1 = None
@@ -1934,24 +2219,51 @@ def _d_AC_ChargeLoopReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_ChargeLoopReqType')
     p = q
-    o = _new(cls)
-    _s68(o, v0)
-    _s69(o, v1)
-    _s70(o, v2)
-    _s71(o, v3)
+    o = _new(_W_AC_ChargeLoopReqType)
+    o.Header = v0
+    o.DisplayParameters = v1
+    o.MeterInfoRequested = v2
+    o.CLReqControlMode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_ChargeLoopReq = _d_AC_ChargeLoopReqType
+""",
+    ),
+    '_j_AC_ChargeLoopReqType': (
+        ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_AC_CLReqControlMode', 'MessageHeaderType', 'Scheduled_AC_CLReqControlMode', '_j_BPT_Dynamic_AC_CLReqControlMode', '_j_BPT_Scheduled_AC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_AC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_AC_CLReqControlMode'),
+"""\
+_J1 = {BPT_Dynamic_AC_CLReqControlMode: 0, BPT_Scheduled_AC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_AC_CLReqControlMode: 3, Scheduled_AC_CLReqControlMode: 4}
+_J2 = ('BPT_Dynamic_AC_CLReqControlMode', 'BPT_Scheduled_AC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_AC_CLReqControlMode', 'Scheduled_AC_CLReqControlMode', )
+_J3 = [_j_BPT_Dynamic_AC_CLReqControlMode, _j_BPT_Scheduled_AC_CLReqControlMode, _j_CLReqControlMode, _j_Dynamic_AC_CLReqControlMode, _j_Scheduled_AC_CLReqControlMode]
+
+def _j_AC_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.CLReqControlMode
+    if x3 is not None:
+        j = _J1.get(x3.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J2[j]] = _J3[j](x3)
+    return d
+_j_AC_ChargeLoopReq = _j_AC_ChargeLoopReqType
 """,
     ),
     '_e_AC_ChargeLoopResType': (
         ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_BPT_Dynamic_AC_CLResControlMode', '_e_BPT_Scheduled_AC_CLResControlMode', '_e_CLResControlMode', '_e_Dynamic_AC_CLResControlMode', '_e_MessageHeaderType', '_e_MeterInfoType', '_e_ReceiptType', '_e_Scheduled_AC_CLResControlMode'),
 """\
-_T73 = (None, None, (4, 1, 4), (4, 0, 4), None, None, None, None, )
-_T74 = (None, None, (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, )
-_T75 = (None, None, (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, )
-_M77 = {BPT_Dynamic_AC_CLResControlMode: 0, BPT_Scheduled_AC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_AC_CLResControlMode: 3, Scheduled_AC_CLResControlMode: 4}
-_F78 = (_e_BPT_Dynamic_AC_CLResControlMode, _e_BPT_Scheduled_AC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_AC_CLResControlMode, _e_Scheduled_AC_CLResControlMode, )
-_T79 = (None, None, ((4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), (4, 8, 7), ), ((4, 3, 7), (4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), ), ((3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), (3, 6, 7), ), ((3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), ), ((3, 0, 7), (3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), ), None, )
+_T41 = (None, None, (4, 1, 4), (4, 0, 4), None, None, None, None, )
+_T42 = (None, None, (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, )
+_T43 = (None, None, (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, )
+_M45 = {BPT_Dynamic_AC_CLResControlMode: 0, BPT_Scheduled_AC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_AC_CLResControlMode: 3, Scheduled_AC_CLResControlMode: 4}
+_F46 = [_e_BPT_Dynamic_AC_CLResControlMode, _e_BPT_Scheduled_AC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_AC_CLResControlMode, _e_Scheduled_AC_CLResControlMode]
+_T47 = (None, None, ((4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), (4, 8, 7), ), ((4, 3, 7), (4, 4, 7), (4, 5, 7), (4, 6, 7), (4, 7, 7), ), ((3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), (3, 6, 7), ), ((3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), (3, 5, 7), ), ((3, 0, 7), (3, 1, 7), (3, 2, 7), (3, 3, 7), (3, 4, 7), ), None, )
 
 def _e_AC_ChargeLoopResType(a, v):
     f = ""
@@ -1974,17 +2286,21 @@ def _e_AC_ChargeLoopResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e72_x0 = x2.NotificationMaxDelay
-            if e72_x0.__class__ is not int or e72_x0 < 0 or e72_x0 > 65535:
-                raise _rt.bad_int(e72_x0, 0, 65535)
-            a <<= 6
-            a = (a << 8) | e72_x0 if e72_x0 < 128 else _uint(a, e72_x0)
+            e40_x0 = x2.NotificationMaxDelay
+            if e40_x0.__class__ is not int or e40_x0 < 0 or e40_x0 > 65535:
+                raise _rt.bad_int(e40_x0, 0, 65535)
+            if e40_x0 < 128:
+                a = (a << 14) | (e40_x0)
+            elif e40_x0 < 16384:
+                a = (a << 22) | (((e40_x0 & 127) << 8) | (e40_x0 >> 7) | 32768)
+            else:
+                a = (a << 30) | (((e40_x0 & 127) << 16) | ((e40_x0 & 16256) << 1) | (e40_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
-            e72_x1 = x2.EVSENotification
-            e72_k1 = _IX_evseNotificationType.get(e72_x1)
-            if e72_k1 is None:
-                raise _rt.bad_enum(e72_x1, 'evseNotificationType')
-            a = (a << 8) | (e72_k1) << 2
+            e40_x1 = x2.EVSENotification
+            e40_k1 = _IX_evseNotificationType.get(e40_x1)
+            if e40_k1 is None:
+                raise _rt.bad_enum(e40_x1, 'evseNotificationType')
+            a = (a << 8) | (e40_k1) << 2
             s = 3
         else:
             s = 2
@@ -1993,7 +2309,7 @@ def _e_AC_ChargeLoopResType(a, v):
         if x3 is not None:
             if not isinstance(x3, MeterInfoType):
                 raise _rt.bad_class(x3, 'MeterInfoType')
-            t = _T73[s]
+            t = _T41[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -2004,7 +2320,7 @@ def _e_AC_ChargeLoopResType(a, v):
         if x4 is not None:
             if not isinstance(x4, ReceiptType):
                 raise _rt.bad_class(x4, 'ReceiptType')
-            t = _T74[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('Receipt')
             a = (a << t[0]) | t[1]
@@ -2015,35 +2331,39 @@ def _e_AC_ChargeLoopResType(a, v):
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T75[s]
+            t = _T43[s]
             if t is None:
                 raise _rt.not_here('EVSETargetFrequency')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetFrequency.Exponent"
-            e76_x0 = x5.Exponent
-            if e76_x0.__class__ is not int or e76_x0 < -128 or e76_x0 > 127:
-                raise _rt.bad_int(e76_x0, -128, 127)
+            e44_x0 = x5.Exponent
+            if e44_x0.__class__ is not int or e44_x0 < -128 or e44_x0 > 127:
+                raise _rt.bad_int(e44_x0, -128, 127)
             f = "EVSETargetFrequency.Value"
-            e76_x1 = x5.Value
-            if e76_x1.__class__ is not int or e76_x1 < -32768 or e76_x1 > 32767:
-                raise _rt.bad_int(e76_x1, -32768, 32767)
-            a = (a << 14) | (e76_x0 - -128) << 4 | (e76_x1 < 0)
-            m = ~e76_x1 if e76_x1 < 0 else e76_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e44_x1 = x5.Value
+            if e44_x1.__class__ is not int or e44_x1 < -32768 or e44_x1 > 32767:
+                raise _rt.bad_int(e44_x1, -32768, 32767)
+            m = ~e44_x1 if e44_x1 < 0 else e44_x1
+            if m < 128:
+                a = (a << 22) | (e44_x0 - -128) << 12 | (e44_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e44_x0 - -128) << 20 | (e44_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e44_x0 - -128) << 28 | (e44_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "CLResControlMode"
         x6 = v.CLResControlMode
-        j = _M77.get(x6.__class__)
+        j = _M45.get(x6.__class__)
         if j is None:
             raise _rt.bad_class(x6, 'BPT_Dynamic_AC_CLResControlMode | BPT_Scheduled_AC_CLResControlMode | CLResControlMode | Dynamic_AC_CLResControlMode | Scheduled_AC_CLResControlMode')
-        t = _T79[s]
+        t = _T47[s]
         t = None if t is None else t[j]
         if t is None:
             raise _rt.not_here('CLResControlMode')
         a = (a << t[0]) | t[1]
         s = t[2]
-        a = _F78[j](a, x6)
+        a = _F46[j](a, x6)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2054,15 +2374,8 @@ _e_AC_ChargeLoopRes = _e_AC_ChargeLoopResType
 """,
     ),
     '_d_AC_ChargeLoopResType': (
-        ('AC_ChargeLoopResType', 'BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_EV_responseCodeType', '_d_BPT_Dynamic_AC_CLResControlMode', '_d_BPT_Scheduled_AC_CLResControlMode', '_d_CLResControlMode', '_d_Dynamic_AC_CLResControlMode', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_Scheduled_AC_CLResControlMode'),
+        ('AC_ChargeLoopResType', 'BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_EV_responseCodeType', '_W_AC_ChargeLoopResType', '_d_BPT_Dynamic_AC_CLResControlMode', '_d_BPT_Scheduled_AC_CLResControlMode', '_d_CLResControlMode', '_d_Dynamic_AC_CLResControlMode', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_Scheduled_AC_CLResControlMode'),
 """\
-_s80 = AC_ChargeLoopResType.Header.__set__
-_s81 = AC_ChargeLoopResType.ResponseCode.__set__
-_s82 = AC_ChargeLoopResType.EVSEStatus.__set__
-_s83 = AC_ChargeLoopResType.MeterInfo.__set__
-_s84 = AC_ChargeLoopResType.Receipt.__set__
-_s85 = AC_ChargeLoopResType.EVSETargetFrequency.__set__
-_s86 = AC_ChargeLoopResType.CLResControlMode.__set__
 
 def _d_AC_ChargeLoopResType(D, E, p, data, st, cls):
     v2 = None
@@ -2234,23 +2547,65 @@ def _d_AC_ChargeLoopResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_ChargeLoopResType')
     p = q
-    o = _new(cls)
-    _s80(o, v0)
-    _s81(o, v1)
-    _s82(o, v2)
-    _s83(o, v3)
-    _s84(o, v4)
-    _s85(o, v5)
-    _s86(o, v6)
+    o = _new(_W_AC_ChargeLoopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.MeterInfo = v3
+    o.Receipt = v4
+    o.EVSETargetFrequency = v5
+    o.CLResControlMode = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_ChargeLoopRes = _d_AC_ChargeLoopResType
+""",
+    ),
+    '_j_AC_ChargeLoopResType': (
+        ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_AC_CLResControlMode', '_j_BPT_Dynamic_AC_CLResControlMode', '_j_BPT_Scheduled_AC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_AC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_AC_CLResControlMode'),
+"""\
+_J4 = {BPT_Dynamic_AC_CLResControlMode: 0, BPT_Scheduled_AC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_AC_CLResControlMode: 3, Scheduled_AC_CLResControlMode: 4}
+_J5 = ('BPT_Dynamic_AC_CLResControlMode', 'BPT_Scheduled_AC_CLResControlMode', 'CLResControlMode', 'Dynamic_AC_CLResControlMode', 'Scheduled_AC_CLResControlMode', )
+_J6 = [_j_BPT_Dynamic_AC_CLResControlMode, _j_BPT_Scheduled_AC_CLResControlMode, _j_CLResControlMode, _j_Dynamic_AC_CLResControlMode, _j_Scheduled_AC_CLResControlMode]
+
+def _j_AC_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _rt.json_body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVSETargetFrequency
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSETargetFrequency'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.CLResControlMode
+    if x6 is not None:
+        j = _J4.get(x6.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J5[j]] = _J6[j](x6)
+    return d
+_j_AC_ChargeLoopRes = _j_AC_ChargeLoopResType
 """,
     ),
     '_e_AC_ChargeParameterDiscoveryReqType': (
         ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_AC_CPDReqEnergyTransferMode', '_e_BPT_AC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
-_M87 = {AC_CPDReqEnergyTransferMode: 0, BPT_AC_CPDReqEnergyTransferMode: 1}
-_F88 = (_e_AC_CPDReqEnergyTransferMode, _e_BPT_AC_CPDReqEnergyTransferMode, )
+_M48 = {AC_CPDReqEnergyTransferMode: 0, BPT_AC_CPDReqEnergyTransferMode: 1}
+_F49 = [_e_AC_CPDReqEnergyTransferMode, _e_BPT_AC_CPDReqEnergyTransferMode]
 
 def _e_AC_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -2263,11 +2618,11 @@ def _e_AC_ChargeParameterDiscoveryReqType(a, v):
         a = _e_MessageHeaderType(a, x0)
         f = "AC_CPDReqEnergyTransferMode"
         x1 = v.AC_CPDReqEnergyTransferMode
-        j = _M87.get(x1.__class__)
+        j = _M48.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_CPDReqEnergyTransferMode | BPT_AC_CPDReqEnergyTransferMode')
         a = (a << 2) | (j)
-        a = _F88[j](a, x1)
+        a = _F49[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2278,10 +2633,8 @@ _e_AC_ChargeParameterDiscoveryReq = _e_AC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_AC_ChargeParameterDiscoveryReqType': (
-        ('AC_CPDReqEnergyTransferMode', 'AC_ChargeParameterDiscoveryReqType', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_d_AC_CPDReqEnergyTransferMode', '_d_BPT_AC_CPDReqEnergyTransferMode', '_d_MessageHeaderType'),
+        ('AC_CPDReqEnergyTransferMode', 'AC_ChargeParameterDiscoveryReqType', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_W_AC_ChargeParameterDiscoveryReqType', '_d_AC_CPDReqEnergyTransferMode', '_d_BPT_AC_CPDReqEnergyTransferMode', '_d_MessageHeaderType'),
 """\
-_s89 = AC_ChargeParameterDiscoveryReqType.Header.__set__
-_s90 = AC_ChargeParameterDiscoveryReqType.AC_CPDReqEnergyTransferMode.__set__
 
 def _d_AC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -2311,18 +2664,39 @@ def _d_AC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_ChargeParameterDiscoveryReqType')
     p = q
-    o = _new(cls)
-    _s89(o, v0)
-    _s90(o, v1)
+    o = _new(_W_AC_ChargeParameterDiscoveryReqType)
+    o.Header = v0
+    o.AC_CPDReqEnergyTransferMode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_ChargeParameterDiscoveryReq = _d_AC_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_AC_ChargeParameterDiscoveryReqType': (
+        ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDReqEnergyTransferMode', '_j_BPT_AC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J7 = {AC_CPDReqEnergyTransferMode: 0, BPT_AC_CPDReqEnergyTransferMode: 1}
+_J8 = ('AC_CPDReqEnergyTransferMode', 'BPT_AC_CPDReqEnergyTransferMode', )
+_J9 = [_j_AC_CPDReqEnergyTransferMode, _j_BPT_AC_CPDReqEnergyTransferMode]
+
+def _j_AC_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.AC_CPDReqEnergyTransferMode
+    if x1 is not None:
+        j = _J7.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J8[j]] = _J9[j](x1)
+    return d
+_j_AC_ChargeParameterDiscoveryReq = _j_AC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_AC_ChargeParameterDiscoveryResType': (
         ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_IX_responseCodeType', '_e_AC_CPDResEnergyTransferMode', '_e_BPT_AC_CPDResEnergyTransferMode', '_e_MessageHeaderType'),
 """\
-_M91 = {AC_CPDResEnergyTransferMode: 0, BPT_AC_CPDResEnergyTransferMode: 1}
-_F92 = (_e_AC_CPDResEnergyTransferMode, _e_BPT_AC_CPDResEnergyTransferMode, )
+_M50 = {AC_CPDResEnergyTransferMode: 0, BPT_AC_CPDResEnergyTransferMode: 1}
+_F51 = [_e_AC_CPDResEnergyTransferMode, _e_BPT_AC_CPDResEnergyTransferMode]
 
 def _e_AC_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -2340,12 +2714,12 @@ def _e_AC_ChargeParameterDiscoveryResType(a, v):
             raise _rt.bad_enum(x1, 'responseCodeType')
         f = "AC_CPDResEnergyTransferMode"
         x2 = v.AC_CPDResEnergyTransferMode
-        j = _M91.get(x2.__class__)
+        j = _M50.get(x2.__class__)
         if j is None:
             raise _rt.bad_class(x2, 'AC_CPDResEnergyTransferMode | BPT_AC_CPDResEnergyTransferMode')
         a = (a << 9) | (k1) << 1
         a = (a << 2) | (j)
-        a = _F92[j](a, x2)
+        a = _F51[j](a, x2)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2356,11 +2730,8 @@ _e_AC_ChargeParameterDiscoveryRes = _e_AC_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_AC_ChargeParameterDiscoveryResType': (
-        ('AC_CPDResEnergyTransferMode', 'AC_ChargeParameterDiscoveryResType', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_EV_responseCodeType', '_d_AC_CPDResEnergyTransferMode', '_d_BPT_AC_CPDResEnergyTransferMode', '_d_MessageHeaderType'),
+        ('AC_CPDResEnergyTransferMode', 'AC_ChargeParameterDiscoveryResType', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_EV_responseCodeType', '_W_AC_ChargeParameterDiscoveryResType', '_d_AC_CPDResEnergyTransferMode', '_d_BPT_AC_CPDResEnergyTransferMode', '_d_MessageHeaderType'),
 """\
-_s93 = AC_ChargeParameterDiscoveryResType.Header.__set__
-_s94 = AC_ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s95 = AC_ChargeParameterDiscoveryResType.AC_CPDResEnergyTransferMode.__set__
 
 def _d_AC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     q = p + 1
@@ -2396,25 +2767,47 @@ def _d_AC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_ChargeParameterDiscoveryResType')
     p = q
-    o = _new(cls)
-    _s93(o, v0)
-    _s94(o, v1)
-    _s95(o, v2)
+    o = _new(_W_AC_ChargeParameterDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.AC_CPDResEnergyTransferMode = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_ChargeParameterDiscoveryRes = _d_AC_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_AC_ChargeParameterDiscoveryResType': (
+        ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_AC_CPDResEnergyTransferMode', '_j_BPT_AC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J10 = {AC_CPDResEnergyTransferMode: 0, BPT_AC_CPDResEnergyTransferMode: 1}
+_J11 = ('AC_CPDResEnergyTransferMode', 'BPT_AC_CPDResEnergyTransferMode', )
+_J12 = [_j_AC_CPDResEnergyTransferMode, _j_BPT_AC_CPDResEnergyTransferMode]
+
+def _j_AC_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.AC_CPDResEnergyTransferMode
+    if x2 is not None:
+        j = _J10.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J11[j]] = _J12[j](x2)
+    return d
+_j_AC_ChargeParameterDiscoveryRes = _j_AC_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_BPT_AC_CPDReqEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
-_T98 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
-_T100 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, )
-_T103 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, )
-_T105 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, )
-_T108 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, None, None, )
-_T110 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, )
-_T113 = (None, None, None, None, None, None, None, None, None, None, (2, 1, 12), (2, 0, 12), None, )
-_T115 = (None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T54 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
+_T56 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, )
+_T59 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, )
+_T61 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, )
+_T64 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, None, None, )
+_T66 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, )
+_T69 = (None, None, None, None, None, None, None, None, None, None, (2, 1, 12), (2, 0, 12), None, )
+_T71 = (None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
     f = ""
@@ -2424,16 +2817,20 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e96_x0 = x0.Exponent
-        if e96_x0.__class__ is not int or e96_x0 < -128 or e96_x0 > 127:
-            raise _rt.bad_int(e96_x0, -128, 127)
+        e52_x0 = x0.Exponent
+        if e52_x0.__class__ is not int or e52_x0 < -128 or e52_x0 > 127:
+            raise _rt.bad_int(e52_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e96_x1 = x0.Value
-        if e96_x1.__class__ is not int or e96_x1 < -32768 or e96_x1 > 32767:
-            raise _rt.bad_int(e96_x1, -32768, 32767)
-        a = (a << 15) | (e96_x0 - -128) << 4 | (e96_x1 < 0)
-        m = ~e96_x1 if e96_x1 < 0 else e96_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e52_x1 = x0.Value
+        if e52_x1.__class__ is not int or e52_x1 < -32768 or e52_x1 > 32767:
+            raise _rt.bad_int(e52_x1, -32768, 32767)
+        m = ~e52_x1 if e52_x1 < 0 else e52_x1
+        if m < 128:
+            a = (a << 23) | (e52_x0 - -128) << 12 | (e52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e52_x0 - -128) << 20 | (e52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e52_x0 - -128) << 28 | (e52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x1 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -2441,16 +2838,20 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "EVMaximumChargePower_L2.Exponent"
-            e97_x0 = x1.Exponent
-            if e97_x0.__class__ is not int or e97_x0 < -128 or e97_x0 > 127:
-                raise _rt.bad_int(e97_x0, -128, 127)
+            e53_x0 = x1.Exponent
+            if e53_x0.__class__ is not int or e53_x0 < -128 or e53_x0 > 127:
+                raise _rt.bad_int(e53_x0, -128, 127)
             f = "EVMaximumChargePower_L2.Value"
-            e97_x1 = x1.Value
-            if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
-                raise _rt.bad_int(e97_x1, -32768, 32767)
-            a = (a << 16) | (e97_x0 - -128) << 4 | (e97_x1 < 0)
-            m = ~e97_x1 if e97_x1 < 0 else e97_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e53_x1 = x1.Value
+            if e53_x1.__class__ is not int or e53_x1 < -32768 or e53_x1 > 32767:
+                raise _rt.bad_int(e53_x1, -32768, 32767)
+            m = ~e53_x1 if e53_x1 < 0 else e53_x1
+            if m < 128:
+                a = (a << 24) | (e53_x0 - -128) << 12 | (e53_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e53_x0 - -128) << 20 | (e53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e53_x0 - -128) << 28 | (e53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -2460,43 +2861,51 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T98[s]
+            t = _T54[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L3.Exponent"
-            e99_x0 = x2.Exponent
-            if e99_x0.__class__ is not int or e99_x0 < -128 or e99_x0 > 127:
-                raise _rt.bad_int(e99_x0, -128, 127)
+            e55_x0 = x2.Exponent
+            if e55_x0.__class__ is not int or e55_x0 < -128 or e55_x0 > 127:
+                raise _rt.bad_int(e55_x0, -128, 127)
             f = "EVMaximumChargePower_L3.Value"
-            e99_x1 = x2.Value
-            if e99_x1.__class__ is not int or e99_x1 < -32768 or e99_x1 > 32767:
-                raise _rt.bad_int(e99_x1, -32768, 32767)
-            a = (a << 14) | (e99_x0 - -128) << 4 | (e99_x1 < 0)
-            m = ~e99_x1 if e99_x1 < 0 else e99_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e55_x1 = x2.Value
+            if e55_x1.__class__ is not int or e55_x1 < -32768 or e55_x1 > 32767:
+                raise _rt.bad_int(e55_x1, -32768, 32767)
+            m = ~e55_x1 if e55_x1 < 0 else e55_x1
+            if m < 128:
+                a = (a << 22) | (e55_x0 - -128) << 12 | (e55_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e55_x0 - -128) << 20 | (e55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e55_x0 - -128) << 28 | (e55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x3 = v.EVMinimumChargePower
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T100[s]
+        t = _T56[s]
         if t is None:
             raise _rt.not_here('EVMinimumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMinimumChargePower.Exponent"
-        e101_x0 = x3.Exponent
-        if e101_x0.__class__ is not int or e101_x0 < -128 or e101_x0 > 127:
-            raise _rt.bad_int(e101_x0, -128, 127)
+        e57_x0 = x3.Exponent
+        if e57_x0.__class__ is not int or e57_x0 < -128 or e57_x0 > 127:
+            raise _rt.bad_int(e57_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e101_x1 = x3.Value
-        if e101_x1.__class__ is not int or e101_x1 < -32768 or e101_x1 > 32767:
-            raise _rt.bad_int(e101_x1, -32768, 32767)
-        a = (a << 14) | (e101_x0 - -128) << 4 | (e101_x1 < 0)
-        m = ~e101_x1 if e101_x1 < 0 else e101_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e57_x1 = x3.Value
+        if e57_x1.__class__ is not int or e57_x1 < -32768 or e57_x1 > 32767:
+            raise _rt.bad_int(e57_x1, -32768, 32767)
+        m = ~e57_x1 if e57_x1 < 0 else e57_x1
+        if m < 128:
+            a = (a << 22) | (e57_x0 - -128) << 12 | (e57_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e57_x0 - -128) << 20 | (e57_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e57_x0 - -128) << 28 | (e57_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x4 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -2504,16 +2913,20 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
             f = "EVMinimumChargePower_L2.Exponent"
-            e102_x0 = x4.Exponent
-            if e102_x0.__class__ is not int or e102_x0 < -128 or e102_x0 > 127:
-                raise _rt.bad_int(e102_x0, -128, 127)
+            e58_x0 = x4.Exponent
+            if e58_x0.__class__ is not int or e58_x0 < -128 or e58_x0 > 127:
+                raise _rt.bad_int(e58_x0, -128, 127)
             f = "EVMinimumChargePower_L2.Value"
-            e102_x1 = x4.Value
-            if e102_x1.__class__ is not int or e102_x1 < -32768 or e102_x1 > 32767:
-                raise _rt.bad_int(e102_x1, -32768, 32767)
-            a = (a << 16) | (e102_x0 - -128) << 4 | (e102_x1 < 0)
-            m = ~e102_x1 if e102_x1 < 0 else e102_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e58_x1 = x4.Value
+            if e58_x1.__class__ is not int or e58_x1 < -32768 or e58_x1 > 32767:
+                raise _rt.bad_int(e58_x1, -32768, 32767)
+            m = ~e58_x1 if e58_x1 < 0 else e58_x1
+            if m < 128:
+                a = (a << 24) | (e58_x0 - -128) << 12 | (e58_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e58_x0 - -128) << 20 | (e58_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e58_x0 - -128) << 28 | (e58_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -2523,43 +2936,51 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T103[s]
+            t = _T59[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L3.Exponent"
-            e104_x0 = x5.Exponent
-            if e104_x0.__class__ is not int or e104_x0 < -128 or e104_x0 > 127:
-                raise _rt.bad_int(e104_x0, -128, 127)
+            e60_x0 = x5.Exponent
+            if e60_x0.__class__ is not int or e60_x0 < -128 or e60_x0 > 127:
+                raise _rt.bad_int(e60_x0, -128, 127)
             f = "EVMinimumChargePower_L3.Value"
-            e104_x1 = x5.Value
-            if e104_x1.__class__ is not int or e104_x1 < -32768 or e104_x1 > 32767:
-                raise _rt.bad_int(e104_x1, -32768, 32767)
-            a = (a << 14) | (e104_x0 - -128) << 4 | (e104_x1 < 0)
-            m = ~e104_x1 if e104_x1 < 0 else e104_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e60_x1 = x5.Value
+            if e60_x1.__class__ is not int or e60_x1 < -32768 or e60_x1 > 32767:
+                raise _rt.bad_int(e60_x1, -32768, 32767)
+            m = ~e60_x1 if e60_x1 < 0 else e60_x1
+            if m < 128:
+                a = (a << 22) | (e60_x0 - -128) << 12 | (e60_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e60_x0 - -128) << 20 | (e60_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e60_x0 - -128) << 28 | (e60_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x6 = v.EVMaximumDischargePower
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
-        t = _T105[s]
+        t = _T61[s]
         if t is None:
             raise _rt.not_here('EVMaximumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMaximumDischargePower.Exponent"
-        e106_x0 = x6.Exponent
-        if e106_x0.__class__ is not int or e106_x0 < -128 or e106_x0 > 127:
-            raise _rt.bad_int(e106_x0, -128, 127)
+        e62_x0 = x6.Exponent
+        if e62_x0.__class__ is not int or e62_x0 < -128 or e62_x0 > 127:
+            raise _rt.bad_int(e62_x0, -128, 127)
         f = "EVMaximumDischargePower.Value"
-        e106_x1 = x6.Value
-        if e106_x1.__class__ is not int or e106_x1 < -32768 or e106_x1 > 32767:
-            raise _rt.bad_int(e106_x1, -32768, 32767)
-        a = (a << 14) | (e106_x0 - -128) << 4 | (e106_x1 < 0)
-        m = ~e106_x1 if e106_x1 < 0 else e106_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e62_x1 = x6.Value
+        if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
+            raise _rt.bad_int(e62_x1, -32768, 32767)
+        m = ~e62_x1 if e62_x1 < 0 else e62_x1
+        if m < 128:
+            a = (a << 22) | (e62_x0 - -128) << 12 | (e62_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e62_x0 - -128) << 20 | (e62_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e62_x0 - -128) << 28 | (e62_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower_L2"
         x7 = v.EVMaximumDischargePower_L2
         a <<= 2
@@ -2567,16 +2988,20 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
             f = "EVMaximumDischargePower_L2.Exponent"
-            e107_x0 = x7.Exponent
-            if e107_x0.__class__ is not int or e107_x0 < -128 or e107_x0 > 127:
-                raise _rt.bad_int(e107_x0, -128, 127)
+            e63_x0 = x7.Exponent
+            if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
+                raise _rt.bad_int(e63_x0, -128, 127)
             f = "EVMaximumDischargePower_L2.Value"
-            e107_x1 = x7.Value
-            if e107_x1.__class__ is not int or e107_x1 < -32768 or e107_x1 > 32767:
-                raise _rt.bad_int(e107_x1, -32768, 32767)
-            a = (a << 16) | (e107_x0 - -128) << 4 | (e107_x1 < 0)
-            m = ~e107_x1 if e107_x1 < 0 else e107_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e63_x1 = x7.Value
+            if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
+                raise _rt.bad_int(e63_x1, -32768, 32767)
+            m = ~e63_x1 if e63_x1 < 0 else e63_x1
+            if m < 128:
+                a = (a << 24) | (e63_x0 - -128) << 12 | (e63_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e63_x0 - -128) << 20 | (e63_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e63_x0 - -128) << 28 | (e63_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -2586,43 +3011,51 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T108[s]
+            t = _T64[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower_L3.Exponent"
-            e109_x0 = x8.Exponent
-            if e109_x0.__class__ is not int or e109_x0 < -128 or e109_x0 > 127:
-                raise _rt.bad_int(e109_x0, -128, 127)
+            e65_x0 = x8.Exponent
+            if e65_x0.__class__ is not int or e65_x0 < -128 or e65_x0 > 127:
+                raise _rt.bad_int(e65_x0, -128, 127)
             f = "EVMaximumDischargePower_L3.Value"
-            e109_x1 = x8.Value
-            if e109_x1.__class__ is not int or e109_x1 < -32768 or e109_x1 > 32767:
-                raise _rt.bad_int(e109_x1, -32768, 32767)
-            a = (a << 14) | (e109_x0 - -128) << 4 | (e109_x1 < 0)
-            m = ~e109_x1 if e109_x1 < 0 else e109_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e65_x1 = x8.Value
+            if e65_x1.__class__ is not int or e65_x1 < -32768 or e65_x1 > 32767:
+                raise _rt.bad_int(e65_x1, -32768, 32767)
+            m = ~e65_x1 if e65_x1 < 0 else e65_x1
+            if m < 128:
+                a = (a << 22) | (e65_x0 - -128) << 12 | (e65_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e65_x0 - -128) << 20 | (e65_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e65_x0 - -128) << 28 | (e65_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x9 = v.EVMinimumDischargePower
         if not isinstance(x9, RationalNumberType):
             raise _rt.bad_class(x9, 'RationalNumberType')
-        t = _T110[s]
+        t = _T66[s]
         if t is None:
             raise _rt.not_here('EVMinimumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMinimumDischargePower.Exponent"
-        e111_x0 = x9.Exponent
-        if e111_x0.__class__ is not int or e111_x0 < -128 or e111_x0 > 127:
-            raise _rt.bad_int(e111_x0, -128, 127)
+        e67_x0 = x9.Exponent
+        if e67_x0.__class__ is not int or e67_x0 < -128 or e67_x0 > 127:
+            raise _rt.bad_int(e67_x0, -128, 127)
         f = "EVMinimumDischargePower.Value"
-        e111_x1 = x9.Value
-        if e111_x1.__class__ is not int or e111_x1 < -32768 or e111_x1 > 32767:
-            raise _rt.bad_int(e111_x1, -32768, 32767)
-        a = (a << 14) | (e111_x0 - -128) << 4 | (e111_x1 < 0)
-        m = ~e111_x1 if e111_x1 < 0 else e111_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e67_x1 = x9.Value
+        if e67_x1.__class__ is not int or e67_x1 < -32768 or e67_x1 > 32767:
+            raise _rt.bad_int(e67_x1, -32768, 32767)
+        m = ~e67_x1 if e67_x1 < 0 else e67_x1
+        if m < 128:
+            a = (a << 22) | (e67_x0 - -128) << 12 | (e67_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e67_x0 - -128) << 20 | (e67_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e67_x0 - -128) << 28 | (e67_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower_L2"
         x10 = v.EVMinimumDischargePower_L2
         a <<= 2
@@ -2630,16 +3063,20 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
             f = "EVMinimumDischargePower_L2.Exponent"
-            e112_x0 = x10.Exponent
-            if e112_x0.__class__ is not int or e112_x0 < -128 or e112_x0 > 127:
-                raise _rt.bad_int(e112_x0, -128, 127)
+            e68_x0 = x10.Exponent
+            if e68_x0.__class__ is not int or e68_x0 < -128 or e68_x0 > 127:
+                raise _rt.bad_int(e68_x0, -128, 127)
             f = "EVMinimumDischargePower_L2.Value"
-            e112_x1 = x10.Value
-            if e112_x1.__class__ is not int or e112_x1 < -32768 or e112_x1 > 32767:
-                raise _rt.bad_int(e112_x1, -32768, 32767)
-            a = (a << 16) | (e112_x0 - -128) << 4 | (e112_x1 < 0)
-            m = ~e112_x1 if e112_x1 < 0 else e112_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e68_x1 = x10.Value
+            if e68_x1.__class__ is not int or e68_x1 < -32768 or e68_x1 > 32767:
+                raise _rt.bad_int(e68_x1, -32768, 32767)
+            m = ~e68_x1 if e68_x1 < 0 else e68_x1
+            if m < 128:
+                a = (a << 24) | (e68_x0 - -128) << 12 | (e68_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e68_x0 - -128) << 20 | (e68_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e68_x0 - -128) << 28 | (e68_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -2649,24 +3086,28 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(a, v):
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T113[s]
+            t = _T69[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower_L3.Exponent"
-            e114_x0 = x11.Exponent
-            if e114_x0.__class__ is not int or e114_x0 < -128 or e114_x0 > 127:
-                raise _rt.bad_int(e114_x0, -128, 127)
+            e70_x0 = x11.Exponent
+            if e70_x0.__class__ is not int or e70_x0 < -128 or e70_x0 > 127:
+                raise _rt.bad_int(e70_x0, -128, 127)
             f = "EVMinimumDischargePower_L3.Value"
-            e114_x1 = x11.Value
-            if e114_x1.__class__ is not int or e114_x1 < -32768 or e114_x1 > 32767:
-                raise _rt.bad_int(e114_x1, -32768, 32767)
-            a = (a << 14) | (e114_x0 - -128) << 4 | (e114_x1 < 0)
-            m = ~e114_x1 if e114_x1 < 0 else e114_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e70_x1 = x11.Value
+            if e70_x1.__class__ is not int or e70_x1 < -32768 or e70_x1 > 32767:
+                raise _rt.bad_int(e70_x1, -32768, 32767)
+            m = ~e70_x1 if e70_x1 < 0 else e70_x1
+            if m < 128:
+                a = (a << 22) | (e70_x0 - -128) << 12 | (e70_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e70_x0 - -128) << 20 | (e70_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e70_x0 - -128) << 28 | (e70_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T115[s]
+        t = _T71[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMinimumDischargePower_L2), SE(EVMinimumDischargePower_L3))')
         a = (a << t[0]) | t[1]
@@ -2679,28 +3120,8 @@ _e_BPT_AC_CPDReqEnergyTransferMode = _e_BPT_AC_CPDReqEnergyTransferModeType
 """,
     ),
     '_d_BPT_AC_CPDReqEnergyTransferModeType': (
-        ('BPT_AC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_AC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_W_BPT_AC_CPDReqEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s117 = RationalNumberType.Exponent.__set__
-_s118 = RationalNumberType.Value.__set__
-_s120 = RationalNumberType.Exponent.__set__
-_s121 = RationalNumberType.Value.__set__
-_s123 = RationalNumberType.Exponent.__set__
-_s124 = RationalNumberType.Value.__set__
-_s126 = RationalNumberType.Exponent.__set__
-_s127 = RationalNumberType.Value.__set__
-_s128 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumChargePower.__set__
-_s129 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumChargePower_L2.__set__
-_s130 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumChargePower_L3.__set__
-_s131 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumChargePower.__set__
-_s132 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumChargePower_L2.__set__
-_s133 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumChargePower_L3.__set__
-_s134 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumDischargePower.__set__
-_s135 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumDischargePower_L2.__set__
-_s136 = BPT_AC_CPDReqEnergyTransferModeType.EVMaximumDischargePower_L3.__set__
-_s137 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumDischargePower.__set__
-_s138 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumDischargePower_L2.__set__
-_s139 = BPT_AC_CPDReqEnergyTransferModeType.EVMinimumDischargePower_L3.__set__
 
 def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v1 = None
@@ -2711,7 +3132,6 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v8 = None
     v10 = None
     v11 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2720,24 +3140,29 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e116_v0 = ((g >> 4) & 255) + -128
+    e72_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e116_v1 = c & 65535
-    if e116_v1 < 32768:
-        e116_v1 >>= 8
+    e72_v1 = c & 65535
+    if e72_v1 < 32768:
+        e72_v1 >>= 8
         p = q - 8
-    elif not e116_v1 & 128:
-        e116_v1 = ((e116_v1 >> 8) & 127) | ((e116_v1 & 127) << 7)
+        if sg:
+            e72_v1 = ~e72_v1
+    elif not e72_v1 & 128:
+        e72_v1 = ((e72_v1 >> 8) & 127) | (e72_v1 & 127) << 7
         p = q
+        if sg:
+            e72_v1 = ~e72_v1
     else:
-        e116_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e116_v1 = ~e116_v1
-    if e116_v1 < -32768 or e116_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e116_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s117(v0, e116_v0)
-    _s118(v0, e116_v1)
+        e72_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e72_v1 = ~e72_v1
+        if e72_v1 < -32768 or e72_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e72_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e72_v0
+    v0.Value = e72_v1
+    v0.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -2773,7 +3198,6 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2782,24 +3206,29 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e119_v0 = ((g >> 4) & 255) + -128
+        e73_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e119_v1 = c & 65535
-        if e119_v1 < 32768:
-            e119_v1 >>= 8
+        e73_v1 = c & 65535
+        if e73_v1 < 32768:
+            e73_v1 >>= 8
             p = q - 8
-        elif not e119_v1 & 128:
-            e119_v1 = ((e119_v1 >> 8) & 127) | ((e119_v1 & 127) << 7)
+            if sg:
+                e73_v1 = ~e73_v1
+        elif not e73_v1 & 128:
+            e73_v1 = ((e73_v1 >> 8) & 127) | (e73_v1 & 127) << 7
             p = q
+            if sg:
+                e73_v1 = ~e73_v1
         else:
-            e119_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e119_v1 = ~e119_v1
-        if e119_v1 < -32768 or e119_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e119_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s120(v3, e119_v0)
-        _s121(v3, e119_v1)
+            e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e73_v1 = ~e73_v1
+            if e73_v1 < -32768 or e73_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e73_v0
+        v3.Value = e73_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2840,7 +3269,6 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2849,24 +3277,29 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e122_v0 = ((g >> 4) & 255) + -128
+        e74_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e122_v1 = c & 65535
-        if e122_v1 < 32768:
-            e122_v1 >>= 8
+        e74_v1 = c & 65535
+        if e74_v1 < 32768:
+            e74_v1 >>= 8
             p = q - 8
-        elif not e122_v1 & 128:
-            e122_v1 = ((e122_v1 >> 8) & 127) | ((e122_v1 & 127) << 7)
+            if sg:
+                e74_v1 = ~e74_v1
+        elif not e74_v1 & 128:
+            e74_v1 = ((e74_v1 >> 8) & 127) | (e74_v1 & 127) << 7
             p = q
+            if sg:
+                e74_v1 = ~e74_v1
         else:
-            e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e122_v1 = ~e122_v1
-        if e122_v1 < -32768 or e122_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e122_v1, -32768, 32767)
-        v6 = _new(RationalNumberType)
-        _s123(v6, e122_v0)
-        _s124(v6, e122_v1)
+            e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e74_v1 = ~e74_v1
+            if e74_v1 < -32768 or e74_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e74_v1, -32768, 32767)
+        v6 = _new(_W_RationalNumberType)
+        v6.Exponent = e74_v0
+        v6.Value = e74_v1
+        v6.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2907,7 +3340,6 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDReqEnergyTransferModeType')
     if s == 9:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2916,24 +3348,29 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e125_v0 = ((g >> 4) & 255) + -128
+        e75_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e125_v1 = c & 65535
-        if e125_v1 < 32768:
-            e125_v1 >>= 8
+        e75_v1 = c & 65535
+        if e75_v1 < 32768:
+            e75_v1 >>= 8
             p = q - 8
-        elif not e125_v1 & 128:
-            e125_v1 = ((e125_v1 >> 8) & 127) | ((e125_v1 & 127) << 7)
+            if sg:
+                e75_v1 = ~e75_v1
+        elif not e75_v1 & 128:
+            e75_v1 = ((e75_v1 >> 8) & 127) | (e75_v1 & 127) << 7
             p = q
+            if sg:
+                e75_v1 = ~e75_v1
         else:
-            e125_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e125_v1 = ~e125_v1
-        if e125_v1 < -32768 or e125_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e125_v1, -32768, 32767)
-        v9 = _new(RationalNumberType)
-        _s126(v9, e125_v0)
-        _s127(v9, e125_v1)
+            e75_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e75_v1 = ~e75_v1
+            if e75_v1 < -32768 or e75_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e75_v1, -32768, 32767)
+        v9 = _new(_W_RationalNumberType)
+        v9.Exponent = e75_v0
+        v9.Value = e75_v1
+        v9.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2979,39 +3416,132 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_AC_CPDReqEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s128(o, v0)
-    _s129(o, v1)
-    _s130(o, v2)
-    _s131(o, v3)
-    _s132(o, v4)
-    _s133(o, v5)
-    _s134(o, v6)
-    _s135(o, v7)
-    _s136(o, v8)
-    _s137(o, v9)
-    _s138(o, v10)
-    _s139(o, v11)
+    o = _new(_W_BPT_AC_CPDReqEnergyTransferModeType)
+    o.EVMaximumChargePower = v0
+    o.EVMaximumChargePower_L2 = v1
+    o.EVMaximumChargePower_L3 = v2
+    o.EVMinimumChargePower = v3
+    o.EVMinimumChargePower_L2 = v4
+    o.EVMinimumChargePower_L3 = v5
+    o.EVMaximumDischargePower = v6
+    o.EVMaximumDischargePower_L2 = v7
+    o.EVMaximumDischargePower_L3 = v8
+    o.EVMinimumDischargePower = v9
+    o.EVMinimumDischargePower_L2 = v10
+    o.EVMinimumDischargePower_L3 = v11
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_AC_CPDReqEnergyTransferMode = _d_BPT_AC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_AC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_AC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMaximumDischargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumDischargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumDischargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumDischargePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVMinimumDischargePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVMinimumDischargePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y23, 'Value': y24}
+    return d
+_j_BPT_AC_CPDReqEnergyTransferMode = _j_BPT_AC_CPDReqEnergyTransferModeType
 """,
     ),
     '_e_BPT_AC_CPDResEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
-_T142 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T144 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T147 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T149 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T152 = (None, None, None, None, None, None, None, (3, 1, 9), (3, 0, 9), None, None, None, None, None, None, None, None, None, None, )
-_T154 = (None, None, None, None, None, None, None, (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, None, None, None, None, None, )
-_T156 = (None, None, None, None, None, None, None, (3, 3, 11), (3, 2, 11), (3, 1, 11), (2, 0, 11), None, None, None, None, None, None, None, None, )
-_T158 = (None, None, None, None, None, None, None, (3, 4, 12), (3, 3, 12), (3, 2, 12), (2, 1, 12), (2, 0, 12), None, None, None, None, None, None, None, )
-_T160 = (None, None, None, None, None, None, None, (3, 5, 13), (3, 4, 13), (3, 3, 13), (2, 2, 13), (2, 1, 13), (1, 0, 13), None, None, None, None, None, None, )
-_T163 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 15), (2, 0, 15), None, None, None, None, )
-_T165 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 16), (2, 1, 16), (1, 0, 16), None, None, None, )
-_T168 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 18), (2, 0, 18), None, )
-_T170 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T78 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T80 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T83 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T85 = (None, None, None, None, (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T88 = (None, None, None, None, None, None, None, (3, 1, 9), (3, 0, 9), None, None, None, None, None, None, None, None, None, None, )
+_T90 = (None, None, None, None, None, None, None, (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, None, None, None, None, None, )
+_T92 = (None, None, None, None, None, None, None, (3, 3, 11), (3, 2, 11), (3, 1, 11), (2, 0, 11), None, None, None, None, None, None, None, None, )
+_T94 = (None, None, None, None, None, None, None, (3, 4, 12), (3, 3, 12), (3, 2, 12), (2, 1, 12), (2, 0, 12), None, None, None, None, None, None, None, )
+_T96 = (None, None, None, None, None, None, None, (3, 5, 13), (3, 4, 13), (3, 3, 13), (2, 2, 13), (2, 1, 13), (1, 0, 13), None, None, None, None, None, None, )
+_T99 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 15), (2, 0, 15), None, None, None, None, )
+_T101 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 16), (2, 1, 16), (1, 0, 16), None, None, None, )
+_T104 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 18), (2, 0, 18), None, )
+_T106 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
     f = ""
@@ -3021,16 +3551,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVSEMaximumChargePower.Exponent"
-        e140_x0 = x0.Exponent
-        if e140_x0.__class__ is not int or e140_x0 < -128 or e140_x0 > 127:
-            raise _rt.bad_int(e140_x0, -128, 127)
+        e76_x0 = x0.Exponent
+        if e76_x0.__class__ is not int or e76_x0 < -128 or e76_x0 > 127:
+            raise _rt.bad_int(e76_x0, -128, 127)
         f = "EVSEMaximumChargePower.Value"
-        e140_x1 = x0.Value
-        if e140_x1.__class__ is not int or e140_x1 < -32768 or e140_x1 > 32767:
-            raise _rt.bad_int(e140_x1, -32768, 32767)
-        a = (a << 15) | (e140_x0 - -128) << 4 | (e140_x1 < 0)
-        m = ~e140_x1 if e140_x1 < 0 else e140_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e76_x1 = x0.Value
+        if e76_x1.__class__ is not int or e76_x1 < -32768 or e76_x1 > 32767:
+            raise _rt.bad_int(e76_x1, -32768, 32767)
+        m = ~e76_x1 if e76_x1 < 0 else e76_x1
+        if m < 128:
+            a = (a << 23) | (e76_x0 - -128) << 12 | (e76_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e76_x0 - -128) << 20 | (e76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e76_x0 - -128) << 28 | (e76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargePower_L2"
         x1 = v.EVSEMaximumChargePower_L2
         a <<= 2
@@ -3038,16 +3572,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "EVSEMaximumChargePower_L2.Exponent"
-            e141_x0 = x1.Exponent
-            if e141_x0.__class__ is not int or e141_x0 < -128 or e141_x0 > 127:
-                raise _rt.bad_int(e141_x0, -128, 127)
+            e77_x0 = x1.Exponent
+            if e77_x0.__class__ is not int or e77_x0 < -128 or e77_x0 > 127:
+                raise _rt.bad_int(e77_x0, -128, 127)
             f = "EVSEMaximumChargePower_L2.Value"
-            e141_x1 = x1.Value
-            if e141_x1.__class__ is not int or e141_x1 < -32768 or e141_x1 > 32767:
-                raise _rt.bad_int(e141_x1, -32768, 32767)
-            a = (a << 16) | (e141_x0 - -128) << 4 | (e141_x1 < 0)
-            m = ~e141_x1 if e141_x1 < 0 else e141_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e77_x1 = x1.Value
+            if e77_x1.__class__ is not int or e77_x1 < -32768 or e77_x1 > 32767:
+                raise _rt.bad_int(e77_x1, -32768, 32767)
+            m = ~e77_x1 if e77_x1 < 0 else e77_x1
+            if m < 128:
+                a = (a << 24) | (e77_x0 - -128) << 12 | (e77_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e77_x0 - -128) << 20 | (e77_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e77_x0 - -128) << 28 | (e77_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -3057,43 +3595,51 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T142[s]
+            t = _T78[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumChargePower_L3.Exponent"
-            e143_x0 = x2.Exponent
-            if e143_x0.__class__ is not int or e143_x0 < -128 or e143_x0 > 127:
-                raise _rt.bad_int(e143_x0, -128, 127)
+            e79_x0 = x2.Exponent
+            if e79_x0.__class__ is not int or e79_x0 < -128 or e79_x0 > 127:
+                raise _rt.bad_int(e79_x0, -128, 127)
             f = "EVSEMaximumChargePower_L3.Value"
-            e143_x1 = x2.Value
-            if e143_x1.__class__ is not int or e143_x1 < -32768 or e143_x1 > 32767:
-                raise _rt.bad_int(e143_x1, -32768, 32767)
-            a = (a << 14) | (e143_x0 - -128) << 4 | (e143_x1 < 0)
-            m = ~e143_x1 if e143_x1 < 0 else e143_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e79_x1 = x2.Value
+            if e79_x1.__class__ is not int or e79_x1 < -32768 or e79_x1 > 32767:
+                raise _rt.bad_int(e79_x1, -32768, 32767)
+            m = ~e79_x1 if e79_x1 < 0 else e79_x1
+            if m < 128:
+                a = (a << 22) | (e79_x0 - -128) << 12 | (e79_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e79_x0 - -128) << 20 | (e79_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e79_x0 - -128) << 28 | (e79_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumChargePower"
         x3 = v.EVSEMinimumChargePower
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T144[s]
+        t = _T80[s]
         if t is None:
             raise _rt.not_here('EVSEMinimumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMinimumChargePower.Exponent"
-        e145_x0 = x3.Exponent
-        if e145_x0.__class__ is not int or e145_x0 < -128 or e145_x0 > 127:
-            raise _rt.bad_int(e145_x0, -128, 127)
+        e81_x0 = x3.Exponent
+        if e81_x0.__class__ is not int or e81_x0 < -128 or e81_x0 > 127:
+            raise _rt.bad_int(e81_x0, -128, 127)
         f = "EVSEMinimumChargePower.Value"
-        e145_x1 = x3.Value
-        if e145_x1.__class__ is not int or e145_x1 < -32768 or e145_x1 > 32767:
-            raise _rt.bad_int(e145_x1, -32768, 32767)
-        a = (a << 14) | (e145_x0 - -128) << 4 | (e145_x1 < 0)
-        m = ~e145_x1 if e145_x1 < 0 else e145_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e81_x1 = x3.Value
+        if e81_x1.__class__ is not int or e81_x1 < -32768 or e81_x1 > 32767:
+            raise _rt.bad_int(e81_x1, -32768, 32767)
+        m = ~e81_x1 if e81_x1 < 0 else e81_x1
+        if m < 128:
+            a = (a << 22) | (e81_x0 - -128) << 12 | (e81_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e81_x0 - -128) << 20 | (e81_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e81_x0 - -128) << 28 | (e81_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower_L2"
         x4 = v.EVSEMinimumChargePower_L2
         a <<= 2
@@ -3101,16 +3647,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
             f = "EVSEMinimumChargePower_L2.Exponent"
-            e146_x0 = x4.Exponent
-            if e146_x0.__class__ is not int or e146_x0 < -128 or e146_x0 > 127:
-                raise _rt.bad_int(e146_x0, -128, 127)
+            e82_x0 = x4.Exponent
+            if e82_x0.__class__ is not int or e82_x0 < -128 or e82_x0 > 127:
+                raise _rt.bad_int(e82_x0, -128, 127)
             f = "EVSEMinimumChargePower_L2.Value"
-            e146_x1 = x4.Value
-            if e146_x1.__class__ is not int or e146_x1 < -32768 or e146_x1 > 32767:
-                raise _rt.bad_int(e146_x1, -32768, 32767)
-            a = (a << 16) | (e146_x0 - -128) << 4 | (e146_x1 < 0)
-            m = ~e146_x1 if e146_x1 < 0 else e146_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e82_x1 = x4.Value
+            if e82_x1.__class__ is not int or e82_x1 < -32768 or e82_x1 > 32767:
+                raise _rt.bad_int(e82_x1, -32768, 32767)
+            m = ~e82_x1 if e82_x1 < 0 else e82_x1
+            if m < 128:
+                a = (a << 24) | (e82_x0 - -128) << 12 | (e82_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e82_x0 - -128) << 20 | (e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e82_x0 - -128) << 28 | (e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 5
         else:
@@ -3120,43 +3670,51 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T147[s]
+            t = _T83[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumChargePower_L3.Exponent"
-            e148_x0 = x5.Exponent
-            if e148_x0.__class__ is not int or e148_x0 < -128 or e148_x0 > 127:
-                raise _rt.bad_int(e148_x0, -128, 127)
+            e84_x0 = x5.Exponent
+            if e84_x0.__class__ is not int or e84_x0 < -128 or e84_x0 > 127:
+                raise _rt.bad_int(e84_x0, -128, 127)
             f = "EVSEMinimumChargePower_L3.Value"
-            e148_x1 = x5.Value
-            if e148_x1.__class__ is not int or e148_x1 < -32768 or e148_x1 > 32767:
-                raise _rt.bad_int(e148_x1, -32768, 32767)
-            a = (a << 14) | (e148_x0 - -128) << 4 | (e148_x1 < 0)
-            m = ~e148_x1 if e148_x1 < 0 else e148_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e84_x1 = x5.Value
+            if e84_x1.__class__ is not int or e84_x1 < -32768 or e84_x1 > 32767:
+                raise _rt.bad_int(e84_x1, -32768, 32767)
+            m = ~e84_x1 if e84_x1 < 0 else e84_x1
+            if m < 128:
+                a = (a << 22) | (e84_x0 - -128) << 12 | (e84_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e84_x0 - -128) << 20 | (e84_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e84_x0 - -128) << 28 | (e84_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSENominalFrequency"
         x6 = v.EVSENominalFrequency
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
-        t = _T149[s]
+        t = _T85[s]
         if t is None:
             raise _rt.not_here('EVSENominalFrequency')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSENominalFrequency.Exponent"
-        e150_x0 = x6.Exponent
-        if e150_x0.__class__ is not int or e150_x0 < -128 or e150_x0 > 127:
-            raise _rt.bad_int(e150_x0, -128, 127)
+        e86_x0 = x6.Exponent
+        if e86_x0.__class__ is not int or e86_x0 < -128 or e86_x0 > 127:
+            raise _rt.bad_int(e86_x0, -128, 127)
         f = "EVSENominalFrequency.Value"
-        e150_x1 = x6.Value
-        if e150_x1.__class__ is not int or e150_x1 < -32768 or e150_x1 > 32767:
-            raise _rt.bad_int(e150_x1, -32768, 32767)
-        a = (a << 14) | (e150_x0 - -128) << 4 | (e150_x1 < 0)
-        m = ~e150_x1 if e150_x1 < 0 else e150_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e86_x1 = x6.Value
+        if e86_x1.__class__ is not int or e86_x1 < -32768 or e86_x1 > 32767:
+            raise _rt.bad_int(e86_x1, -32768, 32767)
+        m = ~e86_x1 if e86_x1 < 0 else e86_x1
+        if m < 128:
+            a = (a << 22) | (e86_x0 - -128) << 12 | (e86_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e86_x0 - -128) << 20 | (e86_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e86_x0 - -128) << 28 | (e86_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "MaximumPowerAsymmetry"
         x7 = v.MaximumPowerAsymmetry
         a <<= 2
@@ -3164,16 +3722,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
             f = "MaximumPowerAsymmetry.Exponent"
-            m151_x0 = x7.Exponent
-            if m151_x0.__class__ is not int or m151_x0 < -128 or m151_x0 > 127:
-                raise _rt.bad_int(m151_x0, -128, 127)
+            m87_x0 = x7.Exponent
+            if m87_x0.__class__ is not int or m87_x0 < -128 or m87_x0 > 127:
+                raise _rt.bad_int(m87_x0, -128, 127)
             f = "MaximumPowerAsymmetry.Value"
-            m151_x1 = x7.Value
-            if m151_x1.__class__ is not int or m151_x1 < -32768 or m151_x1 > 32767:
-                raise _rt.bad_int(m151_x1, -32768, 32767)
-            a = (a << 17) | (m151_x0 - -128) << 4 | (m151_x1 < 0)
-            m = ~m151_x1 if m151_x1 < 0 else m151_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            m87_x1 = x7.Value
+            if m87_x1.__class__ is not int or m87_x1 < -32768 or m87_x1 > 32767:
+                raise _rt.bad_int(m87_x1, -32768, 32767)
+            m = ~m87_x1 if m87_x1 < 0 else m87_x1
+            if m < 128:
+                a = (a << 25) | (m87_x0 - -128) << 12 | (m87_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m87_x0 - -128) << 20 | (m87_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m87_x0 - -128) << 28 | (m87_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -3183,109 +3745,129 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T152[s]
+            t = _T88[s]
             if t is None:
                 raise _rt.not_here('EVSEPowerRampLimitation')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPowerRampLimitation.Exponent"
-            e153_x0 = x8.Exponent
-            if e153_x0.__class__ is not int or e153_x0 < -128 or e153_x0 > 127:
-                raise _rt.bad_int(e153_x0, -128, 127)
+            e89_x0 = x8.Exponent
+            if e89_x0.__class__ is not int or e89_x0 < -128 or e89_x0 > 127:
+                raise _rt.bad_int(e89_x0, -128, 127)
             f = "EVSEPowerRampLimitation.Value"
-            e153_x1 = x8.Value
-            if e153_x1.__class__ is not int or e153_x1 < -32768 or e153_x1 > 32767:
-                raise _rt.bad_int(e153_x1, -32768, 32767)
-            a = (a << 14) | (e153_x0 - -128) << 4 | (e153_x1 < 0)
-            m = ~e153_x1 if e153_x1 < 0 else e153_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e89_x1 = x8.Value
+            if e89_x1.__class__ is not int or e89_x1 < -32768 or e89_x1 > 32767:
+                raise _rt.bad_int(e89_x1, -32768, 32767)
+            m = ~e89_x1 if e89_x1 < 0 else e89_x1
+            if m < 128:
+                a = (a << 22) | (e89_x0 - -128) << 12 | (e89_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e89_x0 - -128) << 20 | (e89_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e89_x0 - -128) << 28 | (e89_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x9 = v.EVSEPresentActivePower
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T154[s]
+            t = _T90[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e155_x0 = x9.Exponent
-            if e155_x0.__class__ is not int or e155_x0 < -128 or e155_x0 > 127:
-                raise _rt.bad_int(e155_x0, -128, 127)
+            e91_x0 = x9.Exponent
+            if e91_x0.__class__ is not int or e91_x0 < -128 or e91_x0 > 127:
+                raise _rt.bad_int(e91_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e155_x1 = x9.Value
-            if e155_x1.__class__ is not int or e155_x1 < -32768 or e155_x1 > 32767:
-                raise _rt.bad_int(e155_x1, -32768, 32767)
-            a = (a << 14) | (e155_x0 - -128) << 4 | (e155_x1 < 0)
-            m = ~e155_x1 if e155_x1 < 0 else e155_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e91_x1 = x9.Value
+            if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
+                raise _rt.bad_int(e91_x1, -32768, 32767)
+            m = ~e91_x1 if e91_x1 < 0 else e91_x1
+            if m < 128:
+                a = (a << 22) | (e91_x0 - -128) << 12 | (e91_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e91_x0 - -128) << 20 | (e91_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e91_x0 - -128) << 28 | (e91_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x10 = v.EVSEPresentActivePower_L2
         if x10 is not None:
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
-            t = _T156[s]
+            t = _T92[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e157_x0 = x10.Exponent
-            if e157_x0.__class__ is not int or e157_x0 < -128 or e157_x0 > 127:
-                raise _rt.bad_int(e157_x0, -128, 127)
+            e93_x0 = x10.Exponent
+            if e93_x0.__class__ is not int or e93_x0 < -128 or e93_x0 > 127:
+                raise _rt.bad_int(e93_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e157_x1 = x10.Value
-            if e157_x1.__class__ is not int or e157_x1 < -32768 or e157_x1 > 32767:
-                raise _rt.bad_int(e157_x1, -32768, 32767)
-            a = (a << 14) | (e157_x0 - -128) << 4 | (e157_x1 < 0)
-            m = ~e157_x1 if e157_x1 < 0 else e157_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e93_x1 = x10.Value
+            if e93_x1.__class__ is not int or e93_x1 < -32768 or e93_x1 > 32767:
+                raise _rt.bad_int(e93_x1, -32768, 32767)
+            m = ~e93_x1 if e93_x1 < 0 else e93_x1
+            if m < 128:
+                a = (a << 22) | (e93_x0 - -128) << 12 | (e93_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e93_x0 - -128) << 20 | (e93_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e93_x0 - -128) << 28 | (e93_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x11 = v.EVSEPresentActivePower_L3
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T158[s]
+            t = _T94[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e159_x0 = x11.Exponent
-            if e159_x0.__class__ is not int or e159_x0 < -128 or e159_x0 > 127:
-                raise _rt.bad_int(e159_x0, -128, 127)
+            e95_x0 = x11.Exponent
+            if e95_x0.__class__ is not int or e95_x0 < -128 or e95_x0 > 127:
+                raise _rt.bad_int(e95_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e159_x1 = x11.Value
-            if e159_x1.__class__ is not int or e159_x1 < -32768 or e159_x1 > 32767:
-                raise _rt.bad_int(e159_x1, -32768, 32767)
-            a = (a << 14) | (e159_x0 - -128) << 4 | (e159_x1 < 0)
-            m = ~e159_x1 if e159_x1 < 0 else e159_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e95_x1 = x11.Value
+            if e95_x1.__class__ is not int or e95_x1 < -32768 or e95_x1 > 32767:
+                raise _rt.bad_int(e95_x1, -32768, 32767)
+            m = ~e95_x1 if e95_x1 < 0 else e95_x1
+            if m < 128:
+                a = (a << 22) | (e95_x0 - -128) << 12 | (e95_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e95_x0 - -128) << 20 | (e95_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e95_x0 - -128) << 28 | (e95_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargePower"
         x12 = v.EVSEMaximumDischargePower
         if not isinstance(x12, RationalNumberType):
             raise _rt.bad_class(x12, 'RationalNumberType')
-        t = _T160[s]
+        t = _T96[s]
         if t is None:
             raise _rt.not_here('EVSEMaximumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMaximumDischargePower.Exponent"
-        e161_x0 = x12.Exponent
-        if e161_x0.__class__ is not int or e161_x0 < -128 or e161_x0 > 127:
-            raise _rt.bad_int(e161_x0, -128, 127)
+        e97_x0 = x12.Exponent
+        if e97_x0.__class__ is not int or e97_x0 < -128 or e97_x0 > 127:
+            raise _rt.bad_int(e97_x0, -128, 127)
         f = "EVSEMaximumDischargePower.Value"
-        e161_x1 = x12.Value
-        if e161_x1.__class__ is not int or e161_x1 < -32768 or e161_x1 > 32767:
-            raise _rt.bad_int(e161_x1, -32768, 32767)
-        a = (a << 14) | (e161_x0 - -128) << 4 | (e161_x1 < 0)
-        m = ~e161_x1 if e161_x1 < 0 else e161_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e97_x1 = x12.Value
+        if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
+            raise _rt.bad_int(e97_x1, -32768, 32767)
+        m = ~e97_x1 if e97_x1 < 0 else e97_x1
+        if m < 128:
+            a = (a << 22) | (e97_x0 - -128) << 12 | (e97_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e97_x0 - -128) << 20 | (e97_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e97_x0 - -128) << 28 | (e97_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargePower_L2"
         x13 = v.EVSEMaximumDischargePower_L2
         a <<= 2
@@ -3293,16 +3875,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x13, RationalNumberType):
                 raise _rt.bad_class(x13, 'RationalNumberType')
             f = "EVSEMaximumDischargePower_L2.Exponent"
-            e162_x0 = x13.Exponent
-            if e162_x0.__class__ is not int or e162_x0 < -128 or e162_x0 > 127:
-                raise _rt.bad_int(e162_x0, -128, 127)
+            e98_x0 = x13.Exponent
+            if e98_x0.__class__ is not int or e98_x0 < -128 or e98_x0 > 127:
+                raise _rt.bad_int(e98_x0, -128, 127)
             f = "EVSEMaximumDischargePower_L2.Value"
-            e162_x1 = x13.Value
-            if e162_x1.__class__ is not int or e162_x1 < -32768 or e162_x1 > 32767:
-                raise _rt.bad_int(e162_x1, -32768, 32767)
-            a = (a << 16) | (e162_x0 - -128) << 4 | (e162_x1 < 0)
-            m = ~e162_x1 if e162_x1 < 0 else e162_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e98_x1 = x13.Value
+            if e98_x1.__class__ is not int or e98_x1 < -32768 or e98_x1 > 32767:
+                raise _rt.bad_int(e98_x1, -32768, 32767)
+            m = ~e98_x1 if e98_x1 < 0 else e98_x1
+            if m < 128:
+                a = (a << 24) | (e98_x0 - -128) << 12 | (e98_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e98_x0 - -128) << 20 | (e98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e98_x0 - -128) << 28 | (e98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 14
         else:
@@ -3312,43 +3898,51 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if x14 is not None:
             if not isinstance(x14, RationalNumberType):
                 raise _rt.bad_class(x14, 'RationalNumberType')
-            t = _T163[s]
+            t = _T99[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumDischargePower_L3.Exponent"
-            e164_x0 = x14.Exponent
-            if e164_x0.__class__ is not int or e164_x0 < -128 or e164_x0 > 127:
-                raise _rt.bad_int(e164_x0, -128, 127)
+            e100_x0 = x14.Exponent
+            if e100_x0.__class__ is not int or e100_x0 < -128 or e100_x0 > 127:
+                raise _rt.bad_int(e100_x0, -128, 127)
             f = "EVSEMaximumDischargePower_L3.Value"
-            e164_x1 = x14.Value
-            if e164_x1.__class__ is not int or e164_x1 < -32768 or e164_x1 > 32767:
-                raise _rt.bad_int(e164_x1, -32768, 32767)
-            a = (a << 14) | (e164_x0 - -128) << 4 | (e164_x1 < 0)
-            m = ~e164_x1 if e164_x1 < 0 else e164_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e100_x1 = x14.Value
+            if e100_x1.__class__ is not int or e100_x1 < -32768 or e100_x1 > 32767:
+                raise _rt.bad_int(e100_x1, -32768, 32767)
+            m = ~e100_x1 if e100_x1 < 0 else e100_x1
+            if m < 128:
+                a = (a << 22) | (e100_x0 - -128) << 12 | (e100_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e100_x0 - -128) << 20 | (e100_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e100_x0 - -128) << 28 | (e100_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumDischargePower"
         x15 = v.EVSEMinimumDischargePower
         if not isinstance(x15, RationalNumberType):
             raise _rt.bad_class(x15, 'RationalNumberType')
-        t = _T165[s]
+        t = _T101[s]
         if t is None:
             raise _rt.not_here('EVSEMinimumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMinimumDischargePower.Exponent"
-        e166_x0 = x15.Exponent
-        if e166_x0.__class__ is not int or e166_x0 < -128 or e166_x0 > 127:
-            raise _rt.bad_int(e166_x0, -128, 127)
+        e102_x0 = x15.Exponent
+        if e102_x0.__class__ is not int or e102_x0 < -128 or e102_x0 > 127:
+            raise _rt.bad_int(e102_x0, -128, 127)
         f = "EVSEMinimumDischargePower.Value"
-        e166_x1 = x15.Value
-        if e166_x1.__class__ is not int or e166_x1 < -32768 or e166_x1 > 32767:
-            raise _rt.bad_int(e166_x1, -32768, 32767)
-        a = (a << 14) | (e166_x0 - -128) << 4 | (e166_x1 < 0)
-        m = ~e166_x1 if e166_x1 < 0 else e166_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e102_x1 = x15.Value
+        if e102_x1.__class__ is not int or e102_x1 < -32768 or e102_x1 > 32767:
+            raise _rt.bad_int(e102_x1, -32768, 32767)
+        m = ~e102_x1 if e102_x1 < 0 else e102_x1
+        if m < 128:
+            a = (a << 22) | (e102_x0 - -128) << 12 | (e102_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e102_x0 - -128) << 20 | (e102_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e102_x0 - -128) << 28 | (e102_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargePower_L2"
         x16 = v.EVSEMinimumDischargePower_L2
         a <<= 2
@@ -3356,16 +3950,20 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x16, RationalNumberType):
                 raise _rt.bad_class(x16, 'RationalNumberType')
             f = "EVSEMinimumDischargePower_L2.Exponent"
-            e167_x0 = x16.Exponent
-            if e167_x0.__class__ is not int or e167_x0 < -128 or e167_x0 > 127:
-                raise _rt.bad_int(e167_x0, -128, 127)
+            e103_x0 = x16.Exponent
+            if e103_x0.__class__ is not int or e103_x0 < -128 or e103_x0 > 127:
+                raise _rt.bad_int(e103_x0, -128, 127)
             f = "EVSEMinimumDischargePower_L2.Value"
-            e167_x1 = x16.Value
-            if e167_x1.__class__ is not int or e167_x1 < -32768 or e167_x1 > 32767:
-                raise _rt.bad_int(e167_x1, -32768, 32767)
-            a = (a << 16) | (e167_x0 - -128) << 4 | (e167_x1 < 0)
-            m = ~e167_x1 if e167_x1 < 0 else e167_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e103_x1 = x16.Value
+            if e103_x1.__class__ is not int or e103_x1 < -32768 or e103_x1 > 32767:
+                raise _rt.bad_int(e103_x1, -32768, 32767)
+            m = ~e103_x1 if e103_x1 < 0 else e103_x1
+            if m < 128:
+                a = (a << 24) | (e103_x0 - -128) << 12 | (e103_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e103_x0 - -128) << 20 | (e103_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e103_x0 - -128) << 28 | (e103_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 17
         else:
@@ -3375,24 +3973,28 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(a, v):
         if x17 is not None:
             if not isinstance(x17, RationalNumberType):
                 raise _rt.bad_class(x17, 'RationalNumberType')
-            t = _T168[s]
+            t = _T104[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumDischargePower_L3.Exponent"
-            e169_x0 = x17.Exponent
-            if e169_x0.__class__ is not int or e169_x0 < -128 or e169_x0 > 127:
-                raise _rt.bad_int(e169_x0, -128, 127)
+            e105_x0 = x17.Exponent
+            if e105_x0.__class__ is not int or e105_x0 < -128 or e105_x0 > 127:
+                raise _rt.bad_int(e105_x0, -128, 127)
             f = "EVSEMinimumDischargePower_L3.Value"
-            e169_x1 = x17.Value
-            if e169_x1.__class__ is not int or e169_x1 < -32768 or e169_x1 > 32767:
-                raise _rt.bad_int(e169_x1, -32768, 32767)
-            a = (a << 14) | (e169_x0 - -128) << 4 | (e169_x1 < 0)
-            m = ~e169_x1 if e169_x1 < 0 else e169_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e105_x1 = x17.Value
+            if e105_x1.__class__ is not int or e105_x1 < -32768 or e105_x1 > 32767:
+                raise _rt.bad_int(e105_x1, -32768, 32767)
+            m = ~e105_x1 if e105_x1 < 0 else e105_x1
+            if m < 128:
+                a = (a << 22) | (e105_x0 - -128) << 12 | (e105_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e105_x0 - -128) << 20 | (e105_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e105_x0 - -128) << 28 | (e105_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T170[s]
+        t = _T106[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEMinimumDischargePower_L2), SE(EVSEMinimumDischargePower_L3))')
         a = (a << t[0]) | t[1]
@@ -3405,36 +4007,8 @@ _e_BPT_AC_CPDResEnergyTransferMode = _e_BPT_AC_CPDResEnergyTransferModeType
 """,
     ),
     '_d_BPT_AC_CPDResEnergyTransferModeType': (
-        ('BPT_AC_CPDResEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_AC_CPDResEnergyTransferModeType', 'RationalNumberType', '_W_BPT_AC_CPDResEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s172 = RationalNumberType.Exponent.__set__
-_s173 = RationalNumberType.Value.__set__
-_s175 = RationalNumberType.Exponent.__set__
-_s176 = RationalNumberType.Value.__set__
-_s178 = RationalNumberType.Exponent.__set__
-_s179 = RationalNumberType.Value.__set__
-_s181 = RationalNumberType.Exponent.__set__
-_s182 = RationalNumberType.Value.__set__
-_s184 = RationalNumberType.Exponent.__set__
-_s185 = RationalNumberType.Value.__set__
-_s186 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower.__set__
-_s187 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower_L2.__set__
-_s188 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumChargePower_L3.__set__
-_s189 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower.__set__
-_s190 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower_L2.__set__
-_s191 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumChargePower_L3.__set__
-_s192 = BPT_AC_CPDResEnergyTransferModeType.EVSENominalFrequency.__set__
-_s193 = BPT_AC_CPDResEnergyTransferModeType.MaximumPowerAsymmetry.__set__
-_s194 = BPT_AC_CPDResEnergyTransferModeType.EVSEPowerRampLimitation.__set__
-_s195 = BPT_AC_CPDResEnergyTransferModeType.EVSEPresentActivePower.__set__
-_s196 = BPT_AC_CPDResEnergyTransferModeType.EVSEPresentActivePower_L2.__set__
-_s197 = BPT_AC_CPDResEnergyTransferModeType.EVSEPresentActivePower_L3.__set__
-_s198 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumDischargePower.__set__
-_s199 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumDischargePower_L2.__set__
-_s200 = BPT_AC_CPDResEnergyTransferModeType.EVSEMaximumDischargePower_L3.__set__
-_s201 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumDischargePower.__set__
-_s202 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumDischargePower_L2.__set__
-_s203 = BPT_AC_CPDResEnergyTransferModeType.EVSEMinimumDischargePower_L3.__set__
 
 def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v1 = None
@@ -3450,7 +4024,6 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v14 = None
     v16 = None
     v17 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -3459,24 +4032,29 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e171_v0 = ((g >> 4) & 255) + -128
+    e107_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e171_v1 = c & 65535
-    if e171_v1 < 32768:
-        e171_v1 >>= 8
+    e107_v1 = c & 65535
+    if e107_v1 < 32768:
+        e107_v1 >>= 8
         p = q - 8
-    elif not e171_v1 & 128:
-        e171_v1 = ((e171_v1 >> 8) & 127) | ((e171_v1 & 127) << 7)
+        if sg:
+            e107_v1 = ~e107_v1
+    elif not e107_v1 & 128:
+        e107_v1 = ((e107_v1 >> 8) & 127) | (e107_v1 & 127) << 7
         p = q
+        if sg:
+            e107_v1 = ~e107_v1
     else:
-        e171_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e171_v1 = ~e171_v1
-    if e171_v1 < -32768 or e171_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e171_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s172(v0, e171_v0)
-    _s173(v0, e171_v1)
+        e107_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e107_v1 = ~e107_v1
+        if e107_v1 < -32768 or e107_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e107_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e107_v0
+    v0.Value = e107_v1
+    v0.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -3512,7 +4090,6 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3521,24 +4098,29 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e174_v0 = ((g >> 4) & 255) + -128
+        e108_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e174_v1 = c & 65535
-        if e174_v1 < 32768:
-            e174_v1 >>= 8
+        e108_v1 = c & 65535
+        if e108_v1 < 32768:
+            e108_v1 >>= 8
             p = q - 8
-        elif not e174_v1 & 128:
-            e174_v1 = ((e174_v1 >> 8) & 127) | ((e174_v1 & 127) << 7)
+            if sg:
+                e108_v1 = ~e108_v1
+        elif not e108_v1 & 128:
+            e108_v1 = ((e108_v1 >> 8) & 127) | (e108_v1 & 127) << 7
             p = q
+            if sg:
+                e108_v1 = ~e108_v1
         else:
-            e174_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e174_v1 = ~e174_v1
-        if e174_v1 < -32768 or e174_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e174_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s175(v3, e174_v0)
-        _s176(v3, e174_v1)
+            e108_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e108_v1 = ~e108_v1
+            if e108_v1 < -32768 or e108_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e108_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e108_v0
+        v3.Value = e108_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3579,7 +4161,6 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 6:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3588,24 +4169,29 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e177_v0 = ((g >> 4) & 255) + -128
+        e109_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e177_v1 = c & 65535
-        if e177_v1 < 32768:
-            e177_v1 >>= 8
+        e109_v1 = c & 65535
+        if e109_v1 < 32768:
+            e109_v1 >>= 8
             p = q - 8
-        elif not e177_v1 & 128:
-            e177_v1 = ((e177_v1 >> 8) & 127) | ((e177_v1 & 127) << 7)
+            if sg:
+                e109_v1 = ~e109_v1
+        elif not e109_v1 & 128:
+            e109_v1 = ((e109_v1 >> 8) & 127) | (e109_v1 & 127) << 7
             p = q
+            if sg:
+                e109_v1 = ~e109_v1
         else:
-            e177_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e177_v1 = ~e177_v1
-        if e177_v1 < -32768 or e177_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e177_v1, -32768, 32767)
-        v6 = _new(RationalNumberType)
-        _s178(v6, e177_v0)
-        _s179(v6, e177_v1)
+            e109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e109_v1 = ~e109_v1
+            if e109_v1 < -32768 or e109_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e109_v1, -32768, 32767)
+        v6 = _new(_W_RationalNumberType)
+        v6.Exponent = e109_v0
+        v6.Value = e109_v1
+        v6.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3718,7 +4304,6 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 12:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3727,24 +4312,29 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e180_v0 = ((g >> 4) & 255) + -128
+        e110_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e180_v1 = c & 65535
-        if e180_v1 < 32768:
-            e180_v1 >>= 8
+        e110_v1 = c & 65535
+        if e110_v1 < 32768:
+            e110_v1 >>= 8
             p = q - 8
-        elif not e180_v1 & 128:
-            e180_v1 = ((e180_v1 >> 8) & 127) | ((e180_v1 & 127) << 7)
+            if sg:
+                e110_v1 = ~e110_v1
+        elif not e110_v1 & 128:
+            e110_v1 = ((e110_v1 >> 8) & 127) | (e110_v1 & 127) << 7
             p = q
+            if sg:
+                e110_v1 = ~e110_v1
         else:
-            e180_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e180_v1 = ~e180_v1
-        if e180_v1 < -32768 or e180_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e180_v1, -32768, 32767)
-        v12 = _new(RationalNumberType)
-        _s181(v12, e180_v0)
-        _s182(v12, e180_v1)
+            e110_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e110_v1 = ~e110_v1
+            if e110_v1 < -32768 or e110_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e110_v1, -32768, 32767)
+        v12 = _new(_W_RationalNumberType)
+        v12.Exponent = e110_v0
+        v12.Value = e110_v1
+        v12.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3785,7 +4375,6 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_AC_CPDResEnergyTransferModeType')
     if s == 15:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3794,24 +4383,29 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e183_v0 = ((g >> 4) & 255) + -128
+        e111_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e183_v1 = c & 65535
-        if e183_v1 < 32768:
-            e183_v1 >>= 8
+        e111_v1 = c & 65535
+        if e111_v1 < 32768:
+            e111_v1 >>= 8
             p = q - 8
-        elif not e183_v1 & 128:
-            e183_v1 = ((e183_v1 >> 8) & 127) | ((e183_v1 & 127) << 7)
+            if sg:
+                e111_v1 = ~e111_v1
+        elif not e111_v1 & 128:
+            e111_v1 = ((e111_v1 >> 8) & 127) | (e111_v1 & 127) << 7
             p = q
+            if sg:
+                e111_v1 = ~e111_v1
         else:
-            e183_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e183_v1 = ~e183_v1
-        if e183_v1 < -32768 or e183_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e183_v1, -32768, 32767)
-        v15 = _new(RationalNumberType)
-        _s184(v15, e183_v0)
-        _s185(v15, e183_v1)
+            e111_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e111_v1 = ~e111_v1
+            if e111_v1 < -32768 or e111_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e111_v1, -32768, 32767)
+        v15 = _new(_W_RationalNumberType)
+        v15.Exponent = e111_v0
+        v15.Value = e111_v1
+        v15.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3857,47 +4451,182 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_AC_CPDResEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s186(o, v0)
-    _s187(o, v1)
-    _s188(o, v2)
-    _s189(o, v3)
-    _s190(o, v4)
-    _s191(o, v5)
-    _s192(o, v6)
-    _s193(o, v7)
-    _s194(o, v8)
-    _s195(o, v9)
-    _s196(o, v10)
-    _s197(o, v11)
-    _s198(o, v12)
-    _s199(o, v13)
-    _s200(o, v14)
-    _s201(o, v15)
-    _s202(o, v16)
-    _s203(o, v17)
+    o = _new(_W_BPT_AC_CPDResEnergyTransferModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMaximumChargePower_L2 = v1
+    o.EVSEMaximumChargePower_L3 = v2
+    o.EVSEMinimumChargePower = v3
+    o.EVSEMinimumChargePower_L2 = v4
+    o.EVSEMinimumChargePower_L3 = v5
+    o.EVSENominalFrequency = v6
+    o.MaximumPowerAsymmetry = v7
+    o.EVSEPowerRampLimitation = v8
+    o.EVSEPresentActivePower = v9
+    o.EVSEPresentActivePower_L2 = v10
+    o.EVSEPresentActivePower_L3 = v11
+    o.EVSEMaximumDischargePower = v12
+    o.EVSEMaximumDischargePower_L2 = v13
+    o.EVSEMaximumDischargePower_L3 = v14
+    o.EVSEMinimumDischargePower = v15
+    o.EVSEMinimumDischargePower_L2 = v16
+    o.EVSEMinimumDischargePower_L3 = v17
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_AC_CPDResEnergyTransferMode = _d_BPT_AC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_AC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_AC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}}
+    x1 = v.EVSEMaximumChargePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMinimumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMinimumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSENominalFrequency
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSENominalFrequency'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.MaximumPowerAsymmetry
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['MaximumPowerAsymmetry'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPowerRampLimitation
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVSEPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVSEMaximumDischargePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVSEMaximumDischargePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVSEMaximumDischargePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x15 = v.EVSEMinimumDischargePower
+    if x15 is not None:
+        y31 = x15.Exponent
+        y32 = x15.Value
+        if y31 is None or y32 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x16 = v.EVSEMinimumDischargePower_L2
+    if x16 is not None:
+        y33 = x16.Exponent
+        y34 = x16.Value
+        if y33 is None or y34 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x17 = v.EVSEMinimumDischargePower_L3
+    if x17 is not None:
+        y35 = x17.Exponent
+        y36 = x17.Value
+        if y35 is None or y36 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    return d
+_j_BPT_AC_CPDResEnergyTransferMode = _j_BPT_AC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_BPT_Dynamic_AC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T204 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T210 = (None, None, None, None, None, (2, 1, 7), (2, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T212 = (None, None, None, None, None, (2, 2, 8), (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T215 = (None, None, None, None, None, None, None, None, (2, 1, 10), (2, 0, 10), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T217 = (None, None, None, None, None, None, None, None, (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T220 = (None, None, None, None, None, None, None, None, None, None, None, (2, 1, 13), (2, 0, 13), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T222 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2, 14), (2, 1, 14), (1, 0, 14), None, None, None, None, None, None, None, None, None, None, None, )
-_T225 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 16), (2, 0, 16), None, None, None, None, None, None, None, None, None, )
-_T227 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 17), (2, 1, 17), (1, 0, 17), None, None, None, None, None, None, None, None, )
-_T230 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 19), (2, 0, 19), None, None, None, None, None, None, )
-_T232 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 20), (2, 1, 20), (1, 0, 20), None, None, None, None, None, )
-_T235 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 1, 22), (3, 0, 22), None, None, None, )
-_T237 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 2, 23), (3, 1, 23), (2, 0, 23), None, None, )
-_T239 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 3, 24), (3, 2, 24), (2, 1, 24), (2, 0, 24), None, )
-_T241 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T112 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T118 = (None, None, None, None, None, (2, 1, 7), (2, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T120 = (None, None, None, None, None, (2, 2, 8), (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T123 = (None, None, None, None, None, None, None, None, (2, 1, 10), (2, 0, 10), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T125 = (None, None, None, None, None, None, None, None, (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T128 = (None, None, None, None, None, None, None, None, None, None, None, (2, 1, 13), (2, 0, 13), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T130 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2, 14), (2, 1, 14), (1, 0, 14), None, None, None, None, None, None, None, None, None, None, None, )
+_T133 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 16), (2, 0, 16), None, None, None, None, None, None, None, None, None, )
+_T135 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 17), (2, 1, 17), (1, 0, 17), None, None, None, None, None, None, None, None, )
+_T138 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 19), (2, 0, 19), None, None, None, None, None, None, )
+_T140 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2, 20), (2, 1, 20), (1, 0, 20), None, None, None, None, None, )
+_T143 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 1, 22), (3, 0, 22), None, None, None, )
+_T145 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 2, 23), (3, 1, 23), (2, 0, 23), None, None, )
+_T147 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 3, 24), (3, 2, 24), (2, 1, 24), (2, 0, 24), None, )
+_T149 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
     f = ""
@@ -3907,8 +4636,15 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -3917,67 +4653,83 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         x1 = v.EVTargetEnergyRequest
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
-        t = _T204[s]
+        t = _T112[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e205_x0 = x1.Exponent
-        if e205_x0.__class__ is not int or e205_x0 < -128 or e205_x0 > 127:
-            raise _rt.bad_int(e205_x0, -128, 127)
+        e113_x0 = x1.Exponent
+        if e113_x0.__class__ is not int or e113_x0 < -128 or e113_x0 > 127:
+            raise _rt.bad_int(e113_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e205_x1 = x1.Value
-        if e205_x1.__class__ is not int or e205_x1 < -32768 or e205_x1 > 32767:
-            raise _rt.bad_int(e205_x1, -32768, 32767)
-        a = (a << 14) | (e205_x0 - -128) << 4 | (e205_x1 < 0)
-        m = ~e205_x1 if e205_x1 < 0 else e205_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e113_x1 = x1.Value
+        if e113_x1.__class__ is not int or e113_x1 < -32768 or e113_x1 > 32767:
+            raise _rt.bad_int(e113_x1, -32768, 32767)
+        m = ~e113_x1 if e113_x1 < 0 else e113_x1
+        if m < 128:
+            a = (a << 22) | (e113_x0 - -128) << 12 | (e113_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e113_x0 - -128) << 20 | (e113_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e113_x0 - -128) << 28 | (e113_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e206_x0 = x2.Exponent
-        if e206_x0.__class__ is not int or e206_x0 < -128 or e206_x0 > 127:
-            raise _rt.bad_int(e206_x0, -128, 127)
+        e114_x0 = x2.Exponent
+        if e114_x0.__class__ is not int or e114_x0 < -128 or e114_x0 > 127:
+            raise _rt.bad_int(e114_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e206_x1 = x2.Value
-        if e206_x1.__class__ is not int or e206_x1 < -32768 or e206_x1 > 32767:
-            raise _rt.bad_int(e206_x1, -32768, 32767)
-        a = (a << 17) | (e206_x0 - -128) << 4 | (e206_x1 < 0)
-        m = ~e206_x1 if e206_x1 < 0 else e206_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e114_x1 = x2.Value
+        if e114_x1.__class__ is not int or e114_x1 < -32768 or e114_x1 > 32767:
+            raise _rt.bad_int(e114_x1, -32768, 32767)
+        m = ~e114_x1 if e114_x1 < 0 else e114_x1
+        if m < 128:
+            a = (a << 25) | (e114_x0 - -128) << 12 | (e114_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e114_x0 - -128) << 20 | (e114_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e114_x0 - -128) << 28 | (e114_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e207_x0 = x3.Exponent
-        if e207_x0.__class__ is not int or e207_x0 < -128 or e207_x0 > 127:
-            raise _rt.bad_int(e207_x0, -128, 127)
+        e115_x0 = x3.Exponent
+        if e115_x0.__class__ is not int or e115_x0 < -128 or e115_x0 > 127:
+            raise _rt.bad_int(e115_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e207_x1 = x3.Value
-        if e207_x1.__class__ is not int or e207_x1 < -32768 or e207_x1 > 32767:
-            raise _rt.bad_int(e207_x1, -32768, 32767)
-        a = (a << 17) | (e207_x0 - -128) << 4 | (e207_x1 < 0)
-        m = ~e207_x1 if e207_x1 < 0 else e207_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e115_x1 = x3.Value
+        if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
+            raise _rt.bad_int(e115_x1, -32768, 32767)
+        m = ~e115_x1 if e115_x1 < 0 else e115_x1
+        if m < 128:
+            a = (a << 25) | (e115_x0 - -128) << 12 | (e115_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e115_x0 - -128) << 20 | (e115_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e115_x0 - -128) << 28 | (e115_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e208_x0 = x4.Exponent
-        if e208_x0.__class__ is not int or e208_x0 < -128 or e208_x0 > 127:
-            raise _rt.bad_int(e208_x0, -128, 127)
+        e116_x0 = x4.Exponent
+        if e116_x0.__class__ is not int or e116_x0 < -128 or e116_x0 > 127:
+            raise _rt.bad_int(e116_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e208_x1 = x4.Value
-        if e208_x1.__class__ is not int or e208_x1 < -32768 or e208_x1 > 32767:
-            raise _rt.bad_int(e208_x1, -32768, 32767)
-        a = (a << 17) | (e208_x0 - -128) << 4 | (e208_x1 < 0)
-        m = ~e208_x1 if e208_x1 < 0 else e208_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e116_x1 = x4.Value
+        if e116_x1.__class__ is not int or e116_x1 < -32768 or e116_x1 > 32767:
+            raise _rt.bad_int(e116_x1, -32768, 32767)
+        m = ~e116_x1 if e116_x1 < 0 else e116_x1
+        if m < 128:
+            a = (a << 25) | (e116_x0 - -128) << 12 | (e116_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e116_x0 - -128) << 20 | (e116_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e116_x0 - -128) << 28 | (e116_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x5 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -3985,16 +4737,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVMaximumChargePower_L2.Exponent"
-            e209_x0 = x5.Exponent
-            if e209_x0.__class__ is not int or e209_x0 < -128 or e209_x0 > 127:
-                raise _rt.bad_int(e209_x0, -128, 127)
+            e117_x0 = x5.Exponent
+            if e117_x0.__class__ is not int or e117_x0 < -128 or e117_x0 > 127:
+                raise _rt.bad_int(e117_x0, -128, 127)
             f = "EVMaximumChargePower_L2.Value"
-            e209_x1 = x5.Value
-            if e209_x1.__class__ is not int or e209_x1 < -32768 or e209_x1 > 32767:
-                raise _rt.bad_int(e209_x1, -32768, 32767)
-            a = (a << 16) | (e209_x0 - -128) << 4 | (e209_x1 < 0)
-            m = ~e209_x1 if e209_x1 < 0 else e209_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e117_x1 = x5.Value
+            if e117_x1.__class__ is not int or e117_x1 < -32768 or e117_x1 > 32767:
+                raise _rt.bad_int(e117_x1, -32768, 32767)
+            m = ~e117_x1 if e117_x1 < 0 else e117_x1
+            if m < 128:
+                a = (a << 24) | (e117_x0 - -128) << 12 | (e117_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e117_x0 - -128) << 20 | (e117_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e117_x0 - -128) << 28 | (e117_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -4004,43 +4760,51 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T210[s]
+            t = _T118[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L3.Exponent"
-            e211_x0 = x6.Exponent
-            if e211_x0.__class__ is not int or e211_x0 < -128 or e211_x0 > 127:
-                raise _rt.bad_int(e211_x0, -128, 127)
+            e119_x0 = x6.Exponent
+            if e119_x0.__class__ is not int or e119_x0 < -128 or e119_x0 > 127:
+                raise _rt.bad_int(e119_x0, -128, 127)
             f = "EVMaximumChargePower_L3.Value"
-            e211_x1 = x6.Value
-            if e211_x1.__class__ is not int or e211_x1 < -32768 or e211_x1 > 32767:
-                raise _rt.bad_int(e211_x1, -32768, 32767)
-            a = (a << 14) | (e211_x0 - -128) << 4 | (e211_x1 < 0)
-            m = ~e211_x1 if e211_x1 < 0 else e211_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e119_x1 = x6.Value
+            if e119_x1.__class__ is not int or e119_x1 < -32768 or e119_x1 > 32767:
+                raise _rt.bad_int(e119_x1, -32768, 32767)
+            m = ~e119_x1 if e119_x1 < 0 else e119_x1
+            if m < 128:
+                a = (a << 22) | (e119_x0 - -128) << 12 | (e119_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e119_x0 - -128) << 20 | (e119_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e119_x0 - -128) << 28 | (e119_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x7 = v.EVMinimumChargePower
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
-        t = _T212[s]
+        t = _T120[s]
         if t is None:
             raise _rt.not_here('EVMinimumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMinimumChargePower.Exponent"
-        e213_x0 = x7.Exponent
-        if e213_x0.__class__ is not int or e213_x0 < -128 or e213_x0 > 127:
-            raise _rt.bad_int(e213_x0, -128, 127)
+        e121_x0 = x7.Exponent
+        if e121_x0.__class__ is not int or e121_x0 < -128 or e121_x0 > 127:
+            raise _rt.bad_int(e121_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e213_x1 = x7.Value
-        if e213_x1.__class__ is not int or e213_x1 < -32768 or e213_x1 > 32767:
-            raise _rt.bad_int(e213_x1, -32768, 32767)
-        a = (a << 14) | (e213_x0 - -128) << 4 | (e213_x1 < 0)
-        m = ~e213_x1 if e213_x1 < 0 else e213_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e121_x1 = x7.Value
+        if e121_x1.__class__ is not int or e121_x1 < -32768 or e121_x1 > 32767:
+            raise _rt.bad_int(e121_x1, -32768, 32767)
+        m = ~e121_x1 if e121_x1 < 0 else e121_x1
+        if m < 128:
+            a = (a << 22) | (e121_x0 - -128) << 12 | (e121_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e121_x0 - -128) << 20 | (e121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e121_x0 - -128) << 28 | (e121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x8 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -4048,16 +4812,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
             f = "EVMinimumChargePower_L2.Exponent"
-            e214_x0 = x8.Exponent
-            if e214_x0.__class__ is not int or e214_x0 < -128 or e214_x0 > 127:
-                raise _rt.bad_int(e214_x0, -128, 127)
+            e122_x0 = x8.Exponent
+            if e122_x0.__class__ is not int or e122_x0 < -128 or e122_x0 > 127:
+                raise _rt.bad_int(e122_x0, -128, 127)
             f = "EVMinimumChargePower_L2.Value"
-            e214_x1 = x8.Value
-            if e214_x1.__class__ is not int or e214_x1 < -32768 or e214_x1 > 32767:
-                raise _rt.bad_int(e214_x1, -32768, 32767)
-            a = (a << 16) | (e214_x0 - -128) << 4 | (e214_x1 < 0)
-            m = ~e214_x1 if e214_x1 < 0 else e214_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e122_x1 = x8.Value
+            if e122_x1.__class__ is not int or e122_x1 < -32768 or e122_x1 > 32767:
+                raise _rt.bad_int(e122_x1, -32768, 32767)
+            m = ~e122_x1 if e122_x1 < 0 else e122_x1
+            if m < 128:
+                a = (a << 24) | (e122_x0 - -128) << 12 | (e122_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e122_x0 - -128) << 20 | (e122_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e122_x0 - -128) << 28 | (e122_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
@@ -4067,43 +4835,51 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T215[s]
+            t = _T123[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L3.Exponent"
-            e216_x0 = x9.Exponent
-            if e216_x0.__class__ is not int or e216_x0 < -128 or e216_x0 > 127:
-                raise _rt.bad_int(e216_x0, -128, 127)
+            e124_x0 = x9.Exponent
+            if e124_x0.__class__ is not int or e124_x0 < -128 or e124_x0 > 127:
+                raise _rt.bad_int(e124_x0, -128, 127)
             f = "EVMinimumChargePower_L3.Value"
-            e216_x1 = x9.Value
-            if e216_x1.__class__ is not int or e216_x1 < -32768 or e216_x1 > 32767:
-                raise _rt.bad_int(e216_x1, -32768, 32767)
-            a = (a << 14) | (e216_x0 - -128) << 4 | (e216_x1 < 0)
-            m = ~e216_x1 if e216_x1 < 0 else e216_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e124_x1 = x9.Value
+            if e124_x1.__class__ is not int or e124_x1 < -32768 or e124_x1 > 32767:
+                raise _rt.bad_int(e124_x1, -32768, 32767)
+            m = ~e124_x1 if e124_x1 < 0 else e124_x1
+            if m < 128:
+                a = (a << 22) | (e124_x0 - -128) << 12 | (e124_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e124_x0 - -128) << 20 | (e124_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e124_x0 - -128) << 28 | (e124_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x10 = v.EVPresentActivePower
         if not isinstance(x10, RationalNumberType):
             raise _rt.bad_class(x10, 'RationalNumberType')
-        t = _T217[s]
+        t = _T125[s]
         if t is None:
             raise _rt.not_here('EVPresentActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentActivePower.Exponent"
-        e218_x0 = x10.Exponent
-        if e218_x0.__class__ is not int or e218_x0 < -128 or e218_x0 > 127:
-            raise _rt.bad_int(e218_x0, -128, 127)
+        e126_x0 = x10.Exponent
+        if e126_x0.__class__ is not int or e126_x0 < -128 or e126_x0 > 127:
+            raise _rt.bad_int(e126_x0, -128, 127)
         f = "EVPresentActivePower.Value"
-        e218_x1 = x10.Value
-        if e218_x1.__class__ is not int or e218_x1 < -32768 or e218_x1 > 32767:
-            raise _rt.bad_int(e218_x1, -32768, 32767)
-        a = (a << 14) | (e218_x0 - -128) << 4 | (e218_x1 < 0)
-        m = ~e218_x1 if e218_x1 < 0 else e218_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e126_x1 = x10.Value
+        if e126_x1.__class__ is not int or e126_x1 < -32768 or e126_x1 > 32767:
+            raise _rt.bad_int(e126_x1, -32768, 32767)
+        m = ~e126_x1 if e126_x1 < 0 else e126_x1
+        if m < 128:
+            a = (a << 22) | (e126_x0 - -128) << 12 | (e126_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e126_x0 - -128) << 20 | (e126_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e126_x0 - -128) << 28 | (e126_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x11 = v.EVPresentActivePower_L2
         a <<= 2
@@ -4111,16 +4887,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
             f = "EVPresentActivePower_L2.Exponent"
-            e219_x0 = x11.Exponent
-            if e219_x0.__class__ is not int or e219_x0 < -128 or e219_x0 > 127:
-                raise _rt.bad_int(e219_x0, -128, 127)
+            e127_x0 = x11.Exponent
+            if e127_x0.__class__ is not int or e127_x0 < -128 or e127_x0 > 127:
+                raise _rt.bad_int(e127_x0, -128, 127)
             f = "EVPresentActivePower_L2.Value"
-            e219_x1 = x11.Value
-            if e219_x1.__class__ is not int or e219_x1 < -32768 or e219_x1 > 32767:
-                raise _rt.bad_int(e219_x1, -32768, 32767)
-            a = (a << 16) | (e219_x0 - -128) << 4 | (e219_x1 < 0)
-            m = ~e219_x1 if e219_x1 < 0 else e219_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e127_x1 = x11.Value
+            if e127_x1.__class__ is not int or e127_x1 < -32768 or e127_x1 > 32767:
+                raise _rt.bad_int(e127_x1, -32768, 32767)
+            m = ~e127_x1 if e127_x1 < 0 else e127_x1
+            if m < 128:
+                a = (a << 24) | (e127_x0 - -128) << 12 | (e127_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e127_x0 - -128) << 20 | (e127_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e127_x0 - -128) << 28 | (e127_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 12
         else:
@@ -4130,43 +4910,51 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T220[s]
+            t = _T128[s]
             if t is None:
                 raise _rt.not_here('EVPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentActivePower_L3.Exponent"
-            e221_x0 = x12.Exponent
-            if e221_x0.__class__ is not int or e221_x0 < -128 or e221_x0 > 127:
-                raise _rt.bad_int(e221_x0, -128, 127)
+            e129_x0 = x12.Exponent
+            if e129_x0.__class__ is not int or e129_x0 < -128 or e129_x0 > 127:
+                raise _rt.bad_int(e129_x0, -128, 127)
             f = "EVPresentActivePower_L3.Value"
-            e221_x1 = x12.Value
-            if e221_x1.__class__ is not int or e221_x1 < -32768 or e221_x1 > 32767:
-                raise _rt.bad_int(e221_x1, -32768, 32767)
-            a = (a << 14) | (e221_x0 - -128) << 4 | (e221_x1 < 0)
-            m = ~e221_x1 if e221_x1 < 0 else e221_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e129_x1 = x12.Value
+            if e129_x1.__class__ is not int or e129_x1 < -32768 or e129_x1 > 32767:
+                raise _rt.bad_int(e129_x1, -32768, 32767)
+            m = ~e129_x1 if e129_x1 < 0 else e129_x1
+            if m < 128:
+                a = (a << 22) | (e129_x0 - -128) << 12 | (e129_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e129_x0 - -128) << 20 | (e129_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e129_x0 - -128) << 28 | (e129_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x13 = v.EVPresentReactivePower
         if not isinstance(x13, RationalNumberType):
             raise _rt.bad_class(x13, 'RationalNumberType')
-        t = _T222[s]
+        t = _T130[s]
         if t is None:
             raise _rt.not_here('EVPresentReactivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentReactivePower.Exponent"
-        e223_x0 = x13.Exponent
-        if e223_x0.__class__ is not int or e223_x0 < -128 or e223_x0 > 127:
-            raise _rt.bad_int(e223_x0, -128, 127)
+        e131_x0 = x13.Exponent
+        if e131_x0.__class__ is not int or e131_x0 < -128 or e131_x0 > 127:
+            raise _rt.bad_int(e131_x0, -128, 127)
         f = "EVPresentReactivePower.Value"
-        e223_x1 = x13.Value
-        if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
-            raise _rt.bad_int(e223_x1, -32768, 32767)
-        a = (a << 14) | (e223_x0 - -128) << 4 | (e223_x1 < 0)
-        m = ~e223_x1 if e223_x1 < 0 else e223_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e131_x1 = x13.Value
+        if e131_x1.__class__ is not int or e131_x1 < -32768 or e131_x1 > 32767:
+            raise _rt.bad_int(e131_x1, -32768, 32767)
+        m = ~e131_x1 if e131_x1 < 0 else e131_x1
+        if m < 128:
+            a = (a << 22) | (e131_x0 - -128) << 12 | (e131_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e131_x0 - -128) << 20 | (e131_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e131_x0 - -128) << 28 | (e131_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentReactivePower_L2"
         x14 = v.EVPresentReactivePower_L2
         a <<= 2
@@ -4174,16 +4962,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x14, RationalNumberType):
                 raise _rt.bad_class(x14, 'RationalNumberType')
             f = "EVPresentReactivePower_L2.Exponent"
-            e224_x0 = x14.Exponent
-            if e224_x0.__class__ is not int or e224_x0 < -128 or e224_x0 > 127:
-                raise _rt.bad_int(e224_x0, -128, 127)
+            e132_x0 = x14.Exponent
+            if e132_x0.__class__ is not int or e132_x0 < -128 or e132_x0 > 127:
+                raise _rt.bad_int(e132_x0, -128, 127)
             f = "EVPresentReactivePower_L2.Value"
-            e224_x1 = x14.Value
-            if e224_x1.__class__ is not int or e224_x1 < -32768 or e224_x1 > 32767:
-                raise _rt.bad_int(e224_x1, -32768, 32767)
-            a = (a << 16) | (e224_x0 - -128) << 4 | (e224_x1 < 0)
-            m = ~e224_x1 if e224_x1 < 0 else e224_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e132_x1 = x14.Value
+            if e132_x1.__class__ is not int or e132_x1 < -32768 or e132_x1 > 32767:
+                raise _rt.bad_int(e132_x1, -32768, 32767)
+            m = ~e132_x1 if e132_x1 < 0 else e132_x1
+            if m < 128:
+                a = (a << 24) | (e132_x0 - -128) << 12 | (e132_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e132_x0 - -128) << 20 | (e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e132_x0 - -128) << 28 | (e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 15
         else:
@@ -4193,43 +4985,51 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x15 is not None:
             if not isinstance(x15, RationalNumberType):
                 raise _rt.bad_class(x15, 'RationalNumberType')
-            t = _T225[s]
+            t = _T133[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L3.Exponent"
-            e226_x0 = x15.Exponent
-            if e226_x0.__class__ is not int or e226_x0 < -128 or e226_x0 > 127:
-                raise _rt.bad_int(e226_x0, -128, 127)
+            e134_x0 = x15.Exponent
+            if e134_x0.__class__ is not int or e134_x0 < -128 or e134_x0 > 127:
+                raise _rt.bad_int(e134_x0, -128, 127)
             f = "EVPresentReactivePower_L3.Value"
-            e226_x1 = x15.Value
-            if e226_x1.__class__ is not int or e226_x1 < -32768 or e226_x1 > 32767:
-                raise _rt.bad_int(e226_x1, -32768, 32767)
-            a = (a << 14) | (e226_x0 - -128) << 4 | (e226_x1 < 0)
-            m = ~e226_x1 if e226_x1 < 0 else e226_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e134_x1 = x15.Value
+            if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
+                raise _rt.bad_int(e134_x1, -32768, 32767)
+            m = ~e134_x1 if e134_x1 < 0 else e134_x1
+            if m < 128:
+                a = (a << 22) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x16 = v.EVMaximumDischargePower
         if not isinstance(x16, RationalNumberType):
             raise _rt.bad_class(x16, 'RationalNumberType')
-        t = _T227[s]
+        t = _T135[s]
         if t is None:
             raise _rt.not_here('EVMaximumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMaximumDischargePower.Exponent"
-        e228_x0 = x16.Exponent
-        if e228_x0.__class__ is not int or e228_x0 < -128 or e228_x0 > 127:
-            raise _rt.bad_int(e228_x0, -128, 127)
+        e136_x0 = x16.Exponent
+        if e136_x0.__class__ is not int or e136_x0 < -128 or e136_x0 > 127:
+            raise _rt.bad_int(e136_x0, -128, 127)
         f = "EVMaximumDischargePower.Value"
-        e228_x1 = x16.Value
-        if e228_x1.__class__ is not int or e228_x1 < -32768 or e228_x1 > 32767:
-            raise _rt.bad_int(e228_x1, -32768, 32767)
-        a = (a << 14) | (e228_x0 - -128) << 4 | (e228_x1 < 0)
-        m = ~e228_x1 if e228_x1 < 0 else e228_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e136_x1 = x16.Value
+        if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
+            raise _rt.bad_int(e136_x1, -32768, 32767)
+        m = ~e136_x1 if e136_x1 < 0 else e136_x1
+        if m < 128:
+            a = (a << 22) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower_L2"
         x17 = v.EVMaximumDischargePower_L2
         a <<= 2
@@ -4237,16 +5037,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x17, RationalNumberType):
                 raise _rt.bad_class(x17, 'RationalNumberType')
             f = "EVMaximumDischargePower_L2.Exponent"
-            e229_x0 = x17.Exponent
-            if e229_x0.__class__ is not int or e229_x0 < -128 or e229_x0 > 127:
-                raise _rt.bad_int(e229_x0, -128, 127)
+            e137_x0 = x17.Exponent
+            if e137_x0.__class__ is not int or e137_x0 < -128 or e137_x0 > 127:
+                raise _rt.bad_int(e137_x0, -128, 127)
             f = "EVMaximumDischargePower_L2.Value"
-            e229_x1 = x17.Value
-            if e229_x1.__class__ is not int or e229_x1 < -32768 or e229_x1 > 32767:
-                raise _rt.bad_int(e229_x1, -32768, 32767)
-            a = (a << 16) | (e229_x0 - -128) << 4 | (e229_x1 < 0)
-            m = ~e229_x1 if e229_x1 < 0 else e229_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e137_x1 = x17.Value
+            if e137_x1.__class__ is not int or e137_x1 < -32768 or e137_x1 > 32767:
+                raise _rt.bad_int(e137_x1, -32768, 32767)
+            m = ~e137_x1 if e137_x1 < 0 else e137_x1
+            if m < 128:
+                a = (a << 24) | (e137_x0 - -128) << 12 | (e137_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e137_x0 - -128) << 20 | (e137_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e137_x0 - -128) << 28 | (e137_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 18
         else:
@@ -4256,43 +5060,51 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x18 is not None:
             if not isinstance(x18, RationalNumberType):
                 raise _rt.bad_class(x18, 'RationalNumberType')
-            t = _T230[s]
+            t = _T138[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower_L3.Exponent"
-            e231_x0 = x18.Exponent
-            if e231_x0.__class__ is not int or e231_x0 < -128 or e231_x0 > 127:
-                raise _rt.bad_int(e231_x0, -128, 127)
+            e139_x0 = x18.Exponent
+            if e139_x0.__class__ is not int or e139_x0 < -128 or e139_x0 > 127:
+                raise _rt.bad_int(e139_x0, -128, 127)
             f = "EVMaximumDischargePower_L3.Value"
-            e231_x1 = x18.Value
-            if e231_x1.__class__ is not int or e231_x1 < -32768 or e231_x1 > 32767:
-                raise _rt.bad_int(e231_x1, -32768, 32767)
-            a = (a << 14) | (e231_x0 - -128) << 4 | (e231_x1 < 0)
-            m = ~e231_x1 if e231_x1 < 0 else e231_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e139_x1 = x18.Value
+            if e139_x1.__class__ is not int or e139_x1 < -32768 or e139_x1 > 32767:
+                raise _rt.bad_int(e139_x1, -32768, 32767)
+            m = ~e139_x1 if e139_x1 < 0 else e139_x1
+            if m < 128:
+                a = (a << 22) | (e139_x0 - -128) << 12 | (e139_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e139_x0 - -128) << 20 | (e139_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e139_x0 - -128) << 28 | (e139_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x19 = v.EVMinimumDischargePower
         if not isinstance(x19, RationalNumberType):
             raise _rt.bad_class(x19, 'RationalNumberType')
-        t = _T232[s]
+        t = _T140[s]
         if t is None:
             raise _rt.not_here('EVMinimumDischargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMinimumDischargePower.Exponent"
-        e233_x0 = x19.Exponent
-        if e233_x0.__class__ is not int or e233_x0 < -128 or e233_x0 > 127:
-            raise _rt.bad_int(e233_x0, -128, 127)
+        e141_x0 = x19.Exponent
+        if e141_x0.__class__ is not int or e141_x0 < -128 or e141_x0 > 127:
+            raise _rt.bad_int(e141_x0, -128, 127)
         f = "EVMinimumDischargePower.Value"
-        e233_x1 = x19.Value
-        if e233_x1.__class__ is not int or e233_x1 < -32768 or e233_x1 > 32767:
-            raise _rt.bad_int(e233_x1, -32768, 32767)
-        a = (a << 14) | (e233_x0 - -128) << 4 | (e233_x1 < 0)
-        m = ~e233_x1 if e233_x1 < 0 else e233_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e141_x1 = x19.Value
+        if e141_x1.__class__ is not int or e141_x1 < -32768 or e141_x1 > 32767:
+            raise _rt.bad_int(e141_x1, -32768, 32767)
+        m = ~e141_x1 if e141_x1 < 0 else e141_x1
+        if m < 128:
+            a = (a << 22) | (e141_x0 - -128) << 12 | (e141_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e141_x0 - -128) << 20 | (e141_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e141_x0 - -128) << 28 | (e141_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower_L2"
         x20 = v.EVMinimumDischargePower_L2
         a <<= 2
@@ -4300,16 +5112,20 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x20, RationalNumberType):
                 raise _rt.bad_class(x20, 'RationalNumberType')
             f = "EVMinimumDischargePower_L2.Exponent"
-            e234_x0 = x20.Exponent
-            if e234_x0.__class__ is not int or e234_x0 < -128 or e234_x0 > 127:
-                raise _rt.bad_int(e234_x0, -128, 127)
+            e142_x0 = x20.Exponent
+            if e142_x0.__class__ is not int or e142_x0 < -128 or e142_x0 > 127:
+                raise _rt.bad_int(e142_x0, -128, 127)
             f = "EVMinimumDischargePower_L2.Value"
-            e234_x1 = x20.Value
-            if e234_x1.__class__ is not int or e234_x1 < -32768 or e234_x1 > 32767:
-                raise _rt.bad_int(e234_x1, -32768, 32767)
-            a = (a << 17) | (e234_x0 - -128) << 4 | (e234_x1 < 0)
-            m = ~e234_x1 if e234_x1 < 0 else e234_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e142_x1 = x20.Value
+            if e142_x1.__class__ is not int or e142_x1 < -32768 or e142_x1 > 32767:
+                raise _rt.bad_int(e142_x1, -32768, 32767)
+            m = ~e142_x1 if e142_x1 < 0 else e142_x1
+            if m < 128:
+                a = (a << 25) | (e142_x0 - -128) << 12 | (e142_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e142_x0 - -128) << 20 | (e142_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e142_x0 - -128) << 28 | (e142_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 21
         else:
@@ -4319,68 +5135,80 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(a, v):
         if x21 is not None:
             if not isinstance(x21, RationalNumberType):
                 raise _rt.bad_class(x21, 'RationalNumberType')
-            t = _T235[s]
+            t = _T143[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower_L3.Exponent"
-            e236_x0 = x21.Exponent
-            if e236_x0.__class__ is not int or e236_x0 < -128 or e236_x0 > 127:
-                raise _rt.bad_int(e236_x0, -128, 127)
+            e144_x0 = x21.Exponent
+            if e144_x0.__class__ is not int or e144_x0 < -128 or e144_x0 > 127:
+                raise _rt.bad_int(e144_x0, -128, 127)
             f = "EVMinimumDischargePower_L3.Value"
-            e236_x1 = x21.Value
-            if e236_x1.__class__ is not int or e236_x1 < -32768 or e236_x1 > 32767:
-                raise _rt.bad_int(e236_x1, -32768, 32767)
-            a = (a << 14) | (e236_x0 - -128) << 4 | (e236_x1 < 0)
-            m = ~e236_x1 if e236_x1 < 0 else e236_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e144_x1 = x21.Value
+            if e144_x1.__class__ is not int or e144_x1 < -32768 or e144_x1 > 32767:
+                raise _rt.bad_int(e144_x1, -32768, 32767)
+            m = ~e144_x1 if e144_x1 < 0 else e144_x1
+            if m < 128:
+                a = (a << 22) | (e144_x0 - -128) << 12 | (e144_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e144_x0 - -128) << 20 | (e144_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e144_x0 - -128) << 28 | (e144_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumV2XEnergyRequest"
         x22 = v.EVMaximumV2XEnergyRequest
         if x22 is not None:
             if not isinstance(x22, RationalNumberType):
                 raise _rt.bad_class(x22, 'RationalNumberType')
-            t = _T237[s]
+            t = _T145[s]
             if t is None:
                 raise _rt.not_here('EVMaximumV2XEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumV2XEnergyRequest.Exponent"
-            e238_x0 = x22.Exponent
-            if e238_x0.__class__ is not int or e238_x0 < -128 or e238_x0 > 127:
-                raise _rt.bad_int(e238_x0, -128, 127)
+            e146_x0 = x22.Exponent
+            if e146_x0.__class__ is not int or e146_x0 < -128 or e146_x0 > 127:
+                raise _rt.bad_int(e146_x0, -128, 127)
             f = "EVMaximumV2XEnergyRequest.Value"
-            e238_x1 = x22.Value
-            if e238_x1.__class__ is not int or e238_x1 < -32768 or e238_x1 > 32767:
-                raise _rt.bad_int(e238_x1, -32768, 32767)
-            a = (a << 14) | (e238_x0 - -128) << 4 | (e238_x1 < 0)
-            m = ~e238_x1 if e238_x1 < 0 else e238_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e146_x1 = x22.Value
+            if e146_x1.__class__ is not int or e146_x1 < -32768 or e146_x1 > 32767:
+                raise _rt.bad_int(e146_x1, -32768, 32767)
+            m = ~e146_x1 if e146_x1 < 0 else e146_x1
+            if m < 128:
+                a = (a << 22) | (e146_x0 - -128) << 12 | (e146_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e146_x0 - -128) << 20 | (e146_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e146_x0 - -128) << 28 | (e146_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumV2XEnergyRequest"
         x23 = v.EVMinimumV2XEnergyRequest
         if x23 is not None:
             if not isinstance(x23, RationalNumberType):
                 raise _rt.bad_class(x23, 'RationalNumberType')
-            t = _T239[s]
+            t = _T147[s]
             if t is None:
                 raise _rt.not_here('EVMinimumV2XEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumV2XEnergyRequest.Exponent"
-            e240_x0 = x23.Exponent
-            if e240_x0.__class__ is not int or e240_x0 < -128 or e240_x0 > 127:
-                raise _rt.bad_int(e240_x0, -128, 127)
+            e148_x0 = x23.Exponent
+            if e148_x0.__class__ is not int or e148_x0 < -128 or e148_x0 > 127:
+                raise _rt.bad_int(e148_x0, -128, 127)
             f = "EVMinimumV2XEnergyRequest.Value"
-            e240_x1 = x23.Value
-            if e240_x1.__class__ is not int or e240_x1 < -32768 or e240_x1 > 32767:
-                raise _rt.bad_int(e240_x1, -32768, 32767)
-            a = (a << 14) | (e240_x0 - -128) << 4 | (e240_x1 < 0)
-            m = ~e240_x1 if e240_x1 < 0 else e240_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e148_x1 = x23.Value
+            if e148_x1.__class__ is not int or e148_x1 < -32768 or e148_x1 > 32767:
+                raise _rt.bad_int(e148_x1, -32768, 32767)
+            m = ~e148_x1 if e148_x1 < 0 else e148_x1
+            if m < 128:
+                a = (a << 22) | (e148_x0 - -128) << 12 | (e148_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e148_x0 - -128) << 20 | (e148_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e148_x0 - -128) << 28 | (e148_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T241[s]
+        t = _T149[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumV2XEnergyRequest), SE(EVMinimumDischargePower_L2), SE(EVMinimumDischargePower_L3), SE(EVMinimumV2XEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -4393,50 +5221,8 @@ _e_BPT_Dynamic_AC_CLReqControlMode = _e_BPT_Dynamic_AC_CLReqControlModeType
 """,
     ),
     '_d_BPT_Dynamic_AC_CLReqControlModeType': (
-        ('BPT_Dynamic_AC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Dynamic_AC_CLReqControlModeType', 'RationalNumberType', '_W_BPT_Dynamic_AC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s243 = RationalNumberType.Exponent.__set__
-_s244 = RationalNumberType.Value.__set__
-_s246 = RationalNumberType.Exponent.__set__
-_s247 = RationalNumberType.Value.__set__
-_s249 = RationalNumberType.Exponent.__set__
-_s250 = RationalNumberType.Value.__set__
-_s252 = RationalNumberType.Exponent.__set__
-_s253 = RationalNumberType.Value.__set__
-_s255 = RationalNumberType.Exponent.__set__
-_s256 = RationalNumberType.Value.__set__
-_s258 = RationalNumberType.Exponent.__set__
-_s259 = RationalNumberType.Value.__set__
-_s261 = RationalNumberType.Exponent.__set__
-_s262 = RationalNumberType.Value.__set__
-_s264 = RationalNumberType.Exponent.__set__
-_s265 = RationalNumberType.Value.__set__
-_s267 = RationalNumberType.Exponent.__set__
-_s268 = RationalNumberType.Value.__set__
-_s269 = BPT_Dynamic_AC_CLReqControlModeType.DepartureTime.__set__
-_s270 = BPT_Dynamic_AC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s271 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s272 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s273 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s274 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumChargePower_L2.__set__
-_s275 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumChargePower_L3.__set__
-_s276 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s277 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumChargePower_L2.__set__
-_s278 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumChargePower_L3.__set__
-_s279 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentActivePower.__set__
-_s280 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentActivePower_L2.__set__
-_s281 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentActivePower_L3.__set__
-_s282 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentReactivePower.__set__
-_s283 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentReactivePower_L2.__set__
-_s284 = BPT_Dynamic_AC_CLReqControlModeType.EVPresentReactivePower_L3.__set__
-_s285 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumDischargePower.__set__
-_s286 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumDischargePower_L2.__set__
-_s287 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumDischargePower_L3.__set__
-_s288 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumDischargePower.__set__
-_s289 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumDischargePower_L2.__set__
-_s290 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumDischargePower_L3.__set__
-_s291 = BPT_Dynamic_AC_CLReqControlModeType.EVMaximumV2XEnergyRequest.__set__
-_s292 = BPT_Dynamic_AC_CLReqControlModeType.EVMinimumV2XEnergyRequest.__set__
 
 def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -4461,7 +5247,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -4475,12 +5260,12 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -4495,7 +5280,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4504,24 +5288,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e242_v0 = ((g >> 4) & 255) + -128
+        e150_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e242_v1 = c & 65535
-        if e242_v1 < 32768:
-            e242_v1 >>= 8
+        e150_v1 = c & 65535
+        if e150_v1 < 32768:
+            e150_v1 >>= 8
             p = q - 8
-        elif not e242_v1 & 128:
-            e242_v1 = ((e242_v1 >> 8) & 127) | ((e242_v1 & 127) << 7)
+            if sg:
+                e150_v1 = ~e150_v1
+        elif not e150_v1 & 128:
+            e150_v1 = ((e150_v1 >> 8) & 127) | (e150_v1 & 127) << 7
             p = q
+            if sg:
+                e150_v1 = ~e150_v1
         else:
-            e242_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e242_v1 = ~e242_v1
-        if e242_v1 < -32768 or e242_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e242_v1, -32768, 32767)
-        v1 = _new(RationalNumberType)
-        _s243(v1, e242_v0)
-        _s244(v1, e242_v1)
+            e150_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e150_v1 = ~e150_v1
+            if e150_v1 < -32768 or e150_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e150_v1, -32768, 32767)
+        v1 = _new(_W_RationalNumberType)
+        v1.Exponent = e150_v0
+        v1.Value = e150_v1
+        v1.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4529,7 +5318,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_AC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -4538,25 +5326,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e245_v0 = ((g >> 4) & 255) + -128
+    e151_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e245_v1 = c & 65535
-    if e245_v1 < 32768:
-        e245_v1 >>= 8
+    e151_v1 = c & 65535
+    if e151_v1 < 32768:
+        e151_v1 >>= 8
         p = q - 8
-    elif not e245_v1 & 128:
-        e245_v1 = ((e245_v1 >> 8) & 127) | ((e245_v1 & 127) << 7)
+        if sg:
+            e151_v1 = ~e151_v1
+    elif not e151_v1 & 128:
+        e151_v1 = ((e151_v1 >> 8) & 127) | (e151_v1 & 127) << 7
         p = q
+        if sg:
+            e151_v1 = ~e151_v1
     else:
-        e245_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e245_v1 = ~e245_v1
-    if e245_v1 < -32768 or e245_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e245_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s246(v2, e245_v0)
-    _s247(v2, e245_v1)
-    p0 = p + 17
+        e151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e151_v1 = ~e151_v1
+        if e151_v1 < -32768 or e151_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e151_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e151_v0
+    v2.Value = e151_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4565,25 +5357,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e248_v0 = ((g >> 4) & 255) + -128
+    e152_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e248_v1 = c & 65535
-    if e248_v1 < 32768:
-        e248_v1 >>= 8
+    e152_v1 = c & 65535
+    if e152_v1 < 32768:
+        e152_v1 >>= 8
         p = q - 8
-    elif not e248_v1 & 128:
-        e248_v1 = ((e248_v1 >> 8) & 127) | ((e248_v1 & 127) << 7)
+        if sg:
+            e152_v1 = ~e152_v1
+    elif not e152_v1 & 128:
+        e152_v1 = ((e152_v1 >> 8) & 127) | (e152_v1 & 127) << 7
         p = q
+        if sg:
+            e152_v1 = ~e152_v1
     else:
-        e248_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e248_v1 = ~e248_v1
-    if e248_v1 < -32768 or e248_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e248_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s249(v3, e248_v0)
-    _s250(v3, e248_v1)
-    p0 = p + 17
+        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e152_v1 = ~e152_v1
+        if e152_v1 < -32768 or e152_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e152_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e152_v0
+    v3.Value = e152_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4592,24 +5388,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e251_v0 = ((g >> 4) & 255) + -128
+    e153_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e251_v1 = c & 65535
-    if e251_v1 < 32768:
-        e251_v1 >>= 8
+    e153_v1 = c & 65535
+    if e153_v1 < 32768:
+        e153_v1 >>= 8
         p = q - 8
-    elif not e251_v1 & 128:
-        e251_v1 = ((e251_v1 >> 8) & 127) | ((e251_v1 & 127) << 7)
+        if sg:
+            e153_v1 = ~e153_v1
+    elif not e153_v1 & 128:
+        e153_v1 = ((e153_v1 >> 8) & 127) | (e153_v1 & 127) << 7
         p = q
+        if sg:
+            e153_v1 = ~e153_v1
     else:
-        e251_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e251_v1 = ~e251_v1
-    if e251_v1 < -32768 or e251_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e251_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s252(v4, e251_v0)
-    _s253(v4, e251_v1)
+        e153_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e153_v1 = ~e153_v1
+        if e153_v1 < -32768 or e153_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e153_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e153_v0
+    v4.Value = e153_v1
+    v4.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -4645,7 +5446,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4654,24 +5454,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e254_v0 = ((g >> 4) & 255) + -128
+        e154_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e254_v1 = c & 65535
-        if e254_v1 < 32768:
-            e254_v1 >>= 8
+        e154_v1 = c & 65535
+        if e154_v1 < 32768:
+            e154_v1 >>= 8
             p = q - 8
-        elif not e254_v1 & 128:
-            e254_v1 = ((e254_v1 >> 8) & 127) | ((e254_v1 & 127) << 7)
+            if sg:
+                e154_v1 = ~e154_v1
+        elif not e154_v1 & 128:
+            e154_v1 = ((e154_v1 >> 8) & 127) | (e154_v1 & 127) << 7
             p = q
+            if sg:
+                e154_v1 = ~e154_v1
         else:
-            e254_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e254_v1 = ~e254_v1
-        if e254_v1 < -32768 or e254_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e254_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s255(v7, e254_v0)
-        _s256(v7, e254_v1)
+            e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e154_v1 = ~e154_v1
+            if e154_v1 < -32768 or e154_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = e154_v0
+        v7.Value = e154_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4712,7 +5517,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4721,24 +5525,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e257_v0 = ((g >> 4) & 255) + -128
+        e155_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e257_v1 = c & 65535
-        if e257_v1 < 32768:
-            e257_v1 >>= 8
+        e155_v1 = c & 65535
+        if e155_v1 < 32768:
+            e155_v1 >>= 8
             p = q - 8
-        elif not e257_v1 & 128:
-            e257_v1 = ((e257_v1 >> 8) & 127) | ((e257_v1 & 127) << 7)
+            if sg:
+                e155_v1 = ~e155_v1
+        elif not e155_v1 & 128:
+            e155_v1 = ((e155_v1 >> 8) & 127) | (e155_v1 & 127) << 7
             p = q
+            if sg:
+                e155_v1 = ~e155_v1
         else:
-            e257_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e257_v1 = ~e257_v1
-        if e257_v1 < -32768 or e257_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e257_v1, -32768, 32767)
-        v10 = _new(RationalNumberType)
-        _s258(v10, e257_v0)
-        _s259(v10, e257_v1)
+            e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e155_v1 = ~e155_v1
+            if e155_v1 < -32768 or e155_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+        v10 = _new(_W_RationalNumberType)
+        v10.Exponent = e155_v0
+        v10.Value = e155_v1
+        v10.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4779,7 +5588,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4788,24 +5596,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e260_v0 = ((g >> 4) & 255) + -128
+        e156_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e260_v1 = c & 65535
-        if e260_v1 < 32768:
-            e260_v1 >>= 8
+        e156_v1 = c & 65535
+        if e156_v1 < 32768:
+            e156_v1 >>= 8
             p = q - 8
-        elif not e260_v1 & 128:
-            e260_v1 = ((e260_v1 >> 8) & 127) | ((e260_v1 & 127) << 7)
+            if sg:
+                e156_v1 = ~e156_v1
+        elif not e156_v1 & 128:
+            e156_v1 = ((e156_v1 >> 8) & 127) | (e156_v1 & 127) << 7
             p = q
+            if sg:
+                e156_v1 = ~e156_v1
         else:
-            e260_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e260_v1 = ~e260_v1
-        if e260_v1 < -32768 or e260_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e260_v1, -32768, 32767)
-        v13 = _new(RationalNumberType)
-        _s261(v13, e260_v0)
-        _s262(v13, e260_v1)
+            e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e156_v1 = ~e156_v1
+            if e156_v1 < -32768 or e156_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+        v13 = _new(_W_RationalNumberType)
+        v13.Exponent = e156_v0
+        v13.Value = e156_v1
+        v13.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4846,7 +5659,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 16:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4855,24 +5667,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e263_v0 = ((g >> 4) & 255) + -128
+        e157_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e263_v1 = c & 65535
-        if e263_v1 < 32768:
-            e263_v1 >>= 8
+        e157_v1 = c & 65535
+        if e157_v1 < 32768:
+            e157_v1 >>= 8
             p = q - 8
-        elif not e263_v1 & 128:
-            e263_v1 = ((e263_v1 >> 8) & 127) | ((e263_v1 & 127) << 7)
+            if sg:
+                e157_v1 = ~e157_v1
+        elif not e157_v1 & 128:
+            e157_v1 = ((e157_v1 >> 8) & 127) | (e157_v1 & 127) << 7
             p = q
+            if sg:
+                e157_v1 = ~e157_v1
         else:
-            e263_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e263_v1 = ~e263_v1
-        if e263_v1 < -32768 or e263_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e263_v1, -32768, 32767)
-        v16 = _new(RationalNumberType)
-        _s264(v16, e263_v0)
-        _s265(v16, e263_v1)
+            e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e157_v1 = ~e157_v1
+            if e157_v1 < -32768 or e157_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+        v16 = _new(_W_RationalNumberType)
+        v16.Exponent = e157_v0
+        v16.Value = e157_v1
+        v16.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4913,7 +5730,6 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLReqControlModeType')
     if s == 19:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4922,24 +5738,29 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e266_v0 = ((g >> 4) & 255) + -128
+        e158_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e266_v1 = c & 65535
-        if e266_v1 < 32768:
-            e266_v1 >>= 8
+        e158_v1 = c & 65535
+        if e158_v1 < 32768:
+            e158_v1 >>= 8
             p = q - 8
-        elif not e266_v1 & 128:
-            e266_v1 = ((e266_v1 >> 8) & 127) | ((e266_v1 & 127) << 7)
+            if sg:
+                e158_v1 = ~e158_v1
+        elif not e158_v1 & 128:
+            e158_v1 = ((e158_v1 >> 8) & 127) | (e158_v1 & 127) << 7
             p = q
+            if sg:
+                e158_v1 = ~e158_v1
         else:
-            e266_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e266_v1 = ~e266_v1
-        if e266_v1 < -32768 or e266_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e266_v1, -32768, 32767)
-        v19 = _new(RationalNumberType)
-        _s267(v19, e266_v0)
-        _s268(v19, e266_v1)
+            e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e158_v1 = ~e158_v1
+            if e158_v1 < -32768 or e158_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+        v19 = _new(_W_RationalNumberType)
+        v19.Exponent = e158_v0
+        v19.Value = e158_v1
+        v19.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -5028,50 +5849,225 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Dynamic_AC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s269(o, v0)
-    _s270(o, v1)
-    _s271(o, v2)
-    _s272(o, v3)
-    _s273(o, v4)
-    _s274(o, v5)
-    _s275(o, v6)
-    _s276(o, v7)
-    _s277(o, v8)
-    _s278(o, v9)
-    _s279(o, v10)
-    _s280(o, v11)
-    _s281(o, v12)
-    _s282(o, v13)
-    _s283(o, v14)
-    _s284(o, v15)
-    _s285(o, v16)
-    _s286(o, v17)
-    _s287(o, v18)
-    _s288(o, v19)
-    _s289(o, v20)
-    _s290(o, v21)
-    _s291(o, v22)
-    _s292(o, v23)
+    o = _new(_W_BPT_Dynamic_AC_CLReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVMaximumChargePower = v4
+    o.EVMaximumChargePower_L2 = v5
+    o.EVMaximumChargePower_L3 = v6
+    o.EVMinimumChargePower = v7
+    o.EVMinimumChargePower_L2 = v8
+    o.EVMinimumChargePower_L3 = v9
+    o.EVPresentActivePower = v10
+    o.EVPresentActivePower_L2 = v11
+    o.EVPresentActivePower_L3 = v12
+    o.EVPresentReactivePower = v13
+    o.EVPresentReactivePower_L2 = v14
+    o.EVPresentReactivePower_L3 = v15
+    o.EVMaximumDischargePower = v16
+    o.EVMaximumDischargePower_L2 = v17
+    o.EVMaximumDischargePower_L3 = v18
+    o.EVMinimumDischargePower = v19
+    o.EVMinimumDischargePower_L2 = v20
+    o.EVMinimumDischargePower_L3 = v21
+    o.EVMaximumV2XEnergyRequest = v22
+    o.EVMinimumV2XEnergyRequest = v23
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Dynamic_AC_CLReqControlMode = _d_BPT_Dynamic_AC_CLReqControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMaximumChargePower_L2
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargePower_L3
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMinimumChargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumChargePower_L2
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMinimumChargePower_L3
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVPresentActivePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVPresentActivePower_L2
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVPresentActivePower_L3
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVPresentReactivePower
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x14 = v.EVPresentReactivePower_L2
+    if x14 is not None:
+        y27 = x14.Exponent
+        y28 = x14.Value
+        if y27 is None or y28 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x15 = v.EVPresentReactivePower_L3
+    if x15 is not None:
+        y29 = x15.Exponent
+        y30 = x15.Value
+        if y29 is None or y30 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x16 = v.EVMaximumDischargePower
+    if x16 is not None:
+        y31 = x16.Exponent
+        y32 = x16.Value
+        if y31 is None or y32 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x17 = v.EVMaximumDischargePower_L2
+    if x17 is not None:
+        y33 = x17.Exponent
+        y34 = x17.Value
+        if y33 is None or y34 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x18 = v.EVMaximumDischargePower_L3
+    if x18 is not None:
+        y35 = x18.Exponent
+        y36 = x18.Value
+        if y35 is None or y36 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    x19 = v.EVMinimumDischargePower
+    if x19 is not None:
+        y37 = x19.Exponent
+        y38 = x19.Value
+        if y37 is None or y38 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
+    x20 = v.EVMinimumDischargePower_L2
+    if x20 is not None:
+        y39 = x20.Exponent
+        y40 = x20.Value
+        if y39 is None or y40 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
+    x21 = v.EVMinimumDischargePower_L3
+    if x21 is not None:
+        y41 = x21.Exponent
+        y42 = x21.Value
+        if y41 is None or y42 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
+    x22 = v.EVMaximumV2XEnergyRequest
+    if x22 is not None:
+        y43 = x22.Exponent
+        y44 = x22.Value
+        if y43 is None or y44 is None:
+            return _rt.json_body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y43, 'Value': y44}
+    x23 = v.EVMinimumV2XEnergyRequest
+    if x23 is not None:
+        y45 = x23.Exponent
+        y46 = x23.Value
+        if y45 is None or y46 is None:
+            return _rt.json_body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y45, 'Value': y46}
+    return d
+_j_BPT_Dynamic_AC_CLReqControlMode = _j_BPT_Dynamic_AC_CLReqControlModeType
 """,
     ),
     '_e_BPT_Dynamic_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T293 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T294 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
-_T295 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, )
-_T296 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, None, )
-_T299 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
-_T301 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
-_T303 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
-_T305 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
-_T307 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
-_T309 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
-_T311 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
-_T313 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T159 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T160 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
+_T161 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, )
+_T162 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, None, )
+_T165 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
+_T167 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
+_T169 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
+_T171 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
+_T173 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
+_T175 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
+_T177 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
+_T179 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
     f = ""
@@ -5081,8 +6077,15 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -5090,7 +6093,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T293[s]
+            t = _T159[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -5101,7 +6104,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T294[s]
+            t = _T160[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -5112,36 +6115,44 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         f = "AckMaxDelay"
         x3 = v.AckMaxDelay
         if x3 is not None:
-            t = _T295[s]
+            t = _T161[s]
             if t is None:
                 raise _rt.not_here('AckMaxDelay')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSETargetActivePower"
         x4 = v.EVSETargetActivePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
-        t = _T296[s]
+        t = _T162[s]
         if t is None:
             raise _rt.not_here('EVSETargetActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSETargetActivePower.Exponent"
-        e297_x0 = x4.Exponent
-        if e297_x0.__class__ is not int or e297_x0 < -128 or e297_x0 > 127:
-            raise _rt.bad_int(e297_x0, -128, 127)
+        e163_x0 = x4.Exponent
+        if e163_x0.__class__ is not int or e163_x0 < -128 or e163_x0 > 127:
+            raise _rt.bad_int(e163_x0, -128, 127)
         f = "EVSETargetActivePower.Value"
-        e297_x1 = x4.Value
-        if e297_x1.__class__ is not int or e297_x1 < -32768 or e297_x1 > 32767:
-            raise _rt.bad_int(e297_x1, -32768, 32767)
-        a = (a << 14) | (e297_x0 - -128) << 4 | (e297_x1 < 0)
-        m = ~e297_x1 if e297_x1 < 0 else e297_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e163_x1 = x4.Value
+        if e163_x1.__class__ is not int or e163_x1 < -32768 or e163_x1 > 32767:
+            raise _rt.bad_int(e163_x1, -32768, 32767)
+        m = ~e163_x1 if e163_x1 < 0 else e163_x1
+        if m < 128:
+            a = (a << 22) | (e163_x0 - -128) << 12 | (e163_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e163_x0 - -128) << 20 | (e163_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e163_x0 - -128) << 28 | (e163_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSETargetActivePower_L2"
         x5 = v.EVSETargetActivePower_L2
         a <<= 2
@@ -5149,16 +6160,20 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVSETargetActivePower_L2.Exponent"
-            e298_x0 = x5.Exponent
-            if e298_x0.__class__ is not int or e298_x0 < -128 or e298_x0 > 127:
-                raise _rt.bad_int(e298_x0, -128, 127)
+            e164_x0 = x5.Exponent
+            if e164_x0.__class__ is not int or e164_x0 < -128 or e164_x0 > 127:
+                raise _rt.bad_int(e164_x0, -128, 127)
             f = "EVSETargetActivePower_L2.Value"
-            e298_x1 = x5.Value
-            if e298_x1.__class__ is not int or e298_x1 < -32768 or e298_x1 > 32767:
-                raise _rt.bad_int(e298_x1, -32768, 32767)
-            a = (a << 18) | (e298_x0 - -128) << 4 | (e298_x1 < 0)
-            m = ~e298_x1 if e298_x1 < 0 else e298_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e164_x1 = x5.Value
+            if e164_x1.__class__ is not int or e164_x1 < -32768 or e164_x1 > 32767:
+                raise _rt.bad_int(e164_x1, -32768, 32767)
+            m = ~e164_x1 if e164_x1 < 0 else e164_x1
+            if m < 128:
+                a = (a << 26) | (e164_x0 - -128) << 12 | (e164_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e164_x0 - -128) << 20 | (e164_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e164_x0 - -128) << 28 | (e164_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -5168,156 +6183,184 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T299[s]
+            t = _T165[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L3.Exponent"
-            e300_x0 = x6.Exponent
-            if e300_x0.__class__ is not int or e300_x0 < -128 or e300_x0 > 127:
-                raise _rt.bad_int(e300_x0, -128, 127)
+            e166_x0 = x6.Exponent
+            if e166_x0.__class__ is not int or e166_x0 < -128 or e166_x0 > 127:
+                raise _rt.bad_int(e166_x0, -128, 127)
             f = "EVSETargetActivePower_L3.Value"
-            e300_x1 = x6.Value
-            if e300_x1.__class__ is not int or e300_x1 < -32768 or e300_x1 > 32767:
-                raise _rt.bad_int(e300_x1, -32768, 32767)
-            a = (a << 14) | (e300_x0 - -128) << 4 | (e300_x1 < 0)
-            m = ~e300_x1 if e300_x1 < 0 else e300_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e166_x1 = x6.Value
+            if e166_x1.__class__ is not int or e166_x1 < -32768 or e166_x1 > 32767:
+                raise _rt.bad_int(e166_x1, -32768, 32767)
+            m = ~e166_x1 if e166_x1 < 0 else e166_x1
+            if m < 128:
+                a = (a << 22) | (e166_x0 - -128) << 12 | (e166_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e166_x0 - -128) << 20 | (e166_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e166_x0 - -128) << 28 | (e166_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x7 = v.EVSETargetReactivePower
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T301[s]
+            t = _T167[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower.Exponent"
-            e302_x0 = x7.Exponent
-            if e302_x0.__class__ is not int or e302_x0 < -128 or e302_x0 > 127:
-                raise _rt.bad_int(e302_x0, -128, 127)
+            e168_x0 = x7.Exponent
+            if e168_x0.__class__ is not int or e168_x0 < -128 or e168_x0 > 127:
+                raise _rt.bad_int(e168_x0, -128, 127)
             f = "EVSETargetReactivePower.Value"
-            e302_x1 = x7.Value
-            if e302_x1.__class__ is not int or e302_x1 < -32768 or e302_x1 > 32767:
-                raise _rt.bad_int(e302_x1, -32768, 32767)
-            a = (a << 14) | (e302_x0 - -128) << 4 | (e302_x1 < 0)
-            m = ~e302_x1 if e302_x1 < 0 else e302_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e168_x1 = x7.Value
+            if e168_x1.__class__ is not int or e168_x1 < -32768 or e168_x1 > 32767:
+                raise _rt.bad_int(e168_x1, -32768, 32767)
+            m = ~e168_x1 if e168_x1 < 0 else e168_x1
+            if m < 128:
+                a = (a << 22) | (e168_x0 - -128) << 12 | (e168_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e168_x0 - -128) << 20 | (e168_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e168_x0 - -128) << 28 | (e168_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x8 = v.EVSETargetReactivePower_L2
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T303[s]
+            t = _T169[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L2.Exponent"
-            e304_x0 = x8.Exponent
-            if e304_x0.__class__ is not int or e304_x0 < -128 or e304_x0 > 127:
-                raise _rt.bad_int(e304_x0, -128, 127)
+            e170_x0 = x8.Exponent
+            if e170_x0.__class__ is not int or e170_x0 < -128 or e170_x0 > 127:
+                raise _rt.bad_int(e170_x0, -128, 127)
             f = "EVSETargetReactivePower_L2.Value"
-            e304_x1 = x8.Value
-            if e304_x1.__class__ is not int or e304_x1 < -32768 or e304_x1 > 32767:
-                raise _rt.bad_int(e304_x1, -32768, 32767)
-            a = (a << 14) | (e304_x0 - -128) << 4 | (e304_x1 < 0)
-            m = ~e304_x1 if e304_x1 < 0 else e304_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e170_x1 = x8.Value
+            if e170_x1.__class__ is not int or e170_x1 < -32768 or e170_x1 > 32767:
+                raise _rt.bad_int(e170_x1, -32768, 32767)
+            m = ~e170_x1 if e170_x1 < 0 else e170_x1
+            if m < 128:
+                a = (a << 22) | (e170_x0 - -128) << 12 | (e170_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e170_x0 - -128) << 20 | (e170_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e170_x0 - -128) << 28 | (e170_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x9 = v.EVSETargetReactivePower_L3
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T305[s]
+            t = _T171[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L3.Exponent"
-            e306_x0 = x9.Exponent
-            if e306_x0.__class__ is not int or e306_x0 < -128 or e306_x0 > 127:
-                raise _rt.bad_int(e306_x0, -128, 127)
+            e172_x0 = x9.Exponent
+            if e172_x0.__class__ is not int or e172_x0 < -128 or e172_x0 > 127:
+                raise _rt.bad_int(e172_x0, -128, 127)
             f = "EVSETargetReactivePower_L3.Value"
-            e306_x1 = x9.Value
-            if e306_x1.__class__ is not int or e306_x1 < -32768 or e306_x1 > 32767:
-                raise _rt.bad_int(e306_x1, -32768, 32767)
-            a = (a << 14) | (e306_x0 - -128) << 4 | (e306_x1 < 0)
-            m = ~e306_x1 if e306_x1 < 0 else e306_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e172_x1 = x9.Value
+            if e172_x1.__class__ is not int or e172_x1 < -32768 or e172_x1 > 32767:
+                raise _rt.bad_int(e172_x1, -32768, 32767)
+            m = ~e172_x1 if e172_x1 < 0 else e172_x1
+            if m < 128:
+                a = (a << 22) | (e172_x0 - -128) << 12 | (e172_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e172_x0 - -128) << 20 | (e172_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e172_x0 - -128) << 28 | (e172_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x10 = v.EVSEPresentActivePower
         if x10 is not None:
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
-            t = _T307[s]
+            t = _T173[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e308_x0 = x10.Exponent
-            if e308_x0.__class__ is not int or e308_x0 < -128 or e308_x0 > 127:
-                raise _rt.bad_int(e308_x0, -128, 127)
+            e174_x0 = x10.Exponent
+            if e174_x0.__class__ is not int or e174_x0 < -128 or e174_x0 > 127:
+                raise _rt.bad_int(e174_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e308_x1 = x10.Value
-            if e308_x1.__class__ is not int or e308_x1 < -32768 or e308_x1 > 32767:
-                raise _rt.bad_int(e308_x1, -32768, 32767)
-            a = (a << 14) | (e308_x0 - -128) << 4 | (e308_x1 < 0)
-            m = ~e308_x1 if e308_x1 < 0 else e308_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e174_x1 = x10.Value
+            if e174_x1.__class__ is not int or e174_x1 < -32768 or e174_x1 > 32767:
+                raise _rt.bad_int(e174_x1, -32768, 32767)
+            m = ~e174_x1 if e174_x1 < 0 else e174_x1
+            if m < 128:
+                a = (a << 22) | (e174_x0 - -128) << 12 | (e174_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e174_x0 - -128) << 20 | (e174_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e174_x0 - -128) << 28 | (e174_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x11 = v.EVSEPresentActivePower_L2
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T309[s]
+            t = _T175[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e310_x0 = x11.Exponent
-            if e310_x0.__class__ is not int or e310_x0 < -128 or e310_x0 > 127:
-                raise _rt.bad_int(e310_x0, -128, 127)
+            e176_x0 = x11.Exponent
+            if e176_x0.__class__ is not int or e176_x0 < -128 or e176_x0 > 127:
+                raise _rt.bad_int(e176_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e310_x1 = x11.Value
-            if e310_x1.__class__ is not int or e310_x1 < -32768 or e310_x1 > 32767:
-                raise _rt.bad_int(e310_x1, -32768, 32767)
-            a = (a << 14) | (e310_x0 - -128) << 4 | (e310_x1 < 0)
-            m = ~e310_x1 if e310_x1 < 0 else e310_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e176_x1 = x11.Value
+            if e176_x1.__class__ is not int or e176_x1 < -32768 or e176_x1 > 32767:
+                raise _rt.bad_int(e176_x1, -32768, 32767)
+            m = ~e176_x1 if e176_x1 < 0 else e176_x1
+            if m < 128:
+                a = (a << 22) | (e176_x0 - -128) << 12 | (e176_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e176_x0 - -128) << 20 | (e176_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e176_x0 - -128) << 28 | (e176_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x12 = v.EVSEPresentActivePower_L3
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T311[s]
+            t = _T177[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e312_x0 = x12.Exponent
-            if e312_x0.__class__ is not int or e312_x0 < -128 or e312_x0 > 127:
-                raise _rt.bad_int(e312_x0, -128, 127)
+            e178_x0 = x12.Exponent
+            if e178_x0.__class__ is not int or e178_x0 < -128 or e178_x0 > 127:
+                raise _rt.bad_int(e178_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e312_x1 = x12.Value
-            if e312_x1.__class__ is not int or e312_x1 < -32768 or e312_x1 > 32767:
-                raise _rt.bad_int(e312_x1, -32768, 32767)
-            a = (a << 14) | (e312_x0 - -128) << 4 | (e312_x1 < 0)
-            m = ~e312_x1 if e312_x1 < 0 else e312_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e178_x1 = x12.Value
+            if e178_x1.__class__ is not int or e178_x1 < -32768 or e178_x1 > 32767:
+                raise _rt.bad_int(e178_x1, -32768, 32767)
+            m = ~e178_x1 if e178_x1 < 0 else e178_x1
+            if m < 128:
+                a = (a << 22) | (e178_x0 - -128) << 12 | (e178_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e178_x0 - -128) << 20 | (e178_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e178_x0 - -128) << 28 | (e178_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T313[s]
+        t = _T179[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPresentActivePower), SE(EVSEPresentActivePower_L2), SE(EVSEPresentActivePower_L3), SE(EVSETargetActivePower_L2), SE(EVSETargetActivePower_L3), SE(EVSETargetReactivePower), SE(EVSETargetReactivePower_L2), SE(EVSETargetReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -5330,23 +6373,8 @@ _e_BPT_Dynamic_AC_CLResControlMode = _e_BPT_Dynamic_AC_CLResControlModeType
 """,
     ),
     '_d_BPT_Dynamic_AC_CLResControlModeType': (
-        ('BPT_Dynamic_AC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Dynamic_AC_CLResControlModeType', 'RationalNumberType', '_W_BPT_Dynamic_AC_CLResControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s315 = RationalNumberType.Exponent.__set__
-_s316 = RationalNumberType.Value.__set__
-_s317 = BPT_Dynamic_AC_CLResControlModeType.DepartureTime.__set__
-_s318 = BPT_Dynamic_AC_CLResControlModeType.MinimumSOC.__set__
-_s319 = BPT_Dynamic_AC_CLResControlModeType.TargetSOC.__set__
-_s320 = BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay.__set__
-_s321 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetActivePower.__set__
-_s322 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetActivePower_L2.__set__
-_s323 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetActivePower_L3.__set__
-_s324 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetReactivePower.__set__
-_s325 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetReactivePower_L2.__set__
-_s326 = BPT_Dynamic_AC_CLResControlModeType.EVSETargetReactivePower_L3.__set__
-_s327 = BPT_Dynamic_AC_CLResControlModeType.EVSEPresentActivePower.__set__
-_s328 = BPT_Dynamic_AC_CLResControlModeType.EVSEPresentActivePower_L2.__set__
-_s329 = BPT_Dynamic_AC_CLResControlModeType.EVSEPresentActivePower_L3.__set__
 
 def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -5368,7 +6396,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -5382,12 +6409,12 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5421,7 +6448,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -5435,12 +6461,12 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -5486,7 +6512,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -5500,12 +6525,12 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -5539,7 +6564,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -5553,12 +6577,12 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -5580,7 +6604,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -5594,12 +6617,12 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -5614,7 +6637,6 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_AC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -5623,24 +6645,29 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e314_v0 = ((g >> 4) & 255) + -128
+        e180_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e314_v1 = c & 65535
-        if e314_v1 < 32768:
-            e314_v1 >>= 8
+        e180_v1 = c & 65535
+        if e180_v1 < 32768:
+            e180_v1 >>= 8
             p = q - 8
-        elif not e314_v1 & 128:
-            e314_v1 = ((e314_v1 >> 8) & 127) | ((e314_v1 & 127) << 7)
+            if sg:
+                e180_v1 = ~e180_v1
+        elif not e180_v1 & 128:
+            e180_v1 = ((e180_v1 >> 8) & 127) | (e180_v1 & 127) << 7
             p = q
+            if sg:
+                e180_v1 = ~e180_v1
         else:
-            e314_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e314_v1 = ~e314_v1
-        if e314_v1 < -32768 or e314_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e314_v1, -32768, 32767)
-        v4 = _new(RationalNumberType)
-        _s315(v4, e314_v0)
-        _s316(v4, e314_v1)
+            e180_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e180_v1 = ~e180_v1
+            if e180_v1 < -32768 or e180_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e180_v1, -32768, 32767)
+        v4 = _new(_W_RationalNumberType)
+        v4.Exponent = e180_v0
+        v4.Value = e180_v1
+        v4.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -5851,47 +6878,133 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Dynamic_AC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s317(o, v0)
-    _s318(o, v1)
-    _s319(o, v2)
-    _s320(o, v3)
-    _s321(o, v4)
-    _s322(o, v5)
-    _s323(o, v6)
-    _s324(o, v7)
-    _s325(o, v8)
-    _s326(o, v9)
-    _s327(o, v10)
-    _s328(o, v11)
-    _s329(o, v12)
+    o = _new(_W_BPT_Dynamic_AC_CLResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AckMaxDelay = v3
+    o.EVSETargetActivePower = v4
+    o.EVSETargetActivePower_L2 = v5
+    o.EVSETargetActivePower_L3 = v6
+    o.EVSETargetReactivePower = v7
+    o.EVSETargetReactivePower_L2 = v8
+    o.EVSETargetReactivePower_L3 = v9
+    o.EVSEPresentActivePower = v10
+    o.EVSEPresentActivePower_L2 = v11
+    o.EVSEPresentActivePower_L3 = v12
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Dynamic_AC_CLResControlMode = _d_BPT_Dynamic_AC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSETargetActivePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSETargetActivePower_L2
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSETargetActivePower_L3
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSETargetReactivePower
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSETargetReactivePower_L2
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSETargetReactivePower_L3
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEPresentActivePower
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEPresentActivePower_L2
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x12 = v.EVSEPresentActivePower_L3
+    if x12 is not None:
+        y17 = x12.Exponent
+        y18 = x12.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_BPT_Dynamic_AC_CLResControlMode = _j_BPT_Dynamic_AC_CLResControlModeType
 """,
     ),
     '_e_BPT_Scheduled_AC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T331 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T333 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T335 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T337 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T339 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T341 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T343 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T345 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T347 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (3, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T350 = (None, None, None, None, None, None, None, None, None, None, (4, 1, 12), (4, 0, 12), None, None, None, None, None, None, None, None, None, None, )
-_T352 = (None, None, None, None, None, None, None, None, None, None, (4, 2, 13), (4, 1, 13), (4, 0, 13), None, None, None, None, None, None, None, None, None, )
-_T354 = (None, None, None, None, None, None, None, None, None, None, (4, 3, 14), (4, 2, 14), (4, 1, 14), (4, 0, 14), None, None, None, None, None, None, None, None, )
-_T356 = (None, None, None, None, None, None, None, None, None, None, (4, 4, 15), (4, 3, 15), (4, 2, 15), (4, 1, 15), (4, 0, 15), None, None, None, None, None, None, None, )
-_T358 = (None, None, None, None, None, None, None, None, None, None, (4, 5, 16), (4, 4, 16), (4, 3, 16), (4, 2, 16), (4, 1, 16), (3, 0, 16), None, None, None, None, None, None, )
-_T360 = (None, None, None, None, None, None, None, None, None, None, (4, 6, 17), (4, 5, 17), (4, 4, 17), (4, 3, 17), (4, 2, 17), (3, 1, 17), (3, 0, 17), None, None, None, None, None, )
-_T362 = (None, None, None, None, None, None, None, None, None, None, (4, 7, 18), (4, 6, 18), (4, 5, 18), (4, 4, 18), (4, 3, 18), (3, 2, 18), (3, 1, 18), (3, 0, 18), None, None, None, None, )
-_T364 = (None, None, None, None, None, None, None, None, None, None, (4, 8, 19), (4, 7, 19), (4, 6, 19), (4, 5, 19), (4, 4, 19), (3, 3, 19), (3, 2, 19), (3, 1, 19), (3, 0, 19), None, None, None, )
-_T366 = (None, None, None, None, None, None, None, None, None, None, (4, 9, 20), (4, 8, 20), (4, 7, 20), (4, 6, 20), (4, 5, 20), (3, 4, 20), (3, 3, 20), (3, 2, 20), (3, 1, 20), (2, 0, 20), None, None, )
-_T368 = (None, None, None, None, None, None, None, None, None, None, (4, 10, 21), (4, 9, 21), (4, 8, 21), (4, 7, 21), (4, 6, 21), (3, 5, 21), (3, 4, 21), (3, 3, 21), (3, 2, 21), (2, 1, 21), (2, 0, 21), None, )
-_T370 = (None, None, None, None, None, None, None, None, None, None, (4, 11), (4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T182 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T184 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T186 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T188 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T190 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T192 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T194 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T196 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T198 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (3, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T201 = (None, None, None, None, None, None, None, None, None, None, (4, 1, 12), (4, 0, 12), None, None, None, None, None, None, None, None, None, None, )
+_T203 = (None, None, None, None, None, None, None, None, None, None, (4, 2, 13), (4, 1, 13), (4, 0, 13), None, None, None, None, None, None, None, None, None, )
+_T205 = (None, None, None, None, None, None, None, None, None, None, (4, 3, 14), (4, 2, 14), (4, 1, 14), (4, 0, 14), None, None, None, None, None, None, None, None, )
+_T207 = (None, None, None, None, None, None, None, None, None, None, (4, 4, 15), (4, 3, 15), (4, 2, 15), (4, 1, 15), (4, 0, 15), None, None, None, None, None, None, None, )
+_T209 = (None, None, None, None, None, None, None, None, None, None, (4, 5, 16), (4, 4, 16), (4, 3, 16), (4, 2, 16), (4, 1, 16), (3, 0, 16), None, None, None, None, None, None, )
+_T211 = (None, None, None, None, None, None, None, None, None, None, (4, 6, 17), (4, 5, 17), (4, 4, 17), (4, 3, 17), (4, 2, 17), (3, 1, 17), (3, 0, 17), None, None, None, None, None, )
+_T213 = (None, None, None, None, None, None, None, None, None, None, (4, 7, 18), (4, 6, 18), (4, 5, 18), (4, 4, 18), (4, 3, 18), (3, 2, 18), (3, 1, 18), (3, 0, 18), None, None, None, None, )
+_T215 = (None, None, None, None, None, None, None, None, None, None, (4, 8, 19), (4, 7, 19), (4, 6, 19), (4, 5, 19), (4, 4, 19), (3, 3, 19), (3, 2, 19), (3, 1, 19), (3, 0, 19), None, None, None, )
+_T217 = (None, None, None, None, None, None, None, None, None, None, (4, 9, 20), (4, 8, 20), (4, 7, 20), (4, 6, 20), (4, 5, 20), (3, 4, 20), (3, 3, 20), (3, 2, 20), (3, 1, 20), (2, 0, 20), None, None, )
+_T219 = (None, None, None, None, None, None, None, None, None, None, (4, 10, 21), (4, 9, 21), (4, 8, 21), (4, 7, 21), (4, 6, 21), (3, 5, 21), (3, 4, 21), (3, 3, 21), (3, 2, 21), (2, 1, 21), (2, 0, 21), None, )
+_T221 = (None, None, None, None, None, None, None, None, None, None, (4, 11), (4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
     f = ""
@@ -5902,16 +7015,20 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVTargetEnergyRequest.Exponent"
-            e330_x0 = x0.Exponent
-            if e330_x0.__class__ is not int or e330_x0 < -128 or e330_x0 > 127:
-                raise _rt.bad_int(e330_x0, -128, 127)
+            e181_x0 = x0.Exponent
+            if e181_x0.__class__ is not int or e181_x0 < -128 or e181_x0 > 127:
+                raise _rt.bad_int(e181_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e330_x1 = x0.Value
-            if e330_x1.__class__ is not int or e330_x1 < -32768 or e330_x1 > 32767:
-                raise _rt.bad_int(e330_x1, -32768, 32767)
-            a = (a << 18) | (e330_x0 - -128) << 4 | (e330_x1 < 0)
-            m = ~e330_x1 if e330_x1 < 0 else e330_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e181_x1 = x0.Value
+            if e181_x1.__class__ is not int or e181_x1 < -32768 or e181_x1 > 32767:
+                raise _rt.bad_int(e181_x1, -32768, 32767)
+            m = ~e181_x1 if e181_x1 < 0 else e181_x1
+            if m < 128:
+                a = (a << 26) | (e181_x0 - -128) << 12 | (e181_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e181_x0 - -128) << 20 | (e181_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e181_x0 - -128) << 28 | (e181_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -5921,197 +7038,233 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T331[s]
+            t = _T182[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e332_x0 = x1.Exponent
-            if e332_x0.__class__ is not int or e332_x0 < -128 or e332_x0 > 127:
-                raise _rt.bad_int(e332_x0, -128, 127)
+            e183_x0 = x1.Exponent
+            if e183_x0.__class__ is not int or e183_x0 < -128 or e183_x0 > 127:
+                raise _rt.bad_int(e183_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e332_x1 = x1.Value
-            if e332_x1.__class__ is not int or e332_x1 < -32768 or e332_x1 > 32767:
-                raise _rt.bad_int(e332_x1, -32768, 32767)
-            a = (a << 14) | (e332_x0 - -128) << 4 | (e332_x1 < 0)
-            m = ~e332_x1 if e332_x1 < 0 else e332_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e183_x1 = x1.Value
+            if e183_x1.__class__ is not int or e183_x1 < -32768 or e183_x1 > 32767:
+                raise _rt.bad_int(e183_x1, -32768, 32767)
+            m = ~e183_x1 if e183_x1 < 0 else e183_x1
+            if m < 128:
+                a = (a << 22) | (e183_x0 - -128) << 12 | (e183_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e183_x0 - -128) << 20 | (e183_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e183_x0 - -128) << 28 | (e183_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T333[s]
+            t = _T184[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e334_x0 = x2.Exponent
-            if e334_x0.__class__ is not int or e334_x0 < -128 or e334_x0 > 127:
-                raise _rt.bad_int(e334_x0, -128, 127)
+            e185_x0 = x2.Exponent
+            if e185_x0.__class__ is not int or e185_x0 < -128 or e185_x0 > 127:
+                raise _rt.bad_int(e185_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e334_x1 = x2.Value
-            if e334_x1.__class__ is not int or e334_x1 < -32768 or e334_x1 > 32767:
-                raise _rt.bad_int(e334_x1, -32768, 32767)
-            a = (a << 14) | (e334_x0 - -128) << 4 | (e334_x1 < 0)
-            m = ~e334_x1 if e334_x1 < 0 else e334_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e185_x1 = x2.Value
+            if e185_x1.__class__ is not int or e185_x1 < -32768 or e185_x1 > 32767:
+                raise _rt.bad_int(e185_x1, -32768, 32767)
+            m = ~e185_x1 if e185_x1 < 0 else e185_x1
+            if m < 128:
+                a = (a << 22) | (e185_x0 - -128) << 12 | (e185_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e185_x0 - -128) << 20 | (e185_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e185_x0 - -128) << 28 | (e185_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower"
         x3 = v.EVMaximumChargePower
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T335[s]
+            t = _T186[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower.Exponent"
-            e336_x0 = x3.Exponent
-            if e336_x0.__class__ is not int or e336_x0 < -128 or e336_x0 > 127:
-                raise _rt.bad_int(e336_x0, -128, 127)
+            e187_x0 = x3.Exponent
+            if e187_x0.__class__ is not int or e187_x0 < -128 or e187_x0 > 127:
+                raise _rt.bad_int(e187_x0, -128, 127)
             f = "EVMaximumChargePower.Value"
-            e336_x1 = x3.Value
-            if e336_x1.__class__ is not int or e336_x1 < -32768 or e336_x1 > 32767:
-                raise _rt.bad_int(e336_x1, -32768, 32767)
-            a = (a << 14) | (e336_x0 - -128) << 4 | (e336_x1 < 0)
-            m = ~e336_x1 if e336_x1 < 0 else e336_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e187_x1 = x3.Value
+            if e187_x1.__class__ is not int or e187_x1 < -32768 or e187_x1 > 32767:
+                raise _rt.bad_int(e187_x1, -32768, 32767)
+            m = ~e187_x1 if e187_x1 < 0 else e187_x1
+            if m < 128:
+                a = (a << 22) | (e187_x0 - -128) << 12 | (e187_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e187_x0 - -128) << 20 | (e187_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e187_x0 - -128) << 28 | (e187_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L2"
         x4 = v.EVMaximumChargePower_L2
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T337[s]
+            t = _T188[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L2.Exponent"
-            e338_x0 = x4.Exponent
-            if e338_x0.__class__ is not int or e338_x0 < -128 or e338_x0 > 127:
-                raise _rt.bad_int(e338_x0, -128, 127)
+            e189_x0 = x4.Exponent
+            if e189_x0.__class__ is not int or e189_x0 < -128 or e189_x0 > 127:
+                raise _rt.bad_int(e189_x0, -128, 127)
             f = "EVMaximumChargePower_L2.Value"
-            e338_x1 = x4.Value
-            if e338_x1.__class__ is not int or e338_x1 < -32768 or e338_x1 > 32767:
-                raise _rt.bad_int(e338_x1, -32768, 32767)
-            a = (a << 14) | (e338_x0 - -128) << 4 | (e338_x1 < 0)
-            m = ~e338_x1 if e338_x1 < 0 else e338_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e189_x1 = x4.Value
+            if e189_x1.__class__ is not int or e189_x1 < -32768 or e189_x1 > 32767:
+                raise _rt.bad_int(e189_x1, -32768, 32767)
+            m = ~e189_x1 if e189_x1 < 0 else e189_x1
+            if m < 128:
+                a = (a << 22) | (e189_x0 - -128) << 12 | (e189_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e189_x0 - -128) << 20 | (e189_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e189_x0 - -128) << 28 | (e189_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L3"
         x5 = v.EVMaximumChargePower_L3
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T339[s]
+            t = _T190[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L3.Exponent"
-            e340_x0 = x5.Exponent
-            if e340_x0.__class__ is not int or e340_x0 < -128 or e340_x0 > 127:
-                raise _rt.bad_int(e340_x0, -128, 127)
+            e191_x0 = x5.Exponent
+            if e191_x0.__class__ is not int or e191_x0 < -128 or e191_x0 > 127:
+                raise _rt.bad_int(e191_x0, -128, 127)
             f = "EVMaximumChargePower_L3.Value"
-            e340_x1 = x5.Value
-            if e340_x1.__class__ is not int or e340_x1 < -32768 or e340_x1 > 32767:
-                raise _rt.bad_int(e340_x1, -32768, 32767)
-            a = (a << 14) | (e340_x0 - -128) << 4 | (e340_x1 < 0)
-            m = ~e340_x1 if e340_x1 < 0 else e340_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e191_x1 = x5.Value
+            if e191_x1.__class__ is not int or e191_x1 < -32768 or e191_x1 > 32767:
+                raise _rt.bad_int(e191_x1, -32768, 32767)
+            m = ~e191_x1 if e191_x1 < 0 else e191_x1
+            if m < 128:
+                a = (a << 22) | (e191_x0 - -128) << 12 | (e191_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e191_x0 - -128) << 20 | (e191_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e191_x0 - -128) << 28 | (e191_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x6 = v.EVMinimumChargePower
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T341[s]
+            t = _T192[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower.Exponent"
-            e342_x0 = x6.Exponent
-            if e342_x0.__class__ is not int or e342_x0 < -128 or e342_x0 > 127:
-                raise _rt.bad_int(e342_x0, -128, 127)
+            e193_x0 = x6.Exponent
+            if e193_x0.__class__ is not int or e193_x0 < -128 or e193_x0 > 127:
+                raise _rt.bad_int(e193_x0, -128, 127)
             f = "EVMinimumChargePower.Value"
-            e342_x1 = x6.Value
-            if e342_x1.__class__ is not int or e342_x1 < -32768 or e342_x1 > 32767:
-                raise _rt.bad_int(e342_x1, -32768, 32767)
-            a = (a << 14) | (e342_x0 - -128) << 4 | (e342_x1 < 0)
-            m = ~e342_x1 if e342_x1 < 0 else e342_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e193_x1 = x6.Value
+            if e193_x1.__class__ is not int or e193_x1 < -32768 or e193_x1 > 32767:
+                raise _rt.bad_int(e193_x1, -32768, 32767)
+            m = ~e193_x1 if e193_x1 < 0 else e193_x1
+            if m < 128:
+                a = (a << 22) | (e193_x0 - -128) << 12 | (e193_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e193_x0 - -128) << 20 | (e193_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e193_x0 - -128) << 28 | (e193_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L2"
         x7 = v.EVMinimumChargePower_L2
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T343[s]
+            t = _T194[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L2.Exponent"
-            e344_x0 = x7.Exponent
-            if e344_x0.__class__ is not int or e344_x0 < -128 or e344_x0 > 127:
-                raise _rt.bad_int(e344_x0, -128, 127)
+            e195_x0 = x7.Exponent
+            if e195_x0.__class__ is not int or e195_x0 < -128 or e195_x0 > 127:
+                raise _rt.bad_int(e195_x0, -128, 127)
             f = "EVMinimumChargePower_L2.Value"
-            e344_x1 = x7.Value
-            if e344_x1.__class__ is not int or e344_x1 < -32768 or e344_x1 > 32767:
-                raise _rt.bad_int(e344_x1, -32768, 32767)
-            a = (a << 14) | (e344_x0 - -128) << 4 | (e344_x1 < 0)
-            m = ~e344_x1 if e344_x1 < 0 else e344_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e195_x1 = x7.Value
+            if e195_x1.__class__ is not int or e195_x1 < -32768 or e195_x1 > 32767:
+                raise _rt.bad_int(e195_x1, -32768, 32767)
+            m = ~e195_x1 if e195_x1 < 0 else e195_x1
+            if m < 128:
+                a = (a << 22) | (e195_x0 - -128) << 12 | (e195_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e195_x0 - -128) << 20 | (e195_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e195_x0 - -128) << 28 | (e195_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L3"
         x8 = v.EVMinimumChargePower_L3
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T345[s]
+            t = _T196[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L3.Exponent"
-            e346_x0 = x8.Exponent
-            if e346_x0.__class__ is not int or e346_x0 < -128 or e346_x0 > 127:
-                raise _rt.bad_int(e346_x0, -128, 127)
+            e197_x0 = x8.Exponent
+            if e197_x0.__class__ is not int or e197_x0 < -128 or e197_x0 > 127:
+                raise _rt.bad_int(e197_x0, -128, 127)
             f = "EVMinimumChargePower_L3.Value"
-            e346_x1 = x8.Value
-            if e346_x1.__class__ is not int or e346_x1 < -32768 or e346_x1 > 32767:
-                raise _rt.bad_int(e346_x1, -32768, 32767)
-            a = (a << 14) | (e346_x0 - -128) << 4 | (e346_x1 < 0)
-            m = ~e346_x1 if e346_x1 < 0 else e346_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e197_x1 = x8.Value
+            if e197_x1.__class__ is not int or e197_x1 < -32768 or e197_x1 > 32767:
+                raise _rt.bad_int(e197_x1, -32768, 32767)
+            m = ~e197_x1 if e197_x1 < 0 else e197_x1
+            if m < 128:
+                a = (a << 22) | (e197_x0 - -128) << 12 | (e197_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e197_x0 - -128) << 20 | (e197_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e197_x0 - -128) << 28 | (e197_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x9 = v.EVPresentActivePower
         if not isinstance(x9, RationalNumberType):
             raise _rt.bad_class(x9, 'RationalNumberType')
-        t = _T347[s]
+        t = _T198[s]
         if t is None:
             raise _rt.not_here('EVPresentActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentActivePower.Exponent"
-        e348_x0 = x9.Exponent
-        if e348_x0.__class__ is not int or e348_x0 < -128 or e348_x0 > 127:
-            raise _rt.bad_int(e348_x0, -128, 127)
+        e199_x0 = x9.Exponent
+        if e199_x0.__class__ is not int or e199_x0 < -128 or e199_x0 > 127:
+            raise _rt.bad_int(e199_x0, -128, 127)
         f = "EVPresentActivePower.Value"
-        e348_x1 = x9.Value
-        if e348_x1.__class__ is not int or e348_x1 < -32768 or e348_x1 > 32767:
-            raise _rt.bad_int(e348_x1, -32768, 32767)
-        a = (a << 14) | (e348_x0 - -128) << 4 | (e348_x1 < 0)
-        m = ~e348_x1 if e348_x1 < 0 else e348_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e199_x1 = x9.Value
+        if e199_x1.__class__ is not int or e199_x1 < -32768 or e199_x1 > 32767:
+            raise _rt.bad_int(e199_x1, -32768, 32767)
+        m = ~e199_x1 if e199_x1 < 0 else e199_x1
+        if m < 128:
+            a = (a << 22) | (e199_x0 - -128) << 12 | (e199_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e199_x0 - -128) << 20 | (e199_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e199_x0 - -128) << 28 | (e199_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x10 = v.EVPresentActivePower_L2
         a <<= 2
@@ -6119,16 +7272,20 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
             f = "EVPresentActivePower_L2.Exponent"
-            e349_x0 = x10.Exponent
-            if e349_x0.__class__ is not int or e349_x0 < -128 or e349_x0 > 127:
-                raise _rt.bad_int(e349_x0, -128, 127)
+            e200_x0 = x10.Exponent
+            if e200_x0.__class__ is not int or e200_x0 < -128 or e200_x0 > 127:
+                raise _rt.bad_int(e200_x0, -128, 127)
             f = "EVPresentActivePower_L2.Value"
-            e349_x1 = x10.Value
-            if e349_x1.__class__ is not int or e349_x1 < -32768 or e349_x1 > 32767:
-                raise _rt.bad_int(e349_x1, -32768, 32767)
-            a = (a << 18) | (e349_x0 - -128) << 4 | (e349_x1 < 0)
-            m = ~e349_x1 if e349_x1 < 0 else e349_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e200_x1 = x10.Value
+            if e200_x1.__class__ is not int or e200_x1 < -32768 or e200_x1 > 32767:
+                raise _rt.bad_int(e200_x1, -32768, 32767)
+            m = ~e200_x1 if e200_x1 < 0 else e200_x1
+            if m < 128:
+                a = (a << 26) | (e200_x0 - -128) << 12 | (e200_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e200_x0 - -128) << 20 | (e200_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e200_x0 - -128) << 28 | (e200_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -6138,222 +7295,262 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(a, v):
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T350[s]
+            t = _T201[s]
             if t is None:
                 raise _rt.not_here('EVPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentActivePower_L3.Exponent"
-            e351_x0 = x11.Exponent
-            if e351_x0.__class__ is not int or e351_x0 < -128 or e351_x0 > 127:
-                raise _rt.bad_int(e351_x0, -128, 127)
+            e202_x0 = x11.Exponent
+            if e202_x0.__class__ is not int or e202_x0 < -128 or e202_x0 > 127:
+                raise _rt.bad_int(e202_x0, -128, 127)
             f = "EVPresentActivePower_L3.Value"
-            e351_x1 = x11.Value
-            if e351_x1.__class__ is not int or e351_x1 < -32768 or e351_x1 > 32767:
-                raise _rt.bad_int(e351_x1, -32768, 32767)
-            a = (a << 14) | (e351_x0 - -128) << 4 | (e351_x1 < 0)
-            m = ~e351_x1 if e351_x1 < 0 else e351_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e202_x1 = x11.Value
+            if e202_x1.__class__ is not int or e202_x1 < -32768 or e202_x1 > 32767:
+                raise _rt.bad_int(e202_x1, -32768, 32767)
+            m = ~e202_x1 if e202_x1 < 0 else e202_x1
+            if m < 128:
+                a = (a << 22) | (e202_x0 - -128) << 12 | (e202_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e202_x0 - -128) << 20 | (e202_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e202_x0 - -128) << 28 | (e202_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x12 = v.EVPresentReactivePower
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T352[s]
+            t = _T203[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower.Exponent"
-            e353_x0 = x12.Exponent
-            if e353_x0.__class__ is not int or e353_x0 < -128 or e353_x0 > 127:
-                raise _rt.bad_int(e353_x0, -128, 127)
+            e204_x0 = x12.Exponent
+            if e204_x0.__class__ is not int or e204_x0 < -128 or e204_x0 > 127:
+                raise _rt.bad_int(e204_x0, -128, 127)
             f = "EVPresentReactivePower.Value"
-            e353_x1 = x12.Value
-            if e353_x1.__class__ is not int or e353_x1 < -32768 or e353_x1 > 32767:
-                raise _rt.bad_int(e353_x1, -32768, 32767)
-            a = (a << 14) | (e353_x0 - -128) << 4 | (e353_x1 < 0)
-            m = ~e353_x1 if e353_x1 < 0 else e353_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e204_x1 = x12.Value
+            if e204_x1.__class__ is not int or e204_x1 < -32768 or e204_x1 > 32767:
+                raise _rt.bad_int(e204_x1, -32768, 32767)
+            m = ~e204_x1 if e204_x1 < 0 else e204_x1
+            if m < 128:
+                a = (a << 22) | (e204_x0 - -128) << 12 | (e204_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e204_x0 - -128) << 20 | (e204_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e204_x0 - -128) << 28 | (e204_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L2"
         x13 = v.EVPresentReactivePower_L2
         if x13 is not None:
             if not isinstance(x13, RationalNumberType):
                 raise _rt.bad_class(x13, 'RationalNumberType')
-            t = _T354[s]
+            t = _T205[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L2.Exponent"
-            e355_x0 = x13.Exponent
-            if e355_x0.__class__ is not int or e355_x0 < -128 or e355_x0 > 127:
-                raise _rt.bad_int(e355_x0, -128, 127)
+            e206_x0 = x13.Exponent
+            if e206_x0.__class__ is not int or e206_x0 < -128 or e206_x0 > 127:
+                raise _rt.bad_int(e206_x0, -128, 127)
             f = "EVPresentReactivePower_L2.Value"
-            e355_x1 = x13.Value
-            if e355_x1.__class__ is not int or e355_x1 < -32768 or e355_x1 > 32767:
-                raise _rt.bad_int(e355_x1, -32768, 32767)
-            a = (a << 14) | (e355_x0 - -128) << 4 | (e355_x1 < 0)
-            m = ~e355_x1 if e355_x1 < 0 else e355_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e206_x1 = x13.Value
+            if e206_x1.__class__ is not int or e206_x1 < -32768 or e206_x1 > 32767:
+                raise _rt.bad_int(e206_x1, -32768, 32767)
+            m = ~e206_x1 if e206_x1 < 0 else e206_x1
+            if m < 128:
+                a = (a << 22) | (e206_x0 - -128) << 12 | (e206_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e206_x0 - -128) << 20 | (e206_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e206_x0 - -128) << 28 | (e206_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L3"
         x14 = v.EVPresentReactivePower_L3
         if x14 is not None:
             if not isinstance(x14, RationalNumberType):
                 raise _rt.bad_class(x14, 'RationalNumberType')
-            t = _T356[s]
+            t = _T207[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L3.Exponent"
-            e357_x0 = x14.Exponent
-            if e357_x0.__class__ is not int or e357_x0 < -128 or e357_x0 > 127:
-                raise _rt.bad_int(e357_x0, -128, 127)
+            e208_x0 = x14.Exponent
+            if e208_x0.__class__ is not int or e208_x0 < -128 or e208_x0 > 127:
+                raise _rt.bad_int(e208_x0, -128, 127)
             f = "EVPresentReactivePower_L3.Value"
-            e357_x1 = x14.Value
-            if e357_x1.__class__ is not int or e357_x1 < -32768 or e357_x1 > 32767:
-                raise _rt.bad_int(e357_x1, -32768, 32767)
-            a = (a << 14) | (e357_x0 - -128) << 4 | (e357_x1 < 0)
-            m = ~e357_x1 if e357_x1 < 0 else e357_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e208_x1 = x14.Value
+            if e208_x1.__class__ is not int or e208_x1 < -32768 or e208_x1 > 32767:
+                raise _rt.bad_int(e208_x1, -32768, 32767)
+            m = ~e208_x1 if e208_x1 < 0 else e208_x1
+            if m < 128:
+                a = (a << 22) | (e208_x0 - -128) << 12 | (e208_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e208_x0 - -128) << 20 | (e208_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e208_x0 - -128) << 28 | (e208_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x15 = v.EVMaximumDischargePower
         if x15 is not None:
             if not isinstance(x15, RationalNumberType):
                 raise _rt.bad_class(x15, 'RationalNumberType')
-            t = _T358[s]
+            t = _T209[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower.Exponent"
-            e359_x0 = x15.Exponent
-            if e359_x0.__class__ is not int or e359_x0 < -128 or e359_x0 > 127:
-                raise _rt.bad_int(e359_x0, -128, 127)
+            e210_x0 = x15.Exponent
+            if e210_x0.__class__ is not int or e210_x0 < -128 or e210_x0 > 127:
+                raise _rt.bad_int(e210_x0, -128, 127)
             f = "EVMaximumDischargePower.Value"
-            e359_x1 = x15.Value
-            if e359_x1.__class__ is not int or e359_x1 < -32768 or e359_x1 > 32767:
-                raise _rt.bad_int(e359_x1, -32768, 32767)
-            a = (a << 14) | (e359_x0 - -128) << 4 | (e359_x1 < 0)
-            m = ~e359_x1 if e359_x1 < 0 else e359_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e210_x1 = x15.Value
+            if e210_x1.__class__ is not int or e210_x1 < -32768 or e210_x1 > 32767:
+                raise _rt.bad_int(e210_x1, -32768, 32767)
+            m = ~e210_x1 if e210_x1 < 0 else e210_x1
+            if m < 128:
+                a = (a << 22) | (e210_x0 - -128) << 12 | (e210_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e210_x0 - -128) << 20 | (e210_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e210_x0 - -128) << 28 | (e210_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower_L2"
         x16 = v.EVMaximumDischargePower_L2
         if x16 is not None:
             if not isinstance(x16, RationalNumberType):
                 raise _rt.bad_class(x16, 'RationalNumberType')
-            t = _T360[s]
+            t = _T211[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower_L2.Exponent"
-            e361_x0 = x16.Exponent
-            if e361_x0.__class__ is not int or e361_x0 < -128 or e361_x0 > 127:
-                raise _rt.bad_int(e361_x0, -128, 127)
+            e212_x0 = x16.Exponent
+            if e212_x0.__class__ is not int or e212_x0 < -128 or e212_x0 > 127:
+                raise _rt.bad_int(e212_x0, -128, 127)
             f = "EVMaximumDischargePower_L2.Value"
-            e361_x1 = x16.Value
-            if e361_x1.__class__ is not int or e361_x1 < -32768 or e361_x1 > 32767:
-                raise _rt.bad_int(e361_x1, -32768, 32767)
-            a = (a << 14) | (e361_x0 - -128) << 4 | (e361_x1 < 0)
-            m = ~e361_x1 if e361_x1 < 0 else e361_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e212_x1 = x16.Value
+            if e212_x1.__class__ is not int or e212_x1 < -32768 or e212_x1 > 32767:
+                raise _rt.bad_int(e212_x1, -32768, 32767)
+            m = ~e212_x1 if e212_x1 < 0 else e212_x1
+            if m < 128:
+                a = (a << 22) | (e212_x0 - -128) << 12 | (e212_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e212_x0 - -128) << 20 | (e212_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e212_x0 - -128) << 28 | (e212_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower_L3"
         x17 = v.EVMaximumDischargePower_L3
         if x17 is not None:
             if not isinstance(x17, RationalNumberType):
                 raise _rt.bad_class(x17, 'RationalNumberType')
-            t = _T362[s]
+            t = _T213[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower_L3.Exponent"
-            e363_x0 = x17.Exponent
-            if e363_x0.__class__ is not int or e363_x0 < -128 or e363_x0 > 127:
-                raise _rt.bad_int(e363_x0, -128, 127)
+            e214_x0 = x17.Exponent
+            if e214_x0.__class__ is not int or e214_x0 < -128 or e214_x0 > 127:
+                raise _rt.bad_int(e214_x0, -128, 127)
             f = "EVMaximumDischargePower_L3.Value"
-            e363_x1 = x17.Value
-            if e363_x1.__class__ is not int or e363_x1 < -32768 or e363_x1 > 32767:
-                raise _rt.bad_int(e363_x1, -32768, 32767)
-            a = (a << 14) | (e363_x0 - -128) << 4 | (e363_x1 < 0)
-            m = ~e363_x1 if e363_x1 < 0 else e363_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e214_x1 = x17.Value
+            if e214_x1.__class__ is not int or e214_x1 < -32768 or e214_x1 > 32767:
+                raise _rt.bad_int(e214_x1, -32768, 32767)
+            m = ~e214_x1 if e214_x1 < 0 else e214_x1
+            if m < 128:
+                a = (a << 22) | (e214_x0 - -128) << 12 | (e214_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e214_x0 - -128) << 20 | (e214_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e214_x0 - -128) << 28 | (e214_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x18 = v.EVMinimumDischargePower
         if x18 is not None:
             if not isinstance(x18, RationalNumberType):
                 raise _rt.bad_class(x18, 'RationalNumberType')
-            t = _T364[s]
+            t = _T215[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower.Exponent"
-            e365_x0 = x18.Exponent
-            if e365_x0.__class__ is not int or e365_x0 < -128 or e365_x0 > 127:
-                raise _rt.bad_int(e365_x0, -128, 127)
+            e216_x0 = x18.Exponent
+            if e216_x0.__class__ is not int or e216_x0 < -128 or e216_x0 > 127:
+                raise _rt.bad_int(e216_x0, -128, 127)
             f = "EVMinimumDischargePower.Value"
-            e365_x1 = x18.Value
-            if e365_x1.__class__ is not int or e365_x1 < -32768 or e365_x1 > 32767:
-                raise _rt.bad_int(e365_x1, -32768, 32767)
-            a = (a << 14) | (e365_x0 - -128) << 4 | (e365_x1 < 0)
-            m = ~e365_x1 if e365_x1 < 0 else e365_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e216_x1 = x18.Value
+            if e216_x1.__class__ is not int or e216_x1 < -32768 or e216_x1 > 32767:
+                raise _rt.bad_int(e216_x1, -32768, 32767)
+            m = ~e216_x1 if e216_x1 < 0 else e216_x1
+            if m < 128:
+                a = (a << 22) | (e216_x0 - -128) << 12 | (e216_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e216_x0 - -128) << 20 | (e216_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e216_x0 - -128) << 28 | (e216_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower_L2"
         x19 = v.EVMinimumDischargePower_L2
         if x19 is not None:
             if not isinstance(x19, RationalNumberType):
                 raise _rt.bad_class(x19, 'RationalNumberType')
-            t = _T366[s]
+            t = _T217[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower_L2.Exponent"
-            e367_x0 = x19.Exponent
-            if e367_x0.__class__ is not int or e367_x0 < -128 or e367_x0 > 127:
-                raise _rt.bad_int(e367_x0, -128, 127)
+            e218_x0 = x19.Exponent
+            if e218_x0.__class__ is not int or e218_x0 < -128 or e218_x0 > 127:
+                raise _rt.bad_int(e218_x0, -128, 127)
             f = "EVMinimumDischargePower_L2.Value"
-            e367_x1 = x19.Value
-            if e367_x1.__class__ is not int or e367_x1 < -32768 or e367_x1 > 32767:
-                raise _rt.bad_int(e367_x1, -32768, 32767)
-            a = (a << 14) | (e367_x0 - -128) << 4 | (e367_x1 < 0)
-            m = ~e367_x1 if e367_x1 < 0 else e367_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e218_x1 = x19.Value
+            if e218_x1.__class__ is not int or e218_x1 < -32768 or e218_x1 > 32767:
+                raise _rt.bad_int(e218_x1, -32768, 32767)
+            m = ~e218_x1 if e218_x1 < 0 else e218_x1
+            if m < 128:
+                a = (a << 22) | (e218_x0 - -128) << 12 | (e218_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e218_x0 - -128) << 20 | (e218_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e218_x0 - -128) << 28 | (e218_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower_L3"
         x20 = v.EVMinimumDischargePower_L3
         if x20 is not None:
             if not isinstance(x20, RationalNumberType):
                 raise _rt.bad_class(x20, 'RationalNumberType')
-            t = _T368[s]
+            t = _T219[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower_L3.Exponent"
-            e369_x0 = x20.Exponent
-            if e369_x0.__class__ is not int or e369_x0 < -128 or e369_x0 > 127:
-                raise _rt.bad_int(e369_x0, -128, 127)
+            e220_x0 = x20.Exponent
+            if e220_x0.__class__ is not int or e220_x0 < -128 or e220_x0 > 127:
+                raise _rt.bad_int(e220_x0, -128, 127)
             f = "EVMinimumDischargePower_L3.Value"
-            e369_x1 = x20.Value
-            if e369_x1.__class__ is not int or e369_x1 < -32768 or e369_x1 > 32767:
-                raise _rt.bad_int(e369_x1, -32768, 32767)
-            a = (a << 14) | (e369_x0 - -128) << 4 | (e369_x1 < 0)
-            m = ~e369_x1 if e369_x1 < 0 else e369_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e220_x1 = x20.Value
+            if e220_x1.__class__ is not int or e220_x1 < -32768 or e220_x1 > 32767:
+                raise _rt.bad_int(e220_x1, -32768, 32767)
+            m = ~e220_x1 if e220_x1 < 0 else e220_x1
+            if m < 128:
+                a = (a << 22) | (e220_x0 - -128) << 12 | (e220_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e220_x0 - -128) << 20 | (e220_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e220_x0 - -128) << 28 | (e220_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T370[s]
+        t = _T221[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumDischargePower), SE(EVMaximumDischargePower_L2), SE(EVMaximumDischargePower_L3), SE(EVMinimumDischargePower), SE(EVMinimumDischargePower_L2), SE(EVMinimumDischargePower_L3), SE(EVPresentActivePower_L2), SE(EVPresentActivePower_L3), SE(EVPresentReactivePower), SE(EVPresentReactivePower_L2), SE(EVPresentReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -6366,31 +7563,8 @@ _e_BPT_Scheduled_AC_CLReqControlMode = _e_BPT_Scheduled_AC_CLReqControlModeType
 """,
     ),
     '_d_BPT_Scheduled_AC_CLReqControlModeType': (
-        ('BPT_Scheduled_AC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Scheduled_AC_CLReqControlModeType', 'RationalNumberType', '_W_BPT_Scheduled_AC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s372 = RationalNumberType.Exponent.__set__
-_s373 = RationalNumberType.Value.__set__
-_s374 = BPT_Scheduled_AC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s375 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s376 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s377 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s378 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumChargePower_L2.__set__
-_s379 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumChargePower_L3.__set__
-_s380 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s381 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumChargePower_L2.__set__
-_s382 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumChargePower_L3.__set__
-_s383 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentActivePower.__set__
-_s384 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentActivePower_L2.__set__
-_s385 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentActivePower_L3.__set__
-_s386 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentReactivePower.__set__
-_s387 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentReactivePower_L2.__set__
-_s388 = BPT_Scheduled_AC_CLReqControlModeType.EVPresentReactivePower_L3.__set__
-_s389 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumDischargePower.__set__
-_s390 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumDischargePower_L2.__set__
-_s391 = BPT_Scheduled_AC_CLReqControlModeType.EVMaximumDischargePower_L3.__set__
-_s392 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumDischargePower.__set__
-_s393 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumDischargePower_L2.__set__
-_s394 = BPT_Scheduled_AC_CLReqControlModeType.EVMinimumDischargePower_L3.__set__
 
 def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -6656,7 +7830,6 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -6665,24 +7838,29 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e371_v0 = ((g >> 4) & 255) + -128
+        e222_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e371_v1 = c & 65535
-        if e371_v1 < 32768:
-            e371_v1 >>= 8
+        e222_v1 = c & 65535
+        if e222_v1 < 32768:
+            e222_v1 >>= 8
             p = q - 8
-        elif not e371_v1 & 128:
-            e371_v1 = ((e371_v1 >> 8) & 127) | ((e371_v1 & 127) << 7)
+            if sg:
+                e222_v1 = ~e222_v1
+        elif not e222_v1 & 128:
+            e222_v1 = ((e222_v1 >> 8) & 127) | (e222_v1 & 127) << 7
             p = q
+            if sg:
+                e222_v1 = ~e222_v1
         else:
-            e371_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e371_v1 = ~e371_v1
-        if e371_v1 < -32768 or e371_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e371_v1, -32768, 32767)
-        v9 = _new(RationalNumberType)
-        _s372(v9, e371_v0)
-        _s373(v9, e371_v1)
+            e222_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e222_v1 = ~e222_v1
+            if e222_v1 < -32768 or e222_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e222_v1, -32768, 32767)
+        v9 = _new(_W_RationalNumberType)
+        v9.Exponent = e222_v0
+        v9.Value = e222_v1
+        v9.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7016,44 +8194,202 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Scheduled_AC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s374(o, v0)
-    _s375(o, v1)
-    _s376(o, v2)
-    _s377(o, v3)
-    _s378(o, v4)
-    _s379(o, v5)
-    _s380(o, v6)
-    _s381(o, v7)
-    _s382(o, v8)
-    _s383(o, v9)
-    _s384(o, v10)
-    _s385(o, v11)
-    _s386(o, v12)
-    _s387(o, v13)
-    _s388(o, v14)
-    _s389(o, v15)
-    _s390(o, v16)
-    _s391(o, v17)
-    _s392(o, v18)
-    _s393(o, v19)
-    _s394(o, v20)
+    o = _new(_W_BPT_Scheduled_AC_CLReqControlModeType)
+    o.EVTargetEnergyRequest = v0
+    o.EVMaximumEnergyRequest = v1
+    o.EVMinimumEnergyRequest = v2
+    o.EVMaximumChargePower = v3
+    o.EVMaximumChargePower_L2 = v4
+    o.EVMaximumChargePower_L3 = v5
+    o.EVMinimumChargePower = v6
+    o.EVMinimumChargePower_L2 = v7
+    o.EVMinimumChargePower_L3 = v8
+    o.EVPresentActivePower = v9
+    o.EVPresentActivePower_L2 = v10
+    o.EVPresentActivePower_L3 = v11
+    o.EVPresentReactivePower = v12
+    o.EVPresentReactivePower_L2 = v13
+    o.EVPresentReactivePower_L3 = v14
+    o.EVMaximumDischargePower = v15
+    o.EVMaximumDischargePower_L2 = v16
+    o.EVMaximumDischargePower_L3 = v17
+    o.EVMinimumDischargePower = v18
+    o.EVMinimumDischargePower_L2 = v19
+    o.EVMinimumDischargePower_L3 = v20
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Scheduled_AC_CLReqControlMode = _d_BPT_Scheduled_AC_CLReqControlModeType
+""",
+    ),
+    '_j_BPT_Scheduled_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMaximumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMaximumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMinimumChargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMinimumChargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVPresentReactivePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVPresentReactivePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVPresentReactivePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    x15 = v.EVMaximumDischargePower
+    if x15 is not None:
+        y31 = x15.Exponent
+        y32 = x15.Value
+        if y31 is None or y32 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y31, 'Value': y32}
+    x16 = v.EVMaximumDischargePower_L2
+    if x16 is not None:
+        y33 = x16.Exponent
+        y34 = x16.Value
+        if y33 is None or y34 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L2'] = {'Exponent': y33, 'Value': y34}
+    x17 = v.EVMaximumDischargePower_L3
+    if x17 is not None:
+        y35 = x17.Exponent
+        y36 = x17.Value
+        if y35 is None or y36 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower_L3'] = {'Exponent': y35, 'Value': y36}
+    x18 = v.EVMinimumDischargePower
+    if x18 is not None:
+        y37 = x18.Exponent
+        y38 = x18.Value
+        if y37 is None or y38 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y37, 'Value': y38}
+    x19 = v.EVMinimumDischargePower_L2
+    if x19 is not None:
+        y39 = x19.Exponent
+        y40 = x19.Value
+        if y39 is None or y40 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L2'] = {'Exponent': y39, 'Value': y40}
+    x20 = v.EVMinimumDischargePower_L3
+    if x20 is not None:
+        y41 = x20.Exponent
+        y42 = x20.Value
+        if y41 is None or y42 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower_L3'] = {'Exponent': y41, 'Value': y42}
+    return d
+_j_BPT_Scheduled_AC_CLReqControlMode = _j_BPT_Scheduled_AC_CLReqControlModeType
 """,
     ),
     '_e_BPT_Scheduled_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T396 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, )
-_T398 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, )
-_T400 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, )
-_T402 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, )
-_T404 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, )
-_T406 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, )
-_T408 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
-_T410 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
-_T412 = ((4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T224 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, )
+_T226 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, )
+_T228 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, )
+_T230 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, )
+_T232 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, )
+_T234 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, )
+_T236 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
+_T238 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
+_T240 = ((4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
     f = ""
@@ -7064,16 +8400,20 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVSETargetActivePower.Exponent"
-            e395_x0 = x0.Exponent
-            if e395_x0.__class__ is not int or e395_x0 < -128 or e395_x0 > 127:
-                raise _rt.bad_int(e395_x0, -128, 127)
+            e223_x0 = x0.Exponent
+            if e223_x0.__class__ is not int or e223_x0 < -128 or e223_x0 > 127:
+                raise _rt.bad_int(e223_x0, -128, 127)
             f = "EVSETargetActivePower.Value"
-            e395_x1 = x0.Value
-            if e395_x1.__class__ is not int or e395_x1 < -32768 or e395_x1 > 32767:
-                raise _rt.bad_int(e395_x1, -32768, 32767)
-            a = (a << 18) | (e395_x0 - -128) << 4 | (e395_x1 < 0)
-            m = ~e395_x1 if e395_x1 < 0 else e395_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e223_x1 = x0.Value
+            if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
+                raise _rt.bad_int(e223_x1, -32768, 32767)
+            m = ~e223_x1 if e223_x1 < 0 else e223_x1
+            if m < 128:
+                a = (a << 26) | (e223_x0 - -128) << 12 | (e223_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e223_x0 - -128) << 20 | (e223_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e223_x0 - -128) << 28 | (e223_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -7083,178 +8423,210 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T396[s]
+            t = _T224[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L2.Exponent"
-            e397_x0 = x1.Exponent
-            if e397_x0.__class__ is not int or e397_x0 < -128 or e397_x0 > 127:
-                raise _rt.bad_int(e397_x0, -128, 127)
+            e225_x0 = x1.Exponent
+            if e225_x0.__class__ is not int or e225_x0 < -128 or e225_x0 > 127:
+                raise _rt.bad_int(e225_x0, -128, 127)
             f = "EVSETargetActivePower_L2.Value"
-            e397_x1 = x1.Value
-            if e397_x1.__class__ is not int or e397_x1 < -32768 or e397_x1 > 32767:
-                raise _rt.bad_int(e397_x1, -32768, 32767)
-            a = (a << 14) | (e397_x0 - -128) << 4 | (e397_x1 < 0)
-            m = ~e397_x1 if e397_x1 < 0 else e397_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e225_x1 = x1.Value
+            if e225_x1.__class__ is not int or e225_x1 < -32768 or e225_x1 > 32767:
+                raise _rt.bad_int(e225_x1, -32768, 32767)
+            m = ~e225_x1 if e225_x1 < 0 else e225_x1
+            if m < 128:
+                a = (a << 22) | (e225_x0 - -128) << 12 | (e225_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e225_x0 - -128) << 20 | (e225_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e225_x0 - -128) << 28 | (e225_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetActivePower_L3"
         x2 = v.EVSETargetActivePower_L3
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T398[s]
+            t = _T226[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L3.Exponent"
-            e399_x0 = x2.Exponent
-            if e399_x0.__class__ is not int or e399_x0 < -128 or e399_x0 > 127:
-                raise _rt.bad_int(e399_x0, -128, 127)
+            e227_x0 = x2.Exponent
+            if e227_x0.__class__ is not int or e227_x0 < -128 or e227_x0 > 127:
+                raise _rt.bad_int(e227_x0, -128, 127)
             f = "EVSETargetActivePower_L3.Value"
-            e399_x1 = x2.Value
-            if e399_x1.__class__ is not int or e399_x1 < -32768 or e399_x1 > 32767:
-                raise _rt.bad_int(e399_x1, -32768, 32767)
-            a = (a << 14) | (e399_x0 - -128) << 4 | (e399_x1 < 0)
-            m = ~e399_x1 if e399_x1 < 0 else e399_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e227_x1 = x2.Value
+            if e227_x1.__class__ is not int or e227_x1 < -32768 or e227_x1 > 32767:
+                raise _rt.bad_int(e227_x1, -32768, 32767)
+            m = ~e227_x1 if e227_x1 < 0 else e227_x1
+            if m < 128:
+                a = (a << 22) | (e227_x0 - -128) << 12 | (e227_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e227_x0 - -128) << 20 | (e227_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e227_x0 - -128) << 28 | (e227_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x3 = v.EVSETargetReactivePower
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T400[s]
+            t = _T228[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower.Exponent"
-            e401_x0 = x3.Exponent
-            if e401_x0.__class__ is not int or e401_x0 < -128 or e401_x0 > 127:
-                raise _rt.bad_int(e401_x0, -128, 127)
+            e229_x0 = x3.Exponent
+            if e229_x0.__class__ is not int or e229_x0 < -128 or e229_x0 > 127:
+                raise _rt.bad_int(e229_x0, -128, 127)
             f = "EVSETargetReactivePower.Value"
-            e401_x1 = x3.Value
-            if e401_x1.__class__ is not int or e401_x1 < -32768 or e401_x1 > 32767:
-                raise _rt.bad_int(e401_x1, -32768, 32767)
-            a = (a << 14) | (e401_x0 - -128) << 4 | (e401_x1 < 0)
-            m = ~e401_x1 if e401_x1 < 0 else e401_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e229_x1 = x3.Value
+            if e229_x1.__class__ is not int or e229_x1 < -32768 or e229_x1 > 32767:
+                raise _rt.bad_int(e229_x1, -32768, 32767)
+            m = ~e229_x1 if e229_x1 < 0 else e229_x1
+            if m < 128:
+                a = (a << 22) | (e229_x0 - -128) << 12 | (e229_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e229_x0 - -128) << 20 | (e229_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e229_x0 - -128) << 28 | (e229_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x4 = v.EVSETargetReactivePower_L2
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T402[s]
+            t = _T230[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L2.Exponent"
-            e403_x0 = x4.Exponent
-            if e403_x0.__class__ is not int or e403_x0 < -128 or e403_x0 > 127:
-                raise _rt.bad_int(e403_x0, -128, 127)
+            e231_x0 = x4.Exponent
+            if e231_x0.__class__ is not int or e231_x0 < -128 or e231_x0 > 127:
+                raise _rt.bad_int(e231_x0, -128, 127)
             f = "EVSETargetReactivePower_L2.Value"
-            e403_x1 = x4.Value
-            if e403_x1.__class__ is not int or e403_x1 < -32768 or e403_x1 > 32767:
-                raise _rt.bad_int(e403_x1, -32768, 32767)
-            a = (a << 14) | (e403_x0 - -128) << 4 | (e403_x1 < 0)
-            m = ~e403_x1 if e403_x1 < 0 else e403_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e231_x1 = x4.Value
+            if e231_x1.__class__ is not int or e231_x1 < -32768 or e231_x1 > 32767:
+                raise _rt.bad_int(e231_x1, -32768, 32767)
+            m = ~e231_x1 if e231_x1 < 0 else e231_x1
+            if m < 128:
+                a = (a << 22) | (e231_x0 - -128) << 12 | (e231_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e231_x0 - -128) << 20 | (e231_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e231_x0 - -128) << 28 | (e231_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x5 = v.EVSETargetReactivePower_L3
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T404[s]
+            t = _T232[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L3.Exponent"
-            e405_x0 = x5.Exponent
-            if e405_x0.__class__ is not int or e405_x0 < -128 or e405_x0 > 127:
-                raise _rt.bad_int(e405_x0, -128, 127)
+            e233_x0 = x5.Exponent
+            if e233_x0.__class__ is not int or e233_x0 < -128 or e233_x0 > 127:
+                raise _rt.bad_int(e233_x0, -128, 127)
             f = "EVSETargetReactivePower_L3.Value"
-            e405_x1 = x5.Value
-            if e405_x1.__class__ is not int or e405_x1 < -32768 or e405_x1 > 32767:
-                raise _rt.bad_int(e405_x1, -32768, 32767)
-            a = (a << 14) | (e405_x0 - -128) << 4 | (e405_x1 < 0)
-            m = ~e405_x1 if e405_x1 < 0 else e405_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e233_x1 = x5.Value
+            if e233_x1.__class__ is not int or e233_x1 < -32768 or e233_x1 > 32767:
+                raise _rt.bad_int(e233_x1, -32768, 32767)
+            m = ~e233_x1 if e233_x1 < 0 else e233_x1
+            if m < 128:
+                a = (a << 22) | (e233_x0 - -128) << 12 | (e233_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e233_x0 - -128) << 20 | (e233_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e233_x0 - -128) << 28 | (e233_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x6 = v.EVSEPresentActivePower
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T406[s]
+            t = _T234[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e407_x0 = x6.Exponent
-            if e407_x0.__class__ is not int or e407_x0 < -128 or e407_x0 > 127:
-                raise _rt.bad_int(e407_x0, -128, 127)
+            e235_x0 = x6.Exponent
+            if e235_x0.__class__ is not int or e235_x0 < -128 or e235_x0 > 127:
+                raise _rt.bad_int(e235_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e407_x1 = x6.Value
-            if e407_x1.__class__ is not int or e407_x1 < -32768 or e407_x1 > 32767:
-                raise _rt.bad_int(e407_x1, -32768, 32767)
-            a = (a << 14) | (e407_x0 - -128) << 4 | (e407_x1 < 0)
-            m = ~e407_x1 if e407_x1 < 0 else e407_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e235_x1 = x6.Value
+            if e235_x1.__class__ is not int or e235_x1 < -32768 or e235_x1 > 32767:
+                raise _rt.bad_int(e235_x1, -32768, 32767)
+            m = ~e235_x1 if e235_x1 < 0 else e235_x1
+            if m < 128:
+                a = (a << 22) | (e235_x0 - -128) << 12 | (e235_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e235_x0 - -128) << 20 | (e235_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e235_x0 - -128) << 28 | (e235_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x7 = v.EVSEPresentActivePower_L2
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T408[s]
+            t = _T236[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e409_x0 = x7.Exponent
-            if e409_x0.__class__ is not int or e409_x0 < -128 or e409_x0 > 127:
-                raise _rt.bad_int(e409_x0, -128, 127)
+            e237_x0 = x7.Exponent
+            if e237_x0.__class__ is not int or e237_x0 < -128 or e237_x0 > 127:
+                raise _rt.bad_int(e237_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e409_x1 = x7.Value
-            if e409_x1.__class__ is not int or e409_x1 < -32768 or e409_x1 > 32767:
-                raise _rt.bad_int(e409_x1, -32768, 32767)
-            a = (a << 14) | (e409_x0 - -128) << 4 | (e409_x1 < 0)
-            m = ~e409_x1 if e409_x1 < 0 else e409_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e237_x1 = x7.Value
+            if e237_x1.__class__ is not int or e237_x1 < -32768 or e237_x1 > 32767:
+                raise _rt.bad_int(e237_x1, -32768, 32767)
+            m = ~e237_x1 if e237_x1 < 0 else e237_x1
+            if m < 128:
+                a = (a << 22) | (e237_x0 - -128) << 12 | (e237_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e237_x0 - -128) << 20 | (e237_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e237_x0 - -128) << 28 | (e237_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x8 = v.EVSEPresentActivePower_L3
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T410[s]
+            t = _T238[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e411_x0 = x8.Exponent
-            if e411_x0.__class__ is not int or e411_x0 < -128 or e411_x0 > 127:
-                raise _rt.bad_int(e411_x0, -128, 127)
+            e239_x0 = x8.Exponent
+            if e239_x0.__class__ is not int or e239_x0 < -128 or e239_x0 > 127:
+                raise _rt.bad_int(e239_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e411_x1 = x8.Value
-            if e411_x1.__class__ is not int or e411_x1 < -32768 or e411_x1 > 32767:
-                raise _rt.bad_int(e411_x1, -32768, 32767)
-            a = (a << 14) | (e411_x0 - -128) << 4 | (e411_x1 < 0)
-            m = ~e411_x1 if e411_x1 < 0 else e411_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e239_x1 = x8.Value
+            if e239_x1.__class__ is not int or e239_x1 < -32768 or e239_x1 > 32767:
+                raise _rt.bad_int(e239_x1, -32768, 32767)
+            m = ~e239_x1 if e239_x1 < 0 else e239_x1
+            if m < 128:
+                a = (a << 22) | (e239_x0 - -128) << 12 | (e239_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e239_x0 - -128) << 20 | (e239_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e239_x0 - -128) << 28 | (e239_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T412[s]
+        t = _T240[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPresentActivePower), SE(EVSEPresentActivePower_L2), SE(EVSEPresentActivePower_L3), SE(EVSETargetActivePower), SE(EVSETargetActivePower_L2), SE(EVSETargetActivePower_L3), SE(EVSETargetReactivePower), SE(EVSETargetReactivePower_L2), SE(EVSETargetReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -7267,17 +8639,8 @@ _e_BPT_Scheduled_AC_CLResControlMode = _e_BPT_Scheduled_AC_CLResControlModeType
 """,
     ),
     '_d_BPT_Scheduled_AC_CLResControlModeType': (
-        ('BPT_Scheduled_AC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Scheduled_AC_CLResControlModeType', 'RationalNumberType', '_W_BPT_Scheduled_AC_CLResControlModeType', '_d_RationalNumberType'),
 """\
-_s413 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetActivePower.__set__
-_s414 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetActivePower_L2.__set__
-_s415 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetActivePower_L3.__set__
-_s416 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetReactivePower.__set__
-_s417 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetReactivePower_L2.__set__
-_s418 = BPT_Scheduled_AC_CLResControlModeType.EVSETargetReactivePower_L3.__set__
-_s419 = BPT_Scheduled_AC_CLResControlModeType.EVSEPresentActivePower.__set__
-_s420 = BPT_Scheduled_AC_CLResControlModeType.EVSEPresentActivePower_L2.__set__
-_s421 = BPT_Scheduled_AC_CLResControlModeType.EVSEPresentActivePower_L3.__set__
 
 def _d_BPT_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -7530,32 +8893,106 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Scheduled_AC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s413(o, v0)
-    _s414(o, v1)
-    _s415(o, v2)
-    _s416(o, v3)
-    _s417(o, v4)
-    _s418(o, v5)
-    _s419(o, v6)
-    _s420(o, v7)
-    _s421(o, v8)
+    o = _new(_W_BPT_Scheduled_AC_CLResControlModeType)
+    o.EVSETargetActivePower = v0
+    o.EVSETargetActivePower_L2 = v1
+    o.EVSETargetActivePower_L3 = v2
+    o.EVSETargetReactivePower = v3
+    o.EVSETargetReactivePower_L2 = v4
+    o.EVSETargetReactivePower_L3 = v5
+    o.EVSEPresentActivePower = v6
+    o.EVSEPresentActivePower_L2 = v7
+    o.EVSEPresentActivePower_L3 = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Scheduled_AC_CLResControlMode = _d_BPT_Scheduled_AC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Scheduled_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSETargetActivePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSETargetActivePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSETargetActivePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSETargetReactivePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSETargetReactivePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSETargetReactivePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEPresentActivePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEPresentActivePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPresentActivePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_BPT_Scheduled_AC_CLResControlMode = _j_BPT_Scheduled_AC_CLResControlModeType
 """,
     ),
     '_e_Dynamic_AC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T422 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T428 = (None, None, None, None, None, (2, 1, 7), (2, 0, 7), None, None, None, None, None, None, None, None, None, None, )
-_T430 = (None, None, None, None, None, (2, 2, 8), (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, None, None, )
-_T433 = (None, None, None, None, None, None, None, None, (2, 1, 10), (2, 0, 10), None, None, None, None, None, None, None, )
-_T435 = (None, None, None, None, None, None, None, None, (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, None, None, )
-_T438 = (None, None, None, None, None, None, None, None, None, None, None, (2, 1, 13), (2, 0, 13), None, None, None, None, )
-_T440 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2, 14), (2, 1, 14), (1, 0, 14), None, None, None, )
-_T443 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 16), (2, 0, 16), None, )
-_T445 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T241 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T247 = (None, None, None, None, None, (2, 1, 7), (2, 0, 7), None, None, None, None, None, None, None, None, None, None, )
+_T249 = (None, None, None, None, None, (2, 2, 8), (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, None, None, )
+_T252 = (None, None, None, None, None, None, None, None, (2, 1, 10), (2, 0, 10), None, None, None, None, None, None, None, )
+_T254 = (None, None, None, None, None, None, None, None, (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, None, None, )
+_T257 = (None, None, None, None, None, None, None, None, None, None, None, (2, 1, 13), (2, 0, 13), None, None, None, None, )
+_T259 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2, 14), (2, 1, 14), (1, 0, 14), None, None, None, )
+_T262 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 16), (2, 0, 16), None, )
+_T264 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_Dynamic_AC_CLReqControlModeType(a, v):
     f = ""
@@ -7565,8 +9002,15 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7575,67 +9019,83 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         x1 = v.EVTargetEnergyRequest
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
-        t = _T422[s]
+        t = _T241[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e423_x0 = x1.Exponent
-        if e423_x0.__class__ is not int or e423_x0 < -128 or e423_x0 > 127:
-            raise _rt.bad_int(e423_x0, -128, 127)
+        e242_x0 = x1.Exponent
+        if e242_x0.__class__ is not int or e242_x0 < -128 or e242_x0 > 127:
+            raise _rt.bad_int(e242_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e423_x1 = x1.Value
-        if e423_x1.__class__ is not int or e423_x1 < -32768 or e423_x1 > 32767:
-            raise _rt.bad_int(e423_x1, -32768, 32767)
-        a = (a << 14) | (e423_x0 - -128) << 4 | (e423_x1 < 0)
-        m = ~e423_x1 if e423_x1 < 0 else e423_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e242_x1 = x1.Value
+        if e242_x1.__class__ is not int or e242_x1 < -32768 or e242_x1 > 32767:
+            raise _rt.bad_int(e242_x1, -32768, 32767)
+        m = ~e242_x1 if e242_x1 < 0 else e242_x1
+        if m < 128:
+            a = (a << 22) | (e242_x0 - -128) << 12 | (e242_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e242_x0 - -128) << 20 | (e242_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e242_x0 - -128) << 28 | (e242_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e424_x0 = x2.Exponent
-        if e424_x0.__class__ is not int or e424_x0 < -128 or e424_x0 > 127:
-            raise _rt.bad_int(e424_x0, -128, 127)
+        e243_x0 = x2.Exponent
+        if e243_x0.__class__ is not int or e243_x0 < -128 or e243_x0 > 127:
+            raise _rt.bad_int(e243_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e424_x1 = x2.Value
-        if e424_x1.__class__ is not int or e424_x1 < -32768 or e424_x1 > 32767:
-            raise _rt.bad_int(e424_x1, -32768, 32767)
-        a = (a << 17) | (e424_x0 - -128) << 4 | (e424_x1 < 0)
-        m = ~e424_x1 if e424_x1 < 0 else e424_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e243_x1 = x2.Value
+        if e243_x1.__class__ is not int or e243_x1 < -32768 or e243_x1 > 32767:
+            raise _rt.bad_int(e243_x1, -32768, 32767)
+        m = ~e243_x1 if e243_x1 < 0 else e243_x1
+        if m < 128:
+            a = (a << 25) | (e243_x0 - -128) << 12 | (e243_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e243_x0 - -128) << 20 | (e243_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e243_x0 - -128) << 28 | (e243_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e425_x0 = x3.Exponent
-        if e425_x0.__class__ is not int or e425_x0 < -128 or e425_x0 > 127:
-            raise _rt.bad_int(e425_x0, -128, 127)
+        e244_x0 = x3.Exponent
+        if e244_x0.__class__ is not int or e244_x0 < -128 or e244_x0 > 127:
+            raise _rt.bad_int(e244_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e425_x1 = x3.Value
-        if e425_x1.__class__ is not int or e425_x1 < -32768 or e425_x1 > 32767:
-            raise _rt.bad_int(e425_x1, -32768, 32767)
-        a = (a << 17) | (e425_x0 - -128) << 4 | (e425_x1 < 0)
-        m = ~e425_x1 if e425_x1 < 0 else e425_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e244_x1 = x3.Value
+        if e244_x1.__class__ is not int or e244_x1 < -32768 or e244_x1 > 32767:
+            raise _rt.bad_int(e244_x1, -32768, 32767)
+        m = ~e244_x1 if e244_x1 < 0 else e244_x1
+        if m < 128:
+            a = (a << 25) | (e244_x0 - -128) << 12 | (e244_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e244_x0 - -128) << 20 | (e244_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e244_x0 - -128) << 28 | (e244_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e426_x0 = x4.Exponent
-        if e426_x0.__class__ is not int or e426_x0 < -128 or e426_x0 > 127:
-            raise _rt.bad_int(e426_x0, -128, 127)
+        e245_x0 = x4.Exponent
+        if e245_x0.__class__ is not int or e245_x0 < -128 or e245_x0 > 127:
+            raise _rt.bad_int(e245_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e426_x1 = x4.Value
-        if e426_x1.__class__ is not int or e426_x1 < -32768 or e426_x1 > 32767:
-            raise _rt.bad_int(e426_x1, -32768, 32767)
-        a = (a << 17) | (e426_x0 - -128) << 4 | (e426_x1 < 0)
-        m = ~e426_x1 if e426_x1 < 0 else e426_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e245_x1 = x4.Value
+        if e245_x1.__class__ is not int or e245_x1 < -32768 or e245_x1 > 32767:
+            raise _rt.bad_int(e245_x1, -32768, 32767)
+        m = ~e245_x1 if e245_x1 < 0 else e245_x1
+        if m < 128:
+            a = (a << 25) | (e245_x0 - -128) << 12 | (e245_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e245_x0 - -128) << 20 | (e245_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e245_x0 - -128) << 28 | (e245_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower_L2"
         x5 = v.EVMaximumChargePower_L2
         a <<= 2
@@ -7643,16 +9103,20 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVMaximumChargePower_L2.Exponent"
-            e427_x0 = x5.Exponent
-            if e427_x0.__class__ is not int or e427_x0 < -128 or e427_x0 > 127:
-                raise _rt.bad_int(e427_x0, -128, 127)
+            e246_x0 = x5.Exponent
+            if e246_x0.__class__ is not int or e246_x0 < -128 or e246_x0 > 127:
+                raise _rt.bad_int(e246_x0, -128, 127)
             f = "EVMaximumChargePower_L2.Value"
-            e427_x1 = x5.Value
-            if e427_x1.__class__ is not int or e427_x1 < -32768 or e427_x1 > 32767:
-                raise _rt.bad_int(e427_x1, -32768, 32767)
-            a = (a << 16) | (e427_x0 - -128) << 4 | (e427_x1 < 0)
-            m = ~e427_x1 if e427_x1 < 0 else e427_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e246_x1 = x5.Value
+            if e246_x1.__class__ is not int or e246_x1 < -32768 or e246_x1 > 32767:
+                raise _rt.bad_int(e246_x1, -32768, 32767)
+            m = ~e246_x1 if e246_x1 < 0 else e246_x1
+            if m < 128:
+                a = (a << 24) | (e246_x0 - -128) << 12 | (e246_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e246_x0 - -128) << 20 | (e246_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e246_x0 - -128) << 28 | (e246_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -7662,43 +9126,51 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T428[s]
+            t = _T247[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L3.Exponent"
-            e429_x0 = x6.Exponent
-            if e429_x0.__class__ is not int or e429_x0 < -128 or e429_x0 > 127:
-                raise _rt.bad_int(e429_x0, -128, 127)
+            e248_x0 = x6.Exponent
+            if e248_x0.__class__ is not int or e248_x0 < -128 or e248_x0 > 127:
+                raise _rt.bad_int(e248_x0, -128, 127)
             f = "EVMaximumChargePower_L3.Value"
-            e429_x1 = x6.Value
-            if e429_x1.__class__ is not int or e429_x1 < -32768 or e429_x1 > 32767:
-                raise _rt.bad_int(e429_x1, -32768, 32767)
-            a = (a << 14) | (e429_x0 - -128) << 4 | (e429_x1 < 0)
-            m = ~e429_x1 if e429_x1 < 0 else e429_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e248_x1 = x6.Value
+            if e248_x1.__class__ is not int or e248_x1 < -32768 or e248_x1 > 32767:
+                raise _rt.bad_int(e248_x1, -32768, 32767)
+            m = ~e248_x1 if e248_x1 < 0 else e248_x1
+            if m < 128:
+                a = (a << 22) | (e248_x0 - -128) << 12 | (e248_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e248_x0 - -128) << 20 | (e248_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e248_x0 - -128) << 28 | (e248_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x7 = v.EVMinimumChargePower
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
-        t = _T430[s]
+        t = _T249[s]
         if t is None:
             raise _rt.not_here('EVMinimumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMinimumChargePower.Exponent"
-        e431_x0 = x7.Exponent
-        if e431_x0.__class__ is not int or e431_x0 < -128 or e431_x0 > 127:
-            raise _rt.bad_int(e431_x0, -128, 127)
+        e250_x0 = x7.Exponent
+        if e250_x0.__class__ is not int or e250_x0 < -128 or e250_x0 > 127:
+            raise _rt.bad_int(e250_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e431_x1 = x7.Value
-        if e431_x1.__class__ is not int or e431_x1 < -32768 or e431_x1 > 32767:
-            raise _rt.bad_int(e431_x1, -32768, 32767)
-        a = (a << 14) | (e431_x0 - -128) << 4 | (e431_x1 < 0)
-        m = ~e431_x1 if e431_x1 < 0 else e431_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e250_x1 = x7.Value
+        if e250_x1.__class__ is not int or e250_x1 < -32768 or e250_x1 > 32767:
+            raise _rt.bad_int(e250_x1, -32768, 32767)
+        m = ~e250_x1 if e250_x1 < 0 else e250_x1
+        if m < 128:
+            a = (a << 22) | (e250_x0 - -128) << 12 | (e250_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e250_x0 - -128) << 20 | (e250_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e250_x0 - -128) << 28 | (e250_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower_L2"
         x8 = v.EVMinimumChargePower_L2
         a <<= 2
@@ -7706,16 +9178,20 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
             f = "EVMinimumChargePower_L2.Exponent"
-            e432_x0 = x8.Exponent
-            if e432_x0.__class__ is not int or e432_x0 < -128 or e432_x0 > 127:
-                raise _rt.bad_int(e432_x0, -128, 127)
+            e251_x0 = x8.Exponent
+            if e251_x0.__class__ is not int or e251_x0 < -128 or e251_x0 > 127:
+                raise _rt.bad_int(e251_x0, -128, 127)
             f = "EVMinimumChargePower_L2.Value"
-            e432_x1 = x8.Value
-            if e432_x1.__class__ is not int or e432_x1 < -32768 or e432_x1 > 32767:
-                raise _rt.bad_int(e432_x1, -32768, 32767)
-            a = (a << 16) | (e432_x0 - -128) << 4 | (e432_x1 < 0)
-            m = ~e432_x1 if e432_x1 < 0 else e432_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e251_x1 = x8.Value
+            if e251_x1.__class__ is not int or e251_x1 < -32768 or e251_x1 > 32767:
+                raise _rt.bad_int(e251_x1, -32768, 32767)
+            m = ~e251_x1 if e251_x1 < 0 else e251_x1
+            if m < 128:
+                a = (a << 24) | (e251_x0 - -128) << 12 | (e251_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e251_x0 - -128) << 20 | (e251_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e251_x0 - -128) << 28 | (e251_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
@@ -7725,43 +9201,51 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T433[s]
+            t = _T252[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L3.Exponent"
-            e434_x0 = x9.Exponent
-            if e434_x0.__class__ is not int or e434_x0 < -128 or e434_x0 > 127:
-                raise _rt.bad_int(e434_x0, -128, 127)
+            e253_x0 = x9.Exponent
+            if e253_x0.__class__ is not int or e253_x0 < -128 or e253_x0 > 127:
+                raise _rt.bad_int(e253_x0, -128, 127)
             f = "EVMinimumChargePower_L3.Value"
-            e434_x1 = x9.Value
-            if e434_x1.__class__ is not int or e434_x1 < -32768 or e434_x1 > 32767:
-                raise _rt.bad_int(e434_x1, -32768, 32767)
-            a = (a << 14) | (e434_x0 - -128) << 4 | (e434_x1 < 0)
-            m = ~e434_x1 if e434_x1 < 0 else e434_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e253_x1 = x9.Value
+            if e253_x1.__class__ is not int or e253_x1 < -32768 or e253_x1 > 32767:
+                raise _rt.bad_int(e253_x1, -32768, 32767)
+            m = ~e253_x1 if e253_x1 < 0 else e253_x1
+            if m < 128:
+                a = (a << 22) | (e253_x0 - -128) << 12 | (e253_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e253_x0 - -128) << 20 | (e253_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e253_x0 - -128) << 28 | (e253_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x10 = v.EVPresentActivePower
         if not isinstance(x10, RationalNumberType):
             raise _rt.bad_class(x10, 'RationalNumberType')
-        t = _T435[s]
+        t = _T254[s]
         if t is None:
             raise _rt.not_here('EVPresentActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentActivePower.Exponent"
-        e436_x0 = x10.Exponent
-        if e436_x0.__class__ is not int or e436_x0 < -128 or e436_x0 > 127:
-            raise _rt.bad_int(e436_x0, -128, 127)
+        e255_x0 = x10.Exponent
+        if e255_x0.__class__ is not int or e255_x0 < -128 or e255_x0 > 127:
+            raise _rt.bad_int(e255_x0, -128, 127)
         f = "EVPresentActivePower.Value"
-        e436_x1 = x10.Value
-        if e436_x1.__class__ is not int or e436_x1 < -32768 or e436_x1 > 32767:
-            raise _rt.bad_int(e436_x1, -32768, 32767)
-        a = (a << 14) | (e436_x0 - -128) << 4 | (e436_x1 < 0)
-        m = ~e436_x1 if e436_x1 < 0 else e436_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e255_x1 = x10.Value
+        if e255_x1.__class__ is not int or e255_x1 < -32768 or e255_x1 > 32767:
+            raise _rt.bad_int(e255_x1, -32768, 32767)
+        m = ~e255_x1 if e255_x1 < 0 else e255_x1
+        if m < 128:
+            a = (a << 22) | (e255_x0 - -128) << 12 | (e255_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e255_x0 - -128) << 20 | (e255_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e255_x0 - -128) << 28 | (e255_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x11 = v.EVPresentActivePower_L2
         a <<= 2
@@ -7769,16 +9253,20 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
             f = "EVPresentActivePower_L2.Exponent"
-            e437_x0 = x11.Exponent
-            if e437_x0.__class__ is not int or e437_x0 < -128 or e437_x0 > 127:
-                raise _rt.bad_int(e437_x0, -128, 127)
+            e256_x0 = x11.Exponent
+            if e256_x0.__class__ is not int or e256_x0 < -128 or e256_x0 > 127:
+                raise _rt.bad_int(e256_x0, -128, 127)
             f = "EVPresentActivePower_L2.Value"
-            e437_x1 = x11.Value
-            if e437_x1.__class__ is not int or e437_x1 < -32768 or e437_x1 > 32767:
-                raise _rt.bad_int(e437_x1, -32768, 32767)
-            a = (a << 16) | (e437_x0 - -128) << 4 | (e437_x1 < 0)
-            m = ~e437_x1 if e437_x1 < 0 else e437_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e256_x1 = x11.Value
+            if e256_x1.__class__ is not int or e256_x1 < -32768 or e256_x1 > 32767:
+                raise _rt.bad_int(e256_x1, -32768, 32767)
+            m = ~e256_x1 if e256_x1 < 0 else e256_x1
+            if m < 128:
+                a = (a << 24) | (e256_x0 - -128) << 12 | (e256_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e256_x0 - -128) << 20 | (e256_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e256_x0 - -128) << 28 | (e256_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 12
         else:
@@ -7788,43 +9276,51 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T438[s]
+            t = _T257[s]
             if t is None:
                 raise _rt.not_here('EVPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentActivePower_L3.Exponent"
-            e439_x0 = x12.Exponent
-            if e439_x0.__class__ is not int or e439_x0 < -128 or e439_x0 > 127:
-                raise _rt.bad_int(e439_x0, -128, 127)
+            e258_x0 = x12.Exponent
+            if e258_x0.__class__ is not int or e258_x0 < -128 or e258_x0 > 127:
+                raise _rt.bad_int(e258_x0, -128, 127)
             f = "EVPresentActivePower_L3.Value"
-            e439_x1 = x12.Value
-            if e439_x1.__class__ is not int or e439_x1 < -32768 or e439_x1 > 32767:
-                raise _rt.bad_int(e439_x1, -32768, 32767)
-            a = (a << 14) | (e439_x0 - -128) << 4 | (e439_x1 < 0)
-            m = ~e439_x1 if e439_x1 < 0 else e439_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e258_x1 = x12.Value
+            if e258_x1.__class__ is not int or e258_x1 < -32768 or e258_x1 > 32767:
+                raise _rt.bad_int(e258_x1, -32768, 32767)
+            m = ~e258_x1 if e258_x1 < 0 else e258_x1
+            if m < 128:
+                a = (a << 22) | (e258_x0 - -128) << 12 | (e258_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e258_x0 - -128) << 20 | (e258_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e258_x0 - -128) << 28 | (e258_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x13 = v.EVPresentReactivePower
         if not isinstance(x13, RationalNumberType):
             raise _rt.bad_class(x13, 'RationalNumberType')
-        t = _T440[s]
+        t = _T259[s]
         if t is None:
             raise _rt.not_here('EVPresentReactivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentReactivePower.Exponent"
-        e441_x0 = x13.Exponent
-        if e441_x0.__class__ is not int or e441_x0 < -128 or e441_x0 > 127:
-            raise _rt.bad_int(e441_x0, -128, 127)
+        e260_x0 = x13.Exponent
+        if e260_x0.__class__ is not int or e260_x0 < -128 or e260_x0 > 127:
+            raise _rt.bad_int(e260_x0, -128, 127)
         f = "EVPresentReactivePower.Value"
-        e441_x1 = x13.Value
-        if e441_x1.__class__ is not int or e441_x1 < -32768 or e441_x1 > 32767:
-            raise _rt.bad_int(e441_x1, -32768, 32767)
-        a = (a << 14) | (e441_x0 - -128) << 4 | (e441_x1 < 0)
-        m = ~e441_x1 if e441_x1 < 0 else e441_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e260_x1 = x13.Value
+        if e260_x1.__class__ is not int or e260_x1 < -32768 or e260_x1 > 32767:
+            raise _rt.bad_int(e260_x1, -32768, 32767)
+        m = ~e260_x1 if e260_x1 < 0 else e260_x1
+        if m < 128:
+            a = (a << 22) | (e260_x0 - -128) << 12 | (e260_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e260_x0 - -128) << 20 | (e260_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e260_x0 - -128) << 28 | (e260_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentReactivePower_L2"
         x14 = v.EVPresentReactivePower_L2
         a <<= 2
@@ -7832,16 +9328,20 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
             if not isinstance(x14, RationalNumberType):
                 raise _rt.bad_class(x14, 'RationalNumberType')
             f = "EVPresentReactivePower_L2.Exponent"
-            e442_x0 = x14.Exponent
-            if e442_x0.__class__ is not int or e442_x0 < -128 or e442_x0 > 127:
-                raise _rt.bad_int(e442_x0, -128, 127)
+            e261_x0 = x14.Exponent
+            if e261_x0.__class__ is not int or e261_x0 < -128 or e261_x0 > 127:
+                raise _rt.bad_int(e261_x0, -128, 127)
             f = "EVPresentReactivePower_L2.Value"
-            e442_x1 = x14.Value
-            if e442_x1.__class__ is not int or e442_x1 < -32768 or e442_x1 > 32767:
-                raise _rt.bad_int(e442_x1, -32768, 32767)
-            a = (a << 16) | (e442_x0 - -128) << 4 | (e442_x1 < 0)
-            m = ~e442_x1 if e442_x1 < 0 else e442_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e261_x1 = x14.Value
+            if e261_x1.__class__ is not int or e261_x1 < -32768 or e261_x1 > 32767:
+                raise _rt.bad_int(e261_x1, -32768, 32767)
+            m = ~e261_x1 if e261_x1 < 0 else e261_x1
+            if m < 128:
+                a = (a << 24) | (e261_x0 - -128) << 12 | (e261_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e261_x0 - -128) << 20 | (e261_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e261_x0 - -128) << 28 | (e261_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 15
         else:
@@ -7851,24 +9351,28 @@ def _e_Dynamic_AC_CLReqControlModeType(a, v):
         if x15 is not None:
             if not isinstance(x15, RationalNumberType):
                 raise _rt.bad_class(x15, 'RationalNumberType')
-            t = _T443[s]
+            t = _T262[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L3.Exponent"
-            e444_x0 = x15.Exponent
-            if e444_x0.__class__ is not int or e444_x0 < -128 or e444_x0 > 127:
-                raise _rt.bad_int(e444_x0, -128, 127)
+            e263_x0 = x15.Exponent
+            if e263_x0.__class__ is not int or e263_x0 < -128 or e263_x0 > 127:
+                raise _rt.bad_int(e263_x0, -128, 127)
             f = "EVPresentReactivePower_L3.Value"
-            e444_x1 = x15.Value
-            if e444_x1.__class__ is not int or e444_x1 < -32768 or e444_x1 > 32767:
-                raise _rt.bad_int(e444_x1, -32768, 32767)
-            a = (a << 14) | (e444_x0 - -128) << 4 | (e444_x1 < 0)
-            m = ~e444_x1 if e444_x1 < 0 else e444_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e263_x1 = x15.Value
+            if e263_x1.__class__ is not int or e263_x1 < -32768 or e263_x1 > 32767:
+                raise _rt.bad_int(e263_x1, -32768, 32767)
+            m = ~e263_x1 if e263_x1 < 0 else e263_x1
+            if m < 128:
+                a = (a << 22) | (e263_x0 - -128) << 12 | (e263_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e263_x0 - -128) << 20 | (e263_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e263_x0 - -128) << 28 | (e263_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T445[s]
+        t = _T264[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPresentReactivePower_L2), SE(EVPresentReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -7881,38 +9385,8 @@ _e_Dynamic_AC_CLReqControlMode = _e_Dynamic_AC_CLReqControlModeType
 """,
     ),
     '_d_Dynamic_AC_CLReqControlModeType': (
-        ('Dynamic_AC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_AC_CLReqControlModeType', 'RationalNumberType', '_W_Dynamic_AC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s447 = RationalNumberType.Exponent.__set__
-_s448 = RationalNumberType.Value.__set__
-_s450 = RationalNumberType.Exponent.__set__
-_s451 = RationalNumberType.Value.__set__
-_s453 = RationalNumberType.Exponent.__set__
-_s454 = RationalNumberType.Value.__set__
-_s456 = RationalNumberType.Exponent.__set__
-_s457 = RationalNumberType.Value.__set__
-_s459 = RationalNumberType.Exponent.__set__
-_s460 = RationalNumberType.Value.__set__
-_s462 = RationalNumberType.Exponent.__set__
-_s463 = RationalNumberType.Value.__set__
-_s465 = RationalNumberType.Exponent.__set__
-_s466 = RationalNumberType.Value.__set__
-_s467 = Dynamic_AC_CLReqControlModeType.DepartureTime.__set__
-_s468 = Dynamic_AC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s469 = Dynamic_AC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s470 = Dynamic_AC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s471 = Dynamic_AC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s472 = Dynamic_AC_CLReqControlModeType.EVMaximumChargePower_L2.__set__
-_s473 = Dynamic_AC_CLReqControlModeType.EVMaximumChargePower_L3.__set__
-_s474 = Dynamic_AC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s475 = Dynamic_AC_CLReqControlModeType.EVMinimumChargePower_L2.__set__
-_s476 = Dynamic_AC_CLReqControlModeType.EVMinimumChargePower_L3.__set__
-_s477 = Dynamic_AC_CLReqControlModeType.EVPresentActivePower.__set__
-_s478 = Dynamic_AC_CLReqControlModeType.EVPresentActivePower_L2.__set__
-_s479 = Dynamic_AC_CLReqControlModeType.EVPresentActivePower_L3.__set__
-_s480 = Dynamic_AC_CLReqControlModeType.EVPresentReactivePower.__set__
-_s481 = Dynamic_AC_CLReqControlModeType.EVPresentReactivePower_L2.__set__
-_s482 = Dynamic_AC_CLReqControlModeType.EVPresentReactivePower_L3.__set__
 
 def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -7931,7 +9405,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7945,12 +9418,12 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7965,7 +9438,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -7974,24 +9446,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e446_v0 = ((g >> 4) & 255) + -128
+        e265_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e446_v1 = c & 65535
-        if e446_v1 < 32768:
-            e446_v1 >>= 8
+        e265_v1 = c & 65535
+        if e265_v1 < 32768:
+            e265_v1 >>= 8
             p = q - 8
-        elif not e446_v1 & 128:
-            e446_v1 = ((e446_v1 >> 8) & 127) | ((e446_v1 & 127) << 7)
+            if sg:
+                e265_v1 = ~e265_v1
+        elif not e265_v1 & 128:
+            e265_v1 = ((e265_v1 >> 8) & 127) | (e265_v1 & 127) << 7
             p = q
+            if sg:
+                e265_v1 = ~e265_v1
         else:
-            e446_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e446_v1 = ~e446_v1
-        if e446_v1 < -32768 or e446_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e446_v1, -32768, 32767)
-        v1 = _new(RationalNumberType)
-        _s447(v1, e446_v0)
-        _s448(v1, e446_v1)
+            e265_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e265_v1 = ~e265_v1
+            if e265_v1 < -32768 or e265_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e265_v1, -32768, 32767)
+        v1 = _new(_W_RationalNumberType)
+        v1.Exponent = e265_v0
+        v1.Value = e265_v1
+        v1.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7999,7 +9476,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_AC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -8008,25 +9484,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e449_v0 = ((g >> 4) & 255) + -128
+    e266_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e449_v1 = c & 65535
-    if e449_v1 < 32768:
-        e449_v1 >>= 8
+    e266_v1 = c & 65535
+    if e266_v1 < 32768:
+        e266_v1 >>= 8
         p = q - 8
-    elif not e449_v1 & 128:
-        e449_v1 = ((e449_v1 >> 8) & 127) | ((e449_v1 & 127) << 7)
+        if sg:
+            e266_v1 = ~e266_v1
+    elif not e266_v1 & 128:
+        e266_v1 = ((e266_v1 >> 8) & 127) | (e266_v1 & 127) << 7
         p = q
+        if sg:
+            e266_v1 = ~e266_v1
     else:
-        e449_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e449_v1 = ~e449_v1
-    if e449_v1 < -32768 or e449_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e449_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s450(v2, e449_v0)
-    _s451(v2, e449_v1)
-    p0 = p + 17
+        e266_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e266_v1 = ~e266_v1
+        if e266_v1 < -32768 or e266_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e266_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e266_v0
+    v2.Value = e266_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -8035,25 +9515,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e452_v0 = ((g >> 4) & 255) + -128
+    e267_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e452_v1 = c & 65535
-    if e452_v1 < 32768:
-        e452_v1 >>= 8
+    e267_v1 = c & 65535
+    if e267_v1 < 32768:
+        e267_v1 >>= 8
         p = q - 8
-    elif not e452_v1 & 128:
-        e452_v1 = ((e452_v1 >> 8) & 127) | ((e452_v1 & 127) << 7)
+        if sg:
+            e267_v1 = ~e267_v1
+    elif not e267_v1 & 128:
+        e267_v1 = ((e267_v1 >> 8) & 127) | (e267_v1 & 127) << 7
         p = q
+        if sg:
+            e267_v1 = ~e267_v1
     else:
-        e452_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e452_v1 = ~e452_v1
-    if e452_v1 < -32768 or e452_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e452_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s453(v3, e452_v0)
-    _s454(v3, e452_v1)
-    p0 = p + 17
+        e267_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e267_v1 = ~e267_v1
+        if e267_v1 < -32768 or e267_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e267_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e267_v0
+    v3.Value = e267_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -8062,24 +9546,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e455_v0 = ((g >> 4) & 255) + -128
+    e268_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e455_v1 = c & 65535
-    if e455_v1 < 32768:
-        e455_v1 >>= 8
+    e268_v1 = c & 65535
+    if e268_v1 < 32768:
+        e268_v1 >>= 8
         p = q - 8
-    elif not e455_v1 & 128:
-        e455_v1 = ((e455_v1 >> 8) & 127) | ((e455_v1 & 127) << 7)
+        if sg:
+            e268_v1 = ~e268_v1
+    elif not e268_v1 & 128:
+        e268_v1 = ((e268_v1 >> 8) & 127) | (e268_v1 & 127) << 7
         p = q
+        if sg:
+            e268_v1 = ~e268_v1
     else:
-        e455_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e455_v1 = ~e455_v1
-    if e455_v1 < -32768 or e455_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e455_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s456(v4, e455_v0)
-    _s457(v4, e455_v1)
+        e268_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e268_v1 = ~e268_v1
+        if e268_v1 < -32768 or e268_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e268_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e268_v0
+    v4.Value = e268_v1
+    v4.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -8115,7 +9604,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 7:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -8124,24 +9612,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e458_v0 = ((g >> 4) & 255) + -128
+        e269_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e458_v1 = c & 65535
-        if e458_v1 < 32768:
-            e458_v1 >>= 8
+        e269_v1 = c & 65535
+        if e269_v1 < 32768:
+            e269_v1 >>= 8
             p = q - 8
-        elif not e458_v1 & 128:
-            e458_v1 = ((e458_v1 >> 8) & 127) | ((e458_v1 & 127) << 7)
+            if sg:
+                e269_v1 = ~e269_v1
+        elif not e269_v1 & 128:
+            e269_v1 = ((e269_v1 >> 8) & 127) | (e269_v1 & 127) << 7
             p = q
+            if sg:
+                e269_v1 = ~e269_v1
         else:
-            e458_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e458_v1 = ~e458_v1
-        if e458_v1 < -32768 or e458_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e458_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s459(v7, e458_v0)
-        _s460(v7, e458_v1)
+            e269_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e269_v1 = ~e269_v1
+            if e269_v1 < -32768 or e269_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e269_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = e269_v0
+        v7.Value = e269_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8182,7 +9675,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 10:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -8191,24 +9683,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e461_v0 = ((g >> 4) & 255) + -128
+        e270_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e461_v1 = c & 65535
-        if e461_v1 < 32768:
-            e461_v1 >>= 8
+        e270_v1 = c & 65535
+        if e270_v1 < 32768:
+            e270_v1 >>= 8
             p = q - 8
-        elif not e461_v1 & 128:
-            e461_v1 = ((e461_v1 >> 8) & 127) | ((e461_v1 & 127) << 7)
+            if sg:
+                e270_v1 = ~e270_v1
+        elif not e270_v1 & 128:
+            e270_v1 = ((e270_v1 >> 8) & 127) | (e270_v1 & 127) << 7
             p = q
+            if sg:
+                e270_v1 = ~e270_v1
         else:
-            e461_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e461_v1 = ~e461_v1
-        if e461_v1 < -32768 or e461_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e461_v1, -32768, 32767)
-        v10 = _new(RationalNumberType)
-        _s462(v10, e461_v0)
-        _s463(v10, e461_v1)
+            e270_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e270_v1 = ~e270_v1
+            if e270_v1 < -32768 or e270_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e270_v1, -32768, 32767)
+        v10 = _new(_W_RationalNumberType)
+        v10.Exponent = e270_v0
+        v10.Value = e270_v1
+        v10.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8249,7 +9746,6 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLReqControlModeType')
     if s == 13:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -8258,24 +9754,29 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e464_v0 = ((g >> 4) & 255) + -128
+        e271_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e464_v1 = c & 65535
-        if e464_v1 < 32768:
-            e464_v1 >>= 8
+        e271_v1 = c & 65535
+        if e271_v1 < 32768:
+            e271_v1 >>= 8
             p = q - 8
-        elif not e464_v1 & 128:
-            e464_v1 = ((e464_v1 >> 8) & 127) | ((e464_v1 & 127) << 7)
+            if sg:
+                e271_v1 = ~e271_v1
+        elif not e271_v1 & 128:
+            e271_v1 = ((e271_v1 >> 8) & 127) | (e271_v1 & 127) << 7
             p = q
+            if sg:
+                e271_v1 = ~e271_v1
         else:
-            e464_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e464_v1 = ~e464_v1
-        if e464_v1 < -32768 or e464_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e464_v1, -32768, 32767)
-        v13 = _new(RationalNumberType)
-        _s465(v13, e464_v0)
-        _s466(v13, e464_v1)
+            e271_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e271_v1 = ~e271_v1
+            if e271_v1 < -32768 or e271_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e271_v1, -32768, 32767)
+        v13 = _new(_W_RationalNumberType)
+        v13.Exponent = e271_v0
+        v13.Value = e271_v1
+        v13.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8321,42 +9822,161 @@ def _d_Dynamic_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_AC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s467(o, v0)
-    _s468(o, v1)
-    _s469(o, v2)
-    _s470(o, v3)
-    _s471(o, v4)
-    _s472(o, v5)
-    _s473(o, v6)
-    _s474(o, v7)
-    _s475(o, v8)
-    _s476(o, v9)
-    _s477(o, v10)
-    _s478(o, v11)
-    _s479(o, v12)
-    _s480(o, v13)
-    _s481(o, v14)
-    _s482(o, v15)
+    o = _new(_W_Dynamic_AC_CLReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVMaximumChargePower = v4
+    o.EVMaximumChargePower_L2 = v5
+    o.EVMaximumChargePower_L3 = v6
+    o.EVMinimumChargePower = v7
+    o.EVMinimumChargePower_L2 = v8
+    o.EVMinimumChargePower_L3 = v9
+    o.EVPresentActivePower = v10
+    o.EVPresentActivePower_L2 = v11
+    o.EVPresentActivePower_L3 = v12
+    o.EVPresentReactivePower = v13
+    o.EVPresentReactivePower_L2 = v14
+    o.EVPresentReactivePower_L3 = v15
+    o.__class__ = cls
     return o, D, E, p
 _d_Dynamic_AC_CLReqControlMode = _d_Dynamic_AC_CLReqControlModeType
+""",
+    ),
+    '_j_Dynamic_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMaximumChargePower_L2
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargePower_L3
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMinimumChargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumChargePower_L2
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMinimumChargePower_L3
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVPresentActivePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVPresentActivePower_L2
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVPresentActivePower_L3
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVPresentReactivePower
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x14 = v.EVPresentReactivePower_L2
+    if x14 is not None:
+        y27 = x14.Exponent
+        y28 = x14.Value
+        if y27 is None or y28 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x15 = v.EVPresentReactivePower_L3
+    if x15 is not None:
+        y29 = x15.Exponent
+        y30 = x15.Value
+        if y29 is None or y30 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    return d
+_j_Dynamic_AC_CLReqControlMode = _j_Dynamic_AC_CLReqControlModeType
 """,
     ),
     '_e_Dynamic_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T483 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T484 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
-_T485 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, )
-_T486 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, None, )
-_T489 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
-_T491 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
-_T493 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
-_T495 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
-_T497 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
-_T499 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
-_T501 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
-_T503 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T272 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T273 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
+_T274 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, )
+_T275 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, None, )
+_T278 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
+_T280 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
+_T282 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
+_T284 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
+_T286 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
+_T288 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
+_T290 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
+_T292 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Dynamic_AC_CLResControlModeType(a, v):
     f = ""
@@ -8366,8 +9986,15 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -8375,7 +10002,7 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T483[s]
+            t = _T272[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -8386,7 +10013,7 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T484[s]
+            t = _T273[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -8397,36 +10024,44 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         f = "AckMaxDelay"
         x3 = v.AckMaxDelay
         if x3 is not None:
-            t = _T485[s]
+            t = _T274[s]
             if t is None:
                 raise _rt.not_here('AckMaxDelay')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSETargetActivePower"
         x4 = v.EVSETargetActivePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
-        t = _T486[s]
+        t = _T275[s]
         if t is None:
             raise _rt.not_here('EVSETargetActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSETargetActivePower.Exponent"
-        e487_x0 = x4.Exponent
-        if e487_x0.__class__ is not int or e487_x0 < -128 or e487_x0 > 127:
-            raise _rt.bad_int(e487_x0, -128, 127)
+        e276_x0 = x4.Exponent
+        if e276_x0.__class__ is not int or e276_x0 < -128 or e276_x0 > 127:
+            raise _rt.bad_int(e276_x0, -128, 127)
         f = "EVSETargetActivePower.Value"
-        e487_x1 = x4.Value
-        if e487_x1.__class__ is not int or e487_x1 < -32768 or e487_x1 > 32767:
-            raise _rt.bad_int(e487_x1, -32768, 32767)
-        a = (a << 14) | (e487_x0 - -128) << 4 | (e487_x1 < 0)
-        m = ~e487_x1 if e487_x1 < 0 else e487_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e276_x1 = x4.Value
+        if e276_x1.__class__ is not int or e276_x1 < -32768 or e276_x1 > 32767:
+            raise _rt.bad_int(e276_x1, -32768, 32767)
+        m = ~e276_x1 if e276_x1 < 0 else e276_x1
+        if m < 128:
+            a = (a << 22) | (e276_x0 - -128) << 12 | (e276_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e276_x0 - -128) << 20 | (e276_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e276_x0 - -128) << 28 | (e276_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSETargetActivePower_L2"
         x5 = v.EVSETargetActivePower_L2
         a <<= 2
@@ -8434,16 +10069,20 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVSETargetActivePower_L2.Exponent"
-            e488_x0 = x5.Exponent
-            if e488_x0.__class__ is not int or e488_x0 < -128 or e488_x0 > 127:
-                raise _rt.bad_int(e488_x0, -128, 127)
+            e277_x0 = x5.Exponent
+            if e277_x0.__class__ is not int or e277_x0 < -128 or e277_x0 > 127:
+                raise _rt.bad_int(e277_x0, -128, 127)
             f = "EVSETargetActivePower_L2.Value"
-            e488_x1 = x5.Value
-            if e488_x1.__class__ is not int or e488_x1 < -32768 or e488_x1 > 32767:
-                raise _rt.bad_int(e488_x1, -32768, 32767)
-            a = (a << 18) | (e488_x0 - -128) << 4 | (e488_x1 < 0)
-            m = ~e488_x1 if e488_x1 < 0 else e488_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e277_x1 = x5.Value
+            if e277_x1.__class__ is not int or e277_x1 < -32768 or e277_x1 > 32767:
+                raise _rt.bad_int(e277_x1, -32768, 32767)
+            m = ~e277_x1 if e277_x1 < 0 else e277_x1
+            if m < 128:
+                a = (a << 26) | (e277_x0 - -128) << 12 | (e277_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e277_x0 - -128) << 20 | (e277_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e277_x0 - -128) << 28 | (e277_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -8453,156 +10092,184 @@ def _e_Dynamic_AC_CLResControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T489[s]
+            t = _T278[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L3.Exponent"
-            e490_x0 = x6.Exponent
-            if e490_x0.__class__ is not int or e490_x0 < -128 or e490_x0 > 127:
-                raise _rt.bad_int(e490_x0, -128, 127)
+            e279_x0 = x6.Exponent
+            if e279_x0.__class__ is not int or e279_x0 < -128 or e279_x0 > 127:
+                raise _rt.bad_int(e279_x0, -128, 127)
             f = "EVSETargetActivePower_L3.Value"
-            e490_x1 = x6.Value
-            if e490_x1.__class__ is not int or e490_x1 < -32768 or e490_x1 > 32767:
-                raise _rt.bad_int(e490_x1, -32768, 32767)
-            a = (a << 14) | (e490_x0 - -128) << 4 | (e490_x1 < 0)
-            m = ~e490_x1 if e490_x1 < 0 else e490_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e279_x1 = x6.Value
+            if e279_x1.__class__ is not int or e279_x1 < -32768 or e279_x1 > 32767:
+                raise _rt.bad_int(e279_x1, -32768, 32767)
+            m = ~e279_x1 if e279_x1 < 0 else e279_x1
+            if m < 128:
+                a = (a << 22) | (e279_x0 - -128) << 12 | (e279_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e279_x0 - -128) << 20 | (e279_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e279_x0 - -128) << 28 | (e279_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x7 = v.EVSETargetReactivePower
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T491[s]
+            t = _T280[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower.Exponent"
-            e492_x0 = x7.Exponent
-            if e492_x0.__class__ is not int or e492_x0 < -128 or e492_x0 > 127:
-                raise _rt.bad_int(e492_x0, -128, 127)
+            e281_x0 = x7.Exponent
+            if e281_x0.__class__ is not int or e281_x0 < -128 or e281_x0 > 127:
+                raise _rt.bad_int(e281_x0, -128, 127)
             f = "EVSETargetReactivePower.Value"
-            e492_x1 = x7.Value
-            if e492_x1.__class__ is not int or e492_x1 < -32768 or e492_x1 > 32767:
-                raise _rt.bad_int(e492_x1, -32768, 32767)
-            a = (a << 14) | (e492_x0 - -128) << 4 | (e492_x1 < 0)
-            m = ~e492_x1 if e492_x1 < 0 else e492_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e281_x1 = x7.Value
+            if e281_x1.__class__ is not int or e281_x1 < -32768 or e281_x1 > 32767:
+                raise _rt.bad_int(e281_x1, -32768, 32767)
+            m = ~e281_x1 if e281_x1 < 0 else e281_x1
+            if m < 128:
+                a = (a << 22) | (e281_x0 - -128) << 12 | (e281_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e281_x0 - -128) << 20 | (e281_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e281_x0 - -128) << 28 | (e281_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x8 = v.EVSETargetReactivePower_L2
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T493[s]
+            t = _T282[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L2.Exponent"
-            e494_x0 = x8.Exponent
-            if e494_x0.__class__ is not int or e494_x0 < -128 or e494_x0 > 127:
-                raise _rt.bad_int(e494_x0, -128, 127)
+            e283_x0 = x8.Exponent
+            if e283_x0.__class__ is not int or e283_x0 < -128 or e283_x0 > 127:
+                raise _rt.bad_int(e283_x0, -128, 127)
             f = "EVSETargetReactivePower_L2.Value"
-            e494_x1 = x8.Value
-            if e494_x1.__class__ is not int or e494_x1 < -32768 or e494_x1 > 32767:
-                raise _rt.bad_int(e494_x1, -32768, 32767)
-            a = (a << 14) | (e494_x0 - -128) << 4 | (e494_x1 < 0)
-            m = ~e494_x1 if e494_x1 < 0 else e494_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e283_x1 = x8.Value
+            if e283_x1.__class__ is not int or e283_x1 < -32768 or e283_x1 > 32767:
+                raise _rt.bad_int(e283_x1, -32768, 32767)
+            m = ~e283_x1 if e283_x1 < 0 else e283_x1
+            if m < 128:
+                a = (a << 22) | (e283_x0 - -128) << 12 | (e283_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e283_x0 - -128) << 20 | (e283_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e283_x0 - -128) << 28 | (e283_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x9 = v.EVSETargetReactivePower_L3
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T495[s]
+            t = _T284[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L3.Exponent"
-            e496_x0 = x9.Exponent
-            if e496_x0.__class__ is not int or e496_x0 < -128 or e496_x0 > 127:
-                raise _rt.bad_int(e496_x0, -128, 127)
+            e285_x0 = x9.Exponent
+            if e285_x0.__class__ is not int or e285_x0 < -128 or e285_x0 > 127:
+                raise _rt.bad_int(e285_x0, -128, 127)
             f = "EVSETargetReactivePower_L3.Value"
-            e496_x1 = x9.Value
-            if e496_x1.__class__ is not int or e496_x1 < -32768 or e496_x1 > 32767:
-                raise _rt.bad_int(e496_x1, -32768, 32767)
-            a = (a << 14) | (e496_x0 - -128) << 4 | (e496_x1 < 0)
-            m = ~e496_x1 if e496_x1 < 0 else e496_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e285_x1 = x9.Value
+            if e285_x1.__class__ is not int or e285_x1 < -32768 or e285_x1 > 32767:
+                raise _rt.bad_int(e285_x1, -32768, 32767)
+            m = ~e285_x1 if e285_x1 < 0 else e285_x1
+            if m < 128:
+                a = (a << 22) | (e285_x0 - -128) << 12 | (e285_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e285_x0 - -128) << 20 | (e285_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e285_x0 - -128) << 28 | (e285_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x10 = v.EVSEPresentActivePower
         if x10 is not None:
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
-            t = _T497[s]
+            t = _T286[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e498_x0 = x10.Exponent
-            if e498_x0.__class__ is not int or e498_x0 < -128 or e498_x0 > 127:
-                raise _rt.bad_int(e498_x0, -128, 127)
+            e287_x0 = x10.Exponent
+            if e287_x0.__class__ is not int or e287_x0 < -128 or e287_x0 > 127:
+                raise _rt.bad_int(e287_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e498_x1 = x10.Value
-            if e498_x1.__class__ is not int or e498_x1 < -32768 or e498_x1 > 32767:
-                raise _rt.bad_int(e498_x1, -32768, 32767)
-            a = (a << 14) | (e498_x0 - -128) << 4 | (e498_x1 < 0)
-            m = ~e498_x1 if e498_x1 < 0 else e498_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e287_x1 = x10.Value
+            if e287_x1.__class__ is not int or e287_x1 < -32768 or e287_x1 > 32767:
+                raise _rt.bad_int(e287_x1, -32768, 32767)
+            m = ~e287_x1 if e287_x1 < 0 else e287_x1
+            if m < 128:
+                a = (a << 22) | (e287_x0 - -128) << 12 | (e287_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e287_x0 - -128) << 20 | (e287_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e287_x0 - -128) << 28 | (e287_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x11 = v.EVSEPresentActivePower_L2
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T499[s]
+            t = _T288[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e500_x0 = x11.Exponent
-            if e500_x0.__class__ is not int or e500_x0 < -128 or e500_x0 > 127:
-                raise _rt.bad_int(e500_x0, -128, 127)
+            e289_x0 = x11.Exponent
+            if e289_x0.__class__ is not int or e289_x0 < -128 or e289_x0 > 127:
+                raise _rt.bad_int(e289_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e500_x1 = x11.Value
-            if e500_x1.__class__ is not int or e500_x1 < -32768 or e500_x1 > 32767:
-                raise _rt.bad_int(e500_x1, -32768, 32767)
-            a = (a << 14) | (e500_x0 - -128) << 4 | (e500_x1 < 0)
-            m = ~e500_x1 if e500_x1 < 0 else e500_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e289_x1 = x11.Value
+            if e289_x1.__class__ is not int or e289_x1 < -32768 or e289_x1 > 32767:
+                raise _rt.bad_int(e289_x1, -32768, 32767)
+            m = ~e289_x1 if e289_x1 < 0 else e289_x1
+            if m < 128:
+                a = (a << 22) | (e289_x0 - -128) << 12 | (e289_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e289_x0 - -128) << 20 | (e289_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e289_x0 - -128) << 28 | (e289_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x12 = v.EVSEPresentActivePower_L3
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T501[s]
+            t = _T290[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e502_x0 = x12.Exponent
-            if e502_x0.__class__ is not int or e502_x0 < -128 or e502_x0 > 127:
-                raise _rt.bad_int(e502_x0, -128, 127)
+            e291_x0 = x12.Exponent
+            if e291_x0.__class__ is not int or e291_x0 < -128 or e291_x0 > 127:
+                raise _rt.bad_int(e291_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e502_x1 = x12.Value
-            if e502_x1.__class__ is not int or e502_x1 < -32768 or e502_x1 > 32767:
-                raise _rt.bad_int(e502_x1, -32768, 32767)
-            a = (a << 14) | (e502_x0 - -128) << 4 | (e502_x1 < 0)
-            m = ~e502_x1 if e502_x1 < 0 else e502_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e291_x1 = x12.Value
+            if e291_x1.__class__ is not int or e291_x1 < -32768 or e291_x1 > 32767:
+                raise _rt.bad_int(e291_x1, -32768, 32767)
+            m = ~e291_x1 if e291_x1 < 0 else e291_x1
+            if m < 128:
+                a = (a << 22) | (e291_x0 - -128) << 12 | (e291_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e291_x0 - -128) << 20 | (e291_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e291_x0 - -128) << 28 | (e291_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T503[s]
+        t = _T292[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPresentActivePower), SE(EVSEPresentActivePower_L2), SE(EVSEPresentActivePower_L3), SE(EVSETargetActivePower_L2), SE(EVSETargetActivePower_L3), SE(EVSETargetReactivePower), SE(EVSETargetReactivePower_L2), SE(EVSETargetReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -8615,23 +10282,8 @@ _e_Dynamic_AC_CLResControlMode = _e_Dynamic_AC_CLResControlModeType
 """,
     ),
     '_d_Dynamic_AC_CLResControlModeType': (
-        ('Dynamic_AC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_AC_CLResControlModeType', 'RationalNumberType', '_W_Dynamic_AC_CLResControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s505 = RationalNumberType.Exponent.__set__
-_s506 = RationalNumberType.Value.__set__
-_s507 = Dynamic_AC_CLResControlModeType.DepartureTime.__set__
-_s508 = Dynamic_AC_CLResControlModeType.MinimumSOC.__set__
-_s509 = Dynamic_AC_CLResControlModeType.TargetSOC.__set__
-_s510 = Dynamic_AC_CLResControlModeType.AckMaxDelay.__set__
-_s511 = Dynamic_AC_CLResControlModeType.EVSETargetActivePower.__set__
-_s512 = Dynamic_AC_CLResControlModeType.EVSETargetActivePower_L2.__set__
-_s513 = Dynamic_AC_CLResControlModeType.EVSETargetActivePower_L3.__set__
-_s514 = Dynamic_AC_CLResControlModeType.EVSETargetReactivePower.__set__
-_s515 = Dynamic_AC_CLResControlModeType.EVSETargetReactivePower_L2.__set__
-_s516 = Dynamic_AC_CLResControlModeType.EVSETargetReactivePower_L3.__set__
-_s517 = Dynamic_AC_CLResControlModeType.EVSEPresentActivePower.__set__
-_s518 = Dynamic_AC_CLResControlModeType.EVSEPresentActivePower_L2.__set__
-_s519 = Dynamic_AC_CLResControlModeType.EVSEPresentActivePower_L3.__set__
 
 def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -8653,7 +10305,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8667,12 +10318,12 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8706,7 +10357,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8720,12 +10370,12 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8771,7 +10421,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8785,12 +10434,12 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8824,7 +10473,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8838,12 +10486,12 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8865,7 +10513,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8879,12 +10526,12 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_AC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8899,7 +10546,6 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_AC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -8908,24 +10554,29 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e504_v0 = ((g >> 4) & 255) + -128
+        e293_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e504_v1 = c & 65535
-        if e504_v1 < 32768:
-            e504_v1 >>= 8
+        e293_v1 = c & 65535
+        if e293_v1 < 32768:
+            e293_v1 >>= 8
             p = q - 8
-        elif not e504_v1 & 128:
-            e504_v1 = ((e504_v1 >> 8) & 127) | ((e504_v1 & 127) << 7)
+            if sg:
+                e293_v1 = ~e293_v1
+        elif not e293_v1 & 128:
+            e293_v1 = ((e293_v1 >> 8) & 127) | (e293_v1 & 127) << 7
             p = q
+            if sg:
+                e293_v1 = ~e293_v1
         else:
-            e504_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e504_v1 = ~e504_v1
-        if e504_v1 < -32768 or e504_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e504_v1, -32768, 32767)
-        v4 = _new(RationalNumberType)
-        _s505(v4, e504_v0)
-        _s506(v4, e504_v1)
+            e293_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e293_v1 = ~e293_v1
+            if e293_v1 < -32768 or e293_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e293_v1, -32768, 32767)
+        v4 = _new(_W_RationalNumberType)
+        v4.Exponent = e293_v0
+        v4.Value = e293_v1
+        v4.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -9136,41 +10787,127 @@ def _d_Dynamic_AC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_AC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s507(o, v0)
-    _s508(o, v1)
-    _s509(o, v2)
-    _s510(o, v3)
-    _s511(o, v4)
-    _s512(o, v5)
-    _s513(o, v6)
-    _s514(o, v7)
-    _s515(o, v8)
-    _s516(o, v9)
-    _s517(o, v10)
-    _s518(o, v11)
-    _s519(o, v12)
+    o = _new(_W_Dynamic_AC_CLResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AckMaxDelay = v3
+    o.EVSETargetActivePower = v4
+    o.EVSETargetActivePower_L2 = v5
+    o.EVSETargetActivePower_L3 = v6
+    o.EVSETargetReactivePower = v7
+    o.EVSETargetReactivePower_L2 = v8
+    o.EVSETargetReactivePower_L3 = v9
+    o.EVSEPresentActivePower = v10
+    o.EVSEPresentActivePower_L2 = v11
+    o.EVSEPresentActivePower_L3 = v12
+    o.__class__ = cls
     return o, D, E, p
 _d_Dynamic_AC_CLResControlMode = _d_Dynamic_AC_CLResControlModeType
+""",
+    ),
+    '_j_Dynamic_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSETargetActivePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSETargetActivePower_L2
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSETargetActivePower_L3
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSETargetReactivePower
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSETargetReactivePower_L2
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSETargetReactivePower_L3
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEPresentActivePower
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEPresentActivePower_L2
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x12 = v.EVSEPresentActivePower_L3
+    if x12 is not None:
+        y17 = x12.Exponent
+        y18 = x12.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_Dynamic_AC_CLResControlMode = _j_Dynamic_AC_CLResControlModeType
 """,
     ),
     '_e_Scheduled_AC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T521 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T523 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T525 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T527 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, None, None, None, None, None, None, )
-_T529 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, None, None, None, None, None, )
-_T531 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, None, None, None, None, None, )
-_T533 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, None, None, None, None, None, None, )
-_T535 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, None, None, None, None, None, )
-_T537 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (3, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, None, None, None, )
-_T540 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (3, 0, 12), None, None, None, None, )
-_T542 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (3, 1, 13), (3, 0, 13), None, None, None, )
-_T544 = (None, None, None, None, None, None, None, None, None, None, (3, 3, 14), (3, 2, 14), (3, 1, 14), (2, 0, 14), None, None, )
-_T546 = (None, None, None, None, None, None, None, None, None, None, (3, 4, 15), (3, 3, 15), (3, 2, 15), (2, 1, 15), (2, 0, 15), None, )
-_T548 = (None, None, None, None, None, None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T295 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T297 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T299 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T301 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, None, None, None, None, None, None, )
+_T303 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, None, None, None, None, None, )
+_T305 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, None, None, None, None, None, )
+_T307 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, None, None, None, None, None, None, )
+_T309 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, None, None, None, None, None, )
+_T311 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (3, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (2, 2, 10), (2, 1, 10), (1, 0, 10), None, None, None, None, None, None, )
+_T314 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (3, 0, 12), None, None, None, None, )
+_T316 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (3, 1, 13), (3, 0, 13), None, None, None, )
+_T318 = (None, None, None, None, None, None, None, None, None, None, (3, 3, 14), (3, 2, 14), (3, 1, 14), (2, 0, 14), None, None, )
+_T320 = (None, None, None, None, None, None, None, None, None, None, (3, 4, 15), (3, 3, 15), (3, 2, 15), (2, 1, 15), (2, 0, 15), None, )
+_T322 = (None, None, None, None, None, None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_AC_CLReqControlModeType(a, v):
     f = ""
@@ -9181,16 +10918,20 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVTargetEnergyRequest.Exponent"
-            e520_x0 = x0.Exponent
-            if e520_x0.__class__ is not int or e520_x0 < -128 or e520_x0 > 127:
-                raise _rt.bad_int(e520_x0, -128, 127)
+            e294_x0 = x0.Exponent
+            if e294_x0.__class__ is not int or e294_x0 < -128 or e294_x0 > 127:
+                raise _rt.bad_int(e294_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e520_x1 = x0.Value
-            if e520_x1.__class__ is not int or e520_x1 < -32768 or e520_x1 > 32767:
-                raise _rt.bad_int(e520_x1, -32768, 32767)
-            a = (a << 18) | (e520_x0 - -128) << 4 | (e520_x1 < 0)
-            m = ~e520_x1 if e520_x1 < 0 else e520_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e294_x1 = x0.Value
+            if e294_x1.__class__ is not int or e294_x1 < -32768 or e294_x1 > 32767:
+                raise _rt.bad_int(e294_x1, -32768, 32767)
+            m = ~e294_x1 if e294_x1 < 0 else e294_x1
+            if m < 128:
+                a = (a << 26) | (e294_x0 - -128) << 12 | (e294_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e294_x0 - -128) << 20 | (e294_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e294_x0 - -128) << 28 | (e294_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -9200,197 +10941,233 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T521[s]
+            t = _T295[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e522_x0 = x1.Exponent
-            if e522_x0.__class__ is not int or e522_x0 < -128 or e522_x0 > 127:
-                raise _rt.bad_int(e522_x0, -128, 127)
+            e296_x0 = x1.Exponent
+            if e296_x0.__class__ is not int or e296_x0 < -128 or e296_x0 > 127:
+                raise _rt.bad_int(e296_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e522_x1 = x1.Value
-            if e522_x1.__class__ is not int or e522_x1 < -32768 or e522_x1 > 32767:
-                raise _rt.bad_int(e522_x1, -32768, 32767)
-            a = (a << 14) | (e522_x0 - -128) << 4 | (e522_x1 < 0)
-            m = ~e522_x1 if e522_x1 < 0 else e522_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e296_x1 = x1.Value
+            if e296_x1.__class__ is not int or e296_x1 < -32768 or e296_x1 > 32767:
+                raise _rt.bad_int(e296_x1, -32768, 32767)
+            m = ~e296_x1 if e296_x1 < 0 else e296_x1
+            if m < 128:
+                a = (a << 22) | (e296_x0 - -128) << 12 | (e296_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e296_x0 - -128) << 20 | (e296_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e296_x0 - -128) << 28 | (e296_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T523[s]
+            t = _T297[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e524_x0 = x2.Exponent
-            if e524_x0.__class__ is not int or e524_x0 < -128 or e524_x0 > 127:
-                raise _rt.bad_int(e524_x0, -128, 127)
+            e298_x0 = x2.Exponent
+            if e298_x0.__class__ is not int or e298_x0 < -128 or e298_x0 > 127:
+                raise _rt.bad_int(e298_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e524_x1 = x2.Value
-            if e524_x1.__class__ is not int or e524_x1 < -32768 or e524_x1 > 32767:
-                raise _rt.bad_int(e524_x1, -32768, 32767)
-            a = (a << 14) | (e524_x0 - -128) << 4 | (e524_x1 < 0)
-            m = ~e524_x1 if e524_x1 < 0 else e524_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e298_x1 = x2.Value
+            if e298_x1.__class__ is not int or e298_x1 < -32768 or e298_x1 > 32767:
+                raise _rt.bad_int(e298_x1, -32768, 32767)
+            m = ~e298_x1 if e298_x1 < 0 else e298_x1
+            if m < 128:
+                a = (a << 22) | (e298_x0 - -128) << 12 | (e298_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e298_x0 - -128) << 20 | (e298_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e298_x0 - -128) << 28 | (e298_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower"
         x3 = v.EVMaximumChargePower
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T525[s]
+            t = _T299[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower.Exponent"
-            e526_x0 = x3.Exponent
-            if e526_x0.__class__ is not int or e526_x0 < -128 or e526_x0 > 127:
-                raise _rt.bad_int(e526_x0, -128, 127)
+            e300_x0 = x3.Exponent
+            if e300_x0.__class__ is not int or e300_x0 < -128 or e300_x0 > 127:
+                raise _rt.bad_int(e300_x0, -128, 127)
             f = "EVMaximumChargePower.Value"
-            e526_x1 = x3.Value
-            if e526_x1.__class__ is not int or e526_x1 < -32768 or e526_x1 > 32767:
-                raise _rt.bad_int(e526_x1, -32768, 32767)
-            a = (a << 14) | (e526_x0 - -128) << 4 | (e526_x1 < 0)
-            m = ~e526_x1 if e526_x1 < 0 else e526_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e300_x1 = x3.Value
+            if e300_x1.__class__ is not int or e300_x1 < -32768 or e300_x1 > 32767:
+                raise _rt.bad_int(e300_x1, -32768, 32767)
+            m = ~e300_x1 if e300_x1 < 0 else e300_x1
+            if m < 128:
+                a = (a << 22) | (e300_x0 - -128) << 12 | (e300_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e300_x0 - -128) << 20 | (e300_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e300_x0 - -128) << 28 | (e300_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L2"
         x4 = v.EVMaximumChargePower_L2
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T527[s]
+            t = _T301[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L2.Exponent"
-            e528_x0 = x4.Exponent
-            if e528_x0.__class__ is not int or e528_x0 < -128 or e528_x0 > 127:
-                raise _rt.bad_int(e528_x0, -128, 127)
+            e302_x0 = x4.Exponent
+            if e302_x0.__class__ is not int or e302_x0 < -128 or e302_x0 > 127:
+                raise _rt.bad_int(e302_x0, -128, 127)
             f = "EVMaximumChargePower_L2.Value"
-            e528_x1 = x4.Value
-            if e528_x1.__class__ is not int or e528_x1 < -32768 or e528_x1 > 32767:
-                raise _rt.bad_int(e528_x1, -32768, 32767)
-            a = (a << 14) | (e528_x0 - -128) << 4 | (e528_x1 < 0)
-            m = ~e528_x1 if e528_x1 < 0 else e528_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e302_x1 = x4.Value
+            if e302_x1.__class__ is not int or e302_x1 < -32768 or e302_x1 > 32767:
+                raise _rt.bad_int(e302_x1, -32768, 32767)
+            m = ~e302_x1 if e302_x1 < 0 else e302_x1
+            if m < 128:
+                a = (a << 22) | (e302_x0 - -128) << 12 | (e302_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e302_x0 - -128) << 20 | (e302_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e302_x0 - -128) << 28 | (e302_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargePower_L3"
         x5 = v.EVMaximumChargePower_L3
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T529[s]
+            t = _T303[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargePower_L3.Exponent"
-            e530_x0 = x5.Exponent
-            if e530_x0.__class__ is not int or e530_x0 < -128 or e530_x0 > 127:
-                raise _rt.bad_int(e530_x0, -128, 127)
+            e304_x0 = x5.Exponent
+            if e304_x0.__class__ is not int or e304_x0 < -128 or e304_x0 > 127:
+                raise _rt.bad_int(e304_x0, -128, 127)
             f = "EVMaximumChargePower_L3.Value"
-            e530_x1 = x5.Value
-            if e530_x1.__class__ is not int or e530_x1 < -32768 or e530_x1 > 32767:
-                raise _rt.bad_int(e530_x1, -32768, 32767)
-            a = (a << 14) | (e530_x0 - -128) << 4 | (e530_x1 < 0)
-            m = ~e530_x1 if e530_x1 < 0 else e530_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e304_x1 = x5.Value
+            if e304_x1.__class__ is not int or e304_x1 < -32768 or e304_x1 > 32767:
+                raise _rt.bad_int(e304_x1, -32768, 32767)
+            m = ~e304_x1 if e304_x1 < 0 else e304_x1
+            if m < 128:
+                a = (a << 22) | (e304_x0 - -128) << 12 | (e304_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e304_x0 - -128) << 20 | (e304_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e304_x0 - -128) << 28 | (e304_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower"
         x6 = v.EVMinimumChargePower
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T531[s]
+            t = _T305[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower.Exponent"
-            e532_x0 = x6.Exponent
-            if e532_x0.__class__ is not int or e532_x0 < -128 or e532_x0 > 127:
-                raise _rt.bad_int(e532_x0, -128, 127)
+            e306_x0 = x6.Exponent
+            if e306_x0.__class__ is not int or e306_x0 < -128 or e306_x0 > 127:
+                raise _rt.bad_int(e306_x0, -128, 127)
             f = "EVMinimumChargePower.Value"
-            e532_x1 = x6.Value
-            if e532_x1.__class__ is not int or e532_x1 < -32768 or e532_x1 > 32767:
-                raise _rt.bad_int(e532_x1, -32768, 32767)
-            a = (a << 14) | (e532_x0 - -128) << 4 | (e532_x1 < 0)
-            m = ~e532_x1 if e532_x1 < 0 else e532_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e306_x1 = x6.Value
+            if e306_x1.__class__ is not int or e306_x1 < -32768 or e306_x1 > 32767:
+                raise _rt.bad_int(e306_x1, -32768, 32767)
+            m = ~e306_x1 if e306_x1 < 0 else e306_x1
+            if m < 128:
+                a = (a << 22) | (e306_x0 - -128) << 12 | (e306_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e306_x0 - -128) << 20 | (e306_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e306_x0 - -128) << 28 | (e306_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L2"
         x7 = v.EVMinimumChargePower_L2
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T533[s]
+            t = _T307[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L2.Exponent"
-            e534_x0 = x7.Exponent
-            if e534_x0.__class__ is not int or e534_x0 < -128 or e534_x0 > 127:
-                raise _rt.bad_int(e534_x0, -128, 127)
+            e308_x0 = x7.Exponent
+            if e308_x0.__class__ is not int or e308_x0 < -128 or e308_x0 > 127:
+                raise _rt.bad_int(e308_x0, -128, 127)
             f = "EVMinimumChargePower_L2.Value"
-            e534_x1 = x7.Value
-            if e534_x1.__class__ is not int or e534_x1 < -32768 or e534_x1 > 32767:
-                raise _rt.bad_int(e534_x1, -32768, 32767)
-            a = (a << 14) | (e534_x0 - -128) << 4 | (e534_x1 < 0)
-            m = ~e534_x1 if e534_x1 < 0 else e534_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e308_x1 = x7.Value
+            if e308_x1.__class__ is not int or e308_x1 < -32768 or e308_x1 > 32767:
+                raise _rt.bad_int(e308_x1, -32768, 32767)
+            m = ~e308_x1 if e308_x1 < 0 else e308_x1
+            if m < 128:
+                a = (a << 22) | (e308_x0 - -128) << 12 | (e308_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e308_x0 - -128) << 20 | (e308_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e308_x0 - -128) << 28 | (e308_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumChargePower_L3"
         x8 = v.EVMinimumChargePower_L3
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T535[s]
+            t = _T309[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower_L3.Exponent"
-            e536_x0 = x8.Exponent
-            if e536_x0.__class__ is not int or e536_x0 < -128 or e536_x0 > 127:
-                raise _rt.bad_int(e536_x0, -128, 127)
+            e310_x0 = x8.Exponent
+            if e310_x0.__class__ is not int or e310_x0 < -128 or e310_x0 > 127:
+                raise _rt.bad_int(e310_x0, -128, 127)
             f = "EVMinimumChargePower_L3.Value"
-            e536_x1 = x8.Value
-            if e536_x1.__class__ is not int or e536_x1 < -32768 or e536_x1 > 32767:
-                raise _rt.bad_int(e536_x1, -32768, 32767)
-            a = (a << 14) | (e536_x0 - -128) << 4 | (e536_x1 < 0)
-            m = ~e536_x1 if e536_x1 < 0 else e536_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e310_x1 = x8.Value
+            if e310_x1.__class__ is not int or e310_x1 < -32768 or e310_x1 > 32767:
+                raise _rt.bad_int(e310_x1, -32768, 32767)
+            m = ~e310_x1 if e310_x1 < 0 else e310_x1
+            if m < 128:
+                a = (a << 22) | (e310_x0 - -128) << 12 | (e310_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e310_x0 - -128) << 20 | (e310_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e310_x0 - -128) << 28 | (e310_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentActivePower"
         x9 = v.EVPresentActivePower
         if not isinstance(x9, RationalNumberType):
             raise _rt.bad_class(x9, 'RationalNumberType')
-        t = _T537[s]
+        t = _T311[s]
         if t is None:
             raise _rt.not_here('EVPresentActivePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPresentActivePower.Exponent"
-        e538_x0 = x9.Exponent
-        if e538_x0.__class__ is not int or e538_x0 < -128 or e538_x0 > 127:
-            raise _rt.bad_int(e538_x0, -128, 127)
+        e312_x0 = x9.Exponent
+        if e312_x0.__class__ is not int or e312_x0 < -128 or e312_x0 > 127:
+            raise _rt.bad_int(e312_x0, -128, 127)
         f = "EVPresentActivePower.Value"
-        e538_x1 = x9.Value
-        if e538_x1.__class__ is not int or e538_x1 < -32768 or e538_x1 > 32767:
-            raise _rt.bad_int(e538_x1, -32768, 32767)
-        a = (a << 14) | (e538_x0 - -128) << 4 | (e538_x1 < 0)
-        m = ~e538_x1 if e538_x1 < 0 else e538_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e312_x1 = x9.Value
+        if e312_x1.__class__ is not int or e312_x1 < -32768 or e312_x1 > 32767:
+            raise _rt.bad_int(e312_x1, -32768, 32767)
+        m = ~e312_x1 if e312_x1 < 0 else e312_x1
+        if m < 128:
+            a = (a << 22) | (e312_x0 - -128) << 12 | (e312_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e312_x0 - -128) << 20 | (e312_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e312_x0 - -128) << 28 | (e312_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPresentActivePower_L2"
         x10 = v.EVPresentActivePower_L2
         a <<= 2
@@ -9398,16 +11175,20 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
             f = "EVPresentActivePower_L2.Exponent"
-            e539_x0 = x10.Exponent
-            if e539_x0.__class__ is not int or e539_x0 < -128 or e539_x0 > 127:
-                raise _rt.bad_int(e539_x0, -128, 127)
+            e313_x0 = x10.Exponent
+            if e313_x0.__class__ is not int or e313_x0 < -128 or e313_x0 > 127:
+                raise _rt.bad_int(e313_x0, -128, 127)
             f = "EVPresentActivePower_L2.Value"
-            e539_x1 = x10.Value
-            if e539_x1.__class__ is not int or e539_x1 < -32768 or e539_x1 > 32767:
-                raise _rt.bad_int(e539_x1, -32768, 32767)
-            a = (a << 17) | (e539_x0 - -128) << 4 | (e539_x1 < 0)
-            m = ~e539_x1 if e539_x1 < 0 else e539_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e313_x1 = x10.Value
+            if e313_x1.__class__ is not int or e313_x1 < -32768 or e313_x1 > 32767:
+                raise _rt.bad_int(e313_x1, -32768, 32767)
+            m = ~e313_x1 if e313_x1 < 0 else e313_x1
+            if m < 128:
+                a = (a << 25) | (e313_x0 - -128) << 12 | (e313_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e313_x0 - -128) << 20 | (e313_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e313_x0 - -128) << 28 | (e313_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -9417,90 +11198,106 @@ def _e_Scheduled_AC_CLReqControlModeType(a, v):
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T540[s]
+            t = _T314[s]
             if t is None:
                 raise _rt.not_here('EVPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentActivePower_L3.Exponent"
-            e541_x0 = x11.Exponent
-            if e541_x0.__class__ is not int or e541_x0 < -128 or e541_x0 > 127:
-                raise _rt.bad_int(e541_x0, -128, 127)
+            e315_x0 = x11.Exponent
+            if e315_x0.__class__ is not int or e315_x0 < -128 or e315_x0 > 127:
+                raise _rt.bad_int(e315_x0, -128, 127)
             f = "EVPresentActivePower_L3.Value"
-            e541_x1 = x11.Value
-            if e541_x1.__class__ is not int or e541_x1 < -32768 or e541_x1 > 32767:
-                raise _rt.bad_int(e541_x1, -32768, 32767)
-            a = (a << 14) | (e541_x0 - -128) << 4 | (e541_x1 < 0)
-            m = ~e541_x1 if e541_x1 < 0 else e541_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e315_x1 = x11.Value
+            if e315_x1.__class__ is not int or e315_x1 < -32768 or e315_x1 > 32767:
+                raise _rt.bad_int(e315_x1, -32768, 32767)
+            m = ~e315_x1 if e315_x1 < 0 else e315_x1
+            if m < 128:
+                a = (a << 22) | (e315_x0 - -128) << 12 | (e315_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e315_x0 - -128) << 20 | (e315_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e315_x0 - -128) << 28 | (e315_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower"
         x12 = v.EVPresentReactivePower
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T542[s]
+            t = _T316[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower.Exponent"
-            e543_x0 = x12.Exponent
-            if e543_x0.__class__ is not int or e543_x0 < -128 or e543_x0 > 127:
-                raise _rt.bad_int(e543_x0, -128, 127)
+            e317_x0 = x12.Exponent
+            if e317_x0.__class__ is not int or e317_x0 < -128 or e317_x0 > 127:
+                raise _rt.bad_int(e317_x0, -128, 127)
             f = "EVPresentReactivePower.Value"
-            e543_x1 = x12.Value
-            if e543_x1.__class__ is not int or e543_x1 < -32768 or e543_x1 > 32767:
-                raise _rt.bad_int(e543_x1, -32768, 32767)
-            a = (a << 14) | (e543_x0 - -128) << 4 | (e543_x1 < 0)
-            m = ~e543_x1 if e543_x1 < 0 else e543_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e317_x1 = x12.Value
+            if e317_x1.__class__ is not int or e317_x1 < -32768 or e317_x1 > 32767:
+                raise _rt.bad_int(e317_x1, -32768, 32767)
+            m = ~e317_x1 if e317_x1 < 0 else e317_x1
+            if m < 128:
+                a = (a << 22) | (e317_x0 - -128) << 12 | (e317_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e317_x0 - -128) << 20 | (e317_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e317_x0 - -128) << 28 | (e317_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L2"
         x13 = v.EVPresentReactivePower_L2
         if x13 is not None:
             if not isinstance(x13, RationalNumberType):
                 raise _rt.bad_class(x13, 'RationalNumberType')
-            t = _T544[s]
+            t = _T318[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L2.Exponent"
-            e545_x0 = x13.Exponent
-            if e545_x0.__class__ is not int or e545_x0 < -128 or e545_x0 > 127:
-                raise _rt.bad_int(e545_x0, -128, 127)
+            e319_x0 = x13.Exponent
+            if e319_x0.__class__ is not int or e319_x0 < -128 or e319_x0 > 127:
+                raise _rt.bad_int(e319_x0, -128, 127)
             f = "EVPresentReactivePower_L2.Value"
-            e545_x1 = x13.Value
-            if e545_x1.__class__ is not int or e545_x1 < -32768 or e545_x1 > 32767:
-                raise _rt.bad_int(e545_x1, -32768, 32767)
-            a = (a << 14) | (e545_x0 - -128) << 4 | (e545_x1 < 0)
-            m = ~e545_x1 if e545_x1 < 0 else e545_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e319_x1 = x13.Value
+            if e319_x1.__class__ is not int or e319_x1 < -32768 or e319_x1 > 32767:
+                raise _rt.bad_int(e319_x1, -32768, 32767)
+            m = ~e319_x1 if e319_x1 < 0 else e319_x1
+            if m < 128:
+                a = (a << 22) | (e319_x0 - -128) << 12 | (e319_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e319_x0 - -128) << 20 | (e319_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e319_x0 - -128) << 28 | (e319_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVPresentReactivePower_L3"
         x14 = v.EVPresentReactivePower_L3
         if x14 is not None:
             if not isinstance(x14, RationalNumberType):
                 raise _rt.bad_class(x14, 'RationalNumberType')
-            t = _T546[s]
+            t = _T320[s]
             if t is None:
                 raise _rt.not_here('EVPresentReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPresentReactivePower_L3.Exponent"
-            e547_x0 = x14.Exponent
-            if e547_x0.__class__ is not int or e547_x0 < -128 or e547_x0 > 127:
-                raise _rt.bad_int(e547_x0, -128, 127)
+            e321_x0 = x14.Exponent
+            if e321_x0.__class__ is not int or e321_x0 < -128 or e321_x0 > 127:
+                raise _rt.bad_int(e321_x0, -128, 127)
             f = "EVPresentReactivePower_L3.Value"
-            e547_x1 = x14.Value
-            if e547_x1.__class__ is not int or e547_x1 < -32768 or e547_x1 > 32767:
-                raise _rt.bad_int(e547_x1, -32768, 32767)
-            a = (a << 14) | (e547_x0 - -128) << 4 | (e547_x1 < 0)
-            m = ~e547_x1 if e547_x1 < 0 else e547_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e321_x1 = x14.Value
+            if e321_x1.__class__ is not int or e321_x1 < -32768 or e321_x1 > 32767:
+                raise _rt.bad_int(e321_x1, -32768, 32767)
+            m = ~e321_x1 if e321_x1 < 0 else e321_x1
+            if m < 128:
+                a = (a << 22) | (e321_x0 - -128) << 12 | (e321_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e321_x0 - -128) << 20 | (e321_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e321_x0 - -128) << 28 | (e321_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T548[s]
+        t = _T322[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPresentActivePower_L2), SE(EVPresentActivePower_L3), SE(EVPresentReactivePower), SE(EVPresentReactivePower_L2), SE(EVPresentReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -9513,25 +11310,8 @@ _e_Scheduled_AC_CLReqControlMode = _e_Scheduled_AC_CLReqControlModeType
 """,
     ),
     '_d_Scheduled_AC_CLReqControlModeType': (
-        ('RationalNumberType', 'Scheduled_AC_CLReqControlModeType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'Scheduled_AC_CLReqControlModeType', '_W_RationalNumberType', '_W_Scheduled_AC_CLReqControlModeType', '_d_RationalNumberType'),
 """\
-_s550 = RationalNumberType.Exponent.__set__
-_s551 = RationalNumberType.Value.__set__
-_s552 = Scheduled_AC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s553 = Scheduled_AC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s554 = Scheduled_AC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s555 = Scheduled_AC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s556 = Scheduled_AC_CLReqControlModeType.EVMaximumChargePower_L2.__set__
-_s557 = Scheduled_AC_CLReqControlModeType.EVMaximumChargePower_L3.__set__
-_s558 = Scheduled_AC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s559 = Scheduled_AC_CLReqControlModeType.EVMinimumChargePower_L2.__set__
-_s560 = Scheduled_AC_CLReqControlModeType.EVMinimumChargePower_L3.__set__
-_s561 = Scheduled_AC_CLReqControlModeType.EVPresentActivePower.__set__
-_s562 = Scheduled_AC_CLReqControlModeType.EVPresentActivePower_L2.__set__
-_s563 = Scheduled_AC_CLReqControlModeType.EVPresentActivePower_L3.__set__
-_s564 = Scheduled_AC_CLReqControlModeType.EVPresentReactivePower.__set__
-_s565 = Scheduled_AC_CLReqControlModeType.EVPresentReactivePower_L2.__set__
-_s566 = Scheduled_AC_CLReqControlModeType.EVPresentReactivePower_L3.__set__
 
 def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -9791,7 +11571,6 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_AC_CLReqControlModeType')
     if s == 9:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -9800,24 +11579,29 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e549_v0 = ((g >> 4) & 255) + -128
+        e323_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e549_v1 = c & 65535
-        if e549_v1 < 32768:
-            e549_v1 >>= 8
+        e323_v1 = c & 65535
+        if e323_v1 < 32768:
+            e323_v1 >>= 8
             p = q - 8
-        elif not e549_v1 & 128:
-            e549_v1 = ((e549_v1 >> 8) & 127) | ((e549_v1 & 127) << 7)
+            if sg:
+                e323_v1 = ~e323_v1
+        elif not e323_v1 & 128:
+            e323_v1 = ((e323_v1 >> 8) & 127) | (e323_v1 & 127) << 7
             p = q
+            if sg:
+                e323_v1 = ~e323_v1
         else:
-            e549_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e549_v1 = ~e549_v1
-        if e549_v1 < -32768 or e549_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e549_v1, -32768, 32767)
-        v9 = _new(RationalNumberType)
-        _s550(v9, e549_v0)
-        _s551(v9, e549_v1)
+            e323_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e323_v1 = ~e323_v1
+            if e323_v1 < -32768 or e323_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e323_v1, -32768, 32767)
+        v9 = _new(_W_RationalNumberType)
+        v9.Exponent = e323_v0
+        v9.Value = e323_v1
+        v9.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -9932,38 +11716,154 @@ def _d_Scheduled_AC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_AC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s552(o, v0)
-    _s553(o, v1)
-    _s554(o, v2)
-    _s555(o, v3)
-    _s556(o, v4)
-    _s557(o, v5)
-    _s558(o, v6)
-    _s559(o, v7)
-    _s560(o, v8)
-    _s561(o, v9)
-    _s562(o, v10)
-    _s563(o, v11)
-    _s564(o, v12)
-    _s565(o, v13)
-    _s566(o, v14)
+    o = _new(_W_Scheduled_AC_CLReqControlModeType)
+    o.EVTargetEnergyRequest = v0
+    o.EVMaximumEnergyRequest = v1
+    o.EVMinimumEnergyRequest = v2
+    o.EVMaximumChargePower = v3
+    o.EVMaximumChargePower_L2 = v4
+    o.EVMaximumChargePower_L3 = v5
+    o.EVMinimumChargePower = v6
+    o.EVMinimumChargePower_L2 = v7
+    o.EVMinimumChargePower_L3 = v8
+    o.EVPresentActivePower = v9
+    o.EVPresentActivePower_L2 = v10
+    o.EVPresentActivePower_L3 = v11
+    o.EVPresentReactivePower = v12
+    o.EVPresentReactivePower_L2 = v13
+    o.EVPresentReactivePower_L3 = v14
+    o.__class__ = cls
     return o, D, E, p
 _d_Scheduled_AC_CLReqControlMode = _d_Scheduled_AC_CLReqControlModeType
+""",
+    ),
+    '_j_Scheduled_AC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_AC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVMaximumChargePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVMaximumChargePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMinimumChargePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMinimumChargePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower_L3'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVPresentActivePower
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVPresentActivePower_L2
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L2'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVPresentActivePower_L3
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVPresentActivePower_L3'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVPresentReactivePower
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower'] = {'Exponent': y25, 'Value': y26}
+    x13 = v.EVPresentReactivePower_L2
+    if x13 is not None:
+        y27 = x13.Exponent
+        y28 = x13.Value
+        if y27 is None or y28 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L2'] = {'Exponent': y27, 'Value': y28}
+    x14 = v.EVPresentReactivePower_L3
+    if x14 is not None:
+        y29 = x14.Exponent
+        y30 = x14.Value
+        if y29 is None or y30 is None:
+            return _rt.json_body(v)
+        d['EVPresentReactivePower_L3'] = {'Exponent': y29, 'Value': y30}
+    return d
+_j_Scheduled_AC_CLReqControlMode = _j_Scheduled_AC_CLReqControlModeType
 """,
     ),
     '_e_Scheduled_AC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T568 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, )
-_T570 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, )
-_T572 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, )
-_T574 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, )
-_T576 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, )
-_T578 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, )
-_T580 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
-_T582 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
-_T584 = ((4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T325 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, )
+_T327 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, )
+_T329 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (3, 0, 4), None, None, None, None, None, None, )
+_T331 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, None, )
+_T333 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, )
+_T335 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, )
+_T337 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
+_T339 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (3, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
+_T341 = ((4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_AC_CLResControlModeType(a, v):
     f = ""
@@ -9974,16 +11874,20 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVSETargetActivePower.Exponent"
-            e567_x0 = x0.Exponent
-            if e567_x0.__class__ is not int or e567_x0 < -128 or e567_x0 > 127:
-                raise _rt.bad_int(e567_x0, -128, 127)
+            e324_x0 = x0.Exponent
+            if e324_x0.__class__ is not int or e324_x0 < -128 or e324_x0 > 127:
+                raise _rt.bad_int(e324_x0, -128, 127)
             f = "EVSETargetActivePower.Value"
-            e567_x1 = x0.Value
-            if e567_x1.__class__ is not int or e567_x1 < -32768 or e567_x1 > 32767:
-                raise _rt.bad_int(e567_x1, -32768, 32767)
-            a = (a << 18) | (e567_x0 - -128) << 4 | (e567_x1 < 0)
-            m = ~e567_x1 if e567_x1 < 0 else e567_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e324_x1 = x0.Value
+            if e324_x1.__class__ is not int or e324_x1 < -32768 or e324_x1 > 32767:
+                raise _rt.bad_int(e324_x1, -32768, 32767)
+            m = ~e324_x1 if e324_x1 < 0 else e324_x1
+            if m < 128:
+                a = (a << 26) | (e324_x0 - -128) << 12 | (e324_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e324_x0 - -128) << 20 | (e324_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e324_x0 - -128) << 28 | (e324_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -9993,178 +11897,210 @@ def _e_Scheduled_AC_CLResControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T568[s]
+            t = _T325[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L2.Exponent"
-            e569_x0 = x1.Exponent
-            if e569_x0.__class__ is not int or e569_x0 < -128 or e569_x0 > 127:
-                raise _rt.bad_int(e569_x0, -128, 127)
+            e326_x0 = x1.Exponent
+            if e326_x0.__class__ is not int or e326_x0 < -128 or e326_x0 > 127:
+                raise _rt.bad_int(e326_x0, -128, 127)
             f = "EVSETargetActivePower_L2.Value"
-            e569_x1 = x1.Value
-            if e569_x1.__class__ is not int or e569_x1 < -32768 or e569_x1 > 32767:
-                raise _rt.bad_int(e569_x1, -32768, 32767)
-            a = (a << 14) | (e569_x0 - -128) << 4 | (e569_x1 < 0)
-            m = ~e569_x1 if e569_x1 < 0 else e569_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e326_x1 = x1.Value
+            if e326_x1.__class__ is not int or e326_x1 < -32768 or e326_x1 > 32767:
+                raise _rt.bad_int(e326_x1, -32768, 32767)
+            m = ~e326_x1 if e326_x1 < 0 else e326_x1
+            if m < 128:
+                a = (a << 22) | (e326_x0 - -128) << 12 | (e326_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e326_x0 - -128) << 20 | (e326_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e326_x0 - -128) << 28 | (e326_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetActivePower_L3"
         x2 = v.EVSETargetActivePower_L3
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T570[s]
+            t = _T327[s]
             if t is None:
                 raise _rt.not_here('EVSETargetActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetActivePower_L3.Exponent"
-            e571_x0 = x2.Exponent
-            if e571_x0.__class__ is not int or e571_x0 < -128 or e571_x0 > 127:
-                raise _rt.bad_int(e571_x0, -128, 127)
+            e328_x0 = x2.Exponent
+            if e328_x0.__class__ is not int or e328_x0 < -128 or e328_x0 > 127:
+                raise _rt.bad_int(e328_x0, -128, 127)
             f = "EVSETargetActivePower_L3.Value"
-            e571_x1 = x2.Value
-            if e571_x1.__class__ is not int or e571_x1 < -32768 or e571_x1 > 32767:
-                raise _rt.bad_int(e571_x1, -32768, 32767)
-            a = (a << 14) | (e571_x0 - -128) << 4 | (e571_x1 < 0)
-            m = ~e571_x1 if e571_x1 < 0 else e571_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e328_x1 = x2.Value
+            if e328_x1.__class__ is not int or e328_x1 < -32768 or e328_x1 > 32767:
+                raise _rt.bad_int(e328_x1, -32768, 32767)
+            m = ~e328_x1 if e328_x1 < 0 else e328_x1
+            if m < 128:
+                a = (a << 22) | (e328_x0 - -128) << 12 | (e328_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e328_x0 - -128) << 20 | (e328_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e328_x0 - -128) << 28 | (e328_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower"
         x3 = v.EVSETargetReactivePower
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T572[s]
+            t = _T329[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower.Exponent"
-            e573_x0 = x3.Exponent
-            if e573_x0.__class__ is not int or e573_x0 < -128 or e573_x0 > 127:
-                raise _rt.bad_int(e573_x0, -128, 127)
+            e330_x0 = x3.Exponent
+            if e330_x0.__class__ is not int or e330_x0 < -128 or e330_x0 > 127:
+                raise _rt.bad_int(e330_x0, -128, 127)
             f = "EVSETargetReactivePower.Value"
-            e573_x1 = x3.Value
-            if e573_x1.__class__ is not int or e573_x1 < -32768 or e573_x1 > 32767:
-                raise _rt.bad_int(e573_x1, -32768, 32767)
-            a = (a << 14) | (e573_x0 - -128) << 4 | (e573_x1 < 0)
-            m = ~e573_x1 if e573_x1 < 0 else e573_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e330_x1 = x3.Value
+            if e330_x1.__class__ is not int or e330_x1 < -32768 or e330_x1 > 32767:
+                raise _rt.bad_int(e330_x1, -32768, 32767)
+            m = ~e330_x1 if e330_x1 < 0 else e330_x1
+            if m < 128:
+                a = (a << 22) | (e330_x0 - -128) << 12 | (e330_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e330_x0 - -128) << 20 | (e330_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e330_x0 - -128) << 28 | (e330_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L2"
         x4 = v.EVSETargetReactivePower_L2
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T574[s]
+            t = _T331[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L2.Exponent"
-            e575_x0 = x4.Exponent
-            if e575_x0.__class__ is not int or e575_x0 < -128 or e575_x0 > 127:
-                raise _rt.bad_int(e575_x0, -128, 127)
+            e332_x0 = x4.Exponent
+            if e332_x0.__class__ is not int or e332_x0 < -128 or e332_x0 > 127:
+                raise _rt.bad_int(e332_x0, -128, 127)
             f = "EVSETargetReactivePower_L2.Value"
-            e575_x1 = x4.Value
-            if e575_x1.__class__ is not int or e575_x1 < -32768 or e575_x1 > 32767:
-                raise _rt.bad_int(e575_x1, -32768, 32767)
-            a = (a << 14) | (e575_x0 - -128) << 4 | (e575_x1 < 0)
-            m = ~e575_x1 if e575_x1 < 0 else e575_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e332_x1 = x4.Value
+            if e332_x1.__class__ is not int or e332_x1 < -32768 or e332_x1 > 32767:
+                raise _rt.bad_int(e332_x1, -32768, 32767)
+            m = ~e332_x1 if e332_x1 < 0 else e332_x1
+            if m < 128:
+                a = (a << 22) | (e332_x0 - -128) << 12 | (e332_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e332_x0 - -128) << 20 | (e332_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e332_x0 - -128) << 28 | (e332_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSETargetReactivePower_L3"
         x5 = v.EVSETargetReactivePower_L3
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T576[s]
+            t = _T333[s]
             if t is None:
                 raise _rt.not_here('EVSETargetReactivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSETargetReactivePower_L3.Exponent"
-            e577_x0 = x5.Exponent
-            if e577_x0.__class__ is not int or e577_x0 < -128 or e577_x0 > 127:
-                raise _rt.bad_int(e577_x0, -128, 127)
+            e334_x0 = x5.Exponent
+            if e334_x0.__class__ is not int or e334_x0 < -128 or e334_x0 > 127:
+                raise _rt.bad_int(e334_x0, -128, 127)
             f = "EVSETargetReactivePower_L3.Value"
-            e577_x1 = x5.Value
-            if e577_x1.__class__ is not int or e577_x1 < -32768 or e577_x1 > 32767:
-                raise _rt.bad_int(e577_x1, -32768, 32767)
-            a = (a << 14) | (e577_x0 - -128) << 4 | (e577_x1 < 0)
-            m = ~e577_x1 if e577_x1 < 0 else e577_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e334_x1 = x5.Value
+            if e334_x1.__class__ is not int or e334_x1 < -32768 or e334_x1 > 32767:
+                raise _rt.bad_int(e334_x1, -32768, 32767)
+            m = ~e334_x1 if e334_x1 < 0 else e334_x1
+            if m < 128:
+                a = (a << 22) | (e334_x0 - -128) << 12 | (e334_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e334_x0 - -128) << 20 | (e334_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e334_x0 - -128) << 28 | (e334_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower"
         x6 = v.EVSEPresentActivePower
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T578[s]
+            t = _T335[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower.Exponent"
-            e579_x0 = x6.Exponent
-            if e579_x0.__class__ is not int or e579_x0 < -128 or e579_x0 > 127:
-                raise _rt.bad_int(e579_x0, -128, 127)
+            e336_x0 = x6.Exponent
+            if e336_x0.__class__ is not int or e336_x0 < -128 or e336_x0 > 127:
+                raise _rt.bad_int(e336_x0, -128, 127)
             f = "EVSEPresentActivePower.Value"
-            e579_x1 = x6.Value
-            if e579_x1.__class__ is not int or e579_x1 < -32768 or e579_x1 > 32767:
-                raise _rt.bad_int(e579_x1, -32768, 32767)
-            a = (a << 14) | (e579_x0 - -128) << 4 | (e579_x1 < 0)
-            m = ~e579_x1 if e579_x1 < 0 else e579_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e336_x1 = x6.Value
+            if e336_x1.__class__ is not int or e336_x1 < -32768 or e336_x1 > 32767:
+                raise _rt.bad_int(e336_x1, -32768, 32767)
+            m = ~e336_x1 if e336_x1 < 0 else e336_x1
+            if m < 128:
+                a = (a << 22) | (e336_x0 - -128) << 12 | (e336_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e336_x0 - -128) << 20 | (e336_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e336_x0 - -128) << 28 | (e336_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L2"
         x7 = v.EVSEPresentActivePower_L2
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T580[s]
+            t = _T337[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L2')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L2.Exponent"
-            e581_x0 = x7.Exponent
-            if e581_x0.__class__ is not int or e581_x0 < -128 or e581_x0 > 127:
-                raise _rt.bad_int(e581_x0, -128, 127)
+            e338_x0 = x7.Exponent
+            if e338_x0.__class__ is not int or e338_x0 < -128 or e338_x0 > 127:
+                raise _rt.bad_int(e338_x0, -128, 127)
             f = "EVSEPresentActivePower_L2.Value"
-            e581_x1 = x7.Value
-            if e581_x1.__class__ is not int or e581_x1 < -32768 or e581_x1 > 32767:
-                raise _rt.bad_int(e581_x1, -32768, 32767)
-            a = (a << 14) | (e581_x0 - -128) << 4 | (e581_x1 < 0)
-            m = ~e581_x1 if e581_x1 < 0 else e581_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e338_x1 = x7.Value
+            if e338_x1.__class__ is not int or e338_x1 < -32768 or e338_x1 > 32767:
+                raise _rt.bad_int(e338_x1, -32768, 32767)
+            m = ~e338_x1 if e338_x1 < 0 else e338_x1
+            if m < 128:
+                a = (a << 22) | (e338_x0 - -128) << 12 | (e338_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e338_x0 - -128) << 20 | (e338_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e338_x0 - -128) << 28 | (e338_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEPresentActivePower_L3"
         x8 = v.EVSEPresentActivePower_L3
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T582[s]
+            t = _T339[s]
             if t is None:
                 raise _rt.not_here('EVSEPresentActivePower_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEPresentActivePower_L3.Exponent"
-            e583_x0 = x8.Exponent
-            if e583_x0.__class__ is not int or e583_x0 < -128 or e583_x0 > 127:
-                raise _rt.bad_int(e583_x0, -128, 127)
+            e340_x0 = x8.Exponent
+            if e340_x0.__class__ is not int or e340_x0 < -128 or e340_x0 > 127:
+                raise _rt.bad_int(e340_x0, -128, 127)
             f = "EVSEPresentActivePower_L3.Value"
-            e583_x1 = x8.Value
-            if e583_x1.__class__ is not int or e583_x1 < -32768 or e583_x1 > 32767:
-                raise _rt.bad_int(e583_x1, -32768, 32767)
-            a = (a << 14) | (e583_x0 - -128) << 4 | (e583_x1 < 0)
-            m = ~e583_x1 if e583_x1 < 0 else e583_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e340_x1 = x8.Value
+            if e340_x1.__class__ is not int or e340_x1 < -32768 or e340_x1 > 32767:
+                raise _rt.bad_int(e340_x1, -32768, 32767)
+            m = ~e340_x1 if e340_x1 < 0 else e340_x1
+            if m < 128:
+                a = (a << 22) | (e340_x0 - -128) << 12 | (e340_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e340_x0 - -128) << 20 | (e340_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e340_x0 - -128) << 28 | (e340_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T584[s]
+        t = _T341[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPresentActivePower), SE(EVSEPresentActivePower_L2), SE(EVSEPresentActivePower_L3), SE(EVSETargetActivePower), SE(EVSETargetActivePower_L2), SE(EVSETargetActivePower_L3), SE(EVSETargetReactivePower), SE(EVSETargetReactivePower_L2), SE(EVSETargetReactivePower_L3))')
         a = (a << t[0]) | t[1]
@@ -10177,17 +12113,8 @@ _e_Scheduled_AC_CLResControlMode = _e_Scheduled_AC_CLResControlModeType
 """,
     ),
     '_d_Scheduled_AC_CLResControlModeType': (
-        ('RationalNumberType', 'Scheduled_AC_CLResControlModeType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'Scheduled_AC_CLResControlModeType', '_W_Scheduled_AC_CLResControlModeType', '_d_RationalNumberType'),
 """\
-_s585 = Scheduled_AC_CLResControlModeType.EVSETargetActivePower.__set__
-_s586 = Scheduled_AC_CLResControlModeType.EVSETargetActivePower_L2.__set__
-_s587 = Scheduled_AC_CLResControlModeType.EVSETargetActivePower_L3.__set__
-_s588 = Scheduled_AC_CLResControlModeType.EVSETargetReactivePower.__set__
-_s589 = Scheduled_AC_CLResControlModeType.EVSETargetReactivePower_L2.__set__
-_s590 = Scheduled_AC_CLResControlModeType.EVSETargetReactivePower_L3.__set__
-_s591 = Scheduled_AC_CLResControlModeType.EVSEPresentActivePower.__set__
-_s592 = Scheduled_AC_CLResControlModeType.EVSEPresentActivePower_L2.__set__
-_s593 = Scheduled_AC_CLResControlModeType.EVSEPresentActivePower_L3.__set__
 
 def _d_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -10440,18 +12367,92 @@ def _d_Scheduled_AC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_AC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s585(o, v0)
-    _s586(o, v1)
-    _s587(o, v2)
-    _s588(o, v3)
-    _s589(o, v4)
-    _s590(o, v5)
-    _s591(o, v6)
-    _s592(o, v7)
-    _s593(o, v8)
+    o = _new(_W_Scheduled_AC_CLResControlModeType)
+    o.EVSETargetActivePower = v0
+    o.EVSETargetActivePower_L2 = v1
+    o.EVSETargetActivePower_L3 = v2
+    o.EVSETargetReactivePower = v3
+    o.EVSETargetReactivePower_L2 = v4
+    o.EVSETargetReactivePower_L3 = v5
+    o.EVSEPresentActivePower = v6
+    o.EVSEPresentActivePower_L2 = v7
+    o.EVSEPresentActivePower_L3 = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_Scheduled_AC_CLResControlMode = _d_Scheduled_AC_CLResControlModeType
+""",
+    ),
+    '_j_Scheduled_AC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_AC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSETargetActivePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSETargetActivePower_L2
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L2'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSETargetActivePower_L3
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSETargetActivePower_L3'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSETargetReactivePower
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSETargetReactivePower_L2
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L2'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSETargetReactivePower_L3
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSETargetReactivePower_L3'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEPresentActivePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEPresentActivePower_L2
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L2'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEPresentActivePower_L3
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentActivePower_L3'] = {'Exponent': y17, 'Value': y18}
+    return d
+_j_Scheduled_AC_CLResControlMode = _j_Scheduled_AC_CLResControlModeType
 """,
     ),
 }
@@ -10489,6 +12490,22 @@ _PROVIDES = {
     'Scheduled_AC_CLReqControlModeType': 'Scheduled_AC_CLReqControlModeType',
     'Scheduled_AC_CLResControlMode': 'Scheduled_AC_CLResControlMode',
     'Scheduled_AC_CLResControlModeType': 'Scheduled_AC_CLResControlModeType',
+    '_W_AC_CPDReqEnergyTransferModeType': 'AC_CPDReqEnergyTransferModeType',
+    '_W_AC_CPDResEnergyTransferModeType': 'AC_CPDResEnergyTransferModeType',
+    '_W_AC_ChargeLoopReqType': 'AC_ChargeLoopReqType',
+    '_W_AC_ChargeLoopResType': 'AC_ChargeLoopResType',
+    '_W_AC_ChargeParameterDiscoveryReqType': 'AC_ChargeParameterDiscoveryReqType',
+    '_W_AC_ChargeParameterDiscoveryResType': 'AC_ChargeParameterDiscoveryResType',
+    '_W_BPT_AC_CPDReqEnergyTransferModeType': 'BPT_AC_CPDReqEnergyTransferModeType',
+    '_W_BPT_AC_CPDResEnergyTransferModeType': 'BPT_AC_CPDResEnergyTransferModeType',
+    '_W_BPT_Dynamic_AC_CLReqControlModeType': 'BPT_Dynamic_AC_CLReqControlModeType',
+    '_W_BPT_Dynamic_AC_CLResControlModeType': 'BPT_Dynamic_AC_CLResControlModeType',
+    '_W_BPT_Scheduled_AC_CLReqControlModeType': 'BPT_Scheduled_AC_CLReqControlModeType',
+    '_W_BPT_Scheduled_AC_CLResControlModeType': 'BPT_Scheduled_AC_CLResControlModeType',
+    '_W_Dynamic_AC_CLReqControlModeType': 'Dynamic_AC_CLReqControlModeType',
+    '_W_Dynamic_AC_CLResControlModeType': 'Dynamic_AC_CLResControlModeType',
+    '_W_Scheduled_AC_CLReqControlModeType': 'Scheduled_AC_CLReqControlModeType',
+    '_W_Scheduled_AC_CLResControlModeType': 'Scheduled_AC_CLResControlModeType',
     '_d_AC_CPDReqEnergyTransferMode': '_d_AC_CPDReqEnergyTransferModeType',
     '_d_AC_CPDReqEnergyTransferModeType': '_d_AC_CPDReqEnergyTransferModeType',
     '_d_AC_CPDResEnergyTransferMode': '_d_AC_CPDResEnergyTransferModeType',
@@ -10553,6 +12570,38 @@ _PROVIDES = {
     '_e_Scheduled_AC_CLReqControlModeType': '_e_Scheduled_AC_CLReqControlModeType',
     '_e_Scheduled_AC_CLResControlMode': '_e_Scheduled_AC_CLResControlModeType',
     '_e_Scheduled_AC_CLResControlModeType': '_e_Scheduled_AC_CLResControlModeType',
+    '_j_AC_CPDReqEnergyTransferMode': '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDReqEnergyTransferModeType': '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferMode': '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferModeType': '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_ChargeLoopReq': '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopReqType': '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopRes': '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeLoopResType': '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeParameterDiscoveryReq': '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryReqType': '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryRes': '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_AC_ChargeParameterDiscoveryResType': '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_BPT_AC_CPDReqEnergyTransferMode': '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDReqEnergyTransferModeType': '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferMode': '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferModeType': '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlMode': '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlModeType': '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlMode': '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlModeType': '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlMode': '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlModeType': '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlMode': '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlModeType': '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLReqControlMode': '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLReqControlModeType': '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLResControlMode': '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLResControlModeType': '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLReqControlMode': '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLReqControlModeType': '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLResControlMode': '_j_Scheduled_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLResControlModeType': '_j_Scheduled_AC_CLResControlModeType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -10616,6 +12665,7 @@ _FOREIGN = {
     '_EV_responseCodeType': 'commontypes',
     '_IX_evseNotificationType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',
@@ -10732,6 +12782,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'responseCodeType': 'commontypes',
 }
@@ -10800,6 +12908,38 @@ _CODEC = (
     '_e_Scheduled_AC_CLReqControlModeType',
     '_e_Scheduled_AC_CLResControlMode',
     '_e_Scheduled_AC_CLResControlModeType',
+    '_j_AC_CPDReqEnergyTransferMode',
+    '_j_AC_CPDReqEnergyTransferModeType',
+    '_j_AC_CPDResEnergyTransferMode',
+    '_j_AC_CPDResEnergyTransferModeType',
+    '_j_AC_ChargeLoopReq',
+    '_j_AC_ChargeLoopReqType',
+    '_j_AC_ChargeLoopRes',
+    '_j_AC_ChargeLoopResType',
+    '_j_AC_ChargeParameterDiscoveryReq',
+    '_j_AC_ChargeParameterDiscoveryReqType',
+    '_j_AC_ChargeParameterDiscoveryRes',
+    '_j_AC_ChargeParameterDiscoveryResType',
+    '_j_BPT_AC_CPDReqEnergyTransferMode',
+    '_j_BPT_AC_CPDReqEnergyTransferModeType',
+    '_j_BPT_AC_CPDResEnergyTransferMode',
+    '_j_BPT_AC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_AC_CLReqControlMode',
+    '_j_BPT_Dynamic_AC_CLReqControlModeType',
+    '_j_BPT_Dynamic_AC_CLResControlMode',
+    '_j_BPT_Dynamic_AC_CLResControlModeType',
+    '_j_BPT_Scheduled_AC_CLReqControlMode',
+    '_j_BPT_Scheduled_AC_CLReqControlModeType',
+    '_j_BPT_Scheduled_AC_CLResControlMode',
+    '_j_BPT_Scheduled_AC_CLResControlModeType',
+    '_j_Dynamic_AC_CLReqControlMode',
+    '_j_Dynamic_AC_CLReqControlModeType',
+    '_j_Dynamic_AC_CLResControlMode',
+    '_j_Dynamic_AC_CLResControlModeType',
+    '_j_Scheduled_AC_CLReqControlMode',
+    '_j_Scheduled_AC_CLReqControlModeType',
+    '_j_Scheduled_AC_CLResControlMode',
+    '_j_Scheduled_AC_CLResControlModeType',
 )
 
 NS_SET = 'ac'

@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -224,6 +225,11 @@ ACDP_ConnectReqType._exi_fields = (
     _FM('EVElectricalChargingDeviceStatus', _FK.ELEMENT, 1, 1, simple=_S_electricalChargingDeviceStatusType),
 )
 ACDP_ConnectReqType._exi_meta = _CM('ACDP_ConnectReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_ConnectReqType:
+    '''The slots of ACDP_ConnectReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_ConnectReqType.__slots__
 """,
     ),
     'ACDP_ConnectResType': (
@@ -247,6 +253,11 @@ ACDP_ConnectResType._exi_fields = (
     _FM('EVSEMechanicalChargingDeviceStatus', _FK.ELEMENT, 1, 1, simple=_S_mechanicalChargingDeviceStatusType),
 )
 ACDP_ConnectResType._exi_meta = _CM('ACDP_ConnectResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_ConnectResType:
+    '''The slots of ACDP_ConnectResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_ConnectResType.__slots__
 """,
     ),
     'ACDP_SystemStatusReqType': (
@@ -264,6 +275,11 @@ ACDP_SystemStatusReqType._exi_fields = (
     _FM('EVTechnicalStatus', _FK.ELEMENT, 1, 1, ref='acdp:EVTechnicalStatusType'),
 )
 ACDP_SystemStatusReqType._exi_meta = _CM('ACDP_SystemStatusReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_SystemStatusReqType:
+    '''The slots of ACDP_SystemStatusReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_SystemStatusReqType.__slots__
 """,
     ),
     'ACDP_SystemStatusResType': (
@@ -299,6 +315,11 @@ ACDP_SystemStatusResType._exi_fields = (
     _FM('EVAssociationStatus', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_SystemStatusResType._exi_meta = _CM('ACDP_SystemStatusResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_SystemStatusResType:
+    '''The slots of ACDP_SystemStatusResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_SystemStatusResType.__slots__
 """,
     ),
     'ACDP_VehiclePositioningReqType': (
@@ -318,6 +339,11 @@ ACDP_VehiclePositioningReqType._exi_fields = (
     _FM('EVPositioningSupport', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_VehiclePositioningReqType._exi_meta = _CM('ACDP_VehiclePositioningReqType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_VehiclePositioningReqType:
+    '''The slots of ACDP_VehiclePositioningReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_VehiclePositioningReqType.__slots__
 """,
     ),
     'ACDP_VehiclePositioningResType': (
@@ -349,6 +375,11 @@ ACDP_VehiclePositioningResType._exi_fields = (
     _FM('EVInChargePosition', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ACDP_VehiclePositioningResType._exi_meta = _CM('ACDP_VehiclePositioningResType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_ACDP_VehiclePositioningResType:
+    '''The slots of ACDP_VehiclePositioningResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ACDP_VehiclePositioningResType.__slots__
 """,
     ),
     'EVTechnicalStatusType': (
@@ -378,6 +409,11 @@ EVTechnicalStatusType._exi_fields = (
     _FM('EVTimeout', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 EVTechnicalStatusType._exi_meta = _CM('EVTechnicalStatusType', 'urn:iso:std:iso:15118:-20:ACDP', None, 'acdp', None)
+
+class _W_EVTechnicalStatusType:
+    '''The slots of EVTechnicalStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVTechnicalStatusType.__slots__
 """,
     ),
     'ACDP_ConnectReq': (
@@ -522,10 +558,8 @@ _e_ACDP_DisconnectReq = _e_ACDP_ConnectReqType
 """,
     ),
     '_d_ACDP_ConnectReqType': (
-        ('ACDP_ConnectReqType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_d_MessageHeaderType'),
+        ('ACDP_ConnectReqType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_W_ACDP_ConnectReqType', '_d_MessageHeaderType'),
 """\
-_s1 = ACDP_ConnectReqType.Header.__set__
-_s2 = ACDP_ConnectReqType.EVElectricalChargingDeviceStatus.__set__
 
 def _d_ACDP_ConnectReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -545,12 +579,26 @@ def _d_ACDP_ConnectReqType(D, E, p, data, st, cls):
     k = (c >> 2) & 3
     v1 = _EV_electricalChargingDeviceStatusType[k]
     p = q
-    o = _new(cls)
-    _s1(o, v0)
-    _s2(o, v1)
+    o = _new(_W_ACDP_ConnectReqType)
+    o.Header = v0
+    o.EVElectricalChargingDeviceStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_ConnectReq = _d_ACDP_ConnectReqType
 _d_ACDP_DisconnectReq = _d_ACDP_ConnectReqType
+""",
+    ),
+    '_j_ACDP_ConnectReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_ConnectReqType(v):
+    x0 = v.Header
+    x1 = v.EVElectricalChargingDeviceStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'EVElectricalChargingDeviceStatus': x1._value_}
+    return d
+_j_ACDP_ConnectReq = _j_ACDP_ConnectReqType
+_j_ACDP_DisconnectReq = _j_ACDP_ConnectReqType
 """,
     ),
     '_e_ACDP_ConnectResType': (
@@ -597,13 +645,8 @@ _e_ACDP_DisconnectRes = _e_ACDP_ConnectResType
 """,
     ),
     '_d_ACDP_ConnectResType': (
-        ('ACDP_ConnectResType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_ConnectResType', 'MessageHeaderType', '_EV_electricalChargingDeviceStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_processingType', '_EV_responseCodeType', '_W_ACDP_ConnectResType', '_d_MessageHeaderType'),
 """\
-_s3 = ACDP_ConnectResType.Header.__set__
-_s4 = ACDP_ConnectResType.ResponseCode.__set__
-_s5 = ACDP_ConnectResType.EVSEProcessing.__set__
-_s6 = ACDP_ConnectResType.EVSEElectricalChargingDeviceStatus.__set__
-_s7 = ACDP_ConnectResType.EVSEMechanicalChargingDeviceStatus.__set__
 
 def _d_ACDP_ConnectResType(D, E, p, data, st, cls):
     q = p + 1
@@ -635,15 +678,32 @@ def _d_ACDP_ConnectResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 21, 'ACDP_ConnectResType.EVSEMechanicalChargingDeviceStatus', k, 3)
     v4 = _EV_mechanicalChargingDeviceStatusType[k]
     p = q
-    o = _new(cls)
-    _s3(o, v0)
-    _s4(o, v1)
-    _s5(o, v2)
-    _s6(o, v3)
-    _s7(o, v4)
+    o = _new(_W_ACDP_ConnectResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.EVSEElectricalChargingDeviceStatus = v3
+    o.EVSEMechanicalChargingDeviceStatus = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_ConnectRes = _d_ACDP_ConnectResType
 _d_ACDP_DisconnectRes = _d_ACDP_ConnectResType
+""",
+    ),
+    '_j_ACDP_ConnectResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_ConnectResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.EVSEElectricalChargingDeviceStatus
+    x4 = v.EVSEMechanicalChargingDeviceStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'EVSEElectricalChargingDeviceStatus': x3._value_, 'EVSEMechanicalChargingDeviceStatus': x4._value_}
+    return d
+_j_ACDP_ConnectRes = _j_ACDP_ConnectResType
+_j_ACDP_DisconnectRes = _j_ACDP_ConnectResType
 """,
     ),
     '_e_ACDP_SystemStatusReqType': (
@@ -675,10 +735,8 @@ _e_ACDP_SystemStatusReq = _e_ACDP_SystemStatusReqType
 """,
     ),
     '_d_ACDP_SystemStatusReqType': (
-        ('ACDP_SystemStatusReqType', 'EVTechnicalStatusType', 'MessageHeaderType', '_d_EVTechnicalStatusType', '_d_MessageHeaderType'),
+        ('ACDP_SystemStatusReqType', 'EVTechnicalStatusType', 'MessageHeaderType', '_W_ACDP_SystemStatusReqType', '_d_EVTechnicalStatusType', '_d_MessageHeaderType'),
 """\
-_s8 = ACDP_SystemStatusReqType.Header.__set__
-_s9 = ACDP_SystemStatusReqType.EVTechnicalStatus.__set__
 
 def _d_ACDP_SystemStatusReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -704,11 +762,24 @@ def _d_ACDP_SystemStatusReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ACDP_SystemStatusReqType')
     p = q
-    o = _new(cls)
-    _s8(o, v0)
-    _s9(o, v1)
+    o = _new(_W_ACDP_SystemStatusReqType)
+    o.Header = v0
+    o.EVTechnicalStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_SystemStatusReq = _d_ACDP_SystemStatusReqType
+""",
+    ),
+    '_j_ACDP_SystemStatusReqType': (
+        ('EVTechnicalStatusType', 'MessageHeaderType', '_j_EVTechnicalStatusType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_SystemStatusReqType(v):
+    x0 = v.Header
+    x1 = v.EVTechnicalStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'EVTechnicalStatus': _j_EVTechnicalStatusType(x1)}
+    return d
+_j_ACDP_SystemStatusReq = _j_ACDP_SystemStatusReqType
 """,
     ),
     '_e_ACDP_SystemStatusResType': (
@@ -777,19 +848,8 @@ _e_ACDP_SystemStatusRes = _e_ACDP_SystemStatusResType
 """,
     ),
     '_d_ACDP_SystemStatusResType': (
-        ('ACDP_SystemStatusResType', 'MessageHeaderType', '_EV_isolationStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_SystemStatusResType', 'MessageHeaderType', '_EV_isolationStatusType', '_EV_mechanicalChargingDeviceStatusType', '_EV_responseCodeType', '_W_ACDP_SystemStatusResType', '_d_MessageHeaderType'),
 """\
-_s10 = ACDP_SystemStatusResType.Header.__set__
-_s11 = ACDP_SystemStatusResType.ResponseCode.__set__
-_s12 = ACDP_SystemStatusResType.EVSEMechanicalChargingDeviceStatus.__set__
-_s13 = ACDP_SystemStatusResType.EVSEReadyToCharge.__set__
-_s14 = ACDP_SystemStatusResType.EVSEIsolationStatus.__set__
-_s15 = ACDP_SystemStatusResType.EVSEDisabled.__set__
-_s16 = ACDP_SystemStatusResType.EVSEUtilityInterruptEvent.__set__
-_s17 = ACDP_SystemStatusResType.EVSEEmergencyShutdown.__set__
-_s18 = ACDP_SystemStatusResType.EVSEMalfunction.__set__
-_s19 = ACDP_SystemStatusResType.EVInChargePosition.__set__
-_s20 = ACDP_SystemStatusResType.EVAssociationStatus.__set__
 
 def _d_ACDP_SystemStatusResType(D, E, p, data, st, cls):
     q = p + 1
@@ -824,20 +884,44 @@ def _d_ACDP_SystemStatusResType(D, E, p, data, st, cls):
     v9 = ((c >> 6) & 1) == 1
     v10 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s10(o, v0)
-    _s11(o, v1)
-    _s12(o, v2)
-    _s13(o, v3)
-    _s14(o, v4)
-    _s15(o, v5)
-    _s16(o, v6)
-    _s17(o, v7)
-    _s18(o, v8)
-    _s19(o, v9)
-    _s20(o, v10)
+    o = _new(_W_ACDP_SystemStatusResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEMechanicalChargingDeviceStatus = v2
+    o.EVSEReadyToCharge = v3
+    o.EVSEIsolationStatus = v4
+    o.EVSEDisabled = v5
+    o.EVSEUtilityInterruptEvent = v6
+    o.EVSEEmergencyShutdown = v7
+    o.EVSEMalfunction = v8
+    o.EVInChargePosition = v9
+    o.EVAssociationStatus = v10
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_SystemStatusRes = _d_ACDP_SystemStatusResType
+""",
+    ),
+    '_j_ACDP_SystemStatusResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_SystemStatusResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEMechanicalChargingDeviceStatus
+    x3 = v.EVSEReadyToCharge
+    x4 = v.EVSEIsolationStatus
+    x5 = v.EVSEDisabled
+    x6 = v.EVSEUtilityInterruptEvent
+    x7 = v.EVSEEmergencyShutdown
+    x8 = v.EVSEMalfunction
+    x9 = v.EVInChargePosition
+    x10 = v.EVAssociationStatus
+    if x3 is None or x5 is None or x6 is None or x7 is None or x8 is None or x9 is None or x10 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEMechanicalChargingDeviceStatus': x2._value_, 'EVSEReadyToCharge': x3, 'EVSEIsolationStatus': x4._value_, 'EVSEDisabled': x5, 'EVSEUtilityInterruptEvent': x6, 'EVSEEmergencyShutdown': x7, 'EVSEMalfunction': x8, 'EVInChargePosition': x9, 'EVAssociationStatus': x10}
+    return d
+_j_ACDP_SystemStatusRes = _j_ACDP_SystemStatusResType
 """,
     ),
     '_e_ACDP_VehiclePositioningReqType': (
@@ -871,11 +955,8 @@ _e_ACDP_VehiclePositioningReq = _e_ACDP_VehiclePositioningReqType
 """,
     ),
     '_d_ACDP_VehiclePositioningReqType': (
-        ('ACDP_VehiclePositioningReqType', 'MessageHeaderType', '_d_MessageHeaderType'),
+        ('ACDP_VehiclePositioningReqType', 'MessageHeaderType', '_W_ACDP_VehiclePositioningReqType', '_d_MessageHeaderType'),
 """\
-_s21 = ACDP_VehiclePositioningReqType.Header.__set__
-_s22 = ACDP_VehiclePositioningReqType.EVMobilityStatus.__set__
-_s23 = ACDP_VehiclePositioningReqType.EVPositioningSupport.__set__
 
 def _d_ACDP_VehiclePositioningReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -895,12 +976,28 @@ def _d_ACDP_VehiclePositioningReqType(D, E, p, data, st, cls):
     v1 = ((c >> 6) & 1) == 1
     v2 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s21(o, v0)
-    _s22(o, v1)
-    _s23(o, v2)
+    o = _new(_W_ACDP_VehiclePositioningReqType)
+    o.Header = v0
+    o.EVMobilityStatus = v1
+    o.EVPositioningSupport = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_VehiclePositioningReq = _d_ACDP_VehiclePositioningReqType
+""",
+    ),
+    '_j_ACDP_VehiclePositioningReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_VehiclePositioningReqType(v):
+    x0 = v.Header
+    x1 = v.EVMobilityStatus
+    x2 = v.EVPositioningSupport
+    if x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVMobilityStatus': x1, 'EVPositioningSupport': x2}
+    return d
+_j_ACDP_VehiclePositioningReq = _j_ACDP_VehiclePositioningReqType
 """,
     ),
     '_e_ACDP_VehiclePositioningResType': (
@@ -934,30 +1031,46 @@ def _e_ACDP_VehiclePositioningResType(a, v):
         x4 = v.EVRelativeXDeviation
         if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
             raise _rt.bad_int(x4, -32768, 32767)
-        a = (a << 21) | (k1) << 13 | (k2) << 8 | (x3) << 4 | (x4 < 0)
         m = ~x4 if x4 < 0 else x4
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 29) | (k1) << 21 | (k2) << 16 | (x3) << 12 | (x4 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 37) | (k1) << 29 | (k2) << 24 | (x3) << 20 | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 45) | (k1) << 37 | (k2) << 32 | (x3) << 28 | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVRelativeYDeviation"
         x5 = v.EVRelativeYDeviation
         if x5.__class__ is not int or x5 < -32768 or x5 > 32767:
             raise _rt.bad_int(x5, -32768, 32767)
-        a = (a << 4) | (x5 < 0)
         m = ~x5 if x5 < 0 else x5
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x5 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ContactWindowXc"
         x6 = v.ContactWindowXc
         if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
             raise _rt.bad_int(x6, -32768, 32767)
-        a = (a << 4) | (x6 < 0)
         m = ~x6 if x6 < 0 else x6
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x6 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ContactWindowYc"
         x7 = v.ContactWindowYc
         if x7.__class__ is not int or x7 < -32768 or x7 > 32767:
             raise _rt.bad_int(x7, -32768, 32767)
-        a = (a << 4) | (x7 < 0)
         m = ~x7 if x7 < 0 else x7
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x7 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x7 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x7 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVInChargePosition"
         x8 = v.EVInChargePosition
         if x8.__class__ is not bool:
@@ -972,17 +1085,8 @@ _e_ACDP_VehiclePositioningRes = _e_ACDP_VehiclePositioningResType
 """,
     ),
     '_d_ACDP_VehiclePositioningResType': (
-        ('ACDP_VehiclePositioningResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('ACDP_VehiclePositioningResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_W_ACDP_VehiclePositioningResType', '_d_MessageHeaderType'),
 """\
-_s24 = ACDP_VehiclePositioningResType.Header.__set__
-_s25 = ACDP_VehiclePositioningResType.ResponseCode.__set__
-_s26 = ACDP_VehiclePositioningResType.EVSEProcessing.__set__
-_s27 = ACDP_VehiclePositioningResType.EVSEPositioningSupport.__set__
-_s28 = ACDP_VehiclePositioningResType.EVRelativeXDeviation.__set__
-_s29 = ACDP_VehiclePositioningResType.EVRelativeYDeviation.__set__
-_s30 = ACDP_VehiclePositioningResType.ContactWindowXc.__set__
-_s31 = ACDP_VehiclePositioningResType.ContactWindowYc.__set__
-_s32 = ACDP_VehiclePositioningResType.EVInChargePosition.__set__
 
 def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     q = p + 1
@@ -993,7 +1097,6 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ACDP_VehiclePositioningResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 21
     q = p + 37
     if q <= E:
         c = (D >> (E - q)) & 137438953471
@@ -1016,16 +1119,19 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     if v4 < 32768:
         v4 >>= 8
         p = q - 8
+        if sg:
+            v4 = ~v4
     elif not v4 & 128:
-        v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+        v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
         p = q
+        if sg:
+            v4 = ~v4
     else:
         v4, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v4 = ~v4
-    if v4 < -32768 or v4 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v4 = ~v4
+        if v4 < -32768 or v4 > 32767:
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.EVRelativeXDeviation', v4, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -1039,16 +1145,19 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     if v5 < 32768:
         v5 >>= 8
         p = q - 8
+        if sg:
+            v5 = ~v5
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
+        if sg:
+            v5 = ~v5
     else:
         v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v5 = ~v5
-    if v5 < -32768 or v5 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v5 = ~v5
+        if v5 < -32768 or v5 > 32767:
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.EVRelativeYDeviation', v5, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -1062,16 +1171,19 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     if v6 < 32768:
         v6 >>= 8
         p = q - 8
+        if sg:
+            v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
+        if sg:
+            v6 = ~v6
     else:
         v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v6 = ~v6
-    if v6 < -32768 or v6 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.ContactWindowXc', v6, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -1085,15 +1197,19 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
     if v7 < 32768:
         v7 >>= 8
         p = q - 8
+        if sg:
+            v7 = ~v7
     elif not v7 & 128:
-        v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+        v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
         p = q
+        if sg:
+            v7 = ~v7
     else:
         v7, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v7 = ~v7
-    if v7 < -32768 or v7 > 32767:
-        raise _rt.out_of_range(p0, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
+        if sg:
+            v7 = ~v7
+        if v7 < -32768 or v7 > 32767:
+            raise _rt.out_of_range(q - 16, 'ACDP_VehiclePositioningResType.ContactWindowYc', v7, -32768, 32767)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -1102,29 +1218,51 @@ def _d_ACDP_VehiclePositioningResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 6, 59, 'ACDP_VehiclePositioningResType')
     v8 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s24(o, v0)
-    _s25(o, v1)
-    _s26(o, v2)
-    _s27(o, v3)
-    _s28(o, v4)
-    _s29(o, v5)
-    _s30(o, v6)
-    _s31(o, v7)
-    _s32(o, v8)
+    o = _new(_W_ACDP_VehiclePositioningResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.EVSEPositioningSupport = v3
+    o.EVRelativeXDeviation = v4
+    o.EVRelativeYDeviation = v5
+    o.ContactWindowXc = v6
+    o.ContactWindowYc = v7
+    o.EVInChargePosition = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_ACDP_VehiclePositioningRes = _d_ACDP_VehiclePositioningResType
+""",
+    ),
+    '_j_ACDP_VehiclePositioningResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ACDP_VehiclePositioningResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.EVSEPositioningSupport
+    x4 = v.EVRelativeXDeviation
+    x5 = v.EVRelativeYDeviation
+    x6 = v.ContactWindowXc
+    x7 = v.ContactWindowYc
+    x8 = v.EVInChargePosition
+    if x3 is None or x4 is None or x5 is None or x6 is None or x7 is None or x8 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'EVSEPositioningSupport': x3, 'EVRelativeXDeviation': x4, 'EVRelativeYDeviation': x5, 'ContactWindowXc': x6, 'ContactWindowYc': x7, 'EVInChargePosition': x8}
+    return d
+_j_ACDP_VehiclePositioningRes = _j_ACDP_VehiclePositioningResType
 """,
     ),
     '_e_EVTechnicalStatusType': (
         ('RationalNumberType', '_IX_cpStatusType', '_IX_errorCodeType'),
 """\
-_T33 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
-_T35 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
-_T36 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
-_T37 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T38 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T39 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T1 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
+_T3 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
+_T4 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
+_T5 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T6 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T7 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_EVTechnicalStatusType(a, v):
     f = ""
@@ -1152,27 +1290,31 @@ def _e_EVTechnicalStatusType(a, v):
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T33[s]
+            t = _T1[s]
             if t is None:
                 raise _rt.not_here('EVWLANStrength')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVWLANStrength.Exponent"
-            e34_x0 = x3.Exponent
-            if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
-                raise _rt.bad_int(e34_x0, -128, 127)
+            e2_x0 = x3.Exponent
+            if e2_x0.__class__ is not int or e2_x0 < -128 or e2_x0 > 127:
+                raise _rt.bad_int(e2_x0, -128, 127)
             f = "EVWLANStrength.Value"
-            e34_x1 = x3.Value
-            if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
-                raise _rt.bad_int(e34_x1, -32768, 32767)
-            a = (a << 14) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
-            m = ~e34_x1 if e34_x1 < 0 else e34_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e2_x1 = x3.Value
+            if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
+                raise _rt.bad_int(e2_x1, -32768, 32767)
+            m = ~e2_x1 if e2_x1 < 0 else e2_x1
+            if m < 128:
+                a = (a << 22) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVCPStatus"
         x4 = v.EVCPStatus
         if x4 is not None:
-            t = _T35[s]
+            t = _T3[s]
             if t is None:
                 raise _rt.not_here('EVCPStatus')
             a = (a << t[0]) | t[1]
@@ -1184,7 +1326,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVSOC"
         x5 = v.EVSOC
         if x5 is not None:
-            t = _T36[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('EVSOC')
             a = (a << t[0]) | t[1]
@@ -1195,7 +1337,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVErrorCode"
         x6 = v.EVErrorCode
         if x6 is not None:
-            t = _T37[s]
+            t = _T5[s]
             if t is None:
                 raise _rt.not_here('EVErrorCode')
             a = (a << t[0]) | t[1]
@@ -1207,7 +1349,7 @@ def _e_EVTechnicalStatusType(a, v):
         f = "EVTimeout"
         x7 = v.EVTimeout
         if x7 is not None:
-            t = _T38[s]
+            t = _T6[s]
             if t is None:
                 raise _rt.not_here('EVTimeout')
             a = (a << t[0]) | t[1]
@@ -1215,7 +1357,7 @@ def _e_EVTechnicalStatusType(a, v):
             if x7.__class__ is not bool:
                 raise _rt.bad_type(x7, 'bool')
             a = (a << 3) | (x7) << 1
-        t = _T39[s]
+        t = _T7[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVCPStatus), SE(EVErrorCode), SE(EVImmobilized), SE(EVSOC), SE(EVTimeout), SE(EVWLANStrength))')
         a = (a << t[0]) | t[1]
@@ -1227,16 +1369,8 @@ def _e_EVTechnicalStatusType(a, v):
 """,
     ),
     '_d_EVTechnicalStatusType': (
-        ('EVTechnicalStatusType', 'RationalNumberType', '_EV_cpStatusType', '_EV_errorCodeType', '_d_RationalNumberType'),
+        ('EVTechnicalStatusType', 'RationalNumberType', '_EV_cpStatusType', '_EV_errorCodeType', '_W_EVTechnicalStatusType', '_d_RationalNumberType'),
 """\
-_s40 = EVTechnicalStatusType.EVReadyToCharge.__set__
-_s41 = EVTechnicalStatusType.EVImmobilizationRequest.__set__
-_s42 = EVTechnicalStatusType.EVImmobilized.__set__
-_s43 = EVTechnicalStatusType.EVWLANStrength.__set__
-_s44 = EVTechnicalStatusType.EVCPStatus.__set__
-_s45 = EVTechnicalStatusType.EVSOC.__set__
-_s46 = EVTechnicalStatusType.EVErrorCode.__set__
-_s47 = EVTechnicalStatusType.EVTimeout.__set__
 
 def _d_EVTechnicalStatusType(D, E, p, data, st, cls):
     v2 = None
@@ -1550,16 +1684,52 @@ def _d_EVTechnicalStatusType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'EVTechnicalStatusType')
         p = q
-    o = _new(cls)
-    _s40(o, v0)
-    _s41(o, v1)
-    _s42(o, v2)
-    _s43(o, v3)
-    _s44(o, v4)
-    _s45(o, v5)
-    _s46(o, v6)
-    _s47(o, v7)
+    o = _new(_W_EVTechnicalStatusType)
+    o.EVReadyToCharge = v0
+    o.EVImmobilizationRequest = v1
+    o.EVImmobilized = v2
+    o.EVWLANStrength = v3
+    o.EVCPStatus = v4
+    o.EVSOC = v5
+    o.EVErrorCode = v6
+    o.EVTimeout = v7
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVTechnicalStatusType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVTechnicalStatusType(v):
+    x0 = v.EVReadyToCharge
+    x1 = v.EVImmobilizationRequest
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'EVReadyToCharge': x0, 'EVImmobilizationRequest': x1}
+    x2 = v.EVImmobilized
+    if x2 is not None:
+        d['EVImmobilized'] = x2
+    x3 = v.EVWLANStrength
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVWLANStrength'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVCPStatus
+    if x4 is not None:
+        d['EVCPStatus'] = x4._value_
+    x5 = v.EVSOC
+    if x5 is not None:
+        d['EVSOC'] = x5
+    x6 = v.EVErrorCode
+    if x6 is not None:
+        d['EVErrorCode'] = x6._value_
+    x7 = v.EVTimeout
+    if x7 is not None:
+        d['EVTimeout'] = x7
+    return d
 """,
     ),
 }
@@ -1590,6 +1760,13 @@ _PROVIDES = {
     '_IX_errorCodeType': 'errorCodeType',
     '_IX_isolationStatusType': 'isolationStatusType',
     '_IX_mechanicalChargingDeviceStatusType': 'mechanicalChargingDeviceStatusType',
+    '_W_ACDP_ConnectReqType': 'ACDP_ConnectReqType',
+    '_W_ACDP_ConnectResType': 'ACDP_ConnectResType',
+    '_W_ACDP_SystemStatusReqType': 'ACDP_SystemStatusReqType',
+    '_W_ACDP_SystemStatusResType': 'ACDP_SystemStatusResType',
+    '_W_ACDP_VehiclePositioningReqType': 'ACDP_VehiclePositioningReqType',
+    '_W_ACDP_VehiclePositioningResType': 'ACDP_VehiclePositioningResType',
+    '_W_EVTechnicalStatusType': 'EVTechnicalStatusType',
     '_d_ACDP_ConnectReq': '_d_ACDP_ConnectReqType',
     '_d_ACDP_ConnectReqType': '_d_ACDP_ConnectReqType',
     '_d_ACDP_ConnectRes': '_d_ACDP_ConnectResType',
@@ -1620,6 +1797,21 @@ _PROVIDES = {
     '_e_ACDP_VehiclePositioningRes': '_e_ACDP_VehiclePositioningResType',
     '_e_ACDP_VehiclePositioningResType': '_e_ACDP_VehiclePositioningResType',
     '_e_EVTechnicalStatusType': '_e_EVTechnicalStatusType',
+    '_j_ACDP_ConnectReq': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectReqType': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectRes': '_j_ACDP_ConnectResType',
+    '_j_ACDP_ConnectResType': '_j_ACDP_ConnectResType',
+    '_j_ACDP_DisconnectReq': '_j_ACDP_ConnectReqType',
+    '_j_ACDP_DisconnectRes': '_j_ACDP_ConnectResType',
+    '_j_ACDP_SystemStatusReq': '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusReqType': '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusRes': '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_SystemStatusResType': '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_VehiclePositioningReq': '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningReqType': '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningRes': '_j_ACDP_VehiclePositioningResType',
+    '_j_ACDP_VehiclePositioningResType': '_j_ACDP_VehiclePositioningResType',
+    '_j_EVTechnicalStatusType': '_j_EVTechnicalStatusType',
     'cpStatusType': 'cpStatusType',
     'electricalChargingDeviceStatusType': 'electricalChargingDeviceStatusType',
     'errorCodeType': 'errorCodeType',
@@ -1805,6 +1997,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
 }
@@ -1839,6 +2089,21 @@ _CODEC = (
     '_e_ACDP_VehiclePositioningRes',
     '_e_ACDP_VehiclePositioningResType',
     '_e_EVTechnicalStatusType',
+    '_j_ACDP_ConnectReq',
+    '_j_ACDP_ConnectReqType',
+    '_j_ACDP_ConnectRes',
+    '_j_ACDP_ConnectResType',
+    '_j_ACDP_DisconnectReq',
+    '_j_ACDP_DisconnectRes',
+    '_j_ACDP_SystemStatusReq',
+    '_j_ACDP_SystemStatusReqType',
+    '_j_ACDP_SystemStatusRes',
+    '_j_ACDP_SystemStatusResType',
+    '_j_ACDP_VehiclePositioningReq',
+    '_j_ACDP_VehiclePositioningReqType',
+    '_j_ACDP_VehiclePositioningRes',
+    '_j_ACDP_VehiclePositioningResType',
+    '_j_EVTechnicalStatusType',
 )
 
 NS_SET = 'acdp'

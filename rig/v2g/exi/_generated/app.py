@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -82,6 +83,11 @@ AppProtocolType._exi_fields = (
     _FM('Priority', _FK.ELEMENT, 1, 1, simple=_S_priorityType),
 )
 AppProtocolType._exi_meta = _CM('AppProtocolType', 'urn:iso:15118:2:2010:AppProtocol', None, 'app', None)
+
+class _W_AppProtocolType:
+    '''The slots of AppProtocolType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AppProtocolType.__slots__
 """,
     ),
     'supportedAppProtocolReq': (
@@ -97,6 +103,11 @@ supportedAppProtocolReq._exi_fields = (
     _FM('AppProtocol', _FK.ELEMENT, 1, 20, ref='app:AppProtocolType'),
 )
 supportedAppProtocolReq._exi_meta = _CM('supportedAppProtocolReq', 'urn:iso:15118:2:2010:AppProtocol', 'supportedAppProtocolReq', 'app', None)
+
+class _W_supportedAppProtocolReq:
+    '''The slots of supportedAppProtocolReq, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = supportedAppProtocolReq.__slots__
 """,
     ),
     'supportedAppProtocolRes': (
@@ -114,6 +125,11 @@ supportedAppProtocolRes._exi_fields = (
     _FM('SchemaID', _FK.ELEMENT, 0, 1, simple=_S_idType),
 )
 supportedAppProtocolRes._exi_meta = _CM('supportedAppProtocolRes', 'urn:iso:15118:2:2010:AppProtocol', 'supportedAppProtocolRes', 'app', None)
+
+class _W_supportedAppProtocolRes:
+    '''The slots of supportedAppProtocolRes, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = supportedAppProtocolRes.__slots__
 """,
     ),
     'Document': (
@@ -142,14 +158,28 @@ def _e_AppProtocolType(a, v):
         x1 = v.VersionNumberMajor
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         f = "VersionNumberMinor"
         x2 = v.VersionNumberMinor
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "SchemaID"
         x3 = v.SchemaID
         if x3.__class__ is not int or x3 < 0 or x3 > 255:
@@ -167,13 +197,8 @@ def _e_AppProtocolType(a, v):
 """,
     ),
     '_d_AppProtocolType': (
-        ('AppProtocolType',),
+        ('AppProtocolType', '_W_AppProtocolType'),
 """\
-_s1 = AppProtocolType.ProtocolNamespace.__set__
-_s2 = AppProtocolType.VersionNumberMajor.__set__
-_s3 = AppProtocolType.VersionNumberMinor.__set__
-_s4 = AppProtocolType.SchemaID.__set__
-_s5 = AppProtocolType.Priority.__set__
 
 def _d_AppProtocolType(D, E, p, data, st, cls):
     q = p + 1
@@ -184,7 +209,6 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AppProtocolType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -198,13 +222,12 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
-    p0 = p + 3
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMajor', v1, 0, 4294967295)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -218,12 +241,12 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMinor', v2, 0, 4294967295)
     q = p + 21
     if q > E:
         D, E = _win(data, p, q)
@@ -235,19 +258,36 @@ def _d_AppProtocolType(D, E, p, data, st, cls):
     if v4 > 20:
         raise _rt.out_of_range(p + 14, 'AppProtocolType.Priority', v4, 1, 20)
     p = q
-    o = _new(cls)
-    _s1(o, v0)
-    _s2(o, v1)
-    _s3(o, v2)
-    _s4(o, v3)
-    _s5(o, v4)
+    o = _new(_W_AppProtocolType)
+    o.ProtocolNamespace = v0
+    o.VersionNumberMajor = v1
+    o.VersionNumberMinor = v2
+    o.SchemaID = v3
+    o.Priority = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AppProtocolType': (
+        (),
+"""\
+
+def _j_AppProtocolType(v):
+    x0 = v.ProtocolNamespace
+    x1 = v.VersionNumberMajor
+    x2 = v.VersionNumberMinor
+    x3 = v.SchemaID
+    x4 = v.Priority
+    if x0 is None or x1 is None or x2 is None or x3 is None or x4 is None:
+        return _rt.json_body(v)
+    d = {'ProtocolNamespace': x0, 'VersionNumberMajor': x1, 'VersionNumberMinor': x2, 'SchemaID': x3, 'Priority': x4}
+    return d
 """,
     ),
     '_e_supportedAppProtocolReq': (
         ('AppProtocolType',),
 """\
-_T7 = (None, (2, 1), (1, 0), )
+_T2 = (None, (2, 1), (1, 0), )
 
 def _e_supportedAppProtocolReq(a, v):
     f = ""
@@ -273,35 +313,49 @@ def _e_supportedAppProtocolReq(a, v):
             if i:
                 a = (a << 2) | 0
             f = "AppProtocol.ProtocolNamespace"
-            a6_x0 = y.ProtocolNamespace
-            if a6_x0.__class__ is not str or len(a6_x0) > 100:
-                raise _rt.bad_length(a6_x0, None, 100, str)
+            a1_x0 = y.ProtocolNamespace
+            if a1_x0.__class__ is not str or len(a1_x0) > 100:
+                raise _rt.bad_length(a1_x0, None, 100, str)
             a <<= 2
-            a = _str(a, a6_x0)
+            a = _str(a, a1_x0)
             f = "AppProtocol.VersionNumberMajor"
-            a6_x1 = y.VersionNumberMajor
-            if a6_x1.__class__ is not int or a6_x1 < 0 or a6_x1 > 4294967295:
-                raise _rt.bad_int(a6_x1, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | a6_x1 if a6_x1 < 128 else _uint(a, a6_x1)
+            a1_x1 = y.VersionNumberMajor
+            if a1_x1.__class__ is not int or a1_x1 < 0 or a1_x1 > 4294967295:
+                raise _rt.bad_int(a1_x1, 0, 4294967295)
+            if a1_x1 < 128:
+                a = (a << 11) | (a1_x1)
+            elif a1_x1 < 16384:
+                a = (a << 19) | (((a1_x1 & 127) << 8) | (a1_x1 >> 7) | 32768)
+            elif a1_x1 < 2097152:
+                a = (a << 27) | (((a1_x1 & 127) << 16) | ((a1_x1 & 16256) << 1) | (a1_x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, a1_x1)
             f = "AppProtocol.VersionNumberMinor"
-            a6_x2 = y.VersionNumberMinor
-            if a6_x2.__class__ is not int or a6_x2 < 0 or a6_x2 > 4294967295:
-                raise _rt.bad_int(a6_x2, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | a6_x2 if a6_x2 < 128 else _uint(a, a6_x2)
+            a1_x2 = y.VersionNumberMinor
+            if a1_x2.__class__ is not int or a1_x2 < 0 or a1_x2 > 4294967295:
+                raise _rt.bad_int(a1_x2, 0, 4294967295)
+            if a1_x2 < 128:
+                a = (a << 11) | (a1_x2)
+            elif a1_x2 < 16384:
+                a = (a << 19) | (((a1_x2 & 127) << 8) | (a1_x2 >> 7) | 32768)
+            elif a1_x2 < 2097152:
+                a = (a << 27) | (((a1_x2 & 127) << 16) | ((a1_x2 & 16256) << 1) | (a1_x2 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, a1_x2)
             f = "AppProtocol.SchemaID"
-            a6_x3 = y.SchemaID
-            if a6_x3.__class__ is not int or a6_x3 < 0 or a6_x3 > 255:
-                raise _rt.bad_int(a6_x3, 0, 255)
+            a1_x3 = y.SchemaID
+            if a1_x3.__class__ is not int or a1_x3 < 0 or a1_x3 > 255:
+                raise _rt.bad_int(a1_x3, 0, 255)
             f = "AppProtocol.Priority"
-            a6_x4 = y.Priority
-            if a6_x4.__class__ is not int or a6_x4 < 1 or a6_x4 > 20:
-                raise _rt.bad_int(a6_x4, 1, 20)
-            a = (a << 21) | (a6_x3) << 10 | (a6_x4 - 1) << 2
+            a1_x4 = y.Priority
+            if a1_x4.__class__ is not int or a1_x4 < 1 or a1_x4 > 20:
+                raise _rt.bad_int(a1_x4, 1, 20)
+            a = (a << 21) | (a1_x3) << 10 | (a1_x4 - 1) << 2
             i += 1
         s = 2 if n == 20 else 1
-        t = _T7[s]
+        t = _T2[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AppProtocol))')
         a = (a << t[0]) | t[1]
@@ -313,14 +367,8 @@ def _e_supportedAppProtocolReq(a, v):
 """,
     ),
     '_d_supportedAppProtocolReq': (
-        ('AppProtocolType', '_d_AppProtocolType', 'supportedAppProtocolReq'),
+        ('AppProtocolType', '_W_AppProtocolType', '_W_supportedAppProtocolReq', '_d_AppProtocolType', 'supportedAppProtocolReq'),
 """\
-_s9 = AppProtocolType.ProtocolNamespace.__set__
-_s10 = AppProtocolType.VersionNumberMajor.__set__
-_s11 = AppProtocolType.VersionNumberMinor.__set__
-_s12 = AppProtocolType.SchemaID.__set__
-_s13 = AppProtocolType.Priority.__set__
-_s14 = supportedAppProtocolReq.AppProtocol.__set__
 
 def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
     v0 = []
@@ -331,8 +379,7 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'AppProtocolType')
     p = q
-    a8_v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
-    p0 = p + 2
+    a3_v0, D, E, p = _dstrel(D, E, p, data, st, ('', 'ProtocolNamespace'), None, 100, 'AppProtocolType.ProtocolNamespace')
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -341,18 +388,17 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
     g = c >> 16
     if g & 3:
         raise _rt.escape(p, g, 2, 3, 'AppProtocolType')
-    a8_v1 = c & 65535
-    if a8_v1 < 32768:
-        a8_v1 >>= 8
+    a3_v1 = c & 65535
+    if a3_v1 < 32768:
+        a3_v1 >>= 8
         p = q - 8
-    elif not a8_v1 & 128:
-        a8_v1 = ((a8_v1 >> 8) & 127) | ((a8_v1 & 127) << 7)
+    elif not a3_v1 & 128:
+        a3_v1 = ((a3_v1 >> 8) & 127) | (a3_v1 & 127) << 7
         p = q
     else:
-        a8_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a8_v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMajor', a8_v1, 0, 4294967295)
-    p0 = p + 3
+        a3_v1, D, E, p = _duint(D, E, q - 16, data, 5)
+        if a3_v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMajor', a3_v1, 0, 4294967295)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -361,34 +407,35 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'AppProtocolType')
-    a8_v2 = c & 65535
-    if a8_v2 < 32768:
-        a8_v2 >>= 8
+    a3_v2 = c & 65535
+    if a3_v2 < 32768:
+        a3_v2 >>= 8
         p = q - 8
-    elif not a8_v2 & 128:
-        a8_v2 = ((a8_v2 >> 8) & 127) | ((a8_v2 & 127) << 7)
+    elif not a3_v2 & 128:
+        a3_v2 = ((a3_v2 >> 8) & 127) | (a3_v2 & 127) << 7
         p = q
     else:
-        a8_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a8_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AppProtocolType.VersionNumberMinor', a8_v2, 0, 4294967295)
+        a3_v2, D, E, p = _duint(D, E, q - 16, data, 5)
+        if a3_v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AppProtocolType.VersionNumberMinor', a3_v2, 0, 4294967295)
     q = p + 19
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 524287
     if c & 458976:
         raise _rt.escape(p, c, 19, 458976, 'AppProtocolType')
-    a8_v3 = (c >> 8) & 255
-    a8_v4 = (c & 31) + 1
-    if a8_v4 > 20:
-        raise _rt.out_of_range(p + 14, 'AppProtocolType.Priority', a8_v4, 1, 20)
+    a3_v3 = (c >> 8) & 255
+    a3_v4 = (c & 31) + 1
+    if a3_v4 > 20:
+        raise _rt.out_of_range(p + 14, 'AppProtocolType.Priority', a3_v4, 1, 20)
     p = q
-    y = _new(AppProtocolType)
-    _s9(y, a8_v0)
-    _s10(y, a8_v1)
-    _s11(y, a8_v2)
-    _s12(y, a8_v3)
-    _s13(y, a8_v4)
+    y = _new(_W_AppProtocolType)
+    y.ProtocolNamespace = a3_v0
+    y.VersionNumberMajor = a3_v1
+    y.VersionNumberMinor = a3_v2
+    y.SchemaID = a3_v3
+    y.Priority = a3_v4
+    y.__class__ = AppProtocolType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -428,15 +475,28 @@ def _d_supportedAppProtocolReq(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'supportedAppProtocolReq')
-    o = _new(cls)
-    _s14(o, v0)
+    o = _new(_W_supportedAppProtocolReq)
+    o.AppProtocol = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_supportedAppProtocolReq': (
+        ('AppProtocolType', '_j_AppProtocolType'),
+"""\
+
+def _j_supportedAppProtocolReq(v):
+    d = {}
+    x0 = v.AppProtocol
+    if x0:
+        d['AppProtocol'] = [_j_AppProtocolType(i) for i in x0]
+    return d
 """,
     ),
     '_e_supportedAppProtocolRes': (
         ('_IX_responseCodeType',),
 """\
-_T15 = (None, (2, 1), (1, 0), )
+_T4 = (None, (2, 1), (1, 0), )
 
 def _e_supportedAppProtocolRes(a, v):
     f = ""
@@ -456,7 +516,7 @@ def _e_supportedAppProtocolRes(a, v):
             s = 2
         else:
             s = 1
-        t = _T15[s]
+        t = _T4[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SchemaID))')
         a = (a << t[0]) | t[1]
@@ -468,10 +528,8 @@ def _e_supportedAppProtocolRes(a, v):
 """,
     ),
     '_d_supportedAppProtocolRes': (
-        ('_EV_responseCodeType', 'supportedAppProtocolRes'),
+        ('_EV_responseCodeType', '_W_supportedAppProtocolRes', 'supportedAppProtocolRes'),
 """\
-_s16 = supportedAppProtocolRes.ResponseCode.__set__
-_s17 = supportedAppProtocolRes.SchemaID.__set__
 
 def _d_supportedAppProtocolRes(D, E, p, data, st, cls):
     v1 = None
@@ -509,10 +567,24 @@ def _d_supportedAppProtocolRes(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'supportedAppProtocolRes')
         p = q
-    o = _new(cls)
-    _s16(o, v0)
-    _s17(o, v1)
+    o = _new(_W_supportedAppProtocolRes)
+    o.ResponseCode = v0
+    o.SchemaID = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_supportedAppProtocolRes': (
+        (),
+"""\
+
+def _j_supportedAppProtocolRes(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.SchemaID
+    if x1 is not None:
+        d['SchemaID'] = x1
+    return d
 """,
     ),
 }
@@ -521,12 +593,18 @@ _PROVIDES = {
     'Document': 'Document',
     '_EV_responseCodeType': 'responseCodeType',
     '_IX_responseCodeType': 'responseCodeType',
+    '_W_AppProtocolType': 'AppProtocolType',
+    '_W_supportedAppProtocolReq': 'supportedAppProtocolReq',
+    '_W_supportedAppProtocolRes': 'supportedAppProtocolRes',
     '_d_AppProtocolType': '_d_AppProtocolType',
     '_d_supportedAppProtocolReq': '_d_supportedAppProtocolReq',
     '_d_supportedAppProtocolRes': '_d_supportedAppProtocolRes',
     '_e_AppProtocolType': '_e_AppProtocolType',
     '_e_supportedAppProtocolReq': '_e_supportedAppProtocolReq',
     '_e_supportedAppProtocolRes': '_e_supportedAppProtocolRes',
+    '_j_AppProtocolType': '_j_AppProtocolType',
+    '_j_supportedAppProtocolReq': '_j_supportedAppProtocolReq',
+    '_j_supportedAppProtocolRes': '_j_supportedAppProtocolRes',
     'responseCodeType': 'responseCodeType',
     'supportedAppProtocolReq': 'supportedAppProtocolReq',
     'supportedAppProtocolRes': 'supportedAppProtocolRes',
@@ -540,6 +618,9 @@ _CODEC = (
     '_e_AppProtocolType',
     '_e_supportedAppProtocolReq',
     '_e_supportedAppProtocolRes',
+    '_j_AppProtocolType',
+    '_j_supportedAppProtocolReq',
+    '_j_supportedAppProtocolRes',
 )
 
 NS_SET = 'app'

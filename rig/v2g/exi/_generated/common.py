@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -431,6 +432,11 @@ AbsolutePriceScheduleType._exi_fields = (
     _FM('AdditionalSelectedServices', _FK.ELEMENT, 0, 1, ref='common:AdditionalServiceListType'),
 )
 AbsolutePriceScheduleType._exi_meta = _CM('AbsolutePriceScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AbsolutePriceScheduleType:
+    '''The slots of AbsolutePriceScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AbsolutePriceScheduleType.__slots__
 """,
     ),
     'AdditionalServiceListType': (
@@ -446,6 +452,11 @@ AdditionalServiceListType._exi_fields = (
     _FM('AdditionalService', _FK.ELEMENT, 1, 5, ref='common:AdditionalServiceType'),
 )
 AdditionalServiceListType._exi_meta = _CM('AdditionalServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AdditionalServiceListType:
+    '''The slots of AdditionalServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AdditionalServiceListType.__slots__
 """,
     ),
     'AdditionalServiceType': (
@@ -463,6 +474,11 @@ AdditionalServiceType._exi_fields = (
     _FM('ServiceFee', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 AdditionalServiceType._exi_meta = _CM('AdditionalServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AdditionalServiceType:
+    '''The slots of AdditionalServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AdditionalServiceType.__slots__
 """,
     ),
     'AuthorizationReqType': (
@@ -484,6 +500,11 @@ AuthorizationReqType._exi_fields = (
     _FM('PnC_AReqAuthorizationMode', _FK.ELEMENT, 0, 1, ref='common:PnC_AReqAuthorizationModeType'),
 )
 AuthorizationReqType._exi_meta = _CM('AuthorizationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationReqType:
+    '''The slots of AuthorizationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationReqType.__slots__
 """,
     ),
     'AuthorizationResType': (
@@ -503,6 +524,11 @@ AuthorizationResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_processingType),
 )
 AuthorizationResType._exi_meta = _CM('AuthorizationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationResType:
+    '''The slots of AuthorizationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationResType.__slots__
 """,
     ),
     'AuthorizationSetupReqType': (
@@ -518,6 +544,11 @@ AuthorizationSetupReqType._exi_fields = (
     _FM('Header', _FK.ELEMENT, 1, 1, ref='commontypes:MessageHeaderType'),
 )
 AuthorizationSetupReqType._exi_meta = _CM('AuthorizationSetupReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationSetupReqType:
+    '''The slots of AuthorizationSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationSetupReqType.__slots__
 """,
     ),
     'AuthorizationSetupResType': (
@@ -543,6 +574,11 @@ AuthorizationSetupResType._exi_fields = (
     _FM('PnC_ASResAuthorizationMode', _FK.ELEMENT, 0, 1, ref='common:PnC_ASResAuthorizationModeType'),
 )
 AuthorizationSetupResType._exi_meta = _CM('AuthorizationSetupResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_AuthorizationSetupResType:
+    '''The slots of AuthorizationSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationSetupResType.__slots__
 """,
     ),
     'CertificateChainType': (
@@ -560,6 +596,11 @@ CertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='common:SubCertificatesType'),
 )
 CertificateChainType._exi_meta = _CM('CertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateChainType:
+    '''The slots of CertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateChainType.__slots__
 """,
     ),
     'CertificateInstallationReqType': (
@@ -583,6 +624,11 @@ CertificateInstallationReqType._exi_fields = (
     _FM('PrioritizedEMAIDs', _FK.ELEMENT, 0, 1, ref='common:EMAIDListType'),
 )
 CertificateInstallationReqType._exi_meta = _CM('CertificateInstallationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateInstallationReqType:
+    '''The slots of CertificateInstallationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationReqType.__slots__
 """,
     ),
     'CertificateInstallationResType': (
@@ -608,6 +654,11 @@ CertificateInstallationResType._exi_fields = (
     _FM('RemainingContractCertificateChains', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedByte),
 )
 CertificateInstallationResType._exi_meta = _CM('CertificateInstallationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_CertificateInstallationResType:
+    '''The slots of CertificateInstallationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationResType.__slots__
 """,
     ),
     'ChargingScheduleType': (
@@ -627,6 +678,11 @@ ChargingScheduleType._exi_fields = (
     _FM('PriceLevelSchedule', _FK.ELEMENT, 0, 1, ref='common:PriceLevelScheduleType'),
 )
 ChargingScheduleType._exi_meta = _CM('ChargingScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ChargingScheduleType:
+    '''The slots of ChargingScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingScheduleType.__slots__
 """,
     ),
     'ContractCertificateChainType': (
@@ -644,6 +700,11 @@ ContractCertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 1, 1, ref='common:SubCertificatesType'),
 )
 ContractCertificateChainType._exi_meta = _CM('ContractCertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ContractCertificateChainType:
+    '''The slots of ContractCertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractCertificateChainType.__slots__
 """,
     ),
     'Dynamic_EVPPTControlModeType': (
@@ -656,6 +717,11 @@ class Dynamic_EVPPTControlModeType:
 Dynamic_EVPPTControlModeType._exi_fields = (
 )
 Dynamic_EVPPTControlModeType._exi_meta = _CM('Dynamic_EVPPTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_EVPPTControlModeType:
+    '''The slots of Dynamic_EVPPTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_EVPPTControlModeType.__slots__
 """,
     ),
     'Dynamic_SEReqControlModeType': (
@@ -685,6 +751,11 @@ Dynamic_SEReqControlModeType._exi_fields = (
     _FM('EVMinimumV2XEnergyRequest', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_SEReqControlModeType._exi_meta = _CM('Dynamic_SEReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SEReqControlModeType:
+    '''The slots of Dynamic_SEReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SEReqControlModeType.__slots__
 """,
     ),
     'Dynamic_SEResControlModeType': (
@@ -708,6 +779,11 @@ Dynamic_SEResControlModeType._exi_fields = (
     _FM('PriceLevelSchedule', _FK.ELEMENT, 0, 1, ref='common:PriceLevelScheduleType'),
 )
 Dynamic_SEResControlModeType._exi_meta = _CM('Dynamic_SEResControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SEResControlModeType:
+    '''The slots of Dynamic_SEResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SEResControlModeType.__slots__
 """,
     ),
     'Dynamic_SMDTControlModeType': (
@@ -720,6 +796,11 @@ class Dynamic_SMDTControlModeType:
 Dynamic_SMDTControlModeType._exi_fields = (
 )
 Dynamic_SMDTControlModeType._exi_meta = _CM('Dynamic_SMDTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Dynamic_SMDTControlModeType:
+    '''The slots of Dynamic_SMDTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_SMDTControlModeType.__slots__
 """,
     ),
     'EIM_AReqAuthorizationModeType': (
@@ -732,6 +813,11 @@ class EIM_AReqAuthorizationModeType:
 EIM_AReqAuthorizationModeType._exi_fields = (
 )
 EIM_AReqAuthorizationModeType._exi_meta = _CM('EIM_AReqAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EIM_AReqAuthorizationModeType:
+    '''The slots of EIM_AReqAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EIM_AReqAuthorizationModeType.__slots__
 """,
     ),
     'EIM_ASResAuthorizationModeType': (
@@ -744,6 +830,11 @@ class EIM_ASResAuthorizationModeType:
 EIM_ASResAuthorizationModeType._exi_fields = (
 )
 EIM_ASResAuthorizationModeType._exi_meta = _CM('EIM_ASResAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EIM_ASResAuthorizationModeType:
+    '''The slots of EIM_ASResAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EIM_ASResAuthorizationModeType.__slots__
 """,
     ),
     'EMAIDListType': (
@@ -759,6 +850,11 @@ EMAIDListType._exi_fields = (
     _FM('EMAID', _FK.ELEMENT, 1, 8, simple=_S_identifierType),
 )
 EMAIDListType._exi_meta = _CM('EMAIDListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EMAIDListType:
+    '''The slots of EMAIDListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EMAIDListType.__slots__
 """,
     ),
     'EVAbsolutePriceScheduleType': (
@@ -780,6 +876,11 @@ EVAbsolutePriceScheduleType._exi_fields = (
     _FM('EVPriceRuleStacks', _FK.ELEMENT, 1, 1, ref='common:EVPriceRuleStackListType'),
 )
 EVAbsolutePriceScheduleType._exi_meta = _CM('EVAbsolutePriceScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVAbsolutePriceScheduleType:
+    '''The slots of EVAbsolutePriceScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVAbsolutePriceScheduleType.__slots__
 """,
     ),
     'EVEnergyOfferType': (
@@ -797,6 +898,11 @@ EVEnergyOfferType._exi_fields = (
     _FM('EVAbsolutePriceSchedule', _FK.ELEMENT, 1, 1, ref='common:EVAbsolutePriceScheduleType'),
 )
 EVEnergyOfferType._exi_meta = _CM('EVEnergyOfferType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVEnergyOfferType:
+    '''The slots of EVEnergyOfferType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVEnergyOfferType.__slots__
 """,
     ),
     'EVPowerProfileEntryListType': (
@@ -812,6 +918,11 @@ EVPowerProfileEntryListType._exi_fields = (
     _FM('EVPowerProfileEntry', _FK.ELEMENT, 1, 2048, ref='common:PowerScheduleEntryType'),
 )
 EVPowerProfileEntryListType._exi_meta = _CM('EVPowerProfileEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerProfileEntryListType:
+    '''The slots of EVPowerProfileEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerProfileEntryListType.__slots__
 """,
     ),
     'EVPowerProfileType': (
@@ -833,6 +944,11 @@ EVPowerProfileType._exi_fields = (
     _FM('EVPowerProfileEntries', _FK.ELEMENT, 1, 1, ref='common:EVPowerProfileEntryListType'),
 )
 EVPowerProfileType._exi_meta = _CM('EVPowerProfileType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerProfileType:
+    '''The slots of EVPowerProfileType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerProfileType.__slots__
 """,
     ),
     'EVPowerScheduleEntryListType': (
@@ -848,6 +964,11 @@ EVPowerScheduleEntryListType._exi_fields = (
     _FM('EVPowerScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:EVPowerScheduleEntryType'),
 )
 EVPowerScheduleEntryListType._exi_meta = _CM('EVPowerScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleEntryListType:
+    '''The slots of EVPowerScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleEntryListType.__slots__
 """,
     ),
     'EVPowerScheduleEntryType': (
@@ -865,6 +986,11 @@ EVPowerScheduleEntryType._exi_fields = (
     _FM('Power', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 EVPowerScheduleEntryType._exi_meta = _CM('EVPowerScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleEntryType:
+    '''The slots of EVPowerScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleEntryType.__slots__
 """,
     ),
     'EVPowerScheduleType': (
@@ -882,6 +1008,11 @@ EVPowerScheduleType._exi_fields = (
     _FM('EVPowerScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:EVPowerScheduleEntryListType'),
 )
 EVPowerScheduleType._exi_meta = _CM('EVPowerScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPowerScheduleType:
+    '''The slots of EVPowerScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerScheduleType.__slots__
 """,
     ),
     'EVPriceRuleStackListType': (
@@ -897,6 +1028,11 @@ EVPriceRuleStackListType._exi_fields = (
     _FM('EVPriceRuleStack', _FK.ELEMENT, 1, 1024, ref='common:EVPriceRuleStackType'),
 )
 EVPriceRuleStackListType._exi_meta = _CM('EVPriceRuleStackListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleStackListType:
+    '''The slots of EVPriceRuleStackListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleStackListType.__slots__
 """,
     ),
     'EVPriceRuleStackType': (
@@ -914,6 +1050,11 @@ EVPriceRuleStackType._exi_fields = (
     _FM('EVPriceRule', _FK.ELEMENT, 1, 8, ref='common:EVPriceRuleType'),
 )
 EVPriceRuleStackType._exi_meta = _CM('EVPriceRuleStackType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleStackType:
+    '''The slots of EVPriceRuleStackType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleStackType.__slots__
 """,
     ),
     'EVPriceRuleType': (
@@ -931,6 +1072,11 @@ EVPriceRuleType._exi_fields = (
     _FM('PowerRangeStart', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 EVPriceRuleType._exi_meta = _CM('EVPriceRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_EVPriceRuleType:
+    '''The slots of EVPriceRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPriceRuleType.__slots__
 """,
     ),
     'MeteringConfirmationReqType': (
@@ -948,6 +1094,11 @@ MeteringConfirmationReqType._exi_fields = (
     _FM('SignedMeteringData', _FK.ELEMENT, 1, 1, ref='common:SignedMeteringDataType'),
 )
 MeteringConfirmationReqType._exi_meta = _CM('MeteringConfirmationReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_MeteringConfirmationReqType:
+    '''The slots of MeteringConfirmationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringConfirmationReqType.__slots__
 """,
     ),
     'MeteringConfirmationResType': (
@@ -965,6 +1116,11 @@ MeteringConfirmationResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 MeteringConfirmationResType._exi_meta = _CM('MeteringConfirmationResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_MeteringConfirmationResType:
+    '''The slots of MeteringConfirmationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringConfirmationResType.__slots__
 """,
     ),
     'OverstayRuleListType': (
@@ -984,6 +1140,11 @@ OverstayRuleListType._exi_fields = (
     _FM('OverstayRule', _FK.ELEMENT, 1, 5, ref='common:OverstayRuleType'),
 )
 OverstayRuleListType._exi_meta = _CM('OverstayRuleListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_OverstayRuleListType:
+    '''The slots of OverstayRuleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = OverstayRuleListType.__slots__
 """,
     ),
     'OverstayRuleType': (
@@ -1005,6 +1166,11 @@ OverstayRuleType._exi_fields = (
     _FM('OverstayFeePeriod', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedInt),
 )
 OverstayRuleType._exi_meta = _CM('OverstayRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_OverstayRuleType:
+    '''The slots of OverstayRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = OverstayRuleType.__slots__
 """,
     ),
     'ParameterSetType': (
@@ -1022,6 +1188,11 @@ ParameterSetType._exi_fields = (
     _FM('Parameter', _FK.ELEMENT, 1, 32, ref='common:ParameterType'),
 )
 ParameterSetType._exi_meta = _CM('ParameterSetType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ParameterSetType:
+    '''The slots of ParameterSetType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterSetType.__slots__
 """,
     ),
     'ParameterType': (
@@ -1049,6 +1220,11 @@ ParameterType._exi_fields = (
     _FM('finiteString', _FK.ELEMENT, 0, 1, simple=_S_nameType),
 )
 ParameterType._exi_meta = _CM('ParameterType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ParameterType:
+    '''The slots of ParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterType.__slots__
 """,
     ),
     'PnC_AReqAuthorizationModeType': (
@@ -1068,6 +1244,11 @@ PnC_AReqAuthorizationModeType._exi_fields = (
     _FM('ContractCertificateChain', _FK.ELEMENT, 1, 1, ref='common:ContractCertificateChainType'),
 )
 PnC_AReqAuthorizationModeType._exi_meta = _CM('PnC_AReqAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PnC_AReqAuthorizationModeType:
+    '''The slots of PnC_AReqAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PnC_AReqAuthorizationModeType.__slots__
 """,
     ),
     'PnC_ASResAuthorizationModeType': (
@@ -1085,6 +1266,11 @@ PnC_ASResAuthorizationModeType._exi_fields = (
     _FM('SupportedProviders', _FK.ELEMENT, 0, 1, ref='common:SupportedProvidersListType'),
 )
 PnC_ASResAuthorizationModeType._exi_meta = _CM('PnC_ASResAuthorizationModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PnC_ASResAuthorizationModeType:
+    '''The slots of PnC_ASResAuthorizationModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PnC_ASResAuthorizationModeType.__slots__
 """,
     ),
     'PowerDeliveryReqType': (
@@ -1108,6 +1294,11 @@ PowerDeliveryReqType._exi_fields = (
     _FM('BPT_ChannelSelection', _FK.ELEMENT, 0, 1, simple=_S_channelSelectionType),
 )
 PowerDeliveryReqType._exi_meta = _CM('PowerDeliveryReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerDeliveryReqType:
+    '''The slots of PowerDeliveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryReqType.__slots__
 """,
     ),
     'PowerDeliveryResType': (
@@ -1127,6 +1318,11 @@ PowerDeliveryResType._exi_fields = (
     _FM('EVSEStatus', _FK.ELEMENT, 0, 1, ref='commontypes:EVSEStatusType'),
 )
 PowerDeliveryResType._exi_meta = _CM('PowerDeliveryResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerDeliveryResType:
+    '''The slots of PowerDeliveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryResType.__slots__
 """,
     ),
     'PowerScheduleEntryListType': (
@@ -1142,6 +1338,11 @@ PowerScheduleEntryListType._exi_fields = (
     _FM('PowerScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:PowerScheduleEntryType'),
 )
 PowerScheduleEntryListType._exi_meta = _CM('PowerScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleEntryListType:
+    '''The slots of PowerScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleEntryListType.__slots__
 """,
     ),
     'PowerScheduleEntryType': (
@@ -1163,6 +1364,11 @@ PowerScheduleEntryType._exi_fields = (
     _FM('Power_L3', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 PowerScheduleEntryType._exi_meta = _CM('PowerScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleEntryType:
+    '''The slots of PowerScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleEntryType.__slots__
 """,
     ),
     'PowerScheduleType': (
@@ -1184,6 +1390,11 @@ PowerScheduleType._exi_fields = (
     _FM('PowerScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:PowerScheduleEntryListType'),
 )
 PowerScheduleType._exi_meta = _CM('PowerScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PowerScheduleType:
+    '''The slots of PowerScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerScheduleType.__slots__
 """,
     ),
     'PriceLevelScheduleEntryListType': (
@@ -1199,6 +1410,11 @@ PriceLevelScheduleEntryListType._exi_fields = (
     _FM('PriceLevelScheduleEntry', _FK.ELEMENT, 1, 1024, ref='common:PriceLevelScheduleEntryType'),
 )
 PriceLevelScheduleEntryListType._exi_meta = _CM('PriceLevelScheduleEntryListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleEntryListType:
+    '''The slots of PriceLevelScheduleEntryListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleEntryListType.__slots__
 """,
     ),
     'PriceLevelScheduleEntryType': (
@@ -1216,6 +1432,11 @@ PriceLevelScheduleEntryType._exi_fields = (
     _FM('PriceLevel', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedByte),
 )
 PriceLevelScheduleEntryType._exi_meta = _CM('PriceLevelScheduleEntryType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleEntryType:
+    '''The slots of PriceLevelScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleEntryType.__slots__
 """,
     ),
     'PriceLevelScheduleType': (
@@ -1241,6 +1462,11 @@ PriceLevelScheduleType._exi_fields = (
     _FM('PriceLevelScheduleEntries', _FK.ELEMENT, 1, 1, ref='common:PriceLevelScheduleEntryListType'),
 )
 PriceLevelScheduleType._exi_meta = _CM('PriceLevelScheduleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceLevelScheduleType:
+    '''The slots of PriceLevelScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceLevelScheduleType.__slots__
 """,
     ),
     'PriceRuleStackListType': (
@@ -1256,6 +1482,11 @@ PriceRuleStackListType._exi_fields = (
     _FM('PriceRuleStack', _FK.ELEMENT, 1, 1024, ref='common:PriceRuleStackType'),
 )
 PriceRuleStackListType._exi_meta = _CM('PriceRuleStackListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleStackListType:
+    '''The slots of PriceRuleStackListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleStackListType.__slots__
 """,
     ),
     'PriceRuleStackType': (
@@ -1273,6 +1504,11 @@ PriceRuleStackType._exi_fields = (
     _FM('PriceRule', _FK.ELEMENT, 1, 8, ref='common:PriceRuleType'),
 )
 PriceRuleStackType._exi_meta = _CM('PriceRuleStackType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleStackType:
+    '''The slots of PriceRuleStackType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleStackType.__slots__
 """,
     ),
     'PriceRuleType': (
@@ -1298,6 +1534,11 @@ PriceRuleType._exi_fields = (
     _FM('PowerRangeStart', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 PriceRuleType._exi_meta = _CM('PriceRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_PriceRuleType:
+    '''The slots of PriceRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PriceRuleType.__slots__
 """,
     ),
     'ScheduleExchangeReqType': (
@@ -1319,6 +1560,11 @@ ScheduleExchangeReqType._exi_fields = (
     _FM('Scheduled_SEReqControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SEReqControlModeType'),
 )
 ScheduleExchangeReqType._exi_meta = _CM('ScheduleExchangeReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleExchangeReqType:
+    '''The slots of ScheduleExchangeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleExchangeReqType.__slots__
 """,
     ),
     'ScheduleExchangeResType': (
@@ -1344,6 +1590,11 @@ ScheduleExchangeResType._exi_fields = (
     _FM('Scheduled_SEResControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SEResControlModeType'),
 )
 ScheduleExchangeResType._exi_meta = _CM('ScheduleExchangeResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleExchangeResType:
+    '''The slots of ScheduleExchangeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleExchangeResType.__slots__
 """,
     ),
     'ScheduleTupleType': (
@@ -1363,6 +1614,11 @@ ScheduleTupleType._exi_fields = (
     _FM('DischargingSchedule', _FK.ELEMENT, 0, 1, ref='common:ChargingScheduleType'),
 )
 ScheduleTupleType._exi_meta = _CM('ScheduleTupleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ScheduleTupleType:
+    '''The slots of ScheduleTupleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ScheduleTupleType.__slots__
 """,
     ),
     'Scheduled_EVPPTControlModeType': (
@@ -1380,6 +1636,11 @@ Scheduled_EVPPTControlModeType._exi_fields = (
     _FM('PowerToleranceAcceptance', _FK.ELEMENT, 0, 1, simple=_S_powerToleranceAcceptanceType),
 )
 Scheduled_EVPPTControlModeType._exi_meta = _CM('Scheduled_EVPPTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_EVPPTControlModeType:
+    '''The slots of Scheduled_EVPPTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_EVPPTControlModeType.__slots__
 """,
     ),
     'Scheduled_SEReqControlModeType': (
@@ -1403,6 +1664,11 @@ Scheduled_SEReqControlModeType._exi_fields = (
     _FM('EVEnergyOffer', _FK.ELEMENT, 0, 1, ref='common:EVEnergyOfferType'),
 )
 Scheduled_SEReqControlModeType._exi_meta = _CM('Scheduled_SEReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SEReqControlModeType:
+    '''The slots of Scheduled_SEReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SEReqControlModeType.__slots__
 """,
     ),
     'Scheduled_SEResControlModeType': (
@@ -1418,6 +1684,11 @@ Scheduled_SEResControlModeType._exi_fields = (
     _FM('ScheduleTuple', _FK.ELEMENT, 1, 3, ref='common:ScheduleTupleType'),
 )
 Scheduled_SEResControlModeType._exi_meta = _CM('Scheduled_SEResControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SEResControlModeType:
+    '''The slots of Scheduled_SEResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SEResControlModeType.__slots__
 """,
     ),
     'Scheduled_SMDTControlModeType': (
@@ -1433,6 +1704,11 @@ Scheduled_SMDTControlModeType._exi_fields = (
     _FM('SelectedScheduleTupleID', _FK.ELEMENT, 1, 1, simple=_S_numericIDType),
 )
 Scheduled_SMDTControlModeType._exi_meta = _CM('Scheduled_SMDTControlModeType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_Scheduled_SMDTControlModeType:
+    '''The slots of Scheduled_SMDTControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_SMDTControlModeType.__slots__
 """,
     ),
     'SelectedServiceListType': (
@@ -1448,6 +1724,11 @@ SelectedServiceListType._exi_fields = (
     _FM('SelectedService', _FK.ELEMENT, 1, 16, ref='common:SelectedServiceType'),
 )
 SelectedServiceListType._exi_meta = _CM('SelectedServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SelectedServiceListType:
+    '''The slots of SelectedServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceListType.__slots__
 """,
     ),
     'SelectedServiceType': (
@@ -1465,6 +1746,11 @@ SelectedServiceType._exi_fields = (
     _FM('ParameterSetID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 SelectedServiceType._exi_meta = _CM('SelectedServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SelectedServiceType:
+    '''The slots of SelectedServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceType.__slots__
 """,
     ),
     'ServiceDetailReqType': (
@@ -1482,6 +1768,11 @@ ServiceDetailReqType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 ServiceDetailReqType._exi_meta = _CM('ServiceDetailReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDetailReqType:
+    '''The slots of ServiceDetailReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailReqType.__slots__
 """,
     ),
     'ServiceDetailResType': (
@@ -1503,6 +1794,11 @@ ServiceDetailResType._exi_fields = (
     _FM('ServiceParameterList', _FK.ELEMENT, 1, 1, ref='common:ServiceParameterListType'),
 )
 ServiceDetailResType._exi_meta = _CM('ServiceDetailResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDetailResType:
+    '''The slots of ServiceDetailResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailResType.__slots__
 """,
     ),
     'ServiceDiscoveryReqType': (
@@ -1520,6 +1816,11 @@ ServiceDiscoveryReqType._exi_fields = (
     _FM('SupportedServiceIDs', _FK.ELEMENT, 0, 1, ref='common:ServiceIDListType'),
 )
 ServiceDiscoveryReqType._exi_meta = _CM('ServiceDiscoveryReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDiscoveryReqType:
+    '''The slots of ServiceDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryReqType.__slots__
 """,
     ),
     'ServiceDiscoveryResType': (
@@ -1543,6 +1844,11 @@ ServiceDiscoveryResType._exi_fields = (
     _FM('VASList', _FK.ELEMENT, 0, 1, ref='common:ServiceListType'),
 )
 ServiceDiscoveryResType._exi_meta = _CM('ServiceDiscoveryResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceDiscoveryResType:
+    '''The slots of ServiceDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryResType.__slots__
 """,
     ),
     'ServiceIDListType': (
@@ -1558,6 +1864,11 @@ ServiceIDListType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 16, simple=_S_serviceIDType),
 )
 ServiceIDListType._exi_meta = _CM('ServiceIDListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceIDListType:
+    '''The slots of ServiceIDListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceIDListType.__slots__
 """,
     ),
     'ServiceListType': (
@@ -1573,6 +1884,11 @@ ServiceListType._exi_fields = (
     _FM('Service', _FK.ELEMENT, 1, 8, ref='common:ServiceType'),
 )
 ServiceListType._exi_meta = _CM('ServiceListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceListType:
+    '''The slots of ServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceListType.__slots__
 """,
     ),
     'ServiceParameterListType': (
@@ -1588,6 +1904,11 @@ ServiceParameterListType._exi_fields = (
     _FM('ParameterSet', _FK.ELEMENT, 1, 32, ref='common:ParameterSetType'),
 )
 ServiceParameterListType._exi_meta = _CM('ServiceParameterListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceParameterListType:
+    '''The slots of ServiceParameterListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceParameterListType.__slots__
 """,
     ),
     'ServiceSelectionReqType': (
@@ -1607,6 +1928,11 @@ ServiceSelectionReqType._exi_fields = (
     _FM('SelectedVASList', _FK.ELEMENT, 0, 1, ref='common:SelectedServiceListType'),
 )
 ServiceSelectionReqType._exi_meta = _CM('ServiceSelectionReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceSelectionReqType:
+    '''The slots of ServiceSelectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceSelectionReqType.__slots__
 """,
     ),
     'ServiceSelectionResType': (
@@ -1624,6 +1950,11 @@ ServiceSelectionResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 ServiceSelectionResType._exi_meta = _CM('ServiceSelectionResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceSelectionResType:
+    '''The slots of ServiceSelectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceSelectionResType.__slots__
 """,
     ),
     'ServiceType': (
@@ -1641,6 +1972,11 @@ ServiceType._exi_fields = (
     _FM('FreeService', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ServiceType._exi_meta = _CM('ServiceType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_ServiceType:
+    '''The slots of ServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceType.__slots__
 """,
     ),
     'SessionSetupReqType': (
@@ -1658,6 +1994,11 @@ SessionSetupReqType._exi_fields = (
     _FM('EVCCID', _FK.ELEMENT, 1, 1, simple=_S_identifierType),
 )
 SessionSetupReqType._exi_meta = _CM('SessionSetupReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionSetupReqType:
+    '''The slots of SessionSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupReqType.__slots__
 """,
     ),
     'SessionSetupResType': (
@@ -1677,6 +2018,11 @@ SessionSetupResType._exi_fields = (
     _FM('EVSEID', _FK.ELEMENT, 1, 1, simple=_S_identifierType),
 )
 SessionSetupResType._exi_meta = _CM('SessionSetupResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionSetupResType:
+    '''The slots of SessionSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupResType.__slots__
 """,
     ),
     'SessionStopReqType': (
@@ -1698,6 +2044,11 @@ SessionStopReqType._exi_fields = (
     _FM('EVTerminationExplanation', _FK.ELEMENT, 0, 1, simple=_S_descriptionType),
 )
 SessionStopReqType._exi_meta = _CM('SessionStopReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionStopReqType:
+    '''The slots of SessionStopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopReqType.__slots__
 """,
     ),
     'SessionStopResType': (
@@ -1715,6 +2066,11 @@ SessionStopResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 SessionStopResType._exi_meta = _CM('SessionStopResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SessionStopResType:
+    '''The slots of SessionStopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopResType.__slots__
 """,
     ),
     'SignedCertificateChainType': (
@@ -1734,6 +2090,11 @@ SignedCertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='common:SubCertificatesType'),
 )
 SignedCertificateChainType._exi_meta = _CM('SignedCertificateChainType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedCertificateChainType:
+    '''The slots of SignedCertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedCertificateChainType.__slots__
 """,
     ),
     'SignedInstallationDataType': (
@@ -1761,6 +2122,11 @@ SignedInstallationDataType._exi_fields = (
     _FM('TPM_EncryptedPrivateKey', _FK.ELEMENT, 0, 1, simple=_S_tpm_EncryptedPrivateKeyType),
 )
 SignedInstallationDataType._exi_meta = _CM('SignedInstallationDataType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedInstallationDataType:
+    '''The slots of SignedInstallationDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedInstallationDataType.__slots__
 """,
     ),
     'SignedMeteringDataType': (
@@ -1786,6 +2152,11 @@ SignedMeteringDataType._exi_fields = (
     _FM('Scheduled_SMDTControlMode', _FK.ELEMENT, 0, 1, ref='common:Scheduled_SMDTControlModeType'),
 )
 SignedMeteringDataType._exi_meta = _CM('SignedMeteringDataType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SignedMeteringDataType:
+    '''The slots of SignedMeteringDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedMeteringDataType.__slots__
 """,
     ),
     'SubCertificatesType': (
@@ -1801,6 +2172,11 @@ SubCertificatesType._exi_fields = (
     _FM('Certificate', _FK.ELEMENT, 1, 3, simple=_S_certificateType),
 )
 SubCertificatesType._exi_meta = _CM('SubCertificatesType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SubCertificatesType:
+    '''The slots of SubCertificatesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SubCertificatesType.__slots__
 """,
     ),
     'SupportedProvidersListType': (
@@ -1816,6 +2192,11 @@ SupportedProvidersListType._exi_fields = (
     _FM('ProviderID', _FK.ELEMENT, 1, 128, simple=_S_nameType),
 )
 SupportedProvidersListType._exi_meta = _CM('SupportedProvidersListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_SupportedProvidersListType:
+    '''The slots of SupportedProvidersListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SupportedProvidersListType.__slots__
 """,
     ),
     'TargetPositionType': (
@@ -1833,6 +2214,11 @@ TargetPositionType._exi_fields = (
     _FM('TargetOffsetY', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedShort),
 )
 TargetPositionType._exi_meta = _CM('TargetPositionType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TargetPositionType:
+    '''The slots of TargetPositionType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TargetPositionType.__slots__
 """,
     ),
     'TaxRuleListType': (
@@ -1848,6 +2234,11 @@ TaxRuleListType._exi_fields = (
     _FM('TaxRule', _FK.ELEMENT, 1, 10, ref='common:TaxRuleType'),
 )
 TaxRuleListType._exi_meta = _CM('TaxRuleListType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TaxRuleListType:
+    '''The slots of TaxRuleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TaxRuleListType.__slots__
 """,
     ),
     'TaxRuleType': (
@@ -1877,6 +2268,11 @@ TaxRuleType._exi_fields = (
     _FM('AppliesMinimumMaximumCost', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 TaxRuleType._exi_meta = _CM('TaxRuleType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_TaxRuleType:
+    '''The slots of TaxRuleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TaxRuleType.__slots__
 """,
     ),
     'VehicleCheckInReqType': (
@@ -1902,6 +2298,11 @@ VehicleCheckInReqType._exi_fields = (
     _FM('VehicleTravel', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 VehicleCheckInReqType._exi_meta = _CM('VehicleCheckInReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckInReqType:
+    '''The slots of VehicleCheckInReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckInReqType.__slots__
 """,
     ),
     'VehicleCheckInResType': (
@@ -1925,6 +2326,11 @@ VehicleCheckInResType._exi_fields = (
     _FM('TargetDistance', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 VehicleCheckInResType._exi_meta = _CM('VehicleCheckInResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckInResType:
+    '''The slots of VehicleCheckInResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckInResType.__slots__
 """,
     ),
     'VehicleCheckOutReqType': (
@@ -1944,6 +2350,11 @@ VehicleCheckOutReqType._exi_fields = (
     _FM('CheckOutTime', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedLong),
 )
 VehicleCheckOutReqType._exi_meta = _CM('VehicleCheckOutReqType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckOutReqType:
+    '''The slots of VehicleCheckOutReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckOutReqType.__slots__
 """,
     ),
     'VehicleCheckOutResType': (
@@ -1963,6 +2374,11 @@ VehicleCheckOutResType._exi_fields = (
     _FM('EVSECheckOutStatus', _FK.ELEMENT, 1, 1, simple=_S_evseCheckOutStatusType),
 )
 VehicleCheckOutResType._exi_meta = _CM('VehicleCheckOutResType', 'urn:iso:std:iso:15118:-20:CommonMessages', None, 'common', None)
+
+class _W_VehicleCheckOutResType:
+    '''The slots of VehicleCheckOutResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = VehicleCheckOutResType.__slots__
 """,
     ),
     'AuthorizationReq': (
@@ -2311,14 +2727,28 @@ def _e_AbsolutePriceScheduleType(a, v):
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "PriceScheduleID"
         x2 = v.PriceScheduleID
         if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
             raise _rt.bad_int(x2, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "PriceScheduleDescription"
         x3 = v.PriceScheduleDescription
         a <<= 1
@@ -2368,9 +2798,13 @@ def _e_AbsolutePriceScheduleType(a, v):
             m3_x1 = x7.Value
             if m3_x1.__class__ is not int or m3_x1 < -32768 or m3_x1 > 32767:
                 raise _rt.bad_int(m3_x1, -32768, 32767)
-            a = (a << 17) | (m3_x0 - -128) << 4 | (m3_x1 < 0)
             m = ~m3_x1 if m3_x1 < 0 else m3_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 25) | (m3_x0 - -128) << 12 | (m3_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (m3_x0 - -128) << 20 | (m3_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (m3_x0 - -128) << 28 | (m3_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -2393,9 +2827,13 @@ def _e_AbsolutePriceScheduleType(a, v):
             m5_x1 = x8.Value
             if m5_x1.__class__ is not int or m5_x1 < -32768 or m5_x1 > 32767:
                 raise _rt.bad_int(m5_x1, -32768, 32767)
-            a = (a << 14) | (m5_x0 - -128) << 4 | (m5_x1 < 0)
             m = ~m5_x1 if m5_x1 < 0 else m5_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 22) | (m5_x0 - -128) << 12 | (m5_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (m5_x0 - -128) << 20 | (m5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (m5_x0 - -128) << 28 | (m5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "TaxRules"
         x9 = v.TaxRules
@@ -2451,21 +2889,8 @@ def _e_AbsolutePriceScheduleType(a, v):
 """,
     ),
     '_d_AbsolutePriceScheduleType': (
-        ('AbsolutePriceScheduleType', 'AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_d_AdditionalServiceListType', '_d_OverstayRuleListType', '_d_PriceRuleStackListType', '_d_RationalNumberType', '_d_TaxRuleListType'),
+        ('AbsolutePriceScheduleType', 'AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_W_AbsolutePriceScheduleType', '_d_AdditionalServiceListType', '_d_OverstayRuleListType', '_d_PriceRuleStackListType', '_d_RationalNumberType', '_d_TaxRuleListType'),
 """\
-_s10 = AbsolutePriceScheduleType.Id.__set__
-_s11 = AbsolutePriceScheduleType.TimeAnchor.__set__
-_s12 = AbsolutePriceScheduleType.PriceScheduleID.__set__
-_s13 = AbsolutePriceScheduleType.PriceScheduleDescription.__set__
-_s14 = AbsolutePriceScheduleType.Currency.__set__
-_s15 = AbsolutePriceScheduleType.Language.__set__
-_s16 = AbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s17 = AbsolutePriceScheduleType.MinimumCost.__set__
-_s18 = AbsolutePriceScheduleType.MaximumCost.__set__
-_s19 = AbsolutePriceScheduleType.TaxRules.__set__
-_s20 = AbsolutePriceScheduleType.PriceRuleStacks.__set__
-_s21 = AbsolutePriceScheduleType.OverstayRules.__set__
-_s22 = AbsolutePriceScheduleType.AdditionalSelectedServices.__set__
 
 def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     v0 = None
@@ -2485,7 +2910,6 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'AbsolutePriceScheduleType.Id')
         s = 1
     elif ec == 1:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2499,12 +2923,12 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2516,7 +2940,6 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AbsolutePriceScheduleType')
     if s == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -2530,12 +2953,12 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2543,7 +2966,6 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AbsolutePriceScheduleType')
         p = q
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -2556,13 +2978,17 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if v2 < 1:
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if v2 < 1:
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 < 1 or v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
+        if v2 < 1 or v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AbsolutePriceScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2704,27 +3130,84 @@ def _d_AbsolutePriceScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AbsolutePriceScheduleType')
         p = q
-    o = _new(cls)
-    _s10(o, v0)
-    _s11(o, v1)
-    _s12(o, v2)
-    _s13(o, v3)
-    _s14(o, v4)
-    _s15(o, v5)
-    _s16(o, v6)
-    _s17(o, v7)
-    _s18(o, v8)
-    _s19(o, v9)
-    _s20(o, v10)
-    _s21(o, v11)
-    _s22(o, v12)
+    o = _new(_W_AbsolutePriceScheduleType)
+    o.Id = v0
+    o.TimeAnchor = v1
+    o.PriceScheduleID = v2
+    o.PriceScheduleDescription = v3
+    o.Currency = v4
+    o.Language = v5
+    o.PriceAlgorithm = v6
+    o.MinimumCost = v7
+    o.MaximumCost = v8
+    o.TaxRules = v9
+    o.PriceRuleStacks = v10
+    o.OverstayRules = v11
+    o.AdditionalSelectedServices = v12
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AbsolutePriceScheduleType': (
+        ('AdditionalServiceListType', 'OverstayRuleListType', 'PriceRuleStackListType', 'RationalNumberType', 'TaxRuleListType', '_j_AdditionalServiceListType', '_j_OverstayRuleListType', '_j_PriceRuleStackListType', '_j_TaxRuleListType'),
+"""\
+
+def _j_AbsolutePriceScheduleType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.TimeAnchor
+    if x1 is not None:
+        d['TimeAnchor'] = x1
+    x2 = v.PriceScheduleID
+    if x2 is not None:
+        d['PriceScheduleID'] = x2
+    x3 = v.PriceScheduleDescription
+    if x3 is not None:
+        d['PriceScheduleDescription'] = x3
+    x4 = v.Currency
+    if x4 is not None:
+        d['Currency'] = x4
+    x5 = v.Language
+    if x5 is not None:
+        d['Language'] = x5
+    x6 = v.PriceAlgorithm
+    if x6 is not None:
+        d['PriceAlgorithm'] = x6
+    x7 = v.MinimumCost
+    if x7 is not None:
+        y1 = x7.Exponent
+        y2 = x7.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['MinimumCost'] = {'Exponent': y1, 'Value': y2}
+    x8 = v.MaximumCost
+    if x8 is not None:
+        y3 = x8.Exponent
+        y4 = x8.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['MaximumCost'] = {'Exponent': y3, 'Value': y4}
+    x9 = v.TaxRules
+    if x9 is not None:
+        d['TaxRules'] = _j_TaxRuleListType(x9)
+    x10 = v.PriceRuleStacks
+    if x10 is not None:
+        d['PriceRuleStacks'] = _j_PriceRuleStackListType(x10)
+    x11 = v.OverstayRules
+    if x11 is not None:
+        d['OverstayRules'] = _j_OverstayRuleListType(x11)
+    x12 = v.AdditionalSelectedServices
+    if x12 is not None:
+        d['AdditionalSelectedServices'] = _j_AdditionalServiceListType(x12)
+    return d
 """,
     ),
     '_e_AdditionalServiceListType': (
         ('AdditionalServiceType', 'RationalNumberType'),
 """\
-_T25 = (None, (2, 1), (1, 0), )
+_T12 = (None, (2, 1), (1, 0), )
 
 def _e_AdditionalServiceListType(a, v):
     f = ""
@@ -2750,30 +3233,34 @@ def _e_AdditionalServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "AdditionalService.ServiceName"
-            a23_x0 = y.ServiceName
-            if a23_x0.__class__ is not str or len(a23_x0) > 80:
-                raise _rt.bad_length(a23_x0, None, 80, str)
+            a10_x0 = y.ServiceName
+            if a10_x0.__class__ is not str or len(a10_x0) > 80:
+                raise _rt.bad_length(a10_x0, None, 80, str)
             a <<= 2
-            a = _str(a, a23_x0)
+            a = _str(a, a10_x0)
             f = "AdditionalService.ServiceFee"
-            a23_x1 = y.ServiceFee
-            if not isinstance(a23_x1, RationalNumberType):
-                raise _rt.bad_class(a23_x1, 'RationalNumberType')
+            a10_x1 = y.ServiceFee
+            if not isinstance(a10_x1, RationalNumberType):
+                raise _rt.bad_class(a10_x1, 'RationalNumberType')
             f = "AdditionalService.ServiceFee.Exponent"
-            a23_s24_x0 = a23_x1.Exponent
-            if a23_s24_x0.__class__ is not int or a23_s24_x0 < -128 or a23_s24_x0 > 127:
-                raise _rt.bad_int(a23_s24_x0, -128, 127)
+            a10_s11_x0 = a10_x1.Exponent
+            if a10_s11_x0.__class__ is not int or a10_s11_x0 < -128 or a10_s11_x0 > 127:
+                raise _rt.bad_int(a10_s11_x0, -128, 127)
             f = "AdditionalService.ServiceFee.Value"
-            a23_s24_x1 = a23_x1.Value
-            if a23_s24_x1.__class__ is not int or a23_s24_x1 < -32768 or a23_s24_x1 > 32767:
-                raise _rt.bad_int(a23_s24_x1, -32768, 32767)
-            a = (a << 16) | (a23_s24_x0 - -128) << 4 | (a23_s24_x1 < 0)
-            m = ~a23_s24_x1 if a23_s24_x1 < 0 else a23_s24_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            a10_s11_x1 = a10_x1.Value
+            if a10_s11_x1.__class__ is not int or a10_s11_x1 < -32768 or a10_s11_x1 > 32767:
+                raise _rt.bad_int(a10_s11_x1, -32768, 32767)
+            m = ~a10_s11_x1 if a10_s11_x1 < 0 else a10_s11_x1
+            if m < 128:
+                a = (a << 24) | (a10_s11_x0 - -128) << 12 | (a10_s11_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (a10_s11_x0 - -128) << 20 | (a10_s11_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (a10_s11_x0 - -128) << 28 | (a10_s11_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 2 if n == 5 else 1
-        t = _T25[s]
+        t = _T12[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AdditionalService))')
         a = (a << t[0]) | t[1]
@@ -2785,13 +3272,8 @@ def _e_AdditionalServiceListType(a, v):
 """,
     ),
     '_d_AdditionalServiceListType': (
-        ('AdditionalServiceListType', 'AdditionalServiceType', 'RationalNumberType', '_d_AdditionalServiceType'),
+        ('AdditionalServiceListType', 'AdditionalServiceType', 'RationalNumberType', '_W_AdditionalServiceListType', '_W_AdditionalServiceType', '_W_RationalNumberType', '_d_AdditionalServiceType'),
 """\
-_s28 = RationalNumberType.Exponent.__set__
-_s29 = RationalNumberType.Value.__set__
-_s30 = AdditionalServiceType.ServiceName.__set__
-_s31 = AdditionalServiceType.ServiceFee.__set__
-_s32 = AdditionalServiceListType.AdditionalService.__set__
 
 def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -2802,8 +3284,7 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'AdditionalServiceType')
     p = q
-    a26_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    p0 = p + 15
+    a13_v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2812,27 +3293,33 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    a26_s27_v0 = ((g >> 4) & 255) + -128
+    a13_s14_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a26_s27_v1 = c & 65535
-    if a26_s27_v1 < 32768:
-        a26_s27_v1 >>= 8
+    a13_s14_v1 = c & 65535
+    if a13_s14_v1 < 32768:
+        a13_s14_v1 >>= 8
         p = q - 8
-    elif not a26_s27_v1 & 128:
-        a26_s27_v1 = ((a26_s27_v1 >> 8) & 127) | ((a26_s27_v1 & 127) << 7)
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
+    elif not a13_s14_v1 & 128:
+        a13_s14_v1 = ((a13_s14_v1 >> 8) & 127) | (a13_s14_v1 & 127) << 7
         p = q
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
     else:
-        a26_s27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a26_s27_v1 = ~a26_s27_v1
-    if a26_s27_v1 < -32768 or a26_s27_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a26_s27_v1, -32768, 32767)
-    a26_v1 = _new(RationalNumberType)
-    _s28(a26_v1, a26_s27_v0)
-    _s29(a26_v1, a26_s27_v1)
-    y = _new(AdditionalServiceType)
-    _s30(y, a26_v0)
-    _s31(y, a26_v1)
+        a13_s14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            a13_s14_v1 = ~a13_s14_v1
+        if a13_s14_v1 < -32768 or a13_s14_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a13_s14_v1, -32768, 32767)
+    a13_v1 = _new(_W_RationalNumberType)
+    a13_v1.Exponent = a13_s14_v0
+    a13_v1.Value = a13_s14_v1
+    a13_v1.__class__ = RationalNumberType
+    y = _new(_W_AdditionalServiceType)
+    y.ServiceName = a13_v0
+    y.ServiceFee = a13_v1
+    y.__class__ = AdditionalServiceType
     v0.append(y)
     q = p + 3
     if q > E:
@@ -2872,9 +3359,22 @@ def _d_AdditionalServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'AdditionalServiceListType')
-    o = _new(cls)
-    _s32(o, v0)
+    o = _new(_W_AdditionalServiceListType)
+    o.AdditionalService = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AdditionalServiceListType': (
+        ('AdditionalServiceType', '_j_AdditionalServiceType'),
+"""\
+
+def _j_AdditionalServiceListType(v):
+    d = {}
+    x0 = v.AdditionalService
+    if x0:
+        d['AdditionalService'] = [_j_AdditionalServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_AdditionalServiceType': (
@@ -2895,16 +3395,20 @@ def _e_AdditionalServiceType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "ServiceFee.Exponent"
-        s33_x0 = x1.Exponent
-        if s33_x0.__class__ is not int or s33_x0 < -128 or s33_x0 > 127:
-            raise _rt.bad_int(s33_x0, -128, 127)
+        s15_x0 = x1.Exponent
+        if s15_x0.__class__ is not int or s15_x0 < -128 or s15_x0 > 127:
+            raise _rt.bad_int(s15_x0, -128, 127)
         f = "ServiceFee.Value"
-        s33_x1 = x1.Value
-        if s33_x1.__class__ is not int or s33_x1 < -32768 or s33_x1 > 32767:
-            raise _rt.bad_int(s33_x1, -32768, 32767)
-        a = (a << 16) | (s33_x0 - -128) << 4 | (s33_x1 < 0)
-        m = ~s33_x1 if s33_x1 < 0 else s33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s15_x1 = x1.Value
+        if s15_x1.__class__ is not int or s15_x1 < -32768 or s15_x1 > 32767:
+            raise _rt.bad_int(s15_x1, -32768, 32767)
+        m = ~s15_x1 if s15_x1 < 0 else s15_x1
+        if m < 128:
+            a = (a << 24) | (s15_x0 - -128) << 12 | (s15_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (s15_x0 - -128) << 20 | (s15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (s15_x0 - -128) << 28 | (s15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2914,12 +3418,8 @@ def _e_AdditionalServiceType(a, v):
 """,
     ),
     '_d_AdditionalServiceType': (
-        ('AdditionalServiceType', 'RationalNumberType'),
+        ('AdditionalServiceType', 'RationalNumberType', '_W_AdditionalServiceType', '_W_RationalNumberType'),
 """\
-_s35 = RationalNumberType.Exponent.__set__
-_s36 = RationalNumberType.Value.__set__
-_s37 = AdditionalServiceType.ServiceName.__set__
-_s38 = AdditionalServiceType.ServiceFee.__set__
 
 def _d_AdditionalServiceType(D, E, p, data, st, cls):
     q = p + 1
@@ -2930,7 +3430,6 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'AdditionalServiceType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'ServiceName'), None, 80, 'AdditionalServiceType.ServiceName')
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2939,24 +3438,29 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s34_v0 = ((g >> 4) & 255) + -128
+    s16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s34_v1 = c & 65535
-    if s34_v1 < 32768:
-        s34_v1 >>= 8
+    s16_v1 = c & 65535
+    if s16_v1 < 32768:
+        s16_v1 >>= 8
         p = q - 8
-    elif not s34_v1 & 128:
-        s34_v1 = ((s34_v1 >> 8) & 127) | ((s34_v1 & 127) << 7)
+        if sg:
+            s16_v1 = ~s16_v1
+    elif not s16_v1 & 128:
+        s16_v1 = ((s16_v1 >> 8) & 127) | (s16_v1 & 127) << 7
         p = q
+        if sg:
+            s16_v1 = ~s16_v1
     else:
-        s34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s34_v1 = ~s34_v1
-    if s34_v1 < -32768 or s34_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s34_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s35(v1, s34_v0)
-    _s36(v1, s34_v1)
+        s16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s16_v1 = ~s16_v1
+        if s16_v1 < -32768 or s16_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s16_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = s16_v0
+    v1.Value = s16_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2964,17 +3468,33 @@ def _d_AdditionalServiceType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'AdditionalServiceType')
     p = q
-    o = _new(cls)
-    _s37(o, v0)
-    _s38(o, v1)
+    o = _new(_W_AdditionalServiceType)
+    o.ServiceName = v0
+    o.ServiceFee = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AdditionalServiceType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_AdditionalServiceType(v):
+    x0 = v.ServiceName
+    x1 = v.ServiceFee
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'ServiceName': x0, 'ServiceFee': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_AuthorizationReqType': (
         ('ContractCertificateChainType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_IX_authorizationType', '_e_MessageHeaderType', '_e_SubCertificatesType'),
 """\
-_T40 = (None, None, (2, 1, 3), None, )
-_T43 = (None, None, None, (1, 0), )
+_T18 = (None, None, (2, 1, 3), None, )
+_T21 = (None, None, None, (1, 0), )
 
 def _e_AuthorizationReqType(a, v):
     f = ""
@@ -3005,41 +3525,39 @@ def _e_AuthorizationReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, PnC_AReqAuthorizationModeType):
                 raise _rt.bad_class(x3, 'PnC_AReqAuthorizationModeType')
-            t = _T40[s]
+            t = _T18[s]
             if t is None:
                 raise _rt.not_here('PnC_AReqAuthorizationMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "PnC_AReqAuthorizationMode.Id"
-            p41_x0 = x3.Id
-            if p41_x0.__class__ is not str:
-                raise _rt.bad_length(p41_x0, None, None, str)
+            p19_x0 = x3.Id
+            if p19_x0.__class__ is not str:
+                raise _rt.bad_length(p19_x0, None, None, str)
             a <<= 1
-            a = _str(a, p41_x0)
+            a = _str(a, p19_x0)
             f = "PnC_AReqAuthorizationMode.GenChallenge"
-            p41_x1 = x3.GenChallenge
-            if p41_x1.__class__ is not bytes or len(p41_x1) != 16:
-                raise _rt.bad_length(p41_x1, 16, 16, bytes)
-            a <<= 2
-            a = _bin(a, p41_x1)
+            p19_x1 = x3.GenChallenge
+            if p19_x1.__class__ is not bytes or len(p19_x1) != 16:
+                raise _rt.bad_length(p19_x1, 16, 16, bytes)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain"
-            p41_x2 = x3.ContractCertificateChain
-            if not isinstance(p41_x2, ContractCertificateChainType):
-                raise _rt.bad_class(p41_x2, 'ContractCertificateChainType')
+            p19_x2 = x3.ContractCertificateChain
+            if not isinstance(p19_x2, ContractCertificateChainType):
+                raise _rt.bad_class(p19_x2, 'ContractCertificateChainType')
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain.Certificate"
-            p41_c42_x0 = p41_x2.Certificate
-            if p41_c42_x0.__class__ is not bytes or len(p41_c42_x0) > 1600:
-                raise _rt.bad_length(p41_c42_x0, None, 1600, bytes)
-            a <<= 4
-            a = _bin(a, p41_c42_x0)
+            p19_c20_x0 = p19_x2.Certificate
+            if p19_c20_x0.__class__ is not bytes or len(p19_c20_x0) > 1600:
+                raise _rt.bad_length(p19_c20_x0, None, 1600, bytes)
+            a = (a << 142) | (int.from_bytes(p19_x1, 'big') | 5444517870735015415413993718908291383296) << 4
+            a = _bin(a, p19_c20_x0)
             f = "PnC_AReqAuthorizationMode.ContractCertificateChain.SubCertificates"
-            p41_c42_x1 = p41_x2.SubCertificates
-            if not isinstance(p41_c42_x1, SubCertificatesType):
-                raise _rt.bad_class(p41_c42_x1, 'SubCertificatesType')
+            p19_c20_x1 = p19_x2.SubCertificates
+            if not isinstance(p19_c20_x1, SubCertificatesType):
+                raise _rt.bad_class(p19_c20_x1, 'SubCertificatesType')
             a <<= 2
-            a = _e_SubCertificatesType(a, p41_c42_x1)
+            a = _e_SubCertificatesType(a, p19_c20_x1)
             a <<= 2
-        t = _T43[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EIM_AReqAuthorizationMode), SE(PnC_AReqAuthorizationMode))')
         a = (a << t[0]) | t[1]
@@ -3052,12 +3570,8 @@ _e_AuthorizationReq = _e_AuthorizationReqType
 """,
     ),
     '_d_AuthorizationReqType': (
-        ('AuthorizationReqType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_EV_authorizationType', '_d_EIM_AReqAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_AReqAuthorizationModeType'),
+        ('AuthorizationReqType', 'EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_EV_authorizationType', '_W_AuthorizationReqType', '_d_EIM_AReqAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_AReqAuthorizationModeType'),
 """\
-_s44 = AuthorizationReqType.Header.__set__
-_s45 = AuthorizationReqType.SelectedAuthorizationService.__set__
-_s46 = AuthorizationReqType.EIM_AReqAuthorizationMode.__set__
-_s47 = AuthorizationReqType.PnC_AReqAuthorizationMode.__set__
 
 def _d_AuthorizationReqType(D, E, p, data, st, cls):
     v2 = None
@@ -3093,13 +3607,32 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
     p = q
-    o = _new(cls)
-    _s44(o, v0)
-    _s45(o, v1)
-    _s46(o, v2)
-    _s47(o, v3)
+    o = _new(_W_AuthorizationReqType)
+    o.Header = v0
+    o.SelectedAuthorizationService = v1
+    o.EIM_AReqAuthorizationMode = v2
+    o.PnC_AReqAuthorizationMode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationReq = _d_AuthorizationReqType
+""",
+    ),
+    '_j_AuthorizationReqType': (
+        ('EIM_AReqAuthorizationModeType', 'MessageHeaderType', 'PnC_AReqAuthorizationModeType', '_j_EIM_AReqAuthorizationModeType', '_j_MessageHeaderType', '_j_PnC_AReqAuthorizationModeType'),
+"""\
+
+def _j_AuthorizationReqType(v):
+    x0 = v.Header
+    x1 = v.SelectedAuthorizationService
+    d = {'Header': _j_MessageHeaderType(x0), 'SelectedAuthorizationService': x1._value_}
+    x2 = v.EIM_AReqAuthorizationMode
+    if x2 is not None:
+        d['EIM_AReqAuthorizationMode'] = _j_EIM_AReqAuthorizationModeType(x2)
+    x3 = v.PnC_AReqAuthorizationMode
+    if x3 is not None:
+        d['PnC_AReqAuthorizationMode'] = _j_PnC_AReqAuthorizationModeType(x3)
+    return d
+_j_AuthorizationReq = _j_AuthorizationReqType
 """,
     ),
     '_e_AuthorizationResType': (
@@ -3135,11 +3668,8 @@ _e_AuthorizationRes = _e_AuthorizationResType
 """,
     ),
     '_d_AuthorizationResType': (
-        ('AuthorizationResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('AuthorizationResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_W_AuthorizationResType', '_d_MessageHeaderType'),
 """\
-_s48 = AuthorizationResType.Header.__set__
-_s49 = AuthorizationResType.ResponseCode.__set__
-_s50 = AuthorizationResType.EVSEProcessing.__set__
 
 def _d_AuthorizationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3165,12 +3695,26 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'AuthorizationResType.EVSEProcessing', k, 3)
     v2 = _EV_processingType[k]
     p = q
-    o = _new(cls)
-    _s48(o, v0)
-    _s49(o, v1)
-    _s50(o, v2)
+    o = _new(_W_AuthorizationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationRes = _d_AuthorizationResType
+""",
+    ),
+    '_j_AuthorizationResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_AuthorizationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    return d
+_j_AuthorizationRes = _j_AuthorizationResType
 """,
     ),
     '_e_AuthorizationSetupReqType': (
@@ -3196,9 +3740,8 @@ _e_AuthorizationSetupReq = _e_AuthorizationSetupReqType
 """,
     ),
     '_d_AuthorizationSetupReqType': (
-        ('AuthorizationSetupReqType', 'MessageHeaderType', '_d_MessageHeaderType'),
+        ('AuthorizationSetupReqType', 'MessageHeaderType', '_W_AuthorizationSetupReqType', '_d_MessageHeaderType'),
 """\
-_s51 = AuthorizationSetupReqType.Header.__set__
 
 def _d_AuthorizationSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -3216,18 +3759,30 @@ def _d_AuthorizationSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationSetupReqType')
     p = q
-    o = _new(cls)
-    _s51(o, v0)
+    o = _new(_W_AuthorizationSetupReqType)
+    o.Header = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationSetupReq = _d_AuthorizationSetupReqType
+""",
+    ),
+    '_j_AuthorizationSetupReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_AuthorizationSetupReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    return d
+_j_AuthorizationSetupReq = _j_AuthorizationSetupReqType
 """,
     ),
     '_e_AuthorizationSetupResType': (
         ('EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_IX_authorizationType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_PnC_ASResAuthorizationModeType'),
 """\
-_T52 = (None, None, None, (2, 1, 4), None, (1, 0, 4), None, )
-_T54 = (None, None, None, None, (2, 1, 6), None, None, )
-_T55 = (None, None, None, None, None, None, (1, 0), )
+_T22 = (None, None, None, (2, 1, 4), None, (1, 0, 4), None, )
+_T24 = (None, None, None, None, (2, 1, 6), None, None, )
+_T25 = (None, None, None, None, None, None, (1, 0), )
 
 def _e_AuthorizationSetupResType(a, v):
     f = ""
@@ -3267,7 +3822,7 @@ def _e_AuthorizationSetupResType(a, v):
         s = 5 if n == 2 else 3
         f = "CertificateInstallationService"
         x3 = v.CertificateInstallationService
-        t = _T52[s]
+        t = _T22[s]
         if t is None:
             raise _rt.not_here('CertificateInstallationService')
         a = (a << t[0]) | t[1]
@@ -3289,13 +3844,13 @@ def _e_AuthorizationSetupResType(a, v):
         if x5 is not None:
             if not isinstance(x5, PnC_ASResAuthorizationModeType):
                 raise _rt.bad_class(x5, 'PnC_ASResAuthorizationModeType')
-            t = _T54[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('PnC_ASResAuthorizationMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PnC_ASResAuthorizationModeType(a, x5)
-        t = _T55[s]
+        t = _T25[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EIM_ASResAuthorizationMode), SE(PnC_ASResAuthorizationMode))')
         a = (a << t[0]) | t[1]
@@ -3308,14 +3863,8 @@ _e_AuthorizationSetupRes = _e_AuthorizationSetupResType
 """,
     ),
     '_d_AuthorizationSetupResType': (
-        ('AuthorizationSetupResType', 'EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_EV_authorizationType', '_EV_responseCodeType', '_d_EIM_ASResAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_ASResAuthorizationModeType'),
+        ('AuthorizationSetupResType', 'EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_EV_authorizationType', '_EV_responseCodeType', '_W_AuthorizationSetupResType', '_d_EIM_ASResAuthorizationModeType', '_d_MessageHeaderType', '_d_PnC_ASResAuthorizationModeType'),
 """\
-_s56 = AuthorizationSetupResType.Header.__set__
-_s57 = AuthorizationSetupResType.ResponseCode.__set__
-_s58 = AuthorizationSetupResType.AuthorizationServices.__set__
-_s59 = AuthorizationSetupResType.CertificateInstallationService.__set__
-_s60 = AuthorizationSetupResType.EIM_ASResAuthorizationMode.__set__
-_s61 = AuthorizationSetupResType.PnC_ASResAuthorizationMode.__set__
 
 def _d_AuthorizationSetupResType(D, E, p, data, st, cls):
     v2 = []
@@ -3417,21 +3966,46 @@ def _d_AuthorizationSetupResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AuthorizationSetupResType')
     p = q
-    o = _new(cls)
-    _s56(o, v0)
-    _s57(o, v1)
-    _s58(o, v2)
-    _s59(o, v3)
-    _s60(o, v4)
-    _s61(o, v5)
+    o = _new(_W_AuthorizationSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.AuthorizationServices = v2
+    o.CertificateInstallationService = v3
+    o.EIM_ASResAuthorizationMode = v4
+    o.PnC_ASResAuthorizationMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationSetupRes = _d_AuthorizationSetupResType
+""",
+    ),
+    '_j_AuthorizationSetupResType': (
+        ('EIM_ASResAuthorizationModeType', 'MessageHeaderType', 'PnC_ASResAuthorizationModeType', '_j_EIM_ASResAuthorizationModeType', '_j_MessageHeaderType', '_j_PnC_ASResAuthorizationModeType'),
+"""\
+
+def _j_AuthorizationSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.AuthorizationServices
+    if x2:
+        d['AuthorizationServices'] = [i._value_ for i in x2]
+    x3 = v.CertificateInstallationService
+    if x3 is not None:
+        d['CertificateInstallationService'] = x3
+    x4 = v.EIM_ASResAuthorizationMode
+    if x4 is not None:
+        d['EIM_ASResAuthorizationMode'] = _j_EIM_ASResAuthorizationModeType(x4)
+    x5 = v.PnC_ASResAuthorizationMode
+    if x5 is not None:
+        d['PnC_ASResAuthorizationMode'] = _j_PnC_ASResAuthorizationModeType(x5)
+    return d
+_j_AuthorizationSetupRes = _j_AuthorizationSetupResType
 """,
     ),
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T62 = (None, (2, 1), (1, 0), )
+_T26 = (None, (2, 1), (1, 0), )
 
 def _e_CertificateChainType(a, v):
     f = ""
@@ -3453,7 +4027,7 @@ def _e_CertificateChainType(a, v):
             s = 2
         else:
             s = 1
-        t = _T62[s]
+        t = _T26[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -3465,10 +4039,8 @@ def _e_CertificateChainType(a, v):
 """,
     ),
     '_d_CertificateChainType': (
-        ('CertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('CertificateChainType', 'SubCertificatesType', '_W_CertificateChainType', '_d_SubCertificatesType'),
 """\
-_s63 = CertificateChainType.Certificate.__set__
-_s64 = CertificateChainType.SubCertificates.__set__
 
 def _d_CertificateChainType(D, E, p, data, st, cls):
     v1 = None
@@ -3501,16 +4073,30 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateChainType')
         p = q
-    o = _new(cls)
-    _s63(o, v0)
-    _s64(o, v1)
+    o = _new(_W_CertificateChainType)
+    o.Certificate = v0
+    o.SubCertificates = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    x0 = v.Certificate
+    d = {'Certificate': _b2a(x0, newline=False).decode()}
+    x1 = v.SubCertificates
+    if x1 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x1)
+    return d
 """,
     ),
     '_e_CertificateInstallationReqType': (
         ('EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_e_EMAIDListType', '_e_ListOfRootCertificateIDsType', '_e_MessageHeaderType', '_e_SignedCertificateChainType'),
 """\
-_T65 = (None, None, None, None, (2, 1), (1, 0), )
+_T27 = (None, None, None, None, (2, 1), (1, 0), )
 
 def _e_CertificateInstallationReqType(a, v):
     f = ""
@@ -3548,7 +4134,7 @@ def _e_CertificateInstallationReqType(a, v):
             s = 5
         else:
             s = 4
-        t = _T65[s]
+        t = _T27[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PrioritizedEMAIDs))')
         a = (a << t[0]) | t[1]
@@ -3561,13 +4147,8 @@ _e_CertificateInstallationReq = _e_CertificateInstallationReqType
 """,
     ),
     '_d_CertificateInstallationReqType': (
-        ('CertificateInstallationReqType', 'EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_d_EMAIDListType', '_d_ListOfRootCertificateIDsType', '_d_MessageHeaderType', '_d_SignedCertificateChainType'),
+        ('CertificateInstallationReqType', 'EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_W_CertificateInstallationReqType', '_d_EMAIDListType', '_d_ListOfRootCertificateIDsType', '_d_MessageHeaderType', '_d_SignedCertificateChainType'),
 """\
-_s66 = CertificateInstallationReqType.Header.__set__
-_s67 = CertificateInstallationReqType.OEMProvisioningCertificateChain.__set__
-_s68 = CertificateInstallationReqType.ListOfRootCertificateIDs.__set__
-_s69 = CertificateInstallationReqType.MaximumContractCertificateChains.__set__
-_s70 = CertificateInstallationReqType.PrioritizedEMAIDs.__set__
 
 def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     v4 = None
@@ -3619,14 +4200,34 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateInstallationReqType')
         p = q
-    o = _new(cls)
-    _s66(o, v0)
-    _s67(o, v1)
-    _s68(o, v2)
-    _s69(o, v3)
-    _s70(o, v4)
+    o = _new(_W_CertificateInstallationReqType)
+    o.Header = v0
+    o.OEMProvisioningCertificateChain = v1
+    o.ListOfRootCertificateIDs = v2
+    o.MaximumContractCertificateChains = v3
+    o.PrioritizedEMAIDs = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
+""",
+    ),
+    '_j_CertificateInstallationReqType': (
+        ('EMAIDListType', 'ListOfRootCertificateIDsType', 'MessageHeaderType', 'SignedCertificateChainType', '_j_EMAIDListType', '_j_ListOfRootCertificateIDsType', '_j_MessageHeaderType', '_j_SignedCertificateChainType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    x0 = v.Header
+    x1 = v.OEMProvisioningCertificateChain
+    x2 = v.ListOfRootCertificateIDs
+    x3 = v.MaximumContractCertificateChains
+    if x3 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'OEMProvisioningCertificateChain': _j_SignedCertificateChainType(x1), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2), 'MaximumContractCertificateChains': x3}
+    x4 = v.PrioritizedEMAIDs
+    if x4 is not None:
+        d['PrioritizedEMAIDs'] = _j_EMAIDListType(x4)
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
 """,
     ),
     '_e_CertificateInstallationResType': (
@@ -3678,14 +4279,8 @@ _e_CertificateInstallationRes = _e_CertificateInstallationResType
 """,
     ),
     '_d_CertificateInstallationResType': (
-        ('CertificateChainType', 'CertificateInstallationResType', 'MessageHeaderType', 'SignedInstallationDataType', '_EV_processingType', '_EV_responseCodeType', '_d_CertificateChainType', '_d_MessageHeaderType', '_d_SignedInstallationDataType'),
+        ('CertificateChainType', 'CertificateInstallationResType', 'MessageHeaderType', 'SignedInstallationDataType', '_EV_processingType', '_EV_responseCodeType', '_W_CertificateInstallationResType', '_d_CertificateChainType', '_d_MessageHeaderType', '_d_SignedInstallationDataType'),
 """\
-_s71 = CertificateInstallationResType.Header.__set__
-_s72 = CertificateInstallationResType.ResponseCode.__set__
-_s73 = CertificateInstallationResType.EVSEProcessing.__set__
-_s74 = CertificateInstallationResType.CPSCertificateChain.__set__
-_s75 = CertificateInstallationResType.SignedInstallationData.__set__
-_s76 = CertificateInstallationResType.RemainingContractCertificateChains.__set__
 
 def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3728,22 +4323,41 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 12, 3075, 'CertificateInstallationResType')
     v5 = (c >> 2) & 255
     p = q
-    o = _new(cls)
-    _s71(o, v0)
-    _s72(o, v1)
-    _s73(o, v2)
-    _s74(o, v3)
-    _s75(o, v4)
-    _s76(o, v5)
+    o = _new(_W_CertificateInstallationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.CPSCertificateChain = v3
+    o.SignedInstallationData = v4
+    o.RemainingContractCertificateChains = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
+""",
+    ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', 'MessageHeaderType', 'SignedInstallationDataType', '_j_CertificateChainType', '_j_MessageHeaderType', '_j_SignedInstallationDataType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    x3 = v.CPSCertificateChain
+    x4 = v.SignedInstallationData
+    x5 = v.RemainingContractCertificateChains
+    if x5 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_, 'CPSCertificateChain': _j_CertificateChainType(x3), 'SignedInstallationData': _j_SignedInstallationDataType(x4), 'RemainingContractCertificateChains': x5}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
 """,
     ),
     '_e_ChargingScheduleType': (
         ('AbsolutePriceScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PowerScheduleType', '_e_PriceLevelScheduleType'),
 """\
-_T77 = (None, (2, 1, 2), None, )
-_T78 = (None, (2, 2), (1, 0), )
+_T28 = (None, (2, 1, 2), None, )
+_T29 = (None, (2, 2), (1, 0), )
 
 def _e_ChargingScheduleType(a, v):
     f = ""
@@ -3769,13 +4383,13 @@ def _e_ChargingScheduleType(a, v):
         if x2 is not None:
             if not isinstance(x2, PriceLevelScheduleType):
                 raise _rt.bad_class(x2, 'PriceLevelScheduleType')
-            t = _T77[s]
+            t = _T28[s]
             if t is None:
                 raise _rt.not_here('PriceLevelSchedule')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PriceLevelScheduleType(a, x2)
-        t = _T78[s]
+        t = _T29[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AbsolutePriceSchedule), SE(PriceLevelSchedule))')
         a = (a << t[0]) | t[1]
@@ -3787,11 +4401,8 @@ def _e_ChargingScheduleType(a, v):
 """,
     ),
     '_d_ChargingScheduleType': (
-        ('AbsolutePriceScheduleType', 'ChargingScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_d_AbsolutePriceScheduleType', '_d_PowerScheduleType', '_d_PriceLevelScheduleType'),
+        ('AbsolutePriceScheduleType', 'ChargingScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_W_ChargingScheduleType', '_d_AbsolutePriceScheduleType', '_d_PowerScheduleType', '_d_PriceLevelScheduleType'),
 """\
-_s79 = ChargingScheduleType.PowerSchedule.__set__
-_s80 = ChargingScheduleType.AbsolutePriceSchedule.__set__
-_s81 = ChargingScheduleType.PriceLevelSchedule.__set__
 
 def _d_ChargingScheduleType(D, E, p, data, st, cls):
     v1 = None
@@ -3828,11 +4439,28 @@ def _d_ChargingScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ChargingScheduleType')
         p = q
-    o = _new(cls)
-    _s79(o, v0)
-    _s80(o, v1)
-    _s81(o, v2)
+    o = _new(_W_ChargingScheduleType)
+    o.PowerSchedule = v0
+    o.AbsolutePriceSchedule = v1
+    o.PriceLevelSchedule = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ChargingScheduleType': (
+        ('AbsolutePriceScheduleType', 'PowerScheduleType', 'PriceLevelScheduleType', '_j_AbsolutePriceScheduleType', '_j_PowerScheduleType', '_j_PriceLevelScheduleType'),
+"""\
+
+def _j_ChargingScheduleType(v):
+    x0 = v.PowerSchedule
+    d = {'PowerSchedule': _j_PowerScheduleType(x0)}
+    x1 = v.AbsolutePriceSchedule
+    if x1 is not None:
+        d['AbsolutePriceSchedule'] = _j_AbsolutePriceScheduleType(x1)
+    x2 = v.PriceLevelSchedule
+    if x2 is not None:
+        d['PriceLevelSchedule'] = _j_PriceLevelScheduleType(x2)
+    return d
 """,
     ),
     '_e_ContractCertificateChainType': (
@@ -3863,10 +4491,8 @@ def _e_ContractCertificateChainType(a, v):
 """,
     ),
     '_d_ContractCertificateChainType': (
-        ('ContractCertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'SubCertificatesType', '_W_ContractCertificateChainType', '_d_SubCertificatesType'),
 """\
-_s82 = ContractCertificateChainType.Certificate.__set__
-_s83 = ContractCertificateChainType.SubCertificates.__set__
 
 def _d_ContractCertificateChainType(D, E, p, data, st, cls):
     q = p + 1
@@ -3892,10 +4518,22 @@ def _d_ContractCertificateChainType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    o = _new(cls)
-    _s82(o, v0)
-    _s83(o, v1)
+    o = _new(_W_ContractCertificateChainType)
+    o.Certificate = v0
+    o.SubCertificates = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ContractCertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_ContractCertificateChainType(v):
+    x0 = v.Certificate
+    x1 = v.SubCertificates
+    d = {'Certificate': _b2a(x0, newline=False).decode(), 'SubCertificates': _j_SubCertificatesType(x1)}
+    return d
 """,
     ),
     '_e_Dynamic_EVPPTControlModeType': (
@@ -3914,7 +4552,7 @@ def _e_Dynamic_EVPPTControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_EVPPTControlModeType': (
-        ('Dynamic_EVPPTControlModeType',),
+        ('Dynamic_EVPPTControlModeType', '_W_Dynamic_EVPPTControlModeType'),
 """\
 
 def _d_Dynamic_EVPPTControlModeType(D, E, p, data, st, cls):
@@ -3925,17 +4563,27 @@ def _d_Dynamic_EVPPTControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'Dynamic_EVPPTControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_Dynamic_EVPPTControlModeType)
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_EVPPTControlModeType': (
+        (),
+"""\
+
+def _j_Dynamic_EVPPTControlModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_Dynamic_SEReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T84 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
-_T85 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
-_T90 = (None, None, None, None, None, None, (2, 1, 8), (2, 0, 8), None, )
-_T92 = (None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T30 = (None, (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
+_T31 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
+_T36 = (None, None, None, None, None, None, (2, 1, 8), (2, 0, 8), None, )
+_T38 = (None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_Dynamic_SEReqControlModeType(a, v):
     f = ""
@@ -3944,8 +4592,15 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         x0 = v.DepartureTime
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         a <<= 1
@@ -3959,7 +4614,7 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T84[s]
+            t = _T30[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -3971,52 +4626,64 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         x3 = v.EVTargetEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T85[s]
+        t = _T31[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e86_x0 = x3.Exponent
-        if e86_x0.__class__ is not int or e86_x0 < -128 or e86_x0 > 127:
-            raise _rt.bad_int(e86_x0, -128, 127)
+        e32_x0 = x3.Exponent
+        if e32_x0.__class__ is not int or e32_x0 < -128 or e32_x0 > 127:
+            raise _rt.bad_int(e32_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e86_x1 = x3.Value
-        if e86_x1.__class__ is not int or e86_x1 < -32768 or e86_x1 > 32767:
-            raise _rt.bad_int(e86_x1, -32768, 32767)
-        a = (a << 14) | (e86_x0 - -128) << 4 | (e86_x1 < 0)
-        m = ~e86_x1 if e86_x1 < 0 else e86_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e32_x1 = x3.Value
+        if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
+            raise _rt.bad_int(e32_x1, -32768, 32767)
+        m = ~e32_x1 if e32_x1 < 0 else e32_x1
+        if m < 128:
+            a = (a << 22) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x4 = v.EVMaximumEnergyRequest
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e87_x0 = x4.Exponent
-        if e87_x0.__class__ is not int or e87_x0 < -128 or e87_x0 > 127:
-            raise _rt.bad_int(e87_x0, -128, 127)
+        e33_x0 = x4.Exponent
+        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
+            raise _rt.bad_int(e33_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e87_x1 = x4.Value
-        if e87_x1.__class__ is not int or e87_x1 < -32768 or e87_x1 > 32767:
-            raise _rt.bad_int(e87_x1, -32768, 32767)
-        a = (a << 17) | (e87_x0 - -128) << 4 | (e87_x1 < 0)
-        m = ~e87_x1 if e87_x1 < 0 else e87_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e33_x1 = x4.Value
+        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
+            raise _rt.bad_int(e33_x1, -32768, 32767)
+        m = ~e33_x1 if e33_x1 < 0 else e33_x1
+        if m < 128:
+            a = (a << 25) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x5 = v.EVMinimumEnergyRequest
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e88_x0 = x5.Exponent
-        if e88_x0.__class__ is not int or e88_x0 < -128 or e88_x0 > 127:
-            raise _rt.bad_int(e88_x0, -128, 127)
+        e34_x0 = x5.Exponent
+        if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
+            raise _rt.bad_int(e34_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e88_x1 = x5.Value
-        if e88_x1.__class__ is not int or e88_x1 < -32768 or e88_x1 > 32767:
-            raise _rt.bad_int(e88_x1, -32768, 32767)
-        a = (a << 17) | (e88_x0 - -128) << 4 | (e88_x1 < 0)
-        m = ~e88_x1 if e88_x1 < 0 else e88_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e34_x1 = x5.Value
+        if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
+            raise _rt.bad_int(e34_x1, -32768, 32767)
+        m = ~e34_x1 if e34_x1 < 0 else e34_x1
+        if m < 128:
+            a = (a << 25) | (e34_x0 - -128) << 12 | (e34_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e34_x0 - -128) << 20 | (e34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e34_x0 - -128) << 28 | (e34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumV2XEnergyRequest"
         x6 = v.EVMaximumV2XEnergyRequest
         a <<= 2
@@ -4024,16 +4691,20 @@ def _e_Dynamic_SEReqControlModeType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "EVMaximumV2XEnergyRequest.Exponent"
-            e89_x0 = x6.Exponent
-            if e89_x0.__class__ is not int or e89_x0 < -128 or e89_x0 > 127:
-                raise _rt.bad_int(e89_x0, -128, 127)
+            e35_x0 = x6.Exponent
+            if e35_x0.__class__ is not int or e35_x0 < -128 or e35_x0 > 127:
+                raise _rt.bad_int(e35_x0, -128, 127)
             f = "EVMaximumV2XEnergyRequest.Value"
-            e89_x1 = x6.Value
-            if e89_x1.__class__ is not int or e89_x1 < -32768 or e89_x1 > 32767:
-                raise _rt.bad_int(e89_x1, -32768, 32767)
-            a = (a << 16) | (e89_x0 - -128) << 4 | (e89_x1 < 0)
-            m = ~e89_x1 if e89_x1 < 0 else e89_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e35_x1 = x6.Value
+            if e35_x1.__class__ is not int or e35_x1 < -32768 or e35_x1 > 32767:
+                raise _rt.bad_int(e35_x1, -32768, 32767)
+            m = ~e35_x1 if e35_x1 < 0 else e35_x1
+            if m < 128:
+                a = (a << 24) | (e35_x0 - -128) << 12 | (e35_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e35_x0 - -128) << 20 | (e35_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e35_x0 - -128) << 28 | (e35_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -4043,24 +4714,28 @@ def _e_Dynamic_SEReqControlModeType(a, v):
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T90[s]
+            t = _T36[s]
             if t is None:
                 raise _rt.not_here('EVMinimumV2XEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumV2XEnergyRequest.Exponent"
-            e91_x0 = x7.Exponent
-            if e91_x0.__class__ is not int or e91_x0 < -128 or e91_x0 > 127:
-                raise _rt.bad_int(e91_x0, -128, 127)
+            e37_x0 = x7.Exponent
+            if e37_x0.__class__ is not int or e37_x0 < -128 or e37_x0 > 127:
+                raise _rt.bad_int(e37_x0, -128, 127)
             f = "EVMinimumV2XEnergyRequest.Value"
-            e91_x1 = x7.Value
-            if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
-                raise _rt.bad_int(e91_x1, -32768, 32767)
-            a = (a << 14) | (e91_x0 - -128) << 4 | (e91_x1 < 0)
-            m = ~e91_x1 if e91_x1 < 0 else e91_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e37_x1 = x7.Value
+            if e37_x1.__class__ is not int or e37_x1 < -32768 or e37_x1 > 32767:
+                raise _rt.bad_int(e37_x1, -32768, 32767)
+            m = ~e37_x1 if e37_x1 < 0 else e37_x1
+            if m < 128:
+                a = (a << 22) | (e37_x0 - -128) << 12 | (e37_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e37_x0 - -128) << 20 | (e37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e37_x0 - -128) << 28 | (e37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T92[s]
+        t = _T38[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumV2XEnergyRequest), SE(EVMinimumV2XEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -4072,29 +4747,14 @@ def _e_Dynamic_SEReqControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SEReqControlModeType': (
-        ('Dynamic_SEReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_SEReqControlModeType', 'RationalNumberType', '_W_Dynamic_SEReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s94 = RationalNumberType.Exponent.__set__
-_s95 = RationalNumberType.Value.__set__
-_s97 = RationalNumberType.Exponent.__set__
-_s98 = RationalNumberType.Value.__set__
-_s100 = RationalNumberType.Exponent.__set__
-_s101 = RationalNumberType.Value.__set__
-_s102 = Dynamic_SEReqControlModeType.DepartureTime.__set__
-_s103 = Dynamic_SEReqControlModeType.MinimumSOC.__set__
-_s104 = Dynamic_SEReqControlModeType.TargetSOC.__set__
-_s105 = Dynamic_SEReqControlModeType.EVTargetEnergyRequest.__set__
-_s106 = Dynamic_SEReqControlModeType.EVMaximumEnergyRequest.__set__
-_s107 = Dynamic_SEReqControlModeType.EVMinimumEnergyRequest.__set__
-_s108 = Dynamic_SEReqControlModeType.EVMaximumV2XEnergyRequest.__set__
-_s109 = Dynamic_SEReqControlModeType.EVMinimumV2XEnergyRequest.__set__
 
 def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
     v6 = None
     v7 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4108,12 +4768,12 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'Dynamic_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4176,7 +4836,6 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_SEReqControlModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -4185,24 +4844,29 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e93_v0 = ((g >> 4) & 255) + -128
+        e39_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e93_v1 = c & 65535
-        if e93_v1 < 32768:
-            e93_v1 >>= 8
+        e39_v1 = c & 65535
+        if e39_v1 < 32768:
+            e39_v1 >>= 8
             p = q - 8
-        elif not e93_v1 & 128:
-            e93_v1 = ((e93_v1 >> 8) & 127) | ((e93_v1 & 127) << 7)
+            if sg:
+                e39_v1 = ~e39_v1
+        elif not e39_v1 & 128:
+            e39_v1 = ((e39_v1 >> 8) & 127) | (e39_v1 & 127) << 7
             p = q
+            if sg:
+                e39_v1 = ~e39_v1
         else:
-            e93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e93_v1 = ~e93_v1
-        if e93_v1 < -32768 or e93_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e93_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s94(v3, e93_v0)
-        _s95(v3, e93_v1)
+            e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e39_v1 = ~e39_v1
+            if e39_v1 < -32768 or e39_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e39_v0
+        v3.Value = e39_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -4210,7 +4874,6 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_SEReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -4219,25 +4882,29 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e96_v0 = ((g >> 4) & 255) + -128
+    e40_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e96_v1 = c & 65535
-    if e96_v1 < 32768:
-        e96_v1 >>= 8
+    e40_v1 = c & 65535
+    if e40_v1 < 32768:
+        e40_v1 >>= 8
         p = q - 8
-    elif not e96_v1 & 128:
-        e96_v1 = ((e96_v1 >> 8) & 127) | ((e96_v1 & 127) << 7)
+        if sg:
+            e40_v1 = ~e40_v1
+    elif not e40_v1 & 128:
+        e40_v1 = ((e40_v1 >> 8) & 127) | (e40_v1 & 127) << 7
         p = q
+        if sg:
+            e40_v1 = ~e40_v1
     else:
-        e96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e96_v1 = ~e96_v1
-    if e96_v1 < -32768 or e96_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e96_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s97(v4, e96_v0)
-    _s98(v4, e96_v1)
-    p0 = p + 17
+        e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e40_v1 = ~e40_v1
+        if e40_v1 < -32768 or e40_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e40_v0
+    v4.Value = e40_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4246,24 +4913,29 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e99_v0 = ((g >> 4) & 255) + -128
+    e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e99_v1 = c & 65535
-    if e99_v1 < 32768:
-        e99_v1 >>= 8
+    e41_v1 = c & 65535
+    if e41_v1 < 32768:
+        e41_v1 >>= 8
         p = q - 8
-    elif not e99_v1 & 128:
-        e99_v1 = ((e99_v1 >> 8) & 127) | ((e99_v1 & 127) << 7)
+        if sg:
+            e41_v1 = ~e41_v1
+    elif not e41_v1 & 128:
+        e41_v1 = ((e41_v1 >> 8) & 127) | (e41_v1 & 127) << 7
         p = q
+        if sg:
+            e41_v1 = ~e41_v1
     else:
-        e99_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e99_v1 = ~e99_v1
-    if e99_v1 < -32768 or e99_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e99_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s100(v5, e99_v0)
-    _s101(v5, e99_v1)
+        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e41_v0
+    v5.Value = e41_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -4304,26 +4976,80 @@ def _d_Dynamic_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_SEReqControlModeType')
         p = q
-    o = _new(cls)
-    _s102(o, v0)
-    _s103(o, v1)
-    _s104(o, v2)
-    _s105(o, v3)
-    _s106(o, v4)
-    _s107(o, v5)
-    _s108(o, v6)
-    _s109(o, v7)
+    o = _new(_W_Dynamic_SEReqControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.EVTargetEnergyRequest = v3
+    o.EVMaximumEnergyRequest = v4
+    o.EVMinimumEnergyRequest = v5
+    o.EVMaximumV2XEnergyRequest = v6
+    o.EVMinimumV2XEnergyRequest = v7
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_SEReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_SEReqControlModeType(v):
+    x0 = v.DepartureTime
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'DepartureTime': x0}
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.EVTargetEnergyRequest
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVMaximumEnergyRequest
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.EVMinimumEnergyRequest
+    if x5 is not None:
+        y5 = x5.Exponent
+        y6 = x5.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x6 = v.EVMaximumV2XEnergyRequest
+    if x6 is not None:
+        y7 = x6.Exponent
+        y8 = x6.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y7, 'Value': y8}
+    x7 = v.EVMinimumV2XEnergyRequest
+    if x7 is not None:
+        y9 = x7.Exponent
+        y10 = x7.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y9, 'Value': y10}
+    return d
 """,
     ),
     '_e_Dynamic_SEResControlModeType': (
         ('AbsolutePriceScheduleType', 'PriceLevelScheduleType', '_e_AbsolutePriceScheduleType', '_e_PriceLevelScheduleType'),
 """\
-_T110 = ((3, 1, 2), (3, 0, 2), None, None, None, )
-_T111 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, )
-_T112 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, )
-_T113 = ((3, 4, 4), (3, 3, 4), (3, 2, 4), (2, 1, 4), None, )
-_T114 = ((3, 5), (3, 4), (3, 3), (2, 2), (1, 0), )
+_T42 = ((3, 1, 2), (3, 0, 2), None, None, None, )
+_T43 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, )
+_T44 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, )
+_T45 = ((3, 4, 4), (3, 3, 4), (3, 2, 4), (2, 1, 4), None, )
+_T46 = ((3, 5), (3, 4), (3, 3), (2, 2), (1, 0), )
 
 def _e_Dynamic_SEResControlModeType(a, v):
     f = ""
@@ -4333,8 +5059,15 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -4342,7 +5075,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T110[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -4353,7 +5086,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T111[s]
+            t = _T43[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -4366,7 +5099,7 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x3 is not None:
             if not isinstance(x3, AbsolutePriceScheduleType):
                 raise _rt.bad_class(x3, 'AbsolutePriceScheduleType')
-            t = _T112[s]
+            t = _T44[s]
             if t is None:
                 raise _rt.not_here('AbsolutePriceSchedule')
             a = (a << t[0]) | t[1]
@@ -4377,13 +5110,13 @@ def _e_Dynamic_SEResControlModeType(a, v):
         if x4 is not None:
             if not isinstance(x4, PriceLevelScheduleType):
                 raise _rt.bad_class(x4, 'PriceLevelScheduleType')
-            t = _T113[s]
+            t = _T45[s]
             if t is None:
                 raise _rt.not_here('PriceLevelSchedule')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PriceLevelScheduleType(a, x4)
-        t = _T114[s]
+        t = _T46[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AbsolutePriceSchedule), SE(DepartureTime), SE(MinimumSOC), SE(PriceLevelSchedule), SE(TargetSOC))')
         a = (a << t[0]) | t[1]
@@ -4395,13 +5128,8 @@ def _e_Dynamic_SEResControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SEResControlModeType': (
-        ('AbsolutePriceScheduleType', 'Dynamic_SEResControlModeType', 'PriceLevelScheduleType', '_d_AbsolutePriceScheduleType', '_d_PriceLevelScheduleType'),
+        ('AbsolutePriceScheduleType', 'Dynamic_SEResControlModeType', 'PriceLevelScheduleType', '_W_Dynamic_SEResControlModeType', '_d_AbsolutePriceScheduleType', '_d_PriceLevelScheduleType'),
 """\
-_s115 = Dynamic_SEResControlModeType.DepartureTime.__set__
-_s116 = Dynamic_SEResControlModeType.MinimumSOC.__set__
-_s117 = Dynamic_SEResControlModeType.TargetSOC.__set__
-_s118 = Dynamic_SEResControlModeType.AbsolutePriceSchedule.__set__
-_s119 = Dynamic_SEResControlModeType.PriceLevelSchedule.__set__
 
 def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -4416,7 +5144,6 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -4430,12 +5157,12 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Dynamic_SEResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -4573,13 +5300,38 @@ def _d_Dynamic_SEResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Dynamic_SEResControlModeType')
         p = q
-    o = _new(cls)
-    _s115(o, v0)
-    _s116(o, v1)
-    _s117(o, v2)
-    _s118(o, v3)
-    _s119(o, v4)
+    o = _new(_W_Dynamic_SEResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AbsolutePriceSchedule = v3
+    o.PriceLevelSchedule = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_SEResControlModeType': (
+        ('AbsolutePriceScheduleType', 'PriceLevelScheduleType', '_j_AbsolutePriceScheduleType', '_j_PriceLevelScheduleType'),
+"""\
+
+def _j_Dynamic_SEResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AbsolutePriceSchedule
+    if x3 is not None:
+        d['AbsolutePriceSchedule'] = _j_AbsolutePriceScheduleType(x3)
+    x4 = v.PriceLevelSchedule
+    if x4 is not None:
+        d['PriceLevelSchedule'] = _j_PriceLevelScheduleType(x4)
+    return d
 """,
     ),
     '_e_Dynamic_SMDTControlModeType': (
@@ -4598,7 +5350,7 @@ def _e_Dynamic_SMDTControlModeType(a, v):
 """,
     ),
     '_d_Dynamic_SMDTControlModeType': (
-        ('Dynamic_SMDTControlModeType',),
+        ('Dynamic_SMDTControlModeType', '_W_Dynamic_SMDTControlModeType'),
 """\
 
 def _d_Dynamic_SMDTControlModeType(D, E, p, data, st, cls):
@@ -4609,8 +5361,18 @@ def _d_Dynamic_SMDTControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'Dynamic_SMDTControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_Dynamic_SMDTControlModeType)
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Dynamic_SMDTControlModeType': (
+        (),
+"""\
+
+def _j_Dynamic_SMDTControlModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_EIM_AReqAuthorizationModeType': (
@@ -4629,7 +5391,7 @@ def _e_EIM_AReqAuthorizationModeType(a, v):
 """,
     ),
     '_d_EIM_AReqAuthorizationModeType': (
-        ('EIM_AReqAuthorizationModeType',),
+        ('EIM_AReqAuthorizationModeType', '_W_EIM_AReqAuthorizationModeType'),
 """\
 
 def _d_EIM_AReqAuthorizationModeType(D, E, p, data, st, cls):
@@ -4640,8 +5402,18 @@ def _d_EIM_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EIM_AReqAuthorizationModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EIM_AReqAuthorizationModeType)
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EIM_AReqAuthorizationModeType': (
+        (),
+"""\
+
+def _j_EIM_AReqAuthorizationModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_EIM_ASResAuthorizationModeType': (
@@ -4660,7 +5432,7 @@ def _e_EIM_ASResAuthorizationModeType(a, v):
 """,
     ),
     '_d_EIM_ASResAuthorizationModeType': (
-        ('EIM_ASResAuthorizationModeType',),
+        ('EIM_ASResAuthorizationModeType', '_W_EIM_ASResAuthorizationModeType'),
 """\
 
 def _d_EIM_ASResAuthorizationModeType(D, E, p, data, st, cls):
@@ -4671,14 +5443,24 @@ def _d_EIM_ASResAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EIM_ASResAuthorizationModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EIM_ASResAuthorizationModeType)
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EIM_ASResAuthorizationModeType': (
+        (),
+"""\
+
+def _j_EIM_ASResAuthorizationModeType(v):
+    d = {}
+    return d
 """,
     ),
     '_e_EMAIDListType': (
         (),
 """\
-_T120 = (None, (2, 1), (1, 0), )
+_T47 = (None, (2, 1), (1, 0), )
 
 def _e_EMAIDListType(a, v):
     f = ""
@@ -4705,7 +5487,7 @@ def _e_EMAIDListType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T120[s]
+        t = _T47[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EMAID))')
         a = (a << t[0]) | t[1]
@@ -4717,9 +5499,8 @@ def _e_EMAIDListType(a, v):
 """,
     ),
     '_d_EMAIDListType': (
-        ('EMAIDListType',),
+        ('EMAIDListType', '_W_EMAIDListType'),
 """\
-_s121 = EMAIDListType.EMAID.__set__
 
 def _d_EMAIDListType(D, E, p, data, st, cls):
     v0 = []
@@ -4763,9 +5544,22 @@ def _d_EMAIDListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EMAIDListType')
-    o = _new(cls)
-    _s121(o, v0)
+    o = _new(_W_EMAIDListType)
+    o.EMAID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EMAIDListType': (
+        (),
+"""\
+
+def _j_EMAIDListType(v):
+    d = {}
+    x0 = v.EMAID
+    if x0:
+        d['EMAID'] = list(x0)
+    return d
 """,
     ),
     '_e_EVAbsolutePriceScheduleType': (
@@ -4779,8 +5573,15 @@ def _e_EVAbsolutePriceScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Currency"
         x1 = v.Currency
         if x1.__class__ is not str or len(x1) > 3:
@@ -4808,15 +5609,10 @@ def _e_EVAbsolutePriceScheduleType(a, v):
 """,
     ),
     '_d_EVAbsolutePriceScheduleType': (
-        ('EVAbsolutePriceScheduleType', 'EVPriceRuleStackListType', '_d_EVPriceRuleStackListType'),
+        ('EVAbsolutePriceScheduleType', 'EVPriceRuleStackListType', '_W_EVAbsolutePriceScheduleType', '_d_EVPriceRuleStackListType'),
 """\
-_s122 = EVAbsolutePriceScheduleType.TimeAnchor.__set__
-_s123 = EVAbsolutePriceScheduleType.Currency.__set__
-_s124 = EVAbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s125 = EVAbsolutePriceScheduleType.EVPriceRuleStacks.__set__
 
 def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4830,12 +5626,12 @@ def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'EVAbsolutePriceScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4867,12 +5663,28 @@ def _d_EVAbsolutePriceScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    o = _new(cls)
-    _s122(o, v0)
-    _s123(o, v1)
-    _s124(o, v2)
-    _s125(o, v3)
+    o = _new(_W_EVAbsolutePriceScheduleType)
+    o.TimeAnchor = v0
+    o.Currency = v1
+    o.PriceAlgorithm = v2
+    o.EVPriceRuleStacks = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVAbsolutePriceScheduleType': (
+        ('EVPriceRuleStackListType', '_j_EVPriceRuleStackListType'),
+"""\
+
+def _j_EVAbsolutePriceScheduleType(v):
+    x0 = v.TimeAnchor
+    x1 = v.Currency
+    x2 = v.PriceAlgorithm
+    x3 = v.EVPriceRuleStacks
+    if x0 is None or x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'TimeAnchor': x0, 'Currency': x1, 'PriceAlgorithm': x2, 'EVPriceRuleStacks': _j_EVPriceRuleStackListType(x3)}
+    return d
 """,
     ),
     '_e_EVEnergyOfferType': (
@@ -4887,45 +5699,59 @@ def _e_EVEnergyOfferType(a, v):
         if not isinstance(x0, EVPowerScheduleType):
             raise _rt.bad_class(x0, 'EVPowerScheduleType')
         f = "EVPowerSchedule.TimeAnchor"
-        e126_x0 = x0.TimeAnchor
-        if e126_x0.__class__ is not int or e126_x0 < 0 or e126_x0 > 18446744073709551615:
-            raise _rt.bad_int(e126_x0, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | e126_x0 if e126_x0 < 128 else _uint(a, e126_x0)
+        e48_x0 = x0.TimeAnchor
+        if e48_x0.__class__ is not int or e48_x0 < 0 or e48_x0 > 18446744073709551615:
+            raise _rt.bad_int(e48_x0, 0, 18446744073709551615)
+        if e48_x0 < 128:
+            a = (a << 11) | (e48_x0)
+        elif e48_x0 < 16384:
+            a = (a << 19) | (((e48_x0 & 127) << 8) | (e48_x0 >> 7) | 32768)
+        elif e48_x0 < 2097152:
+            a = (a << 27) | (((e48_x0 & 127) << 16) | ((e48_x0 & 16256) << 1) | (e48_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, e48_x0)
         f = "EVPowerSchedule.EVPowerScheduleEntries"
-        e126_x1 = x0.EVPowerScheduleEntries
-        if not isinstance(e126_x1, EVPowerScheduleEntryListType):
-            raise _rt.bad_class(e126_x1, 'EVPowerScheduleEntryListType')
+        e48_x1 = x0.EVPowerScheduleEntries
+        if not isinstance(e48_x1, EVPowerScheduleEntryListType):
+            raise _rt.bad_class(e48_x1, 'EVPowerScheduleEntryListType')
         a <<= 2
-        a = _e_EVPowerScheduleEntryListType(a, e126_x1)
+        a = _e_EVPowerScheduleEntryListType(a, e48_x1)
         f = "EVAbsolutePriceSchedule"
         x1 = v.EVAbsolutePriceSchedule
         if not isinstance(x1, EVAbsolutePriceScheduleType):
             raise _rt.bad_class(x1, 'EVAbsolutePriceScheduleType')
         f = "EVAbsolutePriceSchedule.TimeAnchor"
-        e127_x0 = x1.TimeAnchor
-        if e127_x0.__class__ is not int or e127_x0 < 0 or e127_x0 > 18446744073709551615:
-            raise _rt.bad_int(e127_x0, 0, 18446744073709551615)
-        a <<= 4
-        a = (a << 8) | e127_x0 if e127_x0 < 128 else _uint(a, e127_x0)
+        e49_x0 = x1.TimeAnchor
+        if e49_x0.__class__ is not int or e49_x0 < 0 or e49_x0 > 18446744073709551615:
+            raise _rt.bad_int(e49_x0, 0, 18446744073709551615)
+        if e49_x0 < 128:
+            a = (a << 12) | (e49_x0)
+        elif e49_x0 < 16384:
+            a = (a << 20) | (((e49_x0 & 127) << 8) | (e49_x0 >> 7) | 32768)
+        elif e49_x0 < 2097152:
+            a = (a << 28) | (((e49_x0 & 127) << 16) | ((e49_x0 & 16256) << 1) | (e49_x0 >> 14) | 8421376)
+        else:
+            a <<= 4
+            a = _uint(a, e49_x0)
         f = "EVAbsolutePriceSchedule.Currency"
-        e127_x1 = x1.Currency
-        if e127_x1.__class__ is not str or len(e127_x1) > 3:
-            raise _rt.bad_length(e127_x1, None, 3, str)
+        e49_x1 = x1.Currency
+        if e49_x1.__class__ is not str or len(e49_x1) > 3:
+            raise _rt.bad_length(e49_x1, None, 3, str)
         a <<= 3
-        a = _str(a, e127_x1)
+        a = _str(a, e49_x1)
         f = "EVAbsolutePriceSchedule.PriceAlgorithm"
-        e127_x2 = x1.PriceAlgorithm
-        if e127_x2.__class__ is not str or len(e127_x2) > 255:
-            raise _rt.bad_length(e127_x2, None, 255, str)
+        e49_x2 = x1.PriceAlgorithm
+        if e49_x2.__class__ is not str or len(e49_x2) > 255:
+            raise _rt.bad_length(e49_x2, None, 255, str)
         a <<= 3
-        a = _str(a, e127_x2)
+        a = _str(a, e49_x2)
         f = "EVAbsolutePriceSchedule.EVPriceRuleStacks"
-        e127_x3 = x1.EVPriceRuleStacks
-        if not isinstance(e127_x3, EVPriceRuleStackListType):
-            raise _rt.bad_class(e127_x3, 'EVPriceRuleStackListType')
+        e49_x3 = x1.EVPriceRuleStacks
+        if not isinstance(e49_x3, EVPriceRuleStackListType):
+            raise _rt.bad_class(e49_x3, 'EVPriceRuleStackListType')
         a <<= 2
-        a = _e_EVPriceRuleStackListType(a, e127_x3)
+        a = _e_EVPriceRuleStackListType(a, e49_x3)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4935,19 +5761,10 @@ def _e_EVEnergyOfferType(a, v):
 """,
     ),
     '_d_EVEnergyOfferType': (
-        ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', '_d_EVPowerScheduleEntryListType', '_d_EVPriceRuleStackListType'),
+        ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', '_W_EVAbsolutePriceScheduleType', '_W_EVEnergyOfferType', '_W_EVPowerScheduleType', '_d_EVPowerScheduleEntryListType', '_d_EVPriceRuleStackListType'),
 """\
-_s129 = EVPowerScheduleType.TimeAnchor.__set__
-_s130 = EVPowerScheduleType.EVPowerScheduleEntries.__set__
-_s132 = EVAbsolutePriceScheduleType.TimeAnchor.__set__
-_s133 = EVAbsolutePriceScheduleType.Currency.__set__
-_s134 = EVAbsolutePriceScheduleType.PriceAlgorithm.__set__
-_s135 = EVAbsolutePriceScheduleType.EVPriceRuleStacks.__set__
-_s136 = EVEnergyOfferType.EVPowerSchedule.__set__
-_s137 = EVEnergyOfferType.EVAbsolutePriceSchedule.__set__
 
 def _d_EVEnergyOfferType(D, E, p, data, st, cls):
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -4956,17 +5773,17 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleType')
-    e128_v0 = c & 65535
-    if e128_v0 < 32768:
-        e128_v0 >>= 8
+    e50_v0 = c & 65535
+    if e50_v0 < 32768:
+        e50_v0 >>= 8
         p = q - 8
-    elif not e128_v0 & 128:
-        e128_v0 = ((e128_v0 >> 8) & 127) | ((e128_v0 & 127) << 7)
+    elif not e50_v0 & 128:
+        e50_v0 = ((e50_v0 >> 8) & 127) | (e50_v0 & 127) << 7
         p = q
     else:
-        e128_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e128_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', e128_v0, 0, 18446744073709551615)
+        e50_v0, D, E, p = _duint(D, E, q - 16, data, 10)
+        if e50_v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleType.TimeAnchor', e50_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4974,11 +5791,11 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVPowerScheduleType')
     p = q
-    e128_v1, D, E, p = _d_EVPowerScheduleEntryListType(D, E, p, data, st, EVPowerScheduleEntryListType)
-    v0 = _new(EVPowerScheduleType)
-    _s129(v0, e128_v0)
-    _s130(v0, e128_v1)
-    p0 = p + 4
+    e50_v1, D, E, p = _d_EVPowerScheduleEntryListType(D, E, p, data, st, EVPowerScheduleEntryListType)
+    v0 = _new(_W_EVPowerScheduleType)
+    v0.TimeAnchor = e50_v0
+    v0.EVPowerScheduleEntries = e50_v1
+    v0.__class__ = EVPowerScheduleType
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -4987,17 +5804,17 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'EVAbsolutePriceScheduleType')
-    e131_v0 = c & 65535
-    if e131_v0 < 32768:
-        e131_v0 >>= 8
+    e51_v0 = c & 65535
+    if e51_v0 < 32768:
+        e51_v0 >>= 8
         p = q - 8
-    elif not e131_v0 & 128:
-        e131_v0 = ((e131_v0 >> 8) & 127) | ((e131_v0 & 127) << 7)
+    elif not e51_v0 & 128:
+        e51_v0 = ((e51_v0 >> 8) & 127) | (e51_v0 & 127) << 7
         p = q
     else:
-        e131_v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if e131_v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVAbsolutePriceScheduleType.TimeAnchor', e131_v0, 0, 18446744073709551615)
+        e51_v0, D, E, p = _duint(D, E, q - 16, data, 10)
+        if e51_v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'EVAbsolutePriceScheduleType.TimeAnchor', e51_v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5005,7 +5822,7 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Currency'), None, 3, 'EVAbsolutePriceScheduleType.Currency')
+    e51_v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Currency'), None, 3, 'EVAbsolutePriceScheduleType.Currency')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -5013,7 +5830,7 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'PriceAlgorithm'), None, 255, 'EVAbsolutePriceScheduleType.PriceAlgorithm')
+    e51_v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'PriceAlgorithm'), None, 255, 'EVAbsolutePriceScheduleType.PriceAlgorithm')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -5021,12 +5838,13 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVAbsolutePriceScheduleType')
     p = q
-    e131_v3, D, E, p = _d_EVPriceRuleStackListType(D, E, p, data, st, EVPriceRuleStackListType)
-    v1 = _new(EVAbsolutePriceScheduleType)
-    _s132(v1, e131_v0)
-    _s133(v1, e131_v1)
-    _s134(v1, e131_v2)
-    _s135(v1, e131_v3)
+    e51_v3, D, E, p = _d_EVPriceRuleStackListType(D, E, p, data, st, EVPriceRuleStackListType)
+    v1 = _new(_W_EVAbsolutePriceScheduleType)
+    v1.TimeAnchor = e51_v0
+    v1.Currency = e51_v1
+    v1.PriceAlgorithm = e51_v2
+    v1.EVPriceRuleStacks = e51_v3
+    v1.__class__ = EVAbsolutePriceScheduleType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5034,16 +5852,28 @@ def _d_EVEnergyOfferType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'EVEnergyOfferType')
     p = q
-    o = _new(cls)
-    _s136(o, v0)
-    _s137(o, v1)
+    o = _new(_W_EVEnergyOfferType)
+    o.EVPowerSchedule = v0
+    o.EVAbsolutePriceSchedule = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVEnergyOfferType': (
+        ('EVAbsolutePriceScheduleType', 'EVPowerScheduleType', '_j_EVAbsolutePriceScheduleType', '_j_EVPowerScheduleType'),
+"""\
+
+def _j_EVEnergyOfferType(v):
+    x0 = v.EVPowerSchedule
+    x1 = v.EVAbsolutePriceSchedule
+    d = {'EVPowerSchedule': _j_EVPowerScheduleType(x0), 'EVAbsolutePriceSchedule': _j_EVAbsolutePriceScheduleType(x1)}
+    return d
 """,
     ),
     '_e_EVPowerProfileEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
-_T138 = (None, (2, 1), (1, 0), )
+_T52 = (None, (2, 1), (1, 0), )
 
 def _e_EVPowerProfileEntryListType(a, v):
     f = ""
@@ -5071,7 +5901,7 @@ def _e_EVPowerProfileEntryListType(a, v):
             a = _e_PowerScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 2048 else 1
-        t = _T138[s]
+        t = _T52[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPowerProfileEntry))')
         a = (a << t[0]) | t[1]
@@ -5083,9 +5913,8 @@ def _e_EVPowerProfileEntryListType(a, v):
 """,
     ),
     '_d_EVPowerProfileEntryListType': (
-        ('EVPowerProfileEntryListType', 'PowerScheduleEntryType', '_d_PowerScheduleEntryType'),
+        ('EVPowerProfileEntryListType', 'PowerScheduleEntryType', '_W_EVPowerProfileEntryListType', '_d_PowerScheduleEntryType'),
 """\
-_s139 = EVPowerProfileEntryListType.EVPowerProfileEntry.__set__
 
 def _d_EVPowerProfileEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -5129,16 +5958,29 @@ def _d_EVPowerProfileEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPowerProfileEntryListType')
-    o = _new(cls)
-    _s139(o, v0)
+    o = _new(_W_EVPowerProfileEntryListType)
+    o.EVPowerProfileEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerProfileEntryListType': (
+        ('PowerScheduleEntryType', '_j_PowerScheduleEntryType'),
+"""\
+
+def _j_EVPowerProfileEntryListType(v):
+    d = {}
+    x0 = v.EVPowerProfileEntry
+    if x0:
+        d['EVPowerProfileEntry'] = [_j_PowerScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_EVPowerProfileType': (
         ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'Scheduled_EVPPTControlModeType', '_e_EVPowerProfileEntryListType', '_e_Scheduled_EVPPTControlModeType'),
 """\
-_T141 = (None, (2, 1, 2), None, None, )
-_T142 = (None, None, (1, 0, 3), None, )
+_T54 = (None, (2, 1, 2), None, None, )
+_T55 = (None, None, (1, 0, 3), None, )
 
 def _e_EVPowerProfileType(a, v):
     f = ""
@@ -5147,8 +5989,15 @@ def _e_EVPowerProfileType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Dynamic_EVPPTControlMode"
         x1 = v.Dynamic_EVPPTControlMode
         a <<= 1
@@ -5164,7 +6013,7 @@ def _e_EVPowerProfileType(a, v):
         if x2 is not None:
             if not isinstance(x2, Scheduled_EVPPTControlModeType):
                 raise _rt.bad_class(x2, 'Scheduled_EVPPTControlModeType')
-            t = _T141[s]
+            t = _T54[s]
             if t is None:
                 raise _rt.not_here('Scheduled_EVPPTControlMode')
             a = (a << t[0]) | t[1]
@@ -5174,7 +6023,7 @@ def _e_EVPowerProfileType(a, v):
         x3 = v.EVPowerProfileEntries
         if not isinstance(x3, EVPowerProfileEntryListType):
             raise _rt.bad_class(x3, 'EVPowerProfileEntryListType')
-        t = _T142[s]
+        t = _T55[s]
         if t is None:
             raise _rt.not_here('EVPowerProfileEntries')
         a = (a << t[0]) | t[1]
@@ -5189,17 +6038,12 @@ def _e_EVPowerProfileType(a, v):
 """,
     ),
     '_d_EVPowerProfileType': (
-        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'EVPowerProfileType', 'Scheduled_EVPPTControlModeType', '_d_Dynamic_EVPPTControlModeType', '_d_EVPowerProfileEntryListType', '_d_Scheduled_EVPPTControlModeType'),
+        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'EVPowerProfileType', 'Scheduled_EVPPTControlModeType', '_W_EVPowerProfileType', '_d_Dynamic_EVPPTControlModeType', '_d_EVPowerProfileEntryListType', '_d_Scheduled_EVPPTControlModeType'),
 """\
-_s143 = EVPowerProfileType.TimeAnchor.__set__
-_s144 = EVPowerProfileType.Dynamic_EVPPTControlMode.__set__
-_s145 = EVPowerProfileType.Scheduled_EVPPTControlMode.__set__
-_s146 = EVPowerProfileType.EVPowerProfileEntries.__set__
 
 def _d_EVPowerProfileType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -5213,12 +6057,12 @@ def _d_EVPowerProfileType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'EVPowerProfileType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5248,18 +6092,40 @@ def _d_EVPowerProfileType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerProfileType')
     p = q
-    o = _new(cls)
-    _s143(o, v0)
-    _s144(o, v1)
-    _s145(o, v2)
-    _s146(o, v3)
+    o = _new(_W_EVPowerProfileType)
+    o.TimeAnchor = v0
+    o.Dynamic_EVPPTControlMode = v1
+    o.Scheduled_EVPPTControlMode = v2
+    o.EVPowerProfileEntries = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerProfileType': (
+        ('Dynamic_EVPPTControlModeType', 'EVPowerProfileEntryListType', 'Scheduled_EVPPTControlModeType', '_j_Dynamic_EVPPTControlModeType', '_j_EVPowerProfileEntryListType', '_j_Scheduled_EVPPTControlModeType'),
+"""\
+
+def _j_EVPowerProfileType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.Dynamic_EVPPTControlMode
+    if x1 is not None:
+        d['Dynamic_EVPPTControlMode'] = _j_Dynamic_EVPPTControlModeType(x1)
+    x2 = v.Scheduled_EVPPTControlMode
+    if x2 is not None:
+        d['Scheduled_EVPPTControlMode'] = _j_Scheduled_EVPPTControlModeType(x2)
+    x3 = v.EVPowerProfileEntries
+    if x3 is not None:
+        d['EVPowerProfileEntries'] = _j_EVPowerProfileEntryListType(x3)
+    return d
 """,
     ),
     '_e_EVPowerScheduleEntryListType': (
         ('EVPowerScheduleEntryType', 'RationalNumberType'),
 """\
-_T149 = (None, (2, 1), (1, 0), )
+_T58 = (None, (2, 1), (1, 0), )
 
 def _e_EVPowerScheduleEntryListType(a, v):
     f = ""
@@ -5285,30 +6151,41 @@ def _e_EVPowerScheduleEntryListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "EVPowerScheduleEntry.Duration"
-            e147_x0 = y.Duration
-            if e147_x0.__class__ is not int or e147_x0 < 0 or e147_x0 > 4294967295:
-                raise _rt.bad_int(e147_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | e147_x0 if e147_x0 < 128 else _uint(a, e147_x0)
+            e56_x0 = y.Duration
+            if e56_x0.__class__ is not int or e56_x0 < 0 or e56_x0 > 4294967295:
+                raise _rt.bad_int(e56_x0, 0, 4294967295)
+            if e56_x0 < 128:
+                a = (a << 10) | (e56_x0)
+            elif e56_x0 < 16384:
+                a = (a << 18) | (((e56_x0 & 127) << 8) | (e56_x0 >> 7) | 32768)
+            elif e56_x0 < 2097152:
+                a = (a << 26) | (((e56_x0 & 127) << 16) | ((e56_x0 & 16256) << 1) | (e56_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, e56_x0)
             f = "EVPowerScheduleEntry.Power"
-            e147_x1 = y.Power
-            if not isinstance(e147_x1, RationalNumberType):
-                raise _rt.bad_class(e147_x1, 'RationalNumberType')
+            e56_x1 = y.Power
+            if not isinstance(e56_x1, RationalNumberType):
+                raise _rt.bad_class(e56_x1, 'RationalNumberType')
             f = "EVPowerScheduleEntry.Power.Exponent"
-            e147_p148_x0 = e147_x1.Exponent
-            if e147_p148_x0.__class__ is not int or e147_p148_x0 < -128 or e147_p148_x0 > 127:
-                raise _rt.bad_int(e147_p148_x0, -128, 127)
+            e56_p57_x0 = e56_x1.Exponent
+            if e56_p57_x0.__class__ is not int or e56_p57_x0 < -128 or e56_p57_x0 > 127:
+                raise _rt.bad_int(e56_p57_x0, -128, 127)
             f = "EVPowerScheduleEntry.Power.Value"
-            e147_p148_x1 = e147_x1.Value
-            if e147_p148_x1.__class__ is not int or e147_p148_x1 < -32768 or e147_p148_x1 > 32767:
-                raise _rt.bad_int(e147_p148_x1, -32768, 32767)
-            a = (a << 16) | (e147_p148_x0 - -128) << 4 | (e147_p148_x1 < 0)
-            m = ~e147_p148_x1 if e147_p148_x1 < 0 else e147_p148_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e56_p57_x1 = e56_x1.Value
+            if e56_p57_x1.__class__ is not int or e56_p57_x1 < -32768 or e56_p57_x1 > 32767:
+                raise _rt.bad_int(e56_p57_x1, -32768, 32767)
+            m = ~e56_p57_x1 if e56_p57_x1 < 0 else e56_p57_x1
+            if m < 128:
+                a = (a << 24) | (e56_p57_x0 - -128) << 12 | (e56_p57_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e56_p57_x0 - -128) << 20 | (e56_p57_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e56_p57_x0 - -128) << 28 | (e56_p57_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T149[s]
+        t = _T58[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPowerScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -5320,17 +6197,11 @@ def _e_EVPowerScheduleEntryListType(a, v):
 """,
     ),
     '_d_EVPowerScheduleEntryListType': (
-        ('EVPowerScheduleEntryListType', 'EVPowerScheduleEntryType', 'RationalNumberType', '_d_EVPowerScheduleEntryType'),
+        ('EVPowerScheduleEntryListType', 'EVPowerScheduleEntryType', 'RationalNumberType', '_W_EVPowerScheduleEntryListType', '_W_EVPowerScheduleEntryType', '_W_RationalNumberType', '_d_EVPowerScheduleEntryType'),
 """\
-_s152 = RationalNumberType.Exponent.__set__
-_s153 = RationalNumberType.Value.__set__
-_s154 = EVPowerScheduleEntryType.Duration.__set__
-_s155 = EVPowerScheduleEntryType.Power.__set__
-_s156 = EVPowerScheduleEntryListType.EVPowerScheduleEntry.__set__
 
 def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -5339,18 +6210,17 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'EVPowerScheduleEntryType')
-    e150_v0 = c & 65535
-    if e150_v0 < 32768:
-        e150_v0 >>= 8
+    e59_v0 = c & 65535
+    if e59_v0 < 32768:
+        e59_v0 >>= 8
         p = q - 8
-    elif not e150_v0 & 128:
-        e150_v0 = ((e150_v0 >> 8) & 127) | ((e150_v0 & 127) << 7)
+    elif not e59_v0 & 128:
+        e59_v0 = ((e59_v0 >> 8) & 127) | (e59_v0 & 127) << 7
         p = q
     else:
-        e150_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if e150_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', e150_v0, 0, 4294967295)
-    p0 = p + 16
+        e59_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if e59_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleEntryType.Duration', e59_v0, 0, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -5359,27 +6229,33 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e150_p151_v0 = ((g >> 4) & 255) + -128
+    e59_p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e150_p151_v1 = c & 65535
-    if e150_p151_v1 < 32768:
-        e150_p151_v1 >>= 8
+    e59_p60_v1 = c & 65535
+    if e59_p60_v1 < 32768:
+        e59_p60_v1 >>= 8
         p = q - 8
-    elif not e150_p151_v1 & 128:
-        e150_p151_v1 = ((e150_p151_v1 >> 8) & 127) | ((e150_p151_v1 & 127) << 7)
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
+    elif not e59_p60_v1 & 128:
+        e59_p60_v1 = ((e59_p60_v1 >> 8) & 127) | (e59_p60_v1 & 127) << 7
         p = q
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
     else:
-        e150_p151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e150_p151_v1 = ~e150_p151_v1
-    if e150_p151_v1 < -32768 or e150_p151_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e150_p151_v1, -32768, 32767)
-    e150_v1 = _new(RationalNumberType)
-    _s152(e150_v1, e150_p151_v0)
-    _s153(e150_v1, e150_p151_v1)
-    y = _new(EVPowerScheduleEntryType)
-    _s154(y, e150_v0)
-    _s155(y, e150_v1)
+        e59_p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e59_p60_v1 = ~e59_p60_v1
+        if e59_p60_v1 < -32768 or e59_p60_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e59_p60_v1, -32768, 32767)
+    e59_v1 = _new(_W_RationalNumberType)
+    e59_v1.Exponent = e59_p60_v0
+    e59_v1.Value = e59_p60_v1
+    e59_v1.__class__ = RationalNumberType
+    y = _new(_W_EVPowerScheduleEntryType)
+    y.Duration = e59_v0
+    y.Power = e59_v1
+    y.__class__ = EVPowerScheduleEntryType
     v0.append(y)
     q = p + 3
     if q > E:
@@ -5419,9 +6295,22 @@ def _d_EVPowerScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPowerScheduleEntryListType')
-    o = _new(cls)
-    _s156(o, v0)
+    o = _new(_W_EVPowerScheduleEntryListType)
+    o.EVPowerScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerScheduleEntryListType': (
+        ('EVPowerScheduleEntryType', '_j_EVPowerScheduleEntryType'),
+"""\
+
+def _j_EVPowerScheduleEntryListType(v):
+    d = {}
+    x0 = v.EVPowerScheduleEntry
+    if x0:
+        d['EVPowerScheduleEntry'] = [_j_EVPowerScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_EVPowerScheduleEntryType': (
@@ -5435,23 +6324,34 @@ def _e_EVPowerScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Power"
         x1 = v.Power
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Power.Exponent"
-        p157_x0 = x1.Exponent
-        if p157_x0.__class__ is not int or p157_x0 < -128 or p157_x0 > 127:
-            raise _rt.bad_int(p157_x0, -128, 127)
+        p61_x0 = x1.Exponent
+        if p61_x0.__class__ is not int or p61_x0 < -128 or p61_x0 > 127:
+            raise _rt.bad_int(p61_x0, -128, 127)
         f = "Power.Value"
-        p157_x1 = x1.Value
-        if p157_x1.__class__ is not int or p157_x1 < -32768 or p157_x1 > 32767:
-            raise _rt.bad_int(p157_x1, -32768, 32767)
-        a = (a << 16) | (p157_x0 - -128) << 4 | (p157_x1 < 0)
-        m = ~p157_x1 if p157_x1 < 0 else p157_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p61_x1 = x1.Value
+        if p61_x1.__class__ is not int or p61_x1 < -32768 or p61_x1 > 32767:
+            raise _rt.bad_int(p61_x1, -32768, 32767)
+        m = ~p61_x1 if p61_x1 < 0 else p61_x1
+        if m < 128:
+            a = (a << 24) | (p61_x0 - -128) << 12 | (p61_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p61_x0 - -128) << 20 | (p61_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p61_x0 - -128) << 28 | (p61_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5461,15 +6361,10 @@ def _e_EVPowerScheduleEntryType(a, v):
 """,
     ),
     '_d_EVPowerScheduleEntryType': (
-        ('EVPowerScheduleEntryType', 'RationalNumberType'),
+        ('EVPowerScheduleEntryType', 'RationalNumberType', '_W_EVPowerScheduleEntryType', '_W_RationalNumberType'),
 """\
-_s159 = RationalNumberType.Exponent.__set__
-_s160 = RationalNumberType.Value.__set__
-_s161 = EVPowerScheduleEntryType.Duration.__set__
-_s162 = EVPowerScheduleEntryType.Power.__set__
 
 def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -5483,13 +6378,12 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    p0 = p + 16
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleEntryType.Duration', v0, 0, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -5498,24 +6392,29 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p158_v0 = ((g >> 4) & 255) + -128
+    p62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p158_v1 = c & 65535
-    if p158_v1 < 32768:
-        p158_v1 >>= 8
+    p62_v1 = c & 65535
+    if p62_v1 < 32768:
+        p62_v1 >>= 8
         p = q - 8
-    elif not p158_v1 & 128:
-        p158_v1 = ((p158_v1 >> 8) & 127) | ((p158_v1 & 127) << 7)
+        if sg:
+            p62_v1 = ~p62_v1
+    elif not p62_v1 & 128:
+        p62_v1 = ((p62_v1 >> 8) & 127) | (p62_v1 & 127) << 7
         p = q
+        if sg:
+            p62_v1 = ~p62_v1
     else:
-        p158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p158_v1 = ~p158_v1
-    if p158_v1 < -32768 or p158_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p158_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s159(v1, p158_v0)
-    _s160(v1, p158_v1)
+        p62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p62_v1 = ~p62_v1
+        if p62_v1 < -32768 or p62_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p62_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p62_v0
+    v1.Value = p62_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5523,10 +6422,26 @@ def _d_EVPowerScheduleEntryType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EVPowerScheduleEntryType')
     p = q
-    o = _new(cls)
-    _s161(o, v0)
-    _s162(o, v1)
+    o = _new(_W_EVPowerScheduleEntryType)
+    o.Duration = v0
+    o.Power = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerScheduleEntryType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVPowerScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.Power
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_EVPowerScheduleType': (
@@ -5540,8 +6455,15 @@ def _e_EVPowerScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EVPowerScheduleEntries"
         x1 = v.EVPowerScheduleEntries
         if not isinstance(x1, EVPowerScheduleEntryListType):
@@ -5557,13 +6479,10 @@ def _e_EVPowerScheduleType(a, v):
 """,
     ),
     '_d_EVPowerScheduleType': (
-        ('EVPowerScheduleEntryListType', 'EVPowerScheduleType', '_d_EVPowerScheduleEntryListType'),
+        ('EVPowerScheduleEntryListType', 'EVPowerScheduleType', '_W_EVPowerScheduleType', '_d_EVPowerScheduleEntryListType'),
 """\
-_s163 = EVPowerScheduleType.TimeAnchor.__set__
-_s164 = EVPowerScheduleType.EVPowerScheduleEntries.__set__
 
 def _d_EVPowerScheduleType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -5577,12 +6496,12 @@ def _d_EVPowerScheduleType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'EVPowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5598,16 +6517,30 @@ def _d_EVPowerScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerScheduleType')
     p = q
-    o = _new(cls)
-    _s163(o, v0)
-    _s164(o, v1)
+    o = _new(_W_EVPowerScheduleType)
+    o.TimeAnchor = v0
+    o.EVPowerScheduleEntries = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPowerScheduleType': (
+        ('EVPowerScheduleEntryListType', '_j_EVPowerScheduleEntryListType'),
+"""\
+
+def _j_EVPowerScheduleType(v):
+    x0 = v.TimeAnchor
+    x1 = v.EVPowerScheduleEntries
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'TimeAnchor': x0, 'EVPowerScheduleEntries': _j_EVPowerScheduleEntryListType(x1)}
+    return d
 """,
     ),
     '_e_EVPriceRuleStackListType': (
         ('EVPriceRuleStackType', '_e_EVPriceRuleStackType'),
 """\
-_T165 = (None, (2, 1), (1, 0), )
+_T63 = (None, (2, 1), (1, 0), )
 
 def _e_EVPriceRuleStackListType(a, v):
     f = ""
@@ -5635,7 +6568,7 @@ def _e_EVPriceRuleStackListType(a, v):
             a = _e_EVPriceRuleStackType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T165[s]
+        t = _T63[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPriceRuleStack))')
         a = (a << t[0]) | t[1]
@@ -5647,9 +6580,8 @@ def _e_EVPriceRuleStackListType(a, v):
 """,
     ),
     '_d_EVPriceRuleStackListType': (
-        ('EVPriceRuleStackListType', 'EVPriceRuleStackType', '_d_EVPriceRuleStackType'),
+        ('EVPriceRuleStackListType', 'EVPriceRuleStackType', '_W_EVPriceRuleStackListType', '_d_EVPriceRuleStackType'),
 """\
-_s166 = EVPriceRuleStackListType.EVPriceRuleStack.__set__
 
 def _d_EVPriceRuleStackListType(D, E, p, data, st, cls):
     v0 = []
@@ -5693,15 +6625,28 @@ def _d_EVPriceRuleStackListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPriceRuleStackListType')
-    o = _new(cls)
-    _s166(o, v0)
+    o = _new(_W_EVPriceRuleStackListType)
+    o.EVPriceRuleStack = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPriceRuleStackListType': (
+        ('EVPriceRuleStackType', '_j_EVPriceRuleStackType'),
+"""\
+
+def _j_EVPriceRuleStackListType(v):
+    d = {}
+    x0 = v.EVPriceRuleStack
+    if x0:
+        d['EVPriceRuleStack'] = [_j_EVPriceRuleStackType(i) for i in x0]
+    return d
 """,
     ),
     '_e_EVPriceRuleStackType': (
         ('EVPriceRuleType', 'RationalNumberType'),
 """\
-_T170 = (None, None, (2, 1), (1, 0), )
+_T67 = (None, None, (2, 1), (1, 0), )
 
 def _e_EVPriceRuleStackType(a, v):
     f = ""
@@ -5711,8 +6656,15 @@ def _e_EVPriceRuleStackType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EVPriceRule"
         x1 = v.EVPriceRule
         i = None
@@ -5734,39 +6686,47 @@ def _e_EVPriceRuleStackType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "EVPriceRule.EnergyFee"
-            e167_x0 = y.EnergyFee
-            if not isinstance(e167_x0, RationalNumberType):
-                raise _rt.bad_class(e167_x0, 'RationalNumberType')
+            e64_x0 = y.EnergyFee
+            if not isinstance(e64_x0, RationalNumberType):
+                raise _rt.bad_class(e64_x0, 'RationalNumberType')
             f = "EVPriceRule.EnergyFee.Exponent"
-            e167_e168_x0 = e167_x0.Exponent
-            if e167_e168_x0.__class__ is not int or e167_e168_x0 < -128 or e167_e168_x0 > 127:
-                raise _rt.bad_int(e167_e168_x0, -128, 127)
+            e64_e65_x0 = e64_x0.Exponent
+            if e64_e65_x0.__class__ is not int or e64_e65_x0 < -128 or e64_e65_x0 > 127:
+                raise _rt.bad_int(e64_e65_x0, -128, 127)
             f = "EVPriceRule.EnergyFee.Value"
-            e167_e168_x1 = e167_x0.Value
-            if e167_e168_x1.__class__ is not int or e167_e168_x1 < -32768 or e167_e168_x1 > 32767:
-                raise _rt.bad_int(e167_e168_x1, -32768, 32767)
-            a = (a << 15) | (e167_e168_x0 - -128) << 4 | (e167_e168_x1 < 0)
-            m = ~e167_e168_x1 if e167_e168_x1 < 0 else e167_e168_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e64_e65_x1 = e64_x0.Value
+            if e64_e65_x1.__class__ is not int or e64_e65_x1 < -32768 or e64_e65_x1 > 32767:
+                raise _rt.bad_int(e64_e65_x1, -32768, 32767)
+            m = ~e64_e65_x1 if e64_e65_x1 < 0 else e64_e65_x1
+            if m < 128:
+                a = (a << 23) | (e64_e65_x0 - -128) << 12 | (e64_e65_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e64_e65_x0 - -128) << 20 | (e64_e65_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e64_e65_x0 - -128) << 28 | (e64_e65_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPriceRule.PowerRangeStart"
-            e167_x1 = y.PowerRangeStart
-            if not isinstance(e167_x1, RationalNumberType):
-                raise _rt.bad_class(e167_x1, 'RationalNumberType')
+            e64_x1 = y.PowerRangeStart
+            if not isinstance(e64_x1, RationalNumberType):
+                raise _rt.bad_class(e64_x1, 'RationalNumberType')
             f = "EVPriceRule.PowerRangeStart.Exponent"
-            e167_p169_x0 = e167_x1.Exponent
-            if e167_p169_x0.__class__ is not int or e167_p169_x0 < -128 or e167_p169_x0 > 127:
-                raise _rt.bad_int(e167_p169_x0, -128, 127)
+            e64_p66_x0 = e64_x1.Exponent
+            if e64_p66_x0.__class__ is not int or e64_p66_x0 < -128 or e64_p66_x0 > 127:
+                raise _rt.bad_int(e64_p66_x0, -128, 127)
             f = "EVPriceRule.PowerRangeStart.Value"
-            e167_p169_x1 = e167_x1.Value
-            if e167_p169_x1.__class__ is not int or e167_p169_x1 < -32768 or e167_p169_x1 > 32767:
-                raise _rt.bad_int(e167_p169_x1, -32768, 32767)
-            a = (a << 17) | (e167_p169_x0 - -128) << 4 | (e167_p169_x1 < 0)
-            m = ~e167_p169_x1 if e167_p169_x1 < 0 else e167_p169_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e64_p66_x1 = e64_x1.Value
+            if e64_p66_x1.__class__ is not int or e64_p66_x1 < -32768 or e64_p66_x1 > 32767:
+                raise _rt.bad_int(e64_p66_x1, -32768, 32767)
+            m = ~e64_p66_x1 if e64_p66_x1 < 0 else e64_p66_x1
+            if m < 128:
+                a = (a << 25) | (e64_p66_x0 - -128) << 12 | (e64_p66_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e64_p66_x0 - -128) << 20 | (e64_p66_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e64_p66_x0 - -128) << 28 | (e64_p66_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 3 if n == 8 else 2
-        t = _T170[s]
+        t = _T67[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPriceRule))')
         a = (a << t[0]) | t[1]
@@ -5778,20 +6738,11 @@ def _e_EVPriceRuleStackType(a, v):
 """,
     ),
     '_d_EVPriceRuleStackType': (
-        ('EVPriceRuleStackType', 'EVPriceRuleType', 'RationalNumberType', '_d_EVPriceRuleType'),
+        ('EVPriceRuleStackType', 'EVPriceRuleType', 'RationalNumberType', '_W_EVPriceRuleStackType', '_W_EVPriceRuleType', '_W_RationalNumberType', '_d_EVPriceRuleType'),
 """\
-_s173 = RationalNumberType.Exponent.__set__
-_s174 = RationalNumberType.Value.__set__
-_s176 = RationalNumberType.Exponent.__set__
-_s177 = RationalNumberType.Value.__set__
-_s178 = EVPriceRuleType.EnergyFee.__set__
-_s179 = EVPriceRuleType.PowerRangeStart.__set__
-_s180 = EVPriceRuleStackType.Duration.__set__
-_s181 = EVPriceRuleStackType.EVPriceRule.__set__
 
 def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -5805,13 +6756,12 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
-    p0 = p + 17
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'EVPriceRuleStackType.Duration', v0, 0, 4294967295)
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5820,25 +6770,29 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e171_e172_v0 = ((g >> 4) & 255) + -128
+    e68_e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e171_e172_v1 = c & 65535
-    if e171_e172_v1 < 32768:
-        e171_e172_v1 >>= 8
+    e68_e69_v1 = c & 65535
+    if e68_e69_v1 < 32768:
+        e68_e69_v1 >>= 8
         p = q - 8
-    elif not e171_e172_v1 & 128:
-        e171_e172_v1 = ((e171_e172_v1 >> 8) & 127) | ((e171_e172_v1 & 127) << 7)
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
+    elif not e68_e69_v1 & 128:
+        e68_e69_v1 = ((e68_e69_v1 >> 8) & 127) | (e68_e69_v1 & 127) << 7
         p = q
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
     else:
-        e171_e172_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e171_e172_v1 = ~e171_e172_v1
-    if e171_e172_v1 < -32768 or e171_e172_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e171_e172_v1, -32768, 32767)
-    e171_v0 = _new(RationalNumberType)
-    _s173(e171_v0, e171_e172_v0)
-    _s174(e171_v0, e171_e172_v1)
-    p0 = p + 17
+        e68_e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e68_e69_v1 = ~e68_e69_v1
+        if e68_e69_v1 < -32768 or e68_e69_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_e69_v1, -32768, 32767)
+    e68_v0 = _new(_W_RationalNumberType)
+    e68_v0.Exponent = e68_e69_v0
+    e68_v0.Value = e68_e69_v1
+    e68_v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5847,27 +6801,33 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e171_p175_v0 = ((g >> 4) & 255) + -128
+    e68_p70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e171_p175_v1 = c & 65535
-    if e171_p175_v1 < 32768:
-        e171_p175_v1 >>= 8
+    e68_p70_v1 = c & 65535
+    if e68_p70_v1 < 32768:
+        e68_p70_v1 >>= 8
         p = q - 8
-    elif not e171_p175_v1 & 128:
-        e171_p175_v1 = ((e171_p175_v1 >> 8) & 127) | ((e171_p175_v1 & 127) << 7)
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
+    elif not e68_p70_v1 & 128:
+        e68_p70_v1 = ((e68_p70_v1 >> 8) & 127) | (e68_p70_v1 & 127) << 7
         p = q
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
     else:
-        e171_p175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e171_p175_v1 = ~e171_p175_v1
-    if e171_p175_v1 < -32768 or e171_p175_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e171_p175_v1, -32768, 32767)
-    e171_v1 = _new(RationalNumberType)
-    _s176(e171_v1, e171_p175_v0)
-    _s177(e171_v1, e171_p175_v1)
-    y = _new(EVPriceRuleType)
-    _s178(y, e171_v0)
-    _s179(y, e171_v1)
+        e68_p70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e68_p70_v1 = ~e68_p70_v1
+        if e68_p70_v1 < -32768 or e68_p70_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_p70_v1, -32768, 32767)
+    e68_v1 = _new(_W_RationalNumberType)
+    e68_v1.Exponent = e68_p70_v0
+    e68_v1.Value = e68_p70_v1
+    e68_v1.__class__ = RationalNumberType
+    y = _new(_W_EVPriceRuleType)
+    y.EnergyFee = e68_v0
+    y.PowerRangeStart = e68_v1
+    y.__class__ = EVPriceRuleType
     v1.append(y)
     q = p + 3
     if q > E:
@@ -5907,10 +6867,26 @@ def _d_EVPriceRuleStackType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'EVPriceRuleStackType')
-    o = _new(cls)
-    _s180(o, v0)
-    _s181(o, v1)
+    o = _new(_W_EVPriceRuleStackType)
+    o.Duration = v0
+    o.EVPriceRule = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPriceRuleStackType': (
+        ('EVPriceRuleType', '_j_EVPriceRuleType'),
+"""\
+
+def _j_EVPriceRuleStackType(v):
+    x0 = v.Duration
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Duration': x0}
+    x1 = v.EVPriceRule
+    if x1:
+        d['EVPriceRule'] = [_j_EVPriceRuleType(i) for i in x1]
+    return d
 """,
     ),
     '_e_EVPriceRuleType': (
@@ -5925,31 +6901,39 @@ def _e_EVPriceRuleType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EnergyFee.Exponent"
-        e182_x0 = x0.Exponent
-        if e182_x0.__class__ is not int or e182_x0 < -128 or e182_x0 > 127:
-            raise _rt.bad_int(e182_x0, -128, 127)
+        e71_x0 = x0.Exponent
+        if e71_x0.__class__ is not int or e71_x0 < -128 or e71_x0 > 127:
+            raise _rt.bad_int(e71_x0, -128, 127)
         f = "EnergyFee.Value"
-        e182_x1 = x0.Value
-        if e182_x1.__class__ is not int or e182_x1 < -32768 or e182_x1 > 32767:
-            raise _rt.bad_int(e182_x1, -32768, 32767)
-        a = (a << 15) | (e182_x0 - -128) << 4 | (e182_x1 < 0)
-        m = ~e182_x1 if e182_x1 < 0 else e182_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e71_x1 = x0.Value
+        if e71_x1.__class__ is not int or e71_x1 < -32768 or e71_x1 > 32767:
+            raise _rt.bad_int(e71_x1, -32768, 32767)
+        m = ~e71_x1 if e71_x1 < 0 else e71_x1
+        if m < 128:
+            a = (a << 23) | (e71_x0 - -128) << 12 | (e71_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e71_x0 - -128) << 20 | (e71_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e71_x0 - -128) << 28 | (e71_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PowerRangeStart"
         x1 = v.PowerRangeStart
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "PowerRangeStart.Exponent"
-        p183_x0 = x1.Exponent
-        if p183_x0.__class__ is not int or p183_x0 < -128 or p183_x0 > 127:
-            raise _rt.bad_int(p183_x0, -128, 127)
+        p72_x0 = x1.Exponent
+        if p72_x0.__class__ is not int or p72_x0 < -128 or p72_x0 > 127:
+            raise _rt.bad_int(p72_x0, -128, 127)
         f = "PowerRangeStart.Value"
-        p183_x1 = x1.Value
-        if p183_x1.__class__ is not int or p183_x1 < -32768 or p183_x1 > 32767:
-            raise _rt.bad_int(p183_x1, -32768, 32767)
-        a = (a << 17) | (p183_x0 - -128) << 4 | (p183_x1 < 0)
-        m = ~p183_x1 if p183_x1 < 0 else p183_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p72_x1 = x1.Value
+        if p72_x1.__class__ is not int or p72_x1 < -32768 or p72_x1 > 32767:
+            raise _rt.bad_int(p72_x1, -32768, 32767)
+        m = ~p72_x1 if p72_x1 < 0 else p72_x1
+        if m < 128:
+            a = (a << 25) | (p72_x0 - -128) << 12 | (p72_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (p72_x0 - -128) << 20 | (p72_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (p72_x0 - -128) << 28 | (p72_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5959,17 +6943,10 @@ def _e_EVPriceRuleType(a, v):
 """,
     ),
     '_d_EVPriceRuleType': (
-        ('EVPriceRuleType', 'RationalNumberType'),
+        ('EVPriceRuleType', 'RationalNumberType', '_W_EVPriceRuleType', '_W_RationalNumberType'),
 """\
-_s185 = RationalNumberType.Exponent.__set__
-_s186 = RationalNumberType.Value.__set__
-_s188 = RationalNumberType.Exponent.__set__
-_s189 = RationalNumberType.Value.__set__
-_s190 = EVPriceRuleType.EnergyFee.__set__
-_s191 = EVPriceRuleType.PowerRangeStart.__set__
 
 def _d_EVPriceRuleType(D, E, p, data, st, cls):
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -5978,25 +6955,29 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e184_v0 = ((g >> 4) & 255) + -128
+    e73_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e184_v1 = c & 65535
-    if e184_v1 < 32768:
-        e184_v1 >>= 8
+    e73_v1 = c & 65535
+    if e73_v1 < 32768:
+        e73_v1 >>= 8
         p = q - 8
-    elif not e184_v1 & 128:
-        e184_v1 = ((e184_v1 >> 8) & 127) | ((e184_v1 & 127) << 7)
+        if sg:
+            e73_v1 = ~e73_v1
+    elif not e73_v1 & 128:
+        e73_v1 = ((e73_v1 >> 8) & 127) | (e73_v1 & 127) << 7
         p = q
+        if sg:
+            e73_v1 = ~e73_v1
     else:
-        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e184_v1 = ~e184_v1
-    if e184_v1 < -32768 or e184_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e184_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s185(v0, e184_v0)
-    _s186(v0, e184_v1)
-    p0 = p + 17
+        e73_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e73_v1 = ~e73_v1
+        if e73_v1 < -32768 or e73_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e73_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e73_v0
+    v0.Value = e73_v1
+    v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6005,24 +6986,29 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    p187_v0 = ((g >> 4) & 255) + -128
+    p74_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p187_v1 = c & 65535
-    if p187_v1 < 32768:
-        p187_v1 >>= 8
+    p74_v1 = c & 65535
+    if p74_v1 < 32768:
+        p74_v1 >>= 8
         p = q - 8
-    elif not p187_v1 & 128:
-        p187_v1 = ((p187_v1 >> 8) & 127) | ((p187_v1 & 127) << 7)
+        if sg:
+            p74_v1 = ~p74_v1
+    elif not p74_v1 & 128:
+        p74_v1 = ((p74_v1 >> 8) & 127) | (p74_v1 & 127) << 7
         p = q
+        if sg:
+            p74_v1 = ~p74_v1
     else:
-        p187_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p187_v1 = ~p187_v1
-    if p187_v1 < -32768 or p187_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p187_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s188(v1, p187_v0)
-    _s189(v1, p187_v1)
+        p74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p74_v1 = ~p74_v1
+        if p74_v1 < -32768 or p74_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p74_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p74_v0
+    v1.Value = p74_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6030,10 +7016,28 @@ def _d_EVPriceRuleType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EVPriceRuleType')
     p = q
-    o = _new(cls)
-    _s190(o, v0)
-    _s191(o, v1)
+    o = _new(_W_EVPriceRuleType)
+    o.EnergyFee = v0
+    o.PowerRangeStart = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVPriceRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_EVPriceRuleType(v):
+    x0 = v.EnergyFee
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.PowerRangeStart
+    y3 = x1.Exponent
+    y4 = x1.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _rt.json_body(v)
+    d = {'EnergyFee': {'Exponent': y1, 'Value': y2}, 'PowerRangeStart': {'Exponent': y3, 'Value': y4}}
+    return d
 """,
     ),
     '_e_MeteringConfirmationReqType': (
@@ -6065,10 +7069,8 @@ _e_MeteringConfirmationReq = _e_MeteringConfirmationReqType
 """,
     ),
     '_d_MeteringConfirmationReqType': (
-        ('MessageHeaderType', 'MeteringConfirmationReqType', 'SignedMeteringDataType', '_d_MessageHeaderType', '_d_SignedMeteringDataType'),
+        ('MessageHeaderType', 'MeteringConfirmationReqType', 'SignedMeteringDataType', '_W_MeteringConfirmationReqType', '_d_MessageHeaderType', '_d_SignedMeteringDataType'),
 """\
-_s192 = MeteringConfirmationReqType.Header.__set__
-_s193 = MeteringConfirmationReqType.SignedMeteringData.__set__
 
 def _d_MeteringConfirmationReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -6094,11 +7096,24 @@ def _d_MeteringConfirmationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringConfirmationReqType')
     p = q
-    o = _new(cls)
-    _s192(o, v0)
-    _s193(o, v1)
+    o = _new(_W_MeteringConfirmationReqType)
+    o.Header = v0
+    o.SignedMeteringData = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringConfirmationReq = _d_MeteringConfirmationReqType
+""",
+    ),
+    '_j_MeteringConfirmationReqType': (
+        ('MessageHeaderType', 'SignedMeteringDataType', '_j_MessageHeaderType', '_j_SignedMeteringDataType'),
+"""\
+
+def _j_MeteringConfirmationReqType(v):
+    x0 = v.Header
+    x1 = v.SignedMeteringData
+    d = {'Header': _j_MessageHeaderType(x0), 'SignedMeteringData': _j_SignedMeteringDataType(x1)}
+    return d
+_j_MeteringConfirmationReq = _j_MeteringConfirmationReqType
 """,
     ),
     '_e_MeteringConfirmationResType': (
@@ -6129,10 +7144,8 @@ _e_MeteringConfirmationRes = _e_MeteringConfirmationResType
 """,
     ),
     '_d_MeteringConfirmationResType': (
-        ('MessageHeaderType', 'MeteringConfirmationResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'MeteringConfirmationResType', '_EV_responseCodeType', '_W_MeteringConfirmationResType', '_d_MessageHeaderType'),
 """\
-_s194 = MeteringConfirmationResType.Header.__set__
-_s195 = MeteringConfirmationResType.ResponseCode.__set__
 
 def _d_MeteringConfirmationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -6154,19 +7167,32 @@ def _d_MeteringConfirmationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'MeteringConfirmationResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s194(o, v0)
-    _s195(o, v1)
+    o = _new(_W_MeteringConfirmationResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringConfirmationRes = _d_MeteringConfirmationResType
+""",
+    ),
+    '_j_MeteringConfirmationResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_MeteringConfirmationResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_MeteringConfirmationRes = _j_MeteringConfirmationResType
 """,
     ),
     '_e_OverstayRuleListType': (
         ('OverstayRuleType', 'RationalNumberType', '_e_OverstayRuleType'),
 """\
-_T196 = ((2, 1, 2), (2, 0, 2), None, None, None, )
-_T198 = ((2, 2, 3), (2, 1, 3), (1, 0, 3), None, None, )
-_T199 = (None, None, None, (2, 1), (1, 0), )
+_T75 = ((2, 1, 2), (2, 0, 2), None, None, None, )
+_T77 = ((2, 2, 3), (2, 1, 3), (1, 0, 3), None, None, )
+_T78 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_OverstayRuleListType(a, v):
     f = ""
@@ -6177,8 +7203,15 @@ def _e_OverstayRuleListType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -6188,22 +7221,26 @@ def _e_OverstayRuleListType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T196[s]
+            t = _T75[s]
             if t is None:
                 raise _rt.not_here('OverstayPowerThreshold')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OverstayPowerThreshold.Exponent"
-            o197_x0 = x1.Exponent
-            if o197_x0.__class__ is not int or o197_x0 < -128 or o197_x0 > 127:
-                raise _rt.bad_int(o197_x0, -128, 127)
+            o76_x0 = x1.Exponent
+            if o76_x0.__class__ is not int or o76_x0 < -128 or o76_x0 > 127:
+                raise _rt.bad_int(o76_x0, -128, 127)
             f = "OverstayPowerThreshold.Value"
-            o197_x1 = x1.Value
-            if o197_x1.__class__ is not int or o197_x1 < -32768 or o197_x1 > 32767:
-                raise _rt.bad_int(o197_x1, -32768, 32767)
-            a = (a << 14) | (o197_x0 - -128) << 4 | (o197_x1 < 0)
-            m = ~o197_x1 if o197_x1 < 0 else o197_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            o76_x1 = x1.Value
+            if o76_x1.__class__ is not int or o76_x1 < -32768 or o76_x1 > 32767:
+                raise _rt.bad_int(o76_x1, -32768, 32767)
+            m = ~o76_x1 if o76_x1 < 0 else o76_x1
+            if m < 128:
+                a = (a << 22) | (o76_x0 - -128) << 12 | (o76_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (o76_x0 - -128) << 20 | (o76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (o76_x0 - -128) << 28 | (o76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "OverstayRule"
         x2 = v.OverstayRule
@@ -6216,7 +7253,7 @@ def _e_OverstayRuleListType(a, v):
             raise _rt.bad_count(x, 1, 5)
         if not isinstance(x[0], OverstayRuleType):
             raise _rt.bad_class(x[0], 'OverstayRuleType')
-        t = _T198[s]
+        t = _T77[s]
         if t is None:
             raise _rt.not_here('OverstayRule')
         a = (a << t[0]) | t[1]
@@ -6231,7 +7268,7 @@ def _e_OverstayRuleListType(a, v):
             a = _e_OverstayRuleType(a, y)
             i += 1
         s = 4 if n == 5 else 3
-        t = _T199[s]
+        t = _T78[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(OverstayRule))')
         a = (a << t[0]) | t[1]
@@ -6243,11 +7280,8 @@ def _e_OverstayRuleListType(a, v):
 """,
     ),
     '_d_OverstayRuleListType': (
-        ('OverstayRuleListType', 'OverstayRuleType', 'RationalNumberType', '_d_OverstayRuleType', '_d_RationalNumberType'),
+        ('OverstayRuleListType', 'OverstayRuleType', 'RationalNumberType', '_W_OverstayRuleListType', '_d_OverstayRuleType', '_d_RationalNumberType'),
 """\
-_s200 = OverstayRuleListType.OverstayTimeThreshold.__set__
-_s201 = OverstayRuleListType.OverstayPowerThreshold.__set__
-_s202 = OverstayRuleListType.OverstayRule.__set__
 
 def _d_OverstayRuleListType(D, E, p, data, st, cls):
     v0 = None
@@ -6260,7 +7294,6 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -6274,12 +7307,12 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'OverstayRuleListType.OverstayTimeThreshold', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6356,17 +7389,40 @@ def _d_OverstayRuleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'OverstayRuleListType')
-    o = _new(cls)
-    _s200(o, v0)
-    _s201(o, v1)
-    _s202(o, v2)
+    o = _new(_W_OverstayRuleListType)
+    o.OverstayTimeThreshold = v0
+    o.OverstayPowerThreshold = v1
+    o.OverstayRule = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_OverstayRuleListType': (
+        ('OverstayRuleType', 'RationalNumberType', '_j_OverstayRuleType'),
+"""\
+
+def _j_OverstayRuleListType(v):
+    d = {}
+    x0 = v.OverstayTimeThreshold
+    if x0 is not None:
+        d['OverstayTimeThreshold'] = x0
+    x1 = v.OverstayPowerThreshold
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['OverstayPowerThreshold'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.OverstayRule
+    if x2:
+        d['OverstayRule'] = [_j_OverstayRuleType(i) for i in x2]
+    return d
 """,
     ),
     '_e_OverstayRuleType': (
         ('RationalNumberType',),
 """\
-_T203 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T79 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_OverstayRuleType(a, v):
     f = ""
@@ -6384,36 +7440,54 @@ def _e_OverstayRuleType(a, v):
             s = 0
         f = "StartTime"
         x1 = v.StartTime
-        t = _T203[s]
+        t = _T79[s]
         if t is None:
             raise _rt.not_here('StartTime')
         a = (a << t[0]) | t[1]
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "OverstayFee"
         x2 = v.OverstayFee
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "OverstayFee.Exponent"
-        o204_x0 = x2.Exponent
-        if o204_x0.__class__ is not int or o204_x0 < -128 or o204_x0 > 127:
-            raise _rt.bad_int(o204_x0, -128, 127)
+        o80_x0 = x2.Exponent
+        if o80_x0.__class__ is not int or o80_x0 < -128 or o80_x0 > 127:
+            raise _rt.bad_int(o80_x0, -128, 127)
         f = "OverstayFee.Value"
-        o204_x1 = x2.Value
-        if o204_x1.__class__ is not int or o204_x1 < -32768 or o204_x1 > 32767:
-            raise _rt.bad_int(o204_x1, -32768, 32767)
-        a = (a << 16) | (o204_x0 - -128) << 4 | (o204_x1 < 0)
-        m = ~o204_x1 if o204_x1 < 0 else o204_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        o80_x1 = x2.Value
+        if o80_x1.__class__ is not int or o80_x1 < -32768 or o80_x1 > 32767:
+            raise _rt.bad_int(o80_x1, -32768, 32767)
+        m = ~o80_x1 if o80_x1 < 0 else o80_x1
+        if m < 128:
+            a = (a << 24) | (o80_x0 - -128) << 12 | (o80_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (o80_x0 - -128) << 20 | (o80_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (o80_x0 - -128) << 28 | (o80_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "OverstayFeePeriod"
         x3 = v.OverstayFeePeriod
         if x3.__class__ is not int or x3 < 0 or x3 > 4294967295:
             raise _rt.bad_int(x3, 0, 4294967295)
-        a <<= 4
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 12) | (x3)
+        elif x3 < 16384:
+            a = (a << 20) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        elif x3 < 2097152:
+            a = (a << 28) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+        else:
+            a <<= 4
+            a = _uint(a, x3)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6423,14 +7497,8 @@ def _e_OverstayRuleType(a, v):
 """,
     ),
     '_d_OverstayRuleType': (
-        ('OverstayRuleType', 'RationalNumberType'),
+        ('OverstayRuleType', 'RationalNumberType', '_W_OverstayRuleType', '_W_RationalNumberType'),
 """\
-_s206 = RationalNumberType.Exponent.__set__
-_s207 = RationalNumberType.Value.__set__
-_s208 = OverstayRuleType.OverstayRuleDescription.__set__
-_s209 = OverstayRuleType.StartTime.__set__
-_s210 = OverstayRuleType.OverstayFee.__set__
-_s211 = OverstayRuleType.OverstayFeePeriod.__set__
 
 def _d_OverstayRuleType(D, E, p, data, st, cls):
     v0 = None
@@ -6444,7 +7512,6 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'OverstayRuleDescription'), None, 160, 'OverstayRuleType.OverstayRuleDescription')
         s = 1
     elif ec == 1:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -6458,12 +7525,12 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6475,7 +7542,6 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'OverstayRuleType')
     if s == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -6489,12 +7555,12 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'OverstayRuleType.StartTime', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6502,7 +7568,6 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'OverstayRuleType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -6511,25 +7576,29 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    o205_v0 = ((g >> 4) & 255) + -128
+    o81_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    o205_v1 = c & 65535
-    if o205_v1 < 32768:
-        o205_v1 >>= 8
+    o81_v1 = c & 65535
+    if o81_v1 < 32768:
+        o81_v1 >>= 8
         p = q - 8
-    elif not o205_v1 & 128:
-        o205_v1 = ((o205_v1 >> 8) & 127) | ((o205_v1 & 127) << 7)
+        if sg:
+            o81_v1 = ~o81_v1
+    elif not o81_v1 & 128:
+        o81_v1 = ((o81_v1 >> 8) & 127) | (o81_v1 & 127) << 7
         p = q
+        if sg:
+            o81_v1 = ~o81_v1
     else:
-        o205_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        o205_v1 = ~o205_v1
-    if o205_v1 < -32768 or o205_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', o205_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s206(v2, o205_v0)
-    _s207(v2, o205_v1)
-    p0 = p + 4
+        o81_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            o81_v1 = ~o81_v1
+        if o81_v1 < -32768 or o81_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', o81_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = o81_v0
+    v2.Value = o81_v1
+    v2.__class__ = RationalNumberType
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -6543,12 +7612,12 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
         v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
     else:
         v3, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v3 > 4294967295:
-        raise _rt.out_of_range(p0, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
+        if v3 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'OverstayRuleType.OverstayFeePeriod', v3, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6556,18 +7625,44 @@ def _d_OverstayRuleType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'OverstayRuleType')
     p = q
-    o = _new(cls)
-    _s208(o, v0)
-    _s209(o, v1)
-    _s210(o, v2)
-    _s211(o, v3)
+    o = _new(_W_OverstayRuleType)
+    o.OverstayRuleDescription = v0
+    o.StartTime = v1
+    o.OverstayFee = v2
+    o.OverstayFeePeriod = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_OverstayRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_OverstayRuleType(v):
+    d = {}
+    x0 = v.OverstayRuleDescription
+    if x0 is not None:
+        d['OverstayRuleDescription'] = x0
+    x1 = v.StartTime
+    if x1 is not None:
+        d['StartTime'] = x1
+    x2 = v.OverstayFee
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['OverstayFee'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.OverstayFeePeriod
+    if x3 is not None:
+        d['OverstayFeePeriod'] = x3
+    return d
 """,
     ),
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
-_T212 = (None, None, (2, 1), (1, 0), )
+_T82 = (None, None, (2, 1), (1, 0), )
 
 def _e_ParameterSetType(a, v):
     f = ""
@@ -6577,8 +7672,12 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -6602,7 +7701,7 @@ def _e_ParameterSetType(a, v):
             a = _e_ParameterType(a, y)
             i += 1
         s = 3 if n == 32 else 2
-        t = _T212[s]
+        t = _T82[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Parameter))')
         a = (a << t[0]) | t[1]
@@ -6614,14 +7713,11 @@ def _e_ParameterSetType(a, v):
 """,
     ),
     '_d_ParameterSetType': (
-        ('ParameterSetType', 'ParameterType', '_d_ParameterType'),
+        ('ParameterSetType', 'ParameterType', '_W_ParameterSetType', '_d_ParameterType'),
 """\
-_s213 = ParameterSetType.ParameterSetID.__set__
-_s214 = ParameterSetType.Parameter.__set__
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -6635,12 +7731,12 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -6681,21 +7777,37 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ParameterSetType')
-    o = _new(cls)
-    _s213(o, v0)
-    _s214(o, v1)
+    o = _new(_W_ParameterSetType)
+    o.ParameterSetID = v0
+    o.Parameter = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
         ('RationalNumberType',),
 """\
-_T215 = (None, (3, 1, 2), None, )
-_T216 = (None, (3, 2, 2), None, )
-_T217 = (None, (3, 3, 2), None, )
-_T218 = (None, (3, 4, 2), None, )
-_T220 = (None, (3, 5, 2), None, )
-_T221 = (None, None, (1, 0), )
+_T83 = (None, (3, 1, 2), None, )
+_T84 = (None, (3, 2, 2), None, )
+_T85 = (None, (3, 3, 2), None, )
+_T86 = (None, (3, 4, 2), None, )
+_T88 = (None, (3, 5, 2), None, )
+_T89 = (None, None, (1, 0), )
 
 def _e_ParameterType(a, v):
     f = ""
@@ -6718,7 +7830,7 @@ def _e_ParameterType(a, v):
         f = "byteValue"
         x2 = v.byteValue
         if x2 is not None:
-            t = _T215[s]
+            t = _T83[s]
             if t is None:
                 raise _rt.not_here('byteValue')
             a = (a << t[0]) | t[1]
@@ -6729,57 +7841,72 @@ def _e_ParameterType(a, v):
         f = "shortValue"
         x3 = v.shortValue
         if x3 is not None:
-            t = _T216[s]
+            t = _T84[s]
             if t is None:
                 raise _rt.not_here('shortValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x4 = v.intValue
         if x4 is not None:
-            t = _T217[s]
+            t = _T85[s]
             if t is None:
                 raise _rt.not_here('intValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -2147483648 or x4 > 2147483647:
                 raise _rt.bad_int(x4, -2147483648, 2147483647)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "rationalNumber"
         x5 = v.rationalNumber
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T218[s]
+            t = _T86[s]
             if t is None:
                 raise _rt.not_here('rationalNumber')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "rationalNumber.Exponent"
-            r219_x0 = x5.Exponent
-            if r219_x0.__class__ is not int or r219_x0 < -128 or r219_x0 > 127:
-                raise _rt.bad_int(r219_x0, -128, 127)
+            r87_x0 = x5.Exponent
+            if r87_x0.__class__ is not int or r87_x0 < -128 or r87_x0 > 127:
+                raise _rt.bad_int(r87_x0, -128, 127)
             f = "rationalNumber.Value"
-            r219_x1 = x5.Value
-            if r219_x1.__class__ is not int or r219_x1 < -32768 or r219_x1 > 32767:
-                raise _rt.bad_int(r219_x1, -32768, 32767)
-            a = (a << 14) | (r219_x0 - -128) << 4 | (r219_x1 < 0)
-            m = ~r219_x1 if r219_x1 < 0 else r219_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r87_x1 = x5.Value
+            if r87_x1.__class__ is not int or r87_x1 < -32768 or r87_x1 > 32767:
+                raise _rt.bad_int(r87_x1, -32768, 32767)
+            m = ~r87_x1 if r87_x1 < 0 else r87_x1
+            if m < 128:
+                a = (a << 22) | (r87_x0 - -128) << 12 | (r87_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (r87_x0 - -128) << 20 | (r87_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (r87_x0 - -128) << 28 | (r87_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "finiteString"
         x6 = v.finiteString
         if x6 is not None:
-            t = _T220[s]
+            t = _T88[s]
             if t is None:
                 raise _rt.not_here('finiteString')
             a = (a << t[0]) | t[1]
@@ -6789,7 +7916,7 @@ def _e_ParameterType(a, v):
             a <<= 1
             a = _str(a, x6)
             a <<= 1
-        t = _T221[s]
+        t = _T89[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(boolValue), SE(byteValue), SE(finiteString), SE(intValue), SE(rationalNumber), SE(shortValue))')
         a = (a << t[0]) | t[1]
@@ -6801,15 +7928,8 @@ def _e_ParameterType(a, v):
 """,
     ),
     '_d_ParameterType': (
-        ('ParameterType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('ParameterType', 'RationalNumberType', '_W_ParameterType', '_d_RationalNumberType'),
 """\
-_s222 = ParameterType.Name.__set__
-_s223 = ParameterType.boolValue.__set__
-_s224 = ParameterType.byteValue.__set__
-_s225 = ParameterType.shortValue.__set__
-_s226 = ParameterType.intValue.__set__
-_s227 = ParameterType.rationalNumber.__set__
-_s228 = ParameterType.finiteString.__set__
 
 def _d_ParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -6851,7 +7971,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -6865,15 +7984,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6882,7 +8005,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -6896,15 +8018,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v4 = ~v4
-        if v4 < -2147483648 or v4 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+            if sg:
+                v4 = ~v4
+            if v4 < -2147483648 or v4 > 2147483647:
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6925,15 +8051,50 @@ def _d_ParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ParameterType')
     p = q
-    o = _new(cls)
-    _s222(o, v0)
-    _s223(o, v1)
-    _s224(o, v2)
-    _s225(o, v3)
-    _s226(o, v4)
-    _s227(o, v5)
-    _s228(o, v6)
+    o = _new(_W_ParameterType)
+    o.Name = v0
+    o.boolValue = v1
+    o.byteValue = v2
+    o.shortValue = v3
+    o.intValue = v4
+    o.rationalNumber = v5
+    o.finiteString = v6
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Name': x0}
+    x1 = v.boolValue
+    if x1 is not None:
+        d['boolValue'] = x1
+    x2 = v.byteValue
+    if x2 is not None:
+        d['byteValue'] = x2
+    x3 = v.shortValue
+    if x3 is not None:
+        d['shortValue'] = x3
+    x4 = v.intValue
+    if x4 is not None:
+        d['intValue'] = x4
+    x5 = v.rationalNumber
+    if x5 is not None:
+        y1 = x5.Exponent
+        y2 = x5.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['rationalNumber'] = {'Exponent': y1, 'Value': y2}
+    x6 = v.finiteString
+    if x6 is not None:
+        d['finiteString'] = x6
+    return d
 """,
     ),
     '_e_PnC_AReqAuthorizationModeType': (
@@ -6953,24 +8114,22 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
         x1 = v.GenChallenge
         if x1.__class__ is not bytes or len(x1) != 16:
             raise _rt.bad_length(x1, 16, 16, bytes)
-        a <<= 2
-        a = _bin(a, x1)
         f = "ContractCertificateChain"
         x2 = v.ContractCertificateChain
         if not isinstance(x2, ContractCertificateChainType):
             raise _rt.bad_class(x2, 'ContractCertificateChainType')
         f = "ContractCertificateChain.Certificate"
-        c229_x0 = x2.Certificate
-        if c229_x0.__class__ is not bytes or len(c229_x0) > 1600:
-            raise _rt.bad_length(c229_x0, None, 1600, bytes)
-        a <<= 4
-        a = _bin(a, c229_x0)
+        c90_x0 = x2.Certificate
+        if c90_x0.__class__ is not bytes or len(c90_x0) > 1600:
+            raise _rt.bad_length(c90_x0, None, 1600, bytes)
+        a = (a << 142) | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 4
+        a = _bin(a, c90_x0)
         f = "ContractCertificateChain.SubCertificates"
-        c229_x1 = x2.SubCertificates
-        if not isinstance(c229_x1, SubCertificatesType):
-            raise _rt.bad_class(c229_x1, 'SubCertificatesType')
+        c90_x1 = x2.SubCertificates
+        if not isinstance(c90_x1, SubCertificatesType):
+            raise _rt.bad_class(c90_x1, 'SubCertificatesType')
         a <<= 2
-        a = _e_SubCertificatesType(a, c229_x1)
+        a = _e_SubCertificatesType(a, c90_x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6980,13 +8139,8 @@ def _e_PnC_AReqAuthorizationModeType(a, v):
 """,
     ),
     '_d_PnC_AReqAuthorizationModeType': (
-        ('ContractCertificateChainType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'PnC_AReqAuthorizationModeType', 'SubCertificatesType', '_W_ContractCertificateChainType', '_W_PnC_AReqAuthorizationModeType', '_d_SubCertificatesType'),
 """\
-_s231 = ContractCertificateChainType.Certificate.__set__
-_s232 = ContractCertificateChainType.SubCertificates.__set__
-_s233 = PnC_AReqAuthorizationModeType.Id.__set__
-_s234 = PnC_AReqAuthorizationModeType.GenChallenge.__set__
-_s235 = PnC_AReqAuthorizationModeType.ContractCertificateChain.__set__
 
 def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     q = p + 1
@@ -7004,7 +8158,12 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_AReqAuthorizationModeType')
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_AReqAuthorizationModeType.GenChallenge')
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
+    else:
+        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_AReqAuthorizationModeType.GenChallenge')
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7012,7 +8171,7 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'ContractCertificateChainType')
     p = q
-    c230_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
+    c91_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -7020,10 +8179,11 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    c230_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
-    v2 = _new(ContractCertificateChainType)
-    _s231(v2, c230_v0)
-    _s232(v2, c230_v1)
+    c91_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
+    v2 = _new(_W_ContractCertificateChainType)
+    v2.Certificate = c91_v0
+    v2.SubCertificates = c91_v1
+    v2.__class__ = ContractCertificateChainType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7031,17 +8191,32 @@ def _d_PnC_AReqAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_AReqAuthorizationModeType')
     p = q
-    o = _new(cls)
-    _s233(o, v0)
-    _s234(o, v1)
-    _s235(o, v2)
+    o = _new(_W_PnC_AReqAuthorizationModeType)
+    o.Id = v0
+    o.GenChallenge = v1
+    o.ContractCertificateChain = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PnC_AReqAuthorizationModeType': (
+        ('ContractCertificateChainType', '_j_ContractCertificateChainType'),
+"""\
+
+def _j_PnC_AReqAuthorizationModeType(v):
+    x0 = v.Id
+    x1 = v.GenChallenge
+    x2 = v.ContractCertificateChain
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'GenChallenge': _b2a(x1, newline=False).decode(), 'ContractCertificateChain': _j_ContractCertificateChainType(x2)}
+    return d
 """,
     ),
     '_e_PnC_ASResAuthorizationModeType': (
         ('SupportedProvidersListType', '_e_SupportedProvidersListType'),
 """\
-_T236 = (None, (2, 1), (1, 0), )
+_T92 = (None, (2, 1), (1, 0), )
 
 def _e_PnC_ASResAuthorizationModeType(a, v):
     f = ""
@@ -7050,11 +8225,9 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
         x0 = v.GenChallenge
         if x0.__class__ is not bytes or len(x0) != 16:
             raise _rt.bad_length(x0, 16, 16, bytes)
-        a <<= 2
-        a = _bin(a, x0)
         f = "SupportedProviders"
         x1 = v.SupportedProviders
-        a <<= 1
+        a = (a << 139) | (int.from_bytes(x0, 'big') | 5444517870735015415413993718908291383296) << 1
         if x1 is not None:
             if not isinstance(x1, SupportedProvidersListType):
                 raise _rt.bad_class(x1, 'SupportedProvidersListType')
@@ -7063,7 +8236,7 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
             s = 2
         else:
             s = 1
-        t = _T236[s]
+        t = _T92[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SupportedProviders))')
         a = (a << t[0]) | t[1]
@@ -7075,10 +8248,8 @@ def _e_PnC_ASResAuthorizationModeType(a, v):
 """,
     ),
     '_d_PnC_ASResAuthorizationModeType': (
-        ('PnC_ASResAuthorizationModeType', 'SupportedProvidersListType', '_d_SupportedProvidersListType'),
+        ('PnC_ASResAuthorizationModeType', 'SupportedProvidersListType', '_W_PnC_ASResAuthorizationModeType', '_d_SupportedProvidersListType'),
 """\
-_s237 = PnC_ASResAuthorizationModeType.GenChallenge.__set__
-_s238 = PnC_ASResAuthorizationModeType.SupportedProviders.__set__
 
 def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
     v1 = None
@@ -7089,7 +8260,12 @@ def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PnC_ASResAuthorizationModeType')
     p = q
-    v0, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_ASResAuthorizationModeType.GenChallenge')
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v0 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
+    else:
+        v0, D, E, p = _dbin(D, E, p, data, 16, 16, 'PnC_ASResAuthorizationModeType.GenChallenge')
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7113,17 +8289,31 @@ def _d_PnC_ASResAuthorizationModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PnC_ASResAuthorizationModeType')
         p = q
-    o = _new(cls)
-    _s237(o, v0)
-    _s238(o, v1)
+    o = _new(_W_PnC_ASResAuthorizationModeType)
+    o.GenChallenge = v0
+    o.SupportedProviders = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PnC_ASResAuthorizationModeType': (
+        ('SupportedProvidersListType', '_j_SupportedProvidersListType'),
+"""\
+
+def _j_PnC_ASResAuthorizationModeType(v):
+    x0 = v.GenChallenge
+    d = {'GenChallenge': _b2a(x0, newline=False).decode()}
+    x1 = v.SupportedProviders
+    if x1 is not None:
+        d['SupportedProviders'] = _j_SupportedProvidersListType(x1)
+    return d
 """,
     ),
     '_e_PowerDeliveryReqType': (
         ('EVPowerProfileType', 'MessageHeaderType', '_IX_channelSelectionType', '_IX_chargeProgressType', '_IX_processingType', '_e_EVPowerProfileType', '_e_MessageHeaderType'),
 """\
-_T239 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T240 = (None, None, None, (2, 2), (2, 1), (1, 0), )
+_T93 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T94 = (None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_PowerDeliveryReqType(a, v):
     f = ""
@@ -7158,7 +8348,7 @@ def _e_PowerDeliveryReqType(a, v):
         f = "BPT_ChannelSelection"
         x4 = v.BPT_ChannelSelection
         if x4 is not None:
-            t = _T239[s]
+            t = _T93[s]
             if t is None:
                 raise _rt.not_here('BPT_ChannelSelection')
             a = (a << t[0]) | t[1]
@@ -7167,7 +8357,7 @@ def _e_PowerDeliveryReqType(a, v):
             if k4 is None:
                 raise _rt.bad_enum(x4, 'channelSelectionType')
             a = (a << 3) | (k4) << 1
-        t = _T240[s]
+        t = _T94[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BPT_ChannelSelection), SE(EVPowerProfile))')
         a = (a << t[0]) | t[1]
@@ -7180,13 +8370,8 @@ _e_PowerDeliveryReq = _e_PowerDeliveryReqType
 """,
     ),
     '_d_PowerDeliveryReqType': (
-        ('EVPowerProfileType', 'MessageHeaderType', 'PowerDeliveryReqType', '_EV_channelSelectionType', '_EV_chargeProgressType', '_EV_processingType', '_d_EVPowerProfileType', '_d_MessageHeaderType'),
+        ('EVPowerProfileType', 'MessageHeaderType', 'PowerDeliveryReqType', '_EV_channelSelectionType', '_EV_chargeProgressType', '_EV_processingType', '_W_PowerDeliveryReqType', '_d_EVPowerProfileType', '_d_MessageHeaderType'),
 """\
-_s241 = PowerDeliveryReqType.Header.__set__
-_s242 = PowerDeliveryReqType.EVProcessing.__set__
-_s243 = PowerDeliveryReqType.ChargeProgress.__set__
-_s244 = PowerDeliveryReqType.EVPowerProfile.__set__
-_s245 = PowerDeliveryReqType.BPT_ChannelSelection.__set__
 
 def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
     v3 = None
@@ -7261,20 +8446,40 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryReqType')
         p = q
-    o = _new(cls)
-    _s241(o, v0)
-    _s242(o, v1)
-    _s243(o, v2)
-    _s244(o, v3)
-    _s245(o, v4)
+    o = _new(_W_PowerDeliveryReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.ChargeProgress = v2
+    o.EVPowerProfile = v3
+    o.BPT_ChannelSelection = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
+""",
+    ),
+    '_j_PowerDeliveryReqType': (
+        ('EVPowerProfileType', 'MessageHeaderType', '_j_EVPowerProfileType', '_j_MessageHeaderType'),
+"""\
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.ChargeProgress
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'ChargeProgress': x2._value_}
+    x3 = v.EVPowerProfile
+    if x3 is not None:
+        d['EVPowerProfile'] = _j_EVPowerProfileType(x3)
+    x4 = v.BPT_ChannelSelection
+    if x4 is not None:
+        d['BPT_ChannelSelection'] = x4._value_
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
 """,
     ),
     '_e_PowerDeliveryResType': (
         ('EVSEStatusType', 'MessageHeaderType', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T247 = (None, None, (2, 1), (1, 0), )
+_T96 = (None, None, (2, 1), (1, 0), )
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -7297,21 +8502,25 @@ def _e_PowerDeliveryResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e246_x0 = x2.NotificationMaxDelay
-            if e246_x0.__class__ is not int or e246_x0 < 0 or e246_x0 > 65535:
-                raise _rt.bad_int(e246_x0, 0, 65535)
-            a <<= 4
-            a = (a << 8) | e246_x0 if e246_x0 < 128 else _uint(a, e246_x0)
+            e95_x0 = x2.NotificationMaxDelay
+            if e95_x0.__class__ is not int or e95_x0 < 0 or e95_x0 > 65535:
+                raise _rt.bad_int(e95_x0, 0, 65535)
+            if e95_x0 < 128:
+                a = (a << 12) | (e95_x0)
+            elif e95_x0 < 16384:
+                a = (a << 20) | (((e95_x0 & 127) << 8) | (e95_x0 >> 7) | 32768)
+            else:
+                a = (a << 28) | (((e95_x0 & 127) << 16) | ((e95_x0 & 16256) << 1) | (e95_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
-            e246_x1 = x2.EVSENotification
-            e246_k1 = _IX_evseNotificationType.get(e246_x1)
-            if e246_k1 is None:
-                raise _rt.bad_enum(e246_x1, 'evseNotificationType')
-            a = (a << 8) | (e246_k1) << 2
+            e95_x1 = x2.EVSENotification
+            e95_k1 = _IX_evseNotificationType.get(e95_x1)
+            if e95_k1 is None:
+                raise _rt.bad_enum(e95_x1, 'evseNotificationType')
+            a = (a << 8) | (e95_k1) << 2
             s = 3
         else:
             s = 2
-        t = _T247[s]
+        t = _T96[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEStatus))')
         a = (a << t[0]) | t[1]
@@ -7324,11 +8533,8 @@ _e_PowerDeliveryRes = _e_PowerDeliveryResType
 """,
     ),
     '_d_PowerDeliveryResType': (
-        ('EVSEStatusType', 'MessageHeaderType', 'PowerDeliveryResType', '_EV_responseCodeType', '_d_EVSEStatusType', '_d_MessageHeaderType'),
+        ('EVSEStatusType', 'MessageHeaderType', 'PowerDeliveryResType', '_EV_responseCodeType', '_W_PowerDeliveryResType', '_d_EVSEStatusType', '_d_MessageHeaderType'),
 """\
-_s248 = PowerDeliveryResType.Header.__set__
-_s249 = PowerDeliveryResType.ResponseCode.__set__
-_s250 = PowerDeliveryResType.EVSEStatus.__set__
 
 def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     v2 = None
@@ -7367,18 +8573,38 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryResType')
         p = q
-    o = _new(cls)
-    _s248(o, v0)
-    _s249(o, v1)
-    _s250(o, v2)
+    o = _new(_W_PowerDeliveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
+""",
+    ),
+    '_j_PowerDeliveryResType': (
+        ('EVSEStatusType', 'MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _rt.json_body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
     ),
     '_e_PowerScheduleEntryListType': (
         ('PowerScheduleEntryType', '_e_PowerScheduleEntryType'),
 """\
-_T251 = (None, (2, 1), (1, 0), )
+_T97 = (None, (2, 1), (1, 0), )
 
 def _e_PowerScheduleEntryListType(a, v):
     f = ""
@@ -7406,7 +8632,7 @@ def _e_PowerScheduleEntryListType(a, v):
             a = _e_PowerScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T251[s]
+        t = _T97[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -7418,9 +8644,8 @@ def _e_PowerScheduleEntryListType(a, v):
 """,
     ),
     '_d_PowerScheduleEntryListType': (
-        ('PowerScheduleEntryListType', 'PowerScheduleEntryType', '_d_PowerScheduleEntryType'),
+        ('PowerScheduleEntryListType', 'PowerScheduleEntryType', '_W_PowerScheduleEntryListType', '_d_PowerScheduleEntryType'),
 """\
-_s252 = PowerScheduleEntryListType.PowerScheduleEntry.__set__
 
 def _d_PowerScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
@@ -7464,16 +8689,29 @@ def _d_PowerScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PowerScheduleEntryListType')
-    o = _new(cls)
-    _s252(o, v0)
+    o = _new(_W_PowerScheduleEntryListType)
+    o.PowerScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PowerScheduleEntryListType': (
+        ('PowerScheduleEntryType', '_j_PowerScheduleEntryType'),
+"""\
+
+def _j_PowerScheduleEntryListType(v):
+    d = {}
+    x0 = v.PowerScheduleEntry
+    if x0:
+        d['PowerScheduleEntry'] = [_j_PowerScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_PowerScheduleEntryType': (
         ('RationalNumberType',),
 """\
-_T255 = (None, None, (2, 1, 4), (2, 0, 4), None, )
-_T257 = (None, None, (2, 2), (2, 1), (1, 0), )
+_T100 = (None, None, (2, 1, 4), (2, 0, 4), None, )
+_T102 = (None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_PowerScheduleEntryType(a, v):
     f = ""
@@ -7482,23 +8720,34 @@ def _e_PowerScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Power"
         x1 = v.Power
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Power.Exponent"
-        p253_x0 = x1.Exponent
-        if p253_x0.__class__ is not int or p253_x0 < -128 or p253_x0 > 127:
-            raise _rt.bad_int(p253_x0, -128, 127)
+        p98_x0 = x1.Exponent
+        if p98_x0.__class__ is not int or p98_x0 < -128 or p98_x0 > 127:
+            raise _rt.bad_int(p98_x0, -128, 127)
         f = "Power.Value"
-        p253_x1 = x1.Value
-        if p253_x1.__class__ is not int or p253_x1 < -32768 or p253_x1 > 32767:
-            raise _rt.bad_int(p253_x1, -32768, 32767)
-        a = (a << 16) | (p253_x0 - -128) << 4 | (p253_x1 < 0)
-        m = ~p253_x1 if p253_x1 < 0 else p253_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p98_x1 = x1.Value
+        if p98_x1.__class__ is not int or p98_x1 < -32768 or p98_x1 > 32767:
+            raise _rt.bad_int(p98_x1, -32768, 32767)
+        m = ~p98_x1 if p98_x1 < 0 else p98_x1
+        if m < 128:
+            a = (a << 24) | (p98_x0 - -128) << 12 | (p98_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p98_x0 - -128) << 20 | (p98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p98_x0 - -128) << 28 | (p98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Power_L2"
         x2 = v.Power_L2
         a <<= 2
@@ -7506,16 +8755,20 @@ def _e_PowerScheduleEntryType(a, v):
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
             f = "Power_L2.Exponent"
-            p254_x0 = x2.Exponent
-            if p254_x0.__class__ is not int or p254_x0 < -128 or p254_x0 > 127:
-                raise _rt.bad_int(p254_x0, -128, 127)
+            p99_x0 = x2.Exponent
+            if p99_x0.__class__ is not int or p99_x0 < -128 or p99_x0 > 127:
+                raise _rt.bad_int(p99_x0, -128, 127)
             f = "Power_L2.Value"
-            p254_x1 = x2.Value
-            if p254_x1.__class__ is not int or p254_x1 < -32768 or p254_x1 > 32767:
-                raise _rt.bad_int(p254_x1, -32768, 32767)
-            a = (a << 16) | (p254_x0 - -128) << 4 | (p254_x1 < 0)
-            m = ~p254_x1 if p254_x1 < 0 else p254_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p99_x1 = x2.Value
+            if p99_x1.__class__ is not int or p99_x1 < -32768 or p99_x1 > 32767:
+                raise _rt.bad_int(p99_x1, -32768, 32767)
+            m = ~p99_x1 if p99_x1 < 0 else p99_x1
+            if m < 128:
+                a = (a << 24) | (p99_x0 - -128) << 12 | (p99_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (p99_x0 - -128) << 20 | (p99_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (p99_x0 - -128) << 28 | (p99_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
@@ -7525,24 +8778,28 @@ def _e_PowerScheduleEntryType(a, v):
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T255[s]
+            t = _T100[s]
             if t is None:
                 raise _rt.not_here('Power_L3')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "Power_L3.Exponent"
-            p256_x0 = x3.Exponent
-            if p256_x0.__class__ is not int or p256_x0 < -128 or p256_x0 > 127:
-                raise _rt.bad_int(p256_x0, -128, 127)
+            p101_x0 = x3.Exponent
+            if p101_x0.__class__ is not int or p101_x0 < -128 or p101_x0 > 127:
+                raise _rt.bad_int(p101_x0, -128, 127)
             f = "Power_L3.Value"
-            p256_x1 = x3.Value
-            if p256_x1.__class__ is not int or p256_x1 < -32768 or p256_x1 > 32767:
-                raise _rt.bad_int(p256_x1, -32768, 32767)
-            a = (a << 14) | (p256_x0 - -128) << 4 | (p256_x1 < 0)
-            m = ~p256_x1 if p256_x1 < 0 else p256_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p101_x1 = x3.Value
+            if p101_x1.__class__ is not int or p101_x1 < -32768 or p101_x1 > 32767:
+                raise _rt.bad_int(p101_x1, -32768, 32767)
+            m = ~p101_x1 if p101_x1 < 0 else p101_x1
+            if m < 128:
+                a = (a << 22) | (p101_x0 - -128) << 12 | (p101_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (p101_x0 - -128) << 20 | (p101_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (p101_x0 - -128) << 28 | (p101_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T257[s]
+        t = _T102[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Power_L2), SE(Power_L3))')
         a = (a << t[0]) | t[1]
@@ -7554,19 +8811,12 @@ def _e_PowerScheduleEntryType(a, v):
 """,
     ),
     '_d_PowerScheduleEntryType': (
-        ('PowerScheduleEntryType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('PowerScheduleEntryType', 'RationalNumberType', '_W_PowerScheduleEntryType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s259 = RationalNumberType.Exponent.__set__
-_s260 = RationalNumberType.Value.__set__
-_s261 = PowerScheduleEntryType.Duration.__set__
-_s262 = PowerScheduleEntryType.Power.__set__
-_s263 = PowerScheduleEntryType.Power_L2.__set__
-_s264 = PowerScheduleEntryType.Power_L3.__set__
 
 def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     v2 = None
     v3 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -7580,13 +8830,12 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
-    p0 = p + 16
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'PowerScheduleEntryType.Duration', v0, 0, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -7595,24 +8844,29 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p258_v0 = ((g >> 4) & 255) + -128
+    p103_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p258_v1 = c & 65535
-    if p258_v1 < 32768:
-        p258_v1 >>= 8
+    p103_v1 = c & 65535
+    if p103_v1 < 32768:
+        p103_v1 >>= 8
         p = q - 8
-    elif not p258_v1 & 128:
-        p258_v1 = ((p258_v1 >> 8) & 127) | ((p258_v1 & 127) << 7)
+        if sg:
+            p103_v1 = ~p103_v1
+    elif not p103_v1 & 128:
+        p103_v1 = ((p103_v1 >> 8) & 127) | (p103_v1 & 127) << 7
         p = q
+        if sg:
+            p103_v1 = ~p103_v1
     else:
-        p258_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p258_v1 = ~p258_v1
-    if p258_v1 < -32768 or p258_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p258_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s259(v1, p258_v0)
-    _s260(v1, p258_v1)
+        p103_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p103_v1 = ~p103_v1
+        if p103_v1 < -32768 or p103_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p103_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = p103_v0
+    v1.Value = p103_v1
+    v1.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7653,19 +8907,49 @@ def _d_PowerScheduleEntryType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerScheduleEntryType')
         p = q
-    o = _new(cls)
-    _s261(o, v0)
-    _s262(o, v1)
-    _s263(o, v2)
-    _s264(o, v3)
+    o = _new(_W_PowerScheduleEntryType)
+    o.Duration = v0
+    o.Power = v1
+    o.Power_L2 = v2
+    o.Power_L3 = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PowerScheduleEntryType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_PowerScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.Power
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'Duration': x0, 'Power': {'Exponent': y1, 'Value': y2}}
+    x2 = v.Power_L2
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['Power_L2'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.Power_L3
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['Power_L3'] = {'Exponent': y5, 'Value': y6}
+    return d
 """,
     ),
     '_e_PowerScheduleType': (
         ('PowerScheduleEntryListType', 'RationalNumberType', '_e_PowerScheduleEntryListType'),
 """\
-_T266 = (None, (2, 1, 3), (2, 0, 3), None, None, )
-_T268 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, )
+_T105 = (None, (2, 1, 3), (2, 0, 3), None, None, )
+_T107 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, )
 
 def _e_PowerScheduleType(a, v):
     f = ""
@@ -7674,8 +8958,15 @@ def _e_PowerScheduleType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "AvailableEnergy"
         x1 = v.AvailableEnergy
         a <<= 1
@@ -7683,16 +8974,20 @@ def _e_PowerScheduleType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "AvailableEnergy.Exponent"
-            a265_x0 = x1.Exponent
-            if a265_x0.__class__ is not int or a265_x0 < -128 or a265_x0 > 127:
-                raise _rt.bad_int(a265_x0, -128, 127)
+            a104_x0 = x1.Exponent
+            if a104_x0.__class__ is not int or a104_x0 < -128 or a104_x0 > 127:
+                raise _rt.bad_int(a104_x0, -128, 127)
             f = "AvailableEnergy.Value"
-            a265_x1 = x1.Value
-            if a265_x1.__class__ is not int or a265_x1 < -32768 or a265_x1 > 32767:
-                raise _rt.bad_int(a265_x1, -32768, 32767)
-            a = (a << 16) | (a265_x0 - -128) << 4 | (a265_x1 < 0)
-            m = ~a265_x1 if a265_x1 < 0 else a265_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            a104_x1 = x1.Value
+            if a104_x1.__class__ is not int or a104_x1 < -32768 or a104_x1 > 32767:
+                raise _rt.bad_int(a104_x1, -32768, 32767)
+            m = ~a104_x1 if a104_x1 < 0 else a104_x1
+            if m < 128:
+                a = (a << 24) | (a104_x0 - -128) << 12 | (a104_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (a104_x0 - -128) << 20 | (a104_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (a104_x0 - -128) << 28 | (a104_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -7702,28 +8997,32 @@ def _e_PowerScheduleType(a, v):
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T266[s]
+            t = _T105[s]
             if t is None:
                 raise _rt.not_here('PowerTolerance')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "PowerTolerance.Exponent"
-            p267_x0 = x2.Exponent
-            if p267_x0.__class__ is not int or p267_x0 < -128 or p267_x0 > 127:
-                raise _rt.bad_int(p267_x0, -128, 127)
+            p106_x0 = x2.Exponent
+            if p106_x0.__class__ is not int or p106_x0 < -128 or p106_x0 > 127:
+                raise _rt.bad_int(p106_x0, -128, 127)
             f = "PowerTolerance.Value"
-            p267_x1 = x2.Value
-            if p267_x1.__class__ is not int or p267_x1 < -32768 or p267_x1 > 32767:
-                raise _rt.bad_int(p267_x1, -32768, 32767)
-            a = (a << 14) | (p267_x0 - -128) << 4 | (p267_x1 < 0)
-            m = ~p267_x1 if p267_x1 < 0 else p267_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p106_x1 = x2.Value
+            if p106_x1.__class__ is not int or p106_x1 < -32768 or p106_x1 > 32767:
+                raise _rt.bad_int(p106_x1, -32768, 32767)
+            m = ~p106_x1 if p106_x1 < 0 else p106_x1
+            if m < 128:
+                a = (a << 22) | (p106_x0 - -128) << 12 | (p106_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (p106_x0 - -128) << 20 | (p106_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (p106_x0 - -128) << 28 | (p106_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "PowerScheduleEntries"
         x3 = v.PowerScheduleEntries
         if not isinstance(x3, PowerScheduleEntryListType):
             raise _rt.bad_class(x3, 'PowerScheduleEntryListType')
-        t = _T268[s]
+        t = _T107[s]
         if t is None:
             raise _rt.not_here('PowerScheduleEntries')
         a = (a << t[0]) | t[1]
@@ -7738,17 +9037,12 @@ def _e_PowerScheduleType(a, v):
 """,
     ),
     '_d_PowerScheduleType': (
-        ('PowerScheduleEntryListType', 'PowerScheduleType', 'RationalNumberType', '_d_PowerScheduleEntryListType', '_d_RationalNumberType'),
+        ('PowerScheduleEntryListType', 'PowerScheduleType', 'RationalNumberType', '_W_PowerScheduleType', '_d_PowerScheduleEntryListType', '_d_RationalNumberType'),
 """\
-_s269 = PowerScheduleType.TimeAnchor.__set__
-_s270 = PowerScheduleType.AvailableEnergy.__set__
-_s271 = PowerScheduleType.PowerTolerance.__set__
-_s272 = PowerScheduleType.PowerScheduleEntries.__set__
 
 def _d_PowerScheduleType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -7762,12 +9056,12 @@ def _d_PowerScheduleType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'PowerScheduleType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7818,18 +9112,48 @@ def _d_PowerScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PowerScheduleType')
     p = q
-    o = _new(cls)
-    _s269(o, v0)
-    _s270(o, v1)
-    _s271(o, v2)
-    _s272(o, v3)
+    o = _new(_W_PowerScheduleType)
+    o.TimeAnchor = v0
+    o.AvailableEnergy = v1
+    o.PowerTolerance = v2
+    o.PowerScheduleEntries = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PowerScheduleType': (
+        ('PowerScheduleEntryListType', 'RationalNumberType', '_j_PowerScheduleEntryListType'),
+"""\
+
+def _j_PowerScheduleType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.AvailableEnergy
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['AvailableEnergy'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.PowerTolerance
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['PowerTolerance'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.PowerScheduleEntries
+    if x3 is not None:
+        d['PowerScheduleEntries'] = _j_PowerScheduleEntryListType(x3)
+    return d
 """,
     ),
     '_e_PriceLevelScheduleEntryListType': (
         ('PriceLevelScheduleEntryType',),
 """\
-_T274 = (None, (2, 1), (1, 0), )
+_T109 = (None, (2, 1), (1, 0), )
 
 def _e_PriceLevelScheduleEntryListType(a, v):
     f = ""
@@ -7855,19 +9179,26 @@ def _e_PriceLevelScheduleEntryListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "PriceLevelScheduleEntry.Duration"
-            p273_x0 = y.Duration
-            if p273_x0.__class__ is not int or p273_x0 < 0 or p273_x0 > 4294967295:
-                raise _rt.bad_int(p273_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | p273_x0 if p273_x0 < 128 else _uint(a, p273_x0)
+            p108_x0 = y.Duration
+            if p108_x0.__class__ is not int or p108_x0 < 0 or p108_x0 > 4294967295:
+                raise _rt.bad_int(p108_x0, 0, 4294967295)
+            if p108_x0 < 128:
+                a = (a << 10) | (p108_x0)
+            elif p108_x0 < 16384:
+                a = (a << 18) | (((p108_x0 & 127) << 8) | (p108_x0 >> 7) | 32768)
+            elif p108_x0 < 2097152:
+                a = (a << 26) | (((p108_x0 & 127) << 16) | ((p108_x0 & 16256) << 1) | (p108_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, p108_x0)
             f = "PriceLevelScheduleEntry.PriceLevel"
-            p273_x1 = y.PriceLevel
-            if p273_x1.__class__ is not int or p273_x1 < 0 or p273_x1 > 255:
-                raise _rt.bad_int(p273_x1, 0, 255)
-            a = (a << 13) | (p273_x1) << 2
+            p108_x1 = y.PriceLevel
+            if p108_x1.__class__ is not int or p108_x1 < 0 or p108_x1 > 255:
+                raise _rt.bad_int(p108_x1, 0, 255)
+            a = (a << 13) | (p108_x1) << 2
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T274[s]
+        t = _T109[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceLevelScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -7879,15 +9210,11 @@ def _e_PriceLevelScheduleEntryListType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleEntryListType': (
-        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleEntryType', '_d_PriceLevelScheduleEntryType'),
+        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleEntryType', '_W_PriceLevelScheduleEntryListType', '_W_PriceLevelScheduleEntryType', '_d_PriceLevelScheduleEntryType'),
 """\
-_s276 = PriceLevelScheduleEntryType.Duration.__set__
-_s277 = PriceLevelScheduleEntryType.PriceLevel.__set__
-_s278 = PriceLevelScheduleEntryListType.PriceLevelScheduleEntry.__set__
 
 def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7896,28 +9223,29 @@ def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'PriceLevelScheduleEntryType')
-    p275_v0 = c & 65535
-    if p275_v0 < 32768:
-        p275_v0 >>= 8
+    p110_v0 = c & 65535
+    if p110_v0 < 32768:
+        p110_v0 >>= 8
         p = q - 8
-    elif not p275_v0 & 128:
-        p275_v0 = ((p275_v0 >> 8) & 127) | ((p275_v0 & 127) << 7)
+    elif not p110_v0 & 128:
+        p110_v0 = ((p110_v0 >> 8) & 127) | (p110_v0 & 127) << 7
         p = q
     else:
-        p275_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p275_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', p275_v0, 0, 4294967295)
+        p110_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if p110_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleEntryType.Duration', p110_v0, 0, 4294967295)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 2047
     if c & 1792:
         raise _rt.escape(p, c, 11, 1792, 'PriceLevelScheduleEntryType')
-    p275_v1 = c & 255
+    p110_v1 = c & 255
     p = q
-    y = _new(PriceLevelScheduleEntryType)
-    _s276(y, p275_v0)
-    _s277(y, p275_v1)
+    y = _new(_W_PriceLevelScheduleEntryType)
+    y.Duration = p110_v0
+    y.PriceLevel = p110_v1
+    y.__class__ = PriceLevelScheduleEntryType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -7957,9 +9285,22 @@ def _d_PriceLevelScheduleEntryListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceLevelScheduleEntryListType')
-    o = _new(cls)
-    _s278(o, v0)
+    o = _new(_W_PriceLevelScheduleEntryListType)
+    o.PriceLevelScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceLevelScheduleEntryListType': (
+        ('PriceLevelScheduleEntryType', '_j_PriceLevelScheduleEntryType'),
+"""\
+
+def _j_PriceLevelScheduleEntryListType(v):
+    d = {}
+    x0 = v.PriceLevelScheduleEntry
+    if x0:
+        d['PriceLevelScheduleEntry'] = [_j_PriceLevelScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_PriceLevelScheduleEntryType': (
@@ -7973,8 +9314,15 @@ def _e_PriceLevelScheduleEntryType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PriceLevel"
         x1 = v.PriceLevel
         if x1.__class__ is not int or x1 < 0 or x1 > 255:
@@ -7988,13 +9336,10 @@ def _e_PriceLevelScheduleEntryType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleEntryType': (
-        ('PriceLevelScheduleEntryType',),
+        ('PriceLevelScheduleEntryType', '_W_PriceLevelScheduleEntryType'),
 """\
-_s279 = PriceLevelScheduleEntryType.Duration.__set__
-_s280 = PriceLevelScheduleEntryType.PriceLevel.__set__
 
 def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8008,12 +9353,12 @@ def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleEntryType.Duration', v0, 0, 4294967295)
     q = p + 13
     if q > E:
         D, E = _win(data, p, q)
@@ -8022,17 +9367,31 @@ def _d_PriceLevelScheduleEntryType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 13, 7171, 'PriceLevelScheduleEntryType')
     v1 = (c >> 2) & 255
     p = q
-    o = _new(cls)
-    _s279(o, v0)
-    _s280(o, v1)
+    o = _new(_W_PriceLevelScheduleEntryType)
+    o.Duration = v0
+    o.PriceLevel = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceLevelScheduleEntryType': (
+        (),
+"""\
+
+def _j_PriceLevelScheduleEntryType(v):
+    x0 = v.Duration
+    x1 = v.PriceLevel
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'Duration': x0, 'PriceLevel': x1}
+    return d
 """,
     ),
     '_e_PriceLevelScheduleType': (
         ('PriceLevelScheduleEntryListType', '_e_PriceLevelScheduleEntryListType'),
 """\
-_T281 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
-_T282 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
+_T111 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
+_T112 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_PriceLevelScheduleType(a, v):
     f = ""
@@ -8049,21 +9408,35 @@ def _e_PriceLevelScheduleType(a, v):
             s = 0
         f = "TimeAnchor"
         x1 = v.TimeAnchor
-        t = _T281[s]
+        t = _T111[s]
         if t is None:
             raise _rt.not_here('TimeAnchor')
         a = (a << t[0]) | t[1]
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 1
+            a = _uint(a, x1)
         f = "PriceScheduleID"
         x2 = v.PriceScheduleID
         if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
             raise _rt.bad_int(x2, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x2)
         f = "PriceScheduleDescription"
         x3 = v.PriceScheduleDescription
         a <<= 1
@@ -8078,7 +9451,7 @@ def _e_PriceLevelScheduleType(a, v):
             s = 3
         f = "NumberOfPriceLevels"
         x4 = v.NumberOfPriceLevels
-        t = _T282[s]
+        t = _T112[s]
         if t is None:
             raise _rt.not_here('NumberOfPriceLevels')
         a = (a << t[0]) | t[1]
@@ -8100,14 +9473,8 @@ def _e_PriceLevelScheduleType(a, v):
 """,
     ),
     '_d_PriceLevelScheduleType': (
-        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleType', '_d_PriceLevelScheduleEntryListType'),
+        ('PriceLevelScheduleEntryListType', 'PriceLevelScheduleType', '_W_PriceLevelScheduleType', '_d_PriceLevelScheduleEntryListType'),
 """\
-_s283 = PriceLevelScheduleType.Id.__set__
-_s284 = PriceLevelScheduleType.TimeAnchor.__set__
-_s285 = PriceLevelScheduleType.PriceScheduleID.__set__
-_s286 = PriceLevelScheduleType.PriceScheduleDescription.__set__
-_s287 = PriceLevelScheduleType.NumberOfPriceLevels.__set__
-_s288 = PriceLevelScheduleType.PriceLevelScheduleEntries.__set__
 
 def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     v0 = None
@@ -8122,7 +9489,6 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonMessages', 'Id'), None, None, 'PriceLevelScheduleType.Id')
         s = 1
     elif ec == 1:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8136,12 +9502,12 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8153,7 +9519,6 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PriceLevelScheduleType')
     if s == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -8167,12 +9532,12 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.TimeAnchor', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8180,7 +9545,6 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PriceLevelScheduleType')
         p = q
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8193,13 +9557,17 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if v2 < 1:
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if v2 < 1:
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 < 1 or v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
+        if v2 < 1 or v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'PriceLevelScheduleType.PriceScheduleID', v2, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8247,20 +9615,48 @@ def _d_PriceLevelScheduleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PriceLevelScheduleType')
     p = q
-    o = _new(cls)
-    _s283(o, v0)
-    _s284(o, v1)
-    _s285(o, v2)
-    _s286(o, v3)
-    _s287(o, v4)
-    _s288(o, v5)
+    o = _new(_W_PriceLevelScheduleType)
+    o.Id = v0
+    o.TimeAnchor = v1
+    o.PriceScheduleID = v2
+    o.PriceScheduleDescription = v3
+    o.NumberOfPriceLevels = v4
+    o.PriceLevelScheduleEntries = v5
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceLevelScheduleType': (
+        ('PriceLevelScheduleEntryListType', '_j_PriceLevelScheduleEntryListType'),
+"""\
+
+def _j_PriceLevelScheduleType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.TimeAnchor
+    if x1 is not None:
+        d['TimeAnchor'] = x1
+    x2 = v.PriceScheduleID
+    if x2 is not None:
+        d['PriceScheduleID'] = x2
+    x3 = v.PriceScheduleDescription
+    if x3 is not None:
+        d['PriceScheduleDescription'] = x3
+    x4 = v.NumberOfPriceLevels
+    if x4 is not None:
+        d['NumberOfPriceLevels'] = x4
+    x5 = v.PriceLevelScheduleEntries
+    if x5 is not None:
+        d['PriceLevelScheduleEntries'] = _j_PriceLevelScheduleEntryListType(x5)
+    return d
 """,
     ),
     '_e_PriceRuleStackListType': (
         ('PriceRuleStackType', '_e_PriceRuleStackType'),
 """\
-_T289 = (None, (2, 1), (1, 0), )
+_T113 = (None, (2, 1), (1, 0), )
 
 def _e_PriceRuleStackListType(a, v):
     f = ""
@@ -8288,7 +9684,7 @@ def _e_PriceRuleStackListType(a, v):
             a = _e_PriceRuleStackType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T289[s]
+        t = _T113[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceRuleStack))')
         a = (a << t[0]) | t[1]
@@ -8300,9 +9696,8 @@ def _e_PriceRuleStackListType(a, v):
 """,
     ),
     '_d_PriceRuleStackListType': (
-        ('PriceRuleStackListType', 'PriceRuleStackType', '_d_PriceRuleStackType'),
+        ('PriceRuleStackListType', 'PriceRuleStackType', '_W_PriceRuleStackListType', '_d_PriceRuleStackType'),
 """\
-_s290 = PriceRuleStackListType.PriceRuleStack.__set__
 
 def _d_PriceRuleStackListType(D, E, p, data, st, cls):
     v0 = []
@@ -8346,15 +9741,28 @@ def _d_PriceRuleStackListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceRuleStackListType')
-    o = _new(cls)
-    _s290(o, v0)
+    o = _new(_W_PriceRuleStackListType)
+    o.PriceRuleStack = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceRuleStackListType': (
+        ('PriceRuleStackType', '_j_PriceRuleStackType'),
+"""\
+
+def _j_PriceRuleStackListType(v):
+    d = {}
+    x0 = v.PriceRuleStack
+    if x0:
+        d['PriceRuleStack'] = [_j_PriceRuleStackType(i) for i in x0]
+    return d
 """,
     ),
     '_e_PriceRuleStackType': (
         ('PriceRuleType', '_e_PriceRuleType'),
 """\
-_T291 = (None, None, (2, 1), (1, 0), )
+_T114 = (None, None, (2, 1), (1, 0), )
 
 def _e_PriceRuleStackType(a, v):
     f = ""
@@ -8364,8 +9772,15 @@ def _e_PriceRuleStackType(a, v):
         x0 = v.Duration
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PriceRule"
         x1 = v.PriceRule
         i = None
@@ -8389,7 +9804,7 @@ def _e_PriceRuleStackType(a, v):
             a = _e_PriceRuleType(a, y)
             i += 1
         s = 3 if n == 8 else 2
-        t = _T291[s]
+        t = _T114[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PriceRule))')
         a = (a << t[0]) | t[1]
@@ -8401,14 +9816,11 @@ def _e_PriceRuleStackType(a, v):
 """,
     ),
     '_d_PriceRuleStackType': (
-        ('PriceRuleStackType', 'PriceRuleType', '_d_PriceRuleType'),
+        ('PriceRuleStackType', 'PriceRuleType', '_W_PriceRuleStackType', '_d_PriceRuleType'),
 """\
-_s292 = PriceRuleStackType.Duration.__set__
-_s293 = PriceRuleStackType.PriceRule.__set__
 
 def _d_PriceRuleStackType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8422,12 +9834,12 @@ def _d_PriceRuleStackType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'PriceRuleStackType.Duration', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8468,19 +9880,35 @@ def _d_PriceRuleStackType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PriceRuleStackType')
-    o = _new(cls)
-    _s292(o, v0)
-    _s293(o, v1)
+    o = _new(_W_PriceRuleStackType)
+    o.Duration = v0
+    o.PriceRule = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceRuleStackType': (
+        ('PriceRuleType', '_j_PriceRuleType'),
+"""\
+
+def _j_PriceRuleStackType(v):
+    x0 = v.Duration
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Duration': x0}
+    x1 = v.PriceRule
+    if x1:
+        d['PriceRule'] = [_j_PriceRuleType(i) for i in x1]
+    return d
 """,
     ),
     '_e_PriceRuleType': (
         ('RationalNumberType',),
 """\
-_T296 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, )
-_T297 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, None, )
-_T298 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, )
-_T299 = (None, (3, 4, 6), (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, )
+_T117 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, )
+_T118 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, None, )
+_T119 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, )
+_T120 = (None, (3, 4, 6), (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, )
 
 def _e_PriceRuleType(a, v):
     f = ""
@@ -8490,16 +9918,20 @@ def _e_PriceRuleType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EnergyFee.Exponent"
-        e294_x0 = x0.Exponent
-        if e294_x0.__class__ is not int or e294_x0 < -128 or e294_x0 > 127:
-            raise _rt.bad_int(e294_x0, -128, 127)
+        e115_x0 = x0.Exponent
+        if e115_x0.__class__ is not int or e115_x0 < -128 or e115_x0 > 127:
+            raise _rt.bad_int(e115_x0, -128, 127)
         f = "EnergyFee.Value"
-        e294_x1 = x0.Value
-        if e294_x1.__class__ is not int or e294_x1 < -32768 or e294_x1 > 32767:
-            raise _rt.bad_int(e294_x1, -32768, 32767)
-        a = (a << 15) | (e294_x0 - -128) << 4 | (e294_x1 < 0)
-        m = ~e294_x1 if e294_x1 < 0 else e294_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e115_x1 = x0.Value
+        if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
+            raise _rt.bad_int(e115_x1, -32768, 32767)
+        m = ~e115_x1 if e115_x1 < 0 else e115_x1
+        if m < 128:
+            a = (a << 23) | (e115_x0 - -128) << 12 | (e115_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e115_x0 - -128) << 20 | (e115_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e115_x0 - -128) << 28 | (e115_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ParkingFee"
         x1 = v.ParkingFee
         a <<= 2
@@ -8507,16 +9939,20 @@ def _e_PriceRuleType(a, v):
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
             f = "ParkingFee.Exponent"
-            p295_x0 = x1.Exponent
-            if p295_x0.__class__ is not int or p295_x0 < -128 or p295_x0 > 127:
-                raise _rt.bad_int(p295_x0, -128, 127)
+            p116_x0 = x1.Exponent
+            if p116_x0.__class__ is not int or p116_x0 < -128 or p116_x0 > 127:
+                raise _rt.bad_int(p116_x0, -128, 127)
             f = "ParkingFee.Value"
-            p295_x1 = x1.Value
-            if p295_x1.__class__ is not int or p295_x1 < -32768 or p295_x1 > 32767:
-                raise _rt.bad_int(p295_x1, -32768, 32767)
-            a = (a << 17) | (p295_x0 - -128) << 4 | (p295_x1 < 0)
-            m = ~p295_x1 if p295_x1 < 0 else p295_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p116_x1 = x1.Value
+            if p116_x1.__class__ is not int or p116_x1 < -32768 or p116_x1 > 32767:
+                raise _rt.bad_int(p116_x1, -32768, 32767)
+            m = ~p116_x1 if p116_x1 < 0 else p116_x1
+            if m < 128:
+                a = (a << 25) | (p116_x0 - -128) << 12 | (p116_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (p116_x0 - -128) << 20 | (p116_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (p116_x0 - -128) << 28 | (p116_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 2
         else:
@@ -8524,33 +9960,44 @@ def _e_PriceRuleType(a, v):
         f = "ParkingFeePeriod"
         x2 = v.ParkingFeePeriod
         if x2 is not None:
-            t = _T296[s]
+            t = _T117[s]
             if t is None:
                 raise _rt.not_here('ParkingFeePeriod')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
                 raise _rt.bad_int(x2, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 9) | (x2)
+            elif x2 < 16384:
+                a = (a << 17) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 25) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x2)
             a <<= 1
         f = "CarbonDioxideEmission"
         x3 = v.CarbonDioxideEmission
         if x3 is not None:
-            t = _T297[s]
+            t = _T118[s]
             if t is None:
                 raise _rt.not_here('CarbonDioxideEmission')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "RenewableGenerationPercentage"
         x4 = v.RenewableGenerationPercentage
         if x4 is not None:
-            t = _T298[s]
+            t = _T119[s]
             if t is None:
                 raise _rt.not_here('RenewableGenerationPercentage')
             a = (a << t[0]) | t[1]
@@ -8562,22 +10009,26 @@ def _e_PriceRuleType(a, v):
         x5 = v.PowerRangeStart
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
-        t = _T299[s]
+        t = _T120[s]
         if t is None:
             raise _rt.not_here('PowerRangeStart')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "PowerRangeStart.Exponent"
-        p300_x0 = x5.Exponent
-        if p300_x0.__class__ is not int or p300_x0 < -128 or p300_x0 > 127:
-            raise _rt.bad_int(p300_x0, -128, 127)
+        p121_x0 = x5.Exponent
+        if p121_x0.__class__ is not int or p121_x0 < -128 or p121_x0 > 127:
+            raise _rt.bad_int(p121_x0, -128, 127)
         f = "PowerRangeStart.Value"
-        p300_x1 = x5.Value
-        if p300_x1.__class__ is not int or p300_x1 < -32768 or p300_x1 > 32767:
-            raise _rt.bad_int(p300_x1, -32768, 32767)
-        a = (a << 14) | (p300_x0 - -128) << 4 | (p300_x1 < 0)
-        m = ~p300_x1 if p300_x1 < 0 else p300_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p121_x1 = x5.Value
+        if p121_x1.__class__ is not int or p121_x1 < -32768 or p121_x1 > 32767:
+            raise _rt.bad_int(p121_x1, -32768, 32767)
+        m = ~p121_x1 if p121_x1 < 0 else p121_x1
+        if m < 128:
+            a = (a << 22) | (p121_x0 - -128) << 12 | (p121_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (p121_x0 - -128) << 20 | (p121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (p121_x0 - -128) << 28 | (p121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8587,25 +10038,14 @@ def _e_PriceRuleType(a, v):
 """,
     ),
     '_d_PriceRuleType': (
-        ('PriceRuleType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('PriceRuleType', 'RationalNumberType', '_W_PriceRuleType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s302 = RationalNumberType.Exponent.__set__
-_s303 = RationalNumberType.Value.__set__
-_s305 = RationalNumberType.Exponent.__set__
-_s306 = RationalNumberType.Value.__set__
-_s307 = PriceRuleType.EnergyFee.__set__
-_s308 = PriceRuleType.ParkingFee.__set__
-_s309 = PriceRuleType.ParkingFeePeriod.__set__
-_s310 = PriceRuleType.CarbonDioxideEmission.__set__
-_s311 = PriceRuleType.RenewableGenerationPercentage.__set__
-_s312 = PriceRuleType.PowerRangeStart.__set__
 
 def _d_PriceRuleType(D, E, p, data, st, cls):
     v1 = None
     v2 = None
     v3 = None
     v4 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -8614,24 +10054,29 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e301_v0 = ((g >> 4) & 255) + -128
+    e122_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e301_v1 = c & 65535
-    if e301_v1 < 32768:
-        e301_v1 >>= 8
+    e122_v1 = c & 65535
+    if e122_v1 < 32768:
+        e122_v1 >>= 8
         p = q - 8
-    elif not e301_v1 & 128:
-        e301_v1 = ((e301_v1 >> 8) & 127) | ((e301_v1 & 127) << 7)
+        if sg:
+            e122_v1 = ~e122_v1
+    elif not e122_v1 & 128:
+        e122_v1 = ((e122_v1 >> 8) & 127) | (e122_v1 & 127) << 7
         p = q
+        if sg:
+            e122_v1 = ~e122_v1
     else:
-        e301_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e301_v1 = ~e301_v1
-    if e301_v1 < -32768 or e301_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e301_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s302(v0, e301_v0)
-    _s303(v0, e301_v1)
+        e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e122_v1 = ~e122_v1
+        if e122_v1 < -32768 or e122_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e122_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e122_v0
+    v0.Value = e122_v1
+    v0.__class__ = RationalNumberType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -8644,7 +10089,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
         s = 2
     elif ec == 1:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8658,12 +10102,12 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
             v2 >>= 8
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v2 > 4294967295:
-            raise _rt.out_of_range(p0, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+            if v2 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8673,7 +10117,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 2:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8687,12 +10130,12 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8724,7 +10167,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8738,12 +10180,12 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
                 v2 >>= 8
                 p = q - 8
             elif not v2 & 128:
-                v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+                v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
                 p = q
             else:
                 v2, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v2 > 4294967295:
-                raise _rt.out_of_range(p0, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
+                if v2 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.ParkingFeePeriod', v2, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8753,7 +10195,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8767,12 +10208,12 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8804,7 +10245,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -8818,12 +10258,12 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'PriceRuleType.CarbonDioxideEmission', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -8870,7 +10310,6 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'PriceRuleType')
     if s == 5:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -8879,24 +10318,29 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        p304_v0 = ((g >> 4) & 255) + -128
+        p123_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        p304_v1 = c & 65535
-        if p304_v1 < 32768:
-            p304_v1 >>= 8
+        p123_v1 = c & 65535
+        if p123_v1 < 32768:
+            p123_v1 >>= 8
             p = q - 8
-        elif not p304_v1 & 128:
-            p304_v1 = ((p304_v1 >> 8) & 127) | ((p304_v1 & 127) << 7)
+            if sg:
+                p123_v1 = ~p123_v1
+        elif not p123_v1 & 128:
+            p123_v1 = ((p123_v1 >> 8) & 127) | (p123_v1 & 127) << 7
             p = q
+            if sg:
+                p123_v1 = ~p123_v1
         else:
-            p304_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            p304_v1 = ~p304_v1
-        if p304_v1 < -32768 or p304_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', p304_v1, -32768, 32767)
-        v5 = _new(RationalNumberType)
-        _s305(v5, p304_v0)
-        _s306(v5, p304_v1)
+            p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                p123_v1 = ~p123_v1
+            if p123_v1 < -32768 or p123_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p123_v1, -32768, 32767)
+        v5 = _new(_W_RationalNumberType)
+        v5.Exponent = p123_v0
+        v5.Value = p123_v1
+        v5.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8911,21 +10355,59 @@ def _d_PriceRuleType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PriceRuleType')
     p = q
-    o = _new(cls)
-    _s307(o, v0)
-    _s308(o, v1)
-    _s309(o, v2)
-    _s310(o, v3)
-    _s311(o, v4)
-    _s312(o, v5)
+    o = _new(_W_PriceRuleType)
+    o.EnergyFee = v0
+    o.ParkingFee = v1
+    o.ParkingFeePeriod = v2
+    o.CarbonDioxideEmission = v3
+    o.RenewableGenerationPercentage = v4
+    o.PowerRangeStart = v5
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PriceRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_PriceRuleType(v):
+    x0 = v.EnergyFee
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'EnergyFee': {'Exponent': y1, 'Value': y2}}
+    x1 = v.ParkingFee
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['ParkingFee'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.ParkingFeePeriod
+    if x2 is not None:
+        d['ParkingFeePeriod'] = x2
+    x3 = v.CarbonDioxideEmission
+    if x3 is not None:
+        d['CarbonDioxideEmission'] = x3
+    x4 = v.RenewableGenerationPercentage
+    if x4 is not None:
+        d['RenewableGenerationPercentage'] = x4
+    x5 = v.PowerRangeStart
+    if x5 is not None:
+        y5 = x5.Exponent
+        y6 = x5.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['PowerRangeStart'] = {'Exponent': y5, 'Value': y6}
+    return d
 """,
     ),
     '_e_ScheduleExchangeReqType': (
         ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'Scheduled_SEReqControlModeType', '_e_Dynamic_SEReqControlModeType', '_e_MessageHeaderType', '_e_Scheduled_SEReqControlModeType'),
 """\
-_T313 = (None, None, (2, 1, 3), None, )
-_T314 = (None, None, None, (1, 0), )
+_T124 = (None, None, (2, 1, 3), None, )
+_T125 = (None, None, None, (1, 0), )
 
 def _e_ScheduleExchangeReqType(a, v):
     f = ""
@@ -8956,13 +10438,13 @@ def _e_ScheduleExchangeReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, Scheduled_SEReqControlModeType):
                 raise _rt.bad_class(x3, 'Scheduled_SEReqControlModeType')
-            t = _T313[s]
+            t = _T124[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SEReqControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_Scheduled_SEReqControlModeType(a, x3)
-        t = _T314[s]
+        t = _T125[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SEReqControlMode), SE(Scheduled_SEReqControlMode))')
         a = (a << t[0]) | t[1]
@@ -8975,12 +10457,8 @@ _e_ScheduleExchangeReq = _e_ScheduleExchangeReqType
 """,
     ),
     '_d_ScheduleExchangeReqType': (
-        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'ScheduleExchangeReqType', 'Scheduled_SEReqControlModeType', '_d_Dynamic_SEReqControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEReqControlModeType'),
+        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'ScheduleExchangeReqType', 'Scheduled_SEReqControlModeType', '_W_ScheduleExchangeReqType', '_d_Dynamic_SEReqControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEReqControlModeType'),
 """\
-_s315 = ScheduleExchangeReqType.Header.__set__
-_s316 = ScheduleExchangeReqType.MaximumSupportingPoints.__set__
-_s317 = ScheduleExchangeReqType.Dynamic_SEReqControlMode.__set__
-_s318 = ScheduleExchangeReqType.Scheduled_SEReqControlMode.__set__
 
 def _d_ScheduleExchangeReqType(D, E, p, data, st, cls):
     v2 = None
@@ -9017,21 +10495,42 @@ def _d_ScheduleExchangeReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ScheduleExchangeReqType')
     p = q
-    o = _new(cls)
-    _s315(o, v0)
-    _s316(o, v1)
-    _s317(o, v2)
-    _s318(o, v3)
+    o = _new(_W_ScheduleExchangeReqType)
+    o.Header = v0
+    o.MaximumSupportingPoints = v1
+    o.Dynamic_SEReqControlMode = v2
+    o.Scheduled_SEReqControlMode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ScheduleExchangeReq = _d_ScheduleExchangeReqType
+""",
+    ),
+    '_j_ScheduleExchangeReqType': (
+        ('Dynamic_SEReqControlModeType', 'MessageHeaderType', 'Scheduled_SEReqControlModeType', '_j_Dynamic_SEReqControlModeType', '_j_MessageHeaderType', '_j_Scheduled_SEReqControlModeType'),
+"""\
+
+def _j_ScheduleExchangeReqType(v):
+    x0 = v.Header
+    x1 = v.MaximumSupportingPoints
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'MaximumSupportingPoints': x1}
+    x2 = v.Dynamic_SEReqControlMode
+    if x2 is not None:
+        d['Dynamic_SEReqControlMode'] = _j_Dynamic_SEReqControlModeType(x2)
+    x3 = v.Scheduled_SEReqControlMode
+    if x3 is not None:
+        d['Scheduled_SEReqControlMode'] = _j_Scheduled_SEReqControlModeType(x3)
+    return d
+_j_ScheduleExchangeReq = _j_ScheduleExchangeReqType
 """,
     ),
     '_e_ScheduleExchangeResType': (
         ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'Scheduled_SEResControlModeType', '_IX_processingType', '_IX_responseCodeType', '_e_Dynamic_SEResControlModeType', '_e_MessageHeaderType', '_e_Scheduled_SEResControlModeType'),
 """\
-_T319 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T320 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
-_T321 = (None, None, None, None, None, (1, 0), )
+_T126 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T127 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
+_T128 = (None, None, None, None, None, (1, 0), )
 
 def _e_ScheduleExchangeResType(a, v):
     f = ""
@@ -9067,7 +10566,7 @@ def _e_ScheduleExchangeResType(a, v):
         if x4 is not None:
             if not isinstance(x4, Dynamic_SEResControlModeType):
                 raise _rt.bad_class(x4, 'Dynamic_SEResControlModeType')
-            t = _T319[s]
+            t = _T126[s]
             if t is None:
                 raise _rt.not_here('Dynamic_SEResControlMode')
             a = (a << t[0]) | t[1]
@@ -9078,13 +10577,13 @@ def _e_ScheduleExchangeResType(a, v):
         if x5 is not None:
             if not isinstance(x5, Scheduled_SEResControlModeType):
                 raise _rt.bad_class(x5, 'Scheduled_SEResControlModeType')
-            t = _T320[s]
+            t = _T127[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SEResControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_Scheduled_SEResControlModeType(a, x5)
-        t = _T321[s]
+        t = _T128[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SEResControlMode), SE(GoToPause), SE(Scheduled_SEResControlMode))')
         a = (a << t[0]) | t[1]
@@ -9097,14 +10596,8 @@ _e_ScheduleExchangeRes = _e_ScheduleExchangeResType
 """,
     ),
     '_d_ScheduleExchangeResType': (
-        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'ScheduleExchangeResType', 'Scheduled_SEResControlModeType', '_EV_processingType', '_EV_responseCodeType', '_d_Dynamic_SEResControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEResControlModeType'),
+        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'ScheduleExchangeResType', 'Scheduled_SEResControlModeType', '_EV_processingType', '_EV_responseCodeType', '_W_ScheduleExchangeResType', '_d_Dynamic_SEResControlModeType', '_d_MessageHeaderType', '_d_Scheduled_SEResControlModeType'),
 """\
-_s322 = ScheduleExchangeResType.Header.__set__
-_s323 = ScheduleExchangeResType.ResponseCode.__set__
-_s324 = ScheduleExchangeResType.EVSEProcessing.__set__
-_s325 = ScheduleExchangeResType.GoToPause.__set__
-_s326 = ScheduleExchangeResType.Dynamic_SEResControlMode.__set__
-_s327 = ScheduleExchangeResType.Scheduled_SEResControlMode.__set__
 
 def _d_ScheduleExchangeResType(D, E, p, data, st, cls):
     v3 = None
@@ -9172,21 +10665,44 @@ def _d_ScheduleExchangeResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ScheduleExchangeResType')
     p = q
-    o = _new(cls)
-    _s322(o, v0)
-    _s323(o, v1)
-    _s324(o, v2)
-    _s325(o, v3)
-    _s326(o, v4)
-    _s327(o, v5)
+    o = _new(_W_ScheduleExchangeResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.GoToPause = v3
+    o.Dynamic_SEResControlMode = v4
+    o.Scheduled_SEResControlMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_ScheduleExchangeRes = _d_ScheduleExchangeResType
+""",
+    ),
+    '_j_ScheduleExchangeResType': (
+        ('Dynamic_SEResControlModeType', 'MessageHeaderType', 'Scheduled_SEResControlModeType', '_j_Dynamic_SEResControlModeType', '_j_MessageHeaderType', '_j_Scheduled_SEResControlModeType'),
+"""\
+
+def _j_ScheduleExchangeResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.GoToPause
+    if x3 is not None:
+        d['GoToPause'] = x3
+    x4 = v.Dynamic_SEResControlMode
+    if x4 is not None:
+        d['Dynamic_SEResControlMode'] = _j_Dynamic_SEResControlModeType(x4)
+    x5 = v.Scheduled_SEResControlMode
+    if x5 is not None:
+        d['Scheduled_SEResControlMode'] = _j_Scheduled_SEResControlModeType(x5)
+    return d
+_j_ScheduleExchangeRes = _j_ScheduleExchangeResType
 """,
     ),
     '_e_ScheduleTupleType': (
         ('ChargingScheduleType', '_e_ChargingScheduleType'),
 """\
-_T328 = (None, None, (2, 1), (1, 0), )
+_T129 = (None, None, (2, 1), (1, 0), )
 
 def _e_ScheduleTupleType(a, v):
     f = ""
@@ -9195,8 +10711,15 @@ def _e_ScheduleTupleType(a, v):
         x0 = v.ScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingSchedule"
         x1 = v.ChargingSchedule
         if not isinstance(x1, ChargingScheduleType):
@@ -9213,7 +10736,7 @@ def _e_ScheduleTupleType(a, v):
             s = 3
         else:
             s = 2
-        t = _T328[s]
+        t = _T129[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DischargingSchedule))')
         a = (a << t[0]) | t[1]
@@ -9225,15 +10748,11 @@ def _e_ScheduleTupleType(a, v):
 """,
     ),
     '_d_ScheduleTupleType': (
-        ('ChargingScheduleType', 'ScheduleTupleType', '_d_ChargingScheduleType'),
+        ('ChargingScheduleType', 'ScheduleTupleType', '_W_ScheduleTupleType', '_d_ChargingScheduleType'),
 """\
-_s329 = ScheduleTupleType.ScheduleTupleID.__set__
-_s330 = ScheduleTupleType.ChargingSchedule.__set__
-_s331 = ScheduleTupleType.DischargingSchedule.__set__
 
 def _d_ScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9246,13 +10765,17 @@ def _d_ScheduleTupleType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'ScheduleTupleType.ScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9282,17 +10805,34 @@ def _d_ScheduleTupleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ScheduleTupleType')
         p = q
-    o = _new(cls)
-    _s329(o, v0)
-    _s330(o, v1)
-    _s331(o, v2)
+    o = _new(_W_ScheduleTupleType)
+    o.ScheduleTupleID = v0
+    o.ChargingSchedule = v1
+    o.DischargingSchedule = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ScheduleTupleType': (
+        ('ChargingScheduleType', '_j_ChargingScheduleType'),
+"""\
+
+def _j_ScheduleTupleType(v):
+    x0 = v.ScheduleTupleID
+    x1 = v.ChargingSchedule
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ScheduleTupleID': x0, 'ChargingSchedule': _j_ChargingScheduleType(x1)}
+    x2 = v.DischargingSchedule
+    if x2 is not None:
+        d['DischargingSchedule'] = _j_ChargingScheduleType(x2)
+    return d
 """,
     ),
     '_e_Scheduled_EVPPTControlModeType': (
         ('_IX_powerToleranceAcceptanceType',),
 """\
-_T332 = (None, (2, 1), (1, 0), )
+_T130 = (None, (2, 1), (1, 0), )
 
 def _e_Scheduled_EVPPTControlModeType(a, v):
     f = ""
@@ -9301,8 +10841,15 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
         x0 = v.SelectedScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "PowerToleranceAcceptance"
         x1 = v.PowerToleranceAcceptance
         a <<= 1
@@ -9314,7 +10861,7 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
             s = 2
         else:
             s = 1
-        t = _T332[s]
+        t = _T130[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerToleranceAcceptance))')
         a = (a << t[0]) | t[1]
@@ -9326,14 +10873,11 @@ def _e_Scheduled_EVPPTControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_EVPPTControlModeType': (
-        ('Scheduled_EVPPTControlModeType', '_EV_powerToleranceAcceptanceType'),
+        ('Scheduled_EVPPTControlModeType', '_EV_powerToleranceAcceptanceType', '_W_Scheduled_EVPPTControlModeType'),
 """\
-_s333 = Scheduled_EVPPTControlModeType.SelectedScheduleTupleID.__set__
-_s334 = Scheduled_EVPPTControlModeType.PowerToleranceAcceptance.__set__
 
 def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9346,13 +10890,17 @@ def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'Scheduled_EVPPTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9384,20 +10932,36 @@ def _d_Scheduled_EVPPTControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_EVPPTControlModeType')
         p = q
-    o = _new(cls)
-    _s333(o, v0)
-    _s334(o, v1)
+    o = _new(_W_Scheduled_EVPPTControlModeType)
+    o.SelectedScheduleTupleID = v0
+    o.PowerToleranceAcceptance = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_EVPPTControlModeType': (
+        (),
+"""\
+
+def _j_Scheduled_EVPPTControlModeType(v):
+    x0 = v.SelectedScheduleTupleID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'SelectedScheduleTupleID': x0}
+    x1 = v.PowerToleranceAcceptance
+    if x1 is not None:
+        d['PowerToleranceAcceptance'] = x1._value_
+    return d
 """,
     ),
     '_e_Scheduled_SEReqControlModeType': (
         ('EVAbsolutePriceScheduleType', 'EVEnergyOfferType', 'EVPowerScheduleEntryListType', 'EVPowerScheduleType', 'EVPriceRuleStackListType', 'RationalNumberType', '_e_EVPowerScheduleEntryListType', '_e_EVPriceRuleStackListType'),
 """\
-_T335 = ((3, 1, 2), (3, 0, 2), None, None, None, None, )
-_T337 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, None, )
-_T339 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
-_T341 = ((3, 4, 5), (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T345 = ((3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T131 = ((3, 1, 2), (3, 0, 2), None, None, None, None, )
+_T133 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, None, None, )
+_T135 = ((3, 3, 4), (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
+_T137 = ((3, 4, 5), (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T141 = ((3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_SEReqControlModeType(a, v):
     f = ""
@@ -9407,8 +10971,15 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -9418,123 +10989,149 @@ def _e_Scheduled_SEReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T335[s]
+            t = _T131[s]
             if t is None:
                 raise _rt.not_here('EVTargetEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVTargetEnergyRequest.Exponent"
-            e336_x0 = x1.Exponent
-            if e336_x0.__class__ is not int or e336_x0 < -128 or e336_x0 > 127:
-                raise _rt.bad_int(e336_x0, -128, 127)
+            e132_x0 = x1.Exponent
+            if e132_x0.__class__ is not int or e132_x0 < -128 or e132_x0 > 127:
+                raise _rt.bad_int(e132_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e336_x1 = x1.Value
-            if e336_x1.__class__ is not int or e336_x1 < -32768 or e336_x1 > 32767:
-                raise _rt.bad_int(e336_x1, -32768, 32767)
-            a = (a << 14) | (e336_x0 - -128) << 4 | (e336_x1 < 0)
-            m = ~e336_x1 if e336_x1 < 0 else e336_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e132_x1 = x1.Value
+            if e132_x1.__class__ is not int or e132_x1 < -32768 or e132_x1 > 32767:
+                raise _rt.bad_int(e132_x1, -32768, 32767)
+            m = ~e132_x1 if e132_x1 < 0 else e132_x1
+            if m < 128:
+                a = (a << 22) | (e132_x0 - -128) << 12 | (e132_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e132_x0 - -128) << 20 | (e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e132_x0 - -128) << 28 | (e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T337[s]
+            t = _T133[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e338_x0 = x2.Exponent
-            if e338_x0.__class__ is not int or e338_x0 < -128 or e338_x0 > 127:
-                raise _rt.bad_int(e338_x0, -128, 127)
+            e134_x0 = x2.Exponent
+            if e134_x0.__class__ is not int or e134_x0 < -128 or e134_x0 > 127:
+                raise _rt.bad_int(e134_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e338_x1 = x2.Value
-            if e338_x1.__class__ is not int or e338_x1 < -32768 or e338_x1 > 32767:
-                raise _rt.bad_int(e338_x1, -32768, 32767)
-            a = (a << 14) | (e338_x0 - -128) << 4 | (e338_x1 < 0)
-            m = ~e338_x1 if e338_x1 < 0 else e338_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e134_x1 = x2.Value
+            if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
+                raise _rt.bad_int(e134_x1, -32768, 32767)
+            m = ~e134_x1 if e134_x1 < 0 else e134_x1
+            if m < 128:
+                a = (a << 22) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T339[s]
+            t = _T135[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e340_x0 = x3.Exponent
-            if e340_x0.__class__ is not int or e340_x0 < -128 or e340_x0 > 127:
-                raise _rt.bad_int(e340_x0, -128, 127)
+            e136_x0 = x3.Exponent
+            if e136_x0.__class__ is not int or e136_x0 < -128 or e136_x0 > 127:
+                raise _rt.bad_int(e136_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e340_x1 = x3.Value
-            if e340_x1.__class__ is not int or e340_x1 < -32768 or e340_x1 > 32767:
-                raise _rt.bad_int(e340_x1, -32768, 32767)
-            a = (a << 14) | (e340_x0 - -128) << 4 | (e340_x1 < 0)
-            m = ~e340_x1 if e340_x1 < 0 else e340_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e136_x1 = x3.Value
+            if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
+                raise _rt.bad_int(e136_x1, -32768, 32767)
+            m = ~e136_x1 if e136_x1 < 0 else e136_x1
+            if m < 128:
+                a = (a << 22) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVEnergyOffer"
         x4 = v.EVEnergyOffer
         if x4 is not None:
             if not isinstance(x4, EVEnergyOfferType):
                 raise _rt.bad_class(x4, 'EVEnergyOfferType')
-            t = _T341[s]
+            t = _T137[s]
             if t is None:
                 raise _rt.not_here('EVEnergyOffer')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVEnergyOffer.EVPowerSchedule"
-            e342_x0 = x4.EVPowerSchedule
-            if not isinstance(e342_x0, EVPowerScheduleType):
-                raise _rt.bad_class(e342_x0, 'EVPowerScheduleType')
+            e138_x0 = x4.EVPowerSchedule
+            if not isinstance(e138_x0, EVPowerScheduleType):
+                raise _rt.bad_class(e138_x0, 'EVPowerScheduleType')
             f = "EVEnergyOffer.EVPowerSchedule.TimeAnchor"
-            e342_e343_x0 = e342_x0.TimeAnchor
-            if e342_e343_x0.__class__ is not int or e342_e343_x0 < 0 or e342_e343_x0 > 18446744073709551615:
-                raise _rt.bad_int(e342_e343_x0, 0, 18446744073709551615)
-            a <<= 3
-            a = (a << 8) | e342_e343_x0 if e342_e343_x0 < 128 else _uint(a, e342_e343_x0)
+            e138_e139_x0 = e138_x0.TimeAnchor
+            if e138_e139_x0.__class__ is not int or e138_e139_x0 < 0 or e138_e139_x0 > 18446744073709551615:
+                raise _rt.bad_int(e138_e139_x0, 0, 18446744073709551615)
+            if e138_e139_x0 < 128:
+                a = (a << 11) | (e138_e139_x0)
+            elif e138_e139_x0 < 16384:
+                a = (a << 19) | (((e138_e139_x0 & 127) << 8) | (e138_e139_x0 >> 7) | 32768)
+            elif e138_e139_x0 < 2097152:
+                a = (a << 27) | (((e138_e139_x0 & 127) << 16) | ((e138_e139_x0 & 16256) << 1) | (e138_e139_x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, e138_e139_x0)
             f = "EVEnergyOffer.EVPowerSchedule.EVPowerScheduleEntries"
-            e342_e343_x1 = e342_x0.EVPowerScheduleEntries
-            if not isinstance(e342_e343_x1, EVPowerScheduleEntryListType):
-                raise _rt.bad_class(e342_e343_x1, 'EVPowerScheduleEntryListType')
+            e138_e139_x1 = e138_x0.EVPowerScheduleEntries
+            if not isinstance(e138_e139_x1, EVPowerScheduleEntryListType):
+                raise _rt.bad_class(e138_e139_x1, 'EVPowerScheduleEntryListType')
             a <<= 2
-            a = _e_EVPowerScheduleEntryListType(a, e342_e343_x1)
+            a = _e_EVPowerScheduleEntryListType(a, e138_e139_x1)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule"
-            e342_x1 = x4.EVAbsolutePriceSchedule
-            if not isinstance(e342_x1, EVAbsolutePriceScheduleType):
-                raise _rt.bad_class(e342_x1, 'EVAbsolutePriceScheduleType')
+            e138_x1 = x4.EVAbsolutePriceSchedule
+            if not isinstance(e138_x1, EVAbsolutePriceScheduleType):
+                raise _rt.bad_class(e138_x1, 'EVAbsolutePriceScheduleType')
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.TimeAnchor"
-            e342_e344_x0 = e342_x1.TimeAnchor
-            if e342_e344_x0.__class__ is not int or e342_e344_x0 < 0 or e342_e344_x0 > 18446744073709551615:
-                raise _rt.bad_int(e342_e344_x0, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | e342_e344_x0 if e342_e344_x0 < 128 else _uint(a, e342_e344_x0)
+            e138_e140_x0 = e138_x1.TimeAnchor
+            if e138_e140_x0.__class__ is not int or e138_e140_x0 < 0 or e138_e140_x0 > 18446744073709551615:
+                raise _rt.bad_int(e138_e140_x0, 0, 18446744073709551615)
+            if e138_e140_x0 < 128:
+                a = (a << 12) | (e138_e140_x0)
+            elif e138_e140_x0 < 16384:
+                a = (a << 20) | (((e138_e140_x0 & 127) << 8) | (e138_e140_x0 >> 7) | 32768)
+            elif e138_e140_x0 < 2097152:
+                a = (a << 28) | (((e138_e140_x0 & 127) << 16) | ((e138_e140_x0 & 16256) << 1) | (e138_e140_x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, e138_e140_x0)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.Currency"
-            e342_e344_x1 = e342_x1.Currency
-            if e342_e344_x1.__class__ is not str or len(e342_e344_x1) > 3:
-                raise _rt.bad_length(e342_e344_x1, None, 3, str)
+            e138_e140_x1 = e138_x1.Currency
+            if e138_e140_x1.__class__ is not str or len(e138_e140_x1) > 3:
+                raise _rt.bad_length(e138_e140_x1, None, 3, str)
             a <<= 3
-            a = _str(a, e342_e344_x1)
+            a = _str(a, e138_e140_x1)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.PriceAlgorithm"
-            e342_e344_x2 = e342_x1.PriceAlgorithm
-            if e342_e344_x2.__class__ is not str or len(e342_e344_x2) > 255:
-                raise _rt.bad_length(e342_e344_x2, None, 255, str)
+            e138_e140_x2 = e138_x1.PriceAlgorithm
+            if e138_e140_x2.__class__ is not str or len(e138_e140_x2) > 255:
+                raise _rt.bad_length(e138_e140_x2, None, 255, str)
             a <<= 3
-            a = _str(a, e342_e344_x2)
+            a = _str(a, e138_e140_x2)
             f = "EVEnergyOffer.EVAbsolutePriceSchedule.EVPriceRuleStacks"
-            e342_e344_x3 = e342_x1.EVPriceRuleStacks
-            if not isinstance(e342_e344_x3, EVPriceRuleStackListType):
-                raise _rt.bad_class(e342_e344_x3, 'EVPriceRuleStackListType')
+            e138_e140_x3 = e138_x1.EVPriceRuleStacks
+            if not isinstance(e138_e140_x3, EVPriceRuleStackListType):
+                raise _rt.bad_class(e138_e140_x3, 'EVPriceRuleStackListType')
             a <<= 2
-            a = _e_EVPriceRuleStackListType(a, e342_e344_x3)
+            a = _e_EVPriceRuleStackListType(a, e138_e140_x3)
             a <<= 2
-        t = _T345[s]
+        t = _T141[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DepartureTime), SE(EVEnergyOffer), SE(EVMaximumEnergyRequest), SE(EVMinimumEnergyRequest), SE(EVTargetEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -9546,13 +11143,8 @@ def _e_Scheduled_SEReqControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SEReqControlModeType': (
-        ('EVEnergyOfferType', 'RationalNumberType', 'Scheduled_SEReqControlModeType', '_d_EVEnergyOfferType', '_d_RationalNumberType'),
+        ('EVEnergyOfferType', 'RationalNumberType', 'Scheduled_SEReqControlModeType', '_W_Scheduled_SEReqControlModeType', '_d_EVEnergyOfferType', '_d_RationalNumberType'),
 """\
-_s346 = Scheduled_SEReqControlModeType.DepartureTime.__set__
-_s347 = Scheduled_SEReqControlModeType.EVTargetEnergyRequest.__set__
-_s348 = Scheduled_SEReqControlModeType.EVMaximumEnergyRequest.__set__
-_s349 = Scheduled_SEReqControlModeType.EVMinimumEnergyRequest.__set__
-_s350 = Scheduled_SEReqControlModeType.EVEnergyOffer.__set__
 
 def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -9567,7 +11159,6 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -9581,12 +11172,12 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Scheduled_SEReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9693,19 +11284,56 @@ def _d_Scheduled_SEReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_SEReqControlModeType')
         p = q
-    o = _new(cls)
-    _s346(o, v0)
-    _s347(o, v1)
-    _s348(o, v2)
-    _s349(o, v3)
-    _s350(o, v4)
+    o = _new(_W_Scheduled_SEReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVEnergyOffer = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_SEReqControlModeType': (
+        ('EVEnergyOfferType', 'RationalNumberType', '_j_EVEnergyOfferType'),
+"""\
+
+def _j_Scheduled_SEReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVEnergyOffer
+    if x4 is not None:
+        d['EVEnergyOffer'] = _j_EVEnergyOfferType(x4)
+    return d
 """,
     ),
     '_e_Scheduled_SEResControlModeType': (
         ('ScheduleTupleType', '_e_ScheduleTupleType'),
 """\
-_T351 = (None, (2, 1), (1, 0), )
+_T142 = (None, (2, 1), (1, 0), )
 
 def _e_Scheduled_SEResControlModeType(a, v):
     f = ""
@@ -9733,7 +11361,7 @@ def _e_Scheduled_SEResControlModeType(a, v):
             a = _e_ScheduleTupleType(a, y)
             i += 1
         s = 2 if n == 3 else 1
-        t = _T351[s]
+        t = _T142[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ScheduleTuple))')
         a = (a << t[0]) | t[1]
@@ -9745,9 +11373,8 @@ def _e_Scheduled_SEResControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SEResControlModeType': (
-        ('ScheduleTupleType', 'Scheduled_SEResControlModeType', '_d_ScheduleTupleType'),
+        ('ScheduleTupleType', 'Scheduled_SEResControlModeType', '_W_Scheduled_SEResControlModeType', '_d_ScheduleTupleType'),
 """\
-_s352 = Scheduled_SEResControlModeType.ScheduleTuple.__set__
 
 def _d_Scheduled_SEResControlModeType(D, E, p, data, st, cls):
     v0 = []
@@ -9791,9 +11418,22 @@ def _d_Scheduled_SEResControlModeType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'Scheduled_SEResControlModeType')
-    o = _new(cls)
-    _s352(o, v0)
+    o = _new(_W_Scheduled_SEResControlModeType)
+    o.ScheduleTuple = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_SEResControlModeType': (
+        ('ScheduleTupleType', '_j_ScheduleTupleType'),
+"""\
+
+def _j_Scheduled_SEResControlModeType(v):
+    d = {}
+    x0 = v.ScheduleTuple
+    if x0:
+        d['ScheduleTuple'] = [_j_ScheduleTupleType(i) for i in x0]
+    return d
 """,
     ),
     '_e_Scheduled_SMDTControlModeType': (
@@ -9807,8 +11447,15 @@ def _e_Scheduled_SMDTControlModeType(a, v):
         x0 = v.SelectedScheduleTupleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9818,12 +11465,10 @@ def _e_Scheduled_SMDTControlModeType(a, v):
 """,
     ),
     '_d_Scheduled_SMDTControlModeType': (
-        ('Scheduled_SMDTControlModeType',),
+        ('Scheduled_SMDTControlModeType', '_W_Scheduled_SMDTControlModeType'),
 """\
-_s353 = Scheduled_SMDTControlModeType.SelectedScheduleTupleID.__set__
 
 def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9836,13 +11481,17 @@ def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'Scheduled_SMDTControlModeType.SelectedScheduleTupleID', v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9850,15 +11499,28 @@ def _d_Scheduled_SMDTControlModeType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'Scheduled_SMDTControlModeType')
     p = q
-    o = _new(cls)
-    _s353(o, v0)
+    o = _new(_W_Scheduled_SMDTControlModeType)
+    o.SelectedScheduleTupleID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_Scheduled_SMDTControlModeType': (
+        (),
+"""\
+
+def _j_Scheduled_SMDTControlModeType(v):
+    x0 = v.SelectedScheduleTupleID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'SelectedScheduleTupleID': x0}
+    return d
 """,
     ),
     '_e_SelectedServiceListType': (
         ('SelectedServiceType',),
 """\
-_T355 = (None, (2, 1), (1, 0), )
+_T144 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceListType(a, v):
     f = ""
@@ -9884,21 +11546,29 @@ def _e_SelectedServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "SelectedService.ServiceID"
-            s354_x0 = y.ServiceID
-            if s354_x0.__class__ is not int or s354_x0 < 0 or s354_x0 > 65535:
-                raise _rt.bad_int(s354_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | s354_x0 if s354_x0 < 128 else _uint(a, s354_x0)
+            s143_x0 = y.ServiceID
+            if s143_x0.__class__ is not int or s143_x0 < 0 or s143_x0 > 65535:
+                raise _rt.bad_int(s143_x0, 0, 65535)
+            if s143_x0 < 128:
+                a = (a << 10) | (s143_x0)
+            elif s143_x0 < 16384:
+                a = (a << 18) | (((s143_x0 & 127) << 8) | (s143_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((s143_x0 & 127) << 16) | ((s143_x0 & 16256) << 1) | (s143_x0 >> 14) | 8421376)
             f = "SelectedService.ParameterSetID"
-            s354_x1 = y.ParameterSetID
-            if s354_x1.__class__ is not int or s354_x1 < 0 or s354_x1 > 65535:
-                raise _rt.bad_int(s354_x1, 0, 65535)
-            a <<= 3
-            a = (a << 8) | s354_x1 if s354_x1 < 128 else _uint(a, s354_x1)
+            s143_x1 = y.ParameterSetID
+            if s143_x1.__class__ is not int or s143_x1 < 0 or s143_x1 > 65535:
+                raise _rt.bad_int(s143_x1, 0, 65535)
+            if s143_x1 < 128:
+                a = (a << 11) | (s143_x1)
+            elif s143_x1 < 16384:
+                a = (a << 19) | (((s143_x1 & 127) << 8) | (s143_x1 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((s143_x1 & 127) << 16) | ((s143_x1 & 16256) << 1) | (s143_x1 >> 14) | 8421376)
             a <<= 2
             i += 1
         s = 2 if n == 16 else 1
-        t = _T355[s]
+        t = _T144[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedService))')
         a = (a << t[0]) | t[1]
@@ -9910,15 +11580,11 @@ def _e_SelectedServiceListType(a, v):
 """,
     ),
     '_d_SelectedServiceListType': (
-        ('SelectedServiceListType', 'SelectedServiceType', '_d_SelectedServiceType'),
+        ('SelectedServiceListType', 'SelectedServiceType', '_W_SelectedServiceListType', '_W_SelectedServiceType', '_d_SelectedServiceType'),
 """\
-_s357 = SelectedServiceType.ServiceID.__set__
-_s358 = SelectedServiceType.ParameterSetID.__set__
-_s359 = SelectedServiceListType.SelectedService.__set__
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -9927,18 +11593,17 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s356_v0 = c & 65535
-    if s356_v0 < 32768:
-        s356_v0 >>= 8
+    s145_v0 = c & 65535
+    if s145_v0 < 32768:
+        s145_v0 >>= 8
         p = q - 8
-    elif not s356_v0 & 128:
-        s356_v0 = ((s356_v0 >> 8) & 127) | ((s356_v0 & 127) << 7)
+    elif not s145_v0 & 128:
+        s145_v0 = ((s145_v0 >> 8) & 127) | (s145_v0 & 127) << 7
         p = q
     else:
-        s356_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s356_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s356_v0, 0, 65535)
-    p0 = p + 3
+        s145_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if s145_v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', s145_v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -9947,20 +11612,21 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s356_v1 = c & 65535
-    if s356_v1 < 32768:
-        s356_v1 >>= 8
+    s145_v1 = c & 65535
+    if s145_v1 < 32768:
+        s145_v1 >>= 8
         p = q - 8
-    elif not s356_v1 & 128:
-        s356_v1 = ((s356_v1 >> 8) & 127) | ((s356_v1 & 127) << 7)
+    elif not s145_v1 & 128:
+        s145_v1 = ((s145_v1 >> 8) & 127) | (s145_v1 & 127) << 7
         p = q
     else:
-        s356_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s356_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s356_v1, 0, 65535)
-    y = _new(SelectedServiceType)
-    _s357(y, s356_v0)
-    _s358(y, s356_v1)
+        s145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if s145_v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', s145_v1, 0, 65535)
+    y = _new(_W_SelectedServiceType)
+    y.ServiceID = s145_v0
+    y.ParameterSetID = s145_v1
+    y.__class__ = SelectedServiceType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -10000,9 +11666,22 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SelectedServiceListType')
-    o = _new(cls)
-    _s359(o, v0)
+    o = _new(_W_SelectedServiceListType)
+    o.SelectedService = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_SelectedServiceType': (
@@ -10016,14 +11695,22 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10033,13 +11720,10 @@ def _e_SelectedServiceType(a, v):
 """,
     ),
     '_d_SelectedServiceType': (
-        ('SelectedServiceType',),
+        ('SelectedServiceType', '_W_SelectedServiceType'),
 """\
-_s360 = SelectedServiceType.ServiceID.__set__
-_s361 = SelectedServiceType.ParameterSetID.__set__
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -10053,13 +11737,12 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
-    p0 = p + 3
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -10073,12 +11756,12 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10086,10 +11769,24 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'SelectedServiceType')
     p = q
-    o = _new(cls)
-    _s360(o, v0)
-    _s361(o, v1)
+    o = _new(_W_SelectedServiceType)
+    o.ServiceID = v0
+    o.ParameterSetID = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    x1 = v.ParameterSetID
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0, 'ParameterSetID': x1}
+    return d
 """,
     ),
     '_e_ServiceDetailReqType': (
@@ -10109,8 +11806,12 @@ def _e_ServiceDetailReqType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 10) | (x1)
+        elif x1 < 16384:
+            a = (a << 18) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10121,10 +11822,8 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """,
     ),
     '_d_ServiceDetailReqType': (
-        ('MessageHeaderType', 'ServiceDetailReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'ServiceDetailReqType', '_W_ServiceDetailReqType', '_d_MessageHeaderType'),
 """\
-_s362 = ServiceDetailReqType.Header.__set__
-_s363 = ServiceDetailReqType.ServiceID.__set__
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -10135,7 +11834,6 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -10149,12 +11847,12 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10162,11 +11860,26 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceDetailReqType')
     p = q
-    o = _new(cls)
-    _s362(o, v0)
-    _s363(o, v1)
+    o = _new(_W_ServiceDetailReqType)
+    o.Header = v0
+    o.ServiceID = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.Header
+    x1 = v.ServiceID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ServiceID': x1}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
@@ -10191,8 +11904,12 @@ def _e_ServiceDetailResType(a, v):
         x2 = v.ServiceID
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a = (a << 11) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 19) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 27) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 35) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "ServiceParameterList"
         x3 = v.ServiceParameterList
         if not isinstance(x3, ServiceParameterListType):
@@ -10209,12 +11926,8 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 """,
     ),
     '_d_ServiceDetailResType': (
-        ('MessageHeaderType', 'ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_ServiceParameterListType'),
+        ('MessageHeaderType', 'ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_W_ServiceDetailResType', '_d_MessageHeaderType', '_d_ServiceParameterListType'),
 """\
-_s364 = ServiceDetailResType.Header.__set__
-_s365 = ServiceDetailResType.ResponseCode.__set__
-_s366 = ServiceDetailResType.ServiceID.__set__
-_s367 = ServiceDetailResType.ServiceParameterList.__set__
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     q = p + 1
@@ -10225,7 +11938,6 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 11
     q = p + 27
     if q <= E:
         c = (D >> (E - q)) & 134217727
@@ -10243,12 +11955,12 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v2, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10264,19 +11976,36 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
     p = q
-    o = _new(cls)
-    _s364(o, v0)
-    _s365(o, v1)
-    _s366(o, v2)
-    _s367(o, v3)
+    o = _new(_W_ServiceDetailResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ServiceID = v2
+    o.ServiceParameterList = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
+""",
+    ),
+    '_j_ServiceDetailResType': (
+        ('MessageHeaderType', 'ServiceParameterListType', '_j_MessageHeaderType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.ServiceID
+    x3 = v.ServiceParameterList
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceID': x2, 'ServiceParameterList': _j_ServiceParameterListType(x3)}
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
 """,
     ),
     '_e_ServiceDiscoveryReqType': (
         ('MessageHeaderType', 'ServiceIDListType', '_e_MessageHeaderType', '_e_ServiceIDListType'),
 """\
-_T368 = (None, (2, 1), (1, 0), )
+_T146 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryReqType(a, v):
     f = ""
@@ -10297,7 +12026,7 @@ def _e_ServiceDiscoveryReqType(a, v):
             s = 2
         else:
             s = 1
-        t = _T368[s]
+        t = _T146[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SupportedServiceIDs))')
         a = (a << t[0]) | t[1]
@@ -10310,10 +12039,8 @@ _e_ServiceDiscoveryReq = _e_ServiceDiscoveryReqType
 """,
     ),
     '_d_ServiceDiscoveryReqType': (
-        ('MessageHeaderType', 'ServiceDiscoveryReqType', 'ServiceIDListType', '_d_MessageHeaderType', '_d_ServiceIDListType'),
+        ('MessageHeaderType', 'ServiceDiscoveryReqType', 'ServiceIDListType', '_W_ServiceDiscoveryReqType', '_d_MessageHeaderType', '_d_ServiceIDListType'),
 """\
-_s369 = ServiceDiscoveryReqType.Header.__set__
-_s370 = ServiceDiscoveryReqType.SupportedServiceIDs.__set__
 
 def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     v1 = None
@@ -10346,17 +12073,32 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryReqType')
         p = q
-    o = _new(cls)
-    _s369(o, v0)
-    _s370(o, v1)
+    o = _new(_W_ServiceDiscoveryReqType)
+    o.Header = v0
+    o.SupportedServiceIDs = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
+""",
+    ),
+    '_j_ServiceDiscoveryReqType': (
+        ('MessageHeaderType', 'ServiceIDListType', '_j_MessageHeaderType', '_j_ServiceIDListType'),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.SupportedServiceIDs
+    if x1 is not None:
+        d['SupportedServiceIDs'] = _j_ServiceIDListType(x1)
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
 """,
     ),
     '_e_ServiceDiscoveryResType': (
         ('MessageHeaderType', 'ServiceListType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_ServiceListType'),
 """\
-_T371 = (None, None, None, None, (2, 1), (1, 0), )
+_T147 = (None, None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryResType(a, v):
     f = ""
@@ -10392,7 +12134,7 @@ def _e_ServiceDiscoveryResType(a, v):
             s = 5
         else:
             s = 4
-        t = _T371[s]
+        t = _T147[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VASList))')
         a = (a << t[0]) | t[1]
@@ -10405,13 +12147,8 @@ _e_ServiceDiscoveryRes = _e_ServiceDiscoveryResType
 """,
     ),
     '_d_ServiceDiscoveryResType': (
-        ('MessageHeaderType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_ServiceListType'),
+        ('MessageHeaderType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_W_ServiceDiscoveryResType', '_d_MessageHeaderType', '_d_ServiceListType'),
 """\
-_s372 = ServiceDiscoveryResType.Header.__set__
-_s373 = ServiceDiscoveryResType.ResponseCode.__set__
-_s374 = ServiceDiscoveryResType.ServiceRenegotiationSupported.__set__
-_s375 = ServiceDiscoveryResType.EnergyTransferServiceList.__set__
-_s376 = ServiceDiscoveryResType.VASList.__set__
 
 def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     v4 = None
@@ -10457,20 +12194,40 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryResType')
         p = q
-    o = _new(cls)
-    _s372(o, v0)
-    _s373(o, v1)
-    _s374(o, v2)
-    _s375(o, v3)
-    _s376(o, v4)
+    o = _new(_W_ServiceDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ServiceRenegotiationSupported = v2
+    o.EnergyTransferServiceList = v3
+    o.VASList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
+""",
+    ),
+    '_j_ServiceDiscoveryResType': (
+        ('MessageHeaderType', 'ServiceListType', '_j_MessageHeaderType', '_j_ServiceListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.ServiceRenegotiationSupported
+    x3 = v.EnergyTransferServiceList
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'ServiceRenegotiationSupported': x2, 'EnergyTransferServiceList': _j_ServiceListType(x3)}
+    x4 = v.VASList
+    if x4 is not None:
+        d['VASList'] = _j_ServiceListType(x4)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
 """,
     ),
     '_e_ServiceIDListType': (
         (),
 """\
-_T377 = (None, (2, 1), (1, 0), )
+_T148 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceIDListType(a, v):
     f = ""
@@ -10492,12 +12249,16 @@ def _e_ServiceIDListType(a, v):
                 a = (a << 2) | 0
             if y.__class__ is not int or y < 0 or y > 65535:
                 raise _rt.bad_int(y, 0, 65535)
-            a <<= 1
-            a = (a << 8) | y if y < 128 else _uint(a, y)
+            if y < 128:
+                a = (a << 9) | (y)
+            elif y < 16384:
+                a = (a << 17) | (((y & 127) << 8) | (y >> 7) | 32768)
+            else:
+                a = (a << 25) | (((y & 127) << 16) | ((y & 16256) << 1) | (y >> 14) | 8421376)
             a <<= 1
             i += 1
         s = 2 if n == 16 else 1
-        t = _T377[s]
+        t = _T148[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceID))')
         a = (a << t[0]) | t[1]
@@ -10509,13 +12270,11 @@ def _e_ServiceIDListType(a, v):
 """,
     ),
     '_d_ServiceIDListType': (
-        ('ServiceIDListType',),
+        ('ServiceIDListType', '_W_ServiceIDListType'),
 """\
-_s378 = ServiceIDListType.ServiceID.__set__
 
 def _d_ServiceIDListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -10529,12 +12288,12 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
         y >>= 8
         p = q - 8
     elif not y & 128:
-        y = ((y >> 8) & 127) | ((y & 127) << 7)
+        y = ((y >> 8) & 127) | (y & 127) << 7
         p = q
     else:
         y, D, E, p = _duint(D, E, q - 16, data, 3)
-    if y > 65535:
-        raise _rt.out_of_range(p0, 'ServiceIDListType.ServiceID', y, 0, 65535)
+        if y > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceIDListType.ServiceID', y, 0, 65535)
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -10554,7 +12313,6 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 1
                 q = p + 17
                 if q <= E:
                     c = (D >> (E - q)) & 131071
@@ -10568,12 +12326,12 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
                     y >>= 8
                     p = q - 8
                 elif not y & 128:
-                    y = ((y >> 8) & 127) | ((y & 127) << 7)
+                    y = ((y >> 8) & 127) | (y & 127) << 7
                     p = q
                 else:
                     y, D, E, p = _duint(D, E, q - 16, data, 3)
-                if y > 65535:
-                    raise _rt.out_of_range(p0, 'ServiceIDListType.ServiceID', y, 0, 65535)
+                    if y > 65535:
+                        raise _rt.out_of_range(q - 16, 'ServiceIDListType.ServiceID', y, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -10600,15 +12358,28 @@ def _d_ServiceIDListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceIDListType')
-    o = _new(cls)
-    _s378(o, v0)
+    o = _new(_W_ServiceIDListType)
+    o.ServiceID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceIDListType': (
+        (),
+"""\
+
+def _j_ServiceIDListType(v):
+    d = {}
+    x0 = v.ServiceID
+    if x0:
+        d['ServiceID'] = list(x0)
+    return d
 """,
     ),
     '_e_ServiceListType': (
         ('ServiceType',),
 """\
-_T380 = (None, (2, 1), (1, 0), )
+_T150 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceListType(a, v):
     f = ""
@@ -10634,19 +12405,23 @@ def _e_ServiceListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "Service.ServiceID"
-            s379_x0 = y.ServiceID
-            if s379_x0.__class__ is not int or s379_x0 < 0 or s379_x0 > 65535:
-                raise _rt.bad_int(s379_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | s379_x0 if s379_x0 < 128 else _uint(a, s379_x0)
+            s149_x0 = y.ServiceID
+            if s149_x0.__class__ is not int or s149_x0 < 0 or s149_x0 > 65535:
+                raise _rt.bad_int(s149_x0, 0, 65535)
+            if s149_x0 < 128:
+                a = (a << 10) | (s149_x0)
+            elif s149_x0 < 16384:
+                a = (a << 18) | (((s149_x0 & 127) << 8) | (s149_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((s149_x0 & 127) << 16) | ((s149_x0 & 16256) << 1) | (s149_x0 >> 14) | 8421376)
             f = "Service.FreeService"
-            s379_x1 = y.FreeService
-            if s379_x1.__class__ is not bool:
-                raise _rt.bad_type(s379_x1, 'bool')
-            a = (a << 6) | (s379_x1) << 2
+            s149_x1 = y.FreeService
+            if s149_x1.__class__ is not bool:
+                raise _rt.bad_type(s149_x1, 'bool')
+            a = (a << 6) | (s149_x1) << 2
             i += 1
         s = 2 if n == 8 else 1
-        t = _T380[s]
+        t = _T150[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Service))')
         a = (a << t[0]) | t[1]
@@ -10658,15 +12433,11 @@ def _e_ServiceListType(a, v):
 """,
     ),
     '_d_ServiceListType': (
-        ('ServiceListType', 'ServiceType', '_d_ServiceType'),
+        ('ServiceListType', 'ServiceType', '_W_ServiceListType', '_W_ServiceType', '_d_ServiceType'),
 """\
-_s382 = ServiceType.ServiceID.__set__
-_s383 = ServiceType.FreeService.__set__
-_s384 = ServiceListType.Service.__set__
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -10675,28 +12446,29 @@ def _d_ServiceListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'ServiceType')
-    s381_v0 = c & 65535
-    if s381_v0 < 32768:
-        s381_v0 >>= 8
+    s151_v0 = c & 65535
+    if s151_v0 < 32768:
+        s151_v0 >>= 8
         p = q - 8
-    elif not s381_v0 & 128:
-        s381_v0 = ((s381_v0 >> 8) & 127) | ((s381_v0 & 127) << 7)
+    elif not s151_v0 & 128:
+        s151_v0 = ((s151_v0 >> 8) & 127) | (s151_v0 & 127) << 7
         p = q
     else:
-        s381_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s381_v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', s381_v0, 0, 65535)
+        s151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if s151_v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', s151_v0, 0, 65535)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 15
     if c & 14:
         raise _rt.escape(p, c, 4, 14, 'ServiceType')
-    s381_v1 = (c & 1) == 1
+    s151_v1 = (c & 1) == 1
     p = q
-    y = _new(ServiceType)
-    _s382(y, s381_v0)
-    _s383(y, s381_v1)
+    y = _new(_W_ServiceType)
+    y.ServiceID = s151_v0
+    y.FreeService = s151_v1
+    y.__class__ = ServiceType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -10736,15 +12508,28 @@ def _d_ServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceListType')
-    o = _new(cls)
-    _s384(o, v0)
+    o = _new(_W_ServiceListType)
+    o.Service = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
-_T385 = (None, (2, 1), (1, 0), )
+_T152 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceParameterListType(a, v):
     f = ""
@@ -10772,7 +12557,7 @@ def _e_ServiceParameterListType(a, v):
             a = _e_ParameterSetType(a, y)
             i += 1
         s = 2 if n == 32 else 1
-        t = _T385[s]
+        t = _T152[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSet))')
         a = (a << t[0]) | t[1]
@@ -10784,9 +12569,8 @@ def _e_ServiceParameterListType(a, v):
 """,
     ),
     '_d_ServiceParameterListType': (
-        ('ParameterSetType', 'ServiceParameterListType', '_d_ParameterSetType'),
+        ('ParameterSetType', 'ServiceParameterListType', '_W_ServiceParameterListType', '_d_ParameterSetType'),
 """\
-_s386 = ServiceParameterListType.ParameterSet.__set__
 
 def _d_ServiceParameterListType(D, E, p, data, st, cls):
     v0 = []
@@ -10830,15 +12614,28 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceParameterListType')
-    o = _new(cls)
-    _s386(o, v0)
+    o = _new(_W_ServiceParameterListType)
+    o.ParameterSet = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceSelectionReqType': (
         ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', '_e_MessageHeaderType', '_e_SelectedServiceListType'),
 """\
-_T388 = (None, None, (2, 1), (1, 0), )
+_T154 = (None, None, (2, 1), (1, 0), )
 
 def _e_ServiceSelectionReqType(a, v):
     f = ""
@@ -10854,17 +12651,25 @@ def _e_ServiceSelectionReqType(a, v):
         if not isinstance(x1, SelectedServiceType):
             raise _rt.bad_class(x1, 'SelectedServiceType')
         f = "SelectedEnergyTransferService.ServiceID"
-        s387_x0 = x1.ServiceID
-        if s387_x0.__class__ is not int or s387_x0 < 0 or s387_x0 > 65535:
-            raise _rt.bad_int(s387_x0, 0, 65535)
-        a <<= 3
-        a = (a << 8) | s387_x0 if s387_x0 < 128 else _uint(a, s387_x0)
+        s153_x0 = x1.ServiceID
+        if s153_x0.__class__ is not int or s153_x0 < 0 or s153_x0 > 65535:
+            raise _rt.bad_int(s153_x0, 0, 65535)
+        if s153_x0 < 128:
+            a = (a << 11) | (s153_x0)
+        elif s153_x0 < 16384:
+            a = (a << 19) | (((s153_x0 & 127) << 8) | (s153_x0 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((s153_x0 & 127) << 16) | ((s153_x0 & 16256) << 1) | (s153_x0 >> 14) | 8421376)
         f = "SelectedEnergyTransferService.ParameterSetID"
-        s387_x1 = x1.ParameterSetID
-        if s387_x1.__class__ is not int or s387_x1 < 0 or s387_x1 > 65535:
-            raise _rt.bad_int(s387_x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | s387_x1 if s387_x1 < 128 else _uint(a, s387_x1)
+        s153_x1 = x1.ParameterSetID
+        if s153_x1.__class__ is not int or s153_x1 < 0 or s153_x1 > 65535:
+            raise _rt.bad_int(s153_x1, 0, 65535)
+        if s153_x1 < 128:
+            a = (a << 11) | (s153_x1)
+        elif s153_x1 < 16384:
+            a = (a << 19) | (((s153_x1 & 127) << 8) | (s153_x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((s153_x1 & 127) << 16) | ((s153_x1 & 16256) << 1) | (s153_x1 >> 14) | 8421376)
         f = "SelectedVASList"
         x2 = v.SelectedVASList
         a <<= 2
@@ -10876,7 +12681,7 @@ def _e_ServiceSelectionReqType(a, v):
             s = 3
         else:
             s = 2
-        t = _T388[s]
+        t = _T154[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedVASList))')
         a = (a << t[0]) | t[1]
@@ -10889,13 +12694,8 @@ _e_ServiceSelectionReq = _e_ServiceSelectionReqType
 """,
     ),
     '_d_ServiceSelectionReqType': (
-        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', 'ServiceSelectionReqType', '_d_MessageHeaderType', '_d_SelectedServiceListType'),
+        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', 'ServiceSelectionReqType', '_W_SelectedServiceType', '_W_ServiceSelectionReqType', '_d_MessageHeaderType', '_d_SelectedServiceListType'),
 """\
-_s390 = SelectedServiceType.ServiceID.__set__
-_s391 = SelectedServiceType.ParameterSetID.__set__
-_s392 = ServiceSelectionReqType.Header.__set__
-_s393 = ServiceSelectionReqType.SelectedEnergyTransferService.__set__
-_s394 = ServiceSelectionReqType.SelectedVASList.__set__
 
 def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     v2 = None
@@ -10907,7 +12707,6 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'ServiceSelectionReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -10916,18 +12715,17 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s389_v0 = c & 65535
-    if s389_v0 < 32768:
-        s389_v0 >>= 8
+    s155_v0 = c & 65535
+    if s155_v0 < 32768:
+        s155_v0 >>= 8
         p = q - 8
-    elif not s389_v0 & 128:
-        s389_v0 = ((s389_v0 >> 8) & 127) | ((s389_v0 & 127) << 7)
+    elif not s155_v0 & 128:
+        s155_v0 = ((s155_v0 >> 8) & 127) | (s155_v0 & 127) << 7
         p = q
     else:
-        s389_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s389_v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', s389_v0, 0, 65535)
-    p0 = p + 3
+        s155_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if s155_v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', s155_v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -10936,20 +12734,21 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'SelectedServiceType')
-    s389_v1 = c & 65535
-    if s389_v1 < 32768:
-        s389_v1 >>= 8
+    s155_v1 = c & 65535
+    if s155_v1 < 32768:
+        s155_v1 >>= 8
         p = q - 8
-    elif not s389_v1 & 128:
-        s389_v1 = ((s389_v1 >> 8) & 127) | ((s389_v1 & 127) << 7)
+    elif not s155_v1 & 128:
+        s155_v1 = ((s155_v1 >> 8) & 127) | (s155_v1 & 127) << 7
         p = q
     else:
-        s389_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if s389_v1 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', s389_v1, 0, 65535)
-    v1 = _new(SelectedServiceType)
-    _s390(v1, s389_v0)
-    _s391(v1, s389_v1)
+        s155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if s155_v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', s155_v1, 0, 65535)
+    v1 = _new(_W_SelectedServiceType)
+    v1.ServiceID = s155_v0
+    v1.ParameterSetID = s155_v1
+    v1.__class__ = SelectedServiceType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -10973,12 +12772,32 @@ def _d_ServiceSelectionReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceSelectionReqType')
         p = q
-    o = _new(cls)
-    _s392(o, v0)
-    _s393(o, v1)
-    _s394(o, v2)
+    o = _new(_W_ServiceSelectionReqType)
+    o.Header = v0
+    o.SelectedEnergyTransferService = v1
+    o.SelectedVASList = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceSelectionReq = _d_ServiceSelectionReqType
+""",
+    ),
+    '_j_ServiceSelectionReqType': (
+        ('MessageHeaderType', 'SelectedServiceListType', 'SelectedServiceType', '_j_MessageHeaderType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_ServiceSelectionReqType(v):
+    x0 = v.Header
+    x1 = v.SelectedEnergyTransferService
+    y1 = x1.ServiceID
+    y2 = x1.ParameterSetID
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'SelectedEnergyTransferService': {'ServiceID': y1, 'ParameterSetID': y2}}
+    x2 = v.SelectedVASList
+    if x2 is not None:
+        d['SelectedVASList'] = _j_SelectedServiceListType(x2)
+    return d
+_j_ServiceSelectionReq = _j_ServiceSelectionReqType
 """,
     ),
     '_e_ServiceSelectionResType': (
@@ -11009,10 +12828,8 @@ _e_ServiceSelectionRes = _e_ServiceSelectionResType
 """,
     ),
     '_d_ServiceSelectionResType': (
-        ('MessageHeaderType', 'ServiceSelectionResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'ServiceSelectionResType', '_EV_responseCodeType', '_W_ServiceSelectionResType', '_d_MessageHeaderType'),
 """\
-_s395 = ServiceSelectionResType.Header.__set__
-_s396 = ServiceSelectionResType.ResponseCode.__set__
 
 def _d_ServiceSelectionResType(D, E, p, data, st, cls):
     q = p + 1
@@ -11034,11 +12851,24 @@ def _d_ServiceSelectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'ServiceSelectionResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s395(o, v0)
-    _s396(o, v1)
+    o = _new(_W_ServiceSelectionResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceSelectionRes = _d_ServiceSelectionResType
+""",
+    ),
+    '_j_ServiceSelectionResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_ServiceSelectionResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_ServiceSelectionRes = _j_ServiceSelectionResType
 """,
     ),
     '_e_ServiceType': (
@@ -11052,8 +12882,12 @@ def _e_ServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "FreeService"
         x1 = v.FreeService
         if x1.__class__ is not bool:
@@ -11067,13 +12901,10 @@ def _e_ServiceType(a, v):
 """,
     ),
     '_d_ServiceType': (
-        ('ServiceType',),
+        ('ServiceType', '_W_ServiceType'),
 """\
-_s397 = ServiceType.ServiceID.__set__
-_s398 = ServiceType.FreeService.__set__
 
 def _d_ServiceType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -11087,12 +12918,12 @@ def _d_ServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -11101,10 +12932,24 @@ def _d_ServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 6, 59, 'ServiceType')
     v1 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s397(o, v0)
-    _s398(o, v1)
+    o = _new(_W_ServiceType)
+    o.ServiceID = v0
+    o.FreeService = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceType': (
+        (),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceID
+    x1 = v.FreeService
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0, 'FreeService': x1}
+    return d
 """,
     ),
     '_e_SessionSetupReqType': (
@@ -11136,10 +12981,8 @@ _e_SessionSetupReq = _e_SessionSetupReqType
 """,
     ),
     '_d_SessionSetupReqType': (
-        ('MessageHeaderType', 'SessionSetupReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionSetupReqType', '_W_SessionSetupReqType', '_d_MessageHeaderType'),
 """\
-_s399 = SessionSetupReqType.Header.__set__
-_s400 = SessionSetupReqType.EVCCID.__set__
 
 def _d_SessionSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -11165,11 +13008,26 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupReqType')
     p = q
-    o = _new(cls)
-    _s399(o, v0)
-    _s400(o, v1)
+    o = _new(_W_SessionSetupReqType)
+    o.Header = v0
+    o.EVCCID = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.Header
+    x1 = v.EVCCID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCCID': x1}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
@@ -11206,11 +13064,8 @@ _e_SessionSetupRes = _e_SessionSetupResType
 """,
     ),
     '_d_SessionSetupResType': (
-        ('MessageHeaderType', 'SessionSetupResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionSetupResType', '_EV_responseCodeType', '_W_SessionSetupResType', '_d_MessageHeaderType'),
 """\
-_s401 = SessionSetupResType.Header.__set__
-_s402 = SessionSetupResType.ResponseCode.__set__
-_s403 = SessionSetupResType.EVSEID.__set__
 
 def _d_SessionSetupResType(D, E, p, data, st, cls):
     q = p + 1
@@ -11240,19 +13095,35 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupResType')
     p = q
-    o = _new(cls)
-    _s401(o, v0)
-    _s402(o, v1)
-    _s403(o, v2)
+    o = _new(_W_SessionSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEID = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
+""",
+    ),
+    '_j_SessionSetupResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEID
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEID': x2}
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
 """,
     ),
     '_e_SessionStopReqType': (
         ('MessageHeaderType', '_IX_chargingSessionType', '_e_MessageHeaderType'),
 """\
-_T404 = (None, None, (2, 1, 4), (2, 0, 4), None, )
-_T405 = (None, None, (2, 2), (2, 1), (1, 0), )
+_T156 = (None, None, (2, 1, 4), (2, 0, 4), None, )
+_T157 = (None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_SessionStopReqType(a, v):
     f = ""
@@ -11283,7 +13154,7 @@ def _e_SessionStopReqType(a, v):
         f = "EVTerminationExplanation"
         x3 = v.EVTerminationExplanation
         if x3 is not None:
-            t = _T404[s]
+            t = _T156[s]
             if t is None:
                 raise _rt.not_here('EVTerminationExplanation')
             a = (a << t[0]) | t[1]
@@ -11293,7 +13164,7 @@ def _e_SessionStopReqType(a, v):
             a <<= 1
             a = _str(a, x3)
             a <<= 1
-        t = _T405[s]
+        t = _T157[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVTerminationCode), SE(EVTerminationExplanation))')
         a = (a << t[0]) | t[1]
@@ -11306,12 +13177,8 @@ _e_SessionStopReq = _e_SessionStopReqType
 """,
     ),
     '_d_SessionStopReqType': (
-        ('MessageHeaderType', 'SessionStopReqType', '_EV_chargingSessionType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionStopReqType', '_EV_chargingSessionType', '_W_SessionStopReqType', '_d_MessageHeaderType'),
 """\
-_s406 = SessionStopReqType.Header.__set__
-_s407 = SessionStopReqType.ChargingSession.__set__
-_s408 = SessionStopReqType.EVTerminationCode.__set__
-_s409 = SessionStopReqType.EVTerminationExplanation.__set__
 
 def _d_SessionStopReqType(D, E, p, data, st, cls):
     v2 = None
@@ -11368,13 +13235,32 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SessionStopReqType')
         p = q
-    o = _new(cls)
-    _s406(o, v0)
-    _s407(o, v1)
-    _s408(o, v2)
-    _s409(o, v3)
+    o = _new(_W_SessionStopReqType)
+    o.Header = v0
+    o.ChargingSession = v1
+    o.EVTerminationCode = v2
+    o.EVTerminationExplanation = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopReqType
+""",
+    ),
+    '_j_SessionStopReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionStopReqType(v):
+    x0 = v.Header
+    x1 = v.ChargingSession
+    d = {'Header': _j_MessageHeaderType(x0), 'ChargingSession': x1._value_}
+    x2 = v.EVTerminationCode
+    if x2 is not None:
+        d['EVTerminationCode'] = x2
+    x3 = v.EVTerminationExplanation
+    if x3 is not None:
+        d['EVTerminationExplanation'] = x3
+    return d
+_j_SessionStopReq = _j_SessionStopReqType
 """,
     ),
     '_e_SessionStopResType': (
@@ -11405,10 +13291,8 @@ _e_SessionStopRes = _e_SessionStopResType
 """,
     ),
     '_d_SessionStopResType': (
-        ('MessageHeaderType', 'SessionStopResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'SessionStopResType', '_EV_responseCodeType', '_W_SessionStopResType', '_d_MessageHeaderType'),
 """\
-_s410 = SessionStopResType.Header.__set__
-_s411 = SessionStopResType.ResponseCode.__set__
 
 def _d_SessionStopResType(D, E, p, data, st, cls):
     q = p + 1
@@ -11430,17 +13314,30 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'SessionStopResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s410(o, v0)
-    _s411(o, v1)
+    o = _new(_W_SessionStopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
+""",
+    ),
+    '_j_SessionStopResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
 """,
     ),
     '_e_SignedCertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T412 = (None, None, (2, 1), (1, 0), )
+_T158 = (None, None, (2, 1), (1, 0), )
 
 def _e_SignedCertificateChainType(a, v):
     f = ""
@@ -11468,7 +13365,7 @@ def _e_SignedCertificateChainType(a, v):
             s = 3
         else:
             s = 2
-        t = _T412[s]
+        t = _T158[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -11480,11 +13377,8 @@ def _e_SignedCertificateChainType(a, v):
 """,
     ),
     '_d_SignedCertificateChainType': (
-        ('SignedCertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('SignedCertificateChainType', 'SubCertificatesType', '_W_SignedCertificateChainType', '_d_SubCertificatesType'),
 """\
-_s413 = SignedCertificateChainType.Id.__set__
-_s414 = SignedCertificateChainType.Certificate.__set__
-_s415 = SignedCertificateChainType.SubCertificates.__set__
 
 def _d_SignedCertificateChainType(D, E, p, data, st, cls):
     v2 = None
@@ -11525,19 +13419,36 @@ def _d_SignedCertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SignedCertificateChainType')
         p = q
-    o = _new(cls)
-    _s413(o, v0)
-    _s414(o, v1)
-    _s415(o, v2)
+    o = _new(_W_SignedCertificateChainType)
+    o.Id = v0
+    o.Certificate = v1
+    o.SubCertificates = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SignedCertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_SignedCertificateChainType(v):
+    x0 = v.Id
+    x1 = v.Certificate
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'Certificate': _b2a(x1, newline=False).decode()}
+    x2 = v.SubCertificates
+    if x2 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x2)
+    return d
 """,
     ),
     '_e_SignedInstallationDataType': (
         ('ContractCertificateChainType', 'SubCertificatesType', '_IX_ecdhCurveType', '_e_SubCertificatesType'),
 """\
-_T417 = (None, None, None, None, (2, 1, 5), None, )
-_T418 = (None, None, None, None, (2, 2, 5), None, )
-_T419 = (None, None, None, None, None, (1, 0), )
+_T160 = (None, None, None, None, (2, 1, 5), None, )
+_T161 = (None, None, None, None, (2, 2, 5), None, )
+_T162 = (None, None, None, None, None, (1, 0), )
 
 def _e_SignedInstallationDataType(a, v):
     f = ""
@@ -11553,17 +13464,17 @@ def _e_SignedInstallationDataType(a, v):
         if not isinstance(x1, ContractCertificateChainType):
             raise _rt.bad_class(x1, 'ContractCertificateChainType')
         f = "ContractCertificateChain.Certificate"
-        c416_x0 = x1.Certificate
-        if c416_x0.__class__ is not bytes or len(c416_x0) > 1600:
-            raise _rt.bad_length(c416_x0, None, 1600, bytes)
+        c159_x0 = x1.Certificate
+        if c159_x0.__class__ is not bytes or len(c159_x0) > 1600:
+            raise _rt.bad_length(c159_x0, None, 1600, bytes)
         a <<= 3
-        a = _bin(a, c416_x0)
+        a = _bin(a, c159_x0)
         f = "ContractCertificateChain.SubCertificates"
-        c416_x1 = x1.SubCertificates
-        if not isinstance(c416_x1, SubCertificatesType):
-            raise _rt.bad_class(c416_x1, 'SubCertificatesType')
+        c159_x1 = x1.SubCertificates
+        if not isinstance(c159_x1, SubCertificatesType):
+            raise _rt.bad_class(c159_x1, 'SubCertificatesType')
         a <<= 2
-        a = _e_SubCertificatesType(a, c416_x1)
+        a = _e_SubCertificatesType(a, c159_x1)
         f = "ECDHCurve"
         x2 = v.ECDHCurve
         k2 = _IX_ecdhCurveType.get(x2)
@@ -11590,7 +13501,7 @@ def _e_SignedInstallationDataType(a, v):
         f = "X448_EncryptedPrivateKey"
         x5 = v.X448_EncryptedPrivateKey
         if x5 is not None:
-            t = _T417[s]
+            t = _T160[s]
             if t is None:
                 raise _rt.not_here('X448_EncryptedPrivateKey')
             a = (a << t[0]) | t[1]
@@ -11603,7 +13514,7 @@ def _e_SignedInstallationDataType(a, v):
         f = "TPM_EncryptedPrivateKey"
         x6 = v.TPM_EncryptedPrivateKey
         if x6 is not None:
-            t = _T418[s]
+            t = _T161[s]
             if t is None:
                 raise _rt.not_here('TPM_EncryptedPrivateKey')
             a = (a << t[0]) | t[1]
@@ -11613,7 +13524,7 @@ def _e_SignedInstallationDataType(a, v):
             a <<= 1
             a = _bin(a, x6)
             a <<= 1
-        t = _T419[s]
+        t = _T162[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SECP521_EncryptedPrivateKey), SE(TPM_EncryptedPrivateKey), SE(X448_EncryptedPrivateKey))')
         a = (a << t[0]) | t[1]
@@ -11626,17 +13537,8 @@ _e_SignedInstallationData = _e_SignedInstallationDataType
 """,
     ),
     '_d_SignedInstallationDataType': (
-        ('ContractCertificateChainType', 'SignedInstallationDataType', 'SubCertificatesType', '_EV_ecdhCurveType', '_d_SubCertificatesType'),
+        ('ContractCertificateChainType', 'SignedInstallationDataType', 'SubCertificatesType', '_EV_ecdhCurveType', '_W_ContractCertificateChainType', '_W_SignedInstallationDataType', '_d_SubCertificatesType'),
 """\
-_s421 = ContractCertificateChainType.Certificate.__set__
-_s422 = ContractCertificateChainType.SubCertificates.__set__
-_s423 = SignedInstallationDataType.Id.__set__
-_s424 = SignedInstallationDataType.ContractCertificateChain.__set__
-_s425 = SignedInstallationDataType.ECDHCurve.__set__
-_s426 = SignedInstallationDataType.DHPublicKey.__set__
-_s427 = SignedInstallationDataType.SECP521_EncryptedPrivateKey.__set__
-_s428 = SignedInstallationDataType.X448_EncryptedPrivateKey.__set__
-_s429 = SignedInstallationDataType.TPM_EncryptedPrivateKey.__set__
 
 def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     v4 = None
@@ -11657,7 +13559,7 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractCertificateChainType')
     p = q
-    c420_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
+    c163_v0, D, E, p = _dbinel(D, E, p, data, None, 1600, 'ContractCertificateChainType.Certificate')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -11665,10 +13567,11 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractCertificateChainType')
     p = q
-    c420_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
-    v1 = _new(ContractCertificateChainType)
-    _s421(v1, c420_v0)
-    _s422(v1, c420_v1)
+    c163_v1, D, E, p = _d_SubCertificatesType(D, E, p, data, st, SubCertificatesType)
+    v1 = _new(_W_ContractCertificateChainType)
+    v1.Certificate = c163_v0
+    v1.SubCertificates = c163_v1
+    v1.__class__ = ContractCertificateChainType
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -11744,24 +13647,50 @@ def _d_SignedInstallationDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignedInstallationDataType')
     p = q
-    o = _new(cls)
-    _s423(o, v0)
-    _s424(o, v1)
-    _s425(o, v2)
-    _s426(o, v3)
-    _s427(o, v4)
-    _s428(o, v5)
-    _s429(o, v6)
+    o = _new(_W_SignedInstallationDataType)
+    o.Id = v0
+    o.ContractCertificateChain = v1
+    o.ECDHCurve = v2
+    o.DHPublicKey = v3
+    o.SECP521_EncryptedPrivateKey = v4
+    o.X448_EncryptedPrivateKey = v5
+    o.TPM_EncryptedPrivateKey = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedInstallationData = _d_SignedInstallationDataType
+""",
+    ),
+    '_j_SignedInstallationDataType': (
+        ('ContractCertificateChainType', '_j_ContractCertificateChainType'),
+"""\
+
+def _j_SignedInstallationDataType(v):
+    x0 = v.Id
+    x1 = v.ContractCertificateChain
+    x2 = v.ECDHCurve
+    x3 = v.DHPublicKey
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'ContractCertificateChain': _j_ContractCertificateChainType(x1), 'ECDHCurve': x2._value_, 'DHPublicKey': _b2a(x3, newline=False).decode()}
+    x4 = v.SECP521_EncryptedPrivateKey
+    if x4 is not None:
+        d['SECP521_EncryptedPrivateKey'] = _b2a(x4, newline=False).decode()
+    x5 = v.X448_EncryptedPrivateKey
+    if x5 is not None:
+        d['X448_EncryptedPrivateKey'] = _b2a(x5, newline=False).decode()
+    x6 = v.TPM_EncryptedPrivateKey
+    if x6 is not None:
+        d['TPM_EncryptedPrivateKey'] = _b2a(x6, newline=False).decode()
+    return d
+_j_SignedInstallationData = _j_SignedInstallationDataType
 """,
     ),
     '_e_SignedMeteringDataType': (
         ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', '_e_MeterInfoType', '_e_ReceiptType'),
 """\
-_T430 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T432 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
-_T434 = (None, None, None, None, None, (1, 0), )
+_T164 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T166 = (None, None, None, (2, 2, 5), (2, 1, 5), None, )
+_T168 = (None, None, None, None, None, (1, 0), )
 
 def _e_SignedMeteringDataType(a, v):
     f = ""
@@ -11776,13 +13705,11 @@ def _e_SignedMeteringDataType(a, v):
         x1 = v.SessionID
         if x1.__class__ is not bytes or len(x1) != 8:
             raise _rt.bad_length(x1, 8, 8, bytes)
-        a <<= 2
-        a = _bin(a, x1)
         f = "MeterInfo"
         x2 = v.MeterInfo
         if not isinstance(x2, MeterInfoType):
             raise _rt.bad_class(x2, 'MeterInfoType')
-        a <<= 2
+        a = (a << 76) | (int.from_bytes(x1, 'big') | 147573952589676412928) << 2
         a = _e_MeterInfoType(a, x2)
         f = "Receipt"
         x3 = v.Receipt
@@ -11799,7 +13726,7 @@ def _e_SignedMeteringDataType(a, v):
         if x4 is not None:
             if not isinstance(x4, Dynamic_SMDTControlModeType):
                 raise _rt.bad_class(x4, 'Dynamic_SMDTControlModeType')
-            t = _T430[s]
+            t = _T164[s]
             if t is None:
                 raise _rt.not_here('Dynamic_SMDTControlMode')
             a = (a << t[0]) | t[1]
@@ -11810,19 +13737,26 @@ def _e_SignedMeteringDataType(a, v):
         if x5 is not None:
             if not isinstance(x5, Scheduled_SMDTControlModeType):
                 raise _rt.bad_class(x5, 'Scheduled_SMDTControlModeType')
-            t = _T432[s]
+            t = _T166[s]
             if t is None:
                 raise _rt.not_here('Scheduled_SMDTControlMode')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "Scheduled_SMDTControlMode.SelectedScheduleTupleID"
-            s433_x0 = x5.SelectedScheduleTupleID
-            if s433_x0.__class__ is not int or s433_x0 < 1 or s433_x0 > 4294967295:
-                raise _rt.bad_int(s433_x0, 1, 4294967295)
+            s167_x0 = x5.SelectedScheduleTupleID
+            if s167_x0.__class__ is not int or s167_x0 < 1 or s167_x0 > 4294967295:
+                raise _rt.bad_int(s167_x0, 1, 4294967295)
+            if s167_x0 < 128:
+                a = (a << 10) | (s167_x0)
+            elif s167_x0 < 16384:
+                a = (a << 18) | (((s167_x0 & 127) << 8) | (s167_x0 >> 7) | 32768)
+            elif s167_x0 < 2097152:
+                a = (a << 26) | (((s167_x0 & 127) << 16) | ((s167_x0 & 16256) << 1) | (s167_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, s167_x0)
             a <<= 2
-            a = (a << 8) | s433_x0 if s433_x0 < 128 else _uint(a, s433_x0)
-            a <<= 2
-        t = _T434[s]
+        t = _T168[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Dynamic_SMDTControlMode), SE(Receipt), SE(Scheduled_SMDTControlMode))')
         a = (a << t[0]) | t[1]
@@ -11835,14 +13769,8 @@ _e_SignedMeteringData = _e_SignedMeteringDataType
 """,
     ),
     '_d_SignedMeteringDataType': (
-        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', 'SignedMeteringDataType', '_d_Dynamic_SMDTControlModeType', '_d_MeterInfoType', '_d_ReceiptType', '_d_Scheduled_SMDTControlModeType'),
+        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', 'SignedMeteringDataType', '_W_SignedMeteringDataType', '_d_Dynamic_SMDTControlModeType', '_d_MeterInfoType', '_d_ReceiptType', '_d_Scheduled_SMDTControlModeType'),
 """\
-_s435 = SignedMeteringDataType.Id.__set__
-_s436 = SignedMeteringDataType.SessionID.__set__
-_s437 = SignedMeteringDataType.MeterInfo.__set__
-_s438 = SignedMeteringDataType.Receipt.__set__
-_s439 = SignedMeteringDataType.Dynamic_SMDTControlMode.__set__
-_s440 = SignedMeteringDataType.Scheduled_SMDTControlMode.__set__
 
 def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     v3 = None
@@ -11863,7 +13791,12 @@ def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'SignedMeteringDataType')
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 8, 8, 'SignedMeteringDataType.SessionID')
+    q = p + 72
+    if q <= E and (D >> (E - p - 8)) & 255 == 8:
+        v1 = ((D >> (E - q)) & 18446744073709551615).to_bytes(8, 'big')
+        p = q
+    else:
+        v1, D, E, p = _dbin(D, E, p, data, 8, 8, 'SignedMeteringDataType.SessionID')
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -11909,21 +13842,49 @@ def _d_SignedMeteringDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignedMeteringDataType')
     p = q
-    o = _new(cls)
-    _s435(o, v0)
-    _s436(o, v1)
-    _s437(o, v2)
-    _s438(o, v3)
-    _s439(o, v4)
-    _s440(o, v5)
+    o = _new(_W_SignedMeteringDataType)
+    o.Id = v0
+    o.SessionID = v1
+    o.MeterInfo = v2
+    o.Receipt = v3
+    o.Dynamic_SMDTControlMode = v4
+    o.Scheduled_SMDTControlMode = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedMeteringData = _d_SignedMeteringDataType
+""",
+    ),
+    '_j_SignedMeteringDataType': (
+        ('Dynamic_SMDTControlModeType', 'MeterInfoType', 'ReceiptType', 'Scheduled_SMDTControlModeType', '_j_Dynamic_SMDTControlModeType', '_j_MeterInfoType', '_j_ReceiptType'),
+"""\
+
+def _j_SignedMeteringDataType(v):
+    x0 = v.Id
+    x1 = v.SessionID
+    x2 = v.MeterInfo
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'SessionID': x1.hex().upper(), 'MeterInfo': _j_MeterInfoType(x2)}
+    x3 = v.Receipt
+    if x3 is not None:
+        d['Receipt'] = _j_ReceiptType(x3)
+    x4 = v.Dynamic_SMDTControlMode
+    if x4 is not None:
+        d['Dynamic_SMDTControlMode'] = _j_Dynamic_SMDTControlModeType(x4)
+    x5 = v.Scheduled_SMDTControlMode
+    if x5 is not None:
+        y1 = x5.SelectedScheduleTupleID
+        if y1 is None:
+            return _rt.json_body(v)
+        d['Scheduled_SMDTControlMode'] = {'SelectedScheduleTupleID': y1}
+    return d
+_j_SignedMeteringData = _j_SignedMeteringDataType
 """,
     ),
     '_e_SubCertificatesType': (
         (),
 """\
-_T441 = (None, (2, 1), (1, 0), )
+_T169 = (None, (2, 1), (1, 0), )
 
 def _e_SubCertificatesType(a, v):
     f = ""
@@ -11950,7 +13911,7 @@ def _e_SubCertificatesType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 3 else 1
-        t = _T441[s]
+        t = _T169[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Certificate))')
         a = (a << t[0]) | t[1]
@@ -11962,9 +13923,8 @@ def _e_SubCertificatesType(a, v):
 """,
     ),
     '_d_SubCertificatesType': (
-        ('SubCertificatesType',),
+        ('SubCertificatesType', '_W_SubCertificatesType'),
 """\
-_s442 = SubCertificatesType.Certificate.__set__
 
 def _d_SubCertificatesType(D, E, p, data, st, cls):
     v0 = []
@@ -12008,15 +13968,28 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SubCertificatesType')
-    o = _new(cls)
-    _s442(o, v0)
+    o = _new(_W_SubCertificatesType)
+    o.Certificate = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
 """,
     ),
     '_e_SupportedProvidersListType': (
         (),
 """\
-_T443 = (None, (2, 1), (1, 0), )
+_T170 = (None, (2, 1), (1, 0), )
 
 def _e_SupportedProvidersListType(a, v):
     f = ""
@@ -12043,7 +14016,7 @@ def _e_SupportedProvidersListType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 128 else 1
-        t = _T443[s]
+        t = _T170[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ProviderID))')
         a = (a << t[0]) | t[1]
@@ -12055,9 +14028,8 @@ def _e_SupportedProvidersListType(a, v):
 """,
     ),
     '_d_SupportedProvidersListType': (
-        ('SupportedProvidersListType',),
+        ('SupportedProvidersListType', '_W_SupportedProvidersListType'),
 """\
-_s444 = SupportedProvidersListType.ProviderID.__set__
 
 def _d_SupportedProvidersListType(D, E, p, data, st, cls):
     v0 = []
@@ -12101,9 +14073,22 @@ def _d_SupportedProvidersListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SupportedProvidersListType')
-    o = _new(cls)
-    _s444(o, v0)
+    o = _new(_W_SupportedProvidersListType)
+    o.ProviderID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SupportedProvidersListType': (
+        (),
+"""\
+
+def _j_SupportedProvidersListType(v):
+    d = {}
+    x0 = v.ProviderID
+    if x0:
+        d['ProviderID'] = list(x0)
+    return d
 """,
     ),
     '_e_TargetPositionType': (
@@ -12117,14 +14102,22 @@ def _e_TargetPositionType(a, v):
         x0 = v.TargetOffsetX
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "TargetOffsetY"
         x1 = v.TargetOffsetY
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12134,13 +14127,10 @@ def _e_TargetPositionType(a, v):
 """,
     ),
     '_d_TargetPositionType': (
-        ('TargetPositionType',),
+        ('TargetPositionType', '_W_TargetPositionType'),
 """\
-_s445 = TargetPositionType.TargetOffsetX.__set__
-_s446 = TargetPositionType.TargetOffsetY.__set__
 
 def _d_TargetPositionType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -12154,13 +14144,12 @@ def _d_TargetPositionType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
-    p0 = p + 3
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'TargetPositionType.TargetOffsetX', v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -12174,12 +14163,12 @@ def _d_TargetPositionType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'TargetPositionType.TargetOffsetY', v1, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12187,16 +14176,30 @@ def _d_TargetPositionType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'TargetPositionType')
     p = q
-    o = _new(cls)
-    _s445(o, v0)
-    _s446(o, v1)
+    o = _new(_W_TargetPositionType)
+    o.TargetOffsetX = v0
+    o.TargetOffsetY = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_TargetPositionType': (
+        (),
+"""\
+
+def _j_TargetPositionType(v):
+    x0 = v.TargetOffsetX
+    x1 = v.TargetOffsetY
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'TargetOffsetX': x0, 'TargetOffsetY': x1}
+    return d
 """,
     ),
     '_e_TaxRuleListType': (
         ('TaxRuleType', '_e_TaxRuleType'),
 """\
-_T447 = (None, (2, 1), (1, 0), )
+_T171 = (None, (2, 1), (1, 0), )
 
 def _e_TaxRuleListType(a, v):
     f = ""
@@ -12224,7 +14227,7 @@ def _e_TaxRuleListType(a, v):
             a = _e_TaxRuleType(a, y)
             i += 1
         s = 2 if n == 10 else 1
-        t = _T447[s]
+        t = _T171[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(TaxRule))')
         a = (a << t[0]) | t[1]
@@ -12236,9 +14239,8 @@ def _e_TaxRuleListType(a, v):
 """,
     ),
     '_d_TaxRuleListType': (
-        ('TaxRuleListType', 'TaxRuleType', '_d_TaxRuleType'),
+        ('TaxRuleListType', 'TaxRuleType', '_W_TaxRuleListType', '_d_TaxRuleType'),
 """\
-_s448 = TaxRuleListType.TaxRule.__set__
 
 def _d_TaxRuleListType(D, E, p, data, st, cls):
     v0 = []
@@ -12282,16 +14284,29 @@ def _d_TaxRuleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'TaxRuleListType')
-    o = _new(cls)
-    _s448(o, v0)
+    o = _new(_W_TaxRuleListType)
+    o.TaxRule = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_TaxRuleListType': (
+        ('TaxRuleType', '_j_TaxRuleType'),
+"""\
+
+def _j_TaxRuleListType(v):
+    d = {}
+    x0 = v.TaxRule
+    if x0:
+        d['TaxRule'] = [_j_TaxRuleType(i) for i in x0]
+    return d
 """,
     ),
     '_e_TaxRuleType': (
         ('RationalNumberType',),
 """\
-_T449 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, )
-_T451 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, )
+_T172 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, )
+_T174 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, )
 
 def _e_TaxRuleType(a, v):
     f = ""
@@ -12300,8 +14315,15 @@ def _e_TaxRuleType(a, v):
         x0 = v.TaxRuleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "TaxRuleName"
         x1 = v.TaxRuleName
         a <<= 1
@@ -12318,22 +14340,26 @@ def _e_TaxRuleType(a, v):
         x2 = v.TaxRate
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
-        t = _T449[s]
+        t = _T172[s]
         if t is None:
             raise _rt.not_here('TaxRate')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "TaxRate.Exponent"
-        t450_x0 = x2.Exponent
-        if t450_x0.__class__ is not int or t450_x0 < -128 or t450_x0 > 127:
-            raise _rt.bad_int(t450_x0, -128, 127)
+        t173_x0 = x2.Exponent
+        if t173_x0.__class__ is not int or t173_x0 < -128 or t173_x0 > 127:
+            raise _rt.bad_int(t173_x0, -128, 127)
         f = "TaxRate.Value"
-        t450_x1 = x2.Value
-        if t450_x1.__class__ is not int or t450_x1 < -32768 or t450_x1 > 32767:
-            raise _rt.bad_int(t450_x1, -32768, 32767)
-        a = (a << 14) | (t450_x0 - -128) << 4 | (t450_x1 < 0)
-        m = ~t450_x1 if t450_x1 < 0 else t450_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t173_x1 = x2.Value
+        if t173_x1.__class__ is not int or t173_x1 < -32768 or t173_x1 > 32767:
+            raise _rt.bad_int(t173_x1, -32768, 32767)
+        m = ~t173_x1 if t173_x1 < 0 else t173_x1
+        if m < 128:
+            a = (a << 22) | (t173_x0 - -128) << 12 | (t173_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (t173_x0 - -128) << 20 | (t173_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (t173_x0 - -128) << 28 | (t173_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TaxIncludedInPrice"
         x3 = v.TaxIncludedInPrice
         a <<= 2
@@ -12346,7 +14372,7 @@ def _e_TaxRuleType(a, v):
             s = 3
         f = "AppliesToEnergyFee"
         x4 = v.AppliesToEnergyFee
-        t = _T451[s]
+        t = _T174[s]
         if t is None:
             raise _rt.not_here('AppliesToEnergyFee')
         a = (a << t[0]) | t[1]
@@ -12374,23 +14400,12 @@ def _e_TaxRuleType(a, v):
 """,
     ),
     '_d_TaxRuleType': (
-        ('RationalNumberType', 'TaxRuleType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'TaxRuleType', '_W_RationalNumberType', '_W_TaxRuleType', '_d_RationalNumberType'),
 """\
-_s453 = RationalNumberType.Exponent.__set__
-_s454 = RationalNumberType.Value.__set__
-_s455 = TaxRuleType.TaxRuleID.__set__
-_s456 = TaxRuleType.TaxRuleName.__set__
-_s457 = TaxRuleType.TaxRate.__set__
-_s458 = TaxRuleType.TaxIncludedInPrice.__set__
-_s459 = TaxRuleType.AppliesToEnergyFee.__set__
-_s460 = TaxRuleType.AppliesToParkingFee.__set__
-_s461 = TaxRuleType.AppliesToOverstayFee.__set__
-_s462 = TaxRuleType.AppliesMinimumMaximumCost.__set__
 
 def _d_TaxRuleType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -12403,13 +14418,17 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'TaxRuleType.TaxRuleID', v0, 1, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12427,7 +14446,6 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'TaxRuleType')
     if s == 2:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -12436,24 +14454,29 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        t452_v0 = ((g >> 4) & 255) + -128
+        t175_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        t452_v1 = c & 65535
-        if t452_v1 < 32768:
-            t452_v1 >>= 8
+        t175_v1 = c & 65535
+        if t175_v1 < 32768:
+            t175_v1 >>= 8
             p = q - 8
-        elif not t452_v1 & 128:
-            t452_v1 = ((t452_v1 >> 8) & 127) | ((t452_v1 & 127) << 7)
+            if sg:
+                t175_v1 = ~t175_v1
+        elif not t175_v1 & 128:
+            t175_v1 = ((t175_v1 >> 8) & 127) | (t175_v1 & 127) << 7
             p = q
+            if sg:
+                t175_v1 = ~t175_v1
         else:
-            t452_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            t452_v1 = ~t452_v1
-        if t452_v1 < -32768 or t452_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', t452_v1, -32768, 32767)
-        v2 = _new(RationalNumberType)
-        _s453(v2, t452_v0)
-        _s454(v2, t452_v1)
+            t175_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                t175_v1 = ~t175_v1
+            if t175_v1 < -32768 or t175_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', t175_v1, -32768, 32767)
+        v2 = _new(_W_RationalNumberType)
+        v2.Exponent = t175_v0
+        v2.Value = t175_v1
+        v2.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -12508,24 +14531,62 @@ def _d_TaxRuleType(D, E, p, data, st, cls):
     v6 = ((c >> 6) & 1) == 1
     v7 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s455(o, v0)
-    _s456(o, v1)
-    _s457(o, v2)
-    _s458(o, v3)
-    _s459(o, v4)
-    _s460(o, v5)
-    _s461(o, v6)
-    _s462(o, v7)
+    o = _new(_W_TaxRuleType)
+    o.TaxRuleID = v0
+    o.TaxRuleName = v1
+    o.TaxRate = v2
+    o.TaxIncludedInPrice = v3
+    o.AppliesToEnergyFee = v4
+    o.AppliesToParkingFee = v5
+    o.AppliesToOverstayFee = v6
+    o.AppliesMinimumMaximumCost = v7
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_TaxRuleType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_TaxRuleType(v):
+    x0 = v.TaxRuleID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'TaxRuleID': x0}
+    x1 = v.TaxRuleName
+    if x1 is not None:
+        d['TaxRuleName'] = x1
+    x2 = v.TaxRate
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['TaxRate'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.TaxIncludedInPrice
+    if x3 is not None:
+        d['TaxIncludedInPrice'] = x3
+    x4 = v.AppliesToEnergyFee
+    if x4 is not None:
+        d['AppliesToEnergyFee'] = x4
+    x5 = v.AppliesToParkingFee
+    if x5 is not None:
+        d['AppliesToParkingFee'] = x5
+    x6 = v.AppliesToOverstayFee
+    if x6 is not None:
+        d['AppliesToOverstayFee'] = x6
+    x7 = v.AppliesMinimumMaximumCost
+    if x7 is not None:
+        d['AppliesMinimumMaximumCost'] = x7
+    return d
 """,
     ),
     '_e_VehicleCheckInReqType': (
         ('MessageHeaderType', '_IX_evCheckInStatusType', '_IX_parkingMethodType', '_e_MessageHeaderType'),
 """\
-_T463 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, )
-_T464 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, )
-_T465 = (None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
+_T176 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, )
+_T177 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, )
+_T178 = (None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_VehicleCheckInReqType(a, v):
     f = ""
@@ -12552,9 +14613,13 @@ def _e_VehicleCheckInReqType(a, v):
         if x3 is not None:
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 5) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 4
         else:
@@ -12562,32 +14627,40 @@ def _e_VehicleCheckInReqType(a, v):
         f = "DeviceOffset"
         x4 = v.DeviceOffset
         if x4 is not None:
-            t = _T463[s]
+            t = _T176[s]
             if t is None:
                 raise _rt.not_here('DeviceOffset')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "VehicleTravel"
         x5 = v.VehicleTravel
         if x5 is not None:
-            t = _T464[s]
+            t = _T177[s]
             if t is None:
                 raise _rt.not_here('VehicleTravel')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x5.__class__ is not int or x5 < -32768 or x5 > 32767:
                 raise _rt.bad_int(x5, -32768, 32767)
-            a = (a << 2) | (x5 < 0)
             m = ~x5 if x5 < 0 else x5
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x5 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
-        t = _T465[s]
+        t = _T178[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DeviceOffset), SE(VehicleFrame), SE(VehicleTravel))')
         a = (a << t[0]) | t[1]
@@ -12600,14 +14673,8 @@ _e_VehicleCheckInReq = _e_VehicleCheckInReqType
 """,
     ),
     '_d_VehicleCheckInReqType': (
-        ('MessageHeaderType', 'VehicleCheckInReqType', '_EV_evCheckInStatusType', '_EV_parkingMethodType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckInReqType', '_EV_evCheckInStatusType', '_EV_parkingMethodType', '_W_VehicleCheckInReqType', '_d_MessageHeaderType'),
 """\
-_s466 = VehicleCheckInReqType.Header.__set__
-_s467 = VehicleCheckInReqType.EVCheckInStatus.__set__
-_s468 = VehicleCheckInReqType.ParkingMethod.__set__
-_s469 = VehicleCheckInReqType.VehicleFrame.__set__
-_s470 = VehicleCheckInReqType.DeviceOffset.__set__
-_s471 = VehicleCheckInReqType.VehicleTravel.__set__
 
 def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
     v3 = None
@@ -12638,7 +14705,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -12652,15 +14718,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleFrame', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12670,7 +14740,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -12684,15 +14753,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12702,7 +14775,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -12716,15 +14788,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         if v5 < 32768:
             v5 >>= 8
             p = q - 8
+            if sg:
+                v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
+            if sg:
+                v5 = ~v5
         else:
             v5, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v5 = ~v5
-        if v5 < -32768 or v5 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+            if sg:
+                v5 = ~v5
+            if v5 < -32768 or v5 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12745,7 +14821,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -12759,15 +14834,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.DeviceOffset', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -12777,7 +14856,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -12791,15 +14869,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             if v5 < 32768:
                 v5 >>= 8
                 p = q - 8
+                if sg:
+                    v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
+                if sg:
+                    v5 = ~v5
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v5 = ~v5
-            if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -12820,7 +14902,6 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -12834,15 +14915,19 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
             if v5 < 32768:
                 v5 >>= 8
                 p = q - 8
+                if sg:
+                    v5 = ~v5
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
+                if sg:
+                    v5 = ~v5
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v5 = ~v5
-            if v5 < -32768 or v5 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
+                if sg:
+                    v5 = ~v5
+                if v5 < -32768 or v5 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInReqType.VehicleTravel', v5, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -12863,23 +14948,46 @@ def _d_VehicleCheckInReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'VehicleCheckInReqType')
         p = q
-    o = _new(cls)
-    _s466(o, v0)
-    _s467(o, v1)
-    _s468(o, v2)
-    _s469(o, v3)
-    _s470(o, v4)
-    _s471(o, v5)
+    o = _new(_W_VehicleCheckInReqType)
+    o.Header = v0
+    o.EVCheckInStatus = v1
+    o.ParkingMethod = v2
+    o.VehicleFrame = v3
+    o.DeviceOffset = v4
+    o.VehicleTravel = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckInReq = _d_VehicleCheckInReqType
+""",
+    ),
+    '_j_VehicleCheckInReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckInReqType(v):
+    x0 = v.Header
+    x1 = v.EVCheckInStatus
+    x2 = v.ParkingMethod
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCheckInStatus': x1._value_, 'ParkingMethod': x2._value_}
+    x3 = v.VehicleFrame
+    if x3 is not None:
+        d['VehicleFrame'] = x3
+    x4 = v.DeviceOffset
+    if x4 is not None:
+        d['DeviceOffset'] = x4
+    x5 = v.VehicleTravel
+    if x5 is not None:
+        d['VehicleTravel'] = x5
+    return d
+_j_VehicleCheckInReq = _j_VehicleCheckInReqType
 """,
     ),
     '_e_VehicleCheckInResType': (
         ('MessageHeaderType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T472 = (None, None, (3, 1, 4), (2, 0, 4), None, None, )
-_T473 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T474 = (None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
+_T179 = (None, None, (3, 1, 4), (2, 0, 4), None, None, )
+_T180 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T181 = (None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_VehicleCheckInResType(a, v):
     f = ""
@@ -12901,9 +15009,13 @@ def _e_VehicleCheckInResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
                 raise _rt.bad_int(x2, -32768, 32767)
-            a = (a << 5) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 3
         else:
@@ -12911,32 +15023,40 @@ def _e_VehicleCheckInResType(a, v):
         f = "DeviceLocation"
         x3 = v.DeviceLocation
         if x3 is not None:
-            t = _T472[s]
+            t = _T179[s]
             if t is None:
                 raise _rt.not_here('DeviceLocation')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TargetDistance"
         x4 = v.TargetDistance
         if x4 is not None:
-            t = _T473[s]
+            t = _T180[s]
             if t is None:
                 raise _rt.not_here('TargetDistance')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
-        t = _T474[s]
+        t = _T181[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DeviceLocation), SE(ParkingSpace), SE(TargetDistance))')
         a = (a << t[0]) | t[1]
@@ -12949,13 +15069,8 @@ _e_VehicleCheckInRes = _e_VehicleCheckInResType
 """,
     ),
     '_d_VehicleCheckInResType': (
-        ('MessageHeaderType', 'VehicleCheckInResType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckInResType', '_EV_responseCodeType', '_W_VehicleCheckInResType', '_d_MessageHeaderType'),
 """\
-_s475 = VehicleCheckInResType.Header.__set__
-_s476 = VehicleCheckInResType.ResponseCode.__set__
-_s477 = VehicleCheckInResType.ParkingSpace.__set__
-_s478 = VehicleCheckInResType.DeviceLocation.__set__
-_s479 = VehicleCheckInResType.TargetDistance.__set__
 
 def _d_VehicleCheckInResType(D, E, p, data, st, cls):
     v2 = None
@@ -12982,7 +15097,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -12996,15 +15110,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.ParkingSpace', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13014,7 +15132,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -13028,15 +15145,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13046,7 +15167,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -13060,15 +15180,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13089,7 +15213,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -13103,15 +15226,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             if v3 < 32768:
                 v3 >>= 8
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
+                if sg:
+                    v3 = ~v3
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.DeviceLocation', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -13121,7 +15248,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -13135,15 +15261,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -13164,7 +15294,6 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -13178,15 +15307,19 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v4 = ~v4
-            if v4 < -32768 or v4 > 32767:
-                raise _rt.out_of_range(p0, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
+                if sg:
+                    v4 = ~v4
+                if v4 < -32768 or v4 > 32767:
+                    raise _rt.out_of_range(q - 16, 'VehicleCheckInResType.TargetDistance', v4, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -13207,14 +15340,36 @@ def _d_VehicleCheckInResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'VehicleCheckInResType')
         p = q
-    o = _new(cls)
-    _s475(o, v0)
-    _s476(o, v1)
-    _s477(o, v2)
-    _s478(o, v3)
-    _s479(o, v4)
+    o = _new(_W_VehicleCheckInResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.ParkingSpace = v2
+    o.DeviceLocation = v3
+    o.TargetDistance = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckInRes = _d_VehicleCheckInResType
+""",
+    ),
+    '_j_VehicleCheckInResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckInResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.ParkingSpace
+    if x2 is not None:
+        d['ParkingSpace'] = x2
+    x3 = v.DeviceLocation
+    if x3 is not None:
+        d['DeviceLocation'] = x3
+    x4 = v.TargetDistance
+    if x4 is not None:
+        d['TargetDistance'] = x4
+    return d
+_j_VehicleCheckInRes = _j_VehicleCheckInResType
 """,
     ),
     '_e_VehicleCheckOutReqType': (
@@ -13239,8 +15394,15 @@ def _e_VehicleCheckOutReqType(a, v):
         x2 = v.CheckOutTime
         if x2.__class__ is not int or x2 < 0 or x2 > 18446744073709551615:
             raise _rt.bad_int(x2, 0, 18446744073709551615)
-        a = (a << 7) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 15) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 23) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 31) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k1) << 3
+            a = _uint(a, x2)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -13251,11 +15413,8 @@ _e_VehicleCheckOutReq = _e_VehicleCheckOutReqType
 """,
     ),
     '_d_VehicleCheckOutReqType': (
-        ('MessageHeaderType', 'VehicleCheckOutReqType', '_EV_evCheckOutStatusType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckOutReqType', '_EV_evCheckOutStatusType', '_W_VehicleCheckOutReqType', '_d_MessageHeaderType'),
 """\
-_s480 = VehicleCheckOutReqType.Header.__set__
-_s481 = VehicleCheckOutReqType.EVCheckOutStatus.__set__
-_s482 = VehicleCheckOutReqType.CheckOutTime.__set__
 
 def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -13266,7 +15425,6 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'VehicleCheckOutReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 7
     q = p + 23
     if q <= E:
         c = (D >> (E - q)) & 8388607
@@ -13284,12 +15442,12 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v2 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
+        if v2 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'VehicleCheckOutReqType.CheckOutTime', v2, 0, 18446744073709551615)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -13297,12 +15455,28 @@ def _d_VehicleCheckOutReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'VehicleCheckOutReqType')
     p = q
-    o = _new(cls)
-    _s480(o, v0)
-    _s481(o, v1)
-    _s482(o, v2)
+    o = _new(_W_VehicleCheckOutReqType)
+    o.Header = v0
+    o.EVCheckOutStatus = v1
+    o.CheckOutTime = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckOutReq = _d_VehicleCheckOutReqType
+""",
+    ),
+    '_j_VehicleCheckOutReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckOutReqType(v):
+    x0 = v.Header
+    x1 = v.EVCheckOutStatus
+    x2 = v.CheckOutTime
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVCheckOutStatus': x1._value_, 'CheckOutTime': x2}
+    return d
+_j_VehicleCheckOutReq = _j_VehicleCheckOutReqType
 """,
     ),
     '_e_VehicleCheckOutResType': (
@@ -13338,11 +15512,8 @@ _e_VehicleCheckOutRes = _e_VehicleCheckOutResType
 """,
     ),
     '_d_VehicleCheckOutResType': (
-        ('MessageHeaderType', 'VehicleCheckOutResType', '_EV_evseCheckOutStatusType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'VehicleCheckOutResType', '_EV_evseCheckOutStatusType', '_EV_responseCodeType', '_W_VehicleCheckOutResType', '_d_MessageHeaderType'),
 """\
-_s483 = VehicleCheckOutResType.Header.__set__
-_s484 = VehicleCheckOutResType.ResponseCode.__set__
-_s485 = VehicleCheckOutResType.EVSECheckOutStatus.__set__
 
 def _d_VehicleCheckOutResType(D, E, p, data, st, cls):
     q = p + 1
@@ -13366,12 +15537,26 @@ def _d_VehicleCheckOutResType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v2 = _EV_evseCheckOutStatusType[k]
     p = q
-    o = _new(cls)
-    _s483(o, v0)
-    _s484(o, v1)
-    _s485(o, v2)
+    o = _new(_W_VehicleCheckOutResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSECheckOutStatus = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_VehicleCheckOutRes = _d_VehicleCheckOutResType
+""",
+    ),
+    '_j_VehicleCheckOutResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_VehicleCheckOutResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSECheckOutStatus
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSECheckOutStatus': x2._value_}
+    return d
+_j_VehicleCheckOutRes = _j_VehicleCheckOutResType
 """,
     ),
 }
@@ -13508,6 +15693,89 @@ _PROVIDES = {
     '_IX_evseCheckOutStatusType': 'evseCheckOutStatusType',
     '_IX_parkingMethodType': 'parkingMethodType',
     '_IX_powerToleranceAcceptanceType': 'powerToleranceAcceptanceType',
+    '_W_AbsolutePriceScheduleType': 'AbsolutePriceScheduleType',
+    '_W_AdditionalServiceListType': 'AdditionalServiceListType',
+    '_W_AdditionalServiceType': 'AdditionalServiceType',
+    '_W_AuthorizationReqType': 'AuthorizationReqType',
+    '_W_AuthorizationResType': 'AuthorizationResType',
+    '_W_AuthorizationSetupReqType': 'AuthorizationSetupReqType',
+    '_W_AuthorizationSetupResType': 'AuthorizationSetupResType',
+    '_W_CertificateChainType': 'CertificateChainType',
+    '_W_CertificateInstallationReqType': 'CertificateInstallationReqType',
+    '_W_CertificateInstallationResType': 'CertificateInstallationResType',
+    '_W_ChargingScheduleType': 'ChargingScheduleType',
+    '_W_ContractCertificateChainType': 'ContractCertificateChainType',
+    '_W_Dynamic_EVPPTControlModeType': 'Dynamic_EVPPTControlModeType',
+    '_W_Dynamic_SEReqControlModeType': 'Dynamic_SEReqControlModeType',
+    '_W_Dynamic_SEResControlModeType': 'Dynamic_SEResControlModeType',
+    '_W_Dynamic_SMDTControlModeType': 'Dynamic_SMDTControlModeType',
+    '_W_EIM_AReqAuthorizationModeType': 'EIM_AReqAuthorizationModeType',
+    '_W_EIM_ASResAuthorizationModeType': 'EIM_ASResAuthorizationModeType',
+    '_W_EMAIDListType': 'EMAIDListType',
+    '_W_EVAbsolutePriceScheduleType': 'EVAbsolutePriceScheduleType',
+    '_W_EVEnergyOfferType': 'EVEnergyOfferType',
+    '_W_EVPowerProfileEntryListType': 'EVPowerProfileEntryListType',
+    '_W_EVPowerProfileType': 'EVPowerProfileType',
+    '_W_EVPowerScheduleEntryListType': 'EVPowerScheduleEntryListType',
+    '_W_EVPowerScheduleEntryType': 'EVPowerScheduleEntryType',
+    '_W_EVPowerScheduleType': 'EVPowerScheduleType',
+    '_W_EVPriceRuleStackListType': 'EVPriceRuleStackListType',
+    '_W_EVPriceRuleStackType': 'EVPriceRuleStackType',
+    '_W_EVPriceRuleType': 'EVPriceRuleType',
+    '_W_MeteringConfirmationReqType': 'MeteringConfirmationReqType',
+    '_W_MeteringConfirmationResType': 'MeteringConfirmationResType',
+    '_W_OverstayRuleListType': 'OverstayRuleListType',
+    '_W_OverstayRuleType': 'OverstayRuleType',
+    '_W_ParameterSetType': 'ParameterSetType',
+    '_W_ParameterType': 'ParameterType',
+    '_W_PnC_AReqAuthorizationModeType': 'PnC_AReqAuthorizationModeType',
+    '_W_PnC_ASResAuthorizationModeType': 'PnC_ASResAuthorizationModeType',
+    '_W_PowerDeliveryReqType': 'PowerDeliveryReqType',
+    '_W_PowerDeliveryResType': 'PowerDeliveryResType',
+    '_W_PowerScheduleEntryListType': 'PowerScheduleEntryListType',
+    '_W_PowerScheduleEntryType': 'PowerScheduleEntryType',
+    '_W_PowerScheduleType': 'PowerScheduleType',
+    '_W_PriceLevelScheduleEntryListType': 'PriceLevelScheduleEntryListType',
+    '_W_PriceLevelScheduleEntryType': 'PriceLevelScheduleEntryType',
+    '_W_PriceLevelScheduleType': 'PriceLevelScheduleType',
+    '_W_PriceRuleStackListType': 'PriceRuleStackListType',
+    '_W_PriceRuleStackType': 'PriceRuleStackType',
+    '_W_PriceRuleType': 'PriceRuleType',
+    '_W_ScheduleExchangeReqType': 'ScheduleExchangeReqType',
+    '_W_ScheduleExchangeResType': 'ScheduleExchangeResType',
+    '_W_ScheduleTupleType': 'ScheduleTupleType',
+    '_W_Scheduled_EVPPTControlModeType': 'Scheduled_EVPPTControlModeType',
+    '_W_Scheduled_SEReqControlModeType': 'Scheduled_SEReqControlModeType',
+    '_W_Scheduled_SEResControlModeType': 'Scheduled_SEResControlModeType',
+    '_W_Scheduled_SMDTControlModeType': 'Scheduled_SMDTControlModeType',
+    '_W_SelectedServiceListType': 'SelectedServiceListType',
+    '_W_SelectedServiceType': 'SelectedServiceType',
+    '_W_ServiceDetailReqType': 'ServiceDetailReqType',
+    '_W_ServiceDetailResType': 'ServiceDetailResType',
+    '_W_ServiceDiscoveryReqType': 'ServiceDiscoveryReqType',
+    '_W_ServiceDiscoveryResType': 'ServiceDiscoveryResType',
+    '_W_ServiceIDListType': 'ServiceIDListType',
+    '_W_ServiceListType': 'ServiceListType',
+    '_W_ServiceParameterListType': 'ServiceParameterListType',
+    '_W_ServiceSelectionReqType': 'ServiceSelectionReqType',
+    '_W_ServiceSelectionResType': 'ServiceSelectionResType',
+    '_W_ServiceType': 'ServiceType',
+    '_W_SessionSetupReqType': 'SessionSetupReqType',
+    '_W_SessionSetupResType': 'SessionSetupResType',
+    '_W_SessionStopReqType': 'SessionStopReqType',
+    '_W_SessionStopResType': 'SessionStopResType',
+    '_W_SignedCertificateChainType': 'SignedCertificateChainType',
+    '_W_SignedInstallationDataType': 'SignedInstallationDataType',
+    '_W_SignedMeteringDataType': 'SignedMeteringDataType',
+    '_W_SubCertificatesType': 'SubCertificatesType',
+    '_W_SupportedProvidersListType': 'SupportedProvidersListType',
+    '_W_TargetPositionType': 'TargetPositionType',
+    '_W_TaxRuleListType': 'TaxRuleListType',
+    '_W_TaxRuleType': 'TaxRuleType',
+    '_W_VehicleCheckInReqType': 'VehicleCheckInReqType',
+    '_W_VehicleCheckInResType': 'VehicleCheckInResType',
+    '_W_VehicleCheckOutReqType': 'VehicleCheckOutReqType',
+    '_W_VehicleCheckOutResType': 'VehicleCheckOutResType',
     '_d_AbsolutePriceScheduleType': '_d_AbsolutePriceScheduleType',
     '_d_AdditionalServiceListType': '_d_AdditionalServiceListType',
     '_d_AdditionalServiceType': '_d_AdditionalServiceType',
@@ -13730,6 +15998,117 @@ _PROVIDES = {
     '_e_VehicleCheckOutReqType': '_e_VehicleCheckOutReqType',
     '_e_VehicleCheckOutRes': '_e_VehicleCheckOutResType',
     '_e_VehicleCheckOutResType': '_e_VehicleCheckOutResType',
+    '_j_AbsolutePriceScheduleType': '_j_AbsolutePriceScheduleType',
+    '_j_AdditionalServiceListType': '_j_AdditionalServiceListType',
+    '_j_AdditionalServiceType': '_j_AdditionalServiceType',
+    '_j_AuthorizationReq': '_j_AuthorizationReqType',
+    '_j_AuthorizationReqType': '_j_AuthorizationReqType',
+    '_j_AuthorizationRes': '_j_AuthorizationResType',
+    '_j_AuthorizationResType': '_j_AuthorizationResType',
+    '_j_AuthorizationSetupReq': '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupReqType': '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupRes': '_j_AuthorizationSetupResType',
+    '_j_AuthorizationSetupResType': '_j_AuthorizationSetupResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_ChargingScheduleType': '_j_ChargingScheduleType',
+    '_j_ContractCertificateChainType': '_j_ContractCertificateChainType',
+    '_j_Dynamic_EVPPTControlModeType': '_j_Dynamic_EVPPTControlModeType',
+    '_j_Dynamic_SEReqControlModeType': '_j_Dynamic_SEReqControlModeType',
+    '_j_Dynamic_SEResControlModeType': '_j_Dynamic_SEResControlModeType',
+    '_j_Dynamic_SMDTControlModeType': '_j_Dynamic_SMDTControlModeType',
+    '_j_EIM_AReqAuthorizationModeType': '_j_EIM_AReqAuthorizationModeType',
+    '_j_EIM_ASResAuthorizationModeType': '_j_EIM_ASResAuthorizationModeType',
+    '_j_EMAIDListType': '_j_EMAIDListType',
+    '_j_EVAbsolutePriceScheduleType': '_j_EVAbsolutePriceScheduleType',
+    '_j_EVEnergyOfferType': '_j_EVEnergyOfferType',
+    '_j_EVPowerProfileEntryListType': '_j_EVPowerProfileEntryListType',
+    '_j_EVPowerProfileType': '_j_EVPowerProfileType',
+    '_j_EVPowerScheduleEntryListType': '_j_EVPowerScheduleEntryListType',
+    '_j_EVPowerScheduleEntryType': '_j_EVPowerScheduleEntryType',
+    '_j_EVPowerScheduleType': '_j_EVPowerScheduleType',
+    '_j_EVPriceRuleStackListType': '_j_EVPriceRuleStackListType',
+    '_j_EVPriceRuleStackType': '_j_EVPriceRuleStackType',
+    '_j_EVPriceRuleType': '_j_EVPriceRuleType',
+    '_j_MeteringConfirmationReq': '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationReqType': '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationRes': '_j_MeteringConfirmationResType',
+    '_j_MeteringConfirmationResType': '_j_MeteringConfirmationResType',
+    '_j_OverstayRuleListType': '_j_OverstayRuleListType',
+    '_j_OverstayRuleType': '_j_OverstayRuleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PnC_AReqAuthorizationModeType': '_j_PnC_AReqAuthorizationModeType',
+    '_j_PnC_ASResAuthorizationModeType': '_j_PnC_ASResAuthorizationModeType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PowerScheduleEntryListType': '_j_PowerScheduleEntryListType',
+    '_j_PowerScheduleEntryType': '_j_PowerScheduleEntryType',
+    '_j_PowerScheduleType': '_j_PowerScheduleType',
+    '_j_PriceLevelScheduleEntryListType': '_j_PriceLevelScheduleEntryListType',
+    '_j_PriceLevelScheduleEntryType': '_j_PriceLevelScheduleEntryType',
+    '_j_PriceLevelScheduleType': '_j_PriceLevelScheduleType',
+    '_j_PriceRuleStackListType': '_j_PriceRuleStackListType',
+    '_j_PriceRuleStackType': '_j_PriceRuleStackType',
+    '_j_PriceRuleType': '_j_PriceRuleType',
+    '_j_ScheduleExchangeReq': '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeReqType': '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeRes': '_j_ScheduleExchangeResType',
+    '_j_ScheduleExchangeResType': '_j_ScheduleExchangeResType',
+    '_j_ScheduleTupleType': '_j_ScheduleTupleType',
+    '_j_Scheduled_EVPPTControlModeType': '_j_Scheduled_EVPPTControlModeType',
+    '_j_Scheduled_SEReqControlModeType': '_j_Scheduled_SEReqControlModeType',
+    '_j_Scheduled_SEResControlModeType': '_j_Scheduled_SEResControlModeType',
+    '_j_Scheduled_SMDTControlModeType': '_j_Scheduled_SMDTControlModeType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceIDListType': '_j_ServiceIDListType',
+    '_j_ServiceListType': '_j_ServiceListType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServiceSelectionReq': '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionReqType': '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionRes': '_j_ServiceSelectionResType',
+    '_j_ServiceSelectionResType': '_j_ServiceSelectionResType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopReqType',
+    '_j_SessionStopReqType': '_j_SessionStopReqType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SignedCertificateChainType': '_j_SignedCertificateChainType',
+    '_j_SignedInstallationData': '_j_SignedInstallationDataType',
+    '_j_SignedInstallationDataType': '_j_SignedInstallationDataType',
+    '_j_SignedMeteringData': '_j_SignedMeteringDataType',
+    '_j_SignedMeteringDataType': '_j_SignedMeteringDataType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_SupportedProvidersListType': '_j_SupportedProvidersListType',
+    '_j_TargetPositionType': '_j_TargetPositionType',
+    '_j_TaxRuleListType': '_j_TaxRuleListType',
+    '_j_TaxRuleType': '_j_TaxRuleType',
+    '_j_VehicleCheckInReq': '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInReqType': '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInRes': '_j_VehicleCheckInResType',
+    '_j_VehicleCheckInResType': '_j_VehicleCheckInResType',
+    '_j_VehicleCheckOutReq': '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutReqType': '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutRes': '_j_VehicleCheckOutResType',
+    '_j_VehicleCheckOutResType': '_j_VehicleCheckOutResType',
     'authorizationType': 'authorizationType',
     'channelSelectionType': 'channelSelectionType',
     'chargeProgressType': 'chargeProgressType',
@@ -13806,6 +16185,7 @@ _FOREIGN = {
     '_IX_evseNotificationType': 'commontypes',
     '_IX_processingType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',
@@ -13924,6 +16304,65 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_ListOfRootCertificateIDsType': 'commontypes',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -14151,6 +16590,117 @@ _CODEC = (
     '_e_VehicleCheckOutReqType',
     '_e_VehicleCheckOutRes',
     '_e_VehicleCheckOutResType',
+    '_j_AbsolutePriceScheduleType',
+    '_j_AdditionalServiceListType',
+    '_j_AdditionalServiceType',
+    '_j_AuthorizationReq',
+    '_j_AuthorizationReqType',
+    '_j_AuthorizationRes',
+    '_j_AuthorizationResType',
+    '_j_AuthorizationSetupReq',
+    '_j_AuthorizationSetupReqType',
+    '_j_AuthorizationSetupRes',
+    '_j_AuthorizationSetupResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_ChargingScheduleType',
+    '_j_ContractCertificateChainType',
+    '_j_Dynamic_EVPPTControlModeType',
+    '_j_Dynamic_SEReqControlModeType',
+    '_j_Dynamic_SEResControlModeType',
+    '_j_Dynamic_SMDTControlModeType',
+    '_j_EIM_AReqAuthorizationModeType',
+    '_j_EIM_ASResAuthorizationModeType',
+    '_j_EMAIDListType',
+    '_j_EVAbsolutePriceScheduleType',
+    '_j_EVEnergyOfferType',
+    '_j_EVPowerProfileEntryListType',
+    '_j_EVPowerProfileType',
+    '_j_EVPowerScheduleEntryListType',
+    '_j_EVPowerScheduleEntryType',
+    '_j_EVPowerScheduleType',
+    '_j_EVPriceRuleStackListType',
+    '_j_EVPriceRuleStackType',
+    '_j_EVPriceRuleType',
+    '_j_MeteringConfirmationReq',
+    '_j_MeteringConfirmationReqType',
+    '_j_MeteringConfirmationRes',
+    '_j_MeteringConfirmationResType',
+    '_j_OverstayRuleListType',
+    '_j_OverstayRuleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PnC_AReqAuthorizationModeType',
+    '_j_PnC_ASResAuthorizationModeType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PowerScheduleEntryListType',
+    '_j_PowerScheduleEntryType',
+    '_j_PowerScheduleType',
+    '_j_PriceLevelScheduleEntryListType',
+    '_j_PriceLevelScheduleEntryType',
+    '_j_PriceLevelScheduleType',
+    '_j_PriceRuleStackListType',
+    '_j_PriceRuleStackType',
+    '_j_PriceRuleType',
+    '_j_ScheduleExchangeReq',
+    '_j_ScheduleExchangeReqType',
+    '_j_ScheduleExchangeRes',
+    '_j_ScheduleExchangeResType',
+    '_j_ScheduleTupleType',
+    '_j_Scheduled_EVPPTControlModeType',
+    '_j_Scheduled_SEReqControlModeType',
+    '_j_Scheduled_SEResControlModeType',
+    '_j_Scheduled_SMDTControlModeType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceIDListType',
+    '_j_ServiceListType',
+    '_j_ServiceParameterListType',
+    '_j_ServiceSelectionReq',
+    '_j_ServiceSelectionReqType',
+    '_j_ServiceSelectionRes',
+    '_j_ServiceSelectionResType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopReqType',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SignedCertificateChainType',
+    '_j_SignedInstallationData',
+    '_j_SignedInstallationDataType',
+    '_j_SignedMeteringData',
+    '_j_SignedMeteringDataType',
+    '_j_SubCertificatesType',
+    '_j_SupportedProvidersListType',
+    '_j_TargetPositionType',
+    '_j_TaxRuleListType',
+    '_j_TaxRuleType',
+    '_j_VehicleCheckInReq',
+    '_j_VehicleCheckInReqType',
+    '_j_VehicleCheckInRes',
+    '_j_VehicleCheckInResType',
+    '_j_VehicleCheckOutReq',
+    '_j_VehicleCheckOutReqType',
+    '_j_VehicleCheckOutRes',
+    '_j_VehicleCheckOutResType',
 )
 
 NS_SET = 'common'

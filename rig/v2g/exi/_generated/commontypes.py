@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -159,6 +160,11 @@ class CLReqControlModeType:
 CLReqControlModeType._exi_fields = (
 )
 CLReqControlModeType._exi_meta = _CM('CLReqControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_CLReqControlModeType:
+    '''The slots of CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CLReqControlModeType.__slots__
 """,
     ),
     'CLResControlModeType': (
@@ -171,6 +177,11 @@ class CLResControlModeType:
 CLResControlModeType._exi_fields = (
 )
 CLResControlModeType._exi_meta = _CM('CLResControlModeType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_CLResControlModeType:
+    '''The slots of CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CLResControlModeType.__slots__
 """,
     ),
     'DetailedCostType': (
@@ -188,6 +199,11 @@ DetailedCostType._exi_fields = (
     _FM('CostPerUnit', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DetailedCostType._exi_meta = _CM('DetailedCostType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DetailedCostType:
+    '''The slots of DetailedCostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DetailedCostType.__slots__
 """,
     ),
     'DetailedTaxType': (
@@ -205,6 +221,11 @@ DetailedTaxType._exi_fields = (
     _FM('Amount', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DetailedTaxType._exi_meta = _CM('DetailedTaxType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DetailedTaxType:
+    '''The slots of DetailedTaxType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DetailedTaxType.__slots__
 """,
     ),
     'DisplayParametersType': (
@@ -238,6 +259,11 @@ DisplayParametersType._exi_fields = (
     _FM('InletHot', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 DisplayParametersType._exi_meta = _CM('DisplayParametersType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_DisplayParametersType:
+    '''The slots of DisplayParametersType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DisplayParametersType.__slots__
 """,
     ),
     'EVSEStatusType': (
@@ -255,6 +281,11 @@ EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_evseNotificationType),
 )
 EVSEStatusType._exi_meta = _CM('EVSEStatusType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_EVSEStatusType:
+    '''The slots of EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEStatusType.__slots__
 """,
     ),
     'ListOfRootCertificateIDsType': (
@@ -270,6 +301,11 @@ ListOfRootCertificateIDsType._exi_fields = (
     _FM('RootCertificateID', _FK.ELEMENT, 1, 20, ref='xmldsig:X509IssuerSerialType'),
 )
 ListOfRootCertificateIDsType._exi_meta = _CM('ListOfRootCertificateIDsType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_ListOfRootCertificateIDsType:
+    '''The slots of ListOfRootCertificateIDsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ListOfRootCertificateIDsType.__slots__
 """,
     ),
     'MessageHeaderType': (
@@ -289,6 +325,11 @@ MessageHeaderType._exi_fields = (
     _FM('Signature', _FK.ELEMENT, 0, 1, ref='xmldsig:SignatureType'),
 )
 MessageHeaderType._exi_meta = _CM('MessageHeaderType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_MessageHeaderType:
+    '''The slots of MessageHeaderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MessageHeaderType.__slots__
 """,
     ),
     'MeterInfoType': (
@@ -318,6 +359,11 @@ MeterInfoType._exi_fields = (
     _FM('MeterTimestamp', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedLong),
 )
 MeterInfoType._exi_meta = _CM('MeterInfoType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_MeterInfoType:
+    '''The slots of MeterInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeterInfoType.__slots__
 """,
     ),
     'RationalNumberType': (
@@ -335,6 +381,11 @@ RationalNumberType._exi_fields = (
     _FM('Value', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 RationalNumberType._exi_meta = _CM('RationalNumberType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_RationalNumberType:
+    '''The slots of RationalNumberType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RationalNumberType.__slots__
 """,
     ),
     'ReceiptType': (
@@ -360,6 +411,11 @@ ReceiptType._exi_fields = (
     _FM('TaxCosts', _FK.ELEMENT, 0, 10, ref='commontypes:DetailedTaxType'),
 )
 ReceiptType._exi_meta = _CM('ReceiptType', 'urn:iso:std:iso:15118:-20:CommonTypes', None, 'common', None)
+
+class _W_ReceiptType:
+    '''The slots of ReceiptType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ReceiptType.__slots__
 """,
     ),
     'CLReqControlMode': (
@@ -397,7 +453,7 @@ _e_CLReqControlMode = _e_CLReqControlModeType
 """,
     ),
     '_d_CLReqControlModeType': (
-        ('CLReqControlModeType',),
+        ('CLReqControlModeType', '_W_CLReqControlModeType'),
 """\
 
 def _d_CLReqControlModeType(D, E, p, data, st, cls):
@@ -408,9 +464,20 @@ def _d_CLReqControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CLReqControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_CLReqControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 _d_CLReqControlMode = _d_CLReqControlModeType
+""",
+    ),
+    '_j_CLReqControlModeType': (
+        (),
+"""\
+
+def _j_CLReqControlModeType(v):
+    d = {}
+    return d
+_j_CLReqControlMode = _j_CLReqControlModeType
 """,
     ),
     '_e_CLResControlModeType': (
@@ -430,7 +497,7 @@ _e_CLResControlMode = _e_CLResControlModeType
 """,
     ),
     '_d_CLResControlModeType': (
-        ('CLResControlModeType',),
+        ('CLResControlModeType', '_W_CLResControlModeType'),
 """\
 
 def _d_CLResControlModeType(D, E, p, data, st, cls):
@@ -441,9 +508,20 @@ def _d_CLResControlModeType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CLResControlModeType')
     p = q
-    o = _new(cls)
+    o = _new(_W_CLResControlModeType)
+    o.__class__ = cls
     return o, D, E, p
 _d_CLResControlMode = _d_CLResControlModeType
+""",
+    ),
+    '_j_CLResControlModeType': (
+        (),
+"""\
+
+def _j_CLResControlModeType(v):
+    d = {}
+    return d
+_j_CLResControlMode = _j_CLResControlModeType
 """,
     ),
     '_e_DetailedCostType': (
@@ -465,9 +543,13 @@ def _e_DetailedCostType(a, v):
         a1_x1 = x0.Value
         if a1_x1.__class__ is not int or a1_x1 < -32768 or a1_x1 > 32767:
             raise _rt.bad_int(a1_x1, -32768, 32767)
-        a = (a << 15) | (a1_x0 - -128) << 4 | (a1_x1 < 0)
         m = ~a1_x1 if a1_x1 < 0 else a1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (a1_x0 - -128) << 12 | (a1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (a1_x0 - -128) << 20 | (a1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (a1_x0 - -128) << 28 | (a1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "CostPerUnit"
         x1 = v.CostPerUnit
         if not isinstance(x1, RationalNumberType):
@@ -480,9 +562,13 @@ def _e_DetailedCostType(a, v):
         c2_x1 = x1.Value
         if c2_x1.__class__ is not int or c2_x1 < -32768 or c2_x1 > 32767:
             raise _rt.bad_int(c2_x1, -32768, 32767)
-        a = (a << 17) | (c2_x0 - -128) << 4 | (c2_x1 < 0)
         m = ~c2_x1 if c2_x1 < 0 else c2_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (c2_x0 - -128) << 12 | (c2_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (c2_x0 - -128) << 20 | (c2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (c2_x0 - -128) << 28 | (c2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -492,17 +578,10 @@ def _e_DetailedCostType(a, v):
 """,
     ),
     '_d_DetailedCostType': (
-        ('DetailedCostType', 'RationalNumberType'),
+        ('DetailedCostType', 'RationalNumberType', '_W_DetailedCostType', '_W_RationalNumberType'),
 """\
-_s4 = RationalNumberType.Exponent.__set__
-_s5 = RationalNumberType.Value.__set__
-_s7 = RationalNumberType.Exponent.__set__
-_s8 = RationalNumberType.Value.__set__
-_s9 = DetailedCostType.Amount.__set__
-_s10 = DetailedCostType.CostPerUnit.__set__
 
 def _d_DetailedCostType(D, E, p, data, st, cls):
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -517,19 +596,23 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     if a3_v1 < 32768:
         a3_v1 >>= 8
         p = q - 8
+        if sg:
+            a3_v1 = ~a3_v1
     elif not a3_v1 & 128:
-        a3_v1 = ((a3_v1 >> 8) & 127) | ((a3_v1 & 127) << 7)
+        a3_v1 = ((a3_v1 >> 8) & 127) | (a3_v1 & 127) << 7
         p = q
+        if sg:
+            a3_v1 = ~a3_v1
     else:
         a3_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a3_v1 = ~a3_v1
-    if a3_v1 < -32768 or a3_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a3_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s4(v0, a3_v0)
-    _s5(v0, a3_v1)
-    p0 = p + 17
+        if sg:
+            a3_v1 = ~a3_v1
+        if a3_v1 < -32768 or a3_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a3_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = a3_v0
+    v0.Value = a3_v1
+    v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -538,24 +621,29 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    c6_v0 = ((g >> 4) & 255) + -128
+    c4_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    c6_v1 = c & 65535
-    if c6_v1 < 32768:
-        c6_v1 >>= 8
+    c4_v1 = c & 65535
+    if c4_v1 < 32768:
+        c4_v1 >>= 8
         p = q - 8
-    elif not c6_v1 & 128:
-        c6_v1 = ((c6_v1 >> 8) & 127) | ((c6_v1 & 127) << 7)
+        if sg:
+            c4_v1 = ~c4_v1
+    elif not c4_v1 & 128:
+        c4_v1 = ((c4_v1 >> 8) & 127) | (c4_v1 & 127) << 7
         p = q
+        if sg:
+            c4_v1 = ~c4_v1
     else:
-        c6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        c6_v1 = ~c6_v1
-    if c6_v1 < -32768 or c6_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', c6_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s7(v1, c6_v0)
-    _s8(v1, c6_v1)
+        c4_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            c4_v1 = ~c4_v1
+        if c4_v1 < -32768 or c4_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', c4_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = c4_v0
+    v1.Value = c4_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -563,10 +651,28 @@ def _d_DetailedCostType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DetailedCostType')
     p = q
-    o = _new(cls)
-    _s9(o, v0)
-    _s10(o, v1)
+    o = _new(_W_DetailedCostType)
+    o.Amount = v0
+    o.CostPerUnit = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_DetailedCostType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DetailedCostType(v):
+    x0 = v.Amount
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.CostPerUnit
+    y3 = x1.Exponent
+    y4 = x1.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _rt.json_body(v)
+    d = {'Amount': {'Exponent': y1, 'Value': y2}, 'CostPerUnit': {'Exponent': y3, 'Value': y4}}
+    return d
 """,
     ),
     '_e_DetailedTaxType': (
@@ -580,23 +686,34 @@ def _e_DetailedTaxType(a, v):
         x0 = v.TaxRuleID
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Amount"
         x1 = v.Amount
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "Amount.Exponent"
-        a11_x0 = x1.Exponent
-        if a11_x0.__class__ is not int or a11_x0 < -128 or a11_x0 > 127:
-            raise _rt.bad_int(a11_x0, -128, 127)
+        a5_x0 = x1.Exponent
+        if a5_x0.__class__ is not int or a5_x0 < -128 or a5_x0 > 127:
+            raise _rt.bad_int(a5_x0, -128, 127)
         f = "Amount.Value"
-        a11_x1 = x1.Value
-        if a11_x1.__class__ is not int or a11_x1 < -32768 or a11_x1 > 32767:
-            raise _rt.bad_int(a11_x1, -32768, 32767)
-        a = (a << 16) | (a11_x0 - -128) << 4 | (a11_x1 < 0)
-        m = ~a11_x1 if a11_x1 < 0 else a11_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        a5_x1 = x1.Value
+        if a5_x1.__class__ is not int or a5_x1 < -32768 or a5_x1 > 32767:
+            raise _rt.bad_int(a5_x1, -32768, 32767)
+        m = ~a5_x1 if a5_x1 < 0 else a5_x1
+        if m < 128:
+            a = (a << 24) | (a5_x0 - -128) << 12 | (a5_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (a5_x0 - -128) << 20 | (a5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (a5_x0 - -128) << 28 | (a5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -606,15 +723,10 @@ def _e_DetailedTaxType(a, v):
 """,
     ),
     '_d_DetailedTaxType': (
-        ('DetailedTaxType', 'RationalNumberType'),
+        ('DetailedTaxType', 'RationalNumberType', '_W_DetailedTaxType', '_W_RationalNumberType'),
 """\
-_s13 = RationalNumberType.Exponent.__set__
-_s14 = RationalNumberType.Value.__set__
-_s15 = DetailedTaxType.TaxRuleID.__set__
-_s16 = DetailedTaxType.Amount.__set__
 
 def _d_DetailedTaxType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -627,14 +739,17 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
-    p0 = p + 16
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'DetailedTaxType.TaxRuleID', v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -643,24 +758,29 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    a12_v0 = ((g >> 4) & 255) + -128
+    a6_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    a12_v1 = c & 65535
-    if a12_v1 < 32768:
-        a12_v1 >>= 8
+    a6_v1 = c & 65535
+    if a6_v1 < 32768:
+        a6_v1 >>= 8
         p = q - 8
-    elif not a12_v1 & 128:
-        a12_v1 = ((a12_v1 >> 8) & 127) | ((a12_v1 & 127) << 7)
+        if sg:
+            a6_v1 = ~a6_v1
+    elif not a6_v1 & 128:
+        a6_v1 = ((a6_v1 >> 8) & 127) | (a6_v1 & 127) << 7
         p = q
+        if sg:
+            a6_v1 = ~a6_v1
     else:
-        a12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        a12_v1 = ~a12_v1
-    if a12_v1 < -32768 or a12_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', a12_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s13(v1, a12_v0)
-    _s14(v1, a12_v1)
+        a6_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            a6_v1 = ~a6_v1
+        if a6_v1 < -32768 or a6_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', a6_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = a6_v0
+    v1.Value = a6_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -668,25 +788,41 @@ def _d_DetailedTaxType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DetailedTaxType')
     p = q
-    o = _new(cls)
-    _s15(o, v0)
-    _s16(o, v1)
+    o = _new(_W_DetailedTaxType)
+    o.TaxRuleID = v0
+    o.Amount = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_DetailedTaxType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DetailedTaxType(v):
+    x0 = v.TaxRuleID
+    x1 = v.Amount
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'TaxRuleID': x0, 'Amount': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_DisplayParametersType': (
         ('RationalNumberType',),
 """\
-_T17 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, )
-_T18 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, )
-_T19 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (4, 0, 4), None, None, None, None, None, None, None, )
-_T20 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, None, None, None, )
-_T21 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, )
-_T22 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (4, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, )
-_T23 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (4, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
-_T24 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (4, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
-_T26 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (4, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
-_T27 = ((4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T7 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, None, None, )
+_T8 = ((4, 2, 3), (4, 1, 3), (4, 0, 3), None, None, None, None, None, None, None, None, )
+_T9 = ((4, 3, 4), (4, 2, 4), (4, 1, 4), (4, 0, 4), None, None, None, None, None, None, None, )
+_T10 = ((4, 4, 5), (4, 3, 5), (4, 2, 5), (4, 1, 5), (3, 0, 5), None, None, None, None, None, None, )
+_T11 = ((4, 5, 6), (4, 4, 6), (4, 3, 6), (4, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, None, None, )
+_T12 = ((4, 6, 7), (4, 5, 7), (4, 4, 7), (4, 3, 7), (3, 2, 7), (3, 1, 7), (3, 0, 7), None, None, None, None, )
+_T13 = ((4, 7, 8), (4, 6, 8), (4, 5, 8), (4, 4, 8), (3, 3, 8), (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
+_T14 = ((4, 8, 9), (4, 7, 9), (4, 6, 9), (4, 5, 9), (3, 4, 9), (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
+_T16 = ((4, 9, 10), (4, 8, 10), (4, 7, 10), (4, 6, 10), (3, 5, 10), (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
+_T17 = ((4, 10), (4, 9), (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_DisplayParametersType(a, v):
     f = ""
@@ -703,7 +839,7 @@ def _e_DisplayParametersType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T17[s]
+            t = _T7[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -714,7 +850,7 @@ def _e_DisplayParametersType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T18[s]
+            t = _T8[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -725,7 +861,7 @@ def _e_DisplayParametersType(a, v):
         f = "MaximumSOC"
         x3 = v.MaximumSOC
         if x3 is not None:
-            t = _T19[s]
+            t = _T9[s]
             if t is None:
                 raise _rt.not_here('MaximumSOC')
             a = (a << t[0]) | t[1]
@@ -736,46 +872,67 @@ def _e_DisplayParametersType(a, v):
         f = "RemainingTimeToMinimumSOC"
         x4 = v.RemainingTimeToMinimumSOC
         if x4 is not None:
-            t = _T20[s]
+            t = _T10[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToMinimumSOC')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < 0 or x4 > 4294967295:
                 raise _rt.bad_int(x4, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x4 if x4 < 128 else _uint(a, x4)
+            if x4 < 128:
+                a = (a << 9) | (x4)
+            elif x4 < 16384:
+                a = (a << 17) | (((x4 & 127) << 8) | (x4 >> 7) | 32768)
+            elif x4 < 2097152:
+                a = (a << 25) | (((x4 & 127) << 16) | ((x4 & 16256) << 1) | (x4 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x4)
             a <<= 1
         f = "RemainingTimeToTargetSOC"
         x5 = v.RemainingTimeToTargetSOC
         if x5 is not None:
-            t = _T21[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToTargetSOC')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x5.__class__ is not int or x5 < 0 or x5 > 4294967295:
                 raise _rt.bad_int(x5, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+            if x5 < 128:
+                a = (a << 9) | (x5)
+            elif x5 < 16384:
+                a = (a << 17) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+            elif x5 < 2097152:
+                a = (a << 25) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x5)
             a <<= 1
         f = "RemainingTimeToMaximumSOC"
         x6 = v.RemainingTimeToMaximumSOC
         if x6 is not None:
-            t = _T22[s]
+            t = _T12[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToMaximumSOC')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x6.__class__ is not int or x6 < 0 or x6 > 4294967295:
                 raise _rt.bad_int(x6, 0, 4294967295)
-            a <<= 1
-            a = (a << 8) | x6 if x6 < 128 else _uint(a, x6)
+            if x6 < 128:
+                a = (a << 9) | (x6)
+            elif x6 < 16384:
+                a = (a << 17) | (((x6 & 127) << 8) | (x6 >> 7) | 32768)
+            elif x6 < 2097152:
+                a = (a << 25) | (((x6 & 127) << 16) | ((x6 & 16256) << 1) | (x6 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x6)
             a <<= 1
         f = "ChargingComplete"
         x7 = v.ChargingComplete
         if x7 is not None:
-            t = _T23[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('ChargingComplete')
             a = (a << t[0]) | t[1]
@@ -788,27 +945,31 @@ def _e_DisplayParametersType(a, v):
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T24[s]
+            t = _T14[s]
             if t is None:
                 raise _rt.not_here('BatteryEnergyCapacity')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "BatteryEnergyCapacity.Exponent"
-            b25_x0 = x8.Exponent
-            if b25_x0.__class__ is not int or b25_x0 < -128 or b25_x0 > 127:
-                raise _rt.bad_int(b25_x0, -128, 127)
+            b15_x0 = x8.Exponent
+            if b15_x0.__class__ is not int or b15_x0 < -128 or b15_x0 > 127:
+                raise _rt.bad_int(b15_x0, -128, 127)
             f = "BatteryEnergyCapacity.Value"
-            b25_x1 = x8.Value
-            if b25_x1.__class__ is not int or b25_x1 < -32768 or b25_x1 > 32767:
-                raise _rt.bad_int(b25_x1, -32768, 32767)
-            a = (a << 14) | (b25_x0 - -128) << 4 | (b25_x1 < 0)
-            m = ~b25_x1 if b25_x1 < 0 else b25_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            b15_x1 = x8.Value
+            if b15_x1.__class__ is not int or b15_x1 < -32768 or b15_x1 > 32767:
+                raise _rt.bad_int(b15_x1, -32768, 32767)
+            m = ~b15_x1 if b15_x1 < 0 else b15_x1
+            if m < 128:
+                a = (a << 22) | (b15_x0 - -128) << 12 | (b15_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (b15_x0 - -128) << 20 | (b15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (b15_x0 - -128) << 28 | (b15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "InletHot"
         x9 = v.InletHot
         if x9 is not None:
-            t = _T26[s]
+            t = _T16[s]
             if t is None:
                 raise _rt.not_here('InletHot')
             a = (a << t[0]) | t[1]
@@ -816,7 +977,7 @@ def _e_DisplayParametersType(a, v):
             if x9.__class__ is not bool:
                 raise _rt.bad_type(x9, 'bool')
             a = (a << 3) | (x9) << 1
-        t = _T27[s]
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BatteryEnergyCapacity), SE(ChargingComplete), SE(InletHot), SE(MaximumSOC), SE(MinimumSOC), SE(PresentSOC), SE(RemainingTimeToMaximumSOC), SE(RemainingTimeToMinimumSOC), SE(RemainingTimeToTargetSOC), SE(TargetSOC))')
         a = (a << t[0]) | t[1]
@@ -828,18 +989,8 @@ def _e_DisplayParametersType(a, v):
 """,
     ),
     '_d_DisplayParametersType': (
-        ('DisplayParametersType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('DisplayParametersType', 'RationalNumberType', '_W_DisplayParametersType', '_d_RationalNumberType'),
 """\
-_s28 = DisplayParametersType.PresentSOC.__set__
-_s29 = DisplayParametersType.MinimumSOC.__set__
-_s30 = DisplayParametersType.TargetSOC.__set__
-_s31 = DisplayParametersType.MaximumSOC.__set__
-_s32 = DisplayParametersType.RemainingTimeToMinimumSOC.__set__
-_s33 = DisplayParametersType.RemainingTimeToTargetSOC.__set__
-_s34 = DisplayParametersType.RemainingTimeToMaximumSOC.__set__
-_s35 = DisplayParametersType.ChargingComplete.__set__
-_s36 = DisplayParametersType.BatteryEnergyCapacity.__set__
-_s37 = DisplayParametersType.InletHot.__set__
 
 def _d_DisplayParametersType(D, E, p, data, st, cls):
     v0 = None
@@ -907,7 +1058,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 4:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -921,12 +1071,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             v4 >>= 8
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v4 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+            if v4 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -936,7 +1086,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 5
     elif ec == 5:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -950,12 +1099,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             v5 >>= 8
             p = q - 8
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
         else:
             v5, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v5 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+            if v5 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -965,7 +1114,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         p = q
         s = 6
     elif ec == 6:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -979,12 +1127,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             v6 >>= 8
             p = q - 8
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
         else:
             v6, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v6 > 4294967295:
-            raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+            if v6 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1064,7 +1212,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 3:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1078,12 +1225,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1093,7 +1240,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 4:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1107,12 +1253,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1122,7 +1268,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 5:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1136,12 +1281,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1209,7 +1354,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1223,12 +1367,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1238,7 +1382,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 3:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1252,12 +1395,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1267,7 +1410,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 4:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1281,12 +1423,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1342,7 +1484,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1356,12 +1497,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1371,7 +1512,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1385,12 +1525,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1400,7 +1540,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 3:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1414,12 +1553,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1463,7 +1602,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1477,12 +1615,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v4 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
+                if v4 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMinimumSOC', v4, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1492,7 +1630,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 5
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1506,12 +1643,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1521,7 +1658,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1535,12 +1671,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1584,7 +1720,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1598,12 +1733,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v5 >>= 8
                 p = q - 8
             elif not v5 & 128:
-                v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+                v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
                 p = q
             else:
                 v5, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v5 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
+                if v5 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToTargetSOC', v5, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1613,7 +1748,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
             p = q
             s = 6
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1627,12 +1761,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1676,7 +1810,6 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1690,12 +1823,12 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
                 v6 >>= 8
                 p = q - 8
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 5)
-            if v6 > 4294967295:
-                raise _rt.out_of_range(p0, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
+                if v6 > 4294967295:
+                    raise _rt.out_of_range(q - 16, 'DisplayParametersType.RemainingTimeToMaximumSOC', v6, 0, 4294967295)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1818,18 +1951,62 @@ def _d_DisplayParametersType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DisplayParametersType')
         p = q
-    o = _new(cls)
-    _s28(o, v0)
-    _s29(o, v1)
-    _s30(o, v2)
-    _s31(o, v3)
-    _s32(o, v4)
-    _s33(o, v5)
-    _s34(o, v6)
-    _s35(o, v7)
-    _s36(o, v8)
-    _s37(o, v9)
+    o = _new(_W_DisplayParametersType)
+    o.PresentSOC = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.MaximumSOC = v3
+    o.RemainingTimeToMinimumSOC = v4
+    o.RemainingTimeToTargetSOC = v5
+    o.RemainingTimeToMaximumSOC = v6
+    o.ChargingComplete = v7
+    o.BatteryEnergyCapacity = v8
+    o.InletHot = v9
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_DisplayParametersType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DisplayParametersType(v):
+    d = {}
+    x0 = v.PresentSOC
+    if x0 is not None:
+        d['PresentSOC'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.MaximumSOC
+    if x3 is not None:
+        d['MaximumSOC'] = x3
+    x4 = v.RemainingTimeToMinimumSOC
+    if x4 is not None:
+        d['RemainingTimeToMinimumSOC'] = x4
+    x5 = v.RemainingTimeToTargetSOC
+    if x5 is not None:
+        d['RemainingTimeToTargetSOC'] = x5
+    x6 = v.RemainingTimeToMaximumSOC
+    if x6 is not None:
+        d['RemainingTimeToMaximumSOC'] = x6
+    x7 = v.ChargingComplete
+    if x7 is not None:
+        d['ChargingComplete'] = x7
+    x8 = v.BatteryEnergyCapacity
+    if x8 is not None:
+        y1 = x8.Exponent
+        y2 = x8.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['BatteryEnergyCapacity'] = {'Exponent': y1, 'Value': y2}
+    x9 = v.InletHot
+    if x9 is not None:
+        d['InletHot'] = x9
+    return d
 """,
     ),
     '_e_EVSEStatusType': (
@@ -1843,8 +2020,12 @@ def _e_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_evseNotificationType.get(x1)
@@ -1859,13 +2040,10 @@ def _e_EVSEStatusType(a, v):
 """,
     ),
     '_d_EVSEStatusType': (
-        ('EVSEStatusType', '_EV_evseNotificationType'),
+        ('EVSEStatusType', '_EV_evseNotificationType', '_W_EVSEStatusType'),
 """\
-_s38 = EVSEStatusType.NotificationMaxDelay.__set__
-_s39 = EVSEStatusType.EVSENotification.__set__
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -1879,12 +2057,12 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -1896,16 +2074,30 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'EVSEStatusType.EVSENotification', k, 6)
     v1 = _EV_evseNotificationType[k]
     p = q
-    o = _new(cls)
-    _s38(o, v0)
-    _s39(o, v1)
+    o = _new(_W_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    return d
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
         ('X509IssuerSerialType',),
 """\
-_T41 = (None, (2, 1), (1, 0), )
+_T19 = (None, (2, 1), (1, 0), )
 
 def _e_ListOfRootCertificateIDsType(a, v):
     f = ""
@@ -1931,22 +2123,29 @@ def _e_ListOfRootCertificateIDsType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "RootCertificateID.X509IssuerName"
-            r40_x0 = y.X509IssuerName
-            if r40_x0.__class__ is not str:
-                raise _rt.bad_length(r40_x0, None, None, str)
+            r18_x0 = y.X509IssuerName
+            if r18_x0.__class__ is not str:
+                raise _rt.bad_length(r18_x0, None, None, str)
             a <<= 2
-            a = _str(a, r40_x0)
+            a = _str(a, r18_x0)
             f = "RootCertificateID.X509SerialNumber"
-            r40_x1 = y.X509SerialNumber
-            if r40_x1.__class__ is not int:
-                raise _rt.bad_int(r40_x1, None, None)
-            a = (a << 4) | (r40_x1 < 0)
-            m = ~r40_x1 if r40_x1 < 0 else r40_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r18_x1 = y.X509SerialNumber
+            if r18_x1.__class__ is not int:
+                raise _rt.bad_int(r18_x1, None, None)
+            m = ~r18_x1 if r18_x1 < 0 else r18_x1
+            if m < 128:
+                a = (a << 12) | (r18_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (r18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (r18_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
-        t = _T41[s]
+        t = _T19[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RootCertificateID))')
         a = (a << t[0]) | t[1]
@@ -1958,11 +2157,8 @@ def _e_ListOfRootCertificateIDsType(a, v):
 """,
     ),
     '_d_ListOfRootCertificateIDsType': (
-        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_W_ListOfRootCertificateIDsType', '_W_X509IssuerSerialType', '_d_X509IssuerSerialType'),
 """\
-_s43 = X509IssuerSerialType.X509IssuerName.__set__
-_s44 = X509IssuerSerialType.X509SerialNumber.__set__
-_s45 = ListOfRootCertificateIDsType.RootCertificateID.__set__
 
 def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     v0 = []
@@ -1973,8 +2169,7 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    r42_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
+    r20_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -1984,20 +2179,25 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r42_v1 = c & 65535
-    if r42_v1 < 32768:
-        r42_v1 >>= 8
+    r20_v1 = c & 65535
+    if r20_v1 < 32768:
+        r20_v1 >>= 8
         p = q - 8
-    elif not r42_v1 & 128:
-        r42_v1 = ((r42_v1 >> 8) & 127) | ((r42_v1 & 127) << 7)
+        if sg:
+            r20_v1 = ~r20_v1
+    elif not r20_v1 & 128:
+        r20_v1 = ((r20_v1 >> 8) & 127) | (r20_v1 & 127) << 7
         p = q
+        if sg:
+            r20_v1 = ~r20_v1
     else:
-        r42_v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        r42_v1 = ~r42_v1
-    y = _new(X509IssuerSerialType)
-    _s43(y, r42_v0)
-    _s44(y, r42_v1)
+        r20_v1, D, E, p = _duint(D, E, q - 16, data, 148)
+        if sg:
+            r20_v1 = ~r20_v1
+    y = _new(_W_X509IssuerSerialType)
+    y.X509IssuerName = r20_v0
+    y.X509SerialNumber = r20_v1
+    y.__class__ = X509IssuerSerialType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -2037,15 +2237,28 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ListOfRootCertificateIDsType')
-    o = _new(cls)
-    _s45(o, v0)
+    o = _new(_W_ListOfRootCertificateIDsType)
+    o.RootCertificateID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ListOfRootCertificateIDsType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = [_j_X509IssuerSerialType(i) for i in x0]
+    return d
 """,
     ),
     '_e_MessageHeaderType': (
         ('SignatureType', '_e_SignatureType'),
 """\
-_T46 = (None, None, (2, 1), (1, 0), )
+_T21 = (None, None, (2, 1), (1, 0), )
 
 def _e_MessageHeaderType(a, v):
     f = ""
@@ -2054,14 +2267,19 @@ def _e_MessageHeaderType(a, v):
         x0 = v.SessionID
         if x0.__class__ is not bytes or len(x0) != 8:
             raise _rt.bad_length(x0, 8, 8, bytes)
-        a <<= 2
-        a = _bin(a, x0)
         f = "TimeStamp"
         x1 = v.TimeStamp
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 85) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 93) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 101) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a = (a << 77) | (int.from_bytes(x0, 'big') | 147573952589676412928) << 3
+            a = _uint(a, x1)
         f = "Signature"
         x2 = v.Signature
         a <<= 1
@@ -2073,7 +2291,7 @@ def _e_MessageHeaderType(a, v):
             s = 3
         else:
             s = 2
-        t = _T46[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Signature))')
         a = (a << t[0]) | t[1]
@@ -2085,11 +2303,8 @@ def _e_MessageHeaderType(a, v):
 """,
     ),
     '_d_MessageHeaderType': (
-        ('MessageHeaderType', 'SignatureType', '_d_SignatureType'),
+        ('MessageHeaderType', 'SignatureType', '_W_MessageHeaderType', '_d_SignatureType'),
 """\
-_s47 = MessageHeaderType.SessionID.__set__
-_s48 = MessageHeaderType.TimeStamp.__set__
-_s49 = MessageHeaderType.Signature.__set__
 
 def _d_MessageHeaderType(D, E, p, data, st, cls):
     v2 = None
@@ -2100,8 +2315,12 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'MessageHeaderType')
     p = q
-    v0, D, E, p = _dbin(D, E, p, data, 8, 8, 'MessageHeaderType.SessionID')
-    p0 = p + 3
+    q = p + 72
+    if q <= E and (D >> (E - p - 8)) & 255 == 8:
+        v0 = ((D >> (E - q)) & 18446744073709551615).to_bytes(8, 'big')
+        p = q
+    else:
+        v0, D, E, p = _dbin(D, E, p, data, 8, 8, 'MessageHeaderType.SessionID')
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -2115,12 +2334,12 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v1 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
+        if v1 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'MessageHeaderType.TimeStamp', v1, 0, 18446744073709551615)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2144,22 +2363,39 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MessageHeaderType')
         p = q
-    o = _new(cls)
-    _s47(o, v0)
-    _s48(o, v1)
-    _s49(o, v2)
+    o = _new(_W_MessageHeaderType)
+    o.SessionID = v0
+    o.TimeStamp = v1
+    o.Signature = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('SignatureType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    x1 = v.TimeStamp
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'SessionID': x0.hex().upper(), 'TimeStamp': x1}
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
         (),
 """\
-_T50 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
-_T51 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
-_T52 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
-_T53 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T54 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T55 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T22 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
+_T23 = (None, None, (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
+_T24 = (None, None, (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
+_T25 = (None, None, (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T26 = (None, None, (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T27 = (None, None, (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_MeterInfoType(a, v):
     f = ""
@@ -2174,16 +2410,30 @@ def _e_MeterInfoType(a, v):
         x1 = v.ChargedEnergyReadingWh
         if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
             raise _rt.bad_int(x1, 0, 18446744073709551615)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         f = "BPT_DischargedEnergyReadingWh"
         x2 = v.BPT_DischargedEnergyReadingWh
         a <<= 1
         if x2 is not None:
             if x2.__class__ is not int or x2 < 0 or x2 > 18446744073709551615:
                 raise _rt.bad_int(x2, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 12) | (x2)
+            elif x2 < 16384:
+                a = (a << 20) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 28) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x2)
             a <<= 1
             s = 3
         else:
@@ -2191,33 +2441,47 @@ def _e_MeterInfoType(a, v):
         f = "CapacitiveEnergyReadingVARh"
         x3 = v.CapacitiveEnergyReadingVARh
         if x3 is not None:
-            t = _T50[s]
+            t = _T22[s]
             if t is None:
                 raise _rt.not_here('CapacitiveEnergyReadingVARh')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 18446744073709551615:
                 raise _rt.bad_int(x3, 0, 18446744073709551615)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            elif x3 < 2097152:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x3)
             a <<= 1
         f = "BPT_InductiveEnergyReadingVARh"
         x4 = v.BPT_InductiveEnergyReadingVARh
         if x4 is not None:
-            t = _T51[s]
+            t = _T23[s]
             if t is None:
                 raise _rt.not_here('BPT_InductiveEnergyReadingVARh')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < 0 or x4 > 18446744073709551615:
                 raise _rt.bad_int(x4, 0, 18446744073709551615)
-            a <<= 1
-            a = (a << 8) | x4 if x4 < 128 else _uint(a, x4)
+            if x4 < 128:
+                a = (a << 9) | (x4)
+            elif x4 < 16384:
+                a = (a << 17) | (((x4 & 127) << 8) | (x4 >> 7) | 32768)
+            elif x4 < 2097152:
+                a = (a << 25) | (((x4 & 127) << 16) | ((x4 & 16256) << 1) | (x4 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x4)
             a <<= 1
         f = "MeterSignature"
         x5 = v.MeterSignature
         if x5 is not None:
-            t = _T52[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('MeterSignature')
             a = (a << t[0]) | t[1]
@@ -2230,31 +2494,42 @@ def _e_MeterInfoType(a, v):
         f = "MeterStatus"
         x6 = v.MeterStatus
         if x6 is not None:
-            t = _T53[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('MeterStatus')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
                 raise _rt.bad_int(x6, -32768, 32767)
-            a = (a << 2) | (x6 < 0)
             m = ~x6 if x6 < 0 else x6
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x6 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "MeterTimestamp"
         x7 = v.MeterTimestamp
         if x7 is not None:
-            t = _T54[s]
+            t = _T26[s]
             if t is None:
                 raise _rt.not_here('MeterTimestamp')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x7.__class__ is not int or x7 < 0 or x7 > 18446744073709551615:
                 raise _rt.bad_int(x7, 0, 18446744073709551615)
+            if x7 < 128:
+                a = (a << 9) | (x7)
+            elif x7 < 16384:
+                a = (a << 17) | (((x7 & 127) << 8) | (x7 >> 7) | 32768)
+            elif x7 < 2097152:
+                a = (a << 25) | (((x7 & 127) << 16) | ((x7 & 16256) << 1) | (x7 >> 14) | 8421376)
+            else:
+                a <<= 1
+                a = _uint(a, x7)
             a <<= 1
-            a = (a << 8) | x7 if x7 < 128 else _uint(a, x7)
-            a <<= 1
-        t = _T55[s]
+        t = _T27[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BPT_DischargedEnergyReadingWh), SE(BPT_InductiveEnergyReadingVARh), SE(CapacitiveEnergyReadingVARh), SE(MeterSignature), SE(MeterStatus), SE(MeterTimestamp))')
         a = (a << t[0]) | t[1]
@@ -2266,16 +2541,8 @@ def _e_MeterInfoType(a, v):
 """,
     ),
     '_d_MeterInfoType': (
-        ('MeterInfoType',),
+        ('MeterInfoType', '_W_MeterInfoType'),
 """\
-_s56 = MeterInfoType.MeterID.__set__
-_s57 = MeterInfoType.ChargedEnergyReadingWh.__set__
-_s58 = MeterInfoType.BPT_DischargedEnergyReadingWh.__set__
-_s59 = MeterInfoType.CapacitiveEnergyReadingVARh.__set__
-_s60 = MeterInfoType.BPT_InductiveEnergyReadingVARh.__set__
-_s61 = MeterInfoType.MeterSignature.__set__
-_s62 = MeterInfoType.MeterStatus.__set__
-_s63 = MeterInfoType.MeterTimestamp.__set__
 
 def _d_MeterInfoType(D, E, p, data, st, cls):
     v2 = None
@@ -2292,7 +2559,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:CommonTypes', 'MeterID'), None, 32, 'MeterInfoType.MeterID')
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -2306,12 +2572,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v1 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
+        if v1 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'MeterInfoType.ChargedEnergyReadingWh', v1, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -2321,7 +2587,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2335,12 +2600,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2 >>= 8
             p = q - 8
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v2 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
+            if v2 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_DischargedEnergyReadingWh', v2, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2350,7 +2615,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 1:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2364,12 +2628,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v3 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+            if v3 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2379,7 +2643,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 2:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2393,12 +2656,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v4 >>= 8
             p = q - 8
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v4 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+            if v4 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2411,7 +2674,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
         s = 6
     elif ec == 4:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -2425,15 +2687,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if v6 < 32768:
             v6 >>= 8
             p = q - 8
+            if sg:
+                v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
+            if sg:
+                v6 = ~v6
         else:
             v6, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2443,7 +2709,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 7
     elif ec == 5:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2457,12 +2722,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v7 >>= 8
             p = q - 8
         elif not v7 & 128:
-            v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+            v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
             p = q
         else:
             v7, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v7 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+            if v7 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2483,7 +2748,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2497,12 +2761,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v3 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
+                if v3 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.CapacitiveEnergyReadingVARh', v3, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2512,7 +2776,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2526,12 +2789,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v4 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                if v4 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2544,7 +2807,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 3:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -2558,15 +2820,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v6 < 32768:
                 v6 >>= 8
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
+                if sg:
+                    v6 = ~v6
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2576,7 +2842,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 4:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2590,12 +2855,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
                 v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2616,7 +2881,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2630,12 +2894,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v4 >>= 8
                 p = q - 8
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v4 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
+                if v4 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.BPT_InductiveEnergyReadingVARh', v4, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2648,7 +2912,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 2:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -2662,15 +2925,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v6 < 32768:
                 v6 >>= 8
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
+                if sg:
+                    v6 = ~v6
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2680,7 +2947,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 3:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2694,12 +2960,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
                 v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2723,7 +2989,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v5, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.MeterSignature')
             s = 6
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -2737,15 +3002,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v6 < 32768:
                 v6 >>= 8
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
+                if sg:
+                    v6 = ~v6
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2755,7 +3024,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2769,12 +3037,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
                 v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2795,7 +3063,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -2809,15 +3076,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v6 < 32768:
                 v6 >>= 8
                 p = q - 8
+                if sg:
+                    v6 = ~v6
             elif not v6 & 128:
-                v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+                v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
                 p = q
+                if sg:
+                    v6 = ~v6
             else:
                 v6, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v6 = ~v6
-            if v6 < -32768 or v6 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
+                if sg:
+                    v6 = ~v6
+                if v6 < -32768 or v6 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v6, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2827,7 +3098,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 7
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2841,12 +3111,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
                 v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2867,7 +3137,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -2881,12 +3150,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
                 v7 >>= 8
                 p = q - 8
             elif not v7 & 128:
-                v7 = ((v7 >> 8) & 127) | ((v7 & 127) << 7)
+                v7 = ((v7 >> 8) & 127) | (v7 & 127) << 7
                 p = q
             else:
                 v7, D, E, p = _duint(D, E, q - 16, data, 10)
-            if v7 > 18446744073709551615:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
+                if v7 > 18446744073709551615:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterTimestamp', v7, 0, 18446744073709551615)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2907,16 +3176,48 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
         p = q
-    o = _new(cls)
-    _s56(o, v0)
-    _s57(o, v1)
-    _s58(o, v2)
-    _s59(o, v3)
-    _s60(o, v4)
-    _s61(o, v5)
-    _s62(o, v6)
-    _s63(o, v7)
+    o = _new(_W_MeterInfoType)
+    o.MeterID = v0
+    o.ChargedEnergyReadingWh = v1
+    o.BPT_DischargedEnergyReadingWh = v2
+    o.CapacitiveEnergyReadingVARh = v3
+    o.BPT_InductiveEnergyReadingVARh = v4
+    o.MeterSignature = v5
+    o.MeterStatus = v6
+    o.MeterTimestamp = v7
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MeterInfoType': (
+        (),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    x1 = v.ChargedEnergyReadingWh
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'MeterID': x0, 'ChargedEnergyReadingWh': x1}
+    x2 = v.BPT_DischargedEnergyReadingWh
+    if x2 is not None:
+        d['BPT_DischargedEnergyReadingWh'] = x2
+    x3 = v.CapacitiveEnergyReadingVARh
+    if x3 is not None:
+        d['CapacitiveEnergyReadingVARh'] = x3
+    x4 = v.BPT_InductiveEnergyReadingVARh
+    if x4 is not None:
+        d['BPT_InductiveEnergyReadingVARh'] = x4
+    x5 = v.MeterSignature
+    if x5 is not None:
+        d['MeterSignature'] = _b2a(x5, newline=False).decode()
+    x6 = v.MeterStatus
+    if x6 is not None:
+        d['MeterStatus'] = x6
+    x7 = v.MeterTimestamp
+    if x7 is not None:
+        d['MeterTimestamp'] = x7
+    return d
 """,
     ),
     '_e_RationalNumberType': (
@@ -2934,9 +3235,13 @@ def _e_RationalNumberType(a, v):
         x1 = v.Value
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 14) | (x0 - -128) << 4 | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (x0 - -128) << 12 | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (x0 - -128) << 20 | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (x0 - -128) << 28 | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2946,13 +3251,10 @@ def _e_RationalNumberType(a, v):
 """,
     ),
     '_d_RationalNumberType': (
-        ('RationalNumberType',),
+        ('RationalNumberType', '_W_RationalNumberType'),
 """\
-_s64 = RationalNumberType.Exponent.__set__
-_s65 = RationalNumberType.Value.__set__
 
 def _d_RationalNumberType(D, E, p, data, st, cls):
-    p0 = p + 14
     q = p + 30
     if q <= E:
         c = (D >> (E - q)) & 1073741823
@@ -2967,15 +3269,19 @@ def _d_RationalNumberType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', v1, -32768, 32767)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -2983,20 +3289,34 @@ def _d_RationalNumberType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'RationalNumberType')
     p = q
-    o = _new(cls)
-    _s64(o, v0)
-    _s65(o, v1)
+    o = _new(_W_RationalNumberType)
+    o.Exponent = v0
+    o.Value = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_RationalNumberType': (
+        (),
+"""\
+
+def _j_RationalNumberType(v):
+    x0 = v.Exponent
+    x1 = v.Value
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'Exponent': x0, 'Value': x1}
+    return d
 """,
     ),
     '_e_ReceiptType': (
         ('DetailedCostType', 'DetailedTaxType', 'RationalNumberType'),
 """\
-_T69 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, None, )
-_T73 = (None, (3, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, )
-_T77 = (None, (3, 3, 5), (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, )
-_T81 = (None, (3, 4, 6), (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T84 = (None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T31 = (None, (3, 1, 3), (3, 0, 3), None, None, None, None, None, )
+_T35 = (None, (3, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, )
+_T39 = (None, (3, 3, 5), (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, )
+_T43 = (None, (3, 4, 6), (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T46 = (None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_ReceiptType(a, v):
     f = ""
@@ -3006,8 +3326,15 @@ def _e_ReceiptType(a, v):
         x0 = v.TimeAnchor
         if x0.__class__ is not int or x0 < 0 or x0 > 18446744073709551615:
             raise _rt.bad_int(x0, 0, 18446744073709551615)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EnergyCosts"
         x1 = v.EnergyCosts
         a <<= 1
@@ -3015,35 +3342,43 @@ def _e_ReceiptType(a, v):
             if not isinstance(x1, DetailedCostType):
                 raise _rt.bad_class(x1, 'DetailedCostType')
             f = "EnergyCosts.Amount"
-            e66_x0 = x1.Amount
-            if not isinstance(e66_x0, RationalNumberType):
-                raise _rt.bad_class(e66_x0, 'RationalNumberType')
+            e28_x0 = x1.Amount
+            if not isinstance(e28_x0, RationalNumberType):
+                raise _rt.bad_class(e28_x0, 'RationalNumberType')
             f = "EnergyCosts.Amount.Exponent"
-            e66_a67_x0 = e66_x0.Exponent
-            if e66_a67_x0.__class__ is not int or e66_a67_x0 < -128 or e66_a67_x0 > 127:
-                raise _rt.bad_int(e66_a67_x0, -128, 127)
+            e28_a29_x0 = e28_x0.Exponent
+            if e28_a29_x0.__class__ is not int or e28_a29_x0 < -128 or e28_a29_x0 > 127:
+                raise _rt.bad_int(e28_a29_x0, -128, 127)
             f = "EnergyCosts.Amount.Value"
-            e66_a67_x1 = e66_x0.Value
-            if e66_a67_x1.__class__ is not int or e66_a67_x1 < -32768 or e66_a67_x1 > 32767:
-                raise _rt.bad_int(e66_a67_x1, -32768, 32767)
-            a = (a << 18) | (e66_a67_x0 - -128) << 4 | (e66_a67_x1 < 0)
-            m = ~e66_a67_x1 if e66_a67_x1 < 0 else e66_a67_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e28_a29_x1 = e28_x0.Value
+            if e28_a29_x1.__class__ is not int or e28_a29_x1 < -32768 or e28_a29_x1 > 32767:
+                raise _rt.bad_int(e28_a29_x1, -32768, 32767)
+            m = ~e28_a29_x1 if e28_a29_x1 < 0 else e28_a29_x1
+            if m < 128:
+                a = (a << 26) | (e28_a29_x0 - -128) << 12 | (e28_a29_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e28_a29_x0 - -128) << 20 | (e28_a29_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e28_a29_x0 - -128) << 28 | (e28_a29_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EnergyCosts.CostPerUnit"
-            e66_x1 = x1.CostPerUnit
-            if not isinstance(e66_x1, RationalNumberType):
-                raise _rt.bad_class(e66_x1, 'RationalNumberType')
+            e28_x1 = x1.CostPerUnit
+            if not isinstance(e28_x1, RationalNumberType):
+                raise _rt.bad_class(e28_x1, 'RationalNumberType')
             f = "EnergyCosts.CostPerUnit.Exponent"
-            e66_c68_x0 = e66_x1.Exponent
-            if e66_c68_x0.__class__ is not int or e66_c68_x0 < -128 or e66_c68_x0 > 127:
-                raise _rt.bad_int(e66_c68_x0, -128, 127)
+            e28_c30_x0 = e28_x1.Exponent
+            if e28_c30_x0.__class__ is not int or e28_c30_x0 < -128 or e28_c30_x0 > 127:
+                raise _rt.bad_int(e28_c30_x0, -128, 127)
             f = "EnergyCosts.CostPerUnit.Value"
-            e66_c68_x1 = e66_x1.Value
-            if e66_c68_x1.__class__ is not int or e66_c68_x1 < -32768 or e66_c68_x1 > 32767:
-                raise _rt.bad_int(e66_c68_x1, -32768, 32767)
-            a = (a << 17) | (e66_c68_x0 - -128) << 4 | (e66_c68_x1 < 0)
-            m = ~e66_c68_x1 if e66_c68_x1 < 0 else e66_c68_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e28_c30_x1 = e28_x1.Value
+            if e28_c30_x1.__class__ is not int or e28_c30_x1 < -32768 or e28_c30_x1 > 32767:
+                raise _rt.bad_int(e28_c30_x1, -32768, 32767)
+            m = ~e28_c30_x1 if e28_c30_x1 < 0 else e28_c30_x1
+            if m < 128:
+                a = (a << 25) | (e28_c30_x0 - -128) << 12 | (e28_c30_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e28_c30_x0 - -128) << 20 | (e28_c30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e28_c30_x0 - -128) << 28 | (e28_c30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             s = 2
         else:
@@ -3053,123 +3388,147 @@ def _e_ReceiptType(a, v):
         if x2 is not None:
             if not isinstance(x2, DetailedCostType):
                 raise _rt.bad_class(x2, 'DetailedCostType')
-            t = _T69[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('OccupancyCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OccupancyCosts.Amount"
-            o70_x0 = x2.Amount
-            if not isinstance(o70_x0, RationalNumberType):
-                raise _rt.bad_class(o70_x0, 'RationalNumberType')
+            o32_x0 = x2.Amount
+            if not isinstance(o32_x0, RationalNumberType):
+                raise _rt.bad_class(o32_x0, 'RationalNumberType')
             f = "OccupancyCosts.Amount.Exponent"
-            o70_a71_x0 = o70_x0.Exponent
-            if o70_a71_x0.__class__ is not int or o70_a71_x0 < -128 or o70_a71_x0 > 127:
-                raise _rt.bad_int(o70_a71_x0, -128, 127)
+            o32_a33_x0 = o32_x0.Exponent
+            if o32_a33_x0.__class__ is not int or o32_a33_x0 < -128 or o32_a33_x0 > 127:
+                raise _rt.bad_int(o32_a33_x0, -128, 127)
             f = "OccupancyCosts.Amount.Value"
-            o70_a71_x1 = o70_x0.Value
-            if o70_a71_x1.__class__ is not int or o70_a71_x1 < -32768 or o70_a71_x1 > 32767:
-                raise _rt.bad_int(o70_a71_x1, -32768, 32767)
-            a = (a << 15) | (o70_a71_x0 - -128) << 4 | (o70_a71_x1 < 0)
-            m = ~o70_a71_x1 if o70_a71_x1 < 0 else o70_a71_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            o32_a33_x1 = o32_x0.Value
+            if o32_a33_x1.__class__ is not int or o32_a33_x1 < -32768 or o32_a33_x1 > 32767:
+                raise _rt.bad_int(o32_a33_x1, -32768, 32767)
+            m = ~o32_a33_x1 if o32_a33_x1 < 0 else o32_a33_x1
+            if m < 128:
+                a = (a << 23) | (o32_a33_x0 - -128) << 12 | (o32_a33_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (o32_a33_x0 - -128) << 20 | (o32_a33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (o32_a33_x0 - -128) << 28 | (o32_a33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "OccupancyCosts.CostPerUnit"
-            o70_x1 = x2.CostPerUnit
-            if not isinstance(o70_x1, RationalNumberType):
-                raise _rt.bad_class(o70_x1, 'RationalNumberType')
+            o32_x1 = x2.CostPerUnit
+            if not isinstance(o32_x1, RationalNumberType):
+                raise _rt.bad_class(o32_x1, 'RationalNumberType')
             f = "OccupancyCosts.CostPerUnit.Exponent"
-            o70_c72_x0 = o70_x1.Exponent
-            if o70_c72_x0.__class__ is not int or o70_c72_x0 < -128 or o70_c72_x0 > 127:
-                raise _rt.bad_int(o70_c72_x0, -128, 127)
+            o32_c34_x0 = o32_x1.Exponent
+            if o32_c34_x0.__class__ is not int or o32_c34_x0 < -128 or o32_c34_x0 > 127:
+                raise _rt.bad_int(o32_c34_x0, -128, 127)
             f = "OccupancyCosts.CostPerUnit.Value"
-            o70_c72_x1 = o70_x1.Value
-            if o70_c72_x1.__class__ is not int or o70_c72_x1 < -32768 or o70_c72_x1 > 32767:
-                raise _rt.bad_int(o70_c72_x1, -32768, 32767)
-            a = (a << 17) | (o70_c72_x0 - -128) << 4 | (o70_c72_x1 < 0)
-            m = ~o70_c72_x1 if o70_c72_x1 < 0 else o70_c72_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            o32_c34_x1 = o32_x1.Value
+            if o32_c34_x1.__class__ is not int or o32_c34_x1 < -32768 or o32_c34_x1 > 32767:
+                raise _rt.bad_int(o32_c34_x1, -32768, 32767)
+            m = ~o32_c34_x1 if o32_c34_x1 < 0 else o32_c34_x1
+            if m < 128:
+                a = (a << 25) | (o32_c34_x0 - -128) << 12 | (o32_c34_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (o32_c34_x0 - -128) << 20 | (o32_c34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (o32_c34_x0 - -128) << 28 | (o32_c34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "AdditionalServicesCosts"
         x3 = v.AdditionalServicesCosts
         if x3 is not None:
             if not isinstance(x3, DetailedCostType):
                 raise _rt.bad_class(x3, 'DetailedCostType')
-            t = _T73[s]
+            t = _T35[s]
             if t is None:
                 raise _rt.not_here('AdditionalServicesCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "AdditionalServicesCosts.Amount"
-            a74_x0 = x3.Amount
-            if not isinstance(a74_x0, RationalNumberType):
-                raise _rt.bad_class(a74_x0, 'RationalNumberType')
+            a36_x0 = x3.Amount
+            if not isinstance(a36_x0, RationalNumberType):
+                raise _rt.bad_class(a36_x0, 'RationalNumberType')
             f = "AdditionalServicesCosts.Amount.Exponent"
-            a74_a75_x0 = a74_x0.Exponent
-            if a74_a75_x0.__class__ is not int or a74_a75_x0 < -128 or a74_a75_x0 > 127:
-                raise _rt.bad_int(a74_a75_x0, -128, 127)
+            a36_a37_x0 = a36_x0.Exponent
+            if a36_a37_x0.__class__ is not int or a36_a37_x0 < -128 or a36_a37_x0 > 127:
+                raise _rt.bad_int(a36_a37_x0, -128, 127)
             f = "AdditionalServicesCosts.Amount.Value"
-            a74_a75_x1 = a74_x0.Value
-            if a74_a75_x1.__class__ is not int or a74_a75_x1 < -32768 or a74_a75_x1 > 32767:
-                raise _rt.bad_int(a74_a75_x1, -32768, 32767)
-            a = (a << 15) | (a74_a75_x0 - -128) << 4 | (a74_a75_x1 < 0)
-            m = ~a74_a75_x1 if a74_a75_x1 < 0 else a74_a75_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            a36_a37_x1 = a36_x0.Value
+            if a36_a37_x1.__class__ is not int or a36_a37_x1 < -32768 or a36_a37_x1 > 32767:
+                raise _rt.bad_int(a36_a37_x1, -32768, 32767)
+            m = ~a36_a37_x1 if a36_a37_x1 < 0 else a36_a37_x1
+            if m < 128:
+                a = (a << 23) | (a36_a37_x0 - -128) << 12 | (a36_a37_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (a36_a37_x0 - -128) << 20 | (a36_a37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (a36_a37_x0 - -128) << 28 | (a36_a37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "AdditionalServicesCosts.CostPerUnit"
-            a74_x1 = x3.CostPerUnit
-            if not isinstance(a74_x1, RationalNumberType):
-                raise _rt.bad_class(a74_x1, 'RationalNumberType')
+            a36_x1 = x3.CostPerUnit
+            if not isinstance(a36_x1, RationalNumberType):
+                raise _rt.bad_class(a36_x1, 'RationalNumberType')
             f = "AdditionalServicesCosts.CostPerUnit.Exponent"
-            a74_c76_x0 = a74_x1.Exponent
-            if a74_c76_x0.__class__ is not int or a74_c76_x0 < -128 or a74_c76_x0 > 127:
-                raise _rt.bad_int(a74_c76_x0, -128, 127)
+            a36_c38_x0 = a36_x1.Exponent
+            if a36_c38_x0.__class__ is not int or a36_c38_x0 < -128 or a36_c38_x0 > 127:
+                raise _rt.bad_int(a36_c38_x0, -128, 127)
             f = "AdditionalServicesCosts.CostPerUnit.Value"
-            a74_c76_x1 = a74_x1.Value
-            if a74_c76_x1.__class__ is not int or a74_c76_x1 < -32768 or a74_c76_x1 > 32767:
-                raise _rt.bad_int(a74_c76_x1, -32768, 32767)
-            a = (a << 17) | (a74_c76_x0 - -128) << 4 | (a74_c76_x1 < 0)
-            m = ~a74_c76_x1 if a74_c76_x1 < 0 else a74_c76_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            a36_c38_x1 = a36_x1.Value
+            if a36_c38_x1.__class__ is not int or a36_c38_x1 < -32768 or a36_c38_x1 > 32767:
+                raise _rt.bad_int(a36_c38_x1, -32768, 32767)
+            m = ~a36_c38_x1 if a36_c38_x1 < 0 else a36_c38_x1
+            if m < 128:
+                a = (a << 25) | (a36_c38_x0 - -128) << 12 | (a36_c38_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (a36_c38_x0 - -128) << 20 | (a36_c38_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (a36_c38_x0 - -128) << 28 | (a36_c38_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "OverstayCosts"
         x4 = v.OverstayCosts
         if x4 is not None:
             if not isinstance(x4, DetailedCostType):
                 raise _rt.bad_class(x4, 'DetailedCostType')
-            t = _T77[s]
+            t = _T39[s]
             if t is None:
                 raise _rt.not_here('OverstayCosts')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "OverstayCosts.Amount"
-            o78_x0 = x4.Amount
-            if not isinstance(o78_x0, RationalNumberType):
-                raise _rt.bad_class(o78_x0, 'RationalNumberType')
+            o40_x0 = x4.Amount
+            if not isinstance(o40_x0, RationalNumberType):
+                raise _rt.bad_class(o40_x0, 'RationalNumberType')
             f = "OverstayCosts.Amount.Exponent"
-            o78_a79_x0 = o78_x0.Exponent
-            if o78_a79_x0.__class__ is not int or o78_a79_x0 < -128 or o78_a79_x0 > 127:
-                raise _rt.bad_int(o78_a79_x0, -128, 127)
+            o40_a41_x0 = o40_x0.Exponent
+            if o40_a41_x0.__class__ is not int or o40_a41_x0 < -128 or o40_a41_x0 > 127:
+                raise _rt.bad_int(o40_a41_x0, -128, 127)
             f = "OverstayCosts.Amount.Value"
-            o78_a79_x1 = o78_x0.Value
-            if o78_a79_x1.__class__ is not int or o78_a79_x1 < -32768 or o78_a79_x1 > 32767:
-                raise _rt.bad_int(o78_a79_x1, -32768, 32767)
-            a = (a << 15) | (o78_a79_x0 - -128) << 4 | (o78_a79_x1 < 0)
-            m = ~o78_a79_x1 if o78_a79_x1 < 0 else o78_a79_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            o40_a41_x1 = o40_x0.Value
+            if o40_a41_x1.__class__ is not int or o40_a41_x1 < -32768 or o40_a41_x1 > 32767:
+                raise _rt.bad_int(o40_a41_x1, -32768, 32767)
+            m = ~o40_a41_x1 if o40_a41_x1 < 0 else o40_a41_x1
+            if m < 128:
+                a = (a << 23) | (o40_a41_x0 - -128) << 12 | (o40_a41_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (o40_a41_x0 - -128) << 20 | (o40_a41_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (o40_a41_x0 - -128) << 28 | (o40_a41_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "OverstayCosts.CostPerUnit"
-            o78_x1 = x4.CostPerUnit
-            if not isinstance(o78_x1, RationalNumberType):
-                raise _rt.bad_class(o78_x1, 'RationalNumberType')
+            o40_x1 = x4.CostPerUnit
+            if not isinstance(o40_x1, RationalNumberType):
+                raise _rt.bad_class(o40_x1, 'RationalNumberType')
             f = "OverstayCosts.CostPerUnit.Exponent"
-            o78_c80_x0 = o78_x1.Exponent
-            if o78_c80_x0.__class__ is not int or o78_c80_x0 < -128 or o78_c80_x0 > 127:
-                raise _rt.bad_int(o78_c80_x0, -128, 127)
+            o40_c42_x0 = o40_x1.Exponent
+            if o40_c42_x0.__class__ is not int or o40_c42_x0 < -128 or o40_c42_x0 > 127:
+                raise _rt.bad_int(o40_c42_x0, -128, 127)
             f = "OverstayCosts.CostPerUnit.Value"
-            o78_c80_x1 = o78_x1.Value
-            if o78_c80_x1.__class__ is not int or o78_c80_x1 < -32768 or o78_c80_x1 > 32767:
-                raise _rt.bad_int(o78_c80_x1, -32768, 32767)
-            a = (a << 17) | (o78_c80_x0 - -128) << 4 | (o78_c80_x1 < 0)
-            m = ~o78_c80_x1 if o78_c80_x1 < 0 else o78_c80_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            o40_c42_x1 = o40_x1.Value
+            if o40_c42_x1.__class__ is not int or o40_c42_x1 < -32768 or o40_c42_x1 > 32767:
+                raise _rt.bad_int(o40_c42_x1, -32768, 32767)
+            m = ~o40_c42_x1 if o40_c42_x1 < 0 else o40_c42_x1
+            if m < 128:
+                a = (a << 25) | (o40_c42_x0 - -128) << 12 | (o40_c42_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (o40_c42_x0 - -128) << 20 | (o40_c42_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (o40_c42_x0 - -128) << 28 | (o40_c42_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "TaxCosts"
         x5 = v.TaxCosts
@@ -3183,7 +3542,7 @@ def _e_ReceiptType(a, v):
         if n:
             if not isinstance(x[0], DetailedTaxType):
                 raise _rt.bad_class(x[0], 'DetailedTaxType')
-            t = _T81[s]
+            t = _T43[s]
             if t is None:
                 raise _rt.not_here('TaxCosts')
             a = (a << t[0]) | t[1]
@@ -3196,30 +3555,41 @@ def _e_ReceiptType(a, v):
                 if i:
                     a = (a << 2) | 0
                 f = "TaxCosts.TaxRuleID"
-                t82_x0 = y.TaxRuleID
-                if t82_x0.__class__ is not int or t82_x0 < 1 or t82_x0 > 4294967295:
-                    raise _rt.bad_int(t82_x0, 1, 4294967295)
-                a <<= 2
-                a = (a << 8) | t82_x0 if t82_x0 < 128 else _uint(a, t82_x0)
+                t44_x0 = y.TaxRuleID
+                if t44_x0.__class__ is not int or t44_x0 < 1 or t44_x0 > 4294967295:
+                    raise _rt.bad_int(t44_x0, 1, 4294967295)
+                if t44_x0 < 128:
+                    a = (a << 10) | (t44_x0)
+                elif t44_x0 < 16384:
+                    a = (a << 18) | (((t44_x0 & 127) << 8) | (t44_x0 >> 7) | 32768)
+                elif t44_x0 < 2097152:
+                    a = (a << 26) | (((t44_x0 & 127) << 16) | ((t44_x0 & 16256) << 1) | (t44_x0 >> 14) | 8421376)
+                else:
+                    a <<= 2
+                    a = _uint(a, t44_x0)
                 f = "TaxCosts.Amount"
-                t82_x1 = y.Amount
-                if not isinstance(t82_x1, RationalNumberType):
-                    raise _rt.bad_class(t82_x1, 'RationalNumberType')
+                t44_x1 = y.Amount
+                if not isinstance(t44_x1, RationalNumberType):
+                    raise _rt.bad_class(t44_x1, 'RationalNumberType')
                 f = "TaxCosts.Amount.Exponent"
-                t82_a83_x0 = t82_x1.Exponent
-                if t82_a83_x0.__class__ is not int or t82_a83_x0 < -128 or t82_a83_x0 > 127:
-                    raise _rt.bad_int(t82_a83_x0, -128, 127)
+                t44_a45_x0 = t44_x1.Exponent
+                if t44_a45_x0.__class__ is not int or t44_a45_x0 < -128 or t44_a45_x0 > 127:
+                    raise _rt.bad_int(t44_a45_x0, -128, 127)
                 f = "TaxCosts.Amount.Value"
-                t82_a83_x1 = t82_x1.Value
-                if t82_a83_x1.__class__ is not int or t82_a83_x1 < -32768 or t82_a83_x1 > 32767:
-                    raise _rt.bad_int(t82_a83_x1, -32768, 32767)
-                a = (a << 16) | (t82_a83_x0 - -128) << 4 | (t82_a83_x1 < 0)
-                m = ~t82_a83_x1 if t82_a83_x1 < 0 else t82_a83_x1
-                a = (a << 8) | m if m < 128 else _uint(a, m)
+                t44_a45_x1 = t44_x1.Value
+                if t44_a45_x1.__class__ is not int or t44_a45_x1 < -32768 or t44_a45_x1 > 32767:
+                    raise _rt.bad_int(t44_a45_x1, -32768, 32767)
+                m = ~t44_a45_x1 if t44_a45_x1 < 0 else t44_a45_x1
+                if m < 128:
+                    a = (a << 24) | (t44_a45_x0 - -128) << 12 | (t44_a45_x1 < 0) << 8 | (m)
+                elif m < 16384:
+                    a = (a << 32) | (t44_a45_x0 - -128) << 20 | (t44_a45_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+                else:
+                    a = (a << 40) | (t44_a45_x0 - -128) << 28 | (t44_a45_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
                 a <<= 3
                 i += 1
             s = 7 if n == 10 else 6
-        t = _T84[s]
+        t = _T46[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AdditionalServicesCosts), SE(EnergyCosts), SE(OccupancyCosts), SE(OverstayCosts), SE(TaxCosts))')
         a = (a << t[0]) | t[1]
@@ -3231,14 +3601,8 @@ def _e_ReceiptType(a, v):
 """,
     ),
     '_d_ReceiptType': (
-        ('DetailedCostType', 'DetailedTaxType', 'ReceiptType', '_d_DetailedCostType', '_d_DetailedTaxType'),
+        ('DetailedCostType', 'DetailedTaxType', 'ReceiptType', '_W_ReceiptType', '_d_DetailedCostType', '_d_DetailedTaxType'),
 """\
-_s85 = ReceiptType.TimeAnchor.__set__
-_s86 = ReceiptType.EnergyCosts.__set__
-_s87 = ReceiptType.OccupancyCosts.__set__
-_s88 = ReceiptType.AdditionalServicesCosts.__set__
-_s89 = ReceiptType.OverstayCosts.__set__
-_s90 = ReceiptType.TaxCosts.__set__
 
 def _d_ReceiptType(D, E, p, data, st, cls):
     v1 = None
@@ -3246,7 +3610,6 @@ def _d_ReceiptType(D, E, p, data, st, cls):
     v3 = None
     v4 = None
     v5 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -3260,12 +3623,12 @@ def _d_ReceiptType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 10)
-    if v0 > 18446744073709551615:
-        raise _rt.out_of_range(p0, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
+        if v0 > 18446744073709551615:
+            raise _rt.out_of_range(q - 16, 'ReceiptType.TimeAnchor', v0, 0, 18446744073709551615)
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -3407,14 +3770,74 @@ def _d_ReceiptType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'ReceiptType')
-    o = _new(cls)
-    _s85(o, v0)
-    _s86(o, v1)
-    _s87(o, v2)
-    _s88(o, v3)
-    _s89(o, v4)
-    _s90(o, v5)
+    o = _new(_W_ReceiptType)
+    o.TimeAnchor = v0
+    o.EnergyCosts = v1
+    o.OccupancyCosts = v2
+    o.AdditionalServicesCosts = v3
+    o.OverstayCosts = v4
+    o.TaxCosts = v5
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ReceiptType': (
+        ('DetailedCostType', 'DetailedTaxType', 'RationalNumberType', '_j_DetailedTaxType'),
+"""\
+
+def _j_ReceiptType(v):
+    x0 = v.TimeAnchor
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'TimeAnchor': x0}
+    x1 = v.EnergyCosts
+    if x1 is not None:
+        y1 = x1.Amount
+        y2 = y1.Exponent
+        y3 = y1.Value
+        y4 = x1.CostPerUnit
+        y5 = y4.Exponent
+        y6 = y4.Value
+        if y2 is None or y3 is None or y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EnergyCosts'] = {'Amount': {'Exponent': y2, 'Value': y3}, 'CostPerUnit': {'Exponent': y5, 'Value': y6}}
+    x2 = v.OccupancyCosts
+    if x2 is not None:
+        y7 = x2.Amount
+        y8 = y7.Exponent
+        y9 = y7.Value
+        y10 = x2.CostPerUnit
+        y11 = y10.Exponent
+        y12 = y10.Value
+        if y8 is None or y9 is None or y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['OccupancyCosts'] = {'Amount': {'Exponent': y8, 'Value': y9}, 'CostPerUnit': {'Exponent': y11, 'Value': y12}}
+    x3 = v.AdditionalServicesCosts
+    if x3 is not None:
+        y13 = x3.Amount
+        y14 = y13.Exponent
+        y15 = y13.Value
+        y16 = x3.CostPerUnit
+        y17 = y16.Exponent
+        y18 = y16.Value
+        if y14 is None or y15 is None or y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['AdditionalServicesCosts'] = {'Amount': {'Exponent': y14, 'Value': y15}, 'CostPerUnit': {'Exponent': y17, 'Value': y18}}
+    x4 = v.OverstayCosts
+    if x4 is not None:
+        y19 = x4.Amount
+        y20 = y19.Exponent
+        y21 = y19.Value
+        y22 = x4.CostPerUnit
+        y23 = y22.Exponent
+        y24 = y22.Value
+        if y20 is None or y21 is None or y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['OverstayCosts'] = {'Amount': {'Exponent': y20, 'Value': y21}, 'CostPerUnit': {'Exponent': y23, 'Value': y24}}
+    x5 = v.TaxCosts
+    if x5:
+        d['TaxCosts'] = [_j_DetailedTaxType(i) for i in x5]
+    return d
 """,
     ),
 }
@@ -3438,6 +3861,17 @@ _PROVIDES = {
     '_IX_evseNotificationType': 'evseNotificationType',
     '_IX_processingType': 'processingType',
     '_IX_responseCodeType': 'responseCodeType',
+    '_W_CLReqControlModeType': 'CLReqControlModeType',
+    '_W_CLResControlModeType': 'CLResControlModeType',
+    '_W_DetailedCostType': 'DetailedCostType',
+    '_W_DetailedTaxType': 'DetailedTaxType',
+    '_W_DisplayParametersType': 'DisplayParametersType',
+    '_W_EVSEStatusType': 'EVSEStatusType',
+    '_W_ListOfRootCertificateIDsType': 'ListOfRootCertificateIDsType',
+    '_W_MessageHeaderType': 'MessageHeaderType',
+    '_W_MeterInfoType': 'MeterInfoType',
+    '_W_RationalNumberType': 'RationalNumberType',
+    '_W_ReceiptType': 'ReceiptType',
     '_d_CLReqControlMode': '_d_CLReqControlModeType',
     '_d_CLReqControlModeType': '_d_CLReqControlModeType',
     '_d_CLResControlMode': '_d_CLResControlModeType',
@@ -3464,6 +3898,19 @@ _PROVIDES = {
     '_e_MeterInfoType': '_e_MeterInfoType',
     '_e_RationalNumberType': '_e_RationalNumberType',
     '_e_ReceiptType': '_e_ReceiptType',
+    '_j_CLReqControlMode': '_j_CLReqControlModeType',
+    '_j_CLReqControlModeType': '_j_CLReqControlModeType',
+    '_j_CLResControlMode': '_j_CLResControlModeType',
+    '_j_CLResControlModeType': '_j_CLResControlModeType',
+    '_j_DetailedCostType': '_j_DetailedCostType',
+    '_j_DetailedTaxType': '_j_DetailedTaxType',
+    '_j_DisplayParametersType': '_j_DisplayParametersType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_RationalNumberType': '_j_RationalNumberType',
+    '_j_ReceiptType': '_j_ReceiptType',
     'evseNotificationType': 'evseNotificationType',
     'processingType': 'processingType',
     'responseCodeType': 'responseCodeType',
@@ -3471,9 +3918,12 @@ _PROVIDES = {
 _FOREIGN = {
     'SignatureType': 'xmldsig',
     'X509IssuerSerialType': 'xmldsig',
+    '_W_X509IssuerSerialType': 'xmldsig',
     '_d_SignatureType': 'xmldsig',
     '_d_X509IssuerSerialType': 'xmldsig',
     '_e_SignatureType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_CLReqControlMode',
@@ -3502,6 +3952,19 @@ _CODEC = (
     '_e_MeterInfoType',
     '_e_RationalNumberType',
     '_e_ReceiptType',
+    '_j_CLReqControlMode',
+    '_j_CLReqControlModeType',
+    '_j_CLResControlMode',
+    '_j_CLResControlModeType',
+    '_j_DetailedCostType',
+    '_j_DetailedTaxType',
+    '_j_DisplayParametersType',
+    '_j_EVSEStatusType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_RationalNumberType',
+    '_j_ReceiptType',
 )
 
 _lz.install(globals())

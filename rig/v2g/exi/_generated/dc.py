@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -182,6 +183,11 @@ BPT_DC_CPDReqEnergyTransferModeType._exi_fields = (
     _FM('EVMinimumDischargeCurrent', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_DC_CPDReqEnergyTransferModeType._exi_meta = _CM('BPT_DC_CPDReqEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_DC_CPDReqEnergyTransferModeType:
+    '''The slots of BPT_DC_CPDReqEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_DC_CPDReqEnergyTransferModeType.__slots__
 """,
     ),
     'BPT_DC_CPDResEnergyTransferModeType': (
@@ -217,6 +223,11 @@ BPT_DC_CPDResEnergyTransferModeType._exi_fields = (
     _FM('EVSEMinimumDischargeCurrent', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_DC_CPDResEnergyTransferModeType._exi_meta = _CM('BPT_DC_CPDResEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_DC_CPDResEnergyTransferModeType:
+    '''The slots of BPT_DC_CPDResEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_DC_CPDResEnergyTransferModeType.__slots__
 """,
     ),
     'BPT_Dynamic_DC_CLReqControlModeType': (
@@ -258,6 +269,11 @@ BPT_Dynamic_DC_CLReqControlModeType._exi_fields = (
     _FM('EVMinimumV2XEnergyRequest', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Dynamic_DC_CLReqControlModeType._exi_meta = _CM('BPT_Dynamic_DC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_Dynamic_DC_CLReqControlModeType:
+    '''The slots of BPT_Dynamic_DC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Dynamic_DC_CLReqControlModeType.__slots__
 """,
     ),
     'BPT_Dynamic_DC_CLResControlModeType': (
@@ -295,6 +311,11 @@ BPT_Dynamic_DC_CLResControlModeType._exi_fields = (
     _FM('EVSEMinimumVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Dynamic_DC_CLResControlModeType._exi_meta = _CM('BPT_Dynamic_DC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_Dynamic_DC_CLResControlModeType:
+    '''The slots of BPT_Dynamic_DC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Dynamic_DC_CLResControlModeType.__slots__
 """,
     ),
     'BPT_Scheduled_DC_CLReqControlModeType': (
@@ -334,6 +355,11 @@ BPT_Scheduled_DC_CLReqControlModeType._exi_fields = (
     _FM('EVMaximumDischargeCurrent', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Scheduled_DC_CLReqControlModeType._exi_meta = _CM('BPT_Scheduled_DC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_Scheduled_DC_CLReqControlModeType:
+    '''The slots of BPT_Scheduled_DC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Scheduled_DC_CLReqControlModeType.__slots__
 """,
     ),
     'BPT_Scheduled_DC_CLResControlModeType': (
@@ -363,6 +389,11 @@ BPT_Scheduled_DC_CLResControlModeType._exi_fields = (
     _FM('EVSEMinimumVoltage', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 BPT_Scheduled_DC_CLResControlModeType._exi_meta = _CM('BPT_Scheduled_DC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_BPT_Scheduled_DC_CLResControlModeType:
+    '''The slots of BPT_Scheduled_DC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BPT_Scheduled_DC_CLResControlModeType.__slots__
 """,
     ),
     'DC_CPDReqEnergyTransferModeType': (
@@ -390,6 +421,11 @@ DC_CPDReqEnergyTransferModeType._exi_fields = (
     _FM('TargetSOC', _FK.ELEMENT, 0, 1, simple=_S_percentValueType),
 )
 DC_CPDReqEnergyTransferModeType._exi_meta = _CM('DC_CPDReqEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_CPDReqEnergyTransferModeType:
+    '''The slots of DC_CPDReqEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_CPDReqEnergyTransferModeType.__slots__
 """,
     ),
     'DC_CPDResEnergyTransferModeType': (
@@ -417,6 +453,11 @@ DC_CPDResEnergyTransferModeType._exi_fields = (
     _FM('EVSEPowerRampLimitation', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 DC_CPDResEnergyTransferModeType._exi_meta = _CM('DC_CPDResEnergyTransferModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_CPDResEnergyTransferModeType:
+    '''The slots of DC_CPDResEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_CPDResEnergyTransferModeType.__slots__
 """,
     ),
     'DC_CableCheckReqType': (
@@ -432,6 +473,11 @@ DC_CableCheckReqType._exi_fields = (
     _FM('Header', _FK.ELEMENT, 1, 1, ref='commontypes:MessageHeaderType'),
 )
 DC_CableCheckReqType._exi_meta = _CM('DC_CableCheckReqType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_CableCheckReqType:
+    '''The slots of DC_CableCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_CableCheckReqType.__slots__
 """,
     ),
     'DC_CableCheckResType': (
@@ -451,6 +497,11 @@ DC_CableCheckResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_processingType),
 )
 DC_CableCheckResType._exi_meta = _CM('DC_CableCheckResType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_CableCheckResType:
+    '''The slots of DC_CableCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_CableCheckResType.__slots__
 """,
     ),
     'DC_ChargeLoopReqType': (
@@ -474,6 +525,11 @@ DC_ChargeLoopReqType._exi_fields = (
     _FM('CLReqControlMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_Dynamic_DC_CLReqControlMode', 'dc:BPT_Dynamic_DC_CLReqControlMode'), ('BPT_Scheduled_DC_CLReqControlMode', 'dc:BPT_Scheduled_DC_CLReqControlMode'), ('CLReqControlMode', 'commontypes:CLReqControlMode'), ('Dynamic_DC_CLReqControlMode', 'dc:Dynamic_DC_CLReqControlMode'), ('Scheduled_DC_CLReqControlMode', 'dc:Scheduled_DC_CLReqControlMode'),)),
 )
 DC_ChargeLoopReqType._exi_meta = _CM('DC_ChargeLoopReqType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_ChargeLoopReqType:
+    '''The slots of DC_ChargeLoopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_ChargeLoopReqType.__slots__
 """,
     ),
     'DC_ChargeLoopResType': (
@@ -509,6 +565,11 @@ DC_ChargeLoopResType._exi_fields = (
     _FM('CLResControlMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_Dynamic_DC_CLResControlMode', 'dc:BPT_Dynamic_DC_CLResControlMode'), ('BPT_Scheduled_DC_CLResControlMode', 'dc:BPT_Scheduled_DC_CLResControlMode'), ('CLResControlMode', 'commontypes:CLResControlMode'), ('Dynamic_DC_CLResControlMode', 'dc:Dynamic_DC_CLResControlMode'), ('Scheduled_DC_CLResControlMode', 'dc:Scheduled_DC_CLResControlMode'),)),
 )
 DC_ChargeLoopResType._exi_meta = _CM('DC_ChargeLoopResType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_ChargeLoopResType:
+    '''The slots of DC_ChargeLoopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_ChargeLoopResType.__slots__
 """,
     ),
     'DC_ChargeParameterDiscoveryReqType': (
@@ -526,6 +587,11 @@ DC_ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('DC_CPDReqEnergyTransferMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_DC_CPDReqEnergyTransferMode', 'dc:BPT_DC_CPDReqEnergyTransferMode'), ('DC_CPDReqEnergyTransferMode', 'dc:DC_CPDReqEnergyTransferMode'),)),
 )
 DC_ChargeParameterDiscoveryReqType._exi_meta = _CM('DC_ChargeParameterDiscoveryReqType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_ChargeParameterDiscoveryReqType:
+    '''The slots of DC_ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'DC_ChargeParameterDiscoveryResType': (
@@ -545,6 +611,11 @@ DC_ChargeParameterDiscoveryResType._exi_fields = (
     _FM('DC_CPDResEnergyTransferMode', _FK.SUBSTITUTION, 1, 1, member_refs=(('BPT_DC_CPDResEnergyTransferMode', 'dc:BPT_DC_CPDResEnergyTransferMode'), ('DC_CPDResEnergyTransferMode', 'dc:DC_CPDResEnergyTransferMode'),)),
 )
 DC_ChargeParameterDiscoveryResType._exi_meta = _CM('DC_ChargeParameterDiscoveryResType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_ChargeParameterDiscoveryResType:
+    '''The slots of DC_ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'DC_PreChargeReqType': (
@@ -566,6 +637,11 @@ DC_PreChargeReqType._exi_fields = (
     _FM('EVTargetVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DC_PreChargeReqType._exi_meta = _CM('DC_PreChargeReqType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_PreChargeReqType:
+    '''The slots of DC_PreChargeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_PreChargeReqType.__slots__
 """,
     ),
     'DC_PreChargeResType': (
@@ -585,6 +661,11 @@ DC_PreChargeResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DC_PreChargeResType._exi_meta = _CM('DC_PreChargeResType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_PreChargeResType:
+    '''The slots of DC_PreChargeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_PreChargeResType.__slots__
 """,
     ),
     'DC_WeldingDetectionReqType': (
@@ -602,6 +683,11 @@ DC_WeldingDetectionReqType._exi_fields = (
     _FM('EVProcessing', _FK.ELEMENT, 1, 1, simple=_S_processingType),
 )
 DC_WeldingDetectionReqType._exi_meta = _CM('DC_WeldingDetectionReqType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_WeldingDetectionReqType:
+    '''The slots of DC_WeldingDetectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_WeldingDetectionReqType.__slots__
 """,
     ),
     'DC_WeldingDetectionResType': (
@@ -621,6 +707,11 @@ DC_WeldingDetectionResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 DC_WeldingDetectionResType._exi_meta = _CM('DC_WeldingDetectionResType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_DC_WeldingDetectionResType:
+    '''The slots of DC_WeldingDetectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_WeldingDetectionResType.__slots__
 """,
     ),
     'Dynamic_DC_CLReqControlModeType': (
@@ -652,6 +743,11 @@ Dynamic_DC_CLReqControlModeType._exi_fields = (
     _FM('EVMinimumVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_DC_CLReqControlModeType._exi_meta = _CM('Dynamic_DC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_Dynamic_DC_CLReqControlModeType:
+    '''The slots of Dynamic_DC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_DC_CLReqControlModeType.__slots__
 """,
     ),
     'Dynamic_DC_CLResControlModeType': (
@@ -681,6 +777,11 @@ Dynamic_DC_CLResControlModeType._exi_fields = (
     _FM('EVSEMaximumVoltage', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 Dynamic_DC_CLResControlModeType._exi_meta = _CM('Dynamic_DC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_Dynamic_DC_CLResControlModeType:
+    '''The slots of Dynamic_DC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Dynamic_DC_CLResControlModeType.__slots__
 """,
     ),
     'Scheduled_DC_CLReqControlModeType': (
@@ -714,6 +815,11 @@ Scheduled_DC_CLReqControlModeType._exi_fields = (
     _FM('EVMinimumVoltage', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Scheduled_DC_CLReqControlModeType._exi_meta = _CM('Scheduled_DC_CLReqControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_Scheduled_DC_CLReqControlModeType:
+    '''The slots of Scheduled_DC_CLReqControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_DC_CLReqControlModeType.__slots__
 """,
     ),
     'Scheduled_DC_CLResControlModeType': (
@@ -735,6 +841,11 @@ Scheduled_DC_CLResControlModeType._exi_fields = (
     _FM('EVSEMaximumVoltage', _FK.ELEMENT, 0, 1, ref='commontypes:RationalNumberType'),
 )
 Scheduled_DC_CLResControlModeType._exi_meta = _CM('Scheduled_DC_CLResControlModeType', 'urn:iso:std:iso:15118:-20:DC', None, 'dc', None)
+
+class _W_Scheduled_DC_CLResControlModeType:
+    '''The slots of Scheduled_DC_CLResControlModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = Scheduled_DC_CLResControlModeType.__slots__
 """,
     ),
     'BPT_DC_CPDReqEnergyTransferMode': (
@@ -1010,9 +1121,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e1_x1 = x0.Value
         if e1_x1.__class__ is not int or e1_x1 < -32768 or e1_x1 > 32767:
             raise _rt.bad_int(e1_x1, -32768, 32767)
-        a = (a << 15) | (e1_x0 - -128) << 4 | (e1_x1 < 0)
         m = ~e1_x1 if e1_x1 < 0 else e1_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e1_x0 - -128) << 12 | (e1_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e1_x0 - -128) << 20 | (e1_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e1_x0 - -128) << 28 | (e1_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x1 = v.EVMinimumChargePower
         if not isinstance(x1, RationalNumberType):
@@ -1025,9 +1140,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e2_x1 = x1.Value
         if e2_x1.__class__ is not int or e2_x1 < -32768 or e2_x1 > 32767:
             raise _rt.bad_int(e2_x1, -32768, 32767)
-        a = (a << 17) | (e2_x0 - -128) << 4 | (e2_x1 < 0)
         m = ~e2_x1 if e2_x1 < 0 else e2_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e2_x0 - -128) << 12 | (e2_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e2_x0 - -128) << 20 | (e2_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e2_x0 - -128) << 28 | (e2_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x2 = v.EVMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
@@ -1040,9 +1159,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e3_x1 = x2.Value
         if e3_x1.__class__ is not int or e3_x1 < -32768 or e3_x1 > 32767:
             raise _rt.bad_int(e3_x1, -32768, 32767)
-        a = (a << 17) | (e3_x0 - -128) << 4 | (e3_x1 < 0)
         m = ~e3_x1 if e3_x1 < 0 else e3_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e3_x0 - -128) << 12 | (e3_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e3_x0 - -128) << 20 | (e3_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e3_x0 - -128) << 28 | (e3_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargeCurrent"
         x3 = v.EVMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
@@ -1055,9 +1178,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e4_x1 = x3.Value
         if e4_x1.__class__ is not int or e4_x1 < -32768 or e4_x1 > 32767:
             raise _rt.bad_int(e4_x1, -32768, 32767)
-        a = (a << 17) | (e4_x0 - -128) << 4 | (e4_x1 < 0)
         m = ~e4_x1 if e4_x1 < 0 else e4_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e4_x0 - -128) << 12 | (e4_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e4_x0 - -128) << 20 | (e4_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e4_x0 - -128) << 28 | (e4_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x4 = v.EVMaximumVoltage
         if not isinstance(x4, RationalNumberType):
@@ -1070,9 +1197,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e5_x1 = x4.Value
         if e5_x1.__class__ is not int or e5_x1 < -32768 or e5_x1 > 32767:
             raise _rt.bad_int(e5_x1, -32768, 32767)
-        a = (a << 17) | (e5_x0 - -128) << 4 | (e5_x1 < 0)
         m = ~e5_x1 if e5_x1 < 0 else e5_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e5_x0 - -128) << 12 | (e5_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e5_x0 - -128) << 20 | (e5_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e5_x0 - -128) << 28 | (e5_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x5 = v.EVMinimumVoltage
         if not isinstance(x5, RationalNumberType):
@@ -1085,9 +1216,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e6_x1 = x5.Value
         if e6_x1.__class__ is not int or e6_x1 < -32768 or e6_x1 > 32767:
             raise _rt.bad_int(e6_x1, -32768, 32767)
-        a = (a << 17) | (e6_x0 - -128) << 4 | (e6_x1 < 0)
         m = ~e6_x1 if e6_x1 < 0 else e6_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e6_x0 - -128) << 12 | (e6_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e6_x0 - -128) << 20 | (e6_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e6_x0 - -128) << 28 | (e6_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TargetSOC"
         x6 = v.TargetSOC
         a <<= 2
@@ -1115,9 +1250,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e8_x1 = x7.Value
         if e8_x1.__class__ is not int or e8_x1 < -32768 or e8_x1 > 32767:
             raise _rt.bad_int(e8_x1, -32768, 32767)
-        a = (a << 14) | (e8_x0 - -128) << 4 | (e8_x1 < 0)
         m = ~e8_x1 if e8_x1 < 0 else e8_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 22) | (e8_x0 - -128) << 12 | (e8_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e8_x0 - -128) << 20 | (e8_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e8_x0 - -128) << 28 | (e8_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower"
         x8 = v.EVMinimumDischargePower
         if not isinstance(x8, RationalNumberType):
@@ -1130,9 +1269,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e9_x1 = x8.Value
         if e9_x1.__class__ is not int or e9_x1 < -32768 or e9_x1 > 32767:
             raise _rt.bad_int(e9_x1, -32768, 32767)
-        a = (a << 17) | (e9_x0 - -128) << 4 | (e9_x1 < 0)
         m = ~e9_x1 if e9_x1 < 0 else e9_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e9_x0 - -128) << 12 | (e9_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e9_x0 - -128) << 20 | (e9_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e9_x0 - -128) << 28 | (e9_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargeCurrent"
         x9 = v.EVMaximumDischargeCurrent
         if not isinstance(x9, RationalNumberType):
@@ -1145,9 +1288,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e10_x1 = x9.Value
         if e10_x1.__class__ is not int or e10_x1 < -32768 or e10_x1 > 32767:
             raise _rt.bad_int(e10_x1, -32768, 32767)
-        a = (a << 17) | (e10_x0 - -128) << 4 | (e10_x1 < 0)
         m = ~e10_x1 if e10_x1 < 0 else e10_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e10_x0 - -128) << 12 | (e10_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e10_x0 - -128) << 20 | (e10_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e10_x0 - -128) << 28 | (e10_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargeCurrent"
         x10 = v.EVMinimumDischargeCurrent
         if not isinstance(x10, RationalNumberType):
@@ -1160,9 +1307,13 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(a, v):
         e11_x1 = x10.Value
         if e11_x1.__class__ is not int or e11_x1 < -32768 or e11_x1 > 32767:
             raise _rt.bad_int(e11_x1, -32768, 32767)
-        a = (a << 17) | (e11_x0 - -128) << 4 | (e11_x1 < 0)
         m = ~e11_x1 if e11_x1 < 0 else e11_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 25) | (e11_x0 - -128) << 12 | (e11_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e11_x0 - -128) << 20 | (e11_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e11_x0 - -128) << 28 | (e11_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -1173,43 +1324,11 @@ _e_BPT_DC_CPDReqEnergyTransferMode = _e_BPT_DC_CPDReqEnergyTransferModeType
 """,
     ),
     '_d_BPT_DC_CPDReqEnergyTransferModeType': (
-        ('BPT_DC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_DC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_W_BPT_DC_CPDReqEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s13 = RationalNumberType.Exponent.__set__
-_s14 = RationalNumberType.Value.__set__
-_s16 = RationalNumberType.Exponent.__set__
-_s17 = RationalNumberType.Value.__set__
-_s19 = RationalNumberType.Exponent.__set__
-_s20 = RationalNumberType.Value.__set__
-_s22 = RationalNumberType.Exponent.__set__
-_s23 = RationalNumberType.Value.__set__
-_s25 = RationalNumberType.Exponent.__set__
-_s26 = RationalNumberType.Value.__set__
-_s28 = RationalNumberType.Exponent.__set__
-_s29 = RationalNumberType.Value.__set__
-_s31 = RationalNumberType.Exponent.__set__
-_s32 = RationalNumberType.Value.__set__
-_s34 = RationalNumberType.Exponent.__set__
-_s35 = RationalNumberType.Value.__set__
-_s37 = RationalNumberType.Exponent.__set__
-_s38 = RationalNumberType.Value.__set__
-_s40 = RationalNumberType.Exponent.__set__
-_s41 = RationalNumberType.Value.__set__
-_s42 = BPT_DC_CPDReqEnergyTransferModeType.EVMaximumChargePower.__set__
-_s43 = BPT_DC_CPDReqEnergyTransferModeType.EVMinimumChargePower.__set__
-_s44 = BPT_DC_CPDReqEnergyTransferModeType.EVMaximumChargeCurrent.__set__
-_s45 = BPT_DC_CPDReqEnergyTransferModeType.EVMinimumChargeCurrent.__set__
-_s46 = BPT_DC_CPDReqEnergyTransferModeType.EVMaximumVoltage.__set__
-_s47 = BPT_DC_CPDReqEnergyTransferModeType.EVMinimumVoltage.__set__
-_s48 = BPT_DC_CPDReqEnergyTransferModeType.TargetSOC.__set__
-_s49 = BPT_DC_CPDReqEnergyTransferModeType.EVMaximumDischargePower.__set__
-_s50 = BPT_DC_CPDReqEnergyTransferModeType.EVMinimumDischargePower.__set__
-_s51 = BPT_DC_CPDReqEnergyTransferModeType.EVMaximumDischargeCurrent.__set__
-_s52 = BPT_DC_CPDReqEnergyTransferModeType.EVMinimumDischargeCurrent.__set__
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -1224,19 +1343,85 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     if e12_v1 < 32768:
         e12_v1 >>= 8
         p = q - 8
+        if sg:
+            e12_v1 = ~e12_v1
     elif not e12_v1 & 128:
-        e12_v1 = ((e12_v1 >> 8) & 127) | ((e12_v1 & 127) << 7)
+        e12_v1 = ((e12_v1 >> 8) & 127) | (e12_v1 & 127) << 7
         p = q
+        if sg:
+            e12_v1 = ~e12_v1
     else:
         e12_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e12_v1 = ~e12_v1
-    if e12_v1 < -32768 or e12_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e12_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s13(v0, e12_v0)
-    _s14(v0, e12_v1)
-    p0 = p + 17
+        if sg:
+            e12_v1 = ~e12_v1
+        if e12_v1 < -32768 or e12_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e12_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e12_v0
+    v0.Value = e12_v1
+    v0.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e13_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e13_v1 = c & 65535
+    if e13_v1 < 32768:
+        e13_v1 >>= 8
+        p = q - 8
+        if sg:
+            e13_v1 = ~e13_v1
+    elif not e13_v1 & 128:
+        e13_v1 = ((e13_v1 >> 8) & 127) | (e13_v1 & 127) << 7
+        p = q
+        if sg:
+            e13_v1 = ~e13_v1
+    else:
+        e13_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e13_v1 = ~e13_v1
+        if e13_v1 < -32768 or e13_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e13_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e13_v0
+    v1.Value = e13_v1
+    v1.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e14_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e14_v1 = c & 65535
+    if e14_v1 < 32768:
+        e14_v1 >>= 8
+        p = q - 8
+        if sg:
+            e14_v1 = ~e14_v1
+    elif not e14_v1 & 128:
+        e14_v1 = ((e14_v1 >> 8) & 127) | (e14_v1 & 127) << 7
+        p = q
+        if sg:
+            e14_v1 = ~e14_v1
+    else:
+        e14_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e14_v1 = ~e14_v1
+        if e14_v1 < -32768 or e14_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e14_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e14_v0
+    v2.Value = e14_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -1251,19 +1436,23 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     if e15_v1 < 32768:
         e15_v1 >>= 8
         p = q - 8
+        if sg:
+            e15_v1 = ~e15_v1
     elif not e15_v1 & 128:
-        e15_v1 = ((e15_v1 >> 8) & 127) | ((e15_v1 & 127) << 7)
+        e15_v1 = ((e15_v1 >> 8) & 127) | (e15_v1 & 127) << 7
         p = q
+        if sg:
+            e15_v1 = ~e15_v1
     else:
         e15_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e15_v1 = ~e15_v1
-    if e15_v1 < -32768 or e15_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e15_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s16(v1, e15_v0)
-    _s17(v1, e15_v1)
-    p0 = p + 17
+        if sg:
+            e15_v1 = ~e15_v1
+        if e15_v1 < -32768 or e15_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e15_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e15_v0
+    v3.Value = e15_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -1272,25 +1461,29 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e18_v0 = ((g >> 4) & 255) + -128
+    e16_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e18_v1 = c & 65535
-    if e18_v1 < 32768:
-        e18_v1 >>= 8
+    e16_v1 = c & 65535
+    if e16_v1 < 32768:
+        e16_v1 >>= 8
         p = q - 8
-    elif not e18_v1 & 128:
-        e18_v1 = ((e18_v1 >> 8) & 127) | ((e18_v1 & 127) << 7)
+        if sg:
+            e16_v1 = ~e16_v1
+    elif not e16_v1 & 128:
+        e16_v1 = ((e16_v1 >> 8) & 127) | (e16_v1 & 127) << 7
         p = q
+        if sg:
+            e16_v1 = ~e16_v1
     else:
-        e18_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e18_v1 = ~e18_v1
-    if e18_v1 < -32768 or e18_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e18_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s19(v2, e18_v0)
-    _s20(v2, e18_v1)
-    p0 = p + 17
+        e16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e16_v1 = ~e16_v1
+        if e16_v1 < -32768 or e16_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e16_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e16_v0
+    v4.Value = e16_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -1299,78 +1492,29 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e21_v0 = ((g >> 4) & 255) + -128
+    e17_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e21_v1 = c & 65535
-    if e21_v1 < 32768:
-        e21_v1 >>= 8
+    e17_v1 = c & 65535
+    if e17_v1 < 32768:
+        e17_v1 >>= 8
         p = q - 8
-    elif not e21_v1 & 128:
-        e21_v1 = ((e21_v1 >> 8) & 127) | ((e21_v1 & 127) << 7)
+        if sg:
+            e17_v1 = ~e17_v1
+    elif not e17_v1 & 128:
+        e17_v1 = ((e17_v1 >> 8) & 127) | (e17_v1 & 127) << 7
         p = q
+        if sg:
+            e17_v1 = ~e17_v1
     else:
-        e21_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e21_v1 = ~e21_v1
-    if e21_v1 < -32768 or e21_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e21_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s22(v3, e21_v0)
-    _s23(v3, e21_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e24_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e24_v1 = c & 65535
-    if e24_v1 < 32768:
-        e24_v1 >>= 8
-        p = q - 8
-    elif not e24_v1 & 128:
-        e24_v1 = ((e24_v1 >> 8) & 127) | ((e24_v1 & 127) << 7)
-        p = q
-    else:
-        e24_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e24_v1 = ~e24_v1
-    if e24_v1 < -32768 or e24_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e24_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s25(v4, e24_v0)
-    _s26(v4, e24_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e27_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e27_v1 = c & 65535
-    if e27_v1 < 32768:
-        e27_v1 >>= 8
-        p = q - 8
-    elif not e27_v1 & 128:
-        e27_v1 = ((e27_v1 >> 8) & 127) | ((e27_v1 & 127) << 7)
-        p = q
-    else:
-        e27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e27_v1 = ~e27_v1
-    if e27_v1 < -32768 or e27_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e27_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s28(v5, e27_v0)
-    _s29(v5, e27_v1)
+        e17_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e17_v1 = ~e17_v1
+        if e17_v1 < -32768 or e17_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e17_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e17_v0
+    v5.Value = e17_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -1397,7 +1541,6 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDReqEnergyTransferModeType')
     if s == 7:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -1406,24 +1549,29 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e30_v0 = ((g >> 4) & 255) + -128
+        e18_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e30_v1 = c & 65535
-        if e30_v1 < 32768:
-            e30_v1 >>= 8
+        e18_v1 = c & 65535
+        if e18_v1 < 32768:
+            e18_v1 >>= 8
             p = q - 8
-        elif not e30_v1 & 128:
-            e30_v1 = ((e30_v1 >> 8) & 127) | ((e30_v1 & 127) << 7)
+            if sg:
+                e18_v1 = ~e18_v1
+        elif not e18_v1 & 128:
+            e18_v1 = ((e18_v1 >> 8) & 127) | (e18_v1 & 127) << 7
             p = q
+            if sg:
+                e18_v1 = ~e18_v1
         else:
-            e30_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e30_v1 = ~e30_v1
-        if e30_v1 < -32768 or e30_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e30_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s31(v7, e30_v0)
-        _s32(v7, e30_v1)
+            e18_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e18_v1 = ~e18_v1
+            if e18_v1 < -32768 or e18_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e18_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = e18_v0
+        v7.Value = e18_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -1431,7 +1579,6 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDReqEnergyTransferModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -1440,25 +1587,481 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e33_v0 = ((g >> 4) & 255) + -128
+    e19_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e33_v1 = c & 65535
-    if e33_v1 < 32768:
-        e33_v1 >>= 8
+    e19_v1 = c & 65535
+    if e19_v1 < 32768:
+        e19_v1 >>= 8
         p = q - 8
-    elif not e33_v1 & 128:
-        e33_v1 = ((e33_v1 >> 8) & 127) | ((e33_v1 & 127) << 7)
+        if sg:
+            e19_v1 = ~e19_v1
+    elif not e19_v1 & 128:
+        e19_v1 = ((e19_v1 >> 8) & 127) | (e19_v1 & 127) << 7
         p = q
+        if sg:
+            e19_v1 = ~e19_v1
     else:
-        e33_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e33_v1 = ~e33_v1
-    if e33_v1 < -32768 or e33_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e33_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s34(v8, e33_v0)
-    _s35(v8, e33_v1)
-    p0 = p + 17
+        e19_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e19_v1 = ~e19_v1
+        if e19_v1 < -32768 or e19_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e19_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = e19_v0
+    v8.Value = e19_v1
+    v8.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e20_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e20_v1 = c & 65535
+    if e20_v1 < 32768:
+        e20_v1 >>= 8
+        p = q - 8
+        if sg:
+            e20_v1 = ~e20_v1
+    elif not e20_v1 & 128:
+        e20_v1 = ((e20_v1 >> 8) & 127) | (e20_v1 & 127) << 7
+        p = q
+        if sg:
+            e20_v1 = ~e20_v1
+    else:
+        e20_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e20_v1 = ~e20_v1
+        if e20_v1 < -32768 or e20_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e20_v1, -32768, 32767)
+    v9 = _new(_W_RationalNumberType)
+    v9.Exponent = e20_v0
+    v9.Value = e20_v1
+    v9.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e21_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e21_v1 = c & 65535
+    if e21_v1 < 32768:
+        e21_v1 >>= 8
+        p = q - 8
+        if sg:
+            e21_v1 = ~e21_v1
+    elif not e21_v1 & 128:
+        e21_v1 = ((e21_v1 >> 8) & 127) | (e21_v1 & 127) << 7
+        p = q
+        if sg:
+            e21_v1 = ~e21_v1
+    else:
+        e21_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e21_v1 = ~e21_v1
+        if e21_v1 < -32768 or e21_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e21_v1, -32768, 32767)
+    v10 = _new(_W_RationalNumberType)
+    v10.Exponent = e21_v0
+    v10.Value = e21_v1
+    v10.__class__ = RationalNumberType
+    q = p + 3
+    if q > E:
+        D, E = _win(data, p, q)
+    c = (D >> (E - q)) & 7
+    if c & 7:
+        raise _rt.escape(p, c, 3, 7, 'BPT_DC_CPDReqEnergyTransferModeType')
+    p = q
+    o = _new(_W_BPT_DC_CPDReqEnergyTransferModeType)
+    o.EVMaximumChargePower = v0
+    o.EVMinimumChargePower = v1
+    o.EVMaximumChargeCurrent = v2
+    o.EVMinimumChargeCurrent = v3
+    o.EVMaximumVoltage = v4
+    o.EVMinimumVoltage = v5
+    o.TargetSOC = v6
+    o.EVMaximumDischargePower = v7
+    o.EVMinimumDischargePower = v8
+    o.EVMaximumDischargeCurrent = v9
+    o.EVMinimumDischargeCurrent = v10
+    o.__class__ = cls
+    return o, D, E, p
+_d_BPT_DC_CPDReqEnergyTransferMode = _d_BPT_DC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_DC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_DC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _rt.json_body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.TargetSOC
+    if x6 is not None:
+        d['TargetSOC'] = x6
+    x7 = v.EVMaximumDischargePower
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumDischargePower
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMaximumDischargeCurrent
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVMinimumDischargeCurrent
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
+    return d
+_j_BPT_DC_CPDReqEnergyTransferMode = _j_BPT_DC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_e_BPT_DC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+_T29 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, )
+
+def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
+    f = ""
+    try:
+        f = "EVSEMaximumChargePower"
+        x0 = v.EVSEMaximumChargePower
+        if not isinstance(x0, RationalNumberType):
+            raise _rt.bad_class(x0, 'RationalNumberType')
+        f = "EVSEMaximumChargePower.Exponent"
+        e22_x0 = x0.Exponent
+        if e22_x0.__class__ is not int or e22_x0 < -128 or e22_x0 > 127:
+            raise _rt.bad_int(e22_x0, -128, 127)
+        f = "EVSEMaximumChargePower.Value"
+        e22_x1 = x0.Value
+        if e22_x1.__class__ is not int or e22_x1 < -32768 or e22_x1 > 32767:
+            raise _rt.bad_int(e22_x1, -32768, 32767)
+        m = ~e22_x1 if e22_x1 < 0 else e22_x1
+        if m < 128:
+            a = (a << 23) | (e22_x0 - -128) << 12 | (e22_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e22_x0 - -128) << 20 | (e22_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e22_x0 - -128) << 28 | (e22_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMinimumChargePower"
+        x1 = v.EVSEMinimumChargePower
+        if not isinstance(x1, RationalNumberType):
+            raise _rt.bad_class(x1, 'RationalNumberType')
+        f = "EVSEMinimumChargePower.Exponent"
+        e23_x0 = x1.Exponent
+        if e23_x0.__class__ is not int or e23_x0 < -128 or e23_x0 > 127:
+            raise _rt.bad_int(e23_x0, -128, 127)
+        f = "EVSEMinimumChargePower.Value"
+        e23_x1 = x1.Value
+        if e23_x1.__class__ is not int or e23_x1 < -32768 or e23_x1 > 32767:
+            raise _rt.bad_int(e23_x1, -32768, 32767)
+        m = ~e23_x1 if e23_x1 < 0 else e23_x1
+        if m < 128:
+            a = (a << 25) | (e23_x0 - -128) << 12 | (e23_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e23_x0 - -128) << 20 | (e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e23_x0 - -128) << 28 | (e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMaximumChargeCurrent"
+        x2 = v.EVSEMaximumChargeCurrent
+        if not isinstance(x2, RationalNumberType):
+            raise _rt.bad_class(x2, 'RationalNumberType')
+        f = "EVSEMaximumChargeCurrent.Exponent"
+        e24_x0 = x2.Exponent
+        if e24_x0.__class__ is not int or e24_x0 < -128 or e24_x0 > 127:
+            raise _rt.bad_int(e24_x0, -128, 127)
+        f = "EVSEMaximumChargeCurrent.Value"
+        e24_x1 = x2.Value
+        if e24_x1.__class__ is not int or e24_x1 < -32768 or e24_x1 > 32767:
+            raise _rt.bad_int(e24_x1, -32768, 32767)
+        m = ~e24_x1 if e24_x1 < 0 else e24_x1
+        if m < 128:
+            a = (a << 25) | (e24_x0 - -128) << 12 | (e24_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e24_x0 - -128) << 20 | (e24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e24_x0 - -128) << 28 | (e24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMinimumChargeCurrent"
+        x3 = v.EVSEMinimumChargeCurrent
+        if not isinstance(x3, RationalNumberType):
+            raise _rt.bad_class(x3, 'RationalNumberType')
+        f = "EVSEMinimumChargeCurrent.Exponent"
+        e25_x0 = x3.Exponent
+        if e25_x0.__class__ is not int or e25_x0 < -128 or e25_x0 > 127:
+            raise _rt.bad_int(e25_x0, -128, 127)
+        f = "EVSEMinimumChargeCurrent.Value"
+        e25_x1 = x3.Value
+        if e25_x1.__class__ is not int or e25_x1 < -32768 or e25_x1 > 32767:
+            raise _rt.bad_int(e25_x1, -32768, 32767)
+        m = ~e25_x1 if e25_x1 < 0 else e25_x1
+        if m < 128:
+            a = (a << 25) | (e25_x0 - -128) << 12 | (e25_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e25_x0 - -128) << 20 | (e25_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e25_x0 - -128) << 28 | (e25_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMaximumVoltage"
+        x4 = v.EVSEMaximumVoltage
+        if not isinstance(x4, RationalNumberType):
+            raise _rt.bad_class(x4, 'RationalNumberType')
+        f = "EVSEMaximumVoltage.Exponent"
+        e26_x0 = x4.Exponent
+        if e26_x0.__class__ is not int or e26_x0 < -128 or e26_x0 > 127:
+            raise _rt.bad_int(e26_x0, -128, 127)
+        f = "EVSEMaximumVoltage.Value"
+        e26_x1 = x4.Value
+        if e26_x1.__class__ is not int or e26_x1 < -32768 or e26_x1 > 32767:
+            raise _rt.bad_int(e26_x1, -32768, 32767)
+        m = ~e26_x1 if e26_x1 < 0 else e26_x1
+        if m < 128:
+            a = (a << 25) | (e26_x0 - -128) << 12 | (e26_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e26_x0 - -128) << 20 | (e26_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e26_x0 - -128) << 28 | (e26_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMinimumVoltage"
+        x5 = v.EVSEMinimumVoltage
+        if not isinstance(x5, RationalNumberType):
+            raise _rt.bad_class(x5, 'RationalNumberType')
+        f = "EVSEMinimumVoltage.Exponent"
+        e27_x0 = x5.Exponent
+        if e27_x0.__class__ is not int or e27_x0 < -128 or e27_x0 > 127:
+            raise _rt.bad_int(e27_x0, -128, 127)
+        f = "EVSEMinimumVoltage.Value"
+        e27_x1 = x5.Value
+        if e27_x1.__class__ is not int or e27_x1 < -32768 or e27_x1 > 32767:
+            raise _rt.bad_int(e27_x1, -32768, 32767)
+        m = ~e27_x1 if e27_x1 < 0 else e27_x1
+        if m < 128:
+            a = (a << 25) | (e27_x0 - -128) << 12 | (e27_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e27_x0 - -128) << 20 | (e27_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e27_x0 - -128) << 28 | (e27_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEPowerRampLimitation"
+        x6 = v.EVSEPowerRampLimitation
+        a <<= 2
+        if x6 is not None:
+            if not isinstance(x6, RationalNumberType):
+                raise _rt.bad_class(x6, 'RationalNumberType')
+            f = "EVSEPowerRampLimitation.Exponent"
+            e28_x0 = x6.Exponent
+            if e28_x0.__class__ is not int or e28_x0 < -128 or e28_x0 > 127:
+                raise _rt.bad_int(e28_x0, -128, 127)
+            f = "EVSEPowerRampLimitation.Value"
+            e28_x1 = x6.Value
+            if e28_x1.__class__ is not int or e28_x1 < -32768 or e28_x1 > 32767:
+                raise _rt.bad_int(e28_x1, -32768, 32767)
+            m = ~e28_x1 if e28_x1 < 0 else e28_x1
+            if m < 128:
+                a = (a << 24) | (e28_x0 - -128) << 12 | (e28_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e28_x0 - -128) << 20 | (e28_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e28_x0 - -128) << 28 | (e28_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            a <<= 2
+            s = 7
+        else:
+            s = 6
+        f = "EVSEMaximumDischargePower"
+        x7 = v.EVSEMaximumDischargePower
+        if not isinstance(x7, RationalNumberType):
+            raise _rt.bad_class(x7, 'RationalNumberType')
+        t = _T29[s]
+        if t is None:
+            raise _rt.not_here('EVSEMaximumDischargePower')
+        a = (a << t[0]) | t[1]
+        s = t[2]
+        f = "EVSEMaximumDischargePower.Exponent"
+        e30_x0 = x7.Exponent
+        if e30_x0.__class__ is not int or e30_x0 < -128 or e30_x0 > 127:
+            raise _rt.bad_int(e30_x0, -128, 127)
+        f = "EVSEMaximumDischargePower.Value"
+        e30_x1 = x7.Value
+        if e30_x1.__class__ is not int or e30_x1 < -32768 or e30_x1 > 32767:
+            raise _rt.bad_int(e30_x1, -32768, 32767)
+        m = ~e30_x1 if e30_x1 < 0 else e30_x1
+        if m < 128:
+            a = (a << 22) | (e30_x0 - -128) << 12 | (e30_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e30_x0 - -128) << 20 | (e30_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e30_x0 - -128) << 28 | (e30_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMinimumDischargePower"
+        x8 = v.EVSEMinimumDischargePower
+        if not isinstance(x8, RationalNumberType):
+            raise _rt.bad_class(x8, 'RationalNumberType')
+        f = "EVSEMinimumDischargePower.Exponent"
+        e31_x0 = x8.Exponent
+        if e31_x0.__class__ is not int or e31_x0 < -128 or e31_x0 > 127:
+            raise _rt.bad_int(e31_x0, -128, 127)
+        f = "EVSEMinimumDischargePower.Value"
+        e31_x1 = x8.Value
+        if e31_x1.__class__ is not int or e31_x1 < -32768 or e31_x1 > 32767:
+            raise _rt.bad_int(e31_x1, -32768, 32767)
+        m = ~e31_x1 if e31_x1 < 0 else e31_x1
+        if m < 128:
+            a = (a << 25) | (e31_x0 - -128) << 12 | (e31_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e31_x0 - -128) << 20 | (e31_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e31_x0 - -128) << 28 | (e31_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMaximumDischargeCurrent"
+        x9 = v.EVSEMaximumDischargeCurrent
+        if not isinstance(x9, RationalNumberType):
+            raise _rt.bad_class(x9, 'RationalNumberType')
+        f = "EVSEMaximumDischargeCurrent.Exponent"
+        e32_x0 = x9.Exponent
+        if e32_x0.__class__ is not int or e32_x0 < -128 or e32_x0 > 127:
+            raise _rt.bad_int(e32_x0, -128, 127)
+        f = "EVSEMaximumDischargeCurrent.Value"
+        e32_x1 = x9.Value
+        if e32_x1.__class__ is not int or e32_x1 < -32768 or e32_x1 > 32767:
+            raise _rt.bad_int(e32_x1, -32768, 32767)
+        m = ~e32_x1 if e32_x1 < 0 else e32_x1
+        if m < 128:
+            a = (a << 25) | (e32_x0 - -128) << 12 | (e32_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e32_x0 - -128) << 20 | (e32_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e32_x0 - -128) << 28 | (e32_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMinimumDischargeCurrent"
+        x10 = v.EVSEMinimumDischargeCurrent
+        if not isinstance(x10, RationalNumberType):
+            raise _rt.bad_class(x10, 'RationalNumberType')
+        f = "EVSEMinimumDischargeCurrent.Exponent"
+        e33_x0 = x10.Exponent
+        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
+            raise _rt.bad_int(e33_x0, -128, 127)
+        f = "EVSEMinimumDischargeCurrent.Value"
+        e33_x1 = x10.Value
+        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
+            raise _rt.bad_int(e33_x1, -32768, 32767)
+        m = ~e33_x1 if e33_x1 < 0 else e33_x1
+        if m < 128:
+            a = (a << 25) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        a <<= 3
+    except _EncErr as e:
+        raise e.within_path(f, None, ())
+    except Exception as e:
+        raise _rt.wrap_encode(e).within_path(f, None, ()) from e
+    return a
+_e_BPT_DC_CPDResEnergyTransferMode = _e_BPT_DC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_d_BPT_DC_CPDResEnergyTransferModeType': (
+        ('BPT_DC_CPDResEnergyTransferModeType', 'RationalNumberType', '_W_BPT_DC_CPDResEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
+"""\
+
+def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
+    v6 = None
+    q = p + 31
+    if q <= E:
+        c = (D >> (E - q)) & 2147483647
+    else:
+        c, D, E = _look(D, E, p, data, 23, 8)
+    g = c >> 16
+    if g & 28686:
+        raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
+    e34_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e34_v1 = c & 65535
+    if e34_v1 < 32768:
+        e34_v1 >>= 8
+        p = q - 8
+        if sg:
+            e34_v1 = ~e34_v1
+    elif not e34_v1 & 128:
+        e34_v1 = ((e34_v1 >> 8) & 127) | (e34_v1 & 127) << 7
+        p = q
+        if sg:
+            e34_v1 = ~e34_v1
+    else:
+        e34_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e34_v1 = ~e34_v1
+        if e34_v1 < -32768 or e34_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e34_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e34_v0
+    v0.Value = e34_v1
+    v0.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e35_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e35_v1 = c & 65535
+    if e35_v1 < 32768:
+        e35_v1 >>= 8
+        p = q - 8
+        if sg:
+            e35_v1 = ~e35_v1
+    elif not e35_v1 & 128:
+        e35_v1 = ((e35_v1 >> 8) & 127) | (e35_v1 & 127) << 7
+        p = q
+        if sg:
+            e35_v1 = ~e35_v1
+    else:
+        e35_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e35_v1 = ~e35_v1
+        if e35_v1 < -32768 or e35_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e35_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e35_v0
+    v1.Value = e35_v1
+    v1.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -1473,19 +2076,85 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     if e36_v1 < 32768:
         e36_v1 >>= 8
         p = q - 8
+        if sg:
+            e36_v1 = ~e36_v1
     elif not e36_v1 & 128:
-        e36_v1 = ((e36_v1 >> 8) & 127) | ((e36_v1 & 127) << 7)
+        e36_v1 = ((e36_v1 >> 8) & 127) | (e36_v1 & 127) << 7
         p = q
+        if sg:
+            e36_v1 = ~e36_v1
     else:
         e36_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e36_v1 = ~e36_v1
-    if e36_v1 < -32768 or e36_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e36_v1, -32768, 32767)
-    v9 = _new(RationalNumberType)
-    _s37(v9, e36_v0)
-    _s38(v9, e36_v1)
-    p0 = p + 17
+        if sg:
+            e36_v1 = ~e36_v1
+        if e36_v1 < -32768 or e36_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e36_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e36_v0
+    v2.Value = e36_v1
+    v2.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e37_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e37_v1 = c & 65535
+    if e37_v1 < 32768:
+        e37_v1 >>= 8
+        p = q - 8
+        if sg:
+            e37_v1 = ~e37_v1
+    elif not e37_v1 & 128:
+        e37_v1 = ((e37_v1 >> 8) & 127) | (e37_v1 & 127) << 7
+        p = q
+        if sg:
+            e37_v1 = ~e37_v1
+    else:
+        e37_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e37_v1 = ~e37_v1
+        if e37_v1 < -32768 or e37_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e37_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e37_v0
+    v3.Value = e37_v1
+    v3.__class__ = RationalNumberType
+    q = p + 33
+    if q <= E:
+        c = (D >> (E - q)) & 8589934591
+    else:
+        c, D, E = _look(D, E, p, data, 25, 8)
+    g = c >> 16
+    if g & 126990:
+        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
+    e38_v0 = ((g >> 4) & 255) + -128
+    sg = g & 1
+    e38_v1 = c & 65535
+    if e38_v1 < 32768:
+        e38_v1 >>= 8
+        p = q - 8
+        if sg:
+            e38_v1 = ~e38_v1
+    elif not e38_v1 & 128:
+        e38_v1 = ((e38_v1 >> 8) & 127) | (e38_v1 & 127) << 7
+        p = q
+        if sg:
+            e38_v1 = ~e38_v1
+    else:
+        e38_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e38_v1 = ~e38_v1
+        if e38_v1 < -32768 or e38_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e38_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e38_v0
+    v4.Value = e38_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -1500,433 +2169,23 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     if e39_v1 < 32768:
         e39_v1 >>= 8
         p = q - 8
+        if sg:
+            e39_v1 = ~e39_v1
     elif not e39_v1 & 128:
-        e39_v1 = ((e39_v1 >> 8) & 127) | ((e39_v1 & 127) << 7)
+        e39_v1 = ((e39_v1 >> 8) & 127) | (e39_v1 & 127) << 7
         p = q
+        if sg:
+            e39_v1 = ~e39_v1
     else:
         e39_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e39_v1 = ~e39_v1
-    if e39_v1 < -32768 or e39_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e39_v1, -32768, 32767)
-    v10 = _new(RationalNumberType)
-    _s40(v10, e39_v0)
-    _s41(v10, e39_v1)
-    q = p + 3
-    if q > E:
-        D, E = _win(data, p, q)
-    c = (D >> (E - q)) & 7
-    if c & 7:
-        raise _rt.escape(p, c, 3, 7, 'BPT_DC_CPDReqEnergyTransferModeType')
-    p = q
-    o = _new(cls)
-    _s42(o, v0)
-    _s43(o, v1)
-    _s44(o, v2)
-    _s45(o, v3)
-    _s46(o, v4)
-    _s47(o, v5)
-    _s48(o, v6)
-    _s49(o, v7)
-    _s50(o, v8)
-    _s51(o, v9)
-    _s52(o, v10)
-    return o, D, E, p
-_d_BPT_DC_CPDReqEnergyTransferMode = _d_BPT_DC_CPDReqEnergyTransferModeType
-""",
-    ),
-    '_e_BPT_DC_CPDResEnergyTransferModeType': (
-        ('RationalNumberType',),
-"""\
-_T60 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, )
-
-def _e_BPT_DC_CPDResEnergyTransferModeType(a, v):
-    f = ""
-    try:
-        f = "EVSEMaximumChargePower"
-        x0 = v.EVSEMaximumChargePower
-        if not isinstance(x0, RationalNumberType):
-            raise _rt.bad_class(x0, 'RationalNumberType')
-        f = "EVSEMaximumChargePower.Exponent"
-        e53_x0 = x0.Exponent
-        if e53_x0.__class__ is not int or e53_x0 < -128 or e53_x0 > 127:
-            raise _rt.bad_int(e53_x0, -128, 127)
-        f = "EVSEMaximumChargePower.Value"
-        e53_x1 = x0.Value
-        if e53_x1.__class__ is not int or e53_x1 < -32768 or e53_x1 > 32767:
-            raise _rt.bad_int(e53_x1, -32768, 32767)
-        a = (a << 15) | (e53_x0 - -128) << 4 | (e53_x1 < 0)
-        m = ~e53_x1 if e53_x1 < 0 else e53_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMinimumChargePower"
-        x1 = v.EVSEMinimumChargePower
-        if not isinstance(x1, RationalNumberType):
-            raise _rt.bad_class(x1, 'RationalNumberType')
-        f = "EVSEMinimumChargePower.Exponent"
-        e54_x0 = x1.Exponent
-        if e54_x0.__class__ is not int or e54_x0 < -128 or e54_x0 > 127:
-            raise _rt.bad_int(e54_x0, -128, 127)
-        f = "EVSEMinimumChargePower.Value"
-        e54_x1 = x1.Value
-        if e54_x1.__class__ is not int or e54_x1 < -32768 or e54_x1 > 32767:
-            raise _rt.bad_int(e54_x1, -32768, 32767)
-        a = (a << 17) | (e54_x0 - -128) << 4 | (e54_x1 < 0)
-        m = ~e54_x1 if e54_x1 < 0 else e54_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMaximumChargeCurrent"
-        x2 = v.EVSEMaximumChargeCurrent
-        if not isinstance(x2, RationalNumberType):
-            raise _rt.bad_class(x2, 'RationalNumberType')
-        f = "EVSEMaximumChargeCurrent.Exponent"
-        e55_x0 = x2.Exponent
-        if e55_x0.__class__ is not int or e55_x0 < -128 or e55_x0 > 127:
-            raise _rt.bad_int(e55_x0, -128, 127)
-        f = "EVSEMaximumChargeCurrent.Value"
-        e55_x1 = x2.Value
-        if e55_x1.__class__ is not int or e55_x1 < -32768 or e55_x1 > 32767:
-            raise _rt.bad_int(e55_x1, -32768, 32767)
-        a = (a << 17) | (e55_x0 - -128) << 4 | (e55_x1 < 0)
-        m = ~e55_x1 if e55_x1 < 0 else e55_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMinimumChargeCurrent"
-        x3 = v.EVSEMinimumChargeCurrent
-        if not isinstance(x3, RationalNumberType):
-            raise _rt.bad_class(x3, 'RationalNumberType')
-        f = "EVSEMinimumChargeCurrent.Exponent"
-        e56_x0 = x3.Exponent
-        if e56_x0.__class__ is not int or e56_x0 < -128 or e56_x0 > 127:
-            raise _rt.bad_int(e56_x0, -128, 127)
-        f = "EVSEMinimumChargeCurrent.Value"
-        e56_x1 = x3.Value
-        if e56_x1.__class__ is not int or e56_x1 < -32768 or e56_x1 > 32767:
-            raise _rt.bad_int(e56_x1, -32768, 32767)
-        a = (a << 17) | (e56_x0 - -128) << 4 | (e56_x1 < 0)
-        m = ~e56_x1 if e56_x1 < 0 else e56_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMaximumVoltage"
-        x4 = v.EVSEMaximumVoltage
-        if not isinstance(x4, RationalNumberType):
-            raise _rt.bad_class(x4, 'RationalNumberType')
-        f = "EVSEMaximumVoltage.Exponent"
-        e57_x0 = x4.Exponent
-        if e57_x0.__class__ is not int or e57_x0 < -128 or e57_x0 > 127:
-            raise _rt.bad_int(e57_x0, -128, 127)
-        f = "EVSEMaximumVoltage.Value"
-        e57_x1 = x4.Value
-        if e57_x1.__class__ is not int or e57_x1 < -32768 or e57_x1 > 32767:
-            raise _rt.bad_int(e57_x1, -32768, 32767)
-        a = (a << 17) | (e57_x0 - -128) << 4 | (e57_x1 < 0)
-        m = ~e57_x1 if e57_x1 < 0 else e57_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMinimumVoltage"
-        x5 = v.EVSEMinimumVoltage
-        if not isinstance(x5, RationalNumberType):
-            raise _rt.bad_class(x5, 'RationalNumberType')
-        f = "EVSEMinimumVoltage.Exponent"
-        e58_x0 = x5.Exponent
-        if e58_x0.__class__ is not int or e58_x0 < -128 or e58_x0 > 127:
-            raise _rt.bad_int(e58_x0, -128, 127)
-        f = "EVSEMinimumVoltage.Value"
-        e58_x1 = x5.Value
-        if e58_x1.__class__ is not int or e58_x1 < -32768 or e58_x1 > 32767:
-            raise _rt.bad_int(e58_x1, -32768, 32767)
-        a = (a << 17) | (e58_x0 - -128) << 4 | (e58_x1 < 0)
-        m = ~e58_x1 if e58_x1 < 0 else e58_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEPowerRampLimitation"
-        x6 = v.EVSEPowerRampLimitation
-        a <<= 2
-        if x6 is not None:
-            if not isinstance(x6, RationalNumberType):
-                raise _rt.bad_class(x6, 'RationalNumberType')
-            f = "EVSEPowerRampLimitation.Exponent"
-            e59_x0 = x6.Exponent
-            if e59_x0.__class__ is not int or e59_x0 < -128 or e59_x0 > 127:
-                raise _rt.bad_int(e59_x0, -128, 127)
-            f = "EVSEPowerRampLimitation.Value"
-            e59_x1 = x6.Value
-            if e59_x1.__class__ is not int or e59_x1 < -32768 or e59_x1 > 32767:
-                raise _rt.bad_int(e59_x1, -32768, 32767)
-            a = (a << 16) | (e59_x0 - -128) << 4 | (e59_x1 < 0)
-            m = ~e59_x1 if e59_x1 < 0 else e59_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
-            a <<= 2
-            s = 7
-        else:
-            s = 6
-        f = "EVSEMaximumDischargePower"
-        x7 = v.EVSEMaximumDischargePower
-        if not isinstance(x7, RationalNumberType):
-            raise _rt.bad_class(x7, 'RationalNumberType')
-        t = _T60[s]
-        if t is None:
-            raise _rt.not_here('EVSEMaximumDischargePower')
-        a = (a << t[0]) | t[1]
-        s = t[2]
-        f = "EVSEMaximumDischargePower.Exponent"
-        e61_x0 = x7.Exponent
-        if e61_x0.__class__ is not int or e61_x0 < -128 or e61_x0 > 127:
-            raise _rt.bad_int(e61_x0, -128, 127)
-        f = "EVSEMaximumDischargePower.Value"
-        e61_x1 = x7.Value
-        if e61_x1.__class__ is not int or e61_x1 < -32768 or e61_x1 > 32767:
-            raise _rt.bad_int(e61_x1, -32768, 32767)
-        a = (a << 14) | (e61_x0 - -128) << 4 | (e61_x1 < 0)
-        m = ~e61_x1 if e61_x1 < 0 else e61_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMinimumDischargePower"
-        x8 = v.EVSEMinimumDischargePower
-        if not isinstance(x8, RationalNumberType):
-            raise _rt.bad_class(x8, 'RationalNumberType')
-        f = "EVSEMinimumDischargePower.Exponent"
-        e62_x0 = x8.Exponent
-        if e62_x0.__class__ is not int or e62_x0 < -128 or e62_x0 > 127:
-            raise _rt.bad_int(e62_x0, -128, 127)
-        f = "EVSEMinimumDischargePower.Value"
-        e62_x1 = x8.Value
-        if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
-            raise _rt.bad_int(e62_x1, -32768, 32767)
-        a = (a << 17) | (e62_x0 - -128) << 4 | (e62_x1 < 0)
-        m = ~e62_x1 if e62_x1 < 0 else e62_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMaximumDischargeCurrent"
-        x9 = v.EVSEMaximumDischargeCurrent
-        if not isinstance(x9, RationalNumberType):
-            raise _rt.bad_class(x9, 'RationalNumberType')
-        f = "EVSEMaximumDischargeCurrent.Exponent"
-        e63_x0 = x9.Exponent
-        if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
-            raise _rt.bad_int(e63_x0, -128, 127)
-        f = "EVSEMaximumDischargeCurrent.Value"
-        e63_x1 = x9.Value
-        if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
-            raise _rt.bad_int(e63_x1, -32768, 32767)
-        a = (a << 17) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
-        m = ~e63_x1 if e63_x1 < 0 else e63_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMinimumDischargeCurrent"
-        x10 = v.EVSEMinimumDischargeCurrent
-        if not isinstance(x10, RationalNumberType):
-            raise _rt.bad_class(x10, 'RationalNumberType')
-        f = "EVSEMinimumDischargeCurrent.Exponent"
-        e64_x0 = x10.Exponent
-        if e64_x0.__class__ is not int or e64_x0 < -128 or e64_x0 > 127:
-            raise _rt.bad_int(e64_x0, -128, 127)
-        f = "EVSEMinimumDischargeCurrent.Value"
-        e64_x1 = x10.Value
-        if e64_x1.__class__ is not int or e64_x1 < -32768 or e64_x1 > 32767:
-            raise _rt.bad_int(e64_x1, -32768, 32767)
-        a = (a << 17) | (e64_x0 - -128) << 4 | (e64_x1 < 0)
-        m = ~e64_x1 if e64_x1 < 0 else e64_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        a <<= 3
-    except _EncErr as e:
-        raise e.within_path(f, None, ())
-    except Exception as e:
-        raise _rt.wrap_encode(e).within_path(f, None, ()) from e
-    return a
-_e_BPT_DC_CPDResEnergyTransferMode = _e_BPT_DC_CPDResEnergyTransferModeType
-""",
-    ),
-    '_d_BPT_DC_CPDResEnergyTransferModeType': (
-        ('BPT_DC_CPDResEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
-"""\
-_s66 = RationalNumberType.Exponent.__set__
-_s67 = RationalNumberType.Value.__set__
-_s69 = RationalNumberType.Exponent.__set__
-_s70 = RationalNumberType.Value.__set__
-_s72 = RationalNumberType.Exponent.__set__
-_s73 = RationalNumberType.Value.__set__
-_s75 = RationalNumberType.Exponent.__set__
-_s76 = RationalNumberType.Value.__set__
-_s78 = RationalNumberType.Exponent.__set__
-_s79 = RationalNumberType.Value.__set__
-_s81 = RationalNumberType.Exponent.__set__
-_s82 = RationalNumberType.Value.__set__
-_s84 = RationalNumberType.Exponent.__set__
-_s85 = RationalNumberType.Value.__set__
-_s87 = RationalNumberType.Exponent.__set__
-_s88 = RationalNumberType.Value.__set__
-_s90 = RationalNumberType.Exponent.__set__
-_s91 = RationalNumberType.Value.__set__
-_s93 = RationalNumberType.Exponent.__set__
-_s94 = RationalNumberType.Value.__set__
-_s95 = BPT_DC_CPDResEnergyTransferModeType.EVSEMaximumChargePower.__set__
-_s96 = BPT_DC_CPDResEnergyTransferModeType.EVSEMinimumChargePower.__set__
-_s97 = BPT_DC_CPDResEnergyTransferModeType.EVSEMaximumChargeCurrent.__set__
-_s98 = BPT_DC_CPDResEnergyTransferModeType.EVSEMinimumChargeCurrent.__set__
-_s99 = BPT_DC_CPDResEnergyTransferModeType.EVSEMaximumVoltage.__set__
-_s100 = BPT_DC_CPDResEnergyTransferModeType.EVSEMinimumVoltage.__set__
-_s101 = BPT_DC_CPDResEnergyTransferModeType.EVSEPowerRampLimitation.__set__
-_s102 = BPT_DC_CPDResEnergyTransferModeType.EVSEMaximumDischargePower.__set__
-_s103 = BPT_DC_CPDResEnergyTransferModeType.EVSEMinimumDischargePower.__set__
-_s104 = BPT_DC_CPDResEnergyTransferModeType.EVSEMaximumDischargeCurrent.__set__
-_s105 = BPT_DC_CPDResEnergyTransferModeType.EVSEMinimumDischargeCurrent.__set__
-
-def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
-    v6 = None
-    p0 = p + 15
-    q = p + 31
-    if q <= E:
-        c = (D >> (E - q)) & 2147483647
-    else:
-        c, D, E = _look(D, E, p, data, 23, 8)
-    g = c >> 16
-    if g & 28686:
-        raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e65_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e65_v1 = c & 65535
-    if e65_v1 < 32768:
-        e65_v1 >>= 8
-        p = q - 8
-    elif not e65_v1 & 128:
-        e65_v1 = ((e65_v1 >> 8) & 127) | ((e65_v1 & 127) << 7)
-        p = q
-    else:
-        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e65_v1 = ~e65_v1
-    if e65_v1 < -32768 or e65_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e65_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s66(v0, e65_v0)
-    _s67(v0, e65_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e68_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e68_v1 = c & 65535
-    if e68_v1 < 32768:
-        e68_v1 >>= 8
-        p = q - 8
-    elif not e68_v1 & 128:
-        e68_v1 = ((e68_v1 >> 8) & 127) | ((e68_v1 & 127) << 7)
-        p = q
-    else:
-        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e68_v1 = ~e68_v1
-    if e68_v1 < -32768 or e68_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e68_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s69(v1, e68_v0)
-    _s70(v1, e68_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e71_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e71_v1 = c & 65535
-    if e71_v1 < 32768:
-        e71_v1 >>= 8
-        p = q - 8
-    elif not e71_v1 & 128:
-        e71_v1 = ((e71_v1 >> 8) & 127) | ((e71_v1 & 127) << 7)
-        p = q
-    else:
-        e71_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e71_v1 = ~e71_v1
-    if e71_v1 < -32768 or e71_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e71_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s72(v2, e71_v0)
-    _s73(v2, e71_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e74_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e74_v1 = c & 65535
-    if e74_v1 < 32768:
-        e74_v1 >>= 8
-        p = q - 8
-    elif not e74_v1 & 128:
-        e74_v1 = ((e74_v1 >> 8) & 127) | ((e74_v1 & 127) << 7)
-        p = q
-    else:
-        e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e74_v1 = ~e74_v1
-    if e74_v1 < -32768 or e74_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e74_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s75(v3, e74_v0)
-    _s76(v3, e74_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e77_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e77_v1 = c & 65535
-    if e77_v1 < 32768:
-        e77_v1 >>= 8
-        p = q - 8
-    elif not e77_v1 & 128:
-        e77_v1 = ((e77_v1 >> 8) & 127) | ((e77_v1 & 127) << 7)
-        p = q
-    else:
-        e77_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e77_v1 = ~e77_v1
-    if e77_v1 < -32768 or e77_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e77_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s78(v4, e77_v0)
-    _s79(v4, e77_v1)
-    p0 = p + 17
-    q = p + 33
-    if q <= E:
-        c = (D >> (E - q)) & 8589934591
-    else:
-        c, D, E = _look(D, E, p, data, 25, 8)
-    g = c >> 16
-    if g & 126990:
-        raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e80_v0 = ((g >> 4) & 255) + -128
-    sg = g & 1
-    e80_v1 = c & 65535
-    if e80_v1 < 32768:
-        e80_v1 >>= 8
-        p = q - 8
-    elif not e80_v1 & 128:
-        e80_v1 = ((e80_v1 >> 8) & 127) | ((e80_v1 & 127) << 7)
-        p = q
-    else:
-        e80_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e80_v1 = ~e80_v1
-    if e80_v1 < -32768 or e80_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e80_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s81(v5, e80_v0)
-    _s82(v5, e80_v1)
+        if sg:
+            e39_v1 = ~e39_v1
+        if e39_v1 < -32768 or e39_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e39_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e39_v0
+    v5.Value = e39_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -1944,7 +2203,6 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_DC_CPDResEnergyTransferModeType')
     if s == 7:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -1953,24 +2211,29 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e83_v0 = ((g >> 4) & 255) + -128
+        e40_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e83_v1 = c & 65535
-        if e83_v1 < 32768:
-            e83_v1 >>= 8
+        e40_v1 = c & 65535
+        if e40_v1 < 32768:
+            e40_v1 >>= 8
             p = q - 8
-        elif not e83_v1 & 128:
-            e83_v1 = ((e83_v1 >> 8) & 127) | ((e83_v1 & 127) << 7)
+            if sg:
+                e40_v1 = ~e40_v1
+        elif not e40_v1 & 128:
+            e40_v1 = ((e40_v1 >> 8) & 127) | (e40_v1 & 127) << 7
             p = q
+            if sg:
+                e40_v1 = ~e40_v1
         else:
-            e83_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e83_v1 = ~e83_v1
-        if e83_v1 < -32768 or e83_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e83_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s84(v7, e83_v0)
-        _s85(v7, e83_v1)
+            e40_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e40_v1 = ~e40_v1
+            if e40_v1 < -32768 or e40_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e40_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = e40_v0
+        v7.Value = e40_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -1978,7 +2241,6 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_DC_CPDResEnergyTransferModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -1987,25 +2249,29 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e86_v0 = ((g >> 4) & 255) + -128
+    e41_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e86_v1 = c & 65535
-    if e86_v1 < 32768:
-        e86_v1 >>= 8
+    e41_v1 = c & 65535
+    if e41_v1 < 32768:
+        e41_v1 >>= 8
         p = q - 8
-    elif not e86_v1 & 128:
-        e86_v1 = ((e86_v1 >> 8) & 127) | ((e86_v1 & 127) << 7)
+        if sg:
+            e41_v1 = ~e41_v1
+    elif not e41_v1 & 128:
+        e41_v1 = ((e41_v1 >> 8) & 127) | (e41_v1 & 127) << 7
         p = q
+        if sg:
+            e41_v1 = ~e41_v1
     else:
-        e86_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e86_v1 = ~e86_v1
-    if e86_v1 < -32768 or e86_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e86_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s87(v8, e86_v0)
-    _s88(v8, e86_v1)
-    p0 = p + 17
+        e41_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e41_v1 = ~e41_v1
+        if e41_v1 < -32768 or e41_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e41_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = e41_v0
+    v8.Value = e41_v1
+    v8.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2014,25 +2280,29 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e89_v0 = ((g >> 4) & 255) + -128
+    e42_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e89_v1 = c & 65535
-    if e89_v1 < 32768:
-        e89_v1 >>= 8
+    e42_v1 = c & 65535
+    if e42_v1 < 32768:
+        e42_v1 >>= 8
         p = q - 8
-    elif not e89_v1 & 128:
-        e89_v1 = ((e89_v1 >> 8) & 127) | ((e89_v1 & 127) << 7)
+        if sg:
+            e42_v1 = ~e42_v1
+    elif not e42_v1 & 128:
+        e42_v1 = ((e42_v1 >> 8) & 127) | (e42_v1 & 127) << 7
         p = q
+        if sg:
+            e42_v1 = ~e42_v1
     else:
-        e89_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e89_v1 = ~e89_v1
-    if e89_v1 < -32768 or e89_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e89_v1, -32768, 32767)
-    v9 = _new(RationalNumberType)
-    _s90(v9, e89_v0)
-    _s91(v9, e89_v1)
-    p0 = p + 17
+        e42_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e42_v1 = ~e42_v1
+        if e42_v1 < -32768 or e42_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e42_v1, -32768, 32767)
+    v9 = _new(_W_RationalNumberType)
+    v9.Exponent = e42_v0
+    v9.Value = e42_v1
+    v9.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2041,24 +2311,29 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e92_v0 = ((g >> 4) & 255) + -128
+    e43_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e92_v1 = c & 65535
-    if e92_v1 < 32768:
-        e92_v1 >>= 8
+    e43_v1 = c & 65535
+    if e43_v1 < 32768:
+        e43_v1 >>= 8
         p = q - 8
-    elif not e92_v1 & 128:
-        e92_v1 = ((e92_v1 >> 8) & 127) | ((e92_v1 & 127) << 7)
+        if sg:
+            e43_v1 = ~e43_v1
+    elif not e43_v1 & 128:
+        e43_v1 = ((e43_v1 >> 8) & 127) | (e43_v1 & 127) << 7
         p = q
+        if sg:
+            e43_v1 = ~e43_v1
     else:
-        e92_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e92_v1 = ~e92_v1
-    if e92_v1 < -32768 or e92_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e92_v1, -32768, 32767)
-    v10 = _new(RationalNumberType)
-    _s93(v10, e92_v0)
-    _s94(v10, e92_v1)
+        e43_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e43_v1 = ~e43_v1
+        if e43_v1 < -32768 or e43_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e43_v1, -32768, 32767)
+    v10 = _new(_W_RationalNumberType)
+    v10.Exponent = e43_v0
+    v10.Value = e43_v1
+    v10.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2066,28 +2341,94 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'BPT_DC_CPDResEnergyTransferModeType')
     p = q
-    o = _new(cls)
-    _s95(o, v0)
-    _s96(o, v1)
-    _s97(o, v2)
-    _s98(o, v3)
-    _s99(o, v4)
-    _s100(o, v5)
-    _s101(o, v6)
-    _s102(o, v7)
-    _s103(o, v8)
-    _s104(o, v9)
-    _s105(o, v10)
+    o = _new(_W_BPT_DC_CPDResEnergyTransferModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMinimumChargePower = v1
+    o.EVSEMaximumChargeCurrent = v2
+    o.EVSEMinimumChargeCurrent = v3
+    o.EVSEMaximumVoltage = v4
+    o.EVSEMinimumVoltage = v5
+    o.EVSEPowerRampLimitation = v6
+    o.EVSEMaximumDischargePower = v7
+    o.EVSEMinimumDischargePower = v8
+    o.EVSEMaximumDischargeCurrent = v9
+    o.EVSEMinimumDischargeCurrent = v10
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_DC_CPDResEnergyTransferMode = _d_BPT_DC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_BPT_DC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_DC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVSEMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVSEMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVSEMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVSEMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVSEMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _rt.json_body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.EVSEPowerRampLimitation
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEMaximumDischargePower
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVSEMinimumDischargePower
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVSEMaximumDischargeCurrent
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVSEMinimumDischargeCurrent
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
+    return d
+_j_BPT_DC_CPDResEnergyTransferMode = _j_BPT_DC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_BPT_Dynamic_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T106 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, )
-_T119 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
-_T121 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T44 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, )
+_T57 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
+_T59 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
     f = ""
@@ -2097,8 +2438,15 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -2107,172 +2455,216 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         x1 = v.EVTargetEnergyRequest
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
-        t = _T106[s]
+        t = _T44[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e107_x0 = x1.Exponent
-        if e107_x0.__class__ is not int or e107_x0 < -128 or e107_x0 > 127:
-            raise _rt.bad_int(e107_x0, -128, 127)
+        e45_x0 = x1.Exponent
+        if e45_x0.__class__ is not int or e45_x0 < -128 or e45_x0 > 127:
+            raise _rt.bad_int(e45_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e107_x1 = x1.Value
-        if e107_x1.__class__ is not int or e107_x1 < -32768 or e107_x1 > 32767:
-            raise _rt.bad_int(e107_x1, -32768, 32767)
-        a = (a << 14) | (e107_x0 - -128) << 4 | (e107_x1 < 0)
-        m = ~e107_x1 if e107_x1 < 0 else e107_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e45_x1 = x1.Value
+        if e45_x1.__class__ is not int or e45_x1 < -32768 or e45_x1 > 32767:
+            raise _rt.bad_int(e45_x1, -32768, 32767)
+        m = ~e45_x1 if e45_x1 < 0 else e45_x1
+        if m < 128:
+            a = (a << 22) | (e45_x0 - -128) << 12 | (e45_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e45_x0 - -128) << 20 | (e45_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e45_x0 - -128) << 28 | (e45_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e108_x0 = x2.Exponent
-        if e108_x0.__class__ is not int or e108_x0 < -128 or e108_x0 > 127:
-            raise _rt.bad_int(e108_x0, -128, 127)
+        e46_x0 = x2.Exponent
+        if e46_x0.__class__ is not int or e46_x0 < -128 or e46_x0 > 127:
+            raise _rt.bad_int(e46_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e108_x1 = x2.Value
-        if e108_x1.__class__ is not int or e108_x1 < -32768 or e108_x1 > 32767:
-            raise _rt.bad_int(e108_x1, -32768, 32767)
-        a = (a << 17) | (e108_x0 - -128) << 4 | (e108_x1 < 0)
-        m = ~e108_x1 if e108_x1 < 0 else e108_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e46_x1 = x2.Value
+        if e46_x1.__class__ is not int or e46_x1 < -32768 or e46_x1 > 32767:
+            raise _rt.bad_int(e46_x1, -32768, 32767)
+        m = ~e46_x1 if e46_x1 < 0 else e46_x1
+        if m < 128:
+            a = (a << 25) | (e46_x0 - -128) << 12 | (e46_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e46_x0 - -128) << 20 | (e46_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e46_x0 - -128) << 28 | (e46_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e109_x0 = x3.Exponent
-        if e109_x0.__class__ is not int or e109_x0 < -128 or e109_x0 > 127:
-            raise _rt.bad_int(e109_x0, -128, 127)
+        e47_x0 = x3.Exponent
+        if e47_x0.__class__ is not int or e47_x0 < -128 or e47_x0 > 127:
+            raise _rt.bad_int(e47_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e109_x1 = x3.Value
-        if e109_x1.__class__ is not int or e109_x1 < -32768 or e109_x1 > 32767:
-            raise _rt.bad_int(e109_x1, -32768, 32767)
-        a = (a << 17) | (e109_x0 - -128) << 4 | (e109_x1 < 0)
-        m = ~e109_x1 if e109_x1 < 0 else e109_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e47_x1 = x3.Value
+        if e47_x1.__class__ is not int or e47_x1 < -32768 or e47_x1 > 32767:
+            raise _rt.bad_int(e47_x1, -32768, 32767)
+        m = ~e47_x1 if e47_x1 < 0 else e47_x1
+        if m < 128:
+            a = (a << 25) | (e47_x0 - -128) << 12 | (e47_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e47_x0 - -128) << 20 | (e47_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e47_x0 - -128) << 28 | (e47_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e110_x0 = x4.Exponent
-        if e110_x0.__class__ is not int or e110_x0 < -128 or e110_x0 > 127:
-            raise _rt.bad_int(e110_x0, -128, 127)
+        e48_x0 = x4.Exponent
+        if e48_x0.__class__ is not int or e48_x0 < -128 or e48_x0 > 127:
+            raise _rt.bad_int(e48_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e110_x1 = x4.Value
-        if e110_x1.__class__ is not int or e110_x1 < -32768 or e110_x1 > 32767:
-            raise _rt.bad_int(e110_x1, -32768, 32767)
-        a = (a << 17) | (e110_x0 - -128) << 4 | (e110_x1 < 0)
-        m = ~e110_x1 if e110_x1 < 0 else e110_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e48_x1 = x4.Value
+        if e48_x1.__class__ is not int or e48_x1 < -32768 or e48_x1 > 32767:
+            raise _rt.bad_int(e48_x1, -32768, 32767)
+        m = ~e48_x1 if e48_x1 < 0 else e48_x1
+        if m < 128:
+            a = (a << 25) | (e48_x0 - -128) << 12 | (e48_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e48_x0 - -128) << 20 | (e48_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e48_x0 - -128) << 28 | (e48_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x5 = v.EVMinimumChargePower
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVMinimumChargePower.Exponent"
-        e111_x0 = x5.Exponent
-        if e111_x0.__class__ is not int or e111_x0 < -128 or e111_x0 > 127:
-            raise _rt.bad_int(e111_x0, -128, 127)
+        e49_x0 = x5.Exponent
+        if e49_x0.__class__ is not int or e49_x0 < -128 or e49_x0 > 127:
+            raise _rt.bad_int(e49_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e111_x1 = x5.Value
-        if e111_x1.__class__ is not int or e111_x1 < -32768 or e111_x1 > 32767:
-            raise _rt.bad_int(e111_x1, -32768, 32767)
-        a = (a << 17) | (e111_x0 - -128) << 4 | (e111_x1 < 0)
-        m = ~e111_x1 if e111_x1 < 0 else e111_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e49_x1 = x5.Value
+        if e49_x1.__class__ is not int or e49_x1 < -32768 or e49_x1 > 32767:
+            raise _rt.bad_int(e49_x1, -32768, 32767)
+        m = ~e49_x1 if e49_x1 < 0 else e49_x1
+        if m < 128:
+            a = (a << 25) | (e49_x0 - -128) << 12 | (e49_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e49_x0 - -128) << 20 | (e49_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e49_x0 - -128) << 28 | (e49_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x6 = v.EVMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
         f = "EVMaximumChargeCurrent.Exponent"
-        e112_x0 = x6.Exponent
-        if e112_x0.__class__ is not int or e112_x0 < -128 or e112_x0 > 127:
-            raise _rt.bad_int(e112_x0, -128, 127)
+        e50_x0 = x6.Exponent
+        if e50_x0.__class__ is not int or e50_x0 < -128 or e50_x0 > 127:
+            raise _rt.bad_int(e50_x0, -128, 127)
         f = "EVMaximumChargeCurrent.Value"
-        e112_x1 = x6.Value
-        if e112_x1.__class__ is not int or e112_x1 < -32768 or e112_x1 > 32767:
-            raise _rt.bad_int(e112_x1, -32768, 32767)
-        a = (a << 17) | (e112_x0 - -128) << 4 | (e112_x1 < 0)
-        m = ~e112_x1 if e112_x1 < 0 else e112_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e50_x1 = x6.Value
+        if e50_x1.__class__ is not int or e50_x1 < -32768 or e50_x1 > 32767:
+            raise _rt.bad_int(e50_x1, -32768, 32767)
+        m = ~e50_x1 if e50_x1 < 0 else e50_x1
+        if m < 128:
+            a = (a << 25) | (e50_x0 - -128) << 12 | (e50_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e50_x0 - -128) << 20 | (e50_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e50_x0 - -128) << 28 | (e50_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x7 = v.EVMaximumVoltage
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "EVMaximumVoltage.Exponent"
-        e113_x0 = x7.Exponent
-        if e113_x0.__class__ is not int or e113_x0 < -128 or e113_x0 > 127:
-            raise _rt.bad_int(e113_x0, -128, 127)
+        e51_x0 = x7.Exponent
+        if e51_x0.__class__ is not int or e51_x0 < -128 or e51_x0 > 127:
+            raise _rt.bad_int(e51_x0, -128, 127)
         f = "EVMaximumVoltage.Value"
-        e113_x1 = x7.Value
-        if e113_x1.__class__ is not int or e113_x1 < -32768 or e113_x1 > 32767:
-            raise _rt.bad_int(e113_x1, -32768, 32767)
-        a = (a << 17) | (e113_x0 - -128) << 4 | (e113_x1 < 0)
-        m = ~e113_x1 if e113_x1 < 0 else e113_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e51_x1 = x7.Value
+        if e51_x1.__class__ is not int or e51_x1 < -32768 or e51_x1 > 32767:
+            raise _rt.bad_int(e51_x1, -32768, 32767)
+        m = ~e51_x1 if e51_x1 < 0 else e51_x1
+        if m < 128:
+            a = (a << 25) | (e51_x0 - -128) << 12 | (e51_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e51_x0 - -128) << 20 | (e51_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e51_x0 - -128) << 28 | (e51_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x8 = v.EVMinimumVoltage
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "EVMinimumVoltage.Exponent"
-        e114_x0 = x8.Exponent
-        if e114_x0.__class__ is not int or e114_x0 < -128 or e114_x0 > 127:
-            raise _rt.bad_int(e114_x0, -128, 127)
+        e52_x0 = x8.Exponent
+        if e52_x0.__class__ is not int or e52_x0 < -128 or e52_x0 > 127:
+            raise _rt.bad_int(e52_x0, -128, 127)
         f = "EVMinimumVoltage.Value"
-        e114_x1 = x8.Value
-        if e114_x1.__class__ is not int or e114_x1 < -32768 or e114_x1 > 32767:
-            raise _rt.bad_int(e114_x1, -32768, 32767)
-        a = (a << 17) | (e114_x0 - -128) << 4 | (e114_x1 < 0)
-        m = ~e114_x1 if e114_x1 < 0 else e114_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e52_x1 = x8.Value
+        if e52_x1.__class__ is not int or e52_x1 < -32768 or e52_x1 > 32767:
+            raise _rt.bad_int(e52_x1, -32768, 32767)
+        m = ~e52_x1 if e52_x1 < 0 else e52_x1
+        if m < 128:
+            a = (a << 25) | (e52_x0 - -128) << 12 | (e52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e52_x0 - -128) << 20 | (e52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e52_x0 - -128) << 28 | (e52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargePower"
         x9 = v.EVMaximumDischargePower
         if not isinstance(x9, RationalNumberType):
             raise _rt.bad_class(x9, 'RationalNumberType')
         f = "EVMaximumDischargePower.Exponent"
-        e115_x0 = x9.Exponent
-        if e115_x0.__class__ is not int or e115_x0 < -128 or e115_x0 > 127:
-            raise _rt.bad_int(e115_x0, -128, 127)
+        e53_x0 = x9.Exponent
+        if e53_x0.__class__ is not int or e53_x0 < -128 or e53_x0 > 127:
+            raise _rt.bad_int(e53_x0, -128, 127)
         f = "EVMaximumDischargePower.Value"
-        e115_x1 = x9.Value
-        if e115_x1.__class__ is not int or e115_x1 < -32768 or e115_x1 > 32767:
-            raise _rt.bad_int(e115_x1, -32768, 32767)
-        a = (a << 17) | (e115_x0 - -128) << 4 | (e115_x1 < 0)
-        m = ~e115_x1 if e115_x1 < 0 else e115_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e53_x1 = x9.Value
+        if e53_x1.__class__ is not int or e53_x1 < -32768 or e53_x1 > 32767:
+            raise _rt.bad_int(e53_x1, -32768, 32767)
+        m = ~e53_x1 if e53_x1 < 0 else e53_x1
+        if m < 128:
+            a = (a << 25) | (e53_x0 - -128) << 12 | (e53_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e53_x0 - -128) << 20 | (e53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e53_x0 - -128) << 28 | (e53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumDischargePower"
         x10 = v.EVMinimumDischargePower
         if not isinstance(x10, RationalNumberType):
             raise _rt.bad_class(x10, 'RationalNumberType')
         f = "EVMinimumDischargePower.Exponent"
-        e116_x0 = x10.Exponent
-        if e116_x0.__class__ is not int or e116_x0 < -128 or e116_x0 > 127:
-            raise _rt.bad_int(e116_x0, -128, 127)
+        e54_x0 = x10.Exponent
+        if e54_x0.__class__ is not int or e54_x0 < -128 or e54_x0 > 127:
+            raise _rt.bad_int(e54_x0, -128, 127)
         f = "EVMinimumDischargePower.Value"
-        e116_x1 = x10.Value
-        if e116_x1.__class__ is not int or e116_x1 < -32768 or e116_x1 > 32767:
-            raise _rt.bad_int(e116_x1, -32768, 32767)
-        a = (a << 17) | (e116_x0 - -128) << 4 | (e116_x1 < 0)
-        m = ~e116_x1 if e116_x1 < 0 else e116_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e54_x1 = x10.Value
+        if e54_x1.__class__ is not int or e54_x1 < -32768 or e54_x1 > 32767:
+            raise _rt.bad_int(e54_x1, -32768, 32767)
+        m = ~e54_x1 if e54_x1 < 0 else e54_x1
+        if m < 128:
+            a = (a << 25) | (e54_x0 - -128) << 12 | (e54_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e54_x0 - -128) << 20 | (e54_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e54_x0 - -128) << 28 | (e54_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumDischargeCurrent"
         x11 = v.EVMaximumDischargeCurrent
         if not isinstance(x11, RationalNumberType):
             raise _rt.bad_class(x11, 'RationalNumberType')
         f = "EVMaximumDischargeCurrent.Exponent"
-        e117_x0 = x11.Exponent
-        if e117_x0.__class__ is not int or e117_x0 < -128 or e117_x0 > 127:
-            raise _rt.bad_int(e117_x0, -128, 127)
+        e55_x0 = x11.Exponent
+        if e55_x0.__class__ is not int or e55_x0 < -128 or e55_x0 > 127:
+            raise _rt.bad_int(e55_x0, -128, 127)
         f = "EVMaximumDischargeCurrent.Value"
-        e117_x1 = x11.Value
-        if e117_x1.__class__ is not int or e117_x1 < -32768 or e117_x1 > 32767:
-            raise _rt.bad_int(e117_x1, -32768, 32767)
-        a = (a << 17) | (e117_x0 - -128) << 4 | (e117_x1 < 0)
-        m = ~e117_x1 if e117_x1 < 0 else e117_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e55_x1 = x11.Value
+        if e55_x1.__class__ is not int or e55_x1 < -32768 or e55_x1 > 32767:
+            raise _rt.bad_int(e55_x1, -32768, 32767)
+        m = ~e55_x1 if e55_x1 < 0 else e55_x1
+        if m < 128:
+            a = (a << 25) | (e55_x0 - -128) << 12 | (e55_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e55_x0 - -128) << 20 | (e55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e55_x0 - -128) << 28 | (e55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumV2XEnergyRequest"
         x12 = v.EVMaximumV2XEnergyRequest
         a <<= 2
@@ -2280,16 +2672,20 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
             f = "EVMaximumV2XEnergyRequest.Exponent"
-            e118_x0 = x12.Exponent
-            if e118_x0.__class__ is not int or e118_x0 < -128 or e118_x0 > 127:
-                raise _rt.bad_int(e118_x0, -128, 127)
+            e56_x0 = x12.Exponent
+            if e56_x0.__class__ is not int or e56_x0 < -128 or e56_x0 > 127:
+                raise _rt.bad_int(e56_x0, -128, 127)
             f = "EVMaximumV2XEnergyRequest.Value"
-            e118_x1 = x12.Value
-            if e118_x1.__class__ is not int or e118_x1 < -32768 or e118_x1 > 32767:
-                raise _rt.bad_int(e118_x1, -32768, 32767)
-            a = (a << 16) | (e118_x0 - -128) << 4 | (e118_x1 < 0)
-            m = ~e118_x1 if e118_x1 < 0 else e118_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e56_x1 = x12.Value
+            if e56_x1.__class__ is not int or e56_x1 < -32768 or e56_x1 > 32767:
+                raise _rt.bad_int(e56_x1, -32768, 32767)
+            m = ~e56_x1 if e56_x1 < 0 else e56_x1
+            if m < 128:
+                a = (a << 24) | (e56_x0 - -128) << 12 | (e56_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e56_x0 - -128) << 20 | (e56_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e56_x0 - -128) << 28 | (e56_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 13
         else:
@@ -2299,24 +2695,28 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(a, v):
         if x13 is not None:
             if not isinstance(x13, RationalNumberType):
                 raise _rt.bad_class(x13, 'RationalNumberType')
-            t = _T119[s]
+            t = _T57[s]
             if t is None:
                 raise _rt.not_here('EVMinimumV2XEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumV2XEnergyRequest.Exponent"
-            e120_x0 = x13.Exponent
-            if e120_x0.__class__ is not int or e120_x0 < -128 or e120_x0 > 127:
-                raise _rt.bad_int(e120_x0, -128, 127)
+            e58_x0 = x13.Exponent
+            if e58_x0.__class__ is not int or e58_x0 < -128 or e58_x0 > 127:
+                raise _rt.bad_int(e58_x0, -128, 127)
             f = "EVMinimumV2XEnergyRequest.Value"
-            e120_x1 = x13.Value
-            if e120_x1.__class__ is not int or e120_x1 < -32768 or e120_x1 > 32767:
-                raise _rt.bad_int(e120_x1, -32768, 32767)
-            a = (a << 14) | (e120_x0 - -128) << 4 | (e120_x1 < 0)
-            m = ~e120_x1 if e120_x1 < 0 else e120_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e58_x1 = x13.Value
+            if e58_x1.__class__ is not int or e58_x1 < -32768 or e58_x1 > 32767:
+                raise _rt.bad_int(e58_x1, -32768, 32767)
+            m = ~e58_x1 if e58_x1 < 0 else e58_x1
+            if m < 128:
+                a = (a << 22) | (e58_x0 - -128) << 12 | (e58_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e58_x0 - -128) << 20 | (e58_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e58_x0 - -128) << 28 | (e58_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T121[s]
+        t = _T59[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumV2XEnergyRequest), SE(EVMinimumV2XEnergyRequest))')
         a = (a << t[0]) | t[1]
@@ -2329,44 +2729,8 @@ _e_BPT_Dynamic_DC_CLReqControlMode = _e_BPT_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_d_BPT_Dynamic_DC_CLReqControlModeType': (
-        ('BPT_Dynamic_DC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Dynamic_DC_CLReqControlModeType', 'RationalNumberType', '_W_BPT_Dynamic_DC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s123 = RationalNumberType.Exponent.__set__
-_s124 = RationalNumberType.Value.__set__
-_s126 = RationalNumberType.Exponent.__set__
-_s127 = RationalNumberType.Value.__set__
-_s129 = RationalNumberType.Exponent.__set__
-_s130 = RationalNumberType.Value.__set__
-_s132 = RationalNumberType.Exponent.__set__
-_s133 = RationalNumberType.Value.__set__
-_s135 = RationalNumberType.Exponent.__set__
-_s136 = RationalNumberType.Value.__set__
-_s138 = RationalNumberType.Exponent.__set__
-_s139 = RationalNumberType.Value.__set__
-_s141 = RationalNumberType.Exponent.__set__
-_s142 = RationalNumberType.Value.__set__
-_s144 = RationalNumberType.Exponent.__set__
-_s145 = RationalNumberType.Value.__set__
-_s147 = RationalNumberType.Exponent.__set__
-_s148 = RationalNumberType.Value.__set__
-_s150 = RationalNumberType.Exponent.__set__
-_s151 = RationalNumberType.Value.__set__
-_s153 = RationalNumberType.Exponent.__set__
-_s154 = RationalNumberType.Value.__set__
-_s155 = BPT_Dynamic_DC_CLReqControlModeType.DepartureTime.__set__
-_s156 = BPT_Dynamic_DC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s157 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s158 = BPT_Dynamic_DC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s159 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s160 = BPT_Dynamic_DC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s161 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumChargeCurrent.__set__
-_s162 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumVoltage.__set__
-_s163 = BPT_Dynamic_DC_CLReqControlModeType.EVMinimumVoltage.__set__
-_s164 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumDischargePower.__set__
-_s165 = BPT_Dynamic_DC_CLReqControlModeType.EVMinimumDischargePower.__set__
-_s166 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumDischargeCurrent.__set__
-_s167 = BPT_Dynamic_DC_CLReqControlModeType.EVMaximumV2XEnergyRequest.__set__
-_s168 = BPT_Dynamic_DC_CLReqControlModeType.EVMinimumV2XEnergyRequest.__set__
 
 def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -2379,7 +2743,6 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2393,12 +2756,12 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2413,7 +2776,6 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2422,24 +2784,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e122_v0 = ((g >> 4) & 255) + -128
+        e60_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e122_v1 = c & 65535
-        if e122_v1 < 32768:
-            e122_v1 >>= 8
+        e60_v1 = c & 65535
+        if e60_v1 < 32768:
+            e60_v1 >>= 8
             p = q - 8
-        elif not e122_v1 & 128:
-            e122_v1 = ((e122_v1 >> 8) & 127) | ((e122_v1 & 127) << 7)
+            if sg:
+                e60_v1 = ~e60_v1
+        elif not e60_v1 & 128:
+            e60_v1 = ((e60_v1 >> 8) & 127) | (e60_v1 & 127) << 7
             p = q
+            if sg:
+                e60_v1 = ~e60_v1
         else:
-            e122_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e122_v1 = ~e122_v1
-        if e122_v1 < -32768 or e122_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e122_v1, -32768, 32767)
-        v1 = _new(RationalNumberType)
-        _s123(v1, e122_v0)
-        _s124(v1, e122_v1)
+            e60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e60_v1 = ~e60_v1
+            if e60_v1 < -32768 or e60_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e60_v1, -32768, 32767)
+        v1 = _new(_W_RationalNumberType)
+        v1.Exponent = e60_v0
+        v1.Value = e60_v1
+        v1.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2447,7 +2814,6 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2456,25 +2822,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e125_v0 = ((g >> 4) & 255) + -128
+    e61_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e125_v1 = c & 65535
-    if e125_v1 < 32768:
-        e125_v1 >>= 8
+    e61_v1 = c & 65535
+    if e61_v1 < 32768:
+        e61_v1 >>= 8
         p = q - 8
-    elif not e125_v1 & 128:
-        e125_v1 = ((e125_v1 >> 8) & 127) | ((e125_v1 & 127) << 7)
+        if sg:
+            e61_v1 = ~e61_v1
+    elif not e61_v1 & 128:
+        e61_v1 = ((e61_v1 >> 8) & 127) | (e61_v1 & 127) << 7
         p = q
+        if sg:
+            e61_v1 = ~e61_v1
     else:
-        e125_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e125_v1 = ~e125_v1
-    if e125_v1 < -32768 or e125_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e125_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s126(v2, e125_v0)
-    _s127(v2, e125_v1)
-    p0 = p + 17
+        e61_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e61_v1 = ~e61_v1
+        if e61_v1 < -32768 or e61_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e61_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e61_v0
+    v2.Value = e61_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2483,25 +2853,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e128_v0 = ((g >> 4) & 255) + -128
+    e62_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e128_v1 = c & 65535
-    if e128_v1 < 32768:
-        e128_v1 >>= 8
+    e62_v1 = c & 65535
+    if e62_v1 < 32768:
+        e62_v1 >>= 8
         p = q - 8
-    elif not e128_v1 & 128:
-        e128_v1 = ((e128_v1 >> 8) & 127) | ((e128_v1 & 127) << 7)
+        if sg:
+            e62_v1 = ~e62_v1
+    elif not e62_v1 & 128:
+        e62_v1 = ((e62_v1 >> 8) & 127) | (e62_v1 & 127) << 7
         p = q
+        if sg:
+            e62_v1 = ~e62_v1
     else:
-        e128_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e128_v1 = ~e128_v1
-    if e128_v1 < -32768 or e128_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e128_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s129(v3, e128_v0)
-    _s130(v3, e128_v1)
-    p0 = p + 17
+        e62_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e62_v1 = ~e62_v1
+        if e62_v1 < -32768 or e62_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e62_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e62_v0
+    v3.Value = e62_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2510,25 +2884,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e131_v0 = ((g >> 4) & 255) + -128
+    e63_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e131_v1 = c & 65535
-    if e131_v1 < 32768:
-        e131_v1 >>= 8
+    e63_v1 = c & 65535
+    if e63_v1 < 32768:
+        e63_v1 >>= 8
         p = q - 8
-    elif not e131_v1 & 128:
-        e131_v1 = ((e131_v1 >> 8) & 127) | ((e131_v1 & 127) << 7)
+        if sg:
+            e63_v1 = ~e63_v1
+    elif not e63_v1 & 128:
+        e63_v1 = ((e63_v1 >> 8) & 127) | (e63_v1 & 127) << 7
         p = q
+        if sg:
+            e63_v1 = ~e63_v1
     else:
-        e131_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e131_v1 = ~e131_v1
-    if e131_v1 < -32768 or e131_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e131_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s132(v4, e131_v0)
-    _s133(v4, e131_v1)
-    p0 = p + 17
+        e63_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e63_v1 = ~e63_v1
+        if e63_v1 < -32768 or e63_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e63_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e63_v0
+    v4.Value = e63_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2537,25 +2915,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e134_v0 = ((g >> 4) & 255) + -128
+    e64_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e134_v1 = c & 65535
-    if e134_v1 < 32768:
-        e134_v1 >>= 8
+    e64_v1 = c & 65535
+    if e64_v1 < 32768:
+        e64_v1 >>= 8
         p = q - 8
-    elif not e134_v1 & 128:
-        e134_v1 = ((e134_v1 >> 8) & 127) | ((e134_v1 & 127) << 7)
+        if sg:
+            e64_v1 = ~e64_v1
+    elif not e64_v1 & 128:
+        e64_v1 = ((e64_v1 >> 8) & 127) | (e64_v1 & 127) << 7
         p = q
+        if sg:
+            e64_v1 = ~e64_v1
     else:
-        e134_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e134_v1 = ~e134_v1
-    if e134_v1 < -32768 or e134_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e134_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s135(v5, e134_v0)
-    _s136(v5, e134_v1)
-    p0 = p + 17
+        e64_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e64_v1 = ~e64_v1
+        if e64_v1 < -32768 or e64_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e64_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e64_v0
+    v5.Value = e64_v1
+    v5.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2564,25 +2946,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e137_v0 = ((g >> 4) & 255) + -128
+    e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e137_v1 = c & 65535
-    if e137_v1 < 32768:
-        e137_v1 >>= 8
+    e65_v1 = c & 65535
+    if e65_v1 < 32768:
+        e65_v1 >>= 8
         p = q - 8
-    elif not e137_v1 & 128:
-        e137_v1 = ((e137_v1 >> 8) & 127) | ((e137_v1 & 127) << 7)
+        if sg:
+            e65_v1 = ~e65_v1
+    elif not e65_v1 & 128:
+        e65_v1 = ((e65_v1 >> 8) & 127) | (e65_v1 & 127) << 7
         p = q
+        if sg:
+            e65_v1 = ~e65_v1
     else:
-        e137_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e137_v1 = ~e137_v1
-    if e137_v1 < -32768 or e137_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e137_v1, -32768, 32767)
-    v6 = _new(RationalNumberType)
-    _s138(v6, e137_v0)
-    _s139(v6, e137_v1)
-    p0 = p + 17
+        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+    v6 = _new(_W_RationalNumberType)
+    v6.Exponent = e65_v0
+    v6.Value = e65_v1
+    v6.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2591,25 +2977,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e140_v0 = ((g >> 4) & 255) + -128
+    e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e140_v1 = c & 65535
-    if e140_v1 < 32768:
-        e140_v1 >>= 8
+    e66_v1 = c & 65535
+    if e66_v1 < 32768:
+        e66_v1 >>= 8
         p = q - 8
-    elif not e140_v1 & 128:
-        e140_v1 = ((e140_v1 >> 8) & 127) | ((e140_v1 & 127) << 7)
+        if sg:
+            e66_v1 = ~e66_v1
+    elif not e66_v1 & 128:
+        e66_v1 = ((e66_v1 >> 8) & 127) | (e66_v1 & 127) << 7
         p = q
+        if sg:
+            e66_v1 = ~e66_v1
     else:
-        e140_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e140_v1 = ~e140_v1
-    if e140_v1 < -32768 or e140_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e140_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s141(v7, e140_v0)
-    _s142(v7, e140_v1)
-    p0 = p + 17
+        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = e66_v0
+    v7.Value = e66_v1
+    v7.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2618,25 +3008,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e143_v0 = ((g >> 4) & 255) + -128
+    e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e143_v1 = c & 65535
-    if e143_v1 < 32768:
-        e143_v1 >>= 8
+    e67_v1 = c & 65535
+    if e67_v1 < 32768:
+        e67_v1 >>= 8
         p = q - 8
-    elif not e143_v1 & 128:
-        e143_v1 = ((e143_v1 >> 8) & 127) | ((e143_v1 & 127) << 7)
+        if sg:
+            e67_v1 = ~e67_v1
+    elif not e67_v1 & 128:
+        e67_v1 = ((e67_v1 >> 8) & 127) | (e67_v1 & 127) << 7
         p = q
+        if sg:
+            e67_v1 = ~e67_v1
     else:
-        e143_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e143_v1 = ~e143_v1
-    if e143_v1 < -32768 or e143_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e143_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s144(v8, e143_v0)
-    _s145(v8, e143_v1)
-    p0 = p + 17
+        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = e67_v0
+    v8.Value = e67_v1
+    v8.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2645,25 +3039,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e146_v0 = ((g >> 4) & 255) + -128
+    e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e146_v1 = c & 65535
-    if e146_v1 < 32768:
-        e146_v1 >>= 8
+    e68_v1 = c & 65535
+    if e68_v1 < 32768:
+        e68_v1 >>= 8
         p = q - 8
-    elif not e146_v1 & 128:
-        e146_v1 = ((e146_v1 >> 8) & 127) | ((e146_v1 & 127) << 7)
+        if sg:
+            e68_v1 = ~e68_v1
+    elif not e68_v1 & 128:
+        e68_v1 = ((e68_v1 >> 8) & 127) | (e68_v1 & 127) << 7
         p = q
+        if sg:
+            e68_v1 = ~e68_v1
     else:
-        e146_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e146_v1 = ~e146_v1
-    if e146_v1 < -32768 or e146_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e146_v1, -32768, 32767)
-    v9 = _new(RationalNumberType)
-    _s147(v9, e146_v0)
-    _s148(v9, e146_v1)
-    p0 = p + 17
+        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+    v9 = _new(_W_RationalNumberType)
+    v9.Exponent = e68_v0
+    v9.Value = e68_v1
+    v9.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2672,25 +3070,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e149_v0 = ((g >> 4) & 255) + -128
+    e69_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e149_v1 = c & 65535
-    if e149_v1 < 32768:
-        e149_v1 >>= 8
+    e69_v1 = c & 65535
+    if e69_v1 < 32768:
+        e69_v1 >>= 8
         p = q - 8
-    elif not e149_v1 & 128:
-        e149_v1 = ((e149_v1 >> 8) & 127) | ((e149_v1 & 127) << 7)
+        if sg:
+            e69_v1 = ~e69_v1
+    elif not e69_v1 & 128:
+        e69_v1 = ((e69_v1 >> 8) & 127) | (e69_v1 & 127) << 7
         p = q
+        if sg:
+            e69_v1 = ~e69_v1
     else:
-        e149_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e149_v1 = ~e149_v1
-    if e149_v1 < -32768 or e149_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e149_v1, -32768, 32767)
-    v10 = _new(RationalNumberType)
-    _s150(v10, e149_v0)
-    _s151(v10, e149_v1)
-    p0 = p + 17
+        e69_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e69_v1 = ~e69_v1
+        if e69_v1 < -32768 or e69_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e69_v1, -32768, 32767)
+    v10 = _new(_W_RationalNumberType)
+    v10.Exponent = e69_v0
+    v10.Value = e69_v1
+    v10.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2699,24 +3101,29 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e152_v0 = ((g >> 4) & 255) + -128
+    e70_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e152_v1 = c & 65535
-    if e152_v1 < 32768:
-        e152_v1 >>= 8
+    e70_v1 = c & 65535
+    if e70_v1 < 32768:
+        e70_v1 >>= 8
         p = q - 8
-    elif not e152_v1 & 128:
-        e152_v1 = ((e152_v1 >> 8) & 127) | ((e152_v1 & 127) << 7)
+        if sg:
+            e70_v1 = ~e70_v1
+    elif not e70_v1 & 128:
+        e70_v1 = ((e70_v1 >> 8) & 127) | (e70_v1 & 127) << 7
         p = q
+        if sg:
+            e70_v1 = ~e70_v1
     else:
-        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e152_v1 = ~e152_v1
-    if e152_v1 < -32768 or e152_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e152_v1, -32768, 32767)
-    v11 = _new(RationalNumberType)
-    _s153(v11, e152_v0)
-    _s154(v11, e152_v1)
+        e70_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e70_v1 = ~e70_v1
+        if e70_v1 < -32768 or e70_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e70_v1, -32768, 32767)
+    v11 = _new(_W_RationalNumberType)
+    v11.Exponent = e70_v0
+    v11.Value = e70_v1
+    v11.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -2757,32 +3164,137 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Dynamic_DC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s155(o, v0)
-    _s156(o, v1)
-    _s157(o, v2)
-    _s158(o, v3)
-    _s159(o, v4)
-    _s160(o, v5)
-    _s161(o, v6)
-    _s162(o, v7)
-    _s163(o, v8)
-    _s164(o, v9)
-    _s165(o, v10)
-    _s166(o, v11)
-    _s167(o, v12)
-    _s168(o, v13)
+    o = _new(_W_BPT_Dynamic_DC_CLReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVMaximumChargePower = v4
+    o.EVMinimumChargePower = v5
+    o.EVMaximumChargeCurrent = v6
+    o.EVMaximumVoltage = v7
+    o.EVMinimumVoltage = v8
+    o.EVMaximumDischargePower = v9
+    o.EVMinimumDischargePower = v10
+    o.EVMaximumDischargeCurrent = v11
+    o.EVMaximumV2XEnergyRequest = v12
+    o.EVMinimumV2XEnergyRequest = v13
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Dynamic_DC_CLReqControlMode = _d_BPT_Dynamic_DC_CLReqControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMinimumChargePower
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargeCurrent
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMaximumVoltage
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumVoltage
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    x9 = v.EVMaximumDischargePower
+    if x9 is not None:
+        y17 = x9.Exponent
+        y18 = x9.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y17, 'Value': y18}
+    x10 = v.EVMinimumDischargePower
+    if x10 is not None:
+        y19 = x10.Exponent
+        y20 = x10.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y19, 'Value': y20}
+    x11 = v.EVMaximumDischargeCurrent
+    if x11 is not None:
+        y21 = x11.Exponent
+        y22 = x11.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y21, 'Value': y22}
+    x12 = v.EVMaximumV2XEnergyRequest
+    if x12 is not None:
+        y23 = x12.Exponent
+        y24 = x12.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVMaximumV2XEnergyRequest'] = {'Exponent': y23, 'Value': y24}
+    x13 = v.EVMinimumV2XEnergyRequest
+    if x13 is not None:
+        y25 = x13.Exponent
+        y26 = x13.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVMinimumV2XEnergyRequest'] = {'Exponent': y25, 'Value': y26}
+    return d
+_j_BPT_Dynamic_DC_CLReqControlMode = _j_BPT_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_e_BPT_Dynamic_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T169 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, )
-_T170 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
-_T171 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, )
-_T172 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, )
+_T71 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, None, None, None, None, )
+_T72 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, )
+_T73 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, )
+_T74 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, None, None, None, None, )
 
 def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
     f = ""
@@ -2792,8 +3304,15 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -2801,7 +3320,7 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T169[s]
+            t = _T71[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -2812,7 +3331,7 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T170[s]
+            t = _T72[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -2823,141 +3342,177 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(a, v):
         f = "AckMaxDelay"
         x3 = v.AckMaxDelay
         if x3 is not None:
-            t = _T171[s]
+            t = _T73[s]
             if t is None:
                 raise _rt.not_here('AckMaxDelay')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSEMaximumChargePower"
         x4 = v.EVSEMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
-        t = _T172[s]
+        t = _T74[s]
         if t is None:
             raise _rt.not_here('EVSEMaximumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMaximumChargePower.Exponent"
-        e173_x0 = x4.Exponent
-        if e173_x0.__class__ is not int or e173_x0 < -128 or e173_x0 > 127:
-            raise _rt.bad_int(e173_x0, -128, 127)
+        e75_x0 = x4.Exponent
+        if e75_x0.__class__ is not int or e75_x0 < -128 or e75_x0 > 127:
+            raise _rt.bad_int(e75_x0, -128, 127)
         f = "EVSEMaximumChargePower.Value"
-        e173_x1 = x4.Value
-        if e173_x1.__class__ is not int or e173_x1 < -32768 or e173_x1 > 32767:
-            raise _rt.bad_int(e173_x1, -32768, 32767)
-        a = (a << 14) | (e173_x0 - -128) << 4 | (e173_x1 < 0)
-        m = ~e173_x1 if e173_x1 < 0 else e173_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e75_x1 = x4.Value
+        if e75_x1.__class__ is not int or e75_x1 < -32768 or e75_x1 > 32767:
+            raise _rt.bad_int(e75_x1, -32768, 32767)
+        m = ~e75_x1 if e75_x1 < 0 else e75_x1
+        if m < 128:
+            a = (a << 22) | (e75_x0 - -128) << 12 | (e75_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e75_x0 - -128) << 20 | (e75_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e75_x0 - -128) << 28 | (e75_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x5 = v.EVSEMinimumChargePower
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVSEMinimumChargePower.Exponent"
-        e174_x0 = x5.Exponent
-        if e174_x0.__class__ is not int or e174_x0 < -128 or e174_x0 > 127:
-            raise _rt.bad_int(e174_x0, -128, 127)
+        e76_x0 = x5.Exponent
+        if e76_x0.__class__ is not int or e76_x0 < -128 or e76_x0 > 127:
+            raise _rt.bad_int(e76_x0, -128, 127)
         f = "EVSEMinimumChargePower.Value"
-        e174_x1 = x5.Value
-        if e174_x1.__class__ is not int or e174_x1 < -32768 or e174_x1 > 32767:
-            raise _rt.bad_int(e174_x1, -32768, 32767)
-        a = (a << 17) | (e174_x0 - -128) << 4 | (e174_x1 < 0)
-        m = ~e174_x1 if e174_x1 < 0 else e174_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e76_x1 = x5.Value
+        if e76_x1.__class__ is not int or e76_x1 < -32768 or e76_x1 > 32767:
+            raise _rt.bad_int(e76_x1, -32768, 32767)
+        m = ~e76_x1 if e76_x1 < 0 else e76_x1
+        if m < 128:
+            a = (a << 25) | (e76_x0 - -128) << 12 | (e76_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e76_x0 - -128) << 20 | (e76_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e76_x0 - -128) << 28 | (e76_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x6 = v.EVSEMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
         f = "EVSEMaximumChargeCurrent.Exponent"
-        e175_x0 = x6.Exponent
-        if e175_x0.__class__ is not int or e175_x0 < -128 or e175_x0 > 127:
-            raise _rt.bad_int(e175_x0, -128, 127)
+        e77_x0 = x6.Exponent
+        if e77_x0.__class__ is not int or e77_x0 < -128 or e77_x0 > 127:
+            raise _rt.bad_int(e77_x0, -128, 127)
         f = "EVSEMaximumChargeCurrent.Value"
-        e175_x1 = x6.Value
-        if e175_x1.__class__ is not int or e175_x1 < -32768 or e175_x1 > 32767:
-            raise _rt.bad_int(e175_x1, -32768, 32767)
-        a = (a << 17) | (e175_x0 - -128) << 4 | (e175_x1 < 0)
-        m = ~e175_x1 if e175_x1 < 0 else e175_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e77_x1 = x6.Value
+        if e77_x1.__class__ is not int or e77_x1 < -32768 or e77_x1 > 32767:
+            raise _rt.bad_int(e77_x1, -32768, 32767)
+        m = ~e77_x1 if e77_x1 < 0 else e77_x1
+        if m < 128:
+            a = (a << 25) | (e77_x0 - -128) << 12 | (e77_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e77_x0 - -128) << 20 | (e77_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e77_x0 - -128) << 28 | (e77_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x7 = v.EVSEMaximumVoltage
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "EVSEMaximumVoltage.Exponent"
-        e176_x0 = x7.Exponent
-        if e176_x0.__class__ is not int or e176_x0 < -128 or e176_x0 > 127:
-            raise _rt.bad_int(e176_x0, -128, 127)
+        e78_x0 = x7.Exponent
+        if e78_x0.__class__ is not int or e78_x0 < -128 or e78_x0 > 127:
+            raise _rt.bad_int(e78_x0, -128, 127)
         f = "EVSEMaximumVoltage.Value"
-        e176_x1 = x7.Value
-        if e176_x1.__class__ is not int or e176_x1 < -32768 or e176_x1 > 32767:
-            raise _rt.bad_int(e176_x1, -32768, 32767)
-        a = (a << 17) | (e176_x0 - -128) << 4 | (e176_x1 < 0)
-        m = ~e176_x1 if e176_x1 < 0 else e176_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e78_x1 = x7.Value
+        if e78_x1.__class__ is not int or e78_x1 < -32768 or e78_x1 > 32767:
+            raise _rt.bad_int(e78_x1, -32768, 32767)
+        m = ~e78_x1 if e78_x1 < 0 else e78_x1
+        if m < 128:
+            a = (a << 25) | (e78_x0 - -128) << 12 | (e78_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e78_x0 - -128) << 20 | (e78_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e78_x0 - -128) << 28 | (e78_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargePower"
         x8 = v.EVSEMaximumDischargePower
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "EVSEMaximumDischargePower.Exponent"
-        e177_x0 = x8.Exponent
-        if e177_x0.__class__ is not int or e177_x0 < -128 or e177_x0 > 127:
-            raise _rt.bad_int(e177_x0, -128, 127)
+        e79_x0 = x8.Exponent
+        if e79_x0.__class__ is not int or e79_x0 < -128 or e79_x0 > 127:
+            raise _rt.bad_int(e79_x0, -128, 127)
         f = "EVSEMaximumDischargePower.Value"
-        e177_x1 = x8.Value
-        if e177_x1.__class__ is not int or e177_x1 < -32768 or e177_x1 > 32767:
-            raise _rt.bad_int(e177_x1, -32768, 32767)
-        a = (a << 17) | (e177_x0 - -128) << 4 | (e177_x1 < 0)
-        m = ~e177_x1 if e177_x1 < 0 else e177_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e79_x1 = x8.Value
+        if e79_x1.__class__ is not int or e79_x1 < -32768 or e79_x1 > 32767:
+            raise _rt.bad_int(e79_x1, -32768, 32767)
+        m = ~e79_x1 if e79_x1 < 0 else e79_x1
+        if m < 128:
+            a = (a << 25) | (e79_x0 - -128) << 12 | (e79_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e79_x0 - -128) << 20 | (e79_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e79_x0 - -128) << 28 | (e79_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumDischargePower"
         x9 = v.EVSEMinimumDischargePower
         if not isinstance(x9, RationalNumberType):
             raise _rt.bad_class(x9, 'RationalNumberType')
         f = "EVSEMinimumDischargePower.Exponent"
-        e178_x0 = x9.Exponent
-        if e178_x0.__class__ is not int or e178_x0 < -128 or e178_x0 > 127:
-            raise _rt.bad_int(e178_x0, -128, 127)
+        e80_x0 = x9.Exponent
+        if e80_x0.__class__ is not int or e80_x0 < -128 or e80_x0 > 127:
+            raise _rt.bad_int(e80_x0, -128, 127)
         f = "EVSEMinimumDischargePower.Value"
-        e178_x1 = x9.Value
-        if e178_x1.__class__ is not int or e178_x1 < -32768 or e178_x1 > 32767:
-            raise _rt.bad_int(e178_x1, -32768, 32767)
-        a = (a << 17) | (e178_x0 - -128) << 4 | (e178_x1 < 0)
-        m = ~e178_x1 if e178_x1 < 0 else e178_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e80_x1 = x9.Value
+        if e80_x1.__class__ is not int or e80_x1 < -32768 or e80_x1 > 32767:
+            raise _rt.bad_int(e80_x1, -32768, 32767)
+        m = ~e80_x1 if e80_x1 < 0 else e80_x1
+        if m < 128:
+            a = (a << 25) | (e80_x0 - -128) << 12 | (e80_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e80_x0 - -128) << 20 | (e80_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e80_x0 - -128) << 28 | (e80_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumDischargeCurrent"
         x10 = v.EVSEMaximumDischargeCurrent
         if not isinstance(x10, RationalNumberType):
             raise _rt.bad_class(x10, 'RationalNumberType')
         f = "EVSEMaximumDischargeCurrent.Exponent"
-        e179_x0 = x10.Exponent
-        if e179_x0.__class__ is not int or e179_x0 < -128 or e179_x0 > 127:
-            raise _rt.bad_int(e179_x0, -128, 127)
+        e81_x0 = x10.Exponent
+        if e81_x0.__class__ is not int or e81_x0 < -128 or e81_x0 > 127:
+            raise _rt.bad_int(e81_x0, -128, 127)
         f = "EVSEMaximumDischargeCurrent.Value"
-        e179_x1 = x10.Value
-        if e179_x1.__class__ is not int or e179_x1 < -32768 or e179_x1 > 32767:
-            raise _rt.bad_int(e179_x1, -32768, 32767)
-        a = (a << 17) | (e179_x0 - -128) << 4 | (e179_x1 < 0)
-        m = ~e179_x1 if e179_x1 < 0 else e179_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e81_x1 = x10.Value
+        if e81_x1.__class__ is not int or e81_x1 < -32768 or e81_x1 > 32767:
+            raise _rt.bad_int(e81_x1, -32768, 32767)
+        m = ~e81_x1 if e81_x1 < 0 else e81_x1
+        if m < 128:
+            a = (a << 25) | (e81_x0 - -128) << 12 | (e81_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e81_x0 - -128) << 20 | (e81_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e81_x0 - -128) << 28 | (e81_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltage"
         x11 = v.EVSEMinimumVoltage
         if not isinstance(x11, RationalNumberType):
             raise _rt.bad_class(x11, 'RationalNumberType')
         f = "EVSEMinimumVoltage.Exponent"
-        e180_x0 = x11.Exponent
-        if e180_x0.__class__ is not int or e180_x0 < -128 or e180_x0 > 127:
-            raise _rt.bad_int(e180_x0, -128, 127)
+        e82_x0 = x11.Exponent
+        if e82_x0.__class__ is not int or e82_x0 < -128 or e82_x0 > 127:
+            raise _rt.bad_int(e82_x0, -128, 127)
         f = "EVSEMinimumVoltage.Value"
-        e180_x1 = x11.Value
-        if e180_x1.__class__ is not int or e180_x1 < -32768 or e180_x1 > 32767:
-            raise _rt.bad_int(e180_x1, -32768, 32767)
-        a = (a << 17) | (e180_x0 - -128) << 4 | (e180_x1 < 0)
-        m = ~e180_x1 if e180_x1 < 0 else e180_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e82_x1 = x11.Value
+        if e82_x1.__class__ is not int or e82_x1 < -32768 or e82_x1 > 32767:
+            raise _rt.bad_int(e82_x1, -32768, 32767)
+        m = ~e82_x1 if e82_x1 < 0 else e82_x1
+        if m < 128:
+            a = (a << 25) | (e82_x0 - -128) << 12 | (e82_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e82_x0 - -128) << 20 | (e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e82_x0 - -128) << 28 | (e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2968,36 +3523,8 @@ _e_BPT_Dynamic_DC_CLResControlMode = _e_BPT_Dynamic_DC_CLResControlModeType
 """,
     ),
     '_d_BPT_Dynamic_DC_CLResControlModeType': (
-        ('BPT_Dynamic_DC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Dynamic_DC_CLResControlModeType', 'RationalNumberType', '_W_BPT_Dynamic_DC_CLResControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s182 = RationalNumberType.Exponent.__set__
-_s183 = RationalNumberType.Value.__set__
-_s185 = RationalNumberType.Exponent.__set__
-_s186 = RationalNumberType.Value.__set__
-_s188 = RationalNumberType.Exponent.__set__
-_s189 = RationalNumberType.Value.__set__
-_s191 = RationalNumberType.Exponent.__set__
-_s192 = RationalNumberType.Value.__set__
-_s194 = RationalNumberType.Exponent.__set__
-_s195 = RationalNumberType.Value.__set__
-_s197 = RationalNumberType.Exponent.__set__
-_s198 = RationalNumberType.Value.__set__
-_s200 = RationalNumberType.Exponent.__set__
-_s201 = RationalNumberType.Value.__set__
-_s203 = RationalNumberType.Exponent.__set__
-_s204 = RationalNumberType.Value.__set__
-_s205 = BPT_Dynamic_DC_CLResControlModeType.DepartureTime.__set__
-_s206 = BPT_Dynamic_DC_CLResControlModeType.MinimumSOC.__set__
-_s207 = BPT_Dynamic_DC_CLResControlModeType.TargetSOC.__set__
-_s208 = BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay.__set__
-_s209 = BPT_Dynamic_DC_CLResControlModeType.EVSEMaximumChargePower.__set__
-_s210 = BPT_Dynamic_DC_CLResControlModeType.EVSEMinimumChargePower.__set__
-_s211 = BPT_Dynamic_DC_CLResControlModeType.EVSEMaximumChargeCurrent.__set__
-_s212 = BPT_Dynamic_DC_CLResControlModeType.EVSEMaximumVoltage.__set__
-_s213 = BPT_Dynamic_DC_CLResControlModeType.EVSEMaximumDischargePower.__set__
-_s214 = BPT_Dynamic_DC_CLResControlModeType.EVSEMinimumDischargePower.__set__
-_s215 = BPT_Dynamic_DC_CLResControlModeType.EVSEMaximumDischargeCurrent.__set__
-_s216 = BPT_Dynamic_DC_CLResControlModeType.EVSEMinimumVoltage.__set__
 
 def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -3011,7 +3538,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -3025,12 +3551,12 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3064,7 +3590,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -3078,12 +3603,12 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3129,7 +3654,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -3143,12 +3667,12 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3182,7 +3706,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -3196,12 +3719,12 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3223,7 +3746,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -3237,12 +3759,12 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'BPT_Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3257,7 +3779,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Dynamic_DC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3266,24 +3787,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e181_v0 = ((g >> 4) & 255) + -128
+        e83_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e181_v1 = c & 65535
-        if e181_v1 < 32768:
-            e181_v1 >>= 8
+        e83_v1 = c & 65535
+        if e83_v1 < 32768:
+            e83_v1 >>= 8
             p = q - 8
-        elif not e181_v1 & 128:
-            e181_v1 = ((e181_v1 >> 8) & 127) | ((e181_v1 & 127) << 7)
+            if sg:
+                e83_v1 = ~e83_v1
+        elif not e83_v1 & 128:
+            e83_v1 = ((e83_v1 >> 8) & 127) | (e83_v1 & 127) << 7
             p = q
+            if sg:
+                e83_v1 = ~e83_v1
         else:
-            e181_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e181_v1 = ~e181_v1
-        if e181_v1 < -32768 or e181_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e181_v1, -32768, 32767)
-        v4 = _new(RationalNumberType)
-        _s182(v4, e181_v0)
-        _s183(v4, e181_v1)
+            e83_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e83_v1 = ~e83_v1
+            if e83_v1 < -32768 or e83_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e83_v1, -32768, 32767)
+        v4 = _new(_W_RationalNumberType)
+        v4.Exponent = e83_v0
+        v4.Value = e83_v1
+        v4.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3291,7 +3817,6 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Dynamic_DC_CLResControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -3300,25 +3825,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e184_v0 = ((g >> 4) & 255) + -128
+    e84_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e184_v1 = c & 65535
-    if e184_v1 < 32768:
-        e184_v1 >>= 8
+    e84_v1 = c & 65535
+    if e84_v1 < 32768:
+        e84_v1 >>= 8
         p = q - 8
-    elif not e184_v1 & 128:
-        e184_v1 = ((e184_v1 >> 8) & 127) | ((e184_v1 & 127) << 7)
+        if sg:
+            e84_v1 = ~e84_v1
+    elif not e84_v1 & 128:
+        e84_v1 = ((e84_v1 >> 8) & 127) | (e84_v1 & 127) << 7
         p = q
+        if sg:
+            e84_v1 = ~e84_v1
     else:
-        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e184_v1 = ~e184_v1
-    if e184_v1 < -32768 or e184_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e184_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s185(v5, e184_v0)
-    _s186(v5, e184_v1)
-    p0 = p + 17
+        e84_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e84_v1 = ~e84_v1
+        if e84_v1 < -32768 or e84_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e84_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e84_v0
+    v5.Value = e84_v1
+    v5.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3327,25 +3856,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e187_v0 = ((g >> 4) & 255) + -128
+    e85_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e187_v1 = c & 65535
-    if e187_v1 < 32768:
-        e187_v1 >>= 8
+    e85_v1 = c & 65535
+    if e85_v1 < 32768:
+        e85_v1 >>= 8
         p = q - 8
-    elif not e187_v1 & 128:
-        e187_v1 = ((e187_v1 >> 8) & 127) | ((e187_v1 & 127) << 7)
+        if sg:
+            e85_v1 = ~e85_v1
+    elif not e85_v1 & 128:
+        e85_v1 = ((e85_v1 >> 8) & 127) | (e85_v1 & 127) << 7
         p = q
+        if sg:
+            e85_v1 = ~e85_v1
     else:
-        e187_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e187_v1 = ~e187_v1
-    if e187_v1 < -32768 or e187_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e187_v1, -32768, 32767)
-    v6 = _new(RationalNumberType)
-    _s188(v6, e187_v0)
-    _s189(v6, e187_v1)
-    p0 = p + 17
+        e85_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e85_v1 = ~e85_v1
+        if e85_v1 < -32768 or e85_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e85_v1, -32768, 32767)
+    v6 = _new(_W_RationalNumberType)
+    v6.Exponent = e85_v0
+    v6.Value = e85_v1
+    v6.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3354,25 +3887,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e190_v0 = ((g >> 4) & 255) + -128
+    e86_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e190_v1 = c & 65535
-    if e190_v1 < 32768:
-        e190_v1 >>= 8
+    e86_v1 = c & 65535
+    if e86_v1 < 32768:
+        e86_v1 >>= 8
         p = q - 8
-    elif not e190_v1 & 128:
-        e190_v1 = ((e190_v1 >> 8) & 127) | ((e190_v1 & 127) << 7)
+        if sg:
+            e86_v1 = ~e86_v1
+    elif not e86_v1 & 128:
+        e86_v1 = ((e86_v1 >> 8) & 127) | (e86_v1 & 127) << 7
         p = q
+        if sg:
+            e86_v1 = ~e86_v1
     else:
-        e190_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e190_v1 = ~e190_v1
-    if e190_v1 < -32768 or e190_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e190_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s191(v7, e190_v0)
-    _s192(v7, e190_v1)
-    p0 = p + 17
+        e86_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e86_v1 = ~e86_v1
+        if e86_v1 < -32768 or e86_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e86_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = e86_v0
+    v7.Value = e86_v1
+    v7.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3381,25 +3918,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e193_v0 = ((g >> 4) & 255) + -128
+    e87_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e193_v1 = c & 65535
-    if e193_v1 < 32768:
-        e193_v1 >>= 8
+    e87_v1 = c & 65535
+    if e87_v1 < 32768:
+        e87_v1 >>= 8
         p = q - 8
-    elif not e193_v1 & 128:
-        e193_v1 = ((e193_v1 >> 8) & 127) | ((e193_v1 & 127) << 7)
+        if sg:
+            e87_v1 = ~e87_v1
+    elif not e87_v1 & 128:
+        e87_v1 = ((e87_v1 >> 8) & 127) | (e87_v1 & 127) << 7
         p = q
+        if sg:
+            e87_v1 = ~e87_v1
     else:
-        e193_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e193_v1 = ~e193_v1
-    if e193_v1 < -32768 or e193_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e193_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s194(v8, e193_v0)
-    _s195(v8, e193_v1)
-    p0 = p + 17
+        e87_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e87_v1 = ~e87_v1
+        if e87_v1 < -32768 or e87_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e87_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = e87_v0
+    v8.Value = e87_v1
+    v8.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3408,25 +3949,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e196_v0 = ((g >> 4) & 255) + -128
+    e88_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e196_v1 = c & 65535
-    if e196_v1 < 32768:
-        e196_v1 >>= 8
+    e88_v1 = c & 65535
+    if e88_v1 < 32768:
+        e88_v1 >>= 8
         p = q - 8
-    elif not e196_v1 & 128:
-        e196_v1 = ((e196_v1 >> 8) & 127) | ((e196_v1 & 127) << 7)
+        if sg:
+            e88_v1 = ~e88_v1
+    elif not e88_v1 & 128:
+        e88_v1 = ((e88_v1 >> 8) & 127) | (e88_v1 & 127) << 7
         p = q
+        if sg:
+            e88_v1 = ~e88_v1
     else:
-        e196_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e196_v1 = ~e196_v1
-    if e196_v1 < -32768 or e196_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e196_v1, -32768, 32767)
-    v9 = _new(RationalNumberType)
-    _s197(v9, e196_v0)
-    _s198(v9, e196_v1)
-    p0 = p + 17
+        e88_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e88_v1 = ~e88_v1
+        if e88_v1 < -32768 or e88_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e88_v1, -32768, 32767)
+    v9 = _new(_W_RationalNumberType)
+    v9.Exponent = e88_v0
+    v9.Value = e88_v1
+    v9.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3435,25 +3980,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e199_v0 = ((g >> 4) & 255) + -128
+    e89_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e199_v1 = c & 65535
-    if e199_v1 < 32768:
-        e199_v1 >>= 8
+    e89_v1 = c & 65535
+    if e89_v1 < 32768:
+        e89_v1 >>= 8
         p = q - 8
-    elif not e199_v1 & 128:
-        e199_v1 = ((e199_v1 >> 8) & 127) | ((e199_v1 & 127) << 7)
+        if sg:
+            e89_v1 = ~e89_v1
+    elif not e89_v1 & 128:
+        e89_v1 = ((e89_v1 >> 8) & 127) | (e89_v1 & 127) << 7
         p = q
+        if sg:
+            e89_v1 = ~e89_v1
     else:
-        e199_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e199_v1 = ~e199_v1
-    if e199_v1 < -32768 or e199_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e199_v1, -32768, 32767)
-    v10 = _new(RationalNumberType)
-    _s200(v10, e199_v0)
-    _s201(v10, e199_v1)
-    p0 = p + 17
+        e89_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e89_v1 = ~e89_v1
+        if e89_v1 < -32768 or e89_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e89_v1, -32768, 32767)
+    v10 = _new(_W_RationalNumberType)
+    v10.Exponent = e89_v0
+    v10.Value = e89_v1
+    v10.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3462,24 +4011,29 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e202_v0 = ((g >> 4) & 255) + -128
+    e90_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e202_v1 = c & 65535
-    if e202_v1 < 32768:
-        e202_v1 >>= 8
+    e90_v1 = c & 65535
+    if e90_v1 < 32768:
+        e90_v1 >>= 8
         p = q - 8
-    elif not e202_v1 & 128:
-        e202_v1 = ((e202_v1 >> 8) & 127) | ((e202_v1 & 127) << 7)
+        if sg:
+            e90_v1 = ~e90_v1
+    elif not e90_v1 & 128:
+        e90_v1 = ((e90_v1 >> 8) & 127) | (e90_v1 & 127) << 7
         p = q
+        if sg:
+            e90_v1 = ~e90_v1
     else:
-        e202_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e202_v1 = ~e202_v1
-    if e202_v1 < -32768 or e202_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e202_v1, -32768, 32767)
-    v11 = _new(RationalNumberType)
-    _s203(v11, e202_v0)
-    _s204(v11, e202_v1)
+        e90_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e90_v1 = ~e90_v1
+        if e90_v1 < -32768 or e90_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e90_v1, -32768, 32767)
+    v11 = _new(_W_RationalNumberType)
+    v11.Exponent = e90_v0
+    v11.Value = e90_v1
+    v11.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3487,37 +4041,116 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'BPT_Dynamic_DC_CLResControlModeType')
     p = q
-    o = _new(cls)
-    _s205(o, v0)
-    _s206(o, v1)
-    _s207(o, v2)
-    _s208(o, v3)
-    _s209(o, v4)
-    _s210(o, v5)
-    _s211(o, v6)
-    _s212(o, v7)
-    _s213(o, v8)
-    _s214(o, v9)
-    _s215(o, v10)
-    _s216(o, v11)
+    o = _new(_W_BPT_Dynamic_DC_CLResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AckMaxDelay = v3
+    o.EVSEMaximumChargePower = v4
+    o.EVSEMinimumChargePower = v5
+    o.EVSEMaximumChargeCurrent = v6
+    o.EVSEMaximumVoltage = v7
+    o.EVSEMaximumDischargePower = v8
+    o.EVSEMinimumDischargePower = v9
+    o.EVSEMaximumDischargeCurrent = v10
+    o.EVSEMinimumVoltage = v11
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Dynamic_DC_CLResControlMode = _d_BPT_Dynamic_DC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Dynamic_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Dynamic_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSEMaximumChargePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSEMinimumChargePower
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEMaximumChargeCurrent
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEMaximumVoltage
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.EVSEMaximumDischargePower
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.EVSEMinimumDischargePower
+    if x9 is not None:
+        y11 = x9.Exponent
+        y12 = x9.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
+    x10 = v.EVSEMaximumDischargeCurrent
+    if x10 is not None:
+        y13 = x10.Exponent
+        y14 = x10.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
+    x11 = v.EVSEMinimumVoltage
+    if x11 is not None:
+        y15 = x11.Exponent
+        y16 = x11.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_BPT_Dynamic_DC_CLResControlMode = _j_BPT_Dynamic_DC_CLResControlModeType
 """,
     ),
     '_e_BPT_Scheduled_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T218 = ((3, 1, 2), (2, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
-_T220 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
-_T222 = ((3, 3, 4), (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, None, )
-_T226 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
-_T228 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
-_T230 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
-_T232 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
-_T234 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
-_T236 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
-_T238 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
-_T240 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T92 = ((3, 1, 2), (2, 0, 2), None, None, None, None, None, None, None, None, None, None, None, None, )
+_T94 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, None, None, None, )
+_T96 = ((3, 3, 4), (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, None, None, None, )
+_T100 = (None, None, None, None, None, (4, 1, 7), (4, 0, 7), None, None, None, None, None, None, None, )
+_T102 = (None, None, None, None, None, (4, 2, 8), (4, 1, 8), (3, 0, 8), None, None, None, None, None, None, )
+_T104 = (None, None, None, None, None, (4, 3, 9), (4, 2, 9), (3, 1, 9), (3, 0, 9), None, None, None, None, None, )
+_T106 = (None, None, None, None, None, (4, 4, 10), (4, 3, 10), (3, 2, 10), (3, 1, 10), (3, 0, 10), None, None, None, None, )
+_T108 = (None, None, None, None, None, (4, 5, 11), (4, 4, 11), (3, 3, 11), (3, 2, 11), (3, 1, 11), (3, 0, 11), None, None, None, )
+_T110 = (None, None, None, None, None, (4, 6, 12), (4, 5, 12), (3, 4, 12), (3, 3, 12), (3, 2, 12), (3, 1, 12), (2, 0, 12), None, None, )
+_T112 = (None, None, None, None, None, (4, 7, 13), (4, 6, 13), (3, 5, 13), (3, 4, 13), (3, 3, 13), (3, 2, 13), (2, 1, 13), (2, 0, 13), None, )
+_T114 = (None, None, None, None, None, (4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
     f = ""
@@ -3528,16 +4161,20 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVTargetEnergyRequest.Exponent"
-            e217_x0 = x0.Exponent
-            if e217_x0.__class__ is not int or e217_x0 < -128 or e217_x0 > 127:
-                raise _rt.bad_int(e217_x0, -128, 127)
+            e91_x0 = x0.Exponent
+            if e91_x0.__class__ is not int or e91_x0 < -128 or e91_x0 > 127:
+                raise _rt.bad_int(e91_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e217_x1 = x0.Value
-            if e217_x1.__class__ is not int or e217_x1 < -32768 or e217_x1 > 32767:
-                raise _rt.bad_int(e217_x1, -32768, 32767)
-            a = (a << 17) | (e217_x0 - -128) << 4 | (e217_x1 < 0)
-            m = ~e217_x1 if e217_x1 < 0 else e217_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e91_x1 = x0.Value
+            if e91_x1.__class__ is not int or e91_x1 < -32768 or e91_x1 > 32767:
+                raise _rt.bad_int(e91_x1, -32768, 32767)
+            m = ~e91_x1 if e91_x1 < 0 else e91_x1
+            if m < 128:
+                a = (a << 25) | (e91_x0 - -128) << 12 | (e91_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e91_x0 - -128) << 20 | (e91_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e91_x0 - -128) << 28 | (e91_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -3547,80 +4184,96 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T218[s]
+            t = _T92[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e219_x0 = x1.Exponent
-            if e219_x0.__class__ is not int or e219_x0 < -128 or e219_x0 > 127:
-                raise _rt.bad_int(e219_x0, -128, 127)
+            e93_x0 = x1.Exponent
+            if e93_x0.__class__ is not int or e93_x0 < -128 or e93_x0 > 127:
+                raise _rt.bad_int(e93_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e219_x1 = x1.Value
-            if e219_x1.__class__ is not int or e219_x1 < -32768 or e219_x1 > 32767:
-                raise _rt.bad_int(e219_x1, -32768, 32767)
-            a = (a << 14) | (e219_x0 - -128) << 4 | (e219_x1 < 0)
-            m = ~e219_x1 if e219_x1 < 0 else e219_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e93_x1 = x1.Value
+            if e93_x1.__class__ is not int or e93_x1 < -32768 or e93_x1 > 32767:
+                raise _rt.bad_int(e93_x1, -32768, 32767)
+            m = ~e93_x1 if e93_x1 < 0 else e93_x1
+            if m < 128:
+                a = (a << 22) | (e93_x0 - -128) << 12 | (e93_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e93_x0 - -128) << 20 | (e93_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e93_x0 - -128) << 28 | (e93_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T220[s]
+            t = _T94[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e221_x0 = x2.Exponent
-            if e221_x0.__class__ is not int or e221_x0 < -128 or e221_x0 > 127:
-                raise _rt.bad_int(e221_x0, -128, 127)
+            e95_x0 = x2.Exponent
+            if e95_x0.__class__ is not int or e95_x0 < -128 or e95_x0 > 127:
+                raise _rt.bad_int(e95_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e221_x1 = x2.Value
-            if e221_x1.__class__ is not int or e221_x1 < -32768 or e221_x1 > 32767:
-                raise _rt.bad_int(e221_x1, -32768, 32767)
-            a = (a << 14) | (e221_x0 - -128) << 4 | (e221_x1 < 0)
-            m = ~e221_x1 if e221_x1 < 0 else e221_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e95_x1 = x2.Value
+            if e95_x1.__class__ is not int or e95_x1 < -32768 or e95_x1 > 32767:
+                raise _rt.bad_int(e95_x1, -32768, 32767)
+            m = ~e95_x1 if e95_x1 < 0 else e95_x1
+            if m < 128:
+                a = (a << 22) | (e95_x0 - -128) << 12 | (e95_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e95_x0 - -128) << 20 | (e95_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e95_x0 - -128) << 28 | (e95_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetCurrent"
         x3 = v.EVTargetCurrent
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T222[s]
+        t = _T96[s]
         if t is None:
             raise _rt.not_here('EVTargetCurrent')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetCurrent.Exponent"
-        e223_x0 = x3.Exponent
-        if e223_x0.__class__ is not int or e223_x0 < -128 or e223_x0 > 127:
-            raise _rt.bad_int(e223_x0, -128, 127)
+        e97_x0 = x3.Exponent
+        if e97_x0.__class__ is not int or e97_x0 < -128 or e97_x0 > 127:
+            raise _rt.bad_int(e97_x0, -128, 127)
         f = "EVTargetCurrent.Value"
-        e223_x1 = x3.Value
-        if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
-            raise _rt.bad_int(e223_x1, -32768, 32767)
-        a = (a << 14) | (e223_x0 - -128) << 4 | (e223_x1 < 0)
-        m = ~e223_x1 if e223_x1 < 0 else e223_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e97_x1 = x3.Value
+        if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
+            raise _rt.bad_int(e97_x1, -32768, 32767)
+        m = ~e97_x1 if e97_x1 < 0 else e97_x1
+        if m < 128:
+            a = (a << 22) | (e97_x0 - -128) << 12 | (e97_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e97_x0 - -128) << 20 | (e97_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e97_x0 - -128) << 28 | (e97_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x4 = v.EVTargetVoltage
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVTargetVoltage.Exponent"
-        e224_x0 = x4.Exponent
-        if e224_x0.__class__ is not int or e224_x0 < -128 or e224_x0 > 127:
-            raise _rt.bad_int(e224_x0, -128, 127)
+        e98_x0 = x4.Exponent
+        if e98_x0.__class__ is not int or e98_x0 < -128 or e98_x0 > 127:
+            raise _rt.bad_int(e98_x0, -128, 127)
         f = "EVTargetVoltage.Value"
-        e224_x1 = x4.Value
-        if e224_x1.__class__ is not int or e224_x1 < -32768 or e224_x1 > 32767:
-            raise _rt.bad_int(e224_x1, -32768, 32767)
-        a = (a << 17) | (e224_x0 - -128) << 4 | (e224_x1 < 0)
-        m = ~e224_x1 if e224_x1 < 0 else e224_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e98_x1 = x4.Value
+        if e98_x1.__class__ is not int or e98_x1 < -32768 or e98_x1 > 32767:
+            raise _rt.bad_int(e98_x1, -32768, 32767)
+        m = ~e98_x1 if e98_x1 < 0 else e98_x1
+        if m < 128:
+            a = (a << 25) | (e98_x0 - -128) << 12 | (e98_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e98_x0 - -128) << 20 | (e98_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e98_x0 - -128) << 28 | (e98_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x5 = v.EVMaximumChargePower
         a <<= 2
@@ -3628,16 +4281,20 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVMaximumChargePower.Exponent"
-            e225_x0 = x5.Exponent
-            if e225_x0.__class__ is not int or e225_x0 < -128 or e225_x0 > 127:
-                raise _rt.bad_int(e225_x0, -128, 127)
+            e99_x0 = x5.Exponent
+            if e99_x0.__class__ is not int or e99_x0 < -128 or e99_x0 > 127:
+                raise _rt.bad_int(e99_x0, -128, 127)
             f = "EVMaximumChargePower.Value"
-            e225_x1 = x5.Value
-            if e225_x1.__class__ is not int or e225_x1 < -32768 or e225_x1 > 32767:
-                raise _rt.bad_int(e225_x1, -32768, 32767)
-            a = (a << 18) | (e225_x0 - -128) << 4 | (e225_x1 < 0)
-            m = ~e225_x1 if e225_x1 < 0 else e225_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e99_x1 = x5.Value
+            if e99_x1.__class__ is not int or e99_x1 < -32768 or e99_x1 > 32767:
+                raise _rt.bad_int(e99_x1, -32768, 32767)
+            m = ~e99_x1 if e99_x1 < 0 else e99_x1
+            if m < 128:
+                a = (a << 26) | (e99_x0 - -128) << 12 | (e99_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e99_x0 - -128) << 20 | (e99_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e99_x0 - -128) << 28 | (e99_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -3647,156 +4304,184 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T226[s]
+            t = _T100[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower.Exponent"
-            e227_x0 = x6.Exponent
-            if e227_x0.__class__ is not int or e227_x0 < -128 or e227_x0 > 127:
-                raise _rt.bad_int(e227_x0, -128, 127)
+            e101_x0 = x6.Exponent
+            if e101_x0.__class__ is not int or e101_x0 < -128 or e101_x0 > 127:
+                raise _rt.bad_int(e101_x0, -128, 127)
             f = "EVMinimumChargePower.Value"
-            e227_x1 = x6.Value
-            if e227_x1.__class__ is not int or e227_x1 < -32768 or e227_x1 > 32767:
-                raise _rt.bad_int(e227_x1, -32768, 32767)
-            a = (a << 14) | (e227_x0 - -128) << 4 | (e227_x1 < 0)
-            m = ~e227_x1 if e227_x1 < 0 else e227_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e101_x1 = x6.Value
+            if e101_x1.__class__ is not int or e101_x1 < -32768 or e101_x1 > 32767:
+                raise _rt.bad_int(e101_x1, -32768, 32767)
+            m = ~e101_x1 if e101_x1 < 0 else e101_x1
+            if m < 128:
+                a = (a << 22) | (e101_x0 - -128) << 12 | (e101_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e101_x0 - -128) << 20 | (e101_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e101_x0 - -128) << 28 | (e101_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargeCurrent"
         x7 = v.EVMaximumChargeCurrent
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T228[s]
+            t = _T102[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargeCurrent.Exponent"
-            e229_x0 = x7.Exponent
-            if e229_x0.__class__ is not int or e229_x0 < -128 or e229_x0 > 127:
-                raise _rt.bad_int(e229_x0, -128, 127)
+            e103_x0 = x7.Exponent
+            if e103_x0.__class__ is not int or e103_x0 < -128 or e103_x0 > 127:
+                raise _rt.bad_int(e103_x0, -128, 127)
             f = "EVMaximumChargeCurrent.Value"
-            e229_x1 = x7.Value
-            if e229_x1.__class__ is not int or e229_x1 < -32768 or e229_x1 > 32767:
-                raise _rt.bad_int(e229_x1, -32768, 32767)
-            a = (a << 14) | (e229_x0 - -128) << 4 | (e229_x1 < 0)
-            m = ~e229_x1 if e229_x1 < 0 else e229_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e103_x1 = x7.Value
+            if e103_x1.__class__ is not int or e103_x1 < -32768 or e103_x1 > 32767:
+                raise _rt.bad_int(e103_x1, -32768, 32767)
+            m = ~e103_x1 if e103_x1 < 0 else e103_x1
+            if m < 128:
+                a = (a << 22) | (e103_x0 - -128) << 12 | (e103_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e103_x0 - -128) << 20 | (e103_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e103_x0 - -128) << 28 | (e103_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumVoltage"
         x8 = v.EVMaximumVoltage
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T230[s]
+            t = _T104[s]
             if t is None:
                 raise _rt.not_here('EVMaximumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumVoltage.Exponent"
-            e231_x0 = x8.Exponent
-            if e231_x0.__class__ is not int or e231_x0 < -128 or e231_x0 > 127:
-                raise _rt.bad_int(e231_x0, -128, 127)
+            e105_x0 = x8.Exponent
+            if e105_x0.__class__ is not int or e105_x0 < -128 or e105_x0 > 127:
+                raise _rt.bad_int(e105_x0, -128, 127)
             f = "EVMaximumVoltage.Value"
-            e231_x1 = x8.Value
-            if e231_x1.__class__ is not int or e231_x1 < -32768 or e231_x1 > 32767:
-                raise _rt.bad_int(e231_x1, -32768, 32767)
-            a = (a << 14) | (e231_x0 - -128) << 4 | (e231_x1 < 0)
-            m = ~e231_x1 if e231_x1 < 0 else e231_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e105_x1 = x8.Value
+            if e105_x1.__class__ is not int or e105_x1 < -32768 or e105_x1 > 32767:
+                raise _rt.bad_int(e105_x1, -32768, 32767)
+            m = ~e105_x1 if e105_x1 < 0 else e105_x1
+            if m < 128:
+                a = (a << 22) | (e105_x0 - -128) << 12 | (e105_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e105_x0 - -128) << 20 | (e105_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e105_x0 - -128) << 28 | (e105_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumVoltage"
         x9 = v.EVMinimumVoltage
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T232[s]
+            t = _T106[s]
             if t is None:
                 raise _rt.not_here('EVMinimumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumVoltage.Exponent"
-            e233_x0 = x9.Exponent
-            if e233_x0.__class__ is not int or e233_x0 < -128 or e233_x0 > 127:
-                raise _rt.bad_int(e233_x0, -128, 127)
+            e107_x0 = x9.Exponent
+            if e107_x0.__class__ is not int or e107_x0 < -128 or e107_x0 > 127:
+                raise _rt.bad_int(e107_x0, -128, 127)
             f = "EVMinimumVoltage.Value"
-            e233_x1 = x9.Value
-            if e233_x1.__class__ is not int or e233_x1 < -32768 or e233_x1 > 32767:
-                raise _rt.bad_int(e233_x1, -32768, 32767)
-            a = (a << 14) | (e233_x0 - -128) << 4 | (e233_x1 < 0)
-            m = ~e233_x1 if e233_x1 < 0 else e233_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e107_x1 = x9.Value
+            if e107_x1.__class__ is not int or e107_x1 < -32768 or e107_x1 > 32767:
+                raise _rt.bad_int(e107_x1, -32768, 32767)
+            m = ~e107_x1 if e107_x1 < 0 else e107_x1
+            if m < 128:
+                a = (a << 22) | (e107_x0 - -128) << 12 | (e107_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e107_x0 - -128) << 20 | (e107_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e107_x0 - -128) << 28 | (e107_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargePower"
         x10 = v.EVMaximumDischargePower
         if x10 is not None:
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
-            t = _T234[s]
+            t = _T108[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargePower.Exponent"
-            e235_x0 = x10.Exponent
-            if e235_x0.__class__ is not int or e235_x0 < -128 or e235_x0 > 127:
-                raise _rt.bad_int(e235_x0, -128, 127)
+            e109_x0 = x10.Exponent
+            if e109_x0.__class__ is not int or e109_x0 < -128 or e109_x0 > 127:
+                raise _rt.bad_int(e109_x0, -128, 127)
             f = "EVMaximumDischargePower.Value"
-            e235_x1 = x10.Value
-            if e235_x1.__class__ is not int or e235_x1 < -32768 or e235_x1 > 32767:
-                raise _rt.bad_int(e235_x1, -32768, 32767)
-            a = (a << 14) | (e235_x0 - -128) << 4 | (e235_x1 < 0)
-            m = ~e235_x1 if e235_x1 < 0 else e235_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e109_x1 = x10.Value
+            if e109_x1.__class__ is not int or e109_x1 < -32768 or e109_x1 > 32767:
+                raise _rt.bad_int(e109_x1, -32768, 32767)
+            m = ~e109_x1 if e109_x1 < 0 else e109_x1
+            if m < 128:
+                a = (a << 22) | (e109_x0 - -128) << 12 | (e109_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e109_x0 - -128) << 20 | (e109_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e109_x0 - -128) << 28 | (e109_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumDischargePower"
         x11 = v.EVMinimumDischargePower
         if x11 is not None:
             if not isinstance(x11, RationalNumberType):
                 raise _rt.bad_class(x11, 'RationalNumberType')
-            t = _T236[s]
+            t = _T110[s]
             if t is None:
                 raise _rt.not_here('EVMinimumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumDischargePower.Exponent"
-            e237_x0 = x11.Exponent
-            if e237_x0.__class__ is not int or e237_x0 < -128 or e237_x0 > 127:
-                raise _rt.bad_int(e237_x0, -128, 127)
+            e111_x0 = x11.Exponent
+            if e111_x0.__class__ is not int or e111_x0 < -128 or e111_x0 > 127:
+                raise _rt.bad_int(e111_x0, -128, 127)
             f = "EVMinimumDischargePower.Value"
-            e237_x1 = x11.Value
-            if e237_x1.__class__ is not int or e237_x1 < -32768 or e237_x1 > 32767:
-                raise _rt.bad_int(e237_x1, -32768, 32767)
-            a = (a << 14) | (e237_x0 - -128) << 4 | (e237_x1 < 0)
-            m = ~e237_x1 if e237_x1 < 0 else e237_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e111_x1 = x11.Value
+            if e111_x1.__class__ is not int or e111_x1 < -32768 or e111_x1 > 32767:
+                raise _rt.bad_int(e111_x1, -32768, 32767)
+            m = ~e111_x1 if e111_x1 < 0 else e111_x1
+            if m < 128:
+                a = (a << 22) | (e111_x0 - -128) << 12 | (e111_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e111_x0 - -128) << 20 | (e111_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e111_x0 - -128) << 28 | (e111_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumDischargeCurrent"
         x12 = v.EVMaximumDischargeCurrent
         if x12 is not None:
             if not isinstance(x12, RationalNumberType):
                 raise _rt.bad_class(x12, 'RationalNumberType')
-            t = _T238[s]
+            t = _T112[s]
             if t is None:
                 raise _rt.not_here('EVMaximumDischargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumDischargeCurrent.Exponent"
-            e239_x0 = x12.Exponent
-            if e239_x0.__class__ is not int or e239_x0 < -128 or e239_x0 > 127:
-                raise _rt.bad_int(e239_x0, -128, 127)
+            e113_x0 = x12.Exponent
+            if e113_x0.__class__ is not int or e113_x0 < -128 or e113_x0 > 127:
+                raise _rt.bad_int(e113_x0, -128, 127)
             f = "EVMaximumDischargeCurrent.Value"
-            e239_x1 = x12.Value
-            if e239_x1.__class__ is not int or e239_x1 < -32768 or e239_x1 > 32767:
-                raise _rt.bad_int(e239_x1, -32768, 32767)
-            a = (a << 14) | (e239_x0 - -128) << 4 | (e239_x1 < 0)
-            m = ~e239_x1 if e239_x1 < 0 else e239_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e113_x1 = x12.Value
+            if e113_x1.__class__ is not int or e113_x1 < -32768 or e113_x1 > 32767:
+                raise _rt.bad_int(e113_x1, -32768, 32767)
+            m = ~e113_x1 if e113_x1 < 0 else e113_x1
+            if m < 128:
+                a = (a << 22) | (e113_x0 - -128) << 12 | (e113_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e113_x0 - -128) << 20 | (e113_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e113_x0 - -128) << 28 | (e113_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T240[s]
+        t = _T114[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumChargeCurrent), SE(EVMaximumChargePower), SE(EVMaximumDischargeCurrent), SE(EVMaximumDischargePower), SE(EVMaximumVoltage), SE(EVMinimumChargePower), SE(EVMinimumDischargePower), SE(EVMinimumVoltage))')
         a = (a << t[0]) | t[1]
@@ -3809,25 +4494,8 @@ _e_BPT_Scheduled_DC_CLReqControlMode = _e_BPT_Scheduled_DC_CLReqControlModeType
 """,
     ),
     '_d_BPT_Scheduled_DC_CLReqControlModeType': (
-        ('BPT_Scheduled_DC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Scheduled_DC_CLReqControlModeType', 'RationalNumberType', '_W_BPT_Scheduled_DC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s242 = RationalNumberType.Exponent.__set__
-_s243 = RationalNumberType.Value.__set__
-_s245 = RationalNumberType.Exponent.__set__
-_s246 = RationalNumberType.Value.__set__
-_s247 = BPT_Scheduled_DC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s248 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s249 = BPT_Scheduled_DC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s250 = BPT_Scheduled_DC_CLReqControlModeType.EVTargetCurrent.__set__
-_s251 = BPT_Scheduled_DC_CLReqControlModeType.EVTargetVoltage.__set__
-_s252 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s253 = BPT_Scheduled_DC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s254 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumChargeCurrent.__set__
-_s255 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumVoltage.__set__
-_s256 = BPT_Scheduled_DC_CLReqControlModeType.EVMinimumVoltage.__set__
-_s257 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumDischargePower.__set__
-_s258 = BPT_Scheduled_DC_CLReqControlModeType.EVMinimumDischargePower.__set__
-_s259 = BPT_Scheduled_DC_CLReqControlModeType.EVMaximumDischargeCurrent.__set__
 
 def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -3895,7 +4563,6 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'BPT_Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -3904,24 +4571,29 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e241_v0 = ((g >> 4) & 255) + -128
+        e115_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e241_v1 = c & 65535
-        if e241_v1 < 32768:
-            e241_v1 >>= 8
+        e115_v1 = c & 65535
+        if e115_v1 < 32768:
+            e115_v1 >>= 8
             p = q - 8
-        elif not e241_v1 & 128:
-            e241_v1 = ((e241_v1 >> 8) & 127) | ((e241_v1 & 127) << 7)
+            if sg:
+                e115_v1 = ~e115_v1
+        elif not e115_v1 & 128:
+            e115_v1 = ((e115_v1 >> 8) & 127) | (e115_v1 & 127) << 7
             p = q
+            if sg:
+                e115_v1 = ~e115_v1
         else:
-            e241_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e241_v1 = ~e241_v1
-        if e241_v1 < -32768 or e241_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e241_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s242(v3, e241_v0)
-        _s243(v3, e241_v1)
+            e115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e115_v1 = ~e115_v1
+            if e115_v1 < -32768 or e115_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e115_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e115_v0
+        v3.Value = e115_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -3929,7 +4601,6 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'BPT_Scheduled_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -3938,24 +4609,29 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e244_v0 = ((g >> 4) & 255) + -128
+    e116_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e244_v1 = c & 65535
-    if e244_v1 < 32768:
-        e244_v1 >>= 8
+    e116_v1 = c & 65535
+    if e116_v1 < 32768:
+        e116_v1 >>= 8
         p = q - 8
-    elif not e244_v1 & 128:
-        e244_v1 = ((e244_v1 >> 8) & 127) | ((e244_v1 & 127) << 7)
+        if sg:
+            e116_v1 = ~e116_v1
+    elif not e116_v1 & 128:
+        e116_v1 = ((e116_v1 >> 8) & 127) | (e116_v1 & 127) << 7
         p = q
+        if sg:
+            e116_v1 = ~e116_v1
     else:
-        e244_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e244_v1 = ~e244_v1
-    if e244_v1 < -32768 or e244_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e244_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s245(v4, e244_v0)
-    _s246(v4, e244_v1)
+        e116_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e116_v1 = ~e116_v1
+        if e116_v1 < -32768 or e116_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e116_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e116_v0
+    v4.Value = e116_v1
+    v4.__class__ = RationalNumberType
     q = p + 6
     if q > E:
         D, E = _win(data, p, q)
@@ -4161,35 +4837,137 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Scheduled_DC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s247(o, v0)
-    _s248(o, v1)
-    _s249(o, v2)
-    _s250(o, v3)
-    _s251(o, v4)
-    _s252(o, v5)
-    _s253(o, v6)
-    _s254(o, v7)
-    _s255(o, v8)
-    _s256(o, v9)
-    _s257(o, v10)
-    _s258(o, v11)
-    _s259(o, v12)
+    o = _new(_W_BPT_Scheduled_DC_CLReqControlModeType)
+    o.EVTargetEnergyRequest = v0
+    o.EVMaximumEnergyRequest = v1
+    o.EVMinimumEnergyRequest = v2
+    o.EVTargetCurrent = v3
+    o.EVTargetVoltage = v4
+    o.EVMaximumChargePower = v5
+    o.EVMinimumChargePower = v6
+    o.EVMaximumChargeCurrent = v7
+    o.EVMaximumVoltage = v8
+    o.EVMinimumVoltage = v9
+    o.EVMaximumDischargePower = v10
+    o.EVMinimumDischargePower = v11
+    o.EVMaximumDischargeCurrent = v12
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Scheduled_DC_CLReqControlMode = _d_BPT_Scheduled_DC_CLReqControlModeType
+""",
+    ),
+    '_j_BPT_Scheduled_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVTargetCurrent
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVTargetVoltage
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumChargeCurrent
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumVoltage
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumVoltage
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
+    x10 = v.EVMaximumDischargePower
+    if x10 is not None:
+        y21 = x10.Exponent
+        y22 = x10.Value
+        if y21 is None or y22 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargePower'] = {'Exponent': y21, 'Value': y22}
+    x11 = v.EVMinimumDischargePower
+    if x11 is not None:
+        y23 = x11.Exponent
+        y24 = x11.Value
+        if y23 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVMinimumDischargePower'] = {'Exponent': y23, 'Value': y24}
+    x12 = v.EVMaximumDischargeCurrent
+    if x12 is not None:
+        y25 = x12.Exponent
+        y26 = x12.Value
+        if y25 is None or y26 is None:
+            return _rt.json_body(v)
+        d['EVMaximumDischargeCurrent'] = {'Exponent': y25, 'Value': y26}
+    return d
+_j_BPT_Scheduled_DC_CLReqControlMode = _j_BPT_Scheduled_DC_CLReqControlModeType
 """,
     ),
     '_e_BPT_Scheduled_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T261 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, )
-_T263 = ((4, 2, 3), (4, 1, 3), (3, 0, 3), None, None, None, None, None, None, )
-_T265 = ((4, 3, 4), (4, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
-_T267 = ((4, 4, 5), (4, 3, 5), (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
-_T269 = ((4, 5, 6), (4, 4, 6), (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
-_T271 = ((4, 6, 7), (4, 5, 7), (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T273 = ((4, 7, 8), (4, 6, 8), (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T275 = ((4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T118 = ((4, 1, 2), (4, 0, 2), None, None, None, None, None, None, None, )
+_T120 = ((4, 2, 3), (4, 1, 3), (3, 0, 3), None, None, None, None, None, None, )
+_T122 = ((4, 3, 4), (4, 2, 4), (3, 1, 4), (3, 0, 4), None, None, None, None, None, )
+_T124 = ((4, 4, 5), (4, 3, 5), (3, 2, 5), (3, 1, 5), (3, 0, 5), None, None, None, None, )
+_T126 = ((4, 5, 6), (4, 4, 6), (3, 3, 6), (3, 2, 6), (3, 1, 6), (3, 0, 6), None, None, None, )
+_T128 = ((4, 6, 7), (4, 5, 7), (3, 4, 7), (3, 3, 7), (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T130 = ((4, 7, 8), (4, 6, 8), (3, 5, 8), (3, 4, 8), (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T132 = ((4, 8), (4, 7), (3, 6), (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
     f = ""
@@ -4200,16 +4978,20 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVSEMaximumChargePower.Exponent"
-            e260_x0 = x0.Exponent
-            if e260_x0.__class__ is not int or e260_x0 < -128 or e260_x0 > 127:
-                raise _rt.bad_int(e260_x0, -128, 127)
+            e117_x0 = x0.Exponent
+            if e117_x0.__class__ is not int or e117_x0 < -128 or e117_x0 > 127:
+                raise _rt.bad_int(e117_x0, -128, 127)
             f = "EVSEMaximumChargePower.Value"
-            e260_x1 = x0.Value
-            if e260_x1.__class__ is not int or e260_x1 < -32768 or e260_x1 > 32767:
-                raise _rt.bad_int(e260_x1, -32768, 32767)
-            a = (a << 18) | (e260_x0 - -128) << 4 | (e260_x1 < 0)
-            m = ~e260_x1 if e260_x1 < 0 else e260_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e117_x1 = x0.Value
+            if e117_x1.__class__ is not int or e117_x1 < -32768 or e117_x1 > 32767:
+                raise _rt.bad_int(e117_x1, -32768, 32767)
+            m = ~e117_x1 if e117_x1 < 0 else e117_x1
+            if m < 128:
+                a = (a << 26) | (e117_x0 - -128) << 12 | (e117_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e117_x0 - -128) << 20 | (e117_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e117_x0 - -128) << 28 | (e117_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -4219,156 +5001,184 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T261[s]
+            t = _T118[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumChargePower.Exponent"
-            e262_x0 = x1.Exponent
-            if e262_x0.__class__ is not int or e262_x0 < -128 or e262_x0 > 127:
-                raise _rt.bad_int(e262_x0, -128, 127)
+            e119_x0 = x1.Exponent
+            if e119_x0.__class__ is not int or e119_x0 < -128 or e119_x0 > 127:
+                raise _rt.bad_int(e119_x0, -128, 127)
             f = "EVSEMinimumChargePower.Value"
-            e262_x1 = x1.Value
-            if e262_x1.__class__ is not int or e262_x1 < -32768 or e262_x1 > 32767:
-                raise _rt.bad_int(e262_x1, -32768, 32767)
-            a = (a << 14) | (e262_x0 - -128) << 4 | (e262_x1 < 0)
-            m = ~e262_x1 if e262_x1 < 0 else e262_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e119_x1 = x1.Value
+            if e119_x1.__class__ is not int or e119_x1 < -32768 or e119_x1 > 32767:
+                raise _rt.bad_int(e119_x1, -32768, 32767)
+            m = ~e119_x1 if e119_x1 < 0 else e119_x1
+            if m < 128:
+                a = (a << 22) | (e119_x0 - -128) << 12 | (e119_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e119_x0 - -128) << 20 | (e119_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e119_x0 - -128) << 28 | (e119_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T263[s]
+            t = _T120[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumChargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumChargeCurrent.Exponent"
-            e264_x0 = x2.Exponent
-            if e264_x0.__class__ is not int or e264_x0 < -128 or e264_x0 > 127:
-                raise _rt.bad_int(e264_x0, -128, 127)
+            e121_x0 = x2.Exponent
+            if e121_x0.__class__ is not int or e121_x0 < -128 or e121_x0 > 127:
+                raise _rt.bad_int(e121_x0, -128, 127)
             f = "EVSEMaximumChargeCurrent.Value"
-            e264_x1 = x2.Value
-            if e264_x1.__class__ is not int or e264_x1 < -32768 or e264_x1 > 32767:
-                raise _rt.bad_int(e264_x1, -32768, 32767)
-            a = (a << 14) | (e264_x0 - -128) << 4 | (e264_x1 < 0)
-            m = ~e264_x1 if e264_x1 < 0 else e264_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e121_x1 = x2.Value
+            if e121_x1.__class__ is not int or e121_x1 < -32768 or e121_x1 > 32767:
+                raise _rt.bad_int(e121_x1, -32768, 32767)
+            m = ~e121_x1 if e121_x1 < 0 else e121_x1
+            if m < 128:
+                a = (a << 22) | (e121_x0 - -128) << 12 | (e121_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e121_x0 - -128) << 20 | (e121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e121_x0 - -128) << 28 | (e121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumVoltage"
         x3 = v.EVSEMaximumVoltage
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T265[s]
+            t = _T122[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumVoltage.Exponent"
-            e266_x0 = x3.Exponent
-            if e266_x0.__class__ is not int or e266_x0 < -128 or e266_x0 > 127:
-                raise _rt.bad_int(e266_x0, -128, 127)
+            e123_x0 = x3.Exponent
+            if e123_x0.__class__ is not int or e123_x0 < -128 or e123_x0 > 127:
+                raise _rt.bad_int(e123_x0, -128, 127)
             f = "EVSEMaximumVoltage.Value"
-            e266_x1 = x3.Value
-            if e266_x1.__class__ is not int or e266_x1 < -32768 or e266_x1 > 32767:
-                raise _rt.bad_int(e266_x1, -32768, 32767)
-            a = (a << 14) | (e266_x0 - -128) << 4 | (e266_x1 < 0)
-            m = ~e266_x1 if e266_x1 < 0 else e266_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e123_x1 = x3.Value
+            if e123_x1.__class__ is not int or e123_x1 < -32768 or e123_x1 > 32767:
+                raise _rt.bad_int(e123_x1, -32768, 32767)
+            m = ~e123_x1 if e123_x1 < 0 else e123_x1
+            if m < 128:
+                a = (a << 22) | (e123_x0 - -128) << 12 | (e123_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e123_x0 - -128) << 20 | (e123_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e123_x0 - -128) << 28 | (e123_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargePower"
         x4 = v.EVSEMaximumDischargePower
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T267[s]
+            t = _T124[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumDischargePower.Exponent"
-            e268_x0 = x4.Exponent
-            if e268_x0.__class__ is not int or e268_x0 < -128 or e268_x0 > 127:
-                raise _rt.bad_int(e268_x0, -128, 127)
+            e125_x0 = x4.Exponent
+            if e125_x0.__class__ is not int or e125_x0 < -128 or e125_x0 > 127:
+                raise _rt.bad_int(e125_x0, -128, 127)
             f = "EVSEMaximumDischargePower.Value"
-            e268_x1 = x4.Value
-            if e268_x1.__class__ is not int or e268_x1 < -32768 or e268_x1 > 32767:
-                raise _rt.bad_int(e268_x1, -32768, 32767)
-            a = (a << 14) | (e268_x0 - -128) << 4 | (e268_x1 < 0)
-            m = ~e268_x1 if e268_x1 < 0 else e268_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e125_x1 = x4.Value
+            if e125_x1.__class__ is not int or e125_x1 < -32768 or e125_x1 > 32767:
+                raise _rt.bad_int(e125_x1, -32768, 32767)
+            m = ~e125_x1 if e125_x1 < 0 else e125_x1
+            if m < 128:
+                a = (a << 22) | (e125_x0 - -128) << 12 | (e125_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e125_x0 - -128) << 20 | (e125_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e125_x0 - -128) << 28 | (e125_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumDischargePower"
         x5 = v.EVSEMinimumDischargePower
         if x5 is not None:
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
-            t = _T269[s]
+            t = _T126[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumDischargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumDischargePower.Exponent"
-            e270_x0 = x5.Exponent
-            if e270_x0.__class__ is not int or e270_x0 < -128 or e270_x0 > 127:
-                raise _rt.bad_int(e270_x0, -128, 127)
+            e127_x0 = x5.Exponent
+            if e127_x0.__class__ is not int or e127_x0 < -128 or e127_x0 > 127:
+                raise _rt.bad_int(e127_x0, -128, 127)
             f = "EVSEMinimumDischargePower.Value"
-            e270_x1 = x5.Value
-            if e270_x1.__class__ is not int or e270_x1 < -32768 or e270_x1 > 32767:
-                raise _rt.bad_int(e270_x1, -32768, 32767)
-            a = (a << 14) | (e270_x0 - -128) << 4 | (e270_x1 < 0)
-            m = ~e270_x1 if e270_x1 < 0 else e270_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e127_x1 = x5.Value
+            if e127_x1.__class__ is not int or e127_x1 < -32768 or e127_x1 > 32767:
+                raise _rt.bad_int(e127_x1, -32768, 32767)
+            m = ~e127_x1 if e127_x1 < 0 else e127_x1
+            if m < 128:
+                a = (a << 22) | (e127_x0 - -128) << 12 | (e127_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e127_x0 - -128) << 20 | (e127_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e127_x0 - -128) << 28 | (e127_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumDischargeCurrent"
         x6 = v.EVSEMaximumDischargeCurrent
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T271[s]
+            t = _T128[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumDischargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumDischargeCurrent.Exponent"
-            e272_x0 = x6.Exponent
-            if e272_x0.__class__ is not int or e272_x0 < -128 or e272_x0 > 127:
-                raise _rt.bad_int(e272_x0, -128, 127)
+            e129_x0 = x6.Exponent
+            if e129_x0.__class__ is not int or e129_x0 < -128 or e129_x0 > 127:
+                raise _rt.bad_int(e129_x0, -128, 127)
             f = "EVSEMaximumDischargeCurrent.Value"
-            e272_x1 = x6.Value
-            if e272_x1.__class__ is not int or e272_x1 < -32768 or e272_x1 > 32767:
-                raise _rt.bad_int(e272_x1, -32768, 32767)
-            a = (a << 14) | (e272_x0 - -128) << 4 | (e272_x1 < 0)
-            m = ~e272_x1 if e272_x1 < 0 else e272_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e129_x1 = x6.Value
+            if e129_x1.__class__ is not int or e129_x1 < -32768 or e129_x1 > 32767:
+                raise _rt.bad_int(e129_x1, -32768, 32767)
+            m = ~e129_x1 if e129_x1 < 0 else e129_x1
+            if m < 128:
+                a = (a << 22) | (e129_x0 - -128) << 12 | (e129_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e129_x0 - -128) << 20 | (e129_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e129_x0 - -128) << 28 | (e129_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMinimumVoltage"
         x7 = v.EVSEMinimumVoltage
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T273[s]
+            t = _T130[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumVoltage.Exponent"
-            e274_x0 = x7.Exponent
-            if e274_x0.__class__ is not int or e274_x0 < -128 or e274_x0 > 127:
-                raise _rt.bad_int(e274_x0, -128, 127)
+            e131_x0 = x7.Exponent
+            if e131_x0.__class__ is not int or e131_x0 < -128 or e131_x0 > 127:
+                raise _rt.bad_int(e131_x0, -128, 127)
             f = "EVSEMinimumVoltage.Value"
-            e274_x1 = x7.Value
-            if e274_x1.__class__ is not int or e274_x1 < -32768 or e274_x1 > 32767:
-                raise _rt.bad_int(e274_x1, -32768, 32767)
-            a = (a << 14) | (e274_x0 - -128) << 4 | (e274_x1 < 0)
-            m = ~e274_x1 if e274_x1 < 0 else e274_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e131_x1 = x7.Value
+            if e131_x1.__class__ is not int or e131_x1 < -32768 or e131_x1 > 32767:
+                raise _rt.bad_int(e131_x1, -32768, 32767)
+            m = ~e131_x1 if e131_x1 < 0 else e131_x1
+            if m < 128:
+                a = (a << 22) | (e131_x0 - -128) << 12 | (e131_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e131_x0 - -128) << 20 | (e131_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e131_x0 - -128) << 28 | (e131_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T275[s]
+        t = _T132[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEMaximumChargeCurrent), SE(EVSEMaximumChargePower), SE(EVSEMaximumDischargeCurrent), SE(EVSEMaximumDischargePower), SE(EVSEMaximumVoltage), SE(EVSEMinimumChargePower), SE(EVSEMinimumDischargePower), SE(EVSEMinimumVoltage))')
         a = (a << t[0]) | t[1]
@@ -4381,16 +5191,8 @@ _e_BPT_Scheduled_DC_CLResControlMode = _e_BPT_Scheduled_DC_CLResControlModeType
 """,
     ),
     '_d_BPT_Scheduled_DC_CLResControlModeType': (
-        ('BPT_Scheduled_DC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('BPT_Scheduled_DC_CLResControlModeType', 'RationalNumberType', '_W_BPT_Scheduled_DC_CLResControlModeType', '_d_RationalNumberType'),
 """\
-_s276 = BPT_Scheduled_DC_CLResControlModeType.EVSEMaximumChargePower.__set__
-_s277 = BPT_Scheduled_DC_CLResControlModeType.EVSEMinimumChargePower.__set__
-_s278 = BPT_Scheduled_DC_CLResControlModeType.EVSEMaximumChargeCurrent.__set__
-_s279 = BPT_Scheduled_DC_CLResControlModeType.EVSEMaximumVoltage.__set__
-_s280 = BPT_Scheduled_DC_CLResControlModeType.EVSEMaximumDischargePower.__set__
-_s281 = BPT_Scheduled_DC_CLResControlModeType.EVSEMinimumDischargePower.__set__
-_s282 = BPT_Scheduled_DC_CLResControlModeType.EVSEMaximumDischargeCurrent.__set__
-_s283 = BPT_Scheduled_DC_CLResControlModeType.EVSEMinimumVoltage.__set__
 
 def _d_BPT_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -4604,23 +5406,90 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BPT_Scheduled_DC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s276(o, v0)
-    _s277(o, v1)
-    _s278(o, v2)
-    _s279(o, v3)
-    _s280(o, v4)
-    _s281(o, v5)
-    _s282(o, v6)
-    _s283(o, v7)
+    o = _new(_W_BPT_Scheduled_DC_CLResControlModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMinimumChargePower = v1
+    o.EVSEMaximumChargeCurrent = v2
+    o.EVSEMaximumVoltage = v3
+    o.EVSEMaximumDischargePower = v4
+    o.EVSEMinimumDischargePower = v5
+    o.EVSEMaximumDischargeCurrent = v6
+    o.EVSEMinimumVoltage = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_BPT_Scheduled_DC_CLResControlMode = _d_BPT_Scheduled_DC_CLResControlModeType
+""",
+    ),
+    '_j_BPT_Scheduled_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_BPT_Scheduled_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSEMaximumChargePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSEMinimumChargePower
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargeCurrent
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMaximumVoltage
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVSEMaximumDischargePower
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargePower'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVSEMinimumDischargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumDischargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVSEMaximumDischargeCurrent
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumDischargeCurrent'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVSEMinimumVoltage
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_BPT_Scheduled_DC_CLResControlMode = _j_BPT_Scheduled_DC_CLResControlModeType
 """,
     ),
     '_e_DC_CPDReqEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
-_T290 = (None, None, None, None, None, None, (2, 1), (1, 0), )
+_T139 = (None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_DC_CPDReqEnergyTransferModeType(a, v):
     f = ""
@@ -4630,91 +5499,115 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e284_x0 = x0.Exponent
-        if e284_x0.__class__ is not int or e284_x0 < -128 or e284_x0 > 127:
-            raise _rt.bad_int(e284_x0, -128, 127)
+        e133_x0 = x0.Exponent
+        if e133_x0.__class__ is not int or e133_x0 < -128 or e133_x0 > 127:
+            raise _rt.bad_int(e133_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e284_x1 = x0.Value
-        if e284_x1.__class__ is not int or e284_x1 < -32768 or e284_x1 > 32767:
-            raise _rt.bad_int(e284_x1, -32768, 32767)
-        a = (a << 15) | (e284_x0 - -128) << 4 | (e284_x1 < 0)
-        m = ~e284_x1 if e284_x1 < 0 else e284_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e133_x1 = x0.Value
+        if e133_x1.__class__ is not int or e133_x1 < -32768 or e133_x1 > 32767:
+            raise _rt.bad_int(e133_x1, -32768, 32767)
+        m = ~e133_x1 if e133_x1 < 0 else e133_x1
+        if m < 128:
+            a = (a << 23) | (e133_x0 - -128) << 12 | (e133_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e133_x0 - -128) << 20 | (e133_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e133_x0 - -128) << 28 | (e133_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x1 = v.EVMinimumChargePower
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVMinimumChargePower.Exponent"
-        e285_x0 = x1.Exponent
-        if e285_x0.__class__ is not int or e285_x0 < -128 or e285_x0 > 127:
-            raise _rt.bad_int(e285_x0, -128, 127)
+        e134_x0 = x1.Exponent
+        if e134_x0.__class__ is not int or e134_x0 < -128 or e134_x0 > 127:
+            raise _rt.bad_int(e134_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e285_x1 = x1.Value
-        if e285_x1.__class__ is not int or e285_x1 < -32768 or e285_x1 > 32767:
-            raise _rt.bad_int(e285_x1, -32768, 32767)
-        a = (a << 17) | (e285_x0 - -128) << 4 | (e285_x1 < 0)
-        m = ~e285_x1 if e285_x1 < 0 else e285_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e134_x1 = x1.Value
+        if e134_x1.__class__ is not int or e134_x1 < -32768 or e134_x1 > 32767:
+            raise _rt.bad_int(e134_x1, -32768, 32767)
+        m = ~e134_x1 if e134_x1 < 0 else e134_x1
+        if m < 128:
+            a = (a << 25) | (e134_x0 - -128) << 12 | (e134_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e134_x0 - -128) << 20 | (e134_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e134_x0 - -128) << 28 | (e134_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x2 = v.EVMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVMaximumChargeCurrent.Exponent"
-        e286_x0 = x2.Exponent
-        if e286_x0.__class__ is not int or e286_x0 < -128 or e286_x0 > 127:
-            raise _rt.bad_int(e286_x0, -128, 127)
+        e135_x0 = x2.Exponent
+        if e135_x0.__class__ is not int or e135_x0 < -128 or e135_x0 > 127:
+            raise _rt.bad_int(e135_x0, -128, 127)
         f = "EVMaximumChargeCurrent.Value"
-        e286_x1 = x2.Value
-        if e286_x1.__class__ is not int or e286_x1 < -32768 or e286_x1 > 32767:
-            raise _rt.bad_int(e286_x1, -32768, 32767)
-        a = (a << 17) | (e286_x0 - -128) << 4 | (e286_x1 < 0)
-        m = ~e286_x1 if e286_x1 < 0 else e286_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e135_x1 = x2.Value
+        if e135_x1.__class__ is not int or e135_x1 < -32768 or e135_x1 > 32767:
+            raise _rt.bad_int(e135_x1, -32768, 32767)
+        m = ~e135_x1 if e135_x1 < 0 else e135_x1
+        if m < 128:
+            a = (a << 25) | (e135_x0 - -128) << 12 | (e135_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e135_x0 - -128) << 20 | (e135_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e135_x0 - -128) << 28 | (e135_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargeCurrent"
         x3 = v.EVMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVMinimumChargeCurrent.Exponent"
-        e287_x0 = x3.Exponent
-        if e287_x0.__class__ is not int or e287_x0 < -128 or e287_x0 > 127:
-            raise _rt.bad_int(e287_x0, -128, 127)
+        e136_x0 = x3.Exponent
+        if e136_x0.__class__ is not int or e136_x0 < -128 or e136_x0 > 127:
+            raise _rt.bad_int(e136_x0, -128, 127)
         f = "EVMinimumChargeCurrent.Value"
-        e287_x1 = x3.Value
-        if e287_x1.__class__ is not int or e287_x1 < -32768 or e287_x1 > 32767:
-            raise _rt.bad_int(e287_x1, -32768, 32767)
-        a = (a << 17) | (e287_x0 - -128) << 4 | (e287_x1 < 0)
-        m = ~e287_x1 if e287_x1 < 0 else e287_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e136_x1 = x3.Value
+        if e136_x1.__class__ is not int or e136_x1 < -32768 or e136_x1 > 32767:
+            raise _rt.bad_int(e136_x1, -32768, 32767)
+        m = ~e136_x1 if e136_x1 < 0 else e136_x1
+        if m < 128:
+            a = (a << 25) | (e136_x0 - -128) << 12 | (e136_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e136_x0 - -128) << 20 | (e136_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e136_x0 - -128) << 28 | (e136_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x4 = v.EVMaximumVoltage
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumVoltage.Exponent"
-        e288_x0 = x4.Exponent
-        if e288_x0.__class__ is not int or e288_x0 < -128 or e288_x0 > 127:
-            raise _rt.bad_int(e288_x0, -128, 127)
+        e137_x0 = x4.Exponent
+        if e137_x0.__class__ is not int or e137_x0 < -128 or e137_x0 > 127:
+            raise _rt.bad_int(e137_x0, -128, 127)
         f = "EVMaximumVoltage.Value"
-        e288_x1 = x4.Value
-        if e288_x1.__class__ is not int or e288_x1 < -32768 or e288_x1 > 32767:
-            raise _rt.bad_int(e288_x1, -32768, 32767)
-        a = (a << 17) | (e288_x0 - -128) << 4 | (e288_x1 < 0)
-        m = ~e288_x1 if e288_x1 < 0 else e288_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e137_x1 = x4.Value
+        if e137_x1.__class__ is not int or e137_x1 < -32768 or e137_x1 > 32767:
+            raise _rt.bad_int(e137_x1, -32768, 32767)
+        m = ~e137_x1 if e137_x1 < 0 else e137_x1
+        if m < 128:
+            a = (a << 25) | (e137_x0 - -128) << 12 | (e137_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e137_x0 - -128) << 20 | (e137_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e137_x0 - -128) << 28 | (e137_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x5 = v.EVMinimumVoltage
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVMinimumVoltage.Exponent"
-        e289_x0 = x5.Exponent
-        if e289_x0.__class__ is not int or e289_x0 < -128 or e289_x0 > 127:
-            raise _rt.bad_int(e289_x0, -128, 127)
+        e138_x0 = x5.Exponent
+        if e138_x0.__class__ is not int or e138_x0 < -128 or e138_x0 > 127:
+            raise _rt.bad_int(e138_x0, -128, 127)
         f = "EVMinimumVoltage.Value"
-        e289_x1 = x5.Value
-        if e289_x1.__class__ is not int or e289_x1 < -32768 or e289_x1 > 32767:
-            raise _rt.bad_int(e289_x1, -32768, 32767)
-        a = (a << 17) | (e289_x0 - -128) << 4 | (e289_x1 < 0)
-        m = ~e289_x1 if e289_x1 < 0 else e289_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e138_x1 = x5.Value
+        if e138_x1.__class__ is not int or e138_x1 < -32768 or e138_x1 > 32767:
+            raise _rt.bad_int(e138_x1, -32768, 32767)
+        m = ~e138_x1 if e138_x1 < 0 else e138_x1
+        if m < 128:
+            a = (a << 25) | (e138_x0 - -128) << 12 | (e138_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e138_x0 - -128) << 20 | (e138_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e138_x0 - -128) << 28 | (e138_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TargetSOC"
         x6 = v.TargetSOC
         a <<= 2
@@ -4725,7 +5618,7 @@ def _e_DC_CPDReqEnergyTransferModeType(a, v):
             s = 7
         else:
             s = 6
-        t = _T290[s]
+        t = _T139[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(TargetSOC))')
         a = (a << t[0]) | t[1]
@@ -4738,31 +5631,11 @@ _e_DC_CPDReqEnergyTransferMode = _e_DC_CPDReqEnergyTransferModeType
 """,
     ),
     '_d_DC_CPDReqEnergyTransferModeType': (
-        ('DC_CPDReqEnergyTransferModeType', 'RationalNumberType'),
+        ('DC_CPDReqEnergyTransferModeType', 'RationalNumberType', '_W_DC_CPDReqEnergyTransferModeType', '_W_RationalNumberType'),
 """\
-_s292 = RationalNumberType.Exponent.__set__
-_s293 = RationalNumberType.Value.__set__
-_s295 = RationalNumberType.Exponent.__set__
-_s296 = RationalNumberType.Value.__set__
-_s298 = RationalNumberType.Exponent.__set__
-_s299 = RationalNumberType.Value.__set__
-_s301 = RationalNumberType.Exponent.__set__
-_s302 = RationalNumberType.Value.__set__
-_s304 = RationalNumberType.Exponent.__set__
-_s305 = RationalNumberType.Value.__set__
-_s307 = RationalNumberType.Exponent.__set__
-_s308 = RationalNumberType.Value.__set__
-_s309 = DC_CPDReqEnergyTransferModeType.EVMaximumChargePower.__set__
-_s310 = DC_CPDReqEnergyTransferModeType.EVMinimumChargePower.__set__
-_s311 = DC_CPDReqEnergyTransferModeType.EVMaximumChargeCurrent.__set__
-_s312 = DC_CPDReqEnergyTransferModeType.EVMinimumChargeCurrent.__set__
-_s313 = DC_CPDReqEnergyTransferModeType.EVMaximumVoltage.__set__
-_s314 = DC_CPDReqEnergyTransferModeType.EVMinimumVoltage.__set__
-_s315 = DC_CPDReqEnergyTransferModeType.TargetSOC.__set__
 
 def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -4771,25 +5644,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e291_v0 = ((g >> 4) & 255) + -128
+    e140_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e291_v1 = c & 65535
-    if e291_v1 < 32768:
-        e291_v1 >>= 8
+    e140_v1 = c & 65535
+    if e140_v1 < 32768:
+        e140_v1 >>= 8
         p = q - 8
-    elif not e291_v1 & 128:
-        e291_v1 = ((e291_v1 >> 8) & 127) | ((e291_v1 & 127) << 7)
+        if sg:
+            e140_v1 = ~e140_v1
+    elif not e140_v1 & 128:
+        e140_v1 = ((e140_v1 >> 8) & 127) | (e140_v1 & 127) << 7
         p = q
+        if sg:
+            e140_v1 = ~e140_v1
     else:
-        e291_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e291_v1 = ~e291_v1
-    if e291_v1 < -32768 or e291_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e291_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s292(v0, e291_v0)
-    _s293(v0, e291_v1)
-    p0 = p + 17
+        e140_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e140_v1 = ~e140_v1
+        if e140_v1 < -32768 or e140_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e140_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e140_v0
+    v0.Value = e140_v1
+    v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4798,25 +5675,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e294_v0 = ((g >> 4) & 255) + -128
+    e141_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e294_v1 = c & 65535
-    if e294_v1 < 32768:
-        e294_v1 >>= 8
+    e141_v1 = c & 65535
+    if e141_v1 < 32768:
+        e141_v1 >>= 8
         p = q - 8
-    elif not e294_v1 & 128:
-        e294_v1 = ((e294_v1 >> 8) & 127) | ((e294_v1 & 127) << 7)
+        if sg:
+            e141_v1 = ~e141_v1
+    elif not e141_v1 & 128:
+        e141_v1 = ((e141_v1 >> 8) & 127) | (e141_v1 & 127) << 7
         p = q
+        if sg:
+            e141_v1 = ~e141_v1
     else:
-        e294_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e294_v1 = ~e294_v1
-    if e294_v1 < -32768 or e294_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e294_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s295(v1, e294_v0)
-    _s296(v1, e294_v1)
-    p0 = p + 17
+        e141_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e141_v1 = ~e141_v1
+        if e141_v1 < -32768 or e141_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e141_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e141_v0
+    v1.Value = e141_v1
+    v1.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4825,25 +5706,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e297_v0 = ((g >> 4) & 255) + -128
+    e142_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e297_v1 = c & 65535
-    if e297_v1 < 32768:
-        e297_v1 >>= 8
+    e142_v1 = c & 65535
+    if e142_v1 < 32768:
+        e142_v1 >>= 8
         p = q - 8
-    elif not e297_v1 & 128:
-        e297_v1 = ((e297_v1 >> 8) & 127) | ((e297_v1 & 127) << 7)
+        if sg:
+            e142_v1 = ~e142_v1
+    elif not e142_v1 & 128:
+        e142_v1 = ((e142_v1 >> 8) & 127) | (e142_v1 & 127) << 7
         p = q
+        if sg:
+            e142_v1 = ~e142_v1
     else:
-        e297_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e297_v1 = ~e297_v1
-    if e297_v1 < -32768 or e297_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e297_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s298(v2, e297_v0)
-    _s299(v2, e297_v1)
-    p0 = p + 17
+        e142_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e142_v1 = ~e142_v1
+        if e142_v1 < -32768 or e142_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e142_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e142_v0
+    v2.Value = e142_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4852,25 +5737,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e300_v0 = ((g >> 4) & 255) + -128
+    e143_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e300_v1 = c & 65535
-    if e300_v1 < 32768:
-        e300_v1 >>= 8
+    e143_v1 = c & 65535
+    if e143_v1 < 32768:
+        e143_v1 >>= 8
         p = q - 8
-    elif not e300_v1 & 128:
-        e300_v1 = ((e300_v1 >> 8) & 127) | ((e300_v1 & 127) << 7)
+        if sg:
+            e143_v1 = ~e143_v1
+    elif not e143_v1 & 128:
+        e143_v1 = ((e143_v1 >> 8) & 127) | (e143_v1 & 127) << 7
         p = q
+        if sg:
+            e143_v1 = ~e143_v1
     else:
-        e300_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e300_v1 = ~e300_v1
-    if e300_v1 < -32768 or e300_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e300_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s301(v3, e300_v0)
-    _s302(v3, e300_v1)
-    p0 = p + 17
+        e143_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e143_v1 = ~e143_v1
+        if e143_v1 < -32768 or e143_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e143_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e143_v0
+    v3.Value = e143_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4879,25 +5768,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e303_v0 = ((g >> 4) & 255) + -128
+    e144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e303_v1 = c & 65535
-    if e303_v1 < 32768:
-        e303_v1 >>= 8
+    e144_v1 = c & 65535
+    if e144_v1 < 32768:
+        e144_v1 >>= 8
         p = q - 8
-    elif not e303_v1 & 128:
-        e303_v1 = ((e303_v1 >> 8) & 127) | ((e303_v1 & 127) << 7)
+        if sg:
+            e144_v1 = ~e144_v1
+    elif not e144_v1 & 128:
+        e144_v1 = ((e144_v1 >> 8) & 127) | (e144_v1 & 127) << 7
         p = q
+        if sg:
+            e144_v1 = ~e144_v1
     else:
-        e303_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e303_v1 = ~e303_v1
-    if e303_v1 < -32768 or e303_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e303_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s304(v4, e303_v0)
-    _s305(v4, e303_v1)
-    p0 = p + 17
+        e144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e144_v1 = ~e144_v1
+        if e144_v1 < -32768 or e144_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e144_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e144_v0
+    v4.Value = e144_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4906,24 +5799,29 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e306_v0 = ((g >> 4) & 255) + -128
+    e145_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e306_v1 = c & 65535
-    if e306_v1 < 32768:
-        e306_v1 >>= 8
+    e145_v1 = c & 65535
+    if e145_v1 < 32768:
+        e145_v1 >>= 8
         p = q - 8
-    elif not e306_v1 & 128:
-        e306_v1 = ((e306_v1 >> 8) & 127) | ((e306_v1 & 127) << 7)
+        if sg:
+            e145_v1 = ~e145_v1
+    elif not e145_v1 & 128:
+        e145_v1 = ((e145_v1 >> 8) & 127) | (e145_v1 & 127) << 7
         p = q
+        if sg:
+            e145_v1 = ~e145_v1
     else:
-        e306_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e306_v1 = ~e306_v1
-    if e306_v1 < -32768 or e306_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e306_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s307(v5, e306_v0)
-    _s308(v5, e306_v1)
+        e145_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e145_v1 = ~e145_v1
+        if e145_v1 < -32768 or e145_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e145_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e145_v0
+    v5.Value = e145_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -4956,22 +5854,56 @@ def _d_DC_CPDReqEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_CPDReqEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s309(o, v0)
-    _s310(o, v1)
-    _s311(o, v2)
-    _s312(o, v3)
-    _s313(o, v4)
-    _s314(o, v5)
-    _s315(o, v6)
+    o = _new(_W_DC_CPDReqEnergyTransferModeType)
+    o.EVMaximumChargePower = v0
+    o.EVMinimumChargePower = v1
+    o.EVMaximumChargeCurrent = v2
+    o.EVMinimumChargeCurrent = v3
+    o.EVMaximumVoltage = v4
+    o.EVMinimumVoltage = v5
+    o.TargetSOC = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_CPDReqEnergyTransferMode = _d_DC_CPDReqEnergyTransferModeType
+""",
+    ),
+    '_j_DC_CPDReqEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DC_CPDReqEnergyTransferModeType(v):
+    x0 = v.EVMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _rt.json_body(v)
+    d = {'EVMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.TargetSOC
+    if x6 is not None:
+        d['TargetSOC'] = x6
+    return d
+_j_DC_CPDReqEnergyTransferMode = _j_DC_CPDReqEnergyTransferModeType
 """,
     ),
     '_e_DC_CPDResEnergyTransferModeType': (
         ('RationalNumberType',),
 """\
-_T323 = (None, None, None, None, None, None, (2, 1), (1, 0), )
+_T153 = (None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_DC_CPDResEnergyTransferModeType(a, v):
     f = ""
@@ -4981,91 +5913,115 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVSEMaximumChargePower.Exponent"
-        e316_x0 = x0.Exponent
-        if e316_x0.__class__ is not int or e316_x0 < -128 or e316_x0 > 127:
-            raise _rt.bad_int(e316_x0, -128, 127)
+        e146_x0 = x0.Exponent
+        if e146_x0.__class__ is not int or e146_x0 < -128 or e146_x0 > 127:
+            raise _rt.bad_int(e146_x0, -128, 127)
         f = "EVSEMaximumChargePower.Value"
-        e316_x1 = x0.Value
-        if e316_x1.__class__ is not int or e316_x1 < -32768 or e316_x1 > 32767:
-            raise _rt.bad_int(e316_x1, -32768, 32767)
-        a = (a << 15) | (e316_x0 - -128) << 4 | (e316_x1 < 0)
-        m = ~e316_x1 if e316_x1 < 0 else e316_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e146_x1 = x0.Value
+        if e146_x1.__class__ is not int or e146_x1 < -32768 or e146_x1 > 32767:
+            raise _rt.bad_int(e146_x1, -32768, 32767)
+        m = ~e146_x1 if e146_x1 < 0 else e146_x1
+        if m < 128:
+            a = (a << 23) | (e146_x0 - -128) << 12 | (e146_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e146_x0 - -128) << 20 | (e146_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e146_x0 - -128) << 28 | (e146_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x1 = v.EVSEMinimumChargePower
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVSEMinimumChargePower.Exponent"
-        e317_x0 = x1.Exponent
-        if e317_x0.__class__ is not int or e317_x0 < -128 or e317_x0 > 127:
-            raise _rt.bad_int(e317_x0, -128, 127)
+        e147_x0 = x1.Exponent
+        if e147_x0.__class__ is not int or e147_x0 < -128 or e147_x0 > 127:
+            raise _rt.bad_int(e147_x0, -128, 127)
         f = "EVSEMinimumChargePower.Value"
-        e317_x1 = x1.Value
-        if e317_x1.__class__ is not int or e317_x1 < -32768 or e317_x1 > 32767:
-            raise _rt.bad_int(e317_x1, -32768, 32767)
-        a = (a << 17) | (e317_x0 - -128) << 4 | (e317_x1 < 0)
-        m = ~e317_x1 if e317_x1 < 0 else e317_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e147_x1 = x1.Value
+        if e147_x1.__class__ is not int or e147_x1 < -32768 or e147_x1 > 32767:
+            raise _rt.bad_int(e147_x1, -32768, 32767)
+        m = ~e147_x1 if e147_x1 < 0 else e147_x1
+        if m < 128:
+            a = (a << 25) | (e147_x0 - -128) << 12 | (e147_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e147_x0 - -128) << 20 | (e147_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e147_x0 - -128) << 28 | (e147_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVSEMaximumChargeCurrent.Exponent"
-        e318_x0 = x2.Exponent
-        if e318_x0.__class__ is not int or e318_x0 < -128 or e318_x0 > 127:
-            raise _rt.bad_int(e318_x0, -128, 127)
+        e148_x0 = x2.Exponent
+        if e148_x0.__class__ is not int or e148_x0 < -128 or e148_x0 > 127:
+            raise _rt.bad_int(e148_x0, -128, 127)
         f = "EVSEMaximumChargeCurrent.Value"
-        e318_x1 = x2.Value
-        if e318_x1.__class__ is not int or e318_x1 < -32768 or e318_x1 > 32767:
-            raise _rt.bad_int(e318_x1, -32768, 32767)
-        a = (a << 17) | (e318_x0 - -128) << 4 | (e318_x1 < 0)
-        m = ~e318_x1 if e318_x1 < 0 else e318_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e148_x1 = x2.Value
+        if e148_x1.__class__ is not int or e148_x1 < -32768 or e148_x1 > 32767:
+            raise _rt.bad_int(e148_x1, -32768, 32767)
+        m = ~e148_x1 if e148_x1 < 0 else e148_x1
+        if m < 128:
+            a = (a << 25) | (e148_x0 - -128) << 12 | (e148_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e148_x0 - -128) << 20 | (e148_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e148_x0 - -128) << 28 | (e148_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargeCurrent"
         x3 = v.EVSEMinimumChargeCurrent
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVSEMinimumChargeCurrent.Exponent"
-        e319_x0 = x3.Exponent
-        if e319_x0.__class__ is not int or e319_x0 < -128 or e319_x0 > 127:
-            raise _rt.bad_int(e319_x0, -128, 127)
+        e149_x0 = x3.Exponent
+        if e149_x0.__class__ is not int or e149_x0 < -128 or e149_x0 > 127:
+            raise _rt.bad_int(e149_x0, -128, 127)
         f = "EVSEMinimumChargeCurrent.Value"
-        e319_x1 = x3.Value
-        if e319_x1.__class__ is not int or e319_x1 < -32768 or e319_x1 > 32767:
-            raise _rt.bad_int(e319_x1, -32768, 32767)
-        a = (a << 17) | (e319_x0 - -128) << 4 | (e319_x1 < 0)
-        m = ~e319_x1 if e319_x1 < 0 else e319_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e149_x1 = x3.Value
+        if e149_x1.__class__ is not int or e149_x1 < -32768 or e149_x1 > 32767:
+            raise _rt.bad_int(e149_x1, -32768, 32767)
+        m = ~e149_x1 if e149_x1 < 0 else e149_x1
+        if m < 128:
+            a = (a << 25) | (e149_x0 - -128) << 12 | (e149_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e149_x0 - -128) << 20 | (e149_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e149_x0 - -128) << 28 | (e149_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x4 = v.EVSEMaximumVoltage
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVSEMaximumVoltage.Exponent"
-        e320_x0 = x4.Exponent
-        if e320_x0.__class__ is not int or e320_x0 < -128 or e320_x0 > 127:
-            raise _rt.bad_int(e320_x0, -128, 127)
+        e150_x0 = x4.Exponent
+        if e150_x0.__class__ is not int or e150_x0 < -128 or e150_x0 > 127:
+            raise _rt.bad_int(e150_x0, -128, 127)
         f = "EVSEMaximumVoltage.Value"
-        e320_x1 = x4.Value
-        if e320_x1.__class__ is not int or e320_x1 < -32768 or e320_x1 > 32767:
-            raise _rt.bad_int(e320_x1, -32768, 32767)
-        a = (a << 17) | (e320_x0 - -128) << 4 | (e320_x1 < 0)
-        m = ~e320_x1 if e320_x1 < 0 else e320_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e150_x1 = x4.Value
+        if e150_x1.__class__ is not int or e150_x1 < -32768 or e150_x1 > 32767:
+            raise _rt.bad_int(e150_x1, -32768, 32767)
+        m = ~e150_x1 if e150_x1 < 0 else e150_x1
+        if m < 128:
+            a = (a << 25) | (e150_x0 - -128) << 12 | (e150_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e150_x0 - -128) << 20 | (e150_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e150_x0 - -128) << 28 | (e150_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltage"
         x5 = v.EVSEMinimumVoltage
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVSEMinimumVoltage.Exponent"
-        e321_x0 = x5.Exponent
-        if e321_x0.__class__ is not int or e321_x0 < -128 or e321_x0 > 127:
-            raise _rt.bad_int(e321_x0, -128, 127)
+        e151_x0 = x5.Exponent
+        if e151_x0.__class__ is not int or e151_x0 < -128 or e151_x0 > 127:
+            raise _rt.bad_int(e151_x0, -128, 127)
         f = "EVSEMinimumVoltage.Value"
-        e321_x1 = x5.Value
-        if e321_x1.__class__ is not int or e321_x1 < -32768 or e321_x1 > 32767:
-            raise _rt.bad_int(e321_x1, -32768, 32767)
-        a = (a << 17) | (e321_x0 - -128) << 4 | (e321_x1 < 0)
-        m = ~e321_x1 if e321_x1 < 0 else e321_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e151_x1 = x5.Value
+        if e151_x1.__class__ is not int or e151_x1 < -32768 or e151_x1 > 32767:
+            raise _rt.bad_int(e151_x1, -32768, 32767)
+        m = ~e151_x1 if e151_x1 < 0 else e151_x1
+        if m < 128:
+            a = (a << 25) | (e151_x0 - -128) << 12 | (e151_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e151_x0 - -128) << 20 | (e151_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e151_x0 - -128) << 28 | (e151_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPowerRampLimitation"
         x6 = v.EVSEPowerRampLimitation
         a <<= 2
@@ -5073,21 +6029,25 @@ def _e_DC_CPDResEnergyTransferModeType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "EVSEPowerRampLimitation.Exponent"
-            e322_x0 = x6.Exponent
-            if e322_x0.__class__ is not int or e322_x0 < -128 or e322_x0 > 127:
-                raise _rt.bad_int(e322_x0, -128, 127)
+            e152_x0 = x6.Exponent
+            if e152_x0.__class__ is not int or e152_x0 < -128 or e152_x0 > 127:
+                raise _rt.bad_int(e152_x0, -128, 127)
             f = "EVSEPowerRampLimitation.Value"
-            e322_x1 = x6.Value
-            if e322_x1.__class__ is not int or e322_x1 < -32768 or e322_x1 > 32767:
-                raise _rt.bad_int(e322_x1, -32768, 32767)
-            a = (a << 16) | (e322_x0 - -128) << 4 | (e322_x1 < 0)
-            m = ~e322_x1 if e322_x1 < 0 else e322_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e152_x1 = x6.Value
+            if e152_x1.__class__ is not int or e152_x1 < -32768 or e152_x1 > 32767:
+                raise _rt.bad_int(e152_x1, -32768, 32767)
+            m = ~e152_x1 if e152_x1 < 0 else e152_x1
+            if m < 128:
+                a = (a << 24) | (e152_x0 - -128) << 12 | (e152_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (e152_x0 - -128) << 20 | (e152_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (e152_x0 - -128) << 28 | (e152_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
             s = 6
-        t = _T323[s]
+        t = _T153[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEPowerRampLimitation))')
         a = (a << t[0]) | t[1]
@@ -5100,31 +6060,11 @@ _e_DC_CPDResEnergyTransferMode = _e_DC_CPDResEnergyTransferModeType
 """,
     ),
     '_d_DC_CPDResEnergyTransferModeType': (
-        ('DC_CPDResEnergyTransferModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('DC_CPDResEnergyTransferModeType', 'RationalNumberType', '_W_DC_CPDResEnergyTransferModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s325 = RationalNumberType.Exponent.__set__
-_s326 = RationalNumberType.Value.__set__
-_s328 = RationalNumberType.Exponent.__set__
-_s329 = RationalNumberType.Value.__set__
-_s331 = RationalNumberType.Exponent.__set__
-_s332 = RationalNumberType.Value.__set__
-_s334 = RationalNumberType.Exponent.__set__
-_s335 = RationalNumberType.Value.__set__
-_s337 = RationalNumberType.Exponent.__set__
-_s338 = RationalNumberType.Value.__set__
-_s340 = RationalNumberType.Exponent.__set__
-_s341 = RationalNumberType.Value.__set__
-_s342 = DC_CPDResEnergyTransferModeType.EVSEMaximumChargePower.__set__
-_s343 = DC_CPDResEnergyTransferModeType.EVSEMinimumChargePower.__set__
-_s344 = DC_CPDResEnergyTransferModeType.EVSEMaximumChargeCurrent.__set__
-_s345 = DC_CPDResEnergyTransferModeType.EVSEMinimumChargeCurrent.__set__
-_s346 = DC_CPDResEnergyTransferModeType.EVSEMaximumVoltage.__set__
-_s347 = DC_CPDResEnergyTransferModeType.EVSEMinimumVoltage.__set__
-_s348 = DC_CPDResEnergyTransferModeType.EVSEPowerRampLimitation.__set__
 
 def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     v6 = None
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -5133,25 +6073,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e324_v0 = ((g >> 4) & 255) + -128
+    e154_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e324_v1 = c & 65535
-    if e324_v1 < 32768:
-        e324_v1 >>= 8
+    e154_v1 = c & 65535
+    if e154_v1 < 32768:
+        e154_v1 >>= 8
         p = q - 8
-    elif not e324_v1 & 128:
-        e324_v1 = ((e324_v1 >> 8) & 127) | ((e324_v1 & 127) << 7)
+        if sg:
+            e154_v1 = ~e154_v1
+    elif not e154_v1 & 128:
+        e154_v1 = ((e154_v1 >> 8) & 127) | (e154_v1 & 127) << 7
         p = q
+        if sg:
+            e154_v1 = ~e154_v1
     else:
-        e324_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e324_v1 = ~e324_v1
-    if e324_v1 < -32768 or e324_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e324_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s325(v0, e324_v0)
-    _s326(v0, e324_v1)
-    p0 = p + 17
+        e154_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e154_v1 = ~e154_v1
+        if e154_v1 < -32768 or e154_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e154_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e154_v0
+    v0.Value = e154_v1
+    v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5160,25 +6104,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e327_v0 = ((g >> 4) & 255) + -128
+    e155_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e327_v1 = c & 65535
-    if e327_v1 < 32768:
-        e327_v1 >>= 8
+    e155_v1 = c & 65535
+    if e155_v1 < 32768:
+        e155_v1 >>= 8
         p = q - 8
-    elif not e327_v1 & 128:
-        e327_v1 = ((e327_v1 >> 8) & 127) | ((e327_v1 & 127) << 7)
+        if sg:
+            e155_v1 = ~e155_v1
+    elif not e155_v1 & 128:
+        e155_v1 = ((e155_v1 >> 8) & 127) | (e155_v1 & 127) << 7
         p = q
+        if sg:
+            e155_v1 = ~e155_v1
     else:
-        e327_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e327_v1 = ~e327_v1
-    if e327_v1 < -32768 or e327_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e327_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s328(v1, e327_v0)
-    _s329(v1, e327_v1)
-    p0 = p + 17
+        e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e155_v1 = ~e155_v1
+        if e155_v1 < -32768 or e155_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e155_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e155_v0
+    v1.Value = e155_v1
+    v1.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5187,25 +6135,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e330_v0 = ((g >> 4) & 255) + -128
+    e156_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e330_v1 = c & 65535
-    if e330_v1 < 32768:
-        e330_v1 >>= 8
+    e156_v1 = c & 65535
+    if e156_v1 < 32768:
+        e156_v1 >>= 8
         p = q - 8
-    elif not e330_v1 & 128:
-        e330_v1 = ((e330_v1 >> 8) & 127) | ((e330_v1 & 127) << 7)
+        if sg:
+            e156_v1 = ~e156_v1
+    elif not e156_v1 & 128:
+        e156_v1 = ((e156_v1 >> 8) & 127) | (e156_v1 & 127) << 7
         p = q
+        if sg:
+            e156_v1 = ~e156_v1
     else:
-        e330_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e330_v1 = ~e330_v1
-    if e330_v1 < -32768 or e330_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e330_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s331(v2, e330_v0)
-    _s332(v2, e330_v1)
-    p0 = p + 17
+        e156_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e156_v1 = ~e156_v1
+        if e156_v1 < -32768 or e156_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e156_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e156_v0
+    v2.Value = e156_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5214,25 +6166,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e333_v0 = ((g >> 4) & 255) + -128
+    e157_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e333_v1 = c & 65535
-    if e333_v1 < 32768:
-        e333_v1 >>= 8
+    e157_v1 = c & 65535
+    if e157_v1 < 32768:
+        e157_v1 >>= 8
         p = q - 8
-    elif not e333_v1 & 128:
-        e333_v1 = ((e333_v1 >> 8) & 127) | ((e333_v1 & 127) << 7)
+        if sg:
+            e157_v1 = ~e157_v1
+    elif not e157_v1 & 128:
+        e157_v1 = ((e157_v1 >> 8) & 127) | (e157_v1 & 127) << 7
         p = q
+        if sg:
+            e157_v1 = ~e157_v1
     else:
-        e333_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e333_v1 = ~e333_v1
-    if e333_v1 < -32768 or e333_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e333_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s334(v3, e333_v0)
-    _s335(v3, e333_v1)
-    p0 = p + 17
+        e157_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e157_v1 = ~e157_v1
+        if e157_v1 < -32768 or e157_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e157_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e157_v0
+    v3.Value = e157_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5241,25 +6197,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e336_v0 = ((g >> 4) & 255) + -128
+    e158_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e336_v1 = c & 65535
-    if e336_v1 < 32768:
-        e336_v1 >>= 8
+    e158_v1 = c & 65535
+    if e158_v1 < 32768:
+        e158_v1 >>= 8
         p = q - 8
-    elif not e336_v1 & 128:
-        e336_v1 = ((e336_v1 >> 8) & 127) | ((e336_v1 & 127) << 7)
+        if sg:
+            e158_v1 = ~e158_v1
+    elif not e158_v1 & 128:
+        e158_v1 = ((e158_v1 >> 8) & 127) | (e158_v1 & 127) << 7
         p = q
+        if sg:
+            e158_v1 = ~e158_v1
     else:
-        e336_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e336_v1 = ~e336_v1
-    if e336_v1 < -32768 or e336_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e336_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s337(v4, e336_v0)
-    _s338(v4, e336_v1)
-    p0 = p + 17
+        e158_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e158_v1 = ~e158_v1
+        if e158_v1 < -32768 or e158_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e158_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e158_v0
+    v4.Value = e158_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -5268,24 +6228,29 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e339_v0 = ((g >> 4) & 255) + -128
+    e159_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e339_v1 = c & 65535
-    if e339_v1 < 32768:
-        e339_v1 >>= 8
+    e159_v1 = c & 65535
+    if e159_v1 < 32768:
+        e159_v1 >>= 8
         p = q - 8
-    elif not e339_v1 & 128:
-        e339_v1 = ((e339_v1 >> 8) & 127) | ((e339_v1 & 127) << 7)
+        if sg:
+            e159_v1 = ~e159_v1
+    elif not e159_v1 & 128:
+        e159_v1 = ((e159_v1 >> 8) & 127) | (e159_v1 & 127) << 7
         p = q
+        if sg:
+            e159_v1 = ~e159_v1
     else:
-        e339_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e339_v1 = ~e339_v1
-    if e339_v1 < -32768 or e339_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e339_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s340(v5, e339_v0)
-    _s341(v5, e339_v1)
+        e159_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e159_v1 = ~e159_v1
+        if e159_v1 < -32768 or e159_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e159_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e159_v0
+    v5.Value = e159_v1
+    v5.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -5309,16 +6274,54 @@ def _d_DC_CPDResEnergyTransferModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_CPDResEnergyTransferModeType')
         p = q
-    o = _new(cls)
-    _s342(o, v0)
-    _s343(o, v1)
-    _s344(o, v2)
-    _s345(o, v3)
-    _s346(o, v4)
-    _s347(o, v5)
-    _s348(o, v6)
+    o = _new(_W_DC_CPDResEnergyTransferModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMinimumChargePower = v1
+    o.EVSEMaximumChargeCurrent = v2
+    o.EVSEMinimumChargeCurrent = v3
+    o.EVSEMaximumVoltage = v4
+    o.EVSEMinimumVoltage = v5
+    o.EVSEPowerRampLimitation = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_CPDResEnergyTransferMode = _d_DC_CPDResEnergyTransferModeType
+""",
+    ),
+    '_j_DC_CPDResEnergyTransferModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_DC_CPDResEnergyTransferModeType(v):
+    x0 = v.EVSEMaximumChargePower
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVSEMinimumChargePower
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVSEMaximumChargeCurrent
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVSEMinimumChargeCurrent
+    y7 = x3.Exponent
+    y8 = x3.Value
+    x4 = v.EVSEMaximumVoltage
+    y9 = x4.Exponent
+    y10 = x4.Value
+    x5 = v.EVSEMinimumVoltage
+    y11 = x5.Exponent
+    y12 = x5.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None or y9 is None or y10 is None or y11 is None or y12 is None:
+        return _rt.json_body(v)
+    d = {'EVSEMaximumChargePower': {'Exponent': y1, 'Value': y2}, 'EVSEMinimumChargePower': {'Exponent': y3, 'Value': y4}, 'EVSEMaximumChargeCurrent': {'Exponent': y5, 'Value': y6}, 'EVSEMinimumChargeCurrent': {'Exponent': y7, 'Value': y8}, 'EVSEMaximumVoltage': {'Exponent': y9, 'Value': y10}, 'EVSEMinimumVoltage': {'Exponent': y11, 'Value': y12}}
+    x6 = v.EVSEPowerRampLimitation
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVSEPowerRampLimitation'] = {'Exponent': y13, 'Value': y14}
+    return d
+_j_DC_CPDResEnergyTransferMode = _j_DC_CPDResEnergyTransferModeType
 """,
     ),
     '_e_DC_CableCheckReqType': (
@@ -5344,9 +6347,8 @@ _e_DC_CableCheckReq = _e_DC_CableCheckReqType
 """,
     ),
     '_d_DC_CableCheckReqType': (
-        ('DC_CableCheckReqType', 'MessageHeaderType', '_d_MessageHeaderType'),
+        ('DC_CableCheckReqType', 'MessageHeaderType', '_W_DC_CableCheckReqType', '_d_MessageHeaderType'),
 """\
-_s349 = DC_CableCheckReqType.Header.__set__
 
 def _d_DC_CableCheckReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -5364,10 +6366,22 @@ def _d_DC_CableCheckReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_CableCheckReqType')
     p = q
-    o = _new(cls)
-    _s349(o, v0)
+    o = _new(_W_DC_CableCheckReqType)
+    o.Header = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_CableCheckReq = _d_DC_CableCheckReqType
+""",
+    ),
+    '_j_DC_CableCheckReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_CableCheckReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    return d
+_j_DC_CableCheckReq = _j_DC_CableCheckReqType
 """,
     ),
     '_e_DC_CableCheckResType': (
@@ -5403,11 +6417,8 @@ _e_DC_CableCheckRes = _e_DC_CableCheckResType
 """,
     ),
     '_d_DC_CableCheckResType': (
-        ('DC_CableCheckResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('DC_CableCheckResType', 'MessageHeaderType', '_EV_processingType', '_EV_responseCodeType', '_W_DC_CableCheckResType', '_d_MessageHeaderType'),
 """\
-_s350 = DC_CableCheckResType.Header.__set__
-_s351 = DC_CableCheckResType.ResponseCode.__set__
-_s352 = DC_CableCheckResType.EVSEProcessing.__set__
 
 def _d_DC_CableCheckResType(D, E, p, data, st, cls):
     q = p + 1
@@ -5433,20 +6444,34 @@ def _d_DC_CableCheckResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 11, 'DC_CableCheckResType.EVSEProcessing', k, 3)
     v2 = _EV_processingType[k]
     p = q
-    o = _new(cls)
-    _s350(o, v0)
-    _s351(o, v1)
-    _s352(o, v2)
+    o = _new(_W_DC_CableCheckResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_CableCheckRes = _d_DC_CableCheckResType
+""",
+    ),
+    '_j_DC_CableCheckResType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_CableCheckResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    return d
+_j_DC_CableCheckRes = _j_DC_CableCheckResType
 """,
     ),
     '_e_DC_ChargeLoopReqType': (
         ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_e_BPT_Dynamic_DC_CLReqControlMode', '_e_BPT_Scheduled_DC_CLReqControlMode', '_e_CLReqControlMode', '_e_DisplayParametersType', '_e_Dynamic_DC_CLReqControlMode', '_e_MessageHeaderType', '_e_Scheduled_DC_CLReqControlMode'),
 """\
-_T353 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
-_M355 = {BPT_Dynamic_DC_CLReqControlMode: 0, BPT_Scheduled_DC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_DC_CLReqControlMode: 3, Scheduled_DC_CLReqControlMode: 4}
-_F356 = (_e_BPT_Dynamic_DC_CLReqControlMode, _e_BPT_Scheduled_DC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_DC_CLReqControlMode, _e_Scheduled_DC_CLReqControlMode, )
+_T160 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
+_M162 = {BPT_Dynamic_DC_CLReqControlMode: 0, BPT_Scheduled_DC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_DC_CLReqControlMode: 3, Scheduled_DC_CLReqControlMode: 4}
+_F163 = [_e_BPT_Dynamic_DC_CLReqControlMode, _e_BPT_Scheduled_DC_CLReqControlMode, _e_CLReqControlMode, _e_Dynamic_DC_CLReqControlMode, _e_Scheduled_DC_CLReqControlMode]
 
 def _e_DC_ChargeLoopReqType(a, v):
     f = ""
@@ -5469,7 +6494,7 @@ def _e_DC_ChargeLoopReqType(a, v):
             s = 1
         f = "MeterInfoRequested"
         x2 = v.MeterInfoRequested
-        t = _T353[s]
+        t = _T160[s]
         if t is None:
             raise _rt.not_here('MeterInfoRequested')
         a = (a << t[0]) | t[1]
@@ -5481,24 +6506,28 @@ def _e_DC_ChargeLoopReqType(a, v):
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVPresentVoltage.Exponent"
-        e354_x0 = x3.Exponent
-        if e354_x0.__class__ is not int or e354_x0 < -128 or e354_x0 > 127:
-            raise _rt.bad_int(e354_x0, -128, 127)
+        e161_x0 = x3.Exponent
+        if e161_x0.__class__ is not int or e161_x0 < -128 or e161_x0 > 127:
+            raise _rt.bad_int(e161_x0, -128, 127)
         f = "EVPresentVoltage.Value"
-        e354_x1 = x3.Value
-        if e354_x1.__class__ is not int or e354_x1 < -32768 or e354_x1 > 32767:
-            raise _rt.bad_int(e354_x1, -32768, 32767)
-        a = (a << 18) | (x2) << 16 | (e354_x0 - -128) << 4 | (e354_x1 < 0)
-        m = ~e354_x1 if e354_x1 < 0 else e354_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e161_x1 = x3.Value
+        if e161_x1.__class__ is not int or e161_x1 < -32768 or e161_x1 > 32767:
+            raise _rt.bad_int(e161_x1, -32768, 32767)
+        m = ~e161_x1 if e161_x1 < 0 else e161_x1
+        if m < 128:
+            a = (a << 26) | (x2) << 24 | (e161_x0 - -128) << 12 | (e161_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (x2) << 32 | (e161_x0 - -128) << 20 | (e161_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (x2) << 40 | (e161_x0 - -128) << 28 | (e161_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "CLReqControlMode"
         x4 = v.CLReqControlMode
-        j = _M355.get(x4.__class__)
+        j = _M162.get(x4.__class__)
         if j is None:
             raise _rt.bad_class(x4, 'BPT_Dynamic_DC_CLReqControlMode | BPT_Scheduled_DC_CLReqControlMode | CLReqControlMode | Dynamic_DC_CLReqControlMode | Scheduled_DC_CLReqControlMode')
         a <<= 2
         a = (a << 3) | (j)
-        a = _F356[j](a, x4)
+        a = _F163[j](a, x4)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5509,15 +6538,8 @@ _e_DC_ChargeLoopReq = _e_DC_ChargeLoopReqType
 """,
     ),
     '_d_DC_ChargeLoopReqType': (
-        ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DC_ChargeLoopReqType', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_d_BPT_Dynamic_DC_CLReqControlMode', '_d_BPT_Scheduled_DC_CLReqControlMode', '_d_CLReqControlMode', '_d_DisplayParametersType', '_d_Dynamic_DC_CLReqControlMode', '_d_MessageHeaderType', '_d_Scheduled_DC_CLReqControlMode'),
+        ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DC_ChargeLoopReqType', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_W_DC_ChargeLoopReqType', '_W_RationalNumberType', '_d_BPT_Dynamic_DC_CLReqControlMode', '_d_BPT_Scheduled_DC_CLReqControlMode', '_d_CLReqControlMode', '_d_DisplayParametersType', '_d_Dynamic_DC_CLReqControlMode', '_d_MessageHeaderType', '_d_Scheduled_DC_CLReqControlMode'),
 """\
-_s358 = RationalNumberType.Exponent.__set__
-_s359 = RationalNumberType.Value.__set__
-_s360 = DC_ChargeLoopReqType.Header.__set__
-_s361 = DC_ChargeLoopReqType.DisplayParameters.__set__
-_s362 = DC_ChargeLoopReqType.MeterInfoRequested.__set__
-_s363 = DC_ChargeLoopReqType.EVPresentVoltage.__set__
-_s364 = DC_ChargeLoopReqType.CLReqControlMode.__set__
 
 def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
     v1 = None
@@ -5559,7 +6581,6 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'DC_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -5568,24 +6589,29 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e357_v0 = ((g >> 4) & 255) + -128
+    e164_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e357_v1 = c & 65535
-    if e357_v1 < 32768:
-        e357_v1 >>= 8
+    e164_v1 = c & 65535
+    if e164_v1 < 32768:
+        e164_v1 >>= 8
         p = q - 8
-    elif not e357_v1 & 128:
-        e357_v1 = ((e357_v1 >> 8) & 127) | ((e357_v1 & 127) << 7)
+        if sg:
+            e164_v1 = ~e164_v1
+    elif not e164_v1 & 128:
+        e164_v1 = ((e164_v1 >> 8) & 127) | (e164_v1 & 127) << 7
         p = q
+        if sg:
+            e164_v1 = ~e164_v1
     else:
-        e357_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e357_v1 = ~e357_v1
-    if e357_v1 < -32768 or e357_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e357_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s358(v3, e357_v0)
-    _s359(v3, e357_v1)
+        e164_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e164_v1 = ~e164_v1
+        if e164_v1 < -32768 or e164_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e164_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e164_v0
+    v3.Value = e164_v1
+    v3.__class__ = RationalNumberType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -5613,24 +6639,58 @@ def _d_DC_ChargeLoopReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_ChargeLoopReqType')
     p = q
-    o = _new(cls)
-    _s360(o, v0)
-    _s361(o, v1)
-    _s362(o, v2)
-    _s363(o, v3)
-    _s364(o, v4)
+    o = _new(_W_DC_ChargeLoopReqType)
+    o.Header = v0
+    o.DisplayParameters = v1
+    o.MeterInfoRequested = v2
+    o.EVPresentVoltage = v3
+    o.CLReqControlMode = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_ChargeLoopReq = _d_DC_ChargeLoopReqType
+""",
+    ),
+    '_j_DC_ChargeLoopReqType': (
+        ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'DisplayParametersType', 'Dynamic_DC_CLReqControlMode', 'MessageHeaderType', 'RationalNumberType', 'Scheduled_DC_CLReqControlMode', '_j_BPT_Dynamic_DC_CLReqControlMode', '_j_BPT_Scheduled_DC_CLReqControlMode', '_j_CLReqControlMode', '_j_DisplayParametersType', '_j_Dynamic_DC_CLReqControlMode', '_j_MessageHeaderType', '_j_Scheduled_DC_CLReqControlMode'),
+"""\
+_J1 = {BPT_Dynamic_DC_CLReqControlMode: 0, BPT_Scheduled_DC_CLReqControlMode: 1, CLReqControlMode: 2, Dynamic_DC_CLReqControlMode: 3, Scheduled_DC_CLReqControlMode: 4}
+_J2 = ('BPT_Dynamic_DC_CLReqControlMode', 'BPT_Scheduled_DC_CLReqControlMode', 'CLReqControlMode', 'Dynamic_DC_CLReqControlMode', 'Scheduled_DC_CLReqControlMode', )
+_J3 = [_j_BPT_Dynamic_DC_CLReqControlMode, _j_BPT_Scheduled_DC_CLReqControlMode, _j_CLReqControlMode, _j_Dynamic_DC_CLReqControlMode, _j_Scheduled_DC_CLReqControlMode]
+
+def _j_DC_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.EVPresentVoltage
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVPresentVoltage'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.CLReqControlMode
+    if x4 is not None:
+        j = _J1.get(x4.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J2[j]] = _J3[j](x4)
+    return d
+_j_DC_ChargeLoopReq = _j_DC_ChargeLoopReqType
 """,
     ),
     '_e_DC_ChargeLoopResType': (
         ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_BPT_Dynamic_DC_CLResControlMode', '_e_BPT_Scheduled_DC_CLResControlMode', '_e_CLResControlMode', '_e_Dynamic_DC_CLResControlMode', '_e_MessageHeaderType', '_e_MeterInfoType', '_e_ReceiptType', '_e_Scheduled_DC_CLResControlMode'),
 """\
-_T366 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, )
-_T367 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, )
-_T368 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, )
-_M371 = {BPT_Dynamic_DC_CLResControlMode: 0, BPT_Scheduled_DC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_DC_CLResControlMode: 3, Scheduled_DC_CLResControlMode: 4}
-_F372 = (_e_BPT_Dynamic_DC_CLResControlMode, _e_BPT_Scheduled_DC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_DC_CLResControlMode, _e_Scheduled_DC_CLResControlMode, )
+_T166 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, )
+_T167 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, )
+_T168 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, )
+_M171 = {BPT_Dynamic_DC_CLResControlMode: 0, BPT_Scheduled_DC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_DC_CLResControlMode: 3, Scheduled_DC_CLResControlMode: 4}
+_F172 = [_e_BPT_Dynamic_DC_CLResControlMode, _e_BPT_Scheduled_DC_CLResControlMode, _e_CLResControlMode, _e_Dynamic_DC_CLResControlMode, _e_Scheduled_DC_CLResControlMode]
 
 def _e_DC_ChargeLoopResType(a, v):
     f = ""
@@ -5653,17 +6713,21 @@ def _e_DC_ChargeLoopResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e365_x0 = x2.NotificationMaxDelay
-            if e365_x0.__class__ is not int or e365_x0 < 0 or e365_x0 > 65535:
-                raise _rt.bad_int(e365_x0, 0, 65535)
-            a <<= 5
-            a = (a << 8) | e365_x0 if e365_x0 < 128 else _uint(a, e365_x0)
+            e165_x0 = x2.NotificationMaxDelay
+            if e165_x0.__class__ is not int or e165_x0 < 0 or e165_x0 > 65535:
+                raise _rt.bad_int(e165_x0, 0, 65535)
+            if e165_x0 < 128:
+                a = (a << 13) | (e165_x0)
+            elif e165_x0 < 16384:
+                a = (a << 21) | (((e165_x0 & 127) << 8) | (e165_x0 >> 7) | 32768)
+            else:
+                a = (a << 29) | (((e165_x0 & 127) << 16) | ((e165_x0 & 16256) << 1) | (e165_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
-            e365_x1 = x2.EVSENotification
-            e365_k1 = _IX_evseNotificationType.get(e365_x1)
-            if e365_k1 is None:
-                raise _rt.bad_enum(e365_x1, 'evseNotificationType')
-            a = (a << 8) | (e365_k1) << 2
+            e165_x1 = x2.EVSENotification
+            e165_k1 = _IX_evseNotificationType.get(e165_x1)
+            if e165_k1 is None:
+                raise _rt.bad_enum(e165_x1, 'evseNotificationType')
+            a = (a << 8) | (e165_k1) << 2
             s = 3
         else:
             s = 2
@@ -5672,7 +6736,7 @@ def _e_DC_ChargeLoopResType(a, v):
         if x3 is not None:
             if not isinstance(x3, MeterInfoType):
                 raise _rt.bad_class(x3, 'MeterInfoType')
-            t = _T366[s]
+            t = _T166[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -5683,7 +6747,7 @@ def _e_DC_ChargeLoopResType(a, v):
         if x4 is not None:
             if not isinstance(x4, ReceiptType):
                 raise _rt.bad_class(x4, 'ReceiptType')
-            t = _T367[s]
+            t = _T167[s]
             if t is None:
                 raise _rt.not_here('Receipt')
             a = (a << t[0]) | t[1]
@@ -5693,37 +6757,45 @@ def _e_DC_ChargeLoopResType(a, v):
         x5 = v.EVSEPresentCurrent
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
-        t = _T368[s]
+        t = _T168[s]
         if t is None:
             raise _rt.not_here('EVSEPresentCurrent')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEPresentCurrent.Exponent"
-        e369_x0 = x5.Exponent
-        if e369_x0.__class__ is not int or e369_x0 < -128 or e369_x0 > 127:
-            raise _rt.bad_int(e369_x0, -128, 127)
+        e169_x0 = x5.Exponent
+        if e169_x0.__class__ is not int or e169_x0 < -128 or e169_x0 > 127:
+            raise _rt.bad_int(e169_x0, -128, 127)
         f = "EVSEPresentCurrent.Value"
-        e369_x1 = x5.Value
-        if e369_x1.__class__ is not int or e369_x1 < -32768 or e369_x1 > 32767:
-            raise _rt.bad_int(e369_x1, -32768, 32767)
-        a = (a << 14) | (e369_x0 - -128) << 4 | (e369_x1 < 0)
-        m = ~e369_x1 if e369_x1 < 0 else e369_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e169_x1 = x5.Value
+        if e169_x1.__class__ is not int or e169_x1 < -32768 or e169_x1 > 32767:
+            raise _rt.bad_int(e169_x1, -32768, 32767)
+        m = ~e169_x1 if e169_x1 < 0 else e169_x1
+        if m < 128:
+            a = (a << 22) | (e169_x0 - -128) << 12 | (e169_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e169_x0 - -128) << 20 | (e169_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e169_x0 - -128) << 28 | (e169_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPresentVoltage"
         x6 = v.EVSEPresentVoltage
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
         f = "EVSEPresentVoltage.Exponent"
-        e370_x0 = x6.Exponent
-        if e370_x0.__class__ is not int or e370_x0 < -128 or e370_x0 > 127:
-            raise _rt.bad_int(e370_x0, -128, 127)
+        e170_x0 = x6.Exponent
+        if e170_x0.__class__ is not int or e170_x0 < -128 or e170_x0 > 127:
+            raise _rt.bad_int(e170_x0, -128, 127)
         f = "EVSEPresentVoltage.Value"
-        e370_x1 = x6.Value
-        if e370_x1.__class__ is not int or e370_x1 < -32768 or e370_x1 > 32767:
-            raise _rt.bad_int(e370_x1, -32768, 32767)
-        a = (a << 17) | (e370_x0 - -128) << 4 | (e370_x1 < 0)
-        m = ~e370_x1 if e370_x1 < 0 else e370_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e170_x1 = x6.Value
+        if e170_x1.__class__ is not int or e170_x1 < -32768 or e170_x1 > 32767:
+            raise _rt.bad_int(e170_x1, -32768, 32767)
+        m = ~e170_x1 if e170_x1 < 0 else e170_x1
+        if m < 128:
+            a = (a << 25) | (e170_x0 - -128) << 12 | (e170_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e170_x0 - -128) << 20 | (e170_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e170_x0 - -128) << 28 | (e170_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPowerLimitAchieved"
         x7 = v.EVSEPowerLimitAchieved
         if x7.__class__ is not bool:
@@ -5738,12 +6810,12 @@ def _e_DC_ChargeLoopResType(a, v):
             raise _rt.bad_type(x9, 'bool')
         f = "CLResControlMode"
         x10 = v.CLResControlMode
-        j = _M371.get(x10.__class__)
+        j = _M171.get(x10.__class__)
         if j is None:
             raise _rt.bad_class(x10, 'BPT_Dynamic_DC_CLResControlMode | BPT_Scheduled_DC_CLResControlMode | CLResControlMode | Dynamic_DC_CLResControlMode | Scheduled_DC_CLResControlMode')
         a = (a << 14) | (x7) << 9 | (x8) << 5 | (x9) << 1
         a = (a << 3) | (j)
-        a = _F372[j](a, x10)
+        a = _F172[j](a, x10)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5754,23 +6826,8 @@ _e_DC_ChargeLoopRes = _e_DC_ChargeLoopResType
 """,
     ),
     '_d_DC_ChargeLoopResType': (
-        ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'DC_ChargeLoopResType', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_EV_responseCodeType', '_d_BPT_Dynamic_DC_CLResControlMode', '_d_BPT_Scheduled_DC_CLResControlMode', '_d_CLResControlMode', '_d_Dynamic_DC_CLResControlMode', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_Scheduled_DC_CLResControlMode'),
+        ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'DC_ChargeLoopResType', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_EV_responseCodeType', '_W_DC_ChargeLoopResType', '_W_RationalNumberType', '_d_BPT_Dynamic_DC_CLResControlMode', '_d_BPT_Scheduled_DC_CLResControlMode', '_d_CLResControlMode', '_d_Dynamic_DC_CLResControlMode', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_Scheduled_DC_CLResControlMode'),
 """\
-_s374 = RationalNumberType.Exponent.__set__
-_s375 = RationalNumberType.Value.__set__
-_s377 = RationalNumberType.Exponent.__set__
-_s378 = RationalNumberType.Value.__set__
-_s379 = DC_ChargeLoopResType.Header.__set__
-_s380 = DC_ChargeLoopResType.ResponseCode.__set__
-_s381 = DC_ChargeLoopResType.EVSEStatus.__set__
-_s382 = DC_ChargeLoopResType.MeterInfo.__set__
-_s383 = DC_ChargeLoopResType.Receipt.__set__
-_s384 = DC_ChargeLoopResType.EVSEPresentCurrent.__set__
-_s385 = DC_ChargeLoopResType.EVSEPresentVoltage.__set__
-_s386 = DC_ChargeLoopResType.EVSEPowerLimitAchieved.__set__
-_s387 = DC_ChargeLoopResType.EVSECurrentLimitAchieved.__set__
-_s388 = DC_ChargeLoopResType.EVSEVoltageLimitAchieved.__set__
-_s389 = DC_ChargeLoopResType.CLResControlMode.__set__
 
 def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
     v2 = None
@@ -5844,7 +6901,6 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'DC_ChargeLoopResType')
     if s == 5:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -5853,24 +6909,29 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e373_v0 = ((g >> 4) & 255) + -128
+        e173_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e373_v1 = c & 65535
-        if e373_v1 < 32768:
-            e373_v1 >>= 8
+        e173_v1 = c & 65535
+        if e173_v1 < 32768:
+            e173_v1 >>= 8
             p = q - 8
-        elif not e373_v1 & 128:
-            e373_v1 = ((e373_v1 >> 8) & 127) | ((e373_v1 & 127) << 7)
+            if sg:
+                e173_v1 = ~e173_v1
+        elif not e173_v1 & 128:
+            e173_v1 = ((e173_v1 >> 8) & 127) | (e173_v1 & 127) << 7
             p = q
+            if sg:
+                e173_v1 = ~e173_v1
         else:
-            e373_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e373_v1 = ~e373_v1
-        if e373_v1 < -32768 or e373_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e373_v1, -32768, 32767)
-        v5 = _new(RationalNumberType)
-        _s374(v5, e373_v0)
-        _s375(v5, e373_v1)
+            e173_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e173_v1 = ~e173_v1
+            if e173_v1 < -32768 or e173_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e173_v1, -32768, 32767)
+        v5 = _new(_W_RationalNumberType)
+        v5.Exponent = e173_v0
+        v5.Value = e173_v1
+        v5.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -5878,7 +6939,6 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_ChargeLoopResType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -5887,24 +6947,29 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e376_v0 = ((g >> 4) & 255) + -128
+    e174_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e376_v1 = c & 65535
-    if e376_v1 < 32768:
-        e376_v1 >>= 8
+    e174_v1 = c & 65535
+    if e174_v1 < 32768:
+        e174_v1 >>= 8
         p = q - 8
-    elif not e376_v1 & 128:
-        e376_v1 = ((e376_v1 >> 8) & 127) | ((e376_v1 & 127) << 7)
+        if sg:
+            e174_v1 = ~e174_v1
+    elif not e174_v1 & 128:
+        e174_v1 = ((e174_v1 >> 8) & 127) | (e174_v1 & 127) << 7
         p = q
+        if sg:
+            e174_v1 = ~e174_v1
     else:
-        e376_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e376_v1 = ~e376_v1
-    if e376_v1 < -32768 or e376_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e376_v1, -32768, 32767)
-    v6 = _new(RationalNumberType)
-    _s377(v6, e376_v0)
-    _s378(v6, e376_v1)
+        e174_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e174_v1 = ~e174_v1
+        if e174_v1 < -32768 or e174_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e174_v1, -32768, 32767)
+    v6 = _new(_W_RationalNumberType)
+    v6.Exponent = e174_v0
+    v6.Value = e174_v1
+    v6.__class__ = RationalNumberType
     q = p + 17
     if q > E:
         D, E = _win(data, p, q)
@@ -5935,27 +7000,85 @@ def _d_DC_ChargeLoopResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_ChargeLoopResType')
     p = q
-    o = _new(cls)
-    _s379(o, v0)
-    _s380(o, v1)
-    _s381(o, v2)
-    _s382(o, v3)
-    _s383(o, v4)
-    _s384(o, v5)
-    _s385(o, v6)
-    _s386(o, v7)
-    _s387(o, v8)
-    _s388(o, v9)
-    _s389(o, v10)
+    o = _new(_W_DC_ChargeLoopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.MeterInfo = v3
+    o.Receipt = v4
+    o.EVSEPresentCurrent = v5
+    o.EVSEPresentVoltage = v6
+    o.EVSEPowerLimitAchieved = v7
+    o.EVSECurrentLimitAchieved = v8
+    o.EVSEVoltageLimitAchieved = v9
+    o.CLResControlMode = v10
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_ChargeLoopRes = _d_DC_ChargeLoopResType
+""",
+    ),
+    '_j_DC_ChargeLoopResType': (
+        ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'Scheduled_DC_CLResControlMode', '_j_BPT_Dynamic_DC_CLResControlMode', '_j_BPT_Scheduled_DC_CLResControlMode', '_j_CLResControlMode', '_j_Dynamic_DC_CLResControlMode', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType', '_j_Scheduled_DC_CLResControlMode'),
+"""\
+_J4 = {BPT_Dynamic_DC_CLResControlMode: 0, BPT_Scheduled_DC_CLResControlMode: 1, CLResControlMode: 2, Dynamic_DC_CLResControlMode: 3, Scheduled_DC_CLResControlMode: 4}
+_J5 = ('BPT_Dynamic_DC_CLResControlMode', 'BPT_Scheduled_DC_CLResControlMode', 'CLResControlMode', 'Dynamic_DC_CLResControlMode', 'Scheduled_DC_CLResControlMode', )
+_J6 = [_j_BPT_Dynamic_DC_CLResControlMode, _j_BPT_Scheduled_DC_CLResControlMode, _j_CLResControlMode, _j_Dynamic_DC_CLResControlMode, _j_Scheduled_DC_CLResControlMode]
+
+def _j_DC_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _rt.json_body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVSEPresentCurrent
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentCurrent'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEPresentVoltage
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEPresentVoltage'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEPowerLimitAchieved
+    if x7 is not None:
+        d['EVSEPowerLimitAchieved'] = x7
+    x8 = v.EVSECurrentLimitAchieved
+    if x8 is not None:
+        d['EVSECurrentLimitAchieved'] = x8
+    x9 = v.EVSEVoltageLimitAchieved
+    if x9 is not None:
+        d['EVSEVoltageLimitAchieved'] = x9
+    x10 = v.CLResControlMode
+    if x10 is not None:
+        j = _J4.get(x10.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J5[j]] = _J6[j](x10)
+    return d
+_j_DC_ChargeLoopRes = _j_DC_ChargeLoopResType
 """,
     ),
     '_e_DC_ChargeParameterDiscoveryReqType': (
         ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_e_BPT_DC_CPDReqEnergyTransferMode', '_e_DC_CPDReqEnergyTransferMode', '_e_MessageHeaderType'),
 """\
-_M390 = {BPT_DC_CPDReqEnergyTransferMode: 0, DC_CPDReqEnergyTransferMode: 1}
-_F391 = (_e_BPT_DC_CPDReqEnergyTransferMode, _e_DC_CPDReqEnergyTransferMode, )
+_M175 = {BPT_DC_CPDReqEnergyTransferMode: 0, DC_CPDReqEnergyTransferMode: 1}
+_F176 = [_e_BPT_DC_CPDReqEnergyTransferMode, _e_DC_CPDReqEnergyTransferMode]
 
 def _e_DC_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -5968,11 +7091,11 @@ def _e_DC_ChargeParameterDiscoveryReqType(a, v):
         a = _e_MessageHeaderType(a, x0)
         f = "DC_CPDReqEnergyTransferMode"
         x1 = v.DC_CPDReqEnergyTransferMode
-        j = _M390.get(x1.__class__)
+        j = _M175.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'BPT_DC_CPDReqEnergyTransferMode | DC_CPDReqEnergyTransferMode')
         a = (a << 2) | (j)
-        a = _F391[j](a, x1)
+        a = _F176[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5983,10 +7106,8 @@ _e_DC_ChargeParameterDiscoveryReq = _e_DC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_DC_ChargeParameterDiscoveryReqType': (
-        ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'DC_ChargeParameterDiscoveryReqType', 'MessageHeaderType', '_d_BPT_DC_CPDReqEnergyTransferMode', '_d_DC_CPDReqEnergyTransferMode', '_d_MessageHeaderType'),
+        ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'DC_ChargeParameterDiscoveryReqType', 'MessageHeaderType', '_W_DC_ChargeParameterDiscoveryReqType', '_d_BPT_DC_CPDReqEnergyTransferMode', '_d_DC_CPDReqEnergyTransferMode', '_d_MessageHeaderType'),
 """\
-_s392 = DC_ChargeParameterDiscoveryReqType.Header.__set__
-_s393 = DC_ChargeParameterDiscoveryReqType.DC_CPDReqEnergyTransferMode.__set__
 
 def _d_DC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -6016,18 +7137,39 @@ def _d_DC_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_ChargeParameterDiscoveryReqType')
     p = q
-    o = _new(cls)
-    _s392(o, v0)
-    _s393(o, v1)
+    o = _new(_W_DC_ChargeParameterDiscoveryReqType)
+    o.Header = v0
+    o.DC_CPDReqEnergyTransferMode = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_ChargeParameterDiscoveryReq = _d_DC_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_DC_ChargeParameterDiscoveryReqType': (
+        ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDReqEnergyTransferMode', '_j_DC_CPDReqEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J7 = {BPT_DC_CPDReqEnergyTransferMode: 0, DC_CPDReqEnergyTransferMode: 1}
+_J8 = ('BPT_DC_CPDReqEnergyTransferMode', 'DC_CPDReqEnergyTransferMode', )
+_J9 = [_j_BPT_DC_CPDReqEnergyTransferMode, _j_DC_CPDReqEnergyTransferMode]
+
+def _j_DC_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DC_CPDReqEnergyTransferMode
+    if x1 is not None:
+        j = _J7.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J8[j]] = _J9[j](x1)
+    return d
+_j_DC_ChargeParameterDiscoveryReq = _j_DC_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_DC_ChargeParameterDiscoveryResType': (
         ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'MessageHeaderType', '_IX_responseCodeType', '_e_BPT_DC_CPDResEnergyTransferMode', '_e_DC_CPDResEnergyTransferMode', '_e_MessageHeaderType'),
 """\
-_M394 = {BPT_DC_CPDResEnergyTransferMode: 0, DC_CPDResEnergyTransferMode: 1}
-_F395 = (_e_BPT_DC_CPDResEnergyTransferMode, _e_DC_CPDResEnergyTransferMode, )
+_M177 = {BPT_DC_CPDResEnergyTransferMode: 0, DC_CPDResEnergyTransferMode: 1}
+_F178 = [_e_BPT_DC_CPDResEnergyTransferMode, _e_DC_CPDResEnergyTransferMode]
 
 def _e_DC_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -6045,12 +7187,12 @@ def _e_DC_ChargeParameterDiscoveryResType(a, v):
             raise _rt.bad_enum(x1, 'responseCodeType')
         f = "DC_CPDResEnergyTransferMode"
         x2 = v.DC_CPDResEnergyTransferMode
-        j = _M394.get(x2.__class__)
+        j = _M177.get(x2.__class__)
         if j is None:
             raise _rt.bad_class(x2, 'BPT_DC_CPDResEnergyTransferMode | DC_CPDResEnergyTransferMode')
         a = (a << 9) | (k1) << 1
         a = (a << 2) | (j)
-        a = _F395[j](a, x2)
+        a = _F178[j](a, x2)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6061,11 +7203,8 @@ _e_DC_ChargeParameterDiscoveryRes = _e_DC_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_DC_ChargeParameterDiscoveryResType': (
-        ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'DC_ChargeParameterDiscoveryResType', 'MessageHeaderType', '_EV_responseCodeType', '_d_BPT_DC_CPDResEnergyTransferMode', '_d_DC_CPDResEnergyTransferMode', '_d_MessageHeaderType'),
+        ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'DC_ChargeParameterDiscoveryResType', 'MessageHeaderType', '_EV_responseCodeType', '_W_DC_ChargeParameterDiscoveryResType', '_d_BPT_DC_CPDResEnergyTransferMode', '_d_DC_CPDResEnergyTransferMode', '_d_MessageHeaderType'),
 """\
-_s396 = DC_ChargeParameterDiscoveryResType.Header.__set__
-_s397 = DC_ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s398 = DC_ChargeParameterDiscoveryResType.DC_CPDResEnergyTransferMode.__set__
 
 def _d_DC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     q = p + 1
@@ -6101,12 +7240,34 @@ def _d_DC_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_ChargeParameterDiscoveryResType')
     p = q
-    o = _new(cls)
-    _s396(o, v0)
-    _s397(o, v1)
-    _s398(o, v2)
+    o = _new(_W_DC_ChargeParameterDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.DC_CPDResEnergyTransferMode = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_ChargeParameterDiscoveryRes = _d_DC_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_DC_ChargeParameterDiscoveryResType': (
+        ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', 'MessageHeaderType', '_j_BPT_DC_CPDResEnergyTransferMode', '_j_DC_CPDResEnergyTransferMode', '_j_MessageHeaderType'),
+"""\
+_J10 = {BPT_DC_CPDResEnergyTransferMode: 0, DC_CPDResEnergyTransferMode: 1}
+_J11 = ('BPT_DC_CPDResEnergyTransferMode', 'DC_CPDResEnergyTransferMode', )
+_J12 = [_j_BPT_DC_CPDResEnergyTransferMode, _j_DC_CPDResEnergyTransferMode]
+
+def _j_DC_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.DC_CPDResEnergyTransferMode
+    if x2 is not None:
+        j = _J10.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J11[j]] = _J12[j](x2)
+    return d
+_j_DC_ChargeParameterDiscoveryRes = _j_DC_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_DC_PreChargeReqType': (
@@ -6132,31 +7293,39 @@ def _e_DC_PreChargeReqType(a, v):
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVPresentVoltage.Exponent"
-        e399_x0 = x2.Exponent
-        if e399_x0.__class__ is not int or e399_x0 < -128 or e399_x0 > 127:
-            raise _rt.bad_int(e399_x0, -128, 127)
+        e179_x0 = x2.Exponent
+        if e179_x0.__class__ is not int or e179_x0 < -128 or e179_x0 > 127:
+            raise _rt.bad_int(e179_x0, -128, 127)
         f = "EVPresentVoltage.Value"
-        e399_x1 = x2.Value
-        if e399_x1.__class__ is not int or e399_x1 < -32768 or e399_x1 > 32767:
-            raise _rt.bad_int(e399_x1, -32768, 32767)
-        a = (a << 20) | (k1) << 16 | (e399_x0 - -128) << 4 | (e399_x1 < 0)
-        m = ~e399_x1 if e399_x1 < 0 else e399_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e179_x1 = x2.Value
+        if e179_x1.__class__ is not int or e179_x1 < -32768 or e179_x1 > 32767:
+            raise _rt.bad_int(e179_x1, -32768, 32767)
+        m = ~e179_x1 if e179_x1 < 0 else e179_x1
+        if m < 128:
+            a = (a << 28) | (k1) << 24 | (e179_x0 - -128) << 12 | (e179_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 36) | (k1) << 32 | (e179_x0 - -128) << 20 | (e179_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 44) | (k1) << 40 | (e179_x0 - -128) << 28 | (e179_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x3 = v.EVTargetVoltage
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVTargetVoltage.Exponent"
-        e400_x0 = x3.Exponent
-        if e400_x0.__class__ is not int or e400_x0 < -128 or e400_x0 > 127:
-            raise _rt.bad_int(e400_x0, -128, 127)
+        e180_x0 = x3.Exponent
+        if e180_x0.__class__ is not int or e180_x0 < -128 or e180_x0 > 127:
+            raise _rt.bad_int(e180_x0, -128, 127)
         f = "EVTargetVoltage.Value"
-        e400_x1 = x3.Value
-        if e400_x1.__class__ is not int or e400_x1 < -32768 or e400_x1 > 32767:
-            raise _rt.bad_int(e400_x1, -32768, 32767)
-        a = (a << 17) | (e400_x0 - -128) << 4 | (e400_x1 < 0)
-        m = ~e400_x1 if e400_x1 < 0 else e400_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e180_x1 = x3.Value
+        if e180_x1.__class__ is not int or e180_x1 < -32768 or e180_x1 > 32767:
+            raise _rt.bad_int(e180_x1, -32768, 32767)
+        m = ~e180_x1 if e180_x1 < 0 else e180_x1
+        if m < 128:
+            a = (a << 25) | (e180_x0 - -128) << 12 | (e180_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e180_x0 - -128) << 20 | (e180_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e180_x0 - -128) << 28 | (e180_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6167,16 +7336,8 @@ _e_DC_PreChargeReq = _e_DC_PreChargeReqType
 """,
     ),
     '_d_DC_PreChargeReqType': (
-        ('DC_PreChargeReqType', 'MessageHeaderType', 'RationalNumberType', '_EV_processingType', '_d_MessageHeaderType'),
+        ('DC_PreChargeReqType', 'MessageHeaderType', 'RationalNumberType', '_EV_processingType', '_W_DC_PreChargeReqType', '_W_RationalNumberType', '_d_MessageHeaderType'),
 """\
-_s402 = RationalNumberType.Exponent.__set__
-_s403 = RationalNumberType.Value.__set__
-_s405 = RationalNumberType.Exponent.__set__
-_s406 = RationalNumberType.Value.__set__
-_s407 = DC_PreChargeReqType.Header.__set__
-_s408 = DC_PreChargeReqType.EVProcessing.__set__
-_s409 = DC_PreChargeReqType.EVPresentVoltage.__set__
-_s410 = DC_PreChargeReqType.EVTargetVoltage.__set__
 
 def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -6187,7 +7348,6 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 20
     q = p + 36
     if q <= E:
         c = (D >> (E - q)) & 68719476735
@@ -6200,25 +7360,29 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     if k >= 3:
         raise _rt.bad_enum_index(p + 2, 'DC_PreChargeReqType.EVProcessing', k, 3)
     v1 = _EV_processingType[k]
-    e401_v0 = ((g >> 4) & 255) + -128
+    e181_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e401_v1 = c & 65535
-    if e401_v1 < 32768:
-        e401_v1 >>= 8
+    e181_v1 = c & 65535
+    if e181_v1 < 32768:
+        e181_v1 >>= 8
         p = q - 8
-    elif not e401_v1 & 128:
-        e401_v1 = ((e401_v1 >> 8) & 127) | ((e401_v1 & 127) << 7)
+        if sg:
+            e181_v1 = ~e181_v1
+    elif not e181_v1 & 128:
+        e181_v1 = ((e181_v1 >> 8) & 127) | (e181_v1 & 127) << 7
         p = q
+        if sg:
+            e181_v1 = ~e181_v1
     else:
-        e401_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e401_v1 = ~e401_v1
-    if e401_v1 < -32768 or e401_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e401_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s402(v2, e401_v0)
-    _s403(v2, e401_v1)
-    p0 = p + 17
+        e181_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e181_v1 = ~e181_v1
+        if e181_v1 < -32768 or e181_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e181_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e181_v0
+    v2.Value = e181_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6227,24 +7391,29 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e404_v0 = ((g >> 4) & 255) + -128
+    e182_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e404_v1 = c & 65535
-    if e404_v1 < 32768:
-        e404_v1 >>= 8
+    e182_v1 = c & 65535
+    if e182_v1 < 32768:
+        e182_v1 >>= 8
         p = q - 8
-    elif not e404_v1 & 128:
-        e404_v1 = ((e404_v1 >> 8) & 127) | ((e404_v1 & 127) << 7)
+        if sg:
+            e182_v1 = ~e182_v1
+    elif not e182_v1 & 128:
+        e182_v1 = ((e182_v1 >> 8) & 127) | (e182_v1 & 127) << 7
         p = q
+        if sg:
+            e182_v1 = ~e182_v1
     else:
-        e404_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e404_v1 = ~e404_v1
-    if e404_v1 < -32768 or e404_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e404_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s405(v3, e404_v0)
-    _s406(v3, e404_v1)
+        e182_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e182_v1 = ~e182_v1
+        if e182_v1 < -32768 or e182_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e182_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e182_v0
+    v3.Value = e182_v1
+    v3.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6252,13 +7421,34 @@ def _d_DC_PreChargeReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DC_PreChargeReqType')
     p = q
-    o = _new(cls)
-    _s407(o, v0)
-    _s408(o, v1)
-    _s409(o, v2)
-    _s410(o, v3)
+    o = _new(_W_DC_PreChargeReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.EVPresentVoltage = v2
+    o.EVTargetVoltage = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_PreChargeReq = _d_DC_PreChargeReqType
+""",
+    ),
+    '_j_DC_PreChargeReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_PreChargeReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    x3 = v.EVTargetVoltage
+    y3 = x3.Exponent
+    y4 = x3.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVPresentVoltage': {'Exponent': y1, 'Value': y2}, 'EVTargetVoltage': {'Exponent': y3, 'Value': y4}}
+    return d
+_j_DC_PreChargeReq = _j_DC_PreChargeReqType
 """,
     ),
     '_e_DC_PreChargeResType': (
@@ -6284,16 +7474,20 @@ def _e_DC_PreChargeResType(a, v):
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVSEPresentVoltage.Exponent"
-        e411_x0 = x2.Exponent
-        if e411_x0.__class__ is not int or e411_x0 < -128 or e411_x0 > 127:
-            raise _rt.bad_int(e411_x0, -128, 127)
+        e183_x0 = x2.Exponent
+        if e183_x0.__class__ is not int or e183_x0 < -128 or e183_x0 > 127:
+            raise _rt.bad_int(e183_x0, -128, 127)
         f = "EVSEPresentVoltage.Value"
-        e411_x1 = x2.Value
-        if e411_x1.__class__ is not int or e411_x1 < -32768 or e411_x1 > 32767:
-            raise _rt.bad_int(e411_x1, -32768, 32767)
-        a = (a << 24) | (k1) << 16 | (e411_x0 - -128) << 4 | (e411_x1 < 0)
-        m = ~e411_x1 if e411_x1 < 0 else e411_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e183_x1 = x2.Value
+        if e183_x1.__class__ is not int or e183_x1 < -32768 or e183_x1 > 32767:
+            raise _rt.bad_int(e183_x1, -32768, 32767)
+        m = ~e183_x1 if e183_x1 < 0 else e183_x1
+        if m < 128:
+            a = (a << 32) | (k1) << 24 | (e183_x0 - -128) << 12 | (e183_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 40) | (k1) << 32 | (e183_x0 - -128) << 20 | (e183_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 48) | (k1) << 40 | (e183_x0 - -128) << 28 | (e183_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6304,13 +7498,8 @@ _e_DC_PreChargeRes = _e_DC_PreChargeResType
 """,
     ),
     '_d_DC_PreChargeResType': (
-        ('DC_PreChargeResType', 'MessageHeaderType', 'RationalNumberType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('DC_PreChargeResType', 'MessageHeaderType', 'RationalNumberType', '_EV_responseCodeType', '_W_DC_PreChargeResType', '_W_RationalNumberType', '_d_MessageHeaderType'),
 """\
-_s413 = RationalNumberType.Exponent.__set__
-_s414 = RationalNumberType.Value.__set__
-_s415 = DC_PreChargeResType.Header.__set__
-_s416 = DC_PreChargeResType.ResponseCode.__set__
-_s417 = DC_PreChargeResType.EVSEPresentVoltage.__set__
 
 def _d_DC_PreChargeResType(D, E, p, data, st, cls):
     q = p + 1
@@ -6321,7 +7510,6 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_PreChargeResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 24
     q = p + 40
     if q <= E:
         c = (D >> (E - q)) & 1099511627775
@@ -6334,24 +7522,29 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
     if k >= 40:
         raise _rt.bad_enum_index(p + 2, 'DC_PreChargeResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
-    e412_v0 = ((g >> 4) & 255) + -128
+    e184_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e412_v1 = c & 65535
-    if e412_v1 < 32768:
-        e412_v1 >>= 8
+    e184_v1 = c & 65535
+    if e184_v1 < 32768:
+        e184_v1 >>= 8
         p = q - 8
-    elif not e412_v1 & 128:
-        e412_v1 = ((e412_v1 >> 8) & 127) | ((e412_v1 & 127) << 7)
+        if sg:
+            e184_v1 = ~e184_v1
+    elif not e184_v1 & 128:
+        e184_v1 = ((e184_v1 >> 8) & 127) | (e184_v1 & 127) << 7
         p = q
+        if sg:
+            e184_v1 = ~e184_v1
     else:
-        e412_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e412_v1 = ~e412_v1
-    if e412_v1 < -32768 or e412_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e412_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s413(v2, e412_v0)
-    _s414(v2, e412_v1)
+        e184_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e184_v1 = ~e184_v1
+        if e184_v1 < -32768 or e184_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e184_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e184_v0
+    v2.Value = e184_v1
+    v2.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6359,12 +7552,30 @@ def _d_DC_PreChargeResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DC_PreChargeResType')
     p = q
-    o = _new(cls)
-    _s415(o, v0)
-    _s416(o, v1)
-    _s417(o, v2)
+    o = _new(_W_DC_PreChargeResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_PreChargeRes = _d_DC_PreChargeResType
+""",
+    ),
+    '_j_DC_PreChargeResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_PreChargeResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
+    return d
+_j_DC_PreChargeRes = _j_DC_PreChargeResType
 """,
     ),
     '_e_DC_WeldingDetectionReqType': (
@@ -6395,10 +7606,8 @@ _e_DC_WeldingDetectionReq = _e_DC_WeldingDetectionReqType
 """,
     ),
     '_d_DC_WeldingDetectionReqType': (
-        ('DC_WeldingDetectionReqType', 'MessageHeaderType', '_EV_processingType', '_d_MessageHeaderType'),
+        ('DC_WeldingDetectionReqType', 'MessageHeaderType', '_EV_processingType', '_W_DC_WeldingDetectionReqType', '_d_MessageHeaderType'),
 """\
-_s418 = DC_WeldingDetectionReqType.Header.__set__
-_s419 = DC_WeldingDetectionReqType.EVProcessing.__set__
 
 def _d_DC_WeldingDetectionReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -6420,11 +7629,24 @@ def _d_DC_WeldingDetectionReqType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'DC_WeldingDetectionReqType.EVProcessing', k, 3)
     v1 = _EV_processingType[k]
     p = q
-    o = _new(cls)
-    _s418(o, v0)
-    _s419(o, v1)
+    o = _new(_W_DC_WeldingDetectionReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_WeldingDetectionReq = _d_DC_WeldingDetectionReqType
+""",
+    ),
+    '_j_DC_WeldingDetectionReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_WeldingDetectionReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    return d
+_j_DC_WeldingDetectionReq = _j_DC_WeldingDetectionReqType
 """,
     ),
     '_e_DC_WeldingDetectionResType': (
@@ -6450,16 +7672,20 @@ def _e_DC_WeldingDetectionResType(a, v):
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVSEPresentVoltage.Exponent"
-        e420_x0 = x2.Exponent
-        if e420_x0.__class__ is not int or e420_x0 < -128 or e420_x0 > 127:
-            raise _rt.bad_int(e420_x0, -128, 127)
+        e185_x0 = x2.Exponent
+        if e185_x0.__class__ is not int or e185_x0 < -128 or e185_x0 > 127:
+            raise _rt.bad_int(e185_x0, -128, 127)
         f = "EVSEPresentVoltage.Value"
-        e420_x1 = x2.Value
-        if e420_x1.__class__ is not int or e420_x1 < -32768 or e420_x1 > 32767:
-            raise _rt.bad_int(e420_x1, -32768, 32767)
-        a = (a << 24) | (k1) << 16 | (e420_x0 - -128) << 4 | (e420_x1 < 0)
-        m = ~e420_x1 if e420_x1 < 0 else e420_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e185_x1 = x2.Value
+        if e185_x1.__class__ is not int or e185_x1 < -32768 or e185_x1 > 32767:
+            raise _rt.bad_int(e185_x1, -32768, 32767)
+        m = ~e185_x1 if e185_x1 < 0 else e185_x1
+        if m < 128:
+            a = (a << 32) | (k1) << 24 | (e185_x0 - -128) << 12 | (e185_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 40) | (k1) << 32 | (e185_x0 - -128) << 20 | (e185_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 48) | (k1) << 40 | (e185_x0 - -128) << 28 | (e185_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6470,13 +7696,8 @@ _e_DC_WeldingDetectionRes = _e_DC_WeldingDetectionResType
 """,
     ),
     '_d_DC_WeldingDetectionResType': (
-        ('DC_WeldingDetectionResType', 'MessageHeaderType', 'RationalNumberType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('DC_WeldingDetectionResType', 'MessageHeaderType', 'RationalNumberType', '_EV_responseCodeType', '_W_DC_WeldingDetectionResType', '_W_RationalNumberType', '_d_MessageHeaderType'),
 """\
-_s422 = RationalNumberType.Exponent.__set__
-_s423 = RationalNumberType.Value.__set__
-_s424 = DC_WeldingDetectionResType.Header.__set__
-_s425 = DC_WeldingDetectionResType.ResponseCode.__set__
-_s426 = DC_WeldingDetectionResType.EVSEPresentVoltage.__set__
 
 def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     q = p + 1
@@ -6487,7 +7708,6 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_WeldingDetectionResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 24
     q = p + 40
     if q <= E:
         c = (D >> (E - q)) & 1099511627775
@@ -6500,24 +7720,29 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     if k >= 40:
         raise _rt.bad_enum_index(p + 2, 'DC_WeldingDetectionResType.ResponseCode', k, 40)
     v1 = _EV_responseCodeType[k]
-    e421_v0 = ((g >> 4) & 255) + -128
+    e186_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e421_v1 = c & 65535
-    if e421_v1 < 32768:
-        e421_v1 >>= 8
+    e186_v1 = c & 65535
+    if e186_v1 < 32768:
+        e186_v1 >>= 8
         p = q - 8
-    elif not e421_v1 & 128:
-        e421_v1 = ((e421_v1 >> 8) & 127) | ((e421_v1 & 127) << 7)
+        if sg:
+            e186_v1 = ~e186_v1
+    elif not e186_v1 & 128:
+        e186_v1 = ((e186_v1 >> 8) & 127) | (e186_v1 & 127) << 7
         p = q
+        if sg:
+            e186_v1 = ~e186_v1
     else:
-        e421_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e421_v1 = ~e421_v1
-    if e421_v1 < -32768 or e421_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e421_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s422(v2, e421_v0)
-    _s423(v2, e421_v1)
+        e186_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e186_v1 = ~e186_v1
+        if e186_v1 < -32768 or e186_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e186_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e186_v0
+    v2.Value = e186_v1
+    v2.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6525,18 +7750,36 @@ def _d_DC_WeldingDetectionResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DC_WeldingDetectionResType')
     p = q
-    o = _new(cls)
-    _s424(o, v0)
-    _s425(o, v1)
-    _s426(o, v2)
+    o = _new(_W_DC_WeldingDetectionResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_WeldingDetectionRes = _d_DC_WeldingDetectionResType
+""",
+    ),
+    '_j_DC_WeldingDetectionResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_DC_WeldingDetectionResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Exponent
+    y2 = x2.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEPresentVoltage': {'Exponent': y1, 'Value': y2}}
+    return d
+_j_DC_WeldingDetectionRes = _j_DC_WeldingDetectionResType
 """,
     ),
     '_e_Dynamic_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T427 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
+_T187 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
 
 def _e_Dynamic_DC_CLReqControlModeType(a, v):
     f = ""
@@ -6546,8 +7789,15 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -6556,127 +7806,159 @@ def _e_Dynamic_DC_CLReqControlModeType(a, v):
         x1 = v.EVTargetEnergyRequest
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
-        t = _T427[s]
+        t = _T187[s]
         if t is None:
             raise _rt.not_here('EVTargetEnergyRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetEnergyRequest.Exponent"
-        e428_x0 = x1.Exponent
-        if e428_x0.__class__ is not int or e428_x0 < -128 or e428_x0 > 127:
-            raise _rt.bad_int(e428_x0, -128, 127)
+        e188_x0 = x1.Exponent
+        if e188_x0.__class__ is not int or e188_x0 < -128 or e188_x0 > 127:
+            raise _rt.bad_int(e188_x0, -128, 127)
         f = "EVTargetEnergyRequest.Value"
-        e428_x1 = x1.Value
-        if e428_x1.__class__ is not int or e428_x1 < -32768 or e428_x1 > 32767:
-            raise _rt.bad_int(e428_x1, -32768, 32767)
-        a = (a << 14) | (e428_x0 - -128) << 4 | (e428_x1 < 0)
-        m = ~e428_x1 if e428_x1 < 0 else e428_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e188_x1 = x1.Value
+        if e188_x1.__class__ is not int or e188_x1 < -32768 or e188_x1 > 32767:
+            raise _rt.bad_int(e188_x1, -32768, 32767)
+        m = ~e188_x1 if e188_x1 < 0 else e188_x1
+        if m < 128:
+            a = (a << 22) | (e188_x0 - -128) << 12 | (e188_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e188_x0 - -128) << 20 | (e188_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e188_x0 - -128) << 28 | (e188_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumEnergyRequest"
         x2 = v.EVMaximumEnergyRequest
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVMaximumEnergyRequest.Exponent"
-        e429_x0 = x2.Exponent
-        if e429_x0.__class__ is not int or e429_x0 < -128 or e429_x0 > 127:
-            raise _rt.bad_int(e429_x0, -128, 127)
+        e189_x0 = x2.Exponent
+        if e189_x0.__class__ is not int or e189_x0 < -128 or e189_x0 > 127:
+            raise _rt.bad_int(e189_x0, -128, 127)
         f = "EVMaximumEnergyRequest.Value"
-        e429_x1 = x2.Value
-        if e429_x1.__class__ is not int or e429_x1 < -32768 or e429_x1 > 32767:
-            raise _rt.bad_int(e429_x1, -32768, 32767)
-        a = (a << 17) | (e429_x0 - -128) << 4 | (e429_x1 < 0)
-        m = ~e429_x1 if e429_x1 < 0 else e429_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e189_x1 = x2.Value
+        if e189_x1.__class__ is not int or e189_x1 < -32768 or e189_x1 > 32767:
+            raise _rt.bad_int(e189_x1, -32768, 32767)
+        m = ~e189_x1 if e189_x1 < 0 else e189_x1
+        if m < 128:
+            a = (a << 25) | (e189_x0 - -128) << 12 | (e189_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e189_x0 - -128) << 20 | (e189_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e189_x0 - -128) << 28 | (e189_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumEnergyRequest"
         x3 = v.EVMinimumEnergyRequest
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVMinimumEnergyRequest.Exponent"
-        e430_x0 = x3.Exponent
-        if e430_x0.__class__ is not int or e430_x0 < -128 or e430_x0 > 127:
-            raise _rt.bad_int(e430_x0, -128, 127)
+        e190_x0 = x3.Exponent
+        if e190_x0.__class__ is not int or e190_x0 < -128 or e190_x0 > 127:
+            raise _rt.bad_int(e190_x0, -128, 127)
         f = "EVMinimumEnergyRequest.Value"
-        e430_x1 = x3.Value
-        if e430_x1.__class__ is not int or e430_x1 < -32768 or e430_x1 > 32767:
-            raise _rt.bad_int(e430_x1, -32768, 32767)
-        a = (a << 17) | (e430_x0 - -128) << 4 | (e430_x1 < 0)
-        m = ~e430_x1 if e430_x1 < 0 else e430_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e190_x1 = x3.Value
+        if e190_x1.__class__ is not int or e190_x1 < -32768 or e190_x1 > 32767:
+            raise _rt.bad_int(e190_x1, -32768, 32767)
+        m = ~e190_x1 if e190_x1 < 0 else e190_x1
+        if m < 128:
+            a = (a << 25) | (e190_x0 - -128) << 12 | (e190_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e190_x0 - -128) << 20 | (e190_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e190_x0 - -128) << 28 | (e190_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x4 = v.EVMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVMaximumChargePower.Exponent"
-        e431_x0 = x4.Exponent
-        if e431_x0.__class__ is not int or e431_x0 < -128 or e431_x0 > 127:
-            raise _rt.bad_int(e431_x0, -128, 127)
+        e191_x0 = x4.Exponent
+        if e191_x0.__class__ is not int or e191_x0 < -128 or e191_x0 > 127:
+            raise _rt.bad_int(e191_x0, -128, 127)
         f = "EVMaximumChargePower.Value"
-        e431_x1 = x4.Value
-        if e431_x1.__class__ is not int or e431_x1 < -32768 or e431_x1 > 32767:
-            raise _rt.bad_int(e431_x1, -32768, 32767)
-        a = (a << 17) | (e431_x0 - -128) << 4 | (e431_x1 < 0)
-        m = ~e431_x1 if e431_x1 < 0 else e431_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e191_x1 = x4.Value
+        if e191_x1.__class__ is not int or e191_x1 < -32768 or e191_x1 > 32767:
+            raise _rt.bad_int(e191_x1, -32768, 32767)
+        m = ~e191_x1 if e191_x1 < 0 else e191_x1
+        if m < 128:
+            a = (a << 25) | (e191_x0 - -128) << 12 | (e191_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e191_x0 - -128) << 20 | (e191_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e191_x0 - -128) << 28 | (e191_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumChargePower"
         x5 = v.EVMinimumChargePower
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVMinimumChargePower.Exponent"
-        e432_x0 = x5.Exponent
-        if e432_x0.__class__ is not int or e432_x0 < -128 or e432_x0 > 127:
-            raise _rt.bad_int(e432_x0, -128, 127)
+        e192_x0 = x5.Exponent
+        if e192_x0.__class__ is not int or e192_x0 < -128 or e192_x0 > 127:
+            raise _rt.bad_int(e192_x0, -128, 127)
         f = "EVMinimumChargePower.Value"
-        e432_x1 = x5.Value
-        if e432_x1.__class__ is not int or e432_x1 < -32768 or e432_x1 > 32767:
-            raise _rt.bad_int(e432_x1, -32768, 32767)
-        a = (a << 17) | (e432_x0 - -128) << 4 | (e432_x1 < 0)
-        m = ~e432_x1 if e432_x1 < 0 else e432_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e192_x1 = x5.Value
+        if e192_x1.__class__ is not int or e192_x1 < -32768 or e192_x1 > 32767:
+            raise _rt.bad_int(e192_x1, -32768, 32767)
+        m = ~e192_x1 if e192_x1 < 0 else e192_x1
+        if m < 128:
+            a = (a << 25) | (e192_x0 - -128) << 12 | (e192_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e192_x0 - -128) << 20 | (e192_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e192_x0 - -128) << 28 | (e192_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargeCurrent"
         x6 = v.EVMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
         f = "EVMaximumChargeCurrent.Exponent"
-        e433_x0 = x6.Exponent
-        if e433_x0.__class__ is not int or e433_x0 < -128 or e433_x0 > 127:
-            raise _rt.bad_int(e433_x0, -128, 127)
+        e193_x0 = x6.Exponent
+        if e193_x0.__class__ is not int or e193_x0 < -128 or e193_x0 > 127:
+            raise _rt.bad_int(e193_x0, -128, 127)
         f = "EVMaximumChargeCurrent.Value"
-        e433_x1 = x6.Value
-        if e433_x1.__class__ is not int or e433_x1 < -32768 or e433_x1 > 32767:
-            raise _rt.bad_int(e433_x1, -32768, 32767)
-        a = (a << 17) | (e433_x0 - -128) << 4 | (e433_x1 < 0)
-        m = ~e433_x1 if e433_x1 < 0 else e433_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e193_x1 = x6.Value
+        if e193_x1.__class__ is not int or e193_x1 < -32768 or e193_x1 > 32767:
+            raise _rt.bad_int(e193_x1, -32768, 32767)
+        m = ~e193_x1 if e193_x1 < 0 else e193_x1
+        if m < 128:
+            a = (a << 25) | (e193_x0 - -128) << 12 | (e193_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e193_x0 - -128) << 20 | (e193_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e193_x0 - -128) << 28 | (e193_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltage"
         x7 = v.EVMaximumVoltage
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "EVMaximumVoltage.Exponent"
-        e434_x0 = x7.Exponent
-        if e434_x0.__class__ is not int or e434_x0 < -128 or e434_x0 > 127:
-            raise _rt.bad_int(e434_x0, -128, 127)
+        e194_x0 = x7.Exponent
+        if e194_x0.__class__ is not int or e194_x0 < -128 or e194_x0 > 127:
+            raise _rt.bad_int(e194_x0, -128, 127)
         f = "EVMaximumVoltage.Value"
-        e434_x1 = x7.Value
-        if e434_x1.__class__ is not int or e434_x1 < -32768 or e434_x1 > 32767:
-            raise _rt.bad_int(e434_x1, -32768, 32767)
-        a = (a << 17) | (e434_x0 - -128) << 4 | (e434_x1 < 0)
-        m = ~e434_x1 if e434_x1 < 0 else e434_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e194_x1 = x7.Value
+        if e194_x1.__class__ is not int or e194_x1 < -32768 or e194_x1 > 32767:
+            raise _rt.bad_int(e194_x1, -32768, 32767)
+        m = ~e194_x1 if e194_x1 < 0 else e194_x1
+        if m < 128:
+            a = (a << 25) | (e194_x0 - -128) << 12 | (e194_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e194_x0 - -128) << 20 | (e194_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e194_x0 - -128) << 28 | (e194_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinimumVoltage"
         x8 = v.EVMinimumVoltage
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "EVMinimumVoltage.Exponent"
-        e435_x0 = x8.Exponent
-        if e435_x0.__class__ is not int or e435_x0 < -128 or e435_x0 > 127:
-            raise _rt.bad_int(e435_x0, -128, 127)
+        e195_x0 = x8.Exponent
+        if e195_x0.__class__ is not int or e195_x0 < -128 or e195_x0 > 127:
+            raise _rt.bad_int(e195_x0, -128, 127)
         f = "EVMinimumVoltage.Value"
-        e435_x1 = x8.Value
-        if e435_x1.__class__ is not int or e435_x1 < -32768 or e435_x1 > 32767:
-            raise _rt.bad_int(e435_x1, -32768, 32767)
-        a = (a << 17) | (e435_x0 - -128) << 4 | (e435_x1 < 0)
-        m = ~e435_x1 if e435_x1 < 0 else e435_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e195_x1 = x8.Value
+        if e195_x1.__class__ is not int or e195_x1 < -32768 or e195_x1 > 32767:
+            raise _rt.bad_int(e195_x1, -32768, 32767)
+        m = ~e195_x1 if e195_x1 < 0 else e195_x1
+        if m < 128:
+            a = (a << 25) | (e195_x0 - -128) << 12 | (e195_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e195_x0 - -128) << 20 | (e195_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e195_x0 - -128) << 28 | (e195_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6687,33 +7969,8 @@ _e_Dynamic_DC_CLReqControlMode = _e_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_d_Dynamic_DC_CLReqControlModeType': (
-        ('Dynamic_DC_CLReqControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_DC_CLReqControlModeType', 'RationalNumberType', '_W_Dynamic_DC_CLReqControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s437 = RationalNumberType.Exponent.__set__
-_s438 = RationalNumberType.Value.__set__
-_s440 = RationalNumberType.Exponent.__set__
-_s441 = RationalNumberType.Value.__set__
-_s443 = RationalNumberType.Exponent.__set__
-_s444 = RationalNumberType.Value.__set__
-_s446 = RationalNumberType.Exponent.__set__
-_s447 = RationalNumberType.Value.__set__
-_s449 = RationalNumberType.Exponent.__set__
-_s450 = RationalNumberType.Value.__set__
-_s452 = RationalNumberType.Exponent.__set__
-_s453 = RationalNumberType.Value.__set__
-_s455 = RationalNumberType.Exponent.__set__
-_s456 = RationalNumberType.Value.__set__
-_s458 = RationalNumberType.Exponent.__set__
-_s459 = RationalNumberType.Value.__set__
-_s460 = Dynamic_DC_CLReqControlModeType.DepartureTime.__set__
-_s461 = Dynamic_DC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s462 = Dynamic_DC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s463 = Dynamic_DC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s464 = Dynamic_DC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s465 = Dynamic_DC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s466 = Dynamic_DC_CLReqControlModeType.EVMaximumChargeCurrent.__set__
-_s467 = Dynamic_DC_CLReqControlModeType.EVMaximumVoltage.__set__
-_s468 = Dynamic_DC_CLReqControlModeType.EVMinimumVoltage.__set__
 
 def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -6724,7 +7981,6 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -6738,12 +7994,12 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLReqControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -6758,7 +8014,6 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLReqControlModeType')
     if s == 1:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -6767,24 +8022,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e436_v0 = ((g >> 4) & 255) + -128
+        e196_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e436_v1 = c & 65535
-        if e436_v1 < 32768:
-            e436_v1 >>= 8
+        e196_v1 = c & 65535
+        if e196_v1 < 32768:
+            e196_v1 >>= 8
             p = q - 8
-        elif not e436_v1 & 128:
-            e436_v1 = ((e436_v1 >> 8) & 127) | ((e436_v1 & 127) << 7)
+            if sg:
+                e196_v1 = ~e196_v1
+        elif not e196_v1 & 128:
+            e196_v1 = ((e196_v1 >> 8) & 127) | (e196_v1 & 127) << 7
             p = q
+            if sg:
+                e196_v1 = ~e196_v1
         else:
-            e436_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e436_v1 = ~e436_v1
-        if e436_v1 < -32768 or e436_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e436_v1, -32768, 32767)
-        v1 = _new(RationalNumberType)
-        _s437(v1, e436_v0)
-        _s438(v1, e436_v1)
+            e196_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e196_v1 = ~e196_v1
+            if e196_v1 < -32768 or e196_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e196_v1, -32768, 32767)
+        v1 = _new(_W_RationalNumberType)
+        v1.Exponent = e196_v0
+        v1.Value = e196_v1
+        v1.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -6792,7 +8052,6 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -6801,25 +8060,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e439_v0 = ((g >> 4) & 255) + -128
+    e197_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e439_v1 = c & 65535
-    if e439_v1 < 32768:
-        e439_v1 >>= 8
+    e197_v1 = c & 65535
+    if e197_v1 < 32768:
+        e197_v1 >>= 8
         p = q - 8
-    elif not e439_v1 & 128:
-        e439_v1 = ((e439_v1 >> 8) & 127) | ((e439_v1 & 127) << 7)
+        if sg:
+            e197_v1 = ~e197_v1
+    elif not e197_v1 & 128:
+        e197_v1 = ((e197_v1 >> 8) & 127) | (e197_v1 & 127) << 7
         p = q
+        if sg:
+            e197_v1 = ~e197_v1
     else:
-        e439_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e439_v1 = ~e439_v1
-    if e439_v1 < -32768 or e439_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e439_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s440(v2, e439_v0)
-    _s441(v2, e439_v1)
-    p0 = p + 17
+        e197_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e197_v1 = ~e197_v1
+        if e197_v1 < -32768 or e197_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e197_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e197_v0
+    v2.Value = e197_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6828,25 +8091,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e442_v0 = ((g >> 4) & 255) + -128
+    e198_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e442_v1 = c & 65535
-    if e442_v1 < 32768:
-        e442_v1 >>= 8
+    e198_v1 = c & 65535
+    if e198_v1 < 32768:
+        e198_v1 >>= 8
         p = q - 8
-    elif not e442_v1 & 128:
-        e442_v1 = ((e442_v1 >> 8) & 127) | ((e442_v1 & 127) << 7)
+        if sg:
+            e198_v1 = ~e198_v1
+    elif not e198_v1 & 128:
+        e198_v1 = ((e198_v1 >> 8) & 127) | (e198_v1 & 127) << 7
         p = q
+        if sg:
+            e198_v1 = ~e198_v1
     else:
-        e442_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e442_v1 = ~e442_v1
-    if e442_v1 < -32768 or e442_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e442_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s443(v3, e442_v0)
-    _s444(v3, e442_v1)
-    p0 = p + 17
+        e198_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e198_v1 = ~e198_v1
+        if e198_v1 < -32768 or e198_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e198_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e198_v0
+    v3.Value = e198_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6855,25 +8122,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e445_v0 = ((g >> 4) & 255) + -128
+    e199_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e445_v1 = c & 65535
-    if e445_v1 < 32768:
-        e445_v1 >>= 8
+    e199_v1 = c & 65535
+    if e199_v1 < 32768:
+        e199_v1 >>= 8
         p = q - 8
-    elif not e445_v1 & 128:
-        e445_v1 = ((e445_v1 >> 8) & 127) | ((e445_v1 & 127) << 7)
+        if sg:
+            e199_v1 = ~e199_v1
+    elif not e199_v1 & 128:
+        e199_v1 = ((e199_v1 >> 8) & 127) | (e199_v1 & 127) << 7
         p = q
+        if sg:
+            e199_v1 = ~e199_v1
     else:
-        e445_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e445_v1 = ~e445_v1
-    if e445_v1 < -32768 or e445_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e445_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s446(v4, e445_v0)
-    _s447(v4, e445_v1)
-    p0 = p + 17
+        e199_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e199_v1 = ~e199_v1
+        if e199_v1 < -32768 or e199_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e199_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e199_v0
+    v4.Value = e199_v1
+    v4.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6882,25 +8153,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e448_v0 = ((g >> 4) & 255) + -128
+    e200_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e448_v1 = c & 65535
-    if e448_v1 < 32768:
-        e448_v1 >>= 8
+    e200_v1 = c & 65535
+    if e200_v1 < 32768:
+        e200_v1 >>= 8
         p = q - 8
-    elif not e448_v1 & 128:
-        e448_v1 = ((e448_v1 >> 8) & 127) | ((e448_v1 & 127) << 7)
+        if sg:
+            e200_v1 = ~e200_v1
+    elif not e200_v1 & 128:
+        e200_v1 = ((e200_v1 >> 8) & 127) | (e200_v1 & 127) << 7
         p = q
+        if sg:
+            e200_v1 = ~e200_v1
     else:
-        e448_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e448_v1 = ~e448_v1
-    if e448_v1 < -32768 or e448_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e448_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s449(v5, e448_v0)
-    _s450(v5, e448_v1)
-    p0 = p + 17
+        e200_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e200_v1 = ~e200_v1
+        if e200_v1 < -32768 or e200_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e200_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e200_v0
+    v5.Value = e200_v1
+    v5.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6909,25 +8184,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e451_v0 = ((g >> 4) & 255) + -128
+    e201_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e451_v1 = c & 65535
-    if e451_v1 < 32768:
-        e451_v1 >>= 8
+    e201_v1 = c & 65535
+    if e201_v1 < 32768:
+        e201_v1 >>= 8
         p = q - 8
-    elif not e451_v1 & 128:
-        e451_v1 = ((e451_v1 >> 8) & 127) | ((e451_v1 & 127) << 7)
+        if sg:
+            e201_v1 = ~e201_v1
+    elif not e201_v1 & 128:
+        e201_v1 = ((e201_v1 >> 8) & 127) | (e201_v1 & 127) << 7
         p = q
+        if sg:
+            e201_v1 = ~e201_v1
     else:
-        e451_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e451_v1 = ~e451_v1
-    if e451_v1 < -32768 or e451_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e451_v1, -32768, 32767)
-    v6 = _new(RationalNumberType)
-    _s452(v6, e451_v0)
-    _s453(v6, e451_v1)
-    p0 = p + 17
+        e201_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e201_v1 = ~e201_v1
+        if e201_v1 < -32768 or e201_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e201_v1, -32768, 32767)
+    v6 = _new(_W_RationalNumberType)
+    v6.Exponent = e201_v0
+    v6.Value = e201_v1
+    v6.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6936,25 +8215,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e454_v0 = ((g >> 4) & 255) + -128
+    e202_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e454_v1 = c & 65535
-    if e454_v1 < 32768:
-        e454_v1 >>= 8
+    e202_v1 = c & 65535
+    if e202_v1 < 32768:
+        e202_v1 >>= 8
         p = q - 8
-    elif not e454_v1 & 128:
-        e454_v1 = ((e454_v1 >> 8) & 127) | ((e454_v1 & 127) << 7)
+        if sg:
+            e202_v1 = ~e202_v1
+    elif not e202_v1 & 128:
+        e202_v1 = ((e202_v1 >> 8) & 127) | (e202_v1 & 127) << 7
         p = q
+        if sg:
+            e202_v1 = ~e202_v1
     else:
-        e454_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e454_v1 = ~e454_v1
-    if e454_v1 < -32768 or e454_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e454_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s455(v7, e454_v0)
-    _s456(v7, e454_v1)
-    p0 = p + 17
+        e202_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e202_v1 = ~e202_v1
+        if e202_v1 < -32768 or e202_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e202_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = e202_v0
+    v7.Value = e202_v1
+    v7.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -6963,24 +8246,29 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e457_v0 = ((g >> 4) & 255) + -128
+    e203_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e457_v1 = c & 65535
-    if e457_v1 < 32768:
-        e457_v1 >>= 8
+    e203_v1 = c & 65535
+    if e203_v1 < 32768:
+        e203_v1 >>= 8
         p = q - 8
-    elif not e457_v1 & 128:
-        e457_v1 = ((e457_v1 >> 8) & 127) | ((e457_v1 & 127) << 7)
+        if sg:
+            e203_v1 = ~e203_v1
+    elif not e203_v1 & 128:
+        e203_v1 = ((e203_v1 >> 8) & 127) | (e203_v1 & 127) << 7
         p = q
+        if sg:
+            e203_v1 = ~e203_v1
     else:
-        e457_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e457_v1 = ~e457_v1
-    if e457_v1 < -32768 or e457_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e457_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s458(v8, e457_v0)
-    _s459(v8, e457_v1)
+        e203_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e203_v1 = ~e203_v1
+        if e203_v1 < -32768 or e203_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e203_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = e203_v0
+    v8.Value = e203_v1
+    v8.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6988,27 +8276,97 @@ def _d_Dynamic_DC_CLReqControlModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'Dynamic_DC_CLReqControlModeType')
     p = q
-    o = _new(cls)
-    _s460(o, v0)
-    _s461(o, v1)
-    _s462(o, v2)
-    _s463(o, v3)
-    _s464(o, v4)
-    _s465(o, v5)
-    _s466(o, v6)
-    _s467(o, v7)
-    _s468(o, v8)
+    o = _new(_W_Dynamic_DC_CLReqControlModeType)
+    o.DepartureTime = v0
+    o.EVTargetEnergyRequest = v1
+    o.EVMaximumEnergyRequest = v2
+    o.EVMinimumEnergyRequest = v3
+    o.EVMaximumChargePower = v4
+    o.EVMinimumChargePower = v5
+    o.EVMaximumChargeCurrent = v6
+    o.EVMaximumVoltage = v7
+    o.EVMinimumVoltage = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_Dynamic_DC_CLReqControlMode = _d_Dynamic_DC_CLReqControlModeType
+""",
+    ),
+    '_j_Dynamic_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EVTargetEnergyRequest
+    if x1 is not None:
+        y1 = x1.Exponent
+        y2 = x1.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x2 = v.EVMaximumEnergyRequest
+    if x2 is not None:
+        y3 = x2.Exponent
+        y4 = x2.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x3 = v.EVMinimumEnergyRequest
+    if x3 is not None:
+        y5 = x3.Exponent
+        y6 = x3.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x4 = v.EVMaximumChargePower
+    if x4 is not None:
+        y7 = x4.Exponent
+        y8 = x4.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y7, 'Value': y8}
+    x5 = v.EVMinimumChargePower
+    if x5 is not None:
+        y9 = x5.Exponent
+        y10 = x5.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y9, 'Value': y10}
+    x6 = v.EVMaximumChargeCurrent
+    if x6 is not None:
+        y11 = x6.Exponent
+        y12 = x6.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y11, 'Value': y12}
+    x7 = v.EVMaximumVoltage
+    if x7 is not None:
+        y13 = x7.Exponent
+        y14 = x7.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y13, 'Value': y14}
+    x8 = v.EVMinimumVoltage
+    if x8 is not None:
+        y15 = x8.Exponent
+        y16 = x8.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y15, 'Value': y16}
+    return d
+_j_Dynamic_DC_CLReqControlMode = _j_Dynamic_DC_CLReqControlModeType
 """,
     ),
     '_e_Dynamic_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T469 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, )
-_T470 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
-_T471 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, )
-_T472 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, )
+_T204 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, None, None, )
+_T205 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, None, None, )
+_T206 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, None, None, )
+_T207 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, None, None, )
 
 def _e_Dynamic_DC_CLResControlModeType(a, v):
     f = ""
@@ -7018,8 +8376,15 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 4
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 12) | (x0)
+            elif x0 < 16384:
+                a = (a << 20) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 28) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -7027,7 +8392,7 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         f = "MinimumSOC"
         x1 = v.MinimumSOC
         if x1 is not None:
-            t = _T469[s]
+            t = _T204[s]
             if t is None:
                 raise _rt.not_here('MinimumSOC')
             a = (a << t[0]) | t[1]
@@ -7038,7 +8403,7 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         f = "TargetSOC"
         x2 = v.TargetSOC
         if x2 is not None:
-            t = _T470[s]
+            t = _T205[s]
             if t is None:
                 raise _rt.not_here('TargetSOC')
             a = (a << t[0]) | t[1]
@@ -7049,81 +8414,101 @@ def _e_Dynamic_DC_CLResControlModeType(a, v):
         f = "AckMaxDelay"
         x3 = v.AckMaxDelay
         if x3 is not None:
-            t = _T471[s]
+            t = _T206[s]
             if t is None:
                 raise _rt.not_here('AckMaxDelay')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
-            a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
         f = "EVSEMaximumChargePower"
         x4 = v.EVSEMaximumChargePower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
-        t = _T472[s]
+        t = _T207[s]
         if t is None:
             raise _rt.not_here('EVSEMaximumChargePower')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEMaximumChargePower.Exponent"
-        e473_x0 = x4.Exponent
-        if e473_x0.__class__ is not int or e473_x0 < -128 or e473_x0 > 127:
-            raise _rt.bad_int(e473_x0, -128, 127)
+        e208_x0 = x4.Exponent
+        if e208_x0.__class__ is not int or e208_x0 < -128 or e208_x0 > 127:
+            raise _rt.bad_int(e208_x0, -128, 127)
         f = "EVSEMaximumChargePower.Value"
-        e473_x1 = x4.Value
-        if e473_x1.__class__ is not int or e473_x1 < -32768 or e473_x1 > 32767:
-            raise _rt.bad_int(e473_x1, -32768, 32767)
-        a = (a << 14) | (e473_x0 - -128) << 4 | (e473_x1 < 0)
-        m = ~e473_x1 if e473_x1 < 0 else e473_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e208_x1 = x4.Value
+        if e208_x1.__class__ is not int or e208_x1 < -32768 or e208_x1 > 32767:
+            raise _rt.bad_int(e208_x1, -32768, 32767)
+        m = ~e208_x1 if e208_x1 < 0 else e208_x1
+        if m < 128:
+            a = (a << 22) | (e208_x0 - -128) << 12 | (e208_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e208_x0 - -128) << 20 | (e208_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e208_x0 - -128) << 28 | (e208_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumChargePower"
         x5 = v.EVSEMinimumChargePower
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
         f = "EVSEMinimumChargePower.Exponent"
-        e474_x0 = x5.Exponent
-        if e474_x0.__class__ is not int or e474_x0 < -128 or e474_x0 > 127:
-            raise _rt.bad_int(e474_x0, -128, 127)
+        e209_x0 = x5.Exponent
+        if e209_x0.__class__ is not int or e209_x0 < -128 or e209_x0 > 127:
+            raise _rt.bad_int(e209_x0, -128, 127)
         f = "EVSEMinimumChargePower.Value"
-        e474_x1 = x5.Value
-        if e474_x1.__class__ is not int or e474_x1 < -32768 or e474_x1 > 32767:
-            raise _rt.bad_int(e474_x1, -32768, 32767)
-        a = (a << 17) | (e474_x0 - -128) << 4 | (e474_x1 < 0)
-        m = ~e474_x1 if e474_x1 < 0 else e474_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e209_x1 = x5.Value
+        if e209_x1.__class__ is not int or e209_x1 < -32768 or e209_x1 > 32767:
+            raise _rt.bad_int(e209_x1, -32768, 32767)
+        m = ~e209_x1 if e209_x1 < 0 else e209_x1
+        if m < 128:
+            a = (a << 25) | (e209_x0 - -128) << 12 | (e209_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e209_x0 - -128) << 20 | (e209_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e209_x0 - -128) << 28 | (e209_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumChargeCurrent"
         x6 = v.EVSEMaximumChargeCurrent
         if not isinstance(x6, RationalNumberType):
             raise _rt.bad_class(x6, 'RationalNumberType')
         f = "EVSEMaximumChargeCurrent.Exponent"
-        e475_x0 = x6.Exponent
-        if e475_x0.__class__ is not int or e475_x0 < -128 or e475_x0 > 127:
-            raise _rt.bad_int(e475_x0, -128, 127)
+        e210_x0 = x6.Exponent
+        if e210_x0.__class__ is not int or e210_x0 < -128 or e210_x0 > 127:
+            raise _rt.bad_int(e210_x0, -128, 127)
         f = "EVSEMaximumChargeCurrent.Value"
-        e475_x1 = x6.Value
-        if e475_x1.__class__ is not int or e475_x1 < -32768 or e475_x1 > 32767:
-            raise _rt.bad_int(e475_x1, -32768, 32767)
-        a = (a << 17) | (e475_x0 - -128) << 4 | (e475_x1 < 0)
-        m = ~e475_x1 if e475_x1 < 0 else e475_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e210_x1 = x6.Value
+        if e210_x1.__class__ is not int or e210_x1 < -32768 or e210_x1 > 32767:
+            raise _rt.bad_int(e210_x1, -32768, 32767)
+        m = ~e210_x1 if e210_x1 < 0 else e210_x1
+        if m < 128:
+            a = (a << 25) | (e210_x0 - -128) << 12 | (e210_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e210_x0 - -128) << 20 | (e210_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e210_x0 - -128) << 28 | (e210_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltage"
         x7 = v.EVSEMaximumVoltage
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "EVSEMaximumVoltage.Exponent"
-        e476_x0 = x7.Exponent
-        if e476_x0.__class__ is not int or e476_x0 < -128 or e476_x0 > 127:
-            raise _rt.bad_int(e476_x0, -128, 127)
+        e211_x0 = x7.Exponent
+        if e211_x0.__class__ is not int or e211_x0 < -128 or e211_x0 > 127:
+            raise _rt.bad_int(e211_x0, -128, 127)
         f = "EVSEMaximumVoltage.Value"
-        e476_x1 = x7.Value
-        if e476_x1.__class__ is not int or e476_x1 < -32768 or e476_x1 > 32767:
-            raise _rt.bad_int(e476_x1, -32768, 32767)
-        a = (a << 17) | (e476_x0 - -128) << 4 | (e476_x1 < 0)
-        m = ~e476_x1 if e476_x1 < 0 else e476_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e211_x1 = x7.Value
+        if e211_x1.__class__ is not int or e211_x1 < -32768 or e211_x1 > 32767:
+            raise _rt.bad_int(e211_x1, -32768, 32767)
+        m = ~e211_x1 if e211_x1 < 0 else e211_x1
+        if m < 128:
+            a = (a << 25) | (e211_x0 - -128) << 12 | (e211_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e211_x0 - -128) << 20 | (e211_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e211_x0 - -128) << 28 | (e211_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7134,24 +8519,8 @@ _e_Dynamic_DC_CLResControlMode = _e_Dynamic_DC_CLResControlModeType
 """,
     ),
     '_d_Dynamic_DC_CLResControlModeType': (
-        ('Dynamic_DC_CLResControlModeType', 'RationalNumberType', '_d_RationalNumberType'),
+        ('Dynamic_DC_CLResControlModeType', 'RationalNumberType', '_W_Dynamic_DC_CLResControlModeType', '_W_RationalNumberType', '_d_RationalNumberType'),
 """\
-_s478 = RationalNumberType.Exponent.__set__
-_s479 = RationalNumberType.Value.__set__
-_s481 = RationalNumberType.Exponent.__set__
-_s482 = RationalNumberType.Value.__set__
-_s484 = RationalNumberType.Exponent.__set__
-_s485 = RationalNumberType.Value.__set__
-_s487 = RationalNumberType.Exponent.__set__
-_s488 = RationalNumberType.Value.__set__
-_s489 = Dynamic_DC_CLResControlModeType.DepartureTime.__set__
-_s490 = Dynamic_DC_CLResControlModeType.MinimumSOC.__set__
-_s491 = Dynamic_DC_CLResControlModeType.TargetSOC.__set__
-_s492 = Dynamic_DC_CLResControlModeType.AckMaxDelay.__set__
-_s493 = Dynamic_DC_CLResControlModeType.EVSEMaximumChargePower.__set__
-_s494 = Dynamic_DC_CLResControlModeType.EVSEMinimumChargePower.__set__
-_s495 = Dynamic_DC_CLResControlModeType.EVSEMaximumChargeCurrent.__set__
-_s496 = Dynamic_DC_CLResControlModeType.EVSEMaximumVoltage.__set__
 
 def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -7165,7 +8534,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7179,12 +8547,12 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7218,7 +8586,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         p = q
         s = 3
     elif ec == 3:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7232,12 +8599,12 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7283,7 +8650,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -7297,12 +8663,12 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7336,7 +8702,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
             p = q
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -7350,12 +8715,12 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7377,7 +8742,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -7391,12 +8755,12 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'Dynamic_DC_CLResControlModeType.AckMaxDelay', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7411,7 +8775,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Dynamic_DC_CLResControlModeType')
     if s == 4:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -7420,24 +8783,29 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e477_v0 = ((g >> 4) & 255) + -128
+        e212_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e477_v1 = c & 65535
-        if e477_v1 < 32768:
-            e477_v1 >>= 8
+        e212_v1 = c & 65535
+        if e212_v1 < 32768:
+            e212_v1 >>= 8
             p = q - 8
-        elif not e477_v1 & 128:
-            e477_v1 = ((e477_v1 >> 8) & 127) | ((e477_v1 & 127) << 7)
+            if sg:
+                e212_v1 = ~e212_v1
+        elif not e212_v1 & 128:
+            e212_v1 = ((e212_v1 >> 8) & 127) | (e212_v1 & 127) << 7
             p = q
+            if sg:
+                e212_v1 = ~e212_v1
         else:
-            e477_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e477_v1 = ~e477_v1
-        if e477_v1 < -32768 or e477_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e477_v1, -32768, 32767)
-        v4 = _new(RationalNumberType)
-        _s478(v4, e477_v0)
-        _s479(v4, e477_v1)
+            e212_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e212_v1 = ~e212_v1
+            if e212_v1 < -32768 or e212_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e212_v1, -32768, 32767)
+        v4 = _new(_W_RationalNumberType)
+        v4.Exponent = e212_v0
+        v4.Value = e212_v1
+        v4.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7445,7 +8813,6 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Dynamic_DC_CLResControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -7454,25 +8821,29 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e480_v0 = ((g >> 4) & 255) + -128
+    e213_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e480_v1 = c & 65535
-    if e480_v1 < 32768:
-        e480_v1 >>= 8
+    e213_v1 = c & 65535
+    if e213_v1 < 32768:
+        e213_v1 >>= 8
         p = q - 8
-    elif not e480_v1 & 128:
-        e480_v1 = ((e480_v1 >> 8) & 127) | ((e480_v1 & 127) << 7)
+        if sg:
+            e213_v1 = ~e213_v1
+    elif not e213_v1 & 128:
+        e213_v1 = ((e213_v1 >> 8) & 127) | (e213_v1 & 127) << 7
         p = q
+        if sg:
+            e213_v1 = ~e213_v1
     else:
-        e480_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e480_v1 = ~e480_v1
-    if e480_v1 < -32768 or e480_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e480_v1, -32768, 32767)
-    v5 = _new(RationalNumberType)
-    _s481(v5, e480_v0)
-    _s482(v5, e480_v1)
-    p0 = p + 17
+        e213_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e213_v1 = ~e213_v1
+        if e213_v1 < -32768 or e213_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e213_v1, -32768, 32767)
+    v5 = _new(_W_RationalNumberType)
+    v5.Exponent = e213_v0
+    v5.Value = e213_v1
+    v5.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -7481,25 +8852,29 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e483_v0 = ((g >> 4) & 255) + -128
+    e214_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e483_v1 = c & 65535
-    if e483_v1 < 32768:
-        e483_v1 >>= 8
+    e214_v1 = c & 65535
+    if e214_v1 < 32768:
+        e214_v1 >>= 8
         p = q - 8
-    elif not e483_v1 & 128:
-        e483_v1 = ((e483_v1 >> 8) & 127) | ((e483_v1 & 127) << 7)
+        if sg:
+            e214_v1 = ~e214_v1
+    elif not e214_v1 & 128:
+        e214_v1 = ((e214_v1 >> 8) & 127) | (e214_v1 & 127) << 7
         p = q
+        if sg:
+            e214_v1 = ~e214_v1
     else:
-        e483_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e483_v1 = ~e483_v1
-    if e483_v1 < -32768 or e483_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e483_v1, -32768, 32767)
-    v6 = _new(RationalNumberType)
-    _s484(v6, e483_v0)
-    _s485(v6, e483_v1)
-    p0 = p + 17
+        e214_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e214_v1 = ~e214_v1
+        if e214_v1 < -32768 or e214_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e214_v1, -32768, 32767)
+    v6 = _new(_W_RationalNumberType)
+    v6.Exponent = e214_v0
+    v6.Value = e214_v1
+    v6.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -7508,24 +8883,29 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e486_v0 = ((g >> 4) & 255) + -128
+    e215_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e486_v1 = c & 65535
-    if e486_v1 < 32768:
-        e486_v1 >>= 8
+    e215_v1 = c & 65535
+    if e215_v1 < 32768:
+        e215_v1 >>= 8
         p = q - 8
-    elif not e486_v1 & 128:
-        e486_v1 = ((e486_v1 >> 8) & 127) | ((e486_v1 & 127) << 7)
+        if sg:
+            e215_v1 = ~e215_v1
+    elif not e215_v1 & 128:
+        e215_v1 = ((e215_v1 >> 8) & 127) | (e215_v1 & 127) << 7
         p = q
+        if sg:
+            e215_v1 = ~e215_v1
     else:
-        e486_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e486_v1 = ~e486_v1
-    if e486_v1 < -32768 or e486_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e486_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s487(v7, e486_v0)
-    _s488(v7, e486_v1)
+        e215_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e215_v1 = ~e215_v1
+        if e215_v1 < -32768 or e215_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e215_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = e215_v0
+    v7.Value = e215_v1
+    v7.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7533,30 +8913,81 @@ def _d_Dynamic_DC_CLResControlModeType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'Dynamic_DC_CLResControlModeType')
     p = q
-    o = _new(cls)
-    _s489(o, v0)
-    _s490(o, v1)
-    _s491(o, v2)
-    _s492(o, v3)
-    _s493(o, v4)
-    _s494(o, v5)
-    _s495(o, v6)
-    _s496(o, v7)
+    o = _new(_W_Dynamic_DC_CLResControlModeType)
+    o.DepartureTime = v0
+    o.MinimumSOC = v1
+    o.TargetSOC = v2
+    o.AckMaxDelay = v3
+    o.EVSEMaximumChargePower = v4
+    o.EVSEMinimumChargePower = v5
+    o.EVSEMaximumChargeCurrent = v6
+    o.EVSEMaximumVoltage = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_Dynamic_DC_CLResControlMode = _d_Dynamic_DC_CLResControlModeType
+""",
+    ),
+    '_j_Dynamic_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Dynamic_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.MinimumSOC
+    if x1 is not None:
+        d['MinimumSOC'] = x1
+    x2 = v.TargetSOC
+    if x2 is not None:
+        d['TargetSOC'] = x2
+    x3 = v.AckMaxDelay
+    if x3 is not None:
+        d['AckMaxDelay'] = x3
+    x4 = v.EVSEMaximumChargePower
+    if x4 is not None:
+        y1 = x4.Exponent
+        y2 = x4.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x5 = v.EVSEMinimumChargePower
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.EVSEMaximumChargeCurrent
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVSEMaximumVoltage
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    return d
+_j_Dynamic_DC_CLResControlMode = _j_Dynamic_DC_CLResControlModeType
 """,
     ),
     '_e_Scheduled_DC_CLReqControlModeType': (
         ('RationalNumberType',),
 """\
-_T498 = ((3, 1, 2), (2, 0, 2), None, None, None, None, None, None, None, None, None, )
-_T500 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, )
-_T502 = ((3, 3, 4), (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, )
-_T506 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, None, )
-_T508 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
-_T510 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
-_T512 = (None, None, None, None, None, (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
-_T514 = (None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T217 = ((3, 1, 2), (2, 0, 2), None, None, None, None, None, None, None, None, None, )
+_T219 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, None, None, None, None, None, None, None, )
+_T221 = ((3, 3, 4), (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, None, )
+_T225 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, None, )
+_T227 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (3, 0, 8), None, None, None, )
+_T229 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (3, 1, 9), (2, 0, 9), None, None, )
+_T231 = (None, None, None, None, None, (3, 4, 10), (3, 3, 10), (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
+_T233 = (None, None, None, None, None, (3, 5), (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_DC_CLReqControlModeType(a, v):
     f = ""
@@ -7567,16 +8998,20 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVTargetEnergyRequest.Exponent"
-            e497_x0 = x0.Exponent
-            if e497_x0.__class__ is not int or e497_x0 < -128 or e497_x0 > 127:
-                raise _rt.bad_int(e497_x0, -128, 127)
+            e216_x0 = x0.Exponent
+            if e216_x0.__class__ is not int or e216_x0 < -128 or e216_x0 > 127:
+                raise _rt.bad_int(e216_x0, -128, 127)
             f = "EVTargetEnergyRequest.Value"
-            e497_x1 = x0.Value
-            if e497_x1.__class__ is not int or e497_x1 < -32768 or e497_x1 > 32767:
-                raise _rt.bad_int(e497_x1, -32768, 32767)
-            a = (a << 17) | (e497_x0 - -128) << 4 | (e497_x1 < 0)
-            m = ~e497_x1 if e497_x1 < 0 else e497_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e216_x1 = x0.Value
+            if e216_x1.__class__ is not int or e216_x1 < -32768 or e216_x1 > 32767:
+                raise _rt.bad_int(e216_x1, -32768, 32767)
+            m = ~e216_x1 if e216_x1 < 0 else e216_x1
+            if m < 128:
+                a = (a << 25) | (e216_x0 - -128) << 12 | (e216_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e216_x0 - -128) << 20 | (e216_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e216_x0 - -128) << 28 | (e216_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -7586,80 +9021,96 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T498[s]
+            t = _T217[s]
             if t is None:
                 raise _rt.not_here('EVMaximumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumEnergyRequest.Exponent"
-            e499_x0 = x1.Exponent
-            if e499_x0.__class__ is not int or e499_x0 < -128 or e499_x0 > 127:
-                raise _rt.bad_int(e499_x0, -128, 127)
+            e218_x0 = x1.Exponent
+            if e218_x0.__class__ is not int or e218_x0 < -128 or e218_x0 > 127:
+                raise _rt.bad_int(e218_x0, -128, 127)
             f = "EVMaximumEnergyRequest.Value"
-            e499_x1 = x1.Value
-            if e499_x1.__class__ is not int or e499_x1 < -32768 or e499_x1 > 32767:
-                raise _rt.bad_int(e499_x1, -32768, 32767)
-            a = (a << 14) | (e499_x0 - -128) << 4 | (e499_x1 < 0)
-            m = ~e499_x1 if e499_x1 < 0 else e499_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e218_x1 = x1.Value
+            if e218_x1.__class__ is not int or e218_x1 < -32768 or e218_x1 > 32767:
+                raise _rt.bad_int(e218_x1, -32768, 32767)
+            m = ~e218_x1 if e218_x1 < 0 else e218_x1
+            if m < 128:
+                a = (a << 22) | (e218_x0 - -128) << 12 | (e218_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e218_x0 - -128) << 20 | (e218_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e218_x0 - -128) << 28 | (e218_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumEnergyRequest"
         x2 = v.EVMinimumEnergyRequest
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T500[s]
+            t = _T219[s]
             if t is None:
                 raise _rt.not_here('EVMinimumEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumEnergyRequest.Exponent"
-            e501_x0 = x2.Exponent
-            if e501_x0.__class__ is not int or e501_x0 < -128 or e501_x0 > 127:
-                raise _rt.bad_int(e501_x0, -128, 127)
+            e220_x0 = x2.Exponent
+            if e220_x0.__class__ is not int or e220_x0 < -128 or e220_x0 > 127:
+                raise _rt.bad_int(e220_x0, -128, 127)
             f = "EVMinimumEnergyRequest.Value"
-            e501_x1 = x2.Value
-            if e501_x1.__class__ is not int or e501_x1 < -32768 or e501_x1 > 32767:
-                raise _rt.bad_int(e501_x1, -32768, 32767)
-            a = (a << 14) | (e501_x0 - -128) << 4 | (e501_x1 < 0)
-            m = ~e501_x1 if e501_x1 < 0 else e501_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e220_x1 = x2.Value
+            if e220_x1.__class__ is not int or e220_x1 < -32768 or e220_x1 > 32767:
+                raise _rt.bad_int(e220_x1, -32768, 32767)
+            m = ~e220_x1 if e220_x1 < 0 else e220_x1
+            if m < 128:
+                a = (a << 22) | (e220_x0 - -128) << 12 | (e220_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e220_x0 - -128) << 20 | (e220_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e220_x0 - -128) << 28 | (e220_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetCurrent"
         x3 = v.EVTargetCurrent
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
-        t = _T502[s]
+        t = _T221[s]
         if t is None:
             raise _rt.not_here('EVTargetCurrent')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetCurrent.Exponent"
-        e503_x0 = x3.Exponent
-        if e503_x0.__class__ is not int or e503_x0 < -128 or e503_x0 > 127:
-            raise _rt.bad_int(e503_x0, -128, 127)
+        e222_x0 = x3.Exponent
+        if e222_x0.__class__ is not int or e222_x0 < -128 or e222_x0 > 127:
+            raise _rt.bad_int(e222_x0, -128, 127)
         f = "EVTargetCurrent.Value"
-        e503_x1 = x3.Value
-        if e503_x1.__class__ is not int or e503_x1 < -32768 or e503_x1 > 32767:
-            raise _rt.bad_int(e503_x1, -32768, 32767)
-        a = (a << 14) | (e503_x0 - -128) << 4 | (e503_x1 < 0)
-        m = ~e503_x1 if e503_x1 < 0 else e503_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e222_x1 = x3.Value
+        if e222_x1.__class__ is not int or e222_x1 < -32768 or e222_x1 > 32767:
+            raise _rt.bad_int(e222_x1, -32768, 32767)
+        m = ~e222_x1 if e222_x1 < 0 else e222_x1
+        if m < 128:
+            a = (a << 22) | (e222_x0 - -128) << 12 | (e222_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e222_x0 - -128) << 20 | (e222_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e222_x0 - -128) << 28 | (e222_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetVoltage"
         x4 = v.EVTargetVoltage
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVTargetVoltage.Exponent"
-        e504_x0 = x4.Exponent
-        if e504_x0.__class__ is not int or e504_x0 < -128 or e504_x0 > 127:
-            raise _rt.bad_int(e504_x0, -128, 127)
+        e223_x0 = x4.Exponent
+        if e223_x0.__class__ is not int or e223_x0 < -128 or e223_x0 > 127:
+            raise _rt.bad_int(e223_x0, -128, 127)
         f = "EVTargetVoltage.Value"
-        e504_x1 = x4.Value
-        if e504_x1.__class__ is not int or e504_x1 < -32768 or e504_x1 > 32767:
-            raise _rt.bad_int(e504_x1, -32768, 32767)
-        a = (a << 17) | (e504_x0 - -128) << 4 | (e504_x1 < 0)
-        m = ~e504_x1 if e504_x1 < 0 else e504_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e223_x1 = x4.Value
+        if e223_x1.__class__ is not int or e223_x1 < -32768 or e223_x1 > 32767:
+            raise _rt.bad_int(e223_x1, -32768, 32767)
+        m = ~e223_x1 if e223_x1 < 0 else e223_x1
+        if m < 128:
+            a = (a << 25) | (e223_x0 - -128) << 12 | (e223_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e223_x0 - -128) << 20 | (e223_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e223_x0 - -128) << 28 | (e223_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumChargePower"
         x5 = v.EVMaximumChargePower
         a <<= 2
@@ -7667,16 +9118,20 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
             if not isinstance(x5, RationalNumberType):
                 raise _rt.bad_class(x5, 'RationalNumberType')
             f = "EVMaximumChargePower.Exponent"
-            e505_x0 = x5.Exponent
-            if e505_x0.__class__ is not int or e505_x0 < -128 or e505_x0 > 127:
-                raise _rt.bad_int(e505_x0, -128, 127)
+            e224_x0 = x5.Exponent
+            if e224_x0.__class__ is not int or e224_x0 < -128 or e224_x0 > 127:
+                raise _rt.bad_int(e224_x0, -128, 127)
             f = "EVMaximumChargePower.Value"
-            e505_x1 = x5.Value
-            if e505_x1.__class__ is not int or e505_x1 < -32768 or e505_x1 > 32767:
-                raise _rt.bad_int(e505_x1, -32768, 32767)
-            a = (a << 17) | (e505_x0 - -128) << 4 | (e505_x1 < 0)
-            m = ~e505_x1 if e505_x1 < 0 else e505_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e224_x1 = x5.Value
+            if e224_x1.__class__ is not int or e224_x1 < -32768 or e224_x1 > 32767:
+                raise _rt.bad_int(e224_x1, -32768, 32767)
+            m = ~e224_x1 if e224_x1 < 0 else e224_x1
+            if m < 128:
+                a = (a << 25) | (e224_x0 - -128) << 12 | (e224_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e224_x0 - -128) << 20 | (e224_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e224_x0 - -128) << 28 | (e224_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -7686,90 +9141,106 @@ def _e_Scheduled_DC_CLReqControlModeType(a, v):
         if x6 is not None:
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
-            t = _T506[s]
+            t = _T225[s]
             if t is None:
                 raise _rt.not_here('EVMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumChargePower.Exponent"
-            e507_x0 = x6.Exponent
-            if e507_x0.__class__ is not int or e507_x0 < -128 or e507_x0 > 127:
-                raise _rt.bad_int(e507_x0, -128, 127)
+            e226_x0 = x6.Exponent
+            if e226_x0.__class__ is not int or e226_x0 < -128 or e226_x0 > 127:
+                raise _rt.bad_int(e226_x0, -128, 127)
             f = "EVMinimumChargePower.Value"
-            e507_x1 = x6.Value
-            if e507_x1.__class__ is not int or e507_x1 < -32768 or e507_x1 > 32767:
-                raise _rt.bad_int(e507_x1, -32768, 32767)
-            a = (a << 14) | (e507_x0 - -128) << 4 | (e507_x1 < 0)
-            m = ~e507_x1 if e507_x1 < 0 else e507_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e226_x1 = x6.Value
+            if e226_x1.__class__ is not int or e226_x1 < -32768 or e226_x1 > 32767:
+                raise _rt.bad_int(e226_x1, -32768, 32767)
+            m = ~e226_x1 if e226_x1 < 0 else e226_x1
+            if m < 128:
+                a = (a << 22) | (e226_x0 - -128) << 12 | (e226_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e226_x0 - -128) << 20 | (e226_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e226_x0 - -128) << 28 | (e226_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumChargeCurrent"
         x7 = v.EVMaximumChargeCurrent
         if x7 is not None:
             if not isinstance(x7, RationalNumberType):
                 raise _rt.bad_class(x7, 'RationalNumberType')
-            t = _T508[s]
+            t = _T227[s]
             if t is None:
                 raise _rt.not_here('EVMaximumChargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumChargeCurrent.Exponent"
-            e509_x0 = x7.Exponent
-            if e509_x0.__class__ is not int or e509_x0 < -128 or e509_x0 > 127:
-                raise _rt.bad_int(e509_x0, -128, 127)
+            e228_x0 = x7.Exponent
+            if e228_x0.__class__ is not int or e228_x0 < -128 or e228_x0 > 127:
+                raise _rt.bad_int(e228_x0, -128, 127)
             f = "EVMaximumChargeCurrent.Value"
-            e509_x1 = x7.Value
-            if e509_x1.__class__ is not int or e509_x1 < -32768 or e509_x1 > 32767:
-                raise _rt.bad_int(e509_x1, -32768, 32767)
-            a = (a << 14) | (e509_x0 - -128) << 4 | (e509_x1 < 0)
-            m = ~e509_x1 if e509_x1 < 0 else e509_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e228_x1 = x7.Value
+            if e228_x1.__class__ is not int or e228_x1 < -32768 or e228_x1 > 32767:
+                raise _rt.bad_int(e228_x1, -32768, 32767)
+            m = ~e228_x1 if e228_x1 < 0 else e228_x1
+            if m < 128:
+                a = (a << 22) | (e228_x0 - -128) << 12 | (e228_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e228_x0 - -128) << 20 | (e228_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e228_x0 - -128) << 28 | (e228_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumVoltage"
         x8 = v.EVMaximumVoltage
         if x8 is not None:
             if not isinstance(x8, RationalNumberType):
                 raise _rt.bad_class(x8, 'RationalNumberType')
-            t = _T510[s]
+            t = _T229[s]
             if t is None:
                 raise _rt.not_here('EVMaximumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumVoltage.Exponent"
-            e511_x0 = x8.Exponent
-            if e511_x0.__class__ is not int or e511_x0 < -128 or e511_x0 > 127:
-                raise _rt.bad_int(e511_x0, -128, 127)
+            e230_x0 = x8.Exponent
+            if e230_x0.__class__ is not int or e230_x0 < -128 or e230_x0 > 127:
+                raise _rt.bad_int(e230_x0, -128, 127)
             f = "EVMaximumVoltage.Value"
-            e511_x1 = x8.Value
-            if e511_x1.__class__ is not int or e511_x1 < -32768 or e511_x1 > 32767:
-                raise _rt.bad_int(e511_x1, -32768, 32767)
-            a = (a << 14) | (e511_x0 - -128) << 4 | (e511_x1 < 0)
-            m = ~e511_x1 if e511_x1 < 0 else e511_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e230_x1 = x8.Value
+            if e230_x1.__class__ is not int or e230_x1 < -32768 or e230_x1 > 32767:
+                raise _rt.bad_int(e230_x1, -32768, 32767)
+            m = ~e230_x1 if e230_x1 < 0 else e230_x1
+            if m < 128:
+                a = (a << 22) | (e230_x0 - -128) << 12 | (e230_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e230_x0 - -128) << 20 | (e230_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e230_x0 - -128) << 28 | (e230_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMinimumVoltage"
         x9 = v.EVMinimumVoltage
         if x9 is not None:
             if not isinstance(x9, RationalNumberType):
                 raise _rt.bad_class(x9, 'RationalNumberType')
-            t = _T512[s]
+            t = _T231[s]
             if t is None:
                 raise _rt.not_here('EVMinimumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMinimumVoltage.Exponent"
-            e513_x0 = x9.Exponent
-            if e513_x0.__class__ is not int or e513_x0 < -128 or e513_x0 > 127:
-                raise _rt.bad_int(e513_x0, -128, 127)
+            e232_x0 = x9.Exponent
+            if e232_x0.__class__ is not int or e232_x0 < -128 or e232_x0 > 127:
+                raise _rt.bad_int(e232_x0, -128, 127)
             f = "EVMinimumVoltage.Value"
-            e513_x1 = x9.Value
-            if e513_x1.__class__ is not int or e513_x1 < -32768 or e513_x1 > 32767:
-                raise _rt.bad_int(e513_x1, -32768, 32767)
-            a = (a << 14) | (e513_x0 - -128) << 4 | (e513_x1 < 0)
-            m = ~e513_x1 if e513_x1 < 0 else e513_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e232_x1 = x9.Value
+            if e232_x1.__class__ is not int or e232_x1 < -32768 or e232_x1 > 32767:
+                raise _rt.bad_int(e232_x1, -32768, 32767)
+            m = ~e232_x1 if e232_x1 < 0 else e232_x1
+            if m < 128:
+                a = (a << 22) | (e232_x0 - -128) << 12 | (e232_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e232_x0 - -128) << 20 | (e232_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e232_x0 - -128) << 28 | (e232_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T514[s]
+        t = _T233[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVMaximumChargeCurrent), SE(EVMaximumChargePower), SE(EVMaximumVoltage), SE(EVMinimumChargePower), SE(EVMinimumVoltage))')
         a = (a << t[0]) | t[1]
@@ -7782,22 +9253,8 @@ _e_Scheduled_DC_CLReqControlMode = _e_Scheduled_DC_CLReqControlModeType
 """,
     ),
     '_d_Scheduled_DC_CLReqControlModeType': (
-        ('RationalNumberType', 'Scheduled_DC_CLReqControlModeType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'Scheduled_DC_CLReqControlModeType', '_W_RationalNumberType', '_W_Scheduled_DC_CLReqControlModeType', '_d_RationalNumberType'),
 """\
-_s516 = RationalNumberType.Exponent.__set__
-_s517 = RationalNumberType.Value.__set__
-_s519 = RationalNumberType.Exponent.__set__
-_s520 = RationalNumberType.Value.__set__
-_s521 = Scheduled_DC_CLReqControlModeType.EVTargetEnergyRequest.__set__
-_s522 = Scheduled_DC_CLReqControlModeType.EVMaximumEnergyRequest.__set__
-_s523 = Scheduled_DC_CLReqControlModeType.EVMinimumEnergyRequest.__set__
-_s524 = Scheduled_DC_CLReqControlModeType.EVTargetCurrent.__set__
-_s525 = Scheduled_DC_CLReqControlModeType.EVTargetVoltage.__set__
-_s526 = Scheduled_DC_CLReqControlModeType.EVMaximumChargePower.__set__
-_s527 = Scheduled_DC_CLReqControlModeType.EVMinimumChargePower.__set__
-_s528 = Scheduled_DC_CLReqControlModeType.EVMaximumChargeCurrent.__set__
-_s529 = Scheduled_DC_CLReqControlModeType.EVMaximumVoltage.__set__
-_s530 = Scheduled_DC_CLReqControlModeType.EVMinimumVoltage.__set__
 
 def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -7862,7 +9319,6 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'Scheduled_DC_CLReqControlModeType')
     if s == 3:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -7871,24 +9327,29 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e515_v0 = ((g >> 4) & 255) + -128
+        e234_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e515_v1 = c & 65535
-        if e515_v1 < 32768:
-            e515_v1 >>= 8
+        e234_v1 = c & 65535
+        if e234_v1 < 32768:
+            e234_v1 >>= 8
             p = q - 8
-        elif not e515_v1 & 128:
-            e515_v1 = ((e515_v1 >> 8) & 127) | ((e515_v1 & 127) << 7)
+            if sg:
+                e234_v1 = ~e234_v1
+        elif not e234_v1 & 128:
+            e234_v1 = ((e234_v1 >> 8) & 127) | (e234_v1 & 127) << 7
             p = q
+            if sg:
+                e234_v1 = ~e234_v1
         else:
-            e515_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e515_v1 = ~e515_v1
-        if e515_v1 < -32768 or e515_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e515_v1, -32768, 32767)
-        v3 = _new(RationalNumberType)
-        _s516(v3, e515_v0)
-        _s517(v3, e515_v1)
+            e234_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e234_v1 = ~e234_v1
+            if e234_v1 < -32768 or e234_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e234_v1, -32768, 32767)
+        v3 = _new(_W_RationalNumberType)
+        v3.Exponent = e234_v0
+        v3.Value = e234_v1
+        v3.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7896,7 +9357,6 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'Scheduled_DC_CLReqControlModeType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -7905,24 +9365,29 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e518_v0 = ((g >> 4) & 255) + -128
+    e235_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e518_v1 = c & 65535
-    if e518_v1 < 32768:
-        e518_v1 >>= 8
+    e235_v1 = c & 65535
+    if e235_v1 < 32768:
+        e235_v1 >>= 8
         p = q - 8
-    elif not e518_v1 & 128:
-        e518_v1 = ((e518_v1 >> 8) & 127) | ((e518_v1 & 127) << 7)
+        if sg:
+            e235_v1 = ~e235_v1
+    elif not e235_v1 & 128:
+        e235_v1 = ((e235_v1 >> 8) & 127) | (e235_v1 & 127) << 7
         p = q
+        if sg:
+            e235_v1 = ~e235_v1
     else:
-        e518_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e518_v1 = ~e518_v1
-    if e518_v1 < -32768 or e518_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e518_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s519(v4, e518_v0)
-    _s520(v4, e518_v1)
+        e235_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e235_v1 = ~e235_v1
+        if e235_v1 < -32768 or e235_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e235_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e235_v0
+    v4.Value = e235_v1
+    v4.__class__ = RationalNumberType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -8032,28 +9497,109 @@ def _d_Scheduled_DC_CLReqControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_DC_CLReqControlModeType')
         p = q
-    o = _new(cls)
-    _s521(o, v0)
-    _s522(o, v1)
-    _s523(o, v2)
-    _s524(o, v3)
-    _s525(o, v4)
-    _s526(o, v5)
-    _s527(o, v6)
-    _s528(o, v7)
-    _s529(o, v8)
-    _s530(o, v9)
+    o = _new(_W_Scheduled_DC_CLReqControlModeType)
+    o.EVTargetEnergyRequest = v0
+    o.EVMaximumEnergyRequest = v1
+    o.EVMinimumEnergyRequest = v2
+    o.EVTargetCurrent = v3
+    o.EVTargetVoltage = v4
+    o.EVMaximumChargePower = v5
+    o.EVMinimumChargePower = v6
+    o.EVMaximumChargeCurrent = v7
+    o.EVMaximumVoltage = v8
+    o.EVMinimumVoltage = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_Scheduled_DC_CLReqControlMode = _d_Scheduled_DC_CLReqControlModeType
+""",
+    ),
+    '_j_Scheduled_DC_CLReqControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_DC_CLReqControlModeType(v):
+    d = {}
+    x0 = v.EVTargetEnergyRequest
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVTargetEnergyRequest'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVMaximumEnergyRequest
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVMaximumEnergyRequest'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVMinimumEnergyRequest
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMinimumEnergyRequest'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVTargetCurrent
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVTargetCurrent'] = {'Exponent': y7, 'Value': y8}
+    x4 = v.EVTargetVoltage
+    if x4 is not None:
+        y9 = x4.Exponent
+        y10 = x4.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['EVTargetVoltage'] = {'Exponent': y9, 'Value': y10}
+    x5 = v.EVMaximumChargePower
+    if x5 is not None:
+        y11 = x5.Exponent
+        y12 = x5.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargePower'] = {'Exponent': y11, 'Value': y12}
+    x6 = v.EVMinimumChargePower
+    if x6 is not None:
+        y13 = x6.Exponent
+        y14 = x6.Value
+        if y13 is None or y14 is None:
+            return _rt.json_body(v)
+        d['EVMinimumChargePower'] = {'Exponent': y13, 'Value': y14}
+    x7 = v.EVMaximumChargeCurrent
+    if x7 is not None:
+        y15 = x7.Exponent
+        y16 = x7.Value
+        if y15 is None or y16 is None:
+            return _rt.json_body(v)
+        d['EVMaximumChargeCurrent'] = {'Exponent': y15, 'Value': y16}
+    x8 = v.EVMaximumVoltage
+    if x8 is not None:
+        y17 = x8.Exponent
+        y18 = x8.Value
+        if y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltage'] = {'Exponent': y17, 'Value': y18}
+    x9 = v.EVMinimumVoltage
+    if x9 is not None:
+        y19 = x9.Exponent
+        y20 = x9.Value
+        if y19 is None or y20 is None:
+            return _rt.json_body(v)
+        d['EVMinimumVoltage'] = {'Exponent': y19, 'Value': y20}
+    return d
+_j_Scheduled_DC_CLReqControlMode = _j_Scheduled_DC_CLReqControlModeType
 """,
     ),
     '_e_Scheduled_DC_CLResControlModeType': (
         ('RationalNumberType',),
 """\
-_T532 = ((3, 1, 2), (3, 0, 2), None, None, None, )
-_T534 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
-_T536 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
-_T538 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T237 = ((3, 1, 2), (3, 0, 2), None, None, None, )
+_T239 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
+_T241 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
+_T243 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_Scheduled_DC_CLResControlModeType(a, v):
     f = ""
@@ -8064,16 +9610,20 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
             if not isinstance(x0, RationalNumberType):
                 raise _rt.bad_class(x0, 'RationalNumberType')
             f = "EVSEMaximumChargePower.Exponent"
-            e531_x0 = x0.Exponent
-            if e531_x0.__class__ is not int or e531_x0 < -128 or e531_x0 > 127:
-                raise _rt.bad_int(e531_x0, -128, 127)
+            e236_x0 = x0.Exponent
+            if e236_x0.__class__ is not int or e236_x0 < -128 or e236_x0 > 127:
+                raise _rt.bad_int(e236_x0, -128, 127)
             f = "EVSEMaximumChargePower.Value"
-            e531_x1 = x0.Value
-            if e531_x1.__class__ is not int or e531_x1 < -32768 or e531_x1 > 32767:
-                raise _rt.bad_int(e531_x1, -32768, 32767)
-            a = (a << 17) | (e531_x0 - -128) << 4 | (e531_x1 < 0)
-            m = ~e531_x1 if e531_x1 < 0 else e531_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e236_x1 = x0.Value
+            if e236_x1.__class__ is not int or e236_x1 < -32768 or e236_x1 > 32767:
+                raise _rt.bad_int(e236_x1, -32768, 32767)
+            m = ~e236_x1 if e236_x1 < 0 else e236_x1
+            if m < 128:
+                a = (a << 25) | (e236_x0 - -128) << 12 | (e236_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e236_x0 - -128) << 20 | (e236_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e236_x0 - -128) << 28 | (e236_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 1
         else:
@@ -8083,68 +9633,80 @@ def _e_Scheduled_DC_CLResControlModeType(a, v):
         if x1 is not None:
             if not isinstance(x1, RationalNumberType):
                 raise _rt.bad_class(x1, 'RationalNumberType')
-            t = _T532[s]
+            t = _T237[s]
             if t is None:
                 raise _rt.not_here('EVSEMinimumChargePower')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMinimumChargePower.Exponent"
-            e533_x0 = x1.Exponent
-            if e533_x0.__class__ is not int or e533_x0 < -128 or e533_x0 > 127:
-                raise _rt.bad_int(e533_x0, -128, 127)
+            e238_x0 = x1.Exponent
+            if e238_x0.__class__ is not int or e238_x0 < -128 or e238_x0 > 127:
+                raise _rt.bad_int(e238_x0, -128, 127)
             f = "EVSEMinimumChargePower.Value"
-            e533_x1 = x1.Value
-            if e533_x1.__class__ is not int or e533_x1 < -32768 or e533_x1 > 32767:
-                raise _rt.bad_int(e533_x1, -32768, 32767)
-            a = (a << 14) | (e533_x0 - -128) << 4 | (e533_x1 < 0)
-            m = ~e533_x1 if e533_x1 < 0 else e533_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e238_x1 = x1.Value
+            if e238_x1.__class__ is not int or e238_x1 < -32768 or e238_x1 > 32767:
+                raise _rt.bad_int(e238_x1, -32768, 32767)
+            m = ~e238_x1 if e238_x1 < 0 else e238_x1
+            if m < 128:
+                a = (a << 22) | (e238_x0 - -128) << 12 | (e238_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e238_x0 - -128) << 20 | (e238_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e238_x0 - -128) << 28 | (e238_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumChargeCurrent"
         x2 = v.EVSEMaximumChargeCurrent
         if x2 is not None:
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
-            t = _T534[s]
+            t = _T239[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumChargeCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumChargeCurrent.Exponent"
-            e535_x0 = x2.Exponent
-            if e535_x0.__class__ is not int or e535_x0 < -128 or e535_x0 > 127:
-                raise _rt.bad_int(e535_x0, -128, 127)
+            e240_x0 = x2.Exponent
+            if e240_x0.__class__ is not int or e240_x0 < -128 or e240_x0 > 127:
+                raise _rt.bad_int(e240_x0, -128, 127)
             f = "EVSEMaximumChargeCurrent.Value"
-            e535_x1 = x2.Value
-            if e535_x1.__class__ is not int or e535_x1 < -32768 or e535_x1 > 32767:
-                raise _rt.bad_int(e535_x1, -32768, 32767)
-            a = (a << 14) | (e535_x0 - -128) << 4 | (e535_x1 < 0)
-            m = ~e535_x1 if e535_x1 < 0 else e535_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e240_x1 = x2.Value
+            if e240_x1.__class__ is not int or e240_x1 < -32768 or e240_x1 > 32767:
+                raise _rt.bad_int(e240_x1, -32768, 32767)
+            m = ~e240_x1 if e240_x1 < 0 else e240_x1
+            if m < 128:
+                a = (a << 22) | (e240_x0 - -128) << 12 | (e240_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e240_x0 - -128) << 20 | (e240_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e240_x0 - -128) << 28 | (e240_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumVoltage"
         x3 = v.EVSEMaximumVoltage
         if x3 is not None:
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
-            t = _T536[s]
+            t = _T241[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumVoltage')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumVoltage.Exponent"
-            e537_x0 = x3.Exponent
-            if e537_x0.__class__ is not int or e537_x0 < -128 or e537_x0 > 127:
-                raise _rt.bad_int(e537_x0, -128, 127)
+            e242_x0 = x3.Exponent
+            if e242_x0.__class__ is not int or e242_x0 < -128 or e242_x0 > 127:
+                raise _rt.bad_int(e242_x0, -128, 127)
             f = "EVSEMaximumVoltage.Value"
-            e537_x1 = x3.Value
-            if e537_x1.__class__ is not int or e537_x1 < -32768 or e537_x1 > 32767:
-                raise _rt.bad_int(e537_x1, -32768, 32767)
-            a = (a << 14) | (e537_x0 - -128) << 4 | (e537_x1 < 0)
-            m = ~e537_x1 if e537_x1 < 0 else e537_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e242_x1 = x3.Value
+            if e242_x1.__class__ is not int or e242_x1 < -32768 or e242_x1 > 32767:
+                raise _rt.bad_int(e242_x1, -32768, 32767)
+            m = ~e242_x1 if e242_x1 < 0 else e242_x1
+            if m < 128:
+                a = (a << 22) | (e242_x0 - -128) << 12 | (e242_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (e242_x0 - -128) << 20 | (e242_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (e242_x0 - -128) << 28 | (e242_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
-        t = _T538[s]
+        t = _T243[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEMaximumChargeCurrent), SE(EVSEMaximumChargePower), SE(EVSEMaximumVoltage), SE(EVSEMinimumChargePower))')
         a = (a << t[0]) | t[1]
@@ -8157,12 +9719,8 @@ _e_Scheduled_DC_CLResControlMode = _e_Scheduled_DC_CLResControlModeType
 """,
     ),
     '_d_Scheduled_DC_CLResControlModeType': (
-        ('RationalNumberType', 'Scheduled_DC_CLResControlModeType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'Scheduled_DC_CLResControlModeType', '_W_Scheduled_DC_CLResControlModeType', '_d_RationalNumberType'),
 """\
-_s539 = Scheduled_DC_CLResControlModeType.EVSEMaximumChargePower.__set__
-_s540 = Scheduled_DC_CLResControlModeType.EVSEMinimumChargePower.__set__
-_s541 = Scheduled_DC_CLResControlModeType.EVSEMaximumChargeCurrent.__set__
-_s542 = Scheduled_DC_CLResControlModeType.EVSEMaximumVoltage.__set__
 
 def _d_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
     v0 = None
@@ -8250,13 +9808,52 @@ def _d_Scheduled_DC_CLResControlModeType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'Scheduled_DC_CLResControlModeType')
         p = q
-    o = _new(cls)
-    _s539(o, v0)
-    _s540(o, v1)
-    _s541(o, v2)
-    _s542(o, v3)
+    o = _new(_W_Scheduled_DC_CLResControlModeType)
+    o.EVSEMaximumChargePower = v0
+    o.EVSEMinimumChargePower = v1
+    o.EVSEMaximumChargeCurrent = v2
+    o.EVSEMaximumVoltage = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_Scheduled_DC_CLResControlMode = _d_Scheduled_DC_CLResControlModeType
+""",
+    ),
+    '_j_Scheduled_DC_CLResControlModeType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_Scheduled_DC_CLResControlModeType(v):
+    d = {}
+    x0 = v.EVSEMaximumChargePower
+    if x0 is not None:
+        y1 = x0.Exponent
+        y2 = x0.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargePower'] = {'Exponent': y1, 'Value': y2}
+    x1 = v.EVSEMinimumChargePower
+    if x1 is not None:
+        y3 = x1.Exponent
+        y4 = x1.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVSEMinimumChargePower'] = {'Exponent': y3, 'Value': y4}
+    x2 = v.EVSEMaximumChargeCurrent
+    if x2 is not None:
+        y5 = x2.Exponent
+        y6 = x2.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumChargeCurrent'] = {'Exponent': y5, 'Value': y6}
+    x3 = v.EVSEMaximumVoltage
+    if x3 is not None:
+        y7 = x3.Exponent
+        y8 = x3.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumVoltage'] = {'Exponent': y7, 'Value': y8}
+    return d
+_j_Scheduled_DC_CLResControlMode = _j_Scheduled_DC_CLResControlModeType
 """,
     ),
 }
@@ -8306,6 +9903,28 @@ _PROVIDES = {
     'Scheduled_DC_CLReqControlModeType': 'Scheduled_DC_CLReqControlModeType',
     'Scheduled_DC_CLResControlMode': 'Scheduled_DC_CLResControlMode',
     'Scheduled_DC_CLResControlModeType': 'Scheduled_DC_CLResControlModeType',
+    '_W_BPT_DC_CPDReqEnergyTransferModeType': 'BPT_DC_CPDReqEnergyTransferModeType',
+    '_W_BPT_DC_CPDResEnergyTransferModeType': 'BPT_DC_CPDResEnergyTransferModeType',
+    '_W_BPT_Dynamic_DC_CLReqControlModeType': 'BPT_Dynamic_DC_CLReqControlModeType',
+    '_W_BPT_Dynamic_DC_CLResControlModeType': 'BPT_Dynamic_DC_CLResControlModeType',
+    '_W_BPT_Scheduled_DC_CLReqControlModeType': 'BPT_Scheduled_DC_CLReqControlModeType',
+    '_W_BPT_Scheduled_DC_CLResControlModeType': 'BPT_Scheduled_DC_CLResControlModeType',
+    '_W_DC_CPDReqEnergyTransferModeType': 'DC_CPDReqEnergyTransferModeType',
+    '_W_DC_CPDResEnergyTransferModeType': 'DC_CPDResEnergyTransferModeType',
+    '_W_DC_CableCheckReqType': 'DC_CableCheckReqType',
+    '_W_DC_CableCheckResType': 'DC_CableCheckResType',
+    '_W_DC_ChargeLoopReqType': 'DC_ChargeLoopReqType',
+    '_W_DC_ChargeLoopResType': 'DC_ChargeLoopResType',
+    '_W_DC_ChargeParameterDiscoveryReqType': 'DC_ChargeParameterDiscoveryReqType',
+    '_W_DC_ChargeParameterDiscoveryResType': 'DC_ChargeParameterDiscoveryResType',
+    '_W_DC_PreChargeReqType': 'DC_PreChargeReqType',
+    '_W_DC_PreChargeResType': 'DC_PreChargeResType',
+    '_W_DC_WeldingDetectionReqType': 'DC_WeldingDetectionReqType',
+    '_W_DC_WeldingDetectionResType': 'DC_WeldingDetectionResType',
+    '_W_Dynamic_DC_CLReqControlModeType': 'Dynamic_DC_CLReqControlModeType',
+    '_W_Dynamic_DC_CLResControlModeType': 'Dynamic_DC_CLResControlModeType',
+    '_W_Scheduled_DC_CLReqControlModeType': 'Scheduled_DC_CLReqControlModeType',
+    '_W_Scheduled_DC_CLResControlModeType': 'Scheduled_DC_CLResControlModeType',
     '_d_BPT_DC_CPDReqEnergyTransferMode': '_d_BPT_DC_CPDReqEnergyTransferModeType',
     '_d_BPT_DC_CPDReqEnergyTransferModeType': '_d_BPT_DC_CPDReqEnergyTransferModeType',
     '_d_BPT_DC_CPDResEnergyTransferMode': '_d_BPT_DC_CPDResEnergyTransferModeType',
@@ -8394,6 +10013,50 @@ _PROVIDES = {
     '_e_Scheduled_DC_CLReqControlModeType': '_e_Scheduled_DC_CLReqControlModeType',
     '_e_Scheduled_DC_CLResControlMode': '_e_Scheduled_DC_CLResControlModeType',
     '_e_Scheduled_DC_CLResControlModeType': '_e_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferMode': '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferModeType': '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferMode': '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferModeType': '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlMode': '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlModeType': '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlMode': '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlModeType': '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlMode': '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlModeType': '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlMode': '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlModeType': '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_DC_CPDReqEnergyTransferMode': '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDReqEnergyTransferModeType': '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferMode': '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferModeType': '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CableCheckReq': '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckReqType': '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckRes': '_j_DC_CableCheckResType',
+    '_j_DC_CableCheckResType': '_j_DC_CableCheckResType',
+    '_j_DC_ChargeLoopReq': '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopReqType': '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopRes': '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeLoopResType': '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeParameterDiscoveryReq': '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryReqType': '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryRes': '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_ChargeParameterDiscoveryResType': '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_PreChargeReq': '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeReqType': '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeRes': '_j_DC_PreChargeResType',
+    '_j_DC_PreChargeResType': '_j_DC_PreChargeResType',
+    '_j_DC_WeldingDetectionReq': '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionReqType': '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionRes': '_j_DC_WeldingDetectionResType',
+    '_j_DC_WeldingDetectionResType': '_j_DC_WeldingDetectionResType',
+    '_j_Dynamic_DC_CLReqControlMode': '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLReqControlModeType': '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLResControlMode': '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Dynamic_DC_CLResControlModeType': '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLReqControlMode': '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLReqControlModeType': '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLResControlMode': '_j_Scheduled_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLResControlModeType': '_j_Scheduled_DC_CLResControlModeType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -8459,6 +10122,7 @@ _FOREIGN = {
     '_IX_evseNotificationType': 'commontypes',
     '_IX_processingType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',
@@ -8575,6 +10239,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -8668,6 +10390,50 @@ _CODEC = (
     '_e_Scheduled_DC_CLReqControlModeType',
     '_e_Scheduled_DC_CLResControlMode',
     '_e_Scheduled_DC_CLResControlModeType',
+    '_j_BPT_DC_CPDReqEnergyTransferMode',
+    '_j_BPT_DC_CPDReqEnergyTransferModeType',
+    '_j_BPT_DC_CPDResEnergyTransferMode',
+    '_j_BPT_DC_CPDResEnergyTransferModeType',
+    '_j_BPT_Dynamic_DC_CLReqControlMode',
+    '_j_BPT_Dynamic_DC_CLReqControlModeType',
+    '_j_BPT_Dynamic_DC_CLResControlMode',
+    '_j_BPT_Dynamic_DC_CLResControlModeType',
+    '_j_BPT_Scheduled_DC_CLReqControlMode',
+    '_j_BPT_Scheduled_DC_CLReqControlModeType',
+    '_j_BPT_Scheduled_DC_CLResControlMode',
+    '_j_BPT_Scheduled_DC_CLResControlModeType',
+    '_j_DC_CPDReqEnergyTransferMode',
+    '_j_DC_CPDReqEnergyTransferModeType',
+    '_j_DC_CPDResEnergyTransferMode',
+    '_j_DC_CPDResEnergyTransferModeType',
+    '_j_DC_CableCheckReq',
+    '_j_DC_CableCheckReqType',
+    '_j_DC_CableCheckRes',
+    '_j_DC_CableCheckResType',
+    '_j_DC_ChargeLoopReq',
+    '_j_DC_ChargeLoopReqType',
+    '_j_DC_ChargeLoopRes',
+    '_j_DC_ChargeLoopResType',
+    '_j_DC_ChargeParameterDiscoveryReq',
+    '_j_DC_ChargeParameterDiscoveryReqType',
+    '_j_DC_ChargeParameterDiscoveryRes',
+    '_j_DC_ChargeParameterDiscoveryResType',
+    '_j_DC_PreChargeReq',
+    '_j_DC_PreChargeReqType',
+    '_j_DC_PreChargeRes',
+    '_j_DC_PreChargeResType',
+    '_j_DC_WeldingDetectionReq',
+    '_j_DC_WeldingDetectionReqType',
+    '_j_DC_WeldingDetectionRes',
+    '_j_DC_WeldingDetectionResType',
+    '_j_Dynamic_DC_CLReqControlMode',
+    '_j_Dynamic_DC_CLReqControlModeType',
+    '_j_Dynamic_DC_CLResControlMode',
+    '_j_Dynamic_DC_CLResControlModeType',
+    '_j_Scheduled_DC_CLReqControlMode',
+    '_j_Scheduled_DC_CLReqControlModeType',
+    '_j_Scheduled_DC_CLResControlMode',
+    '_j_Scheduled_DC_CLResControlModeType',
 )
 
 NS_SET = 'dc'

@@ -13,6 +13,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -558,6 +559,11 @@ AC_EVChargeParameterType._exi_fields = (
     _FM('EVMinCurrent', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 AC_EVChargeParameterType._exi_meta = _CM('AC_EVChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_AC_EVChargeParameterType:
+    '''The slots of AC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEChargeParameterType': (
@@ -579,6 +585,11 @@ AC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEMinCurrent', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 AC_EVSEChargeParameterType._exi_meta = _CM('AC_EVSEChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_AC_EVSEChargeParameterType:
+    '''The slots of AC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEStatusType': (
@@ -600,6 +611,11 @@ AC_EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_EVSENotificationType),
 )
 AC_EVSEStatusType._exi_meta = _CM('AC_EVSEStatusType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_AC_EVSEStatusType:
+    '''The slots of AC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEStatusType.__slots__
 """,
     ),
     'BodyBaseType': (
@@ -612,6 +628,11 @@ class BodyBaseType:
 BodyBaseType._exi_fields = (
 )
 BodyBaseType._exi_meta = _CM('BodyBaseType', 'urn:din:70121:2012:MsgDef', None, 'din', None)
+
+class _W_BodyBaseType:
+    '''The slots of BodyBaseType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyBaseType.__slots__
 """,
     ),
     'BodyType': (
@@ -627,6 +648,11 @@ BodyType._exi_fields = (
     _FM('BodyElement', _FK.SUBSTITUTION, 0, 1, member_refs=(('BodyElement', 'din:BodyElement'), ('CableCheckReq', 'din:CableCheckReq'), ('CableCheckRes', 'din:CableCheckRes'), ('CertificateInstallationReq', 'din:CertificateInstallationReq'), ('CertificateInstallationRes', 'din:CertificateInstallationRes'), ('CertificateUpdateReq', 'din:CertificateUpdateReq'), ('CertificateUpdateRes', 'din:CertificateUpdateRes'), ('ChargeParameterDiscoveryReq', 'din:ChargeParameterDiscoveryReq'), ('ChargeParameterDiscoveryRes', 'din:ChargeParameterDiscoveryRes'), ('ChargingStatusReq', 'din:ChargingStatusReq'), ('ChargingStatusRes', 'din:ChargingStatusRes'), ('ContractAuthenticationReq', 'din:ContractAuthenticationReq'), ('ContractAuthenticationRes', 'din:ContractAuthenticationRes'), ('CurrentDemandReq', 'din:CurrentDemandReq'), ('CurrentDemandRes', 'din:CurrentDemandRes'), ('MeteringReceiptReq', 'din:MeteringReceiptReq'), ('MeteringReceiptRes', 'din:MeteringReceiptRes'), ('PaymentDetailsReq', 'din:PaymentDetailsReq'), ('PaymentDetailsRes', 'din:PaymentDetailsRes'), ('PowerDeliveryReq', 'din:PowerDeliveryReq'), ('PowerDeliveryRes', 'din:PowerDeliveryRes'), ('PreChargeReq', 'din:PreChargeReq'), ('PreChargeRes', 'din:PreChargeRes'), ('ServiceDetailReq', 'din:ServiceDetailReq'), ('ServiceDetailRes', 'din:ServiceDetailRes'), ('ServiceDiscoveryReq', 'din:ServiceDiscoveryReq'), ('ServiceDiscoveryRes', 'din:ServiceDiscoveryRes'), ('ServicePaymentSelectionReq', 'din:ServicePaymentSelectionReq'), ('ServicePaymentSelectionRes', 'din:ServicePaymentSelectionRes'), ('SessionSetupReq', 'din:SessionSetupReq'), ('SessionSetupRes', 'din:SessionSetupRes'), ('SessionStopReq', 'din:SessionStopReq'), ('SessionStopRes', 'din:SessionStopRes'), ('WeldingDetectionReq', 'din:WeldingDetectionReq'), ('WeldingDetectionRes', 'din:WeldingDetectionRes'),)),
 )
 BodyType._exi_meta = _CM('BodyType', 'urn:din:70121:2012:MsgDef', None, 'din', None)
+
+class _W_BodyType:
+    '''The slots of BodyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyType.__slots__
 """,
     ),
     'CableCheckReqType': (
@@ -642,6 +668,11 @@ CableCheckReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='din:DC_EVStatusType'),
 )
 CableCheckReqType._exi_meta = _CM('CableCheckReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CableCheckReqType:
+    '''The slots of CableCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckReqType.__slots__
 """,
     ),
     'CableCheckResType': (
@@ -661,6 +692,11 @@ CableCheckResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 CableCheckResType._exi_meta = _CM('CableCheckResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CableCheckResType:
+    '''The slots of CableCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckResType.__slots__
 """,
     ),
     'CertificateChainType': (
@@ -678,6 +714,11 @@ CertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='din:SubCertificatesType'),
 )
 CertificateChainType._exi_meta = _CM('CertificateChainType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_CertificateChainType:
+    '''The slots of CertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateChainType.__slots__
 """,
     ),
     'CertificateInstallationReqType': (
@@ -699,6 +740,11 @@ CertificateInstallationReqType._exi_fields = (
     _FM('DHParams', _FK.ELEMENT, 1, 1, simple=_S_dHParamsType),
 )
 CertificateInstallationReqType._exi_meta = _CM('CertificateInstallationReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CertificateInstallationReqType:
+    '''The slots of CertificateInstallationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationReqType.__slots__
 """,
     ),
     'CertificateInstallationResType': (
@@ -724,6 +770,11 @@ CertificateInstallationResType._exi_fields = (
     _FM('ContractID', _FK.ELEMENT, 1, 1, simple=_S_contractIDType),
 )
 CertificateInstallationResType._exi_meta = _CM('CertificateInstallationResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CertificateInstallationResType:
+    '''The slots of CertificateInstallationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationResType.__slots__
 """,
     ),
     'CertificateUpdateReqType': (
@@ -747,6 +798,11 @@ CertificateUpdateReqType._exi_fields = (
     _FM('DHParams', _FK.ELEMENT, 1, 1, simple=_S_dHParamsType),
 )
 CertificateUpdateReqType._exi_meta = _CM('CertificateUpdateReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CertificateUpdateReqType:
+    '''The slots of CertificateUpdateReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateReqType.__slots__
 """,
     ),
     'CertificateUpdateResType': (
@@ -774,6 +830,11 @@ CertificateUpdateResType._exi_fields = (
     _FM('RetryCounter', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 CertificateUpdateResType._exi_meta = _CM('CertificateUpdateResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CertificateUpdateResType:
+    '''The slots of CertificateUpdateResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateResType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryReqType': (
@@ -791,6 +852,11 @@ ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('EVChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVChargeParameter', 'din:AC_EVChargeParameter'), ('DC_EVChargeParameter', 'din:DC_EVChargeParameter'), ('EVChargeParameter', 'din:EVChargeParameter'),)),
 )
 ChargeParameterDiscoveryReqType._exi_meta = _CM('ChargeParameterDiscoveryReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ChargeParameterDiscoveryReqType:
+    '''The slots of ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryResType': (
@@ -812,6 +878,11 @@ ChargeParameterDiscoveryResType._exi_fields = (
     _FM('EVSEChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEChargeParameter', 'din:AC_EVSEChargeParameter'), ('DC_EVSEChargeParameter', 'din:DC_EVSEChargeParameter'), ('EVSEChargeParameter', 'din:EVSEChargeParameter'),)),
 )
 ChargeParameterDiscoveryResType._exi_meta = _CM('ChargeParameterDiscoveryResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ChargeParameterDiscoveryResType:
+    '''The slots of ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'ChargingProfileType': (
@@ -829,6 +900,11 @@ ChargingProfileType._exi_fields = (
     _FM('ProfileEntry', _FK.ELEMENT, 1, -1, ref='din:ProfileEntryType'),
 )
 ChargingProfileType._exi_meta = _CM('ChargingProfileType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ChargingProfileType:
+    '''The slots of ChargingProfileType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingProfileType.__slots__
 """,
     ),
     'ChargingStatusReqType': (
@@ -841,6 +917,11 @@ class ChargingStatusReqType:
 ChargingStatusReqType._exi_fields = (
 )
 ChargingStatusReqType._exi_meta = _CM('ChargingStatusReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ChargingStatusReqType:
+    '''The slots of ChargingStatusReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusReqType.__slots__
 """,
     ),
     'ChargingStatusResType': (
@@ -868,6 +949,11 @@ ChargingStatusResType._exi_fields = (
     _FM('AC_EVSEStatus', _FK.ELEMENT, 1, 1, ref='din:AC_EVSEStatusType'),
 )
 ChargingStatusResType._exi_meta = _CM('ChargingStatusResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ChargingStatusResType:
+    '''The slots of ChargingStatusResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusResType.__slots__
 """,
     ),
     'ConsumptionCostType': (
@@ -885,6 +971,11 @@ ConsumptionCostType._exi_fields = (
     _FM('Cost', _FK.ELEMENT, 0, -1, ref='din:CostType'),
 )
 ConsumptionCostType._exi_meta = _CM('ConsumptionCostType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ConsumptionCostType:
+    '''The slots of ConsumptionCostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ConsumptionCostType.__slots__
 """,
     ),
     'ContractAuthenticationReqType': (
@@ -902,6 +993,11 @@ ContractAuthenticationReqType._exi_fields = (
     _FM('GenChallenge', _FK.ELEMENT, 0, 1, simple=_S_genChallengeType),
 )
 ContractAuthenticationReqType._exi_meta = _CM('ContractAuthenticationReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ContractAuthenticationReqType:
+    '''The slots of ContractAuthenticationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractAuthenticationReqType.__slots__
 """,
     ),
     'ContractAuthenticationResType': (
@@ -919,6 +1015,11 @@ ContractAuthenticationResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 ContractAuthenticationResType._exi_meta = _CM('ContractAuthenticationResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ContractAuthenticationResType:
+    '''The slots of ContractAuthenticationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractAuthenticationResType.__slots__
 """,
     ),
     'CostType': (
@@ -938,6 +1039,11 @@ CostType._exi_fields = (
     _FM('amountMultiplier', _FK.ELEMENT, 0, 1, simple=_S_unitMultiplierType),
 )
 CostType._exi_meta = _CM('CostType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_CostType:
+    '''The slots of CostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CostType.__slots__
 """,
     ),
     'CurrentDemandReqType': (
@@ -971,6 +1077,11 @@ CurrentDemandReqType._exi_fields = (
     _FM('EVTargetVoltage', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 CurrentDemandReqType._exi_meta = _CM('CurrentDemandReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CurrentDemandReqType:
+    '''The slots of CurrentDemandReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandReqType.__slots__
 """,
     ),
     'CurrentDemandResType': (
@@ -1004,6 +1115,11 @@ CurrentDemandResType._exi_fields = (
     _FM('EVSEMaximumPowerLimit', _FK.ELEMENT, 0, 1, ref='din:PhysicalValueType'),
 )
 CurrentDemandResType._exi_meta = _CM('CurrentDemandResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_CurrentDemandResType:
+    '''The slots of CurrentDemandResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandResType.__slots__
 """,
     ),
     'DC_EVChargeParameterType': (
@@ -1033,6 +1149,11 @@ DC_EVChargeParameterType._exi_fields = (
     _FM('BulkSOC', _FK.ELEMENT, 0, 1, simple=_S_percentValueType),
 )
 DC_EVChargeParameterType._exi_meta = _CM('DC_EVChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_DC_EVChargeParameterType:
+    '''The slots of DC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVChargeParameterType.__slots__
 """,
     ),
     'DC_EVPowerDeliveryParameterType': (
@@ -1052,6 +1173,11 @@ DC_EVPowerDeliveryParameterType._exi_fields = (
     _FM('ChargingComplete', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 DC_EVPowerDeliveryParameterType._exi_meta = _CM('DC_EVPowerDeliveryParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_DC_EVPowerDeliveryParameterType:
+    '''The slots of DC_EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'DC_EVSEChargeParameterType': (
@@ -1083,6 +1209,11 @@ DC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEEnergyToBeDelivered', _FK.ELEMENT, 0, 1, ref='din:PhysicalValueType'),
 )
 DC_EVSEChargeParameterType._exi_meta = _CM('DC_EVSEChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_DC_EVSEChargeParameterType:
+    '''The slots of DC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEChargeParameterType.__slots__
 """,
     ),
     'DC_EVSEStatusType': (
@@ -1104,6 +1235,11 @@ DC_EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_EVSENotificationType),
 )
 DC_EVSEStatusType._exi_meta = _CM('DC_EVSEStatusType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_DC_EVSEStatusType:
+    '''The slots of DC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEStatusType.__slots__
 """,
     ),
     'DC_EVStatusType': (
@@ -1127,6 +1263,11 @@ DC_EVStatusType._exi_fields = (
     _FM('EVRESSSOC', _FK.ELEMENT, 1, 1, simple=_S_percentValueType),
 )
 DC_EVStatusType._exi_meta = _CM('DC_EVStatusType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_DC_EVStatusType:
+    '''The slots of DC_EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVStatusType.__slots__
 """,
     ),
     'EVChargeParameterType': (
@@ -1139,6 +1280,11 @@ class EVChargeParameterType:
 EVChargeParameterType._exi_fields = (
 )
 EVChargeParameterType._exi_meta = _CM('EVChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EVChargeParameterType:
+    '''The slots of EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVChargeParameterType.__slots__
 """,
     ),
     'EVPowerDeliveryParameterType': (
@@ -1151,6 +1297,11 @@ class EVPowerDeliveryParameterType:
 EVPowerDeliveryParameterType._exi_fields = (
 )
 EVPowerDeliveryParameterType._exi_meta = _CM('EVPowerDeliveryParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EVPowerDeliveryParameterType:
+    '''The slots of EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'EVSEChargeParameterType': (
@@ -1163,6 +1314,11 @@ class EVSEChargeParameterType:
 EVSEChargeParameterType._exi_fields = (
 )
 EVSEChargeParameterType._exi_meta = _CM('EVSEChargeParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EVSEChargeParameterType:
+    '''The slots of EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEChargeParameterType.__slots__
 """,
     ),
     'EVSEStatusType': (
@@ -1175,6 +1331,11 @@ class EVSEStatusType:
 EVSEStatusType._exi_fields = (
 )
 EVSEStatusType._exi_meta = _CM('EVSEStatusType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EVSEStatusType:
+    '''The slots of EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEStatusType.__slots__
 """,
     ),
     'EVStatusType': (
@@ -1187,6 +1348,11 @@ class EVStatusType:
 EVStatusType._exi_fields = (
 )
 EVStatusType._exi_meta = _CM('EVStatusType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EVStatusType:
+    '''The slots of EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVStatusType.__slots__
 """,
     ),
     'EntryType': (
@@ -1202,6 +1368,11 @@ EntryType._exi_fields = (
     _FM('TimeInterval', _FK.SUBSTITUTION, 1, 1, member_refs=(('RelativeTimeInterval', 'din:RelativeTimeInterval'), ('TimeInterval', 'din:TimeInterval'),)),
 )
 EntryType._exi_meta = _CM('EntryType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_EntryType:
+    '''The slots of EntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EntryType.__slots__
 """,
     ),
     'IntervalType': (
@@ -1214,6 +1385,11 @@ class IntervalType:
 IntervalType._exi_fields = (
 )
 IntervalType._exi_meta = _CM('IntervalType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_IntervalType:
+    '''The slots of IntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = IntervalType.__slots__
 """,
     ),
     'ListOfRootCertificateIDsType': (
@@ -1229,6 +1405,11 @@ ListOfRootCertificateIDsType._exi_fields = (
     _FM('RootCertificateID', _FK.ELEMENT, 1, -1, simple=_S_rootCertificateIDType),
 )
 ListOfRootCertificateIDsType._exi_meta = _CM('ListOfRootCertificateIDsType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ListOfRootCertificateIDsType:
+    '''The slots of ListOfRootCertificateIDsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ListOfRootCertificateIDsType.__slots__
 """,
     ),
     'MessageHeaderType': (
@@ -1248,6 +1429,11 @@ MessageHeaderType._exi_fields = (
     _FM('Signature', _FK.ELEMENT, 0, 1, ref='xmldsig:SignatureType'),
 )
 MessageHeaderType._exi_meta = _CM('MessageHeaderType', 'urn:din:70121:2012:MsgHeader', None, 'din', None)
+
+class _W_MessageHeaderType:
+    '''The slots of MessageHeaderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MessageHeaderType.__slots__
 """,
     ),
     'MeterInfoType': (
@@ -1271,6 +1457,11 @@ MeterInfoType._exi_fields = (
     _FM('TMeter', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 MeterInfoType._exi_meta = _CM('MeterInfoType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_MeterInfoType:
+    '''The slots of MeterInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeterInfoType.__slots__
 """,
     ),
     'MeteringReceiptReqType': (
@@ -1292,6 +1483,11 @@ MeteringReceiptReqType._exi_fields = (
     _FM('MeterInfo', _FK.ELEMENT, 1, 1, ref='din:MeterInfoType'),
 )
 MeteringReceiptReqType._exi_meta = _CM('MeteringReceiptReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_MeteringReceiptReqType:
+    '''The slots of MeteringReceiptReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptReqType.__slots__
 """,
     ),
     'MeteringReceiptResType': (
@@ -1309,6 +1505,11 @@ MeteringReceiptResType._exi_fields = (
     _FM('AC_EVSEStatus', _FK.ELEMENT, 1, 1, ref='din:AC_EVSEStatusType'),
 )
 MeteringReceiptResType._exi_meta = _CM('MeteringReceiptResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_MeteringReceiptResType:
+    '''The slots of MeteringReceiptResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptResType.__slots__
 """,
     ),
     'NotificationType': (
@@ -1326,6 +1527,11 @@ NotificationType._exi_fields = (
     _FM('FaultMsg', _FK.ELEMENT, 0, 1, simple=_S_faultMsgType),
 )
 NotificationType._exi_meta = _CM('NotificationType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_NotificationType:
+    '''The slots of NotificationType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = NotificationType.__slots__
 """,
     ),
     'PMaxScheduleEntryType': (
@@ -1343,6 +1549,11 @@ PMaxScheduleEntryType._exi_fields = (
     _FM('PMax', _FK.ELEMENT, 1, 1, simple=_S_PMaxType),
 )
 PMaxScheduleEntryType._exi_meta = _CM('PMaxScheduleEntryType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_PMaxScheduleEntryType:
+    '''The slots of PMaxScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleEntryType.__slots__
 """,
     ),
     'PMaxScheduleType': (
@@ -1360,6 +1571,11 @@ PMaxScheduleType._exi_fields = (
     _FM('PMaxScheduleEntry', _FK.ELEMENT, 1, -1, ref='din:PMaxScheduleEntryType'),
 )
 PMaxScheduleType._exi_meta = _CM('PMaxScheduleType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_PMaxScheduleType:
+    '''The slots of PMaxScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleType.__slots__
 """,
     ),
     'ParameterSetType': (
@@ -1377,6 +1593,11 @@ ParameterSetType._exi_fields = (
     _FM('Parameter', _FK.ELEMENT, 1, -1, ref='din:ParameterType'),
 )
 ParameterSetType._exi_meta = _CM('ParameterSetType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ParameterSetType:
+    '''The slots of ParameterSetType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterSetType.__slots__
 """,
     ),
     'ParameterType': (
@@ -1406,6 +1627,11 @@ ParameterType._exi_fields = (
     _FM('stringValue', _FK.ELEMENT, 0, 1, simple=_S_xs_string),
 )
 ParameterType._exi_meta = _CM('ParameterType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ParameterType:
+    '''The slots of ParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterType.__slots__
 """,
     ),
     'PaymentDetailsReqType': (
@@ -1423,6 +1649,11 @@ PaymentDetailsReqType._exi_fields = (
     _FM('ContractSignatureCertChain', _FK.ELEMENT, 1, 1, ref='din:CertificateChainType'),
 )
 PaymentDetailsReqType._exi_meta = _CM('PaymentDetailsReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PaymentDetailsReqType:
+    '''The slots of PaymentDetailsReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsReqType.__slots__
 """,
     ),
     'PaymentDetailsResType': (
@@ -1442,6 +1673,11 @@ PaymentDetailsResType._exi_fields = (
     _FM('DateTimeNow', _FK.ELEMENT, 1, 1, simple=_S_xs_long),
 )
 PaymentDetailsResType._exi_meta = _CM('PaymentDetailsResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PaymentDetailsResType:
+    '''The slots of PaymentDetailsResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsResType.__slots__
 """,
     ),
     'PaymentOptionsType': (
@@ -1457,6 +1693,11 @@ PaymentOptionsType._exi_fields = (
     _FM('PaymentOption', _FK.ELEMENT, 1, -1, simple=_S_paymentOptionType),
 )
 PaymentOptionsType._exi_meta = _CM('PaymentOptionsType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_PaymentOptionsType:
+    '''The slots of PaymentOptionsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentOptionsType.__slots__
 """,
     ),
     'PhysicalValueType': (
@@ -1476,6 +1717,11 @@ PhysicalValueType._exi_fields = (
     _FM('Value', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 PhysicalValueType._exi_meta = _CM('PhysicalValueType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_PhysicalValueType:
+    '''The slots of PhysicalValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PhysicalValueType.__slots__
 """,
     ),
     'PowerDeliveryReqType': (
@@ -1495,6 +1741,11 @@ PowerDeliveryReqType._exi_fields = (
     _FM('EVPowerDeliveryParameter', _FK.SUBSTITUTION, 0, 1, member_refs=(('DC_EVPowerDeliveryParameter', 'din:DC_EVPowerDeliveryParameter'), ('EVPowerDeliveryParameter', 'din:EVPowerDeliveryParameter'),)),
 )
 PowerDeliveryReqType._exi_meta = _CM('PowerDeliveryReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PowerDeliveryReqType:
+    '''The slots of PowerDeliveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryReqType.__slots__
 """,
     ),
     'PowerDeliveryResType': (
@@ -1512,6 +1763,11 @@ PowerDeliveryResType._exi_fields = (
     _FM('EVSEStatus', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEStatus', 'din:AC_EVSEStatus'), ('DC_EVSEStatus', 'din:DC_EVSEStatus'), ('EVSEStatus', 'din:EVSEStatus'),)),
 )
 PowerDeliveryResType._exi_meta = _CM('PowerDeliveryResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PowerDeliveryResType:
+    '''The slots of PowerDeliveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryResType.__slots__
 """,
     ),
     'PreChargeReqType': (
@@ -1531,6 +1787,11 @@ PreChargeReqType._exi_fields = (
     _FM('EVTargetCurrent', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 PreChargeReqType._exi_meta = _CM('PreChargeReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PreChargeReqType:
+    '''The slots of PreChargeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeReqType.__slots__
 """,
     ),
     'PreChargeResType': (
@@ -1550,6 +1811,11 @@ PreChargeResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 PreChargeResType._exi_meta = _CM('PreChargeResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_PreChargeResType:
+    '''The slots of PreChargeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeResType.__slots__
 """,
     ),
     'ProfileEntryType': (
@@ -1567,6 +1833,11 @@ ProfileEntryType._exi_fields = (
     _FM('ChargingProfileEntryMaxPower', _FK.ELEMENT, 1, 1, simple=_S_PMaxType),
 )
 ProfileEntryType._exi_meta = _CM('ProfileEntryType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ProfileEntryType:
+    '''The slots of ProfileEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ProfileEntryType.__slots__
 """,
     ),
     'RelativeTimeIntervalType': (
@@ -1584,6 +1855,11 @@ RelativeTimeIntervalType._exi_fields = (
     _FM('duration', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedInt),
 )
 RelativeTimeIntervalType._exi_meta = _CM('RelativeTimeIntervalType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_RelativeTimeIntervalType:
+    '''The slots of RelativeTimeIntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RelativeTimeIntervalType.__slots__
 """,
     ),
     'SAScheduleListType': (
@@ -1599,6 +1875,11 @@ SAScheduleListType._exi_fields = (
     _FM('SAScheduleTuple', _FK.ELEMENT, 1, -1, ref='din:SAScheduleTupleType'),
 )
 SAScheduleListType._exi_meta = _CM('SAScheduleListType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SAScheduleListType:
+    '''The slots of SAScheduleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleListType.__slots__
 """,
     ),
     'SAScheduleTupleType': (
@@ -1618,6 +1899,11 @@ SAScheduleTupleType._exi_fields = (
     _FM('SalesTariff', _FK.ELEMENT, 0, 1, ref='din:SalesTariffType'),
 )
 SAScheduleTupleType._exi_meta = _CM('SAScheduleTupleType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SAScheduleTupleType:
+    '''The slots of SAScheduleTupleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleTupleType.__slots__
 """,
     ),
     'SASchedulesType': (
@@ -1630,6 +1916,11 @@ class SASchedulesType:
 SASchedulesType._exi_fields = (
 )
 SASchedulesType._exi_meta = _CM('SASchedulesType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SASchedulesType:
+    '''The slots of SASchedulesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SASchedulesType.__slots__
 """,
     ),
     'SalesTariffEntryType': (
@@ -1649,6 +1940,11 @@ SalesTariffEntryType._exi_fields = (
     _FM('ConsumptionCost', _FK.ELEMENT, 0, -1, ref='din:ConsumptionCostType'),
 )
 SalesTariffEntryType._exi_meta = _CM('SalesTariffEntryType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SalesTariffEntryType:
+    '''The slots of SalesTariffEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffEntryType.__slots__
 """,
     ),
     'SalesTariffType': (
@@ -1672,6 +1968,11 @@ SalesTariffType._exi_fields = (
     _FM('SalesTariffEntry', _FK.ELEMENT, 1, -1, ref='din:SalesTariffEntryType'),
 )
 SalesTariffType._exi_meta = _CM('SalesTariffType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SalesTariffType:
+    '''The slots of SalesTariffType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffType.__slots__
 """,
     ),
     'SelectedServiceListType': (
@@ -1687,6 +1988,11 @@ SelectedServiceListType._exi_fields = (
     _FM('SelectedService', _FK.ELEMENT, 1, -1, ref='din:SelectedServiceType'),
 )
 SelectedServiceListType._exi_meta = _CM('SelectedServiceListType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SelectedServiceListType:
+    '''The slots of SelectedServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceListType.__slots__
 """,
     ),
     'SelectedServiceType': (
@@ -1704,6 +2010,11 @@ SelectedServiceType._exi_fields = (
     _FM('ParameterSetID', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 SelectedServiceType._exi_meta = _CM('SelectedServiceType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SelectedServiceType:
+    '''The slots of SelectedServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceType.__slots__
 """,
     ),
     'ServiceChargeType': (
@@ -1723,6 +2034,11 @@ ServiceChargeType._exi_fields = (
     _FM('EnergyTransferType', _FK.ELEMENT, 1, 1, simple=_S_EVSESupportedEnergyTransferType),
 )
 ServiceChargeType._exi_meta = _CM('ServiceChargeType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ServiceChargeType:
+    '''The slots of ServiceChargeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceChargeType.__slots__
 """,
     ),
     'ServiceDetailReqType': (
@@ -1738,6 +2054,11 @@ ServiceDetailReqType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 ServiceDetailReqType._exi_meta = _CM('ServiceDetailReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServiceDetailReqType:
+    '''The slots of ServiceDetailReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailReqType.__slots__
 """,
     ),
     'ServiceDetailResType': (
@@ -1757,6 +2078,11 @@ ServiceDetailResType._exi_fields = (
     _FM('ServiceParameterList', _FK.ELEMENT, 0, 1, ref='din:ServiceParameterListType'),
 )
 ServiceDetailResType._exi_meta = _CM('ServiceDetailResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServiceDetailResType:
+    '''The slots of ServiceDetailResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailResType.__slots__
 """,
     ),
     'ServiceDiscoveryReqType': (
@@ -1774,6 +2100,11 @@ ServiceDiscoveryReqType._exi_fields = (
     _FM('ServiceCategory', _FK.ELEMENT, 0, 1, simple=_S_serviceCategoryType),
 )
 ServiceDiscoveryReqType._exi_meta = _CM('ServiceDiscoveryReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServiceDiscoveryReqType:
+    '''The slots of ServiceDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryReqType.__slots__
 """,
     ),
     'ServiceDiscoveryResType': (
@@ -1795,6 +2126,11 @@ ServiceDiscoveryResType._exi_fields = (
     _FM('ServiceList', _FK.ELEMENT, 0, 1, ref='din:ServiceTagListType'),
 )
 ServiceDiscoveryResType._exi_meta = _CM('ServiceDiscoveryResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServiceDiscoveryResType:
+    '''The slots of ServiceDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryResType.__slots__
 """,
     ),
     'ServiceParameterListType': (
@@ -1810,6 +2146,11 @@ ServiceParameterListType._exi_fields = (
     _FM('ParameterSet', _FK.ELEMENT, 1, -1, ref='din:ParameterSetType'),
 )
 ServiceParameterListType._exi_meta = _CM('ServiceParameterListType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ServiceParameterListType:
+    '''The slots of ServiceParameterListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceParameterListType.__slots__
 """,
     ),
     'ServicePaymentSelectionReqType': (
@@ -1827,6 +2168,11 @@ ServicePaymentSelectionReqType._exi_fields = (
     _FM('SelectedServiceList', _FK.ELEMENT, 1, 1, ref='din:SelectedServiceListType'),
 )
 ServicePaymentSelectionReqType._exi_meta = _CM('ServicePaymentSelectionReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServicePaymentSelectionReqType:
+    '''The slots of ServicePaymentSelectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServicePaymentSelectionReqType.__slots__
 """,
     ),
     'ServicePaymentSelectionResType': (
@@ -1842,6 +2188,11 @@ ServicePaymentSelectionResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 ServicePaymentSelectionResType._exi_meta = _CM('ServicePaymentSelectionResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_ServicePaymentSelectionResType:
+    '''The slots of ServicePaymentSelectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServicePaymentSelectionResType.__slots__
 """,
     ),
     'ServiceTagListType': (
@@ -1857,6 +2208,11 @@ ServiceTagListType._exi_fields = (
     _FM('Service', _FK.ELEMENT, 1, -1, ref='din:ServiceType'),
 )
 ServiceTagListType._exi_meta = _CM('ServiceTagListType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ServiceTagListType:
+    '''The slots of ServiceTagListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceTagListType.__slots__
 """,
     ),
     'ServiceTagType': (
@@ -1878,6 +2234,11 @@ ServiceTagType._exi_fields = (
     _FM('ServiceScope', _FK.ELEMENT, 0, 1, simple=_S_serviceScopeType),
 )
 ServiceTagType._exi_meta = _CM('ServiceTagType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ServiceTagType:
+    '''The slots of ServiceTagType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceTagType.__slots__
 """,
     ),
     'ServiceType': (
@@ -1895,6 +2256,11 @@ ServiceType._exi_fields = (
     _FM('FreeService', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ServiceType._exi_meta = _CM('ServiceType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_ServiceType:
+    '''The slots of ServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceType.__slots__
 """,
     ),
     'SessionSetupReqType': (
@@ -1910,6 +2276,11 @@ SessionSetupReqType._exi_fields = (
     _FM('EVCCID', _FK.ELEMENT, 1, 1, simple=_S_evccIDType),
 )
 SessionSetupReqType._exi_meta = _CM('SessionSetupReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_SessionSetupReqType:
+    '''The slots of SessionSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupReqType.__slots__
 """,
     ),
     'SessionSetupResType': (
@@ -1929,6 +2300,11 @@ SessionSetupResType._exi_fields = (
     _FM('DateTimeNow', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 SessionSetupResType._exi_meta = _CM('SessionSetupResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_SessionSetupResType:
+    '''The slots of SessionSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupResType.__slots__
 """,
     ),
     'SessionStopResType': (
@@ -1944,6 +2320,11 @@ SessionStopResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 SessionStopResType._exi_meta = _CM('SessionStopResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_SessionStopResType:
+    '''The slots of SessionStopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopResType.__slots__
 """,
     ),
     'SessionStopType': (
@@ -1956,6 +2337,11 @@ class SessionStopType:
 SessionStopType._exi_fields = (
 )
 SessionStopType._exi_meta = _CM('SessionStopType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_SessionStopType:
+    '''The slots of SessionStopType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopType.__slots__
 """,
     ),
     'SubCertificatesType': (
@@ -1971,6 +2357,11 @@ SubCertificatesType._exi_fields = (
     _FM('Certificate', _FK.ELEMENT, 1, -1, simple=_S_certificateType),
 )
 SubCertificatesType._exi_meta = _CM('SubCertificatesType', 'urn:din:70121:2012:MsgDataTypes', None, 'din', None)
+
+class _W_SubCertificatesType:
+    '''The slots of SubCertificatesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SubCertificatesType.__slots__
 """,
     ),
     'V2G_Message': (
@@ -1988,6 +2379,11 @@ V2G_Message._exi_fields = (
     _FM('Body', _FK.ELEMENT, 1, 1, ref='din:BodyType'),
 )
 V2G_Message._exi_meta = _CM('V2G_Message', 'urn:din:70121:2012:MsgDef', 'V2G_Message', 'din', None)
+
+class _W_V2G_Message:
+    '''The slots of V2G_Message, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = V2G_Message.__slots__
 """,
     ),
     'WeldingDetectionReqType': (
@@ -2003,6 +2399,11 @@ WeldingDetectionReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='din:DC_EVStatusType'),
 )
 WeldingDetectionReqType._exi_meta = _CM('WeldingDetectionReqType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_WeldingDetectionReqType:
+    '''The slots of WeldingDetectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionReqType.__slots__
 """,
     ),
     'WeldingDetectionResType': (
@@ -2022,6 +2423,11 @@ WeldingDetectionResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='din:PhysicalValueType'),
 )
 WeldingDetectionResType._exi_meta = _CM('WeldingDetectionResType', 'urn:din:70121:2012:MsgBody', None, 'din', None)
+
+class _W_WeldingDetectionResType:
+    '''The slots of WeldingDetectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionResType.__slots__
 """,
     ),
     'AC_EVChargeParameter': (
@@ -2627,8 +3033,15 @@ def _e_AC_EVChargeParameterType(a, v):
         x0 = v.DepartureTime
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EAmount"
         x1 = v.EAmount
         if not isinstance(x1, PhysicalValueType):
@@ -2663,16 +3076,10 @@ _e_AC_EVChargeParameter = _e_AC_EVChargeParameterType
 """,
     ),
     '_d_AC_EVChargeParameterType': (
-        ('AC_EVChargeParameterType', 'PhysicalValueType', '_d_PhysicalValueType'),
+        ('AC_EVChargeParameterType', 'PhysicalValueType', '_W_AC_EVChargeParameterType', '_d_PhysicalValueType'),
 """\
-_s1 = AC_EVChargeParameterType.DepartureTime.__set__
-_s2 = AC_EVChargeParameterType.EAmount.__set__
-_s3 = AC_EVChargeParameterType.EVMaxVoltage.__set__
-_s4 = AC_EVChargeParameterType.EVMaxCurrent.__set__
-_s5 = AC_EVChargeParameterType.EVMinCurrent.__set__
 
 def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -2686,12 +3093,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -2731,14 +3138,32 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_EVChargeParameterType')
     p = q
-    o = _new(cls)
-    _s1(o, v0)
-    _s2(o, v1)
-    _s3(o, v2)
-    _s4(o, v3)
-    _s5(o, v4)
+    o = _new(_W_AC_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.EAmount = v1
+    o.EVMaxVoltage = v2
+    o.EVMaxCurrent = v3
+    o.EVMinCurrent = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
+""",
+    ),
+    '_j_AC_EVChargeParameterType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_AC_EVChargeParameterType(v):
+    x0 = v.DepartureTime
+    x1 = v.EAmount
+    x2 = v.EVMaxVoltage
+    x3 = v.EVMaxCurrent
+    x4 = v.EVMinCurrent
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'DepartureTime': x0, 'EAmount': _j_PhysicalValueType(x1), 'EVMaxVoltage': _j_PhysicalValueType(x2), 'EVMaxCurrent': _j_PhysicalValueType(x3), 'EVMinCurrent': _j_PhysicalValueType(x4)}
+    return d
+_j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
 """,
     ),
     '_e_AC_EVSEChargeParameterType': (
@@ -2753,29 +3178,36 @@ def _e_AC_EVSEChargeParameterType(a, v):
         if not isinstance(x0, AC_EVSEStatusType):
             raise _rt.bad_class(x0, 'AC_EVSEStatusType')
         f = "AC_EVSEStatus.PowerSwitchClosed"
-        a6_x0 = x0.PowerSwitchClosed
-        if a6_x0.__class__ is not bool:
-            raise _rt.bad_type(a6_x0, 'bool')
+        a1_x0 = x0.PowerSwitchClosed
+        if a1_x0.__class__ is not bool:
+            raise _rt.bad_type(a1_x0, 'bool')
         f = "AC_EVSEStatus.RCD"
-        a6_x1 = x0.RCD
-        if a6_x1.__class__ is not bool:
-            raise _rt.bad_type(a6_x1, 'bool')
+        a1_x1 = x0.RCD
+        if a1_x1.__class__ is not bool:
+            raise _rt.bad_type(a1_x1, 'bool')
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a6_x2 = x0.NotificationMaxDelay
-        if a6_x2.__class__ is not int or a6_x2 < 0 or a6_x2 > 4294967295:
-            raise _rt.bad_int(a6_x2, 0, 4294967295)
-        a = (a << 11) | (a6_x0) << 7 | (a6_x1) << 3
-        a = (a << 8) | a6_x2 if a6_x2 < 128 else _uint(a, a6_x2)
+        a1_x2 = x0.NotificationMaxDelay
+        if a1_x2.__class__ is not int or a1_x2 < 0 or a1_x2 > 4294967295:
+            raise _rt.bad_int(a1_x2, 0, 4294967295)
+        if a1_x2 < 128:
+            a = (a << 19) | (a1_x0) << 15 | (a1_x1) << 11 | (a1_x2)
+        elif a1_x2 < 16384:
+            a = (a << 27) | (a1_x0) << 23 | (a1_x1) << 19 | (((a1_x2 & 127) << 8) | (a1_x2 >> 7) | 32768)
+        elif a1_x2 < 2097152:
+            a = (a << 35) | (a1_x0) << 31 | (a1_x1) << 27 | (((a1_x2 & 127) << 16) | ((a1_x2 & 16256) << 1) | (a1_x2 >> 14) | 8421376)
+        else:
+            a = (a << 11) | (a1_x0) << 7 | (a1_x1) << 3
+            a = _uint(a, a1_x2)
         f = "AC_EVSEStatus.EVSENotification"
-        a6_x3 = x0.EVSENotification
-        a6_k3 = _IX_EVSENotificationType.get(a6_x3)
-        if a6_k3 is None:
-            raise _rt.bad_enum(a6_x3, 'EVSENotificationType')
+        a1_x3 = x0.EVSENotification
+        a1_k3 = _IX_EVSENotificationType.get(a1_x3)
+        if a1_k3 is None:
+            raise _rt.bad_enum(a1_x3, 'EVSENotificationType')
         f = "EVSEMaxVoltage"
         x1 = v.EVSEMaxVoltage
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
-        a = (a << 8) | (a6_k3) << 3
+        a = (a << 8) | (a1_k3) << 3
         a = _e_PhysicalValueType(a, x1)
         f = "EVSEMaxCurrent"
         x2 = v.EVSEMaxCurrent
@@ -2799,19 +3231,10 @@ _e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
 """,
     ),
     '_d_AC_EVSEChargeParameterType': (
-        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_d_PhysicalValueType'),
+        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_W_AC_EVSEChargeParameterType', '_W_AC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s8 = AC_EVSEStatusType.PowerSwitchClosed.__set__
-_s9 = AC_EVSEStatusType.RCD.__set__
-_s10 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s11 = AC_EVSEStatusType.EVSENotification.__set__
-_s12 = AC_EVSEChargeParameterType.AC_EVSEStatus.__set__
-_s13 = AC_EVSEChargeParameterType.EVSEMaxVoltage.__set__
-_s14 = AC_EVSEChargeParameterType.EVSEMaxCurrent.__set__
-_s15 = AC_EVSEChargeParameterType.EVSEMinCurrent.__set__
 
 def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 11
     q = p + 27
     if q <= E:
         c = (D >> (E - q)) & 134217727
@@ -2820,19 +3243,19 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
-    a7_v0 = ((g >> 7) & 1) == 1
-    a7_v1 = ((g >> 3) & 1) == 1
-    a7_v2 = c & 65535
-    if a7_v2 < 32768:
-        a7_v2 >>= 8
+    a2_v0 = ((g >> 7) & 1) == 1
+    a2_v1 = ((g >> 3) & 1) == 1
+    a2_v2 = c & 65535
+    if a2_v2 < 32768:
+        a2_v2 >>= 8
         p = q - 8
-    elif not a7_v2 & 128:
-        a7_v2 = ((a7_v2 >> 8) & 127) | ((a7_v2 & 127) << 7)
+    elif not a2_v2 & 128:
+        a2_v2 = ((a2_v2 >> 8) & 127) | (a2_v2 & 127) << 7
         p = q
     else:
-        a7_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a7_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a7_v2, 0, 4294967295)
+        a2_v2, D, E, p = _duint(D, E, q - 16, data, 5)
+        if a2_v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a2_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -2842,13 +3265,14 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     k = c & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-    a7_v3 = _EV_EVSENotificationType[k]
+    a2_v3 = _EV_EVSENotificationType[k]
     p = q
-    v0 = _new(AC_EVSEStatusType)
-    _s8(v0, a7_v0)
-    _s9(v0, a7_v1)
-    _s10(v0, a7_v2)
-    _s11(v0, a7_v3)
+    v0 = _new(_W_AC_EVSEStatusType)
+    v0.PowerSwitchClosed = a2_v0
+    v0.RCD = a2_v1
+    v0.NotificationMaxDelay = a2_v2
+    v0.EVSENotification = a2_v3
+    v0.__class__ = AC_EVSEStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -2880,13 +3304,34 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'AC_EVSEChargeParameterType')
     p = q
-    o = _new(cls)
-    _s12(o, v0)
-    _s13(o, v1)
-    _s14(o, v2)
-    _s15(o, v3)
+    o = _new(_W_AC_EVSEChargeParameterType)
+    o.AC_EVSEStatus = v0
+    o.EVSEMaxVoltage = v1
+    o.EVSEMaxCurrent = v2
+    o.EVSEMinCurrent = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEChargeParameter = _d_AC_EVSEChargeParameterType
+""",
+    ),
+    '_j_AC_EVSEChargeParameterType': (
+        ('AC_EVSEStatusType', 'PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_AC_EVSEChargeParameterType(v):
+    x0 = v.AC_EVSEStatus
+    y1 = x0.PowerSwitchClosed
+    y2 = x0.RCD
+    y3 = x0.NotificationMaxDelay
+    y4 = x0.EVSENotification
+    x1 = v.EVSEMaxVoltage
+    x2 = v.EVSEMaxCurrent
+    x3 = v.EVSEMinCurrent
+    if y1 is None or y2 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}, 'EVSEMaxVoltage': _j_PhysicalValueType(x1), 'EVSEMaxCurrent': _j_PhysicalValueType(x2), 'EVSEMinCurrent': _j_PhysicalValueType(x3)}
+    return d
+_j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
 """,
     ),
     '_e_AC_EVSEStatusType': (
@@ -2908,8 +3353,15 @@ def _e_AC_EVSEStatusType(a, v):
         x2 = v.NotificationMaxDelay
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a = (a << 10) | (x0) << 7 | (x1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 18) | (x0) << 15 | (x1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 26) | (x0) << 23 | (x1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 34) | (x0) << 31 | (x1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 10) | (x0) << 7 | (x1) << 3
+            a = _uint(a, x2)
         f = "EVSENotification"
         x3 = v.EVSENotification
         k3 = _IX_EVSENotificationType.get(x3)
@@ -2925,15 +3377,10 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """,
     ),
     '_d_AC_EVSEStatusType': (
-        ('AC_EVSEStatusType', '_EV_EVSENotificationType'),
+        ('AC_EVSEStatusType', '_EV_EVSENotificationType', '_W_AC_EVSEStatusType'),
 """\
-_s16 = AC_EVSEStatusType.PowerSwitchClosed.__set__
-_s17 = AC_EVSEStatusType.RCD.__set__
-_s18 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s19 = AC_EVSEStatusType.EVSENotification.__set__
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 10
     q = p + 26
     if q <= E:
         c = (D >> (E - q)) & 67108863
@@ -2949,12 +3396,12 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -2966,13 +3413,30 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
     v3 = _EV_EVSENotificationType[k]
     p = q
-    o = _new(cls)
-    _s16(o, v0)
-    _s17(o, v1)
-    _s18(o, v2)
-    _s19(o, v3)
+    o = _new(_W_AC_EVSEStatusType)
+    o.PowerSwitchClosed = v0
+    o.RCD = v1
+    o.NotificationMaxDelay = v2
+    o.EVSENotification = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEStatus = _d_AC_EVSEStatusType
+""",
+    ),
+    '_j_AC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_AC_EVSEStatusType(v):
+    x0 = v.PowerSwitchClosed
+    x1 = v.RCD
+    x2 = v.NotificationMaxDelay
+    x3 = v.EVSENotification
+    if x0 is None or x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'PowerSwitchClosed': x0, 'RCD': x1, 'NotificationMaxDelay': x2, 'EVSENotification': x3._value_}
+    return d
+_j_AC_EVSEStatus = _j_AC_EVSEStatusType
 """,
     ),
     '_e_BodyBaseType': (
@@ -2992,7 +3456,7 @@ _e_BodyElement = _e_BodyBaseType
 """,
     ),
     '_d_BodyBaseType': (
-        ('BodyBaseType',),
+        ('BodyBaseType', '_W_BodyBaseType'),
 """\
 
 def _d_BodyBaseType(D, E, p, data, st, cls):
@@ -3003,17 +3467,28 @@ def _d_BodyBaseType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'BodyBaseType')
     p = q
-    o = _new(cls)
+    o = _new(_W_BodyBaseType)
+    o.__class__ = cls
     return o, D, E, p
 _d_BodyElement = _d_BodyBaseType
+""",
+    ),
+    '_j_BodyBaseType': (
+        (),
+"""\
+
+def _j_BodyBaseType(v):
+    d = {}
+    return d
+_j_BodyElement = _j_BodyBaseType
 """,
     ),
     '_e_BodyType': (
         ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_e_BodyElement', '_e_CableCheckReq', '_e_CableCheckRes', '_e_CertificateInstallationReq', '_e_CertificateInstallationRes', '_e_CertificateUpdateReq', '_e_CertificateUpdateRes', '_e_ChargeParameterDiscoveryReq', '_e_ChargeParameterDiscoveryRes', '_e_ChargingStatusReq', '_e_ChargingStatusRes', '_e_ContractAuthenticationReq', '_e_ContractAuthenticationRes', '_e_CurrentDemandReq', '_e_CurrentDemandRes', '_e_MeteringReceiptReq', '_e_MeteringReceiptRes', '_e_PaymentDetailsReq', '_e_PaymentDetailsRes', '_e_PowerDeliveryReq', '_e_PowerDeliveryRes', '_e_PreChargeReq', '_e_PreChargeRes', '_e_ServiceDetailReq', '_e_ServiceDetailRes', '_e_ServiceDiscoveryReq', '_e_ServiceDiscoveryRes', '_e_ServicePaymentSelectionReq', '_e_ServicePaymentSelectionRes', '_e_SessionSetupReq', '_e_SessionSetupRes', '_e_SessionStopReq', '_e_SessionStopRes', '_e_WeldingDetectionReq', '_e_WeldingDetectionRes'),
 """\
-_M20 = {BodyElement: 0, CableCheckReq: 1, CableCheckRes: 2, CertificateInstallationReq: 3, CertificateInstallationRes: 4, CertificateUpdateReq: 5, CertificateUpdateRes: 6, ChargeParameterDiscoveryReq: 7, ChargeParameterDiscoveryRes: 8, ChargingStatusReq: 9, ChargingStatusRes: 10, ContractAuthenticationReq: 11, ContractAuthenticationRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PowerDeliveryReq: 19, PowerDeliveryRes: 20, PreChargeReq: 21, PreChargeRes: 22, ServiceDetailReq: 23, ServiceDetailRes: 24, ServiceDiscoveryReq: 25, ServiceDiscoveryRes: 26, ServicePaymentSelectionReq: 27, ServicePaymentSelectionRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
-_F21 = (_e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_ContractAuthenticationReq, _e_ContractAuthenticationRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_ServicePaymentSelectionReq, _e_ServicePaymentSelectionRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
-_T22 = ((6, 35), (1, 0), )
+_M3 = {BodyElement: 0, CableCheckReq: 1, CableCheckRes: 2, CertificateInstallationReq: 3, CertificateInstallationRes: 4, CertificateUpdateReq: 5, CertificateUpdateRes: 6, ChargeParameterDiscoveryReq: 7, ChargeParameterDiscoveryRes: 8, ChargingStatusReq: 9, ChargingStatusRes: 10, ContractAuthenticationReq: 11, ContractAuthenticationRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PowerDeliveryReq: 19, PowerDeliveryRes: 20, PreChargeReq: 21, PreChargeRes: 22, ServiceDetailReq: 23, ServiceDetailRes: 24, ServiceDiscoveryReq: 25, ServiceDiscoveryRes: 26, ServicePaymentSelectionReq: 27, ServicePaymentSelectionRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_F4 = [_e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_ContractAuthenticationReq, _e_ContractAuthenticationRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_ServicePaymentSelectionReq, _e_ServicePaymentSelectionRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes]
+_T5 = ((6, 35), (1, 0), )
 
 def _e_BodyType(a, v):
     f = ""
@@ -3021,15 +3496,15 @@ def _e_BodyType(a, v):
         f = "BodyElement"
         x0 = v.BodyElement
         if x0 is not None:
-            j = _M20.get(x0.__class__)
+            j = _M3.get(x0.__class__)
             if j is None:
                 raise _rt.bad_class(x0, 'BodyElement | CableCheckReq | CableCheckRes | CertificateInstallationReq | CertificateInstallationRes | CertificateUpdateReq | CertificateUpdateRes | ChargeParameterDiscoveryReq | ChargeParameterDiscoveryRes | ChargingStatusReq | ChargingStatusRes | ContractAuthenticationReq | ContractAuthenticationRes | CurrentDemandReq | CurrentDemandRes | MeteringReceiptReq | MeteringReceiptRes | PaymentDetailsReq | PaymentDetailsRes | PowerDeliveryReq | PowerDeliveryRes | PreChargeReq | PreChargeRes | ServiceDetailReq | ServiceDetailRes | ServiceDiscoveryReq | ServiceDiscoveryRes | ServicePaymentSelectionReq | ServicePaymentSelectionRes | SessionSetupReq | SessionSetupRes | SessionStopReq | SessionStopRes | WeldingDetectionReq | WeldingDetectionRes')
             a = (a << 6) | (j)
-            a = _F21[j](a, x0)
+            a = _F4[j](a, x0)
             s = 1
         else:
             s = 0
-        t = _T22[s]
+        t = _T5[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BodyElement), SE(CableCheckReq), SE(CableCheckRes), SE(CertificateInstallationReq), SE(CertificateInstallationRes), SE(CertificateUpdateReq), SE(CertificateUpdateRes), SE(ChargeParameterDiscoveryReq), SE(ChargeParameterDiscoveryRes), SE(ChargingStatusReq), SE(ChargingStatusRes), SE(ContractAuthenticationReq), SE(ContractAuthenticationRes), SE(CurrentDemandReq), SE(CurrentDemandRes), SE(MeteringReceiptReq), SE(MeteringReceiptRes), SE(PaymentDetailsReq), SE(PaymentDetailsRes), SE(PowerDeliveryReq), SE(PowerDeliveryRes), SE(PreChargeReq), SE(PreChargeRes), SE(ServiceDetailReq), SE(ServiceDetailRes), SE(ServiceDiscoveryReq), SE(ServiceDiscoveryRes), SE(ServicePaymentSelectionReq), SE(ServicePaymentSelectionRes), SE(SessionSetupReq), SE(SessionSetupRes), SE(SessionStopReq), SE(SessionStopRes), SE(WeldingDetectionReq), SE(WeldingDetectionRes))')
         a = (a << t[0]) | t[1]
@@ -3041,9 +3516,8 @@ def _e_BodyType(a, v):
 """,
     ),
     '_d_BodyType': (
-        ('BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_ContractAuthenticationReq', '_d_ContractAuthenticationRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_ServicePaymentSelectionReq', '_d_ServicePaymentSelectionRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
+        ('BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_W_BodyType', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_ContractAuthenticationReq', '_d_ContractAuthenticationRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_ServicePaymentSelectionReq', '_d_ServicePaymentSelectionRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
 """\
-_s23 = BodyType.BodyElement.__set__
 
 def _d_BodyType(D, E, p, data, st, cls):
     v0 = None
@@ -3170,9 +3644,28 @@ def _d_BodyType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BodyType')
         p = q
-    o = _new(cls)
-    _s23(o, v0)
+    o = _new(_W_BodyType)
+    o.BodyElement = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_BodyType': (
+        ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_ContractAuthenticationReq', '_j_ContractAuthenticationRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_ServicePaymentSelectionReq', '_j_ServicePaymentSelectionRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
+"""\
+_J1 = {BodyElement: 0, CableCheckReq: 1, CableCheckRes: 2, CertificateInstallationReq: 3, CertificateInstallationRes: 4, CertificateUpdateReq: 5, CertificateUpdateRes: 6, ChargeParameterDiscoveryReq: 7, ChargeParameterDiscoveryRes: 8, ChargingStatusReq: 9, ChargingStatusRes: 10, ContractAuthenticationReq: 11, ContractAuthenticationRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PowerDeliveryReq: 19, PowerDeliveryRes: 20, PreChargeReq: 21, PreChargeRes: 22, ServiceDetailReq: 23, ServiceDetailRes: 24, ServiceDiscoveryReq: 25, ServiceDiscoveryRes: 26, ServicePaymentSelectionReq: 27, ServicePaymentSelectionRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_J2 = ('BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'ContractAuthenticationReq', 'ContractAuthenticationRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'ServicePaymentSelectionReq', 'ServicePaymentSelectionRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
+_J3 = [_j_BodyElement, _j_CableCheckReq, _j_CableCheckRes, _j_CertificateInstallationReq, _j_CertificateInstallationRes, _j_CertificateUpdateReq, _j_CertificateUpdateRes, _j_ChargeParameterDiscoveryReq, _j_ChargeParameterDiscoveryRes, _j_ChargingStatusReq, _j_ChargingStatusRes, _j_ContractAuthenticationReq, _j_ContractAuthenticationRes, _j_CurrentDemandReq, _j_CurrentDemandRes, _j_MeteringReceiptReq, _j_MeteringReceiptRes, _j_PaymentDetailsReq, _j_PaymentDetailsRes, _j_PowerDeliveryReq, _j_PowerDeliveryRes, _j_PreChargeReq, _j_PreChargeRes, _j_ServiceDetailReq, _j_ServiceDetailRes, _j_ServiceDiscoveryReq, _j_ServiceDiscoveryRes, _j_ServicePaymentSelectionReq, _j_ServicePaymentSelectionRes, _j_SessionSetupReq, _j_SessionSetupRes, _j_SessionStopReq, _j_SessionStopRes, _j_WeldingDetectionReq, _j_WeldingDetectionRes]
+
+def _j_BodyType(v):
+    d = {}
+    x0 = v.BodyElement
+    if x0 is not None:
+        j = _J1.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J2[j]] = _J3[j](x0)
+    return d
 """,
     ),
     '_e_CableCheckReqType': (
@@ -3198,9 +3691,8 @@ _e_CableCheckReq = _e_CableCheckReqType
 """,
     ),
     '_d_CableCheckReqType': (
-        ('CableCheckReqType', 'DC_EVStatusType', '_d_DC_EVStatusType'),
+        ('CableCheckReqType', 'DC_EVStatusType', '_W_CableCheckReqType', '_d_DC_EVStatusType'),
 """\
-_s24 = CableCheckReqType.DC_EVStatus.__set__
 
 def _d_CableCheckReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -3218,10 +3710,22 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CableCheckReqType')
     p = q
-    o = _new(cls)
-    _s24(o, v0)
+    o = _new(_W_CableCheckReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckReq = _d_CableCheckReqType
+""",
+    ),
+    '_j_CableCheckReqType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_CableCheckReqType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    return d
+_j_CableCheckReq = _j_CableCheckReqType
 """,
     ),
     '_e_CableCheckResType': (
@@ -3257,11 +3761,8 @@ _e_CableCheckRes = _e_CableCheckResType
 """,
     ),
     '_d_CableCheckResType': (
-        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_DC_EVSEStatusType'),
+        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_CableCheckResType', '_d_DC_EVSEStatusType'),
 """\
-_s25 = CableCheckResType.ResponseCode.__set__
-_s26 = CableCheckResType.DC_EVSEStatus.__set__
-_s27 = CableCheckResType.EVSEProcessing.__set__
 
 def _d_CableCheckResType(D, E, p, data, st, cls):
     q = p + 9
@@ -3285,18 +3786,32 @@ def _d_CableCheckResType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v2 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s25(o, v0)
-    _s26(o, v1)
-    _s27(o, v2)
+    o = _new(_W_CableCheckResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckRes = _d_CableCheckResType
+""",
+    ),
+    '_j_CableCheckResType': (
+        ('DC_EVSEStatusType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_CableCheckResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEProcessing': x2._value_}
+    return d
+_j_CableCheckRes = _j_CableCheckResType
 """,
     ),
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T28 = (None, (2, 1), (1, 0), )
+_T6 = (None, (2, 1), (1, 0), )
 
 def _e_CertificateChainType(a, v):
     f = ""
@@ -3318,7 +3833,7 @@ def _e_CertificateChainType(a, v):
             s = 2
         else:
             s = 1
-        t = _T28[s]
+        t = _T6[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -3330,10 +3845,8 @@ def _e_CertificateChainType(a, v):
 """,
     ),
     '_d_CertificateChainType': (
-        ('CertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('CertificateChainType', 'SubCertificatesType', '_W_CertificateChainType', '_d_SubCertificatesType'),
 """\
-_s29 = CertificateChainType.Certificate.__set__
-_s30 = CertificateChainType.SubCertificates.__set__
 
 def _d_CertificateChainType(D, E, p, data, st, cls):
     v1 = None
@@ -3366,16 +3879,30 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateChainType')
         p = q
-    o = _new(cls)
-    _s29(o, v0)
-    _s30(o, v1)
+    o = _new(_W_CertificateChainType)
+    o.Certificate = v0
+    o.SubCertificates = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    x0 = v.Certificate
+    d = {'Certificate': _b2a(x0, newline=False).decode()}
+    x1 = v.SubCertificates
+    if x1 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x1)
+    return d
 """,
     ),
     '_e_CertificateInstallationReqType': (
         ('ListOfRootCertificateIDsType', '_e_ListOfRootCertificateIDsType'),
 """\
-_T31 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T7 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_CertificateInstallationReqType(a, v):
     f = ""
@@ -3392,7 +3919,7 @@ def _e_CertificateInstallationReqType(a, v):
             s = 0
         f = "OEMProvisioningCert"
         x1 = v.OEMProvisioningCert
-        t = _T31[s]
+        t = _T7[s]
         if t is None:
             raise _rt.not_here('OEMProvisioningCert')
         a = (a << t[0]) | t[1]
@@ -3423,12 +3950,8 @@ _e_CertificateInstallationReq = _e_CertificateInstallationReqType
 """,
     ),
     '_d_CertificateInstallationReqType': (
-        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_W_CertificateInstallationReqType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s32 = CertificateInstallationReqType.Id.__set__
-_s33 = CertificateInstallationReqType.OEMProvisioningCert.__set__
-_s34 = CertificateInstallationReqType.ListOfRootCertificateIDs.__set__
-_s35 = CertificateInstallationReqType.DHParams.__set__
 
 def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     v0 = None
@@ -3478,13 +4001,36 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateInstallationReqType')
     p = q
-    o = _new(cls)
-    _s32(o, v0)
-    _s33(o, v1)
-    _s34(o, v2)
-    _s35(o, v3)
+    o = _new(_W_CertificateInstallationReqType)
+    o.Id = v0
+    o.OEMProvisioningCert = v1
+    o.ListOfRootCertificateIDs = v2
+    o.DHParams = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
+""",
+    ),
+    '_j_CertificateInstallationReqType': (
+        ('ListOfRootCertificateIDsType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.OEMProvisioningCert
+    if x1 is not None:
+        d['OEMProvisioningCert'] = _b2a(x1, newline=False).decode()
+    x2 = v.ListOfRootCertificateIDs
+    if x2 is not None:
+        d['ListOfRootCertificateIDs'] = _j_ListOfRootCertificateIDsType(x2)
+    x3 = v.DHParams
+    if x3 is not None:
+        d['DHParams'] = _b2a(x3, newline=False).decode()
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
 """,
     ),
     '_e_CertificateInstallationResType': (
@@ -3539,14 +4085,8 @@ _e_CertificateInstallationRes = _e_CertificateInstallationResType
 """,
     ),
     '_d_CertificateInstallationResType': (
-        ('CertificateChainType', 'CertificateInstallationResType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateInstallationResType', '_EV_responseCodeType', '_W_CertificateInstallationResType', '_d_CertificateChainType'),
 """\
-_s36 = CertificateInstallationResType.Id.__set__
-_s37 = CertificateInstallationResType.ResponseCode.__set__
-_s38 = CertificateInstallationResType.ContractSignatureCertChain.__set__
-_s39 = CertificateInstallationResType.ContractSignatureEncryptedPrivateKey.__set__
-_s40 = CertificateInstallationResType.DHParams.__set__
-_s41 = CertificateInstallationResType.ContractID.__set__
 
 def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3600,21 +4140,40 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateInstallationResType')
     p = q
-    o = _new(cls)
-    _s36(o, v0)
-    _s37(o, v1)
-    _s38(o, v2)
-    _s39(o, v3)
-    _s40(o, v4)
-    _s41(o, v5)
+    o = _new(_W_CertificateInstallationResType)
+    o.Id = v0
+    o.ResponseCode = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHParams = v4
+    o.ContractID = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
+""",
+    ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.Id
+    x1 = v.ResponseCode
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    x4 = v.DHParams
+    x5 = v.ContractID
+    if x0 is None or x5 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
 """,
     ),
     '_e_CertificateUpdateReqType': (
         ('CertificateChainType', 'ListOfRootCertificateIDsType', '_e_CertificateChainType', '_e_ListOfRootCertificateIDsType'),
 """\
-_T42 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
+_T8 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
 
 def _e_CertificateUpdateReqType(a, v):
     f = ""
@@ -3633,7 +4192,7 @@ def _e_CertificateUpdateReqType(a, v):
         x1 = v.ContractSignatureCertChain
         if not isinstance(x1, CertificateChainType):
             raise _rt.bad_class(x1, 'CertificateChainType')
-        t = _T42[s]
+        t = _T8[s]
         if t is None:
             raise _rt.not_here('ContractSignatureCertChain')
         a = (a << t[0]) | t[1]
@@ -3667,13 +4226,8 @@ _e_CertificateUpdateReq = _e_CertificateUpdateReqType
 """,
     ),
     '_d_CertificateUpdateReqType': (
-        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_W_CertificateUpdateReqType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s43 = CertificateUpdateReqType.Id.__set__
-_s44 = CertificateUpdateReqType.ContractSignatureCertChain.__set__
-_s45 = CertificateUpdateReqType.ContractID.__set__
-_s46 = CertificateUpdateReqType.ListOfRootCertificateIDs.__set__
-_s47 = CertificateUpdateReqType.DHParams.__set__
 
 def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     v0 = None
@@ -3731,14 +4285,40 @@ def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateReqType')
     p = q
-    o = _new(cls)
-    _s43(o, v0)
-    _s44(o, v1)
-    _s45(o, v2)
-    _s46(o, v3)
-    _s47(o, v4)
+    o = _new(_W_CertificateUpdateReqType)
+    o.Id = v0
+    o.ContractSignatureCertChain = v1
+    o.ContractID = v2
+    o.ListOfRootCertificateIDs = v3
+    o.DHParams = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateReq = _d_CertificateUpdateReqType
+""",
+    ),
+    '_j_CertificateUpdateReqType': (
+        ('CertificateChainType', 'ListOfRootCertificateIDsType', '_j_CertificateChainType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateUpdateReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.ContractSignatureCertChain
+    if x1 is not None:
+        d['ContractSignatureCertChain'] = _j_CertificateChainType(x1)
+    x2 = v.ContractID
+    if x2 is not None:
+        d['ContractID'] = x2
+    x3 = v.ListOfRootCertificateIDs
+    if x3 is not None:
+        d['ListOfRootCertificateIDs'] = _j_ListOfRootCertificateIDsType(x3)
+    x4 = v.DHParams
+    if x4 is not None:
+        d['DHParams'] = _b2a(x4, newline=False).decode()
+    return d
+_j_CertificateUpdateReq = _j_CertificateUpdateReqType
 """,
     ),
     '_e_CertificateUpdateResType': (
@@ -3787,9 +4367,13 @@ def _e_CertificateUpdateResType(a, v):
         x6 = v.RetryCounter
         if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
             raise _rt.bad_int(x6, -32768, 32767)
-        a = (a << 4) | (x6 < 0)
         m = ~x6 if x6 < 0 else x6
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x6 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3800,15 +4384,8 @@ _e_CertificateUpdateRes = _e_CertificateUpdateResType
 """,
     ),
     '_d_CertificateUpdateResType': (
-        ('CertificateChainType', 'CertificateUpdateResType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateUpdateResType', '_EV_responseCodeType', '_W_CertificateUpdateResType', '_d_CertificateChainType'),
 """\
-_s48 = CertificateUpdateResType.Id.__set__
-_s49 = CertificateUpdateResType.ResponseCode.__set__
-_s50 = CertificateUpdateResType.ContractSignatureCertChain.__set__
-_s51 = CertificateUpdateResType.ContractSignatureEncryptedPrivateKey.__set__
-_s52 = CertificateUpdateResType.DHParams.__set__
-_s53 = CertificateUpdateResType.ContractID.__set__
-_s54 = CertificateUpdateResType.RetryCounter.__set__
 
 def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     q = p + 1
@@ -3855,7 +4432,6 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateResType')
     p = q
     v5, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'ContractID'), None, 24, 'CertificateUpdateResType.ContractID')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -3869,15 +4445,19 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if v6 < 32768:
         v6 >>= 8
         p = q - 8
+        if sg:
+            v6 = ~v6
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
+        if sg:
+            v6 = ~v6
     else:
         v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v6 = ~v6
-    if v6 < -32768 or v6 > 32767:
-        raise _rt.out_of_range(p0, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+        if sg:
+            v6 = ~v6
+        if v6 < -32768 or v6 > 32767:
+            raise _rt.out_of_range(q - 16, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3885,23 +4465,43 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'CertificateUpdateResType')
     p = q
-    o = _new(cls)
-    _s48(o, v0)
-    _s49(o, v1)
-    _s50(o, v2)
-    _s51(o, v3)
-    _s52(o, v4)
-    _s53(o, v5)
-    _s54(o, v6)
+    o = _new(_W_CertificateUpdateResType)
+    o.Id = v0
+    o.ResponseCode = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHParams = v4
+    o.ContractID = v5
+    o.RetryCounter = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateRes = _d_CertificateUpdateResType
+""",
+    ),
+    '_j_CertificateUpdateResType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateUpdateResType(v):
+    x0 = v.Id
+    x1 = v.ResponseCode
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    x4 = v.DHParams
+    x5 = v.ContractID
+    x6 = v.RetryCounter
+    if x0 is None or x5 is None or x6 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'ResponseCode': x1._value_, 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': _b2a(x3, newline=False).decode(), 'DHParams': _b2a(x4, newline=False).decode(), 'ContractID': x5, 'RetryCounter': x6}
+    return d
+_j_CertificateUpdateRes = _j_CertificateUpdateResType
 """,
     ),
     '_e_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EVRequestedEnergyTransferType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
-_M55 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
-_F56 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
+_M9 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_F10 = [_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter]
 
 def _e_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -3913,12 +4513,12 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
             raise _rt.bad_enum(x0, 'EVRequestedEnergyTransferType')
         f = "EVChargeParameter"
         x1 = v.EVChargeParameter
-        j = _M55.get(x1.__class__)
+        j = _M9.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVChargeParameter | DC_EVChargeParameter | EVChargeParameter')
         a = (a << 6) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F56[j](a, x1)
+        a = _F10[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3929,10 +4529,8 @@ _e_ChargeParameterDiscoveryReq = _e_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_ChargeParameterDiscoveryReqType': (
-        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EVRequestedEnergyTransferType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
+        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EVRequestedEnergyTransferType', '_W_ChargeParameterDiscoveryReqType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
 """\
-_s57 = ChargeParameterDiscoveryReqType.EVRequestedEnergyTransferType.__set__
-_s58 = ChargeParameterDiscoveryReqType.EVChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     q = p + 8
@@ -3962,20 +4560,41 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryReqType')
     p = q
-    o = _new(cls)
-    _s57(o, v0)
-    _s58(o, v1)
+    o = _new(_W_ChargeParameterDiscoveryReqType)
+    o.EVRequestedEnergyTransferType = v0
+    o.EVChargeParameter = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryReqType': (
+        ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
+"""\
+_J4 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_J5 = ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
+_J6 = [_j_AC_EVChargeParameter, _j_DC_EVChargeParameter, _j_EVChargeParameter]
+
+def _j_ChargeParameterDiscoveryReqType(v):
+    x0 = v.EVRequestedEnergyTransferType
+    d = {'EVRequestedEnergyTransferType': x0._value_}
+    x1 = v.EVChargeParameter
+    if x1 is not None:
+        j = _J4.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J5[j]] = _J6[j](x1)
+    return d
+_j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
-_M59 = {SAScheduleList: 0, SASchedules: 1}
-_F60 = (_e_SAScheduleList, _e_SASchedules, )
-_M61 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
-_F62 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
+_M11 = {SAScheduleList: 0, SASchedules: 1}
+_F12 = [_e_SAScheduleList, _e_SASchedules]
+_M13 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_F14 = [_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter]
 
 def _e_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -3992,19 +4611,19 @@ def _e_ChargeParameterDiscoveryResType(a, v):
             raise _rt.bad_enum(x1, 'EVSEProcessingType')
         f = "SASchedules"
         x2 = v.SASchedules
-        j = _M59.get(x2.__class__)
+        j = _M11.get(x2.__class__)
         if j is None:
             raise _rt.bad_class(x2, 'SAScheduleList | SASchedules')
         a = (a << 12) | (k0) << 5 | (k1) << 1
         a = (a << 2) | (j)
-        a = _F60[j](a, x2)
+        a = _F12[j](a, x2)
         f = "EVSEChargeParameter"
         x3 = v.EVSEChargeParameter
-        j = _M61.get(x3.__class__)
+        j = _M13.get(x3.__class__)
         if j is None:
             raise _rt.bad_class(x3, 'AC_EVSEChargeParameter | DC_EVSEChargeParameter | EVSEChargeParameter')
         a = (a << 2) | (j)
-        a = _F62[j](a, x3)
+        a = _F14[j](a, x3)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4015,12 +4634,8 @@ _e_ChargeParameterDiscoveryRes = _e_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_ChargeParameterDiscoveryResType': (
-        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
+        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_ChargeParameterDiscoveryResType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
 """\
-_s63 = ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s64 = ChargeParameterDiscoveryResType.EVSEProcessing.__set__
-_s65 = ChargeParameterDiscoveryResType.SASchedules.__set__
-_s66 = ChargeParameterDiscoveryResType.EVSEChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     q = p + 14
@@ -4064,13 +4679,44 @@ def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryResType')
     p = q
-    o = _new(cls)
-    _s63(o, v0)
-    _s64(o, v1)
-    _s65(o, v2)
-    _s66(o, v3)
+    o = _new(_W_ChargeParameterDiscoveryResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.SASchedules = v2
+    o.EVSEChargeParameter = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryResType': (
+        ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
+"""\
+_J7 = {SAScheduleList: 0, SASchedules: 1}
+_J8 = ('SAScheduleList', 'SASchedules', )
+_J9 = [_j_SAScheduleList, _j_SASchedules]
+_J10 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_J11 = ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
+_J12 = [_j_AC_EVSEChargeParameter, _j_DC_EVSEChargeParameter, _j_EVSEChargeParameter]
+
+def _j_ChargeParameterDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    x2 = v.SASchedules
+    if x2 is not None:
+        j = _J7.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J8[j]] = _J9[j](x2)
+    x3 = v.EVSEChargeParameter
+    if x3 is not None:
+        j = _J10.get(x3.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J11[j]] = _J12[j](x3)
+    return d
+_j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_ChargingProfileType': (
@@ -4085,9 +4731,13 @@ def _e_ChargingProfileType(a, v):
         x0 = v.SAScheduleTupleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ProfileEntry"
         x1 = v.ProfileEntry
         i = None
@@ -4109,18 +4759,29 @@ def _e_ChargingProfileType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "ProfileEntry.ChargingProfileEntryStart"
-            p67_x0 = y.ChargingProfileEntryStart
-            if p67_x0.__class__ is not int or p67_x0 < 0 or p67_x0 > 4294967295:
-                raise _rt.bad_int(p67_x0, 0, 4294967295)
-            a <<= 2
-            a = (a << 8) | p67_x0 if p67_x0 < 128 else _uint(a, p67_x0)
+            p15_x0 = y.ChargingProfileEntryStart
+            if p15_x0.__class__ is not int or p15_x0 < 0 or p15_x0 > 4294967295:
+                raise _rt.bad_int(p15_x0, 0, 4294967295)
+            if p15_x0 < 128:
+                a = (a << 10) | (p15_x0)
+            elif p15_x0 < 16384:
+                a = (a << 18) | (((p15_x0 & 127) << 8) | (p15_x0 >> 7) | 32768)
+            elif p15_x0 < 2097152:
+                a = (a << 26) | (((p15_x0 & 127) << 16) | ((p15_x0 & 16256) << 1) | (p15_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, p15_x0)
             f = "ProfileEntry.ChargingProfileEntryMaxPower"
-            p67_x1 = y.ChargingProfileEntryMaxPower
-            if p67_x1.__class__ is not int or p67_x1 < -32768 or p67_x1 > 32767:
-                raise _rt.bad_int(p67_x1, -32768, 32767)
-            a = (a << 4) | (p67_x1 < 0)
-            m = ~p67_x1 if p67_x1 < 0 else p67_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p15_x1 = y.ChargingProfileEntryMaxPower
+            if p15_x1.__class__ is not int or p15_x1 < -32768 or p15_x1 > 32767:
+                raise _rt.bad_int(p15_x1, -32768, 32767)
+            m = ~p15_x1 if p15_x1 < 0 else p15_x1
+            if m < 128:
+                a = (a << 12) | (p15_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (p15_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (p15_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             i += 1
         a = (a << 2) | 1
@@ -4132,16 +4793,11 @@ def _e_ChargingProfileType(a, v):
 """,
     ),
     '_d_ChargingProfileType': (
-        ('ChargingProfileType', 'ProfileEntryType', '_d_ProfileEntryType'),
+        ('ChargingProfileType', 'ProfileEntryType', '_W_ChargingProfileType', '_W_ProfileEntryType', '_d_ProfileEntryType'),
 """\
-_s69 = ProfileEntryType.ChargingProfileEntryStart.__set__
-_s70 = ProfileEntryType.ChargingProfileEntryMaxPower.__set__
-_s71 = ChargingProfileType.SAScheduleTupleID.__set__
-_s72 = ChargingProfileType.ProfileEntry.__set__
 
 def _d_ChargingProfileType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -4155,16 +4811,19 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'ChargingProfileType.SAScheduleTupleID', v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -4173,18 +4832,17 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 15:
         raise _rt.escape(p, g, 4, 15, 'ProfileEntryType')
-    p68_v0 = c & 65535
-    if p68_v0 < 32768:
-        p68_v0 >>= 8
+    p16_v0 = c & 65535
+    if p16_v0 < 32768:
+        p16_v0 >>= 8
         p = q - 8
-    elif not p68_v0 & 128:
-        p68_v0 = ((p68_v0 >> 8) & 127) | ((p68_v0 & 127) << 7)
+    elif not p16_v0 & 128:
+        p16_v0 = ((p16_v0 >> 8) & 127) | (p16_v0 & 127) << 7
         p = q
     else:
-        p68_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p68_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', p68_v0, 0, 4294967295)
-    p0 = p + 4
+        p16_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if p16_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', p16_v0, 0, 4294967295)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -4194,22 +4852,27 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'ProfileEntryType')
     sg = g & 1
-    p68_v1 = c & 65535
-    if p68_v1 < 32768:
-        p68_v1 >>= 8
+    p16_v1 = c & 65535
+    if p16_v1 < 32768:
+        p16_v1 >>= 8
         p = q - 8
-    elif not p68_v1 & 128:
-        p68_v1 = ((p68_v1 >> 8) & 127) | ((p68_v1 & 127) << 7)
+        if sg:
+            p16_v1 = ~p16_v1
+    elif not p16_v1 & 128:
+        p16_v1 = ((p16_v1 >> 8) & 127) | (p16_v1 & 127) << 7
         p = q
+        if sg:
+            p16_v1 = ~p16_v1
     else:
-        p68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p68_v1 = ~p68_v1
-    if p68_v1 < -32768 or p68_v1 > 32767:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryMaxPower', p68_v1, -32768, 32767)
-    y = _new(ProfileEntryType)
-    _s69(y, p68_v0)
-    _s70(y, p68_v1)
+        p16_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p16_v1 = ~p16_v1
+        if p16_v1 < -32768 or p16_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryMaxPower', p16_v1, -32768, 32767)
+    y = _new(_W_ProfileEntryType)
+    y.ChargingProfileEntryStart = p16_v0
+    y.ChargingProfileEntryMaxPower = p16_v1
+    y.__class__ = ProfileEntryType
     v1.append(y)
     q = p + 2
     if q > E:
@@ -4237,10 +4900,26 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ChargingProfileType')
-    o = _new(cls)
-    _s71(o, v0)
-    _s72(o, v1)
+    o = _new(_W_ChargingProfileType)
+    o.SAScheduleTupleID = v0
+    o.ProfileEntry = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ChargingProfileType': (
+        ('ProfileEntryType', '_j_ProfileEntryType'),
+"""\
+
+def _j_ChargingProfileType(v):
+    x0 = v.SAScheduleTupleID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'SAScheduleTupleID': x0}
+    x1 = v.ProfileEntry
+    if x1:
+        d['ProfileEntry'] = [_j_ProfileEntryType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ChargingStatusReqType': (
@@ -4260,7 +4939,7 @@ _e_ChargingStatusReq = _e_ChargingStatusReqType
 """,
     ),
     '_d_ChargingStatusReqType': (
-        ('ChargingStatusReqType',),
+        ('ChargingStatusReqType', '_W_ChargingStatusReqType'),
 """\
 
 def _d_ChargingStatusReqType(D, E, p, data, st, cls):
@@ -4271,16 +4950,27 @@ def _d_ChargingStatusReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargingStatusReqType')
     p = q
-    o = _new(cls)
+    o = _new(_W_ChargingStatusReqType)
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusReq = _d_ChargingStatusReqType
+""",
+    ),
+    '_j_ChargingStatusReqType': (
+        (),
+"""\
+
+def _j_ChargingStatusReqType(v):
+    d = {}
+    return d
+_j_ChargingStatusReq = _j_ChargingStatusReqType
 """,
     ),
     '_e_ChargingStatusResType': (
         ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_responseCodeType', '_e_MeterInfoType', '_e_PhysicalValueType'),
 """\
-_T73 = (None, None, None, (2, 1, 5), (2, 0, 5), None, None, None, )
-_T74 = (None, None, None, (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, )
+_T17 = (None, None, None, (2, 1, 5), (2, 0, 5), None, None, None, )
+_T18 = (None, None, None, (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, )
 
 def _e_ChargingStatusResType(a, v):
     f = ""
@@ -4300,9 +4990,13 @@ def _e_ChargingStatusResType(a, v):
         x2 = v.SAScheduleTupleID
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaxCurrent"
         x3 = v.EVSEMaxCurrent
         a <<= 1
@@ -4319,7 +5013,7 @@ def _e_ChargingStatusResType(a, v):
         if x4 is not None:
             if not isinstance(x4, MeterInfoType):
                 raise _rt.bad_class(x4, 'MeterInfoType')
-            t = _T73[s]
+            t = _T17[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -4327,7 +5021,7 @@ def _e_ChargingStatusResType(a, v):
             a = _e_MeterInfoType(a, x4)
         f = "ReceiptRequired"
         x5 = v.ReceiptRequired
-        t = _T74[s]
+        t = _T18[s]
         if t is None:
             raise _rt.not_here('ReceiptRequired')
         a = (a << t[0]) | t[1]
@@ -4339,25 +5033,32 @@ def _e_ChargingStatusResType(a, v):
         if not isinstance(x6, AC_EVSEStatusType):
             raise _rt.bad_class(x6, 'AC_EVSEStatusType')
         f = "AC_EVSEStatus.PowerSwitchClosed"
-        a75_x0 = x6.PowerSwitchClosed
-        if a75_x0.__class__ is not bool:
-            raise _rt.bad_type(a75_x0, 'bool')
+        a19_x0 = x6.PowerSwitchClosed
+        if a19_x0.__class__ is not bool:
+            raise _rt.bad_type(a19_x0, 'bool')
         f = "AC_EVSEStatus.RCD"
-        a75_x1 = x6.RCD
-        if a75_x1.__class__ is not bool:
-            raise _rt.bad_type(a75_x1, 'bool')
+        a19_x1 = x6.RCD
+        if a19_x1.__class__ is not bool:
+            raise _rt.bad_type(a19_x1, 'bool')
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a75_x2 = x6.NotificationMaxDelay
-        if a75_x2.__class__ is not int or a75_x2 < 0 or a75_x2 > 4294967295:
-            raise _rt.bad_int(a75_x2, 0, 4294967295)
-        a = (a << 14) | (x5) << 12 | (a75_x0) << 7 | (a75_x1) << 3
-        a = (a << 8) | a75_x2 if a75_x2 < 128 else _uint(a, a75_x2)
+        a19_x2 = x6.NotificationMaxDelay
+        if a19_x2.__class__ is not int or a19_x2 < 0 or a19_x2 > 4294967295:
+            raise _rt.bad_int(a19_x2, 0, 4294967295)
+        if a19_x2 < 128:
+            a = (a << 22) | (x5) << 20 | (a19_x0) << 15 | (a19_x1) << 11 | (a19_x2)
+        elif a19_x2 < 16384:
+            a = (a << 30) | (x5) << 28 | (a19_x0) << 23 | (a19_x1) << 19 | (((a19_x2 & 127) << 8) | (a19_x2 >> 7) | 32768)
+        elif a19_x2 < 2097152:
+            a = (a << 38) | (x5) << 36 | (a19_x0) << 31 | (a19_x1) << 27 | (((a19_x2 & 127) << 16) | ((a19_x2 & 16256) << 1) | (a19_x2 >> 14) | 8421376)
+        else:
+            a = (a << 14) | (x5) << 12 | (a19_x0) << 7 | (a19_x1) << 3
+            a = _uint(a, a19_x2)
         f = "AC_EVSEStatus.EVSENotification"
-        a75_x3 = x6.EVSENotification
-        a75_k3 = _IX_EVSENotificationType.get(a75_x3)
-        if a75_k3 is None:
-            raise _rt.bad_enum(a75_x3, 'EVSENotificationType')
-        a = (a << 8) | (a75_k3) << 3
+        a19_x3 = x6.EVSENotification
+        a19_k3 = _IX_EVSENotificationType.get(a19_x3)
+        if a19_k3 is None:
+            raise _rt.bad_enum(a19_x3, 'EVSENotificationType')
+        a = (a << 8) | (a19_k3) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -4367,19 +5068,8 @@ _e_ChargingStatusRes = _e_ChargingStatusResType
 """,
     ),
     '_d_ChargingStatusResType': (
-        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_d_MeterInfoType', '_d_PhysicalValueType'),
+        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_W_AC_EVSEStatusType', '_W_ChargingStatusResType', '_d_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s77 = AC_EVSEStatusType.PowerSwitchClosed.__set__
-_s78 = AC_EVSEStatusType.RCD.__set__
-_s79 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s80 = AC_EVSEStatusType.EVSENotification.__set__
-_s81 = ChargingStatusResType.ResponseCode.__set__
-_s82 = ChargingStatusResType.EVSEID.__set__
-_s83 = ChargingStatusResType.SAScheduleTupleID.__set__
-_s84 = ChargingStatusResType.EVSEMaxCurrent.__set__
-_s85 = ChargingStatusResType.MeterInfo.__set__
-_s86 = ChargingStatusResType.ReceiptRequired.__set__
-_s87 = ChargingStatusResType.AC_EVSEStatus.__set__
 
 def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v3 = None
@@ -4396,7 +5086,6 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dbinel(D, E, p, data, None, 32, 'ChargingStatusResType.EVSEID')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -4410,15 +5099,19 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if sg:
+            v2 = ~v2
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'ChargingStatusResType.SAScheduleTupleID', v2, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4476,7 +5169,6 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'ChargingStatusResType')
         v5 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 11
     q = p + 27
     if q <= E:
         c = (D >> (E - q)) & 134217727
@@ -4485,19 +5177,19 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 1911:
         raise _rt.escape(p, g, 11, 1911, 'AC_EVSEStatusType')
-    a76_v0 = ((g >> 7) & 1) == 1
-    a76_v1 = ((g >> 3) & 1) == 1
-    a76_v2 = c & 65535
-    if a76_v2 < 32768:
-        a76_v2 >>= 8
+    a20_v0 = ((g >> 7) & 1) == 1
+    a20_v1 = ((g >> 3) & 1) == 1
+    a20_v2 = c & 65535
+    if a20_v2 < 32768:
+        a20_v2 >>= 8
         p = q - 8
-    elif not a76_v2 & 128:
-        a76_v2 = ((a76_v2 >> 8) & 127) | ((a76_v2 & 127) << 7)
+    elif not a20_v2 & 128:
+        a20_v2 = ((a20_v2 >> 8) & 127) | (a20_v2 & 127) << 7
         p = q
     else:
-        a76_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a76_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a76_v2, 0, 4294967295)
+        a20_v2, D, E, p = _duint(D, E, q - 16, data, 5)
+        if a20_v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a20_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -4507,13 +5199,14 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     k = c & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-    a76_v3 = _EV_EVSENotificationType[k]
+    a20_v3 = _EV_EVSENotificationType[k]
     p = q
-    v6 = _new(AC_EVSEStatusType)
-    _s77(v6, a76_v0)
-    _s78(v6, a76_v1)
-    _s79(v6, a76_v2)
-    _s80(v6, a76_v3)
+    v6 = _new(_W_AC_EVSEStatusType)
+    v6.PowerSwitchClosed = a20_v0
+    v6.RCD = a20_v1
+    v6.NotificationMaxDelay = a20_v2
+    v6.EVSENotification = a20_v3
+    v6.__class__ = AC_EVSEStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4521,22 +5214,56 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'ChargingStatusResType')
     p = q
-    o = _new(cls)
-    _s81(o, v0)
-    _s82(o, v1)
-    _s83(o, v2)
-    _s84(o, v3)
-    _s85(o, v4)
-    _s86(o, v5)
-    _s87(o, v6)
+    o = _new(_W_ChargingStatusResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.SAScheduleTupleID = v2
+    o.EVSEMaxCurrent = v3
+    o.MeterInfo = v4
+    o.ReceiptRequired = v5
+    o.AC_EVSEStatus = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusRes = _d_ChargingStatusResType
+""",
+    ),
+    '_j_ChargingStatusResType': (
+        ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_MeterInfoType', '_j_PhysicalValueType'),
+"""\
+
+def _j_ChargingStatusResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    x2 = v.SAScheduleTupleID
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1.hex().upper(), 'SAScheduleTupleID': x2}
+    x3 = v.EVSEMaxCurrent
+    if x3 is not None:
+        d['EVSEMaxCurrent'] = _j_PhysicalValueType(x3)
+    x4 = v.MeterInfo
+    if x4 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x4)
+    x5 = v.ReceiptRequired
+    if x5 is not None:
+        d['ReceiptRequired'] = x5
+    x6 = v.AC_EVSEStatus
+    if x6 is not None:
+        y1 = x6.PowerSwitchClosed
+        y2 = x6.RCD
+        y3 = x6.NotificationMaxDelay
+        y4 = x6.EVSENotification
+        if y1 is None or y2 is None or y3 is None:
+            return _rt.json_body(v)
+        d['AC_EVSEStatus'] = {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}
+    return d
+_j_ChargingStatusRes = _j_ChargingStatusResType
 """,
     ),
     '_e_ConsumptionCostType': (
         ('CostType', '_e_CostType'),
 """\
-_T88 = (None, (2, 1), (2, 1), )
+_T21 = (None, (2, 1), (2, 1), )
 
 def _e_ConsumptionCostType(a, v):
     f = ""
@@ -4546,8 +5273,15 @@ def _e_ConsumptionCostType(a, v):
         x0 = v.startValue
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "Cost"
         x1 = v.Cost
         i = None
@@ -4572,7 +5306,7 @@ def _e_ConsumptionCostType(a, v):
             s = 2
         else:
             s = 1
-        t = _T88[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Cost))')
         a = (a << t[0]) | t[1]
@@ -4584,14 +5318,11 @@ def _e_ConsumptionCostType(a, v):
 """,
     ),
     '_d_ConsumptionCostType': (
-        ('ConsumptionCostType', 'CostType', '_d_CostType'),
+        ('ConsumptionCostType', 'CostType', '_W_ConsumptionCostType', '_d_CostType'),
 """\
-_s89 = ConsumptionCostType.startValue.__set__
-_s90 = ConsumptionCostType.Cost.__set__
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4605,12 +5336,12 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'ConsumptionCostType.startValue', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4646,17 +5377,33 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'ConsumptionCostType')
-    o = _new(cls)
-    _s89(o, v0)
-    _s90(o, v1)
+    o = _new(_W_ConsumptionCostType)
+    o.startValue = v0
+    o.Cost = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ConsumptionCostType': (
+        ('CostType', '_j_CostType'),
+"""\
+
+def _j_ConsumptionCostType(v):
+    x0 = v.startValue
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'startValue': x0}
+    x1 = v.Cost
+    if x1:
+        d['Cost'] = [_j_CostType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ContractAuthenticationReqType': (
         (),
 """\
-_T91 = ((2, 1, 2), (2, 0, 2), None, )
-_T92 = ((2, 2), (2, 1), (1, 0), )
+_T22 = ((2, 1, 2), (2, 0, 2), None, )
+_T23 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_ContractAuthenticationReqType(a, v):
     f = ""
@@ -4674,7 +5421,7 @@ def _e_ContractAuthenticationReqType(a, v):
         f = "GenChallenge"
         x1 = v.GenChallenge
         if x1 is not None:
-            t = _T91[s]
+            t = _T22[s]
             if t is None:
                 raise _rt.not_here('GenChallenge')
             a = (a << t[0]) | t[1]
@@ -4684,7 +5431,7 @@ def _e_ContractAuthenticationReqType(a, v):
             a <<= 1
             a = _str(a, x1)
             a <<= 1
-        t = _T92[s]
+        t = _T23[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), EE, SE(GenChallenge))')
         a = (a << t[0]) | t[1]
@@ -4697,10 +5444,8 @@ _e_ContractAuthenticationReq = _e_ContractAuthenticationReqType
 """,
     ),
     '_d_ContractAuthenticationReqType': (
-        ('ContractAuthenticationReqType',),
+        ('ContractAuthenticationReqType', '_W_ContractAuthenticationReqType'),
 """\
-_s93 = ContractAuthenticationReqType.Id.__set__
-_s94 = ContractAuthenticationReqType.GenChallenge.__set__
 
 def _d_ContractAuthenticationReqType(D, E, p, data, st, cls):
     v0 = None
@@ -4743,11 +5488,28 @@ def _d_ContractAuthenticationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ContractAuthenticationReqType')
         p = q
-    o = _new(cls)
-    _s93(o, v0)
-    _s94(o, v1)
+    o = _new(_W_ContractAuthenticationReqType)
+    o.Id = v0
+    o.GenChallenge = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ContractAuthenticationReq = _d_ContractAuthenticationReqType
+""",
+    ),
+    '_j_ContractAuthenticationReqType': (
+        (),
+"""\
+
+def _j_ContractAuthenticationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.GenChallenge
+    if x1 is not None:
+        d['GenChallenge'] = x1
+    return d
+_j_ContractAuthenticationReq = _j_ContractAuthenticationReqType
 """,
     ),
     '_e_ContractAuthenticationResType': (
@@ -4777,10 +5539,8 @@ _e_ContractAuthenticationRes = _e_ContractAuthenticationResType
 """,
     ),
     '_d_ContractAuthenticationResType': (
-        ('ContractAuthenticationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType'),
+        ('ContractAuthenticationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_ContractAuthenticationResType'),
 """\
-_s95 = ContractAuthenticationResType.ResponseCode.__set__
-_s96 = ContractAuthenticationResType.EVSEProcessing.__set__
 
 def _d_ContractAuthenticationResType(D, E, p, data, st, cls):
     q = p + 13
@@ -4796,17 +5556,30 @@ def _d_ContractAuthenticationResType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v1 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s95(o, v0)
-    _s96(o, v1)
+    o = _new(_W_ContractAuthenticationResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ContractAuthenticationRes = _d_ContractAuthenticationResType
+""",
+    ),
+    '_j_ContractAuthenticationResType': (
+        (),
+"""\
+
+def _j_ContractAuthenticationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    return d
+_j_ContractAuthenticationRes = _j_ContractAuthenticationResType
 """,
     ),
     '_e_CostType': (
         ('_IX_costKindType',),
 """\
-_T97 = (None, None, (2, 1), (1, 0), )
+_T24 = (None, None, (2, 1), (1, 0), )
 
 def _e_CostType(a, v):
     f = ""
@@ -4820,8 +5593,15 @@ def _e_CostType(a, v):
         x1 = v.amount
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a = (a << 7) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 15) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 23) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 31) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k0) << 3
+            a = _uint(a, x1)
         f = "amountMultiplier"
         x2 = v.amountMultiplier
         a <<= 1
@@ -4832,7 +5612,7 @@ def _e_CostType(a, v):
             s = 3
         else:
             s = 2
-        t = _T97[s]
+        t = _T24[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(amountMultiplier))')
         a = (a << t[0]) | t[1]
@@ -4844,15 +5624,11 @@ def _e_CostType(a, v):
 """,
     ),
     '_d_CostType': (
-        ('CostType', '_EV_costKindType'),
+        ('CostType', '_EV_costKindType', '_W_CostType'),
 """\
-_s98 = CostType.costKind.__set__
-_s99 = CostType.amount.__set__
-_s100 = CostType.amountMultiplier.__set__
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 7
     q = p + 23
     if q <= E:
         c = (D >> (E - q)) & 8388607
@@ -4870,12 +5646,12 @@ def _d_CostType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'CostType.amount', v1, 0, 4294967295)
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4908,22 +5684,39 @@ def _d_CostType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CostType')
         p = q
-    o = _new(cls)
-    _s98(o, v0)
-    _s99(o, v1)
-    _s100(o, v2)
+    o = _new(_W_CostType)
+    o.costKind = v0
+    o.amount = v1
+    o.amountMultiplier = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_CostType': (
+        (),
+"""\
+
+def _j_CostType(v):
+    x0 = v.costKind
+    x1 = v.amount
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'costKind': x0._value_, 'amount': x1}
+    x2 = v.amountMultiplier
+    if x2 is not None:
+        d['amountMultiplier'] = x2
+    return d
 """,
     ),
     '_e_CurrentDemandReqType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_e_DC_EVStatusType', '_e_PhysicalValueType'),
 """\
-_T101 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
-_T102 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
-_T103 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
-_T104 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
-_T105 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
-_T106 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
+_T25 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
+_T26 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
+_T27 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
+_T28 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
+_T29 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
+_T30 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
 
 def _e_CurrentDemandReqType(a, v):
     f = ""
@@ -4955,7 +5748,7 @@ def _e_CurrentDemandReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
-            t = _T101[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('EVMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
@@ -4966,7 +5759,7 @@ def _e_CurrentDemandReqType(a, v):
         if x4 is not None:
             if not isinstance(x4, PhysicalValueType):
                 raise _rt.bad_class(x4, 'PhysicalValueType')
-            t = _T102[s]
+            t = _T26[s]
             if t is None:
                 raise _rt.not_here('EVMaximumPowerLimit')
             a = (a << t[0]) | t[1]
@@ -4975,7 +5768,7 @@ def _e_CurrentDemandReqType(a, v):
         f = "BulkChargingComplete"
         x5 = v.BulkChargingComplete
         if x5 is not None:
-            t = _T103[s]
+            t = _T27[s]
             if t is None:
                 raise _rt.not_here('BulkChargingComplete')
             a = (a << t[0]) | t[1]
@@ -4985,7 +5778,7 @@ def _e_CurrentDemandReqType(a, v):
             a = (a << 3) | (x5) << 1
         f = "ChargingComplete"
         x6 = v.ChargingComplete
-        t = _T104[s]
+        t = _T28[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -5008,7 +5801,7 @@ def _e_CurrentDemandReqType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T105[s]
+            t = _T29[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToBulkSoC')
             a = (a << t[0]) | t[1]
@@ -5018,7 +5811,7 @@ def _e_CurrentDemandReqType(a, v):
         x9 = v.EVTargetVoltage
         if not isinstance(x9, PhysicalValueType):
             raise _rt.bad_class(x9, 'PhysicalValueType')
-        t = _T106[s]
+        t = _T30[s]
         if t is None:
             raise _rt.not_here('EVTargetVoltage')
         a = (a << t[0]) | t[1]
@@ -5034,18 +5827,8 @@ _e_CurrentDemandReq = _e_CurrentDemandReqType
 """,
     ),
     '_d_CurrentDemandReqType': (
-        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
+        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_W_CurrentDemandReqType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
 """\
-_s107 = CurrentDemandReqType.DC_EVStatus.__set__
-_s108 = CurrentDemandReqType.EVTargetCurrent.__set__
-_s109 = CurrentDemandReqType.EVMaximumVoltageLimit.__set__
-_s110 = CurrentDemandReqType.EVMaximumCurrentLimit.__set__
-_s111 = CurrentDemandReqType.EVMaximumPowerLimit.__set__
-_s112 = CurrentDemandReqType.BulkChargingComplete.__set__
-_s113 = CurrentDemandReqType.ChargingComplete.__set__
-_s114 = CurrentDemandReqType.RemainingTimeToFullSoC.__set__
-_s115 = CurrentDemandReqType.RemainingTimeToBulkSoC.__set__
-_s116 = CurrentDemandReqType.EVTargetVoltage.__set__
 
 def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     v2 = None
@@ -5260,27 +6043,64 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CurrentDemandReqType')
     p = q
-    o = _new(cls)
-    _s107(o, v0)
-    _s108(o, v1)
-    _s109(o, v2)
-    _s110(o, v3)
-    _s111(o, v4)
-    _s112(o, v5)
-    _s113(o, v6)
-    _s114(o, v7)
-    _s115(o, v8)
-    _s116(o, v9)
+    o = _new(_W_CurrentDemandReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetCurrent = v1
+    o.EVMaximumVoltageLimit = v2
+    o.EVMaximumCurrentLimit = v3
+    o.EVMaximumPowerLimit = v4
+    o.BulkChargingComplete = v5
+    o.ChargingComplete = v6
+    o.RemainingTimeToFullSoC = v7
+    o.RemainingTimeToBulkSoC = v8
+    o.EVTargetVoltage = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandReq = _d_CurrentDemandReqType
+""",
+    ),
+    '_j_CurrentDemandReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandReqType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVTargetCurrent
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVTargetCurrent': _j_PhysicalValueType(x1)}
+    x2 = v.EVMaximumVoltageLimit
+    if x2 is not None:
+        d['EVMaximumVoltageLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVMaximumCurrentLimit
+    if x3 is not None:
+        d['EVMaximumCurrentLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVMaximumPowerLimit
+    if x4 is not None:
+        d['EVMaximumPowerLimit'] = _j_PhysicalValueType(x4)
+    x5 = v.BulkChargingComplete
+    if x5 is not None:
+        d['BulkChargingComplete'] = x5
+    x6 = v.ChargingComplete
+    if x6 is not None:
+        d['ChargingComplete'] = x6
+    x7 = v.RemainingTimeToFullSoC
+    if x7 is not None:
+        d['RemainingTimeToFullSoC'] = _j_PhysicalValueType(x7)
+    x8 = v.RemainingTimeToBulkSoC
+    if x8 is not None:
+        d['RemainingTimeToBulkSoC'] = _j_PhysicalValueType(x8)
+    x9 = v.EVTargetVoltage
+    if x9 is not None:
+        d['EVTargetVoltage'] = _j_PhysicalValueType(x9)
+    return d
+_j_CurrentDemandReq = _j_CurrentDemandReqType
 """,
     ),
     '_e_CurrentDemandResType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_responseCodeType', '_e_DC_EVSEStatusType', '_e_PhysicalValueType'),
 """\
-_T117 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, )
-_T118 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
-_T119 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
+_T31 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, )
+_T32 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, )
+_T33 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_CurrentDemandResType(a, v):
     f = ""
@@ -5336,7 +6156,7 @@ def _e_CurrentDemandResType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T117[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
@@ -5347,13 +6167,13 @@ def _e_CurrentDemandResType(a, v):
         if x9 is not None:
             if not isinstance(x9, PhysicalValueType):
                 raise _rt.bad_class(x9, 'PhysicalValueType')
-            t = _T118[s]
+            t = _T32[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumPowerLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_PhysicalValueType(a, x9)
-        t = _T119[s]
+        t = _T33[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEMaximumCurrentLimit), SE(EVSEMaximumPowerLimit), SE(EVSEMaximumVoltageLimit))')
         a = (a << t[0]) | t[1]
@@ -5366,18 +6186,8 @@ _e_CurrentDemandRes = _e_CurrentDemandResType
 """,
     ),
     '_d_CurrentDemandResType': (
-        ('CurrentDemandResType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_responseCodeType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('CurrentDemandResType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_responseCodeType', '_W_CurrentDemandResType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s120 = CurrentDemandResType.ResponseCode.__set__
-_s121 = CurrentDemandResType.DC_EVSEStatus.__set__
-_s122 = CurrentDemandResType.EVSEPresentVoltage.__set__
-_s123 = CurrentDemandResType.EVSEPresentCurrent.__set__
-_s124 = CurrentDemandResType.EVSECurrentLimitAchieved.__set__
-_s125 = CurrentDemandResType.EVSEVoltageLimitAchieved.__set__
-_s126 = CurrentDemandResType.EVSEPowerLimitAchieved.__set__
-_s127 = CurrentDemandResType.EVSEMaximumVoltageLimit.__set__
-_s128 = CurrentDemandResType.EVSEMaximumCurrentLimit.__set__
-_s129 = CurrentDemandResType.EVSEMaximumPowerLimit.__set__
 
 def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v7 = None
@@ -5474,29 +6284,58 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CurrentDemandResType')
         p = q
-    o = _new(cls)
-    _s120(o, v0)
-    _s121(o, v1)
-    _s122(o, v2)
-    _s123(o, v3)
-    _s124(o, v4)
-    _s125(o, v5)
-    _s126(o, v6)
-    _s127(o, v7)
-    _s128(o, v8)
-    _s129(o, v9)
+    o = _new(_W_CurrentDemandResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.EVSEPresentCurrent = v3
+    o.EVSECurrentLimitAchieved = v4
+    o.EVSEVoltageLimitAchieved = v5
+    o.EVSEPowerLimitAchieved = v6
+    o.EVSEMaximumVoltageLimit = v7
+    o.EVSEMaximumCurrentLimit = v8
+    o.EVSEMaximumPowerLimit = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandRes = _d_CurrentDemandResType
+""",
+    ),
+    '_j_CurrentDemandResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    x3 = v.EVSEPresentCurrent
+    x4 = v.EVSECurrentLimitAchieved
+    x5 = v.EVSEVoltageLimitAchieved
+    x6 = v.EVSEPowerLimitAchieved
+    if x4 is None or x5 is None or x6 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2), 'EVSEPresentCurrent': _j_PhysicalValueType(x3), 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
+    x7 = v.EVSEMaximumVoltageLimit
+    if x7 is not None:
+        d['EVSEMaximumVoltageLimit'] = _j_PhysicalValueType(x7)
+    x8 = v.EVSEMaximumCurrentLimit
+    if x8 is not None:
+        d['EVSEMaximumCurrentLimit'] = _j_PhysicalValueType(x8)
+    x9 = v.EVSEMaximumPowerLimit
+    if x9 is not None:
+        d['EVSEMaximumPowerLimit'] = _j_PhysicalValueType(x9)
+    return d
+_j_CurrentDemandRes = _j_CurrentDemandResType
 """,
     ),
     '_e_DC_EVChargeParameterType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_e_DC_EVStatusType', '_e_PhysicalValueType'),
 """\
-_T130 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
-_T131 = (None, None, None, None, (3, 1, 6), (3, 0, 6), None, None, None, )
-_T132 = (None, None, None, None, (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
-_T133 = (None, None, None, None, (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
-_T134 = (None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T34 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, None, None, )
+_T35 = (None, None, None, None, (3, 1, 6), (3, 0, 6), None, None, None, )
+_T36 = (None, None, None, None, (3, 2, 7), (3, 1, 7), (2, 0, 7), None, None, )
+_T37 = (None, None, None, None, (3, 3, 8), (3, 2, 8), (2, 1, 8), (2, 0, 8), None, )
+_T38 = (None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_DC_EVChargeParameterType(a, v):
     f = ""
@@ -5527,7 +6366,7 @@ def _e_DC_EVChargeParameterType(a, v):
         x3 = v.EVMaximumVoltageLimit
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
-        t = _T130[s]
+        t = _T34[s]
         if t is None:
             raise _rt.not_here('EVMaximumVoltageLimit')
         a = (a << t[0]) | t[1]
@@ -5548,7 +6387,7 @@ def _e_DC_EVChargeParameterType(a, v):
         if x5 is not None:
             if not isinstance(x5, PhysicalValueType):
                 raise _rt.bad_class(x5, 'PhysicalValueType')
-            t = _T131[s]
+            t = _T35[s]
             if t is None:
                 raise _rt.not_here('EVEnergyRequest')
             a = (a << t[0]) | t[1]
@@ -5557,7 +6396,7 @@ def _e_DC_EVChargeParameterType(a, v):
         f = "FullSOC"
         x6 = v.FullSOC
         if x6 is not None:
-            t = _T132[s]
+            t = _T36[s]
             if t is None:
                 raise _rt.not_here('FullSOC')
             a = (a << t[0]) | t[1]
@@ -5568,7 +6407,7 @@ def _e_DC_EVChargeParameterType(a, v):
         f = "BulkSOC"
         x7 = v.BulkSOC
         if x7 is not None:
-            t = _T133[s]
+            t = _T37[s]
             if t is None:
                 raise _rt.not_here('BulkSOC')
             a = (a << t[0]) | t[1]
@@ -5576,7 +6415,7 @@ def _e_DC_EVChargeParameterType(a, v):
             if x7.__class__ is not int or x7 < 0 or x7 > 100:
                 raise _rt.bad_int(x7, 0, 100)
             a = (a << 9) | (x7) << 1
-        t = _T134[s]
+        t = _T38[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BulkSOC), SE(EVEnergyCapacity), SE(EVEnergyRequest), SE(FullSOC))')
         a = (a << t[0]) | t[1]
@@ -5589,16 +6428,8 @@ _e_DC_EVChargeParameter = _e_DC_EVChargeParameterType
 """,
     ),
     '_d_DC_EVChargeParameterType': (
-        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
+        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_W_DC_EVChargeParameterType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
 """\
-_s135 = DC_EVChargeParameterType.DC_EVStatus.__set__
-_s136 = DC_EVChargeParameterType.EVMaximumCurrentLimit.__set__
-_s137 = DC_EVChargeParameterType.EVMaximumPowerLimit.__set__
-_s138 = DC_EVChargeParameterType.EVMaximumVoltageLimit.__set__
-_s139 = DC_EVChargeParameterType.EVEnergyCapacity.__set__
-_s140 = DC_EVChargeParameterType.EVEnergyRequest.__set__
-_s141 = DC_EVChargeParameterType.FullSOC.__set__
-_s142 = DC_EVChargeParameterType.BulkSOC.__set__
 
 def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     v2 = None
@@ -5789,23 +6620,54 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVChargeParameterType')
         p = q
-    o = _new(cls)
-    _s135(o, v0)
-    _s136(o, v1)
-    _s137(o, v2)
-    _s138(o, v3)
-    _s139(o, v4)
-    _s140(o, v5)
-    _s141(o, v6)
-    _s142(o, v7)
+    o = _new(_W_DC_EVChargeParameterType)
+    o.DC_EVStatus = v0
+    o.EVMaximumCurrentLimit = v1
+    o.EVMaximumPowerLimit = v2
+    o.EVMaximumVoltageLimit = v3
+    o.EVEnergyCapacity = v4
+    o.EVEnergyRequest = v5
+    o.FullSOC = v6
+    o.BulkSOC = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVChargeParameter = _d_DC_EVChargeParameterType
+""",
+    ),
+    '_j_DC_EVChargeParameterType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_DC_EVChargeParameterType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVMaximumCurrentLimit
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVMaximumCurrentLimit': _j_PhysicalValueType(x1)}
+    x2 = v.EVMaximumPowerLimit
+    if x2 is not None:
+        d['EVMaximumPowerLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVMaximumVoltageLimit
+    if x3 is not None:
+        d['EVMaximumVoltageLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVEnergyCapacity
+    if x4 is not None:
+        d['EVEnergyCapacity'] = _j_PhysicalValueType(x4)
+    x5 = v.EVEnergyRequest
+    if x5 is not None:
+        d['EVEnergyRequest'] = _j_PhysicalValueType(x5)
+    x6 = v.FullSOC
+    if x6 is not None:
+        d['FullSOC'] = x6
+    x7 = v.BulkSOC
+    if x7 is not None:
+        d['BulkSOC'] = x7
+    return d
+_j_DC_EVChargeParameter = _j_DC_EVChargeParameterType
 """,
     ),
     '_e_DC_EVPowerDeliveryParameterType': (
         ('DC_EVStatusType', '_e_DC_EVStatusType'),
 """\
-_T143 = (None, (2, 1, 3), (1, 0, 3), None, )
+_T39 = (None, (2, 1, 3), (1, 0, 3), None, )
 
 def _e_DC_EVPowerDeliveryParameterType(a, v):
     f = ""
@@ -5827,7 +6689,7 @@ def _e_DC_EVPowerDeliveryParameterType(a, v):
             s = 1
         f = "ChargingComplete"
         x2 = v.ChargingComplete
-        t = _T143[s]
+        t = _T39[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -5844,11 +6706,8 @@ _e_DC_EVPowerDeliveryParameter = _e_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_d_DC_EVPowerDeliveryParameterType': (
-        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_d_DC_EVStatusType'),
+        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_W_DC_EVPowerDeliveryParameterType', '_d_DC_EVStatusType'),
 """\
-_s144 = DC_EVPowerDeliveryParameterType.DC_EVStatus.__set__
-_s145 = DC_EVPowerDeliveryParameterType.BulkChargingComplete.__set__
-_s146 = DC_EVPowerDeliveryParameterType.ChargingComplete.__set__
 
 def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -5904,20 +6763,38 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
-    _s144(o, v0)
-    _s145(o, v1)
-    _s146(o, v2)
+    o = _new(_W_DC_EVPowerDeliveryParameterType)
+    o.DC_EVStatus = v0
+    o.BulkChargingComplete = v1
+    o.ChargingComplete = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVPowerDeliveryParameter = _d_DC_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_DC_EVPowerDeliveryParameterType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_DC_EVPowerDeliveryParameterType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    x1 = v.BulkChargingComplete
+    if x1 is not None:
+        d['BulkChargingComplete'] = x1
+    x2 = v.ChargingComplete
+    if x2 is not None:
+        d['ChargingComplete'] = x2
+    return d
+_j_DC_EVPowerDeliveryParameter = _j_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_e_DC_EVSEChargeParameterType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_e_DC_EVSEStatusType', '_e_PhysicalValueType'),
 """\
-_T147 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, )
-_T148 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
-_T149 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
+_T40 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, None, None, None, )
+_T41 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
+_T42 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_DC_EVSEChargeParameterType(a, v):
     f = ""
@@ -5948,7 +6825,7 @@ def _e_DC_EVSEChargeParameterType(a, v):
         x3 = v.EVSEMaximumVoltageLimit
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
-        t = _T147[s]
+        t = _T40[s]
         if t is None:
             raise _rt.not_here('EVSEMaximumVoltageLimit')
         a = (a << t[0]) | t[1]
@@ -5980,7 +6857,7 @@ def _e_DC_EVSEChargeParameterType(a, v):
         x7 = v.EVSEPeakCurrentRipple
         if not isinstance(x7, PhysicalValueType):
             raise _rt.bad_class(x7, 'PhysicalValueType')
-        t = _T148[s]
+        t = _T41[s]
         if t is None:
             raise _rt.not_here('EVSEPeakCurrentRipple')
         a = (a << t[0]) | t[1]
@@ -5996,7 +6873,7 @@ def _e_DC_EVSEChargeParameterType(a, v):
             s = 9
         else:
             s = 8
-        t = _T149[s]
+        t = _T42[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEEnergyToBeDelivered))')
         a = (a << t[0]) | t[1]
@@ -6009,17 +6886,8 @@ _e_DC_EVSEChargeParameter = _e_DC_EVSEChargeParameterType
 """,
     ),
     '_d_DC_EVSEChargeParameterType': (
-        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_W_DC_EVSEChargeParameterType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s150 = DC_EVSEChargeParameterType.DC_EVSEStatus.__set__
-_s151 = DC_EVSEChargeParameterType.EVSEMaximumCurrentLimit.__set__
-_s152 = DC_EVSEChargeParameterType.EVSEMaximumPowerLimit.__set__
-_s153 = DC_EVSEChargeParameterType.EVSEMaximumVoltageLimit.__set__
-_s154 = DC_EVSEChargeParameterType.EVSEMinimumCurrentLimit.__set__
-_s155 = DC_EVSEChargeParameterType.EVSEMinimumVoltageLimit.__set__
-_s156 = DC_EVSEChargeParameterType.EVSECurrentRegulationTolerance.__set__
-_s157 = DC_EVSEChargeParameterType.EVSEPeakCurrentRipple.__set__
-_s158 = DC_EVSEChargeParameterType.EVSEEnergyToBeDelivered.__set__
 
 def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     v2 = None
@@ -6124,24 +6992,58 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
         p = q
-    o = _new(cls)
-    _s150(o, v0)
-    _s151(o, v1)
-    _s152(o, v2)
-    _s153(o, v3)
-    _s154(o, v4)
-    _s155(o, v5)
-    _s156(o, v6)
-    _s157(o, v7)
-    _s158(o, v8)
+    o = _new(_W_DC_EVSEChargeParameterType)
+    o.DC_EVSEStatus = v0
+    o.EVSEMaximumCurrentLimit = v1
+    o.EVSEMaximumPowerLimit = v2
+    o.EVSEMaximumVoltageLimit = v3
+    o.EVSEMinimumCurrentLimit = v4
+    o.EVSEMinimumVoltageLimit = v5
+    o.EVSECurrentRegulationTolerance = v6
+    o.EVSEPeakCurrentRipple = v7
+    o.EVSEEnergyToBeDelivered = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEChargeParameter = _d_DC_EVSEChargeParameterType
+""",
+    ),
+    '_j_DC_EVSEChargeParameterType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_DC_EVSEChargeParameterType(v):
+    x0 = v.DC_EVSEStatus
+    x1 = v.EVSEMaximumCurrentLimit
+    d = {'DC_EVSEStatus': _j_DC_EVSEStatusType(x0), 'EVSEMaximumCurrentLimit': _j_PhysicalValueType(x1)}
+    x2 = v.EVSEMaximumPowerLimit
+    if x2 is not None:
+        d['EVSEMaximumPowerLimit'] = _j_PhysicalValueType(x2)
+    x3 = v.EVSEMaximumVoltageLimit
+    if x3 is not None:
+        d['EVSEMaximumVoltageLimit'] = _j_PhysicalValueType(x3)
+    x4 = v.EVSEMinimumCurrentLimit
+    if x4 is not None:
+        d['EVSEMinimumCurrentLimit'] = _j_PhysicalValueType(x4)
+    x5 = v.EVSEMinimumVoltageLimit
+    if x5 is not None:
+        d['EVSEMinimumVoltageLimit'] = _j_PhysicalValueType(x5)
+    x6 = v.EVSECurrentRegulationTolerance
+    if x6 is not None:
+        d['EVSECurrentRegulationTolerance'] = _j_PhysicalValueType(x6)
+    x7 = v.EVSEPeakCurrentRipple
+    if x7 is not None:
+        d['EVSEPeakCurrentRipple'] = _j_PhysicalValueType(x7)
+    x8 = v.EVSEEnergyToBeDelivered
+    if x8 is not None:
+        d['EVSEEnergyToBeDelivered'] = _j_PhysicalValueType(x8)
+    return d
+_j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
 """,
     ),
     '_e_DC_EVSEStatusType': (
         ('_IX_DC_EVSEStatusCodeType', '_IX_EVSENotificationType', '_IX_isolationLevelType'),
 """\
-_T159 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T43 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_DC_EVSEStatusType(a, v):
     f = ""
@@ -6158,7 +7060,7 @@ def _e_DC_EVSEStatusType(a, v):
             s = 0
         f = "EVSEStatusCode"
         x1 = v.EVSEStatusCode
-        t = _T159[s]
+        t = _T43[s]
         if t is None:
             raise _rt.not_here('EVSEStatusCode')
         a = (a << t[0]) | t[1]
@@ -6170,8 +7072,15 @@ def _e_DC_EVSEStatusType(a, v):
         x2 = v.NotificationMaxDelay
         if x2.__class__ is not int or x2 < 0 or x2 > 4294967295:
             raise _rt.bad_int(x2, 0, 4294967295)
-        a = (a << 8) | (k1) << 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 16) | (k1) << 11 | (x2)
+        elif x2 < 16384:
+            a = (a << 24) | (k1) << 19 | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        elif x2 < 2097152:
+            a = (a << 32) | (k1) << 27 | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+        else:
+            a = (a << 8) | (k1) << 3
+            a = _uint(a, x2)
         f = "EVSENotification"
         x3 = v.EVSENotification
         k3 = _IX_EVSENotificationType.get(x3)
@@ -6187,12 +7096,8 @@ _e_DC_EVSEStatus = _e_DC_EVSEStatusType
 """,
     ),
     '_d_DC_EVSEStatusType': (
-        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType'),
+        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType', '_W_DC_EVSEStatusType'),
 """\
-_s160 = DC_EVSEStatusType.EVSEIsolationStatus.__set__
-_s161 = DC_EVSEStatusType.EVSEStatusCode.__set__
-_s162 = DC_EVSEStatusType.NotificationMaxDelay.__set__
-_s163 = DC_EVSEStatusType.EVSENotification.__set__
 
 def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     v0 = None
@@ -6240,7 +7145,6 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
             raise _rt.bad_enum_index(p + 2, 'DC_EVSEStatusType.EVSEStatusCode', k, 12)
         v1 = _EV_DC_EVSEStatusCodeType[k]
         p = q
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -6254,12 +7158,12 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
+        if v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'DC_EVSEStatusType.NotificationMaxDelay', v2, 0, 4294967295)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -6271,20 +7175,43 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'DC_EVSEStatusType.EVSENotification', k, 3)
     v3 = _EV_EVSENotificationType[k]
     p = q
-    o = _new(cls)
-    _s160(o, v0)
-    _s161(o, v1)
-    _s162(o, v2)
-    _s163(o, v3)
+    o = _new(_W_DC_EVSEStatusType)
+    o.EVSEIsolationStatus = v0
+    o.EVSEStatusCode = v1
+    o.NotificationMaxDelay = v2
+    o.EVSENotification = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEStatus = _d_DC_EVSEStatusType
+""",
+    ),
+    '_j_DC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_DC_EVSEStatusType(v):
+    d = {}
+    x0 = v.EVSEIsolationStatus
+    if x0 is not None:
+        d['EVSEIsolationStatus'] = x0._value_
+    x1 = v.EVSEStatusCode
+    if x1 is not None:
+        d['EVSEStatusCode'] = x1._value_
+    x2 = v.NotificationMaxDelay
+    if x2 is not None:
+        d['NotificationMaxDelay'] = x2
+    x3 = v.EVSENotification
+    if x3 is not None:
+        d['EVSENotification'] = x3._value_
+    return d
+_j_DC_EVSEStatus = _j_DC_EVSEStatusType
 """,
     ),
     '_e_DC_EVStatusType': (
         ('_IX_DC_EVErrorCodeType',),
 """\
-_T164 = (None, (2, 1, 3), (2, 0, 3), None, None, None, )
-_T165 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, )
+_T44 = (None, (2, 1, 3), (2, 0, 3), None, None, None, )
+_T45 = (None, (2, 2, 4), (2, 1, 4), (1, 0, 4), None, None, )
 
 def _e_DC_EVStatusType(a, v):
     f = ""
@@ -6306,7 +7233,7 @@ def _e_DC_EVStatusType(a, v):
         f = "EVRESSConditioning"
         x2 = v.EVRESSConditioning
         if x2 is not None:
-            t = _T164[s]
+            t = _T44[s]
             if t is None:
                 raise _rt.not_here('EVRESSConditioning')
             a = (a << t[0]) | t[1]
@@ -6316,7 +7243,7 @@ def _e_DC_EVStatusType(a, v):
             a = (a << 3) | (x2) << 1
         f = "EVErrorCode"
         x3 = v.EVErrorCode
-        t = _T165[s]
+        t = _T45[s]
         if t is None:
             raise _rt.not_here('EVErrorCode')
         a = (a << t[0]) | t[1]
@@ -6338,13 +7265,8 @@ _e_DC_EVStatus = _e_DC_EVStatusType
 """,
     ),
     '_d_DC_EVStatusType': (
-        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_DC_EVStatusType'),
 """\
-_s166 = DC_EVStatusType.EVReady.__set__
-_s167 = DC_EVStatusType.EVCabinConditioning.__set__
-_s168 = DC_EVStatusType.EVRESSConditioning.__set__
-_s169 = DC_EVStatusType.EVErrorCode.__set__
-_s170 = DC_EVStatusType.EVRESSSOC.__set__
 
 def _d_DC_EVStatusType(D, E, p, data, st, cls):
     v1 = None
@@ -6447,14 +7369,40 @@ def _d_DC_EVStatusType(D, E, p, data, st, cls):
     if v4 > 100:
         raise _rt.out_of_range(p + 2, 'DC_EVStatusType.EVRESSSOC', v4, 0, 100)
     p = q
-    o = _new(cls)
-    _s166(o, v0)
-    _s167(o, v1)
-    _s168(o, v2)
-    _s169(o, v3)
-    _s170(o, v4)
+    o = _new(_W_DC_EVStatusType)
+    o.EVReady = v0
+    o.EVCabinConditioning = v1
+    o.EVRESSConditioning = v2
+    o.EVErrorCode = v3
+    o.EVRESSSOC = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVStatus = _d_DC_EVStatusType
+""",
+    ),
+    '_j_DC_EVStatusType': (
+        (),
+"""\
+
+def _j_DC_EVStatusType(v):
+    x0 = v.EVReady
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'EVReady': x0}
+    x1 = v.EVCabinConditioning
+    if x1 is not None:
+        d['EVCabinConditioning'] = x1
+    x2 = v.EVRESSConditioning
+    if x2 is not None:
+        d['EVRESSConditioning'] = x2
+    x3 = v.EVErrorCode
+    if x3 is not None:
+        d['EVErrorCode'] = x3._value_
+    x4 = v.EVRESSSOC
+    if x4 is not None:
+        d['EVRESSSOC'] = x4
+    return d
+_j_DC_EVStatus = _j_DC_EVStatusType
 """,
     ),
     '_e_EVChargeParameterType': (
@@ -6474,7 +7422,7 @@ _e_EVChargeParameter = _e_EVChargeParameterType
 """,
     ),
     '_d_EVChargeParameterType': (
-        ('EVChargeParameterType',),
+        ('EVChargeParameterType', '_W_EVChargeParameterType'),
 """\
 
 def _d_EVChargeParameterType(D, E, p, data, st, cls):
@@ -6485,9 +7433,20 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVChargeParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVChargeParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVChargeParameter = _d_EVChargeParameterType
+""",
+    ),
+    '_j_EVChargeParameterType': (
+        (),
+"""\
+
+def _j_EVChargeParameterType(v):
+    d = {}
+    return d
+_j_EVChargeParameter = _j_EVChargeParameterType
 """,
     ),
     '_e_EVPowerDeliveryParameterType': (
@@ -6507,7 +7466,7 @@ _e_EVPowerDeliveryParameter = _e_EVPowerDeliveryParameterType
 """,
     ),
     '_d_EVPowerDeliveryParameterType': (
-        ('EVPowerDeliveryParameterType',),
+        ('EVPowerDeliveryParameterType', '_W_EVPowerDeliveryParameterType'),
 """\
 
 def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
@@ -6518,9 +7477,20 @@ def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVPowerDeliveryParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVPowerDeliveryParameter = _d_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_EVPowerDeliveryParameterType': (
+        (),
+"""\
+
+def _j_EVPowerDeliveryParameterType(v):
+    d = {}
+    return d
+_j_EVPowerDeliveryParameter = _j_EVPowerDeliveryParameterType
 """,
     ),
     '_e_EVSEChargeParameterType': (
@@ -6540,7 +7510,7 @@ _e_EVSEChargeParameter = _e_EVSEChargeParameterType
 """,
     ),
     '_d_EVSEChargeParameterType': (
-        ('EVSEChargeParameterType',),
+        ('EVSEChargeParameterType', '_W_EVSEChargeParameterType'),
 """\
 
 def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
@@ -6551,9 +7521,20 @@ def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVSEChargeParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVSEChargeParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEChargeParameter = _d_EVSEChargeParameterType
+""",
+    ),
+    '_j_EVSEChargeParameterType': (
+        (),
+"""\
+
+def _j_EVSEChargeParameterType(v):
+    d = {}
+    return d
+_j_EVSEChargeParameter = _j_EVSEChargeParameterType
 """,
     ),
     '_e_EVSEStatusType': (
@@ -6573,7 +7554,7 @@ _e_EVSEStatus = _e_EVSEStatusType
 """,
     ),
     '_d_EVSEStatusType': (
-        ('EVSEStatusType',),
+        ('EVSEStatusType', '_W_EVSEStatusType'),
 """\
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
@@ -6584,9 +7565,20 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVSEStatusType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVSEStatusType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEStatus = _d_EVSEStatusType
+""",
+    ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    d = {}
+    return d
+_j_EVSEStatus = _j_EVSEStatusType
 """,
     ),
     '_e_EVStatusType': (
@@ -6606,7 +7598,7 @@ _e_EVStatus = _e_EVStatusType
 """,
     ),
     '_d_EVStatusType': (
-        ('EVStatusType',),
+        ('EVStatusType', '_W_EVStatusType'),
 """\
 
 def _d_EVStatusType(D, E, p, data, st, cls):
@@ -6617,27 +7609,38 @@ def _d_EVStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVStatusType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVStatusType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVStatus = _d_EVStatusType
+""",
+    ),
+    '_j_EVStatusType': (
+        (),
+"""\
+
+def _j_EVStatusType(v):
+    d = {}
+    return d
+_j_EVStatus = _j_EVStatusType
 """,
     ),
     '_e_EntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M171 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F172 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M46 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F47 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_EntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M171.get(x0.__class__)
+        j = _M46.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F172[j](a, x0)
+        a = _F47[j](a, x0)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6648,9 +7651,8 @@ _e_Entry = _e_EntryType
 """,
     ),
     '_d_EntryType': (
-        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_W_EntryType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s173 = EntryType.TimeInterval.__set__
 
 def _d_EntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -6672,10 +7674,30 @@ def _d_EntryType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EntryType')
     p = q
-    o = _new(cls)
-    _s173(o, v0)
+    o = _new(_W_EntryType)
+    o.TimeInterval = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_Entry = _d_EntryType
+""",
+    ),
+    '_j_EntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J13 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J14 = ('RelativeTimeInterval', 'TimeInterval', )
+_J15 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_EntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J13.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J14[j]] = _J15[j](x0)
+    return d
+_j_Entry = _j_EntryType
 """,
     ),
     '_e_IntervalType': (
@@ -6695,7 +7717,7 @@ _e_TimeInterval = _e_IntervalType
 """,
     ),
     '_d_IntervalType': (
-        ('IntervalType',),
+        ('IntervalType', '_W_IntervalType'),
 """\
 
 def _d_IntervalType(D, E, p, data, st, cls):
@@ -6706,9 +7728,20 @@ def _d_IntervalType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'IntervalType')
     p = q
-    o = _new(cls)
+    o = _new(_W_IntervalType)
+    o.__class__ = cls
     return o, D, E, p
 _d_TimeInterval = _d_IntervalType
+""",
+    ),
+    '_j_IntervalType': (
+        (),
+"""\
+
+def _j_IntervalType(v):
+    d = {}
+    return d
+_j_TimeInterval = _j_IntervalType
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
@@ -6748,9 +7781,8 @@ def _e_ListOfRootCertificateIDsType(a, v):
 """,
     ),
     '_d_ListOfRootCertificateIDsType': (
-        ('ListOfRootCertificateIDsType',),
+        ('ListOfRootCertificateIDsType', '_W_ListOfRootCertificateIDsType'),
 """\
-_s174 = ListOfRootCertificateIDsType.RootCertificateID.__set__
 
 def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     v0 = []
@@ -6782,16 +7814,29 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ListOfRootCertificateIDsType')
-    o = _new(cls)
-    _s174(o, v0)
+    o = _new(_W_ListOfRootCertificateIDsType)
+    o.RootCertificateID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ListOfRootCertificateIDsType': (
+        (),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = list(x0)
+    return d
 """,
     ),
     '_e_MessageHeaderType': (
         ('NotificationType', 'SignatureType', '_e_NotificationType', '_e_SignatureType'),
 """\
-_T175 = (None, (2, 1, 3), (2, 0, 3), None, )
-_T176 = (None, (2, 2), (2, 1), (1, 0), )
+_T48 = (None, (2, 1, 3), (2, 0, 3), None, )
+_T49 = (None, (2, 2), (2, 1), (1, 0), )
 
 def _e_MessageHeaderType(a, v):
     f = ""
@@ -6818,13 +7863,13 @@ def _e_MessageHeaderType(a, v):
         if x2 is not None:
             if not isinstance(x2, SignatureType):
                 raise _rt.bad_class(x2, 'SignatureType')
-            t = _T175[s]
+            t = _T48[s]
             if t is None:
                 raise _rt.not_here('Signature')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_SignatureType(a, x2)
-        t = _T176[s]
+        t = _T49[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Notification), SE(Signature))')
         a = (a << t[0]) | t[1]
@@ -6836,11 +7881,8 @@ def _e_MessageHeaderType(a, v):
 """,
     ),
     '_d_MessageHeaderType': (
-        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_d_NotificationType', '_d_SignatureType'),
+        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_W_MessageHeaderType', '_d_NotificationType', '_d_SignatureType'),
 """\
-_s177 = MessageHeaderType.SessionID.__set__
-_s178 = MessageHeaderType.Notification.__set__
-_s179 = MessageHeaderType.Signature.__set__
 
 def _d_MessageHeaderType(D, E, p, data, st, cls):
     v1 = None
@@ -6891,20 +7933,37 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MessageHeaderType')
         p = q
-    o = _new(cls)
-    _s177(o, v0)
-    _s178(o, v1)
-    _s179(o, v2)
+    o = _new(_W_MessageHeaderType)
+    o.SessionID = v0
+    o.Notification = v1
+    o.Signature = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('NotificationType', 'SignatureType', '_j_NotificationType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    d = {'SessionID': x0.hex().upper()}
+    x1 = v.Notification
+    if x1 is not None:
+        d['Notification'] = _j_NotificationType(x1)
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
         ('PhysicalValueType', '_e_PhysicalValueType'),
 """\
-_T180 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
-_T181 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
-_T182 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T183 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T50 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
+_T51 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
+_T52 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T53 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_MeterInfoType(a, v):
     f = ""
@@ -6929,7 +7988,7 @@ def _e_MeterInfoType(a, v):
         f = "SigMeterReading"
         x2 = v.SigMeterReading
         if x2 is not None:
-            t = _T180[s]
+            t = _T50[s]
             if t is None:
                 raise _rt.not_here('SigMeterReading')
             a = (a << t[0]) | t[1]
@@ -6942,32 +8001,43 @@ def _e_MeterInfoType(a, v):
         f = "MeterStatus"
         x3 = v.MeterStatus
         if x3 is not None:
-            t = _T181[s]
+            t = _T51[s]
             if t is None:
                 raise _rt.not_here('MeterStatus')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TMeter"
         x4 = v.TMeter
         if x4 is not None:
-            t = _T182[s]
+            t = _T52[s]
             if t is None:
                 raise _rt.not_here('TMeter')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -9223372036854775808 or x4 > 9223372036854775807:
                 raise _rt.bad_int(x4, -9223372036854775808, 9223372036854775807)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
-        t = _T183[s]
+        t = _T53[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(MeterReading), SE(MeterStatus), SE(SigMeterReading), SE(TMeter))')
         a = (a << t[0]) | t[1]
@@ -6979,13 +8049,8 @@ def _e_MeterInfoType(a, v):
 """,
     ),
     '_d_MeterInfoType': (
-        ('MeterInfoType', 'PhysicalValueType', '_d_PhysicalValueType'),
+        ('MeterInfoType', 'PhysicalValueType', '_W_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s184 = MeterInfoType.MeterID.__set__
-_s185 = MeterInfoType.MeterReading.__set__
-_s186 = MeterInfoType.SigMeterReading.__set__
-_s187 = MeterInfoType.MeterStatus.__set__
-_s188 = MeterInfoType.TMeter.__set__
 
 def _d_MeterInfoType(D, E, p, data, st, cls):
     v1 = None
@@ -7013,7 +8078,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -7027,15 +8091,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7045,7 +8113,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -7059,15 +8126,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v4 = ~v4
-        if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+            if sg:
+                v4 = ~v4
+            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7091,7 +8162,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 32, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -7105,15 +8175,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v3 < 32768:
                 v3 >>= 8
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
+                if sg:
+                    v3 = ~v3
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7123,7 +8197,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -7137,15 +8210,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7166,7 +8243,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -7180,15 +8256,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v3 < 32768:
                 v3 >>= 8
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
+                if sg:
+                    v3 = ~v3
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7198,7 +8278,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -7212,15 +8291,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7241,7 +8324,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -7255,15 +8337,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -7284,20 +8370,45 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
         p = q
-    o = _new(cls)
-    _s184(o, v0)
-    _s185(o, v1)
-    _s186(o, v2)
-    _s187(o, v3)
-    _s188(o, v4)
+    o = _new(_W_MeterInfoType)
+    o.MeterID = v0
+    o.MeterReading = v1
+    o.SigMeterReading = v2
+    o.MeterStatus = v3
+    o.TMeter = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MeterInfoType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'MeterID': x0}
+    x1 = v.MeterReading
+    if x1 is not None:
+        d['MeterReading'] = _j_PhysicalValueType(x1)
+    x2 = v.SigMeterReading
+    if x2 is not None:
+        d['SigMeterReading'] = _b2a(x2, newline=False).decode()
+    x3 = v.MeterStatus
+    if x3 is not None:
+        d['MeterStatus'] = x3
+    x4 = v.TMeter
+    if x4 is not None:
+        d['TMeter'] = x4
+    return d
 """,
     ),
     '_e_MeteringReceiptReqType': (
         ('MeterInfoType', '_e_MeterInfoType'),
 """\
-_T189 = ((2, 1, 2), (1, 0, 2), None, None, None, )
-_T190 = (None, None, (2, 1, 4), (1, 0, 4), None, )
+_T54 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T55 = (None, None, (2, 1, 4), (1, 0, 4), None, )
 
 def _e_MeteringReceiptReqType(a, v):
     f = ""
@@ -7314,7 +8425,7 @@ def _e_MeteringReceiptReqType(a, v):
             s = 0
         f = "SessionID"
         x1 = v.SessionID
-        t = _T189[s]
+        t = _T54[s]
         if t is None:
             raise _rt.not_here('SessionID')
         a = (a << t[0]) | t[1]
@@ -7329,9 +8440,13 @@ def _e_MeteringReceiptReqType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
                 raise _rt.bad_int(x2, -32768, 32767)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 3
         else:
@@ -7340,7 +8455,7 @@ def _e_MeteringReceiptReqType(a, v):
         x3 = v.MeterInfo
         if not isinstance(x3, MeterInfoType):
             raise _rt.bad_class(x3, 'MeterInfoType')
-        t = _T190[s]
+        t = _T55[s]
         if t is None:
             raise _rt.not_here('MeterInfo')
         a = (a << t[0]) | t[1]
@@ -7356,12 +8471,8 @@ _e_MeteringReceiptReq = _e_MeteringReceiptReqType
 """,
     ),
     '_d_MeteringReceiptReqType': (
-        ('MeterInfoType', 'MeteringReceiptReqType', '_d_MeterInfoType'),
+        ('MeterInfoType', 'MeteringReceiptReqType', '_W_MeteringReceiptReqType', '_d_MeterInfoType'),
 """\
-_s191 = MeteringReceiptReqType.Id.__set__
-_s192 = MeteringReceiptReqType.SessionID.__set__
-_s193 = MeteringReceiptReqType.SAScheduleTupleID.__set__
-_s194 = MeteringReceiptReqType.MeterInfo.__set__
 
 def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     v0 = None
@@ -7396,7 +8507,6 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -7410,15 +8520,19 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'MeteringReceiptReqType.SAScheduleTupleID', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7448,13 +8562,36 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringReceiptReqType')
     p = q
-    o = _new(cls)
-    _s191(o, v0)
-    _s192(o, v1)
-    _s193(o, v2)
-    _s194(o, v3)
+    o = _new(_W_MeteringReceiptReqType)
+    o.Id = v0
+    o.SessionID = v1
+    o.SAScheduleTupleID = v2
+    o.MeterInfo = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptReq = _d_MeteringReceiptReqType
+""",
+    ),
+    '_j_MeteringReceiptReqType': (
+        ('MeterInfoType', '_j_MeterInfoType'),
+"""\
+
+def _j_MeteringReceiptReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SessionID
+    if x1 is not None:
+        d['SessionID'] = x1.hex().upper()
+    x2 = v.SAScheduleTupleID
+    if x2 is not None:
+        d['SAScheduleTupleID'] = x2
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    return d
+_j_MeteringReceiptReq = _j_MeteringReceiptReqType
 """,
     ),
     '_e_MeteringReceiptResType': (
@@ -7474,25 +8611,32 @@ def _e_MeteringReceiptResType(a, v):
         if not isinstance(x1, AC_EVSEStatusType):
             raise _rt.bad_class(x1, 'AC_EVSEStatusType')
         f = "AC_EVSEStatus.PowerSwitchClosed"
-        a195_x0 = x1.PowerSwitchClosed
-        if a195_x0.__class__ is not bool:
-            raise _rt.bad_type(a195_x0, 'bool')
+        a56_x0 = x1.PowerSwitchClosed
+        if a56_x0.__class__ is not bool:
+            raise _rt.bad_type(a56_x0, 'bool')
         f = "AC_EVSEStatus.RCD"
-        a195_x1 = x1.RCD
-        if a195_x1.__class__ is not bool:
-            raise _rt.bad_type(a195_x1, 'bool')
+        a56_x1 = x1.RCD
+        if a56_x1.__class__ is not bool:
+            raise _rt.bad_type(a56_x1, 'bool')
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a195_x2 = x1.NotificationMaxDelay
-        if a195_x2.__class__ is not int or a195_x2 < 0 or a195_x2 > 4294967295:
-            raise _rt.bad_int(a195_x2, 0, 4294967295)
-        a = (a << 19) | (k0) << 12 | (a195_x0) << 7 | (a195_x1) << 3
-        a = (a << 8) | a195_x2 if a195_x2 < 128 else _uint(a, a195_x2)
+        a56_x2 = x1.NotificationMaxDelay
+        if a56_x2.__class__ is not int or a56_x2 < 0 or a56_x2 > 4294967295:
+            raise _rt.bad_int(a56_x2, 0, 4294967295)
+        if a56_x2 < 128:
+            a = (a << 27) | (k0) << 20 | (a56_x0) << 15 | (a56_x1) << 11 | (a56_x2)
+        elif a56_x2 < 16384:
+            a = (a << 35) | (k0) << 28 | (a56_x0) << 23 | (a56_x1) << 19 | (((a56_x2 & 127) << 8) | (a56_x2 >> 7) | 32768)
+        elif a56_x2 < 2097152:
+            a = (a << 43) | (k0) << 36 | (a56_x0) << 31 | (a56_x1) << 27 | (((a56_x2 & 127) << 16) | ((a56_x2 & 16256) << 1) | (a56_x2 >> 14) | 8421376)
+        else:
+            a = (a << 19) | (k0) << 12 | (a56_x0) << 7 | (a56_x1) << 3
+            a = _uint(a, a56_x2)
         f = "AC_EVSEStatus.EVSENotification"
-        a195_x3 = x1.EVSENotification
-        a195_k3 = _IX_EVSENotificationType.get(a195_x3)
-        if a195_k3 is None:
-            raise _rt.bad_enum(a195_x3, 'EVSENotificationType')
-        a = (a << 8) | (a195_k3) << 3
+        a56_x3 = x1.EVSENotification
+        a56_k3 = _IX_EVSENotificationType.get(a56_x3)
+        if a56_k3 is None:
+            raise _rt.bad_enum(a56_x3, 'EVSENotificationType')
+        a = (a << 8) | (a56_k3) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -7502,17 +8646,10 @@ _e_MeteringReceiptRes = _e_MeteringReceiptResType
 """,
     ),
     '_d_MeteringReceiptResType': (
-        ('AC_EVSEStatusType', 'MeteringReceiptResType', '_EV_EVSENotificationType', '_EV_responseCodeType'),
+        ('AC_EVSEStatusType', 'MeteringReceiptResType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_W_AC_EVSEStatusType', '_W_MeteringReceiptResType'),
 """\
-_s197 = AC_EVSEStatusType.PowerSwitchClosed.__set__
-_s198 = AC_EVSEStatusType.RCD.__set__
-_s199 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s200 = AC_EVSEStatusType.EVSENotification.__set__
-_s201 = MeteringReceiptResType.ResponseCode.__set__
-_s202 = MeteringReceiptResType.AC_EVSEStatus.__set__
 
 def _d_MeteringReceiptResType(D, E, p, data, st, cls):
-    p0 = p + 19
     q = p + 35
     if q <= E:
         c = (D >> (E - q)) & 34359738367
@@ -7525,19 +8662,19 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     if k >= 23:
         raise _rt.bad_enum_index(p + 2, 'MeteringReceiptResType.ResponseCode', k, 23)
     v0 = _EV_responseCodeType[k]
-    a196_v0 = ((g >> 7) & 1) == 1
-    a196_v1 = ((g >> 3) & 1) == 1
-    a196_v2 = c & 65535
-    if a196_v2 < 32768:
-        a196_v2 >>= 8
+    a57_v0 = ((g >> 7) & 1) == 1
+    a57_v1 = ((g >> 3) & 1) == 1
+    a57_v2 = c & 65535
+    if a57_v2 < 32768:
+        a57_v2 >>= 8
         p = q - 8
-    elif not a196_v2 & 128:
-        a196_v2 = ((a196_v2 >> 8) & 127) | ((a196_v2 & 127) << 7)
+    elif not a57_v2 & 128:
+        a57_v2 = ((a57_v2 >> 8) & 127) | (a57_v2 & 127) << 7
         p = q
     else:
-        a196_v2, D, E, p = _duint(D, E, q - 16, data, 5)
-    if a196_v2 > 4294967295:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a196_v2, 0, 4294967295)
+        a57_v2, D, E, p = _duint(D, E, q - 16, data, 5)
+        if a57_v2 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a57_v2, 0, 4294967295)
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -7547,13 +8684,14 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     k = c & 3
     if k >= 3:
         raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-    a196_v3 = _EV_EVSENotificationType[k]
+    a57_v3 = _EV_EVSENotificationType[k]
     p = q
-    v1 = _new(AC_EVSEStatusType)
-    _s197(v1, a196_v0)
-    _s198(v1, a196_v1)
-    _s199(v1, a196_v2)
-    _s200(v1, a196_v3)
+    v1 = _new(_W_AC_EVSEStatusType)
+    v1.PowerSwitchClosed = a57_v0
+    v1.RCD = a57_v1
+    v1.NotificationMaxDelay = a57_v2
+    v1.EVSENotification = a57_v3
+    v1.__class__ = AC_EVSEStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7561,17 +8699,36 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'MeteringReceiptResType')
     p = q
-    o = _new(cls)
-    _s201(o, v0)
-    _s202(o, v1)
+    o = _new(_W_MeteringReceiptResType)
+    o.ResponseCode = v0
+    o.AC_EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptRes = _d_MeteringReceiptResType
+""",
+    ),
+    '_j_MeteringReceiptResType': (
+        ('AC_EVSEStatusType',),
+"""\
+
+def _j_MeteringReceiptResType(v):
+    x0 = v.ResponseCode
+    x1 = v.AC_EVSEStatus
+    y1 = x1.PowerSwitchClosed
+    y2 = x1.RCD
+    y3 = x1.NotificationMaxDelay
+    y4 = x1.EVSENotification
+    if y1 is None or y2 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'AC_EVSEStatus': {'PowerSwitchClosed': y1, 'RCD': y2, 'NotificationMaxDelay': y3, 'EVSENotification': y4._value_}}
+    return d
+_j_MeteringReceiptRes = _j_MeteringReceiptResType
 """,
     ),
     '_e_NotificationType': (
         ('_IX_faultCodeType',),
 """\
-_T203 = (None, (2, 1), (1, 0), )
+_T58 = (None, (2, 1), (1, 0), )
 
 def _e_NotificationType(a, v):
     f = ""
@@ -7593,7 +8750,7 @@ def _e_NotificationType(a, v):
             s = 2
         else:
             s = 1
-        t = _T203[s]
+        t = _T58[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(FaultMsg))')
         a = (a << t[0]) | t[1]
@@ -7605,10 +8762,8 @@ def _e_NotificationType(a, v):
 """,
     ),
     '_d_NotificationType': (
-        ('NotificationType', '_EV_faultCodeType'),
+        ('NotificationType', '_EV_faultCodeType', '_W_NotificationType'),
 """\
-_s204 = NotificationType.FaultCode.__set__
-_s205 = NotificationType.FaultMsg.__set__
 
 def _d_NotificationType(D, E, p, data, st, cls):
     v1 = None
@@ -7639,35 +8794,53 @@ def _d_NotificationType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'NotificationType')
         p = q
-    o = _new(cls)
-    _s204(o, v0)
-    _s205(o, v1)
+    o = _new(_W_NotificationType)
+    o.FaultCode = v0
+    o.FaultMsg = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_NotificationType': (
+        (),
+"""\
+
+def _j_NotificationType(v):
+    x0 = v.FaultCode
+    d = {'FaultCode': x0._value_}
+    x1 = v.FaultMsg
+    if x1 is not None:
+        d['FaultMsg'] = x1
+    return d
 """,
     ),
     '_e_PMaxScheduleEntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M206 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F207 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M59 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F60 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_PMaxScheduleEntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M206.get(x0.__class__)
+        j = _M59.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F207[j](a, x0)
+        a = _F60[j](a, x0)
         f = "PMax"
         x1 = v.PMax
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 3) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7678,10 +8851,8 @@ _e_PMaxScheduleEntry = _e_PMaxScheduleEntryType
 """,
     ),
     '_d_PMaxScheduleEntryType': (
-        ('PMaxScheduleEntryType', 'RelativeTimeInterval', 'TimeInterval', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('PMaxScheduleEntryType', 'RelativeTimeInterval', 'TimeInterval', '_W_PMaxScheduleEntryType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s208 = PMaxScheduleEntryType.TimeInterval.__set__
-_s209 = PMaxScheduleEntryType.PMax.__set__
 
 def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -7696,7 +8867,6 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7710,15 +8880,19 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'PMaxScheduleEntryType.PMax', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7726,11 +8900,34 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PMaxScheduleEntryType')
     p = q
-    o = _new(cls)
-    _s208(o, v0)
-    _s209(o, v1)
+    o = _new(_W_PMaxScheduleEntryType)
+    o.TimeInterval = v0
+    o.PMax = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
+""",
+    ),
+    '_j_PMaxScheduleEntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J16 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J17 = ('RelativeTimeInterval', 'TimeInterval', )
+_J18 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_PMaxScheduleEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J16.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J17[j]] = _J18[j](x0)
+    x1 = v.PMax
+    if x1 is not None:
+        d['PMax'] = x1
+    return d
+_j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
 """,
     ),
     '_e_PMaxScheduleType': (
@@ -7745,9 +8942,13 @@ def _e_PMaxScheduleType(a, v):
         x0 = v.PMaxScheduleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PMaxScheduleEntry"
         x1 = v.PMaxScheduleEntry
         i = None
@@ -7779,14 +8980,11 @@ def _e_PMaxScheduleType(a, v):
 """,
     ),
     '_d_PMaxScheduleType': (
-        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_d_PMaxScheduleEntryType'),
+        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_W_PMaxScheduleType', '_d_PMaxScheduleEntryType'),
 """\
-_s210 = PMaxScheduleType.PMaxScheduleID.__set__
-_s211 = PMaxScheduleType.PMaxScheduleEntry.__set__
 
 def _d_PMaxScheduleType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7800,15 +8998,19 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'PMaxScheduleType.PMaxScheduleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7837,10 +9039,26 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleType')
-    o = _new(cls)
-    _s210(o, v0)
-    _s211(o, v1)
+    o = _new(_W_PMaxScheduleType)
+    o.PMaxScheduleID = v0
+    o.PMaxScheduleEntry = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PMaxScheduleType': (
+        ('PMaxScheduleEntryType', '_j_PMaxScheduleEntryType'),
+"""\
+
+def _j_PMaxScheduleType(v):
+    x0 = v.PMaxScheduleID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'PMaxScheduleID': x0}
+    x1 = v.PMaxScheduleEntry
+    if x1:
+        d['PMaxScheduleEntry'] = [_j_PMaxScheduleEntryType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterSetType': (
@@ -7855,9 +9073,13 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -7889,14 +9111,11 @@ def _e_ParameterSetType(a, v):
 """,
     ),
     '_d_ParameterSetType': (
-        ('ParameterSetType', 'ParameterType', '_d_ParameterType'),
+        ('ParameterSetType', 'ParameterType', '_W_ParameterSetType', '_d_ParameterType'),
 """\
-_s212 = ParameterSetType.ParameterSetID.__set__
-_s213 = ParameterSetType.Parameter.__set__
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7910,15 +9129,19 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -7947,21 +9170,37 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ParameterSetType')
-    o = _new(cls)
-    _s212(o, v0)
-    _s213(o, v1)
+    o = _new(_W_ParameterSetType)
+    o.ParameterSetID = v0
+    o.Parameter = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
         ('PhysicalValueType', '_IX_valueType', '_e_PhysicalValueType'),
 """\
-_T214 = (None, None, (3, 1, 3), None, )
-_T215 = (None, None, (3, 2, 3), None, )
-_T216 = (None, None, (3, 3, 3), None, )
-_T217 = (None, None, (3, 4, 3), None, )
-_T218 = (None, None, (3, 5, 3), None, )
-_T219 = (None, None, None, (1, 0), )
+_T61 = (None, None, (3, 1, 3), None, )
+_T62 = (None, None, (3, 2, 3), None, )
+_T63 = (None, None, (3, 3, 3), None, )
+_T64 = (None, None, (3, 4, 3), None, )
+_T65 = (None, None, (3, 5, 3), None, )
+_T66 = (None, None, None, (1, 0), )
 
 def _e_ParameterType(a, v):
     f = ""
@@ -7990,7 +9229,7 @@ def _e_ParameterType(a, v):
         f = "byteValue"
         x3 = v.byteValue
         if x3 is not None:
-            t = _T214[s]
+            t = _T61[s]
             if t is None:
                 raise _rt.not_here('byteValue')
             a = (a << t[0]) | t[1]
@@ -8001,37 +9240,48 @@ def _e_ParameterType(a, v):
         f = "shortValue"
         x4 = v.shortValue
         if x4 is not None:
-            t = _T215[s]
+            t = _T62[s]
             if t is None:
                 raise _rt.not_here('shortValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -32768 or x4 > 32767:
                 raise _rt.bad_int(x4, -32768, 32767)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x5 = v.intValue
         if x5 is not None:
-            t = _T216[s]
+            t = _T63[s]
             if t is None:
                 raise _rt.not_here('intValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x5.__class__ is not int or x5 < -2147483648 or x5 > 2147483647:
                 raise _rt.bad_int(x5, -2147483648, 2147483647)
-            a = (a << 2) | (x5 < 0)
             m = ~x5 if x5 < 0 else x5
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x5 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x5 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x5 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x5 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "physicalValue"
         x6 = v.physicalValue
         if x6 is not None:
             if not isinstance(x6, PhysicalValueType):
                 raise _rt.bad_class(x6, 'PhysicalValueType')
-            t = _T217[s]
+            t = _T64[s]
             if t is None:
                 raise _rt.not_here('physicalValue')
             a = (a << t[0]) | t[1]
@@ -8040,7 +9290,7 @@ def _e_ParameterType(a, v):
         f = "stringValue"
         x7 = v.stringValue
         if x7 is not None:
-            t = _T218[s]
+            t = _T65[s]
             if t is None:
                 raise _rt.not_here('stringValue')
             a = (a << t[0]) | t[1]
@@ -8050,7 +9300,7 @@ def _e_ParameterType(a, v):
             a <<= 1
             a = _str(a, x7)
             a <<= 1
-        t = _T219[s]
+        t = _T66[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(boolValue), SE(byteValue), SE(intValue), SE(physicalValue), SE(shortValue), SE(stringValue))')
         a = (a << t[0]) | t[1]
@@ -8062,16 +9312,8 @@ def _e_ParameterType(a, v):
 """,
     ),
     '_d_ParameterType': (
-        ('ParameterType', 'PhysicalValueType', '_EV_valueType', '_d_PhysicalValueType'),
+        ('ParameterType', 'PhysicalValueType', '_EV_valueType', '_W_ParameterType', '_d_PhysicalValueType'),
 """\
-_s220 = ParameterType.Name.__set__
-_s221 = ParameterType.ValueType.__set__
-_s222 = ParameterType.boolValue.__set__
-_s223 = ParameterType.byteValue.__set__
-_s224 = ParameterType.shortValue.__set__
-_s225 = ParameterType.intValue.__set__
-_s226 = ParameterType.physicalValue.__set__
-_s227 = ParameterType.stringValue.__set__
 
 def _d_ParameterType(D, E, p, data, st, cls):
     v2 = None
@@ -8119,7 +9361,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v3 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -8133,15 +9374,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v4 = ~v4
-        if v4 < -32768 or v4 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v4, -32768, 32767)
+            if sg:
+                v4 = ~v4
+            if v4 < -32768 or v4 > 32767:
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v4, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8150,7 +9395,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -8164,15 +9408,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v5 < 32768:
             v5 >>= 8
             p = q - 8
+            if sg:
+                v5 = ~v5
         elif not v5 & 128:
-            v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+            v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
             p = q
+            if sg:
+                v5 = ~v5
         else:
             v5, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v5 = ~v5
-        if v5 < -2147483648 or v5 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v5, -2147483648, 2147483647)
+            if sg:
+                v5 = ~v5
+            if v5 < -2147483648 or v5 > 2147483647:
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v5, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8193,16 +9441,48 @@ def _d_ParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ParameterType')
     p = q
-    o = _new(cls)
-    _s220(o, v0)
-    _s221(o, v1)
-    _s222(o, v2)
-    _s223(o, v3)
-    _s224(o, v4)
-    _s225(o, v5)
-    _s226(o, v6)
-    _s227(o, v7)
+    o = _new(_W_ParameterType)
+    o.Name = v0
+    o.ValueType = v1
+    o.boolValue = v2
+    o.byteValue = v3
+    o.shortValue = v4
+    o.intValue = v5
+    o.physicalValue = v6
+    o.stringValue = v7
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterType': (
+        ('PhysicalValueType', '_j_PhysicalValueType'),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    x1 = v.ValueType
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Name': x0, 'ValueType': x1._value_}
+    x2 = v.boolValue
+    if x2 is not None:
+        d['boolValue'] = x2
+    x3 = v.byteValue
+    if x3 is not None:
+        d['byteValue'] = x3
+    x4 = v.shortValue
+    if x4 is not None:
+        d['shortValue'] = x4
+    x5 = v.intValue
+    if x5 is not None:
+        d['intValue'] = x5
+    x6 = v.physicalValue
+    if x6 is not None:
+        d['physicalValue'] = _j_PhysicalValueType(x6)
+    x7 = v.stringValue
+    if x7 is not None:
+        d['stringValue'] = x7
+    return d
 """,
     ),
     '_e_PaymentDetailsReqType': (
@@ -8234,10 +9514,8 @@ _e_PaymentDetailsReq = _e_PaymentDetailsReqType
 """,
     ),
     '_d_PaymentDetailsReqType': (
-        ('CertificateChainType', 'PaymentDetailsReqType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'PaymentDetailsReqType', '_W_PaymentDetailsReqType', '_d_CertificateChainType'),
 """\
-_s228 = PaymentDetailsReqType.ContractID.__set__
-_s229 = PaymentDetailsReqType.ContractSignatureCertChain.__set__
 
 def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -8263,11 +9541,26 @@ def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PaymentDetailsReqType')
     p = q
-    o = _new(cls)
-    _s228(o, v0)
-    _s229(o, v1)
+    o = _new(_W_PaymentDetailsReqType)
+    o.ContractID = v0
+    o.ContractSignatureCertChain = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsReq = _d_PaymentDetailsReqType
+""",
+    ),
+    '_j_PaymentDetailsReqType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_PaymentDetailsReqType(v):
+    x0 = v.ContractID
+    x1 = v.ContractSignatureCertChain
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ContractID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
+    return d
+_j_PaymentDetailsReq = _j_PaymentDetailsReqType
 """,
     ),
     '_e_PaymentDetailsResType': (
@@ -8292,9 +9585,16 @@ def _e_PaymentDetailsResType(a, v):
         x2 = v.DateTimeNow
         if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
             raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 4) | (x2 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8305,11 +9605,8 @@ _e_PaymentDetailsRes = _e_PaymentDetailsResType
 """,
     ),
     '_d_PaymentDetailsResType': (
-        ('PaymentDetailsResType', '_EV_responseCodeType'),
+        ('PaymentDetailsResType', '_EV_responseCodeType', '_W_PaymentDetailsResType'),
 """\
-_s230 = PaymentDetailsResType.ResponseCode.__set__
-_s231 = PaymentDetailsResType.GenChallenge.__set__
-_s232 = PaymentDetailsResType.DateTimeNow.__set__
 
 def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     q = p + 9
@@ -8324,7 +9621,6 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _dstrel(D, E, p, data, st, ('urn:din:70121:2012:MsgBody', 'GenChallenge'), None, None, 'PaymentDetailsResType.GenChallenge')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -8338,15 +9634,19 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if sg:
+            v2 = ~v2
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 9)
-    if sg:
-        v2 = ~v2
-    if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-        raise _rt.out_of_range(p0, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+        if sg:
+            v2 = ~v2
+        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+            raise _rt.out_of_range(q - 16, 'PaymentDetailsResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8354,12 +9654,28 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PaymentDetailsResType')
     p = q
-    o = _new(cls)
-    _s230(o, v0)
-    _s231(o, v1)
-    _s232(o, v2)
+    o = _new(_W_PaymentDetailsResType)
+    o.ResponseCode = v0
+    o.GenChallenge = v1
+    o.DateTimeNow = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsRes = _d_PaymentDetailsResType
+""",
+    ),
+    '_j_PaymentDetailsResType': (
+        (),
+"""\
+
+def _j_PaymentDetailsResType(v):
+    x0 = v.ResponseCode
+    x1 = v.GenChallenge
+    x2 = v.DateTimeNow
+    if x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'GenChallenge': x1, 'DateTimeNow': x2}
+    return d
+_j_PaymentDetailsRes = _j_PaymentDetailsResType
 """,
     ),
     '_e_PaymentOptionsType': (
@@ -8398,9 +9714,8 @@ def _e_PaymentOptionsType(a, v):
 """,
     ),
     '_d_PaymentOptionsType': (
-        ('PaymentOptionsType', '_EV_paymentOptionType'),
+        ('PaymentOptionsType', '_EV_paymentOptionType', '_W_PaymentOptionsType'),
 """\
-_s233 = PaymentOptionsType.PaymentOption.__set__
 
 def _d_PaymentOptionsType(D, E, p, data, st, cls):
     v0 = []
@@ -8441,15 +9756,28 @@ def _d_PaymentOptionsType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'PaymentOptionsType')
-    o = _new(cls)
-    _s233(o, v0)
+    o = _new(_W_PaymentOptionsType)
+    o.PaymentOption = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PaymentOptionsType': (
+        (),
+"""\
+
+def _j_PaymentOptionsType(v):
+    d = {}
+    x0 = v.PaymentOption
+    if x0:
+        d['PaymentOption'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_PhysicalValueType': (
         ('_IX_unitSymbolType',),
 """\
-_T234 = (None, (2, 1, 3), (1, 0, 3), None, )
+_T67 = (None, (2, 1, 3), (1, 0, 3), None, )
 
 def _e_PhysicalValueType(a, v):
     f = ""
@@ -8471,16 +9799,20 @@ def _e_PhysicalValueType(a, v):
             s = 1
         f = "Value"
         x2 = v.Value
-        t = _T234[s]
+        t = _T67[s]
         if t is None:
             raise _rt.not_here('Value')
         a = (a << t[0]) | t[1]
         s = t[2]
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 2) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 10) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 18) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 26) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8490,11 +9822,8 @@ def _e_PhysicalValueType(a, v):
 """,
     ),
     '_d_PhysicalValueType': (
-        ('PhysicalValueType', '_EV_unitSymbolType'),
+        ('PhysicalValueType', '_EV_unitSymbolType', '_W_PhysicalValueType'),
 """\
-_s235 = PhysicalValueType.Multiplier.__set__
-_s236 = PhysicalValueType.Unit.__set__
-_s237 = PhysicalValueType.Value.__set__
 
 def _d_PhysicalValueType(D, E, p, data, st, cls):
     v1 = None
@@ -8523,7 +9852,6 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         p = q
         s = 2
     elif ec == 1:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -8537,15 +9865,19 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8557,7 +9889,6 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PhysicalValueType')
     if s == 2:
-        p0 = p + 3
         q = p + 19
         if q <= E:
             c = (D >> (E - q)) & 524287
@@ -8571,15 +9902,19 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v2 = ~v2
-        if v2 < -32768 or v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+            if sg:
+                v2 = ~v2
+            if v2 < -32768 or v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8594,20 +9929,39 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PhysicalValueType')
     p = q
-    o = _new(cls)
-    _s235(o, v0)
-    _s236(o, v1)
-    _s237(o, v2)
+    o = _new(_W_PhysicalValueType)
+    o.Multiplier = v0
+    o.Unit = v1
+    o.Value = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PhysicalValueType': (
+        (),
+"""\
+
+def _j_PhysicalValueType(v):
+    x0 = v.Multiplier
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Multiplier': x0}
+    x1 = v.Unit
+    if x1 is not None:
+        d['Unit'] = x1._value_
+    x2 = v.Value
+    if x2 is not None:
+        d['Value'] = x2
+    return d
 """,
     ),
     '_e_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
-_M238 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
-_F239 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
-_T240 = (None, ((3, 1, 3), (3, 2, 3), ), ((2, 0, 3), (2, 1, 3), ), None, )
-_T241 = (None, (3, 3), (2, 2), (1, 0), )
+_M68 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_F69 = [_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter]
+_T70 = (None, ((3, 1, 3), (3, 2, 3), ), ((2, 0, 3), (2, 1, 3), ), None, )
+_T71 = (None, (3, 3), (2, 2), (1, 0), )
 
 def _e_PowerDeliveryReqType(a, v):
     f = ""
@@ -8630,17 +9984,17 @@ def _e_PowerDeliveryReqType(a, v):
         f = "EVPowerDeliveryParameter"
         x2 = v.EVPowerDeliveryParameter
         if x2 is not None:
-            j = _M238.get(x2.__class__)
+            j = _M68.get(x2.__class__)
             if j is None:
                 raise _rt.bad_class(x2, 'DC_EVPowerDeliveryParameter | EVPowerDeliveryParameter')
-            t = _T240[s]
+            t = _T70[s]
             t = None if t is None else t[j]
             if t is None:
                 raise _rt.not_here('EVPowerDeliveryParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
-            a = _F239[j](a, x2)
-        t = _T241[s]
+            a = _F69[j](a, x2)
+        t = _T71[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ChargingProfile), SE(DC_EVPowerDeliveryParameter), SE(EVPowerDeliveryParameter))')
         a = (a << t[0]) | t[1]
@@ -8653,11 +10007,8 @@ _e_PowerDeliveryReq = _e_PowerDeliveryReqType
 """,
     ),
     '_d_PowerDeliveryReqType': (
-        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_W_PowerDeliveryReqType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
 """\
-_s242 = PowerDeliveryReqType.ReadyToChargeState.__set__
-_s243 = PowerDeliveryReqType.ChargingProfile.__set__
-_s244 = PowerDeliveryReqType.EVPowerDeliveryParameter.__set__
 
 def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
     v1 = None
@@ -8709,19 +10060,45 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryReqType')
         p = q
-    o = _new(cls)
-    _s242(o, v0)
-    _s243(o, v1)
-    _s244(o, v2)
+    o = _new(_W_PowerDeliveryReqType)
+    o.ReadyToChargeState = v0
+    o.ChargingProfile = v1
+    o.EVPowerDeliveryParameter = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
+""",
+    ),
+    '_j_PowerDeliveryReqType': (
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
+"""\
+_J19 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_J20 = ('DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
+_J21 = [_j_DC_EVPowerDeliveryParameter, _j_EVPowerDeliveryParameter]
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.ReadyToChargeState
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ReadyToChargeState': x0}
+    x1 = v.ChargingProfile
+    if x1 is not None:
+        d['ChargingProfile'] = _j_ChargingProfileType(x1)
+    x2 = v.EVPowerDeliveryParameter
+    if x2 is not None:
+        j = _J19.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J20[j]] = _J21[j](x2)
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
 """,
     ),
     '_e_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
-_M245 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F246 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_M72 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_F73 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -8733,12 +10110,12 @@ def _e_PowerDeliveryResType(a, v):
             raise _rt.bad_enum(x0, 'responseCodeType')
         f = "EVSEStatus"
         x1 = v.EVSEStatus
-        j = _M245.get(x1.__class__)
+        j = _M72.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVSEStatus | DC_EVSEStatus | EVSEStatus')
         a = (a << 8) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F246[j](a, x1)
+        a = _F73[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8749,10 +10126,8 @@ _e_PowerDeliveryRes = _e_PowerDeliveryResType
 """,
     ),
     '_d_PowerDeliveryResType': (
-        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_W_PowerDeliveryResType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
 """\
-_s247 = PowerDeliveryResType.ResponseCode.__set__
-_s248 = PowerDeliveryResType.EVSEStatus.__set__
 
 def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     q = p + 10
@@ -8782,11 +10157,32 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PowerDeliveryResType')
     p = q
-    o = _new(cls)
-    _s247(o, v0)
-    _s248(o, v1)
+    o = _new(_W_PowerDeliveryResType)
+    o.ResponseCode = v0
+    o.EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
+""",
+    ),
+    '_j_PowerDeliveryResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J22 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J23 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J24 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J22.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J23[j]] = _J24[j](x1)
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
     ),
     '_e_PreChargeReqType': (
@@ -8824,11 +10220,8 @@ _e_PreChargeReq = _e_PreChargeReqType
 """,
     ),
     '_d_PreChargeReqType': (
-        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
+        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_W_PreChargeReqType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
 """\
-_s249 = PreChargeReqType.DC_EVStatus.__set__
-_s250 = PreChargeReqType.EVTargetVoltage.__set__
-_s251 = PreChargeReqType.EVTargetCurrent.__set__
 
 def _d_PreChargeReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -8862,12 +10255,26 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PreChargeReqType')
     p = q
-    o = _new(cls)
-    _s249(o, v0)
-    _s250(o, v1)
-    _s251(o, v2)
+    o = _new(_W_PreChargeReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetVoltage = v1
+    o.EVTargetCurrent = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeReq = _d_PreChargeReqType
+""",
+    ),
+    '_j_PreChargeReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType', '_j_DC_EVStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_PreChargeReqType(v):
+    x0 = v.DC_EVStatus
+    x1 = v.EVTargetVoltage
+    x2 = v.EVTargetCurrent
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0), 'EVTargetVoltage': _j_PhysicalValueType(x1), 'EVTargetCurrent': _j_PhysicalValueType(x2)}
+    return d
+_j_PreChargeReq = _j_PreChargeReqType
 """,
     ),
     '_e_PreChargeResType': (
@@ -8904,11 +10311,8 @@ _e_PreChargeRes = _e_PreChargeResType
 """,
     ),
     '_d_PreChargeResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_W_PreChargeResType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s252 = PreChargeResType.ResponseCode.__set__
-_s253 = PreChargeResType.DC_EVSEStatus.__set__
-_s254 = PreChargeResType.EVSEPresentVoltage.__set__
 
 def _d_PreChargeResType(D, E, p, data, st, cls):
     q = p + 9
@@ -8938,12 +10342,26 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PreChargeResType')
     p = q
-    o = _new(cls)
-    _s252(o, v0)
-    _s253(o, v1)
-    _s254(o, v2)
+    o = _new(_W_PreChargeResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeRes = _d_PreChargeResType
+""",
+    ),
+    '_j_PreChargeResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_PreChargeResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2)}
+    return d
+_j_PreChargeRes = _j_PreChargeResType
 """,
     ),
     '_e_ProfileEntryType': (
@@ -8957,15 +10375,26 @@ def _e_ProfileEntryType(a, v):
         x0 = v.ChargingProfileEntryStart
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingProfileEntryMaxPower"
         x1 = v.ChargingProfileEntryMaxPower
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8975,13 +10404,10 @@ def _e_ProfileEntryType(a, v):
 """,
     ),
     '_d_ProfileEntryType': (
-        ('ProfileEntryType',),
+        ('ProfileEntryType', '_W_ProfileEntryType'),
 """\
-_s255 = ProfileEntryType.ChargingProfileEntryStart.__set__
-_s256 = ProfileEntryType.ChargingProfileEntryMaxPower.__set__
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8995,13 +10421,12 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    p0 = p + 4
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -9015,15 +10440,19 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryMaxPower', v1, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9031,16 +10460,30 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ProfileEntryType')
     p = q
-    o = _new(cls)
-    _s255(o, v0)
-    _s256(o, v1)
+    o = _new(_W_ProfileEntryType)
+    o.ChargingProfileEntryStart = v0
+    o.ChargingProfileEntryMaxPower = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ProfileEntryType': (
+        (),
+"""\
+
+def _j_ProfileEntryType(v):
+    x0 = v.ChargingProfileEntryStart
+    x1 = v.ChargingProfileEntryMaxPower
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': x1}
+    return d
 """,
     ),
     '_e_RelativeTimeIntervalType': (
         (),
 """\
-_T257 = (None, (2, 1), (1, 0), )
+_T74 = (None, (2, 1), (1, 0), )
 
 def _e_RelativeTimeIntervalType(a, v):
     f = ""
@@ -9049,21 +10492,35 @@ def _e_RelativeTimeIntervalType(a, v):
         x0 = v.start
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "duration"
         x1 = v.duration
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
                 raise _rt.bad_int(x1, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 11) | (x1)
+            elif x1 < 16384:
+                a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            elif x1 < 2097152:
+                a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x1)
             a <<= 1
             s = 2
         else:
             s = 1
-        t = _T257[s]
+        t = _T74[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(duration))')
         a = (a << t[0]) | t[1]
@@ -9076,14 +10533,11 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 """,
     ),
     '_d_RelativeTimeIntervalType': (
-        ('RelativeTimeIntervalType',),
+        ('RelativeTimeIntervalType', '_W_RelativeTimeIntervalType'),
 """\
-_s258 = RelativeTimeIntervalType.start.__set__
-_s259 = RelativeTimeIntervalType.duration.__set__
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9097,12 +10551,12 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.start', v0, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9112,7 +10566,6 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -9126,12 +10579,12 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v1 > 4294967295:
-            raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
+            if v1 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.duration', v1, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9152,11 +10605,28 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'RelativeTimeIntervalType')
         p = q
-    o = _new(cls)
-    _s258(o, v0)
-    _s259(o, v1)
+    o = _new(_W_RelativeTimeIntervalType)
+    o.start = v0
+    o.duration = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
+""",
+    ),
+    '_j_RelativeTimeIntervalType': (
+        (),
+"""\
+
+def _j_RelativeTimeIntervalType(v):
+    x0 = v.start
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'start': x0}
+    x1 = v.duration
+    if x1 is not None:
+        d['duration'] = x1
+    return d
+_j_RelativeTimeInterval = _j_RelativeTimeIntervalType
 """,
     ),
     '_e_SAScheduleListType': (
@@ -9198,9 +10668,8 @@ _e_SAScheduleList = _e_SAScheduleListType
 """,
     ),
     '_d_SAScheduleListType': (
-        ('SAScheduleListType', 'SAScheduleTupleType', '_d_SAScheduleTupleType'),
+        ('SAScheduleListType', 'SAScheduleTupleType', '_W_SAScheduleListType', '_d_SAScheduleTupleType'),
 """\
-_s260 = SAScheduleListType.SAScheduleTuple.__set__
 
 def _d_SAScheduleListType(D, E, p, data, st, cls):
     v0 = []
@@ -9232,16 +10701,30 @@ def _d_SAScheduleListType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SAScheduleListType')
-    o = _new(cls)
-    _s260(o, v0)
+    o = _new(_W_SAScheduleListType)
+    o.SAScheduleTuple = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SAScheduleList = _d_SAScheduleListType
+""",
+    ),
+    '_j_SAScheduleListType': (
+        ('SAScheduleTupleType', '_j_SAScheduleTupleType'),
+"""\
+
+def _j_SAScheduleListType(v):
+    d = {}
+    x0 = v.SAScheduleTuple
+    if x0:
+        d['SAScheduleTuple'] = [_j_SAScheduleTupleType(i) for i in x0]
+    return d
+_j_SAScheduleList = _j_SAScheduleListType
 """,
     ),
     '_e_SAScheduleTupleType': (
         ('PMaxScheduleType', 'SalesTariffType', '_e_PMaxScheduleType', '_e_SalesTariffType'),
 """\
-_T261 = (None, None, (2, 1), (1, 0), )
+_T75 = (None, None, (2, 1), (1, 0), )
 
 def _e_SAScheduleTupleType(a, v):
     f = ""
@@ -9250,9 +10733,13 @@ def _e_SAScheduleTupleType(a, v):
         x0 = v.SAScheduleTupleID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PMaxSchedule"
         x1 = v.PMaxSchedule
         if not isinstance(x1, PMaxScheduleType):
@@ -9269,7 +10756,7 @@ def _e_SAScheduleTupleType(a, v):
             s = 3
         else:
             s = 2
-        t = _T261[s]
+        t = _T75[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SalesTariff))')
         a = (a << t[0]) | t[1]
@@ -9281,15 +10768,11 @@ def _e_SAScheduleTupleType(a, v):
 """,
     ),
     '_d_SAScheduleTupleType': (
-        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
+        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_W_SAScheduleTupleType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
 """\
-_s262 = SAScheduleTupleType.SAScheduleTupleID.__set__
-_s263 = SAScheduleTupleType.PMaxSchedule.__set__
-_s264 = SAScheduleTupleType.SalesTariff.__set__
 
 def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -9303,15 +10786,19 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'SAScheduleTupleType.SAScheduleTupleID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -9341,11 +10828,28 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SAScheduleTupleType')
         p = q
-    o = _new(cls)
-    _s262(o, v0)
-    _s263(o, v1)
-    _s264(o, v2)
+    o = _new(_W_SAScheduleTupleType)
+    o.SAScheduleTupleID = v0
+    o.PMaxSchedule = v1
+    o.SalesTariff = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SAScheduleTupleType': (
+        ('PMaxScheduleType', 'SalesTariffType', '_j_PMaxScheduleType', '_j_SalesTariffType'),
+"""\
+
+def _j_SAScheduleTupleType(v):
+    x0 = v.SAScheduleTupleID
+    x1 = v.PMaxSchedule
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
+    x2 = v.SalesTariff
+    if x2 is not None:
+        d['SalesTariff'] = _j_SalesTariffType(x2)
+    return d
 """,
     ),
     '_e_SASchedulesType': (
@@ -9365,7 +10869,7 @@ _e_SASchedules = _e_SASchedulesType
 """,
     ),
     '_d_SASchedulesType': (
-        ('SASchedulesType',),
+        ('SASchedulesType', '_W_SASchedulesType'),
 """\
 
 def _d_SASchedulesType(D, E, p, data, st, cls):
@@ -9376,17 +10880,28 @@ def _d_SASchedulesType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SASchedulesType')
     p = q
-    o = _new(cls)
+    o = _new(_W_SASchedulesType)
+    o.__class__ = cls
     return o, D, E, p
 _d_SASchedules = _d_SASchedulesType
+""",
+    ),
+    '_j_SASchedulesType': (
+        (),
+"""\
+
+def _j_SASchedulesType(v):
+    d = {}
+    return d
+_j_SASchedules = _j_SASchedulesType
 """,
     ),
     '_e_SalesTariffEntryType': (
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_e_ConsumptionCostType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M265 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F266 = (_e_RelativeTimeInterval, _e_TimeInterval, )
-_T267 = (None, None, (2, 1), (2, 1), )
+_M76 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F77 = [_e_RelativeTimeInterval, _e_TimeInterval]
+_T78 = (None, None, (2, 1), (2, 1), )
 
 def _e_SalesTariffEntryType(a, v):
     f = ""
@@ -9394,11 +10909,11 @@ def _e_SalesTariffEntryType(a, v):
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M265.get(x0.__class__)
+        j = _M76.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F266[j](a, x0)
+        a = _F77[j](a, x0)
         f = "EPriceLevel"
         x1 = v.EPriceLevel
         if x1.__class__ is not int or x1 < 0 or x1 > 255:
@@ -9427,7 +10942,7 @@ def _e_SalesTariffEntryType(a, v):
             s = 3
         else:
             s = 2
-        t = _T267[s]
+        t = _T78[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ConsumptionCost))')
         a = (a << t[0]) | t[1]
@@ -9440,11 +10955,8 @@ _e_SalesTariffEntry = _e_SalesTariffEntryType
 """,
     ),
     '_d_SalesTariffEntryType': (
-        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_W_SalesTariffEntryType', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s268 = SalesTariffEntryType.TimeInterval.__set__
-_s269 = SalesTariffEntryType.EPriceLevel.__set__
-_s270 = SalesTariffEntryType.ConsumptionCost.__set__
 
 def _d_SalesTariffEntryType(D, E, p, data, st, cls):
     v2 = []
@@ -9496,18 +11008,44 @@ def _d_SalesTariffEntryType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'SalesTariffEntryType')
-    o = _new(cls)
-    _s268(o, v0)
-    _s269(o, v1)
-    _s270(o, v2)
+    o = _new(_W_SalesTariffEntryType)
+    o.TimeInterval = v0
+    o.EPriceLevel = v1
+    o.ConsumptionCost = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SalesTariffEntry = _d_SalesTariffEntryType
+""",
+    ),
+    '_j_SalesTariffEntryType': (
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J25 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J26 = ('RelativeTimeInterval', 'TimeInterval', )
+_J27 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_SalesTariffEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J25.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J26[j]] = _J27[j](x0)
+    x1 = v.EPriceLevel
+    if x1 is not None:
+        d['EPriceLevel'] = x1
+    x2 = v.ConsumptionCost
+    if x2:
+        d['ConsumptionCost'] = [_j_ConsumptionCostType(i) for i in x2]
+    return d
+_j_SalesTariffEntry = _j_SalesTariffEntryType
 """,
     ),
     '_e_SalesTariffType': (
         ('SalesTariffEntryType', '_e_SalesTariffEntryType'),
 """\
-_T271 = (None, None, (2, 1, 4), (1, 0, 4), None, None, )
+_T79 = (None, None, (2, 1, 4), (1, 0, 4), None, None, )
 
 def _e_SalesTariffType(a, v):
     f = ""
@@ -9523,9 +11061,13 @@ def _e_SalesTariffType(a, v):
         x1 = v.SalesTariffID
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 3) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SalesTariffDescription"
         x2 = v.SalesTariffDescription
         a <<= 1
@@ -9540,7 +11082,7 @@ def _e_SalesTariffType(a, v):
             s = 2
         f = "NumEPriceLevels"
         x3 = v.NumEPriceLevels
-        t = _T271[s]
+        t = _T79[s]
         if t is None:
             raise _rt.not_here('NumEPriceLevels')
         a = (a << t[0]) | t[1]
@@ -9578,13 +11120,8 @@ def _e_SalesTariffType(a, v):
 """,
     ),
     '_d_SalesTariffType': (
-        ('SalesTariffEntryType', 'SalesTariffType', '_d_SalesTariffEntryType'),
+        ('SalesTariffEntryType', 'SalesTariffType', '_W_SalesTariffType', '_d_SalesTariffEntryType'),
 """\
-_s272 = SalesTariffType.Id.__set__
-_s273 = SalesTariffType.SalesTariffID.__set__
-_s274 = SalesTariffType.SalesTariffDescription.__set__
-_s275 = SalesTariffType.NumEPriceLevels.__set__
-_s276 = SalesTariffType.SalesTariffEntry.__set__
 
 def _d_SalesTariffType(D, E, p, data, st, cls):
     v2 = None
@@ -9597,7 +11134,6 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'SalesTariffType')
     p = q
     v0, D, E, p = _dstr(D, E, p, data, st, ('', 'Id'), None, None, 'SalesTariffType.Id')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -9611,15 +11147,19 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'SalesTariffType.SalesTariffID', v1, -32768, 32767)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9680,13 +11220,36 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SalesTariffType')
-    o = _new(cls)
-    _s272(o, v0)
-    _s273(o, v1)
-    _s274(o, v2)
-    _s275(o, v3)
-    _s276(o, v4)
+    o = _new(_W_SalesTariffType)
+    o.Id = v0
+    o.SalesTariffID = v1
+    o.SalesTariffDescription = v2
+    o.NumEPriceLevels = v3
+    o.SalesTariffEntry = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SalesTariffType': (
+        ('SalesTariffEntryType', '_j_SalesTariffEntryType'),
+"""\
+
+def _j_SalesTariffType(v):
+    x0 = v.Id
+    x1 = v.SalesTariffID
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'SalesTariffID': x1}
+    x2 = v.SalesTariffDescription
+    if x2 is not None:
+        d['SalesTariffDescription'] = x2
+    x3 = v.NumEPriceLevels
+    if x3 is not None:
+        d['NumEPriceLevels'] = x3
+    x4 = v.SalesTariffEntry
+    if x4:
+        d['SalesTariffEntry'] = [_j_SalesTariffEntryType(i) for i in x4]
+    return d
 """,
     ),
     '_e_SelectedServiceListType': (
@@ -9727,9 +11290,8 @@ def _e_SelectedServiceListType(a, v):
 """,
     ),
     '_d_SelectedServiceListType': (
-        ('SelectedServiceListType', 'SelectedServiceType', '_d_SelectedServiceType'),
+        ('SelectedServiceListType', 'SelectedServiceType', '_W_SelectedServiceListType', '_d_SelectedServiceType'),
 """\
-_s277 = SelectedServiceListType.SelectedService.__set__
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -9761,15 +11323,28 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SelectedServiceListType')
-    o = _new(cls)
-    _s277(o, v0)
+    o = _new(_W_SelectedServiceListType)
+    o.SelectedService = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_SelectedServiceType': (
         (),
 """\
-_T278 = (None, (2, 1), (1, 0), )
+_T80 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceType(a, v):
     f = ""
@@ -9778,22 +11353,30 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
                 raise _rt.bad_int(x1, -32768, 32767)
-            a = (a << 4) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
             s = 1
-        t = _T278[s]
+        t = _T80[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSetID))')
         a = (a << t[0]) | t[1]
@@ -9805,14 +11388,11 @@ def _e_SelectedServiceType(a, v):
 """,
     ),
     '_d_SelectedServiceType': (
-        ('SelectedServiceType',),
+        ('SelectedServiceType', '_W_SelectedServiceType'),
 """\
-_s279 = SelectedServiceType.ServiceID.__set__
-_s280 = SelectedServiceType.ParameterSetID.__set__
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9826,12 +11406,12 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9841,7 +11421,6 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -9855,15 +11434,19 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         if v1 < 32768:
             v1 >>= 8
             p = q - 8
+            if sg:
+                v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
+            if sg:
+                v1 = ~v1
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9884,10 +11467,26 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SelectedServiceType')
         p = q
-    o = _new(cls)
-    _s279(o, v0)
-    _s280(o, v1)
+    o = _new(_W_SelectedServiceType)
+    o.ServiceID = v0
+    o.ParameterSetID = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ParameterSetID
+    if x1 is not None:
+        d['ParameterSetID'] = x1
+    return d
 """,
     ),
     '_e_ServiceChargeType': (
@@ -9922,11 +11521,8 @@ _e_ServiceCharge = _e_ServiceChargeType
 """,
     ),
     '_d_ServiceChargeType': (
-        ('ServiceChargeType', 'ServiceTagType', '_EV_EVSESupportedEnergyTransferType', '_d_ServiceTagType'),
+        ('ServiceChargeType', 'ServiceTagType', '_EV_EVSESupportedEnergyTransferType', '_W_ServiceChargeType', '_d_ServiceTagType'),
 """\
-_s281 = ServiceChargeType.ServiceTag.__set__
-_s282 = ServiceChargeType.FreeService.__set__
-_s283 = ServiceChargeType.EnergyTransferType.__set__
 
 def _d_ServiceChargeType(D, E, p, data, st, cls):
     q = p + 1
@@ -9949,12 +11545,28 @@ def _d_ServiceChargeType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 6, 'ServiceChargeType.EnergyTransferType', k, 10)
     v2 = _EV_EVSESupportedEnergyTransferType[k]
     p = q
-    o = _new(cls)
-    _s281(o, v0)
-    _s282(o, v1)
-    _s283(o, v2)
+    o = _new(_W_ServiceChargeType)
+    o.ServiceTag = v0
+    o.FreeService = v1
+    o.EnergyTransferType = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceCharge = _d_ServiceChargeType
+""",
+    ),
+    '_j_ServiceChargeType': (
+        ('ServiceTagType', '_j_ServiceTagType'),
+"""\
+
+def _j_ServiceChargeType(v):
+    x0 = v.ServiceTag
+    x1 = v.FreeService
+    x2 = v.EnergyTransferType
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1, 'EnergyTransferType': x2._value_}
+    return d
+_j_ServiceCharge = _j_ServiceChargeType
 """,
     ),
     '_e_ServiceDetailReqType': (
@@ -9968,8 +11580,12 @@ def _e_ServiceDetailReqType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9980,12 +11596,10 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """,
     ),
     '_d_ServiceDetailReqType': (
-        ('ServiceDetailReqType',),
+        ('ServiceDetailReqType', '_W_ServiceDetailReqType'),
 """\
-_s284 = ServiceDetailReqType.ServiceID.__set__
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -9999,12 +11613,12 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10012,16 +11626,30 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceDetailReqType')
     p = q
-    o = _new(cls)
-    _s284(o, v0)
+    o = _new(_W_ServiceDetailReqType)
+    o.ServiceID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        (),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
         ('ServiceParameterListType', '_IX_responseCodeType', '_e_ServiceParameterListType'),
 """\
-_T285 = (None, None, (2, 1), (1, 0), )
+_T81 = (None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDetailResType(a, v):
     f = ""
@@ -10035,8 +11663,12 @@ def _e_ServiceDetailResType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a = (a << 10) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 18) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 26) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 34) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "ServiceParameterList"
         x2 = v.ServiceParameterList
         a <<= 1
@@ -10048,7 +11680,7 @@ def _e_ServiceDetailResType(a, v):
             s = 3
         else:
             s = 2
-        t = _T285[s]
+        t = _T81[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceParameterList))')
         a = (a << t[0]) | t[1]
@@ -10061,15 +11693,11 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 """,
     ),
     '_d_ServiceDetailResType': (
-        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_d_ServiceParameterListType'),
+        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_W_ServiceDetailResType', '_d_ServiceParameterListType'),
 """\
-_s286 = ServiceDetailResType.ResponseCode.__set__
-_s287 = ServiceDetailResType.ServiceID.__set__
-_s288 = ServiceDetailResType.ServiceParameterList.__set__
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 10
     q = p + 26
     if q <= E:
         c = (D >> (E - q)) & 67108863
@@ -10087,12 +11715,12 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10116,19 +11744,37 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
         p = q
-    o = _new(cls)
-    _s286(o, v0)
-    _s287(o, v1)
-    _s288(o, v2)
+    o = _new(_W_ServiceDetailResType)
+    o.ResponseCode = v0
+    o.ServiceID = v1
+    o.ServiceParameterList = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
+""",
+    ),
+    '_j_ServiceDetailResType': (
+        ('ServiceParameterListType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.ResponseCode
+    x1 = v.ServiceID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'ServiceID': x1}
+    x2 = v.ServiceParameterList
+    if x2 is not None:
+        d['ServiceParameterList'] = _j_ServiceParameterListType(x2)
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
 """,
     ),
     '_e_ServiceDiscoveryReqType': (
         ('_IX_serviceCategoryType',),
 """\
-_T289 = ((2, 1, 2), (2, 0, 2), None, )
-_T290 = ((2, 2), (2, 1), (1, 0), )
+_T82 = ((2, 1, 2), (2, 0, 2), None, )
+_T83 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryReqType(a, v):
     f = ""
@@ -10147,7 +11793,7 @@ def _e_ServiceDiscoveryReqType(a, v):
         f = "ServiceCategory"
         x1 = v.ServiceCategory
         if x1 is not None:
-            t = _T289[s]
+            t = _T82[s]
             if t is None:
                 raise _rt.not_here('ServiceCategory')
             a = (a << t[0]) | t[1]
@@ -10156,7 +11802,7 @@ def _e_ServiceDiscoveryReqType(a, v):
             if k1 is None:
                 raise _rt.bad_enum(x1, 'serviceCategoryType')
             a = (a << 4) | (k1) << 1
-        t = _T290[s]
+        t = _T83[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceCategory), SE(ServiceScope))')
         a = (a << t[0]) | t[1]
@@ -10169,10 +11815,8 @@ _e_ServiceDiscoveryReq = _e_ServiceDiscoveryReqType
 """,
     ),
     '_d_ServiceDiscoveryReqType': (
-        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType'),
+        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType', '_W_ServiceDiscoveryReqType'),
 """\
-_s291 = ServiceDiscoveryReqType.ServiceScope.__set__
-_s292 = ServiceDiscoveryReqType.ServiceCategory.__set__
 
 def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     v0 = None
@@ -10231,17 +11875,34 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryReqType')
         p = q
-    o = _new(cls)
-    _s291(o, v0)
-    _s292(o, v1)
+    o = _new(_W_ServiceDiscoveryReqType)
+    o.ServiceScope = v0
+    o.ServiceCategory = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
+""",
+    ),
+    '_j_ServiceDiscoveryReqType': (
+        (),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    d = {}
+    x0 = v.ServiceScope
+    if x0 is not None:
+        d['ServiceScope'] = x0
+    x1 = v.ServiceCategory
+    if x1 is not None:
+        d['ServiceCategory'] = x1._value_
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
 """,
     ),
     '_e_ServiceDiscoveryResType': (
         ('PaymentOptionsType', 'ServiceChargeType', 'ServiceTagListType', 'ServiceTagType', '_IX_EVSESupportedEnergyTransferType', '_IX_responseCodeType', '_e_PaymentOptionsType', '_e_ServiceTagListType', '_e_ServiceTagType'),
 """\
-_T294 = (None, None, None, (2, 1), (1, 0), )
+_T85 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryResType(a, v):
     f = ""
@@ -10262,23 +11923,23 @@ def _e_ServiceDiscoveryResType(a, v):
         if not isinstance(x2, ServiceChargeType):
             raise _rt.bad_class(x2, 'ServiceChargeType')
         f = "ChargeService.ServiceTag"
-        c293_x0 = x2.ServiceTag
-        if not isinstance(c293_x0, ServiceTagType):
-            raise _rt.bad_class(c293_x0, 'ServiceTagType')
+        c84_x0 = x2.ServiceTag
+        if not isinstance(c84_x0, ServiceTagType):
+            raise _rt.bad_class(c84_x0, 'ServiceTagType')
         a <<= 2
-        a = _e_ServiceTagType(a, c293_x0)
+        a = _e_ServiceTagType(a, c84_x0)
         f = "ChargeService.FreeService"
-        c293_x1 = x2.FreeService
-        if c293_x1.__class__ is not bool:
-            raise _rt.bad_type(c293_x1, 'bool')
+        c84_x1 = x2.FreeService
+        if c84_x1.__class__ is not bool:
+            raise _rt.bad_type(c84_x1, 'bool')
         f = "ChargeService.EnergyTransferType"
-        c293_x2 = x2.EnergyTransferType
-        c293_k2 = _IX_EVSESupportedEnergyTransferType.get(c293_x2)
-        if c293_k2 is None:
-            raise _rt.bad_enum(c293_x2, 'EVSESupportedEnergyTransferType')
+        c84_x2 = x2.EnergyTransferType
+        c84_k2 = _IX_EVSESupportedEnergyTransferType.get(c84_x2)
+        if c84_k2 is None:
+            raise _rt.bad_enum(c84_x2, 'EVSESupportedEnergyTransferType')
         f = "ServiceList"
         x3 = v.ServiceList
-        a = (a << 12) | (c293_x1) << 9 | (c293_k2) << 2
+        a = (a << 12) | (c84_x1) << 9 | (c84_k2) << 2
         if x3 is not None:
             if not isinstance(x3, ServiceTagListType):
                 raise _rt.bad_class(x3, 'ServiceTagListType')
@@ -10287,7 +11948,7 @@ def _e_ServiceDiscoveryResType(a, v):
             s = 4
         else:
             s = 3
-        t = _T294[s]
+        t = _T85[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceList))')
         a = (a << t[0]) | t[1]
@@ -10300,15 +11961,8 @@ _e_ServiceDiscoveryRes = _e_ServiceDiscoveryResType
 """,
     ),
     '_d_ServiceDiscoveryResType': (
-        ('PaymentOptionsType', 'ServiceChargeType', 'ServiceDiscoveryResType', 'ServiceTagListType', 'ServiceTagType', '_EV_EVSESupportedEnergyTransferType', '_EV_responseCodeType', '_d_PaymentOptionsType', '_d_ServiceTagListType', '_d_ServiceTagType'),
+        ('PaymentOptionsType', 'ServiceChargeType', 'ServiceDiscoveryResType', 'ServiceTagListType', 'ServiceTagType', '_EV_EVSESupportedEnergyTransferType', '_EV_responseCodeType', '_W_ServiceChargeType', '_W_ServiceDiscoveryResType', '_d_PaymentOptionsType', '_d_ServiceTagListType', '_d_ServiceTagType'),
 """\
-_s296 = ServiceChargeType.ServiceTag.__set__
-_s297 = ServiceChargeType.FreeService.__set__
-_s298 = ServiceChargeType.EnergyTransferType.__set__
-_s299 = ServiceDiscoveryResType.ResponseCode.__set__
-_s300 = ServiceDiscoveryResType.PaymentOptions.__set__
-_s301 = ServiceDiscoveryResType.ChargeService.__set__
-_s302 = ServiceDiscoveryResType.ServiceList.__set__
 
 def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     v3 = None
@@ -10331,23 +11985,24 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceChargeType')
     p = q
-    c295_v0, D, E, p = _d_ServiceTagType(D, E, p, data, st, ServiceTagType)
+    c86_v0, D, E, p = _d_ServiceTagType(D, E, p, data, st, ServiceTagType)
     q = p + 10
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 1023
     if c & 880:
         raise _rt.escape(p, c, 10, 880, 'ServiceChargeType')
-    c295_v1 = ((c >> 7) & 1) == 1
+    c86_v1 = ((c >> 7) & 1) == 1
     k = c & 15
     if k >= 10:
         raise _rt.bad_enum_index(p + 6, 'ServiceChargeType.EnergyTransferType', k, 10)
-    c295_v2 = _EV_EVSESupportedEnergyTransferType[k]
+    c86_v2 = _EV_EVSESupportedEnergyTransferType[k]
     p = q
-    v2 = _new(ServiceChargeType)
-    _s296(v2, c295_v0)
-    _s297(v2, c295_v1)
-    _s298(v2, c295_v2)
+    v2 = _new(_W_ServiceChargeType)
+    v2.ServiceTag = c86_v0
+    v2.FreeService = c86_v1
+    v2.EnergyTransferType = c86_v2
+    v2.__class__ = ServiceChargeType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -10371,13 +12026,30 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryResType')
         p = q
-    o = _new(cls)
-    _s299(o, v0)
-    _s300(o, v1)
-    _s301(o, v2)
-    _s302(o, v3)
+    o = _new(_W_ServiceDiscoveryResType)
+    o.ResponseCode = v0
+    o.PaymentOptions = v1
+    o.ChargeService = v2
+    o.ServiceList = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
+""",
+    ),
+    '_j_ServiceDiscoveryResType': (
+        ('PaymentOptionsType', 'ServiceChargeType', 'ServiceTagListType', '_j_PaymentOptionsType', '_j_ServiceChargeType', '_j_ServiceTagListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.PaymentOptions
+    x2 = v.ChargeService
+    d = {'ResponseCode': x0._value_, 'PaymentOptions': _j_PaymentOptionsType(x1), 'ChargeService': _j_ServiceChargeType(x2)}
+    x3 = v.ServiceList
+    if x3 is not None:
+        d['ServiceList'] = _j_ServiceTagListType(x3)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
 """,
     ),
     '_e_ServiceParameterListType': (
@@ -10418,9 +12090,8 @@ def _e_ServiceParameterListType(a, v):
 """,
     ),
     '_d_ServiceParameterListType': (
-        ('ParameterSetType', 'ServiceParameterListType', '_d_ParameterSetType'),
+        ('ParameterSetType', 'ServiceParameterListType', '_W_ServiceParameterListType', '_d_ParameterSetType'),
 """\
-_s303 = ServiceParameterListType.ParameterSet.__set__
 
 def _d_ServiceParameterListType(D, E, p, data, st, cls):
     v0 = []
@@ -10452,9 +12123,22 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ServiceParameterListType')
-    o = _new(cls)
-    _s303(o, v0)
+    o = _new(_W_ServiceParameterListType)
+    o.ParameterSet = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServicePaymentSelectionReqType': (
@@ -10485,10 +12169,8 @@ _e_ServicePaymentSelectionReq = _e_ServicePaymentSelectionReqType
 """,
     ),
     '_d_ServicePaymentSelectionReqType': (
-        ('SelectedServiceListType', 'ServicePaymentSelectionReqType', '_EV_paymentOptionType', '_d_SelectedServiceListType'),
+        ('SelectedServiceListType', 'ServicePaymentSelectionReqType', '_EV_paymentOptionType', '_W_ServicePaymentSelectionReqType', '_d_SelectedServiceListType'),
 """\
-_s304 = ServicePaymentSelectionReqType.SelectedPaymentOption.__set__
-_s305 = ServicePaymentSelectionReqType.SelectedServiceList.__set__
 
 def _d_ServicePaymentSelectionReqType(D, E, p, data, st, cls):
     q = p + 5
@@ -10508,11 +12190,24 @@ def _d_ServicePaymentSelectionReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ServicePaymentSelectionReqType')
     p = q
-    o = _new(cls)
-    _s304(o, v0)
-    _s305(o, v1)
+    o = _new(_W_ServicePaymentSelectionReqType)
+    o.SelectedPaymentOption = v0
+    o.SelectedServiceList = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServicePaymentSelectionReq = _d_ServicePaymentSelectionReqType
+""",
+    ),
+    '_j_ServicePaymentSelectionReqType': (
+        ('SelectedServiceListType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_ServicePaymentSelectionReqType(v):
+    x0 = v.SelectedPaymentOption
+    x1 = v.SelectedServiceList
+    d = {'SelectedPaymentOption': x0._value_, 'SelectedServiceList': _j_SelectedServiceListType(x1)}
+    return d
+_j_ServicePaymentSelectionReq = _j_ServicePaymentSelectionReqType
 """,
     ),
     '_e_ServicePaymentSelectionResType': (
@@ -10537,9 +12232,8 @@ _e_ServicePaymentSelectionRes = _e_ServicePaymentSelectionResType
 """,
     ),
     '_d_ServicePaymentSelectionResType': (
-        ('ServicePaymentSelectionResType', '_EV_responseCodeType'),
+        ('ServicePaymentSelectionResType', '_EV_responseCodeType', '_W_ServicePaymentSelectionResType'),
 """\
-_s306 = ServicePaymentSelectionResType.ResponseCode.__set__
 
 def _d_ServicePaymentSelectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -10553,10 +12247,22 @@ def _d_ServicePaymentSelectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'ServicePaymentSelectionResType.ResponseCode', k, 23)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s306(o, v0)
+    o = _new(_W_ServicePaymentSelectionResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_ServicePaymentSelectionRes = _d_ServicePaymentSelectionResType
+""",
+    ),
+    '_j_ServicePaymentSelectionResType': (
+        (),
+"""\
+
+def _j_ServicePaymentSelectionResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_ServicePaymentSelectionRes = _j_ServicePaymentSelectionResType
 """,
     ),
     '_e_ServiceTagListType': (
@@ -10587,16 +12293,16 @@ def _e_ServiceTagListType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "Service.ServiceTag"
-            s307_x0 = y.ServiceTag
-            if not isinstance(s307_x0, ServiceTagType):
-                raise _rt.bad_class(s307_x0, 'ServiceTagType')
+            s87_x0 = y.ServiceTag
+            if not isinstance(s87_x0, ServiceTagType):
+                raise _rt.bad_class(s87_x0, 'ServiceTagType')
             a <<= 1
-            a = _e_ServiceTagType(a, s307_x0)
+            a = _e_ServiceTagType(a, s87_x0)
             f = "Service.FreeService"
-            s307_x1 = y.FreeService
-            if s307_x1.__class__ is not bool:
-                raise _rt.bad_type(s307_x1, 'bool')
-            a = (a << 5) | (s307_x1) << 2
+            s87_x1 = y.FreeService
+            if s87_x1.__class__ is not bool:
+                raise _rt.bad_type(s87_x1, 'bool')
+            a = (a << 5) | (s87_x1) << 2
             i += 1
         a = (a << 2) | 1
     except _EncErr as e:
@@ -10607,11 +12313,8 @@ def _e_ServiceTagListType(a, v):
 """,
     ),
     '_d_ServiceTagListType': (
-        ('ServiceTagListType', 'ServiceTagType', 'ServiceType', '_d_ServiceTagType', '_d_ServiceType'),
+        ('ServiceTagListType', 'ServiceTagType', 'ServiceType', '_W_ServiceTagListType', '_W_ServiceType', '_d_ServiceTagType', '_d_ServiceType'),
 """\
-_s309 = ServiceType.ServiceTag.__set__
-_s310 = ServiceType.FreeService.__set__
-_s311 = ServiceTagListType.Service.__set__
 
 def _d_ServiceTagListType(D, E, p, data, st, cls):
     v0 = []
@@ -10622,18 +12325,19 @@ def _d_ServiceTagListType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceType')
     p = q
-    s308_v0, D, E, p = _d_ServiceTagType(D, E, p, data, st, ServiceTagType)
+    s88_v0, D, E, p = _d_ServiceTagType(D, E, p, data, st, ServiceTagType)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
     c = (D >> (E - q)) & 7
     if c & 6:
         raise _rt.escape(p, c, 3, 6, 'ServiceType')
-    s308_v1 = (c & 1) == 1
+    s88_v1 = (c & 1) == 1
     p = q
-    y = _new(ServiceType)
-    _s309(y, s308_v0)
-    _s310(y, s308_v1)
+    y = _new(_W_ServiceType)
+    y.ServiceTag = s88_v0
+    y.FreeService = s88_v1
+    y.__class__ = ServiceType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -10661,16 +12365,29 @@ def _d_ServiceTagListType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ServiceTagListType')
-    o = _new(cls)
-    _s311(o, v0)
+    o = _new(_W_ServiceTagListType)
+    o.Service = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceTagListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceTagListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceTagType': (
         ('_IX_serviceCategoryType',),
 """\
-_T312 = (None, (2, 1, 3), (1, 0, 3), None, None, )
-_T313 = (None, None, None, (2, 1), (1, 0), )
+_T89 = (None, (2, 1, 3), (1, 0, 3), None, None, )
+_T90 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceTagType(a, v):
     f = ""
@@ -10679,8 +12396,12 @@ def _e_ServiceTagType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -10695,7 +12416,7 @@ def _e_ServiceTagType(a, v):
             s = 1
         f = "ServiceCategory"
         x2 = v.ServiceCategory
-        t = _T312[s]
+        t = _T89[s]
         if t is None:
             raise _rt.not_here('ServiceCategory')
         a = (a << t[0]) | t[1]
@@ -10715,7 +12436,7 @@ def _e_ServiceTagType(a, v):
             s = 4
         else:
             s = 3
-        t = _T313[s]
+        t = _T90[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceScope))')
         a = (a << t[0]) | t[1]
@@ -10727,17 +12448,12 @@ def _e_ServiceTagType(a, v):
 """,
     ),
     '_d_ServiceTagType': (
-        ('ServiceTagType', '_EV_serviceCategoryType'),
+        ('ServiceTagType', '_EV_serviceCategoryType', '_W_ServiceTagType'),
 """\
-_s314 = ServiceTagType.ServiceID.__set__
-_s315 = ServiceTagType.ServiceName.__set__
-_s316 = ServiceTagType.ServiceCategory.__set__
-_s317 = ServiceTagType.ServiceScope.__set__
 
 def _d_ServiceTagType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -10751,12 +12467,12 @@ def _d_ServiceTagType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceTagType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceTagType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -10812,12 +12528,34 @@ def _d_ServiceTagType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceTagType')
         p = q
-    o = _new(cls)
-    _s314(o, v0)
-    _s315(o, v1)
-    _s316(o, v2)
-    _s317(o, v3)
+    o = _new(_W_ServiceTagType)
+    o.ServiceID = v0
+    o.ServiceName = v1
+    o.ServiceCategory = v2
+    o.ServiceScope = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceTagType': (
+        (),
+"""\
+
+def _j_ServiceTagType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    return d
 """,
     ),
     '_e_ServiceType': (
@@ -10846,10 +12584,8 @@ def _e_ServiceType(a, v):
 """,
     ),
     '_d_ServiceType': (
-        ('ServiceTagType', 'ServiceType', '_d_ServiceTagType'),
+        ('ServiceTagType', 'ServiceType', '_W_ServiceType', '_d_ServiceTagType'),
 """\
-_s318 = ServiceType.ServiceTag.__set__
-_s319 = ServiceType.FreeService.__set__
 
 def _d_ServiceType(D, E, p, data, st, cls):
     q = p + 1
@@ -10868,10 +12604,24 @@ def _d_ServiceType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 5, 27, 'ServiceType')
     v1 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s318(o, v0)
-    _s319(o, v1)
+    o = _new(_W_ServiceType)
+    o.ServiceTag = v0
+    o.FreeService = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceType': (
+        ('ServiceTagType', '_j_ServiceTagType'),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceTag
+    x1 = v.FreeService
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ServiceTag': _j_ServiceTagType(x0), 'FreeService': x1}
+    return d
 """,
     ),
     '_e_SessionSetupReqType': (
@@ -10897,9 +12647,8 @@ _e_SessionSetupReq = _e_SessionSetupReqType
 """,
     ),
     '_d_SessionSetupReqType': (
-        ('SessionSetupReqType',),
+        ('SessionSetupReqType', '_W_SessionSetupReqType'),
 """\
-_s320 = SessionSetupReqType.EVCCID.__set__
 
 def _d_SessionSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -10917,16 +12666,28 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupReqType')
     p = q
-    o = _new(cls)
-    _s320(o, v0)
+    o = _new(_W_SessionSetupReqType)
+    o.EVCCID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        (),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.EVCCID
+    d = {'EVCCID': x0.hex().upper()}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
         ('_IX_responseCodeType',),
 """\
-_T321 = (None, None, (2, 1), (1, 0), )
+_T91 = (None, None, (2, 1), (1, 0), )
 
 def _e_SessionSetupResType(a, v):
     f = ""
@@ -10948,14 +12709,21 @@ def _e_SessionSetupResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
                 raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x2 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 3
         else:
             s = 2
-        t = _T321[s]
+        t = _T91[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DateTimeNow))')
         a = (a << t[0]) | t[1]
@@ -10968,11 +12736,8 @@ _e_SessionSetupRes = _e_SessionSetupResType
 """,
     ),
     '_d_SessionSetupResType': (
-        ('SessionSetupResType', '_EV_responseCodeType'),
+        ('SessionSetupResType', '_EV_responseCodeType', '_W_SessionSetupResType'),
 """\
-_s322 = SessionSetupResType.ResponseCode.__set__
-_s323 = SessionSetupResType.EVSEID.__set__
-_s324 = SessionSetupResType.DateTimeNow.__set__
 
 def _d_SessionSetupResType(D, E, p, data, st, cls):
     v2 = None
@@ -10995,7 +12760,6 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -11009,15 +12773,19 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v2 = ~v2
-        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
+            if sg:
+                v2 = ~v2
+            if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+                raise _rt.out_of_range(q - 16, 'SessionSetupResType.DateTimeNow', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11038,12 +12806,28 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SessionSetupResType')
         p = q
-    o = _new(cls)
-    _s322(o, v0)
-    _s323(o, v1)
-    _s324(o, v2)
+    o = _new(_W_SessionSetupResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.DateTimeNow = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
+""",
+    ),
+    '_j_SessionSetupResType': (
+        (),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1.hex().upper()}
+    x2 = v.DateTimeNow
+    if x2 is not None:
+        d['DateTimeNow'] = x2
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
 """,
     ),
     '_e_SessionStopResType': (
@@ -11068,9 +12852,8 @@ _e_SessionStopRes = _e_SessionStopResType
 """,
     ),
     '_d_SessionStopResType': (
-        ('SessionStopResType', '_EV_responseCodeType'),
+        ('SessionStopResType', '_EV_responseCodeType', '_W_SessionStopResType'),
 """\
-_s325 = SessionStopResType.ResponseCode.__set__
 
 def _d_SessionStopResType(D, E, p, data, st, cls):
     q = p + 9
@@ -11084,10 +12867,22 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'SessionStopResType.ResponseCode', k, 23)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s325(o, v0)
+    o = _new(_W_SessionStopResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
+""",
+    ),
+    '_j_SessionStopResType': (
+        (),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
 """,
     ),
     '_e_SessionStopType': (
@@ -11107,7 +12902,7 @@ _e_SessionStopReq = _e_SessionStopType
 """,
     ),
     '_d_SessionStopType': (
-        ('SessionStopType',),
+        ('SessionStopType', '_W_SessionStopType'),
 """\
 
 def _d_SessionStopType(D, E, p, data, st, cls):
@@ -11118,9 +12913,20 @@ def _d_SessionStopType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionStopType')
     p = q
-    o = _new(cls)
+    o = _new(_W_SessionStopType)
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopType
+""",
+    ),
+    '_j_SessionStopType': (
+        (),
+"""\
+
+def _j_SessionStopType(v):
+    d = {}
+    return d
+_j_SessionStopReq = _j_SessionStopType
 """,
     ),
     '_e_SubCertificatesType': (
@@ -11160,9 +12966,8 @@ def _e_SubCertificatesType(a, v):
 """,
     ),
     '_d_SubCertificatesType': (
-        ('SubCertificatesType',),
+        ('SubCertificatesType', '_W_SubCertificatesType'),
 """\
-_s326 = SubCertificatesType.Certificate.__set__
 
 def _d_SubCertificatesType(D, E, p, data, st, cls):
     v0 = []
@@ -11194,9 +12999,22 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SubCertificatesType')
-    o = _new(cls)
-    _s326(o, v0)
+    o = _new(_W_SubCertificatesType)
+    o.Certificate = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
 """,
     ),
     '_e_V2G_Message': (
@@ -11227,10 +13045,8 @@ def _e_V2G_Message(a, v):
 """,
     ),
     '_d_V2G_Message': (
-        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
+        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_W_V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
 """\
-_s327 = V2G_Message.Header.__set__
-_s328 = V2G_Message.Body.__set__
 
 def _d_V2G_Message(D, E, p, data, st, cls):
     q = p + 1
@@ -11256,10 +13072,22 @@ def _d_V2G_Message(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'V2G_Message')
     p = q
-    o = _new(cls)
-    _s327(o, v0)
-    _s328(o, v1)
+    o = _new(_W_V2G_Message)
+    o.Header = v0
+    o.Body = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_V2G_Message': (
+        ('BodyType', 'MessageHeaderType', '_j_BodyType', '_j_MessageHeaderType'),
+"""\
+
+def _j_V2G_Message(v):
+    x0 = v.Header
+    x1 = v.Body
+    d = {'Header': _j_MessageHeaderType(x0), 'Body': _j_BodyType(x1)}
+    return d
 """,
     ),
     '_e_WeldingDetectionReqType': (
@@ -11285,9 +13113,8 @@ _e_WeldingDetectionReq = _e_WeldingDetectionReqType
 """,
     ),
     '_d_WeldingDetectionReqType': (
-        ('DC_EVStatusType', 'WeldingDetectionReqType', '_d_DC_EVStatusType'),
+        ('DC_EVStatusType', 'WeldingDetectionReqType', '_W_WeldingDetectionReqType', '_d_DC_EVStatusType'),
 """\
-_s329 = WeldingDetectionReqType.DC_EVStatus.__set__
 
 def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -11305,10 +13132,22 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WeldingDetectionReqType')
     p = q
-    o = _new(cls)
-    _s329(o, v0)
+    o = _new(_W_WeldingDetectionReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionReq = _d_WeldingDetectionReqType
+""",
+    ),
+    '_j_WeldingDetectionReqType': (
+        ('DC_EVStatusType', '_j_DC_EVStatusType'),
+"""\
+
+def _j_WeldingDetectionReqType(v):
+    x0 = v.DC_EVStatus
+    d = {'DC_EVStatus': _j_DC_EVStatusType(x0)}
+    return d
+_j_WeldingDetectionReq = _j_WeldingDetectionReqType
 """,
     ),
     '_e_WeldingDetectionResType': (
@@ -11345,11 +13184,8 @@ _e_WeldingDetectionRes = _e_WeldingDetectionResType
 """,
     ),
     '_d_WeldingDetectionResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_W_WeldingDetectionResType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s330 = WeldingDetectionResType.ResponseCode.__set__
-_s331 = WeldingDetectionResType.DC_EVSEStatus.__set__
-_s332 = WeldingDetectionResType.EVSEPresentVoltage.__set__
 
 def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -11379,12 +13215,26 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WeldingDetectionResType')
     p = q
-    o = _new(cls)
-    _s330(o, v0)
-    _s331(o, v1)
-    _s332(o, v2)
+    o = _new(_W_WeldingDetectionResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionRes = _d_WeldingDetectionResType
+""",
+    ),
+    '_j_WeldingDetectionResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_PhysicalValueType'),
+"""\
+
+def _j_WeldingDetectionResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': _j_PhysicalValueType(x2)}
+    return d
+_j_WeldingDetectionRes = _j_WeldingDetectionResType
 """,
     ),
 }
@@ -11561,6 +13411,87 @@ _PROVIDES = {
     '_IX_serviceCategoryType': 'serviceCategoryType',
     '_IX_unitSymbolType': 'unitSymbolType',
     '_IX_valueType': 'valueType',
+    '_W_AC_EVChargeParameterType': 'AC_EVChargeParameterType',
+    '_W_AC_EVSEChargeParameterType': 'AC_EVSEChargeParameterType',
+    '_W_AC_EVSEStatusType': 'AC_EVSEStatusType',
+    '_W_BodyBaseType': 'BodyBaseType',
+    '_W_BodyType': 'BodyType',
+    '_W_CableCheckReqType': 'CableCheckReqType',
+    '_W_CableCheckResType': 'CableCheckResType',
+    '_W_CertificateChainType': 'CertificateChainType',
+    '_W_CertificateInstallationReqType': 'CertificateInstallationReqType',
+    '_W_CertificateInstallationResType': 'CertificateInstallationResType',
+    '_W_CertificateUpdateReqType': 'CertificateUpdateReqType',
+    '_W_CertificateUpdateResType': 'CertificateUpdateResType',
+    '_W_ChargeParameterDiscoveryReqType': 'ChargeParameterDiscoveryReqType',
+    '_W_ChargeParameterDiscoveryResType': 'ChargeParameterDiscoveryResType',
+    '_W_ChargingProfileType': 'ChargingProfileType',
+    '_W_ChargingStatusReqType': 'ChargingStatusReqType',
+    '_W_ChargingStatusResType': 'ChargingStatusResType',
+    '_W_ConsumptionCostType': 'ConsumptionCostType',
+    '_W_ContractAuthenticationReqType': 'ContractAuthenticationReqType',
+    '_W_ContractAuthenticationResType': 'ContractAuthenticationResType',
+    '_W_CostType': 'CostType',
+    '_W_CurrentDemandReqType': 'CurrentDemandReqType',
+    '_W_CurrentDemandResType': 'CurrentDemandResType',
+    '_W_DC_EVChargeParameterType': 'DC_EVChargeParameterType',
+    '_W_DC_EVPowerDeliveryParameterType': 'DC_EVPowerDeliveryParameterType',
+    '_W_DC_EVSEChargeParameterType': 'DC_EVSEChargeParameterType',
+    '_W_DC_EVSEStatusType': 'DC_EVSEStatusType',
+    '_W_DC_EVStatusType': 'DC_EVStatusType',
+    '_W_EVChargeParameterType': 'EVChargeParameterType',
+    '_W_EVPowerDeliveryParameterType': 'EVPowerDeliveryParameterType',
+    '_W_EVSEChargeParameterType': 'EVSEChargeParameterType',
+    '_W_EVSEStatusType': 'EVSEStatusType',
+    '_W_EVStatusType': 'EVStatusType',
+    '_W_EntryType': 'EntryType',
+    '_W_IntervalType': 'IntervalType',
+    '_W_ListOfRootCertificateIDsType': 'ListOfRootCertificateIDsType',
+    '_W_MessageHeaderType': 'MessageHeaderType',
+    '_W_MeterInfoType': 'MeterInfoType',
+    '_W_MeteringReceiptReqType': 'MeteringReceiptReqType',
+    '_W_MeteringReceiptResType': 'MeteringReceiptResType',
+    '_W_NotificationType': 'NotificationType',
+    '_W_PMaxScheduleEntryType': 'PMaxScheduleEntryType',
+    '_W_PMaxScheduleType': 'PMaxScheduleType',
+    '_W_ParameterSetType': 'ParameterSetType',
+    '_W_ParameterType': 'ParameterType',
+    '_W_PaymentDetailsReqType': 'PaymentDetailsReqType',
+    '_W_PaymentDetailsResType': 'PaymentDetailsResType',
+    '_W_PaymentOptionsType': 'PaymentOptionsType',
+    '_W_PhysicalValueType': 'PhysicalValueType',
+    '_W_PowerDeliveryReqType': 'PowerDeliveryReqType',
+    '_W_PowerDeliveryResType': 'PowerDeliveryResType',
+    '_W_PreChargeReqType': 'PreChargeReqType',
+    '_W_PreChargeResType': 'PreChargeResType',
+    '_W_ProfileEntryType': 'ProfileEntryType',
+    '_W_RelativeTimeIntervalType': 'RelativeTimeIntervalType',
+    '_W_SAScheduleListType': 'SAScheduleListType',
+    '_W_SAScheduleTupleType': 'SAScheduleTupleType',
+    '_W_SASchedulesType': 'SASchedulesType',
+    '_W_SalesTariffEntryType': 'SalesTariffEntryType',
+    '_W_SalesTariffType': 'SalesTariffType',
+    '_W_SelectedServiceListType': 'SelectedServiceListType',
+    '_W_SelectedServiceType': 'SelectedServiceType',
+    '_W_ServiceChargeType': 'ServiceChargeType',
+    '_W_ServiceDetailReqType': 'ServiceDetailReqType',
+    '_W_ServiceDetailResType': 'ServiceDetailResType',
+    '_W_ServiceDiscoveryReqType': 'ServiceDiscoveryReqType',
+    '_W_ServiceDiscoveryResType': 'ServiceDiscoveryResType',
+    '_W_ServiceParameterListType': 'ServiceParameterListType',
+    '_W_ServicePaymentSelectionReqType': 'ServicePaymentSelectionReqType',
+    '_W_ServicePaymentSelectionResType': 'ServicePaymentSelectionResType',
+    '_W_ServiceTagListType': 'ServiceTagListType',
+    '_W_ServiceTagType': 'ServiceTagType',
+    '_W_ServiceType': 'ServiceType',
+    '_W_SessionSetupReqType': 'SessionSetupReqType',
+    '_W_SessionSetupResType': 'SessionSetupResType',
+    '_W_SessionStopResType': 'SessionStopResType',
+    '_W_SessionStopType': 'SessionStopType',
+    '_W_SubCertificatesType': 'SubCertificatesType',
+    '_W_V2G_Message': 'V2G_Message',
+    '_W_WeldingDetectionReqType': 'WeldingDetectionReqType',
+    '_W_WeldingDetectionResType': 'WeldingDetectionResType',
     '_d_AC_EVChargeParameter': '_d_AC_EVChargeParameterType',
     '_d_AC_EVChargeParameterType': '_d_AC_EVChargeParameterType',
     '_d_AC_EVSEChargeParameter': '_d_AC_EVSEChargeParameterType',
@@ -11835,6 +13766,143 @@ _PROVIDES = {
     '_e_WeldingDetectionReqType': '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes': '_e_WeldingDetectionResType',
     '_e_WeldingDetectionResType': '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVChargeParameterType': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEChargeParameterType': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus': '_j_AC_EVSEStatusType',
+    '_j_AC_EVSEStatusType': '_j_AC_EVSEStatusType',
+    '_j_BodyBaseType': '_j_BodyBaseType',
+    '_j_BodyElement': '_j_BodyBaseType',
+    '_j_BodyType': '_j_BodyType',
+    '_j_CableCheckReq': '_j_CableCheckReqType',
+    '_j_CableCheckReqType': '_j_CableCheckReqType',
+    '_j_CableCheckRes': '_j_CableCheckResType',
+    '_j_CableCheckResType': '_j_CableCheckResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateReqType': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes': '_j_CertificateUpdateResType',
+    '_j_CertificateUpdateResType': '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryReqType': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeParameterDiscoveryResType': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargingProfileType': '_j_ChargingProfileType',
+    '_j_ChargingStatusReq': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusReqType': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes': '_j_ChargingStatusResType',
+    '_j_ChargingStatusResType': '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType': '_j_ConsumptionCostType',
+    '_j_ContractAuthenticationReq': '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationReqType': '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationRes': '_j_ContractAuthenticationResType',
+    '_j_ContractAuthenticationResType': '_j_ContractAuthenticationResType',
+    '_j_CostType': '_j_CostType',
+    '_j_CurrentDemandReq': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandReqType': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes': '_j_CurrentDemandResType',
+    '_j_CurrentDemandResType': '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVChargeParameterType': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVPowerDeliveryParameterType': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEChargeParameterType': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus': '_j_DC_EVSEStatusType',
+    '_j_DC_EVSEStatusType': '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus': '_j_DC_EVStatusType',
+    '_j_DC_EVStatusType': '_j_DC_EVStatusType',
+    '_j_EVChargeParameter': '_j_EVChargeParameterType',
+    '_j_EVChargeParameterType': '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter': '_j_EVPowerDeliveryParameterType',
+    '_j_EVPowerDeliveryParameterType': '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter': '_j_EVSEChargeParameterType',
+    '_j_EVSEChargeParameterType': '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus': '_j_EVSEStatusType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_EVStatus': '_j_EVStatusType',
+    '_j_EVStatusType': '_j_EVStatusType',
+    '_j_Entry': '_j_EntryType',
+    '_j_EntryType': '_j_EntryType',
+    '_j_IntervalType': '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_MeteringReceiptReq': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptReqType': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes': '_j_MeteringReceiptResType',
+    '_j_MeteringReceiptResType': '_j_MeteringReceiptResType',
+    '_j_NotificationType': '_j_NotificationType',
+    '_j_PMaxScheduleEntry': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleEntryType': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType': '_j_PMaxScheduleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PaymentDetailsReq': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsReqType': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes': '_j_PaymentDetailsResType',
+    '_j_PaymentDetailsResType': '_j_PaymentDetailsResType',
+    '_j_PaymentOptionsType': '_j_PaymentOptionsType',
+    '_j_PhysicalValueType': '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PreChargeReq': '_j_PreChargeReqType',
+    '_j_PreChargeReqType': '_j_PreChargeReqType',
+    '_j_PreChargeRes': '_j_PreChargeResType',
+    '_j_PreChargeResType': '_j_PreChargeResType',
+    '_j_ProfileEntryType': '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval': '_j_RelativeTimeIntervalType',
+    '_j_RelativeTimeIntervalType': '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList': '_j_SAScheduleListType',
+    '_j_SAScheduleListType': '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType': '_j_SAScheduleTupleType',
+    '_j_SASchedules': '_j_SASchedulesType',
+    '_j_SASchedulesType': '_j_SASchedulesType',
+    '_j_SalesTariffEntry': '_j_SalesTariffEntryType',
+    '_j_SalesTariffEntryType': '_j_SalesTariffEntryType',
+    '_j_SalesTariffType': '_j_SalesTariffType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceCharge': '_j_ServiceChargeType',
+    '_j_ServiceChargeType': '_j_ServiceChargeType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServicePaymentSelectionReq': '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionReqType': '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionRes': '_j_ServicePaymentSelectionResType',
+    '_j_ServicePaymentSelectionResType': '_j_ServicePaymentSelectionResType',
+    '_j_ServiceTagListType': '_j_ServiceTagListType',
+    '_j_ServiceTagType': '_j_ServiceTagType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SessionStopType': '_j_SessionStopType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_TimeInterval': '_j_IntervalType',
+    '_j_V2G_Message': '_j_V2G_Message',
+    '_j_WeldingDetectionReq': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionReqType': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes': '_j_WeldingDetectionResType',
+    '_j_WeldingDetectionResType': '_j_WeldingDetectionResType',
     'costKindType': 'costKindType',
     'faultCodeType': 'faultCodeType',
     'isolationLevelType': 'isolationLevelType',
@@ -11983,6 +14051,52 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_AC_EVChargeParameter',
@@ -12259,6 +14373,143 @@ _CODEC = (
     '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes',
     '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter',
+    '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter',
+    '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus',
+    '_j_AC_EVSEStatusType',
+    '_j_BodyBaseType',
+    '_j_BodyElement',
+    '_j_BodyType',
+    '_j_CableCheckReq',
+    '_j_CableCheckReqType',
+    '_j_CableCheckRes',
+    '_j_CableCheckResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq',
+    '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes',
+    '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq',
+    '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes',
+    '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargingProfileType',
+    '_j_ChargingStatusReq',
+    '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes',
+    '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType',
+    '_j_ContractAuthenticationReq',
+    '_j_ContractAuthenticationReqType',
+    '_j_ContractAuthenticationRes',
+    '_j_ContractAuthenticationResType',
+    '_j_CostType',
+    '_j_CurrentDemandReq',
+    '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes',
+    '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter',
+    '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter',
+    '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter',
+    '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus',
+    '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus',
+    '_j_DC_EVStatusType',
+    '_j_EVChargeParameter',
+    '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter',
+    '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter',
+    '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus',
+    '_j_EVSEStatusType',
+    '_j_EVStatus',
+    '_j_EVStatusType',
+    '_j_Entry',
+    '_j_EntryType',
+    '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_MeteringReceiptReq',
+    '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes',
+    '_j_MeteringReceiptResType',
+    '_j_NotificationType',
+    '_j_PMaxScheduleEntry',
+    '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PaymentDetailsReq',
+    '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes',
+    '_j_PaymentDetailsResType',
+    '_j_PaymentOptionsType',
+    '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PreChargeReq',
+    '_j_PreChargeReqType',
+    '_j_PreChargeRes',
+    '_j_PreChargeResType',
+    '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval',
+    '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList',
+    '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType',
+    '_j_SASchedules',
+    '_j_SASchedulesType',
+    '_j_SalesTariffEntry',
+    '_j_SalesTariffEntryType',
+    '_j_SalesTariffType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceCharge',
+    '_j_ServiceChargeType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceParameterListType',
+    '_j_ServicePaymentSelectionReq',
+    '_j_ServicePaymentSelectionReqType',
+    '_j_ServicePaymentSelectionRes',
+    '_j_ServicePaymentSelectionResType',
+    '_j_ServiceTagListType',
+    '_j_ServiceTagType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SessionStopType',
+    '_j_SubCertificatesType',
+    '_j_TimeInterval',
+    '_j_V2G_Message',
+    '_j_WeldingDetectionReq',
+    '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes',
+    '_j_WeldingDetectionResType',
 )
 
 NS_SET = 'din'

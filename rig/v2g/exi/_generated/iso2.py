@@ -13,6 +13,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -554,6 +555,11 @@ AC_EVChargeParameterType._exi_fields = (
     _FM('EVMinCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 AC_EVChargeParameterType._exi_meta = _CM('AC_EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVChargeParameterType:
+    '''The slots of AC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEChargeParameterType': (
@@ -573,6 +579,11 @@ AC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEMaxCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 AC_EVSEChargeParameterType._exi_meta = _CM('AC_EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVSEChargeParameterType:
+    '''The slots of AC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEChargeParameterType.__slots__
 """,
     ),
     'AC_EVSEStatusType': (
@@ -592,6 +603,11 @@ AC_EVSEStatusType._exi_fields = (
     _FM('RCD', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 AC_EVSEStatusType._exi_meta = _CM('AC_EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_AC_EVSEStatusType:
+    '''The slots of AC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AC_EVSEStatusType.__slots__
 """,
     ),
     'AuthorizationReqType': (
@@ -609,6 +625,11 @@ AuthorizationReqType._exi_fields = (
     _FM('GenChallenge', _FK.ELEMENT, 0, 1, simple=_S_genChallengeType),
 )
 AuthorizationReqType._exi_meta = _CM('AuthorizationReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_AuthorizationReqType:
+    '''The slots of AuthorizationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationReqType.__slots__
 """,
     ),
     'AuthorizationResType': (
@@ -626,6 +647,11 @@ AuthorizationResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 AuthorizationResType._exi_meta = _CM('AuthorizationResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_AuthorizationResType:
+    '''The slots of AuthorizationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AuthorizationResType.__slots__
 """,
     ),
     'BodyBaseType': (
@@ -638,6 +664,11 @@ class BodyBaseType:
 BodyBaseType._exi_fields = (
 )
 BodyBaseType._exi_meta = _CM('BodyBaseType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_BodyBaseType:
+    '''The slots of BodyBaseType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyBaseType.__slots__
 """,
     ),
     'BodyType': (
@@ -653,6 +684,11 @@ BodyType._exi_fields = (
     _FM('BodyElement', _FK.SUBSTITUTION, 0, 1, member_refs=(('AuthorizationReq', 'iso2:AuthorizationReq'), ('AuthorizationRes', 'iso2:AuthorizationRes'), ('BodyElement', 'iso2:BodyElement'), ('CableCheckReq', 'iso2:CableCheckReq'), ('CableCheckRes', 'iso2:CableCheckRes'), ('CertificateInstallationReq', 'iso2:CertificateInstallationReq'), ('CertificateInstallationRes', 'iso2:CertificateInstallationRes'), ('CertificateUpdateReq', 'iso2:CertificateUpdateReq'), ('CertificateUpdateRes', 'iso2:CertificateUpdateRes'), ('ChargeParameterDiscoveryReq', 'iso2:ChargeParameterDiscoveryReq'), ('ChargeParameterDiscoveryRes', 'iso2:ChargeParameterDiscoveryRes'), ('ChargingStatusReq', 'iso2:ChargingStatusReq'), ('ChargingStatusRes', 'iso2:ChargingStatusRes'), ('CurrentDemandReq', 'iso2:CurrentDemandReq'), ('CurrentDemandRes', 'iso2:CurrentDemandRes'), ('MeteringReceiptReq', 'iso2:MeteringReceiptReq'), ('MeteringReceiptRes', 'iso2:MeteringReceiptRes'), ('PaymentDetailsReq', 'iso2:PaymentDetailsReq'), ('PaymentDetailsRes', 'iso2:PaymentDetailsRes'), ('PaymentServiceSelectionReq', 'iso2:PaymentServiceSelectionReq'), ('PaymentServiceSelectionRes', 'iso2:PaymentServiceSelectionRes'), ('PowerDeliveryReq', 'iso2:PowerDeliveryReq'), ('PowerDeliveryRes', 'iso2:PowerDeliveryRes'), ('PreChargeReq', 'iso2:PreChargeReq'), ('PreChargeRes', 'iso2:PreChargeRes'), ('ServiceDetailReq', 'iso2:ServiceDetailReq'), ('ServiceDetailRes', 'iso2:ServiceDetailRes'), ('ServiceDiscoveryReq', 'iso2:ServiceDiscoveryReq'), ('ServiceDiscoveryRes', 'iso2:ServiceDiscoveryRes'), ('SessionSetupReq', 'iso2:SessionSetupReq'), ('SessionSetupRes', 'iso2:SessionSetupRes'), ('SessionStopReq', 'iso2:SessionStopReq'), ('SessionStopRes', 'iso2:SessionStopRes'), ('WeldingDetectionReq', 'iso2:WeldingDetectionReq'), ('WeldingDetectionRes', 'iso2:WeldingDetectionRes'),)),
 )
 BodyType._exi_meta = _CM('BodyType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_BodyType:
+    '''The slots of BodyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = BodyType.__slots__
 """,
     ),
     'CableCheckReqType': (
@@ -668,6 +704,11 @@ CableCheckReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='iso2:DC_EVStatusType'),
 )
 CableCheckReqType._exi_meta = _CM('CableCheckReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CableCheckReqType:
+    '''The slots of CableCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckReqType.__slots__
 """,
     ),
     'CableCheckResType': (
@@ -687,6 +728,11 @@ CableCheckResType._exi_fields = (
     _FM('EVSEProcessing', _FK.ELEMENT, 1, 1, simple=_S_EVSEProcessingType),
 )
 CableCheckResType._exi_meta = _CM('CableCheckResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CableCheckResType:
+    '''The slots of CableCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CableCheckResType.__slots__
 """,
     ),
     'CertificateChainType': (
@@ -706,6 +752,11 @@ CertificateChainType._exi_fields = (
     _FM('SubCertificates', _FK.ELEMENT, 0, 1, ref='iso2:SubCertificatesType'),
 )
 CertificateChainType._exi_meta = _CM('CertificateChainType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_CertificateChainType:
+    '''The slots of CertificateChainType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateChainType.__slots__
 """,
     ),
     'CertificateInstallationReqType': (
@@ -725,6 +776,11 @@ CertificateInstallationReqType._exi_fields = (
     _FM('ListOfRootCertificateIDs', _FK.ELEMENT, 1, 1, ref='iso2:ListOfRootCertificateIDsType'),
 )
 CertificateInstallationReqType._exi_meta = _CM('CertificateInstallationReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateInstallationReqType:
+    '''The slots of CertificateInstallationReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationReqType.__slots__
 """,
     ),
     'CertificateInstallationResType': (
@@ -750,6 +806,11 @@ CertificateInstallationResType._exi_fields = (
     _FM('eMAID', _FK.ELEMENT, 1, 1, ref='iso2:EMAIDType'),
 )
 CertificateInstallationResType._exi_meta = _CM('CertificateInstallationResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateInstallationResType:
+    '''The slots of CertificateInstallationResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateInstallationResType.__slots__
 """,
     ),
     'CertificateUpdateReqType': (
@@ -771,6 +832,11 @@ CertificateUpdateReqType._exi_fields = (
     _FM('ListOfRootCertificateIDs', _FK.ELEMENT, 1, 1, ref='iso2:ListOfRootCertificateIDsType'),
 )
 CertificateUpdateReqType._exi_meta = _CM('CertificateUpdateReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateUpdateReqType:
+    '''The slots of CertificateUpdateReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateReqType.__slots__
 """,
     ),
     'CertificateUpdateResType': (
@@ -798,6 +864,11 @@ CertificateUpdateResType._exi_fields = (
     _FM('RetryCounter', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 CertificateUpdateResType._exi_meta = _CM('CertificateUpdateResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CertificateUpdateResType:
+    '''The slots of CertificateUpdateResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CertificateUpdateResType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryReqType': (
@@ -817,6 +888,11 @@ ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('EVChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVChargeParameter', 'iso2:AC_EVChargeParameter'), ('DC_EVChargeParameter', 'iso2:DC_EVChargeParameter'), ('EVChargeParameter', 'iso2:EVChargeParameter'),)),
 )
 ChargeParameterDiscoveryReqType._exi_meta = _CM('ChargeParameterDiscoveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargeParameterDiscoveryReqType:
+    '''The slots of ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'ChargeParameterDiscoveryResType': (
@@ -838,6 +914,11 @@ ChargeParameterDiscoveryResType._exi_fields = (
     _FM('EVSEChargeParameter', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEChargeParameter', 'iso2:AC_EVSEChargeParameter'), ('DC_EVSEChargeParameter', 'iso2:DC_EVSEChargeParameter'), ('EVSEChargeParameter', 'iso2:EVSEChargeParameter'),)),
 )
 ChargeParameterDiscoveryResType._exi_meta = _CM('ChargeParameterDiscoveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargeParameterDiscoveryResType:
+    '''The slots of ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'ChargeServiceType': (
@@ -863,6 +944,11 @@ ChargeServiceType._exi_fields = (
     _FM('SupportedEnergyTransferMode', _FK.ELEMENT, 1, 1, ref='iso2:SupportedEnergyTransferModeType'),
 )
 ChargeServiceType._exi_meta = _CM('ChargeServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ChargeServiceType:
+    '''The slots of ChargeServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargeServiceType.__slots__
 """,
     ),
     'ChargingProfileType': (
@@ -878,6 +964,11 @@ ChargingProfileType._exi_fields = (
     _FM('ProfileEntry', _FK.ELEMENT, 1, 24, ref='iso2:ProfileEntryType'),
 )
 ChargingProfileType._exi_meta = _CM('ChargingProfileType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ChargingProfileType:
+    '''The slots of ChargingProfileType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingProfileType.__slots__
 """,
     ),
     'ChargingStatusReqType': (
@@ -890,6 +981,11 @@ class ChargingStatusReqType:
 ChargingStatusReqType._exi_fields = (
 )
 ChargingStatusReqType._exi_meta = _CM('ChargingStatusReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargingStatusReqType:
+    '''The slots of ChargingStatusReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusReqType.__slots__
 """,
     ),
     'ChargingStatusResType': (
@@ -917,6 +1013,11 @@ ChargingStatusResType._exi_fields = (
     _FM('AC_EVSEStatus', _FK.ELEMENT, 1, 1, ref='iso2:AC_EVSEStatusType'),
 )
 ChargingStatusResType._exi_meta = _CM('ChargingStatusResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ChargingStatusResType:
+    '''The slots of ChargingStatusResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ChargingStatusResType.__slots__
 """,
     ),
     'ConsumptionCostType': (
@@ -934,6 +1035,11 @@ ConsumptionCostType._exi_fields = (
     _FM('Cost', _FK.ELEMENT, 1, 3, ref='iso2:CostType'),
 )
 ConsumptionCostType._exi_meta = _CM('ConsumptionCostType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ConsumptionCostType:
+    '''The slots of ConsumptionCostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ConsumptionCostType.__slots__
 """,
     ),
     'ContractSignatureEncryptedPrivateKeyType': (
@@ -951,6 +1057,11 @@ ContractSignatureEncryptedPrivateKeyType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_privateKeyType),
 )
 ContractSignatureEncryptedPrivateKeyType._exi_meta = _CM('ContractSignatureEncryptedPrivateKeyType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ContractSignatureEncryptedPrivateKeyType:
+    '''The slots of ContractSignatureEncryptedPrivateKeyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ContractSignatureEncryptedPrivateKeyType.__slots__
 """,
     ),
     'CostType': (
@@ -970,6 +1081,11 @@ CostType._exi_fields = (
     _FM('amountMultiplier', _FK.ELEMENT, 0, 1, simple=_S_unitMultiplierType),
 )
 CostType._exi_meta = _CM('CostType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_CostType:
+    '''The slots of CostType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CostType.__slots__
 """,
     ),
     'CurrentDemandReqType': (
@@ -1003,6 +1119,11 @@ CurrentDemandReqType._exi_fields = (
     _FM('EVTargetVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 CurrentDemandReqType._exi_meta = _CM('CurrentDemandReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CurrentDemandReqType:
+    '''The slots of CurrentDemandReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandReqType.__slots__
 """,
     ),
     'CurrentDemandResType': (
@@ -1044,6 +1165,11 @@ CurrentDemandResType._exi_fields = (
     _FM('ReceiptRequired', _FK.ELEMENT, 0, 1, simple=_S_xs_boolean),
 )
 CurrentDemandResType._exi_meta = _CM('CurrentDemandResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_CurrentDemandResType:
+    '''The slots of CurrentDemandResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CurrentDemandResType.__slots__
 """,
     ),
     'DC_EVChargeParameterType': (
@@ -1075,6 +1201,11 @@ DC_EVChargeParameterType._exi_fields = (
     _FM('BulkSOC', _FK.ELEMENT, 0, 1, simple=_S_percentValueType),
 )
 DC_EVChargeParameterType._exi_meta = _CM('DC_EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVChargeParameterType:
+    '''The slots of DC_EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVChargeParameterType.__slots__
 """,
     ),
     'DC_EVPowerDeliveryParameterType': (
@@ -1094,6 +1225,11 @@ DC_EVPowerDeliveryParameterType._exi_fields = (
     _FM('ChargingComplete', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 DC_EVPowerDeliveryParameterType._exi_meta = _CM('DC_EVPowerDeliveryParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVPowerDeliveryParameterType:
+    '''The slots of DC_EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'DC_EVSEChargeParameterType': (
@@ -1125,6 +1261,11 @@ DC_EVSEChargeParameterType._exi_fields = (
     _FM('EVSEEnergyToBeDelivered', _FK.ELEMENT, 0, 1, ref='iso2:PhysicalValueType'),
 )
 DC_EVSEChargeParameterType._exi_meta = _CM('DC_EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVSEChargeParameterType:
+    '''The slots of DC_EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEChargeParameterType.__slots__
 """,
     ),
     'DC_EVSEStatusType': (
@@ -1146,6 +1287,11 @@ DC_EVSEStatusType._exi_fields = (
     _FM('EVSEStatusCode', _FK.ELEMENT, 1, 1, simple=_S_DC_EVSEStatusCodeType),
 )
 DC_EVSEStatusType._exi_meta = _CM('DC_EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVSEStatusType:
+    '''The slots of DC_EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVSEStatusType.__slots__
 """,
     ),
     'DC_EVStatusType': (
@@ -1165,6 +1311,11 @@ DC_EVStatusType._exi_fields = (
     _FM('EVRESSSOC', _FK.ELEMENT, 1, 1, simple=_S_percentValueType),
 )
 DC_EVStatusType._exi_meta = _CM('DC_EVStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DC_EVStatusType:
+    '''The slots of DC_EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DC_EVStatusType.__slots__
 """,
     ),
     'DiffieHellmanPublickeyType': (
@@ -1182,6 +1333,11 @@ DiffieHellmanPublickeyType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_dHpublickeyType),
 )
 DiffieHellmanPublickeyType._exi_meta = _CM('DiffieHellmanPublickeyType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_DiffieHellmanPublickeyType:
+    '''The slots of DiffieHellmanPublickeyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DiffieHellmanPublickeyType.__slots__
 """,
     ),
     'EMAIDType': (
@@ -1199,6 +1355,11 @@ EMAIDType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_eMAIDType),
 )
 EMAIDType._exi_meta = _CM('EMAIDType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EMAIDType:
+    '''The slots of EMAIDType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EMAIDType.__slots__
 """,
     ),
     'EVChargeParameterType': (
@@ -1214,6 +1375,11 @@ EVChargeParameterType._exi_fields = (
     _FM('DepartureTime', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedInt),
 )
 EVChargeParameterType._exi_meta = _CM('EVChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVChargeParameterType:
+    '''The slots of EVChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVChargeParameterType.__slots__
 """,
     ),
     'EVPowerDeliveryParameterType': (
@@ -1226,6 +1392,11 @@ class EVPowerDeliveryParameterType:
 EVPowerDeliveryParameterType._exi_fields = (
 )
 EVPowerDeliveryParameterType._exi_meta = _CM('EVPowerDeliveryParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVPowerDeliveryParameterType:
+    '''The slots of EVPowerDeliveryParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVPowerDeliveryParameterType.__slots__
 """,
     ),
     'EVSEChargeParameterType': (
@@ -1238,6 +1409,11 @@ class EVSEChargeParameterType:
 EVSEChargeParameterType._exi_fields = (
 )
 EVSEChargeParameterType._exi_meta = _CM('EVSEChargeParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVSEChargeParameterType:
+    '''The slots of EVSEChargeParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEChargeParameterType.__slots__
 """,
     ),
     'EVSEStatusType': (
@@ -1255,6 +1431,11 @@ EVSEStatusType._exi_fields = (
     _FM('EVSENotification', _FK.ELEMENT, 1, 1, simple=_S_EVSENotificationType),
 )
 EVSEStatusType._exi_meta = _CM('EVSEStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVSEStatusType:
+    '''The slots of EVSEStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVSEStatusType.__slots__
 """,
     ),
     'EVStatusType': (
@@ -1267,6 +1448,11 @@ class EVStatusType:
 EVStatusType._exi_fields = (
 )
 EVStatusType._exi_meta = _CM('EVStatusType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EVStatusType:
+    '''The slots of EVStatusType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EVStatusType.__slots__
 """,
     ),
     'EntryType': (
@@ -1282,6 +1468,11 @@ EntryType._exi_fields = (
     _FM('TimeInterval', _FK.SUBSTITUTION, 1, 1, member_refs=(('RelativeTimeInterval', 'iso2:RelativeTimeInterval'), ('TimeInterval', 'iso2:TimeInterval'),)),
 )
 EntryType._exi_meta = _CM('EntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_EntryType:
+    '''The slots of EntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = EntryType.__slots__
 """,
     ),
     'IntervalType': (
@@ -1294,6 +1485,11 @@ class IntervalType:
 IntervalType._exi_fields = (
 )
 IntervalType._exi_meta = _CM('IntervalType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_IntervalType:
+    '''The slots of IntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = IntervalType.__slots__
 """,
     ),
     'ListOfRootCertificateIDsType': (
@@ -1309,6 +1505,11 @@ ListOfRootCertificateIDsType._exi_fields = (
     _FM('RootCertificateID', _FK.ELEMENT, 1, 20, ref='xmldsig:X509IssuerSerialType'),
 )
 ListOfRootCertificateIDsType._exi_meta = _CM('ListOfRootCertificateIDsType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ListOfRootCertificateIDsType:
+    '''The slots of ListOfRootCertificateIDsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ListOfRootCertificateIDsType.__slots__
 """,
     ),
     'MessageHeaderType': (
@@ -1328,6 +1529,11 @@ MessageHeaderType._exi_fields = (
     _FM('Signature', _FK.ELEMENT, 0, 1, ref='xmldsig:SignatureType'),
 )
 MessageHeaderType._exi_meta = _CM('MessageHeaderType', 'urn:iso:15118:2:2013:MsgHeader', None, 'iso2', None)
+
+class _W_MessageHeaderType:
+    '''The slots of MessageHeaderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MessageHeaderType.__slots__
 """,
     ),
     'MeterInfoType': (
@@ -1351,6 +1557,11 @@ MeterInfoType._exi_fields = (
     _FM('TMeter', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 MeterInfoType._exi_meta = _CM('MeterInfoType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_MeterInfoType:
+    '''The slots of MeterInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeterInfoType.__slots__
 """,
     ),
     'MeteringReceiptReqType': (
@@ -1372,6 +1583,11 @@ MeteringReceiptReqType._exi_fields = (
     _FM('MeterInfo', _FK.ELEMENT, 1, 1, ref='iso2:MeterInfoType'),
 )
 MeteringReceiptReqType._exi_meta = _CM('MeteringReceiptReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_MeteringReceiptReqType:
+    '''The slots of MeteringReceiptReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptReqType.__slots__
 """,
     ),
     'MeteringReceiptResType': (
@@ -1389,6 +1605,11 @@ MeteringReceiptResType._exi_fields = (
     _FM('EVSEStatus', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEStatus', 'iso2:AC_EVSEStatus'), ('DC_EVSEStatus', 'iso2:DC_EVSEStatus'), ('EVSEStatus', 'iso2:EVSEStatus'),)),
 )
 MeteringReceiptResType._exi_meta = _CM('MeteringReceiptResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_MeteringReceiptResType:
+    '''The slots of MeteringReceiptResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MeteringReceiptResType.__slots__
 """,
     ),
     'NotificationType': (
@@ -1406,6 +1627,11 @@ NotificationType._exi_fields = (
     _FM('FaultMsg', _FK.ELEMENT, 0, 1, simple=_S_faultMsgType),
 )
 NotificationType._exi_meta = _CM('NotificationType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_NotificationType:
+    '''The slots of NotificationType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = NotificationType.__slots__
 """,
     ),
     'PMaxScheduleEntryType': (
@@ -1423,6 +1649,11 @@ PMaxScheduleEntryType._exi_fields = (
     _FM('PMax', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PMaxScheduleEntryType._exi_meta = _CM('PMaxScheduleEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PMaxScheduleEntryType:
+    '''The slots of PMaxScheduleEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleEntryType.__slots__
 """,
     ),
     'PMaxScheduleType': (
@@ -1438,6 +1669,11 @@ PMaxScheduleType._exi_fields = (
     _FM('PMaxScheduleEntry', _FK.ELEMENT, 1, 1024, ref='iso2:PMaxScheduleEntryType'),
 )
 PMaxScheduleType._exi_meta = _CM('PMaxScheduleType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PMaxScheduleType:
+    '''The slots of PMaxScheduleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PMaxScheduleType.__slots__
 """,
     ),
     'ParameterSetType': (
@@ -1455,6 +1691,11 @@ ParameterSetType._exi_fields = (
     _FM('Parameter', _FK.ELEMENT, 1, 16, ref='iso2:ParameterType'),
 )
 ParameterSetType._exi_meta = _CM('ParameterSetType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ParameterSetType:
+    '''The slots of ParameterSetType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterSetType.__slots__
 """,
     ),
     'ParameterType': (
@@ -1482,6 +1723,11 @@ ParameterType._exi_fields = (
     _FM('stringValue', _FK.ELEMENT, 0, 1, simple=_S_xs_string),
 )
 ParameterType._exi_meta = _CM('ParameterType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ParameterType:
+    '''The slots of ParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ParameterType.__slots__
 """,
     ),
     'PaymentDetailsReqType': (
@@ -1499,6 +1745,11 @@ PaymentDetailsReqType._exi_fields = (
     _FM('ContractSignatureCertChain', _FK.ELEMENT, 1, 1, ref='iso2:CertificateChainType'),
 )
 PaymentDetailsReqType._exi_meta = _CM('PaymentDetailsReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentDetailsReqType:
+    '''The slots of PaymentDetailsReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsReqType.__slots__
 """,
     ),
     'PaymentDetailsResType': (
@@ -1518,6 +1769,11 @@ PaymentDetailsResType._exi_fields = (
     _FM('EVSETimeStamp', _FK.ELEMENT, 1, 1, simple=_S_xs_long),
 )
 PaymentDetailsResType._exi_meta = _CM('PaymentDetailsResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentDetailsResType:
+    '''The slots of PaymentDetailsResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentDetailsResType.__slots__
 """,
     ),
     'PaymentOptionListType': (
@@ -1533,6 +1789,11 @@ PaymentOptionListType._exi_fields = (
     _FM('PaymentOption', _FK.ELEMENT, 1, 2, simple=_S_paymentOptionType),
 )
 PaymentOptionListType._exi_meta = _CM('PaymentOptionListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PaymentOptionListType:
+    '''The slots of PaymentOptionListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentOptionListType.__slots__
 """,
     ),
     'PaymentServiceSelectionReqType': (
@@ -1550,6 +1811,11 @@ PaymentServiceSelectionReqType._exi_fields = (
     _FM('SelectedServiceList', _FK.ELEMENT, 1, 1, ref='iso2:SelectedServiceListType'),
 )
 PaymentServiceSelectionReqType._exi_meta = _CM('PaymentServiceSelectionReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentServiceSelectionReqType:
+    '''The slots of PaymentServiceSelectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentServiceSelectionReqType.__slots__
 """,
     ),
     'PaymentServiceSelectionResType': (
@@ -1565,6 +1831,11 @@ PaymentServiceSelectionResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 PaymentServiceSelectionResType._exi_meta = _CM('PaymentServiceSelectionResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PaymentServiceSelectionResType:
+    '''The slots of PaymentServiceSelectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PaymentServiceSelectionResType.__slots__
 """,
     ),
     'PhysicalValueType': (
@@ -1584,6 +1855,11 @@ PhysicalValueType._exi_fields = (
     _FM('Value', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 PhysicalValueType._exi_meta = _CM('PhysicalValueType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_PhysicalValueType:
+    '''The slots of PhysicalValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PhysicalValueType.__slots__
 """,
     ),
     'PowerDeliveryReqType': (
@@ -1605,6 +1881,11 @@ PowerDeliveryReqType._exi_fields = (
     _FM('EVPowerDeliveryParameter', _FK.SUBSTITUTION, 0, 1, member_refs=(('DC_EVPowerDeliveryParameter', 'iso2:DC_EVPowerDeliveryParameter'), ('EVPowerDeliveryParameter', 'iso2:EVPowerDeliveryParameter'),)),
 )
 PowerDeliveryReqType._exi_meta = _CM('PowerDeliveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PowerDeliveryReqType:
+    '''The slots of PowerDeliveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryReqType.__slots__
 """,
     ),
     'PowerDeliveryResType': (
@@ -1622,6 +1903,11 @@ PowerDeliveryResType._exi_fields = (
     _FM('EVSEStatus', _FK.SUBSTITUTION, 1, 1, member_refs=(('AC_EVSEStatus', 'iso2:AC_EVSEStatus'), ('DC_EVSEStatus', 'iso2:DC_EVSEStatus'), ('EVSEStatus', 'iso2:EVSEStatus'),)),
 )
 PowerDeliveryResType._exi_meta = _CM('PowerDeliveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PowerDeliveryResType:
+    '''The slots of PowerDeliveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PowerDeliveryResType.__slots__
 """,
     ),
     'PreChargeReqType': (
@@ -1641,6 +1927,11 @@ PreChargeReqType._exi_fields = (
     _FM('EVTargetCurrent', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PreChargeReqType._exi_meta = _CM('PreChargeReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PreChargeReqType:
+    '''The slots of PreChargeReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeReqType.__slots__
 """,
     ),
     'PreChargeResType': (
@@ -1660,6 +1951,11 @@ PreChargeResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 PreChargeResType._exi_meta = _CM('PreChargeResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_PreChargeResType:
+    '''The slots of PreChargeResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PreChargeResType.__slots__
 """,
     ),
     'ProfileEntryType': (
@@ -1679,6 +1975,11 @@ ProfileEntryType._exi_fields = (
     _FM('ChargingProfileEntryMaxNumberOfPhasesInUse', _FK.ELEMENT, 0, 1, simple=_S_maxNumPhasesType),
 )
 ProfileEntryType._exi_meta = _CM('ProfileEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ProfileEntryType:
+    '''The slots of ProfileEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ProfileEntryType.__slots__
 """,
     ),
     'RelativeTimeIntervalType': (
@@ -1696,6 +1997,11 @@ RelativeTimeIntervalType._exi_fields = (
     _FM('duration', _FK.ELEMENT, 0, 1, simple=_S_RelativeTimeIntervalType_duration),
 )
 RelativeTimeIntervalType._exi_meta = _CM('RelativeTimeIntervalType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_RelativeTimeIntervalType:
+    '''The slots of RelativeTimeIntervalType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RelativeTimeIntervalType.__slots__
 """,
     ),
     'SAScheduleListType': (
@@ -1711,6 +2017,11 @@ SAScheduleListType._exi_fields = (
     _FM('SAScheduleTuple', _FK.ELEMENT, 1, 3, ref='iso2:SAScheduleTupleType'),
 )
 SAScheduleListType._exi_meta = _CM('SAScheduleListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SAScheduleListType:
+    '''The slots of SAScheduleListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleListType.__slots__
 """,
     ),
     'SAScheduleTupleType': (
@@ -1730,6 +2041,11 @@ SAScheduleTupleType._exi_fields = (
     _FM('SalesTariff', _FK.ELEMENT, 0, 1, ref='iso2:SalesTariffType'),
 )
 SAScheduleTupleType._exi_meta = _CM('SAScheduleTupleType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SAScheduleTupleType:
+    '''The slots of SAScheduleTupleType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SAScheduleTupleType.__slots__
 """,
     ),
     'SASchedulesType': (
@@ -1742,6 +2058,11 @@ class SASchedulesType:
 SASchedulesType._exi_fields = (
 )
 SASchedulesType._exi_meta = _CM('SASchedulesType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SASchedulesType:
+    '''The slots of SASchedulesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SASchedulesType.__slots__
 """,
     ),
     'SalesTariffEntryType': (
@@ -1761,6 +2082,11 @@ SalesTariffEntryType._exi_fields = (
     _FM('ConsumptionCost', _FK.ELEMENT, 0, 3, ref='iso2:ConsumptionCostType'),
 )
 SalesTariffEntryType._exi_meta = _CM('SalesTariffEntryType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SalesTariffEntryType:
+    '''The slots of SalesTariffEntryType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffEntryType.__slots__
 """,
     ),
     'SalesTariffType': (
@@ -1784,6 +2110,11 @@ SalesTariffType._exi_fields = (
     _FM('SalesTariffEntry', _FK.ELEMENT, 1, 1024, ref='iso2:SalesTariffEntryType'),
 )
 SalesTariffType._exi_meta = _CM('SalesTariffType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SalesTariffType:
+    '''The slots of SalesTariffType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SalesTariffType.__slots__
 """,
     ),
     'SelectedServiceListType': (
@@ -1799,6 +2130,11 @@ SelectedServiceListType._exi_fields = (
     _FM('SelectedService', _FK.ELEMENT, 1, 16, ref='iso2:SelectedServiceType'),
 )
 SelectedServiceListType._exi_meta = _CM('SelectedServiceListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SelectedServiceListType:
+    '''The slots of SelectedServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceListType.__slots__
 """,
     ),
     'SelectedServiceType': (
@@ -1816,6 +2152,11 @@ SelectedServiceType._exi_fields = (
     _FM('ParameterSetID', _FK.ELEMENT, 0, 1, simple=_S_xs_short),
 )
 SelectedServiceType._exi_meta = _CM('SelectedServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SelectedServiceType:
+    '''The slots of SelectedServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SelectedServiceType.__slots__
 """,
     ),
     'ServiceDetailReqType': (
@@ -1831,6 +2172,11 @@ ServiceDetailReqType._exi_fields = (
     _FM('ServiceID', _FK.ELEMENT, 1, 1, simple=_S_serviceIDType),
 )
 ServiceDetailReqType._exi_meta = _CM('ServiceDetailReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDetailReqType:
+    '''The slots of ServiceDetailReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailReqType.__slots__
 """,
     ),
     'ServiceDetailResType': (
@@ -1850,6 +2196,11 @@ ServiceDetailResType._exi_fields = (
     _FM('ServiceParameterList', _FK.ELEMENT, 0, 1, ref='iso2:ServiceParameterListType'),
 )
 ServiceDetailResType._exi_meta = _CM('ServiceDetailResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDetailResType:
+    '''The slots of ServiceDetailResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDetailResType.__slots__
 """,
     ),
     'ServiceDiscoveryReqType': (
@@ -1867,6 +2218,11 @@ ServiceDiscoveryReqType._exi_fields = (
     _FM('ServiceCategory', _FK.ELEMENT, 0, 1, simple=_S_serviceCategoryType),
 )
 ServiceDiscoveryReqType._exi_meta = _CM('ServiceDiscoveryReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDiscoveryReqType:
+    '''The slots of ServiceDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryReqType.__slots__
 """,
     ),
     'ServiceDiscoveryResType': (
@@ -1888,6 +2244,11 @@ ServiceDiscoveryResType._exi_fields = (
     _FM('ServiceList', _FK.ELEMENT, 0, 1, ref='iso2:ServiceListType'),
 )
 ServiceDiscoveryResType._exi_meta = _CM('ServiceDiscoveryResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_ServiceDiscoveryResType:
+    '''The slots of ServiceDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceDiscoveryResType.__slots__
 """,
     ),
     'ServiceListType': (
@@ -1903,6 +2264,11 @@ ServiceListType._exi_fields = (
     _FM('Service', _FK.ELEMENT, 1, 8, ref='iso2:ServiceType'),
 )
 ServiceListType._exi_meta = _CM('ServiceListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceListType:
+    '''The slots of ServiceListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceListType.__slots__
 """,
     ),
     'ServiceParameterListType': (
@@ -1918,6 +2284,11 @@ ServiceParameterListType._exi_fields = (
     _FM('ParameterSet', _FK.ELEMENT, 1, 255, ref='iso2:ParameterSetType'),
 )
 ServiceParameterListType._exi_meta = _CM('ServiceParameterListType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceParameterListType:
+    '''The slots of ServiceParameterListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceParameterListType.__slots__
 """,
     ),
     'ServiceType': (
@@ -1941,6 +2312,11 @@ ServiceType._exi_fields = (
     _FM('FreeService', _FK.ELEMENT, 1, 1, simple=_S_xs_boolean),
 )
 ServiceType._exi_meta = _CM('ServiceType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_ServiceType:
+    '''The slots of ServiceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ServiceType.__slots__
 """,
     ),
     'SessionSetupReqType': (
@@ -1956,6 +2332,11 @@ SessionSetupReqType._exi_fields = (
     _FM('EVCCID', _FK.ELEMENT, 1, 1, simple=_S_evccIDType),
 )
 SessionSetupReqType._exi_meta = _CM('SessionSetupReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionSetupReqType:
+    '''The slots of SessionSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupReqType.__slots__
 """,
     ),
     'SessionSetupResType': (
@@ -1975,6 +2356,11 @@ SessionSetupResType._exi_fields = (
     _FM('EVSETimeStamp', _FK.ELEMENT, 0, 1, simple=_S_xs_long),
 )
 SessionSetupResType._exi_meta = _CM('SessionSetupResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionSetupResType:
+    '''The slots of SessionSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionSetupResType.__slots__
 """,
     ),
     'SessionStopReqType': (
@@ -1990,6 +2376,11 @@ SessionStopReqType._exi_fields = (
     _FM('ChargingSession', _FK.ELEMENT, 1, 1, simple=_S_chargingSessionType),
 )
 SessionStopReqType._exi_meta = _CM('SessionStopReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionStopReqType:
+    '''The slots of SessionStopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopReqType.__slots__
 """,
     ),
     'SessionStopResType': (
@@ -2005,6 +2396,11 @@ SessionStopResType._exi_fields = (
     _FM('ResponseCode', _FK.ELEMENT, 1, 1, simple=_S_responseCodeType),
 )
 SessionStopResType._exi_meta = _CM('SessionStopResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_SessionStopResType:
+    '''The slots of SessionStopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SessionStopResType.__slots__
 """,
     ),
     'SubCertificatesType': (
@@ -2020,6 +2416,11 @@ SubCertificatesType._exi_fields = (
     _FM('Certificate', _FK.ELEMENT, 1, 4, simple=_S_certificateType),
 )
 SubCertificatesType._exi_meta = _CM('SubCertificatesType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SubCertificatesType:
+    '''The slots of SubCertificatesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SubCertificatesType.__slots__
 """,
     ),
     'SupportedEnergyTransferModeType': (
@@ -2035,6 +2436,11 @@ SupportedEnergyTransferModeType._exi_fields = (
     _FM('EnergyTransferMode', _FK.ELEMENT, 1, 6, simple=_S_EnergyTransferModeType),
 )
 SupportedEnergyTransferModeType._exi_meta = _CM('SupportedEnergyTransferModeType', 'urn:iso:15118:2:2013:MsgDataTypes', None, 'iso2', None)
+
+class _W_SupportedEnergyTransferModeType:
+    '''The slots of SupportedEnergyTransferModeType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SupportedEnergyTransferModeType.__slots__
 """,
     ),
     'V2G_Message': (
@@ -2052,6 +2458,11 @@ V2G_Message._exi_fields = (
     _FM('Body', _FK.ELEMENT, 1, 1, ref='iso2:BodyType'),
 )
 V2G_Message._exi_meta = _CM('V2G_Message', 'urn:iso:15118:2:2013:MsgDef', 'V2G_Message', 'iso2', None)
+
+class _W_V2G_Message:
+    '''The slots of V2G_Message, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = V2G_Message.__slots__
 """,
     ),
     'WeldingDetectionReqType': (
@@ -2067,6 +2478,11 @@ WeldingDetectionReqType._exi_fields = (
     _FM('DC_EVStatus', _FK.ELEMENT, 1, 1, ref='iso2:DC_EVStatusType'),
 )
 WeldingDetectionReqType._exi_meta = _CM('WeldingDetectionReqType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_WeldingDetectionReqType:
+    '''The slots of WeldingDetectionReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionReqType.__slots__
 """,
     ),
     'WeldingDetectionResType': (
@@ -2086,6 +2502,11 @@ WeldingDetectionResType._exi_fields = (
     _FM('EVSEPresentVoltage', _FK.ELEMENT, 1, 1, ref='iso2:PhysicalValueType'),
 )
 WeldingDetectionResType._exi_meta = _CM('WeldingDetectionResType', 'urn:iso:15118:2:2013:MsgBody', None, 'iso2', None)
+
+class _W_WeldingDetectionResType:
+    '''The slots of WeldingDetectionResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WeldingDetectionResType.__slots__
 """,
     ),
     'AC_EVChargeParameter': (
@@ -2683,8 +3104,15 @@ def _e_AC_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -2711,9 +3139,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e2_x2 = x1.Value
         if e2_x2.__class__ is not int or e2_x2 < -32768 or e2_x2 > 32767:
             raise _rt.bad_int(e2_x2, -32768, 32767)
-        a = (a << 15) | (e2_x0 - -3) << 10 | (e2_k1) << 4 | (e2_x2 < 0)
         m = ~e2_x2 if e2_x2 < 0 else e2_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (e2_x0 - -3) << 18 | (e2_k1) << 12 | (e2_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e2_x0 - -3) << 26 | (e2_k1) << 20 | (e2_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e2_x0 - -3) << 34 | (e2_k1) << 28 | (e2_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaxVoltage"
         x2 = v.EVMaxVoltage
         if not isinstance(x2, PhysicalValueType):
@@ -2731,9 +3163,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e3_x2 = x2.Value
         if e3_x2.__class__ is not int or e3_x2 < -32768 or e3_x2 > 32767:
             raise _rt.bad_int(e3_x2, -32768, 32767)
-        a = (a << 18) | (e3_x0 - -3) << 10 | (e3_k1) << 4 | (e3_x2 < 0)
         m = ~e3_x2 if e3_x2 < 0 else e3_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e3_x0 - -3) << 18 | (e3_k1) << 12 | (e3_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e3_x0 - -3) << 26 | (e3_k1) << 20 | (e3_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e3_x0 - -3) << 34 | (e3_k1) << 28 | (e3_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaxCurrent"
         x3 = v.EVMaxCurrent
         if not isinstance(x3, PhysicalValueType):
@@ -2751,9 +3187,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e4_x2 = x3.Value
         if e4_x2.__class__ is not int or e4_x2 < -32768 or e4_x2 > 32767:
             raise _rt.bad_int(e4_x2, -32768, 32767)
-        a = (a << 18) | (e4_x0 - -3) << 10 | (e4_k1) << 4 | (e4_x2 < 0)
         m = ~e4_x2 if e4_x2 < 0 else e4_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e4_x0 - -3) << 18 | (e4_k1) << 12 | (e4_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e4_x0 - -3) << 26 | (e4_k1) << 20 | (e4_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e4_x0 - -3) << 34 | (e4_k1) << 28 | (e4_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMinCurrent"
         x4 = v.EVMinCurrent
         if not isinstance(x4, PhysicalValueType):
@@ -2771,9 +3211,13 @@ def _e_AC_EVChargeParameterType(a, v):
         e5_x2 = x4.Value
         if e5_x2.__class__ is not int or e5_x2 < -32768 or e5_x2 > 32767:
             raise _rt.bad_int(e5_x2, -32768, 32767)
-        a = (a << 18) | (e5_x0 - -3) << 10 | (e5_k1) << 4 | (e5_x2 < 0)
         m = ~e5_x2 if e5_x2 < 0 else e5_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 26) | (e5_x0 - -3) << 18 | (e5_k1) << 12 | (e5_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e5_x0 - -3) << 26 | (e5_k1) << 20 | (e5_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e5_x0 - -3) << 34 | (e5_k1) << 28 | (e5_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -2784,25 +3228,8 @@ _e_AC_EVChargeParameter = _e_AC_EVChargeParameterType
 """,
     ),
     '_d_AC_EVChargeParameterType': (
-        ('AC_EVChargeParameterType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_PhysicalValueType'),
+        ('AC_EVChargeParameterType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_AC_EVChargeParameterType', '_W_PhysicalValueType', '_d_PhysicalValueType'),
 """\
-_s7 = PhysicalValueType.Multiplier.__set__
-_s8 = PhysicalValueType.Unit.__set__
-_s9 = PhysicalValueType.Value.__set__
-_s11 = PhysicalValueType.Multiplier.__set__
-_s12 = PhysicalValueType.Unit.__set__
-_s13 = PhysicalValueType.Value.__set__
-_s15 = PhysicalValueType.Multiplier.__set__
-_s16 = PhysicalValueType.Unit.__set__
-_s17 = PhysicalValueType.Value.__set__
-_s19 = PhysicalValueType.Multiplier.__set__
-_s20 = PhysicalValueType.Unit.__set__
-_s21 = PhysicalValueType.Value.__set__
-_s22 = AC_EVChargeParameterType.DepartureTime.__set__
-_s23 = AC_EVChargeParameterType.EAmount.__set__
-_s24 = AC_EVChargeParameterType.EVMaxVoltage.__set__
-_s25 = AC_EVChargeParameterType.EVMaxCurrent.__set__
-_s26 = AC_EVChargeParameterType.EVMinCurrent.__set__
 
 def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -2813,7 +3240,6 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -2827,12 +3253,12 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'AC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -2847,7 +3273,6 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'AC_EVChargeParameterType')
     if s == 1:
-        p0 = p + 16
         q = p + 32
         if q <= E:
             c = (D >> (E - q)) & 4294967295
@@ -2868,19 +3293,24 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         if e6_v2 < 32768:
             e6_v2 >>= 8
             p = q - 8
+            if sg:
+                e6_v2 = ~e6_v2
         elif not e6_v2 & 128:
-            e6_v2 = ((e6_v2 >> 8) & 127) | ((e6_v2 & 127) << 7)
+            e6_v2 = ((e6_v2 >> 8) & 127) | (e6_v2 & 127) << 7
             p = q
+            if sg:
+                e6_v2 = ~e6_v2
         else:
             e6_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e6_v2 = ~e6_v2
-        if e6_v2 < -32768 or e6_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
-        v1 = _new(PhysicalValueType)
-        _s7(v1, e6_v0)
-        _s8(v1, e6_v1)
-        _s9(v1, e6_v2)
+            if sg:
+                e6_v2 = ~e6_v2
+            if e6_v2 < -32768 or e6_v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e6_v2, -32768, 32767)
+        v1 = _new(_W_PhysicalValueType)
+        v1.Multiplier = e6_v0
+        v1.Unit = e6_v1
+        v1.Value = e6_v2
+        v1.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2888,7 +3318,6 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'AC_EVChargeParameterType')
         p = q
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -2897,32 +3326,303 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e10_v0 = ((g >> 10) & 7) + -3
-    if e10_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e10_v0, -3, 3)
+    e7_v0 = ((g >> 10) & 7) + -3
+    if e7_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e7_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e10_v1 = _EV_unitSymbolType[k]
+    e7_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e10_v2 = c & 65535
-    if e10_v2 < 32768:
-        e10_v2 >>= 8
+    e7_v2 = c & 65535
+    if e7_v2 < 32768:
+        e7_v2 >>= 8
         p = q - 8
-    elif not e10_v2 & 128:
-        e10_v2 = ((e10_v2 >> 8) & 127) | ((e10_v2 & 127) << 7)
+        if sg:
+            e7_v2 = ~e7_v2
+    elif not e7_v2 & 128:
+        e7_v2 = ((e7_v2 >> 8) & 127) | (e7_v2 & 127) << 7
+        p = q
+        if sg:
+            e7_v2 = ~e7_v2
+    else:
+        e7_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e7_v2 = ~e7_v2
+        if e7_v2 < -32768 or e7_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e7_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e7_v0
+    v2.Unit = e7_v1
+    v2.Value = e7_v2
+    v2.__class__ = PhysicalValueType
+    q = p + 34
+    if q <= E:
+        c = (D >> (E - q)) & 17179869183
+    else:
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
+    if g & 254862:
+        raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
+    e8_v0 = ((g >> 10) & 7) + -3
+    if e8_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e8_v0, -3, 3)
+    k = (g >> 4) & 7
+    if k >= 7:
+        raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
+    e8_v1 = _EV_unitSymbolType[k]
+    sg = g & 1
+    e8_v2 = c & 65535
+    if e8_v2 < 32768:
+        e8_v2 >>= 8
+        p = q - 8
+        if sg:
+            e8_v2 = ~e8_v2
+    elif not e8_v2 & 128:
+        e8_v2 = ((e8_v2 >> 8) & 127) | (e8_v2 & 127) << 7
+        p = q
+        if sg:
+            e8_v2 = ~e8_v2
+    else:
+        e8_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e8_v2 = ~e8_v2
+        if e8_v2 < -32768 or e8_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e8_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e8_v0
+    v3.Unit = e8_v1
+    v3.Value = e8_v2
+    v3.__class__ = PhysicalValueType
+    q = p + 34
+    if q <= E:
+        c = (D >> (E - q)) & 17179869183
+    else:
+        c, D, E = _look(D, E, p, data, 26, 8)
+    g = c >> 16
+    if g & 254862:
+        raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
+    e9_v0 = ((g >> 10) & 7) + -3
+    if e9_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e9_v0, -3, 3)
+    k = (g >> 4) & 7
+    if k >= 7:
+        raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
+    e9_v1 = _EV_unitSymbolType[k]
+    sg = g & 1
+    e9_v2 = c & 65535
+    if e9_v2 < 32768:
+        e9_v2 >>= 8
+        p = q - 8
+        if sg:
+            e9_v2 = ~e9_v2
+    elif not e9_v2 & 128:
+        e9_v2 = ((e9_v2 >> 8) & 127) | (e9_v2 & 127) << 7
+        p = q
+        if sg:
+            e9_v2 = ~e9_v2
+    else:
+        e9_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e9_v2 = ~e9_v2
+        if e9_v2 < -32768 or e9_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e9_v2, -32768, 32767)
+    v4 = _new(_W_PhysicalValueType)
+    v4.Multiplier = e9_v0
+    v4.Unit = e9_v1
+    v4.Value = e9_v2
+    v4.__class__ = PhysicalValueType
+    q = p + 3
+    if q > E:
+        D, E = _win(data, p, q)
+    c = (D >> (E - q)) & 7
+    if c & 7:
+        raise _rt.escape(p, c, 3, 7, 'AC_EVChargeParameterType')
+    p = q
+    o = _new(_W_AC_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.EAmount = v1
+    o.EVMaxVoltage = v2
+    o.EVMaxCurrent = v3
+    o.EVMinCurrent = v4
+    o.__class__ = cls
+    return o, D, E, p
+_d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
+""",
+    ),
+    '_j_AC_EVChargeParameterType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_AC_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.EAmount
+    if x1 is not None:
+        y1 = x1.Multiplier
+        y2 = x1.Unit
+        y3 = x1.Value
+        if y1 is None or y3 is None:
+            return _rt.json_body(v)
+        d['EAmount'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x2 = v.EVMaxVoltage
+    if x2 is not None:
+        y4 = x2.Multiplier
+        y5 = x2.Unit
+        y6 = x2.Value
+        if y4 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMaxVoltage'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
+    x3 = v.EVMaxCurrent
+    if x3 is not None:
+        y7 = x3.Multiplier
+        y8 = x3.Unit
+        y9 = x3.Value
+        if y7 is None or y9 is None:
+            return _rt.json_body(v)
+        d['EVMaxCurrent'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x4 = v.EVMinCurrent
+    if x4 is not None:
+        y10 = x4.Multiplier
+        y11 = x4.Unit
+        y12 = x4.Value
+        if y10 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMinCurrent'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    return d
+_j_AC_EVChargeParameter = _j_AC_EVChargeParameterType
+""",
+    ),
+    '_e_AC_EVSEChargeParameterType': (
+        ('AC_EVSEStatusType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_unitSymbolType'),
+"""\
+
+def _e_AC_EVSEChargeParameterType(a, v):
+    f = ""
+    try:
+        f = "AC_EVSEStatus"
+        x0 = v.AC_EVSEStatus
+        if not isinstance(x0, AC_EVSEStatusType):
+            raise _rt.bad_class(x0, 'AC_EVSEStatusType')
+        f = "AC_EVSEStatus.NotificationMaxDelay"
+        a10_x0 = x0.NotificationMaxDelay
+        if a10_x0.__class__ is not int or a10_x0 < 0 or a10_x0 > 65535:
+            raise _rt.bad_int(a10_x0, 0, 65535)
+        if a10_x0 < 128:
+            a = (a << 11) | (a10_x0)
+        elif a10_x0 < 16384:
+            a = (a << 19) | (((a10_x0 & 127) << 8) | (a10_x0 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((a10_x0 & 127) << 16) | ((a10_x0 & 16256) << 1) | (a10_x0 >> 14) | 8421376)
+        f = "AC_EVSEStatus.EVSENotification"
+        a10_x1 = x0.EVSENotification
+        a10_k1 = _IX_EVSENotificationType.get(a10_x1)
+        if a10_k1 is None:
+            raise _rt.bad_enum(a10_x1, 'EVSENotificationType')
+        f = "AC_EVSEStatus.RCD"
+        a10_x2 = x0.RCD
+        if a10_x2.__class__ is not bool:
+            raise _rt.bad_type(a10_x2, 'bool')
+        f = "EVSENominalVoltage"
+        x1 = v.EVSENominalVoltage
+        if not isinstance(x1, PhysicalValueType):
+            raise _rt.bad_class(x1, 'PhysicalValueType')
+        f = "EVSENominalVoltage.Multiplier"
+        e11_x0 = x1.Multiplier
+        if e11_x0.__class__ is not int or e11_x0 < -3 or e11_x0 > 3:
+            raise _rt.bad_int(e11_x0, -3, 3)
+        f = "EVSENominalVoltage.Unit"
+        e11_x1 = x1.Unit
+        e11_k1 = _IX_unitSymbolType.get(e11_x1)
+        if e11_k1 is None:
+            raise _rt.bad_enum(e11_x1, 'unitSymbolType')
+        f = "EVSENominalVoltage.Value"
+        e11_x2 = x1.Value
+        if e11_x2.__class__ is not int or e11_x2 < -32768 or e11_x2 > 32767:
+            raise _rt.bad_int(e11_x2, -32768, 32767)
+        m = ~e11_x2 if e11_x2 < 0 else e11_x2
+        if m < 128:
+            a = (a << 35) | (a10_k1) << 30 | (a10_x2) << 26 | (e11_x0 - -3) << 18 | (e11_k1) << 12 | (e11_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 43) | (a10_k1) << 38 | (a10_x2) << 34 | (e11_x0 - -3) << 26 | (e11_k1) << 20 | (e11_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 51) | (a10_k1) << 46 | (a10_x2) << 42 | (e11_x0 - -3) << 34 | (e11_k1) << 28 | (e11_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        f = "EVSEMaxCurrent"
+        x2 = v.EVSEMaxCurrent
+        if not isinstance(x2, PhysicalValueType):
+            raise _rt.bad_class(x2, 'PhysicalValueType')
+        f = "EVSEMaxCurrent.Multiplier"
+        e12_x0 = x2.Multiplier
+        if e12_x0.__class__ is not int or e12_x0 < -3 or e12_x0 > 3:
+            raise _rt.bad_int(e12_x0, -3, 3)
+        f = "EVSEMaxCurrent.Unit"
+        e12_x1 = x2.Unit
+        e12_k1 = _IX_unitSymbolType.get(e12_x1)
+        if e12_k1 is None:
+            raise _rt.bad_enum(e12_x1, 'unitSymbolType')
+        f = "EVSEMaxCurrent.Value"
+        e12_x2 = x2.Value
+        if e12_x2.__class__ is not int or e12_x2 < -32768 or e12_x2 > 32767:
+            raise _rt.bad_int(e12_x2, -32768, 32767)
+        m = ~e12_x2 if e12_x2 < 0 else e12_x2
+        if m < 128:
+            a = (a << 26) | (e12_x0 - -3) << 18 | (e12_k1) << 12 | (e12_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e12_x0 - -3) << 26 | (e12_k1) << 20 | (e12_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e12_x0 - -3) << 34 | (e12_k1) << 28 | (e12_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        a <<= 3
+    except _EncErr as e:
+        raise e.within_path(f, None, ())
+    except Exception as e:
+        raise _rt.wrap_encode(e).within_path(f, None, ()) from e
+    return a
+_e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
+""",
+    ),
+    '_d_AC_EVSEChargeParameterType': (
+        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_unitSymbolType', '_W_AC_EVSEChargeParameterType', '_W_AC_EVSEStatusType', '_W_PhysicalValueType'),
+"""\
+
+def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
+    q = p + 19
+    if q <= E:
+        c = (D >> (E - q)) & 524287
+    else:
+        c, D, E = _look(D, E, p, data, 11, 8)
+    g = c >> 16
+    if g & 7:
+        raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
+    a13_v0 = c & 65535
+    if a13_v0 < 32768:
+        a13_v0 >>= 8
+        p = q - 8
+    elif not a13_v0 & 128:
+        a13_v0 = ((a13_v0 >> 8) & 127) | (a13_v0 & 127) << 7
         p = q
     else:
-        e10_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e10_v2 = ~e10_v2
-    if e10_v2 < -32768 or e10_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e10_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s11(v2, e10_v0)
-    _s12(v2, e10_v1)
-    _s13(v2, e10_v2)
-    p0 = p + 18
+        a13_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if a13_v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a13_v0, 0, 65535)
+    q = p + 9
+    if q > E:
+        D, E = _win(data, p, q)
+    c = (D >> (E - q)) & 511
+    if c & 462:
+        raise _rt.escape(p, c, 9, 462, 'AC_EVSEStatusType')
+    k = (c >> 4) & 3
+    if k >= 3:
+        raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
+    a13_v1 = _EV_EVSENotificationType[k]
+    a13_v2 = (c & 1) == 1
+    p = q
+    v0 = _new(_W_AC_EVSEStatusType)
+    v0.NotificationMaxDelay = a13_v0
+    v0.EVSENotification = a13_v1
+    v0.RCD = a13_v2
+    v0.__class__ = AC_EVSEStatusType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -2943,20 +3643,24 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     if e14_v2 < 32768:
         e14_v2 >>= 8
         p = q - 8
+        if sg:
+            e14_v2 = ~e14_v2
     elif not e14_v2 & 128:
-        e14_v2 = ((e14_v2 >> 8) & 127) | ((e14_v2 & 127) << 7)
+        e14_v2 = ((e14_v2 >> 8) & 127) | (e14_v2 & 127) << 7
         p = q
+        if sg:
+            e14_v2 = ~e14_v2
     else:
         e14_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e14_v2 = ~e14_v2
-    if e14_v2 < -32768 or e14_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s15(v3, e14_v0)
-    _s16(v3, e14_v1)
-    _s17(v3, e14_v2)
-    p0 = p + 18
+        if sg:
+            e14_v2 = ~e14_v2
+        if e14_v2 < -32768 or e14_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e14_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e14_v0
+    v1.Unit = e14_v1
+    v1.Value = e14_v2
+    v1.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -2965,244 +3669,36 @@ def _d_AC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e18_v0 = ((g >> 10) & 7) + -3
-    if e18_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e18_v0, -3, 3)
+    e15_v0 = ((g >> 10) & 7) + -3
+    if e15_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e15_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e18_v1 = _EV_unitSymbolType[k]
+    e15_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e18_v2 = c & 65535
-    if e18_v2 < 32768:
-        e18_v2 >>= 8
+    e15_v2 = c & 65535
+    if e15_v2 < 32768:
+        e15_v2 >>= 8
         p = q - 8
-    elif not e18_v2 & 128:
-        e18_v2 = ((e18_v2 >> 8) & 127) | ((e18_v2 & 127) << 7)
+        if sg:
+            e15_v2 = ~e15_v2
+    elif not e15_v2 & 128:
+        e15_v2 = ((e15_v2 >> 8) & 127) | (e15_v2 & 127) << 7
         p = q
+        if sg:
+            e15_v2 = ~e15_v2
     else:
-        e18_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e18_v2 = ~e18_v2
-    if e18_v2 < -32768 or e18_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e18_v2, -32768, 32767)
-    v4 = _new(PhysicalValueType)
-    _s19(v4, e18_v0)
-    _s20(v4, e18_v1)
-    _s21(v4, e18_v2)
-    q = p + 3
-    if q > E:
-        D, E = _win(data, p, q)
-    c = (D >> (E - q)) & 7
-    if c & 7:
-        raise _rt.escape(p, c, 3, 7, 'AC_EVChargeParameterType')
-    p = q
-    o = _new(cls)
-    _s22(o, v0)
-    _s23(o, v1)
-    _s24(o, v2)
-    _s25(o, v3)
-    _s26(o, v4)
-    return o, D, E, p
-_d_AC_EVChargeParameter = _d_AC_EVChargeParameterType
-""",
-    ),
-    '_e_AC_EVSEChargeParameterType': (
-        ('AC_EVSEStatusType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_unitSymbolType'),
-"""\
-
-def _e_AC_EVSEChargeParameterType(a, v):
-    f = ""
-    try:
-        f = "AC_EVSEStatus"
-        x0 = v.AC_EVSEStatus
-        if not isinstance(x0, AC_EVSEStatusType):
-            raise _rt.bad_class(x0, 'AC_EVSEStatusType')
-        f = "AC_EVSEStatus.NotificationMaxDelay"
-        a27_x0 = x0.NotificationMaxDelay
-        if a27_x0.__class__ is not int or a27_x0 < 0 or a27_x0 > 65535:
-            raise _rt.bad_int(a27_x0, 0, 65535)
-        a <<= 3
-        a = (a << 8) | a27_x0 if a27_x0 < 128 else _uint(a, a27_x0)
-        f = "AC_EVSEStatus.EVSENotification"
-        a27_x1 = x0.EVSENotification
-        a27_k1 = _IX_EVSENotificationType.get(a27_x1)
-        if a27_k1 is None:
-            raise _rt.bad_enum(a27_x1, 'EVSENotificationType')
-        f = "AC_EVSEStatus.RCD"
-        a27_x2 = x0.RCD
-        if a27_x2.__class__ is not bool:
-            raise _rt.bad_type(a27_x2, 'bool')
-        f = "EVSENominalVoltage"
-        x1 = v.EVSENominalVoltage
-        if not isinstance(x1, PhysicalValueType):
-            raise _rt.bad_class(x1, 'PhysicalValueType')
-        f = "EVSENominalVoltage.Multiplier"
-        e28_x0 = x1.Multiplier
-        if e28_x0.__class__ is not int or e28_x0 < -3 or e28_x0 > 3:
-            raise _rt.bad_int(e28_x0, -3, 3)
-        f = "EVSENominalVoltage.Unit"
-        e28_x1 = x1.Unit
-        e28_k1 = _IX_unitSymbolType.get(e28_x1)
-        if e28_k1 is None:
-            raise _rt.bad_enum(e28_x1, 'unitSymbolType')
-        f = "EVSENominalVoltage.Value"
-        e28_x2 = x1.Value
-        if e28_x2.__class__ is not int or e28_x2 < -32768 or e28_x2 > 32767:
-            raise _rt.bad_int(e28_x2, -32768, 32767)
-        a = (a << 27) | (a27_k1) << 22 | (a27_x2) << 18 | (e28_x0 - -3) << 10 | (e28_k1) << 4 | (e28_x2 < 0)
-        m = ~e28_x2 if e28_x2 < 0 else e28_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        f = "EVSEMaxCurrent"
-        x2 = v.EVSEMaxCurrent
-        if not isinstance(x2, PhysicalValueType):
-            raise _rt.bad_class(x2, 'PhysicalValueType')
-        f = "EVSEMaxCurrent.Multiplier"
-        e29_x0 = x2.Multiplier
-        if e29_x0.__class__ is not int or e29_x0 < -3 or e29_x0 > 3:
-            raise _rt.bad_int(e29_x0, -3, 3)
-        f = "EVSEMaxCurrent.Unit"
-        e29_x1 = x2.Unit
-        e29_k1 = _IX_unitSymbolType.get(e29_x1)
-        if e29_k1 is None:
-            raise _rt.bad_enum(e29_x1, 'unitSymbolType')
-        f = "EVSEMaxCurrent.Value"
-        e29_x2 = x2.Value
-        if e29_x2.__class__ is not int or e29_x2 < -32768 or e29_x2 > 32767:
-            raise _rt.bad_int(e29_x2, -32768, 32767)
-        a = (a << 18) | (e29_x0 - -3) << 10 | (e29_k1) << 4 | (e29_x2 < 0)
-        m = ~e29_x2 if e29_x2 < 0 else e29_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
-        a <<= 3
-    except _EncErr as e:
-        raise e.within_path(f, None, ())
-    except Exception as e:
-        raise _rt.wrap_encode(e).within_path(f, None, ()) from e
-    return a
-_e_AC_EVSEChargeParameter = _e_AC_EVSEChargeParameterType
-""",
-    ),
-    '_d_AC_EVSEChargeParameterType': (
-        ('AC_EVSEChargeParameterType', 'AC_EVSEStatusType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_unitSymbolType'),
-"""\
-_s31 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s32 = AC_EVSEStatusType.EVSENotification.__set__
-_s33 = AC_EVSEStatusType.RCD.__set__
-_s35 = PhysicalValueType.Multiplier.__set__
-_s36 = PhysicalValueType.Unit.__set__
-_s37 = PhysicalValueType.Value.__set__
-_s39 = PhysicalValueType.Multiplier.__set__
-_s40 = PhysicalValueType.Unit.__set__
-_s41 = PhysicalValueType.Value.__set__
-_s42 = AC_EVSEChargeParameterType.AC_EVSEStatus.__set__
-_s43 = AC_EVSEChargeParameterType.EVSENominalVoltage.__set__
-_s44 = AC_EVSEChargeParameterType.EVSEMaxCurrent.__set__
-
-def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
-    p0 = p + 3
-    q = p + 19
-    if q <= E:
-        c = (D >> (E - q)) & 524287
-    else:
-        c, D, E = _look(D, E, p, data, 11, 8)
-    g = c >> 16
-    if g & 7:
-        raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-    a30_v0 = c & 65535
-    if a30_v0 < 32768:
-        a30_v0 >>= 8
-        p = q - 8
-    elif not a30_v0 & 128:
-        a30_v0 = ((a30_v0 >> 8) & 127) | ((a30_v0 & 127) << 7)
-        p = q
-    else:
-        a30_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if a30_v0 > 65535:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a30_v0, 0, 65535)
-    q = p + 9
-    if q > E:
-        D, E = _win(data, p, q)
-    c = (D >> (E - q)) & 511
-    if c & 462:
-        raise _rt.escape(p, c, 9, 462, 'AC_EVSEStatusType')
-    k = (c >> 4) & 3
-    if k >= 3:
-        raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-    a30_v1 = _EV_EVSENotificationType[k]
-    a30_v2 = (c & 1) == 1
-    p = q
-    v0 = _new(AC_EVSEStatusType)
-    _s31(v0, a30_v0)
-    _s32(v0, a30_v1)
-    _s33(v0, a30_v2)
-    p0 = p + 18
-    q = p + 34
-    if q <= E:
-        c = (D >> (E - q)) & 17179869183
-    else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
-    if g & 254862:
-        raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e34_v0 = ((g >> 10) & 7) + -3
-    if e34_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e34_v0, -3, 3)
-    k = (g >> 4) & 7
-    if k >= 7:
-        raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e34_v1 = _EV_unitSymbolType[k]
-    sg = g & 1
-    e34_v2 = c & 65535
-    if e34_v2 < 32768:
-        e34_v2 >>= 8
-        p = q - 8
-    elif not e34_v2 & 128:
-        e34_v2 = ((e34_v2 >> 8) & 127) | ((e34_v2 & 127) << 7)
-        p = q
-    else:
-        e34_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e34_v2 = ~e34_v2
-    if e34_v2 < -32768 or e34_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e34_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s35(v1, e34_v0)
-    _s36(v1, e34_v1)
-    _s37(v1, e34_v2)
-    p0 = p + 18
-    q = p + 34
-    if q <= E:
-        c = (D >> (E - q)) & 17179869183
-    else:
-        c, D, E = _look(D, E, p, data, 26, 8)
-    g = c >> 16
-    if g & 254862:
-        raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e38_v0 = ((g >> 10) & 7) + -3
-    if e38_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e38_v0, -3, 3)
-    k = (g >> 4) & 7
-    if k >= 7:
-        raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e38_v1 = _EV_unitSymbolType[k]
-    sg = g & 1
-    e38_v2 = c & 65535
-    if e38_v2 < 32768:
-        e38_v2 >>= 8
-        p = q - 8
-    elif not e38_v2 & 128:
-        e38_v2 = ((e38_v2 >> 8) & 127) | ((e38_v2 & 127) << 7)
-        p = q
-    else:
-        e38_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e38_v2 = ~e38_v2
-    if e38_v2 < -32768 or e38_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e38_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s39(v2, e38_v0)
-    _s40(v2, e38_v1)
-    _s41(v2, e38_v2)
+        e15_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e15_v2 = ~e15_v2
+        if e15_v2 < -32768 or e15_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e15_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e15_v0
+    v2.Unit = e15_v1
+    v2.Value = e15_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3210,12 +3706,37 @@ def _d_AC_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'AC_EVSEChargeParameterType')
     p = q
-    o = _new(cls)
-    _s42(o, v0)
-    _s43(o, v1)
-    _s44(o, v2)
+    o = _new(_W_AC_EVSEChargeParameterType)
+    o.AC_EVSEStatus = v0
+    o.EVSENominalVoltage = v1
+    o.EVSEMaxCurrent = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEChargeParameter = _d_AC_EVSEChargeParameterType
+""",
+    ),
+    '_j_AC_EVSEChargeParameterType': (
+        ('AC_EVSEStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_AC_EVSEChargeParameterType(v):
+    x0 = v.AC_EVSEStatus
+    y1 = x0.NotificationMaxDelay
+    y2 = x0.EVSENotification
+    y3 = x0.RCD
+    x1 = v.EVSENominalVoltage
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    x2 = v.EVSEMaxCurrent
+    y7 = x2.Multiplier
+    y8 = x2.Unit
+    y9 = x2.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
+        return _rt.json_body(v)
+    d = {'AC_EVSEStatus': {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_, 'RCD': y3}, 'EVSENominalVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaxCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
+    return d
+_j_AC_EVSEChargeParameter = _j_AC_EVSEChargeParameterType
 """,
     ),
     '_e_AC_EVSEStatusType': (
@@ -3229,8 +3750,12 @@ def _e_AC_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -3250,14 +3775,10 @@ _e_AC_EVSEStatus = _e_AC_EVSEStatusType
 """,
     ),
     '_d_AC_EVSEStatusType': (
-        ('AC_EVSEStatusType', '_EV_EVSENotificationType'),
+        ('AC_EVSEStatusType', '_EV_EVSENotificationType', '_W_AC_EVSEStatusType'),
 """\
-_s45 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s46 = AC_EVSEStatusType.EVSENotification.__set__
-_s47 = AC_EVSEStatusType.RCD.__set__
 
 def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -3271,12 +3792,12 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -3289,19 +3810,35 @@ def _d_AC_EVSEStatusType(D, E, p, data, st, cls):
     v1 = _EV_EVSENotificationType[k]
     v2 = ((c >> 2) & 1) == 1
     p = q
-    o = _new(cls)
-    _s45(o, v0)
-    _s46(o, v1)
-    _s47(o, v2)
+    o = _new(_W_AC_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.RCD = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_AC_EVSEStatus = _d_AC_EVSEStatusType
+""",
+    ),
+    '_j_AC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_AC_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    x2 = v.RCD
+    if x0 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_, 'RCD': x2}
+    return d
+_j_AC_EVSEStatus = _j_AC_EVSEStatusType
 """,
     ),
     '_e_AuthorizationReqType': (
         (),
 """\
-_T48 = ((2, 1, 2), (2, 0, 2), None, )
-_T49 = ((2, 2), (2, 1), (1, 0), )
+_T16 = ((2, 1, 2), (2, 0, 2), None, )
+_T17 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_AuthorizationReqType(a, v):
     f = ""
@@ -3319,17 +3856,15 @@ def _e_AuthorizationReqType(a, v):
         f = "GenChallenge"
         x1 = v.GenChallenge
         if x1 is not None:
-            t = _T48[s]
+            t = _T16[s]
             if t is None:
                 raise _rt.not_here('GenChallenge')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x1.__class__ is not bytes or len(x1) != 16:
                 raise _rt.bad_length(x1, 16, 16, bytes)
-            a <<= 1
-            a = _bin(a, x1)
-            a <<= 1
-        t = _T49[s]
+            a = (a << 138) | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 1
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), EE, SE(GenChallenge))')
         a = (a << t[0]) | t[1]
@@ -3342,10 +3877,8 @@ _e_AuthorizationReq = _e_AuthorizationReqType
 """,
     ),
     '_d_AuthorizationReqType': (
-        ('AuthorizationReqType',),
+        ('AuthorizationReqType', '_W_AuthorizationReqType'),
 """\
-_s50 = AuthorizationReqType.Id.__set__
-_s51 = AuthorizationReqType.GenChallenge.__set__
 
 def _d_AuthorizationReqType(D, E, p, data, st, cls):
     v0 = None
@@ -3367,7 +3900,12 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
         p = q
-        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
+        q = p + 136
+        if q <= E and (D >> (E - p - 8)) & 255 == 16:
+            v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+            p = q
+        else:
+            v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -3395,7 +3933,12 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
             if c & 1:
                 raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
             p = q
-            v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
+            q = p + 136
+            if q <= E and (D >> (E - p - 8)) & 255 == 16:
+                v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+                p = q
+            else:
+                v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'AuthorizationReqType.GenChallenge')
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -3416,11 +3959,28 @@ def _d_AuthorizationReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AuthorizationReqType')
         p = q
-    o = _new(cls)
-    _s50(o, v0)
-    _s51(o, v1)
+    o = _new(_W_AuthorizationReqType)
+    o.Id = v0
+    o.GenChallenge = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationReq = _d_AuthorizationReqType
+""",
+    ),
+    '_j_AuthorizationReqType': (
+        (),
+"""\
+
+def _j_AuthorizationReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.GenChallenge
+    if x1 is not None:
+        d['GenChallenge'] = _b2a(x1, newline=False).decode()
+    return d
+_j_AuthorizationReq = _j_AuthorizationReqType
 """,
     ),
     '_e_AuthorizationResType': (
@@ -3450,10 +4010,8 @@ _e_AuthorizationRes = _e_AuthorizationResType
 """,
     ),
     '_d_AuthorizationResType': (
-        ('AuthorizationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType'),
+        ('AuthorizationResType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_AuthorizationResType'),
 """\
-_s52 = AuthorizationResType.ResponseCode.__set__
-_s53 = AuthorizationResType.EVSEProcessing.__set__
 
 def _d_AuthorizationResType(D, E, p, data, st, cls):
     q = p + 14
@@ -3471,11 +4029,24 @@ def _d_AuthorizationResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 10, 'AuthorizationResType.EVSEProcessing', k, 3)
     v1 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s52(o, v0)
-    _s53(o, v1)
+    o = _new(_W_AuthorizationResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_AuthorizationRes = _d_AuthorizationResType
+""",
+    ),
+    '_j_AuthorizationResType': (
+        (),
+"""\
+
+def _j_AuthorizationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    return d
+_j_AuthorizationRes = _j_AuthorizationResType
 """,
     ),
     '_e_BodyBaseType': (
@@ -3495,7 +4066,7 @@ _e_BodyElement = _e_BodyBaseType
 """,
     ),
     '_d_BodyBaseType': (
-        ('BodyBaseType',),
+        ('BodyBaseType', '_W_BodyBaseType'),
 """\
 
 def _d_BodyBaseType(D, E, p, data, st, cls):
@@ -3506,17 +4077,28 @@ def _d_BodyBaseType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'BodyBaseType')
     p = q
-    o = _new(cls)
+    o = _new(_W_BodyBaseType)
+    o.__class__ = cls
     return o, D, E, p
 _d_BodyElement = _d_BodyBaseType
+""",
+    ),
+    '_j_BodyBaseType': (
+        (),
+"""\
+
+def _j_BodyBaseType(v):
+    d = {}
+    return d
+_j_BodyElement = _j_BodyBaseType
 """,
     ),
     '_e_BodyType': (
         ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_e_AuthorizationReq', '_e_AuthorizationRes', '_e_BodyElement', '_e_CableCheckReq', '_e_CableCheckRes', '_e_CertificateInstallationReq', '_e_CertificateInstallationRes', '_e_CertificateUpdateReq', '_e_CertificateUpdateRes', '_e_ChargeParameterDiscoveryReq', '_e_ChargeParameterDiscoveryRes', '_e_ChargingStatusReq', '_e_ChargingStatusRes', '_e_CurrentDemandReq', '_e_CurrentDemandRes', '_e_MeteringReceiptReq', '_e_MeteringReceiptRes', '_e_PaymentDetailsReq', '_e_PaymentDetailsRes', '_e_PaymentServiceSelectionReq', '_e_PaymentServiceSelectionRes', '_e_PowerDeliveryReq', '_e_PowerDeliveryRes', '_e_PreChargeReq', '_e_PreChargeRes', '_e_ServiceDetailReq', '_e_ServiceDetailRes', '_e_ServiceDiscoveryReq', '_e_ServiceDiscoveryRes', '_e_SessionSetupReq', '_e_SessionSetupRes', '_e_SessionStopReq', '_e_SessionStopRes', '_e_WeldingDetectionReq', '_e_WeldingDetectionRes'),
 """\
-_M54 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
-_F55 = (_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes, )
-_T56 = ((6, 35), (1, 0), )
+_M18 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_F19 = [_e_AuthorizationReq, _e_AuthorizationRes, _e_BodyElement, _e_CableCheckReq, _e_CableCheckRes, _e_CertificateInstallationReq, _e_CertificateInstallationRes, _e_CertificateUpdateReq, _e_CertificateUpdateRes, _e_ChargeParameterDiscoveryReq, _e_ChargeParameterDiscoveryRes, _e_ChargingStatusReq, _e_ChargingStatusRes, _e_CurrentDemandReq, _e_CurrentDemandRes, _e_MeteringReceiptReq, _e_MeteringReceiptRes, _e_PaymentDetailsReq, _e_PaymentDetailsRes, _e_PaymentServiceSelectionReq, _e_PaymentServiceSelectionRes, _e_PowerDeliveryReq, _e_PowerDeliveryRes, _e_PreChargeReq, _e_PreChargeRes, _e_ServiceDetailReq, _e_ServiceDetailRes, _e_ServiceDiscoveryReq, _e_ServiceDiscoveryRes, _e_SessionSetupReq, _e_SessionSetupRes, _e_SessionStopReq, _e_SessionStopRes, _e_WeldingDetectionReq, _e_WeldingDetectionRes]
+_T20 = ((6, 35), (1, 0), )
 
 def _e_BodyType(a, v):
     f = ""
@@ -3524,15 +4106,15 @@ def _e_BodyType(a, v):
         f = "BodyElement"
         x0 = v.BodyElement
         if x0 is not None:
-            j = _M54.get(x0.__class__)
+            j = _M18.get(x0.__class__)
             if j is None:
                 raise _rt.bad_class(x0, 'AuthorizationReq | AuthorizationRes | BodyElement | CableCheckReq | CableCheckRes | CertificateInstallationReq | CertificateInstallationRes | CertificateUpdateReq | CertificateUpdateRes | ChargeParameterDiscoveryReq | ChargeParameterDiscoveryRes | ChargingStatusReq | ChargingStatusRes | CurrentDemandReq | CurrentDemandRes | MeteringReceiptReq | MeteringReceiptRes | PaymentDetailsReq | PaymentDetailsRes | PaymentServiceSelectionReq | PaymentServiceSelectionRes | PowerDeliveryReq | PowerDeliveryRes | PreChargeReq | PreChargeRes | ServiceDetailReq | ServiceDetailRes | ServiceDiscoveryReq | ServiceDiscoveryRes | SessionSetupReq | SessionSetupRes | SessionStopReq | SessionStopRes | WeldingDetectionReq | WeldingDetectionRes')
             a = (a << 6) | (j)
-            a = _F55[j](a, x0)
+            a = _F19[j](a, x0)
             s = 1
         else:
             s = 0
-        t = _T56[s]
+        t = _T20[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AuthorizationReq), SE(AuthorizationRes), SE(BodyElement), SE(CableCheckReq), SE(CableCheckRes), SE(CertificateInstallationReq), SE(CertificateInstallationRes), SE(CertificateUpdateReq), SE(CertificateUpdateRes), SE(ChargeParameterDiscoveryReq), SE(ChargeParameterDiscoveryRes), SE(ChargingStatusReq), SE(ChargingStatusRes), SE(CurrentDemandReq), SE(CurrentDemandRes), SE(MeteringReceiptReq), SE(MeteringReceiptRes), SE(PaymentDetailsReq), SE(PaymentDetailsRes), SE(PaymentServiceSelectionReq), SE(PaymentServiceSelectionRes), SE(PowerDeliveryReq), SE(PowerDeliveryRes), SE(PreChargeReq), SE(PreChargeRes), SE(ServiceDetailReq), SE(ServiceDetailRes), SE(ServiceDiscoveryReq), SE(ServiceDiscoveryRes), SE(SessionSetupReq), SE(SessionSetupRes), SE(SessionStopReq), SE(SessionStopRes), SE(WeldingDetectionReq), SE(WeldingDetectionRes))')
         a = (a << t[0]) | t[1]
@@ -3544,9 +4126,8 @@ def _e_BodyType(a, v):
 """,
     ),
     '_d_BodyType': (
-        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_d_AuthorizationReq', '_d_AuthorizationRes', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PaymentServiceSelectionReq', '_d_PaymentServiceSelectionRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
+        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'BodyType', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_W_BodyType', '_d_AuthorizationReq', '_d_AuthorizationRes', '_d_BodyElement', '_d_CableCheckReq', '_d_CableCheckRes', '_d_CertificateInstallationReq', '_d_CertificateInstallationRes', '_d_CertificateUpdateReq', '_d_CertificateUpdateRes', '_d_ChargeParameterDiscoveryReq', '_d_ChargeParameterDiscoveryRes', '_d_ChargingStatusReq', '_d_ChargingStatusRes', '_d_CurrentDemandReq', '_d_CurrentDemandRes', '_d_MeteringReceiptReq', '_d_MeteringReceiptRes', '_d_PaymentDetailsReq', '_d_PaymentDetailsRes', '_d_PaymentServiceSelectionReq', '_d_PaymentServiceSelectionRes', '_d_PowerDeliveryReq', '_d_PowerDeliveryRes', '_d_PreChargeReq', '_d_PreChargeRes', '_d_ServiceDetailReq', '_d_ServiceDetailRes', '_d_ServiceDiscoveryReq', '_d_ServiceDiscoveryRes', '_d_SessionSetupReq', '_d_SessionSetupRes', '_d_SessionStopReq', '_d_SessionStopRes', '_d_WeldingDetectionReq', '_d_WeldingDetectionRes'),
 """\
-_s57 = BodyType.BodyElement.__set__
 
 def _d_BodyType(D, E, p, data, st, cls):
     v0 = None
@@ -3673,9 +4254,28 @@ def _d_BodyType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'BodyType')
         p = q
-    o = _new(cls)
-    _s57(o, v0)
+    o = _new(_W_BodyType)
+    o.BodyElement = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_BodyType': (
+        ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', '_j_AuthorizationReq', '_j_AuthorizationRes', '_j_BodyElement', '_j_CableCheckReq', '_j_CableCheckRes', '_j_CertificateInstallationReq', '_j_CertificateInstallationRes', '_j_CertificateUpdateReq', '_j_CertificateUpdateRes', '_j_ChargeParameterDiscoveryReq', '_j_ChargeParameterDiscoveryRes', '_j_ChargingStatusReq', '_j_ChargingStatusRes', '_j_CurrentDemandReq', '_j_CurrentDemandRes', '_j_MeteringReceiptReq', '_j_MeteringReceiptRes', '_j_PaymentDetailsReq', '_j_PaymentDetailsRes', '_j_PaymentServiceSelectionReq', '_j_PaymentServiceSelectionRes', '_j_PowerDeliveryReq', '_j_PowerDeliveryRes', '_j_PreChargeReq', '_j_PreChargeRes', '_j_ServiceDetailReq', '_j_ServiceDetailRes', '_j_ServiceDiscoveryReq', '_j_ServiceDiscoveryRes', '_j_SessionSetupReq', '_j_SessionSetupRes', '_j_SessionStopReq', '_j_SessionStopRes', '_j_WeldingDetectionReq', '_j_WeldingDetectionRes'),
+"""\
+_J1 = {AuthorizationReq: 0, AuthorizationRes: 1, BodyElement: 2, CableCheckReq: 3, CableCheckRes: 4, CertificateInstallationReq: 5, CertificateInstallationRes: 6, CertificateUpdateReq: 7, CertificateUpdateRes: 8, ChargeParameterDiscoveryReq: 9, ChargeParameterDiscoveryRes: 10, ChargingStatusReq: 11, ChargingStatusRes: 12, CurrentDemandReq: 13, CurrentDemandRes: 14, MeteringReceiptReq: 15, MeteringReceiptRes: 16, PaymentDetailsReq: 17, PaymentDetailsRes: 18, PaymentServiceSelectionReq: 19, PaymentServiceSelectionRes: 20, PowerDeliveryReq: 21, PowerDeliveryRes: 22, PreChargeReq: 23, PreChargeRes: 24, ServiceDetailReq: 25, ServiceDetailRes: 26, ServiceDiscoveryReq: 27, ServiceDiscoveryRes: 28, SessionSetupReq: 29, SessionSetupRes: 30, SessionStopReq: 31, SessionStopRes: 32, WeldingDetectionReq: 33, WeldingDetectionRes: 34}
+_J2 = ('AuthorizationReq', 'AuthorizationRes', 'BodyElement', 'CableCheckReq', 'CableCheckRes', 'CertificateInstallationReq', 'CertificateInstallationRes', 'CertificateUpdateReq', 'CertificateUpdateRes', 'ChargeParameterDiscoveryReq', 'ChargeParameterDiscoveryRes', 'ChargingStatusReq', 'ChargingStatusRes', 'CurrentDemandReq', 'CurrentDemandRes', 'MeteringReceiptReq', 'MeteringReceiptRes', 'PaymentDetailsReq', 'PaymentDetailsRes', 'PaymentServiceSelectionReq', 'PaymentServiceSelectionRes', 'PowerDeliveryReq', 'PowerDeliveryRes', 'PreChargeReq', 'PreChargeRes', 'ServiceDetailReq', 'ServiceDetailRes', 'ServiceDiscoveryReq', 'ServiceDiscoveryRes', 'SessionSetupReq', 'SessionSetupRes', 'SessionStopReq', 'SessionStopRes', 'WeldingDetectionReq', 'WeldingDetectionRes', )
+_J3 = [_j_AuthorizationReq, _j_AuthorizationRes, _j_BodyElement, _j_CableCheckReq, _j_CableCheckRes, _j_CertificateInstallationReq, _j_CertificateInstallationRes, _j_CertificateUpdateReq, _j_CertificateUpdateRes, _j_ChargeParameterDiscoveryReq, _j_ChargeParameterDiscoveryRes, _j_ChargingStatusReq, _j_ChargingStatusRes, _j_CurrentDemandReq, _j_CurrentDemandRes, _j_MeteringReceiptReq, _j_MeteringReceiptRes, _j_PaymentDetailsReq, _j_PaymentDetailsRes, _j_PaymentServiceSelectionReq, _j_PaymentServiceSelectionRes, _j_PowerDeliveryReq, _j_PowerDeliveryRes, _j_PreChargeReq, _j_PreChargeRes, _j_ServiceDetailReq, _j_ServiceDetailRes, _j_ServiceDiscoveryReq, _j_ServiceDiscoveryRes, _j_SessionSetupReq, _j_SessionSetupRes, _j_SessionStopReq, _j_SessionStopRes, _j_WeldingDetectionReq, _j_WeldingDetectionRes]
+
+def _j_BodyType(v):
+    d = {}
+    x0 = v.BodyElement
+    if x0 is not None:
+        j = _J1.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J2[j]] = _J3[j](x0)
+    return d
 """,
     ),
     '_e_CableCheckReqType': (
@@ -3690,19 +4290,19 @@ def _e_CableCheckReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d58_x0 = x0.EVReady
-        if d58_x0.__class__ is not bool:
-            raise _rt.bad_type(d58_x0, 'bool')
+        d21_x0 = x0.EVReady
+        if d21_x0.__class__ is not bool:
+            raise _rt.bad_type(d21_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d58_x1 = x0.EVErrorCode
-        d58_k1 = _IX_DC_EVErrorCodeType.get(d58_x1)
-        if d58_k1 is None:
-            raise _rt.bad_enum(d58_x1, 'DC_EVErrorCodeType')
+        d21_x1 = x0.EVErrorCode
+        d21_k1 = _IX_DC_EVErrorCodeType.get(d21_x1)
+        if d21_k1 is None:
+            raise _rt.bad_enum(d21_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d58_x2 = x0.EVRESSSOC
-        if d58_x2.__class__ is not int or d58_x2 < 0 or d58_x2 > 100:
-            raise _rt.bad_int(d58_x2, 0, 100)
-        a = (a << 24) | (d58_x0) << 20 | (d58_k1) << 13 | (d58_x2) << 3
+        d21_x2 = x0.EVRESSSOC
+        if d21_x2.__class__ is not int or d21_x2 < 0 or d21_x2 > 100:
+            raise _rt.bad_int(d21_x2, 0, 100)
+        a = (a << 24) | (d21_x0) << 20 | (d21_k1) << 13 | (d21_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -3712,12 +4312,8 @@ _e_CableCheckReq = _e_CableCheckReqType
 """,
     ),
     '_d_CableCheckReqType': (
-        ('CableCheckReqType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('CableCheckReqType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_CableCheckReqType', '_W_DC_EVStatusType'),
 """\
-_s60 = DC_EVStatusType.EVReady.__set__
-_s61 = DC_EVStatusType.EVErrorCode.__set__
-_s62 = DC_EVStatusType.EVRESSSOC.__set__
-_s63 = CableCheckReqType.DC_EVStatus.__set__
 
 def _d_CableCheckReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -3726,19 +4322,20 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d59_v0 = ((c >> 17) & 1) == 1
+    d22_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d59_v1 = _EV_DC_EVErrorCodeType[k]
-    d59_v2 = c & 127
-    if d59_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d59_v2, 0, 100)
+    d22_v1 = _EV_DC_EVErrorCodeType[k]
+    d22_v2 = c & 127
+    if d22_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d22_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s60(v0, d59_v0)
-    _s61(v0, d59_v1)
-    _s62(v0, d59_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d22_v0
+    v0.EVErrorCode = d22_v1
+    v0.EVRESSSOC = d22_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -3746,10 +4343,27 @@ def _d_CableCheckReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'CableCheckReqType')
     p = q
-    o = _new(cls)
-    _s63(o, v0)
+    o = _new(_W_CableCheckReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckReq = _d_CableCheckReqType
+""",
+    ),
+    '_j_CableCheckReqType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_CableCheckReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    return d
+_j_CableCheckReq = _j_CableCheckReqType
 """,
     ),
     '_e_CableCheckResType': (
@@ -3785,11 +4399,8 @@ _e_CableCheckRes = _e_CableCheckResType
 """,
     ),
     '_d_CableCheckResType': (
-        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_DC_EVSEStatusType'),
+        ('CableCheckResType', 'DC_EVSEStatusType', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_CableCheckResType', '_d_DC_EVSEStatusType'),
 """\
-_s64 = CableCheckResType.ResponseCode.__set__
-_s65 = CableCheckResType.DC_EVSEStatus.__set__
-_s66 = CableCheckResType.EVSEProcessing.__set__
 
 def _d_CableCheckResType(D, E, p, data, st, cls):
     q = p + 9
@@ -3815,19 +4426,33 @@ def _d_CableCheckResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'CableCheckResType.EVSEProcessing', k, 3)
     v2 = _EV_EVSEProcessingType[k]
     p = q
-    o = _new(cls)
-    _s64(o, v0)
-    _s65(o, v1)
-    _s66(o, v2)
+    o = _new(_W_CableCheckResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEProcessing = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_CableCheckRes = _d_CableCheckResType
+""",
+    ),
+    '_j_CableCheckResType': (
+        ('DC_EVSEStatusType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_CableCheckResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEProcessing': x2._value_}
+    return d
+_j_CableCheckRes = _j_CableCheckResType
 """,
     ),
     '_e_CertificateChainType': (
         ('SubCertificatesType', '_e_SubCertificatesType'),
 """\
-_T67 = ((2, 1, 2), (1, 0, 2), None, None, )
-_T68 = (None, None, (2, 1), (1, 0), )
+_T23 = ((2, 1, 2), (1, 0, 2), None, None, )
+_T24 = (None, None, (2, 1), (1, 0), )
 
 def _e_CertificateChainType(a, v):
     f = ""
@@ -3844,7 +4469,7 @@ def _e_CertificateChainType(a, v):
             s = 0
         f = "Certificate"
         x1 = v.Certificate
-        t = _T67[s]
+        t = _T23[s]
         if t is None:
             raise _rt.not_here('Certificate')
         a = (a << t[0]) | t[1]
@@ -3864,7 +4489,7 @@ def _e_CertificateChainType(a, v):
             s = 3
         else:
             s = 2
-        t = _T68[s]
+        t = _T24[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SubCertificates))')
         a = (a << t[0]) | t[1]
@@ -3876,11 +4501,8 @@ def _e_CertificateChainType(a, v):
 """,
     ),
     '_d_CertificateChainType': (
-        ('CertificateChainType', 'SubCertificatesType', '_d_SubCertificatesType'),
+        ('CertificateChainType', 'SubCertificatesType', '_W_CertificateChainType', '_d_SubCertificatesType'),
 """\
-_s69 = CertificateChainType.Id.__set__
-_s70 = CertificateChainType.Certificate.__set__
-_s71 = CertificateChainType.SubCertificates.__set__
 
 def _d_CertificateChainType(D, E, p, data, st, cls):
     v0 = None
@@ -3929,11 +4551,30 @@ def _d_CertificateChainType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateChainType')
         p = q
-    o = _new(cls)
-    _s69(o, v0)
-    _s70(o, v1)
-    _s71(o, v2)
+    o = _new(_W_CertificateChainType)
+    o.Id = v0
+    o.Certificate = v1
+    o.SubCertificates = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_CertificateChainType': (
+        ('SubCertificatesType', '_j_SubCertificatesType'),
+"""\
+
+def _j_CertificateChainType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Certificate
+    if x1 is not None:
+        d['Certificate'] = _b2a(x1, newline=False).decode()
+    x2 = v.SubCertificates
+    if x2 is not None:
+        d['SubCertificates'] = _j_SubCertificatesType(x2)
+    return d
 """,
     ),
     '_e_CertificateInstallationReqType': (
@@ -3971,11 +4612,8 @@ _e_CertificateInstallationReq = _e_CertificateInstallationReqType
 """,
     ),
     '_d_CertificateInstallationReqType': (
-        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateInstallationReqType', 'ListOfRootCertificateIDsType', '_W_CertificateInstallationReqType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s72 = CertificateInstallationReqType.Id.__set__
-_s73 = CertificateInstallationReqType.OEMProvisioningCert.__set__
-_s74 = CertificateInstallationReqType.ListOfRootCertificateIDs.__set__
 
 def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -4009,12 +4647,28 @@ def _d_CertificateInstallationReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateInstallationReqType')
     p = q
-    o = _new(cls)
-    _s72(o, v0)
-    _s73(o, v1)
-    _s74(o, v2)
+    o = _new(_W_CertificateInstallationReqType)
+    o.Id = v0
+    o.OEMProvisioningCert = v1
+    o.ListOfRootCertificateIDs = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationReq = _d_CertificateInstallationReqType
+""",
+    ),
+    '_j_CertificateInstallationReqType': (
+        ('ListOfRootCertificateIDsType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateInstallationReqType(v):
+    x0 = v.Id
+    x1 = v.OEMProvisioningCert
+    x2 = v.ListOfRootCertificateIDs
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'OEMProvisioningCert': _b2a(x1, newline=False).decode(), 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x2)}
+    return d
+_j_CertificateInstallationReq = _j_CertificateInstallationReqType
 """,
     ),
     '_e_CertificateInstallationResType': (
@@ -4046,49 +4700,49 @@ def _e_CertificateInstallationResType(a, v):
         if not isinstance(x3, ContractSignatureEncryptedPrivateKeyType):
             raise _rt.bad_class(x3, 'ContractSignatureEncryptedPrivateKeyType')
         f = "ContractSignatureEncryptedPrivateKey.Id"
-        c75_x0 = x3.Id
-        if c75_x0.__class__ is not str:
-            raise _rt.bad_length(c75_x0, None, None, str)
+        c25_x0 = x3.Id
+        if c25_x0.__class__ is not str:
+            raise _rt.bad_length(c25_x0, None, None, str)
         a <<= 2
-        a = _str(a, c75_x0)
+        a = _str(a, c25_x0)
         f = "ContractSignatureEncryptedPrivateKey.CONTENT"
-        c75_x1 = x3.CONTENT
-        if c75_x1.__class__ is not bytes or len(c75_x1) > 48:
-            raise _rt.bad_length(c75_x1, None, 48, bytes)
+        c25_x1 = x3.CONTENT
+        if c25_x1.__class__ is not bytes or len(c25_x1) > 48:
+            raise _rt.bad_length(c25_x1, None, 48, bytes)
         a <<= 1
-        a = _bin(a, c75_x1)
+        a = _bin(a, c25_x1)
         f = "DHpublickey"
         x4 = v.DHpublickey
         if not isinstance(x4, DiffieHellmanPublickeyType):
             raise _rt.bad_class(x4, 'DiffieHellmanPublickeyType')
         f = "DHpublickey.Id"
-        d76_x0 = x4.Id
-        if d76_x0.__class__ is not str:
-            raise _rt.bad_length(d76_x0, None, None, str)
+        d26_x0 = x4.Id
+        if d26_x0.__class__ is not str:
+            raise _rt.bad_length(d26_x0, None, None, str)
         a <<= 3
-        a = _str(a, d76_x0)
+        a = _str(a, d26_x0)
         f = "DHpublickey.CONTENT"
-        d76_x1 = x4.CONTENT
-        if d76_x1.__class__ is not bytes or len(d76_x1) > 65:
-            raise _rt.bad_length(d76_x1, None, 65, bytes)
+        d26_x1 = x4.CONTENT
+        if d26_x1.__class__ is not bytes or len(d26_x1) > 65:
+            raise _rt.bad_length(d26_x1, None, 65, bytes)
         a <<= 1
-        a = _bin(a, d76_x1)
+        a = _bin(a, d26_x1)
         f = "eMAID"
         x5 = v.eMAID
         if not isinstance(x5, EMAIDType):
             raise _rt.bad_class(x5, 'EMAIDType')
         f = "eMAID.Id"
-        e77_x0 = x5.Id
-        if e77_x0.__class__ is not str:
-            raise _rt.bad_length(e77_x0, None, None, str)
+        e27_x0 = x5.Id
+        if e27_x0.__class__ is not str:
+            raise _rt.bad_length(e27_x0, None, None, str)
         a <<= 3
-        a = _str(a, e77_x0)
+        a = _str(a, e27_x0)
         f = "eMAID.CONTENT"
-        e77_x1 = x5.CONTENT
-        if e77_x1.__class__ is not str or len(e77_x1) < 14 or len(e77_x1) > 15:
-            raise _rt.bad_length(e77_x1, 14, 15, str)
+        e27_x1 = x5.CONTENT
+        if e27_x1.__class__ is not str or len(e27_x1) < 14 or len(e27_x1) > 15:
+            raise _rt.bad_length(e27_x1, 14, 15, str)
         a <<= 1
-        a = _str(a, e77_x1)
+        a = _str(a, e27_x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4099,20 +4753,8 @@ _e_CertificateInstallationRes = _e_CertificateInstallationResType
 """,
     ),
     '_d_CertificateInstallationResType': (
-        ('CertificateChainType', 'CertificateInstallationResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateInstallationResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_W_CertificateInstallationResType', '_W_ContractSignatureEncryptedPrivateKeyType', '_W_DiffieHellmanPublickeyType', '_W_EMAIDType', '_d_CertificateChainType'),
 """\
-_s79 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s80 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
-_s82 = DiffieHellmanPublickeyType.Id.__set__
-_s83 = DiffieHellmanPublickeyType.CONTENT.__set__
-_s85 = EMAIDType.Id.__set__
-_s86 = EMAIDType.CONTENT.__set__
-_s87 = CertificateInstallationResType.ResponseCode.__set__
-_s88 = CertificateInstallationResType.SAProvisioningCertificateChain.__set__
-_s89 = CertificateInstallationResType.ContractSignatureCertChain.__set__
-_s90 = CertificateInstallationResType.ContractSignatureEncryptedPrivateKey.__set__
-_s91 = CertificateInstallationResType.DHpublickey.__set__
-_s92 = CertificateInstallationResType.eMAID.__set__
 
 def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     q = p + 9
@@ -4142,7 +4784,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c78_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
+    c28_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4150,10 +4792,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c78_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
-    v3 = _new(ContractSignatureEncryptedPrivateKeyType)
-    _s79(v3, c78_v0)
-    _s80(v3, c78_v1)
+    c28_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
+    v3 = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    v3.Id = c28_v0
+    v3.CONTENT = c28_v1
+    v3.__class__ = ContractSignatureEncryptedPrivateKeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4161,7 +4804,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DiffieHellmanPublickeyType')
     p = q
-    d81_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
+    d29_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4169,10 +4812,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    d81_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
-    v4 = _new(DiffieHellmanPublickeyType)
-    _s82(v4, d81_v0)
-    _s83(v4, d81_v1)
+    d29_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
+    v4 = _new(_W_DiffieHellmanPublickeyType)
+    v4.Id = d29_v0
+    v4.CONTENT = d29_v1
+    v4.__class__ = DiffieHellmanPublickeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4180,7 +4824,7 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EMAIDType')
     p = q
-    e84_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
+    e30_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4188,10 +4832,11 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    e84_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
-    v5 = _new(EMAIDType)
-    _s85(v5, e84_v0)
-    _s86(v5, e84_v1)
+    e30_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
+    v5 = _new(_W_EMAIDType)
+    v5.Id = e30_v0
+    v5.CONTENT = e30_v1
+    v5.__class__ = EMAIDType
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -4199,15 +4844,40 @@ def _d_CertificateInstallationResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'CertificateInstallationResType')
     p = q
-    o = _new(cls)
-    _s87(o, v0)
-    _s88(o, v1)
-    _s89(o, v2)
-    _s90(o, v3)
-    _s91(o, v4)
-    _s92(o, v5)
+    o = _new(_W_CertificateInstallationResType)
+    o.ResponseCode = v0
+    o.SAProvisioningCertificateChain = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHpublickey = v4
+    o.eMAID = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateInstallationRes = _d_CertificateInstallationResType
+""",
+    ),
+    '_j_CertificateInstallationResType': (
+        ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateInstallationResType(v):
+    x0 = v.ResponseCode
+    x1 = v.SAProvisioningCertificateChain
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    y1 = x3.Id
+    y2 = x3.CONTENT
+    x4 = v.DHpublickey
+    y3 = x4.Id
+    y4 = x4.CONTENT
+    x5 = v.eMAID
+    y5 = x5.Id
+    y6 = x5.CONTENT
+    if y1 is None or y3 is None or y5 is None or y6 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
+    return d
+_j_CertificateInstallationRes = _j_CertificateInstallationResType
 """,
     ),
     '_e_CertificateUpdateReqType': (
@@ -4251,12 +4921,8 @@ _e_CertificateUpdateReq = _e_CertificateUpdateReqType
 """,
     ),
     '_d_CertificateUpdateReqType': (
-        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
+        ('CertificateChainType', 'CertificateUpdateReqType', 'ListOfRootCertificateIDsType', '_W_CertificateUpdateReqType', '_d_CertificateChainType', '_d_ListOfRootCertificateIDsType'),
 """\
-_s93 = CertificateUpdateReqType.Id.__set__
-_s94 = CertificateUpdateReqType.ContractSignatureCertChain.__set__
-_s95 = CertificateUpdateReqType.eMAID.__set__
-_s96 = CertificateUpdateReqType.ListOfRootCertificateIDs.__set__
 
 def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -4298,19 +4964,36 @@ def _d_CertificateUpdateReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CertificateUpdateReqType')
     p = q
-    o = _new(cls)
-    _s93(o, v0)
-    _s94(o, v1)
-    _s95(o, v2)
-    _s96(o, v3)
+    o = _new(_W_CertificateUpdateReqType)
+    o.Id = v0
+    o.ContractSignatureCertChain = v1
+    o.eMAID = v2
+    o.ListOfRootCertificateIDs = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateReq = _d_CertificateUpdateReqType
+""",
+    ),
+    '_j_CertificateUpdateReqType': (
+        ('CertificateChainType', 'ListOfRootCertificateIDsType', '_j_CertificateChainType', '_j_ListOfRootCertificateIDsType'),
+"""\
+
+def _j_CertificateUpdateReqType(v):
+    x0 = v.Id
+    x1 = v.ContractSignatureCertChain
+    x2 = v.eMAID
+    x3 = v.ListOfRootCertificateIDs
+    if x0 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1), 'eMAID': x2, 'ListOfRootCertificateIDs': _j_ListOfRootCertificateIDsType(x3)}
+    return d
+_j_CertificateUpdateReq = _j_CertificateUpdateReqType
 """,
     ),
     '_e_CertificateUpdateResType': (
         ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_IX_responseCodeType', '_e_CertificateChainType'),
 """\
-_T100 = (None, None, None, None, None, None, (2, 1), (1, 0), )
+_T34 = (None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_CertificateUpdateResType(a, v):
     f = ""
@@ -4337,63 +5020,67 @@ def _e_CertificateUpdateResType(a, v):
         if not isinstance(x3, ContractSignatureEncryptedPrivateKeyType):
             raise _rt.bad_class(x3, 'ContractSignatureEncryptedPrivateKeyType')
         f = "ContractSignatureEncryptedPrivateKey.Id"
-        c97_x0 = x3.Id
-        if c97_x0.__class__ is not str:
-            raise _rt.bad_length(c97_x0, None, None, str)
+        c31_x0 = x3.Id
+        if c31_x0.__class__ is not str:
+            raise _rt.bad_length(c31_x0, None, None, str)
         a <<= 2
-        a = _str(a, c97_x0)
+        a = _str(a, c31_x0)
         f = "ContractSignatureEncryptedPrivateKey.CONTENT"
-        c97_x1 = x3.CONTENT
-        if c97_x1.__class__ is not bytes or len(c97_x1) > 48:
-            raise _rt.bad_length(c97_x1, None, 48, bytes)
+        c31_x1 = x3.CONTENT
+        if c31_x1.__class__ is not bytes or len(c31_x1) > 48:
+            raise _rt.bad_length(c31_x1, None, 48, bytes)
         a <<= 1
-        a = _bin(a, c97_x1)
+        a = _bin(a, c31_x1)
         f = "DHpublickey"
         x4 = v.DHpublickey
         if not isinstance(x4, DiffieHellmanPublickeyType):
             raise _rt.bad_class(x4, 'DiffieHellmanPublickeyType')
         f = "DHpublickey.Id"
-        d98_x0 = x4.Id
-        if d98_x0.__class__ is not str:
-            raise _rt.bad_length(d98_x0, None, None, str)
+        d32_x0 = x4.Id
+        if d32_x0.__class__ is not str:
+            raise _rt.bad_length(d32_x0, None, None, str)
         a <<= 3
-        a = _str(a, d98_x0)
+        a = _str(a, d32_x0)
         f = "DHpublickey.CONTENT"
-        d98_x1 = x4.CONTENT
-        if d98_x1.__class__ is not bytes or len(d98_x1) > 65:
-            raise _rt.bad_length(d98_x1, None, 65, bytes)
+        d32_x1 = x4.CONTENT
+        if d32_x1.__class__ is not bytes or len(d32_x1) > 65:
+            raise _rt.bad_length(d32_x1, None, 65, bytes)
         a <<= 1
-        a = _bin(a, d98_x1)
+        a = _bin(a, d32_x1)
         f = "eMAID"
         x5 = v.eMAID
         if not isinstance(x5, EMAIDType):
             raise _rt.bad_class(x5, 'EMAIDType')
         f = "eMAID.Id"
-        e99_x0 = x5.Id
-        if e99_x0.__class__ is not str:
-            raise _rt.bad_length(e99_x0, None, None, str)
+        e33_x0 = x5.Id
+        if e33_x0.__class__ is not str:
+            raise _rt.bad_length(e33_x0, None, None, str)
         a <<= 3
-        a = _str(a, e99_x0)
+        a = _str(a, e33_x0)
         f = "eMAID.CONTENT"
-        e99_x1 = x5.CONTENT
-        if e99_x1.__class__ is not str or len(e99_x1) < 14 or len(e99_x1) > 15:
-            raise _rt.bad_length(e99_x1, 14, 15, str)
+        e33_x1 = x5.CONTENT
+        if e33_x1.__class__ is not str or len(e33_x1) < 14 or len(e33_x1) > 15:
+            raise _rt.bad_length(e33_x1, 14, 15, str)
         a <<= 1
-        a = _str(a, e99_x1)
+        a = _str(a, e33_x1)
         f = "RetryCounter"
         x6 = v.RetryCounter
         a <<= 1
         if x6 is not None:
             if x6.__class__ is not int or x6 < -32768 or x6 > 32767:
                 raise _rt.bad_int(x6, -32768, 32767)
-            a = (a << 4) | (x6 < 0)
             m = ~x6 if x6 < 0 else x6
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x6 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x6 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x6 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 7
         else:
             s = 6
-        t = _T100[s]
+        t = _T34[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RetryCounter))')
         a = (a << t[0]) | t[1]
@@ -4406,21 +5093,8 @@ _e_CertificateUpdateRes = _e_CertificateUpdateResType
 """,
     ),
     '_d_CertificateUpdateResType': (
-        ('CertificateChainType', 'CertificateUpdateResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'CertificateUpdateResType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_EV_responseCodeType', '_W_CertificateUpdateResType', '_W_ContractSignatureEncryptedPrivateKeyType', '_W_DiffieHellmanPublickeyType', '_W_EMAIDType', '_d_CertificateChainType'),
 """\
-_s102 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s103 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
-_s105 = DiffieHellmanPublickeyType.Id.__set__
-_s106 = DiffieHellmanPublickeyType.CONTENT.__set__
-_s108 = EMAIDType.Id.__set__
-_s109 = EMAIDType.CONTENT.__set__
-_s110 = CertificateUpdateResType.ResponseCode.__set__
-_s111 = CertificateUpdateResType.SAProvisioningCertificateChain.__set__
-_s112 = CertificateUpdateResType.ContractSignatureCertChain.__set__
-_s113 = CertificateUpdateResType.ContractSignatureEncryptedPrivateKey.__set__
-_s114 = CertificateUpdateResType.DHpublickey.__set__
-_s115 = CertificateUpdateResType.eMAID.__set__
-_s116 = CertificateUpdateResType.RetryCounter.__set__
 
 def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     v6 = None
@@ -4451,7 +5125,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c101_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
+    c35_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'ContractSignatureEncryptedPrivateKeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4459,10 +5133,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    c101_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
-    v3 = _new(ContractSignatureEncryptedPrivateKeyType)
-    _s102(v3, c101_v0)
-    _s103(v3, c101_v1)
+    c35_v1, D, E, p = _dbin(D, E, p, data, None, 48, 'ContractSignatureEncryptedPrivateKeyType.CONTENT')
+    v3 = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    v3.Id = c35_v0
+    v3.CONTENT = c35_v1
+    v3.__class__ = ContractSignatureEncryptedPrivateKeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4470,7 +5145,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'DiffieHellmanPublickeyType')
     p = q
-    d104_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
+    d36_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'DiffieHellmanPublickeyType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4478,10 +5153,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    d104_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
-    v4 = _new(DiffieHellmanPublickeyType)
-    _s105(v4, d104_v0)
-    _s106(v4, d104_v1)
+    d36_v1, D, E, p = _dbin(D, E, p, data, None, 65, 'DiffieHellmanPublickeyType.CONTENT')
+    v4 = _new(_W_DiffieHellmanPublickeyType)
+    v4.Id = d36_v0
+    v4.CONTENT = d36_v1
+    v4.__class__ = DiffieHellmanPublickeyType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4489,7 +5165,7 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'EMAIDType')
     p = q
-    e107_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
+    e37_v0, D, E, p = _dstr(D, E, p, data, st, ('urn:iso:15118:2:2013:MsgDataTypes', 'Id'), None, None, 'EMAIDType.Id')
     q = p + 1
     if q > E:
         D, E = _win(data, p, q)
@@ -4497,10 +5173,11 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    e107_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
-    v5 = _new(EMAIDType)
-    _s108(v5, e107_v0)
-    _s109(v5, e107_v1)
+    e37_v1, D, E, p = _dstr(D, E, p, data, st, ('', 'CONTENT'), 14, 15, 'EMAIDType.CONTENT')
+    v5 = _new(_W_EMAIDType)
+    v5.Id = e37_v0
+    v5.CONTENT = e37_v1
+    v5.__class__ = EMAIDType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4510,7 +5187,6 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -4524,15 +5200,19 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         if v6 < 32768:
             v6 >>= 8
             p = q - 8
+            if sg:
+                v6 = ~v6
         elif not v6 & 128:
-            v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+            v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
             p = q
+            if sg:
+                v6 = ~v6
         else:
             v6, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v6 = ~v6
-        if v6 < -32768 or v6 > 32767:
-            raise _rt.out_of_range(p0, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
+            if sg:
+                v6 = ~v6
+            if v6 < -32768 or v6 > 32767:
+                raise _rt.out_of_range(q - 16, 'CertificateUpdateResType.RetryCounter', v6, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -4553,24 +5233,52 @@ def _d_CertificateUpdateResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CertificateUpdateResType')
         p = q
-    o = _new(cls)
-    _s110(o, v0)
-    _s111(o, v1)
-    _s112(o, v2)
-    _s113(o, v3)
-    _s114(o, v4)
-    _s115(o, v5)
-    _s116(o, v6)
+    o = _new(_W_CertificateUpdateResType)
+    o.ResponseCode = v0
+    o.SAProvisioningCertificateChain = v1
+    o.ContractSignatureCertChain = v2
+    o.ContractSignatureEncryptedPrivateKey = v3
+    o.DHpublickey = v4
+    o.eMAID = v5
+    o.RetryCounter = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_CertificateUpdateRes = _d_CertificateUpdateResType
+""",
+    ),
+    '_j_CertificateUpdateResType': (
+        ('CertificateChainType', 'ContractSignatureEncryptedPrivateKeyType', 'DiffieHellmanPublickeyType', 'EMAIDType', '_j_CertificateChainType'),
+"""\
+
+def _j_CertificateUpdateResType(v):
+    x0 = v.ResponseCode
+    x1 = v.SAProvisioningCertificateChain
+    x2 = v.ContractSignatureCertChain
+    x3 = v.ContractSignatureEncryptedPrivateKey
+    y1 = x3.Id
+    y2 = x3.CONTENT
+    x4 = v.DHpublickey
+    y3 = x4.Id
+    y4 = x4.CONTENT
+    x5 = v.eMAID
+    y5 = x5.Id
+    y6 = x5.CONTENT
+    if y1 is None or y3 is None or y5 is None or y6 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'SAProvisioningCertificateChain': _j_CertificateChainType(x1), 'ContractSignatureCertChain': _j_CertificateChainType(x2), 'ContractSignatureEncryptedPrivateKey': {'Id': y1, 'CONTENT': _b2a(y2, newline=False).decode()}, 'DHpublickey': {'Id': y3, 'CONTENT': _b2a(y4, newline=False).decode()}, 'eMAID': {'Id': y5, 'CONTENT': y6}}
+    x6 = v.RetryCounter
+    if x6 is not None:
+        d['RetryCounter'] = x6
+    return d
+_j_CertificateUpdateRes = _j_CertificateUpdateResType
 """,
     ),
     '_e_ChargeParameterDiscoveryReqType': (
         ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_IX_EnergyTransferModeType', '_e_AC_EVChargeParameter', '_e_DC_EVChargeParameter', '_e_EVChargeParameter'),
 """\
-_T117 = ((2, 1, 2), (1, 0, 2), None, None, )
-_M118 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
-_F119 = (_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter, )
+_T38 = ((2, 1, 2), (1, 0, 2), None, None, )
+_M39 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_F40 = [_e_AC_EVChargeParameter, _e_DC_EVChargeParameter, _e_EVChargeParameter]
 
 def _e_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -4580,15 +5288,19 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 65535:
                 raise _rt.bad_int(x0, 0, 65535)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
             a <<= 1
             s = 1
         else:
             s = 0
         f = "RequestedEnergyTransferMode"
         x1 = v.RequestedEnergyTransferMode
-        t = _T117[s]
+        t = _T38[s]
         if t is None:
             raise _rt.not_here('RequestedEnergyTransferMode')
         a = (a << t[0]) | t[1]
@@ -4598,12 +5310,12 @@ def _e_ChargeParameterDiscoveryReqType(a, v):
             raise _rt.bad_enum(x1, 'EnergyTransferModeType')
         f = "EVChargeParameter"
         x2 = v.EVChargeParameter
-        j = _M118.get(x2.__class__)
+        j = _M39.get(x2.__class__)
         if j is None:
             raise _rt.bad_class(x2, 'AC_EVChargeParameter | DC_EVChargeParameter | EVChargeParameter')
         a = (a << 5) | (k1) << 1
         a = (a << 2) | (j)
-        a = _F119[j](a, x2)
+        a = _F40[j](a, x2)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4614,11 +5326,8 @@ _e_ChargeParameterDiscoveryReq = _e_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_ChargeParameterDiscoveryReqType': (
-        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EnergyTransferModeType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
+        ('AC_EVChargeParameter', 'ChargeParameterDiscoveryReqType', 'DC_EVChargeParameter', 'EVChargeParameter', '_EV_EnergyTransferModeType', '_W_ChargeParameterDiscoveryReqType', '_d_AC_EVChargeParameter', '_d_DC_EVChargeParameter', '_d_EVChargeParameter'),
 """\
-_s120 = ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple.__set__
-_s121 = ChargeParameterDiscoveryReqType.RequestedEnergyTransferMode.__set__
-_s122 = ChargeParameterDiscoveryReqType.EVChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     v0 = None
@@ -4629,7 +5338,6 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -4643,12 +5351,12 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v0 > 65535:
-            raise _rt.out_of_range(p0, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
+            if v0 > 65535:
+                raise _rt.out_of_range(q - 16, 'ChargeParameterDiscoveryReqType.MaxEntriesSAScheduleTuple', v0, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -4705,22 +5413,48 @@ def _d_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryReqType')
     p = q
-    o = _new(cls)
-    _s120(o, v0)
-    _s121(o, v1)
-    _s122(o, v2)
+    o = _new(_W_ChargeParameterDiscoveryReqType)
+    o.MaxEntriesSAScheduleTuple = v0
+    o.RequestedEnergyTransferMode = v1
+    o.EVChargeParameter = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryReq = _d_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryReqType': (
+        ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', '_j_AC_EVChargeParameter', '_j_DC_EVChargeParameter', '_j_EVChargeParameter'),
+"""\
+_J4 = {AC_EVChargeParameter: 0, DC_EVChargeParameter: 1, EVChargeParameter: 2}
+_J5 = ('AC_EVChargeParameter', 'DC_EVChargeParameter', 'EVChargeParameter', )
+_J6 = [_j_AC_EVChargeParameter, _j_DC_EVChargeParameter, _j_EVChargeParameter]
+
+def _j_ChargeParameterDiscoveryReqType(v):
+    d = {}
+    x0 = v.MaxEntriesSAScheduleTuple
+    if x0 is not None:
+        d['MaxEntriesSAScheduleTuple'] = x0
+    x1 = v.RequestedEnergyTransferMode
+    if x1 is not None:
+        d['RequestedEnergyTransferMode'] = x1._value_
+    x2 = v.EVChargeParameter
+    if x2 is not None:
+        j = _J4.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J5[j]] = _J6[j](x2)
+    return d
+_j_ChargeParameterDiscoveryReq = _j_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_ChargeParameterDiscoveryResType': (
         ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_IX_EVSEProcessingType', '_IX_responseCodeType', '_e_AC_EVSEChargeParameter', '_e_DC_EVSEChargeParameter', '_e_EVSEChargeParameter', '_e_SAScheduleList', '_e_SASchedules'),
 """\
-_M123 = {SAScheduleList: 0, SASchedules: 1}
-_F124 = (_e_SAScheduleList, _e_SASchedules, )
-_M125 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
-_F126 = (_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter, )
-_T127 = (None, None, ((3, 2, 4), (3, 3, 4), (3, 4, 4), ), ((2, 0, 4), (2, 1, 4), (2, 2, 4), ), None, )
+_M41 = {SAScheduleList: 0, SASchedules: 1}
+_F42 = [_e_SAScheduleList, _e_SASchedules]
+_M43 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_F44 = [_e_AC_EVSEChargeParameter, _e_DC_EVSEChargeParameter, _e_EVSEChargeParameter]
+_T45 = (None, None, ((3, 2, 4), (3, 3, 4), (3, 4, 4), ), ((2, 0, 4), (2, 1, 4), (2, 2, 4), ), None, )
 
 def _e_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -4739,26 +5473,26 @@ def _e_ChargeParameterDiscoveryResType(a, v):
         x2 = v.SASchedules
         a = (a << 13) | (k0) << 6 | (k1) << 1
         if x2 is not None:
-            j = _M123.get(x2.__class__)
+            j = _M41.get(x2.__class__)
             if j is None:
                 raise _rt.bad_class(x2, 'SAScheduleList | SASchedules')
             a = (a << 3) | (j)
-            a = _F124[j](a, x2)
+            a = _F42[j](a, x2)
             s = 3
         else:
             s = 2
         f = "EVSEChargeParameter"
         x3 = v.EVSEChargeParameter
-        j = _M125.get(x3.__class__)
+        j = _M43.get(x3.__class__)
         if j is None:
             raise _rt.bad_class(x3, 'AC_EVSEChargeParameter | DC_EVSEChargeParameter | EVSEChargeParameter')
-        t = _T127[s]
+        t = _T45[s]
         t = None if t is None else t[j]
         if t is None:
             raise _rt.not_here('EVSEChargeParameter')
         a = (a << t[0]) | t[1]
         s = t[2]
-        a = _F126[j](a, x3)
+        a = _F44[j](a, x3)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -4769,12 +5503,8 @@ _e_ChargeParameterDiscoveryRes = _e_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_ChargeParameterDiscoveryResType': (
-        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
+        ('AC_EVSEChargeParameter', 'ChargeParameterDiscoveryResType', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_EV_EVSEProcessingType', '_EV_responseCodeType', '_W_ChargeParameterDiscoveryResType', '_d_AC_EVSEChargeParameter', '_d_DC_EVSEChargeParameter', '_d_EVSEChargeParameter', '_d_SAScheduleList', '_d_SASchedules'),
 """\
-_s128 = ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s129 = ChargeParameterDiscoveryResType.EVSEProcessing.__set__
-_s130 = ChargeParameterDiscoveryResType.SASchedules.__set__
-_s131 = ChargeParameterDiscoveryResType.EVSEChargeParameter.__set__
 
 def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v2 = None
@@ -4833,20 +5563,51 @@ def _d_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeParameterDiscoveryResType')
     p = q
-    o = _new(cls)
-    _s128(o, v0)
-    _s129(o, v1)
-    _s130(o, v2)
-    _s131(o, v3)
+    o = _new(_W_ChargeParameterDiscoveryResType)
+    o.ResponseCode = v0
+    o.EVSEProcessing = v1
+    o.SASchedules = v2
+    o.EVSEChargeParameter = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargeParameterDiscoveryRes = _d_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_ChargeParameterDiscoveryResType': (
+        ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', 'SAScheduleList', 'SASchedules', '_j_AC_EVSEChargeParameter', '_j_DC_EVSEChargeParameter', '_j_EVSEChargeParameter', '_j_SAScheduleList', '_j_SASchedules'),
+"""\
+_J7 = {SAScheduleList: 0, SASchedules: 1}
+_J8 = ('SAScheduleList', 'SASchedules', )
+_J9 = [_j_SAScheduleList, _j_SASchedules]
+_J10 = {AC_EVSEChargeParameter: 0, DC_EVSEChargeParameter: 1, EVSEChargeParameter: 2}
+_J11 = ('AC_EVSEChargeParameter', 'DC_EVSEChargeParameter', 'EVSEChargeParameter', )
+_J12 = [_j_AC_EVSEChargeParameter, _j_DC_EVSEChargeParameter, _j_EVSEChargeParameter]
+
+def _j_ChargeParameterDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEProcessing
+    d = {'ResponseCode': x0._value_, 'EVSEProcessing': x1._value_}
+    x2 = v.SASchedules
+    if x2 is not None:
+        j = _J7.get(x2.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J8[j]] = _J9[j](x2)
+    x3 = v.EVSEChargeParameter
+    if x3 is not None:
+        j = _J10.get(x3.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J11[j]] = _J12[j](x3)
+    return d
+_j_ChargeParameterDiscoveryRes = _j_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_ChargeServiceType': (
         ('SupportedEnergyTransferModeType', '_IX_serviceCategoryType', '_e_SupportedEnergyTransferModeType'),
 """\
-_T132 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, )
-_T133 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
+_T46 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, )
+_T47 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_ChargeServiceType(a, v):
     f = ""
@@ -4855,8 +5616,12 @@ def _e_ChargeServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -4871,7 +5636,7 @@ def _e_ChargeServiceType(a, v):
             s = 1
         f = "ServiceCategory"
         x2 = v.ServiceCategory
-        t = _T132[s]
+        t = _T46[s]
         if t is None:
             raise _rt.not_here('ServiceCategory')
         a = (a << t[0]) | t[1]
@@ -4893,7 +5658,7 @@ def _e_ChargeServiceType(a, v):
             s = 3
         f = "FreeService"
         x4 = v.FreeService
-        t = _T133[s]
+        t = _T47[s]
         if t is None:
             raise _rt.not_here('FreeService')
         a = (a << t[0]) | t[1]
@@ -4915,19 +5680,12 @@ def _e_ChargeServiceType(a, v):
 """,
     ),
     '_d_ChargeServiceType': (
-        ('ChargeServiceType', 'SupportedEnergyTransferModeType', '_EV_serviceCategoryType', '_d_SupportedEnergyTransferModeType'),
+        ('ChargeServiceType', 'SupportedEnergyTransferModeType', '_EV_serviceCategoryType', '_W_ChargeServiceType', '_d_SupportedEnergyTransferModeType'),
 """\
-_s134 = ChargeServiceType.ServiceID.__set__
-_s135 = ChargeServiceType.ServiceName.__set__
-_s136 = ChargeServiceType.ServiceCategory.__set__
-_s137 = ChargeServiceType.ServiceScope.__set__
-_s138 = ChargeServiceType.FreeService.__set__
-_s139 = ChargeServiceType.SupportedEnergyTransferMode.__set__
 
 def _d_ChargeServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4941,12 +5699,12 @@ def _d_ChargeServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ChargeServiceType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ChargeServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5026,20 +5784,48 @@ def _d_ChargeServiceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargeServiceType')
     p = q
-    o = _new(cls)
-    _s134(o, v0)
-    _s135(o, v1)
-    _s136(o, v2)
-    _s137(o, v3)
-    _s138(o, v4)
-    _s139(o, v5)
+    o = _new(_W_ChargeServiceType)
+    o.ServiceID = v0
+    o.ServiceName = v1
+    o.ServiceCategory = v2
+    o.ServiceScope = v3
+    o.FreeService = v4
+    o.SupportedEnergyTransferMode = v5
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ChargeServiceType': (
+        ('SupportedEnergyTransferModeType', '_j_SupportedEnergyTransferModeType'),
+"""\
+
+def _j_ChargeServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    x4 = v.FreeService
+    if x4 is not None:
+        d['FreeService'] = x4
+    x5 = v.SupportedEnergyTransferMode
+    if x5 is not None:
+        d['SupportedEnergyTransferMode'] = _j_SupportedEnergyTransferModeType(x5)
+    return d
 """,
     ),
     '_e_ChargingProfileType': (
         ('ProfileEntryType', '_e_ProfileEntryType'),
 """\
-_T140 = (None, (2, 1), (1, 0), )
+_T48 = (None, (2, 1), (1, 0), )
 
 def _e_ChargingProfileType(a, v):
     f = ""
@@ -5067,7 +5853,7 @@ def _e_ChargingProfileType(a, v):
             a = _e_ProfileEntryType(a, y)
             i += 1
         s = 2 if n == 24 else 1
-        t = _T140[s]
+        t = _T48[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ProfileEntry))')
         a = (a << t[0]) | t[1]
@@ -5079,9 +5865,8 @@ def _e_ChargingProfileType(a, v):
 """,
     ),
     '_d_ChargingProfileType': (
-        ('ChargingProfileType', 'ProfileEntryType', '_d_ProfileEntryType'),
+        ('ChargingProfileType', 'ProfileEntryType', '_W_ChargingProfileType', '_d_ProfileEntryType'),
 """\
-_s141 = ChargingProfileType.ProfileEntry.__set__
 
 def _d_ChargingProfileType(D, E, p, data, st, cls):
     v0 = []
@@ -5125,9 +5910,22 @@ def _d_ChargingProfileType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ChargingProfileType')
-    o = _new(cls)
-    _s141(o, v0)
+    o = _new(_W_ChargingProfileType)
+    o.ProfileEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ChargingProfileType': (
+        ('ProfileEntryType', '_j_ProfileEntryType'),
+"""\
+
+def _j_ChargingProfileType(v):
+    d = {}
+    x0 = v.ProfileEntry
+    if x0:
+        d['ProfileEntry'] = [_j_ProfileEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ChargingStatusReqType': (
@@ -5147,7 +5945,7 @@ _e_ChargingStatusReq = _e_ChargingStatusReqType
 """,
     ),
     '_d_ChargingStatusReqType': (
-        ('ChargingStatusReqType',),
+        ('ChargingStatusReqType', '_W_ChargingStatusReqType'),
 """\
 
 def _d_ChargingStatusReqType(D, E, p, data, st, cls):
@@ -5158,17 +5956,28 @@ def _d_ChargingStatusReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargingStatusReqType')
     p = q
-    o = _new(cls)
+    o = _new(_W_ChargingStatusReqType)
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusReq = _d_ChargingStatusReqType
+""",
+    ),
+    '_j_ChargingStatusReqType': (
+        (),
+"""\
+
+def _j_ChargingStatusReqType(v):
+    d = {}
+    return d
+_j_ChargingStatusReq = _j_ChargingStatusReqType
 """,
     ),
     '_e_ChargingStatusResType': (
         ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_EVSENotificationType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_MeterInfoType'),
 """\
-_T143 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T144 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T145 = (None, None, None, (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, )
+_T50 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T51 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T52 = (None, None, None, (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, )
 
 def _e_ChargingStatusResType(a, v):
     f = ""
@@ -5195,21 +6004,25 @@ def _e_ChargingStatusResType(a, v):
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
             f = "EVSEMaxCurrent.Multiplier"
-            e142_x0 = x3.Multiplier
-            if e142_x0.__class__ is not int or e142_x0 < -3 or e142_x0 > 3:
-                raise _rt.bad_int(e142_x0, -3, 3)
+            e49_x0 = x3.Multiplier
+            if e49_x0.__class__ is not int or e49_x0 < -3 or e49_x0 > 3:
+                raise _rt.bad_int(e49_x0, -3, 3)
             f = "EVSEMaxCurrent.Unit"
-            e142_x1 = x3.Unit
-            e142_k1 = _IX_unitSymbolType.get(e142_x1)
-            if e142_k1 is None:
-                raise _rt.bad_enum(e142_x1, 'unitSymbolType')
+            e49_x1 = x3.Unit
+            e49_k1 = _IX_unitSymbolType.get(e49_x1)
+            if e49_k1 is None:
+                raise _rt.bad_enum(e49_x1, 'unitSymbolType')
             f = "EVSEMaxCurrent.Value"
-            e142_x2 = x3.Value
-            if e142_x2.__class__ is not int or e142_x2 < -32768 or e142_x2 > 32767:
-                raise _rt.bad_int(e142_x2, -32768, 32767)
-            a = (a << 18) | (e142_x0 - -3) << 10 | (e142_k1) << 4 | (e142_x2 < 0)
-            m = ~e142_x2 if e142_x2 < 0 else e142_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e49_x2 = x3.Value
+            if e49_x2.__class__ is not int or e49_x2 < -32768 or e49_x2 > 32767:
+                raise _rt.bad_int(e49_x2, -32768, 32767)
+            m = ~e49_x2 if e49_x2 < 0 else e49_x2
+            if m < 128:
+                a = (a << 26) | (e49_x0 - -3) << 18 | (e49_k1) << 12 | (e49_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e49_x0 - -3) << 26 | (e49_k1) << 20 | (e49_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e49_x0 - -3) << 34 | (e49_k1) << 28 | (e49_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -5219,7 +6032,7 @@ def _e_ChargingStatusResType(a, v):
         if x4 is not None:
             if not isinstance(x4, MeterInfoType):
                 raise _rt.bad_class(x4, 'MeterInfoType')
-            t = _T143[s]
+            t = _T50[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -5228,7 +6041,7 @@ def _e_ChargingStatusResType(a, v):
         f = "ReceiptRequired"
         x5 = v.ReceiptRequired
         if x5 is not None:
-            t = _T144[s]
+            t = _T51[s]
             if t is None:
                 raise _rt.not_here('ReceiptRequired')
             a = (a << t[0]) | t[1]
@@ -5240,27 +6053,31 @@ def _e_ChargingStatusResType(a, v):
         x6 = v.AC_EVSEStatus
         if not isinstance(x6, AC_EVSEStatusType):
             raise _rt.bad_class(x6, 'AC_EVSEStatusType')
-        t = _T145[s]
+        t = _T52[s]
         if t is None:
             raise _rt.not_here('AC_EVSEStatus')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "AC_EVSEStatus.NotificationMaxDelay"
-        a146_x0 = x6.NotificationMaxDelay
-        if a146_x0.__class__ is not int or a146_x0 < 0 or a146_x0 > 65535:
-            raise _rt.bad_int(a146_x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | a146_x0 if a146_x0 < 128 else _uint(a, a146_x0)
+        a53_x0 = x6.NotificationMaxDelay
+        if a53_x0.__class__ is not int or a53_x0 < 0 or a53_x0 > 65535:
+            raise _rt.bad_int(a53_x0, 0, 65535)
+        if a53_x0 < 128:
+            a = (a << 10) | (a53_x0)
+        elif a53_x0 < 16384:
+            a = (a << 18) | (((a53_x0 & 127) << 8) | (a53_x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((a53_x0 & 127) << 16) | ((a53_x0 & 16256) << 1) | (a53_x0 >> 14) | 8421376)
         f = "AC_EVSEStatus.EVSENotification"
-        a146_x1 = x6.EVSENotification
-        a146_k1 = _IX_EVSENotificationType.get(a146_x1)
-        if a146_k1 is None:
-            raise _rt.bad_enum(a146_x1, 'EVSENotificationType')
+        a53_x1 = x6.EVSENotification
+        a53_k1 = _IX_EVSENotificationType.get(a53_x1)
+        if a53_k1 is None:
+            raise _rt.bad_enum(a53_x1, 'EVSENotificationType')
         f = "AC_EVSEStatus.RCD"
-        a146_x2 = x6.RCD
-        if a146_x2.__class__ is not bool:
-            raise _rt.bad_type(a146_x2, 'bool')
-        a = (a << 12) | (a146_k1) << 7 | (a146_x2) << 3
+        a53_x2 = x6.RCD
+        if a53_x2.__class__ is not bool:
+            raise _rt.bad_type(a53_x2, 'bool')
+        a = (a << 12) | (a53_k1) << 7 | (a53_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -5270,18 +6087,8 @@ _e_ChargingStatusRes = _e_ChargingStatusResType
 """,
     ),
     '_d_ChargingStatusResType': (
-        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_d_AC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
+        ('AC_EVSEStatusType', 'ChargingStatusResType', 'MeterInfoType', 'PhysicalValueType', '_EV_EVSENotificationType', '_EV_responseCodeType', '_W_AC_EVSEStatusType', '_W_ChargingStatusResType', '_d_AC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s148 = AC_EVSEStatusType.NotificationMaxDelay.__set__
-_s149 = AC_EVSEStatusType.EVSENotification.__set__
-_s150 = AC_EVSEStatusType.RCD.__set__
-_s151 = ChargingStatusResType.ResponseCode.__set__
-_s152 = ChargingStatusResType.EVSEID.__set__
-_s153 = ChargingStatusResType.SAScheduleTupleID.__set__
-_s154 = ChargingStatusResType.EVSEMaxCurrent.__set__
-_s155 = ChargingStatusResType.MeterInfo.__set__
-_s156 = ChargingStatusResType.ReceiptRequired.__set__
-_s157 = ChargingStatusResType.AC_EVSEStatus.__set__
 
 def _d_ChargingStatusResType(D, E, p, data, st, cls):
     v3 = None
@@ -5379,7 +6186,6 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ChargingStatusResType')
     if s == 6:
-        p0 = p + 3
         q = p + 19
         if q <= E:
             c = (D >> (E - q)) & 524287
@@ -5388,17 +6194,17 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 7:
             raise _rt.escape(p, g, 3, 7, 'AC_EVSEStatusType')
-        a147_v0 = c & 65535
-        if a147_v0 < 32768:
-            a147_v0 >>= 8
+        a54_v0 = c & 65535
+        if a54_v0 < 32768:
+            a54_v0 >>= 8
             p = q - 8
-        elif not a147_v0 & 128:
-            a147_v0 = ((a147_v0 >> 8) & 127) | ((a147_v0 & 127) << 7)
+        elif not a54_v0 & 128:
+            a54_v0 = ((a54_v0 >> 8) & 127) | (a54_v0 & 127) << 7
             p = q
         else:
-            a147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-        if a147_v0 > 65535:
-            raise _rt.out_of_range(p0, 'AC_EVSEStatusType.NotificationMaxDelay', a147_v0, 0, 65535)
+            a54_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+            if a54_v0 > 65535:
+                raise _rt.out_of_range(q - 16, 'AC_EVSEStatusType.NotificationMaxDelay', a54_v0, 0, 65535)
         q = p + 9
         if q > E:
             D, E = _win(data, p, q)
@@ -5408,13 +6214,14 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
         k = (c >> 4) & 3
         if k >= 3:
             raise _rt.bad_enum_index(p + 3, 'AC_EVSEStatusType.EVSENotification', k, 3)
-        a147_v1 = _EV_EVSENotificationType[k]
-        a147_v2 = (c & 1) == 1
+        a54_v1 = _EV_EVSENotificationType[k]
+        a54_v2 = (c & 1) == 1
         p = q
-        v6 = _new(AC_EVSEStatusType)
-        _s148(v6, a147_v0)
-        _s149(v6, a147_v1)
-        _s150(v6, a147_v2)
+        v6 = _new(_W_AC_EVSEStatusType)
+        v6.NotificationMaxDelay = a54_v0
+        v6.EVSENotification = a54_v1
+        v6.RCD = a54_v2
+        v6.__class__ = AC_EVSEStatusType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -5429,22 +6236,60 @@ def _d_ChargingStatusResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ChargingStatusResType')
     p = q
-    o = _new(cls)
-    _s151(o, v0)
-    _s152(o, v1)
-    _s153(o, v2)
-    _s154(o, v3)
-    _s155(o, v4)
-    _s156(o, v5)
-    _s157(o, v6)
+    o = _new(_W_ChargingStatusResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.SAScheduleTupleID = v2
+    o.EVSEMaxCurrent = v3
+    o.MeterInfo = v4
+    o.ReceiptRequired = v5
+    o.AC_EVSEStatus = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_ChargingStatusRes = _d_ChargingStatusResType
+""",
+    ),
+    '_j_ChargingStatusResType': (
+        ('AC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_MeterInfoType'),
+"""\
+
+def _j_ChargingStatusResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    x2 = v.SAScheduleTupleID
+    if x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1, 'SAScheduleTupleID': x2}
+    x3 = v.EVSEMaxCurrent
+    if x3 is not None:
+        y1 = x3.Multiplier
+        y2 = x3.Unit
+        y3 = x3.Value
+        if y1 is None or y3 is None:
+            return _rt.json_body(v)
+        d['EVSEMaxCurrent'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x4 = v.MeterInfo
+    if x4 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x4)
+    x5 = v.ReceiptRequired
+    if x5 is not None:
+        d['ReceiptRequired'] = x5
+    x6 = v.AC_EVSEStatus
+    if x6 is not None:
+        y4 = x6.NotificationMaxDelay
+        y5 = x6.EVSENotification
+        y6 = x6.RCD
+        if y4 is None or y6 is None:
+            return _rt.json_body(v)
+        d['AC_EVSEStatus'] = {'NotificationMaxDelay': y4, 'EVSENotification': y5._value_, 'RCD': y6}
+    return d
+_j_ChargingStatusRes = _j_ChargingStatusResType
 """,
     ),
     '_e_ConsumptionCostType': (
         ('CostType', 'PhysicalValueType', '_IX_unitSymbolType', '_e_CostType'),
 """\
-_T159 = (None, None, (2, 1), (1, 0), )
+_T56 = (None, None, (2, 1), (1, 0), )
 
 def _e_ConsumptionCostType(a, v):
     f = ""
@@ -5455,21 +6300,25 @@ def _e_ConsumptionCostType(a, v):
         if not isinstance(x0, PhysicalValueType):
             raise _rt.bad_class(x0, 'PhysicalValueType')
         f = "startValue.Multiplier"
-        s158_x0 = x0.Multiplier
-        if s158_x0.__class__ is not int or s158_x0 < -3 or s158_x0 > 3:
-            raise _rt.bad_int(s158_x0, -3, 3)
+        s55_x0 = x0.Multiplier
+        if s55_x0.__class__ is not int or s55_x0 < -3 or s55_x0 > 3:
+            raise _rt.bad_int(s55_x0, -3, 3)
         f = "startValue.Unit"
-        s158_x1 = x0.Unit
-        s158_k1 = _IX_unitSymbolType.get(s158_x1)
-        if s158_k1 is None:
-            raise _rt.bad_enum(s158_x1, 'unitSymbolType')
+        s55_x1 = x0.Unit
+        s55_k1 = _IX_unitSymbolType.get(s55_x1)
+        if s55_k1 is None:
+            raise _rt.bad_enum(s55_x1, 'unitSymbolType')
         f = "startValue.Value"
-        s158_x2 = x0.Value
-        if s158_x2.__class__ is not int or s158_x2 < -32768 or s158_x2 > 32767:
-            raise _rt.bad_int(s158_x2, -32768, 32767)
-        a = (a << 16) | (s158_x0 - -3) << 10 | (s158_k1) << 4 | (s158_x2 < 0)
-        m = ~s158_x2 if s158_x2 < 0 else s158_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s55_x2 = x0.Value
+        if s55_x2.__class__ is not int or s55_x2 < -32768 or s55_x2 > 32767:
+            raise _rt.bad_int(s55_x2, -32768, 32767)
+        m = ~s55_x2 if s55_x2 < 0 else s55_x2
+        if m < 128:
+            a = (a << 24) | (s55_x0 - -3) << 18 | (s55_k1) << 12 | (s55_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (s55_x0 - -3) << 26 | (s55_k1) << 20 | (s55_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (s55_x0 - -3) << 34 | (s55_k1) << 28 | (s55_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Cost"
         x1 = v.Cost
         i = None
@@ -5493,7 +6342,7 @@ def _e_ConsumptionCostType(a, v):
             a = _e_CostType(a, y)
             i += 1
         s = 3 if n == 3 else 2
-        t = _T159[s]
+        t = _T56[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Cost))')
         a = (a << t[0]) | t[1]
@@ -5505,17 +6354,11 @@ def _e_ConsumptionCostType(a, v):
 """,
     ),
     '_d_ConsumptionCostType': (
-        ('ConsumptionCostType', 'CostType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_CostType'),
+        ('ConsumptionCostType', 'CostType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_ConsumptionCostType', '_W_PhysicalValueType', '_d_CostType'),
 """\
-_s161 = PhysicalValueType.Multiplier.__set__
-_s162 = PhysicalValueType.Unit.__set__
-_s163 = PhysicalValueType.Value.__set__
-_s164 = ConsumptionCostType.startValue.__set__
-_s165 = ConsumptionCostType.Cost.__set__
 
 def _d_ConsumptionCostType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -5524,31 +6367,36 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    s160_v0 = ((g >> 10) & 7) + -3
-    if s160_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', s160_v0, -3, 3)
+    s57_v0 = ((g >> 10) & 7) + -3
+    if s57_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', s57_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    s160_v1 = _EV_unitSymbolType[k]
+    s57_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    s160_v2 = c & 65535
-    if s160_v2 < 32768:
-        s160_v2 >>= 8
+    s57_v2 = c & 65535
+    if s57_v2 < 32768:
+        s57_v2 >>= 8
         p = q - 8
-    elif not s160_v2 & 128:
-        s160_v2 = ((s160_v2 >> 8) & 127) | ((s160_v2 & 127) << 7)
+        if sg:
+            s57_v2 = ~s57_v2
+    elif not s57_v2 & 128:
+        s57_v2 = ((s57_v2 >> 8) & 127) | (s57_v2 & 127) << 7
         p = q
+        if sg:
+            s57_v2 = ~s57_v2
     else:
-        s160_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s160_v2 = ~s160_v2
-    if s160_v2 < -32768 or s160_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', s160_v2, -32768, 32767)
-    v0 = _new(PhysicalValueType)
-    _s161(v0, s160_v0)
-    _s162(v0, s160_v1)
-    _s163(v0, s160_v2)
+        s57_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s57_v2 = ~s57_v2
+        if s57_v2 < -32768 or s57_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', s57_v2, -32768, 32767)
+    v0 = _new(_W_PhysicalValueType)
+    v0.Multiplier = s57_v0
+    v0.Unit = s57_v1
+    v0.Value = s57_v2
+    v0.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5589,10 +6437,29 @@ def _d_ConsumptionCostType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ConsumptionCostType')
-    o = _new(cls)
-    _s164(o, v0)
-    _s165(o, v1)
+    o = _new(_W_ConsumptionCostType)
+    o.startValue = v0
+    o.Cost = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ConsumptionCostType': (
+        ('CostType', 'PhysicalValueType', '_j_CostType'),
+"""\
+
+def _j_ConsumptionCostType(v):
+    x0 = v.startValue
+    y1 = x0.Multiplier
+    y2 = x0.Unit
+    y3 = x0.Value
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'startValue': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    x1 = v.Cost
+    if x1:
+        d['Cost'] = [_j_CostType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ContractSignatureEncryptedPrivateKeyType': (
@@ -5623,10 +6490,8 @@ def _e_ContractSignatureEncryptedPrivateKeyType(a, v):
 """,
     ),
     '_d_ContractSignatureEncryptedPrivateKeyType': (
-        ('ContractSignatureEncryptedPrivateKeyType',),
+        ('ContractSignatureEncryptedPrivateKeyType', '_W_ContractSignatureEncryptedPrivateKeyType'),
 """\
-_s166 = ContractSignatureEncryptedPrivateKeyType.Id.__set__
-_s167 = ContractSignatureEncryptedPrivateKeyType.CONTENT.__set__
 
 def _d_ContractSignatureEncryptedPrivateKeyType(D, E, p, data, st, cls):
     q = p + 1
@@ -5652,16 +6517,30 @@ def _d_ContractSignatureEncryptedPrivateKeyType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ContractSignatureEncryptedPrivateKeyType')
     p = q
-    o = _new(cls)
-    _s166(o, v0)
-    _s167(o, v1)
+    o = _new(_W_ContractSignatureEncryptedPrivateKeyType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ContractSignatureEncryptedPrivateKeyType': (
+        (),
+"""\
+
+def _j_ContractSignatureEncryptedPrivateKeyType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
+    return d
 """,
     ),
     '_e_CostType': (
         ('_IX_costKindType',),
 """\
-_T168 = (None, None, (2, 1), (1, 0), )
+_T58 = (None, None, (2, 1), (1, 0), )
 
 def _e_CostType(a, v):
     f = ""
@@ -5675,8 +6554,15 @@ def _e_CostType(a, v):
         x1 = v.amount
         if x1.__class__ is not int or x1 < 0 or x1 > 4294967295:
             raise _rt.bad_int(x1, 0, 4294967295)
-        a = (a << 7) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 15) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 23) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 31) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a = (a << 7) | (k0) << 3
+            a = _uint(a, x1)
         f = "amountMultiplier"
         x2 = v.amountMultiplier
         a <<= 1
@@ -5687,7 +6573,7 @@ def _e_CostType(a, v):
             s = 3
         else:
             s = 2
-        t = _T168[s]
+        t = _T58[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(amountMultiplier))')
         a = (a << t[0]) | t[1]
@@ -5699,15 +6585,11 @@ def _e_CostType(a, v):
 """,
     ),
     '_d_CostType': (
-        ('CostType', '_EV_costKindType'),
+        ('CostType', '_EV_costKindType', '_W_CostType'),
 """\
-_s169 = CostType.costKind.__set__
-_s170 = CostType.amount.__set__
-_s171 = CostType.amountMultiplier.__set__
 
 def _d_CostType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 7
     q = p + 23
     if q <= E:
         c = (D >> (E - q)) & 8388607
@@ -5725,12 +6607,12 @@ def _d_CostType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'CostType.amount', v1, 0, 4294967295)
+        if v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'CostType.amount', v1, 0, 4294967295)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -5763,22 +6645,39 @@ def _d_CostType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CostType')
         p = q
-    o = _new(cls)
-    _s169(o, v0)
-    _s170(o, v1)
-    _s171(o, v2)
+    o = _new(_W_CostType)
+    o.costKind = v0
+    o.amount = v1
+    o.amountMultiplier = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_CostType': (
+        (),
+"""\
+
+def _j_CostType(v):
+    x0 = v.costKind
+    x1 = v.amount
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'costKind': x0._value_, 'amount': x1}
+    x2 = v.amountMultiplier
+    if x2 is not None:
+        d['amountMultiplier'] = x2
+    return d
 """,
     ),
     '_e_CurrentDemandReqType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_IX_DC_EVErrorCodeType', '_IX_unitSymbolType'),
 """\
-_T175 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
-_T177 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
-_T179 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
-_T180 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
-_T182 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
-_T184 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
+_T62 = (None, None, (3, 1, 4), (3, 0, 4), None, None, None, None, None, None, None, )
+_T64 = (None, None, (3, 2, 5), (3, 1, 5), (2, 0, 5), None, None, None, None, None, None, )
+_T66 = (None, None, (3, 3, 6), (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, None, None, None, )
+_T67 = (None, None, (3, 4, 7), (3, 3, 7), (2, 2, 7), (2, 1, 7), (1, 0, 7), None, None, None, None, )
+_T69 = (None, None, None, None, None, None, None, (2, 1, 9), (2, 0, 9), None, None, )
+_T71 = (None, None, None, None, None, None, None, (2, 2, 10), (2, 1, 10), (1, 0, 10), None, )
 
 def _e_CurrentDemandReqType(a, v):
     f = ""
@@ -5788,38 +6687,42 @@ def _e_CurrentDemandReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d172_x0 = x0.EVReady
-        if d172_x0.__class__ is not bool:
-            raise _rt.bad_type(d172_x0, 'bool')
+        d59_x0 = x0.EVReady
+        if d59_x0.__class__ is not bool:
+            raise _rt.bad_type(d59_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d172_x1 = x0.EVErrorCode
-        d172_k1 = _IX_DC_EVErrorCodeType.get(d172_x1)
-        if d172_k1 is None:
-            raise _rt.bad_enum(d172_x1, 'DC_EVErrorCodeType')
+        d59_x1 = x0.EVErrorCode
+        d59_k1 = _IX_DC_EVErrorCodeType.get(d59_x1)
+        if d59_k1 is None:
+            raise _rt.bad_enum(d59_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d172_x2 = x0.EVRESSSOC
-        if d172_x2.__class__ is not int or d172_x2 < 0 or d172_x2 > 100:
-            raise _rt.bad_int(d172_x2, 0, 100)
+        d59_x2 = x0.EVRESSSOC
+        if d59_x2.__class__ is not int or d59_x2 < 0 or d59_x2 > 100:
+            raise _rt.bad_int(d59_x2, 0, 100)
         f = "EVTargetCurrent"
         x1 = v.EVTargetCurrent
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVTargetCurrent.Multiplier"
-        e173_x0 = x1.Multiplier
-        if e173_x0.__class__ is not int or e173_x0 < -3 or e173_x0 > 3:
-            raise _rt.bad_int(e173_x0, -3, 3)
+        e60_x0 = x1.Multiplier
+        if e60_x0.__class__ is not int or e60_x0 < -3 or e60_x0 > 3:
+            raise _rt.bad_int(e60_x0, -3, 3)
         f = "EVTargetCurrent.Unit"
-        e173_x1 = x1.Unit
-        e173_k1 = _IX_unitSymbolType.get(e173_x1)
-        if e173_k1 is None:
-            raise _rt.bad_enum(e173_x1, 'unitSymbolType')
+        e60_x1 = x1.Unit
+        e60_k1 = _IX_unitSymbolType.get(e60_x1)
+        if e60_k1 is None:
+            raise _rt.bad_enum(e60_x1, 'unitSymbolType')
         f = "EVTargetCurrent.Value"
-        e173_x2 = x1.Value
-        if e173_x2.__class__ is not int or e173_x2 < -32768 or e173_x2 > 32767:
-            raise _rt.bad_int(e173_x2, -32768, 32767)
-        a = (a << 39) | (d172_x0) << 35 | (d172_k1) << 28 | (d172_x2) << 18 | (e173_x0 - -3) << 10 | (e173_k1) << 4 | (e173_x2 < 0)
-        m = ~e173_x2 if e173_x2 < 0 else e173_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e60_x2 = x1.Value
+        if e60_x2.__class__ is not int or e60_x2 < -32768 or e60_x2 > 32767:
+            raise _rt.bad_int(e60_x2, -32768, 32767)
+        m = ~e60_x2 if e60_x2 < 0 else e60_x2
+        if m < 128:
+            a = (a << 47) | (d59_x0) << 43 | (d59_k1) << 36 | (d59_x2) << 26 | (e60_x0 - -3) << 18 | (e60_k1) << 12 | (e60_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 55) | (d59_x0) << 51 | (d59_k1) << 44 | (d59_x2) << 34 | (e60_x0 - -3) << 26 | (e60_k1) << 20 | (e60_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 63) | (d59_x0) << 59 | (d59_k1) << 52 | (d59_x2) << 42 | (e60_x0 - -3) << 34 | (e60_k1) << 28 | (e60_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumVoltageLimit"
         x2 = v.EVMaximumVoltageLimit
         a <<= 2
@@ -5827,21 +6730,25 @@ def _e_CurrentDemandReqType(a, v):
             if not isinstance(x2, PhysicalValueType):
                 raise _rt.bad_class(x2, 'PhysicalValueType')
             f = "EVMaximumVoltageLimit.Multiplier"
-            e174_x0 = x2.Multiplier
-            if e174_x0.__class__ is not int or e174_x0 < -3 or e174_x0 > 3:
-                raise _rt.bad_int(e174_x0, -3, 3)
+            e61_x0 = x2.Multiplier
+            if e61_x0.__class__ is not int or e61_x0 < -3 or e61_x0 > 3:
+                raise _rt.bad_int(e61_x0, -3, 3)
             f = "EVMaximumVoltageLimit.Unit"
-            e174_x1 = x2.Unit
-            e174_k1 = _IX_unitSymbolType.get(e174_x1)
-            if e174_k1 is None:
-                raise _rt.bad_enum(e174_x1, 'unitSymbolType')
+            e61_x1 = x2.Unit
+            e61_k1 = _IX_unitSymbolType.get(e61_x1)
+            if e61_k1 is None:
+                raise _rt.bad_enum(e61_x1, 'unitSymbolType')
             f = "EVMaximumVoltageLimit.Value"
-            e174_x2 = x2.Value
-            if e174_x2.__class__ is not int or e174_x2 < -32768 or e174_x2 > 32767:
-                raise _rt.bad_int(e174_x2, -32768, 32767)
-            a = (a << 18) | (e174_x0 - -3) << 10 | (e174_k1) << 4 | (e174_x2 < 0)
-            m = ~e174_x2 if e174_x2 < 0 else e174_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e61_x2 = x2.Value
+            if e61_x2.__class__ is not int or e61_x2 < -32768 or e61_x2 > 32767:
+                raise _rt.bad_int(e61_x2, -32768, 32767)
+            m = ~e61_x2 if e61_x2 < 0 else e61_x2
+            if m < 128:
+                a = (a << 26) | (e61_x0 - -3) << 18 | (e61_k1) << 12 | (e61_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e61_x0 - -3) << 26 | (e61_k1) << 20 | (e61_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e61_x0 - -3) << 34 | (e61_k1) << 28 | (e61_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
@@ -5851,59 +6758,67 @@ def _e_CurrentDemandReqType(a, v):
         if x3 is not None:
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
-            t = _T175[s]
+            t = _T62[s]
             if t is None:
                 raise _rt.not_here('EVMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumCurrentLimit.Multiplier"
-            e176_x0 = x3.Multiplier
-            if e176_x0.__class__ is not int or e176_x0 < -3 or e176_x0 > 3:
-                raise _rt.bad_int(e176_x0, -3, 3)
+            e63_x0 = x3.Multiplier
+            if e63_x0.__class__ is not int or e63_x0 < -3 or e63_x0 > 3:
+                raise _rt.bad_int(e63_x0, -3, 3)
             f = "EVMaximumCurrentLimit.Unit"
-            e176_x1 = x3.Unit
-            e176_k1 = _IX_unitSymbolType.get(e176_x1)
-            if e176_k1 is None:
-                raise _rt.bad_enum(e176_x1, 'unitSymbolType')
+            e63_x1 = x3.Unit
+            e63_k1 = _IX_unitSymbolType.get(e63_x1)
+            if e63_k1 is None:
+                raise _rt.bad_enum(e63_x1, 'unitSymbolType')
             f = "EVMaximumCurrentLimit.Value"
-            e176_x2 = x3.Value
-            if e176_x2.__class__ is not int or e176_x2 < -32768 or e176_x2 > 32767:
-                raise _rt.bad_int(e176_x2, -32768, 32767)
-            a = (a << 15) | (e176_x0 - -3) << 10 | (e176_k1) << 4 | (e176_x2 < 0)
-            m = ~e176_x2 if e176_x2 < 0 else e176_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e63_x2 = x3.Value
+            if e63_x2.__class__ is not int or e63_x2 < -32768 or e63_x2 > 32767:
+                raise _rt.bad_int(e63_x2, -32768, 32767)
+            m = ~e63_x2 if e63_x2 < 0 else e63_x2
+            if m < 128:
+                a = (a << 23) | (e63_x0 - -3) << 18 | (e63_k1) << 12 | (e63_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e63_x0 - -3) << 26 | (e63_k1) << 20 | (e63_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e63_x0 - -3) << 34 | (e63_k1) << 28 | (e63_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVMaximumPowerLimit"
         x4 = v.EVMaximumPowerLimit
         if x4 is not None:
             if not isinstance(x4, PhysicalValueType):
                 raise _rt.bad_class(x4, 'PhysicalValueType')
-            t = _T177[s]
+            t = _T64[s]
             if t is None:
                 raise _rt.not_here('EVMaximumPowerLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVMaximumPowerLimit.Multiplier"
-            e178_x0 = x4.Multiplier
-            if e178_x0.__class__ is not int or e178_x0 < -3 or e178_x0 > 3:
-                raise _rt.bad_int(e178_x0, -3, 3)
+            e65_x0 = x4.Multiplier
+            if e65_x0.__class__ is not int or e65_x0 < -3 or e65_x0 > 3:
+                raise _rt.bad_int(e65_x0, -3, 3)
             f = "EVMaximumPowerLimit.Unit"
-            e178_x1 = x4.Unit
-            e178_k1 = _IX_unitSymbolType.get(e178_x1)
-            if e178_k1 is None:
-                raise _rt.bad_enum(e178_x1, 'unitSymbolType')
+            e65_x1 = x4.Unit
+            e65_k1 = _IX_unitSymbolType.get(e65_x1)
+            if e65_k1 is None:
+                raise _rt.bad_enum(e65_x1, 'unitSymbolType')
             f = "EVMaximumPowerLimit.Value"
-            e178_x2 = x4.Value
-            if e178_x2.__class__ is not int or e178_x2 < -32768 or e178_x2 > 32767:
-                raise _rt.bad_int(e178_x2, -32768, 32767)
-            a = (a << 15) | (e178_x0 - -3) << 10 | (e178_k1) << 4 | (e178_x2 < 0)
-            m = ~e178_x2 if e178_x2 < 0 else e178_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e65_x2 = x4.Value
+            if e65_x2.__class__ is not int or e65_x2 < -32768 or e65_x2 > 32767:
+                raise _rt.bad_int(e65_x2, -32768, 32767)
+            m = ~e65_x2 if e65_x2 < 0 else e65_x2
+            if m < 128:
+                a = (a << 23) | (e65_x0 - -3) << 18 | (e65_k1) << 12 | (e65_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e65_x0 - -3) << 26 | (e65_k1) << 20 | (e65_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e65_x0 - -3) << 34 | (e65_k1) << 28 | (e65_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "BulkChargingComplete"
         x5 = v.BulkChargingComplete
         if x5 is not None:
-            t = _T179[s]
+            t = _T66[s]
             if t is None:
                 raise _rt.not_here('BulkChargingComplete')
             a = (a << t[0]) | t[1]
@@ -5913,7 +6828,7 @@ def _e_CurrentDemandReqType(a, v):
             a = (a << 3) | (x5) << 1
         f = "ChargingComplete"
         x6 = v.ChargingComplete
-        t = _T180[s]
+        t = _T67[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -5927,21 +6842,25 @@ def _e_CurrentDemandReqType(a, v):
             if not isinstance(x7, PhysicalValueType):
                 raise _rt.bad_class(x7, 'PhysicalValueType')
             f = "RemainingTimeToFullSoC.Multiplier"
-            r181_x0 = x7.Multiplier
-            if r181_x0.__class__ is not int or r181_x0 < -3 or r181_x0 > 3:
-                raise _rt.bad_int(r181_x0, -3, 3)
+            r68_x0 = x7.Multiplier
+            if r68_x0.__class__ is not int or r68_x0 < -3 or r68_x0 > 3:
+                raise _rt.bad_int(r68_x0, -3, 3)
             f = "RemainingTimeToFullSoC.Unit"
-            r181_x1 = x7.Unit
-            r181_k1 = _IX_unitSymbolType.get(r181_x1)
-            if r181_k1 is None:
-                raise _rt.bad_enum(r181_x1, 'unitSymbolType')
+            r68_x1 = x7.Unit
+            r68_k1 = _IX_unitSymbolType.get(r68_x1)
+            if r68_k1 is None:
+                raise _rt.bad_enum(r68_x1, 'unitSymbolType')
             f = "RemainingTimeToFullSoC.Value"
-            r181_x2 = x7.Value
-            if r181_x2.__class__ is not int or r181_x2 < -32768 or r181_x2 > 32767:
-                raise _rt.bad_int(r181_x2, -32768, 32767)
-            a = (a << 17) | (r181_x0 - -3) << 10 | (r181_k1) << 4 | (r181_x2 < 0)
-            m = ~r181_x2 if r181_x2 < 0 else r181_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r68_x2 = x7.Value
+            if r68_x2.__class__ is not int or r68_x2 < -32768 or r68_x2 > 32767:
+                raise _rt.bad_int(r68_x2, -32768, 32767)
+            m = ~r68_x2 if r68_x2 < 0 else r68_x2
+            if m < 128:
+                a = (a << 25) | (r68_x0 - -3) << 18 | (r68_k1) << 12 | (r68_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (r68_x0 - -3) << 26 | (r68_k1) << 20 | (r68_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (r68_x0 - -3) << 34 | (r68_k1) << 28 | (r68_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -5951,53 +6870,61 @@ def _e_CurrentDemandReqType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T182[s]
+            t = _T69[s]
             if t is None:
                 raise _rt.not_here('RemainingTimeToBulkSoC')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "RemainingTimeToBulkSoC.Multiplier"
-            r183_x0 = x8.Multiplier
-            if r183_x0.__class__ is not int or r183_x0 < -3 or r183_x0 > 3:
-                raise _rt.bad_int(r183_x0, -3, 3)
+            r70_x0 = x8.Multiplier
+            if r70_x0.__class__ is not int or r70_x0 < -3 or r70_x0 > 3:
+                raise _rt.bad_int(r70_x0, -3, 3)
             f = "RemainingTimeToBulkSoC.Unit"
-            r183_x1 = x8.Unit
-            r183_k1 = _IX_unitSymbolType.get(r183_x1)
-            if r183_k1 is None:
-                raise _rt.bad_enum(r183_x1, 'unitSymbolType')
+            r70_x1 = x8.Unit
+            r70_k1 = _IX_unitSymbolType.get(r70_x1)
+            if r70_k1 is None:
+                raise _rt.bad_enum(r70_x1, 'unitSymbolType')
             f = "RemainingTimeToBulkSoC.Value"
-            r183_x2 = x8.Value
-            if r183_x2.__class__ is not int or r183_x2 < -32768 or r183_x2 > 32767:
-                raise _rt.bad_int(r183_x2, -32768, 32767)
-            a = (a << 15) | (r183_x0 - -3) << 10 | (r183_k1) << 4 | (r183_x2 < 0)
-            m = ~r183_x2 if r183_x2 < 0 else r183_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r70_x2 = x8.Value
+            if r70_x2.__class__ is not int or r70_x2 < -32768 or r70_x2 > 32767:
+                raise _rt.bad_int(r70_x2, -32768, 32767)
+            m = ~r70_x2 if r70_x2 < 0 else r70_x2
+            if m < 128:
+                a = (a << 23) | (r70_x0 - -3) << 18 | (r70_k1) << 12 | (r70_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (r70_x0 - -3) << 26 | (r70_k1) << 20 | (r70_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (r70_x0 - -3) << 34 | (r70_k1) << 28 | (r70_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVTargetVoltage"
         x9 = v.EVTargetVoltage
         if not isinstance(x9, PhysicalValueType):
             raise _rt.bad_class(x9, 'PhysicalValueType')
-        t = _T184[s]
+        t = _T71[s]
         if t is None:
             raise _rt.not_here('EVTargetVoltage')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVTargetVoltage.Multiplier"
-        e185_x0 = x9.Multiplier
-        if e185_x0.__class__ is not int or e185_x0 < -3 or e185_x0 > 3:
-            raise _rt.bad_int(e185_x0, -3, 3)
+        e72_x0 = x9.Multiplier
+        if e72_x0.__class__ is not int or e72_x0 < -3 or e72_x0 > 3:
+            raise _rt.bad_int(e72_x0, -3, 3)
         f = "EVTargetVoltage.Unit"
-        e185_x1 = x9.Unit
-        e185_k1 = _IX_unitSymbolType.get(e185_x1)
-        if e185_k1 is None:
-            raise _rt.bad_enum(e185_x1, 'unitSymbolType')
+        e72_x1 = x9.Unit
+        e72_k1 = _IX_unitSymbolType.get(e72_x1)
+        if e72_k1 is None:
+            raise _rt.bad_enum(e72_x1, 'unitSymbolType')
         f = "EVTargetVoltage.Value"
-        e185_x2 = x9.Value
-        if e185_x2.__class__ is not int or e185_x2 < -32768 or e185_x2 > 32767:
-            raise _rt.bad_int(e185_x2, -32768, 32767)
-        a = (a << 15) | (e185_x0 - -3) << 10 | (e185_k1) << 4 | (e185_x2 < 0)
-        m = ~e185_x2 if e185_x2 < 0 else e185_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e72_x2 = x9.Value
+        if e72_x2.__class__ is not int or e72_x2 < -32768 or e72_x2 > 32767:
+            raise _rt.bad_int(e72_x2, -32768, 32767)
+        m = ~e72_x2 if e72_x2 < 0 else e72_x2
+        if m < 128:
+            a = (a << 23) | (e72_x0 - -3) << 18 | (e72_k1) << 12 | (e72_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e72_x0 - -3) << 26 | (e72_k1) << 20 | (e72_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e72_x0 - -3) << 34 | (e72_k1) << 28 | (e72_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6008,27 +6935,8 @@ _e_CurrentDemandReq = _e_CurrentDemandReqType
 """,
     ),
     '_d_CurrentDemandReqType': (
-        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_d_PhysicalValueType'),
+        ('CurrentDemandReqType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_CurrentDemandReqType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_d_PhysicalValueType'),
 """\
-_s187 = DC_EVStatusType.EVReady.__set__
-_s188 = DC_EVStatusType.EVErrorCode.__set__
-_s189 = DC_EVStatusType.EVRESSSOC.__set__
-_s191 = PhysicalValueType.Multiplier.__set__
-_s192 = PhysicalValueType.Unit.__set__
-_s193 = PhysicalValueType.Value.__set__
-_s195 = PhysicalValueType.Multiplier.__set__
-_s196 = PhysicalValueType.Unit.__set__
-_s197 = PhysicalValueType.Value.__set__
-_s198 = CurrentDemandReqType.DC_EVStatus.__set__
-_s199 = CurrentDemandReqType.EVTargetCurrent.__set__
-_s200 = CurrentDemandReqType.EVMaximumVoltageLimit.__set__
-_s201 = CurrentDemandReqType.EVMaximumCurrentLimit.__set__
-_s202 = CurrentDemandReqType.EVMaximumPowerLimit.__set__
-_s203 = CurrentDemandReqType.BulkChargingComplete.__set__
-_s204 = CurrentDemandReqType.ChargingComplete.__set__
-_s205 = CurrentDemandReqType.RemainingTimeToFullSoC.__set__
-_s206 = CurrentDemandReqType.RemainingTimeToBulkSoC.__set__
-_s207 = CurrentDemandReqType.EVTargetVoltage.__set__
 
 def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     v2 = None
@@ -6043,20 +6951,20 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d186_v0 = ((c >> 17) & 1) == 1
+    d73_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d186_v1 = _EV_DC_EVErrorCodeType[k]
-    d186_v2 = c & 127
-    if d186_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d186_v2, 0, 100)
+    d73_v1 = _EV_DC_EVErrorCodeType[k]
+    d73_v2 = c & 127
+    if d73_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d73_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s187(v0, d186_v0)
-    _s188(v0, d186_v1)
-    _s189(v0, d186_v2)
-    p0 = p + 18
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d73_v0
+    v0.EVErrorCode = d73_v1
+    v0.EVRESSSOC = d73_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -6065,31 +6973,36 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e190_v0 = ((g >> 10) & 7) + -3
-    if e190_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e190_v0, -3, 3)
+    e74_v0 = ((g >> 10) & 7) + -3
+    if e74_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e74_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e190_v1 = _EV_unitSymbolType[k]
+    e74_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e190_v2 = c & 65535
-    if e190_v2 < 32768:
-        e190_v2 >>= 8
+    e74_v2 = c & 65535
+    if e74_v2 < 32768:
+        e74_v2 >>= 8
         p = q - 8
-    elif not e190_v2 & 128:
-        e190_v2 = ((e190_v2 >> 8) & 127) | ((e190_v2 & 127) << 7)
+        if sg:
+            e74_v2 = ~e74_v2
+    elif not e74_v2 & 128:
+        e74_v2 = ((e74_v2 >> 8) & 127) | (e74_v2 & 127) << 7
         p = q
+        if sg:
+            e74_v2 = ~e74_v2
     else:
-        e190_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e190_v2 = ~e190_v2
-    if e190_v2 < -32768 or e190_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e190_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s191(v1, e190_v0)
-    _s192(v1, e190_v1)
-    _s193(v1, e190_v2)
+        e74_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e74_v2 = ~e74_v2
+        if e74_v2 < -32768 or e74_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e74_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e74_v0
+    v1.Unit = e74_v1
+    v1.Value = e74_v2
+    v1.__class__ = PhysicalValueType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -6267,7 +7180,6 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'CurrentDemandReqType')
     if s == 9:
-        p0 = p + 16
         q = p + 32
         if q <= E:
             c = (D >> (E - q)) & 4294967295
@@ -6276,31 +7188,36 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e194_v0 = ((g >> 10) & 7) + -3
-        if e194_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e194_v0, -3, 3)
+        e75_v0 = ((g >> 10) & 7) + -3
+        if e75_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e75_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e194_v1 = _EV_unitSymbolType[k]
+        e75_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e194_v2 = c & 65535
-        if e194_v2 < 32768:
-            e194_v2 >>= 8
+        e75_v2 = c & 65535
+        if e75_v2 < 32768:
+            e75_v2 >>= 8
             p = q - 8
-        elif not e194_v2 & 128:
-            e194_v2 = ((e194_v2 >> 8) & 127) | ((e194_v2 & 127) << 7)
+            if sg:
+                e75_v2 = ~e75_v2
+        elif not e75_v2 & 128:
+            e75_v2 = ((e75_v2 >> 8) & 127) | (e75_v2 & 127) << 7
             p = q
+            if sg:
+                e75_v2 = ~e75_v2
         else:
-            e194_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e194_v2 = ~e194_v2
-        if e194_v2 < -32768 or e194_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e194_v2, -32768, 32767)
-        v9 = _new(PhysicalValueType)
-        _s195(v9, e194_v0)
-        _s196(v9, e194_v1)
-        _s197(v9, e194_v2)
+            e75_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e75_v2 = ~e75_v2
+            if e75_v2 < -32768 or e75_v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e75_v2, -32768, 32767)
+        v9 = _new(_W_PhysicalValueType)
+        v9.Multiplier = e75_v0
+        v9.Unit = e75_v1
+        v9.Value = e75_v2
+        v9.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -6315,29 +7232,104 @@ def _d_CurrentDemandReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'CurrentDemandReqType')
     p = q
-    o = _new(cls)
-    _s198(o, v0)
-    _s199(o, v1)
-    _s200(o, v2)
-    _s201(o, v3)
-    _s202(o, v4)
-    _s203(o, v5)
-    _s204(o, v6)
-    _s205(o, v7)
-    _s206(o, v8)
-    _s207(o, v9)
+    o = _new(_W_CurrentDemandReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetCurrent = v1
+    o.EVMaximumVoltageLimit = v2
+    o.EVMaximumCurrentLimit = v3
+    o.EVMaximumPowerLimit = v4
+    o.BulkChargingComplete = v5
+    o.ChargingComplete = v6
+    o.RemainingTimeToFullSoC = v7
+    o.RemainingTimeToBulkSoC = v8
+    o.EVTargetVoltage = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandReq = _d_CurrentDemandReqType
+""",
+    ),
+    '_j_CurrentDemandReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_CurrentDemandReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    x1 = v.EVTargetCurrent
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}}
+    x2 = v.EVMaximumVoltageLimit
+    if x2 is not None:
+        y7 = x2.Multiplier
+        y8 = x2.Unit
+        y9 = x2.Value
+        if y7 is None or y9 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x3 = v.EVMaximumCurrentLimit
+    if x3 is not None:
+        y10 = x3.Multiplier
+        y11 = x3.Unit
+        y12 = x3.Value
+        if y10 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x4 = v.EVMaximumPowerLimit
+    if x4 is not None:
+        y13 = x4.Multiplier
+        y14 = x4.Unit
+        y15 = x4.Value
+        if y13 is None or y15 is None:
+            return _rt.json_body(v)
+        d['EVMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x5 = v.BulkChargingComplete
+    if x5 is not None:
+        d['BulkChargingComplete'] = x5
+    x6 = v.ChargingComplete
+    if x6 is not None:
+        d['ChargingComplete'] = x6
+    x7 = v.RemainingTimeToFullSoC
+    if x7 is not None:
+        y16 = x7.Multiplier
+        y17 = x7.Unit
+        y18 = x7.Value
+        if y16 is None or y18 is None:
+            return _rt.json_body(v)
+        d['RemainingTimeToFullSoC'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x8 = v.RemainingTimeToBulkSoC
+    if x8 is not None:
+        y19 = x8.Multiplier
+        y20 = x8.Unit
+        y21 = x8.Value
+        if y19 is None or y21 is None:
+            return _rt.json_body(v)
+        d['RemainingTimeToBulkSoC'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
+    x9 = v.EVTargetVoltage
+    if x9 is not None:
+        y22 = x9.Multiplier
+        y23 = x9.Unit
+        y24 = x9.Value
+        if y22 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVTargetVoltage'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
+    return d
+_j_CurrentDemandReq = _j_CurrentDemandReqType
 """,
     ),
     '_e_CurrentDemandResType': (
         ('DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_IX_responseCodeType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType', '_e_MeterInfoType'),
 """\
-_T211 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, None, None, None, None, )
-_T213 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, None, None, None, None, )
-_T215 = (None, None, None, None, None, None, None, (3, 3, 11), (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, )
-_T216 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
-_T217 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T79 = (None, None, None, None, None, None, None, (3, 1, 9), (2, 0, 9), None, None, None, None, None, None, )
+_T81 = (None, None, None, None, None, None, None, (3, 2, 10), (2, 1, 10), (2, 0, 10), None, None, None, None, None, )
+_T83 = (None, None, None, None, None, None, None, (3, 3, 11), (2, 2, 11), (2, 1, 11), (1, 0, 11), None, None, None, None, )
+_T84 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 1, 14), (2, 0, 14), None, )
+_T85 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_CurrentDemandResType(a, v):
     f = ""
@@ -6358,41 +7350,49 @@ def _e_CurrentDemandResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e208_x0 = x2.Multiplier
-        if e208_x0.__class__ is not int or e208_x0 < -3 or e208_x0 > 3:
-            raise _rt.bad_int(e208_x0, -3, 3)
+        e76_x0 = x2.Multiplier
+        if e76_x0.__class__ is not int or e76_x0 < -3 or e76_x0 > 3:
+            raise _rt.bad_int(e76_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e208_x1 = x2.Unit
-        e208_k1 = _IX_unitSymbolType.get(e208_x1)
-        if e208_k1 is None:
-            raise _rt.bad_enum(e208_x1, 'unitSymbolType')
+        e76_x1 = x2.Unit
+        e76_k1 = _IX_unitSymbolType.get(e76_x1)
+        if e76_k1 is None:
+            raise _rt.bad_enum(e76_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e208_x2 = x2.Value
-        if e208_x2.__class__ is not int or e208_x2 < -32768 or e208_x2 > 32767:
-            raise _rt.bad_int(e208_x2, -32768, 32767)
-        a = (a << 16) | (e208_x0 - -3) << 10 | (e208_k1) << 4 | (e208_x2 < 0)
-        m = ~e208_x2 if e208_x2 < 0 else e208_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e76_x2 = x2.Value
+        if e76_x2.__class__ is not int or e76_x2 < -32768 or e76_x2 > 32767:
+            raise _rt.bad_int(e76_x2, -32768, 32767)
+        m = ~e76_x2 if e76_x2 < 0 else e76_x2
+        if m < 128:
+            a = (a << 24) | (e76_x0 - -3) << 18 | (e76_k1) << 12 | (e76_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e76_x0 - -3) << 26 | (e76_k1) << 20 | (e76_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e76_x0 - -3) << 34 | (e76_k1) << 28 | (e76_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEPresentCurrent"
         x3 = v.EVSEPresentCurrent
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
         f = "EVSEPresentCurrent.Multiplier"
-        e209_x0 = x3.Multiplier
-        if e209_x0.__class__ is not int or e209_x0 < -3 or e209_x0 > 3:
-            raise _rt.bad_int(e209_x0, -3, 3)
+        e77_x0 = x3.Multiplier
+        if e77_x0.__class__ is not int or e77_x0 < -3 or e77_x0 > 3:
+            raise _rt.bad_int(e77_x0, -3, 3)
         f = "EVSEPresentCurrent.Unit"
-        e209_x1 = x3.Unit
-        e209_k1 = _IX_unitSymbolType.get(e209_x1)
-        if e209_k1 is None:
-            raise _rt.bad_enum(e209_x1, 'unitSymbolType')
+        e77_x1 = x3.Unit
+        e77_k1 = _IX_unitSymbolType.get(e77_x1)
+        if e77_k1 is None:
+            raise _rt.bad_enum(e77_x1, 'unitSymbolType')
         f = "EVSEPresentCurrent.Value"
-        e209_x2 = x3.Value
-        if e209_x2.__class__ is not int or e209_x2 < -32768 or e209_x2 > 32767:
-            raise _rt.bad_int(e209_x2, -32768, 32767)
-        a = (a << 18) | (e209_x0 - -3) << 10 | (e209_k1) << 4 | (e209_x2 < 0)
-        m = ~e209_x2 if e209_x2 < 0 else e209_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e77_x2 = x3.Value
+        if e77_x2.__class__ is not int or e77_x2 < -32768 or e77_x2 > 32767:
+            raise _rt.bad_int(e77_x2, -32768, 32767)
+        m = ~e77_x2 if e77_x2 < 0 else e77_x2
+        if m < 128:
+            a = (a << 26) | (e77_x0 - -3) << 18 | (e77_k1) << 12 | (e77_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e77_x0 - -3) << 26 | (e77_k1) << 20 | (e77_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e77_x0 - -3) << 34 | (e77_k1) << 28 | (e77_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSECurrentLimitAchieved"
         x4 = v.EVSECurrentLimitAchieved
         if x4.__class__ is not bool:
@@ -6412,21 +7412,25 @@ def _e_CurrentDemandResType(a, v):
             if not isinstance(x7, PhysicalValueType):
                 raise _rt.bad_class(x7, 'PhysicalValueType')
             f = "EVSEMaximumVoltageLimit.Multiplier"
-            e210_x0 = x7.Multiplier
-            if e210_x0.__class__ is not int or e210_x0 < -3 or e210_x0 > 3:
-                raise _rt.bad_int(e210_x0, -3, 3)
+            e78_x0 = x7.Multiplier
+            if e78_x0.__class__ is not int or e78_x0 < -3 or e78_x0 > 3:
+                raise _rt.bad_int(e78_x0, -3, 3)
             f = "EVSEMaximumVoltageLimit.Unit"
-            e210_x1 = x7.Unit
-            e210_k1 = _IX_unitSymbolType.get(e210_x1)
-            if e210_k1 is None:
-                raise _rt.bad_enum(e210_x1, 'unitSymbolType')
+            e78_x1 = x7.Unit
+            e78_k1 = _IX_unitSymbolType.get(e78_x1)
+            if e78_k1 is None:
+                raise _rt.bad_enum(e78_x1, 'unitSymbolType')
             f = "EVSEMaximumVoltageLimit.Value"
-            e210_x2 = x7.Value
-            if e210_x2.__class__ is not int or e210_x2 < -32768 or e210_x2 > 32767:
-                raise _rt.bad_int(e210_x2, -32768, 32767)
-            a = (a << 18) | (e210_x0 - -3) << 10 | (e210_k1) << 4 | (e210_x2 < 0)
-            m = ~e210_x2 if e210_x2 < 0 else e210_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e78_x2 = x7.Value
+            if e78_x2.__class__ is not int or e78_x2 < -32768 or e78_x2 > 32767:
+                raise _rt.bad_int(e78_x2, -32768, 32767)
+            m = ~e78_x2 if e78_x2 < 0 else e78_x2
+            if m < 128:
+                a = (a << 26) | (e78_x0 - -3) << 18 | (e78_k1) << 12 | (e78_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e78_x0 - -3) << 26 | (e78_k1) << 20 | (e78_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e78_x0 - -3) << 34 | (e78_k1) << 28 | (e78_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 8
         else:
@@ -6436,58 +7440,66 @@ def _e_CurrentDemandResType(a, v):
         if x8 is not None:
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
-            t = _T211[s]
+            t = _T79[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumCurrentLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumCurrentLimit.Multiplier"
-            e212_x0 = x8.Multiplier
-            if e212_x0.__class__ is not int or e212_x0 < -3 or e212_x0 > 3:
-                raise _rt.bad_int(e212_x0, -3, 3)
+            e80_x0 = x8.Multiplier
+            if e80_x0.__class__ is not int or e80_x0 < -3 or e80_x0 > 3:
+                raise _rt.bad_int(e80_x0, -3, 3)
             f = "EVSEMaximumCurrentLimit.Unit"
-            e212_x1 = x8.Unit
-            e212_k1 = _IX_unitSymbolType.get(e212_x1)
-            if e212_k1 is None:
-                raise _rt.bad_enum(e212_x1, 'unitSymbolType')
+            e80_x1 = x8.Unit
+            e80_k1 = _IX_unitSymbolType.get(e80_x1)
+            if e80_k1 is None:
+                raise _rt.bad_enum(e80_x1, 'unitSymbolType')
             f = "EVSEMaximumCurrentLimit.Value"
-            e212_x2 = x8.Value
-            if e212_x2.__class__ is not int or e212_x2 < -32768 or e212_x2 > 32767:
-                raise _rt.bad_int(e212_x2, -32768, 32767)
-            a = (a << 15) | (e212_x0 - -3) << 10 | (e212_k1) << 4 | (e212_x2 < 0)
-            m = ~e212_x2 if e212_x2 < 0 else e212_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e80_x2 = x8.Value
+            if e80_x2.__class__ is not int or e80_x2 < -32768 or e80_x2 > 32767:
+                raise _rt.bad_int(e80_x2, -32768, 32767)
+            m = ~e80_x2 if e80_x2 < 0 else e80_x2
+            if m < 128:
+                a = (a << 23) | (e80_x0 - -3) << 18 | (e80_k1) << 12 | (e80_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e80_x0 - -3) << 26 | (e80_k1) << 20 | (e80_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e80_x0 - -3) << 34 | (e80_k1) << 28 | (e80_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEMaximumPowerLimit"
         x9 = v.EVSEMaximumPowerLimit
         if x9 is not None:
             if not isinstance(x9, PhysicalValueType):
                 raise _rt.bad_class(x9, 'PhysicalValueType')
-            t = _T213[s]
+            t = _T81[s]
             if t is None:
                 raise _rt.not_here('EVSEMaximumPowerLimit')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVSEMaximumPowerLimit.Multiplier"
-            e214_x0 = x9.Multiplier
-            if e214_x0.__class__ is not int or e214_x0 < -3 or e214_x0 > 3:
-                raise _rt.bad_int(e214_x0, -3, 3)
+            e82_x0 = x9.Multiplier
+            if e82_x0.__class__ is not int or e82_x0 < -3 or e82_x0 > 3:
+                raise _rt.bad_int(e82_x0, -3, 3)
             f = "EVSEMaximumPowerLimit.Unit"
-            e214_x1 = x9.Unit
-            e214_k1 = _IX_unitSymbolType.get(e214_x1)
-            if e214_k1 is None:
-                raise _rt.bad_enum(e214_x1, 'unitSymbolType')
+            e82_x1 = x9.Unit
+            e82_k1 = _IX_unitSymbolType.get(e82_x1)
+            if e82_k1 is None:
+                raise _rt.bad_enum(e82_x1, 'unitSymbolType')
             f = "EVSEMaximumPowerLimit.Value"
-            e214_x2 = x9.Value
-            if e214_x2.__class__ is not int or e214_x2 < -32768 or e214_x2 > 32767:
-                raise _rt.bad_int(e214_x2, -32768, 32767)
-            a = (a << 15) | (e214_x0 - -3) << 10 | (e214_k1) << 4 | (e214_x2 < 0)
-            m = ~e214_x2 if e214_x2 < 0 else e214_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e82_x2 = x9.Value
+            if e82_x2.__class__ is not int or e82_x2 < -32768 or e82_x2 > 32767:
+                raise _rt.bad_int(e82_x2, -32768, 32767)
+            m = ~e82_x2 if e82_x2 < 0 else e82_x2
+            if m < 128:
+                a = (a << 23) | (e82_x0 - -3) << 18 | (e82_k1) << 12 | (e82_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e82_x0 - -3) << 26 | (e82_k1) << 20 | (e82_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e82_x0 - -3) << 34 | (e82_k1) << 28 | (e82_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "EVSEID"
         x10 = v.EVSEID
-        t = _T215[s]
+        t = _T83[s]
         if t is None:
             raise _rt.not_here('EVSEID')
         a = (a << t[0]) | t[1]
@@ -6514,7 +7526,7 @@ def _e_CurrentDemandResType(a, v):
         f = "ReceiptRequired"
         x13 = v.ReceiptRequired
         if x13 is not None:
-            t = _T216[s]
+            t = _T84[s]
             if t is None:
                 raise _rt.not_here('ReceiptRequired')
             a = (a << t[0]) | t[1]
@@ -6522,7 +7534,7 @@ def _e_CurrentDemandResType(a, v):
             if x13.__class__ is not bool:
                 raise _rt.bad_type(x13, 'bool')
             a = (a << 3) | (x13) << 1
-        t = _T217[s]
+        t = _T85[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(MeterInfo), SE(ReceiptRequired))')
         a = (a << t[0]) | t[1]
@@ -6535,28 +7547,8 @@ _e_CurrentDemandRes = _e_CurrentDemandResType
 """,
     ),
     '_d_CurrentDemandResType': (
-        ('CurrentDemandResType', 'DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
+        ('CurrentDemandResType', 'DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_CurrentDemandResType', '_W_PhysicalValueType', '_d_DC_EVSEStatusType', '_d_MeterInfoType', '_d_PhysicalValueType'),
 """\
-_s219 = PhysicalValueType.Multiplier.__set__
-_s220 = PhysicalValueType.Unit.__set__
-_s221 = PhysicalValueType.Value.__set__
-_s223 = PhysicalValueType.Multiplier.__set__
-_s224 = PhysicalValueType.Unit.__set__
-_s225 = PhysicalValueType.Value.__set__
-_s226 = CurrentDemandResType.ResponseCode.__set__
-_s227 = CurrentDemandResType.DC_EVSEStatus.__set__
-_s228 = CurrentDemandResType.EVSEPresentVoltage.__set__
-_s229 = CurrentDemandResType.EVSEPresentCurrent.__set__
-_s230 = CurrentDemandResType.EVSECurrentLimitAchieved.__set__
-_s231 = CurrentDemandResType.EVSEVoltageLimitAchieved.__set__
-_s232 = CurrentDemandResType.EVSEPowerLimitAchieved.__set__
-_s233 = CurrentDemandResType.EVSEMaximumVoltageLimit.__set__
-_s234 = CurrentDemandResType.EVSEMaximumCurrentLimit.__set__
-_s235 = CurrentDemandResType.EVSEMaximumPowerLimit.__set__
-_s236 = CurrentDemandResType.EVSEID.__set__
-_s237 = CurrentDemandResType.SAScheduleTupleID.__set__
-_s238 = CurrentDemandResType.MeterInfo.__set__
-_s239 = CurrentDemandResType.ReceiptRequired.__set__
 
 def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v7 = None
@@ -6576,7 +7568,6 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -6585,32 +7576,36 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e218_v0 = ((g >> 10) & 7) + -3
-    if e218_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e218_v0, -3, 3)
+    e86_v0 = ((g >> 10) & 7) + -3
+    if e86_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e86_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e218_v1 = _EV_unitSymbolType[k]
+    e86_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e218_v2 = c & 65535
-    if e218_v2 < 32768:
-        e218_v2 >>= 8
+    e86_v2 = c & 65535
+    if e86_v2 < 32768:
+        e86_v2 >>= 8
         p = q - 8
-    elif not e218_v2 & 128:
-        e218_v2 = ((e218_v2 >> 8) & 127) | ((e218_v2 & 127) << 7)
+        if sg:
+            e86_v2 = ~e86_v2
+    elif not e86_v2 & 128:
+        e86_v2 = ((e86_v2 >> 8) & 127) | (e86_v2 & 127) << 7
         p = q
+        if sg:
+            e86_v2 = ~e86_v2
     else:
-        e218_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e218_v2 = ~e218_v2
-    if e218_v2 < -32768 or e218_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e218_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s219(v2, e218_v0)
-    _s220(v2, e218_v1)
-    _s221(v2, e218_v2)
-    p0 = p + 18
+        e86_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e86_v2 = ~e86_v2
+        if e86_v2 < -32768 or e86_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e86_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e86_v0
+    v2.Unit = e86_v1
+    v2.Value = e86_v2
+    v2.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -6619,31 +7614,36 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e222_v0 = ((g >> 10) & 7) + -3
-    if e222_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e222_v0, -3, 3)
+    e87_v0 = ((g >> 10) & 7) + -3
+    if e87_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e87_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e222_v1 = _EV_unitSymbolType[k]
+    e87_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e222_v2 = c & 65535
-    if e222_v2 < 32768:
-        e222_v2 >>= 8
+    e87_v2 = c & 65535
+    if e87_v2 < 32768:
+        e87_v2 >>= 8
         p = q - 8
-    elif not e222_v2 & 128:
-        e222_v2 = ((e222_v2 >> 8) & 127) | ((e222_v2 & 127) << 7)
+        if sg:
+            e87_v2 = ~e87_v2
+    elif not e87_v2 & 128:
+        e87_v2 = ((e87_v2 >> 8) & 127) | (e87_v2 & 127) << 7
         p = q
+        if sg:
+            e87_v2 = ~e87_v2
     else:
-        e222_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e222_v2 = ~e222_v2
-    if e222_v2 < -32768 or e222_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e222_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s223(v3, e222_v0)
-    _s224(v3, e222_v1)
-    _s225(v3, e222_v2)
+        e87_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e87_v2 = ~e87_v2
+        if e87_v2 < -32768 or e87_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e87_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e87_v0
+    v3.Unit = e87_v1
+    v3.Value = e87_v2
+    v3.__class__ = PhysicalValueType
     q = p + 17
     if q > E:
         D, E = _win(data, p, q)
@@ -6817,34 +7817,96 @@ def _d_CurrentDemandResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'CurrentDemandResType')
         p = q
-    o = _new(cls)
-    _s226(o, v0)
-    _s227(o, v1)
-    _s228(o, v2)
-    _s229(o, v3)
-    _s230(o, v4)
-    _s231(o, v5)
-    _s232(o, v6)
-    _s233(o, v7)
-    _s234(o, v8)
-    _s235(o, v9)
-    _s236(o, v10)
-    _s237(o, v11)
-    _s238(o, v12)
-    _s239(o, v13)
+    o = _new(_W_CurrentDemandResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.EVSEPresentCurrent = v3
+    o.EVSECurrentLimitAchieved = v4
+    o.EVSEVoltageLimitAchieved = v5
+    o.EVSEPowerLimitAchieved = v6
+    o.EVSEMaximumVoltageLimit = v7
+    o.EVSEMaximumCurrentLimit = v8
+    o.EVSEMaximumPowerLimit = v9
+    o.EVSEID = v10
+    o.SAScheduleTupleID = v11
+    o.MeterInfo = v12
+    o.ReceiptRequired = v13
+    o.__class__ = cls
     return o, D, E, p
 _d_CurrentDemandRes = _d_CurrentDemandResType
+""",
+    ),
+    '_j_CurrentDemandResType': (
+        ('DC_EVSEStatusType', 'MeterInfoType', 'PhysicalValueType', '_j_DC_EVSEStatusType', '_j_MeterInfoType'),
+"""\
+
+def _j_CurrentDemandResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    x3 = v.EVSEPresentCurrent
+    y4 = x3.Multiplier
+    y5 = x3.Unit
+    y6 = x3.Value
+    x4 = v.EVSECurrentLimitAchieved
+    x5 = v.EVSEVoltageLimitAchieved
+    x6 = v.EVSEPowerLimitAchieved
+    if y1 is None or y3 is None or y4 is None or y6 is None or x4 is None or x5 is None or x6 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEPresentCurrent': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSECurrentLimitAchieved': x4, 'EVSEVoltageLimitAchieved': x5, 'EVSEPowerLimitAchieved': x6}
+    x7 = v.EVSEMaximumVoltageLimit
+    if x7 is not None:
+        y7 = x7.Multiplier
+        y8 = x7.Unit
+        y9 = x7.Value
+        if y7 is None or y9 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumVoltageLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x8 = v.EVSEMaximumCurrentLimit
+    if x8 is not None:
+        y10 = x8.Multiplier
+        y11 = x8.Unit
+        y12 = x8.Value
+        if y10 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumCurrentLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x9 = v.EVSEMaximumPowerLimit
+    if x9 is not None:
+        y13 = x9.Multiplier
+        y14 = x9.Unit
+        y15 = x9.Value
+        if y13 is None or y15 is None:
+            return _rt.json_body(v)
+        d['EVSEMaximumPowerLimit'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x10 = v.EVSEID
+    if x10 is not None:
+        d['EVSEID'] = x10
+    x11 = v.SAScheduleTupleID
+    if x11 is not None:
+        d['SAScheduleTupleID'] = x11
+    x12 = v.MeterInfo
+    if x12 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x12)
+    x13 = v.ReceiptRequired
+    if x13 is not None:
+        d['ReceiptRequired'] = x13
+    return d
+_j_CurrentDemandRes = _j_CurrentDemandResType
 """,
     ),
     '_e_DC_EVChargeParameterType': (
         ('DC_EVStatusType', 'PhysicalValueType', '_IX_DC_EVErrorCodeType', '_IX_unitSymbolType'),
 """\
-_T240 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
-_T244 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, None, )
-_T247 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, )
-_T249 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
-_T250 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
-_T251 = (None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T88 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, None, None, None, )
+_T92 = (None, None, None, (2, 1, 5), (1, 0, 5), None, None, None, None, None, )
+_T95 = (None, None, None, None, None, (3, 1, 7), (3, 0, 7), None, None, None, )
+_T97 = (None, None, None, None, None, (3, 2, 8), (3, 1, 8), (2, 0, 8), None, None, )
+_T98 = (None, None, None, None, None, (3, 3, 9), (3, 2, 9), (2, 1, 9), (2, 0, 9), None, )
+_T99 = (None, None, None, None, None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_DC_EVChargeParameterType(a, v):
     f = ""
@@ -6854,8 +7916,15 @@ def _e_DC_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
@@ -6864,44 +7933,48 @@ def _e_DC_EVChargeParameterType(a, v):
         x1 = v.DC_EVStatus
         if not isinstance(x1, DC_EVStatusType):
             raise _rt.bad_class(x1, 'DC_EVStatusType')
-        t = _T240[s]
+        t = _T88[s]
         if t is None:
             raise _rt.not_here('DC_EVStatus')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "DC_EVStatus.EVReady"
-        d241_x0 = x1.EVReady
-        if d241_x0.__class__ is not bool:
-            raise _rt.bad_type(d241_x0, 'bool')
+        d89_x0 = x1.EVReady
+        if d89_x0.__class__ is not bool:
+            raise _rt.bad_type(d89_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d241_x1 = x1.EVErrorCode
-        d241_k1 = _IX_DC_EVErrorCodeType.get(d241_x1)
-        if d241_k1 is None:
-            raise _rt.bad_enum(d241_x1, 'DC_EVErrorCodeType')
+        d89_x1 = x1.EVErrorCode
+        d89_k1 = _IX_DC_EVErrorCodeType.get(d89_x1)
+        if d89_k1 is None:
+            raise _rt.bad_enum(d89_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d241_x2 = x1.EVRESSSOC
-        if d241_x2.__class__ is not int or d241_x2 < 0 or d241_x2 > 100:
-            raise _rt.bad_int(d241_x2, 0, 100)
+        d89_x2 = x1.EVRESSSOC
+        if d89_x2.__class__ is not int or d89_x2 < 0 or d89_x2 > 100:
+            raise _rt.bad_int(d89_x2, 0, 100)
         f = "EVMaximumCurrentLimit"
         x2 = v.EVMaximumCurrentLimit
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVMaximumCurrentLimit.Multiplier"
-        e242_x0 = x2.Multiplier
-        if e242_x0.__class__ is not int or e242_x0 < -3 or e242_x0 > 3:
-            raise _rt.bad_int(e242_x0, -3, 3)
+        e90_x0 = x2.Multiplier
+        if e90_x0.__class__ is not int or e90_x0 < -3 or e90_x0 > 3:
+            raise _rt.bad_int(e90_x0, -3, 3)
         f = "EVMaximumCurrentLimit.Unit"
-        e242_x1 = x2.Unit
-        e242_k1 = _IX_unitSymbolType.get(e242_x1)
-        if e242_k1 is None:
-            raise _rt.bad_enum(e242_x1, 'unitSymbolType')
+        e90_x1 = x2.Unit
+        e90_k1 = _IX_unitSymbolType.get(e90_x1)
+        if e90_k1 is None:
+            raise _rt.bad_enum(e90_x1, 'unitSymbolType')
         f = "EVMaximumCurrentLimit.Value"
-        e242_x2 = x2.Value
-        if e242_x2.__class__ is not int or e242_x2 < -32768 or e242_x2 > 32767:
-            raise _rt.bad_int(e242_x2, -32768, 32767)
-        a = (a << 38) | (d241_x0) << 35 | (d241_k1) << 28 | (d241_x2) << 18 | (e242_x0 - -3) << 10 | (e242_k1) << 4 | (e242_x2 < 0)
-        m = ~e242_x2 if e242_x2 < 0 else e242_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e90_x2 = x2.Value
+        if e90_x2.__class__ is not int or e90_x2 < -32768 or e90_x2 > 32767:
+            raise _rt.bad_int(e90_x2, -32768, 32767)
+        m = ~e90_x2 if e90_x2 < 0 else e90_x2
+        if m < 128:
+            a = (a << 46) | (d89_x0) << 43 | (d89_k1) << 36 | (d89_x2) << 26 | (e90_x0 - -3) << 18 | (e90_k1) << 12 | (e90_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 54) | (d89_x0) << 51 | (d89_k1) << 44 | (d89_x2) << 34 | (e90_x0 - -3) << 26 | (e90_k1) << 20 | (e90_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 62) | (d89_x0) << 59 | (d89_k1) << 52 | (d89_x2) << 42 | (e90_x0 - -3) << 34 | (e90_k1) << 28 | (e90_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVMaximumPowerLimit"
         x3 = v.EVMaximumPowerLimit
         a <<= 2
@@ -6909,21 +7982,25 @@ def _e_DC_EVChargeParameterType(a, v):
             if not isinstance(x3, PhysicalValueType):
                 raise _rt.bad_class(x3, 'PhysicalValueType')
             f = "EVMaximumPowerLimit.Multiplier"
-            e243_x0 = x3.Multiplier
-            if e243_x0.__class__ is not int or e243_x0 < -3 or e243_x0 > 3:
-                raise _rt.bad_int(e243_x0, -3, 3)
+            e91_x0 = x3.Multiplier
+            if e91_x0.__class__ is not int or e91_x0 < -3 or e91_x0 > 3:
+                raise _rt.bad_int(e91_x0, -3, 3)
             f = "EVMaximumPowerLimit.Unit"
-            e243_x1 = x3.Unit
-            e243_k1 = _IX_unitSymbolType.get(e243_x1)
-            if e243_k1 is None:
-                raise _rt.bad_enum(e243_x1, 'unitSymbolType')
+            e91_x1 = x3.Unit
+            e91_k1 = _IX_unitSymbolType.get(e91_x1)
+            if e91_k1 is None:
+                raise _rt.bad_enum(e91_x1, 'unitSymbolType')
             f = "EVMaximumPowerLimit.Value"
-            e243_x2 = x3.Value
-            if e243_x2.__class__ is not int or e243_x2 < -32768 or e243_x2 > 32767:
-                raise _rt.bad_int(e243_x2, -32768, 32767)
-            a = (a << 17) | (e243_x0 - -3) << 10 | (e243_k1) << 4 | (e243_x2 < 0)
-            m = ~e243_x2 if e243_x2 < 0 else e243_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e91_x2 = x3.Value
+            if e91_x2.__class__ is not int or e91_x2 < -32768 or e91_x2 > 32767:
+                raise _rt.bad_int(e91_x2, -32768, 32767)
+            m = ~e91_x2 if e91_x2 < 0 else e91_x2
+            if m < 128:
+                a = (a << 25) | (e91_x0 - -3) << 18 | (e91_k1) << 12 | (e91_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e91_x0 - -3) << 26 | (e91_k1) << 20 | (e91_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e91_x0 - -3) << 34 | (e91_k1) << 28 | (e91_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -6932,27 +8009,31 @@ def _e_DC_EVChargeParameterType(a, v):
         x4 = v.EVMaximumVoltageLimit
         if not isinstance(x4, PhysicalValueType):
             raise _rt.bad_class(x4, 'PhysicalValueType')
-        t = _T244[s]
+        t = _T92[s]
         if t is None:
             raise _rt.not_here('EVMaximumVoltageLimit')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVMaximumVoltageLimit.Multiplier"
-        e245_x0 = x4.Multiplier
-        if e245_x0.__class__ is not int or e245_x0 < -3 or e245_x0 > 3:
-            raise _rt.bad_int(e245_x0, -3, 3)
+        e93_x0 = x4.Multiplier
+        if e93_x0.__class__ is not int or e93_x0 < -3 or e93_x0 > 3:
+            raise _rt.bad_int(e93_x0, -3, 3)
         f = "EVMaximumVoltageLimit.Unit"
-        e245_x1 = x4.Unit
-        e245_k1 = _IX_unitSymbolType.get(e245_x1)
-        if e245_k1 is None:
-            raise _rt.bad_enum(e245_x1, 'unitSymbolType')
+        e93_x1 = x4.Unit
+        e93_k1 = _IX_unitSymbolType.get(e93_x1)
+        if e93_k1 is None:
+            raise _rt.bad_enum(e93_x1, 'unitSymbolType')
         f = "EVMaximumVoltageLimit.Value"
-        e245_x2 = x4.Value
-        if e245_x2.__class__ is not int or e245_x2 < -32768 or e245_x2 > 32767:
-            raise _rt.bad_int(e245_x2, -32768, 32767)
-        a = (a << 15) | (e245_x0 - -3) << 10 | (e245_k1) << 4 | (e245_x2 < 0)
-        m = ~e245_x2 if e245_x2 < 0 else e245_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e93_x2 = x4.Value
+        if e93_x2.__class__ is not int or e93_x2 < -32768 or e93_x2 > 32767:
+            raise _rt.bad_int(e93_x2, -32768, 32767)
+        m = ~e93_x2 if e93_x2 < 0 else e93_x2
+        if m < 128:
+            a = (a << 23) | (e93_x0 - -3) << 18 | (e93_k1) << 12 | (e93_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e93_x0 - -3) << 26 | (e93_k1) << 20 | (e93_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e93_x0 - -3) << 34 | (e93_k1) << 28 | (e93_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVEnergyCapacity"
         x5 = v.EVEnergyCapacity
         a <<= 2
@@ -6960,21 +8041,25 @@ def _e_DC_EVChargeParameterType(a, v):
             if not isinstance(x5, PhysicalValueType):
                 raise _rt.bad_class(x5, 'PhysicalValueType')
             f = "EVEnergyCapacity.Multiplier"
-            e246_x0 = x5.Multiplier
-            if e246_x0.__class__ is not int or e246_x0 < -3 or e246_x0 > 3:
-                raise _rt.bad_int(e246_x0, -3, 3)
+            e94_x0 = x5.Multiplier
+            if e94_x0.__class__ is not int or e94_x0 < -3 or e94_x0 > 3:
+                raise _rt.bad_int(e94_x0, -3, 3)
             f = "EVEnergyCapacity.Unit"
-            e246_x1 = x5.Unit
-            e246_k1 = _IX_unitSymbolType.get(e246_x1)
-            if e246_k1 is None:
-                raise _rt.bad_enum(e246_x1, 'unitSymbolType')
+            e94_x1 = x5.Unit
+            e94_k1 = _IX_unitSymbolType.get(e94_x1)
+            if e94_k1 is None:
+                raise _rt.bad_enum(e94_x1, 'unitSymbolType')
             f = "EVEnergyCapacity.Value"
-            e246_x2 = x5.Value
-            if e246_x2.__class__ is not int or e246_x2 < -32768 or e246_x2 > 32767:
-                raise _rt.bad_int(e246_x2, -32768, 32767)
-            a = (a << 18) | (e246_x0 - -3) << 10 | (e246_k1) << 4 | (e246_x2 < 0)
-            m = ~e246_x2 if e246_x2 < 0 else e246_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e94_x2 = x5.Value
+            if e94_x2.__class__ is not int or e94_x2 < -32768 or e94_x2 > 32767:
+                raise _rt.bad_int(e94_x2, -32768, 32767)
+            m = ~e94_x2 if e94_x2 < 0 else e94_x2
+            if m < 128:
+                a = (a << 26) | (e94_x0 - -3) << 18 | (e94_k1) << 12 | (e94_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 34) | (e94_x0 - -3) << 26 | (e94_k1) << 20 | (e94_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 42) | (e94_x0 - -3) << 34 | (e94_k1) << 28 | (e94_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 6
         else:
@@ -6984,32 +8069,36 @@ def _e_DC_EVChargeParameterType(a, v):
         if x6 is not None:
             if not isinstance(x6, PhysicalValueType):
                 raise _rt.bad_class(x6, 'PhysicalValueType')
-            t = _T247[s]
+            t = _T95[s]
             if t is None:
                 raise _rt.not_here('EVEnergyRequest')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVEnergyRequest.Multiplier"
-            e248_x0 = x6.Multiplier
-            if e248_x0.__class__ is not int or e248_x0 < -3 or e248_x0 > 3:
-                raise _rt.bad_int(e248_x0, -3, 3)
+            e96_x0 = x6.Multiplier
+            if e96_x0.__class__ is not int or e96_x0 < -3 or e96_x0 > 3:
+                raise _rt.bad_int(e96_x0, -3, 3)
             f = "EVEnergyRequest.Unit"
-            e248_x1 = x6.Unit
-            e248_k1 = _IX_unitSymbolType.get(e248_x1)
-            if e248_k1 is None:
-                raise _rt.bad_enum(e248_x1, 'unitSymbolType')
+            e96_x1 = x6.Unit
+            e96_k1 = _IX_unitSymbolType.get(e96_x1)
+            if e96_k1 is None:
+                raise _rt.bad_enum(e96_x1, 'unitSymbolType')
             f = "EVEnergyRequest.Value"
-            e248_x2 = x6.Value
-            if e248_x2.__class__ is not int or e248_x2 < -32768 or e248_x2 > 32767:
-                raise _rt.bad_int(e248_x2, -32768, 32767)
-            a = (a << 15) | (e248_x0 - -3) << 10 | (e248_k1) << 4 | (e248_x2 < 0)
-            m = ~e248_x2 if e248_x2 < 0 else e248_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e96_x2 = x6.Value
+            if e96_x2.__class__ is not int or e96_x2 < -32768 or e96_x2 > 32767:
+                raise _rt.bad_int(e96_x2, -32768, 32767)
+            m = ~e96_x2 if e96_x2 < 0 else e96_x2
+            if m < 128:
+                a = (a << 23) | (e96_x0 - -3) << 18 | (e96_k1) << 12 | (e96_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e96_x0 - -3) << 26 | (e96_k1) << 20 | (e96_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e96_x0 - -3) << 34 | (e96_k1) << 28 | (e96_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "FullSOC"
         x7 = v.FullSOC
         if x7 is not None:
-            t = _T249[s]
+            t = _T97[s]
             if t is None:
                 raise _rt.not_here('FullSOC')
             a = (a << t[0]) | t[1]
@@ -7020,7 +8109,7 @@ def _e_DC_EVChargeParameterType(a, v):
         f = "BulkSOC"
         x8 = v.BulkSOC
         if x8 is not None:
-            t = _T250[s]
+            t = _T98[s]
             if t is None:
                 raise _rt.not_here('BulkSOC')
             a = (a << t[0]) | t[1]
@@ -7028,7 +8117,7 @@ def _e_DC_EVChargeParameterType(a, v):
             if x8.__class__ is not int or x8 < 0 or x8 > 100:
                 raise _rt.bad_int(x8, 0, 100)
             a = (a << 9) | (x8) << 1
-        t = _T251[s]
+        t = _T99[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BulkSOC), SE(EVEnergyCapacity), SE(EVEnergyRequest), SE(FullSOC))')
         a = (a << t[0]) | t[1]
@@ -7041,26 +8130,8 @@ _e_DC_EVChargeParameter = _e_DC_EVChargeParameterType
 """,
     ),
     '_d_DC_EVChargeParameterType': (
-        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
+        ('DC_EVChargeParameterType', 'DC_EVStatusType', 'PhysicalValueType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_DC_EVChargeParameterType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_d_DC_EVStatusType', '_d_PhysicalValueType'),
 """\
-_s253 = DC_EVStatusType.EVReady.__set__
-_s254 = DC_EVStatusType.EVErrorCode.__set__
-_s255 = DC_EVStatusType.EVRESSSOC.__set__
-_s257 = PhysicalValueType.Multiplier.__set__
-_s258 = PhysicalValueType.Unit.__set__
-_s259 = PhysicalValueType.Value.__set__
-_s261 = PhysicalValueType.Multiplier.__set__
-_s262 = PhysicalValueType.Unit.__set__
-_s263 = PhysicalValueType.Value.__set__
-_s264 = DC_EVChargeParameterType.DepartureTime.__set__
-_s265 = DC_EVChargeParameterType.DC_EVStatus.__set__
-_s266 = DC_EVChargeParameterType.EVMaximumCurrentLimit.__set__
-_s267 = DC_EVChargeParameterType.EVMaximumPowerLimit.__set__
-_s268 = DC_EVChargeParameterType.EVMaximumVoltageLimit.__set__
-_s269 = DC_EVChargeParameterType.EVEnergyCapacity.__set__
-_s270 = DC_EVChargeParameterType.EVEnergyRequest.__set__
-_s271 = DC_EVChargeParameterType.FullSOC.__set__
-_s272 = DC_EVChargeParameterType.BulkSOC.__set__
 
 def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -7076,7 +8147,6 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7090,12 +8160,12 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'DC_EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7116,19 +8186,20 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         c = (D >> (E - q)) & 2097151
         if c & 1950592:
             raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-        d252_v0 = ((c >> 17) & 1) == 1
+        d100_v0 = ((c >> 17) & 1) == 1
         k = (c >> 10) & 15
         if k >= 12:
             raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-        d252_v1 = _EV_DC_EVErrorCodeType[k]
-        d252_v2 = c & 127
-        if d252_v2 > 100:
-            raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d252_v2, 0, 100)
+        d100_v1 = _EV_DC_EVErrorCodeType[k]
+        d100_v2 = c & 127
+        if d100_v2 > 100:
+            raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d100_v2, 0, 100)
         p = q
-        v1 = _new(DC_EVStatusType)
-        _s253(v1, d252_v0)
-        _s254(v1, d252_v1)
-        _s255(v1, d252_v2)
+        v1 = _new(_W_DC_EVStatusType)
+        v1.EVReady = d100_v0
+        v1.EVErrorCode = d100_v1
+        v1.EVRESSSOC = d100_v2
+        v1.__class__ = DC_EVStatusType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7136,7 +8207,6 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'DC_EVChargeParameterType')
         p = q
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -7145,31 +8215,36 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e256_v0 = ((g >> 10) & 7) + -3
-    if e256_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e256_v0, -3, 3)
+    e101_v0 = ((g >> 10) & 7) + -3
+    if e101_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e101_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e256_v1 = _EV_unitSymbolType[k]
+    e101_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e256_v2 = c & 65535
-    if e256_v2 < 32768:
-        e256_v2 >>= 8
+    e101_v2 = c & 65535
+    if e101_v2 < 32768:
+        e101_v2 >>= 8
         p = q - 8
-    elif not e256_v2 & 128:
-        e256_v2 = ((e256_v2 >> 8) & 127) | ((e256_v2 & 127) << 7)
+        if sg:
+            e101_v2 = ~e101_v2
+    elif not e101_v2 & 128:
+        e101_v2 = ((e101_v2 >> 8) & 127) | (e101_v2 & 127) << 7
         p = q
+        if sg:
+            e101_v2 = ~e101_v2
     else:
-        e256_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e256_v2 = ~e256_v2
-    if e256_v2 < -32768 or e256_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e256_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s257(v2, e256_v0)
-    _s258(v2, e256_v1)
-    _s259(v2, e256_v2)
+        e101_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e101_v2 = ~e101_v2
+        if e101_v2 < -32768 or e101_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e101_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e101_v0
+    v2.Unit = e101_v1
+    v2.Value = e101_v2
+    v2.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7187,7 +8262,6 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVChargeParameterType')
     if s == 4:
-        p0 = p + 16
         q = p + 32
         if q <= E:
             c = (D >> (E - q)) & 4294967295
@@ -7196,31 +8270,36 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e260_v0 = ((g >> 10) & 7) + -3
-        if e260_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e260_v0, -3, 3)
+        e102_v0 = ((g >> 10) & 7) + -3
+        if e102_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e102_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e260_v1 = _EV_unitSymbolType[k]
+        e102_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e260_v2 = c & 65535
-        if e260_v2 < 32768:
-            e260_v2 >>= 8
+        e102_v2 = c & 65535
+        if e102_v2 < 32768:
+            e102_v2 >>= 8
             p = q - 8
-        elif not e260_v2 & 128:
-            e260_v2 = ((e260_v2 >> 8) & 127) | ((e260_v2 & 127) << 7)
+            if sg:
+                e102_v2 = ~e102_v2
+        elif not e102_v2 & 128:
+            e102_v2 = ((e102_v2 >> 8) & 127) | (e102_v2 & 127) << 7
             p = q
+            if sg:
+                e102_v2 = ~e102_v2
         else:
-            e260_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e260_v2 = ~e260_v2
-        if e260_v2 < -32768 or e260_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e260_v2, -32768, 32767)
-        v4 = _new(PhysicalValueType)
-        _s261(v4, e260_v0)
-        _s262(v4, e260_v1)
-        _s263(v4, e260_v2)
+            e102_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e102_v2 = ~e102_v2
+            if e102_v2 < -32768 or e102_v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e102_v2, -32768, 32767)
+        v4 = _new(_W_PhysicalValueType)
+        v4.Multiplier = e102_v0
+        v4.Unit = e102_v1
+        v4.Value = e102_v2
+        v4.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -7372,24 +8451,92 @@ def _d_DC_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVChargeParameterType')
         p = q
-    o = _new(cls)
-    _s264(o, v0)
-    _s265(o, v1)
-    _s266(o, v2)
-    _s267(o, v3)
-    _s268(o, v4)
-    _s269(o, v5)
-    _s270(o, v6)
-    _s271(o, v7)
-    _s272(o, v8)
+    o = _new(_W_DC_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.DC_EVStatus = v1
+    o.EVMaximumCurrentLimit = v2
+    o.EVMaximumPowerLimit = v3
+    o.EVMaximumVoltageLimit = v4
+    o.EVEnergyCapacity = v5
+    o.EVEnergyRequest = v6
+    o.FullSOC = v7
+    o.BulkSOC = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVChargeParameter = _d_DC_EVChargeParameterType
+""",
+    ),
+    '_j_DC_EVChargeParameterType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_DC_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    x1 = v.DC_EVStatus
+    if x1 is not None:
+        y1 = x1.EVReady
+        y2 = x1.EVErrorCode
+        y3 = x1.EVRESSSOC
+        if y1 is None or y3 is None:
+            return _rt.json_body(v)
+        d['DC_EVStatus'] = {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}
+    x2 = v.EVMaximumCurrentLimit
+    if x2 is not None:
+        y4 = x2.Multiplier
+        y5 = x2.Unit
+        y6 = x2.Value
+        if y4 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVMaximumCurrentLimit'] = {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}
+    x3 = v.EVMaximumPowerLimit
+    if x3 is not None:
+        y7 = x3.Multiplier
+        y8 = x3.Unit
+        y9 = x3.Value
+        if y7 is None or y9 is None:
+            return _rt.json_body(v)
+        d['EVMaximumPowerLimit'] = {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}
+    x4 = v.EVMaximumVoltageLimit
+    if x4 is not None:
+        y10 = x4.Multiplier
+        y11 = x4.Unit
+        y12 = x4.Value
+        if y10 is None or y12 is None:
+            return _rt.json_body(v)
+        d['EVMaximumVoltageLimit'] = {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}
+    x5 = v.EVEnergyCapacity
+    if x5 is not None:
+        y13 = x5.Multiplier
+        y14 = x5.Unit
+        y15 = x5.Value
+        if y13 is None or y15 is None:
+            return _rt.json_body(v)
+        d['EVEnergyCapacity'] = {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}
+    x6 = v.EVEnergyRequest
+    if x6 is not None:
+        y16 = x6.Multiplier
+        y17 = x6.Unit
+        y18 = x6.Value
+        if y16 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVEnergyRequest'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x7 = v.FullSOC
+    if x7 is not None:
+        d['FullSOC'] = x7
+    x8 = v.BulkSOC
+    if x8 is not None:
+        d['BulkSOC'] = x8
+    return d
+_j_DC_EVChargeParameter = _j_DC_EVChargeParameterType
 """,
     ),
     '_e_DC_EVPowerDeliveryParameterType': (
         ('DC_EVStatusType', '_IX_DC_EVErrorCodeType'),
 """\
-_T274 = (None, (2, 1, 3), (1, 0, 3), None, )
+_T104 = (None, (2, 1, 3), (1, 0, 3), None, )
 
 def _e_DC_EVPowerDeliveryParameterType(a, v):
     f = ""
@@ -7399,21 +8546,21 @@ def _e_DC_EVPowerDeliveryParameterType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d273_x0 = x0.EVReady
-        if d273_x0.__class__ is not bool:
-            raise _rt.bad_type(d273_x0, 'bool')
+        d103_x0 = x0.EVReady
+        if d103_x0.__class__ is not bool:
+            raise _rt.bad_type(d103_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d273_x1 = x0.EVErrorCode
-        d273_k1 = _IX_DC_EVErrorCodeType.get(d273_x1)
-        if d273_k1 is None:
-            raise _rt.bad_enum(d273_x1, 'DC_EVErrorCodeType')
+        d103_x1 = x0.EVErrorCode
+        d103_k1 = _IX_DC_EVErrorCodeType.get(d103_x1)
+        if d103_k1 is None:
+            raise _rt.bad_enum(d103_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d273_x2 = x0.EVRESSSOC
-        if d273_x2.__class__ is not int or d273_x2 < 0 or d273_x2 > 100:
-            raise _rt.bad_int(d273_x2, 0, 100)
+        d103_x2 = x0.EVRESSSOC
+        if d103_x2.__class__ is not int or d103_x2 < 0 or d103_x2 > 100:
+            raise _rt.bad_int(d103_x2, 0, 100)
         f = "BulkChargingComplete"
         x1 = v.BulkChargingComplete
-        a = (a << 23) | (d273_x0) << 19 | (d273_k1) << 12 | (d273_x2) << 2
+        a = (a << 23) | (d103_x0) << 19 | (d103_k1) << 12 | (d103_x2) << 2
         if x1 is not None:
             if x1.__class__ is not bool:
                 raise _rt.bad_type(x1, 'bool')
@@ -7423,7 +8570,7 @@ def _e_DC_EVPowerDeliveryParameterType(a, v):
             s = 1
         f = "ChargingComplete"
         x2 = v.ChargingComplete
-        t = _T274[s]
+        t = _T104[s]
         if t is None:
             raise _rt.not_here('ChargingComplete')
         a = (a << t[0]) | t[1]
@@ -7440,14 +8587,8 @@ _e_DC_EVPowerDeliveryParameter = _e_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_d_DC_EVPowerDeliveryParameterType': (
-        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVPowerDeliveryParameterType', 'DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_DC_EVPowerDeliveryParameterType', '_W_DC_EVStatusType'),
 """\
-_s276 = DC_EVStatusType.EVReady.__set__
-_s277 = DC_EVStatusType.EVErrorCode.__set__
-_s278 = DC_EVStatusType.EVRESSSOC.__set__
-_s279 = DC_EVPowerDeliveryParameterType.DC_EVStatus.__set__
-_s280 = DC_EVPowerDeliveryParameterType.BulkChargingComplete.__set__
-_s281 = DC_EVPowerDeliveryParameterType.ChargingComplete.__set__
 
 def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -7457,19 +8598,20 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d275_v0 = ((c >> 17) & 1) == 1
+    d105_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d275_v1 = _EV_DC_EVErrorCodeType[k]
-    d275_v2 = c & 127
-    if d275_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d275_v2, 0, 100)
+    d105_v1 = _EV_DC_EVErrorCodeType[k]
+    d105_v2 = c & 127
+    if d105_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d105_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s276(v0, d275_v0)
-    _s277(v0, d275_v1)
-    _s278(v0, d275_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d105_v0
+    v0.EVErrorCode = d105_v1
+    v0.EVRESSSOC = d105_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7516,19 +8658,42 @@ def _d_DC_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
-    _s279(o, v0)
-    _s280(o, v1)
-    _s281(o, v2)
+    o = _new(_W_DC_EVPowerDeliveryParameterType)
+    o.DC_EVStatus = v0
+    o.BulkChargingComplete = v1
+    o.ChargingComplete = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVPowerDeliveryParameter = _d_DC_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_DC_EVPowerDeliveryParameterType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_DC_EVPowerDeliveryParameterType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    x1 = v.BulkChargingComplete
+    if x1 is not None:
+        d['BulkChargingComplete'] = x1
+    x2 = v.ChargingComplete
+    if x2 is not None:
+        d['ChargingComplete'] = x2
+    return d
+_j_DC_EVPowerDeliveryParameter = _j_DC_EVPowerDeliveryParameterType
 """,
     ),
     '_e_DC_EVSEChargeParameterType': (
         ('DC_EVSEStatusType', 'PhysicalValueType', '_IX_unitSymbolType', '_e_DC_EVSEStatusType'),
 """\
-_T288 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
-_T291 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
+_T112 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, )
+_T115 = (None, None, None, None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_DC_EVSEChargeParameterType(a, v):
     f = ""
@@ -7544,101 +8709,121 @@ def _e_DC_EVSEChargeParameterType(a, v):
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVSEMaximumCurrentLimit.Multiplier"
-        e282_x0 = x1.Multiplier
-        if e282_x0.__class__ is not int or e282_x0 < -3 or e282_x0 > 3:
-            raise _rt.bad_int(e282_x0, -3, 3)
+        e106_x0 = x1.Multiplier
+        if e106_x0.__class__ is not int or e106_x0 < -3 or e106_x0 > 3:
+            raise _rt.bad_int(e106_x0, -3, 3)
         f = "EVSEMaximumCurrentLimit.Unit"
-        e282_x1 = x1.Unit
-        e282_k1 = _IX_unitSymbolType.get(e282_x1)
-        if e282_k1 is None:
-            raise _rt.bad_enum(e282_x1, 'unitSymbolType')
+        e106_x1 = x1.Unit
+        e106_k1 = _IX_unitSymbolType.get(e106_x1)
+        if e106_k1 is None:
+            raise _rt.bad_enum(e106_x1, 'unitSymbolType')
         f = "EVSEMaximumCurrentLimit.Value"
-        e282_x2 = x1.Value
-        if e282_x2.__class__ is not int or e282_x2 < -32768 or e282_x2 > 32767:
-            raise _rt.bad_int(e282_x2, -32768, 32767)
-        a = (a << 16) | (e282_x0 - -3) << 10 | (e282_k1) << 4 | (e282_x2 < 0)
-        m = ~e282_x2 if e282_x2 < 0 else e282_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e106_x2 = x1.Value
+        if e106_x2.__class__ is not int or e106_x2 < -32768 or e106_x2 > 32767:
+            raise _rt.bad_int(e106_x2, -32768, 32767)
+        m = ~e106_x2 if e106_x2 < 0 else e106_x2
+        if m < 128:
+            a = (a << 24) | (e106_x0 - -3) << 18 | (e106_k1) << 12 | (e106_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e106_x0 - -3) << 26 | (e106_k1) << 20 | (e106_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e106_x0 - -3) << 34 | (e106_k1) << 28 | (e106_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumPowerLimit"
         x2 = v.EVSEMaximumPowerLimit
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEMaximumPowerLimit.Multiplier"
-        e283_x0 = x2.Multiplier
-        if e283_x0.__class__ is not int or e283_x0 < -3 or e283_x0 > 3:
-            raise _rt.bad_int(e283_x0, -3, 3)
+        e107_x0 = x2.Multiplier
+        if e107_x0.__class__ is not int or e107_x0 < -3 or e107_x0 > 3:
+            raise _rt.bad_int(e107_x0, -3, 3)
         f = "EVSEMaximumPowerLimit.Unit"
-        e283_x1 = x2.Unit
-        e283_k1 = _IX_unitSymbolType.get(e283_x1)
-        if e283_k1 is None:
-            raise _rt.bad_enum(e283_x1, 'unitSymbolType')
+        e107_x1 = x2.Unit
+        e107_k1 = _IX_unitSymbolType.get(e107_x1)
+        if e107_k1 is None:
+            raise _rt.bad_enum(e107_x1, 'unitSymbolType')
         f = "EVSEMaximumPowerLimit.Value"
-        e283_x2 = x2.Value
-        if e283_x2.__class__ is not int or e283_x2 < -32768 or e283_x2 > 32767:
-            raise _rt.bad_int(e283_x2, -32768, 32767)
-        a = (a << 18) | (e283_x0 - -3) << 10 | (e283_k1) << 4 | (e283_x2 < 0)
-        m = ~e283_x2 if e283_x2 < 0 else e283_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e107_x2 = x2.Value
+        if e107_x2.__class__ is not int or e107_x2 < -32768 or e107_x2 > 32767:
+            raise _rt.bad_int(e107_x2, -32768, 32767)
+        m = ~e107_x2 if e107_x2 < 0 else e107_x2
+        if m < 128:
+            a = (a << 26) | (e107_x0 - -3) << 18 | (e107_k1) << 12 | (e107_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e107_x0 - -3) << 26 | (e107_k1) << 20 | (e107_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e107_x0 - -3) << 34 | (e107_k1) << 28 | (e107_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMaximumVoltageLimit"
         x3 = v.EVSEMaximumVoltageLimit
         if not isinstance(x3, PhysicalValueType):
             raise _rt.bad_class(x3, 'PhysicalValueType')
         f = "EVSEMaximumVoltageLimit.Multiplier"
-        e284_x0 = x3.Multiplier
-        if e284_x0.__class__ is not int or e284_x0 < -3 or e284_x0 > 3:
-            raise _rt.bad_int(e284_x0, -3, 3)
+        e108_x0 = x3.Multiplier
+        if e108_x0.__class__ is not int or e108_x0 < -3 or e108_x0 > 3:
+            raise _rt.bad_int(e108_x0, -3, 3)
         f = "EVSEMaximumVoltageLimit.Unit"
-        e284_x1 = x3.Unit
-        e284_k1 = _IX_unitSymbolType.get(e284_x1)
-        if e284_k1 is None:
-            raise _rt.bad_enum(e284_x1, 'unitSymbolType')
+        e108_x1 = x3.Unit
+        e108_k1 = _IX_unitSymbolType.get(e108_x1)
+        if e108_k1 is None:
+            raise _rt.bad_enum(e108_x1, 'unitSymbolType')
         f = "EVSEMaximumVoltageLimit.Value"
-        e284_x2 = x3.Value
-        if e284_x2.__class__ is not int or e284_x2 < -32768 or e284_x2 > 32767:
-            raise _rt.bad_int(e284_x2, -32768, 32767)
-        a = (a << 18) | (e284_x0 - -3) << 10 | (e284_k1) << 4 | (e284_x2 < 0)
-        m = ~e284_x2 if e284_x2 < 0 else e284_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e108_x2 = x3.Value
+        if e108_x2.__class__ is not int or e108_x2 < -32768 or e108_x2 > 32767:
+            raise _rt.bad_int(e108_x2, -32768, 32767)
+        m = ~e108_x2 if e108_x2 < 0 else e108_x2
+        if m < 128:
+            a = (a << 26) | (e108_x0 - -3) << 18 | (e108_k1) << 12 | (e108_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e108_x0 - -3) << 26 | (e108_k1) << 20 | (e108_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e108_x0 - -3) << 34 | (e108_k1) << 28 | (e108_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumCurrentLimit"
         x4 = v.EVSEMinimumCurrentLimit
         if not isinstance(x4, PhysicalValueType):
             raise _rt.bad_class(x4, 'PhysicalValueType')
         f = "EVSEMinimumCurrentLimit.Multiplier"
-        e285_x0 = x4.Multiplier
-        if e285_x0.__class__ is not int or e285_x0 < -3 or e285_x0 > 3:
-            raise _rt.bad_int(e285_x0, -3, 3)
+        e109_x0 = x4.Multiplier
+        if e109_x0.__class__ is not int or e109_x0 < -3 or e109_x0 > 3:
+            raise _rt.bad_int(e109_x0, -3, 3)
         f = "EVSEMinimumCurrentLimit.Unit"
-        e285_x1 = x4.Unit
-        e285_k1 = _IX_unitSymbolType.get(e285_x1)
-        if e285_k1 is None:
-            raise _rt.bad_enum(e285_x1, 'unitSymbolType')
+        e109_x1 = x4.Unit
+        e109_k1 = _IX_unitSymbolType.get(e109_x1)
+        if e109_k1 is None:
+            raise _rt.bad_enum(e109_x1, 'unitSymbolType')
         f = "EVSEMinimumCurrentLimit.Value"
-        e285_x2 = x4.Value
-        if e285_x2.__class__ is not int or e285_x2 < -32768 or e285_x2 > 32767:
-            raise _rt.bad_int(e285_x2, -32768, 32767)
-        a = (a << 18) | (e285_x0 - -3) << 10 | (e285_k1) << 4 | (e285_x2 < 0)
-        m = ~e285_x2 if e285_x2 < 0 else e285_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e109_x2 = x4.Value
+        if e109_x2.__class__ is not int or e109_x2 < -32768 or e109_x2 > 32767:
+            raise _rt.bad_int(e109_x2, -32768, 32767)
+        m = ~e109_x2 if e109_x2 < 0 else e109_x2
+        if m < 128:
+            a = (a << 26) | (e109_x0 - -3) << 18 | (e109_k1) << 12 | (e109_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e109_x0 - -3) << 26 | (e109_k1) << 20 | (e109_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e109_x0 - -3) << 34 | (e109_k1) << 28 | (e109_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEMinimumVoltageLimit"
         x5 = v.EVSEMinimumVoltageLimit
         if not isinstance(x5, PhysicalValueType):
             raise _rt.bad_class(x5, 'PhysicalValueType')
         f = "EVSEMinimumVoltageLimit.Multiplier"
-        e286_x0 = x5.Multiplier
-        if e286_x0.__class__ is not int or e286_x0 < -3 or e286_x0 > 3:
-            raise _rt.bad_int(e286_x0, -3, 3)
+        e110_x0 = x5.Multiplier
+        if e110_x0.__class__ is not int or e110_x0 < -3 or e110_x0 > 3:
+            raise _rt.bad_int(e110_x0, -3, 3)
         f = "EVSEMinimumVoltageLimit.Unit"
-        e286_x1 = x5.Unit
-        e286_k1 = _IX_unitSymbolType.get(e286_x1)
-        if e286_k1 is None:
-            raise _rt.bad_enum(e286_x1, 'unitSymbolType')
+        e110_x1 = x5.Unit
+        e110_k1 = _IX_unitSymbolType.get(e110_x1)
+        if e110_k1 is None:
+            raise _rt.bad_enum(e110_x1, 'unitSymbolType')
         f = "EVSEMinimumVoltageLimit.Value"
-        e286_x2 = x5.Value
-        if e286_x2.__class__ is not int or e286_x2 < -32768 or e286_x2 > 32767:
-            raise _rt.bad_int(e286_x2, -32768, 32767)
-        a = (a << 18) | (e286_x0 - -3) << 10 | (e286_k1) << 4 | (e286_x2 < 0)
-        m = ~e286_x2 if e286_x2 < 0 else e286_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e110_x2 = x5.Value
+        if e110_x2.__class__ is not int or e110_x2 < -32768 or e110_x2 > 32767:
+            raise _rt.bad_int(e110_x2, -32768, 32767)
+        m = ~e110_x2 if e110_x2 < 0 else e110_x2
+        if m < 128:
+            a = (a << 26) | (e110_x0 - -3) << 18 | (e110_k1) << 12 | (e110_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e110_x0 - -3) << 26 | (e110_k1) << 20 | (e110_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e110_x0 - -3) << 34 | (e110_k1) << 28 | (e110_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSECurrentRegulationTolerance"
         x6 = v.EVSECurrentRegulationTolerance
         a <<= 2
@@ -7646,21 +8831,25 @@ def _e_DC_EVSEChargeParameterType(a, v):
             if not isinstance(x6, PhysicalValueType):
                 raise _rt.bad_class(x6, 'PhysicalValueType')
             f = "EVSECurrentRegulationTolerance.Multiplier"
-            e287_x0 = x6.Multiplier
-            if e287_x0.__class__ is not int or e287_x0 < -3 or e287_x0 > 3:
-                raise _rt.bad_int(e287_x0, -3, 3)
+            e111_x0 = x6.Multiplier
+            if e111_x0.__class__ is not int or e111_x0 < -3 or e111_x0 > 3:
+                raise _rt.bad_int(e111_x0, -3, 3)
             f = "EVSECurrentRegulationTolerance.Unit"
-            e287_x1 = x6.Unit
-            e287_k1 = _IX_unitSymbolType.get(e287_x1)
-            if e287_k1 is None:
-                raise _rt.bad_enum(e287_x1, 'unitSymbolType')
+            e111_x1 = x6.Unit
+            e111_k1 = _IX_unitSymbolType.get(e111_x1)
+            if e111_k1 is None:
+                raise _rt.bad_enum(e111_x1, 'unitSymbolType')
             f = "EVSECurrentRegulationTolerance.Value"
-            e287_x2 = x6.Value
-            if e287_x2.__class__ is not int or e287_x2 < -32768 or e287_x2 > 32767:
-                raise _rt.bad_int(e287_x2, -32768, 32767)
-            a = (a << 17) | (e287_x0 - -3) << 10 | (e287_k1) << 4 | (e287_x2 < 0)
-            m = ~e287_x2 if e287_x2 < 0 else e287_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e111_x2 = x6.Value
+            if e111_x2.__class__ is not int or e111_x2 < -32768 or e111_x2 > 32767:
+                raise _rt.bad_int(e111_x2, -32768, 32767)
+            m = ~e111_x2 if e111_x2 < 0 else e111_x2
+            if m < 128:
+                a = (a << 25) | (e111_x0 - -3) << 18 | (e111_k1) << 12 | (e111_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e111_x0 - -3) << 26 | (e111_k1) << 20 | (e111_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e111_x0 - -3) << 34 | (e111_k1) << 28 | (e111_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -7669,27 +8858,31 @@ def _e_DC_EVSEChargeParameterType(a, v):
         x7 = v.EVSEPeakCurrentRipple
         if not isinstance(x7, PhysicalValueType):
             raise _rt.bad_class(x7, 'PhysicalValueType')
-        t = _T288[s]
+        t = _T112[s]
         if t is None:
             raise _rt.not_here('EVSEPeakCurrentRipple')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVSEPeakCurrentRipple.Multiplier"
-        e289_x0 = x7.Multiplier
-        if e289_x0.__class__ is not int or e289_x0 < -3 or e289_x0 > 3:
-            raise _rt.bad_int(e289_x0, -3, 3)
+        e113_x0 = x7.Multiplier
+        if e113_x0.__class__ is not int or e113_x0 < -3 or e113_x0 > 3:
+            raise _rt.bad_int(e113_x0, -3, 3)
         f = "EVSEPeakCurrentRipple.Unit"
-        e289_x1 = x7.Unit
-        e289_k1 = _IX_unitSymbolType.get(e289_x1)
-        if e289_k1 is None:
-            raise _rt.bad_enum(e289_x1, 'unitSymbolType')
+        e113_x1 = x7.Unit
+        e113_k1 = _IX_unitSymbolType.get(e113_x1)
+        if e113_k1 is None:
+            raise _rt.bad_enum(e113_x1, 'unitSymbolType')
         f = "EVSEPeakCurrentRipple.Value"
-        e289_x2 = x7.Value
-        if e289_x2.__class__ is not int or e289_x2 < -32768 or e289_x2 > 32767:
-            raise _rt.bad_int(e289_x2, -32768, 32767)
-        a = (a << 15) | (e289_x0 - -3) << 10 | (e289_k1) << 4 | (e289_x2 < 0)
-        m = ~e289_x2 if e289_x2 < 0 else e289_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e113_x2 = x7.Value
+        if e113_x2.__class__ is not int or e113_x2 < -32768 or e113_x2 > 32767:
+            raise _rt.bad_int(e113_x2, -32768, 32767)
+        m = ~e113_x2 if e113_x2 < 0 else e113_x2
+        if m < 128:
+            a = (a << 23) | (e113_x0 - -3) << 18 | (e113_k1) << 12 | (e113_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e113_x0 - -3) << 26 | (e113_k1) << 20 | (e113_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e113_x0 - -3) << 34 | (e113_k1) << 28 | (e113_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVSEEnergyToBeDelivered"
         x8 = v.EVSEEnergyToBeDelivered
         a <<= 2
@@ -7697,26 +8890,30 @@ def _e_DC_EVSEChargeParameterType(a, v):
             if not isinstance(x8, PhysicalValueType):
                 raise _rt.bad_class(x8, 'PhysicalValueType')
             f = "EVSEEnergyToBeDelivered.Multiplier"
-            e290_x0 = x8.Multiplier
-            if e290_x0.__class__ is not int or e290_x0 < -3 or e290_x0 > 3:
-                raise _rt.bad_int(e290_x0, -3, 3)
+            e114_x0 = x8.Multiplier
+            if e114_x0.__class__ is not int or e114_x0 < -3 or e114_x0 > 3:
+                raise _rt.bad_int(e114_x0, -3, 3)
             f = "EVSEEnergyToBeDelivered.Unit"
-            e290_x1 = x8.Unit
-            e290_k1 = _IX_unitSymbolType.get(e290_x1)
-            if e290_k1 is None:
-                raise _rt.bad_enum(e290_x1, 'unitSymbolType')
+            e114_x1 = x8.Unit
+            e114_k1 = _IX_unitSymbolType.get(e114_x1)
+            if e114_k1 is None:
+                raise _rt.bad_enum(e114_x1, 'unitSymbolType')
             f = "EVSEEnergyToBeDelivered.Value"
-            e290_x2 = x8.Value
-            if e290_x2.__class__ is not int or e290_x2 < -32768 or e290_x2 > 32767:
-                raise _rt.bad_int(e290_x2, -32768, 32767)
-            a = (a << 17) | (e290_x0 - -3) << 10 | (e290_k1) << 4 | (e290_x2 < 0)
-            m = ~e290_x2 if e290_x2 < 0 else e290_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e114_x2 = x8.Value
+            if e114_x2.__class__ is not int or e114_x2 < -32768 or e114_x2 > 32767:
+                raise _rt.bad_int(e114_x2, -32768, 32767)
+            m = ~e114_x2 if e114_x2 < 0 else e114_x2
+            if m < 128:
+                a = (a << 25) | (e114_x0 - -3) << 18 | (e114_k1) << 12 | (e114_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e114_x0 - -3) << 26 | (e114_k1) << 20 | (e114_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e114_x0 - -3) << 34 | (e114_k1) << 28 | (e114_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 9
         else:
             s = 8
-        t = _T291[s]
+        t = _T115[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSEEnergyToBeDelivered))')
         a = (a << t[0]) | t[1]
@@ -7729,35 +8926,8 @@ _e_DC_EVSEChargeParameter = _e_DC_EVSEChargeParameterType
 """,
     ),
     '_d_DC_EVSEChargeParameterType': (
-        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
+        ('DC_EVSEChargeParameterType', 'DC_EVSEStatusType', 'PhysicalValueType', '_EV_unitSymbolType', '_W_DC_EVSEChargeParameterType', '_W_PhysicalValueType', '_d_DC_EVSEStatusType', '_d_PhysicalValueType'),
 """\
-_s293 = PhysicalValueType.Multiplier.__set__
-_s294 = PhysicalValueType.Unit.__set__
-_s295 = PhysicalValueType.Value.__set__
-_s297 = PhysicalValueType.Multiplier.__set__
-_s298 = PhysicalValueType.Unit.__set__
-_s299 = PhysicalValueType.Value.__set__
-_s301 = PhysicalValueType.Multiplier.__set__
-_s302 = PhysicalValueType.Unit.__set__
-_s303 = PhysicalValueType.Value.__set__
-_s305 = PhysicalValueType.Multiplier.__set__
-_s306 = PhysicalValueType.Unit.__set__
-_s307 = PhysicalValueType.Value.__set__
-_s309 = PhysicalValueType.Multiplier.__set__
-_s310 = PhysicalValueType.Unit.__set__
-_s311 = PhysicalValueType.Value.__set__
-_s313 = PhysicalValueType.Multiplier.__set__
-_s314 = PhysicalValueType.Unit.__set__
-_s315 = PhysicalValueType.Value.__set__
-_s316 = DC_EVSEChargeParameterType.DC_EVSEStatus.__set__
-_s317 = DC_EVSEChargeParameterType.EVSEMaximumCurrentLimit.__set__
-_s318 = DC_EVSEChargeParameterType.EVSEMaximumPowerLimit.__set__
-_s319 = DC_EVSEChargeParameterType.EVSEMaximumVoltageLimit.__set__
-_s320 = DC_EVSEChargeParameterType.EVSEMinimumCurrentLimit.__set__
-_s321 = DC_EVSEChargeParameterType.EVSEMinimumVoltageLimit.__set__
-_s322 = DC_EVSEChargeParameterType.EVSECurrentRegulationTolerance.__set__
-_s323 = DC_EVSEChargeParameterType.EVSEPeakCurrentRipple.__set__
-_s324 = DC_EVSEChargeParameterType.EVSEEnergyToBeDelivered.__set__
 
 def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     v6 = None
@@ -7770,7 +8940,6 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
     p = q
     v0, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -7779,32 +8948,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e292_v0 = ((g >> 10) & 7) + -3
-    if e292_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e292_v0, -3, 3)
+    e116_v0 = ((g >> 10) & 7) + -3
+    if e116_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e116_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e292_v1 = _EV_unitSymbolType[k]
+    e116_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e292_v2 = c & 65535
-    if e292_v2 < 32768:
-        e292_v2 >>= 8
+    e116_v2 = c & 65535
+    if e116_v2 < 32768:
+        e116_v2 >>= 8
         p = q - 8
-    elif not e292_v2 & 128:
-        e292_v2 = ((e292_v2 >> 8) & 127) | ((e292_v2 & 127) << 7)
+        if sg:
+            e116_v2 = ~e116_v2
+    elif not e116_v2 & 128:
+        e116_v2 = ((e116_v2 >> 8) & 127) | (e116_v2 & 127) << 7
         p = q
+        if sg:
+            e116_v2 = ~e116_v2
     else:
-        e292_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e292_v2 = ~e292_v2
-    if e292_v2 < -32768 or e292_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e292_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s293(v1, e292_v0)
-    _s294(v1, e292_v1)
-    _s295(v1, e292_v2)
-    p0 = p + 18
+        e116_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e116_v2 = ~e116_v2
+        if e116_v2 < -32768 or e116_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e116_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e116_v0
+    v1.Unit = e116_v1
+    v1.Value = e116_v2
+    v1.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -7813,32 +8986,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e296_v0 = ((g >> 10) & 7) + -3
-    if e296_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e296_v0, -3, 3)
+    e117_v0 = ((g >> 10) & 7) + -3
+    if e117_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e117_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e296_v1 = _EV_unitSymbolType[k]
+    e117_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e296_v2 = c & 65535
-    if e296_v2 < 32768:
-        e296_v2 >>= 8
+    e117_v2 = c & 65535
+    if e117_v2 < 32768:
+        e117_v2 >>= 8
         p = q - 8
-    elif not e296_v2 & 128:
-        e296_v2 = ((e296_v2 >> 8) & 127) | ((e296_v2 & 127) << 7)
+        if sg:
+            e117_v2 = ~e117_v2
+    elif not e117_v2 & 128:
+        e117_v2 = ((e117_v2 >> 8) & 127) | (e117_v2 & 127) << 7
         p = q
+        if sg:
+            e117_v2 = ~e117_v2
     else:
-        e296_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e296_v2 = ~e296_v2
-    if e296_v2 < -32768 or e296_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e296_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s297(v2, e296_v0)
-    _s298(v2, e296_v1)
-    _s299(v2, e296_v2)
-    p0 = p + 18
+        e117_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e117_v2 = ~e117_v2
+        if e117_v2 < -32768 or e117_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e117_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e117_v0
+    v2.Unit = e117_v1
+    v2.Value = e117_v2
+    v2.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -7847,32 +9024,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e300_v0 = ((g >> 10) & 7) + -3
-    if e300_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e300_v0, -3, 3)
+    e118_v0 = ((g >> 10) & 7) + -3
+    if e118_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e118_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e300_v1 = _EV_unitSymbolType[k]
+    e118_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e300_v2 = c & 65535
-    if e300_v2 < 32768:
-        e300_v2 >>= 8
+    e118_v2 = c & 65535
+    if e118_v2 < 32768:
+        e118_v2 >>= 8
         p = q - 8
-    elif not e300_v2 & 128:
-        e300_v2 = ((e300_v2 >> 8) & 127) | ((e300_v2 & 127) << 7)
+        if sg:
+            e118_v2 = ~e118_v2
+    elif not e118_v2 & 128:
+        e118_v2 = ((e118_v2 >> 8) & 127) | (e118_v2 & 127) << 7
         p = q
+        if sg:
+            e118_v2 = ~e118_v2
     else:
-        e300_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e300_v2 = ~e300_v2
-    if e300_v2 < -32768 or e300_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e300_v2, -32768, 32767)
-    v3 = _new(PhysicalValueType)
-    _s301(v3, e300_v0)
-    _s302(v3, e300_v1)
-    _s303(v3, e300_v2)
-    p0 = p + 18
+        e118_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e118_v2 = ~e118_v2
+        if e118_v2 < -32768 or e118_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e118_v2, -32768, 32767)
+    v3 = _new(_W_PhysicalValueType)
+    v3.Multiplier = e118_v0
+    v3.Unit = e118_v1
+    v3.Value = e118_v2
+    v3.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -7881,32 +9062,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e304_v0 = ((g >> 10) & 7) + -3
-    if e304_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e304_v0, -3, 3)
+    e119_v0 = ((g >> 10) & 7) + -3
+    if e119_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e119_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e304_v1 = _EV_unitSymbolType[k]
+    e119_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e304_v2 = c & 65535
-    if e304_v2 < 32768:
-        e304_v2 >>= 8
+    e119_v2 = c & 65535
+    if e119_v2 < 32768:
+        e119_v2 >>= 8
         p = q - 8
-    elif not e304_v2 & 128:
-        e304_v2 = ((e304_v2 >> 8) & 127) | ((e304_v2 & 127) << 7)
+        if sg:
+            e119_v2 = ~e119_v2
+    elif not e119_v2 & 128:
+        e119_v2 = ((e119_v2 >> 8) & 127) | (e119_v2 & 127) << 7
         p = q
+        if sg:
+            e119_v2 = ~e119_v2
     else:
-        e304_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e304_v2 = ~e304_v2
-    if e304_v2 < -32768 or e304_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e304_v2, -32768, 32767)
-    v4 = _new(PhysicalValueType)
-    _s305(v4, e304_v0)
-    _s306(v4, e304_v1)
-    _s307(v4, e304_v2)
-    p0 = p + 18
+        e119_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e119_v2 = ~e119_v2
+        if e119_v2 < -32768 or e119_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e119_v2, -32768, 32767)
+    v4 = _new(_W_PhysicalValueType)
+    v4.Multiplier = e119_v0
+    v4.Unit = e119_v1
+    v4.Value = e119_v2
+    v4.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -7915,31 +9100,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e308_v0 = ((g >> 10) & 7) + -3
-    if e308_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e308_v0, -3, 3)
+    e120_v0 = ((g >> 10) & 7) + -3
+    if e120_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e120_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e308_v1 = _EV_unitSymbolType[k]
+    e120_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e308_v2 = c & 65535
-    if e308_v2 < 32768:
-        e308_v2 >>= 8
+    e120_v2 = c & 65535
+    if e120_v2 < 32768:
+        e120_v2 >>= 8
         p = q - 8
-    elif not e308_v2 & 128:
-        e308_v2 = ((e308_v2 >> 8) & 127) | ((e308_v2 & 127) << 7)
+        if sg:
+            e120_v2 = ~e120_v2
+    elif not e120_v2 & 128:
+        e120_v2 = ((e120_v2 >> 8) & 127) | (e120_v2 & 127) << 7
         p = q
+        if sg:
+            e120_v2 = ~e120_v2
     else:
-        e308_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e308_v2 = ~e308_v2
-    if e308_v2 < -32768 or e308_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e308_v2, -32768, 32767)
-    v5 = _new(PhysicalValueType)
-    _s309(v5, e308_v0)
-    _s310(v5, e308_v1)
-    _s311(v5, e308_v2)
+        e120_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e120_v2 = ~e120_v2
+        if e120_v2 < -32768 or e120_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e120_v2, -32768, 32767)
+    v5 = _new(_W_PhysicalValueType)
+    v5.Multiplier = e120_v0
+    v5.Unit = e120_v1
+    v5.Value = e120_v2
+    v5.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7957,7 +9147,6 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'DC_EVSEChargeParameterType')
     if s == 7:
-        p0 = p + 16
         q = p + 32
         if q <= E:
             c = (D >> (E - q)) & 4294967295
@@ -7966,31 +9155,36 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 58254:
             raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-        e312_v0 = ((g >> 10) & 7) + -3
-        if e312_v0 > 3:
-            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e312_v0, -3, 3)
+        e121_v0 = ((g >> 10) & 7) + -3
+        if e121_v0 > 3:
+            raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e121_v0, -3, 3)
         k = (g >> 4) & 7
         if k >= 7:
             raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-        e312_v1 = _EV_unitSymbolType[k]
+        e121_v1 = _EV_unitSymbolType[k]
         sg = g & 1
-        e312_v2 = c & 65535
-        if e312_v2 < 32768:
-            e312_v2 >>= 8
+        e121_v2 = c & 65535
+        if e121_v2 < 32768:
+            e121_v2 >>= 8
             p = q - 8
-        elif not e312_v2 & 128:
-            e312_v2 = ((e312_v2 >> 8) & 127) | ((e312_v2 & 127) << 7)
+            if sg:
+                e121_v2 = ~e121_v2
+        elif not e121_v2 & 128:
+            e121_v2 = ((e121_v2 >> 8) & 127) | (e121_v2 & 127) << 7
             p = q
+            if sg:
+                e121_v2 = ~e121_v2
         else:
-            e312_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e312_v2 = ~e312_v2
-        if e312_v2 < -32768 or e312_v2 > 32767:
-            raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e312_v2, -32768, 32767)
-        v7 = _new(PhysicalValueType)
-        _s313(v7, e312_v0)
-        _s314(v7, e312_v1)
-        _s315(v7, e312_v2)
+            e121_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e121_v2 = ~e121_v2
+            if e121_v2 < -32768 or e121_v2 > 32767:
+                raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e121_v2, -32768, 32767)
+        v7 = _new(_W_PhysicalValueType)
+        v7.Multiplier = e121_v0
+        v7.Unit = e121_v1
+        v7.Value = e121_v2
+        v7.__class__ = PhysicalValueType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -8019,24 +9213,82 @@ def _d_DC_EVSEChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DC_EVSEChargeParameterType')
         p = q
-    o = _new(cls)
-    _s316(o, v0)
-    _s317(o, v1)
-    _s318(o, v2)
-    _s319(o, v3)
-    _s320(o, v4)
-    _s321(o, v5)
-    _s322(o, v6)
-    _s323(o, v7)
-    _s324(o, v8)
+    o = _new(_W_DC_EVSEChargeParameterType)
+    o.DC_EVSEStatus = v0
+    o.EVSEMaximumCurrentLimit = v1
+    o.EVSEMaximumPowerLimit = v2
+    o.EVSEMaximumVoltageLimit = v3
+    o.EVSEMinimumCurrentLimit = v4
+    o.EVSEMinimumVoltageLimit = v5
+    o.EVSECurrentRegulationTolerance = v6
+    o.EVSEPeakCurrentRipple = v7
+    o.EVSEEnergyToBeDelivered = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEChargeParameter = _d_DC_EVSEChargeParameterType
+""",
+    ),
+    '_j_DC_EVSEChargeParameterType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_DC_EVSEChargeParameterType(v):
+    x0 = v.DC_EVSEStatus
+    x1 = v.EVSEMaximumCurrentLimit
+    y1 = x1.Multiplier
+    y2 = x1.Unit
+    y3 = x1.Value
+    x2 = v.EVSEMaximumPowerLimit
+    y4 = x2.Multiplier
+    y5 = x2.Unit
+    y6 = x2.Value
+    x3 = v.EVSEMaximumVoltageLimit
+    y7 = x3.Multiplier
+    y8 = x3.Unit
+    y9 = x3.Value
+    x4 = v.EVSEMinimumCurrentLimit
+    y10 = x4.Multiplier
+    y11 = x4.Unit
+    y12 = x4.Value
+    x5 = v.EVSEMinimumVoltageLimit
+    y13 = x5.Multiplier
+    y14 = x5.Unit
+    y15 = x5.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None or y10 is None or y12 is None or y13 is None or y15 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVSEStatus': _j_DC_EVSEStatusType(x0), 'EVSEMaximumCurrentLimit': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}, 'EVSEMaximumPowerLimit': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVSEMaximumVoltageLimit': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}, 'EVSEMinimumCurrentLimit': {'Multiplier': y10, 'Unit': y11._value_, 'Value': y12}, 'EVSEMinimumVoltageLimit': {'Multiplier': y13, 'Unit': y14._value_, 'Value': y15}}
+    x6 = v.EVSECurrentRegulationTolerance
+    if x6 is not None:
+        y16 = x6.Multiplier
+        y17 = x6.Unit
+        y18 = x6.Value
+        if y16 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVSECurrentRegulationTolerance'] = {'Multiplier': y16, 'Unit': y17._value_, 'Value': y18}
+    x7 = v.EVSEPeakCurrentRipple
+    if x7 is not None:
+        y19 = x7.Multiplier
+        y20 = x7.Unit
+        y21 = x7.Value
+        if y19 is None or y21 is None:
+            return _rt.json_body(v)
+        d['EVSEPeakCurrentRipple'] = {'Multiplier': y19, 'Unit': y20._value_, 'Value': y21}
+    x8 = v.EVSEEnergyToBeDelivered
+    if x8 is not None:
+        y22 = x8.Multiplier
+        y23 = x8.Unit
+        y24 = x8.Value
+        if y22 is None or y24 is None:
+            return _rt.json_body(v)
+        d['EVSEEnergyToBeDelivered'] = {'Multiplier': y22, 'Unit': y23._value_, 'Value': y24}
+    return d
+_j_DC_EVSEChargeParameter = _j_DC_EVSEChargeParameterType
 """,
     ),
     '_e_DC_EVSEStatusType': (
         ('_IX_DC_EVSEStatusCodeType', '_IX_EVSENotificationType', '_IX_isolationLevelType'),
 """\
-_T325 = (None, None, (2, 1, 4), (1, 0, 4), None, )
+_T122 = (None, None, (2, 1, 4), (1, 0, 4), None, )
 
 def _e_DC_EVSEStatusType(a, v):
     f = ""
@@ -8045,8 +9297,12 @@ def _e_DC_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -8065,7 +9321,7 @@ def _e_DC_EVSEStatusType(a, v):
             s = 2
         f = "EVSEStatusCode"
         x3 = v.EVSEStatusCode
-        t = _T325[s]
+        t = _T122[s]
         if t is None:
             raise _rt.not_here('EVSEStatusCode')
         a = (a << t[0]) | t[1]
@@ -8083,16 +9339,11 @@ _e_DC_EVSEStatus = _e_DC_EVSEStatusType
 """,
     ),
     '_d_DC_EVSEStatusType': (
-        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType'),
+        ('DC_EVSEStatusType', '_EV_DC_EVSEStatusCodeType', '_EV_EVSENotificationType', '_EV_isolationLevelType', '_W_DC_EVSEStatusType'),
 """\
-_s326 = DC_EVSEStatusType.NotificationMaxDelay.__set__
-_s327 = DC_EVSEStatusType.EVSENotification.__set__
-_s328 = DC_EVSEStatusType.EVSEIsolationStatus.__set__
-_s329 = DC_EVSEStatusType.EVSEStatusCode.__set__
 
 def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8106,12 +9357,12 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'DC_EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -8171,13 +9422,34 @@ def _d_DC_EVSEStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DC_EVSEStatusType')
     p = q
-    o = _new(cls)
-    _s326(o, v0)
-    _s327(o, v1)
-    _s328(o, v2)
-    _s329(o, v3)
+    o = _new(_W_DC_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.EVSEIsolationStatus = v2
+    o.EVSEStatusCode = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVSEStatus = _d_DC_EVSEStatusType
+""",
+    ),
+    '_j_DC_EVSEStatusType': (
+        (),
+"""\
+
+def _j_DC_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    x2 = v.EVSEIsolationStatus
+    if x2 is not None:
+        d['EVSEIsolationStatus'] = x2._value_
+    x3 = v.EVSEStatusCode
+    if x3 is not None:
+        d['EVSEStatusCode'] = x3._value_
+    return d
+_j_DC_EVSEStatus = _j_DC_EVSEStatusType
 """,
     ),
     '_e_DC_EVStatusType': (
@@ -8210,11 +9482,8 @@ _e_DC_EVStatus = _e_DC_EVStatusType
 """,
     ),
     '_d_DC_EVStatusType': (
-        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVStatusType', '_EV_DC_EVErrorCodeType', '_W_DC_EVStatusType'),
 """\
-_s330 = DC_EVStatusType.EVReady.__set__
-_s331 = DC_EVStatusType.EVErrorCode.__set__
-_s332 = DC_EVStatusType.EVRESSSOC.__set__
 
 def _d_DC_EVStatusType(D, E, p, data, st, cls):
     q = p + 22
@@ -8232,12 +9501,28 @@ def _d_DC_EVStatusType(D, E, p, data, st, cls):
     if v2 > 100:
         raise _rt.out_of_range(p + 13, 'DC_EVStatusType.EVRESSSOC', v2, 0, 100)
     p = q
-    o = _new(cls)
-    _s330(o, v0)
-    _s331(o, v1)
-    _s332(o, v2)
+    o = _new(_W_DC_EVStatusType)
+    o.EVReady = v0
+    o.EVErrorCode = v1
+    o.EVRESSSOC = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_DC_EVStatus = _d_DC_EVStatusType
+""",
+    ),
+    '_j_DC_EVStatusType': (
+        (),
+"""\
+
+def _j_DC_EVStatusType(v):
+    x0 = v.EVReady
+    x1 = v.EVErrorCode
+    x2 = v.EVRESSSOC
+    if x0 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'EVReady': x0, 'EVErrorCode': x1._value_, 'EVRESSSOC': x2}
+    return d
+_j_DC_EVStatus = _j_DC_EVStatusType
 """,
     ),
     '_e_DiffieHellmanPublickeyType': (
@@ -8268,10 +9553,8 @@ def _e_DiffieHellmanPublickeyType(a, v):
 """,
     ),
     '_d_DiffieHellmanPublickeyType': (
-        ('DiffieHellmanPublickeyType',),
+        ('DiffieHellmanPublickeyType', '_W_DiffieHellmanPublickeyType'),
 """\
-_s333 = DiffieHellmanPublickeyType.Id.__set__
-_s334 = DiffieHellmanPublickeyType.CONTENT.__set__
 
 def _d_DiffieHellmanPublickeyType(D, E, p, data, st, cls):
     q = p + 1
@@ -8297,10 +9580,24 @@ def _d_DiffieHellmanPublickeyType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DiffieHellmanPublickeyType')
     p = q
-    o = _new(cls)
-    _s333(o, v0)
-    _s334(o, v1)
+    o = _new(_W_DiffieHellmanPublickeyType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_DiffieHellmanPublickeyType': (
+        (),
+"""\
+
+def _j_DiffieHellmanPublickeyType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'CONTENT': _b2a(x1, newline=False).decode()}
+    return d
 """,
     ),
     '_e_EMAIDType': (
@@ -8331,10 +9628,8 @@ def _e_EMAIDType(a, v):
 """,
     ),
     '_d_EMAIDType': (
-        ('EMAIDType',),
+        ('EMAIDType', '_W_EMAIDType'),
 """\
-_s335 = EMAIDType.Id.__set__
-_s336 = EMAIDType.CONTENT.__set__
 
 def _d_EMAIDType(D, E, p, data, st, cls):
     q = p + 1
@@ -8360,16 +9655,30 @@ def _d_EMAIDType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EMAIDType')
     p = q
-    o = _new(cls)
-    _s335(o, v0)
-    _s336(o, v1)
+    o = _new(_W_EMAIDType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_EMAIDType': (
+        (),
+"""\
+
+def _j_EMAIDType(v):
+    x0 = v.Id
+    x1 = v.CONTENT
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'Id': x0, 'CONTENT': x1}
+    return d
 """,
     ),
     '_e_EVChargeParameterType': (
         (),
 """\
-_T337 = ((2, 1), (1, 0), )
+_T123 = ((2, 1), (1, 0), )
 
 def _e_EVChargeParameterType(a, v):
     f = ""
@@ -8379,13 +9688,20 @@ def _e_EVChargeParameterType(a, v):
         if x0 is not None:
             if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
                 raise _rt.bad_int(x0, 0, 4294967295)
-            a <<= 3
-            a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+            if x0 < 128:
+                a = (a << 11) | (x0)
+            elif x0 < 16384:
+                a = (a << 19) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+            elif x0 < 2097152:
+                a = (a << 27) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x0)
             a <<= 1
             s = 1
         else:
             s = 0
-        t = _T337[s]
+        t = _T123[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(DepartureTime))')
         a = (a << t[0]) | t[1]
@@ -8398,9 +9714,8 @@ _e_EVChargeParameter = _e_EVChargeParameterType
 """,
     ),
     '_d_EVChargeParameterType': (
-        ('EVChargeParameterType',),
+        ('EVChargeParameterType', '_W_EVChargeParameterType'),
 """\
-_s338 = EVChargeParameterType.DepartureTime.__set__
 
 def _d_EVChargeParameterType(D, E, p, data, st, cls):
     v0 = None
@@ -8411,7 +9726,6 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -8425,12 +9739,12 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
             v0 >>= 8
             p = q - 8
         elif not v0 & 128:
-            v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+            v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
             p = q
         else:
             v0, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v0 > 4294967295:
-            raise _rt.out_of_range(p0, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
+            if v0 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'EVChargeParameterType.DepartureTime', v0, 0, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -8451,10 +9765,24 @@ def _d_EVChargeParameterType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'EVChargeParameterType')
         p = q
-    o = _new(cls)
-    _s338(o, v0)
+    o = _new(_W_EVChargeParameterType)
+    o.DepartureTime = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_EVChargeParameter = _d_EVChargeParameterType
+""",
+    ),
+    '_j_EVChargeParameterType': (
+        (),
+"""\
+
+def _j_EVChargeParameterType(v):
+    d = {}
+    x0 = v.DepartureTime
+    if x0 is not None:
+        d['DepartureTime'] = x0
+    return d
+_j_EVChargeParameter = _j_EVChargeParameterType
 """,
     ),
     '_e_EVPowerDeliveryParameterType': (
@@ -8474,7 +9802,7 @@ _e_EVPowerDeliveryParameter = _e_EVPowerDeliveryParameterType
 """,
     ),
     '_d_EVPowerDeliveryParameterType': (
-        ('EVPowerDeliveryParameterType',),
+        ('EVPowerDeliveryParameterType', '_W_EVPowerDeliveryParameterType'),
 """\
 
 def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
@@ -8485,9 +9813,20 @@ def _d_EVPowerDeliveryParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVPowerDeliveryParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVPowerDeliveryParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVPowerDeliveryParameter = _d_EVPowerDeliveryParameterType
+""",
+    ),
+    '_j_EVPowerDeliveryParameterType': (
+        (),
+"""\
+
+def _j_EVPowerDeliveryParameterType(v):
+    d = {}
+    return d
+_j_EVPowerDeliveryParameter = _j_EVPowerDeliveryParameterType
 """,
     ),
     '_e_EVSEChargeParameterType': (
@@ -8507,7 +9846,7 @@ _e_EVSEChargeParameter = _e_EVSEChargeParameterType
 """,
     ),
     '_d_EVSEChargeParameterType': (
-        ('EVSEChargeParameterType',),
+        ('EVSEChargeParameterType', '_W_EVSEChargeParameterType'),
 """\
 
 def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
@@ -8518,9 +9857,20 @@ def _d_EVSEChargeParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVSEChargeParameterType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVSEChargeParameterType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEChargeParameter = _d_EVSEChargeParameterType
+""",
+    ),
+    '_j_EVSEChargeParameterType': (
+        (),
+"""\
+
+def _j_EVSEChargeParameterType(v):
+    d = {}
+    return d
+_j_EVSEChargeParameter = _j_EVSEChargeParameterType
 """,
     ),
     '_e_EVSEStatusType': (
@@ -8534,8 +9884,12 @@ def _e_EVSEStatusType(a, v):
         x0 = v.NotificationMaxDelay
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "EVSENotification"
         x1 = v.EVSENotification
         k1 = _IX_EVSENotificationType.get(x1)
@@ -8551,13 +9905,10 @@ _e_EVSEStatus = _e_EVSEStatusType
 """,
     ),
     '_d_EVSEStatusType': (
-        ('EVSEStatusType', '_EV_EVSENotificationType'),
+        ('EVSEStatusType', '_EV_EVSENotificationType', '_W_EVSEStatusType'),
 """\
-_s339 = EVSEStatusType.NotificationMaxDelay.__set__
-_s340 = EVSEStatusType.EVSENotification.__set__
 
 def _d_EVSEStatusType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8571,12 +9922,12 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'EVSEStatusType.NotificationMaxDelay', v0, 0, 65535)
     q = p + 7
     if q > E:
         D, E = _win(data, p, q)
@@ -8588,11 +9939,26 @@ def _d_EVSEStatusType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 3, 'EVSEStatusType.EVSENotification', k, 3)
     v1 = _EV_EVSENotificationType[k]
     p = q
-    o = _new(cls)
-    _s339(o, v0)
-    _s340(o, v1)
+    o = _new(_W_EVSEStatusType)
+    o.NotificationMaxDelay = v0
+    o.EVSENotification = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_EVSEStatus = _d_EVSEStatusType
+""",
+    ),
+    '_j_EVSEStatusType': (
+        (),
+"""\
+
+def _j_EVSEStatusType(v):
+    x0 = v.NotificationMaxDelay
+    x1 = v.EVSENotification
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'NotificationMaxDelay': x0, 'EVSENotification': x1._value_}
+    return d
+_j_EVSEStatus = _j_EVSEStatusType
 """,
     ),
     '_e_EVStatusType': (
@@ -8612,7 +9978,7 @@ _e_EVStatus = _e_EVStatusType
 """,
     ),
     '_d_EVStatusType': (
-        ('EVStatusType',),
+        ('EVStatusType', '_W_EVStatusType'),
 """\
 
 def _d_EVStatusType(D, E, p, data, st, cls):
@@ -8623,27 +9989,38 @@ def _d_EVStatusType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EVStatusType')
     p = q
-    o = _new(cls)
+    o = _new(_W_EVStatusType)
+    o.__class__ = cls
     return o, D, E, p
 _d_EVStatus = _d_EVStatusType
+""",
+    ),
+    '_j_EVStatusType': (
+        (),
+"""\
+
+def _j_EVStatusType(v):
+    d = {}
+    return d
+_j_EVStatus = _j_EVStatusType
 """,
     ),
     '_e_EntryType': (
         ('RelativeTimeInterval', 'TimeInterval', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M341 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F342 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M124 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F125 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_EntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M341.get(x0.__class__)
+        j = _M124.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F342[j](a, x0)
+        a = _F125[j](a, x0)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8654,9 +10031,8 @@ _e_Entry = _e_EntryType
 """,
     ),
     '_d_EntryType': (
-        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('EntryType', 'RelativeTimeInterval', 'TimeInterval', '_W_EntryType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s343 = EntryType.TimeInterval.__set__
 
 def _d_EntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -8678,10 +10054,30 @@ def _d_EntryType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'EntryType')
     p = q
-    o = _new(cls)
-    _s343(o, v0)
+    o = _new(_W_EntryType)
+    o.TimeInterval = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_Entry = _d_EntryType
+""",
+    ),
+    '_j_EntryType': (
+        ('RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J13 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J14 = ('RelativeTimeInterval', 'TimeInterval', )
+_J15 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_EntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J13.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J14[j]] = _J15[j](x0)
+    return d
+_j_Entry = _j_EntryType
 """,
     ),
     '_e_IntervalType': (
@@ -8701,7 +10097,7 @@ _e_TimeInterval = _e_IntervalType
 """,
     ),
     '_d_IntervalType': (
-        ('IntervalType',),
+        ('IntervalType', '_W_IntervalType'),
 """\
 
 def _d_IntervalType(D, E, p, data, st, cls):
@@ -8712,15 +10108,26 @@ def _d_IntervalType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'IntervalType')
     p = q
-    o = _new(cls)
+    o = _new(_W_IntervalType)
+    o.__class__ = cls
     return o, D, E, p
 _d_TimeInterval = _d_IntervalType
+""",
+    ),
+    '_j_IntervalType': (
+        (),
+"""\
+
+def _j_IntervalType(v):
+    d = {}
+    return d
+_j_TimeInterval = _j_IntervalType
 """,
     ),
     '_e_ListOfRootCertificateIDsType': (
         ('X509IssuerSerialType',),
 """\
-_T345 = (None, (2, 1), (1, 0), )
+_T127 = (None, (2, 1), (1, 0), )
 
 def _e_ListOfRootCertificateIDsType(a, v):
     f = ""
@@ -8746,22 +10153,29 @@ def _e_ListOfRootCertificateIDsType(a, v):
             if i:
                 a = (a << 2) | 0
             f = "RootCertificateID.X509IssuerName"
-            r344_x0 = y.X509IssuerName
-            if r344_x0.__class__ is not str:
-                raise _rt.bad_length(r344_x0, None, None, str)
+            r126_x0 = y.X509IssuerName
+            if r126_x0.__class__ is not str:
+                raise _rt.bad_length(r126_x0, None, None, str)
             a <<= 2
-            a = _str(a, r344_x0)
+            a = _str(a, r126_x0)
             f = "RootCertificateID.X509SerialNumber"
-            r344_x1 = y.X509SerialNumber
-            if r344_x1.__class__ is not int:
-                raise _rt.bad_int(r344_x1, None, None)
-            a = (a << 4) | (r344_x1 < 0)
-            m = ~r344_x1 if r344_x1 < 0 else r344_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r126_x1 = y.X509SerialNumber
+            if r126_x1.__class__ is not int:
+                raise _rt.bad_int(r126_x1, None, None)
+            m = ~r126_x1 if r126_x1 < 0 else r126_x1
+            if m < 128:
+                a = (a << 12) | (r126_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r126_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (r126_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (r126_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         s = 2 if n == 20 else 1
-        t = _T345[s]
+        t = _T127[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RootCertificateID))')
         a = (a << t[0]) | t[1]
@@ -8773,11 +10187,8 @@ def _e_ListOfRootCertificateIDsType(a, v):
 """,
     ),
     '_d_ListOfRootCertificateIDsType': (
-        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('ListOfRootCertificateIDsType', 'X509IssuerSerialType', '_W_ListOfRootCertificateIDsType', '_W_X509IssuerSerialType', '_d_X509IssuerSerialType'),
 """\
-_s347 = X509IssuerSerialType.X509IssuerName.__set__
-_s348 = X509IssuerSerialType.X509SerialNumber.__set__
-_s349 = ListOfRootCertificateIDsType.RootCertificateID.__set__
 
 def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     v0 = []
@@ -8788,8 +10199,7 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    r346_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
+    r128_v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -8799,20 +10209,25 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
     if g & 6:
         raise _rt.escape(p, g, 3, 6, 'X509IssuerSerialType')
     sg = g & 1
-    r346_v1 = c & 65535
-    if r346_v1 < 32768:
-        r346_v1 >>= 8
+    r128_v1 = c & 65535
+    if r128_v1 < 32768:
+        r128_v1 >>= 8
         p = q - 8
-    elif not r346_v1 & 128:
-        r346_v1 = ((r346_v1 >> 8) & 127) | ((r346_v1 & 127) << 7)
+        if sg:
+            r128_v1 = ~r128_v1
+    elif not r128_v1 & 128:
+        r128_v1 = ((r128_v1 >> 8) & 127) | (r128_v1 & 127) << 7
         p = q
+        if sg:
+            r128_v1 = ~r128_v1
     else:
-        r346_v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        r346_v1 = ~r346_v1
-    y = _new(X509IssuerSerialType)
-    _s347(y, r346_v0)
-    _s348(y, r346_v1)
+        r128_v1, D, E, p = _duint(D, E, q - 16, data, 148)
+        if sg:
+            r128_v1 = ~r128_v1
+    y = _new(_W_X509IssuerSerialType)
+    y.X509IssuerName = r128_v0
+    y.X509SerialNumber = r128_v1
+    y.__class__ = X509IssuerSerialType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -8852,16 +10267,29 @@ def _d_ListOfRootCertificateIDsType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ListOfRootCertificateIDsType')
-    o = _new(cls)
-    _s349(o, v0)
+    o = _new(_W_ListOfRootCertificateIDsType)
+    o.RootCertificateID = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ListOfRootCertificateIDsType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_ListOfRootCertificateIDsType(v):
+    d = {}
+    x0 = v.RootCertificateID
+    if x0:
+        d['RootCertificateID'] = [_j_X509IssuerSerialType(i) for i in x0]
+    return d
 """,
     ),
     '_e_MessageHeaderType': (
         ('NotificationType', 'SignatureType', '_e_NotificationType', '_e_SignatureType'),
 """\
-_T350 = (None, (2, 1, 3), (2, 0, 3), None, )
-_T351 = (None, (2, 2), (2, 1), (1, 0), )
+_T129 = (None, (2, 1, 3), (2, 0, 3), None, )
+_T130 = (None, (2, 2), (2, 1), (1, 0), )
 
 def _e_MessageHeaderType(a, v):
     f = ""
@@ -8888,13 +10316,13 @@ def _e_MessageHeaderType(a, v):
         if x2 is not None:
             if not isinstance(x2, SignatureType):
                 raise _rt.bad_class(x2, 'SignatureType')
-            t = _T350[s]
+            t = _T129[s]
             if t is None:
                 raise _rt.not_here('Signature')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_SignatureType(a, x2)
-        t = _T351[s]
+        t = _T130[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Notification), SE(Signature))')
         a = (a << t[0]) | t[1]
@@ -8906,11 +10334,8 @@ def _e_MessageHeaderType(a, v):
 """,
     ),
     '_d_MessageHeaderType': (
-        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_d_NotificationType', '_d_SignatureType'),
+        ('MessageHeaderType', 'NotificationType', 'SignatureType', '_W_MessageHeaderType', '_d_NotificationType', '_d_SignatureType'),
 """\
-_s352 = MessageHeaderType.SessionID.__set__
-_s353 = MessageHeaderType.Notification.__set__
-_s354 = MessageHeaderType.Signature.__set__
 
 def _d_MessageHeaderType(D, E, p, data, st, cls):
     v1 = None
@@ -8961,20 +10386,37 @@ def _d_MessageHeaderType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MessageHeaderType')
         p = q
-    o = _new(cls)
-    _s352(o, v0)
-    _s353(o, v1)
-    _s354(o, v2)
+    o = _new(_W_MessageHeaderType)
+    o.SessionID = v0
+    o.Notification = v1
+    o.Signature = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MessageHeaderType': (
+        ('NotificationType', 'SignatureType', '_j_NotificationType', '_j_SignatureType'),
+"""\
+
+def _j_MessageHeaderType(v):
+    x0 = v.SessionID
+    d = {'SessionID': x0.hex().upper()}
+    x1 = v.Notification
+    if x1 is not None:
+        d['Notification'] = _j_NotificationType(x1)
+    x2 = v.Signature
+    if x2 is not None:
+        d['Signature'] = _j_SignatureType(x2)
+    return d
 """,
     ),
     '_e_MeterInfoType': (
         (),
 """\
-_T355 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
-_T356 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
-_T357 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
-_T358 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T131 = (None, (3, 1, 3), (3, 0, 3), None, None, None, )
+_T132 = (None, (3, 2, 4), (3, 1, 4), (2, 0, 4), None, None, )
+_T133 = (None, (3, 3, 5), (3, 2, 5), (2, 1, 5), (2, 0, 5), None, )
+_T134 = (None, (3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_MeterInfoType(a, v):
     f = ""
@@ -8991,8 +10433,15 @@ def _e_MeterInfoType(a, v):
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 18446744073709551615:
                 raise _rt.bad_int(x1, 0, 18446744073709551615)
-            a <<= 4
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 12) | (x1)
+            elif x1 < 16384:
+                a = (a << 20) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            elif x1 < 2097152:
+                a = (a << 28) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x1)
             a <<= 1
             s = 2
         else:
@@ -9000,7 +10449,7 @@ def _e_MeterInfoType(a, v):
         f = "SigMeterReading"
         x2 = v.SigMeterReading
         if x2 is not None:
-            t = _T355[s]
+            t = _T131[s]
             if t is None:
                 raise _rt.not_here('SigMeterReading')
             a = (a << t[0]) | t[1]
@@ -9013,32 +10462,43 @@ def _e_MeterInfoType(a, v):
         f = "MeterStatus"
         x3 = v.MeterStatus
         if x3 is not None:
-            t = _T356[s]
+            t = _T132[s]
             if t is None:
                 raise _rt.not_here('MeterStatus')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "TMeter"
         x4 = v.TMeter
         if x4 is not None:
-            t = _T357[s]
+            t = _T133[s]
             if t is None:
                 raise _rt.not_here('TMeter')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -9223372036854775808 or x4 > 9223372036854775807:
                 raise _rt.bad_int(x4, -9223372036854775808, 9223372036854775807)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
-        t = _T358[s]
+        t = _T134[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(MeterReading), SE(MeterStatus), SE(SigMeterReading), SE(TMeter))')
         a = (a << t[0]) | t[1]
@@ -9050,13 +10510,8 @@ def _e_MeterInfoType(a, v):
 """,
     ),
     '_d_MeterInfoType': (
-        ('MeterInfoType',),
+        ('MeterInfoType', '_W_MeterInfoType'),
 """\
-_s359 = MeterInfoType.MeterID.__set__
-_s360 = MeterInfoType.MeterReading.__set__
-_s361 = MeterInfoType.SigMeterReading.__set__
-_s362 = MeterInfoType.MeterStatus.__set__
-_s363 = MeterInfoType.TMeter.__set__
 
 def _d_MeterInfoType(D, E, p, data, st, cls):
     v1 = None
@@ -9078,7 +10533,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
     ec = c
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -9092,12 +10546,12 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 10)
-        if v1 > 18446744073709551615:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
+            if v1 > 18446744073709551615:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterReading', v1, 0, 18446744073709551615)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9110,7 +10564,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
         s = 3
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -9124,15 +10577,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9142,7 +10599,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         p = q
         s = 4
     elif ec == 3:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -9156,15 +10612,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v4 = ~v4
-        if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+            if sg:
+                v4 = ~v4
+            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -9188,7 +10648,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             v2, D, E, p = _dbinel(D, E, p, data, None, 64, 'MeterInfoType.SigMeterReading')
             s = 3
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -9202,15 +10661,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v3 < 32768:
                 v3 >>= 8
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
+                if sg:
+                    v3 = ~v3
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9220,7 +10683,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 2:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -9234,15 +10696,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9263,7 +10729,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -9277,15 +10742,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v3 < 32768:
                 v3 >>= 8
                 p = q - 8
+                if sg:
+                    v3 = ~v3
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
+                if sg:
+                    v3 = ~v3
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if sg:
-                v3 = ~v3
-            if v3 < -32768 or v3 > 32767:
-                raise _rt.out_of_range(p0, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
+                if sg:
+                    v3 = ~v3
+                if v3 < -32768 or v3 > 32767:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.MeterStatus', v3, -32768, 32767)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9295,7 +10764,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             p = q
             s = 4
         elif ec == 1:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -9309,15 +10777,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9338,7 +10810,6 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -9352,15 +10823,19 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
             if v4 < 32768:
                 v4 >>= 8
                 p = q - 8
+                if sg:
+                    v4 = ~v4
             elif not v4 & 128:
-                v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+                v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
                 p = q
+                if sg:
+                    v4 = ~v4
             else:
                 v4, D, E, p = _duint(D, E, q - 16, data, 9)
-            if sg:
-                v4 = ~v4
-            if v4 < -9223372036854775808 or v4 > 9223372036854775807:
-                raise _rt.out_of_range(p0, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
+                if sg:
+                    v4 = ~v4
+                if v4 < -9223372036854775808 or v4 > 9223372036854775807:
+                    raise _rt.out_of_range(q - 16, 'MeterInfoType.TMeter', v4, -9223372036854775808, 9223372036854775807)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -9381,20 +10856,45 @@ def _d_MeterInfoType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'MeterInfoType')
         p = q
-    o = _new(cls)
-    _s359(o, v0)
-    _s360(o, v1)
-    _s361(o, v2)
-    _s362(o, v3)
-    _s363(o, v4)
+    o = _new(_W_MeterInfoType)
+    o.MeterID = v0
+    o.MeterReading = v1
+    o.SigMeterReading = v2
+    o.MeterStatus = v3
+    o.TMeter = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MeterInfoType': (
+        (),
+"""\
+
+def _j_MeterInfoType(v):
+    x0 = v.MeterID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'MeterID': x0}
+    x1 = v.MeterReading
+    if x1 is not None:
+        d['MeterReading'] = x1
+    x2 = v.SigMeterReading
+    if x2 is not None:
+        d['SigMeterReading'] = _b2a(x2, newline=False).decode()
+    x3 = v.MeterStatus
+    if x3 is not None:
+        d['MeterStatus'] = x3
+    x4 = v.TMeter
+    if x4 is not None:
+        d['TMeter'] = x4
+    return d
 """,
     ),
     '_e_MeteringReceiptReqType': (
         ('MeterInfoType', '_e_MeterInfoType'),
 """\
-_T364 = ((2, 1, 2), (1, 0, 2), None, None, None, )
-_T365 = (None, None, (2, 1, 4), (1, 0, 4), None, )
+_T135 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T136 = (None, None, (2, 1, 4), (1, 0, 4), None, )
 
 def _e_MeteringReceiptReqType(a, v):
     f = ""
@@ -9411,7 +10911,7 @@ def _e_MeteringReceiptReqType(a, v):
             s = 0
         f = "SessionID"
         x1 = v.SessionID
-        t = _T364[s]
+        t = _T135[s]
         if t is None:
             raise _rt.not_here('SessionID')
         a = (a << t[0]) | t[1]
@@ -9434,7 +10934,7 @@ def _e_MeteringReceiptReqType(a, v):
         x3 = v.MeterInfo
         if not isinstance(x3, MeterInfoType):
             raise _rt.bad_class(x3, 'MeterInfoType')
-        t = _T365[s]
+        t = _T136[s]
         if t is None:
             raise _rt.not_here('MeterInfo')
         a = (a << t[0]) | t[1]
@@ -9450,12 +10950,8 @@ _e_MeteringReceiptReq = _e_MeteringReceiptReqType
 """,
     ),
     '_d_MeteringReceiptReqType': (
-        ('MeterInfoType', 'MeteringReceiptReqType', '_d_MeterInfoType'),
+        ('MeterInfoType', 'MeteringReceiptReqType', '_W_MeteringReceiptReqType', '_d_MeterInfoType'),
 """\
-_s366 = MeteringReceiptReqType.Id.__set__
-_s367 = MeteringReceiptReqType.SessionID.__set__
-_s368 = MeteringReceiptReqType.SAScheduleTupleID.__set__
-_s369 = MeteringReceiptReqType.MeterInfo.__set__
 
 def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     v0 = None
@@ -9522,20 +11018,43 @@ def _d_MeteringReceiptReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringReceiptReqType')
     p = q
-    o = _new(cls)
-    _s366(o, v0)
-    _s367(o, v1)
-    _s368(o, v2)
-    _s369(o, v3)
+    o = _new(_W_MeteringReceiptReqType)
+    o.Id = v0
+    o.SessionID = v1
+    o.SAScheduleTupleID = v2
+    o.MeterInfo = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptReq = _d_MeteringReceiptReqType
+""",
+    ),
+    '_j_MeteringReceiptReqType': (
+        ('MeterInfoType', '_j_MeterInfoType'),
+"""\
+
+def _j_MeteringReceiptReqType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SessionID
+    if x1 is not None:
+        d['SessionID'] = x1.hex().upper()
+    x2 = v.SAScheduleTupleID
+    if x2 is not None:
+        d['SAScheduleTupleID'] = x2
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    return d
+_j_MeteringReceiptReq = _j_MeteringReceiptReqType
 """,
     ),
     '_e_MeteringReceiptResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
-_M370 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F371 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_M137 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_F138 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_MeteringReceiptResType(a, v):
     f = ""
@@ -9547,12 +11066,12 @@ def _e_MeteringReceiptResType(a, v):
             raise _rt.bad_enum(x0, 'responseCodeType')
         f = "EVSEStatus"
         x1 = v.EVSEStatus
-        j = _M370.get(x1.__class__)
+        j = _M137.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVSEStatus | DC_EVSEStatus | EVSEStatus')
         a = (a << 8) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F371[j](a, x1)
+        a = _F138[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9563,10 +11082,8 @@ _e_MeteringReceiptRes = _e_MeteringReceiptResType
 """,
     ),
     '_d_MeteringReceiptResType': (
-        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'MeteringReceiptResType', '_EV_responseCodeType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'MeteringReceiptResType', '_EV_responseCodeType', '_W_MeteringReceiptResType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
 """\
-_s372 = MeteringReceiptResType.ResponseCode.__set__
-_s373 = MeteringReceiptResType.EVSEStatus.__set__
 
 def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     q = p + 10
@@ -9596,17 +11113,38 @@ def _d_MeteringReceiptResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'MeteringReceiptResType')
     p = q
-    o = _new(cls)
-    _s372(o, v0)
-    _s373(o, v1)
+    o = _new(_W_MeteringReceiptResType)
+    o.ResponseCode = v0
+    o.EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_MeteringReceiptRes = _d_MeteringReceiptResType
+""",
+    ),
+    '_j_MeteringReceiptResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J16 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J17 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J18 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
+
+def _j_MeteringReceiptResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J16.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J17[j]] = _J18[j](x1)
+    return d
+_j_MeteringReceiptRes = _j_MeteringReceiptResType
 """,
     ),
     '_e_NotificationType': (
         ('_IX_faultCodeType',),
 """\
-_T374 = (None, (2, 1), (1, 0), )
+_T139 = (None, (2, 1), (1, 0), )
 
 def _e_NotificationType(a, v):
     f = ""
@@ -9628,7 +11166,7 @@ def _e_NotificationType(a, v):
             s = 2
         else:
             s = 1
-        t = _T374[s]
+        t = _T139[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(FaultMsg))')
         a = (a << t[0]) | t[1]
@@ -9640,10 +11178,8 @@ def _e_NotificationType(a, v):
 """,
     ),
     '_d_NotificationType': (
-        ('NotificationType', '_EV_faultCodeType'),
+        ('NotificationType', '_EV_faultCodeType', '_W_NotificationType'),
 """\
-_s375 = NotificationType.FaultCode.__set__
-_s376 = NotificationType.FaultMsg.__set__
 
 def _d_NotificationType(D, E, p, data, st, cls):
     v1 = None
@@ -9674,48 +11210,66 @@ def _d_NotificationType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'NotificationType')
         p = q
-    o = _new(cls)
-    _s375(o, v0)
-    _s376(o, v1)
+    o = _new(_W_NotificationType)
+    o.FaultCode = v0
+    o.FaultMsg = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_NotificationType': (
+        (),
+"""\
+
+def _j_NotificationType(v):
+    x0 = v.FaultCode
+    d = {'FaultCode': x0._value_}
+    x1 = v.FaultMsg
+    if x1 is not None:
+        d['FaultMsg'] = x1
+    return d
 """,
     ),
     '_e_PMaxScheduleEntryType': (
         ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_IX_unitSymbolType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M377 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F378 = (_e_RelativeTimeInterval, _e_TimeInterval, )
+_M140 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F141 = [_e_RelativeTimeInterval, _e_TimeInterval]
 
 def _e_PMaxScheduleEntryType(a, v):
     f = ""
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M377.get(x0.__class__)
+        j = _M140.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F378[j](a, x0)
+        a = _F141[j](a, x0)
         f = "PMax"
         x1 = v.PMax
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "PMax.Multiplier"
-        p379_x0 = x1.Multiplier
-        if p379_x0.__class__ is not int or p379_x0 < -3 or p379_x0 > 3:
-            raise _rt.bad_int(p379_x0, -3, 3)
+        p142_x0 = x1.Multiplier
+        if p142_x0.__class__ is not int or p142_x0 < -3 or p142_x0 > 3:
+            raise _rt.bad_int(p142_x0, -3, 3)
         f = "PMax.Unit"
-        p379_x1 = x1.Unit
-        p379_k1 = _IX_unitSymbolType.get(p379_x1)
-        if p379_k1 is None:
-            raise _rt.bad_enum(p379_x1, 'unitSymbolType')
+        p142_x1 = x1.Unit
+        p142_k1 = _IX_unitSymbolType.get(p142_x1)
+        if p142_k1 is None:
+            raise _rt.bad_enum(p142_x1, 'unitSymbolType')
         f = "PMax.Value"
-        p379_x2 = x1.Value
-        if p379_x2.__class__ is not int or p379_x2 < -32768 or p379_x2 > 32767:
-            raise _rt.bad_int(p379_x2, -32768, 32767)
-        a = (a << 16) | (p379_x0 - -3) << 10 | (p379_k1) << 4 | (p379_x2 < 0)
-        m = ~p379_x2 if p379_x2 < 0 else p379_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p142_x2 = x1.Value
+        if p142_x2.__class__ is not int or p142_x2 < -32768 or p142_x2 > 32767:
+            raise _rt.bad_int(p142_x2, -32768, 32767)
+        m = ~p142_x2 if p142_x2 < 0 else p142_x2
+        if m < 128:
+            a = (a << 24) | (p142_x0 - -3) << 18 | (p142_k1) << 12 | (p142_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p142_x0 - -3) << 26 | (p142_k1) << 20 | (p142_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p142_x0 - -3) << 34 | (p142_k1) << 28 | (p142_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -9726,13 +11280,8 @@ _e_PMaxScheduleEntry = _e_PMaxScheduleEntryType
 """,
     ),
     '_d_PMaxScheduleEntryType': (
-        ('PMaxScheduleEntryType', 'PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_EV_unitSymbolType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('PMaxScheduleEntryType', 'PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_EV_unitSymbolType', '_W_PMaxScheduleEntryType', '_W_PhysicalValueType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s381 = PhysicalValueType.Multiplier.__set__
-_s382 = PhysicalValueType.Unit.__set__
-_s383 = PhysicalValueType.Value.__set__
-_s384 = PMaxScheduleEntryType.TimeInterval.__set__
-_s385 = PMaxScheduleEntryType.PMax.__set__
 
 def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     q = p + 2
@@ -9747,7 +11296,6 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
         v0, D, E, p = _d_TimeInterval(D, E, p, data, st, TimeInterval)
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'PMaxScheduleEntryType')
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -9756,31 +11304,36 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    p380_v0 = ((g >> 10) & 7) + -3
-    if p380_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', p380_v0, -3, 3)
+    p143_v0 = ((g >> 10) & 7) + -3
+    if p143_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', p143_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    p380_v1 = _EV_unitSymbolType[k]
+    p143_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    p380_v2 = c & 65535
-    if p380_v2 < 32768:
-        p380_v2 >>= 8
+    p143_v2 = c & 65535
+    if p143_v2 < 32768:
+        p143_v2 >>= 8
         p = q - 8
-    elif not p380_v2 & 128:
-        p380_v2 = ((p380_v2 >> 8) & 127) | ((p380_v2 & 127) << 7)
+        if sg:
+            p143_v2 = ~p143_v2
+    elif not p143_v2 & 128:
+        p143_v2 = ((p143_v2 >> 8) & 127) | (p143_v2 & 127) << 7
         p = q
+        if sg:
+            p143_v2 = ~p143_v2
     else:
-        p380_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p380_v2 = ~p380_v2
-    if p380_v2 < -32768 or p380_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', p380_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s381(v1, p380_v0)
-    _s382(v1, p380_v1)
-    _s383(v1, p380_v2)
+        p143_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p143_v2 = ~p143_v2
+        if p143_v2 < -32768 or p143_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', p143_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = p143_v0
+    v1.Unit = p143_v1
+    v1.Value = p143_v2
+    v1.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -9788,17 +11341,45 @@ def _d_PMaxScheduleEntryType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PMaxScheduleEntryType')
     p = q
-    o = _new(cls)
-    _s384(o, v0)
-    _s385(o, v1)
+    o = _new(_W_PMaxScheduleEntryType)
+    o.TimeInterval = v0
+    o.PMax = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PMaxScheduleEntry = _d_PMaxScheduleEntryType
+""",
+    ),
+    '_j_PMaxScheduleEntryType': (
+        ('PhysicalValueType', 'RelativeTimeInterval', 'TimeInterval', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J19 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J20 = ('RelativeTimeInterval', 'TimeInterval', )
+_J21 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_PMaxScheduleEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J19.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J20[j]] = _J21[j](x0)
+    x1 = v.PMax
+    if x1 is not None:
+        y1 = x1.Multiplier
+        y2 = x1.Unit
+        y3 = x1.Value
+        if y1 is None or y3 is None:
+            return _rt.json_body(v)
+        d['PMax'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    return d
+_j_PMaxScheduleEntry = _j_PMaxScheduleEntryType
 """,
     ),
     '_e_PMaxScheduleType': (
         ('PMaxScheduleEntryType', '_e_PMaxScheduleEntryType'),
 """\
-_T386 = (None, (2, 1), (1, 0), )
+_T144 = (None, (2, 1), (1, 0), )
 
 def _e_PMaxScheduleType(a, v):
     f = ""
@@ -9826,7 +11407,7 @@ def _e_PMaxScheduleType(a, v):
             a = _e_PMaxScheduleEntryType(a, y)
             i += 1
         s = 2 if n == 1024 else 1
-        t = _T386[s]
+        t = _T144[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PMaxScheduleEntry))')
         a = (a << t[0]) | t[1]
@@ -9838,9 +11419,8 @@ def _e_PMaxScheduleType(a, v):
 """,
     ),
     '_d_PMaxScheduleType': (
-        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_d_PMaxScheduleEntryType'),
+        ('PMaxScheduleEntryType', 'PMaxScheduleType', '_W_PMaxScheduleType', '_d_PMaxScheduleEntryType'),
 """\
-_s387 = PMaxScheduleType.PMaxScheduleEntry.__set__
 
 def _d_PMaxScheduleType(D, E, p, data, st, cls):
     v0 = []
@@ -9884,15 +11464,28 @@ def _d_PMaxScheduleType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PMaxScheduleType')
-    o = _new(cls)
-    _s387(o, v0)
+    o = _new(_W_PMaxScheduleType)
+    o.PMaxScheduleEntry = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PMaxScheduleType': (
+        ('PMaxScheduleEntryType', '_j_PMaxScheduleEntryType'),
+"""\
+
+def _j_PMaxScheduleType(v):
+    d = {}
+    x0 = v.PMaxScheduleEntry
+    if x0:
+        d['PMaxScheduleEntry'] = [_j_PMaxScheduleEntryType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ParameterSetType': (
         ('ParameterType', '_e_ParameterType'),
 """\
-_T388 = (None, None, (2, 1), (1, 0), )
+_T145 = (None, None, (2, 1), (1, 0), )
 
 def _e_ParameterSetType(a, v):
     f = ""
@@ -9902,9 +11495,13 @@ def _e_ParameterSetType(a, v):
         x0 = v.ParameterSetID
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Parameter"
         x1 = v.Parameter
         i = None
@@ -9928,7 +11525,7 @@ def _e_ParameterSetType(a, v):
             a = _e_ParameterType(a, y)
             i += 1
         s = 3 if n == 16 else 2
-        t = _T388[s]
+        t = _T145[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Parameter))')
         a = (a << t[0]) | t[1]
@@ -9940,14 +11537,11 @@ def _e_ParameterSetType(a, v):
 """,
     ),
     '_d_ParameterSetType': (
-        ('ParameterSetType', 'ParameterType', '_d_ParameterType'),
+        ('ParameterSetType', 'ParameterType', '_W_ParameterSetType', '_d_ParameterType'),
 """\
-_s389 = ParameterSetType.ParameterSetID.__set__
-_s390 = ParameterSetType.Parameter.__set__
 
 def _d_ParameterSetType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -9961,15 +11555,19 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'ParameterSetType.ParameterSetID', v0, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10010,21 +11608,37 @@ def _d_ParameterSetType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ParameterSetType')
-    o = _new(cls)
-    _s389(o, v0)
-    _s390(o, v1)
+    o = _new(_W_ParameterSetType)
+    o.ParameterSetID = v0
+    o.Parameter = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterSetType': (
+        ('ParameterType', '_j_ParameterType'),
+"""\
+
+def _j_ParameterSetType(v):
+    x0 = v.ParameterSetID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ParameterSetID': x0}
+    x1 = v.Parameter
+    if x1:
+        d['Parameter'] = [_j_ParameterType(i) for i in x1]
+    return d
 """,
     ),
     '_e_ParameterType': (
         ('PhysicalValueType', '_IX_unitSymbolType'),
 """\
-_T391 = (None, (3, 1, 2), None, )
-_T392 = (None, (3, 2, 2), None, )
-_T393 = (None, (3, 3, 2), None, )
-_T394 = (None, (3, 4, 2), None, )
-_T396 = (None, (3, 5, 2), None, )
-_T397 = (None, None, (1, 0), )
+_T146 = (None, (3, 1, 2), None, )
+_T147 = (None, (3, 2, 2), None, )
+_T148 = (None, (3, 3, 2), None, )
+_T149 = (None, (3, 4, 2), None, )
+_T151 = (None, (3, 5, 2), None, )
+_T152 = (None, None, (1, 0), )
 
 def _e_ParameterType(a, v):
     f = ""
@@ -10047,7 +11661,7 @@ def _e_ParameterType(a, v):
         f = "byteValue"
         x2 = v.byteValue
         if x2 is not None:
-            t = _T391[s]
+            t = _T146[s]
             if t is None:
                 raise _rt.not_here('byteValue')
             a = (a << t[0]) | t[1]
@@ -10058,62 +11672,77 @@ def _e_ParameterType(a, v):
         f = "shortValue"
         x3 = v.shortValue
         if x3 is not None:
-            t = _T392[s]
+            t = _T147[s]
             if t is None:
                 raise _rt.not_here('shortValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < -32768 or x3 > 32767:
                 raise _rt.bad_int(x3, -32768, 32767)
-            a = (a << 2) | (x3 < 0)
             m = ~x3 if x3 < 0 else x3
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x3 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x3 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 26) | (x3 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
         f = "intValue"
         x4 = v.intValue
         if x4 is not None:
-            t = _T393[s]
+            t = _T148[s]
             if t is None:
                 raise _rt.not_here('intValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x4.__class__ is not int or x4 < -2147483648 or x4 > 2147483647:
                 raise _rt.bad_int(x4, -2147483648, 2147483647)
-            a = (a << 2) | (x4 < 0)
             m = ~x4 if x4 < 0 else x4
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 10) | (x4 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 18) | (x4 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 26) | (x4 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 2) | (x4 < 0)
+                a = _uint(a, m)
             a <<= 1
         f = "physicalValue"
         x5 = v.physicalValue
         if x5 is not None:
             if not isinstance(x5, PhysicalValueType):
                 raise _rt.bad_class(x5, 'PhysicalValueType')
-            t = _T394[s]
+            t = _T149[s]
             if t is None:
                 raise _rt.not_here('physicalValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "physicalValue.Multiplier"
-            p395_x0 = x5.Multiplier
-            if p395_x0.__class__ is not int or p395_x0 < -3 or p395_x0 > 3:
-                raise _rt.bad_int(p395_x0, -3, 3)
+            p150_x0 = x5.Multiplier
+            if p150_x0.__class__ is not int or p150_x0 < -3 or p150_x0 > 3:
+                raise _rt.bad_int(p150_x0, -3, 3)
             f = "physicalValue.Unit"
-            p395_x1 = x5.Unit
-            p395_k1 = _IX_unitSymbolType.get(p395_x1)
-            if p395_k1 is None:
-                raise _rt.bad_enum(p395_x1, 'unitSymbolType')
+            p150_x1 = x5.Unit
+            p150_k1 = _IX_unitSymbolType.get(p150_x1)
+            if p150_k1 is None:
+                raise _rt.bad_enum(p150_x1, 'unitSymbolType')
             f = "physicalValue.Value"
-            p395_x2 = x5.Value
-            if p395_x2.__class__ is not int or p395_x2 < -32768 or p395_x2 > 32767:
-                raise _rt.bad_int(p395_x2, -32768, 32767)
-            a = (a << 15) | (p395_x0 - -3) << 10 | (p395_k1) << 4 | (p395_x2 < 0)
-            m = ~p395_x2 if p395_x2 < 0 else p395_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p150_x2 = x5.Value
+            if p150_x2.__class__ is not int or p150_x2 < -32768 or p150_x2 > 32767:
+                raise _rt.bad_int(p150_x2, -32768, 32767)
+            m = ~p150_x2 if p150_x2 < 0 else p150_x2
+            if m < 128:
+                a = (a << 23) | (p150_x0 - -3) << 18 | (p150_k1) << 12 | (p150_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (p150_x0 - -3) << 26 | (p150_k1) << 20 | (p150_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (p150_x0 - -3) << 34 | (p150_k1) << 28 | (p150_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "stringValue"
         x6 = v.stringValue
         if x6 is not None:
-            t = _T396[s]
+            t = _T151[s]
             if t is None:
                 raise _rt.not_here('stringValue')
             a = (a << t[0]) | t[1]
@@ -10123,7 +11752,7 @@ def _e_ParameterType(a, v):
             a <<= 1
             a = _str(a, x6)
             a <<= 1
-        t = _T397[s]
+        t = _T152[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(boolValue), SE(byteValue), SE(intValue), SE(physicalValue), SE(shortValue), SE(stringValue))')
         a = (a << t[0]) | t[1]
@@ -10135,15 +11764,8 @@ def _e_ParameterType(a, v):
 """,
     ),
     '_d_ParameterType': (
-        ('ParameterType', 'PhysicalValueType', '_d_PhysicalValueType'),
+        ('ParameterType', 'PhysicalValueType', '_W_ParameterType', '_d_PhysicalValueType'),
 """\
-_s398 = ParameterType.Name.__set__
-_s399 = ParameterType.boolValue.__set__
-_s400 = ParameterType.byteValue.__set__
-_s401 = ParameterType.shortValue.__set__
-_s402 = ParameterType.intValue.__set__
-_s403 = ParameterType.physicalValue.__set__
-_s404 = ParameterType.stringValue.__set__
 
 def _d_ParameterType(D, E, p, data, st, cls):
     v1 = None
@@ -10185,7 +11807,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
         v2 = ((c >> 1) & 255) + -128
         p = q
     elif ec == 2:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -10199,15 +11820,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if sg:
+                v3 = ~v3
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if sg:
+                v3 = ~v3
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v3 = ~v3
-        if v3 < -32768 or v3 > 32767:
-            raise _rt.out_of_range(p0, 'ParameterType.shortValue', v3, -32768, 32767)
+            if sg:
+                v3 = ~v3
+            if v3 < -32768 or v3 > 32767:
+                raise _rt.out_of_range(q - 16, 'ParameterType.shortValue', v3, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10216,7 +11841,6 @@ def _d_ParameterType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 1, 1, 'ParameterType')
         p = q
     elif ec == 3:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -10230,15 +11854,19 @@ def _d_ParameterType(D, E, p, data, st, cls):
         if v4 < 32768:
             v4 >>= 8
             p = q - 8
+            if sg:
+                v4 = ~v4
         elif not v4 & 128:
-            v4 = ((v4 >> 8) & 127) | ((v4 & 127) << 7)
+            v4 = ((v4 >> 8) & 127) | (v4 & 127) << 7
             p = q
+            if sg:
+                v4 = ~v4
         else:
             v4, D, E, p = _duint(D, E, q - 16, data, 5)
-        if sg:
-            v4 = ~v4
-        if v4 < -2147483648 or v4 > 2147483647:
-            raise _rt.out_of_range(p0, 'ParameterType.intValue', v4, -2147483648, 2147483647)
+            if sg:
+                v4 = ~v4
+            if v4 < -2147483648 or v4 > 2147483647:
+                raise _rt.out_of_range(q - 16, 'ParameterType.intValue', v4, -2147483648, 2147483647)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -10259,15 +11887,51 @@ def _d_ParameterType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ParameterType')
     p = q
-    o = _new(cls)
-    _s398(o, v0)
-    _s399(o, v1)
-    _s400(o, v2)
-    _s401(o, v3)
-    _s402(o, v4)
-    _s403(o, v5)
-    _s404(o, v6)
+    o = _new(_W_ParameterType)
+    o.Name = v0
+    o.boolValue = v1
+    o.byteValue = v2
+    o.shortValue = v3
+    o.intValue = v4
+    o.physicalValue = v5
+    o.stringValue = v6
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ParameterType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_ParameterType(v):
+    x0 = v.Name
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Name': x0}
+    x1 = v.boolValue
+    if x1 is not None:
+        d['boolValue'] = x1
+    x2 = v.byteValue
+    if x2 is not None:
+        d['byteValue'] = x2
+    x3 = v.shortValue
+    if x3 is not None:
+        d['shortValue'] = x3
+    x4 = v.intValue
+    if x4 is not None:
+        d['intValue'] = x4
+    x5 = v.physicalValue
+    if x5 is not None:
+        y1 = x5.Multiplier
+        y2 = x5.Unit
+        y3 = x5.Value
+        if y1 is None or y3 is None:
+            return _rt.json_body(v)
+        d['physicalValue'] = {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}
+    x6 = v.stringValue
+    if x6 is not None:
+        d['stringValue'] = x6
+    return d
 """,
     ),
     '_e_PaymentDetailsReqType': (
@@ -10299,10 +11963,8 @@ _e_PaymentDetailsReq = _e_PaymentDetailsReqType
 """,
     ),
     '_d_PaymentDetailsReqType': (
-        ('CertificateChainType', 'PaymentDetailsReqType', '_d_CertificateChainType'),
+        ('CertificateChainType', 'PaymentDetailsReqType', '_W_PaymentDetailsReqType', '_d_CertificateChainType'),
 """\
-_s405 = PaymentDetailsReqType.eMAID.__set__
-_s406 = PaymentDetailsReqType.ContractSignatureCertChain.__set__
 
 def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     q = p + 2
@@ -10328,11 +11990,26 @@ def _d_PaymentDetailsReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PaymentDetailsReqType')
     p = q
-    o = _new(cls)
-    _s405(o, v0)
-    _s406(o, v1)
+    o = _new(_W_PaymentDetailsReqType)
+    o.eMAID = v0
+    o.ContractSignatureCertChain = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsReq = _d_PaymentDetailsReqType
+""",
+    ),
+    '_j_PaymentDetailsReqType': (
+        ('CertificateChainType', '_j_CertificateChainType'),
+"""\
+
+def _j_PaymentDetailsReqType(v):
+    x0 = v.eMAID
+    x1 = v.ContractSignatureCertChain
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'eMAID': x0, 'ContractSignatureCertChain': _j_CertificateChainType(x1)}
+    return d
+_j_PaymentDetailsReq = _j_PaymentDetailsReqType
 """,
     ),
     '_e_PaymentDetailsResType': (
@@ -10351,15 +12028,20 @@ def _e_PaymentDetailsResType(a, v):
         x1 = v.GenChallenge
         if x1.__class__ is not bytes or len(x1) != 16:
             raise _rt.bad_length(x1, 16, 16, bytes)
-        a = (a << 10) | (k0) << 3
-        a = _bin(a, x1)
         f = "EVSETimeStamp"
         x2 = v.EVSETimeStamp
         if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
             raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 158) | (k0) << 151 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 12 | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 166) | (k0) << 159 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 20 | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 174) | (k0) << 167 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 28 | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 150) | (k0) << 143 | (int.from_bytes(x1, 'big') | 5444517870735015415413993718908291383296) << 4 | (x2 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10370,11 +12052,8 @@ _e_PaymentDetailsRes = _e_PaymentDetailsResType
 """,
     ),
     '_d_PaymentDetailsResType': (
-        ('PaymentDetailsResType', '_EV_responseCodeType'),
+        ('PaymentDetailsResType', '_EV_responseCodeType', '_W_PaymentDetailsResType'),
 """\
-_s407 = PaymentDetailsResType.ResponseCode.__set__
-_s408 = PaymentDetailsResType.GenChallenge.__set__
-_s409 = PaymentDetailsResType.EVSETimeStamp.__set__
 
 def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     q = p + 10
@@ -10388,8 +12067,12 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'PaymentDetailsResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PaymentDetailsResType.GenChallenge')
-    p0 = p + 4
+    q = p + 136
+    if q <= E and (D >> (E - p - 8)) & 255 == 16:
+        v1 = ((D >> (E - q)) & 340282366920938463463374607431768211455).to_bytes(16, 'big')
+        p = q
+    else:
+        v1, D, E, p = _dbin(D, E, p, data, 16, 16, 'PaymentDetailsResType.GenChallenge')
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -10403,15 +12086,19 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if sg:
+            v2 = ~v2
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 9)
-    if sg:
-        v2 = ~v2
-    if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-        raise _rt.out_of_range(p0, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+        if sg:
+            v2 = ~v2
+        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+            raise _rt.out_of_range(q - 16, 'PaymentDetailsResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10419,18 +12106,34 @@ def _d_PaymentDetailsResType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PaymentDetailsResType')
     p = q
-    o = _new(cls)
-    _s407(o, v0)
-    _s408(o, v1)
-    _s409(o, v2)
+    o = _new(_W_PaymentDetailsResType)
+    o.ResponseCode = v0
+    o.GenChallenge = v1
+    o.EVSETimeStamp = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentDetailsRes = _d_PaymentDetailsResType
+""",
+    ),
+    '_j_PaymentDetailsResType': (
+        (),
+"""\
+
+def _j_PaymentDetailsResType(v):
+    x0 = v.ResponseCode
+    x1 = v.GenChallenge
+    x2 = v.EVSETimeStamp
+    if x2 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'GenChallenge': _b2a(x1, newline=False).decode(), 'EVSETimeStamp': x2}
+    return d
+_j_PaymentDetailsRes = _j_PaymentDetailsResType
 """,
     ),
     '_e_PaymentOptionListType': (
         ('_IX_paymentOptionType',),
 """\
-_T410 = (None, (2, 1), (1, 0), )
+_T153 = (None, (2, 1), (1, 0), )
 
 def _e_PaymentOptionListType(a, v):
     f = ""
@@ -10456,7 +12159,7 @@ def _e_PaymentOptionListType(a, v):
             a = (a << 3) | (k0) << 1
             i += 1
         s = 2 if n == 2 else 1
-        t = _T410[s]
+        t = _T153[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PaymentOption))')
         a = (a << t[0]) | t[1]
@@ -10468,9 +12171,8 @@ def _e_PaymentOptionListType(a, v):
 """,
     ),
     '_d_PaymentOptionListType': (
-        ('PaymentOptionListType', '_EV_paymentOptionType'),
+        ('PaymentOptionListType', '_EV_paymentOptionType', '_W_PaymentOptionListType'),
 """\
-_s411 = PaymentOptionListType.PaymentOption.__set__
 
 def _d_PaymentOptionListType(D, E, p, data, st, cls):
     v0 = []
@@ -10523,9 +12225,22 @@ def _d_PaymentOptionListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'PaymentOptionListType')
-    o = _new(cls)
-    _s411(o, v0)
+    o = _new(_W_PaymentOptionListType)
+    o.PaymentOption = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PaymentOptionListType': (
+        (),
+"""\
+
+def _j_PaymentOptionListType(v):
+    d = {}
+    x0 = v.PaymentOption
+    if x0:
+        d['PaymentOption'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_PaymentServiceSelectionReqType': (
@@ -10556,10 +12271,8 @@ _e_PaymentServiceSelectionReq = _e_PaymentServiceSelectionReqType
 """,
     ),
     '_d_PaymentServiceSelectionReqType': (
-        ('PaymentServiceSelectionReqType', 'SelectedServiceListType', '_EV_paymentOptionType', '_d_SelectedServiceListType'),
+        ('PaymentServiceSelectionReqType', 'SelectedServiceListType', '_EV_paymentOptionType', '_W_PaymentServiceSelectionReqType', '_d_SelectedServiceListType'),
 """\
-_s412 = PaymentServiceSelectionReqType.SelectedPaymentOption.__set__
-_s413 = PaymentServiceSelectionReqType.SelectedServiceList.__set__
 
 def _d_PaymentServiceSelectionReqType(D, E, p, data, st, cls):
     q = p + 5
@@ -10579,11 +12292,24 @@ def _d_PaymentServiceSelectionReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PaymentServiceSelectionReqType')
     p = q
-    o = _new(cls)
-    _s412(o, v0)
-    _s413(o, v1)
+    o = _new(_W_PaymentServiceSelectionReqType)
+    o.SelectedPaymentOption = v0
+    o.SelectedServiceList = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentServiceSelectionReq = _d_PaymentServiceSelectionReqType
+""",
+    ),
+    '_j_PaymentServiceSelectionReqType': (
+        ('SelectedServiceListType', '_j_SelectedServiceListType'),
+"""\
+
+def _j_PaymentServiceSelectionReqType(v):
+    x0 = v.SelectedPaymentOption
+    x1 = v.SelectedServiceList
+    d = {'SelectedPaymentOption': x0._value_, 'SelectedServiceList': _j_SelectedServiceListType(x1)}
+    return d
+_j_PaymentServiceSelectionReq = _j_PaymentServiceSelectionReqType
 """,
     ),
     '_e_PaymentServiceSelectionResType': (
@@ -10608,9 +12334,8 @@ _e_PaymentServiceSelectionRes = _e_PaymentServiceSelectionResType
 """,
     ),
     '_d_PaymentServiceSelectionResType': (
-        ('PaymentServiceSelectionResType', '_EV_responseCodeType'),
+        ('PaymentServiceSelectionResType', '_EV_responseCodeType', '_W_PaymentServiceSelectionResType'),
 """\
-_s414 = PaymentServiceSelectionResType.ResponseCode.__set__
 
 def _d_PaymentServiceSelectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -10624,10 +12349,22 @@ def _d_PaymentServiceSelectionResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'PaymentServiceSelectionResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s414(o, v0)
+    o = _new(_W_PaymentServiceSelectionResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_PaymentServiceSelectionRes = _d_PaymentServiceSelectionResType
+""",
+    ),
+    '_j_PaymentServiceSelectionResType': (
+        (),
+"""\
+
+def _j_PaymentServiceSelectionResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_PaymentServiceSelectionRes = _j_PaymentServiceSelectionResType
 """,
     ),
     '_e_PhysicalValueType': (
@@ -10650,9 +12387,13 @@ def _e_PhysicalValueType(a, v):
         x2 = v.Value
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 15) | (x0 - -3) << 10 | (k1) << 4 | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 23) | (x0 - -3) << 18 | (k1) << 12 | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (x0 - -3) << 26 | (k1) << 20 | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (x0 - -3) << 34 | (k1) << 28 | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10662,14 +12403,10 @@ def _e_PhysicalValueType(a, v):
 """,
     ),
     '_d_PhysicalValueType': (
-        ('PhysicalValueType', '_EV_unitSymbolType'),
+        ('PhysicalValueType', '_EV_unitSymbolType', '_W_PhysicalValueType'),
 """\
-_s415 = PhysicalValueType.Multiplier.__set__
-_s416 = PhysicalValueType.Unit.__set__
-_s417 = PhysicalValueType.Value.__set__
 
 def _d_PhysicalValueType(D, E, p, data, st, cls):
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -10690,15 +12427,19 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if sg:
+            v2 = ~v2
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', v2, -32768, 32767)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -10706,20 +12447,35 @@ def _d_PhysicalValueType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'PhysicalValueType')
     p = q
-    o = _new(cls)
-    _s415(o, v0)
-    _s416(o, v1)
-    _s417(o, v2)
+    o = _new(_W_PhysicalValueType)
+    o.Multiplier = v0
+    o.Unit = v1
+    o.Value = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_PhysicalValueType': (
+        (),
+"""\
+
+def _j_PhysicalValueType(v):
+    x0 = v.Multiplier
+    x1 = v.Unit
+    x2 = v.Value
+    if x0 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'Multiplier': x0, 'Unit': x1._value_, 'Value': x2}
+    return d
 """,
     ),
     '_e_PowerDeliveryReqType': (
         ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_IX_chargeProgressType', '_e_ChargingProfileType', '_e_DC_EVPowerDeliveryParameter', '_e_EVPowerDeliveryParameter'),
 """\
-_M418 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
-_F419 = (_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter, )
-_T420 = (None, None, ((3, 1, 4), (3, 2, 4), ), ((2, 0, 4), (2, 1, 4), ), None, )
-_T421 = (None, None, (3, 3), (2, 2), (1, 0), )
+_M154 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_F155 = [_e_DC_EVPowerDeliveryParameter, _e_EVPowerDeliveryParameter]
+_T156 = (None, None, ((3, 1, 4), (3, 2, 4), ), ((2, 0, 4), (2, 1, 4), ), None, )
+_T157 = (None, None, (3, 3), (2, 2), (1, 0), )
 
 def _e_PowerDeliveryReqType(a, v):
     f = ""
@@ -10747,17 +12503,17 @@ def _e_PowerDeliveryReqType(a, v):
         f = "EVPowerDeliveryParameter"
         x3 = v.EVPowerDeliveryParameter
         if x3 is not None:
-            j = _M418.get(x3.__class__)
+            j = _M154.get(x3.__class__)
             if j is None:
                 raise _rt.bad_class(x3, 'DC_EVPowerDeliveryParameter | EVPowerDeliveryParameter')
-            t = _T420[s]
+            t = _T156[s]
             t = None if t is None else t[j]
             if t is None:
                 raise _rt.not_here('EVPowerDeliveryParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
-            a = _F419[j](a, x3)
-        t = _T421[s]
+            a = _F155[j](a, x3)
+        t = _T157[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ChargingProfile), SE(DC_EVPowerDeliveryParameter), SE(EVPowerDeliveryParameter))')
         a = (a << t[0]) | t[1]
@@ -10770,12 +12526,8 @@ _e_PowerDeliveryReq = _e_PowerDeliveryReqType
 """,
     ),
     '_d_PowerDeliveryReqType': (
-        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_EV_chargeProgressType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', 'PowerDeliveryReqType', '_EV_chargeProgressType', '_W_PowerDeliveryReqType', '_d_ChargingProfileType', '_d_DC_EVPowerDeliveryParameter', '_d_EVPowerDeliveryParameter'),
 """\
-_s422 = PowerDeliveryReqType.ChargeProgress.__set__
-_s423 = PowerDeliveryReqType.SAScheduleTupleID.__set__
-_s424 = PowerDeliveryReqType.ChargingProfile.__set__
-_s425 = PowerDeliveryReqType.EVPowerDeliveryParameter.__set__
 
 def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
     v2 = None
@@ -10833,20 +12585,47 @@ def _d_PowerDeliveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'PowerDeliveryReqType')
         p = q
-    o = _new(cls)
-    _s422(o, v0)
-    _s423(o, v1)
-    _s424(o, v2)
-    _s425(o, v3)
+    o = _new(_W_PowerDeliveryReqType)
+    o.ChargeProgress = v0
+    o.SAScheduleTupleID = v1
+    o.ChargingProfile = v2
+    o.EVPowerDeliveryParameter = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryReq = _d_PowerDeliveryReqType
+""",
+    ),
+    '_j_PowerDeliveryReqType': (
+        ('ChargingProfileType', 'DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', '_j_ChargingProfileType', '_j_DC_EVPowerDeliveryParameter', '_j_EVPowerDeliveryParameter'),
+"""\
+_J22 = {DC_EVPowerDeliveryParameter: 0, EVPowerDeliveryParameter: 1}
+_J23 = ('DC_EVPowerDeliveryParameter', 'EVPowerDeliveryParameter', )
+_J24 = [_j_DC_EVPowerDeliveryParameter, _j_EVPowerDeliveryParameter]
+
+def _j_PowerDeliveryReqType(v):
+    x0 = v.ChargeProgress
+    x1 = v.SAScheduleTupleID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ChargeProgress': x0._value_, 'SAScheduleTupleID': x1}
+    x2 = v.ChargingProfile
+    if x2 is not None:
+        d['ChargingProfile'] = _j_ChargingProfileType(x2)
+    x3 = v.EVPowerDeliveryParameter
+    if x3 is not None:
+        j = _J22.get(x3.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J23[j]] = _J24[j](x3)
+    return d
+_j_PowerDeliveryReq = _j_PowerDeliveryReqType
 """,
     ),
     '_e_PowerDeliveryResType': (
         ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_IX_responseCodeType', '_e_AC_EVSEStatus', '_e_DC_EVSEStatus', '_e_EVSEStatus'),
 """\
-_M426 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
-_F427 = (_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus, )
+_M158 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_F159 = [_e_AC_EVSEStatus, _e_DC_EVSEStatus, _e_EVSEStatus]
 
 def _e_PowerDeliveryResType(a, v):
     f = ""
@@ -10858,12 +12637,12 @@ def _e_PowerDeliveryResType(a, v):
             raise _rt.bad_enum(x0, 'responseCodeType')
         f = "EVSEStatus"
         x1 = v.EVSEStatus
-        j = _M426.get(x1.__class__)
+        j = _M158.get(x1.__class__)
         if j is None:
             raise _rt.bad_class(x1, 'AC_EVSEStatus | DC_EVSEStatus | EVSEStatus')
         a = (a << 8) | (k0) << 1
         a = (a << 2) | (j)
-        a = _F427[j](a, x1)
+        a = _F159[j](a, x1)
         a <<= 1
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10874,10 +12653,8 @@ _e_PowerDeliveryRes = _e_PowerDeliveryResType
 """,
     ),
     '_d_PowerDeliveryResType': (
-        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', 'PowerDeliveryResType', '_EV_responseCodeType', '_W_PowerDeliveryResType', '_d_AC_EVSEStatus', '_d_DC_EVSEStatus', '_d_EVSEStatus'),
 """\
-_s428 = PowerDeliveryResType.ResponseCode.__set__
-_s429 = PowerDeliveryResType.EVSEStatus.__set__
 
 def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     q = p + 10
@@ -10907,11 +12684,32 @@ def _d_PowerDeliveryResType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'PowerDeliveryResType')
     p = q
-    o = _new(cls)
-    _s428(o, v0)
-    _s429(o, v1)
+    o = _new(_W_PowerDeliveryResType)
+    o.ResponseCode = v0
+    o.EVSEStatus = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PowerDeliveryRes = _d_PowerDeliveryResType
+""",
+    ),
+    '_j_PowerDeliveryResType': (
+        ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', '_j_AC_EVSEStatus', '_j_DC_EVSEStatus', '_j_EVSEStatus'),
+"""\
+_J25 = {AC_EVSEStatus: 0, DC_EVSEStatus: 1, EVSEStatus: 2}
+_J26 = ('AC_EVSEStatus', 'DC_EVSEStatus', 'EVSEStatus', )
+_J27 = [_j_AC_EVSEStatus, _j_DC_EVSEStatus, _j_EVSEStatus]
+
+def _j_PowerDeliveryResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    x1 = v.EVSEStatus
+    if x1 is not None:
+        j = _J25.get(x1.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J26[j]] = _J27[j](x1)
+    return d
+_j_PowerDeliveryRes = _j_PowerDeliveryResType
 """,
     ),
     '_e_PreChargeReqType': (
@@ -10926,58 +12724,66 @@ def _e_PreChargeReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d430_x0 = x0.EVReady
-        if d430_x0.__class__ is not bool:
-            raise _rt.bad_type(d430_x0, 'bool')
+        d160_x0 = x0.EVReady
+        if d160_x0.__class__ is not bool:
+            raise _rt.bad_type(d160_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d430_x1 = x0.EVErrorCode
-        d430_k1 = _IX_DC_EVErrorCodeType.get(d430_x1)
-        if d430_k1 is None:
-            raise _rt.bad_enum(d430_x1, 'DC_EVErrorCodeType')
+        d160_x1 = x0.EVErrorCode
+        d160_k1 = _IX_DC_EVErrorCodeType.get(d160_x1)
+        if d160_k1 is None:
+            raise _rt.bad_enum(d160_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d430_x2 = x0.EVRESSSOC
-        if d430_x2.__class__ is not int or d430_x2 < 0 or d430_x2 > 100:
-            raise _rt.bad_int(d430_x2, 0, 100)
+        d160_x2 = x0.EVRESSSOC
+        if d160_x2.__class__ is not int or d160_x2 < 0 or d160_x2 > 100:
+            raise _rt.bad_int(d160_x2, 0, 100)
         f = "EVTargetVoltage"
         x1 = v.EVTargetVoltage
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "EVTargetVoltage.Multiplier"
-        e431_x0 = x1.Multiplier
-        if e431_x0.__class__ is not int or e431_x0 < -3 or e431_x0 > 3:
-            raise _rt.bad_int(e431_x0, -3, 3)
+        e161_x0 = x1.Multiplier
+        if e161_x0.__class__ is not int or e161_x0 < -3 or e161_x0 > 3:
+            raise _rt.bad_int(e161_x0, -3, 3)
         f = "EVTargetVoltage.Unit"
-        e431_x1 = x1.Unit
-        e431_k1 = _IX_unitSymbolType.get(e431_x1)
-        if e431_k1 is None:
-            raise _rt.bad_enum(e431_x1, 'unitSymbolType')
+        e161_x1 = x1.Unit
+        e161_k1 = _IX_unitSymbolType.get(e161_x1)
+        if e161_k1 is None:
+            raise _rt.bad_enum(e161_x1, 'unitSymbolType')
         f = "EVTargetVoltage.Value"
-        e431_x2 = x1.Value
-        if e431_x2.__class__ is not int or e431_x2 < -32768 or e431_x2 > 32767:
-            raise _rt.bad_int(e431_x2, -32768, 32767)
-        a = (a << 39) | (d430_x0) << 35 | (d430_k1) << 28 | (d430_x2) << 18 | (e431_x0 - -3) << 10 | (e431_k1) << 4 | (e431_x2 < 0)
-        m = ~e431_x2 if e431_x2 < 0 else e431_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e161_x2 = x1.Value
+        if e161_x2.__class__ is not int or e161_x2 < -32768 or e161_x2 > 32767:
+            raise _rt.bad_int(e161_x2, -32768, 32767)
+        m = ~e161_x2 if e161_x2 < 0 else e161_x2
+        if m < 128:
+            a = (a << 47) | (d160_x0) << 43 | (d160_k1) << 36 | (d160_x2) << 26 | (e161_x0 - -3) << 18 | (e161_k1) << 12 | (e161_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 55) | (d160_x0) << 51 | (d160_k1) << 44 | (d160_x2) << 34 | (e161_x0 - -3) << 26 | (e161_k1) << 20 | (e161_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 63) | (d160_x0) << 59 | (d160_k1) << 52 | (d160_x2) << 42 | (e161_x0 - -3) << 34 | (e161_k1) << 28 | (e161_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVTargetCurrent"
         x2 = v.EVTargetCurrent
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVTargetCurrent.Multiplier"
-        e432_x0 = x2.Multiplier
-        if e432_x0.__class__ is not int or e432_x0 < -3 or e432_x0 > 3:
-            raise _rt.bad_int(e432_x0, -3, 3)
+        e162_x0 = x2.Multiplier
+        if e162_x0.__class__ is not int or e162_x0 < -3 or e162_x0 > 3:
+            raise _rt.bad_int(e162_x0, -3, 3)
         f = "EVTargetCurrent.Unit"
-        e432_x1 = x2.Unit
-        e432_k1 = _IX_unitSymbolType.get(e432_x1)
-        if e432_k1 is None:
-            raise _rt.bad_enum(e432_x1, 'unitSymbolType')
+        e162_x1 = x2.Unit
+        e162_k1 = _IX_unitSymbolType.get(e162_x1)
+        if e162_k1 is None:
+            raise _rt.bad_enum(e162_x1, 'unitSymbolType')
         f = "EVTargetCurrent.Value"
-        e432_x2 = x2.Value
-        if e432_x2.__class__ is not int or e432_x2 < -32768 or e432_x2 > 32767:
-            raise _rt.bad_int(e432_x2, -32768, 32767)
-        a = (a << 18) | (e432_x0 - -3) << 10 | (e432_k1) << 4 | (e432_x2 < 0)
-        m = ~e432_x2 if e432_x2 < 0 else e432_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e162_x2 = x2.Value
+        if e162_x2.__class__ is not int or e162_x2 < -32768 or e162_x2 > 32767:
+            raise _rt.bad_int(e162_x2, -32768, 32767)
+        m = ~e162_x2 if e162_x2 < 0 else e162_x2
+        if m < 128:
+            a = (a << 26) | (e162_x0 - -3) << 18 | (e162_k1) << 12 | (e162_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (e162_x0 - -3) << 26 | (e162_k1) << 20 | (e162_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (e162_x0 - -3) << 34 | (e162_k1) << 28 | (e162_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -10988,20 +12794,8 @@ _e_PreChargeReq = _e_PreChargeReqType
 """,
     ),
     '_d_PreChargeReqType': (
-        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType'),
+        ('DC_EVStatusType', 'PhysicalValueType', 'PreChargeReqType', '_EV_DC_EVErrorCodeType', '_EV_unitSymbolType', '_W_DC_EVStatusType', '_W_PhysicalValueType', '_W_PreChargeReqType'),
 """\
-_s434 = DC_EVStatusType.EVReady.__set__
-_s435 = DC_EVStatusType.EVErrorCode.__set__
-_s436 = DC_EVStatusType.EVRESSSOC.__set__
-_s438 = PhysicalValueType.Multiplier.__set__
-_s439 = PhysicalValueType.Unit.__set__
-_s440 = PhysicalValueType.Value.__set__
-_s442 = PhysicalValueType.Multiplier.__set__
-_s443 = PhysicalValueType.Unit.__set__
-_s444 = PhysicalValueType.Value.__set__
-_s445 = PreChargeReqType.DC_EVStatus.__set__
-_s446 = PreChargeReqType.EVTargetVoltage.__set__
-_s447 = PreChargeReqType.EVTargetCurrent.__set__
 
 def _d_PreChargeReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -11010,20 +12804,20 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d433_v0 = ((c >> 17) & 1) == 1
+    d163_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d433_v1 = _EV_DC_EVErrorCodeType[k]
-    d433_v2 = c & 127
-    if d433_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d433_v2, 0, 100)
+    d163_v1 = _EV_DC_EVErrorCodeType[k]
+    d163_v2 = c & 127
+    if d163_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d163_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s434(v0, d433_v0)
-    _s435(v0, d433_v1)
-    _s436(v0, d433_v2)
-    p0 = p + 18
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d163_v0
+    v0.EVErrorCode = d163_v1
+    v0.EVRESSSOC = d163_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -11032,32 +12826,36 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e437_v0 = ((g >> 10) & 7) + -3
-    if e437_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e437_v0, -3, 3)
+    e164_v0 = ((g >> 10) & 7) + -3
+    if e164_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e164_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e437_v1 = _EV_unitSymbolType[k]
+    e164_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e437_v2 = c & 65535
-    if e437_v2 < 32768:
-        e437_v2 >>= 8
+    e164_v2 = c & 65535
+    if e164_v2 < 32768:
+        e164_v2 >>= 8
         p = q - 8
-    elif not e437_v2 & 128:
-        e437_v2 = ((e437_v2 >> 8) & 127) | ((e437_v2 & 127) << 7)
+        if sg:
+            e164_v2 = ~e164_v2
+    elif not e164_v2 & 128:
+        e164_v2 = ((e164_v2 >> 8) & 127) | (e164_v2 & 127) << 7
         p = q
+        if sg:
+            e164_v2 = ~e164_v2
     else:
-        e437_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e437_v2 = ~e437_v2
-    if e437_v2 < -32768 or e437_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e437_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s438(v1, e437_v0)
-    _s439(v1, e437_v1)
-    _s440(v1, e437_v2)
-    p0 = p + 18
+        e164_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e164_v2 = ~e164_v2
+        if e164_v2 < -32768 or e164_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e164_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = e164_v0
+    v1.Unit = e164_v1
+    v1.Value = e164_v2
+    v1.__class__ = PhysicalValueType
     q = p + 34
     if q <= E:
         c = (D >> (E - q)) & 17179869183
@@ -11066,31 +12864,36 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 254862:
         raise _rt.escape(p, g, 18, 254862, 'PhysicalValueType')
-    e441_v0 = ((g >> 10) & 7) + -3
-    if e441_v0 > 3:
-        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e441_v0, -3, 3)
+    e165_v0 = ((g >> 10) & 7) + -3
+    if e165_v0 > 3:
+        raise _rt.out_of_range(p + 5, 'PhysicalValueType.Multiplier', e165_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 11, 'PhysicalValueType.Unit', k, 7)
-    e441_v1 = _EV_unitSymbolType[k]
+    e165_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e441_v2 = c & 65535
-    if e441_v2 < 32768:
-        e441_v2 >>= 8
+    e165_v2 = c & 65535
+    if e165_v2 < 32768:
+        e165_v2 >>= 8
         p = q - 8
-    elif not e441_v2 & 128:
-        e441_v2 = ((e441_v2 >> 8) & 127) | ((e441_v2 & 127) << 7)
+        if sg:
+            e165_v2 = ~e165_v2
+    elif not e165_v2 & 128:
+        e165_v2 = ((e165_v2 >> 8) & 127) | (e165_v2 & 127) << 7
         p = q
+        if sg:
+            e165_v2 = ~e165_v2
     else:
-        e441_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e441_v2 = ~e441_v2
-    if e441_v2 < -32768 or e441_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e441_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s442(v2, e441_v0)
-    _s443(v2, e441_v1)
-    _s444(v2, e441_v2)
+        e165_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e165_v2 = ~e165_v2
+        if e165_v2 < -32768 or e165_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e165_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e165_v0
+    v2.Unit = e165_v1
+    v2.Value = e165_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11098,12 +12901,37 @@ def _d_PreChargeReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PreChargeReqType')
     p = q
-    o = _new(cls)
-    _s445(o, v0)
-    _s446(o, v1)
-    _s447(o, v2)
+    o = _new(_W_PreChargeReqType)
+    o.DC_EVStatus = v0
+    o.EVTargetVoltage = v1
+    o.EVTargetCurrent = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeReq = _d_PreChargeReqType
+""",
+    ),
+    '_j_PreChargeReqType': (
+        ('DC_EVStatusType', 'PhysicalValueType'),
+"""\
+
+def _j_PreChargeReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    x1 = v.EVTargetVoltage
+    y4 = x1.Multiplier
+    y5 = x1.Unit
+    y6 = x1.Value
+    x2 = v.EVTargetCurrent
+    y7 = x2.Multiplier
+    y8 = x2.Unit
+    y9 = x2.Value
+    if y1 is None or y3 is None or y4 is None or y6 is None or y7 is None or y9 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}, 'EVTargetVoltage': {'Multiplier': y4, 'Unit': y5._value_, 'Value': y6}, 'EVTargetCurrent': {'Multiplier': y7, 'Unit': y8._value_, 'Value': y9}}
+    return d
+_j_PreChargeReq = _j_PreChargeReqType
 """,
     ),
     '_e_PreChargeResType': (
@@ -11129,21 +12957,25 @@ def _e_PreChargeResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e448_x0 = x2.Multiplier
-        if e448_x0.__class__ is not int or e448_x0 < -3 or e448_x0 > 3:
-            raise _rt.bad_int(e448_x0, -3, 3)
+        e166_x0 = x2.Multiplier
+        if e166_x0.__class__ is not int or e166_x0 < -3 or e166_x0 > 3:
+            raise _rt.bad_int(e166_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e448_x1 = x2.Unit
-        e448_k1 = _IX_unitSymbolType.get(e448_x1)
-        if e448_k1 is None:
-            raise _rt.bad_enum(e448_x1, 'unitSymbolType')
+        e166_x1 = x2.Unit
+        e166_k1 = _IX_unitSymbolType.get(e166_x1)
+        if e166_k1 is None:
+            raise _rt.bad_enum(e166_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e448_x2 = x2.Value
-        if e448_x2.__class__ is not int or e448_x2 < -32768 or e448_x2 > 32767:
-            raise _rt.bad_int(e448_x2, -32768, 32767)
-        a = (a << 16) | (e448_x0 - -3) << 10 | (e448_k1) << 4 | (e448_x2 < 0)
-        m = ~e448_x2 if e448_x2 < 0 else e448_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e166_x2 = x2.Value
+        if e166_x2.__class__ is not int or e166_x2 < -32768 or e166_x2 > 32767:
+            raise _rt.bad_int(e166_x2, -32768, 32767)
+        m = ~e166_x2 if e166_x2 < 0 else e166_x2
+        if m < 128:
+            a = (a << 24) | (e166_x0 - -3) << 18 | (e166_k1) << 12 | (e166_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e166_x0 - -3) << 26 | (e166_k1) << 20 | (e166_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e166_x0 - -3) << 34 | (e166_k1) << 28 | (e166_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -11154,14 +12986,8 @@ _e_PreChargeRes = _e_PreChargeResType
 """,
     ),
     '_d_PreChargeResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'PreChargeResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_PreChargeResType', '_d_DC_EVSEStatusType'),
 """\
-_s450 = PhysicalValueType.Multiplier.__set__
-_s451 = PhysicalValueType.Unit.__set__
-_s452 = PhysicalValueType.Value.__set__
-_s453 = PreChargeResType.ResponseCode.__set__
-_s454 = PreChargeResType.DC_EVSEStatus.__set__
-_s455 = PreChargeResType.EVSEPresentVoltage.__set__
 
 def _d_PreChargeResType(D, E, p, data, st, cls):
     q = p + 9
@@ -11176,7 +13002,6 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -11185,31 +13010,36 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e449_v0 = ((g >> 10) & 7) + -3
-    if e449_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e449_v0, -3, 3)
+    e167_v0 = ((g >> 10) & 7) + -3
+    if e167_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e167_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e449_v1 = _EV_unitSymbolType[k]
+    e167_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e449_v2 = c & 65535
-    if e449_v2 < 32768:
-        e449_v2 >>= 8
+    e167_v2 = c & 65535
+    if e167_v2 < 32768:
+        e167_v2 >>= 8
         p = q - 8
-    elif not e449_v2 & 128:
-        e449_v2 = ((e449_v2 >> 8) & 127) | ((e449_v2 & 127) << 7)
+        if sg:
+            e167_v2 = ~e167_v2
+    elif not e167_v2 & 128:
+        e167_v2 = ((e167_v2 >> 8) & 127) | (e167_v2 & 127) << 7
         p = q
+        if sg:
+            e167_v2 = ~e167_v2
     else:
-        e449_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e449_v2 = ~e449_v2
-    if e449_v2 < -32768 or e449_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e449_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s450(v2, e449_v0)
-    _s451(v2, e449_v1)
-    _s452(v2, e449_v2)
+        e167_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e167_v2 = ~e167_v2
+        if e167_v2 < -32768 or e167_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e167_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e167_v0
+    v2.Unit = e167_v1
+    v2.Value = e167_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11217,18 +13047,37 @@ def _d_PreChargeResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'PreChargeResType')
     p = q
-    o = _new(cls)
-    _s453(o, v0)
-    _s454(o, v1)
-    _s455(o, v2)
+    o = _new(_W_PreChargeResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_PreChargeRes = _d_PreChargeResType
+""",
+    ),
+    '_j_PreChargeResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_PreChargeResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    return d
+_j_PreChargeRes = _j_PreChargeResType
 """,
     ),
     '_e_ProfileEntryType': (
         ('PhysicalValueType', '_IX_unitSymbolType'),
 """\
-_T457 = (None, None, (2, 1), (1, 0), )
+_T169 = (None, None, (2, 1), (1, 0), )
 
 def _e_ProfileEntryType(a, v):
     f = ""
@@ -11237,28 +13086,39 @@ def _e_ProfileEntryType(a, v):
         x0 = v.ChargingProfileEntryStart
         if x0.__class__ is not int or x0 < 0 or x0 > 4294967295:
             raise _rt.bad_int(x0, 0, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "ChargingProfileEntryMaxPower"
         x1 = v.ChargingProfileEntryMaxPower
         if not isinstance(x1, PhysicalValueType):
             raise _rt.bad_class(x1, 'PhysicalValueType')
         f = "ChargingProfileEntryMaxPower.Multiplier"
-        c456_x0 = x1.Multiplier
-        if c456_x0.__class__ is not int or c456_x0 < -3 or c456_x0 > 3:
-            raise _rt.bad_int(c456_x0, -3, 3)
+        c168_x0 = x1.Multiplier
+        if c168_x0.__class__ is not int or c168_x0 < -3 or c168_x0 > 3:
+            raise _rt.bad_int(c168_x0, -3, 3)
         f = "ChargingProfileEntryMaxPower.Unit"
-        c456_x1 = x1.Unit
-        c456_k1 = _IX_unitSymbolType.get(c456_x1)
-        if c456_k1 is None:
-            raise _rt.bad_enum(c456_x1, 'unitSymbolType')
+        c168_x1 = x1.Unit
+        c168_k1 = _IX_unitSymbolType.get(c168_x1)
+        if c168_k1 is None:
+            raise _rt.bad_enum(c168_x1, 'unitSymbolType')
         f = "ChargingProfileEntryMaxPower.Value"
-        c456_x2 = x1.Value
-        if c456_x2.__class__ is not int or c456_x2 < -32768 or c456_x2 > 32767:
-            raise _rt.bad_int(c456_x2, -32768, 32767)
-        a = (a << 17) | (c456_x0 - -3) << 10 | (c456_k1) << 4 | (c456_x2 < 0)
-        m = ~c456_x2 if c456_x2 < 0 else c456_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        c168_x2 = x1.Value
+        if c168_x2.__class__ is not int or c168_x2 < -32768 or c168_x2 > 32767:
+            raise _rt.bad_int(c168_x2, -32768, 32767)
+        m = ~c168_x2 if c168_x2 < 0 else c168_x2
+        if m < 128:
+            a = (a << 25) | (c168_x0 - -3) << 18 | (c168_k1) << 12 | (c168_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (c168_x0 - -3) << 26 | (c168_k1) << 20 | (c168_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (c168_x0 - -3) << 34 | (c168_k1) << 28 | (c168_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "ChargingProfileEntryMaxNumberOfPhasesInUse"
         x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
         a <<= 2
@@ -11269,7 +13129,7 @@ def _e_ProfileEntryType(a, v):
             s = 3
         else:
             s = 2
-        t = _T457[s]
+        t = _T169[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ChargingProfileEntryMaxNumberOfPhasesInUse))')
         a = (a << t[0]) | t[1]
@@ -11281,18 +13141,11 @@ def _e_ProfileEntryType(a, v):
 """,
     ),
     '_d_ProfileEntryType': (
-        ('PhysicalValueType', 'ProfileEntryType', '_EV_unitSymbolType'),
+        ('PhysicalValueType', 'ProfileEntryType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_ProfileEntryType'),
 """\
-_s459 = PhysicalValueType.Multiplier.__set__
-_s460 = PhysicalValueType.Unit.__set__
-_s461 = PhysicalValueType.Value.__set__
-_s462 = ProfileEntryType.ChargingProfileEntryStart.__set__
-_s463 = ProfileEntryType.ChargingProfileEntryMaxPower.__set__
-_s464 = ProfileEntryType.ChargingProfileEntryMaxNumberOfPhasesInUse.__set__
 
 def _d_ProfileEntryType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -11306,13 +13159,12 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
-    p0 = p + 17
+        if v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'ProfileEntryType.ChargingProfileEntryStart', v0, 0, 4294967295)
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -11321,31 +13173,36 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 123790:
         raise _rt.escape(p, g, 17, 123790, 'PhysicalValueType')
-    c458_v0 = ((g >> 10) & 7) + -3
-    if c458_v0 > 3:
-        raise _rt.out_of_range(p + 4, 'PhysicalValueType.Multiplier', c458_v0, -3, 3)
+    c170_v0 = ((g >> 10) & 7) + -3
+    if c170_v0 > 3:
+        raise _rt.out_of_range(p + 4, 'PhysicalValueType.Multiplier', c170_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 10, 'PhysicalValueType.Unit', k, 7)
-    c458_v1 = _EV_unitSymbolType[k]
+    c170_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    c458_v2 = c & 65535
-    if c458_v2 < 32768:
-        c458_v2 >>= 8
+    c170_v2 = c & 65535
+    if c170_v2 < 32768:
+        c170_v2 >>= 8
         p = q - 8
-    elif not c458_v2 & 128:
-        c458_v2 = ((c458_v2 >> 8) & 127) | ((c458_v2 & 127) << 7)
+        if sg:
+            c170_v2 = ~c170_v2
+    elif not c170_v2 & 128:
+        c170_v2 = ((c170_v2 >> 8) & 127) | (c170_v2 & 127) << 7
         p = q
+        if sg:
+            c170_v2 = ~c170_v2
     else:
-        c458_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        c458_v2 = ~c458_v2
-    if c458_v2 < -32768 or c458_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', c458_v2, -32768, 32767)
-    v1 = _new(PhysicalValueType)
-    _s459(v1, c458_v0)
-    _s460(v1, c458_v1)
-    _s461(v1, c458_v2)
+        c170_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            c170_v2 = ~c170_v2
+        if c170_v2 < -32768 or c170_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', c170_v2, -32768, 32767)
+    v1 = _new(_W_PhysicalValueType)
+    v1.Multiplier = c170_v0
+    v1.Unit = c170_v1
+    v1.Value = c170_v2
+    v1.__class__ = PhysicalValueType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -11378,17 +13235,37 @@ def _d_ProfileEntryType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ProfileEntryType')
         p = q
-    o = _new(cls)
-    _s462(o, v0)
-    _s463(o, v1)
-    _s464(o, v2)
+    o = _new(_W_ProfileEntryType)
+    o.ChargingProfileEntryStart = v0
+    o.ChargingProfileEntryMaxPower = v1
+    o.ChargingProfileEntryMaxNumberOfPhasesInUse = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ProfileEntryType': (
+        ('PhysicalValueType',),
+"""\
+
+def _j_ProfileEntryType(v):
+    x0 = v.ChargingProfileEntryStart
+    x1 = v.ChargingProfileEntryMaxPower
+    y1 = x1.Multiplier
+    y2 = x1.Unit
+    y3 = x1.Value
+    if x0 is None or y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'ChargingProfileEntryStart': x0, 'ChargingProfileEntryMaxPower': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    x2 = v.ChargingProfileEntryMaxNumberOfPhasesInUse
+    if x2 is not None:
+        d['ChargingProfileEntryMaxNumberOfPhasesInUse'] = x2
+    return d
 """,
     ),
     '_e_RelativeTimeIntervalType': (
         (),
 """\
-_T465 = (None, (2, 1), (1, 0), )
+_T171 = (None, (2, 1), (1, 0), )
 
 def _e_RelativeTimeIntervalType(a, v):
     f = ""
@@ -11397,21 +13274,32 @@ def _e_RelativeTimeIntervalType(a, v):
         x0 = v.start
         if x0.__class__ is not int or x0 < 0 or x0 > 16777214:
             raise _rt.bad_int(x0, 0, 16777214)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "duration"
         x1 = v.duration
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < 0 or x1 > 86400:
                 raise _rt.bad_int(x1, 0, 86400)
-            a <<= 3
-            a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+            if x1 < 128:
+                a = (a << 11) | (x1)
+            elif x1 < 16384:
+                a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+            else:
+                a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
             s = 1
-        t = _T465[s]
+        t = _T171[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(duration))')
         a = (a << t[0]) | t[1]
@@ -11424,14 +13312,11 @@ _e_RelativeTimeInterval = _e_RelativeTimeIntervalType
 """,
     ),
     '_d_RelativeTimeIntervalType': (
-        ('RelativeTimeIntervalType',),
+        ('RelativeTimeIntervalType', '_W_RelativeTimeIntervalType'),
 """\
-_s466 = RelativeTimeIntervalType.start.__set__
-_s467 = RelativeTimeIntervalType.duration.__set__
 
 def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -11445,12 +13330,12 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 4)
-    if v0 > 16777214:
-        raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
+        if v0 > 16777214:
+            raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.start', v0, 0, 16777214)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -11460,7 +13345,6 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -11474,12 +13358,12 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
             v1 >>= 8
             p = q - 8
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v1 > 86400:
-            raise _rt.out_of_range(p0, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
+            if v1 > 86400:
+                raise _rt.out_of_range(q - 16, 'RelativeTimeIntervalType.duration', v1, 0, 86400)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -11500,17 +13384,34 @@ def _d_RelativeTimeIntervalType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'RelativeTimeIntervalType')
         p = q
-    o = _new(cls)
-    _s466(o, v0)
-    _s467(o, v1)
+    o = _new(_W_RelativeTimeIntervalType)
+    o.start = v0
+    o.duration = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_RelativeTimeInterval = _d_RelativeTimeIntervalType
+""",
+    ),
+    '_j_RelativeTimeIntervalType': (
+        (),
+"""\
+
+def _j_RelativeTimeIntervalType(v):
+    x0 = v.start
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'start': x0}
+    x1 = v.duration
+    if x1 is not None:
+        d['duration'] = x1
+    return d
+_j_RelativeTimeInterval = _j_RelativeTimeIntervalType
 """,
     ),
     '_e_SAScheduleListType': (
         ('SAScheduleTupleType', '_e_SAScheduleTupleType'),
 """\
-_T468 = (None, (2, 1), (1, 0), )
+_T172 = (None, (2, 1), (1, 0), )
 
 def _e_SAScheduleListType(a, v):
     f = ""
@@ -11538,7 +13439,7 @@ def _e_SAScheduleListType(a, v):
             a = _e_SAScheduleTupleType(a, y)
             i += 1
         s = 2 if n == 3 else 1
-        t = _T468[s]
+        t = _T172[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SAScheduleTuple))')
         a = (a << t[0]) | t[1]
@@ -11551,9 +13452,8 @@ _e_SAScheduleList = _e_SAScheduleListType
 """,
     ),
     '_d_SAScheduleListType': (
-        ('SAScheduleListType', 'SAScheduleTupleType', '_d_SAScheduleTupleType'),
+        ('SAScheduleListType', 'SAScheduleTupleType', '_W_SAScheduleListType', '_d_SAScheduleTupleType'),
 """\
-_s469 = SAScheduleListType.SAScheduleTuple.__set__
 
 def _d_SAScheduleListType(D, E, p, data, st, cls):
     v0 = []
@@ -11597,16 +13497,30 @@ def _d_SAScheduleListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SAScheduleListType')
-    o = _new(cls)
-    _s469(o, v0)
+    o = _new(_W_SAScheduleListType)
+    o.SAScheduleTuple = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SAScheduleList = _d_SAScheduleListType
+""",
+    ),
+    '_j_SAScheduleListType': (
+        ('SAScheduleTupleType', '_j_SAScheduleTupleType'),
+"""\
+
+def _j_SAScheduleListType(v):
+    d = {}
+    x0 = v.SAScheduleTuple
+    if x0:
+        d['SAScheduleTuple'] = [_j_SAScheduleTupleType(i) for i in x0]
+    return d
+_j_SAScheduleList = _j_SAScheduleListType
 """,
     ),
     '_e_SAScheduleTupleType': (
         ('PMaxScheduleType', 'SalesTariffType', '_e_PMaxScheduleType', '_e_SalesTariffType'),
 """\
-_T470 = (None, None, (2, 1), (1, 0), )
+_T173 = (None, None, (2, 1), (1, 0), )
 
 def _e_SAScheduleTupleType(a, v):
     f = ""
@@ -11631,7 +13545,7 @@ def _e_SAScheduleTupleType(a, v):
             s = 3
         else:
             s = 2
-        t = _T470[s]
+        t = _T173[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SalesTariff))')
         a = (a << t[0]) | t[1]
@@ -11643,11 +13557,8 @@ def _e_SAScheduleTupleType(a, v):
 """,
     ),
     '_d_SAScheduleTupleType': (
-        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
+        ('PMaxScheduleType', 'SAScheduleTupleType', 'SalesTariffType', '_W_SAScheduleTupleType', '_d_PMaxScheduleType', '_d_SalesTariffType'),
 """\
-_s471 = SAScheduleTupleType.SAScheduleTupleID.__set__
-_s472 = SAScheduleTupleType.PMaxSchedule.__set__
-_s473 = SAScheduleTupleType.SalesTariff.__set__
 
 def _d_SAScheduleTupleType(D, E, p, data, st, cls):
     v2 = None
@@ -11683,11 +13594,28 @@ def _d_SAScheduleTupleType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SAScheduleTupleType')
         p = q
-    o = _new(cls)
-    _s471(o, v0)
-    _s472(o, v1)
-    _s473(o, v2)
+    o = _new(_W_SAScheduleTupleType)
+    o.SAScheduleTupleID = v0
+    o.PMaxSchedule = v1
+    o.SalesTariff = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SAScheduleTupleType': (
+        ('PMaxScheduleType', 'SalesTariffType', '_j_PMaxScheduleType', '_j_SalesTariffType'),
+"""\
+
+def _j_SAScheduleTupleType(v):
+    x0 = v.SAScheduleTupleID
+    x1 = v.PMaxSchedule
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'SAScheduleTupleID': x0, 'PMaxSchedule': _j_PMaxScheduleType(x1)}
+    x2 = v.SalesTariff
+    if x2 is not None:
+        d['SalesTariff'] = _j_SalesTariffType(x2)
+    return d
 """,
     ),
     '_e_SASchedulesType': (
@@ -11707,7 +13635,7 @@ _e_SASchedules = _e_SASchedulesType
 """,
     ),
     '_d_SASchedulesType': (
-        ('SASchedulesType',),
+        ('SASchedulesType', '_W_SASchedulesType'),
 """\
 
 def _d_SASchedulesType(D, E, p, data, st, cls):
@@ -11718,18 +13646,29 @@ def _d_SASchedulesType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SASchedulesType')
     p = q
-    o = _new(cls)
+    o = _new(_W_SASchedulesType)
+    o.__class__ = cls
     return o, D, E, p
 _d_SASchedules = _d_SASchedulesType
+""",
+    ),
+    '_j_SASchedulesType': (
+        (),
+"""\
+
+def _j_SASchedulesType(v):
+    d = {}
+    return d
+_j_SASchedules = _j_SASchedulesType
 """,
     ),
     '_e_SalesTariffEntryType': (
         ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_e_ConsumptionCostType', '_e_RelativeTimeInterval', '_e_TimeInterval'),
 """\
-_M474 = {RelativeTimeInterval: 0, TimeInterval: 1}
-_F475 = (_e_RelativeTimeInterval, _e_TimeInterval, )
-_T476 = (None, (2, 1, 3), (2, 0, 3), None, None, )
-_T477 = (None, (2, 2), (2, 1), (2, 1), (1, 0), )
+_M174 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_F175 = [_e_RelativeTimeInterval, _e_TimeInterval]
+_T176 = (None, (2, 1, 3), (2, 0, 3), None, None, )
+_T177 = (None, (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_SalesTariffEntryType(a, v):
     f = ""
@@ -11737,11 +13676,11 @@ def _e_SalesTariffEntryType(a, v):
     try:
         f = "TimeInterval"
         x0 = v.TimeInterval
-        j = _M474.get(x0.__class__)
+        j = _M174.get(x0.__class__)
         if j is None:
             raise _rt.bad_class(x0, 'RelativeTimeInterval | TimeInterval')
         a = (a << 2) | (j)
-        a = _F475[j](a, x0)
+        a = _F175[j](a, x0)
         f = "EPriceLevel"
         x1 = v.EPriceLevel
         if x1 is not None:
@@ -11763,7 +13702,7 @@ def _e_SalesTariffEntryType(a, v):
         if n:
             if not isinstance(x[0], ConsumptionCostType):
                 raise _rt.bad_class(x[0], 'ConsumptionCostType')
-            t = _T476[s]
+            t = _T176[s]
             if t is None:
                 raise _rt.not_here('ConsumptionCost')
             a = (a << t[0]) | t[1]
@@ -11778,7 +13717,7 @@ def _e_SalesTariffEntryType(a, v):
                 a = _e_ConsumptionCostType(a, y)
                 i += 1
             s = 4 if n == 3 else 3
-        t = _T477[s]
+        t = _T177[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ConsumptionCost), SE(EPriceLevel))')
         a = (a << t[0]) | t[1]
@@ -11791,11 +13730,8 @@ _e_SalesTariffEntry = _e_SalesTariffEntryType
 """,
     ),
     '_d_SalesTariffEntryType': (
-        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'SalesTariffEntryType', 'TimeInterval', '_W_SalesTariffEntryType', '_d_ConsumptionCostType', '_d_RelativeTimeInterval', '_d_TimeInterval'),
 """\
-_s478 = SalesTariffEntryType.TimeInterval.__set__
-_s479 = SalesTariffEntryType.EPriceLevel.__set__
-_s480 = SalesTariffEntryType.ConsumptionCost.__set__
 
 def _d_SalesTariffEntryType(D, E, p, data, st, cls):
     v1 = None
@@ -11883,21 +13819,47 @@ def _d_SalesTariffEntryType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'SalesTariffEntryType')
-    o = _new(cls)
-    _s478(o, v0)
-    _s479(o, v1)
-    _s480(o, v2)
+    o = _new(_W_SalesTariffEntryType)
+    o.TimeInterval = v0
+    o.EPriceLevel = v1
+    o.ConsumptionCost = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SalesTariffEntry = _d_SalesTariffEntryType
+""",
+    ),
+    '_j_SalesTariffEntryType': (
+        ('ConsumptionCostType', 'RelativeTimeInterval', 'TimeInterval', '_j_ConsumptionCostType', '_j_RelativeTimeInterval', '_j_TimeInterval'),
+"""\
+_J28 = {RelativeTimeInterval: 0, TimeInterval: 1}
+_J29 = ('RelativeTimeInterval', 'TimeInterval', )
+_J30 = [_j_RelativeTimeInterval, _j_TimeInterval]
+
+def _j_SalesTariffEntryType(v):
+    d = {}
+    x0 = v.TimeInterval
+    if x0 is not None:
+        j = _J28.get(x0.__class__)
+        if j is None:
+            return _rt.json_body(v)
+        d[_J29[j]] = _J30[j](x0)
+    x1 = v.EPriceLevel
+    if x1 is not None:
+        d['EPriceLevel'] = x1
+    x2 = v.ConsumptionCost
+    if x2:
+        d['ConsumptionCost'] = [_j_ConsumptionCostType(i) for i in x2]
+    return d
+_j_SalesTariffEntry = _j_SalesTariffEntryType
 """,
     ),
     '_e_SalesTariffType': (
         ('SalesTariffEntryType', '_e_SalesTariffEntryType'),
 """\
-_T481 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
-_T482 = (None, None, (2, 1, 4), (2, 0, 4), None, None, None, )
-_T483 = (None, None, (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
-_T484 = (None, None, None, None, None, (2, 1), (1, 0), )
+_T178 = ((2, 1, 2), (1, 0, 2), None, None, None, None, None, )
+_T179 = (None, None, (2, 1, 4), (2, 0, 4), None, None, None, )
+_T180 = (None, None, (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
+_T181 = (None, None, None, None, None, (2, 1), (1, 0), )
 
 def _e_SalesTariffType(a, v):
     f = ""
@@ -11915,7 +13877,7 @@ def _e_SalesTariffType(a, v):
             s = 0
         f = "SalesTariffID"
         x1 = v.SalesTariffID
-        t = _T481[s]
+        t = _T178[s]
         if t is None:
             raise _rt.not_here('SalesTariffID')
         a = (a << t[0]) | t[1]
@@ -11937,7 +13899,7 @@ def _e_SalesTariffType(a, v):
         f = "NumEPriceLevels"
         x3 = v.NumEPriceLevels
         if x3 is not None:
-            t = _T482[s]
+            t = _T179[s]
             if t is None:
                 raise _rt.not_here('NumEPriceLevels')
             a = (a << t[0]) | t[1]
@@ -11956,7 +13918,7 @@ def _e_SalesTariffType(a, v):
             raise _rt.bad_count(x, 1, 1024)
         if not isinstance(x[0], SalesTariffEntryType):
             raise _rt.bad_class(x[0], 'SalesTariffEntryType')
-        t = _T483[s]
+        t = _T180[s]
         if t is None:
             raise _rt.not_here('SalesTariffEntry')
         a = (a << t[0]) | t[1]
@@ -11971,7 +13933,7 @@ def _e_SalesTariffType(a, v):
             a = _e_SalesTariffEntryType(a, y)
             i += 1
         s = 6 if n == 1024 else 5
-        t = _T484[s]
+        t = _T181[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SalesTariffEntry))')
         a = (a << t[0]) | t[1]
@@ -11983,13 +13945,8 @@ def _e_SalesTariffType(a, v):
 """,
     ),
     '_d_SalesTariffType': (
-        ('SalesTariffEntryType', 'SalesTariffType', '_d_SalesTariffEntryType'),
+        ('SalesTariffEntryType', 'SalesTariffType', '_W_SalesTariffType', '_d_SalesTariffEntryType'),
 """\
-_s485 = SalesTariffType.Id.__set__
-_s486 = SalesTariffType.SalesTariffID.__set__
-_s487 = SalesTariffType.SalesTariffDescription.__set__
-_s488 = SalesTariffType.NumEPriceLevels.__set__
-_s489 = SalesTariffType.SalesTariffEntry.__set__
 
 def _d_SalesTariffType(D, E, p, data, st, cls):
     v0 = None
@@ -12121,19 +14078,44 @@ def _d_SalesTariffType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SalesTariffType')
-    o = _new(cls)
-    _s485(o, v0)
-    _s486(o, v1)
-    _s487(o, v2)
-    _s488(o, v3)
-    _s489(o, v4)
+    o = _new(_W_SalesTariffType)
+    o.Id = v0
+    o.SalesTariffID = v1
+    o.SalesTariffDescription = v2
+    o.NumEPriceLevels = v3
+    o.SalesTariffEntry = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SalesTariffType': (
+        ('SalesTariffEntryType', '_j_SalesTariffEntryType'),
+"""\
+
+def _j_SalesTariffType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SalesTariffID
+    if x1 is not None:
+        d['SalesTariffID'] = x1
+    x2 = v.SalesTariffDescription
+    if x2 is not None:
+        d['SalesTariffDescription'] = x2
+    x3 = v.NumEPriceLevels
+    if x3 is not None:
+        d['NumEPriceLevels'] = x3
+    x4 = v.SalesTariffEntry
+    if x4:
+        d['SalesTariffEntry'] = [_j_SalesTariffEntryType(i) for i in x4]
+    return d
 """,
     ),
     '_e_SelectedServiceListType': (
         ('SelectedServiceType', '_e_SelectedServiceType'),
 """\
-_T490 = (None, (2, 1), (1, 0), )
+_T182 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceListType(a, v):
     f = ""
@@ -12161,7 +14143,7 @@ def _e_SelectedServiceListType(a, v):
             a = _e_SelectedServiceType(a, y)
             i += 1
         s = 2 if n == 16 else 1
-        t = _T490[s]
+        t = _T182[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SelectedService))')
         a = (a << t[0]) | t[1]
@@ -12173,9 +14155,8 @@ def _e_SelectedServiceListType(a, v):
 """,
     ),
     '_d_SelectedServiceListType': (
-        ('SelectedServiceListType', 'SelectedServiceType', '_d_SelectedServiceType'),
+        ('SelectedServiceListType', 'SelectedServiceType', '_W_SelectedServiceListType', '_d_SelectedServiceType'),
 """\
-_s491 = SelectedServiceListType.SelectedService.__set__
 
 def _d_SelectedServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -12219,15 +14200,28 @@ def _d_SelectedServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SelectedServiceListType')
-    o = _new(cls)
-    _s491(o, v0)
+    o = _new(_W_SelectedServiceListType)
+    o.SelectedService = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceListType': (
+        ('SelectedServiceType', '_j_SelectedServiceType'),
+"""\
+
+def _j_SelectedServiceListType(v):
+    d = {}
+    x0 = v.SelectedService
+    if x0:
+        d['SelectedService'] = [_j_SelectedServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_SelectedServiceType': (
         (),
 """\
-_T492 = (None, (2, 1), (1, 0), )
+_T183 = (None, (2, 1), (1, 0), )
 
 def _e_SelectedServiceType(a, v):
     f = ""
@@ -12236,22 +14230,30 @@ def _e_SelectedServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ParameterSetID"
         x1 = v.ParameterSetID
         a <<= 1
         if x1 is not None:
             if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
                 raise _rt.bad_int(x1, -32768, 32767)
-            a = (a << 4) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 1
             s = 2
         else:
             s = 1
-        t = _T492[s]
+        t = _T183[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSetID))')
         a = (a << t[0]) | t[1]
@@ -12263,14 +14265,11 @@ def _e_SelectedServiceType(a, v):
 """,
     ),
     '_d_SelectedServiceType': (
-        ('SelectedServiceType',),
+        ('SelectedServiceType', '_W_SelectedServiceType'),
 """\
-_s493 = SelectedServiceType.ServiceID.__set__
-_s494 = SelectedServiceType.ParameterSetID.__set__
 
 def _d_SelectedServiceType(D, E, p, data, st, cls):
     v1 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -12284,12 +14283,12 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'SelectedServiceType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'SelectedServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12299,7 +14298,6 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -12313,15 +14311,19 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         if v1 < 32768:
             v1 >>= 8
             p = q - 8
+            if sg:
+                v1 = ~v1
         elif not v1 & 128:
-            v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+            v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
             p = q
+            if sg:
+                v1 = ~v1
         else:
             v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            v1 = ~v1
-        if v1 < -32768 or v1 > 32767:
-            raise _rt.out_of_range(p0, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
+            if sg:
+                v1 = ~v1
+            if v1 < -32768 or v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'SelectedServiceType.ParameterSetID', v1, -32768, 32767)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -12342,10 +14344,26 @@ def _d_SelectedServiceType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SelectedServiceType')
         p = q
-    o = _new(cls)
-    _s493(o, v0)
-    _s494(o, v1)
+    o = _new(_W_SelectedServiceType)
+    o.ServiceID = v0
+    o.ParameterSetID = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SelectedServiceType': (
+        (),
+"""\
+
+def _j_SelectedServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ParameterSetID
+    if x1 is not None:
+        d['ParameterSetID'] = x1
+    return d
 """,
     ),
     '_e_ServiceDetailReqType': (
@@ -12359,8 +14377,12 @@ def _e_ServiceDetailReqType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -12371,12 +14393,10 @@ _e_ServiceDetailReq = _e_ServiceDetailReqType
 """,
     ),
     '_d_ServiceDetailReqType': (
-        ('ServiceDetailReqType',),
+        ('ServiceDetailReqType', '_W_ServiceDetailReqType'),
 """\
-_s495 = ServiceDetailReqType.ServiceID.__set__
 
 def _d_ServiceDetailReqType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -12390,12 +14410,12 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailReqType.ServiceID', v0, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -12403,16 +14423,30 @@ def _d_ServiceDetailReqType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'ServiceDetailReqType')
     p = q
-    o = _new(cls)
-    _s495(o, v0)
+    o = _new(_W_ServiceDetailReqType)
+    o.ServiceID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailReq = _d_ServiceDetailReqType
+""",
+    ),
+    '_j_ServiceDetailReqType': (
+        (),
+"""\
+
+def _j_ServiceDetailReqType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    return d
+_j_ServiceDetailReq = _j_ServiceDetailReqType
 """,
     ),
     '_e_ServiceDetailResType': (
         ('ServiceParameterListType', '_IX_responseCodeType', '_e_ServiceParameterListType'),
 """\
-_T496 = (None, None, (2, 1), (1, 0), )
+_T184 = (None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDetailResType(a, v):
     f = ""
@@ -12426,8 +14460,12 @@ def _e_ServiceDetailResType(a, v):
         x1 = v.ServiceID
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a = (a << 10) | (k0) << 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 18) | (k0) << 11 | (x1)
+        elif x1 < 16384:
+            a = (a << 26) | (k0) << 19 | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 34) | (k0) << 27 | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "ServiceParameterList"
         x2 = v.ServiceParameterList
         a <<= 1
@@ -12439,7 +14477,7 @@ def _e_ServiceDetailResType(a, v):
             s = 3
         else:
             s = 2
-        t = _T496[s]
+        t = _T184[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceParameterList))')
         a = (a << t[0]) | t[1]
@@ -12452,15 +14490,11 @@ _e_ServiceDetailRes = _e_ServiceDetailResType
 """,
     ),
     '_d_ServiceDetailResType': (
-        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_d_ServiceParameterListType'),
+        ('ServiceDetailResType', 'ServiceParameterListType', '_EV_responseCodeType', '_W_ServiceDetailResType', '_d_ServiceParameterListType'),
 """\
-_s497 = ServiceDetailResType.ResponseCode.__set__
-_s498 = ServiceDetailResType.ServiceID.__set__
-_s499 = ServiceDetailResType.ServiceParameterList.__set__
 
 def _d_ServiceDetailResType(D, E, p, data, st, cls):
     v2 = None
-    p0 = p + 10
     q = p + 26
     if q <= E:
         c = (D >> (E - q)) & 67108863
@@ -12478,12 +14512,12 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         v1 >>= 8
         p = q - 8
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v1 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
+        if v1 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceDetailResType.ServiceID', v1, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -12507,19 +14541,37 @@ def _d_ServiceDetailResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDetailResType')
         p = q
-    o = _new(cls)
-    _s497(o, v0)
-    _s498(o, v1)
-    _s499(o, v2)
+    o = _new(_W_ServiceDetailResType)
+    o.ResponseCode = v0
+    o.ServiceID = v1
+    o.ServiceParameterList = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDetailRes = _d_ServiceDetailResType
+""",
+    ),
+    '_j_ServiceDetailResType': (
+        ('ServiceParameterListType', '_j_ServiceParameterListType'),
+"""\
+
+def _j_ServiceDetailResType(v):
+    x0 = v.ResponseCode
+    x1 = v.ServiceID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'ServiceID': x1}
+    x2 = v.ServiceParameterList
+    if x2 is not None:
+        d['ServiceParameterList'] = _j_ServiceParameterListType(x2)
+    return d
+_j_ServiceDetailRes = _j_ServiceDetailResType
 """,
     ),
     '_e_ServiceDiscoveryReqType': (
         ('_IX_serviceCategoryType',),
 """\
-_T500 = ((2, 1, 2), (2, 0, 2), None, )
-_T501 = ((2, 2), (2, 1), (1, 0), )
+_T185 = ((2, 1, 2), (2, 0, 2), None, )
+_T186 = ((2, 2), (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryReqType(a, v):
     f = ""
@@ -12538,7 +14590,7 @@ def _e_ServiceDiscoveryReqType(a, v):
         f = "ServiceCategory"
         x1 = v.ServiceCategory
         if x1 is not None:
-            t = _T500[s]
+            t = _T185[s]
             if t is None:
                 raise _rt.not_here('ServiceCategory')
             a = (a << t[0]) | t[1]
@@ -12547,7 +14599,7 @@ def _e_ServiceDiscoveryReqType(a, v):
             if k1 is None:
                 raise _rt.bad_enum(x1, 'serviceCategoryType')
             a = (a << 4) | (k1) << 1
-        t = _T501[s]
+        t = _T186[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceCategory), SE(ServiceScope))')
         a = (a << t[0]) | t[1]
@@ -12560,10 +14612,8 @@ _e_ServiceDiscoveryReq = _e_ServiceDiscoveryReqType
 """,
     ),
     '_d_ServiceDiscoveryReqType': (
-        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType'),
+        ('ServiceDiscoveryReqType', '_EV_serviceCategoryType', '_W_ServiceDiscoveryReqType'),
 """\
-_s502 = ServiceDiscoveryReqType.ServiceScope.__set__
-_s503 = ServiceDiscoveryReqType.ServiceCategory.__set__
 
 def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
     v0 = None
@@ -12622,17 +14672,34 @@ def _d_ServiceDiscoveryReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryReqType')
         p = q
-    o = _new(cls)
-    _s502(o, v0)
-    _s503(o, v1)
+    o = _new(_W_ServiceDiscoveryReqType)
+    o.ServiceScope = v0
+    o.ServiceCategory = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryReq = _d_ServiceDiscoveryReqType
+""",
+    ),
+    '_j_ServiceDiscoveryReqType': (
+        (),
+"""\
+
+def _j_ServiceDiscoveryReqType(v):
+    d = {}
+    x0 = v.ServiceScope
+    if x0 is not None:
+        d['ServiceScope'] = x0
+    x1 = v.ServiceCategory
+    if x1 is not None:
+        d['ServiceCategory'] = x1._value_
+    return d
+_j_ServiceDiscoveryReq = _j_ServiceDiscoveryReqType
 """,
     ),
     '_e_ServiceDiscoveryResType': (
         ('ChargeServiceType', 'PaymentOptionListType', 'ServiceListType', '_IX_responseCodeType', '_e_ChargeServiceType', '_e_PaymentOptionListType', '_e_ServiceListType'),
 """\
-_T504 = (None, None, None, (2, 1), (1, 0), )
+_T187 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_ServiceDiscoveryResType(a, v):
     f = ""
@@ -12664,7 +14731,7 @@ def _e_ServiceDiscoveryResType(a, v):
             s = 4
         else:
             s = 3
-        t = _T504[s]
+        t = _T187[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ServiceList))')
         a = (a << t[0]) | t[1]
@@ -12677,12 +14744,8 @@ _e_ServiceDiscoveryRes = _e_ServiceDiscoveryResType
 """,
     ),
     '_d_ServiceDiscoveryResType': (
-        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_d_ChargeServiceType', '_d_PaymentOptionListType', '_d_ServiceListType'),
+        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceDiscoveryResType', 'ServiceListType', '_EV_responseCodeType', '_W_ServiceDiscoveryResType', '_d_ChargeServiceType', '_d_PaymentOptionListType', '_d_ServiceListType'),
 """\
-_s505 = ServiceDiscoveryResType.ResponseCode.__set__
-_s506 = ServiceDiscoveryResType.PaymentOptionList.__set__
-_s507 = ServiceDiscoveryResType.ChargeService.__set__
-_s508 = ServiceDiscoveryResType.ServiceList.__set__
 
 def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
     v3 = None
@@ -12727,19 +14790,36 @@ def _d_ServiceDiscoveryResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'ServiceDiscoveryResType')
         p = q
-    o = _new(cls)
-    _s505(o, v0)
-    _s506(o, v1)
-    _s507(o, v2)
-    _s508(o, v3)
+    o = _new(_W_ServiceDiscoveryResType)
+    o.ResponseCode = v0
+    o.PaymentOptionList = v1
+    o.ChargeService = v2
+    o.ServiceList = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_ServiceDiscoveryRes = _d_ServiceDiscoveryResType
+""",
+    ),
+    '_j_ServiceDiscoveryResType': (
+        ('ChargeServiceType', 'PaymentOptionListType', 'ServiceListType', '_j_ChargeServiceType', '_j_PaymentOptionListType', '_j_ServiceListType'),
+"""\
+
+def _j_ServiceDiscoveryResType(v):
+    x0 = v.ResponseCode
+    x1 = v.PaymentOptionList
+    x2 = v.ChargeService
+    d = {'ResponseCode': x0._value_, 'PaymentOptionList': _j_PaymentOptionListType(x1), 'ChargeService': _j_ChargeServiceType(x2)}
+    x3 = v.ServiceList
+    if x3 is not None:
+        d['ServiceList'] = _j_ServiceListType(x3)
+    return d
+_j_ServiceDiscoveryRes = _j_ServiceDiscoveryResType
 """,
     ),
     '_e_ServiceListType': (
         ('ServiceType', '_e_ServiceType'),
 """\
-_T509 = (None, (2, 1), (1, 0), )
+_T188 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceListType(a, v):
     f = ""
@@ -12767,7 +14847,7 @@ def _e_ServiceListType(a, v):
             a = _e_ServiceType(a, y)
             i += 1
         s = 2 if n == 8 else 1
-        t = _T509[s]
+        t = _T188[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Service))')
         a = (a << t[0]) | t[1]
@@ -12779,9 +14859,8 @@ def _e_ServiceListType(a, v):
 """,
     ),
     '_d_ServiceListType': (
-        ('ServiceListType', 'ServiceType', '_d_ServiceType'),
+        ('ServiceListType', 'ServiceType', '_W_ServiceListType', '_d_ServiceType'),
 """\
-_s510 = ServiceListType.Service.__set__
 
 def _d_ServiceListType(D, E, p, data, st, cls):
     v0 = []
@@ -12825,15 +14904,28 @@ def _d_ServiceListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceListType')
-    o = _new(cls)
-    _s510(o, v0)
+    o = _new(_W_ServiceListType)
+    o.Service = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceListType': (
+        ('ServiceType', '_j_ServiceType'),
+"""\
+
+def _j_ServiceListType(v):
+    d = {}
+    x0 = v.Service
+    if x0:
+        d['Service'] = [_j_ServiceType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceParameterListType': (
         ('ParameterSetType', '_e_ParameterSetType'),
 """\
-_T511 = (None, (2, 1), (1, 0), )
+_T189 = (None, (2, 1), (1, 0), )
 
 def _e_ServiceParameterListType(a, v):
     f = ""
@@ -12861,7 +14953,7 @@ def _e_ServiceParameterListType(a, v):
             a = _e_ParameterSetType(a, y)
             i += 1
         s = 2 if n == 255 else 1
-        t = _T511[s]
+        t = _T189[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ParameterSet))')
         a = (a << t[0]) | t[1]
@@ -12873,9 +14965,8 @@ def _e_ServiceParameterListType(a, v):
 """,
     ),
     '_d_ServiceParameterListType': (
-        ('ParameterSetType', 'ServiceParameterListType', '_d_ParameterSetType'),
+        ('ParameterSetType', 'ServiceParameterListType', '_W_ServiceParameterListType', '_d_ParameterSetType'),
 """\
-_s512 = ServiceParameterListType.ParameterSet.__set__
 
 def _d_ServiceParameterListType(D, E, p, data, st, cls):
     v0 = []
@@ -12919,16 +15010,29 @@ def _d_ServiceParameterListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'ServiceParameterListType')
-    o = _new(cls)
-    _s512(o, v0)
+    o = _new(_W_ServiceParameterListType)
+    o.ParameterSet = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceParameterListType': (
+        ('ParameterSetType', '_j_ParameterSetType'),
+"""\
+
+def _j_ServiceParameterListType(v):
+    d = {}
+    x0 = v.ParameterSet
+    if x0:
+        d['ParameterSet'] = [_j_ParameterSetType(i) for i in x0]
+    return d
 """,
     ),
     '_e_ServiceType': (
         ('_IX_serviceCategoryType',),
 """\
-_T513 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
-_T514 = (None, None, None, (2, 1, 5), (1, 0, 5), None, )
+_T190 = (None, (2, 1, 3), (1, 0, 3), None, None, None, )
+_T191 = (None, None, None, (2, 1, 5), (1, 0, 5), None, )
 
 def _e_ServiceType(a, v):
     f = ""
@@ -12937,8 +15041,12 @@ def _e_ServiceType(a, v):
         x0 = v.ServiceID
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "ServiceName"
         x1 = v.ServiceName
         a <<= 1
@@ -12953,7 +15061,7 @@ def _e_ServiceType(a, v):
             s = 1
         f = "ServiceCategory"
         x2 = v.ServiceCategory
-        t = _T513[s]
+        t = _T190[s]
         if t is None:
             raise _rt.not_here('ServiceCategory')
         a = (a << t[0]) | t[1]
@@ -12975,7 +15083,7 @@ def _e_ServiceType(a, v):
             s = 3
         f = "FreeService"
         x4 = v.FreeService
-        t = _T514[s]
+        t = _T191[s]
         if t is None:
             raise _rt.not_here('FreeService')
         a = (a << t[0]) | t[1]
@@ -12991,18 +15099,12 @@ def _e_ServiceType(a, v):
 """,
     ),
     '_d_ServiceType': (
-        ('ServiceType', '_EV_serviceCategoryType'),
+        ('ServiceType', '_EV_serviceCategoryType', '_W_ServiceType'),
 """\
-_s515 = ServiceType.ServiceID.__set__
-_s516 = ServiceType.ServiceName.__set__
-_s517 = ServiceType.ServiceCategory.__set__
-_s518 = ServiceType.ServiceScope.__set__
-_s519 = ServiceType.FreeService.__set__
 
 def _d_ServiceType(D, E, p, data, st, cls):
     v1 = None
     v3 = None
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -13016,12 +15118,12 @@ def _d_ServiceType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'ServiceType.ServiceID', v0, 0, 65535)
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'ServiceType.ServiceID', v0, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -13093,13 +15195,38 @@ def _d_ServiceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ServiceType')
     p = q
-    o = _new(cls)
-    _s515(o, v0)
-    _s516(o, v1)
-    _s517(o, v2)
-    _s518(o, v3)
-    _s519(o, v4)
+    o = _new(_W_ServiceType)
+    o.ServiceID = v0
+    o.ServiceName = v1
+    o.ServiceCategory = v2
+    o.ServiceScope = v3
+    o.FreeService = v4
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_ServiceType': (
+        (),
+"""\
+
+def _j_ServiceType(v):
+    x0 = v.ServiceID
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'ServiceID': x0}
+    x1 = v.ServiceName
+    if x1 is not None:
+        d['ServiceName'] = x1
+    x2 = v.ServiceCategory
+    if x2 is not None:
+        d['ServiceCategory'] = x2._value_
+    x3 = v.ServiceScope
+    if x3 is not None:
+        d['ServiceScope'] = x3
+    x4 = v.FreeService
+    if x4 is not None:
+        d['FreeService'] = x4
+    return d
 """,
     ),
     '_e_SessionSetupReqType': (
@@ -13125,9 +15252,8 @@ _e_SessionSetupReq = _e_SessionSetupReqType
 """,
     ),
     '_d_SessionSetupReqType': (
-        ('SessionSetupReqType',),
+        ('SessionSetupReqType', '_W_SessionSetupReqType'),
 """\
-_s520 = SessionSetupReqType.EVCCID.__set__
 
 def _d_SessionSetupReqType(D, E, p, data, st, cls):
     q = p + 1
@@ -13145,16 +15271,28 @@ def _d_SessionSetupReqType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SessionSetupReqType')
     p = q
-    o = _new(cls)
-    _s520(o, v0)
+    o = _new(_W_SessionSetupReqType)
+    o.EVCCID = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupReq = _d_SessionSetupReqType
+""",
+    ),
+    '_j_SessionSetupReqType': (
+        (),
+"""\
+
+def _j_SessionSetupReqType(v):
+    x0 = v.EVCCID
+    d = {'EVCCID': x0.hex().upper()}
+    return d
+_j_SessionSetupReq = _j_SessionSetupReqType
 """,
     ),
     '_e_SessionSetupResType': (
         ('_IX_responseCodeType',),
 """\
-_T521 = (None, None, (2, 1), (1, 0), )
+_T192 = (None, None, (2, 1), (1, 0), )
 
 def _e_SessionSetupResType(a, v):
     f = ""
@@ -13176,14 +15314,21 @@ def _e_SessionSetupResType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < -9223372036854775808 or x2 > 9223372036854775807:
                 raise _rt.bad_int(x2, -9223372036854775808, 9223372036854775807)
-            a = (a << 4) | (x2 < 0)
             m = ~x2 if x2 < 0 else x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 12) | (x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x2 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 3
         else:
             s = 2
-        t = _T521[s]
+        t = _T192[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVSETimeStamp))')
         a = (a << t[0]) | t[1]
@@ -13196,11 +15341,8 @@ _e_SessionSetupRes = _e_SessionSetupResType
 """,
     ),
     '_d_SessionSetupResType': (
-        ('SessionSetupResType', '_EV_responseCodeType'),
+        ('SessionSetupResType', '_EV_responseCodeType', '_W_SessionSetupResType'),
 """\
-_s522 = SessionSetupResType.ResponseCode.__set__
-_s523 = SessionSetupResType.EVSEID.__set__
-_s524 = SessionSetupResType.EVSETimeStamp.__set__
 
 def _d_SessionSetupResType(D, E, p, data, st, cls):
     v2 = None
@@ -13225,7 +15367,6 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 2
         q = p + 18
         if q <= E:
             c = (D >> (E - q)) & 262143
@@ -13239,15 +15380,19 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if sg:
+                v2 = ~v2
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if sg:
+                v2 = ~v2
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 9)
-        if sg:
-            v2 = ~v2
-        if v2 < -9223372036854775808 or v2 > 9223372036854775807:
-            raise _rt.out_of_range(p0, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
+            if sg:
+                v2 = ~v2
+            if v2 < -9223372036854775808 or v2 > 9223372036854775807:
+                raise _rt.out_of_range(q - 16, 'SessionSetupResType.EVSETimeStamp', v2, -9223372036854775808, 9223372036854775807)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -13268,12 +15413,30 @@ def _d_SessionSetupResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'SessionSetupResType')
         p = q
-    o = _new(cls)
-    _s522(o, v0)
-    _s523(o, v1)
-    _s524(o, v2)
+    o = _new(_W_SessionSetupResType)
+    o.ResponseCode = v0
+    o.EVSEID = v1
+    o.EVSETimeStamp = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionSetupRes = _d_SessionSetupResType
+""",
+    ),
+    '_j_SessionSetupResType': (
+        (),
+"""\
+
+def _j_SessionSetupResType(v):
+    x0 = v.ResponseCode
+    x1 = v.EVSEID
+    if x1 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'EVSEID': x1}
+    x2 = v.EVSETimeStamp
+    if x2 is not None:
+        d['EVSETimeStamp'] = x2
+    return d
+_j_SessionSetupRes = _j_SessionSetupResType
 """,
     ),
     '_e_SessionStopReqType': (
@@ -13298,9 +15461,8 @@ _e_SessionStopReq = _e_SessionStopReqType
 """,
     ),
     '_d_SessionStopReqType': (
-        ('SessionStopReqType', '_EV_chargingSessionType'),
+        ('SessionStopReqType', '_EV_chargingSessionType', '_W_SessionStopReqType'),
 """\
-_s525 = SessionStopReqType.ChargingSession.__set__
 
 def _d_SessionStopReqType(D, E, p, data, st, cls):
     q = p + 5
@@ -13312,10 +15474,22 @@ def _d_SessionStopReqType(D, E, p, data, st, cls):
     k = (c >> 2) & 1
     v0 = _EV_chargingSessionType[k]
     p = q
-    o = _new(cls)
-    _s525(o, v0)
+    o = _new(_W_SessionStopReqType)
+    o.ChargingSession = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopReq = _d_SessionStopReqType
+""",
+    ),
+    '_j_SessionStopReqType': (
+        (),
+"""\
+
+def _j_SessionStopReqType(v):
+    x0 = v.ChargingSession
+    d = {'ChargingSession': x0._value_}
+    return d
+_j_SessionStopReq = _j_SessionStopReqType
 """,
     ),
     '_e_SessionStopResType': (
@@ -13340,9 +15514,8 @@ _e_SessionStopRes = _e_SessionStopResType
 """,
     ),
     '_d_SessionStopResType': (
-        ('SessionStopResType', '_EV_responseCodeType'),
+        ('SessionStopResType', '_EV_responseCodeType', '_W_SessionStopResType'),
 """\
-_s526 = SessionStopResType.ResponseCode.__set__
 
 def _d_SessionStopResType(D, E, p, data, st, cls):
     q = p + 9
@@ -13356,16 +15529,28 @@ def _d_SessionStopResType(D, E, p, data, st, cls):
         raise _rt.bad_enum_index(p + 2, 'SessionStopResType.ResponseCode', k, 26)
     v0 = _EV_responseCodeType[k]
     p = q
-    o = _new(cls)
-    _s526(o, v0)
+    o = _new(_W_SessionStopResType)
+    o.ResponseCode = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SessionStopRes = _d_SessionStopResType
+""",
+    ),
+    '_j_SessionStopResType': (
+        (),
+"""\
+
+def _j_SessionStopResType(v):
+    x0 = v.ResponseCode
+    d = {'ResponseCode': x0._value_}
+    return d
+_j_SessionStopRes = _j_SessionStopResType
 """,
     ),
     '_e_SubCertificatesType': (
         (),
 """\
-_T527 = (None, (2, 1), (1, 0), )
+_T193 = (None, (2, 1), (1, 0), )
 
 def _e_SubCertificatesType(a, v):
     f = ""
@@ -13392,7 +15577,7 @@ def _e_SubCertificatesType(a, v):
             a <<= 1
             i += 1
         s = 2 if n == 4 else 1
-        t = _T527[s]
+        t = _T193[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(Certificate))')
         a = (a << t[0]) | t[1]
@@ -13404,9 +15589,8 @@ def _e_SubCertificatesType(a, v):
 """,
     ),
     '_d_SubCertificatesType': (
-        ('SubCertificatesType',),
+        ('SubCertificatesType', '_W_SubCertificatesType'),
 """\
-_s528 = SubCertificatesType.Certificate.__set__
 
 def _d_SubCertificatesType(D, E, p, data, st, cls):
     v0 = []
@@ -13450,15 +15634,28 @@ def _d_SubCertificatesType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SubCertificatesType')
-    o = _new(cls)
-    _s528(o, v0)
+    o = _new(_W_SubCertificatesType)
+    o.Certificate = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SubCertificatesType': (
+        (),
+"""\
+
+def _j_SubCertificatesType(v):
+    d = {}
+    x0 = v.Certificate
+    if x0:
+        d['Certificate'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
 """,
     ),
     '_e_SupportedEnergyTransferModeType': (
         ('_IX_EnergyTransferModeType',),
 """\
-_T529 = (None, (2, 1), (1, 0), )
+_T194 = (None, (2, 1), (1, 0), )
 
 def _e_SupportedEnergyTransferModeType(a, v):
     f = ""
@@ -13484,7 +15681,7 @@ def _e_SupportedEnergyTransferModeType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 6 else 1
-        t = _T529[s]
+        t = _T194[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EnergyTransferMode))')
         a = (a << t[0]) | t[1]
@@ -13496,9 +15693,8 @@ def _e_SupportedEnergyTransferModeType(a, v):
 """,
     ),
     '_d_SupportedEnergyTransferModeType': (
-        ('SupportedEnergyTransferModeType', '_EV_EnergyTransferModeType'),
+        ('SupportedEnergyTransferModeType', '_EV_EnergyTransferModeType', '_W_SupportedEnergyTransferModeType'),
 """\
-_s530 = SupportedEnergyTransferModeType.EnergyTransferMode.__set__
 
 def _d_SupportedEnergyTransferModeType(D, E, p, data, st, cls):
     v0 = []
@@ -13555,9 +15751,22 @@ def _d_SupportedEnergyTransferModeType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'SupportedEnergyTransferModeType')
-    o = _new(cls)
-    _s530(o, v0)
+    o = _new(_W_SupportedEnergyTransferModeType)
+    o.EnergyTransferMode = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_SupportedEnergyTransferModeType': (
+        (),
+"""\
+
+def _j_SupportedEnergyTransferModeType(v):
+    d = {}
+    x0 = v.EnergyTransferMode
+    if x0:
+        d['EnergyTransferMode'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_V2G_Message': (
@@ -13588,10 +15797,8 @@ def _e_V2G_Message(a, v):
 """,
     ),
     '_d_V2G_Message': (
-        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
+        ('BodyType', 'MessageHeaderType', 'V2G_Message', '_W_V2G_Message', '_d_BodyType', '_d_MessageHeaderType'),
 """\
-_s531 = V2G_Message.Header.__set__
-_s532 = V2G_Message.Body.__set__
 
 def _d_V2G_Message(D, E, p, data, st, cls):
     q = p + 1
@@ -13617,10 +15824,22 @@ def _d_V2G_Message(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'V2G_Message')
     p = q
-    o = _new(cls)
-    _s531(o, v0)
-    _s532(o, v1)
+    o = _new(_W_V2G_Message)
+    o.Header = v0
+    o.Body = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_V2G_Message': (
+        ('BodyType', 'MessageHeaderType', '_j_BodyType', '_j_MessageHeaderType'),
+"""\
+
+def _j_V2G_Message(v):
+    x0 = v.Header
+    x1 = v.Body
+    d = {'Header': _j_MessageHeaderType(x0), 'Body': _j_BodyType(x1)}
+    return d
 """,
     ),
     '_e_WeldingDetectionReqType': (
@@ -13635,19 +15854,19 @@ def _e_WeldingDetectionReqType(a, v):
         if not isinstance(x0, DC_EVStatusType):
             raise _rt.bad_class(x0, 'DC_EVStatusType')
         f = "DC_EVStatus.EVReady"
-        d533_x0 = x0.EVReady
-        if d533_x0.__class__ is not bool:
-            raise _rt.bad_type(d533_x0, 'bool')
+        d195_x0 = x0.EVReady
+        if d195_x0.__class__ is not bool:
+            raise _rt.bad_type(d195_x0, 'bool')
         f = "DC_EVStatus.EVErrorCode"
-        d533_x1 = x0.EVErrorCode
-        d533_k1 = _IX_DC_EVErrorCodeType.get(d533_x1)
-        if d533_k1 is None:
-            raise _rt.bad_enum(d533_x1, 'DC_EVErrorCodeType')
+        d195_x1 = x0.EVErrorCode
+        d195_k1 = _IX_DC_EVErrorCodeType.get(d195_x1)
+        if d195_k1 is None:
+            raise _rt.bad_enum(d195_x1, 'DC_EVErrorCodeType')
         f = "DC_EVStatus.EVRESSSOC"
-        d533_x2 = x0.EVRESSSOC
-        if d533_x2.__class__ is not int or d533_x2 < 0 or d533_x2 > 100:
-            raise _rt.bad_int(d533_x2, 0, 100)
-        a = (a << 24) | (d533_x0) << 20 | (d533_k1) << 13 | (d533_x2) << 3
+        d195_x2 = x0.EVRESSSOC
+        if d195_x2.__class__ is not int or d195_x2 < 0 or d195_x2 > 100:
+            raise _rt.bad_int(d195_x2, 0, 100)
+        a = (a << 24) | (d195_x0) << 20 | (d195_k1) << 13 | (d195_x2) << 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
     except Exception as e:
@@ -13657,12 +15876,8 @@ _e_WeldingDetectionReq = _e_WeldingDetectionReqType
 """,
     ),
     '_d_WeldingDetectionReqType': (
-        ('DC_EVStatusType', 'WeldingDetectionReqType', '_EV_DC_EVErrorCodeType'),
+        ('DC_EVStatusType', 'WeldingDetectionReqType', '_EV_DC_EVErrorCodeType', '_W_DC_EVStatusType', '_W_WeldingDetectionReqType'),
 """\
-_s535 = DC_EVStatusType.EVReady.__set__
-_s536 = DC_EVStatusType.EVErrorCode.__set__
-_s537 = DC_EVStatusType.EVRESSSOC.__set__
-_s538 = WeldingDetectionReqType.DC_EVStatus.__set__
 
 def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     q = p + 21
@@ -13671,19 +15886,20 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     c = (D >> (E - q)) & 2097151
     if c & 1950592:
         raise _rt.escape(p, c, 21, 1950592, 'DC_EVStatusType')
-    d534_v0 = ((c >> 17) & 1) == 1
+    d196_v0 = ((c >> 17) & 1) == 1
     k = (c >> 10) & 15
     if k >= 12:
         raise _rt.bad_enum_index(p + 7, 'DC_EVStatusType.EVErrorCode', k, 12)
-    d534_v1 = _EV_DC_EVErrorCodeType[k]
-    d534_v2 = c & 127
-    if d534_v2 > 100:
-        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d534_v2, 0, 100)
+    d196_v1 = _EV_DC_EVErrorCodeType[k]
+    d196_v2 = c & 127
+    if d196_v2 > 100:
+        raise _rt.out_of_range(p + 14, 'DC_EVStatusType.EVRESSSOC', d196_v2, 0, 100)
     p = q
-    v0 = _new(DC_EVStatusType)
-    _s535(v0, d534_v0)
-    _s536(v0, d534_v1)
-    _s537(v0, d534_v2)
+    v0 = _new(_W_DC_EVStatusType)
+    v0.EVReady = d196_v0
+    v0.EVErrorCode = d196_v1
+    v0.EVRESSSOC = d196_v2
+    v0.__class__ = DC_EVStatusType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -13691,10 +15907,27 @@ def _d_WeldingDetectionReqType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WeldingDetectionReqType')
     p = q
-    o = _new(cls)
-    _s538(o, v0)
+    o = _new(_W_WeldingDetectionReqType)
+    o.DC_EVStatus = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionReq = _d_WeldingDetectionReqType
+""",
+    ),
+    '_j_WeldingDetectionReqType': (
+        ('DC_EVStatusType',),
+"""\
+
+def _j_WeldingDetectionReqType(v):
+    x0 = v.DC_EVStatus
+    y1 = x0.EVReady
+    y2 = x0.EVErrorCode
+    y3 = x0.EVRESSSOC
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'DC_EVStatus': {'EVReady': y1, 'EVErrorCode': y2._value_, 'EVRESSSOC': y3}}
+    return d
+_j_WeldingDetectionReq = _j_WeldingDetectionReqType
 """,
     ),
     '_e_WeldingDetectionResType': (
@@ -13720,21 +15953,25 @@ def _e_WeldingDetectionResType(a, v):
         if not isinstance(x2, PhysicalValueType):
             raise _rt.bad_class(x2, 'PhysicalValueType')
         f = "EVSEPresentVoltage.Multiplier"
-        e539_x0 = x2.Multiplier
-        if e539_x0.__class__ is not int or e539_x0 < -3 or e539_x0 > 3:
-            raise _rt.bad_int(e539_x0, -3, 3)
+        e197_x0 = x2.Multiplier
+        if e197_x0.__class__ is not int or e197_x0 < -3 or e197_x0 > 3:
+            raise _rt.bad_int(e197_x0, -3, 3)
         f = "EVSEPresentVoltage.Unit"
-        e539_x1 = x2.Unit
-        e539_k1 = _IX_unitSymbolType.get(e539_x1)
-        if e539_k1 is None:
-            raise _rt.bad_enum(e539_x1, 'unitSymbolType')
+        e197_x1 = x2.Unit
+        e197_k1 = _IX_unitSymbolType.get(e197_x1)
+        if e197_k1 is None:
+            raise _rt.bad_enum(e197_x1, 'unitSymbolType')
         f = "EVSEPresentVoltage.Value"
-        e539_x2 = x2.Value
-        if e539_x2.__class__ is not int or e539_x2 < -32768 or e539_x2 > 32767:
-            raise _rt.bad_int(e539_x2, -32768, 32767)
-        a = (a << 16) | (e539_x0 - -3) << 10 | (e539_k1) << 4 | (e539_x2 < 0)
-        m = ~e539_x2 if e539_x2 < 0 else e539_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e197_x2 = x2.Value
+        if e197_x2.__class__ is not int or e197_x2 < -32768 or e197_x2 > 32767:
+            raise _rt.bad_int(e197_x2, -32768, 32767)
+        m = ~e197_x2 if e197_x2 < 0 else e197_x2
+        if m < 128:
+            a = (a << 24) | (e197_x0 - -3) << 18 | (e197_k1) << 12 | (e197_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e197_x0 - -3) << 26 | (e197_k1) << 20 | (e197_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e197_x0 - -3) << 34 | (e197_k1) << 28 | (e197_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -13745,14 +15982,8 @@ _e_WeldingDetectionRes = _e_WeldingDetectionResType
 """,
     ),
     '_d_WeldingDetectionResType': (
-        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_d_DC_EVSEStatusType'),
+        ('DC_EVSEStatusType', 'PhysicalValueType', 'WeldingDetectionResType', '_EV_responseCodeType', '_EV_unitSymbolType', '_W_PhysicalValueType', '_W_WeldingDetectionResType', '_d_DC_EVSEStatusType'),
 """\
-_s541 = PhysicalValueType.Multiplier.__set__
-_s542 = PhysicalValueType.Unit.__set__
-_s543 = PhysicalValueType.Value.__set__
-_s544 = WeldingDetectionResType.ResponseCode.__set__
-_s545 = WeldingDetectionResType.DC_EVSEStatus.__set__
-_s546 = WeldingDetectionResType.EVSEPresentVoltage.__set__
 
 def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     q = p + 9
@@ -13767,7 +15998,6 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     v0 = _EV_responseCodeType[k]
     p = q
     v1, D, E, p = _d_DC_EVSEStatusType(D, E, p, data, st, DC_EVSEStatusType)
-    p0 = p + 16
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -13776,31 +16006,36 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 58254:
         raise _rt.escape(p, g, 16, 58254, 'PhysicalValueType')
-    e540_v0 = ((g >> 10) & 7) + -3
-    if e540_v0 > 3:
-        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e540_v0, -3, 3)
+    e198_v0 = ((g >> 10) & 7) + -3
+    if e198_v0 > 3:
+        raise _rt.out_of_range(p + 3, 'PhysicalValueType.Multiplier', e198_v0, -3, 3)
     k = (g >> 4) & 7
     if k >= 7:
         raise _rt.bad_enum_index(p + 9, 'PhysicalValueType.Unit', k, 7)
-    e540_v1 = _EV_unitSymbolType[k]
+    e198_v1 = _EV_unitSymbolType[k]
     sg = g & 1
-    e540_v2 = c & 65535
-    if e540_v2 < 32768:
-        e540_v2 >>= 8
+    e198_v2 = c & 65535
+    if e198_v2 < 32768:
+        e198_v2 >>= 8
         p = q - 8
-    elif not e540_v2 & 128:
-        e540_v2 = ((e540_v2 >> 8) & 127) | ((e540_v2 & 127) << 7)
+        if sg:
+            e198_v2 = ~e198_v2
+    elif not e198_v2 & 128:
+        e198_v2 = ((e198_v2 >> 8) & 127) | (e198_v2 & 127) << 7
         p = q
+        if sg:
+            e198_v2 = ~e198_v2
     else:
-        e540_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e540_v2 = ~e540_v2
-    if e540_v2 < -32768 or e540_v2 > 32767:
-        raise _rt.out_of_range(p0, 'PhysicalValueType.Value', e540_v2, -32768, 32767)
-    v2 = _new(PhysicalValueType)
-    _s541(v2, e540_v0)
-    _s542(v2, e540_v1)
-    _s543(v2, e540_v2)
+        e198_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e198_v2 = ~e198_v2
+        if e198_v2 < -32768 or e198_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'PhysicalValueType.Value', e198_v2, -32768, 32767)
+    v2 = _new(_W_PhysicalValueType)
+    v2.Multiplier = e198_v0
+    v2.Unit = e198_v1
+    v2.Value = e198_v2
+    v2.__class__ = PhysicalValueType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -13808,12 +16043,31 @@ def _d_WeldingDetectionResType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WeldingDetectionResType')
     p = q
-    o = _new(cls)
-    _s544(o, v0)
-    _s545(o, v1)
-    _s546(o, v2)
+    o = _new(_W_WeldingDetectionResType)
+    o.ResponseCode = v0
+    o.DC_EVSEStatus = v1
+    o.EVSEPresentVoltage = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_WeldingDetectionRes = _d_WeldingDetectionResType
+""",
+    ),
+    '_j_WeldingDetectionResType': (
+        ('DC_EVSEStatusType', 'PhysicalValueType', '_j_DC_EVSEStatusType'),
+"""\
+
+def _j_WeldingDetectionResType(v):
+    x0 = v.ResponseCode
+    x1 = v.DC_EVSEStatus
+    x2 = v.EVSEPresentVoltage
+    y1 = x2.Multiplier
+    y2 = x2.Unit
+    y3 = x2.Value
+    if y1 is None or y3 is None:
+        return _rt.json_body(v)
+    d = {'ResponseCode': x0._value_, 'DC_EVSEStatus': _j_DC_EVSEStatusType(x1), 'EVSEPresentVoltage': {'Multiplier': y1, 'Unit': y2._value_, 'Value': y3}}
+    return d
+_j_WeldingDetectionRes = _j_WeldingDetectionResType
 """,
     ),
 }
@@ -13991,6 +16245,90 @@ _PROVIDES = {
     '_IX_responseCodeType': 'responseCodeType',
     '_IX_serviceCategoryType': 'serviceCategoryType',
     '_IX_unitSymbolType': 'unitSymbolType',
+    '_W_AC_EVChargeParameterType': 'AC_EVChargeParameterType',
+    '_W_AC_EVSEChargeParameterType': 'AC_EVSEChargeParameterType',
+    '_W_AC_EVSEStatusType': 'AC_EVSEStatusType',
+    '_W_AuthorizationReqType': 'AuthorizationReqType',
+    '_W_AuthorizationResType': 'AuthorizationResType',
+    '_W_BodyBaseType': 'BodyBaseType',
+    '_W_BodyType': 'BodyType',
+    '_W_CableCheckReqType': 'CableCheckReqType',
+    '_W_CableCheckResType': 'CableCheckResType',
+    '_W_CertificateChainType': 'CertificateChainType',
+    '_W_CertificateInstallationReqType': 'CertificateInstallationReqType',
+    '_W_CertificateInstallationResType': 'CertificateInstallationResType',
+    '_W_CertificateUpdateReqType': 'CertificateUpdateReqType',
+    '_W_CertificateUpdateResType': 'CertificateUpdateResType',
+    '_W_ChargeParameterDiscoveryReqType': 'ChargeParameterDiscoveryReqType',
+    '_W_ChargeParameterDiscoveryResType': 'ChargeParameterDiscoveryResType',
+    '_W_ChargeServiceType': 'ChargeServiceType',
+    '_W_ChargingProfileType': 'ChargingProfileType',
+    '_W_ChargingStatusReqType': 'ChargingStatusReqType',
+    '_W_ChargingStatusResType': 'ChargingStatusResType',
+    '_W_ConsumptionCostType': 'ConsumptionCostType',
+    '_W_ContractSignatureEncryptedPrivateKeyType': 'ContractSignatureEncryptedPrivateKeyType',
+    '_W_CostType': 'CostType',
+    '_W_CurrentDemandReqType': 'CurrentDemandReqType',
+    '_W_CurrentDemandResType': 'CurrentDemandResType',
+    '_W_DC_EVChargeParameterType': 'DC_EVChargeParameterType',
+    '_W_DC_EVPowerDeliveryParameterType': 'DC_EVPowerDeliveryParameterType',
+    '_W_DC_EVSEChargeParameterType': 'DC_EVSEChargeParameterType',
+    '_W_DC_EVSEStatusType': 'DC_EVSEStatusType',
+    '_W_DC_EVStatusType': 'DC_EVStatusType',
+    '_W_DiffieHellmanPublickeyType': 'DiffieHellmanPublickeyType',
+    '_W_EMAIDType': 'EMAIDType',
+    '_W_EVChargeParameterType': 'EVChargeParameterType',
+    '_W_EVPowerDeliveryParameterType': 'EVPowerDeliveryParameterType',
+    '_W_EVSEChargeParameterType': 'EVSEChargeParameterType',
+    '_W_EVSEStatusType': 'EVSEStatusType',
+    '_W_EVStatusType': 'EVStatusType',
+    '_W_EntryType': 'EntryType',
+    '_W_IntervalType': 'IntervalType',
+    '_W_ListOfRootCertificateIDsType': 'ListOfRootCertificateIDsType',
+    '_W_MessageHeaderType': 'MessageHeaderType',
+    '_W_MeterInfoType': 'MeterInfoType',
+    '_W_MeteringReceiptReqType': 'MeteringReceiptReqType',
+    '_W_MeteringReceiptResType': 'MeteringReceiptResType',
+    '_W_NotificationType': 'NotificationType',
+    '_W_PMaxScheduleEntryType': 'PMaxScheduleEntryType',
+    '_W_PMaxScheduleType': 'PMaxScheduleType',
+    '_W_ParameterSetType': 'ParameterSetType',
+    '_W_ParameterType': 'ParameterType',
+    '_W_PaymentDetailsReqType': 'PaymentDetailsReqType',
+    '_W_PaymentDetailsResType': 'PaymentDetailsResType',
+    '_W_PaymentOptionListType': 'PaymentOptionListType',
+    '_W_PaymentServiceSelectionReqType': 'PaymentServiceSelectionReqType',
+    '_W_PaymentServiceSelectionResType': 'PaymentServiceSelectionResType',
+    '_W_PhysicalValueType': 'PhysicalValueType',
+    '_W_PowerDeliveryReqType': 'PowerDeliveryReqType',
+    '_W_PowerDeliveryResType': 'PowerDeliveryResType',
+    '_W_PreChargeReqType': 'PreChargeReqType',
+    '_W_PreChargeResType': 'PreChargeResType',
+    '_W_ProfileEntryType': 'ProfileEntryType',
+    '_W_RelativeTimeIntervalType': 'RelativeTimeIntervalType',
+    '_W_SAScheduleListType': 'SAScheduleListType',
+    '_W_SAScheduleTupleType': 'SAScheduleTupleType',
+    '_W_SASchedulesType': 'SASchedulesType',
+    '_W_SalesTariffEntryType': 'SalesTariffEntryType',
+    '_W_SalesTariffType': 'SalesTariffType',
+    '_W_SelectedServiceListType': 'SelectedServiceListType',
+    '_W_SelectedServiceType': 'SelectedServiceType',
+    '_W_ServiceDetailReqType': 'ServiceDetailReqType',
+    '_W_ServiceDetailResType': 'ServiceDetailResType',
+    '_W_ServiceDiscoveryReqType': 'ServiceDiscoveryReqType',
+    '_W_ServiceDiscoveryResType': 'ServiceDiscoveryResType',
+    '_W_ServiceListType': 'ServiceListType',
+    '_W_ServiceParameterListType': 'ServiceParameterListType',
+    '_W_ServiceType': 'ServiceType',
+    '_W_SessionSetupReqType': 'SessionSetupReqType',
+    '_W_SessionSetupResType': 'SessionSetupResType',
+    '_W_SessionStopReqType': 'SessionStopReqType',
+    '_W_SessionStopResType': 'SessionStopResType',
+    '_W_SubCertificatesType': 'SubCertificatesType',
+    '_W_SupportedEnergyTransferModeType': 'SupportedEnergyTransferModeType',
+    '_W_V2G_Message': 'V2G_Message',
+    '_W_WeldingDetectionReqType': 'WeldingDetectionReqType',
+    '_W_WeldingDetectionResType': 'WeldingDetectionResType',
     '_d_AC_EVChargeParameter': '_d_AC_EVChargeParameterType',
     '_d_AC_EVChargeParameterType': '_d_AC_EVChargeParameterType',
     '_d_AC_EVSEChargeParameter': '_d_AC_EVSEChargeParameterType',
@@ -14269,6 +16607,145 @@ _PROVIDES = {
     '_e_WeldingDetectionReqType': '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes': '_e_WeldingDetectionResType',
     '_e_WeldingDetectionResType': '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVChargeParameterType': '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEChargeParameterType': '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus': '_j_AC_EVSEStatusType',
+    '_j_AC_EVSEStatusType': '_j_AC_EVSEStatusType',
+    '_j_AuthorizationReq': '_j_AuthorizationReqType',
+    '_j_AuthorizationReqType': '_j_AuthorizationReqType',
+    '_j_AuthorizationRes': '_j_AuthorizationResType',
+    '_j_AuthorizationResType': '_j_AuthorizationResType',
+    '_j_BodyBaseType': '_j_BodyBaseType',
+    '_j_BodyElement': '_j_BodyBaseType',
+    '_j_BodyType': '_j_BodyType',
+    '_j_CableCheckReq': '_j_CableCheckReqType',
+    '_j_CableCheckReqType': '_j_CableCheckReqType',
+    '_j_CableCheckRes': '_j_CableCheckResType',
+    '_j_CableCheckResType': '_j_CableCheckResType',
+    '_j_CertificateChainType': '_j_CertificateChainType',
+    '_j_CertificateInstallationReq': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationReqType': '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes': '_j_CertificateInstallationResType',
+    '_j_CertificateInstallationResType': '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateReqType': '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes': '_j_CertificateUpdateResType',
+    '_j_CertificateUpdateResType': '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryReqType': '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeParameterDiscoveryResType': '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeServiceType': '_j_ChargeServiceType',
+    '_j_ChargingProfileType': '_j_ChargingProfileType',
+    '_j_ChargingStatusReq': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusReqType': '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes': '_j_ChargingStatusResType',
+    '_j_ChargingStatusResType': '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType': '_j_ConsumptionCostType',
+    '_j_ContractSignatureEncryptedPrivateKeyType': '_j_ContractSignatureEncryptedPrivateKeyType',
+    '_j_CostType': '_j_CostType',
+    '_j_CurrentDemandReq': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandReqType': '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes': '_j_CurrentDemandResType',
+    '_j_CurrentDemandResType': '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVChargeParameterType': '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVPowerDeliveryParameterType': '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEChargeParameterType': '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus': '_j_DC_EVSEStatusType',
+    '_j_DC_EVSEStatusType': '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus': '_j_DC_EVStatusType',
+    '_j_DC_EVStatusType': '_j_DC_EVStatusType',
+    '_j_DiffieHellmanPublickeyType': '_j_DiffieHellmanPublickeyType',
+    '_j_EMAIDType': '_j_EMAIDType',
+    '_j_EVChargeParameter': '_j_EVChargeParameterType',
+    '_j_EVChargeParameterType': '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter': '_j_EVPowerDeliveryParameterType',
+    '_j_EVPowerDeliveryParameterType': '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter': '_j_EVSEChargeParameterType',
+    '_j_EVSEChargeParameterType': '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus': '_j_EVSEStatusType',
+    '_j_EVSEStatusType': '_j_EVSEStatusType',
+    '_j_EVStatus': '_j_EVStatusType',
+    '_j_EVStatusType': '_j_EVStatusType',
+    '_j_Entry': '_j_EntryType',
+    '_j_EntryType': '_j_EntryType',
+    '_j_IntervalType': '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType': '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType': '_j_MessageHeaderType',
+    '_j_MeterInfoType': '_j_MeterInfoType',
+    '_j_MeteringReceiptReq': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptReqType': '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes': '_j_MeteringReceiptResType',
+    '_j_MeteringReceiptResType': '_j_MeteringReceiptResType',
+    '_j_NotificationType': '_j_NotificationType',
+    '_j_PMaxScheduleEntry': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleEntryType': '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType': '_j_PMaxScheduleType',
+    '_j_ParameterSetType': '_j_ParameterSetType',
+    '_j_ParameterType': '_j_ParameterType',
+    '_j_PaymentDetailsReq': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsReqType': '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes': '_j_PaymentDetailsResType',
+    '_j_PaymentDetailsResType': '_j_PaymentDetailsResType',
+    '_j_PaymentOptionListType': '_j_PaymentOptionListType',
+    '_j_PaymentServiceSelectionReq': '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionReqType': '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionRes': '_j_PaymentServiceSelectionResType',
+    '_j_PaymentServiceSelectionResType': '_j_PaymentServiceSelectionResType',
+    '_j_PhysicalValueType': '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryReqType': '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes': '_j_PowerDeliveryResType',
+    '_j_PowerDeliveryResType': '_j_PowerDeliveryResType',
+    '_j_PreChargeReq': '_j_PreChargeReqType',
+    '_j_PreChargeReqType': '_j_PreChargeReqType',
+    '_j_PreChargeRes': '_j_PreChargeResType',
+    '_j_PreChargeResType': '_j_PreChargeResType',
+    '_j_ProfileEntryType': '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval': '_j_RelativeTimeIntervalType',
+    '_j_RelativeTimeIntervalType': '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList': '_j_SAScheduleListType',
+    '_j_SAScheduleListType': '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType': '_j_SAScheduleTupleType',
+    '_j_SASchedules': '_j_SASchedulesType',
+    '_j_SASchedulesType': '_j_SASchedulesType',
+    '_j_SalesTariffEntry': '_j_SalesTariffEntryType',
+    '_j_SalesTariffEntryType': '_j_SalesTariffEntryType',
+    '_j_SalesTariffType': '_j_SalesTariffType',
+    '_j_SelectedServiceListType': '_j_SelectedServiceListType',
+    '_j_SelectedServiceType': '_j_SelectedServiceType',
+    '_j_ServiceDetailReq': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailReqType': '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes': '_j_ServiceDetailResType',
+    '_j_ServiceDetailResType': '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryReqType': '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes': '_j_ServiceDiscoveryResType',
+    '_j_ServiceDiscoveryResType': '_j_ServiceDiscoveryResType',
+    '_j_ServiceListType': '_j_ServiceListType',
+    '_j_ServiceParameterListType': '_j_ServiceParameterListType',
+    '_j_ServiceType': '_j_ServiceType',
+    '_j_SessionSetupReq': '_j_SessionSetupReqType',
+    '_j_SessionSetupReqType': '_j_SessionSetupReqType',
+    '_j_SessionSetupRes': '_j_SessionSetupResType',
+    '_j_SessionSetupResType': '_j_SessionSetupResType',
+    '_j_SessionStopReq': '_j_SessionStopReqType',
+    '_j_SessionStopReqType': '_j_SessionStopReqType',
+    '_j_SessionStopRes': '_j_SessionStopResType',
+    '_j_SessionStopResType': '_j_SessionStopResType',
+    '_j_SubCertificatesType': '_j_SubCertificatesType',
+    '_j_SupportedEnergyTransferModeType': '_j_SupportedEnergyTransferModeType',
+    '_j_TimeInterval': '_j_IntervalType',
+    '_j_V2G_Message': '_j_V2G_Message',
+    '_j_WeldingDetectionReq': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionReqType': '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes': '_j_WeldingDetectionResType',
+    '_j_WeldingDetectionResType': '_j_WeldingDetectionResType',
     'chargeProgressType': 'chargeProgressType',
     'chargingSessionType': 'chargingSessionType',
     'costKindType': 'costKindType',
@@ -14326,6 +16803,7 @@ _FOREIGN = {
     'X509Data': 'xmldsig',
     'X509DataType': 'xmldsig',
     'X509IssuerSerialType': 'xmldsig',
+    '_W_X509IssuerSerialType': 'xmldsig',
     '_d_CanonicalizationMethod': 'xmldsig',
     '_d_CanonicalizationMethodType': 'xmldsig',
     '_d_DSAKeyValue': 'xmldsig',
@@ -14418,6 +16896,52 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
 }
 _CODEC = (
     '_d_AC_EVChargeParameter',
@@ -14698,6 +17222,145 @@ _CODEC = (
     '_e_WeldingDetectionReqType',
     '_e_WeldingDetectionRes',
     '_e_WeldingDetectionResType',
+    '_j_AC_EVChargeParameter',
+    '_j_AC_EVChargeParameterType',
+    '_j_AC_EVSEChargeParameter',
+    '_j_AC_EVSEChargeParameterType',
+    '_j_AC_EVSEStatus',
+    '_j_AC_EVSEStatusType',
+    '_j_AuthorizationReq',
+    '_j_AuthorizationReqType',
+    '_j_AuthorizationRes',
+    '_j_AuthorizationResType',
+    '_j_BodyBaseType',
+    '_j_BodyElement',
+    '_j_BodyType',
+    '_j_CableCheckReq',
+    '_j_CableCheckReqType',
+    '_j_CableCheckRes',
+    '_j_CableCheckResType',
+    '_j_CertificateChainType',
+    '_j_CertificateInstallationReq',
+    '_j_CertificateInstallationReqType',
+    '_j_CertificateInstallationRes',
+    '_j_CertificateInstallationResType',
+    '_j_CertificateUpdateReq',
+    '_j_CertificateUpdateReqType',
+    '_j_CertificateUpdateRes',
+    '_j_CertificateUpdateResType',
+    '_j_ChargeParameterDiscoveryReq',
+    '_j_ChargeParameterDiscoveryReqType',
+    '_j_ChargeParameterDiscoveryRes',
+    '_j_ChargeParameterDiscoveryResType',
+    '_j_ChargeServiceType',
+    '_j_ChargingProfileType',
+    '_j_ChargingStatusReq',
+    '_j_ChargingStatusReqType',
+    '_j_ChargingStatusRes',
+    '_j_ChargingStatusResType',
+    '_j_ConsumptionCostType',
+    '_j_ContractSignatureEncryptedPrivateKeyType',
+    '_j_CostType',
+    '_j_CurrentDemandReq',
+    '_j_CurrentDemandReqType',
+    '_j_CurrentDemandRes',
+    '_j_CurrentDemandResType',
+    '_j_DC_EVChargeParameter',
+    '_j_DC_EVChargeParameterType',
+    '_j_DC_EVPowerDeliveryParameter',
+    '_j_DC_EVPowerDeliveryParameterType',
+    '_j_DC_EVSEChargeParameter',
+    '_j_DC_EVSEChargeParameterType',
+    '_j_DC_EVSEStatus',
+    '_j_DC_EVSEStatusType',
+    '_j_DC_EVStatus',
+    '_j_DC_EVStatusType',
+    '_j_DiffieHellmanPublickeyType',
+    '_j_EMAIDType',
+    '_j_EVChargeParameter',
+    '_j_EVChargeParameterType',
+    '_j_EVPowerDeliveryParameter',
+    '_j_EVPowerDeliveryParameterType',
+    '_j_EVSEChargeParameter',
+    '_j_EVSEChargeParameterType',
+    '_j_EVSEStatus',
+    '_j_EVSEStatusType',
+    '_j_EVStatus',
+    '_j_EVStatusType',
+    '_j_Entry',
+    '_j_EntryType',
+    '_j_IntervalType',
+    '_j_ListOfRootCertificateIDsType',
+    '_j_MessageHeaderType',
+    '_j_MeterInfoType',
+    '_j_MeteringReceiptReq',
+    '_j_MeteringReceiptReqType',
+    '_j_MeteringReceiptRes',
+    '_j_MeteringReceiptResType',
+    '_j_NotificationType',
+    '_j_PMaxScheduleEntry',
+    '_j_PMaxScheduleEntryType',
+    '_j_PMaxScheduleType',
+    '_j_ParameterSetType',
+    '_j_ParameterType',
+    '_j_PaymentDetailsReq',
+    '_j_PaymentDetailsReqType',
+    '_j_PaymentDetailsRes',
+    '_j_PaymentDetailsResType',
+    '_j_PaymentOptionListType',
+    '_j_PaymentServiceSelectionReq',
+    '_j_PaymentServiceSelectionReqType',
+    '_j_PaymentServiceSelectionRes',
+    '_j_PaymentServiceSelectionResType',
+    '_j_PhysicalValueType',
+    '_j_PowerDeliveryReq',
+    '_j_PowerDeliveryReqType',
+    '_j_PowerDeliveryRes',
+    '_j_PowerDeliveryResType',
+    '_j_PreChargeReq',
+    '_j_PreChargeReqType',
+    '_j_PreChargeRes',
+    '_j_PreChargeResType',
+    '_j_ProfileEntryType',
+    '_j_RelativeTimeInterval',
+    '_j_RelativeTimeIntervalType',
+    '_j_SAScheduleList',
+    '_j_SAScheduleListType',
+    '_j_SAScheduleTupleType',
+    '_j_SASchedules',
+    '_j_SASchedulesType',
+    '_j_SalesTariffEntry',
+    '_j_SalesTariffEntryType',
+    '_j_SalesTariffType',
+    '_j_SelectedServiceListType',
+    '_j_SelectedServiceType',
+    '_j_ServiceDetailReq',
+    '_j_ServiceDetailReqType',
+    '_j_ServiceDetailRes',
+    '_j_ServiceDetailResType',
+    '_j_ServiceDiscoveryReq',
+    '_j_ServiceDiscoveryReqType',
+    '_j_ServiceDiscoveryRes',
+    '_j_ServiceDiscoveryResType',
+    '_j_ServiceListType',
+    '_j_ServiceParameterListType',
+    '_j_ServiceType',
+    '_j_SessionSetupReq',
+    '_j_SessionSetupReqType',
+    '_j_SessionSetupRes',
+    '_j_SessionSetupResType',
+    '_j_SessionStopReq',
+    '_j_SessionStopReqType',
+    '_j_SessionStopRes',
+    '_j_SessionStopResType',
+    '_j_SubCertificatesType',
+    '_j_SupportedEnergyTransferModeType',
+    '_j_TimeInterval',
+    '_j_V2G_Message',
+    '_j_WeldingDetectionReq',
+    '_j_WeldingDetectionReqType',
+    '_j_WeldingDetectionRes',
+    '_j_WeldingDetectionResType',
 )
 
 NS_SET = 'iso2'

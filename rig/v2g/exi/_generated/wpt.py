@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -291,6 +292,11 @@ AlternativeSECCListType._exi_fields = (
     _FM('AlternativeSECC', _FK.ELEMENT, 1, 8, ref='wpt:AlternativeSECCType'),
 )
 AlternativeSECCListType._exi_meta = _CM('AlternativeSECCListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_AlternativeSECCListType:
+    '''The slots of AlternativeSECCListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AlternativeSECCListType.__slots__
 """,
     ),
     'AlternativeSECCType': (
@@ -312,6 +318,11 @@ AlternativeSECCType._exi_fields = (
     _FM('Port', _FK.ELEMENT, 0, 1, simple=_S_xs_unsignedShort),
 )
 AlternativeSECCType._exi_meta = _CM('AlternativeSECCType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_AlternativeSECCType:
+    '''The slots of AlternativeSECCType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = AlternativeSECCType.__slots__
 """,
     ),
     'WPT_AlignmentCheckMethodListType': (
@@ -327,6 +338,11 @@ WPT_AlignmentCheckMethodListType._exi_fields = (
     _FM('WPT_AlignmentCheckMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_AlignmentCheckMethodType),
 )
 WPT_AlignmentCheckMethodListType._exi_meta = _CM('WPT_AlignmentCheckMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckMethodListType:
+    '''The slots of WPT_AlignmentCheckMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckMethodListType.__slots__
 """,
     ),
     'WPT_AlignmentCheckReqType': (
@@ -350,6 +366,11 @@ WPT_AlignmentCheckReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_AlignmentCheckReqType._exi_meta = _CM('WPT_AlignmentCheckReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckReqType:
+    '''The slots of WPT_AlignmentCheckReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckReqType.__slots__
 """,
     ),
     'WPT_AlignmentCheckResType': (
@@ -375,6 +396,11 @@ WPT_AlignmentCheckResType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_AlignmentCheckResType._exi_meta = _CM('WPT_AlignmentCheckResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_AlignmentCheckResType:
+    '''The slots of WPT_AlignmentCheckResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_AlignmentCheckResType.__slots__
 """,
     ),
     'WPT_ChargeLoopReqType': (
@@ -406,6 +432,11 @@ WPT_ChargeLoopReqType._exi_fields = (
     _FM('ManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeLoopReqType._exi_meta = _CM('WPT_ChargeLoopReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeLoopReqType:
+    '''The slots of WPT_ChargeLoopReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeLoopReqType.__slots__
 """,
     ),
     'WPT_ChargeLoopResType': (
@@ -445,6 +476,11 @@ WPT_ChargeLoopResType._exi_fields = (
     _FM('ManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeLoopResType._exi_meta = _CM('WPT_ChargeLoopResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeLoopResType:
+    '''The slots of WPT_ChargeLoopResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeLoopResType.__slots__
 """,
     ),
     'WPT_ChargeParameterDiscoveryReqType': (
@@ -472,6 +508,11 @@ WPT_ChargeParameterDiscoveryReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeParameterDiscoveryReqType._exi_meta = _CM('WPT_ChargeParameterDiscoveryReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeParameterDiscoveryReqType:
+    '''The slots of WPT_ChargeParameterDiscoveryReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeParameterDiscoveryReqType.__slots__
 """,
     ),
     'WPT_ChargeParameterDiscoveryResType': (
@@ -505,6 +546,11 @@ WPT_ChargeParameterDiscoveryResType._exi_fields = (
     _FM('SDManufacturerSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_ChargeParameterDiscoveryResType._exi_meta = _CM('WPT_ChargeParameterDiscoveryResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_ChargeParameterDiscoveryResType:
+    '''The slots of WPT_ChargeParameterDiscoveryResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_ChargeParameterDiscoveryResType.__slots__
 """,
     ),
     'WPT_CoordinateXYZType': (
@@ -524,6 +570,11 @@ WPT_CoordinateXYZType._exi_fields = (
     _FM('Coord_Z', _FK.ELEMENT, 1, 1, simple=_S_xs_short),
 )
 WPT_CoordinateXYZType._exi_meta = _CM('WPT_CoordinateXYZType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_CoordinateXYZType:
+    '''The slots of WPT_CoordinateXYZType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_CoordinateXYZType.__slots__
 """,
     ),
     'WPT_EVPCPowerControlParameterType': (
@@ -545,6 +596,11 @@ WPT_EVPCPowerControlParameterType._exi_fields = (
     _FM('EVPCVoltageOutputInformation', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_EVPCPowerControlParameterType._exi_meta = _CM('WPT_EVPCPowerControlParameterType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_EVPCPowerControlParameterType:
+    '''The slots of WPT_EVPCPowerControlParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_EVPCPowerControlParameterType.__slots__
 """,
     ),
     'WPT_FinePositioningMethodListType': (
@@ -560,6 +616,11 @@ WPT_FinePositioningMethodListType._exi_fields = (
     _FM('WPT_FinePositioningMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_FinePositioningMethodType),
 )
 WPT_FinePositioningMethodListType._exi_meta = _CM('WPT_FinePositioningMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningMethodListType:
+    '''The slots of WPT_FinePositioningMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningMethodListType.__slots__
 """,
     ),
     'WPT_FinePositioningReqType': (
@@ -583,6 +644,11 @@ WPT_FinePositioningReqType._exi_fields = (
     _FM('WPT_LF_DataPackageList', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_DataPackageListType'),
 )
 WPT_FinePositioningReqType._exi_meta = _CM('WPT_FinePositioningReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningReqType:
+    '''The slots of WPT_FinePositioningReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningReqType.__slots__
 """,
     ),
     'WPT_FinePositioningResType': (
@@ -606,6 +672,11 @@ WPT_FinePositioningResType._exi_fields = (
     _FM('WPT_LF_DataPackageList', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_DataPackageListType'),
 )
 WPT_FinePositioningResType._exi_meta = _CM('WPT_FinePositioningResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningResType:
+    '''The slots of WPT_FinePositioningResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningResType.__slots__
 """,
     ),
     'WPT_FinePositioningSetupReqType': (
@@ -635,6 +706,11 @@ WPT_FinePositioningSetupReqType._exi_fields = (
     _FM('LF_SystemSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_SystemSetupDataType'),
 )
 WPT_FinePositioningSetupReqType._exi_meta = _CM('WPT_FinePositioningSetupReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningSetupReqType:
+    '''The slots of WPT_FinePositioningSetupReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningSetupReqType.__slots__
 """,
     ),
     'WPT_FinePositioningSetupResType': (
@@ -664,6 +740,11 @@ WPT_FinePositioningSetupResType._exi_fields = (
     _FM('LF_SystemSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_SystemSetupDataType'),
 )
 WPT_FinePositioningSetupResType._exi_meta = _CM('WPT_FinePositioningSetupResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_FinePositioningSetupResType:
+    '''The slots of WPT_FinePositioningSetupResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_FinePositioningSetupResType.__slots__
 """,
     ),
     'WPT_LF_DataPackageListType': (
@@ -681,6 +762,11 @@ WPT_LF_DataPackageListType._exi_fields = (
     _FM('WPT_LF_DataPackage', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_DataPackageType'),
 )
 WPT_LF_DataPackageListType._exi_meta = _CM('WPT_LF_DataPackageListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_DataPackageListType:
+    '''The slots of WPT_LF_DataPackageListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_DataPackageListType.__slots__
 """,
     ),
     'WPT_LF_DataPackageType': (
@@ -700,6 +786,11 @@ WPT_LF_DataPackageType._exi_fields = (
     _FM('LF_RxData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_RxDataListType'),
 )
 WPT_LF_DataPackageType._exi_meta = _CM('WPT_LF_DataPackageType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_DataPackageType:
+    '''The slots of WPT_LF_DataPackageType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_DataPackageType.__slots__
 """,
     ),
     'WPT_LF_ReceiverDataType': (
@@ -717,6 +808,11 @@ WPT_LF_ReceiverDataType._exi_fields = (
     _FM('RxSpecData', _FK.ELEMENT, 2, 255, ref='wpt:WPT_TxRxSpecDataType'),
 )
 WPT_LF_ReceiverDataType._exi_meta = _CM('WPT_LF_ReceiverDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_ReceiverDataType:
+    '''The slots of WPT_LF_ReceiverDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_ReceiverDataType.__slots__
 """,
     ),
     'WPT_LF_RxDataListType': (
@@ -732,6 +828,11 @@ WPT_LF_RxDataListType._exi_fields = (
     _FM('WPT_LF_RxDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxDataType'),
 )
 WPT_LF_RxDataListType._exi_meta = _CM('WPT_LF_RxDataListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxDataListType:
+    '''The slots of WPT_LF_RxDataListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxDataListType.__slots__
 """,
     ),
     'WPT_LF_RxDataType': (
@@ -749,6 +850,11 @@ WPT_LF_RxDataType._exi_fields = (
     _FM('RSSIData', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxRSSIListType'),
 )
 WPT_LF_RxDataType._exi_meta = _CM('WPT_LF_RxDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxDataType:
+    '''The slots of WPT_LF_RxDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxDataType.__slots__
 """,
     ),
     'WPT_LF_RxRSSIListType': (
@@ -764,6 +870,11 @@ WPT_LF_RxRSSIListType._exi_fields = (
     _FM('RSSIDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_RxRSSIType'),
 )
 WPT_LF_RxRSSIListType._exi_meta = _CM('WPT_LF_RxRSSIListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxRSSIListType:
+    '''The slots of WPT_LF_RxRSSIListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxRSSIListType.__slots__
 """,
     ),
     'WPT_LF_RxRSSIType': (
@@ -781,6 +892,11 @@ WPT_LF_RxRSSIType._exi_fields = (
     _FM('RSSI', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_LF_RxRSSIType._exi_meta = _CM('WPT_LF_RxRSSIType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_RxRSSIType:
+    '''The slots of WPT_LF_RxRSSIType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_RxRSSIType.__slots__
 """,
     ),
     'WPT_LF_SystemSetupDataType': (
@@ -798,6 +914,11 @@ WPT_LF_SystemSetupDataType._exi_fields = (
     _FM('LF_ReceiverSetupData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_LF_ReceiverDataType'),
 )
 WPT_LF_SystemSetupDataType._exi_meta = _CM('WPT_LF_SystemSetupDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_SystemSetupDataType:
+    '''The slots of WPT_LF_SystemSetupDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_SystemSetupDataType.__slots__
 """,
     ),
     'WPT_LF_TransmitterDataType': (
@@ -819,6 +940,11 @@ WPT_LF_TransmitterDataType._exi_fields = (
     _FM('TxPackageSpecData', _FK.ELEMENT, 0, 1, ref='wpt:WPT_TxRxPackageSpecDataType'),
 )
 WPT_LF_TransmitterDataType._exi_meta = _CM('WPT_LF_TransmitterDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TransmitterDataType:
+    '''The slots of WPT_LF_TransmitterDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TransmitterDataType.__slots__
 """,
     ),
     'WPT_LF_TxDataListType': (
@@ -834,6 +960,11 @@ WPT_LF_TxDataListType._exi_fields = (
     _FM('WPT_LF_TxDataList', _FK.ELEMENT, 1, 1, ref='wpt:WPT_LF_TxDataType'),
 )
 WPT_LF_TxDataListType._exi_meta = _CM('WPT_LF_TxDataListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TxDataListType:
+    '''The slots of WPT_LF_TxDataListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TxDataListType.__slots__
 """,
     ),
     'WPT_LF_TxDataType': (
@@ -851,6 +982,11 @@ WPT_LF_TxDataType._exi_fields = (
     _FM('EIRP', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_LF_TxDataType._exi_meta = _CM('WPT_LF_TxDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_LF_TxDataType:
+    '''The slots of WPT_LF_TxDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_LF_TxDataType.__slots__
 """,
     ),
     'WPT_PairingMethodListType': (
@@ -866,6 +1002,11 @@ WPT_PairingMethodListType._exi_fields = (
     _FM('WPT_PairingMethod', _FK.ELEMENT, 1, 8, simple=_S_WPT_PairingMethodType),
 )
 WPT_PairingMethodListType._exi_meta = _CM('WPT_PairingMethodListType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingMethodListType:
+    '''The slots of WPT_PairingMethodListType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingMethodListType.__slots__
 """,
     ),
     'WPT_PairingReqType': (
@@ -889,6 +1030,11 @@ WPT_PairingReqType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_PairingReqType._exi_meta = _CM('WPT_PairingReqType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingReqType:
+    '''The slots of WPT_PairingReqType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingReqType.__slots__
 """,
     ),
     'WPT_PairingResType': (
@@ -914,6 +1060,11 @@ WPT_PairingResType._exi_fields = (
     _FM('VendorSpecificDataContainer', _FK.ELEMENT, 0, 16, simple=_S_WPT_DataContainerType),
 )
 WPT_PairingResType._exi_meta = _CM('WPT_PairingResType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_PairingResType:
+    '''The slots of WPT_PairingResType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_PairingResType.__slots__
 """,
     ),
     'WPT_SPCPowerControlParameterType': (
@@ -929,6 +1080,11 @@ WPT_SPCPowerControlParameterType._exi_fields = (
     _FM('SPCPrimaryDeviceCoilCurrentInformation', _FK.ELEMENT, 1, 1, ref='commontypes:RationalNumberType'),
 )
 WPT_SPCPowerControlParameterType._exi_meta = _CM('WPT_SPCPowerControlParameterType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_SPCPowerControlParameterType:
+    '''The slots of WPT_SPCPowerControlParameterType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_SPCPowerControlParameterType.__slots__
 """,
     ),
     'WPT_TxRxPackageSpecDataType': (
@@ -950,6 +1106,11 @@ WPT_TxRxPackageSpecDataType._exi_fields = (
     _FM('PackageSeparationTime', _FK.ELEMENT, 1, 1, simple=_S_xs_unsignedShort),
 )
 WPT_TxRxPackageSpecDataType._exi_meta = _CM('WPT_TxRxPackageSpecDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxPackageSpecDataType:
+    '''The slots of WPT_TxRxPackageSpecDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxPackageSpecDataType.__slots__
 """,
     ),
     'WPT_TxRxPulseOrderType': (
@@ -967,6 +1128,11 @@ WPT_TxRxPulseOrderType._exi_fields = (
     _FM('TxRxIdentifier', _FK.ELEMENT, 1, 1, simple=_S_numericIDType),
 )
 WPT_TxRxPulseOrderType._exi_meta = _CM('WPT_TxRxPulseOrderType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxPulseOrderType:
+    '''The slots of WPT_TxRxPulseOrderType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxPulseOrderType.__slots__
 """,
     ),
     'WPT_TxRxSpecDataType': (
@@ -986,6 +1152,11 @@ WPT_TxRxSpecDataType._exi_fields = (
     _FM('TxRxOrientation', _FK.ELEMENT, 1, 1, ref='wpt:WPT_CoordinateXYZType'),
 )
 WPT_TxRxSpecDataType._exi_meta = _CM('WPT_TxRxSpecDataType', 'urn:iso:std:iso:15118:-20:WPT', None, 'wpt', None)
+
+class _W_WPT_TxRxSpecDataType:
+    '''The slots of WPT_TxRxSpecDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = WPT_TxRxSpecDataType.__slots__
 """,
     ),
     'WPT_AlignmentCheckReq': (
@@ -1184,9 +1355,8 @@ def _e_AlternativeSECCListType(a, v):
 """,
     ),
     '_d_AlternativeSECCListType': (
-        ('AlternativeSECCListType', 'AlternativeSECCType', '_d_AlternativeSECCType'),
+        ('AlternativeSECCListType', 'AlternativeSECCType', '_W_AlternativeSECCListType', '_d_AlternativeSECCType'),
 """\
-_s2 = AlternativeSECCListType.AlternativeSECC.__set__
 
 def _d_AlternativeSECCListType(D, E, p, data, st, cls):
     v0 = []
@@ -1230,18 +1400,31 @@ def _d_AlternativeSECCListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'AlternativeSECCListType')
-    o = _new(cls)
-    _s2(o, v0)
+    o = _new(_W_AlternativeSECCListType)
+    o.AlternativeSECC = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AlternativeSECCListType': (
+        ('AlternativeSECCType', '_j_AlternativeSECCType'),
+"""\
+
+def _j_AlternativeSECCListType(v):
+    d = {}
+    x0 = v.AlternativeSECC
+    if x0:
+        d['AlternativeSECC'] = [_j_AlternativeSECCType(i) for i in x0]
+    return d
 """,
     ),
     '_e_AlternativeSECCType': (
         (),
 """\
-_T3 = ((3, 1, 2), (3, 0, 2), None, None, None, )
-_T4 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
-_T5 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
-_T6 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
+_T2 = ((3, 1, 2), (3, 0, 2), None, None, None, )
+_T3 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, )
+_T4 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, )
+_T5 = ((3, 4), (3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_AlternativeSECCType(a, v):
     f = ""
@@ -1260,7 +1443,7 @@ def _e_AlternativeSECCType(a, v):
         f = "BSSID"
         x1 = v.BSSID
         if x1 is not None:
-            t = _T3[s]
+            t = _T2[s]
             if t is None:
                 raise _rt.not_here('BSSID')
             a = (a << t[0]) | t[1]
@@ -1273,7 +1456,7 @@ def _e_AlternativeSECCType(a, v):
         f = "IPAddress"
         x2 = v.IPAddress
         if x2 is not None:
-            t = _T4[s]
+            t = _T3[s]
             if t is None:
                 raise _rt.not_here('IPAddress')
             a = (a << t[0]) | t[1]
@@ -1286,17 +1469,21 @@ def _e_AlternativeSECCType(a, v):
         f = "Port"
         x3 = v.Port
         if x3 is not None:
-            t = _T5[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('Port')
             a = (a << t[0]) | t[1]
             s = t[2]
             if x3.__class__ is not int or x3 < 0 or x3 > 65535:
                 raise _rt.bad_int(x3, 0, 65535)
+            if x3 < 128:
+                a = (a << 9) | (x3)
+            elif x3 < 16384:
+                a = (a << 17) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            else:
+                a = (a << 25) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
             a <<= 1
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
-            a <<= 1
-        t = _T6[s]
+        t = _T5[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(BSSID), SE(IPAddress), SE(Port), SE(SSID))')
         a = (a << t[0]) | t[1]
@@ -1308,12 +1495,8 @@ def _e_AlternativeSECCType(a, v):
 """,
     ),
     '_d_AlternativeSECCType': (
-        ('AlternativeSECCType',),
+        ('AlternativeSECCType', '_W_AlternativeSECCType'),
 """\
-_s7 = AlternativeSECCType.SSID.__set__
-_s8 = AlternativeSECCType.BSSID.__set__
-_s9 = AlternativeSECCType.IPAddress.__set__
-_s10 = AlternativeSECCType.Port.__set__
 
 def _d_AlternativeSECCType(D, E, p, data, st, cls):
     v0 = None
@@ -1336,7 +1519,6 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
         s = 3
     elif ec == 3:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -1350,12 +1532,12 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v3 >>= 8
             p = q - 8
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 3)
-        if v3 > 65535:
-            raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+            if v3 > 65535:
+                raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -1382,7 +1564,6 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 2:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1396,12 +1577,12 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1425,7 +1606,6 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
             v2, D, E, p = _dstrel(D, E, p, data, st, ('urn:iso:std:iso:15118:-20:WPT', 'IPAddress'), None, 39, 'AlternativeSECCType.IPAddress')
             s = 3
         elif ec == 1:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1439,12 +1619,12 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1465,7 +1645,6 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 1
             q = p + 17
             if q <= E:
                 c = (D >> (E - q)) & 131071
@@ -1479,12 +1658,12 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
                 v3 >>= 8
                 p = q - 8
             elif not v3 & 128:
-                v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+                v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
                 p = q
             else:
                 v3, D, E, p = _duint(D, E, q - 16, data, 3)
-            if v3 > 65535:
-                raise _rt.out_of_range(p0, 'AlternativeSECCType.Port', v3, 0, 65535)
+                if v3 > 65535:
+                    raise _rt.out_of_range(q - 16, 'AlternativeSECCType.Port', v3, 0, 65535)
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -1505,18 +1684,40 @@ def _d_AlternativeSECCType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'AlternativeSECCType')
         p = q
-    o = _new(cls)
-    _s7(o, v0)
-    _s8(o, v1)
-    _s9(o, v2)
-    _s10(o, v3)
+    o = _new(_W_AlternativeSECCType)
+    o.SSID = v0
+    o.BSSID = v1
+    o.IPAddress = v2
+    o.Port = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_AlternativeSECCType': (
+        (),
+"""\
+
+def _j_AlternativeSECCType(v):
+    d = {}
+    x0 = v.SSID
+    if x0 is not None:
+        d['SSID'] = x0
+    x1 = v.BSSID
+    if x1 is not None:
+        d['BSSID'] = x1
+    x2 = v.IPAddress
+    if x2 is not None:
+        d['IPAddress'] = x2
+    x3 = v.Port
+    if x3 is not None:
+        d['Port'] = x3
+    return d
 """,
     ),
     '_e_WPT_AlignmentCheckMethodListType': (
         ('_IX_WPT_AlignmentCheckMethodType',),
 """\
-_T11 = (None, (2, 1), (1, 0), )
+_T6 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckMethodListType(a, v):
     f = ""
@@ -1542,7 +1743,7 @@ def _e_WPT_AlignmentCheckMethodListType(a, v):
             a = (a << 4) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T11[s]
+        t = _T6[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_AlignmentCheckMethod))')
         a = (a << t[0]) | t[1]
@@ -1554,9 +1755,8 @@ def _e_WPT_AlignmentCheckMethodListType(a, v):
 """,
     ),
     '_d_WPT_AlignmentCheckMethodListType': (
-        ('WPT_AlignmentCheckMethodListType', '_EV_WPT_AlignmentCheckMethodType'),
+        ('WPT_AlignmentCheckMethodListType', '_EV_WPT_AlignmentCheckMethodType', '_W_WPT_AlignmentCheckMethodListType'),
 """\
-_s12 = WPT_AlignmentCheckMethodListType.WPT_AlignmentCheckMethod.__set__
 
 def _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -1613,16 +1813,29 @@ def _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckMethodListType')
-    o = _new(cls)
-    _s12(o, v0)
+    o = _new(_W_WPT_AlignmentCheckMethodListType)
+    o.WPT_AlignmentCheckMethod = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_AlignmentCheckMethodListType': (
+        (),
+"""\
+
+def _j_WPT_AlignmentCheckMethodListType(v):
+    d = {}
+    x0 = v.WPT_AlignmentCheckMethod
+    if x0:
+        d['WPT_AlignmentCheckMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_AlignmentCheckReqType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType'),
 """\
-_T14 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
-_T15 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T8 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T9 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckReqType(a, v):
     f = ""
@@ -1646,23 +1859,27 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             if not isinstance(x2, RationalNumberType):
                 raise _rt.bad_class(x2, 'RationalNumberType')
             f = "TargetCoilCurrent.Exponent"
-            t13_x0 = x2.Exponent
-            if t13_x0.__class__ is not int or t13_x0 < -128 or t13_x0 > 127:
-                raise _rt.bad_int(t13_x0, -128, 127)
+            t7_x0 = x2.Exponent
+            if t7_x0.__class__ is not int or t7_x0 < -128 or t7_x0 > 127:
+                raise _rt.bad_int(t7_x0, -128, 127)
             f = "TargetCoilCurrent.Value"
-            t13_x1 = x2.Value
-            if t13_x1.__class__ is not int or t13_x1 < -32768 or t13_x1 > 32767:
-                raise _rt.bad_int(t13_x1, -32768, 32767)
-            a = (a << 16) | (t13_x0 - -128) << 4 | (t13_x1 < 0)
-            m = ~t13_x1 if t13_x1 < 0 else t13_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t7_x1 = x2.Value
+            if t7_x1.__class__ is not int or t7_x1 < -32768 or t7_x1 > 32767:
+                raise _rt.bad_int(t7_x1, -32768, 32767)
+            m = ~t7_x1 if t7_x1 < 0 else t7_x1
+            if m < 128:
+                a = (a << 24) | (t7_x0 - -128) << 12 | (t7_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (t7_x0 - -128) << 20 | (t7_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (t7_x0 - -128) << 28 | (t7_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 3
         else:
             s = 2
         f = "EVResultCode"
         x3 = v.EVResultCode
-        t = _T14[s]
+        t = _T8[s]
         if t is None:
             raise _rt.not_here('EVResultCode')
         a = (a << t[0]) | t[1]
@@ -1695,7 +1912,7 @@ def _e_WPT_AlignmentCheckReqType(a, v):
             s = 6 if n == 16 else 5
         else:
             s = 4
-        t = _T15[s]
+        t = _T9[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -1708,13 +1925,8 @@ _e_WPT_AlignmentCheckReq = _e_WPT_AlignmentCheckReqType
 """,
     ),
     '_d_WPT_AlignmentCheckReqType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType', '_d_RationalNumberType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_AlignmentCheckReqType', '_d_MessageHeaderType', '_d_RationalNumberType'),
 """\
-_s16 = WPT_AlignmentCheckReqType.Header.__set__
-_s17 = WPT_AlignmentCheckReqType.EVProcessing.__set__
-_s18 = WPT_AlignmentCheckReqType.TargetCoilCurrent.__set__
-_s19 = WPT_AlignmentCheckReqType.EVResultCode.__set__
-_s20 = WPT_AlignmentCheckReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_AlignmentCheckReqType(D, E, p, data, st, cls):
     v2 = None
@@ -1814,22 +2026,48 @@ def _d_WPT_AlignmentCheckReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckReqType')
-    o = _new(cls)
-    _s16(o, v0)
-    _s17(o, v1)
-    _s18(o, v2)
-    _s19(o, v3)
-    _s20(o, v4)
+    o = _new(_W_WPT_AlignmentCheckReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.TargetCoilCurrent = v2
+    o.EVResultCode = v3
+    o.VendorSpecificDataContainer = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_AlignmentCheckReq = _d_WPT_AlignmentCheckReqType
+""",
+    ),
+    '_j_WPT_AlignmentCheckReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_AlignmentCheckReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    x2 = v.TargetCoilCurrent
+    if x2 is not None:
+        y1 = x2.Exponent
+        y2 = x2.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['TargetCoilCurrent'] = {'Exponent': y1, 'Value': y2}
+    x3 = v.EVResultCode
+    if x3 is not None:
+        d['EVResultCode'] = x3._value_
+    x4 = v.VendorSpecificDataContainer
+    if x4:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_WPT_AlignmentCheckReq = _j_WPT_AlignmentCheckReqType
 """,
     ),
     '_e_WPT_AlignmentCheckResType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T22 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T24 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T25 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T11 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T13 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T14 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_AlignmentCheckResType(a, v):
     f = ""
@@ -1858,16 +2096,20 @@ def _e_WPT_AlignmentCheckResType(a, v):
             if not isinstance(x3, RationalNumberType):
                 raise _rt.bad_class(x3, 'RationalNumberType')
             f = "PowerTransmitted.Exponent"
-            p21_x0 = x3.Exponent
-            if p21_x0.__class__ is not int or p21_x0 < -128 or p21_x0 > 127:
-                raise _rt.bad_int(p21_x0, -128, 127)
+            p10_x0 = x3.Exponent
+            if p10_x0.__class__ is not int or p10_x0 < -128 or p10_x0 > 127:
+                raise _rt.bad_int(p10_x0, -128, 127)
             f = "PowerTransmitted.Value"
-            p21_x1 = x3.Value
-            if p21_x1.__class__ is not int or p21_x1 < -32768 or p21_x1 > 32767:
-                raise _rt.bad_int(p21_x1, -32768, 32767)
-            a = (a << 17) | (p21_x0 - -128) << 4 | (p21_x1 < 0)
-            m = ~p21_x1 if p21_x1 < 0 else p21_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            p10_x1 = x3.Value
+            if p10_x1.__class__ is not int or p10_x1 < -32768 or p10_x1 > 32767:
+                raise _rt.bad_int(p10_x1, -32768, 32767)
+            m = ~p10_x1 if p10_x1 < 0 else p10_x1
+            if m < 128:
+                a = (a << 25) | (p10_x0 - -128) << 12 | (p10_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (p10_x0 - -128) << 20 | (p10_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (p10_x0 - -128) << 28 | (p10_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 4
         else:
@@ -1877,22 +2119,26 @@ def _e_WPT_AlignmentCheckResType(a, v):
         if x4 is not None:
             if not isinstance(x4, RationalNumberType):
                 raise _rt.bad_class(x4, 'RationalNumberType')
-            t = _T22[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('SupplyDeviceCurrent')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "SupplyDeviceCurrent.Exponent"
-            s23_x0 = x4.Exponent
-            if s23_x0.__class__ is not int or s23_x0 < -128 or s23_x0 > 127:
-                raise _rt.bad_int(s23_x0, -128, 127)
+            s12_x0 = x4.Exponent
+            if s12_x0.__class__ is not int or s12_x0 < -128 or s12_x0 > 127:
+                raise _rt.bad_int(s12_x0, -128, 127)
             f = "SupplyDeviceCurrent.Value"
-            s23_x1 = x4.Value
-            if s23_x1.__class__ is not int or s23_x1 < -32768 or s23_x1 > 32767:
-                raise _rt.bad_int(s23_x1, -32768, 32767)
-            a = (a << 14) | (s23_x0 - -128) << 4 | (s23_x1 < 0)
-            m = ~s23_x1 if s23_x1 < 0 else s23_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            s12_x1 = x4.Value
+            if s12_x1.__class__ is not int or s12_x1 < -32768 or s12_x1 > 32767:
+                raise _rt.bad_int(s12_x1, -32768, 32767)
+            m = ~s12_x1 if s12_x1 < 0 else s12_x1
+            if m < 128:
+                a = (a << 22) | (s12_x0 - -128) << 12 | (s12_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 30) | (s12_x0 - -128) << 20 | (s12_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 38) | (s12_x0 - -128) << 28 | (s12_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
         f = "VendorSpecificDataContainer"
         x5 = v.VendorSpecificDataContainer
@@ -1904,7 +2150,7 @@ def _e_WPT_AlignmentCheckResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T24[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('VendorSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -1920,7 +2166,7 @@ def _e_WPT_AlignmentCheckResType(a, v):
                 a <<= 1
                 i += 1
             s = 7 if n == 16 else 6
-        t = _T25[s]
+        t = _T14[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(PowerTransmitted), SE(SupplyDeviceCurrent), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -1933,14 +2179,8 @@ _e_WPT_AlignmentCheckRes = _e_WPT_AlignmentCheckResType
 """,
     ),
     '_d_WPT_AlignmentCheckResType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckResType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_RationalNumberType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_AlignmentCheckResType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_AlignmentCheckResType', '_d_MessageHeaderType', '_d_RationalNumberType'),
 """\
-_s26 = WPT_AlignmentCheckResType.Header.__set__
-_s27 = WPT_AlignmentCheckResType.ResponseCode.__set__
-_s28 = WPT_AlignmentCheckResType.EVSEProcessing.__set__
-_s29 = WPT_AlignmentCheckResType.PowerTransmitted.__set__
-_s30 = WPT_AlignmentCheckResType.SupplyDeviceCurrent.__set__
-_s31 = WPT_AlignmentCheckResType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_AlignmentCheckResType(D, E, p, data, st, cls):
     v3 = None
@@ -2050,24 +2290,55 @@ def _d_WPT_AlignmentCheckResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_AlignmentCheckResType')
-    o = _new(cls)
-    _s26(o, v0)
-    _s27(o, v1)
-    _s28(o, v2)
-    _s29(o, v3)
-    _s30(o, v4)
-    _s31(o, v5)
+    o = _new(_W_WPT_AlignmentCheckResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.PowerTransmitted = v3
+    o.SupplyDeviceCurrent = v4
+    o.VendorSpecificDataContainer = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_AlignmentCheckRes = _d_WPT_AlignmentCheckResType
+""",
+    ),
+    '_j_WPT_AlignmentCheckResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_AlignmentCheckResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.PowerTransmitted
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['PowerTransmitted'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.SupplyDeviceCurrent
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['SupplyDeviceCurrent'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.VendorSpecificDataContainer
+    if x5:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x5]
+    return d
+_j_WPT_AlignmentCheckRes = _j_WPT_AlignmentCheckResType
 """,
     ),
     '_e_WPT_ChargeLoopReqType': (
         ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_IX_WPT_EVPCChargeDiagnosticsType', '_e_DisplayParametersType', '_e_MessageHeaderType'),
 """\
-_T32 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, None, None, )
-_T36 = (None, None, None, None, None, None, (3, 1, 8), (2, 0, 8), None, None, None, )
-_T42 = (None, None, None, None, None, None, (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, )
-_T43 = (None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T15 = (None, (2, 1, 3), (1, 0, 3), None, None, None, None, None, None, None, None, )
+_T19 = (None, None, None, None, None, None, (3, 1, 8), (2, 0, 8), None, None, None, )
+_T25 = (None, None, None, None, None, None, (3, 2, 9), (2, 1, 9), (2, 0, 9), None, None, )
+_T26 = (None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeLoopReqType(a, v):
     f = ""
@@ -2091,7 +2362,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
             s = 1
         f = "MeterInfoRequested"
         x2 = v.MeterInfoRequested
-        t = _T32[s]
+        t = _T15[s]
         if t is None:
             raise _rt.not_here('MeterInfoRequested')
         a = (a << t[0]) | t[1]
@@ -2103,31 +2374,39 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVPCPowerRequest.Exponent"
-        e33_x0 = x3.Exponent
-        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
-            raise _rt.bad_int(e33_x0, -128, 127)
+        e16_x0 = x3.Exponent
+        if e16_x0.__class__ is not int or e16_x0 < -128 or e16_x0 > 127:
+            raise _rt.bad_int(e16_x0, -128, 127)
         f = "EVPCPowerRequest.Value"
-        e33_x1 = x3.Value
-        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
-            raise _rt.bad_int(e33_x1, -32768, 32767)
-        a = (a << 18) | (x2) << 16 | (e33_x0 - -128) << 4 | (e33_x1 < 0)
-        m = ~e33_x1 if e33_x1 < 0 else e33_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e16_x1 = x3.Value
+        if e16_x1.__class__ is not int or e16_x1 < -32768 or e16_x1 > 32767:
+            raise _rt.bad_int(e16_x1, -32768, 32767)
+        m = ~e16_x1 if e16_x1 < 0 else e16_x1
+        if m < 128:
+            a = (a << 26) | (x2) << 24 | (e16_x0 - -128) << 12 | (e16_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 34) | (x2) << 32 | (e16_x0 - -128) << 20 | (e16_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 42) | (x2) << 40 | (e16_x0 - -128) << 28 | (e16_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCPowerOutput"
         x4 = v.EVPCPowerOutput
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVPCPowerOutput.Exponent"
-        e34_x0 = x4.Exponent
-        if e34_x0.__class__ is not int or e34_x0 < -128 or e34_x0 > 127:
-            raise _rt.bad_int(e34_x0, -128, 127)
+        e17_x0 = x4.Exponent
+        if e17_x0.__class__ is not int or e17_x0 < -128 or e17_x0 > 127:
+            raise _rt.bad_int(e17_x0, -128, 127)
         f = "EVPCPowerOutput.Value"
-        e34_x1 = x4.Value
-        if e34_x1.__class__ is not int or e34_x1 < -32768 or e34_x1 > 32767:
-            raise _rt.bad_int(e34_x1, -32768, 32767)
-        a = (a << 17) | (e34_x0 - -128) << 4 | (e34_x1 < 0)
-        m = ~e34_x1 if e34_x1 < 0 else e34_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e17_x1 = x4.Value
+        if e17_x1.__class__ is not int or e17_x1 < -32768 or e17_x1 > 32767:
+            raise _rt.bad_int(e17_x1, -32768, 32767)
+        m = ~e17_x1 if e17_x1 < 0 else e17_x1
+        if m < 128:
+            a = (a << 25) | (e17_x0 - -128) << 12 | (e17_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e17_x0 - -128) << 20 | (e17_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e17_x0 - -128) << 28 | (e17_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCChargeDiagnostics"
         x5 = v.EVPCChargeDiagnostics
         k5 = _IX_WPT_EVPCChargeDiagnosticsType.get(x5)
@@ -2140,16 +2419,20 @@ def _e_WPT_ChargeLoopReqType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "EVPCOperatingFrequency.Exponent"
-            e35_x0 = x6.Exponent
-            if e35_x0.__class__ is not int or e35_x0 < -128 or e35_x0 > 127:
-                raise _rt.bad_int(e35_x0, -128, 127)
+            e18_x0 = x6.Exponent
+            if e18_x0.__class__ is not int or e18_x0 < -128 or e18_x0 > 127:
+                raise _rt.bad_int(e18_x0, -128, 127)
             f = "EVPCOperatingFrequency.Value"
-            e35_x1 = x6.Value
-            if e35_x1.__class__ is not int or e35_x1 < -32768 or e35_x1 > 32767:
-                raise _rt.bad_int(e35_x1, -32768, 32767)
-            a = (a << 17) | (e35_x0 - -128) << 4 | (e35_x1 < 0)
-            m = ~e35_x1 if e35_x1 < 0 else e35_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e18_x1 = x6.Value
+            if e18_x1.__class__ is not int or e18_x1 < -32768 or e18_x1 > 32767:
+                raise _rt.bad_int(e18_x1, -32768, 32767)
+            m = ~e18_x1 if e18_x1 < 0 else e18_x1
+            if m < 128:
+                a = (a << 25) | (e18_x0 - -128) << 12 | (e18_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e18_x0 - -128) << 20 | (e18_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e18_x0 - -128) << 28 | (e18_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -2159,71 +2442,87 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_EVPCPowerControlParameterType):
                 raise _rt.bad_class(x7, 'WPT_EVPCPowerControlParameterType')
-            t = _T36[s]
+            t = _T19[s]
             if t is None:
                 raise _rt.not_here('EVPCPowerControlParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest"
-            e37_x0 = x7.EVPCCoilCurrentRequest
-            if not isinstance(e37_x0, RationalNumberType):
-                raise _rt.bad_class(e37_x0, 'RationalNumberType')
+            e20_x0 = x7.EVPCCoilCurrentRequest
+            if not isinstance(e20_x0, RationalNumberType):
+                raise _rt.bad_class(e20_x0, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest.Exponent"
-            e37_e38_x0 = e37_x0.Exponent
-            if e37_e38_x0.__class__ is not int or e37_e38_x0 < -128 or e37_e38_x0 > 127:
-                raise _rt.bad_int(e37_e38_x0, -128, 127)
+            e20_e21_x0 = e20_x0.Exponent
+            if e20_e21_x0.__class__ is not int or e20_e21_x0 < -128 or e20_e21_x0 > 127:
+                raise _rt.bad_int(e20_e21_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentRequest.Value"
-            e37_e38_x1 = e37_x0.Value
-            if e37_e38_x1.__class__ is not int or e37_e38_x1 < -32768 or e37_e38_x1 > 32767:
-                raise _rt.bad_int(e37_e38_x1, -32768, 32767)
-            a = (a << 15) | (e37_e38_x0 - -128) << 4 | (e37_e38_x1 < 0)
-            m = ~e37_e38_x1 if e37_e38_x1 < 0 else e37_e38_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e20_e21_x1 = e20_x0.Value
+            if e20_e21_x1.__class__ is not int or e20_e21_x1 < -32768 or e20_e21_x1 > 32767:
+                raise _rt.bad_int(e20_e21_x1, -32768, 32767)
+            m = ~e20_e21_x1 if e20_e21_x1 < 0 else e20_e21_x1
+            if m < 128:
+                a = (a << 23) | (e20_e21_x0 - -128) << 12 | (e20_e21_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (e20_e21_x0 - -128) << 20 | (e20_e21_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (e20_e21_x0 - -128) << 28 | (e20_e21_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation"
-            e37_x1 = x7.EVPCCoilCurrentInformation
-            if not isinstance(e37_x1, RationalNumberType):
-                raise _rt.bad_class(e37_x1, 'RationalNumberType')
+            e20_x1 = x7.EVPCCoilCurrentInformation
+            if not isinstance(e20_x1, RationalNumberType):
+                raise _rt.bad_class(e20_x1, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation.Exponent"
-            e37_e39_x0 = e37_x1.Exponent
-            if e37_e39_x0.__class__ is not int or e37_e39_x0 < -128 or e37_e39_x0 > 127:
-                raise _rt.bad_int(e37_e39_x0, -128, 127)
+            e20_e22_x0 = e20_x1.Exponent
+            if e20_e22_x0.__class__ is not int or e20_e22_x0 < -128 or e20_e22_x0 > 127:
+                raise _rt.bad_int(e20_e22_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCoilCurrentInformation.Value"
-            e37_e39_x1 = e37_x1.Value
-            if e37_e39_x1.__class__ is not int or e37_e39_x1 < -32768 or e37_e39_x1 > 32767:
-                raise _rt.bad_int(e37_e39_x1, -32768, 32767)
-            a = (a << 17) | (e37_e39_x0 - -128) << 4 | (e37_e39_x1 < 0)
-            m = ~e37_e39_x1 if e37_e39_x1 < 0 else e37_e39_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e20_e22_x1 = e20_x1.Value
+            if e20_e22_x1.__class__ is not int or e20_e22_x1 < -32768 or e20_e22_x1 > 32767:
+                raise _rt.bad_int(e20_e22_x1, -32768, 32767)
+            m = ~e20_e22_x1 if e20_e22_x1 < 0 else e20_e22_x1
+            if m < 128:
+                a = (a << 25) | (e20_e22_x0 - -128) << 12 | (e20_e22_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e22_x0 - -128) << 20 | (e20_e22_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e22_x0 - -128) << 28 | (e20_e22_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation"
-            e37_x2 = x7.EVPCCurrentOutputInformation
-            if not isinstance(e37_x2, RationalNumberType):
-                raise _rt.bad_class(e37_x2, 'RationalNumberType')
+            e20_x2 = x7.EVPCCurrentOutputInformation
+            if not isinstance(e20_x2, RationalNumberType):
+                raise _rt.bad_class(e20_x2, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation.Exponent"
-            e37_e40_x0 = e37_x2.Exponent
-            if e37_e40_x0.__class__ is not int or e37_e40_x0 < -128 or e37_e40_x0 > 127:
-                raise _rt.bad_int(e37_e40_x0, -128, 127)
+            e20_e23_x0 = e20_x2.Exponent
+            if e20_e23_x0.__class__ is not int or e20_e23_x0 < -128 or e20_e23_x0 > 127:
+                raise _rt.bad_int(e20_e23_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCCurrentOutputInformation.Value"
-            e37_e40_x1 = e37_x2.Value
-            if e37_e40_x1.__class__ is not int or e37_e40_x1 < -32768 or e37_e40_x1 > 32767:
-                raise _rt.bad_int(e37_e40_x1, -32768, 32767)
-            a = (a << 17) | (e37_e40_x0 - -128) << 4 | (e37_e40_x1 < 0)
-            m = ~e37_e40_x1 if e37_e40_x1 < 0 else e37_e40_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e20_e23_x1 = e20_x2.Value
+            if e20_e23_x1.__class__ is not int or e20_e23_x1 < -32768 or e20_e23_x1 > 32767:
+                raise _rt.bad_int(e20_e23_x1, -32768, 32767)
+            m = ~e20_e23_x1 if e20_e23_x1 < 0 else e20_e23_x1
+            if m < 128:
+                a = (a << 25) | (e20_e23_x0 - -128) << 12 | (e20_e23_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e23_x0 - -128) << 20 | (e20_e23_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e23_x0 - -128) << 28 | (e20_e23_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation"
-            e37_x3 = x7.EVPCVoltageOutputInformation
-            if not isinstance(e37_x3, RationalNumberType):
-                raise _rt.bad_class(e37_x3, 'RationalNumberType')
+            e20_x3 = x7.EVPCVoltageOutputInformation
+            if not isinstance(e20_x3, RationalNumberType):
+                raise _rt.bad_class(e20_x3, 'RationalNumberType')
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation.Exponent"
-            e37_e41_x0 = e37_x3.Exponent
-            if e37_e41_x0.__class__ is not int or e37_e41_x0 < -128 or e37_e41_x0 > 127:
-                raise _rt.bad_int(e37_e41_x0, -128, 127)
+            e20_e24_x0 = e20_x3.Exponent
+            if e20_e24_x0.__class__ is not int or e20_e24_x0 < -128 or e20_e24_x0 > 127:
+                raise _rt.bad_int(e20_e24_x0, -128, 127)
             f = "EVPCPowerControlParameter.EVPCVoltageOutputInformation.Value"
-            e37_e41_x1 = e37_x3.Value
-            if e37_e41_x1.__class__ is not int or e37_e41_x1 < -32768 or e37_e41_x1 > 32767:
-                raise _rt.bad_int(e37_e41_x1, -32768, 32767)
-            a = (a << 17) | (e37_e41_x0 - -128) << 4 | (e37_e41_x1 < 0)
-            m = ~e37_e41_x1 if e37_e41_x1 < 0 else e37_e41_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            e20_e24_x1 = e20_x3.Value
+            if e20_e24_x1.__class__ is not int or e20_e24_x1 < -32768 or e20_e24_x1 > 32767:
+                raise _rt.bad_int(e20_e24_x1, -32768, 32767)
+            m = ~e20_e24_x1 if e20_e24_x1 < 0 else e20_e24_x1
+            if m < 128:
+                a = (a << 25) | (e20_e24_x0 - -128) << 12 | (e20_e24_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (e20_e24_x0 - -128) << 20 | (e20_e24_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (e20_e24_x0 - -128) << 28 | (e20_e24_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
         x8 = v.ManufacturerSpecificDataContainer
@@ -2235,7 +2534,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T42[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('ManufacturerSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -2251,7 +2550,7 @@ def _e_WPT_ChargeLoopReqType(a, v):
                 a <<= 1
                 i += 1
             s = 10 if n == 16 else 9
-        t = _T43[s]
+        t = _T26[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(EVPCOperatingFrequency), SE(EVPCPowerControlParameter), SE(ManufacturerSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -2264,21 +2563,8 @@ _e_WPT_ChargeLoopReq = _e_WPT_ChargeLoopReqType
 """,
     ),
     '_d_WPT_ChargeLoopReqType': (
-        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_ChargeLoopReqType', 'WPT_EVPCPowerControlParameterType', '_EV_WPT_EVPCChargeDiagnosticsType', '_d_DisplayParametersType', '_d_MessageHeaderType', '_d_RationalNumberType', '_d_WPT_EVPCPowerControlParameterType'),
+        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_ChargeLoopReqType', 'WPT_EVPCPowerControlParameterType', '_EV_WPT_EVPCChargeDiagnosticsType', '_W_RationalNumberType', '_W_WPT_ChargeLoopReqType', '_d_DisplayParametersType', '_d_MessageHeaderType', '_d_RationalNumberType', '_d_WPT_EVPCPowerControlParameterType'),
 """\
-_s45 = RationalNumberType.Exponent.__set__
-_s46 = RationalNumberType.Value.__set__
-_s48 = RationalNumberType.Exponent.__set__
-_s49 = RationalNumberType.Value.__set__
-_s50 = WPT_ChargeLoopReqType.Header.__set__
-_s51 = WPT_ChargeLoopReqType.DisplayParameters.__set__
-_s52 = WPT_ChargeLoopReqType.MeterInfoRequested.__set__
-_s53 = WPT_ChargeLoopReqType.EVPCPowerRequest.__set__
-_s54 = WPT_ChargeLoopReqType.EVPCPowerOutput.__set__
-_s55 = WPT_ChargeLoopReqType.EVPCChargeDiagnostics.__set__
-_s56 = WPT_ChargeLoopReqType.EVPCOperatingFrequency.__set__
-_s57 = WPT_ChargeLoopReqType.EVPCPowerControlParameter.__set__
-_s58 = WPT_ChargeLoopReqType.ManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     v1 = None
@@ -2323,7 +2609,6 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
             raise _rt.escape(p, c, 4, 13, 'WPT_ChargeLoopReqType')
         v2 = ((c >> 1) & 1) == 1
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2332,25 +2617,29 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e44_v0 = ((g >> 4) & 255) + -128
+    e27_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e44_v1 = c & 65535
-    if e44_v1 < 32768:
-        e44_v1 >>= 8
+    e27_v1 = c & 65535
+    if e27_v1 < 32768:
+        e27_v1 >>= 8
         p = q - 8
-    elif not e44_v1 & 128:
-        e44_v1 = ((e44_v1 >> 8) & 127) | ((e44_v1 & 127) << 7)
+        if sg:
+            e27_v1 = ~e27_v1
+    elif not e27_v1 & 128:
+        e27_v1 = ((e27_v1 >> 8) & 127) | (e27_v1 & 127) << 7
         p = q
+        if sg:
+            e27_v1 = ~e27_v1
     else:
-        e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e44_v1 = ~e44_v1
-    if e44_v1 < -32768 or e44_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e44_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s45(v3, e44_v0)
-    _s46(v3, e44_v1)
-    p0 = p + 17
+        e27_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e27_v1 = ~e27_v1
+        if e27_v1 < -32768 or e27_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e27_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e27_v0
+    v3.Value = e27_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -2359,24 +2648,29 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e47_v0 = ((g >> 4) & 255) + -128
+    e28_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e47_v1 = c & 65535
-    if e47_v1 < 32768:
-        e47_v1 >>= 8
+    e28_v1 = c & 65535
+    if e28_v1 < 32768:
+        e28_v1 >>= 8
         p = q - 8
-    elif not e47_v1 & 128:
-        e47_v1 = ((e47_v1 >> 8) & 127) | ((e47_v1 & 127) << 7)
+        if sg:
+            e28_v1 = ~e28_v1
+    elif not e28_v1 & 128:
+        e28_v1 = ((e28_v1 >> 8) & 127) | (e28_v1 & 127) << 7
         p = q
+        if sg:
+            e28_v1 = ~e28_v1
     else:
-        e47_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e47_v1 = ~e47_v1
-    if e47_v1 < -32768 or e47_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e47_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s48(v4, e47_v0)
-    _s49(v4, e47_v1)
+        e28_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e28_v1 = ~e28_v1
+        if e28_v1 < -32768 or e28_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e28_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e28_v0
+    v4.Value = e28_v1
+    v4.__class__ = RationalNumberType
     q = p + 10
     if q > E:
         D, E = _win(data, p, q)
@@ -2467,30 +2761,92 @@ def _d_WPT_ChargeLoopReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeLoopReqType')
-    o = _new(cls)
-    _s50(o, v0)
-    _s51(o, v1)
-    _s52(o, v2)
-    _s53(o, v3)
-    _s54(o, v4)
-    _s55(o, v5)
-    _s56(o, v6)
-    _s57(o, v7)
-    _s58(o, v8)
+    o = _new(_W_WPT_ChargeLoopReqType)
+    o.Header = v0
+    o.DisplayParameters = v1
+    o.MeterInfoRequested = v2
+    o.EVPCPowerRequest = v3
+    o.EVPCPowerOutput = v4
+    o.EVPCChargeDiagnostics = v5
+    o.EVPCOperatingFrequency = v6
+    o.EVPCPowerControlParameter = v7
+    o.ManufacturerSpecificDataContainer = v8
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeLoopReq = _d_WPT_ChargeLoopReqType
+""",
+    ),
+    '_j_WPT_ChargeLoopReqType': (
+        ('DisplayParametersType', 'MessageHeaderType', 'RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_j_DisplayParametersType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeLoopReqType(v):
+    x0 = v.Header
+    d = {'Header': _j_MessageHeaderType(x0)}
+    x1 = v.DisplayParameters
+    if x1 is not None:
+        d['DisplayParameters'] = _j_DisplayParametersType(x1)
+    x2 = v.MeterInfoRequested
+    if x2 is not None:
+        d['MeterInfoRequested'] = x2
+    x3 = v.EVPCPowerRequest
+    if x3 is not None:
+        y1 = x3.Exponent
+        y2 = x3.Value
+        if y1 is None or y2 is None:
+            return _rt.json_body(v)
+        d['EVPCPowerRequest'] = {'Exponent': y1, 'Value': y2}
+    x4 = v.EVPCPowerOutput
+    if x4 is not None:
+        y3 = x4.Exponent
+        y4 = x4.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVPCPowerOutput'] = {'Exponent': y3, 'Value': y4}
+    x5 = v.EVPCChargeDiagnostics
+    if x5 is not None:
+        d['EVPCChargeDiagnostics'] = x5._value_
+    x6 = v.EVPCOperatingFrequency
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['EVPCOperatingFrequency'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.EVPCPowerControlParameter
+    if x7 is not None:
+        y7 = x7.EVPCCoilCurrentRequest
+        y8 = y7.Exponent
+        y9 = y7.Value
+        y10 = x7.EVPCCoilCurrentInformation
+        y11 = y10.Exponent
+        y12 = y10.Value
+        y13 = x7.EVPCCurrentOutputInformation
+        y14 = y13.Exponent
+        y15 = y13.Value
+        y16 = x7.EVPCVoltageOutputInformation
+        y17 = y16.Exponent
+        y18 = y16.Value
+        if y8 is None or y9 is None or y11 is None or y12 is None or y14 is None or y15 is None or y17 is None or y18 is None:
+            return _rt.json_body(v)
+        d['EVPCPowerControlParameter'] = {'EVPCCoilCurrentRequest': {'Exponent': y8, 'Value': y9}, 'EVPCCoilCurrentInformation': {'Exponent': y11, 'Value': y12}, 'EVPCCurrentOutputInformation': {'Exponent': y14, 'Value': y15}, 'EVPCVoltageOutputInformation': {'Exponent': y17, 'Value': y18}}
+    x8 = v.ManufacturerSpecificDataContainer
+    if x8:
+        d['ManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x8]
+    return d
+_j_WPT_ChargeLoopReq = _j_WPT_ChargeLoopReqType
 """,
     ),
     '_e_WPT_ChargeLoopResType': (
         ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_SPCPowerControlParameterType', '_IX_WPT_SPCChargeDiagnosticsType', '_IX_evseNotificationType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_MeterInfoType', '_e_ReceiptType'),
 """\
-_T60 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, None, )
-_T61 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, None, None, None, )
-_T62 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, None, None, None, )
-_T65 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, )
-_T69 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (2, 0, 12), None, None, None, )
-_T72 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (2, 1, 13), (2, 0, 13), None, None, )
-_T73 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T30 = (None, None, (3, 1, 4), (2, 0, 4), None, None, None, None, None, None, None, None, None, None, None, )
+_T31 = (None, None, (3, 2, 5), (2, 1, 5), (2, 0, 5), None, None, None, None, None, None, None, None, None, None, )
+_T32 = (None, None, (3, 3, 6), (2, 2, 6), (2, 1, 6), (1, 0, 6), None, None, None, None, None, None, None, None, None, )
+_T35 = (None, None, None, None, None, None, (2, 1, 8), (1, 0, 8), None, None, None, None, None, None, None, )
+_T39 = (None, None, None, None, None, None, None, None, None, None, (3, 1, 12), (2, 0, 12), None, None, None, )
+_T42 = (None, None, None, None, None, None, None, None, None, None, (3, 2, 13), (2, 1, 13), (2, 0, 13), None, None, )
+_T43 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeLoopResType(a, v):
     f = ""
@@ -2514,17 +2870,21 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x2, EVSEStatusType):
                 raise _rt.bad_class(x2, 'EVSEStatusType')
             f = "EVSEStatus.NotificationMaxDelay"
-            e59_x0 = x2.NotificationMaxDelay
-            if e59_x0.__class__ is not int or e59_x0 < 0 or e59_x0 > 65535:
-                raise _rt.bad_int(e59_x0, 0, 65535)
-            a <<= 5
-            a = (a << 8) | e59_x0 if e59_x0 < 128 else _uint(a, e59_x0)
+            e29_x0 = x2.NotificationMaxDelay
+            if e29_x0.__class__ is not int or e29_x0 < 0 or e29_x0 > 65535:
+                raise _rt.bad_int(e29_x0, 0, 65535)
+            if e29_x0 < 128:
+                a = (a << 13) | (e29_x0)
+            elif e29_x0 < 16384:
+                a = (a << 21) | (((e29_x0 & 127) << 8) | (e29_x0 >> 7) | 32768)
+            else:
+                a = (a << 29) | (((e29_x0 & 127) << 16) | ((e29_x0 & 16256) << 1) | (e29_x0 >> 14) | 8421376)
             f = "EVSEStatus.EVSENotification"
-            e59_x1 = x2.EVSENotification
-            e59_k1 = _IX_evseNotificationType.get(e59_x1)
-            if e59_k1 is None:
-                raise _rt.bad_enum(e59_x1, 'evseNotificationType')
-            a = (a << 8) | (e59_k1) << 2
+            e29_x1 = x2.EVSENotification
+            e29_k1 = _IX_evseNotificationType.get(e29_x1)
+            if e29_k1 is None:
+                raise _rt.bad_enum(e29_x1, 'evseNotificationType')
+            a = (a << 8) | (e29_k1) << 2
             s = 3
         else:
             s = 2
@@ -2533,7 +2893,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x3 is not None:
             if not isinstance(x3, MeterInfoType):
                 raise _rt.bad_class(x3, 'MeterInfoType')
-            t = _T60[s]
+            t = _T30[s]
             if t is None:
                 raise _rt.not_here('MeterInfo')
             a = (a << t[0]) | t[1]
@@ -2544,7 +2904,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x4 is not None:
             if not isinstance(x4, ReceiptType):
                 raise _rt.bad_class(x4, 'ReceiptType')
-            t = _T61[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('Receipt')
             a = (a << t[0]) | t[1]
@@ -2554,22 +2914,26 @@ def _e_WPT_ChargeLoopResType(a, v):
         x5 = v.EVPCPowerRequest
         if not isinstance(x5, RationalNumberType):
             raise _rt.bad_class(x5, 'RationalNumberType')
-        t = _T62[s]
+        t = _T32[s]
         if t is None:
             raise _rt.not_here('EVPCPowerRequest')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "EVPCPowerRequest.Exponent"
-        e63_x0 = x5.Exponent
-        if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
-            raise _rt.bad_int(e63_x0, -128, 127)
+        e33_x0 = x5.Exponent
+        if e33_x0.__class__ is not int or e33_x0 < -128 or e33_x0 > 127:
+            raise _rt.bad_int(e33_x0, -128, 127)
         f = "EVPCPowerRequest.Value"
-        e63_x1 = x5.Value
-        if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
-            raise _rt.bad_int(e63_x1, -32768, 32767)
-        a = (a << 14) | (e63_x0 - -128) << 4 | (e63_x1 < 0)
-        m = ~e63_x1 if e63_x1 < 0 else e63_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e33_x1 = x5.Value
+        if e33_x1.__class__ is not int or e33_x1 < -32768 or e33_x1 > 32767:
+            raise _rt.bad_int(e33_x1, -32768, 32767)
+        m = ~e33_x1 if e33_x1 < 0 else e33_x1
+        if m < 128:
+            a = (a << 22) | (e33_x0 - -128) << 12 | (e33_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (e33_x0 - -128) << 20 | (e33_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (e33_x0 - -128) << 28 | (e33_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDPowerInput"
         x6 = v.SDPowerInput
         a <<= 2
@@ -2577,16 +2941,20 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x6, RationalNumberType):
                 raise _rt.bad_class(x6, 'RationalNumberType')
             f = "SDPowerInput.Exponent"
-            s64_x0 = x6.Exponent
-            if s64_x0.__class__ is not int or s64_x0 < -128 or s64_x0 > 127:
-                raise _rt.bad_int(s64_x0, -128, 127)
+            s34_x0 = x6.Exponent
+            if s34_x0.__class__ is not int or s34_x0 < -128 or s34_x0 > 127:
+                raise _rt.bad_int(s34_x0, -128, 127)
             f = "SDPowerInput.Value"
-            s64_x1 = x6.Value
-            if s64_x1.__class__ is not int or s64_x1 < -32768 or s64_x1 > 32767:
-                raise _rt.bad_int(s64_x1, -32768, 32767)
-            a = (a << 16) | (s64_x0 - -128) << 4 | (s64_x1 < 0)
-            m = ~s64_x1 if s64_x1 < 0 else s64_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            s34_x1 = x6.Value
+            if s34_x1.__class__ is not int or s34_x1 < -32768 or s34_x1 > 32767:
+                raise _rt.bad_int(s34_x1, -32768, 32767)
+            m = ~s34_x1 if s34_x1 < 0 else s34_x1
+            if m < 128:
+                a = (a << 24) | (s34_x0 - -128) << 12 | (s34_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (s34_x0 - -128) << 20 | (s34_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (s34_x0 - -128) << 28 | (s34_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 7
         else:
@@ -2595,37 +2963,45 @@ def _e_WPT_ChargeLoopResType(a, v):
         x7 = v.SPCMaxOutputPowerLimit
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
-        t = _T65[s]
+        t = _T35[s]
         if t is None:
             raise _rt.not_here('SPCMaxOutputPowerLimit')
         a = (a << t[0]) | t[1]
         s = t[2]
         f = "SPCMaxOutputPowerLimit.Exponent"
-        s66_x0 = x7.Exponent
-        if s66_x0.__class__ is not int or s66_x0 < -128 or s66_x0 > 127:
-            raise _rt.bad_int(s66_x0, -128, 127)
+        s36_x0 = x7.Exponent
+        if s36_x0.__class__ is not int or s36_x0 < -128 or s36_x0 > 127:
+            raise _rt.bad_int(s36_x0, -128, 127)
         f = "SPCMaxOutputPowerLimit.Value"
-        s66_x1 = x7.Value
-        if s66_x1.__class__ is not int or s66_x1 < -32768 or s66_x1 > 32767:
-            raise _rt.bad_int(s66_x1, -32768, 32767)
-        a = (a << 14) | (s66_x0 - -128) << 4 | (s66_x1 < 0)
-        m = ~s66_x1 if s66_x1 < 0 else s66_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s36_x1 = x7.Value
+        if s36_x1.__class__ is not int or s36_x1 < -32768 or s36_x1 > 32767:
+            raise _rt.bad_int(s36_x1, -32768, 32767)
+        m = ~s36_x1 if s36_x1 < 0 else s36_x1
+        if m < 128:
+            a = (a << 22) | (s36_x0 - -128) << 12 | (s36_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 30) | (s36_x0 - -128) << 20 | (s36_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 38) | (s36_x0 - -128) << 28 | (s36_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SPCMinOutputPowerLimit"
         x8 = v.SPCMinOutputPowerLimit
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "SPCMinOutputPowerLimit.Exponent"
-        s67_x0 = x8.Exponent
-        if s67_x0.__class__ is not int or s67_x0 < -128 or s67_x0 > 127:
-            raise _rt.bad_int(s67_x0, -128, 127)
+        s37_x0 = x8.Exponent
+        if s37_x0.__class__ is not int or s37_x0 < -128 or s37_x0 > 127:
+            raise _rt.bad_int(s37_x0, -128, 127)
         f = "SPCMinOutputPowerLimit.Value"
-        s67_x1 = x8.Value
-        if s67_x1.__class__ is not int or s67_x1 < -32768 or s67_x1 > 32767:
-            raise _rt.bad_int(s67_x1, -32768, 32767)
-        a = (a << 17) | (s67_x0 - -128) << 4 | (s67_x1 < 0)
-        m = ~s67_x1 if s67_x1 < 0 else s67_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s37_x1 = x8.Value
+        if s37_x1.__class__ is not int or s37_x1 < -32768 or s37_x1 > 32767:
+            raise _rt.bad_int(s37_x1, -32768, 32767)
+        m = ~s37_x1 if s37_x1 < 0 else s37_x1
+        if m < 128:
+            a = (a << 25) | (s37_x0 - -128) << 12 | (s37_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (s37_x0 - -128) << 20 | (s37_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (s37_x0 - -128) << 28 | (s37_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SPCChargeDiagnostics"
         x9 = v.SPCChargeDiagnostics
         k9 = _IX_WPT_SPCChargeDiagnosticsType.get(x9)
@@ -2638,16 +3014,20 @@ def _e_WPT_ChargeLoopResType(a, v):
             if not isinstance(x10, RationalNumberType):
                 raise _rt.bad_class(x10, 'RationalNumberType')
             f = "SPCOperatingFrequency.Exponent"
-            s68_x0 = x10.Exponent
-            if s68_x0.__class__ is not int or s68_x0 < -128 or s68_x0 > 127:
-                raise _rt.bad_int(s68_x0, -128, 127)
+            s38_x0 = x10.Exponent
+            if s38_x0.__class__ is not int or s38_x0 < -128 or s38_x0 > 127:
+                raise _rt.bad_int(s38_x0, -128, 127)
             f = "SPCOperatingFrequency.Value"
-            s68_x1 = x10.Value
-            if s68_x1.__class__ is not int or s68_x1 < -32768 or s68_x1 > 32767:
-                raise _rt.bad_int(s68_x1, -32768, 32767)
-            a = (a << 17) | (s68_x0 - -128) << 4 | (s68_x1 < 0)
-            m = ~s68_x1 if s68_x1 < 0 else s68_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            s38_x1 = x10.Value
+            if s38_x1.__class__ is not int or s38_x1 < -32768 or s38_x1 > 32767:
+                raise _rt.bad_int(s38_x1, -32768, 32767)
+            m = ~s38_x1 if s38_x1 < 0 else s38_x1
+            if m < 128:
+                a = (a << 25) | (s38_x0 - -128) << 12 | (s38_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 33) | (s38_x0 - -128) << 20 | (s38_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 41) | (s38_x0 - -128) << 28 | (s38_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 2
             s = 11
         else:
@@ -2657,26 +3037,30 @@ def _e_WPT_ChargeLoopResType(a, v):
         if x11 is not None:
             if not isinstance(x11, WPT_SPCPowerControlParameterType):
                 raise _rt.bad_class(x11, 'WPT_SPCPowerControlParameterType')
-            t = _T69[s]
+            t = _T39[s]
             if t is None:
                 raise _rt.not_here('SPCPowerControlParameter')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation"
-            s70_x0 = x11.SPCPrimaryDeviceCoilCurrentInformation
-            if not isinstance(s70_x0, RationalNumberType):
-                raise _rt.bad_class(s70_x0, 'RationalNumberType')
+            s40_x0 = x11.SPCPrimaryDeviceCoilCurrentInformation
+            if not isinstance(s40_x0, RationalNumberType):
+                raise _rt.bad_class(s40_x0, 'RationalNumberType')
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation.Exponent"
-            s70_s71_x0 = s70_x0.Exponent
-            if s70_s71_x0.__class__ is not int or s70_s71_x0 < -128 or s70_s71_x0 > 127:
-                raise _rt.bad_int(s70_s71_x0, -128, 127)
+            s40_s41_x0 = s40_x0.Exponent
+            if s40_s41_x0.__class__ is not int or s40_s41_x0 < -128 or s40_s41_x0 > 127:
+                raise _rt.bad_int(s40_s41_x0, -128, 127)
             f = "SPCPowerControlParameter.SPCPrimaryDeviceCoilCurrentInformation.Value"
-            s70_s71_x1 = s70_x0.Value
-            if s70_s71_x1.__class__ is not int or s70_s71_x1 < -32768 or s70_s71_x1 > 32767:
-                raise _rt.bad_int(s70_s71_x1, -32768, 32767)
-            a = (a << 15) | (s70_s71_x0 - -128) << 4 | (s70_s71_x1 < 0)
-            m = ~s70_s71_x1 if s70_s71_x1 < 0 else s70_s71_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            s40_s41_x1 = s40_x0.Value
+            if s40_s41_x1.__class__ is not int or s40_s41_x1 < -32768 or s40_s41_x1 > 32767:
+                raise _rt.bad_int(s40_s41_x1, -32768, 32767)
+            m = ~s40_s41_x1 if s40_s41_x1 < 0 else s40_s41_x1
+            if m < 128:
+                a = (a << 23) | (s40_s41_x0 - -128) << 12 | (s40_s41_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 31) | (s40_s41_x0 - -128) << 20 | (s40_s41_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 39) | (s40_s41_x0 - -128) << 28 | (s40_s41_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
         f = "ManufacturerSpecificDataContainer"
         x12 = v.ManufacturerSpecificDataContainer
@@ -2688,7 +3072,7 @@ def _e_WPT_ChargeLoopResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T72[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('ManufacturerSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -2704,7 +3088,7 @@ def _e_WPT_ChargeLoopResType(a, v):
                 a <<= 1
                 i += 1
             s = 14 if n == 16 else 13
-        t = _T73[s]
+        t = _T43[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(ManufacturerSpecificDataContainer), SE(SPCOperatingFrequency), SE(SPCPowerControlParameter))')
         a = (a << t[0]) | t[1]
@@ -2717,27 +3101,8 @@ _e_WPT_ChargeLoopRes = _e_WPT_ChargeLoopResType
 """,
     ),
     '_d_WPT_ChargeLoopResType': (
-        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_ChargeLoopResType', 'WPT_SPCPowerControlParameterType', '_EV_WPT_SPCChargeDiagnosticsType', '_EV_responseCodeType', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_WPT_SPCPowerControlParameterType'),
+        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_ChargeLoopResType', 'WPT_SPCPowerControlParameterType', '_EV_WPT_SPCChargeDiagnosticsType', '_EV_responseCodeType', '_W_RationalNumberType', '_W_WPT_ChargeLoopResType', '_d_EVSEStatusType', '_d_MessageHeaderType', '_d_MeterInfoType', '_d_RationalNumberType', '_d_ReceiptType', '_d_WPT_SPCPowerControlParameterType'),
 """\
-_s75 = RationalNumberType.Exponent.__set__
-_s76 = RationalNumberType.Value.__set__
-_s78 = RationalNumberType.Exponent.__set__
-_s79 = RationalNumberType.Value.__set__
-_s81 = RationalNumberType.Exponent.__set__
-_s82 = RationalNumberType.Value.__set__
-_s83 = WPT_ChargeLoopResType.Header.__set__
-_s84 = WPT_ChargeLoopResType.ResponseCode.__set__
-_s85 = WPT_ChargeLoopResType.EVSEStatus.__set__
-_s86 = WPT_ChargeLoopResType.MeterInfo.__set__
-_s87 = WPT_ChargeLoopResType.Receipt.__set__
-_s88 = WPT_ChargeLoopResType.EVPCPowerRequest.__set__
-_s89 = WPT_ChargeLoopResType.SDPowerInput.__set__
-_s90 = WPT_ChargeLoopResType.SPCMaxOutputPowerLimit.__set__
-_s91 = WPT_ChargeLoopResType.SPCMinOutputPowerLimit.__set__
-_s92 = WPT_ChargeLoopResType.SPCChargeDiagnostics.__set__
-_s93 = WPT_ChargeLoopResType.SPCOperatingFrequency.__set__
-_s94 = WPT_ChargeLoopResType.SPCPowerControlParameter.__set__
-_s95 = WPT_ChargeLoopResType.ManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     v2 = None
@@ -2815,7 +3180,6 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 5:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2824,24 +3188,29 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        e74_v0 = ((g >> 4) & 255) + -128
+        e44_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        e74_v1 = c & 65535
-        if e74_v1 < 32768:
-            e74_v1 >>= 8
+        e44_v1 = c & 65535
+        if e44_v1 < 32768:
+            e44_v1 >>= 8
             p = q - 8
-        elif not e74_v1 & 128:
-            e74_v1 = ((e74_v1 >> 8) & 127) | ((e74_v1 & 127) << 7)
+            if sg:
+                e44_v1 = ~e44_v1
+        elif not e44_v1 & 128:
+            e44_v1 = ((e44_v1 >> 8) & 127) | (e44_v1 & 127) << 7
             p = q
+            if sg:
+                e44_v1 = ~e44_v1
         else:
-            e74_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            e74_v1 = ~e74_v1
-        if e74_v1 < -32768 or e74_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', e74_v1, -32768, 32767)
-        v5 = _new(RationalNumberType)
-        _s75(v5, e74_v0)
-        _s76(v5, e74_v1)
+            e44_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                e44_v1 = ~e44_v1
+            if e44_v1 < -32768 or e44_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e44_v1, -32768, 32767)
+        v5 = _new(_W_RationalNumberType)
+        v5.Exponent = e44_v0
+        v5.Value = e44_v1
+        v5.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2864,7 +3233,6 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     else:
         raise _rt.bad_code(p - 2, ec, 2, 'WPT_ChargeLoopResType')
     if s == 7:
-        p0 = p + 15
         q = p + 31
         if q <= E:
             c = (D >> (E - q)) & 2147483647
@@ -2873,24 +3241,29 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         g = c >> 16
         if g & 28686:
             raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-        s77_v0 = ((g >> 4) & 255) + -128
+        s45_v0 = ((g >> 4) & 255) + -128
         sg = g & 1
-        s77_v1 = c & 65535
-        if s77_v1 < 32768:
-            s77_v1 >>= 8
+        s45_v1 = c & 65535
+        if s45_v1 < 32768:
+            s45_v1 >>= 8
             p = q - 8
-        elif not s77_v1 & 128:
-            s77_v1 = ((s77_v1 >> 8) & 127) | ((s77_v1 & 127) << 7)
+            if sg:
+                s45_v1 = ~s45_v1
+        elif not s45_v1 & 128:
+            s45_v1 = ((s45_v1 >> 8) & 127) | (s45_v1 & 127) << 7
             p = q
+            if sg:
+                s45_v1 = ~s45_v1
         else:
-            s77_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-        if sg:
-            s77_v1 = ~s77_v1
-        if s77_v1 < -32768 or s77_v1 > 32767:
-            raise _rt.out_of_range(p0, 'RationalNumberType.Value', s77_v1, -32768, 32767)
-        v7 = _new(RationalNumberType)
-        _s78(v7, s77_v0)
-        _s79(v7, s77_v1)
+            s45_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+            if sg:
+                s45_v1 = ~s45_v1
+            if s45_v1 < -32768 or s45_v1 > 32767:
+                raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s45_v1, -32768, 32767)
+        v7 = _new(_W_RationalNumberType)
+        v7.Exponent = s45_v0
+        v7.Value = s45_v1
+        v7.__class__ = RationalNumberType
         q = p + 2
         if q > E:
             D, E = _win(data, p, q)
@@ -2898,7 +3271,6 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
         if c & 3:
             raise _rt.escape(p, c, 2, 3, 'WPT_ChargeLoopResType')
         p = q
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -2907,24 +3279,29 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s80_v0 = ((g >> 4) & 255) + -128
+    s46_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s80_v1 = c & 65535
-    if s80_v1 < 32768:
-        s80_v1 >>= 8
+    s46_v1 = c & 65535
+    if s46_v1 < 32768:
+        s46_v1 >>= 8
         p = q - 8
-    elif not s80_v1 & 128:
-        s80_v1 = ((s80_v1 >> 8) & 127) | ((s80_v1 & 127) << 7)
+        if sg:
+            s46_v1 = ~s46_v1
+    elif not s46_v1 & 128:
+        s46_v1 = ((s46_v1 >> 8) & 127) | (s46_v1 & 127) << 7
         p = q
+        if sg:
+            s46_v1 = ~s46_v1
     else:
-        s80_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s80_v1 = ~s80_v1
-    if s80_v1 < -32768 or s80_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s80_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s81(v8, s80_v0)
-    _s82(v8, s80_v1)
+        s46_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s46_v1 = ~s46_v1
+        if s46_v1 < -32768 or s46_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s46_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = s46_v0
+    v8.Value = s46_v1
+    v8.__class__ = RationalNumberType
     q = p + 11
     if q > E:
         D, E = _win(data, p, q)
@@ -3017,28 +3394,103 @@ def _d_WPT_ChargeLoopResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeLoopResType')
-    o = _new(cls)
-    _s83(o, v0)
-    _s84(o, v1)
-    _s85(o, v2)
-    _s86(o, v3)
-    _s87(o, v4)
-    _s88(o, v5)
-    _s89(o, v6)
-    _s90(o, v7)
-    _s91(o, v8)
-    _s92(o, v9)
-    _s93(o, v10)
-    _s94(o, v11)
-    _s95(o, v12)
+    o = _new(_W_WPT_ChargeLoopResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEStatus = v2
+    o.MeterInfo = v3
+    o.Receipt = v4
+    o.EVPCPowerRequest = v5
+    o.SDPowerInput = v6
+    o.SPCMaxOutputPowerLimit = v7
+    o.SPCMinOutputPowerLimit = v8
+    o.SPCChargeDiagnostics = v9
+    o.SPCOperatingFrequency = v10
+    o.SPCPowerControlParameter = v11
+    o.ManufacturerSpecificDataContainer = v12
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeLoopRes = _d_WPT_ChargeLoopResType
+""",
+    ),
+    '_j_WPT_ChargeLoopResType': (
+        ('EVSEStatusType', 'MessageHeaderType', 'MeterInfoType', 'RationalNumberType', 'ReceiptType', 'WPT_SPCPowerControlParameterType', '_j_MessageHeaderType', '_j_MeterInfoType', '_j_ReceiptType'),
+"""\
+
+def _j_WPT_ChargeLoopResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_}
+    x2 = v.EVSEStatus
+    if x2 is not None:
+        y1 = x2.NotificationMaxDelay
+        y2 = x2.EVSENotification
+        if y1 is None:
+            return _rt.json_body(v)
+        d['EVSEStatus'] = {'NotificationMaxDelay': y1, 'EVSENotification': y2._value_}
+    x3 = v.MeterInfo
+    if x3 is not None:
+        d['MeterInfo'] = _j_MeterInfoType(x3)
+    x4 = v.Receipt
+    if x4 is not None:
+        d['Receipt'] = _j_ReceiptType(x4)
+    x5 = v.EVPCPowerRequest
+    if x5 is not None:
+        y3 = x5.Exponent
+        y4 = x5.Value
+        if y3 is None or y4 is None:
+            return _rt.json_body(v)
+        d['EVPCPowerRequest'] = {'Exponent': y3, 'Value': y4}
+    x6 = v.SDPowerInput
+    if x6 is not None:
+        y5 = x6.Exponent
+        y6 = x6.Value
+        if y5 is None or y6 is None:
+            return _rt.json_body(v)
+        d['SDPowerInput'] = {'Exponent': y5, 'Value': y6}
+    x7 = v.SPCMaxOutputPowerLimit
+    if x7 is not None:
+        y7 = x7.Exponent
+        y8 = x7.Value
+        if y7 is None or y8 is None:
+            return _rt.json_body(v)
+        d['SPCMaxOutputPowerLimit'] = {'Exponent': y7, 'Value': y8}
+    x8 = v.SPCMinOutputPowerLimit
+    if x8 is not None:
+        y9 = x8.Exponent
+        y10 = x8.Value
+        if y9 is None or y10 is None:
+            return _rt.json_body(v)
+        d['SPCMinOutputPowerLimit'] = {'Exponent': y9, 'Value': y10}
+    x9 = v.SPCChargeDiagnostics
+    if x9 is not None:
+        d['SPCChargeDiagnostics'] = x9._value_
+    x10 = v.SPCOperatingFrequency
+    if x10 is not None:
+        y11 = x10.Exponent
+        y12 = x10.Value
+        if y11 is None or y12 is None:
+            return _rt.json_body(v)
+        d['SPCOperatingFrequency'] = {'Exponent': y11, 'Value': y12}
+    x11 = v.SPCPowerControlParameter
+    if x11 is not None:
+        y13 = x11.SPCPrimaryDeviceCoilCurrentInformation
+        y14 = y13.Exponent
+        y15 = y13.Value
+        if y14 is None or y15 is None:
+            return _rt.json_body(v)
+        d['SPCPowerControlParameter'] = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y14, 'Value': y15}}
+    x12 = v.ManufacturerSpecificDataContainer
+    if x12:
+        d['ManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x12]
+    return d
+_j_WPT_ChargeLoopRes = _j_WPT_ChargeLoopResType
 """,
     ),
     '_e_WPT_ChargeParameterDiscoveryReqType': (
         ('MessageHeaderType', 'RationalNumberType', '_e_MessageHeaderType'),
 """\
-_T98 = (None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T49 = (None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
     f = ""
@@ -3055,43 +3507,59 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVPCMaxReceivablePower.Exponent"
-        e96_x0 = x1.Exponent
-        if e96_x0.__class__ is not int or e96_x0 < -128 or e96_x0 > 127:
-            raise _rt.bad_int(e96_x0, -128, 127)
+        e47_x0 = x1.Exponent
+        if e47_x0.__class__ is not int or e47_x0 < -128 or e47_x0 > 127:
+            raise _rt.bad_int(e47_x0, -128, 127)
         f = "EVPCMaxReceivablePower.Value"
-        e96_x1 = x1.Value
-        if e96_x1.__class__ is not int or e96_x1 < -32768 or e96_x1 > 32767:
-            raise _rt.bad_int(e96_x1, -32768, 32767)
-        a = (a << 15) | (e96_x0 - -128) << 4 | (e96_x1 < 0)
-        m = ~e96_x1 if e96_x1 < 0 else e96_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e47_x1 = x1.Value
+        if e47_x1.__class__ is not int or e47_x1 < -32768 or e47_x1 > 32767:
+            raise _rt.bad_int(e47_x1, -32768, 32767)
+        m = ~e47_x1 if e47_x1 < 0 else e47_x1
+        if m < 128:
+            a = (a << 23) | (e47_x0 - -128) << 12 | (e47_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e47_x0 - -128) << 20 | (e47_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e47_x0 - -128) << 28 | (e47_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxGroundClearence"
         x2 = v.SDMaxGroundClearence
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a <<= 4
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 12) | (x2)
+        elif x2 < 16384:
+            a = (a << 20) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 28) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "SDMinGroundClearence"
         x3 = v.SDMinGroundClearence
         if x3.__class__ is not int or x3 < 0 or x3 > 65535:
             raise _rt.bad_int(x3, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 11) | (x3)
+        elif x3 < 16384:
+            a = (a << 19) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
         f = "EVPCNaturalFrequency"
         x4 = v.EVPCNaturalFrequency
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "EVPCNaturalFrequency.Exponent"
-        e97_x0 = x4.Exponent
-        if e97_x0.__class__ is not int or e97_x0 < -128 or e97_x0 > 127:
-            raise _rt.bad_int(e97_x0, -128, 127)
+        e48_x0 = x4.Exponent
+        if e48_x0.__class__ is not int or e48_x0 < -128 or e48_x0 > 127:
+            raise _rt.bad_int(e48_x0, -128, 127)
         f = "EVPCNaturalFrequency.Value"
-        e97_x1 = x4.Value
-        if e97_x1.__class__ is not int or e97_x1 < -32768 or e97_x1 > 32767:
-            raise _rt.bad_int(e97_x1, -32768, 32767)
-        a = (a << 16) | (e97_x0 - -128) << 4 | (e97_x1 < 0)
-        m = ~e97_x1 if e97_x1 < 0 else e97_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e48_x1 = x4.Value
+        if e48_x1.__class__ is not int or e48_x1 < -32768 or e48_x1 > 32767:
+            raise _rt.bad_int(e48_x1, -32768, 32767)
+        m = ~e48_x1 if e48_x1 < 0 else e48_x1
+        if m < 128:
+            a = (a << 24) | (e48_x0 - -128) << 12 | (e48_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e48_x0 - -128) << 20 | (e48_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e48_x0 - -128) << 28 | (e48_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCDeviceLocalControl"
         x5 = v.EVPCDeviceLocalControl
         if x5.__class__ is not bool:
@@ -3121,7 +3589,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(a, v):
             s = 8 if n == 16 else 7
         else:
             s = 6
-        t = _T98[s]
+        t = _T49[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -3134,19 +3602,8 @@ _e_WPT_ChargeParameterDiscoveryReq = _e_WPT_ChargeParameterDiscoveryReqType
 """,
     ),
     '_d_WPT_ChargeParameterDiscoveryReqType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryReqType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryReqType', '_W_RationalNumberType', '_W_WPT_ChargeParameterDiscoveryReqType', '_d_MessageHeaderType'),
 """\
-_s100 = RationalNumberType.Exponent.__set__
-_s101 = RationalNumberType.Value.__set__
-_s103 = RationalNumberType.Exponent.__set__
-_s104 = RationalNumberType.Value.__set__
-_s105 = WPT_ChargeParameterDiscoveryReqType.Header.__set__
-_s106 = WPT_ChargeParameterDiscoveryReqType.EVPCMaxReceivablePower.__set__
-_s107 = WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence.__set__
-_s108 = WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence.__set__
-_s109 = WPT_ChargeParameterDiscoveryReqType.EVPCNaturalFrequency.__set__
-_s110 = WPT_ChargeParameterDiscoveryReqType.EVPCDeviceLocalControl.__set__
-_s111 = WPT_ChargeParameterDiscoveryReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     v6 = []
@@ -3158,7 +3615,6 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryReqType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -3167,25 +3623,29 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e99_v0 = ((g >> 4) & 255) + -128
+    e50_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e99_v1 = c & 65535
-    if e99_v1 < 32768:
-        e99_v1 >>= 8
+    e50_v1 = c & 65535
+    if e50_v1 < 32768:
+        e50_v1 >>= 8
         p = q - 8
-    elif not e99_v1 & 128:
-        e99_v1 = ((e99_v1 >> 8) & 127) | ((e99_v1 & 127) << 7)
+        if sg:
+            e50_v1 = ~e50_v1
+    elif not e50_v1 & 128:
+        e50_v1 = ((e50_v1 >> 8) & 127) | (e50_v1 & 127) << 7
         p = q
+        if sg:
+            e50_v1 = ~e50_v1
     else:
-        e99_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e99_v1 = ~e99_v1
-    if e99_v1 < -32768 or e99_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e99_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s100(v1, e99_v0)
-    _s101(v1, e99_v1)
-    p0 = p + 4
+        e50_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e50_v1 = ~e50_v1
+        if e50_v1 < -32768 or e50_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e50_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e50_v0
+    v1.Value = e50_v1
+    v1.__class__ = RationalNumberType
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -3199,13 +3659,12 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
-    p0 = p + 3
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryReqType.SDMaxGroundClearence', v2, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -3219,13 +3678,12 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
         v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
     else:
         v3, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v3 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
-    p0 = p + 16
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryReqType.SDMinGroundClearence', v3, 0, 65535)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -3234,24 +3692,29 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e102_v0 = ((g >> 4) & 255) + -128
+    e51_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e102_v1 = c & 65535
-    if e102_v1 < 32768:
-        e102_v1 >>= 8
+    e51_v1 = c & 65535
+    if e51_v1 < 32768:
+        e51_v1 >>= 8
         p = q - 8
-    elif not e102_v1 & 128:
-        e102_v1 = ((e102_v1 >> 8) & 127) | ((e102_v1 & 127) << 7)
+        if sg:
+            e51_v1 = ~e51_v1
+    elif not e51_v1 & 128:
+        e51_v1 = ((e51_v1 >> 8) & 127) | (e51_v1 & 127) << 7
         p = q
+        if sg:
+            e51_v1 = ~e51_v1
     else:
-        e102_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e102_v1 = ~e102_v1
-    if e102_v1 < -32768 or e102_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e102_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s103(v4, e102_v0)
-    _s104(v4, e102_v1)
+        e51_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e51_v1 = ~e51_v1
+        if e51_v1 < -32768 or e51_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e51_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = e51_v0
+    v4.Value = e51_v1
+    v4.__class__ = RationalNumberType
     q = p + 8
     if q > E:
         D, E = _win(data, p, q)
@@ -3300,22 +3763,48 @@ def _d_WPT_ChargeParameterDiscoveryReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeParameterDiscoveryReqType')
-    o = _new(cls)
-    _s105(o, v0)
-    _s106(o, v1)
-    _s107(o, v2)
-    _s108(o, v3)
-    _s109(o, v4)
-    _s110(o, v5)
-    _s111(o, v6)
+    o = _new(_W_WPT_ChargeParameterDiscoveryReqType)
+    o.Header = v0
+    o.EVPCMaxReceivablePower = v1
+    o.SDMaxGroundClearence = v2
+    o.SDMinGroundClearence = v3
+    o.EVPCNaturalFrequency = v4
+    o.EVPCDeviceLocalControl = v5
+    o.VendorSpecificDataContainer = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeParameterDiscoveryReq = _d_WPT_ChargeParameterDiscoveryReqType
+""",
+    ),
+    '_j_WPT_ChargeParameterDiscoveryReqType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeParameterDiscoveryReqType(v):
+    x0 = v.Header
+    x1 = v.EVPCMaxReceivablePower
+    y1 = x1.Exponent
+    y2 = x1.Value
+    x2 = v.SDMaxGroundClearence
+    x3 = v.SDMinGroundClearence
+    x4 = v.EVPCNaturalFrequency
+    y3 = x4.Exponent
+    y4 = x4.Value
+    x5 = v.EVPCDeviceLocalControl
+    if y1 is None or y2 is None or x2 is None or x3 is None or y3 is None or y4 is None or x5 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVPCMaxReceivablePower': {'Exponent': y1, 'Value': y2}, 'SDMaxGroundClearence': x2, 'SDMinGroundClearence': x3, 'EVPCNaturalFrequency': {'Exponent': y3, 'Value': y4}, 'EVPCDeviceLocalControl': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    return d
+_j_WPT_ChargeParameterDiscoveryReq = _j_WPT_ChargeParameterDiscoveryReqType
 """,
     ),
     '_e_WPT_ChargeParameterDiscoveryResType': (
         ('MessageHeaderType', 'RationalNumberType', '_IX_WPT_PowerClassType', '_IX_responseCodeType', '_e_MessageHeaderType'),
 """\
-_T116 = (None, None, None, None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T56 = (None, None, None, None, None, None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_ChargeParameterDiscoveryResType(a, v):
     f = ""
@@ -3342,73 +3831,97 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "SDMinOutputPower.Exponent"
-        s112_x0 = x3.Exponent
-        if s112_x0.__class__ is not int or s112_x0 < -128 or s112_x0 > 127:
-            raise _rt.bad_int(s112_x0, -128, 127)
+        s52_x0 = x3.Exponent
+        if s52_x0.__class__ is not int or s52_x0 < -128 or s52_x0 > 127:
+            raise _rt.bad_int(s52_x0, -128, 127)
         f = "SDMinOutputPower.Value"
-        s112_x1 = x3.Value
-        if s112_x1.__class__ is not int or s112_x1 < -32768 or s112_x1 > 32767:
-            raise _rt.bad_int(s112_x1, -32768, 32767)
-        a = (a << 29) | (k1) << 21 | (k2) << 16 | (s112_x0 - -128) << 4 | (s112_x1 < 0)
-        m = ~s112_x1 if s112_x1 < 0 else s112_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s52_x1 = x3.Value
+        if s52_x1.__class__ is not int or s52_x1 < -32768 or s52_x1 > 32767:
+            raise _rt.bad_int(s52_x1, -32768, 32767)
+        m = ~s52_x1 if s52_x1 < 0 else s52_x1
+        if m < 128:
+            a = (a << 37) | (k1) << 29 | (k2) << 24 | (s52_x0 - -128) << 12 | (s52_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 45) | (k1) << 37 | (k2) << 32 | (s52_x0 - -128) << 20 | (s52_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 53) | (k1) << 45 | (k2) << 40 | (s52_x0 - -128) << 28 | (s52_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxOutputPower"
         x4 = v.SDMaxOutputPower
         if not isinstance(x4, RationalNumberType):
             raise _rt.bad_class(x4, 'RationalNumberType')
         f = "SDMaxOutputPower.Exponent"
-        s113_x0 = x4.Exponent
-        if s113_x0.__class__ is not int or s113_x0 < -128 or s113_x0 > 127:
-            raise _rt.bad_int(s113_x0, -128, 127)
+        s53_x0 = x4.Exponent
+        if s53_x0.__class__ is not int or s53_x0 < -128 or s53_x0 > 127:
+            raise _rt.bad_int(s53_x0, -128, 127)
         f = "SDMaxOutputPower.Value"
-        s113_x1 = x4.Value
-        if s113_x1.__class__ is not int or s113_x1 < -32768 or s113_x1 > 32767:
-            raise _rt.bad_int(s113_x1, -32768, 32767)
-        a = (a << 17) | (s113_x0 - -128) << 4 | (s113_x1 < 0)
-        m = ~s113_x1 if s113_x1 < 0 else s113_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s53_x1 = x4.Value
+        if s53_x1.__class__ is not int or s53_x1 < -32768 or s53_x1 > 32767:
+            raise _rt.bad_int(s53_x1, -32768, 32767)
+        m = ~s53_x1 if s53_x1 < 0 else s53_x1
+        if m < 128:
+            a = (a << 25) | (s53_x0 - -128) << 12 | (s53_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (s53_x0 - -128) << 20 | (s53_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (s53_x0 - -128) << 28 | (s53_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDMaxGroundClearanceSupport"
         x5 = v.SDMaxGroundClearanceSupport
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 4
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 12) | (x5)
+        elif x5 < 16384:
+            a = (a << 20) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 28) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "SDMinGroundClearanceSupport"
         x6 = v.SDMinGroundClearanceSupport
         if x6.__class__ is not int or x6 < 0 or x6 > 65535:
             raise _rt.bad_int(x6, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x6 if x6 < 128 else _uint(a, x6)
+        if x6 < 128:
+            a = (a << 11) | (x6)
+        elif x6 < 16384:
+            a = (a << 19) | (((x6 & 127) << 8) | (x6 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x6 & 127) << 16) | ((x6 & 16256) << 1) | (x6 >> 14) | 8421376)
         f = "PDMinCoilCurrent"
         x7 = v.PDMinCoilCurrent
         if not isinstance(x7, RationalNumberType):
             raise _rt.bad_class(x7, 'RationalNumberType')
         f = "PDMinCoilCurrent.Exponent"
-        p114_x0 = x7.Exponent
-        if p114_x0.__class__ is not int or p114_x0 < -128 or p114_x0 > 127:
-            raise _rt.bad_int(p114_x0, -128, 127)
+        p54_x0 = x7.Exponent
+        if p54_x0.__class__ is not int or p54_x0 < -128 or p54_x0 > 127:
+            raise _rt.bad_int(p54_x0, -128, 127)
         f = "PDMinCoilCurrent.Value"
-        p114_x1 = x7.Value
-        if p114_x1.__class__ is not int or p114_x1 < -32768 or p114_x1 > 32767:
-            raise _rt.bad_int(p114_x1, -32768, 32767)
-        a = (a << 16) | (p114_x0 - -128) << 4 | (p114_x1 < 0)
-        m = ~p114_x1 if p114_x1 < 0 else p114_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p54_x1 = x7.Value
+        if p54_x1.__class__ is not int or p54_x1 < -32768 or p54_x1 > 32767:
+            raise _rt.bad_int(p54_x1, -32768, 32767)
+        m = ~p54_x1 if p54_x1 < 0 else p54_x1
+        if m < 128:
+            a = (a << 24) | (p54_x0 - -128) << 12 | (p54_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (p54_x0 - -128) << 20 | (p54_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (p54_x0 - -128) << 28 | (p54_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "PDMaxCoilCurrent"
         x8 = v.PDMaxCoilCurrent
         if not isinstance(x8, RationalNumberType):
             raise _rt.bad_class(x8, 'RationalNumberType')
         f = "PDMaxCoilCurrent.Exponent"
-        p115_x0 = x8.Exponent
-        if p115_x0.__class__ is not int or p115_x0 < -128 or p115_x0 > 127:
-            raise _rt.bad_int(p115_x0, -128, 127)
+        p55_x0 = x8.Exponent
+        if p55_x0.__class__ is not int or p55_x0 < -128 or p55_x0 > 127:
+            raise _rt.bad_int(p55_x0, -128, 127)
         f = "PDMaxCoilCurrent.Value"
-        p115_x1 = x8.Value
-        if p115_x1.__class__ is not int or p115_x1 < -32768 or p115_x1 > 32767:
-            raise _rt.bad_int(p115_x1, -32768, 32767)
-        a = (a << 17) | (p115_x0 - -128) << 4 | (p115_x1 < 0)
-        m = ~p115_x1 if p115_x1 < 0 else p115_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        p55_x1 = x8.Value
+        if p55_x1.__class__ is not int or p55_x1 < -32768 or p55_x1 > 32767:
+            raise _rt.bad_int(p55_x1, -32768, 32767)
+        m = ~p55_x1 if p55_x1 < 0 else p55_x1
+        if m < 128:
+            a = (a << 25) | (p55_x0 - -128) << 12 | (p55_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (p55_x0 - -128) << 20 | (p55_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (p55_x0 - -128) << 28 | (p55_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "SDManufacturerSpecificDataContainer"
         x9 = v.SDManufacturerSpecificDataContainer
         i = None
@@ -3434,7 +3947,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(a, v):
             s = 11 if n == 16 else 10
         else:
             s = 9
-        t = _T116[s]
+        t = _T56[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(SDManufacturerSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -3447,26 +3960,8 @@ _e_WPT_ChargeParameterDiscoveryRes = _e_WPT_ChargeParameterDiscoveryResType
 """,
     ),
     '_d_WPT_ChargeParameterDiscoveryResType': (
-        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryResType', '_EV_WPT_PowerClassType', '_EV_responseCodeType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'RationalNumberType', 'WPT_ChargeParameterDiscoveryResType', '_EV_WPT_PowerClassType', '_EV_responseCodeType', '_W_RationalNumberType', '_W_WPT_ChargeParameterDiscoveryResType', '_d_MessageHeaderType'),
 """\
-_s118 = RationalNumberType.Exponent.__set__
-_s119 = RationalNumberType.Value.__set__
-_s121 = RationalNumberType.Exponent.__set__
-_s122 = RationalNumberType.Value.__set__
-_s124 = RationalNumberType.Exponent.__set__
-_s125 = RationalNumberType.Value.__set__
-_s127 = RationalNumberType.Exponent.__set__
-_s128 = RationalNumberType.Value.__set__
-_s129 = WPT_ChargeParameterDiscoveryResType.Header.__set__
-_s130 = WPT_ChargeParameterDiscoveryResType.ResponseCode.__set__
-_s131 = WPT_ChargeParameterDiscoveryResType.PDInputPowerClass.__set__
-_s132 = WPT_ChargeParameterDiscoveryResType.SDMinOutputPower.__set__
-_s133 = WPT_ChargeParameterDiscoveryResType.SDMaxOutputPower.__set__
-_s134 = WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport.__set__
-_s135 = WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport.__set__
-_s136 = WPT_ChargeParameterDiscoveryResType.PDMinCoilCurrent.__set__
-_s137 = WPT_ChargeParameterDiscoveryResType.PDMaxCoilCurrent.__set__
-_s138 = WPT_ChargeParameterDiscoveryResType.SDManufacturerSpecificDataContainer.__set__
 
 def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v9 = []
@@ -3478,7 +3973,6 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_ChargeParameterDiscoveryResType')
     p = q
     v0, D, E, p = _d_MessageHeaderType(D, E, p, data, st, MessageHeaderType)
-    p0 = p + 29
     q = p + 45
     if q <= E:
         c = (D >> (E - q)) & 35184372088831
@@ -3493,25 +3987,29 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     v1 = _EV_responseCodeType[k]
     k = (g >> 16) & 3
     v2 = _EV_WPT_PowerClassType[k]
-    s117_v0 = ((g >> 4) & 255) + -128
+    s57_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s117_v1 = c & 65535
-    if s117_v1 < 32768:
-        s117_v1 >>= 8
+    s57_v1 = c & 65535
+    if s57_v1 < 32768:
+        s57_v1 >>= 8
         p = q - 8
-    elif not s117_v1 & 128:
-        s117_v1 = ((s117_v1 >> 8) & 127) | ((s117_v1 & 127) << 7)
+        if sg:
+            s57_v1 = ~s57_v1
+    elif not s57_v1 & 128:
+        s57_v1 = ((s57_v1 >> 8) & 127) | (s57_v1 & 127) << 7
         p = q
+        if sg:
+            s57_v1 = ~s57_v1
     else:
-        s117_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s117_v1 = ~s117_v1
-    if s117_v1 < -32768 or s117_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s117_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s118(v3, s117_v0)
-    _s119(v3, s117_v1)
-    p0 = p + 17
+        s57_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s57_v1 = ~s57_v1
+        if s57_v1 < -32768 or s57_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s57_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = s57_v0
+    v3.Value = s57_v1
+    v3.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3520,25 +4018,29 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    s120_v0 = ((g >> 4) & 255) + -128
+    s58_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s120_v1 = c & 65535
-    if s120_v1 < 32768:
-        s120_v1 >>= 8
+    s58_v1 = c & 65535
+    if s58_v1 < 32768:
+        s58_v1 >>= 8
         p = q - 8
-    elif not s120_v1 & 128:
-        s120_v1 = ((s120_v1 >> 8) & 127) | ((s120_v1 & 127) << 7)
+        if sg:
+            s58_v1 = ~s58_v1
+    elif not s58_v1 & 128:
+        s58_v1 = ((s58_v1 >> 8) & 127) | (s58_v1 & 127) << 7
         p = q
+        if sg:
+            s58_v1 = ~s58_v1
     else:
-        s120_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s120_v1 = ~s120_v1
-    if s120_v1 < -32768 or s120_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s120_v1, -32768, 32767)
-    v4 = _new(RationalNumberType)
-    _s121(v4, s120_v0)
-    _s122(v4, s120_v1)
-    p0 = p + 4
+        s58_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s58_v1 = ~s58_v1
+        if s58_v1 < -32768 or s58_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s58_v1, -32768, 32767)
+    v4 = _new(_W_RationalNumberType)
+    v4.Exponent = s58_v0
+    v4.Value = s58_v1
+    v4.__class__ = RationalNumberType
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -3552,13 +4054,12 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
         v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
     else:
         v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
-    p0 = p + 3
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryResType.SDMaxGroundClearanceSupport', v5, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -3572,13 +4073,12 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
         v6 >>= 8
         p = q - 8
     elif not v6 & 128:
-        v6 = ((v6 >> 8) & 127) | ((v6 & 127) << 7)
+        v6 = ((v6 >> 8) & 127) | (v6 & 127) << 7
         p = q
     else:
         v6, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v6 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
-    p0 = p + 16
+        if v6 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_ChargeParameterDiscoveryResType.SDMinGroundClearanceSupport', v6, 0, 65535)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -3587,25 +4087,29 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    p123_v0 = ((g >> 4) & 255) + -128
+    p59_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p123_v1 = c & 65535
-    if p123_v1 < 32768:
-        p123_v1 >>= 8
+    p59_v1 = c & 65535
+    if p59_v1 < 32768:
+        p59_v1 >>= 8
         p = q - 8
-    elif not p123_v1 & 128:
-        p123_v1 = ((p123_v1 >> 8) & 127) | ((p123_v1 & 127) << 7)
+        if sg:
+            p59_v1 = ~p59_v1
+    elif not p59_v1 & 128:
+        p59_v1 = ((p59_v1 >> 8) & 127) | (p59_v1 & 127) << 7
         p = q
+        if sg:
+            p59_v1 = ~p59_v1
     else:
-        p123_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p123_v1 = ~p123_v1
-    if p123_v1 < -32768 or p123_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p123_v1, -32768, 32767)
-    v7 = _new(RationalNumberType)
-    _s124(v7, p123_v0)
-    _s125(v7, p123_v1)
-    p0 = p + 17
+        p59_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p59_v1 = ~p59_v1
+        if p59_v1 < -32768 or p59_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p59_v1, -32768, 32767)
+    v7 = _new(_W_RationalNumberType)
+    v7.Exponent = p59_v0
+    v7.Value = p59_v1
+    v7.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3614,24 +4118,29 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    p126_v0 = ((g >> 4) & 255) + -128
+    p60_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    p126_v1 = c & 65535
-    if p126_v1 < 32768:
-        p126_v1 >>= 8
+    p60_v1 = c & 65535
+    if p60_v1 < 32768:
+        p60_v1 >>= 8
         p = q - 8
-    elif not p126_v1 & 128:
-        p126_v1 = ((p126_v1 >> 8) & 127) | ((p126_v1 & 127) << 7)
+        if sg:
+            p60_v1 = ~p60_v1
+    elif not p60_v1 & 128:
+        p60_v1 = ((p60_v1 >> 8) & 127) | (p60_v1 & 127) << 7
         p = q
+        if sg:
+            p60_v1 = ~p60_v1
     else:
-        p126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        p126_v1 = ~p126_v1
-    if p126_v1 < -32768 or p126_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', p126_v1, -32768, 32767)
-    v8 = _new(RationalNumberType)
-    _s127(v8, p126_v0)
-    _s128(v8, p126_v1)
+        p60_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            p60_v1 = ~p60_v1
+        if p60_v1 < -32768 or p60_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', p60_v1, -32768, 32767)
+    v8 = _new(_W_RationalNumberType)
+    v8.Exponent = p60_v0
+    v8.Value = p60_v1
+    v8.__class__ = RationalNumberType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -3679,19 +4188,52 @@ def _d_WPT_ChargeParameterDiscoveryResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_ChargeParameterDiscoveryResType')
-    o = _new(cls)
-    _s129(o, v0)
-    _s130(o, v1)
-    _s131(o, v2)
-    _s132(o, v3)
-    _s133(o, v4)
-    _s134(o, v5)
-    _s135(o, v6)
-    _s136(o, v7)
-    _s137(o, v8)
-    _s138(o, v9)
+    o = _new(_W_WPT_ChargeParameterDiscoveryResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.PDInputPowerClass = v2
+    o.SDMinOutputPower = v3
+    o.SDMaxOutputPower = v4
+    o.SDMaxGroundClearanceSupport = v5
+    o.SDMinGroundClearanceSupport = v6
+    o.PDMinCoilCurrent = v7
+    o.PDMaxCoilCurrent = v8
+    o.SDManufacturerSpecificDataContainer = v9
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_ChargeParameterDiscoveryRes = _d_WPT_ChargeParameterDiscoveryResType
+""",
+    ),
+    '_j_WPT_ChargeParameterDiscoveryResType': (
+        ('MessageHeaderType', 'RationalNumberType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_ChargeParameterDiscoveryResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.PDInputPowerClass
+    x3 = v.SDMinOutputPower
+    y1 = x3.Exponent
+    y2 = x3.Value
+    x4 = v.SDMaxOutputPower
+    y3 = x4.Exponent
+    y4 = x4.Value
+    x5 = v.SDMaxGroundClearanceSupport
+    x6 = v.SDMinGroundClearanceSupport
+    x7 = v.PDMinCoilCurrent
+    y5 = x7.Exponent
+    y6 = x7.Value
+    x8 = v.PDMaxCoilCurrent
+    y7 = x8.Exponent
+    y8 = x8.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or x5 is None or x6 is None or y5 is None or y6 is None or y7 is None or y8 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PDInputPowerClass': x2._value_, 'SDMinOutputPower': {'Exponent': y1, 'Value': y2}, 'SDMaxOutputPower': {'Exponent': y3, 'Value': y4}, 'SDMaxGroundClearanceSupport': x5, 'SDMinGroundClearanceSupport': x6, 'PDMinCoilCurrent': {'Exponent': y5, 'Value': y6}, 'PDMaxCoilCurrent': {'Exponent': y7, 'Value': y8}}
+    x9 = v.SDManufacturerSpecificDataContainer
+    if x9:
+        d['SDManufacturerSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x9]
+    return d
+_j_WPT_ChargeParameterDiscoveryRes = _j_WPT_ChargeParameterDiscoveryResType
 """,
     ),
     '_e_WPT_CoordinateXYZType': (
@@ -3705,23 +4247,35 @@ def _e_WPT_CoordinateXYZType(a, v):
         x0 = v.Coord_X
         if x0.__class__ is not int or x0 < -32768 or x0 > 32767:
             raise _rt.bad_int(x0, -32768, 32767)
-        a = (a << 3) | (x0 < 0)
         m = ~x0 if x0 < 0 else x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 11) | (x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 19) | (x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 27) | (x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Coord_Y"
         x1 = v.Coord_Y
         if x1.__class__ is not int or x1 < -32768 or x1 > 32767:
             raise _rt.bad_int(x1, -32768, 32767)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "Coord_Z"
         x2 = v.Coord_Z
         if x2.__class__ is not int or x2 < -32768 or x2 > 32767:
             raise _rt.bad_int(x2, -32768, 32767)
-        a = (a << 4) | (x2 < 0)
         m = ~x2 if x2 < 0 else x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3731,14 +4285,10 @@ def _e_WPT_CoordinateXYZType(a, v):
 """,
     ),
     '_d_WPT_CoordinateXYZType': (
-        ('WPT_CoordinateXYZType',),
+        ('WPT_CoordinateXYZType', '_W_WPT_CoordinateXYZType'),
 """\
-_s139 = WPT_CoordinateXYZType.Coord_X.__set__
-_s140 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s141 = WPT_CoordinateXYZType.Coord_Z.__set__
 
 def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -3752,16 +4302,19 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if sg:
+            v0 = ~v0
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if sg:
+            v0 = ~v0
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v0 = ~v0
-    if v0 < -32768 or v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v0 = ~v0
+        if v0 < -32768 or v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -3775,16 +4328,19 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v1 = ~v1
-    if v1 < -32768 or v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
-    p0 = p + 4
+        if sg:
+            v1 = ~v1
+        if v1 < -32768 or v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -3798,15 +4354,19 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     if v2 < 32768:
         v2 >>= 8
         p = q - 8
+        if sg:
+            v2 = ~v2
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
+        if sg:
+            v2 = ~v2
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        v2 = ~v2
-    if v2 < -32768 or v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
+        if sg:
+            v2 = ~v2
+        if v2 < -32768 or v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', v2, -32768, 32767)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3814,11 +4374,26 @@ def _d_WPT_CoordinateXYZType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_CoordinateXYZType')
     p = q
-    o = _new(cls)
-    _s139(o, v0)
-    _s140(o, v1)
-    _s141(o, v2)
+    o = _new(_W_WPT_CoordinateXYZType)
+    o.Coord_X = v0
+    o.Coord_Y = v1
+    o.Coord_Z = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_CoordinateXYZType': (
+        (),
+"""\
+
+def _j_WPT_CoordinateXYZType(v):
+    x0 = v.Coord_X
+    x1 = v.Coord_Y
+    x2 = v.Coord_Z
+    if x0 is None or x1 is None or x2 is None:
+        return _rt.json_body(v)
+    d = {'Coord_X': x0, 'Coord_Y': x1, 'Coord_Z': x2}
+    return d
 """,
     ),
     '_e_WPT_EVPCPowerControlParameterType': (
@@ -3833,61 +4408,77 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "EVPCCoilCurrentRequest.Exponent"
-        e142_x0 = x0.Exponent
-        if e142_x0.__class__ is not int or e142_x0 < -128 or e142_x0 > 127:
-            raise _rt.bad_int(e142_x0, -128, 127)
+        e61_x0 = x0.Exponent
+        if e61_x0.__class__ is not int or e61_x0 < -128 or e61_x0 > 127:
+            raise _rt.bad_int(e61_x0, -128, 127)
         f = "EVPCCoilCurrentRequest.Value"
-        e142_x1 = x0.Value
-        if e142_x1.__class__ is not int or e142_x1 < -32768 or e142_x1 > 32767:
-            raise _rt.bad_int(e142_x1, -32768, 32767)
-        a = (a << 15) | (e142_x0 - -128) << 4 | (e142_x1 < 0)
-        m = ~e142_x1 if e142_x1 < 0 else e142_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e61_x1 = x0.Value
+        if e61_x1.__class__ is not int or e61_x1 < -32768 or e61_x1 > 32767:
+            raise _rt.bad_int(e61_x1, -32768, 32767)
+        m = ~e61_x1 if e61_x1 < 0 else e61_x1
+        if m < 128:
+            a = (a << 23) | (e61_x0 - -128) << 12 | (e61_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (e61_x0 - -128) << 20 | (e61_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (e61_x0 - -128) << 28 | (e61_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCCoilCurrentInformation"
         x1 = v.EVPCCoilCurrentInformation
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EVPCCoilCurrentInformation.Exponent"
-        e143_x0 = x1.Exponent
-        if e143_x0.__class__ is not int or e143_x0 < -128 or e143_x0 > 127:
-            raise _rt.bad_int(e143_x0, -128, 127)
+        e62_x0 = x1.Exponent
+        if e62_x0.__class__ is not int or e62_x0 < -128 or e62_x0 > 127:
+            raise _rt.bad_int(e62_x0, -128, 127)
         f = "EVPCCoilCurrentInformation.Value"
-        e143_x1 = x1.Value
-        if e143_x1.__class__ is not int or e143_x1 < -32768 or e143_x1 > 32767:
-            raise _rt.bad_int(e143_x1, -32768, 32767)
-        a = (a << 17) | (e143_x0 - -128) << 4 | (e143_x1 < 0)
-        m = ~e143_x1 if e143_x1 < 0 else e143_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e62_x1 = x1.Value
+        if e62_x1.__class__ is not int or e62_x1 < -32768 or e62_x1 > 32767:
+            raise _rt.bad_int(e62_x1, -32768, 32767)
+        m = ~e62_x1 if e62_x1 < 0 else e62_x1
+        if m < 128:
+            a = (a << 25) | (e62_x0 - -128) << 12 | (e62_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e62_x0 - -128) << 20 | (e62_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e62_x0 - -128) << 28 | (e62_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCCurrentOutputInformation"
         x2 = v.EVPCCurrentOutputInformation
         if not isinstance(x2, RationalNumberType):
             raise _rt.bad_class(x2, 'RationalNumberType')
         f = "EVPCCurrentOutputInformation.Exponent"
-        e144_x0 = x2.Exponent
-        if e144_x0.__class__ is not int or e144_x0 < -128 or e144_x0 > 127:
-            raise _rt.bad_int(e144_x0, -128, 127)
+        e63_x0 = x2.Exponent
+        if e63_x0.__class__ is not int or e63_x0 < -128 or e63_x0 > 127:
+            raise _rt.bad_int(e63_x0, -128, 127)
         f = "EVPCCurrentOutputInformation.Value"
-        e144_x1 = x2.Value
-        if e144_x1.__class__ is not int or e144_x1 < -32768 or e144_x1 > 32767:
-            raise _rt.bad_int(e144_x1, -32768, 32767)
-        a = (a << 17) | (e144_x0 - -128) << 4 | (e144_x1 < 0)
-        m = ~e144_x1 if e144_x1 < 0 else e144_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e63_x1 = x2.Value
+        if e63_x1.__class__ is not int or e63_x1 < -32768 or e63_x1 > 32767:
+            raise _rt.bad_int(e63_x1, -32768, 32767)
+        m = ~e63_x1 if e63_x1 < 0 else e63_x1
+        if m < 128:
+            a = (a << 25) | (e63_x0 - -128) << 12 | (e63_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e63_x0 - -128) << 20 | (e63_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e63_x0 - -128) << 28 | (e63_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "EVPCVoltageOutputInformation"
         x3 = v.EVPCVoltageOutputInformation
         if not isinstance(x3, RationalNumberType):
             raise _rt.bad_class(x3, 'RationalNumberType')
         f = "EVPCVoltageOutputInformation.Exponent"
-        e145_x0 = x3.Exponent
-        if e145_x0.__class__ is not int or e145_x0 < -128 or e145_x0 > 127:
-            raise _rt.bad_int(e145_x0, -128, 127)
+        e64_x0 = x3.Exponent
+        if e64_x0.__class__ is not int or e64_x0 < -128 or e64_x0 > 127:
+            raise _rt.bad_int(e64_x0, -128, 127)
         f = "EVPCVoltageOutputInformation.Value"
-        e145_x1 = x3.Value
-        if e145_x1.__class__ is not int or e145_x1 < -32768 or e145_x1 > 32767:
-            raise _rt.bad_int(e145_x1, -32768, 32767)
-        a = (a << 17) | (e145_x0 - -128) << 4 | (e145_x1 < 0)
-        m = ~e145_x1 if e145_x1 < 0 else e145_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e64_x1 = x3.Value
+        if e64_x1.__class__ is not int or e64_x1 < -32768 or e64_x1 > 32767:
+            raise _rt.bad_int(e64_x1, -32768, 32767)
+        m = ~e64_x1 if e64_x1 < 0 else e64_x1
+        if m < 128:
+            a = (a << 25) | (e64_x0 - -128) << 12 | (e64_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 33) | (e64_x0 - -128) << 20 | (e64_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 41) | (e64_x0 - -128) << 28 | (e64_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3897,23 +4488,10 @@ def _e_WPT_EVPCPowerControlParameterType(a, v):
 """,
     ),
     '_d_WPT_EVPCPowerControlParameterType': (
-        ('RationalNumberType', 'WPT_EVPCPowerControlParameterType'),
+        ('RationalNumberType', 'WPT_EVPCPowerControlParameterType', '_W_RationalNumberType', '_W_WPT_EVPCPowerControlParameterType'),
 """\
-_s147 = RationalNumberType.Exponent.__set__
-_s148 = RationalNumberType.Value.__set__
-_s150 = RationalNumberType.Exponent.__set__
-_s151 = RationalNumberType.Value.__set__
-_s153 = RationalNumberType.Exponent.__set__
-_s154 = RationalNumberType.Value.__set__
-_s156 = RationalNumberType.Exponent.__set__
-_s157 = RationalNumberType.Value.__set__
-_s158 = WPT_EVPCPowerControlParameterType.EVPCCoilCurrentRequest.__set__
-_s159 = WPT_EVPCPowerControlParameterType.EVPCCoilCurrentInformation.__set__
-_s160 = WPT_EVPCPowerControlParameterType.EVPCCurrentOutputInformation.__set__
-_s161 = WPT_EVPCPowerControlParameterType.EVPCVoltageOutputInformation.__set__
 
 def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -3922,25 +4500,29 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    e146_v0 = ((g >> 4) & 255) + -128
+    e65_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e146_v1 = c & 65535
-    if e146_v1 < 32768:
-        e146_v1 >>= 8
+    e65_v1 = c & 65535
+    if e65_v1 < 32768:
+        e65_v1 >>= 8
         p = q - 8
-    elif not e146_v1 & 128:
-        e146_v1 = ((e146_v1 >> 8) & 127) | ((e146_v1 & 127) << 7)
+        if sg:
+            e65_v1 = ~e65_v1
+    elif not e65_v1 & 128:
+        e65_v1 = ((e65_v1 >> 8) & 127) | (e65_v1 & 127) << 7
         p = q
+        if sg:
+            e65_v1 = ~e65_v1
     else:
-        e146_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e146_v1 = ~e146_v1
-    if e146_v1 < -32768 or e146_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e146_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s147(v0, e146_v0)
-    _s148(v0, e146_v1)
-    p0 = p + 17
+        e65_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e65_v1 = ~e65_v1
+        if e65_v1 < -32768 or e65_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e65_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = e65_v0
+    v0.Value = e65_v1
+    v0.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3949,25 +4531,29 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e149_v0 = ((g >> 4) & 255) + -128
+    e66_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e149_v1 = c & 65535
-    if e149_v1 < 32768:
-        e149_v1 >>= 8
+    e66_v1 = c & 65535
+    if e66_v1 < 32768:
+        e66_v1 >>= 8
         p = q - 8
-    elif not e149_v1 & 128:
-        e149_v1 = ((e149_v1 >> 8) & 127) | ((e149_v1 & 127) << 7)
+        if sg:
+            e66_v1 = ~e66_v1
+    elif not e66_v1 & 128:
+        e66_v1 = ((e66_v1 >> 8) & 127) | (e66_v1 & 127) << 7
         p = q
+        if sg:
+            e66_v1 = ~e66_v1
     else:
-        e149_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e149_v1 = ~e149_v1
-    if e149_v1 < -32768 or e149_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e149_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s150(v1, e149_v0)
-    _s151(v1, e149_v1)
-    p0 = p + 17
+        e66_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e66_v1 = ~e66_v1
+        if e66_v1 < -32768 or e66_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e66_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e66_v0
+    v1.Value = e66_v1
+    v1.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -3976,25 +4562,29 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e152_v0 = ((g >> 4) & 255) + -128
+    e67_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e152_v1 = c & 65535
-    if e152_v1 < 32768:
-        e152_v1 >>= 8
+    e67_v1 = c & 65535
+    if e67_v1 < 32768:
+        e67_v1 >>= 8
         p = q - 8
-    elif not e152_v1 & 128:
-        e152_v1 = ((e152_v1 >> 8) & 127) | ((e152_v1 & 127) << 7)
+        if sg:
+            e67_v1 = ~e67_v1
+    elif not e67_v1 & 128:
+        e67_v1 = ((e67_v1 >> 8) & 127) | (e67_v1 & 127) << 7
         p = q
+        if sg:
+            e67_v1 = ~e67_v1
     else:
-        e152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e152_v1 = ~e152_v1
-    if e152_v1 < -32768 or e152_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e152_v1, -32768, 32767)
-    v2 = _new(RationalNumberType)
-    _s153(v2, e152_v0)
-    _s154(v2, e152_v1)
-    p0 = p + 17
+        e67_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e67_v1 = ~e67_v1
+        if e67_v1 < -32768 or e67_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e67_v1, -32768, 32767)
+    v2 = _new(_W_RationalNumberType)
+    v2.Exponent = e67_v0
+    v2.Value = e67_v1
+    v2.__class__ = RationalNumberType
     q = p + 33
     if q <= E:
         c = (D >> (E - q)) & 8589934591
@@ -4003,24 +4593,29 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 126990:
         raise _rt.escape(p, g, 17, 126990, 'RationalNumberType')
-    e155_v0 = ((g >> 4) & 255) + -128
+    e68_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e155_v1 = c & 65535
-    if e155_v1 < 32768:
-        e155_v1 >>= 8
+    e68_v1 = c & 65535
+    if e68_v1 < 32768:
+        e68_v1 >>= 8
         p = q - 8
-    elif not e155_v1 & 128:
-        e155_v1 = ((e155_v1 >> 8) & 127) | ((e155_v1 & 127) << 7)
+        if sg:
+            e68_v1 = ~e68_v1
+    elif not e68_v1 & 128:
+        e68_v1 = ((e68_v1 >> 8) & 127) | (e68_v1 & 127) << 7
         p = q
+        if sg:
+            e68_v1 = ~e68_v1
     else:
-        e155_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e155_v1 = ~e155_v1
-    if e155_v1 < -32768 or e155_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e155_v1, -32768, 32767)
-    v3 = _new(RationalNumberType)
-    _s156(v3, e155_v0)
-    _s157(v3, e155_v1)
+        e68_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e68_v1 = ~e68_v1
+        if e68_v1 < -32768 or e68_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e68_v1, -32768, 32767)
+    v3 = _new(_W_RationalNumberType)
+    v3.Exponent = e68_v0
+    v3.Value = e68_v1
+    v3.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4028,18 +4623,42 @@ def _d_WPT_EVPCPowerControlParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_EVPCPowerControlParameterType')
     p = q
-    o = _new(cls)
-    _s158(o, v0)
-    _s159(o, v1)
-    _s160(o, v2)
-    _s161(o, v3)
+    o = _new(_W_WPT_EVPCPowerControlParameterType)
+    o.EVPCCoilCurrentRequest = v0
+    o.EVPCCoilCurrentInformation = v1
+    o.EVPCCurrentOutputInformation = v2
+    o.EVPCVoltageOutputInformation = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_EVPCPowerControlParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_EVPCPowerControlParameterType(v):
+    x0 = v.EVPCCoilCurrentRequest
+    y1 = x0.Exponent
+    y2 = x0.Value
+    x1 = v.EVPCCoilCurrentInformation
+    y3 = x1.Exponent
+    y4 = x1.Value
+    x2 = v.EVPCCurrentOutputInformation
+    y5 = x2.Exponent
+    y6 = x2.Value
+    x3 = v.EVPCVoltageOutputInformation
+    y7 = x3.Exponent
+    y8 = x3.Value
+    if y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None or y7 is None or y8 is None:
+        return _rt.json_body(v)
+    d = {'EVPCCoilCurrentRequest': {'Exponent': y1, 'Value': y2}, 'EVPCCoilCurrentInformation': {'Exponent': y3, 'Value': y4}, 'EVPCCurrentOutputInformation': {'Exponent': y5, 'Value': y6}, 'EVPCVoltageOutputInformation': {'Exponent': y7, 'Value': y8}}
+    return d
 """,
     ),
     '_e_WPT_FinePositioningMethodListType': (
         ('_IX_WPT_FinePositioningMethodType',),
 """\
-_T162 = (None, (2, 1), (1, 0), )
+_T69 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_FinePositioningMethodListType(a, v):
     f = ""
@@ -4065,7 +4684,7 @@ def _e_WPT_FinePositioningMethodListType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T162[s]
+        t = _T69[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_FinePositioningMethod))')
         a = (a << t[0]) | t[1]
@@ -4077,9 +4696,8 @@ def _e_WPT_FinePositioningMethodListType(a, v):
 """,
     ),
     '_d_WPT_FinePositioningMethodListType': (
-        ('WPT_FinePositioningMethodListType', '_EV_WPT_FinePositioningMethodType'),
+        ('WPT_FinePositioningMethodListType', '_EV_WPT_FinePositioningMethodType', '_W_WPT_FinePositioningMethodListType'),
 """\
-_s163 = WPT_FinePositioningMethodListType.WPT_FinePositioningMethod.__set__
 
 def _d_WPT_FinePositioningMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -4136,16 +4754,29 @@ def _d_WPT_FinePositioningMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_FinePositioningMethodListType')
-    o = _new(cls)
-    _s163(o, v0)
+    o = _new(_W_WPT_FinePositioningMethodListType)
+    o.WPT_FinePositioningMethod = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_FinePositioningMethodListType': (
+        (),
+"""\
+
+def _j_WPT_FinePositioningMethodListType(v):
+    d = {}
+    x0 = v.WPT_FinePositioningMethod
+    if x0:
+        d['WPT_FinePositioningMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_FinePositioningReqType': (
         ('MessageHeaderType', 'WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType', '_e_WPT_LF_DataPackageType'),
 """\
-_T164 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
-_T166 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T70 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
+_T72 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningReqType(a, v):
     f = ""
@@ -4197,23 +4828,23 @@ def _e_WPT_FinePositioningReqType(a, v):
         if x4 is not None:
             if not isinstance(x4, WPT_LF_DataPackageListType):
                 raise _rt.bad_class(x4, 'WPT_LF_DataPackageListType')
-            t = _T164[s]
+            t = _T70[s]
             if t is None:
                 raise _rt.not_here('WPT_LF_DataPackageList')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "WPT_LF_DataPackageList.NumPackages"
-            w165_x0 = x4.NumPackages
-            if w165_x0.__class__ is not int or w165_x0 < 0 or w165_x0 > 255:
-                raise _rt.bad_int(w165_x0, 0, 255)
+            w71_x0 = x4.NumPackages
+            if w71_x0.__class__ is not int or w71_x0 < 0 or w71_x0 > 255:
+                raise _rt.bad_int(w71_x0, 0, 255)
             f = "WPT_LF_DataPackageList.WPT_LF_DataPackage"
-            w165_x1 = x4.WPT_LF_DataPackage
-            if not isinstance(w165_x1, WPT_LF_DataPackageType):
-                raise _rt.bad_class(w165_x1, 'WPT_LF_DataPackageType')
-            a = (a << 12) | (w165_x0) << 2
-            a = _e_WPT_LF_DataPackageType(a, w165_x1)
+            w71_x1 = x4.WPT_LF_DataPackage
+            if not isinstance(w71_x1, WPT_LF_DataPackageType):
+                raise _rt.bad_class(w71_x1, 'WPT_LF_DataPackageType')
+            a = (a << 12) | (w71_x0) << 2
+            a = _e_WPT_LF_DataPackageType(a, w71_x1)
             a <<= 1
-        t = _T166[s]
+        t = _T72[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer), SE(WPT_LF_DataPackageList))')
         a = (a << t[0]) | t[1]
@@ -4226,13 +4857,8 @@ _e_WPT_FinePositioningReq = _e_WPT_FinePositioningReqType
 """,
     ),
     '_d_WPT_FinePositioningReqType': (
-        ('MessageHeaderType', 'WPT_FinePositioningReqType', 'WPT_LF_DataPackageListType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
+        ('MessageHeaderType', 'WPT_FinePositioningReqType', 'WPT_LF_DataPackageListType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_FinePositioningReqType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
 """\
-_s167 = WPT_FinePositioningReqType.Header.__set__
-_s168 = WPT_FinePositioningReqType.EVProcessing.__set__
-_s169 = WPT_FinePositioningReqType.EVResultCode.__set__
-_s170 = WPT_FinePositioningReqType.VendorSpecificDataContainer.__set__
-_s171 = WPT_FinePositioningReqType.WPT_LF_DataPackageList.__set__
 
 def _d_WPT_FinePositioningReqType(D, E, p, data, st, cls):
     v3 = []
@@ -4321,21 +4947,41 @@ def _d_WPT_FinePositioningReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningReqType')
         p = q
-    o = _new(cls)
-    _s167(o, v0)
-    _s168(o, v1)
-    _s169(o, v2)
-    _s170(o, v3)
-    _s171(o, v4)
+    o = _new(_W_WPT_FinePositioningReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.EVResultCode = v2
+    o.VendorSpecificDataContainer = v3
+    o.WPT_LF_DataPackageList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningReq = _d_WPT_FinePositioningReqType
+""",
+    ),
+    '_j_WPT_FinePositioningReqType': (
+        ('MessageHeaderType', 'WPT_LF_DataPackageListType', '_j_MessageHeaderType', '_j_WPT_LF_DataPackageListType'),
+"""\
+
+def _j_WPT_FinePositioningReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVResultCode
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVResultCode': x2._value_}
+    x3 = v.VendorSpecificDataContainer
+    if x3:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.WPT_LF_DataPackageList
+    if x4 is not None:
+        d['WPT_LF_DataPackageList'] = _j_WPT_LF_DataPackageListType(x4)
+    return d
+_j_WPT_FinePositioningReq = _j_WPT_FinePositioningReqType
 """,
     ),
     '_e_WPT_FinePositioningResType': (
         ('MessageHeaderType', 'WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_IX_processingType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_LF_DataPackageType'),
 """\
-_T172 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
-_T174 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T73 = (None, None, None, (2, 1, 5), (2, 1, 5), None, (2, 0, 5), )
+_T75 = (None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningResType(a, v):
     f = ""
@@ -4387,23 +5033,23 @@ def _e_WPT_FinePositioningResType(a, v):
         if x4 is not None:
             if not isinstance(x4, WPT_LF_DataPackageListType):
                 raise _rt.bad_class(x4, 'WPT_LF_DataPackageListType')
-            t = _T172[s]
+            t = _T73[s]
             if t is None:
                 raise _rt.not_here('WPT_LF_DataPackageList')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "WPT_LF_DataPackageList.NumPackages"
-            w173_x0 = x4.NumPackages
-            if w173_x0.__class__ is not int or w173_x0 < 0 or w173_x0 > 255:
-                raise _rt.bad_int(w173_x0, 0, 255)
+            w74_x0 = x4.NumPackages
+            if w74_x0.__class__ is not int or w74_x0 < 0 or w74_x0 > 255:
+                raise _rt.bad_int(w74_x0, 0, 255)
             f = "WPT_LF_DataPackageList.WPT_LF_DataPackage"
-            w173_x1 = x4.WPT_LF_DataPackage
-            if not isinstance(w173_x1, WPT_LF_DataPackageType):
-                raise _rt.bad_class(w173_x1, 'WPT_LF_DataPackageType')
-            a = (a << 12) | (w173_x0) << 2
-            a = _e_WPT_LF_DataPackageType(a, w173_x1)
+            w74_x1 = x4.WPT_LF_DataPackage
+            if not isinstance(w74_x1, WPT_LF_DataPackageType):
+                raise _rt.bad_class(w74_x1, 'WPT_LF_DataPackageType')
+            a = (a << 12) | (w74_x0) << 2
+            a = _e_WPT_LF_DataPackageType(a, w74_x1)
             a <<= 1
-        t = _T174[s]
+        t = _T75[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer), SE(WPT_LF_DataPackageList))')
         a = (a << t[0]) | t[1]
@@ -4416,13 +5062,8 @@ _e_WPT_FinePositioningRes = _e_WPT_FinePositioningResType
 """,
     ),
     '_d_WPT_FinePositioningResType': (
-        ('MessageHeaderType', 'WPT_FinePositioningResType', 'WPT_LF_DataPackageListType', '_EV_processingType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
+        ('MessageHeaderType', 'WPT_FinePositioningResType', 'WPT_LF_DataPackageListType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_FinePositioningResType', '_d_MessageHeaderType', '_d_WPT_LF_DataPackageListType'),
 """\
-_s175 = WPT_FinePositioningResType.Header.__set__
-_s176 = WPT_FinePositioningResType.ResponseCode.__set__
-_s177 = WPT_FinePositioningResType.EVSEProcessing.__set__
-_s178 = WPT_FinePositioningResType.VendorSpecificDataContainer.__set__
-_s179 = WPT_FinePositioningResType.WPT_LF_DataPackageList.__set__
 
 def _d_WPT_FinePositioningResType(D, E, p, data, st, cls):
     v3 = []
@@ -4511,21 +5152,41 @@ def _d_WPT_FinePositioningResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningResType')
         p = q
-    o = _new(cls)
-    _s175(o, v0)
-    _s176(o, v1)
-    _s177(o, v2)
-    _s178(o, v3)
-    _s179(o, v4)
+    o = _new(_W_WPT_FinePositioningResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.VendorSpecificDataContainer = v3
+    o.WPT_LF_DataPackageList = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningRes = _d_WPT_FinePositioningResType
+""",
+    ),
+    '_j_WPT_FinePositioningResType': (
+        ('MessageHeaderType', 'WPT_LF_DataPackageListType', '_j_MessageHeaderType', '_j_WPT_LF_DataPackageListType'),
+"""\
+
+def _j_WPT_FinePositioningResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.VendorSpecificDataContainer
+    if x3:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.WPT_LF_DataPackageList
+    if x4 is not None:
+        d['WPT_LF_DataPackageList'] = _j_WPT_LF_DataPackageListType(x4)
+    return d
+_j_WPT_FinePositioningRes = _j_WPT_FinePositioningResType
 """,
     ),
     '_e_WPT_FinePositioningSetupReqType': (
         ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_IX_processingType', '_e_MessageHeaderType', '_e_WPT_AlignmentCheckMethodListType', '_e_WPT_FinePositioningMethodListType', '_e_WPT_LF_SystemSetupDataType', '_e_WPT_PairingMethodListType'),
 """\
-_T180 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
-_T181 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T76 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
+_T77 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningSetupReqType(a, v):
     f = ""
@@ -4564,8 +5225,12 @@ def _e_WPT_FinePositioningSetupReqType(a, v):
         x5 = v.NaturalOffset
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 10) | (x5)
+        elif x5 < 16384:
+            a = (a << 18) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "VendorSpecificDataContainer"
         x6 = v.VendorSpecificDataContainer
         i = None
@@ -4596,13 +5261,13 @@ def _e_WPT_FinePositioningSetupReqType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_LF_SystemSetupDataType):
                 raise _rt.bad_class(x7, 'WPT_LF_SystemSetupDataType')
-            t = _T180[s]
+            t = _T76[s]
             if t is None:
                 raise _rt.not_here('LF_SystemSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_SystemSetupDataType(a, x7)
-        t = _T181[s]
+        t = _T77[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_SystemSetupData), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -4615,16 +5280,8 @@ _e_WPT_FinePositioningSetupReq = _e_WPT_FinePositioningSetupReqType
 """,
     ),
     '_d_WPT_FinePositioningSetupReqType': (
-        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupReqType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_processingType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupReqType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_processingType', '_W_WPT_FinePositioningSetupReqType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
 """\
-_s182 = WPT_FinePositioningSetupReqType.Header.__set__
-_s183 = WPT_FinePositioningSetupReqType.EVProcessing.__set__
-_s184 = WPT_FinePositioningSetupReqType.EVDeviceFinePositioningMethodList.__set__
-_s185 = WPT_FinePositioningSetupReqType.EVDevicePairingMethodList.__set__
-_s186 = WPT_FinePositioningSetupReqType.EVDeviceAlignmentCheckMethodList.__set__
-_s187 = WPT_FinePositioningSetupReqType.NaturalOffset.__set__
-_s188 = WPT_FinePositioningSetupReqType.VendorSpecificDataContainer.__set__
-_s189 = WPT_FinePositioningSetupReqType.LF_SystemSetupData.__set__
 
 def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
     v6 = []
@@ -4665,7 +5322,6 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupReqType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4679,12 +5335,12 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
     else:
         v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_FinePositioningSetupReqType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4753,24 +5409,49 @@ def _d_WPT_FinePositioningSetupReqType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupReqType')
         p = q
-    o = _new(cls)
-    _s182(o, v0)
-    _s183(o, v1)
-    _s184(o, v2)
-    _s185(o, v3)
-    _s186(o, v4)
-    _s187(o, v5)
-    _s188(o, v6)
-    _s189(o, v7)
+    o = _new(_W_WPT_FinePositioningSetupReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.EVDeviceFinePositioningMethodList = v2
+    o.EVDevicePairingMethodList = v3
+    o.EVDeviceAlignmentCheckMethodList = v4
+    o.NaturalOffset = v5
+    o.VendorSpecificDataContainer = v6
+    o.LF_SystemSetupData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningSetupReq = _d_WPT_FinePositioningSetupReqType
+""",
+    ),
+    '_j_WPT_FinePositioningSetupReqType': (
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_j_MessageHeaderType', '_j_WPT_AlignmentCheckMethodListType', '_j_WPT_FinePositioningMethodListType', '_j_WPT_LF_SystemSetupDataType', '_j_WPT_PairingMethodListType'),
+"""\
+
+def _j_WPT_FinePositioningSetupReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    x2 = v.EVDeviceFinePositioningMethodList
+    x3 = v.EVDevicePairingMethodList
+    x4 = v.EVDeviceAlignmentCheckMethodList
+    x5 = v.NaturalOffset
+    if x5 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_, 'EVDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'EVDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'EVDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    x7 = v.LF_SystemSetupData
+    if x7 is not None:
+        d['LF_SystemSetupData'] = _j_WPT_LF_SystemSetupDataType(x7)
+    return d
+_j_WPT_FinePositioningSetupReq = _j_WPT_FinePositioningSetupReqType
 """,
     ),
     '_e_WPT_FinePositioningSetupResType': (
         ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_IX_responseCodeType', '_e_MessageHeaderType', '_e_WPT_AlignmentCheckMethodListType', '_e_WPT_FinePositioningMethodListType', '_e_WPT_LF_SystemSetupDataType', '_e_WPT_PairingMethodListType'),
 """\
-_T190 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
-_T191 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
+_T78 = (None, None, None, None, None, None, (2, 1, 8), (2, 1, 8), None, (2, 0, 8), )
+_T79 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 0), (2, 1), )
 
 def _e_WPT_FinePositioningSetupResType(a, v):
     f = ""
@@ -4809,8 +5490,12 @@ def _e_WPT_FinePositioningSetupResType(a, v):
         x5 = v.NaturalOffset
         if x5.__class__ is not int or x5 < 0 or x5 > 65535:
             raise _rt.bad_int(x5, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x5 if x5 < 128 else _uint(a, x5)
+        if x5 < 128:
+            a = (a << 10) | (x5)
+        elif x5 < 16384:
+            a = (a << 18) | (((x5 & 127) << 8) | (x5 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x5 & 127) << 16) | ((x5 & 16256) << 1) | (x5 >> 14) | 8421376)
         f = "VendorSpecificDataContainer"
         x6 = v.VendorSpecificDataContainer
         i = None
@@ -4841,13 +5526,13 @@ def _e_WPT_FinePositioningSetupResType(a, v):
         if x7 is not None:
             if not isinstance(x7, WPT_LF_SystemSetupDataType):
                 raise _rt.bad_class(x7, 'WPT_LF_SystemSetupDataType')
-            t = _T190[s]
+            t = _T78[s]
             if t is None:
                 raise _rt.not_here('LF_SystemSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_SystemSetupDataType(a, x7)
-        t = _T191[s]
+        t = _T79[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_SystemSetupData), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -4860,16 +5545,8 @@ _e_WPT_FinePositioningSetupRes = _e_WPT_FinePositioningSetupResType
 """,
     ),
     '_d_WPT_FinePositioningSetupResType': (
-        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupResType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_responseCodeType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_FinePositioningSetupResType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_EV_responseCodeType', '_W_WPT_FinePositioningSetupResType', '_d_MessageHeaderType', '_d_WPT_AlignmentCheckMethodListType', '_d_WPT_FinePositioningMethodListType', '_d_WPT_LF_SystemSetupDataType', '_d_WPT_PairingMethodListType'),
 """\
-_s192 = WPT_FinePositioningSetupResType.Header.__set__
-_s193 = WPT_FinePositioningSetupResType.ResponseCode.__set__
-_s194 = WPT_FinePositioningSetupResType.PrimaryDeviceFinePositioningMethodList.__set__
-_s195 = WPT_FinePositioningSetupResType.PrimaryDevicePairingMethodList.__set__
-_s196 = WPT_FinePositioningSetupResType.PrimaryDeviceAlignmentCheckMethodList.__set__
-_s197 = WPT_FinePositioningSetupResType.NaturalOffset.__set__
-_s198 = WPT_FinePositioningSetupResType.VendorSpecificDataContainer.__set__
-_s199 = WPT_FinePositioningSetupResType.LF_SystemSetupData.__set__
 
 def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
     v6 = []
@@ -4910,7 +5587,6 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupResType')
     p = q
     v4, D, E, p = _d_WPT_AlignmentCheckMethodListType(D, E, p, data, st, WPT_AlignmentCheckMethodListType)
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -4924,12 +5600,12 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         v5 >>= 8
         p = q - 8
     elif not v5 & 128:
-        v5 = ((v5 >> 8) & 127) | ((v5 & 127) << 7)
+        v5 = ((v5 >> 8) & 127) | (v5 & 127) << 7
         p = q
     else:
         v5, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v5 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
+        if v5 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_FinePositioningSetupResType.NaturalOffset', v5, 0, 65535)
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -4998,17 +5674,42 @@ def _d_WPT_FinePositioningSetupResType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_FinePositioningSetupResType')
         p = q
-    o = _new(cls)
-    _s192(o, v0)
-    _s193(o, v1)
-    _s194(o, v2)
-    _s195(o, v3)
-    _s196(o, v4)
-    _s197(o, v5)
-    _s198(o, v6)
-    _s199(o, v7)
+    o = _new(_W_WPT_FinePositioningSetupResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.PrimaryDeviceFinePositioningMethodList = v2
+    o.PrimaryDevicePairingMethodList = v3
+    o.PrimaryDeviceAlignmentCheckMethodList = v4
+    o.NaturalOffset = v5
+    o.VendorSpecificDataContainer = v6
+    o.LF_SystemSetupData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_FinePositioningSetupRes = _d_WPT_FinePositioningSetupResType
+""",
+    ),
+    '_j_WPT_FinePositioningSetupResType': (
+        ('MessageHeaderType', 'WPT_AlignmentCheckMethodListType', 'WPT_FinePositioningMethodListType', 'WPT_LF_SystemSetupDataType', 'WPT_PairingMethodListType', '_j_MessageHeaderType', '_j_WPT_AlignmentCheckMethodListType', '_j_WPT_FinePositioningMethodListType', '_j_WPT_LF_SystemSetupDataType', '_j_WPT_PairingMethodListType'),
+"""\
+
+def _j_WPT_FinePositioningSetupResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.PrimaryDeviceFinePositioningMethodList
+    x3 = v.PrimaryDevicePairingMethodList
+    x4 = v.PrimaryDeviceAlignmentCheckMethodList
+    x5 = v.NaturalOffset
+    if x5 is None:
+        return _rt.json_body(v)
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'PrimaryDeviceFinePositioningMethodList': _j_WPT_FinePositioningMethodListType(x2), 'PrimaryDevicePairingMethodList': _j_WPT_PairingMethodListType(x3), 'PrimaryDeviceAlignmentCheckMethodList': _j_WPT_AlignmentCheckMethodListType(x4), 'NaturalOffset': x5}
+    x6 = v.VendorSpecificDataContainer
+    if x6:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x6]
+    x7 = v.LF_SystemSetupData
+    if x7 is not None:
+        d['LF_SystemSetupData'] = _j_WPT_LF_SystemSetupDataType(x7)
+    return d
+_j_WPT_FinePositioningSetupRes = _j_WPT_FinePositioningSetupResType
 """,
     ),
     '_e_WPT_LF_DataPackageListType': (
@@ -5037,10 +5738,8 @@ def _e_WPT_LF_DataPackageListType(a, v):
 """,
     ),
     '_d_WPT_LF_DataPackageListType': (
-        ('WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_d_WPT_LF_DataPackageType'),
+        ('WPT_LF_DataPackageListType', 'WPT_LF_DataPackageType', '_W_WPT_LF_DataPackageListType', '_d_WPT_LF_DataPackageType'),
 """\
-_s200 = WPT_LF_DataPackageListType.NumPackages.__set__
-_s201 = WPT_LF_DataPackageListType.WPT_LF_DataPackage.__set__
 
 def _d_WPT_LF_DataPackageListType(D, E, p, data, st, cls):
     q = p + 12
@@ -5059,17 +5758,31 @@ def _d_WPT_LF_DataPackageListType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_DataPackageListType')
     p = q
-    o = _new(cls)
-    _s200(o, v0)
-    _s201(o, v1)
+    o = _new(_W_WPT_LF_DataPackageListType)
+    o.NumPackages = v0
+    o.WPT_LF_DataPackage = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_DataPackageListType': (
+        ('WPT_LF_DataPackageType', '_j_WPT_LF_DataPackageType'),
+"""\
+
+def _j_WPT_LF_DataPackageListType(v):
+    x0 = v.NumPackages
+    x1 = v.WPT_LF_DataPackage
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'NumPackages': x0, 'WPT_LF_DataPackage': _j_WPT_LF_DataPackageType(x1)}
+    return d
 """,
     ),
     '_e_WPT_LF_DataPackageType': (
         ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_e_WPT_LF_RxRSSIType'),
 """\
-_T205 = (None, (2, 1, 2), None, )
-_T209 = (None, None, (1, 0), )
+_T83 = (None, (2, 1, 2), None, )
+_T87 = (None, None, (1, 0), )
 
 def _e_WPT_LF_DataPackageType(a, v):
     f = ""
@@ -5085,30 +5798,41 @@ def _e_WPT_LF_DataPackageType(a, v):
             if not isinstance(x1, WPT_LF_TxDataListType):
                 raise _rt.bad_class(x1, 'WPT_LF_TxDataListType')
             f = "LF_TxData.WPT_LF_TxDataList"
-            l202_x0 = x1.WPT_LF_TxDataList
-            if not isinstance(l202_x0, WPT_LF_TxDataType):
-                raise _rt.bad_class(l202_x0, 'WPT_LF_TxDataType')
+            l80_x0 = x1.WPT_LF_TxDataList
+            if not isinstance(l80_x0, WPT_LF_TxDataType):
+                raise _rt.bad_class(l80_x0, 'WPT_LF_TxDataType')
             f = "LF_TxData.WPT_LF_TxDataList.TxIdentifier"
-            l202_w203_x0 = l202_x0.TxIdentifier
-            if l202_w203_x0.__class__ is not int or l202_w203_x0 < 1 or l202_w203_x0 > 4294967295:
-                raise _rt.bad_int(l202_w203_x0, 1, 4294967295)
-            a <<= 5
-            a = (a << 8) | l202_w203_x0 if l202_w203_x0 < 128 else _uint(a, l202_w203_x0)
+            l80_w81_x0 = l80_x0.TxIdentifier
+            if l80_w81_x0.__class__ is not int or l80_w81_x0 < 1 or l80_w81_x0 > 4294967295:
+                raise _rt.bad_int(l80_w81_x0, 1, 4294967295)
+            if l80_w81_x0 < 128:
+                a = (a << 13) | (l80_w81_x0)
+            elif l80_w81_x0 < 16384:
+                a = (a << 21) | (((l80_w81_x0 & 127) << 8) | (l80_w81_x0 >> 7) | 32768)
+            elif l80_w81_x0 < 2097152:
+                a = (a << 29) | (((l80_w81_x0 & 127) << 16) | ((l80_w81_x0 & 16256) << 1) | (l80_w81_x0 >> 14) | 8421376)
+            else:
+                a <<= 5
+                a = _uint(a, l80_w81_x0)
             f = "LF_TxData.WPT_LF_TxDataList.EIRP"
-            l202_w203_x1 = l202_x0.EIRP
-            if not isinstance(l202_w203_x1, RationalNumberType):
-                raise _rt.bad_class(l202_w203_x1, 'RationalNumberType')
+            l80_w81_x1 = l80_x0.EIRP
+            if not isinstance(l80_w81_x1, RationalNumberType):
+                raise _rt.bad_class(l80_w81_x1, 'RationalNumberType')
             f = "LF_TxData.WPT_LF_TxDataList.EIRP.Exponent"
-            l202_w203_e204_x0 = l202_w203_x1.Exponent
-            if l202_w203_e204_x0.__class__ is not int or l202_w203_e204_x0 < -128 or l202_w203_e204_x0 > 127:
-                raise _rt.bad_int(l202_w203_e204_x0, -128, 127)
+            l80_w81_e82_x0 = l80_w81_x1.Exponent
+            if l80_w81_e82_x0.__class__ is not int or l80_w81_e82_x0 < -128 or l80_w81_e82_x0 > 127:
+                raise _rt.bad_int(l80_w81_e82_x0, -128, 127)
             f = "LF_TxData.WPT_LF_TxDataList.EIRP.Value"
-            l202_w203_e204_x1 = l202_w203_x1.Value
-            if l202_w203_e204_x1.__class__ is not int or l202_w203_e204_x1 < -32768 or l202_w203_e204_x1 > 32767:
-                raise _rt.bad_int(l202_w203_e204_x1, -32768, 32767)
-            a = (a << 16) | (l202_w203_e204_x0 - -128) << 4 | (l202_w203_e204_x1 < 0)
-            m = ~l202_w203_e204_x1 if l202_w203_e204_x1 < 0 else l202_w203_e204_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            l80_w81_e82_x1 = l80_w81_x1.Value
+            if l80_w81_e82_x1.__class__ is not int or l80_w81_e82_x1 < -32768 or l80_w81_e82_x1 > 32767:
+                raise _rt.bad_int(l80_w81_e82_x1, -32768, 32767)
+            m = ~l80_w81_e82_x1 if l80_w81_e82_x1 < 0 else l80_w81_e82_x1
+            if m < 128:
+                a = (a << 24) | (l80_w81_e82_x0 - -128) << 12 | (l80_w81_e82_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 32) | (l80_w81_e82_x0 - -128) << 20 | (l80_w81_e82_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 40) | (l80_w81_e82_x0 - -128) << 28 | (l80_w81_e82_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 4
             s = 2
         else:
@@ -5118,33 +5842,40 @@ def _e_WPT_LF_DataPackageType(a, v):
         if x2 is not None:
             if not isinstance(x2, WPT_LF_RxDataListType):
                 raise _rt.bad_class(x2, 'WPT_LF_RxDataListType')
-            t = _T205[s]
+            t = _T83[s]
             if t is None:
                 raise _rt.not_here('LF_RxData')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "LF_RxData.WPT_LF_RxDataList"
-            l206_x0 = x2.WPT_LF_RxDataList
-            if not isinstance(l206_x0, WPT_LF_RxDataType):
-                raise _rt.bad_class(l206_x0, 'WPT_LF_RxDataType')
+            l84_x0 = x2.WPT_LF_RxDataList
+            if not isinstance(l84_x0, WPT_LF_RxDataType):
+                raise _rt.bad_class(l84_x0, 'WPT_LF_RxDataType')
             f = "LF_RxData.WPT_LF_RxDataList.RxIdentifier"
-            l206_w207_x0 = l206_x0.RxIdentifier
-            if l206_w207_x0.__class__ is not int or l206_w207_x0 < 1 or l206_w207_x0 > 4294967295:
-                raise _rt.bad_int(l206_w207_x0, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | l206_w207_x0 if l206_w207_x0 < 128 else _uint(a, l206_w207_x0)
+            l84_w85_x0 = l84_x0.RxIdentifier
+            if l84_w85_x0.__class__ is not int or l84_w85_x0 < 1 or l84_w85_x0 > 4294967295:
+                raise _rt.bad_int(l84_w85_x0, 1, 4294967295)
+            if l84_w85_x0 < 128:
+                a = (a << 11) | (l84_w85_x0)
+            elif l84_w85_x0 < 16384:
+                a = (a << 19) | (((l84_w85_x0 & 127) << 8) | (l84_w85_x0 >> 7) | 32768)
+            elif l84_w85_x0 < 2097152:
+                a = (a << 27) | (((l84_w85_x0 & 127) << 16) | ((l84_w85_x0 & 16256) << 1) | (l84_w85_x0 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, l84_w85_x0)
             f = "LF_RxData.WPT_LF_RxDataList.RSSIData"
-            l206_w207_x1 = l206_x0.RSSIData
-            if not isinstance(l206_w207_x1, WPT_LF_RxRSSIListType):
-                raise _rt.bad_class(l206_w207_x1, 'WPT_LF_RxRSSIListType')
+            l84_w85_x1 = l84_x0.RSSIData
+            if not isinstance(l84_w85_x1, WPT_LF_RxRSSIListType):
+                raise _rt.bad_class(l84_w85_x1, 'WPT_LF_RxRSSIListType')
             f = "LF_RxData.WPT_LF_RxDataList.RSSIData.RSSIDataList"
-            l206_w207_r208_x0 = l206_w207_x1.RSSIDataList
-            if not isinstance(l206_w207_r208_x0, WPT_LF_RxRSSIType):
-                raise _rt.bad_class(l206_w207_r208_x0, 'WPT_LF_RxRSSIType')
+            l84_w85_r86_x0 = l84_w85_x1.RSSIDataList
+            if not isinstance(l84_w85_r86_x0, WPT_LF_RxRSSIType):
+                raise _rt.bad_class(l84_w85_r86_x0, 'WPT_LF_RxRSSIType')
             a <<= 3
-            a = _e_WPT_LF_RxRSSIType(a, l206_w207_r208_x0)
+            a = _e_WPT_LF_RxRSSIType(a, l84_w85_r86_x0)
             a <<= 3
-        t = _T209[s]
+        t = _T87[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_RxData), SE(LF_TxData))')
         a = (a << t[0]) | t[1]
@@ -5156,11 +5887,8 @@ def _e_WPT_LF_DataPackageType(a, v):
 """,
     ),
     '_d_WPT_LF_DataPackageType': (
-        ('WPT_LF_DataPackageType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', '_d_WPT_LF_RxDataListType', '_d_WPT_LF_TxDataListType'),
+        ('WPT_LF_DataPackageType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', '_W_WPT_LF_DataPackageType', '_d_WPT_LF_RxDataListType', '_d_WPT_LF_TxDataListType'),
 """\
-_s210 = WPT_LF_DataPackageType.PackageIndex.__set__
-_s211 = WPT_LF_DataPackageType.LF_TxData.__set__
-_s212 = WPT_LF_DataPackageType.LF_RxData.__set__
 
 def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
     v1 = None
@@ -5187,17 +5915,43 @@ def _d_WPT_LF_DataPackageType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_DataPackageType')
     p = q
-    o = _new(cls)
-    _s210(o, v0)
-    _s211(o, v1)
-    _s212(o, v2)
+    o = _new(_W_WPT_LF_DataPackageType)
+    o.PackageIndex = v0
+    o.LF_TxData = v1
+    o.LF_RxData = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_DataPackageType': (
+        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_j_WPT_LF_RxDataListType'),
+"""\
+
+def _j_WPT_LF_DataPackageType(v):
+    x0 = v.PackageIndex
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'PackageIndex': x0}
+    x1 = v.LF_TxData
+    if x1 is not None:
+        y1 = x1.WPT_LF_TxDataList
+        y2 = y1.TxIdentifier
+        y3 = y1.EIRP
+        y4 = y3.Exponent
+        y5 = y3.Value
+        if y2 is None or y4 is None or y5 is None:
+            return _rt.json_body(v)
+        d['LF_TxData'] = {'WPT_LF_TxDataList': {'TxIdentifier': y2, 'EIRP': {'Exponent': y4, 'Value': y5}}}
+    x2 = v.LF_RxData
+    if x2 is not None:
+        d['LF_RxData'] = _j_WPT_LF_RxDataListType(x2)
+    return d
 """,
     ),
     '_e_WPT_LF_ReceiverDataType': (
         ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType'),
 """\
-_T216 = (None, None, None, (2, 1), (1, 0), )
+_T91 = (None, None, None, (2, 1), (1, 0), )
 
 def _e_WPT_LF_ReceiverDataType(a, v):
     f = ""
@@ -5230,65 +5984,96 @@ def _e_WPT_LF_ReceiverDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "RxSpecData.TxRxIdentifier"
-            r213_x0 = y.TxRxIdentifier
-            if r213_x0.__class__ is not int or r213_x0 < 1 or r213_x0 > 4294967295:
-                raise _rt.bad_int(r213_x0, 1, 4294967295)
-            a <<= 2
-            a = (a << 8) | r213_x0 if r213_x0 < 128 else _uint(a, r213_x0)
+            r88_x0 = y.TxRxIdentifier
+            if r88_x0.__class__ is not int or r88_x0 < 1 or r88_x0 > 4294967295:
+                raise _rt.bad_int(r88_x0, 1, 4294967295)
+            if r88_x0 < 128:
+                a = (a << 10) | (r88_x0)
+            elif r88_x0 < 16384:
+                a = (a << 18) | (((r88_x0 & 127) << 8) | (r88_x0 >> 7) | 32768)
+            elif r88_x0 < 2097152:
+                a = (a << 26) | (((r88_x0 & 127) << 16) | ((r88_x0 & 16256) << 1) | (r88_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, r88_x0)
             f = "RxSpecData.TxRxPosition"
-            r213_x1 = y.TxRxPosition
-            if not isinstance(r213_x1, WPT_CoordinateXYZType):
-                raise _rt.bad_class(r213_x1, 'WPT_CoordinateXYZType')
+            r88_x1 = y.TxRxPosition
+            if not isinstance(r88_x1, WPT_CoordinateXYZType):
+                raise _rt.bad_class(r88_x1, 'WPT_CoordinateXYZType')
             f = "RxSpecData.TxRxPosition.Coord_X"
-            r213_t214_x0 = r213_x1.Coord_X
-            if r213_t214_x0.__class__ is not int or r213_t214_x0 < -32768 or r213_t214_x0 > 32767:
-                raise _rt.bad_int(r213_t214_x0, -32768, 32767)
-            a = (a << 5) | (r213_t214_x0 < 0)
-            m = ~r213_t214_x0 if r213_t214_x0 < 0 else r213_t214_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t89_x0 = r88_x1.Coord_X
+            if r88_t89_x0.__class__ is not int or r88_t89_x0 < -32768 or r88_t89_x0 > 32767:
+                raise _rt.bad_int(r88_t89_x0, -32768, 32767)
+            m = ~r88_t89_x0 if r88_t89_x0 < 0 else r88_t89_x0
+            if m < 128:
+                a = (a << 13) | (r88_t89_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (r88_t89_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (r88_t89_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxPosition.Coord_Y"
-            r213_t214_x1 = r213_x1.Coord_Y
-            if r213_t214_x1.__class__ is not int or r213_t214_x1 < -32768 or r213_t214_x1 > 32767:
-                raise _rt.bad_int(r213_t214_x1, -32768, 32767)
-            a = (a << 4) | (r213_t214_x1 < 0)
-            m = ~r213_t214_x1 if r213_t214_x1 < 0 else r213_t214_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t89_x1 = r88_x1.Coord_Y
+            if r88_t89_x1.__class__ is not int or r88_t89_x1 < -32768 or r88_t89_x1 > 32767:
+                raise _rt.bad_int(r88_t89_x1, -32768, 32767)
+            m = ~r88_t89_x1 if r88_t89_x1 < 0 else r88_t89_x1
+            if m < 128:
+                a = (a << 12) | (r88_t89_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t89_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t89_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxPosition.Coord_Z"
-            r213_t214_x2 = r213_x1.Coord_Z
-            if r213_t214_x2.__class__ is not int or r213_t214_x2 < -32768 or r213_t214_x2 > 32767:
-                raise _rt.bad_int(r213_t214_x2, -32768, 32767)
-            a = (a << 4) | (r213_t214_x2 < 0)
-            m = ~r213_t214_x2 if r213_t214_x2 < 0 else r213_t214_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t89_x2 = r88_x1.Coord_Z
+            if r88_t89_x2.__class__ is not int or r88_t89_x2 < -32768 or r88_t89_x2 > 32767:
+                raise _rt.bad_int(r88_t89_x2, -32768, 32767)
+            m = ~r88_t89_x2 if r88_t89_x2 < 0 else r88_t89_x2
+            if m < 128:
+                a = (a << 12) | (r88_t89_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t89_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t89_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation"
-            r213_x2 = y.TxRxOrientation
-            if not isinstance(r213_x2, WPT_CoordinateXYZType):
-                raise _rt.bad_class(r213_x2, 'WPT_CoordinateXYZType')
+            r88_x2 = y.TxRxOrientation
+            if not isinstance(r88_x2, WPT_CoordinateXYZType):
+                raise _rt.bad_class(r88_x2, 'WPT_CoordinateXYZType')
             f = "RxSpecData.TxRxOrientation.Coord_X"
-            r213_t215_x0 = r213_x2.Coord_X
-            if r213_t215_x0.__class__ is not int or r213_t215_x0 < -32768 or r213_t215_x0 > 32767:
-                raise _rt.bad_int(r213_t215_x0, -32768, 32767)
-            a = (a << 6) | (r213_t215_x0 < 0)
-            m = ~r213_t215_x0 if r213_t215_x0 < 0 else r213_t215_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t90_x0 = r88_x2.Coord_X
+            if r88_t90_x0.__class__ is not int or r88_t90_x0 < -32768 or r88_t90_x0 > 32767:
+                raise _rt.bad_int(r88_t90_x0, -32768, 32767)
+            m = ~r88_t90_x0 if r88_t90_x0 < 0 else r88_t90_x0
+            if m < 128:
+                a = (a << 14) | (r88_t90_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 22) | (r88_t90_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 30) | (r88_t90_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation.Coord_Y"
-            r213_t215_x1 = r213_x2.Coord_Y
-            if r213_t215_x1.__class__ is not int or r213_t215_x1 < -32768 or r213_t215_x1 > 32767:
-                raise _rt.bad_int(r213_t215_x1, -32768, 32767)
-            a = (a << 4) | (r213_t215_x1 < 0)
-            m = ~r213_t215_x1 if r213_t215_x1 < 0 else r213_t215_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t90_x1 = r88_x2.Coord_Y
+            if r88_t90_x1.__class__ is not int or r88_t90_x1 < -32768 or r88_t90_x1 > 32767:
+                raise _rt.bad_int(r88_t90_x1, -32768, 32767)
+            m = ~r88_t90_x1 if r88_t90_x1 < 0 else r88_t90_x1
+            if m < 128:
+                a = (a << 12) | (r88_t90_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t90_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t90_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "RxSpecData.TxRxOrientation.Coord_Z"
-            r213_t215_x2 = r213_x2.Coord_Z
-            if r213_t215_x2.__class__ is not int or r213_t215_x2 < -32768 or r213_t215_x2 > 32767:
-                raise _rt.bad_int(r213_t215_x2, -32768, 32767)
-            a = (a << 4) | (r213_t215_x2 < 0)
-            m = ~r213_t215_x2 if r213_t215_x2 < 0 else r213_t215_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            r88_t90_x2 = r88_x2.Coord_Z
+            if r88_t90_x2.__class__ is not int or r88_t90_x2 < -32768 or r88_t90_x2 > 32767:
+                raise _rt.bad_int(r88_t90_x2, -32768, 32767)
+            m = ~r88_t90_x2 if r88_t90_x2 < 0 else r88_t90_x2
+            if m < 128:
+                a = (a << 12) | (r88_t90_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (r88_t90_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (r88_t90_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 4 if n == 255 else 3
-        t = _T216[s]
+        t = _T91[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(RxSpecData))')
         a = (a << t[0]) | t[1]
@@ -5300,32 +6085,11 @@ def _e_WPT_LF_ReceiverDataType(a, v):
 """,
     ),
     '_d_WPT_LF_ReceiverDataType': (
-        ('WPT_CoordinateXYZType', 'WPT_LF_ReceiverDataType', 'WPT_TxRxSpecDataType', '_d_WPT_TxRxSpecDataType'),
+        ('WPT_CoordinateXYZType', 'WPT_LF_ReceiverDataType', 'WPT_TxRxSpecDataType', '_W_WPT_CoordinateXYZType', '_W_WPT_LF_ReceiverDataType', '_W_WPT_TxRxSpecDataType', '_d_WPT_TxRxSpecDataType'),
 """\
-_s219 = WPT_CoordinateXYZType.Coord_X.__set__
-_s220 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s221 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s223 = WPT_CoordinateXYZType.Coord_X.__set__
-_s224 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s225 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s226 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s227 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s228 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s231 = WPT_CoordinateXYZType.Coord_X.__set__
-_s232 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s233 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s235 = WPT_CoordinateXYZType.Coord_X.__set__
-_s236 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s237 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s238 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s239 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s240 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s241 = WPT_LF_ReceiverDataType.NumberOfReceivers.__set__
-_s242 = WPT_LF_ReceiverDataType.RxSpecData.__set__
 
 def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     v1 = []
-    p0 = p + 14
     q = p + 30
     if q <= E:
         c = (D >> (E - q)) & 1073741823
@@ -5335,18 +6099,21 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 12303:
         raise _rt.escape(p, g, 14, 12303, 'WPT_TxRxSpecDataType')
     v0 = (g >> 4) & 255
-    r217_v0 = c & 65535
-    if r217_v0 < 32768:
-        r217_v0 >>= 8
+    r92_v0 = c & 65535
+    if r92_v0 < 32768:
+        r92_v0 >>= 8
         p = q - 8
-    elif not r217_v0 & 128:
-        r217_v0 = ((r217_v0 >> 8) & 127) | ((r217_v0 & 127) << 7)
+        if r92_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
+    elif not r92_v0 & 128:
+        r92_v0 = ((r92_v0 >> 8) & 127) | (r92_v0 & 127) << 7
         p = q
+        if r92_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     else:
-        r217_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r217_v0 < 1 or r217_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r217_v0, 1, 4294967295)
-    p0 = p + 5
+        r92_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if r92_v0 < 1 or r92_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r92_v0, 1, 4294967295)
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -5356,20 +6123,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v0 = c & 65535
-    if r217_t218_v0 < 32768:
-        r217_t218_v0 >>= 8
+    r92_t93_v0 = c & 65535
+    if r92_t93_v0 < 32768:
+        r92_t93_v0 >>= 8
         p = q - 8
-    elif not r217_t218_v0 & 128:
-        r217_t218_v0 = ((r217_t218_v0 >> 8) & 127) | ((r217_t218_v0 & 127) << 7)
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
+    elif not r92_t93_v0 & 128:
+        r92_t93_v0 = ((r92_t93_v0 >> 8) & 127) | (r92_t93_v0 & 127) << 7
         p = q
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
     else:
-        r217_t218_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t218_v0 = ~r217_t218_v0
-    if r217_t218_v0 < -32768 or r217_t218_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r217_t218_v0, -32768, 32767)
-    p0 = p + 4
+        r92_t93_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t93_v0 = ~r92_t93_v0
+        if r92_t93_v0 < -32768 or r92_t93_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r92_t93_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -5379,20 +6149,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v1 = c & 65535
-    if r217_t218_v1 < 32768:
-        r217_t218_v1 >>= 8
+    r92_t93_v1 = c & 65535
+    if r92_t93_v1 < 32768:
+        r92_t93_v1 >>= 8
         p = q - 8
-    elif not r217_t218_v1 & 128:
-        r217_t218_v1 = ((r217_t218_v1 >> 8) & 127) | ((r217_t218_v1 & 127) << 7)
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
+    elif not r92_t93_v1 & 128:
+        r92_t93_v1 = ((r92_t93_v1 >> 8) & 127) | (r92_t93_v1 & 127) << 7
         p = q
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
     else:
-        r217_t218_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t218_v1 = ~r217_t218_v1
-    if r217_t218_v1 < -32768 or r217_t218_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r217_t218_v1, -32768, 32767)
-    p0 = p + 4
+        r92_t93_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t93_v1 = ~r92_t93_v1
+        if r92_t93_v1 < -32768 or r92_t93_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r92_t93_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -5402,24 +6175,28 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t218_v2 = c & 65535
-    if r217_t218_v2 < 32768:
-        r217_t218_v2 >>= 8
+    r92_t93_v2 = c & 65535
+    if r92_t93_v2 < 32768:
+        r92_t93_v2 >>= 8
         p = q - 8
-    elif not r217_t218_v2 & 128:
-        r217_t218_v2 = ((r217_t218_v2 >> 8) & 127) | ((r217_t218_v2 & 127) << 7)
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
+    elif not r92_t93_v2 & 128:
+        r92_t93_v2 = ((r92_t93_v2 >> 8) & 127) | (r92_t93_v2 & 127) << 7
         p = q
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
     else:
-        r217_t218_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t218_v2 = ~r217_t218_v2
-    if r217_t218_v2 < -32768 or r217_t218_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r217_t218_v2, -32768, 32767)
-    r217_v1 = _new(WPT_CoordinateXYZType)
-    _s219(r217_v1, r217_t218_v0)
-    _s220(r217_v1, r217_t218_v1)
-    _s221(r217_v1, r217_t218_v2)
-    p0 = p + 6
+        r92_t93_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t93_v2 = ~r92_t93_v2
+        if r92_t93_v2 < -32768 or r92_t93_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r92_t93_v2, -32768, 32767)
+    r92_v1 = _new(_W_WPT_CoordinateXYZType)
+    r92_v1.Coord_X = r92_t93_v0
+    r92_v1.Coord_Y = r92_t93_v1
+    r92_v1.Coord_Z = r92_t93_v2
+    r92_v1.__class__ = WPT_CoordinateXYZType
     q = p + 22
     if q <= E:
         c = (D >> (E - q)) & 4194303
@@ -5429,20 +6206,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v0 = c & 65535
-    if r217_t222_v0 < 32768:
-        r217_t222_v0 >>= 8
+    r92_t94_v0 = c & 65535
+    if r92_t94_v0 < 32768:
+        r92_t94_v0 >>= 8
         p = q - 8
-    elif not r217_t222_v0 & 128:
-        r217_t222_v0 = ((r217_t222_v0 >> 8) & 127) | ((r217_t222_v0 & 127) << 7)
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
+    elif not r92_t94_v0 & 128:
+        r92_t94_v0 = ((r92_t94_v0 >> 8) & 127) | (r92_t94_v0 & 127) << 7
         p = q
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
     else:
-        r217_t222_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t222_v0 = ~r217_t222_v0
-    if r217_t222_v0 < -32768 or r217_t222_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r217_t222_v0, -32768, 32767)
-    p0 = p + 4
+        r92_t94_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t94_v0 = ~r92_t94_v0
+        if r92_t94_v0 < -32768 or r92_t94_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r92_t94_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -5452,20 +6232,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v1 = c & 65535
-    if r217_t222_v1 < 32768:
-        r217_t222_v1 >>= 8
+    r92_t94_v1 = c & 65535
+    if r92_t94_v1 < 32768:
+        r92_t94_v1 >>= 8
         p = q - 8
-    elif not r217_t222_v1 & 128:
-        r217_t222_v1 = ((r217_t222_v1 >> 8) & 127) | ((r217_t222_v1 & 127) << 7)
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
+    elif not r92_t94_v1 & 128:
+        r92_t94_v1 = ((r92_t94_v1 >> 8) & 127) | (r92_t94_v1 & 127) << 7
         p = q
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
     else:
-        r217_t222_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t222_v1 = ~r217_t222_v1
-    if r217_t222_v1 < -32768 or r217_t222_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r217_t222_v1, -32768, 32767)
-    p0 = p + 4
+        r92_t94_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t94_v1 = ~r92_t94_v1
+        if r92_t94_v1 < -32768 or r92_t94_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r92_t94_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -5475,27 +6258,33 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    r217_t222_v2 = c & 65535
-    if r217_t222_v2 < 32768:
-        r217_t222_v2 >>= 8
+    r92_t94_v2 = c & 65535
+    if r92_t94_v2 < 32768:
+        r92_t94_v2 >>= 8
         p = q - 8
-    elif not r217_t222_v2 & 128:
-        r217_t222_v2 = ((r217_t222_v2 >> 8) & 127) | ((r217_t222_v2 & 127) << 7)
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
+    elif not r92_t94_v2 & 128:
+        r92_t94_v2 = ((r92_t94_v2 >> 8) & 127) | (r92_t94_v2 & 127) << 7
         p = q
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
     else:
-        r217_t222_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r217_t222_v2 = ~r217_t222_v2
-    if r217_t222_v2 < -32768 or r217_t222_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r217_t222_v2, -32768, 32767)
-    r217_v2 = _new(WPT_CoordinateXYZType)
-    _s223(r217_v2, r217_t222_v0)
-    _s224(r217_v2, r217_t222_v1)
-    _s225(r217_v2, r217_t222_v2)
-    y = _new(WPT_TxRxSpecDataType)
-    _s226(y, r217_v0)
-    _s227(y, r217_v1)
-    _s228(y, r217_v2)
+        r92_t94_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r92_t94_v2 = ~r92_t94_v2
+        if r92_t94_v2 < -32768 or r92_t94_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r92_t94_v2, -32768, 32767)
+    r92_v2 = _new(_W_WPT_CoordinateXYZType)
+    r92_v2.Coord_X = r92_t94_v0
+    r92_v2.Coord_Y = r92_t94_v1
+    r92_v2.Coord_Z = r92_t94_v2
+    r92_v2.__class__ = WPT_CoordinateXYZType
+    y = _new(_W_WPT_TxRxSpecDataType)
+    y.TxRxIdentifier = r92_v0
+    y.TxRxPosition = r92_v1
+    y.TxRxOrientation = r92_v2
+    y.__class__ = WPT_TxRxSpecDataType
     v1.append(y)
     q = p + 3
     if q > E:
@@ -5515,7 +6304,6 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
                 q = p + 18
                 if q <= E:
                     c = (D >> (E - q)) & 262143
@@ -5524,18 +6312,21 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                r229_v0 = c & 65535
-                if r229_v0 < 32768:
-                    r229_v0 >>= 8
+                r95_v0 = c & 65535
+                if r95_v0 < 32768:
+                    r95_v0 >>= 8
                     p = q - 8
-                elif not r229_v0 & 128:
-                    r229_v0 = ((r229_v0 >> 8) & 127) | ((r229_v0 & 127) << 7)
+                    if r95_v0 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
+                elif not r95_v0 & 128:
+                    r95_v0 = ((r95_v0 >> 8) & 127) | (r95_v0 & 127) << 7
                     p = q
+                    if r95_v0 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 else:
-                    r229_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if r229_v0 < 1 or r229_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', r229_v0, 1, 4294967295)
-                p0 = p + 5
+                    r95_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+                    if r95_v0 < 1 or r95_v0 > 4294967295:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', r95_v0, 1, 4294967295)
                 q = p + 21
                 if q <= E:
                     c = (D >> (E - q)) & 2097151
@@ -5545,20 +6336,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v0 = c & 65535
-                if r229_t230_v0 < 32768:
-                    r229_t230_v0 >>= 8
+                r95_t96_v0 = c & 65535
+                if r95_t96_v0 < 32768:
+                    r95_t96_v0 >>= 8
                     p = q - 8
-                elif not r229_t230_v0 & 128:
-                    r229_t230_v0 = ((r229_t230_v0 >> 8) & 127) | ((r229_t230_v0 & 127) << 7)
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
+                elif not r95_t96_v0 & 128:
+                    r95_t96_v0 = ((r95_t96_v0 >> 8) & 127) | (r95_t96_v0 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
                 else:
-                    r229_t230_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t230_v0 = ~r229_t230_v0
-                if r229_t230_v0 < -32768 or r229_t230_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r229_t230_v0, -32768, 32767)
-                p0 = p + 4
+                    r95_t96_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t96_v0 = ~r95_t96_v0
+                    if r95_t96_v0 < -32768 or r95_t96_v0 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r95_t96_v0, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -5568,20 +6362,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v1 = c & 65535
-                if r229_t230_v1 < 32768:
-                    r229_t230_v1 >>= 8
+                r95_t96_v1 = c & 65535
+                if r95_t96_v1 < 32768:
+                    r95_t96_v1 >>= 8
                     p = q - 8
-                elif not r229_t230_v1 & 128:
-                    r229_t230_v1 = ((r229_t230_v1 >> 8) & 127) | ((r229_t230_v1 & 127) << 7)
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
+                elif not r95_t96_v1 & 128:
+                    r95_t96_v1 = ((r95_t96_v1 >> 8) & 127) | (r95_t96_v1 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
                 else:
-                    r229_t230_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t230_v1 = ~r229_t230_v1
-                if r229_t230_v1 < -32768 or r229_t230_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r229_t230_v1, -32768, 32767)
-                p0 = p + 4
+                    r95_t96_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t96_v1 = ~r95_t96_v1
+                    if r95_t96_v1 < -32768 or r95_t96_v1 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r95_t96_v1, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -5591,24 +6388,28 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t230_v2 = c & 65535
-                if r229_t230_v2 < 32768:
-                    r229_t230_v2 >>= 8
+                r95_t96_v2 = c & 65535
+                if r95_t96_v2 < 32768:
+                    r95_t96_v2 >>= 8
                     p = q - 8
-                elif not r229_t230_v2 & 128:
-                    r229_t230_v2 = ((r229_t230_v2 >> 8) & 127) | ((r229_t230_v2 & 127) << 7)
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
+                elif not r95_t96_v2 & 128:
+                    r95_t96_v2 = ((r95_t96_v2 >> 8) & 127) | (r95_t96_v2 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
                 else:
-                    r229_t230_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t230_v2 = ~r229_t230_v2
-                if r229_t230_v2 < -32768 or r229_t230_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r229_t230_v2, -32768, 32767)
-                r229_v1 = _new(WPT_CoordinateXYZType)
-                _s231(r229_v1, r229_t230_v0)
-                _s232(r229_v1, r229_t230_v1)
-                _s233(r229_v1, r229_t230_v2)
-                p0 = p + 6
+                    r95_t96_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t96_v2 = ~r95_t96_v2
+                    if r95_t96_v2 < -32768 or r95_t96_v2 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r95_t96_v2, -32768, 32767)
+                r95_v1 = _new(_W_WPT_CoordinateXYZType)
+                r95_v1.Coord_X = r95_t96_v0
+                r95_v1.Coord_Y = r95_t96_v1
+                r95_v1.Coord_Z = r95_t96_v2
+                r95_v1.__class__ = WPT_CoordinateXYZType
                 q = p + 22
                 if q <= E:
                     c = (D >> (E - q)) & 4194303
@@ -5618,20 +6419,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v0 = c & 65535
-                if r229_t234_v0 < 32768:
-                    r229_t234_v0 >>= 8
+                r95_t97_v0 = c & 65535
+                if r95_t97_v0 < 32768:
+                    r95_t97_v0 >>= 8
                     p = q - 8
-                elif not r229_t234_v0 & 128:
-                    r229_t234_v0 = ((r229_t234_v0 >> 8) & 127) | ((r229_t234_v0 & 127) << 7)
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
+                elif not r95_t97_v0 & 128:
+                    r95_t97_v0 = ((r95_t97_v0 >> 8) & 127) | (r95_t97_v0 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
                 else:
-                    r229_t234_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t234_v0 = ~r229_t234_v0
-                if r229_t234_v0 < -32768 or r229_t234_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', r229_t234_v0, -32768, 32767)
-                p0 = p + 4
+                    r95_t97_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t97_v0 = ~r95_t97_v0
+                    if r95_t97_v0 < -32768 or r95_t97_v0 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', r95_t97_v0, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -5641,20 +6445,23 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v1 = c & 65535
-                if r229_t234_v1 < 32768:
-                    r229_t234_v1 >>= 8
+                r95_t97_v1 = c & 65535
+                if r95_t97_v1 < 32768:
+                    r95_t97_v1 >>= 8
                     p = q - 8
-                elif not r229_t234_v1 & 128:
-                    r229_t234_v1 = ((r229_t234_v1 >> 8) & 127) | ((r229_t234_v1 & 127) << 7)
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
+                elif not r95_t97_v1 & 128:
+                    r95_t97_v1 = ((r95_t97_v1 >> 8) & 127) | (r95_t97_v1 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
                 else:
-                    r229_t234_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t234_v1 = ~r229_t234_v1
-                if r229_t234_v1 < -32768 or r229_t234_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', r229_t234_v1, -32768, 32767)
-                p0 = p + 4
+                    r95_t97_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t97_v1 = ~r95_t97_v1
+                    if r95_t97_v1 < -32768 or r95_t97_v1 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', r95_t97_v1, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -5664,27 +6471,33 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                r229_t234_v2 = c & 65535
-                if r229_t234_v2 < 32768:
-                    r229_t234_v2 >>= 8
+                r95_t97_v2 = c & 65535
+                if r95_t97_v2 < 32768:
+                    r95_t97_v2 >>= 8
                     p = q - 8
-                elif not r229_t234_v2 & 128:
-                    r229_t234_v2 = ((r229_t234_v2 >> 8) & 127) | ((r229_t234_v2 & 127) << 7)
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
+                elif not r95_t97_v2 & 128:
+                    r95_t97_v2 = ((r95_t97_v2 >> 8) & 127) | (r95_t97_v2 & 127) << 7
                     p = q
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
                 else:
-                    r229_t234_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    r229_t234_v2 = ~r229_t234_v2
-                if r229_t234_v2 < -32768 or r229_t234_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', r229_t234_v2, -32768, 32767)
-                r229_v2 = _new(WPT_CoordinateXYZType)
-                _s235(r229_v2, r229_t234_v0)
-                _s236(r229_v2, r229_t234_v1)
-                _s237(r229_v2, r229_t234_v2)
-                y = _new(WPT_TxRxSpecDataType)
-                _s238(y, r229_v0)
-                _s239(y, r229_v1)
-                _s240(y, r229_v2)
+                    r95_t97_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        r95_t97_v2 = ~r95_t97_v2
+                    if r95_t97_v2 < -32768 or r95_t97_v2 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', r95_t97_v2, -32768, 32767)
+                r95_v2 = _new(_W_WPT_CoordinateXYZType)
+                r95_v2.Coord_X = r95_t97_v0
+                r95_v2.Coord_Y = r95_t97_v1
+                r95_v2.Coord_Z = r95_t97_v2
+                r95_v2.__class__ = WPT_CoordinateXYZType
+                y = _new(_W_WPT_TxRxSpecDataType)
+                y.TxRxIdentifier = r95_v0
+                y.TxRxPosition = r95_v1
+                y.TxRxOrientation = r95_v2
+                y.__class__ = WPT_TxRxSpecDataType
                 v1.append(y)
                 q = p + 3
                 if q > E:
@@ -5726,10 +6539,26 @@ def _d_WPT_LF_ReceiverDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_LF_ReceiverDataType')
-    o = _new(cls)
-    _s241(o, v0)
-    _s242(o, v1)
+    o = _new(_W_WPT_LF_ReceiverDataType)
+    o.NumberOfReceivers = v0
+    o.RxSpecData = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_ReceiverDataType': (
+        ('WPT_TxRxSpecDataType', '_j_WPT_TxRxSpecDataType'),
+"""\
+
+def _j_WPT_LF_ReceiverDataType(v):
+    x0 = v.NumberOfReceivers
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'NumberOfReceivers': x0}
+    x1 = v.RxSpecData
+    if x1:
+        d['RxSpecData'] = [_j_WPT_TxRxSpecDataType(i) for i in x1]
+    return d
 """,
     ),
     '_e_WPT_LF_RxDataListType': (
@@ -5744,31 +6573,45 @@ def _e_WPT_LF_RxDataListType(a, v):
         if not isinstance(x0, WPT_LF_RxDataType):
             raise _rt.bad_class(x0, 'WPT_LF_RxDataType')
         f = "WPT_LF_RxDataList.RxIdentifier"
-        w243_x0 = x0.RxIdentifier
-        if w243_x0.__class__ is not int or w243_x0 < 1 or w243_x0 > 4294967295:
-            raise _rt.bad_int(w243_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | w243_x0 if w243_x0 < 128 else _uint(a, w243_x0)
+        w98_x0 = x0.RxIdentifier
+        if w98_x0.__class__ is not int or w98_x0 < 1 or w98_x0 > 4294967295:
+            raise _rt.bad_int(w98_x0, 1, 4294967295)
+        if w98_x0 < 128:
+            a = (a << 11) | (w98_x0)
+        elif w98_x0 < 16384:
+            a = (a << 19) | (((w98_x0 & 127) << 8) | (w98_x0 >> 7) | 32768)
+        elif w98_x0 < 2097152:
+            a = (a << 27) | (((w98_x0 & 127) << 16) | ((w98_x0 & 16256) << 1) | (w98_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, w98_x0)
         f = "WPT_LF_RxDataList.RSSIData"
-        w243_x1 = x0.RSSIData
-        if not isinstance(w243_x1, WPT_LF_RxRSSIListType):
-            raise _rt.bad_class(w243_x1, 'WPT_LF_RxRSSIListType')
+        w98_x1 = x0.RSSIData
+        if not isinstance(w98_x1, WPT_LF_RxRSSIListType):
+            raise _rt.bad_class(w98_x1, 'WPT_LF_RxRSSIListType')
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList"
-        w243_r244_x0 = w243_x1.RSSIDataList
-        if not isinstance(w243_r244_x0, WPT_LF_RxRSSIType):
-            raise _rt.bad_class(w243_r244_x0, 'WPT_LF_RxRSSIType')
+        w98_r99_x0 = w98_x1.RSSIDataList
+        if not isinstance(w98_r99_x0, WPT_LF_RxRSSIType):
+            raise _rt.bad_class(w98_r99_x0, 'WPT_LF_RxRSSIType')
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList.TxIdentifier"
-        w243_r244_r245_x0 = w243_r244_x0.TxIdentifier
-        if w243_r244_r245_x0.__class__ is not int or w243_r244_r245_x0 < 1 or w243_r244_r245_x0 > 4294967295:
-            raise _rt.bad_int(w243_r244_r245_x0, 1, 4294967295)
-        a <<= 5
-        a = (a << 8) | w243_r244_r245_x0 if w243_r244_r245_x0 < 128 else _uint(a, w243_r244_r245_x0)
+        w98_r99_r100_x0 = w98_r99_x0.TxIdentifier
+        if w98_r99_r100_x0.__class__ is not int or w98_r99_r100_x0 < 1 or w98_r99_r100_x0 > 4294967295:
+            raise _rt.bad_int(w98_r99_r100_x0, 1, 4294967295)
+        if w98_r99_r100_x0 < 128:
+            a = (a << 13) | (w98_r99_r100_x0)
+        elif w98_r99_r100_x0 < 16384:
+            a = (a << 21) | (((w98_r99_r100_x0 & 127) << 8) | (w98_r99_r100_x0 >> 7) | 32768)
+        elif w98_r99_r100_x0 < 2097152:
+            a = (a << 29) | (((w98_r99_r100_x0 & 127) << 16) | ((w98_r99_r100_x0 & 16256) << 1) | (w98_r99_r100_x0 >> 14) | 8421376)
+        else:
+            a <<= 5
+            a = _uint(a, w98_r99_r100_x0)
         f = "WPT_LF_RxDataList.RSSIData.RSSIDataList.RSSI"
-        w243_r244_r245_x1 = w243_r244_x0.RSSI
-        if not isinstance(w243_r244_r245_x1, RationalNumberType):
-            raise _rt.bad_class(w243_r244_r245_x1, 'RationalNumberType')
+        w98_r99_r100_x1 = w98_r99_x0.RSSI
+        if not isinstance(w98_r99_r100_x1, RationalNumberType):
+            raise _rt.bad_class(w98_r99_r100_x1, 'RationalNumberType')
         a <<= 2
-        a = _e_RationalNumberType(a, w243_r244_r245_x1)
+        a = _e_RationalNumberType(a, w98_r99_r100_x1)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5778,17 +6621,10 @@ def _e_WPT_LF_RxDataListType(a, v):
 """,
     ),
     '_d_WPT_LF_RxDataListType': (
-        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_d_RationalNumberType'),
+        ('RationalNumberType', 'WPT_LF_RxDataListType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_WPT_LF_RxDataListType', '_W_WPT_LF_RxDataType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType', '_d_RationalNumberType'),
 """\
-_s249 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s250 = WPT_LF_RxRSSIType.RSSI.__set__
-_s251 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
-_s252 = WPT_LF_RxDataType.RxIdentifier.__set__
-_s253 = WPT_LF_RxDataType.RSSIData.__set__
-_s254 = WPT_LF_RxDataListType.WPT_LF_RxDataList.__set__
 
 def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -5797,18 +6633,21 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxDataType')
-    w246_v0 = c & 65535
-    if w246_v0 < 32768:
-        w246_v0 >>= 8
+    w101_v0 = c & 65535
+    if w101_v0 < 32768:
+        w101_v0 >>= 8
         p = q - 8
-    elif not w246_v0 & 128:
-        w246_v0 = ((w246_v0 >> 8) & 127) | ((w246_v0 & 127) << 7)
+        if w101_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
+    elif not w101_v0 & 128:
+        w101_v0 = ((w101_v0 >> 8) & 127) | (w101_v0 & 127) << 7
         p = q
+        if w101_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     else:
-        w246_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w246_v0 < 1 or w246_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', w246_v0, 1, 4294967295)
-    p0 = p + 5
+        w101_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if w101_v0 < 1 or w101_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', w101_v0, 1, 4294967295)
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -5817,17 +6656,21 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    w246_r247_r248_v0 = c & 65535
-    if w246_r247_r248_v0 < 32768:
-        w246_r247_r248_v0 >>= 8
+    w101_r102_r103_v0 = c & 65535
+    if w101_r102_r103_v0 < 32768:
+        w101_r102_r103_v0 >>= 8
         p = q - 8
-    elif not w246_r247_r248_v0 & 128:
-        w246_r247_r248_v0 = ((w246_r247_r248_v0 >> 8) & 127) | ((w246_r247_r248_v0 & 127) << 7)
+        if w101_r102_r103_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
+    elif not w101_r102_r103_v0 & 128:
+        w101_r102_r103_v0 = ((w101_r102_r103_v0 >> 8) & 127) | (w101_r102_r103_v0 & 127) << 7
         p = q
+        if w101_r102_r103_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     else:
-        w246_r247_r248_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w246_r247_r248_v0 < 1 or w246_r247_r248_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', w246_r247_r248_v0, 1, 4294967295)
+        w101_r102_r103_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if w101_r102_r103_v0 < 1 or w101_r102_r103_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', w101_r102_r103_v0, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -5835,15 +6678,18 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_LF_RxRSSIType')
     p = q
-    w246_r247_r248_v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
-    w246_r247_v0 = _new(WPT_LF_RxRSSIType)
-    _s249(w246_r247_v0, w246_r247_r248_v0)
-    _s250(w246_r247_v0, w246_r247_r248_v1)
-    w246_v1 = _new(WPT_LF_RxRSSIListType)
-    _s251(w246_v1, w246_r247_v0)
-    v0 = _new(WPT_LF_RxDataType)
-    _s252(v0, w246_v0)
-    _s253(v0, w246_v1)
+    w101_r102_r103_v1, D, E, p = _d_RationalNumberType(D, E, p, data, st, RationalNumberType)
+    w101_r102_v0 = _new(_W_WPT_LF_RxRSSIType)
+    w101_r102_v0.TxIdentifier = w101_r102_r103_v0
+    w101_r102_v0.RSSI = w101_r102_r103_v1
+    w101_r102_v0.__class__ = WPT_LF_RxRSSIType
+    w101_v1 = _new(_W_WPT_LF_RxRSSIListType)
+    w101_v1.RSSIDataList = w101_r102_v0
+    w101_v1.__class__ = WPT_LF_RxRSSIListType
+    v0 = _new(_W_WPT_LF_RxDataType)
+    v0.RxIdentifier = w101_v0
+    v0.RSSIData = w101_v1
+    v0.__class__ = WPT_LF_RxDataType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -5851,9 +6697,20 @@ def _d_WPT_LF_RxDataListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_RxDataListType')
     p = q
-    o = _new(cls)
-    _s254(o, v0)
+    o = _new(_W_WPT_LF_RxDataListType)
+    o.WPT_LF_RxDataList = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_RxDataListType': (
+        ('WPT_LF_RxDataType', '_j_WPT_LF_RxDataType'),
+"""\
+
+def _j_WPT_LF_RxDataListType(v):
+    x0 = v.WPT_LF_RxDataList
+    d = {'WPT_LF_RxDataList': _j_WPT_LF_RxDataType(x0)}
+    return d
 """,
     ),
     '_e_WPT_LF_RxDataType': (
@@ -5867,37 +6724,55 @@ def _e_WPT_LF_RxDataType(a, v):
         x0 = v.RxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "RSSIData"
         x1 = v.RSSIData
         if not isinstance(x1, WPT_LF_RxRSSIListType):
             raise _rt.bad_class(x1, 'WPT_LF_RxRSSIListType')
         f = "RSSIData.RSSIDataList"
-        r255_x0 = x1.RSSIDataList
-        if not isinstance(r255_x0, WPT_LF_RxRSSIType):
-            raise _rt.bad_class(r255_x0, 'WPT_LF_RxRSSIType')
+        r104_x0 = x1.RSSIDataList
+        if not isinstance(r104_x0, WPT_LF_RxRSSIType):
+            raise _rt.bad_class(r104_x0, 'WPT_LF_RxRSSIType')
         f = "RSSIData.RSSIDataList.TxIdentifier"
-        r255_r256_x0 = r255_x0.TxIdentifier
-        if r255_r256_x0.__class__ is not int or r255_r256_x0 < 1 or r255_r256_x0 > 4294967295:
-            raise _rt.bad_int(r255_r256_x0, 1, 4294967295)
-        a <<= 5
-        a = (a << 8) | r255_r256_x0 if r255_r256_x0 < 128 else _uint(a, r255_r256_x0)
+        r104_r105_x0 = r104_x0.TxIdentifier
+        if r104_r105_x0.__class__ is not int or r104_r105_x0 < 1 or r104_r105_x0 > 4294967295:
+            raise _rt.bad_int(r104_r105_x0, 1, 4294967295)
+        if r104_r105_x0 < 128:
+            a = (a << 13) | (r104_r105_x0)
+        elif r104_r105_x0 < 16384:
+            a = (a << 21) | (((r104_r105_x0 & 127) << 8) | (r104_r105_x0 >> 7) | 32768)
+        elif r104_r105_x0 < 2097152:
+            a = (a << 29) | (((r104_r105_x0 & 127) << 16) | ((r104_r105_x0 & 16256) << 1) | (r104_r105_x0 >> 14) | 8421376)
+        else:
+            a <<= 5
+            a = _uint(a, r104_r105_x0)
         f = "RSSIData.RSSIDataList.RSSI"
-        r255_r256_x1 = r255_x0.RSSI
-        if not isinstance(r255_r256_x1, RationalNumberType):
-            raise _rt.bad_class(r255_r256_x1, 'RationalNumberType')
+        r104_r105_x1 = r104_x0.RSSI
+        if not isinstance(r104_r105_x1, RationalNumberType):
+            raise _rt.bad_class(r104_r105_x1, 'RationalNumberType')
         f = "RSSIData.RSSIDataList.RSSI.Exponent"
-        r255_r256_r257_x0 = r255_r256_x1.Exponent
-        if r255_r256_r257_x0.__class__ is not int or r255_r256_r257_x0 < -128 or r255_r256_r257_x0 > 127:
-            raise _rt.bad_int(r255_r256_r257_x0, -128, 127)
+        r104_r105_r106_x0 = r104_r105_x1.Exponent
+        if r104_r105_r106_x0.__class__ is not int or r104_r105_r106_x0 < -128 or r104_r105_r106_x0 > 127:
+            raise _rt.bad_int(r104_r105_r106_x0, -128, 127)
         f = "RSSIData.RSSIDataList.RSSI.Value"
-        r255_r256_r257_x1 = r255_r256_x1.Value
-        if r255_r256_r257_x1.__class__ is not int or r255_r256_r257_x1 < -32768 or r255_r256_r257_x1 > 32767:
-            raise _rt.bad_int(r255_r256_r257_x1, -32768, 32767)
-        a = (a << 16) | (r255_r256_r257_x0 - -128) << 4 | (r255_r256_r257_x1 < 0)
-        m = ~r255_r256_r257_x1 if r255_r256_r257_x1 < 0 else r255_r256_r257_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        r104_r105_r106_x1 = r104_r105_x1.Value
+        if r104_r105_r106_x1.__class__ is not int or r104_r105_r106_x1 < -32768 or r104_r105_r106_x1 > 32767:
+            raise _rt.bad_int(r104_r105_r106_x1, -32768, 32767)
+        m = ~r104_r105_r106_x1 if r104_r105_r106_x1 < 0 else r104_r105_r106_x1
+        if m < 128:
+            a = (a << 24) | (r104_r105_r106_x0 - -128) << 12 | (r104_r105_r106_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r104_r105_r106_x0 - -128) << 20 | (r104_r105_r106_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r104_r105_r106_x0 - -128) << 28 | (r104_r105_r106_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 5
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -5907,18 +6782,10 @@ def _e_WPT_LF_RxDataType(a, v):
 """,
     ),
     '_d_WPT_LF_RxDataType': (
-        ('RationalNumberType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxDataType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxDataType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s261 = RationalNumberType.Exponent.__set__
-_s262 = RationalNumberType.Value.__set__
-_s263 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s264 = WPT_LF_RxRSSIType.RSSI.__set__
-_s265 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
-_s266 = WPT_LF_RxDataType.RxIdentifier.__set__
-_s267 = WPT_LF_RxDataType.RSSIData.__set__
 
 def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -5931,14 +6798,17 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
-    p0 = p + 5
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxDataType.RxIdentifier', v0, 1, 4294967295)
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -5947,18 +6817,21 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_LF_RxRSSIType')
-    r258_r259_v0 = c & 65535
-    if r258_r259_v0 < 32768:
-        r258_r259_v0 >>= 8
+    r107_r108_v0 = c & 65535
+    if r107_r108_v0 < 32768:
+        r107_r108_v0 >>= 8
         p = q - 8
-    elif not r258_r259_v0 & 128:
-        r258_r259_v0 = ((r258_r259_v0 >> 8) & 127) | ((r258_r259_v0 & 127) << 7)
+        if r107_r108_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
+    elif not r107_r108_v0 & 128:
+        r107_r108_v0 = ((r107_r108_v0 >> 8) & 127) | (r107_r108_v0 & 127) << 7
         p = q
+        if r107_r108_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     else:
-        r258_r259_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r258_r259_v0 < 1 or r258_r259_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r258_r259_v0, 1, 4294967295)
-    p0 = p + 16
+        r107_r108_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if r107_r108_v0 < 1 or r107_r108_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r107_r108_v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -5967,29 +6840,36 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r258_r259_r260_v0 = ((g >> 4) & 255) + -128
+    r107_r108_r109_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r258_r259_r260_v1 = c & 65535
-    if r258_r259_r260_v1 < 32768:
-        r258_r259_r260_v1 >>= 8
+    r107_r108_r109_v1 = c & 65535
+    if r107_r108_r109_v1 < 32768:
+        r107_r108_r109_v1 >>= 8
         p = q - 8
-    elif not r258_r259_r260_v1 & 128:
-        r258_r259_r260_v1 = ((r258_r259_r260_v1 >> 8) & 127) | ((r258_r259_r260_v1 & 127) << 7)
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
+    elif not r107_r108_r109_v1 & 128:
+        r107_r108_r109_v1 = ((r107_r108_r109_v1 >> 8) & 127) | (r107_r108_r109_v1 & 127) << 7
         p = q
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
     else:
-        r258_r259_r260_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r258_r259_r260_v1 = ~r258_r259_r260_v1
-    if r258_r259_r260_v1 < -32768 or r258_r259_r260_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r258_r259_r260_v1, -32768, 32767)
-    r258_r259_v1 = _new(RationalNumberType)
-    _s261(r258_r259_v1, r258_r259_r260_v0)
-    _s262(r258_r259_v1, r258_r259_r260_v1)
-    r258_v0 = _new(WPT_LF_RxRSSIType)
-    _s263(r258_v0, r258_r259_v0)
-    _s264(r258_v0, r258_r259_v1)
-    v1 = _new(WPT_LF_RxRSSIListType)
-    _s265(v1, r258_v0)
+        r107_r108_r109_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r107_r108_r109_v1 = ~r107_r108_r109_v1
+        if r107_r108_r109_v1 < -32768 or r107_r108_r109_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r107_r108_r109_v1, -32768, 32767)
+    r107_r108_v1 = _new(_W_RationalNumberType)
+    r107_r108_v1.Exponent = r107_r108_r109_v0
+    r107_r108_v1.Value = r107_r108_r109_v1
+    r107_r108_v1.__class__ = RationalNumberType
+    r107_v0 = _new(_W_WPT_LF_RxRSSIType)
+    r107_v0.TxIdentifier = r107_r108_v0
+    r107_v0.RSSI = r107_r108_v1
+    r107_v0.__class__ = WPT_LF_RxRSSIType
+    v1 = _new(_W_WPT_LF_RxRSSIListType)
+    v1.RSSIDataList = r107_v0
+    v1.__class__ = WPT_LF_RxRSSIListType
     q = p + 5
     if q > E:
         D, E = _win(data, p, q)
@@ -5997,10 +6877,29 @@ def _d_WPT_LF_RxDataType(D, E, p, data, st, cls):
     if c & 31:
         raise _rt.escape(p, c, 5, 31, 'WPT_LF_RxDataType')
     p = q
-    o = _new(cls)
-    _s266(o, v0)
-    _s267(o, v1)
+    o = _new(_W_WPT_LF_RxDataType)
+    o.RxIdentifier = v0
+    o.RSSIData = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_RxDataType': (
+        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+"""\
+
+def _j_WPT_LF_RxDataType(v):
+    x0 = v.RxIdentifier
+    x1 = v.RSSIData
+    y1 = x1.RSSIDataList
+    y2 = y1.TxIdentifier
+    y3 = y1.RSSI
+    y4 = y3.Exponent
+    y5 = y3.Value
+    if x0 is None or y2 is None or y4 is None or y5 is None:
+        return _rt.json_body(v)
+    d = {'RxIdentifier': x0, 'RSSIData': {'RSSIDataList': {'TxIdentifier': y2, 'RSSI': {'Exponent': y4, 'Value': y5}}}}
+    return d
 """,
     ),
     '_e_WPT_LF_RxRSSIListType': (
@@ -6015,26 +6914,37 @@ def _e_WPT_LF_RxRSSIListType(a, v):
         if not isinstance(x0, WPT_LF_RxRSSIType):
             raise _rt.bad_class(x0, 'WPT_LF_RxRSSIType')
         f = "RSSIDataList.TxIdentifier"
-        r268_x0 = x0.TxIdentifier
-        if r268_x0.__class__ is not int or r268_x0 < 1 or r268_x0 > 4294967295:
-            raise _rt.bad_int(r268_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | r268_x0 if r268_x0 < 128 else _uint(a, r268_x0)
+        r110_x0 = x0.TxIdentifier
+        if r110_x0.__class__ is not int or r110_x0 < 1 or r110_x0 > 4294967295:
+            raise _rt.bad_int(r110_x0, 1, 4294967295)
+        if r110_x0 < 128:
+            a = (a << 11) | (r110_x0)
+        elif r110_x0 < 16384:
+            a = (a << 19) | (((r110_x0 & 127) << 8) | (r110_x0 >> 7) | 32768)
+        elif r110_x0 < 2097152:
+            a = (a << 27) | (((r110_x0 & 127) << 16) | ((r110_x0 & 16256) << 1) | (r110_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, r110_x0)
         f = "RSSIDataList.RSSI"
-        r268_x1 = x0.RSSI
-        if not isinstance(r268_x1, RationalNumberType):
-            raise _rt.bad_class(r268_x1, 'RationalNumberType')
+        r110_x1 = x0.RSSI
+        if not isinstance(r110_x1, RationalNumberType):
+            raise _rt.bad_class(r110_x1, 'RationalNumberType')
         f = "RSSIDataList.RSSI.Exponent"
-        r268_r269_x0 = r268_x1.Exponent
-        if r268_r269_x0.__class__ is not int or r268_r269_x0 < -128 or r268_r269_x0 > 127:
-            raise _rt.bad_int(r268_r269_x0, -128, 127)
+        r110_r111_x0 = r110_x1.Exponent
+        if r110_r111_x0.__class__ is not int or r110_r111_x0 < -128 or r110_r111_x0 > 127:
+            raise _rt.bad_int(r110_r111_x0, -128, 127)
         f = "RSSIDataList.RSSI.Value"
-        r268_r269_x1 = r268_x1.Value
-        if r268_r269_x1.__class__ is not int or r268_r269_x1 < -32768 or r268_r269_x1 > 32767:
-            raise _rt.bad_int(r268_r269_x1, -32768, 32767)
-        a = (a << 16) | (r268_r269_x0 - -128) << 4 | (r268_r269_x1 < 0)
-        m = ~r268_r269_x1 if r268_r269_x1 < 0 else r268_r269_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        r110_r111_x1 = r110_x1.Value
+        if r110_r111_x1.__class__ is not int or r110_r111_x1 < -32768 or r110_r111_x1 > 32767:
+            raise _rt.bad_int(r110_r111_x1, -32768, 32767)
+        m = ~r110_r111_x1 if r110_r111_x1 < 0 else r110_r111_x1
+        if m < 128:
+            a = (a << 24) | (r110_r111_x0 - -128) << 12 | (r110_r111_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r110_r111_x0 - -128) << 20 | (r110_r111_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r110_r111_x0 - -128) << 28 | (r110_r111_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6044,16 +6954,10 @@ def _e_WPT_LF_RxRSSIListType(a, v):
 """,
     ),
     '_d_WPT_LF_RxRSSIListType': (
-        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxRSSIListType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxRSSIListType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s272 = RationalNumberType.Exponent.__set__
-_s273 = RationalNumberType.Value.__set__
-_s274 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s275 = WPT_LF_RxRSSIType.RSSI.__set__
-_s276 = WPT_LF_RxRSSIListType.RSSIDataList.__set__
 
 def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -6062,18 +6966,21 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_RxRSSIType')
-    r270_v0 = c & 65535
-    if r270_v0 < 32768:
-        r270_v0 >>= 8
+    r112_v0 = c & 65535
+    if r112_v0 < 32768:
+        r112_v0 >>= 8
         p = q - 8
-    elif not r270_v0 & 128:
-        r270_v0 = ((r270_v0 >> 8) & 127) | ((r270_v0 & 127) << 7)
+        if r112_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
+    elif not r112_v0 & 128:
+        r112_v0 = ((r112_v0 >> 8) & 127) | (r112_v0 & 127) << 7
         p = q
+        if r112_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     else:
-        r270_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if r270_v0 < 1 or r270_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', r270_v0, 1, 4294967295)
-    p0 = p + 16
+        r112_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if r112_v0 < 1 or r112_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', r112_v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -6082,27 +6989,33 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r270_r271_v0 = ((g >> 4) & 255) + -128
+    r112_r113_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r270_r271_v1 = c & 65535
-    if r270_r271_v1 < 32768:
-        r270_r271_v1 >>= 8
+    r112_r113_v1 = c & 65535
+    if r112_r113_v1 < 32768:
+        r112_r113_v1 >>= 8
         p = q - 8
-    elif not r270_r271_v1 & 128:
-        r270_r271_v1 = ((r270_r271_v1 >> 8) & 127) | ((r270_r271_v1 & 127) << 7)
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
+    elif not r112_r113_v1 & 128:
+        r112_r113_v1 = ((r112_r113_v1 >> 8) & 127) | (r112_r113_v1 & 127) << 7
         p = q
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
     else:
-        r270_r271_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r270_r271_v1 = ~r270_r271_v1
-    if r270_r271_v1 < -32768 or r270_r271_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r270_r271_v1, -32768, 32767)
-    r270_v1 = _new(RationalNumberType)
-    _s272(r270_v1, r270_r271_v0)
-    _s273(r270_v1, r270_r271_v1)
-    v0 = _new(WPT_LF_RxRSSIType)
-    _s274(v0, r270_v0)
-    _s275(v0, r270_v1)
+        r112_r113_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r112_r113_v1 = ~r112_r113_v1
+        if r112_r113_v1 < -32768 or r112_r113_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r112_r113_v1, -32768, 32767)
+    r112_v1 = _new(_W_RationalNumberType)
+    r112_v1.Exponent = r112_r113_v0
+    r112_v1.Value = r112_r113_v1
+    r112_v1.__class__ = RationalNumberType
+    v0 = _new(_W_WPT_LF_RxRSSIType)
+    v0.TxIdentifier = r112_v0
+    v0.RSSI = r112_v1
+    v0.__class__ = WPT_LF_RxRSSIType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -6110,9 +7023,26 @@ def _d_WPT_LF_RxRSSIListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_RxRSSIListType')
     p = q
-    o = _new(cls)
-    _s276(o, v0)
+    o = _new(_W_WPT_LF_RxRSSIListType)
+    o.RSSIDataList = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_RxRSSIListType': (
+        ('RationalNumberType', 'WPT_LF_RxRSSIType'),
+"""\
+
+def _j_WPT_LF_RxRSSIListType(v):
+    x0 = v.RSSIDataList
+    y1 = x0.TxIdentifier
+    y2 = x0.RSSI
+    y3 = y2.Exponent
+    y4 = y2.Value
+    if y1 is None or y3 is None or y4 is None:
+        return _rt.json_body(v)
+    d = {'RSSIDataList': {'TxIdentifier': y1, 'RSSI': {'Exponent': y3, 'Value': y4}}}
+    return d
 """,
     ),
     '_e_WPT_LF_RxRSSIType': (
@@ -6126,23 +7056,34 @@ def _e_WPT_LF_RxRSSIType(a, v):
         x0 = v.TxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "RSSI"
         x1 = v.RSSI
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "RSSI.Exponent"
-        r277_x0 = x1.Exponent
-        if r277_x0.__class__ is not int or r277_x0 < -128 or r277_x0 > 127:
-            raise _rt.bad_int(r277_x0, -128, 127)
+        r114_x0 = x1.Exponent
+        if r114_x0.__class__ is not int or r114_x0 < -128 or r114_x0 > 127:
+            raise _rt.bad_int(r114_x0, -128, 127)
         f = "RSSI.Value"
-        r277_x1 = x1.Value
-        if r277_x1.__class__ is not int or r277_x1 < -32768 or r277_x1 > 32767:
-            raise _rt.bad_int(r277_x1, -32768, 32767)
-        a = (a << 16) | (r277_x0 - -128) << 4 | (r277_x1 < 0)
-        m = ~r277_x1 if r277_x1 < 0 else r277_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        r114_x1 = x1.Value
+        if r114_x1.__class__ is not int or r114_x1 < -32768 or r114_x1 > 32767:
+            raise _rt.bad_int(r114_x1, -32768, 32767)
+        m = ~r114_x1 if r114_x1 < 0 else r114_x1
+        if m < 128:
+            a = (a << 24) | (r114_x0 - -128) << 12 | (r114_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (r114_x0 - -128) << 20 | (r114_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (r114_x0 - -128) << 28 | (r114_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6152,15 +7093,10 @@ def _e_WPT_LF_RxRSSIType(a, v):
 """,
     ),
     '_d_WPT_LF_RxRSSIType': (
-        ('RationalNumberType', 'WPT_LF_RxRSSIType'),
+        ('RationalNumberType', 'WPT_LF_RxRSSIType', '_W_RationalNumberType', '_W_WPT_LF_RxRSSIType'),
 """\
-_s279 = RationalNumberType.Exponent.__set__
-_s280 = RationalNumberType.Value.__set__
-_s281 = WPT_LF_RxRSSIType.TxIdentifier.__set__
-_s282 = WPT_LF_RxRSSIType.RSSI.__set__
 
 def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -6173,14 +7109,17 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
-    p0 = p + 16
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_RxRSSIType.TxIdentifier', v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -6189,24 +7128,29 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    r278_v0 = ((g >> 4) & 255) + -128
+    r115_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    r278_v1 = c & 65535
-    if r278_v1 < 32768:
-        r278_v1 >>= 8
+    r115_v1 = c & 65535
+    if r115_v1 < 32768:
+        r115_v1 >>= 8
         p = q - 8
-    elif not r278_v1 & 128:
-        r278_v1 = ((r278_v1 >> 8) & 127) | ((r278_v1 & 127) << 7)
+        if sg:
+            r115_v1 = ~r115_v1
+    elif not r115_v1 & 128:
+        r115_v1 = ((r115_v1 >> 8) & 127) | (r115_v1 & 127) << 7
         p = q
+        if sg:
+            r115_v1 = ~r115_v1
     else:
-        r278_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        r278_v1 = ~r278_v1
-    if r278_v1 < -32768 or r278_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', r278_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s279(v1, r278_v0)
-    _s280(v1, r278_v1)
+        r115_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            r115_v1 = ~r115_v1
+        if r115_v1 < -32768 or r115_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', r115_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = r115_v0
+    v1.Value = r115_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -6214,17 +7158,33 @@ def _d_WPT_LF_RxRSSIType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_LF_RxRSSIType')
     p = q
-    o = _new(cls)
-    _s281(o, v0)
-    _s282(o, v1)
+    o = _new(_W_WPT_LF_RxRSSIType)
+    o.TxIdentifier = v0
+    o.RSSI = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_RxRSSIType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_LF_RxRSSIType(v):
+    x0 = v.TxIdentifier
+    x1 = v.RSSI
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'TxIdentifier': x0, 'RSSI': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_WPT_LF_SystemSetupDataType': (
         ('WPT_LF_ReceiverDataType', 'WPT_LF_TransmitterDataType', '_e_WPT_LF_ReceiverDataType', '_e_WPT_LF_TransmitterDataType'),
 """\
-_T283 = ((2, 1, 1), None, )
-_T284 = (None, (1, 0), )
+_T116 = ((2, 1, 1), None, )
+_T117 = (None, (1, 0), )
 
 def _e_WPT_LF_SystemSetupDataType(a, v):
     f = ""
@@ -6244,13 +7204,13 @@ def _e_WPT_LF_SystemSetupDataType(a, v):
         if x1 is not None:
             if not isinstance(x1, WPT_LF_ReceiverDataType):
                 raise _rt.bad_class(x1, 'WPT_LF_ReceiverDataType')
-            t = _T283[s]
+            t = _T116[s]
             if t is None:
                 raise _rt.not_here('LF_ReceiverSetupData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_LF_ReceiverDataType(a, x1)
-        t = _T284[s]
+        t = _T117[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(LF_ReceiverSetupData), SE(LF_TransmitterSetupData))')
         a = (a << t[0]) | t[1]
@@ -6262,10 +7222,8 @@ def _e_WPT_LF_SystemSetupDataType(a, v):
 """,
     ),
     '_d_WPT_LF_SystemSetupDataType': (
-        ('WPT_LF_ReceiverDataType', 'WPT_LF_SystemSetupDataType', 'WPT_LF_TransmitterDataType', '_d_WPT_LF_ReceiverDataType', '_d_WPT_LF_TransmitterDataType'),
+        ('WPT_LF_ReceiverDataType', 'WPT_LF_SystemSetupDataType', 'WPT_LF_TransmitterDataType', '_W_WPT_LF_SystemSetupDataType', '_d_WPT_LF_ReceiverDataType', '_d_WPT_LF_TransmitterDataType'),
 """\
-_s285 = WPT_LF_SystemSetupDataType.LF_TransmitterSetupData.__set__
-_s286 = WPT_LF_SystemSetupDataType.LF_ReceiverSetupData.__set__
 
 def _d_WPT_LF_SystemSetupDataType(D, E, p, data, st, cls):
     v0 = None
@@ -6289,17 +7247,33 @@ def _d_WPT_LF_SystemSetupDataType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'WPT_LF_SystemSetupDataType')
     p = q
-    o = _new(cls)
-    _s285(o, v0)
-    _s286(o, v1)
+    o = _new(_W_WPT_LF_SystemSetupDataType)
+    o.LF_TransmitterSetupData = v0
+    o.LF_ReceiverSetupData = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_SystemSetupDataType': (
+        ('WPT_LF_ReceiverDataType', 'WPT_LF_TransmitterDataType', '_j_WPT_LF_ReceiverDataType', '_j_WPT_LF_TransmitterDataType'),
+"""\
+
+def _j_WPT_LF_SystemSetupDataType(v):
+    d = {}
+    x0 = v.LF_TransmitterSetupData
+    if x0 is not None:
+        d['LF_TransmitterSetupData'] = _j_WPT_LF_TransmitterDataType(x0)
+    x1 = v.LF_ReceiverSetupData
+    if x1 is not None:
+        d['LF_ReceiverSetupData'] = _j_WPT_LF_ReceiverDataType(x1)
+    return d
 """,
     ),
     '_e_WPT_LF_TransmitterDataType': (
         ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_e_WPT_TxRxPackageSpecDataType'),
 """\
-_T291 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, )
-_T292 = (None, None, None, None, (2, 2), (2, 1), (1, 0), )
+_T122 = (None, None, None, None, (2, 1, 6), (2, 0, 6), None, )
+_T123 = (None, None, None, None, (2, 2), (2, 1), (1, 0), )
 
 def _e_WPT_LF_TransmitterDataType(a, v):
     f = ""
@@ -6314,16 +7288,20 @@ def _e_WPT_LF_TransmitterDataType(a, v):
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "SignalFrequency.Exponent"
-        s287_x0 = x1.Exponent
-        if s287_x0.__class__ is not int or s287_x0 < -128 or s287_x0 > 127:
-            raise _rt.bad_int(s287_x0, -128, 127)
+        s118_x0 = x1.Exponent
+        if s118_x0.__class__ is not int or s118_x0 < -128 or s118_x0 > 127:
+            raise _rt.bad_int(s118_x0, -128, 127)
         f = "SignalFrequency.Value"
-        s287_x1 = x1.Value
-        if s287_x1.__class__ is not int or s287_x1 < -32768 or s287_x1 > 32767:
-            raise _rt.bad_int(s287_x1, -32768, 32767)
-        a = (a << 26) | (x0) << 16 | (s287_x0 - -128) << 4 | (s287_x1 < 0)
-        m = ~s287_x1 if s287_x1 < 0 else s287_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s118_x1 = x1.Value
+        if s118_x1.__class__ is not int or s118_x1 < -32768 or s118_x1 > 32767:
+            raise _rt.bad_int(s118_x1, -32768, 32767)
+        m = ~s118_x1 if s118_x1 < 0 else s118_x1
+        if m < 128:
+            a = (a << 34) | (x0) << 24 | (s118_x0 - -128) << 12 | (s118_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 42) | (x0) << 32 | (s118_x0 - -128) << 20 | (s118_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 50) | (x0) << 40 | (s118_x0 - -128) << 28 | (s118_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxSpecData"
         x2 = v.TxSpecData
         i = None
@@ -6347,61 +7325,92 @@ def _e_WPT_LF_TransmitterDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "TxSpecData.TxRxIdentifier"
-            t288_x0 = y.TxRxIdentifier
-            if t288_x0.__class__ is not int or t288_x0 < 1 or t288_x0 > 4294967295:
-                raise _rt.bad_int(t288_x0, 1, 4294967295)
-            a <<= 2
-            a = (a << 8) | t288_x0 if t288_x0 < 128 else _uint(a, t288_x0)
+            t119_x0 = y.TxRxIdentifier
+            if t119_x0.__class__ is not int or t119_x0 < 1 or t119_x0 > 4294967295:
+                raise _rt.bad_int(t119_x0, 1, 4294967295)
+            if t119_x0 < 128:
+                a = (a << 10) | (t119_x0)
+            elif t119_x0 < 16384:
+                a = (a << 18) | (((t119_x0 & 127) << 8) | (t119_x0 >> 7) | 32768)
+            elif t119_x0 < 2097152:
+                a = (a << 26) | (((t119_x0 & 127) << 16) | ((t119_x0 & 16256) << 1) | (t119_x0 >> 14) | 8421376)
+            else:
+                a <<= 2
+                a = _uint(a, t119_x0)
             f = "TxSpecData.TxRxPosition"
-            t288_x1 = y.TxRxPosition
-            if not isinstance(t288_x1, WPT_CoordinateXYZType):
-                raise _rt.bad_class(t288_x1, 'WPT_CoordinateXYZType')
+            t119_x1 = y.TxRxPosition
+            if not isinstance(t119_x1, WPT_CoordinateXYZType):
+                raise _rt.bad_class(t119_x1, 'WPT_CoordinateXYZType')
             f = "TxSpecData.TxRxPosition.Coord_X"
-            t288_t289_x0 = t288_x1.Coord_X
-            if t288_t289_x0.__class__ is not int or t288_t289_x0 < -32768 or t288_t289_x0 > 32767:
-                raise _rt.bad_int(t288_t289_x0, -32768, 32767)
-            a = (a << 5) | (t288_t289_x0 < 0)
-            m = ~t288_t289_x0 if t288_t289_x0 < 0 else t288_t289_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t120_x0 = t119_x1.Coord_X
+            if t119_t120_x0.__class__ is not int or t119_t120_x0 < -32768 or t119_t120_x0 > 32767:
+                raise _rt.bad_int(t119_t120_x0, -32768, 32767)
+            m = ~t119_t120_x0 if t119_t120_x0 < 0 else t119_t120_x0
+            if m < 128:
+                a = (a << 13) | (t119_t120_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (t119_t120_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 29) | (t119_t120_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxPosition.Coord_Y"
-            t288_t289_x1 = t288_x1.Coord_Y
-            if t288_t289_x1.__class__ is not int or t288_t289_x1 < -32768 or t288_t289_x1 > 32767:
-                raise _rt.bad_int(t288_t289_x1, -32768, 32767)
-            a = (a << 4) | (t288_t289_x1 < 0)
-            m = ~t288_t289_x1 if t288_t289_x1 < 0 else t288_t289_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t120_x1 = t119_x1.Coord_Y
+            if t119_t120_x1.__class__ is not int or t119_t120_x1 < -32768 or t119_t120_x1 > 32767:
+                raise _rt.bad_int(t119_t120_x1, -32768, 32767)
+            m = ~t119_t120_x1 if t119_t120_x1 < 0 else t119_t120_x1
+            if m < 128:
+                a = (a << 12) | (t119_t120_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t120_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t120_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxPosition.Coord_Z"
-            t288_t289_x2 = t288_x1.Coord_Z
-            if t288_t289_x2.__class__ is not int or t288_t289_x2 < -32768 or t288_t289_x2 > 32767:
-                raise _rt.bad_int(t288_t289_x2, -32768, 32767)
-            a = (a << 4) | (t288_t289_x2 < 0)
-            m = ~t288_t289_x2 if t288_t289_x2 < 0 else t288_t289_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t120_x2 = t119_x1.Coord_Z
+            if t119_t120_x2.__class__ is not int or t119_t120_x2 < -32768 or t119_t120_x2 > 32767:
+                raise _rt.bad_int(t119_t120_x2, -32768, 32767)
+            m = ~t119_t120_x2 if t119_t120_x2 < 0 else t119_t120_x2
+            if m < 128:
+                a = (a << 12) | (t119_t120_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t120_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t120_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation"
-            t288_x2 = y.TxRxOrientation
-            if not isinstance(t288_x2, WPT_CoordinateXYZType):
-                raise _rt.bad_class(t288_x2, 'WPT_CoordinateXYZType')
+            t119_x2 = y.TxRxOrientation
+            if not isinstance(t119_x2, WPT_CoordinateXYZType):
+                raise _rt.bad_class(t119_x2, 'WPT_CoordinateXYZType')
             f = "TxSpecData.TxRxOrientation.Coord_X"
-            t288_t290_x0 = t288_x2.Coord_X
-            if t288_t290_x0.__class__ is not int or t288_t290_x0 < -32768 or t288_t290_x0 > 32767:
-                raise _rt.bad_int(t288_t290_x0, -32768, 32767)
-            a = (a << 6) | (t288_t290_x0 < 0)
-            m = ~t288_t290_x0 if t288_t290_x0 < 0 else t288_t290_x0
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t121_x0 = t119_x2.Coord_X
+            if t119_t121_x0.__class__ is not int or t119_t121_x0 < -32768 or t119_t121_x0 > 32767:
+                raise _rt.bad_int(t119_t121_x0, -32768, 32767)
+            m = ~t119_t121_x0 if t119_t121_x0 < 0 else t119_t121_x0
+            if m < 128:
+                a = (a << 14) | (t119_t121_x0 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 22) | (t119_t121_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 30) | (t119_t121_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation.Coord_Y"
-            t288_t290_x1 = t288_x2.Coord_Y
-            if t288_t290_x1.__class__ is not int or t288_t290_x1 < -32768 or t288_t290_x1 > 32767:
-                raise _rt.bad_int(t288_t290_x1, -32768, 32767)
-            a = (a << 4) | (t288_t290_x1 < 0)
-            m = ~t288_t290_x1 if t288_t290_x1 < 0 else t288_t290_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t121_x1 = t119_x2.Coord_Y
+            if t119_t121_x1.__class__ is not int or t119_t121_x1 < -32768 or t119_t121_x1 > 32767:
+                raise _rt.bad_int(t119_t121_x1, -32768, 32767)
+            m = ~t119_t121_x1 if t119_t121_x1 < 0 else t119_t121_x1
+            if m < 128:
+                a = (a << 12) | (t119_t121_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t121_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t121_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             f = "TxSpecData.TxRxOrientation.Coord_Z"
-            t288_t290_x2 = t288_x2.Coord_Z
-            if t288_t290_x2.__class__ is not int or t288_t290_x2 < -32768 or t288_t290_x2 > 32767:
-                raise _rt.bad_int(t288_t290_x2, -32768, 32767)
-            a = (a << 4) | (t288_t290_x2 < 0)
-            m = ~t288_t290_x2 if t288_t290_x2 < 0 else t288_t290_x2
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            t119_t121_x2 = t119_x2.Coord_Z
+            if t119_t121_x2.__class__ is not int or t119_t121_x2 < -32768 or t119_t121_x2 > 32767:
+                raise _rt.bad_int(t119_t121_x2, -32768, 32767)
+            m = ~t119_t121_x2 if t119_t121_x2 < 0 else t119_t121_x2
+            if m < 128:
+                a = (a << 12) | (t119_t121_x2 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (t119_t121_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            else:
+                a = (a << 28) | (t119_t121_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
             a <<= 3
             i += 1
         s = 5 if n == 255 else 4
@@ -6410,13 +7419,13 @@ def _e_WPT_LF_TransmitterDataType(a, v):
         if x3 is not None:
             if not isinstance(x3, WPT_TxRxPackageSpecDataType):
                 raise _rt.bad_class(x3, 'WPT_TxRxPackageSpecDataType')
-            t = _T291[s]
+            t = _T122[s]
             if t is None:
                 raise _rt.not_here('TxPackageSpecData')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_WPT_TxRxPackageSpecDataType(a, x3)
-        t = _T292[s]
+        t = _T123[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(TxPackageSpecData), SE(TxSpecData))')
         a = (a << t[0]) | t[1]
@@ -6428,37 +7437,12 @@ def _e_WPT_LF_TransmitterDataType(a, v):
 """,
     ),
     '_d_WPT_LF_TransmitterDataType': (
-        ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_LF_TransmitterDataType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_d_WPT_TxRxPackageSpecDataType', '_d_WPT_TxRxSpecDataType'),
+        ('RationalNumberType', 'WPT_CoordinateXYZType', 'WPT_LF_TransmitterDataType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_W_RationalNumberType', '_W_WPT_CoordinateXYZType', '_W_WPT_LF_TransmitterDataType', '_W_WPT_TxRxSpecDataType', '_d_WPT_TxRxPackageSpecDataType', '_d_WPT_TxRxSpecDataType'),
 """\
-_s294 = RationalNumberType.Exponent.__set__
-_s295 = RationalNumberType.Value.__set__
-_s298 = WPT_CoordinateXYZType.Coord_X.__set__
-_s299 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s300 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s302 = WPT_CoordinateXYZType.Coord_X.__set__
-_s303 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s304 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s305 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s306 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s307 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s310 = WPT_CoordinateXYZType.Coord_X.__set__
-_s311 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s312 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s314 = WPT_CoordinateXYZType.Coord_X.__set__
-_s315 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s316 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s317 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s318 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s319 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
-_s320 = WPT_LF_TransmitterDataType.NumberOfTransmitters.__set__
-_s321 = WPT_LF_TransmitterDataType.SignalFrequency.__set__
-_s322 = WPT_LF_TransmitterDataType.TxSpecData.__set__
-_s323 = WPT_LF_TransmitterDataType.TxPackageSpecData.__set__
 
 def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     v2 = []
     v3 = None
-    p0 = p + 26
     q = p + 42
     if q <= E:
         c = (D >> (E - q)) & 4398046511103
@@ -6468,25 +7452,29 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 50393102:
         raise _rt.escape(p, g, 26, 50393102, 'RationalNumberType')
     v0 = (g >> 16) & 255
-    s293_v0 = ((g >> 4) & 255) + -128
+    s124_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s293_v1 = c & 65535
-    if s293_v1 < 32768:
-        s293_v1 >>= 8
+    s124_v1 = c & 65535
+    if s124_v1 < 32768:
+        s124_v1 >>= 8
         p = q - 8
-    elif not s293_v1 & 128:
-        s293_v1 = ((s293_v1 >> 8) & 127) | ((s293_v1 & 127) << 7)
+        if sg:
+            s124_v1 = ~s124_v1
+    elif not s124_v1 & 128:
+        s124_v1 = ((s124_v1 >> 8) & 127) | (s124_v1 & 127) << 7
         p = q
+        if sg:
+            s124_v1 = ~s124_v1
     else:
-        s293_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s293_v1 = ~s293_v1
-    if s293_v1 < -32768 or s293_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s293_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s294(v1, s293_v0)
-    _s295(v1, s293_v1)
-    p0 = p + 5
+        s124_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s124_v1 = ~s124_v1
+        if s124_v1 < -32768 or s124_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s124_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = s124_v0
+    v1.Value = s124_v1
+    v1.__class__ = RationalNumberType
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -6495,18 +7483,21 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 31:
         raise _rt.escape(p, g, 5, 31, 'WPT_TxRxSpecDataType')
-    t296_v0 = c & 65535
-    if t296_v0 < 32768:
-        t296_v0 >>= 8
+    t125_v0 = c & 65535
+    if t125_v0 < 32768:
+        t125_v0 >>= 8
         p = q - 8
-    elif not t296_v0 & 128:
-        t296_v0 = ((t296_v0 >> 8) & 127) | ((t296_v0 & 127) << 7)
+        if t125_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
+    elif not t125_v0 & 128:
+        t125_v0 = ((t125_v0 >> 8) & 127) | (t125_v0 & 127) << 7
         p = q
+        if t125_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     else:
-        t296_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if t296_v0 < 1 or t296_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t296_v0, 1, 4294967295)
-    p0 = p + 5
+        t125_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if t125_v0 < 1 or t125_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t125_v0, 1, 4294967295)
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -6516,20 +7507,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v0 = c & 65535
-    if t296_t297_v0 < 32768:
-        t296_t297_v0 >>= 8
+    t125_t126_v0 = c & 65535
+    if t125_t126_v0 < 32768:
+        t125_t126_v0 >>= 8
         p = q - 8
-    elif not t296_t297_v0 & 128:
-        t296_t297_v0 = ((t296_t297_v0 >> 8) & 127) | ((t296_t297_v0 & 127) << 7)
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
+    elif not t125_t126_v0 & 128:
+        t125_t126_v0 = ((t125_t126_v0 >> 8) & 127) | (t125_t126_v0 & 127) << 7
         p = q
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
     else:
-        t296_t297_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t297_v0 = ~t296_t297_v0
-    if t296_t297_v0 < -32768 or t296_t297_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t296_t297_v0, -32768, 32767)
-    p0 = p + 4
+        t125_t126_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t126_v0 = ~t125_t126_v0
+        if t125_t126_v0 < -32768 or t125_t126_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t125_t126_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -6539,20 +7533,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v1 = c & 65535
-    if t296_t297_v1 < 32768:
-        t296_t297_v1 >>= 8
+    t125_t126_v1 = c & 65535
+    if t125_t126_v1 < 32768:
+        t125_t126_v1 >>= 8
         p = q - 8
-    elif not t296_t297_v1 & 128:
-        t296_t297_v1 = ((t296_t297_v1 >> 8) & 127) | ((t296_t297_v1 & 127) << 7)
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
+    elif not t125_t126_v1 & 128:
+        t125_t126_v1 = ((t125_t126_v1 >> 8) & 127) | (t125_t126_v1 & 127) << 7
         p = q
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
     else:
-        t296_t297_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t297_v1 = ~t296_t297_v1
-    if t296_t297_v1 < -32768 or t296_t297_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t296_t297_v1, -32768, 32767)
-    p0 = p + 4
+        t125_t126_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t126_v1 = ~t125_t126_v1
+        if t125_t126_v1 < -32768 or t125_t126_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t125_t126_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -6562,24 +7559,28 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t297_v2 = c & 65535
-    if t296_t297_v2 < 32768:
-        t296_t297_v2 >>= 8
+    t125_t126_v2 = c & 65535
+    if t125_t126_v2 < 32768:
+        t125_t126_v2 >>= 8
         p = q - 8
-    elif not t296_t297_v2 & 128:
-        t296_t297_v2 = ((t296_t297_v2 >> 8) & 127) | ((t296_t297_v2 & 127) << 7)
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
+    elif not t125_t126_v2 & 128:
+        t125_t126_v2 = ((t125_t126_v2 >> 8) & 127) | (t125_t126_v2 & 127) << 7
         p = q
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
     else:
-        t296_t297_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t297_v2 = ~t296_t297_v2
-    if t296_t297_v2 < -32768 or t296_t297_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t296_t297_v2, -32768, 32767)
-    t296_v1 = _new(WPT_CoordinateXYZType)
-    _s298(t296_v1, t296_t297_v0)
-    _s299(t296_v1, t296_t297_v1)
-    _s300(t296_v1, t296_t297_v2)
-    p0 = p + 6
+        t125_t126_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t126_v2 = ~t125_t126_v2
+        if t125_t126_v2 < -32768 or t125_t126_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t125_t126_v2, -32768, 32767)
+    t125_v1 = _new(_W_WPT_CoordinateXYZType)
+    t125_v1.Coord_X = t125_t126_v0
+    t125_v1.Coord_Y = t125_t126_v1
+    t125_v1.Coord_Z = t125_t126_v2
+    t125_v1.__class__ = WPT_CoordinateXYZType
     q = p + 22
     if q <= E:
         c = (D >> (E - q)) & 4194303
@@ -6589,20 +7590,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v0 = c & 65535
-    if t296_t301_v0 < 32768:
-        t296_t301_v0 >>= 8
+    t125_t127_v0 = c & 65535
+    if t125_t127_v0 < 32768:
+        t125_t127_v0 >>= 8
         p = q - 8
-    elif not t296_t301_v0 & 128:
-        t296_t301_v0 = ((t296_t301_v0 >> 8) & 127) | ((t296_t301_v0 & 127) << 7)
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
+    elif not t125_t127_v0 & 128:
+        t125_t127_v0 = ((t125_t127_v0 >> 8) & 127) | (t125_t127_v0 & 127) << 7
         p = q
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
     else:
-        t296_t301_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t301_v0 = ~t296_t301_v0
-    if t296_t301_v0 < -32768 or t296_t301_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t296_t301_v0, -32768, 32767)
-    p0 = p + 4
+        t125_t127_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t127_v0 = ~t125_t127_v0
+        if t125_t127_v0 < -32768 or t125_t127_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t125_t127_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -6612,20 +7616,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v1 = c & 65535
-    if t296_t301_v1 < 32768:
-        t296_t301_v1 >>= 8
+    t125_t127_v1 = c & 65535
+    if t125_t127_v1 < 32768:
+        t125_t127_v1 >>= 8
         p = q - 8
-    elif not t296_t301_v1 & 128:
-        t296_t301_v1 = ((t296_t301_v1 >> 8) & 127) | ((t296_t301_v1 & 127) << 7)
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
+    elif not t125_t127_v1 & 128:
+        t125_t127_v1 = ((t125_t127_v1 >> 8) & 127) | (t125_t127_v1 & 127) << 7
         p = q
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
     else:
-        t296_t301_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t301_v1 = ~t296_t301_v1
-    if t296_t301_v1 < -32768 or t296_t301_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t296_t301_v1, -32768, 32767)
-    p0 = p + 4
+        t125_t127_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t127_v1 = ~t125_t127_v1
+        if t125_t127_v1 < -32768 or t125_t127_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t125_t127_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -6635,27 +7642,33 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t296_t301_v2 = c & 65535
-    if t296_t301_v2 < 32768:
-        t296_t301_v2 >>= 8
+    t125_t127_v2 = c & 65535
+    if t125_t127_v2 < 32768:
+        t125_t127_v2 >>= 8
         p = q - 8
-    elif not t296_t301_v2 & 128:
-        t296_t301_v2 = ((t296_t301_v2 >> 8) & 127) | ((t296_t301_v2 & 127) << 7)
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
+    elif not t125_t127_v2 & 128:
+        t125_t127_v2 = ((t125_t127_v2 >> 8) & 127) | (t125_t127_v2 & 127) << 7
         p = q
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
     else:
-        t296_t301_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t296_t301_v2 = ~t296_t301_v2
-    if t296_t301_v2 < -32768 or t296_t301_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t296_t301_v2, -32768, 32767)
-    t296_v2 = _new(WPT_CoordinateXYZType)
-    _s302(t296_v2, t296_t301_v0)
-    _s303(t296_v2, t296_t301_v1)
-    _s304(t296_v2, t296_t301_v2)
-    y = _new(WPT_TxRxSpecDataType)
-    _s305(y, t296_v0)
-    _s306(y, t296_v1)
-    _s307(y, t296_v2)
+        t125_t127_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t125_t127_v2 = ~t125_t127_v2
+        if t125_t127_v2 < -32768 or t125_t127_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t125_t127_v2, -32768, 32767)
+    t125_v2 = _new(_W_WPT_CoordinateXYZType)
+    t125_v2.Coord_X = t125_t127_v0
+    t125_v2.Coord_Y = t125_t127_v1
+    t125_v2.Coord_Z = t125_t127_v2
+    t125_v2.__class__ = WPT_CoordinateXYZType
+    y = _new(_W_WPT_TxRxSpecDataType)
+    y.TxRxIdentifier = t125_v0
+    y.TxRxPosition = t125_v1
+    y.TxRxOrientation = t125_v2
+    y.__class__ = WPT_TxRxSpecDataType
     v2.append(y)
     q = p + 3
     if q > E:
@@ -6675,7 +7688,6 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
                 q = p + 18
                 if q <= E:
                     c = (D >> (E - q)) & 262143
@@ -6684,18 +7696,21 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxSpecDataType')
-                t308_v0 = c & 65535
-                if t308_v0 < 32768:
-                    t308_v0 >>= 8
+                t128_v0 = c & 65535
+                if t128_v0 < 32768:
+                    t128_v0 >>= 8
                     p = q - 8
-                elif not t308_v0 & 128:
-                    t308_v0 = ((t308_v0 >> 8) & 127) | ((t308_v0 & 127) << 7)
+                    if t128_v0 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
+                elif not t128_v0 & 128:
+                    t128_v0 = ((t128_v0 >> 8) & 127) | (t128_v0 & 127) << 7
                     p = q
+                    if t128_v0 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 else:
-                    t308_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-                if t308_v0 < 1 or t308_v0 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', t308_v0, 1, 4294967295)
-                p0 = p + 5
+                    t128_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+                    if t128_v0 < 1 or t128_v0 > 4294967295:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', t128_v0, 1, 4294967295)
                 q = p + 21
                 if q <= E:
                     c = (D >> (E - q)) & 2097151
@@ -6705,20 +7720,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 30:
                     raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v0 = c & 65535
-                if t308_t309_v0 < 32768:
-                    t308_t309_v0 >>= 8
+                t128_t129_v0 = c & 65535
+                if t128_t129_v0 < 32768:
+                    t128_t129_v0 >>= 8
                     p = q - 8
-                elif not t308_t309_v0 & 128:
-                    t308_t309_v0 = ((t308_t309_v0 >> 8) & 127) | ((t308_t309_v0 & 127) << 7)
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
+                elif not t128_t129_v0 & 128:
+                    t128_t129_v0 = ((t128_t129_v0 >> 8) & 127) | (t128_t129_v0 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
                 else:
-                    t308_t309_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t309_v0 = ~t308_t309_v0
-                if t308_t309_v0 < -32768 or t308_t309_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t308_t309_v0, -32768, 32767)
-                p0 = p + 4
+                    t128_t129_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t129_v0 = ~t128_t129_v0
+                    if t128_t129_v0 < -32768 or t128_t129_v0 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t128_t129_v0, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -6728,20 +7746,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v1 = c & 65535
-                if t308_t309_v1 < 32768:
-                    t308_t309_v1 >>= 8
+                t128_t129_v1 = c & 65535
+                if t128_t129_v1 < 32768:
+                    t128_t129_v1 >>= 8
                     p = q - 8
-                elif not t308_t309_v1 & 128:
-                    t308_t309_v1 = ((t308_t309_v1 >> 8) & 127) | ((t308_t309_v1 & 127) << 7)
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
+                elif not t128_t129_v1 & 128:
+                    t128_t129_v1 = ((t128_t129_v1 >> 8) & 127) | (t128_t129_v1 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
                 else:
-                    t308_t309_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t309_v1 = ~t308_t309_v1
-                if t308_t309_v1 < -32768 or t308_t309_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t308_t309_v1, -32768, 32767)
-                p0 = p + 4
+                    t128_t129_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t129_v1 = ~t128_t129_v1
+                    if t128_t129_v1 < -32768 or t128_t129_v1 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t128_t129_v1, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -6751,24 +7772,28 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t309_v2 = c & 65535
-                if t308_t309_v2 < 32768:
-                    t308_t309_v2 >>= 8
+                t128_t129_v2 = c & 65535
+                if t128_t129_v2 < 32768:
+                    t128_t129_v2 >>= 8
                     p = q - 8
-                elif not t308_t309_v2 & 128:
-                    t308_t309_v2 = ((t308_t309_v2 >> 8) & 127) | ((t308_t309_v2 & 127) << 7)
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
+                elif not t128_t129_v2 & 128:
+                    t128_t129_v2 = ((t128_t129_v2 >> 8) & 127) | (t128_t129_v2 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
                 else:
-                    t308_t309_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t309_v2 = ~t308_t309_v2
-                if t308_t309_v2 < -32768 or t308_t309_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t308_t309_v2, -32768, 32767)
-                t308_v1 = _new(WPT_CoordinateXYZType)
-                _s310(t308_v1, t308_t309_v0)
-                _s311(t308_v1, t308_t309_v1)
-                _s312(t308_v1, t308_t309_v2)
-                p0 = p + 6
+                    t128_t129_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t129_v2 = ~t128_t129_v2
+                    if t128_t129_v2 < -32768 or t128_t129_v2 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t128_t129_v2, -32768, 32767)
+                t128_v1 = _new(_W_WPT_CoordinateXYZType)
+                t128_v1.Coord_X = t128_t129_v0
+                t128_v1.Coord_Y = t128_t129_v1
+                t128_v1.Coord_Z = t128_t129_v2
+                t128_v1.__class__ = WPT_CoordinateXYZType
                 q = p + 22
                 if q <= E:
                     c = (D >> (E - q)) & 4194303
@@ -6778,20 +7803,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 62:
                     raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v0 = c & 65535
-                if t308_t313_v0 < 32768:
-                    t308_t313_v0 >>= 8
+                t128_t130_v0 = c & 65535
+                if t128_t130_v0 < 32768:
+                    t128_t130_v0 >>= 8
                     p = q - 8
-                elif not t308_t313_v0 & 128:
-                    t308_t313_v0 = ((t308_t313_v0 >> 8) & 127) | ((t308_t313_v0 & 127) << 7)
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
+                elif not t128_t130_v0 & 128:
+                    t128_t130_v0 = ((t128_t130_v0 >> 8) & 127) | (t128_t130_v0 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
                 else:
-                    t308_t313_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t313_v0 = ~t308_t313_v0
-                if t308_t313_v0 < -32768 or t308_t313_v0 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t308_t313_v0, -32768, 32767)
-                p0 = p + 4
+                    t128_t130_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t130_v0 = ~t128_t130_v0
+                    if t128_t130_v0 < -32768 or t128_t130_v0 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t128_t130_v0, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -6801,20 +7829,23 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v1 = c & 65535
-                if t308_t313_v1 < 32768:
-                    t308_t313_v1 >>= 8
+                t128_t130_v1 = c & 65535
+                if t128_t130_v1 < 32768:
+                    t128_t130_v1 >>= 8
                     p = q - 8
-                elif not t308_t313_v1 & 128:
-                    t308_t313_v1 = ((t308_t313_v1 >> 8) & 127) | ((t308_t313_v1 & 127) << 7)
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
+                elif not t128_t130_v1 & 128:
+                    t128_t130_v1 = ((t128_t130_v1 >> 8) & 127) | (t128_t130_v1 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
                 else:
-                    t308_t313_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t313_v1 = ~t308_t313_v1
-                if t308_t313_v1 < -32768 or t308_t313_v1 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t308_t313_v1, -32768, 32767)
-                p0 = p + 4
+                    t128_t130_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t130_v1 = ~t128_t130_v1
+                    if t128_t130_v1 < -32768 or t128_t130_v1 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t128_t130_v1, -32768, 32767)
                 q = p + 20
                 if q <= E:
                     c = (D >> (E - q)) & 1048575
@@ -6824,27 +7855,33 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
                 if g & 14:
                     raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
                 sg = g & 1
-                t308_t313_v2 = c & 65535
-                if t308_t313_v2 < 32768:
-                    t308_t313_v2 >>= 8
+                t128_t130_v2 = c & 65535
+                if t128_t130_v2 < 32768:
+                    t128_t130_v2 >>= 8
                     p = q - 8
-                elif not t308_t313_v2 & 128:
-                    t308_t313_v2 = ((t308_t313_v2 >> 8) & 127) | ((t308_t313_v2 & 127) << 7)
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
+                elif not t128_t130_v2 & 128:
+                    t128_t130_v2 = ((t128_t130_v2 >> 8) & 127) | (t128_t130_v2 & 127) << 7
                     p = q
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
                 else:
-                    t308_t313_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-                if sg:
-                    t308_t313_v2 = ~t308_t313_v2
-                if t308_t313_v2 < -32768 or t308_t313_v2 > 32767:
-                    raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t308_t313_v2, -32768, 32767)
-                t308_v2 = _new(WPT_CoordinateXYZType)
-                _s314(t308_v2, t308_t313_v0)
-                _s315(t308_v2, t308_t313_v1)
-                _s316(t308_v2, t308_t313_v2)
-                y = _new(WPT_TxRxSpecDataType)
-                _s317(y, t308_v0)
-                _s318(y, t308_v1)
-                _s319(y, t308_v2)
+                    t128_t130_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if sg:
+                        t128_t130_v2 = ~t128_t130_v2
+                    if t128_t130_v2 < -32768 or t128_t130_v2 > 32767:
+                        raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t128_t130_v2, -32768, 32767)
+                t128_v2 = _new(_W_WPT_CoordinateXYZType)
+                t128_v2.Coord_X = t128_t130_v0
+                t128_v2.Coord_Y = t128_t130_v1
+                t128_v2.Coord_Z = t128_t130_v2
+                t128_v2.__class__ = WPT_CoordinateXYZType
+                y = _new(_W_WPT_TxRxSpecDataType)
+                y.TxRxIdentifier = t128_v0
+                y.TxRxPosition = t128_v1
+                y.TxRxOrientation = t128_v2
+                y.__class__ = WPT_TxRxSpecDataType
                 v2.append(y)
                 q = p + 3
                 if q > E:
@@ -6904,12 +7941,34 @@ def _d_WPT_LF_TransmitterDataType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'WPT_LF_TransmitterDataType')
         p = q
-    o = _new(cls)
-    _s320(o, v0)
-    _s321(o, v1)
-    _s322(o, v2)
-    _s323(o, v3)
+    o = _new(_W_WPT_LF_TransmitterDataType)
+    o.NumberOfTransmitters = v0
+    o.SignalFrequency = v1
+    o.TxSpecData = v2
+    o.TxPackageSpecData = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_TransmitterDataType': (
+        ('RationalNumberType', 'WPT_TxRxPackageSpecDataType', 'WPT_TxRxSpecDataType', '_j_WPT_TxRxPackageSpecDataType', '_j_WPT_TxRxSpecDataType'),
+"""\
+
+def _j_WPT_LF_TransmitterDataType(v):
+    x0 = v.NumberOfTransmitters
+    x1 = v.SignalFrequency
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'NumberOfTransmitters': x0, 'SignalFrequency': {'Exponent': y1, 'Value': y2}}
+    x2 = v.TxSpecData
+    if x2:
+        d['TxSpecData'] = [_j_WPT_TxRxSpecDataType(i) for i in x2]
+    x3 = v.TxPackageSpecData
+    if x3 is not None:
+        d['TxPackageSpecData'] = _j_WPT_TxRxPackageSpecDataType(x3)
+    return d
 """,
     ),
     '_e_WPT_LF_TxDataListType': (
@@ -6924,26 +7983,37 @@ def _e_WPT_LF_TxDataListType(a, v):
         if not isinstance(x0, WPT_LF_TxDataType):
             raise _rt.bad_class(x0, 'WPT_LF_TxDataType')
         f = "WPT_LF_TxDataList.TxIdentifier"
-        w324_x0 = x0.TxIdentifier
-        if w324_x0.__class__ is not int or w324_x0 < 1 or w324_x0 > 4294967295:
-            raise _rt.bad_int(w324_x0, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | w324_x0 if w324_x0 < 128 else _uint(a, w324_x0)
+        w131_x0 = x0.TxIdentifier
+        if w131_x0.__class__ is not int or w131_x0 < 1 or w131_x0 > 4294967295:
+            raise _rt.bad_int(w131_x0, 1, 4294967295)
+        if w131_x0 < 128:
+            a = (a << 11) | (w131_x0)
+        elif w131_x0 < 16384:
+            a = (a << 19) | (((w131_x0 & 127) << 8) | (w131_x0 >> 7) | 32768)
+        elif w131_x0 < 2097152:
+            a = (a << 27) | (((w131_x0 & 127) << 16) | ((w131_x0 & 16256) << 1) | (w131_x0 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, w131_x0)
         f = "WPT_LF_TxDataList.EIRP"
-        w324_x1 = x0.EIRP
-        if not isinstance(w324_x1, RationalNumberType):
-            raise _rt.bad_class(w324_x1, 'RationalNumberType')
+        w131_x1 = x0.EIRP
+        if not isinstance(w131_x1, RationalNumberType):
+            raise _rt.bad_class(w131_x1, 'RationalNumberType')
         f = "WPT_LF_TxDataList.EIRP.Exponent"
-        w324_e325_x0 = w324_x1.Exponent
-        if w324_e325_x0.__class__ is not int or w324_e325_x0 < -128 or w324_e325_x0 > 127:
-            raise _rt.bad_int(w324_e325_x0, -128, 127)
+        w131_e132_x0 = w131_x1.Exponent
+        if w131_e132_x0.__class__ is not int or w131_e132_x0 < -128 or w131_e132_x0 > 127:
+            raise _rt.bad_int(w131_e132_x0, -128, 127)
         f = "WPT_LF_TxDataList.EIRP.Value"
-        w324_e325_x1 = w324_x1.Value
-        if w324_e325_x1.__class__ is not int or w324_e325_x1 < -32768 or w324_e325_x1 > 32767:
-            raise _rt.bad_int(w324_e325_x1, -32768, 32767)
-        a = (a << 16) | (w324_e325_x0 - -128) << 4 | (w324_e325_x1 < 0)
-        m = ~w324_e325_x1 if w324_e325_x1 < 0 else w324_e325_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        w131_e132_x1 = w131_x1.Value
+        if w131_e132_x1.__class__ is not int or w131_e132_x1 < -32768 or w131_e132_x1 > 32767:
+            raise _rt.bad_int(w131_e132_x1, -32768, 32767)
+        m = ~w131_e132_x1 if w131_e132_x1 < 0 else w131_e132_x1
+        if m < 128:
+            a = (a << 24) | (w131_e132_x0 - -128) << 12 | (w131_e132_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (w131_e132_x0 - -128) << 20 | (w131_e132_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (w131_e132_x0 - -128) << 28 | (w131_e132_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 4
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -6953,16 +8023,10 @@ def _e_WPT_LF_TxDataListType(a, v):
 """,
     ),
     '_d_WPT_LF_TxDataListType': (
-        ('RationalNumberType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType'),
+        ('RationalNumberType', 'WPT_LF_TxDataListType', 'WPT_LF_TxDataType', '_W_RationalNumberType', '_W_WPT_LF_TxDataListType', '_W_WPT_LF_TxDataType'),
 """\
-_s328 = RationalNumberType.Exponent.__set__
-_s329 = RationalNumberType.Value.__set__
-_s330 = WPT_LF_TxDataType.TxIdentifier.__set__
-_s331 = WPT_LF_TxDataType.EIRP.__set__
-_s332 = WPT_LF_TxDataListType.WPT_LF_TxDataList.__set__
 
 def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -6971,18 +8035,21 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_LF_TxDataType')
-    w326_v0 = c & 65535
-    if w326_v0 < 32768:
-        w326_v0 >>= 8
+    w133_v0 = c & 65535
+    if w133_v0 < 32768:
+        w133_v0 >>= 8
         p = q - 8
-    elif not w326_v0 & 128:
-        w326_v0 = ((w326_v0 >> 8) & 127) | ((w326_v0 & 127) << 7)
+        if w133_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
+    elif not w133_v0 & 128:
+        w133_v0 = ((w133_v0 >> 8) & 127) | (w133_v0 & 127) << 7
         p = q
+        if w133_v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     else:
-        w326_v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if w326_v0 < 1 or w326_v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', w326_v0, 1, 4294967295)
-    p0 = p + 16
+        w133_v0, D, E, p = _duint(D, E, q - 16, data, 5)
+        if w133_v0 < 1 or w133_v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', w133_v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -6991,27 +8058,33 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    w326_e327_v0 = ((g >> 4) & 255) + -128
+    w133_e134_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    w326_e327_v1 = c & 65535
-    if w326_e327_v1 < 32768:
-        w326_e327_v1 >>= 8
+    w133_e134_v1 = c & 65535
+    if w133_e134_v1 < 32768:
+        w133_e134_v1 >>= 8
         p = q - 8
-    elif not w326_e327_v1 & 128:
-        w326_e327_v1 = ((w326_e327_v1 >> 8) & 127) | ((w326_e327_v1 & 127) << 7)
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
+    elif not w133_e134_v1 & 128:
+        w133_e134_v1 = ((w133_e134_v1 >> 8) & 127) | (w133_e134_v1 & 127) << 7
         p = q
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
     else:
-        w326_e327_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        w326_e327_v1 = ~w326_e327_v1
-    if w326_e327_v1 < -32768 or w326_e327_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', w326_e327_v1, -32768, 32767)
-    w326_v1 = _new(RationalNumberType)
-    _s328(w326_v1, w326_e327_v0)
-    _s329(w326_v1, w326_e327_v1)
-    v0 = _new(WPT_LF_TxDataType)
-    _s330(v0, w326_v0)
-    _s331(v0, w326_v1)
+        w133_e134_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            w133_e134_v1 = ~w133_e134_v1
+        if w133_e134_v1 < -32768 or w133_e134_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', w133_e134_v1, -32768, 32767)
+    w133_v1 = _new(_W_RationalNumberType)
+    w133_v1.Exponent = w133_e134_v0
+    w133_v1.Value = w133_e134_v1
+    w133_v1.__class__ = RationalNumberType
+    v0 = _new(_W_WPT_LF_TxDataType)
+    v0.TxIdentifier = w133_v0
+    v0.EIRP = w133_v1
+    v0.__class__ = WPT_LF_TxDataType
     q = p + 4
     if q > E:
         D, E = _win(data, p, q)
@@ -7019,9 +8092,26 @@ def _d_WPT_LF_TxDataListType(D, E, p, data, st, cls):
     if c & 15:
         raise _rt.escape(p, c, 4, 15, 'WPT_LF_TxDataListType')
     p = q
-    o = _new(cls)
-    _s332(o, v0)
+    o = _new(_W_WPT_LF_TxDataListType)
+    o.WPT_LF_TxDataList = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_TxDataListType': (
+        ('RationalNumberType', 'WPT_LF_TxDataType'),
+"""\
+
+def _j_WPT_LF_TxDataListType(v):
+    x0 = v.WPT_LF_TxDataList
+    y1 = x0.TxIdentifier
+    y2 = x0.EIRP
+    y3 = y2.Exponent
+    y4 = y2.Value
+    if y1 is None or y3 is None or y4 is None:
+        return _rt.json_body(v)
+    d = {'WPT_LF_TxDataList': {'TxIdentifier': y1, 'EIRP': {'Exponent': y3, 'Value': y4}}}
+    return d
 """,
     ),
     '_e_WPT_LF_TxDataType': (
@@ -7035,23 +8125,34 @@ def _e_WPT_LF_TxDataType(a, v):
         x0 = v.TxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "EIRP"
         x1 = v.EIRP
         if not isinstance(x1, RationalNumberType):
             raise _rt.bad_class(x1, 'RationalNumberType')
         f = "EIRP.Exponent"
-        e333_x0 = x1.Exponent
-        if e333_x0.__class__ is not int or e333_x0 < -128 or e333_x0 > 127:
-            raise _rt.bad_int(e333_x0, -128, 127)
+        e135_x0 = x1.Exponent
+        if e135_x0.__class__ is not int or e135_x0 < -128 or e135_x0 > 127:
+            raise _rt.bad_int(e135_x0, -128, 127)
         f = "EIRP.Value"
-        e333_x1 = x1.Value
-        if e333_x1.__class__ is not int or e333_x1 < -32768 or e333_x1 > 32767:
-            raise _rt.bad_int(e333_x1, -32768, 32767)
-        a = (a << 16) | (e333_x0 - -128) << 4 | (e333_x1 < 0)
-        m = ~e333_x1 if e333_x1 < 0 else e333_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        e135_x1 = x1.Value
+        if e135_x1.__class__ is not int or e135_x1 < -32768 or e135_x1 > 32767:
+            raise _rt.bad_int(e135_x1, -32768, 32767)
+        m = ~e135_x1 if e135_x1 < 0 else e135_x1
+        if m < 128:
+            a = (a << 24) | (e135_x0 - -128) << 12 | (e135_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 32) | (e135_x0 - -128) << 20 | (e135_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 40) | (e135_x0 - -128) << 28 | (e135_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7061,15 +8162,10 @@ def _e_WPT_LF_TxDataType(a, v):
 """,
     ),
     '_d_WPT_LF_TxDataType': (
-        ('RationalNumberType', 'WPT_LF_TxDataType'),
+        ('RationalNumberType', 'WPT_LF_TxDataType', '_W_RationalNumberType', '_W_WPT_LF_TxDataType'),
 """\
-_s335 = RationalNumberType.Exponent.__set__
-_s336 = RationalNumberType.Value.__set__
-_s337 = WPT_LF_TxDataType.TxIdentifier.__set__
-_s338 = WPT_LF_TxDataType.EIRP.__set__
 
 def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -7082,14 +8178,17 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
-    p0 = p + 16
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_LF_TxDataType.TxIdentifier', v0, 1, 4294967295)
     q = p + 32
     if q <= E:
         c = (D >> (E - q)) & 4294967295
@@ -7098,24 +8197,29 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 61454:
         raise _rt.escape(p, g, 16, 61454, 'RationalNumberType')
-    e334_v0 = ((g >> 4) & 255) + -128
+    e136_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    e334_v1 = c & 65535
-    if e334_v1 < 32768:
-        e334_v1 >>= 8
+    e136_v1 = c & 65535
+    if e136_v1 < 32768:
+        e136_v1 >>= 8
         p = q - 8
-    elif not e334_v1 & 128:
-        e334_v1 = ((e334_v1 >> 8) & 127) | ((e334_v1 & 127) << 7)
+        if sg:
+            e136_v1 = ~e136_v1
+    elif not e136_v1 & 128:
+        e136_v1 = ((e136_v1 >> 8) & 127) | (e136_v1 & 127) << 7
         p = q
+        if sg:
+            e136_v1 = ~e136_v1
     else:
-        e334_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        e334_v1 = ~e334_v1
-    if e334_v1 < -32768 or e334_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', e334_v1, -32768, 32767)
-    v1 = _new(RationalNumberType)
-    _s335(v1, e334_v0)
-    _s336(v1, e334_v1)
+        e136_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            e136_v1 = ~e136_v1
+        if e136_v1 < -32768 or e136_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', e136_v1, -32768, 32767)
+    v1 = _new(_W_RationalNumberType)
+    v1.Exponent = e136_v0
+    v1.Value = e136_v1
+    v1.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7123,16 +8227,32 @@ def _d_WPT_LF_TxDataType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_LF_TxDataType')
     p = q
-    o = _new(cls)
-    _s337(o, v0)
-    _s338(o, v1)
+    o = _new(_W_WPT_LF_TxDataType)
+    o.TxIdentifier = v0
+    o.EIRP = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_LF_TxDataType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_LF_TxDataType(v):
+    x0 = v.TxIdentifier
+    x1 = v.EIRP
+    y1 = x1.Exponent
+    y2 = x1.Value
+    if x0 is None or y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'TxIdentifier': x0, 'EIRP': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_WPT_PairingMethodListType': (
         ('_IX_WPT_PairingMethodType',),
 """\
-_T339 = (None, (2, 1), (1, 0), )
+_T137 = (None, (2, 1), (1, 0), )
 
 def _e_WPT_PairingMethodListType(a, v):
     f = ""
@@ -7158,7 +8278,7 @@ def _e_WPT_PairingMethodListType(a, v):
             a = (a << 5) | (k0) << 1
             i += 1
         s = 2 if n == 8 else 1
-        t = _T339[s]
+        t = _T137[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(WPT_PairingMethod))')
         a = (a << t[0]) | t[1]
@@ -7170,9 +8290,8 @@ def _e_WPT_PairingMethodListType(a, v):
 """,
     ),
     '_d_WPT_PairingMethodListType': (
-        ('WPT_PairingMethodListType', '_EV_WPT_PairingMethodType'),
+        ('WPT_PairingMethodListType', '_EV_WPT_PairingMethodType', '_W_WPT_PairingMethodListType'),
 """\
-_s340 = WPT_PairingMethodListType.WPT_PairingMethod.__set__
 
 def _d_WPT_PairingMethodListType(D, E, p, data, st, cls):
     v0 = []
@@ -7229,16 +8348,29 @@ def _d_WPT_PairingMethodListType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingMethodListType')
-    o = _new(cls)
-    _s340(o, v0)
+    o = _new(_W_WPT_PairingMethodListType)
+    o.WPT_PairingMethod = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_PairingMethodListType': (
+        (),
+"""\
+
+def _j_WPT_PairingMethodListType(v):
+    d = {}
+    x0 = v.WPT_PairingMethod
+    if x0:
+        d['WPT_PairingMethod'] = [i._value_ for i in x0]
+    return d
 """,
     ),
     '_e_WPT_PairingReqType': (
         ('MessageHeaderType', '_IX_WPT_EVResultType', '_IX_processingType', '_e_MessageHeaderType'),
 """\
-_T341 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
-_T342 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
+_T138 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T139 = (None, None, None, None, (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_PairingReqType(a, v):
     f = ""
@@ -7261,15 +8393,22 @@ def _e_WPT_PairingReqType(a, v):
         if x2 is not None:
             if x2.__class__ is not int or x2 < 1 or x2 > 4294967295:
                 raise _rt.bad_int(x2, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+            if x2 < 128:
+                a = (a << 11) | (x2)
+            elif x2 < 16384:
+                a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+            elif x2 < 2097152:
+                a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, x2)
             a <<= 1
             s = 3
         else:
             s = 2
         f = "EVResultCode"
         x3 = v.EVResultCode
-        t = _T341[s]
+        t = _T138[s]
         if t is None:
             raise _rt.not_here('EVResultCode')
         a = (a << t[0]) | t[1]
@@ -7302,7 +8441,7 @@ def _e_WPT_PairingReqType(a, v):
             s = 6 if n == 16 else 5
         else:
             s = 4
-        t = _T342[s]
+        t = _T139[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -7315,13 +8454,8 @@ _e_WPT_PairingReq = _e_WPT_PairingReqType
 """,
     ),
     '_d_WPT_PairingReqType': (
-        ('MessageHeaderType', 'WPT_PairingReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_d_MessageHeaderType'),
+        ('MessageHeaderType', 'WPT_PairingReqType', '_EV_WPT_EVResultType', '_EV_processingType', '_W_WPT_PairingReqType', '_d_MessageHeaderType'),
 """\
-_s343 = WPT_PairingReqType.Header.__set__
-_s344 = WPT_PairingReqType.EVProcessing.__set__
-_s345 = WPT_PairingReqType.ObservedIDCode.__set__
-_s346 = WPT_PairingReqType.EVResultCode.__set__
-_s347 = WPT_PairingReqType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     v2 = None
@@ -7347,7 +8481,6 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
     ec = c & 3
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7360,13 +8493,17 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
         if v2 < 32768:
             v2 >>= 8
             p = q - 8
+            if v2 < 1:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         elif not v2 & 128:
-            v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+            v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
             p = q
+            if v2 < 1:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         else:
             v2, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v2 < 1 or v2 > 4294967295:
-            raise _rt.out_of_range(p0, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
+            if v2 < 1 or v2 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingReqType.ObservedIDCode', v2, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7447,22 +8584,44 @@ def _d_WPT_PairingReqType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingReqType')
-    o = _new(cls)
-    _s343(o, v0)
-    _s344(o, v1)
-    _s345(o, v2)
-    _s346(o, v3)
-    _s347(o, v4)
+    o = _new(_W_WPT_PairingReqType)
+    o.Header = v0
+    o.EVProcessing = v1
+    o.ObservedIDCode = v2
+    o.EVResultCode = v3
+    o.VendorSpecificDataContainer = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_PairingReq = _d_WPT_PairingReqType
+""",
+    ),
+    '_j_WPT_PairingReqType': (
+        ('MessageHeaderType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_PairingReqType(v):
+    x0 = v.Header
+    x1 = v.EVProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'EVProcessing': x1._value_}
+    x2 = v.ObservedIDCode
+    if x2 is not None:
+        d['ObservedIDCode'] = x2
+    x3 = v.EVResultCode
+    if x3 is not None:
+        d['EVResultCode'] = x3._value_
+    x4 = v.VendorSpecificDataContainer
+    if x4:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_WPT_PairingReq = _j_WPT_PairingReqType
 """,
     ),
     '_e_WPT_PairingResType': (
         ('AlternativeSECCListType', 'MessageHeaderType', '_IX_processingType', '_IX_responseCodeType', '_e_AlternativeSECCListType', '_e_MessageHeaderType'),
 """\
-_T348 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
-_T349 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
-_T350 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
+_T140 = (None, None, None, (3, 1, 5), (2, 0, 5), None, None, None, )
+_T141 = (None, None, None, (3, 2, 6), (2, 1, 6), (2, 0, 6), None, None, )
+_T142 = (None, None, None, (3, 3), (2, 2), (2, 1), (2, 1), (1, 0), )
 
 def _e_WPT_PairingResType(a, v):
     f = ""
@@ -7490,8 +8649,15 @@ def _e_WPT_PairingResType(a, v):
         if x3 is not None:
             if x3.__class__ is not int or x3 < 1 or x3 > 4294967295:
                 raise _rt.bad_int(x3, 1, 4294967295)
-            a <<= 4
-            a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+            if x3 < 128:
+                a = (a << 12) | (x3)
+            elif x3 < 16384:
+                a = (a << 20) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+            elif x3 < 2097152:
+                a = (a << 28) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
+            else:
+                a <<= 4
+                a = _uint(a, x3)
             a <<= 1
             s = 4
         else:
@@ -7501,7 +8667,7 @@ def _e_WPT_PairingResType(a, v):
         if x4 is not None:
             if not isinstance(x4, AlternativeSECCListType):
                 raise _rt.bad_class(x4, 'AlternativeSECCListType')
-            t = _T348[s]
+            t = _T140[s]
             if t is None:
                 raise _rt.not_here('AlternativeSECCList')
             a = (a << t[0]) | t[1]
@@ -7517,7 +8683,7 @@ def _e_WPT_PairingResType(a, v):
         if n > 16:
             raise _rt.bad_count(x, 0, 16)
         if n:
-            t = _T349[s]
+            t = _T141[s]
             if t is None:
                 raise _rt.not_here('VendorSpecificDataContainer')
             a = (a << t[0]) | t[1]
@@ -7533,7 +8699,7 @@ def _e_WPT_PairingResType(a, v):
                 a <<= 1
                 i += 1
             s = 7 if n == 16 else 6
-        t = _T350[s]
+        t = _T142[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(AlternativeSECCList), SE(ObservedIDCode), SE(VendorSpecificDataContainer))')
         a = (a << t[0]) | t[1]
@@ -7546,14 +8712,8 @@ _e_WPT_PairingRes = _e_WPT_PairingResType
 """,
     ),
     '_d_WPT_PairingResType': (
-        ('AlternativeSECCListType', 'MessageHeaderType', 'WPT_PairingResType', '_EV_processingType', '_EV_responseCodeType', '_d_AlternativeSECCListType', '_d_MessageHeaderType'),
+        ('AlternativeSECCListType', 'MessageHeaderType', 'WPT_PairingResType', '_EV_processingType', '_EV_responseCodeType', '_W_WPT_PairingResType', '_d_AlternativeSECCListType', '_d_MessageHeaderType'),
 """\
-_s351 = WPT_PairingResType.Header.__set__
-_s352 = WPT_PairingResType.ResponseCode.__set__
-_s353 = WPT_PairingResType.EVSEProcessing.__set__
-_s354 = WPT_PairingResType.ObservedIDCode.__set__
-_s355 = WPT_PairingResType.AlternativeSECCList.__set__
-_s356 = WPT_PairingResType.VendorSpecificDataContainer.__set__
 
 def _d_WPT_PairingResType(D, E, p, data, st, cls):
     v3 = None
@@ -7584,7 +8744,6 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
     ec = c & 7
     p = q
     if ec == 0:
-        p0 = p + 1
         q = p + 17
         if q <= E:
             c = (D >> (E - q)) & 131071
@@ -7597,13 +8756,17 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
         if v3 < 32768:
             v3 >>= 8
             p = q - 8
+            if v3 < 1:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         elif not v3 & 128:
-            v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+            v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
             p = q
+            if v3 < 1:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         else:
             v3, D, E, p = _duint(D, E, q - 16, data, 5)
-        if v3 < 1 or v3 > 4294967295:
-            raise _rt.out_of_range(p0, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
+            if v3 < 1 or v3 > 4294967295:
+                raise _rt.out_of_range(q - 16, 'WPT_PairingResType.ObservedIDCode', v3, 1, 4294967295)
         q = p + 1
         if q > E:
             D, E = _win(data, p, q)
@@ -7689,15 +8852,38 @@ def _d_WPT_PairingResType(D, E, p, data, st, cls):
                     break
                 else:
                     raise _rt.bad_code(p - 1, ec, 1, 'WPT_PairingResType')
-    o = _new(cls)
-    _s351(o, v0)
-    _s352(o, v1)
-    _s353(o, v2)
-    _s354(o, v3)
-    _s355(o, v4)
-    _s356(o, v5)
+    o = _new(_W_WPT_PairingResType)
+    o.Header = v0
+    o.ResponseCode = v1
+    o.EVSEProcessing = v2
+    o.ObservedIDCode = v3
+    o.AlternativeSECCList = v4
+    o.VendorSpecificDataContainer = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_WPT_PairingRes = _d_WPT_PairingResType
+""",
+    ),
+    '_j_WPT_PairingResType': (
+        ('AlternativeSECCListType', 'MessageHeaderType', '_j_AlternativeSECCListType', '_j_MessageHeaderType'),
+"""\
+
+def _j_WPT_PairingResType(v):
+    x0 = v.Header
+    x1 = v.ResponseCode
+    x2 = v.EVSEProcessing
+    d = {'Header': _j_MessageHeaderType(x0), 'ResponseCode': x1._value_, 'EVSEProcessing': x2._value_}
+    x3 = v.ObservedIDCode
+    if x3 is not None:
+        d['ObservedIDCode'] = x3
+    x4 = v.AlternativeSECCList
+    if x4 is not None:
+        d['AlternativeSECCList'] = _j_AlternativeSECCListType(x4)
+    x5 = v.VendorSpecificDataContainer
+    if x5:
+        d['VendorSpecificDataContainer'] = [_b2a(i, newline=False).decode() for i in x5]
+    return d
+_j_WPT_PairingRes = _j_WPT_PairingResType
 """,
     ),
     '_e_WPT_SPCPowerControlParameterType': (
@@ -7712,16 +8898,20 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
         if not isinstance(x0, RationalNumberType):
             raise _rt.bad_class(x0, 'RationalNumberType')
         f = "SPCPrimaryDeviceCoilCurrentInformation.Exponent"
-        s357_x0 = x0.Exponent
-        if s357_x0.__class__ is not int or s357_x0 < -128 or s357_x0 > 127:
-            raise _rt.bad_int(s357_x0, -128, 127)
+        s143_x0 = x0.Exponent
+        if s143_x0.__class__ is not int or s143_x0 < -128 or s143_x0 > 127:
+            raise _rt.bad_int(s143_x0, -128, 127)
         f = "SPCPrimaryDeviceCoilCurrentInformation.Value"
-        s357_x1 = x0.Value
-        if s357_x1.__class__ is not int or s357_x1 < -32768 or s357_x1 > 32767:
-            raise _rt.bad_int(s357_x1, -32768, 32767)
-        a = (a << 15) | (s357_x0 - -128) << 4 | (s357_x1 < 0)
-        m = ~s357_x1 if s357_x1 < 0 else s357_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        s143_x1 = x0.Value
+        if s143_x1.__class__ is not int or s143_x1 < -32768 or s143_x1 > 32767:
+            raise _rt.bad_int(s143_x1, -32768, 32767)
+        m = ~s143_x1 if s143_x1 < 0 else s143_x1
+        if m < 128:
+            a = (a << 23) | (s143_x0 - -128) << 12 | (s143_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 31) | (s143_x0 - -128) << 20 | (s143_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 39) | (s143_x0 - -128) << 28 | (s143_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -7731,14 +8921,10 @@ def _e_WPT_SPCPowerControlParameterType(a, v):
 """,
     ),
     '_d_WPT_SPCPowerControlParameterType': (
-        ('RationalNumberType', 'WPT_SPCPowerControlParameterType'),
+        ('RationalNumberType', 'WPT_SPCPowerControlParameterType', '_W_RationalNumberType', '_W_WPT_SPCPowerControlParameterType'),
 """\
-_s359 = RationalNumberType.Exponent.__set__
-_s360 = RationalNumberType.Value.__set__
-_s361 = WPT_SPCPowerControlParameterType.SPCPrimaryDeviceCoilCurrentInformation.__set__
 
 def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
-    p0 = p + 15
     q = p + 31
     if q <= E:
         c = (D >> (E - q)) & 2147483647
@@ -7747,24 +8933,29 @@ def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 28686:
         raise _rt.escape(p, g, 15, 28686, 'RationalNumberType')
-    s358_v0 = ((g >> 4) & 255) + -128
+    s144_v0 = ((g >> 4) & 255) + -128
     sg = g & 1
-    s358_v1 = c & 65535
-    if s358_v1 < 32768:
-        s358_v1 >>= 8
+    s144_v1 = c & 65535
+    if s144_v1 < 32768:
+        s144_v1 >>= 8
         p = q - 8
-    elif not s358_v1 & 128:
-        s358_v1 = ((s358_v1 >> 8) & 127) | ((s358_v1 & 127) << 7)
+        if sg:
+            s144_v1 = ~s144_v1
+    elif not s144_v1 & 128:
+        s144_v1 = ((s144_v1 >> 8) & 127) | (s144_v1 & 127) << 7
         p = q
+        if sg:
+            s144_v1 = ~s144_v1
     else:
-        s358_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        s358_v1 = ~s358_v1
-    if s358_v1 < -32768 or s358_v1 > 32767:
-        raise _rt.out_of_range(p0, 'RationalNumberType.Value', s358_v1, -32768, 32767)
-    v0 = _new(RationalNumberType)
-    _s359(v0, s358_v0)
-    _s360(v0, s358_v1)
+        s144_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            s144_v1 = ~s144_v1
+        if s144_v1 < -32768 or s144_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'RationalNumberType.Value', s144_v1, -32768, 32767)
+    v0 = _new(_W_RationalNumberType)
+    v0.Exponent = s144_v0
+    v0.Value = s144_v1
+    v0.__class__ = RationalNumberType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -7772,15 +8963,30 @@ def _d_WPT_SPCPowerControlParameterType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_SPCPowerControlParameterType')
     p = q
-    o = _new(cls)
-    _s361(o, v0)
+    o = _new(_W_WPT_SPCPowerControlParameterType)
+    o.SPCPrimaryDeviceCoilCurrentInformation = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_SPCPowerControlParameterType': (
+        ('RationalNumberType',),
+"""\
+
+def _j_WPT_SPCPowerControlParameterType(v):
+    x0 = v.SPCPrimaryDeviceCoilCurrentInformation
+    y1 = x0.Exponent
+    y2 = x0.Value
+    if y1 is None or y2 is None:
+        return _rt.json_body(v)
+    d = {'SPCPrimaryDeviceCoilCurrentInformation': {'Exponent': y1, 'Value': y2}}
+    return d
 """,
     ),
     '_e_WPT_TxRxPackageSpecDataType': (
         ('WPT_TxRxPulseOrderType',),
 """\
-_T363 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
+_T146 = (None, None, (2, 1, 4), (1, 0, 4), None, None, None, )
 
 def _e_WPT_TxRxPackageSpecDataType(a, v):
     f = ""
@@ -7808,43 +9014,66 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
             elif i:
                 a = (a << 1) | 0
             f = "PulseSequenceOrder.IndexNumber"
-            p362_x0 = y.IndexNumber
-            if p362_x0.__class__ is not int or p362_x0 < 0 or p362_x0 > 65535:
-                raise _rt.bad_int(p362_x0, 0, 65535)
-            a <<= 2
-            a = (a << 8) | p362_x0 if p362_x0 < 128 else _uint(a, p362_x0)
+            p145_x0 = y.IndexNumber
+            if p145_x0.__class__ is not int or p145_x0 < 0 or p145_x0 > 65535:
+                raise _rt.bad_int(p145_x0, 0, 65535)
+            if p145_x0 < 128:
+                a = (a << 10) | (p145_x0)
+            elif p145_x0 < 16384:
+                a = (a << 18) | (((p145_x0 & 127) << 8) | (p145_x0 >> 7) | 32768)
+            else:
+                a = (a << 26) | (((p145_x0 & 127) << 16) | ((p145_x0 & 16256) << 1) | (p145_x0 >> 14) | 8421376)
             f = "PulseSequenceOrder.TxRxIdentifier"
-            p362_x1 = y.TxRxIdentifier
-            if p362_x1.__class__ is not int or p362_x1 < 1 or p362_x1 > 4294967295:
-                raise _rt.bad_int(p362_x1, 1, 4294967295)
-            a <<= 3
-            a = (a << 8) | p362_x1 if p362_x1 < 128 else _uint(a, p362_x1)
+            p145_x1 = y.TxRxIdentifier
+            if p145_x1.__class__ is not int or p145_x1 < 1 or p145_x1 > 4294967295:
+                raise _rt.bad_int(p145_x1, 1, 4294967295)
+            if p145_x1 < 128:
+                a = (a << 11) | (p145_x1)
+            elif p145_x1 < 16384:
+                a = (a << 19) | (((p145_x1 & 127) << 8) | (p145_x1 >> 7) | 32768)
+            elif p145_x1 < 2097152:
+                a = (a << 27) | (((p145_x1 & 127) << 16) | ((p145_x1 & 16256) << 1) | (p145_x1 >> 14) | 8421376)
+            else:
+                a <<= 3
+                a = _uint(a, p145_x1)
             a <<= 2
             i += 1
         s = 3 if n == 255 else 2
         f = "PulseSeparationTime"
         x1 = v.PulseSeparationTime
-        t = _T363[s]
+        t = _T146[s]
         if t is None:
             raise _rt.not_here('PulseSeparationTime')
         a = (a << t[0]) | t[1]
         s = t[2]
         if x1.__class__ is not int or x1 < 0 or x1 > 65535:
             raise _rt.bad_int(x1, 0, 65535)
-        a <<= 1
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 9) | (x1)
+        elif x1 < 16384:
+            a = (a << 17) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        else:
+            a = (a << 25) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
         f = "PulseDuration"
         x2 = v.PulseDuration
         if x2.__class__ is not int or x2 < 0 or x2 > 65535:
             raise _rt.bad_int(x2, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x2 if x2 < 128 else _uint(a, x2)
+        if x2 < 128:
+            a = (a << 11) | (x2)
+        elif x2 < 16384:
+            a = (a << 19) | (((x2 & 127) << 8) | (x2 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x2 & 127) << 16) | ((x2 & 16256) << 1) | (x2 >> 14) | 8421376)
         f = "PackageSeparationTime"
         x3 = v.PackageSeparationTime
         if x3.__class__ is not int or x3 < 0 or x3 > 65535:
             raise _rt.bad_int(x3, 0, 65535)
-        a <<= 3
-        a = (a << 8) | x3 if x3 < 128 else _uint(a, x3)
+        if x3 < 128:
+            a = (a << 11) | (x3)
+        elif x3 < 16384:
+            a = (a << 19) | (((x3 & 127) << 8) | (x3 >> 7) | 32768)
+        else:
+            a = (a << 27) | (((x3 & 127) << 16) | ((x3 & 16256) << 1) | (x3 >> 14) | 8421376)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, i, ('PulseSequenceOrder',))
@@ -7854,20 +9083,11 @@ def _e_WPT_TxRxPackageSpecDataType(a, v):
 """,
     ),
     '_d_WPT_TxRxPackageSpecDataType': (
-        ('WPT_TxRxPackageSpecDataType', 'WPT_TxRxPulseOrderType', '_d_WPT_TxRxPulseOrderType'),
+        ('WPT_TxRxPackageSpecDataType', 'WPT_TxRxPulseOrderType', '_W_WPT_TxRxPackageSpecDataType', '_W_WPT_TxRxPulseOrderType', '_d_WPT_TxRxPulseOrderType'),
 """\
-_s365 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s366 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
-_s368 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s369 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
-_s370 = WPT_TxRxPackageSpecDataType.PulseSequenceOrder.__set__
-_s371 = WPT_TxRxPackageSpecDataType.PulseSeparationTime.__set__
-_s372 = WPT_TxRxPackageSpecDataType.PulseDuration.__set__
-_s373 = WPT_TxRxPackageSpecDataType.PackageSeparationTime.__set__
 
 def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     v0 = []
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7876,18 +9096,17 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p364_v0 = c & 65535
-    if p364_v0 < 32768:
-        p364_v0 >>= 8
+    p147_v0 = c & 65535
+    if p147_v0 < 32768:
+        p147_v0 >>= 8
         p = q - 8
-    elif not p364_v0 & 128:
-        p364_v0 = ((p364_v0 >> 8) & 127) | ((p364_v0 & 127) << 7)
+    elif not p147_v0 & 128:
+        p147_v0 = ((p147_v0 >> 8) & 127) | (p147_v0 & 127) << 7
         p = q
     else:
-        p364_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if p364_v0 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p364_v0, 0, 65535)
-    p0 = p + 3
+        p147_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if p147_v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', p147_v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -7896,20 +9115,25 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     g = c >> 16
     if g & 7:
         raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-    p364_v1 = c & 65535
-    if p364_v1 < 32768:
-        p364_v1 >>= 8
+    p147_v1 = c & 65535
+    if p147_v1 < 32768:
+        p147_v1 >>= 8
         p = q - 8
-    elif not p364_v1 & 128:
-        p364_v1 = ((p364_v1 >> 8) & 127) | ((p364_v1 & 127) << 7)
+        if p147_v1 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+    elif not p147_v1 & 128:
+        p147_v1 = ((p147_v1 >> 8) & 127) | (p147_v1 & 127) << 7
         p = q
+        if p147_v1 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
     else:
-        p364_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if p364_v1 < 1 or p364_v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p364_v1, 1, 4294967295)
-    y = _new(WPT_TxRxPulseOrderType)
-    _s365(y, p364_v0)
-    _s366(y, p364_v1)
+        p147_v1, D, E, p = _duint(D, E, q - 16, data, 5)
+        if p147_v1 < 1 or p147_v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p147_v1, 1, 4294967295)
+    y = _new(_W_WPT_TxRxPulseOrderType)
+    y.IndexNumber = p147_v0
+    y.TxRxIdentifier = p147_v1
+    y.__class__ = WPT_TxRxPulseOrderType
     v0.append(y)
     q = p + 2
     if q > E:
@@ -7929,7 +9153,6 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 2
                 q = p + 18
                 if q <= E:
                     c = (D >> (E - q)) & 262143
@@ -7938,18 +9161,17 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 3:
                     raise _rt.escape(p, g, 2, 3, 'WPT_TxRxPulseOrderType')
-                p367_v0 = c & 65535
-                if p367_v0 < 32768:
-                    p367_v0 >>= 8
+                p148_v0 = c & 65535
+                if p148_v0 < 32768:
+                    p148_v0 >>= 8
                     p = q - 8
-                elif not p367_v0 & 128:
-                    p367_v0 = ((p367_v0 >> 8) & 127) | ((p367_v0 & 127) << 7)
+                elif not p148_v0 & 128:
+                    p148_v0 = ((p148_v0 >> 8) & 127) | (p148_v0 & 127) << 7
                     p = q
                 else:
-                    p367_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-                if p367_v0 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', p367_v0, 0, 65535)
-                p0 = p + 3
+                    p148_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+                    if p148_v0 > 65535:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', p148_v0, 0, 65535)
                 q = p + 19
                 if q <= E:
                     c = (D >> (E - q)) & 524287
@@ -7958,20 +9180,25 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 g = c >> 16
                 if g & 7:
                     raise _rt.escape(p, g, 3, 7, 'WPT_TxRxPulseOrderType')
-                p367_v1 = c & 65535
-                if p367_v1 < 32768:
-                    p367_v1 >>= 8
+                p148_v1 = c & 65535
+                if p148_v1 < 32768:
+                    p148_v1 >>= 8
                     p = q - 8
-                elif not p367_v1 & 128:
-                    p367_v1 = ((p367_v1 >> 8) & 127) | ((p367_v1 & 127) << 7)
+                    if p148_v1 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                elif not p148_v1 & 128:
+                    p148_v1 = ((p148_v1 >> 8) & 127) | (p148_v1 & 127) << 7
                     p = q
+                    if p148_v1 < 1:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
                 else:
-                    p367_v1, D, E, p = _duint(D, E, q - 16, data, 5)
-                if p367_v1 < 1 or p367_v1 > 4294967295:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p367_v1, 1, 4294967295)
-                y = _new(WPT_TxRxPulseOrderType)
-                _s368(y, p367_v0)
-                _s369(y, p367_v1)
+                    p148_v1, D, E, p = _duint(D, E, q - 16, data, 5)
+                    if p148_v1 < 1 or p148_v1 > 4294967295:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', p148_v1, 1, 4294967295)
+                y = _new(_W_WPT_TxRxPulseOrderType)
+                y.IndexNumber = p148_v0
+                y.TxRxIdentifier = p148_v1
+                y.__class__ = WPT_TxRxPulseOrderType
                 v0.append(y)
                 q = p + 2
                 if q > E:
@@ -7999,7 +9226,6 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 s = 3 if n0 >= 255 else 2
                 continue
             elif ec == 1:
-                p0 = p + 1
                 q = p + 17
                 if q <= E:
                     c = (D >> (E - q)) & 131071
@@ -8013,12 +9239,12 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                     v1 >>= 8
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                    v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                     p = q
                 else:
                     v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if v1 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -8037,7 +9263,6 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
             ec = c
             p = q
             if ec == 0:
-                p0 = p + 1
                 q = p + 17
                 if q <= E:
                     c = (D >> (E - q)) & 131071
@@ -8051,12 +9276,12 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                     v1 >>= 8
                     p = q - 8
                 elif not v1 & 128:
-                    v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                    v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                     p = q
                 else:
                     v1, D, E, p = _duint(D, E, q - 16, data, 3)
-                if v1 > 65535:
-                    raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
+                    if v1 > 65535:
+                        raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseSeparationTime', v1, 0, 65535)
                 q = p + 1
                 if q > E:
                     D, E = _win(data, p, q)
@@ -8067,7 +9292,6 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 1, ec, 1, 'WPT_TxRxPackageSpecDataType')
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8081,13 +9305,12 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
         v2 >>= 8
         p = q - 8
     elif not v2 & 128:
-        v2 = ((v2 >> 8) & 127) | ((v2 & 127) << 7)
+        v2 = ((v2 >> 8) & 127) | (v2 & 127) << 7
         p = q
     else:
         v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v2 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
-    p0 = p + 3
+        if v2 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PulseDuration', v2, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -8101,12 +9324,12 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
         v3 >>= 8
         p = q - 8
     elif not v3 & 128:
-        v3 = ((v3 >> 8) & 127) | ((v3 & 127) << 7)
+        v3 = ((v3 >> 8) & 127) | (v3 & 127) << 7
         p = q
     else:
         v3, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v3 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
+        if v3 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPackageSpecDataType.PackageSeparationTime', v3, 0, 65535)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8114,12 +9337,34 @@ def _d_WPT_TxRxPackageSpecDataType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_TxRxPackageSpecDataType')
     p = q
-    o = _new(cls)
-    _s370(o, v0)
-    _s371(o, v1)
-    _s372(o, v2)
-    _s373(o, v3)
+    o = _new(_W_WPT_TxRxPackageSpecDataType)
+    o.PulseSequenceOrder = v0
+    o.PulseSeparationTime = v1
+    o.PulseDuration = v2
+    o.PackageSeparationTime = v3
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_TxRxPackageSpecDataType': (
+        ('WPT_TxRxPulseOrderType', '_j_WPT_TxRxPulseOrderType'),
+"""\
+
+def _j_WPT_TxRxPackageSpecDataType(v):
+    d = {}
+    x0 = v.PulseSequenceOrder
+    if x0:
+        d['PulseSequenceOrder'] = [_j_WPT_TxRxPulseOrderType(i) for i in x0]
+    x1 = v.PulseSeparationTime
+    if x1 is not None:
+        d['PulseSeparationTime'] = x1
+    x2 = v.PulseDuration
+    if x2 is not None:
+        d['PulseDuration'] = x2
+    x3 = v.PackageSeparationTime
+    if x3 is not None:
+        d['PackageSeparationTime'] = x3
+    return d
 """,
     ),
     '_e_WPT_TxRxPulseOrderType': (
@@ -8133,14 +9378,25 @@ def _e_WPT_TxRxPulseOrderType(a, v):
         x0 = v.IndexNumber
         if x0.__class__ is not int or x0 < 0 or x0 > 65535:
             raise _rt.bad_int(x0, 0, 65535)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        else:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
         f = "TxRxIdentifier"
         x1 = v.TxRxIdentifier
         if x1.__class__ is not int or x1 < 1 or x1 > 4294967295:
             raise _rt.bad_int(x1, 1, 4294967295)
-        a <<= 3
-        a = (a << 8) | x1 if x1 < 128 else _uint(a, x1)
+        if x1 < 128:
+            a = (a << 11) | (x1)
+        elif x1 < 16384:
+            a = (a << 19) | (((x1 & 127) << 8) | (x1 >> 7) | 32768)
+        elif x1 < 2097152:
+            a = (a << 27) | (((x1 & 127) << 16) | ((x1 & 16256) << 1) | (x1 >> 14) | 8421376)
+        else:
+            a <<= 3
+            a = _uint(a, x1)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8150,13 +9406,10 @@ def _e_WPT_TxRxPulseOrderType(a, v):
 """,
     ),
     '_d_WPT_TxRxPulseOrderType': (
-        ('WPT_TxRxPulseOrderType',),
+        ('WPT_TxRxPulseOrderType', '_W_WPT_TxRxPulseOrderType'),
 """\
-_s374 = WPT_TxRxPulseOrderType.IndexNumber.__set__
-_s375 = WPT_TxRxPulseOrderType.TxRxIdentifier.__set__
 
 def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8170,13 +9423,12 @@ def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
         v0 >>= 8
         p = q - 8
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if v0 > 65535:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
-    p0 = p + 3
+        if v0 > 65535:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.IndexNumber', v0, 0, 65535)
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -8189,13 +9441,17 @@ def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if v1 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if v1 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v1 < 1 or v1 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
+        if v1 < 1 or v1 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxPulseOrderType.TxRxIdentifier', v1, 1, 4294967295)
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -8203,10 +9459,24 @@ def _d_WPT_TxRxPulseOrderType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'WPT_TxRxPulseOrderType')
     p = q
-    o = _new(cls)
-    _s374(o, v0)
-    _s375(o, v1)
+    o = _new(_W_WPT_TxRxPulseOrderType)
+    o.IndexNumber = v0
+    o.TxRxIdentifier = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_TxRxPulseOrderType': (
+        (),
+"""\
+
+def _j_WPT_TxRxPulseOrderType(v):
+    x0 = v.IndexNumber
+    x1 = v.TxRxIdentifier
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'IndexNumber': x0, 'TxRxIdentifier': x1}
+    return d
 """,
     ),
     '_e_WPT_TxRxSpecDataType': (
@@ -8220,58 +9490,89 @@ def _e_WPT_TxRxSpecDataType(a, v):
         x0 = v.TxRxIdentifier
         if x0.__class__ is not int or x0 < 1 or x0 > 4294967295:
             raise _rt.bad_int(x0, 1, 4294967295)
-        a <<= 2
-        a = (a << 8) | x0 if x0 < 128 else _uint(a, x0)
+        if x0 < 128:
+            a = (a << 10) | (x0)
+        elif x0 < 16384:
+            a = (a << 18) | (((x0 & 127) << 8) | (x0 >> 7) | 32768)
+        elif x0 < 2097152:
+            a = (a << 26) | (((x0 & 127) << 16) | ((x0 & 16256) << 1) | (x0 >> 14) | 8421376)
+        else:
+            a <<= 2
+            a = _uint(a, x0)
         f = "TxRxPosition"
         x1 = v.TxRxPosition
         if not isinstance(x1, WPT_CoordinateXYZType):
             raise _rt.bad_class(x1, 'WPT_CoordinateXYZType')
         f = "TxRxPosition.Coord_X"
-        t376_x0 = x1.Coord_X
-        if t376_x0.__class__ is not int or t376_x0 < -32768 or t376_x0 > 32767:
-            raise _rt.bad_int(t376_x0, -32768, 32767)
-        a = (a << 5) | (t376_x0 < 0)
-        m = ~t376_x0 if t376_x0 < 0 else t376_x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t149_x0 = x1.Coord_X
+        if t149_x0.__class__ is not int or t149_x0 < -32768 or t149_x0 > 32767:
+            raise _rt.bad_int(t149_x0, -32768, 32767)
+        m = ~t149_x0 if t149_x0 < 0 else t149_x0
+        if m < 128:
+            a = (a << 13) | (t149_x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 21) | (t149_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 29) | (t149_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxPosition.Coord_Y"
-        t376_x1 = x1.Coord_Y
-        if t376_x1.__class__ is not int or t376_x1 < -32768 or t376_x1 > 32767:
-            raise _rt.bad_int(t376_x1, -32768, 32767)
-        a = (a << 4) | (t376_x1 < 0)
-        m = ~t376_x1 if t376_x1 < 0 else t376_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t149_x1 = x1.Coord_Y
+        if t149_x1.__class__ is not int or t149_x1 < -32768 or t149_x1 > 32767:
+            raise _rt.bad_int(t149_x1, -32768, 32767)
+        m = ~t149_x1 if t149_x1 < 0 else t149_x1
+        if m < 128:
+            a = (a << 12) | (t149_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t149_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t149_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxPosition.Coord_Z"
-        t376_x2 = x1.Coord_Z
-        if t376_x2.__class__ is not int or t376_x2 < -32768 or t376_x2 > 32767:
-            raise _rt.bad_int(t376_x2, -32768, 32767)
-        a = (a << 4) | (t376_x2 < 0)
-        m = ~t376_x2 if t376_x2 < 0 else t376_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t149_x2 = x1.Coord_Z
+        if t149_x2.__class__ is not int or t149_x2 < -32768 or t149_x2 > 32767:
+            raise _rt.bad_int(t149_x2, -32768, 32767)
+        m = ~t149_x2 if t149_x2 < 0 else t149_x2
+        if m < 128:
+            a = (a << 12) | (t149_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t149_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t149_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation"
         x2 = v.TxRxOrientation
         if not isinstance(x2, WPT_CoordinateXYZType):
             raise _rt.bad_class(x2, 'WPT_CoordinateXYZType')
         f = "TxRxOrientation.Coord_X"
-        t377_x0 = x2.Coord_X
-        if t377_x0.__class__ is not int or t377_x0 < -32768 or t377_x0 > 32767:
-            raise _rt.bad_int(t377_x0, -32768, 32767)
-        a = (a << 6) | (t377_x0 < 0)
-        m = ~t377_x0 if t377_x0 < 0 else t377_x0
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t150_x0 = x2.Coord_X
+        if t150_x0.__class__ is not int or t150_x0 < -32768 or t150_x0 > 32767:
+            raise _rt.bad_int(t150_x0, -32768, 32767)
+        m = ~t150_x0 if t150_x0 < 0 else t150_x0
+        if m < 128:
+            a = (a << 14) | (t150_x0 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 22) | (t150_x0 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 30) | (t150_x0 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation.Coord_Y"
-        t377_x1 = x2.Coord_Y
-        if t377_x1.__class__ is not int or t377_x1 < -32768 or t377_x1 > 32767:
-            raise _rt.bad_int(t377_x1, -32768, 32767)
-        a = (a << 4) | (t377_x1 < 0)
-        m = ~t377_x1 if t377_x1 < 0 else t377_x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t150_x1 = x2.Coord_Y
+        if t150_x1.__class__ is not int or t150_x1 < -32768 or t150_x1 > 32767:
+            raise _rt.bad_int(t150_x1, -32768, 32767)
+        m = ~t150_x1 if t150_x1 < 0 else t150_x1
+        if m < 128:
+            a = (a << 12) | (t150_x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t150_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t150_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         f = "TxRxOrientation.Coord_Z"
-        t377_x2 = x2.Coord_Z
-        if t377_x2.__class__ is not int or t377_x2 < -32768 or t377_x2 > 32767:
-            raise _rt.bad_int(t377_x2, -32768, 32767)
-        a = (a << 4) | (t377_x2 < 0)
-        m = ~t377_x2 if t377_x2 < 0 else t377_x2
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        t150_x2 = x2.Coord_Z
+        if t150_x2.__class__ is not int or t150_x2 < -32768 or t150_x2 > 32767:
+            raise _rt.bad_int(t150_x2, -32768, 32767)
+        m = ~t150_x2 if t150_x2 < 0 else t150_x2
+        if m < 128:
+            a = (a << 12) | (t150_x2 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (t150_x2 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        else:
+            a = (a << 28) | (t150_x2 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
         a <<= 3
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -8281,20 +9582,10 @@ def _e_WPT_TxRxSpecDataType(a, v):
 """,
     ),
     '_d_WPT_TxRxSpecDataType': (
-        ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType'),
+        ('WPT_CoordinateXYZType', 'WPT_TxRxSpecDataType', '_W_WPT_CoordinateXYZType', '_W_WPT_TxRxSpecDataType'),
 """\
-_s379 = WPT_CoordinateXYZType.Coord_X.__set__
-_s380 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s381 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s383 = WPT_CoordinateXYZType.Coord_X.__set__
-_s384 = WPT_CoordinateXYZType.Coord_Y.__set__
-_s385 = WPT_CoordinateXYZType.Coord_Z.__set__
-_s386 = WPT_TxRxSpecDataType.TxRxIdentifier.__set__
-_s387 = WPT_TxRxSpecDataType.TxRxPosition.__set__
-_s388 = WPT_TxRxSpecDataType.TxRxOrientation.__set__
 
 def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
-    p0 = p + 2
     q = p + 18
     if q <= E:
         c = (D >> (E - q)) & 262143
@@ -8307,14 +9598,17 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if v0 < 32768:
         v0 >>= 8
         p = q - 8
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     elif not v0 & 128:
-        v0 = ((v0 >> 8) & 127) | ((v0 & 127) << 7)
+        v0 = ((v0 >> 8) & 127) | (v0 & 127) << 7
         p = q
+        if v0 < 1:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     else:
         v0, D, E, p = _duint(D, E, q - 16, data, 5)
-    if v0 < 1 or v0 > 4294967295:
-        raise _rt.out_of_range(p0, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
-    p0 = p + 5
+        if v0 < 1 or v0 > 4294967295:
+            raise _rt.out_of_range(q - 16, 'WPT_TxRxSpecDataType.TxRxIdentifier', v0, 1, 4294967295)
     q = p + 21
     if q <= E:
         c = (D >> (E - q)) & 2097151
@@ -8324,20 +9618,23 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 30:
         raise _rt.escape(p, g, 5, 30, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v0 = c & 65535
-    if t378_v0 < 32768:
-        t378_v0 >>= 8
+    t151_v0 = c & 65535
+    if t151_v0 < 32768:
+        t151_v0 >>= 8
         p = q - 8
-    elif not t378_v0 & 128:
-        t378_v0 = ((t378_v0 >> 8) & 127) | ((t378_v0 & 127) << 7)
+        if sg:
+            t151_v0 = ~t151_v0
+    elif not t151_v0 & 128:
+        t151_v0 = ((t151_v0 >> 8) & 127) | (t151_v0 & 127) << 7
         p = q
+        if sg:
+            t151_v0 = ~t151_v0
     else:
-        t378_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t378_v0 = ~t378_v0
-    if t378_v0 < -32768 or t378_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t378_v0, -32768, 32767)
-    p0 = p + 4
+        t151_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t151_v0 = ~t151_v0
+        if t151_v0 < -32768 or t151_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t151_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -8347,20 +9644,23 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v1 = c & 65535
-    if t378_v1 < 32768:
-        t378_v1 >>= 8
+    t151_v1 = c & 65535
+    if t151_v1 < 32768:
+        t151_v1 >>= 8
         p = q - 8
-    elif not t378_v1 & 128:
-        t378_v1 = ((t378_v1 >> 8) & 127) | ((t378_v1 & 127) << 7)
+        if sg:
+            t151_v1 = ~t151_v1
+    elif not t151_v1 & 128:
+        t151_v1 = ((t151_v1 >> 8) & 127) | (t151_v1 & 127) << 7
         p = q
+        if sg:
+            t151_v1 = ~t151_v1
     else:
-        t378_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t378_v1 = ~t378_v1
-    if t378_v1 < -32768 or t378_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t378_v1, -32768, 32767)
-    p0 = p + 4
+        t151_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t151_v1 = ~t151_v1
+        if t151_v1 < -32768 or t151_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t151_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -8370,24 +9670,28 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t378_v2 = c & 65535
-    if t378_v2 < 32768:
-        t378_v2 >>= 8
+    t151_v2 = c & 65535
+    if t151_v2 < 32768:
+        t151_v2 >>= 8
         p = q - 8
-    elif not t378_v2 & 128:
-        t378_v2 = ((t378_v2 >> 8) & 127) | ((t378_v2 & 127) << 7)
+        if sg:
+            t151_v2 = ~t151_v2
+    elif not t151_v2 & 128:
+        t151_v2 = ((t151_v2 >> 8) & 127) | (t151_v2 & 127) << 7
         p = q
+        if sg:
+            t151_v2 = ~t151_v2
     else:
-        t378_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t378_v2 = ~t378_v2
-    if t378_v2 < -32768 or t378_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t378_v2, -32768, 32767)
-    v1 = _new(WPT_CoordinateXYZType)
-    _s379(v1, t378_v0)
-    _s380(v1, t378_v1)
-    _s381(v1, t378_v2)
-    p0 = p + 6
+        t151_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t151_v2 = ~t151_v2
+        if t151_v2 < -32768 or t151_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t151_v2, -32768, 32767)
+    v1 = _new(_W_WPT_CoordinateXYZType)
+    v1.Coord_X = t151_v0
+    v1.Coord_Y = t151_v1
+    v1.Coord_Z = t151_v2
+    v1.__class__ = WPT_CoordinateXYZType
     q = p + 22
     if q <= E:
         c = (D >> (E - q)) & 4194303
@@ -8397,20 +9701,23 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 62:
         raise _rt.escape(p, g, 6, 62, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v0 = c & 65535
-    if t382_v0 < 32768:
-        t382_v0 >>= 8
+    t152_v0 = c & 65535
+    if t152_v0 < 32768:
+        t152_v0 >>= 8
         p = q - 8
-    elif not t382_v0 & 128:
-        t382_v0 = ((t382_v0 >> 8) & 127) | ((t382_v0 & 127) << 7)
+        if sg:
+            t152_v0 = ~t152_v0
+    elif not t152_v0 & 128:
+        t152_v0 = ((t152_v0 >> 8) & 127) | (t152_v0 & 127) << 7
         p = q
+        if sg:
+            t152_v0 = ~t152_v0
     else:
-        t382_v0, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t382_v0 = ~t382_v0
-    if t382_v0 < -32768 or t382_v0 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_X', t382_v0, -32768, 32767)
-    p0 = p + 4
+        t152_v0, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t152_v0 = ~t152_v0
+        if t152_v0 < -32768 or t152_v0 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_X', t152_v0, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -8420,20 +9727,23 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v1 = c & 65535
-    if t382_v1 < 32768:
-        t382_v1 >>= 8
+    t152_v1 = c & 65535
+    if t152_v1 < 32768:
+        t152_v1 >>= 8
         p = q - 8
-    elif not t382_v1 & 128:
-        t382_v1 = ((t382_v1 >> 8) & 127) | ((t382_v1 & 127) << 7)
+        if sg:
+            t152_v1 = ~t152_v1
+    elif not t152_v1 & 128:
+        t152_v1 = ((t152_v1 >> 8) & 127) | (t152_v1 & 127) << 7
         p = q
+        if sg:
+            t152_v1 = ~t152_v1
     else:
-        t382_v1, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t382_v1 = ~t382_v1
-    if t382_v1 < -32768 or t382_v1 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Y', t382_v1, -32768, 32767)
-    p0 = p + 4
+        t152_v1, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t152_v1 = ~t152_v1
+        if t152_v1 < -32768 or t152_v1 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Y', t152_v1, -32768, 32767)
     q = p + 20
     if q <= E:
         c = (D >> (E - q)) & 1048575
@@ -8443,23 +9753,28 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if g & 14:
         raise _rt.escape(p, g, 4, 14, 'WPT_CoordinateXYZType')
     sg = g & 1
-    t382_v2 = c & 65535
-    if t382_v2 < 32768:
-        t382_v2 >>= 8
+    t152_v2 = c & 65535
+    if t152_v2 < 32768:
+        t152_v2 >>= 8
         p = q - 8
-    elif not t382_v2 & 128:
-        t382_v2 = ((t382_v2 >> 8) & 127) | ((t382_v2 & 127) << 7)
+        if sg:
+            t152_v2 = ~t152_v2
+    elif not t152_v2 & 128:
+        t152_v2 = ((t152_v2 >> 8) & 127) | (t152_v2 & 127) << 7
         p = q
+        if sg:
+            t152_v2 = ~t152_v2
     else:
-        t382_v2, D, E, p = _duint(D, E, q - 16, data, 3)
-    if sg:
-        t382_v2 = ~t382_v2
-    if t382_v2 < -32768 or t382_v2 > 32767:
-        raise _rt.out_of_range(p0, 'WPT_CoordinateXYZType.Coord_Z', t382_v2, -32768, 32767)
-    v2 = _new(WPT_CoordinateXYZType)
-    _s383(v2, t382_v0)
-    _s384(v2, t382_v1)
-    _s385(v2, t382_v2)
+        t152_v2, D, E, p = _duint(D, E, q - 16, data, 3)
+        if sg:
+            t152_v2 = ~t152_v2
+        if t152_v2 < -32768 or t152_v2 > 32767:
+            raise _rt.out_of_range(q - 16, 'WPT_CoordinateXYZType.Coord_Z', t152_v2, -32768, 32767)
+    v2 = _new(_W_WPT_CoordinateXYZType)
+    v2.Coord_X = t152_v0
+    v2.Coord_Y = t152_v1
+    v2.Coord_Z = t152_v2
+    v2.__class__ = WPT_CoordinateXYZType
     q = p + 3
     if q > E:
         D, E = _win(data, p, q)
@@ -8467,11 +9782,32 @@ def _d_WPT_TxRxSpecDataType(D, E, p, data, st, cls):
     if c & 7:
         raise _rt.escape(p, c, 3, 7, 'WPT_TxRxSpecDataType')
     p = q
-    o = _new(cls)
-    _s386(o, v0)
-    _s387(o, v1)
-    _s388(o, v2)
+    o = _new(_W_WPT_TxRxSpecDataType)
+    o.TxRxIdentifier = v0
+    o.TxRxPosition = v1
+    o.TxRxOrientation = v2
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_WPT_TxRxSpecDataType': (
+        ('WPT_CoordinateXYZType',),
+"""\
+
+def _j_WPT_TxRxSpecDataType(v):
+    x0 = v.TxRxIdentifier
+    x1 = v.TxRxPosition
+    y1 = x1.Coord_X
+    y2 = x1.Coord_Y
+    y3 = x1.Coord_Z
+    x2 = v.TxRxOrientation
+    y4 = x2.Coord_X
+    y5 = x2.Coord_Y
+    y6 = x2.Coord_Z
+    if x0 is None or y1 is None or y2 is None or y3 is None or y4 is None or y5 is None or y6 is None:
+        return _rt.json_body(v)
+    d = {'TxRxIdentifier': x0, 'TxRxPosition': {'Coord_X': y1, 'Coord_Y': y2, 'Coord_Z': y3}, 'TxRxOrientation': {'Coord_X': y4, 'Coord_Y': y5, 'Coord_Z': y6}}
+    return d
 """,
     ),
 }
@@ -8544,6 +9880,40 @@ _PROVIDES = {
     '_IX_WPT_PairingMethodType': 'WPT_PairingMethodType',
     '_IX_WPT_PowerClassType': 'WPT_PowerClassType',
     '_IX_WPT_SPCChargeDiagnosticsType': 'WPT_SPCChargeDiagnosticsType',
+    '_W_AlternativeSECCListType': 'AlternativeSECCListType',
+    '_W_AlternativeSECCType': 'AlternativeSECCType',
+    '_W_WPT_AlignmentCheckMethodListType': 'WPT_AlignmentCheckMethodListType',
+    '_W_WPT_AlignmentCheckReqType': 'WPT_AlignmentCheckReqType',
+    '_W_WPT_AlignmentCheckResType': 'WPT_AlignmentCheckResType',
+    '_W_WPT_ChargeLoopReqType': 'WPT_ChargeLoopReqType',
+    '_W_WPT_ChargeLoopResType': 'WPT_ChargeLoopResType',
+    '_W_WPT_ChargeParameterDiscoveryReqType': 'WPT_ChargeParameterDiscoveryReqType',
+    '_W_WPT_ChargeParameterDiscoveryResType': 'WPT_ChargeParameterDiscoveryResType',
+    '_W_WPT_CoordinateXYZType': 'WPT_CoordinateXYZType',
+    '_W_WPT_EVPCPowerControlParameterType': 'WPT_EVPCPowerControlParameterType',
+    '_W_WPT_FinePositioningMethodListType': 'WPT_FinePositioningMethodListType',
+    '_W_WPT_FinePositioningReqType': 'WPT_FinePositioningReqType',
+    '_W_WPT_FinePositioningResType': 'WPT_FinePositioningResType',
+    '_W_WPT_FinePositioningSetupReqType': 'WPT_FinePositioningSetupReqType',
+    '_W_WPT_FinePositioningSetupResType': 'WPT_FinePositioningSetupResType',
+    '_W_WPT_LF_DataPackageListType': 'WPT_LF_DataPackageListType',
+    '_W_WPT_LF_DataPackageType': 'WPT_LF_DataPackageType',
+    '_W_WPT_LF_ReceiverDataType': 'WPT_LF_ReceiverDataType',
+    '_W_WPT_LF_RxDataListType': 'WPT_LF_RxDataListType',
+    '_W_WPT_LF_RxDataType': 'WPT_LF_RxDataType',
+    '_W_WPT_LF_RxRSSIListType': 'WPT_LF_RxRSSIListType',
+    '_W_WPT_LF_RxRSSIType': 'WPT_LF_RxRSSIType',
+    '_W_WPT_LF_SystemSetupDataType': 'WPT_LF_SystemSetupDataType',
+    '_W_WPT_LF_TransmitterDataType': 'WPT_LF_TransmitterDataType',
+    '_W_WPT_LF_TxDataListType': 'WPT_LF_TxDataListType',
+    '_W_WPT_LF_TxDataType': 'WPT_LF_TxDataType',
+    '_W_WPT_PairingMethodListType': 'WPT_PairingMethodListType',
+    '_W_WPT_PairingReqType': 'WPT_PairingReqType',
+    '_W_WPT_PairingResType': 'WPT_PairingResType',
+    '_W_WPT_SPCPowerControlParameterType': 'WPT_SPCPowerControlParameterType',
+    '_W_WPT_TxRxPackageSpecDataType': 'WPT_TxRxPackageSpecDataType',
+    '_W_WPT_TxRxPulseOrderType': 'WPT_TxRxPulseOrderType',
+    '_W_WPT_TxRxSpecDataType': 'WPT_TxRxSpecDataType',
     '_d_AlternativeSECCListType': '_d_AlternativeSECCListType',
     '_d_AlternativeSECCType': '_d_AlternativeSECCType',
     '_d_WPT_AlignmentCheckMethodListType': '_d_WPT_AlignmentCheckMethodListType',
@@ -8636,6 +10006,52 @@ _PROVIDES = {
     '_e_WPT_TxRxPackageSpecDataType': '_e_WPT_TxRxPackageSpecDataType',
     '_e_WPT_TxRxPulseOrderType': '_e_WPT_TxRxPulseOrderType',
     '_e_WPT_TxRxSpecDataType': '_e_WPT_TxRxSpecDataType',
+    '_j_AlternativeSECCListType': '_j_AlternativeSECCListType',
+    '_j_AlternativeSECCType': '_j_AlternativeSECCType',
+    '_j_WPT_AlignmentCheckMethodListType': '_j_WPT_AlignmentCheckMethodListType',
+    '_j_WPT_AlignmentCheckReq': '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckReqType': '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckRes': '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_AlignmentCheckResType': '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_ChargeLoopReq': '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopReqType': '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopRes': '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeLoopResType': '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeParameterDiscoveryReq': '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryReqType': '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryRes': '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_ChargeParameterDiscoveryResType': '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_CoordinateXYZType': '_j_WPT_CoordinateXYZType',
+    '_j_WPT_EVPCPowerControlParameterType': '_j_WPT_EVPCPowerControlParameterType',
+    '_j_WPT_FinePositioningMethodListType': '_j_WPT_FinePositioningMethodListType',
+    '_j_WPT_FinePositioningReq': '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningReqType': '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningRes': '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningResType': '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningSetupReq': '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupReqType': '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupRes': '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_FinePositioningSetupResType': '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_LF_DataPackageListType': '_j_WPT_LF_DataPackageListType',
+    '_j_WPT_LF_DataPackageType': '_j_WPT_LF_DataPackageType',
+    '_j_WPT_LF_ReceiverDataType': '_j_WPT_LF_ReceiverDataType',
+    '_j_WPT_LF_RxDataListType': '_j_WPT_LF_RxDataListType',
+    '_j_WPT_LF_RxDataType': '_j_WPT_LF_RxDataType',
+    '_j_WPT_LF_RxRSSIListType': '_j_WPT_LF_RxRSSIListType',
+    '_j_WPT_LF_RxRSSIType': '_j_WPT_LF_RxRSSIType',
+    '_j_WPT_LF_SystemSetupDataType': '_j_WPT_LF_SystemSetupDataType',
+    '_j_WPT_LF_TransmitterDataType': '_j_WPT_LF_TransmitterDataType',
+    '_j_WPT_LF_TxDataListType': '_j_WPT_LF_TxDataListType',
+    '_j_WPT_LF_TxDataType': '_j_WPT_LF_TxDataType',
+    '_j_WPT_PairingMethodListType': '_j_WPT_PairingMethodListType',
+    '_j_WPT_PairingReq': '_j_WPT_PairingReqType',
+    '_j_WPT_PairingReqType': '_j_WPT_PairingReqType',
+    '_j_WPT_PairingRes': '_j_WPT_PairingResType',
+    '_j_WPT_PairingResType': '_j_WPT_PairingResType',
+    '_j_WPT_SPCPowerControlParameterType': '_j_WPT_SPCPowerControlParameterType',
+    '_j_WPT_TxRxPackageSpecDataType': '_j_WPT_TxRxPackageSpecDataType',
+    '_j_WPT_TxRxPulseOrderType': '_j_WPT_TxRxPulseOrderType',
+    '_j_WPT_TxRxSpecDataType': '_j_WPT_TxRxSpecDataType',
 }
 _FOREIGN = {
     'CLReqControlMode': 'commontypes',
@@ -8701,6 +10117,7 @@ _FOREIGN = {
     '_IX_evseNotificationType': 'commontypes',
     '_IX_processingType': 'commontypes',
     '_IX_responseCodeType': 'commontypes',
+    '_W_RationalNumberType': 'commontypes',
     '_d_CLReqControlMode': 'commontypes',
     '_d_CLReqControlModeType': 'commontypes',
     '_d_CLResControlMode': 'commontypes',
@@ -8817,6 +10234,64 @@ _FOREIGN = {
     '_e_X509Data': 'xmldsig',
     '_e_X509DataType': 'xmldsig',
     '_e_X509IssuerSerialType': 'xmldsig',
+    '_j_CLReqControlMode': 'commontypes',
+    '_j_CLReqControlModeType': 'commontypes',
+    '_j_CLResControlMode': 'commontypes',
+    '_j_CLResControlModeType': 'commontypes',
+    '_j_CanonicalizationMethod': 'xmldsig',
+    '_j_CanonicalizationMethodType': 'xmldsig',
+    '_j_DSAKeyValue': 'xmldsig',
+    '_j_DSAKeyValueType': 'xmldsig',
+    '_j_DetailedCostType': 'commontypes',
+    '_j_DetailedTaxType': 'commontypes',
+    '_j_DigestMethod': 'xmldsig',
+    '_j_DigestMethodType': 'xmldsig',
+    '_j_DigestValue': 'xmldsig',
+    '_j_DisplayParametersType': 'commontypes',
+    '_j_EVSEStatusType': 'commontypes',
+    '_j_KeyInfo': 'xmldsig',
+    '_j_KeyInfoType': 'xmldsig',
+    '_j_KeyName': 'xmldsig',
+    '_j_KeyValue': 'xmldsig',
+    '_j_KeyValueType': 'xmldsig',
+    '_j_Manifest': 'xmldsig',
+    '_j_ManifestType': 'xmldsig',
+    '_j_MessageHeaderType': 'commontypes',
+    '_j_MeterInfoType': 'commontypes',
+    '_j_MgmtData': 'xmldsig',
+    '_j_Object': 'xmldsig',
+    '_j_ObjectType': 'xmldsig',
+    '_j_PGPData': 'xmldsig',
+    '_j_PGPDataType': 'xmldsig',
+    '_j_RSAKeyValue': 'xmldsig',
+    '_j_RSAKeyValueType': 'xmldsig',
+    '_j_RationalNumberType': 'commontypes',
+    '_j_ReceiptType': 'commontypes',
+    '_j_Reference': 'xmldsig',
+    '_j_ReferenceType': 'xmldsig',
+    '_j_RetrievalMethod': 'xmldsig',
+    '_j_RetrievalMethodType': 'xmldsig',
+    '_j_SPKIData': 'xmldsig',
+    '_j_SPKIDataType': 'xmldsig',
+    '_j_Signature': 'xmldsig',
+    '_j_SignatureMethod': 'xmldsig',
+    '_j_SignatureMethodType': 'xmldsig',
+    '_j_SignatureProperties': 'xmldsig',
+    '_j_SignaturePropertiesType': 'xmldsig',
+    '_j_SignatureProperty': 'xmldsig',
+    '_j_SignaturePropertyType': 'xmldsig',
+    '_j_SignatureType': 'xmldsig',
+    '_j_SignatureValue': 'xmldsig',
+    '_j_SignatureValueType': 'xmldsig',
+    '_j_SignedInfo': 'xmldsig',
+    '_j_SignedInfoType': 'xmldsig',
+    '_j_Transform': 'xmldsig',
+    '_j_TransformType': 'xmldsig',
+    '_j_Transforms': 'xmldsig',
+    '_j_TransformsType': 'xmldsig',
+    '_j_X509Data': 'xmldsig',
+    '_j_X509DataType': 'xmldsig',
+    '_j_X509IssuerSerialType': 'xmldsig',
     'evseNotificationType': 'commontypes',
     'processingType': 'commontypes',
     'responseCodeType': 'commontypes',
@@ -8914,6 +10389,52 @@ _CODEC = (
     '_e_WPT_TxRxPackageSpecDataType',
     '_e_WPT_TxRxPulseOrderType',
     '_e_WPT_TxRxSpecDataType',
+    '_j_AlternativeSECCListType',
+    '_j_AlternativeSECCType',
+    '_j_WPT_AlignmentCheckMethodListType',
+    '_j_WPT_AlignmentCheckReq',
+    '_j_WPT_AlignmentCheckReqType',
+    '_j_WPT_AlignmentCheckRes',
+    '_j_WPT_AlignmentCheckResType',
+    '_j_WPT_ChargeLoopReq',
+    '_j_WPT_ChargeLoopReqType',
+    '_j_WPT_ChargeLoopRes',
+    '_j_WPT_ChargeLoopResType',
+    '_j_WPT_ChargeParameterDiscoveryReq',
+    '_j_WPT_ChargeParameterDiscoveryReqType',
+    '_j_WPT_ChargeParameterDiscoveryRes',
+    '_j_WPT_ChargeParameterDiscoveryResType',
+    '_j_WPT_CoordinateXYZType',
+    '_j_WPT_EVPCPowerControlParameterType',
+    '_j_WPT_FinePositioningMethodListType',
+    '_j_WPT_FinePositioningReq',
+    '_j_WPT_FinePositioningReqType',
+    '_j_WPT_FinePositioningRes',
+    '_j_WPT_FinePositioningResType',
+    '_j_WPT_FinePositioningSetupReq',
+    '_j_WPT_FinePositioningSetupReqType',
+    '_j_WPT_FinePositioningSetupRes',
+    '_j_WPT_FinePositioningSetupResType',
+    '_j_WPT_LF_DataPackageListType',
+    '_j_WPT_LF_DataPackageType',
+    '_j_WPT_LF_ReceiverDataType',
+    '_j_WPT_LF_RxDataListType',
+    '_j_WPT_LF_RxDataType',
+    '_j_WPT_LF_RxRSSIListType',
+    '_j_WPT_LF_RxRSSIType',
+    '_j_WPT_LF_SystemSetupDataType',
+    '_j_WPT_LF_TransmitterDataType',
+    '_j_WPT_LF_TxDataListType',
+    '_j_WPT_LF_TxDataType',
+    '_j_WPT_PairingMethodListType',
+    '_j_WPT_PairingReq',
+    '_j_WPT_PairingReqType',
+    '_j_WPT_PairingRes',
+    '_j_WPT_PairingResType',
+    '_j_WPT_SPCPowerControlParameterType',
+    '_j_WPT_TxRxPackageSpecDataType',
+    '_j_WPT_TxRxPulseOrderType',
+    '_j_WPT_TxRxSpecDataType',
 )
 
 NS_SET = 'wpt'

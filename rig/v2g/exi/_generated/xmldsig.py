@@ -9,6 +9,7 @@ Definitions are source units created on first use (see rig.v2g.exi.lazy).
 from __future__ import annotations
 
 import enum
+from binascii import b2a_base64 as _b2a
 from dataclasses import dataclass, field
 
 from rig.v2g.exi import lazy as _lz
@@ -105,6 +106,11 @@ CanonicalizationMethodType._exi_fields = (
     _FM('Algorithm', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 CanonicalizationMethodType._exi_meta = _CM('CanonicalizationMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_CanonicalizationMethodType:
+    '''The slots of CanonicalizationMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = CanonicalizationMethodType.__slots__
 """,
     ),
     'DSAKeyValueType': (
@@ -132,6 +138,11 @@ DSAKeyValueType._exi_fields = (
     _FM('PgenCounter', _FK.ELEMENT, 0, 1, simple=_S_CryptoBinary),
 )
 DSAKeyValueType._exi_meta = _CM('DSAKeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_DSAKeyValueType:
+    '''The slots of DSAKeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DSAKeyValueType.__slots__
 """,
     ),
     'DigestMethodType': (
@@ -147,6 +158,11 @@ DigestMethodType._exi_fields = (
     _FM('Algorithm', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 DigestMethodType._exi_meta = _CM('DigestMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_DigestMethodType:
+    '''The slots of DigestMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DigestMethodType.__slots__
 """,
     ),
     'DigestValue': (
@@ -162,6 +178,11 @@ DigestValue._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_DigestValueType),
 )
 DigestValue._exi_meta = _CM('DigestValueType', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'xmldsig', None)
+
+class _W_DigestValue:
+    '''The slots of DigestValue, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = DigestValue.__slots__
 """,
     ),
     'KeyInfoType': (
@@ -191,6 +212,11 @@ KeyInfoType._exi_fields = (
     _FM('MgmtData', _FK.ELEMENT, 0, -1, simple=_S_xs_string),
 )
 KeyInfoType._exi_meta = _CM('KeyInfoType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_KeyInfoType:
+    '''The slots of KeyInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyInfoType.__slots__
 """,
     ),
     'KeyName': (
@@ -206,6 +232,11 @@ KeyName._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_string),
 )
 KeyName._exi_meta = _CM('xs:string', 'http://www.w3.org/2000/09/xmldsig#', 'KeyName', 'xmldsig', None)
+
+class _W_KeyName:
+    '''The slots of KeyName, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyName.__slots__
 """,
     ),
     'KeyValueType': (
@@ -223,6 +254,11 @@ KeyValueType._exi_fields = (
     _FM('RSAKeyValue', _FK.ELEMENT, 0, 1, ref='xmldsig:RSAKeyValueType'),
 )
 KeyValueType._exi_meta = _CM('KeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_KeyValueType:
+    '''The slots of KeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = KeyValueType.__slots__
 """,
     ),
     'ManifestType': (
@@ -240,6 +276,11 @@ ManifestType._exi_fields = (
     _FM('Reference', _FK.ELEMENT, 1, -1, ref='xmldsig:ReferenceType'),
 )
 ManifestType._exi_meta = _CM('ManifestType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_ManifestType:
+    '''The slots of ManifestType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ManifestType.__slots__
 """,
     ),
     'MgmtData': (
@@ -255,6 +296,11 @@ MgmtData._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_string),
 )
 MgmtData._exi_meta = _CM('xs:string', 'http://www.w3.org/2000/09/xmldsig#', 'MgmtData', 'xmldsig', None)
+
+class _W_MgmtData:
+    '''The slots of MgmtData, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = MgmtData.__slots__
 """,
     ),
     'ObjectType': (
@@ -274,6 +320,11 @@ ObjectType._exi_fields = (
     _FM('MimeType', _FK.ATTRIBUTE, 0, 1, simple=_S_xs_string),
 )
 ObjectType._exi_meta = _CM('ObjectType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_ObjectType:
+    '''The slots of ObjectType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ObjectType.__slots__
 """,
     ),
     'PGPDataType': (
@@ -291,6 +342,11 @@ PGPDataType._exi_fields = (
     _FM('PGPKeyPacket', _FK.ELEMENT, 0, 2, simple=_S_xs_base64Binary),
 )
 PGPDataType._exi_meta = _CM('PGPDataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_PGPDataType:
+    '''The slots of PGPDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = PGPDataType.__slots__
 """,
     ),
     'RSAKeyValueType': (
@@ -308,6 +364,11 @@ RSAKeyValueType._exi_fields = (
     _FM('Exponent', _FK.ELEMENT, 1, 1, simple=_S_CryptoBinary),
 )
 RSAKeyValueType._exi_meta = _CM('RSAKeyValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_RSAKeyValueType:
+    '''The slots of RSAKeyValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RSAKeyValueType.__slots__
 """,
     ),
     'ReferenceType': (
@@ -333,6 +394,11 @@ ReferenceType._exi_fields = (
     _FM('DigestValue', _FK.ELEMENT, 1, 1, simple=_S_DigestValueType),
 )
 ReferenceType._exi_meta = _CM('ReferenceType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_ReferenceType:
+    '''The slots of ReferenceType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = ReferenceType.__slots__
 """,
     ),
     'RetrievalMethodType': (
@@ -352,6 +418,11 @@ RetrievalMethodType._exi_fields = (
     _FM('Transforms', _FK.ELEMENT, 0, 1, ref='xmldsig:TransformsType'),
 )
 RetrievalMethodType._exi_meta = _CM('RetrievalMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_RetrievalMethodType:
+    '''The slots of RetrievalMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = RetrievalMethodType.__slots__
 """,
     ),
     'SPKIDataType': (
@@ -367,6 +438,11 @@ SPKIDataType._exi_fields = (
     _FM('SPKISexp', _FK.ELEMENT, 1, -1, simple=_S_xs_base64Binary),
 )
 SPKIDataType._exi_meta = _CM('SPKIDataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SPKIDataType:
+    '''The slots of SPKIDataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SPKIDataType.__slots__
 """,
     ),
     'SignatureMethodType': (
@@ -384,6 +460,11 @@ SignatureMethodType._exi_fields = (
     _FM('HMACOutputLength', _FK.ELEMENT, 0, 1, simple=_S_HMACOutputLengthType),
 )
 SignatureMethodType._exi_meta = _CM('SignatureMethodType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SignatureMethodType:
+    '''The slots of SignatureMethodType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureMethodType.__slots__
 """,
     ),
     'SignaturePropertiesType': (
@@ -401,6 +482,11 @@ SignaturePropertiesType._exi_fields = (
     _FM('SignatureProperty', _FK.ELEMENT, 1, -1, ref='xmldsig:SignaturePropertyType'),
 )
 SignaturePropertiesType._exi_meta = _CM('SignaturePropertiesType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignaturePropertiesType:
+    '''The slots of SignaturePropertiesType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignaturePropertiesType.__slots__
 """,
     ),
     'SignaturePropertyType': (
@@ -418,6 +504,11 @@ SignaturePropertyType._exi_fields = (
     _FM('Target', _FK.ATTRIBUTE, 1, 1, simple=_S_xs_anyURI),
 )
 SignaturePropertyType._exi_meta = _CM('SignaturePropertyType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_SignaturePropertyType:
+    '''The slots of SignaturePropertyType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignaturePropertyType.__slots__
 """,
     ),
     'SignatureType': (
@@ -441,6 +532,11 @@ SignatureType._exi_fields = (
     _FM('Object', _FK.ELEMENT, 0, -1, ref='xmldsig:ObjectType'),
 )
 SignatureType._exi_meta = _CM('SignatureType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignatureType:
+    '''The slots of SignatureType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureType.__slots__
 """,
     ),
     'SignatureValueType': (
@@ -458,6 +554,11 @@ SignatureValueType._exi_fields = (
     _FM('CONTENT', _FK.CONTENT, 1, 1, simple=_S_xs_base64Binary),
 )
 SignatureValueType._exi_meta = _CM('SignatureValueType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignatureValueType:
+    '''The slots of SignatureValueType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignatureValueType.__slots__
 """,
     ),
     'SignedInfoType': (
@@ -479,6 +580,11 @@ SignedInfoType._exi_fields = (
     _FM('Reference', _FK.ELEMENT, 1, -1, ref='xmldsig:ReferenceType'),
 )
 SignedInfoType._exi_meta = _CM('SignedInfoType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_SignedInfoType:
+    '''The slots of SignedInfoType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = SignedInfoType.__slots__
 """,
     ),
     'TransformType': (
@@ -496,6 +602,11 @@ TransformType._exi_fields = (
     _FM('XPath', _FK.ELEMENT, 0, -1, simple=_S_xs_string),
 )
 TransformType._exi_meta = _CM('TransformType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_TransformType:
+    '''The slots of TransformType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TransformType.__slots__
 """,
     ),
     'TransformsType': (
@@ -511,6 +622,11 @@ TransformsType._exi_fields = (
     _FM('Transform', _FK.ELEMENT, 1, -1, ref='xmldsig:TransformType'),
 )
 TransformsType._exi_meta = _CM('TransformsType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_TransformsType:
+    '''The slots of TransformsType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = TransformsType.__slots__
 """,
     ),
     'X509DataType': (
@@ -534,6 +650,11 @@ X509DataType._exi_fields = (
     _FM('X509CRL', _FK.ELEMENT, 0, -1, simple=_S_xs_base64Binary),
 )
 X509DataType._exi_meta = _CM('X509DataType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', 'wildcard or mixed content is not representable')
+
+class _W_X509DataType:
+    '''The slots of X509DataType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = X509DataType.__slots__
 """,
     ),
     'X509IssuerSerialType': (
@@ -551,6 +672,11 @@ X509IssuerSerialType._exi_fields = (
     _FM('X509SerialNumber', _FK.ELEMENT, 1, 1, simple=_S_xs_integer),
 )
 X509IssuerSerialType._exi_meta = _CM('X509IssuerSerialType', 'http://www.w3.org/2000/09/xmldsig#', None, 'xmldsig', None)
+
+class _W_X509IssuerSerialType:
+    '''The slots of X509IssuerSerialType, not frozen (decoders fill it, then retype it).'''
+    
+    __slots__ = X509IssuerSerialType.__slots__
 """,
     ),
     'CanonicalizationMethod': (
@@ -796,9 +922,8 @@ _e_CanonicalizationMethod = _e_CanonicalizationMethodType
 """,
     ),
     '_d_CanonicalizationMethodType': (
-        ('CanonicalizationMethodType',),
+        ('CanonicalizationMethodType', '_W_CanonicalizationMethodType'),
 """\
-_s1 = CanonicalizationMethodType.Algorithm.__set__
 
 def _d_CanonicalizationMethodType(D, E, p, data, st, cls):
     q = p + 1
@@ -826,21 +951,35 @@ def _d_CanonicalizationMethodType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'CanonicalizationMethodType')
-    o = _new(cls)
-    _s1(o, v0)
+    o = _new(_W_CanonicalizationMethodType)
+    o.Algorithm = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_CanonicalizationMethod = _d_CanonicalizationMethodType
+""",
+    ),
+    '_j_CanonicalizationMethodType': (
+        (),
+"""\
+
+def _j_CanonicalizationMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Algorithm': x0}
+    return d
+_j_CanonicalizationMethod = _j_CanonicalizationMethodType
 """,
     ),
     '_e_DSAKeyValueType': (
         (),
 """\
-_T2 = (None, (1, 0, 4), None, None, None, None, None, None, )
-_T3 = ((2, 1, 2), None, None, None, (2, 0, 2), None, None, None, )
-_T4 = ((2, 2, 3), None, (1, 0, 3), None, (2, 1, 3), None, None, None, )
-_T5 = (None, None, None, (2, 1, 6), None, (2, 0, 6), None, None, )
-_T6 = (None, None, None, None, None, None, (1, 0, 7), None, )
-_T7 = (None, None, None, (2, 2), None, (2, 1), None, (1, 0), )
+_T1 = (None, (1, 0, 4), None, None, None, None, None, None, )
+_T2 = ((2, 1, 2), None, None, None, (2, 0, 2), None, None, None, )
+_T3 = ((2, 2, 3), None, (1, 0, 3), None, (2, 1, 3), None, None, None, )
+_T4 = (None, None, None, (2, 1, 6), None, (2, 0, 6), None, None, )
+_T5 = (None, None, None, None, None, None, (1, 0, 7), None, )
+_T6 = (None, None, None, (2, 2), None, (2, 1), None, (1, 0), )
 
 def _e_DSAKeyValueType(a, v):
     f = ""
@@ -859,7 +998,7 @@ def _e_DSAKeyValueType(a, v):
         f = "Q"
         x1 = v.Q
         if x1 is not None:
-            t = _T2[s]
+            t = _T1[s]
             if t is None:
                 raise _rt.not_here('Q')
             a = (a << t[0]) | t[1]
@@ -872,7 +1011,7 @@ def _e_DSAKeyValueType(a, v):
         f = "G"
         x2 = v.G
         if x2 is not None:
-            t = _T3[s]
+            t = _T2[s]
             if t is None:
                 raise _rt.not_here('G')
             a = (a << t[0]) | t[1]
@@ -884,7 +1023,7 @@ def _e_DSAKeyValueType(a, v):
             a <<= 1
         f = "Y"
         x3 = v.Y
-        t = _T4[s]
+        t = _T3[s]
         if t is None:
             raise _rt.not_here('Y')
         a = (a << t[0]) | t[1]
@@ -908,7 +1047,7 @@ def _e_DSAKeyValueType(a, v):
         f = "Seed"
         x5 = v.Seed
         if x5 is not None:
-            t = _T5[s]
+            t = _T4[s]
             if t is None:
                 raise _rt.not_here('Seed')
             a = (a << t[0]) | t[1]
@@ -921,7 +1060,7 @@ def _e_DSAKeyValueType(a, v):
         f = "PgenCounter"
         x6 = v.PgenCounter
         if x6 is not None:
-            t = _T6[s]
+            t = _T5[s]
             if t is None:
                 raise _rt.not_here('PgenCounter')
             a = (a << t[0]) | t[1]
@@ -931,7 +1070,7 @@ def _e_DSAKeyValueType(a, v):
             a <<= 1
             a = _bin(a, x6)
             a <<= 1
-        t = _T7[s]
+        t = _T6[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(J), SE(PgenCounter), SE(Seed))')
         a = (a << t[0]) | t[1]
@@ -944,15 +1083,8 @@ _e_DSAKeyValue = _e_DSAKeyValueType
 """,
     ),
     '_d_DSAKeyValueType': (
-        ('DSAKeyValueType',),
+        ('DSAKeyValueType', '_W_DSAKeyValueType'),
 """\
-_s8 = DSAKeyValueType.P.__set__
-_s9 = DSAKeyValueType.Q.__set__
-_s10 = DSAKeyValueType.G.__set__
-_s11 = DSAKeyValueType.Y.__set__
-_s12 = DSAKeyValueType.J.__set__
-_s13 = DSAKeyValueType.Seed.__set__
-_s14 = DSAKeyValueType.PgenCounter.__set__
 
 def _d_DSAKeyValueType(D, E, p, data, st, cls):
     v0 = None
@@ -1060,16 +1192,48 @@ def _d_DSAKeyValueType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'DSAKeyValueType')
         p = q
-    o = _new(cls)
-    _s8(o, v0)
-    _s9(o, v1)
-    _s10(o, v2)
-    _s11(o, v3)
-    _s12(o, v4)
-    _s13(o, v5)
-    _s14(o, v6)
+    o = _new(_W_DSAKeyValueType)
+    o.P = v0
+    o.Q = v1
+    o.G = v2
+    o.Y = v3
+    o.J = v4
+    o.Seed = v5
+    o.PgenCounter = v6
+    o.__class__ = cls
     return o, D, E, p
 _d_DSAKeyValue = _d_DSAKeyValueType
+""",
+    ),
+    '_j_DSAKeyValueType': (
+        (),
+"""\
+
+def _j_DSAKeyValueType(v):
+    d = {}
+    x0 = v.P
+    if x0 is not None:
+        d['P'] = _b2a(x0, newline=False).decode()
+    x1 = v.Q
+    if x1 is not None:
+        d['Q'] = _b2a(x1, newline=False).decode()
+    x2 = v.G
+    if x2 is not None:
+        d['G'] = _b2a(x2, newline=False).decode()
+    x3 = v.Y
+    if x3 is not None:
+        d['Y'] = _b2a(x3, newline=False).decode()
+    x4 = v.J
+    if x4 is not None:
+        d['J'] = _b2a(x4, newline=False).decode()
+    x5 = v.Seed
+    if x5 is not None:
+        d['Seed'] = _b2a(x5, newline=False).decode()
+    x6 = v.PgenCounter
+    if x6 is not None:
+        d['PgenCounter'] = _b2a(x6, newline=False).decode()
+    return d
+_j_DSAKeyValue = _j_DSAKeyValueType
 """,
     ),
     '_e_DigestMethodType': (
@@ -1095,9 +1259,8 @@ _e_DigestMethod = _e_DigestMethodType
 """,
     ),
     '_d_DigestMethodType': (
-        ('DigestMethodType',),
+        ('DigestMethodType', '_W_DigestMethodType'),
 """\
-_s15 = DigestMethodType.Algorithm.__set__
 
 def _d_DigestMethodType(D, E, p, data, st, cls):
     q = p + 1
@@ -1125,10 +1288,24 @@ def _d_DigestMethodType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'DigestMethodType')
-    o = _new(cls)
-    _s15(o, v0)
+    o = _new(_W_DigestMethodType)
+    o.Algorithm = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_DigestMethod = _d_DigestMethodType
+""",
+    ),
+    '_j_DigestMethodType': (
+        (),
+"""\
+
+def _j_DigestMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Algorithm': x0}
+    return d
+_j_DigestMethod = _j_DigestMethodType
 """,
     ),
     '_e_DigestValue': (
@@ -1153,9 +1330,8 @@ def _e_DigestValue(a, v):
 """,
     ),
     '_d_DigestValue': (
-        ('DigestValue',),
+        ('DigestValue', '_W_DigestValue'),
 """\
-_s16 = DigestValue.CONTENT.__set__
 
 def _d_DigestValue(D, E, p, data, st, cls):
     q = p + 1
@@ -1173,22 +1349,31 @@ def _d_DigestValue(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'DigestValueType')
     p = q
-    o = _new(cls)
-    _s16(o, v0)
+    o = _new(_W_DigestValue)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_DigestValue': (
+        (),
+"""\
+
+def _j_DigestValue(v):
+    return _b2a(v.CONTENT, newline=False).decode()
 """,
     ),
     '_e_KeyInfoType': (
         ('KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_e_KeyValueType', '_e_PGPDataType', '_e_RetrievalMethodType', '_e_SPKIDataType', '_e_X509DataType'),
 """\
-_T17 = ((4, 1, 2), (4, 0, 2), (4, 0, 2), )
-_T18 = ((4, 2, 2), (4, 1, 2), (4, 1, 2), )
-_T19 = ((4, 3, 2), (4, 2, 2), (4, 2, 2), )
-_T20 = ((4, 4, 2), (4, 3, 2), (4, 3, 2), )
-_T21 = ((4, 5, 2), (4, 4, 2), (4, 4, 2), )
-_T22 = ((4, 6, 2), (4, 5, 2), (4, 5, 2), )
-_T23 = ((4, 7, 2), (4, 6, 2), (4, 6, 2), )
-_T24 = (None, None, (4, 8), )
+_T7 = ((4, 1, 2), (4, 0, 2), (4, 0, 2), )
+_T8 = ((4, 2, 2), (4, 1, 2), (4, 1, 2), )
+_T9 = ((4, 3, 2), (4, 2, 2), (4, 2, 2), )
+_T10 = ((4, 4, 2), (4, 3, 2), (4, 3, 2), )
+_T11 = ((4, 5, 2), (4, 4, 2), (4, 4, 2), )
+_T12 = ((4, 6, 2), (4, 5, 2), (4, 5, 2), )
+_T13 = ((4, 7, 2), (4, 6, 2), (4, 6, 2), )
+_T14 = (None, None, (4, 8), )
 
 def _e_KeyInfoType(a, v):
     f = ""
@@ -1213,7 +1398,7 @@ def _e_KeyInfoType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T17[s]
+            t = _T7[s]
             if t is None:
                 raise _rt.not_here('KeyName')
             a = (a << t[0]) | t[1]
@@ -1236,7 +1421,7 @@ def _e_KeyInfoType(a, v):
             f = "KeyValue"
             if not isinstance(y, KeyValueType):
                 raise _rt.bad_class(y, 'KeyValueType')
-            t = _T18[s]
+            t = _T8[s]
             if t is None:
                 raise _rt.not_here('KeyValue')
             a = (a << t[0]) | t[1]
@@ -1255,7 +1440,7 @@ def _e_KeyInfoType(a, v):
             f = "RetrievalMethod"
             if not isinstance(y, RetrievalMethodType):
                 raise _rt.bad_class(y, 'RetrievalMethodType')
-            t = _T19[s]
+            t = _T9[s]
             if t is None:
                 raise _rt.not_here('RetrievalMethod')
             a = (a << t[0]) | t[1]
@@ -1274,7 +1459,7 @@ def _e_KeyInfoType(a, v):
             f = "X509Data"
             if not isinstance(y, X509DataType):
                 raise _rt.bad_class(y, 'X509DataType')
-            t = _T20[s]
+            t = _T10[s]
             if t is None:
                 raise _rt.not_here('X509Data')
             a = (a << t[0]) | t[1]
@@ -1293,7 +1478,7 @@ def _e_KeyInfoType(a, v):
             f = "PGPData"
             if not isinstance(y, PGPDataType):
                 raise _rt.bad_class(y, 'PGPDataType')
-            t = _T21[s]
+            t = _T11[s]
             if t is None:
                 raise _rt.not_here('PGPData')
             a = (a << t[0]) | t[1]
@@ -1312,7 +1497,7 @@ def _e_KeyInfoType(a, v):
             f = "SPKIData"
             if not isinstance(y, SPKIDataType):
                 raise _rt.bad_class(y, 'SPKIDataType')
-            t = _T22[s]
+            t = _T12[s]
             if t is None:
                 raise _rt.not_here('SPKIData')
             a = (a << t[0]) | t[1]
@@ -1328,7 +1513,7 @@ def _e_KeyInfoType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T23[s]
+            t = _T13[s]
             if t is None:
                 raise _rt.not_here('MgmtData')
             a = (a << t[0]) | t[1]
@@ -1339,7 +1524,7 @@ def _e_KeyInfoType(a, v):
             a = _str(a, y)
             a <<= 1
             i += 1
-        t = _T24[s]
+        t = _T14[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Id), CH[untyped], EE, SE(*), SE(KeyName), SE(KeyValue), SE(MgmtData), SE(PGPData), SE(RetrievalMethod), SE(SPKIData), SE(X509Data))')
         a = (a << t[0]) | t[1]
@@ -1352,16 +1537,8 @@ _e_KeyInfo = _e_KeyInfoType
 """,
     ),
     '_d_KeyInfoType': (
-        ('KeyInfoType', 'KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_d_KeyValueType', '_d_PGPDataType', '_d_RetrievalMethodType', '_d_SPKIDataType', '_d_X509DataType'),
+        ('KeyInfoType', 'KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_W_KeyInfoType', '_d_KeyValueType', '_d_PGPDataType', '_d_RetrievalMethodType', '_d_SPKIDataType', '_d_X509DataType'),
 """\
-_s25 = KeyInfoType.Id.__set__
-_s26 = KeyInfoType.KeyName.__set__
-_s27 = KeyInfoType.KeyValue.__set__
-_s28 = KeyInfoType.RetrievalMethod.__set__
-_s29 = KeyInfoType.X509Data.__set__
-_s30 = KeyInfoType.PGPData.__set__
-_s31 = KeyInfoType.SPKIData.__set__
-_s32 = KeyInfoType.MgmtData.__set__
 
 def _d_KeyInfoType(D, E, p, data, st, cls):
     v0 = None
@@ -1506,17 +1683,52 @@ def _d_KeyInfoType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 4, ec, 10, 'KeyInfoType')
-    o = _new(cls)
-    _s25(o, v0)
-    _s26(o, v1)
-    _s27(o, v2)
-    _s28(o, v3)
-    _s29(o, v4)
-    _s30(o, v5)
-    _s31(o, v6)
-    _s32(o, v7)
+    o = _new(_W_KeyInfoType)
+    o.Id = v0
+    o.KeyName = v1
+    o.KeyValue = v2
+    o.RetrievalMethod = v3
+    o.X509Data = v4
+    o.PGPData = v5
+    o.SPKIData = v6
+    o.MgmtData = v7
+    o.__class__ = cls
     return o, D, E, p
 _d_KeyInfo = _d_KeyInfoType
+""",
+    ),
+    '_j_KeyInfoType': (
+        ('KeyValueType', 'PGPDataType', 'RetrievalMethodType', 'SPKIDataType', 'X509DataType', '_j_KeyValueType', '_j_PGPDataType', '_j_RetrievalMethodType', '_j_SPKIDataType', '_j_X509DataType'),
+"""\
+
+def _j_KeyInfoType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.KeyName
+    if x1:
+        d['KeyName'] = list(x1)
+    x2 = v.KeyValue
+    if x2:
+        d['KeyValue'] = [_j_KeyValueType(i) for i in x2]
+    x3 = v.RetrievalMethod
+    if x3:
+        d['RetrievalMethod'] = [_j_RetrievalMethodType(i) for i in x3]
+    x4 = v.X509Data
+    if x4:
+        d['X509Data'] = [_j_X509DataType(i) for i in x4]
+    x5 = v.PGPData
+    if x5:
+        d['PGPData'] = [_j_PGPDataType(i) for i in x5]
+    x6 = v.SPKIData
+    if x6:
+        d['SPKIData'] = [_j_SPKIDataType(i) for i in x6]
+    x7 = v.MgmtData
+    if x7:
+        d['MgmtData'] = list(x7)
+    return d
+_j_KeyInfo = _j_KeyInfoType
 """,
     ),
     '_e_KeyName': (
@@ -1541,9 +1753,8 @@ def _e_KeyName(a, v):
 """,
     ),
     '_d_KeyName': (
-        ('KeyName',),
+        ('KeyName', '_W_KeyName'),
 """\
-_s33 = KeyName.CONTENT.__set__
 
 def _d_KeyName(D, E, p, data, st, cls):
     q = p + 1
@@ -1561,16 +1772,25 @@ def _d_KeyName(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'xs:string')
     p = q
-    o = _new(cls)
-    _s33(o, v0)
+    o = _new(_W_KeyName)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_KeyName': (
+        (),
+"""\
+
+def _j_KeyName(v):
+    return v.CONTENT
 """,
     ),
     '_e_KeyValueType': (
         ('DSAKeyValueType', 'RSAKeyValueType', '_e_DSAKeyValueType'),
 """\
-_T34 = ((3, 1, 1), None, )
-_T36 = (None, (2, 0), )
+_T15 = ((3, 1, 1), None, )
+_T17 = (None, (2, 0), )
 
 def _e_KeyValueType(a, v):
     f = ""
@@ -1590,25 +1810,25 @@ def _e_KeyValueType(a, v):
         if x1 is not None:
             if not isinstance(x1, RSAKeyValueType):
                 raise _rt.bad_class(x1, 'RSAKeyValueType')
-            t = _T34[s]
+            t = _T15[s]
             if t is None:
                 raise _rt.not_here('RSAKeyValue')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "RSAKeyValue.Modulus"
-            r35_x0 = x1.Modulus
-            if r35_x0.__class__ is not bytes:
-                raise _rt.bad_length(r35_x0, None, None, bytes)
+            r16_x0 = x1.Modulus
+            if r16_x0.__class__ is not bytes:
+                raise _rt.bad_length(r16_x0, None, None, bytes)
             a <<= 2
-            a = _bin(a, r35_x0)
+            a = _bin(a, r16_x0)
             f = "RSAKeyValue.Exponent"
-            r35_x1 = x1.Exponent
-            if r35_x1.__class__ is not bytes:
-                raise _rt.bad_length(r35_x1, None, None, bytes)
+            r16_x1 = x1.Exponent
+            if r16_x1.__class__ is not bytes:
+                raise _rt.bad_length(r16_x1, None, None, bytes)
             a <<= 3
-            a = _bin(a, r35_x1)
+            a = _bin(a, r16_x1)
             a <<= 2
-        t = _T36[s]
+        t = _T17[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (CH[untyped], EE, SE(*), SE(DSAKeyValue), SE(RSAKeyValue))')
         a = (a << t[0]) | t[1]
@@ -1621,10 +1841,8 @@ _e_KeyValue = _e_KeyValueType
 """,
     ),
     '_d_KeyValueType': (
-        ('DSAKeyValueType', 'KeyValueType', 'RSAKeyValueType', '_d_DSAKeyValueType', '_d_RSAKeyValueType'),
+        ('DSAKeyValueType', 'KeyValueType', 'RSAKeyValueType', '_W_KeyValueType', '_d_DSAKeyValueType', '_d_RSAKeyValueType'),
 """\
-_s37 = KeyValueType.DSAKeyValue.__set__
-_s38 = KeyValueType.RSAKeyValue.__set__
 
 def _d_KeyValueType(D, E, p, data, st, cls):
     v0 = None
@@ -1664,17 +1882,36 @@ def _d_KeyValueType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'KeyValueType')
-    o = _new(cls)
-    _s37(o, v0)
-    _s38(o, v1)
+    o = _new(_W_KeyValueType)
+    o.DSAKeyValue = v0
+    o.RSAKeyValue = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_KeyValue = _d_KeyValueType
+""",
+    ),
+    '_j_KeyValueType': (
+        ('DSAKeyValueType', 'RSAKeyValueType', '_j_DSAKeyValueType'),
+"""\
+
+def _j_KeyValueType(v):
+    d = {}
+    x0 = v.DSAKeyValue
+    if x0 is not None:
+        d['DSAKeyValue'] = _j_DSAKeyValueType(x0)
+    x1 = v.RSAKeyValue
+    if x1 is not None:
+        y1 = x1.Modulus
+        y2 = x1.Exponent
+        d['RSAKeyValue'] = {'Modulus': _b2a(y1, newline=False).decode(), 'Exponent': _b2a(y2, newline=False).decode()}
+    return d
+_j_KeyValue = _j_KeyValueType
 """,
     ),
     '_e_ManifestType': (
         ('ReferenceType', '_e_ReferenceType'),
 """\
-_T39 = ((2, 1, 2), (1, 0, 2), None, )
+_T18 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_ManifestType(a, v):
     f = ""
@@ -1701,7 +1938,7 @@ def _e_ManifestType(a, v):
             raise _rt.bad_count(x, 1, -1)
         if not isinstance(x[0], ReferenceType):
             raise _rt.bad_class(x[0], 'ReferenceType')
-        t = _T39[s]
+        t = _T18[s]
         if t is None:
             raise _rt.not_here('Reference')
         a = (a << t[0]) | t[1]
@@ -1725,10 +1962,8 @@ _e_Manifest = _e_ManifestType
 """,
     ),
     '_d_ManifestType': (
-        ('ManifestType', 'ReferenceType', '_d_ReferenceType'),
+        ('ManifestType', 'ReferenceType', '_W_ManifestType', '_d_ReferenceType'),
 """\
-_s40 = ManifestType.Id.__set__
-_s41 = ManifestType.Reference.__set__
 
 def _d_ManifestType(D, E, p, data, st, cls):
     v0 = None
@@ -1778,11 +2013,28 @@ def _d_ManifestType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'ManifestType')
-    o = _new(cls)
-    _s40(o, v0)
-    _s41(o, v1)
+    o = _new(_W_ManifestType)
+    o.Id = v0
+    o.Reference = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_Manifest = _d_ManifestType
+""",
+    ),
+    '_j_ManifestType': (
+        ('ReferenceType', '_j_ReferenceType'),
+"""\
+
+def _j_ManifestType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Reference
+    if x1:
+        d['Reference'] = [_j_ReferenceType(i) for i in x1]
+    return d
+_j_Manifest = _j_ManifestType
 """,
     ),
     '_e_MgmtData': (
@@ -1807,9 +2059,8 @@ def _e_MgmtData(a, v):
 """,
     ),
     '_d_MgmtData': (
-        ('MgmtData',),
+        ('MgmtData', '_W_MgmtData'),
 """\
-_s42 = MgmtData.CONTENT.__set__
 
 def _d_MgmtData(D, E, p, data, st, cls):
     q = p + 1
@@ -1827,17 +2078,26 @@ def _d_MgmtData(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'xs:string')
     p = q
-    o = _new(cls)
-    _s42(o, v0)
+    o = _new(_W_MgmtData)
+    o.CONTENT = v0
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_MgmtData': (
+        (),
+"""\
+
+def _j_MgmtData(v):
+    return v.CONTENT
 """,
     ),
     '_e_ObjectType': (
         (),
 """\
-_T43 = ((3, 1, 2), (3, 0, 2), None, None, )
-_T44 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, )
-_T45 = ((3, 4), (3, 3), (3, 2), (2, 1), )
+_T19 = ((3, 1, 2), (3, 0, 2), None, None, )
+_T20 = ((3, 2, 3), (3, 1, 3), (3, 0, 3), None, )
+_T21 = ((3, 4), (3, 3), (3, 2), (2, 1), )
 
 def _e_ObjectType(a, v):
     f = ""
@@ -1855,7 +2115,7 @@ def _e_ObjectType(a, v):
         f = "Id"
         x1 = v.Id
         if x1 is not None:
-            t = _T43[s]
+            t = _T19[s]
             if t is None:
                 raise _rt.not_here('Id')
             a = (a << t[0]) | t[1]
@@ -1866,7 +2126,7 @@ def _e_ObjectType(a, v):
         f = "MimeType"
         x2 = v.MimeType
         if x2 is not None:
-            t = _T44[s]
+            t = _T20[s]
             if t is None:
                 raise _rt.not_here('MimeType')
             a = (a << t[0]) | t[1]
@@ -1874,7 +2134,7 @@ def _e_ObjectType(a, v):
             if x2.__class__ is not str:
                 raise _rt.bad_length(x2, None, None, str)
             a = _str(a, x2)
-        t = _T45[s]
+        t = _T21[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Encoding), AT(Id), AT(MimeType), CH[untyped], EE, SE(*))')
         a = (a << t[0]) | t[1]
@@ -1887,11 +2147,8 @@ _e_Object = _e_ObjectType
 """,
     ),
     '_d_ObjectType': (
-        ('ObjectType',),
+        ('ObjectType', '_W_ObjectType'),
 """\
-_s46 = ObjectType.Encoding.__set__
-_s47 = ObjectType.Id.__set__
-_s48 = ObjectType.MimeType.__set__
 
 def _d_ObjectType(D, E, p, data, st, cls):
     v0 = None
@@ -1983,19 +2240,39 @@ def _d_ObjectType(D, E, p, data, st, cls):
                 continue
             else:
                 raise _rt.bad_code(p - 2, ec, 3, 'ObjectType')
-    o = _new(cls)
-    _s46(o, v0)
-    _s47(o, v1)
-    _s48(o, v2)
+    o = _new(_W_ObjectType)
+    o.Encoding = v0
+    o.Id = v1
+    o.MimeType = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_Object = _d_ObjectType
+""",
+    ),
+    '_j_ObjectType': (
+        (),
+"""\
+
+def _j_ObjectType(v):
+    d = {}
+    x0 = v.Encoding
+    if x0 is not None:
+        d['Encoding'] = x0
+    x1 = v.Id
+    if x1 is not None:
+        d['Id'] = x1
+    x2 = v.MimeType
+    if x2 is not None:
+        d['MimeType'] = x2
+    return d
+_j_Object = _j_ObjectType
 """,
     ),
     '_e_PGPDataType': (
         (),
 """\
-_T49 = ((2, 1, 2), (2, 0, 2), None, )
-_T50 = (None, (2, 2), (2, 1), )
+_T22 = ((2, 1, 2), (2, 0, 2), None, )
+_T23 = (None, (2, 2), (2, 1), )
 
 def _e_PGPDataType(a, v):
     f = ""
@@ -2023,7 +2300,7 @@ def _e_PGPDataType(a, v):
             raise _rt.bad_count(x, 0, 2)
         i = 0
         for y in x:
-            t = _T49[s]
+            t = _T22[s]
             if t is None:
                 raise _rt.not_here('PGPKeyPacket')
             a = (a << t[0]) | t[1]
@@ -2034,7 +2311,7 @@ def _e_PGPDataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T50[s]
+        t = _T23[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(PGPKeyID), SE(PGPKeyPacket))')
         a = (a << t[0]) | t[1]
@@ -2047,10 +2324,8 @@ _e_PGPData = _e_PGPDataType
 """,
     ),
     '_d_PGPDataType': (
-        ('PGPDataType',),
+        ('PGPDataType', '_W_PGPDataType'),
 """\
-_s51 = PGPDataType.PGPKeyID.__set__
-_s52 = PGPDataType.PGPKeyPacket.__set__
 
 def _d_PGPDataType(D, E, p, data, st, cls):
     v0 = None
@@ -2103,11 +2378,28 @@ def _d_PGPDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'PGPDataType')
-    o = _new(cls)
-    _s51(o, v0)
-    _s52(o, v1)
+    o = _new(_W_PGPDataType)
+    o.PGPKeyID = v0
+    o.PGPKeyPacket = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_PGPData = _d_PGPDataType
+""",
+    ),
+    '_j_PGPDataType': (
+        (),
+"""\
+
+def _j_PGPDataType(v):
+    d = {}
+    x0 = v.PGPKeyID
+    if x0 is not None:
+        d['PGPKeyID'] = _b2a(x0, newline=False).decode()
+    x1 = v.PGPKeyPacket
+    if x1:
+        d['PGPKeyPacket'] = [_b2a(i, newline=False).decode() for i in x1]
+    return d
+_j_PGPData = _j_PGPDataType
 """,
     ),
     '_e_RSAKeyValueType': (
@@ -2139,10 +2431,8 @@ _e_RSAKeyValue = _e_RSAKeyValueType
 """,
     ),
     '_d_RSAKeyValueType': (
-        ('RSAKeyValueType',),
+        ('RSAKeyValueType', '_W_RSAKeyValueType'),
 """\
-_s53 = RSAKeyValueType.Modulus.__set__
-_s54 = RSAKeyValueType.Exponent.__set__
 
 def _d_RSAKeyValueType(D, E, p, data, st, cls):
     q = p + 1
@@ -2168,20 +2458,33 @@ def _d_RSAKeyValueType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'RSAKeyValueType')
     p = q
-    o = _new(cls)
-    _s53(o, v0)
-    _s54(o, v1)
+    o = _new(_W_RSAKeyValueType)
+    o.Modulus = v0
+    o.Exponent = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_RSAKeyValue = _d_RSAKeyValueType
+""",
+    ),
+    '_j_RSAKeyValueType': (
+        (),
+"""\
+
+def _j_RSAKeyValueType(v):
+    x0 = v.Modulus
+    x1 = v.Exponent
+    d = {'Modulus': _b2a(x0, newline=False).decode(), 'Exponent': _b2a(x1, newline=False).decode()}
+    return d
+_j_RSAKeyValue = _j_RSAKeyValueType
 """,
     ),
     '_e_ReferenceType': (
         ('DigestMethodType', 'TransformsType', '_e_DigestMethodType', '_e_TransformsType'),
 """\
-_T55 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, )
-_T56 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, )
-_T57 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, )
-_T58 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
+_T24 = ((3, 1, 2), (3, 0, 2), None, None, None, None, None, )
+_T25 = ((3, 2, 3), (3, 1, 3), (2, 0, 3), None, None, None, None, )
+_T26 = ((3, 3, 4), (3, 2, 4), (2, 1, 4), (2, 0, 4), None, None, None, )
+_T27 = ((3, 4, 5), (3, 3, 5), (2, 2, 5), (2, 1, 5), (1, 0, 5), None, None, )
 
 def _e_ReferenceType(a, v):
     f = ""
@@ -2199,7 +2502,7 @@ def _e_ReferenceType(a, v):
         f = "Type"
         x1 = v.Type
         if x1 is not None:
-            t = _T55[s]
+            t = _T24[s]
             if t is None:
                 raise _rt.not_here('Type')
             a = (a << t[0]) | t[1]
@@ -2210,7 +2513,7 @@ def _e_ReferenceType(a, v):
         f = "URI"
         x2 = v.URI
         if x2 is not None:
-            t = _T56[s]
+            t = _T25[s]
             if t is None:
                 raise _rt.not_here('URI')
             a = (a << t[0]) | t[1]
@@ -2223,7 +2526,7 @@ def _e_ReferenceType(a, v):
         if x3 is not None:
             if not isinstance(x3, TransformsType):
                 raise _rt.bad_class(x3, 'TransformsType')
-            t = _T57[s]
+            t = _T26[s]
             if t is None:
                 raise _rt.not_here('Transforms')
             a = (a << t[0]) | t[1]
@@ -2233,7 +2536,7 @@ def _e_ReferenceType(a, v):
         x4 = v.DigestMethod
         if not isinstance(x4, DigestMethodType):
             raise _rt.bad_class(x4, 'DigestMethodType')
-        t = _T58[s]
+        t = _T27[s]
         if t is None:
             raise _rt.not_here('DigestMethod')
         a = (a << t[0]) | t[1]
@@ -2255,14 +2558,8 @@ _e_Reference = _e_ReferenceType
 """,
     ),
     '_d_ReferenceType': (
-        ('DigestMethodType', 'ReferenceType', 'TransformsType', '_d_DigestMethodType', '_d_TransformsType'),
+        ('DigestMethodType', 'ReferenceType', 'TransformsType', '_W_ReferenceType', '_d_DigestMethodType', '_d_TransformsType'),
 """\
-_s59 = ReferenceType.Id.__set__
-_s60 = ReferenceType.Type.__set__
-_s61 = ReferenceType.URI.__set__
-_s62 = ReferenceType.Transforms.__set__
-_s63 = ReferenceType.DigestMethod.__set__
-_s64 = ReferenceType.DigestValue.__set__
 
 def _d_ReferenceType(D, E, p, data, st, cls):
     v0 = None
@@ -2370,23 +2667,55 @@ def _d_ReferenceType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'ReferenceType')
     p = q
-    o = _new(cls)
-    _s59(o, v0)
-    _s60(o, v1)
-    _s61(o, v2)
-    _s62(o, v3)
-    _s63(o, v4)
-    _s64(o, v5)
+    o = _new(_W_ReferenceType)
+    o.Id = v0
+    o.Type = v1
+    o.URI = v2
+    o.Transforms = v3
+    o.DigestMethod = v4
+    o.DigestValue = v5
+    o.__class__ = cls
     return o, D, E, p
 _d_Reference = _d_ReferenceType
+""",
+    ),
+    '_j_ReferenceType': (
+        ('DigestMethodType', 'TransformsType', '_j_TransformsType'),
+"""\
+
+def _j_ReferenceType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Type
+    if x1 is not None:
+        d['Type'] = x1
+    x2 = v.URI
+    if x2 is not None:
+        d['URI'] = x2
+    x3 = v.Transforms
+    if x3 is not None:
+        d['Transforms'] = _j_TransformsType(x3)
+    x4 = v.DigestMethod
+    if x4 is not None:
+        y1 = x4.Algorithm
+        if y1 is None:
+            return _rt.json_body(v)
+        d['DigestMethod'] = {'Algorithm': y1}
+    x5 = v.DigestValue
+    if x5 is not None:
+        d['DigestValue'] = _b2a(x5, newline=False).decode()
+    return d
+_j_Reference = _j_ReferenceType
 """,
     ),
     '_e_RetrievalMethodType': (
         ('TransformsType', '_e_TransformsType'),
 """\
-_T65 = ((3, 1, 2), (2, 0, 2), None, None, )
-_T66 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, )
-_T67 = ((3, 3), (2, 2), (2, 1), (1, 0), )
+_T28 = ((3, 1, 2), (2, 0, 2), None, None, )
+_T29 = ((3, 2, 3), (2, 1, 3), (2, 0, 3), None, )
+_T30 = ((3, 3), (2, 2), (2, 1), (1, 0), )
 
 def _e_RetrievalMethodType(a, v):
     f = ""
@@ -2404,7 +2733,7 @@ def _e_RetrievalMethodType(a, v):
         f = "URI"
         x1 = v.URI
         if x1 is not None:
-            t = _T65[s]
+            t = _T28[s]
             if t is None:
                 raise _rt.not_here('URI')
             a = (a << t[0]) | t[1]
@@ -2417,13 +2746,13 @@ def _e_RetrievalMethodType(a, v):
         if x2 is not None:
             if not isinstance(x2, TransformsType):
                 raise _rt.bad_class(x2, 'TransformsType')
-            t = _T66[s]
+            t = _T29[s]
             if t is None:
                 raise _rt.not_here('Transforms')
             a = (a << t[0]) | t[1]
             s = t[2]
             a = _e_TransformsType(a, x2)
-        t = _T67[s]
+        t = _T30[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (AT(Type), AT(URI), EE, SE(Transforms))')
         a = (a << t[0]) | t[1]
@@ -2436,11 +2765,8 @@ _e_RetrievalMethod = _e_RetrievalMethodType
 """,
     ),
     '_d_RetrievalMethodType': (
-        ('RetrievalMethodType', 'TransformsType', '_d_TransformsType'),
+        ('RetrievalMethodType', 'TransformsType', '_W_RetrievalMethodType', '_d_TransformsType'),
 """\
-_s68 = RetrievalMethodType.Type.__set__
-_s69 = RetrievalMethodType.URI.__set__
-_s70 = RetrievalMethodType.Transforms.__set__
 
 def _d_RetrievalMethodType(D, E, p, data, st, cls):
     v0 = None
@@ -2504,19 +2830,39 @@ def _d_RetrievalMethodType(D, E, p, data, st, cls):
         if c & 1:
             raise _rt.escape(p, c, 1, 1, 'RetrievalMethodType')
         p = q
-    o = _new(cls)
-    _s68(o, v0)
-    _s69(o, v1)
-    _s70(o, v2)
+    o = _new(_W_RetrievalMethodType)
+    o.Type = v0
+    o.URI = v1
+    o.Transforms = v2
+    o.__class__ = cls
     return o, D, E, p
 _d_RetrievalMethod = _d_RetrievalMethodType
+""",
+    ),
+    '_j_RetrievalMethodType': (
+        ('TransformsType', '_j_TransformsType'),
+"""\
+
+def _j_RetrievalMethodType(v):
+    d = {}
+    x0 = v.Type
+    if x0 is not None:
+        d['Type'] = x0
+    x1 = v.URI
+    if x1 is not None:
+        d['URI'] = x1
+    x2 = v.Transforms
+    if x2 is not None:
+        d['Transforms'] = _j_TransformsType(x2)
+    return d
+_j_RetrievalMethod = _j_RetrievalMethodType
 """,
     ),
     '_e_SPKIDataType': (
         (),
 """\
-_T71 = ((1, 0, 1), (2, 0, 1), None, )
-_T72 = (None, (2, 2), None, )
+_T31 = ((1, 0, 1), (2, 0, 1), None, )
+_T32 = (None, (2, 2), None, )
 
 def _e_SPKIDataType(a, v):
     f = ""
@@ -2534,7 +2880,7 @@ def _e_SPKIDataType(a, v):
         s = 0
         i = 0
         for y in x:
-            t = _T71[s]
+            t = _T31[s]
             if t is None:
                 raise _rt.not_here('SPKISexp')
             a = (a << t[0]) | t[1]
@@ -2545,7 +2891,7 @@ def _e_SPKIDataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T72[s]
+        t = _T32[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(SPKISexp))')
         a = (a << t[0]) | t[1]
@@ -2558,9 +2904,8 @@ _e_SPKIData = _e_SPKIDataType
 """,
     ),
     '_d_SPKIDataType': (
-        ('SPKIDataType',),
+        ('SPKIDataType', '_W_SPKIDataType'),
 """\
-_s73 = SPKIDataType.SPKISexp.__set__
 
 def _d_SPKIDataType(D, E, p, data, st, cls):
     v0 = []
@@ -2612,16 +2957,30 @@ def _d_SPKIDataType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'SPKIDataType')
-    o = _new(cls)
-    _s73(o, v0)
+    o = _new(_W_SPKIDataType)
+    o.SPKISexp = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_SPKIData = _d_SPKIDataType
+""",
+    ),
+    '_j_SPKIDataType': (
+        (),
+"""\
+
+def _j_SPKIDataType(v):
+    d = {}
+    x0 = v.SPKISexp
+    if x0:
+        d['SPKISexp'] = [_b2a(i, newline=False).decode() for i in x0]
+    return d
+_j_SPKIData = _j_SPKIDataType
 """,
     ),
     '_e_SignatureMethodType': (
         (),
 """\
-_T74 = (None, (3, 2), (2, 1), )
+_T33 = (None, (3, 2), (2, 1), )
 
 def _e_SignatureMethodType(a, v):
     f = ""
@@ -2637,14 +2996,21 @@ def _e_SignatureMethodType(a, v):
         if x1 is not None:
             if x1.__class__ is not int:
                 raise _rt.bad_int(x1, None, None)
-            a = (a << 5) | (x1 < 0)
             m = ~x1 if x1 < 0 else x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            if m < 128:
+                a = (a << 13) | (x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 21) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 29) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 5) | (x1 < 0)
+                a = _uint(a, m)
             a <<= 1
             s = 2
         else:
             s = 1
-        t = _T74[s]
+        t = _T33[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (CH[untyped], EE, SE(*), SE(HMACOutputLength))')
         a = (a << t[0]) | t[1]
@@ -2657,10 +3023,8 @@ _e_SignatureMethod = _e_SignatureMethodType
 """,
     ),
     '_d_SignatureMethodType': (
-        ('SignatureMethodType',),
+        ('SignatureMethodType', '_W_SignatureMethodType'),
 """\
-_s75 = SignatureMethodType.Algorithm.__set__
-_s76 = SignatureMethodType.HMACOutputLength.__set__
 
 def _d_SignatureMethodType(D, E, p, data, st, cls):
     v1 = None
@@ -2680,7 +3044,6 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
         ec = c
         p = q
         if ec == 0:
-            p0 = p + 2
             q = p + 18
             if q <= E:
                 c = (D >> (E - q)) & 262143
@@ -2694,13 +3057,17 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
             if v1 < 32768:
                 v1 >>= 8
                 p = q - 8
+                if sg:
+                    v1 = ~v1
             elif not v1 & 128:
-                v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+                v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
                 p = q
+                if sg:
+                    v1 = ~v1
             else:
                 v1, D, E, p = _duint(D, E, q - 16, data, 148)
-            if sg:
-                v1 = ~v1
+                if sg:
+                    v1 = ~v1
             q = p + 1
             if q > E:
                 D, E = _win(data, p, q)
@@ -2740,17 +3107,34 @@ def _d_SignatureMethodType(D, E, p, data, st, cls):
                 continue
             else:
                 raise _rt.bad_code(p - 2, ec, 3, 'SignatureMethodType')
-    o = _new(cls)
-    _s75(o, v0)
-    _s76(o, v1)
+    o = _new(_W_SignatureMethodType)
+    o.Algorithm = v0
+    o.HMACOutputLength = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureMethod = _d_SignatureMethodType
+""",
+    ),
+    '_j_SignatureMethodType': (
+        (),
+"""\
+
+def _j_SignatureMethodType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Algorithm': x0}
+    x1 = v.HMACOutputLength
+    if x1 is not None:
+        d['HMACOutputLength'] = x1
+    return d
+_j_SignatureMethod = _j_SignatureMethodType
 """,
     ),
     '_e_SignaturePropertiesType': (
         ('SignaturePropertyType', '_e_SignaturePropertyType'),
 """\
-_T77 = ((2, 1, 2), (1, 0, 2), None, )
+_T34 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_SignaturePropertiesType(a, v):
     f = ""
@@ -2777,7 +3161,7 @@ def _e_SignaturePropertiesType(a, v):
             raise _rt.bad_count(x, 1, -1)
         if not isinstance(x[0], SignaturePropertyType):
             raise _rt.bad_class(x[0], 'SignaturePropertyType')
-        t = _T77[s]
+        t = _T34[s]
         if t is None:
             raise _rt.not_here('SignatureProperty')
         a = (a << t[0]) | t[1]
@@ -2801,10 +3185,8 @@ _e_SignatureProperties = _e_SignaturePropertiesType
 """,
     ),
     '_d_SignaturePropertiesType': (
-        ('SignaturePropertiesType', 'SignaturePropertyType', '_d_SignaturePropertyType'),
+        ('SignaturePropertiesType', 'SignaturePropertyType', '_W_SignaturePropertiesType', '_d_SignaturePropertyType'),
 """\
-_s78 = SignaturePropertiesType.Id.__set__
-_s79 = SignaturePropertiesType.SignatureProperty.__set__
 
 def _d_SignaturePropertiesType(D, E, p, data, st, cls):
     v0 = None
@@ -2854,17 +3236,34 @@ def _d_SignaturePropertiesType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SignaturePropertiesType')
-    o = _new(cls)
-    _s78(o, v0)
-    _s79(o, v1)
+    o = _new(_W_SignaturePropertiesType)
+    o.Id = v0
+    o.SignatureProperty = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureProperties = _d_SignaturePropertiesType
+""",
+    ),
+    '_j_SignaturePropertiesType': (
+        ('SignaturePropertyType', '_j_SignaturePropertyType'),
+"""\
+
+def _j_SignaturePropertiesType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SignatureProperty
+    if x1:
+        d['SignatureProperty'] = [_j_SignaturePropertyType(i) for i in x1]
+    return d
+_j_SignatureProperties = _j_SignaturePropertiesType
 """,
     ),
     '_e_SignaturePropertyType': (
         (),
 """\
-_T80 = ((2, 1, 2), (1, 0, 2), None, None, )
+_T35 = ((2, 1, 2), (1, 0, 2), None, None, )
 
 def _e_SignaturePropertyType(a, v):
     f = ""
@@ -2881,7 +3280,7 @@ def _e_SignaturePropertyType(a, v):
             s = 0
         f = "Target"
         x1 = v.Target
-        t = _T80[s]
+        t = _T35[s]
         if t is None:
             raise _rt.not_here('Target')
         a = (a << t[0]) | t[1]
@@ -2899,10 +3298,8 @@ _e_SignatureProperty = _e_SignaturePropertyType
 """,
     ),
     '_d_SignaturePropertyType': (
-        ('SignaturePropertyType',),
+        ('SignaturePropertyType', '_W_SignaturePropertyType'),
 """\
-_s81 = SignaturePropertyType.Id.__set__
-_s82 = SignaturePropertyType.Target.__set__
 
 def _d_SignaturePropertyType(D, E, p, data, st, cls):
     v0 = None
@@ -2961,19 +3358,36 @@ def _d_SignaturePropertyType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 2, ec, 3, 'SignaturePropertyType')
-    o = _new(cls)
-    _s81(o, v0)
-    _s82(o, v1)
+    o = _new(_W_SignaturePropertyType)
+    o.Id = v0
+    o.Target = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureProperty = _d_SignaturePropertyType
+""",
+    ),
+    '_j_SignaturePropertyType': (
+        (),
+"""\
+
+def _j_SignaturePropertyType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.Target
+    if x1 is not None:
+        d['Target'] = x1
+    return d
+_j_SignatureProperty = _j_SignaturePropertyType
 """,
     ),
     '_e_SignatureType': (
         ('KeyInfoType', 'ObjectType', 'SignatureValueType', 'SignedInfoType', '_e_KeyInfoType', '_e_ObjectType', '_e_SignatureValueType', '_e_SignedInfoType'),
 """\
-_T83 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
-_T84 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
-_T85 = (None, None, None, (2, 2), (2, 1), (2, 1), )
+_T36 = ((2, 1, 2), (1, 0, 2), None, None, None, None, )
+_T37 = (None, None, None, (2, 1, 5), (2, 0, 5), None, )
+_T38 = (None, None, None, (2, 2), (2, 1), (2, 1), )
 
 def _e_SignatureType(a, v):
     f = ""
@@ -2993,7 +3407,7 @@ def _e_SignatureType(a, v):
         x1 = v.SignedInfo
         if not isinstance(x1, SignedInfoType):
             raise _rt.bad_class(x1, 'SignedInfoType')
-        t = _T83[s]
+        t = _T36[s]
         if t is None:
             raise _rt.not_here('SignedInfo')
         a = (a << t[0]) | t[1]
@@ -3025,7 +3439,7 @@ def _e_SignatureType(a, v):
         if n:
             if not isinstance(x[0], ObjectType):
                 raise _rt.bad_class(x[0], 'ObjectType')
-            t = _T84[s]
+            t = _T37[s]
             if t is None:
                 raise _rt.not_here('Object')
             a = (a << t[0]) | t[1]
@@ -3040,7 +3454,7 @@ def _e_SignatureType(a, v):
                 a = _e_ObjectType(a, y)
                 i += 1
             s = 5
-        t = _T85[s]
+        t = _T38[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(KeyInfo), SE(Object))')
         a = (a << t[0]) | t[1]
@@ -3053,13 +3467,8 @@ _e_Signature = _e_SignatureType
 """,
     ),
     '_d_SignatureType': (
-        ('KeyInfoType', 'ObjectType', 'SignatureType', 'SignatureValueType', 'SignedInfoType', '_d_KeyInfoType', '_d_ObjectType', '_d_SignatureValueType', '_d_SignedInfoType'),
+        ('KeyInfoType', 'ObjectType', 'SignatureType', 'SignatureValueType', 'SignedInfoType', '_W_SignatureType', '_d_KeyInfoType', '_d_ObjectType', '_d_SignatureValueType', '_d_SignedInfoType'),
 """\
-_s86 = SignatureType.Id.__set__
-_s87 = SignatureType.SignedInfo.__set__
-_s88 = SignatureType.SignatureValue.__set__
-_s89 = SignatureType.KeyInfo.__set__
-_s90 = SignatureType.Object.__set__
 
 def _d_SignatureType(D, E, p, data, st, cls):
     v0 = None
@@ -3148,20 +3557,46 @@ def _d_SignatureType(D, E, p, data, st, cls):
                 break
             else:
                 raise _rt.bad_code(p - 2, ec, 2, 'SignatureType')
-    o = _new(cls)
-    _s86(o, v0)
-    _s87(o, v1)
-    _s88(o, v2)
-    _s89(o, v3)
-    _s90(o, v4)
+    o = _new(_W_SignatureType)
+    o.Id = v0
+    o.SignedInfo = v1
+    o.SignatureValue = v2
+    o.KeyInfo = v3
+    o.Object = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_Signature = _d_SignatureType
+""",
+    ),
+    '_j_SignatureType': (
+        ('KeyInfoType', 'ObjectType', 'SignatureValueType', 'SignedInfoType', '_j_KeyInfoType', '_j_ObjectType', '_j_SignatureValueType', '_j_SignedInfoType'),
+"""\
+
+def _j_SignatureType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.SignedInfo
+    if x1 is not None:
+        d['SignedInfo'] = _j_SignedInfoType(x1)
+    x2 = v.SignatureValue
+    if x2 is not None:
+        d['SignatureValue'] = _j_SignatureValueType(x2)
+    x3 = v.KeyInfo
+    if x3 is not None:
+        d['KeyInfo'] = _j_KeyInfoType(x3)
+    x4 = v.Object
+    if x4:
+        d['Object'] = [_j_ObjectType(i) for i in x4]
+    return d
+_j_Signature = _j_SignatureType
 """,
     ),
     '_e_SignatureValueType': (
         (),
 """\
-_T91 = ((2, 1, 2), (1, 0, 2), None, )
+_T39 = ((2, 1, 2), (1, 0, 2), None, )
 
 def _e_SignatureValueType(a, v):
     f = ""
@@ -3178,7 +3613,7 @@ def _e_SignatureValueType(a, v):
             s = 0
         f = "CONTENT"
         x1 = v.CONTENT
-        t = _T91[s]
+        t = _T39[s]
         if t is None:
             raise _rt.not_here('CONTENT')
         a = (a << t[0]) | t[1]
@@ -3196,10 +3631,8 @@ _e_SignatureValue = _e_SignatureValueType
 """,
     ),
     '_d_SignatureValueType': (
-        ('SignatureValueType',),
+        ('SignatureValueType', '_W_SignatureValueType'),
 """\
-_s92 = SignatureValueType.Id.__set__
-_s93 = SignatureValueType.CONTENT.__set__
 
 def _d_SignatureValueType(D, E, p, data, st, cls):
     v0 = None
@@ -3233,17 +3666,34 @@ def _d_SignatureValueType(D, E, p, data, st, cls):
     if c & 1:
         raise _rt.escape(p, c, 1, 1, 'SignatureValueType')
     p = q
-    o = _new(cls)
-    _s92(o, v0)
-    _s93(o, v1)
+    o = _new(_W_SignatureValueType)
+    o.Id = v0
+    o.CONTENT = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_SignatureValue = _d_SignatureValueType
+""",
+    ),
+    '_j_SignatureValueType': (
+        (),
+"""\
+
+def _j_SignatureValueType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.CONTENT
+    if x1 is not None:
+        d['CONTENT'] = _b2a(x1, newline=False).decode()
+    return d
+_j_SignatureValue = _j_SignatureValueType
 """,
     ),
     '_e_SignedInfoType': (
         ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', '_e_CanonicalizationMethodType', '_e_ReferenceType', '_e_SignatureMethodType'),
 """\
-_T94 = ((2, 1, 2), (1, 0, 2), None, None, None, )
+_T40 = ((2, 1, 2), (1, 0, 2), None, None, None, )
 
 def _e_SignedInfoType(a, v):
     f = ""
@@ -3263,7 +3713,7 @@ def _e_SignedInfoType(a, v):
         x1 = v.CanonicalizationMethod
         if not isinstance(x1, CanonicalizationMethodType):
             raise _rt.bad_class(x1, 'CanonicalizationMethodType')
-        t = _T94[s]
+        t = _T40[s]
         if t is None:
             raise _rt.not_here('CanonicalizationMethod')
         a = (a << t[0]) | t[1]
@@ -3306,12 +3756,8 @@ _e_SignedInfo = _e_SignedInfoType
 """,
     ),
     '_d_SignedInfoType': (
-        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', 'SignedInfoType', '_d_CanonicalizationMethodType', '_d_ReferenceType', '_d_SignatureMethodType'),
+        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', 'SignedInfoType', '_W_SignedInfoType', '_d_CanonicalizationMethodType', '_d_ReferenceType', '_d_SignatureMethodType'),
 """\
-_s95 = SignedInfoType.Id.__set__
-_s96 = SignedInfoType.CanonicalizationMethod.__set__
-_s97 = SignedInfoType.SignatureMethod.__set__
-_s98 = SignedInfoType.Reference.__set__
 
 def _d_SignedInfoType(D, E, p, data, st, cls):
     v0 = None
@@ -3375,19 +3821,45 @@ def _d_SignedInfoType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'SignedInfoType')
-    o = _new(cls)
-    _s95(o, v0)
-    _s96(o, v1)
-    _s97(o, v2)
-    _s98(o, v3)
+    o = _new(_W_SignedInfoType)
+    o.Id = v0
+    o.CanonicalizationMethod = v1
+    o.SignatureMethod = v2
+    o.Reference = v3
+    o.__class__ = cls
     return o, D, E, p
 _d_SignedInfo = _d_SignedInfoType
+""",
+    ),
+    '_j_SignedInfoType': (
+        ('CanonicalizationMethodType', 'ReferenceType', 'SignatureMethodType', '_j_ReferenceType', '_j_SignatureMethodType'),
+"""\
+
+def _j_SignedInfoType(v):
+    d = {}
+    x0 = v.Id
+    if x0 is not None:
+        d['Id'] = x0
+    x1 = v.CanonicalizationMethod
+    if x1 is not None:
+        y1 = x1.Algorithm
+        if y1 is None:
+            return _rt.json_body(v)
+        d['CanonicalizationMethod'] = {'Algorithm': y1}
+    x2 = v.SignatureMethod
+    if x2 is not None:
+        d['SignatureMethod'] = _j_SignatureMethodType(x2)
+    x3 = v.Reference
+    if x3:
+        d['Reference'] = [_j_ReferenceType(i) for i in x3]
+    return d
+_j_SignedInfo = _j_SignedInfoType
 """,
     ),
     '_e_TransformType': (
         (),
 """\
-_T99 = (None, (3, 0, 1), )
+_T41 = (None, (3, 0, 1), )
 
 def _e_TransformType(a, v):
     f = ""
@@ -3409,7 +3881,7 @@ def _e_TransformType(a, v):
         s = 1
         i = 0
         for y in x:
-            t = _T99[s]
+            t = _T41[s]
             if t is None:
                 raise _rt.not_here('XPath')
             a = (a << t[0]) | t[1]
@@ -3430,10 +3902,8 @@ _e_Transform = _e_TransformType
 """,
     ),
     '_d_TransformType': (
-        ('TransformType',),
+        ('TransformType', '_W_TransformType'),
 """\
-_s100 = TransformType.Algorithm.__set__
-_s101 = TransformType.XPath.__set__
 
 def _d_TransformType(D, E, p, data, st, cls):
     v1 = []
@@ -3466,11 +3936,28 @@ def _d_TransformType(D, E, p, data, st, cls):
             continue
         else:
             raise _rt.bad_code(p - 3, ec, 4, 'TransformType')
-    o = _new(cls)
-    _s100(o, v0)
-    _s101(o, v1)
+    o = _new(_W_TransformType)
+    o.Algorithm = v0
+    o.XPath = v1
+    o.__class__ = cls
     return o, D, E, p
 _d_Transform = _d_TransformType
+""",
+    ),
+    '_j_TransformType': (
+        (),
+"""\
+
+def _j_TransformType(v):
+    x0 = v.Algorithm
+    if x0 is None:
+        return _rt.json_body(v)
+    d = {'Algorithm': x0}
+    x1 = v.XPath
+    if x1:
+        d['XPath'] = list(x1)
+    return d
+_j_Transform = _j_TransformType
 """,
     ),
     '_e_TransformsType': (
@@ -3512,9 +3999,8 @@ _e_Transforms = _e_TransformsType
 """,
     ),
     '_d_TransformsType': (
-        ('TransformType', 'TransformsType', '_d_TransformType'),
+        ('TransformType', 'TransformsType', '_W_TransformsType', '_d_TransformType'),
 """\
-_s102 = TransformsType.Transform.__set__
 
 def _d_TransformsType(D, E, p, data, st, cls):
     v0 = []
@@ -3546,21 +4032,35 @@ def _d_TransformsType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 2, ec, 2, 'TransformsType')
-    o = _new(cls)
-    _s102(o, v0)
+    o = _new(_W_TransformsType)
+    o.Transform = v0
+    o.__class__ = cls
     return o, D, E, p
 _d_Transforms = _d_TransformsType
+""",
+    ),
+    '_j_TransformsType': (
+        ('TransformType', '_j_TransformType'),
+"""\
+
+def _j_TransformsType(v):
+    d = {}
+    x0 = v.Transform
+    if x0:
+        d['Transform'] = [_j_TransformType(i) for i in x0]
+    return d
+_j_Transforms = _j_TransformsType
 """,
     ),
     '_e_X509DataType': (
         ('X509IssuerSerialType',),
 """\
-_T103 = ((3, 0, 1), (3, 0, 1), )
-_T105 = ((3, 1, 1), (3, 1, 1), )
-_T106 = ((3, 2, 1), (3, 2, 1), )
-_T107 = ((3, 3, 1), (3, 3, 1), )
-_T108 = ((3, 4, 1), (3, 4, 1), )
-_T109 = (None, (3, 6), )
+_T42 = ((3, 0, 1), (3, 0, 1), )
+_T44 = ((3, 1, 1), (3, 1, 1), )
+_T45 = ((3, 2, 1), (3, 2, 1), )
+_T46 = ((3, 3, 1), (3, 3, 1), )
+_T47 = ((3, 4, 1), (3, 4, 1), )
+_T48 = (None, (3, 6), )
 
 def _e_X509DataType(a, v):
     f = ""
@@ -3579,24 +4079,31 @@ def _e_X509DataType(a, v):
             f = "X509IssuerSerial"
             if not isinstance(y, X509IssuerSerialType):
                 raise _rt.bad_class(y, 'X509IssuerSerialType')
-            t = _T103[s]
+            t = _T42[s]
             if t is None:
                 raise _rt.not_here('X509IssuerSerial')
             a = (a << t[0]) | t[1]
             s = t[2]
             f = "X509IssuerSerial.X509IssuerName"
-            x104_x0 = y.X509IssuerName
-            if x104_x0.__class__ is not str:
-                raise _rt.bad_length(x104_x0, None, None, str)
+            x43_x0 = y.X509IssuerName
+            if x43_x0.__class__ is not str:
+                raise _rt.bad_length(x43_x0, None, None, str)
             a <<= 2
-            a = _str(a, x104_x0)
+            a = _str(a, x43_x0)
             f = "X509IssuerSerial.X509SerialNumber"
-            x104_x1 = y.X509SerialNumber
-            if x104_x1.__class__ is not int:
-                raise _rt.bad_int(x104_x1, None, None)
-            a = (a << 4) | (x104_x1 < 0)
-            m = ~x104_x1 if x104_x1 < 0 else x104_x1
-            a = (a << 8) | m if m < 128 else _uint(a, m)
+            x43_x1 = y.X509SerialNumber
+            if x43_x1.__class__ is not int:
+                raise _rt.bad_int(x43_x1, None, None)
+            m = ~x43_x1 if x43_x1 < 0 else x43_x1
+            if m < 128:
+                a = (a << 12) | (x43_x1 < 0) << 8 | (m)
+            elif m < 16384:
+                a = (a << 20) | (x43_x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+            elif m < 2097152:
+                a = (a << 28) | (x43_x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+            else:
+                a = (a << 4) | (x43_x1 < 0)
+                a = _uint(a, m)
             a <<= 2
             i += 1
         f = "X509SKI"
@@ -3608,7 +4115,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T105[s]
+            t = _T44[s]
             if t is None:
                 raise _rt.not_here('X509SKI')
             a = (a << t[0]) | t[1]
@@ -3628,7 +4135,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T106[s]
+            t = _T45[s]
             if t is None:
                 raise _rt.not_here('X509SubjectName')
             a = (a << t[0]) | t[1]
@@ -3648,7 +4155,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T107[s]
+            t = _T46[s]
             if t is None:
                 raise _rt.not_here('X509Certificate')
             a = (a << t[0]) | t[1]
@@ -3668,7 +4175,7 @@ def _e_X509DataType(a, v):
         n = len(x)
         i = 0
         for y in x:
-            t = _T108[s]
+            t = _T47[s]
             if t is None:
                 raise _rt.not_here('X509CRL')
             a = (a << t[0]) | t[1]
@@ -3679,7 +4186,7 @@ def _e_X509DataType(a, v):
             a = _bin(a, y)
             a <<= 1
             i += 1
-        t = _T109[s]
+        t = _T48[s]
         if t is None:
             raise _rt.incomplete('one of the missing elements (EE, SE(*), SE(X509CRL), SE(X509Certificate), SE(X509IssuerSerial), SE(X509SKI), SE(X509SubjectName))')
         a = (a << t[0]) | t[1]
@@ -3692,13 +4199,8 @@ _e_X509Data = _e_X509DataType
 """,
     ),
     '_d_X509DataType': (
-        ('X509DataType', 'X509IssuerSerialType', '_d_X509IssuerSerialType'),
+        ('X509DataType', 'X509IssuerSerialType', '_W_X509DataType', '_d_X509IssuerSerialType'),
 """\
-_s110 = X509DataType.X509IssuerSerial.__set__
-_s111 = X509DataType.X509SKI.__set__
-_s112 = X509DataType.X509SubjectName.__set__
-_s113 = X509DataType.X509Certificate.__set__
-_s114 = X509DataType.X509CRL.__set__
 
 def _d_X509DataType(D, E, p, data, st, cls):
     v0 = []
@@ -3765,14 +4267,40 @@ def _d_X509DataType(D, E, p, data, st, cls):
             break
         else:
             raise _rt.bad_code(p - 3, ec, 7, 'X509DataType')
-    o = _new(cls)
-    _s110(o, v0)
-    _s111(o, v1)
-    _s112(o, v2)
-    _s113(o, v3)
-    _s114(o, v4)
+    o = _new(_W_X509DataType)
+    o.X509IssuerSerial = v0
+    o.X509SKI = v1
+    o.X509SubjectName = v2
+    o.X509Certificate = v3
+    o.X509CRL = v4
+    o.__class__ = cls
     return o, D, E, p
 _d_X509Data = _d_X509DataType
+""",
+    ),
+    '_j_X509DataType': (
+        ('X509IssuerSerialType', '_j_X509IssuerSerialType'),
+"""\
+
+def _j_X509DataType(v):
+    d = {}
+    x0 = v.X509IssuerSerial
+    if x0:
+        d['X509IssuerSerial'] = [_j_X509IssuerSerialType(i) for i in x0]
+    x1 = v.X509SKI
+    if x1:
+        d['X509SKI'] = [_b2a(i, newline=False).decode() for i in x1]
+    x2 = v.X509SubjectName
+    if x2:
+        d['X509SubjectName'] = list(x2)
+    x3 = v.X509Certificate
+    if x3:
+        d['X509Certificate'] = [_b2a(i, newline=False).decode() for i in x3]
+    x4 = v.X509CRL
+    if x4:
+        d['X509CRL'] = [_b2a(i, newline=False).decode() for i in x4]
+    return d
+_j_X509Data = _j_X509DataType
 """,
     ),
     '_e_X509IssuerSerialType': (
@@ -3792,9 +4320,16 @@ def _e_X509IssuerSerialType(a, v):
         x1 = v.X509SerialNumber
         if x1.__class__ is not int:
             raise _rt.bad_int(x1, None, None)
-        a = (a << 4) | (x1 < 0)
         m = ~x1 if x1 < 0 else x1
-        a = (a << 8) | m if m < 128 else _uint(a, m)
+        if m < 128:
+            a = (a << 12) | (x1 < 0) << 8 | (m)
+        elif m < 16384:
+            a = (a << 20) | (x1 < 0) << 16 | (((m & 127) << 8) | (m >> 7) | 32768)
+        elif m < 2097152:
+            a = (a << 28) | (x1 < 0) << 24 | (((m & 127) << 16) | ((m & 16256) << 1) | (m >> 14) | 8421376)
+        else:
+            a = (a << 4) | (x1 < 0)
+            a = _uint(a, m)
         a <<= 2
     except _EncErr as e:
         raise e.within_path(f, None, ())
@@ -3804,10 +4339,8 @@ def _e_X509IssuerSerialType(a, v):
 """,
     ),
     '_d_X509IssuerSerialType': (
-        ('X509IssuerSerialType',),
+        ('X509IssuerSerialType', '_W_X509IssuerSerialType'),
 """\
-_s115 = X509IssuerSerialType.X509IssuerName.__set__
-_s116 = X509IssuerSerialType.X509SerialNumber.__set__
 
 def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     q = p + 1
@@ -3818,7 +4351,6 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
         raise _rt.escape(p, c, 1, 1, 'X509IssuerSerialType')
     p = q
     v0, D, E, p = _dstrel(D, E, p, data, st, ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName'), None, None, 'X509IssuerSerialType.X509IssuerName')
-    p0 = p + 3
     q = p + 19
     if q <= E:
         c = (D >> (E - q)) & 524287
@@ -3832,13 +4364,17 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     if v1 < 32768:
         v1 >>= 8
         p = q - 8
+        if sg:
+            v1 = ~v1
     elif not v1 & 128:
-        v1 = ((v1 >> 8) & 127) | ((v1 & 127) << 7)
+        v1 = ((v1 >> 8) & 127) | (v1 & 127) << 7
         p = q
+        if sg:
+            v1 = ~v1
     else:
         v1, D, E, p = _duint(D, E, q - 16, data, 148)
-    if sg:
-        v1 = ~v1
+        if sg:
+            v1 = ~v1
     q = p + 2
     if q > E:
         D, E = _win(data, p, q)
@@ -3846,10 +4382,24 @@ def _d_X509IssuerSerialType(D, E, p, data, st, cls):
     if c & 3:
         raise _rt.escape(p, c, 2, 3, 'X509IssuerSerialType')
     p = q
-    o = _new(cls)
-    _s115(o, v0)
-    _s116(o, v1)
+    o = _new(_W_X509IssuerSerialType)
+    o.X509IssuerName = v0
+    o.X509SerialNumber = v1
+    o.__class__ = cls
     return o, D, E, p
+""",
+    ),
+    '_j_X509IssuerSerialType': (
+        (),
+"""\
+
+def _j_X509IssuerSerialType(v):
+    x0 = v.X509IssuerName
+    x1 = v.X509SerialNumber
+    if x0 is None or x1 is None:
+        return _rt.json_body(v)
+    d = {'X509IssuerName': x0, 'X509SerialNumber': x1}
+    return d
 """,
     ),
 }
@@ -3901,6 +4451,31 @@ _PROVIDES = {
     'X509Data': 'X509Data',
     'X509DataType': 'X509DataType',
     'X509IssuerSerialType': 'X509IssuerSerialType',
+    '_W_CanonicalizationMethodType': 'CanonicalizationMethodType',
+    '_W_DSAKeyValueType': 'DSAKeyValueType',
+    '_W_DigestMethodType': 'DigestMethodType',
+    '_W_DigestValue': 'DigestValue',
+    '_W_KeyInfoType': 'KeyInfoType',
+    '_W_KeyName': 'KeyName',
+    '_W_KeyValueType': 'KeyValueType',
+    '_W_ManifestType': 'ManifestType',
+    '_W_MgmtData': 'MgmtData',
+    '_W_ObjectType': 'ObjectType',
+    '_W_PGPDataType': 'PGPDataType',
+    '_W_RSAKeyValueType': 'RSAKeyValueType',
+    '_W_ReferenceType': 'ReferenceType',
+    '_W_RetrievalMethodType': 'RetrievalMethodType',
+    '_W_SPKIDataType': 'SPKIDataType',
+    '_W_SignatureMethodType': 'SignatureMethodType',
+    '_W_SignaturePropertiesType': 'SignaturePropertiesType',
+    '_W_SignaturePropertyType': 'SignaturePropertyType',
+    '_W_SignatureType': 'SignatureType',
+    '_W_SignatureValueType': 'SignatureValueType',
+    '_W_SignedInfoType': 'SignedInfoType',
+    '_W_TransformType': 'TransformType',
+    '_W_TransformsType': 'TransformsType',
+    '_W_X509DataType': 'X509DataType',
+    '_W_X509IssuerSerialType': 'X509IssuerSerialType',
     '_d_CanonicalizationMethod': '_d_CanonicalizationMethodType',
     '_d_CanonicalizationMethodType': '_d_CanonicalizationMethodType',
     '_d_DSAKeyValue': '_d_DSAKeyValueType',
@@ -3993,6 +4568,52 @@ _PROVIDES = {
     '_e_X509Data': '_e_X509DataType',
     '_e_X509DataType': '_e_X509DataType',
     '_e_X509IssuerSerialType': '_e_X509IssuerSerialType',
+    '_j_CanonicalizationMethod': '_j_CanonicalizationMethodType',
+    '_j_CanonicalizationMethodType': '_j_CanonicalizationMethodType',
+    '_j_DSAKeyValue': '_j_DSAKeyValueType',
+    '_j_DSAKeyValueType': '_j_DSAKeyValueType',
+    '_j_DigestMethod': '_j_DigestMethodType',
+    '_j_DigestMethodType': '_j_DigestMethodType',
+    '_j_DigestValue': '_j_DigestValue',
+    '_j_KeyInfo': '_j_KeyInfoType',
+    '_j_KeyInfoType': '_j_KeyInfoType',
+    '_j_KeyName': '_j_KeyName',
+    '_j_KeyValue': '_j_KeyValueType',
+    '_j_KeyValueType': '_j_KeyValueType',
+    '_j_Manifest': '_j_ManifestType',
+    '_j_ManifestType': '_j_ManifestType',
+    '_j_MgmtData': '_j_MgmtData',
+    '_j_Object': '_j_ObjectType',
+    '_j_ObjectType': '_j_ObjectType',
+    '_j_PGPData': '_j_PGPDataType',
+    '_j_PGPDataType': '_j_PGPDataType',
+    '_j_RSAKeyValue': '_j_RSAKeyValueType',
+    '_j_RSAKeyValueType': '_j_RSAKeyValueType',
+    '_j_Reference': '_j_ReferenceType',
+    '_j_ReferenceType': '_j_ReferenceType',
+    '_j_RetrievalMethod': '_j_RetrievalMethodType',
+    '_j_RetrievalMethodType': '_j_RetrievalMethodType',
+    '_j_SPKIData': '_j_SPKIDataType',
+    '_j_SPKIDataType': '_j_SPKIDataType',
+    '_j_Signature': '_j_SignatureType',
+    '_j_SignatureMethod': '_j_SignatureMethodType',
+    '_j_SignatureMethodType': '_j_SignatureMethodType',
+    '_j_SignatureProperties': '_j_SignaturePropertiesType',
+    '_j_SignaturePropertiesType': '_j_SignaturePropertiesType',
+    '_j_SignatureProperty': '_j_SignaturePropertyType',
+    '_j_SignaturePropertyType': '_j_SignaturePropertyType',
+    '_j_SignatureType': '_j_SignatureType',
+    '_j_SignatureValue': '_j_SignatureValueType',
+    '_j_SignatureValueType': '_j_SignatureValueType',
+    '_j_SignedInfo': '_j_SignedInfoType',
+    '_j_SignedInfoType': '_j_SignedInfoType',
+    '_j_Transform': '_j_TransformType',
+    '_j_TransformType': '_j_TransformType',
+    '_j_Transforms': '_j_TransformsType',
+    '_j_TransformsType': '_j_TransformsType',
+    '_j_X509Data': '_j_X509DataType',
+    '_j_X509DataType': '_j_X509DataType',
+    '_j_X509IssuerSerialType': '_j_X509IssuerSerialType',
 }
 _FOREIGN = {
 }
@@ -4089,6 +4710,52 @@ _CODEC = (
     '_e_X509Data',
     '_e_X509DataType',
     '_e_X509IssuerSerialType',
+    '_j_CanonicalizationMethod',
+    '_j_CanonicalizationMethodType',
+    '_j_DSAKeyValue',
+    '_j_DSAKeyValueType',
+    '_j_DigestMethod',
+    '_j_DigestMethodType',
+    '_j_DigestValue',
+    '_j_KeyInfo',
+    '_j_KeyInfoType',
+    '_j_KeyName',
+    '_j_KeyValue',
+    '_j_KeyValueType',
+    '_j_Manifest',
+    '_j_ManifestType',
+    '_j_MgmtData',
+    '_j_Object',
+    '_j_ObjectType',
+    '_j_PGPData',
+    '_j_PGPDataType',
+    '_j_RSAKeyValue',
+    '_j_RSAKeyValueType',
+    '_j_Reference',
+    '_j_ReferenceType',
+    '_j_RetrievalMethod',
+    '_j_RetrievalMethodType',
+    '_j_SPKIData',
+    '_j_SPKIDataType',
+    '_j_Signature',
+    '_j_SignatureMethod',
+    '_j_SignatureMethodType',
+    '_j_SignatureProperties',
+    '_j_SignaturePropertiesType',
+    '_j_SignatureProperty',
+    '_j_SignaturePropertyType',
+    '_j_SignatureType',
+    '_j_SignatureValue',
+    '_j_SignatureValueType',
+    '_j_SignedInfo',
+    '_j_SignedInfoType',
+    '_j_Transform',
+    '_j_TransformType',
+    '_j_Transforms',
+    '_j_TransformsType',
+    '_j_X509Data',
+    '_j_X509DataType',
+    '_j_X509IssuerSerialType',
 )
 
 NS_SET = 'xmldsig'
