@@ -19,7 +19,7 @@ from typing import Any, assert_never
 from instruments.roles import ACLoad, GridSimulator
 from rig import __version__
 from rig.bench import BenchConfig
-from rig.checks import Context, Verdict, run_checks
+from rig.checks import Context, Verdict, run_checks, run_outcome
 from rig.checks.reserve import OnlineSoC
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
 from rig.plan import (
@@ -81,11 +81,13 @@ class RunResult:
 
     @property
     def verdict(self) -> str:
+        """interrupted, then error (the run's), then the checks' by rig.checks.RUN_PRECEDENCE:
+        error, not judged, fail, inconclusive, pass. Only a run whose every check passed passes."""
         if self.interrupted:
             return "interrupted"
-        if self.error or any(v.verdict == "error" for v in self.verdicts):
+        if self.error:
             return "error"
-        return "pass" if all(v.passed for v in self.verdicts) else "fail"
+        return run_outcome(v.verdict for v in self.verdicts)
 
     def as_plan_run(self) -> PlanRun:
         return PlanRun(
@@ -288,8 +290,11 @@ class Runner:
                     grid.set_frequency(action.frequency_hz)
                 if not grid.output_enabled():
                     grid.set_output(True)
+                self._record_source(grid)
             case GridOutput():
-                (st.require(GridSimulator)).set_output(action.on)
+                grid = st.require(GridSimulator)
+                grid.set_output(action.on)
+                self._record_source(grid)
             case HomeLoad():
                 load = st.require(ACLoad)
                 load.set_power(action.p_w, action.q_var)
@@ -330,6 +335,12 @@ class Runner:
             case _:
                 assert_never(action)
 
+    def _record_source(self, grid: GridSimulator) -> None:
+        """The grid source's output state as it reports it after a grid step: the evidence that
+        the grid really went away (or came back) for rig.checks.islanding."""
+        on = grid.output_enabled()
+        self.writer.sample(self.clock.now(), "grid_simulator", {"output_on": 1.0 if on else 0.0})
+
     def _wait(self, wait: WaitFor, step: Step) -> None:
         deadline = self.clock.now() + wait.timeout_s
         while not self._holds(wait):
@@ -366,12 +377,16 @@ def _args(action: Action) -> dict[str, Any]:
     return args
 
 
-def context_for(plan: Plan, bench: BenchConfig) -> Context:
+def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -> Context:
+    from rig.checks.uncertainty import instrumentation_for
+
     return Context(
         ev=plan.ev,
         v_nominal=plan.grid.voltage_v,
         f_nominal=plan.grid.frequency_hz,
         evse_rated_w=bench.dut.rated_power_w,
+        instrumentation=instrumentation_for(bench, plan.grid.voltage_v),
+        caveats=caveats,
     )
 
 
@@ -384,6 +399,7 @@ def execute(
     out_dir: Path | None = None,
     clock: Clock | None = None,
     out_stem: str | None = None,
+    allow_expired_calibration: bool = False,
 ) -> RunResult:
     """Open the station, run the plan, bring the bench to its safe state, judge the trace.
 
@@ -393,7 +409,17 @@ def execute(
     """
     with guarded() as guard:
         guard.reset()
-        return _execute(plan, bench_config, guard, seed, defects, out_dir, clock, out_stem)
+        return _execute(
+            plan,
+            bench_config,
+            guard,
+            seed,
+            defects,
+            out_dir,
+            clock,
+            out_stem,
+            allow_expired_calibration,
+        )
 
 
 def _execute(
@@ -405,6 +431,7 @@ def _execute(
     out_dir: Path | None,
     clock: Clock | None,
     out_stem: str | None,
+    allow_expired_calibration: bool = False,
 ) -> RunResult:
     own_clock = clock is None
     clock = clock or (VirtualClock() if bench_config.all_emulated else RealClock())
@@ -425,7 +452,14 @@ def _execute(
     station: Station | None = None
     writer = TraceWriter(trace_path, meta)
     try:
-        station = open_station(bench_config, plan, clock, seed=seed, defects=defects)
+        station = open_station(
+            bench_config,
+            plan,
+            clock,
+            seed=seed,
+            defects=defects,
+            allow_expired_calibration=allow_expired_calibration,
+        )
         writer.event(
             clock.now(),
             "runner",
@@ -471,7 +505,7 @@ def _execute(
         if own_clock:
             clock.close()
         guard.ended()
-    ctx = context_for(plan, bench_config)
+    ctx = context_for(plan, bench_config, tuple(station.caveats) if station else ())
     if writer.disk_error and not error:
         error = f"the trace file stopped short: {writer.disk_error}"
     verdicts = (

@@ -19,13 +19,27 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks import (
+    Context,
+    Marker,
+    Param,
+    Relation,
+    Verdict,
+    judged,
+    not_judged,
+    problem,
+    register,
+)
+from rig.checks.evidence import Gap, window
+from rig.checks.uncertainty import Instrumentation
 from rig.checks.v2gtrace import Message, find, messages, response_name
 from rig.sim.points import MeasurementPoint
 from rig.trace import Trace, analyzer_channel
 
 CLAUSE = "ISO 15118-20 message sequence and ResponseCode; PowerDelivery ChargeProgress"
 EVSE_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
+#: Order and codes are protocol facts read from the frames: no measurement uncertainty.
+EXACT = "exact (protocol facts from the frames; no measurement uncertainty)"
 
 
 @register(
@@ -41,29 +55,26 @@ EVSE_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
             positive=True,
         ),
         "idle_power": Param(
-            "power", "200 W", help="what counts as no energy transfer at the EVSE's AC side"
+            "power",
+            "200 W",
+            help="what counts as no energy transfer at the EVSE's AC side (rig's choice)",
         ),
+        "max_gap": Param("time", "2 s", help="longest gap in readings accepted", positive=True),
     },
 )
 def sequence(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
     msgs = [m for m in messages(trace) if m.side == "evcc"]
     if not msgs:
         return [
-            Verdict(
+            not_judged(
                 "sequence",
-                "error",
-                None,
-                None,
-                "",
                 "no ISO 15118-20 message of the rig's EVCC in the trace (protocol none, or the "
                 "rig is the EVSE: judge the EV with protocol_timing)",
                 CLAUSE,
             )
         ]
-    probes = {e.data.get("message") for e in trace.events if e.name == "fault_injected"}
     out = [_order(msgs), _codes(msgs, trace)]
-    out.extend(_energy_after_stop(trace, msgs, params))
-    del probes
+    out.extend(_energy_after_stop(trace, msgs, params, ctx.instrumentation))
     return out
 
 
@@ -84,10 +95,18 @@ def _order(msgs: list[Message]) -> Verdict:
                 f"{m.name} at t={m.t:.3f} s answers no request (expected {expected})",
                 CLAUSE,
                 (Marker("time", f"unexpected {m.name}", m.t),),
+                decision_rule=EXACT,
             )
         pending = None
     return Verdict(
-        "sequence:order", "pass", None, None, "", f"{len(msgs)} messages in -20 order", CLAUSE
+        "sequence:order",
+        "pass",
+        None,
+        None,
+        "",
+        f"{len(msgs)} messages in -20 order",
+        CLAUSE,
+        decision_rule=EXACT,
     )
 
 
@@ -136,10 +155,11 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
                 f"{' or '.join(sorted(allowed))} to that {pending.name}",
                 CLAUSE,
                 (Marker("time", f"{m.name} {m.code}", m.t),),
+                decision_rule=EXACT,
             )
         pending = None
     if not checked:
-        return Verdict("sequence:response_codes", "error", None, None, "", "no response", CLAUSE)
+        return problem("sequence:response_codes", "no response", CLAUSE)
     probes = f"; {len(injected)} out-of-sequence probe(s) refused" if injected else ""
     return Verdict(
         "sequence:response_codes",
@@ -149,15 +169,16 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
         "",
         f"{checked} responses with the expected codes{probes}",
         CLAUSE,
+        decision_rule=EXACT,
     )
 
 
 def _energy_after_stop(
-    trace: Trace, msgs: list[Message], params: Mapping[str, Any]
+    trace: Trace, msgs: list[Message], params: Mapping[str, Any], inst: Instrumentation
 ) -> list[Verdict]:
     within = float(params["stop_within"])
     idle = float(params["idle_power"])
-    t, p = trace.series(EVSE_P)
+    t, _ = trace.series(EVSE_P)
     if t.size == 0:
         return []
     last_sample = float(t[-1])
@@ -178,17 +199,27 @@ def _energy_after_stop(
         if t_stop + within > last_sample:
             continue  # the run (or its measurements) ended before the limit: not judged here
         t_next = min((s for s in starts if s > t_stop), default=last_sample)
-        window = (t >= t_stop + within) & (t <= t_next)
-        if not np.any(window):
+        if t_next <= t_stop + within:
             continue
-        worst = float(np.nanmax(np.abs(p[window])))
+        seen = window(trace, EVSE_P, t_stop + within, t_next, float(params["max_gap"]))
+        if isinstance(seen, Gap):
+            verdicts.append(
+                problem("sequence:energy_after_stop", seen.describe(), CLAUSE, unit="W")
+            )
+            continue
+        if seen.empty:
+            continue
+        k = int(np.argmax(np.abs(seen.v)))
+        worst = abs(float(seen.v[k]))
         verdicts.append(
-            Verdict(
+            judged(
                 "sequence:energy_after_stop",
-                "pass" if worst <= idle else "fail",
                 worst,
                 idle,
+                Relation.AT_MOST,
                 "W",
+                inst.band(EVSE_P, worst),
+                params,
                 f"PowerDelivery({progress}) acknowledged at t={t_stop:.2f} s: largest EVSE AC power "
                 f"from {within:g} s after it to the next Start: {worst:.0f} W",
                 CLAUSE,

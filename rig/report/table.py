@@ -17,9 +17,29 @@ def _fmt(value: float | None, unit: str) -> str:
 
 
 def _relation(v: Verdict) -> str:
+    if v.relation is not None:
+        return v.relation.value
     if v.name.startswith("reserve_floor"):
         return "≥"
     return "≤"
+
+
+def _measured(v: Verdict) -> str:
+    """The measured figure with its expanded uncertainty beside it."""
+    text = _fmt(v.measured, v.unit)
+    if v.measured is not None and v.uncertainty is not None:
+        text += f" ± {_fmt(v.uncertainty, v.unit)}"
+    return text
+
+
+#: Outcome colours; an outcome not listed is shown in the error colour, never as a pass.
+_COLORS = {
+    "pass": "#1a7f37",
+    "fail": "#cf222e",
+    "error": "#9a6700",
+    "inconclusive": "#8250df",
+    "not judged": "#57606a",
+}
 
 
 def as_html(
@@ -27,12 +47,12 @@ def as_html(
 ) -> str:
     rows = []
     for v in verdicts:
-        color = {"pass": "#1a7f37", "fail": "#cf222e", "error": "#9a6700"}[v.verdict]
+        color = _COLORS.get(v.verdict, _COLORS["error"])
         rows.append(
             "<tr>"
             f"<td>{html.escape(v.name)}</td>"
             f"<td style='color:{color};font-weight:bold'>{v.verdict.upper()}</td>"
-            f"<td>{html.escape(_fmt(v.measured, v.unit))}</td>"
+            f"<td>{html.escape(_measured(v))}</td>"
             f"<td>{_relation(v)} {html.escape(_fmt(v.limit, v.unit))}</td>"
             f"<td style='font-size:85%'>{html.escape(v.detail)}<br><i>{html.escape(v.clause)}</i></td>"
             "</tr>"
@@ -51,7 +71,7 @@ def as_text(verdicts: Sequence[Verdict]) -> str:
     lines = []
     for v in verdicts:
         lines.append(
-            f"  {v.verdict.upper():5} {v.name:28} measured {_fmt(v.measured, v.unit):>12}  "
+            f"  {v.verdict.upper():5} {v.name:28} measured {_measured(v):>12}  "
             f"limit {_relation(v)} {_fmt(v.limit, v.unit)}"
         )
         lines.append(f"        {v.detail}")
