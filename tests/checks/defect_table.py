@@ -68,11 +68,16 @@ RUN_ERROR: dict[tuple[str, str], str] = {
     ),
 }
 
-#: defect -> why a plan not in CAUGHT or RUN_ERROR gives it nothing to act on
+#: defect -> why a plan not in CAUGHT or RUN_ERROR gives it nothing to act on (or nothing that
+#: lasts: the matrix allows the EVSE's power to differ by more than 5 % of its rating for at most
+#: half a second in all, the shape of a step, which transition_time judges where it matters)
 UNCHANGED: dict[str, str] = {
     "ignores_reserve": "the EV never reaches its reserve in the plan",
     "slow_ramp": "(every plan judges its steps)",
-    "overshoot": "the EV's discharge limit clamps the stage before it can overshoot",
+    "overshoot": (
+        "the EV's discharge limit clamps the stage before it can overshoot: only the first "
+        "quarter second of the rise differs (faster), which no criterion faults"
+    ),
     "slow_island_detection": "the plan never disconnects the grid",
     "no_island_detection": "the plan never disconnects the grid",
     "slow_backup_transfer": "no grid-forming transfer in the plan",

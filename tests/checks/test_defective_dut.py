@@ -10,7 +10,7 @@ pyvisa as real instruments; the checks judge only what the instruments measured.
 from __future__ import annotations
 
 import pytest
-from benches import EMULATED
+from benches import EMULATED, noisier
 from defect_table import ALL_DEFECTS, CAUGHT, PLANS, RUN_ERROR, UNCHANGED, expectation
 
 from rig.checks import REGISTRY
@@ -63,3 +63,23 @@ def test_a_defect_fails_the_check_that_judges_it_in_every_plan_it_changes(
     rows = {v.name: v for v in result.verdicts}
     assert rows[what].verdict == "fail", (defect, plan, rows[what].detail)
     assert result.verdict != "pass"
+
+
+def test_at_five_times_the_datasheet_noise_a_good_dut_never_fails() -> None:
+    """The small version of the matrix's noise sweep (one seed): inconclusive at worst."""
+    noisy = noisier(EMULATED, 5.0)
+    for plan, path in PLANS.items():
+        result = execute(load_plan(path), noisy, seed=SEED)
+        assert result.error is None, (plan, result.error)
+        outcomes = {v.name: v.verdict for v in result.verdicts}
+        assert set(outcomes.values()) <= {"pass", "inconclusive"}, (plan, outcomes)
+
+
+def test_two_seeds_are_two_units_with_different_figures() -> None:
+    """The small version of the matrix's spread: the seed draws the unit, not just the noise."""
+    figures = []
+    for seed in (1, 2):
+        result = execute(load_plan(PLANS["grid_loss_backup"]), EMULATED, seed=seed)
+        rows = {v.name: v.measured for v in result.verdicts}
+        figures.append((rows["islanding:grid_forming"], rows["transition_time"]))
+    assert figures[0][0] != figures[1][0] and figures[0][1] != figures[1][1]
