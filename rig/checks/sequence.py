@@ -9,7 +9,7 @@ Judged from the messages the rig's engine exchanged (the peer's frames as receiv
   WARNING code the peer sent is reported;
 - energy after stop: after an acknowledged PowerDelivery(Stop or Standby), the EVSE's measured AC
   power falls below `idle_power` within `stop_within` and stays there until the next Start
-  (judged only where the plan measured long enough after the stop).
+  (a stop the plan did not watch for that long is `not judged`, with its reason).
 """
 
 from __future__ import annotations
@@ -197,7 +197,18 @@ def _energy_after_stop(
     verdicts = []
     for t_stop, progress in stops:
         if t_stop + within > last_sample:
-            continue  # the run (or its measurements) ended before the limit: not judged here
+            verdicts.append(
+                not_judged(
+                    "sequence:energy_after_stop",
+                    f"PowerDelivery({progress}) acknowledged at t={t_stop:.2f} s, {last_sample - t_stop:.2f} s "
+                    f"before the last reading: stopping is judged {within:g} s after it",
+                    CLAUSE,
+                    unit="W",
+                    limit=idle,
+                    relation=Relation.AT_MOST,
+                )
+            )
+            continue
         t_next = min((s for s in starts if s > t_stop), default=last_sample)
         if t_next <= t_stop + within:
             continue

@@ -169,3 +169,29 @@ def test_discharge_limits_refuse_to_judge_over_a_gap() -> None:
     verdicts = run("discharge_limits", b.trace)
     assert verdicts["discharge_limits:power"].verdict == "error"
     assert "dc_source.p_w: no valid reading" in verdicts["discharge_limits:power"].detail
+
+
+def _standby_at(b: TraceBuilder, t: float) -> TraceBuilder:
+    from rig.trace import Event
+
+    for when, name, direction, body in (
+        (t, "PowerDeliveryReq", "tx", {"PowerDeliveryReq": {"ChargeProgress": "Standby"}}),
+        (t + 0.001, "PowerDeliveryRes", "rx", {"PowerDeliveryRes": {"ResponseCode": "OK"}}),
+    ):
+        data = {"dir": direction, "side": "evcc", "message": name, "body": body}
+        if name.endswith("Res"):
+            data["code"] = "OK"
+        b.trace.add_event(Event(when, "v2g", "message", data))
+    return b
+
+
+def test_energy_after_a_standby_the_plan_did_not_watch_is_not_judged() -> None:
+    t = np.arange(0.0, 11.0, 0.1)
+    short = _standby_at(TraceBuilder().sample(t, **{EVSE_P: 0.0}), 10.0)
+    verdicts = run("sequence", short.trace)
+    assert verdicts["sequence:energy_after_stop"].verdict == "not judged"
+    t = np.arange(0.0, 20.0, 0.1)
+    watched = _standby_at(TraceBuilder().sample(t, **{EVSE_P: np.where(t < 11, -6000, 0)}), 10.0)
+    assert run("sequence", watched.trace)["sequence:energy_after_stop"].verdict == "pass"
+    kept = _standby_at(TraceBuilder().sample(t, **{EVSE_P: -6000.0}), 10.0)
+    assert run("sequence", kept.trace)["sequence:energy_after_stop"].verdict == "fail"
