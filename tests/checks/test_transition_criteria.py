@@ -151,3 +151,10 @@ def test_following_the_home_is_a_step_towards_minus_its_draw() -> None:
     verdicts = run("transition_time", b.trace, within=0.5)
     assert verdicts["transition_time"].verdict == "pass"
     assert "follow home" in verdicts["transition_time"].detail
+
+
+def test_a_full_pack_refusing_charge_is_what_the_dut_should_do() -> None:
+    full = stepped(None, t=T, target=7000).announce(0.5, EVMaximumChargePower=0)
+    verdicts = run("transition_time", full.trace)
+    assert outcomes(verdicts) == {"transition_time:final": "pass"}
+    assert "a full pack" in verdicts["transition_time:final"].detail
