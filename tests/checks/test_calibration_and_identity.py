@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,6 @@ from instruments.emulated.server import serve
 from instruments.registry import make_twin
 from instruments.roles import Identity
 from rig.bench import BenchConfig, load_bench
-from rig.cli import main
 from rig.clock import RealClock, VirtualClock
 from rig.plan import load_plan
 from rig.runner import execute
@@ -129,15 +130,22 @@ def test_a_real_instrument_answering_with_another_serial_refuses_the_run() -> No
         clock.close()
 
 
+def _rig(*args: str) -> int:
+    """`rig` in its own process: a run installs its own signal guard and leaves none behind."""
+    return subprocess.run(
+        [sys.executable, "-m", "rig", *args], cwd=REPO, capture_output=True, timeout=300
+    ).returncode
+
+
 def test_rig_run_passes_the_permission_through(tmp_path: Path) -> None:
     text = (REPO / "fixtures/benches/emulated.yaml").read_text()
     bench = tmp_path / "bench.yaml"
     bench.write_text(text.replace("calibration_due: 2027-06-30", "calibration_due: 2020-06-30", 1))
     args = ["run", str(PLAN), "--bench", str(bench)]
-    assert main([*args, "--out", str(tmp_path / "refused")]) == 1
+    assert _rig(*args, "--out", str(tmp_path / "refused")) == 1
     (refused,) = json.loads((tmp_path / "refused/record.json").read_text())["runs"]
     assert refused["verdict"] == "error" and "calibration expired" in refused["error"]
-    assert main([*args, "--out", str(tmp_path / "allowed"), "--allow-expired-calibration"]) == 0
+    assert _rig(*args, "--out", str(tmp_path / "allowed"), "--allow-expired-calibration") == 0
     (allowed,) = json.loads((tmp_path / "allowed/record.json").read_text())["runs"]
     assert allowed["verdict"] == "pass"
     assert all("expired on 2020-06-30" in c["caveats"][0] for c in allowed["checks"])
