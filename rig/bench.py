@@ -24,9 +24,10 @@ modem: `link: {interface: eth1, modem: "00:b0:52:00:00:01"}` (optional `ev_mac`,
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,21 @@ _EVSE_KEYS: dict[str, tuple[str, str | None]] = {
     "island_detection": ("island_detection_s", "time"),
     "transfer": ("transfer_s", "time"),
     "reconnect_delay": ("reconnect_delay_s", "time"),
+    "current_limit": ("ac_current_limit_a", "current"),
+    "no_load_loss": ("no_load_loss_w", "power"),
+    "standby": ("standby_w", "power"),
+    "overload_trip": ("overload_trip_s", "time"),
+}
+#: bench `emulation: variation:` key -> (rig.sim UnitVariation field, unit dimension): how far the
+#: seed moves the emulated DUT's parameters from unit to unit (rig.sim.variation).
+_VARIATION_KEYS: dict[str, tuple[str, str]] = {
+    "island_detection": ("island_detection", "ratio"),
+    "transfer": ("transfer", "ratio"),
+    "lag": ("lag", "ratio"),
+    "ramp_rate": ("ramp_rate", "ratio"),
+    "efficiency": ("efficiency", "ratio"),
+    "power_gain": ("power_gain", "ratio"),
+    "power_offset": ("power_offset_w", "power"),
 }
 
 
@@ -93,6 +109,18 @@ class InstrumentConfig:
     @property
     def emulated(self) -> bool:
         return self.address == "emulated"
+
+    @property
+    def calibration_date(self) -> datetime.date | None:
+        """The calibration due date (validated as an ISO date when the bench file is read)."""
+        if self.calibration_due is None:
+            return None
+        return datetime.date.fromisoformat(self.calibration_due)
+
+    @property
+    def accuracy_stated(self) -> bool:
+        """True when the bench file states this instrument's accuracy (else the model's)."""
+        return "accuracy" in self.options
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,8 @@ class BenchConfig:
     link_latency_s: float = 0.0005
     #: A real bench's cable for plans with `link:` (None: the emulated link, or no cable).
     link: BenchLink | None = None
+    #: How far the seed moves the emulated DUT's parameters (rig.sim.UnitVariation fields).
+    variation: Mapping[str, float] = field(default_factory=dict)
 
     def by_role(self, role: str) -> InstrumentConfig | None:
         return next((i for i in self.instruments if i.role == role), None)
@@ -271,12 +301,13 @@ def _parse_instruments(src: Source, raw_inst: Any) -> list[InstrumentConfig]:
             src.error((*path, "address"), "missing: a VISA resource name, or 'emulated'")
             continue
         limits = _parse_limits(src, (*path, "limits"), spec.get("limits"))
-        cal = spec.get("calibration_due")
+        cal = _calibration_due(src, (*path, "calibration_due"), spec.get("calibration_due"))
         options = {k: v for k, v in spec.items() if k not in _INSTRUMENT_KEYS}
         try:
             split_options(model_entry(model), options)
         except ValueError as exc:
             src.error(path, str(exc))
+        _check_measuring_options(src, path, model, options)
         if role == Role.POWER_ANALYZER:
             _check_elements(src, path, options)
         instruments.append(
@@ -287,12 +318,50 @@ def _parse_instruments(src: Source, raw_inst: Any) -> list[InstrumentConfig]:
                 address,
                 limits,
                 options,
-                None if cal is None else str(cal),
+                cal,
                 None if spec.get("serial") is None else str(spec["serial"]),
                 src.line(path),
             )
         )
     return instruments
+
+
+def _calibration_due(src: Source, path: Path_, raw: Any) -> str | None:
+    """An instrument's calibration due date as an ISO date (YYYY-MM-DD), checked here so that
+    a typo is a file:line error and not an instrument that silently never expires."""
+    if raw is None:
+        return None
+    text = raw.isoformat() if isinstance(raw, datetime.date) else str(raw).strip()
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        src.error(path, f"{raw!r} is not a date; write it as YYYY-MM-DD (e.g. 2027-03-01)")
+        return None
+    return text
+
+
+def _check_measuring_options(src: Source, path: Path_, model: str, options: dict[str, Any]) -> None:
+    """`accuracy` ({quantity: {reading, range}}) and `update_interval`, as the verdicts'
+    uncertainty and the emulated twins read them: checked against the model's meter here."""
+    from instruments.registry import MODELS
+
+    entry = MODELS.get(model)
+    wanted: dict[str, Any] = {
+        k: options[k] for k in ("accuracy", "update_interval") if k in options
+    }
+    if entry is None or not wanted:
+        return
+    spec = entry.twin.meter_spec
+    if spec is None:
+        src.error(
+            (*path, next(iter(wanted))), f"{model} measures nothing the checks read: no accuracy"
+        )
+        return
+    try:
+        spec.with_options(wanted)
+    except ValueError as exc:
+        key = next(iter(wanted))
+        src.error((*path, key), str(exc))
 
 
 def _parse_dut(src: Source, dut_raw: Any, cable: bool = False) -> DutConfig:
@@ -422,7 +491,7 @@ def _parse_link(src: Source, raw: Any, dut: DutConfig) -> BenchLink | None:
     return BenchLink(str(interface), modem, ev_mac, poll, src.line(path))
 
 
-_EMULATION_KEYS = ("evse", "noise", "protocol", "link_latency")
+_EMULATION_KEYS = ("evse", "noise", "protocol", "link_latency", "variation")
 PROTOCOLS = ("iso15118-20", "none")
 
 
@@ -432,6 +501,36 @@ class _Emulation:
     noise: bool
     protocol: str
     link_latency_s: float
+    variation: dict[str, float] = field(default_factory=dict)
+
+
+def _parse_variation(src: Source, raw: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    if raw is None:
+        return out
+    if not isinstance(raw, dict):
+        src.error(("emulation", "variation"), "expected a mapping like {island_detection: 25 %}")
+        return out
+    for key, value in raw.items():
+        if key not in _VARIATION_KEYS:
+            src.error(
+                ("emulation", "variation", key),
+                f"unknown field; known: {', '.join(_VARIATION_KEYS)}",
+            )
+            continue
+        name, dim = _VARIATION_KEYS[key]
+        try:
+            out[name] = units.parse(value, dim)
+        except units.UnitError as exc:
+            src.error(("emulation", "variation", key), str(exc))
+    if out and not src.problems:
+        from rig.sim import UnitVariation
+
+        try:
+            UnitVariation(**out)
+        except ValueError as exc:
+            src.error(("emulation", "variation"), str(exc))
+    return out
 
 
 def _parse_emulation(src: Source, emu: Any) -> _Emulation:
@@ -454,7 +553,8 @@ def _parse_emulation(src: Source, emu: Any) -> _Emulation:
         except units.UnitError as exc:
             src.error(("emulation", "link_latency"), str(exc))
     physics, noise = _parse_physics(src, emu)
-    return _Emulation(physics, noise, protocol, latency)
+    variation = _parse_variation(src, emu.get("variation"))
+    return _Emulation(physics, noise, protocol, latency, variation)
 
 
 def _parse_physics(src: Source, emu: dict[str, Any]) -> tuple[dict[str, float], bool]:
@@ -522,6 +622,7 @@ def _from_source(src: Source) -> BenchConfig:
         emulation.protocol,
         emulation.link_latency_s,
         link,
+        emulation.variation,
     )
 
 

@@ -211,6 +211,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--allow-skips")
     if args.verbose:
         pytest_args.append("--rig-commands")
+    if args.allow_expired_calibration:
+        pytest_args.append("--allow-expired-calibration")
     if args.max_duration:
         pytest_args += ["--max-duration", args.max_duration]
     if args.max_samples:
@@ -398,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--allow-skips", action="store_true", help="skipped plans do not make the run fail"
+    )
+    run.add_argument(
+        "--allow-expired-calibration",
+        action="store_true",
+        help="run with instruments past their calibration due date (every verdict says so)",
     )
     run.add_argument("--max-duration", default=None, metavar="TIME", help="raise the 7 d bound")
     run.add_argument("--max-samples", type=float, default=None, help="raise the 5e6 bound")

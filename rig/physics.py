@@ -8,6 +8,7 @@ from typing import Any
 from rig import sim
 from rig.bench import BenchConfig
 from rig.plan import Plan
+from rig.v2g.vocabulary import Service
 
 
 def world_config(plan: Plan | None, bench: BenchConfig) -> sim.WorldConfig:
@@ -45,4 +46,8 @@ def world_config(plan: Plan | None, bench: BenchConfig) -> sim.WorldConfig:
         evse=sim.EVSEConfig(**evse_fields),
         battery=battery,
         noise=noise,
+        # The seed draws the emulated DUT from the bench's population (rig.sim.variation).
+        variation=sim.UnitVariation(**bench.variation),
+        # AC_BPT: the inverter, and its islanding duty, is the EV's.
+        inverter_in_ev=plan is not None and plan.session.service is Service.AC_BPT,
     )

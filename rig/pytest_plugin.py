@@ -86,6 +86,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="a plan skipped because the bench lacks a role does not fail the run",
     )
     group.addoption(
+        "--allow-expired-calibration",
+        action="store_true",
+        default=False,
+        help="run with instruments past their calibration due date (every verdict says so)",
+    )
+    group.addoption(
         "--max-duration", default=None, metavar="TIME", help="longest plan accepted (default 7 d)"
     )
     group.addoption(
@@ -427,6 +433,7 @@ class PlanItem(pytest.Item):
                 defects=tuple(config.getoption("--defect")),
                 out_dir=out_dir,
                 out_stem=stem,
+                allow_expired_calibration=config.getoption("--allow-expired-calibration"),
             )
         summary = self._summarize(result, out_dir, stem)
         self._rig_summary = summary

@@ -19,7 +19,7 @@ from typing import Any, assert_never
 from instruments.roles import ACLoad, GridSimulator
 from rig import __version__
 from rig.bench import BenchConfig
-from rig.checks import Context, Verdict, run_checks
+from rig.checks import Context, Verdict, not_judged, run_checks, run_outcome
 from rig.checks.reserve import OnlineSoC
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
 from rig.linkrun import Cable, bench_for_plan, open_cable
@@ -86,11 +86,13 @@ class RunResult:
 
     @property
     def verdict(self) -> str:
+        """interrupted, then error (the run's), then the checks' by rig.checks.RUN_PRECEDENCE:
+        error, not judged, fail, inconclusive, pass. Only a run whose every check passed passes."""
         if self.interrupted:
             return "interrupted"
-        if self.error or any(v.verdict == "error" for v in self.verdicts):
+        if self.error:
             return "error"
-        return "pass" if all(v.passed for v in self.verdicts) else "fail"
+        return run_outcome(v.verdict for v in self.verdicts)
 
     def as_plan_run(self) -> PlanRun:
         return PlanRun(
@@ -305,8 +307,11 @@ class Runner:
                     grid.set_frequency(action.frequency_hz)
                 if not grid.output_enabled():
                     grid.set_output(True)
+                self._record_source(grid)
             case GridOutput():
-                (st.require(GridSimulator)).set_output(action.on)
+                grid = st.require(GridSimulator)
+                grid.set_output(action.on)
+                self._record_source(grid)
             case HomeLoad():
                 load = st.require(ACLoad)
                 load.set_power(action.p_w, action.q_var)
@@ -355,6 +360,12 @@ class Runner:
         if self.cable is None:  # the plan's validation makes this unreachable from a plan file
             raise StepError(f"{self.plan.path}: the plan has no link: (no cable to plug in)")
         return self.cable
+
+    def _record_source(self, grid: GridSimulator) -> None:
+        """The grid source's output state as it reports it after a grid step: the evidence that
+        the grid really went away (or came back) for rig.checks.islanding."""
+        on = grid.output_enabled()
+        self.writer.sample(self.clock.now(), "grid_simulator", {"output_on": 1.0 if on else 0.0})
 
     def _wait(self, wait: WaitFor, step: Step) -> None:
         deadline = self.clock.now() + wait.timeout_s
@@ -405,12 +416,16 @@ def _args(action: Action) -> dict[str, Any]:
     return args
 
 
-def context_for(plan: Plan, bench: BenchConfig) -> Context:
+def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -> Context:
+    from rig.checks.uncertainty import instrumentation_for
+
     return Context(
         ev=plan.ev,
         v_nominal=plan.grid.voltage_v,
         f_nominal=plan.grid.frequency_hz,
         evse_rated_w=bench.dut.rated_power_w,
+        instrumentation=instrumentation_for(bench, plan.grid.voltage_v),
+        caveats=caveats,
     )
 
 
@@ -423,6 +438,7 @@ def execute(
     out_dir: Path | None = None,
     clock: Clock | None = None,
     out_stem: str | None = None,
+    allow_expired_calibration: bool = False,
 ) -> RunResult:
     """Open the station, run the plan, bring the bench to its safe state, judge the trace.
 
@@ -432,7 +448,35 @@ def execute(
     """
     with guarded() as guard:
         guard.reset()
-        return _execute(plan, bench_config, guard, seed, defects, out_dir, clock, out_stem)
+        return _execute(
+            plan,
+            bench_config,
+            guard,
+            seed,
+            defects,
+            out_dir,
+            clock,
+            out_stem,
+            allow_expired_calibration,
+        )
+
+
+def _faults_applied(plan: Plan, trace: Trace, verdicts: list[Verdict]) -> list[Verdict]:
+    """A plan whose `faults:` never took effect did not test what it says: its criteria judged
+    a run without the fault, so the run is not judged (rig.checks.fault_reaction says the same
+    for its own rows)."""
+    if not plan.faults or any(v.name.startswith("fault_reaction") for v in verdicts):
+        return []
+    if any(e.name == "fault_injected" for e in trace.events):
+        return []
+    return [
+        not_judged(
+            "faults:applied",
+            f"none of the plan's {len(plan.faults)} fault(s) took effect (the session ended or "
+            "never reached the message they name): the criteria judged a run without them",
+            "the plan's faults:",
+        )
+    ]
 
 
 def _execute(
@@ -444,6 +488,7 @@ def _execute(
     out_dir: Path | None,
     clock: Clock | None,
     out_stem: str | None,
+    allow_expired_calibration: bool = False,
 ) -> RunResult:
     own_clock = clock is None
     clock = clock or (VirtualClock() if bench_config.all_emulated else RealClock())
@@ -467,7 +512,15 @@ def _execute(
     try:
         files = SessionFiles.for_run(out_dir, stem, clock.epoch_ns)
         run_bench = bench_for_plan(plan, bench_config)  # the plan's link: tls and sdp
-        station = open_station(run_bench, plan, clock, seed=seed, defects=defects, files=files)
+        station = open_station(
+            run_bench,
+            plan,
+            clock,
+            seed=seed,
+            defects=defects,
+            files=files,
+            allow_expired_calibration=allow_expired_calibration,
+        )
         cable = open_cable(plan, run_bench, station, clock, defects=defects, seed=seed)
         writer.event(
             clock.now(),
@@ -525,7 +578,7 @@ def _execute(
         if own_clock:
             clock.close()
         guard.ended()
-    ctx = context_for(plan, bench_config)
+    ctx = context_for(plan, bench_config, tuple(station.caveats) if station else ())
     if writer.disk_error and not error:
         error = f"the trace file stopped short: {writer.disk_error}"
     verdicts = (
@@ -533,6 +586,8 @@ def _execute(
         if error or guard.abort_requested
         else run_checks(writer.trace, ctx, [(c.name, c.params) for c in plan.checks])
     )
+    if verdicts:
+        verdicts.extend(_faults_applied(plan, writer.trace, verdicts))
     return RunResult(
         plan=plan,
         verdicts=verdicts,

@@ -10,6 +10,7 @@ lock, real VISA sessions do not leak from plan to plan).
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import threading
@@ -30,7 +31,15 @@ from rig.v2gfiles import SessionFiles
 if TYPE_CHECKING:
     from instruments.emulated.twin import Twin
     from instruments.emulated.visa import EmulatedVisaLibrary
-    from instruments.roles import ACLoad, DCSource, GridSimulator, Instrument, PowerAnalyzer
+    from instruments.roles import (
+        ACLoad,
+        DCSource,
+        GridSimulator,
+        Identity,
+        Instrument,
+        PowerAnalyzer,
+    )
+    from rig.bench import InstrumentConfig
     from rig.sim import World
 
 InstrumentT = TypeVar("InstrumentT", bound="Instrument")
@@ -58,6 +67,9 @@ class Station:
     world: World | None = None
     twins: dict[str, Twin] = field(default_factory=dict)
     resource_managers: list[Any] = field(default_factory=list)
+    #: What every verdict of a run on this station must say (an instrument used past its
+    #: calibration due date with --allow-expired-calibration).
+    caveats: list[str] = field(default_factory=list)
     _torn_down: bool = False
 
     # -- typed access by role --------------------------------------------------------------------
@@ -216,6 +228,53 @@ def bounded(name: str, fn: Callable[[], Any], timeout_s: float) -> dict[str, Any
     return result
 
 
+class CalibrationExpired(BenchError):
+    """An instrument is past its calibration due date and the run did not allow it."""
+
+
+class IdentityMismatch(BenchError):
+    """An instrument's *IDN? serial is not the one the bench file names."""
+
+
+def calibration_caveats(
+    config: BenchConfig, today: datetime.date, *, allow_expired: bool
+) -> list[str]:
+    """Refuse a bench with an instrument past its calibration due date, or, when the run allows
+    it (`--allow-expired-calibration`), the caveat every verdict of the run must carry. A real
+    instrument whose bench entry names no due date is said too (nothing vouches for it)."""
+    expired: list[str] = []
+    caveats: list[str] = []
+    for inst in config.instruments:
+        due = inst.calibration_date
+        if due is not None and due < today:
+            expired.append(
+                f"{inst.name} ({inst.model}) calibration expired on {due.isoformat()} "
+                f"({(today - due).days} days before {today.isoformat()})"
+            )
+        elif due is None and not inst.emulated:
+            caveats.append(f"{inst.name} ({inst.model}): the bench file states no calibration date")
+    if expired and not allow_expired:
+        raise CalibrationExpired(
+            f"{config.path}: "
+            + "; ".join(expired)
+            + ". Recalibrate, or run with --allow-expired-calibration (every verdict will say so)"
+        )
+    return [f"run with an expired calibration: {e}" for e in expired] + caveats
+
+
+def check_identity(inst: InstrumentConfig, idn: Identity) -> None:
+    """The instrument answering at the bench entry's address is the one the bench names: its
+    *IDN? serial (IEEE 488.2 field 3) must equal the entry's `serial` where the entry has one."""
+    if inst.serial is None:
+        return
+    if idn.serial.strip() != inst.serial.strip():
+        raise IdentityMismatch(
+            f"{inst.name}: the instrument at {inst.address} answers *IDN? with serial "
+            f"{idn.serial!r}, the bench file names {inst.serial!r} (line {inst.line}); "
+            "wrong instrument, or the bench file is out of date"
+        )
+
+
 def open_station(
     config: BenchConfig,
     plan: Plan,
@@ -224,9 +283,19 @@ def open_station(
     seed: int = 1,
     defects: Iterable[str] = (),
     files: SessionFiles | None = None,
+    allow_expired_calibration: bool = False,
+    today: datetime.date | None = None,
 ) -> Station:
     """Open every instrument (real ones through the system VISA, emulated ones through the
-    in-process backend over one shared World), build the DUT, and prepare the bench for the plan."""
+    in-process backend over one shared World), build the DUT, and prepare the bench for the plan.
+    An instrument past its calibration date refuses the run unless `allow_expired_calibration`;
+    a real instrument whose *IDN? serial is not the bench file's refuses it always."""
+    # The calendar date, not the run's clock: calibration is a fact of the real world.
+    caveats = calibration_caveats(
+        config,
+        today if today is not None else datetime.date.today(),
+        allow_expired=allow_expired_calibration,
+    )
     from rig.physics import world_config
     from rig.sim import World
 
@@ -279,7 +348,7 @@ def open_station(
             secc_presents=tls_defects[-1].presents if tls_defects else "SECC_LEAF",
             defects=defects,
         )
-    station = Station(config, clock, {}, dut, [], world)
+    station = Station(config, clock, {}, dut, [], world, caveats=caveats)
     try:
         _open_drivers(station)
         if not config.dut.emulated:
@@ -348,6 +417,8 @@ def _open_drivers(station: Station, *, errors: dict[str, str] | None = None) -> 
             )
             station.drivers[inst.name] = driver
             idn = driver.identify()
+            if errors is None:  # `rig instruments` lists a wrong serial; a run refuses it
+                check_identity(inst, idn)
         except Exception as exc:
             if errors is None:
                 raise

@@ -233,7 +233,8 @@ def test_two_plans_with_the_same_name_in_different_folders_keep_their_outputs(
     for sub in ("a", "b"):
         (tmp_path / "plans" / sub).mkdir(parents=True)
         (tmp_path / "plans" / sub / "same.yaml").write_text(
-            GOOD_PLAN.replace("hold: 20 s", "hold: 1 s")
+            # Short, but long enough for every check of the plan to judge its steps.
+            GOOD_PLAN.replace("hold: 20 s", "hold: 6 s")
         )
     out = tmp_path / "out"
     assert main(["run", str(tmp_path / "plans"), "--out", str(out)]) == 0

@@ -19,8 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Param, Verdict, register
-from rig.checks.reserve import SOURCES, energy_wh
+from rig.checks import (
+    Context,
+    Marker,
+    Param,
+    Relation,
+    Verdict,
+    judged,
+    not_judged,
+    problem,
+    register,
+)
+from rig.checks.evidence import Gap, last_sample_time, window
+from rig.checks.reserve import SOURCES, energy_track
+from rig.checks.uncertainty import Instrumentation
 from rig.checks.v2gtrace import EvAnnouncement, ev_announcements, messages
 from rig.sim.points import MeasurementPoint
 from rig.trace import Trace, analyzer_channel
@@ -29,7 +41,20 @@ CLAUSE = (
     "ISO 15118-20 EVMaximumDischargePower / EVMaximumDischargeCurrent / EVMinimumV2XEnergyRequest"
 )
 AC_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
-DC_I = "dc_source.i"
+#: Battery-side current channels (the battery emulator's readback, the analyzer's DC element).
+CURRENTS = ("dc_source.i", analyzer_channel(MeasurementPoint.EVSE_DC, "i"))
+
+
+def most_accurate(trace: Trace, inst: Instrumentation, channels: tuple[str, ...], at: float) -> str:
+    """Of the channels the trace has, the one with the smallest uncertainty at the value `at`
+    (the first listed when the bench describes none)."""
+    present = [c for c in channels if trace.has(c)]
+    if not present:
+        return channels[0]
+    known = [c for c in present if inst.known(c)]
+    if not known:
+        return present[0]
+    return min(known, key=lambda c: inst.band(c, at))
 
 
 @register(
@@ -50,7 +75,10 @@ DC_I = "dc_source.i"
             help="meter margin, as a share of the EVSE's rating (rig's choice)",
             high=1.0,
         ),
-        "energy_tolerance": Param("energy", "20 Wh", help="meter margin on the V2X energy"),
+        "energy_tolerance": Param(
+            "energy", "20 Wh", help="energy the EV's window may be overrun by (rig's choice)"
+        ),
+        "max_gap": Param("time", "5 s", help="longest gap in readings accepted", positive=True),
     },
 )
 def discharge_limits(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
@@ -58,24 +86,28 @@ def discharge_limits(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> l
     announced = [a for a in ev_announcements(msgs) if a.max_discharge_power is not None]
     if not announced:
         return [
-            Verdict(
+            not_judged(
                 "discharge_limits:power",
-                "error",
-                None,
-                None,
-                "W",
                 "the EV announced no discharge limit over ISO 15118-20 (no BPT session in the trace)",
                 CLAUSE,
+                unit="W",
             )
         ]
     react = float(params["react_within"])
     margin = float(params["tolerance"]) * ctx.evse_rated_w
     ac = any(m.name.startswith("AC_") for m in msgs)
-    channel = AC_P if ac else next((c for c in SOURCES if trace.has(c)), SOURCES[0])
-    out = [_power(trace, announced, channel, react, margin)]
-    if not ac and trace.has(DC_I) and any(a.max_discharge_current is not None for a in announced):
-        out.append(_current(trace, announced, react, margin / 400.0))
-    out.append(_v2x_energy(trace, announced, float(params["energy_tolerance"])))
+    inst = ctx.instrumentation
+    first = float(-(announced[0].max_discharge_power or 0.0))
+    channel = AC_P if ac else most_accurate(trace, inst, SOURCES, first)
+    max_gap = float(params["max_gap"])
+    out = [_power(trace, inst, params, announced, channel, react, margin, max_gap)]
+    currents = [a.max_discharge_current for a in announced if a.max_discharge_current is not None]
+    if not ac and currents and any(trace.has(c) for c in CURRENTS):
+        i_channel = most_accurate(trace, inst, CURRENTS, -currents[0])
+        out.append(
+            _current(trace, inst, params, announced, i_channel, react, margin / 400.0, max_gap)
+        )
+    out.append(_v2x_energy(trace, inst, params, announced, float(params["energy_tolerance"])))
     return out
 
 
@@ -95,31 +127,41 @@ def _worst(
 
 
 def _power(
-    trace: Trace, announced: list[EvAnnouncement], channel: str, react: float, margin: float
+    trace: Trace,
+    inst: Instrumentation,
+    params: Mapping[str, Any],
+    announced: list[EvAnnouncement],
+    channel: str,
+    react: float,
+    margin: float,
+    max_gap: float,
 ) -> Verdict:
-    t, p = trace.series(channel)
-    ok = np.isfinite(p) & (t >= announced[0].t)
-    t, p = t[ok], p[ok]
+    name = "discharge_limits:power"
+    seen = window(trace, channel, announced[0].t, last_sample_time(trace, channel), max_gap)
+    if isinstance(seen, Gap):
+        return problem(name, seen.describe(), CLAUSE, unit="W")
+    t, p = seen.t, seen.v
     if t.size == 0:
-        return Verdict(
-            "discharge_limits:power", "error", None, None, "W", f"no {channel} reading", CLAUSE
-        )
+        return problem(name, f"no {channel} reading", CLAUSE, unit="W")
     times = [a.t for a in announced]
     limits = np.array(
         [announced[_in_force(times, float(x), react)].max_discharge_power for x in t], dtype=float
     )
-    i, excess = _worst(t, p, limits, margin)
+    i, _ = _worst(t, p, limits, margin)
     measured, limit = float(p[i]), float(limits[i])
     detail = (
-        f"largest discharge against the EV's limit: {measured:.0f} W at t={t[i]:.2f} s where the EV "
-        f"allowed {limit:.0f} W (± {margin:.0f} W meter margin, {react:g} s to react) on {channel}"
+        f"largest discharge against the EV's limit: {-measured:.0f} W at t={t[i]:.2f} s where the "
+        f"EV allowed {-limit:.0f} W (+ {margin:.0f} W allowance, rig's choice; {react:g} s to react) "
+        f"on {channel}"
     )
-    return Verdict(
-        "discharge_limits:power",
-        "pass" if excess <= 0 else "fail",
+    return judged(
+        name,
         -measured,
-        -limit,
+        -limit + margin,
+        Relation.AT_MOST,
         "W",
+        inst.band(channel, measured),
+        params,
         detail,
         CLAUSE,
         (
@@ -129,48 +171,70 @@ def _power(
     )
 
 
-def _current(trace: Trace, announced: list[EvAnnouncement], react: float, margin: float) -> Verdict:
-    t, i_a = trace.series(DC_I)
+def _current(
+    trace: Trace,
+    inst: Instrumentation,
+    params: Mapping[str, Any],
+    announced: list[EvAnnouncement],
+    channel: str,
+    react: float,
+    margin: float,
+    max_gap: float,
+) -> Verdict:
+    name = "discharge_limits:current"
     use = [a for a in announced if a.max_discharge_current is not None]
-    ok = np.isfinite(i_a) & (t >= use[0].t)
-    t, i_a = t[ok], i_a[ok]
+    seen = window(trace, channel, use[0].t, last_sample_time(trace, channel), max_gap)
+    if isinstance(seen, Gap):
+        return problem(name, seen.describe(), CLAUSE, unit="A")
+    t, i_a = seen.t, seen.v
+    if t.size == 0:
+        return problem(name, f"no {channel} reading", CLAUSE, unit="A")
     times = [a.t for a in use]
     limits = np.array(
         [use[_in_force(times, float(x), react)].max_discharge_current for x in t], dtype=float
     )
-    k, excess = _worst(t, i_a, limits, margin)
-    return Verdict(
-        "discharge_limits:current",
-        "pass" if excess <= 0 else "fail",
+    k, _ = _worst(t, i_a, limits, margin)
+    return judged(
+        name,
         -float(i_a[k]),
-        -float(limits[k]),
+        -float(limits[k]) + margin,
+        Relation.AT_MOST,
         "A",
-        f"largest discharge current against the EV's limit: {i_a[k]:.1f} A at t={t[k]:.2f} s, "
-        f"allowed {limits[k]:.1f} A",
+        inst.band(channel, float(i_a[k])),
+        params,
+        f"largest discharge current against the EV's limit: {-i_a[k]:.1f} A at t={t[k]:.2f} s, "
+        f"allowed {-limits[k]:.1f} A (+ {margin:.1f} A allowance, rig's choice) on {channel}",
         CLAUSE,
     )
 
 
-def _v2x_energy(trace: Trace, announced: list[EvAnnouncement], tolerance: float) -> Verdict:
+def _v2x_energy(
+    trace: Trace,
+    inst: Instrumentation,
+    params: Mapping[str, Any],
+    announced: list[EvAnnouncement],
+    tolerance: float,
+) -> Verdict:
     """From each announcement on, the energy into the battery must not fall below the EV's
     EVMinimumV2XEnergyRequest (negative: what it may still give back)."""
+    name = "discharge_limits:v2x_energy"
     windows = [a for a in announced if a.minimum_v2x_energy is not None]
-    channel = next((c for c in SOURCES if trace.has(c)), None)
-    if not windows or channel is None:
-        return Verdict(
-            "discharge_limits:v2x_energy",
-            "error",
-            None,
-            None,
-            "Wh",
+    present = [c for c in SOURCES if trace.has(c)]
+    if not windows or not present:
+        return not_judged(
+            name,
             "no EVMinimumV2XEnergyRequest announced, or no battery-side power measured",
             CLAUSE,
+            unit="Wh",
         )
-    t, p = trace.series(channel)
-    ok = np.isfinite(p)
-    t, p = t[ok], p[ok]
-    e = energy_wh(t, p)
-    worst: tuple[float, EvAnnouncement, float] | None = None  # (overrun Wh, announcement, t)
+    # The reconstruction with the smallest uncertainty at its end (rig.checks.reserve).
+    track = min(
+        (energy_track(trace, inst, c) for c in present),
+        key=lambda tr: float(tr.u_wh[-1]) if tr.u_wh.size else float("inf"),
+    )
+    channel = track.channel
+    t, e, u = track.t, track.e_wh, track.u_wh
+    worst: tuple[float, EvAnnouncement, float, float] | None = None  # (overrun, a, t, U)
     for a in windows:
         k0 = int(np.searchsorted(t, a.t))
         if k0 >= t.size:
@@ -180,25 +244,20 @@ def _v2x_energy(trace: Trace, announced: list[EvAnnouncement], tolerance: float)
         k = int(np.argmin(moved))
         overrun = floor - float(moved[k])  # > 0: more given back than the window allowed
         if worst is None or overrun > worst[0]:
-            worst = (overrun, a, float(t[k0 + k]))
+            worst = (overrun, a, float(t[k0 + k]), float(u[k0 + k] - u[k0]))
     if worst is None:
-        return Verdict(
-            "discharge_limits:v2x_energy",
-            "error",
-            None,
-            None,
-            "Wh",
-            "no reading after the announcements",
-            CLAUSE,
-        )
-    overrun, a, t_worst = worst
-    return Verdict(
-        "discharge_limits:v2x_energy",
-        "pass" if overrun <= tolerance else "fail",
+        return problem(name, "no reading after the announcements", CLAUSE, unit="Wh")
+    overrun, a, t_worst, u_wh = worst
+    return judged(
+        name,
         max(overrun, 0.0),
         tolerance,
+        Relation.AT_MOST,
         "Wh",
+        u_wh,
+        params,
         f"worst: from t={a.t:.2f} s (EV window {a.minimum_v2x_energy:.0f} Wh) to t={t_worst:.2f} s "
-        f"the battery gave {overrun:+.1f} Wh beyond the window (meter margin {tolerance:g} Wh), from {channel}",
+        f"the battery gave {overrun:+.1f} Wh beyond the window (allowance {tolerance:g} Wh, "
+        f"rig's choice), from {channel}",
         CLAUSE,
     )

@@ -13,11 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks import (
+    Context,
+    Marker,
+    Param,
+    Relation,
+    Verdict,
+    judged,
+    not_judged,
+    problem,
+    register,
+)
 from rig.checks.v2gtrace import Exchange, exchanges, messages
 from rig.trace import Trace
 
 CLAUSE = "ISO 15118-20 message timeouts (EVCC) and sequence timeout (SECC); FACTS.md Timing"
+#: Uncertainty of the rig's own frame timestamps: the engine stamps a frame when its transport
+#: hands it over, within a scheduler turn of the wire (rig's own estimate (?)).
+TIMESTAMP_U_S = 0.001
 
 
 def _limit(request: str) -> float:
@@ -46,18 +59,15 @@ def protocol_timing(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
     msgs = messages(trace)
     if not msgs:
         return [
-            Verdict(
+            not_judged(
                 "protocol_timing",
-                "error",
-                None,
-                None,
-                "s",
                 "no ISO 15118-20 message in the trace (protocol none, or no session)",
                 CLAUSE,
+                unit="s",
             )
         ]
     if msgs[0].side == "secc":
-        return [_ev_pacing(msgs, float(params["sequence_timeout"]))]
+        return [_ev_pacing(msgs, float(params["sequence_timeout"]), params)]
     pairs = list(exchanges([m for m in msgs if m.side == "evcc"]))
     worst: tuple[float, Exchange] | None = None  # (share of its limit, exchange)
     by_name: dict[str, list[float]] = {}
@@ -85,12 +95,14 @@ def protocol_timing(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
             first = overdue[0]
             limit = _limit(first.request.name)
             return [
-                Verdict(
+                judged(
                     "protocol_timing",
-                    "fail",
                     None,
                     limit,
+                    Relation.AT_MOST,
                     "s",
+                    TIMESTAMP_U_S,
+                    params,
                     f"{first.request.name} sent at t={first.request.t:.3f} s was never answered "
                     f"(limit {limit:g} s); {len(overdue)} unanswered in all. {summary}",
                     CLAUSE,
@@ -98,19 +110,19 @@ def protocol_timing(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
                 )
             ]
     if worst is None:
-        return [
-            Verdict("protocol_timing", "error", None, None, "s", "no response in the trace", CLAUSE)
-        ]
+        return [problem("protocol_timing", "no response in the trace", CLAUSE, unit="s")]
     share, ex = worst
     limit = _limit(ex.request.name)
     rt = ex.response_time or 0.0
     return [
-        Verdict(
+        judged(
             "protocol_timing",
-            "pass" if rt <= limit else "fail",
             rt,
             limit,
+            Relation.AT_MOST,
             "s",
+            TIMESTAMP_U_S,
+            params,
             f"slowest against its limit: {ex.response.name if ex.response else '?'} after "
             f"{rt * 1e3:.1f} ms at t={ex.request.t:.3f} s ({share * 100:.0f} % of {limit:g} s); "
             f"{len(pairs)} exchanges. {summary}",
@@ -120,7 +132,7 @@ def protocol_timing(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> li
     ]
 
 
-def _ev_pacing(msgs: list[Any], timeout: float) -> Verdict:
+def _ev_pacing(msgs: list[Any], timeout: float, params: Mapping[str, Any]) -> Verdict:
     gaps = []
     last_response: float | None = None
     for m in msgs:
@@ -130,14 +142,16 @@ def _ev_pacing(msgs: list[Any], timeout: float) -> Verdict:
             gaps.append((m.t - last_response, m))
             last_response = None
     if not gaps:
-        return Verdict("protocol_timing", "error", None, timeout, "s", "no EV request", CLAUSE)
+        return problem("protocol_timing", "no EV request", CLAUSE, unit="s", limit=timeout)
     gap, m = max(gaps, key=lambda g: g[0])
-    return Verdict(
+    return judged(
         "protocol_timing",
-        "pass" if gap <= timeout else "fail",
         gap,
         timeout,
+        Relation.AT_MOST,
         "s",
+        TIMESTAMP_U_S,
+        params,
         f"longest wait for the EV's next request: {gap:.3f} s before {m.name} at t={m.t:.3f} s",
         CLAUSE,
     )

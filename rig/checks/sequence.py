@@ -9,7 +9,7 @@ Judged from the messages the rig's engine exchanged (the peer's frames as receiv
   WARNING code the peer sent is reported;
 - energy after stop: after an acknowledged PowerDelivery(Stop or Standby), the EVSE's measured AC
   power falls below `idle_power` within `stop_within` and stays there until the next Start
-  (judged only where the plan measured long enough after the stop).
+  (a stop the plan did not watch for that long is `not judged`, with its reason).
 """
 
 from __future__ import annotations
@@ -19,13 +19,27 @@ from typing import Any
 
 import numpy as np
 
-from rig.checks import Context, Marker, Param, Verdict, register
+from rig.checks import (
+    Context,
+    Marker,
+    Param,
+    Relation,
+    Verdict,
+    judged,
+    not_judged,
+    problem,
+    register,
+)
+from rig.checks.evidence import Gap, window
+from rig.checks.uncertainty import Instrumentation
 from rig.checks.v2gtrace import Message, find, messages, response_name
 from rig.sim.points import MeasurementPoint
 from rig.trace import Trace, analyzer_channel
 
 CLAUSE = "ISO 15118-20 message sequence and ResponseCode; PowerDelivery ChargeProgress"
 EVSE_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
+#: Order and codes are protocol facts read from the frames: no measurement uncertainty.
+EXACT = "exact (protocol facts from the frames; no measurement uncertainty)"
 
 
 @register(
@@ -41,27 +55,26 @@ EVSE_P = analyzer_channel(MeasurementPoint.EVSE_AC, "p_w")
             positive=True,
         ),
         "idle_power": Param(
-            "power", "200 W", help="what counts as no energy transfer at the EVSE's AC side"
+            "power",
+            "200 W",
+            help="what counts as no energy transfer at the EVSE's AC side (rig's choice)",
         ),
+        "max_gap": Param("time", "2 s", help="longest gap in readings accepted", positive=True),
     },
 )
 def sequence(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Verdict]:
     msgs = [m for m in messages(trace) if m.side == "evcc"]
     if not msgs:
         return [
-            Verdict(
+            not_judged(
                 "sequence",
-                "error",
-                None,
-                None,
-                "",
                 "no ISO 15118-20 message of the rig's EVCC in the trace (protocol none, or the "
                 "rig is the EVSE: judge the EV with protocol_timing)",
                 CLAUSE,
             )
         ]
     out = [_order(msgs), _codes(msgs, trace)]
-    out.extend(_energy_after_stop(trace, msgs, params))
+    out.extend(_energy_after_stop(trace, msgs, params, ctx.instrumentation))
     return out
 
 
@@ -95,9 +108,17 @@ def _order(msgs: list[Message]) -> Verdict:
             f"{stray.name} at t={stray.t:.3f} s answers no request the rig sent",
             CLAUSE,
             (Marker("time", f"unexpected {stray.name}", stray.t),),
+            decision_rule=EXACT,
         )
     return Verdict(
-        "sequence:order", "pass", None, None, "", f"{len(msgs)} messages in -20 order", CLAUSE
+        "sequence:order",
+        "pass",
+        None,
+        None,
+        "",
+        f"{len(msgs)} messages in -20 order",
+        CLAUSE,
+        decision_rule=EXACT,
     )
 
 
@@ -144,9 +165,10 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
                 + (" (sent out of sequence by the plan)" if request.t in injected else ""),
                 CLAUSE,
                 (Marker("time", f"{response.name} {response.code}", response.t),),
+                decision_rule=EXACT,
             )
     if not checked:
-        return Verdict("sequence:response_codes", "error", None, None, "", "no response", CLAUSE)
+        return problem("sequence:response_codes", "no response", CLAUSE)
     answered = {r.t for r, _ in pairs}
     unanswered = injected - answered
     if unanswered:
@@ -159,6 +181,7 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
             f"the request the plan sent out of sequence at t={min(unanswered):.3f} s was never "
             "answered (-20: FAILED_SequenceError)",
             CLAUSE,
+            decision_rule=EXACT,
         )
     probes = f"; {len(injected)} out-of-sequence probe(s) refused" if injected else ""
     return Verdict(
@@ -169,15 +192,16 @@ def _codes(msgs: list[Message], trace: Trace) -> Verdict:
         "",
         f"{checked} responses with the expected codes{probes}",
         CLAUSE,
+        decision_rule=EXACT,
     )
 
 
 def _energy_after_stop(
-    trace: Trace, msgs: list[Message], params: Mapping[str, Any]
+    trace: Trace, msgs: list[Message], params: Mapping[str, Any], inst: Instrumentation
 ) -> list[Verdict]:
     within = float(params["stop_within"])
     idle = float(params["idle_power"])
-    t, p = trace.series(EVSE_P)
+    t, _ = trace.series(EVSE_P)
     if t.size == 0:
         return []
     last_sample = float(t[-1])
@@ -195,20 +219,45 @@ def _energy_after_stop(
                 starts.append(m.t)
     verdicts = []
     for t_stop, progress in stops:
-        if t_stop + within > last_sample:
-            continue  # the run (or its measurements) ended before the limit: not judged here
-        t_next = min((s for s in starts if s > t_stop), default=last_sample)
-        window = (t >= t_stop + within) & (t <= t_next)
-        if not np.any(window):
+        if t_stop >= last_sample:
+            # The session's close after the plan's last reading (the rig ends every session at
+            # teardown): no instrument watched it, and no plan step asked for it.
             continue
-        worst = float(np.nanmax(np.abs(p[window])))
+        if t_stop + within > last_sample:
+            verdicts.append(
+                not_judged(
+                    "sequence:energy_after_stop",
+                    f"PowerDelivery({progress}) acknowledged at t={t_stop:.2f} s, {last_sample - t_stop:.2f} s "
+                    f"before the last reading: stopping is judged {within:g} s after it",
+                    CLAUSE,
+                    unit="W",
+                    limit=idle,
+                    relation=Relation.AT_MOST,
+                )
+            )
+            continue
+        t_next = min((s for s in starts if s > t_stop), default=last_sample)
+        if t_next <= t_stop + within:
+            continue
+        seen = window(trace, EVSE_P, t_stop + within, t_next, float(params["max_gap"]))
+        if isinstance(seen, Gap):
+            verdicts.append(
+                problem("sequence:energy_after_stop", seen.describe(), CLAUSE, unit="W")
+            )
+            continue
+        if seen.empty:
+            continue
+        k = int(np.argmax(np.abs(seen.v)))
+        worst = abs(float(seen.v[k]))
         verdicts.append(
-            Verdict(
+            judged(
                 "sequence:energy_after_stop",
-                "pass" if worst <= idle else "fail",
                 worst,
                 idle,
+                Relation.AT_MOST,
                 "W",
+                inst.band(EVSE_P, worst),
+                params,
                 f"PowerDelivery({progress}) acknowledged at t={t_stop:.2f} s: largest EVSE AC power "
                 f"from {within:g} s after it to the next Start: {worst:.0f} W",
                 CLAUSE,

@@ -35,7 +35,20 @@ class Message:
         return inner if isinstance(inner, Mapping) else {}
 
 
+#: The last trace read and its messages: the checks of one run read the same trace in turn
+#: (keyed by identity and event count, so a trace that grew is read again).
+_LAST: list[tuple[Trace, int, list[Message]]] = []
+
+
 def messages(trace: Trace) -> list[Message]:
+    if _LAST and _LAST[0][0] is trace and _LAST[0][1] == len(trace.events):
+        return list(_LAST[0][2])
+    out = _read_messages(trace)
+    _LAST[:] = [(trace, len(trace.events), out)]
+    return list(out)
+
+
+def _read_messages(trace: Trace) -> list[Message]:
     out = []
     for e in trace.events:
         if e.src != "v2g" or e.name != "message":
@@ -123,6 +136,30 @@ class EvAnnouncement:
     minimum_v2x_energy: float | None  # EVMinimumV2XEnergyRequest (energy to the reserve)
 
 
+_ANNOUNCED = (
+    "EVMaximumChargePower",
+    "EVMaximumDischargePower",
+    "EVMaximumDischargeCurrent",
+    "EVMinimumV2XEnergyRequest",
+)
+
+
+def find_all(obj: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The first value (depth-first) of each of `keys` in a nested JSON body, in one pass."""
+    found: dict[str, Any] = {}
+    stack = [obj]
+    while stack and len(found) < len(keys):
+        item = stack.pop()
+        if type(item) is dict or isinstance(item, Mapping):
+            for key in keys:
+                if key not in found and key in item:
+                    found[key] = item[key]
+            stack.extend(reversed([v for v in item.values() if isinstance(v, dict | list)]))
+        elif type(item) is list:
+            stack.extend(reversed(item))
+    return found
+
+
 def ev_announcements(msgs: list[Message]) -> list[EvAnnouncement]:
     """The EV's limits from its ChargeParameterDiscoveryReq and every ChargeLoopReq. Discharge
     limits are read as magnitudes whatever sign the EV wrote (both conventions exist)."""
@@ -132,16 +169,16 @@ def ev_announcements(msgs: list[Message]) -> list[EvAnnouncement]:
             "ChargeParameterDiscovery" not in m.name and "ChargeLoop" not in m.name
         ):
             continue
-        c = m.content
-        dis_p = rational(find(c, "EVMaximumDischargePower"))
-        dis_i = rational(find(c, "EVMaximumDischargeCurrent"))
+        values = find_all(m.content, _ANNOUNCED)
+        dis_p = rational(values.get("EVMaximumDischargePower"))
+        dis_i = rational(values.get("EVMaximumDischargeCurrent"))
         out.append(
             EvAnnouncement(
                 m.t,
-                rational(find(c, "EVMaximumChargePower")),
+                rational(values.get("EVMaximumChargePower")),
                 None if dis_p is None else -abs(dis_p),
                 None if dis_i is None else -abs(dis_i),
-                rational(find(c, "EVMinimumV2XEnergyRequest")),
+                rational(values.get("EVMinimumV2XEnergyRequest")),
             )
         )
     return out

@@ -15,8 +15,10 @@ from rig.sim.config import (
     IslandingMethod,
     NoiseConfig,
     NoiseSpec,
+    UnitVariation,
     WorldConfig,
 )
+from rig.sim.conversion import Conversion
 from rig.sim.defects import DEFECTS, Defect, Firmware, firmware_for
 from rig.sim.energy_manager import EnergyMode
 from rig.sim.ev_limits import EvAnnouncement
@@ -28,6 +30,7 @@ from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.points import AC_POINTS, DC_POINTS, MeasurementPoint
 from rig.sim.protection import CATEGORY_II_TRIPS, TripDirection, TripQuantity, TripSetting
 from rig.sim.scheduler import Timer
+from rig.sim.variation import draw_unit
 from rig.sim.waveform import Probe, Quantity, sample_times, synthesize
 from rig.sim.world import World
 
@@ -42,6 +45,7 @@ __all__ = [
     "AcMeasurement",
     "Battery",
     "BatteryConfig",
+    "Conversion",
     "DcAverage",
     "DcMeasurement",
     "Defect",
@@ -66,9 +70,11 @@ __all__ = [
     "TripDirection",
     "TripQuantity",
     "TripSetting",
+    "UnitVariation",
     "World",
     "WorldConfig",
     "balanced_rlc",
+    "draw_unit",
     "firmware_for",
     "sample_times",
     "synthesize",

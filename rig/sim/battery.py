@@ -2,7 +2,9 @@
 
 Energy is counted at the terminals: the stored energy changes by the DC power at the battery
 terminals times time, as a battery emulator's Wh counter counts it (the I^2 R loss is not split
-off). Terminal voltage V = OCV(SoC) + I R, current positive when charging.
+off). Terminal voltage V = OCV(SoC) + I R, current positive when charging; while a battery
+emulator holds its terminals at a set voltage (`held_v`, rig.sim.dc_source) the terminals show
+that voltage and the current is the power over it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Battery:
         self.energy_wh = config.soc * config.capacity_wh
         #: DC power at the terminals now flowing (positive charging), set by the world.
         self.power_w = 0.0
+        #: The voltage a battery emulator holds at the terminals (CV), or None: the pack's own.
+        self.held_v: float | None = None
         curve = tuple(config.ocv_curve)
         self._socs = [s for s, _ in curve]
         self._volts = [v for _, v in curve]
@@ -51,11 +55,18 @@ class Battery:
 
     @property
     def current_a(self) -> float:
-        """Terminal current (positive charging) for the power now flowing at the present OCV."""
-        return self.current_for_power(self.power_w) if self.power_w != 0.0 else 0.0
+        """Terminal current (positive charging) for the power now flowing: over the held voltage,
+        or through the pack's OCV and resistance."""
+        if self.power_w == 0.0:
+            return 0.0
+        if self.held_v is not None:
+            return self.power_w / self.held_v if self.held_v > 0.0 else 0.0
+        return self.current_for_power(self.power_w)
 
     @property
     def terminal_v(self) -> float:
+        if self.held_v is not None:
+            return self.held_v
         return self.ocv_v + self.current_a * self.r_internal_ohm
 
     def current_for_power(self, p_w: float) -> float:

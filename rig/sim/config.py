@@ -155,6 +155,19 @@ class EVSEConfig:
     enter_service_df_hz: tuple[float, float] = (-0.5, 0.1)
     #: AC current limit of the inverter; None: rated power at nominal voltage.
     ac_current_limit_a: float | None = None
+    #: Part-load conversion: the loss while the stage switches at any power (0: the constant
+    #: efficiency model; rig.sim.conversion). The efficiency is then the one at rated power.
+    no_load_loss_w: float = 0.0
+    #: The EVSE's auxiliary supply, drawn at its AC terminals while the grid holds its bus (and
+    #: from the battery while it forms an island).
+    standby_w: float = 0.0
+    #: How the delivered power tracks a non-zero command: command x (1 + gain) + sign x offset
+    #: (a unit's own measurement and control error; the seed draws them, rig.sim.variation).
+    power_gain: float = 0.0
+    power_offset_w: float = 0.0
+    #: Grid-forming: how long the inverter holds an overload at its current limit (the voltage
+    #: sagging) before it trips and ceases to energize (?: a typical inverter figure, rig's choice).
+    overload_trip_s: float = 2.0
 
     def __post_init__(self) -> None:
         _check_non_negative(
@@ -166,8 +179,14 @@ class EVSEConfig:
             island_detection_jitter_s=self.island_detection_jitter_s,
             transfer_s=self.transfer_s,
             reconnect_delay_s=self.reconnect_delay_s,
+            no_load_loss_w=self.no_load_loss_w,
+            standby_w=self.standby_w,
+            power_offset_w=abs(self.power_offset_w),
+            overload_trip_s=self.overload_trip_s,
         )
         _check_positive("EVSEConfig", ramp_w_per_s=self.ramp_w_per_s)
+        if not abs(self.power_gain) < 0.5:
+            raise ValueError(f"EVSEConfig.power_gain must be within ±50 %, got {self.power_gain!r}")
         if not 0.0 < self.efficiency <= 1.0:
             raise ValueError(
                 f"EVSEConfig.efficiency must be within (0, 1], got {self.efficiency!r}"
@@ -223,9 +242,41 @@ class NoiseConfig:
 
 
 @dataclass(frozen=True)
+class UnitVariation:
+    """Half-widths of the uniform distributions the seed draws the DUT's parameters from:
+    relative (a share of the configured value) for times and the ramp rate; absolute for the
+    efficiency (a fraction), the tracking gain (a fraction of the command) and its offset (W)."""
+
+    island_detection: float = 0.0
+    transfer: float = 0.0
+    lag: float = 0.0
+    ramp_rate: float = 0.0
+    efficiency: float = 0.0
+    power_gain: float = 0.0
+    power_offset_w: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("island_detection", "transfer", "lag", "ramp_rate"):
+            value = getattr(self, name)
+            if not (0.0 <= value < 1.0):
+                raise ValueError(f"UnitVariation.{name} must be within [0, 1), got {value!r}")
+        for name in ("efficiency", "power_gain", "power_offset_w"):
+            value = getattr(self, name)
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise ValueError(f"UnitVariation.{name} must be >= 0, got {value!r}")
+        if self.efficiency >= 0.2 or self.power_gain >= 0.2:
+            raise ValueError("UnitVariation: efficiency and power_gain spreads must be below 20 %")
+
+    @property
+    def none(self) -> bool:
+        return self == UnitVariation()
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     """Everything the emulated bench is built from. grid_output_on / dc_output_on: the sources'
-    output state at t = 0 (instruments switch them later through set_grid_output/set_dc_output)."""
+    output state at t = 0 (instruments switch them later through set_grid_output/set_dc_output).
+    The seed draws the DUT from `evse` and `variation` (rig.sim.variation)."""
 
     grid: GridConfig = field(default_factory=GridConfig)
     home: HomeConfig = field(default_factory=HomeConfig)
@@ -234,3 +285,8 @@ class WorldConfig:
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     grid_output_on: bool = True
     dc_output_on: bool = True
+    #: How far the seed moves the emulated DUT's parameters (rig.sim.variation); none by default.
+    variation: UnitVariation = field(default_factory=UnitVariation)
+    #: AC_BPT puts the inverter (and its islanding duty) in the EV: the EVSE's inverter defects
+    #: then have nothing to act on, and the EV's inverter is a good unit.
+    inverter_in_ev: bool = False

@@ -1,10 +1,17 @@
 """The bidirectional DC source that emulates the EV battery at the EVSE's DC terminals.
 
-The battery model sits behind it: the source's limits bound the power it lets through. "Source"
-is the direction in which the emulator delivers (the EV discharging), "sink" the one in which it
-absorbs (the EV charging); limits are magnitudes, None means unlimited. The voltage setting acts
-as the charge-voltage ceiling: the emulator absorbs no current that would lift the terminal
-voltage above it (constant-voltage behaviour of a battery emulator).
+"Source" is the direction in which the emulator delivers (the EV discharging), "sink" the one in
+which it absorbs (the EV charging); limits are magnitudes, None means unlimited.
+
+The voltage setting is what a battery emulator's voltage setting is: its constant-voltage (CV)
+target. The emulator holds its terminals at that voltage whatever power the EVSE pushes or draws
+(within its current and power limits), so the DC current is the EVSE's DC power over that voltage.
+A pack does not behave like that: its voltage is OCV(SoC) + I x R. The rig therefore drives the
+setting from its EV battery model every sample (rig.evmodel), on this twin as on a real unit; a
+setting left wrong (the 450 V the station starts with) moves the battery current away from what
+the pack would carry. Until a voltage is set the emulator stands for an ideal pack (OCV + I R of
+the sim's battery), as the emulated bench did before it had a CV model. A setting below
+`MIN_VOLTAGE_V` leaves no DC bus to move power on.
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ def _limit(value: float | None, name: str) -> float:
     if not (value >= 0 and not math.isnan(value)):
         raise ValueError(f"DC source {name} must be >= 0, got {value!r}")
     return float(value)
+
+
+#: Below this CV target the DC bus cannot carry power (V).
+MIN_VOLTAGE_V = 10.0
 
 
 class DcSource:
@@ -52,22 +63,25 @@ class DcSource:
         if sink_power_w is not None:
             self.sink_power_w = _limit(sink_power_w, "sink power")
 
+    @property
+    def holds_voltage(self) -> bool:
+        """True once a CV target is set (the emulator, not the pack model, sets the voltage)."""
+        return math.isfinite(self.voltage_v)
+
     def window(self, battery: Battery) -> tuple[float, float]:
         """(sink_w, source_w): DC power magnitudes the emulator lets through now."""
         if not self.output_on:
             return 0.0, 0.0
-        sink = self.sink_power_w
-        sink_a = self.sink_current_a
-        r = battery.r_internal_ohm
-        if math.isfinite(self.voltage_v):
-            headroom = self.voltage_v - battery.ocv_v
-            if headroom <= 0.0:
-                sink_a = 0.0
-            elif r > 0.0:
-                sink_a = min(sink_a, headroom / r)
-        if math.isfinite(sink_a):
-            sink = min(sink, battery.power_at_current(sink_a))
-        source = self.source_power_w
+        sink, source = self.sink_power_w, self.source_power_w
+        if self.holds_voltage:
+            if self.voltage_v < MIN_VOLTAGE_V:
+                return 0.0, 0.0
+            # At a held voltage the current limits are power limits at that voltage.
+            sink = min(sink, self.sink_current_a * self.voltage_v)
+            source = min(source, self.source_current_a * self.voltage_v)
+            return max(sink, 0.0), max(source, 0.0)
+        if math.isfinite(self.sink_current_a):
+            sink = min(sink, battery.power_at_current(self.sink_current_a))
         if math.isfinite(self.source_current_a):
             source = min(source, -battery.power_at_current(-self.source_current_a))
         return max(sink, 0.0), max(source, 0.0)

@@ -1,8 +1,9 @@
 """Seeded defects of the emulated EVSE: named ways a DUT's firmware can be wrong.
 
 Every check of the rig must be able to fail; each defect here breaks at least one named check
-("reserve_floor", "transition_time", "islanding"), and the world applies a defect by changing one
-parameter of the good EVSE's behaviour (the fields of Defect below). `rig defects` lists them.
+("reserve_floor", "transition_time", "islanding", "power_direction", ...), and the world applies a
+defect by changing one parameter of the good EVSE's behaviour (the fields of Defect below). `rig
+defects` lists them; tests/checks/defect_table.py says which check of which plan each one fails.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ _ALL = (
         "ignores_reserve",
         "keeps discharging after the EV has reached its reserve (EVMinimumV2XEnergyRequest), "
         "down to an empty pack",
-        ("reserve_floor",),
+        ("reserve_floor", "discharge_limits"),
         respects_reserve=False,
     ),
     Defect(
         "slow_ramp",
         "power stage ramps at a tenth of its nominal rate, so direction changes and setpoint "
-        "steps take ten times longer",
-        ("transition_time",),
+        "steps take ten times longer (and stopping on Standby too)",
+        ("transition_time", "sequence"),
         ramp_factor=0.1,
     ),
     Defect(
@@ -87,7 +88,7 @@ _ALL = (
         "wrong_discharge_sign",
         "reads a discharge command as a charge command of the same magnitude (the magnitude/"
         "negative-sign confusion of -20 discharge limits)",
-        ("transition_time",),
+        ("transition_time", "power_direction", "home_supply"),
         flips_discharge=True,
     ),
     Defect(

@@ -86,6 +86,7 @@ class EVSE:
         self._detect_timer: Timer | None = None
         self._state_timer: Timer | None = None
         self._reconnect_timer: Timer | None = None
+        self._overload_timer: Timer | None = None
 
     # --- what the world asks ---------------------------------------------------------------------
     @property
@@ -156,6 +157,26 @@ class EVSE:
             self.state = SiteState.CONNECTED
             self.island_since = None
             self._cancel_detection()
+        self._update_reconnect()
+
+    def forming_overload(self, overloaded: bool) -> None:
+        """The island it forms asks more than its current limit or its battery allow (the voltage
+        sags): held for `overload_trip_s`, the inverter trips and ceases to energize."""
+        if overloaded and self.state is SiteState.FORMING and self.enabled:
+            if self._overload_timer is None:
+                due = self._clock() + self.config.overload_trip_s
+                self._overload_timer = self._scheduler.call_at(due, self._overload_trip)
+        elif self._overload_timer is not None:
+            self._overload_timer.cancel()
+            self._overload_timer = None
+
+    def _overload_trip(self) -> None:
+        self._overload_timer = None
+        if self.state is not SiteState.FORMING:
+            return
+        self.state = SiteState.CEASED
+        self.stage.reset(0.0)
+        self._events.emit(self._clock(), "overload_trip", {"after_s": self.config.overload_trip_s})
         self._update_reconnect()
 
     def trip(self, setting: TripSetting) -> None:

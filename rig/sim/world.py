@@ -14,6 +14,7 @@ empty and full crossings.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -22,8 +23,9 @@ import numpy as np
 
 from rig.sim.battery import Battery
 from rig.sim.config import WorldConfig
+from rig.sim.conversion import Conversion
 from rig.sim.dc_source import DcSource
-from rig.sim.defects import firmware_for
+from rig.sim.defects import Firmware, firmware_for
 from rig.sim.ev_limits import EvAnnouncement
 from rig.sim.events import EventLog, Listener, SessionEvent
 from rig.sim.evse import EVSE, SiteState
@@ -34,9 +36,9 @@ from rig.sim.island import FREQUENCY_LIMITS_PU, VOLTAGE_CEILING_PU, frequency_ra
 from rig.sim.measurements import AcMeasurement, DcMeasurement
 from rig.sim.noise import MeasurementNoise
 from rig.sim.points import AC_POINTS, DC_POINTS
-from rig.sim.power_stage import dc_power
 from rig.sim.scheduler import Scheduler, Timer
 from rig.sim.transfer_switch import TransferSwitch
+from rig.sim.variation import draw_unit
 
 _ISLAND_STATES = (SiteState.ISLANDED, SiteState.CEASING)
 
@@ -56,10 +58,18 @@ class World:
         self, config: WorldConfig | None = None, *, defects: Iterable[str] = (), seed: int = 0
     ) -> None:
         config = config if config is not None else WorldConfig()
+        noise_seq, physics_seq, unit_seq = np.random.SeedSequence(seed).spawn(3)
+        # The seed draws this run's unit from the configured population (rig.sim.variation).
+        unit = draw_unit(config.evse, config.variation, np.random.default_rng(unit_seq))
+        config = dataclasses.replace(config, evse=unit)
         self.config = config
-        self.firmware = firmware_for(defects)
+        firmware = firmware_for(defects)
+        if config.inverter_in_ev:
+            # AC_BPT: the inverter is the EV's, a good one; of the EVSE's defects only what it
+            # commands remains (the sign of its target).
+            firmware = Firmware(defects=firmware.defects, flips_discharge=firmware.flips_discharge)
+        self.firmware = firmware
         self._seed = seed
-        noise_seq, physics_seq = np.random.SeedSequence(seed).spawn(2)
         self._noise = MeasurementNoise(config.noise, np.random.default_rng(noise_seq))
         self._now = 0.0
         self._scheduler = Scheduler()
@@ -68,8 +78,14 @@ class World:
         self._v_nom = grid.voltage_nominal_v
         self._f_nom = grid.frequency_nominal_hz
         self._phases = grid.phases
-        self._eff = config.evse.efficiency
         rated = max(config.evse.max_charge_w, config.evse.max_discharge_w)
+        self._conv = Conversion(
+            config.evse.efficiency, no_load_loss_w=config.evse.no_load_loss_w, rated_w=rated
+        )
+        #: The EVSE's auxiliary draw now at its terminals (grid-held bus), and whether the battery
+        #: pays it instead (an island the EVSE forms).
+        self._aux_w = 0.0
+        self._aux_from_dc = False
         per_phase_a = config.evse.ac_current_limit_a or rated / (grid.phases * self._v_nom)
         self._current_limit_total_a = per_phase_a * grid.phases
         self.grid = GridSource(grid, output_on=config.grid_output_on)
@@ -165,11 +181,17 @@ class World:
             self._now += dt
         return dt
 
+    def _p_dc(self) -> float:
+        """DC power at the battery now (rig sign), the EVSE's auxiliary draw included when the
+        battery pays it."""
+        p = self._conv.dc_of(self.evse.p_w)
+        return p - self.config.evse.standby_w if self._aux_from_dc else p
+
     def _substep(
         self, horizon: float, target: float, low: float, high: float, *, step_stage: bool
     ) -> None:
-        evse, eff = self.evse, self._eff
-        p0_dc = dc_power(evse.p_w, eff)
+        evse = self.evse
+        p0_dc = self._p_dc()
         dt = min(self.SUBSTEP_S, horizon - self._now)
         if horizon - (self._now + dt) < 1e-9:
             dt = horizon - self._now
@@ -180,13 +202,13 @@ class World:
             self._integrate_island_frequency(dt)
         dt = self._advance_clock(horizon, dt)
         self._solve()
-        self._store(0.5 * (p0_dc + dc_power(evse.p_w, eff)), dt)
+        self._store(0.5 * (p0_dc + self._p_dc()), dt)
         self._watch()
 
     def _jump(self, horizon: float) -> None:
         """Nothing moves: constant power until the horizon, a battery crossing, or MAX_JUMP_S."""
         battery = self.battery
-        p_dc = dc_power(self.evse.p_w, self._eff)
+        p_dc = self._p_dc()
         dt = min(horizon - self._now, self.MAX_JUMP_S)
         land: float | None = None
         energy = battery.energy_wh
@@ -266,7 +288,7 @@ class World:
         Once the EV announces its limits over ISO 15118-20, the EVSE knows only those: it honours
         the announced powers and stops discharging when the EV says its V2X window is used up, as
         far as its firmware does; the battery's hardware limits (empty, full) bind regardless."""
-        battery, eff, fw = self.battery, self._eff, self.firmware
+        battery, fw = self.battery, self.firmware
         sink, source = self.dc_source.window(battery)
         announced = self._announced
         if announced is None:
@@ -280,8 +302,8 @@ class World:
                 offer = min(offer, announced.max_discharge_w)
             if fw.respects_reserve and announced.v2x_window_used_up:
                 offer = 0.0
-        high = min(charge, sink) / eff
-        return -min(offer, source) * eff, high
+        conv = self._conv
+        return -conv.ac_export_for(min(offer, source)), conv.ac_import_for(min(charge, sink))
 
     def _stage_window(self) -> tuple[float, float]:
         """The window the grid-following stage may move in now; (0, 0) when it may not energize."""
@@ -298,6 +320,9 @@ class World:
         if self.firmware.flips_discharge and command < 0.0:
             command = -command
         cfg = evse.config
+        if command != 0.0:
+            # The unit's own tracking error (its meter and controller; drawn by the seed).
+            command = command * (1.0 + cfg.power_gain) + math.copysign(cfg.power_offset_w, command)
         command = min(max(command, -cfg.max_discharge_w), cfg.max_charge_w)
         target = min(max(command, low), high)
         evse.target_w = target
@@ -308,23 +333,33 @@ class World:
         evse, home, grid = self.evse, self.home, self.grid
         self._connected = grid.output_on and self.transfer_switch.closed
         state = evse.state
+        standby = self.config.evse.standby_w
+        aux, aux_from_dc, overloaded = 0.0, False, False
         if self._connected:
             v, f = grid.voltage_v, grid.frequency_hz
             p_home, q_home = home.power(v, f, stiff=True)
             p_evse = evse.stage.output_w if evse.following and v > 0.0 else 0.0
             q_evse = 0.0
-            grid_p, grid_q = p_home + p_evse, q_home + q_evse
+            aux = standby if v > 0.0 else 0.0
+            grid_p, grid_q = p_home + p_evse + aux, q_home + q_evse
         else:
             if state is SiteState.FORMING and evse.enabled:
                 low, _ = self._dc_window()
-                capacity = -low
-                p_nominal, _ = home.power(self._v_nom, self._f_nom, stiff=False)
+                capacity = max(-low - standby, 0.0)
+                p_nominal, q_nominal = home.power(self._v_nom, self._f_nom, stiff=False)
                 v = self._v_nom
-                if p_nominal > capacity:  # overloaded: the voltage sags until the load fits
+                if p_nominal > capacity:  # beyond the battery's power: the voltage sags
                     v = self._v_nom * math.sqrt(capacity / p_nominal)
+                # Beyond the inverter's current limit it holds the limit and the voltage sags
+                # with it (an island's load acts as an impedance); held too long, it trips.
+                i_nominal = math.hypot(p_nominal, q_nominal) / self._v_nom
+                if i_nominal > self._current_limit_total_a:
+                    v = min(v, self._v_nom * self._current_limit_total_a / i_nominal)
+                overloaded = v < self._v_nom * (1.0 - 1e-9)
                 f = self._f_nom if v > 0.0 else 0.0
                 p_home, q_home = home.power(v, f, stiff=False)
                 p_evse, q_evse = -p_home, -q_home
+                aux_from_dc = v > 0.0 and standby > 0.0
                 evse.stage.reset(p_evse)
             elif state in _ISLAND_STATES and evse.enabled and evse.stage.output_w < 0.0:
                 v = island_voltage(
@@ -343,6 +378,8 @@ class World:
         self._bus_v, self._bus_f = v, f
         self._p_home, self._q_home = p_home, q_home
         evse.p_w, evse.q_var = p_evse, q_evse
+        self._aux_w, self._aux_from_dc = aux, aux_from_dc
+        evse.forming_overload(overloaded)
         if grid.output_on:
             self._grid_v, self._grid_f = grid.voltage_v, grid.frequency_hz
         elif self.transfer_switch.closed:
@@ -351,7 +388,9 @@ class World:
             self._grid_v = self._grid_f = 0.0
         self._grid_p, self._grid_q = grid_p, grid_q
         dc_on = self.dc_source.output_on
-        self.battery.set_power(dc_power(p_evse, self._eff) if dc_on else 0.0)
+        held = self.dc_source.holds_voltage and dc_on
+        self.battery.held_v = self.dc_source.voltage_v if held else None
+        self.battery.set_power(self._p_dc() if dc_on else 0.0)
         if self._history is not None:
             self._history.record(self._now, self._history_row())
 
@@ -459,7 +498,7 @@ class World:
         if point == "grid":
             v, f, p, q = self._grid_v, self._grid_f, self._grid_p, self._grid_q
         elif point == "evse_ac":
-            v, f, p, q = self._bus_v, self._bus_f, self.evse.p_w, self.evse.q_var
+            v, f, p, q = self._bus_v, self._bus_f, self.evse.p_w + self._aux_w, self.evse.q_var
         elif point == "home":
             v, f, p, q = self._bus_v, self._bus_f, self._p_home, self._q_home
         else:
@@ -477,8 +516,7 @@ class World:
         if not self.dc_source.output_on:
             return self._noise.dc(0.0, 0.0)
         battery = self.battery
-        i = battery.current_a
-        return self._noise.dc(battery.ocv_v + i * battery.r_internal_ohm, i)
+        return self._noise.dc(battery.terminal_v, battery.current_a)
 
     @property
     def bus_voltage_v(self) -> float:
@@ -515,7 +553,7 @@ class World:
         if self.dc_source.output_on:
             battery = self.battery
             dc_i = battery.current_a
-            dc_v = battery.ocv_v + dc_i * battery.r_internal_ohm
+            dc_v = battery.terminal_v
         home = self.home
         tau = 0.0
         if home.on and home.mode is HomeLoadMode.RLC and home.rlc is not None and home.rlc.c_f:
@@ -529,7 +567,7 @@ class World:
             self._grid_q,
             self._p_home,
             self._q_home,
-            self.evse.p_w,
+            self.evse.p_w + self._aux_w,
             self.evse.q_var,
             dc_v,
             dc_i,

@@ -1,103 +1,87 @@
-"""Every check can fail: a good emulated DUT passes it, the matching seeded defect fails it.
+"""The meta-test, per plan: a good DUT passes every default plan, and every seeded defect that
+changes what the DUT does in a plan makes a check of that plan fail (tests/checks/defect_table.py
+says which; tests/benchmarks/test_defect_matrix.py repeats it over 20 seeds and checks the pairs
+said to be unchanged).
 
 The DUT is the emulated EVSE on the embedded emulated bench, reached through the same drivers and
 pyvisa as real instruments; the checks judge only what the instruments measured.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
 import pytest
+from benches import EMULATED, noisier
+from defect_table import ALL_DEFECTS, CAUGHT, PLANS, RUN_ERROR, UNCHANGED, expectation
 
-from rig.bench import load_bench
 from rig.checks import REGISTRY
-from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS
 from rig.plan import load_plan
 from rig.runner import RunResult, execute
-from rig.sim import DEFECTS
 
-REPO = Path(__file__).resolve().parents[2]
-BENCH = load_bench(REPO / "fixtures/benches/emulated.yaml")
-
-# (check, plan exercising it, defect that breaks it, verdict row that must fail)
-CASES = [
-    ("reserve_floor", "home_load_to_reserve", "ignores_reserve", "reserve_floor:soc"),
-    ("transition_time", "charge_discharge_reversal", "slow_ramp", "transition_time"),
-    ("transition_time", "charge_discharge_reversal", "overshoot", "transition_time:overshoot"),
-    ("transition_time", "charge_discharge_reversal", "wrong_discharge_sign", "transition_time"),
-    ("islanding", "grid_loss_grid_following", "slow_island_detection", "islanding:grid_following"),
-    ("islanding", "grid_loss_grid_following", "no_island_detection", "islanding:grid_following"),
-    ("islanding", "grid_loss_backup", "slow_backup_transfer", "islanding:grid_forming"),
-    ("islanding", "grid_loss_backup", "slow_island_detection", "islanding:grid_forming"),
-    (
-        "discharge_limits",
-        "conformance/discharge_within_ev_limits",
-        "exceeds_discharge_limit",
-        "discharge_limits:power",
-    ),
-    ("protocol_timing", "conformance/charge_loop_timing", "late_response", "protocol_timing"),
-    (
-        "sequence",
-        "conformance/charge_loop_timing",
-        "wrong_response_code",
-        "sequence:response_codes",
-    ),
-    ("sequence", "conformance/standby_stops_energy", "ignores_pause", "sequence:energy_after_stop"),
-    (
-        "sequence",
-        "conformance/out_of_sequence",
-        "accepts_out_of_sequence",
-        "sequence:response_codes",
-    ),
-    ("fault_reaction", "faults/close", "keeps_power_after_session_loss", "fault_reaction:close"),
-    ("fault_reaction", "faults/silence", "no_sequence_timeout", "fault_reaction:silence"),
-    (
-        "fault_reaction",
-        "faults/duplicate",
-        "aborts_on_repeated_request",
-        "fault_reaction:duplicate",
-    ),
-    *(
-        ("tls_session", "conformance/tls_handshake", defect, "tls_session")
-        for defect in sorted(TLS_DEFECTS)
-    ),
-]
+SEED = 3
 
 
 def _run(plan: str, *defects: str) -> RunResult:
-    folder = "" if "/" in plan else "v2h/"
-    return execute(
-        load_plan(REPO / f"test_plans/{folder}{plan}.yaml"), BENCH, seed=3, defects=defects
-    )
+    return execute(load_plan(PLANS[plan]), EMULATED, seed=SEED, defects=defects)
 
 
-def _rows(result: RunResult) -> dict[str, str]:
+def test_the_table_names_every_defect_and_every_check_can_fail() -> None:
+    assert set(CAUGHT) == set(ALL_DEFECTS) == set(UNCHANGED)
+    failing_checks = {row.split(":")[0] for rows in CAUGHT.values() for row in rows.values()}
+    # The pilot checks judge plans with a cable (link:): tests/link/test_cable_plans.py.
+    pilot = {name for name, spec in REGISTRY.items() if spec.fn.__module__ == "rig.checks.pilot"}
+    assert failing_checks == set(REGISTRY) - pilot
+    for defect, rows in CAUGHT.items():
+        assert set(rows) <= set(PLANS), defect
+        for row in rows.values():
+            assert row.split(":")[0] in ALL_DEFECTS[defect].breaks, (defect, row)
+    assert {d for d, _ in RUN_ERROR} <= set(ALL_DEFECTS)
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS))
+def test_a_good_dut_passes_every_check_of_every_plan(plan: str) -> None:
+    result = _run(plan)
     assert result.error is None, result.error
-    return {v.name: v.verdict for v in result.verdicts}
+    assert result.verdict == "pass", [(v.name, v.verdict, v.detail) for v in result.verdicts]
 
 
-ALL_DEFECTS = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS}
+PAIRS = [
+    (defect, plan)
+    for defect in sorted(ALL_DEFECTS)
+    for plan in sorted(PLANS)
+    if expectation(defect, plan)[0] in ("fail", "error")
+]
 
 
-# The pilot checks (rig.checks.pilot) judge the cable sequence (plans with link:), whose defects
-# belong to one side of the pilot: their good and defective cases run in
-# tests/link/test_cable_plans.py, on the bench whose DUT has that side.
-PILOT_CHECKS = {name for name, spec in REGISTRY.items() if spec.fn.__module__ == "rig.checks.pilot"}
-
-
-def test_every_registered_check_has_a_defect_case() -> None:
-    assert {c[0] for c in CASES} == set(REGISTRY) - PILOT_CHECKS
-    assert {c[2] for c in CASES} == set(ALL_DEFECTS)
-    for check, _, defect, _ in CASES:
-        assert check in ALL_DEFECTS[defect].breaks
-
-
-@pytest.mark.parametrize(
-    ("check", "plan", "defect", "row"), CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES]
-)
-def test_good_dut_passes_and_defective_dut_fails(
-    check: str, plan: str, defect: str, row: str
+@pytest.mark.parametrize(("defect", "plan"), PAIRS, ids=[f"{d}-{p}" for d, p in PAIRS])
+def test_a_defect_fails_the_check_that_judges_it_in_every_plan_it_changes(
+    defect: str, plan: str
 ) -> None:
-    good = _rows(_run(plan))
-    assert good[row] == "pass", good
-    bad = _rows(_run(plan, defect))
-    assert bad[row] == "fail", bad
+    kind, what = expectation(defect, plan)
+    result = _run(plan, defect)
+    if kind == "error":
+        assert result.verdict in ("error", "not judged"), (defect, plan, result.verdict)
+        return
+    assert result.error is None, result.error
+    rows = {v.name: v for v in result.verdicts}
+    assert rows[what].verdict == "fail", (defect, plan, rows[what].detail)
+    assert result.verdict != "pass"
+
+
+def test_at_five_times_the_datasheet_noise_a_good_dut_never_fails() -> None:
+    """The small version of the matrix's noise sweep (one seed): inconclusive at worst."""
+    noisy = noisier(EMULATED, 5.0)
+    for plan, path in PLANS.items():
+        result = execute(load_plan(path), noisy, seed=SEED)
+        assert result.error is None, (plan, result.error)
+        outcomes = {v.name: v.verdict for v in result.verdicts}
+        assert set(outcomes.values()) <= {"pass", "inconclusive"}, (plan, outcomes)
+
+
+def test_two_seeds_are_two_units_with_different_figures() -> None:
+    """The small version of the matrix's spread: the seed draws the unit, not just the noise."""
+    figures = []
+    for seed in (1, 2):
+        result = execute(load_plan(PLANS["grid_loss_backup"]), EMULATED, seed=seed)
+        rows = {v.name: v.measured for v in result.verdicts}
+        figures.append((rows["islanding:grid_forming"], rows["transition_time"]))
+    assert figures[0][0] != figures[1][0] and figures[0][1] != figures[1][1]

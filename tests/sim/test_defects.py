@@ -9,8 +9,17 @@ from rig.checks import REGISTRY
 from rig.sim import DEFECTS, World, WorldConfig, firmware_for
 
 CHECKS = set(REGISTRY)
-#: The checks the physics defects must exercise (the protocol ones have protocol defects).
-PHYSICS_CHECKS = {"reserve_floor", "transition_time", "islanding", "discharge_limits"}
+#: The checks the physics defects must exercise (the protocol ones have protocol defects; a slow
+#: ramp also stops late on Standby, which `sequence` judges).
+PHYSICS_CHECKS = {
+    "reserve_floor",
+    "transition_time",
+    "islanding",
+    "discharge_limits",
+    "power_direction",
+    "home_supply",
+    "sequence",
+}
 REQUIRED = {
     "ignores_reserve",
     "slow_ramp",

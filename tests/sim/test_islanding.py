@@ -89,11 +89,22 @@ def test_the_grid_back_before_detection_is_ridden_through(make_world: MakeWorld)
     assert world.evse.p_w == pytest.approx(-3000.0)
 
 
-def grid_forming_world(make_world: MakeWorld, home_w: float = 3000.0, **battery: Any) -> World:
+def grid_forming_world(
+    make_world: MakeWorld,
+    home_w: float = 3000.0,
+    *,
+    evse: dict[str, Any] | None = None,
+    **battery: Any,
+) -> World:
     world = make_world(
         home_w=home_w,
         battery=battery,
-        evse={"generator_mode": "grid_forming", "transfer_s": 0.2, "reconnect_delay_s": 20.0},
+        evse={
+            "generator_mode": "grid_forming",
+            "transfer_s": 0.2,
+            "reconnect_delay_s": 20.0,
+            **(evse or {}),
+        },
     )
     world.command_follow_home()
     world.advance_to(5.0)
@@ -146,14 +157,44 @@ def test_grid_forming_reconnects_after_the_delay_and_resumes(make_world: MakeWor
     assert world.measure_ac("grid").p_w == pytest.approx(0.0, abs=0.01)  # follows the home again
 
 
-def test_grid_forming_overload_sags_the_voltage(make_world: MakeWorld) -> None:
-    world = grid_forming_world(make_world, home_w=3000.0)
+def test_grid_forming_beyond_the_battery_sags_the_voltage(make_world: MakeWorld) -> None:
+    # A generous current limit: the battery's 11 kW DC is what binds.
+    world = grid_forming_world(make_world, home_w=3000.0, evse={"ac_current_limit_a": 100.0})
     world.set_grid_output(False)
     world.advance_to(7.0)
     world.set_home_load(12_000.0)
     capacity = 11_000.0 * 0.96  # the EV's 11 kW DC through the inverter
     assert world.measure_ac("home").v_rms == pytest.approx(V_NOM * math.sqrt(capacity / 12_000.0))
     assert world.evse.p_w == pytest.approx(-capacity)
+
+
+def test_grid_forming_overload_sags_to_the_current_limit_then_trips(make_world: MakeWorld) -> None:
+    world = grid_forming_world(make_world, home_w=3000.0)
+    world.set_grid_output(False)
+    world.advance_to(7.0)
+    world.set_home_load(12_000.0)  # 52 A at 230 V against the 47.8 A limit (11 kW / 230 V)
+    limit_a = 11_000.0 / V_NOM
+    home = world.measure_ac("home")
+    assert home.v_rms == pytest.approx(V_NOM * limit_a / (12_000.0 / V_NOM))
+    assert home.i_rms == pytest.approx(limit_a)
+    world.advance_to(7.0 + 1.99)  # held at the limit for the inverter's 2 s overload time
+    assert world.measure_ac("home").v_rms > 200.0
+    world.advance_to(7.0 + 2.01)
+    assert world.measure_ac("home").v_rms == 0.0
+    trip = next(e for e in world.drain_events() if e.name == "overload_trip")
+    assert trip.t == pytest.approx(9.0)
+
+
+def test_a_brief_overload_recovers_without_a_trip(make_world: MakeWorld) -> None:
+    world = grid_forming_world(make_world, home_w=3000.0)
+    world.set_grid_output(False)
+    world.advance_to(7.0)
+    world.set_home_load(12_000.0)
+    world.advance_to(8.0)
+    world.set_home_load(4000.0)
+    world.advance_to(20.0)
+    assert world.measure_ac("home").v_rms == pytest.approx(V_NOM)
+    assert "overload_trip" not in names(world)
 
 
 def test_grid_forming_goes_dark_at_the_reserve(make_world: MakeWorld) -> None:

@@ -138,17 +138,43 @@ def test_dc_source_off_stops_power_and_its_limits_bound_it(make_world: MakeWorld
     assert world.measure_dc() == type(world.measure_dc())(0.0, 0.0, 0.0)
 
 
-def test_dc_voltage_setting_is_the_charge_ceiling(make_world: MakeWorld) -> None:
-    world = make_world()  # OCV 392 V at 80 %
+def test_before_a_voltage_is_set_the_terminals_are_the_packs(make_world: MakeWorld) -> None:
+    world = make_world()  # OCV 392 V at 80 %, 0.1 ohm
     world.command_setpoint(7000.0)
-    world.set_dc_limits(voltage_v=390.0)
-    settle(world)
-    assert world.evse.p_w == 0.0
-    world.set_dc_limits(voltage_v=392.5)  # 5 A of headroom through 0.1 ohm
     settle(world)
     dc = world.measure_dc()
-    assert dc.v == pytest.approx(392.5, abs=0.01)  # held at the ceiling (re-read every jump)
-    assert dc.i == pytest.approx(5.0, abs=0.02)  # less the OCV's rise while charging
+    battery = world.battery
+    assert dc.v == pytest.approx(battery.ocv_v + dc.i * 0.1)
+    assert dc.v * dc.i == pytest.approx(7000.0 * 0.96)
+
+
+def test_dc_voltage_setting_is_a_cv_target_that_moves_the_current(make_world: MakeWorld) -> None:
+    world = make_world()
+    world.command_setpoint(7000.0)
+    settle(world)
+    right = world.measure_dc()
+    energy_before = world.battery.energy_wh
+    world.set_dc_limits(voltage_v=450.0)  # a setting left at the station's 450 V
+    settle(world, 1.0)
+    wrong = world.measure_dc()
+    assert wrong.v == 450.0
+    assert wrong.p_w == pytest.approx(right.p_w)  # the EVSE still moves its power...
+    assert wrong.i == pytest.approx(right.p_w / 450.0)  # ...but at the wrong current
+    assert wrong.i < right.i * 0.9
+    assert world.battery.energy_wh > energy_before  # the energy goes in all the same
+    world.set_dc_limits(voltage_v=0.0)  # no DC bus: nothing moves
+    settle(world, 1.0)
+    assert world.evse.p_w == 0.0
+
+
+def test_current_limits_bind_at_the_held_voltage(make_world: MakeWorld) -> None:
+    world = make_world()
+    world.set_dc_limits(voltage_v=400.0, sink_current_a=10.0)
+    world.command_setpoint(7000.0)
+    settle(world)
+    dc = world.measure_dc()
+    assert dc.i == pytest.approx(10.0)
+    assert dc.p_w == pytest.approx(4000.0)
 
 
 def test_ramp_rate_and_step_response_in_the_world(make_world: MakeWorld) -> None:
