@@ -210,19 +210,24 @@ class V2gTap:
         self.messages = messages
         self.events: list[DutEvent] = []
         self.count = 0
+        from rig.v2g.connection import RecordKind  # the engines load only with a session
+
+        self._sent, self._received, self._event = (
+            RecordKind.SENT,
+            RecordKind.RECEIVED,
+            RecordKind.EVENT,
+        )
 
     def __call__(self, record: Record) -> None:
-        from rig.v2g.connection import RecordKind
-
         kind = record.kind
-        if kind in (RecordKind.SENT, RecordKind.RECEIVED):
+        if kind is self._sent or kind is self._received:
             self.count += 1
             if not self.messages:
                 return
             body = record.data if isinstance(record.data, Mapping) else {}
             inner = body.get(record.name) if isinstance(body, Mapping) else None
             data: dict[str, Any] = {
-                "dir": "tx" if kind is RecordKind.SENT else "rx",
+                "dir": "tx" if kind is self._sent else "rx",
                 "side": self.side,
                 "message": record.name,
                 "payload_type": record.payload_type,
@@ -233,7 +238,7 @@ class V2gTap:
             if code is not None:
                 data["code"] = code
             self.events.append(DutEvent(record.time, "message", data, self.src))
-        elif kind is RecordKind.EVENT:
+        elif kind is self._event:
             data = dict(record.data) if isinstance(record.data, Mapping) else {}
             data["side"] = self.side
             self.events.append(DutEvent(record.time, record.name, data, self.src))

@@ -10,8 +10,9 @@ its safe state, time-bounded, and the trace is closed on disk.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, assert_never
@@ -429,6 +430,23 @@ def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -
     )
 
 
+#: Allocations between two young-generation collections during a run (CPython's default: 700).
+#: A -20 session allocates a few thousand short-lived objects per exchange (frames, messages,
+#: records) and keeps few: collecting every 700 cost about 7 % of a virtual-time hour.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The run with a larger young-generation threshold; the caller's restored after it."""
+    before = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def execute(
     plan: Plan,
     bench_config: BenchConfig,
@@ -446,7 +464,7 @@ def execute(
     disk, nor any number of signals (rig.signals). A run stopped by a signal returns with
     `interrupted` set after the bench is safe; the caller decides whether to go on.
     """
-    with guarded() as guard:
+    with guarded() as guard, _fewer_collections():
         guard.reset()
         return _execute(
             plan,

@@ -343,6 +343,8 @@ def test_verdicts_carry_their_relation_and_parameters_into_the_record() -> None:
         "detail": "d",
         "clause": "clause",
         "params": {"within": 2.0},
+        "uncertainty": None,
+        "decision_rule": "",
     }
 
 

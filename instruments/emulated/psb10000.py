@@ -15,6 +15,7 @@ PSB 10750-120 4U (750 V, 120 A, 30 kW) (?) and can be set by options.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -192,7 +193,8 @@ class PSB10000Twin(Twin):
             return
         self.world.set_dc_output(True)
         self.world.set_dc_limits(
-            voltage_v=self.voltage_rating_v,
+            # No CV target: the EV's pack sets the DC voltage (OCV + I R), not this unit.
+            voltage_v=math.inf,
             source_current_a=self.current_rating_a,
             sink_current_a=self.current_rating_a,
             source_power_w=self.power_rating_w,

@@ -132,7 +132,9 @@ class World:
             raise ValueError("advance_to: t is NaN")
         if not t > self._now:
             return
-        self._solve()
+        # Every mutator re-solves the bus when it changes it, and every step below ends on a
+        # solve: the state is current here (a redundant solve per advance cost a fifth of the
+        # physics in a -20 session, two advances per exchange).
         self._watch()
         evse = self.evse
         stage = evse.stage
@@ -606,6 +608,8 @@ class World:
     def announce_ev_limits(self, announcement: EvAnnouncement | None) -> None:
         """The EV's latest limits as its ISO 15118-20 session carries them to the EVSE (see
         _dc_window); None goes back to protocol "none" (the BMS read directly)."""
+        if announcement == self._announced:
+            return  # the same limits every ChargeLoop: nothing for the bus to re-solve
         self._announced = announcement
         self._solve()
 
