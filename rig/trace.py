@@ -85,18 +85,26 @@ class Trace:
     end_t: float = 0.0
     #: A trace read back from disk: True when it ends with the writer's "end" record.
     complete: bool = False
+    #: (src, key) -> that channel's time and value lists (add_sample runs ~25 times a sample).
+    _columns: dict[tuple[str, str], tuple[list[float], list[float]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # -- building ---------------------------------------------------------------------------------
     def add_sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
+        columns = self._columns
         for key, value in values.items():
-            name = f"{src}.{key}"
-            ts = self._t.get(name)
-            if ts is None:
-                ts = self._t[name] = []
-                self._v[name] = []
-            ts.append(t)
-            self._v[name].append(float("nan") if value is None else float(value))
-        self.end_t = max(self.end_t, t)
+            found = columns.get((src, key))
+            if found is None:
+                name = f"{src}.{key}"
+                found = columns[(src, key)] = (
+                    self._t.setdefault(name, []),
+                    self._v.setdefault(name, []),
+                )
+            found[0].append(t)
+            found[1].append(math.nan if value is None else float(value))
+        if t > self.end_t:
+            self.end_t = t
 
     def add_event(self, event: Event) -> None:
         self.events.append(event)

@@ -31,6 +31,7 @@ class Battery:
         curve = tuple(config.ocv_curve)
         self._socs = [s for s, _ in curve]
         self._volts = [v for _, v in curve]
+        self._ocv_at, self._ocv = math.nan, 0.0  # the OCV at energy _ocv_at (NaN: none yet)
 
     # --- state ----------------------------------------------------------------------------------
     @property
@@ -44,14 +45,20 @@ class Battery:
     @property
     def ocv_v(self) -> float:
         """Open-circuit voltage, interpolated linearly on the curve, held flat beyond its ends."""
-        soc, socs, volts = self.soc, self._socs, self._volts
+        energy = self.energy_wh
+        if energy == self._ocv_at:
+            return self._ocv  # read several times per solve at one state of charge
+        soc, socs, volts = energy / self.capacity_wh, self._socs, self._volts
         if soc <= socs[0]:
-            return volts[0]
-        if soc >= socs[-1]:
-            return volts[-1]
-        k = bisect.bisect_right(socs, soc)
-        s0, s1, v0, v1 = socs[k - 1], socs[k], volts[k - 1], volts[k]
-        return v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
+            v = volts[0]
+        elif soc >= socs[-1]:
+            v = volts[-1]
+        else:
+            k = bisect.bisect_right(socs, soc)
+            s0, s1, v0, v1 = socs[k - 1], socs[k], volts[k - 1], volts[k]
+            v = v0 + (v1 - v0) * (soc - s0) / (s1 - s0)
+        self._ocv_at, self._ocv = energy, v
+        return v
 
     @property
     def current_a(self) -> float:

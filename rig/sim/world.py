@@ -230,7 +230,12 @@ class World:
             self._after_store(before)
         else:
             self._store(p_dc, dt)
-        self._solve()
+        if self._connected or self.evse.state is not SiteState.FORMING:
+            # Only the battery moved: the AC side solves to what it was (a formed island's
+            # voltage alone depends on the battery's power window).
+            self._solve_dc()
+        else:
+            self._solve()
         self._watch()
 
     def _store(self, p_dc: float, dt: float) -> None:
@@ -396,6 +401,12 @@ class World:
         if self._history is not None:
             self._history.record(self._now, self._history_row())
 
+    def _solve_dc(self) -> None:
+        """The DC side of _solve alone, after a jump that changed nothing but the battery."""
+        self.battery.set_power(self._p_dc() if self.dc_source.output_on else 0.0)
+        if self._history is not None:
+            self._history.record(self._now, self._history_row())
+
     def _watch(self) -> None:
         """Feed the passive protection the bus as the EVSE sees it."""
         evse = self.evse
@@ -489,6 +500,7 @@ class World:
             source_power_w=source_power_w,
             sink_power_w=sink_power_w,
         )
+        self._solve()  # a CV target moves the terminals at once
 
     @property
     def dc_output(self) -> bool:
