@@ -14,7 +14,7 @@ the meter. Discharge limits are read as magnitudes whatever sign the EV wrote.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -126,6 +126,30 @@ def _worst(
     return i, float(excess[i])
 
 
+def _against_limits(
+    trace: Trace,
+    announced: list[EvAnnouncement],
+    limit_of: Callable[[EvAnnouncement], float | None],
+    channel: str,
+    react: float,
+    margin: float,
+    max_gap: float,
+) -> tuple[float, float, float] | str:
+    """(t, measured, limit in force) of the reading most beyond the EV's announced limit on
+    `channel`, from the first announcement that gives one; or why there is none to judge."""
+    use = [a for a in announced if limit_of(a) is not None]
+    seen = window(trace, channel, use[0].t, last_sample_time(trace, channel), max_gap)
+    if isinstance(seen, Gap):
+        return seen.describe()
+    t, v = seen.t, seen.v
+    if t.size == 0:
+        return f"no {channel} reading"
+    times = [a.t for a in use]
+    limits = np.array([limit_of(use[_in_force(times, float(x), react)]) for x in t], dtype=float)
+    i, _ = _worst(t, v, limits, margin)
+    return float(t[i]), float(v[i]), float(limits[i])
+
+
 def _power(
     trace: Trace,
     inst: Instrumentation,
@@ -137,20 +161,14 @@ def _power(
     max_gap: float,
 ) -> Verdict:
     name = "discharge_limits:power"
-    seen = window(trace, channel, announced[0].t, last_sample_time(trace, channel), max_gap)
-    if isinstance(seen, Gap):
-        return problem(name, seen.describe(), CLAUSE, unit="W")
-    t, p = seen.t, seen.v
-    if t.size == 0:
-        return problem(name, f"no {channel} reading", CLAUSE, unit="W")
-    times = [a.t for a in announced]
-    limits = np.array(
-        [announced[_in_force(times, float(x), react)].max_discharge_power for x in t], dtype=float
+    worst = _against_limits(
+        trace, announced, lambda a: a.max_discharge_power, channel, react, margin, max_gap
     )
-    i, _ = _worst(t, p, limits, margin)
-    measured, limit = float(p[i]), float(limits[i])
+    if isinstance(worst, str):
+        return problem(name, worst, CLAUSE, unit="W")
+    t, measured, limit = worst
     detail = (
-        f"largest discharge against the EV's limit: {-measured:.0f} W at t={t[i]:.2f} s where the "
+        f"largest discharge against the EV's limit: {-measured:.0f} W at t={t:.2f} s where the "
         f"EV allowed {-limit:.0f} W (+ {margin:.0f} W allowance, rig's choice; {react:g} s to react) "
         f"on {channel}"
     )
@@ -166,7 +184,7 @@ def _power(
         CLAUSE,
         (
             Marker("threshold", "EV discharge limit", limit, channel),
-            Marker("time", "worst", float(t[i]), channel),
+            Marker("time", "worst", t, channel),
         ),
     )
 
@@ -182,28 +200,22 @@ def _current(
     max_gap: float,
 ) -> Verdict:
     name = "discharge_limits:current"
-    use = [a for a in announced if a.max_discharge_current is not None]
-    seen = window(trace, channel, use[0].t, last_sample_time(trace, channel), max_gap)
-    if isinstance(seen, Gap):
-        return problem(name, seen.describe(), CLAUSE, unit="A")
-    t, i_a = seen.t, seen.v
-    if t.size == 0:
-        return problem(name, f"no {channel} reading", CLAUSE, unit="A")
-    times = [a.t for a in use]
-    limits = np.array(
-        [use[_in_force(times, float(x), react)].max_discharge_current for x in t], dtype=float
+    worst = _against_limits(
+        trace, announced, lambda a: a.max_discharge_current, channel, react, margin, max_gap
     )
-    k, _ = _worst(t, i_a, limits, margin)
+    if isinstance(worst, str):
+        return problem(name, worst, CLAUSE, unit="A")
+    t, measured, limit = worst
     return judged(
         name,
-        -float(i_a[k]),
-        -float(limits[k]) + margin,
+        -measured,
+        -limit + margin,
         Relation.AT_MOST,
         "A",
-        inst.band(channel, float(i_a[k])),
+        inst.band(channel, measured),
         params,
-        f"largest discharge current against the EV's limit: {-i_a[k]:.1f} A at t={t[k]:.2f} s, "
-        f"allowed {-limits[k]:.1f} A (+ {margin:.1f} A allowance, rig's choice) on {channel}",
+        f"largest discharge current against the EV's limit: {-measured:.1f} A at t={t:.2f} s, "
+        f"allowed {-limit:.1f} A (+ {margin:.1f} A allowance, rig's choice) on {channel}",
         CLAUSE,
     )
 

@@ -71,6 +71,7 @@ from rig.v2g.messages import (
     Request,
     ResponseCode,
     code_name,
+    dc_limits_from_wire,
     discharge_from_wire,
     discharge_to_wire,
     from_rational,
@@ -1043,33 +1044,11 @@ class Evcc:
             bpt = type(m).__name__ == "BPT_DC_CPDResEnergyTransferMode"
             if bpt != self.service.bidirectional:
                 raise _Abort(f"{type(m).__name__} does not fit {self.service}")
-            limits: DcLimits | AcLimits = DcLimits(
-                max_charge_power=f(m.EVSEMaximumChargePower),
-                min_charge_power=f(m.EVSEMinimumChargePower),
-                max_charge_current=f(m.EVSEMaximumChargeCurrent),
-                min_charge_current=f(m.EVSEMinimumChargeCurrent),
-                max_voltage=f(m.EVSEMaximumVoltage),
-                min_voltage=f(m.EVSEMinimumVoltage),
-                max_discharge_power=self._discharge_in(
-                    m.EVSEMaximumDischargePower, "EVSEMaximumDischargePower"
-                )
-                if bpt
-                else None,
-                min_discharge_power=self._discharge_in(
-                    m.EVSEMinimumDischargePower, "EVSEMinimumDischargePower"
-                )
-                if bpt
-                else None,
-                max_discharge_current=self._discharge_in(
-                    m.EVSEMaximumDischargeCurrent, "EVSEMaximumDischargeCurrent"
-                )
-                if bpt
-                else None,
-                min_discharge_current=self._discharge_in(
-                    m.EVSEMinimumDischargeCurrent, "EVSEMinimumDischargeCurrent"
-                )
-                if bpt
-                else None,
+            limits: DcLimits | AcLimits = dc_limits_from_wire(
+                m,
+                "EVSE",
+                bpt,
+                self._discharge_in,
                 power_ramp_limit=fo(m.EVSEPowerRampLimitation),
             )
         else:
@@ -1287,59 +1266,15 @@ class Evcc:
         limits = None
         targets = None
         if name in ("Dynamic_DC_CLResControlMode", "BPT_Dynamic_DC_CLResControlMode"):
-            bpt = name.startswith("BPT_")
-            limits = DcLoopLimits(
-                max_charge_power=f(cl.EVSEMaximumChargePower),
-                min_charge_power=f(cl.EVSEMinimumChargePower),
-                max_charge_current=f(cl.EVSEMaximumChargeCurrent),
-                max_voltage=f(cl.EVSEMaximumVoltage),
-                min_voltage=f(cl.EVSEMinimumVoltage) if bpt else None,
-                max_discharge_power=self._discharge_in(
-                    cl.EVSEMaximumDischargePower, "EVSEMaximumDischargePower"
-                )
-                if bpt
-                else None,
-                min_discharge_power=self._discharge_in(
-                    cl.EVSEMinimumDischargePower, "EVSEMinimumDischargePower"
-                )
-                if bpt
-                else None,
-                max_discharge_current=self._discharge_in(
-                    cl.EVSEMaximumDischargeCurrent, "EVSEMaximumDischargeCurrent"
-                )
-                if bpt
-                else None,
-            )
+            limits = self._evse_loop_limits(cl, name.startswith("BPT_"))
             targets = _targets(cl)
-        elif (
+        elif (  # Scheduled: the EVSE's limits are optional there, all or none
             cl.EVSEMaximumChargePower is not None
             and cl.EVSEMinimumChargePower is not None
             and cl.EVSEMaximumChargeCurrent is not None
             and cl.EVSEMaximumVoltage is not None
         ):
-            bpt = name.startswith("BPT_")
-            limits = DcLoopLimits(
-                max_charge_power=f(cl.EVSEMaximumChargePower),
-                min_charge_power=f(cl.EVSEMinimumChargePower),
-                max_charge_current=f(cl.EVSEMaximumChargeCurrent),
-                max_voltage=f(cl.EVSEMaximumVoltage),
-                min_voltage=optional_float(cl.EVSEMinimumVoltage) if bpt else None,
-                max_discharge_power=self._optional_discharge_in(
-                    cl.EVSEMaximumDischargePower, "EVSEMaximumDischargePower"
-                )
-                if bpt
-                else None,
-                min_discharge_power=self._optional_discharge_in(
-                    cl.EVSEMinimumDischargePower, "EVSEMinimumDischargePower"
-                )
-                if bpt
-                else None,
-                max_discharge_current=self._optional_discharge_in(
-                    cl.EVSEMaximumDischargeCurrent, "EVSEMaximumDischargeCurrent"
-                )
-                if bpt
-                else None,
-            )
+            limits = self._evse_loop_limits(cl, name.startswith("BPT_"))
         return DcLoopStatus(
             present_voltage=f(res.EVSEPresentVoltage),
             present_current=f(res.EVSEPresentCurrent),
@@ -1350,6 +1285,29 @@ class Evcc:
             targets=targets,
             meter=meter,
             notice=notice,
+        )
+
+    def _evse_loop_limits(self, cl: Any, bpt: bool) -> DcLoopLimits:
+        """The EVSE's limits in a DC CLResControlMode (required in Dynamic, optional fields
+        checked by the caller in Scheduled); the discharge side only in BPT."""
+        f, discharge = from_rational, self._optional_discharge_in
+        return DcLoopLimits(
+            max_charge_power=f(cl.EVSEMaximumChargePower),
+            min_charge_power=f(cl.EVSEMinimumChargePower),
+            max_charge_current=f(cl.EVSEMaximumChargeCurrent),
+            max_voltage=f(cl.EVSEMaximumVoltage),
+            min_voltage=optional_float(cl.EVSEMinimumVoltage) if bpt else None,
+            max_discharge_power=discharge(cl.EVSEMaximumDischargePower, "EVSEMaximumDischargePower")
+            if bpt
+            else None,
+            min_discharge_power=discharge(cl.EVSEMinimumDischargePower, "EVSEMinimumDischargePower")
+            if bpt
+            else None,
+            max_discharge_current=discharge(
+                cl.EVSEMaximumDischargeCurrent, "EVSEMaximumDischargeCurrent"
+            )
+            if bpt
+            else None,
         )
 
     def _ac_status(self, res: Any, meter: Any, notice: EvseNotice | None) -> AcLoopStatus:

@@ -15,13 +15,14 @@ stack works in SI values and the controller types of rig.v2g.controllers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
 from rig.v2g.controllers import (
     BptChannel,
+    DcLimits,
     GeneratorMode,
     IslandingDetection,
     MobilityNeedsMode,
@@ -596,3 +597,38 @@ def failed_response(
 def names(messages: Sequence[object]) -> list[str]:
     """Element names of messages (for tests and traces)."""
     return [message_name(m) for m in messages]
+
+
+def dc_limits_from_wire(
+    mode: Any,
+    party: str,
+    bpt: bool,
+    discharge_in: Callable[[Any, str], float],
+    *,
+    target_soc: float | None = None,
+    power_ramp_limit: float | None = None,
+) -> DcLimits:
+    """The limits of a DC ChargeParameterDiscovery energy transfer mode, the EV's (`party` "EV")
+    or the EVSE's ("EVSE"); the BPT discharge values through `discharge_in` (the engine's sign
+    convention and its mismatch event), None without BPT."""
+
+    def charge(wire: str) -> float:
+        return from_rational(getattr(mode, f"{party}{wire}"))
+
+    def discharge(wire: str) -> float | None:
+        return discharge_in(getattr(mode, f"{party}{wire}"), f"{party}{wire}") if bpt else None
+
+    return DcLimits(
+        max_charge_power=charge("MaximumChargePower"),
+        min_charge_power=charge("MinimumChargePower"),
+        max_charge_current=charge("MaximumChargeCurrent"),
+        min_charge_current=charge("MinimumChargeCurrent"),
+        max_voltage=charge("MaximumVoltage"),
+        min_voltage=charge("MinimumVoltage"),
+        max_discharge_power=discharge("MaximumDischargePower"),
+        min_discharge_power=discharge("MinimumDischargePower"),
+        max_discharge_current=discharge("MaximumDischargeCurrent"),
+        min_discharge_current=discharge("MinimumDischargeCurrent"),
+        target_soc=target_soc,
+        power_ramp_limit=power_ramp_limit,
+    )

@@ -105,6 +105,7 @@ from rig.v2g.messages import (
     Request,
     ResponseCode,
     code_name,
+    dc_limits_from_wire,
     discharge_from_wire,
     discharge_to_wire,
     failed_response,
@@ -948,7 +949,6 @@ class Secc:
                 ResponseCode.FAILED_WrongChargeParameter,
                 f"{type(mode).__name__} does not fit {self.service}",
             )
-        f = from_rational
         if not _charge_side_ok(
             mode.EVMaximumChargePower,
             mode.EVMinimumChargePower,
@@ -956,35 +956,7 @@ class Secc:
             mode.EVMinimumChargeCurrent,
         ):
             raise _Refusal(ResponseCode.FAILED_WrongChargeParameter, "negative charge limits")
-        ev = DcLimits(
-            max_charge_power=f(mode.EVMaximumChargePower),
-            min_charge_power=f(mode.EVMinimumChargePower),
-            max_charge_current=f(mode.EVMaximumChargeCurrent),
-            min_charge_current=f(mode.EVMinimumChargeCurrent),
-            max_voltage=f(mode.EVMaximumVoltage),
-            min_voltage=f(mode.EVMinimumVoltage),
-            max_discharge_power=self._discharge_in(
-                mode.EVMaximumDischargePower, "EVMaximumDischargePower"
-            )
-            if bpt
-            else None,
-            min_discharge_power=self._discharge_in(
-                mode.EVMinimumDischargePower, "EVMinimumDischargePower"
-            )
-            if bpt
-            else None,
-            max_discharge_current=self._discharge_in(
-                mode.EVMaximumDischargeCurrent, "EVMaximumDischargeCurrent"
-            )
-            if bpt
-            else None,
-            min_discharge_current=self._discharge_in(
-                mode.EVMinimumDischargeCurrent, "EVMinimumDischargeCurrent"
-            )
-            if bpt
-            else None,
-            target_soc=mode.TargetSOC,
-        )
+        ev = dc_limits_from_wire(mode, "EV", bpt, self._discharge_in, target_soc=mode.TargetSOC)
         problem = _dc_limits_problem(ev)
         if problem:
             raise _Refusal(ResponseCode.FAILED_WrongChargeParameter, problem)
