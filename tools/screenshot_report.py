@@ -72,7 +72,7 @@ def trim(png: Path, margin: int = 24) -> None:
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else REPO / "reports/screenshots"
+    out = (Path(argv[0]) if argv else REPO / "reports/screenshots").resolve()
     browser = chromium()
     if browser is None:
         print("screenshot_report: no chromium found (apt-get install chromium)", file=sys.stderr)
