@@ -23,6 +23,7 @@ from rig.bench import BenchConfig
 from rig.checks import Context, Verdict, not_judged, run_checks, run_outcome
 from rig.checks.reserve import OnlineSoC
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
+from rig.evmodel import BatteryEmulatorLoop
 from rig.linkrun import Cable, bench_for_plan, open_cable
 from rig.plan import (
     KIND_OF_ACTION,
@@ -196,6 +197,12 @@ class Runner:
         self.clock = clock
         self.writer = writer
         self.soc = OnlineSoC(plan.ev)
+        #: Where the DC source stands for the EV's pack (the DUT is an EVSE), the rig drives its
+        #: CV setting from the EV battery model every sample, on a twin as on a real unit.
+        self.battery_loop: BatteryEmulatorLoop | None = None
+        dc = station.dc_source
+        if dc is not None and station.config.dut.side == "evse":
+            self.battery_loop = BatteryEmulatorLoop.for_ev(plan.ev, set_voltage=dc.set_voltage)
         self._slow_count = 0
         self.sampler = Sampler(clock, plan.sample_period_s, plan.fast_period_s, self.sample)
 
@@ -222,6 +229,8 @@ class Runner:
             i, p = k * dc.i, k * dc.p_w
             self.writer.sample(t, "dc_source", {"v": dc.v, "i": i, "p_w": p})
             self.soc.update(t, p)
+            if self.battery_loop is not None:
+                self.battery_loop.update(t, dc)
         if not fast_only:
             self._slow_count += 1
         if not fast_only and self._slow_count % AUX_EVERY == 1:

@@ -369,6 +369,11 @@ class ScpiEngine(ABC):
         # Built on first use, so that subclasses may set up what their tables refer to first.
         self._table: list[tuple[tuple[Keyword, ...], Command]] | None = None
         self._resolved: dict[tuple[str, ...], tuple[Command, tuple[int, ...]] | None] = {}
+        #: (message unit, path) -> its command, parameters, query flag, new path and header.
+        self._parsed: dict[
+            tuple[str, tuple[str, ...]],
+            tuple[Command, Params, bool, tuple[str, ...], str],
+        ] = {}
 
     @abstractmethod
     def commands(self) -> Sequence[Command]:
@@ -468,6 +473,58 @@ class ScpiEngine(ABC):
             self.push_error(ScpiError(ErrorCode.QUERY_INTERRUPTED, "waiting command abandoned"))
 
     def _run_unit(self, unit: str, path: tuple[str, ...], replies: list[str]) -> tuple[str, ...]:
+        parsed = self._parsed.get((unit, path))
+        if parsed is None:
+            parsed = self._parse_unit(unit, path)
+            if parsed is not None:
+                if len(self._parsed) >= 4096:
+                    self._parsed.clear()
+                self._parsed[(unit, path)] = parsed
+        if parsed is None:  # a common command, or one that raised: the long way
+            return self._run_unit_uncached(unit, path, replies)
+        command, params, is_query, tokens, header = parsed
+        if is_query:
+            if command.read is None:
+                raise ScpiError(ErrorCode.UNDEFINED_HEADER, header)
+            replies.append(command.read(params))
+        else:
+            if command.write is None:
+                raise ScpiError(ErrorCode.UNDEFINED_HEADER, header)
+            command.write(params)
+        return tokens
+
+    def _parse_unit(
+        self, unit: str, path: tuple[str, ...]
+    ) -> tuple[Command, Params, bool, tuple[str, ...], str] | None:
+        """What a message unit resolves to from `path` (the same every time: a poll sends the
+        same units over and over); None for common commands and for units that do not resolve."""
+        parts = unit.split(None, 1)
+        header = parts[0] if parts else ""
+        if not header or header.startswith("*"):
+            return None
+        is_query = header.endswith("?")
+        name = header[:-1] if is_query else header
+        tokens = tuple(name.lstrip(":").upper().split(":"))
+        if not all(tokens):
+            return None
+        found = None
+        if not name.startswith(":"):
+            for prefix in (path, path[:-1]):
+                if prefix:
+                    found = self._resolve(prefix + tokens)
+                    if found is not None:
+                        tokens = prefix + tokens
+                        break
+        if found is None:
+            found = self._resolve(tokens)
+        if found is None:
+            return None
+        args = split_args(parts[1]) if len(parts) > 1 else ()
+        return found[0], Params(args, found[1]), is_query, tokens, header
+
+    def _run_unit_uncached(
+        self, unit: str, path: tuple[str, ...], replies: list[str]
+    ) -> tuple[str, ...]:
         parts = unit.split(None, 1)
         header = parts[0]
         args = split_args(parts[1]) if len(parts) > 1 else ()
