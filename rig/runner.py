@@ -229,7 +229,16 @@ class Runner:
                 self.writer.sample(t, "grid_simulator", _flatten(grid.measure()))
             if load is not None:
                 self.writer.sample(t, "ac_load", _flatten(load.measure()))
+            self.poll_errors()
         self.drain()
+
+    def poll_errors(self) -> None:
+        """Drain every instrument's error queue (issue 12 item 7): an error that appears while
+        the rig only reads (an overtemperature, a protection trip) would otherwise wait for the
+        next setting to be noticed. Raises InstrumentError naming the instrument and what was
+        sent since its last check."""
+        for driver in self.station.drivers.values():
+            driver.check_errors()
 
     def drain(self) -> None:
         events = list(self.station.dut.poll())
@@ -267,6 +276,7 @@ class Runner:
                     self._session_start(step)
                     autostart = False
                 prev_end = self.clock.now()
+            self.poll_errors()  # an error since the last poll makes the run an error too
         finally:
             self.sampler.stop()
 
