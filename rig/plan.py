@@ -111,6 +111,9 @@ class RlcBank:
     branch: Literal["capacitive", "inductive"] = "capacitive"
     #: p written as a share of the DUT's rated power (resolved before the run, as Setpoint's).
     share: float | None = None
+    #: p: match_output: the bank's P is the EUT's AC export as the power analyzer reads it when
+    #: the step runs, so that no active power flows through S3 (1547.1 5.10's balancing).
+    match_output: bool = False
 
 
 @dataclass(frozen=True)
@@ -528,7 +531,10 @@ def _parse_rlc_bank(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]
     raw_p = m["p"]
     share: float | None = None
     p_w: float | None
-    if isinstance(raw_p, str) and raw_p.strip().endswith(("%", "p.u.")):
+    match = raw_p == "match_output"
+    if match:
+        p_w = math.nan
+    elif isinstance(raw_p, str) and raw_p.strip().endswith(("%", "p.u.")):
         share = r.quantity((*path, "p"), raw_p, "ratio")
         p_w = math.nan
         if share is not None and not 0 < share <= 1.5:
@@ -565,6 +571,7 @@ def _parse_rlc_bank(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]
         pct["reactive"],
         "inductive" if branch == "inductive" else "capacitive",
         share,
+        match,
     )
 
 
@@ -685,7 +692,8 @@ STEP_KINDS: tuple[StepKind, ...] = (
         _parse_rlc_bank,
         (RlcBank, RlcBankOff),
         needs_roles=("rlc_load",),
-        summary="RLC bank: {p, quality_factor, active: %, reactive: %, branch} or off",
+        summary="RLC bank: {p (W, % of rating, match_output), quality_factor, active: %, "
+        "reactive: %, branch} or off",
     ),
     StepKind(
         "switch",
@@ -1046,7 +1054,18 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
     _check_link(src, link, steps, given=doc.get("link") is not None)
     if not src.problems and period and fast and window is not None:
         _check_bounds(src, steps, limits, period, fast, window)
-    checks = _parse_checks(r, doc.get("checks"))
+    raw_checks = doc.get("checks")
+    if block is not None:  # checks may name the block's variables: read with the first case's
+        import dataclasses
+
+        from rig.procedure import substitute
+
+        block = dataclasses.replace(block, raw_checks=raw_checks)
+        try:
+            raw_checks = substitute(raw_checks, block.first_values)
+        except KeyError as exc:
+            src.error(("checks",), f"{{{exc.args[0]}}} is not a variable of the block")
+    checks = _parse_checks(r, raw_checks)
     faults = _parse_faults(r, doc.get("faults"))
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")

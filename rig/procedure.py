@@ -115,6 +115,10 @@ class Block:
     #: Where the block's steps sit among the plan's steps (set when the plan is read).
     before_count: int = 0
     inner_count: int = 0
+    #: The first case's values (what the plan as loaded holds) and the plan's raw `checks:`,
+    #: which may name the block's variables too (`output_level: "{level}"`).
+    first_values: Mapping[str, Any] = field(default_factory=dict)
+    raw_checks: Any = None
 
     def groups(self) -> list[dict[str, Any]]:
         """Every combination of the for_each values (one empty group without for_each)."""
@@ -204,6 +208,7 @@ def parse_block(r: _Reader, position: int, value: Any) -> tuple[Block | None, li
         first_values[sweep.variable] = sweep.text(sweep.start)
     if src.problems or used - known:
         return None, []
+    block = dataclasses.replace(block, first_values=first_values)
     return block, _steps(r, block, first_values)
 
 
@@ -320,11 +325,15 @@ def plan_for(plan: Plan, values: Mapping[str, Any]) -> Plan:
 
     block: Block = plan.block
     src = Source(block.source.file, block.source.data, block.source.lines)
-    inner = _steps(_Reader(src), block, values)
+    from rig.plan import _parse_checks
+
+    reader = _Reader(src)
+    inner = _steps(reader, block, values)
+    checks = _parse_checks(reader, substitute(block.raw_checks, values))
     src.raise_if_problems()
     start, stop = block.before_count, block.before_count + block.inner_count
     steps = [*plan.steps[:start], *inner, *plan.steps[stop:]]
-    return dataclasses.replace(plan, steps=tuple(renumber(steps)))
+    return dataclasses.replace(plan, steps=tuple(renumber(steps)), checks=tuple(checks))
 
 
 def renumber(steps: Sequence[Step]) -> list[Step]:
@@ -349,8 +358,10 @@ def run_procedure(plan: Plan, run_case: Callable[[Plan, Case], RunResult]) -> It
         case = Case(next(counter), dict(group), dict(values), role, repeat)
         run = run_case(plan_for(plan, values), case)
         of = _decisive(block)
-        value, verdict = result_of(run, of) if of else (None, run.verdict)
-        return CaseResult(case, run, value, verdict)
+        value, verdict = result_of(run, of) if of else (None, None)
+        # A case without the decisive result (the confirmation of a sustained island) shows
+        # its run's own outcome.
+        return CaseResult(case, run, value, verdict or run.verdict)
 
     for group in block.groups():
         if block.first is not None:
@@ -432,10 +443,10 @@ def _extend(
         end, before, last = nxt, last, res.value
 
 
-def result_of(run: RunResult, name: str) -> tuple[float | None, str]:
+def result_of(run: RunResult, name: str) -> tuple[float | None, str | None]:
     """The named result of a run (its first verdict of that name): the measured value (inf when
     judged and the awaited thing never happened; None when not judged or an error) and the
-    verdict. A run that ended in an error has none."""
+    verdict (None: the run has no such result). A run that ended in an error has none."""
     if run.error:
         return None, "error"
     for v in run.verdicts:
@@ -443,7 +454,7 @@ def result_of(run: RunResult, name: str) -> tuple[float | None, str]:
             if v.verdict in ("error", "not judged"):
                 return None, v.verdict
             return (math.inf if v.measured is None else float(v.measured)), v.verdict
-    return None, "not judged"
+    return None, None
 
 
 # --------------------------------------------------------------------------- shares of the rating

@@ -483,10 +483,25 @@ class Runner:
         """The balanced tank of IEEE 1547.1 5.10 (QL = QC = Qf P at nominal voltage and
         frequency), then detuned: R's power by `active`, one reactive branch by `reactive`."""
         driver = self.station.require(RlcLoadBank)
-        q = bank.quality_factor * bank.p_w
+        p_w = bank.p_w
+        if bank.match_output:
+            analyzer = self.station.analyzer
+            if analyzer is None:
+                raise StepError(
+                    f"{self.plan.path}: rlc_load p: match_output needs a power analyzer"
+                )
+            export = -_flatten(analyzer.read()).get("evse_ac.p_w", math.nan)
+            if not export > 0:
+                raise StepError(
+                    f"{self.plan.path}: rlc_load p: match_output: the EVSE exports {export:.0f} W; "
+                    "nothing to balance (set its output level first)"
+                )
+            p_w = export
+            self.writer.event(self.clock.now(), "runner", "rlc_matched", {"p_w": p_w})
+        q = bank.quality_factor * p_w
         detuned = bank.reactive_pct / 100.0
         tank = RlcTank(
-            p_w=bank.p_w * bank.active_pct / 100.0,
+            p_w=p_w * bank.active_pct / 100.0,
             q_l_var=q * (detuned if bank.branch == "inductive" else 1.0),
             q_c_var=q * (detuned if bank.branch == "capacitive" else 1.0),
             v_nominal=self.plan.grid.voltage_v,
