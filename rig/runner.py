@@ -16,7 +16,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, assert_never
 
-from instruments.roles import ACLoad, GridSimulator, Oscilloscope, RlcLoadBank, SwitchUnit
+from instruments.roles import (
+    ACLoad,
+    GridSimulator,
+    InstrumentError,
+    Oscilloscope,
+    RlcLoadBank,
+    SwitchUnit,
+)
 from instruments.roles.oscilloscope import TriggerSlope
 from instruments.roles.rlc_load import RlcTank
 from rig import __version__
@@ -249,7 +256,15 @@ class Runner:
         next setting to be noticed. Raises InstrumentError naming the instrument and what was
         sent since its last check."""
         for driver in self.station.drivers.values():
-            driver.check_errors()
+            try:
+                driver.check_errors()
+            except InstrumentError as exc:
+                if exc.command is not None:
+                    raise
+                # Nothing was sent since the last check: the poll itself found it.
+                raise InstrumentError(
+                    exc.instrument, exc.errors, f"{driver.error_query} (periodic error poll)"
+                ) from exc
 
     def drain(self) -> None:
         events = list(self.station.dut.poll())

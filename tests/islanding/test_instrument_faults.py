@@ -180,3 +180,67 @@ def test_rig_run_reports_the_fault_and_exits_nonzero(
     assert run["verdict"] == "error"
     assert f"{LABELS['grid']}: connection lost" in run["error"]
     assert "grid_loss_grid_following" in capsys.readouterr().out + json.dumps(run)
+
+
+# ------------------------------------------------------------- on the 5.10 bench, mid-procedure
+ISLAND_BENCH = load_bench(REPO / "fixtures/benches/emulated-islanding.yaml")
+ISLAND_LABELS = {
+    "switches": "switches (Keysight Technologies DAQ970A)",
+    "rlc": "rlc (Chroma ATE A635000)",
+    "scope": "scope (KEYSIGHT TECHNOLOGIES InfiniiVision)",
+}
+ONE_CASE = """\
+title: one 5.10 case
+dut: evse
+session: {service: DC_BPT, control_mode: dynamic}
+ev: {capacity: 60 kWh, soc: 80 %, reserve: 30 %}
+steps:
+  - {at: 0 s, grid: {voltage: 230 V, frequency: 50 Hz}, switch: {s3: closed}}
+  - wait_for: charge_loop
+  - setpoint: -100 %
+  - hold: 5 s
+  - rlc_load: {p: match_output, quality_factor: 1.0}
+  - hold: 5 s
+  - switch: {s3: open}
+  - hold: 13 s
+checks:
+  - islanding: {mode: grid_following, within: 2 s, output_level: 100 %, balance: 0.02 p.u.}
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "at_s", "expected"),
+    [
+        # S3 cannot be opened: the switch unit dropped the connection just before.
+        ("drop", "switches", 12.0, "connection lost"),
+        # The switch unit stops answering for three messages while S3 is opened.
+        ("timeout", "switches", 12.0, "no answer within 2000 ms"),
+        # The bank stops answering while it is set.
+        ("timeout", "rlc", 7.0, "no answer within 2000 ms"),
+        # The scope reports an error while its capture runs.
+        ("error", "scope", 14.0, 'reported 201,"Overtemperature"'),
+    ],
+)
+def test_a_fault_on_the_islanding_bench_is_an_error_and_every_instrument_is_made_safe(
+    kind: str,
+    name: str,
+    at_s: float,
+    expected: str,
+    tmp_path: Path,
+    faulty: Callable[[Callable[[Station], None]], None],
+) -> None:
+    from rig.plan import loads_plan
+
+    faulty(_strike(kind, name, at_s))
+    result = execute(loads_plan(ONE_CASE, "case.yaml"), ISLAND_BENCH, out_dir=tmp_path)
+    assert result.verdict == "error" and result.error is not None
+    assert f"{ISLAND_LABELS[name]}: {expected}" in result.error and " after '" in result.error
+    on_disk = Trace.load(tmp_path / "case.trace.jsonl")
+    (err,) = on_disk.events_named("run_error")
+    assert err.data["error"] == result.error and err.t >= at_s
+    safe = {e.data["instrument"]: e.data for e in on_disk.events_named("safe_state")}
+    assert all(rec["ok"] for rec in safe.values()), safe
+    state = json.loads((tmp_path / "case.bench_state.json").read_text())
+    assert state["switches"]["s3"] is False  # S3 open: the island is cut from the source
+    assert state["rlc"]["input_on"] is False
+    assert state["grid"]["output_on"] is False and state["battery"]["output_on"] is False
