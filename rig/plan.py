@@ -20,9 +20,17 @@ checks:
 ```
 
 Step keys: `at` (absolute "60 s" from the start, or relative "+60 s" after the previous step), then
-one or more instant actions (`grid`, `home_load`, `setpoint`, `follow_home_load`, `session`,
-`mark`, `plug_in`, `unplug`), or exactly one of `wait_for` (with optional `timeout`) and `hold`.
-If no step says `session: start`, the session starts right after the first step.
+one or more instant actions (`grid`, `home_load`, `setpoint`, `rlc_load`, `switch`, `dut_control`,
+`follow_home_load`, `session`, `mark`, `plug_in`, `unplug`), or exactly one of `wait_for` (with
+optional `timeout`) and `hold`. If no step says `session: start`, the session starts right after
+the first step.
+
+The bench's RLC load bank (`rlc_load: {p, quality_factor, active: %, reactive: %}`; p in W, as a
+share of the DUT's rating, or `match_output`), its switch unit's relays by name (`switch: {s3:
+open}`) and the DUT's anti-islanding (`dut_control: {anti_islanding: off}`) are steps too, and a
+setpoint may be a share of the DUT's rating (`setpoint: -66 %`). One `block:` step may hold steps
+run once per case: for each value, a sweep extended while its result rises, reruns of the worst
+cases (rig.procedure, IEEE 1547.1 5.10's shape).
 
 A plan with a top-level `link:` runs the cable sequence below the session (issue 14): the pilot,
 SLAC (`slac:` timings, names of rig.v2g.slac.timing.SlacTiming), SDP (`sdp: true|false`) and TLS

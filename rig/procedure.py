@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from rig import units
-from rig.yamlsrc import Path_, Source
+from rig.yamlsrc import Path_, Source, SourceError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -209,7 +209,25 @@ def parse_block(r: _Reader, position: int, value: Any) -> tuple[Block | None, li
     if src.problems or used - known:
         return None, []
     block = dataclasses.replace(block, first_values=first_values)
+    # Every case known before the run (not the sweep's extension) is read now, so that a value
+    # a step refuses is reported when the plan is loaded, not halfway through the procedure.
+    for values in _known_cases(block, groups):
+        if values != first_values:
+            _steps(r, block, values)
+            if src.problems:
+                return None, []
     return block, _steps(r, block, first_values)
+
+
+def _known_cases(block: Block, groups: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for group in groups:
+        if block.first is not None:
+            yield case_values(block, group, **block.first)
+        if block.sweep is None:
+            yield case_values(block, group)
+        else:
+            for v in block.sweep.values():
+                yield case_values(block, group, **{block.sweep.variable: block.sweep.text(v)})
 
 
 def _mapping(r: _Reader, path: Path_, value: Any) -> dict[str, Any]:
@@ -534,10 +552,22 @@ def execute_block(
             allow_expired_calibration=allow_expired_calibration,
         )
 
-    for res in run_procedure(plan, run_case):
-        results.append(res)
-        if res.run.interrupted:
-            break
+    refused: str | None = None
+    try:
+        for res in run_procedure(plan, run_case):
+            results.append(res)
+            if res.run.interrupted:
+                break
+    except SourceError as exc:  # a value of the sweep's extension a step refuses
+        refused = f"case {len(results) + 1}: {exc}"
+    if not results:
+        from rig.runner import context_for
+        from rig.trace import Trace
+
+        return RunResult(
+            plan, [], Trace(), context_for(plan, bench), 0.0, 0.0, refused or "no case ran",
+            "none", defects,
+        )  # fmt: skip
     verdicts = [
         dataclasses.replace(v, name=f"{v.name} [{res.case.label}]")
         for res in results
@@ -553,7 +583,7 @@ def execute_block(
         context=run.context,
         simulated_s=sum(res.run.simulated_s for res in results),
         wall_s=sum(res.run.wall_s for res in results),
-        error=None if failed is None else f"{failed.case.label}: {failed.run.error}",
+        error=refused if failed is None else f"{failed.case.label}: {failed.run.error}",
         protocol=run.protocol,
         defects=defects,
         instruments=run.instruments,

@@ -65,6 +65,7 @@ CASE = """\
 """
 
 
+@pytest.mark.slow  # the whole procedure: about 60 cases, under a minute
 def test_the_full_procedure_passes_the_good_dut_with_one_row_per_case(tmp_path: Path) -> None:
     result = execute(load_plan(PLAN_PATH), BENCH, seed=11, out_dir=tmp_path)
     assert result.error is None and result.verdict == "pass", [

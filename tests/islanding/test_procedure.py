@@ -240,3 +240,12 @@ def test_without_sweep_or_first_each_group_runs_once() -> None:
     )
     cases = list(_cases(_plan(block + "\n")))
     assert [(c.role, c.values["level"]) for c in cases] == [("single", "100 %"), ("single", "50 %")]
+
+
+def test_every_case_known_before_the_run_is_checked_when_the_plan_loads() -> None:
+    block = BLOCK.replace("to: 102 %, step: 1 %", "to: 160 %, step: 20 %")
+    with pytest.raises(SourceError) as caught:
+        loads_plan(_plan(block), "p.yaml")
+    assert "p.yaml:16: steps[2].block.steps[1].rlc_load.reactive: 158 % is outside 50 .. 150 %" in (
+        str(caught.value)
+    )
