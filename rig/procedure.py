@@ -510,6 +510,12 @@ def rows(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
                 "verdict": res.verdict,
                 "run_verdict": res.run.verdict,
                 "trace": str(res.run.trace_path) if res.run.trace_path else None,
+                # The scope captures of the case (.npz beside its trace), by file name.
+                "captures": [
+                    e.data.get("file") or e.data.get("key")
+                    for e in getattr(res.run.trace, "events", ())
+                    if e.name == "scope_capture"
+                ],
                 "error": res.run.error,
             }
         )

@@ -204,5 +204,8 @@ def test_the_table_reaches_record_json_through_rig_run(tmp_path: Path) -> None:
     (run,) = record["runs"]
     assert len(run["cases"]) == len(list((tmp_path / "out").glob("reduced.case*.trace.jsonl")))
     assert {"case", "role", "values", "value", "verdict", "trace"} <= set(run["cases"][0])
+    first = run["cases"][0]
+    assert first["captures"] == ["reduced.case01.capture1.npz"]
+    assert (tmp_path / "out" / first["captures"][0]).exists()
     html = next((tmp_path / "out").glob("*.html")).read_text()
     assert "Clearing time per case" in html and "101 %" in html
