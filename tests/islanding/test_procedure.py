@@ -140,6 +140,7 @@ class _Run:
     error: str | None = None
     interrupted: str | None = None
     trace_path: Any = None
+    trace: Any = None
     verdict: str = "pass"
     extra: dict[str, Any] = field(default_factory=dict)
 
