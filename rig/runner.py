@@ -68,6 +68,9 @@ POLL_S = 0.05
 #: The grid simulator's and the load's own meters duplicate the analyzer's points: read them at a
 #: tenth of the sample rate (they document what the sources said they delivered).
 AUX_EVERY = 10
+#: How often the instruments' error queues are drained while the rig only reads (simulated or
+#: real seconds; rig's own choice: an error is noticed within this, at a few queries a poll).
+ERROR_POLL_S = 10.0
 #: Under a real clock, a sampler that fell this far behind (a slow instrument) skips the missed
 #: ticks instead of bursting through them (s).
 LAG_SKIP_S = 1.0
@@ -212,6 +215,7 @@ class Runner:
         self.writer = writer
         self.soc = OnlineSoC(plan.ev)
         self._slow_count = 0
+        self._next_poll = ERROR_POLL_S
         self._capture: tuple[float, TimerHandle] | None = None
         self._captures = 0
         self.sampler = Sampler(clock, plan.sample_period_s, plan.fast_period_s, self.sample)
@@ -247,6 +251,8 @@ class Runner:
                 self.writer.sample(t, "grid_simulator", _flatten(grid.measure()))
             if load is not None:
                 self.writer.sample(t, "ac_load", _flatten(load.measure()))
+        if not fast_only and t >= self._next_poll:
+            self._next_poll = t + ERROR_POLL_S
             self.poll_errors()
         self.drain()
 

@@ -137,7 +137,7 @@ def test_an_error_queued_while_the_rig_only_reads_makes_the_run_an_error(
     assert result.verdict == "error" and result.error is not None
     assert f'{LABELS["battery"]}: reported 201,"Overtemperature" after \'MEAS:ARR?' in result.error
     (err,) = on_disk.events_named("run_error")
-    assert err.t <= AT_S + runner.AUX_EVERY * load_plan(PLAN).sample_period_s + 1e-6
+    assert err.t <= AT_S + runner.ERROR_POLL_S + load_plan(PLAN).sample_period_s + 1e-6
     _assert_every_twin_safe(_bench_state(tmp_path))
 
 
@@ -215,8 +215,9 @@ checks:
         ("drop", "switches", 12.0, "connection lost"),
         # The switch unit stops answering for three messages while S3 is opened.
         ("timeout", "switches", 12.0, "no answer within 2000 ms"),
-        # The bank stops answering while it is set.
-        ("timeout", "rlc", 7.0, "no answer within 2000 ms"),
+        # The bank stops answering for three messages while it loads the island (found by the
+        # error poll's query).
+        ("timeout", "rlc", 9.0, "no answer within 2000 ms"),
         # The scope reports an error while its capture runs.
         ("error", "scope", 14.0, 'reported 201,"Overtemperature"'),
     ],
