@@ -44,7 +44,9 @@ def test_opening_s3_takes_the_grid_from_the_site_while_the_source_stays_on() -> 
     assert world.grid_output and world.home.rlc is not None
     switches.open_channel("s3")
     assert not world.grid_output  # the site lost the grid ...
-    assert grid.output_enabled() and twins["grid"].state()["output_on"] is True  # ... not the source
+    assert (
+        grid.output_enabled() and twins["grid"].state()["output_on"] is True
+    )  # ... not the source
     assert switches.channel_closed("s3") is False
     switches.close_channel("s3")
     assert world.grid_output
