@@ -617,6 +617,8 @@ def _args(action: Action) -> dict[str, Any]:
     args = {f.name: getattr(action, f.name) for f in fields(action)}
     if isinstance(action, GridSet):
         args["on"] = True  # setting the grid energizes it
+    if isinstance(action, Setpoint) and action.share is None:
+        del args["share"]  # written in watts: the marker stays as it always was
     if isinstance(action, SwitchSet):
         args = {name: closed for name, closed in action.settings}  # {"s3": False}
     return args
