@@ -493,13 +493,15 @@ def resolve(plan: Plan, rated_w: float) -> Plan:
     return dataclasses.replace(plan, steps=tuple(fix(s) for s in plan.steps))
 
 
-def rows(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
-    """The table of a procedure: one row per case (record.json and the report)."""
+def rows(results: Sequence[CaseResult], of: str | None = None) -> list[dict[str, Any]]:
+    """The table of a procedure: one row per case (record.json and the report); `of` names the
+    decisive result whose value each row carries."""
     out: list[dict[str, Any]] = []
     for res in results:
         out.append(
             {
                 "case": res.case.index + 1,
+                "result": of,
                 "role": res.case.role,
                 "repeat": res.case.repeat,
                 "values": {k: _plain(v) for k, v in res.case.values.items()},
@@ -597,7 +599,7 @@ def execute_block(
         interrupted=next((r.run.interrupted for r in results if r.run.interrupted), None),
         trace_error=next((r.run.trace_error for r in results if r.run.trace_error), None),
         messages=sum(res.run.messages for res in results),
-        cases=rows(results),
+        cases=rows(results, _decisive(plan.block)),
     )
 
 

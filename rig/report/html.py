@@ -322,8 +322,12 @@ def _cases_table(s: PlanSummary) -> str:
         )
     more = len(s.cases) - MAX_CASE_ROWS
     tail = f"<p class=sub>… {more} more case(s) in record.json</p>" if more > 0 else ""
+    of = str(s.cases[0].get("result") or "")
+    title = "Clearing time per case" if of.startswith("islanding:") else "Result per case"
     return (
-        "<h3>Clearing time per case</h3><table><tr><th>case</th><th>run</th>"
+        f"<h3>{_e(title)}</h3>"
+        + (f"<p class=sub>result: {_e(of)}</p>" if of else "")
+        + "<table><tr><th>case</th><th>run</th>"
         f"{head}<th>result</th><th>verdict</th></tr>" + "".join(rows) + "</table>" + tail
     )
 
