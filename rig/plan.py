@@ -20,9 +20,17 @@ checks:
 ```
 
 Step keys: `at` (absolute "60 s" from the start, or relative "+60 s" after the previous step), then
-one or more instant actions (`grid`, `home_load`, `setpoint`, `follow_home_load`, `session`,
-`mark`, `plug_in`, `unplug`), or exactly one of `wait_for` (with optional `timeout`) and `hold`.
-If no step says `session: start`, the session starts right after the first step.
+one or more instant actions (`grid`, `home_load`, `setpoint`, `rlc_load`, `switch`, `dut_control`,
+`follow_home_load`, `session`, `mark`, `plug_in`, `unplug`), or exactly one of `wait_for` (with
+optional `timeout`) and `hold`. If no step says `session: start`, the session starts right after
+the first step.
+
+The bench's RLC load bank (`rlc_load: {p, quality_factor, active: %, reactive: %}`; p in W, as a
+share of the DUT's rating, or `match_output`), its switch unit's relays by name (`switch: {s3:
+open}`) and the DUT's anti-islanding (`dut_control: {anti_islanding: off}`) are steps too, and a
+setpoint may be a share of the DUT's rating (`setpoint: -66 %`). One `block:` step may hold steps
+run once per case: for each value, a sweep extended while its result rises, reruns of the worst
+cases (rig.procedure, IEEE 1547.1 5.10's shape).
 
 A plan with a top-level `link:` runs the cable sequence below the session (issue 14): the pilot,
 SLAC (`slac:` timings, names of rig.v2g.slac.timing.SlacTiming), SDP (`sdp: true|false`) and TLS
@@ -92,6 +100,48 @@ class HomeRLC:
 @dataclass(frozen=True)
 class Setpoint:
     p_w: float  # rig sign: + charges the EV, - discharges it
+    #: Written as a share of the DUT's rated power ("-66 %"): p_w is resolved from the bench
+    #: before the run (rig.procedure.resolve); None: written in watts.
+    share: float | None = None
+
+
+@dataclass(frozen=True)
+class RlcBank:
+    """The anti-islanding RLC load bank (IEEE 1547.1-2020 5.10, IEC 62116) as its own instrument:
+    the balanced parallel tank drawing `p_w` at quality factor Qf, then detuned in percent:
+    `active` scales R's power, `reactive` scales one reactive branch (`branch`, the capacitive
+    one unless the plan says otherwise: the rig's choice (?), 1547.1 varies "the reactive load")."""
+
+    p_w: float
+    quality_factor: float = 1.0
+    active_pct: float = 100.0
+    reactive_pct: float = 100.0
+    branch: Literal["capacitive", "inductive"] = "capacitive"
+    #: p written as a share of the DUT's rated power (resolved before the run, as Setpoint's).
+    share: float | None = None
+    #: p: match_output: the bank's P is the EUT's AC export as the power analyzer reads it when
+    #: the step runs, so that no active power flows through S3 (1547.1 5.10's balancing).
+    match_output: bool = False
+
+
+@dataclass(frozen=True)
+class RlcBankOff:
+    """Every branch of the RLC bank switched out."""
+
+
+@dataclass(frozen=True)
+class SwitchSet:
+    """Relays of the switch unit by their bench names (`s3`, `transfer_switch`): closed or open."""
+
+    settings: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True)
+class DutControl:
+    """A setting of the DUT itself: its anti-islanding function on or off (IEEE 1547.1 5.10 first
+    confirms, with it disabled, that the balanced island persists)."""
+
+    anti_islanding: bool
 
 
 @dataclass(frozen=True)
@@ -139,6 +189,10 @@ Action = (
     | HomeLoad
     | HomeRLC
     | Setpoint
+    | RlcBank
+    | RlcBankOff
+    | SwitchSet
+    | DutControl
     | FollowHomeLoad
     | SessionControl
     | Mark
@@ -216,6 +270,9 @@ class Plan:
     #: The cable sequence (pilot, SLAC, SDP) below the session; None: the session starts as
     #: soon as the plan begins, over a link that is already up.
     link: LinkSpec | None = None
+    #: A block of steps run once per case (sweep, repeats of the worst cases; rig.procedure);
+    #: `steps` then hold the block's first case.
+    block: Any = None
 
     @property
     def name(self) -> str:
@@ -454,8 +511,110 @@ def _parse_wait(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) ->
 
 
 def _parse_setpoint(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    if isinstance(value, str) and value.strip().endswith(("%", "p.u.")):
+        share = r.quantity(path, value, "ratio")
+        if share is not None and abs(share) > 1.0:
+            r.src.error(path, "a setpoint share of the DUT's rating is at most 100 %")
+            return None
+        return Setpoint(math.nan, share) if share is not None else None
     w = r.quantity(path, value, "power")
     return Setpoint(w) if w is not None else None
+
+
+#: Detuning of the RLC bank a plan may ask, in percent (rig's own bound: 1547.1 5.10 sweeps
+#: 95-105 % and on while clearing times rise).
+DETUNE_RANGE_PCT = (50.0, 150.0)
+
+
+def _parse_rlc_bank(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    if value in ("off", False):
+        return RlcBankOff()
+    m = r.mapping(path, value, ("p", "quality_factor", "active", "reactive", "branch"))
+    if "p" not in m:
+        if isinstance(value, dict):
+            r.src.error(
+                (*path, "p"), "missing: the bank's active power (W, or a share of the DUT rating)"
+            )
+        return None
+    raw_p = m["p"]
+    share: float | None = None
+    p_w: float | None
+    match = raw_p == "match_output"
+    if match:
+        p_w = math.nan
+    elif isinstance(raw_p, str) and raw_p.strip().endswith(("%", "p.u.")):
+        share = r.quantity((*path, "p"), raw_p, "ratio")
+        p_w = math.nan
+        if share is not None and not 0 < share <= 1.5:
+            r.src.error((*path, "p"), "a share of the DUT rating between 0 and 150 %")
+            return None
+        if share is None:
+            return None
+    else:
+        p_w = r.quantity((*path, "p"), raw_p, "power")
+        if p_w is not None and p_w <= 0:
+            r.src.error((*path, "p"), "must be positive (write rlc_load: off to switch it out)")
+            return None
+    qf = m.get("quality_factor", 1.0)
+    if not isinstance(qf, int | float) or isinstance(qf, bool) or not 0 < qf <= 10:
+        r.src.error((*path, "quality_factor"), f"expected a number in (0, 10], got {qf!r}")
+        return None
+    pct: dict[str, float] = {}
+    for key in ("active", "reactive"):
+        q = r.quantity((*path, key), m.get(key, "100 %"), "ratio")
+        if q is None:
+            return None
+        low, high = DETUNE_RANGE_PCT
+        if not low <= q * 100 <= high:
+            r.src.error((*path, key), f"{q * 100:g} % is outside {low:g} .. {high:g} %")
+            return None
+        pct[key] = q * 100.0
+    branch = r.choice((*path, "branch"), m.get("branch", "capacitive"), ("capacitive", "inductive"))
+    if p_w is None or branch is None:
+        return None
+    return RlcBank(
+        p_w,
+        float(qf),
+        pct["active"],
+        pct["reactive"],
+        "inductive" if branch == "inductive" else "capacitive",
+        share,
+        match,
+    )
+
+
+def _parse_switch(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
+    if not isinstance(value, dict) or not value:
+        r.src.error(path, "name the relays by their bench names, e.g. {s3: open}")
+        return None
+    out: list[tuple[str, bool]] = []
+    for name, state in value.items():
+        # YAML 1.1 reads a bare on/off as a boolean: closed/open, on/off and true/false all work.
+        if state in ("closed", "close", "on", True):
+            out.append((str(name), True))
+        elif state in ("open", "off", False):
+            out.append((str(name), False))
+        else:
+            r.src.error((*path, name), f"{state!r}: write open or closed")
+            return None
+    return SwitchSet(tuple(out))
+
+
+def _parse_dut_control(
+    r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]
+) -> Action | None:
+    m = r.mapping(path, value, ("anti_islanding",))
+    if "anti_islanding" not in m:
+        if isinstance(value, dict) or value is None:
+            r.src.error((*path, "anti_islanding"), "missing: on or off")
+        return None
+    raw = m["anti_islanding"]
+    if raw in ("on", True):
+        return DutControl(True)
+    if raw in ("off", False):
+        return DutControl(False)
+    r.src.error((*path, "anti_islanding"), f"{raw!r}: write on or off")
+    return None
 
 
 def _parse_follow(r: _Reader, path: Path_, value: Any, step: Mapping[str, Any]) -> Action | None:
@@ -530,7 +689,33 @@ STEP_KINDS: tuple[StepKind, ...] = (
         needs_roles=("ac_load",),
         summary="home load: constant power (p, q) or a parallel RLC {rlc: {p, quality_factor}}",
     ),
-    StepKind("setpoint", _parse_setpoint, (Setpoint,), summary="+ charges the EV, - discharges"),
+    StepKind(
+        "setpoint",
+        _parse_setpoint,
+        (Setpoint,),
+        summary="+ charges the EV, - discharges; W, or a share of the DUT rating (-66 %)",
+    ),
+    StepKind(
+        "rlc_load",
+        _parse_rlc_bank,
+        (RlcBank, RlcBankOff),
+        needs_roles=("rlc_load",),
+        summary="RLC bank: {p (W, % of rating, match_output), quality_factor, active: %, "
+        "reactive: %, branch} or off",
+    ),
+    StepKind(
+        "switch",
+        _parse_switch,
+        (SwitchSet,),
+        needs_roles=("switch_unit",),
+        summary="switch unit relays by bench name: {s3: open, transfer_switch: closed}",
+    ),
+    StepKind(
+        "dut_control",
+        _parse_dut_control,
+        (DutControl,),
+        summary="a DUT setting: {anti_islanding: on|off}",
+    ),
     StepKind(
         "follow_home_load",
         _parse_follow,
@@ -569,8 +754,8 @@ KIND_OF_ACTION: Mapping[type, StepKind] = {a: k for k in STEP_KINDS for a in k.a
 _STEP_KEYS = ("at", *STEP_KIND_BY_KEY, "timeout")
 
 
-def _parse_step(r: _Reader, index: int, value: Any) -> Step | None:
-    path: Path_ = ("steps", index)
+def _parse_step(r: _Reader, index: int, value: Any, where: Path_ | None = None) -> Step | None:
+    path: Path_ = where if where is not None else ("steps", index)
     line = r.src.line(path)
     if isinstance(value, str):
         value = {value: None}  # e.g. "- hold" (caught below as missing value)
@@ -856,20 +1041,39 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
             src.error(("grid", key), "must be positive")
 
     steps: list[Step] = []
+    block: Any = None
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         src.error(("steps",), "missing: expected a non-empty list of steps")
     else:
         for i, raw in enumerate(raw_steps):
+            if isinstance(raw, dict) and "block" in raw:
+                block = _parse_block(r, i, raw, steps, block)
+                continue
             step = _parse_step(r, i, raw)
             if step is not None:
                 steps.append(step)
+        if block is not None:
+            from rig.procedure import renumber
+
+            steps = renumber(steps)
     _check_sequence(src, steps)
     link = _parse_link(r, doc.get("link"))
     _check_link(src, link, steps, given=doc.get("link") is not None)
     if not src.problems and period and fast and window is not None:
         _check_bounds(src, steps, limits, period, fast, window)
-    checks = _parse_checks(r, doc.get("checks"))
+    raw_checks = doc.get("checks")
+    if block is not None:  # checks may name the block's variables: read with the first case's
+        import dataclasses
+
+        from rig.procedure import substitute
+
+        block = dataclasses.replace(block, raw_checks=raw_checks)
+        try:
+            raw_checks = substitute(raw_checks, block.first_values)
+        except KeyError as exc:
+            src.error(("checks",), f"{{{exc.args[0]}}} is not a variable of the block")
+    checks = _parse_checks(r, raw_checks)
     faults = _parse_faults(r, doc.get("faults"))
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")
@@ -893,7 +1097,29 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         fast_period_s=fast,
         fast_window_s=window,
         link=link,
+        block=block,
     )
+
+
+def _parse_block(r: _Reader, index: int, raw: dict[str, Any], steps: list[Step], seen: Any) -> Any:
+    """A `block:` step (rig.procedure): its first case's steps join `steps`; one block per plan."""
+    import dataclasses
+
+    from rig.procedure import parse_block
+
+    path: Path_ = ("steps", index)
+    if len(raw) != 1:
+        r.src.error(path, "a block stands alone in its step")
+        return seen
+    if seen is not None:
+        r.src.error(path, f"one block per plan (the first is at line {seen.line})")
+        return seen
+    block, inner = parse_block(r, index, raw["block"])
+    if block is None:
+        return seen
+    block = dataclasses.replace(block, before_count=len(steps), inner_count=len(inner))
+    steps.extend(inner)
+    return block
 
 
 def longest_duration(steps: list[Step] | tuple[Step, ...]) -> float:

@@ -17,11 +17,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, assert_never
 
-from instruments.roles import ACLoad, GridSimulator
+from instruments.roles import (
+    ACLoad,
+    GridSimulator,
+    InstrumentError,
+    Oscilloscope,
+    RlcLoadBank,
+    SwitchUnit,
+)
+from instruments.roles.oscilloscope import TriggerSlope
+from instruments.roles.rlc_load import RlcTank
 from rig import __version__
 from rig.bench import BenchConfig
 from rig.checks import Context, Verdict, not_judged, run_checks, run_outcome
 from rig.checks.reserve import OnlineSoC
+from rig.checks.waveform import CAPTURE_EVENT, Capture, attach
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
 from rig.evmodel import BatteryEmulatorLoop
 from rig.linkrun import Cable, bench_for_plan, open_cable
@@ -29,6 +39,7 @@ from rig.plan import (
     KIND_OF_ACTION,
     LINK_UP,
     Action,
+    DutControl,
     FollowHomeLoad,
     GridOutput,
     GridSet,
@@ -38,9 +49,12 @@ from rig.plan import (
     Mark,
     Plan,
     PlugIn,
+    RlcBank,
+    RlcBankOff,
     SessionControl,
     Setpoint,
     Step,
+    SwitchSet,
     Unplug,
     WaitFor,
 )
@@ -56,6 +70,9 @@ POLL_S = 0.05
 #: The grid simulator's and the load's own meters duplicate the analyzer's points: read them at a
 #: tenth of the sample rate (they document what the sources said they delivered).
 AUX_EVERY = 10
+#: How often the instruments' error queues are drained while the rig only reads (simulated or
+#: real seconds; rig's own choice: an error is noticed within this, at a few queries a poll).
+ERROR_POLL_S = 10.0
 #: Under a real clock, a sampler that fell this far behind (a slow instrument) skips the missed
 #: ticks instead of bursting through them (s).
 LAG_SKIP_S = 1.0
@@ -85,6 +102,8 @@ class RunResult:
     trace_error: str | None = None
     #: ISO 15118-20 messages the rig's engine exchanged with the DUT (0 under protocol none).
     messages: int = 0
+    #: A plan with a block (rig.procedure): one row per case, in the order they ran.
+    cases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -204,6 +223,9 @@ class Runner:
         if dc is not None and station.config.dut.side == "evse":
             self.battery_loop = BatteryEmulatorLoop.for_ev(plan.ev, set_voltage=dc.set_voltage)
         self._slow_count = 0
+        self._next_poll = ERROR_POLL_S
+        self._capture: tuple[float, TimerHandle] | None = None
+        self._captures = 0
         self.sampler = Sampler(clock, plan.sample_period_s, plan.fast_period_s, self.sample)
 
     # -- time and sampling ------------------------------------------------------------------------
@@ -239,7 +261,26 @@ class Runner:
                 self.writer.sample(t, "grid_simulator", _flatten(grid.measure()))
             if load is not None:
                 self.writer.sample(t, "ac_load", _flatten(load.measure()))
+        if not fast_only and t >= self._next_poll:
+            self._next_poll = t + ERROR_POLL_S
+            self.poll_errors()
         self.drain()
+
+    def poll_errors(self) -> None:
+        """Drain every instrument's error queue (issue 12 item 7): an error that appears while
+        the rig only reads (an overtemperature, a protection trip) would otherwise wait for the
+        next setting to be noticed. Raises InstrumentError naming the instrument and what was
+        sent since its last check."""
+        for driver in self.station.drivers.values():
+            try:
+                driver.check_errors()
+            except InstrumentError as exc:
+                if exc.command is not None:
+                    raise
+                # Nothing was sent since the last check: the poll itself found it.
+                raise InstrumentError(
+                    exc.instrument, exc.errors, f"{driver.error_query} (periodic error poll)"
+                ) from exc
 
     def drain(self) -> None:
         events = list(self.station.dut.poll())
@@ -277,11 +318,14 @@ class Runner:
                     self._session_start(step)
                     autostart = False
                 prev_end = self.clock.now()
+            self.finish_capture()
+            self.poll_errors()  # an error since the last poll makes the run an error too
         finally:
             self.sampler.stop()
 
     def apply(self, step: Step) -> None:
         physical = any(KIND_OF_ACTION[type(a)].physical for a in step.actions)
+        capture = _opens_grid(step) and self._arm_capture()
         if physical:
             self.sample()  # the value just before the change: Y0 of a step response
         for action in step.actions:
@@ -297,6 +341,90 @@ class Runner:
                 ) from exc
         if physical:
             self.sampler.open_fast_window(self.plan.fast_window_s)
+        if capture:
+            t_event = self.clock.now()
+            due = t_event + CAPTURE_POST_S + 0.05
+            self._capture = (due, self.clock.call_at(due, lambda: self._fetch_capture(t_event)))
+
+    # -- scope captures (IEEE 1547.1 5.10 measures on instantaneous values) ----------------------
+    def _scope(self) -> tuple[Oscilloscope, dict[int, str]] | None:
+        """The bench's scope and what each channel probes (the bench entry's `channels`)."""
+        scope = self.station.get(Oscilloscope)
+        entry = next(
+            (i for i in self.station.config.instruments if i.role == Oscilloscope.role), None
+        )
+        wiring = entry.options.get("channels") if entry is not None else None
+        if scope is None or not isinstance(wiring, Mapping) or not wiring:
+            return None
+        return scope, {int(ch): str(probe) for ch, probe in wiring.items()}
+
+    def _arm_capture(self) -> bool:
+        """Arm a single acquisition triggered by the grid relay's auxiliary contact opening (EXT,
+        falling), then let its pre-trigger part fill before the step opens S3 (or the grid)."""
+        found = self._scope()
+        if found is None:
+            return False
+        if self._capture is not None:  # one capture at a time: a newer one replaces it
+            self._capture[1].cancel()
+            self._capture = None
+        scope, wiring = found
+        v_peak = math.sqrt(2.0) * self.plan.grid.voltage_v
+        i_peak = math.sqrt(2.0) * self.station.config.dut.rated_power_w / self.plan.grid.voltage_v
+        for channel, probe in sorted(wiring.items()):
+            current = probe.split(".", 1)[-1].startswith("i")
+            # 1.25 x the nominal peak on four divisions; a 100:1 voltage probe and a 10 A/V
+            # current probe (rig's own choice (?): a lab records its probes in the bench file).
+            scope.configure_channel(
+                channel,
+                per_div=1.25 * (i_peak if current else v_peak) / 4.0,
+                probe=10.0 if current else 100.0,
+                unit="A" if current else "V",
+            )
+        total = CAPTURE_PRE_S + CAPTURE_POST_S
+        scope.set_timebase(seconds_per_div=total / 10.0, delay_s=total / 2.0 - CAPTURE_PRE_S)
+        scope.set_edge_trigger("EXT", level=0.5, slope=TriggerSlope.FALLING)
+        scope.arm()
+        self.writer.event(self.clock.now(), "runner", "scope_armed", {"pre_s": CAPTURE_PRE_S})
+        self.advance_to(self.clock.now() + CAPTURE_PRE_S + 0.01)
+        return True
+
+    def _fetch_capture(self, t_event: float) -> None:
+        """Fetch the completed capture: its arrays stay with the trace in memory and go to a .npz
+        beside the trace file; the scope_capture event names it (rig.checks.waveform)."""
+        self._capture = None
+        found = self._scope()
+        assert found is not None
+        scope, wiring = found
+        self._captures += 1
+        key = f"capture{self._captures}"
+        data: dict[str, Any] = {"key": key, "t_trigger": t_event, "probes": dict(wiring)}
+        if not scope.acquisition_complete():
+            data["error"] = "the scope did not trigger on the grid relay opening"
+            self.writer.event(self.clock.now(), "runner", CAPTURE_EVENT, data)
+            return
+        probes: dict[str, Any] = {}
+        units: dict[str, str] = {}
+        t: Any = None
+        for channel, probe in sorted(wiring.items()):
+            wave = scope.fetch(channel)
+            probes[probe], units[probe], t = wave.y, wave.unit, wave.t
+            if math.isfinite(wave.t_trigger):  # the emulated scope reports the run's time
+                data["t_trigger"] = wave.t_trigger
+        capture = Capture(float(data["t_trigger"]), t, probes, units)
+        data.update(units=units, points=int(t.size), sample_rate_hz=capture.sample_rate_hz)
+        path = self.writer.path
+        if path is not None:
+            name = f"{path.name.removesuffix('.trace.jsonl')}.{key}.npz"
+            capture.save(str(path.parent / name))
+            data["file"] = name  # beside the trace file
+            data["path"] = str((path.parent / name).resolve())
+        attach(self.writer.trace.meta, key, capture)
+        self.writer.event(self.clock.now(), "runner", CAPTURE_EVENT, data)
+
+    def finish_capture(self) -> None:
+        """A capture still running at the end of the steps: let it complete, then fetch it."""
+        if self._capture is not None:
+            self.advance_to(self._capture[0])
 
     def _session_start(self, step: Step) -> None:
         self.writer.step(
@@ -341,6 +469,22 @@ class Runner:
             case Setpoint():
                 st.check_setpoint(action.p_w)
                 st.dut.set_setpoint(action.p_w)
+            case RlcBank():
+                self._rlc_bank(action)
+            case RlcBankOff():
+                st.require(RlcLoadBank).set_input(False)
+            case SwitchSet():
+                switches = st.require(SwitchUnit)
+                for name, closed in action.settings:
+                    if closed:
+                        switches.close_channel(name)
+                    else:
+                        switches.open_channel(name)
+                # Read back: the evidence that S3 really opened (rig.checks.islanding).
+                states = {n: 1.0 if switches.channel_closed(n) else 0.0 for n, _ in action.settings}
+                self.writer.sample(self.clock.now(), "switch_unit", states)
+            case DutControl():
+                self._dut_control(action)
             case FollowHomeLoad():
                 st.dut.follow_home_load(action.on)
             case SessionControl():
@@ -365,6 +509,51 @@ class Runner:
                 pass
             case _:
                 assert_never(action)
+
+    def _rlc_bank(self, bank: RlcBank) -> None:
+        """The balanced tank of IEEE 1547.1 5.10 (QL = QC = Qf P at nominal voltage and
+        frequency), then detuned: R's power by `active`, one reactive branch by `reactive`."""
+        driver = self.station.require(RlcLoadBank)
+        p_w = bank.p_w
+        if bank.match_output:
+            analyzer = self.station.analyzer
+            if analyzer is None:
+                raise StepError(
+                    f"{self.plan.path}: rlc_load p: match_output needs a power analyzer"
+                )
+            export = -_flatten(analyzer.read()).get("evse_ac.p_w", math.nan)
+            if not export > 0:
+                raise StepError(
+                    f"{self.plan.path}: rlc_load p: match_output: the EVSE exports {export:.0f} W; "
+                    "nothing to balance (set its output level first)"
+                )
+            p_w = export
+            self.writer.event(self.clock.now(), "runner", "rlc_matched", {"p_w": p_w})
+        q = bank.quality_factor * p_w
+        detuned = bank.reactive_pct / 100.0
+        tank = RlcTank(
+            p_w=p_w * bank.active_pct / 100.0,
+            q_l_var=q * (detuned if bank.branch == "inductive" else 1.0),
+            q_c_var=q * (detuned if bank.branch == "capacitive" else 1.0),
+            v_nominal=self.plan.grid.voltage_v,
+            f_nominal=self.plan.grid.frequency_hz,
+            phases=int(getattr(driver, "phases", 1)),
+        )
+        driver.set_tank(tank)
+        if not driver.input_enabled():
+            driver.set_input(True)
+
+    def _dut_control(self, control: DutControl) -> None:
+        """A DUT setting: on the emulated EVSE the unit's own setting; a real DUT needs it on its
+        control interface, which has no anti-islanding command yet."""
+        world = self.station.world
+        if not self.station.config.dut.emulated or world is None:
+            raise StepError(
+                f"{self.plan.path}: dut_control: the real DUT's control interface has no "
+                "anti-islanding setting in the rig yet; set it on the unit by hand and remove "
+                "the step"
+            )
+        world.evse.anti_islanding = control.anti_islanding
 
     def _cable(self) -> Cable:
         if self.cable is None:  # the plan's validation makes this unreachable from a plan file
@@ -411,6 +600,21 @@ class Runner:
         return self.station.dut.phase is SessionPhase(wait.condition)
 
 
+#: The scope capture around S3 opening or a grid loss (rig's own choice): half a second
+#: before the trigger, 4.5 s after (the 2 s clearing limit of 5.10 and 2.5 s to show it stays).
+CAPTURE_PRE_S = 0.5
+CAPTURE_POST_S = 4.5
+
+
+def _opens_grid(step: Step) -> bool:
+    """The step takes the grid away from the site: S3 opens or the grid simulator goes off."""
+    return any(
+        (isinstance(a, SwitchSet) and ("s3", False) in a.settings)
+        or (isinstance(a, GridOutput) and not a.on)
+        for a in step.actions
+    )
+
+
 def rlc_for(p_w: float, qf: float, v: float, f: float) -> tuple[float, float, float]:
     """Parallel RLC drawing p_w at v, resonant at f with quality factor qf (IEEE 1547.1 5.10:
     Qf = R sqrt(C/L)): R = V²/P, L = R/(2πf Qf), C = Qf/(2πf R)."""
@@ -423,6 +627,10 @@ def _args(action: Action) -> dict[str, Any]:
     args = {f.name: getattr(action, f.name) for f in fields(action)}
     if isinstance(action, GridSet):
         args["on"] = True  # setting the grid energizes it
+    if isinstance(action, Setpoint) and action.share is None:
+        del args["share"]  # written in watts: the marker stays as it always was
+    if isinstance(action, SwitchSet):
+        args = {name: closed for name, closed in action.settings}  # {"s3": False}
     return args
 
 
@@ -473,6 +681,19 @@ def execute(
     disk, nor any number of signals (rig.signals). A run stopped by a signal returns with
     `interrupted` set after the bench is safe; the caller decides whether to go on.
     """
+    from rig.procedure import execute_block, resolve
+
+    if plan.block is not None:  # the expansion hook: one run per case (rig.procedure)
+        return execute_block(
+            plan,
+            bench_config,
+            seed=seed,
+            defects=defects,
+            out_dir=out_dir,
+            out_stem=out_stem,
+            allow_expired_calibration=allow_expired_calibration,
+        )
+    plan = resolve(plan, bench_config.dut.rated_power_w)
     with guarded() as guard, _fewer_collections():
         guard.reset()
         return _execute(

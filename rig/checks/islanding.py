@@ -45,6 +45,7 @@ from rig.checks import (
     register,
 )
 from rig.checks.evidence import Gap, Readings, last_sample_time, readings, too_sparse, window
+from rig.checks.waveform import CAPTURE_EVENT, capture_for, clearing_time
 from rig.sim.points import MeasurementPoint
 from rig.trace import BoolArray, FloatArray, StepMarker, Trace, analyzer_channel
 
@@ -56,6 +57,14 @@ HOME_F = analyzer_channel(MeasurementPoint.HOME, "f_hz")
 GRID_V = analyzer_channel(MeasurementPoint.GRID, "v_rms")
 #: The grid source's output state as the runner records it after a grid step (1 on, 0 off).
 SOURCE_STATE = "grid_simulator.output_on"
+#: S3's state as the runner reads it back from the switch unit after a switch step (1 closed).
+S3_STATE = "switch_unit.s3"
+GRID_P = analyzer_channel(MeasurementPoint.GRID, "p_w")
+GRID_Q = analyzer_channel(MeasurementPoint.GRID, "q_var")
+#: A scope capture counts for a loss when it triggered within this of the loss (s).
+CAPTURE_MATCH_S = 0.05
+#: How long the signals must stay below the threshold at the end of a capture (rig's choice).
+CAPTURE_HOLD_S = 0.02
 #: How long after the loss the source's state must be on record (s).
 STATE_WITHIN_S = 1.0
 CLAUSE_FOLLOWING = "IEEE 1547-2018 8.1 / IEEE 1547.1-2020 5.10 (cease to energize)"
@@ -64,15 +73,18 @@ CLAUSE_FORMING = (
 )
 
 
-def _grid_losses(trace: Trace) -> list[tuple[float, float]]:
-    """(t_loss, t_end) of every grid outage: from a `grid: off` step to `grid: on` or the end."""
-    out: list[tuple[float, float]] = []
-    grid_steps: list[StepMarker] = [s for s in trace.steps if s.action == "grid" and "on" in s.args]
-    for i, s in enumerate(grid_steps):
-        if s.args["on"] is False:
-            end = next((g.t for g in grid_steps[i + 1 :] if g.args["on"] is True), trace.end_t)
-            out.append((s.t, end))
-    return out
+def _grid_losses(trace: Trace) -> list[tuple[float, float, str]]:
+    """(t_loss, t_end, state channel) of every grid outage: from a `grid: off` step to `grid: on`
+    or the end, and from S3 opening (`switch: {s3: open}`, IEEE 1547.1 5.10) to its closing; the
+    channel is where the runner recorded the source's or S3's state after the step."""
+    out: list[tuple[float, float, str]] = []
+    for action, key, channel in (("grid", "on", SOURCE_STATE), ("switch", "s3", S3_STATE)):
+        marks: list[StepMarker] = [s for s in trace.steps if s.action == action and key in s.args]
+        for i, s in enumerate(marks):
+            if s.args[key] is False:
+                end = next((g.t for g in marks[i + 1 :] if g.args[key] is True), trace.end_t)
+                out.append((s.t, end, channel))
+    return sorted(out)
 
 
 def stays_below_from(t: FloatArray, ok: BoolArray, t0: float, t_end: float) -> float | None:
@@ -135,6 +147,14 @@ def stays_below_from(t: FloatArray, ok: BoolArray, t0: float, t_end: float) -> f
             high=1.0,
             positive=True,
         ),
+        "balance": Param(
+            "ratio",
+            None,
+            help="grid-following: the largest P and Q through S3 before it opens with the RLC "
+            "bank balanced, p.u. of the rating (IEEE 1547.1 5.10: 0.02 p.u.)",
+            high=1.0,
+            positive=True,
+        ),
         "max_gap": Param(
             "time", "2 s", help="longest gap in readings accepted after the loss", positive=True
         ),
@@ -170,27 +190,116 @@ def islanding(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[Ver
             )
         ]
     out: list[Verdict] = []
-    for t0, t1 in losses:
+    for t0, t1, state in losses:
         if mode == "grid_following":
-            out.append(_cease_to_energize(trace, ctx, params, t0, t1))
+            if _last_step_args(trace, "dut_control", t0).get("anti_islanding") is False:
+                out.append(_sustained(trace, ctx, params, t0, t1, state))
+            else:
+                out.append(_cease_to_energize(trace, ctx, params, t0, t1, state))
         else:
-            out.extend(_backup(trace, ctx, params, t0, t1))
+            out.extend(_backup(trace, ctx, params, t0, t1, state))
     return out
 
 
-def _source_gone(trace: Trace, t0: float) -> str | None:
-    """None when the record shows the grid source's output off after the loss; else why not."""
-    t, v = trace.series(SOURCE_STATE)
+def _last_step_args(trace: Trace, action: str, t0: float) -> Mapping[str, Any]:
+    """The arguments of the last `action` step at or before t0 ({} if none)."""
+    found = [s for s in trace.steps if s.action == action and s.t <= t0]
+    return found[-1].args if found else {}
+
+
+def _source_gone(trace: Trace, t0: float, channel: str = SOURCE_STATE) -> str | None:
+    """None when the record shows the grid source's output (or S3) open after the loss; else
+    why not."""
+    what = "S3's state" if channel == S3_STATE else "the grid source's output state"
+    t, v = trace.series(channel)
     after = (t >= t0) & (t <= t0 + STATE_WITHIN_S) & ~np.isnan(v)
     if t.size == 0:
         return (
-            f"no record of the grid source's output state ({SOURCE_STATE}): the trace cannot "
-            "show that the grid really went away"
+            f"no record of {what} ({channel}): the trace cannot show that the grid really went away"
         )
     if not np.any(after):
-        return f"the grid source's output state was not recorded within {STATE_WITHIN_S:g} s of the loss"
+        return f"{what} was not recorded within {STATE_WITHIN_S:g} s of the loss"
     if float(v[after][-1]) > 0.5:
-        return "the grid source's output stayed on after `grid: off`: the grid never went away"
+        return f"{what} still read closed/on after the step: the grid never went away"
+    return None
+
+
+def _balance(
+    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, max_gap: float
+) -> str | None:
+    """IEEE 1547.1 5.10: with the RLC bank balanced (not detuned), the power through S3 is within
+    `balance` p.u. in P and in Q before S3 opens (measured at the grid point). None: balanced,
+    or not asked (`balance` unset, or the bank detuned on purpose); else the measured imbalance."""
+    limit = params.get("balance")
+    if limit is None:
+        return None
+    bank = _last_step_args(trace, "rlc_load", t0)
+    if not bank:
+        return "the plan never sets the RLC load bank (rlc_load) before the loss"
+    if bank.get("active_pct") != 100.0 or bank.get("reactive_pct") != 100.0:
+        return None  # a detuned case of the sweep: imbalanced on purpose
+    rated = ctx.evse_rated_w
+    seen: list[float] = []
+    for ch in (GRID_P, GRID_Q):
+        before = readings(trace, ch).last_before(t0)
+        if before is None or t0 - before[0] > max_gap:
+            return f"no reading of {ch} before the loss: the balance through S3 is unknown"
+        seen.append(before[1])
+    p, q = seen
+    if abs(p) > float(limit) * rated or abs(q) > float(limit) * rated:
+        return (
+            f"the RLC bank was not balanced: {p:.0f} W and {q:.0f} var through S3 before it "
+            f"opened ({p / rated:+.3f} / {q / rated:+.3f} p.u.; IEEE 1547.1 5.10 asks within "
+            f"{float(limit):g} p.u. in P and Q)"
+        )
+    return None
+
+
+def _sustained(
+    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float, state: str
+) -> Verdict:
+    """IEEE 1547.1 5.10's first case: with the EUT's anti-islanding disabled, the balanced island
+    persists for `sustain`. Persisting passes; an island that collapsed means the load was not
+    balanced well enough for the procedure (not judged), not a fault of the unit."""
+    name = "islanding:sustained"
+    clause = "IEEE 1547.1-2020 5.10 (island sustained with anti-islanding disabled)"
+    need = float(params["sustain"])
+    thr = float(params["threshold"])
+
+    def refuse(kind: str, reason: str) -> Verdict:
+        maker = not_judged if kind == "not judged" else problem
+        return maker(name, reason, clause, unit="s", limit=need, relation=Relation.AT_LEAST)
+
+    end, short = _observation(trace, (EVSE_V,), t0, t1, need)
+    if short:
+        return refuse("not judged", short)
+    gone = _source_gone(trace, t0, state)
+    if gone:
+        return refuse("error" if "no record" in gone else "not judged", gone)
+    got = window(trace, EVSE_V, t0, end, float(params["max_gap"]))
+    if isinstance(got, Gap):
+        return refuse("error", got.describe())
+    dead = np.nonzero(got.v < thr * ctx.v_nominal)[0]
+    lasted = (float(got.t[dead[0]]) if dead.size else end) - t0
+    if lasted < need:
+        return refuse(
+            "not judged",
+            f"with anti-islanding disabled the island collapsed {lasted:.2f} s after S3 opened "
+            f"(needs to persist {need:g} s): the RLC load is not balanced well enough for the "
+            "procedure's cases",
+        )
+    detail = f"with anti-islanding disabled the island persisted {lasted:.1f} s (observed)"
+    return judged(
+        name, lasted, need, Relation.AT_LEAST, "s", 0.0, params, detail, clause,
+        (Marker("time", "grid lost", t0, EVSE_V),),
+    )  # fmt: skip
+
+
+def _capture_at(trace: Trace, t0: float) -> Any:
+    """The scope_capture event of the loss at t0 (None: the bench had no scope)."""
+    for ev in trace.events_named(CAPTURE_EVENT):
+        if abs(float(ev.data.get("t_trigger", -1e9)) - t0) <= CAPTURE_MATCH_S:
+            return ev
     return None
 
 
@@ -214,7 +323,7 @@ def _aligned(a: Readings, b: Readings) -> tuple[FloatArray, FloatArray, FloatArr
 
 
 def _cease_to_energize(
-    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float
+    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float, state: str
 ) -> Verdict:
     name = "islanding:grid_following"
     clause = CLAUSE_FOLLOWING
@@ -230,11 +339,15 @@ def _cease_to_energize(
     end, short = _observation(trace, (EVSE_V, EVSE_I), t0, t1, limit + float(params["sustain"]))
     if short:
         return refuse("not judged", short)
-    gone = _source_gone(trace, t0)
+    gone = _source_gone(trace, t0, state)
     if gone:
         return refuse("error" if "no record" in gone else "not judged", gone)
+    imbalance = _balance(trace, ctx, params, t0, max_gap)
+    if imbalance:
+        return refuse("error" if "no reading" in imbalance else "not judged", imbalance)
+    capture = _capture_at(trace, t0)
     cycle = 1.0 / ctx.f_nominal
-    for ch in (EVSE_V, EVSE_I):
+    for ch in (EVSE_V, EVSE_I) if capture is None else ():
         interval = ctx.instrumentation.update_interval(ch)
         if interval is None:
             return refuse("error", f"the bench does not describe the instrument behind {ch}")
@@ -263,6 +376,9 @@ def _cease_to_energize(
             f"the EVSE exported {-before[1]:.0f} W ({export_pu:.2f} p.u.) when the grid was "
             f"lost: nothing to cease (at least {float(params['min_export']):.2f} p.u. needed)",
         )
+    exported = f"exporting {-before[1]:.0f} W ({export_pu:.2f} p.u.)"
+    if capture is not None:
+        return _from_capture(trace, ctx, params, t0, capture, exported, refuse)
     seen: list[Readings] = []
     for ch in (EVSE_V, EVSE_I):
         got = window(trace, ch, t0, end, max_gap)
@@ -293,7 +409,6 @@ def _cease_to_energize(
         Marker("span", "limit", (t0, t0 + limit), EVSE_V),
         _zoom(t0, limit, t_clear, EVSE_V),
     )
-    exported = f"exporting {-before[1]:.0f} W ({export_pu:.2f} p.u.)"
     if t_clear is None:
         detail = (
             f"grid lost at t={t0:.2f} s while {exported}; the EVSE still energized its terminals "
@@ -306,13 +421,100 @@ def _cease_to_energize(
     u = ctx.instrumentation.time_u(EVSE_V, seen[0].spacing_at(t_clear))
     detail = (
         f"grid lost at t={t0:.2f} s while {exported}; EVSE V < {thr * ctx.v_nominal:.1f} V and "
-        f"I < {thr * i_base:.2f} A from {clearing:.3f} s on (observed {end - t0:.1f} s)"
+        f"I < {thr * i_base:.2f} A from {clearing:.3f} s on (observed {end - t0:.1f} s; source: "
+        "the power analyzer's per-cycle RMS)"
     )
     return judged(name, clearing, limit, Relation.AT_MOST, "s", u, params, detail, clause, markers)
 
 
+def _from_capture(
+    trace: Trace,
+    ctx: Context,
+    params: Mapping[str, Any],
+    t0: float,
+    event: Any,
+    exported: str,
+    refuse: Any,
+) -> Verdict:
+    """The clearing time from the scope capture triggered by S3 opening (IEEE 1547.1 5.10 on
+    instantaneous voltage and EUT current: rig.checks.waveform.clearing_time)."""
+    name = "islanding:grid_following"
+    limit = float(params["within"])
+    thr = float(params["threshold"])
+    i_base = ctx.evse_rated_w / ctx.v_nominal
+    data = event.data
+    if data.get("error"):
+        return refuse("error", f"scope capture: {data['error']}")  # type: ignore[no-any-return]
+    try:
+        capture = capture_for(trace.meta, data, None)
+    except (OSError, ValueError, KeyError) as exc:
+        return refuse("error", f"the scope capture {data.get('file')} cannot be read: {exc}")  # type: ignore[no-any-return]
+    v_probe = next((p for p in ("evse_ac.v", "home.v") if p in capture.probes), None)
+    if v_probe is None or "evse_ac.i" not in capture.probes:
+        return refuse(  # type: ignore[no-any-return]
+            "error",
+            "the scope does not probe the EUT's voltage (evse_ac.v) and current (evse_ac.i): "
+            f"it probes {', '.join(sorted(capture.probes)) or 'nothing'}",
+        )
+    t_event = t0 - capture.t_trigger
+    after = float(capture.t[-1]) - t_event
+    if after < limit + CAPTURE_HOLD_S:
+        return refuse(  # type: ignore[no-any-return]
+            "error",
+            f"the scope capture ends {after:.2f} s after S3 opened; judging a {limit:g} s "
+            f"clearing time needs at least {limit + CAPTURE_HOLD_S:.2f} s",
+        )
+    found = clearing_time(
+        capture.t,
+        capture.probes[v_probe],
+        capture.probes["evse_ac.i"],
+        t_event=t_event,
+        v_nominal_rms=ctx.v_nominal,
+        i_rated_rms=i_base,
+        threshold_pu=thr,
+        min_hold_s=CAPTURE_HOLD_S,
+    )
+    rate = capture.sample_rate_hz
+    source = (
+        f"source: scope capture {data.get('file', data.get('key'))}, {rate / 1e3:.0f} kSa/s, "
+        f"instantaneous values against {thr:g} p.u. of the nominal peaks "
+        f"({found.threshold_v:.1f} V, {found.threshold_i:.2f} A)"
+    )
+    markers = (
+        Marker("time", "S3 opened" if _opened_s3(trace, t0) else "grid lost", t0, EVSE_V),
+        Marker("span", "limit", (t0, t0 + limit), EVSE_V),
+    )
+    if found.clearing_s is None:
+        detail = (
+            f"grid lost at t={t0:.2f} s while {exported}; the EVSE still energized its terminals "
+            f"at the end of the {after:.2f} s captured ({source})"
+        )
+        return judged(
+            name, None, limit, Relation.AT_MOST, "s", 0.0, params, detail, CLAUSE_FOLLOWING, markers
+        )
+    # The sample interval (interpolation between samples) and the free-running sample clock
+    # against the trigger: two sample intervals (rig's own choice).
+    u = 2.0 / rate if rate > 0 else float("inf")
+    detail = (
+        f"grid lost at t={t0:.2f} s while {exported}; instantaneous EVSE voltage and current "
+        f"below {thr:g} p.u. from {found.clearing_s:.4f} s on, held {found.held_s:.2f} s to the "
+        f"end of the capture ({source})"
+    )
+    return judged(
+        name, found.clearing_s, limit, Relation.AT_MOST, "s", u, params, detail,
+        CLAUSE_FOLLOWING, (*markers, Marker("time", f"cleared {found.clearing_s:.3f} s",
+                                            t0 + found.clearing_s, EVSE_V)),
+    )  # fmt: skip
+
+
+def _opened_s3(trace: Trace, t0: float) -> bool:
+    return any(
+        s.action == "switch" and s.args.get("s3") is False and s.t == t0 for s in trace.steps
+    )
+
+
 def _backup(
-    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float
+    trace: Trace, ctx: Context, params: Mapping[str, Any], t0: float, t1: float, state: str
 ) -> list[Verdict]:
     name = "islanding:grid_forming"
     clause = CLAUSE_FORMING
@@ -329,7 +531,7 @@ def _backup(
     end, short = _observation(trace, (HOME_V,), t0, t1, limit + float(params["sustain"]))
     if short:
         return refuse("not judged", short)
-    gone = _source_gone(trace, t0)
+    gone = _source_gone(trace, t0, state)
     if gone:
         return refuse("error" if "no record" in gone else "not judged", gone)
     seen: dict[str, Readings] = {}
@@ -449,3 +651,4 @@ def _zoom(t0: float, limit: float, t_measured: float | None, channel: str) -> Ma
 
 REQUIRED_IF[("islanding", "transfer_within")] = lambda values: values.get("mode") == "grid_forming"
 REQUIRED_IF[("islanding", "output_level")] = lambda values: False
+REQUIRED_IF[("islanding", "balance")] = lambda values: False

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -256,3 +257,70 @@ def _first_crossing(
             return t_prev + share * (t_hit - t_prev)
         previous = (float(times[stop - 1]), float(values[-1]))
     return None
+
+
+# ------------------------------------------------------------------------------ scope captures
+#: The trace event the runner writes for each scope capture (rig.runner), and where the
+#: in-memory arrays of a run's captures are kept on the Trace (its `meta`, never written out:
+#: the arrays go to a .npz file beside the trace, which the event names).
+CAPTURE_EVENT = "scope_capture"
+_CAPTURES = "_captures"
+
+
+@dataclass(frozen=True, eq=False)
+class Capture:
+    """A scope capture around a trigger: sample times relative to the trigger (s), the values of
+    each probe ("evse_ac.v", "evse_ac.i": what the channel is wired to), and when the trigger
+    fired on the run's clock."""
+
+    t_trigger: float
+    t: FloatArray
+    probes: dict[str, FloatArray]
+    units: dict[str, str]
+
+    @property
+    def sample_rate_hz(self) -> float:
+        return float((self.t.size - 1) / (self.t[-1] - self.t[0])) if self.t.size > 1 else 0.0
+
+    def save(self, path: str) -> None:
+        arrays: dict[str, Any] = {"t": self.t}
+        arrays.update({f"probe:{k}": v for k, v in self.probes.items()})
+        np.savez_compressed(path, **arrays)
+
+    @classmethod
+    def load(cls, path: str, t_trigger: float, units: dict[str, str]) -> Capture:
+        with np.load(path) as data:
+            probes = {k[6:]: np.asarray(data[k]) for k in data.files if k.startswith("probe:")}
+            return cls(t_trigger, np.asarray(data["t"]), probes, dict(units))
+
+
+def attach(meta: dict[str, object], key: str, capture: Capture) -> None:
+    """Keep a capture with the in-memory trace under `key` (the event's `key`)."""
+    held = meta.setdefault(_CAPTURES, {})
+    assert isinstance(held, dict)
+    held[key] = capture
+
+
+def capture_for(meta: dict[str, object], data: dict[str, object], trace_dir: str | None) -> Capture:
+    """The capture a scope_capture event names: from the run's memory, else from its .npz file
+    (a trace read back from disk; `trace_dir` is where the trace file is)."""
+    import os
+
+    held = meta.get(_CAPTURES)
+    key = str(data.get("key"))
+    if isinstance(held, dict) and key in held:
+        found = held[key]
+        assert isinstance(found, Capture)
+        return found
+    name = data.get("file")
+    full = data.get("path")
+    if trace_dir is None and isinstance(full, str) and os.path.exists(full):
+        name = full
+    if not isinstance(name, str):
+        raise FileNotFoundError("the capture was not written to a file")
+    path = name if os.path.isabs(name) or trace_dir is None else os.path.join(trace_dir, name)
+    units = data.get("units")
+    t_trigger = data.get("t_trigger")
+    if not isinstance(t_trigger, int | float):
+        raise ValueError("the capture event has no trigger time")
+    return Capture.load(path, float(t_trigger), dict(units) if isinstance(units, dict) else {})

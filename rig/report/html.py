@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Rows of the message sequence and events tables shown per plan (the record keeps them all).
 MAX_TABLE_ROWS = 60
+#: A procedure's table of cases shows every case up to this many (IEEE 1547.1 5.10 has ~60).
+MAX_CASE_ROWS = 500
 
 _OUTPUT_NAMES = {
     "trace": "trace (JSON lines)",
@@ -288,6 +290,48 @@ def _events_table(s: PlanSummary) -> str:
     )
 
 
+def _cases_table(s: PlanSummary) -> str:
+    """A procedure's cases (rig.procedure): one row per run, with its variables, the decisive
+    result (the clearing time in IEEE 1547.1 5.10) and its verdict; reruns marked."""
+    if not s.cases:
+        return ""
+    names: list[str] = []
+    for case in s.cases:
+        given = case.get("values")
+        for key in given if isinstance(given, Mapping) else ():
+            if key not in names:
+                names.append(str(key))
+    head = "".join(f"<th>{_e(n)}</th>" for n in names)
+    rows = []
+    for case in s.cases[:MAX_CASE_ROWS]:
+        raw = case.get("values")
+        values: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        cells = "".join(f"<td>{_e(values.get(n, ''))}</td>" for n in names)
+        value = case.get("value")
+        shown = (
+            "never (still energized)"
+            if case.get("never")
+            else (fmt_value(value, "s") if isinstance(value, int | float) else "—")
+        )
+        role = str(case.get("role", ""))
+        if case.get("repeat"):
+            role += f" {case.get('repeat')}"
+        rows.append(
+            f"<tr><td class=num>{_e(case.get('case', ''))}</td><td>{_e(role)}</td>{cells}"
+            f"<td class=num>{_e(shown)}</td><td>{_e(case.get('verdict', ''))}</td></tr>"
+        )
+    more = len(s.cases) - MAX_CASE_ROWS
+    tail = f"<p class=sub>… {more} more case(s) in record.json</p>" if more > 0 else ""
+    of = str(s.cases[0].get("result") or "")
+    title = "Clearing time per case" if of.startswith("islanding:") else "Result per case"
+    return (
+        f"<h3>{_e(title)}</h3>"
+        + (f"<p class=sub>result: {_e(of)}</p>" if of else "")
+        + "<table><tr><th>case</th><th>run</th>"
+        f"{head}<th>result</th><th>verdict</th></tr>" + "".join(rows) + "</table>" + tail
+    )
+
+
 def plan_section(s: PlanSummary, index: int) -> str:
     meta = [f"<code>{_e(s.plan)}</code>"]
     if s.requirement:
@@ -320,7 +364,8 @@ def plan_section(s: PlanSummary, index: int) -> str:
         f"<p class=meta>{' · '.join(meta)}</p>{error}{figure}"
         "<div class=pair><div><h3>Message sequence</h3>"
         f"{_sequence_table(s)}</div><div><h3>DUT events</h3>{_events_table(s)}</div></div>"
-        "<h3>Verdicts</h3>"
+        + _cases_table(s)
+        + "<h3>Verdicts</h3>"
         f"{verdict_table(s.checks, decisive=s.decisive)}"
         + (f"<p class=links>Files: {links}</p>" if links else "")
         + "</section>"

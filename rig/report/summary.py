@@ -58,6 +58,8 @@ class PlanSummary:
     sequence: Mapping[str, Any] | None = None
     events: tuple[Mapping[str, Any], ...] = ()
     events_dropped: int = 0
+    #: A plan with a block (rig.procedure): one row per case (values, result, verdict, trace).
+    cases: tuple[Mapping[str, Any], ...] = ()
 
     # -- views -------------------------------------------------------------------------------------
     @property
@@ -97,6 +99,8 @@ class PlanSummary:
             out["message_sequence"] = dict(self.sequence)
         if self.events:
             out["dut_events"] = [dict(e) for e in self.events]
+        if self.cases:
+            out["cases"] = [dict(c) for c in self.cases]
         return out
 
     def to_wire(self) -> dict[str, Any]:
@@ -126,6 +130,7 @@ class PlanSummary:
             "sequence": None if self.sequence is None else dict(self.sequence),
             "events": [dict(e) for e in self.events],
             "events_dropped": self.events_dropped,
+            "cases": [dict(c) for c in self.cases],
         }
 
     @classmethod
@@ -197,6 +202,7 @@ def _from_wire(d: Mapping[str, Any]) -> PlanSummary:
         sequence=d["sequence"] if isinstance(d.get("sequence"), Mapping) else None,
         events=_mappings(d.get("events"), 1000),
         events_dropped=int(d.get("events_dropped", 0) or 0),
+        cases=_mappings(d.get("cases"), 1000),
     )
 
 
@@ -326,6 +332,7 @@ def summarize(
         sequence=sequence.as_record() if sequence.messages or sequence.malformed else None,
         events=tuple(m.as_record() for m in marks),
         events_dropped=dropped,
+        cases=tuple(getattr(result, "cases", ())),
     )
 
 

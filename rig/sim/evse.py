@@ -70,6 +70,10 @@ class EVSE:
             config.trip_settings, min_clearing_s=firmware.island_detection_s or 0.0
         )
         self.enabled = False
+        #: The unit's anti-islanding function (its active method) as set on the unit: IEEE
+        #: 1547.1 5.10 switches it off to confirm that the balanced island persists. Passive
+        #: voltage and frequency trips stay on (they are the unit's protection settings).
+        self.anti_islanding = True
         self.state = SiteState.CONNECTED
         self.p_w = 0.0
         self.q_var = 0.0
@@ -146,6 +150,7 @@ class EVSE:
             self.island_since = now
             if (
                 self.enabled
+                and self.anti_islanding
                 and self.firmware.detects_islands
                 and self.islanding_method is IslandingMethod.ACTIVE
             ):

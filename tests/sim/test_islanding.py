@@ -227,3 +227,18 @@ def test_a_grid_trip_ceases_and_reconnects_once_the_grid_is_back_in_range(
     world.advance_to(45.0)
     assert world.evse.p_w == pytest.approx(-5000.0)
     assert "reconnected" in names(world)
+
+
+def test_with_anti_islanding_disabled_the_balanced_island_persists(make_world: MakeWorld) -> None:
+    # 1547.1 5.10 first confirms, with the unit's anti-islanding disabled, that the island
+    # the balanced RLC load makes is sustained; the active method is what the setting turns off.
+    world = balanced_island(make_world, islanding_method="active")
+    world.evse.anti_islanding = False
+    assert clearing_time(world, 10.0) is None
+    assert world.evse.energized and "island_detected" not in names(world)
+    # Back on, the next loss is detected as before.
+    world.set_grid_output(True)
+    world.advance_to(world.now + 10.0)
+    world.evse.anti_islanding = True
+    t = clearing_time(world, 3.0)
+    assert t is not None and t < 0.6
