@@ -110,7 +110,7 @@ RUN_ERROR: dict[tuple[str, str], str] = {
             "the run did not test what the plan says (fault_reaction: error; faults:applied: "
             "not judged)"
         )
-        for plan in _FAULTS
+        for plan in (*_FAULTS, "out_of_sequence")
     },
     **{
         (defect, plan): (
@@ -125,10 +125,7 @@ RUN_ERROR: dict[tuple[str, str], str] = {
 
 #: (defect, plan) -> why the plan passes although the defect acts in it
 OUT_OF_SCOPE: dict[tuple[str, str], str] = {
-    **{
-        ("late_response", plan): "the plan judges the TLS handshake or the response codes only"
-        for plan in ("out_of_sequence", "tls_handshake")
-    },
+    ("late_response", "tls_handshake"): "the plan judges the TLS handshake only",
     **{
         ("wrong_response_code", plan): "the plan judges the DUT's reaction to its fault only"
         for plan in (*_FAULTS, "tls_handshake")
