@@ -34,7 +34,8 @@ from rig.emulators.defects import TLS_DEFECTS
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
 
-SEEDS = tuple(range(1, 21))
+#: RIG_MATRIX_SEEDS=N runs the first N seeds only (a quick local look; CI runs all 20).
+SEEDS = tuple(range(1, 1 + int(os.environ.get("RIG_MATRIX_SEEDS", "20"))))
 #: Seeds on which the pairs said to be unchanged are compared with the good unit.
 GUARD_SEEDS = (1, 2)
 #: Defects the unit drawn by the seed cannot change (a certificate is refused whatever the unit's
@@ -216,6 +217,8 @@ def test_the_pairs_said_unchanged_are_unchanged(matrix: dict[Job, dict[str, Any]
                 why = _unchanged(good, bad)
                 if why is not None:
                     changed.append((defect, plan, seed, why))
+    for row in changed:
+        print("changed:", *row)
     assert changed == []
 
 
@@ -240,7 +243,7 @@ def test_measured_values_differ_from_seed_to_seed(matrix: dict[Job, dict[str, An
         constant = np.unique(np.round(v, 9)).size == 1
         # A distance that is zero inside its band on every seed says nothing of the seed.
         inside = bool(np.all(v == 0.0))
-        if len(v) == len(SEEDS) and constant and key[1] not in _EXACT and not inside:
+        if len(v) == len(SEEDS) > 2 and constant and key[1] not in _EXACT and not inside:
             same.append(key)
     assert same == []
 

@@ -126,6 +126,22 @@ RUN_ERROR: dict[tuple[str, str], str] = {
 #: (defect, plan) -> why the plan passes although the defect acts in it
 OUT_OF_SCOPE: dict[tuple[str, str], str] = {
     ("late_response", "tls_handshake"): "the plan judges the TLS handshake only",
+    ("overshoot", "discharge_within_ev_limits"): (
+        "the EV's 5 kW limit clamps the stage: the rise is only faster (nothing overshoots the "
+        "limit) and the pack reaches its reserve about a second earlier; no criterion faults that"
+    ),
+    **{
+        (defect, "out_of_sequence"): "the plan judges the response to its probe only"
+        for defect in ("slow_ramp", "keeps_power_after_session_loss", "no_sequence_timeout")
+    },
+    **{
+        (defect, plan): (
+            "the plan judges the DUT's reaction to its fault (and, for wrong_value, the size of "
+            "the discharge), not its power steps or their direction"
+        )
+        for defect in ("slow_ramp", "wrong_discharge_sign")
+        for plan in _FAULTS
+    },
     **{
         ("wrong_response_code", plan): "the plan judges the DUT's reaction to its fault only"
         for plan in (*_FAULTS, "tls_handshake")
@@ -140,8 +156,8 @@ UNCHANGED: dict[str, str] = {
     "ignores_reserve": "the EV never reaches its reserve in the plan",
     "slow_ramp": "the plan commands no power step",
     "overshoot": (
-        "the EV's discharge limit clamps the stage before it can overshoot: only the first "
-        "quarter second of the rise differs (faster), which no criterion faults"
+        "no step the plan judges: an overshoot there lasts under half a second (the matrix's "
+        "allowance for a step's shape)"
     ),
     "slow_island_detection": "the plan never disconnects the grid",
     "no_island_detection": "the plan never disconnects the grid",
