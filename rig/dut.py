@@ -224,8 +224,10 @@ class V2gTap:
             self.count += 1
             if not self.messages:
                 return
-            body = record.data if isinstance(record.data, Mapping) else {}
-            inner = body.get(record.name) if isinstance(body, Mapping) else None
+            body = record.data
+            if type(body) is not dict and not isinstance(body, Mapping):
+                body = {}
+            inner = body.get(record.name)
             data: dict[str, Any] = {
                 "dir": "tx" if kind is self._sent else "rx",
                 "side": self.side,
@@ -234,7 +236,11 @@ class V2gTap:
                 "exi": record.hex,
                 "body": body,
             }
-            code = inner.get("ResponseCode") if isinstance(inner, Mapping) else None
+            code = (
+                inner.get("ResponseCode")
+                if type(inner) is dict or isinstance(inner, Mapping)
+                else None
+            )
             if code is not None:
                 data["code"] = code
             self.events.append(DutEvent(record.time, "message", data, self.src))

@@ -135,12 +135,19 @@ class RunResult:
 
 def _flatten(reading: Any, prefix: str = "") -> dict[str, float]:
     """AcReading/DcReading (or a mapping of them by point) -> {"evse_ac.p_w": ...}."""
-    if isinstance(reading, Mapping):
+    if type(reading) is dict or isinstance(reading, Mapping):
         out: dict[str, float] = {}
         for key, value in reading.items():
             out.update(_flatten(value, f"{prefix}{key}."))
         return out
-    return {f"{prefix}{f.name}": float(getattr(reading, f.name)) for f in fields(reading)}
+    names = _FIELD_NAMES.get(type(reading))
+    if names is None:
+        names = _FIELD_NAMES[type(reading)] = tuple(f.name for f in fields(reading))
+    return {prefix + name: float(getattr(reading, name)) for name in names}
+
+
+#: A reading class's field names (dataclasses.fields() is rebuilt on every call; ~25 per sample).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class Sampler:

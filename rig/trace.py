@@ -232,7 +232,8 @@ class TraceWriter:
 
     def sample(self, t: float, src: str, values: Mapping[str, float]) -> None:
         self.trace.add_sample(t, src, values)
-        self._write({"t": t, "k": "sample", "src": src, "v": dict(values)})
+        if self._fd is not None:
+            self._write({"t": t, "k": "sample", "src": src, "v": dict(values)})
 
     def event(
         self,
