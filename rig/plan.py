@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rig import units
+from rig.day import DaySpec, parse_day
 from rig.ev import EVSpec
 from rig.v2g.vocabulary import ControlMode, Service, SessionPhase
 from rig.yamlsrc import Path_, Source, load, loads
@@ -216,6 +217,8 @@ class Plan:
     #: The cable sequence (pilot, SLAC, SDP) below the session; None: the session starts as
     #: soon as the plan begins, over a link that is already up.
     link: LinkSpec | None = None
+    #: A day of tariff, departure, home load, PV and outages (rig.day); None: not a day plan.
+    day: DaySpec | None = None
 
     @property
     def name(self) -> str:
@@ -248,6 +251,7 @@ DEFAULT_LIMITS = PlanLimits()
 
 # ---------------------------------------------------------------------------------------- parsing
 _TOP_KEYS = (
+    "day",
     "faults",
     "link",
     "title",
@@ -871,6 +875,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         _check_bounds(src, steps, limits, period, fast, window)
     checks = _parse_checks(r, doc.get("checks"))
     faults = _parse_faults(r, doc.get("faults"))
+    day = _parse_day(src, doc.get("day"), ev, steps)
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")
     src.raise_if_problems()
@@ -893,7 +898,32 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         fast_period_s=fast,
         fast_window_s=window,
         link=link,
+        day=day,
     )
+
+
+#: Steps a day plan leaves to the day: its home load and the DUT's own energy manager.
+_DAY_OWNS = (HomeLoad, HomeRLC, Setpoint, FollowHomeLoad)
+
+
+def _parse_day(src: Source, value: Any, ev: EVSpec | None, steps: list[Step]) -> DaySpec | None:
+    """`day:` (rig.day), and the steps it leaves no room for: the day sets the home load, and the
+    DUT's energy manager decides the power (a setpoint or follow-home step would override it)."""
+    if value is None:
+        return None
+    day = parse_day(src, value, ev.capacity_wh if ev is not None else None)
+    for step in steps:
+        for action in step.actions:
+            if isinstance(action, _DAY_OWNS):
+                key = KIND_OF_ACTION[type(action)].key
+                src.error(
+                    ("steps", step.index, key),
+                    f"a day plan sets the home load and leaves the power to the DUT's energy "
+                    f"manager: remove {key}",
+                )
+    if day is not None and ev is not None and day.departure.energy_wh < ev.reserve_wh:
+        src.error(("day", "departure"), "the departure need is below the EV's reserve")
+    return day
 
 
 def longest_duration(steps: list[Step] | tuple[Step, ...]) -> float:
