@@ -90,7 +90,10 @@ class Tariff:
 
     def sampled(self, step_s: float, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(import, export) per step of step_s, each at its step's start (n steps)."""
-        t = np.arange(n) * step_s
+        return self.prices_at(np.arange(n) * step_s)
+
+    def prices_at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(import, export) prices at day-relative times t."""
         starts = np.array([w.start_s for w in self.windows])
         k = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(self.windows) - 1)
         imp = np.array([w.import_price for w in self.windows])[k]

@@ -404,6 +404,10 @@ class EmulatedSession20:
         if not self._finished():
             raise RuntimeError(f"session already running (phase {self.phase})")
         self.world.advance_to(self.clock.now())
+        if self.dut_side == "ev":
+            # DUT = EV: the DC source is the rig's charger output, off until a session
+            # (rig.station._prepare); on the emulated bench nothing else switches it on.
+            self.world.set_dc_output(True)
         # Header TimeStamp = origin + now: Unix time of the run's t = 0 (a fixed epoch in
         # virtual time, so that the same seed gives the same bytes on the wire).
         origin = self.clock.epoch_ns / 1e9

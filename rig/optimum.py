@@ -156,9 +156,6 @@ def grid_cost(t: np.ndarray, p_w: np.ndarray, day: DaySpec, until_s: float | Non
     mid_t = (t[1:] + t[:-1]) / 2.0
     mean = (p_w[1:] + p_w[:-1]) / 2.0
     wh = mean * np.diff(t) / 3600.0
-    starts = np.array([w.start_s for w in day.tariff.windows])
-    k = np.clip(np.searchsorted(starts, mid_t, side="right") - 1, 0, len(starts) - 1)
-    imp = np.array([w.import_price for w in day.tariff.windows])[k]
-    exp = np.array([w.export_price for w in day.tariff.windows])[k]
+    imp, exp = day.tariff.prices_at(mid_t)
     price = np.where(wh >= 0.0, imp, exp)
     return float(np.sum(price * wh) / 1000.0)

@@ -378,13 +378,16 @@ def run_checks(
 
 # Register the built-in criteria (import for side effect, after REGISTRY exists).
 from rig.checks import (  # noqa: E402, F401
+    departure,
     discharge_limits,
     fault_reaction,
     islanding,
+    outage,
     pilot,
     protocol_timing,
     reserve,
     sequence,
+    tariff,
     tls_session,
     transition,
     v2h,

@@ -10,10 +10,11 @@ battery). Every `DECIDE_EVERY_S` it decides one of three things:
   before departure that together deliver the energy still needed (EVTargetEnergyRequest), or when
   the time left barely suffices for that energy (a must-charge margin);
 - **carry the home** (discharge what the home draws, V2H, never exporting) when the present import
-  price, less the round trip's losses, is above what refilling costs, there is enough capacity in
-  cheaper windows before departure to buy back the need and what it will give now, the EV is above
-  its reserve, and no forecast outage still needs that energy (the home is then carried by the
-  battery: its energy above the reserve is held for it);
+  price, less the round trip's losses, is above what refilling costs, the capacity of the cheaper
+  windows before departure buys back the need, what it gives now and what the home will draw in
+  the dearer windows ahead (those come first), the EV is above its reserve, and no forecast outage
+  still needs that energy (the home is then carried by the battery: its energy above the reserve
+  is held for it);
 - otherwise **idle**.
 
 This is a heuristic a product might ship, not the optimum: rig.optimum computes that, and
@@ -106,8 +107,8 @@ class TariffPolicy:
     DECIDE_EVERY_S = 10.0
     #: Must-charge margin: start when the time left is within this factor of the time needed,
     #: plus MUST_CHARGE_EXTRA_S (rig's own choice).
-    MUST_CHARGE_FACTOR = 1.1
-    MUST_CHARGE_EXTRA_S = 900.0
+    MUST_CHARGE_FACTOR = 1.05
+    MUST_CHARGE_EXTRA_S = 300.0
     #: The home load a forecast outage is planned for (W; rig's own choice, configurable).
     OUTAGE_LOAD_W = 3_000.0
 
@@ -196,17 +197,21 @@ class TariffPolicy:
                     break
             if price_now <= threshold + 1e-12:
                 return Decision(Action.CHARGE, s.charge_w, f"among the cheapest ({price_now:g})")
-        # Carry the home when refilling later is cheaper than importing now.
+        # Carry the home when refilling later is cheaper than importing now, keeping what the
+        # refill can buy back for the dearer windows ahead first.
         if s.above_reserve_wh > hold and s.home_w > 0.0 and not in_outage:
-            rest_of_window = self.tariff.window_at(s.now).end_s - s.now
-            give = min(s.home_w * rest_of_window / 3600.0 / eta, s.above_reserve_wh - hold)
+            give = s.home_w * self.DECIDE_EVERY_S / 3600.0 / eta
             refill = 0.0
+            dearer = 0.0
             for start, dur, price in ahead:
                 if start > s.now and price < price_now * eta * eta:
                     refill += dur * charge_batt_w / 3600.0
+                if start > s.now and price > price_now:
+                    dearer += s.home_w * dur / 3600.0 / eta
             # The same margin as the must-charge rule, so that carrying never forces it.
             margin = charge_batt_w * self.MUST_CHARGE_EXTRA_S / 3600.0
-            if refill >= (need + give) * self.MUST_CHARGE_FACTOR + margin:
+            budget = refill / self.MUST_CHARGE_FACTOR - margin - need
+            if budget >= dearer + give and s.above_reserve_wh - hold > give:
                 return Decision(Action.CARRY_HOME, -s.home_w, f"price high ({price_now:g})")
         return Decision(Action.IDLE, 0.0, "nothing to gain")
 
