@@ -147,7 +147,7 @@ def test_pv_and_outages_become_the_net_home_load_and_grid_mask() -> None:
 def test_the_generator_is_seeded_bounded_and_plausible() -> None:
     a, b = generate(3), generate(3)
     assert np.array_equal(a, b) and not np.array_equal(a, generate(4))
-    assert a.shape == (1440,) and np.isfinite(a).all() and 0 <= a.min() and a.max() <= 15_000
+    assert a.shape == (1440,) and np.isfinite(a).all() and a.min() >= 0 and a.max() <= 15_000
     kwh = a.sum() / 60 / 1000
     hp = generate(3, HomeModel(heat_pump=True)).sum() / 60 / 1000
     assert 8 < kwh < 20 and hp > kwh + 10
