@@ -296,11 +296,8 @@ def _windows_from_rows(
         if a is None or b is None or imp is None or exp is None:
             ok = False
             continue
-        length = (b - a) % DAY_S or (DAY_S if a == b else 0.0)
-        if length <= 0:
-            src.error(p, f"{where}: an empty window")
-            ok = False
-            continue
+        # from == to (or 00:00 to 24:00) is the whole day
+        length = (b - a) % DAY_S or DAY_S
         spans.append(((a - start_tod) % DAY_S, length, imp, exp))
     if not ok:
         return None

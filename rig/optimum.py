@@ -105,20 +105,27 @@ def solve(day: DaySpec, lim: Limits) -> OptimalDay:
     energy = sp.hstack([-eta * dh * eye, (dh / eta) * eye, sp.csr_matrix((n, 3 * n)), shift])
     a_eq = sp.vstack([balance, energy], format="csr")
     b_eq = np.concatenate([home, np.zeros(n)])
-    bounds: list[tuple[float, float]] = []
-    bounds += [(0.0, lim.charge_w)] * n
-    bounds += [(0.0, lim.discharge_w)] * n
-    bounds += [(0.0, lim.grid_w if on[k] else 0.0) for k in range(n)]
-    bounds += [(0.0, lim.grid_w if on[k] else 0.0) for k in range(n)]
-    bounds += [(0.0, 0.0 if on[k] else float(home[k])) for k in range(n)]
+    grid = np.where(on, lim.grid_w, 0.0)
     low = min(lim.reserve_wh, lim.start_wh)
-    e_bounds = [(low, lim.capacity_wh)] * (n + 1)
-    e_bounds[0] = (lim.start_wh, lim.start_wh)
-    k_dep = min(n, max(0, round(lim.departure_s / dt)))
     if lim.need_wh > lim.capacity_wh + 1e-9:
         raise OptimumError("the departure need is above the battery's capacity")
-    e_bounds[k_dep] = (max(low, lim.need_wh), lim.capacity_wh)
-    bounds += e_bounds
+    e_low = np.full(n + 1, low)
+    e_high = np.full(n + 1, lim.capacity_wh)
+    e_low[0] = e_high[0] = lim.start_wh
+    k_dep = min(n, max(0, round(lim.departure_s / dt)))
+    e_low[k_dep] = max(low, lim.need_wh)
+    lower = np.concatenate([np.zeros(5 * n), e_low])
+    upper = np.concatenate(
+        [
+            np.full(n, lim.charge_w),
+            np.full(n, lim.discharge_w),
+            grid,
+            grid,
+            np.where(on, 0.0, home),
+            e_high,
+        ]
+    )
+    bounds = np.column_stack([lower, upper])
     res = linprog(cost, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status != 0 or res.x is None:
         raise OptimumError(f"no optimal schedule: {res.message}")

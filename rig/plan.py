@@ -31,6 +31,11 @@ session starts once the link is up (`wait_for: link_up`: 5 % PWM seen and SLAC m
 `unplug: {}` ends the cable sequence. plug_in, unplug and link_up need `link:`, and `link:` needs
 one plug_in.
 
+A day plan (issue 13) has a top-level `day:` (rig.day: tariff, departure and need, home load,
+PV, outages): the runner sets the home load and the outages from it, the DUT's energy manager
+decides the power (so a day plan has no home_load, setpoint or follow_home_load step), and the
+checks `departure`, `tariff_cost` and `outage_supply` judge the day.
+
 `validate()` reports every problem at once as `file:line: field: message`.
 """
 

@@ -130,7 +130,7 @@ def tariff_cost(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[V
     if track.t.size >= 2:
         held = ctx.ev.energy_wh + float(np.interp(day.departure.at_s, track.t, track.e_wh))
         short = day.departure.energy_wh - held
-        if short > 0.0:
+        if short > 0.5:  # below half a Wh: rounding, not a shortfall
             dearest = max(w.import_price for w in day.tariff.windows)
             cost += short / eff * dearest / 1000.0
             short_note = (

@@ -59,7 +59,7 @@ _ALL = (
     ManagementDefect(
         "misses_departure",
         "plans its charging for half the energy the EV asks for by its departure "
-        "(EVTargetEnergyRequest read as twice too small)",
+        "(EVTargetEnergyRequest at arrival read as twice too small) and stops there",
         ("departure",),
     ),
     ManagementDefect(
@@ -128,6 +128,7 @@ class TariffPolicy:
         self.outage_load_w = self.OUTAGE_LOAD_W if outage_load_w is None else outage_load_w
         self.last: Decision | None = None
         self._next_decision = -math.inf
+        self._first_need: float | None = None
 
     def due(self, now: float) -> bool:
         return now >= self._next_decision
@@ -160,7 +161,12 @@ class TariffPolicy:
     def _decide(self, s: Situation) -> Decision:
         eta = self.eta
         charge_batt_w = max(s.charge_w * eta, 1.0)
-        need = s.need_wh / 2.0 if "misses_departure" in self.defects else s.need_wh
+        need = s.need_wh
+        if "misses_departure" in self.defects:
+            # It planned for half of what the EV asked at the first decision, and stops there.
+            if self._first_need is None:
+                self._first_need = s.need_wh
+            need = max(0.0, s.need_wh - self._first_need / 2.0)
         if s.now >= s.departure_s:
             return Decision(Action.IDLE, 0.0, "after the departure")
         ahead = self._ahead(s.now, s.departure_s)
