@@ -7,8 +7,9 @@ EV in Scheduled mode (it learns the prices from the SECC's price schedules and k
 battery). Every `DECIDE_EVERY_S` it decides one of three things:
 
 - **charge** at its full power when the present import price is among the cheapest windows left
-  before departure that together deliver the energy still needed (EVTargetEnergyRequest), or when
-  the time left barely suffices for that energy (a must-charge margin);
+  before departure that together deliver the energy still needed (EVTargetEnergyRequest), when
+  the time left barely suffices for that energy (a must-charge margin), or when a forecast outage
+  lies ahead and the energy above the reserve would not carry the home through it;
 - **carry the home** (discharge what the home draws, V2H, never exporting) when the present import
   price, less the round trip's losses, is above what refilling costs, the capacity of the cheaper
   windows before departure buys back the need, what it gives now and what the home will draw in
@@ -191,8 +192,11 @@ class TariffPolicy:
             self.MUST_CHARGE_EXTRA_S
         ):
             return Decision(Action.CHARGE, s.charge_w, "must charge to meet the departure")
-        # Charge in the cheapest windows that together deliver the need (and the outage hold).
-        want = need + max(0.0, hold - s.above_reserve_wh)
+        # A forecast outage comes before any cheap window can matter: fill up to its hold now.
+        if hold > s.above_reserve_wh and not in_outage:
+            return Decision(Action.CHARGE, s.charge_w, "keeps enough for the forecast outage")
+        # Charge in the cheapest windows that together deliver the need.
+        want = need
         if want > 0.0 and not in_outage:
             got = 0.0
             threshold = -math.inf
