@@ -9,6 +9,9 @@ charge and discharge limits of the EV and the EVSE together, with a one-way conv
 ratio DUT cost / optimum cost against the plan's limit; its uncertainty is the grid meter's
 (reading and range terms over the day, priced), relative to the optimum.
 
+DUT = EV in Scheduled mode is judged on its chosen power profile as well: the EVPowerProfile
+decoded from its PowerDeliveryReq, priced with the home load as measured (`tariff_cost:profile`).
+
 A DUT that left the EV short of its departure need is charged for the missing energy at the day's
 dearest import price (through the converter): the optimum had to buy it, so a shortfall is never
 a saving. The ratio means something only while the optimum costs money: a day whose optimum earns (more
@@ -163,7 +166,7 @@ def tariff_cost(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[V
         f"{opt_imp:.2f} kWh, exported {opt_exp:.2f} kWh, {params['efficiency'] * 100:g} % "
         f"one-way efficiency); ratio {ratio:.3f}, the plan accepts {limit:.3f}" + short_note
     )
-    return [
+    rows = [
         judged(
             "tariff_cost",
             ratio,
@@ -176,6 +179,82 @@ def tariff_cost(trace: Trace, ctx: Context, params: Mapping[str, Any]) -> list[V
             CLAUSE,
         )
     ]
+    profile_row = _profile_row(trace, ctx, params, best, limit)
+    if profile_row is not None:
+        rows.append(profile_row)
+    return rows
+
+
+def ev_power_profile(trace: Trace) -> tuple[np.ndarray, np.ndarray] | None:
+    """The EVPowerProfile a DUT = EV chose in Scheduled mode, decoded from the PowerDeliveryReq
+    (Start) the rig's SECC received: (start times, AC power W) of its entries from the message's
+    time on (None: no such profile in the trace). Bounded: at most 1024 entries (the schema's)."""
+    for e in trace.events:
+        if e.name != "message" or e.data.get("message") != "PowerDeliveryReq":
+            continue
+        if e.data.get("dir") != "rx":
+            continue
+        body = e.data.get("body")
+        req = body.get("PowerDeliveryReq") if isinstance(body, Mapping) else None
+        profile = req.get("EVPowerProfile") if isinstance(req, Mapping) else None
+        if not isinstance(profile, Mapping) or "Scheduled_EVPPTControlMode" not in profile:
+            continue
+        listed = profile.get("EVPowerProfileEntries")
+        entries = listed.get("EVPowerProfileEntry") if isinstance(listed, Mapping) else None
+        if not isinstance(entries, list) or not entries:
+            continue
+        starts, powers = [], []
+        t = float(e.t)
+        for entry in entries[:1024]:
+            try:
+                duration = float(entry["Duration"])
+                power = float(entry["Power"]["Value"]) * 10.0 ** int(entry["Power"]["Exponent"])
+            except (KeyError, TypeError, ValueError):
+                return None
+            if not (np.isfinite(duration) and np.isfinite(power)) or duration < 0:
+                return None
+            starts.append(t)
+            powers.append(power)
+            t += duration
+        starts.append(t)
+        powers.append(0.0)  # after the profile: nothing planned
+        return np.array(starts), np.array(powers)
+    return None
+
+
+def _profile_row(
+    trace: Trace, ctx: Context, params: Mapping[str, Any], best: OptimalDay, limit: float
+) -> Verdict | None:
+    """DUT = EV: the cost of the power profile it chose (decoded from the trace), with the home
+    load as measured, against the optimum: what the EV planned, besides what it did."""
+    day = ctx.day
+    profile = ev_power_profile(trace)
+    if day is None or profile is None:
+        return None
+    starts, powers = profile
+    t, home = trace.series(analyzer_channel(MeasurementPoint.HOME, "p_w"))
+    ok = np.isfinite(home)
+    t, home = t[ok], home[ok]
+    if t.size < 2:
+        return None
+    k = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, powers.size - 1)
+    planned = np.where(t >= starts[0], powers[k], 0.0)
+    cost = grid_cost(t, home + planned, day)
+    ratio = cost / best.cost
+    cur = day.tariff.currency
+    return judged(
+        "tariff_cost:profile",
+        ratio,
+        limit,
+        Relation.AT_MOST,
+        "",
+        _cost_uncertainty(t, home + planned, day, ctx) / best.cost,
+        params,
+        f"the EVPowerProfile the EV chose ({powers.size - 1} entries, decoded from its "
+        f"PowerDeliveryReq) with the home load as measured costs {cost:.3f} {cur}; the optimum "
+        f"{best.cost:.3f} {cur}; ratio {ratio:.3f}, the plan accepts {limit:.3f}",
+        CLAUSE,
+    )
 
 
 def _cost_uncertainty(t: np.ndarray, p: np.ndarray, day: DaySpec, ctx: Context) -> float:

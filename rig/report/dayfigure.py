@@ -17,7 +17,7 @@ import numpy as np
 
 from rig.checks import Context, Verdict
 from rig.checks.reserve import SOURCES, soc_series
-from rig.checks.tariff import optimum_for
+from rig.checks.tariff import ev_power_profile, optimum_for
 from rig.optimum import OptimalDay, OptimumError
 from rig.report.outcome import Outcome
 from rig.sim.points import MeasurementPoint
@@ -122,6 +122,17 @@ def render_day_png(
             lw=1.4,
             ls="--",
             label="optimum: EVSE AC",
+        )
+    profile = ev_power_profile(trace)
+    if profile is not None:  # DUT = EV: the EVPowerProfile it chose, as it sent it
+        starts, powers = profile
+        ax_p.step(
+            _hours(start, starts),
+            powers / 1000.0,
+            where="post",
+            color="#e16f24",
+            lw=1.2,
+            label="DUT: chosen EVPowerProfile",
         )
     ax_p.axhline(0.0, color="#000000", lw=0.5)
     ax_p.set_ylabel("kW")
