@@ -83,3 +83,24 @@ def test_the_ev_chose_its_power_profile_from_the_price_schedule() -> None:
     powers = [e["Power"]["Value"] * 10 ** e["Power"]["Exponent"] for e in entries]
     # Dear half hour first: it gives (negative), then buys back in the cheap half.
     assert powers[0] < 0 and max(powers) > 0, powers
+
+
+def test_a_day_cut_short_or_no_day_at_all_is_not_judged() -> None:
+    from dayruns import BENCH, plan_text
+
+    from rig.checks import REGISTRY, Context
+    from rig.plan import loads_plan
+    from rig.runner import execute
+
+    text = plan_text("tou", "evse").replace("  - hold: 1 h", "  - hold: 10 min")
+    result = execute(loads_plan(text, "<cut>"), BENCH["evse"], seed=3)
+    rows = {v.name: v for v in result.verdicts}
+    assert (
+        rows["departure"].verdict == "not judged"
+        and "before the departure" in rows["departure"].detail
+    )
+    assert rows["tariff_cost"].verdict == "not judged"
+    no_day = Context(ev=result.context.ev)
+    for name in ("departure", "tariff_cost", "outage_supply"):
+        (row,) = REGISTRY[name].run(result.trace, no_day, {})
+        assert row.verdict == "not judged", (name, row.detail)
