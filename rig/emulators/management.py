@@ -110,6 +110,10 @@ class TariffPolicy:
     #: plus MUST_CHARGE_EXTRA_S (rig's own choice).
     MUST_CHARGE_FACTOR = 1.05
     MUST_CHARGE_EXTRA_S = 300.0
+    #: Starting to carry the home needs room for this long of it (s; rig's own choice).
+    HYSTERESIS_S = 600.0
+    #: The span the home's power is averaged over for planning (s; rig's own choice).
+    HOME_AVERAGE_S = 1800.0
     #: The home load a forecast outage is planned for (W; rig's own choice, configurable).
     OUTAGE_LOAD_W = 3_000.0
 
@@ -130,6 +134,8 @@ class TariffPolicy:
         self.last: Decision | None = None
         self._next_decision = -math.inf
         self._first_need: float | None = None
+        self._home_avg: float | None = None
+        self._home_t: float | None = None
 
     def due(self, now: float) -> bool:
         return now >= self._next_decision
@@ -153,6 +159,16 @@ class TariffPolicy:
             if o.end_s > now:
                 hold += self.outage_load_w * (o.end_s - max(o.start_s, now)) / 3600.0 / self.eta
         return hold
+
+    def _home_average(self, s: Situation) -> float:
+        """The home's power averaged over about HOME_AVERAGE_S (exponentially)."""
+        if self._home_avg is None or self._home_t is None:
+            self._home_avg, self._home_t = s.home_w, s.now
+            return s.home_w
+        weight = min(1.0, max(0.0, s.now - self._home_t) / self.HOME_AVERAGE_S)
+        self._home_avg += (s.home_w - self._home_avg) * weight
+        self._home_t = s.now
+        return self._home_avg
 
     def decide(self, s: Situation) -> Decision:
         self._next_decision = s.now + self.DECIDE_EVERY_S
@@ -210,14 +226,20 @@ class TariffPolicy:
         # Carry the home when refilling later is cheaper than importing now, keeping what the
         # refill can buy back for the dearer windows ahead first.
         if s.above_reserve_wh > hold and s.home_w > 0.0 and not in_outage:
-            give = s.home_w * self.DECIDE_EVERY_S / 3600.0 / eta
+            # What the home will draw in the dearer windows: its average so far, not the
+            # present reading (a fridge's cycle must not flip the decision).
+            typical = self._home_average(s)
+            carrying = self.last is not None and self.last.action is Action.CARRY_HOME
+            # Hysteresis: starting to carry needs room for HYSTERESIS_S of it, going on does not.
+            ahead_s = self.DECIDE_EVERY_S if carrying else self.HYSTERESIS_S
+            give = typical * ahead_s / 3600.0 / eta
             refill = 0.0
             dearer = 0.0
             for start, dur, price in ahead:
                 if start > s.now and price < price_now * eta * eta:
                     refill += dur * charge_batt_w / 3600.0
                 if start > s.now and price > price_now:
-                    dearer += s.home_w * dur / 3600.0 / eta
+                    dearer += typical * dur / 3600.0 / eta
             # The same margin as the must-charge rule, so that carrying never forces it.
             margin = charge_batt_w * self.MUST_CHARGE_EXTRA_S / 3600.0
             budget = refill / self.MUST_CHARGE_FACTOR - margin - need
