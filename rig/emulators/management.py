@@ -225,10 +225,10 @@ class TariffPolicy:
                 return Decision(Action.CHARGE, s.charge_w, f"among the cheapest ({price_now:g})")
         # Carry the home when refilling later is cheaper than importing now, keeping what the
         # refill can buy back for the dearer windows ahead first.
-        if s.above_reserve_wh > hold and s.home_w > 0.0 and not in_outage:
-            # What the home will draw in the dearer windows: its average so far, not the
-            # present reading (a fridge's cycle must not flip the decision).
-            typical = self._home_average(s)
+        typical = self._home_average(s)
+        # Carrying a home that draws nothing now (PV covers it) gives nothing and costs nothing:
+        # the decision rests on the home's average, so that a fridge's cycle does not flip it.
+        if s.above_reserve_wh > hold and typical > 0.0 and not in_outage:
             carrying = self.last is not None and self.last.action is Action.CARRY_HOME
             # Hysteresis: starting to carry needs room for HYSTERESIS_S of it, going on does not.
             ahead_s = self.DECIDE_EVERY_S if carrying else self.HYSTERESIS_S
