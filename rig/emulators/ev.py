@@ -251,7 +251,7 @@ class SimEv:
             charge_w=min(high, charge / efficiency),
             discharge_w=min(-low, discharge * efficiency),
         )
-        policy = TariffPolicy(tariff, efficiency=efficiency, defects=defects)
+        policy = TariffPolicy(tariff, efficiency=efficiency, defects=defects, blind=True)
         departure = now + self._departure_in(now)
         self.profile = plan_profile(policy, now, departure, pack, self.HOME_ESTIMATE_W)
         self._profile_t0 = now

@@ -18,6 +18,10 @@ battery). Every `DECIDE_EVERY_S` it decides one of three things:
   is held for it);
 - otherwise **idle**.
 
+An EV does not see the home: its manager (`blind`) assumes a home load and carries it only in the
+dearest quarter of the windows ahead, where giving more than the home draws (an export) costs
+least.
+
 This is a heuristic a product might ship, not the optimum: rig.optimum computes that, and
 `tariff_cost` judges how far from it the DUT's day was.
 
@@ -110,6 +114,9 @@ class TariffPolicy:
     #: plus MUST_CHARGE_EXTRA_S (rig's own choice).
     MUST_CHARGE_FACTOR = 1.05
     MUST_CHARGE_EXTRA_S = 300.0
+    #: A blind manager carries the home only where the import price is at least this quantile
+    #: of the prices ahead (rig's own choice): elsewhere an assumed home load exports too much.
+    BLIND_QUANTILE = 0.75
     #: Starting to carry the home needs room for this long of it (s; rig's own choice).
     HYSTERESIS_S = 600.0
     #: The span the home's power is averaged over for planning (s; rig's own choice).
@@ -125,7 +132,11 @@ class TariffPolicy:
         efficiency: float = 0.95,
         defects: Iterable[str] = (),
         outage_load_w: float | None = None,
+        blind: bool = False,
     ) -> None:
+        #: The manager does not see the home (an EV): it carries only in the dearest windows,
+        #: where what it gives beyond the home's need costs least (see BLIND_QUANTILE).
+        self.blind = blind
         self.tariff = tariff
         self.outages = tuple(outages)
         self.eta = efficiency
@@ -228,7 +239,19 @@ class TariffPolicy:
         typical = self._home_average(s)
         # Carrying a home that draws nothing now (PV covers it) gives nothing and costs nothing:
         # the decision rests on the home's average, so that a fridge's cycle does not flip it.
-        if s.above_reserve_wh > hold and typical > 0.0 and not in_outage:
+        dear_enough = True
+        if self.blind and ahead:
+            # The duration-weighted quantile of the prices ahead; carry above it (or at the top).
+            total = sum(d for _, d, _ in ahead)
+            seen, quantile = 0.0, price_now
+            for _, dur, price in sorted(ahead, key=lambda w: w[2]):
+                seen += dur
+                quantile = price
+                if seen >= self.BLIND_QUANTILE * total:
+                    break
+            top = max(p for _, _, p in ahead)
+            dear_enough = price_now > quantile or price_now >= top
+        if s.above_reserve_wh > hold and typical > 0.0 and not in_outage and dear_enough:
             carrying = self.last is not None and self.last.action is Action.CARRY_HOME
             # Hysteresis: starting to carry needs room for HYSTERESIS_S of it, going on does not.
             ahead_s = self.DECIDE_EVERY_S if carrying else self.HYSTERESIS_S
