@@ -87,8 +87,8 @@ def solve(day: DaySpec, lim: Limits) -> OptimalDay:
     cost[ig : ig + n] = imp * dh / 1000.0
     cost[ix : ix + n] = -exp * dh / 1000.0
     cost[iu : iu + n] = voll * dh / 1000.0
-    cost[ic : ic + n] = TIE_BREAK
-    cost[id_ : id_ + n] = TIE_BREAK
+    cost[ic : ic + n] = TIE_BREAK * dh / 1000.0
+    cost[id_ : id_ + n] = TIE_BREAK * dh / 1000.0
     rows = np.arange(n)
     eye = sp.identity(n, format="csr")
     # Balance: g - x - c + d + u = H

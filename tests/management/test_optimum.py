@@ -122,3 +122,25 @@ def test_a_day_at_one_minute_resolution_solves() -> None:
     assert best.energy_wh[-1] >= 40_000.0 - 1e-6
     assert best.energy_wh.min() >= 12_000.0 - 1e-6
     assert best.cost > 0
+
+
+def test_the_tie_break_never_outweighs_a_small_price_difference() -> None:
+    # One-minute steps, 0.10 then 0.12 per kWh, lossless, 1 kWh in the pack and needed at the
+    # end: buying the dear hour's home load in the cheap hour through the battery saves 0.02;
+    # the solver's tie-break on the EVSE's power must not eat that (it did once: 0.22).
+    tariff = Tariff(
+        "EUR", (PriceWindow(0.0, HOUR, 0.10, 0.0), PriceWindow(HOUR, 86_400.0, 0.12, 0.0))
+    )
+    day = DaySpec(
+        start_tod_s=0.0,
+        length_s=2 * HOUR,
+        resolution_s=60.0,
+        tariff=tariff,
+        departure=Departure(2 * HOUR, 0.0),
+        home_w=Profile(60.0, (1000.0,) * 1440),
+        pv_w=None,
+        outages=(),
+    )
+    best = solve(day, _limits(1000.0, 1000.0))
+    assert best.cost == pytest.approx(0.20, abs=1e-5)
+    assert best.energy_wh[60] == pytest.approx(2000.0, abs=1e-3)  # bought for the dear hour
