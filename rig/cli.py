@@ -64,6 +64,9 @@ def _all_defects() -> dict[str, tuple[str, tuple[str, ...], str]]:
     out = {n: (d.summary, d.breaks, "physics") for n, d in DEFECTS.items()}
     out.update({n: (d.summary, d.breaks, "protocol") for n, d in PROTOCOL_DEFECTS.items()})
     out.update({n: (d.summary, d.breaks, "tls") for n, d in TLS_DEFECTS.items()})
+    from rig.emulators.management import MANAGEMENT_DEFECTS  # a day plan's energy manager
+
+    out.update({n: (d.summary, d.breaks, "management") for n, d in MANAGEMENT_DEFECTS.items()})
     # The pilot's belong to one side of the cable: the DUT's side in plans with link:.
     out.update(
         {n: (f"{d.summary} ({d.side} side)", d.breaks, "pilot") for n, d in PILOT_DEFECTS.items()}

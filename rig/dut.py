@@ -22,6 +22,7 @@ from rig.v2g.vocabulary import ControlMode, SessionPhase
 from rig.v2gfiles import SessionFiles
 
 if TYPE_CHECKING:
+    from rig.day import DaySpec
     from rig.v2g.connection import Connection, Record
     from rig.v2g.engine import Engine
     from rig.v2g.link import ByteLink
@@ -115,6 +116,12 @@ class Dut(Protocol):
         """V2H: discharge what the home draws (on), or back to the last setpoint (off)."""
         ...
 
+    def manage_day(self, day: DaySpec) -> None:
+        """A day plan (rig.day): the EV's departure and need travel over -20; the tariff reaches
+        the DUT as a real one receives it (the EVSE's control interface, or the SECC's price
+        schedules to an EV). Called before the session starts."""
+        ...
+
     def poll(self) -> Sequence[DutEvent]:
         """Bring the DUT's view up to the clock's now; the events since the last poll."""
         ...
@@ -166,6 +173,12 @@ class EmulatedEvse:
 
     def standby(self, on: bool) -> None:
         raise NotImplementedError("standby and resume need an ISO 15118-20 session (protocol none)")
+
+    def manage_day(self, day: DaySpec) -> None:
+        raise NotImplementedError(
+            "a day plan needs the ISO 15118-20 session: the EV's departure and energy requests "
+            "travel over it (this bench's protocol is none)"
+        )
 
     def set_setpoint(self, p_w: float) -> None:
         self.world.advance_to(self.clock.now())
@@ -342,6 +355,10 @@ class EmulatedSession20:
             max_charge_w=None if ev is None else ev.max_charge_w,
             max_discharge_w=None if ev is None else ev.max_discharge_w,
         )
+        from rig.emulators.management import management_defects
+
+        #: The DUT's seeded energy-management defects (a day plan's manager).
+        self.management_defects = management_defects(defects)
         timing, keeps_power, aborts = secc_behaviour(defects if dut_side == "evse" else ())
         self.evse = SimEvse(world, (session.service,), keeps_power_after_loss=keeps_power)
         self._secc_timing = timing
@@ -393,6 +410,10 @@ class EmulatedSession20:
         if not self._finished():
             raise RuntimeError(f"session already running (phase {self.phase})")
         self.world.advance_to(self.clock.now())
+        if self.dut_side == "ev":
+            # DUT = EV: the DC source is the rig's charger output, off until a session
+            # (rig.station._prepare); on the emulated bench nothing else switches it on.
+            self.world.set_dc_output(True)
         # Header TimeStamp = origin + now: Unix time of the run's t = 0 (a fixed epoch in
         # virtual time, so that the same seed gives the same bytes on the wire).
         origin = self.clock.epoch_ns / 1e9
@@ -503,6 +524,28 @@ class EmulatedSession20:
     def follow_home_load(self, on: bool) -> None:
         self.world.advance_to(self.clock.now())
         self.world.command_follow_home(on)
+
+    def manage_day(self, day: DaySpec) -> None:
+        """DUT = EVSE: the rig's EV announces the departure and need over -20 (Dynamic mode), the
+        tariff and the outage forecast reach the emulated EVSE's manager directly (its control
+        interface). DUT = EV: the rig's SECC offers the tariff as price schedules (Scheduled
+        mode) and the emulated EV's manager chooses its power profile from them."""
+        from rig.emulators.management import TariffPolicy
+
+        self.ev.set_departure(day.departure.at_s, day.departure.energy_wh)
+        efficiency = float(self.world.config.evse.efficiency)
+        if self.dut_side == "evse":
+            self.evse.manage(
+                TariffPolicy(
+                    day.tariff,
+                    day.outages,
+                    efficiency=efficiency,
+                    defects=self.management_defects,
+                )
+            )
+        else:
+            self.evse.tariff = day.tariff
+            self.ev.manage_by_prices(efficiency, self.management_defects)
 
     def poll(self) -> Sequence[DutEvent]:
         self.world.advance_to(self.clock.now())
@@ -689,6 +732,14 @@ class RealEvse20:
             raise RuntimeError("following the home load needs the EVSE's control interface")
         self.control.follow_home_load(on)
 
+    def manage_day(self, day: DaySpec) -> None:
+        """The rig's EV announces the departure and need; the tariff and outage forecast go
+        through the EVSE's control interface (instruments.rig.evse_control)."""
+        if self.control is None:
+            raise RuntimeError("a day plan gives the EVSE its tariff through its control interface")
+        self.ev.set_departure(day.departure.at_s, day.departure.energy_wh)
+        self.control.set_day(day)
+
     def poll(self) -> Sequence[DutEvent]:
         self.physics.advance_to(self.clock.now())
         return self.tap.drain()
@@ -848,6 +899,12 @@ class RealEv20:
 
     def follow_home_load(self, on: bool) -> None:
         raise RuntimeError("following the home load is an EVSE's V2H mode: the DUT is an EV")
+
+    def manage_day(self, day: DaySpec) -> None:
+        raise NotImplementedError(
+            "a day plan with a real EV: the bench charger's SECC does not offer price schedules "
+            "yet (rig.benchevse)"
+        )
 
     def poll(self) -> Sequence[DutEvent]:
         return self.tap.drain()

@@ -39,6 +39,11 @@ session starts once the link is up (`wait_for: link_up`: 5 % PWM seen and SLAC m
 `unplug: {}` ends the cable sequence. plug_in, unplug and link_up need `link:`, and `link:` needs
 one plug_in.
 
+A day plan (issue 13) has a top-level `day:` (rig.day: tariff, departure and need, home load,
+PV, outages): the runner sets the home load and the outages from it, the DUT's energy manager
+decides the power (so a day plan has no home_load, setpoint or follow_home_load step), and the
+checks `departure`, `tariff_cost` and `outage_supply` judge the day.
+
 `validate()` reports every problem at once as `file:line: field: message`.
 """
 
@@ -53,6 +58,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rig import units
+from rig.day import DaySpec, parse_day
 from rig.ev import EVSpec
 from rig.v2g.vocabulary import ControlMode, Service, SessionPhase
 from rig.yamlsrc import Path_, Source, load, loads
@@ -273,6 +279,8 @@ class Plan:
     #: A block of steps run once per case (sweep, repeats of the worst cases; rig.procedure);
     #: `steps` then hold the block's first case.
     block: Any = None
+    #: A day of tariff, departure, home load, PV and outages (rig.day); None: not a day plan.
+    day: DaySpec | None = None
 
     @property
     def name(self) -> str:
@@ -305,6 +313,7 @@ DEFAULT_LIMITS = PlanLimits()
 
 # ---------------------------------------------------------------------------------------- parsing
 _TOP_KEYS = (
+    "day",
     "faults",
     "link",
     "title",
@@ -1075,6 +1084,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
             src.error(("checks",), f"{{{exc.args[0]}}} is not a variable of the block")
     checks = _parse_checks(r, raw_checks)
     faults = _parse_faults(r, doc.get("faults"))
+    day = _parse_day(src, doc.get("day"), ev, steps)
     if ev is not None and ev.reserve_soc > ev.soc and not src.problems:
         src.error(("ev", "reserve"), "the reserve is above the starting SoC")
     src.raise_if_problems()
@@ -1098,6 +1108,7 @@ def _from_source(src: Source, limits: PlanLimits = DEFAULT_LIMITS) -> Plan:
         fast_window_s=window,
         link=link,
         block=block,
+        day=day,
     )
 
 
@@ -1120,6 +1131,30 @@ def _parse_block(r: _Reader, index: int, raw: dict[str, Any], steps: list[Step],
     block = dataclasses.replace(block, before_count=len(steps), inner_count=len(inner))
     steps.extend(inner)
     return block
+
+
+#: Steps a day plan leaves to the day: its home load and the DUT's own energy manager.
+_DAY_OWNS = (HomeLoad, HomeRLC, Setpoint, FollowHomeLoad)
+
+
+def _parse_day(src: Source, value: Any, ev: EVSpec | None, steps: list[Step]) -> DaySpec | None:
+    """`day:` (rig.day), and the steps it leaves no room for: the day sets the home load, and the
+    DUT's energy manager decides the power (a setpoint or follow-home step would override it)."""
+    if value is None:
+        return None
+    day = parse_day(src, value, ev.capacity_wh if ev is not None else None)
+    for step in steps:
+        for action in step.actions:
+            if isinstance(action, _DAY_OWNS):
+                key = KIND_OF_ACTION[type(action)].key
+                src.error(
+                    ("steps", step.index, key),
+                    f"a day plan sets the home load and leaves the power to the DUT's energy "
+                    f"manager: remove {key}",
+                )
+    if day is not None and ev is not None and day.departure.energy_wh < ev.reserve_wh:
+        src.error(("day", "departure"), "the departure need is below the EV's reserve")
+    return day
 
 
 def longest_duration(steps: list[Step] | tuple[Step, ...]) -> float:

@@ -10,6 +10,7 @@ its safe state, time-bounded, and the trace is closed on disk.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,7 @@ from rig.checks import Context, Verdict, not_judged, run_checks, run_outcome
 from rig.checks.reserve import OnlineSoC
 from rig.checks.waveform import CAPTURE_EVENT, Capture, attach
 from rig.clock import Clock, RealClock, Stopwatch, TimerHandle, VirtualClock
+from rig.day import DaySpec
 from rig.evmodel import BatteryEmulatorLoop
 from rig.linkrun import Cable, bench_for_plan, open_cable
 from rig.plan import (
@@ -306,6 +308,8 @@ class Runner:
         )
         self.sample()
         self.sampler.start()
+        if self.plan.day is not None:
+            self._start_day(self.plan.day)
         try:
             prev_end = self.clock.now()
             for step in self.plan.steps:
@@ -329,6 +333,55 @@ class Runner:
             self.poll_errors()  # an error since the last poll makes the run an error too
         finally:
             self.sampler.stop()
+
+    # -- a day plan (rig.day) ----------------------------------------------------------------------
+    def _start_day(self, day: DaySpec) -> None:
+        """The day's inputs on the bench: the DUT learns the tariff (rig.dut.Dut.manage_day), the
+        home load follows the day's profile step by step, and the grid goes out and comes back at
+        the outages' times. Each change is a scheduled call on the clock, as the sampler is."""
+        st = self.station
+        t0 = self.clock.now()
+        self.writer.event(
+            t0,
+            "runner",
+            "day",
+            {
+                "start": day.clock_of(0.0),
+                "length_s": day.length_s,
+                "departure_s": day.departure.at_s,
+                "need_wh": day.departure.energy_wh,
+                "outages": [[o.start_s, o.end_s] for o in day.outages],
+                "home_load": day.home_source,
+                "currency": day.tariff.currency,
+            },
+        )
+        st.dut.manage_day(day)
+        load = st.require(ACLoad)
+        last = [math.nan]
+
+        def home(k: int) -> None:
+            p = day.net_home_w(k * day.resolution_s)
+            if p != last[0]:
+                load.set_power(p, 0.0)
+                if not load.input_enabled():
+                    load.set_input(True)
+                last[0] = p
+            if (k + 1) * day.resolution_s < day.length_s:
+                self.clock.call_at(t0 + (k + 1) * day.resolution_s, lambda: home(k + 1))
+
+        home(0)
+        if day.outages:
+            grid = st.require(GridSimulator)
+
+            def outage(on: bool, index: int) -> None:
+                grid.set_output(on)
+                self._record_source(grid)
+                name = "outage_end" if on else "outage_start"
+                self.writer.event(self.clock.now(), "runner", name, {"outage": index})
+
+            for i, o in enumerate(day.outages):
+                self.clock.call_at(t0 + o.start_s, functools.partial(outage, False, i))
+                self.clock.call_at(t0 + o.end_s, functools.partial(outage, True, i))
 
     def apply(self, step: Step) -> None:
         physical = any(KIND_OF_ACTION[type(a)].physical for a in step.actions)
@@ -651,6 +704,7 @@ def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -
         evse_rated_w=bench.dut.rated_power_w,
         instrumentation=instrumentation_for(bench, plan.grid.voltage_v),
         caveats=caveats,
+        day=plan.day,
     )
 
 

@@ -102,7 +102,7 @@ def serve_emulated(
     ev: _ServedEv | None = None
     try:
         if serve_dut:
-            secc = _serve_secc(bench, world, clock, handle.lock, plan, seed)
+            secc = _serve_secc(bench, world, clock, handle.lock, plan, seed, twins["dut_control"])
         if ev_dut:
             ev = _ServedEv(bench, world, clock, handle.lock, plan)
         roles = {i.name: (i.role, i.model) for i in bench.instruments}
@@ -146,8 +146,10 @@ def _serve_secc(
     lock: threading.Lock,
     plan: Plan | None,
     seed: int,
+    control: Any = None,
 ) -> Any:
-    """The served EVSE's SECC on loopback: a fresh engine per connection, sessions in turn."""
+    """The served EVSE's SECC on loopback: a fresh engine per connection, sessions in turn. Its
+    control interface's committed tariff goes to the EVSE's manager (a day plan)."""
     import random
 
     from rig.emulators.evse import SimEvse
@@ -159,7 +161,11 @@ def _serve_secc(
     from rig.v2gfiles import emulated_pki
 
     services = (plan.session.service,) if plan is not None else SESSION_SERVICES
-    charger = _Locked(SimEvse(world, services), lock)
+    evse = SimEvse(world, services)
+    charger = _Locked(evse, lock)
+    if control is not None:
+        # The twin's commands already run under the bench's lock: the unlocked EVSE's method.
+        control.manager = evse.manage
     store = SessionStore()
     rng = random.Random(seed)
     tls = None

@@ -360,10 +360,11 @@ def open_station(
 
     defects = tuple(defects)
     from rig.emulators.defects import PROTOCOL_DEFECTS, TLS_DEFECTS, quirks_for
+    from rig.emulators.management import MANAGEMENT_DEFECTS
     from rig.sim import DEFECTS
     from rig.sim.pilot import PILOT_DEFECTS  # seeded into the cable (rig.linkrun)
 
-    known = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS, **PILOT_DEFECTS}
+    known = {**DEFECTS, **PROTOCOL_DEFECTS, **TLS_DEFECTS, **PILOT_DEFECTS, **MANAGEMENT_DEFECTS}
     unknown = [d for d in defects if d not in known]
     if unknown:
         raise BenchError(f"unknown defect(s) {', '.join(unknown)}; see `rig defects`")
@@ -541,6 +542,9 @@ class _NoDut:
         raise BenchError("the DUT is not open")
 
     def follow_home_load(self, on: bool) -> None:
+        raise BenchError("the DUT is not open")
+
+    def manage_day(self, day: Any) -> None:
         raise BenchError("the DUT is not open")
 
     def poll(self) -> list[Any]:

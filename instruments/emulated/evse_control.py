@@ -7,10 +7,17 @@ interface its bench file names (instruments.rig.evse_control).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from instruments.emulated.scpi import Command, Params
+from instruments.emulated.scpi import Command, ErrorCode, Params, ScpiError
 from instruments.emulated.twin import Twin
+
+#: Bounds on what the interface accepts (rig's own: a day at one-minute prices is 1,440 windows).
+MAX_WINDOWS = 1_440
+MAX_OUTAGES = 24
+MAX_SECONDS = 7 * 86_400.0
+MAX_PRICE = 1_000.0
 
 
 class EvseControlTwin(Twin):
@@ -21,20 +28,98 @@ class EvseControlTwin(Twin):
     def configure(self) -> None:
         self.setpoint_w = 0.0
         self.follow = False
+        self._clear_day()
+        #: Where a committed tariff goes: the served EVSE's manager (rig.emulators.evse.SimEvse
+        #: .manage, wired by rig.serve); it receives a TariffPolicy, or None to stop.
+        self.manager: Callable[[Any], None] | None = None
+
+    def _clear_day(self) -> None:
+        self.windows: list[tuple[float, float, float, float]] = []
+        self.outages: list[tuple[float, float]] = []
+        self.currency = "EUR"
+        self.following_tariff = False
 
     def reset(self) -> None:
         self.setpoint_w = 0.0
         self.follow = False
+        self._stop_tariff()
         self._apply()
 
     def state(self) -> dict[str, bool | float | str]:
-        return {"setpoint_w": self.setpoint_w, "follow_home": self.follow}
+        return {
+            "setpoint_w": self.setpoint_w,
+            "follow_home": self.follow,
+            "tariff": self.following_tariff,
+        }
 
     def commands(self) -> Sequence[Command]:
         return [
             Command("CONTrol:SETPoint", write=self._set_setpoint, read=lambda p: f"{self.setpoint_w:.1f}"),
             Command("CONTrol:FOLLow", write=self._set_follow, read=lambda p: str(int(self.follow))),
+            Command("CONTrol:TARiff:CLEar", write=lambda p: self._stop_tariff()),
+            Command("CONTrol:TARiff:CURRency", write=self._set_currency, read=lambda p: self.currency),
+            Command("CONTrol:TARiff:WINDow", write=self._add_window),
+            Command("CONTrol:TARiff:WINDow:COUNt", read=lambda p: str(len(self.windows))),
+            Command("CONTrol:OUTage:WINDow", write=self._add_outage),
+            Command("CONTrol:TARiff:COMMit", write=self._commit),
+            Command("CONTrol:TARiff:STATe", read=lambda p: str(int(self.following_tariff))),
         ]  # fmt: skip
+
+    # -- a day plan's tariff -----------------------------------------------------------------------
+    def _stop_tariff(self) -> None:
+        was = getattr(self, "following_tariff", False)
+        self._clear_day()
+        if was and self.manager is not None:
+            self.manager(None)
+
+    def _set_currency(self, params: Params) -> None:
+        params.expect(1)
+        code = params.args[0].strip().strip('"')
+        if not (1 <= len(code) <= 3 and code.isalpha()):
+            raise ScpiError(ErrorCode.ILLEGAL_PARAMETER_VALUE, "a currency is up to 3 letters")
+        self.currency = code.upper()
+
+    def _add_window(self, params: Params) -> None:
+        params.expect(4)
+        if len(self.windows) >= MAX_WINDOWS:
+            raise ScpiError(ErrorCode.SETTINGS_CONFLICT, f"at most {MAX_WINDOWS} tariff windows")
+        a = params.number(0, unit="s", low=0.0, high=MAX_SECONDS)
+        b = params.number(1, unit="s", low=0.0, high=MAX_SECONDS)
+        imp = params.number(2, low=-MAX_PRICE, high=MAX_PRICE)
+        exp = params.number(3, low=-MAX_PRICE, high=MAX_PRICE)
+        if b <= a or (self.windows and a < self.windows[-1][1]):
+            raise ScpiError(ErrorCode.SETTINGS_CONFLICT, "windows ascend and do not overlap")
+        self.windows.append((a, b, imp, exp))
+
+    def _add_outage(self, params: Params) -> None:
+        params.expect(2)
+        if len(self.outages) >= MAX_OUTAGES:
+            raise ScpiError(ErrorCode.SETTINGS_CONFLICT, f"at most {MAX_OUTAGES} outages")
+        a = params.number(0, unit="s", low=0.0, high=MAX_SECONDS)
+        b = params.number(1, unit="s", low=0.0, high=MAX_SECONDS)
+        if b <= a:
+            raise ScpiError(ErrorCode.ILLEGAL_PARAMETER_VALUE, "an outage ends after it starts")
+        self.outages.append((a, b))
+
+    def _commit(self, params: Params) -> None:
+        params.expect(0)
+        if not self.windows:
+            raise ScpiError(ErrorCode.SETTINGS_CONFLICT, "no tariff window")
+        if self.manager is None:
+            raise ScpiError(ErrorCode.EXECUTION_ERROR, "no energy manager to follow a tariff")
+        from rig.day import Outage, PriceWindow, Tariff
+        from rig.emulators.management import TariffPolicy
+
+        t0 = self.now()
+        tariff = Tariff(
+            self.currency,
+            tuple(PriceWindow(t0 + a, t0 + b, i, e) for a, b, i, e in self.windows),
+        )
+        outages = tuple(Outage(t0 + a, t0 + b) for a, b in self.outages)
+        config: Any = getattr(self.world, "config", None)
+        efficiency = float(config.evse.efficiency) if config is not None else 0.95
+        self.manager(TariffPolicy(tariff, outages, efficiency=efficiency))
+        self.following_tariff = True
 
     def _set_setpoint(self, params: Params) -> None:
         params.expect(1)

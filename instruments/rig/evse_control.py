@@ -8,6 +8,18 @@ their own ways (OCPP, Modbus, a vendor API); the rig's emulated EVSE serves this
 
     CONTrol:SETPoint <W>     commanded AC power, + charges the EV, - discharges (also ?)
     CONTrol:FOLLow ON|OFF    discharge what the home draws (also ?)
+
+A day plan (issue 13) gives the manager a tariff and a grid outage forecast, and lets it decide
+(the rig's own commands; a real product's interface names them its own way):
+
+    CONTrol:TARiff:CLEar                          forget the tariff and the forecast; manager off
+    CONTrol:TARiff:CURRency <code>                the prices' currency (3 letters)
+    CONTrol:TARiff:WINDow <from s>,<to s>,<import>,<export>
+                                                  a price window (per kWh), seconds from COMMit
+    CONTrol:OUTage:WINDow <from s>,<to s>         a forecast grid outage, seconds from COMMit
+    CONTrol:TARiff:COMMit                         the manager follows the tariff from now on
+    CONTrol:TARiff:STATe?                         1 while it does
+    CONTrol:TARiff:WINDow:COUNt?                  windows received since the last CLEar
 """
 
 from __future__ import annotations
@@ -45,8 +57,37 @@ class EvseControl:
     def following(self) -> bool:
         return parse_boolean(self.resource.query("CONT:FOLL?"))
 
+    def set_day(self, day: Any) -> None:
+        """A day plan's tariff and outage forecast (rig.day.DaySpec, day-relative seconds; the
+        rig sends it at the plan's t = 0, so COMMit marks the day's start)."""
+        self.resource.write("CONT:TAR:CLE")
+        self._check()
+        self.resource.write(f"CONT:TAR:CURR {day.tariff.currency}")
+        self._check()
+        for w in day.tariff.windows:
+            self.resource.write(
+                "CONT:TAR:WIND "
+                + ",".join(
+                    format_nrf(x) for x in (w.start_s, w.end_s, w.import_price, w.export_price)
+                )
+            )
+        self._check()
+        for o in day.outages:
+            self.resource.write(f"CONT:OUT:WIND {format_nrf(o.start_s)},{format_nrf(o.end_s)}")
+        self._check()
+        count = int(parse_number(self.resource.query("CONT:TAR:WIND:COUN?")))
+        if count != len(day.tariff.windows):
+            raise RuntimeError(
+                f"{self.name}: the EVSE holds {count} tariff windows, {len(day.tariff.windows)} sent"
+            )
+        self.resource.write("CONT:TAR:COMM")
+        self._check()
+        if not parse_boolean(self.resource.query("CONT:TAR:STAT?")):
+            raise RuntimeError(f"{self.name}: the EVSE's manager did not take the tariff")
+
     def safe_state(self) -> None:
         """No power commanded and no home following (the session's own stop does the rest)."""
+        self.resource.write("CONT:TAR:CLE")
         self.resource.write("CONT:FOLL OFF;:CONT:SETP 0")
         if self.setpoint() != 0.0 or self.following():
             raise RuntimeError(f"{self.name}: the EVSE's control interface did not go to 0 W")

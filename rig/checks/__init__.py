@@ -23,6 +23,7 @@ from typing import Any, Literal
 from rig import units
 from rig.checks.decision import DecisionRule, Relation, decide
 from rig.checks.uncertainty import Instrumentation
+from rig.day import DaySpec
 from rig.ev import EVSpec
 from rig.trace import Trace
 from rig.yamlsrc import Path_, Source
@@ -65,6 +66,8 @@ class Context:
     instrumentation: Instrumentation = field(default_factory=Instrumentation)
     #: What every verdict of the run must say (an instrument run past its calibration date).
     caveats: tuple[str, ...] = ()
+    #: A day plan's tariff, departure, home load and outages (rig.day.DaySpec); None otherwise.
+    day: DaySpec | None = None
 
 
 @dataclass(frozen=True)
@@ -375,13 +378,16 @@ def run_checks(
 
 # Register the built-in criteria (import for side effect, after REGISTRY exists).
 from rig.checks import (  # noqa: E402, F401
+    departure,
     discharge_limits,
     fault_reaction,
     islanding,
+    outage,
     pilot,
     protocol_timing,
     reserve,
     sequence,
+    tariff,
     tls_session,
     transition,
     v2h,

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from rig.emulators.management import Battery as PackPlan
+from rig.emulators.management import TariffPolicy, plan_profile, tariff_from_prices
 from rig.sim import Battery
 from rig.sim.power_stage import dc_power
 from rig.v2g import controllers as c
@@ -71,6 +73,51 @@ class SimEv:
         self._limits_cache: (
             tuple[tuple[bool, float, float, float, float], c.DcLoopLimits] | None
         ) = None
+        #: A day plan: when the driver leaves (run time, s) and the energy the pack must hold
+        #: then (Wh); None: DEPARTURE_S from each request and TARGET_SOC.
+        self.departure_at: float | None = None
+        self.need_wh: float | None = None
+        #: DUT = EV on a day plan: its manager (built from the received price schedule) and the
+        #: profile it chose, ((duration s, AC power W)), from `_profile_t0`.
+        self.manager: tuple[float, tuple[str, ...]] | None = None
+        self.profile: tuple[tuple[float, float], ...] = ()
+        self._profile_t0 = 0.0
+
+    # --- a day plan ----------------------------------------------------------------------------
+    #: The home load the EV plans to carry in expensive windows (W): it cannot see the home, so
+    #: this is its owner's setting (rig's own default).
+    HOME_ESTIMATE_W = 1_500.0
+
+    def set_departure(self, at_s: float, need_wh: float) -> None:
+        """The driver's departure (run time) and the energy the pack must hold then."""
+        self.departure_at = at_s
+        self.need_wh = need_wh
+
+    def manage_by_prices(self, efficiency: float, defects: tuple[str, ...] = ()) -> None:
+        """Scheduled mode: choose the power profile from the SECC's price schedule."""
+        self.manager = (efficiency, defects)
+
+    def _departure_in(self, now: float) -> float:
+        if self.departure_at is None:
+            return self.departure_s
+        return max(0.0, self.departure_at - now)
+
+    def _target_wh(self) -> float:
+        battery = self.world.battery
+        if self.need_wh is not None:
+            return max(self.need_wh, battery.reserve_wh)
+        return max(self.TARGET_SOC, battery.reserve_soc) * battery.capacity_wh
+
+    def _target_soc_pct(self) -> float:
+        return self._target_wh() / self.world.battery.capacity_wh * 100.0
+
+    def _profile_power(self, now: float) -> float:
+        t = now - self._profile_t0
+        for duration, power in self.profile:
+            if t < duration:
+                return power
+            t -= duration
+        return 0.0
 
     # --- what the rig asks of the EV ------------------------------------------------------------
     def request(self, intent: c.EvIntent) -> None:
@@ -102,7 +149,7 @@ class SimEv:
     def energy_request(self) -> c.EnergyRequest:
         battery = self.world.battery
         energy, capacity = battery.energy_wh, battery.capacity_wh
-        target = max(self.TARGET_SOC, battery.reserve_soc) * capacity
+        target = self._target_wh()
         return c.EnergyRequest(
             target=max(0.0, target - energy),
             maximum=max(0.0, capacity - energy),
@@ -116,7 +163,7 @@ class SimEv:
         return c.Display(
             present_soc=round(battery.soc * 100.0),
             minimum_soc=round(battery.reserve_soc * 100.0),
-            target_soc=round(self.TARGET_SOC * 100.0),
+            target_soc=round(self._target_soc_pct()),
             battery_capacity=battery.capacity_wh,
             charging_complete=battery.energy_wh >= battery.capacity_wh,
         )
@@ -139,7 +186,7 @@ class SimEv:
                 min_discharge_power=0.0 if bpt else None,
                 max_discharge_current=-discharge_a if bpt else None,
                 min_discharge_current=0.0 if bpt else None,
-                target_soc=self.TARGET_SOC * 100.0,
+                target_soc=self._target_soc_pct(),
             )
         return c.AcLimits(
             max_charge_power=charge,
@@ -153,9 +200,9 @@ class SimEv:
         battery = self.world.battery
         return c.ScheduleRequest(
             control_mode=control_mode,
-            departure_time=self.departure_s,
+            departure_time=self._departure_in(now),
             minimum_soc=battery.reserve_soc * 100.0,
-            target_soc=self.TARGET_SOC * 100.0,
+            target_soc=self._target_soc_pct(),
             energy=self.energy_request(),
         )
 
@@ -165,15 +212,54 @@ class SimEv:
         charge, discharge, _, _ = self._battery_limits()
         if control_mode is ControlMode.DYNAMIC or not offer.tuples:
             return c.PowerProfile(
-                entries=(c.ScheduleEntry(self.departure_s, charge),), channel=c.Channel.CHARGE
+                entries=(c.ScheduleEntry(self._departure_in(now), charge),),
+                channel=c.Channel.CHARGE,
             )
         chosen = offer.tuples[0]
+        if self.manager is not None and chosen.charging_prices is not None:
+            return self._managed_profile(chosen, charge, discharge, now)
         discharging = self.target_power_w < 0 and chosen.discharging
         entries = (
             tuple(c.ScheduleEntry(e.duration, max(e.power, -discharge)) for e in chosen.discharging)
             if discharging and chosen.discharging
             else tuple(c.ScheduleEntry(e.duration, min(e.power, charge)) for e in chosen.charging)
         )
+        return c.PowerProfile(
+            schedule_tuple_id=chosen.id,
+            entries=entries,
+            channel=c.Channel.DISCHARGE if discharging else c.Channel.CHARGE,
+        )
+
+    def _managed_profile(
+        self, chosen: c.ScheduleTuple, charge: float, discharge: float, now: float
+    ) -> c.PowerProfile:
+        """The profile the EV's manager plans from the tuple's prices, within the tuple's power
+        range and the EV's limits (AC side)."""
+        assert self.manager is not None and chosen.charging_prices is not None
+        efficiency, defects = self.manager
+        prices = chosen.charging_prices
+        tariff = tariff_from_prices(
+            [(e.duration, e.price) for e in prices.entries], now, prices.currency
+        )
+        low, high = chosen.power_range()
+        battery = self.world.battery
+        pack = PackPlan(
+            energy_wh=battery.energy_wh,
+            capacity_wh=battery.capacity_wh,
+            reserve_wh=battery.reserve_wh,
+            need_wh=self._target_wh(),
+            charge_w=min(high, charge / efficiency),
+            discharge_w=min(-low, discharge * efficiency),
+        )
+        policy = TariffPolicy(tariff, efficiency=efficiency, defects=defects, blind=True)
+        departure = now + self._departure_in(now)
+        self.profile = plan_profile(policy, now, departure, pack, self.HOME_ESTIMATE_W)
+        self._profile_t0 = now
+        entries = tuple(c.ScheduleEntry(d, p) for d, p in self.profile) or (
+            c.ScheduleEntry(max(1.0, departure - now), 0.0),
+        )
+        # -20's EVPowerProfile is one list with signed powers; the channel says discharge is in it.
+        discharging = any(p < 0 for _, p in self.profile)
         return c.PowerProfile(
             schedule_tuple_id=chosen.id,
             entries=entries,
@@ -197,6 +283,8 @@ class SimEv:
         battery = self.world.battery
         voltage = battery.terminal_v
         if control_mode is ControlMode.SCHEDULED:
+            if self.profile:  # a managed day: the profile the EV chose
+                self.target_power_w = self._profile_power(now)
             p_dc = dc_power(self.target_power_w, self.world.evse_efficiency)
             charge, discharge, _, _ = self._battery_limits()
             p_dc = max(-discharge if bidirectional else 0.0, min(charge, p_dc))
@@ -210,7 +298,7 @@ class SimEv:
             present_voltage=voltage,
             energy=self.energy_request(),
             limits=self._loop_limits(bidirectional),
-            departure_time=self.departure_s,
+            departure_time=self._departure_in(now),
             display=self._display(),
         )
 
@@ -250,7 +338,7 @@ class SimEv:
             min_charge_power=0.0 if dynamic else None,
             max_discharge_power=-discharge if dynamic and bidirectional else None,
             min_discharge_power=0.0 if dynamic and bidirectional else None,
-            departure_time=self.departure_s if dynamic else None,
+            departure_time=self._departure_in(now) if dynamic else None,
             display=self._display(),
         )
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from rig.day import Tariff
+from rig.emulators.management import Action, Situation, TariffPolicy
 from rig.sim import EnergyMode, EvAnnouncement, GeneratorMode, IslandingMethod, World
 from rig.sim.power_stage import ac_power, dc_power
 from rig.v2g import controllers as c
@@ -60,6 +62,14 @@ class SimEvse:
         self._last: tuple[float, float] | None = None  # (t, p_dc) for the meter
         self._charged_wh = 0.0
         self._discharged_wh = 0.0
+        #: The energy manager's tariff-following mode (a day plan), None: setpoint/follow-home.
+        self.policy: TariffPolicy | None = None
+        #: The day's tariff the rig's SECC offers as price schedules in Scheduled mode (DUT = EV
+        #: on a day plan), absolute prices or levels.
+        self.tariff: Tariff | None = None
+        self.pricing = c.Pricing.ABSOLUTE
+        #: The departure the manager told the EV it can make (day-relative s), once it could not.
+        self._declared_departure: float | None = None
 
     # --- helpers ----------------------------------------------------------------------------------
     def _at(self, now: float) -> None:
@@ -106,6 +116,7 @@ class SimEvse:
                     bpt_channel=c.BptChannel.UNIFIED if bpt else None,
                     generator_mode=generator if bpt else None,
                     islanding_detection=islanding if service is Service.AC_BPT else None,
+                    pricing=self.pricing if self.tariff is not None else c.Pricing.NO_PRICING,
                 )
             )
         return tuple(sets)
@@ -160,8 +171,40 @@ class SimEvse:
                     id=1,
                     charging=(c.ScheduleEntry(day, charge),),
                     discharging=(c.ScheduleEntry(day, -discharge),),
+                    charging_prices=self._prices(now, export=False),
+                    discharging_prices=self._prices(now, export=True),
                 ),
             )
+        )
+
+    def _prices(self, now: float, *, export: bool) -> c.PriceSchedule | None:
+        """The day's import (charging) or export (discharging) prices from now to the day's end,
+        as an absolute price schedule or as levels (0 the cheapest)."""
+        tariff = self.tariff
+        if tariff is None:
+            return None
+        entries = [
+            c.PriceEntry(
+                w.end_s - max(w.start_s, now), w.export_price if export else w.import_price
+            )
+            for w in tariff.windows
+            if w.end_s > now
+        ]
+        if not entries:
+            return None
+        if self.pricing is c.Pricing.PRICE_LEVELS:
+            distinct = sorted({e.price for e in entries})[:255]
+            entries = [
+                c.PriceEntry(e.duration, float(min(distinct.index(e.price), 254)))
+                if e.price in distinct
+                else c.PriceEntry(e.duration, float(len(distinct) - 1))
+                for e in entries
+            ]
+            return c.PriceSchedule(
+                c.Pricing.PRICE_LEVELS, tuple(entries), levels=len(distinct), schedule_id=2
+            )
+        return c.PriceSchedule(
+            c.Pricing.ABSOLUTE, tuple(entries), currency=tariff.currency, schedule_id=1
         )
 
     def isolation_check(self, now: float) -> c.IsolationStatus:
@@ -249,6 +292,7 @@ class SimEvse:
         voltage = battery.terminal_v if world.dc_output else 0.0
         current = battery.current_a if world.dc_output else 0.0
         charge, discharge = self._rated()
+        targets = self._manage(request.energy, request.departure_time, request.limits, now)
         target = world.evse.target_w
         steer_charge = max(0.0, min(target, charge)) if target >= 0 else 0.0
         steer_discharge = min(0.0, max(target, -discharge)) if target < 0 else 0.0
@@ -274,6 +318,7 @@ class SimEvse:
             present_current=current,
             power_limit_achieved=abs(stage) >= max(charge, discharge) - 1.0,
             limits=limits,
+            targets=targets,
         )
 
     def ac_charge_loop(self, request: c.AcLoopRequest, now: float) -> c.AcLoopStatus:
@@ -283,11 +328,77 @@ class SimEvse:
         used_up = _v2x_used_up(request.energy)
         if request.max_charge_power is not None:
             self._announce(request.max_charge_power, request.max_discharge_power, used_up)
+        self._manage(request.energy, request.departure_time, None, now)
         target = world.evse.target_w if request.energy is not None else None
         return c.AcLoopStatus(
             target_active_power=target,
             present_active_power=world.evse.p_w,
         )
+
+    # --- the energy manager's tariff-following mode (a day plan) --------------------------------
+    def manage(self, policy: TariffPolicy | None) -> None:
+        """The tariff and outage forecast reached the manager (its control interface)."""
+        self.policy = policy
+        self._declared_departure = None
+
+    def _manage(
+        self,
+        energy: c.EnergyRequest | None,
+        departure_in: float | None,
+        limits: c.DcLoopLimits | None,
+        now: float,
+    ) -> c.DynamicTargets | None:
+        """Decide (every TariffPolicy.DECIDE_EVERY_S) from the EV's needs as -20 carries them:
+        EVTargetEnergyRequest, EVMinimumV2XEnergyRequest, EVMaximumEnergyRequest, DepartureTime.
+        Returns the SECC's DepartureTime in Dynamic mode once the need cannot be met in time (the
+        EVSE tells the EV when it can have it), else None."""
+        policy = self.policy
+        if policy is None or energy is None or departure_in is None:
+            return None
+        if not policy.due(now):
+            return self._targets(now)
+        world = self.world
+        eff = world.config.evse.efficiency
+        rated_charge, _ = self._rated()
+        charge_w = rated_charge
+        if limits is not None and limits.max_charge_power > 0:
+            charge_w = min(rated_charge, limits.max_charge_power / eff)
+        above = -energy.minimum_v2x if energy.minimum_v2x is not None else 0.0
+        home = world.measure_ac("home").p_w
+        situation = Situation(
+            now=now,
+            departure_s=now + departure_in,
+            need_wh=max(0.0, energy.target),
+            above_reserve_wh=above,
+            room_wh=energy.maximum,
+            charge_w=charge_w,
+            home_w=max(0.0, home),
+        )
+        before = policy.last
+        decision = policy.decide(situation)
+        if decision.action is Action.CHARGE:
+            world.command_setpoint(decision.power_w)
+        elif decision.action is Action.CARRY_HOME:
+            world.command_follow_home(True)
+        else:
+            world.command_setpoint(0.0)
+        if before is None or before.action is not decision.action:
+            world.emit(
+                "energy_manager",
+                {"action": decision.action.value, "reason": decision.reason},
+            )
+        # The need cannot be met by the departure: say when it can, in time [V2G20 Dynamic
+        # mode: the SECC's DepartureTime]. Once said, it stays said.
+        needed_s = situation.need_wh / max(charge_w * eff, 1.0) * 3600.0
+        if self._declared_departure is None and needed_s > departure_in + 1.0:
+            self._declared_departure = now + needed_s
+            world.emit("departure_unreachable", {"can_depart_in_s": needed_s})
+        return self._targets(now)
+
+    def _targets(self, now: float) -> c.DynamicTargets | None:
+        if self._declared_departure is None:
+            return None
+        return c.DynamicTargets(departure_time=max(0.0, self._declared_departure - now))
 
     def welding_detection(self, now: float) -> float:
         self._at(now)

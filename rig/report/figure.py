@@ -181,6 +181,10 @@ def render_png(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    if ctx.day is not None:  # a day plan: tariff, home, the DUT against the optimum (issue 13)
+        from rig.report.dayfigure import render_day_png
+
+        return render_day_png(trace, ctx, verdicts, title, outcome=outcome, headline=headline)
     scale, unit = _time_axis(trace)
     zooms = zoom_windows(verdicts)
     heights = [3.0, 1.6, 2.0] + ([2.6] if zooms else [])

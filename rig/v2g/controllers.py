@@ -318,6 +318,34 @@ class ScheduleEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceEntry:
+    """One price interval of a schedule: `duration` s from the previous one's end, `price` per
+    kWh (an absolute price, or a level where the schedule is a PriceLevelSchedule)."""
+
+    duration: float
+    price: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSchedule:
+    """The price information of one charging or discharging schedule (-20 CommonTypes):
+    AbsolutePriceSchedule (`pricing` ABSOLUTE: EnergyFee per kWh in `currency`) or
+    PriceLevelSchedule (PRICE_LEVELS: `price` is the level, 0 cheapest, of `levels`)."""
+
+    pricing: Pricing
+    entries: tuple[PriceEntry, ...]
+    currency: str = "EUR"
+    levels: int = 1
+    schedule_id: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.entries:
+            raise ValueError("a price schedule needs an entry")
+        if self.pricing is Pricing.NO_PRICING:
+            raise ValueError("a price schedule is absolute or by levels")
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduleTuple:
     """A Scheduled-mode offer: a charging schedule and an optional discharging one.
 
@@ -329,6 +357,9 @@ class ScheduleTuple:
     charging: tuple[ScheduleEntry, ...]
     discharging: tuple[ScheduleEntry, ...] | None = None
     time_anchor: float | None = None
+    #: Price information of the charging schedule (import) and of the discharging one (export).
+    charging_prices: PriceSchedule | None = None
+    discharging_prices: PriceSchedule | None = None
 
     def __post_init__(self) -> None:
         if not self.charging:

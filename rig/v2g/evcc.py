@@ -55,6 +55,7 @@ from rig.v2g.controllers import (
     Notification,
     ParameterSet,
     PowerProfile,
+    PriceSchedule,
     ScheduleEntry,
     ScheduleOffer,
     ScheduleTuple,
@@ -84,6 +85,7 @@ from rig.v2g.messages import (
     parameter_set_from_wire,
     to_rational,
 )
+from rig.v2g.prices import PriceScheduleError, received_prices
 from rig.v2g.quirks import NO_QUIRKS, Quirks
 from rig.v2g.sessions import PausedSession
 from rig.v2g.timing import EvccTiming
@@ -1136,9 +1138,22 @@ class Evcc:
                     charging=charging,
                     discharging=discharging,
                     time_anchor=float(t.ChargingSchedule.PowerSchedule.TimeAnchor),
+                    charging_prices=self._prices(t.ChargingSchedule),
+                    discharging_prices=None
+                    if t.DischargingSchedule is None
+                    else self._prices(t.DischargingSchedule),
                 )
             )
         return ScheduleOffer(tuples=tuple(tuples), go_to_pause=go_to_pause)
+
+    def _prices(self, schedule: Any) -> PriceSchedule | None:
+        """A schedule's price information; one the EV cannot use is recorded and left out (the
+        EV then chooses without prices, as with a schedule that carries none)."""
+        try:
+            return received_prices(schedule)
+        except PriceScheduleError as exc:
+            self._outs.append(Event("price_schedule_refused", {"reason": str(exc)}))
+            return None
 
     def _on_cable_check(self, res: Any, now: float) -> None:
         if res.EVSEProcessing is not common.processingType.Finished:

@@ -121,6 +121,7 @@ from rig.v2g.messages import (
     request_of,
     to_rational,
 )
+from rig.v2g.prices import price_schedule
 from rig.v2g.quirks import NO_QUIRKS, Quirks
 from rig.v2g.sessions import PausedSession, SessionStore
 from rig.v2g.timing import SeccTiming
@@ -1177,15 +1178,20 @@ class Secc:
                 for e in entries
             ]
             anchor = timestamp if t.time_anchor is None else int(t.time_anchor)
-            prices = None
-            if self.config.flat_price_levels:
-                prices = flat_price_levels(anchor, t.id, sum(e.duration for e in entries))
+            levels = None
+            absolute = None
+            given = t.discharging_prices if discharging else t.charging_prices
+            if given is not None:
+                absolute, levels = price_schedule(given, anchor)
+            elif self.config.flat_price_levels:
+                levels = flat_price_levels(anchor, t.id, sum(e.duration for e in entries))
             return common.ChargingScheduleType(
                 PowerSchedule=common.PowerScheduleType(
                     TimeAnchor=anchor,
                     PowerScheduleEntries=common.PowerScheduleEntryListType(PowerScheduleEntry=wire),
                 ),
-                PriceLevelSchedule=prices,
+                AbsolutePriceSchedule=absolute,
+                PriceLevelSchedule=levels,
             )
 
         return common.ScheduleTupleType(
