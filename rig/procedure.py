@@ -219,6 +219,15 @@ def parse_block(r: _Reader, position: int, value: Any) -> tuple[Block | None, li
     return block, _steps(r, block, first_values)
 
 
+def known_case_count(block: Block) -> int:
+    """How many runs the block makes at least: its known cases and the reruns of the worst
+    (a sweep's extensions while a result rises come on top; for estimates of a plan's cost)."""
+    count = sum(1 for _ in _known_cases(block, block.groups()))
+    if block.repeat_worst is not None:
+        count += len(block.groups()) * block.repeat_worst.count * block.repeat_worst.times
+    return count
+
+
 def _known_cases(block: Block, groups: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for group in groups:
         if block.first is not None:

@@ -256,10 +256,18 @@ def _children() -> set[int]:
     return out
 
 
+#: A -20 ChargeLoop exchange (every 250 ms once a session runs) costs about what 1.4 analyzer
+#: samples cost on the emulated bench (tests/benchmarks/test_session_hour.py: one hour is 1.8 s of
+#: samples and 4.3 s of 14,300 exchanges).
+EXCHANGE_COST = 1.4
+EXCHANGES_PER_S = 4.0
+
+
 def plan_cost(path: Path) -> float:
     """A plan's estimated cost in samples (what an emulated run spends its time on): the slow
-    samples over the whole plan, the fast windows after each step that changes the bench, and a
-    fixed part for opening the bench and drawing the figure. Unreadable plans cost the fixed part."""
+    samples over the whole plan, the fast windows after each step that changes the bench, the
+    -20 session's exchanges, times the cases of a block, plus a fixed part for opening the bench
+    and drawing the figure. Unreadable plans cost the fixed part."""
     from rig.plan import KIND_OF_ACTION, load_plan, longest_duration
 
     fixed = 1500.0
@@ -270,8 +278,15 @@ def plan_cost(path: Path) -> float:
     physical = sum(
         1 for s in plan.steps if any(KIND_OF_ACTION[type(a)].physical for a in s.actions)
     )
+    duration = longest_duration(plan.steps)
     fast = (physical + 1) * plan.fast_window_s / max(plan.fast_period_s, 1e-6)
-    return fixed + longest_duration(plan.steps) / max(plan.sample_period_s, 1e-6) + fast
+    session = duration * EXCHANGES_PER_S * EXCHANGE_COST
+    cases = 1
+    if plan.block is not None:
+        from rig.procedure import known_case_count
+
+        cases = known_case_count(plan.block)
+    return fixed + cases * (duration / max(plan.sample_period_s, 1e-6) + fast + session)
 
 
 def _plan_scheduling(config: pytest.Config, log: Any) -> Any:

@@ -76,9 +76,12 @@ def test_two_workers_give_the_same_verdicts_and_measured_values_as_one_process(
 
 def test_a_plans_cost_grows_with_its_samples() -> None:
     plans = {p.stem: plan_cost(p) for p in (REPO / "test_plans/v2h").glob("*.yaml")}
-    # The most and the fewest samples of the four plans.
+    # The most samples and exchanges of the four plans, and the fewest.
     assert plans["grid_loss_backup"] == max(plans.values())
-    assert plans["home_load_to_reserve"] == min(plans.values())
+    assert plans["grid_loss_grid_following"] == min(plans.values())
+    # A block plan costs its cases: the 5.10 procedure runs 54 known cases and more.
+    procedure = plan_cost(REPO / "test_plans/islanding/ieee1547_1_5_10.yaml")
+    assert procedure > 20 * max(plans.values())
     assert plan_cost(REPO / "no/such/plan.yaml") == 1500.0
 
 
