@@ -604,16 +604,23 @@ class Runner:
             driver.set_input(True)
 
     def _dut_control(self, control: DutControl) -> None:
-        """A DUT setting: on the emulated EVSE the unit's own setting; a real DUT needs it on its
-        control interface, which has no anti-islanding command yet."""
+        """A DUT setting: on the emulated EVSE the unit's own setting; on a real EVSE its control
+        interface (instruments.rig.evse_control, `CONT:ISL:DET`), whose safe state turns
+        anti-islanding back on."""
         world = self.station.world
-        if not self.station.config.dut.emulated or world is None:
-            raise StepError(
-                f"{self.plan.path}: dut_control: the real DUT's control interface has no "
-                "anti-islanding setting in the rig yet; set it on the unit by hand and remove "
-                "the step"
-            )
-        world.evse.anti_islanding = control.anti_islanding
+        if self.station.config.dut.emulated and world is not None:
+            world.evse.anti_islanding = control.anti_islanding
+        else:
+            interface = getattr(self.station.dut, "control", None)
+            if interface is None or not hasattr(interface, "set_island_detection"):
+                raise StepError(
+                    f"{self.plan.path}: dut_control: the DUT has no control interface to set "
+                    "its anti-islanding (dut: {control: VISA address} in the bench file)"
+                )
+            interface.set_island_detection(control.anti_islanding)  # read back by the driver
+        self.writer.event(
+            self.clock.now(), "runner", "dut_control", {"anti_islanding": control.anti_islanding}
+        )
 
     def _cable(self) -> Cable:
         if self.cable is None:  # the plan's validation makes this unreachable from a plan file

@@ -44,12 +44,16 @@ class EvseControlTwin(Twin):
         self.follow = False
         self._stop_tariff()
         self._apply()
+        evse: Any = getattr(self.world, "evse", None)
+        if evse is not None and hasattr(evse, "anti_islanding"):
+            evse.anti_islanding = True
 
     def state(self) -> dict[str, bool | float | str]:
         return {
             "setpoint_w": self.setpoint_w,
             "follow_home": self.follow,
             "tariff": self.following_tariff,
+            "anti_islanding": self._island_detection(),
         }
 
     def commands(self) -> Sequence[Command]:
@@ -63,6 +67,7 @@ class EvseControlTwin(Twin):
             Command("CONTrol:OUTage:WINDow", write=self._add_outage),
             Command("CONTrol:TARiff:COMMit", write=self._commit),
             Command("CONTrol:TARiff:STATe", read=lambda p: str(int(self.following_tariff))),
+            Command("CONTrol:ISLanding:DETection", write=self._set_island_detection, read=lambda p: str(int(self._island_detection()))),
         ]  # fmt: skip
 
     # -- a day plan's tariff -----------------------------------------------------------------------
@@ -120,6 +125,17 @@ class EvseControlTwin(Twin):
         efficiency = float(config.evse.efficiency) if config is not None else 0.95
         self.manager(TariffPolicy(tariff, outages, efficiency=efficiency))
         self.following_tariff = True
+
+    def _island_detection(self) -> bool:
+        evse: Any = getattr(self.world, "evse", None)
+        return bool(getattr(evse, "anti_islanding", True))
+
+    def _set_island_detection(self, params: Params) -> None:
+        params.expect(1)
+        evse: Any = getattr(self.world, "evse", None)
+        if evse is None or not hasattr(evse, "anti_islanding"):
+            raise ScpiError(ErrorCode.EXECUTION_ERROR, "no EVSE behind this interface")
+        evse.anti_islanding = params.boolean(0)
 
     def _set_setpoint(self, params: Params) -> None:
         params.expect(1)

@@ -20,6 +20,12 @@ A day plan (issue 13) gives the manager a tariff and a grid outage forecast, and
     CONTrol:TARiff:COMMit                         the manager follows the tariff from now on
     CONTrol:TARiff:STATe?                         1 while it does
     CONTrol:TARiff:WINDow:COUNt?                  windows received since the last CLEar
+
+An islanding test (IEEE 1547.1 5.10) first confirms that an island persists with the unit's
+anti-islanding disabled; the safe state always enables it again (the rig's own command):
+
+    CONTrol:ISLanding:DETection ON|OFF            the unit's anti-islanding (unintentional
+                                                  islanding detection) on or off; ? reads it
 """
 
 from __future__ import annotations
@@ -85,12 +91,25 @@ class EvseControl:
         if not parse_boolean(self.resource.query("CONT:TAR:STAT?")):
             raise RuntimeError(f"{self.name}: the EVSE's manager did not take the tariff")
 
+    def set_island_detection(self, on: bool) -> None:
+        """The unit's anti-islanding on or off (off only to confirm an island persists)."""
+        self.resource.write(f"CONT:ISL:DET {'ON' if on else 'OFF'}")
+        self._check()
+        if self.island_detection() != on:
+            raise RuntimeError(f"{self.name}: the EVSE's anti-islanding did not turn {on}")
+
+    def island_detection(self) -> bool:
+        return parse_boolean(self.resource.query("CONT:ISL:DET?"))
+
     def safe_state(self) -> None:
-        """No power commanded and no home following (the session's own stop does the rest)."""
+        """No power commanded, no home following, anti-islanding on (the session's own stop
+        does the rest)."""
         self.resource.write("CONT:TAR:CLE")
-        self.resource.write("CONT:FOLL OFF;:CONT:SETP 0")
+        self.resource.write("CONT:FOLL OFF;:CONT:SETP 0;:CONT:ISL:DET ON")
         if self.setpoint() != 0.0 or self.following():
             raise RuntimeError(f"{self.name}: the EVSE's control interface did not go to 0 W")
+        if not self.island_detection():
+            raise RuntimeError(f"{self.name}: the EVSE's anti-islanding did not turn back on")
 
     def _check(self) -> None:
         reply = self.resource.query("SYST:ERR?").strip()

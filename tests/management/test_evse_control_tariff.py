@@ -96,3 +96,16 @@ def test_the_interface_bounds_what_it_accepts(bench: tuple) -> None:
     twin.handle("CONT:TAR:COMM")  # no window
     assert not twin.handle("SYST:ERR?").startswith("0,")
     assert twin.handle("CONT:TAR:STAT?") == "0"
+
+
+def test_anti_islanding_is_set_read_back_and_turned_on_again_by_the_safe_state(
+    bench: tuple,
+) -> None:
+    control, twin, _, _ = bench
+    evse = twin.world.evse
+    control.set_island_detection(False)
+    assert evse.anti_islanding is False and control.island_detection() is False
+    assert twin.state()["anti_islanding"] is False
+    control.safe_state()
+    assert evse.anti_islanding is True and twin.state()["anti_islanding"] is True
+    assert twin.handle("SYST:ERR?").startswith(("0,", "+0,"))
