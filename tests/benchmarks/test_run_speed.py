@@ -25,13 +25,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 3
-PARALLEL_ROUNDS = 2
+PARALLEL_ROUNDS = 3
 ONE_STEP_FLOOR_S = 2.5
 #: Cores other processes may keep busy before a parallel speedup is not measurable here.
 BUSY_CORES = 0.4
-#: The issue's target is 1.6; it becomes reachable when the default plans carry several seconds of
-#: work each (the ISO 15118-20 session under every plan): raise this to 1.6 then.
-PARALLEL_FLOOR = 1.2
+#: The issue's target is 1.6 and is not met (issue 11 stays open): the four default plans carry
+#: about 4.7 s of work against about 1.4 s fixed per process and a worker's own start; measured
+#: 1.24-1.25. This floor guards the speedup that exists (a regression below it fails CI).
+PARALLEL_FLOOR = 1.15
 ISSUE_PARALLEL_TARGET = 1.6
 
 ONE_STEP_PLAN = """\
