@@ -475,13 +475,17 @@ class ScpiEngine(ABC):
     def _run_unit(self, unit: str, path: tuple[str, ...], replies: list[str]) -> tuple[str, ...]:
         parsed = self._parsed.get((unit, path))
         if parsed is None:
-            parsed = self._parse_unit(unit, path)
-            if parsed is not None:
-                if len(self._parsed) >= 4096:
-                    self._parsed.clear()
-                self._parsed[(unit, path)] = parsed
-        if parsed is None:  # a common command, or one that raised: the long way
-            return self._run_unit_uncached(unit, path, replies)
+            parts = unit.split(None, 1)
+            if parts[0].startswith("*"):
+                is_query = parts[0].endswith("?")
+                name = parts[0][:-1] if is_query else parts[0]
+                args = split_args(parts[1]) if len(parts) > 1 else ()
+                self._common(name.upper(), is_query, Params(args, ()), replies)
+                return path
+            parsed = self._parse_unit(parts, path)
+            if len(self._parsed) >= 4096:
+                self._parsed.clear()
+            self._parsed[(unit, path)] = parsed
         command, params, is_query, tokens, header = parsed
         if is_query:
             if command.read is None:
@@ -494,51 +498,18 @@ class ScpiEngine(ABC):
         return tokens
 
     def _parse_unit(
-        self, unit: str, path: tuple[str, ...]
-    ) -> tuple[Command, Params, bool, tuple[str, ...], str] | None:
-        """What a message unit resolves to from `path` (the same every time: a poll sends the
-        same units over and over); None for common commands and for units that do not resolve."""
-        parts = unit.split(None, 1)
-        header = parts[0] if parts else ""
-        if not header or header.startswith("*"):
-            return None
-        is_query = header.endswith("?")
-        name = header[:-1] if is_query else header
-        tokens = tuple(name.lstrip(":").upper().split(":"))
-        if not all(tokens):
-            return None
-        found = None
-        if not name.startswith(":"):
-            for prefix in (path, path[:-1]):
-                if prefix:
-                    found = self._resolve(prefix + tokens)
-                    if found is not None:
-                        tokens = prefix + tokens
-                        break
-        if found is None:
-            found = self._resolve(tokens)
-        if found is None:
-            return None
-        args = split_args(parts[1]) if len(parts) > 1 else ()
-        return found[0], Params(args, found[1]), is_query, tokens, header
-
-    def _run_unit_uncached(
-        self, unit: str, path: tuple[str, ...], replies: list[str]
-    ) -> tuple[str, ...]:
-        parts = unit.split(None, 1)
+        self, parts: list[str], path: tuple[str, ...]
+    ) -> tuple[Command, Params, bool, tuple[str, ...], str]:
+        """What a message unit (header, then its arguments) resolves to from `path`; the same
+        every time, so _run_unit keeps it (a poll sends the same units over and over)."""
         header = parts[0]
-        args = split_args(parts[1]) if len(parts) > 1 else ()
         is_query = header.endswith("?")
         name = header[:-1] if is_query else header
-        if name.startswith("*"):
-            self._common(name.upper(), is_query, Params(args, ()), replies)
-            return path
-        absolute = name.startswith(":")
         tokens = tuple(name.lstrip(":").upper().split(":"))
         if not all(tokens):
             raise ScpiError(ErrorCode.SYNTAX_ERROR, header)
         found = None
-        if not absolute:
+        if not name.startswith(":"):
             # Instruments differ on where the path stands after `FREQ 50` (Keysight: at FREQ,
             # Chroma: at the root); try the deeper reading first, then the shallower ones.
             for prefix in (path, path[:-1]):
@@ -551,17 +522,8 @@ class ScpiEngine(ABC):
             found = self._resolve(tokens)
         if found is None:
             raise ScpiError(ErrorCode.UNDEFINED_HEADER, header)
-        command, suffixes = found
-        params = Params(args, suffixes)
-        if is_query:
-            if command.read is None:
-                raise ScpiError(ErrorCode.UNDEFINED_HEADER, header)
-            replies.append(command.read(params))
-        else:
-            if command.write is None:
-                raise ScpiError(ErrorCode.UNDEFINED_HEADER, header)
-            command.write(params)
-        return tokens
+        args = split_args(parts[1]) if len(parts) > 1 else ()
+        return found[0], Params(args, found[1]), is_query, tokens, header
 
     def _resolve(self, tokens: tuple[str, ...]) -> tuple[Command, tuple[int, ...]] | None:
         try:
