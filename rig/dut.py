@@ -18,6 +18,7 @@ from rig.bench import DutSide
 from rig.clock import Clock
 from rig.ev import EVSpec
 from rig.plan import SessionSpec
+from rig.v2g.frozen import fast_init
 from rig.v2g.vocabulary import ControlMode, SessionPhase
 from rig.v2gfiles import SessionFiles
 
@@ -55,6 +56,7 @@ def _listening(
     return record
 
 
+@fast_init
 @dataclass(frozen=True)
 class DutEvent:
     """Something the DUT (or the rig's protocol engine facing it) reported, at time t. `src` is

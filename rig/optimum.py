@@ -25,8 +25,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from rig.day import DaySpec
 
@@ -89,6 +87,10 @@ def solve(day: DaySpec, lim: Limits) -> OptimalDay:
     cost[iu : iu + n] = voll * dh / 1000.0
     cost[ic : ic + n] = TIE_BREAK * dh / 1000.0
     cost[id_ : id_ + n] = TIE_BREAK * dh / 1000.0
+    # scipy costs about 0.3 s to import: only a day plan's check pays it, not every run.
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
     rows = np.arange(n)
     eye = sp.identity(n, format="csr")
     # Balance: g - x - c + d + u = H

@@ -196,15 +196,23 @@ class Display:
                 transient=True,
             )
             self._live.start()
+        if not self._tails:
+            return  # quiet and not live: nothing reads the plans' traces while they run
         self._poller = threading.Thread(target=self._poll_loop, name="rig-terminal", daemon=True)
         self._poller.start()
+
+    @property
+    def _tails(self) -> bool:
+        """Whether the display follows the running plans' traces (not in a quiet, non-live run)."""
+        return self.live or self.mode is not Mode.QUIET
 
     def close(self) -> None:
         self._stop.set()
         if self._poller is not None:
             self._poller.join(timeout=2.0)
             self._poller = None
-        self._poll_once()
+        if self._tails:
+            self._poll_once()
         if self._live is not None:
             with contextlib.suppress(Exception):
                 self._live.stop()
@@ -236,7 +244,7 @@ class Display:
     def plan_finished(self, key: str, summary: PlanSummary) -> None:
         with self._lock:
             running = self._running.pop(key, None)
-        if running is not None:
+        if running is not None and self._tails:
             self._poll(running)  # the last steps and commands before its verdict line
         self.results.append(summary)
         if self.mode is Mode.QUIET and summary.outcome is Outcome.PASS:

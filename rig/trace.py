@@ -27,10 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rig.v2g.frozen import fast_init
+
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Event:
     t: float
@@ -246,6 +249,8 @@ class TraceWriter:
     ) -> None:
         ev = Event(t, src, name, dict(data or {}))
         self.trace.add_event(ev)
+        if self._fd is None:
+            return  # an in-memory trace (no output folder): nothing to write
         rec = {"t": t, "k": "event", "src": src, "name": name, "data": ev.data}
         if quiet:
             self._write_quiet(rec)

@@ -146,9 +146,14 @@ class UpdateClock:
     def latest(self, t: float) -> int:
         """Index of the last update ended at or before t."""
         k = math.floor((t - self.origin) / self.interval_s)
-        while self.end(k) > t:
+        ends = self._ends
+        while True:
+            end = ends.get(k)
+            if end is None:
+                end = self.end(k)
+            if end <= t:
+                return k
             k -= 1
-        return k
 
     def next_end_after(self, t: float) -> float:
         return self.end(self.latest(t) + 1)

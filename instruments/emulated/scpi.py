@@ -578,10 +578,13 @@ class ScpiEngine(ABC):
             raise ScpiError(ErrorCode.UNDEFINED_HEADER, name)
 
 
+_NR3_FORMATS = {digits: f"%.{digits}E" for digits in range(1, 10)}
+
+
 def nr3(value: float, digits: int = 5) -> str:
     """<NR3> as instruments send it (`2.30000E+02`); NAN / INF / -INF for special values."""
     if math.isfinite(value):
-        return f"{value:.{digits}E}"
+        return (_NR3_FORMATS.get(digits) or f"%.{digits}E") % value
     if math.isnan(value):
         return "NAN"
     return "INF" if value > 0 else "-INF"

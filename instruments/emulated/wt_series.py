@@ -523,7 +523,11 @@ class WTSeriesTwin(Twin):
         if value is None or not math.isfinite(value):
             return None
         # Auto range: the smallest range that holds the value.
-        return next((r for r in ranges if r >= abs(value)), ranges[-1])
+        magnitude = abs(value)
+        for r in ranges:
+            if r >= magnitude:
+                return r
+        return ranges[-1]
 
     def _overrange(self, value: float, store: dict[int, float | None], element: int) -> float:
         fixed = store[element]

@@ -82,21 +82,22 @@ def declared_departures(trace: Trace) -> list[tuple[float, float]]:
             continue
         body = e.data.get("body")
         inner = body.get(name) if isinstance(body, Mapping) else None
-        value = _find(inner, "DepartureTime", depth=4)
+        value = _departure_time(inner)
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             out.append((e.t, e.t + float(value)))
     return out
 
 
-def _find(node: Any, key: str, depth: int) -> Any:
-    if depth < 0 or not isinstance(node, Mapping):
+def _departure_time(inner: Any) -> Any:
+    """DepartureTime of a response body: in the message itself or in its control mode (the
+    Dynamic_SEResControlMode of ScheduleExchangeRes, the *_CLResControlMode of a ChargeLoopRes)."""
+    if not isinstance(inner, Mapping):
         return None
-    if key in node:
-        return node[key]
-    for value in node.values():
-        found = _find(value, key, depth - 1)
-        if found is not None:
-            return found
+    if "DepartureTime" in inner:
+        return inner["DepartureTime"]
+    for child in inner.values():
+        if isinstance(child, Mapping) and "DepartureTime" in child:
+            return child["DepartureTime"]
     return None
 
 

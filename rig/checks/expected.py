@@ -44,6 +44,10 @@ class Expected:
         return span + (f" ({self.reason})" if self.reason else "")
 
 
+#: The last trace LiveLimits.of read: (trace, its event count, the limits).
+_LAST: list[tuple[Trace, int, LiveLimits]] = []
+
+
 @dataclass(frozen=True)
 class LiveLimits:
     """The EV's announcements of a run, in time order, and whether they are AC-side."""
@@ -57,11 +61,16 @@ class LiveLimits:
 
     @classmethod
     def of(cls, trace: Trace) -> LiveLimits:
+        """The run's limits (several checks ask for them: read once per trace, like messages())."""
+        if _LAST and _LAST[0][0] is trace and _LAST[0][1] == len(trace.events):
+            return _LAST[0][2]
         msgs = messages(trace)
-        return cls(
+        limits = cls(
             tuple(ev_announcements(msgs)),
             any(m.name.startswith("AC_") for m in msgs),
         )
+        _LAST[:] = [(trace, len(trace.events), limits)]
+        return limits
 
     def at(self, t: float) -> EvAnnouncement | None:
         """The announcement in force at time t (the latest at or before it)."""

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig.trace import Trace
+from rig.v2g.frozen import fast_init
 
 
+@fast_init
 @dataclass(frozen=True)
 class Message:
     t: float
@@ -72,6 +74,7 @@ def response_name(request: str) -> str:
     return request[:-3] + "Res"
 
 
+@fast_init
 @dataclass(frozen=True)
 class Exchange:
     request: Message
@@ -125,6 +128,7 @@ def find(obj: Any, key: str) -> Any:
     return None
 
 
+@fast_init
 @dataclass(frozen=True)
 class EvAnnouncement:
     """What the EV announced at time t (rig signs: discharge values <= 0; W, A, Wh)."""
@@ -147,17 +151,30 @@ _ANNOUNCED = (
 def find_all(obj: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     """The first value (depth-first) of each of `keys` in a nested JSON body, in one pass."""
     found: dict[str, Any] = {}
-    stack = [obj]
-    while stack and len(found) < len(keys):
-        item = stack.pop()
-        if type(item) is dict or isinstance(item, Mapping):
-            for key in keys:
-                if key not in found and key in item:
-                    found[key] = item[key]
-            stack.extend(reversed([v for v in item.values() if isinstance(v, dict | list)]))
-        elif type(item) is list:
-            stack.extend(reversed(item))
+    _find_into(obj, keys, found)
     return found
+
+
+def _find_into(item: Any, keys: tuple[str, ...], found: dict[str, Any]) -> bool:
+    """Depth-first: the keys of `item` itself first, then its children in order; True once
+    every key is found (a ChargeLoopReq's body is walked for each of the run's requests)."""
+    if type(item) is dict or isinstance(item, Mapping):
+        for key in keys:
+            if key not in found and key in item:
+                found[key] = item[key]
+        if len(found) == len(keys):
+            return True
+        children: Any = item.values()
+    elif type(item) is list:
+        children = item
+    else:
+        return False
+    for child in children:
+        if (type(child) is dict or type(child) is list or isinstance(child, Mapping)) and (
+            _find_into(child, keys, found)
+        ):
+            return True
+    return False
 
 
 def ev_announcements(msgs: list[Message]) -> list[EvAnnouncement]:

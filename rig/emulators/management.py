@@ -37,6 +37,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from rig.day import Outage, Tariff
+from rig.v2g.frozen import fast_init
 
 
 class Action(StrEnum):
@@ -84,6 +85,7 @@ _ALL = (
 MANAGEMENT_DEFECTS: Mapping[str, ManagementDefect] = MappingProxyType({d.name: d for d in _ALL})
 
 
+@fast_init
 @dataclass(frozen=True)
 class Situation:
     """What the manager knows at one decision (battery-side energies in Wh, powers in W)."""
@@ -97,6 +99,7 @@ class Situation:
     home_w: float  # what the home draws now (0 where the manager cannot see it)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Decision:
     action: Action

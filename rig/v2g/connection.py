@@ -30,6 +30,7 @@ from enum import Enum
 from typing import Any, assert_never
 
 from rig.v2g.engine import CancelTimer, Close, Engine, Event, Output, Received, Send, StartTimer
+from rig.v2g.frozen import fast_init
 from rig.v2g.link import ByteLink, LinkClosed
 from rig.v2g.scheduler import Scheduler, TimerHandle
 
@@ -46,6 +47,7 @@ class RecordKind(Enum):
     ENGINE_ERROR = "engine_error"  # the engine raised: the link is closed, the session is over
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """One line of the protocol trace. `raw` is the whole frame for SENT/RECEIVED/DROPPED;

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
+from rig.v2g.frozen import fast_init
 from rig.v2g.vocabulary import ControlMode, Service
 
 # --- protocol vocabulary the controllers see (wire spellings as values) ------------------------
@@ -144,6 +145,7 @@ class IslandingDetection(IntEnum):
     PASSIVE = 2
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ParameterSet:
     """One ServiceDetailRes parameter set of an energy service, typed.
@@ -183,6 +185,7 @@ class ParameterSet:
         return out
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServiceOffer:
     """An energy transfer service the EVSE offers, with its parameter sets."""
@@ -211,6 +214,7 @@ def _check_signs(
             )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DcLimits:
     """DC_ChargeParameterDiscovery limits of the EV or of the EVSE (W, A, V).
@@ -249,6 +253,7 @@ class DcLimits:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AcLimits:
     """AC_ChargeParameterDiscovery limits (W, total over the phases; L2/L3 not modelled).
@@ -276,6 +281,7 @@ class AcLimits:
         return self.max_discharge_power is not None and self.min_discharge_power is not None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EnergyRequest:
     """The EV's energy window (Wh) as -20 carries it.
@@ -293,6 +299,7 @@ class EnergyRequest:
     minimum_v2x: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScheduleRequest:
     """What ScheduleExchangeReq carries: the EV's mobility needs.
@@ -309,6 +316,7 @@ class ScheduleRequest:
     energy: EnergyRequest | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScheduleEntry:
     """One step of a power schedule or profile: `power` (W, signed) for `duration` (s)."""
@@ -317,6 +325,7 @@ class ScheduleEntry:
     power: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PriceEntry:
     """One price interval of a schedule: `duration` s from the previous one's end, `price` per
@@ -326,6 +335,7 @@ class PriceEntry:
     price: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PriceSchedule:
     """The price information of one charging or discharging schedule (-20 CommonTypes):
@@ -345,6 +355,7 @@ class PriceSchedule:
             raise ValueError("a price schedule is absolute or by levels")
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScheduleTuple:
     """A Scheduled-mode offer: a charging schedule and an optional discharging one.
@@ -377,6 +388,7 @@ class ScheduleTuple:
         return low, high
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DynamicTargets:
     """Mobility needs the SECC provides in Dynamic mode (MobilityNeedsMode 2), all optional."""
@@ -386,6 +398,7 @@ class DynamicTargets:
     target_soc: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ScheduleOffer:
     """The EVSE's ScheduleExchangeRes content: 1-3 tuples in Scheduled mode, targets in Dynamic
@@ -396,6 +409,7 @@ class ScheduleOffer:
     go_to_pause: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PowerProfile:
     """What the EV sends in PowerDeliveryReq(Start): its chosen tuple (Scheduled mode), its
@@ -407,6 +421,7 @@ class PowerProfile:
     time_anchor: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PowerDeliveryCommand:
     """A PowerDeliveryReq as the EVSE's power side is asked to apply it."""
@@ -416,6 +431,7 @@ class PowerDeliveryCommand:
     profile: PowerProfile | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Display:
     """DisplayParameters the EV may send in ChargeLoopReq (SoC in %, times in s, energy in Wh)."""
@@ -429,6 +445,7 @@ class Display:
     battery_capacity: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DcLoopLimits:
     """Dynamic DC ChargeLoop limits, of the EV (request) or of the EVSE (response).
@@ -453,6 +470,7 @@ class DcLoopLimits:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DcLoopRequest:
     """A DC_ChargeLoopReq's content. Dynamic mode needs `energy` and `limits`; Scheduled mode
@@ -468,6 +486,7 @@ class DcLoopRequest:
     meter_info_requested: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MeterReading:
     """MeterInfo: energy counters in Wh (discharged: BPT only)."""
@@ -477,6 +496,7 @@ class MeterReading:
     discharged_energy: float | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EvseNotice:
     """An EVSENotification to send, and how long the EV has to act on it (s)."""
@@ -485,6 +505,7 @@ class EvseNotice:
     max_delay: float = 60.0  # [V2G20-1850]: Pause in Dynamic mode carries 60
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DcLoopStatus:
     """A DC_ChargeLoopRes's content: present values, limit flags and, in Dynamic mode, the
@@ -501,6 +522,7 @@ class DcLoopStatus:
     notice: EvseNotice | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AcLoopRequest:
     """An AC_ChargeLoopReq's content (W, var; signed). Dynamic mode needs `energy` and the
@@ -518,6 +540,7 @@ class AcLoopRequest:
     meter_info_requested: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AcLoopStatus:
     """An AC_ChargeLoopRes's content: in Dynamic mode the EVSE's explicit target active power

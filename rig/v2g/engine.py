@@ -17,7 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rig.v2g.frozen import fast_init
 
+
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Send:
     """A whole V2GTP frame to write to the link, with what it carries (for the trace)."""
@@ -28,6 +31,7 @@ class Send:
     message: Any  # the typed message (rig.v2g.exi classes)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Received:
     """A whole V2GTP frame that arrived and decoded (for the trace); the engine has acted on it."""
@@ -38,6 +42,7 @@ class Received:
     message: Any
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StartTimer:
     """Call timer_expired(name) at `deadline` (seconds on the run's timeline). A timer of the same
@@ -47,11 +52,13 @@ class StartTimer:
     deadline: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
     name: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something the trace and the runner should know: a session phase change, a response code
@@ -61,6 +68,7 @@ class Event:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Close:
     """The engine is done with the link (after SessionStop, or on an error it cannot recover)."""

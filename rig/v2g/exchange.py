@@ -14,6 +14,7 @@ from typing import Any
 
 from rig.v2g.engine import Event, Send
 from rig.v2g.exi import EXIDecodeError
+from rig.v2g.frozen import fast_init
 from rig.v2g.messages import decode_payload, encode_frame, message_name
 from rig.v2g.v2gtp import (
     DEFAULT_MAX_PAYLOAD,
@@ -32,6 +33,7 @@ class EngineUsageError(RuntimeError):
     """The engine's caller broke the Engine contract (start() twice, a call before start())."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Inbound:
     """A whole frame that decoded to a message."""
@@ -42,6 +44,7 @@ class Inbound:
     message: Any
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Undecodable:
     """A whole frame whose payload is not a message of its payload type's grammar."""

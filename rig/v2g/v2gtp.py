@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 
+from rig.v2g.frozen import fast_init
+
 PROTOCOL_VERSION = 0x01
 INVERSE_PROTOCOL_VERSION = 0xFE  # the bitwise inverse of the version, a cheap sanity check
 HEADER_SIZE = 8
@@ -52,6 +54,7 @@ SESSION_PAYLOAD_TYPES = frozenset(
 )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One whole V2GTP frame: its payload type, payload, and the frame's bytes as received."""

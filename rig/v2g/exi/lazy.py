@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from rig.v2g.frozen import fast_init
+
 PACKAGE = "rig.v2g.exi._generated"
 _FLAGS = __future__.annotations.compiler_flag
 _LOCK = threading.RLock()
@@ -135,10 +137,13 @@ def _unit(g: dict[str, Any], unit: str) -> None:
     size = len(g)
     exec(code, g)
     # Dispatch tables the unit defined (new names, so at the end of the dict) may hold stubs:
-    # tell each stub where it is, so that its first call puts the function there.
+    # tell each stub where it is, so that its first call puts the function there. Its message
+    # classes get the direct-store __init__ (rig.v2g.frozen).
     for name in itertools.islice(reversed(g.keys()), len(g) - size):
         table = g[name]
-        if type(table) is list:
+        if type(table) is type:
+            fast_init(table)
+        elif type(table) is list:
             for index, fn in enumerate(table):
                 if isinstance(fn, _Stub):
                     fn.tables.append((table, index))
