@@ -78,10 +78,11 @@ def figures() -> dict[str, tuple[float, RunResult]]:
     return measured
 
 
-# Not met yet (issue 7 stays open): 6.1-6.4 s CPU on the 2-core development machine, 7.5 s in CI
-# before the last round of work; the per-exchange cost is spread over the engines, the codec,
-# the emulators' physics and the trace (see the issue's note for the profile).
-@pytest.mark.xfail(reason="issue 7's 6 s floor is not met yet (about 6.2 s)", strict=False)
+# Issue 7 stays open on this floor: 5.85 s best of three on the 2-core development machine in
+# three separate runs (6.1-6.4 s before the last round of work), a margin of 2.5 % against a
+# run-to-run spread of about 4 %, so it is not asserted strictly yet; the per-exchange cost is
+# spread over the engines, the codec, the emulators' physics, the sampling and the trace.
+@pytest.mark.xfail(reason="issue 7's 6 s floor: about 5.85 s, within the noise", strict=False)
 def test_one_hour_over_iso15118_20(figures: dict[str, tuple[float, RunResult]]) -> None:
     assert figures["iso15118-20"][0] < FLOOR_CLEAR_S
 
