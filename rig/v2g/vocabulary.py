@@ -42,11 +42,11 @@ class Service(StrEnum):
 
     @property
     def bidirectional(self) -> bool:
-        return self in (Service.AC_BPT, Service.DC_BPT, Service.DC_ACDP_BPT)
+        return self in _BIDIRECTIONAL
 
     @property
     def is_dc(self) -> bool:
-        return self in (Service.DC, Service.DC_BPT, Service.DC_ACDP, Service.DC_ACDP_BPT)
+        return self in _DC_SERVICES
 
     @classmethod
     def from_id(cls, service_id: int) -> Service:
@@ -55,6 +55,10 @@ class Service(StrEnum):
                 return service
         raise ValueError(f"unknown ServiceID {service_id}")
 
+
+# Sets (a hash lookup): both properties are asked several times per ChargeLoop exchange.
+_BIDIRECTIONAL = frozenset((Service.AC_BPT, Service.DC_BPT, Service.DC_ACDP_BPT))
+_DC_SERVICES = frozenset((Service.DC, Service.DC_BPT, Service.DC_ACDP, Service.DC_ACDP_BPT))
 
 _SERVICE_IDS = {
     Service.AC: 1,
