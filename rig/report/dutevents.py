@@ -84,21 +84,28 @@ def _detail(data: Mapping[str, Any], skip: tuple[str, ...] = ()) -> str:
 
 
 def _notification(body: Any) -> str | None:
-    """The first notification value in a decoded message body (bounded walk)."""
+    """The first notification value in a decoded message body (bounded walk; it runs for every
+    message of a run, so plain dicts and lists take the fast type test)."""
     stack: list[tuple[Any, int]] = [(body, 0)]
     seen = 0
     while stack and seen < MAX_NODES:
         node, depth = stack.pop()
         seen += 1
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                if key in NOTIFICATION_KEYS and isinstance(value, str | int):
+        if type(node) is dict or isinstance(node, Mapping):
+            for key in NOTIFICATION_KEYS:
+                value = node.get(key)
+                if value is not None and isinstance(value, str | int):
                     return _text(value)[:60]
-                if depth < MAX_DEPTH and isinstance(value, Mapping | list):
-                    stack.append((value, depth + 1))
+            if depth < MAX_DEPTH:
+                for value in node.values():
+                    if type(value) in _CONTAINERS or isinstance(value, Mapping | list):
+                        stack.append((value, depth + 1))
         elif isinstance(node, list) and depth < MAX_DEPTH:
             stack.extend((v, depth + 1) for v in node[:20])
     return None
+
+
+_CONTAINERS = (dict, list)
 
 
 def dut_marks(events: Iterable[Event]) -> tuple[list[DutMark], int]:
