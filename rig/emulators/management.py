@@ -26,6 +26,10 @@ This is a heuristic a product might ship, not the optimum: rig.optimum computes 
 `tariff_cost` judges how far from it the DUT's day was.
 
 Seeded defects (MANAGEMENT_DEFECTS, listed by `rig defects`) change one rule each.
+
+The prices travel over -20 both ways through this module too: `offered_prices` is the day's
+tariff as an SECC's price schedule (the emulated EVSE's and the rig's bench charger's), and
+`tariff_from_prices` the EV's reading of one received.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from rig.day import Outage, Tariff
+from rig.v2g.controllers import PriceEntry, PriceSchedule, Pricing
 from rig.v2g.frozen import fast_init
 
 
@@ -277,6 +282,41 @@ class TariffPolicy:
 def management_defects(names: Iterable[str]) -> tuple[str, ...]:
     """The energy-management defects among `names`."""
     return tuple(n for n in names if n in MANAGEMENT_DEFECTS)
+
+
+#: A PriceLevelSchedule counts at most this many levels: NumberOfPriceLevels and PriceLevel are
+#: unsignedBytes, and a level must stay below the count (V2G_CI_CommonMessages.xsd).
+MAX_PRICE_LEVELS = 255
+
+
+def offered_prices(
+    tariff: Tariff | None, now: float, *, export: bool, pricing: Pricing
+) -> PriceSchedule | None:
+    """The day's import prices (for a charging schedule) or export prices (for a discharging
+    one) from `now` (day-relative s) to the day's end, as an SECC offers them in Scheduled mode:
+    absolute prices per kWh in the tariff's currency, or price levels (0 the cheapest, one per
+    distinct price; beyond MAX_PRICE_LEVELS distinct prices the dearest share the top level).
+    None: no tariff, no pricing, or nothing of the day is left."""
+    if tariff is None or pricing is Pricing.NO_PRICING:
+        return None
+    entries = [
+        PriceEntry(w.end_s - max(w.start_s, now), w.export_price if export else w.import_price)
+        for w in tariff.windows
+        if w.end_s > now
+    ]
+    if not entries:
+        return None
+    if pricing is Pricing.PRICE_LEVELS:
+        distinct = sorted({e.price for e in entries})
+        top = min(len(distinct), MAX_PRICE_LEVELS) - 1
+        rank = {price: min(k, top) for k, price in enumerate(distinct)}
+        return PriceSchedule(
+            Pricing.PRICE_LEVELS,
+            tuple(PriceEntry(e.duration, float(rank[e.price])) for e in entries),
+            levels=top + 1,
+            schedule_id=2,
+        )
+    return PriceSchedule(Pricing.ABSOLUTE, tuple(entries), currency=tariff.currency, schedule_id=1)
 
 
 def tariff_from_prices(
