@@ -34,6 +34,7 @@ tariff as an SECC's price schedule (the emulated EVSE's and the rig's bench char
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,9 +120,12 @@ class TariffPolicy:
     #: How often the manager decides (s; rig's own choice: an EMS re-plans every few seconds).
     DECIDE_EVERY_S = 10.0
     #: Must-charge margin: start when the time left is within this factor of the time needed,
-    #: plus MUST_CHARGE_EXTRA_S (rig's own choice).
+    #: plus MUST_CHARGE_EXTRA_S, or MUST_CHARGE_EXTRA_SHARE of the stay (the time from the first
+    #: decision to the departure) where that is less: five minutes' margin would make a stay of
+    #: a few minutes all must-charge (rig's own choices).
     MUST_CHARGE_FACTOR = 1.05
     MUST_CHARGE_EXTRA_S = 300.0
+    MUST_CHARGE_EXTRA_SHARE = 0.1
     #: A blind manager carries the home only where the import price is at least this quantile
     #: of the prices ahead (rig's own choice): elsewhere an assumed home load exports too much.
     BLIND_QUANTILE = 0.75
@@ -153,6 +157,7 @@ class TariffPolicy:
         self.last: Decision | None = None
         self._next_decision = -math.inf
         self._first_need: float | None = None
+        self._stay: float | None = None
         self._home_avg: float | None = None
         self._home_t: float | None = None
 
@@ -196,6 +201,9 @@ class TariffPolicy:
 
     def _decide(self, s: Situation) -> Decision:
         eta = self.eta
+        if self._stay is None:
+            self._stay = max(0.0, s.departure_s - s.now)
+        extra_s = min(self.MUST_CHARGE_EXTRA_S, self.MUST_CHARGE_EXTRA_SHARE * self._stay)
         charge_batt_w = max(s.charge_w * eta, 1.0)
         need = s.need_wh
         if "misses_departure" in self.defects:
@@ -223,9 +231,7 @@ class TariffPolicy:
             return Decision(Action.CARRY_HOME, -s.home_w, "price high (need not a floor)")
         time_left = s.departure_s - s.now
         time_needed = need / charge_batt_w * 3600.0
-        if need > 0.0 and time_left <= time_needed * self.MUST_CHARGE_FACTOR + (
-            self.MUST_CHARGE_EXTRA_S
-        ):
+        if need > 0.0 and time_left <= time_needed * self.MUST_CHARGE_FACTOR + extra_s:
             return Decision(Action.CHARGE, s.charge_w, "must charge to meet the departure")
         # A forecast outage comes before any cheap window can matter: fill up to its hold now.
         if hold > s.above_reserve_wh and not in_outage:
@@ -272,7 +278,7 @@ class TariffPolicy:
                 if start > s.now and price > price_now:
                     dearer += typical * dur / 3600.0 / eta
             # The same margin as the must-charge rule, so that carrying never forces it.
-            margin = charge_batt_w * self.MUST_CHARGE_EXTRA_S / 3600.0
+            margin = charge_batt_w * extra_s / 3600.0
             budget = refill / self.MUST_CHARGE_FACTOR - margin - need
             if budget >= dearer + give and s.above_reserve_wh - hold > give:
                 return Decision(Action.CARRY_HOME, -s.home_w, f"price high ({price_now:g})")
@@ -366,13 +372,20 @@ def plan_profile(
     """The EV's power profile ((duration s, AC power W, rig sign), consecutive equal powers
     merged) from `now` to the departure: the policy run forward on the EV's own pack model,
     carrying an assumed home load `home_w` when it would carry the home (an EV does not see
-    the home: its EVPowerProfile is fixed when it chooses it)."""
+    the home: its EVPowerProfile is fixed when it chooses it).
+
+    The policy decides at the start of each step, on the price then: a step ends at the next
+    price change (a window shorter than `step_s` is seen, and no dear minute is bought at a
+    cheap step's price), and charging for the need ends, in whole seconds, where it is met."""
     eta = policy.eta
     energy = pack.energy_wh
     out: list[list[float]] = []
+    changes = sorted({w.start_s for w in policy.tariff.windows})
     t = now
     while t < departure_s - 1e-6:
-        dt = min(step_s, departure_s - t)
+        k = bisect.bisect_right(changes, t + 1e-6)
+        change = changes[k] if k < len(changes) else math.inf
+        dt = min(step_s, departure_s - t, change - t)
         s = Situation(
             now=t,
             departure_s=departure_s,
@@ -385,6 +398,8 @@ def plan_profile(
         d = policy._decide(s)
         if d.action is Action.CHARGE:
             p = min(pack.charge_w, (pack.capacity_wh - energy) / eta / dt * 3600.0)
+            if s.need_wh > 0.0 and p > 0.0:
+                dt = min(dt, max(1.0, math.ceil(s.need_wh / (p * eta) * 3600.0)))
         elif d.action is Action.CARRY_HOME:
             p = -min(home_w, pack.discharge_w, max(0.0, s.above_reserve_wh) * eta / dt * 3600.0)
         else:
