@@ -7,6 +7,12 @@ aims at is the rig's own energy manager (the plan's setpoints) in Dynamic mode, 
 requested current in Scheduled mode, within the car's announced limits. DC services only: an AC
 charger's output is the grid simulator, whose power the car itself sets.
 
+On a day plan the charger is given the day's tariff: its Scheduled parameter set says Pricing
+(absolute prices or levels), and its ScheduleExchangeRes carries the import prices with the
+charging schedule and the export prices with the discharging one, from now to the day's end
+(rig.emulators.management.offered_prices, as the emulated EVSE offers them); the car chooses its
+power profile from them.
+
 Sign: the rig's DcReading is positive into the EV battery when the source stands for the battery;
 here the source stands for the charger, so the power into the EV is what the source delivers.
 """
@@ -16,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rig.emulators.management import offered_prices
 from rig.v2g import controllers as c
 from rig.v2g.vocabulary import ControlMode, Service
 
 if TYPE_CHECKING:
     from instruments.roles import DCSource
+    from rig.day import Tariff
 
 
 class BenchCharger:
@@ -59,6 +67,10 @@ class BenchCharger:
         self._delivering = False
         self._last: tuple[float, float] | None = None
         self._charged_wh = self._discharged_wh = 0.0
+        #: A day plan's tariff (day-relative s: the run's time), offered as price schedules in
+        #: Scheduled mode; None: no pricing. `pricing` says how: absolute prices or levels.
+        self.tariff: Tariff | None = None
+        self.pricing = c.Pricing.ABSOLUTE
 
     # --- helpers ----------------------------------------------------------------------------------
     def _measure(self) -> tuple[float, float]:
@@ -100,12 +112,20 @@ class BenchCharger:
                             connector=2,
                             bpt_channel=c.BptChannel.UNIFIED if bpt else None,
                             generator_mode=c.GeneratorMode.GRID_FOLLOWING if bpt else None,
+                            pricing=self._pricing(mode),
                         )
                         for set_id, mode in ((1, ControlMode.DYNAMIC), (2, ControlMode.SCHEDULED))
                     ),
                 )
             )
         return out
+
+    def _pricing(self, mode: ControlMode) -> c.Pricing:
+        """The Pricing a parameter set announces: prices go out with the Scheduled offer only
+        (the Dynamic one carries none), and only when there is a tariff."""
+        if self.tariff is None or mode is not ControlMode.SCHEDULED:
+            return c.Pricing.NO_PRICING
+        return self.pricing
 
     def service_renegotiation_supported(self) -> bool:
         return True
@@ -140,6 +160,12 @@ class BenchCharger:
                     id=1,
                     charging=(c.ScheduleEntry(day, self.max_charge_w),),
                     discharging=(c.ScheduleEntry(day, -self.max_discharge_w),),
+                    charging_prices=offered_prices(
+                        self.tariff, now, export=False, pricing=self.pricing
+                    ),
+                    discharging_prices=offered_prices(
+                        self.tariff, now, export=True, pricing=self.pricing
+                    ),
                 ),
             )
         )

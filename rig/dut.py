@@ -903,10 +903,16 @@ class RealEv20:
         raise RuntimeError("following the home load is an EVSE's V2H mode: the DUT is an EV")
 
     def manage_day(self, day: DaySpec) -> None:
-        raise NotImplementedError(
-            "a day plan with a real EV: the bench charger's SECC does not offer price schedules "
-            "yet (rig.benchevse)"
-        )
+        """The bench charger offers the day's tariff as price schedules (Scheduled mode), as the
+        emulated path's SECC does; the car chooses its power profile from them. Its departure
+        and need are the car's own (its owner sets them): the rig only judges them."""
+        if self.session.control_mode is not ControlMode.SCHEDULED:
+            raise RuntimeError(
+                "a day plan with an EV as the DUT runs in Scheduled mode: there the charger "
+                "offers the prices and the EV chooses its power (in Dynamic mode the charger, "
+                "the rig's own, would decide it)"
+            )
+        self.charger.tariff = day.tariff
 
     def poll(self) -> Sequence[DutEvent]:
         return self.tap.drain()

@@ -104,7 +104,7 @@ def serve_emulated(
         if serve_dut:
             secc = _serve_secc(bench, world, clock, handle.lock, plan, seed, twins["dut_control"])
         if ev_dut:
-            ev = _ServedEv(bench, world, clock, handle.lock, plan)
+            ev = _ServedEv(bench, world, clock, handle.lock, plan, defects)
         roles = {i.name: (i.role, i.model) for i in bench.instruments}
         for name, port in handle.ports.items():
             role, model = roles.get(name, ("dut_control", "rig_evse_control"))
@@ -231,16 +231,30 @@ def _write_bench(
 
 class _ServedEv:
     """The served emulated EV: its EVCC plugs in to the rig's SECC at [::1]:port (chosen free
-    now), and plugs in again a second after each session ends (so a plan can stop and start)."""
+    now), and plugs in again a second after each session ends (so a plan can stop and start).
+
+    Served with a day plan, it is a managed car: it chooses its power profile from the price
+    schedules the rig's charger offers (Scheduled mode), for the departure and need its owner
+    set. The plan's departure is day-relative (the run's time); this process has its own clock,
+    started before the run, so the owner's setting is anchored at the session start: the EV
+    leaves `departure.at` after its first connection to the rig's SECC (a replug keeps it). The
+    run's session starts at about its t = 0, so the two agree within the connection's delay."""
 
     REPLUG_S = 1.0
 
     def __init__(
-        self, bench: BenchConfig, world: Any, clock: Any, lock: threading.Lock, plan: Plan | None
+        self,
+        bench: BenchConfig,
+        world: Any,
+        clock: Any,
+        lock: threading.Lock,
+        plan: Plan | None,
+        defects: tuple[str, ...] = (),
     ) -> None:
         import socket
 
         from rig.emulators.ev import SimEv
+        from rig.emulators.management import management_defects
 
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
             probe.bind((SECC_HOST, 0))
@@ -248,15 +262,23 @@ class _ServedEv:
         self.bench = bench
         self.clock = clock
         self.plan = plan
+        self.lock = lock
         ev = plan.ev if plan is not None else None
-        self.controller = _Locked(
-            SimEv(
-                world,
-                max_charge_w=None if ev is None else ev.max_charge_w,
-                max_discharge_w=None if ev is None else ev.max_discharge_w,
-            ),
-            lock,
+        self.ev = SimEv(
+            world,
+            max_charge_w=None if ev is None else ev.max_charge_w,
+            max_discharge_w=None if ev is None else ev.max_discharge_w,
         )
+        self.controller = _Locked(self.ev, lock)
+        #: The day plan's departure (day-relative s) and need (Wh), set on the first connection.
+        self.departure = plan.day.departure if plan is not None and plan.day is not None else None
+        #: When the first session started (this process's clock), None: not yet.
+        self.plugged_at: float | None = None
+        if self.departure is not None:
+            # The same manager the emulated path gives the EV (rig.dut.EmulatedSession20).
+            self.ev.manage_by_prices(
+                float(world.config.evse.efficiency), management_defects(defects)
+            )
         self.tls = None
         if bench.dut.tls:
             from rig.v2g.host import evcc_tls_config
@@ -267,6 +289,22 @@ class _ServedEv:
             self.tls = evcc_tls_config(PkiFolder(pki))
         self.host: Any = None
         self._unplugged_at = -self.REPLUG_S
+
+    def _record(self, record: Any) -> None:
+        """The host's records: the first connection is the session start the owner's departure
+        counts from (before the EV's ChargeParameterDiscovery and ScheduleExchange)."""
+        from rig.v2g.host import HostEvent
+
+        if (
+            self.plugged_at is None
+            and self.departure is not None
+            and record.record.name == HostEvent.CONNECTED.value
+        ):
+            self.plugged_at = float(record.record.time)
+            with self.lock:
+                self.ev.set_departure(
+                    self.plugged_at + self.departure.at_s, self.departure.energy_wh
+                )
 
     def plug_in_if_unplugged(self) -> None:
         from ipaddress import ip_address
@@ -301,6 +339,7 @@ class _ServedEv:
             ),
             target=SeccEndpoint(ip_address(SECC_HOST), self.port, security),
             tls=self.tls,
+            recorder=self._record,
             connect_timeout=0.5,
         )
         self.host.start()

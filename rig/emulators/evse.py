@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Sequence
 
 from rig.day import Tariff
-from rig.emulators.management import Action, Situation, TariffPolicy
+from rig.emulators.management import Action, Situation, TariffPolicy, offered_prices
 from rig.sim import EnergyMode, EvAnnouncement, GeneratorMode, IslandingMethod, World
 from rig.sim.power_stage import ac_power, dc_power
 from rig.v2g import controllers as c
@@ -171,40 +171,14 @@ class SimEvse:
                     id=1,
                     charging=(c.ScheduleEntry(day, charge),),
                     discharging=(c.ScheduleEntry(day, -discharge),),
-                    charging_prices=self._prices(now, export=False),
-                    discharging_prices=self._prices(now, export=True),
+                    charging_prices=offered_prices(
+                        self.tariff, now, export=False, pricing=self.pricing
+                    ),
+                    discharging_prices=offered_prices(
+                        self.tariff, now, export=True, pricing=self.pricing
+                    ),
                 ),
             )
-        )
-
-    def _prices(self, now: float, *, export: bool) -> c.PriceSchedule | None:
-        """The day's import (charging) or export (discharging) prices from now to the day's end,
-        as an absolute price schedule or as levels (0 the cheapest)."""
-        tariff = self.tariff
-        if tariff is None:
-            return None
-        entries = [
-            c.PriceEntry(
-                w.end_s - max(w.start_s, now), w.export_price if export else w.import_price
-            )
-            for w in tariff.windows
-            if w.end_s > now
-        ]
-        if not entries:
-            return None
-        if self.pricing is c.Pricing.PRICE_LEVELS:
-            distinct = sorted({e.price for e in entries})[:255]
-            entries = [
-                c.PriceEntry(e.duration, float(min(distinct.index(e.price), 254)))
-                if e.price in distinct
-                else c.PriceEntry(e.duration, float(len(distinct) - 1))
-                for e in entries
-            ]
-            return c.PriceSchedule(
-                c.Pricing.PRICE_LEVELS, tuple(entries), levels=len(distinct), schedule_id=2
-            )
-        return c.PriceSchedule(
-            c.Pricing.ABSOLUTE, tuple(entries), currency=tariff.currency, schedule_id=1
         )
 
     def isolation_check(self, now: float) -> c.IsolationStatus:

@@ -26,10 +26,15 @@ This is a heuristic a product might ship, not the optimum: rig.optimum computes 
 `tariff_cost` judges how far from it the DUT's day was.
 
 Seeded defects (MANAGEMENT_DEFECTS, listed by `rig defects`) change one rule each.
+
+The prices travel over -20 both ways through this module too: `offered_prices` is the day's
+tariff as an SECC's price schedule (the emulated EVSE's and the rig's bench charger's), and
+`tariff_from_prices` the EV's reading of one received.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from rig.day import Outage, Tariff
+from rig.v2g.controllers import PriceEntry, PriceSchedule, Pricing
 from rig.v2g.frozen import fast_init
 
 
@@ -114,9 +120,12 @@ class TariffPolicy:
     #: How often the manager decides (s; rig's own choice: an EMS re-plans every few seconds).
     DECIDE_EVERY_S = 10.0
     #: Must-charge margin: start when the time left is within this factor of the time needed,
-    #: plus MUST_CHARGE_EXTRA_S (rig's own choice).
+    #: plus MUST_CHARGE_EXTRA_S, or MUST_CHARGE_EXTRA_SHARE of the stay (the time from the first
+    #: decision to the departure) where that is less: five minutes' margin would make a stay of
+    #: a few minutes all must-charge (rig's own choices).
     MUST_CHARGE_FACTOR = 1.05
     MUST_CHARGE_EXTRA_S = 300.0
+    MUST_CHARGE_EXTRA_SHARE = 0.1
     #: A blind manager carries the home only where the import price is at least this quantile
     #: of the prices ahead (rig's own choice): elsewhere an assumed home load exports too much.
     BLIND_QUANTILE = 0.75
@@ -148,6 +157,7 @@ class TariffPolicy:
         self.last: Decision | None = None
         self._next_decision = -math.inf
         self._first_need: float | None = None
+        self._stay: float | None = None
         self._home_avg: float | None = None
         self._home_t: float | None = None
 
@@ -191,6 +201,9 @@ class TariffPolicy:
 
     def _decide(self, s: Situation) -> Decision:
         eta = self.eta
+        if self._stay is None:
+            self._stay = max(0.0, s.departure_s - s.now)
+        extra_s = min(self.MUST_CHARGE_EXTRA_S, self.MUST_CHARGE_EXTRA_SHARE * self._stay)
         charge_batt_w = max(s.charge_w * eta, 1.0)
         need = s.need_wh
         if "misses_departure" in self.defects:
@@ -218,9 +231,7 @@ class TariffPolicy:
             return Decision(Action.CARRY_HOME, -s.home_w, "price high (need not a floor)")
         time_left = s.departure_s - s.now
         time_needed = need / charge_batt_w * 3600.0
-        if need > 0.0 and time_left <= time_needed * self.MUST_CHARGE_FACTOR + (
-            self.MUST_CHARGE_EXTRA_S
-        ):
+        if need > 0.0 and time_left <= time_needed * self.MUST_CHARGE_FACTOR + extra_s:
             return Decision(Action.CHARGE, s.charge_w, "must charge to meet the departure")
         # A forecast outage comes before any cheap window can matter: fill up to its hold now.
         if hold > s.above_reserve_wh and not in_outage:
@@ -267,7 +278,7 @@ class TariffPolicy:
                 if start > s.now and price > price_now:
                     dearer += typical * dur / 3600.0 / eta
             # The same margin as the must-charge rule, so that carrying never forces it.
-            margin = charge_batt_w * self.MUST_CHARGE_EXTRA_S / 3600.0
+            margin = charge_batt_w * extra_s / 3600.0
             budget = refill / self.MUST_CHARGE_FACTOR - margin - need
             if budget >= dearer + give and s.above_reserve_wh - hold > give:
                 return Decision(Action.CARRY_HOME, -s.home_w, f"price high ({price_now:g})")
@@ -277,6 +288,41 @@ class TariffPolicy:
 def management_defects(names: Iterable[str]) -> tuple[str, ...]:
     """The energy-management defects among `names`."""
     return tuple(n for n in names if n in MANAGEMENT_DEFECTS)
+
+
+#: A PriceLevelSchedule counts at most this many levels: NumberOfPriceLevels and PriceLevel are
+#: unsignedBytes, and a level must stay below the count (V2G_CI_CommonMessages.xsd).
+MAX_PRICE_LEVELS = 255
+
+
+def offered_prices(
+    tariff: Tariff | None, now: float, *, export: bool, pricing: Pricing
+) -> PriceSchedule | None:
+    """The day's import prices (for a charging schedule) or export prices (for a discharging
+    one) from `now` (day-relative s) to the day's end, as an SECC offers them in Scheduled mode:
+    absolute prices per kWh in the tariff's currency, or price levels (0 the cheapest, one per
+    distinct price; beyond MAX_PRICE_LEVELS distinct prices the dearest share the top level).
+    None: no tariff, no pricing, or nothing of the day is left."""
+    if tariff is None or pricing is Pricing.NO_PRICING:
+        return None
+    entries = [
+        PriceEntry(w.end_s - max(w.start_s, now), w.export_price if export else w.import_price)
+        for w in tariff.windows
+        if w.end_s > now
+    ]
+    if not entries:
+        return None
+    if pricing is Pricing.PRICE_LEVELS:
+        distinct = sorted({e.price for e in entries})
+        top = min(len(distinct), MAX_PRICE_LEVELS) - 1
+        rank = {price: min(k, top) for k, price in enumerate(distinct)}
+        return PriceSchedule(
+            Pricing.PRICE_LEVELS,
+            tuple(PriceEntry(e.duration, float(rank[e.price])) for e in entries),
+            levels=top + 1,
+            schedule_id=2,
+        )
+    return PriceSchedule(Pricing.ABSOLUTE, tuple(entries), currency=tariff.currency, schedule_id=1)
 
 
 def tariff_from_prices(
@@ -326,13 +372,20 @@ def plan_profile(
     """The EV's power profile ((duration s, AC power W, rig sign), consecutive equal powers
     merged) from `now` to the departure: the policy run forward on the EV's own pack model,
     carrying an assumed home load `home_w` when it would carry the home (an EV does not see
-    the home: its EVPowerProfile is fixed when it chooses it)."""
+    the home: its EVPowerProfile is fixed when it chooses it).
+
+    The policy decides at the start of each step, on the price then: a step ends at the next
+    price change (a window shorter than `step_s` is seen, and no dear minute is bought at a
+    cheap step's price), and charging for the need ends, in whole seconds, where it is met."""
     eta = policy.eta
     energy = pack.energy_wh
     out: list[list[float]] = []
+    changes = sorted({w.start_s for w in policy.tariff.windows})
     t = now
     while t < departure_s - 1e-6:
-        dt = min(step_s, departure_s - t)
+        k = bisect.bisect_right(changes, t + 1e-6)
+        change = changes[k] if k < len(changes) else math.inf
+        dt = min(step_s, departure_s - t, change - t)
         s = Situation(
             now=t,
             departure_s=departure_s,
@@ -345,6 +398,8 @@ def plan_profile(
         d = policy._decide(s)
         if d.action is Action.CHARGE:
             p = min(pack.charge_w, (pack.capacity_wh - energy) / eta / dt * 3600.0)
+            if s.need_wh > 0.0 and p > 0.0:
+                dt = min(dt, max(1.0, math.ceil(s.need_wh / (p * eta) * 3600.0)))
         elif d.action is Action.CARRY_HOME:
             p = -min(home_w, pack.discharge_w, max(0.0, s.above_reserve_wh) * eta / dt * 3600.0)
         else:

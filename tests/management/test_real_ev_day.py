@@ -1,0 +1,154 @@
+"""A day plan with a real EV as the DUT, through the real-bench path on one machine, in real time:
+`rig emulate --serve --plan PLAN --bench-out FILE` serves the emulated bench with its EV as a
+managed car (its owner's departure and need from the plan), and `rig run PLAN --bench FILE`
+runs the day with the rig's own SECC over the bench charger (the served DC source). The charger
+offers the tariff as price schedules, the car chooses its power profile from them, and the day's
+checks judge it.
+
+The plan (fixtures/plans/served_day_ev.yaml) is a two-minute day: a dear first minute, a cheap
+second; the test costs that much wall time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rig.plan import load_plan
+from rig.trace import Trace
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+PLAN = REPO / "fixtures/plans/served_day_ev.yaml"
+SERVED = "fixtures/benches/emulated-ev.yaml"
+
+
+def _rational(value: dict[str, Any]) -> float:
+    return float(value["Value"] * 10 ** value["Exponent"])
+
+
+def _message(trace: Trace, name: str, direction: str) -> Any:
+    return next(
+        e
+        for e in trace.events
+        if e.name == "message" and e.data.get("message") == name and e.data["dir"] == direction
+    )
+
+
+@pytest.fixture(scope="module")
+def served_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Trace]:
+    """The served bench with the day plan, and `rig run` of it: (the run's record, its trace)."""
+    tmp = tmp_path_factory.mktemp("served_day")
+    bench_file = tmp / "served.yaml"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0", "--bench", SERVED,
+         "--bench-out", str(bench_file), "--plan", str(PLAN)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    out = tmp / "out"
+    try:
+        lines = []
+        assert server.stdout is not None
+        deadline = time.monotonic() + 60
+        for line in server.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("serving") or time.monotonic() > deadline:
+                break
+        assert lines and lines[-1].startswith("serving"), lines
+        run = subprocess.run(
+            [sys.executable, "-m", "rig", "run", str(PLAN), "--bench", str(bench_file), "--out", str(out)],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
+    return plan_run, Trace.load(out / f"{PLAN.stem}.trace.jsonl")
+
+
+def test_the_day_s_checks_pass_for_the_good_ev_on_the_real_bench_path(
+    served_day: tuple[dict[str, Any], Trace],
+) -> None:
+    plan_run, trace = served_day
+    assert trace.meta["virtual_time"] is False and plan_run["protocol"] == "ISO 15118-20"
+    rows = {c["name"]: c for c in plan_run["checks"]}
+    for name in ("departure", "tariff_cost", "tariff_cost:profile", "reserve_floor:soc"):
+        assert rows[name]["verdict"] == "pass", (name, rows[name]["detail"])
+    assert plan_run["verdict"] == "pass"
+
+
+def test_the_rig_s_secc_offered_the_day_s_prices(served_day: tuple[dict[str, Any], Trace]) -> None:
+    _, trace = served_day
+    day = load_plan(PLAN).day
+    assert day is not None
+    detail = _message(trace, "ServiceDetailRes", "tx").data["body"]["ServiceDetailRes"]
+    sets = [
+        {p["Name"]: p["intValue"] for p in s["Parameter"]}
+        for s in detail["ServiceParameterList"]["ParameterSet"]
+    ]
+    # ControlMode -> Pricing: Scheduled (1) absolute prices (1); Dynamic (2) none (0).
+    assert {s["ControlMode"]: s["Pricing"] for s in sets} == {1: 1, 2: 0}
+    offer = _message(trace, "ScheduleExchangeRes", "tx")
+    (tup,) = offer.data["body"]["ScheduleExchangeRes"]["Scheduled_SEResControlMode"][
+        "ScheduleTuple"
+    ]
+    for schedule, export in (("ChargingSchedule", False), ("DischargingSchedule", True)):
+        prices = tup[schedule]["AbsolutePriceSchedule"]
+        assert prices["Currency"] == "EUR"
+        stacks = prices["PriceRuleStacks"]["PriceRuleStack"]
+        sent = [(s["Duration"], _rational(s["PriceRule"][0]["EnergyFee"])) for s in stacks]
+        # From the moment it was sent to the day's end, window by window (whole seconds).
+        expected = [
+            (int(w.end_s - max(w.start_s, offer.t)), w.export_price if export else w.import_price)
+            for w in day.tariff.windows
+            if w.end_s > offer.t
+        ]
+        assert [d for d, _ in sent] == [d for d, _ in expected]
+        assert [p for _, p in sent] == pytest.approx([p for _, p in expected])
+
+
+def test_the_ev_s_profile_follows_the_prices(served_day: tuple[dict[str, Any], Trace]) -> None:
+    _, trace = served_day
+    plan = load_plan(PLAN)
+    assert plan.day is not None
+    delivery = _message(trace, "PowerDeliveryReq", "rx")
+    entries = delivery.data["body"]["PowerDeliveryReq"]["EVPowerProfile"]["EVPowerProfileEntries"][
+        "EVPowerProfileEntry"
+    ]
+    powers = [_rational(e["Power"]) for e in entries]
+    durations = [float(e["Duration"]) for e in entries]
+    # Nothing while the price is dear, then the need at full power, then nothing.
+    assert powers == [0.0, 11_000.0, 0.0], powers
+    assert 55.0 <= durations[0] <= 60.0 and 20.0 <= durations[1] <= 50.0, durations
+    # What the served EV did, measured at the charger's DC output by the rig's analyzer: from
+    # its PowerDelivery(Start) on (the pre-charge before it draws a few hundred watts).
+    t, p = trace.series("power_analyzer.evse_dc.p_w")
+    dear = (t > delivery.t + 1.0) & (t < 59.0)
+    assert dear.sum() > 40 and np.all(np.abs(p[dear]) < 100.0), p[dear]
+    charging = p > 5_000.0
+    assert charging.any()
+    first, last = float(t[charging][0]), float(t[charging][-1])
+    assert 60.0 <= first <= 66.0 and last < 110.0, (first, last)
+    after_start = t > delivery.t
+    added_wh = float(np.trapezoid(p[after_start], t[after_start])) / 3600.0
+    need_wh = plan.day.departure.energy_wh - plan.ev.energy_wh
+    assert need_wh * 0.9 <= added_wh < need_wh * 1.2, added_wh
+    after = t > last + 3.0
+    assert np.all(np.abs(p[after]) < 100.0)
