@@ -116,7 +116,10 @@ class SimEvse:
                     bpt_channel=c.BptChannel.UNIFIED if bpt else None,
                     generator_mode=generator if bpt else None,
                     islanding_detection=islanding if service is Service.AC_BPT else None,
-                    pricing=self.pricing if self.tariff is not None else c.Pricing.NO_PRICING,
+                    # Prices go out with the Scheduled offer only (as the bench charger's).
+                    pricing=self.pricing
+                    if self.tariff is not None and mode is ControlMode.SCHEDULED
+                    else c.Pricing.NO_PRICING,
                 )
             )
         return tuple(sets)

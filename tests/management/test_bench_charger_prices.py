@@ -123,6 +123,8 @@ def test_the_bench_charger_and_the_emulated_evse_offer_the_same_prices() -> None
         assert ours.charging_prices == emulated.tuples[0].charging_prices
         assert ours.discharging_prices == emulated.tuples[0].discharging_prices
         assert ours.charging_prices == offered_prices(TARIFF, 4000.0, export=False, pricing=pricing)
+        # and announce them alike: on the Scheduled parameter set only
+        assert _pricing_by_mode(evse) == _pricing_by_mode(_charger(pricing=pricing))
 
 
 def test_price_levels_rank_the_prices_cheapest_first() -> None:
