@@ -726,9 +726,14 @@ def _fewer_collections() -> Iterator[None]:
     """The run with a larger young-generation threshold; the caller's restored after it."""
     before = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    # What exists before the run (modules, the plan, a test session's objects) is not the run's
+    # garbage: out of the collector's sight until the run ends, so that a collection during the
+    # run walks only what the run made.
+    gc.freeze()
     try:
         yield
     finally:
+        gc.unfreeze()
         gc.set_threshold(*before)
 
 
