@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from rig.checks.v2gtrace import EvAnnouncement, ev_announcements, messages
+from rig.checks.v2gtrace import EvAnnouncement, PerTrace, ev_announcements, messages
 from rig.trace import Trace
 
 
@@ -44,10 +44,6 @@ class Expected:
         return span + (f" ({self.reason})" if self.reason else "")
 
 
-#: The last trace LiveLimits.of read: (trace, its event count, the limits).
-_LAST: list[tuple[Trace, int, LiveLimits]] = []
-
-
 @dataclass(frozen=True)
 class LiveLimits:
     """The EV's announcements of a run, in time order, and whether they are AC-side."""
@@ -62,15 +58,14 @@ class LiveLimits:
     @classmethod
     def of(cls, trace: Trace) -> LiveLimits:
         """The run's limits (several checks ask for them: read once per trace, like messages())."""
-        if _LAST and _LAST[0][0] is trace and _LAST[0][1] == len(trace.events):
-            return _LAST[0][2]
+        found = _LIMITS.get(trace)
+        if found is not None:
+            return found
         msgs = messages(trace)
-        limits = cls(
-            tuple(ev_announcements(msgs)),
-            any(m.name.startswith("AC_") for m in msgs),
+        return _LIMITS.put(
+            trace,
+            cls(tuple(ev_announcements(msgs)), any(m.name.startswith("AC_") for m in msgs)),
         )
-        _LAST[:] = [(trace, len(trace.events), limits)]
-        return limits
 
     def at(self, t: float) -> EvAnnouncement | None:
         """The announcement in force at time t (the latest at or before it)."""
@@ -114,3 +109,7 @@ class LiveLimits:
                 lowest, min(command, highest), f"the EV takes {limit / 1e3:.2f} kW of charge"
             )
         return Expected(0.0, 0.0, "")
+
+
+#: LiveLimits.of per trace (several checks ask for them).
+_LIMITS: PerTrace[LiveLimits] = PerTrace()

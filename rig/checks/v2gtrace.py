@@ -8,12 +8,15 @@ floats, discharge values in the rig's sign whatever the peer's convention).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rig.trace import Trace
 from rig.v2g.frozen import fast_init
+
+T = TypeVar("T")
 
 
 @fast_init
@@ -37,17 +40,38 @@ class Message:
         return inner if isinstance(inner, Mapping) else {}
 
 
-#: The last trace read and its messages: the checks of one run read the same trace in turn
-#: (keyed by identity and event count, so a trace that grew is read again).
-_LAST: list[tuple[Trace, int, list[Message]]] = []
+class PerTrace(Generic[T]):
+    """A one-entry cache of what was read from a trace: the checks of one run read the same trace
+    in turn. Keyed by the trace's identity, held weakly (a finished run's trace, and what was read
+    from it, are not kept alive: a 24 h day's trace is gigabytes), and its event count (a trace
+    that grew is read again)."""
+
+    def __init__(self) -> None:
+        self._entry: tuple[weakref.ref[Trace], int, T] | None = None
+
+    def get(self, trace: Trace) -> T | None:
+        entry = self._entry
+        if entry is not None and entry[0]() is trace and entry[1] == len(trace.events):
+            return entry[2]
+        return None
+
+    def put(self, trace: Trace, value: T) -> T:
+        self._entry = (weakref.ref(trace, self._drop), len(trace.events), value)
+        return value
+
+    def _drop(self, ref: weakref.ref[Trace]) -> None:
+        if self._entry is not None and self._entry[0] is ref:
+            self._entry = None
+
+
+_MESSAGES: PerTrace[list[Message]] = PerTrace()
 
 
 def messages(trace: Trace) -> list[Message]:
-    if _LAST and _LAST[0][0] is trace and _LAST[0][1] == len(trace.events):
-        return list(_LAST[0][2])
-    out = _read_messages(trace)
-    _LAST[:] = [(trace, len(trace.events), out)]
-    return list(out)
+    found = _MESSAGES.get(trace)
+    if found is None:
+        found = _MESSAGES.put(trace, _read_messages(trace))
+    return list(found)
 
 
 def _read_messages(trace: Trace) -> list[Message]:
