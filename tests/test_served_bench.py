@@ -4,11 +4,6 @@ its control interface), and `rig run PLAN --bench FILE` drives it as it would dr
 pyvisa-py over TCP, the rig's EVCC over TCP, in real time."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +11,7 @@ import pytest
 
 from rig.bench import load_bench
 from rig.trace import Trace
+from tests.served import run_plan, served_bench
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = {
@@ -32,24 +28,7 @@ def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(
     served, plan_file = CASES[side]
     PLAN = REPO / plan_file
     bench_file = tmp_path / "served.yaml"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0", "--bench", served,
-         "--bench-out", str(bench_file), "--plan", str(PLAN)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        lines = []
-        assert server.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in server.stdout:
-            lines.append(line.rstrip())
-            if line.startswith("serving") or time.monotonic() > deadline:
-                break
-        assert lines and lines[-1].startswith("serving"), lines
+    with served_bench(served, PLAN, bench_file) as lines:
         # One line per served part: role, model, address (issue 12's format), and the SECC.
         assert any(
             line.startswith("power_analyzer yokogawa_wt5000 TCPIP::127.0.0.1::") for line in lines
@@ -61,17 +40,7 @@ def test_a_plan_runs_against_the_served_bench_through_the_real_bench_path(
         assert bench.dut.port and (bench.dut.control if side == "evse" else True)
         assert all(i.address.startswith("TCPIP::127.0.0.1::") for i in bench.instruments)
         out = tmp_path / "out"
-        run = subprocess.run(
-            [sys.executable, "-m", "rig", "run", str(PLAN), "--bench", str(bench_file), "--out", str(out)],
-            cwd=REPO, capture_output=True, text=True, timeout=180,
-        )  # fmt: skip
-        assert run.returncode == 0, run.stdout + run.stderr
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        run_plan(PLAN, bench_file, out, timeout=180)
     (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
     assert plan_run["verdict"] == "pass" and plan_run["protocol"] == "ISO 15118-20"
     trace = Trace.load(out / f"{PLAN.stem}.trace.jsonl")

@@ -11,11 +11,6 @@ second; the test costs that much wall time."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +19,7 @@ import pytest
 
 from rig.plan import load_plan
 from rig.trace import Trace
+from tests.served import run_plan, served_bench
 
 pytestmark = pytest.mark.slow
 
@@ -49,36 +45,9 @@ def served_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     """The served bench with the day plan, and `rig run` of it: (the run's record, its trace)."""
     tmp = tmp_path_factory.mktemp("served_day")
     bench_file = tmp / "served.yaml"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0", "--bench", SERVED,
-         "--bench-out", str(bench_file), "--plan", str(PLAN)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
     out = tmp / "out"
-    try:
-        lines = []
-        assert server.stdout is not None
-        deadline = time.monotonic() + 60
-        for line in server.stdout:
-            lines.append(line.rstrip())
-            if line.startswith("serving") or time.monotonic() > deadline:
-                break
-        assert lines and lines[-1].startswith("serving"), lines
-        run = subprocess.run(
-            [sys.executable, "-m", "rig", "run", str(PLAN), "--bench", str(bench_file), "--out", str(out)],
-            cwd=REPO, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert run.returncode == 0, run.stdout + run.stderr
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with served_bench(SERVED, PLAN, bench_file):
+        run_plan(PLAN, bench_file, out, timeout=300)
     (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
     return plan_run, Trace.load(out / f"{PLAN.stem}.trace.jsonl")
 
