@@ -357,8 +357,11 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     _check_defects("rig emulate", args.defect)
     from rig.sim import DEFECTS
 
-    if any(d not in DEFECTS for d in args.defect):
-        raise BadInput("rig emulate: only the physics defects apply to a served bench")
+    managing = [d for d in args.defect if _all_defects()[d][2] == "management"]
+    if any(d not in DEFECTS and d not in managing for d in args.defect):
+        raise BadInput(
+            "rig emulate: only the physics and management defects apply to a served bench"
+        )
     bench = _load_bench(args.bench)
     plan = None
     if args.plan:
@@ -369,6 +372,11 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
             plan = load_plan(args.plan)
         except SourceError as exc:
             raise BadInput(str(exc)) from None
+    if managing and (plan is None or plan.day is None):
+        raise BadInput(
+            f"rig emulate: {', '.join(managing)}: a management defect needs --plan with a day "
+            "(the served DUT's energy manager gets its day from it)"
+        )
     try:
         return serve_emulated(
             bench,

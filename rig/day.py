@@ -10,6 +10,8 @@ day:
   resolution: 1 min           # the home load's step and the optimum's time step
   tariff:                     # import and export prices per kWh, by time of day
     currency: EUR
+    offer: absolute           # to an EV (DUT = EV, Scheduled mode): AbsolutePriceSchedule,
+                              # or `levels`: PriceLevelSchedule (the prices ranked, 0 cheapest)
     windows:                  # cover the whole day, no overlap; or `csv: tariff.csv`
       - {from: "00:00", to: "07:00", import: 0.18, export: 0.05}
       - {from: "07:00", to: "17:00", import: 0.30, export: 0.05}
@@ -52,6 +54,8 @@ DAY_S = 86_400.0
 #: Bounds on a day's files and values (rig's own choice: a minute profile is 1,440 rows).
 MAX_CSV_BYTES = 1 << 20
 MAX_CSV_ROWS = 10_000
+#: How a tariff may be offered to an EV (Tariff.offer).
+TARIFF_OFFERS = ("absolute", "levels")
 MAX_PRICE = 1_000.0  # per kWh, any currency: beyond it a typo (a price in cents per Wh)
 MAX_PROFILE_W = 100_000.0
 MIN_RESOLUTION_S = 1.0
@@ -75,6 +79,10 @@ class Tariff:
 
     currency: str
     windows: tuple[PriceWindow, ...]
+    #: How a charger offers the tariff to an EV in a -20 Scheduled session (the rig's SECC when
+    #: the EV is the DUT): "absolute" (AbsolutePriceSchedule, prices per kWh) or "levels"
+    #: (PriceLevelSchedule, the prices ranked).
+    offer: str = "absolute"
 
     def window_at(self, t: float) -> PriceWindow:
         for w in self.windows:
@@ -330,11 +338,15 @@ def _hhmm(tod: float) -> str:
 
 def _parse_tariff(src: Source, value: Any, start_tod: float, base: Path) -> Tariff | None:
     path: Path_ = ("day", "tariff")
-    m = _mapping(src, path, value, ("currency", "windows", "csv"))
+    m = _mapping(src, path, value, ("currency", "offer", "windows", "csv"))
     currency = m.get("currency", "EUR")
     if not isinstance(currency, str) or not 1 <= len(currency) <= 8:
         src.error((*path, "currency"), "a short currency code, e.g. EUR")
         currency = "EUR"
+    offer = m.get("offer", "absolute")
+    if offer not in TARIFF_OFFERS:
+        src.error((*path, "offer"), f"one of {', '.join(TARIFF_OFFERS)}")
+        offer = "absolute"
     if ("windows" in m) == ("csv" in m):
         src.error(path, "give either windows: [...] or csv: FILE")
         return None
@@ -361,7 +373,7 @@ def _parse_tariff(src: Source, value: Any, start_tod: float, base: Path) -> Tari
                 {"from": r[0], "to": r[1], "import": float(r[2]), "export": float(r[3])}
             )
         windows = _windows_from_rows(src, (*path, "csv"), rows_csv, start_tod, str(m["csv"]))
-    return Tariff(currency, windows) if windows else None
+    return Tariff(currency, windows, offer) if windows else None
 
 
 def _profile_from_csv(

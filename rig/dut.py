@@ -532,7 +532,7 @@ class EmulatedSession20:
         tariff and the outage forecast reach the emulated EVSE's manager directly (its control
         interface). DUT = EV: the rig's SECC offers the tariff as price schedules (Scheduled
         mode) and the emulated EV's manager chooses its power profile from them."""
-        from rig.emulators.management import TariffPolicy
+        from rig.emulators.management import TariffPolicy, pricing_of
 
         self.ev.set_departure(day.departure.at_s, day.departure.energy_wh)
         efficiency = float(self.world.config.evse.efficiency)
@@ -547,6 +547,7 @@ class EmulatedSession20:
             )
         else:
             self.evse.tariff = day.tariff
+            self.evse.pricing = pricing_of(day.tariff)
             self.ev.manage_by_prices(efficiency, self.management_defects)
 
     def poll(self) -> Sequence[DutEvent]:
@@ -912,7 +913,10 @@ class RealEv20:
                 "offers the prices and the EV chooses its power (in Dynamic mode the charger, "
                 "the rig's own, would decide it)"
             )
+        from rig.emulators.management import pricing_of
+
         self.charger.tariff = day.tariff
+        self.charger.pricing = pricing_of(day.tariff)
 
     def poll(self) -> Sequence[DutEvent]:
         return self.tap.drain()

@@ -65,11 +65,16 @@ def serve_emulated(
     from instruments.emulated.server import serve
     from instruments.registry import make_twin
     from rig.clock import RealClock
+    from rig.emulators.management import management_defects
     from rig.physics import world_config
-    from rig.sim import World
+    from rig.sim import DEFECTS, World
 
     clock = RealClock()
-    world = World(world_config(plan, bench), defects=defects, seed=seed)
+    # The physics defects change the world; the management ones the served DUT's energy manager.
+    managing = management_defects(defects)
+    world = World(
+        world_config(plan, bench), defects=[d for d in defects if d in DEFECTS], seed=seed
+    )
     twins: dict[str, Any] = {}
     ports: dict[str, int] = {}
     served = [i for i in bench.instruments if i.emulated]
@@ -89,6 +94,7 @@ def serve_emulated(
     serve_dut = bench.dut.emulated and bench.protocol != "none" and not ev_dut
     if serve_dut:
         twins["dut_control"] = EvseControlTwin(world, clock.now, serial="EMU-CTRL")
+        twins["dut_control"].management_defects = managing
         ports["dut_control"] = 0 if base_port == 0 else base_port + len(served)
     try:
         # A twin's wait (the next analyzer update) blocks its server thread in wall time; the
@@ -104,7 +110,7 @@ def serve_emulated(
         if serve_dut:
             secc = _serve_secc(bench, world, clock, handle.lock, plan, seed, twins["dut_control"])
         if ev_dut:
-            ev = _ServedEv(bench, world, clock, handle.lock, plan, defects)
+            ev = _ServedEv(bench, world, clock, handle.lock, plan, managing)
         roles = {i.name: (i.role, i.model) for i in bench.instruments}
         for name, port in handle.ports.items():
             role, model = roles.get(name, ("dut_control", "rig_evse_control"))

@@ -15,12 +15,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def served_bench(served: str, plan: Path, bench_out: Path) -> Iterator[list[str]]:
-    """Serve bench `served` for `plan`, writing the served bench file to `bench_out`; yields the
-    lines the server printed up to "serving", and stops it (SIGINT, then kill) on leaving."""
+def served_bench(
+    served: str, plan: Path, bench_out: Path, defects: tuple[str, ...] = ()
+) -> Iterator[list[str]]:
+    """Serve bench `served` for `plan` (with seeded `defects`), writing the served bench file to
+    `bench_out`; yields the lines the server printed up to "serving", and stops it (SIGINT, then
+    kill) on leaving."""
     server = subprocess.Popen(
         [sys.executable, "-m", "rig", "emulate", "--serve", "--port", "0", "--bench", served,
-         "--bench-out", str(bench_out), "--plan", str(plan)],
+         "--bench-out", str(bench_out), "--plan", str(plan),
+         *(arg for name in defects for arg in ("--defect", name))],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -45,10 +49,11 @@ def served_bench(served: str, plan: Path, bench_out: Path) -> Iterator[list[str]
             server.kill()
 
 
-def run_plan(plan: Path, bench: Path, out: Path, timeout: float) -> None:
-    """`rig run PLAN --bench FILE --out DIR` in a new process; it must exit 0."""
+def run_plan(plan: Path, bench: Path, out: Path, timeout: float, exit_code: int = 0) -> None:
+    """`rig run PLAN --bench FILE --out DIR` in a new process; it must exit with `exit_code`
+    (0: every plan passed; 1: a verdict failed)."""
     run = subprocess.run(
         [sys.executable, "-m", "rig", "run", str(plan), "--bench", str(bench), "--out", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.returncode == exit_code, run.stdout + run.stderr

@@ -269,6 +269,31 @@ def test_emulate_with_an_unknown_defect_is_a_one_line_error(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--defect", "ignores_tariff"],
+            "ignores_tariff: a management defect needs --plan with a day",
+        ),
+        (
+            ["--defect", "ignores_tariff", "--plan", PLAN],
+            "ignores_tariff: a management defect needs --plan with a day",
+        ),
+        (
+            ["--defect", "late_response"],
+            "only the physics and management defects apply to a served bench",
+        ),
+    ],
+)
+def test_emulate_refuses_a_defect_it_cannot_serve_in_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["emulate", "--serve", "--port", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
 def test_run_with_an_unreachable_instrument_names_it_and_its_address(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

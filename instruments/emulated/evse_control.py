@@ -32,6 +32,9 @@ class EvseControlTwin(Twin):
         #: Where a committed tariff goes: the served EVSE's manager (rig.emulators.evse.SimEvse
         #: .manage, wired by rig.serve); it receives a TariffPolicy, or None to stop.
         self.manager: Callable[[Any], None] | None = None
+        #: Seeded energy-management defects the manager is given with a tariff
+        #: (rig.emulators.management; `rig emulate --defect`).
+        self.management_defects: tuple[str, ...] = ()
 
     def _clear_day(self) -> None:
         self.windows: list[tuple[float, float, float, float]] = []
@@ -123,7 +126,9 @@ class EvseControlTwin(Twin):
         outages = tuple(Outage(t0 + a, t0 + b) for a, b in self.outages)
         config: Any = getattr(self.world, "config", None)
         efficiency = float(config.evse.efficiency) if config is not None else 0.95
-        self.manager(TariffPolicy(tariff, outages, efficiency=efficiency))
+        self.manager(
+            TariffPolicy(tariff, outages, efficiency=efficiency, defects=self.management_defects)
+        )
         self.following_tariff = True
 
     def _island_detection(self) -> bool:

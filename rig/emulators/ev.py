@@ -239,7 +239,9 @@ class SimEv:
         efficiency, defects = self.manager
         prices = chosen.charging_prices
         tariff = tariff_from_prices(
-            [(e.duration, e.price) for e in prices.entries], now, prices.currency
+            [(e.duration, e.price) for e in prices.entries],
+            self._prices_start(prices, now),
+            prices.currency,
         )
         low, high = chosen.power_range()
         battery = self.world.battery
@@ -265,6 +267,18 @@ class SimEv:
             entries=entries,
             channel=c.Channel.DISCHARGE if discharging else c.Channel.CHARGE,
         )
+
+    @staticmethod
+    def _prices_start(prices: c.PriceSchedule, now: float) -> float:
+        """Where the received prices begin on the EV's clock: the schedule's TimeAnchor (the
+        SECC stamps it when it answers, a PreCharge and more before the EV plans). Without an
+        anchor, or with one more than a day from now (the two clocks disagree), from now."""
+        from rig.day import DAY_S
+
+        start = prices.start
+        if start is None or abs(start - now) > DAY_S:
+            return now
+        return start
 
     def present_voltage(self, now: float) -> float:
         self.world.advance_to(now)

@@ -325,6 +325,11 @@ def offered_prices(
     return PriceSchedule(Pricing.ABSOLUTE, tuple(entries), currency=tariff.currency, schedule_id=1)
 
 
+def pricing_of(tariff: Tariff) -> Pricing:
+    """The -20 price schedule a charger offers the tariff as (the plan's `tariff: offer:`)."""
+    return Pricing.PRICE_LEVELS if tariff.offer == "levels" else Pricing.ABSOLUTE
+
+
 def tariff_from_prices(
     entries: Sequence[tuple[float, float]], start: float, currency: str = "EUR"
 ) -> Tariff:

@@ -340,13 +340,19 @@ class PriceEntry:
 class PriceSchedule:
     """The price information of one charging or discharging schedule (-20 CommonTypes):
     AbsolutePriceSchedule (`pricing` ABSOLUTE: EnergyFee per kWh in `currency`) or
-    PriceLevelSchedule (PRICE_LEVELS: `price` is the level, 0 cheapest, of `levels`)."""
+    PriceLevelSchedule (PRICE_LEVELS: `price` is the level, 0 cheapest, of `levels`).
+
+    `start` is where a received schedule begins on the receiving engine's clock: its TimeAnchor
+    less the engine's timestamp origin (the first entry's Duration counts from there, not from
+    the moment the EV reads it). None: no anchor known (a schedule the rig offers is stamped
+    with its tuple's anchor when sent)."""
 
     pricing: Pricing
     entries: tuple[PriceEntry, ...]
     currency: str = "EUR"
     levels: int = 1
     schedule_id: int = 1
+    start: float | None = None
 
     def __post_init__(self) -> None:
         if not self.entries:

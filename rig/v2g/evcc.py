@@ -1150,7 +1150,7 @@ class Evcc:
         """A schedule's price information; one the EV cannot use is recorded and left out (the
         EV then chooses without prices, as with a schedule that carries none)."""
         try:
-            return received_prices(schedule)
+            return received_prices(schedule, self.config.timestamp_origin)
         except PriceScheduleError as exc:
             self._outs.append(Event("price_schedule_refused", {"reason": str(exc)}))
             return None

@@ -76,9 +76,11 @@ def price_schedule(prices: PriceSchedule, anchor: int) -> tuple[Any, Any]:
     )
 
 
-def received_prices(schedule: Any) -> PriceSchedule | None:
+def received_prices(schedule: Any, origin: float = 0.0) -> PriceSchedule | None:
     """The price information of a received ChargingScheduleType (None: it has none). A schedule
-    the EV cannot use raises PriceScheduleError (the caller records it and goes on without)."""
+    the EV cannot use raises PriceScheduleError (the caller records it and goes on without).
+    `origin` is the receiving engine's timestamp origin: the schedule's `start` is its TimeAnchor
+    less it (the engine's clock)."""
     absolute = getattr(schedule, "AbsolutePriceSchedule", None)
     levels = getattr(schedule, "PriceLevelSchedule", None)
     if absolute is not None:
@@ -96,6 +98,7 @@ def received_prices(schedule: Any) -> PriceSchedule | None:
             tuple(out),
             currency=str(absolute.Currency),
             schedule_id=int(absolute.PriceScheduleID),
+            start=float(absolute.TimeAnchor) - origin,
         )
     if levels is not None:
         entries = levels.PriceLevelScheduleEntries.PriceLevelScheduleEntry
@@ -109,5 +112,6 @@ def received_prices(schedule: Any) -> PriceSchedule | None:
             tuple(PriceEntry(float(e.Duration), float(e.PriceLevel)) for e in entries),
             levels=count,
             schedule_id=int(levels.PriceScheduleID),
+            start=float(levels.TimeAnchor) - origin,
         )
     return None

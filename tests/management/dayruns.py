@@ -36,13 +36,15 @@ DAYS = {
   home_load: {constant: 1.5 kW}
 """,
     ),
-    # 4.5 kWh to add at 5 kW in an hour: nothing to discharge into the dear half hour.
+    # 4.5 kWh to add at 5 kW in an hour: nothing to discharge into the dear half hour. An EV
+    # gets the prices as levels (PriceLevelSchedule).
     "tight": (
         "{capacity: 60 kWh, soc: 35 %, reserve: 30 %, max_charge: 5 kW, max_discharge: 5 kW}",
         "",
         """  start: "17:00"
   length: 1 h
   tariff:
+    offer: levels
     windows:
       - {from: "00:00", to: "17:00", import: 0.30, export: 0.05}
       - {from: "17:00", to: "17:30", import: 0.45, export: 0.05}

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from rig.day import DAY_S
+from rig.emulators.management import pricing_of
 from rig.homeload import HomeModel, generate
 from rig.plan import load_plan, loads_plan
+from rig.v2g.controllers import Pricing
 from rig.yamlsrc import SourceError
 
 HEAD = """title: a day
@@ -57,6 +59,13 @@ def test_a_day_in_day_relative_seconds() -> None:
     assert sum(w.end_s - w.start_s for w in day.tariff.windows) == pytest.approx(DAY_S)
 
 
+def test_the_tariff_is_offered_to_an_ev_as_absolute_prices_or_as_levels() -> None:
+    day = loads_plan(HEAD + TOU).day
+    assert day is not None and pricing_of(day.tariff) is Pricing.ABSOLUTE
+    levels = loads_plan(HEAD + TOU.replace("  tariff:\n", "  tariff:\n    offer: levels\n")).day
+    assert levels is not None and pricing_of(levels.tariff) is Pricing.PRICE_LEVELS
+
+
 def test_an_unquoted_time_of_day_is_read_as_yaml_minutes() -> None:
     day = loads_plan(HEAD + TOU.replace('start: "17:00"', "start: 17:00")).day
     assert day is not None and day.start_tod_s == 17 * 3600.0
@@ -72,6 +81,7 @@ def test_an_unquoted_time_of_day_is_read_as_yaml_minutes() -> None:
         (("import: 0.45", "import: .nan"), 18, "outside"),
         (("{constant: 1 kW}", "{constant: -1 kW}"), 21, "outside"),
         (('{at: "07:00", soc: 80 %}', '{at: "07:00"}'), 20, "either soc"),
+        (("  tariff:\n", "  tariff:\n    offer: cents\n"), 15, "one of absolute, levels"),
     ],
 )
 def test_a_wrong_day_is_refused_with_its_line(

@@ -4,11 +4,23 @@ defect fails the check that judges it, a declared shortfall is judged as declare
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 from dayruns import run, verdicts
 
+from rig.runner import RunResult
+
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_the_runs() -> Iterator[None]:
+    """The cached runs hold their traces (some 60,000 objects each): they go with this module
+    (tests/conftest.py collects them), or every full collection of the rest of a test session
+    walks them."""
+    yield
+    run.cache_clear()
 
 
 def _explain(name: str, side: str = "evse", defect: str = "") -> str:
@@ -61,14 +73,19 @@ def test_the_dut_that_cannot_make_it_says_so_in_time() -> None:
     assert "DepartureTime" in json.dumps(loop.data["body"])
 
 
-def test_the_ev_chose_its_power_profile_from_the_price_schedule() -> None:
-    result = run("tou", "ev")
+def _offered(result: RunResult) -> str:
+    """The ScheduleExchangeRes the rig's SECC sent, as JSON text."""
     schedule = next(
         e
         for e in result.trace.events
         if e.name == "message" and e.data.get("message") == "ScheduleExchangeRes"
     )
-    offered = json.dumps(schedule.data["body"])
+    return json.dumps(schedule.data["body"])
+
+
+def test_the_ev_chose_its_power_profile_from_the_price_schedule() -> None:
+    result = run("tou", "ev")
+    offered = _offered(result)
     assert "AbsolutePriceSchedule" in offered and "PriceRuleStack" in offered
     delivery = next(
         e
@@ -83,6 +100,13 @@ def test_the_ev_chose_its_power_profile_from_the_price_schedule() -> None:
     powers = [e["Power"]["Value"] * 10 ** e["Power"]["Exponent"] for e in entries]
     # Dear half hour first: it gives (negative), then buys back in the cheap half.
     assert powers[0] < 0 and max(powers) > 0, powers
+
+
+def test_a_plan_offering_levels_gives_the_ev_a_price_level_schedule() -> None:
+    offered = _offered(run("tight", "ev"))
+    assert "PriceLevelSchedule" in offered and "AbsolutePriceSchedule" not in offered
+    # Two prices in the day (0.30 and 0.45): two levels, the dear half hour the higher.
+    assert '"NumberOfPriceLevels": 2' in offered, offered
 
 
 def test_a_day_cut_short_or_no_day_at_all_is_not_judged() -> None:

@@ -75,6 +75,16 @@ def test_the_tariff_reaches_the_manager_from_the_commit(bench: tuple) -> None:
     assert evse.policy is None and not twin.following_tariff
 
 
+def test_the_served_evse_s_seeded_management_defects_go_with_the_tariff(bench: tuple) -> None:
+    """`rig emulate --serve --defect ignores_tariff` sets them on the control twin."""
+    driver, twin, evse, _ = bench
+    driver.set_day(_day())
+    assert evse.policy is not None and evse.policy.defects == frozenset()
+    twin.management_defects = ("ignores_tariff",)
+    driver.set_day(_day())
+    assert evse.policy is not None and evse.policy.defects == {"ignores_tariff"}
+
+
 def test_a_manager_that_is_not_there_is_an_error(bench: tuple) -> None:
     driver, twin, _, _ = bench
     twin.manager = None

@@ -4,9 +4,12 @@ cannot use is refused with a reason."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from rig.day import PriceWindow, Tariff
+from rig.emulators.ev import SimEv
 from rig.emulators.evse import SimEvse
 from rig.sim import World, WorldConfig
 from rig.v2g import controllers as c
@@ -34,8 +37,11 @@ def _offer(pricing: c.Pricing, now: float = 1800.0) -> c.ScheduleTuple:
     return offer.tuples[0]
 
 
-def _over_the_wire(schedule: c.PriceSchedule) -> c.PriceSchedule | None:
-    absolute, levels = price_schedule(schedule, 1_767_225_600)
+ANCHOR = 1_767_225_600
+
+
+def _over_the_wire(schedule: c.PriceSchedule, origin: float = 0.0) -> c.PriceSchedule | None:
+    absolute, levels = price_schedule(schedule, ANCHOR)
     power = common.PowerScheduleType(
         TimeAnchor=1_767_225_600,
         PowerScheduleEntries=common.PowerScheduleEntryListType(
@@ -64,7 +70,7 @@ def _over_the_wire(schedule: c.PriceSchedule) -> c.PriceSchedule | None:
     back = decode("common", encode(res))
     assert isinstance(back, common.ScheduleExchangeRes)
     tup = back.Scheduled_SEResControlMode.ScheduleTuple[0]
-    return received_prices(tup.ChargingSchedule)
+    return received_prices(tup.ChargingSchedule, origin)
 
 
 def test_absolute_prices_from_now_to_the_day_s_end_survive_exi() -> None:
@@ -110,3 +116,55 @@ def test_a_level_beyond_the_count_or_an_empty_schedule_is_refused() -> None:
         received_prices(schedule)
     with pytest.raises(ValueError):
         c.PriceSchedule(c.Pricing.ABSOLUTE, ())
+
+
+@pytest.mark.parametrize("pricing", [c.Pricing.ABSOLUTE, c.Pricing.PRICE_LEVELS])
+def test_a_received_schedule_begins_at_its_time_anchor_on_the_receiver_s_clock(
+    pricing: c.Pricing,
+) -> None:
+    offered = _offer(pricing)
+    assert offered.charging_prices is not None
+    origin = ANCHOR - 1_000.25  # the receiving engine's clock read 1000.25 s at the anchor
+    back = _over_the_wire(offered.charging_prices, origin)
+    assert back is not None and back.start == pytest.approx(1_000.25)
+
+
+def _managed_ev(now: float) -> SimEv:
+    world = World(WorldConfig())
+    ev = SimEv(world, max_charge_w=11_000.0, max_discharge_w=11_000.0)
+    battery = world.battery
+    # Half a day away, 5 kWh above what the pack holds: a need the cheap window can carry.
+    ev.set_departure(now + 6 * 3600.0, battery.energy_wh + 5_000.0)
+    ev.manage_by_prices(0.95)
+    return ev
+
+
+def test_the_managed_ev_plans_from_the_prices_anchor_not_from_when_it_plans() -> None:
+    """The SECC anchors its prices when it answers ScheduleExchangeReq; the EV plans at
+    PowerDelivery, seconds later. The cheap window starts 1,800 s after the anchor: the EV's
+    profile changes there, 1,800 s less the delay from its own start."""
+    prices = c.PriceSchedule(
+        c.Pricing.ABSOLUTE,
+        (c.PriceEntry(1_800.0, 0.45), c.PriceEntry(7_200.0, 0.10), c.PriceEntry(77_400.0, 0.45)),
+        start=100.0,
+    )
+    tup = c.ScheduleTuple(
+        1,
+        (c.ScheduleEntry(86_400.0, 11_000.0),),
+        (c.ScheduleEntry(86_400.0, -11_000.0),),
+        charging_prices=prices,
+    )
+    offer = c.ScheduleOffer(tuples=(tup,))
+    for delay in (0.0, 2.4, 30.0):
+        now = 100.0 + delay
+        profile = _managed_ev(now).choose_power_profile(offer, ControlMode.SCHEDULED, now)
+        starts = [sum(e.duration for e in profile.entries[:k]) for k in range(len(profile.entries))]
+        charging = [t for t, e in zip(starts, profile.entries, strict=True) if e.power > 0]
+        assert charging and charging[0] >= 1_800.0 - delay - 1e-6, (delay, profile.entries)
+        assert 1_800.0 - delay in [pytest.approx(t) for t in starts], (delay, profile.entries)
+    # Without an anchor the EV can only count from when it plans.
+    unanchored = dataclasses.replace(prices, start=None)
+    offer = c.ScheduleOffer(tuples=(dataclasses.replace(tup, charging_prices=unanchored),))
+    profile = _managed_ev(130.0).choose_power_profile(offer, ControlMode.SCHEDULED, 130.0)
+    starts = [sum(e.duration for e in profile.entries[:k]) for k in range(len(profile.entries))]
+    assert 1_800.0 in [pytest.approx(t) for t in starts], profile.entries

@@ -52,6 +52,21 @@ def served_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any]
     return plan_run, Trace.load(out / f"{PLAN.stem}.trace.jsonl")
 
 
+def test_a_served_ev_that_ignores_the_tariff_fails_the_tariff_cost(
+    tmp_path: Path,
+) -> None:
+    """`rig emulate --serve --plan --defect ignores_tariff`: the served car charges at once,
+    dear minute included, and the rig's verdict says so (exit 1, tariff_cost failed)."""
+    bench_file = tmp_path / "served.yaml"
+    out = tmp_path / "out"
+    with served_bench(SERVED, PLAN, bench_file, defects=("ignores_tariff",)):
+        run_plan(PLAN, bench_file, out, timeout=300, exit_code=1)
+    (plan_run,) = json.loads((out / "record.json").read_text())["runs"]
+    rows = {c["name"]: c for c in plan_run["checks"]}
+    assert rows["tariff_cost"]["verdict"] == "fail", rows["tariff_cost"]["detail"]
+    assert rows["departure"]["verdict"] == "pass", rows["departure"]["detail"]
+
+
 def test_the_day_s_checks_pass_for_the_good_ev_on_the_real_bench_path(
     served_day: tuple[dict[str, Any], Trace],
 ) -> None:
@@ -114,7 +129,10 @@ def test_the_ev_s_profile_follows_the_prices(served_day: tuple[dict[str, Any], T
     charging = p > 5_000.0
     assert charging.any()
     first, last = float(t[charging][0]), float(t[charging][-1])
-    assert 60.0 <= first <= 66.0 and last < 110.0, (first, last)
+    # The EV counts the prices from their TimeAnchor. The anchor and the Durations are whole
+    # seconds, both cut down from the SECC's clock: the price change reaches the EV up to two
+    # seconds before the plan's minute (and its reading lands on the next 1 s sample).
+    assert 58.0 <= first <= 66.0 and last < 110.0, (first, last)
     after_start = t > delivery.t
     added_wh = float(np.trapezoid(p[after_start], t[after_start])) / 3600.0
     need_wh = plan.day.departure.energy_wh - plan.ev.energy_wh
