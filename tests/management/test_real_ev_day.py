@@ -120,7 +120,10 @@ def test_the_ev_s_profile_follows_the_prices(served_day: tuple[dict[str, Any], T
     durations = [float(e["Duration"]) for e in entries]
     # Nothing while the price is dear, then the need at full power, then nothing.
     assert powers == [0.0, 11_000.0, 0.0], powers
-    assert 55.0 <= durations[0] <= 60.0 and 20.0 <= durations[1] <= 50.0, durations
+    # The dear part ends at the price change (the minute), counted from the prices' TimeAnchor:
+    # whole seconds on the wire, so up to about 3 s early, never late.
+    assert 57.0 <= delivery.t + durations[0] <= 61.0, (delivery.t, durations)
+    assert 20.0 <= durations[1] <= 50.0, durations
     # What the served EV did, measured at the charger's DC output by the rig's analyzer: from
     # its PowerDelivery(Start) on (the pre-charge before it draws a few hundred watts).
     t, p = trace.series("power_analyzer.evse_dc.p_w")
