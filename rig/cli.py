@@ -357,7 +357,8 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     _check_defects("rig emulate", args.defect)
     from rig.sim import DEFECTS
 
-    managing = [d for d in args.defect if _all_defects()[d][2] == "management"]
+    known = _all_defects() if args.defect else {}
+    managing = [d for d in args.defect if known[d][2] == "management"]
     if any(d not in DEFECTS and d not in managing for d in args.defect):
         raise BadInput(
             "rig emulate: only the physics and management defects apply to a served bench"
