@@ -103,3 +103,40 @@ def test_a_short_plan_runs_in_real_time_on_the_same_code_path() -> None:
     assert result.error is None and result.verdict == "pass"
     assert result.simulated_s >= 1.5 and wall >= 1.5
     assert result.trace.series("power_analyzer.home.p_w")[0].size >= 2
+
+
+def test_a_run_puts_what_it_keeps_out_of_the_collector_s_sight_and_gives_it_back() -> None:
+    """The run's kept objects (its trace) are frozen as it goes (rig.runner._settle_heap), so a
+    full collection late in a long run does not walk them: the frozen count grows with the
+    trace. After the run nothing of it stays frozen and the caller's thresholds are back; outside
+    a run the call does nothing."""
+    import gc
+
+    import rig.runner as runner
+
+    plan = loads_plan(
+        HEAD + "steps:\n  - {at: 0 s, grid: {voltage: 230 V, frequency: 50 Hz}}\n"
+        "  - wait_for: charge_loop\n  - setpoint: 5 kW\n  - hold: 2 min\n"
+        "checks:\n  - reserve_floor: {}\n",
+        "heap.yaml",
+    )
+    frozen: list[int] = []
+    settle = runner._settle_heap
+
+    def counted() -> None:
+        settle()
+        frozen.append(gc.get_freeze_count())
+
+    gc.collect()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
+    runner._settle_heap = counted
+    try:
+        result = execute(plan, BENCH, seed=1)
+    finally:
+        runner._settle_heap = settle
+    assert result.error is None and result.messages > 0
+    assert len(frozen) >= 10, frozen  # once every AUX_EVERY slow samples
+    assert frozen == sorted(frozen) and frozen[-1] - frozen[0] > 10_000, frozen
+    assert gc.get_freeze_count() == before and gc.get_threshold() == threshold
+    settle()  # outside a run: nothing frozen
+    assert gc.get_freeze_count() == before

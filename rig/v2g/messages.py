@@ -409,6 +409,28 @@ def _ac_loop_control_mode(service: Service | None, mode: ControlMode | None) -> 
     return ac.BPT_Scheduled_AC_CLResControlMode() if bpt else ac.Scheduled_AC_CLResControlMode()
 
 
+UINT32_MAX = 0xFFFFFFFF
+
+
+def whole_second_durations(
+    durations: Sequence[float], begins: float, time_anchor: int
+) -> list[int]:
+    """The wire's whole-second Durations of consecutive entries that begin at `begins` (s, the
+    TimeAnchor's clock) and last `durations`, counted from the whole-second `time_anchor`: each
+    entry ends at its true end rounded to the second, so no boundary is more than half a second
+    off, however many entries come before it (truncating each duration, and the anchor, moved
+    every boundary earlier, by up to a second per entry)."""
+    out: list[int] = []
+    edge = time_anchor
+    end = begins
+    for duration in durations:
+        end += duration
+        nxt = max(edge, math.floor(end + 0.5))
+        out.append(min(nxt - edge, UINT32_MAX))
+        edge = nxt
+    return out
+
+
 def flat_price_levels(time_anchor: int, schedule_id: int, duration: float) -> Any:
     """A PriceLevelSchedule of one level for `duration` s: "no price information" in the shape
     a ChargingSchedule is expected to carry. -20 asks for a price schedule in each one (EVerest

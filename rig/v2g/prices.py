@@ -15,7 +15,7 @@ from typing import Any
 
 from rig.v2g.controllers import PriceEntry, PriceSchedule, Pricing
 from rig.v2g.exi import common
-from rig.v2g.messages import from_rational, to_rational
+from rig.v2g.messages import from_rational, to_rational, whole_second_durations
 
 #: The schema's bounds: 1024 stacks or level entries, 8 rules per stack, 255 levels, 3-letter
 #: currency and language codes (V2G_CI_CommonMessages.xsd).
@@ -31,20 +31,28 @@ class PriceScheduleError(ValueError):
     """A received price schedule the EV cannot use (empty, too long, a level beyond the count)."""
 
 
-def price_schedule(prices: PriceSchedule, anchor: int) -> tuple[Any, Any]:
-    """(AbsolutePriceSchedule, PriceLevelSchedule) for the wire: one of them is None."""
+def price_schedule(
+    prices: PriceSchedule, anchor: int, begins: float | None = None
+) -> tuple[Any, Any]:
+    """(AbsolutePriceSchedule, PriceLevelSchedule) for the wire: one of them is None. The entries
+    begin at `begins` (the anchor's clock; default the anchor itself); their whole-second
+    Durations are counted from the anchor so that each price change is within half a second of
+    when it happens (rig.v2g.messages.whole_second_durations)."""
     entries = prices.entries[:MAX_ENTRIES]
+    durations = whole_second_durations(
+        [e.duration for e in entries], float(anchor) if begins is None else begins, anchor
+    )
     if prices.pricing is Pricing.ABSOLUTE:
         stacks = [
             common.PriceRuleStackType(
-                Duration=min(int(e.duration), 0xFFFFFFFF),
+                Duration=duration,
                 PriceRule=[
                     common.PriceRuleType(
                         EnergyFee=to_rational(e.price), PowerRangeStart=to_rational(0)
                     )
                 ],
             )
-            for e in entries
+            for e, duration in zip(entries, durations, strict=True)
         ]
         return (
             common.AbsolutePriceScheduleType(
@@ -59,9 +67,9 @@ def price_schedule(prices: PriceSchedule, anchor: int) -> tuple[Any, Any]:
         )
     levels = [
         common.PriceLevelScheduleEntryType(
-            Duration=min(int(e.duration), 0xFFFFFFFF), PriceLevel=int(min(max(e.price, 0), 255))
+            Duration=duration, PriceLevel=int(min(max(e.price, 0), 255))
         )
-        for e in entries
+        for e, duration in zip(entries, durations, strict=True)
     ]
     return (
         None,

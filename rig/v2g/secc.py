@@ -120,6 +120,7 @@ from rig.v2g.messages import (
     placeholder_schedule_tuple,
     request_of,
     to_rational,
+    whole_second_durations,
 )
 from rig.v2g.prices import price_schedule
 from rig.v2g.quirks import NO_QUIRKS, Quirks
@@ -1145,7 +1146,9 @@ class Secc:
                     f"a Scheduled offer needs 1-3 schedule tuples, got {len(offer.tuples)}"
                 )
             tuples = [
-                self._schedule_tuple(t, hdr.TimeStamp, request.max_supporting_points)
+                self._schedule_tuple(
+                    t, hdr.TimeStamp, request.max_supporting_points, self._clock_time(now)
+                )
                 for t in offer.tuples
             ]
             res = common.ScheduleExchangeRes(
@@ -1160,7 +1163,18 @@ class Secc:
         self.schedule_offer = offer
         return res, S.SCHEDULED
 
-    def _schedule_tuple(self, t: ScheduleTuple, timestamp: int, max_points: int) -> Any:
+    def _clock_time(self, now: float) -> float:
+        """`now` on the clock of the header's TimeStamp (which is this, truncated)."""
+        return self.config.timestamp_origin + now
+
+    def _schedule_tuple(
+        self, t: ScheduleTuple, timestamp: int, max_points: int, clock_now: float
+    ) -> Any:
+        # A tuple without a TimeAnchor begins now: its entries' ends are counted from now (not
+        # from the whole second the TimeStamp was truncated to) and rounded to the second.
+        anchor = timestamp if t.time_anchor is None else int(t.time_anchor)
+        begins = clock_now if t.time_anchor is None else t.time_anchor
+
         def schedule(entries: Sequence[ScheduleEntry], discharging: bool) -> Any:
             if len(entries) > max_points:
                 self._outs.append(
@@ -1170,21 +1184,21 @@ class Secc:
                     )
                 )
                 entries = entries[:max_points]
+            durations = whole_second_durations([e.duration for e in entries], begins, anchor)
             wire = [
                 common.PowerScheduleEntryType(
-                    Duration=int(e.duration),
+                    Duration=duration,
                     Power=self._discharge_out(e.power) if discharging else to_rational(e.power),
                 )
-                for e in entries
+                for e, duration in zip(entries, durations, strict=True)
             ]
-            anchor = timestamp if t.time_anchor is None else int(t.time_anchor)
             levels = None
             absolute = None
             given = t.discharging_prices if discharging else t.charging_prices
             if given is not None:
-                absolute, levels = price_schedule(given, anchor)
+                absolute, levels = price_schedule(given, anchor, begins)
             elif self.config.flat_price_levels:
-                levels = flat_price_levels(anchor, t.id, sum(e.duration for e in entries))
+                levels = flat_price_levels(anchor, t.id, sum(durations))
             return common.ChargingScheduleType(
                 PowerSchedule=common.PowerScheduleType(
                     TimeAnchor=anchor,

@@ -14,7 +14,7 @@ from rig.emulators.evse import SimEvse
 from rig.sim import World, WorldConfig
 from rig.v2g import controllers as c
 from rig.v2g.exi import common, decode, encode
-from rig.v2g.messages import ResponseCode, header, to_rational
+from rig.v2g.messages import ResponseCode, header, to_rational, whole_second_durations
 from rig.v2g.prices import PriceScheduleError, price_schedule, received_prices
 from rig.v2g.vocabulary import ControlMode, Service
 
@@ -168,3 +168,37 @@ def test_the_managed_ev_plans_from_the_prices_anchor_not_from_when_it_plans() ->
     profile = _managed_ev(130.0).choose_power_profile(offer, ControlMode.SCHEDULED, 130.0)
     starts = [sum(e.duration for e in profile.entries[:k]) for k in range(len(profile.entries))]
     assert 1_800.0 in [pytest.approx(t) for t in starts], profile.entries
+
+
+def test_whole_second_durations_end_each_entry_at_its_true_end_rounded() -> None:
+    # Entries of 1,799.7 s, 3,600 s and 0.2 s that begin 0.6 s after a whole-second anchor: their
+    # true ends are 1,800.3, 5,400.3 and 5,400.5 s after the anchor.
+    assert whole_second_durations([1_799.7, 3_600.0, 0.2], 100.6, 100) == [1_800, 3_600, 1]
+    # A run of fractional durations does not drift: 100 entries of 10.4 s end at 1,040 s.
+    durations = whole_second_durations([10.4] * 100, 0.0, 0)
+    assert sum(durations) == 1_040 and set(durations) == {10, 11}
+    # Nothing is negative or beyond the schema's uint32.
+    assert whole_second_durations([0.0, 0.3, 1e12], 0.4, 0) == [0, 1, 0xFFFFFFFF]
+
+
+@pytest.mark.parametrize("pricing", [c.Pricing.ABSOLUTE, c.Pricing.PRICE_LEVELS])
+def test_the_wire_s_price_changes_are_within_half_a_second_of_the_tariff_s(
+    pricing: c.Pricing,
+) -> None:
+    """Offered at 1,800.7 s of the day with the header's TimeStamp truncated to ANCHOR: the
+    received schedule's price changes, counted from its anchor, fall within half a second of
+    the tariff's windows (3,600 s and 7,200 s of the day)."""
+    offered = _offer(pricing, now=1_800.7)
+    assert offered.charging_prices is not None
+    origin = ANCHOR - 1_800.0  # the day's clock at the anchor: 1,800 s (1,800.7 truncated)
+    absolute, levels = price_schedule(offered.charging_prices, ANCHOR, begins=ANCHOR + 0.7)
+    schedule = absolute if absolute is not None else levels
+    entries = (
+        [e.Duration for e in schedule.PriceRuleStacks.PriceRuleStack]
+        if absolute is not None
+        else [e.Duration for e in schedule.PriceLevelScheduleEntries.PriceLevelScheduleEntry]
+    )
+    changes = [ANCHOR - origin + sum(entries[: k + 1]) for k in range(len(entries) - 1)]
+    assert changes == [3_600.0, 7_200.0]
+    back = _over_the_wire(offered.charging_prices, origin)
+    assert back is not None and back.start == 1_800.0

@@ -98,14 +98,16 @@ def test_the_rig_s_secc_offered_the_day_s_prices(served_day: tuple[dict[str, Any
         assert prices["Currency"] == "EUR"
         stacks = prices["PriceRuleStacks"]["PriceRuleStack"]
         sent = [(s["Duration"], _rational(s["PriceRule"][0]["EnergyFee"])) for s in stacks]
-        # From the moment it was sent to the day's end, window by window (whole seconds).
-        expected = [
-            (int(w.end_s - max(w.start_s, offer.t)), w.export_price if export else w.import_price)
-            for w in day.tariff.windows
-            if w.end_s > offer.t
-        ]
-        assert [d for d, _ in sent] == [d for d, _ in expected]
-        assert [p for _, p in sent] == pytest.approx([p for _, p in expected])
+        # From the moment it was sent to the day's end, window by window: each whole-second
+        # Duration, counted from the TimeAnchor (the send time truncated to the second, up to
+        # 1 s before offer.t), ends within half a second of its window's end.
+        windows = [w for w in day.tariff.windows if w.end_s > offer.t]
+        assert len(sent) == len(windows)
+        ends = [offer.t + sum(d for d, _ in sent[: k + 1]) for k in range(len(sent))]
+        for end, w in zip(ends, windows, strict=True):
+            assert -0.5 <= end - w.end_s < 1.5, (end, w.end_s)
+        expected = [w.export_price if export else w.import_price for w in windows]
+        assert [p for _, p in sent] == pytest.approx(expected)
 
 
 def test_the_ev_s_profile_follows_the_prices(served_day: tuple[dict[str, Any], Trace]) -> None:
