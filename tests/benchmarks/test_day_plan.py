@@ -82,7 +82,9 @@ def test_a_24_hour_day_plan_over_iso15118_20_passes_on_the_good_dut(
 
 
 # Not met yet (issue 13 stays open): the -20 path with TLS costs about 0.3 ms CPU per ChargeLoop
-# exchange, so 345,600 exchanges take 104 s (90 s in the clear), not 60 s.
+# exchange, so 345,600 exchanges take 104 s (90 s in the clear) on a fast day of the development
+# machine, 122-131 s on a slow one (2026-12-06, after the run stopped walking its trace in full
+# collections: 143 s before, back to back), not 60 s.
 @pytest.mark.xfail(reason="issue 13's 60 s floor is not met yet (the -20 hot path)", strict=False)
 def test_a_24_hour_day_plan_over_iso15118_20_in_under_60_s(day: tuple[float, RunResult]) -> None:
     assert day[0] < FLOOR_DAY_S
