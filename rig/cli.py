@@ -273,15 +273,18 @@ def _workers(value: str) -> int:
     return n
 
 
-def _check_defects(command: str, names: list[str]) -> None:
+def _check_defects(command: str, names: list[str]) -> dict[str, str]:
+    """Each of `names` and its kind (physics, protocol, management, ...); an unknown one is bad
+    input."""
     if not names:
-        return  # nothing to check: the defect tables (the emulators' modules) stay unloaded
+        return {}  # nothing to check: the defect tables (the emulators' modules) stay unloaded
     defects = _all_defects()
     unknown = [d for d in names if d not in defects]
     if unknown:
         raise BadInput(
             f"{command}: unknown defect(s) {', '.join(unknown)}; known: {', '.join(sorted(defects))}"
         )
+    return {d: defects[d][2] for d in names}
 
 
 def _probe_instruments(bench: BenchConfig) -> None:
@@ -354,12 +357,9 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
         return 2
     if not 0 <= args.port <= 65535:
         raise BadInput(f"rig emulate: --port {args.port} is not a TCP port (0..65535)")
-    _check_defects("rig emulate", args.defect)
-    from rig.sim import DEFECTS
-
-    known = _all_defects() if args.defect else {}
-    managing = [d for d in args.defect if known[d][2] == "management"]
-    if any(d not in DEFECTS and d not in managing for d in args.defect):
+    kinds = _check_defects("rig emulate", args.defect)
+    managing = [d for d in args.defect if kinds[d] == "management"]
+    if any(kinds[d] not in ("physics", "management") for d in args.defect):
         raise BadInput(
             "rig emulate: only the physics and management defects apply to a served bench"
         )

@@ -631,7 +631,7 @@ class Secc:
             raise EngineUsageError("Secc: call start() first")
 
     def _header(self, now: float) -> Any:
-        return header(self.session_id, int(self.config.timestamp_origin + now))
+        return header(self.session_id, int(self._clock_time(now)))
 
     def _move(self, state: SeccState) -> None:
         self.state = state
