@@ -7,7 +7,7 @@ Josev's EVCC against our SECC.
 
 Two combinations run by default (each costs 6-8 s of wall time here): DC_BPT dynamic and AC_BPT
 scheduled, which between them cover both services and both control modes. RIG_PEER_MATRIX=1
-adds the other two.
+adds the other two; .ci/run sets it.
 """
 
 from __future__ import annotations
