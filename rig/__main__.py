@@ -1,7 +1,5 @@
 """Entry point for ``python -m rig``."""
 
-import sys
+from rig.cli import entry
 
-from rig.cli import main
-
-sys.exit(main())
+entry()

@@ -180,6 +180,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         # session (the rig's own tests) must leave that session's guard in place.
         if state.guard_installed:
             GUARD.uninstall()
+        if state.worker and config.getoption("--rig-out"):
+            # A `rig run -n N` worker has sent its last report: its exit need not free what it
+            # held (the controller waits for it before writing the merged report).
+            from rig.leave import leave_after_exit_handlers
+
+            leave_after_exit_handlers()
 
 
 # ---------------------------------------------------------------------------------- signals/xdist
