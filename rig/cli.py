@@ -549,9 +549,10 @@ class _VersionAction(argparse.Action):
 
 def entry() -> NoReturn:
     """The `rig` command (and `python -m rig`): main(), then leave without the interpreter's
-    teardown (rig.leave: up to half a second of freeing what the run held)."""
-    from rig.leave import leave
+    teardown (rig.process: up to half a second of freeing what the run held)."""
+    from rig.process import collect_less_often, leave
 
+    collect_less_often()
     leave(main())
 
 

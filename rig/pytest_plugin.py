@@ -156,6 +156,9 @@ def pytest_configure(config: pytest.Config) -> None:
         state.guard_installed = GUARD.install()
         if worker and plan_run:
             _install_worker_signals(state)
+            from rig.process import collect_less_often
+
+            collect_less_often()  # as the `rig` command does: its first plan imports the most
     mode = config.getoption("--rig-display")
     if mode and not worker:
         from rig.terminal import Display, Mode
@@ -183,7 +186,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         if state.worker and config.getoption("--rig-out"):
             # A `rig run -n N` worker has sent its last report: its exit need not free what it
             # held (the controller waits for it before writing the merged report).
-            from rig.leave import leave_after_exit_handlers
+            from rig.process import leave_after_exit_handlers
 
             leave_after_exit_handlers()
 

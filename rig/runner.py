@@ -60,6 +60,7 @@ from rig.plan import (
     Unplug,
     WaitFor,
 )
+from rig.process import YOUNG_THRESHOLD
 from rig.report.record import InstrumentRecord, PlanRun
 from rig.signals import GUARD, RunInterrupted, SignalGuard, guarded
 from rig.station import Station, open_station
@@ -719,7 +720,7 @@ def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -
 #: Allocations between two young-generation collections during a run (CPython's default: 700).
 #: A -20 session allocates a few thousand short-lived objects per exchange (frames, messages,
 #: records) and keeps few: collecting every 700 cost about 7 % of a virtual-time hour.
-GC_YOUNG_THRESHOLD = 50_000
+GC_YOUNG_THRESHOLD = YOUNG_THRESHOLD  # rig.process: the `rig` command starts with it
 
 
 #: Runs inside _fewer_collections now (nested runs: a procedure's cases).

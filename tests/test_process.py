@@ -1,4 +1,4 @@
-"""rig.leave: a finished process skips the interpreter's teardown but loses nothing on the way:
+"""rig.process: a finished process skips the interpreter's teardown but loses nothing on the way:
 every exit handler runs once, in the usual order, buffered output reaches its reader, the exit
 code is the one given, and a process with a running thread exits the normal way."""
 
@@ -27,7 +27,7 @@ def _run(body: str) -> subprocess.CompletedProcess[str]:
 def test_leave_runs_every_exit_handler_once_flushes_and_keeps_the_code() -> None:
     done = _run(
         """
-        from rig.leave import leave
+        from rig.process import leave
         leave(3)
         print("not reached")
         """
@@ -43,7 +43,7 @@ def test_leave_runs_every_exit_handler_once_flushes_and_keeps_the_code() -> None
 def test_leave_after_exit_handlers_runs_the_others_once_in_their_order() -> None:
     done = _run(
         """
-        from rig.leave import leave_after_exit_handlers
+        from rig.process import leave_after_exit_handlers
         leave_after_exit_handlers(5)
         """
     )
@@ -60,7 +60,7 @@ def test_a_handler_registered_later_keeps_the_normal_exit() -> None:
     run it twice, so the interpreter's own exit goes on (exit code 0, each handler once)."""
     done = _run(
         """
-        from rig.leave import leave_after_exit_handlers
+        from rig.process import leave_after_exit_handlers
         leave_after_exit_handlers(5)
         atexit.register(lambda: print("registered after", flush=True))
         """
@@ -77,7 +77,7 @@ def test_a_handler_registered_later_keeps_the_normal_exit() -> None:
 def test_a_running_thread_keeps_the_normal_exit() -> None:
     done = _run(
         """
-        from rig.leave import leave
+        from rig.process import leave
         def late():
             time.sleep(0.3)
             print("thread finished", flush=True)
@@ -132,3 +132,19 @@ def test_rig_run_leaves_complete_outputs(tmp_path, workers: str) -> None:  # typ
     for trace in traces:
         lines = trace.read_text().splitlines()
         assert lines and all(json.loads(line) is not None for line in lines)
+
+
+def test_the_rig_command_collects_its_young_generation_less_often() -> None:
+    """`rig` (rig.cli.entry) starts with the young-generation threshold runs use, not 700."""
+    script = (
+        "import gc, rig.cli\n"
+        "rig.cli.main = lambda: print(gc.get_threshold()[0]) or 0\n"
+        "rig.cli.entry()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    from rig.process import YOUNG_THRESHOLD
+
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == YOUNG_THRESHOLD != 700
