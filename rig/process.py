@@ -45,11 +45,22 @@ def _other_threads_running() -> bool:
     return any(t is not main and t.is_alive() and not t.daemon for t in threading.enumerate())
 
 
-def _flush_standard_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        # A reader that went away (`rig run | head`) or a closed stream: nothing more to say.
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            stream.flush()
+def _flush_standard_streams(code: int) -> int:
+    """Flush stdout and stderr; the exit code, 120 where stdout could not take what was written
+    to it (a full disk) and nothing else had failed, as the interpreter's own exit gives."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader went away (`rig run | head`): nothing more to say, nothing lost for it
+    except (OSError, ValueError) as exc:
+        with contextlib.suppress(OSError, ValueError):
+            print(f"rig: standard output lost: {exc}", file=sys.stderr)
+        code = code or 120
+    except AttributeError:
+        pass  # no stdout at all
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
+    return code
 
 
 def leave(code: int) -> NoReturn:
@@ -57,8 +68,7 @@ def leave(code: int) -> NoReturn:
     if _other_threads_running():
         raise SystemExit(code)
     atexit._run_exitfuncs()
-    _flush_standard_streams()
-    os._exit(code)
+    os._exit(_flush_standard_streams(code))
 
 
 def leave_after_exit_handlers(code: int = 0) -> None:
@@ -78,8 +88,7 @@ def leave_after_exit_handlers(code: int = 0) -> None:
             return  # the nested run below reached it again, or another came after it
         ran = True
         atexit._run_exitfuncs()
-        _flush_standard_streams()
-        os._exit(code)
+        os._exit(_flush_standard_streams(code))
 
     atexit.register(handler)
     registered = atexit._ncallbacks()

@@ -2,6 +2,7 @@
 every exit handler runs once, in the usual order, buffered output reaches its reader, the exit
 code is the one given, and a process with a running thread exits the normal way."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -148,3 +149,21 @@ def test_the_rig_command_collects_its_young_generation_less_often() -> None:
 
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == YOUNG_THRESHOLD != 700
+
+
+def test_output_lost_to_a_full_disk_is_an_error_exit() -> None:
+    """As the interpreter's own exit: stdout that cannot be flushed makes exit status 120."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    script = "import sys\nsys.stdout.write('lost')\nfrom rig.process import leave\nleave(0)\n"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        )
+    assert done.returncode == 120, done.stderr
+    assert "standard output lost" in done.stderr
