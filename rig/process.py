@@ -5,7 +5,7 @@ Start-up: a command imports pytest, numpy, matplotlib and the rig (about 0.7 s);
 default threshold (a young collection every 700 allocations, with older ones every tenth) about a
 tenth of that went into collections that find nothing to free (module objects live as long as the
 process). collect_less_often() gives the whole process (the command, and each `rig run -n N`
-worker) the threshold plan runs already use (rig.runner.GC_YOUNG_THRESHOLD): 0.68 -> 0.62 s for
+worker) the threshold plan runs already use (rig.runner._fewer_collections): 0.68 -> 0.62 s for
 the imports of a plan run.
 
 End: a `rig run` process ends holding matplotlib, numpy, the EXI grammars and its last plan's data.

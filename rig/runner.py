@@ -717,22 +717,19 @@ def context_for(plan: Plan, bench: BenchConfig, caveats: tuple[str, ...] = ()) -
     )
 
 
-#: Allocations between two young-generation collections during a run (CPython's default: 700).
-#: A -20 session allocates a few thousand short-lived objects per exchange (frames, messages,
-#: records) and keeps few: collecting every 700 cost about 7 % of a virtual-time hour.
-GC_YOUNG_THRESHOLD = YOUNG_THRESHOLD  # rig.process: the `rig` command starts with it
-
-
 #: Runs inside _fewer_collections now (nested runs: a procedure's cases).
 _RUNS_WITH_FROZEN_HEAP = 0
 
 
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
-    """The run with a larger young-generation threshold; the caller's restored after it."""
+    """The run with a larger young-generation threshold (rig.process.YOUNG_THRESHOLD, which the
+    `rig` command starts with: a -20 session allocates a few thousand short-lived objects per
+    exchange and keeps few; collecting every 700 cost about 7 % of a virtual-time hour); the
+    caller's restored after it."""
     global _RUNS_WITH_FROZEN_HEAP
     before = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *before[1:])
+    gc.set_threshold(YOUNG_THRESHOLD, *before[1:])
     # What exists before the run (modules, the plan, a test session's objects) is not the run's
     # garbage: out of the collector's sight until the run ends, so that a collection during the
     # run walks only what the run made.

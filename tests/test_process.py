@@ -25,30 +25,19 @@ def _run(body: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_leave_runs_every_exit_handler_once_flushes_and_keeps_the_code() -> None:
-    done = _run(
-        """
-        from rig.process import leave
-        leave(3)
-        print("not reached")
-        """
-    )
-    assert done.returncode == 3, done.stderr
-    assert done.stdout.splitlines() == [
-        "buffered, never flushed by the script",
-        "second registered",
-        "first registered",
-    ]
-
-
-def test_leave_after_exit_handlers_runs_the_others_once_in_their_order() -> None:
-    done = _run(
-        """
-        from rig.process import leave_after_exit_handlers
-        leave_after_exit_handlers(5)
-        """
-    )
-    assert done.returncode == 5, done.stderr
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("from rig.process import leave\nleave(3)\nprint('not reached')", 3),
+        ("from rig.process import leave_after_exit_handlers\nleave_after_exit_handlers(5)", 5),
+    ],
+    ids=["leave", "leave_after_exit_handlers"],
+)
+def test_every_exit_handler_runs_once_in_order_output_is_flushed_and_the_code_kept(
+    body: str, code: int
+) -> None:
+    done = _run(body)
+    assert done.returncode == code, done.stderr
     assert done.stdout.splitlines() == [
         "buffered, never flushed by the script",
         "second registered",

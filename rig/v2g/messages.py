@@ -436,7 +436,7 @@ def flat_price_levels(time_anchor: int, schedule_id: int, duration: float) -> An
     a ChargingSchedule is expected to carry. -20 asks for a price schedule in each one (EVerest
     quotes [V2G20-2176] and leaves it out; Josev's message models refuse a schedule without) (?)."""
     entry = common.PriceLevelScheduleEntryType(
-        Duration=min(int(duration), 0xFFFFFFFF), PriceLevel=0
+        Duration=min(int(duration), UINT32_MAX), PriceLevel=0
     )
     return common.PriceLevelScheduleType(
         TimeAnchor=time_anchor,
