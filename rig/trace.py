@@ -51,6 +51,19 @@ class StepMarker:
     args: Mapping[str, Any]
 
 
+class DeferredData(Mapping[str, Any]):
+    """Event data that is built when read rather than held: an ISO 15118-20 message's decoded
+    body takes ~4 kB as nested dicts, and a 24 h day keeps ~690,000 messages (rig.dut.MessageData
+    keeps the frame and the decoded message instead, ~1.8 kB). The trace file gets `as_json()`;
+    readers use it as any Mapping."""
+
+    __slots__ = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """Every key with its value, as the trace file stores it."""
+        return {key: self[key] for key in self}
+
+
 def analyzer_channel(point: str, quantity: str) -> str:
     """The trace channel of a power analyzer reading at a measurement point (rig.sim.points), e.g.
     analyzer_channel(MeasurementPoint.EVSE_AC, "p_w") == "power_analyzer.evse_ac.p_w"."""
@@ -247,11 +260,16 @@ class TraceWriter:
         *,
         quiet: bool = False,
     ) -> None:
-        ev = Event(t, src, name, dict(data or {}))
-        self.trace.add_event(ev)
+        held: Mapping[str, Any]
+        fields: Mapping[str, Any]
+        if isinstance(data, DeferredData):
+            held, fields = data, data.as_json() if self._fd is not None else {}
+        else:
+            held = fields = dict(data or {})
+        self.trace.add_event(Event(t, src, name, held))
         if self._fd is None:
             return  # an in-memory trace (no output folder): nothing to write
-        rec = {"t": t, "k": "event", "src": src, "name": name, "data": ev.data}
+        rec = {"t": t, "k": "event", "src": src, "name": name, "data": fields}
         if quiet:
             self._write_quiet(rec)
         else:

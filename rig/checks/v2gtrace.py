@@ -27,7 +27,14 @@ class Message:
     side: str  # the rig's engine: "evcc" or "secc"
     name: str
     code: str | None
-    body: Mapping[str, Any]
+    #: The event's data; the body is read from it when asked for (rig.dut.MessageData builds a
+    #: message's JSON form on each read rather than holding ~4 kB per message).
+    data: Mapping[str, Any]
+
+    @property
+    def body(self) -> Mapping[str, Any]:
+        body = self.data.get("body")
+        return body if isinstance(body, Mapping) else {}
 
     @property
     def is_request(self) -> bool:
@@ -80,7 +87,6 @@ def _read_messages(trace: Trace) -> list[Message]:
         if e.src != "v2g" or e.name != "message":
             continue
         d = e.data
-        body = d.get("body")
         out.append(
             Message(
                 e.t,
@@ -88,7 +94,7 @@ def _read_messages(trace: Trace) -> list[Message]:
                 str(d.get("side", "")),
                 str(d.get("message", "")),
                 d.get("code"),
-                body if isinstance(body, Mapping) else {},
+                d,
             )
         )
     return out

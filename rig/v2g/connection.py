@@ -51,7 +51,8 @@ class RecordKind(Enum):
 @dataclass(frozen=True, slots=True)
 class Record:
     """One line of the protocol trace. `raw` is the whole frame for SENT/RECEIVED/DROPPED;
-    `data` is the caller's JSON form of the message (or the Event's data)."""
+    `data` is the caller's JSON form of the message (or the Event's data), `message` the
+    decoded message itself."""
 
     time: float
     kind: RecordKind
@@ -59,6 +60,7 @@ class Record:
     payload_type: int | None = None
     raw: bytes | None = None
     data: Any = None
+    message: Any = None
 
     @property
     def hex(self) -> str:
@@ -248,8 +250,9 @@ class Connection:
     def _record_frame(self, now: float, kind: RecordKind, out: Send | Received) -> None:
         if self._recorder is None:
             return
-        data = self._to_json(out.message) if self._to_json is not None else None
-        self._recorder(Record(now, kind, out.name, out.payload_type, out.frame, data))
+        message = out.message
+        data = self._to_json(message) if self._to_json is not None else None
+        self._recorder(Record(now, kind, out.name, out.payload_type, out.frame, data, message))
 
 
 class _NoHandle:

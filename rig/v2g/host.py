@@ -492,6 +492,7 @@ class _Session:
                 record.payload_type,
                 record.raw,
                 record.data,
+                record.message,
             )
         elif kind is RecordKind.RECEIVED:
             self._received += 1
