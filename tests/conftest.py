@@ -5,7 +5,7 @@ skips with a reason. Under .ci/run, RIG_REQUIRE_OPTIONAL=1 turns every such skip
 
 Every test module ends with a full collection (`_collect_after_module`): a module's runs leave
 cyclic garbage behind (a run's trace and records; a million objects after the day-run tests, a
-24 h day's gigabytes after its benchmark), which otherwise waits for the collector's next full
+24 h day's gigabyte after its benchmark), which otherwise waits for the collector's next full
 pass. In CI's one serial session that pass came seconds long in the middle of a later real-time
 test, whose instrument query timed out in it (tests/test_cli_instruments.py, three CI runs).
 """

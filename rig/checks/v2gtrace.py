@@ -50,8 +50,8 @@ class Message:
 class PerTrace(Generic[T]):
     """A one-entry cache of what was read from a trace: the checks of one run read the same trace
     in turn. Keyed by the trace's identity, held weakly (a finished run's trace, and what was read
-    from it, are not kept alive: a 24 h day's trace is gigabytes), and its event count (a trace
-    that grew is read again)."""
+    from it, are not kept alive: a 24 h day's trace is about a gigabyte), and its event count
+    (a trace that grew is read again)."""
 
     def __init__(self) -> None:
         self._entry: tuple[weakref.ref[Trace], int, T] | None = None

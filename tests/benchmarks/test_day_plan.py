@@ -11,6 +11,7 @@ summary of the day plan with --profile).
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,19 @@ def test_a_24_hour_day_plan_over_iso15118_20_passes_on_the_good_dut(
     assert result.verdict == "pass", [(v.name, v.verdict, v.detail) for v in result.verdicts]
     png = render_png(result.trace, result.context, result.verdicts, result.plan.title)
     assert png.startswith(b"\x89PNG")
+
+
+#: The process's peak resident memory after the day, its whole trace held for the checks and the
+#: report (688,508 messages): 0.96 GB on 2026-12-06 once the trace held each message as its frame
+#: and decoded message (rig.dut.MessageData), 3.1 GB before, when it held their JSON form.
+MAX_RSS_BYTES = 2 * 1024**3
+
+
+def test_the_day_s_trace_stays_within_its_memory_bound(day: tuple[float, RunResult]) -> None:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    print(f"\npeak resident memory with the day's trace: {peak / 1e9:.2f} GB")
+    assert day[1].messages >= MIN_MESSAGES
+    assert peak < MAX_RSS_BYTES
 
 
 # Not met yet (issue 13 stays open): the -20 path with TLS costs about 0.3 ms CPU per ChargeLoop
