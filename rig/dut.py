@@ -245,6 +245,19 @@ class MessageData(DeferredData):
     def _keys(self) -> tuple[str, ...]:
         return _MESSAGE_KEYS if self.code is None else _MESSAGE_KEYS_CODE
 
+    def as_json(self) -> dict[str, Any]:
+        out = {
+            "dir": self.direction,
+            "side": self.side,
+            "message": self.name,
+            "payload_type": self.payload_type,
+            "exi": self.frame.hex() if self.frame is not None else "",
+            "body": self["body"],
+        }
+        if self.code is not None:
+            out["code"] = self.code
+        return out
+
     def __getitem__(self, key: str) -> Any:
         if key == "body":
             if self.message is not None:
