@@ -260,15 +260,11 @@ class TraceWriter:
         *,
         quiet: bool = False,
     ) -> None:
-        held: Mapping[str, Any]
-        fields: Mapping[str, Any]
-        if isinstance(data, DeferredData):
-            held, fields = data, data.as_json() if self._fd is not None else {}
-        else:
-            held = fields = dict(data or {})
+        held = data if isinstance(data, DeferredData) else dict(data or {})
         self.trace.add_event(Event(t, src, name, held))
         if self._fd is None:
             return  # an in-memory trace (no output folder): nothing to write
+        fields = held.as_json() if isinstance(held, DeferredData) else held
         rec = {"t": t, "k": "event", "src": src, "name": name, "data": fields}
         if quiet:
             self._write_quiet(rec)
