@@ -490,7 +490,7 @@ class PlanItem(pytest.Item):
         """The plan's figure (written beside its trace) and summary. A figure that cannot be drawn
         or written makes the plan an error: the record never says pass for a run it cannot show."""
         from rig.report.dutevents import dut_marks, figure_marks
-        from rig.report.figure import render_png
+        from rig.report.figureserver import draw
         from rig.report.outcome import decisive, plan_outcome
         from rig.report.summary import headline, summarize
         from rig.report.table import as_html, records
@@ -510,7 +510,7 @@ class PlanItem(pytest.Item):
         figure_error: str | None = None
         try:
             marks, _ = dut_marks(result.trace.events)
-            png = render_png(
+            png = draw(
                 result.trace,
                 result.context,
                 result.verdicts,

@@ -143,3 +143,13 @@ def test_a_terminal_ctrl_c_that_reaches_every_process_interrupts_each_plan_once(
         ]
         assert [r["data"]["signal"] for r in trace if r.get("name") == "interrupted"] == ["SIGINT"]
         assert not [r for r in trace if r.get("name") == "signals_during_teardown"]
+    # Nothing of the run is left: workers and the figure server (rig.report.figureserver) ended.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("a process of the run's group outlived it")

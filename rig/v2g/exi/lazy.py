@@ -8,7 +8,8 @@ builds that class (and its base) on first access, and binds each codec function 
 functions are the encoders, decoders and JSON converters (`_e_`, `_d_`, `_j_` + type name).
 Compiled functions live in the module's own globals, so their calls to each other are plain
 global lookups once resolved; a stub that a dispatch table (a list) captured before the compile
-replaces itself there on its first call too.
+replaces itself there on its first call too. A unit's compiled code is kept between processes
+(rig.v2g.exi.codecache).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import importlib
 import itertools
 import threading
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
+from rig.v2g.exi.codecache import ModuleCache
 from rig.v2g.frozen import fast_init
 
 PACKAGE = "rig.v2g.exi._generated"
@@ -133,7 +136,7 @@ def _unit(g: dict[str, Any], unit: str) -> None:
                     g[d] = _Stub(g, d, home)
         elif d not in g:
             get(g, d)
-    code = compile(src, f"<{g['__name__']}:{unit}>", "exec", flags=_FLAGS, dont_inherit=True)
+    code = _code(g, unit, src)
     size = len(g)
     exec(code, g)
     # Dispatch tables the unit defined (new names, so at the end of the dict) may hold stubs:
@@ -148,6 +151,18 @@ def _unit(g: dict[str, Any], unit: str) -> None:
                 if isinstance(fn, _Stub):
                     fn.tables.append((table, index))
     done.add(unit)
+
+
+def _code(g: dict[str, Any], unit: str, src: str) -> CodeType:
+    """Unit `unit`'s code: from the code cache (rig.v2g.exi.codecache), else compiled."""
+    cache: ModuleCache | None = g.get("_CODE_CACHE")
+    if cache is None:
+        cache = g["_CODE_CACHE"] = ModuleCache(g["__file__"], g["__name__"].rsplit(".", 1)[-1])
+    code = cache.get(unit)
+    if code is None:
+        code = compile(src, f"<{g['__name__']}:{unit}>", "exec", flags=_FLAGS, dont_inherit=True)
+        cache.add(unit, code)
+    return code
 
 
 def is_compiled(home: str, name: str) -> bool:

@@ -1,0 +1,166 @@
+"""A plan's figure drawn by the run's helper process (rig.report.figureserver): the same PNG as
+in the calling process, drawn there instead whenever the server cannot answer, and a server that
+ends with its command and survives a Ctrl-C to the process group."""
+
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rig.checks import Context, Marker, Verdict
+from rig.ev import EVSpec
+from rig.report import figureserver
+from rig.report.figure import render_png
+from rig.report.figureserver import ENV, FigureServer, draw
+from rig.report.outcome import Outcome
+from rig.trace import Trace
+
+
+def _inputs() -> tuple[Trace, Context, list[Verdict]]:
+    trace = Trace()
+    for k in range(600):
+        t = k * 0.1
+        trace.add_sample(t, "power_analyzer", {"evse_ac.p_w": 3000.0 if t < 30 else -2000.0})
+        trace.add_sample(t, "dc_source", {"p_w": -3000.0})
+    verdict = Verdict(
+        "reserve_floor",
+        "pass",
+        0.5,
+        0.3,
+        "",
+        "d",
+        markers=(Marker("zoom", "reversal", (25.0, 35.0), "power_analyzer.evse_ac.p_w"),),
+    )
+    ev = EVSpec(
+        capacity_wh=60_000.0,
+        soc=0.7,
+        reserve_soc=0.3,
+        max_charge_w=11_000.0,
+        max_discharge_w=11_000.0,
+    )
+    return trace, Context(ev=ev), [verdict]
+
+
+def _draw(**kw: Any) -> bytes:
+    trace, ctx, verdicts = _inputs()
+    return draw(trace, ctx, verdicts, "t: title", outcome=Outcome.PASS, headline="h", **kw)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Any:
+    with FigureServer() as s:
+        monkeypatch.setenv(ENV, s.address)
+        yield s
+
+
+def test_the_server_draws_the_same_png_as_the_calling_process(
+    server: FigureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[bytes | None] = []
+    real = figureserver._ask
+
+    def spy(address: str, inputs: tuple[Any, ...]) -> bytes | None:
+        asked.append(real(address, inputs))
+        return asked[-1]
+
+    monkeypatch.setattr(figureserver, "_ask", spy)
+    png = _draw()
+    assert asked and asked[0] is not None  # the server drew it
+    trace, ctx, verdicts = _inputs()
+    here = render_png(trace, ctx, verdicts, "t: title", outcome=Outcome.PASS, headline="h")
+    assert png == here and png.startswith(b"\x89PNG")
+
+
+def test_without_a_server_the_calling_process_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    trace, ctx, verdicts = _inputs()
+    assert _draw() == render_png(
+        trace, ctx, verdicts, "t: title", outcome=Outcome.PASS, headline="h"
+    )
+    monkeypatch.setenv(ENV, "0")  # turned off
+    assert _draw().startswith(b"\x89PNG")
+
+
+def test_a_server_that_is_gone_leaves_the_figure_to_the_caller(
+    server: FigureServer,
+) -> None:
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait()
+    assert _draw().startswith(b"\x89PNG")
+    os.unlink(server.address)  # nobody listening at all
+    assert _draw().startswith(b"\x89PNG")
+
+
+def _fake_server(tmp_path: Path, reply: bytes) -> str:
+    """A socket that answers every request with `reply` (raw bytes)."""
+    address = str(tmp_path / "fake")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(address)
+    listener.listen(4)
+
+    def serve() -> None:
+        while True:
+            conn, _ = listener.accept()
+            with conn:
+                figureserver._receive(conn)
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return address
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        figureserver._HEADER.pack(b"E", 5) + b"boom!",
+        figureserver._HEADER.pack(b"P", 4) + b"GIF8",  # not a PNG
+        figureserver._HEADER.pack(b"P", figureserver.MAX_MESSAGE + 1),  # over the bound
+        figureserver._HEADER.pack(b"P", 100) + b"\x89PNG",  # cut short
+    ],
+    ids=["error", "not-png", "too-long", "cut-short"],
+)
+def test_a_reply_that_is_not_a_figure_leaves_it_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: bytes
+) -> None:
+    monkeypatch.setenv(ENV, _fake_server(tmp_path, reply))
+    monkeypatch.setattr(figureserver, "REPLY_TIMEOUT_S", 2.0)
+    trace, ctx, verdicts = _inputs()
+    assert _draw() == render_png(
+        trace, ctx, verdicts, "t: title", outcome=Outcome.PASS, headline="h"
+    )
+
+
+def test_a_figure_error_is_raised_in_the_calling_process(
+    server: FigureServer,
+) -> None:
+    trace, ctx, verdicts = _inputs()
+    bad_title: Any = None  # not text: drawing the header fails
+    with pytest.raises(TypeError):
+        render_png(trace, ctx, verdicts, bad_title, outcome=Outcome.PASS)
+    with pytest.raises(TypeError):
+        draw(trace, ctx, verdicts, bad_title, outcome=Outcome.PASS)
+    assert _draw().startswith(b"\x89PNG")  # the server still serves
+
+
+def test_the_server_ignores_ctrl_c_and_ends_with_its_command() -> None:
+    server = FigureServer()
+    assert server.process is not None
+    process = server.process
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    os.environ[ENV] = server.address
+    try:
+        asked = figureserver._ask(server.address, (*_inputs(), "t", Outcome.PASS, "", ()))
+    finally:
+        del os.environ[ENV]
+    assert asked is not None and asked.startswith(b"\x89PNG")
+    t0 = time.monotonic()
+    server.close()
+    assert process.returncode == 0 and time.monotonic() - t0 < 2.0
+    assert not server.folder.exists()
