@@ -18,7 +18,9 @@ server being there.
 The server serves one figure at a time and ends when the command closes its standard input (at
 the end of the run, or when the command's process ends however it ends); it ignores SIGINT, which
 a Ctrl-C sends the whole process group: the command decides what an interrupt ends, and may still
-ask for the interrupted plan's figure. `RIG_FIGURE_SERVER=0 rig run ...` starts no server.
+ask for the interrupted plan's figure; it ignores the real-time signals by which a `rig run -n N`
+controller passes a signal on to its children (the workers). `RIG_FIGURE_SERVER=0 rig run ...`
+starts no server.
 """
 
 from __future__ import annotations
@@ -170,6 +172,10 @@ def serve(listening_fd: int) -> int:
 
     collect_less_often()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # An xdist controller forwards a signal to its children as a real-time signal (rig's pytest
+    # plugin) before it knows its workers' pids: meant for workers, not for the helper.
+    for rt in range(getattr(signal, "SIGRTMIN", 0), getattr(signal, "SIGRTMAX", -1) + 1):
+        signal.signal(rt, signal.SIG_IGN)
     listener = socket.socket(fileno=listening_fd)
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
