@@ -144,10 +144,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _run_plans(args, "")
     # Started first: it imports matplotlib on the other core while this process starts.
     with FigureServer() as figures:
-        return _run_plans(args, figures.address)
+        return _run_plans(args, figures.address, figures.pki)
 
 
-def _run_plans(args: argparse.Namespace, figure_server: str) -> int:
+def _run_plans(args: argparse.Namespace, figure_server: str, pki: str = "") -> int:
     import os
 
     import pytest
@@ -155,6 +155,7 @@ def _run_plans(args: argparse.Namespace, figure_server: str) -> int:
     from rig.outdir import OutputError, OutputFolder, new_run_folder, point_latest
     from rig.plan import DEFAULT_LIMITS, PlanLimits, discover, plan_from_source
     from rig.report.figureserver import ENV as FIGURE_SERVER_ENV
+    from rig.v2gfiles import PKI_ENV
     from rig.yamlsrc import SourceError, load
 
     _check_defects("rig run", args.defect)
@@ -240,7 +241,7 @@ def _run_plans(args: argparse.Namespace, figure_server: str) -> int:
     # environment): installed extras such as hypothesis's plugin cost a second and do nothing for
     # a plan. Workers compute on small arrays: one BLAS thread each, or N workers' idle BLAS
     # threads spin against each other on the same cores.
-    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", FIGURE_SERVER_ENV: figure_server}
+    env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", FIGURE_SERVER_ENV: figure_server, PKI_ENV: pki}
     if workers:
         env |= {k: os.environ.get(k, "1") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     saved = {k: os.environ.get(k) for k in env}

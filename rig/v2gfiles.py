@@ -8,13 +8,17 @@ gives the same file); the key log is also put into the capture's decryption secr
 the run ends, so the capture alone decrypts.
 
 The emulated bench's TLS credentials come from a throwaway test PKI (rig.v2g.pki) made once per
-process in a private temporary folder (0700) and removed at exit: keys never leave it.
+process in a private temporary folder (0700) and removed at exit: keys never leave it. Under
+`rig run`, the run's helper process makes one for the whole run while the run starts, in its own
+private folder (PKI_ENV names it; rig.report.figureserver), and every process of the run uses
+that one once it is complete.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -111,11 +115,18 @@ class SessionFiles:
 
 
 _PKI: Path | None = None
+#: The environment variable naming the run's shared emulated PKI (a folder that appears complete
+#: or not at all: it is written under another name and renamed).
+PKI_ENV = "RIG_EMULATED_PKI"
 
 
 def emulated_pki() -> Path:
-    """A test PKI for the emulated bench (made once per process, removed at exit)."""
+    """A test PKI for the emulated bench: the run's (PKI_ENV) if it is there, else one made once
+    per process and removed at exit."""
     global _PKI
+    shared = os.environ.get(PKI_ENV)
+    if shared and Path(shared).is_dir():
+        return Path(shared)
     if _PKI is None or not _PKI.is_dir():
         from rig.v2g.pki import init_pki
 
@@ -124,6 +135,16 @@ def emulated_pki() -> Path:
         atexit.register(shutil.rmtree, folder, True)
         _PKI = folder / "pki"
     return _PKI
+
+
+def make_shared_pki(final: Path) -> None:
+    """Make a test PKI at `final` for a whole run: written beside it and renamed into place, so
+    that a process that finds the folder finds it complete."""
+    from rig.v2g.pki import init_pki
+
+    partial = final.with_name(final.name + ".partial")
+    init_pki(partial)
+    os.rename(partial, final)
 
 
 def tls_configs(

@@ -163,3 +163,55 @@ def test_the_server_ignores_ctrl_c_and_forwarded_signals_and_ends_with_its_comma
     server.close()
     assert process.returncode == 0 and time.monotonic() - t0 < 2.0
     assert not server.folder.exists()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_stalled_request_holds_up_no_other_figure_and_ends_with_the_server() -> None:
+    server = FigureServer()
+    assert server.process is not None
+    inputs = (*_inputs(), "t", Outcome.PASS, "", ())
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        stalled.connect(server.address)
+        stalled.sendall(figureserver._HEADER.pack(b"R", 1000))  # and never the body
+        t0 = time.monotonic()
+        png = figureserver._ask(server.address, inputs)  # another worker's figure, meanwhile
+        assert png is not None and png.startswith(b"\x89PNG")
+        assert time.monotonic() - t0 < 30.0  # not REPLY_TIMEOUT_S behind the stalled one
+        drawing = _children(server.process.pid)
+        assert drawing  # the stalled request's child, still waiting for its body
+        t0 = time.monotonic()
+        server.close()
+        assert time.monotonic() - t0 < 2.0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in drawing)
+    finally:
+        stalled.close()
+        server.close()
+
+
+def test_the_helper_makes_the_run_s_emulated_pki_and_the_run_uses_it(
+    server: FigureServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from rig.v2g.pki import Entity, PkiFolder
+    from rig.v2gfiles import PKI_ENV, emulated_pki
+
+    assert _draw().startswith(b"\x89PNG")  # made before the helper serves its first figure
+    shared = Path(server.pki)
+    assert shared.is_dir() and not shared.with_name("pki.partial").exists()
+    assert PkiFolder(shared).chain(Entity.SECC_LEAF)
+    monkeypatch.setenv(PKI_ENV, str(shared))
+    assert emulated_pki() == shared
+    monkeypatch.setenv(PKI_ENV, str(tmp_path / "not-there-yet"))  # not complete: its own
+    own = emulated_pki()
+    assert own != shared and own.is_dir()

@@ -9,14 +9,24 @@ processes (the command's own, and each xdist worker: they inherit ENV) send a pl
 inputs (the trace's samples and steps, the checks' context and verdicts, the DUT's marks) over a
 Unix socket in a private folder and get the PNG back (draw()).
 
+The helper first makes the run's emulated test PKI (rig.v2gfiles.make_shared_pki) in its private
+folder, which the run's processes use instead of making one each (0.1-0.2 s each, on the way to
+a worker's first plan); a process that finds it not yet complete makes its own, as without a
+helper.
+
 The figure is the same either way: the server calls rig.report.figure.render_png with the same
 inputs. Whenever the server cannot answer (not started, gone, a reply that is not a PNG, an error
 while drawing, a day plan, whose figure reads the trace's messages), draw() draws in the calling
 process instead, so a figure error is raised where it always was and nothing depends on the
 server being there.
 
-The server serves one figure at a time and ends when the command closes its standard input (at
-the end of the run, or when the command's process ends however it ends); it ignores SIGINT, which
+The server draws each figure in a child it forks for the request (matplotlib already imported,
+so a child starts drawing at once), at most DRAWERS at a time: the workers of `rig run -n 2` that
+finish plans together get their figures together instead of one after the other (on 2026-12-06,
+one server drawing one figure at a time held a worker up 0.6 s at each collision: twice in a run
+of the four default plans). It ends when the command closes its standard input (at
+the end of the run, or when the command's process ends however it ends), and then ends the
+children still drawing (a figure nobody waits for any more); it ignores SIGINT, which
 a Ctrl-C sends the whole process group: the command decides what an interrupt ends, and may still
 ask for the interrupted plan's figure; it ignores the real-time signals by which a `rig run -n N`
 controller passes a signal on to its children (the workers). `RIG_FIGURE_SERVER=0 rig run ...`
@@ -52,6 +62,11 @@ ENV = "RIG_FIGURE_SERVER"
 MAX_MESSAGE = 1 << 30
 #: How long a client waits for its figure (the server may be drawing another worker's first).
 REPLY_TIMEOUT_S = 120.0
+#: How many figures the server draws at once, each in its own child (the machine's cores; at
+#: least 2). A request beyond that waits in the socket's backlog until a child ends.
+DRAWERS = max(2, os.cpu_count() or 1)
+#: The server's niceness increment (RIG_FIGURE_NICE=N overrides it, for measuring).
+NICE = int(_nice) if (_nice := os.environ.get("RIG_FIGURE_NICE", "5")).isdigit() else 5
 _HEADER = struct.Struct("!cQ")  # kind (b"R" request, b"P" PNG, b"E" error), length
 
 
@@ -61,12 +76,20 @@ class FigureServer:
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="rig-figures-"))  # 0700
         self.address = str(self.folder / "socket")
+        #: The run's emulated PKI, once the helper has made it (rig.v2gfiles.PKI_ENV).
+        self.pki = str(self.folder / "pki")
         # Listening before the server starts: a client that comes first waits in the backlog.
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
             listener.bind(self.address)
             listener.listen(16)
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-m", "rig.report.figureserver", str(listener.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "rig.report.figureserver",
+                    str(listener.fileno()),
+                    self.pki,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -165,9 +188,10 @@ def _receive(conn: socket.socket) -> tuple[bytes, bytes]:
     return kind, _exactly(conn, length)
 
 
-def serve(listening_fd: int) -> int:
+def serve(listening_fd: int, pki: str = "") -> int:
     """The server's main loop on the listening socket it was given: figures until its standard
-    input closes."""
+    input closes, each drawn in a child of its own (at most DRAWERS at once); first the run's
+    emulated PKI at `pki`, if named."""
     from rig.process import collect_less_often
 
     collect_less_often()
@@ -177,42 +201,88 @@ def serve(listening_fd: int) -> int:
     for rt in range(getattr(signal, "SIGRTMIN", 0), getattr(signal, "SIGRTMAX", -1) + 1):
         signal.signal(rt, signal.SIG_IGN)
     listener = socket.socket(fileno=listening_fd)
+    if pki:
+        from rig.v2gfiles import make_shared_pki
+
+        with contextlib.suppress(Exception):  # the run's processes make their own instead
+            make_shared_pki(Path(pki))
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
 
-    from rig.report.figure import render_png
+    import rig.report.figure  # noqa: F401  (imported once, before any child is forked)
 
     stdin = sys.stdin.fileno()
-    while True:
-        ready, _, _ = select.select([listener, stdin], [], [])
-        if stdin in ready and not os.read(stdin, 4096):
-            return 0
-        if listener not in ready:
-            continue
-        conn, _ = listener.accept()
-        with conn:
-            try:
-                conn.settimeout(REPLY_TIMEOUT_S)
-                kind, body = _receive(conn)
-                if kind != b"R":
-                    raise ValueError(f"not a request: {kind!r}")
-                trace, ctx, verdicts, title, outcome, headline, marks = pickle.loads(body)
-                png = render_png(
-                    trace,
-                    ctx,
-                    verdicts,
-                    title,
-                    outcome=outcome,
-                    headline=headline,
-                    marks=marks,
-                )
-                _send(conn, b"P", png)
-            except Exception as exc:  # the client draws it itself, and sees the error there
-                with contextlib.suppress(OSError):
-                    _send(conn, b"E", repr(exc).encode("utf-8", "replace"))
+    drawers: set[int] = set()
+    try:
+        while True:
+            _reap(drawers, block=len(drawers) >= DRAWERS)
+            waiting = [stdin] if len(drawers) >= DRAWERS else [listener, stdin]
+            # With children drawing, wake now and then to reap them and take the next request.
+            ready, _, _ = select.select(waiting, [], [], 0.05 if drawers else None)
+            if stdin in ready and not os.read(stdin, 4096):
+                return 0
+            if listener not in ready:
+                continue
+            conn, _ = listener.accept()
+            with conn:
+                pid = os.fork()
+                if pid == 0:  # the child: draws this one figure, then ends without cleanup
+                    code = 1
+                    try:
+                        listener.close()
+                        _answer(conn)
+                        code = 0
+                    finally:
+                        os._exit(code)
+                drawers.add(pid)
+    finally:
+        for pid in drawers:  # figures nobody waits for any more
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        _reap(drawers, block=True, until_empty=True)
+
+
+def _answer(conn: socket.socket) -> None:
+    """Read one request from `conn`, draw it and send the PNG back (or the error)."""
+    from rig.report.figure import render_png
+
+    try:
+        conn.settimeout(REPLY_TIMEOUT_S)
+        kind, body = _receive(conn)
+        if kind != b"R":
+            raise ValueError(f"not a request: {kind!r}")
+        trace, ctx, verdicts, title, outcome, headline, marks = pickle.loads(body)
+        png = render_png(
+            trace, ctx, verdicts, title, outcome=outcome, headline=headline, marks=marks
+        )
+        _send(conn, b"P", png)
+    except Exception as exc:  # the client draws it itself, and sees the error there
+        with contextlib.suppress(OSError):
+            _send(conn, b"E", repr(exc).encode("utf-8", "replace"))
+
+
+def _reap(drawers: set[int], *, block: bool, until_empty: bool = False) -> None:
+    """Forget the children that have ended; with `block`, wait for at least one (or, with
+    `until_empty`, for all of them)."""
+    while drawers:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            drawers.clear()
+            return
+        if pid == 0:
+            return
+        drawers.discard(pid)
+        if not until_empty:
+            block = False
 
 
 if __name__ == "__main__":
     from rig.process import leave
 
-    leave(serve(int(sys.argv[1])))
+    # Behind the processes that run plans: while they start, this one's matplotlib import is the
+    # third and fourth busy process on a 2-core machine's two cores (`rig run -n 2`), and on a
+    # real bench a plan runs in real time; a waiting plan leaves its core to the drawing child.
+    os.nice(NICE)
+
+    leave(serve(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else ""))
