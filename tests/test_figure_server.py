@@ -215,3 +215,45 @@ def test_the_helper_makes_the_run_s_emulated_pki_and_the_run_uses_it(
     monkeypatch.setenv(PKI_ENV, str(tmp_path / "not-there-yet"))  # not complete: its own
     own = emulated_pki()
     assert own != shared and own.is_dir()
+
+
+def test_a_killed_command_leaves_no_helper_and_no_folder_behind() -> None:
+    import subprocess
+    import sys
+
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from rig.report.figureserver import FigureServer\n"
+            "s = FigureServer()\n"
+            "print(s.folder, s.process.pid, flush=True)\n"
+            "time.sleep(600)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        folder_text, helper_text = owner.stdout.readline().split()
+        folder, helper = Path(folder_text), int(helper_text)
+        deadline = time.monotonic() + 60
+        while not (folder / "pki").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (folder / "pki").is_dir()  # the run's keys are there while it runs
+    finally:
+        owner.kill()  # SIGKILL: the command cleans up nothing itself
+        owner.wait()
+    deadline = time.monotonic() + 5
+    while (folder.exists() or Path(f"/proc/{helper}").exists()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists()
+    assert not Path(f"/proc/{helper}").exists() or _zombie(helper)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

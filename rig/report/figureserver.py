@@ -26,7 +26,8 @@ finish plans together get their figures together instead of one after the other 
 one server drawing one figure at a time held a worker up 0.6 s at each collision: twice in a run
 of the four default plans). It ends when the command closes its standard input (at
 the end of the run, or when the command's process ends however it ends), and then ends the
-children still drawing (a figure nobody waits for any more); it ignores SIGINT, which
+children still drawing (a figure nobody waits for any more) and removes its private folder (the
+socket, the PKI's keys), so that a killed command leaves nothing behind; it ignores SIGINT, which
 a Ctrl-C sends the whole process group: the command decides what an interrupt ends, and may still
 ask for the interrupted plan's figure; it ignores the real-time signals by which a `rig run -n N`
 controller passes a signal on to its children (the workers). `RIG_FIGURE_SERVER=0 rig run ...`
@@ -88,7 +89,7 @@ class FigureServer:
                     "-m",
                     "rig.report.figureserver",
                     str(listener.fileno()),
-                    self.pki,
+                    str(self.folder),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -188,10 +189,11 @@ def _receive(conn: socket.socket) -> tuple[bytes, bytes]:
     return kind, _exactly(conn, length)
 
 
-def serve(listening_fd: int, pki: str = "") -> int:
+def serve(listening_fd: int, folder: str = "") -> int:
     """The server's main loop on the listening socket it was given: figures until its standard
-    input closes, each drawn in a child of its own (at most DRAWERS at once); first the run's
-    emulated PKI at `pki`, if named."""
+    input closes, each drawn in a child of its own (at most DRAWERS at once). With the run's
+    private `folder`: first the run's emulated PKI in it, and the folder removed at the end (the
+    command removes it too; this way also when the command was killed)."""
     from rig.process import collect_less_often
 
     collect_less_often()
@@ -201,11 +203,11 @@ def serve(listening_fd: int, pki: str = "") -> int:
     for rt in range(getattr(signal, "SIGRTMIN", 0), getattr(signal, "SIGRTMAX", -1) + 1):
         signal.signal(rt, signal.SIG_IGN)
     listener = socket.socket(fileno=listening_fd)
-    if pki:
+    if folder:
         from rig.v2gfiles import make_shared_pki
 
         with contextlib.suppress(Exception):  # the run's processes make their own instead
-            make_shared_pki(Path(pki))
+            make_shared_pki(Path(folder) / "pki")
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     from matplotlib.figure import Figure  # noqa: F401
 
@@ -240,6 +242,8 @@ def serve(listening_fd: int, pki: str = "") -> int:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         _reap(drawers, block=True, until_empty=True)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _answer(conn: socket.socket) -> None:
