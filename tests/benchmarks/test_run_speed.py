@@ -10,8 +10,8 @@
   and figures; a worker's pair 3.6-4.0 s), and a run pays about 1 s that two workers cannot share
   (the command's start before its workers start, each worker's own start, the merged report);
   two CPU-bound processes on this machine's two cores also run 15-19 % slower each than one
-  alone. The floor asserted here is PARALLEL_FLOOR, and the figure measured is printed. See the
-  module constant.
+  alone. The floor asserted strictly is PARALLEL_FLOOR; the issue's 1.6 is a machine-bound test
+  (XPASS when met, XFAIL when not), and the figure measured is printed. See the module constant.
 
 Each figure is the best of ROUNDS runs, alternating serial and parallel, so that another process
 on the machine cannot make one side look better than it is. A speedup from two workers exists
@@ -124,7 +124,9 @@ def _cores_busy(seconds: float = 1.0) -> float:
     return (busy1 - busy0) / max(total1 - total0, 1) * (os.cpu_count() or 1)
 
 
-def test_two_workers_run_the_default_plans_faster_than_one_process(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def parallel_ratio(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """min(serial) / min(parallel) over PARALLEL_ROUNDS alternated runs of the default plans."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one CPU: two workers cannot run at once")
     busy = _cores_busy()
@@ -133,11 +135,12 @@ def test_two_workers_run_the_default_plans_faster_than_one_process(tmp_path: Pat
             f"other processes keep {busy:.1f} of {os.cpu_count()} cores busy: a speedup from "
             "two workers cannot be measured now"
         )
+    tmp = tmp_path_factory.mktemp("parallel")
     serial: list[float] = []
     parallel: list[float] = []
     for k in range(PARALLEL_ROUNDS):
-        serial.append(_timed_run("-n", "0", "--out", str(tmp_path / f"s{k}")))
-        parallel.append(_timed_run("-n", "2", "--out", str(tmp_path / f"p{k}")))
+        serial.append(_timed_run("-n", "0", "--out", str(tmp / f"s{k}")))
+        parallel.append(_timed_run("-n", "2", "--out", str(tmp / f"p{k}")))
     ratio = min(serial) / min(parallel)
     print(
         f"\nrig run over the default plans: -n 0 {min(serial):.2f} s, -n 2 {min(parallel):.2f} s: "
@@ -145,4 +148,14 @@ def test_two_workers_run_the_default_plans_faster_than_one_process(tmp_path: Pat
         f"serial runs {', '.join(f'{w:.2f}' for w in serial)}, "
         f"parallel {', '.join(f'{w:.2f}' for w in parallel)}"
     )
-    assert ratio >= PARALLEL_FLOOR
+    return ratio
+
+
+def test_two_workers_run_the_default_plans_faster_than_one_process(parallel_ratio: float) -> None:
+    assert parallel_ratio >= PARALLEL_FLOOR
+
+
+@MACHINE_BOUND
+def test_two_workers_run_the_default_plans_1_6_times_faster(parallel_ratio: float) -> None:
+    """Issue 11's target, shown in every run (XPASS when met, XFAIL when not)."""
+    assert parallel_ratio >= ISSUE_PARALLEL_TARGET
