@@ -1,5 +1,5 @@
-"""A `rig` process's start and end: fewer garbage collections while it imports, and an end
-without the interpreter's teardown.
+"""A `rig` process's start and end: fewer garbage collections while it imports, an end without
+the interpreter's teardown, and its child processes (children()).
 
 Start-up: a command imports pytest, numpy, matplotlib and the rig (about 0.7 s); at CPython's
 default threshold (a young collection every 700 allocations, with older ones every tenth) about a
@@ -92,3 +92,23 @@ def leave_after_exit_handlers(code: int = 0) -> None:
 
     atexit.register(handler)
     registered = atexit._ncallbacks()
+
+
+def children(parent: int | None = None) -> set[int]:
+    """The child processes of `parent` (this process by default), from Linux's /proc; empty
+    where there is no /proc."""
+    wanted = str(os.getpid() if parent is None else parent)
+    out: set[int] = set()
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if len(fields) > 1 and fields[1] == wanted:
+                out.add(int(entry))
+    return out

@@ -196,13 +196,14 @@ def _install_forwarding(state: RunState) -> None:
     """The xdist controller runs no plan: a signal is recorded and passed on to every worker,
     whose running plan then goes safe and reports; the controller keeps receiving until the
     workers are done, then writes the partial record. A third signal stops waiting."""
+    from rig.process import children
     from rig.signals import ABORT_AT, HANDLED
 
     def forward(signum: int, frame: object) -> None:
         name = signal.Signals(signum).name
         state.signals += 1
         state.stopped_by = state.stopped_by or name
-        for pid in sorted(state.worker_pids or _children()):
+        for pid in sorted(state.worker_pids or children()):  # the xdist workers
             with contextlib.suppress(OSError):
                 os.kill(pid, FORWARD_BASE + signum)
         if state.display is not None:
@@ -245,24 +246,6 @@ def _on_main_thread() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _children() -> set[int]:
-    """This process's child processes (Linux /proc): the xdist workers."""
-    me = os.getpid()
-    out: set[int] = set()
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[-1].split()
-            if len(fields) > 1 and fields[1] == str(me):
-                out.add(int(entry))
-    return out
 
 
 #: A -20 ChargeLoop exchange (every 250 ms once a session runs) costs about what 1.4 analyzer

@@ -14,6 +14,7 @@ import pytest
 
 from rig.checks import Context, Marker, Verdict
 from rig.ev import EVSpec
+from rig.process import children
 from rig.report import figureserver
 from rig.report.figure import render_png
 from rig.report.figureserver import ENV, FigureServer, draw
@@ -165,18 +166,6 @@ def test_the_server_ignores_ctrl_c_and_forwarded_signals_and_ends_with_its_comma
     assert not server.folder.exists()
 
 
-def _children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def test_a_stalled_request_holds_up_no_other_figure_and_ends_with_the_server() -> None:
     server = FigureServer()
     assert server.process is not None
@@ -189,7 +178,7 @@ def test_a_stalled_request_holds_up_no_other_figure_and_ends_with_the_server() -
         png = figureserver._ask(server.address, inputs)  # another worker's figure, meanwhile
         assert png is not None and png.startswith(b"\x89PNG")
         assert time.monotonic() - t0 < 30.0  # not REPLY_TIMEOUT_S behind the stalled one
-        drawing = _children(server.process.pid)
+        drawing = children(server.process.pid)
         assert drawing  # the stalled request's child, still waiting for its body
         t0 = time.monotonic()
         server.close()

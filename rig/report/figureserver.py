@@ -66,8 +66,8 @@ REPLY_TIMEOUT_S = 120.0
 #: How many figures the server draws at once, each in its own child (the machine's cores; at
 #: least 2). A request beyond that waits in the socket's backlog until a child ends.
 DRAWERS = max(2, os.cpu_count() or 1)
-#: The server's niceness increment (RIG_FIGURE_NICE=N overrides it, for measuring).
-NICE = int(_nice) if (_nice := os.environ.get("RIG_FIGURE_NICE", "5")).isdigit() else 5
+#: The server's niceness increment (see the end of this module).
+NICE = 5
 _HEADER = struct.Struct("!cQ")  # kind (b"R" request, b"P" PNG, b"E" error), length
 
 
@@ -217,7 +217,7 @@ def serve(listening_fd: int, folder: str = "") -> int:
     drawers: set[int] = set()
     try:
         while True:
-            _reap(drawers, block=len(drawers) >= DRAWERS)
+            _reap(drawers, wait=len(drawers) >= DRAWERS)
             waiting = [stdin] if len(drawers) >= DRAWERS else [listener, stdin]
             # With children drawing, wake now and then to reap them and take the next request.
             ready, _, _ = select.select(waiting, [], [], 0.05 if drawers else None)
@@ -241,7 +241,8 @@ def serve(listening_fd: int, folder: str = "") -> int:
         for pid in drawers:  # figures nobody waits for any more
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        _reap(drawers, block=True, until_empty=True)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -265,20 +266,18 @@ def _answer(conn: socket.socket) -> None:
             _send(conn, b"E", repr(exc).encode("utf-8", "replace"))
 
 
-def _reap(drawers: set[int], *, block: bool, until_empty: bool = False) -> None:
-    """Forget the children that have ended; with `block`, wait for at least one (or, with
-    `until_empty`, for all of them)."""
+def _reap(drawers: set[int], *, wait: bool) -> None:
+    """Forget the children that have ended; with `wait`, wait for one to end first."""
     while drawers:
         try:
-            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+            pid, _ = os.waitpid(-1, 0 if wait else os.WNOHANG)
         except ChildProcessError:
             drawers.clear()
             return
         if pid == 0:
             return
         drawers.discard(pid)
-        if not until_empty:
-            block = False
+        wait = False
 
 
 if __name__ == "__main__":
