@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Repeat the benchmarks' printed figures in the terminal summary (tests/benchmarks/figures.py)."""
+    path = REPO / "tests" / "benchmarks" / "figures.py"
+    spec = importlib.util.spec_from_file_location("_benchmark_figures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config.pluginmanager.register(module.BenchmarkFigures(path.parent), "benchmark-figures")
 
 
 def require_optional() -> bool:
